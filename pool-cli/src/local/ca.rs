@@ -1,0 +1,166 @@
+//! A throw-away certificate authority generated at run time.
+
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
+    KeyPair, KeyUsagePurpose,
+};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+
+/// The crypto provider every rustls config in this module is built with (ring, as in the
+/// rest of the workspace).
+pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A certificate chain (leaf first) and its private key, as rustls wants them.
+#[derive(Debug)]
+pub struct IssuedCert {
+    /// The chain: the leaf, then the CA certificate.
+    pub chain: Vec<CertificateDer<'static>>,
+    /// The leaf's private key (PKCS#8).
+    pub key: PrivateKeyDer<'static>,
+}
+
+impl Clone for IssuedCert {
+    fn clone(&self) -> Self {
+        Self {
+            chain: self.chain.clone(),
+            key: self.key.clone_key(),
+        }
+    }
+}
+
+/// A certificate authority created in memory for tests and the demo.
+///
+/// Every `TestCa` is fresh (a new key pair), so a client that trusts one CA rejects the
+/// certificates of another: this is how tests produce an "unknown issuer" failure.
+pub struct TestCa {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+}
+
+impl std::fmt::Debug for TestCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestCa").finish_non_exhaustive()
+    }
+}
+
+fn rcgen_err(what: &str, e: rcgen::Error) -> io::Error {
+    io::Error::other(format!("{what}: {e}"))
+}
+
+impl TestCa {
+    /// Generates a new CA (ECDSA P-256 key, self-signed, CN "hotpool test CA").
+    pub fn new() -> io::Result<Self> {
+        let mut params = CertificateParams::new(Vec::<String>::new())
+            .map_err(|e| rcgen_err("CA parameters", e))?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "hotpool test CA");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let key = KeyPair::generate().map_err(|e| rcgen_err("CA key", e))?;
+        let issuer =
+            CertifiedIssuer::self_signed(params, key).map_err(|e| rcgen_err("CA certificate", e))?;
+        Ok(Self { issuer })
+    }
+
+    /// Issues a server certificate for `names` (DNS names; strings that parse as IP
+    /// addresses become IP SANs). Returns the chain (leaf, CA) and the leaf's key.
+    pub fn issue(&self, names: &[&str]) -> io::Result<IssuedCert> {
+        let sans: Vec<String> = names.iter().map(|s| (*s).to_owned()).collect();
+        let mut params = CertificateParams::new(sans)
+            .map_err(|e| rcgen_err(&format!("certificate names {names:?}"), e))?;
+        if let Some(first) = names.first() {
+            params.distinguished_name.push(DnType::CommonName, *first);
+        }
+        params.is_ca = IsCa::NoCa;
+        params.use_authority_key_identifier_extension = true;
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        let key = KeyPair::generate().map_err(|e| rcgen_err("leaf key", e))?;
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .map_err(|e| rcgen_err("leaf certificate", e))?;
+        Ok(IssuedCert {
+            chain: vec![cert.der().clone(), self.issuer.der().clone()],
+            key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        })
+    }
+
+    /// The CA certificate, PEM encoded.
+    pub fn ca_cert_pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    /// The CA certificate, DER encoded.
+    pub fn ca_cert_der(&self) -> CertificateDer<'static> {
+        self.issuer.der().clone()
+    }
+
+    /// A root store that trusts exactly this CA.
+    pub fn root_store(&self) -> rustls::RootCertStore {
+        let mut roots = rustls::RootCertStore::empty();
+        // Our own freshly generated CA certificate always parses; should it not, the
+        // store stays empty and every handshake fails with UnknownIssuer, which is loud.
+        if let Err(e) = roots.add(self.ca_cert_der()) {
+            tracing::error!(error = %e, "test CA certificate rejected by rustls");
+        }
+        roots
+    }
+
+    /// Writes the CA certificate as PEM to `path` (for "extra CA file" tests).
+    pub fn write_ca_pem(&self, path: impl AsRef<Path>) -> io::Result<()> {
+        std::fs::write(path, self.ca_cert_pem())
+    }
+
+    /// A rustls client config (ring provider, safe default versions) that trusts only this
+    /// CA and offers `alpn`. Handy for tests and the demo; the pool builds its own.
+    pub fn client_config(&self, alpn: &[&[u8]]) -> io::Result<rustls::ClientConfig> {
+        let mut cfg = rustls::ClientConfig::builder_with_provider(crypto_provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| io::Error::other(format!("client TLS config: {e}")))?
+            .with_root_certificates(self.root_store())
+            .with_no_client_auth();
+        cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        Ok(cfg)
+    }
+
+    /// A rustls server config (ring provider) presenting a certificate for `names` issued
+    /// by this CA, offering `alpn` (empty: no ALPN extension at all). `tls13_only` is for
+    /// QUIC.
+    pub fn server_config(
+        &self,
+        names: &[&str],
+        alpn: &[Vec<u8>],
+        tls13_only: bool,
+    ) -> io::Result<rustls::ServerConfig> {
+        let issued = self.issue(names)?;
+        let builder = rustls::ServerConfig::builder_with_provider(crypto_provider());
+        let builder = if tls13_only {
+            builder.with_protocol_versions(&[&rustls::version::TLS13])
+        } else {
+            builder.with_safe_default_protocol_versions()
+        }
+        .map_err(|e| io::Error::other(format!("server TLS config: {e}")))?;
+        let mut cfg = builder
+            .with_no_client_auth()
+            .with_single_cert(issued.chain, issued.key)
+            .map_err(|e| io::Error::other(format!("server certificate: {e}")))?;
+        cfg.alpn_protocols = alpn.to_vec();
+        Ok(cfg)
+    }
+}

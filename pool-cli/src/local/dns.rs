@@ -1,0 +1,2 @@
+//! stub
+pub struct DnsMode; pub struct DnsServer; pub struct DnsServerOptions;

@@ -1,0 +1,2 @@
+//! stub
+pub struct QuicOrigin; pub struct QuicOriginOptions; pub struct QuicStats;
