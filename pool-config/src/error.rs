@@ -1,0 +1,178 @@
+//! Errors and warnings, each with a location: file, line, column, dotted key, or the
+//! environment variable a value came from.
+
+use std::fmt;
+
+/// What went wrong, broadly. The Display text is for people; match on this instead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The file could not be read.
+    Io,
+    /// The text is not valid TOML.
+    Syntax,
+    /// A key or section this crate does not know.
+    UnknownKey,
+    /// A required key is missing.
+    Missing,
+    /// A value of the wrong TOML type (a string where an integer is expected, …).
+    Type,
+    /// A value of the right type that is not acceptable (zero limit, bad IP, unknown name, …).
+    Value,
+    /// Two values that contradict each other (`max_idle_conns > max_connections`, …).
+    Inconsistent,
+    /// The same host name twice in `[[hosts]]`.
+    Duplicate,
+}
+
+/// Location and text shared by errors and warnings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Report {
+    pub(crate) kind: ErrorKind,
+    pub(crate) file: Option<String>,
+    pub(crate) line: Option<usize>,
+    pub(crate) column: Option<usize>,
+    pub(crate) env_var: Option<String>,
+    pub(crate) key: Option<String>,
+    pub(crate) reason: String,
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(var) = &self.env_var {
+            write!(f, "environment variable {var}: ")?;
+        } else if let Some(file) = &self.file {
+            f.write_str(file)?;
+            if let Some(line) = self.line {
+                write!(f, ":{line}")?;
+                if let Some(col) = self.column {
+                    write!(f, ":{col}")?;
+                }
+            }
+            f.write_str(": ")?;
+        }
+        if let Some(key) = &self.key {
+            write!(f, "{key}: ")?;
+        }
+        // One line, whatever the underlying message looked like.
+        let mut first = true;
+        for part in self.reason.lines().map(str::trim).filter(|l| !l.is_empty()) {
+            if !first {
+                f.write_str("; ")?;
+            }
+            f.write_str(part)?;
+            first = false;
+        }
+        Ok(())
+    }
+}
+
+macro_rules! accessors {
+    () => {
+        /// The broad kind of problem.
+        #[must_use]
+        pub fn kind(&self) -> ErrorKind {
+            self.0.kind
+        }
+
+        /// Name of the config file, when the value came from one.
+        #[must_use]
+        pub fn file(&self) -> Option<&str> {
+            self.0.file.as_deref()
+        }
+
+        /// 1-based line in the file, when known.
+        #[must_use]
+        pub fn line(&self) -> Option<usize> {
+            self.0.line
+        }
+
+        /// 1-based column (in characters) in the file, when known.
+        #[must_use]
+        pub fn column(&self) -> Option<usize> {
+            self.0.column
+        }
+
+        /// The environment variable the value came from, for overrides.
+        #[must_use]
+        pub fn env_var(&self) -> Option<&str> {
+            self.0.env_var.as_deref()
+        }
+
+        /// The dotted key (`pool.max_idle_conns`, `hosts[1].name`), when the problem is
+        /// about one.
+        #[must_use]
+        pub fn key(&self) -> Option<&str> {
+            self.0.key.as_deref()
+        }
+
+        /// The reason alone, without location or key.
+        #[must_use]
+        pub fn reason(&self) -> &str {
+            &self.0.reason
+        }
+    };
+}
+
+/// An error loading or validating a config.
+///
+/// Displays as one line: `FILE:LINE:COL: KEY: REASON`, e.g.
+/// `hotpool.toml:3:18: pool.max_idle_conns: must not exceed pool.max_connections (100), got 200`,
+/// or `environment variable HOTPOOL_POOL__MAX_CONNECTIONS: pool.max_connections: …` for an
+/// override. Parts that are unknown are left out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConfigError(pub(crate) Box<Report>);
+
+impl ConfigError {
+    accessors!();
+
+    pub(crate) fn io(file: &str, err: &std::io::Error) -> Self {
+        ConfigError(Box::new(Report {
+            kind: ErrorKind::Io,
+            file: Some(file.to_owned()),
+            line: None,
+            column: None,
+            env_var: None,
+            key: None,
+            reason: format!("cannot read: {err}"),
+        }))
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Something allowed but probably not meant (e.g. `idle_timeout > max_lifetime`,
+/// `insecure_skip_verify = true`). Same accessors and Display as [`ConfigError`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConfigWarning(pub(crate) Report);
+
+impl ConfigWarning {
+    accessors!();
+}
+
+impl fmt::Display for ConfigWarning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Converts a byte offset into a 1-based (line, column in chars).
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let mut offset = offset;
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}

@@ -1,0 +1,294 @@
+//! TOML configuration for hotpool: the data model, its defaults, and validation whose errors
+//! name the file, line, column, dotted key and reason.
+//!
+//! Files written for the original (Go) system load unchanged: the `[pool]`, `[whitelist]` and
+//! `[blacklist]` sections keep their key names, and a duration may be an integer number of
+//! seconds as well as a string such as `"30s"`, `"1m30s"` or `"250ms"`. Everything else is an
+//! optional addition with a documented default; [`Config::default_toml`] is the complete,
+//! commented reference file.
+//!
+//! ```
+//! use pool_config::{Config, Transport};
+//! use std::time::Duration;
+//!
+//! let text = r#"
+//! [pool]
+//! max_connections = 200
+//! conn_timeout = "1m30s"
+//! idle_timeout = 90
+//!
+//! [[hosts]]
+//! name = "example.com"
+//! transport = "quic"
+//! "#;
+//! let cfg = Config::from_str_named(text, "hotpool.toml")?;
+//! assert_eq!(cfg.pool.max_connections, 200);
+//! assert_eq!(cfg.pool.conn_timeout, Duration::from_secs(90));
+//! assert_eq!(cfg.pool.idle_timeout, Duration::from_secs(90));
+//! assert_eq!(cfg.hosts[0].transport, Transport::Quic);
+//! assert_eq!(cfg.hosts[0].port, 443);
+//!
+//! // Errors are one line: file, line, column, key, reason.
+//! let err = Config::from_str_named("[pool]\nmax_idle_conns = 200\n", "hotpool.toml")
+//!     .unwrap_err();
+//! assert_eq!(
+//!     err.to_string(),
+//!     "hotpool.toml:2:18: pool.max_idle_conns: must not exceed pool.max_connections \
+//!      (100, the default), got 200"
+//! );
+//! assert_eq!((err.line(), err.key()), (Some(2), Some("pool.max_idle_conns")));
+//!
+//! // Environment overrides: HOTPOOL_<SECTION>__<KEY>.
+//! let mut cfg = Config::default();
+//! cfg.apply_env([("HOTPOOL_POOL__MAX_CONNECTIONS", "300")])?;
+//! assert_eq!(cfg.pool.max_connections, 300);
+//! # Ok::<(), pool_config::ConfigError>(())
+//! ```
+//!
+//! # Decisions
+//!
+//! - **Errors vs warnings.** Zero limits and intervals, `max_idle_conns > max_connections`,
+//!   `max_conns_per_host > max_connections`, `max_conns_per_ip > max_conns_per_host`, unknown
+//!   keys, unknown TLS profiles, bad addresses and duplicate host names are errors.
+//!   `idle_timeout > max_lifetime` (the idle timeout can then never fire),
+//!   `blacklist_check_interval > blacklist_timeout`, `insecure_skip_verify = true` and an
+//!   enabled metrics listener on a non-loopback address are [warnings](Config::warnings).
+//! - **`banned_status` lives in `[pool]` only**; it applies to the `[validation]` request and
+//!   to HTTP health probes alike. `validation.banned_status` is rejected with a pointer there.
+//! - **Inconsistent pairs** are reported at the key that was set most explicitly
+//!   (environment, then file, then default), so the line shown is one the user wrote.
+//! - **CIDRs** are accepted like Go's `net.ParseCIDR`: host bits are masked
+//!   (`10.1.2.3/8` is `10.0.0.0/8`); a bare address is a /32 or /128.
+//! - **Name servers** may omit the port (53).
+//! - **Host names** are unique case-insensitively across `[[hosts]]`, even with different
+//!   ports or transports.
+//! - **`tls.ca_files`** are resolved relative to the config file's directory by
+//!   [`Config::from_file`]; whether they exist is checked when they are read, not here.
+//! - A **float** duration is fractional seconds (`1.5`); a string of plain digits is seconds.
+//!
+//! # Environment overrides
+//!
+//! `HOTPOOL_<SECTION>__<KEY>=value` (double underscore between section and key, case
+//! insensitive), e.g. `HOTPOOL_POOL__MAX_CONNECTIONS=200`, `HOTPOOL_DNS__TIMEOUT=2s`,
+//! `HOTPOOL_WHITELIST__IPS=10.0.0.0/8,192.168.1.1`. Values follow the file's rules: numbers
+//! and booleans as in TOML, strings need no quotes, lists are comma-separated (or a TOML
+//! array). `HOTPOOL_*` variables without `__` are ignored (they may belong to the CLI);
+//! `[[hosts]]` cannot be set this way. Errors name the variable.
+
+mod error;
+mod model;
+mod parse;
+mod validate;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use error::{ConfigError, ConfigWarning, ErrorKind};
+pub use model::{
+    Config, DnsConfig, DnsProtocol, HealthConfig, HostConfig, IpListConfig, IpNet, IpNetParseError,
+    IpPreference, KNOWN_TLS_PROFILES, MetricsConfig, PoolConfig, ProbeKind, ProfileRotation,
+    SourceAddrsConfig, TlsConfig, Transport, ValidationConfig,
+};
+
+use error::Report;
+
+/// Prefix of environment variables read by [`Config::apply_env`].
+pub const ENV_PREFIX: &str = "HOTPOOL_";
+
+/// The commented default file: every key, at its default.
+const DEFAULT_TOML: &str = include_str!("default.toml");
+
+fn sorted(mut reports: Vec<(usize, Report)>) -> Vec<Report> {
+    reports.sort_by_key(|(pos, _)| *pos);
+    reports.into_iter().map(|(_, r)| r).collect()
+}
+
+fn first_error(errors: Vec<ConfigError>) -> ConfigError {
+    errors
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| unreachable!("called with at least one error"))
+}
+
+impl Config {
+    /// Reads and validates a config file. Relative `tls.ca_files` are resolved against the
+    /// file's directory.
+    ///
+    /// # Errors
+    /// The first problem in file order: unreadable file, TOML syntax, unknown key, wrong type,
+    /// or a value rule (see the crate docs).
+    pub fn from_file(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        Self::from_file_with_vars(path, std::iter::empty::<(String, String)>())
+    }
+
+    /// Like [`Config::from_file`], then applies `HOTPOOL_*` overrides from the process
+    /// environment (see the crate docs) before validating.
+    ///
+    /// # Errors
+    /// As [`Config::from_file`], plus bad overrides (naming the variable).
+    pub fn from_file_with_env(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
+        let vars = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
+        Self::from_file_with_vars(path, vars)
+    }
+
+    /// Like [`Config::from_file_with_env`], with the variables given instead of read from the
+    /// process.
+    ///
+    /// # Errors
+    /// As [`Config::from_file_with_env`].
+    pub fn from_file_with_vars<I, K, V>(
+        path: impl AsRef<Path>,
+        vars: I,
+    ) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let path = path.as_ref();
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::io(&name, &e))?;
+        let mut cfg = Self::load(&text, &name, vars).map_err(first_error)?;
+        let base = path.parent().unwrap_or_else(|| Path::new(""));
+        for f in &mut cfg.tls.ca_files {
+            if f.is_relative() {
+                *f = base.join(&*f);
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// Parses and validates config text; `name` is used in error messages (a file name).
+    ///
+    /// # Errors
+    /// The first problem in text order (see [`Config::from_file`]).
+    pub fn from_str_named(text: &str, name: &str) -> Result<Config, ConfigError> {
+        Self::load(text, name, std::iter::empty::<(&str, &str)>()).map_err(first_error)
+    }
+
+    /// Like [`Config::from_str_named`], then applies the given `HOTPOOL_*` overrides before
+    /// validating.
+    ///
+    /// # Errors
+    /// The first problem: text first, then overrides.
+    pub fn from_str_with_vars<I, K, V>(
+        text: &str,
+        name: &str,
+        vars: I,
+    ) -> Result<Config, ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        Self::load(text, name, vars).map_err(first_error)
+    }
+
+    /// Like [`Config::from_str_named`], but returns every problem found (in text order), for
+    /// `hotpool config check`. Syntax errors stop reading; otherwise all type and value
+    /// problems are reported.
+    ///
+    /// # Errors
+    /// All problems found; never an empty list.
+    pub fn check_str_named(text: &str, name: &str) -> Result<Config, Vec<ConfigError>> {
+        Self::load(text, name, std::iter::empty::<(&str, &str)>())
+    }
+
+    fn load<I, K, V>(text: &str, name: &str, vars: I) -> Result<Config, Vec<ConfigError>>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut cfg = Config::default();
+        cfg.meta.file = Some(name.to_owned());
+        cfg.meta.text = Some(Arc::from(text));
+        let mut reader = parse::Reader::new(Some(name.to_owned()), Some(text));
+        reader.read_document(text, &mut cfg);
+        for (k, v) in vars {
+            reader.read_env(k.as_ref(), v.as_ref(), &mut cfg);
+        }
+        if !reader.reports.is_empty() {
+            return Err(sorted(reader.reports)
+                .into_iter()
+                .map(|r| ConfigError(Box::new(r)))
+                .collect());
+        }
+        cfg.run_validation()?;
+        Ok(cfg)
+    }
+
+    fn run_validation(&mut self) -> Result<(), Vec<ConfigError>> {
+        let out = validate::validate(self);
+        if !out.errors.is_empty() {
+            return Err(sorted(out.errors)
+                .into_iter()
+                .map(|r| ConfigError(Box::new(r)))
+                .collect());
+        }
+        self.meta.warnings = sorted(out.warnings)
+            .into_iter()
+            .map(ConfigWarning)
+            .collect();
+        Ok(())
+    }
+
+    /// Applies `HOTPOOL_<SECTION>__<KEY>` overrides (other variables are ignored), then
+    /// validates the result. On error `self` is left unchanged.
+    ///
+    /// # Errors
+    /// A bad variable (unknown key, wrong type, bad value), naming the variable; or a value
+    /// rule the overrides broke.
+    pub fn apply_env<I, K, V>(&mut self, vars: I) -> Result<(), ConfigError>
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<str>,
+        V: AsRef<str>,
+    {
+        let mut next = self.clone();
+        let mut reader = parse::Reader::new(None, None);
+        for (k, v) in vars {
+            reader.read_env(k.as_ref(), v.as_ref(), &mut next);
+        }
+        if let Some(r) = sorted(reader.reports).into_iter().next() {
+            return Err(ConfigError(Box::new(r)));
+        }
+        next.run_validation().map_err(first_error)?;
+        *self = next;
+        Ok(())
+    }
+
+    /// Checks the value rules on a config built or changed in code (loading already does
+    /// this), refreshing [`Config::warnings`].
+    ///
+    /// # Errors
+    /// The first broken rule; its location is known for values that came from a file or
+    /// the environment.
+    pub fn validate(&mut self) -> Result<(), ConfigError> {
+        self.run_validation().map_err(first_error)
+    }
+
+    /// Warnings of the last validation (loading, [`Config::apply_env`] or
+    /// [`Config::validate`]): allowed values that are probably not meant.
+    #[must_use]
+    pub fn warnings(&self) -> &[ConfigWarning] {
+        &self.meta.warnings
+    }
+
+    /// The complete default config file, with a comment on every key. It parses to
+    /// [`Config::default`].
+    #[must_use]
+    pub fn default_toml() -> &'static str {
+        DEFAULT_TOML
+    }
+
+    /// The effective configuration as TOML (durations as `"1m 30s"`-style strings), which
+    /// loads back to an equal `Config`.
+    ///
+    /// # Errors
+    /// Only if serialization fails, which the data model does not allow in practice.
+    pub fn to_toml_string(&self) -> Result<String, toml::ser::Error> {
+        toml::to_string_pretty(self)
+    }
+}
