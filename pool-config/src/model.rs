@@ -15,7 +15,7 @@ use crate::error::ConfigWarning;
 /// Build one with [`Config::default`], [`Config::from_file`] or [`Config::from_str_named`]
 /// and change fields directly; the struct is `#[non_exhaustive]` so new sections can be added
 /// without breaking callers.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
 #[non_exhaustive]
 pub struct Config {
     /// `[pool]`: limits, timeouts and intervals of the pool itself.
@@ -41,24 +41,6 @@ pub struct Config {
     /// Where each explicitly set key came from, and the warnings of the last validation.
     #[serde(skip)]
     pub(crate) meta: Meta,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            pool: PoolConfig::default(),
-            whitelist: IpListConfig::default(),
-            blacklist: IpListConfig::default(),
-            hosts: Vec::new(),
-            dns: DnsConfig::default(),
-            tls: TlsConfig::default(),
-            health: HealthConfig::default(),
-            validation: ValidationConfig::default(),
-            source_addrs: SourceAddrsConfig::default(),
-            metrics: MetricsConfig::default(),
-            meta: Meta::default(),
-        }
-    }
 }
 
 /// Bookkeeping that is not configuration: ignored by `PartialEq`.
