@@ -111,8 +111,8 @@ fn first_error(errors: Vec<ConfigError>) -> ConfigError {
 }
 
 impl Config {
-    /// Reads and validates a config file. Relative `tls.ca_files` are resolved against the
-    /// file's directory.
+    /// Reads and validates a config file. Relative `tls.ca_files` written in the file are
+    /// resolved against the file's directory.
     ///
     /// # Errors
     /// The first problem in file order: unreadable file, TOML syntax, unknown key, wrong type,
@@ -151,7 +151,13 @@ impl Config {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::io(&name, &e))?;
         let mut cfg = Self::load(&text, &name, vars).map_err(first_error)?;
         let base = path.parent().unwrap_or_else(|| Path::new(""));
-        for f in &mut cfg.tls.ca_files {
+        // Paths written in the file are relative to it; paths from the environment are left
+        // relative to the working directory.
+        let from_file = matches!(
+            cfg.meta.origins.get("tls.ca_files"),
+            Some(model::Origin::File(_))
+        );
+        for f in cfg.tls.ca_files.iter_mut().filter(|_| from_file) {
             if f.is_relative() {
                 *f = base.join(&*f);
             }

@@ -169,7 +169,16 @@ impl<'t> Reader<'t> {
             Ok(root) => root,
             Err(e) => {
                 let span = e.span().unwrap_or(0..0);
-                self.at_span(span, None, ErrorKind::Syntax, e.message().to_owned());
+                let mut reason = e.message().trim().to_owned();
+                // toml says "duplicate key" without naming it: quote the source text.
+                if let Some(snippet) = text.get(span.clone()) {
+                    let snippet = snippet.trim();
+                    let short = !snippet.is_empty() && snippet.len() <= 60;
+                    if short && !snippet.contains('\n') && !reason.contains(snippet) {
+                        reason = format!("{reason}: `{snippet}`");
+                    }
+                }
+                self.at_span(span, None, ErrorKind::Syntax, reason);
                 return;
             }
         };

@@ -545,6 +545,7 @@ fn syntax_errors_have_a_line() {
     let e = err("[pool]\nmax_connections = 5\nmax_connections = 6\n");
     assert_eq!(e.kind(), ErrorKind::Syntax);
     assert_eq!(e.line(), Some(3), "{e}");
+    assert!(e.to_string().contains("max_connections"), "{e}");
 }
 
 #[test]
@@ -773,6 +774,17 @@ fn from_file_names_the_file_and_resolves_ca_files() {
         )
     );
 
+    std::fs::write(&path, SEED).unwrap();
+    let c = Config::from_file_with_vars(&path, [("HOTPOOL_POOL__MAX_RETRIES", "7")]).unwrap();
+    assert_eq!(c.pool.max_retries, 7);
+    let e = Config::from_file_with_vars(&path, [("HOTPOOL_POOL__MAX_RETRIES", "0")]).unwrap_err();
+    assert_eq!(e.env_var(), Some("HOTPOOL_POOL__MAX_RETRIES"));
+    // The real process environment has no HOTPOOL_*__* variables in tests.
+    assert_eq!(
+        Config::from_file_with_env(&path).unwrap(),
+        Config::default()
+    );
+
     let e = Config::from_file(dir.join("missing.toml")).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::Io);
     assert!(e.to_string().contains("missing.toml: cannot read"), "{e}");
@@ -797,7 +809,7 @@ fn env_overrides() {
         ("HOTPOOL_METRICS__LISTEN", "[::1]:9000"),
         ("HOTPOOL_VALIDATION__BODY", "hello world"),
         ("HOTPOOL_SOURCE_ADDRS__IPV6_PREFIX", "2001:db8::/64"),
-        ("hotpool_health__method", "HEAD"), // case of the name does not matter... for keys
+        ("hotpool_health__method", "HEAD"), // lowercase prefix: not ours
         ("HOTPOOL_LOG", "debug"),           // no `__`: not config, ignored
         ("PATH", "/usr/bin"),               // not ours
     ];
