@@ -67,8 +67,8 @@ impl TestCa {
             KeyUsagePurpose::DigitalSignature,
         ];
         let key = KeyPair::generate().map_err(|e| rcgen_err("CA key", e))?;
-        let issuer =
-            CertifiedIssuer::self_signed(params, key).map_err(|e| rcgen_err("CA certificate", e))?;
+        let issuer = CertifiedIssuer::self_signed(params, key)
+            .map_err(|e| rcgen_err("CA certificate", e))?;
         Ok(Self { issuer })
     }
 

@@ -3,8 +3,8 @@
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use hickory_server::Server;
@@ -152,24 +152,38 @@ impl std::fmt::Debug for DnsServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DnsServer")
             .field("addr", &self.addr)
-            .field("zones", &self.zones.iter().map(|z| z.0.to_string()).collect::<Vec<_>>())
+            .field(
+                "zones",
+                &self
+                    .zones
+                    .iter()
+                    .map(|z| z.0.to_string())
+                    .collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
 
 fn parse_name(name: &str) -> io::Result<Name> {
     let mut n = Name::from_ascii(name).map_err(|e| {
-        io::Error::new(io::ErrorKind::InvalidInput, format!("bad DNS name {name:?}: {e}"))
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("bad DNS name {name:?}: {e}"),
+        )
     })?;
     n.set_fqdn(true);
     Ok(n)
 }
 
 fn make_zone(origin: &Name, serial: u32) -> io::Result<Zone> {
-    let ns_name = parse_name("ns")
-        .and_then(|n| n.append_domain(origin).map_err(|e| io::Error::other(e.to_string())))?;
-    let hostmaster = parse_name("hostmaster")
-        .and_then(|n| n.append_domain(origin).map_err(|e| io::Error::other(e.to_string())))?;
+    let ns_name = parse_name("ns").and_then(|n| {
+        n.append_domain(origin)
+            .map_err(|e| io::Error::other(e.to_string()))
+    })?;
+    let hostmaster = parse_name("hostmaster").and_then(|n| {
+        n.append_domain(origin)
+            .map_err(|e| io::Error::other(e.to_string()))
+    })?;
     let mut zone = Zone::empty(origin.clone(), ZoneType::Primary, AxfrPolicy::Deny);
     let soa = Record::from_rdata(
         origin.clone(),
@@ -234,7 +248,11 @@ impl DnsServer {
             shared: Arc::clone(&shared),
         });
         server.register_socket(UdpSocket::from_std(udp)?);
-        server.register_listener(TcpListener::from_std(tcp)?, TCP_TIMEOUT, TCP_RESPONSE_BUFFER);
+        server.register_listener(
+            TcpListener::from_std(tcp)?,
+            TCP_TIMEOUT,
+            TCP_RESPONSE_BUFFER,
+        );
         tracing::debug!(%addr, zones = ?options.zones, "DNS server listening");
         Ok(DnsServer {
             shared,

@@ -653,7 +653,11 @@ async fn handle_h2_request(
     mut respond: h2::server::SendResponse<Bytes>,
 ) -> Result<(), h2::Error> {
     let (parts, mut body) = req.into_parts();
-    record_languages(shared, local_ip, parts.headers.get_all(http::header::ACCEPT_LANGUAGE));
+    record_languages(
+        shared,
+        local_ip,
+        parts.headers.get_all(http::header::ACCEPT_LANGUAGE),
+    );
     while let Some(chunk) = body.data().await {
         let chunk = chunk?;
         let _ = body.flow_control().release_capacity(chunk.len());
@@ -830,7 +834,8 @@ async fn read_http1_request<R: AsyncBufReadExt + Unpin>(io: &mut R) -> io::Resul
             return Err(bad("chunked request bodies are not supported"));
         }
     }
-    let copied = tokio::io::copy(&mut (&mut *io).take(content_length), &mut tokio::io::sink()).await?;
+    let copied =
+        tokio::io::copy(&mut (&mut *io).take(content_length), &mut tokio::io::sink()).await?;
     if copied != content_length {
         return Err(bad("connection closed inside the body"));
     }

@@ -19,6 +19,8 @@ use super::util::{OnDrop, bind_shared_port, wait_until};
 const MAX_REQUEST: usize = 64 * 1024;
 /// How long a QUIC handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The first RTT estimate of server connections (all peers are on loopback).
+const LOOPBACK_INITIAL_RTT: Duration = Duration::from_millis(10);
 /// How long `shutdown` waits for connections to drain after closing them.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -146,7 +148,7 @@ pub struct QuicOrigin {
     ca: Arc<TestCa>,
     addrs: Vec<IpAddr>,
     port: u16,
-    endpoints: Vec<Endpoint>,
+    endpoints: Mutex<Vec<Endpoint>>,
     shutdown_tx: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -177,6 +179,9 @@ impl QuicOrigin {
         let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
         let mut transport = quinn::TransportConfig::default();
         transport.max_concurrent_uni_streams(VarInt::from_u32(0));
+        // Loopback: a realistic first RTT estimate keeps the close/drain period (3 PTO)
+        // short, so shutdown releases the sockets quickly (quinn assumes 333 ms).
+        transport.initial_rtt(LOOPBACK_INITIAL_RTT);
         if let Some(n) = options.max_concurrent_bidi_streams {
             transport.max_concurrent_bidi_streams(VarInt::from_u32(n));
         }
@@ -202,11 +207,7 @@ impl QuicOrigin {
         let (shutdown_tx, _) = watch::channel(false);
         let mut tasks = Vec::new();
         for (ip, ep) in options.addrs.iter().zip(&endpoints) {
-            let counters = shared
-                .counters
-                .get(ip)
-                .cloned()
-                .unwrap_or_default();
+            let counters = shared.counters.get(ip).cloned().unwrap_or_default();
             tasks.push(tokio::spawn(accept_loop(
                 ep.clone(),
                 Arc::clone(&shared),
@@ -220,7 +221,7 @@ impl QuicOrigin {
             ca,
             addrs: options.addrs,
             port,
-            endpoints,
+            endpoints: Mutex::new(endpoints),
             shutdown_tx,
             tasks: Mutex::new(tasks),
         })
@@ -284,11 +285,13 @@ impl QuicOrigin {
         conns.len()
     }
 
-    /// Closes every connection and endpoint and waits (bounded) until all tasks ended
-    /// and the UDP sockets are released. Calling it again is a no-op.
+    /// Closes every connection and endpoint, waits until all tasks ended and the
+    /// connections drained (bounded: 2 s), and drops the endpoints. quinn's endpoint
+    /// drivers then close the UDP sockets on their next poll. Calling it again is a no-op.
     pub async fn shutdown(&self) {
         self.shutdown_tx.send_replace(true);
-        for ep in &self.endpoints {
+        let endpoints = std::mem::take(&mut *lock(&self.endpoints));
+        for ep in &endpoints {
             ep.close(VarInt::from_u32(0), b"shutdown");
         }
         let tasks = std::mem::take(&mut *lock(&self.tasks));
@@ -300,11 +303,17 @@ impl QuicOrigin {
             }
         }
         lock(&self.shared.conns).clear();
-        for ep in &self.endpoints {
-            if tokio::time::timeout(DRAIN_TIMEOUT, ep.wait_idle()).await.is_err() {
+        for ep in &endpoints {
+            if tokio::time::timeout(DRAIN_TIMEOUT, ep.wait_idle())
+                .await
+                .is_err()
+            {
                 tracing::debug!("QUIC endpoint did not drain in time");
             }
         }
+        // The last handles: quinn's endpoint driver then ends and closes the UDP socket
+        // (on its next poll, so a moment after this returns).
+        drop(endpoints);
         self.shared.notify.notify_waiters();
     }
 }
@@ -312,7 +321,7 @@ impl QuicOrigin {
 impl Drop for QuicOrigin {
     fn drop(&mut self) {
         self.shutdown_tx.send_replace(true);
-        for ep in &self.endpoints {
+        for ep in lock(&self.endpoints).iter() {
             ep.close(VarInt::from_u32(0), b"dropped");
         }
         for t in lock(&self.tasks).iter() {

@@ -1,0 +1,92 @@
+//! The local servers release every socket on shutdown. A binary of its own, so no other
+//! test opens descriptors in this process while it counts.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use pool_cli::local::{
+    DnsServer, H2Origin, H2OriginOptions, QuicOrigin, QuicOriginOptions, TestCa,
+};
+use tokio::net::TcpStream;
+
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .expect("/proc/self/fd")
+        .count()
+}
+
+/// Waits (bounded) for the descriptor count to come back to `baseline`.
+async fn fds_back_to(baseline: usize) -> usize {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let now = open_fds();
+        if now <= baseline || tokio::time::Instant::now() > deadline {
+            return now;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn shutdown_releases_every_descriptor() {
+    let lo = |n| IpAddr::V4(Ipv4Addr::new(127, 0, 0, n));
+    let ca = Arc::new(TestCa::new().unwrap());
+    let baseline = open_fds();
+
+    // h2 origin with open, mid-handshake and established connections: shutdown waits
+    // for every connection task, so the count is back at once.
+    let origin = H2Origin::start(H2OriginOptions::new(&[lo(2), lo(3)], &["fd.test"], &ca))
+        .await
+        .unwrap();
+    let addr = origin.socket_addrs()[1];
+    let idle = TcpStream::connect(addr).await.unwrap();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(ca.client_config(&[b"h2"]).unwrap()));
+    let tls = connector
+        .connect(
+            rustls_pki_types::ServerName::try_from("fd.test").unwrap(),
+            TcpStream::connect(addr).await.unwrap(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        origin
+            .wait_until(Duration::from_secs(10), |o| o.stats().open_connections == 2)
+            .await
+    );
+    origin.shutdown().await;
+    drop((idle, tls));
+    assert_eq!(open_fds(), baseline, "h2 origin left descriptors open");
+    drop(origin);
+
+    // QUIC origin with a live connection; quinn closes its sockets from its driver task.
+    let quic = QuicOrigin::start(QuicOriginOptions::new(&[lo(2)], &["fd.test"], &ca))
+        .await
+        .unwrap();
+    {
+        let tls = ca.client_config(&[QuicOrigin::DEFAULT_ALPN]).unwrap();
+        let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+        let mut client = quinn::Endpoint::client(SocketAddr::new(lo(1), 0)).unwrap();
+        client.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
+        let conn = client
+            .connect(quic.socket_addrs()[0], "fd.test")
+            .unwrap()
+            .await
+            .unwrap();
+        quic.shutdown().await;
+        let _ = tokio::time::timeout(Duration::from_secs(5), conn.closed()).await;
+        client.close(0u32.into(), b"done");
+        client.wait_idle().await;
+    }
+    drop(quic);
+    let now = fds_back_to(baseline).await;
+    assert_eq!(now, baseline, "QUIC origin left descriptors open");
+
+    // DNS server with an open TCP connection.
+    let dns = DnsServer::start_zone("fd.test").await.unwrap();
+    let tcp = TcpStream::connect(dns.addr()).await.unwrap();
+    dns.shutdown().await;
+    drop((tcp, dns));
+    let now = fds_back_to(baseline).await;
+    assert_eq!(now, baseline, "DNS server left descriptors open");
+}
