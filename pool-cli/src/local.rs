@@ -13,6 +13,27 @@
 //!
 //! Counters are readable at any time; every server also has a `wait_until` that waits
 //! (bounded) for a condition on its counters, so tests never sleep and hope.
+//!
+//! ```no_run
+//! use std::net::IpAddr;
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use pool_cli::local::{DnsServer, H2Origin, H2OriginOptions, TestCa};
+//!
+//! # async fn demo() -> std::io::Result<()> {
+//! let ca = Arc::new(TestCa::new()?);
+//! let ips: Vec<IpAddr> = vec!["127.0.0.2".parse().unwrap(), "127.0.0.3".parse().unwrap()];
+//! let origin = H2Origin::start(H2OriginOptions::new(&ips, &["demo.hotpool.test"], &ca)).await?;
+//! let dns = DnsServer::start_zone("hotpool.test").await?;
+//! dns.set_addrs("demo.hotpool.test", origin.addrs(), 60).await?;
+//! // ... point a client at dns.addr(), trust ca.root_store(), dial port origin.port() ...
+//! origin.set_status("/check", 403);
+//! origin.wait_until(Duration::from_secs(5), |o| o.stats().requests >= 2).await;
+//! origin.shutdown().await;
+//! dns.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
 
 mod ca;
 mod dns;

@@ -164,3 +164,39 @@ impl TestCa {
         Ok(cfg)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls_pki_types::pem::PemObject;
+
+    #[test]
+    fn ca_pem_file_round_trips_and_certs_chain_to_it() {
+        let ca = TestCa::new().expect("CA");
+        let path = std::env::temp_dir().join(format!("hotpool-ca-{}.pem", std::process::id()));
+        ca.write_ca_pem(&path).expect("write PEM");
+        let pem = std::fs::read(&path).expect("read PEM");
+        let _ = std::fs::remove_file(&path);
+        let parsed = CertificateDer::from_pem_slice(&pem).expect("parse PEM");
+        assert_eq!(parsed, ca.ca_cert_der());
+        assert_eq!(ca.root_store().len(), 1);
+
+        let issued = ca.issue(&["a.test", "127.0.0.2"]).expect("issue");
+        assert_eq!(issued.chain.len(), 2);
+        assert_eq!(issued.chain[1], ca.ca_cert_der());
+        // Both a TLS 1.2/1.3 and a TLS 1.3-only (QUIC) server config accept the chain.
+        ca.server_config(&["a.test"], &[b"h2".to_vec()], false)
+            .expect("server config");
+        ca.server_config(&["a.test"], &[], true)
+            .expect("TLS 1.3 server config");
+    }
+
+    #[test]
+    fn servers_are_send_and_sync() {
+        fn check<T: Send + Sync>() {}
+        check::<TestCa>();
+        check::<crate::local::H2Origin>();
+        check::<crate::local::QuicOrigin>();
+        check::<crate::local::DnsServer>();
+    }
+}
