@@ -1,0 +1,71 @@
+//! # pool-core: the hot connection pool
+//!
+//! Keeps connections *already open* to every address of a host, so a request takes a warm
+//! connection instead of paying a handshake. Transport-agnostic: TLS, HTTP/2 and QUIC live
+//! in `pool-tls` / `pool-quic`, which implement [`Dialer`] and [`Connection`]; this crate
+//! depends on no TLS, QUIC, HTTP or DNS library.
+//!
+//! ## Design overview
+//! - [`PoolState`] is a sans-IO state machine (the quinn-proto model): it takes time as an
+//!   input, returns decisions as [`Action`]s, and never sleeps, spawns or reads the clock.
+//!   It holds the two maps (address → connections, host → addresses), leases with
+//!   capacity, the limits, the cleanup policies, the blacklist and whitelist.
+//! - [`Pool`] is the async shell on tokio: `get(host)` hands out a [`Lease`] (an RAII guard
+//!   that returns itself on drop, also when unwinding from a panic), dials run as tasks,
+//!   and one driver task sleeps until the state machine's next deadline.
+//! - What this crate does *not* do: network I/O of its own, DNS (see `pool-dns`: it feeds
+//!   [`Pool::set_addrs`]), probing (see `pool-health`: it uses [`Pool::take_probes`]).
+//!
+//! ## Example
+//! ```
+//! use std::net::SocketAddr;
+//! use pool_core::{Connection, DialError, Dialer, Pool, PoolOptions, Target};
+//!
+//! /// A stand-in transport: a real one connects a socket here.
+//! struct Echo;
+//! struct EchoConn(SocketAddr);
+//! impl Connection for EchoConn {
+//!     fn capacity(&self) -> usize { 1 }
+//!     fn is_closed(&self) -> bool { false }
+//! }
+//! impl Dialer for Echo {
+//!     type Conn = EchoConn;
+//!     async fn dial(&self, target: &Target) -> Result<EchoConn, DialError> {
+//!         Ok(EchoConn(target.addr))
+//!     }
+//! }
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() {
+//! let pool = Pool::new(Echo, PoolOptions::default()).unwrap();
+//! pool.set_addrs("example.test", ["127.0.0.2:443".parse().unwrap()]);
+//! let report = pool.warm("example.test").await;
+//! assert_eq!(report.ok, 1);
+//! let lease = pool.get("example.test").await.unwrap();
+//! assert_eq!(lease.0, "127.0.0.2:443".parse::<SocketAddr>().unwrap());
+//! drop(lease); // back in the pool
+//! assert_eq!(pool.stats().reuse_rate(), 0.0); // one lease, one dial
+//! pool.close().await;
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+#![deny(unused_must_use)]
+#![warn(missing_docs)]
+
+mod error;
+mod ip_range;
+pub mod metrics;
+mod options;
+mod pool;
+mod state;
+mod transport;
+
+pub use error::Error;
+pub use ip_range::{IpRange, IpRangeError};
+pub use options::PoolOptions;
+pub use pool::{Lease, Pool, ProbeTicket, WarmOutcome, WarmProgress, WarmReport};
+pub use state::{
+    Action, AddrChange, BlacklistReason, Checkout, CloseReason, ConnId, ConnInfo, DialId,
+    DialPurpose, DialRequest, Outcome, PoolState, ProbeVerdict, Stats, WaiterId,
+};
+pub use transport::{Connection, DialError, DialErrorKind, Dialer, Target};

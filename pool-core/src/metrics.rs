@@ -1,0 +1,108 @@
+//! Metric names (all under the `hotpool_` prefix) and the handles the pool records with.
+//!
+//! Recorded through the `metrics` facade: install any recorder (the CLI installs the
+//! Prometheus exporter) to see them. Handles are resolved once when the pool is built, so
+//! the recorder must be installed before the pool is created.
+
+use metrics::{Counter, Histogram, counter, gauge, histogram};
+
+use crate::{CloseReason, DialErrorKind, Stats};
+
+/// Counter: leases handed out.
+pub const LEASES_TOTAL: &str = "hotpool_leases_total";
+/// Counter: dials finished (successful or not).
+pub const DIALS_TOTAL: &str = "hotpool_dials_total";
+/// Counter, label `kind`: failed dials by [`DialErrorKind`].
+pub const DIAL_FAILURES_TOTAL: &str = "hotpool_dial_failures_total";
+/// Counter, label `reason`: connections closed by [`CloseReason`].
+pub const CLOSED_TOTAL: &str = "hotpool_connections_closed_total";
+/// Gauge, label `state` (`idle`, `in_use`, `draining`, `probing`, `dialing`): connections.
+pub const CONNECTIONS: &str = "hotpool_connections";
+/// Gauge: addresses on the dynamic blacklist.
+pub const BLACKLISTED: &str = "hotpool_blacklisted_addresses";
+/// Gauge: callers waiting for a connection.
+pub const WAITERS: &str = "hotpool_waiters";
+/// Gauge: (leases − dials) / leases since the pool started.
+pub const REUSE_RATE: &str = "hotpool_reuse_rate";
+/// Counter: health probes completed.
+pub const PROBES_TOTAL: &str = "hotpool_probes_total";
+/// Counter: health probes that failed.
+pub const PROBE_FAILURES_TOTAL: &str = "hotpool_probe_failures_total";
+/// Histogram (seconds): how long `get` waited, for calls that had to wait.
+pub const CHECKOUT_WAIT_SECONDS: &str = "hotpool_checkout_wait_seconds";
+/// Histogram (seconds): how long dials took (connect + handshake + validation).
+pub const DIAL_SECONDS: &str = "hotpool_dial_seconds";
+
+/// Every metric name the pool core records.
+pub const ALL: [&str; 12] = [
+    LEASES_TOTAL,
+    DIALS_TOTAL,
+    DIAL_FAILURES_TOTAL,
+    CLOSED_TOTAL,
+    CONNECTIONS,
+    BLACKLISTED,
+    WAITERS,
+    REUSE_RATE,
+    PROBES_TOTAL,
+    PROBE_FAILURES_TOTAL,
+    CHECKOUT_WAIT_SECONDS,
+    DIAL_SECONDS,
+];
+
+/// Handles resolved once, so the hot path does no lookups.
+pub(crate) struct PoolMetrics {
+    pub(crate) leases: Counter,
+    pub(crate) dials: Counter,
+    pub(crate) checkout_wait: Histogram,
+    pub(crate) dial_seconds: Histogram,
+    probes: Counter,
+    probe_failures: Counter,
+    last_probes: std::sync::atomic::AtomicU64,
+    last_probe_failures: std::sync::atomic::AtomicU64,
+}
+
+impl PoolMetrics {
+    pub(crate) fn new() -> Self {
+        Self {
+            leases: counter!(LEASES_TOTAL),
+            dials: counter!(DIALS_TOTAL),
+            checkout_wait: histogram!(CHECKOUT_WAIT_SECONDS),
+            dial_seconds: histogram!(DIAL_SECONDS),
+            probes: counter!(PROBES_TOTAL),
+            probe_failures: counter!(PROBE_FAILURES_TOTAL),
+            last_probes: Default::default(),
+            last_probe_failures: Default::default(),
+        }
+    }
+
+    pub(crate) fn dial_failed(&self, kind: DialErrorKind) {
+        counter!(DIAL_FAILURES_TOTAL, "kind" => kind.as_str()).increment(1);
+    }
+
+    pub(crate) fn closed(&self, reason: CloseReason) {
+        counter!(CLOSED_TOTAL, "reason" => reason.as_str()).increment(1);
+    }
+
+    /// Publishes the gauges (and counters kept by the core) from a snapshot.
+    pub(crate) fn publish(&self, stats: &Stats) {
+        use std::sync::atomic::Ordering::Relaxed;
+        for (state, value) in [
+            ("idle", stats.idle),
+            ("in_use", stats.in_use),
+            ("draining", stats.draining),
+            ("probing", stats.probing),
+            ("dialing", stats.dialing),
+        ] {
+            gauge!(CONNECTIONS, "state" => state).set(value as f64);
+        }
+        gauge!(BLACKLISTED).set(stats.blacklisted as f64);
+        gauge!(WAITERS).set(stats.waiters as f64);
+        gauge!(REUSE_RATE).set(stats.reuse_rate());
+        let before = self.last_probes.swap(stats.probes_total, Relaxed);
+        self.probes
+            .increment(stats.probes_total.saturating_sub(before));
+        let before = self.last_probe_failures.swap(stats.probe_failures, Relaxed);
+        self.probe_failures
+            .increment(stats.probe_failures.saturating_sub(before));
+    }
+}

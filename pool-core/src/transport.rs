@@ -1,0 +1,135 @@
+//! The two traits a transport implements to be pooled: [`Dialer`] makes connections,
+//! [`Connection`] describes one.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+/// Where a dial goes: the host name the connection is made (and verified) for, and the
+/// address it connects to.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Target {
+    /// The host name: TLS SNI and the name the certificate is verified against.
+    pub host: Arc<str>,
+    /// The IP address and port dialed.
+    pub addr: SocketAddr,
+}
+
+/// Makes new connections. One dialer serves one pool; everything that decides a
+/// connection's security identity besides host and address (ALPN, TLS settings, client
+/// certificate) is the dialer's own and so never mixes within a pool.
+///
+/// A dialer also runs the "hot connect" validation before returning: a connection it
+/// returns is admitted as is.
+pub trait Dialer: Send + Sync + 'static {
+    /// The connection this dialer makes.
+    type Conn: Connection;
+
+    /// Connects to `target.addr` for `target.host`. On failure, the [`DialErrorKind`]
+    /// decides what the pool does with the address (see there).
+    fn dial(&self, target: &Target) -> impl Future<Output = Result<Self::Conn, DialError>> + Send;
+}
+
+/// A pooled connection, as the pool sees it.
+pub trait Connection: Send + Sync + 'static {
+    /// How many leases may share this connection right now: 1 for an exclusive stream, the
+    /// peer's concurrent-stream limit for HTTP/2 or QUIC. Read at admission and at every
+    /// release, so a changed peer setting takes effect. Values below 1 count as 1.
+    fn capacity(&self) -> usize;
+
+    /// Whether the connection is known to be dead (peer closed, GOAWAY, driver ended).
+    fn is_closed(&self) -> bool;
+
+    /// Completes when the connection closes on its own; the pool then removes it at once
+    /// instead of finding out at checkout. The default never completes.
+    fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
+        std::future::pending()
+    }
+}
+
+/// What kind of failure a dial was; it decides what happens to the address.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum DialErrorKind {
+    /// TCP/UDP connect failed (refused, unreachable, local resource exhausted).
+    Connect,
+    /// The dial did not finish within `conn_timeout`.
+    Timeout,
+    /// The TLS or QUIC handshake failed (including certificate verification).
+    Handshake,
+    /// The peer negotiated something other than required (e.g. ALPN).
+    Protocol,
+    /// Validation answered with the "banned" status: the IP is blacklisted at once.
+    Banned,
+    /// Validation failed otherwise: the connection is closed, the IP is not penalised.
+    Rejected,
+}
+
+impl DialErrorKind {
+    /// Whether this failure counts toward `max_retries` consecutive failures of an IP.
+    pub fn counts_toward_blacklist(self) -> bool {
+        !matches!(self, DialErrorKind::Rejected)
+    }
+
+    /// A short, stable label (used in metrics).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DialErrorKind::Connect => "connect",
+            DialErrorKind::Timeout => "timeout",
+            DialErrorKind::Handshake => "handshake",
+            DialErrorKind::Protocol => "protocol",
+            DialErrorKind::Banned => "banned",
+            DialErrorKind::Rejected => "rejected",
+        }
+    }
+}
+
+/// A failed dial: its kind and the underlying cause. Cheap to clone (the cause is shared).
+#[derive(Clone)]
+pub struct DialError {
+    kind: DialErrorKind,
+    cause: Arc<dyn StdError + Send + Sync>,
+}
+
+impl DialError {
+    /// A dial error of `kind` caused by `cause`.
+    pub fn new(kind: DialErrorKind, cause: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        Self {
+            kind,
+            cause: Arc::from(cause.into()),
+        }
+    }
+
+    /// What kind of failure this was.
+    pub fn kind(&self) -> DialErrorKind {
+        self.kind
+    }
+
+    /// Whether the dial ran out of time.
+    pub fn is_timeout(&self) -> bool {
+        self.kind == DialErrorKind::Timeout
+    }
+}
+
+impl fmt::Debug for DialError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DialError")
+            .field("kind", &self.kind)
+            .field("cause", &self.cause.to_string())
+            .finish()
+    }
+}
+
+impl fmt::Display for DialError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} failed: {}", self.kind.as_str(), self.cause)
+    }
+}
+
+impl StdError for DialError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        Some(&*self.cause)
+    }
+}
