@@ -7,6 +7,8 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use crate::ProbeVerdict;
+
 /// Where a dial goes: the host name the connection is made (and verified) for, and the
 /// address it connects to.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -46,6 +48,18 @@ pub trait Connection: Send + Sync + 'static {
     /// instead of finding out at checkout. The default never completes.
     fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
         std::future::pending()
+    }
+
+    /// The transport's own health check (an HTTP/2 PING, a QUIC ping), run on an idle
+    /// connection by the health checker (`pool-health`), which bounds it with `test_timeout`.
+    /// The default only looks at [`Connection::is_closed`].
+    fn probe(&self) -> impl Future<Output = ProbeVerdict> + Send {
+        let verdict = if self.is_closed() {
+            ProbeVerdict::Unhealthy
+        } else {
+            ProbeVerdict::Healthy
+        };
+        std::future::ready(verdict)
     }
 }
 
