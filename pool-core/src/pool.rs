@@ -49,6 +49,9 @@ struct Inner<D: Dialer> {
     probes_due: Notify,
     /// Wakes `close()` when the last connection or dial is gone.
     emptied: Notify,
+    /// Becomes true when `close()` is called; watched by `closed()` (background tasks
+    /// built on the pool, such as DNS refresh and health checks, stop on it).
+    closing: tokio::sync::watch::Sender<bool>,
     checkout_timeout: Duration,
     warm_concurrency: usize,
     metrics: PoolMetrics,
@@ -64,8 +67,6 @@ struct Shared<D: Dialer> {
     core: PoolState<Pooled<D::Conn>>,
     /// Callers waiting in `get`, by the id the core gave them.
     waiters: HashMap<WaiterId, oneshot::Sender<Result<Lease<D>, Error>>>,
-    /// The deadline the driver sleeps until; an earlier one must wake it.
-    driver_deadline: Option<std::time::Instant>,
 }
 
 /// The handle the core keeps per connection.
@@ -111,11 +112,11 @@ impl<D: Dialer> Pool<D> {
             shared: Mutex::new(Shared {
                 core: PoolState::new(options),
                 waiters: HashMap::new(),
-                driver_deadline: None,
             }),
             signals: signals.clone(),
             probes_due: Notify::new(),
             emptied: Notify::new(),
+            closing: tokio::sync::watch::Sender::new(false),
             metrics: PoolMetrics::new(),
         });
         tokio::spawn(drive(Arc::downgrade(&inner), signals));
@@ -321,6 +322,14 @@ impl<D: Dialer> Pool<D> {
         self.inner.probes_due.notified().await;
     }
 
+    /// Completes once [`Pool::close`] has been called (at once if it already was).
+    /// Background tasks that hold a clone of the pool stop on it.
+    pub async fn closed(&self) {
+        let mut closing = self.inner.closing.subscribe();
+        // The sender lives in the pool, which `self` keeps alive: this cannot fail.
+        let _ = closing.wait_for(|closing| *closing).await;
+    }
+
     /// Whether the pool is closing or closed.
     pub fn is_closed(&self) -> bool {
         self.inner.lock().core.is_closing()
@@ -330,6 +339,7 @@ impl<D: Dialer> Pool<D> {
     /// now, leased ones when their lease returns; completes when every connection and dial
     /// is gone.
     pub async fn close(&self) {
+        self.inner.closing.send_replace(true);
         {
             let mut shared = self.inner.lock();
             shared.core.close();
@@ -396,15 +406,7 @@ impl<D: Dialer> Inner<D> {
                 Action::ProbesDue => effects.push(Effect::ProbesDue),
             }
         }
-        let next = shared.core.poll_timeout();
-        let wake_driver = match (next, shared.driver_deadline) {
-            (Some(next), Some(sleeping_until)) => next < sleeping_until,
-            (Some(_), None) => true,
-            (None, _) => false,
-        };
-        if wake_driver {
-            shared.driver_deadline = next;
-        }
+        let wake_driver = shared.core.take_deadline_moved();
         let emptied = shared.core.is_closing() && shared.core.is_empty();
         drop(shared);
         if wake_driver {
@@ -508,10 +510,7 @@ async fn drive<D: Dialer>(pool: Weak<Inner<D>>, signals: Arc<Signals>) {
         }
         let deadline = {
             let Some(inner) = pool.upgrade() else { return };
-            let mut shared = inner.lock();
-            let next = shared.core.poll_timeout();
-            shared.driver_deadline = next;
-            next
+            inner.lock().core.poll_timeout()
         };
         let refresh = Instant::now() + GAUGE_REFRESH;
         let wake_at = deadline.map_or(refresh, |d| Instant::from_std(d).min(refresh));
@@ -640,6 +639,11 @@ impl<D: Dialer> ProbeTicket<D> {
     /// The host the connection was made for.
     pub fn host(&self) -> &str {
         &self.host
+    }
+
+    /// The pool's id of the connection (stable for its lifetime, never reused).
+    pub fn conn_id(&self) -> ConnId {
+        self.id
     }
 
     /// The address the connection is connected to.

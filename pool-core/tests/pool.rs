@@ -374,6 +374,7 @@ async fn probes_see_only_idle_connections() {
     let tickets = pool.take_probes(10);
     assert_eq!(tickets.len(), 1);
     assert_ne!(tickets[0].addr(), leased.addr());
+    assert_ne!(tickets[0].conn_id(), leased.conn_id());
     for ticket in tickets {
         ticket.report(ProbeVerdict::Unhealthy);
     }
@@ -424,4 +425,25 @@ async fn metrics_are_recorded_under_the_hotpool_prefix() {
     assert_eq!(names.get(pool_core::metrics::LEASES_TOTAL), Some(&3));
     assert_eq!(names.get(pool_core::metrics::DIALS_TOTAL), Some(&1));
     pool.close().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn closed_completes_when_close_is_called() {
+    let dialer = MemDialer::accepting(1, &[addr(2)]);
+    let pool = Pool::new(dialer, options()).unwrap();
+    let waiting = {
+        let pool = pool.clone();
+        tokio::spawn(async move { pool.closed().await })
+    };
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(!waiting.is_finished(), "not closed yet");
+    pool.close().await;
+    tokio::time::timeout(Duration::from_secs(1), waiting)
+        .await
+        .expect("closed() completes after close()")
+        .unwrap();
+    // Already closed: completes at once.
+    tokio::time::timeout(Duration::from_millis(1), pool.closed())
+        .await
+        .expect("closed() completes at once on a closed pool");
 }
