@@ -455,7 +455,7 @@ pub struct PoolState<T> {
     conns: Vec<Slot<T>>,
     free_slots: Vec<u32>,
     hosts: Vec<HostEntry>,
-    host_ids: HashMap<Arc<str>, HostId>,
+    host_ids: HashMap<Arc<str>, HostId, BuildHostHasher>,
     by_addr: HashMap<SocketAddr, Vec<ConnId>>,
     idle_head: u32,
     idle_tail: u32,
@@ -479,6 +479,8 @@ pub struct PoolState<T> {
     lru_clock: u64,
     counters: Counters,
     closing: bool,
+    /// Set when a new earliest deadline was added (see `take_deadline_moved`).
+    deadline_moved: bool,
 }
 
 impl<T> PoolState<T> {
@@ -489,7 +491,7 @@ impl<T> PoolState<T> {
             conns: Vec::new(),
             free_slots: Vec::new(),
             hosts: Vec::new(),
-            host_ids: HashMap::new(),
+            host_ids: HashMap::default(),
             by_addr: HashMap::new(),
             idle_head: NIL,
             idle_tail: NIL,
@@ -512,6 +514,7 @@ impl<T> PoolState<T> {
             lru_clock: 0,
             counters: Counters::default(),
             closing: false,
+            deadline_moved: false,
         }
     }
 
@@ -630,6 +633,13 @@ impl<T> PoolState<T> {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.timers.first().map(|(at, _, _)| *at)
+    }
+
+    /// Whether a deadline earlier than every other was added since the last call (the
+    /// shell's timer must then be re-armed); resets the flag.
+    #[must_use]
+    pub fn take_deadline_moved(&mut self) -> bool {
+        std::mem::take(&mut self.deadline_moved)
     }
 
     /// The next action for the shell to carry out.
@@ -986,6 +996,9 @@ impl<T> PoolState<T> {
     // ----- internals: timers ---------------------------------------------------------
 
     fn schedule(&mut self, at: Instant, kind: TimerKind) {
+        if self.timers.first().is_none_or(|(first, _, _)| at < *first) {
+            self.deadline_moved = true;
+        }
         self.timer_seq += 1;
         self.timers.insert((at, self.timer_seq, kind));
     }
@@ -1050,19 +1063,20 @@ impl<T> PoolState<T> {
         let idle_timeout = self.opts.idle_timeout;
         let interval = self.opts.health_check_interval;
         let Some(e) = self.entry_mut(id) else { return };
-        let mut due = Vec::with_capacity(2);
-        if !e.idle_timer {
-            e.idle_timer = true;
-            due.push((e.last_used + idle_timeout, TimerKind::Idle(id)));
-        }
-        if let Some(interval) = interval {
-            if !e.probe_timer {
+        let idle_due = (!e.idle_timer).then(|| e.last_used + idle_timeout);
+        e.idle_timer = true;
+        let probe_due = match interval {
+            Some(interval) if !e.probe_timer => {
                 e.probe_timer = true;
-                due.push(((e.last_checked + interval).max(now), TimerKind::Probe(id)));
+                Some((e.last_checked + interval).max(now))
             }
+            _ => None,
+        };
+        if let Some(at) = idle_due {
+            self.schedule(at, TimerKind::Idle(id));
         }
-        for (at, kind) in due {
-            self.schedule(at, kind);
+        if let Some(at) = probe_due {
+            self.schedule(at, TimerKind::Probe(id));
         }
     }
 
@@ -1761,6 +1775,33 @@ impl<T> PoolState<T> {
             None => self.idle_tail = prev,
         }
         self.idle_len -= 1;
+    }
+}
+
+/// FNV-1a for host names: the host lookup is on every `get`, and SipHash's DoS resistance
+/// buys nothing here (host names come from the application's own configuration and calls).
+#[derive(Clone, Copy, Default)]
+struct BuildHostHasher;
+
+struct HostHasher(u64);
+
+impl std::hash::BuildHasher for BuildHostHasher {
+    type Hasher = HostHasher;
+
+    fn build_hasher(&self) -> HostHasher {
+        HostHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for HostHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 = (self.0 ^ u64::from(*byte)).wrapping_mul(0x0100_0000_01b3);
+        }
     }
 }
 
