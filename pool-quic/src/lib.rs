@@ -1,0 +1,1 @@
+//! # pool-quic: QUIC transport for hotpool (in progress)

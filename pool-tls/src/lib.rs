@@ -1,0 +1,65 @@
+//! # pool-tls: TLS and HTTP/2 transports for hotpool
+//!
+//! Two [`Dialer`](pool_core::Dialer)s for [`pool_core::Pool`]:
+//!
+//! - [`TlsDialer`] → [`TlsConn`]: an exclusive TLS stream (capacity 1). TCP connect to the
+//!   target IP (TCP_NODELAY, an optional rotated source address), rustls handshake with
+//!   SNI = the host name and the certificate verified for the **host name, never the IP**,
+//!   ALPN as configured (the server choosing none when one was required is a `Protocol`
+//!   failure, never a downgrade). While idle a watcher reads the socket: EOF, an error or
+//!   any unexpected byte closes it, so stale data is never handed out.
+//! - [`H2Dialer`] → [`H2Conn`]: HTTP/2 (h2) over that stream; capacity = the peer's
+//!   `SETTINGS_MAX_CONCURRENT_STREAMS`, closed when the driver ends (GOAWAY, reset, EOF),
+//!   probe = HTTP/2 PING. Requests: [`H2LeaseExt::request`] on a lease, [`H2Conn::send`],
+//!   or [`H2Service`] (a `tower_service::Service` for one host).
+//!
+//! Both run the optional "hot connect" [`Validation`] before the pool admits a connection:
+//! 2xx admits it, a banned status (default 403) fails the dial as `Banned` (the IP is
+//! blacklisted at once), anything else as `Rejected` (closed, no penalty).
+//!
+//! ## Identity
+//! The pool keys connections by host and address (IP and port); everything else that is
+//! security-relevant — ALPN, trust roots, verification mode, the set of TLS profiles — is
+//! the dialer's, and a pool has one dialer, so a connection is only ever reused under the
+//! identity it was made for. [`TlsInfo`] reports each connection's negotiated details.
+//! Profiles rotate per connection by design; pin one by configuring only that profile.
+//!
+//! ## What this crate does not do
+//! It does not imitate a browser's ClientHello byte for byte (see [`TlsProfile`] and
+//! `docs/tls-profiles.md`), does not do client certificates yet, and does not do DNS.
+//!
+//! ## Example
+//! ```no_run
+//! use bytes::Bytes;
+//! use pool_core::{Pool, PoolOptions};
+//! use pool_tls::{H2Dialer, H2LeaseExt, H2Options};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let dialer = H2Dialer::new(H2Options::default())?;
+//! let pool = Pool::new(dialer, PoolOptions::default())?;
+//! pool.set_addrs("example.com", ["93.184.215.14:443".parse()?]);
+//! pool.warm("example.com").await;
+//! let mut lease = pool.get("example.com").await?;
+//! let response = lease.request(http::Request::new(Bytes::new())).await?;
+//! println!("{} {} bytes", response.status(), response.body().len());
+//! drop(lease);
+//! pool.close().await;
+//! # Ok(())
+//! # }
+//! ```
+#![forbid(unsafe_code)]
+#![deny(unused_must_use)]
+#![warn(missing_docs)]
+
+mod h2;
+mod options;
+mod service;
+mod setup;
+mod tls;
+
+pub use crate::h2::{H2Conn, H2Dialer, H2LeaseExt, RequestError, send_via_pool};
+pub use options::{H2Options, Rotation, TlsOptions, TlsProfile, TlsVersion, Validation};
+pub use service::H2Service;
+pub use setup::ConfigError;
+pub use tls::{TlsConn, TlsDialer, TlsInfo, TlsIo};

@@ -1,0 +1,519 @@
+//! TCP + rustls: the shared connect path, and the exclusive [`TlsDialer`] / [`TlsConn`].
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::HeaderValue;
+use pool_core::{Connection, DialError, DialErrorKind, Dialer, Target};
+use rustls_pki_types::ServerName;
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::AbortHandle;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use crate::options::{TlsOptions, Validation, Verdict, classify_status};
+use crate::setup::{BuiltProfile, ConfigError, Rotor, build_profiles};
+
+/// What a connection was made under and what it negotiated: its identity for reuse.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TlsInfo {
+    /// The host name: SNI, and the name the certificate was verified against.
+    pub host: Arc<str>,
+    /// The address connected to.
+    pub addr: SocketAddr,
+    /// The local address the connection was made from.
+    pub local_addr: SocketAddr,
+    /// The TLS profile used.
+    pub profile: Arc<str>,
+    /// The negotiated ALPN protocol.
+    pub alpn: Option<Vec<u8>>,
+    /// The negotiated TLS version.
+    pub protocol_version: Option<rustls::ProtocolVersion>,
+    /// The negotiated cipher suite.
+    pub cipher_suite: Option<rustls::CipherSuite>,
+    /// The connection's `Accept-Language`, if languages are configured.
+    pub accept_language: Option<HeaderValue>,
+    /// Whether certificate verification was off (`danger_accept_invalid_certs`).
+    pub insecure: bool,
+}
+
+/// The connect path shared by [`TlsDialer`] and [`H2Dialer`](crate::H2Dialer).
+pub(crate) struct TlsCore {
+    pub(crate) opts: TlsOptions,
+    profiles: Vec<BuiltProfile>,
+    profile_rotor: Rotor,
+    languages: Vec<HeaderValue>,
+    language_rotor: Rotor,
+    required_alpn: Option<&'static str>,
+}
+
+impl TlsCore {
+    pub(crate) fn new(
+        opts: TlsOptions,
+        required_alpn: Option<&'static str>,
+    ) -> Result<Self, ConfigError> {
+        let profiles = build_profiles(&opts, required_alpn)?;
+        let languages = opts
+            .accept_languages
+            .iter()
+            .map(|l| {
+                HeaderValue::from_str(l).map_err(|_| ConfigError::Profile {
+                    profile: "accept_languages".to_owned(),
+                    reason: format!("`{l}` is not a valid header value"),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            profile_rotor: Rotor::new(opts.profile_rotation),
+            language_rotor: Rotor::new(opts.accept_language_rotation),
+            profiles,
+            languages,
+            required_alpn,
+            opts,
+        })
+    }
+
+    /// TCP connect (from a rotated source address, TCP_NODELAY on), then the TLS handshake
+    /// for `target.host` with the next profile; checks the negotiated ALPN. No timeout here:
+    /// callers bound the whole dial with `conn_timeout`.
+    pub(crate) async fn connect(
+        &self,
+        target: &Target,
+    ) -> Result<(TlsStream<TcpStream>, TlsInfo), DialError> {
+        let profile = &self.profiles[self.profile_rotor.pick(self.profiles.len())];
+        let server_name = ServerName::try_from(target.host.to_string())
+            .map_err(|e| DialError::new(DialErrorKind::Handshake, e))?;
+        if self.opts.danger_accept_invalid_certs {
+            tracing::warn!(host = %target.host, addr = %target.addr,
+                "dialing WITHOUT certificate verification (danger_accept_invalid_certs)");
+        }
+        let tcp = connect_tcp(target.addr, &self.opts.source_addrs)
+            .await
+            .map_err(|e| DialError::new(DialErrorKind::Connect, e))?;
+        let local_addr = tcp
+            .local_addr()
+            .map_err(|e| DialError::new(DialErrorKind::Connect, e))?;
+        let tls = TlsConnector::from(profile.config.clone())
+            .connect(server_name, tcp)
+            .await
+            .map_err(|e| DialError::new(DialErrorKind::Handshake, e))?;
+        let session = tls.get_ref().1;
+        let alpn = session.alpn_protocol().map(<[u8]>::to_vec);
+        let offered = &profile.config.alpn_protocols;
+        let alpn_ok = match (self.required_alpn, &alpn) {
+            (Some(required), Some(got)) => got == required.as_bytes(),
+            (Some(_), None) => false,
+            (None, got) => offered.is_empty() || got.is_some(),
+        };
+        if !alpn_ok {
+            let want = self
+                .required_alpn
+                .map_or_else(|| format!("{offered:?}"), |r| format!("`{r}`"));
+            return Err(DialError::new(
+                DialErrorKind::Protocol,
+                format!(
+                    "ALPN mismatch: required {want}, server chose {:?}",
+                    alpn.as_deref().map(String::from_utf8_lossy)
+                ),
+            ));
+        }
+        let accept_language = (!self.languages.is_empty())
+            .then(|| self.languages[self.language_rotor.pick(self.languages.len())].clone());
+        let info = TlsInfo {
+            host: target.host.clone(),
+            addr: target.addr,
+            local_addr,
+            profile: profile.name.clone(),
+            alpn,
+            protocol_version: session.protocol_version(),
+            cipher_suite: session.negotiated_cipher_suite().map(|s| s.suite()),
+            accept_language,
+            insecure: self.opts.danger_accept_invalid_certs,
+        };
+        Ok((tls, info))
+    }
+}
+
+/// A TCP connection to `addr`, bound to the next source address of its family if any.
+pub(crate) async fn connect_tcp(
+    addr: SocketAddr,
+    sources: &pool_core::SourceAddrs,
+) -> io::Result<TcpStream> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    if let Some((ip, from_prefix)) = sources.pick(addr.ip()) {
+        if from_prefix {
+            socket.set_freebind_v6(true)?;
+        }
+        let local = SocketAddr::new(ip, 0);
+        socket
+            .bind(&local.into())
+            .map_err(|e| io::Error::new(e.kind(), format!("bind {local}: {e}")))?;
+    }
+    let socket = TcpSocket::from_std_stream(std::net::TcpStream::from(socket));
+    let stream = socket.connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Dials exclusive TLS streams (capacity 1): TCP connect within `conn_timeout`, rustls
+/// handshake with SNI and verification for the host name, ALPN as configured, then the
+/// optional HTTP/1.1 validation request.
+pub struct TlsDialer {
+    core: TlsCore,
+}
+
+impl TlsDialer {
+    /// A dialer with these options. Fails on unreadable CA files, unknown profile
+    /// entries, or no trust roots.
+    pub fn new(options: TlsOptions) -> Result<Self, ConfigError> {
+        Ok(Self {
+            core: TlsCore::new(options, None)?,
+        })
+    }
+
+    /// The options this dialer runs with.
+    pub fn options(&self) -> &TlsOptions {
+        &self.core.opts
+    }
+}
+
+impl std::fmt::Debug for TlsDialer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsDialer").finish_non_exhaustive()
+    }
+}
+
+impl Dialer for TlsDialer {
+    type Conn = TlsConn;
+
+    async fn dial(&self, target: &Target) -> Result<TlsConn, DialError> {
+        let opts = &self.core.opts;
+        let (mut stream, info) = tokio::time::timeout(opts.conn_timeout, self.core.connect(target))
+            .await
+            .map_err(|_| timeout_error("connect + TLS handshake", opts.conn_timeout))??;
+        if let Some(validation) = &opts.validation {
+            let checked = tokio::time::timeout(
+                opts.test_timeout,
+                validate_http1(
+                    &mut stream,
+                    validation,
+                    target,
+                    info.accept_language.as_ref(),
+                ),
+            )
+            .await;
+            let status = match checked {
+                Ok(Ok(status)) => status,
+                Ok(Err(e)) => return Err(DialError::new(DialErrorKind::Rejected, e)),
+                Err(_) => {
+                    return Err(DialError::new(
+                        DialErrorKind::Rejected,
+                        format!("validation timed out after {:?}", opts.test_timeout),
+                    ));
+                }
+            };
+            check_verdict(validation, status)?;
+        }
+        Ok(TlsConn::new(stream, info))
+    }
+}
+
+pub(crate) fn timeout_error(what: &str, limit: std::time::Duration) -> DialError {
+    DialError::new(
+        DialErrorKind::Timeout,
+        format!("{what} did not finish within {limit:?}"),
+    )
+}
+
+/// Turns a validation status into the dial's result.
+pub(crate) fn check_verdict(validation: &Validation, status: u16) -> Result<(), DialError> {
+    match classify_status(validation, status) {
+        Verdict::Ok => Ok(()),
+        Verdict::Banned => Err(DialError::new(
+            DialErrorKind::Banned,
+            format!("validation answered {status} (banned)"),
+        )),
+        Verdict::Rejected => Err(DialError::new(
+            DialErrorKind::Rejected,
+            format!("validation answered {status}"),
+        )),
+    }
+}
+
+/// One HTTP/1.1 request/response on a fresh stream; the response must be fully framed
+/// (content-length, or no body) so the stream stays usable. Returns the status.
+async fn validate_http1(
+    stream: &mut TlsStream<TcpStream>,
+    validation: &Validation,
+    target: &Target,
+    language: Option<&HeaderValue>,
+) -> io::Result<u16> {
+    let bad = |m: String| io::Error::new(io::ErrorKind::InvalidData, m);
+    let mut head = format!(
+        "{} {} HTTP/1.1\r\nhost: {}\r\nuser-agent: hotpool\r\n",
+        validation.method,
+        validation.path,
+        authority(&target.host, target.addr.port()),
+    );
+    if let Some(lang) = language.and_then(|l| l.to_str().ok()) {
+        head.push_str(&format!("accept-language: {lang}\r\n"));
+    }
+    let body = validation.body.clone().unwrap_or_default();
+    if validation.body.is_some() {
+        head.push_str(&format!("content-length: {}\r\n", body.len()));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).await?;
+    stream.write_all(&body).await?;
+    stream.flush().await?;
+
+    let mut reader = BufReader::new(&mut *stream);
+    let mut line = String::new();
+    (&mut reader).take(8192).read_line(&mut line).await?;
+    let status: u16 = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| bad(format!("bad status line {line:?}")))?;
+    let mut length = None;
+    loop {
+        line.clear();
+        if (&mut reader).take(8192).read_line(&mut line).await? == 0 {
+            return Err(bad("connection closed inside the response head".into()));
+        }
+        let l = line.trim_end();
+        if l.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = l.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = Some(
+                value
+                    .trim()
+                    .parse::<u64>()
+                    .map_err(|_| bad("bad content-length".into()))?,
+            );
+        }
+    }
+    let no_body = validation.method == http::Method::HEAD || matches!(status, 204 | 304);
+    let length = match (no_body, length) {
+        (true, _) => 0,
+        (false, Some(n)) => n,
+        (false, None) => return Err(bad("response body without content-length".into())),
+    };
+    let copied = tokio::io::copy(&mut (&mut reader).take(length), &mut tokio::io::sink()).await?;
+    if copied != length {
+        return Err(bad("connection closed inside the response body".into()));
+    }
+    if !reader.buffer().is_empty() {
+        return Err(bad("unexpected bytes after the response".into()));
+    }
+    Ok(status)
+}
+
+/// `host` or `host:port` (the port only when it is not 443).
+pub(crate) fn authority(host: &str, port: u16) -> String {
+    if port == 443 {
+        host.to_owned()
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// Messages between a [`TlsConn`] and its idle watcher.
+enum Hand {
+    /// Lend the stream to a lease.
+    Take(oneshot::Sender<Box<TlsStream<TcpStream>>>),
+    /// The lease gives it back.
+    Give(Box<TlsStream<TcpStream>>),
+}
+
+/// An exclusive TLS stream in the pool (capacity 1).
+///
+/// While idle, a watcher task holds the stream and reads from it: EOF (the peer closed),
+/// an error (reset) or any byte (stale data nobody asked for) closes the connection, so it
+/// is never handed out with stale data. [`TlsConn::io`] borrows the stream for a lease.
+pub struct TlsConn {
+    info: TlsInfo,
+    hand: mpsc::UnboundedSender<Hand>,
+    closed: watch::Sender<bool>,
+    watcher: AbortHandle,
+}
+
+impl TlsConn {
+    fn new(stream: TlsStream<TcpStream>, info: TlsInfo) -> Self {
+        let (hand, rx) = mpsc::unbounded_channel();
+        let closed = watch::Sender::new(false);
+        let task = tokio::spawn(watch_idle(Box::new(stream), rx, closed.clone()));
+        Self {
+            info,
+            hand,
+            closed,
+            watcher: task.abort_handle(),
+        }
+    }
+
+    /// What the connection was made under and negotiated.
+    pub fn info(&self) -> &TlsInfo {
+        &self.info
+    }
+
+    /// Borrows the stream (only one borrower at a time: the lease). Fails when the
+    /// connection is closed or the stream is already borrowed.
+    pub async fn io(&self) -> io::Result<TlsIo<'_>> {
+        let (tx, rx) = oneshot::channel();
+        let gone = || io::Error::new(io::ErrorKind::NotConnected, "TLS connection closed");
+        self.hand.send(Hand::Take(tx)).map_err(|_| gone())?;
+        let stream = rx.await.map_err(|_| gone())?;
+        Ok(TlsIo {
+            stream: Some(stream),
+            conn: self,
+        })
+    }
+}
+
+impl Drop for TlsConn {
+    fn drop(&mut self) {
+        self.watcher.abort();
+    }
+}
+
+impl std::fmt::Debug for TlsConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConn")
+            .field("info", &self.info)
+            .field("closed", &*self.closed.borrow())
+            .finish()
+    }
+}
+
+impl Connection for TlsConn {
+    fn capacity(&self) -> usize {
+        1
+    }
+
+    fn is_closed(&self) -> bool {
+        *self.closed.borrow()
+    }
+
+    fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.closed.subscribe();
+        async move {
+            let _ = rx.wait_for(|closed| *closed).await;
+        }
+    }
+}
+
+/// The idle watcher: holds the stream while idle and reads it; lends it on request.
+async fn watch_idle(
+    mut stream: Box<TlsStream<TcpStream>>,
+    mut hand: mpsc::UnboundedReceiver<Hand>,
+    closed: watch::Sender<bool>,
+) {
+    let mut byte = [0u8; 1];
+    loop {
+        tokio::select! {
+            msg = hand.recv() => match msg {
+                Some(Hand::Take(reply)) => {
+                    if let Err(returned) = reply.send(stream) {
+                        stream = returned;
+                        continue;
+                    }
+                    // Lent: wait for it to come back (or the connection to go away).
+                    loop {
+                        match hand.recv().await {
+                            Some(Hand::Give(back)) => {
+                                stream = back;
+                                break;
+                            }
+                            // Only one lease at a time: a second taker gets nothing.
+                            Some(Hand::Take(_)) => {}
+                            None => return,
+                        }
+                    }
+                }
+                Some(Hand::Give(_)) => {}
+                None => return,
+            },
+            read = stream.read(&mut byte) => {
+                let why = match read {
+                    Ok(0) => "peer closed".to_owned(),
+                    Ok(_) => "unexpected data while idle".to_owned(),
+                    Err(e) => format!("read error while idle: {e}"),
+                };
+                tracing::debug!(reason = %why, "idle TLS connection closed");
+                closed.send_replace(true);
+                return;
+            }
+        }
+    }
+}
+
+/// The stream of a [`TlsConn`], borrowed for a lease. Reads and writes go to the TLS
+/// stream; dropping it hands the stream back to the idle watcher.
+pub struct TlsIo<'a> {
+    stream: Option<Box<TlsStream<TcpStream>>>,
+    conn: &'a TlsConn,
+}
+
+impl TlsIo<'_> {
+    /// The TLS stream itself.
+    pub fn stream(&mut self) -> &mut TlsStream<TcpStream> {
+        self.stream
+            .as_mut()
+            .expect("the stream is present until drop")
+    }
+
+    /// Closes the connection instead of returning the stream (e.g. after a protocol
+    /// error): it is marked closed and the pool removes it.
+    pub fn close(mut self) {
+        self.stream = None;
+        self.conn.closed.send_replace(true);
+    }
+}
+
+impl Drop for TlsIo<'_> {
+    fn drop(&mut self) {
+        if let Some(stream) = self.stream.take() {
+            // The watcher is gone only when the connection is being dropped.
+            let _ = self.conn.hand.send(Hand::Give(stream));
+        }
+    }
+}
+
+impl AsyncRead for TlsIo<'_> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(self.get_mut().stream()).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TlsIo<'_> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(self.get_mut().stream()).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(self.get_mut().stream()).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(self.get_mut().stream()).poll_shutdown(cx)
+    }
+}
