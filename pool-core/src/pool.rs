@@ -140,7 +140,7 @@ impl<D: Dialer> Pool<D> {
                     let lease = self.inner.lease_for(&shared, id);
                     self.inner.after(shared);
                     self.inner.metrics.leases.increment(1);
-                    return lease.ok_or(Error::Closed);
+                    return lease.ok_or_else(|| Error::Closed);
                 }
                 Ok(Checkout::Wait(waiter)) => {
                     let (tx, rx) = oneshot::channel();
@@ -411,6 +411,12 @@ impl<D: Dialer> Inner<D> {
         drop(shared);
         if wake_driver {
             self.signals.wake.notify_one();
+        }
+        if effects.is_empty() {
+            if emptied {
+                self.emptied.notify_waiters();
+            }
+            return;
         }
         for effect in effects {
             match effect {

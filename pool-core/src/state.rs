@@ -32,7 +32,9 @@ use std::time::Instant;
 
 use crate::{DialError, DialErrorKind, Error, PoolOptions};
 
-const NIL: u32 = u32::MAX;
+mod list;
+
+use list::{Links, List, NIL, ReadyIndex};
 
 /// Identifies one pooled connection; stale ids (of closed connections) are never confused
 /// with a new connection in the same slot.
@@ -253,14 +255,11 @@ struct ConnEntry<T> {
     probing: bool,
     request_count: u64,
     error_count: u32,
-    /// When a lease last began or ended, on the pool's use clock (orders the ready set).
-    lru_seq: u64,
-    /// Key in the host's `ready` set while it has one.
-    ready_key: Option<(u32, u64, ConnId)>,
-    /// Links of the idle LRU list (`NIL` when not linked).
-    idle_prev: u32,
-    idle_next: u32,
-    in_idle: bool,
+    /// The load level of the host's ready index it is linked in, while it has spare capacity.
+    ready_level: Option<u32>,
+    ready_links: Links,
+    /// Links of the pool's idle list (least recently used first).
+    idle_links: Links,
     /// Whether an idle / probe deadline is in the timer set (they are lazy).
     idle_timer: bool,
     probe_timer: bool,
@@ -285,7 +284,7 @@ struct HostEntry {
     /// Round-robin cursor over `addrs` for the next dial.
     cursor: Option<SocketAddr>,
     /// Connections with spare capacity, best first: least loaded, then least recently used.
-    ready: BTreeSet<(u32, u64, ConnId)>,
+    ready: ReadyIndex,
     /// Live connections (counted toward `max_conns_per_host`).
     conns: usize,
     /// Usable connections (Live or Retiring); zero means nothing can serve a waiter.
@@ -457,9 +456,8 @@ pub struct PoolState<T> {
     hosts: Vec<HostEntry>,
     host_ids: HashMap<Arc<str>, HostId, BuildHostHasher>,
     by_addr: HashMap<SocketAddr, Vec<ConnId>>,
-    idle_head: u32,
-    idle_tail: u32,
-    idle_len: usize,
+    /// Idle connections, least recently used first.
+    idle: List,
     open: usize,
     draining: usize,
     probing: usize,
@@ -476,7 +474,6 @@ pub struct PoolState<T> {
     fail_streaks: HashMap<IpAddr, u32>,
     probe_due: VecDeque<ConnId>,
     actions: VecDeque<Action<T>>,
-    lru_clock: u64,
     counters: Counters,
     closing: bool,
     /// Set when a new earliest deadline was added (see `take_deadline_moved`).
@@ -493,9 +490,7 @@ impl<T> PoolState<T> {
             hosts: Vec::new(),
             host_ids: HashMap::default(),
             by_addr: HashMap::new(),
-            idle_head: NIL,
-            idle_tail: NIL,
-            idle_len: 0,
+            idle: List::default(),
             open: 0,
             draining: 0,
             probing: 0,
@@ -511,7 +506,6 @@ impl<T> PoolState<T> {
             fail_streaks: HashMap::new(),
             probe_due: VecDeque::new(),
             actions: VecDeque::new(),
-            lru_clock: 0,
             counters: Counters::default(),
             closing: false,
             deadline_moved: false,
@@ -605,7 +599,7 @@ impl<T> PoolState<T> {
             addresses: self.hosts.iter().map(|h| h.addrs.len()).sum(),
             connected_addresses: self.by_addr.len(),
             connections: self.open,
-            idle: self.idle_len,
+            idle: self.idle.len,
             in_use: self.in_use,
             draining: self.draining,
             probing: self.probing,
@@ -663,7 +657,8 @@ impl<T> PoolState<T> {
         };
         let entry = &self.hosts[h.0 as usize];
         if entry.waiters.is_empty() {
-            if let Some(&(_, _, id)) = entry.ready.first() {
+            if let Some(index) = entry.ready.first() {
+                let id = self.id_at(index);
                 self.lease(id, now);
                 return Ok(Checkout::Ready(id));
             }
@@ -744,7 +739,7 @@ impl<T> PoolState<T> {
             }
             return;
         }
-        self.touch(id);
+        self.place(id);
         if now_idle {
             self.arm_idle_timers(id, now);
         }
@@ -836,7 +831,7 @@ impl<T> PoolState<T> {
         let mut planned = Vec::new();
         for addr in targets {
             let warm_dials = planned.len();
-            if self.idle_len + warm_dials >= self.opts.max_idle_conns
+            if self.idle.len + warm_dials >= self.opts.max_idle_conns
                 || !self.room_for_dial(h, addr, false)
             {
                 break;
@@ -854,7 +849,7 @@ impl<T> PoolState<T> {
         } else {
             fraction.clamp(0.0, 1.0)
         };
-        let count = (self.idle_len as f64 * fraction).ceil() as usize;
+        let count = (self.idle.len as f64 * fraction).ceil() as usize;
         for _ in 0..count {
             let Some(id) = self.idle_front() else { break };
             self.close_conn(id, CloseReason::Shed);
@@ -1188,7 +1183,7 @@ impl<T> PoolState<T> {
             name: name.clone(),
             addrs: BTreeMap::new(),
             cursor: None,
-            ready: BTreeSet::new(),
+            ready: ReadyIndex::default(),
             conns: 0,
             usable: 0,
             dialing: 0,
@@ -1223,17 +1218,14 @@ impl<T> PoolState<T> {
         if !evict {
             return false;
         }
-        let mut cursor = self.idle_head;
+        let mut cursor = self.idle.head;
         while cursor != NIL {
             let Some(e) = self.conns[cursor as usize].entry.as_ref() else {
                 break;
             };
-            let next = e.idle_next;
+            let next = e.idle_links.next;
             if e.host != h {
-                let id = ConnId {
-                    index: cursor,
-                    generation: self.conns[cursor as usize].generation,
-                };
+                let id = self.id_at(cursor);
                 self.close_conn(id, CloseReason::Evicted);
                 return true;
             }
@@ -1496,11 +1488,9 @@ impl<T> PoolState<T> {
             probing: false,
             request_count: 0,
             error_count: 0,
-            lru_seq: 0,
-            ready_key: None,
-            idle_prev: NIL,
-            idle_next: NIL,
-            in_idle: false,
+            ready_level: None,
+            ready_links: Links::default(),
+            idle_links: Links::default(),
             idle_timer: false,
             probe_timer: false,
         };
@@ -1533,7 +1523,7 @@ impl<T> PoolState<T> {
         if let Some(a) = host.addrs.get_mut(&addr) {
             a.conns += 1;
         }
-        self.touch(id);
+        self.place(id);
         self.arm_idle_timers(id, now);
         let lifetime = self.opts.max_lifetime;
         self.schedule(now + lifetime, TimerKind::Expire(id));
@@ -1557,16 +1547,6 @@ impl<T> PoolState<T> {
         }
         self.leases_out += 1;
         self.counters.leases += 1;
-        self.touch(id);
-    }
-
-    /// Marks a use on the pool's use clock and re-places the connection.
-    fn touch(&mut self, id: ConnId) {
-        self.lru_clock += 1;
-        let seq = self.lru_clock;
-        if let Some(e) = self.entry_mut(id) {
-            e.lru_seq = seq;
-        }
         self.place(id);
     }
 
@@ -1577,9 +1557,10 @@ impl<T> PoolState<T> {
             if host.waiters.is_empty() {
                 return;
             }
-            let Some(&(_, _, id)) = host.ready.first() else {
+            let Some(index) = host.ready.first() else {
                 return;
             };
+            let id = self.id_at(index);
             let host = &mut self.hosts[h.0 as usize];
             let Some(waiter) = host.waiters.pop_front() else {
                 return;
@@ -1590,40 +1571,53 @@ impl<T> PoolState<T> {
         }
     }
 
-    /// Puts a connection in the ready set and idle list it belongs in, given its state.
+    /// Puts a connection in the ready index and idle list it belongs in, given its state.
+    /// A connection whose load level changes goes to the back of its new level, so each
+    /// level stays in least-recently-used order.
     fn place(&mut self, id: ConnId) {
         let Some(e) = self.entry(id) else { return };
-        let seq = e.lru_seq;
         let usable = matches!(e.phase, Phase::Live | Phase::Retiring) && !e.probing;
-        let ready = usable && e.leases < e.capacity;
+        let level = (usable && e.leases < e.capacity).then_some(e.leases);
         let idle = usable && e.leases == 0;
-        let key = (e.leases, seq, id);
-        let (old_key, in_idle, h) = (e.ready_key, e.in_idle, e.host);
-        if old_key != Some(key) || !ready {
-            let host = &mut self.hosts[h.0 as usize];
-            if let Some(old) = old_key {
-                host.ready.remove(&old);
+        let (old_level, in_idle, h) = (e.ready_level, e.idle_links.linked, e.host);
+        if old_level != level {
+            let ready = &mut self.hosts[h.0 as usize].ready;
+            if let Some(old) = old_level {
+                ready.remove(&mut self.conns, old, id.index, ready_links);
             }
-            let new_key = ready.then_some(key);
-            if let Some(k) = new_key {
-                host.ready.insert(k);
+            if let Some(new) = level {
+                ready.push(&mut self.conns, new, id.index, ready_links);
             }
             if let Some(e) = self.entry_mut(id) {
-                e.ready_key = new_key;
+                e.ready_level = level;
             }
         }
         match (idle, in_idle) {
-            (true, false) => self.idle_push_back(id),
-            (false, true) => self.idle_unlink(id),
+            (true, false) => self.idle.push_back(&mut self.conns, id.index, idle_links),
+            (false, true) => self.idle.unlink(&mut self.conns, id.index, idle_links),
             _ => {}
         }
     }
 
     fn unready(&mut self, id: ConnId) {
         let Some(e) = self.entry_mut(id) else { return };
-        let (key, h) = (e.ready_key.take(), e.host);
-        if let Some(key) = key {
-            self.hosts[h.0 as usize].ready.remove(&key);
+        let (level, h) = (e.ready_level.take(), e.host);
+        if let Some(level) = level {
+            self.hosts[h.0 as usize]
+                .ready
+                .remove(&mut self.conns, level, id.index, ready_links);
+        }
+    }
+
+    fn idle_unlink(&mut self, id: ConnId) {
+        self.idle.unlink(&mut self.conns, id.index, idle_links);
+    }
+
+    /// The id of the live entry in slot `index`.
+    fn id_at(&self, index: u32) -> ConnId {
+        ConnId {
+            index,
+            generation: self.conns[index as usize].generation,
         }
     }
 
@@ -1713,68 +1707,14 @@ impl<T> PoolState<T> {
     }
 
     fn trim_idle(&mut self) {
-        while self.idle_len > self.opts.max_idle_conns {
+        while self.idle.len > self.opts.max_idle_conns {
             let Some(id) = self.idle_front() else { break };
             self.close_conn(id, CloseReason::IdleLimit);
         }
     }
 
-    // ----- internals: the idle LRU list ----------------------------------------------
-
     fn idle_front(&self) -> Option<ConnId> {
-        (self.idle_head != NIL).then(|| ConnId {
-            index: self.idle_head,
-            generation: self.conns[self.idle_head as usize].generation,
-        })
-    }
-
-    fn idle_push_back(&mut self, id: ConnId) {
-        let tail = self.idle_tail;
-        let Some(e) = self.entry_mut(id) else { return };
-        if e.in_idle {
-            return;
-        }
-        e.in_idle = true;
-        e.idle_prev = tail;
-        e.idle_next = NIL;
-        match self
-            .conns
-            .get_mut(tail as usize)
-            .and_then(|s| s.entry.as_mut())
-        {
-            Some(t) => t.idle_next = id.index,
-            None => self.idle_head = id.index,
-        }
-        self.idle_tail = id.index;
-        self.idle_len += 1;
-    }
-
-    fn idle_unlink(&mut self, id: ConnId) {
-        let Some(e) = self.entry_mut(id) else { return };
-        if !e.in_idle {
-            return;
-        }
-        e.in_idle = false;
-        let (prev, next) = (e.idle_prev, e.idle_next);
-        e.idle_prev = NIL;
-        e.idle_next = NIL;
-        match self
-            .conns
-            .get_mut(prev as usize)
-            .and_then(|s| s.entry.as_mut())
-        {
-            Some(p) => p.idle_next = next,
-            None => self.idle_head = next,
-        }
-        match self
-            .conns
-            .get_mut(next as usize)
-            .and_then(|s| s.entry.as_mut())
-        {
-            Some(n) => n.idle_prev = prev,
-            None => self.idle_tail = prev,
-        }
-        self.idle_len -= 1;
+        (self.idle.head != NIL).then(|| self.id_at(self.idle.head))
     }
 }
 
@@ -1805,6 +1745,14 @@ impl std::hash::Hasher for HostHasher {
     }
 }
 
+fn ready_links<T>(entry: &mut ConnEntry<T>) -> &mut Links {
+    &mut entry.ready_links
+}
+
+fn idle_links<T>(entry: &mut ConnEntry<T>) -> &mut Links {
+    &mut entry.idle_links
+}
+
 fn clamp_capacity(capacity: usize) -> u32 {
     capacity.clamp(1, u32::MAX as usize) as u32
 }
@@ -1823,6 +1771,7 @@ impl<T> PoolState<T> {
         let mut host_conns = vec![0usize; self.hosts.len()];
         let mut host_usable = vec![0usize; self.hosts.len()];
         let mut addr_conns: HashMap<(u32, SocketAddr), usize> = HashMap::new();
+        let mut ready_per_host = vec![0usize; self.hosts.len()];
         for (index, slot) in self.conns.iter().enumerate() {
             let Some(e) = &slot.entry else { continue };
             let id = ConnId {
@@ -1839,16 +1788,22 @@ impl<T> PoolState<T> {
             );
             let usable = matches!(e.phase, Phase::Live | Phase::Retiring) && !e.probing;
             let is_idle = usable && e.leases == 0;
-            assert_eq!(e.in_idle, is_idle, "{id:?}: idle list membership");
-            assert!(!(e.in_idle && e.leases > 0), "{id:?}: both idle and leased");
+            assert_eq!(e.idle_links.linked, is_idle, "{id:?}: idle list membership");
+            assert!(
+                !(e.idle_links.linked && e.leases > 0),
+                "{id:?}: both idle and leased"
+            );
             assert!(!(e.probing && e.leases > 0), "{id:?}: probed while leased");
             let ready = usable && e.leases < e.capacity;
-            assert_eq!(e.ready_key.is_some(), ready, "{id:?}: ready set membership");
-            if let Some(key) = e.ready_key {
-                assert!(
-                    self.hosts[e.host.0 as usize].ready.contains(&key),
-                    "{id:?}: ready key missing"
-                );
+            assert_eq!(
+                e.ready_level.is_some(),
+                ready,
+                "{id:?}: ready index membership"
+            );
+            assert_eq!(e.ready_links.linked, ready, "{id:?}: ready links");
+            if let Some(level) = e.ready_level {
+                assert_eq!(level, e.leases, "{id:?}: ready level is its load");
+                ready_per_host[e.host.0 as usize] += 1;
             }
             if let Phase::Draining(_) = e.phase {
                 assert!(
@@ -1874,7 +1829,7 @@ impl<T> PoolState<T> {
             );
         }
         assert_eq!(open, self.open, "open count");
-        assert_eq!(idle, self.idle_len, "idle count");
+        assert_eq!(idle, self.idle.len, "idle count");
         assert_eq!(in_use, self.in_use, "in-use count");
         assert_eq!(draining, self.draining, "draining count");
         assert_eq!(probing, self.probing, "probing count");
@@ -1885,20 +1840,20 @@ impl<T> PoolState<T> {
             "by_addr size"
         );
         let mut walked = 0;
-        let mut cursor = self.idle_head;
+        let mut cursor = self.idle.head;
         while cursor != NIL {
             walked += 1;
-            assert!(walked <= self.idle_len, "idle list longer than its count");
+            assert!(walked <= self.idle.len, "idle list longer than its count");
             cursor = self.conns[cursor as usize]
                 .entry
                 .as_ref()
-                .map_or(NIL, |e| e.idle_next);
+                .map_or(NIL, |e| e.idle_links.next);
         }
-        assert_eq!(walked, self.idle_len, "idle list length");
+        assert_eq!(walked, self.idle.len, "idle list length");
         assert!(
-            self.idle_len <= o.max_idle_conns,
+            self.idle.len <= o.max_idle_conns,
             "idle {} > max_idle_conns",
-            self.idle_len
+            self.idle.len
         );
         let counted_dials = self.dials.values().filter(|d| d.counted);
         let mut host_dialing = vec![0usize; self.hosts.len()];
@@ -1915,6 +1870,7 @@ impl<T> PoolState<T> {
         );
         for (i, host) in self.hosts.iter().enumerate() {
             assert_eq!(host.conns, host_conns[i], "host conns");
+            assert_eq!(host.ready.len(), ready_per_host[i], "ready index size");
             assert_eq!(host.usable, host_usable[i], "host usable");
             assert_eq!(host.dialing, host_dialing[i], "host dialing");
             assert!(
