@@ -15,9 +15,10 @@
 //! # Data structures and costs
 //! - `conns`: a slab of connection entries; a [`ConnId`] carries a generation so a stale id
 //!   never reaches a reused slot.
-//! - `hosts` (the *by_host* map): each host's known addresses, and a `ready` set of its
-//!   connections with spare capacity ordered by (load, last use) — checkout takes the first
-//!   element: O(log n) in that host's connections, no scan.
+//! - `hosts` (the *by_host* map): each host's known addresses, and a ready index of its
+//!   connections with spare capacity: one intrusive list per load level, each in
+//!   least-recently-used order, plus a bitmap of non-empty levels. Checkout takes the head
+//!   of the lowest level — least loaded, then least recently used — in O(1), no scan.
 //! - `by_addr` (the *by_ip* map): address → the connections to it.
 //! - `idle`: an intrusive list of idle connections in least-recently-used order (O(1) to
 //!   add/remove), used by `max_idle_conns`, eviction and `shed`.
