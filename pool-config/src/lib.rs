@@ -75,6 +75,7 @@
 //! array). `HOTPOOL_*` variables without `__` are ignored (they may belong to the CLI);
 //! `[[hosts]]` cannot be set this way. Errors name the variable.
 
+mod convert;
 mod error;
 mod model;
 mod parse;
