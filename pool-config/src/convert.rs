@@ -148,3 +148,224 @@ ips = ["2001:db8::/32"]
         assert!(o.validate().is_ok());
     }
 }
+
+/// A conversion problem: a value the loader accepted but the target crate cannot use.
+#[cfg(feature = "tls")]
+fn convert_error(key: &str, reason: String) -> crate::ConfigError {
+    crate::ConfigError(Box::new(crate::error::Report {
+        kind: crate::ErrorKind::Value,
+        file: None,
+        line: None,
+        column: None,
+        env_var: None,
+        key: Some(key.to_owned()),
+        reason,
+    }))
+}
+
+#[cfg(feature = "tls")]
+mod tls {
+    use pool_core::SourceAddrs;
+    use pool_tls::{H2Options, Rotation, TlsOptions, TlsProfile, TlsVersion, Validation};
+
+    use super::convert_error;
+    use crate::{Config, ConfigError, HostConfig, ProfileRotation};
+
+    fn rotation(r: ProfileRotation) -> Rotation {
+        match r {
+            ProfileRotation::Random => Rotation::Random,
+            ProfileRotation::RoundRobin => Rotation::RoundRobin,
+        }
+    }
+
+    /// The pool-tls profile behind a `tls.profiles` name (see
+    /// [`KNOWN_TLS_PROFILES`](crate::KNOWN_TLS_PROFILES)).
+    fn profile(name: &str) -> Option<TlsProfile> {
+        Some(match name {
+            "default" => TlsProfile::named("default"),
+            "chrome-like" => TlsProfile::chrome_like(),
+            "firefox-like" => TlsProfile::firefox_like(),
+            "tls13-only" => TlsProfile {
+                versions: vec![TlsVersion::Tls13],
+                ..TlsProfile::named("tls13-only")
+            },
+            _ => return None,
+        })
+    }
+
+    impl Config {
+        /// The `pool-tls` options of this configuration (for a
+        /// [`TlsDialer`](pool_tls::TlsDialer); see [`Config::h2_options`] for HTTP/2).
+        ///
+        /// - `pool.conn_timeout`, `pool.test_timeout` → `conn_timeout`, `test_timeout`;
+        /// - `[tls]`: `ca_files` → `extra_ca_files`, `use_webpki_roots` → `webpki_roots`,
+        ///   `insecure_skip_verify` → `danger_accept_invalid_certs`, `profiles` (by name),
+        ///   `profile_rotation` (also used for `accept_languages`);
+        /// - `[source_addrs]` → `source_addrs`;
+        /// - `[validation]` with `enabled = true` → `validation`, its banned status being
+        ///   `pool.banned_status`.
+        ///
+        /// ALPN stays pool-tls' default (`http/1.1`); [`Config::tls_options_for`] applies a
+        /// host's `alpn`.
+        ///
+        /// # Errors
+        /// A profile name or validation method the loader would have rejected (only possible
+        /// for a `Config` changed in code without [`Config::validate`]).
+        pub fn tls_options(&self) -> Result<TlsOptions, ConfigError> {
+            let mut profiles = Vec::with_capacity(self.tls.profiles.len());
+            for (i, name) in self.tls.profiles.iter().enumerate() {
+                profiles.push(profile(name).ok_or_else(|| {
+                    convert_error(
+                        &format!("tls.profiles[{i}]"),
+                        format!("unknown TLS profile {name:?}"),
+                    )
+                })?);
+            }
+            let validation = if self.validation.enabled {
+                let method = http::Method::from_bytes(self.validation.method.as_bytes())
+                    .map_err(|e| convert_error("validation.method", e.to_string()))?;
+                Some(Validation {
+                    method,
+                    path: self.validation.path.clone(),
+                    body: self.validation.body.clone().map(bytes::Bytes::from),
+                    banned_statuses: vec![self.pool.banned_status],
+                })
+            } else {
+                None
+            };
+            let defaults = TlsOptions::default();
+            Ok(TlsOptions {
+                conn_timeout: self.pool.conn_timeout,
+                test_timeout: self.pool.test_timeout,
+                alpn: defaults.alpn,
+                webpki_roots: self.tls.use_webpki_roots,
+                extra_ca_files: self.tls.ca_files.clone(),
+                extra_ca_certs: Vec::new(),
+                danger_accept_invalid_certs: self.tls.insecure_skip_verify,
+                profiles,
+                profile_rotation: rotation(self.tls.profile_rotation),
+                accept_languages: self.tls.accept_languages.clone(),
+                accept_language_rotation: rotation(self.tls.profile_rotation),
+                source_addrs: SourceAddrs::new(
+                    self.source_addrs.addrs.clone(),
+                    self.source_addrs
+                        .ipv6_prefix
+                        .and_then(|net| match net.addr() {
+                            std::net::IpAddr::V6(a) => Some((a, net.prefix_len())),
+                            std::net::IpAddr::V4(_) => None,
+                        }),
+                ),
+                validation,
+            })
+        }
+
+        /// [`Config::tls_options`] with `host`'s `alpn` list, when it has one.
+        ///
+        /// # Errors
+        /// As [`Config::tls_options`].
+        pub fn tls_options_for(&self, host: &HostConfig) -> Result<TlsOptions, ConfigError> {
+            let mut opts = self.tls_options()?;
+            if let Some(alpn) = &host.alpn {
+                opts.alpn = alpn.clone();
+            }
+            Ok(opts)
+        }
+
+        /// The `pool-tls` options of an [`H2Dialer`](pool_tls::H2Dialer):
+        /// [`Config::tls_options`] with ALPN `h2` (or the host's `alpn`, which the loader
+        /// requires to contain `h2` for `transport = "h2"`).
+        ///
+        /// # Errors
+        /// As [`Config::tls_options`].
+        pub fn h2_options(&self, host: Option<&HostConfig>) -> Result<H2Options, ConfigError> {
+            let defaults = H2Options::default();
+            let mut tls = self.tls_options()?;
+            tls.alpn = match host.and_then(|h| h.alpn.clone()) {
+                Some(alpn) => alpn,
+                None => defaults.tls.alpn.clone(),
+            };
+            Ok(H2Options { tls, ..defaults })
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use std::time::Duration;
+
+        use super::*;
+
+        #[test]
+        fn tls_keys_are_carried_over() {
+            let cfg = Config::from_str_named(
+                r#"
+[pool]
+conn_timeout = 7
+test_timeout = "1500ms"
+banned_status = 451
+
+[tls]
+ca_files = ["/etc/extra-ca.pem"]
+use_webpki_roots = false
+profiles = ["chrome-like", "tls13-only"]
+profile_rotation = "random"
+accept_languages = ["de-DE", "fr-FR"]
+
+[validation]
+enabled = true
+method = "HEAD"
+path = "/check"
+
+[source_addrs]
+addrs = ["127.0.0.9"]
+ipv6_prefix = "2001:db8::/64"
+
+[[hosts]]
+name = "a.test"
+alpn = ["h2", "http/1.1"]
+"#,
+                "t.toml",
+            )
+            .unwrap();
+            let t = cfg.tls_options().unwrap();
+            assert_eq!(t.conn_timeout, Duration::from_secs(7));
+            assert_eq!(t.test_timeout, Duration::from_millis(1500));
+            assert!(!t.webpki_roots);
+            assert_eq!(t.extra_ca_files.len(), 1);
+            let names: Vec<&str> = t.profiles.iter().map(|p| p.name.as_str()).collect();
+            assert_eq!(names, ["chrome-like", "tls13-only"]);
+            assert_eq!(t.profiles[1].versions, [TlsVersion::Tls13]);
+            assert_eq!(t.profile_rotation, Rotation::Random);
+            assert_eq!(t.accept_languages, ["de-DE", "fr-FR"]);
+            let v = t.validation.unwrap();
+            assert_eq!(v.method, http::Method::HEAD);
+            assert_eq!(v.path, "/check");
+            assert_eq!(v.banned_statuses, [451]);
+            assert_eq!(t.source_addrs.addrs().len(), 1);
+            assert_eq!(t.source_addrs.prefix().map(|p| p.1), Some(64));
+            assert!(!t.danger_accept_invalid_certs);
+
+            let h2 = cfg.h2_options(None).unwrap();
+            assert_eq!(h2.tls.alpn, ["h2"]);
+            let h2 = cfg.h2_options(Some(&cfg.hosts[0])).unwrap();
+            assert_eq!(h2.tls.alpn, ["h2", "http/1.1"]);
+        }
+
+        #[test]
+        fn defaults() {
+            let t = Config::default().tls_options().unwrap();
+            assert!(t.webpki_roots);
+            assert!(t.validation.is_none());
+            assert!(t.source_addrs.is_empty());
+            assert_eq!(t.profiles.len(), 1);
+            assert_eq!(t.profiles[0].name, "default");
+            assert!(t.profiles[0].versions.is_empty());
+        }
+
+        #[test]
+        fn every_known_profile_converts() {
+            for name in crate::KNOWN_TLS_PROFILES {
+                assert!(profile(name).is_some(), "{name}");
+            }
+        }
+    }
+}
