@@ -369,3 +369,111 @@ alpn = ["h2", "http/1.1"]
         }
     }
 }
+
+#[cfg(feature = "dns")]
+mod dns {
+    use pool_dns::{DnsOptions, NameServer};
+
+    use crate::{Config, DnsProtocol, IpPreference};
+
+    impl Config {
+        /// The `pool-dns` options of this configuration: `[dns]` (`name_servers` with
+        /// `protocol`, `prefer`, `min_ttl`, `timeout` → `query_timeout`) and
+        /// `pool.dns_update_interval`. Retry and warm-up settings keep pool-dns' defaults.
+        #[must_use]
+        pub fn dns_options(&self) -> DnsOptions {
+            let ns = |addr| match self.dns.protocol {
+                DnsProtocol::Tcp => NameServer::tcp(addr),
+                DnsProtocol::Udp => NameServer::udp(addr),
+            };
+            DnsOptions {
+                name_servers: self.dns.name_servers.iter().copied().map(ns).collect(),
+                prefer: match self.dns.prefer {
+                    IpPreference::Ipv4 => pool_dns::IpPreference::Ipv4,
+                    IpPreference::Ipv6 => pool_dns::IpPreference::Ipv6,
+                    IpPreference::Both => pool_dns::IpPreference::Both,
+                },
+                dns_update_interval: self.pool.dns_update_interval,
+                min_ttl: self.dns.min_ttl,
+                query_timeout: self.dns.timeout,
+                ..DnsOptions::default()
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use std::time::Duration;
+
+        use super::*;
+
+        #[test]
+        fn dns_keys_are_carried_over() {
+            let cfg = Config::from_str_named(
+                "[pool]\ndns_update_interval = 120\n[dns]\nname_servers = [\"127.0.0.1:5300\", \
+                 \"127.0.0.2\"]\nprotocol = \"tcp\"\nprefer = \"ipv4\"\nmin_ttl = 0\ntimeout = \
+                 \"2s\"\n",
+                "t.toml",
+            )
+            .unwrap();
+            let d = cfg.dns_options();
+            assert_eq!(
+                d.name_servers,
+                [
+                    NameServer::tcp("127.0.0.1:5300".parse().unwrap()),
+                    NameServer::tcp("127.0.0.2:53".parse().unwrap())
+                ]
+            );
+            assert_eq!(d.prefer, pool_dns::IpPreference::Ipv4);
+            assert_eq!(d.dns_update_interval, Duration::from_secs(120));
+            assert_eq!(d.min_ttl, Duration::ZERO);
+            assert_eq!(d.query_timeout, Duration::from_secs(2));
+        }
+
+        #[test]
+        fn defaults() {
+            let d = Config::default().dns_options();
+            assert_eq!(d, DnsOptions::default());
+        }
+    }
+}
+
+#[cfg(feature = "health")]
+mod health {
+    use pool_health::HealthOptions;
+
+    use crate::Config;
+
+    impl Config {
+        /// The `pool-health` options of this configuration: `pool.test_timeout` and
+        /// `health.concurrency` (when probes are due is the pool's `health_check_interval`,
+        /// see [`Config::pool_options`]). Which probe runs (`health.probe`, `path`,
+        /// `method`, with `pool.banned_status`) is up to the caller, who owns the transport.
+        #[must_use]
+        pub fn health_options(&self) -> HealthOptions {
+            HealthOptions {
+                test_timeout: self.pool.test_timeout,
+                concurrency: self.health.concurrency,
+                ..HealthOptions::default()
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn health_keys_are_carried_over() {
+            assert_eq!(Config::default().health_options(), HealthOptions::default());
+            let cfg = Config::from_str_named(
+                "[pool]\ntest_timeout = 3\n[health]\nconcurrency = 4\n",
+                "t.toml",
+            )
+            .unwrap();
+            let h = cfg.health_options();
+            assert_eq!(h.test_timeout, std::time::Duration::from_secs(3));
+            assert_eq!(h.concurrency, 4);
+        }
+    }
+}
