@@ -22,9 +22,11 @@
 //! - `by_addr` (the *by_ip* map): address → the connections to it.
 //! - `idle`: an intrusive list of idle connections in least-recently-used order (O(1) to
 //!   add/remove), used by `max_idle_conns`, eviction and `shed`.
-//! - `timers`: an ordered set of deadlines; a tick pops only what is due. Idle and probe
-//!   deadlines are lazy: a fired deadline that is not yet due is pushed back, so a release
-//!   never touches the timer set when a deadline is already armed.
+//! - `conn_timers`: an ordered set with one entry per connection, at a time no later than
+//!   its next deadline (expiry, keep-warm replacement, and while idle the idle timeout and
+//!   next probe); `ip_timers` holds blacklist re-tests and expiries. A tick pops only what
+//!   is due. Entries are lazy: an entry that fires early re-arms itself, so a release only
+//!   touches the set when the connection's next deadline moved earlier.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -262,8 +264,11 @@ struct ConnEntry<T> {
     /// Links of the pool's idle list (least recently used first).
     idle_links: Links,
     /// Whether an idle / probe deadline is in the timer set (they are lazy).
-    idle_timer: bool,
-    probe_timer: bool,
+    /// When its entry in `conn_timers` fires: never later than its next real deadline
+    /// (it may be earlier; an early firing re-arms it).
+    timer_at: Option<Instant>,
+    /// Whether it waits in `probe_due`.
+    probe_queued: bool,
 }
 
 struct Slot<T> {
@@ -314,12 +319,9 @@ struct BlacklistEntry {
     retesting: bool,
 }
 
+/// Blacklist deadlines (connection deadlines live in `conn_timers`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-enum TimerKind {
-    Idle(ConnId),
-    Expire(ConnId),
-    Replace(ConnId),
-    Probe(ConnId),
+enum IpTimer {
     Retest(IpAddr),
     Unblacklist(IpAddr),
 }
@@ -465,7 +467,10 @@ pub struct PoolState<T> {
     /// Connections with at least one lease.
     in_use: usize,
     leases_out: u64,
-    timers: BTreeSet<(Instant, u64, TimerKind)>,
+    /// One entry per connection, at its `timer_at`.
+    conn_timers: BTreeSet<(Instant, ConnId)>,
+    /// Blacklist re-tests and expiries.
+    ip_timers: BTreeSet<(Instant, u64, IpTimer)>,
     timer_seq: u64,
     dials: HashMap<DialId, DialEntry>,
     next_dial: u64,
@@ -497,7 +502,8 @@ impl<T> PoolState<T> {
             probing: 0,
             in_use: 0,
             leases_out: 0,
-            timers: BTreeSet::new(),
+            conn_timers: BTreeSet::new(),
+            ip_timers: BTreeSet::new(),
             timer_seq: 0,
             dials: HashMap::new(),
             next_dial: 0,
@@ -627,7 +633,12 @@ impl<T> PoolState<T> {
     /// The next time [`PoolState::handle_timeout`] has work, if any.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.first().map(|(at, _, _)| *at)
+        let conn = self.conn_timers.first().map(|(at, _)| *at);
+        let ip = self.ip_timers.first().map(|(at, _, _)| *at);
+        match (conn, ip) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Whether a deadline earlier than every other was added since the last call (the
@@ -742,7 +753,7 @@ impl<T> PoolState<T> {
         }
         self.place(id);
         if now_idle {
-            self.arm_idle_timers(id, now);
+            self.arm(id);
         }
         self.serve_waiters(host, now);
         self.trim_idle();
@@ -876,7 +887,8 @@ impl<T> PoolState<T> {
         for id in self.conn_ids() {
             self.drain(id, CloseReason::PoolClosed);
         }
-        self.timers.clear();
+        self.conn_timers.clear();
+        self.ip_timers.clear();
         self.probe_due.clear();
     }
 
@@ -888,8 +900,12 @@ impl<T> PoolState<T> {
             let Some(id) = self.probe_due.pop_front() else {
                 break;
             };
-            let Some(e) = self.entry(id) else { continue };
+            let Some(e) = self.entry_mut(id) else {
+                continue;
+            };
+            e.probe_queued = false;
             if e.leases > 0 || e.probing || !matches!(e.phase, Phase::Live | Phase::Retiring) {
+                self.arm(id); // its probe deadline counts again once it is idle
                 continue;
             }
             self.idle_unlink(id);
@@ -967,7 +983,7 @@ impl<T> PoolState<T> {
             return;
         }
         self.place(id);
-        self.arm_idle_timers(id, now);
+        self.arm(id);
         self.serve_waiters(host, now);
         self.trim_idle();
     }
@@ -980,99 +996,149 @@ impl<T> PoolState<T> {
     /// Runs every deadline due at `now`: idle and expiry cleanup, keep-warm replacements,
     /// probe scheduling, blacklist re-tests and expiry. Costs in proportion to what is due.
     pub fn handle_timeout(&mut self, now: Instant) {
-        while let Some(&(at, seq, kind)) = self.timers.first() {
-            if at > now {
-                break;
+        loop {
+            let conn = self
+                .conn_timers
+                .first()
+                .copied()
+                .filter(|(at, _)| *at <= now);
+            let ip = self
+                .ip_timers
+                .first()
+                .copied()
+                .filter(|(at, _, _)| *at <= now);
+            match (conn, ip) {
+                (Some((at, id)), ip) if ip.is_none_or(|(ip_at, _, _)| at <= ip_at) => {
+                    self.conn_timers.remove(&(at, id));
+                    if let Some(e) = self.entry_mut(id) {
+                        e.timer_at = None;
+                    }
+                    self.fire_conn(id, now);
+                }
+                (_, Some(key)) => {
+                    self.ip_timers.remove(&key);
+                    self.fire_ip(key.2, now);
+                }
+                (_, None) => break,
             }
-            self.timers.remove(&(at, seq, kind));
-            self.fire(kind, now);
         }
     }
 
     // ----- internals: timers ---------------------------------------------------------
 
-    fn schedule(&mut self, at: Instant, kind: TimerKind) {
-        if self.timers.first().is_none_or(|(first, _, _)| at < *first) {
+    fn schedule_ip(&mut self, at: Instant, timer: IpTimer) {
+        if self.poll_timeout().is_none_or(|first| at < first) {
             self.deadline_moved = true;
         }
         self.timer_seq += 1;
-        self.timers.insert((at, self.timer_seq, kind));
+        self.ip_timers.insert((at, self.timer_seq, timer));
     }
 
-    fn fire(&mut self, kind: TimerKind, now: Instant) {
-        match kind {
-            TimerKind::Idle(id) => {
-                let idle_timeout = self.opts.idle_timeout;
-                let Some(e) = self.entry_mut(id) else { return };
-                if e.leases > 0 || e.probing {
-                    e.idle_timer = false; // re-armed when it becomes idle again
-                    return;
+    /// The connection's next deadline: expiry, keep-warm replacement, and while idle the
+    /// idle timeout and the next probe. None while draining.
+    fn next_deadline(&self, e: &ConnEntry<T>) -> Option<Instant> {
+        if matches!(e.phase, Phase::Draining(_)) {
+            return None;
+        }
+        let lifetime = self.opts.max_lifetime;
+        let mut at = e.created + lifetime;
+        if self.opts.keep_warm && e.phase == Phase::Live && self.opts.keep_warm_lead < lifetime {
+            at = at.min(e.created + lifetime - self.opts.keep_warm_lead);
+        }
+        if e.leases == 0 && !e.probing {
+            at = at.min(e.last_used + self.opts.idle_timeout);
+            if let (Some(interval), false) = (self.opts.health_check_interval, e.probe_queued) {
+                at = at.min(e.last_checked + interval);
+            }
+        }
+        Some(at)
+    }
+
+    /// Makes sure the connection's timer fires no later than its next deadline. An entry
+    /// that is already earlier stays (lazy): the hot path rarely touches the timer set.
+    fn arm(&mut self, id: ConnId) {
+        let Some(e) = self.entry(id) else { return };
+        let Some(due) = self.next_deadline(e) else {
+            return;
+        };
+        let old = e.timer_at;
+        if old.is_some_and(|at| at <= due) {
+            return;
+        }
+        if let Some(at) = old {
+            self.conn_timers.remove(&(at, id));
+        }
+        if self.poll_timeout().is_none_or(|first| due < first) {
+            self.deadline_moved = true;
+        }
+        self.conn_timers.insert((due, id));
+        if let Some(e) = self.entry_mut(id) {
+            e.timer_at = Some(due);
+        }
+    }
+
+    fn disarm(&mut self, id: ConnId) {
+        if let Some(at) = self.entry_mut(id).and_then(|e| e.timer_at.take()) {
+            self.conn_timers.remove(&(at, id));
+        }
+    }
+
+    fn fire_conn(&mut self, id: ConnId, now: Instant) {
+        let opts = &self.opts;
+        let Some(e) = self.entry(id) else { return };
+        if matches!(e.phase, Phase::Draining(_)) {
+            return;
+        }
+        let lifetime = opts.max_lifetime;
+        if e.created + lifetime <= now {
+            self.drain(id, CloseReason::Expired);
+            return;
+        }
+        if opts.keep_warm
+            && e.phase == Phase::Live
+            && opts.keep_warm_lead < lifetime
+            && e.created + lifetime - opts.keep_warm_lead <= now
+        {
+            self.replace(id);
+        }
+        let Some(e) = self.entry(id) else { return };
+        if e.leases == 0 && !e.probing {
+            if e.last_used + self.opts.idle_timeout <= now {
+                self.close_conn(id, CloseReason::Idle);
+                return;
+            }
+            let probe_due = self
+                .opts
+                .health_check_interval
+                .is_some_and(|interval| !e.probe_queued && e.last_checked + interval <= now);
+            if probe_due {
+                if let Some(e) = self.entry_mut(id) {
+                    e.probe_queued = true;
                 }
-                let due = e.last_used + idle_timeout;
-                if due <= now {
-                    self.close_conn(id, CloseReason::Idle);
-                } else {
-                    self.schedule(due, TimerKind::Idle(id));
+                self.probe_due.push_back(id);
+                if self.probe_due.len() == 1 {
+                    self.actions.push_back(Action::ProbesDue);
                 }
             }
-            TimerKind::Probe(id) => {
-                let Some(interval) = self.opts.health_check_interval else {
-                    return;
-                };
-                let Some(e) = self.entry_mut(id) else { return };
-                if e.leases > 0 || e.probing {
-                    e.probe_timer = false; // re-armed when it becomes idle again
-                    return;
-                }
-                let due = e.last_checked + interval;
-                if due <= now {
-                    e.probe_timer = false;
-                    self.probe_due.push_back(id);
-                    if self.probe_due.len() == 1 {
-                        self.actions.push_back(Action::ProbesDue);
-                    }
-                } else {
-                    self.schedule(due, TimerKind::Probe(id));
-                }
-            }
-            TimerKind::Expire(id) => {
-                if self.entry(id).is_some() {
-                    self.drain(id, CloseReason::Expired);
-                }
-            }
-            TimerKind::Replace(id) => self.replace(id),
-            TimerKind::Retest(ip) => self.retest(ip, now),
-            TimerKind::Unblacklist(ip) => {
+        }
+        self.arm(id);
+    }
+
+    fn fire_ip(&mut self, timer: IpTimer, now: Instant) {
+        match timer {
+            IpTimer::Retest(ip) => self.retest(ip, now),
+            IpTimer::Unblacklist(ip) => {
                 let timeout = self.opts.blacklist_timeout;
                 if self
                     .blacklist
                     .get(&ip)
                     .is_some_and(|b| b.since + timeout <= now && !b.retesting)
                 {
-                    self.restore(ip, now);
+                    if let Some(h) = self.restore(ip) {
+                        self.dial_for_waiters(h, now);
+                    }
                 }
             }
-        }
-    }
-
-    fn arm_idle_timers(&mut self, id: ConnId, now: Instant) {
-        let idle_timeout = self.opts.idle_timeout;
-        let interval = self.opts.health_check_interval;
-        let Some(e) = self.entry_mut(id) else { return };
-        let idle_due = (!e.idle_timer).then(|| e.last_used + idle_timeout);
-        e.idle_timer = true;
-        let probe_due = match interval {
-            Some(interval) if !e.probe_timer => {
-                e.probe_timer = true;
-                Some((e.last_checked + interval).max(now))
-            }
-            _ => None,
-        };
-        if let Some(at) = idle_due {
-            self.schedule(at, TimerKind::Idle(id));
-        }
-        if let Some(at) = probe_due {
-            self.schedule(at, TimerKind::Probe(id));
         }
     }
 
@@ -1120,14 +1186,11 @@ impl<T> PoolState<T> {
             },
         );
         self.counters.blacklisted += 1;
-        self.schedule(
+        self.schedule_ip(
             now + self.opts.blacklist_check_interval,
-            TimerKind::Retest(ip),
+            IpTimer::Retest(ip),
         );
-        self.schedule(
-            now + self.opts.blacklist_timeout,
-            TimerKind::Unblacklist(ip),
-        );
+        self.schedule_ip(now + self.opts.blacklist_timeout, IpTimer::Unblacklist(ip));
         if reason == BlacklistReason::Banned {
             let ids: Vec<ConnId> = self
                 .by_addr
@@ -1150,9 +1213,9 @@ impl<T> PoolState<T> {
         }
         let (h, addr) = entry.retest;
         if self.open + self.dials.len() >= self.opts.max_connections {
-            self.schedule(
+            self.schedule_ip(
                 now + self.opts.blacklist_check_interval,
-                TimerKind::Retest(ip),
+                IpTimer::Retest(ip),
             );
             return;
         }
@@ -1163,13 +1226,13 @@ impl<T> PoolState<T> {
         self.actions.push_back(Action::Dial(request));
     }
 
-    fn restore(&mut self, ip: IpAddr, now: Instant) {
-        if let Some(entry) = self.blacklist.remove(&ip) {
-            tracing::info!(%ip, "address restored from blacklist");
-            self.counters.restored += 1;
-            self.fail_streaks.remove(&ip);
-            self.dial_for_waiters(entry.retest.0, now);
-        }
+    /// Takes `ip` off the dynamic blacklist; returns the host it was last dialed for.
+    fn restore(&mut self, ip: IpAddr) -> Option<HostId> {
+        let entry = self.blacklist.remove(&ip)?;
+        tracing::info!(%ip, "address restored from blacklist");
+        self.counters.restored += 1;
+        self.fail_streaks.remove(&ip);
+        Some(entry.retest.0)
     }
 
     // ----- internals: dials ----------------------------------------------------------
@@ -1374,7 +1437,9 @@ impl<T> PoolState<T> {
         let h = d.host;
         self.hosts[h.0 as usize].failures_since_success = 0;
         if d.purpose == DialPurpose::Retest {
-            self.restore(ip, now);
+            // Waiters are served after the connection is inserted below: dialing for them
+            // now would overshoot the limits (this dial no longer counts as in flight).
+            self.restore(ip);
         }
         let known = self.hosts[h.0 as usize].addrs.contains_key(&d.addr);
         let admissible = !self.closing
@@ -1414,7 +1479,7 @@ impl<T> PoolState<T> {
             if let Some(entry) = self.blacklist.get_mut(&ip) {
                 entry.retesting = false;
                 let interval = self.opts.blacklist_check_interval;
-                self.schedule(now + interval, TimerKind::Retest(ip));
+                self.schedule_ip(now + interval, IpTimer::Retest(ip));
             }
             return;
         }
@@ -1492,8 +1557,8 @@ impl<T> PoolState<T> {
             ready_level: None,
             ready_links: Links::default(),
             idle_links: Links::default(),
-            idle_timer: false,
-            probe_timer: false,
+            timer_at: None,
+            probe_queued: false,
         };
         let id = match self.free_slots.pop() {
             Some(index) => {
@@ -1525,15 +1590,7 @@ impl<T> PoolState<T> {
             a.conns += 1;
         }
         self.place(id);
-        self.arm_idle_timers(id, now);
-        let lifetime = self.opts.max_lifetime;
-        self.schedule(now + lifetime, TimerKind::Expire(id));
-        if self.opts.keep_warm && self.opts.keep_warm_lead < lifetime {
-            self.schedule(
-                now + lifetime - self.opts.keep_warm_lead,
-                TimerKind::Replace(id),
-            );
-        }
+        self.arm(id);
         id
     }
 
@@ -1661,6 +1718,7 @@ impl<T> PoolState<T> {
     }
 
     fn close_conn(&mut self, id: ConnId, reason: CloseReason) {
+        self.disarm(id);
         self.unready(id);
         self.idle_unlink(id);
         let Some(slot) = self.conns.get_mut(id.index as usize) else {
