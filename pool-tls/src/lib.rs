@@ -63,3 +63,6 @@ pub use options::{H2Options, Rotation, TlsOptions, TlsProfile, TlsVersion, Valid
 pub use service::H2Service;
 pub use setup::ConfigError;
 pub use tls::{TlsConn, TlsDialer, TlsInfo, TlsIo};
+
+/// The rustls version this crate uses (its types appear in [`TlsInfo`]).
+pub use rustls;

@@ -1,0 +1,188 @@
+//! pool-tls's exclusive `TlsDialer` against the local origin speaking HTTP/1.1:
+//! HTTP/1.1 validation, exclusive leases, and the idle watcher (stale bytes, EOF, reset).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hotpool_tests::open_fds;
+use pool_cli::local::{H2Origin, H2OriginOptions, TestCa};
+use pool_core::{Connection, DialErrorKind, Dialer, Pool, PoolOptions, Target};
+use pool_tls::{TlsDialer, TlsOptions, Validation};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const WAIT: Duration = Duration::from_secs(10);
+const BODY: &[u8] = b"hello from hotpool\n";
+
+fn options(ca: &TestCa) -> TlsOptions {
+    TlsOptions {
+        webpki_roots: false,
+        extra_ca_certs: vec![ca.ca_cert_der()],
+        conn_timeout: Duration::from_secs(5),
+        test_timeout: Duration::from_secs(5),
+        validation: Some(Validation {
+            path: "/check".into(),
+            ..Validation::default()
+        }),
+        accept_languages: vec!["sv-SE".into()],
+        ..TlsOptions::default()
+    }
+}
+
+async fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while tokio::time::Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    cond()
+}
+
+/// One HTTP/1.1 request on a leased stream; returns the whole response.
+async fn get(io: &mut pool_tls::TlsIo<'_>, path: &str) -> Vec<u8> {
+    let request = format!("GET {path} HTTP/1.1\r\nhost: a.test\r\n\r\n");
+    io.write_all(request.as_bytes()).await.unwrap();
+    io.flush().await.unwrap();
+    let mut response = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !response.ends_with(BODY) {
+        let n = tokio::time::timeout(WAIT, io.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > 0, "EOF inside the response");
+        response.extend_from_slice(&buf[..n]);
+    }
+    response
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn exclusive_streams_validated_and_watched_while_idle() {
+    let ca = Arc::new(TestCa::new().unwrap());
+    let addrs: Vec<IpAddr> = vec![[127, 0, 0, 30].into(), [127, 0, 0, 31].into()];
+    let origin = H2Origin::start(H2OriginOptions::new(&addrs, &["a.test"], &ca))
+        .await
+        .unwrap();
+    let baseline = open_fds();
+    let pool = Pool::new(
+        TlsDialer::new(options(&ca)).unwrap(),
+        PoolOptions::default(),
+    )
+    .unwrap();
+    pool.set_addrs("a.test", origin.socket_addrs());
+    let report = pool.warm("a.test").await;
+    assert_eq!(report.ok, 2);
+    let stats = origin.stats();
+    assert_eq!(stats.http1_connections, 2, "ALPN http/1.1");
+    assert_eq!(stats.requests, 2, "one validation request per connection");
+    assert_eq!(stats.accept_languages, ["sv-SE", "sv-SE"]);
+
+    // Exclusive: two leases are two connections; each carries requests in turn.
+    let a = pool.get("a.test").await.unwrap();
+    let b = pool.get("a.test").await.unwrap();
+    assert_ne!(a.conn_id(), b.conn_id());
+    assert_eq!(a.capacity(), 1);
+    for _ in 0..3 {
+        let mut io = a.io().await.unwrap();
+        let response = get(&mut io, "/x").await;
+        assert!(response.starts_with(b"HTTP/1.1 200"));
+    }
+    assert!(a.info().alpn.as_deref() == Some(b"http/1.1"));
+    drop((a, b));
+    assert_eq!(origin.stats().handshakes, 2, "reused, not redialed");
+
+    // Stale bytes on an idle connection: the watcher closes it; it is never handed out.
+    assert_eq!(origin.send_garbage_all(), 2);
+    assert!(
+        eventually(|| pool.stats().connections == 0).await,
+        "{:?}",
+        pool.stats()
+    );
+    let lease = pool.get("a.test").await.unwrap();
+    let mut io = lease.io().await.unwrap();
+    assert!(get(&mut io, "/fresh").await.starts_with(b"HTTP/1.1 200"));
+    drop(io);
+    drop(lease);
+
+    // The peer closing (EOF) and resetting are noticed the same way.
+    pool.warm("a.test").await;
+    assert_eq!(pool.stats().connections, 2);
+    assert_eq!(origin.close_all(), 2);
+    assert!(eventually(|| pool.stats().connections == 0).await);
+    pool.warm("a.test").await;
+    assert_eq!(pool.stats().connections, 2);
+    assert_eq!(origin.reset_all(), 2);
+    assert!(eventually(|| pool.stats().connections == 0).await);
+
+    pool.close().await;
+    drop(pool);
+    assert!(
+        origin
+            .wait_until(WAIT, |o| o.stats().open_connections == 0)
+            .await
+    );
+    assert!(
+        eventually(|| open_fds() <= baseline).await,
+        "fds: {} open, baseline {baseline}",
+        open_fds()
+    );
+    origin.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http1_validation_verdicts_and_alpn_none() {
+    let ca = Arc::new(TestCa::new().unwrap());
+    let origin = H2Origin::start(H2OriginOptions::new(
+        &[[127, 0, 0, 32].into()],
+        &["a.test"],
+        &ca,
+    ))
+    .await
+    .unwrap();
+    let addr = origin.socket_addrs()[0];
+    let target = Target {
+        host: "a.test".into(),
+        addr,
+    };
+    let dialer = TlsDialer::new(options(&ca)).unwrap();
+    origin.set_status("/check", 403);
+    assert_eq!(
+        dialer.dial(&target).await.unwrap_err().kind(),
+        DialErrorKind::Banned
+    );
+    origin.set_status("/check", 404);
+    assert_eq!(
+        dialer.dial(&target).await.unwrap_err().kind(),
+        DialErrorKind::Rejected
+    );
+    origin.set_status("/check", 202);
+    assert!(dialer.dial(&target).await.is_ok());
+    origin.shutdown().await;
+
+    // ALPN http/1.1 required, server offers none: a Protocol failure.
+    let origin = H2Origin::start(H2OriginOptions {
+        alpn: vec![],
+        ..H2OriginOptions::new(&[[127, 0, 0, 32].into()], &["a.test"], &ca)
+    })
+    .await
+    .unwrap();
+    let target = Target {
+        host: "a.test".into(),
+        addr: origin.socket_addrs()[0],
+    };
+    let err = dialer.dial(&target).await.unwrap_err();
+    assert_eq!(err.kind(), DialErrorKind::Protocol, "{err}");
+    // With no ALPN required, the same server is fine.
+    let mut no_alpn = options(&ca);
+    no_alpn.alpn.clear();
+    let conn = TlsDialer::new(no_alpn)
+        .unwrap()
+        .dial(&target)
+        .await
+        .unwrap();
+    assert_eq!(conn.info().alpn, None);
+    assert!(!conn.is_closed());
+    origin.shutdown().await;
+}
