@@ -53,6 +53,9 @@ pub struct H2OriginOptions {
     pub delay: Option<Duration>,
     /// The body of every response. Default: `"hello from hotpool\n"`.
     pub body: Bytes,
+    /// The port to listen on (every address). Default 0: a free port, shared by all
+    /// addresses. A fixed port lets a test start a server where connections were refused.
+    pub port: u16,
 }
 
 impl Default for H2OriginOptions {
@@ -65,6 +68,7 @@ impl Default for H2OriginOptions {
             alpn: vec![b"h2".to_vec(), b"http/1.1".to_vec()],
             delay: None,
             body: Bytes::from_static(b"hello from hotpool\n"),
+            port: 0,
         }
     }
 }
@@ -254,15 +258,22 @@ impl H2Origin {
         let tls = ca.server_config(&names, &options.alpn, false)?;
         let acceptor = TlsAcceptor::from(Arc::new(tls));
 
-        let (port, listeners) = bind_shared_port(
-            &options.addrs,
-            |addr| {
-                let sock = std::net::TcpListener::bind(addr)?;
-                sock.set_nonblocking(true)?;
-                TcpListener::from_std(sock)
-            },
-            |l| l.local_addr().map(|a| a.port()),
-        )?;
+        let bind = |addr: SocketAddr| {
+            let sock = std::net::TcpListener::bind(addr)
+                .map_err(|e| io::Error::new(e.kind(), format!("bind {addr}: {e}")))?;
+            sock.set_nonblocking(true)?;
+            TcpListener::from_std(sock)
+        };
+        let (port, listeners) = if options.port == 0 {
+            bind_shared_port(&options.addrs, bind, |l| l.local_addr().map(|a| a.port()))?
+        } else {
+            let listeners = options
+                .addrs
+                .iter()
+                .map(|ip| bind(SocketAddr::new(*ip, options.port)))
+                .collect::<io::Result<Vec<_>>>()?;
+            (options.port, listeners)
+        };
 
         let shared = Arc::new(Shared {
             notify: Notify::new(),
