@@ -2,7 +2,9 @@
 //! and 10,000 connections, measured with a counting global allocator. The transport handle
 //! is `()`, so this is the pool's own cost (entry, lists, maps, timers).
 //!
-//! Prints one JSON object per line (`{"bench":"bookkeeping","connections":N,"bytes_per_connection":B}`)
+//! Addresses are counted apart from connections (a host's address list exists with or
+//! without connections). Prints one JSON object per line
+//! (`{"bench":"bookkeeping","connections":N,"bytes_per_connection":B,"bytes_per_address":A}`)
 //! and appends them to `target/hotpool-bench/bookkeeping.jsonl` for `cargo xtask bench`.
 // A `GlobalAlloc` can only be implemented with `unsafe impl`; this bench binary is the one
 // place that needs it, and it only forwards to the system allocator while counting.
@@ -48,9 +50,11 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-fn measure(n: usize) -> f64 {
+/// Heap bytes per known address (after `set_addrs`) and per connection (after warming
+/// one connection to each address), for `n` addresses.
+fn measure(n: usize) -> (f64, f64) {
     let now = Instant::now();
-    let before = LIVE.load(Ordering::Relaxed);
+    let start = LIVE.load(Ordering::Relaxed);
     let mut core: PoolState<()> = PoolState::new(PoolOptions {
         max_connections: n,
         max_conns_per_host: n,
@@ -63,14 +67,17 @@ fn measure(n: usize) -> f64 {
         SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 443))
     });
     core.set_addrs("bench.test", addrs, now);
+    let before = LIVE.load(Ordering::Relaxed);
     for dial in core.plan_warm("bench.test") {
         core.handle_dial_result(dial.id, Ok(((), 1)), now);
     }
     while core.poll_action().is_some() {}
     assert_eq!(core.stats().connections, n);
-    let bytes = LIVE.load(Ordering::Relaxed) - before;
+    let after = LIVE.load(Ordering::Relaxed);
     drop(core);
-    bytes as f64 / n as f64
+    let per_addr = (before - start) as f64 / n as f64;
+    let per_conn = (after - before) as f64 / n as f64;
+    (per_addr, per_conn)
 }
 
 fn main() {
@@ -79,9 +86,9 @@ fn main() {
     let _ = std::fs::create_dir_all(&out_dir);
     let mut lines = String::new();
     for n in [1usize, 100, 1_000, 10_000] {
-        let per = measure(n);
+        let (per_addr, per_conn) = measure(n);
         let line = format!(
-            "{{\"bench\":\"bookkeeping\",\"connections\":{n},\"bytes_per_connection\":{per:.0}}}"
+            "{{\"bench\":\"bookkeeping\",\"connections\":{n},\"bytes_per_connection\":{per_conn:.0},\"bytes_per_address\":{per_addr:.0}}}"
         );
         println!("{line}");
         lines.push_str(&line);

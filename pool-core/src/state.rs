@@ -263,6 +263,8 @@ struct ConnEntry<T> {
     ready_links: Links,
     /// Links of the pool's idle list (least recently used first).
     idle_links: Links,
+    /// Links of its address's list in `by_addr`.
+    addr_links: Links,
     /// Whether an idle / probe deadline is in the timer set (they are lazy).
     /// When its entry in `conn_timers` fires: never later than its next real deadline
     /// (it may be earlier; an early firing re-arms it).
@@ -458,7 +460,8 @@ pub struct PoolState<T> {
     free_slots: Vec<u32>,
     hosts: Vec<HostEntry>,
     host_ids: HashMap<Arc<str>, HostId, BuildHostHasher>,
-    by_addr: HashMap<SocketAddr, Vec<ConnId>>,
+    /// Address → the connections to it (a list threaded through the slab).
+    by_addr: HashMap<SocketAddr, List>,
     /// Idle connections, least recently used first.
     idle: List,
     open: usize,
@@ -560,12 +563,20 @@ impl<T> PoolState<T> {
 
     /// The ids of every connection in the pool.
     pub fn conn_ids(&self) -> Vec<ConnId> {
-        self.by_addr.values().flatten().copied().collect()
+        self.conns
+            .iter()
+            .enumerate()
+            .filter(|(_, slot)| slot.entry.is_some())
+            .map(|(index, _)| self.id_at(index as u32))
+            .collect()
     }
 
     /// The number of connections per address (all hosts).
     pub fn conns_per_addr(&self) -> BTreeMap<SocketAddr, usize> {
-        self.by_addr.iter().map(|(a, c)| (*a, c.len())).collect()
+        self.by_addr
+            .iter()
+            .map(|(a, list)| (*a, list.len))
+            .collect()
     }
 
     /// Whether `ip` may be dialed: inside the whitelist (when set) and on no blacklist.
@@ -796,16 +807,8 @@ impl<T> PoolState<T> {
                 .insert(*addr, AddrEntry { conns: 0, dialing });
         }
         for addr in &removed {
-            let ids: Vec<ConnId> = self
-                .by_addr
-                .get(addr)
-                .map(|ids| {
-                    ids.iter()
-                        .copied()
-                        .filter(|id| self.entry(*id).is_some_and(|e| e.host == h))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let mut ids = self.conns_at(*addr);
+            ids.retain(|id| self.entry(*id).is_some_and(|e| e.host == h));
             for id in ids {
                 self.drain(id, CloseReason::AddressRemoved);
             }
@@ -930,6 +933,9 @@ impl<T> PoolState<T> {
         now: Instant,
     ) -> Option<ConnId> {
         let d = self.dials.remove(&dial)?;
+        if self.dials.is_empty() && self.dials.capacity() > 64 {
+            self.dials.shrink_to_fit(); // after a warm-up of thousands of addresses
+        }
         if d.counted {
             let host = &mut self.hosts[d.host.0 as usize];
             host.dialing -= 1;
@@ -1192,12 +1198,13 @@ impl<T> PoolState<T> {
         );
         self.schedule_ip(now + self.opts.blacklist_timeout, IpTimer::Unblacklist(ip));
         if reason == BlacklistReason::Banned {
-            let ids: Vec<ConnId> = self
+            let addrs: Vec<SocketAddr> = self
                 .by_addr
-                .iter()
-                .filter(|(a, _)| a.ip() == ip)
-                .flat_map(|(_, ids)| ids.iter().copied())
+                .keys()
+                .filter(|a| a.ip() == ip)
+                .copied()
                 .collect();
+            let ids: Vec<ConnId> = addrs.into_iter().flat_map(|a| self.conns_at(a)).collect();
             for id in ids {
                 self.drain(id, CloseReason::Blacklisted);
             }
@@ -1557,6 +1564,7 @@ impl<T> PoolState<T> {
             ready_level: None,
             ready_links: Links::default(),
             idle_links: Links::default(),
+            addr_links: Links::default(),
             timer_at: None,
             probe_queued: false,
         };
@@ -1582,7 +1590,10 @@ impl<T> PoolState<T> {
         };
         self.open += 1;
         self.counters.inserted += 1;
-        self.by_addr.entry(addr).or_default().push(id);
+        self.by_addr
+            .entry(addr)
+            .or_default()
+            .push_back(&mut self.conns, id.index, addr_links);
         let host = &mut self.hosts[h.0 as usize];
         host.conns += 1;
         host.usable += 1;
@@ -1671,6 +1682,21 @@ impl<T> PoolState<T> {
         self.idle.unlink(&mut self.conns, id.index, idle_links);
     }
 
+    /// The connections to `addr` (all hosts).
+    fn conns_at(&self, addr: SocketAddr) -> Vec<ConnId> {
+        let mut ids = Vec::new();
+        let mut cursor = self.by_addr.get(&addr).map_or(NIL, |list| list.head);
+        while let Some(e) = self
+            .conns
+            .get(cursor as usize)
+            .and_then(|s| s.entry.as_ref())
+        {
+            ids.push(self.id_at(cursor));
+            cursor = e.addr_links.next;
+        }
+        ids
+    }
+
     /// The id of the live entry in slot `index`.
     fn id_at(&self, index: u32) -> ConnId {
         ConnId {
@@ -1718,6 +1744,15 @@ impl<T> PoolState<T> {
     }
 
     fn close_conn(&mut self, id: ConnId, reason: CloseReason) {
+        let Some(addr) = self.conn_addr(id) else {
+            return;
+        };
+        if let Some(list) = self.by_addr.get_mut(&addr) {
+            list.unlink(&mut self.conns, id.index, addr_links);
+            if list.len == 0 {
+                self.by_addr.remove(&addr);
+            }
+        }
         self.disarm(id);
         self.unready(id);
         self.idle_unlink(id);
@@ -1737,12 +1772,6 @@ impl<T> PoolState<T> {
         self.leases_out -= u64::from(e.leases);
         if e.leases > 0 {
             self.in_use -= 1;
-        }
-        if let Some(ids) = self.by_addr.get_mut(&e.addr) {
-            ids.retain(|c| *c != id);
-            if ids.is_empty() {
-                self.by_addr.remove(&e.addr);
-            }
         }
         let host = &mut self.hosts[e.host.0 as usize];
         match e.phase {
@@ -1806,6 +1835,10 @@ impl std::hash::Hasher for HostHasher {
 
 fn ready_links<T>(entry: &mut ConnEntry<T>) -> &mut Links {
     &mut entry.ready_links
+}
+
+fn addr_links<T>(entry: &mut ConnEntry<T>) -> &mut Links {
+    &mut entry.addr_links
 }
 
 fn idle_links<T>(entry: &mut ConnEntry<T>) -> &mut Links {
@@ -1881,9 +1914,7 @@ impl<T> PoolState<T> {
             in_use += usize::from(e.leases > 0);
             probing += usize::from(e.probing);
             assert!(
-                self.by_addr
-                    .get(&e.addr)
-                    .is_some_and(|ids| ids.contains(&id)),
+                self.conns_at(e.addr).contains(&id),
                 "{id:?}: missing from by_addr"
             );
         }
@@ -1894,7 +1925,7 @@ impl<T> PoolState<T> {
         assert_eq!(probing, self.probing, "probing count");
         assert_eq!(leases, self.leases_out, "leases out");
         assert_eq!(
-            self.by_addr.values().map(Vec::len).sum::<usize>(),
+            self.by_addr.values().map(|l| l.len).sum::<usize>(),
             open,
             "by_addr size"
         );
