@@ -1,1 +1,94 @@
-fn main() {}
+//! A hot HTTP/2 request through a pool lease vs the same request on a raw h2 connection,
+//! both against the local origin on 127.0.0.2 (loopback only).
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use criterion::{Criterion, criterion_group, criterion_main};
+use pool_cli::local::{H2Origin, H2OriginOptions, TestCa};
+use pool_core::{Pool, PoolOptions};
+use pool_tls::{H2Dialer, H2LeaseExt, H2Options};
+
+const HOST: &str = "bench.test";
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let ca = Arc::new(TestCa::new().expect("CA"));
+    let ip: IpAddr = [127, 0, 0, 2].into();
+    let origin = rt
+        .block_on(H2Origin::start(H2OriginOptions::new(&[ip], &[HOST], &ca)))
+        .expect("origin");
+    let addr = origin.socket_addrs()[0];
+
+    // Raw: one h2 connection made by hand, its driver spawned.
+    let raw = rt.block_on(async {
+        let config = ca.client_config(&[b"h2"]).expect("client config");
+        let tcp = tokio::net::TcpStream::connect(addr).await.expect("tcp");
+        tcp.set_nodelay(true).expect("nodelay");
+        let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(HOST.try_into().expect("name"), tcp)
+            .await
+            .expect("tls");
+        let (send, conn) = h2::client::handshake(tls).await.expect("h2");
+        tokio::spawn(conn);
+        send
+    });
+
+    // Pooled: an H2Dialer pool, warmed.
+    let pool = rt.block_on(async {
+        let mut options = H2Options::default();
+        options.tls.webpki_roots = false;
+        options.tls.extra_ca_certs = vec![ca.ca_cert_der()];
+        let pool = Pool::new(H2Dialer::new(options).expect("dialer"), PoolOptions::default())
+            .expect("pool");
+        pool.set_addrs(HOST, [addr]);
+        assert_eq!(pool.warm(HOST).await.ok, 1);
+        pool
+    });
+
+    let mut group = c.benchmark_group("h2_request");
+    group.bench_function("raw_h2", |b| {
+        b.to_async(&rt).iter(|| {
+            let send = raw.clone();
+            async move {
+                let mut send = send.ready().await.expect("ready");
+                let request = http::Request::builder()
+                    .uri(format!("https://{HOST}/"))
+                    .body(())
+                    .expect("request");
+                let (response, _) = send.send_request(request, true).expect("send");
+                let mut body = response.await.expect("response").into_body();
+                let mut len = 0;
+                while let Some(chunk) = body.data().await {
+                    let chunk = chunk.expect("chunk");
+                    len += chunk.len();
+                    let _ = body.flow_control().release_capacity(chunk.len());
+                }
+                assert!(len > 0);
+            }
+        })
+    });
+    group.bench_function("pool_lease", |b| {
+        b.to_async(&rt).iter(|| async {
+            let mut lease = pool.get(HOST).await.expect("lease");
+            let response = lease
+                .request(http::Request::new(Bytes::new()))
+                .await
+                .expect("request");
+            assert!(!response.body().is_empty());
+        })
+    });
+    group.finish();
+    rt.block_on(async {
+        pool.close().await;
+        origin.shutdown().await;
+    });
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,177 @@
+//! pool-quic against the local quinn origin (`pool_cli::local::QuicOrigin`) on 127.0.0.x:
+//! warm-up, reuse, capacity from the peer's stream limit, verification, loss, fds.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hotpool_tests::open_fds;
+use pool_cli::local::{QuicOrigin, QuicOriginOptions, TestCa};
+use pool_core::{Connection, DialErrorKind, Dialer, Pool, PoolOptions, SourceAddrs, Target};
+use pool_quic::{QuicDialer, QuicLeaseExt, QuicOptions};
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn ips(last: &[u8]) -> Vec<IpAddr> {
+    last.iter()
+        .map(|n| IpAddr::from([127, 0, 0, *n]))
+        .collect()
+}
+
+fn options(ca: &TestCa) -> QuicOptions {
+    QuicOptions {
+        alpn: vec!["hotpool".into()],
+        webpki_roots: false,
+        extra_ca_certs: vec![ca.ca_cert_der()],
+        conn_timeout: Duration::from_secs(5),
+        ..QuicOptions::default()
+    }
+}
+
+async fn eventually(mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while tokio::time::Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    cond()
+}
+
+/// Transport-generic: the same code warms a TLS or a QUIC pool.
+async fn warm_all<D: Dialer>(pool: &Pool<D>, host: &str) -> usize {
+    pool.warm(host).await.ok
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_reuse_and_capacity_from_the_peer_stream_limit() {
+    let ca = Arc::new(TestCa::new().unwrap());
+    let origin = QuicOrigin::start(QuicOriginOptions {
+        max_concurrent_bidi_streams: Some(4),
+        delay: Some(Duration::from_millis(50)),
+        ..QuicOriginOptions::new(&ips(&[40, 41, 42]), &["q.test"], &ca)
+    })
+    .await
+    .unwrap();
+    let baseline = open_fds();
+    let pool = Pool::new(QuicDialer::new(options(&ca)).unwrap(), PoolOptions::default()).unwrap();
+    pool.set_addrs("q.test", origin.socket_addrs());
+    assert_eq!(warm_all(&pool, "q.test").await, 3);
+    for conn in pool.connections() {
+        assert_eq!(conn.capacity, 4, "the peer's initial_max_streams_bidi");
+    }
+
+    let mut calls = Vec::new();
+    for i in 0..20u32 {
+        let pool = pool.clone();
+        calls.push(tokio::spawn(async move {
+            let mut lease = pool.get("q.test").await.unwrap();
+            let body = format!("req {i}");
+            let answer = lease.request(body.as_bytes(), 1024).await.unwrap();
+            assert_eq!(answer, format!("200 {body}").into_bytes());
+        }));
+    }
+    for call in calls {
+        call.await.unwrap();
+    }
+    for ip in ips(&[40, 41, 42]) {
+        let stats = origin.stats_for(ip).unwrap();
+        assert_eq!(stats.handshakes, 1, "{ip}: one handshake, then reuse");
+        assert!(stats.max_concurrent_streams_seen <= 4, "{ip}: {stats:?}");
+    }
+    assert_eq!(origin.stats().streams, 20);
+    assert_eq!(origin.stats().max_concurrent_streams_seen, 4);
+    assert_eq!(pool.stats().dials_ok, 3);
+
+    pool.close().await;
+    drop(pool);
+    assert!(
+        origin
+            .wait_until(WAIT, |o| o.stats().open_connections == 0)
+            .await
+    );
+    assert!(
+        eventually(|| open_fds() <= baseline).await,
+        "fds: {} open, baseline {baseline}",
+        open_fds()
+    );
+    origin.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_certificate_and_wrong_alpn_are_refused() {
+    let ca = Arc::new(TestCa::new().unwrap());
+    let origin = QuicOrigin::start(QuicOriginOptions::new(&ips(&[43]), &["other.test"], &ca))
+        .await
+        .unwrap();
+    let pool = Pool::new(
+        QuicDialer::new(options(&ca)).unwrap(),
+        PoolOptions {
+            max_retries: 1,
+            ..PoolOptions::default()
+        },
+    )
+    .unwrap();
+    pool.set_addrs("q.test", origin.socket_addrs());
+    let report = pool.warm("q.test").await;
+    assert_eq!((report.ok, report.failed, report.blacklisted), (0, 1, 1));
+    assert_eq!(origin.stats().handshakes, 0);
+    assert!(pool.get("q.test").await.is_err());
+    pool.close().await;
+
+    // The right name works on the same address; an ALPN the server lacks does not.
+    let dialer = QuicDialer::new(options(&ca)).unwrap();
+    let target = Target {
+        host: "other.test".into(),
+        addr: origin.socket_addrs()[0],
+    };
+    let conn = dialer.dial(&target).await.unwrap();
+    assert_eq!(conn.info().alpn.as_deref(), Some(&b"hotpool"[..]));
+    drop(conn);
+    let mut wrong_alpn = options(&ca);
+    wrong_alpn.alpn = vec!["h3".into()];
+    let err = QuicDialer::new(wrong_alpn)
+        .unwrap()
+        .dial(&target)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err.kind(),
+            DialErrorKind::Handshake | DialErrorKind::Protocol
+        ),
+        "{err}"
+    );
+    origin.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_loss_is_noticed_and_sources_rotate() {
+    let ca = Arc::new(TestCa::new().unwrap());
+    let origin = QuicOrigin::start(QuicOriginOptions::new(&ips(&[44, 45]), &["q.test"], &ca))
+        .await
+        .unwrap();
+    let mut opts = options(&ca);
+    opts.source_addrs = SourceAddrs::new(ips(&[50, 51]), None);
+    let pool = Pool::new(QuicDialer::new(opts).unwrap(), PoolOptions::default()).unwrap();
+    pool.set_addrs("q.test", origin.socket_addrs());
+    assert_eq!(pool.warm("q.test").await.ok, 2);
+    assert!(origin.wait_until(WAIT, |o| o.stats().handshakes == 2).await);
+    let mut sources: Vec<IpAddr> = origin.stats().peers.iter().map(|p| p.ip()).collect();
+    sources.sort();
+    assert_eq!(sources, ips(&[50, 51]), "one dial from each source address");
+
+    assert_eq!(origin.close_all(), 2);
+    assert!(
+        eventually(|| pool.stats().connections == 0).await,
+        "{:?}",
+        pool.stats()
+    );
+    let mut lease = pool.get("q.test").await.unwrap();
+    assert!(!lease.is_closed());
+    assert_eq!(lease.request(b"again", 1024).await.unwrap(), b"200 again");
+    drop(lease);
+    pool.close().await;
+    origin.shutdown().await;
+}
