@@ -74,4 +74,6 @@ pub mod metrics;
 mod probe;
 
 pub use checker::{HealthChecker, HealthOptions, HealthStats};
-pub use probe::{DEFAULT_BANNED_STATUS, FnProbe, HttpProbe, Probe, TransportProbe, classify_http};
+pub use probe::{
+    DEFAULT_BANNED_STATUS, FnProbe, HttpProbe, Probe, ProbeFuture, TransportProbe, classify_http,
+};

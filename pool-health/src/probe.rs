@@ -3,6 +3,7 @@
 use std::fmt::Display;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 
 use pool_core::{Connection, ProbeVerdict};
 
@@ -13,12 +14,12 @@ use pool_core::{Connection, ProbeVerdict};
 /// [`FnProbe`] (any closure) and [`HttpProbe`] (an HTTP request, classified).
 pub trait Probe<C: Connection>: Send + Sync + 'static {
     /// Probes `conn`, made for `host` and connected to `addr`.
-    fn probe(
-        &self,
-        conn: &C,
-        host: &str,
+    fn probe<'a>(
+        &'a self,
+        conn: &'a C,
+        host: &'a str,
         addr: SocketAddr,
-    ) -> impl Future<Output = ProbeVerdict> + Send;
+    ) -> impl Future<Output = ProbeVerdict> + Send + 'a;
 }
 
 /// The transport's own check, [`Connection::probe`]: an HTTP/2 PING for `pool-tls`'s
@@ -27,36 +28,49 @@ pub trait Probe<C: Connection>: Send + Sync + 'static {
 pub struct TransportProbe;
 
 impl<C: Connection> Probe<C> for TransportProbe {
-    fn probe(
-        &self,
-        conn: &C,
-        _host: &str,
+    fn probe<'a>(
+        &'a self,
+        conn: &'a C,
+        _host: &'a str,
         _addr: SocketAddr,
-    ) -> impl Future<Output = ProbeVerdict> + Send {
+    ) -> impl Future<Output = ProbeVerdict> + Send + 'a {
         conn.probe()
     }
 }
 
-/// A probe made of a closure returning the verdict.
-///
-/// The closure gets the connection by reference and returns an owned future: take what the
-/// request needs from the connection (e.g. clone its request handle) before the `async`
-/// block.
-#[derive(Clone, Debug)]
-pub struct FnProbe<F>(pub F);
+/// The boxed future a closure-based probe returns; it may borrow the connection.
+pub type ProbeFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-impl<C, F, Fut> Probe<C> for FnProbe<F>
+/// A probe made of a closure returning the verdict as a [`ProbeFuture`] (which may borrow
+/// the connection: `|conn: &MyConn, _, _| Box::pin(async move { ... })`).
+#[derive(Clone, Debug)]
+pub struct FnProbe<F>(F);
+
+impl<F> FnProbe<F> {
+    /// A probe calling `probe` with the connection, its host and its address.
+    pub fn new<C>(probe: F) -> Self
+    where
+        C: Connection,
+        F: for<'a> Fn(&'a C, &'a str, SocketAddr) -> ProbeFuture<'a, ProbeVerdict>,
+    {
+        Self(probe)
+    }
+}
+
+impl<C, F> Probe<C> for FnProbe<F>
 where
     C: Connection,
-    F: Fn(&C, &str, SocketAddr) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = ProbeVerdict> + Send + 'static,
+    F: for<'a> Fn(&'a C, &'a str, SocketAddr) -> ProbeFuture<'a, ProbeVerdict>
+        + Send
+        + Sync
+        + 'static,
 {
-    fn probe(
-        &self,
-        conn: &C,
-        host: &str,
+    fn probe<'a>(
+        &'a self,
+        conn: &'a C,
+        host: &'a str,
         addr: SocketAddr,
-    ) -> impl Future<Output = ProbeVerdict> + Send {
+    ) -> impl Future<Output = ProbeVerdict> + Send + 'a {
         (self.0)(conn, host, addr)
     }
 }
@@ -80,8 +94,13 @@ pub struct HttpProbe<F> {
 }
 
 impl<F> HttpProbe<F> {
-    /// An HTTP probe sending requests with `request`, banned status 403.
-    pub fn new(request: F) -> Self {
+    /// An HTTP probe sending requests with `request` (which returns the response status,
+    /// as a [`ProbeFuture`] that may borrow the connection), banned status 403.
+    pub fn new<C, E>(request: F) -> Self
+    where
+        C: Connection,
+        F: for<'a> Fn(&'a C) -> ProbeFuture<'a, Result<u16, E>>,
+    {
         Self {
             request,
             banned_status: DEFAULT_BANNED_STATUS,
@@ -106,19 +125,18 @@ pub fn classify_http<E: Display>(result: &Result<u16, E>, banned_status: u16) ->
     }
 }
 
-impl<C, F, Fut, E> Probe<C> for HttpProbe<F>
+impl<C, F, E> Probe<C> for HttpProbe<F>
 where
     C: Connection,
-    F: Fn(&C) -> Fut + Send + Sync + 'static,
-    Fut: Future<Output = Result<u16, E>> + Send + 'static,
-    E: Display + Send,
+    F: for<'a> Fn(&'a C) -> ProbeFuture<'a, Result<u16, E>> + Send + Sync + 'static,
+    E: Display + Send + 'static,
 {
-    fn probe(
-        &self,
-        conn: &C,
-        host: &str,
+    fn probe<'a>(
+        &'a self,
+        conn: &'a C,
+        host: &'a str,
         addr: SocketAddr,
-    ) -> impl Future<Output = ProbeVerdict> + Send {
+    ) -> impl Future<Output = ProbeVerdict> + Send + 'a {
         let request = (self.request)(conn);
         let banned = self.banned_status;
         let host = host.to_owned();
