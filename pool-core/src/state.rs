@@ -19,7 +19,8 @@
 //!   connections with spare capacity: one intrusive list per load level, each in
 //!   least-recently-used order, plus a bitmap of non-empty levels. Checkout takes the head
 //!   of the lowest level — least loaded, then least recently used — in O(1), no scan.
-//! - `by_addr` (the *by_ip* map): address → the connections to it.
+//! - each host's `addrs` (together, the *by_ip* map): address → the host's connections to
+//!   it, as a list threaded through the slab (no allocation per address).
 //! - `idle`: an intrusive list of idle connections in least-recently-used order (O(1) to
 //!   add/remove), used by `max_idle_conns`, eviction and `shed`.
 //! - `conn_timers`: an ordered set with one entry per connection, at a time no later than
@@ -31,7 +32,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::{DialError, DialErrorKind, Error, PoolOptions};
 
@@ -249,9 +250,9 @@ struct ConnEntry<T> {
     handle: T,
     host: HostId,
     addr: SocketAddr,
-    created: Instant,
-    last_used: Instant,
-    last_checked: Instant,
+    created: Tick,
+    last_used: Tick,
+    last_checked: Tick,
     leases: u32,
     capacity: u32,
     phase: Phase,
@@ -263,12 +264,12 @@ struct ConnEntry<T> {
     ready_links: Links,
     /// Links of the pool's idle list (least recently used first).
     idle_links: Links,
-    /// Links of its address's list in `by_addr`.
+    /// Links of its address's list (`AddrEntry::list`).
     addr_links: Links,
     /// Whether an idle / probe deadline is in the timer set (they are lazy).
     /// When its entry in `conn_timers` fires: never later than its next real deadline
     /// (it may be earlier; an early firing re-arms it).
-    timer_at: Option<Instant>,
+    timer_at: Option<Tick>,
     /// Whether it waits in `probe_due`.
     probe_queued: bool,
 }
@@ -278,12 +279,15 @@ struct Slot<T> {
     entry: Option<ConnEntry<T>>,
 }
 
+/// One address of one host: together, the hosts' address maps are the *by_ip* map.
 #[derive(Default)]
 struct AddrEntry {
     /// Live connections of this host to this address (counted toward `max_conns_per_ip`).
     conns: usize,
     /// Dials in flight of this host to this address.
     dialing: usize,
+    /// Every connection of this host to this address (a list threaded through the slab).
+    list: List,
 }
 
 struct HostEntry {
@@ -460,8 +464,8 @@ pub struct PoolState<T> {
     free_slots: Vec<u32>,
     hosts: Vec<HostEntry>,
     host_ids: HashMap<Arc<str>, HostId, BuildHostHasher>,
-    /// Address → the connections to it (a list threaded through the slab).
-    by_addr: HashMap<SocketAddr, List>,
+    /// (host, address) pairs with at least one connection.
+    connected_pairs: usize,
     /// Idle connections, least recently used first.
     idle: List,
     open: usize,
@@ -471,7 +475,9 @@ pub struct PoolState<T> {
     in_use: usize,
     leases_out: u64,
     /// One entry per connection, at its `timer_at`.
-    conn_timers: BTreeSet<(Instant, ConnId)>,
+    conn_timers: BTreeSet<(Tick, ConnId)>,
+    /// The first `now` the state was given: connection timestamps count from it.
+    epoch: Option<Instant>,
     /// Blacklist re-tests and expiries.
     ip_timers: BTreeSet<(Instant, u64, IpTimer)>,
     timer_seq: u64,
@@ -498,7 +504,7 @@ impl<T> PoolState<T> {
             free_slots: Vec::new(),
             hosts: Vec::new(),
             host_ids: HashMap::default(),
-            by_addr: HashMap::new(),
+            connected_pairs: 0,
             idle: List::default(),
             open: 0,
             draining: 0,
@@ -506,6 +512,7 @@ impl<T> PoolState<T> {
             in_use: 0,
             leases_out: 0,
             conn_timers: BTreeSet::new(),
+            epoch: None,
             ip_timers: BTreeSet::new(),
             timer_seq: 0,
             dials: HashMap::new(),
@@ -550,9 +557,9 @@ impl<T> PoolState<T> {
         Some(ConnInfo {
             host: self.hosts[e.host.0 as usize].name.clone(),
             addr: e.addr,
-            created: e.created,
-            last_used: e.last_used,
-            last_checked: e.last_checked,
+            created: self.instant(e.created),
+            last_used: self.instant(e.last_used),
+            last_checked: self.instant(e.last_checked),
             leases: e.leases,
             capacity: e.capacity,
             request_count: e.request_count,
@@ -573,10 +580,13 @@ impl<T> PoolState<T> {
 
     /// The number of connections per address (all hosts).
     pub fn conns_per_addr(&self) -> BTreeMap<SocketAddr, usize> {
-        self.by_addr
-            .iter()
-            .map(|(a, list)| (*a, list.len))
-            .collect()
+        let mut per_addr = BTreeMap::new();
+        for (addr, a) in self.hosts.iter().flat_map(|h| h.addrs.iter()) {
+            if a.list.len > 0 {
+                *per_addr.entry(*addr).or_default() += a.list.len;
+            }
+        }
+        per_addr
     }
 
     /// Whether `ip` may be dialed: inside the whitelist (when set) and on no blacklist.
@@ -615,7 +625,7 @@ impl<T> PoolState<T> {
         Stats {
             hosts: self.hosts.len(),
             addresses: self.hosts.iter().map(|h| h.addrs.len()).sum(),
-            connected_addresses: self.by_addr.len(),
+            connected_addresses: self.connected_pairs,
             connections: self.open,
             idle: self.idle.len,
             in_use: self.in_use,
@@ -644,7 +654,7 @@ impl<T> PoolState<T> {
     /// The next time [`PoolState::handle_timeout`] has work, if any.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let conn = self.conn_timers.first().map(|(at, _)| *at);
+        let conn = self.conn_timers.first().map(|(at, _)| self.instant(*at));
         let ip = self.ip_timers.first().map(|(at, _, _)| *at);
         match (conn, ip) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -720,6 +730,7 @@ impl<T> PoolState<T> {
     /// Ends a lease. `capacity` is the connection's current capacity (it may have changed).
     pub fn release(&mut self, id: ConnId, outcome: Outcome, capacity: usize, now: Instant) {
         let max_errors = self.opts.max_errors;
+        let t = self.tick(now);
         let Some(e) = self.entry_mut(id) else {
             return;
         };
@@ -727,7 +738,7 @@ impl<T> PoolState<T> {
             return;
         }
         e.leases -= 1;
-        e.last_used = now;
+        e.last_used = t;
         e.capacity = clamp_capacity(capacity);
         let now_idle = e.leases == 0;
         if outcome != Outcome::Unused {
@@ -736,7 +747,7 @@ impl<T> PoolState<T> {
         let host = e.host;
         let verdict = match outcome {
             Outcome::Success => {
-                e.last_checked = now;
+                e.last_checked = t;
                 None
             }
             Outcome::Error => {
@@ -792,9 +803,28 @@ impl<T> PoolState<T> {
             .filter(|a| !entry.addrs.contains_key(a))
             .copied()
             .collect();
+        let mut orphans = Vec::new();
         for addr in &removed {
-            entry.addrs.remove(addr);
+            let Some(a) = entry.addrs.remove(addr) else {
+                continue;
+            };
+            // Its connections drain below; they leave the address's list now.
+            let mut cursor = a.list.head;
+            while let Some(e) = self
+                .conns
+                .get_mut(cursor as usize)
+                .and_then(|s| s.entry.as_mut())
+            {
+                let next = e.addr_links.next;
+                e.addr_links = Links::default();
+                orphans.push(cursor);
+                cursor = next;
+            }
+            if a.list.len > 0 {
+                self.connected_pairs -= 1;
+            }
         }
+        let orphans: Vec<ConnId> = orphans.into_iter().map(|index| self.id_at(index)).collect();
         for addr in &added {
             // A dial may still be in flight from before the address was removed.
             let dialing = self
@@ -802,16 +832,16 @@ impl<T> PoolState<T> {
                 .values()
                 .filter(|d| d.counted && d.host == h && d.addr == *addr)
                 .count();
-            self.hosts[h.0 as usize]
-                .addrs
-                .insert(*addr, AddrEntry { conns: 0, dialing });
+            self.hosts[h.0 as usize].addrs.insert(
+                *addr,
+                AddrEntry {
+                    dialing,
+                    ..AddrEntry::default()
+                },
+            );
         }
-        for addr in &removed {
-            let mut ids = self.conns_at(*addr);
-            ids.retain(|id| self.entry(*id).is_some_and(|e| e.host == h));
-            for id in ids {
-                self.drain(id, CloseReason::AddressRemoved);
-            }
+        for id in orphans {
+            self.drain(id, CloseReason::AddressRemoved);
         }
         if !added.is_empty() || !removed.is_empty() {
             tracing::debug!(
@@ -954,6 +984,7 @@ impl<T> PoolState<T> {
 
     /// Reports a health probe's verdict on a connection from [`PoolState::take_probes`].
     pub fn handle_probe_result(&mut self, id: ConnId, verdict: ProbeVerdict, now: Instant) {
+        let t = self.tick(now);
         let Some(e) = self.entry_mut(id) else { return };
         if !e.probing {
             return;
@@ -962,7 +993,7 @@ impl<T> PoolState<T> {
         let addr = e.addr;
         let host = e.host;
         if verdict == ProbeVerdict::Healthy {
-            e.last_checked = now;
+            e.last_checked = t;
         }
         self.probing -= 1;
         match verdict {
@@ -1002,24 +1033,23 @@ impl<T> PoolState<T> {
     /// Runs every deadline due at `now`: idle and expiry cleanup, keep-warm replacements,
     /// probe scheduling, blacklist re-tests and expiry. Costs in proportion to what is due.
     pub fn handle_timeout(&mut self, now: Instant) {
+        let t = self.tick(now);
         loop {
-            let conn = self
-                .conn_timers
-                .first()
-                .copied()
-                .filter(|(at, _)| *at <= now);
+            let conn = self.conn_timers.first().copied().filter(|(at, _)| *at <= t);
             let ip = self
                 .ip_timers
                 .first()
                 .copied()
                 .filter(|(at, _, _)| *at <= now);
             match (conn, ip) {
-                (Some((at, id)), ip) if ip.is_none_or(|(ip_at, _, _)| at <= ip_at) => {
+                (Some((at, id)), ip)
+                    if ip.is_none_or(|(ip_at, _, _)| self.instant(at) <= ip_at) =>
+                {
                     self.conn_timers.remove(&(at, id));
                     if let Some(e) = self.entry_mut(id) {
                         e.timer_at = None;
                     }
-                    self.fire_conn(id, now);
+                    self.fire_conn(id, t);
                 }
                 (_, Some(key)) => {
                     self.ip_timers.remove(&key);
@@ -1042,7 +1072,7 @@ impl<T> PoolState<T> {
 
     /// The connection's next deadline: expiry, keep-warm replacement, and while idle the
     /// idle timeout and the next probe. None while draining.
-    fn next_deadline(&self, e: &ConnEntry<T>) -> Option<Instant> {
+    fn next_deadline(&self, e: &ConnEntry<T>) -> Option<Tick> {
         if matches!(e.phase, Phase::Draining(_)) {
             return None;
         }
@@ -1074,7 +1104,10 @@ impl<T> PoolState<T> {
         if let Some(at) = old {
             self.conn_timers.remove(&(at, id));
         }
-        if self.poll_timeout().is_none_or(|first| due < first) {
+        if self
+            .poll_timeout()
+            .is_none_or(|first| self.instant(due) < first)
+        {
             self.deadline_moved = true;
         }
         self.conn_timers.insert((due, id));
@@ -1089,7 +1122,7 @@ impl<T> PoolState<T> {
         }
     }
 
-    fn fire_conn(&mut self, id: ConnId, now: Instant) {
+    fn fire_conn(&mut self, id: ConnId, now: Tick) {
         let opts = &self.opts;
         let Some(e) = self.entry(id) else { return };
         if matches!(e.phase, Phase::Draining(_)) {
@@ -1198,13 +1231,12 @@ impl<T> PoolState<T> {
         );
         self.schedule_ip(now + self.opts.blacklist_timeout, IpTimer::Unblacklist(ip));
         if reason == BlacklistReason::Banned {
-            let addrs: Vec<SocketAddr> = self
-                .by_addr
-                .keys()
-                .filter(|a| a.ip() == ip)
-                .copied()
-                .collect();
-            let ids: Vec<ConnId> = addrs.into_iter().flat_map(|a| self.conns_at(a)).collect();
+            let mut ids = Vec::new();
+            for (h, host) in self.hosts.iter().enumerate() {
+                for addr in host.addrs.keys().filter(|a| a.ip() == ip) {
+                    ids.extend(self.conns_at(HostId(h as u32), *addr));
+                }
+            }
             for id in ids {
                 self.drain(id, CloseReason::Blacklisted);
             }
@@ -1548,13 +1580,14 @@ impl<T> PoolState<T> {
         capacity: usize,
         now: Instant,
     ) -> ConnId {
+        let t = self.tick(now);
         let entry = ConnEntry {
             handle,
             host: h,
             addr,
-            created: now,
-            last_used: now,
-            last_checked: now,
+            created: t,
+            last_used: t,
+            last_checked: t,
             leases: 0,
             capacity: clamp_capacity(capacity),
             phase: Phase::Live,
@@ -1578,6 +1611,11 @@ impl<T> PoolState<T> {
                 }
             }
             None => {
+                if self.conns.len() == self.conns.capacity() {
+                    // Grow by a quarter, not double: the slab is most of the memory a
+                    // connection costs, and amortized O(1) holds for any fixed factor.
+                    self.conns.reserve_exact((self.conns.len() / 4).max(16));
+                }
                 self.conns.push(Slot {
                     generation: 0,
                     entry: Some(entry),
@@ -1590,15 +1628,15 @@ impl<T> PoolState<T> {
         };
         self.open += 1;
         self.counters.inserted += 1;
-        self.by_addr
-            .entry(addr)
-            .or_default()
-            .push_back(&mut self.conns, id.index, addr_links);
         let host = &mut self.hosts[h.0 as usize];
         host.conns += 1;
         host.usable += 1;
         if let Some(a) = host.addrs.get_mut(&addr) {
             a.conns += 1;
+            a.list.push_back(&mut self.conns, id.index, addr_links);
+            if a.list.len == 1 {
+                self.connected_pairs += 1;
+            }
         }
         self.place(id);
         self.arm(id);
@@ -1607,9 +1645,10 @@ impl<T> PoolState<T> {
 
     /// Counts a lease on `id` (which must be ready).
     fn lease(&mut self, id: ConnId, now: Instant) {
+        let t = self.tick(now);
         if let Some(e) = self.entry_mut(id) {
             e.leases += 1;
-            e.last_used = now;
+            e.last_used = t;
             if e.leases == 1 {
                 self.in_use += 1;
             }
@@ -1682,10 +1721,13 @@ impl<T> PoolState<T> {
         self.idle.unlink(&mut self.conns, id.index, idle_links);
     }
 
-    /// The connections to `addr` (all hosts).
-    fn conns_at(&self, addr: SocketAddr) -> Vec<ConnId> {
+    /// The connections of host `h` to `addr` (not those draining after it was removed).
+    fn conns_at(&self, h: HostId, addr: SocketAddr) -> Vec<ConnId> {
         let mut ids = Vec::new();
-        let mut cursor = self.by_addr.get(&addr).map_or(NIL, |list| list.head);
+        let mut cursor = self.hosts[h.0 as usize]
+            .addrs
+            .get(&addr)
+            .map_or(NIL, |a| a.list.head);
         while let Some(e) = self
             .conns
             .get(cursor as usize)
@@ -1744,13 +1786,14 @@ impl<T> PoolState<T> {
     }
 
     fn close_conn(&mut self, id: ConnId, reason: CloseReason) {
-        let Some(addr) = self.conn_addr(id) else {
+        let Some((h, addr)) = self.entry(id).map(|e| (e.host, e.addr)) else {
             return;
         };
-        if let Some(list) = self.by_addr.get_mut(&addr) {
-            list.unlink(&mut self.conns, id.index, addr_links);
-            if list.len == 0 {
-                self.by_addr.remove(&addr);
+        if let Some(a) = self.hosts[h.0 as usize].addrs.get_mut(&addr) {
+            let was_linked = a.list.len;
+            a.list.unlink(&mut self.conns, id.index, addr_links);
+            if was_linked == 1 && a.list.len == 0 {
+                self.connected_pairs -= 1;
             }
         }
         self.disarm(id);
@@ -1845,6 +1888,47 @@ fn idle_links<T>(entry: &mut ConnEntry<T>) -> &mut Links {
     &mut entry.idle_links
 }
 
+/// A point in time as nanoseconds since the state's epoch (the first `now` it was given):
+/// 8 bytes where an `Instant` takes 16, for the per-connection timestamps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct Tick(u64);
+
+impl std::ops::Add<Duration> for Tick {
+    type Output = Tick;
+
+    fn add(self, d: Duration) -> Tick {
+        Tick(self.0.saturating_add(nanos(d)))
+    }
+}
+
+impl std::ops::Sub<Duration> for Tick {
+    type Output = Tick;
+
+    fn sub(self, d: Duration) -> Tick {
+        Tick(self.0.saturating_sub(nanos(d)))
+    }
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+impl<T> PoolState<T> {
+    /// `now` as a tick; the first time sets the epoch.
+    fn tick(&mut self, now: Instant) -> Tick {
+        let epoch = *self.epoch.get_or_insert(now);
+        Tick(nanos(now.saturating_duration_since(epoch)))
+    }
+
+    /// A tick as an `Instant` (the epoch exists once any tick does).
+    fn instant(&self, t: Tick) -> Instant {
+        let epoch = self
+            .epoch
+            .unwrap_or_else(|| unreachable!("a tick exists only after the epoch"));
+        epoch + Duration::from_nanos(t.0)
+    }
+}
+
 fn clamp_capacity(capacity: usize) -> u32 {
     capacity.clamp(1, u32::MAX as usize) as u32
 }
@@ -1864,6 +1948,7 @@ impl<T> PoolState<T> {
         let mut host_usable = vec![0usize; self.hosts.len()];
         let mut addr_conns: HashMap<(u32, SocketAddr), usize> = HashMap::new();
         let mut ready_per_host = vec![0usize; self.hosts.len()];
+        let mut linked = 0usize;
         for (index, slot) in self.conns.iter().enumerate() {
             let Some(e) = &slot.entry else { continue };
             let id = ConnId {
@@ -1913,10 +1998,18 @@ impl<T> PoolState<T> {
             idle += usize::from(is_idle);
             in_use += usize::from(e.leases > 0);
             probing += usize::from(e.probing);
-            assert!(
-                self.conns_at(e.addr).contains(&id),
-                "{id:?}: missing from by_addr"
-            );
+            if e.addr_links.linked {
+                assert!(
+                    self.conns_at(e.host, e.addr).contains(&id),
+                    "{id:?}: missing from its address list"
+                );
+                linked += 1;
+            } else {
+                assert!(
+                    matches!(e.phase, Phase::Draining(_)),
+                    "{id:?}: in no address list but not draining"
+                );
+            }
         }
         assert_eq!(open, self.open, "open count");
         assert_eq!(idle, self.idle.len, "idle count");
@@ -1924,11 +2017,20 @@ impl<T> PoolState<T> {
         assert_eq!(draining, self.draining, "draining count");
         assert_eq!(probing, self.probing, "probing count");
         assert_eq!(leases, self.leases_out, "leases out");
-        assert_eq!(
-            self.by_addr.values().map(|l| l.len).sum::<usize>(),
-            open,
-            "by_addr size"
-        );
+        let listed: usize = self
+            .hosts
+            .iter()
+            .flat_map(|h| h.addrs.values())
+            .map(|a| a.list.len)
+            .sum();
+        assert_eq!(listed, linked, "address list sizes");
+        let pairs = self
+            .hosts
+            .iter()
+            .flat_map(|h| h.addrs.values())
+            .filter(|a| a.list.len > 0)
+            .count();
+        assert_eq!(pairs, self.connected_pairs, "connected pairs");
         let mut walked = 0;
         let mut cursor = self.idle.head;
         while cursor != NIL {
