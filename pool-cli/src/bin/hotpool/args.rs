@@ -1,0 +1,200 @@
+//! The command line: global options and subcommands (clap derive).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// The default metrics port when `--metrics-addr` names only an address.
+pub const DEFAULT_METRICS_PORT: u16 = 9898;
+
+/// hotpool: a client-side hot connection pool (TLS/HTTP/2 and QUIC), and tools around it.
+#[derive(Debug, Parser)]
+#[command(name = "hotpool", version, about, long_about = None)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes (before or after the command name).
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Config file (TOML); HOTPOOL_<SECTION>__<KEY> environment variables override it.
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Serve Prometheus metrics on ADDR while running: IP:PORT, IP (port 9898) or PORT
+    /// (on 127.0.0.1). Port 0 picks a free port. Overrides [metrics] in the config.
+    #[arg(long, global = true, value_name = "ADDR", value_parser = parse_metrics_addr)]
+    pub metrics_addr: Option<SocketAddr>,
+
+    /// Keep serving metrics this long after the command finished (e.g. "30s").
+    #[arg(long, global = true, value_name = "DURATION", value_parser = parse_duration)]
+    pub metrics_hold: Option<Duration>,
+
+    /// Print reports as one JSON object per report on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Tracing output on stderr: -v info, -vv debug, -vvv trace (RUST_LOG overrides).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Local TLS/HTTP/2 (or QUIC) origins and a local DNS server on 127.0.0.x, a pool
+    /// warmed against them, cold vs hot latency. No network, no setup.
+    Demo(DemoArgs),
+    /// Resolve HOST, dial every address it has (within the limits), report.
+    Warm(WarmArgs),
+    /// Send requests to URL through the pool and print a latency histogram and req/s.
+    Bench(BenchArgs),
+    /// Check a config file, or print the documented default one.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `hotpool demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Use QUIC instead of TLS + HTTP/2.
+    #[arg(long)]
+    pub quic: bool,
+    /// Requests sent through the warm pool.
+    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub requests: u64,
+    /// Requests in flight at once through the warm pool.
+    #[arg(short = 'c', long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub concurrency: u64,
+    /// Cold samples: a new connection (connect + handshake) plus one request, each.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
+    pub cold: u64,
+    /// Loopback addresses the demo host resolves to (127.0.0.2, 127.0.0.3, ...).
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(1..=200))]
+    pub addresses: u8,
+}
+
+/// `hotpool warm`.
+#[derive(Debug, Args)]
+pub struct WarmArgs {
+    /// Host to warm, optionally with a port (HOST:PORT). Port and transport default to the
+    /// host's [[hosts]] entry, else 443 and h2.
+    pub host: String,
+}
+
+/// `hotpool bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// https://HOST[:PORT]/PATH (TLS + HTTP/2; the host's [[hosts]] entry decides the
+    /// transport, "quic" sends over QUIC).
+    pub url: String,
+    /// Requests in total.
+    #[arg(short = 'n', long = "requests", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub requests: u64,
+    /// Requests in flight at once.
+    #[arg(short = 'c', long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub concurrency: u64,
+}
+
+/// `hotpool config ...`.
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Validate FILE: every problem on its own line (file:line:column: key: reason); exit
+    /// status 1 when there is any.
+    Check {
+        /// The config file.
+        file: PathBuf,
+    },
+    /// Print the default config file: every key at its default, with a comment.
+    Default,
+}
+
+/// `ADDR` of `--metrics-addr`: `IP:PORT`, `IP` or `PORT`.
+pub fn parse_metrics_addr(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    if let Ok(ip) = s.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, DEFAULT_METRICS_PORT));
+    }
+    if let Ok(port) = s.trim_start_matches(':').parse::<u16>() {
+        return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port));
+    }
+    Err(format!("expected IP:PORT, IP or PORT, got {s:?}"))
+}
+
+/// A duration: `"30s"`, `"1m30s"`, `"250ms"`, or a number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    humantime::parse_duration(s).map_err(|e| format!("{e} (expected e.g. 30s, 1m30s, 250ms)"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn metrics_addr_forms() {
+        assert_eq!(
+            parse_metrics_addr("127.0.0.3:9000").unwrap(),
+            "127.0.0.3:9000".parse::<SocketAddr>().unwrap()
+        );
+        assert_eq!(
+            parse_metrics_addr("127.0.0.3").unwrap(),
+            "127.0.0.3:9898".parse::<SocketAddr>().unwrap()
+        );
+        assert_eq!(
+            parse_metrics_addr("9000").unwrap(),
+            "127.0.0.1:9000".parse::<SocketAddr>().unwrap()
+        );
+        assert_eq!(
+            parse_metrics_addr(":9000").unwrap(),
+            "127.0.0.1:9000".parse::<SocketAddr>().unwrap()
+        );
+        assert!(parse_metrics_addr("localhost:x").is_err());
+    }
+
+    #[test]
+    fn globals_go_anywhere() {
+        let cli = Cli::try_parse_from(["hotpool", "config", "default", "--json", "-vv"]).unwrap();
+        assert!(cli.global.json);
+        assert_eq!(cli.global.verbose, 2);
+        let cli = Cli::try_parse_from([
+            "hotpool",
+            "--config",
+            "x.toml",
+            "bench",
+            "https://a.test/",
+            "-n",
+            "5",
+            "-c",
+            "2",
+        ])
+        .unwrap();
+        match cli.command {
+            Command::Bench(b) => assert_eq!((b.requests, b.concurrency), (5, 2)),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(cli.global.config.unwrap(), PathBuf::from("x.toml"));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30").unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_duration("1m30s").unwrap(), Duration::from_secs(90));
+        assert!(parse_duration("soon").is_err());
+    }
+}

@@ -1,0 +1,562 @@
+//! `hotpool demo`: no network, no setup. Local origins (TLS + HTTP/2, or QUIC) on several
+//! loopback addresses and a local DNS server answering the demo host with them; a pool built
+//! from a built-in config pointing at that DNS server; warm-up with a progress bar; a few
+//! thousand requests through the pool; cold vs hot latency, reuse, connections per address,
+//! handshakes and memory per connection.
+//!
+//! - **cold** = what a client without a pool pays per request: a new connection (TCP connect,
+//!   TLS handshake, HTTP/2 preface; or the QUIC handshake) and one request, then close.
+//!   Made with the pool's own dialer, so TLS settings (and session resumption) are the same.
+//! - **hot** = one request on a pooled connection: `get` → request → release.
+//! - **handshakes** come from the origin's counters, not from the pool's.
+//! - **memory per connection**: the growth of the client side's live heap while the pool
+//!   warmed, divided by the connections it opened (see `alloc`): each connection's TLS and
+//!   HTTP/2 (or QUIC) state, its driver task and its share of the pool's bookkeeping. Kernel
+//!   socket buffers are not heap and are not counted.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pool_cli::local::{DnsServer, H2Origin, H2OriginOptions, TestCa};
+use pool_config::Config;
+use pool_core::Target;
+use pool_tls::H2Dialer;
+use serde::Serialize;
+use tokio::runtime::Handle;
+
+use crate::args::{DemoArgs, Global};
+use crate::latency::{Latencies, fmt_us};
+use crate::progress::WarmBar;
+use crate::report::{fmt_bytes, print_json, table, table_aligned};
+use crate::stack::{HostSpec, Stack};
+use crate::transport::{self, Transport};
+use crate::{Error, alloc};
+
+/// The host the demo's DNS server answers.
+pub const DEMO_HOST: &str = "demo.hotpool.test";
+/// The zone the demo's DNS server is authoritative for.
+const DEMO_ZONE: &str = "hotpool.test";
+/// TTL of the demo host's records.
+const DEMO_TTL: u32 = 300;
+/// Path requested.
+const PATH: &str = "/";
+
+/// The built-in configuration. The name server address and the port are only known at run
+/// time and are filled in then; `HOTPOOL_*` environment overrides apply on top, and with
+/// `--config FILE` the file's `[pool]` section replaces this one.
+pub const DEMO_CONFIG: &str = r#"# hotpool demo (built in)
+[pool]
+max_connections = 100
+max_conns_per_host = 64       # the demo host has up to 64 addresses
+max_idle_conns = 64
+max_conns_per_ip = 1          # one multiplexed connection per address
+conn_timeout = "5s"
+test_timeout = "2s"
+checkout_timeout = "5s"
+warm_concurrency = 16
+
+[dns]
+name_servers = []             # set at run time: the local DNS server
+timeout = "2s"
+
+# [tls]: the demo trusts only its own CA, generated at start; that is set in code (the
+# dialer gets the CA certificate and no webpki roots), not here.
+
+[[hosts]]
+name = "demo.hotpool.test"
+transport = "h2"              # --quic switches to "quic"
+"#;
+
+/// What the demo reports (`--json` prints exactly this object).
+#[derive(Debug, Serialize)]
+struct DemoReport {
+    transport: &'static str,
+    host: &'static str,
+    port: u16,
+    dns_server: SocketAddr,
+    /// Addresses the host resolved to.
+    addresses: usize,
+    /// Pooled connections after the run.
+    connections: usize,
+    /// Requests sent through the pool.
+    requests: u64,
+    concurrency: u64,
+    /// Requests that failed.
+    errors: u64,
+    /// (leases − dials) / leases of the pool.
+    reuse_rate: f64,
+    leases: u64,
+    dials: u64,
+    warm_ms: f64,
+    cold_samples: usize,
+    cold_p50_us: u64,
+    cold_p99_us: u64,
+    hot_p50_us: u64,
+    hot_p90_us: u64,
+    hot_p99_us: u64,
+    hot_max_us: u64,
+    /// cold p50 / hot p50.
+    speedup_p50: f64,
+    /// cold p99 / hot p99.
+    speedup_p99: f64,
+    hot_requests_per_sec: f64,
+    /// Handshakes the origin saw for the pool (warm-up and hot phase).
+    handshakes: u64,
+    /// Of those, during the hot phase (0: every request reused a warm connection).
+    hot_handshakes: u64,
+    /// Handshakes of the cold samples (one each).
+    cold_handshakes: u64,
+    /// Client heap growth per warm connection, in bytes.
+    bytes_per_connection: u64,
+    per_address: Vec<AddressRow>,
+}
+
+/// One row of "connections per IP".
+#[derive(Debug, Serialize)]
+struct AddressRow {
+    address: IpAddr,
+    connections: usize,
+    requests: u64,
+    handshakes: u64,
+}
+
+/// Counters of a local origin, the same for both transports.
+#[derive(Clone, Copy, Debug, Default)]
+struct OriginCounts {
+    handshakes: u64,
+    requests: u64,
+}
+
+/// A local origin as the demo sees it.
+trait DemoOrigin: Send + Sync + 'static {
+    fn totals(&self) -> OriginCounts;
+    fn per_addr(&self) -> BTreeMap<IpAddr, OriginCounts>;
+}
+
+impl DemoOrigin for H2Origin {
+    fn totals(&self) -> OriginCounts {
+        let s = self.stats();
+        OriginCounts {
+            handshakes: s.handshakes,
+            requests: s.requests,
+        }
+    }
+    fn per_addr(&self) -> BTreeMap<IpAddr, OriginCounts> {
+        self.per_addr_stats()
+            .into_iter()
+            .map(|(ip, s)| {
+                let c = OriginCounts {
+                    handshakes: s.handshakes,
+                    requests: s.requests,
+                };
+                (ip, c)
+            })
+            .collect()
+    }
+}
+
+/// The demo's addresses: 127.0.0.2, 127.0.0.3, ...
+fn demo_ips(n: u8) -> Vec<IpAddr> {
+    (0..n)
+        .map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2 + i)))
+        .collect()
+}
+
+/// Runs `fut` on the servers' runtime (so its allocations are not counted as client heap).
+async fn on_servers<T: Send + 'static>(
+    servers: &Handle,
+    fut: impl std::future::Future<Output = T> + Send + 'static,
+) -> Result<T, Error> {
+    servers
+        .spawn(fut)
+        .await
+        .map_err(|e| Error::new(format!("demo server task failed: {e}")))
+}
+
+/// The demo's config: built in, `HOTPOOL_*` overrides, `[pool]` from `--config`.
+fn demo_config(global: &Global, dns: SocketAddr, port: u16, quic: bool) -> Result<Config, Error> {
+    let mut cfg =
+        Config::from_str_with_vars(DEMO_CONFIG, "<built-in demo config>", std::env::vars())
+            .map_err(|e| Error::new(e.to_string()))?;
+    if let Some(path) = &global.config {
+        let file = Config::from_file_with_env(path).map_err(|e| Error::new(e.to_string()))?;
+        cfg.pool = file.pool;
+    }
+    cfg.dns.name_servers = vec![dns];
+    for h in &mut cfg.hosts {
+        h.port = port;
+        if quic {
+            h.transport = pool_config::Transport::Quic;
+        }
+    }
+    cfg.validate().map_err(|e| Error::new(e.to_string()))?;
+    Ok(cfg)
+}
+
+/// `hotpool demo`.
+pub async fn run(global: &Global, args: &DemoArgs, servers: Handle) -> Result<ExitCode, Error> {
+    if args.addresses > 64 {
+        return Err(Error::new("--addresses: at most 64"));
+    }
+    let ips = demo_ips(args.addresses);
+    let ca = Arc::new(TestCa::new().map_err(|e| Error::new(format!("demo CA: {e}")))?);
+    let dns_server = on_servers(&servers, async {
+        DnsServer::start_zone(DEMO_ZONE).await.map(Arc::new)
+    })
+    .await?
+    .map_err(|e| Error::new(format!("demo DNS server: {e}")))?;
+
+    let report = if args.quic {
+        run_quic(global, args, &servers, &ca, &ips, &dns_server).await
+    } else {
+        let options = H2OriginOptions::new(&ips, &[DEMO_HOST], &ca);
+        let origin = on_servers(&servers, async move {
+            H2Origin::start(options).await.map(Arc::new)
+        })
+        .await?
+        .map_err(|e| Error::new(format!("demo origin: {e}")))?;
+        let result = async {
+            set_dns(&servers, &dns_server, &ips).await?;
+            let cfg = demo_config(global, dns_server.addr(), origin.port(), false)?;
+            let mut h2 = cfg
+                .h2_options(cfg.hosts.first())
+                .map_err(|e| Error::new(e.to_string()))?;
+            h2.tls.extra_ca_certs.push(ca.ca_cert_der());
+            h2.tls.webpki_roots = false;
+            let dialer = H2Dialer::new(h2).map_err(|e| Error::new(format!("TLS setup: {e}")))?;
+            measure(
+                args,
+                &cfg,
+                dialer,
+                origin.clone(),
+                dns_server.addr(),
+                ips.len(),
+            )
+            .await
+        }
+        .await;
+        let o = origin.clone();
+        let _ = on_servers(&servers, async move { o.shutdown().await }).await;
+        result
+    };
+    let d = dns_server.clone();
+    let _ = on_servers(&servers, async move { d.shutdown().await }).await;
+    let report = report?;
+    if global.json {
+        print_json(&report)?;
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(if report.errors == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// The QUIC variant of the demo.
+async fn run_quic(
+    _global: &Global,
+    _args: &DemoArgs,
+    _servers: &Handle,
+    _ca: &Arc<TestCa>,
+    _ips: &[IpAddr],
+    _dns: &Arc<DnsServer>,
+) -> Result<DemoReport, Error> {
+    Err(Error::new(
+        "--quic: the QUIC transport (pool-quic) is not available yet",
+    ))
+}
+
+/// Points the demo host at `ips` on the local DNS server.
+async fn set_dns(servers: &Handle, dns: &Arc<DnsServer>, ips: &[IpAddr]) -> Result<(), Error> {
+    let d = dns.clone();
+    let ips = ips.to_vec();
+    on_servers(servers, async move {
+        d.set_addrs(DEMO_HOST, &ips, DEMO_TTL).await
+    })
+    .await?
+    .map_err(|e| Error::new(format!("demo DNS records: {e}")))
+}
+
+/// Warm-up, hot phase, cold phase, over any transport.
+async fn measure<D: Transport>(
+    args: &DemoArgs,
+    cfg: &Config,
+    dialer: D,
+    origin: Arc<impl DemoOrigin>,
+    dns_addr: SocketAddr,
+    addresses: usize,
+) -> Result<DemoReport, Error> {
+    let host = HostSpec::parse(DEMO_HOST, cfg)?;
+    let stack = Stack::start(cfg, dialer, &host).await?;
+    let result = phases(args, &stack, origin, dns_addr, addresses, host.port).await;
+    stack.stop().await;
+    result
+}
+
+async fn phases<D: Transport>(
+    args: &DemoArgs,
+    stack: &Stack<D>,
+    origin: Arc<impl DemoOrigin>,
+    dns_addr: SocketAddr,
+    addresses: usize,
+    port: u16,
+) -> Result<DemoReport, Error> {
+    let pool = &stack.pool;
+    let resolved = pool.addrs(DEMO_HOST);
+    if resolved.is_empty() {
+        return Err(Error::new(format!("{DEMO_HOST} resolved to no address")));
+    }
+
+    // Warm-up, measuring the client heap it adds.
+    let base = origin.totals();
+    let base_per_addr = origin.per_addr();
+    let heap_before = alloc::live_bytes();
+    let mut bar = WarmBar::new(DEMO_HOST);
+    let warm = pool.warm_with_progress(DEMO_HOST, |p| bar.update(p)).await;
+    // Let the connections' driver tasks settle before measuring.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let heap_after = alloc::live_bytes();
+    let failures = bar.finish(&warm);
+    if warm.ok == 0 {
+        return Err(Error::new(format!(
+            "warm-up connected to no address of {DEMO_HOST}: {}",
+            failures
+                .first()
+                .map_or("no address to dial", String::as_str)
+        )));
+    }
+    let bytes_per_connection =
+        u64::try_from((heap_after - heap_before).max(0)).unwrap_or(0) / warm.ok as u64;
+    let after_warm = origin.totals();
+
+    // Hot phase.
+    let (mut hot, errors, hot_elapsed) = hot_phase(pool, args.requests, args.concurrency).await;
+    let after_hot = origin.totals();
+    let per_addr_counts = origin.per_addr();
+    let stats = pool.stats();
+    let conns = pool.connections();
+
+    // Cold phase: a new connection per request, with the pool's dialer.
+    let mut cold = Latencies::with_capacity(args.cold as usize);
+    for i in 0..args.cold as usize {
+        let target = Target {
+            host: Arc::from(DEMO_HOST),
+            addr: resolved[i % resolved.len()],
+        };
+        let started = Instant::now();
+        let conn = pool
+            .dialer()
+            .dial(&target)
+            .await
+            .map_err(|e| Error::new(format!("cold connect to {}: {e}", target.addr)))?;
+        D::get(&conn, DEMO_HOST, PATH)
+            .await
+            .map_err(|e| Error::new(format!("cold request to {}: {e}", target.addr)))?;
+        cold.record(started.elapsed());
+        drop(conn);
+    }
+    let after_cold = origin.totals();
+
+    let mut per_address: BTreeMap<IpAddr, AddressRow> = BTreeMap::new();
+    for (ip, c) in per_addr_counts {
+        let b = base_per_addr.get(&ip).copied().unwrap_or_default();
+        per_address.insert(
+            ip,
+            AddressRow {
+                address: ip,
+                connections: 0,
+                requests: c.requests - b.requests,
+                handshakes: c.handshakes - b.handshakes,
+            },
+        );
+    }
+    for c in &conns {
+        if let Some(row) = per_address.get_mut(&c.addr.ip()) {
+            row.connections += 1;
+        }
+    }
+    let cold_s = cold.summary();
+    let hot_s = hot.summary();
+    let ratio = |c: u64, h: u64| if h == 0 { 0.0 } else { c as f64 / h as f64 };
+    Ok(DemoReport {
+        transport: D::NAME,
+        host: DEMO_HOST,
+        port,
+        dns_server: dns_addr,
+        addresses,
+        connections: conns.len(),
+        requests: args.requests,
+        concurrency: args.concurrency,
+        errors,
+        reuse_rate: stats.reuse_rate(),
+        leases: stats.leases_total,
+        dials: stats.dials_total,
+        warm_ms: warm.elapsed.as_secs_f64() * 1e3,
+        cold_samples: cold_s.count,
+        cold_p50_us: cold_s.p50_us,
+        cold_p99_us: cold_s.p99_us,
+        hot_p50_us: hot_s.p50_us,
+        hot_p90_us: hot_s.p90_us,
+        hot_p99_us: hot_s.p99_us,
+        hot_max_us: hot_s.max_us,
+        speedup_p50: ratio(cold_s.p50_us, hot_s.p50_us),
+        speedup_p99: ratio(cold_s.p99_us, hot_s.p99_us),
+        hot_requests_per_sec: args.requests as f64 / hot_elapsed.as_secs_f64().max(1e-9),
+        handshakes: after_hot.handshakes - base.handshakes,
+        hot_handshakes: after_hot.handshakes - after_warm.handshakes,
+        cold_handshakes: after_cold.handshakes - after_hot.handshakes,
+        bytes_per_connection,
+        per_address: per_address.into_values().collect(),
+    })
+}
+
+/// `requests` requests through the pool, `concurrency` at a time.
+async fn hot_phase<D: Transport>(
+    pool: &pool_core::Pool<D>,
+    requests: u64,
+    concurrency: u64,
+) -> (Latencies, u64, Duration) {
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for w in 0..concurrency {
+        let share = requests / concurrency + u64::from(w < requests % concurrency);
+        let pool = pool.clone();
+        tasks.spawn(async move {
+            let mut lat = Latencies::with_capacity(share as usize);
+            let mut errors = 0u64;
+            for _ in 0..share {
+                let t = Instant::now();
+                match transport::request(&pool, DEMO_HOST, PATH).await {
+                    Ok(_) => lat.record(t.elapsed()),
+                    Err(e) => {
+                        errors += 1;
+                        tracing::debug!(error = %e, "demo request failed");
+                    }
+                }
+            }
+            (lat, errors)
+        });
+    }
+    let mut all = Latencies::with_capacity(requests as usize);
+    let mut errors = 0;
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((lat, e)) => {
+                all.merge(lat);
+                errors += e;
+            }
+            Err(_) => errors += 1,
+        }
+    }
+    (all, errors, started.elapsed())
+}
+
+/// The human-readable report.
+fn render(r: &DemoReport) -> String {
+    let first = r.per_address.first().map(|a| a.address.to_string());
+    let last = r.per_address.last().map(|a| a.address.to_string());
+    let range = match (first, last) {
+        (Some(f), Some(l)) if f != l => format!("{f} … {l}"),
+        (Some(f), _) => f,
+        _ => "-".to_owned(),
+    };
+    let mut out = format!(
+        "\nhotpool demo: {} to {} ({} addresses: {range}, port {}), local DNS {}\n\n",
+        r.transport, r.host, r.addresses, r.port, r.dns_server
+    );
+    let what_cold = format!("new connection + 1 request, {} samples", r.cold_samples);
+    let what_hot = format!(
+        "pooled connection, {} requests, concurrency {}",
+        r.requests, r.concurrency
+    );
+    out.push_str(&table_aligned(
+        &["", "p50", "p99", ""],
+        &[
+            vec![
+                "cold".into(),
+                fmt_us(r.cold_p50_us),
+                fmt_us(r.cold_p99_us),
+                what_cold,
+            ],
+            vec![
+                "hot".into(),
+                fmt_us(r.hot_p50_us),
+                fmt_us(r.hot_p99_us),
+                what_hot,
+            ],
+            vec![
+                "cold/hot".into(),
+                format!("{:.1}x", r.speedup_p50),
+                format!("{:.1}x", r.speedup_p99),
+                String::new(),
+            ],
+        ],
+        3,
+    ));
+    out.push('\n');
+    let kv = [
+        (
+            "reuse rate",
+            format!(
+                "{:.4} ({} leases, {} dials)",
+                r.reuse_rate, r.leases, r.dials
+            ),
+        ),
+        (
+            "handshakes",
+            format!(
+                "{} by the pool ({} during the hot phase); {} more for the cold samples",
+                r.handshakes, r.hot_handshakes, r.cold_handshakes
+            ),
+        ),
+        (
+            "connections",
+            format!("{} open to {} addresses", r.connections, r.addresses),
+        ),
+        (
+            "memory/connection",
+            format!(
+                "{} client heap (TLS + {} state, driver task, pool bookkeeping; kernel buffers not counted)",
+                fmt_bytes(r.bytes_per_connection),
+                r.transport
+            ),
+        ),
+        (
+            "warm-up",
+            format!("{:.1}ms for {} connections", r.warm_ms, r.connections),
+        ),
+        (
+            "throughput",
+            format!("{:.0} req/s through the pool", r.hot_requests_per_sec),
+        ),
+    ];
+    for (k, v) in kv {
+        out.push_str(&format!("  {k:<18} {v}\n"));
+    }
+    if r.errors > 0 {
+        out.push_str(&format!("  {:<18} {}\n", "errors", r.errors));
+    }
+    out.push('\n');
+    let rows: Vec<Vec<String>> = r
+        .per_address
+        .iter()
+        .map(|a| {
+            vec![
+                a.address.to_string(),
+                a.connections.to_string(),
+                a.requests.to_string(),
+                a.handshakes.to_string(),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &["address", "connections", "hot requests", "handshakes"],
+        &rows,
+    ));
+    out
+}

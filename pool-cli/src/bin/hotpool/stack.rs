@@ -1,0 +1,169 @@
+//! A pool with its helpers, built from a [`Config`]: DNS refresh (pool-dns) and health
+//! checks (pool-health) around a `Pool<D>`.
+
+use std::net::{IpAddr, SocketAddr};
+
+use pool_config::{Config, HostConfig, Transport as TransportKind};
+use pool_core::Pool;
+use pool_dns::DnsRefresher;
+use pool_health::{HealthChecker, TransportProbe};
+
+use crate::Error;
+use crate::transport::Transport;
+
+/// Where a command's host lives: its name, port and transport.
+#[derive(Clone, Debug)]
+pub struct HostSpec {
+    /// Host name (or IP literal): SNI and certificate name.
+    pub name: String,
+    /// Port dialed.
+    pub port: u16,
+    /// Transport from the host's `[[hosts]]` entry (default h2).
+    pub transport: TransportKind,
+    /// The `[[hosts]]` entry, if any.
+    pub entry: Option<HostConfig>,
+}
+
+impl HostSpec {
+    /// `HOST` or `HOST:PORT` (IPv6 literals in brackets), completed from `[[hosts]]`.
+    pub fn parse(text: &str, cfg: &Config) -> Result<Self, Error> {
+        let (name, port) = split_host_port(text)?;
+        let entry = cfg
+            .hosts
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(&name))
+            .cloned();
+        let port = port.or(entry.as_ref().map(|h| h.port)).unwrap_or(443);
+        let transport = entry.as_ref().map(|h| h.transport).unwrap_or_default();
+        Ok(Self {
+            name,
+            port,
+            transport,
+            entry,
+        })
+    }
+}
+
+/// Splits `host[:port]` / `[v6][:port]`.
+pub fn split_host_port(text: &str) -> Result<(String, Option<u16>), Error> {
+    let bad = || Error::new(format!("not a host or host:port: {text:?}"));
+    if let Some(rest) = text.strip_prefix('[') {
+        let (ip, after) = rest.split_once(']').ok_or_else(bad)?;
+        let port = match after.strip_prefix(':') {
+            Some(p) => Some(p.parse().map_err(|_| bad())?),
+            None if after.is_empty() => None,
+            None => return Err(bad()),
+        };
+        return Ok((ip.to_owned(), port));
+    }
+    if text.parse::<IpAddr>().is_ok() {
+        return Ok((text.to_owned(), None));
+    }
+    match text.rsplit_once(':') {
+        Some((host, port)) => {
+            let port = port.parse().map_err(|_| bad())?;
+            if host.is_empty() {
+                return Err(bad());
+            }
+            Ok((host.to_owned(), Some(port)))
+        }
+        None if text.is_empty() => Err(bad()),
+        None => Ok((text.to_owned(), None)),
+    }
+}
+
+/// A running pool and its helpers.
+pub struct Stack<D: Transport> {
+    /// The pool.
+    pub pool: Pool<D>,
+    /// DNS refresh feeding the pool.
+    pub dns: DnsRefresher,
+    /// Health checks of idle connections.
+    pub health: HealthChecker,
+}
+
+impl<D: Transport> Stack<D> {
+    /// Builds the pool with `dialer` and the config's options, starts DNS refresh and health
+    /// checks, and registers `host`: a static address list (IP literal or the host's
+    /// `addrs`) or DNS resolution (waiting for the first answer). New addresses are not
+    /// warmed automatically: the commands warm with a progress bar.
+    pub async fn start(cfg: &Config, dialer: D, host: &HostSpec) -> Result<Self, Error> {
+        if cfg.health.probe == pool_config::ProbeKind::Http {
+            tracing::warn!(
+                "health.probe = \"http\" is not wired into the hotpool CLI yet; using the transport's ping"
+            );
+        }
+        let pool = Pool::new(dialer, cfg.pool_options())
+            .map_err(|e| Error::new(format!("pool options: {e}")))?;
+        let mut dns_options = cfg.dns_options();
+        dns_options.warm_new_addrs = false;
+        let dns =
+            DnsRefresher::start(&pool, dns_options).map_err(|e| Error::new(format!("DNS: {e}")))?;
+        let health = HealthChecker::start(&pool, TransportProbe, cfg.health_options());
+        let stack = Self { pool, dns, health };
+        let static_addrs: Option<Vec<IpAddr>> = match host.name.parse::<IpAddr>() {
+            Ok(ip) => Some(vec![ip]),
+            Err(_) => host.entry.as_ref().and_then(|h| h.addrs.clone()),
+        };
+        let result = match static_addrs {
+            Some(ips) => {
+                stack.dns.add_static(
+                    &host.name,
+                    ips.into_iter().map(|ip| SocketAddr::new(ip, host.port)),
+                );
+                Ok(())
+            }
+            None => stack
+                .dns
+                .add_host(&host.name, host.port)
+                .await
+                .map(drop)
+                .map_err(|e| Error::new(format!("cannot resolve {}: {e}", host.name))),
+        };
+        if let Err(e) = result {
+            stack.stop().await;
+            return Err(e);
+        }
+        Ok(stack)
+    }
+
+    /// Stops the helpers and closes the pool.
+    pub async fn stop(&self) {
+        self.health.stop().await;
+        self.dns.stop().await;
+        self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_port_forms() {
+        let s = |t: &str| split_host_port(t).unwrap();
+        assert_eq!(s("a.test"), ("a.test".to_owned(), None));
+        assert_eq!(s("a.test:8443"), ("a.test".to_owned(), Some(8443)));
+        assert_eq!(s("127.0.0.2"), ("127.0.0.2".to_owned(), None));
+        assert_eq!(s("::1"), ("::1".to_owned(), None));
+        assert_eq!(s("[::1]:443"), ("::1".to_owned(), Some(443)));
+        assert!(split_host_port("a.test:x").is_err());
+        assert!(split_host_port(":443").is_err());
+        assert!(split_host_port("").is_err());
+    }
+
+    #[test]
+    fn hosts_entry_fills_port_and_transport() {
+        let cfg = Config::from_str_named(
+            "[[hosts]]\nname = \"q.test\"\nport = 8443\ntransport = \"quic\"\n",
+            "t.toml",
+        )
+        .unwrap();
+        let h = HostSpec::parse("Q.test", &cfg).unwrap();
+        assert_eq!((h.port, h.transport), (8443, TransportKind::Quic));
+        let h = HostSpec::parse("q.test:9000", &cfg).unwrap();
+        assert_eq!(h.port, 9000);
+        let h = HostSpec::parse("other.test", &cfg).unwrap();
+        assert_eq!((h.port, h.transport), (443, TransportKind::H2));
+    }
+}
