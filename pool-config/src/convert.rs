@@ -477,3 +477,66 @@ mod health {
         }
     }
 }
+
+#[cfg(feature = "quic")]
+mod quic {
+    use pool_core::SourceAddrs;
+    use pool_quic::QuicOptions;
+
+    use crate::{Config, HostConfig};
+
+    impl Config {
+        /// The `pool-quic` options of this configuration: `pool.conn_timeout`, `[tls]`
+        /// trust settings (`ca_files`, `use_webpki_roots`, `insecure_skip_verify`),
+        /// `[source_addrs]`, and the host's `alpn` (pool-quic's default, `h3`, without one).
+        /// TLS profiles and `accept_languages` do not apply to QUIC; keep-alive, idle timeout
+        /// and the stream cap keep pool-quic's defaults.
+        #[must_use]
+        pub fn quic_options(&self, host: Option<&HostConfig>) -> QuicOptions {
+            let defaults = QuicOptions::default();
+            QuicOptions {
+                conn_timeout: self.pool.conn_timeout,
+                alpn: host
+                    .and_then(|h| h.alpn.clone())
+                    .unwrap_or_else(|| defaults.alpn.clone()),
+                webpki_roots: self.tls.use_webpki_roots,
+                extra_ca_files: self.tls.ca_files.clone(),
+                danger_accept_invalid_certs: self.tls.insecure_skip_verify,
+                source_addrs: SourceAddrs::new(
+                    self.source_addrs.addrs.clone(),
+                    self.source_addrs
+                        .ipv6_prefix
+                        .and_then(|net| match net.addr() {
+                            std::net::IpAddr::V6(a) => Some((a, net.prefix_len())),
+                            std::net::IpAddr::V4(_) => None,
+                        }),
+                ),
+                ..defaults
+            }
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use std::time::Duration;
+
+        use super::*;
+
+        #[test]
+        fn quic_keys_are_carried_over() {
+            let cfg = Config::from_str_named(
+                "[pool]\nconn_timeout = 4\n[tls]\nca_files = [\"/ca.pem\"]\n\n[[hosts]]\nname = \
+                 \"q.test\"\ntransport = \"quic\"\nalpn = [\"hotpool\"]\n",
+                "t.toml",
+            )
+            .unwrap();
+            let q = cfg.quic_options(cfg.hosts.first());
+            assert_eq!(q.conn_timeout, Duration::from_secs(4));
+            assert_eq!(q.alpn, ["hotpool"]);
+            assert_eq!(q.extra_ca_files.len(), 1);
+            assert!(q.webpki_roots);
+            let q = cfg.quic_options(None);
+            assert_eq!(q.alpn, QuicOptions::default().alpn);
+        }
+    }
+}
