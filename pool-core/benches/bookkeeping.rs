@@ -66,7 +66,7 @@ fn measure(n: usize) -> (f64, f64) {
         let i = u32::try_from(i).expect("fits");
         SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 443))
     });
-    core.set_addrs("bench.test", addrs, now);
+    core.set_addrs("bench.test", addrs);
     let before = LIVE.load(Ordering::Relaxed);
     for dial in core.plan_warm("bench.test") {
         core.handle_dial_result(dial.id, Ok(((), 1)), now);

@@ -134,8 +134,7 @@ impl<D: Dialer> Pool<D> {
     pub async fn get(&self, host: &str) -> Result<Lease<D>, Error> {
         let waiter = {
             let mut shared = self.inner.lock();
-            let now = std::time::Instant::from(Instant::now());
-            match shared.core.checkout(host, now) {
+            match shared.core.checkout(host) {
                 Ok(Checkout::Ready(id)) => {
                     let lease = self.inner.lease_for(&shared, id);
                     self.inner.after(shared);
@@ -190,7 +189,7 @@ impl<D: Dialer> Pool<D> {
     /// user's own address source. Connections to removed addresses drain.
     pub fn set_addrs(&self, host: &str, addrs: impl IntoIterator<Item = SocketAddr>) -> AddrChange {
         let mut shared = self.inner.lock();
-        let change = shared.core.set_addrs(host, addrs, now());
+        let change = shared.core.set_addrs(host, addrs);
         self.inner.after(shared);
         change
     }

@@ -441,7 +441,7 @@ pub struct ConnInfo {
     pub addr: SocketAddr,
     /// When it was admitted.
     pub created: Instant,
-    /// When a lease last began or ended.
+    /// When its last lease ended (or when it was admitted).
     pub last_used: Instant,
     /// When it last passed a probe or a successful lease.
     pub last_checked: Instant,
@@ -460,6 +460,8 @@ pub struct ConnInfo {
 /// The pool's state machine. `T` is the transport handle the shell keeps per connection.
 pub struct PoolState<T> {
     opts: PoolOptions,
+    /// The options' per-connection durations in ticks, for the timer arithmetic.
+    spans: Spans,
     conns: Vec<Slot<T>>,
     free_slots: Vec<u32>,
     hosts: Vec<HostEntry>,
@@ -498,7 +500,16 @@ pub struct PoolState<T> {
 impl<T> PoolState<T> {
     /// A new, empty pool with these options.
     pub fn new(opts: PoolOptions) -> Self {
+        let lifetime = nanos(opts.max_lifetime);
+        let lead = nanos(opts.keep_warm_lead);
+        let spans = Spans {
+            idle: nanos(opts.idle_timeout),
+            lifetime,
+            replace: (opts.keep_warm && lead < lifetime).then(|| lifetime - lead),
+            probe: opts.health_check_interval.map(nanos),
+        };
         Self {
+            spans,
             opts,
             conns: Vec::new(),
             free_slots: Vec::new(),
@@ -681,7 +692,7 @@ impl<T> PoolState<T> {
     ///
     /// `Ready` is a lease counted now (O(log n) in the host's connections); `Wait` queues
     /// the caller in FIFO order and may start dials (see [`Action::Dial`]).
-    pub fn checkout(&mut self, host: &str, now: Instant) -> Result<Checkout, Error> {
+    pub fn checkout(&mut self, host: &str) -> Result<Checkout, Error> {
         if self.closing {
             return Err(Error::Closed);
         }
@@ -692,7 +703,7 @@ impl<T> PoolState<T> {
         if entry.waiters.is_empty() {
             if let Some(index) = entry.ready.first() {
                 let id = self.id_at(index);
-                self.lease(id, now);
+                self.lease(id);
                 return Ok(Checkout::Ready(id));
             }
         }
@@ -710,7 +721,7 @@ impl<T> PoolState<T> {
         self.next_waiter += 1;
         self.waiters.insert(waiter, h);
         self.hosts[h.0 as usize].waiters.push_back(waiter);
-        self.dial_for_waiters(h, now);
+        self.dial_for_waiters(h);
         Ok(Checkout::Wait(waiter))
     }
 
@@ -777,7 +788,7 @@ impl<T> PoolState<T> {
         if now_idle {
             self.arm(id);
         }
-        self.serve_waiters(host, now);
+        self.serve_waiters(host);
         self.trim_idle();
     }
 
@@ -787,7 +798,6 @@ impl<T> PoolState<T> {
         &mut self,
         host: &str,
         addrs: impl IntoIterator<Item = SocketAddr>,
-        now: Instant,
     ) -> AddrChange {
         let h = self.host_id(host);
         let new: BTreeSet<SocketAddr> = addrs.into_iter().collect();
@@ -851,7 +861,7 @@ impl<T> PoolState<T> {
                 "addresses changed"
             );
         }
-        self.dial_for_waiters(h, now);
+        self.dial_for_waiters(h);
         self.fail_waiters_without_addrs(h);
         AddrChange { added, removed }
     }
@@ -1021,7 +1031,7 @@ impl<T> PoolState<T> {
         }
         self.place(id);
         self.arm(id);
-        self.serve_waiters(host, now);
+        self.serve_waiters(host);
         self.trim_idle();
     }
 
@@ -1076,15 +1086,15 @@ impl<T> PoolState<T> {
         if matches!(e.phase, Phase::Draining(_)) {
             return None;
         }
-        let lifetime = self.opts.max_lifetime;
-        let mut at = e.created + lifetime;
-        if self.opts.keep_warm && e.phase == Phase::Live && self.opts.keep_warm_lead < lifetime {
-            at = at.min(e.created + lifetime - self.opts.keep_warm_lead);
+        let spans = &self.spans;
+        let mut at = e.created.after(spans.lifetime);
+        if let (Some(replace), Phase::Live) = (spans.replace, e.phase) {
+            at = at.min(e.created.after(replace));
         }
         if e.leases == 0 && !e.probing {
-            at = at.min(e.last_used + self.opts.idle_timeout);
-            if let (Some(interval), false) = (self.opts.health_check_interval, e.probe_queued) {
-                at = at.min(e.last_checked + interval);
+            at = at.min(e.last_used.after(spans.idle));
+            if let (Some(probe), false) = (spans.probe, e.probe_queued) {
+                at = at.min(e.last_checked.after(probe));
             }
         }
         Some(at)
@@ -1123,33 +1133,29 @@ impl<T> PoolState<T> {
     }
 
     fn fire_conn(&mut self, id: ConnId, now: Tick) {
-        let opts = &self.opts;
+        let spans = self.spans;
         let Some(e) = self.entry(id) else { return };
         if matches!(e.phase, Phase::Draining(_)) {
             return;
         }
-        let lifetime = opts.max_lifetime;
-        if e.created + lifetime <= now {
+        if e.created.after(spans.lifetime) <= now {
             self.drain(id, CloseReason::Expired);
             return;
         }
-        if opts.keep_warm
-            && e.phase == Phase::Live
-            && opts.keep_warm_lead < lifetime
-            && e.created + lifetime - opts.keep_warm_lead <= now
-        {
-            self.replace(id);
+        if let (Some(replace), Phase::Live) = (spans.replace, e.phase) {
+            if e.created.after(replace) <= now {
+                self.replace(id);
+            }
         }
         let Some(e) = self.entry(id) else { return };
         if e.leases == 0 && !e.probing {
-            if e.last_used + self.opts.idle_timeout <= now {
+            if e.last_used.after(spans.idle) <= now {
                 self.close_conn(id, CloseReason::Idle);
                 return;
             }
-            let probe_due = self
-                .opts
-                .health_check_interval
-                .is_some_and(|interval| !e.probe_queued && e.last_checked + interval <= now);
+            let probe_due = spans
+                .probe
+                .is_some_and(|probe| !e.probe_queued && e.last_checked.after(probe) <= now);
             if probe_due {
                 if let Some(e) = self.entry_mut(id) {
                     e.probe_queued = true;
@@ -1174,7 +1180,7 @@ impl<T> PoolState<T> {
                     .is_some_and(|b| b.since + timeout <= now && !b.retesting)
                 {
                     if let Some(h) = self.restore(ip) {
-                        self.dial_for_waiters(h, now);
+                        self.dial_for_waiters(h);
                     }
                 }
             }
@@ -1405,7 +1411,7 @@ impl<T> PoolState<T> {
 
     /// Starts as many dials as the host's queue needs (one connection of the last seen
     /// capacity serves that many waiters), within the limits.
-    fn dial_for_waiters(&mut self, h: HostId, _now: Instant) {
+    fn dial_for_waiters(&mut self, h: HostId) {
         if self.closing {
             return;
         }
@@ -1488,14 +1494,14 @@ impl<T> PoolState<T> {
         let id = self.insert_conn(handle, h, d.addr, capacity, now);
         if !admissible {
             self.close_conn(id, CloseReason::NotAdmitted);
-            self.dial_for_waiters(h, now);
+            self.dial_for_waiters(h);
             return None;
         }
         self.counters.admitted += 1;
         self.hosts[h.0 as usize].last_capacity = clamp_capacity(capacity);
-        self.serve_waiters(h, now);
+        self.serve_waiters(h);
         self.trim_idle();
-        self.dial_for_waiters(h, now);
+        self.dial_for_waiters(h);
         self.entry(id).map(|_| id)
     }
 
@@ -1541,7 +1547,7 @@ impl<T> PoolState<T> {
         let allowed = self.allowed_addr_count(h);
         let give_up_after = (host.addrs.len().max(1) as u32).saturating_mul(self.opts.max_retries);
         if allowed > 0 && host.failures_since_success < give_up_after {
-            self.dial_for_waiters(h, now);
+            self.dial_for_waiters(h);
             return;
         }
         if host.usable == 0 && host.dialing == 0 {
@@ -1644,11 +1650,9 @@ impl<T> PoolState<T> {
     }
 
     /// Counts a lease on `id` (which must be ready).
-    fn lease(&mut self, id: ConnId, now: Instant) {
-        let t = self.tick(now);
+    fn lease(&mut self, id: ConnId) {
         if let Some(e) = self.entry_mut(id) {
             e.leases += 1;
-            e.last_used = t;
             if e.leases == 1 {
                 self.in_use += 1;
             }
@@ -1659,7 +1663,7 @@ impl<T> PoolState<T> {
     }
 
     /// Hands ready connections of `h` to its waiters, first come first served.
-    fn serve_waiters(&mut self, h: HostId, now: Instant) {
+    fn serve_waiters(&mut self, h: HostId) {
         loop {
             let host = &self.hosts[h.0 as usize];
             if host.waiters.is_empty() {
@@ -1674,7 +1678,7 @@ impl<T> PoolState<T> {
                 return;
             };
             self.waiters.remove(&waiter);
-            self.lease(id, now);
+            self.lease(id);
             self.actions.push_back(Action::Grant { waiter, conn: id });
         }
     }
@@ -1893,20 +1897,21 @@ fn idle_links<T>(entry: &mut ConnEntry<T>) -> &mut Links {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
 struct Tick(u64);
 
-impl std::ops::Add<Duration> for Tick {
-    type Output = Tick;
-
-    fn add(self, d: Duration) -> Tick {
-        Tick(self.0.saturating_add(nanos(d)))
+impl Tick {
+    /// `nanos` nanoseconds later.
+    fn after(self, nanos: u64) -> Tick {
+        Tick(self.0.saturating_add(nanos))
     }
 }
 
-impl std::ops::Sub<Duration> for Tick {
-    type Output = Tick;
-
-    fn sub(self, d: Duration) -> Tick {
-        Tick(self.0.saturating_sub(nanos(d)))
-    }
+/// Per-connection durations of the options, in nanoseconds.
+#[derive(Clone, Copy)]
+struct Spans {
+    idle: u64,
+    lifetime: u64,
+    /// When (after creation) a `keep_warm` replacement is dialed.
+    replace: Option<u64>,
+    probe: Option<u64>,
 }
 
 fn nanos(d: Duration) -> u64 {

@@ -43,10 +43,12 @@ impl Default for List {
     }
 }
 
-/// Which links of an entry a list uses.
-pub(super) type LinksOf<T> = fn(&mut ConnEntry<T>) -> &mut Links;
+/// Which links of an entry a list uses (a closure, so each list's code is inlined).
+pub(super) trait LinksOf<T>: Fn(&mut ConnEntry<T>) -> &mut Links + Copy {}
 
-fn links<T>(slots: &mut [Slot<T>], index: u32, of: LinksOf<T>) -> Option<&mut Links> {
+impl<T, F: Fn(&mut ConnEntry<T>) -> &mut Links + Copy> LinksOf<T> for F {}
+
+fn links<T>(slots: &mut [Slot<T>], index: u32, of: impl LinksOf<T>) -> Option<&mut Links> {
     slots
         .get_mut(index as usize)
         .and_then(|s| s.entry.as_mut())
@@ -55,7 +57,7 @@ fn links<T>(slots: &mut [Slot<T>], index: u32, of: LinksOf<T>) -> Option<&mut Li
 
 impl List {
     /// Appends `index` (not yet linked in this list) at the back.
-    pub(super) fn push_back<T>(&mut self, slots: &mut [Slot<T>], index: u32, of: LinksOf<T>) {
+    pub(super) fn push_back<T>(&mut self, slots: &mut [Slot<T>], index: u32, of: impl LinksOf<T>) {
         let tail = self.tail;
         let Some(l) = links(slots, index, of) else {
             return;
@@ -77,7 +79,7 @@ impl List {
     }
 
     /// Removes `index` from the list if it is linked.
-    pub(super) fn unlink<T>(&mut self, slots: &mut [Slot<T>], index: u32, of: LinksOf<T>) {
+    pub(super) fn unlink<T>(&mut self, slots: &mut [Slot<T>], index: u32, of: impl LinksOf<T>) {
         let Some(l) = links(slots, index, of) else {
             return;
         };
@@ -128,7 +130,7 @@ impl ReadyIndex {
         slots: &mut [Slot<T>],
         level: u32,
         index: u32,
-        of: LinksOf<T>,
+        of: impl LinksOf<T>,
     ) {
         let level = level as usize;
         if self.levels.len() <= level {
@@ -145,7 +147,7 @@ impl ReadyIndex {
         slots: &mut [Slot<T>],
         level: u32,
         index: u32,
-        of: LinksOf<T>,
+        of: impl LinksOf<T>,
     ) {
         let level = level as usize;
         let Some(list) = self.levels.get_mut(level) else {

@@ -62,13 +62,13 @@ impl Harness {
     }
 
     fn set_addrs(&mut self, host: &str, addrs: &[SocketAddr]) -> AddrChange {
-        let change = self.s.set_addrs(host, addrs.iter().copied(), self.now);
+        let change = self.s.set_addrs(host, addrs.iter().copied());
         self.pump();
         change
     }
 
     fn checkout(&mut self, host: &str) -> Result<Checkout, Error> {
-        let r = self.s.checkout(host, self.now);
+        let r = self.s.checkout(host);
         self.pump();
         r
     }
