@@ -75,15 +75,15 @@ pub async fn run(global: &Global, args: &BenchArgs) -> Result<ExitCode, Error> {
     let host = HostSpec::parse(&url.authority, &cfg)?;
     match host.transport {
         TransportKind::H2 => {
-            let h2 = cfg
-                .h2_options(host.entry.as_ref())
-                .map_err(|e| Error::new(e.to_string()))?;
-            let dialer =
-                pool_tls::H2Dialer::new(h2).map_err(|e| Error::new(format!("TLS setup: {e}")))?;
+            let dialer = crate::stack::h2_dialer(&cfg, &host)?;
+            bench_with(global, args, &cfg, dialer, &host, &url).await
+        }
+        TransportKind::Quic => {
+            let dialer = crate::stack::quic_dialer(&cfg, &host)?;
             bench_with(global, args, &cfg, dialer, &host, &url).await
         }
         other => Err(Error::new(format!(
-            "bench: transport {:?} of {} is not supported by the CLI yet",
+            "bench: transport {:?} of {} is not supported by the CLI (it sends requests over h2 or quic)",
             other.as_str(),
             host.name
         ))),

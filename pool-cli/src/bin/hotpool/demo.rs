@@ -20,7 +20,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pool_cli::local::{DnsServer, H2Origin, H2OriginOptions, TestCa};
+use pool_cli::local::{
+    DnsServer, H2Origin, H2OriginOptions, QuicOrigin, QuicOriginOptions, TestCa,
+};
 use pool_config::Config;
 use pool_core::Target;
 use pool_tls::H2Dialer;
@@ -158,6 +160,29 @@ impl DemoOrigin for H2Origin {
     }
 }
 
+impl DemoOrigin for QuicOrigin {
+    fn totals(&self) -> OriginCounts {
+        let s = self.stats();
+        OriginCounts {
+            handshakes: s.handshakes,
+            requests: s.streams,
+        }
+    }
+    fn per_addr(&self) -> BTreeMap<IpAddr, OriginCounts> {
+        self.addrs()
+            .iter()
+            .filter_map(|ip| {
+                let s = self.stats_for(*ip)?;
+                let c = OriginCounts {
+                    handshakes: s.handshakes,
+                    requests: s.streams,
+                };
+                Some((*ip, c))
+            })
+            .collect()
+    }
+}
+
 /// The demo's addresses: 127.0.0.2, 127.0.0.3, ...
 fn demo_ips(n: u8) -> Vec<IpAddr> {
     (0..n)
@@ -257,18 +282,49 @@ pub async fn run(global: &Global, args: &DemoArgs, servers: Handle) -> Result<Ex
     })
 }
 
-/// The QUIC variant of the demo.
+/// The QUIC variant of the demo: a [`QuicOrigin`] instead of the h2 origin, a
+/// `QuicDialer`, the same phases.
 async fn run_quic(
-    _global: &Global,
-    _args: &DemoArgs,
-    _servers: &Handle,
-    _ca: &Arc<TestCa>,
-    _ips: &[IpAddr],
-    _dns: &Arc<DnsServer>,
+    global: &Global,
+    args: &DemoArgs,
+    servers: &Handle,
+    ca: &Arc<TestCa>,
+    ips: &[IpAddr],
+    dns_server: &Arc<DnsServer>,
 ) -> Result<DemoReport, Error> {
-    Err(Error::new(
-        "--quic: the QUIC transport (pool-quic) is not available yet",
-    ))
+    let options = QuicOriginOptions::new(ips, &[DEMO_HOST], ca);
+    let origin = on_servers(servers, async move {
+        QuicOrigin::start(options).await.map(Arc::new)
+    })
+    .await?
+    .map_err(|e| Error::new(format!("demo QUIC origin: {e}")))?;
+    let result = async {
+        set_dns(servers, dns_server, ips).await?;
+        let mut cfg = demo_config(global, dns_server.addr(), origin.port(), true)?;
+        for h in &mut cfg.hosts {
+            h.alpn = Some(vec![
+                String::from_utf8_lossy(QuicOrigin::DEFAULT_ALPN).into_owned(),
+            ]);
+        }
+        let mut quic = cfg.quic_options(cfg.hosts.first());
+        quic.extra_ca_certs.push(ca.ca_cert_der());
+        quic.webpki_roots = false;
+        let dialer =
+            pool_quic::QuicDialer::new(quic).map_err(|e| Error::new(format!("QUIC setup: {e}")))?;
+        measure(
+            args,
+            &cfg,
+            dialer,
+            origin.clone(),
+            dns_server.addr(),
+            ips.len(),
+        )
+        .await
+    }
+    .await;
+    let o = origin.clone();
+    let _ = on_servers(servers, async move { o.shutdown().await }).await;
+    result
 }
 
 /// Points the demo host at `ips` on the local DNS server.

@@ -72,6 +72,20 @@ pub fn split_host_port(text: &str) -> Result<(String, Option<u16>), Error> {
     }
 }
 
+/// The HTTP/2 dialer for `host` from the config.
+pub fn h2_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_tls::H2Dialer, Error> {
+    let options = cfg
+        .h2_options(host.entry.as_ref())
+        .map_err(|e| Error::new(e.to_string()))?;
+    pool_tls::H2Dialer::new(options).map_err(|e| Error::new(format!("TLS setup: {e}")))
+}
+
+/// The QUIC dialer for `host` from the config.
+pub fn quic_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_quic::QuicDialer, Error> {
+    pool_quic::QuicDialer::new(cfg.quic_options(host.entry.as_ref()))
+        .map_err(|e| Error::new(format!("QUIC setup: {e}")))
+}
+
 /// A running pool and its helpers.
 pub struct Stack<D: Transport> {
     /// The pool.

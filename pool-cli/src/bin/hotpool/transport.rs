@@ -5,7 +5,11 @@ use std::future::Future;
 
 use bytes::Bytes;
 use pool_core::{Dialer, Pool};
+use pool_quic::QuicDialer;
 use pool_tls::H2Dialer;
+
+/// The largest QUIC answer read.
+const MAX_QUIC_RESPONSE: usize = 1 << 20;
 
 /// A response, reduced to what the reports use.
 #[derive(Clone, Copy, Debug)]
@@ -59,6 +63,34 @@ impl Transport for H2Dialer {
                 status: response.status().as_u16(),
                 body_len: response.body().len(),
             }),
+            Err(e) => Err(RequestFailed {
+                message: e.to_string(),
+                broken: e.is_connection_error(),
+            }),
+        }
+    }
+}
+
+/// QUIC carries no HTTP here: a request is one bidirectional stream carrying
+/// `GET <path>`, answered with `<status> <body>` (the protocol of `pool_cli::local`'s QUIC
+/// origin, which answers `200 ` plus an echo). An answer that does not start with a
+/// three-digit status counts as 200.
+impl Transport for QuicDialer {
+    const NAME: &'static str = "quic";
+
+    async fn get(conn: &Self::Conn, _host: &str, path: &str) -> Result<Reply, RequestFailed> {
+        let body = format!("GET {path}");
+        match conn.request(body.as_bytes(), MAX_QUIC_RESPONSE).await {
+            Ok(answer) => {
+                let status = std::str::from_utf8(answer.get(..3).unwrap_or_default())
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(200);
+                Ok(Reply {
+                    status,
+                    body_len: answer.len(),
+                })
+            }
             Err(e) => Err(RequestFailed {
                 message: e.to_string(),
                 broken: e.is_connection_error(),

@@ -44,15 +44,15 @@ pub async fn run(global: &Global, args: &WarmArgs) -> Result<ExitCode, Error> {
     let host = HostSpec::parse(&args.host, &cfg)?;
     match host.transport {
         TransportKind::H2 => {
-            let h2 = cfg
-                .h2_options(host.entry.as_ref())
-                .map_err(|e| Error::new(e.to_string()))?;
-            let dialer =
-                pool_tls::H2Dialer::new(h2).map_err(|e| Error::new(format!("TLS setup: {e}")))?;
+            let dialer = crate::stack::h2_dialer(&cfg, &host)?;
+            warm_with(global, &cfg, dialer, &host).await
+        }
+        TransportKind::Quic => {
+            let dialer = crate::stack::quic_dialer(&cfg, &host)?;
             warm_with(global, &cfg, dialer, &host).await
         }
         other => Err(Error::new(format!(
-            "warm: transport {:?} of {} is not supported by the CLI yet",
+            "warm: transport {:?} of {} is not supported by the CLI (it sends requests over h2 or quic)",
             other.as_str(),
             host.name
         ))),
