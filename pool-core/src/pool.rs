@@ -223,12 +223,19 @@ impl<D: Dialer> Pool<D> {
             planned: plan.len(),
             ..WarmReport::default()
         };
-        let mut pending = plan.into_iter();
+        // Dropping this future part-way must not leak the reservations: planned dials not
+        // started yet are cancelled by `pending`'s drop, running ones by their own guard.
+        let mut pending = PlannedDials {
+            inner: self.inner.clone(),
+            requests: plan.into_iter(),
+        };
         let mut running = JoinSet::new();
         let mut done = 0;
         loop {
             while running.len() < self.inner.warm_concurrency {
-                let Some(request) = pending.next() else { break };
+                let Some(request) = pending.requests.next() else {
+                    break;
+                };
                 let inner = self.inner.clone();
                 running.spawn(async move {
                     let addr = request.addr;
@@ -439,8 +446,13 @@ impl<D: Dialer> Inner<D> {
         }
     }
 
-    /// Runs one dial the core asked for and reports the result to it.
+    /// Runs one dial the core asked for and reports the result to it. If the dial never
+    /// finishes (its task is aborted, or the dialer panics), the reservation is cancelled.
     async fn dial(self: Arc<Self>, request: DialRequest) -> Result<(), DialError> {
+        let mut unreported = UnreportedDial {
+            inner: self.clone(),
+            dial: Some(request.id),
+        };
         let target = Target {
             host: request.host.clone(),
             addr: request.addr,
@@ -471,6 +483,7 @@ impl<D: Dialer> Inner<D> {
                 (Err(error.clone()), Err(error))
             }
         };
+        unreported.dial = None;
         let mut shared = self.lock();
         let admitted = shared
             .core
@@ -504,6 +517,41 @@ impl<D: Dialer> Inner<D> {
         let mut shared = self.lock();
         shared.core.release(id, outcome, capacity, now());
         self.after(shared);
+    }
+}
+
+/// Cancels, on drop, a dial that never reported its result.
+struct UnreportedDial<D: Dialer> {
+    inner: Arc<Inner<D>>,
+    dial: Option<crate::DialId>,
+}
+
+impl<D: Dialer> Drop for UnreportedDial<D> {
+    fn drop(&mut self) {
+        if let Some(dial) = self.dial.take() {
+            let mut shared = self.inner.lock();
+            shared.core.cancel_dial(dial, now());
+            self.inner.after(shared);
+        }
+    }
+}
+
+/// Warm-up dials planned but not started yet; cancelled if `warm` is dropped part-way.
+struct PlannedDials<D: Dialer> {
+    inner: Arc<Inner<D>>,
+    requests: std::vec::IntoIter<DialRequest>,
+}
+
+impl<D: Dialer> Drop for PlannedDials<D> {
+    fn drop(&mut self) {
+        if self.requests.len() == 0 {
+            return;
+        }
+        let mut shared = self.inner.lock();
+        for request in self.requests.by_ref() {
+            shared.core.cancel_dial(request.id, now());
+        }
+        self.inner.after(shared);
     }
 }
 

@@ -177,7 +177,7 @@ pub enum Outcome {
 pub enum ProbeVerdict {
     /// Healthy: back to the idle set.
     Healthy,
-    /// Failed: the connection is closed and the failure counts toward the IP's errors.
+    /// Failed: the connection is closed.
     Unhealthy,
     /// The "banned" status: the connection is closed and its IP blacklisted.
     Banned,
@@ -990,6 +990,30 @@ impl<T> PoolState<T> {
                 None
             }
         }
+    }
+
+    /// A dial that will never report (its task was cancelled or panicked, or it was planned
+    /// and never started): frees its reservation without counting a failure.
+    pub fn cancel_dial(&mut self, dial: DialId, now: Instant) {
+        let Some(d) = self.dials.remove(&dial) else {
+            return;
+        };
+        if d.counted {
+            let host = &mut self.hosts[d.host.0 as usize];
+            host.dialing -= 1;
+            if let Some(a) = host.addrs.get_mut(&d.addr) {
+                a.dialing -= 1;
+            }
+        }
+        if d.purpose == DialPurpose::Retest {
+            if let Some(entry) = self.blacklist.get_mut(&d.addr.ip()) {
+                entry.retesting = false;
+                let at = now + self.opts.blacklist_check_interval;
+                self.schedule_ip(at, IpTimer::Retest(d.addr.ip()));
+            }
+        }
+        self.dial_for_waiters(d.host);
+        self.fail_waiters_without_addrs(d.host);
     }
 
     /// Reports a health probe's verdict on a connection from [`PoolState::take_probes`].

@@ -447,3 +447,56 @@ async fn closed_completes_when_close_is_called() {
         .await
         .expect("closed() completes at once on a closed pool");
 }
+
+#[tokio::test(start_paused = true)]
+async fn dropping_warm_part_way_leaks_no_reservation() {
+    let addrs: Vec<_> = (2..12).map(addr).collect();
+    let dialer = MemDialer {
+        delay: Duration::from_secs(1),
+        ..MemDialer::accepting(1, &addrs)
+    };
+    let pool = Pool::new(
+        dialer,
+        PoolOptions {
+            warm_concurrency: 2,
+            ..options()
+        },
+    )
+    .unwrap();
+    pool.set_addrs(HOST, addrs);
+    // Two dials start, eight wait their turn; the warm-up is abandoned after 100 ms.
+    let abandoned = tokio::time::timeout(Duration::from_millis(100), pool.warm(HOST)).await;
+    assert!(abandoned.is_err());
+    tokio::task::yield_now().await;
+    let stats = pool.stats();
+    assert_eq!(stats.dialing, 0, "every reservation was released");
+    assert_eq!(stats.dial_failures, 0, "a cancelled dial is not a failure");
+    // The pool still dials and closes normally.
+    assert!(pool.get(HOST).await.is_ok());
+    tokio::time::timeout(Duration::from_secs(5), pool.close())
+        .await
+        .expect("close does not hang");
+}
+
+/// A dialer that panics: the pool must not keep the reservation.
+struct PanickingDialer;
+
+impl Dialer for PanickingDialer {
+    type Conn = MemConn;
+
+    async fn dial(&self, _target: &Target) -> Result<MemConn, DialError> {
+        panic!("a bug in the dialer");
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_dialer_leaks_no_reservation() {
+    let pool = Pool::new(PanickingDialer, options()).unwrap();
+    pool.set_addrs(HOST, [addr(2)]);
+    let report = pool.warm(HOST).await;
+    assert_eq!((report.planned, report.failed), (1, 1));
+    assert_eq!(pool.stats().dialing, 0);
+    tokio::time::timeout(Duration::from_secs(5), pool.close())
+        .await
+        .expect("close does not hang");
+}
