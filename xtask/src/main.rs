@@ -3,10 +3,18 @@
 //! - `cargo xtask ci`: what CI runs — format check, clippy with warnings denied, all tests.
 //! - `cargo xtask test`: the workspace tests only (`cargo test --workspace`).
 //! - `cargo xtask floors`: checks `Cargo.lock` against `security-floors.txt`.
+//! - `cargo xtask bench [--quick]`: runs the benchmarks and rewrites `BENCHMARKS.md`.
+//! - `cargo xtask soak --secs N`: bounded mixed load with injected faults (not in CI).
+//! - `cargo xtask fuzz [--secs N]`: the config-parser fuzz targets (not in CI).
+//! - `cargo xtask deny`: cargo-deny (licenses, bans, sources).
 
 use std::process::{Command, ExitCode};
 
+mod bench;
+mod deny;
 mod floors;
+mod fuzz;
+mod soak;
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -14,6 +22,10 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("test") => test(),
         Some("floors") => workspace_root().and_then(|root| floors::check(&root)),
+        Some("bench") => bench::run(&args[1..]),
+        Some("soak") => soak::run(&args[1..]),
+        Some("fuzz") => fuzz::run(&args[1..]),
+        Some("deny") => deny::run(&args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
             println!("{USAGE}");
             Ok(())
@@ -32,7 +44,11 @@ fn main() -> ExitCode {
 const USAGE: &str = "usage: cargo xtask <command>
   ci     cargo fmt --check, cargo clippy --all-targets -D warnings, cargo test --workspace
   test   cargo test --workspace
-  floors check Cargo.lock against security-floors.txt";
+  floors check Cargo.lock against security-floors.txt
+  bench  [--quick] run the benchmarks, rewrite BENCHMARKS.md
+  soak   --secs N  bounded mixed load with injected faults
+  fuzz   [--secs N] fuzz the config parser (needs cargo-fuzz, nightly)
+  deny   cargo-deny: licenses, bans, sources";
 
 fn ci() -> Result<(), String> {
     floors::check(&workspace_root()?)?;
@@ -52,7 +68,7 @@ fn test() -> Result<(), String> {
     cargo(&["test", "--workspace"])
 }
 
-fn workspace_root() -> Result<std::path::PathBuf, String> {
+pub(crate) fn workspace_root() -> Result<std::path::PathBuf, String> {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .map(std::path::Path::to_path_buf)
@@ -60,7 +76,7 @@ fn workspace_root() -> Result<std::path::PathBuf, String> {
 }
 
 /// Runs `cargo` with `args` from the workspace root, failing on a non-zero exit.
-fn cargo(args: &[&str]) -> Result<(), String> {
+pub(crate) fn cargo(args: &[&str]) -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let root = workspace_root()?;
     eprintln!("xtask: cargo {}", args.join(" "));
