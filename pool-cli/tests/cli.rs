@@ -394,7 +394,7 @@ async fn config_check_accepts_good_files_and_names_line_and_key_of_bad_ones() {
     let bad = dir.join("bad.toml");
     std::fs::write(
         &bad,
-        "[pool]\nmax_connections = 10\nmax_idle_conns = 20\nbogus_key = 1\n",
+        "[pool]\nmax_connections = 10\nmax_idle_conns = 20\nmax_retries = 0\n",
     )
     .unwrap();
     let name = bad.to_str().unwrap();
@@ -403,15 +403,31 @@ async fn config_check_accepts_good_files_and_names_line_and_key_of_bad_ones() {
     let err = stderr(&out);
     assert!(
         err.lines()
-            .any(|l| l.starts_with(&format!("{name}:4:")) && l.contains("pool.bogus_key")),
-        "unknown key not reported at line 4: {err}"
-    );
-    assert!(
-        err.lines()
             .any(|l| l.starts_with(&format!("{name}:3:")) && l.contains("pool.max_idle_conns")),
         "inconsistent limit not reported at line 3: {err}"
     );
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with(&format!("{name}:4:")) && l.contains("pool.max_retries")),
+        "zero max_retries not reported at line 4: {err}"
+    );
+    assert!(err.contains("2 errors"), "{err}");
     assert!(stdout(&out).is_empty());
+
+    // An unknown key (e.g. a typo) names the line, the key and the known keys.
+    let typo = dir.join("typo.toml");
+    std::fs::write(&typo, "[pool]\nmax_conections = 10\n").unwrap();
+    let out = run(&["config", "check", typo.to_str().unwrap()]).await;
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.starts_with(&format!(
+            "{}:2:1: pool.max_conections: unknown key",
+            typo.display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("max_connections"), "{err}");
 
     // --json: the same, as data.
     let out = run(&["config", "check", name, "--json"]).await;
@@ -424,10 +440,8 @@ async fn config_check_accepts_good_files_and_names_line_and_key_of_bad_ones() {
         .iter()
         .map(|e| e["key"].as_str().unwrap())
         .collect();
-    assert!(
-        keys.contains(&"pool.bogus_key") && keys.contains(&"pool.max_idle_conns"),
-        "{r}"
-    );
+    assert_eq!(keys, ["pool.max_idle_conns", "pool.max_retries"], "{r}");
+    assert_eq!(r["errors"][0]["line"], 3, "{r}");
 
     // A missing file: one line, exit 1.
     let missing = dir.join("missing.toml");
@@ -548,4 +562,37 @@ async fn metrics_endpoint_serves_hotpool_series() {
         .unwrap_or_else(|| panic!("no hotpool_leases_total sample:\n{body}"));
     assert_eq!(leases, 200.0);
     child.kill().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_over_quic_reports_the_same_figures() {
+    let out = run(&[
+        "demo",
+        "--quic",
+        "--json",
+        "--requests",
+        "1000",
+        "--cold",
+        "10",
+        "--addresses",
+        "3",
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        stderr(&out)
+    );
+    let r = json(&out);
+    assert_eq!(r["transport"], "quic");
+    let f = |k: &str| {
+        r[k].as_f64()
+            .unwrap_or_else(|| panic!("{k} not a number: {r}"))
+    };
+    assert!(f("reuse_rate") >= 0.99, "{r}");
+    assert!(f("hot_p50_us") < f("cold_p50_us"), "{r}");
+    assert_eq!(f("errors"), 0.0, "{r}");
+    assert_eq!(f("handshakes"), 3.0, "{r}");
+    assert_eq!(f("hot_handshakes"), 0.0, "{r}");
 }
