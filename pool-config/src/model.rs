@@ -102,7 +102,10 @@ pub struct PoolConfig {
     /// How often idle connections are probed. Default 30s; must not be zero.
     #[serde(with = "humantime_serde")]
     pub health_check_interval: Duration,
-    /// How often idle/expired/unhealthy connections are cleaned. Default 60s; must not be zero.
+    /// The original system's cleanup sweep period. Default 60s; must not be zero. Accepted
+    /// for compatibility but has **no effect**: pool-core closes idle and expired connections
+    /// at their own deadlines instead of on a periodic sweep (`docs/cleanup-deadlines.md`),
+    /// so [`Config::pool_options`] does not carry it over.
     #[serde(with = "humantime_serde")]
     pub cleanup_interval: Duration,
     /// How often blacklisted IPs are re-tested. Default 300s; must not be zero.
