@@ -170,8 +170,11 @@ impl<D: Dialer> Pool<D> {
                         waited: self.inner.checkout_timeout,
                     })
                 } else {
-                    // Served (or failed) in the same instant the timeout fired.
-                    rx.try_recv().unwrap_or(Err(Error::Closed))
+                    // Served (or failed) in the same instant the timeout fired. The grant
+                    // is decided under the lock but sent just after it is released, so it
+                    // may not be in the channel yet: wait for it (the sender never awaits
+                    // in between; reading once would fail an open pool with `Closed`).
+                    rx.await.unwrap_or(Err(Error::Closed))
                 }
             }
         };

@@ -776,12 +776,14 @@ impl<T> PoolState<T> {
             self.drain(id, reason);
         }
         let Some(e) = self.entry(id) else {
+            self.refill(host);
             return;
         };
         if let Phase::Draining(reason) = e.phase {
             if e.leases == 0 && !e.probing {
                 self.close_conn(id, reason);
             }
+            self.refill(host);
             return;
         }
         self.place(id);
@@ -1046,11 +1048,15 @@ impl<T> PoolState<T> {
                 self.add_to_blacklist(host, addr, BlacklistReason::Banned, now);
             }
         }
-        let Some(e) = self.entry(id) else { return };
+        let Some(e) = self.entry(id) else {
+            self.refill(host);
+            return;
+        };
         if let Phase::Draining(reason) = e.phase {
             if e.leases == 0 {
                 self.close_conn(id, reason);
             }
+            self.refill(host);
             return;
         }
         self.place(id);
@@ -1061,7 +1067,11 @@ impl<T> PoolState<T> {
 
     /// The transport says this connection is dead (peer closed, GOAWAY, driver ended).
     pub fn handle_conn_closed(&mut self, id: ConnId) {
+        let Some(host) = self.entry(id).map(|e| e.host) else {
+            return;
+        };
         self.drain(id, CloseReason::Broken);
+        self.refill(host);
     }
 
     /// Runs every deadline due at `now`: idle and expiry cleanup, keep-warm replacements,
@@ -1452,6 +1462,14 @@ impl<T> PoolState<T> {
             let request = self.start_dial(h, addr, DialPurpose::Checkout, true);
             self.actions.push_back(Action::Dial(request));
         }
+    }
+
+    /// After a connection of `h` left service (closed, or draining while leased): its place
+    /// under the limits may be dialed for the host's waiters, or, with nothing left to
+    /// dial, they fail now instead of at their timeout. O(1) when nobody waits.
+    fn refill(&mut self, h: HostId) {
+        self.dial_for_waiters(h);
+        self.fail_waiters_without_addrs(h);
     }
 
     /// Fails the host's waiters when no address is left to dial and nothing can serve them.
