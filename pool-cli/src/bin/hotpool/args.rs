@@ -11,7 +11,7 @@ pub const DEFAULT_METRICS_PORT: u16 = 9898;
 
 /// hotpool: a client-side hot connection pool (TLS/HTTP/2 and QUIC), and tools around it.
 #[derive(Debug, Parser)]
-#[command(name = "hotpool", version, about, long_about = None)]
+#[command(name = "hotpool", version)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,

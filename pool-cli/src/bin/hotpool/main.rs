@@ -102,8 +102,10 @@ fn init_tracing(verbose: u8) {
                 .join(","),
         ),
     };
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr)
         .try_init();
 }
