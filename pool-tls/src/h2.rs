@@ -1,6 +1,7 @@
 //! HTTP/2 over the pooled TLS stream: [`H2Dialer`], [`H2Conn`] and the request API.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
@@ -63,6 +64,7 @@ impl H2Dialer {
             test_timeout: self.core.opts.test_timeout,
             max_streams_cap: self.max_streams_cap,
             max_response_body: self.max_response_body,
+            requests: AtomicU64::new(0),
         };
         conn.ping()
             .await
@@ -106,6 +108,8 @@ impl Dialer for H2Dialer {
                 }
             };
             check_verdict(validation, status)?;
+            // The validation request does not make the connection "reused" for callers.
+            conn.requests.store(0, Ordering::Relaxed);
         }
         Ok(conn)
     }
@@ -129,9 +133,18 @@ pub struct H2Conn {
     test_timeout: Duration,
     max_streams_cap: usize,
     max_response_body: usize,
+    /// Requests started on it (see [`H2Conn::requests_sent`]).
+    requests: AtomicU64,
 }
 
 impl H2Conn {
+    /// How many requests were started on this connection (the dial's validation request
+    /// not counted). A connection that already carried one is "reused": see
+    /// [`RequestError::is_retryable`].
+    pub fn requests_sent(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
     /// What the connection was made under and negotiated.
     pub fn info(&self) -> &TlsInfo {
         &self.info
@@ -172,6 +185,7 @@ impl H2Conn {
                 .insert(http::header::ACCEPT_LANGUAGE, lang.clone());
         }
         let request = Request::from_parts(parts, ());
+        self.requests.fetch_add(1, Ordering::Relaxed);
         let mut send = self
             .send
             .clone()
@@ -294,6 +308,17 @@ impl RequestError {
             _ => false,
         }
     }
+
+    /// Whether sending the request again on another connection is safe: always when
+    /// [`RequestError::is_retry_safe`]; and when the connection itself failed
+    /// ([`RequestError::is_connection_error`]: reset, EOF, GOAWAY) under an idempotent
+    /// `method` (RFC 9110 §9.2.2: GET, HEAD, OPTIONS, TRACE, PUT, DELETE) on a `reused`
+    /// connection — one that had carried a request before, so the failure may be the peer
+    /// closing a connection it considered idle. A fresh connection that fails under a
+    /// request is not retried: the failure is more likely the request's own doing.
+    pub fn is_retryable(&self, method: &http::Method, reused: bool) -> bool {
+        self.is_retry_safe() || (reused && method.is_idempotent() && self.is_connection_error())
+    }
 }
 
 /// The request API on a lease of an HTTP/2 pool: sends a request on the leased
@@ -328,21 +353,23 @@ pub(crate) fn clone_request(request: &Request<Bytes>) -> Request<Bytes> {
     copy
 }
 
-/// Sends `request` to `host` through `pool`, retrying once on another connection when the
-/// first attempt was certainly not processed (see [`RequestError::is_retry_safe`]).
+/// Sends `request` to `host` through `pool`, retrying once on another connection when that
+/// is safe (see [`RequestError::is_retryable`]): the first attempt was certainly not
+/// processed, or it was an idempotent request whose reused connection failed under it.
 pub async fn send_via_pool(
     pool: &pool_core::Pool<H2Dialer>,
     host: &str,
     request: Request<Bytes>,
 ) -> Result<Response<Bytes>, RequestError> {
     let retry = clone_request(&request);
-    let first = {
+    let (first, reused) = {
         let mut lease = pool.get(host).await?;
-        lease.request(request).await
+        let reused = lease.conn().requests_sent() > 0;
+        (lease.request(request).await, reused)
     };
     match first {
-        Err(e) if e.is_retry_safe() => {
-            tracing::debug!(error = %e, host, "request not processed; retrying once");
+        Err(e) if e.is_retryable(retry.method(), reused) => {
+            tracing::debug!(error = %e, host, reused, "retrying once on another connection");
             let mut lease = pool.get(host).await?;
             lease.request(retry).await
         }

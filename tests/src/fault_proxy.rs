@@ -96,6 +96,8 @@ pub struct ProxyStats {
     pub bytes_down: u64,
     /// Times the listener was (re)bound.
     pub binds: u64,
+    /// Listening addresses now (0 or 1 for one address): 0 while it refuses connects.
+    pub listening: u64,
 }
 
 impl ProxyStats {
@@ -106,6 +108,7 @@ impl ProxyStats {
         self.bytes_up += o.bytes_up;
         self.bytes_down += o.bytes_down;
         self.binds += o.binds;
+        self.listening += o.listening;
     }
 }
 
@@ -117,6 +120,7 @@ struct Counters {
     bytes_up: AtomicU64,
     bytes_down: AtomicU64,
     binds: AtomicU64,
+    listening: AtomicU64,
 }
 
 impl Counters {
@@ -128,6 +132,7 @@ impl Counters {
             bytes_up: self.bytes_up.load(Ordering::SeqCst),
             bytes_down: self.bytes_down.load(Ordering::SeqCst),
             binds: self.binds.load(Ordering::SeqCst),
+            listening: self.listening.load(Ordering::SeqCst),
         }
     }
 }
@@ -203,6 +208,7 @@ impl FaultProxy {
                         conns: Mutex::new(HashMap::new()),
                     };
                     addr.counters.binds.store(1, Ordering::SeqCst);
+                    addr.counters.listening.store(1, Ordering::SeqCst);
                     (*ip, addr)
                 })
                 .collect(),
@@ -403,12 +409,18 @@ async fn serve_addr(
         }
         let refusing = *fault.borrow_and_update() == Fault::Refuse;
         match (&listener, refusing) {
-            (Some(_), true) => listener = None,
+            (Some(_), true) => {
+                listener = None;
+                shared.bump(|| {
+                    addr.counters.listening.store(0, Ordering::SeqCst);
+                });
+            }
             (None, false) => match bind(SocketAddr::new(ip, shared.port)) {
                 Ok(l) => {
                     listener = Some(l);
                     shared.bump(|| {
                         addr.counters.binds.fetch_add(1, Ordering::SeqCst);
+                        addr.counters.listening.store(1, Ordering::SeqCst);
                     });
                 }
                 Err(e) => {
@@ -641,7 +653,9 @@ async fn run_conn(guard: ConnGuard, client: TcpStream, mut ctl: watch::Receiver<
     let mut buf_up = vec![0u8; BUF];
     let mut buf_down = vec![0u8; BUF];
     while end.is_none() {
+        // Biased: a fault injected before bytes arrive applies to those bytes.
         let result = tokio::select! {
+            biased;
             changed = ctl.changed() => match changed {
                 Ok(()) => {
                     let fault = *ctl.borrow_and_update();
