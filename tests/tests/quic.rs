@@ -13,9 +13,7 @@ use pool_quic::{QuicDialer, QuicLeaseExt, QuicOptions};
 const WAIT: Duration = Duration::from_secs(10);
 
 fn ips(last: &[u8]) -> Vec<IpAddr> {
-    last.iter()
-        .map(|n| IpAddr::from([127, 0, 0, *n]))
-        .collect()
+    last.iter().map(|n| IpAddr::from([127, 0, 0, *n])).collect()
 }
 
 fn options(ca: &TestCa) -> QuicOptions {
@@ -55,7 +53,11 @@ async fn warm_reuse_and_capacity_from_the_peer_stream_limit() {
     .await
     .unwrap();
     let baseline = open_fds();
-    let pool = Pool::new(QuicDialer::new(options(&ca)).unwrap(), PoolOptions::default()).unwrap();
+    let pool = Pool::new(
+        QuicDialer::new(options(&ca)).unwrap(),
+        PoolOptions::default(),
+    )
+    .unwrap();
     pool.set_addrs("q.test", origin.socket_addrs());
     assert_eq!(warm_all(&pool, "q.test").await, 3);
     for conn in pool.connections() {
