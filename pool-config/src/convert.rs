@@ -185,6 +185,7 @@ mod tls {
             "default" => TlsProfile::named("default"),
             "chrome-like" => TlsProfile::chrome_like(),
             "firefox-like" => TlsProfile::firefox_like(),
+            "safari-like" => TlsProfile::safari_like(),
             "tls13-only" => TlsProfile {
                 versions: vec![TlsVersion::Tls13],
                 ..TlsProfile::named("tls13-only")

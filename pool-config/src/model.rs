@@ -413,11 +413,19 @@ impl Default for DnsConfig {
 ///   supports them.
 /// - `"firefox-like"`: Firefox's cipher-suite and key-exchange-group order, as far as rustls
 ///   supports them.
+/// - `"safari-like"`: Safari's cipher-suite and key-exchange-group order, as far as rustls
+///   supports them.
 /// - `"tls13-only"`: TLS 1.3 only.
 ///
 /// rustls cannot reproduce a browser's ClientHello byte for byte (extension order, GREASE);
 /// a profile only varies what rustls exposes.
-pub const KNOWN_TLS_PROFILES: &[&str] = &["default", "chrome-like", "firefox-like", "tls13-only"];
+pub const KNOWN_TLS_PROFILES: &[&str] = &[
+    "default",
+    "chrome-like",
+    "firefox-like",
+    "safari-like",
+    "tls13-only",
+];
 
 /// How the TLS profile of each new connection is chosen.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
