@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use pool_config::{Config, HostConfig, Transport as TransportKind};
 use pool_core::Pool;
 use pool_dns::DnsRefresher;
-use pool_health::{HealthChecker, TransportProbe};
+use pool_health::{HealthChecker, HttpProbe, ProbeFuture, TransportProbe};
 
 use crate::Error;
 use crate::transport::Transport;
@@ -102,18 +102,28 @@ impl<D: Transport> Stack<D> {
     /// `addrs`) or DNS resolution (waiting for the first answer). New addresses are not
     /// warmed automatically: the commands warm with a progress bar.
     pub async fn start(cfg: &Config, dialer: D, host: &HostSpec) -> Result<Self, Error> {
-        if cfg.health.probe == pool_config::ProbeKind::Http {
-            tracing::warn!(
-                "health.probe = \"http\" is not wired into the hotpool CLI yet; using the transport's ping"
-            );
-        }
         let pool = Pool::new(dialer, cfg.pool_options())
             .map_err(|e| Error::new(format!("pool options: {e}")))?;
         let mut dns_options = cfg.dns_options();
         dns_options.warm_new_addrs = false;
         let dns =
             DnsRefresher::start(&pool, dns_options).map_err(|e| Error::new(format!("DNS: {e}")))?;
-        let health = HealthChecker::start(&pool, TransportProbe, cfg.health_options());
+        let health = if cfg.health.probe == pool_config::ProbeKind::Http {
+            if !cfg.health.method.eq_ignore_ascii_case("GET") {
+                tracing::warn!(method = %cfg.health.method, "the hotpool CLI probes with GET");
+            }
+            let (name, path) = (host.name.clone(), cfg.health.path.clone());
+            let probe = HttpProbe::new(
+                move |conn: &D::Conn| -> ProbeFuture<'_, Result<u16, crate::transport::RequestFailed>> {
+                    let (name, path) = (name.clone(), path.clone());
+                    Box::pin(async move { D::get(conn, &name, &path).await.map(|r| r.status) })
+                },
+            )
+            .banned_status(cfg.pool.banned_status);
+            HealthChecker::start(&pool, probe, cfg.health_options())
+        } else {
+            HealthChecker::start(&pool, TransportProbe, cfg.health_options())
+        };
         let stack = Self { pool, dns, health };
         let static_addrs: Option<Vec<IpAddr>> = match host.name.parse::<IpAddr>() {
             Ok(ip) => Some(vec![ip]),
