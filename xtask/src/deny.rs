@@ -19,7 +19,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
                 .into(),
         );
     }
-    let mut command: Vec<&str> = vec!["deny", "--offline", "--all-features", "check"];
+    let mut command: Vec<&str> = vec!["deny", "--all-features", "check"];
     if args.is_empty() {
         command.extend(["licenses", "bans", "sources"]);
     } else {
