@@ -1,0 +1,167 @@
+//! Memory: client heap bytes per idle pooled TLS + HTTP/2 connection at 1, 100, 1,000 and
+//! 10,000 connections (quick mode: up to 1,000), measured with a counting global
+//! allocator. The origin runs in a child process, so only the client's heap is counted.
+//!
+//! Per connection = (heap after warming `n` connections and letting them go idle − heap
+//! before the warm-up) / `n`: the pool's bookkeeping, the rustls connection with its
+//! buffers, the h2 connection state, the spawned driver task and tokio's I/O registration.
+//! The same is measured for a plain TLS connection (`TlsDialer`, HTTP/1.1, with its idle
+//! watcher task) up to 1,000 connections, as a breakdown. After closing the pool the heap
+//! left over is reported too (it should be back near zero).
+//!
+//! Writes `memory.jsonl` for `cargo xtask bench`.
+// A `GlobalAlloc` can only be implemented with `unsafe impl`; it forwards to the system
+// allocator while counting live bytes.
+#![allow(unsafe_code)]
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::time::Duration;
+
+use common::{HOST, OriginProcess};
+use pool_core::{Dialer, Pool, PoolOptions};
+use pool_tls::{H2Dialer, TlsDialer, TlsOptions};
+
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged; the
+// counter update has no effect on the memory returned.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+struct Measured {
+    per_connection: f64,
+    per_address: f64,
+    left_after_close: isize,
+    warm_seconds: f64,
+}
+
+/// Warms a pool of `dialer` over the first `n` addresses and measures its heap.
+fn measure<D: Dialer>(
+    rt: &tokio::runtime::Runtime,
+    origin: &OriginProcess,
+    dialer: D,
+    n: usize,
+) -> Measured {
+    let options = PoolOptions {
+        max_connections: n,
+        max_conns_per_host: n,
+        max_idle_conns: n,
+        warm_concurrency: 64,
+        ..PoolOptions::default()
+    };
+    let start = LIVE.load(Ordering::SeqCst);
+    let pool = Pool::new(dialer, options).expect("pool");
+    let with_pool = LIVE.load(Ordering::SeqCst);
+    pool.set_addrs(HOST, origin.addrs[..n].iter().copied());
+    let before = LIVE.load(Ordering::SeqCst);
+    let report = rt.block_on(pool.warm(HOST));
+    assert_eq!(report.ok, n, "every address warmed: {report:?}");
+    // Let every connection settle into idle (drivers parked, handshake buffers freed).
+    std::thread::sleep(Duration::from_millis(500));
+    let after = LIVE.load(Ordering::SeqCst);
+    rt.block_on(pool.close());
+    drop(pool);
+    std::thread::sleep(Duration::from_millis(500));
+    let end = LIVE.load(Ordering::SeqCst);
+    Measured {
+        per_connection: (after - before) as f64 / n as f64,
+        per_address: (before - with_pool) as f64 / n as f64,
+        left_after_close: end - start,
+        warm_seconds: report.elapsed.as_secs_f64(),
+    }
+}
+
+fn main() {
+    common::origin_main_if_child();
+    let sizes: &[usize] = if common::quick() {
+        &[1, 100, 1_000]
+    } else {
+        &[1, 100, 1_000, 10_000]
+    };
+    let max = *sizes.last().expect("sizes");
+    let nofile = common::raise_nofile(max as u64 + 8_192);
+    let origin = OriginProcess::start(max);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // `Pool::new` spawns its driver task on the current runtime.
+    let _enter = rt.enter();
+    // One throw-away round so the runtime's and the TLS stack's one-time allocations
+    // (thread-locals, lazily built tables) are not charged to the first size.
+    let _ = measure(
+        &rt,
+        &origin,
+        H2Dialer::new(origin.h2_options()).expect("dialer"),
+        1,
+    );
+
+    let mut lines = Vec::new();
+    for &n in sizes {
+        for transport in ["tls_h2", "tls"] {
+            if transport == "tls" && n > 1_000 {
+                continue;
+            }
+            let m = if transport == "tls_h2" {
+                measure(
+                    &rt,
+                    &origin,
+                    H2Dialer::new(origin.h2_options()).expect("dialer"),
+                    n,
+                )
+            } else {
+                let mut options = TlsOptions {
+                    webpki_roots: false,
+                    ..TlsOptions::default()
+                };
+                options.extra_ca_certs = vec![origin.ca_der.clone()];
+                measure(&rt, &origin, TlsDialer::new(options).expect("dialer"), n)
+            };
+            let line = format!(
+                "{{\"bench\":\"memory\",\"transport\":\"{transport}\",\"connections\":{n},\"bytes_per_connection\":{:.0},\"bytes_per_address\":{:.0},\"bytes_left_after_close\":{},\"warm_seconds\":{:.3},\"nofile\":{nofile}}}",
+                m.per_connection, m.per_address, m.left_after_close, m.warm_seconds,
+            );
+            println!("{line}");
+            lines.push(line);
+        }
+    }
+    common::write_jsonl("memory", &lines);
+    drop(_enter);
+    drop(rt);
+    drop(origin);
+}
