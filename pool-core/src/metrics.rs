@@ -12,7 +12,8 @@ use crate::{CloseReason, DialErrorKind, Stats};
 pub const LEASES_TOTAL: &str = "hotpool_leases_total";
 /// Counter: dials finished (successful or not).
 pub const DIALS_TOTAL: &str = "hotpool_dials_total";
-/// Counter, label `kind`: failed dials by [`DialErrorKind`].
+/// Counter, label `kind` (`connect`, `timeout`, `handshake`, `protocol`, `banned`,
+/// `rejected`, `local`): failed dials by [`DialErrorKind`].
 pub const DIAL_FAILURES_TOTAL: &str = "hotpool_dial_failures_total";
 /// Counter, label `reason`: connections closed by [`CloseReason`].
 pub const CLOSED_TOTAL: &str = "hotpool_connections_closed_total";

@@ -1570,6 +1570,19 @@ impl<T> PoolState<T> {
             }
             return;
         }
+        if error.kind() == DialErrorKind::Local {
+            // Redialing would hit the same local limit, and the address is not to blame:
+            // waiters fail now unless another dial may still serve them.
+            let host = &self.hosts[h.0 as usize];
+            if host.usable == 0 && host.dialing == 0 && !host.waiters.is_empty() {
+                let error = Error::Dial {
+                    host: host.name.clone(),
+                    last: error,
+                };
+                self.fail_all_waiters(h, error);
+            }
+            return;
+        }
         self.hosts[h.0 as usize].failures_since_success += 1;
         match error.kind() {
             DialErrorKind::Banned => self.add_to_blacklist(h, d.addr, BlacklistReason::Banned, now),

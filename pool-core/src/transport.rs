@@ -79,12 +79,16 @@ pub enum DialErrorKind {
     Banned,
     /// Validation failed otherwise: the connection is closed, the IP is not penalised.
     Rejected,
+    /// A local resource ran out (file descriptors, memory, buffers, local ports): not the
+    /// peer's fault, so the IP is not penalised, and callers waiting for the host fail at
+    /// once instead of redialing into the same wall.
+    Local,
 }
 
 impl DialErrorKind {
     /// Whether this failure counts toward `max_retries` consecutive failures of an IP.
     pub fn counts_toward_blacklist(self) -> bool {
-        !matches!(self, DialErrorKind::Rejected)
+        !matches!(self, DialErrorKind::Rejected | DialErrorKind::Local)
     }
 
     /// A short, stable label (used in metrics).
@@ -96,6 +100,7 @@ impl DialErrorKind {
             DialErrorKind::Protocol => "protocol",
             DialErrorKind::Banned => "banned",
             DialErrorKind::Rejected => "rejected",
+            DialErrorKind::Local => "local",
         }
     }
 }
@@ -116,6 +121,17 @@ impl DialError {
         }
     }
 
+    /// A failed connect (or socket setup): [`DialErrorKind::Local`] when a local resource
+    /// ran out, [`DialErrorKind::Connect`] otherwise.
+    pub fn connect(error: std::io::Error) -> Self {
+        let kind = if is_local_exhaustion(&error) {
+            DialErrorKind::Local
+        } else {
+            DialErrorKind::Connect
+        };
+        Self::new(kind, error)
+    }
+
     /// What kind of failure this was.
     pub fn kind(&self) -> DialErrorKind {
         self.kind
@@ -125,6 +141,19 @@ impl DialError {
     pub fn is_timeout(&self) -> bool {
         self.kind == DialErrorKind::Timeout
     }
+}
+
+/// Whether an I/O error means this machine ran out of something (not the peer's fault).
+fn is_local_exhaustion(error: &std::io::Error) -> bool {
+    use std::io::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::OutOfMemory | ErrorKind::AddrNotAvailable | ErrorKind::AddrInUse
+    ) {
+        return true;
+    }
+    // EMFILE, ENFILE and ENOBUFS have no `ErrorKind` of their own (Linux numbers).
+    cfg!(target_os = "linux") && matches!(error.raw_os_error(), Some(23 | 24 | 105))
 }
 
 impl fmt::Debug for DialError {

@@ -164,7 +164,7 @@ impl QuicDialer {
     async fn connect(&self, target: &Target) -> Result<QuicConn, DialError> {
         let endpoint = self
             .endpoint_for(target.addr.ip())
-            .map_err(|e| DialError::new(DialErrorKind::Connect, e))?;
+            .map_err(DialError::connect)?;
         let peer_bidi = Arc::new(OnceLock::new());
         let crypto = capture::Capture::new(self.crypto.clone(), peer_bidi.clone());
         let mut config = quinn::ClientConfig::new(Arc::new(crypto));

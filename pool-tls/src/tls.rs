@@ -96,7 +96,7 @@ impl TlsCore {
         }
         let tcp = connect_tcp(target.addr, &self.opts.source_addrs)
             .await
-            .map_err(|e| DialError::new(DialErrorKind::Connect, e))?;
+            .map_err(DialError::connect)?;
         let local_addr = tcp
             .local_addr()
             .map_err(|e| DialError::new(DialErrorKind::Connect, e))?;

@@ -922,3 +922,38 @@ proptest! {
         prop_assert_eq!(h.closed.len() as u64, stats.closed_total());
     }
 }
+
+#[test]
+fn local_exhaustion_fails_waiters_without_blaming_the_address() {
+    let mut h = Harness::new(PoolOptions {
+        max_retries: 1,
+        ..opts()
+    });
+    h.set_addrs(HOST, &[addr(2), addr(3)]);
+    let w = h.waits(HOST);
+    let d = h.next_dial();
+    h.dial_err(&d, DialErrorKind::Local);
+    assert!(h.dials.is_empty(), "no redial into the same local limit");
+    assert_eq!(h.fails.len(), 1);
+    assert_eq!(h.fails[0].0, w);
+    assert!(
+        matches!(&h.fails[0].1, Error::Dial { last, .. } if last.kind() == DialErrorKind::Local)
+    );
+    assert_eq!(
+        h.s.blacklisted(d.addr.ip()),
+        None,
+        "the address is not blamed"
+    );
+    // When resources return, the next get dials normally.
+    h.waits(HOST);
+    let d = h.next_dial();
+    assert!(h.dial_ok(&d, 1).is_some());
+}
+
+#[test]
+fn emfile_is_classified_as_local() {
+    let emfile = std::io::Error::from_raw_os_error(24);
+    assert_eq!(DialError::connect(emfile).kind(), DialErrorKind::Local);
+    let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+    assert_eq!(DialError::connect(refused).kind(), DialErrorKind::Connect);
+}
