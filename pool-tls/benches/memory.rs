@@ -107,12 +107,20 @@ fn measure<D: Dialer>(
 
 fn main() {
     common::origin_main_if_child();
-    let sizes: &[usize] = if common::quick() {
-        &[1, 100, 1_000]
-    } else {
-        &[1, 100, 1_000, 10_000]
+    // `HOTPOOL_BENCH_MEMORY_SIZES=100,1000` measures only those sizes (for profiling).
+    let sizes: Vec<usize> = match std::env::var("HOTPOOL_BENCH_MEMORY_SIZES") {
+        Ok(list) => list
+            .split(',')
+            .map(|n| {
+                n.trim()
+                    .parse()
+                    .expect("HOTPOOL_BENCH_MEMORY_SIZES: numbers")
+            })
+            .collect(),
+        Err(_) if common::quick() => vec![1, 100, 1_000],
+        Err(_) => vec![1, 100, 1_000, 10_000],
     };
-    let max = *sizes.last().expect("sizes");
+    let max = sizes.iter().copied().max().expect("sizes");
     let nofile = common::raise_nofile(max as u64 + 8_192);
     let origin = OriginProcess::start(max);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -132,7 +140,7 @@ fn main() {
     );
 
     let mut lines = Vec::new();
-    for &n in sizes {
+    for &n in &sizes {
         for transport in ["tls_h2", "tls"] {
             if transport == "tls" && n > 1_000 {
                 continue;
