@@ -857,8 +857,14 @@ fn fd_exhaustion_child() {
         );
         // Running out of fds here is not the peer's fault: one dial, no redial storm, and
         // the address is not blacklisted.
-        assert_eq!(stats.dial_failures, 1, "no redial into the same local limit");
-        assert_eq!(stats.blacklisted, 0, "local exhaustion does not blame the address");
+        assert_eq!(
+            stats.dial_failures, 1,
+            "no redial into the same local limit"
+        );
+        assert_eq!(
+            stats.blacklisted, 0,
+            "local exhaustion does not blame the address"
+        );
 
         // The fds come back: the very next `get` dials again and the request succeeds.
         drop(hogs);
