@@ -596,7 +596,7 @@ fn render(root: &Path, f: &Figures, run: &Run) -> String {
     );
     let mut rows = Vec::new();
     let mut worst: Option<f64> = None;
-    for n in [1u64, 100, 1_000, 10_000] {
+    for n in [1u64, 100, 1_000, 5_000, 10_000] {
         let per = |transport: &str| {
             f.field(
                 "memory",
@@ -634,7 +634,7 @@ fn render(root: &Path, f: &Figures, run: &Run) -> String {
         verdict(worst.map(|b| b <= 16.0 * 1024.0)),
     ));
     let mut worst_bk: Option<f64> = None;
-    for n in [1u64, 100, 1_000, 10_000] {
+    for n in [1u64, 100, 1_000, 5_000, 10_000] {
         let filter = [("connections", Value::from(n))];
         let Some(conn) = f.field("bookkeeping", &filter, "bytes_per_connection") else {
             continue;
