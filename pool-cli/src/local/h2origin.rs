@@ -470,6 +470,9 @@ async fn accept_loop(
         tokio::select! {
             r = listener.accept() => match r {
                 Ok((tcp, peer)) => {
+                    // Without this, Nagle holds the server's second small write until the
+                    // client's delayed ACK (40 ms) and every fresh connection looks slow.
+                    let _ = tcp.set_nodelay(true);
                     let local_ip = match tcp.local_addr() {
                         Ok(a) => a.ip(),
                         Err(_) => continue,
