@@ -63,7 +63,7 @@ mod transport;
 
 pub use error::Error;
 pub use ip_range::{IpRange, IpRangeError};
-pub use options::PoolOptions;
+pub use options::{OptionsError, PoolOptions};
 pub use pool::{Lease, Pool, ProbeTicket, WarmOutcome, WarmProgress, WarmReport};
 pub use source::SourceAddrs;
 pub use state::{

@@ -69,35 +69,102 @@ impl Default for PoolOptions {
     }
 }
 
+/// One problem with a [`PoolOptions`] value. The rules are declared here once; pool-config
+/// renders the same problems with the file, line and key they came from.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OptionsError {
+    /// A limit that must be at least 1 is 0.
+    #[error("{key} must not be zero")]
+    Zero {
+        /// The option's name (the `[pool]` key).
+        key: &'static str,
+    },
+    /// A limit is larger than the limit it must fit in.
+    #[error("{key} ({value}) must not exceed {limit_key} ({limit})")]
+    Exceeds {
+        /// The option's name.
+        key: &'static str,
+        /// Its value.
+        value: u64,
+        /// The option it must not exceed.
+        limit_key: &'static str,
+        /// That option's value.
+        limit: u64,
+    },
+}
+
+impl OptionsError {
+    /// The option (the `[pool]` key) the problem is reported at.
+    pub fn key(&self) -> &'static str {
+        match self {
+            OptionsError::Zero { key } | OptionsError::Exceeds { key, .. } => key,
+        }
+    }
+}
+
+fn wide(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
 impl PoolOptions {
-    /// Checks that the limits are usable: none is zero and they are consistent.
-    pub fn validate(&self) -> Result<(), String> {
-        let nonzero = [
-            ("max_connections", self.max_connections),
-            ("max_conns_per_host", self.max_conns_per_host),
-            ("max_conns_per_ip", self.max_conns_per_ip),
-            ("warm_concurrency", self.warm_concurrency),
+    /// Every problem with these options, in a fixed order: limits that are zero, then limits
+    /// that do not fit inside each other (`max_idle_conns` and `max_conns_per_host` within
+    /// `max_connections`, `max_conns_per_ip` within `max_conns_per_host`).
+    pub fn problems(&self) -> Vec<OptionsError> {
+        let mut out = Vec::new();
+        let at_least_one = [
+            ("max_connections", wide(self.max_connections)),
+            ("max_conns_per_host", wide(self.max_conns_per_host)),
+            ("max_idle_conns", wide(self.max_idle_conns)),
+            ("max_conns_per_ip", wide(self.max_conns_per_ip)),
+            ("max_retries", u64::from(self.max_retries)),
+            ("warm_concurrency", wide(self.warm_concurrency)),
         ];
-        for (name, value) in nonzero {
+        for (key, value) in at_least_one {
             if value == 0 {
-                return Err(format!("{name} must be at least 1"));
+                out.push(OptionsError::Zero { key });
             }
         }
-        if self.max_conns_per_host > self.max_connections {
-            return Err(format!(
-                "max_conns_per_host ({}) must not exceed max_connections ({})",
-                self.max_conns_per_host, self.max_connections
-            ));
+        let nested = [
+            (
+                "max_idle_conns",
+                self.max_idle_conns,
+                "max_connections",
+                self.max_connections,
+            ),
+            (
+                "max_conns_per_host",
+                self.max_conns_per_host,
+                "max_connections",
+                self.max_connections,
+            ),
+            (
+                "max_conns_per_ip",
+                self.max_conns_per_ip,
+                "max_conns_per_host",
+                self.max_conns_per_host,
+            ),
+        ];
+        for (key, value, limit_key, limit) in nested {
+            if value > limit {
+                out.push(OptionsError::Exceeds {
+                    key,
+                    value: wide(value),
+                    limit_key,
+                    limit: wide(limit),
+                });
+            }
         }
-        if self.max_idle_conns > self.max_connections {
-            return Err(format!(
-                "max_idle_conns ({}) must not exceed max_connections ({})",
-                self.max_idle_conns, self.max_connections
-            ));
+        out
+    }
+
+    /// Checks that the limits are usable: none is zero and they are consistent. Returns the
+    /// first of [`PoolOptions::problems`].
+    pub fn validate(&self) -> Result<(), OptionsError> {
+        match self.problems().into_iter().next() {
+            Some(problem) => Err(problem),
+            None => Ok(()),
         }
-        if self.max_retries == 0 {
-            return Err("max_retries must be at least 1".into());
-        }
-        Ok(())
     }
 }

@@ -16,6 +16,7 @@ use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
 use tracing::Instrument;
 
+use crate::OptionsError;
 use crate::metrics::PoolMetrics;
 use crate::state::{
     Action, AddrChange, Checkout, ConnId, ConnInfo, DialRequest, Outcome, PoolState, ProbeVerdict,
@@ -99,7 +100,7 @@ enum Effect<D: Dialer> {
 
 impl<D: Dialer> Pool<D> {
     /// A pool dialing with `dialer`. Fails when the options are inconsistent.
-    pub fn new(dialer: D, options: PoolOptions) -> Result<Self, String> {
+    pub fn new(dialer: D, options: PoolOptions) -> Result<Self, OptionsError> {
         options.validate()?;
         let signals = Arc::new(Signals {
             wake: Notify::new(),

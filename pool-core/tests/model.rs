@@ -592,16 +592,18 @@ impl ReferenceStateMachine for Reference {
             1usize..=5,
             0usize..=5,
             1usize..=2,
-            0usize..=5,
+            1usize..=5,
             0u32..=2,
             1u32..=3,
         )
             .prop_map(
                 |(max_connections, per_host, per_ip, idle, max_errors, max_retries)| {
+                    let max_conns_per_host = per_host.clamp(1, max_connections);
                     let limits = Limits {
                         max_connections,
-                        max_conns_per_host: per_host.clamp(1, max_connections),
-                        max_conns_per_ip: per_ip,
+                        max_conns_per_host,
+                        // `PoolOptions::validate` requires per_ip <= per_host, idle >= 1.
+                        max_conns_per_ip: per_ip.min(max_conns_per_host),
                         max_idle_conns: idle.min(max_connections),
                         max_errors,
                         max_retries,

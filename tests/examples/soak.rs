@@ -181,7 +181,8 @@ async fn soak(duration: Duration) -> Result<(), String> {
         checkout_timeout: Duration::from_secs(2),
         ..PoolOptions::default()
     };
-    let pool = Pool::new(H2Dialer::new(h2).map_err(|e| e.to_string())?, options)?;
+    let pool = Pool::new(H2Dialer::new(h2).map_err(|e| e.to_string())?, options)
+        .map_err(|e| e.to_string())?;
     let refresher = DnsRefresher::start(
         &pool,
         DnsOptions {
