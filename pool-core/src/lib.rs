@@ -56,7 +56,7 @@ mod error;
 mod ip_range;
 pub mod metrics;
 mod options;
-mod pool;
+mod shell;
 mod source;
 mod state;
 mod transport;
@@ -64,7 +64,7 @@ mod transport;
 pub use error::Error;
 pub use ip_range::{IpRange, IpRangeError};
 pub use options::{OptionsError, PoolOptions};
-pub use pool::{Lease, Pool, ProbeTicket, WarmOutcome, WarmProgress, WarmReport};
+pub use shell::{Lease, Pool, ProbeTicket, WarmLimit, WarmOutcome, WarmProgress, WarmReport};
 pub use source::SourceAddrs;
 pub use state::{
     Action, AddrChange, BlacklistReason, Checkout, CloseReason, ConnId, ConnInfo, DialId,

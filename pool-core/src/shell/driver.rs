@@ -1,0 +1,74 @@
+//! The driver task: sleeps until the state machine's next deadline (or a wake-up), then
+//! runs what is due and refreshes the gauges. It holds the pool only weakly.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+
+use super::inner::Inner;
+use super::rt::{self, AtomicBool};
+use crate::Dialer;
+
+/// How often the driver refreshes the gauges even when nothing is due.
+const GAUGE_REFRESH: Duration = Duration::from_secs(1);
+
+/// What the driver task shares with the pool without keeping it alive.
+pub(super) struct Signals {
+    wake: Notify,
+    stop: AtomicBool,
+}
+
+impl Signals {
+    pub(super) fn new() -> Self {
+        Self {
+            wake: Notify::new(),
+            stop: AtomicBool::new(false),
+        }
+    }
+
+    /// Makes the driver re-read the deadline (it moved).
+    pub(super) fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Ends the driver (the pool is closed).
+    pub(super) fn stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        self.wake.notify_one();
+    }
+}
+
+/// Spawns the driver of `inner`.
+pub(super) fn start<D: Dialer>(inner: &Arc<Inner<D>>) {
+    let _detached = rt::spawn(drive(Arc::downgrade(inner), inner.signals.clone()));
+}
+
+async fn drive<D: Dialer>(pool: Weak<Inner<D>>, signals: Arc<Signals>) {
+    loop {
+        if signals.stop.load(Ordering::Acquire) {
+            return;
+        }
+        let deadline = {
+            let Some(inner) = pool.upgrade() else { return };
+            inner.lock().core.poll_timeout()
+        };
+        let refresh = rt::now() + GAUGE_REFRESH;
+        let wake_at = deadline.map_or(refresh, |d| d.min(refresh));
+        tokio::select! {
+            // Biased: no randomness of tokio's own, so a model-checked run is reproducible.
+            biased;
+            () = signals.wake.notified() => {}
+            () = rt::sleep_until(wake_at) => {}
+        }
+        let Some(inner) = pool.upgrade() else { return };
+        let span = tracing::trace_span!("hotpool.cleanup");
+        let _entered = span.enter();
+        let mut shared = inner.lock();
+        shared.core.handle_timeout(rt::now());
+        let stats = shared.core.stats();
+        inner.after(shared);
+        inner.metrics.publish(&stats);
+    }
+}

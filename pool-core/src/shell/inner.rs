@@ -1,0 +1,254 @@
+//! What the pool shares with its tasks, and the one step every operation ends with:
+//! decide under the lock ([`Inner::after`] drains the state machine's actions), act after
+//! releasing it (deliver grants, spawn dials, drop closed handles).
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::{Notify, oneshot};
+use tracing::Instrument;
+
+use super::driver::Signals;
+use super::lease::Lease;
+use super::rt::{self, AbortHandle, Mutex, MutexGuard};
+use crate::metrics::PoolMetrics;
+use crate::state::{Action, ConnId, DialId, DialRequest, Outcome, PoolState, WaiterId};
+use crate::{Connection, DialError, Dialer, Error, PoolOptions, Target};
+
+/// The sender a waiting `get` receives its lease (or error) on.
+pub(super) type Grant<D> = oneshot::Sender<Result<Lease<D>, Error>>;
+
+pub(super) struct Inner<D: Dialer> {
+    pub(super) dialer: D,
+    shared: Mutex<Shared<D>>,
+    pub(super) signals: Arc<Signals>,
+    /// Wakes `probes_due()` callers (one permit is stored when nobody waits).
+    pub(super) probes_due: Notify,
+    /// Wakes `close()` when the last connection or dial is gone.
+    pub(super) emptied: Notify,
+    /// Becomes true when `close()` is called; watched by `closed()` (background tasks
+    /// built on the pool, such as DNS refresh and health checks, stop on it).
+    pub(super) closing: tokio::sync::watch::Sender<bool>,
+    pub(super) checkout_timeout: Duration,
+    pub(super) warm_concurrency: usize,
+    pub(super) metrics: PoolMetrics,
+}
+
+pub(super) struct Shared<D: Dialer> {
+    pub(super) core: PoolState<Pooled<D::Conn>>,
+    /// Callers waiting in `get`, by the id the core gave them.
+    pub(super) waiters: HashMap<WaiterId, Grant<D>>,
+}
+
+/// The handle the core keeps per connection.
+pub(super) struct Pooled<C> {
+    pub(super) conn: Arc<C>,
+    /// The task watching `Connection::closed`; aborted when the connection leaves.
+    watcher: Option<AbortHandle>,
+}
+
+impl<C> Drop for Pooled<C> {
+    fn drop(&mut self) {
+        if let Some(watcher) = self.watcher.take() {
+            watcher.abort();
+        }
+    }
+}
+
+/// Work decided under the lock and carried out after it is released.
+enum Effect<D: Dialer> {
+    Deliver(Grant<D>, Result<Lease<D>, Error>),
+    Dial(DialRequest),
+    Close(Pooled<D::Conn>),
+    /// A grant nobody waits for any more: dropping the lease returns it (outside the lock).
+    Return(Lease<D>),
+    ProbesDue,
+}
+
+impl<D: Dialer> Inner<D> {
+    pub(super) fn new(dialer: D, options: PoolOptions) -> Arc<Self> {
+        Arc::new(Inner {
+            dialer,
+            checkout_timeout: options.checkout_timeout,
+            warm_concurrency: options.warm_concurrency,
+            shared: Mutex::new(Shared {
+                core: PoolState::new(options),
+                waiters: HashMap::new(),
+            }),
+            signals: Arc::new(Signals::new()),
+            probes_due: Notify::new(),
+            emptied: Notify::new(),
+            closing: tokio::sync::watch::Sender::new(false),
+            metrics: PoolMetrics::new(),
+        })
+    }
+
+    pub(super) fn lock(&self) -> MutexGuard<'_, Shared<D>> {
+        // No user code runs under this lock, so a poisoned lock still holds consistent state.
+        self.shared.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(super) fn lease_for(self: &Arc<Self>, shared: &Shared<D>, id: ConnId) -> Option<Lease<D>> {
+        let pooled = shared.core.handle(id)?;
+        let addr = shared.core.conn_addr(id)?;
+        Some(Lease::new(self.clone(), id, pooled.conn.clone(), addr))
+    }
+
+    /// Carries out the core's actions: decided under the lock, performed after it.
+    pub(super) fn after(self: &Arc<Self>, mut shared: MutexGuard<'_, Shared<D>>) {
+        let mut effects: Vec<Effect<D>> = Vec::new();
+        while let Some(action) = shared.core.poll_action() {
+            match action {
+                Action::Dial(request) => effects.push(Effect::Dial(request)),
+                Action::Grant { waiter, conn } => {
+                    let lease = self.lease_for(&shared, conn);
+                    match (shared.waiters.remove(&waiter), lease) {
+                        (Some(tx), Some(lease)) => effects.push(Effect::Deliver(tx, Ok(lease))),
+                        (None, Some(lease)) => effects.push(Effect::Return(lease)),
+                        (Some(tx), None) => effects.push(Effect::Deliver(tx, Err(Error::Closed))),
+                        (None, None) => {}
+                    }
+                }
+                Action::Fail { waiter, error } => {
+                    if let Some(tx) = shared.waiters.remove(&waiter) {
+                        effects.push(Effect::Deliver(tx, Err(error)));
+                    }
+                }
+                Action::Close { handle, reason, .. } => {
+                    self.metrics.closed(reason);
+                    effects.push(Effect::Close(handle));
+                }
+                Action::ProbesDue => effects.push(Effect::ProbesDue),
+            }
+        }
+        let wake_driver = shared.core.take_deadline_moved();
+        let emptied = shared.core.is_closing() && shared.core.is_empty();
+        drop(shared);
+        if wake_driver {
+            self.signals.wake();
+        }
+        if effects.is_empty() {
+            if emptied {
+                self.emptied.notify_waiters();
+            }
+            return;
+        }
+        for effect in effects {
+            match effect {
+                Effect::Deliver(tx, result) => {
+                    // A receiver that gave up drops the lease, which returns it.
+                    let _ = tx.send(result);
+                }
+                Effect::Dial(request) => {
+                    let inner = self.clone();
+                    let _detached = rt::spawn(async move {
+                        let _ = inner.dial(request).await;
+                    });
+                }
+                Effect::Close(handle) => drop(handle),
+                Effect::Return(lease) => drop(lease),
+                Effect::ProbesDue => self.probes_due.notify_one(),
+            }
+        }
+        if emptied {
+            self.emptied.notify_waiters();
+        }
+    }
+
+    /// Runs one dial the core asked for and reports the result to it. If the dial never
+    /// finishes (its task is aborted, or the dialer panics), the reservation is cancelled.
+    pub(super) async fn dial(self: Arc<Self>, request: DialRequest) -> Result<(), DialError> {
+        let mut unreported = UnreportedDial {
+            inner: self.clone(),
+            dial: Some(request.id),
+        };
+        let target = Target {
+            host: request.host.clone(),
+            addr: request.addr,
+        };
+        let span = tracing::debug_span!(
+            "hotpool.dial",
+            host = %request.host,
+            addr = %request.addr,
+            purpose = ?request.purpose,
+        );
+        let started = rt::now();
+        let result = self.dialer.dial(&target).instrument(span).await;
+        self.metrics
+            .dial_seconds
+            .record(rt::elapsed(started).as_secs_f64());
+        self.metrics.dials.increment(1);
+        let (core_result, outcome) = match result {
+            Ok(conn) => {
+                let capacity = conn.capacity();
+                let pooled = Pooled {
+                    conn: Arc::new(conn),
+                    watcher: None,
+                };
+                (Ok((pooled, capacity)), Ok(()))
+            }
+            Err(error) => {
+                self.metrics.dial_failed(error.kind());
+                (Err(error.clone()), Err(error))
+            }
+        };
+        unreported.dial = None;
+        let mut shared = self.lock();
+        let admitted = shared
+            .core
+            .handle_dial_result(request.id, core_result, rt::now());
+        if let Some(id) = admitted {
+            self.watch(&mut shared, id);
+        }
+        self.after(shared);
+        outcome
+    }
+
+    /// Spawns the task that removes `id` as soon as its transport reports it closed.
+    fn watch(self: &Arc<Self>, shared: &mut Shared<D>, id: ConnId) {
+        let Some(pooled) = shared.core.handle_mut(id) else {
+            return;
+        };
+        let closed = pooled.conn.closed();
+        let pool = Arc::downgrade(self);
+        let task = rt::spawn(async move {
+            closed.await;
+            if let Some(inner) = pool.upgrade() {
+                let mut shared = inner.lock();
+                shared.core.handle_conn_closed(id);
+                inner.after(shared);
+            }
+        });
+        pooled.watcher = Some(task);
+    }
+
+    pub(super) fn release(self: &Arc<Self>, id: ConnId, outcome: Outcome, capacity: usize) {
+        let mut shared = self.lock();
+        shared.core.release(id, outcome, capacity, rt::now());
+        self.after(shared);
+    }
+
+    /// Cancels dial reservations that will never be run (under one lock).
+    pub(super) fn cancel_dials(self: &Arc<Self>, dials: impl IntoIterator<Item = DialId>) {
+        let mut shared = self.lock();
+        for dial in dials {
+            shared.core.cancel_dial(dial, rt::now());
+        }
+        self.after(shared);
+    }
+}
+
+/// Cancels, on drop, a dial that never reported its result.
+struct UnreportedDial<D: Dialer> {
+    inner: Arc<Inner<D>>,
+    dial: Option<DialId>,
+}
+
+impl<D: Dialer> Drop for UnreportedDial<D> {
+    fn drop(&mut self) {
+        if let Some(dial) = self.dial.take() {
+            self.inner.cancel_dials([dial]);
+        }
+    }
+}

@@ -1,0 +1,215 @@
+//! The async shell: [`Pool`] drives the sans-IO [`PoolState`](crate::PoolState) on tokio.
+//!
+//! One mutex guards the state; nothing awaits while holding it and no user code runs under
+//! it, so a panic in user code can never poison it. Dials, watchers and the driver are
+//! tasks; handles of closed connections are dropped outside the lock.
+//!
+//! - this file: [`Pool`] and its user-facing methods;
+//! - `inner.rs`: what the pool shares with its tasks (the locked state, the waiters) and
+//!   the decide-under-the-lock / act-after-it step every method ends with;
+//! - `lease.rs`: [`Lease`] and [`ProbeTicket`], the guards that return a connection;
+//! - `driver.rs`: the task that runs the state machine's timers;
+//! - `warm.rs`: [`Pool::warm`] and its report;
+//! - `rt.rs`: the runtime and sync primitives (std/tokio, or shuttle's for model checks).
+
+mod driver;
+mod inner;
+mod lease;
+mod rt;
+mod warm;
+
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+pub use lease::{Lease, ProbeTicket};
+pub use warm::{WarmLimit, WarmOutcome, WarmProgress, WarmReport};
+
+use crate::state::{AddrChange, Checkout, ConnInfo, Stats};
+use crate::{Dialer, Error, OptionsError, PoolOptions};
+use inner::Inner;
+
+/// A hot connection pool over any [`Dialer`]. Cheap to clone: clones share one pool.
+///
+/// Must be created inside a tokio runtime (it spawns its driver task).
+pub struct Pool<D: Dialer> {
+    inner: Arc<Inner<D>>,
+}
+
+impl<D: Dialer> Clone for Pool<D> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl<D: Dialer> Pool<D> {
+    /// A pool dialing with `dialer`. Fails when the options are inconsistent.
+    pub fn new(dialer: D, options: PoolOptions) -> Result<Self, OptionsError> {
+        options.validate()?;
+        let inner = Inner::new(dialer, options);
+        driver::start(&inner);
+        Ok(Self { inner })
+    }
+
+    /// The dialer this pool uses.
+    pub fn dialer(&self) -> &D {
+        &self.inner.dialer
+    }
+
+    /// A lease on a connection to `host`: a warm one with spare capacity when there is one
+    /// (least loaded, then least recently used), else waits for one — dialing within the
+    /// limits — for at most `checkout_timeout`.
+    pub async fn get(&self, host: &str) -> Result<Lease<D>, Error> {
+        let waiter = {
+            let mut shared = self.inner.lock();
+            match shared.core.checkout(host) {
+                Ok(Checkout::Ready(id)) => {
+                    let lease = self.inner.lease_for(&shared, id);
+                    self.inner.after(shared);
+                    self.inner.metrics.leases.increment(1);
+                    return lease.ok_or_else(|| Error::Closed);
+                }
+                Ok(Checkout::Wait(waiter)) => {
+                    let (tx, rx) = oneshot::channel();
+                    shared.waiters.insert(waiter, tx);
+                    self.inner.after(shared);
+                    (waiter, rx)
+                }
+                Err(error) => {
+                    self.inner.after(shared);
+                    return Err(error);
+                }
+            }
+        };
+        let (waiter, mut rx) = waiter;
+        let started = rt::now();
+        let result = match rt::timeout(self.inner.checkout_timeout, &mut rx).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(Error::Closed),
+            Err(rt::Elapsed) => {
+                let cancelled = {
+                    let mut shared = self.inner.lock();
+                    shared.waiters.remove(&waiter);
+                    shared.core.cancel_waiter(waiter)
+                };
+                if cancelled {
+                    Err(Error::Timeout {
+                        host: host.into(),
+                        waited: self.inner.checkout_timeout,
+                    })
+                } else {
+                    // Served (or failed) in the same instant the timeout fired. The grant
+                    // is decided under the lock but sent just after it is released, so it
+                    // may not be in the channel yet: wait for it (the sender never awaits
+                    // in between; reading once would fail an open pool with `Closed`).
+                    rx.await.unwrap_or(Err(Error::Closed))
+                }
+            }
+        };
+        self.inner
+            .metrics
+            .checkout_wait
+            .record(rt::elapsed(started).as_secs_f64());
+        if result.is_ok() {
+            self.inner.metrics.leases.increment(1);
+        }
+        result
+    }
+
+    /// Sets the addresses of `host` — the one entry point for DNS, static config and the
+    /// user's own address source. Connections to removed addresses drain.
+    pub fn set_addrs(&self, host: &str, addrs: impl IntoIterator<Item = SocketAddr>) -> AddrChange {
+        let mut shared = self.inner.lock();
+        let change = shared.core.set_addrs(host, addrs);
+        self.inner.after(shared);
+        change
+    }
+
+    /// The addresses currently known for `host`.
+    pub fn addrs(&self, host: &str) -> Vec<SocketAddr> {
+        self.inner.lock().core.addrs(host)
+    }
+
+    /// A snapshot of the pool's counts and counters (also published as gauges).
+    pub fn stats(&self) -> Stats {
+        let stats = self.inner.lock().core.stats();
+        self.inner.metrics.publish(&stats);
+        stats
+    }
+
+    /// Details of every pooled connection.
+    pub fn connections(&self) -> Vec<ConnInfo> {
+        let shared = self.inner.lock();
+        shared
+            .core
+            .conn_ids()
+            .into_iter()
+            .filter_map(|id| shared.core.conn_info(id))
+            .collect()
+    }
+
+    /// Closes `fraction` (0.0–1.0) of the idle connections, least recently used first.
+    pub fn shed(&self, fraction: f64) -> usize {
+        let mut shared = self.inner.lock();
+        let closed = shared.core.shed(fraction);
+        self.inner.after(shared);
+        closed
+    }
+
+    /// Takes up to `max` idle connections due for a health probe; each is held out of
+    /// checkout until its ticket is reported or dropped. Leased connections are never taken.
+    pub fn take_probes(&self, max: usize) -> Vec<ProbeTicket<D>> {
+        let mut shared = self.inner.lock();
+        let ids = shared.core.take_probes(max);
+        let tickets = ids
+            .into_iter()
+            .filter_map(|id| ProbeTicket::new(&self.inner, &shared, id))
+            .collect();
+        self.inner.after(shared);
+        tickets
+    }
+
+    /// Completes when connections are due for a probe (see [`Pool::take_probes`]).
+    pub async fn probes_due(&self) {
+        self.inner.probes_due.notified().await;
+    }
+
+    /// Completes once [`Pool::close`] has been called (at once if it already was).
+    /// Background tasks that hold a clone of the pool stop on it.
+    pub async fn closed(&self) {
+        let mut closing = self.inner.closing.subscribe();
+        // The sender lives in the pool, which `self` keeps alive: this cannot fail.
+        let _ = closing.wait_for(|closing| *closing).await;
+    }
+
+    /// Whether the pool is closing or closed.
+    pub fn is_closed(&self) -> bool {
+        self.inner.lock().core.is_closing()
+    }
+
+    /// Closes the pool gracefully: new `get`s fail, waiters fail, idle connections close
+    /// now, leased ones when their lease returns; completes when every connection and dial
+    /// is gone.
+    pub async fn close(&self) {
+        self.inner.closing.send_replace(true);
+        {
+            let mut shared = self.inner.lock();
+            shared.core.close();
+            self.inner.after(shared);
+        }
+        loop {
+            let mut emptied = pin!(self.inner.emptied.notified());
+            emptied.as_mut().enable();
+            if self.inner.lock().core.is_empty() {
+                break;
+            }
+            emptied.await;
+        }
+        self.inner.signals.stop();
+        self.inner.metrics.publish(&self.stats());
+    }
+}
