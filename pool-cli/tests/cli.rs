@@ -297,6 +297,56 @@ async fn warm_dials_every_address_from_the_local_dns_server() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_says_when_max_conns_per_host_caps_it() {
+    let ips = [ip(2), ip(3), ip(4), ip(5)];
+    let site = Site::start("warmcap", "capped.cli.test", &ips).await;
+    let text = std::fs::read_to_string(site.config()).unwrap();
+    std::fs::write(
+        site.config(),
+        text.replacen("[pool]\n", "[pool]\nmax_conns_per_host = 2\n", 1),
+    )
+    .unwrap();
+    let out = run(&[
+        "warm",
+        "capped.cli.test",
+        "--config",
+        site.config(),
+        "--json",
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        stderr(&out)
+    );
+    let r = json(&out);
+    assert_eq!(r["ok"], 2, "{r}");
+    assert_eq!(r["allowed_addresses"], 4, "{r}");
+    assert_eq!(r["capped_by"]["key"], "max_conns_per_host", "{r}");
+    assert_eq!(r["capped_by"]["value"], 2, "{r}");
+    let err = stderr(&out);
+    assert!(
+        err.contains("warmed capped.cli.test: 2/2 connected, 0 failed, 0 blacklisted in "),
+        "stderr: {err}"
+    );
+    assert!(
+        err.contains(" (2 of 4 addresses: max_conns_per_host = 2)"),
+        "stderr: {err}"
+    );
+
+    // The text report says so too.
+    let out = run(&["warm", "capped.cli.test", "--config", site.config()]).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("(2 of 4 addresses: max_conns_per_host = 2)"),
+        "{text}"
+    );
+    site.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warm_with_no_reachable_address_fails_with_one_line() {
     // Static address where nothing listens: connect is refused at once.
     let dir = temp_dir("refused");

@@ -59,10 +59,26 @@ impl WarmBar {
     }
 }
 
-/// `warmed HOST: 8/8 connected, 0 failed, 0 blacklisted in 12.3ms`.
+/// `warmed HOST: 8/8 connected, 0 failed, 0 blacklisted in 12.3ms`, followed by
+/// ` (10 of 40 addresses: max_conns_per_host = 10)` when a limit capped the warm-up.
 pub fn summary_line(r: &WarmReport) -> String {
     format!(
-        "warmed {}: {}/{} connected, {} failed, {} blacklisted in {:.1?}",
-        r.host, r.ok, r.planned, r.failed, r.blacklisted, r.elapsed
+        "warmed {}: {}/{} connected, {} failed, {} blacklisted in {:.1?}{}",
+        r.host,
+        r.ok,
+        r.planned,
+        r.failed,
+        r.blacklisted,
+        r.elapsed,
+        cap_note(r)
     )
+}
+
+/// ` (10 of 40 addresses: max_conns_per_host = 10)` when a limit capped the warm-up, else
+/// nothing.
+pub fn cap_note(r: &WarmReport) -> String {
+    match r.capped_by {
+        Some(limit) => format!(" ({} of {} addresses: {limit})", r.planned, r.addresses),
+        None => String::new(),
+    }
 }

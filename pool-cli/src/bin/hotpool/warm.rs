@@ -7,7 +7,7 @@ use pool_config::Transport as TransportKind;
 use serde::Serialize;
 
 use crate::args::{Global, WarmArgs};
-use crate::progress::WarmBar;
+use crate::progress::{WarmBar, cap_note};
 use crate::report::{print_json, table};
 use crate::stack::{HostSpec, Stack};
 use crate::transport::Transport;
@@ -22,6 +22,10 @@ struct WarmJson {
     /// Addresses the host resolved to (or its static list).
     addresses: Vec<SocketAddr>,
     planned: usize,
+    /// Addresses that may be dialed (inside the whitelist, not blacklisted).
+    allowed_addresses: usize,
+    /// The limit that kept the warm-up from dialing every allowed address, if one did.
+    capped_by: Option<LimitJson>,
     ok: usize,
     failed: usize,
     blacklisted: usize,
@@ -30,6 +34,13 @@ struct WarmJson {
     connections: Vec<AddrConns>,
     /// One line per failed dial.
     failures: Vec<String>,
+}
+
+/// A pool limit and its value, as named in the configuration file.
+#[derive(Debug, Serialize)]
+struct LimitJson {
+    key: &'static str,
+    value: usize,
 }
 
 #[derive(Debug, Serialize)]
@@ -92,6 +103,11 @@ async fn warm_with<D: Transport>(
         transport: D::NAME,
         addresses,
         planned: report.planned,
+        allowed_addresses: report.addresses,
+        capped_by: report.capped_by.map(|limit| LimitJson {
+            key: limit.key(),
+            value: limit.value(),
+        }),
         ok: report.ok,
         failed: report.failed,
         blacklisted: report.blacklisted,
@@ -103,7 +119,7 @@ async fn warm_with<D: Transport>(
         print_json(&out)?;
     } else {
         println!(
-            "{} ({}, port {}): {} addresses, {} connected, {} failed, {} blacklisted in {:.1}ms",
+            "{} ({}, port {}): {} addresses, {} connected, {} failed, {} blacklisted in {:.1}ms{}",
             out.host,
             out.transport,
             out.port,
@@ -111,7 +127,8 @@ async fn warm_with<D: Transport>(
             out.ok,
             out.failed,
             out.blacklisted,
-            out.elapsed_ms
+            out.elapsed_ms,
+            cap_note(&report)
         );
         let rows: Vec<Vec<String>> = out
             .connections
