@@ -1,6 +1,8 @@
 //! Repository automation, run as `cargo xtask <command>` (the cargo-xtask convention).
 //!
-//! - `cargo xtask ci`: what CI runs — format check, clippy with warnings denied, all tests.
+//! - `cargo xtask ci`: what CI runs — format check, clippy with warnings denied, all tests,
+//!   and the shuttle model check of the real pool (`cargo xtask shuttle`).
+//! - `cargo xtask shuttle`: that model check alone (`--cfg hotpool_shuttle`, own target dir).
 //! - `cargo xtask test`: the workspace tests only (`cargo test --workspace`).
 //! - `cargo xtask floors`: checks `Cargo.lock` against `security-floors.txt`.
 //! - `cargo xtask bench [--quick]`: runs the benchmarks and rewrites `BENCHMARKS.md`.
@@ -14,6 +16,7 @@ mod bench;
 mod deny;
 mod floors;
 mod fuzz;
+mod shuttle;
 mod soak;
 
 fn main() -> ExitCode {
@@ -21,6 +24,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("test") => test(),
+        Some("shuttle") => shuttle::run(),
         Some("floors") => workspace_root().and_then(|root| floors::check(&root)),
         Some("bench") => bench::run(&args[1..]),
         Some("soak") => soak::run(&args[1..]),
@@ -42,8 +46,10 @@ fn main() -> ExitCode {
 }
 
 const USAGE: &str = "usage: cargo xtask <command>
-  ci     cargo fmt --check, cargo clippy --all-targets -D warnings, cargo test --workspace
+  ci     cargo fmt --check, cargo clippy --all-targets -D warnings, cargo test --workspace,
+         then the shuttle model check
   test   cargo test --workspace
+  shuttle  the model check of the real pool (--cfg hotpool_shuttle, target/shuttle)
   floors check Cargo.lock against security-floors.txt
   bench  [--quick] run the benchmarks, rewrite BENCHMARKS.md
   soak   --secs N  bounded mixed load with injected faults
@@ -61,7 +67,8 @@ fn ci() -> Result<(), String> {
         "-D",
         "warnings",
     ])?;
-    test()
+    test()?;
+    shuttle::run()
 }
 
 fn test() -> Result<(), String> {
