@@ -11,9 +11,9 @@ use tracing::Instrument;
 
 use super::driver::Signals;
 use super::lease::Lease;
+use super::proto::{Action, ConnId, DialId, DialRequest, Outcome, PoolState, WaiterId};
 use super::rt::{self, AbortHandle, Mutex, MutexGuard};
 use crate::metrics::PoolMetrics;
-use crate::state::{Action, ConnId, DialId, DialRequest, Outcome, PoolState, WaiterId};
 use crate::{Connection, DialError, Dialer, Error, PoolOptions, Target};
 
 /// The sender a waiting `get` receives its lease (or error) on.

@@ -6,8 +6,8 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use super::inner::{Inner, Shared};
+use super::proto::{ConnId, Outcome, ProbeVerdict};
 use super::rt;
-use crate::state::{ConnId, Outcome, ProbeVerdict};
 use crate::{Connection, Dialer};
 
 /// A lease on a pooled connection: dereferences to the connection, and returns it to the

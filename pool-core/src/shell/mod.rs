@@ -27,9 +27,12 @@ use tokio::sync::oneshot;
 pub use lease::{Lease, ProbeTicket};
 pub use warm::{WarmLimit, WarmOutcome, WarmProgress, WarmReport};
 
-use crate::state::{AddrChange, Checkout, ConnInfo, Stats};
+// The one line naming the state machine's module (`crate::proto` once state.rs is split).
+use crate::state as proto;
+
 use crate::{Dialer, Error, OptionsError, PoolOptions};
 use inner::Inner;
+use proto::{AddrChange, Checkout, ConnInfo, Stats};
 
 /// A hot connection pool over any [`Dialer`]. Cheap to clone: clones share one pool.
 ///

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use super::Pool;
 use super::inner::{Inner, Pooled};
+use super::proto::{DialRequest, PoolState};
 use super::rt::{self, TaskSet};
-use crate::state::{DialRequest, PoolState};
 use crate::{DialError, Dialer};
 
 impl<D: Dialer> Pool<D> {
