@@ -3,6 +3,7 @@
 //! releasing it (deliver grants, spawn dials, drop closed handles).
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
@@ -12,7 +13,7 @@ use tracing::Instrument;
 use super::driver::Signals;
 use super::lease::Lease;
 use super::proto::{Action, ConnId, DialId, DialRequest, Outcome, PoolState, WaiterId};
-use super::rt::{self, AbortHandle, Mutex, MutexGuard};
+use super::rt::{self, AbortHandle, AtomicUsize, Mutex, MutexGuard};
 use crate::metrics::PoolMetrics;
 use crate::{Connection, DialError, Dialer, Error, PoolOptions, Target};
 
@@ -27,6 +28,11 @@ pub(super) struct Inner<D: Dialer> {
     pub(super) probes_due: Notify,
     /// Wakes `close()` when the last connection or dial is gone.
     pub(super) emptied: Notify,
+    /// [`Inner::after`] calls that released the lock and are still carrying out their
+    /// effects (e.g. dropping the handle of a connection closed by a late dial): `close()`
+    /// completes only when there are none, so every pooled transport handle is dropped by
+    /// then. Incremented under the lock, so a check under the lock sees it.
+    acting: AtomicUsize,
     /// Becomes true when `close()` is called; watched by `closed()` (background tasks
     /// built on the pool, such as DNS refresh and health checks, stop on it).
     pub(super) closing: tokio::sync::watch::Sender<bool>,
@@ -79,6 +85,7 @@ impl<D: Dialer> Inner<D> {
             signals: Arc::new(Signals::new()),
             probes_due: Notify::new(),
             emptied: Notify::new(),
+            acting: AtomicUsize::new(0),
             closing: tokio::sync::watch::Sender::new(false),
             metrics: PoolMetrics::new(),
         })
@@ -124,6 +131,7 @@ impl<D: Dialer> Inner<D> {
         }
         let wake_driver = shared.core.take_deadline_moved();
         let emptied = shared.core.is_closing() && shared.core.is_empty();
+        let _acting = (!effects.is_empty()).then(|| Acting::start(self, emptied));
         drop(shared);
         if wake_driver {
             self.signals.wake();
@@ -151,9 +159,14 @@ impl<D: Dialer> Inner<D> {
                 Effect::ProbesDue => self.probes_due.notify_one(),
             }
         }
-        if emptied {
-            self.emptied.notify_waiters();
-        }
+        // `_acting` ends here (also when a transport's drop panics), waking `close()`.
+    }
+
+    /// Whether a closing pool is done: no connection or dial left, and no effects (handle
+    /// drops) still being carried out.
+    pub(super) fn is_emptied(&self) -> bool {
+        let shared = self.lock();
+        shared.core.is_empty() && self.acting.load(Ordering::SeqCst) == 0
     }
 
     /// Runs one dial the core asked for and reports the result to it. If the dial never
@@ -236,6 +249,29 @@ impl<D: Dialer> Inner<D> {
             shared.core.cancel_dial(dial, rt::now());
         }
         self.after(shared);
+    }
+}
+
+/// One [`Inner::after`] carrying out its effects; started under the lock. When it ends
+/// (also by unwinding), `close()` is woken if the pool emptied or this was the last one.
+struct Acting<'a, D: Dialer> {
+    inner: &'a Inner<D>,
+    emptied: bool,
+}
+
+impl<'a, D: Dialer> Acting<'a, D> {
+    fn start(inner: &'a Inner<D>, emptied: bool) -> Self {
+        inner.acting.fetch_add(1, Ordering::SeqCst);
+        Self { inner, emptied }
+    }
+}
+
+impl<D: Dialer> Drop for Acting<'_, D> {
+    fn drop(&mut self) {
+        let last = self.inner.acting.fetch_sub(1, Ordering::SeqCst) == 1;
+        if self.emptied || (last && *self.inner.closing.borrow()) {
+            self.inner.emptied.notify_waiters();
+        }
     }
 }
 

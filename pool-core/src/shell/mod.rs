@@ -196,7 +196,7 @@ impl<D: Dialer> Pool<D> {
 
     /// Closes the pool gracefully: new `get`s fail, waiters fail, idle connections close
     /// now, leased ones when their lease returns; completes when every connection and dial
-    /// is gone.
+    /// is gone and the pool has dropped every transport handle it held.
     pub async fn close(&self) {
         self.inner.closing.send_replace(true);
         {
@@ -207,7 +207,7 @@ impl<D: Dialer> Pool<D> {
         loop {
             let mut emptied = pin!(self.inner.emptied.notified());
             emptied.as_mut().enable();
-            if self.inner.lock().core.is_empty() {
+            if self.inner.is_emptied() {
                 break;
             }
             emptied.await;
