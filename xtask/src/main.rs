@@ -49,7 +49,7 @@ const USAGE: &str = "usage: cargo xtask <command>
   ci     cargo fmt --check, cargo clippy --all-targets -D warnings, cargo test --workspace,
          then the shuttle model check
   test   cargo test --workspace
-  shuttle  the model check of the real pool (--cfg hotpool_shuttle, target/shuttle)
+  shuttle  clippy + the model check of the real pool (--cfg hotpool_shuttle, target/shuttle)
   floors check Cargo.lock against security-floors.txt
   bench  [--quick] run the benchmarks, rewrite BENCHMARKS.md
   soak   --secs N  bounded mixed load with injected faults

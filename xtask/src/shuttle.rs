@@ -1,28 +1,48 @@
 //! The concurrency model check: `pool-core/tests/shuttle.rs` runs the real `Pool` on
 //! shuttle's primitives, which takes `--cfg hotpool_shuttle`. It builds into its own target
 //! directory (`target/shuttle`) so the changed `RUSTFLAGS` do not invalidate the main build.
+//! Clippy runs on that build too: the shuttle half of `pool-core/src/shell/rt.rs` is
+//! compiled nowhere else.
 
 use std::process::Command;
 
 use crate::workspace_root;
 
-/// The command line this step runs (also in the test file's header).
-pub(crate) const COMMAND: &str = "RUSTFLAGS=\"--cfg hotpool_shuttle\" CARGO_TARGET_DIR=target/shuttle cargo test -p pool-core --test shuttle";
+/// The test command this step runs (also in the test file's header).
+const COMMAND: &str = "RUSTFLAGS=\"--cfg hotpool_shuttle\" CARGO_TARGET_DIR=target/shuttle cargo test -p pool-core --test shuttle";
 
-/// Runs the shuttle model check, failing on a non-zero exit.
+/// Lints and runs the shuttle model check, failing on a non-zero exit.
 pub(crate) fn run() -> Result<(), String> {
+    shuttle_cargo(&[
+        "clippy",
+        "-p",
+        "pool-core",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ])?;
+    shuttle_cargo(&["test", "-p", "pool-core", "--test", "shuttle"])
+}
+
+/// `cargo ARGS` with `--cfg hotpool_shuttle` added to the caller's `RUSTFLAGS`, in
+/// `target/shuttle`.
+fn shuttle_cargo(args: &[&str]) -> Result<(), String> {
     let root = workspace_root()?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    // Any RUSTFLAGS of the caller still apply; the cfg is added to them.
     let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
     if !flags.is_empty() {
         flags.push(' ');
     }
     flags.push_str("--cfg hotpool_shuttle");
-    eprintln!("xtask: {COMMAND}");
+    let shown = format!(
+        "RUSTFLAGS=\"{flags}\" CARGO_TARGET_DIR=target/shuttle cargo {}",
+        args.join(" ")
+    );
+    eprintln!("xtask: {shown}");
     let status = Command::new(cargo)
-        .args(["test", "-p", "pool-core", "--test", "shuttle"])
-        .env("RUSTFLAGS", flags)
+        .args(args)
+        .env("RUSTFLAGS", &flags)
         .env("CARGO_TARGET_DIR", root.join("target").join("shuttle"))
         .current_dir(&root)
         .status()
@@ -30,6 +50,8 @@ pub(crate) fn run() -> Result<(), String> {
     if status.success() {
         Ok(())
     } else {
-        Err(format!("`{COMMAND}` failed ({status})"))
+        Err(format!(
+            "`{shown}` failed ({status}); the test alone: {COMMAND}"
+        ))
     }
 }
