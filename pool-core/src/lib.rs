@@ -57,6 +57,7 @@ mod ip_range;
 pub mod metrics;
 mod options;
 mod pool;
+mod rotate;
 mod source;
 mod state;
 mod transport;
@@ -65,6 +66,7 @@ pub use error::Error;
 pub use ip_range::{IpRange, IpRangeError};
 pub use options::{OptionsError, PoolOptions};
 pub use pool::{Lease, Pool, ProbeTicket, WarmOutcome, WarmProgress, WarmReport};
+pub use rotate::RoundRobin;
 pub use source::SourceAddrs;
 pub use state::{
     Action, AddrChange, BlacklistReason, Checkout, CloseReason, ConnId, ConnInfo, DialId,
