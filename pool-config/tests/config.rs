@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use pool_config::{
-    Config, ConfigError, DnsProtocol, ErrorKind, IpNet, IpPreference, KNOWN_TLS_PROFILES,
+    Config, ConfigError, DnsProtocol, ErrorKind, IpPreference, IpRange, KNOWN_TLS_PROFILES,
     ProbeKind, ProfileRotation, Transport,
 };
 
@@ -554,7 +554,7 @@ fn addresses() {
         "[whitelist]\nips = [\"10.1.2.3/8\", \"192.168.0.1\", \"2001:db8::1/32\"]\n\
          [blacklist]\nips = [\"::1\"]\n",
     );
-    let expect: Vec<IpNet> = ["10.0.0.0/8", "192.168.0.1/32", "2001:db8::/32"]
+    let expect: Vec<IpRange> = ["10.0.0.0/8", "192.168.0.1/32", "2001:db8::/32"]
         .iter()
         .map(|s| s.parse().unwrap())
         .collect();
@@ -830,7 +830,7 @@ fn env_overrides() {
     assert_eq!(c.pool.idle_timeout, secs(45));
     assert!(!c.pool.keep_warm);
     assert_eq!(c.whitelist.ips.len(), 2);
-    assert_eq!(c.blacklist.ips, ["::1".parse::<IpNet>().unwrap()]);
+    assert_eq!(c.blacklist.ips, ["::1".parse::<IpRange>().unwrap()]);
     assert_eq!(c.dns.protocol, DnsProtocol::Tcp);
     assert_eq!(c.dns.name_servers.len(), 1);
     assert_eq!(c.tls.profiles, ["chrome-like", "firefox-like"]);
