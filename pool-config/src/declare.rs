@@ -356,3 +356,78 @@ pub(crate) fn default_file() -> String {
     <crate::HostConfig as Section>::write_default(&mut out);
     out.text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Config;
+    use crate::model::SECTIONS;
+
+    /// `(section, key, value)` of every key line of the default file, examples included.
+    fn key_lines(text: &str) -> Vec<(String, String, String)> {
+        let mut section = String::new();
+        let mut out = Vec::new();
+        for line in text.lines() {
+            let code = line.split(" # ").next().unwrap_or("").trim();
+            let code = code.trim_start_matches("# ");
+            if let Some(name) = code.strip_prefix('[') {
+                section = name.trim_matches(|c| c == '[' || c == ']').to_owned();
+            } else if let Some((key, value)) = code.split_once(" = ") {
+                out.push((section.clone(), key.to_owned(), value.to_owned()));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_declared_key_has_one_default_line_and_an_env_setter() {
+        let lines = key_lines(&default_file());
+        let mut expected: Vec<(String, String)> = SECTIONS
+            .iter()
+            .flat_map(|(s, keys)| keys.iter().map(move |k| ((*s).to_owned(), (*k).to_owned())))
+            .collect();
+        let host_keys = <crate::HostConfig as Section>::KEYS;
+        expected.extend(
+            host_keys
+                .iter()
+                .map(|k| ("hosts".to_owned(), (*k).to_owned())),
+        );
+        let found: Vec<(String, String)> = lines
+            .iter()
+            .map(|(s, k, _)| (s.clone(), k.clone()))
+            .collect();
+        assert_eq!(found, expected);
+
+        // Each value written in the file, set from the environment, reads; a default value
+        // read that way is the default itself.
+        for (section, key, value) in lines.iter().filter(|(s, _, _)| s != "hosts") {
+            let mut cfg = Config::default();
+            let set = cfg.set_env(section, key, value);
+            assert!(
+                matches!(set, Some(Some(Ok(())))),
+                "{section}.{key} = {value}"
+            );
+            let optional = ["body", "ipv6_prefix"].contains(&key.as_str());
+            assert_eq!(cfg == Config::default(), !optional, "{section}.{key}");
+        }
+        let mut cfg = Config::default();
+        assert!(matches!(cfg.set_env("pool", "nope", "1"), Some(None)));
+        assert!(cfg.set_env("nope", "max_connections", "1").is_none());
+    }
+
+    #[test]
+    fn hosts_example_reads_as_a_host() {
+        let mut host = crate::HostConfig::new("x");
+        for (_, key, value) in key_lines(&default_file())
+            .iter()
+            .filter(|(s, _, _)| s == "hosts")
+        {
+            assert!(
+                matches!(host.set_env(key, value), Some(Ok(()))),
+                "hosts.{key} = {value}"
+            );
+        }
+        assert_eq!(host.name, "example.com");
+        assert_eq!(host.alpn.as_deref(), Some(&["h2".to_owned()][..]));
+    }
+}

@@ -92,6 +92,10 @@ fn mismatch(expected: &str, seen: &Seen<'_>) -> Issue {
     )
 }
 
+/// What [`Read::read_array`] returns: the value or its problem, and the element spans; or
+/// the deserializer's own error.
+pub(crate) type ArrayRead<V, E> = Result<(Result<V, Issue>, Vec<Range<usize>>), E>;
+
 /// A config value type, or a marker type naming how to read one (see [`NameServer`]).
 pub(crate) trait Read {
     /// The type stored in the config.
@@ -101,9 +105,7 @@ pub(crate) trait Read {
     fn read(seen: Seen<'_>) -> Result<Self::Value, Issue>;
 
     /// Reads an array; only lists accept one. Returns the element spans too.
-    fn read_array<'de, A: SeqAccess<'de>>(
-        _seq: A,
-    ) -> Result<(Result<Self::Value, Issue>, Vec<Range<usize>>), A::Error> {
+    fn read_array<'de, A: SeqAccess<'de>>(_seq: A) -> ArrayRead<Self::Value, A::Error> {
         Ok((Self::read(Seen::Array), Vec::new()))
     }
 
@@ -425,9 +427,7 @@ impl<R: Read> Read for Vec<R> {
         Err(mismatch("an array", &seen))
     }
 
-    fn read_array<'de, A: SeqAccess<'de>>(
-        mut seq: A,
-    ) -> Result<(Result<Self::Value, Issue>, Vec<Range<usize>>), A::Error> {
+    fn read_array<'de, A: SeqAccess<'de>>(mut seq: A) -> ArrayRead<Self::Value, A::Error> {
         let mut out = Vec::new();
         let mut spans = Vec::new();
         let mut problem = None;
@@ -468,9 +468,7 @@ impl<R: Read> Read for Option<R> {
         R::read(seen).map(Some)
     }
 
-    fn read_array<'de, A: SeqAccess<'de>>(
-        seq: A,
-    ) -> Result<(Result<Self::Value, Issue>, Vec<Range<usize>>), A::Error> {
+    fn read_array<'de, A: SeqAccess<'de>>(seq: A) -> ArrayRead<Self::Value, A::Error> {
         let (value, spans) = R::read_array(seq)?;
         Ok((value.map(Some), spans))
     }

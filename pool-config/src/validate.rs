@@ -329,7 +329,7 @@ pub(crate) fn http_status(c: &mut Checker<'_>, key: &str, status: &u16) {
 }
 
 /// An absolute request path without spaces.
-pub(crate) fn http_path(c: &mut Checker<'_>, key: &str, path: &String) {
+pub(crate) fn http_path(c: &mut Checker<'_>, key: &str, path: &str) {
     if !path.starts_with('/') {
         c.error(
             key,
@@ -346,7 +346,7 @@ pub(crate) fn http_path(c: &mut Checker<'_>, key: &str, path: &String) {
 }
 
 /// An HTTP method token.
-pub(crate) fn http_method(c: &mut Checker<'_>, key: &str, method: &String) {
+pub(crate) fn http_method(c: &mut Checker<'_>, key: &str, method: &str) {
     let token = |ch: char| ch.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(ch);
     if method.is_empty() || !method.chars().all(token) {
         c.error(
@@ -358,7 +358,7 @@ pub(crate) fn http_method(c: &mut Checker<'_>, key: &str, method: &String) {
 }
 
 /// Name servers with a port.
-pub(crate) fn name_servers(c: &mut Checker<'_>, key: &str, servers: &Vec<SocketAddr>) {
+pub(crate) fn name_servers(c: &mut Checker<'_>, key: &str, servers: &[SocketAddr]) {
     for (i, ns) in servers.iter().enumerate() {
         if ns.port() == 0 {
             c.error(
@@ -371,7 +371,7 @@ pub(crate) fn name_servers(c: &mut Checker<'_>, key: &str, servers: &Vec<SocketA
 }
 
 /// At least one profile, each known.
-pub(crate) fn profiles(c: &mut Checker<'_>, key: &str, profiles: &Vec<String>) {
+pub(crate) fn profiles(c: &mut Checker<'_>, key: &str, profiles: &[String]) {
     if profiles.is_empty() {
         c.error(
             key,
@@ -401,7 +401,7 @@ pub(crate) fn profiles(c: &mut Checker<'_>, key: &str, profiles: &Vec<String>) {
 }
 
 /// No empty paths.
-pub(crate) fn ca_files(c: &mut Checker<'_>, key: &str, files: &Vec<PathBuf>) {
+pub(crate) fn ca_files(c: &mut Checker<'_>, key: &str, files: &[PathBuf]) {
     for (i, f) in files.iter().enumerate() {
         if f.as_os_str().is_empty() {
             c.error(
@@ -424,7 +424,7 @@ pub(crate) fn insecure(c: &mut Checker<'_>, key: &str, on: &bool) {
 }
 
 /// Printable header values.
-pub(crate) fn accept_languages(c: &mut Checker<'_>, key: &str, langs: &Vec<String>) {
+pub(crate) fn accept_languages(c: &mut Checker<'_>, key: &str, langs: &[String]) {
     for (i, lang) in langs.iter().enumerate() {
         let ok =
             !lang.trim().is_empty() && lang.chars().all(|ch| ch == ' ' || ch.is_ascii_graphic());
@@ -450,7 +450,7 @@ pub(crate) fn ipv6_prefix(c: &mut Checker<'_>, key: &str, prefix: &Option<IpRang
 }
 
 /// A bare host name (or IP address).
-pub(crate) fn host_name(c: &mut Checker<'_>, key: &str, name: &String) {
+pub(crate) fn host_name(c: &mut Checker<'_>, key: &str, name: &str) {
     if let Some(reason) = host_name_problem(name) {
         c.error(key, ErrorKind::Value, reason);
     }
