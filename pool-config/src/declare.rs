@@ -78,9 +78,10 @@ impl DefaultFile {
 /// Declares one section: see `model.rs` for the form and `docs/config.md` for what comes
 /// out. Each key reads
 /// `DOC ATTRS key: Type [as Reader] = (default "toml") | (optional "example") |
-/// (required "what", "example"), "note" [, check path];`
+/// (required "what", "example"), note [, check path];`
 /// where `Reader` (default: `Type`) is the [`Read`](crate::read::Read) that parses it and
-/// `check` is `fn(&mut Checker, key: &str, &Type)`.
+/// `check` is `fn(&mut Checker, key: &str, &Type)`; the note (a `&str` or `String`) is the
+/// key's comment in the default file.
 macro_rules! section {
     (@reader $ty:ty) => { $ty };
     (@reader $ty:ty, $reader:ty) => { $reader };
@@ -108,7 +109,7 @@ macro_rules! section {
         pub struct $name:ident (raw $raw:ident) {
             $(
                 $(#[$fmeta:meta])*
-                $key:ident: $ty:ty $(as $reader:ty)? = $default:tt, $note:literal
+                $key:ident: $ty:ty $(as $reader:ty)? = $default:tt, $note:expr
                     $(, check $check:path)?;
             )*
         }
@@ -183,7 +184,7 @@ macro_rules! section {
 
             fn write_default(out: &mut crate::declare::DefaultFile) {
                 $(
-                    out.key(stringify!($key), section!(@example $default), $note);
+                    out.key(stringify!($key), section!(@example $default), &$note);
                 )*
             }
         }
@@ -310,6 +311,11 @@ macro_rules! names {
                     $($name::$variant => $text,)*
                 }
             }
+
+            /// The names, quoted, for the default file: `"a", "b" or "c"`.
+            pub(crate) fn choices() -> String {
+                crate::declare::either(Self::NAMES.iter().map(|(n, _)| format!("{n:?}")))
+            }
         }
 
         impl serde::Serialize for $name {
@@ -333,6 +339,15 @@ macro_rules! names {
 }
 
 pub(crate) use {config, names, section};
+
+/// `a, b or c`.
+pub(crate) fn either(items: impl IntoIterator<Item = String>) -> String {
+    let items: Vec<String> = items.into_iter().collect();
+    match items.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => items.concat(),
+    }
+}
 
 /// The default file: a header, every section at its defaults, and a commented
 /// `[[hosts]]` example.

@@ -183,7 +183,7 @@ section! {
         /// Port to connect to; 1–65535.
         port: u16 = (default "443"), "port dialed on every address", check check::nonzero;
         /// `"tls"`, `"h2"` or `"quic"`.
-        transport: Transport = (default "\"h2\""), "\"tls\", \"h2\" or \"quic\"";
+        transport: Transport = (default "\"h2\""), Transport::choices();
         /// Static IP addresses. When present (it must then be non-empty) DNS is not used for
         /// this host.
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -262,9 +262,9 @@ section! {
             "\"ip:port\" (port defaults to 53); empty = system resolver",
             check check::name_servers;
         /// `"udp"` or `"tcp"`.
-        protocol: DnsProtocol = (default "\"udp\""), "\"udp\" or \"tcp\"";
+        protocol: DnsProtocol = (default "\"udp\""), DnsProtocol::choices();
         /// `"ipv4"`, `"ipv6"` or `"both"`.
-        prefer: IpPreference = (default "\"both\""), "\"ipv4\", \"ipv6\" or \"both\"";
+        prefer: IpPreference = (default "\"both\""), IpPreference::choices();
         /// Floor applied to record TTLs when scheduling re-resolution; may be zero.
         #[serde(serialize_with = "humantime_serde::serialize")]
         min_ttl: Duration = (default "5"), "floor on record TTLs when scheduling re-resolution";
@@ -324,11 +324,11 @@ section! {
             check check::insecure;
         /// Profiles to rotate over, from [`KNOWN_TLS_PROFILES`]; must not be empty.
         profiles: Vec<String> = (default "[\"default\"]"),
-            "\"default\", \"chrome-like\", \"firefox-like\", \"safari-like\", \"tls13-only\"",
+            crate::declare::either(KNOWN_TLS_PROFILES.iter().map(|p| format!("{p:?}"))),
             check check::profiles;
         /// `"round-robin"` or `"random"`; also how `accept_languages` are picked.
         profile_rotation: ProfileRotation = (default "\"round-robin\""),
-            "\"round-robin\" or \"random\"";
+            ProfileRotation::choices() + "; also picks accept_languages";
         /// `Accept-Language` values, one picked per connection. Empty: no header.
         accept_languages: Vec<String> = (default "[]"),
             "Accept-Language values, one per connection; empty = none",
@@ -356,7 +356,7 @@ section! {
     #[non_exhaustive]
     pub struct HealthConfig (raw HealthRaw) {
         /// `"ping"` or `"http"`.
-        probe: ProbeKind = (default "\"ping\""), "\"ping\" (HTTP/2 or QUIC PING) or \"http\"";
+        probe: ProbeKind = (default "\"ping\""), ProbeKind::choices() + " (ping: HTTP/2 or QUIC PING)";
         /// Request path for `probe = "http"`; must start with `/`.
         path: String = (default "\"/\""), "for probe = \"http\"", check check::http_path;
         /// Request method for `probe = "http"`.
