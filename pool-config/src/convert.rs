@@ -5,21 +5,21 @@
 
 use std::time::Duration;
 
-use pool_core::{IpRange, PoolOptions};
+use pool_core::PoolOptions;
 
-use crate::{Config, IpNet, PoolConfig};
+use crate::{Config, PoolConfig};
 
 /// The longest lead with which `keep_warm` dials a replacement before `max_lifetime` runs
 /// out (pool-core's default lead).
 const KEEP_WARM_LEAD: Duration = Duration::from_secs(30);
 
-impl From<IpNet> for IpRange {
-    fn from(net: IpNet) -> Self {
-        // An `IpNet` is always a valid range: its prefix length fits its family.
-        match IpRange::new(net.addr(), net.prefix_len()) {
-            Ok(range) => range,
-            Err(_) => IpRange::from(net.addr()),
-        }
+impl crate::SourceAddrsConfig {
+    /// The source addresses of dials (pool-core's [`SourceAddrs`](pool_core::SourceAddrs)):
+    /// `addrs` and `ipv6_prefix` (only an IPv6 prefix, as validation requires).
+    #[must_use]
+    pub fn source_addrs(&self) -> pool_core::SourceAddrs {
+        let prefix = self.ipv6_prefix.filter(pool_core::IpRange::is_ipv6);
+        pool_core::SourceAddrs::new(self.addrs.clone(), prefix)
     }
 }
 
@@ -62,20 +62,8 @@ impl Config {
             health_check_interval: Some(p.health_check_interval),
             checkout_timeout: p.checkout_timeout,
             warm_concurrency: p.warm_concurrency,
-            whitelist: self
-                .whitelist
-                .ips
-                .iter()
-                .copied()
-                .map(IpRange::from)
-                .collect(),
-            blacklist: self
-                .blacklist
-                .ips
-                .iter()
-                .copied()
-                .map(IpRange::from)
-                .collect(),
+            whitelist: self.whitelist.ips.clone(),
+            blacklist: self.blacklist.ips.clone(),
         }
     }
 }
@@ -165,7 +153,6 @@ fn convert_error(key: &str, reason: String) -> crate::ConfigError {
 
 #[cfg(feature = "tls")]
 mod tls {
-    use pool_core::SourceAddrs;
     use pool_tls::{H2Options, Rotation, TlsOptions, TlsProfile, TlsVersion, Validation};
 
     use super::convert_error;
@@ -247,15 +234,7 @@ mod tls {
                 profile_rotation: rotation(self.tls.profile_rotation),
                 accept_languages: self.tls.accept_languages.clone(),
                 accept_language_rotation: rotation(self.tls.profile_rotation),
-                source_addrs: SourceAddrs::new(
-                    self.source_addrs.addrs.clone(),
-                    self.source_addrs
-                        .ipv6_prefix
-                        .and_then(|net| match net.addr() {
-                            std::net::IpAddr::V6(a) => Some((a, net.prefix_len())),
-                            std::net::IpAddr::V4(_) => None,
-                        }),
-                ),
+                source_addrs: self.source_addrs.source_addrs(),
                 validation,
             })
         }
@@ -342,7 +321,7 @@ alpn = ["h2", "http/1.1"]
             assert_eq!(v.path, "/check");
             assert_eq!(v.banned_statuses, [451]);
             assert_eq!(t.source_addrs.addrs().len(), 1);
-            assert_eq!(t.source_addrs.prefix().map(|p| p.1), Some(64));
+            assert_eq!(t.source_addrs.prefix().map(|p| p.prefix_len()), Some(64));
             assert!(!t.danger_accept_invalid_certs);
 
             let h2 = cfg.h2_options(None).unwrap();
@@ -481,7 +460,6 @@ mod health {
 
 #[cfg(feature = "quic")]
 mod quic {
-    use pool_core::SourceAddrs;
     use pool_quic::QuicOptions;
 
     use crate::{Config, HostConfig};
@@ -503,15 +481,7 @@ mod quic {
                 webpki_roots: self.tls.use_webpki_roots,
                 extra_ca_files: self.tls.ca_files.clone(),
                 danger_accept_invalid_certs: self.tls.insecure_skip_verify,
-                source_addrs: SourceAddrs::new(
-                    self.source_addrs.addrs.clone(),
-                    self.source_addrs
-                        .ipv6_prefix
-                        .and_then(|net| match net.addr() {
-                            std::net::IpAddr::V6(a) => Some((a, net.prefix_len())),
-                            std::net::IpAddr::V4(_) => None,
-                        }),
-                ),
+                source_addrs: self.source_addrs.source_addrs(),
                 ..defaults
             }
         }

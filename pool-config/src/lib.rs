@@ -76,28 +76,33 @@
 //! `[[hosts]]` cannot be set this way. Errors name the variable.
 
 mod convert;
+mod declare;
 mod error;
 mod model;
 mod parse;
+mod read;
 mod validate;
 
+use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 pub use error::{ConfigError, ConfigWarning, ErrorKind};
 pub use model::{
-    Config, DnsConfig, DnsProtocol, HealthConfig, HostConfig, IpListConfig, IpNet, IpNetParseError,
-    IpPreference, KNOWN_TLS_PROFILES, MetricsConfig, PoolConfig, ProbeKind, ProfileRotation,
-    SourceAddrsConfig, TlsConfig, Transport, ValidationConfig,
+    Config, DnsConfig, DnsProtocol, HealthConfig, HostConfig, IpListConfig, IpPreference,
+    KNOWN_TLS_PROFILES, MetricsConfig, PoolConfig, ProbeKind, ProfileRotation, SourceAddrsConfig,
+    TlsConfig, Transport, ValidationConfig,
 };
+/// The type of `[whitelist]`/`[blacklist]` entries and of `source_addrs.ipv6_prefix`.
+pub use pool_core::{IpRange, IpRangeError};
 
 use error::Report;
 
 /// Prefix of environment variables read by [`Config::apply_env`].
 pub const ENV_PREFIX: &str = "HOTPOOL_";
 
-/// The commented default file: every key, at its default.
-const DEFAULT_TOML: &str = include_str!("default.toml");
+/// The commented default file, generated from the key declarations.
+static DEFAULT_TOML: LazyLock<String> = LazyLock::new(declare::default_file);
 
 fn sorted(mut reports: Vec<(usize, Report)>) -> Vec<Report> {
     reports.sort_by_key(|(pos, _)| *pos);
@@ -211,11 +216,12 @@ impl Config {
         let mut cfg = Config::default();
         cfg.meta.file = Some(name.to_owned());
         cfg.meta.text = Some(Arc::from(text));
-        let mut reader = parse::Reader::new(Some(name.to_owned()), Some(text));
+        let mut reader = parse::Reader::new(Some(name.to_owned()), Some(text), HashMap::new());
         reader.read_document(text, &mut cfg);
         for (k, v) in vars {
             reader.read_env(k.as_ref(), v.as_ref(), &mut cfg);
         }
+        cfg.meta.origins = std::mem::take(&mut reader.origins);
         if !reader.reports.is_empty() {
             return Err(sorted(reader.reports)
                 .into_iter()
@@ -254,10 +260,12 @@ impl Config {
         V: AsRef<str>,
     {
         let mut next = self.clone();
-        let mut reader = parse::Reader::new(None, None);
+        let origins = std::mem::take(&mut next.meta.origins);
+        let mut reader = parse::Reader::new(None, None, origins);
         for (k, v) in vars {
             reader.read_env(k.as_ref(), v.as_ref(), &mut next);
         }
+        next.meta.origins = std::mem::take(&mut reader.origins);
         if let Some(r) = sorted(reader.reports).into_iter().next() {
             return Err(ConfigError(Box::new(r)));
         }
@@ -283,11 +291,11 @@ impl Config {
         &self.meta.warnings
     }
 
-    /// The complete default config file, with a comment on every key. It parses to
-    /// [`Config::default`].
+    /// The complete default config file, with a comment on every key, generated from the
+    /// key declarations. It parses to [`Config::default`].
     #[must_use]
     pub fn default_toml() -> &'static str {
-        DEFAULT_TOML
+        &DEFAULT_TOML
     }
 
     /// The effective configuration as TOML (durations as `"1m 30s"`-style strings), which

@@ -1,9 +1,17 @@
 //! Value rules: non-zero limits, consistent limits, known names, well-formed hosts. They run on
 //! the final [`Config`] (file + environment, or built in code) and locate each problem through
 //! the origins recorded while reading.
+//!
+//! Three kinds: the `[pool]` limit rules are pool-core's ([`PoolOptions::problems`], rendered
+//! here at the key that was set most explicitly); each key's own check is named in its
+//! declaration (`model.rs`) and written below; rules across keys are in [`validate`].
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
+
+use pool_core::{IpRange, OptionsError, PoolOptions};
 
 use crate::error::{ErrorKind, Report, line_col};
 use crate::model::{Config, KNOWN_TLS_PROFILES, Origin, Transport};
@@ -14,7 +22,8 @@ pub(crate) struct Outcome {
     pub(crate) warnings: Vec<(usize, Report)>,
 }
 
-struct V<'c> {
+/// Runs the checks of one config, collecting errors and warnings at their keys.
+pub(crate) struct Checker<'c> {
     cfg: &'c Config,
     out: Outcome,
 }
@@ -23,7 +32,7 @@ fn fmt_dur(d: Duration) -> String {
     humantime::format_duration(d).to_string()
 }
 
-impl V<'_> {
+impl Checker<'_> {
     /// The origin of `key`, or of its nearest recorded parent (`hosts[0].port` → `hosts[0]`).
     fn locate(&self, key: &str) -> Option<&Origin> {
         let mut k = key;
@@ -89,23 +98,6 @@ impl V<'_> {
         self.out.warnings.push(r);
     }
 
-    fn at_least(&mut self, key: &str, value: u64, min: u64) {
-        if value < min {
-            let why = if min == 1 && value == 0 {
-                "must not be zero".to_owned()
-            } else {
-                format!("must be at least {min}, got {value}")
-            };
-            self.error(key, ErrorKind::Value, why);
-        }
-    }
-
-    fn nonzero(&mut self, key: &str, d: Duration) {
-        if d.is_zero() {
-            self.error(key, ErrorKind::Value, "must not be zero".to_owned());
-        }
-    }
-
     fn shown(&self, key: &str, value: &str) -> String {
         if self.explicit(key) {
             value.to_owned()
@@ -146,37 +138,6 @@ impl V<'_> {
             self.error(key, ErrorKind::Inconsistent, reason);
         }
     }
-
-    fn http_path(&mut self, key: &str, path: &str) {
-        if !path.starts_with('/') {
-            self.error(
-                key,
-                ErrorKind::Value,
-                format!("must start with '/', got {path:?}"),
-            );
-        } else if path.chars().any(|c| c.is_whitespace() || c.is_control()) {
-            self.error(
-                key,
-                ErrorKind::Value,
-                format!("must not contain spaces or control characters, got {path:?}"),
-            );
-        }
-    }
-
-    fn http_method(&mut self, key: &str, method: &str) {
-        let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
-        if method.is_empty() || !method.chars().all(token) {
-            self.error(
-                key,
-                ErrorKind::Value,
-                format!("not an HTTP method: {method:?}"),
-            );
-        }
-    }
-}
-
-fn as_u64(n: usize) -> u64 {
-    u64::try_from(n).unwrap_or(u64::MAX)
 }
 
 fn plain(n: u64) -> String {
@@ -193,74 +154,21 @@ fn dur_secs(d: Duration) -> u64 {
 
 /// Checks every value rule.
 pub(crate) fn validate(cfg: &Config) -> Outcome {
-    let mut v = V {
+    let mut c = Checker {
         cfg,
         out: Outcome {
             errors: Vec::new(),
             warnings: Vec::new(),
         },
     };
-    let p = &cfg.pool;
+    // [pool] limits: pool-core's one set of rules.
+    pool_limits(&mut c, &cfg.pool_options());
+    cfg.check_keys(&mut c);
 
-    // [pool] limits: zero makes no sense for any of these (max_errors = 0 does: first error
-    // closes the connection).
-    v.at_least("pool.max_connections", as_u64(p.max_connections), 1);
-    v.at_least("pool.max_conns_per_host", as_u64(p.max_conns_per_host), 1);
-    v.at_least("pool.max_idle_conns", as_u64(p.max_idle_conns), 1);
-    v.at_least("pool.max_conns_per_ip", as_u64(p.max_conns_per_ip), 1);
-    v.at_least("pool.max_retries", u64::from(p.max_retries), 1);
-    v.at_least("pool.warm_concurrency", as_u64(p.warm_concurrency), 1);
-    for (key, d) in [
-        ("pool.conn_timeout", p.conn_timeout),
-        ("pool.idle_timeout", p.idle_timeout),
-        ("pool.max_lifetime", p.max_lifetime),
-        ("pool.test_timeout", p.test_timeout),
-        ("pool.health_check_interval", p.health_check_interval),
-        ("pool.cleanup_interval", p.cleanup_interval),
-        ("pool.blacklist_check_interval", p.blacklist_check_interval),
-        ("pool.dns_update_interval", p.dns_update_interval),
-        ("pool.checkout_timeout", p.checkout_timeout),
-        ("pool.blacklist_timeout", p.blacklist_timeout),
-    ] {
-        v.nonzero(key, d);
-    }
-    if !(100..=599).contains(&p.banned_status) {
-        v.error(
-            "pool.banned_status",
-            ErrorKind::Value,
-            format!(
-                "must be an HTTP status code (100-599), got {}",
-                p.banned_status
-            ),
-        );
-    }
-    v.not_above(
-        "pool.max_idle_conns",
-        as_u64(p.max_idle_conns),
-        "pool.max_connections",
-        as_u64(p.max_connections),
-        false,
-        plain,
-    );
-    v.not_above(
-        "pool.max_conns_per_host",
-        as_u64(p.max_conns_per_host),
-        "pool.max_connections",
-        as_u64(p.max_connections),
-        false,
-        plain,
-    );
-    v.not_above(
-        "pool.max_conns_per_ip",
-        as_u64(p.max_conns_per_ip),
-        "pool.max_conns_per_host",
-        as_u64(p.max_conns_per_host),
-        false,
-        plain,
-    );
+    let p = &cfg.pool;
     // Allowed (a connection then simply expires before it can idle out), but likely a slip.
     if p.idle_timeout > p.max_lifetime {
-        v.not_above(
+        c.not_above(
             "pool.idle_timeout",
             dur_secs(p.idle_timeout).max(1),
             "pool.max_lifetime",
@@ -270,7 +178,7 @@ pub(crate) fn validate(cfg: &Config) -> Outcome {
         );
     }
     if p.blacklist_check_interval > p.blacklist_timeout {
-        v.not_above(
+        c.not_above(
             "pool.blacklist_check_interval",
             dur_secs(p.blacklist_check_interval).max(1),
             "pool.blacklist_timeout",
@@ -280,100 +188,18 @@ pub(crate) fn validate(cfg: &Config) -> Outcome {
         );
     }
 
-    // [dns]
-    v.nonzero("dns.timeout", cfg.dns.timeout);
-    for (i, ns) in cfg.dns.name_servers.iter().enumerate() {
-        if ns.port() == 0 {
-            v.error(
-                &format!("dns.name_servers[{i}]"),
-                ErrorKind::Value,
-                format!("port must not be 0, got {ns}"),
-            );
-        }
-    }
-
-    // [tls]
     let tls = &cfg.tls;
-    if tls.profiles.is_empty() {
-        v.error(
-            "tls.profiles",
-            ErrorKind::Value,
-            format!(
-                "must name at least one profile (known: {})",
-                KNOWN_TLS_PROFILES.join(", ")
-            ),
-        );
-    }
-    for (i, name) in tls.profiles.iter().enumerate() {
-        if !KNOWN_TLS_PROFILES.contains(&name.as_str()) {
-            let hint = match nearest_profile(name) {
-                Some(s) => format!("; did you mean {s:?}?"),
-                None => String::new(),
-            };
-            v.error(
-                &format!("tls.profiles[{i}]"),
-                ErrorKind::Value,
-                format!(
-                    "unknown TLS profile {name:?} (known: {}){hint}",
-                    KNOWN_TLS_PROFILES.join(", ")
-                ),
-            );
-        }
-    }
-    for (i, f) in tls.ca_files.iter().enumerate() {
-        if f.as_os_str().is_empty() {
-            v.error(
-                &format!("tls.ca_files[{i}]"),
-                ErrorKind::Value,
-                "must not be empty".to_owned(),
-            );
-        }
-    }
     if !tls.use_webpki_roots && tls.ca_files.is_empty() && !tls.insecure_skip_verify {
-        v.error(
+        c.error(
             "tls.use_webpki_roots",
             ErrorKind::Inconsistent,
             "no trust anchors: use_webpki_roots is false and ca_files is empty".to_owned(),
         );
     }
-    if tls.insecure_skip_verify {
-        v.warn(
-            "tls.insecure_skip_verify",
-            "certificate verification is OFF: any server can impersonate every host".to_owned(),
-        );
-    }
-    for (i, lang) in tls.accept_languages.iter().enumerate() {
-        let ok = !lang.trim().is_empty() && lang.chars().all(|c| c == ' ' || c.is_ascii_graphic());
-        if !ok {
-            v.error(
-                &format!("tls.accept_languages[{i}]"),
-                ErrorKind::Value,
-                format!("not a valid Accept-Language header value: {lang:?}"),
-            );
-        }
-    }
-
-    // [health] and [validation]
-    v.http_path("health.path", &cfg.health.path);
-    v.http_method("health.method", &cfg.health.method);
-    v.at_least("health.concurrency", as_u64(cfg.health.concurrency), 1);
-    v.http_path("validation.path", &cfg.validation.path);
-    v.http_method("validation.method", &cfg.validation.method);
-
-    // [source_addrs]
-    if let Some(prefix) = cfg.source_addrs.ipv6_prefix {
-        if prefix.addr().is_ipv4() {
-            v.error(
-                "source_addrs.ipv6_prefix",
-                ErrorKind::Value,
-                format!("must be an IPv6 prefix, got {prefix}"),
-            );
-        }
-    }
 
     // [metrics]: a non-loopback address is fine when written explicitly; say so once.
     if cfg.metrics.enabled && !cfg.metrics.listen.ip().is_loopback() {
-        v.warn(
+        c.warn(
             "metrics.listen",
             format!(
                 "metrics are served on {}, reachable from other machines",
@@ -382,69 +208,276 @@ pub(crate) fn validate(cfg: &Config) -> Outcome {
         );
     }
 
-    // [[hosts]]
+    // [[hosts]]: names unique across entries; ALPN fitting the transport.
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (i, h) in cfg.hosts.iter().enumerate() {
-        let key = |k: &str| format!("hosts[{i}].{k}");
-        if let Some(reason) = host_name_problem(&h.name) {
-            v.error(&key("name"), ErrorKind::Value, reason);
-        } else if let Some(first) = seen.insert(h.name.to_ascii_lowercase(), i) {
-            let first_at = match v.locate(&format!("hosts[{first}].name")) {
+        if host_name_problem(&h.name).is_some() {
+            continue;
+        }
+        if let Some(first) = seen.insert(h.name.to_ascii_lowercase(), i) {
+            let first_at = match c.locate(&format!("hosts[{first}].name")) {
                 Some(Origin::File(span)) => match &cfg.meta.text {
                     Some(t) => format!(" (first at line {})", line_col(t, span.start).0),
                     None => String::new(),
                 },
                 _ => String::new(),
             };
-            v.error(
-                &key("name"),
+            c.error(
+                &format!("hosts[{i}].name"),
                 ErrorKind::Duplicate,
                 format!("duplicate host name {:?}{first_at}", h.name),
             );
             // Keep the first one as the reference for later duplicates.
             seen.insert(h.name.to_ascii_lowercase(), first);
         }
-        if h.port == 0 {
-            v.error(
-                &key("port"),
-                ErrorKind::Value,
-                "must not be zero".to_owned(),
+    }
+    for (i, h) in cfg.hosts.iter().enumerate() {
+        let Some(alpn) = &h.alpn else { continue };
+        let key = format!("hosts[{i}].alpn");
+        if h.transport == Transport::H2 && !alpn.iter().any(|p| p == "h2") {
+            c.error(
+                &key,
+                ErrorKind::Inconsistent,
+                "transport \"h2\" needs \"h2\" in alpn".to_owned(),
             );
         }
-        if h.addrs.as_ref().is_some_and(Vec::is_empty) {
-            v.error(
-                &key("addrs"),
+        if alpn.is_empty() {
+            c.error(
+                &key,
                 ErrorKind::Value,
-                "must not be empty (leave `addrs` out to resolve the host with DNS)".to_owned(),
+                "must not be empty (leave `alpn` out for the transport's default)".to_owned(),
             );
-        }
-        if let Some(alpn) = &h.alpn {
-            for (j, proto) in alpn.iter().enumerate() {
-                if proto.is_empty() || proto.len() > 255 {
-                    v.error(
-                        &format!("hosts[{i}].alpn[{j}]"),
-                        ErrorKind::Value,
-                        format!("an ALPN protocol id must be 1-255 bytes, got {proto:?}"),
-                    );
-                }
-            }
-            if h.transport == Transport::H2 && !alpn.iter().any(|p| p == "h2") {
-                v.error(
-                    &key("alpn"),
-                    ErrorKind::Inconsistent,
-                    "transport \"h2\" needs \"h2\" in alpn".to_owned(),
-                );
-            }
-            if alpn.is_empty() {
-                v.error(
-                    &key("alpn"),
-                    ErrorKind::Value,
-                    "must not be empty (leave `alpn` out for the transport's default)".to_owned(),
-                );
-            }
         }
     }
-    v.out
+    c.out
+}
+
+/// Renders pool-core's limit problems at `pool.<key>`, each inconsistent pair at the key
+/// that was set more explicitly.
+fn pool_limits(c: &mut Checker<'_>, options: &PoolOptions) {
+    for problem in options.problems() {
+        match problem {
+            OptionsError::Zero { key } => c.error(
+                &format!("pool.{key}"),
+                ErrorKind::Value,
+                "must not be zero".to_owned(),
+            ),
+            OptionsError::Exceeds {
+                key,
+                value,
+                limit_key,
+                limit,
+            } => c.not_above(
+                &format!("pool.{key}"),
+                value,
+                &format!("pool.{limit_key}"),
+                limit,
+                false,
+                plain,
+            ),
+            other => c.error(
+                &format!("pool.{}", other.key()),
+                ErrorKind::Value,
+                other.to_string(),
+            ),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Key checks, named in the declarations: `fn(&mut Checker, key, &value)`.
+
+/// A value whose zero means "off" where that makes no sense.
+pub(crate) trait Zero {
+    fn is_zero(&self) -> bool;
+}
+
+impl Zero for Duration {
+    fn is_zero(&self) -> bool {
+        Duration::is_zero(self)
+    }
+}
+
+impl Zero for u16 {
+    fn is_zero(&self) -> bool {
+        *self == 0
+    }
+}
+
+impl Zero for usize {
+    fn is_zero(&self) -> bool {
+        *self == 0
+    }
+}
+
+/// Must not be zero.
+pub(crate) fn nonzero<T: Zero>(c: &mut Checker<'_>, key: &str, v: &T) {
+    if v.is_zero() {
+        c.error(key, ErrorKind::Value, "must not be zero".to_owned());
+    }
+}
+
+/// An HTTP status code.
+pub(crate) fn http_status(c: &mut Checker<'_>, key: &str, status: &u16) {
+    if !(100..=599).contains(status) {
+        c.error(
+            key,
+            ErrorKind::Value,
+            format!("must be an HTTP status code (100-599), got {status}"),
+        );
+    }
+}
+
+/// An absolute request path without spaces.
+pub(crate) fn http_path(c: &mut Checker<'_>, key: &str, path: &str) {
+    if !path.starts_with('/') {
+        c.error(
+            key,
+            ErrorKind::Value,
+            format!("must start with '/', got {path:?}"),
+        );
+    } else if path.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
+        c.error(
+            key,
+            ErrorKind::Value,
+            format!("must not contain spaces or control characters, got {path:?}"),
+        );
+    }
+}
+
+/// An HTTP method token.
+pub(crate) fn http_method(c: &mut Checker<'_>, key: &str, method: &str) {
+    let token = |ch: char| ch.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(ch);
+    if method.is_empty() || !method.chars().all(token) {
+        c.error(
+            key,
+            ErrorKind::Value,
+            format!("not an HTTP method: {method:?}"),
+        );
+    }
+}
+
+/// Name servers with a port.
+pub(crate) fn name_servers(c: &mut Checker<'_>, key: &str, servers: &[SocketAddr]) {
+    for (i, ns) in servers.iter().enumerate() {
+        if ns.port() == 0 {
+            c.error(
+                &format!("{key}[{i}]"),
+                ErrorKind::Value,
+                format!("port must not be 0, got {ns}"),
+            );
+        }
+    }
+}
+
+/// At least one profile, each known.
+pub(crate) fn profiles(c: &mut Checker<'_>, key: &str, profiles: &[String]) {
+    if profiles.is_empty() {
+        c.error(
+            key,
+            ErrorKind::Value,
+            format!(
+                "must name at least one profile (known: {})",
+                KNOWN_TLS_PROFILES.join(", ")
+            ),
+        );
+    }
+    for (i, name) in profiles.iter().enumerate() {
+        if !KNOWN_TLS_PROFILES.contains(&name.as_str()) {
+            let hint = match nearest_profile(name) {
+                Some(s) => format!("; did you mean {s:?}?"),
+                None => String::new(),
+            };
+            c.error(
+                &format!("{key}[{i}]"),
+                ErrorKind::Value,
+                format!(
+                    "unknown TLS profile {name:?} (known: {}){hint}",
+                    KNOWN_TLS_PROFILES.join(", ")
+                ),
+            );
+        }
+    }
+}
+
+/// No empty paths.
+pub(crate) fn ca_files(c: &mut Checker<'_>, key: &str, files: &[PathBuf]) {
+    for (i, f) in files.iter().enumerate() {
+        if f.as_os_str().is_empty() {
+            c.error(
+                &format!("{key}[{i}]"),
+                ErrorKind::Value,
+                "must not be empty".to_owned(),
+            );
+        }
+    }
+}
+
+/// Allowed, and warned.
+pub(crate) fn insecure(c: &mut Checker<'_>, key: &str, on: &bool) {
+    if *on {
+        c.warn(
+            key,
+            "certificate verification is OFF: any server can impersonate every host".to_owned(),
+        );
+    }
+}
+
+/// Printable header values.
+pub(crate) fn accept_languages(c: &mut Checker<'_>, key: &str, langs: &[String]) {
+    for (i, lang) in langs.iter().enumerate() {
+        let ok =
+            !lang.trim().is_empty() && lang.chars().all(|ch| ch == ' ' || ch.is_ascii_graphic());
+        if !ok {
+            c.error(
+                &format!("{key}[{i}]"),
+                ErrorKind::Value,
+                format!("not a valid Accept-Language header value: {lang:?}"),
+            );
+        }
+    }
+}
+
+/// An IPv6 range.
+pub(crate) fn ipv6_prefix(c: &mut Checker<'_>, key: &str, prefix: &Option<IpRange>) {
+    if let Some(prefix) = prefix.filter(|p| !p.is_ipv6()) {
+        c.error(
+            key,
+            ErrorKind::Value,
+            format!("must be an IPv6 prefix, got {prefix}"),
+        );
+    }
+}
+
+/// A bare host name (or IP address).
+pub(crate) fn host_name(c: &mut Checker<'_>, key: &str, name: &str) {
+    if let Some(reason) = host_name_problem(name) {
+        c.error(key, ErrorKind::Value, reason);
+    }
+}
+
+/// Present means non-empty.
+pub(crate) fn host_addrs(c: &mut Checker<'_>, key: &str, addrs: &Option<Vec<IpAddr>>) {
+    if addrs.as_ref().is_some_and(Vec::is_empty) {
+        c.error(
+            key,
+            ErrorKind::Value,
+            "must not be empty (leave `addrs` out to resolve the host with DNS)".to_owned(),
+        );
+    }
+}
+
+/// Each ALPN id 1-255 bytes (the list as a whole is checked with the transport).
+pub(crate) fn alpn_ids(c: &mut Checker<'_>, key: &str, alpn: &Option<Vec<String>>) {
+    for (j, proto) in alpn.iter().flatten().enumerate() {
+        if proto.is_empty() || proto.len() > 255 {
+            c.error(
+                &format!("{key}[{j}]"),
+                ErrorKind::Value,
+                format!("an ALPN protocol id must be 1-255 bytes, got {proto:?}"),
+            );
+        }
+    }
 }
 
 fn nearest_profile(name: &str) -> Option<&'static str> {

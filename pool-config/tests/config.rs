@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use pool_config::{
-    Config, ConfigError, DnsProtocol, ErrorKind, IpNet, IpPreference, KNOWN_TLS_PROFILES,
+    Config, ConfigError, DnsProtocol, ErrorKind, IpPreference, IpRange, KNOWN_TLS_PROFILES,
     ProbeKind, ProfileRotation, Transport,
 };
 
@@ -554,7 +554,7 @@ fn addresses() {
         "[whitelist]\nips = [\"10.1.2.3/8\", \"192.168.0.1\", \"2001:db8::1/32\"]\n\
          [blacklist]\nips = [\"::1\"]\n",
     );
-    let expect: Vec<IpNet> = ["10.0.0.0/8", "192.168.0.1/32", "2001:db8::/32"]
+    let expect: Vec<IpRange> = ["10.0.0.0/8", "192.168.0.1/32", "2001:db8::/32"]
         .iter()
         .map(|s| s.parse().unwrap())
         .collect();
@@ -830,7 +830,7 @@ fn env_overrides() {
     assert_eq!(c.pool.idle_timeout, secs(45));
     assert!(!c.pool.keep_warm);
     assert_eq!(c.whitelist.ips.len(), 2);
-    assert_eq!(c.blacklist.ips, ["::1".parse::<IpNet>().unwrap()]);
+    assert_eq!(c.blacklist.ips, ["::1".parse::<IpRange>().unwrap()]);
     assert_eq!(c.dns.protocol, DnsProtocol::Tcp);
     assert_eq!(c.dns.name_servers.len(), 1);
     assert_eq!(c.tls.profiles, ["chrome-like", "firefox-like"]);
@@ -945,4 +945,160 @@ fn validate_in_code() {
         e.to_string(),
         "pool.max_idle_conns: must not exceed pool.max_connections (100, the default), got 1000"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// The serde reader: every problem of a file in one pass, unusual values.
+
+#[test]
+fn every_unknown_key_is_reported_with_the_other_problems() {
+    let text = "colour = 1\n[pool]\nmax_conections = 5\nmax_connections = \"x\"\nmax_idle_con = 3\n\
+                [dns]\nprotocol = \"icmp\"\n[[hosts]]\nname = \"a\"\nprot = 80\n";
+    let errors = Config::check_str_named(text, NAME).unwrap_err();
+    let found: Vec<(usize, &str)> = errors
+        .iter()
+        .map(|e| (e.line().unwrap(), e.key().unwrap()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (1, "colour"),
+            (3, "pool.max_conections"),
+            (4, "pool.max_connections"),
+            (5, "pool.max_idle_con"),
+            (7, "dns.protocol"),
+            (10, "hosts[0].prot"),
+        ]
+    );
+    assert_eq!(errors[0].kind(), ErrorKind::UnknownKey);
+    assert_eq!(errors[2].kind(), ErrorKind::Type);
+    assert!(
+        errors[3]
+            .to_string()
+            .contains("did you mean `max_idle_conns`?")
+    );
+}
+
+#[test]
+fn datetimes_and_tables_where_a_value_belongs() {
+    let e = err("[pool]\nmax_connections = 1979-05-27\n");
+    assert_at(&e, 2, "pool.max_connections");
+    assert!(
+        e.to_string().ends_with("expected an integer, got datetime"),
+        "{e}"
+    );
+    let e = err("[pool]\nconn_timeout = { secs = 3 }\n");
+    assert_at(&e, 2, "pool.conn_timeout");
+    assert!(e.to_string().contains("got table"), "{e}");
+    let e = err("pool = 1979-05-27\n");
+    assert_at(&e, 1, "pool");
+    assert!(
+        e.to_string()
+            .contains("expected a table [pool], got datetime"),
+        "{e}"
+    );
+    let e = err("hosts = [1]\n");
+    assert_at(&e, 1, "hosts[0]");
+    assert!(
+        e.to_string().contains("expected a table, got integer"),
+        "{e}"
+    );
+    let e = err("[[pool]]\nmax_connections = 1\n");
+    assert_eq!(e.key(), Some("pool"));
+    assert!(e.to_string().contains("got array"), "{e}");
+}
+
+#[test]
+fn pool_limits_are_pool_cores_rules() {
+    // Every [pool] limit problem pool-core knows is reported by the loader, at its key.
+    let mut c = Config::default();
+    c.pool.max_conns_per_ip = 11;
+    let opts = c.pool_options();
+    let problems = opts.problems();
+    assert_eq!(problems.len(), 1);
+    let e = c.validate().unwrap_err();
+    assert_eq!(
+        e.key(),
+        Some(format!("pool.{}", problems[0].key()).as_str())
+    );
+    assert_eq!(
+        e.reason(),
+        "must not exceed pool.max_conns_per_host (10, the default), got 11"
+    );
+    let mut c = Config::default();
+    c.pool.warm_concurrency = 0;
+    assert_eq!(
+        c.validate().unwrap_err().to_string(),
+        "pool.warm_concurrency: must not be zero"
+    );
+}
+
+#[test]
+fn env_sets_every_declared_kind() {
+    let c = Config::from_str_with_vars(
+        "",
+        NAME,
+        [
+            ("HOTPOOL_TLS__CA_FILES", "a.pem,b.pem"),
+            ("HOTPOOL_TLS__ACCEPT_LANGUAGES", "[\"de\", \"fr\"]"),
+            ("HOTPOOL_DNS__MIN_TTL", "1.5"),
+            ("HOTPOOL_HEALTH__METHOD", "\"HEAD\""),
+            ("HOTPOOL_METRICS__ENABLED", "true"),
+            ("HOTPOOL_SOURCE_ADDRS__ADDRS", "10.0.0.1"),
+            ("HOTPOOL_POOL__BANNED_STATUS", "451"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(
+        c.tls.ca_files,
+        [PathBuf::from("a.pem"), PathBuf::from("b.pem")]
+    );
+    assert_eq!(c.tls.accept_languages, ["de", "fr"]);
+    assert_eq!(c.dns.min_ttl, Duration::from_millis(1500));
+    assert_eq!(c.health.method, "HEAD");
+    assert!(c.metrics.enabled);
+    assert_eq!(
+        c.source_addrs.addrs,
+        ["10.0.0.1".parse::<IpAddr>().unwrap()]
+    );
+    assert_eq!(c.pool.banned_status, 451);
+    let e =
+        Config::from_str_with_vars("", NAME, [("HOTPOOL_METRICS__ENABLED", "yes")]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "environment variable HOTPOOL_METRICS__ENABLED: metrics.enabled: expected a boolean \
+         (true or false), got string \"yes\""
+    );
+}
+
+#[test]
+fn the_default_file_is_generated_from_the_declarations() {
+    let text = Config::default_toml();
+    // Each section header once, in the order of the struct, [[hosts]] as a commented example.
+    let headers: Vec<&str> = text.lines().filter(|l| l.starts_with('[')).collect();
+    let names: Vec<&str> = headers
+        .iter()
+        .map(|h| h.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "[pool]",
+            "[whitelist]",
+            "[blacklist]",
+            "[dns]",
+            "[tls]",
+            "[health]",
+            "[validation]",
+            "[source_addrs]",
+            "[metrics]"
+        ]
+    );
+    assert!(text.contains("\n# [[hosts]]\n"), "{text}");
+    // Every line is one line of TOML or a comment, and every key has its note.
+    for line in text.lines().filter(|l| l.contains(" = ")) {
+        assert!(line.contains(" # "), "no note: {line}");
+    }
+    // The defaults in it are the defaults of the structs (and so of pool-core's options).
+    assert_eq!(load(text).pool_options(), pool_core::PoolOptions::default());
 }

@@ -1,4 +1,6 @@
-//! IP addresses and CIDR ranges, for the whitelist and the static blacklist.
+//! IP addresses and CIDR ranges: the whitelist, the static blacklist and the IPv6 prefix of
+//! source addresses. The one IP-range type of the workspace (pool-config parses its files
+//! into it through [`FromStr`]).
 
 use std::fmt;
 use std::net::IpAddr;
@@ -6,7 +8,9 @@ use std::str::FromStr;
 
 /// One IP address or a CIDR range (`10.0.0.0/8`, `2001:db8::/32`).
 ///
-/// A bare address is a range of one (`/32` or `/128`).
+/// A bare address is a range of one (`/32` or `/128`). Like Go's `net.ParseCIDR`, host bits
+/// are masked off (`10.1.2.3/8` is `10.0.0.0/8`). Displays as the bare address for a range of
+/// one, `network/len` otherwise; [`FromStr`] reads both forms back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct IpRange {
     network: IpAddr,
@@ -20,9 +24,10 @@ impl IpRange {
     pub fn new(network: IpAddr, prefix_len: u8) -> Result<Self, IpRangeError> {
         let max = max_prefix(network);
         if prefix_len > max {
-            return Err(IpRangeError(format!(
-                "prefix length {prefix_len} is longer than {max} bits"
-            )));
+            return Err(IpRangeError::PrefixTooLong {
+                len: prefix_len,
+                max,
+            });
         }
         Ok(Self {
             network: mask(network, prefix_len),
@@ -48,6 +53,31 @@ impl IpRange {
     /// The number of leading bits that are fixed.
     pub fn prefix_len(&self) -> u8 {
         self.prefix_len
+    }
+
+    /// Whether this is an IPv6 range.
+    pub fn is_ipv6(&self) -> bool {
+        self.network.is_ipv6()
+    }
+
+    /// The address of this range whose host bits (those after the prefix) are `host_bits`'
+    /// low bits: `host_bits` is masked to the host part, the network part is kept.
+    pub fn with_host_bits(&self, host_bits: u128) -> IpAddr {
+        match self.network {
+            IpAddr::V4(v4) => {
+                let host = u32::MAX
+                    .checked_shr(u32::from(self.prefix_len))
+                    .unwrap_or(0);
+                let low = u32::try_from(host_bits & u128::from(u32::MAX)).unwrap_or(0);
+                IpAddr::V4((u32::from(v4) | (low & host)).into())
+            }
+            IpAddr::V6(v6) => {
+                let host = u128::MAX
+                    .checked_shr(u32::from(self.prefix_len))
+                    .unwrap_or(0);
+                IpAddr::V6((u128::from(v6) | (host_bits & host)).into())
+            }
+        }
     }
 }
 
@@ -99,18 +129,22 @@ impl FromStr for IpRange {
             Some((addr, prefix)) => (addr, Some(prefix)),
             None => (text, None),
         };
-        let ip: IpAddr = addr
-            .parse()
-            .map_err(|_| IpRangeError(format!("`{addr}` is not an IP address")))?;
-        match prefix {
-            None => Ok(Self::from(ip)),
-            Some(prefix) => {
-                let len: u8 = prefix
-                    .parse()
-                    .map_err(|_| IpRangeError(format!("`{prefix}` is not a prefix length")))?;
-                Self::new(ip, len)
-            }
-        }
+        let ip: IpAddr = addr.parse().map_err(|_| IpRangeError::NotAnAddress {
+            text: text.to_owned(),
+        })?;
+        let Some(prefix) = prefix else {
+            return Ok(Self::from(ip));
+        };
+        let max = max_prefix(ip);
+        let len = prefix
+            .parse::<u8>()
+            .ok()
+            .filter(|len| *len <= max)
+            .ok_or_else(|| IpRangeError::BadPrefix {
+                text: text.to_owned(),
+                max,
+            })?;
+        Self::new(ip, len)
     }
 }
 
@@ -124,10 +158,33 @@ impl fmt::Display for IpRange {
     }
 }
 
-/// Why a text is not an IP address or CIDR range.
+/// Why a text or an address and prefix length is not an [`IpRange`].
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("invalid IP range: {0}")]
-pub struct IpRangeError(String);
+#[non_exhaustive]
+pub enum IpRangeError {
+    /// The text before any `/` is not an IP address.
+    #[error("not an IP address or CIDR range: {text:?}")]
+    NotAnAddress {
+        /// The text that was read.
+        text: String,
+    },
+    /// The text after `/` is not a prefix length that fits the address.
+    #[error("invalid prefix length in {text:?}: expected 0..={max}")]
+    BadPrefix {
+        /// The text that was read.
+        text: String,
+        /// The longest prefix of the address's family (32 or 128).
+        max: u8,
+    },
+    /// [`IpRange::new`] was given a prefix longer than the address.
+    #[error("prefix length {len} is longer than {max} bits")]
+    PrefixTooLong {
+        /// The prefix length given.
+        len: u8,
+        /// The longest prefix of the address's family (32 or 128).
+        max: u8,
+    },
+}
 
 #[cfg(test)]
 mod tests {
@@ -158,5 +215,57 @@ mod tests {
         assert!("10.0.0.0/33".parse::<IpRange>().is_err());
         assert!("nope".parse::<IpRange>().is_err());
         assert!("10.0.0.0/x".parse::<IpRange>().is_err());
+    }
+
+    #[test]
+    fn typed_errors_say_what_is_wrong() {
+        assert_eq!(
+            "10.0.0.300".parse::<IpRange>(),
+            Err(IpRangeError::NotAnAddress {
+                text: "10.0.0.300".to_owned()
+            })
+        );
+        let e = "10.0.0.0/33".parse::<IpRange>().unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid prefix length in \"10.0.0.0/33\": expected 0..=32"
+        );
+        let e = "::/129".parse::<IpRange>().unwrap_err();
+        assert!(matches!(e, IpRangeError::BadPrefix { max: 128, .. }), "{e}");
+        let e = IpRange::new("::1".parse().unwrap(), 200).unwrap_err();
+        assert_eq!(e, IpRangeError::PrefixTooLong { len: 200, max: 128 });
+    }
+
+    #[test]
+    fn display_reads_back() {
+        for text in [
+            "10.0.0.0/8",
+            "192.0.2.1",
+            "2001:db8::/32",
+            "::1",
+            "0.0.0.0/0",
+        ] {
+            let range: IpRange = text.parse().unwrap();
+            assert_eq!(range.to_string(), text);
+            assert_eq!(range.to_string().parse::<IpRange>().unwrap(), range);
+        }
+        let full: IpRange = "192.0.2.1/32".parse().unwrap();
+        assert_eq!(full.to_string(), "192.0.2.1");
+    }
+
+    #[test]
+    fn host_bits_stay_inside_the_range() {
+        let v6: IpRange = "2001:db8:1:2::/64".parse().unwrap();
+        assert_eq!(
+            v6.with_host_bits(u128::MAX).to_string(),
+            "2001:db8:1:2:ffff:ffff:ffff:ffff"
+        );
+        assert_eq!(v6.with_host_bits(5).to_string(), "2001:db8:1:2::5");
+        let v4: IpRange = "10.1.0.0/16".parse().unwrap();
+        assert_eq!(v4.with_host_bits(u128::MAX).to_string(), "10.1.255.255");
+        let one: IpRange = "::1".parse().unwrap();
+        assert_eq!(one.with_host_bits(u128::MAX).to_string(), "::1");
+        let all: IpRange = "::/0".parse().unwrap();
+        assert!(all.contains(all.with_host_bits(12345)));
     }
 }

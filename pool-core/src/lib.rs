@@ -56,6 +56,7 @@ mod error;
 mod ip_range;
 pub mod metrics;
 mod options;
+mod rotate;
 mod shell;
 mod source;
 mod state;
@@ -64,6 +65,7 @@ mod transport;
 pub use error::Error;
 pub use ip_range::{IpRange, IpRangeError};
 pub use options::{OptionsError, PoolOptions};
+pub use rotate::RoundRobin;
 pub use shell::{Lease, Pool, ProbeTicket, WarmLimit, WarmOutcome, WarmProgress, WarmReport};
 pub use source::SourceAddrs;
 pub use state::{

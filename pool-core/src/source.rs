@@ -1,27 +1,25 @@
 //! Local source addresses for dials: a pool of addresses rotated per dial, matched to the
 //! target's address family. Transport-neutral, so every dialer (TLS, QUIC) shares it.
 
-use std::collections::hash_map::RandomState;
-use std::hash::{BuildHasher, Hasher};
-use std::net::{IpAddr, Ipv6Addr};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::net::IpAddr;
+
+use crate::{IpRange, RoundRobin};
 
 /// Where a dial's local address comes from: a static list (IPv4 and/or IPv6) and/or an
 /// IPv6 prefix to draw random addresses from. Empty (the default) lets the OS choose.
 ///
 /// [`SourceAddrs::pick`] rotates through the list per dial and only ever returns an
-/// address of the target's family (never an IPv4 source for an IPv6 target); an IPv6
-/// target with no static IPv6 address but a prefix gets a random address of the prefix.
-/// Binding an address of a prefix that is not configured on an interface needs
+/// address of the target's family (never an IPv4 source for an IPv6 target); a target with
+/// no static address of its family but a prefix of that family gets a random address of
+/// the prefix. Binding an address of a prefix that is not configured on an interface needs
 /// `IP_FREEBIND` (set by the dialers) or an `AnyIP` route (`ip -6 route add local PREFIX
 /// dev lo`).
 #[derive(Debug, Default)]
 pub struct SourceAddrs {
     addrs: Vec<IpAddr>,
-    prefix: Option<(Ipv6Addr, u8)>,
-    next_v4: AtomicUsize,
-    next_v6: AtomicUsize,
-    random: RandomState,
+    prefix: Option<IpRange>,
+    v4: RoundRobin<IpAddr>,
+    v6: RoundRobin<IpAddr>,
 }
 
 impl Clone for SourceAddrs {
@@ -31,14 +29,21 @@ impl Clone for SourceAddrs {
 }
 
 impl SourceAddrs {
-    /// A pool of `addrs` and, optionally, an IPv6 `prefix` (address, prefix length ≤ 128).
-    pub fn new(addrs: Vec<IpAddr>, prefix: Option<(Ipv6Addr, u8)>) -> Self {
+    /// A pool of `addrs` and, optionally, a `prefix` (normally IPv6, e.g. `2001:db8::/64`)
+    /// to draw addresses from for targets of its family.
+    pub fn new(addrs: Vec<IpAddr>, prefix: Option<IpRange>) -> Self {
+        let of = |v6: bool| {
+            addrs
+                .iter()
+                .copied()
+                .filter(|a| a.is_ipv6() == v6)
+                .collect()
+        };
         Self {
+            v4: RoundRobin::new(of(false)),
+            v6: RoundRobin::new(of(true)),
             addrs,
-            prefix: prefix.map(|(a, len)| (a, len.min(128))),
-            next_v4: AtomicUsize::new(0),
-            next_v6: AtomicUsize::new(0),
-            random: RandomState::new(),
+            prefix,
         }
     }
 
@@ -52,8 +57,8 @@ impl SourceAddrs {
         &self.addrs
     }
 
-    /// The IPv6 prefix, if any.
-    pub fn prefix(&self) -> Option<(Ipv6Addr, u8)> {
+    /// The prefix, if any.
+    pub fn prefix(&self) -> Option<IpRange> {
         self.prefix
     }
 
@@ -62,40 +67,20 @@ impl SourceAddrs {
     /// was drawn from the prefix (it may need `IP_FREEBIND` to bind).
     pub fn pick(&self, target: IpAddr) -> Option<(IpAddr, bool)> {
         let v6 = target.is_ipv6();
-        let count = self.addrs.iter().filter(|a| a.is_ipv6() == v6).count();
-        if count > 0 {
-            let cursor = if v6 { &self.next_v6 } else { &self.next_v4 };
-            let n = cursor.fetch_add(1, Ordering::Relaxed) % count;
-            return self
-                .addrs
-                .iter()
-                .filter(|a| a.is_ipv6() == v6)
-                .nth(n)
-                .map(|a| (*a, false));
+        let list = if v6 { &self.v6 } else { &self.v4 };
+        if let Some(addr) = list.next() {
+            return Some((*addr, false));
         }
-        match (v6, self.prefix) {
-            (true, Some((base, len))) => Some((IpAddr::V6(self.draw(base, len)), true)),
-            _ => None,
-        }
-    }
-
-    /// A random address inside `base/len`.
-    fn draw(&self, base: Ipv6Addr, len: u8) -> Ipv6Addr {
-        if len >= 128 {
-            return base;
-        }
-        let mut hasher = self.random.build_hasher();
-        hasher.write_usize(self.next_v6.fetch_add(1, Ordering::Relaxed));
-        let high = u128::from(hasher.finish()) << 64;
-        hasher.write_u8(0x5a);
-        let random = high | u128::from(hasher.finish());
-        let host_mask = u128::MAX >> len;
-        Ipv6Addr::from((u128::from(base) & !host_mask) | (random & host_mask))
+        let prefix = self.prefix.filter(|p| p.is_ipv6() == v6)?;
+        let random = u128::from(list.random_u64()) << 64 | u128::from(list.random_u64());
+        Some((prefix.with_host_bits(random), true))
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::net::Ipv6Addr;
+
     use super::*;
 
     fn ip(s: &str) -> IpAddr {
@@ -124,7 +109,7 @@ mod tests {
     fn never_crosses_families() {
         let v4_only = SourceAddrs::new(vec![ip("10.0.0.1")], None);
         assert_eq!(v4_only.pick(ip("2001:db8::1")), None);
-        let v6_only = SourceAddrs::new(vec![], Some(("2001:db8:1::".parse().unwrap(), 64)));
+        let v6_only = SourceAddrs::new(vec![], Some("2001:db8:1::/64".parse().unwrap()));
         assert_eq!(v6_only.pick(ip("192.0.2.1")), None);
         assert!(SourceAddrs::default().is_empty());
     }
@@ -132,7 +117,7 @@ mod tests {
     #[test]
     fn prefix_draws_stay_inside_and_vary() {
         let base: Ipv6Addr = "2001:db8:1:2::".parse().unwrap();
-        let pool = SourceAddrs::new(vec![], Some((base, 64)));
+        let pool = SourceAddrs::new(vec![], Some(IpRange::new(base.into(), 64).unwrap()));
         let mut seen = std::collections::HashSet::new();
         for _ in 0..32 {
             let (addr, from_prefix) = pool.pick(ip("2001:db8::1")).unwrap();
@@ -144,7 +129,22 @@ mod tests {
             seen.insert(a);
         }
         assert!(seen.len() > 1, "prefix draws should differ");
-        let single = SourceAddrs::new(vec![], Some((Ipv6Addr::LOCALHOST, 128)));
+        let single = SourceAddrs::new(
+            vec![],
+            Some(IpRange::from(IpAddr::from(Ipv6Addr::LOCALHOST))),
+        );
         assert_eq!(single.pick(ip("::1")), Some((ip("::1"), true)));
+    }
+
+    #[test]
+    fn static_addresses_win_over_the_prefix_and_prefix_matches_its_family() {
+        let prefix: IpRange = "2001:db8:9::/48".parse().unwrap();
+        let pool = SourceAddrs::new(vec![ip("::5")], Some(prefix));
+        assert_eq!(pool.pick(ip("2001:db8::1")), Some((ip("::5"), false)));
+        assert_eq!(pool.prefix(), Some(prefix));
+        let v4 = SourceAddrs::new(vec![], Some("10.9.0.0/16".parse().unwrap()));
+        let (addr, from_prefix) = v4.pick(ip("192.0.2.1")).unwrap();
+        assert!(from_prefix && "10.9.0.0/16".parse::<IpRange>().unwrap().contains(addr));
+        assert_eq!(v4.pick(ip("2001:db8::1")), None);
     }
 }

@@ -94,8 +94,8 @@ pub fn check(file: &Path, json: bool) -> Result<ExitCode, Error> {
     })
 }
 
-/// `config default`: the documented default file (TOML; with `--json`, the default
-/// configuration as a JSON object).
+/// `config default`: the documented default file, generated from pool-config's key
+/// declarations (TOML; with `--json`, the default configuration as a JSON object).
 pub fn default(json: bool) -> Result<ExitCode, Error> {
     if json {
         crate::report::print_json(&Config::default())?;
