@@ -24,9 +24,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use hotpool_tests::fault_proxy::{Fault, FaultProxy};
-use hotpool_tests::open_fds;
-use pool_cli::local::{DnsMode, DnsServer, H2Origin, H2OriginOptions, TestCa};
+use pool_testkit::{Fault, FaultProxy};
+use pool_testkit::fds::open_fds;
+use pool_testkit::{DnsMode, DnsServer, H2Origin, H2OriginOptions, TestCa};
 use pool_core::{CloseReason, Error, Pool, PoolOptions};
 use pool_dns::{DnsOptions, DnsRefresher, NameServer};
 use pool_health::{HealthChecker, HealthOptions, TransportProbe};

@@ -16,7 +16,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pool_cli::local::{H2Origin, H2OriginOptions, TestCa};
+use pool_testkit::{H2Origin, H2OriginOptions, TestCa};
 use rustls_pki_types::CertificateDer;
 
 /// The host name every transport bench uses (the origin's certificate names it).

@@ -10,7 +10,7 @@ use rcgen::{
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-/// The crypto provider every rustls config in this module is built with (ring, as in the
+/// The crypto provider every rustls config of the kit is built with (ring, as in the
 /// rest of the workspace).
 pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -195,8 +195,9 @@ mod tests {
     fn servers_are_send_and_sync() {
         fn check<T: Send + Sync>() {}
         check::<TestCa>();
-        check::<crate::local::H2Origin>();
-        check::<crate::local::QuicOrigin>();
-        check::<crate::local::DnsServer>();
+        check::<crate::H2Origin>();
+        check::<crate::QuicOrigin>();
+        check::<crate::DnsServer>();
+        check::<crate::FaultProxy>();
     }
 }
