@@ -24,12 +24,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use pool_testkit::{Fault, FaultProxy};
-use pool_testkit::fds::open_fds;
-use pool_testkit::{DnsMode, DnsServer, H2Origin, H2OriginOptions, TestCa};
 use pool_core::{CloseReason, Error, Pool, PoolOptions};
 use pool_dns::{DnsOptions, DnsRefresher, NameServer};
 use pool_health::{HealthChecker, HealthOptions, TransportProbe};
+use pool_testkit::fds::open_fds;
+use pool_testkit::{DnsMode, DnsServer, H2Origin, H2OriginOptions, TestCa};
+use pool_testkit::{Fault, FaultProxy};
 use pool_tls::{H2Dialer, H2Options, RequestError, send_via_pool};
 
 const HOST: &str = "www.soak.test";

@@ -5,9 +5,9 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pool_testkit::{wait_for, DnsMode, DnsServer, H2Origin, H2OriginOptions, TestCa};
 use pool_core::{CloseReason, Pool, PoolOptions};
 use pool_dns::{DnsOptions, DnsRefresher, FailureKind, HostSource, IpPreference, NameServer};
+use pool_testkit::{DnsMode, DnsServer, H2Origin, H2OriginOptions, TestCa, wait_for};
 use pool_tls::{H2Dialer, H2Options};
 
 const ZONE: &str = "hotpool.test";
@@ -105,7 +105,10 @@ async fn added_address_is_warmed_and_removed_ones_drain() {
         pool.addrs(HOST) == vec![sock(2, port), sock(4, port)]
     })
     .await;
-    wait_for(".4 is warmed", DEADLINE, || connected(&pool).contains(&sock(4, port))).await;
+    wait_for(".4 is warmed", DEADLINE, || {
+        connected(&pool).contains(&sock(4, port))
+    })
+    .await;
     // .5 was idle: closed at once. .3 is leased: it drains and stays open until release.
     wait_for("the origin sees .5 closed", DEADLINE, || {
         origin.stats_for(ip(5)).unwrap().open_connections == 0
@@ -116,10 +119,14 @@ async fn added_address_is_warmed_and_removed_ones_drain() {
     assert!(connected(&pool).contains(&sock(3, port)));
 
     drop(leases);
-    wait_for("the drained .3 connection closes at release", DEADLINE, || {
-        !connected(&pool).contains(&sock(3, port))
-            && origin.stats_for(ip(3)).unwrap().open_connections == 0
-    })
+    wait_for(
+        "the drained .3 connection closes at release",
+        DEADLINE,
+        || {
+            !connected(&pool).contains(&sock(3, port))
+                && origin.stats_for(ip(3)).unwrap().open_connections == 0
+        },
+    )
     .await;
     assert_eq!(connected(&pool), vec![sock(2, port), sock(4, port)]);
     assert_eq!(pool.stats().closed_for(CloseReason::AddressRemoved), 2);
@@ -224,7 +231,10 @@ async fn nxdomain_servfail_and_silence_keep_the_last_good_answer() {
     let pool = pool(&ca);
     let refresher = DnsRefresher::start(&pool, dns_options(&dns)).unwrap();
     let good = refresher.add_host(HOST, port).await.unwrap();
-    wait_for("both addresses are warmed", DEADLINE, || connected(&pool) == good).await;
+    wait_for("both addresses are warmed", DEADLINE, || {
+        connected(&pool) == good
+    })
+    .await;
 
     let failed = |kind: FailureKind| refresher.stats().failures_of(kind);
     let keeps_answer = |pool: &Pool<H2Dialer>| {
@@ -249,12 +259,18 @@ async fn nxdomain_servfail_and_silence_keep_the_last_good_answer() {
     // SERVFAIL.
     dns.set_addrs(HOST, &[ip(2), ip(3)], 0).await.unwrap();
     dns.set_mode(DnsMode::ServFail);
-    wait_for("SERVFAIL is seen", DEADLINE, || failed(FailureKind::ServFail) >= 1).await;
+    wait_for("SERVFAIL is seen", DEADLINE, || {
+        failed(FailureKind::ServFail) >= 1
+    })
+    .await;
     keeps_answer(&pool);
 
     // A silent server: the query times out.
     dns.set_mode(DnsMode::Silent);
-    wait_for("a timeout is seen", DEADLINE, || failed(FailureKind::Timeout) >= 1).await;
+    wait_for("a timeout is seen", DEADLINE, || {
+        failed(FailureKind::Timeout) >= 1
+    })
+    .await;
     keeps_answer(&pool);
 
     // Answers again, with a change: applied, the failure streak ends.
@@ -302,7 +318,10 @@ async fn static_hosts_tcp_name_servers_and_family_preference() {
     let pinned = vec![sock(6, port), sock(7, port)];
     let change = refresher.add_static(HOST, pinned.clone());
     assert_eq!(change.added, pinned);
-    wait_for("static addresses are warmed", DEADLINE, || connected(&pool) == pinned).await;
+    wait_for("static addresses are warmed", DEADLINE, || {
+        connected(&pool) == pinned
+    })
+    .await;
     assert_eq!(dns.queries(), 0);
     let status = refresher.host_status(HOST).unwrap();
     assert_eq!(status.source, HostSource::Static);
@@ -313,7 +332,10 @@ async fn static_hosts_tcp_name_servers_and_family_preference() {
         "static hosts are not resolved"
     );
     assert!(refresher.remove_host(HOST));
-    wait_for("removed host drains", DEADLINE, || connected(&pool).is_empty()).await;
+    wait_for("removed host drains", DEADLINE, || {
+        connected(&pool).is_empty()
+    })
+    .await;
     assert!(refresher.hosts().is_empty());
     refresher.stop().await;
 

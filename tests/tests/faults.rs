@@ -17,11 +17,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use pool_testkit::{wait_for, Fault, FaultProxy};
-use pool_testkit::fds::open_fds;
-use pool_testkit::{DnsMode, DnsServer, H2Origin, H2OriginOptions, TestCa};
 use pool_core::{CloseReason, DialErrorKind, Error, Pool, PoolOptions, Stats, WarmOutcome};
 use pool_dns::{DnsOptions, DnsRefresher, FailureKind, NameServer};
+use pool_testkit::fds::open_fds;
+use pool_testkit::{DnsMode, DnsServer, H2Origin, H2OriginOptions, TestCa};
+use pool_testkit::{Fault, FaultProxy, wait_for};
 use pool_tls::{H2Dialer, H2LeaseExt, H2Options, RequestError, send_via_pool};
 
 /// Every wait in these tests is bounded by this.
@@ -136,9 +136,11 @@ impl Rig {
             self.origin.stats()
         );
         let baseline = self.baseline;
-        wait_for(&format!("fds back to the baseline {baseline}"), DEADLINE, || {
-            open_fds() <= baseline
-        })
+        wait_for(
+            &format!("fds back to the baseline {baseline}"),
+            DEADLINE,
+            || open_fds() <= baseline,
+        )
         .await;
         self.proxy.shutdown().await;
         self.origin.shutdown().await;
@@ -577,7 +579,10 @@ fn dns_change_during_load_drains_removed_addresses_without_errors() {
         let pool = rig.pool(Duration::from_secs(5), pool_options());
         let refresher = DnsRefresher::start(&pool, dns_options(&dns)).unwrap();
         refresher.add_host(HOST, port).await.unwrap();
-        wait_for("both addresses warmed", DEADLINE, || pool.stats().connections == 2).await;
+        wait_for("both addresses warmed", DEADLINE, || {
+            pool.stats().connections == 2
+        })
+        .await;
 
         let stop = Arc::new(AtomicBool::new(false));
         let workers = load(&pool, 4, &stop);
@@ -635,7 +640,10 @@ fn dns_nxdomain_servfail_and_timeout_during_load_keep_serving() {
         let pool = rig.pool(Duration::from_secs(5), pool_options());
         let refresher = DnsRefresher::start(&pool, dns_options(&dns)).unwrap();
         let good = refresher.add_host(HOST, port).await.unwrap();
-        wait_for("both addresses warmed", DEADLINE, || pool.stats().connections == 2).await;
+        wait_for("both addresses warmed", DEADLINE, || {
+            pool.stats().connections == 2
+        })
+        .await;
 
         let stop = Arc::new(AtomicBool::new(false));
         let workers = load(&pool, 4, &stop);
@@ -656,7 +664,10 @@ fn dns_nxdomain_servfail_and_timeout_during_load_keep_serving() {
                 }
                 _ => dns.set_mode(DnsMode::Silent),
             }
-            wait_for(&format!("{name} is seen twice"), DEADLINE, || failed(kind) >= 2).await;
+            wait_for(&format!("{name} is seen twice"), DEADLINE, || {
+                failed(kind) >= 2
+            })
+            .await;
             let seen = rig.origin.stats().requests;
             assert!(
                 rig.origin
@@ -870,7 +881,10 @@ fn fd_exhaustion_child() {
         let stats = pool.stats();
         assert_consistent(&stats);
         drop(pool);
-        wait_for("fds back to the baseline", DEADLINE, || open_fds() <= baseline).await;
+        wait_for("fds back to the baseline", DEADLINE, || {
+            open_fds() <= baseline
+        })
+        .await;
         println!("fd-child: ok");
     });
 }

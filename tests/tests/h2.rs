@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use pool_testkit::fds::open_fds;
-use pool_testkit::{eventually, H2Origin, H2OriginOptions, TestCa};
 use pool_core::{DialErrorKind, Dialer, Pool, PoolOptions, SourceAddrs, Target, WarmOutcome};
+use pool_testkit::fds::open_fds;
+use pool_testkit::{H2Origin, H2OriginOptions, TestCa, eventually};
 use pool_tls::{
     ConfigError, H2Dialer, H2LeaseExt, H2Options, H2Service, TlsProfile, TlsVersion, Validation,
 };
@@ -153,7 +153,9 @@ async fn warm_reuse_capacity_languages_and_fds() {
             .await
     );
     assert!(
-        eventually("fds back to the baseline", WAIT, || open_fds() <= baseline).await.is_ok(),
+        eventually("fds back to the baseline", WAIT, || open_fds() <= baseline)
+            .await
+            .is_ok(),
         "fds: {} open, baseline {baseline}",
         open_fds()
     );
@@ -308,7 +310,9 @@ async fn goaway_close_and_reset_are_noticed_while_idle() {
         assert_eq!(inject(&origin), 2, "{fault}: both connections signalled");
         // The pool drops them on its own: no request has to fail first.
         assert!(
-            eventually("the pool is empty", WAIT, || pool.stats().connections == 0).await.is_ok(),
+            eventually("the pool is empty", WAIT, || pool.stats().connections == 0)
+                .await
+                .is_ok(),
             "{fault}: still pooled: {:?}",
             pool.stats()
         );
@@ -326,7 +330,11 @@ async fn goaway_close_and_reset_are_noticed_while_idle() {
         );
         // Leave only warm connections for the next round.
         pool.shed(1.0);
-        assert!(eventually("the pool is empty", WAIT, || pool.stats().connections == 0).await.is_ok());
+        assert!(
+            eventually("the pool is empty", WAIT, || pool.stats().connections == 0)
+                .await
+                .is_ok()
+        );
     }
     pool.close().await;
     origin.shutdown().await;
@@ -365,7 +373,12 @@ async fn ping_probe_sees_a_frozen_peer() {
     );
     origin.set_ping_frozen(false);
     origin.shutdown().await;
-    assert!(eventually("the driver end", WAIT, || conn.is_closed()).await.is_ok(), "driver end noticed");
+    assert!(
+        eventually("the driver end", WAIT, || conn.is_closed())
+            .await
+            .is_ok(),
+        "driver end noticed"
+    );
     assert_eq!(conn.probe().await, ProbeVerdict::Unhealthy);
 }
 

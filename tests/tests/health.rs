@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use pool_testkit::{wait_for, H2Origin, H2OriginOptions, TestCa};
 use pool_core::{CloseReason, Pool, PoolOptions};
 use pool_health::{HealthChecker, HealthOptions, HttpProbe, ProbeFuture, TransportProbe};
+use pool_testkit::{H2Origin, H2OriginOptions, TestCa, wait_for};
 use pool_tls::{H2Conn, H2Dialer, H2Options};
 
 const HOST: &str = "www.hotpool.test";
@@ -103,7 +103,10 @@ async fn unanswered_pings_and_closed_peers_remove_connections_within_an_interval
     .await;
 
     pool.close().await;
-    wait_for("the checker stops with the pool", DEADLINE, || checker.is_stopped()).await;
+    wait_for("the checker stops with the pool", DEADLINE, || {
+        checker.is_stopped()
+    })
+    .await;
     checker.stop().await;
     origin.shutdown().await;
 }
@@ -132,9 +135,11 @@ async fn a_leased_connection_is_never_probed() {
     // Back in the pool (the successful lease counts as a check): probed one interval
     // later, fails, removed.
     drop(lease);
-    wait_for("the idle connection is probed and removed", DEADLINE, || {
-        pool.stats().connections == 0
-    })
+    wait_for(
+        "the idle connection is probed and removed",
+        DEADLINE,
+        || pool.stats().connections == 0,
+    )
     .await;
     assert_eq!(checker.stats().failed, 1);
 
@@ -257,7 +262,10 @@ async fn refused_address_is_blacklisted_then_restored_by_the_retest() {
 
     // The re-test keeps dialing it every interval; refused, it stays blacklisted.
     let dials = pool.stats().dials_total;
-    wait_for("two re-tests run", DEADLINE, || pool.stats().dials_total >= dials + 2).await;
+    wait_for("two re-tests run", DEADLINE, || {
+        pool.stats().dials_total >= dials + 2
+    })
+    .await;
     assert_eq!(pool.stats().blacklisted, 1);
     assert_eq!(pool.stats().restored_total, 0);
 

@@ -5,10 +5,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pool_testkit::fds::open_fds;
-use pool_testkit::{eventually, QuicOrigin, QuicOriginOptions, TestCa};
 use pool_core::{Connection, DialErrorKind, Dialer, Pool, PoolOptions, SourceAddrs, Target};
 use pool_quic::{QuicDialer, QuicLeaseExt, QuicOptions};
+use pool_testkit::fds::open_fds;
+use pool_testkit::{QuicOrigin, QuicOriginOptions, TestCa, eventually};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -83,7 +83,9 @@ async fn warm_reuse_and_capacity_from_the_peer_stream_limit() {
             .await
     );
     assert!(
-        eventually("fds back to the baseline", WAIT, || open_fds() <= baseline).await.is_ok(),
+        eventually("fds back to the baseline", WAIT, || open_fds() <= baseline)
+            .await
+            .is_ok(),
         "fds: {} open, baseline {baseline}",
         open_fds()
     );
@@ -155,7 +157,9 @@ async fn connection_loss_is_noticed_and_sources_rotate() {
 
     assert_eq!(origin.close_all(), 2);
     assert!(
-        eventually("the pool is empty", WAIT, || pool.stats().connections == 0).await.is_ok(),
+        eventually("the pool is empty", WAIT, || pool.stats().connections == 0)
+            .await
+            .is_ok(),
         "{:?}",
         pool.stats()
     );

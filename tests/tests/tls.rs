@@ -5,9 +5,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pool_testkit::fds::open_fds;
-use pool_testkit::{eventually, H2Origin, H2OriginOptions, TestCa};
 use pool_core::{Connection, DialErrorKind, Dialer, Pool, PoolOptions, Target};
+use pool_testkit::fds::open_fds;
+use pool_testkit::{H2Origin, H2OriginOptions, TestCa, eventually};
 use pool_tls::{TlsDialer, TlsOptions, Validation};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -85,7 +85,9 @@ async fn exclusive_streams_validated_and_watched_while_idle() {
     // Stale bytes on an idle connection: the watcher closes it; it is never handed out.
     assert_eq!(origin.send_garbage_all(), 2);
     assert!(
-        eventually("the pool is empty", WAIT, || pool.stats().connections == 0).await.is_ok(),
+        eventually("the pool is empty", WAIT, || pool.stats().connections == 0)
+            .await
+            .is_ok(),
         "{:?}",
         pool.stats()
     );
@@ -99,11 +101,19 @@ async fn exclusive_streams_validated_and_watched_while_idle() {
     pool.warm("a.test").await;
     assert_eq!(pool.stats().connections, 2);
     assert_eq!(origin.close_all(), 2);
-    assert!(eventually("the pool is empty", WAIT, || pool.stats().connections == 0).await.is_ok());
+    assert!(
+        eventually("the pool is empty", WAIT, || pool.stats().connections == 0)
+            .await
+            .is_ok()
+    );
     pool.warm("a.test").await;
     assert_eq!(pool.stats().connections, 2);
     assert_eq!(origin.reset_all(), 2);
-    assert!(eventually("the pool is empty", WAIT, || pool.stats().connections == 0).await.is_ok());
+    assert!(
+        eventually("the pool is empty", WAIT, || pool.stats().connections == 0)
+            .await
+            .is_ok()
+    );
 
     pool.close().await;
     drop(pool);
@@ -113,7 +123,9 @@ async fn exclusive_streams_validated_and_watched_while_idle() {
             .await
     );
     assert!(
-        eventually("fds back to the baseline", WAIT, || open_fds() <= baseline).await.is_ok(),
+        eventually("fds back to the baseline", WAIT, || open_fds() <= baseline)
+            .await
+            .is_ok(),
         "fds: {} open, baseline {baseline}",
         open_fds()
     );
