@@ -3,6 +3,7 @@
 //! - `cargo xtask ci`: what CI runs — format check, clippy with warnings denied, all tests.
 //! - `cargo xtask test`: the workspace tests only (`cargo test --workspace`).
 //! - `cargo xtask floors`: checks `Cargo.lock` against `security-floors.txt`.
+//! - `cargo xtask layers`: no dependency edge points up the floors (`cargo metadata`).
 //! - `cargo xtask bench [--quick]`: runs the benchmarks and rewrites `BENCHMARKS.md`.
 //! - `cargo xtask soak --secs N`: bounded mixed load with injected faults (not in CI).
 //! - `cargo xtask fuzz [--secs N]`: the config-parser fuzz targets (not in CI).
@@ -14,6 +15,7 @@ mod bench;
 mod deny;
 mod floors;
 mod fuzz;
+mod layers;
 mod soak;
 
 fn main() -> ExitCode {
@@ -22,6 +24,7 @@ fn main() -> ExitCode {
         Some("ci") => ci(),
         Some("test") => test(),
         Some("floors") => workspace_root().and_then(|root| floors::check(&root)),
+        Some("layers") => layers::check(),
         Some("bench") => bench::run(&args[1..]),
         Some("soak") => soak::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
@@ -45,6 +48,7 @@ const USAGE: &str = "usage: cargo xtask <command>
   ci     cargo fmt --check, cargo clippy --all-targets -D warnings, cargo test --workspace
   test   cargo test --workspace
   floors check Cargo.lock against security-floors.txt
+  layers check that no dependency edge points up (cargo metadata)
   bench  [--quick] run the benchmarks, rewrite BENCHMARKS.md
   soak   --secs N  bounded mixed load with injected faults
   fuzz   [--secs N] fuzz the config parser (needs cargo-fuzz, nightly)
@@ -52,6 +56,7 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 fn ci() -> Result<(), String> {
     floors::check(&workspace_root()?)?;
+    layers::check()?;
     cargo(&["fmt", "--all", "--", "--check"])?;
     cargo(&[
         "clippy",
