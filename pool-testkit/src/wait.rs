@@ -3,7 +3,7 @@
 //! [`eventually`] polls a condition until it holds or a deadline passes and then returns
 //! [`TimedOut`], naming what was awaited; [`wait_for`] is the same and panics instead. Both
 //! measure time with [`tokio::time`], so they work under real time and under
-//! [`tokio::time::pause`] (where the runtime's auto-advance moves the clock while the test
+//! `tokio::time::pause` (where the runtime's auto-advance moves the clock while the test
 //! waits). The local servers' `wait_until` methods use the same loop, woken early by their
 //! counters' [`Notify`] as well as by the poll interval.
 

@@ -1,10 +1,10 @@
 //! Local origins, loopback only: TLS + HTTP/2 (with an HTTP/1.1 fallback) and QUIC.
 //!
 //! Every origin listens on one shared port of several addresses, counts what it sees per
-//! address, answers from one [`Responses`] (per-path status overrides, a response delay,
+//! address, answers from one `Responses` (per-path status overrides, a response delay,
 //! the body) and names the listening address that served a request. A new protocol (an
-//! HTTP/1.1-only origin, HTTP/3) is a new module here reusing [`Responses`] and
-//! [`crate::net`]'s port binding.
+//! HTTP/1.1-only origin, HTTP/3) is a new module here reusing `Responses` and the shared
+//! port binding of `net.rs`.
 //!
 //! - [`H2Origin`] (`h2.rs`): TCP + TLS, ALPN `h2` → HTTP/2, `http/1.1` (or no ALPN and no
 //!   HTTP/2 preface) → the HTTP/1.1 loop of `http1.rs`;
