@@ -253,9 +253,15 @@ mod tests {
         let m = metadata(
             &[
                 ("pool-core", &[("tokio", "normal"), ("pool-testkit", "dev")]),
-                ("pool-tls", &[("pool-core", "normal"), ("pool-testkit", "dev")]),
+                (
+                    "pool-tls",
+                    &[("pool-core", "normal"), ("pool-testkit", "dev")],
+                ),
                 ("pool-testkit", &[("rustls", "normal")]),
-                ("pool-cli", &[("pool-tls", "normal"), ("pool-testkit", "normal")]),
+                (
+                    "pool-cli",
+                    &[("pool-tls", "normal"), ("pool-testkit", "normal")],
+                ),
             ],
             &[("tokio", &[]), ("rustls", &[])],
         );
@@ -273,7 +279,11 @@ mod tests {
                 ("pool-cli", &[("pool-tls", "normal")]),
             ],
             // tokio pulling in hickory would make pool-core reach it.
-            &[("tokio", &["hickory-proto"]), ("hickory-proto", &[]), ("h2", &[])],
+            &[
+                ("tokio", &["hickory-proto"]),
+                ("hickory-proto", &[]),
+                ("h2", &[]),
+            ],
         );
         assert_eq!(
             problems(&m).unwrap(),
