@@ -68,7 +68,7 @@ pub mod origin;
 pub use wait::{TimedOut, eventually, wait_for};
 
 #[cfg(feature = "servers")]
-pub use ca::{IssuedCert, TestCa, crypto_provider};
+pub use ca::{IssuedCert, TestCa, client_config_trusting, crypto_provider};
 #[cfg(feature = "servers")]
 pub use dns::{DnsMode, DnsServer, DnsServerOptions};
 #[cfg(feature = "servers")]
