@@ -1,5 +1,5 @@
 //! End-to-end tests of the `hotpool` binary: the built executable is run as a user would,
-//! against local servers on 127.0.0.x only (`pool_cli::local`), each run bounded in time.
+//! against local servers on 127.0.0.x only (`pool_testkit`), each run bounded in time.
 //!
 //! These live in `pool-cli/tests/` rather than in the workspace `tests` crate because
 //! `CARGO_BIN_EXE_hotpool` (the path of the built binary, and cargo building it before the
@@ -11,7 +11,7 @@ use std::process::{Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pool_cli::local::{DnsServer, H2Origin, H2OriginOptions, TestCa};
+use pool_testkit::{DnsServer, H2Origin, H2OriginOptions, TestCa};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;

@@ -6,46 +6,12 @@
 //! without connections). Prints one JSON object per line
 //! (`{"bench":"bookkeeping","connections":N,"bytes_per_connection":B,"bytes_per_address":A}`)
 //! and appends them to `target/hotpool-bench/bookkeeping.jsonl` for `cargo xtask bench`.
-// A `GlobalAlloc` can only be implemented with `unsafe impl`; this bench binary is the one
-// place that needs it, and it only forwards to the system allocator while counting.
-#![allow(unsafe_code)]
-
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
 use pool_core::{PoolOptions, PoolState};
-
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged; the
-// counter update has no effect on the memory returned.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
+use pool_testkit::alloc::{Counting, live_bytes};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -54,7 +20,7 @@ static ALLOCATOR: Counting = Counting;
 /// one connection to each address), for `n` addresses.
 fn measure(n: usize) -> (f64, f64) {
     let now = Instant::now();
-    let start = LIVE.load(Ordering::Relaxed);
+    let start = live_bytes();
     let mut core: PoolState<()> = PoolState::new(PoolOptions {
         max_connections: n,
         max_conns_per_host: n,
@@ -67,13 +33,13 @@ fn measure(n: usize) -> (f64, f64) {
         SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 443))
     });
     core.set_addrs("bench.test", addrs);
-    let before = LIVE.load(Ordering::Relaxed);
+    let before = live_bytes();
     for dial in core.plan_warm("bench.test") {
         core.handle_dial_result(dial.id, Ok(((), 1)), now);
     }
     while core.poll_action().is_some() {}
     assert_eq!(core.stats().connections, n);
-    let after = LIVE.load(Ordering::Relaxed);
+    let after = live_bytes();
     drop(core);
     let per_addr = (before - start) as f64 / n as f64;
     let per_conn = (after - before) as f64 / n as f64;

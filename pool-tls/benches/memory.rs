@@ -11,54 +11,14 @@
 //! left over is reported too (it should be back near zero).
 //!
 //! Writes `memory.jsonl` for `cargo xtask bench`.
-// A `GlobalAlloc` can only be implemented with `unsafe impl`; it forwards to the system
-// allocator while counting live bytes.
-#![allow(unsafe_code)]
-
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Duration;
 
 use common::{HOST, OriginProcess};
 use pool_core::{Dialer, Pool, PoolOptions};
+use pool_testkit::alloc::{Counting, live_bytes};
 use pool_tls::{H2Dialer, TlsDialer, TlsOptions};
-
-struct Counting;
-
-static LIVE: AtomicIsize = AtomicIsize::new(0);
-
-// SAFETY: every method forwards to `System` with the caller's arguments unchanged; the
-// counter update has no effect on the memory returned.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
-        // SAFETY: same contract as our caller's.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        LIVE.fetch_add(
-            new_size as isize - layout.size() as isize,
-            Ordering::Relaxed,
-        );
-        // SAFETY: same contract as our caller's.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -66,7 +26,7 @@ static ALLOCATOR: Counting = Counting;
 struct Measured {
     per_connection: f64,
     per_address: f64,
-    left_after_close: isize,
+    left_after_close: i64,
     warm_seconds: f64,
 }
 
@@ -84,20 +44,20 @@ fn measure<D: Dialer>(
         warm_concurrency: 64,
         ..PoolOptions::default()
     };
-    let start = LIVE.load(Ordering::SeqCst);
+    let start = live_bytes();
     let pool = Pool::new(dialer, options).expect("pool");
-    let with_pool = LIVE.load(Ordering::SeqCst);
+    let with_pool = live_bytes();
     pool.set_addrs(HOST, origin.addrs[..n].iter().copied());
-    let before = LIVE.load(Ordering::SeqCst);
+    let before = live_bytes();
     let report = rt.block_on(pool.warm(HOST));
     assert_eq!(report.ok, n, "every address warmed: {report:?}");
     // Let every connection settle into idle (drivers parked, handshake buffers freed).
     std::thread::sleep(Duration::from_millis(500));
-    let after = LIVE.load(Ordering::SeqCst);
+    let after = live_bytes();
     rt.block_on(pool.close());
     drop(pool);
     std::thread::sleep(Duration::from_millis(500));
-    let end = LIVE.load(Ordering::SeqCst);
+    let end = live_bytes();
     Measured {
         per_connection: (after - before) as f64 / n as f64,
         per_address: (before - with_pool) as f64 / n as f64,

@@ -5,9 +5,9 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pool_cli::local::{DnsMode, DnsServer, H2Origin, H2OriginOptions, TestCa};
 use pool_core::{CloseReason, Pool, PoolOptions};
 use pool_dns::{DnsOptions, DnsRefresher, FailureKind, HostSource, IpPreference, NameServer};
+use pool_testkit::{DnsMode, DnsServer, H2Origin, H2OriginOptions, TestCa, wait_for};
 use pool_tls::{H2Dialer, H2Options};
 
 const ZONE: &str = "hotpool.test";
@@ -21,18 +21,6 @@ fn ip(last: u8) -> IpAddr {
 
 fn sock(last: u8, port: u16) -> SocketAddr {
     SocketAddr::new(ip(last), port)
-}
-
-/// Polls `cond` every 10 ms until it holds; fails the test after [`DEADLINE`].
-async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !cond() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 fn dialer(ca: &TestCa) -> H2Dialer {
@@ -97,7 +85,7 @@ async fn added_address_is_warmed_and_removed_ones_drain() {
     assert_eq!(first, vec![sock(2, port), sock(3, port), sock(5, port)]);
     assert_eq!(pool.addrs(HOST), first);
     // Every address is warmed without a single `get`.
-    wait_for("the three addresses are warmed", || {
+    wait_for("the three addresses are warmed", DEADLINE, || {
         connected(&pool) == first
     })
     .await;
@@ -113,13 +101,16 @@ async fn added_address_is_warmed_and_removed_ones_drain() {
 
     // .3 and .5 leave, .4 arrives; the TTL of 1 s (not the 1 h interval) drives it.
     dns.set_addrs(HOST, &[ip(2), ip(4)], 1).await.unwrap();
-    wait_for("the new answer reaches the pool", || {
+    wait_for("the new answer reaches the pool", DEADLINE, || {
         pool.addrs(HOST) == vec![sock(2, port), sock(4, port)]
     })
     .await;
-    wait_for(".4 is warmed", || connected(&pool).contains(&sock(4, port))).await;
+    wait_for(".4 is warmed", DEADLINE, || {
+        connected(&pool).contains(&sock(4, port))
+    })
+    .await;
     // .5 was idle: closed at once. .3 is leased: it drains and stays open until release.
-    wait_for("the origin sees .5 closed", || {
+    wait_for("the origin sees .5 closed", DEADLINE, || {
         origin.stats_for(ip(5)).unwrap().open_connections == 0
     })
     .await;
@@ -128,10 +119,14 @@ async fn added_address_is_warmed_and_removed_ones_drain() {
     assert!(connected(&pool).contains(&sock(3, port)));
 
     drop(leases);
-    wait_for("the drained .3 connection closes at release", || {
-        !connected(&pool).contains(&sock(3, port))
-            && origin.stats_for(ip(3)).unwrap().open_connections == 0
-    })
+    wait_for(
+        "the drained .3 connection closes at release",
+        DEADLINE,
+        || {
+            !connected(&pool).contains(&sock(3, port))
+                && origin.stats_for(ip(3)).unwrap().open_connections == 0
+        },
+    )
     .await;
     assert_eq!(connected(&pool), vec![sock(2, port), sock(4, port)]);
     assert_eq!(pool.stats().closed_for(CloseReason::AddressRemoved), 2);
@@ -144,7 +139,7 @@ async fn added_address_is_warmed_and_removed_ones_drain() {
     assert_eq!(stats.failures, 0, "{stats:?}");
 
     pool.close().await;
-    wait_for("the refresher stops with the pool", || {
+    wait_for("the refresher stops with the pool", DEADLINE, || {
         refresher.is_stopped()
     })
     .await;
@@ -192,7 +187,7 @@ async fn ttl_interval_and_floor_decide_the_next_resolution() {
     refresher.add_host(HOST, 443).await.unwrap();
     assert!(near(scheduled(&refresher), Duration::from_millis(300)));
     dns.set_addrs(HOST, &[ip(3)], 3600).await.unwrap();
-    wait_for("the interval re-resolves", || {
+    wait_for("the interval re-resolves", DEADLINE, || {
         pool.addrs(HOST) == vec![sock(3, 443)]
     })
     .await;
@@ -236,7 +231,10 @@ async fn nxdomain_servfail_and_silence_keep_the_last_good_answer() {
     let pool = pool(&ca);
     let refresher = DnsRefresher::start(&pool, dns_options(&dns)).unwrap();
     let good = refresher.add_host(HOST, port).await.unwrap();
-    wait_for("both addresses are warmed", || connected(&pool) == good).await;
+    wait_for("both addresses are warmed", DEADLINE, || {
+        connected(&pool) == good
+    })
+    .await;
 
     let failed = |kind: FailureKind| refresher.stats().failures_of(kind);
     let keeps_answer = |pool: &Pool<H2Dialer>| {
@@ -246,7 +244,7 @@ async fn nxdomain_servfail_and_silence_keep_the_last_good_answer() {
 
     // NXDOMAIN.
     dns.remove(HOST).await.unwrap();
-    wait_for("NXDOMAIN is seen twice", || {
+    wait_for("NXDOMAIN is seen twice", DEADLINE, || {
         failed(FailureKind::NxDomain) >= 2
     })
     .await;
@@ -261,22 +259,28 @@ async fn nxdomain_servfail_and_silence_keep_the_last_good_answer() {
     // SERVFAIL.
     dns.set_addrs(HOST, &[ip(2), ip(3)], 0).await.unwrap();
     dns.set_mode(DnsMode::ServFail);
-    wait_for("SERVFAIL is seen", || failed(FailureKind::ServFail) >= 1).await;
+    wait_for("SERVFAIL is seen", DEADLINE, || {
+        failed(FailureKind::ServFail) >= 1
+    })
+    .await;
     keeps_answer(&pool);
 
     // A silent server: the query times out.
     dns.set_mode(DnsMode::Silent);
-    wait_for("a timeout is seen", || failed(FailureKind::Timeout) >= 1).await;
+    wait_for("a timeout is seen", DEADLINE, || {
+        failed(FailureKind::Timeout) >= 1
+    })
+    .await;
     keeps_answer(&pool);
 
     // Answers again, with a change: applied, the failure streak ends.
     dns.set_mode(DnsMode::Normal);
     dns.set_addrs(HOST, &[ip(2)], 0).await.unwrap();
-    wait_for("the new answer is applied", || {
+    wait_for("the new answer is applied", DEADLINE, || {
         pool.addrs(HOST) == vec![sock(2, port)]
     })
     .await;
-    wait_for("the removed address drains", || {
+    wait_for("the removed address drains", DEADLINE, || {
         connected(&pool) == vec![sock(2, port)]
     })
     .await;
@@ -314,7 +318,10 @@ async fn static_hosts_tcp_name_servers_and_family_preference() {
     let pinned = vec![sock(6, port), sock(7, port)];
     let change = refresher.add_static(HOST, pinned.clone());
     assert_eq!(change.added, pinned);
-    wait_for("static addresses are warmed", || connected(&pool) == pinned).await;
+    wait_for("static addresses are warmed", DEADLINE, || {
+        connected(&pool) == pinned
+    })
+    .await;
     assert_eq!(dns.queries(), 0);
     let status = refresher.host_status(HOST).unwrap();
     assert_eq!(status.source, HostSource::Static);
@@ -325,7 +332,10 @@ async fn static_hosts_tcp_name_servers_and_family_preference() {
         "static hosts are not resolved"
     );
     assert!(refresher.remove_host(HOST));
-    wait_for("removed host drains", || connected(&pool).is_empty()).await;
+    wait_for("removed host drains", DEADLINE, || {
+        connected(&pool).is_empty()
+    })
+    .await;
     assert!(refresher.hosts().is_empty());
     refresher.stop().await;
 

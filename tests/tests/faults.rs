@@ -17,11 +17,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use hotpool_tests::fault_proxy::{Fault, FaultProxy};
-use hotpool_tests::open_fds;
-use pool_cli::local::{DnsMode, DnsServer, H2Origin, H2OriginOptions, TestCa};
 use pool_core::{CloseReason, DialErrorKind, Error, Pool, PoolOptions, Stats, WarmOutcome};
 use pool_dns::{DnsOptions, DnsRefresher, FailureKind, NameServer};
+use pool_testkit::fds::open_fds;
+use pool_testkit::{DnsMode, DnsServer, H2Origin, H2OriginOptions, TestCa};
+use pool_testkit::{Fault, FaultProxy, wait_for};
 use pool_tls::{H2Dialer, H2LeaseExt, H2Options, RequestError, send_via_pool};
 
 /// Every wait in these tests is bounded by this.
@@ -49,18 +49,6 @@ fn run(body: impl Future<Output = ()>) {
 
 fn ip(net: u8, last: u8) -> IpAddr {
     IpAddr::from([127, 0, net, last])
-}
-
-/// Polls `cond` every 5 ms until it holds; fails the test after [`DEADLINE`].
-async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !cond() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 fn h2_options(ca: &TestCa, conn_timeout: Duration) -> H2Options {
@@ -148,9 +136,11 @@ impl Rig {
             self.origin.stats()
         );
         let baseline = self.baseline;
-        wait_for(&format!("fds back to the baseline {baseline}"), || {
-            open_fds() <= baseline
-        })
+        wait_for(
+            &format!("fds back to the baseline {baseline}"),
+            DEADLINE,
+            || open_fds() <= baseline,
+        )
         .await;
         self.proxy.shutdown().await;
         self.origin.shutdown().await;
@@ -216,7 +206,7 @@ fn peer_reset_while_idle_is_noticed_and_replaced() {
                 .await
         );
         // Removed while idle: no request has to fail first.
-        wait_for("both reset connections leave the pool", || {
+        wait_for("both reset connections leave the pool", DEADLINE, || {
             pool.stats().connections == 0
         })
         .await;
@@ -458,7 +448,7 @@ fn refused_port_fails_fast_and_recovers_when_it_listens_again() {
                 .wait_until(DEADLINE, |p| p.stats_for(a).listening == 1)
                 .await
         );
-        wait_for("the re-test restores the address", || {
+        wait_for("the re-test restores the address", DEADLINE, || {
             pool.stats().restored_total == 1
         })
         .await;
@@ -589,7 +579,10 @@ fn dns_change_during_load_drains_removed_addresses_without_errors() {
         let pool = rig.pool(Duration::from_secs(5), pool_options());
         let refresher = DnsRefresher::start(&pool, dns_options(&dns)).unwrap();
         refresher.add_host(HOST, port).await.unwrap();
-        wait_for("both addresses warmed", || pool.stats().connections == 2).await;
+        wait_for("both addresses warmed", DEADLINE, || {
+            pool.stats().connections == 2
+        })
+        .await;
 
         let stop = Arc::new(AtomicBool::new(false));
         let workers = load(&pool, 4, &stop);
@@ -602,11 +595,11 @@ fn dns_change_during_load_drains_removed_addresses_without_errors() {
         dns.set_addrs(HOST, &[rig.ip(1), rig.ip(2)], 0)
             .await
             .unwrap();
-        wait_for("the new answer reaches the pool", || {
+        wait_for("the new answer reaches the pool", DEADLINE, || {
             pool.addrs(HOST) == vec![rig.addr(1), rig.addr(2)]
         })
         .await;
-        wait_for(".2 drained, .4 warmed", || {
+        wait_for(".2 drained, .4 warmed", DEADLINE, || {
             let addrs: Vec<SocketAddr> = pool.connections().iter().map(|c| c.addr).collect();
             !addrs.contains(&rig.addr(0)) && addrs.contains(&rig.addr(2))
         })
@@ -647,7 +640,10 @@ fn dns_nxdomain_servfail_and_timeout_during_load_keep_serving() {
         let pool = rig.pool(Duration::from_secs(5), pool_options());
         let refresher = DnsRefresher::start(&pool, dns_options(&dns)).unwrap();
         let good = refresher.add_host(HOST, port).await.unwrap();
-        wait_for("both addresses warmed", || pool.stats().connections == 2).await;
+        wait_for("both addresses warmed", DEADLINE, || {
+            pool.stats().connections == 2
+        })
+        .await;
 
         let stop = Arc::new(AtomicBool::new(false));
         let workers = load(&pool, 4, &stop);
@@ -668,7 +664,10 @@ fn dns_nxdomain_servfail_and_timeout_during_load_keep_serving() {
                 }
                 _ => dns.set_mode(DnsMode::Silent),
             }
-            wait_for(&format!("{name} is seen twice"), || failed(kind) >= 2).await;
+            wait_for(&format!("{name} is seen twice"), DEADLINE, || {
+                failed(kind) >= 2
+            })
+            .await;
             let seen = rig.origin.stats().requests;
             assert!(
                 rig.origin
@@ -882,7 +881,10 @@ fn fd_exhaustion_child() {
         let stats = pool.stats();
         assert_consistent(&stats);
         drop(pool);
-        wait_for("fds back to the baseline", || open_fds() <= baseline).await;
+        wait_for("fds back to the baseline", DEADLINE, || {
+            open_fds() <= baseline
+        })
+        .await;
         println!("fd-child: ok");
     });
 }

@@ -1,4 +1,4 @@
-//! pool-tls against the local TLS + HTTP/2 origin (`pool_cli::local::H2Origin`) on
+//! pool-tls against the local TLS + HTTP/2 origin (`pool_testkit::H2Origin`) on
 //! 127.0.0.x: warm-up, reuse, capacity, verification, identity, ALPN, faults, validation,
 //! profiles, source addresses, the tower Service, and fd accounting.
 
@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use hotpool_tests::open_fds;
-use pool_cli::local::{H2Origin, H2OriginOptions, TestCa};
 use pool_core::{DialErrorKind, Dialer, Pool, PoolOptions, SourceAddrs, Target, WarmOutcome};
+use pool_testkit::fds::open_fds;
+use pool_testkit::{H2Origin, H2OriginOptions, TestCa, eventually};
 use pool_tls::{
     ConfigError, H2Dialer, H2LeaseExt, H2Options, H2Service, TlsProfile, TlsVersion, Validation,
 };
@@ -42,18 +42,6 @@ fn target(host: &str, addr: SocketAddr) -> Target {
         host: host.into(),
         addr,
     }
-}
-
-/// Polls `cond` every few milliseconds until it holds or `WAIT` runs out.
-async fn eventually(mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while tokio::time::Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    cond()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -165,7 +153,9 @@ async fn warm_reuse_capacity_languages_and_fds() {
             .await
     );
     assert!(
-        eventually(|| open_fds() <= baseline).await,
+        eventually("fds back to the baseline", WAIT, || open_fds() <= baseline)
+            .await
+            .is_ok(),
         "fds: {} open, baseline {baseline}",
         open_fds()
     );
@@ -320,7 +310,9 @@ async fn goaway_close_and_reset_are_noticed_while_idle() {
         assert_eq!(inject(&origin), 2, "{fault}: both connections signalled");
         // The pool drops them on its own: no request has to fail first.
         assert!(
-            eventually(|| pool.stats().connections == 0).await,
+            eventually("the pool is empty", WAIT, || pool.stats().connections == 0)
+                .await
+                .is_ok(),
             "{fault}: still pooled: {:?}",
             pool.stats()
         );
@@ -338,7 +330,11 @@ async fn goaway_close_and_reset_are_noticed_while_idle() {
         );
         // Leave only warm connections for the next round.
         pool.shed(1.0);
-        assert!(eventually(|| pool.stats().connections == 0).await);
+        assert!(
+            eventually("the pool is empty", WAIT, || pool.stats().connections == 0)
+                .await
+                .is_ok()
+        );
     }
     pool.close().await;
     origin.shutdown().await;
@@ -377,7 +373,12 @@ async fn ping_probe_sees_a_frozen_peer() {
     );
     origin.set_ping_frozen(false);
     origin.shutdown().await;
-    assert!(eventually(|| conn.is_closed()).await, "driver end noticed");
+    assert!(
+        eventually("the driver end", WAIT, || conn.is_closed())
+            .await
+            .is_ok(),
+        "driver end noticed"
+    );
     assert_eq!(conn.probe().await, ProbeVerdict::Unhealthy);
 }
 

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use pool_cli::local::{H2Origin, H2OriginOptions, TestCa};
 use pool_core::{CloseReason, Pool, PoolOptions};
 use pool_health::{HealthChecker, HealthOptions, HttpProbe, ProbeFuture, TransportProbe};
+use pool_testkit::{H2Origin, H2OriginOptions, TestCa, wait_for};
 use pool_tls::{H2Conn, H2Dialer, H2Options};
 
 const HOST: &str = "www.hotpool.test";
@@ -18,18 +18,6 @@ const INTERVAL: Duration = Duration::from_millis(300);
 
 fn ip(last: u8) -> IpAddr {
     IpAddr::from([127, 0, 0, last])
-}
-
-/// Polls `cond` every 10 ms until it holds; fails the test after [`DEADLINE`].
-async fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    while !cond() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
 }
 
 fn dialer(ca: &TestCa) -> H2Dialer {
@@ -75,7 +63,7 @@ async fn unanswered_pings_and_closed_peers_remove_connections_within_an_interval
     assert_eq!(pool.warm(HOST).await.ok, 2);
 
     // Answered PINGs: probed, kept.
-    wait_for("both connections pass a probe twice", || {
+    wait_for("both connections pass a probe twice", DEADLINE, || {
         checker.stats().healthy >= 4
     })
     .await;
@@ -85,7 +73,7 @@ async fn unanswered_pings_and_closed_peers_remove_connections_within_an_interval
     // The origin stops answering PINGs: both go within one interval (+ the PING timeout).
     origin.set_ping_frozen(true);
     let frozen_at = tokio::time::Instant::now();
-    wait_for("unresponsive connections are removed", || {
+    wait_for("unresponsive connections are removed", DEADLINE, || {
         pool.stats().connections == 0
     })
     .await;
@@ -101,7 +89,7 @@ async fn unanswered_pings_and_closed_peers_remove_connections_within_an_interval
 
     // Thawed, the origin sees them closed (a frozen server does not read its sockets).
     origin.set_ping_frozen(false);
-    wait_for("the origin sees them closed", || {
+    wait_for("the origin sees them closed", DEADLINE, || {
         origin.stats().open_connections == 0
     })
     .await;
@@ -109,13 +97,16 @@ async fn unanswered_pings_and_closed_peers_remove_connections_within_an_interval
     // A peer that closes its connections: removed as well (noticed by the transport).
     assert_eq!(pool.warm(HOST).await.ok, 2);
     assert_eq!(origin.close_all(), 2);
-    wait_for("closed connections are removed", || {
+    wait_for("closed connections are removed", DEADLINE, || {
         pool.stats().connections == 0
     })
     .await;
 
     pool.close().await;
-    wait_for("the checker stops with the pool", || checker.is_stopped()).await;
+    wait_for("the checker stops with the pool", DEADLINE, || {
+        checker.is_stopped()
+    })
+    .await;
     checker.stop().await;
     origin.shutdown().await;
 }
@@ -144,9 +135,11 @@ async fn a_leased_connection_is_never_probed() {
     // Back in the pool (the successful lease counts as a check): probed one interval
     // later, fails, removed.
     drop(lease);
-    wait_for("the idle connection is probed and removed", || {
-        pool.stats().connections == 0
-    })
+    wait_for(
+        "the idle connection is probed and removed",
+        DEADLINE,
+        || pool.stats().connections == 0,
+    )
     .await;
     assert_eq!(checker.stats().failed, 1);
 
@@ -179,11 +172,11 @@ async fn error_thresholds_and_the_banned_status() {
     );
     pool.set_addrs(HOST, origin.socket_addrs());
     assert_eq!(pool.warm(HOST).await.ok, 1);
-    wait_for("a healthy probe", || checker.stats().healthy >= 1).await;
+    wait_for("a healthy probe", DEADLINE, || checker.stats().healthy >= 1).await;
 
     // Non-success answers: two are tolerated, the third removes the connection.
     origin.set_status("/health", 503);
-    wait_for("the failing connection is removed", || {
+    wait_for("the failing connection is removed", DEADLINE, || {
         pool.stats().connections == 0
     })
     .await;
@@ -196,7 +189,7 @@ async fn error_thresholds_and_the_banned_status() {
     // The banned status: closed at once (no threshold) and the IP blacklisted.
     origin.set_status("/health", 403);
     assert_eq!(pool.warm(HOST).await.ok, 1);
-    wait_for("the banned connection is removed", || {
+    wait_for("the banned connection is removed", DEADLINE, || {
         pool.stats().connections == 0
     })
     .await;
@@ -269,7 +262,10 @@ async fn refused_address_is_blacklisted_then_restored_by_the_retest() {
 
     // The re-test keeps dialing it every interval; refused, it stays blacklisted.
     let dials = pool.stats().dials_total;
-    wait_for("two re-tests run", || pool.stats().dials_total >= dials + 2).await;
+    wait_for("two re-tests run", DEADLINE, || {
+        pool.stats().dials_total >= dials + 2
+    })
+    .await;
     assert_eq!(pool.stats().blacklisted, 1);
     assert_eq!(pool.stats().restored_total, 0);
 
@@ -280,7 +276,7 @@ async fn refused_address_is_blacklisted_then_restored_by_the_retest() {
     })
     .await
     .unwrap();
-    wait_for("the re-test restores the address", || {
+    wait_for("the re-test restores the address", DEADLINE, || {
         pool.stats().restored_total == 1
     })
     .await;

@@ -1,14 +1,14 @@
-//! pool-quic against the local quinn origin (`pool_cli::local::QuicOrigin`) on 127.0.0.x:
+//! pool-quic against the local quinn origin (`pool_testkit::QuicOrigin`) on 127.0.0.x:
 //! warm-up, reuse, capacity from the peer's stream limit, verification, loss, fds.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hotpool_tests::open_fds;
-use pool_cli::local::{QuicOrigin, QuicOriginOptions, TestCa};
 use pool_core::{Connection, DialErrorKind, Dialer, Pool, PoolOptions, SourceAddrs, Target};
 use pool_quic::{QuicDialer, QuicLeaseExt, QuicOptions};
+use pool_testkit::fds::open_fds;
+use pool_testkit::{QuicOrigin, QuicOriginOptions, TestCa, eventually};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -24,17 +24,6 @@ fn options(ca: &TestCa) -> QuicOptions {
         conn_timeout: Duration::from_secs(5),
         ..QuicOptions::default()
     }
-}
-
-async fn eventually(mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while tokio::time::Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    cond()
 }
 
 /// Transport-generic: the same code warms a TLS or a QUIC pool.
@@ -94,7 +83,9 @@ async fn warm_reuse_and_capacity_from_the_peer_stream_limit() {
             .await
     );
     assert!(
-        eventually(|| open_fds() <= baseline).await,
+        eventually("fds back to the baseline", WAIT, || open_fds() <= baseline)
+            .await
+            .is_ok(),
         "fds: {} open, baseline {baseline}",
         open_fds()
     );
@@ -166,7 +157,9 @@ async fn connection_loss_is_noticed_and_sources_rotate() {
 
     assert_eq!(origin.close_all(), 2);
     assert!(
-        eventually(|| pool.stats().connections == 0).await,
+        eventually("the pool is empty", WAIT, || pool.stats().connections == 0)
+            .await
+            .is_ok(),
         "{:?}",
         pool.stats()
     );

@@ -5,9 +5,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hotpool_tests::open_fds;
-use pool_cli::local::{H2Origin, H2OriginOptions, TestCa};
 use pool_core::{Connection, DialErrorKind, Dialer, Pool, PoolOptions, Target};
+use pool_testkit::fds::open_fds;
+use pool_testkit::{H2Origin, H2OriginOptions, TestCa, eventually};
 use pool_tls::{TlsDialer, TlsOptions, Validation};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -27,17 +27,6 @@ fn options(ca: &TestCa) -> TlsOptions {
         accept_languages: vec!["sv-SE".into()],
         ..TlsOptions::default()
     }
-}
-
-async fn eventually(mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while tokio::time::Instant::now() < deadline {
-        if cond() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    cond()
 }
 
 /// One HTTP/1.1 request on a leased stream; returns the whole response.
@@ -96,7 +85,9 @@ async fn exclusive_streams_validated_and_watched_while_idle() {
     // Stale bytes on an idle connection: the watcher closes it; it is never handed out.
     assert_eq!(origin.send_garbage_all(), 2);
     assert!(
-        eventually(|| pool.stats().connections == 0).await,
+        eventually("the pool is empty", WAIT, || pool.stats().connections == 0)
+            .await
+            .is_ok(),
         "{:?}",
         pool.stats()
     );
@@ -110,11 +101,19 @@ async fn exclusive_streams_validated_and_watched_while_idle() {
     pool.warm("a.test").await;
     assert_eq!(pool.stats().connections, 2);
     assert_eq!(origin.close_all(), 2);
-    assert!(eventually(|| pool.stats().connections == 0).await);
+    assert!(
+        eventually("the pool is empty", WAIT, || pool.stats().connections == 0)
+            .await
+            .is_ok()
+    );
     pool.warm("a.test").await;
     assert_eq!(pool.stats().connections, 2);
     assert_eq!(origin.reset_all(), 2);
-    assert!(eventually(|| pool.stats().connections == 0).await);
+    assert!(
+        eventually("the pool is empty", WAIT, || pool.stats().connections == 0)
+            .await
+            .is_ok()
+    );
 
     pool.close().await;
     drop(pool);
@@ -124,7 +123,9 @@ async fn exclusive_streams_validated_and_watched_while_idle() {
             .await
     );
     assert!(
-        eventually(|| open_fds() <= baseline).await,
+        eventually("fds back to the baseline", WAIT, || open_fds() <= baseline)
+            .await
+            .is_ok(),
         "fds: {} open, baseline {baseline}",
         open_fds()
     );

@@ -5,6 +5,7 @@
 //! - `cargo xtask shuttle`: that model check alone (`--cfg hotpool_shuttle`, own target dir).
 //! - `cargo xtask test`: the workspace tests only (`cargo test --workspace`).
 //! - `cargo xtask floors`: checks `Cargo.lock` against `security-floors.txt`.
+//! - `cargo xtask layers`: no dependency edge points up the floors (`cargo metadata`).
 //! - `cargo xtask bench [--quick]`: runs the benchmarks and rewrites `BENCHMARKS.md`.
 //! - `cargo xtask soak --secs N`: bounded mixed load with injected faults (not in CI).
 //! - `cargo xtask fuzz [--secs N]`: the config-parser fuzz targets (not in CI).
@@ -16,6 +17,7 @@ mod bench;
 mod deny;
 mod floors;
 mod fuzz;
+mod layers;
 mod shuttle;
 mod soak;
 
@@ -26,6 +28,7 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("shuttle") => shuttle::run(),
         Some("floors") => workspace_root().and_then(|root| floors::check(&root)),
+        Some("layers") => layers::check(),
         Some("bench") => bench::run(&args[1..]),
         Some("soak") => soak::run(&args[1..]),
         Some("fuzz") => fuzz::run(&args[1..]),
@@ -51,6 +54,7 @@ const USAGE: &str = "usage: cargo xtask <command>
   test   cargo test --workspace
   shuttle  clippy + the model check of the real pool (--cfg hotpool_shuttle, target/shuttle)
   floors check Cargo.lock against security-floors.txt
+  layers check that no dependency edge points up (cargo metadata)
   bench  [--quick] run the benchmarks, rewrite BENCHMARKS.md
   soak   --secs N  bounded mixed load with injected faults
   fuzz   [--secs N] fuzz the config parser (needs cargo-fuzz, nightly)
@@ -58,6 +62,7 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 fn ci() -> Result<(), String> {
     floors::check(&workspace_root()?)?;
+    layers::check()?;
     cargo(&["fmt", "--all", "--", "--check"])?;
     cargo(&[
         "clippy",

@@ -16,7 +16,7 @@ use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pool_cli::local::{H2Origin, H2OriginOptions, TestCa};
+use pool_testkit::{H2Origin, H2OriginOptions, TestCa, client_config_trusting};
 use rustls_pki_types::CertificateDer;
 
 /// The host name every transport bench uses (the origin's certificate names it).
@@ -195,17 +195,7 @@ impl OriginProcess {
 
     /// A rustls client config (ring) trusting this origin's CA, offering `alpn`.
     pub fn client_config(&self, alpn: &[&[u8]]) -> rustls::ClientConfig {
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(self.ca_der.clone()).expect("CA certificate");
-        let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("protocol versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-        cfg
+        client_config_trusting(self.ca_der.clone(), alpn).expect("client config")
     }
 }
 

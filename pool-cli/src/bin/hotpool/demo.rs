@@ -20,11 +20,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pool_cli::local::{
-    DnsServer, H2Origin, H2OriginOptions, QuicOrigin, QuicOriginOptions, TestCa,
-};
 use pool_config::Config;
 use pool_core::Target;
+use pool_testkit::{DnsServer, H2Origin, H2OriginOptions, QuicOrigin, QuicOriginOptions, TestCa};
 use pool_tls::H2Dialer;
 use serde::Serialize;
 use tokio::runtime::Handle;

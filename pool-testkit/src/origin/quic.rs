@@ -1,19 +1,24 @@
-//! A QUIC origin (quinn) on one UDP port of several IPs.
+//! A QUIC origin (quinn) on one UDP port of several IPs, speaking a private test protocol
+//! (one request per bidirectional stream, answered with an echo); HTTP/3 comes as its own
+//! origin.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bytes::Bytes;
 use quinn::crypto::rustls::QuicServerConfig;
 use quinn::{Endpoint, VarInt};
 use tokio::sync::{Notify, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::ca::TestCa;
-use super::util::{OnDrop, bind_shared_port, wait_until};
+use super::Responses;
+use crate::ca::TestCa;
+use crate::net::{OnDrop, bind_shared_port, lock};
+use crate::wait::until;
 
 /// The largest request a stream may carry.
 const MAX_REQUEST: usize = 64 * 1024;
@@ -23,10 +28,6 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const LOOPBACK_INITIAL_RTT: Duration = Duration::from_millis(10);
 /// How long `shutdown` waits for connections to drain after closing them.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Options of a [`QuicOrigin`].
 #[derive(Debug, Clone)]
@@ -126,7 +127,8 @@ impl Counters {
 struct Shared {
     notify: Notify,
     counters: BTreeMap<IpAddr, Arc<Counters>>,
-    delay: Mutex<Option<Duration>>,
+    /// The delay (the echo protocol has no paths and no body of its own).
+    responses: Responses,
     conns: Mutex<HashMap<u64, quinn::Connection>>,
     next_conn: AtomicU64,
 }
@@ -200,7 +202,7 @@ impl QuicOrigin {
                 .iter()
                 .map(|ip| (*ip, Arc::new(Counters::default())))
                 .collect(),
-            delay: Mutex::new(options.delay),
+            responses: Responses::new(options.delay, Bytes::new()),
             conns: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(0),
         });
@@ -267,12 +269,12 @@ impl QuicOrigin {
     /// Waits (at most `timeout`) until `cond(self)` holds; re-checked on every counter
     /// change. Returns whether it held.
     pub async fn wait_until(&self, timeout: Duration, mut cond: impl FnMut(&Self) -> bool) -> bool {
-        wait_until(&self.shared.notify, timeout, || cond(self)).await
+        until(Some(&self.shared.notify), timeout, || cond(self)).await
     }
 
     /// Sets (or with `None` removes) a delay before every response.
     pub fn set_delay(&self, delay: Option<Duration>) {
-        *lock(&self.shared.delay) = delay;
+        self.shared.responses.set_delay(delay);
     }
 
     /// Closes every open connection (CONNECTION_CLOSE, application code 0, reason
@@ -432,10 +434,7 @@ async fn serve_stream(
         .read_to_end(MAX_REQUEST)
         .await
         .map_err(|e| io::Error::other(format!("reading request: {e}")))?;
-    let delay = *lock(&shared.delay);
-    if let Some(d) = delay {
-        tokio::time::sleep(d).await;
-    }
+    shared.responses.delay().await;
     let mut resp = Vec::with_capacity(req.len() + 4);
     resp.extend_from_slice(b"200 ");
     resp.extend_from_slice(&req);

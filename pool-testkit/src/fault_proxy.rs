@@ -21,7 +21,7 @@
 //!
 //! ```no_run
 //! use std::net::IpAddr;
-//! use hotpool_tests::fault_proxy::{Fault, FaultProxy};
+//! use pool_testkit::fault_proxy::{Fault, FaultProxy};
 //!
 //! # async fn demo(origin: std::net::SocketAddr) -> std::io::Result<()> {
 //! let ips: Vec<IpAddr> = vec!["127.0.9.2".parse().unwrap(), "127.0.9.3".parse().unwrap()];
@@ -37,17 +37,17 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, watch};
-use tokio::time::Instant;
 
-/// How many times the shared port is chosen again when it is taken on another address.
-const BIND_ATTEMPTS: usize = 16;
+use crate::net::{bind_shared_port, lock};
+use crate::wait::until;
+
 /// Read buffer per direction and connection.
 const BUF: usize = 16 * 1024;
 
@@ -169,10 +169,6 @@ impl Shared {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 /// The proxy: listens on several addresses on one port, forwards to one upstream address,
 /// injects faults. Shut it down with [`FaultProxy::shutdown`] (dropping it stops the
 /// listeners and closes its connections too, without waiting).
@@ -196,7 +192,7 @@ impl FaultProxy {
     /// Starts listening on every address of `ips` on one shared port (chosen by the
     /// kernel), forwarding to `upstream`. Every address starts with [`Fault::Pass`].
     pub async fn start(ips: &[IpAddr], upstream: SocketAddr) -> io::Result<FaultProxy> {
-        let (port, listeners) = bind_shared_port(ips)?;
+        let (port, listeners) = bind_shared_port(ips, bind, |l| l.local_addr().map(|a| a.port()))?;
         let shared = Arc::new(Shared {
             addrs: ips
                 .iter()
@@ -309,20 +305,11 @@ impl FaultProxy {
         total
     }
 
-    /// Waits until `cond` holds (re-checked whenever a counter changes, and every 50 ms),
-    /// for at most `timeout`; returns whether it held.
+    /// Waits until `cond` holds (re-checked whenever a counter changes, and every
+    /// [`POLL_INTERVAL`](crate::wait::POLL_INTERVAL)), for at most `timeout`; returns whether
+    /// it held.
     pub async fn wait_until(&self, timeout: Duration, mut cond: impl FnMut(&Self) -> bool) -> bool {
-        let deadline = Instant::now() + timeout;
-        loop {
-            let notified = self.shared.notify.notified();
-            if cond(self) {
-                return true;
-            }
-            if Instant::now() >= deadline {
-                return false;
-            }
-            let _ = tokio::time::timeout(Duration::from_millis(50), notified).await;
-        }
+        until(Some(&self.shared.notify), timeout, || cond(self)).await
     }
 
     /// Stops listening, closes every connection and waits (at most 10 s) until they are
@@ -366,31 +353,6 @@ fn bind(addr: SocketAddr) -> io::Result<TcpListener> {
     sock.bind(&addr.into())?;
     sock.listen(1024)?;
     TcpListener::from_std(sock.into())
-}
-
-fn bind_shared_port(ips: &[IpAddr]) -> io::Result<(u16, Vec<TcpListener>)> {
-    let Some(first) = ips.first() else {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "no address"));
-    };
-    for _ in 0..BIND_ATTEMPTS {
-        let first_listener = bind(SocketAddr::new(*first, 0))?;
-        let port = first_listener.local_addr()?.port();
-        let mut listeners = vec![first_listener];
-        for ip in &ips[1..] {
-            match bind(SocketAddr::new(*ip, port)) {
-                Ok(l) => listeners.push(l),
-                Err(e) if e.kind() == io::ErrorKind::AddrInUse => break,
-                Err(e) => return Err(e),
-            }
-        }
-        if listeners.len() == ips.len() {
-            return Ok((port, listeners));
-        }
-    }
-    Err(io::Error::new(
-        io::ErrorKind::AddrInUse,
-        format!("no port free on all of {ips:?}"),
-    ))
 }
 
 /// Accepts on one address; closes the listener while the address's fault is `Refuse`.

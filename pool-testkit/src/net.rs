@@ -1,11 +1,8 @@
-//! Helpers shared by the local servers.
+//! Socket and task helpers shared by the local servers and the fault proxy.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
-
-use tokio::sync::Notify;
-use tokio::time::Instant;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// How many times a whole address set is re-bound when the chosen port is taken on one
 /// of the other addresses.
@@ -58,27 +55,6 @@ pub(crate) fn bind_shared_port<T>(
     ))
 }
 
-/// Waits until `cond()` holds, re-checking whenever `notify` fires, for at most
-/// `timeout`. Returns the last value of `cond()`.
-pub(crate) async fn wait_until(
-    notify: &Notify,
-    timeout: Duration,
-    mut cond: impl FnMut() -> bool,
-) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let notified = notify.notified();
-        tokio::pin!(notified);
-        notified.as_mut().enable();
-        if cond() {
-            return true;
-        }
-        if tokio::time::timeout_at(deadline, notified).await.is_err() {
-            return cond();
-        }
-    }
-}
-
 /// Runs a closure on drop, also when the owning task is aborted.
 pub(crate) struct OnDrop<F: FnOnce()>(pub(crate) Option<F>);
 
@@ -88,4 +64,10 @@ impl<F: FnOnce()> Drop for OnDrop<F> {
             f();
         }
     }
+}
+
+/// Locks `m`, ignoring poisoning: a panic in another holder cannot leave the servers' plain
+/// collections and counters inconsistent.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
 }

@@ -20,7 +20,7 @@ use hickory_server::zone_handler::{
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::Notify;
 
-use super::util::wait_until;
+use crate::wait::until;
 
 /// Idle timeout of a TCP DNS connection on the server side.
 const TCP_TIMEOUT: Duration = Duration::from_secs(5);
@@ -346,7 +346,7 @@ impl DnsServer {
     /// Waits (at most `timeout`) until `cond(self)` holds; re-checked whenever a query
     /// arrives. Returns whether it held.
     pub async fn wait_until(&self, timeout: Duration, mut cond: impl FnMut(&Self) -> bool) -> bool {
-        wait_until(&self.shared.notify, timeout, || cond(self)).await
+        until(Some(&self.shared.notify), timeout, || cond(self)).await
     }
 
     /// Stops the server and waits until its sockets are closed and its tasks ended.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use pool_cli::local::{
+use pool_testkit::{
     DnsMode, DnsServer, H2Origin, H2OriginOptions, QuicOrigin, QuicOriginOptions, TestCa,
 };
 use rustls_pki_types::ServerName;

@@ -5,27 +5,22 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pool_cli::local::{
-    DnsServer, H2Origin, H2OriginOptions, QuicOrigin, QuicOriginOptions, TestCa,
+use pool_testkit::fds::open_fds;
+use pool_testkit::{
+    DnsServer, H2Origin, H2OriginOptions, QuicOrigin, QuicOriginOptions, TestCa, eventually,
 };
 use tokio::net::TcpStream;
 
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd")
-        .expect("/proc/self/fd")
-        .count()
-}
-
-/// Waits (bounded) for the descriptor count to come back to `baseline`.
+/// Waits (bounded) for the descriptor count to come back to `baseline`; returns the count.
 async fn fds_back_to(baseline: usize) -> usize {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    loop {
-        let now = open_fds();
-        if now <= baseline || tokio::time::Instant::now() > deadline {
-            return now;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    // A timeout is reported by the caller's assertion on the count.
+    let _ = eventually(
+        "descriptors back to the baseline",
+        Duration::from_secs(5),
+        || open_fds() <= baseline,
+    )
+    .await;
+    open_fds()
 }
 
 #[tokio::test]

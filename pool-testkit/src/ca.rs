@@ -10,10 +10,37 @@ use rcgen::{
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
-/// The crypto provider every rustls config in this module is built with (ring, as in the
+/// The crypto provider every rustls config of the kit is built with (ring, as in the
 /// rest of the workspace).
 pub fn crypto_provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A rustls client config (ring provider, safe default versions) that trusts only the CA
+/// certificate `ca` (DER; e.g. [`TestCa::ca_cert_der`] received from another process) and
+/// offers `alpn`.
+pub fn client_config_trusting(
+    ca: CertificateDer<'static>,
+    alpn: &[&[u8]],
+) -> io::Result<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(ca)
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, format!("CA certificate: {e}")))?;
+    client_config_with_roots(roots, alpn)
+}
+
+fn client_config_with_roots(
+    roots: rustls::RootCertStore,
+    alpn: &[&[u8]],
+) -> io::Result<rustls::ClientConfig> {
+    let mut cfg = rustls::ClientConfig::builder_with_provider(crypto_provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| io::Error::other(format!("client TLS config: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Ok(cfg)
 }
 
 /// A certificate chain (leaf first) and its private key, as rustls wants them.
@@ -130,13 +157,7 @@ impl TestCa {
     /// A rustls client config (ring provider, safe default versions) that trusts only this
     /// CA and offers `alpn`. Handy for tests and the demo; the pool builds its own.
     pub fn client_config(&self, alpn: &[&[u8]]) -> io::Result<rustls::ClientConfig> {
-        let mut cfg = rustls::ClientConfig::builder_with_provider(crypto_provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| io::Error::other(format!("client TLS config: {e}")))?
-            .with_root_certificates(self.root_store())
-            .with_no_client_auth();
-        cfg.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
-        Ok(cfg)
+        client_config_with_roots(self.root_store(), alpn)
     }
 
     /// A rustls server config (ring provider) presenting a certificate for `names` issued
@@ -192,11 +213,22 @@ mod tests {
     }
 
     #[test]
+    fn client_config_trusting_a_der_certificate_rejects_garbage() {
+        let ca = TestCa::new().expect("CA");
+        let cfg = client_config_trusting(ca.ca_cert_der(), &[b"h2"]).expect("config");
+        assert_eq!(cfg.alpn_protocols, vec![b"h2".to_vec()]);
+        let garbage = CertificateDer::from(vec![1u8, 2, 3]);
+        let err = client_config_trusting(garbage, &[]).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
     fn servers_are_send_and_sync() {
         fn check<T: Send + Sync>() {}
         check::<TestCa>();
-        check::<crate::local::H2Origin>();
-        check::<crate::local::QuicOrigin>();
-        check::<crate::local::DnsServer>();
+        check::<crate::H2Origin>();
+        check::<crate::QuicOrigin>();
+        check::<crate::DnsServer>();
+        check::<crate::FaultProxy>();
     }
 }

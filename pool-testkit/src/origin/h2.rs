@@ -1,35 +1,29 @@
-//! A TLS + HTTP/2 origin (with a minimal HTTP/1.1 fallback) on one port of several IPs.
+//! A TLS + HTTP/2 origin (with a minimal HTTP/1.1 fallback, `http1.rs`) on one port of
+//! several IPs.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
-use super::ca::TestCa;
-use super::util::{OnDrop, bind_shared_port, wait_until};
+use super::http1::serve_http1;
+use super::{Responses, SERVED_BY};
+use crate::ca::TestCa;
+use crate::net::{OnDrop, bind_shared_port, lock};
+use crate::wait::until;
 
 /// How long a TLS handshake or the HTTP/2 preface may take before the server gives up.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long the rest of an HTTP/1.1 request may take once its first byte arrived.
-const HTTP1_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// The bytes `send_garbage_all` writes on idle HTTP/1.1 connections: an unsolicited
-/// response, which a client that reuses the connection would mistake for its answer.
-const GARBAGE: &[u8] = b"HTTP/1.1 418 Unsolicited\r\ncontent-length: 8\r\n\r\ngarbage!";
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic in another holder cannot leave these plain collections inconsistent.
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Options of an [`H2Origin`].
 #[derive(Debug, Clone)]
@@ -158,8 +152,9 @@ impl Counters {
     }
 }
 
+/// What the origin tells an open connection to do.
 #[derive(Debug, Clone, Copy)]
-enum Cmd {
+pub(super) enum Cmd {
     GoAway,
     Close,
     Garbage,
@@ -172,12 +167,11 @@ struct ConnEntry {
     sock: socket2::Socket,
 }
 
-struct Shared {
+/// The state the origin and its connection tasks share.
+pub(super) struct Shared {
     notify: Notify,
     counters: BTreeMap<IpAddr, Counters>,
-    statuses: Mutex<HashMap<String, u16>>,
-    delay: Mutex<Option<Duration>>,
-    body: Bytes,
+    pub(super) responses: Responses,
     max_concurrent_streams: Option<u32>,
     port: u16,
     conns: Mutex<HashMap<u64, ConnEntry>>,
@@ -203,12 +197,29 @@ impl Shared {
         self.notify.notify_waiters();
     }
 
-    fn status_for(&self, path: &str) -> u16 {
-        lock(&self.statuses).get(path).copied().unwrap_or(200)
+    /// Counts a request about to be answered on `local_ip`.
+    pub(super) fn count_request(&self, local_ip: IpAddr) {
+        let c = self.counters(local_ip);
+        self.bump(|| {
+            c.requests.fetch_add(1, Ordering::SeqCst);
+        });
     }
 
-    fn delay(&self) -> Option<Duration> {
-        *lock(&self.delay)
+    /// The `x-served-by` value of responses on `local_ip`.
+    pub(super) fn served_by(&self, local_ip: IpAddr) -> String {
+        super::served_by(SocketAddr::new(local_ip, self.port))
+    }
+
+    /// Records the `accept-language` values of a request on `local_ip`.
+    pub(super) fn record_languages<'a>(
+        &self,
+        local_ip: IpAddr,
+        values: impl IntoIterator<Item = &'a http::HeaderValue>,
+    ) {
+        let mut langs = lock(&self.counters(local_ip).accept_languages);
+        for v in values {
+            langs.push(String::from_utf8_lossy(v.as_bytes()).into_owned());
+        }
     }
 
     fn signal_all(&self, cmd: Cmd) -> usize {
@@ -282,9 +293,7 @@ impl H2Origin {
                 .iter()
                 .map(|ip| (*ip, Counters::default()))
                 .collect(),
-            statuses: Mutex::new(HashMap::new()),
-            delay: Mutex::new(options.delay),
-            body: options.body,
+            responses: Responses::new(options.delay, options.body),
             max_concurrent_streams: options.max_concurrent_streams,
             port,
             conns: Mutex::new(HashMap::new()),
@@ -369,23 +378,23 @@ impl H2Origin {
     /// Waits (at most `timeout`) until `cond(self)` holds; re-checked on every counter
     /// change. Returns whether it held.
     pub async fn wait_until(&self, timeout: Duration, mut cond: impl FnMut(&Self) -> bool) -> bool {
-        wait_until(&self.shared.notify, timeout, || cond(self)).await
+        until(Some(&self.shared.notify), timeout, || cond(self)).await
     }
 
     /// Answers requests for exactly `path` (query string excluded) with `status` from now
     /// on. An invalid status code is answered as 500.
     pub fn set_status(&self, path: &str, status: u16) {
-        lock(&self.shared.statuses).insert(path.to_owned(), status);
+        self.shared.responses.set_status(path, status);
     }
 
     /// Removes a status override set with [`set_status`](Self::set_status).
     pub fn clear_status(&self, path: &str) {
-        lock(&self.shared.statuses).remove(path);
+        self.shared.responses.clear_status(path);
     }
 
     /// Sets (or with `None` removes) a delay before every response.
     pub fn set_delay(&self, delay: Option<Duration>) {
-        *lock(&self.shared.delay) = delay;
+        self.shared.responses.set_delay(delay);
     }
 
     /// Sends a graceful GOAWAY on every open HTTP/2 connection (in-flight streams finish,
@@ -582,7 +591,7 @@ async fn serve_conn(
 }
 
 /// Resolves on `Close` (or when the origin forgets the connection); ignores the rest.
-async fn wait_for_close(cmds: &mut mpsc::UnboundedReceiver<Cmd>) -> Option<Cmd> {
+pub(super) async fn wait_for_close(cmds: &mut mpsc::UnboundedReceiver<Cmd>) -> Option<Cmd> {
     loop {
         match cmds.recv().await {
             Some(Cmd::Close) | None => return Some(Cmd::Close),
@@ -667,8 +676,7 @@ async fn handle_h2_request(
     mut respond: h2::server::SendResponse<Bytes>,
 ) -> Result<(), h2::Error> {
     let (parts, mut body) = req.into_parts();
-    record_languages(
-        shared,
+    shared.record_languages(
         local_ip,
         parts.headers.get_all(http::header::ACCEPT_LANGUAGE),
     );
@@ -676,186 +684,15 @@ async fn handle_h2_request(
         let chunk = chunk?;
         let _ = body.flow_control().release_capacity(chunk.len());
     }
-    if let Some(d) = shared.delay() {
-        tokio::time::sleep(d).await;
-    }
-    let status = http::StatusCode::from_u16(shared.status_for(parts.uri.path()))
-        .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    shared.responses.delay().await;
     let response = http::Response::builder()
-        .status(status)
+        .status(shared.responses.status_for(parts.uri.path()))
         .header(http::header::CONTENT_TYPE, "text/plain")
-        .header("x-served-by", served_by(shared, local_ip))
+        .header(SERVED_BY, shared.served_by(local_ip))
         .body(())
         .unwrap_or_default();
-    let c = shared.counters(local_ip);
-    shared.bump(|| {
-        c.requests.fetch_add(1, Ordering::SeqCst);
-    });
+    shared.count_request(local_ip);
     let mut send = respond.send_response(response, false)?;
-    send.send_data(shared.body.clone(), true)?;
+    send.send_data(shared.responses.body().clone(), true)?;
     Ok(())
-}
-
-fn served_by(shared: &Shared, local_ip: IpAddr) -> String {
-    SocketAddr::new(local_ip, shared.port).to_string()
-}
-
-fn record_languages<'a>(
-    shared: &Shared,
-    local_ip: IpAddr,
-    values: impl IntoIterator<Item = &'a http::HeaderValue>,
-) {
-    let c = shared.counters(local_ip);
-    let mut langs = lock(&c.accept_languages);
-    for v in values {
-        langs.push(String::from_utf8_lossy(v.as_bytes()).into_owned());
-    }
-}
-
-enum Http1Event {
-    Data(io::Result<bool>),
-    Cmd(Option<Cmd>),
-}
-
-async fn serve_http1<S>(
-    shared: Arc<Shared>,
-    mut io: BufReader<S>,
-    local_ip: IpAddr,
-    mut cmds: mpsc::UnboundedReceiver<Cmd>,
-) where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
-    loop {
-        // Idle: wait for the next request's first byte, or a command.
-        let ev = tokio::select! {
-            r = async { io.fill_buf().await.map(|b| b.is_empty()) } => Http1Event::Data(r),
-            c = cmds.recv() => Http1Event::Cmd(c),
-        };
-        match ev {
-            Http1Event::Data(Ok(false)) => {}
-            Http1Event::Data(Ok(true)) | Http1Event::Data(Err(_)) => return,
-            Http1Event::Cmd(Some(Cmd::Garbage)) => {
-                let w = io.get_mut();
-                if w.write_all(GARBAGE).await.is_err() || w.flush().await.is_err() {
-                    return;
-                }
-                continue;
-            }
-            Http1Event::Cmd(Some(Cmd::GoAway)) => {
-                let _ = io.get_mut().shutdown().await;
-                return;
-            }
-            Http1Event::Cmd(Some(Cmd::Close) | None) => return,
-        }
-        let req = tokio::select! {
-            r = tokio::time::timeout(HTTP1_REQUEST_TIMEOUT, read_http1_request(&mut io)) => r,
-            _ = wait_for_close(&mut cmds) => return,
-        };
-        let req = match req {
-            Ok(Ok(req)) => req,
-            Ok(Err(e)) => {
-                tracing::debug!(error = %e, "bad HTTP/1.1 request");
-                let _ = io
-                    .get_mut()
-                    .write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
-                    .await;
-                let _ = io.get_mut().shutdown().await;
-                return;
-            }
-            Err(_) => return,
-        };
-        record_languages(&shared, local_ip, req.accept_language.iter());
-        if let Some(d) = shared.delay() {
-            tokio::time::sleep(d).await;
-        }
-        let status = http::StatusCode::from_u16(shared.status_for(&req.path))
-            .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-        let mut head = format!(
-            "HTTP/1.1 {} {}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nx-served-by: {}\r\n",
-            status.as_u16(),
-            status.canonical_reason().unwrap_or("Unknown"),
-            shared.body.len(),
-            served_by(&shared, local_ip),
-        );
-        if req.close {
-            head.push_str("connection: close\r\n");
-        }
-        head.push_str("\r\n");
-        let c = shared.counters(local_ip);
-        shared.bump(|| {
-            c.requests.fetch_add(1, Ordering::SeqCst);
-        });
-        let w = io.get_mut();
-        let written = async {
-            w.write_all(head.as_bytes()).await?;
-            w.write_all(&shared.body).await?;
-            w.flush().await
-        };
-        if written.await.is_err() {
-            return;
-        }
-        if req.close {
-            let _ = io.get_mut().shutdown().await;
-            return;
-        }
-    }
-}
-
-struct Http1Request {
-    path: String,
-    accept_language: Vec<http::HeaderValue>,
-    close: bool,
-}
-
-/// Reads one request: request line, headers, and a `content-length` body (discarded).
-async fn read_http1_request<R: AsyncBufReadExt + Unpin>(io: &mut R) -> io::Result<Http1Request> {
-    const MAX_LINE: u64 = 16 * 1024;
-    let bad = |m: &str| io::Error::new(io::ErrorKind::InvalidData, m.to_owned());
-    let mut line = String::new();
-    (&mut *io).take(MAX_LINE).read_line(&mut line).await?;
-    let mut parts = line.split_whitespace();
-    let (Some(_method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
-    else {
-        return Err(bad("malformed request line"));
-    };
-    let path = target.split('?').next().unwrap_or("/").to_owned();
-    let mut close = version == "HTTP/1.0";
-    let mut content_length = 0u64;
-    let mut accept_language = Vec::new();
-    loop {
-        line.clear();
-        let n = (&mut *io).take(MAX_LINE).read_line(&mut line).await?;
-        if n == 0 {
-            return Err(bad("connection closed inside the headers"));
-        }
-        let l = line.trim_end_matches(['\r', '\n']);
-        if l.is_empty() {
-            break;
-        }
-        let Some((name, value)) = l.split_once(':') else {
-            return Err(bad("malformed header line"));
-        };
-        let value = value.trim();
-        if name.eq_ignore_ascii_case("content-length") {
-            content_length = value.parse().map_err(|_| bad("bad content-length"))?;
-        } else if name.eq_ignore_ascii_case("connection") {
-            close = value.eq_ignore_ascii_case("close");
-        } else if name.eq_ignore_ascii_case("accept-language") {
-            if let Ok(v) = http::HeaderValue::from_str(value) {
-                accept_language.push(v);
-            }
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
-            return Err(bad("chunked request bodies are not supported"));
-        }
-    }
-    let copied =
-        tokio::io::copy(&mut (&mut *io).take(content_length), &mut tokio::io::sink()).await?;
-    if copied != content_length {
-        return Err(bad("connection closed inside the body"));
-    }
-    Ok(Http1Request {
-        path,
-        accept_language,
-        close,
-    })
 }

@@ -1,0 +1,79 @@
+//! The hotpool test kit: local servers and measuring helpers for the workspace's tests,
+//! benches and the `hotpool demo`.
+//!
+//! Everything binds to addresses the caller gives (use `127.0.0.2`, `127.0.0.3`, … as "the
+//! IPs of one host"; Linux answers on all of 127.0.0.0/8) and never touches any other
+//! network. The servers start in a few milliseconds, count what they see, and let a test
+//! inject faults at run time:
+//!
+//! - [`TestCa`]: a CA generated at run time that issues server certificates;
+//! - [`origin`]: [`H2Origin`] (TLS + HTTP/2, and minimal HTTP/1.1) and [`QuicOrigin`] (quinn,
+//!   a one-request-per-stream test protocol), each on one port of several IPs;
+//! - [`DnsServer`]: an authoritative DNS zone (hickory-server) whose records and failure
+//!   mode change at run time;
+//! - [`FaultProxy`]: a TCP proxy that refuses, stalls, resets or black-holes connections per
+//!   address or per connection.
+//!
+//! Every server has a `wait_until` that waits (bounded) for a condition on its counters;
+//! [`eventually`] does the same for any condition, so tests never sleep and hope. Besides
+//! the servers: [`alloc`], the one counting global allocator (live and peak heap bytes,
+//! per-thread exclusion), and [`fds::open_fds`]. The servers are behind the default
+//! `servers` feature; without it the kit has no TLS, QUIC or DNS dependency.
+//!
+//! This crate is a dev-dependency of every crate that tests against real servers, and a
+//! normal dependency of `pool-cli` (for `hotpool demo`) only. It depends on no `pool-*`
+//! crate, so the pool's own types are never built twice.
+//!
+//! ```
+//! use std::net::IpAddr;
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use pool_testkit::{DnsServer, H2Origin, H2OriginOptions, TestCa, eventually};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let ca = Arc::new(TestCa::new()?);
+//! let ips: Vec<IpAddr> = vec!["127.0.0.2".parse()?, "127.0.0.3".parse()?];
+//! let origin = H2Origin::start(H2OriginOptions::new(&ips, &["demo.hotpool.test"], &ca)).await?;
+//! let dns = DnsServer::start_zone("hotpool.test").await?;
+//! dns.set_addrs("demo.hotpool.test", origin.addrs(), 60).await?;
+//! // ... point a client at dns.addr(), trust ca.root_store(), dial port origin.port() ...
+//! let _tcp = tokio::net::TcpStream::connect(origin.socket_addrs()[1]).await?;
+//! eventually("the origin accepts", Duration::from_secs(10), || {
+//!     origin.stats_for(ips[1]).is_some_and(|s| s.accepted == 1)
+//! })
+//! .await?;
+//! origin.set_status("/check", 403);
+//! origin.shutdown().await;
+//! dns.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod alloc;
+pub mod fds;
+pub mod wait;
+
+#[cfg(feature = "servers")]
+mod ca;
+#[cfg(feature = "servers")]
+mod dns;
+#[cfg(feature = "servers")]
+pub mod fault_proxy;
+#[cfg(feature = "servers")]
+mod net;
+#[cfg(feature = "servers")]
+pub mod origin;
+
+pub use wait::{TimedOut, eventually, wait_for};
+
+#[cfg(feature = "servers")]
+pub use ca::{IssuedCert, TestCa, client_config_trusting, crypto_provider};
+#[cfg(feature = "servers")]
+pub use dns::{DnsMode, DnsServer, DnsServerOptions};
+#[cfg(feature = "servers")]
+pub use fault_proxy::{Fault, FaultProxy, ProxyStats};
+#[cfg(feature = "servers")]
+pub use origin::{
+    H2Origin, H2OriginOptions, OriginStats, QuicOrigin, QuicOriginOptions, QuicStats,
+};

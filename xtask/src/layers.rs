@@ -1,0 +1,313 @@
+//! `cargo xtask layers`: the workspace's dependency edges point down the floors of
+//! `docs/architecture.md` (DESIGN.md §1), read from `cargo metadata`:
+//!
+//! - no crate depends on `pool-cli` (normal, dev or build): it is the top floor;
+//! - `pool-testkit` depends on no workspace crate (a dev-dependency cycle through it would
+//!   build two copies of `pool-core`'s types), and every crate but `pool-cli` has it as a
+//!   dev-dependency only;
+//! - `pool-core` reaches no TLS, QUIC, HTTP or DNS crate through its normal or build
+//!   dependencies, directly or transitively, nor names one as a dev-dependency.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::process::Command;
+
+use serde_json::Value;
+
+/// The application: nothing may depend on it.
+const TOP: &str = "pool-cli";
+/// The test kit: a dev-dependency below `TOP`.
+const TESTKIT: &str = "pool-testkit";
+/// The sans-IO core and its async shell.
+const CORE: &str = "pool-core";
+/// Crates `CORE` must never reach: exact names, and prefixes ending in `-`.
+const CORE_BANNED: &[&str] = &[
+    "rustls",
+    "tokio-rustls",
+    "quinn",
+    "quinn-proto",
+    "h2",
+    "h3",
+    "hyper",
+    "hickory-",
+];
+
+/// Runs `cargo metadata` for the workspace and checks it.
+pub(crate) fn check() -> Result<(), String> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let out = Command::new(cargo)
+        .args(["metadata", "--format-version", "1"])
+        .current_dir(crate::workspace_root()?)
+        .output()
+        .map_err(|e| format!("cannot run cargo metadata: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cargo metadata failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    let metadata: Value = serde_json::from_slice(&out.stdout)
+        .map_err(|e| format!("cargo metadata printed no JSON: {e}"))?;
+    let problems = problems(&metadata)?;
+    if problems.is_empty() {
+        eprintln!("xtask: layers ok (no upward dependency edge)");
+        Ok(())
+    } else {
+        Err(format!(
+            "{} upward dependency edge(s):\n  {}",
+            problems.len(),
+            problems.join("\n  ")
+        ))
+    }
+}
+
+/// One dependency as a package's manifest declares it.
+struct Dep {
+    name: String,
+    /// `normal`, `dev` or `build`.
+    kind: String,
+}
+
+fn text<'a>(v: &'a Value, key: &str) -> Result<&'a str, String> {
+    v.get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| format!("cargo metadata: no string `{key}`"))
+}
+
+fn array<'a>(v: &'a Value, key: &str) -> Result<&'a [Value], String> {
+    v.get(key)
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .ok_or_else(|| format!("cargo metadata: no array `{key}`"))
+}
+
+fn is_core_banned(name: &str) -> bool {
+    CORE_BANNED.iter().any(|b| match b.strip_suffix('-') {
+        Some(prefix) => name.starts_with(prefix) && name[prefix.len()..].starts_with('-'),
+        None => name == *b,
+    })
+}
+
+/// Every broken rule, one line each (empty: the layering holds).
+fn problems(metadata: &Value) -> Result<Vec<String>, String> {
+    let members: BTreeSet<&str> = array(metadata, "workspace_members")?
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    // Package id → name, for every package in the graph.
+    let mut names = BTreeMap::new();
+    // Workspace package name → its declared dependencies.
+    let mut declared: BTreeMap<&str, Vec<Dep>> = BTreeMap::new();
+    for p in array(metadata, "packages")? {
+        let (id, name) = (text(p, "id")?, text(p, "name")?);
+        names.insert(id, name);
+        if !members.contains(id) {
+            continue;
+        }
+        let deps = array(p, "dependencies")?
+            .iter()
+            .map(|d| {
+                Ok(Dep {
+                    name: text(d, "name")?.to_owned(),
+                    kind: d
+                        .get("kind")
+                        .and_then(Value::as_str)
+                        .unwrap_or("normal")
+                        .to_owned(),
+                })
+            })
+            .collect::<Result<Vec<_>, String>>()?;
+        declared.insert(name, deps);
+    }
+    let workspace: BTreeSet<&str> = declared.keys().copied().collect();
+
+    let mut problems = Vec::new();
+    for (&package, deps) in &declared {
+        for dep in deps {
+            if dep.name == TOP {
+                problems.push(format!(
+                    "{package} -> {TOP} ({}): nothing may depend on the application",
+                    dep.kind
+                ));
+            }
+            if dep.name == TESTKIT && package != TOP && dep.kind != "dev" {
+                problems.push(format!(
+                    "{package} -> {TESTKIT} ({}): the test kit is a dev-dependency below {TOP}",
+                    dep.kind
+                ));
+            }
+            if package == TESTKIT && workspace.contains(dep.name.as_str()) {
+                problems.push(format!(
+                    "{TESTKIT} -> {} ({}): the test kit depends on no workspace crate",
+                    dep.name, dep.kind
+                ));
+            }
+            if package == CORE && dep.kind == "dev" && is_core_banned(&dep.name) {
+                problems.push(format!(
+                    "{CORE} -> {} (dev): {CORE} never names a TLS, QUIC, HTTP or DNS crate",
+                    dep.name
+                ));
+            }
+        }
+    }
+    for reached in core_reaches(metadata, &names)? {
+        if is_core_banned(reached) {
+            problems.push(format!(
+                "{CORE} reaches {reached} through normal or build dependencies"
+            ));
+        }
+    }
+    Ok(problems)
+}
+
+/// The names of every package `CORE` reaches through normal and build edges of the
+/// resolved graph (`CORE` itself excluded).
+fn core_reaches<'a>(
+    metadata: &'a Value,
+    names: &BTreeMap<&'a str, &'a str>,
+) -> Result<BTreeSet<&'a str>, String> {
+    let resolve = metadata
+        .get("resolve")
+        .ok_or("cargo metadata: no `resolve` graph")?;
+    // Node id → the ids it depends on through a normal or build edge.
+    let mut edges: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for node in array(resolve, "nodes")? {
+        let mut out = Vec::new();
+        for dep in array(node, "deps")? {
+            let not_dev_only = array(dep, "dep_kinds")?
+                .iter()
+                .any(|k| k.get("kind").and_then(Value::as_str) != Some("dev"));
+            if not_dev_only {
+                out.push(text(dep, "pkg")?);
+            }
+        }
+        edges.insert(text(node, "id")?, out);
+    }
+    let Some(core_id) = names.iter().find(|(_, n)| **n == CORE).map(|(id, _)| *id) else {
+        return Err(format!("cargo metadata: no package {CORE}"));
+    };
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![core_id];
+    while let Some(id) = todo.pop() {
+        for &next in edges.get(id).map(Vec::as_slice).unwrap_or_default() {
+            if seen.insert(next) {
+                todo.push(next);
+            }
+        }
+    }
+    Ok(seen
+        .into_iter()
+        .filter_map(|id| names.get(id).copied())
+        .filter(|n| *n != CORE)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    /// A metadata document: `packages` as (name, [(dep, kind)]), all workspace members;
+    /// the resolve graph has the same edges (`extra` adds non-member packages).
+    fn metadata(packages: &[(&str, &[(&str, &str)])], extra: &[(&str, &[&str])]) -> Value {
+        let id = |n: &str| format!("path+file:///ws/{n}#0.1.0");
+        let mut pkgs = Vec::new();
+        let mut nodes = Vec::new();
+        for (name, deps) in packages {
+            pkgs.push(json!({
+                "name": name,
+                "id": id(name),
+                "dependencies": deps.iter().map(|(d, k)| json!({
+                    "name": d,
+                    "kind": if *k == "normal" { Value::Null } else { json!(k) },
+                })).collect::<Vec<_>>(),
+            }));
+            nodes.push(json!({
+                "id": id(name),
+                "deps": deps.iter().map(|(d, k)| json!({
+                    "name": d,
+                    "pkg": id(d),
+                    "dep_kinds": [{ "kind": if *k == "normal" { Value::Null } else { json!(k) } }],
+                })).collect::<Vec<_>>(),
+            }));
+        }
+        for (name, deps) in extra {
+            pkgs.push(json!({ "name": name, "id": id(name), "dependencies": [] }));
+            nodes.push(json!({
+                "id": id(name),
+                "deps": deps.iter().map(|d| json!({
+                    "name": d, "pkg": id(d), "dep_kinds": [{ "kind": null }],
+                })).collect::<Vec<_>>(),
+            }));
+        }
+        json!({
+            "packages": pkgs,
+            "workspace_members": packages.iter().map(|(n, _)| id(n)).collect::<Vec<_>>(),
+            "resolve": { "nodes": nodes },
+        })
+    }
+
+    #[test]
+    fn a_clean_graph_has_no_problem() {
+        let m = metadata(
+            &[
+                ("pool-core", &[("tokio", "normal"), ("pool-testkit", "dev")]),
+                (
+                    "pool-tls",
+                    &[("pool-core", "normal"), ("pool-testkit", "dev")],
+                ),
+                ("pool-testkit", &[("rustls", "normal")]),
+                (
+                    "pool-cli",
+                    &[("pool-tls", "normal"), ("pool-testkit", "normal")],
+                ),
+            ],
+            &[("tokio", &[]), ("rustls", &[])],
+        );
+        assert_eq!(problems(&m).unwrap(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn every_upward_edge_is_named() {
+        let m = metadata(
+            &[
+                ("pool-core", &[("tokio", "normal"), ("h2", "dev")]),
+                ("pool-tls", &[("pool-core", "normal"), ("pool-cli", "dev")]),
+                ("pool-dns", &[("pool-testkit", "normal")]),
+                ("pool-testkit", &[("pool-core", "dev")]),
+                ("pool-cli", &[("pool-tls", "normal")]),
+            ],
+            // tokio pulling in hickory would make pool-core reach it.
+            &[
+                ("tokio", &["hickory-proto"]),
+                ("hickory-proto", &[]),
+                ("h2", &[]),
+            ],
+        );
+        assert_eq!(
+            problems(&m).unwrap(),
+            vec![
+                "pool-core -> h2 (dev): pool-core never names a TLS, QUIC, HTTP or DNS crate",
+                "pool-dns -> pool-testkit (normal): the test kit is a dev-dependency below pool-cli",
+                "pool-testkit -> pool-core (dev): the test kit depends on no workspace crate",
+                "pool-tls -> pool-cli (dev): nothing may depend on the application",
+                "pool-core reaches hickory-proto through normal or build dependencies",
+            ]
+        );
+    }
+
+    #[test]
+    fn banned_names_match_exactly_or_by_prefix() {
+        assert!(is_core_banned("rustls"));
+        assert!(is_core_banned("hickory-resolver"));
+        assert!(!is_core_banned("rustls-pki-types"));
+        assert!(!is_core_banned("hickoryish"));
+        assert!(!is_core_banned("h2o"));
+    }
+
+    #[test]
+    fn this_workspace_is_layered() {
+        check().unwrap();
+    }
+}
