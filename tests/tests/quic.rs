@@ -8,7 +8,7 @@ use std::time::Duration;
 use hotpool_tests::open_fds;
 use pool_cli::local::{QuicOrigin, QuicOriginOptions, TestCa};
 use pool_core::{Connection, DialErrorKind, Dialer, Pool, PoolOptions, SourceAddrs, Target};
-use pool_quic::{QuicDialer, QuicLeaseExt, QuicOptions};
+use pool_quic::{QuicDialer, QuicOptions};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -68,9 +68,9 @@ async fn warm_reuse_and_capacity_from_the_peer_stream_limit() {
     for i in 0..20u32 {
         let pool = pool.clone();
         calls.push(tokio::spawn(async move {
-            let mut lease = pool.get("q.test").await.unwrap();
+            let lease = pool.get("q.test").await.unwrap();
             let body = format!("req {i}");
-            let answer = lease.request(body.as_bytes(), 1024).await.unwrap();
+            let answer = lease.exchange(body.as_bytes(), 1024).await.unwrap();
             assert_eq!(answer, format!("200 {body}").into_bytes());
         }));
     }
@@ -170,9 +170,9 @@ async fn connection_loss_is_noticed_and_sources_rotate() {
         "{:?}",
         pool.stats()
     );
-    let mut lease = pool.get("q.test").await.unwrap();
+    let lease = pool.get("q.test").await.unwrap();
     assert!(!lease.is_closed());
-    assert_eq!(lease.request(b"again", 1024).await.unwrap(), b"200 again");
+    assert_eq!(lease.exchange(b"again", 1024).await.unwrap(), b"200 again");
     drop(lease);
     pool.close().await;
     origin.shutdown().await;
