@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 
 use pool_core::{Connection, ProbeVerdict};
-use pool_http::{HttpConnection, Validation};
+use pool_http::{HttpConnection, RequestError, Validation};
 
 /// The status that blacklists an address by default (`pool-http`'s, the config's
 /// `banned_status`).
@@ -188,27 +188,17 @@ impl RequestProbe {
 }
 
 impl<C: HttpConnection> Probe<C> for RequestProbe {
-    fn probe<'a>(
-        &'a self,
-        conn: &'a C,
-        host: &'a str,
-        addr: SocketAddr,
-    ) -> impl Future<Output = ProbeVerdict> + Send + 'a {
-        async move {
-            let result = match self.request.request() {
-                Ok(request) => conn
-                    .send(request)
-                    .await
-                    .map(|r| r.status().as_u16())
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e.to_string()),
-            };
-            let verdict = match &result {
-                Ok(status) => self.request.classify(*status).into(),
-                Err(_) => ProbeVerdict::Unhealthy,
-            };
-            judged(verdict, &result, host, addr)
+    async fn probe<'a>(&'a self, conn: &'a C, host: &'a str, addr: SocketAddr) -> ProbeVerdict {
+        let result: Result<u16, RequestError> = async {
+            let request = self.request.request()?;
+            Ok(conn.send(request).await?.status().as_u16())
         }
+        .await;
+        let verdict = match &result {
+            Ok(status) => self.request.classify(*status).into(),
+            Err(_) => ProbeVerdict::Unhealthy,
+        };
+        judged(verdict, &result, host, addr)
     }
 }
 
