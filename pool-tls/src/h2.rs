@@ -116,7 +116,7 @@ pub struct H2Conn {
     test_timeout: Duration,
     max_streams_cap: usize,
     max_response_body: usize,
-    /// Requests started on it (see [`H2Conn::requests_sent`]).
+    /// Requests started on it (see [`HttpConnection::requests_sent`]).
     requests: AtomicU64,
 }
 
