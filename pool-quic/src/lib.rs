@@ -19,7 +19,7 @@
 //! - liveness: QUIC keep-alive PINGs every `keep_alive_interval` and the idle timeout
 //!   close a dead connection on their own; [`Connection::probe`] reports that state;
 //! - requests: [`QuicConn`] implements `pool-http`'s
-//!   [`HttpConnection`](pool_http::HttpConnection) over the private one-exchange-per-stream
+//!   [`HttpConnection`] over the private one-exchange-per-stream
 //!   protocol of hotpool's QUIC test origin (see [`QuicConn::exchange`]; HTTP/3 replaces
 //!   it), so `lease.request(req)`, [`pool_http::send`] and
 //!   [`PoolService`](pool_http::PoolService) work on a QUIC pool as on an HTTP/2 one.
