@@ -230,6 +230,7 @@ mod tls {
                 extra_ca_files: self.tls.ca_files.clone(),
                 extra_ca_certs: Vec::new(),
                 danger_accept_invalid_certs: self.tls.insecure_skip_verify,
+                key_log: defaults.key_log,
                 profiles,
                 profile_rotation: rotation(self.tls.profile_rotation),
                 accept_languages: self.tls.accept_languages.clone(),

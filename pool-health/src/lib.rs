@@ -12,8 +12,10 @@
 //!   failures in a row first.
 //!
 //! Probes: [`TransportProbe`] (the default, [`pool_core::Connection::probe`]: an HTTP/2
-//! PING, a QUIC ping), [`HttpProbe`] (an HTTP request the transport sends, classified by
-//! status), or any closure ([`FnProbe`]).
+//! PING, a QUIC ping), [`RequestProbe`] (an HTTP request on any `pool-http`
+//! [`HttpConnection`](pool_http::HttpConnection), classified by status like the dialers'
+//! validation), [`HttpProbe`] (a request a closure sends, classified the same way), or any
+//! closure ([`FnProbe`]).
 //!
 //! The re-test of blacklisted addresses runs in the pool itself (every
 //! `blacklist_check_interval` its driver dials each dynamically blacklisted IP once and
@@ -75,5 +77,6 @@ mod probe;
 
 pub use checker::{HealthChecker, HealthOptions, HealthStats};
 pub use probe::{
-    DEFAULT_BANNED_STATUS, FnProbe, HttpProbe, Probe, ProbeFuture, TransportProbe, classify_http,
+    DEFAULT_BANNED_STATUS, FnProbe, HttpProbe, Probe, ProbeFuture, RequestProbe, TransportProbe,
+    classify_http,
 };

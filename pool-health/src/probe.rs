@@ -6,12 +6,19 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 
 use pool_core::{Connection, ProbeVerdict};
+use pool_http::{HttpConnection, RequestError, Validation};
+
+/// The status that blacklists an address by default (`pool-http`'s, the config's
+/// `banned_status`).
+pub use pool_http::DEFAULT_BANNED_STATUS;
 
 /// Checks one idle connection. The health checker runs it with `test_timeout` (running out
 /// of time counts as [`ProbeVerdict::Unhealthy`]) and never on a leased connection.
 ///
 /// Implemented by [`TransportProbe`] (the default: the transport's own check),
-/// [`FnProbe`] (any closure) and [`HttpProbe`] (an HTTP request, classified).
+/// [`FnProbe`] (any closure), [`RequestProbe`] (an HTTP request on any
+/// [`HttpConnection`], classified) and [`HttpProbe`] (a request a closure sends,
+/// classified).
 pub trait Probe<C: Connection>: Send + Sync + 'static {
     /// Probes `conn`, made for `host` and connected to `addr`.
     fn probe<'a>(
@@ -75,16 +82,10 @@ where
     }
 }
 
-/// The status that blacklists an address by default (the config's `banned_status`).
-pub const DEFAULT_BANNED_STATUS: u16 = 403;
-
 /// An HTTP probe: the closure sends the request (e.g. `GET /healthz` on the pooled HTTP/2
 /// connection) and returns the response status; the answer is classified like the pool's
-/// validation request (see [`classify_http`]).
-///
-/// `pool-health` does not depend on an HTTP stack: the transport crate (or the
-/// application) provides the request, this type provides the scheduling and the
-/// classification.
+/// validation request (see [`classify_http`]). For connections that implement
+/// [`HttpConnection`], [`RequestProbe`] needs no closure.
 #[derive(Clone, Debug)]
 pub struct HttpProbe<F> {
     request: F,
@@ -114,14 +115,14 @@ impl<F> HttpProbe<F> {
     }
 }
 
-/// How an HTTP probe's outcome is judged: a network error or a non-success (non-2xx)
-/// status → [`ProbeVerdict::Unhealthy`]; the banned status → [`ProbeVerdict::Banned`];
-/// 2xx → [`ProbeVerdict::Healthy`].
+/// How an HTTP probe's outcome is judged, by `pool-http`'s one classification
+/// ([`pool_http::classify`]): a network error or a non-success (non-2xx) status →
+/// [`ProbeVerdict::Unhealthy`]; the banned status → [`ProbeVerdict::Banned`]; 2xx →
+/// [`ProbeVerdict::Healthy`].
 pub fn classify_http<E: Display>(result: &Result<u16, E>, banned_status: u16) -> ProbeVerdict {
     match result {
-        Ok(status) if *status == banned_status => ProbeVerdict::Banned,
-        Ok(status) if (200..300).contains(status) => ProbeVerdict::Healthy,
-        Ok(_) | Err(_) => ProbeVerdict::Unhealthy,
+        Ok(status) => pool_http::classify(*status, &[banned_status]).into(),
+        Err(_) => ProbeVerdict::Unhealthy,
     }
 }
 
@@ -142,18 +143,62 @@ where
         let host = host.to_owned();
         async move {
             let result = request.await;
-            let verdict = classify_http(&result, banned);
-            match &result {
-                Ok(status) if verdict != ProbeVerdict::Healthy => {
-                    tracing::debug!(host, %addr, status, ?verdict, "HTTP probe failed");
-                }
-                Err(error) => {
-                    tracing::debug!(host, %addr, %error, "HTTP probe failed");
-                }
-                Ok(_) => {}
-            }
-            verdict
+            judged(classify_http(&result, banned), &result, &host, addr)
         }
+    }
+}
+
+/// Logs a failed HTTP probe; returns its verdict.
+fn judged<E: Display>(
+    verdict: ProbeVerdict,
+    result: &Result<u16, E>,
+    host: &str,
+    addr: SocketAddr,
+) -> ProbeVerdict {
+    match result {
+        Ok(status) if verdict != ProbeVerdict::Healthy => {
+            tracing::debug!(host, %addr, status, ?verdict, "HTTP probe failed");
+        }
+        Err(error) => {
+            tracing::debug!(host, %addr, %error, "HTTP probe failed");
+        }
+        Ok(_) => {}
+    }
+    verdict
+}
+
+/// An HTTP probe for any connection that speaks HTTP ([`HttpConnection`]): sends the
+/// [`Validation`]-shaped request (method, path, body) and classifies the status with its
+/// banned statuses, exactly as the dialers' validation does.
+#[derive(Clone, Debug)]
+pub struct RequestProbe {
+    request: Validation,
+}
+
+impl RequestProbe {
+    /// A probe sending `request`'s method, path and body, banning its banned statuses.
+    pub fn new(request: Validation) -> Self {
+        Self { request }
+    }
+
+    /// `GET path`, banning [`DEFAULT_BANNED_STATUS`].
+    pub fn get(path: &str) -> Self {
+        Self::new(Validation::get(path, DEFAULT_BANNED_STATUS))
+    }
+}
+
+impl<C: HttpConnection> Probe<C> for RequestProbe {
+    async fn probe<'a>(&'a self, conn: &'a C, host: &'a str, addr: SocketAddr) -> ProbeVerdict {
+        let result: Result<u16, RequestError> = async {
+            let request = self.request.request()?;
+            Ok(conn.send(request).await?.status().as_u16())
+        }
+        .await;
+        let verdict = match &result {
+            Ok(status) => self.request.classify(*status).into(),
+            Err(_) => ProbeVerdict::Unhealthy,
+        };
+        judged(verdict, &result, host, addr)
     }
 }
 
@@ -187,5 +232,70 @@ mod tests {
         );
         let err: Result<u16, &str> = Err("connection reset");
         assert_eq!(classify_http(&err, 403), ProbeVerdict::Unhealthy);
+    }
+
+    /// Answers every request with the status in `.0`, or fails when it is 0.
+    struct Fixed(std::sync::atomic::AtomicU16);
+
+    impl Connection for Fixed {
+        fn capacity(&self) -> usize {
+            1
+        }
+
+        fn is_closed(&self) -> bool {
+            false
+        }
+    }
+
+    impl HttpConnection for Fixed {
+        async fn send(
+            &self,
+            request: http_types::Request,
+        ) -> Result<http_types::Response, pool_http::RequestError> {
+            assert_eq!(request.uri(), "/healthz");
+            match self.0.load(std::sync::atomic::Ordering::Relaxed) {
+                0 => Err(pool_http::RequestError::ConnectionLost("reset".into())),
+                status => {
+                    let mut response = http_types::Response::new(Default::default());
+                    *response.status_mut() = status.try_into().unwrap();
+                    Ok(response)
+                }
+            }
+        }
+
+        fn requests_sent(&self) -> u64 {
+            0
+        }
+
+        fn protocol(&self) -> pool_http::Protocol {
+            pool_http::Protocol::Http2
+        }
+    }
+
+    mod http_types {
+        pub type Request = ::http::Request<bytes::Bytes>;
+        pub type Response = ::http::Response<bytes::Bytes>;
+    }
+
+    #[tokio::test]
+    async fn request_probe_classifies_like_validation() {
+        let conn = Fixed(std::sync::atomic::AtomicU16::new(0));
+        let addr: SocketAddr = "127.0.0.1:443".parse().unwrap();
+        let probe = RequestProbe::get("/healthz");
+        for (status, want) in [
+            (200, ProbeVerdict::Healthy),
+            (403, ProbeVerdict::Banned),
+            (503, ProbeVerdict::Unhealthy),
+            (0, ProbeVerdict::Unhealthy),
+        ] {
+            conn.0.store(status, std::sync::atomic::Ordering::Relaxed);
+            assert_eq!(probe.probe(&conn, "a.test", addr).await, want, "{status}");
+        }
+        let custom = RequestProbe::new(Validation::get("/healthz", 451));
+        conn.0.store(451, std::sync::atomic::Ordering::Relaxed);
+        assert_eq!(
+            custom.probe(&conn, "a.test", addr).await,
+            ProbeVerdict::Banned
+        );
     }
 }

@@ -9,19 +9,27 @@
 //!   [`pool_core::SourceAddrs`]); a QUIC connection per target IP.
 //! - SNI = the host name and the certificate verified for it (never the IP), against
 //!   webpki roots plus extra CA files; an explicit, warning-logged option turns
-//!   verification off for testing. The negotiated ALPN must be one offered.
+//!   verification off for testing; the key log is opt-in. All of it is `pool-rustls`'s,
+//!   shared with the TLS dialers. The negotiated ALPN must be one offered.
 //! - `conn_timeout` bounds the handshake.
 //! - capacity = the peer's bidirectional stream limit, read from its transport parameters
 //!   (`initial_max_streams_bidi`) during the handshake (quinn does not expose it, so the
 //!   dialer's crypto layer captures it; see `docs/quic-capacity.md`);
 //! - closed = the connection was lost (idle timeout, close, reset): the pool removes it;
 //! - liveness: QUIC keep-alive PINGs every `keep_alive_interval` and the idle timeout
-//!   close a dead connection on their own; [`Connection::probe`] reports that state.
+//!   close a dead connection on their own; [`Connection::probe`] reports that state;
+//! - requests: [`QuicConn`] implements `pool-http`'s
+//!   [`HttpConnection`] over the private one-exchange-per-stream
+//!   protocol of hotpool's QUIC test origin (see [`QuicConn::exchange`]; HTTP/3 replaces
+//!   it), so `lease.request(req)`, [`pool_http::send`] and
+//!   [`PoolService`](pool_http::PoolService) work on a QUIC pool as on an HTTP/2 one.
 //!
 //! ## Example
 //! ```no_run
 //! use pool_core::{Pool, PoolOptions};
-//! use pool_quic::{QuicDialer, QuicLeaseExt, QuicOptions};
+//! use bytes::Bytes;
+//! use pool_http::HttpLeaseExt;
+//! use pool_quic::{QuicDialer, QuicOptions};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -29,8 +37,8 @@
 //! let pool = Pool::new(QuicDialer::new(options)?, PoolOptions::default())?;
 //! pool.set_addrs("quic.example", ["192.0.2.10:4433".parse()?]);
 //! let mut lease = pool.get("quic.example").await?;
-//! let answer = lease.request(b"ping", 64 * 1024).await?;
-//! println!("{} bytes", answer.len());
+//! let response = lease.request(http::Request::get("/ping").body(Bytes::new())?).await?;
+//! println!("{} {} bytes", response.status(), response.body().len());
 //! drop(lease);
 //! pool.close().await;
 //! # Ok(())
@@ -41,23 +49,26 @@
 #![warn(missing_docs)]
 
 mod capture;
-mod trust;
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use pool_core::{
-    Connection, DialError, DialErrorKind, Dialer, Lease, ProbeVerdict, SourceAddrs, Target,
-};
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use pool_core::{Connection, DialError, DialErrorKind, Dialer, ProbeVerdict, SourceAddrs, Target};
+use pool_http::{HttpConnection, RequestError};
+use pool_rustls::{TlsProfile, TlsVersion, Trust};
 use quinn::crypto::rustls::QuicClientConfig;
 use quinn::{Endpoint, EndpointConfig, TransportConfig, VarInt};
 use rustls_pki_types::CertificateDer;
-use socket2::{Domain, Protocol, Socket, Type};
+use socket2::{Domain, Socket, Type};
 
-pub use trust::ConfigError;
+/// Why a [`QuicDialer`] could not be built: `pool-rustls`'s one error type.
+pub use pool_rustls::ConfigError;
 
 /// Options of a [`QuicDialer`]. Plain fields with defaults, for a config layer to fill.
 #[derive(Clone, Debug)]
@@ -74,6 +85,9 @@ pub struct QuicOptions {
     pub extra_ca_certs: Vec<CertificateDer<'static>>,
     /// **Insecure**: accept any server certificate (testing only; logged as a warning).
     pub danger_accept_invalid_certs: bool,
+    /// Write TLS session secrets to the file named by `SSLKEYLOGFILE` (see
+    /// [`Trust::key_log`]). Default: false.
+    pub key_log: bool,
     /// Local addresses to dial from (one endpoint each), rotated per dial.
     pub source_addrs: SourceAddrs,
     /// QUIC keep-alive interval, so idle pooled connections stay open and a dead peer is
@@ -84,6 +98,8 @@ pub struct QuicOptions {
     /// The most streams (leases) one connection carries, whatever the peer allows.
     /// Default: 256.
     pub max_streams_cap: usize,
+    /// The largest answer [`HttpConnection::send`] reads; longer ones fail. Default: 64 MiB.
+    pub max_response_body: usize,
 }
 
 impl Default for QuicOptions {
@@ -95,10 +111,12 @@ impl Default for QuicOptions {
             extra_ca_files: Vec::new(),
             extra_ca_certs: Vec::new(),
             danger_accept_invalid_certs: false,
+            key_log: false,
             source_addrs: SourceAddrs::default(),
             keep_alive_interval: Some(Duration::from_secs(10)),
             max_idle_timeout: Duration::from_secs(30),
             max_streams_cap: 256,
+            max_response_body: 64 << 20,
         }
     }
 }
@@ -112,17 +130,42 @@ pub struct QuicDialer {
     endpoints: Mutex<HashMap<SocketAddr, Endpoint>>,
 }
 
+impl QuicOptions {
+    /// The trust settings, for `pool-rustls`.
+    pub fn trust(&self) -> Trust {
+        Trust {
+            webpki_roots: self.webpki_roots,
+            extra_ca_files: self.extra_ca_files.clone(),
+            extra_ca_certs: self.extra_ca_certs.clone(),
+            danger_accept_invalid_certs: self.danger_accept_invalid_certs,
+            key_log: self.key_log,
+        }
+    }
+}
+
 impl QuicDialer {
     /// A dialer with these options. Fails on unreadable CA files or no trust roots.
     pub fn new(options: QuicOptions) -> Result<Self, ConfigError> {
-        let tls = trust::client_config(&options)?;
-        let crypto = QuicClientConfig::try_from(tls)
-            .map_err(|e| ConfigError::Tls(format!("QUIC needs TLS 1.3: {e}")))?;
+        let trust = options.trust();
+        let roots = Arc::new(pool_rustls::root_store(&trust)?);
+        let tls13 = TlsProfile {
+            versions: vec![TlsVersion::Tls13],
+            ..TlsProfile::named("quic")
+        };
+        let tls = pool_rustls::client_config(&trust, &roots, &tls13, &options.alpn, None)?;
+        let crypto = QuicClientConfig::try_from(tls).map_err(|e| ConfigError::Option {
+            option: "QUIC TLS 1.3 cipher suite",
+            source: e.into(),
+        })?;
         let mut transport = TransportConfig::default();
         transport.keep_alive_interval(options.keep_alive_interval);
         transport.max_idle_timeout(Some(
-            quinn::IdleTimeout::try_from(options.max_idle_timeout)
-                .map_err(|e| ConfigError::Tls(format!("max_idle_timeout: {e}")))?,
+            quinn::IdleTimeout::try_from(options.max_idle_timeout).map_err(|e| {
+                ConfigError::Option {
+                    option: "max_idle_timeout",
+                    source: e.into(),
+                }
+            })?,
         ));
         // The server never opens streams toward the pool.
         transport.max_concurrent_bidi_streams(VarInt::from_u32(0));
@@ -170,8 +213,7 @@ impl QuicDialer {
         let mut config = quinn::ClientConfig::new(Arc::new(crypto));
         config.transport_config(self.transport.clone());
         if self.options.danger_accept_invalid_certs {
-            tracing::warn!(host = %target.host, addr = %target.addr,
-                "QUIC dial WITHOUT certificate verification (danger_accept_invalid_certs)");
+            pool_rustls::warn_insecure_dial("quic", &target.host, target.addr);
         }
         let connecting = endpoint
             .connect_with(config, target.addr, &target.host)
@@ -212,13 +254,19 @@ impl QuicDialer {
                 peer_max_bidi_streams: peer_bidi.get().copied(),
             },
             max_streams_cap: self.options.max_streams_cap.max(1),
+            max_response_body: self.options.max_response_body,
+            requests: AtomicU64::new(0),
         })
     }
 }
 
 /// A UDP socket bound to `bind` (with `IP_FREEBIND` for prefix addresses) as an endpoint.
 fn new_endpoint(bind: SocketAddr, freebind: bool) -> std::io::Result<Endpoint> {
-    let socket = Socket::new(Domain::for_address(bind), Type::DGRAM, Some(Protocol::UDP))?;
+    let socket = Socket::new(
+        Domain::for_address(bind),
+        Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )?;
     if freebind {
         socket.set_freebind_v6(true)?;
     }
@@ -279,6 +327,9 @@ pub struct QuicConn {
     endpoint: Endpoint,
     info: QuicInfo,
     max_streams_cap: usize,
+    max_response_body: usize,
+    /// Requests started on it (see [`HttpConnection::requests_sent`]).
+    requests: AtomicU64,
 }
 
 impl QuicConn {
@@ -287,22 +338,79 @@ impl QuicConn {
         &self.info
     }
 
-    /// The quinn connection, for anything beyond [`QuicConn::request`].
+    /// The quinn connection, for anything beyond the request API.
     pub fn quinn(&self) -> &quinn::Connection {
         &self.conn
     }
 
-    /// One request on a new bidirectional stream: writes `body`, finishes the stream, and
-    /// reads the answer to its end (at most `max_response` bytes).
-    pub async fn request(
+    /// One raw exchange on a new bidirectional stream: writes `body`, finishes the stream,
+    /// and reads the answer to its end (at most `max_response` bytes). This is the private
+    /// protocol of hotpool's QUIC test origin, which answers `200 ` followed by the request
+    /// bytes; [`HttpConnection::send`] carries HTTP requests over it.
+    pub async fn exchange(
         &self,
         body: &[u8],
         max_response: usize,
-    ) -> Result<Vec<u8>, QuicRequestError> {
-        let (mut send, mut recv) = self.conn.open_bi().await?;
-        send.write_all(body).await?;
-        send.finish()?;
-        Ok(recv.read_to_end(max_response).await?)
+    ) -> Result<Vec<u8>, RequestError> {
+        let (mut send, mut recv) = self
+            .conn
+            .open_bi()
+            .await
+            .map_err(|e| RequestError::NotSent(e.into()))?;
+        send.write_all(body).await.map_err(|e| match e {
+            quinn::WriteError::ConnectionLost(e) => RequestError::ConnectionLost(e.into()),
+            e => RequestError::Protocol(e.into()),
+        })?;
+        send.finish()
+            .map_err(|e| RequestError::Protocol(e.into()))?;
+        recv.read_to_end(max_response).await.map_err(|e| match e {
+            quinn::ReadToEndError::TooLong => RequestError::BodyTooLarge {
+                limit: max_response,
+            },
+            quinn::ReadToEndError::Read(quinn::ReadError::ConnectionLost(e)) => {
+                RequestError::ConnectionLost(e.into())
+            }
+            e => RequestError::Protocol(e.into()),
+        })
+    }
+}
+
+/// HTTP over the test protocol: the request travels as `METHOD path` (plus `\r\n\r\n`
+/// and the body when there is one); an answer starting with a three-digit status and a
+/// space is that status and the rest as body, any other answer is a 200 with the whole
+/// answer as body. Headers are not carried.
+impl HttpConnection for QuicConn {
+    async fn send(&self, request: Request<Bytes>) -> Result<Response<Bytes>, RequestError> {
+        let path = request
+            .uri()
+            .path_and_query()
+            .map_or("/", http::uri::PathAndQuery::as_str);
+        let mut wire = format!("{} {path}", request.method()).into_bytes();
+        if !request.body().is_empty() {
+            wire.extend_from_slice(b"\r\n\r\n");
+            wire.extend_from_slice(request.body());
+        }
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        let answer = self.exchange(&wire, self.max_response_body).await?;
+        let status = answer
+            .get(..4)
+            .filter(|head| head[3] == b' ')
+            .and_then(|head| StatusCode::from_bytes(&head[..3]).ok());
+        let (status, body) = match status {
+            Some(status) => (status, Bytes::from(answer).slice(4..)),
+            None => (StatusCode::OK, Bytes::from(answer)),
+        };
+        let mut response = Response::new(body);
+        *response.status_mut() = status;
+        Ok(response)
+    }
+
+    fn requests_sent(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    fn protocol(&self) -> pool_http::Protocol {
+        pool_http::Protocol::QuicStream
     }
 }
 
@@ -352,66 +460,5 @@ impl Connection for QuicConn {
         } else {
             ProbeVerdict::Healthy
         }
-    }
-}
-
-/// Why a QUIC request failed.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum QuicRequestError {
-    /// No connection could be had from the pool.
-    #[error(transparent)]
-    Pool(#[from] pool_core::Error),
-    /// The connection failed (lost, closed, timed out) before a stream opened.
-    #[error("QUIC connection: {0}")]
-    Connection(#[from] quinn::ConnectionError),
-    /// Writing the request failed.
-    #[error("QUIC write: {0}")]
-    Write(#[from] quinn::WriteError),
-    /// The stream was already closed when finishing it.
-    #[error("QUIC stream: {0}")]
-    ClosedStream(#[from] quinn::ClosedStream),
-    /// Reading the response failed (or it was too long).
-    #[error("QUIC read: {0}")]
-    Read(#[from] quinn::ReadToEndError),
-}
-
-impl QuicRequestError {
-    /// Whether the connection itself failed: the lease should be reported broken.
-    pub fn is_connection_error(&self) -> bool {
-        matches!(
-            self,
-            QuicRequestError::Connection(_)
-                | QuicRequestError::Write(quinn::WriteError::ConnectionLost(_))
-                | QuicRequestError::Read(quinn::ReadToEndError::Read(
-                    quinn::ReadError::ConnectionLost(_)
-                ))
-        )
-    }
-}
-
-/// The request API on a lease of a QUIC pool: reports the outcome to the pool.
-pub trait QuicLeaseExt {
-    /// Runs [`QuicConn::request`] on the leased connection and reports the outcome.
-    fn request(
-        &mut self,
-        body: &[u8],
-        max_response: usize,
-    ) -> impl Future<Output = Result<Vec<u8>, QuicRequestError>> + Send;
-}
-
-impl QuicLeaseExt for Lease<QuicDialer> {
-    async fn request(
-        &mut self,
-        body: &[u8],
-        max_response: usize,
-    ) -> Result<Vec<u8>, QuicRequestError> {
-        let result = self.conn().request(body, max_response).await;
-        match &result {
-            Ok(_) => self.report_success(),
-            Err(e) if e.is_connection_error() => self.mark_broken(),
-            Err(_) => self.report_error(),
-        }
-        result
     }
 }

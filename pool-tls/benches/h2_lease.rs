@@ -12,7 +12,8 @@ use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use pool_core::{Pool, PoolOptions};
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa};
-use pool_tls::{H2Dialer, H2LeaseExt, H2Options};
+use pool_http::HttpLeaseExt;
+use pool_tls::{H2Dialer, H2Options};
 
 const HOST: &str = "bench.test";
 

@@ -23,7 +23,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::{HOST, OriginProcess};
 use pool_core::{Pool, PoolOptions};
-use pool_tls::{H2Dialer, H2LeaseExt};
+use pool_http::HttpLeaseExt;
+use pool_tls::H2Dialer;
 
 const CONCURRENCY: usize = 64;
 const ADDRS: usize = 16;

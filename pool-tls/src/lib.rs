@@ -10,12 +10,17 @@
 //!   any unexpected byte closes it, so stale data is never handed out.
 //! - [`H2Dialer`] → [`H2Conn`]: HTTP/2 (h2) over that stream; capacity = the peer's
 //!   `SETTINGS_MAX_CONCURRENT_STREAMS`, closed when the driver ends (GOAWAY, reset, EOF),
-//!   probe = HTTP/2 PING. Requests: [`H2LeaseExt::request`] on a lease, [`H2Conn::send`],
-//!   or [`H2Service`] (a `tower_service::Service` for one host).
+//!   probe = HTTP/2 PING. [`H2Conn`] implements `pool-http`'s
+//!   [`HttpConnection`](pool_http::HttpConnection), so requests go through `pool-http`:
+//!   `lease.request(req)` ([`HttpLeaseExt`](pool_http::HttpLeaseExt)),
+//!   [`pool_http::send`] (with the retry policy) or
+//!   [`PoolService`](pool_http::PoolService) (a `tower_service::Service` for one host).
 //!
-//! Both run the optional "hot connect" [`Validation`] before the pool admits a connection:
-//! 2xx admits it, a banned status (default 403) fails the dial as `Banned` (the IP is
-//! blacklisted at once), anything else as `Rejected` (closed, no penalty).
+//! Both run the optional "hot connect" [`Validation`] before the pool admits a connection,
+//! classified by `pool-http` ([`pool_http::classify`]): 2xx admits it, a banned status
+//! (default 403) fails the dial as `Banned` (the IP is blacklisted at once), anything else
+//! as `Rejected` (closed, no penalty). Trust roots, the insecure verifier, the key log and
+//! TLS profiles are `pool-rustls`'s, shared with the QUIC dialer.
 //!
 //! ## Identity
 //! The pool keys connections by host and address (IP and port); everything else that is
@@ -32,7 +37,8 @@
 //! ```no_run
 //! use bytes::Bytes;
 //! use pool_core::{Pool, PoolOptions};
-//! use pool_tls::{H2Dialer, H2LeaseExt, H2Options};
+//! use pool_http::HttpLeaseExt;
+//! use pool_tls::{H2Dialer, H2Options};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -54,15 +60,19 @@
 
 mod h2;
 mod options;
-mod service;
-mod setup;
+mod rotor;
 mod tls;
 
-pub use crate::h2::{H2Conn, H2Dialer, H2LeaseExt, RequestError, send_via_pool};
-pub use options::{H2Options, Rotation, TlsOptions, TlsProfile, TlsVersion, Validation};
-pub use service::H2Service;
-pub use setup::ConfigError;
+pub use crate::h2::{H2Conn, H2Dialer};
+pub use options::{H2Options, TlsOptions};
 pub use tls::{TlsConn, TlsDialer, TlsInfo, TlsIo};
+
+/// Re-exported from `pool-rustls`, where the rustls plumbing lives, for the users of the
+/// TLS options.
+pub use pool_rustls::{ConfigError, Rotation, TlsProfile, TlsVersion};
+
+/// Re-exported from `pool-http`: the validation request of [`TlsOptions::validation`].
+pub use pool_http::Validation;
 
 /// The rustls version this crate uses (its types appear in [`TlsInfo`]).
 pub use rustls;

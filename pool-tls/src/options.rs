@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use bytes::Bytes;
 use pool_core::SourceAddrs;
+use pool_http::Validation;
+use pool_rustls::{Rotation, TlsProfile, Trust};
 use rustls_pki_types::CertificateDer;
 
 /// Options of a [`TlsDialer`](crate::TlsDialer) (and, inside [`H2Options`], of an
@@ -29,6 +30,9 @@ pub struct TlsOptions {
     /// **Insecure**: accept any server certificate (for testing only). Logged as a warning
     /// when the dialer is built and at every dial. Default: false.
     pub danger_accept_invalid_certs: bool,
+    /// Write TLS session secrets to the file named by `SSLKEYLOGFILE` (for Wireshark; see
+    /// [`Trust::key_log`]). Default: false.
+    pub key_log: bool,
     /// TLS profiles to rotate through per connection (see [`TlsProfile`]). Empty: one
     /// profile named `default` with rustls' defaults.
     pub profiles: Vec<TlsProfile>,
@@ -57,12 +61,26 @@ impl Default for TlsOptions {
             extra_ca_files: Vec::new(),
             extra_ca_certs: Vec::new(),
             danger_accept_invalid_certs: false,
+            key_log: false,
             profiles: Vec::new(),
             profile_rotation: Rotation::RoundRobin,
             accept_languages: Vec::new(),
             accept_language_rotation: Rotation::RoundRobin,
             source_addrs: SourceAddrs::default(),
             validation: None,
+        }
+    }
+}
+
+impl TlsOptions {
+    /// The trust settings, for `pool-rustls`.
+    pub fn trust(&self) -> Trust {
+        Trust {
+            webpki_roots: self.webpki_roots,
+            extra_ca_files: self.extra_ca_files.clone(),
+            extra_ca_certs: self.extra_ca_certs.clone(),
+            danger_accept_invalid_certs: self.danger_accept_invalid_certs,
+            key_log: self.key_log,
         }
     }
 }
@@ -92,173 +110,4 @@ impl Default for H2Options {
             max_response_body: 64 << 20,
         }
     }
-}
-
-/// How one of several choices (profile, `Accept-Language`) is made per connection.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Rotation {
-    /// In order, wrapping around.
-    #[default]
-    RoundRobin,
-    /// Uniformly at random.
-    Random,
-}
-
-/// A TLS protocol version.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum TlsVersion {
-    /// TLS 1.2.
-    Tls12,
-    /// TLS 1.3.
-    Tls13,
-}
-
-/// A named set of ClientHello choices rustls lets us vary.
-///
-/// What this imitates of a browser, and what it cannot, is in `docs/tls-profiles.md`: the
-/// *order* and *set* of cipher suites, key-exchange groups, protocol versions and ALPN
-/// protocols — but not extension order, GREASE, compression methods, padding, record
-/// size limit, post-quantum groups or anything else rustls fixes. It changes what a
-/// server negotiates; it does not make the ClientHello byte-identical to a browser's.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct TlsProfile {
-    /// The profile's name (reported per connection).
-    pub name: String,
-    /// ALPN protocols offered; empty: [`TlsOptions::alpn`].
-    pub alpn: Vec<String>,
-    /// Cipher suites in preference order, by rustls name (e.g. `TLS13_AES_128_GCM_SHA256`,
-    /// `TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`); empty: rustls' default order.
-    pub cipher_suites: Vec<String>,
-    /// Key-exchange groups in preference order (`X25519`, `secp256r1`, `secp384r1`);
-    /// empty: rustls' default order.
-    pub kx_groups: Vec<String>,
-    /// Protocol versions enabled; empty: TLS 1.3 and TLS 1.2.
-    pub versions: Vec<TlsVersion>,
-}
-
-impl TlsProfile {
-    /// A profile with rustls' defaults under `name`.
-    pub fn named(name: &str) -> Self {
-        Self {
-            name: name.to_owned(),
-            alpn: Vec::new(),
-            cipher_suites: Vec::new(),
-            kx_groups: Vec::new(),
-            versions: Vec::new(),
-        }
-    }
-
-    /// Chrome's cipher-suite and group order, restricted to what rustls/ring implement
-    /// (no X25519MLKEM768, no CBC or 3DES suites).
-    pub fn chrome_like() -> Self {
-        Self {
-            name: "chrome-like".to_owned(),
-            alpn: Vec::new(),
-            cipher_suites: names(&[
-                "TLS13_AES_128_GCM_SHA256",
-                "TLS13_AES_256_GCM_SHA384",
-                "TLS13_CHACHA20_POLY1305_SHA256",
-                "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-                "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-                "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-                "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-                "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
-                "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
-            ]),
-            kx_groups: names(&["X25519", "secp256r1", "secp384r1"]),
-            versions: Vec::new(),
-        }
-    }
-
-    /// Firefox's cipher-suite and group order, restricted to what rustls/ring implement
-    /// (no FFDHE groups, no CBC suites).
-    pub fn firefox_like() -> Self {
-        Self {
-            name: "firefox-like".to_owned(),
-            alpn: Vec::new(),
-            cipher_suites: names(&[
-                "TLS13_AES_128_GCM_SHA256",
-                "TLS13_CHACHA20_POLY1305_SHA256",
-                "TLS13_AES_256_GCM_SHA384",
-                "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-                "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-                "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
-                "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
-                "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-                "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-            ]),
-            kx_groups: names(&["X25519", "secp256r1", "secp384r1"]),
-            versions: Vec::new(),
-        }
-    }
-
-    /// Safari's cipher-suite and group order, restricted to what rustls/ring implement.
-    pub fn safari_like() -> Self {
-        Self {
-            name: "safari-like".to_owned(),
-            alpn: Vec::new(),
-            cipher_suites: names(&[
-                "TLS13_AES_128_GCM_SHA256",
-                "TLS13_AES_256_GCM_SHA384",
-                "TLS13_CHACHA20_POLY1305_SHA256",
-                "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
-                "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
-                "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
-                "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
-                "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
-                "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
-            ]),
-            kx_groups: names(&["X25519", "secp256r1", "secp384r1"]),
-            versions: Vec::new(),
-        }
-    }
-}
-
-fn names(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| (*s).to_owned()).collect()
-}
-
-/// The "hot connect" check: a request sent on every new connection before the pool
-/// admits it. A 2xx answer admits the connection; a status in `banned_statuses` fails the
-/// dial as `Banned` (the IP is blacklisted at once); any other status, an error or running
-/// out of `test_timeout` fails it as `Rejected` (closed, the IP not penalised).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Validation {
-    /// The request method. Default: `GET`.
-    pub method: http::Method,
-    /// The request path (and query). Default: `/`.
-    pub path: String,
-    /// The request body, if any.
-    pub body: Option<Bytes>,
-    /// Statuses meaning "this IP is banned". Default: `[403]`.
-    pub banned_statuses: Vec<u16>,
-}
-
-impl Default for Validation {
-    fn default() -> Self {
-        Self {
-            method: http::Method::GET,
-            path: "/".to_owned(),
-            body: None,
-            banned_statuses: vec![403],
-        }
-    }
-}
-
-/// What a validation answer means (shared by both dialers).
-pub(crate) fn classify_status(validation: &Validation, status: u16) -> Verdict {
-    if validation.banned_statuses.contains(&status) {
-        Verdict::Banned
-    } else if (200..300).contains(&status) {
-        Verdict::Ok
-    } else {
-        Verdict::Rejected
-    }
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Verdict {
-    Ok,
-    Banned,
-    Rejected,
 }

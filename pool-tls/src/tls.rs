@@ -17,8 +17,11 @@ use tokio::task::AbortHandle;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use crate::options::{TlsOptions, Validation, Verdict, classify_status};
-use crate::setup::{BuiltProfile, ConfigError, Rotor, build_profiles};
+use pool_http::Validation;
+use pool_rustls::{BuiltProfile, ConfigError, build_profiles, warn_insecure_dial};
+
+use crate::options::TlsOptions;
+use crate::rotor::Rotor;
 
 /// What a connection was made under and what it negotiated: its identity for reuse.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,14 +62,14 @@ impl TlsCore {
         opts: TlsOptions,
         required_alpn: Option<&'static str>,
     ) -> Result<Self, ConfigError> {
-        let profiles = build_profiles(&opts, required_alpn)?;
+        let profiles = build_profiles(&opts.trust(), &opts.profiles, &opts.alpn, required_alpn)?;
         let languages = opts
             .accept_languages
             .iter()
             .map(|l| {
-                HeaderValue::from_str(l).map_err(|_| ConfigError::Profile {
-                    profile: "accept_languages".to_owned(),
-                    reason: format!("`{l}` is not a valid header value"),
+                HeaderValue::from_str(l).map_err(|e| ConfigError::Option {
+                    option: "accept_languages",
+                    source: e.into(),
                 })
             })
             .collect::<Result<_, _>>()?;
@@ -91,8 +94,7 @@ impl TlsCore {
         let server_name = ServerName::try_from(target.host.to_string())
             .map_err(|e| DialError::new(DialErrorKind::Handshake, e))?;
         if self.opts.danger_accept_invalid_certs {
-            tracing::warn!(host = %target.host, addr = %target.addr,
-                "dialing WITHOUT certificate verification (danger_accept_invalid_certs)");
+            warn_insecure_dial("tls", &target.host, target.addr);
         }
         let tcp = connect_tcp(target.addr, &self.opts.source_addrs)
             .await
@@ -200,27 +202,13 @@ impl Dialer for TlsDialer {
             .await
             .map_err(|_| timeout_error("connect + TLS handshake", opts.conn_timeout))??;
         if let Some(validation) = &opts.validation {
-            let checked = tokio::time::timeout(
-                opts.test_timeout,
-                validate_http1(
-                    &mut stream,
-                    validation,
-                    target,
-                    info.accept_language.as_ref(),
-                ),
-            )
-            .await;
-            let status = match checked {
-                Ok(Ok(status)) => status,
-                Ok(Err(e)) => return Err(DialError::new(DialErrorKind::Rejected, e)),
-                Err(_) => {
-                    return Err(DialError::new(
-                        DialErrorKind::Rejected,
-                        format!("validation timed out after {:?}", opts.test_timeout),
-                    ));
-                }
-            };
-            check_verdict(validation, status)?;
+            let exchange = validate_http1(
+                &mut stream,
+                validation,
+                target,
+                info.accept_language.as_ref(),
+            );
+            validation.check(opts.test_timeout, exchange).await?;
         }
         Ok(TlsConn::new(stream, info))
     }
@@ -231,21 +219,6 @@ pub(crate) fn timeout_error(what: &str, limit: std::time::Duration) -> DialError
         DialErrorKind::Timeout,
         format!("{what} did not finish within {limit:?}"),
     )
-}
-
-/// Turns a validation status into the dial's result.
-pub(crate) fn check_verdict(validation: &Validation, status: u16) -> Result<(), DialError> {
-    match classify_status(validation, status) {
-        Verdict::Ok => Ok(()),
-        Verdict::Banned => Err(DialError::new(
-            DialErrorKind::Banned,
-            format!("validation answered {status} (banned)"),
-        )),
-        Verdict::Rejected => Err(DialError::new(
-            DialErrorKind::Rejected,
-            format!("validation answered {status}"),
-        )),
-    }
 }
 
 /// One HTTP/1.1 request/response on a fresh stream; the response must be fully framed

@@ -7,7 +7,7 @@
 //! Set-up, all on 127.0.200.0/24: one TLS/h2 origin (.1), a [`FaultProxy`] in front of it
 //! on six addresses (.10–.15), a DNS server whose answer for the host is four of those six,
 //! a pool with `pool-dns` refreshing it and `pool-health` probing it. Sixteen workers send
-//! requests through `send_via_pool` (one in ten a POST) while an injector cycles through
+//! requests through `pool_http::send` (one in ten a POST) while an injector cycles through
 //! faults every 400 ms: reset, GOAWAY, handshake stall, black-hole, refused address, close
 //! after N bytes, responses held then reset, slow link, DNS change, SERVFAIL, NXDOMAIN, a
 //! silent DNS server, frozen PINGs, shedding.
@@ -31,7 +31,8 @@ use pool_testkit::eventually;
 use pool_testkit::fds::open_fds;
 use pool_testkit::{DnsMode, DnsServer, H2Origin, H2OriginOptions, TestCa};
 use pool_testkit::{Fault, FaultProxy};
-use pool_tls::{H2Dialer, H2Options, RequestError, send_via_pool};
+use pool_http::RequestError;
+use pool_tls::{H2Dialer, H2Options};
 
 const HOST: &str = "www.soak.test";
 const ZONE: &str = "soak.test";
@@ -92,7 +93,7 @@ impl Tally {
             RequestError::NotSent(_) => "not_sent".into(),
             e if e.is_retry_safe() => "refused_stream".into(),
             e if e.is_connection_error() => "connection_lost".into(),
-            RequestError::H2(_) => "stream_error".into(),
+            RequestError::Protocol(_) => "stream_error".into(),
             _ => "other".into(),
         };
         *self
@@ -232,7 +233,7 @@ async fn soak(duration: Duration) -> Result<(), String> {
                         .body(Bytes::new())
                 }
                 .expect("a valid request");
-                match send_via_pool(&pool, HOST, request).await {
+                match pool_http::send(&pool, HOST, request).await {
                     Ok(_) => {
                         tally.ok.fetch_add(1, Ordering::Relaxed);
                     }

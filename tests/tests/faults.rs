@@ -22,7 +22,8 @@ use pool_dns::{DnsOptions, DnsRefresher, FailureKind, NameServer};
 use pool_testkit::fds::open_fds;
 use pool_testkit::{DnsMode, DnsServer, H2Origin, H2OriginOptions, TestCa};
 use pool_testkit::{Fault, FaultProxy, wait_for};
-use pool_tls::{H2Dialer, H2LeaseExt, H2Options, RequestError, send_via_pool};
+use pool_http::{HttpLeaseExt, RequestError};
+use pool_tls::{H2Dialer, H2Options};
 
 /// Every wait in these tests is bounded by this.
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -244,7 +245,7 @@ fn reset_mid_request_is_reported_and_retried_only_when_safe() {
             assert_eq!(rig.proxy.inject(a, Fault::StallResponses), 1);
             let call = tokio::spawn({
                 let pool = pool.clone();
-                async move { send_via_pool(&pool, "a.test", request).await }
+                async move { pool_http::send(&pool, "a.test", request).await }
             });
             assert!(
                 rig.origin
@@ -268,7 +269,7 @@ fn reset_mid_request_is_reported_and_retried_only_when_safe() {
         assert_eq!(pool.stats().closed_for(CloseReason::Broken), 1);
 
         // 2. A reused connection, idempotent GET: retried once, on a new connection.
-        let ok = send_via_pool(&pool, "a.test", get("/warm-up"))
+        let ok = pool_http::send(&pool, "a.test", get("/warm-up"))
             .await
             .unwrap();
         assert_eq!(ok.status(), 200);
@@ -312,7 +313,7 @@ fn goaway_under_load_loses_no_processed_request() {
                 let mut i = 0;
                 while !stop.load(Ordering::Relaxed) {
                     i += 1;
-                    match send_via_pool(&pool, "a.test", get(&format!("/{w}/{i}"))).await {
+                    match pool_http::send(&pool, "a.test", get(&format!("/{w}/{i}"))).await {
                         Ok(response) => {
                             assert_eq!(response.status(), 200);
                             ok += 1;
@@ -542,7 +543,7 @@ fn load(
             tokio::spawn(async move {
                 let mut ok = 0;
                 while !stop.load(Ordering::Relaxed) {
-                    let response = send_via_pool(&pool, HOST, get(&format!("/{w}/{ok}")))
+                    let response = pool_http::send(&pool, HOST, get(&format!("/{w}/{ok}")))
                         .await
                         .unwrap_or_else(|e| panic!("worker {w}: request failed: {e:?}"));
                     assert_eq!(response.status(), 200);
@@ -713,7 +714,7 @@ fn close_during_load_ends_every_caller_and_leaks_nothing() {
             let (pool, ok) = (pool.clone(), ok.clone());
             workers.push(tokio::spawn(async move {
                 for i in 0.. {
-                    match send_via_pool(&pool, "a.test", get(&format!("/{w}/{i}"))).await {
+                    match pool_http::send(&pool, "a.test", get(&format!("/{w}/{i}"))).await {
                         Ok(response) => {
                             assert_eq!(response.status(), 200);
                             ok.fetch_add(1, Ordering::Relaxed);

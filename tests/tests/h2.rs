@@ -10,9 +10,8 @@ use bytes::Bytes;
 use pool_core::{DialErrorKind, Dialer, Pool, PoolOptions, SourceAddrs, Target, WarmOutcome};
 use pool_testkit::fds::open_fds;
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa, eventually};
-use pool_tls::{
-    ConfigError, H2Dialer, H2LeaseExt, H2Options, H2Service, TlsProfile, TlsVersion, Validation,
-};
+use pool_http::{HttpLeaseExt, PoolService};
+use pool_tls::{ConfigError, H2Dialer, H2Options, TlsProfile, TlsVersion, Validation};
 use tower_service::Service;
 
 const WAIT: Duration = Duration::from_secs(10);
@@ -79,7 +78,7 @@ async fn warm_reuse_capacity_languages_and_fds() {
     }
 
     // 20 concurrent requests through the tower Service.
-    let service = H2Service::new(pool.clone(), "a.test");
+    let service = PoolService::new(pool.clone(), "a.test");
     let mut calls = Vec::new();
     for i in 0..20 {
         let mut service = service.clone();

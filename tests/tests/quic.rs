@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pool_core::{Connection, DialErrorKind, Dialer, Pool, PoolOptions, SourceAddrs, Target};
-use pool_quic::{QuicDialer, QuicLeaseExt, QuicOptions};
 use pool_testkit::fds::open_fds;
 use pool_testkit::{QuicOrigin, QuicOriginOptions, TestCa, eventually};
+use pool_quic::{QuicDialer, QuicOptions};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -57,9 +57,9 @@ async fn warm_reuse_and_capacity_from_the_peer_stream_limit() {
     for i in 0..20u32 {
         let pool = pool.clone();
         calls.push(tokio::spawn(async move {
-            let mut lease = pool.get("q.test").await.unwrap();
+            let lease = pool.get("q.test").await.unwrap();
             let body = format!("req {i}");
-            let answer = lease.request(body.as_bytes(), 1024).await.unwrap();
+            let answer = lease.exchange(body.as_bytes(), 1024).await.unwrap();
             assert_eq!(answer, format!("200 {body}").into_bytes());
         }));
     }
@@ -163,10 +163,59 @@ async fn connection_loss_is_noticed_and_sources_rotate() {
         "{:?}",
         pool.stats()
     );
-    let mut lease = pool.get("q.test").await.unwrap();
+    let lease = pool.get("q.test").await.unwrap();
     assert!(!lease.is_closed());
-    assert_eq!(lease.request(b"again", 1024).await.unwrap(), b"200 again");
+    assert_eq!(lease.exchange(b"again", 1024).await.unwrap(), b"200 again");
     drop(lease);
+    pool.close().await;
+    origin.shutdown().await;
+}
+
+/// pool-http's request API is the same on a QUIC pool as on an HTTP/2 one: a lease's
+/// `request`, `pool_http::send` and the tower `PoolService`, over the test protocol.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_http_request_api_runs_over_quic() {
+    use bytes::Bytes;
+    use pool_http::{HttpConnection, HttpLeaseExt, PoolService, Protocol};
+    use tower_service::Service;
+
+    let ca = Arc::new(TestCa::new().unwrap());
+    let origin = QuicOrigin::start(QuicOriginOptions::new(&ips(&[45]), &["q.test"], &ca))
+        .await
+        .unwrap();
+    let pool = Pool::new(
+        QuicDialer::new(options(&ca)).unwrap(),
+        PoolOptions::default(),
+    )
+    .unwrap();
+    pool.set_addrs("q.test", origin.socket_addrs());
+
+    let mut lease = pool.get("q.test").await.unwrap();
+    assert_eq!(lease.protocol(), Protocol::QuicStream);
+    assert!(!lease.is_reused());
+    let get = |path: &str| http::Request::get(path).body(Bytes::new()).unwrap();
+    let response = lease.request(get("/one?x=1")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        &response.body()[..],
+        b"GET /one?x=1",
+        "the origin echoes the request"
+    );
+    assert!(lease.is_reused());
+    assert_eq!(lease.requests_sent(), 1);
+    drop(lease);
+
+    let post = http::Request::post("/order")
+        .body(Bytes::from_static(b"buy"))
+        .unwrap();
+    let response = pool_http::send(&pool, "q.test", post).await.unwrap();
+    assert_eq!(&response.body()[..], b"POST /order\r\n\r\nbuy");
+
+    let mut service = PoolService::new(pool.clone(), "q.test");
+    let response = service.call(get("/svc")).await.unwrap();
+    assert_eq!(&response.body()[..], b"GET /svc");
+    assert_eq!(pool.stats().dials_ok, 1, "one connection carried all three");
+
     pool.close().await;
     origin.shutdown().await;
 }

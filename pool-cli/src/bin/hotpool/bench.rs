@@ -6,14 +6,15 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use pool_config::Transport as TransportKind;
+use pool_core::Dialer;
+use pool_http::HttpConnection;
 use serde::Serialize;
 
 use crate::args::{BenchArgs, Global};
 use crate::latency::{Latencies, Summary, fmt_us};
 use crate::progress::WarmBar;
 use crate::report::print_json;
-use crate::stack::{HostSpec, Stack};
-use crate::transport::{self, Transport};
+use crate::stack::{self, HostSpec, Stack};
 use crate::{Error, load_config};
 
 /// A parsed `https://host[:port]/path` URL.
@@ -90,7 +91,7 @@ pub async fn run(global: &Global, args: &BenchArgs) -> Result<ExitCode, Error> {
     }
 }
 
-async fn bench_with<D: Transport>(
+async fn bench_with<D: Dialer<Conn: HttpConnection>>(
     global: &Global,
     args: &BenchArgs,
     cfg: &pool_config::Config,
@@ -121,13 +122,13 @@ async fn bench_with<D: Transport>(
             let mut bytes = 0u64;
             for _ in 0..share {
                 let t = Instant::now();
-                match transport::request(&pool, &name, &path).await {
-                    Ok(reply) => {
+                match stack::get(&pool, &name, &path).await {
+                    Ok(response) => {
                         lat.record(t.elapsed());
-                        *statuses.entry(reply.status).or_default() += 1;
-                        bytes += reply.body_len as u64;
+                        *statuses.entry(response.status().as_u16()).or_default() += 1;
+                        bytes += response.body().len() as u64;
                     }
-                    Err(e) => errors.push(e.message),
+                    Err(e) => errors.push(e.to_string()),
                 }
             }
             (lat, statuses, errors, bytes)
@@ -159,7 +160,7 @@ async fn bench_with<D: Transport>(
     let ok = lat.len() as u64;
     let out = BenchJson {
         url: args.url.clone(),
-        transport: D::NAME,
+        transport: stack.transport,
         requests: args.requests,
         concurrency: args.concurrency,
         ok,

@@ -32,8 +32,9 @@ use crate::latency::{Latencies, fmt_us};
 use crate::progress::WarmBar;
 use crate::report::{fmt_bytes, print_json, table, table_aligned};
 use crate::stack::{HostSpec, Stack};
-use crate::transport::{self, Transport};
 use crate::{Error, alloc};
+use pool_core::Dialer;
+use pool_http::HttpConnection;
 
 /// The host the demo's DNS server answers.
 pub const DEMO_HOST: &str = "demo.hotpool.test";
@@ -337,7 +338,7 @@ async fn set_dns(servers: &Handle, dns: &Arc<DnsServer>, ips: &[IpAddr]) -> Resu
 }
 
 /// Warm-up, hot phase, cold phase, over any transport.
-async fn measure<D: Transport>(
+async fn measure<D: Dialer<Conn: HttpConnection>>(
     args: &DemoArgs,
     cfg: &Config,
     dialer: D,
@@ -352,7 +353,7 @@ async fn measure<D: Transport>(
     result
 }
 
-async fn phases<D: Transport>(
+async fn phases<D: Dialer<Conn: HttpConnection>>(
     args: &DemoArgs,
     stack: &Stack<D>,
     origin: Arc<impl DemoOrigin>,
@@ -408,7 +409,9 @@ async fn phases<D: Transport>(
             .dial(&target)
             .await
             .map_err(|e| Error::new(format!("cold connect to {}: {e}", target.addr)))?;
-        D::get(&conn, DEMO_HOST, PATH)
+        let request = crate::stack::get_request(PATH)
+            .map_err(|e| Error::new(format!("cold request: {e}")))?;
+        conn.send(request)
             .await
             .map_err(|e| Error::new(format!("cold request to {}: {e}", target.addr)))?;
         cold.record(started.elapsed());
@@ -438,7 +441,7 @@ async fn phases<D: Transport>(
     let hot_s = hot.summary();
     let ratio = |c: u64, h: u64| if h == 0 { 0.0 } else { c as f64 / h as f64 };
     Ok(DemoReport {
-        transport: D::NAME,
+        transport: stack.transport,
         host: DEMO_HOST,
         port,
         dns_server: dns_addr,
@@ -470,7 +473,7 @@ async fn phases<D: Transport>(
 }
 
 /// `requests` requests through the pool, `concurrency` at a time.
-async fn hot_phase<D: Transport>(
+async fn hot_phase<D: Dialer<Conn: HttpConnection>>(
     pool: &pool_core::Pool<D>,
     requests: u64,
     concurrency: u64,
@@ -485,7 +488,7 @@ async fn hot_phase<D: Transport>(
             let mut errors = 0u64;
             for _ in 0..share {
                 let t = Instant::now();
-                match transport::request(&pool, DEMO_HOST, PATH).await {
+                match crate::stack::get(&pool, DEMO_HOST, PATH).await {
                     Ok(_) => lat.record(t.elapsed()),
                     Err(e) => {
                         errors += 1;

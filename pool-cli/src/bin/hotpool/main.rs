@@ -18,7 +18,6 @@ mod metrics;
 mod progress;
 mod report;
 mod stack;
-mod transport;
 mod warm;
 
 use std::fmt;
@@ -80,6 +79,8 @@ fn init_tracing(verbose: u8) {
     let ours = [
         "hotpool",
         "pool_core",
+        "pool_http",
+        "pool_rustls",
         "pool_tls",
         "pool_quic",
         "pool_dns",

@@ -3,13 +3,14 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use bytes::Bytes;
 use pool_config::{Config, HostConfig, Transport as TransportKind};
-use pool_core::Pool;
+use pool_core::{Dialer, Pool};
 use pool_dns::DnsRefresher;
-use pool_health::{HealthChecker, HttpProbe, ProbeFuture, TransportProbe};
+use pool_health::{HealthChecker, RequestProbe, TransportProbe};
+use pool_http::{HttpConnection, RequestError, Validation};
 
 use crate::Error;
-use crate::transport::Transport;
 
 /// Where a command's host lives: its name, port and transport.
 #[derive(Clone, Debug)]
@@ -86,8 +87,29 @@ pub fn quic_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_quic::QuicDiale
         .map_err(|e| Error::new(format!("QUIC setup: {e}")))
 }
 
+/// `GET path`, as the commands send it.
+pub fn get_request(path: &str) -> Result<http::Request<Bytes>, RequestError> {
+    Ok(http::Request::get(path).body(Bytes::new())?)
+}
+
+/// `GET path` to `host` through `pool`, over any transport whose connections speak HTTP:
+/// `pool-http`'s [`send`](pool_http::send) (outcome reported on the lease, retried once
+/// when safe).
+pub async fn get<D>(
+    pool: &Pool<D>,
+    host: &str,
+    path: &str,
+) -> Result<http::Response<Bytes>, RequestError>
+where
+    D: Dialer<Conn: HttpConnection>,
+{
+    pool_http::send(pool, host, get_request(path)?).await
+}
+
 /// A running pool and its helpers.
-pub struct Stack<D: Transport> {
+pub struct Stack<D: Dialer> {
+    /// The transport's name in the config (`h2`, `quic`), for reports.
+    pub transport: &'static str,
     /// The pool.
     pub pool: Pool<D>,
     /// DNS refresh feeding the pool.
@@ -96,7 +118,7 @@ pub struct Stack<D: Transport> {
     pub health: HealthChecker,
 }
 
-impl<D: Transport> Stack<D> {
+impl<D: Dialer<Conn: HttpConnection>> Stack<D> {
     /// Builds the pool with `dialer` and the config's options, starts DNS refresh and health
     /// checks, and registers `host`: a static address list (IP literal or the host's
     /// `addrs`) or DNS resolution (waiting for the first answer). New addresses are not
@@ -109,22 +131,24 @@ impl<D: Transport> Stack<D> {
         let dns =
             DnsRefresher::start(&pool, dns_options).map_err(|e| Error::new(format!("DNS: {e}")))?;
         let health = if cfg.health.probe == pool_config::ProbeKind::Http {
-            if !cfg.health.method.eq_ignore_ascii_case("GET") {
-                tracing::warn!(method = %cfg.health.method, "the hotpool CLI probes with GET");
-            }
-            let (name, path) = (host.name.clone(), cfg.health.path.clone());
-            let probe = HttpProbe::new(
-                move |conn: &D::Conn| -> ProbeFuture<'_, Result<u16, crate::transport::RequestFailed>> {
-                    let (name, path) = (name.clone(), path.clone());
-                    Box::pin(async move { D::get(conn, &name, &path).await.map(|r| r.status) })
-                },
-            )
-            .banned_status(cfg.pool.banned_status);
+            let method = http::Method::from_bytes(cfg.health.method.as_bytes())
+                .map_err(|e| Error::new(format!("health.method: {e}")))?;
+            let probe = RequestProbe::new(Validation {
+                method,
+                path: cfg.health.path.clone(),
+                body: None,
+                banned_statuses: vec![cfg.pool.banned_status],
+            });
             HealthChecker::start(&pool, probe, cfg.health_options())
         } else {
             HealthChecker::start(&pool, TransportProbe, cfg.health_options())
         };
-        let stack = Self { pool, dns, health };
+        let stack = Self {
+            transport: host.transport.as_str(),
+            pool,
+            dns,
+            health,
+        };
         let static_addrs: Option<Vec<IpAddr>> = match host.name.parse::<IpAddr>() {
             Ok(ip) => Some(vec![ip]),
             Err(_) => host.entry.as_ref().and_then(|h| h.addrs.clone()),

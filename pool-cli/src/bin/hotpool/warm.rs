@@ -4,13 +4,14 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use pool_config::Transport as TransportKind;
+use pool_core::Dialer;
+use pool_http::HttpConnection;
 use serde::Serialize;
 
 use crate::args::{Global, WarmArgs};
 use crate::progress::{WarmBar, cap_note};
 use crate::report::{print_json, table};
 use crate::stack::{HostSpec, Stack};
-use crate::transport::Transport;
 use crate::{Error, load_config};
 
 /// The `--json` report of `warm`.
@@ -70,7 +71,7 @@ pub async fn run(global: &Global, args: &WarmArgs) -> Result<ExitCode, Error> {
     }
 }
 
-async fn warm_with<D: Transport>(
+async fn warm_with<D: Dialer<Conn: HttpConnection>>(
     global: &Global,
     cfg: &pool_config::Config,
     dialer: D,
@@ -100,7 +101,7 @@ async fn warm_with<D: Transport>(
     let out = WarmJson {
         host: host.name.clone(),
         port: host.port,
-        transport: D::NAME,
+        transport: stack.transport,
         addresses,
         planned: report.planned,
         allowed_addresses: report.addresses,

@@ -1,0 +1,95 @@
+//! The one error of a request, whatever the protocol.
+
+use std::time::Duration;
+
+/// A transport's own error, kept as the source of a [`RequestError`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why a request failed. Transports map their errors into these kinds; the predicates
+/// ([`is_connection_error`](Self::is_connection_error),
+/// [`is_retry_safe`](Self::is_retry_safe), [`is_retryable`](Self::is_retryable),
+/// [`is_timeout`](Self::is_timeout)) are what callers and the retry policy decide on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// No connection could be had from the pool.
+    #[error(transparent)]
+    Pool(#[from] pool_core::Error),
+    /// The request was never sent: the connection refused a new stream (GOAWAY received,
+    /// connection gone). Safe to retry on another connection.
+    #[error("request not sent: {0}")]
+    NotSent(#[source] BoxError),
+    /// The peer refused the request without processing it (HTTP/2 `REFUSED_STREAM`, or a
+    /// GOAWAY whose last stream id excluded it). Safe to retry on another connection.
+    #[error("request refused by the server: {source}")]
+    Refused {
+        /// The transport's error.
+        #[source]
+        source: BoxError,
+        /// Whether the connection is closing too (GOAWAY) rather than just this stream.
+        connection_closing: bool,
+    },
+    /// The connection failed (reset, EOF, GOAWAY, lost) while the request was in flight:
+    /// the server may have processed it.
+    #[error("connection lost: {0}")]
+    ConnectionLost(#[source] BoxError),
+    /// The protocol failed for this request only (stream reset, malformed answer); the
+    /// connection may carry others.
+    #[error("protocol error: {0}")]
+    Protocol(#[source] BoxError),
+    /// The request could not be completed into an absolute URI.
+    #[error("invalid request: {0}")]
+    InvalidRequest(#[from] http::Error),
+    /// The response body exceeded the transport's limit.
+    #[error("response body larger than {limit} bytes")]
+    BodyTooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// No answer within the deadline.
+    #[error("no response within {0:?}")]
+    Timeout(Duration),
+}
+
+impl RequestError {
+    /// Whether the connection itself failed (I/O error, GOAWAY, lost): the lease is
+    /// reported broken rather than as an ordinary error.
+    pub fn is_connection_error(&self) -> bool {
+        match self {
+            RequestError::NotSent(_) | RequestError::ConnectionLost(_) => true,
+            RequestError::Refused {
+                connection_closing, ..
+            } => *connection_closing,
+            _ => false,
+        }
+    }
+
+    /// Whether the server certainly did not process the request, so sending it again on
+    /// another connection is safe even when it is not idempotent: it was never sent, or
+    /// the server refused it.
+    pub fn is_retry_safe(&self) -> bool {
+        matches!(
+            self,
+            RequestError::NotSent(_) | RequestError::Refused { .. }
+        )
+    }
+
+    /// Whether sending the request again on another connection is safe: always when
+    /// [`is_retry_safe`](Self::is_retry_safe); and when the connection itself failed
+    /// ([`is_connection_error`](Self::is_connection_error): reset, EOF, GOAWAY) under an
+    /// idempotent `method` (RFC 9110 §9.2.2: GET, HEAD, OPTIONS, TRACE, PUT, DELETE) on a
+    /// `reused` connection — one that had carried a request before, so the failure may be
+    /// the peer closing a connection it considered idle. A fresh connection that fails
+    /// under a request is not retried: the failure is more likely the request's own doing.
+    pub fn is_retryable(&self, method: &http::Method, reused: bool) -> bool {
+        self.is_retry_safe() || (reused && method.is_idempotent() && self.is_connection_error())
+    }
+
+    /// Whether time ran out: the request's deadline, or the pool's checkout timeout.
+    pub fn is_timeout(&self) -> bool {
+        matches!(
+            self,
+            RequestError::Timeout(_) | RequestError::Pool(pool_core::Error::Timeout { .. })
+        )
+    }
+}

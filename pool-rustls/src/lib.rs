@@ -1,0 +1,45 @@
+//! # pool-rustls: the rustls plumbing of hotpool's dialers
+//!
+//! Everything rustls that the TLS dialers (`pool-tls`) and the QUIC dialer (`pool-quic`)
+//! share, written once:
+//!
+//! - [`provider`]: the one crypto provider of the workspace, ring (see
+//!   `docs/crypto-provider.md`); every config is built with `builder_with_provider`;
+//! - [`Trust`]: trust roots (webpki-roots, extra CA files and certificates) → a
+//!   [`rustls::RootCertStore`] ([`root_store`]);
+//! - the insecure verifier (`danger_accept_invalid_certs`), logged loudly when a config is
+//!   built and by the dialers at every dial ([`warn_insecure_dial`]);
+//! - the key log ([`Trust::key_log`], off by default): session secrets written to the
+//!   file named by `SSLKEYLOGFILE`, for Wireshark;
+//! - [`TlsProfile`] (+ [`TlsVersion`], [`Rotation`]) → a [`rustls::ClientConfig`]
+//!   ([`client_config`], [`build_profiles`]);
+//! - one error type, [`ConfigError`].
+//!
+//! ## Example
+//! ```
+//! use pool_rustls::{TlsProfile, TlsVersion, Trust, client_config, root_store};
+//!
+//! let trust = Trust::default(); // webpki roots, verification on, no key log
+//! let roots = std::sync::Arc::new(root_store(&trust)?);
+//! let quic_like = TlsProfile { versions: vec![TlsVersion::Tls13], ..TlsProfile::named("quic") };
+//! let config = client_config(&trust, &roots, &quic_like, &["h3".to_owned()], None)?;
+//! assert_eq!(config.alpn_protocols, [b"h3".to_vec()]);
+//! # Ok::<(), pool_rustls::ConfigError>(())
+//! ```
+#![forbid(unsafe_code)]
+#![deny(unused_must_use)]
+#![warn(missing_docs)]
+
+mod config;
+mod error;
+mod profile;
+mod trust;
+mod verifier;
+
+pub use config::{BuiltProfile, build_profiles, client_config, provider};
+pub use error::{AlpnError, CaFileError, ConfigError, ProfileError};
+pub use profile::{Rotation, TlsProfile, TlsVersion};
+pub use trust::{Trust, root_store, warn_insecure_dial};
+
+/// The rustls version this crate builds configs for.
+pub use rustls;
