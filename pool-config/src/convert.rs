@@ -85,6 +85,15 @@ mod tests {
         assert!(opts.validate().is_ok());
     }
 
+    /// `pool.banned_status`'s declared default is the request layer's one default.
+    #[test]
+    fn banned_status_default_is_pool_http_s() {
+        assert_eq!(
+            Config::default().pool.banned_status,
+            pool_http::DEFAULT_BANNED_STATUS
+        );
+    }
+
     #[test]
     fn every_pool_key_is_carried_over() {
         let cfg = Config::from_str_named(
@@ -134,6 +143,20 @@ ips = ["2001:db8::/32"]
         assert_eq!(w, ["10.0.0.0/8", "192.0.2.1"]);
         assert!(o.blacklist[0].contains("2001:db8::1".parse().unwrap()));
         assert!(o.validate().is_ok());
+    }
+}
+
+/// The `[tls]` trust settings (`ca_files`, `use_webpki_roots`, `insecure_skip_verify`), for
+/// the TLS and the QUIC dialers alike.
+#[cfg(any(feature = "tls", feature = "quic"))]
+impl Config {
+    fn trust(&self) -> pool_rustls::Trust {
+        pool_rustls::Trust {
+            webpki_roots: self.tls.use_webpki_roots,
+            extra_ca_files: self.tls.ca_files.clone(),
+            danger_accept_invalid_certs: self.tls.insecure_skip_verify,
+            ..pool_rustls::Trust::default()
+        }
     }
 }
 
@@ -226,11 +249,7 @@ mod tls {
                 conn_timeout: self.pool.conn_timeout,
                 test_timeout: self.pool.test_timeout,
                 alpn: defaults.alpn,
-                webpki_roots: self.tls.use_webpki_roots,
-                extra_ca_files: self.tls.ca_files.clone(),
-                extra_ca_certs: Vec::new(),
-                danger_accept_invalid_certs: self.tls.insecure_skip_verify,
-                key_log: defaults.key_log,
+                trust: self.trust(),
                 profiles,
                 profile_rotation: rotation(self.tls.profile_rotation),
                 accept_languages: self.tls.accept_languages.clone(),
@@ -310,8 +329,8 @@ alpn = ["h2", "http/1.1"]
             let t = cfg.tls_options().unwrap();
             assert_eq!(t.conn_timeout, Duration::from_secs(7));
             assert_eq!(t.test_timeout, Duration::from_millis(1500));
-            assert!(!t.webpki_roots);
-            assert_eq!(t.extra_ca_files.len(), 1);
+            assert!(!t.trust.webpki_roots);
+            assert_eq!(t.trust.extra_ca_files.len(), 1);
             let names: Vec<&str> = t.profiles.iter().map(|p| p.name.as_str()).collect();
             assert_eq!(names, ["chrome-like", "tls13-only"]);
             assert_eq!(t.profiles[1].versions, [TlsVersion::Tls13]);
@@ -323,7 +342,7 @@ alpn = ["h2", "http/1.1"]
             assert_eq!(v.banned_statuses, [451]);
             assert_eq!(t.source_addrs.addrs().len(), 1);
             assert_eq!(t.source_addrs.prefix().map(|p| p.prefix_len()), Some(64));
-            assert!(!t.danger_accept_invalid_certs);
+            assert!(!t.trust.danger_accept_invalid_certs);
 
             let h2 = cfg.h2_options(None).unwrap();
             assert_eq!(h2.tls.alpn, ["h2"]);
@@ -334,7 +353,7 @@ alpn = ["h2", "http/1.1"]
         #[test]
         fn defaults() {
             let t = Config::default().tls_options().unwrap();
-            assert!(t.webpki_roots);
+            assert!(t.trust.webpki_roots);
             assert!(t.validation.is_none());
             assert!(t.source_addrs.is_empty());
             assert_eq!(t.profiles.len(), 1);
@@ -479,9 +498,7 @@ mod quic {
                 alpn: host
                     .and_then(|h| h.alpn.clone())
                     .unwrap_or_else(|| defaults.alpn.clone()),
-                webpki_roots: self.tls.use_webpki_roots,
-                extra_ca_files: self.tls.ca_files.clone(),
-                danger_accept_invalid_certs: self.tls.insecure_skip_verify,
+                trust: self.trust(),
                 source_addrs: self.source_addrs.source_addrs(),
                 ..defaults
             }
@@ -505,8 +522,8 @@ mod quic {
             let q = cfg.quic_options(cfg.hosts.first());
             assert_eq!(q.conn_timeout, Duration::from_secs(4));
             assert_eq!(q.alpn, ["hotpool"]);
-            assert_eq!(q.extra_ca_files.len(), 1);
-            assert!(q.webpki_roots);
+            assert_eq!(q.trust.extra_ca_files.len(), 1);
+            assert!(q.trust.webpki_roots);
             let q = cfg.quic_options(None);
             assert_eq!(q.alpn, QuicOptions::default().alpn);
         }

@@ -153,7 +153,7 @@ section! {
         /// HTTP status that marks an IP as banned (blacklisted) — used by both the validation
         /// request (`[validation]`) and HTTP health probes (`[health] probe = "http"`), so it
         /// lives here, in one place; 100–599.
-        banned_status: u16 = (default "403"),
+        banned_status: u16 = (default "403"), // = pool_http::DEFAULT_BANNED_STATUS (tested)
             "HTTP status that blacklists an IP (validation and HTTP probes)",
             check check::http_status;
     }

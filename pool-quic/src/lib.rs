@@ -61,14 +61,13 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use pool_core::{Connection, DialError, DialErrorKind, Dialer, ProbeVerdict, SourceAddrs, Target};
 use pool_http::{HttpConnection, RequestError};
-use pool_rustls::{TlsProfile, TlsVersion, Trust};
+use pool_rustls::{TlsProfile, TlsVersion};
 use quinn::crypto::rustls::QuicClientConfig;
 use quinn::{Endpoint, EndpointConfig, TransportConfig, VarInt};
-use rustls_pki_types::CertificateDer;
 use socket2::{Domain, Socket, Type};
 
 /// Why a [`QuicDialer`] could not be built: `pool-rustls`'s one error type.
-pub use pool_rustls::ConfigError;
+pub use pool_rustls::{ConfigError, Trust};
 
 /// Options of a [`QuicDialer`]. Plain fields with defaults, for a config layer to fill.
 #[derive(Clone, Debug)]
@@ -77,17 +76,9 @@ pub struct QuicOptions {
     pub conn_timeout: Duration,
     /// ALPN protocols offered (QUIC requires one to be agreed). Default: `["h3"]`.
     pub alpn: Vec<String>,
-    /// Trust Mozilla's roots (webpki-roots). Default: true.
-    pub webpki_roots: bool,
-    /// Extra CA certificates to trust, as PEM files.
-    pub extra_ca_files: Vec<std::path::PathBuf>,
-    /// Extra CA certificates to trust, in DER form.
-    pub extra_ca_certs: Vec<CertificateDer<'static>>,
-    /// **Insecure**: accept any server certificate (testing only; logged as a warning).
-    pub danger_accept_invalid_certs: bool,
-    /// Write TLS session secrets to the file named by `SSLKEYLOGFILE` (see
-    /// [`Trust::key_log`]). Default: false.
-    pub key_log: bool,
+    /// What the connection trusts: webpki roots, extra CAs, the insecure switch, key log
+    /// (see [`Trust`]; shared with the TLS dialers).
+    pub trust: Trust,
     /// Local addresses to dial from (one endpoint each), rotated per dial.
     pub source_addrs: SourceAddrs,
     /// QUIC keep-alive interval, so idle pooled connections stay open and a dead peer is
@@ -107,11 +98,7 @@ impl Default for QuicOptions {
         Self {
             conn_timeout: Duration::from_secs(30),
             alpn: vec!["h3".to_owned()],
-            webpki_roots: true,
-            extra_ca_files: Vec::new(),
-            extra_ca_certs: Vec::new(),
-            danger_accept_invalid_certs: false,
-            key_log: false,
+            trust: Trust::default(),
             source_addrs: SourceAddrs::default(),
             keep_alive_interval: Some(Duration::from_secs(10)),
             max_idle_timeout: Duration::from_secs(30),
@@ -130,24 +117,11 @@ pub struct QuicDialer {
     endpoints: Mutex<HashMap<SocketAddr, Endpoint>>,
 }
 
-impl QuicOptions {
-    /// The trust settings, for `pool-rustls`.
-    pub fn trust(&self) -> Trust {
-        Trust {
-            webpki_roots: self.webpki_roots,
-            extra_ca_files: self.extra_ca_files.clone(),
-            extra_ca_certs: self.extra_ca_certs.clone(),
-            danger_accept_invalid_certs: self.danger_accept_invalid_certs,
-            key_log: self.key_log,
-        }
-    }
-}
-
 impl QuicDialer {
     /// A dialer with these options. Fails on unreadable CA files or no trust roots.
     pub fn new(options: QuicOptions) -> Result<Self, ConfigError> {
-        let trust = options.trust();
-        let roots = Arc::new(pool_rustls::root_store(&trust)?);
+        let trust = &options.trust;
+        let roots = Arc::new(pool_rustls::root_store(trust)?);
         let tls13 = TlsProfile {
             versions: vec![TlsVersion::Tls13],
             ..TlsProfile::named("quic")
@@ -212,7 +186,7 @@ impl QuicDialer {
         let crypto = capture::Capture::new(self.crypto.clone(), peer_bidi.clone());
         let mut config = quinn::ClientConfig::new(Arc::new(crypto));
         config.transport_config(self.transport.clone());
-        if self.options.danger_accept_invalid_certs {
+        if self.options.trust.danger_accept_invalid_certs {
             pool_rustls::warn_insecure_dial("quic", &target.host, target.addr);
         }
         let connecting = endpoint

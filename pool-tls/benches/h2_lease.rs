@@ -11,8 +11,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use pool_core::{Pool, PoolOptions};
-use pool_testkit::{H2Origin, H2OriginOptions, TestCa};
 use pool_http::HttpLeaseExt;
+use pool_testkit::{H2Origin, H2OriginOptions, TestCa};
 use pool_tls::{H2Dialer, H2Options};
 
 const HOST: &str = "bench.test";
@@ -73,8 +73,8 @@ fn bench(c: &mut Criterion) {
     // Pooled: an H2Dialer pool, warmed.
     let pool = rt.block_on(async {
         let mut options = H2Options::default();
-        options.tls.webpki_roots = false;
-        options.tls.extra_ca_certs = vec![ca.ca_cert_der()];
+        options.tls.trust.webpki_roots = false;
+        options.tls.trust.extra_ca_certs = vec![ca.ca_cert_der()];
         let pool = Pool::new(
             H2Dialer::new(options).expect("dialer"),
             PoolOptions::default(),

@@ -117,11 +117,9 @@ fn main() {
                     n,
                 )
             } else {
-                let mut options = TlsOptions {
-                    webpki_roots: false,
-                    ..TlsOptions::default()
-                };
-                options.extra_ca_certs = vec![origin.ca_der.clone()];
+                let mut options = TlsOptions::default();
+                options.trust.webpki_roots = false;
+                options.trust.extra_ca_certs = vec![origin.ca_der.clone()];
                 measure(&rt, &origin, TlsDialer::new(options).expect("dialer"), n)
             };
             let line = format!(

@@ -60,7 +60,6 @@
 
 mod h2;
 mod options;
-mod rotor;
 mod tls;
 
 pub use crate::h2::{H2Conn, H2Dialer};
@@ -69,7 +68,7 @@ pub use tls::{TlsConn, TlsDialer, TlsInfo, TlsIo};
 
 /// Re-exported from `pool-rustls`, where the rustls plumbing lives, for the users of the
 /// TLS options.
-pub use pool_rustls::{ConfigError, Rotation, TlsProfile, TlsVersion};
+pub use pool_rustls::{ConfigError, Rotation, TlsProfile, TlsVersion, Trust};
 
 /// Re-exported from `pool-http`: the validation request of [`TlsOptions::validation`].
 pub use pool_http::Validation;

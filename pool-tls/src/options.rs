@@ -1,12 +1,10 @@
 //! Option structs: plain pub fields with defaults, so a config layer can fill them in.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use pool_core::SourceAddrs;
 use pool_http::Validation;
 use pool_rustls::{Rotation, TlsProfile, Trust};
-use rustls_pki_types::CertificateDer;
 
 /// Options of a [`TlsDialer`](crate::TlsDialer) (and, inside [`H2Options`], of an
 /// [`H2Dialer`](crate::H2Dialer)).
@@ -21,18 +19,9 @@ pub struct TlsOptions {
     /// (`Protocol`), never a silent downgrade. [`H2Dialer`](crate::H2Dialer) requires `h2`
     /// whatever is offered. Default: `["http/1.1"]`.
     pub alpn: Vec<String>,
-    /// Trust Mozilla's roots (webpki-roots). Default: true.
-    pub webpki_roots: bool,
-    /// Extra CA certificates to trust, as PEM files (each may hold several).
-    pub extra_ca_files: Vec<PathBuf>,
-    /// Extra CA certificates to trust, already in DER form.
-    pub extra_ca_certs: Vec<CertificateDer<'static>>,
-    /// **Insecure**: accept any server certificate (for testing only). Logged as a warning
-    /// when the dialer is built and at every dial. Default: false.
-    pub danger_accept_invalid_certs: bool,
-    /// Write TLS session secrets to the file named by `SSLKEYLOGFILE` (for Wireshark; see
-    /// [`Trust::key_log`]). Default: false.
-    pub key_log: bool,
+    /// What the connection trusts: webpki roots, extra CAs, the insecure switch, key log
+    /// (see [`Trust`]; shared with the QUIC dialer).
+    pub trust: Trust,
     /// TLS profiles to rotate through per connection (see [`TlsProfile`]). Empty: one
     /// profile named `default` with rustls' defaults.
     pub profiles: Vec<TlsProfile>,
@@ -57,30 +46,13 @@ impl Default for TlsOptions {
             conn_timeout: Duration::from_secs(30),
             test_timeout: Duration::from_secs(15),
             alpn: vec!["http/1.1".to_owned()],
-            webpki_roots: true,
-            extra_ca_files: Vec::new(),
-            extra_ca_certs: Vec::new(),
-            danger_accept_invalid_certs: false,
-            key_log: false,
+            trust: Trust::default(),
             profiles: Vec::new(),
             profile_rotation: Rotation::RoundRobin,
             accept_languages: Vec::new(),
             accept_language_rotation: Rotation::RoundRobin,
             source_addrs: SourceAddrs::default(),
             validation: None,
-        }
-    }
-}
-
-impl TlsOptions {
-    /// The trust settings, for `pool-rustls`.
-    pub fn trust(&self) -> Trust {
-        Trust {
-            webpki_roots: self.webpki_roots,
-            extra_ca_files: self.extra_ca_files.clone(),
-            extra_ca_certs: self.extra_ca_certs.clone(),
-            danger_accept_invalid_certs: self.danger_accept_invalid_certs,
-            key_log: self.key_log,
         }
     }
 }

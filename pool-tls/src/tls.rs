@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::HeaderValue;
-use pool_core::{Connection, DialError, DialErrorKind, Dialer, Target};
+use pool_core::{Connection, DialError, DialErrorKind, Dialer, RoundRobin, Target};
 use rustls_pki_types::ServerName;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
@@ -18,10 +18,9 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use pool_http::Validation;
-use pool_rustls::{BuiltProfile, ConfigError, build_profiles, warn_insecure_dial};
+use pool_rustls::{BuiltProfile, ConfigError, Rotation, build_profiles, warn_insecure_dial};
 
 use crate::options::TlsOptions;
-use crate::rotor::Rotor;
 
 /// What a connection was made under and what it negotiated: its identity for reuse.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,13 +46,21 @@ pub struct TlsInfo {
     pub insecure: bool,
 }
 
+/// One choice per connection from `list`, in turn or at random.
+fn pick<T>(list: &RoundRobin<T>, mode: Rotation) -> Option<&T> {
+    match mode {
+        Rotation::RoundRobin => list.next(),
+        Rotation::Random => list.random(),
+    }
+}
+
 /// The connect path shared by [`TlsDialer`] and [`H2Dialer`](crate::H2Dialer).
 pub(crate) struct TlsCore {
     pub(crate) opts: TlsOptions,
-    profiles: Vec<BuiltProfile>,
-    profile_rotor: Rotor,
-    languages: Vec<HeaderValue>,
-    language_rotor: Rotor,
+    profiles: RoundRobin<BuiltProfile>,
+    profile_rotation: Rotation,
+    languages: RoundRobin<HeaderValue>,
+    language_rotation: Rotation,
     required_alpn: Option<&'static str>,
 }
 
@@ -62,7 +69,7 @@ impl TlsCore {
         opts: TlsOptions,
         required_alpn: Option<&'static str>,
     ) -> Result<Self, ConfigError> {
-        let profiles = build_profiles(&opts.trust(), &opts.profiles, &opts.alpn, required_alpn)?;
+        let profiles = build_profiles(&opts.trust, &opts.profiles, &opts.alpn, required_alpn)?;
         let languages = opts
             .accept_languages
             .iter()
@@ -74,10 +81,10 @@ impl TlsCore {
             })
             .collect::<Result<_, _>>()?;
         Ok(Self {
-            profile_rotor: Rotor::new(opts.profile_rotation),
-            language_rotor: Rotor::new(opts.accept_language_rotation),
-            profiles,
-            languages,
+            profiles: RoundRobin::new(profiles),
+            profile_rotation: opts.profile_rotation,
+            languages: RoundRobin::new(languages),
+            language_rotation: opts.accept_language_rotation,
             required_alpn,
             opts,
         })
@@ -90,10 +97,11 @@ impl TlsCore {
         &self,
         target: &Target,
     ) -> Result<(TlsStream<TcpStream>, TlsInfo), DialError> {
-        let profile = &self.profiles[self.profile_rotor.pick(self.profiles.len())];
+        let profile = pick(&self.profiles, self.profile_rotation)
+            .ok_or_else(|| DialError::new(DialErrorKind::Handshake, "no TLS profile configured"))?;
         let server_name = ServerName::try_from(target.host.to_string())
             .map_err(|e| DialError::new(DialErrorKind::Handshake, e))?;
-        if self.opts.danger_accept_invalid_certs {
+        if self.opts.trust.danger_accept_invalid_certs {
             warn_insecure_dial("tls", &target.host, target.addr);
         }
         let tcp = connect_tcp(target.addr, &self.opts.source_addrs)
@@ -126,8 +134,7 @@ impl TlsCore {
                 ),
             ));
         }
-        let accept_language = (!self.languages.is_empty())
-            .then(|| self.languages[self.language_rotor.pick(self.languages.len())].clone());
+        let accept_language = pick(&self.languages, self.language_rotation).cloned();
         let info = TlsInfo {
             host: target.host.clone(),
             addr: target.addr,
@@ -137,7 +144,7 @@ impl TlsCore {
             protocol_version: session.protocol_version(),
             cipher_suite: session.negotiated_cipher_suite().map(|s| s.suite()),
             accept_language,
-            insecure: self.opts.danger_accept_invalid_certs,
+            insecure: self.opts.trust.danger_accept_invalid_certs,
         };
         Ok((tls, info))
     }

@@ -27,11 +27,11 @@ use bytes::Bytes;
 use pool_core::{CloseReason, Error, Pool, PoolOptions};
 use pool_dns::{DnsOptions, DnsRefresher, NameServer};
 use pool_health::{HealthChecker, HealthOptions, TransportProbe};
+use pool_http::RequestError;
 use pool_testkit::eventually;
 use pool_testkit::fds::open_fds;
 use pool_testkit::{DnsMode, DnsServer, H2Origin, H2OriginOptions, TestCa};
 use pool_testkit::{Fault, FaultProxy};
-use pool_http::RequestError;
 use pool_tls::{H2Dialer, H2Options};
 
 const HOST: &str = "www.soak.test";
@@ -163,8 +163,8 @@ async fn soak(duration: Duration) -> Result<(), String> {
     let fds_servers = open_fds();
 
     let mut h2 = H2Options::default();
-    h2.tls.webpki_roots = false;
-    h2.tls.extra_ca_certs = vec![ca.ca_cert_der()];
+    h2.tls.trust.webpki_roots = false;
+    h2.tls.trust.extra_ca_certs = vec![ca.ca_cert_der()];
     h2.tls.conn_timeout = Duration::from_millis(500);
     h2.tls.test_timeout = Duration::from_millis(500);
     let options = PoolOptions {

@@ -19,10 +19,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use pool_core::{CloseReason, DialErrorKind, Error, Pool, PoolOptions, Stats, WarmOutcome};
 use pool_dns::{DnsOptions, DnsRefresher, FailureKind, NameServer};
+use pool_http::{HttpLeaseExt, RequestError};
 use pool_testkit::fds::open_fds;
 use pool_testkit::{DnsMode, DnsServer, H2Origin, H2OriginOptions, TestCa};
 use pool_testkit::{Fault, FaultProxy, wait_for};
-use pool_http::{HttpLeaseExt, RequestError};
 use pool_tls::{H2Dialer, H2Options};
 
 /// Every wait in these tests is bounded by this.
@@ -54,8 +54,8 @@ fn ip(net: u8, last: u8) -> IpAddr {
 
 fn h2_options(ca: &TestCa, conn_timeout: Duration) -> H2Options {
     let mut options = H2Options::default();
-    options.tls.webpki_roots = false;
-    options.tls.extra_ca_certs = vec![ca.ca_cert_der()];
+    options.tls.trust.webpki_roots = false;
+    options.tls.trust.extra_ca_certs = vec![ca.ca_cert_der()];
     options.tls.conn_timeout = conn_timeout;
     options.tls.test_timeout = Duration::from_secs(5);
     options
@@ -813,8 +813,8 @@ fn fd_exhaustion_child() {
         .unwrap();
     runtime.block_on(async move {
         let mut options_h2 = H2Options::default();
-        options_h2.tls.webpki_roots = false;
-        options_h2.tls.extra_ca_files = vec![ca_file];
+        options_h2.tls.trust.webpki_roots = false;
+        options_h2.tls.trust.extra_ca_files = vec![ca_file];
         options_h2.tls.conn_timeout = Duration::from_secs(5);
         let options = PoolOptions {
             blacklist_check_interval: Duration::from_millis(100),

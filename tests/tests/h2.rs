@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pool_core::{DialErrorKind, Dialer, Pool, PoolOptions, SourceAddrs, Target, WarmOutcome};
+use pool_http::{HttpLeaseExt, PoolService};
 use pool_testkit::fds::open_fds;
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa, eventually};
-use pool_http::{HttpLeaseExt, PoolService};
 use pool_tls::{ConfigError, H2Dialer, H2Options, TlsProfile, TlsVersion, Validation};
 use tower_service::Service;
 
@@ -22,8 +22,8 @@ fn ips(last: &[u8]) -> Vec<IpAddr> {
 
 fn h2_options(ca: &TestCa) -> H2Options {
     let mut options = H2Options::default();
-    options.tls.webpki_roots = false;
-    options.tls.extra_ca_certs = vec![ca.ca_cert_der()];
+    options.tls.trust.webpki_roots = false;
+    options.tls.trust.extra_ca_certs = vec![ca.ca_cert_der()];
     options.tls.conn_timeout = Duration::from_secs(5);
     options.tls.test_timeout = Duration::from_secs(5);
     options
@@ -62,8 +62,8 @@ async fn warm_reuse_capacity_languages_and_fds() {
     let ca_file = dir.join("ca.pem");
     ca.write_ca_pem(&ca_file).unwrap();
     let mut options = h2_options(&ca);
-    options.tls.extra_ca_certs.clear();
-    options.tls.extra_ca_files = vec![ca_file];
+    options.tls.trust.extra_ca_certs.clear();
+    options.tls.trust.extra_ca_files = vec![ca_file];
     options.tls.accept_languages = vec!["en-US".into(), "de-DE".into(), "fr-FR".into()];
 
     let pool = Pool::new(H2Dialer::new(options).unwrap(), pool_options()).unwrap();
@@ -507,12 +507,12 @@ async fn source_addresses_rotate_and_insecure_mode_is_explicit() {
 
     // No roots and verification on: refused at construction.
     let mut options = H2Options::default();
-    options.tls.webpki_roots = false;
+    options.tls.trust.webpki_roots = false;
     assert!(matches!(H2Dialer::new(options), Err(ConfigError::NoRoots)));
     // The explicit insecure option connects to an untrusted certificate, and says so.
     let mut options = H2Options::default();
-    options.tls.webpki_roots = false;
-    options.tls.danger_accept_invalid_certs = true;
+    options.tls.trust.webpki_roots = false;
+    options.tls.trust.danger_accept_invalid_certs = true;
     let conn = H2Dialer::new(options)
         .unwrap()
         .dial(&target("a.test", addr))

@@ -22,8 +22,8 @@ fn ip(last: u8) -> IpAddr {
 
 fn dialer(ca: &TestCa) -> H2Dialer {
     let mut options = H2Options::default();
-    options.tls.webpki_roots = false;
-    options.tls.extra_ca_certs = vec![ca.ca_cert_der()];
+    options.tls.trust.webpki_roots = false;
+    options.tls.trust.extra_ca_certs = vec![ca.ca_cert_der()];
     options.tls.conn_timeout = Duration::from_secs(5);
     // Bounds the PING of `H2Conn::probe`.
     options.tls.test_timeout = Duration::from_millis(200);

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pool_core::{Connection, DialErrorKind, Dialer, Pool, PoolOptions, SourceAddrs, Target};
+use pool_quic::{QuicDialer, QuicOptions, Trust};
 use pool_testkit::fds::open_fds;
 use pool_testkit::{QuicOrigin, QuicOriginOptions, TestCa, eventually};
-use pool_quic::{QuicDialer, QuicOptions};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -19,8 +19,11 @@ fn ips(last: &[u8]) -> Vec<IpAddr> {
 fn options(ca: &TestCa) -> QuicOptions {
     QuicOptions {
         alpn: vec!["hotpool".into()],
-        webpki_roots: false,
-        extra_ca_certs: vec![ca.ca_cert_der()],
+        trust: Trust {
+            webpki_roots: false,
+            extra_ca_certs: vec![ca.ca_cert_der()],
+            ..Trust::default()
+        },
         conn_timeout: Duration::from_secs(5),
         ..QuicOptions::default()
     }

@@ -188,8 +188,8 @@ impl OriginProcess {
     /// H2Dialer options that trust this origin's CA only.
     pub fn h2_options(&self) -> pool_tls::H2Options {
         let mut options = pool_tls::H2Options::default();
-        options.tls.webpki_roots = false;
-        options.tls.extra_ca_certs = vec![self.ca_der.clone()];
+        options.tls.trust.webpki_roots = false;
+        options.tls.trust.extra_ca_certs = vec![self.ca_der.clone()];
         options
     }
 

@@ -248,8 +248,8 @@ pub async fn run(global: &Global, args: &DemoArgs, servers: Handle) -> Result<Ex
             let mut h2 = cfg
                 .h2_options(cfg.hosts.first())
                 .map_err(|e| Error::new(e.to_string()))?;
-            h2.tls.extra_ca_certs.push(ca.ca_cert_der());
-            h2.tls.webpki_roots = false;
+            h2.tls.trust.extra_ca_certs.push(ca.ca_cert_der());
+            h2.tls.trust.webpki_roots = false;
             let dialer = H2Dialer::new(h2).map_err(|e| Error::new(format!("TLS setup: {e}")))?;
             measure(
                 args,
@@ -306,8 +306,8 @@ async fn run_quic(
             ]);
         }
         let mut quic = cfg.quic_options(cfg.hosts.first());
-        quic.extra_ca_certs.push(ca.ca_cert_der());
-        quic.webpki_roots = false;
+        quic.trust.extra_ca_certs.push(ca.ca_cert_der());
+        quic.trust.webpki_roots = false;
         let dialer =
             pool_quic::QuicDialer::new(quic).map_err(|e| Error::new(format!("QUIC setup: {e}")))?;
         measure(
