@@ -16,7 +16,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
-use pool_core::{PoolOptions, PoolState};
+use pool_core::PoolOptions;
+use pool_core::proto::PoolState;
 
 struct Counting;
 

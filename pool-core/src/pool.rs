@@ -18,10 +18,8 @@ use tracing::Instrument;
 
 use crate::OptionsError;
 use crate::metrics::PoolMetrics;
-use crate::state::{
-    Action, AddrChange, Checkout, ConnId, ConnInfo, DialRequest, Outcome, PoolState, ProbeVerdict,
-    Stats, WaiterId,
-};
+use crate::proto::{Action, AddrChange, Checkout, ConnId, DialRequest, PoolState, WaiterId};
+use crate::types::{ConnInfo, Outcome, ProbeVerdict, Stats};
 use crate::{Connection, DialError, Dialer, Error, PoolOptions, Target};
 
 /// How often the driver refreshes the gauges even when nothing is due.

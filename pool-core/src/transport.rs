@@ -7,7 +7,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::ProbeVerdict;
+use crate::types::ProbeVerdict;
 
 /// Where a dial goes: the host name the connection is made (and verified) for, and the
 /// address it connects to.

@@ -25,10 +25,8 @@ use std::sync::Arc as StdArc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use pool_core::{
-    Action, Checkout, ConnId, DialError, DialErrorKind, DialRequest, Outcome, PoolOptions,
-    PoolState, WaiterId,
-};
+use pool_core::proto::{Action, Checkout, ConnId, DialRequest, PoolState, WaiterId};
+use pool_core::{DialError, DialErrorKind, Outcome, PoolOptions};
 use shuttle::scheduler::{PctScheduler, RandomScheduler};
 use shuttle::sync::mpsc::{Receiver, Sender, TryRecvError, channel};
 use shuttle::sync::{Arc, Condvar, Mutex};

@@ -6,8 +6,12 @@ use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 
+use std::collections::VecDeque;
+
 use super::*;
-use crate::{DialError, DialErrorKind, IpRange, PoolOptions};
+use crate::ip_range::IpRange;
+use crate::transport::{DialError, DialErrorKind};
+use crate::types::{Outcome, ProbeVerdict};
 
 const HOST: &str = "example.test";
 const OTHER: &str = "other.test";
