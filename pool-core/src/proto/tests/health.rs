@@ -195,18 +195,21 @@ fn banned_validation_blacklists_at_once_and_rejected_does_not() {
     let d = h.next_dial();
     h.dial_err(&d, DialErrorKind::Banned);
     assert_eq!(h.s.blacklisted(d.addr.ip()), Some(BlacklistReason::Banned));
-    let d2 = h.next_dial();
+    // Five fresh dials to the other address, each rejected: more than `max_retries`.
     for _ in 0..5 {
+        let d2 = h.next_dial();
+        assert_ne!(d2.addr, d.addr, "the banned address is not dialed");
         assert!(h.s.blacklisted(d2.addr.ip()).is_none());
-        h.dial_err(
-            &h.dials.front().cloned().unwrap_or(d2.clone()),
-            DialErrorKind::Rejected,
+        h.dial_err(&d2, DialErrorKind::Rejected);
+        assert!(
+            h.s.blacklisted(d2.addr.ip()).is_none(),
+            "rejected never blacklists"
         );
-        h.dials.pop_front();
     }
-    assert!(
-        h.s.blacklisted(d2.addr.ip()).is_none(),
-        "rejected never blacklists"
+    assert_eq!(
+        h.s.stats().dial_failures,
+        6,
+        "every rejection was a real dial"
     );
 }
 
