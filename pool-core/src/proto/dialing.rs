@@ -310,12 +310,22 @@ impl<T> PoolState<T> {
         self.restore(ip);
     }
 
-    /// A re-test of `ip` failed or was cancelled: the next one is due an interval later.
+    /// A re-test of `ip` failed or was cancelled: the next one is due an interval later,
+    /// unless the entry's `blacklist_timeout` ran out meanwhile (its expiry fired during
+    /// the re-test and waited for it): then it ends now.
     pub(super) fn retest_ended(&mut self, ip: IpAddr, now: Instant) {
-        if self.blacklist.end_retest(ip) {
-            let interval = self.opts.blacklist_check_interval;
-            self.timers.schedule_ip(now + interval, IpTimer::Retest(ip));
+        if !self.blacklist.end_retest(ip) {
+            return;
         }
+        if self
+            .blacklist
+            .is_expired(ip, self.opts.blacklist_timeout, now)
+        {
+            self.expire(ip, now);
+            return;
+        }
+        let interval = self.opts.blacklist_check_interval;
+        self.timers.schedule_ip(now + interval, IpTimer::Retest(ip));
     }
 
     /// Takes `ip` off the dynamic blacklist; returns the host it was last dialed for.

@@ -152,7 +152,8 @@ impl<T> PoolState<T> {
         }
     }
 
-    /// Ends `ip`'s entry if its `blacklist_timeout` is up and no re-test is in flight.
+    /// Ends `ip`'s entry if its `blacklist_timeout` is up and no re-test is in flight (a
+    /// re-test in flight ends it when it finishes, see `retest_ended`).
     pub(super) fn expire(&mut self, ip: IpAddr, now: Instant) {
         let timeout = self.opts.blacklist_timeout;
         let idle = self.blacklist.get(ip).is_some_and(|b| !b.retesting);

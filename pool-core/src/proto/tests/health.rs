@@ -265,3 +265,40 @@ fn emfile_is_classified_as_local() {
     let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
     assert_eq!(DialError::connect(refused).kind(), DialErrorKind::Connect);
 }
+
+/// Regression: the expiry fired while the re-test was in flight and was skipped, and
+/// nothing re-armed it, so an address that kept failing its re-tests never expired.
+#[test]
+fn blacklist_entry_expiring_during_its_retest_expires_when_the_retest_ends() {
+    for cancelled in [false, true] {
+        let mut h = Harness::new(PoolOptions {
+            max_retries: 1,
+            blacklist_check_interval: Duration::from_secs(100),
+            blacklist_timeout: Duration::from_secs(250),
+            ..opts()
+        });
+        h.set_addrs(HOST, &[addr(2)]);
+        h.waits(HOST);
+        let d = h.next_dial();
+        h.dial_err(&d, DialErrorKind::Connect);
+        assert!(h.s.blacklisted(addr(2).ip()).is_some());
+        h.advance(Duration::from_secs(200));
+        let retest = h.next_dial();
+        assert_eq!(retest.purpose, DialPurpose::Retest);
+        h.advance(Duration::from_secs(60)); // the expiry (at 250) fires during the re-test
+        if cancelled {
+            h.s.cancel_dial(retest.id, h.now);
+            h.pump();
+        } else {
+            h.dial_err(&retest, DialErrorKind::Connect);
+        }
+        assert_eq!(
+            h.s.blacklisted(addr(2).ip()),
+            None,
+            "expired (cancelled: {cancelled})"
+        );
+        assert_eq!(h.s.stats().restored_total, 1);
+        h.waits(HOST);
+        assert_eq!(h.next_dial().addr, addr(2), "dialable again");
+    }
+}
