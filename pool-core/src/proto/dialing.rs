@@ -338,39 +338,60 @@ impl<T> PoolState<T> {
 
     // ----- keep-warm replacements ------------------------------------------------------
 
-    /// Whether `e`'s replacement dial is due at `now`.
+    /// Whether `e`'s replacement dial (or its next try) is due at `now`.
     pub(super) fn replacement_due(&self, e: &ConnEntry<T>, now: Tick) -> bool {
         match (self.spans.replace, e.phase) {
             (Some(replace), Phase::Live) => e.created.after(replace) <= now,
+            (_, Phase::Retiring(Replacement::RetryAt(at))) => at <= now,
             _ => false,
         }
     }
 
-    /// Dials a replacement for `id`, which is about to reach `max_lifetime`.
+    /// Dials a replacement for `id`, which is about to reach `max_lifetime`. It retires
+    /// first: its own place under the limits goes to the replacement. When no dial can
+    /// be made now (no room under the limits, or the address is blacklisted), the next
+    /// try is due `keep_warm_lead / 4` later; the tries end at expiry.
     pub(super) fn replace(&mut self, id: ConnId, now: Tick) {
-        let _ = now;
         let Some(e) = self.conns.get(id) else { return };
-        if e.phase != Phase::Live || self.closing {
+        let due = matches!(
+            e.phase,
+            Phase::Live | Phase::Retiring(Replacement::RetryAt(_))
+        );
+        if !due || self.closing {
             return;
         }
         let (h, addr) = (e.host, e.addr);
-        if !self.hosts.get(h).addrs.contains_key(&addr) || !self.blacklist.is_allowed(addr.ip()) {
-            return;
-        }
+        let dialable =
+            self.hosts.get(h).addrs.contains_key(&addr) && self.blacklist.is_allowed(addr.ip());
         self.set_phase(id, Phase::Retiring(Replacement::Dialing));
-        if self.room_for_dial(h, addr, false) {
+        if dialable && self.room_for_dial(h, addr, false) {
             let request = self.start_dial(h, addr, DialPurpose::Replace, true, Some(id));
             self.actions.push_back(Action::Dial(request));
+        } else {
+            self.retry_replacement(id, now);
         }
     }
 
-    /// The replacement of `old` was made.
+    /// The replacement of `old` was made: no more tries.
     fn replaced(&mut self, old: Option<ConnId>) {
-        let _ = old;
+        let Some(old) = old else { return };
+        if self.conns.get(old).map(|e| e.phase) == Some(Phase::Retiring(Replacement::Dialing)) {
+            self.set_phase(old, Phase::Retiring(Replacement::Done));
+        }
     }
 
-    /// The replacement dial of `old` failed or was cancelled.
+    /// The replacement dial of `old` failed or was cancelled: it is tried again later.
     pub(super) fn replacement_failed(&mut self, old: Option<ConnId>, now: Instant) {
-        let _ = (old, now);
+        let Some(old) = old else { return };
+        if self.conns.get(old).map(|e| e.phase) == Some(Phase::Retiring(Replacement::Dialing)) {
+            let now = self.timers.tick(now);
+            self.retry_replacement(old, now);
+        }
+    }
+
+    fn retry_replacement(&mut self, id: ConnId, now: Tick) {
+        let at = now.after(self.spans.replace_retry);
+        self.set_phase(id, Phase::Retiring(Replacement::RetryAt(at)));
+        self.arm(id);
     }
 }

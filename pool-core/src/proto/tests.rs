@@ -13,6 +13,7 @@ use crate::transport::{DialError, DialErrorKind};
 use crate::types::{Outcome, ProbeVerdict};
 
 mod health;
+mod lifetime;
 
 const HOST: &str = "example.test";
 const OTHER: &str = "other.test";
@@ -309,49 +310,6 @@ fn leased_connection_is_not_idle_closed() {
     assert_eq!(h.ready(HOST), id);
     h.advance(Duration::from_secs(600));
     assert!(h.closed.is_empty() || h.closed.iter().all(|(_, r)| *r != CloseReason::Idle));
-}
-
-#[test]
-fn expiry_never_cuts_a_lease() {
-    let mut h = Harness::new(PoolOptions {
-        max_lifetime: Duration::from_secs(300),
-        idle_timeout: Duration::from_secs(1000),
-        ..opts()
-    });
-    h.set_addrs(HOST, &[addr(2)]);
-    let id = h.warm(HOST, 2)[0];
-    assert_eq!(h.ready(HOST), id);
-    h.advance(Duration::from_secs(301));
-    assert!(h.closed.is_empty(), "leased: drained, not closed");
-    assert!(!h.s.conn_info(id).unwrap().healthy);
-    assert_eq!(h.s.stats().draining, 1);
-    // A draining connection is not handed out again: the next get dials.
-    h.waits(HOST);
-    assert_eq!(h.dials.len(), 1);
-    h.release(id, Outcome::Success);
-    assert_eq!(h.closed, vec![(1, CloseReason::Expired)]);
-}
-
-#[test]
-fn keep_warm_dials_a_replacement_before_expiry() {
-    let mut h = Harness::new(PoolOptions {
-        keep_warm: true,
-        keep_warm_lead: Duration::from_secs(30),
-        max_lifetime: Duration::from_secs(300),
-        idle_timeout: Duration::from_secs(1000),
-        ..opts()
-    });
-    h.set_addrs(HOST, &[addr(2)]);
-    let old = h.warm(HOST, 1)[0];
-    h.advance(Duration::from_secs(270));
-    let d = h.next_dial();
-    assert_eq!((d.addr, d.purpose), (addr(2), DialPurpose::Replace));
-    assert!(h.closed.is_empty(), "the old one serves until expiry");
-    let new = h.dial_ok(&d, 1).unwrap();
-    h.advance(Duration::from_secs(30));
-    assert_eq!(h.closed, vec![(1, CloseReason::Expired)]);
-    assert!(h.s.conn_info(old).is_none());
-    assert_eq!(h.ready(HOST), new, "the host stayed hot");
 }
 
 #[test]
