@@ -287,9 +287,13 @@ impl<T> PoolState<T> {
     }
 
     /// The re-test deadline of `ip` fired: dial it once (outside the host and address
-    /// limits, within `max_connections`).
+    /// limits, within `max_connections`). An entry no dial can lift (a probe's ban) is not
+    /// dialed: it ends at `blacklist_timeout`.
     pub(super) fn retest(&mut self, ip: IpAddr, now: Instant) {
-        if self.closing || self.blacklist.get(ip).is_none_or(|b| b.retesting) {
+        let Some(entry) = self.blacklist.get(ip) else {
+            return;
+        };
+        if self.closing || entry.retesting || !entry.lifted_by_dial() {
             return;
         }
         if self.conns.open() + self.dials.len() >= self.opts.max_connections {
@@ -304,10 +308,14 @@ impl<T> PoolState<T> {
         self.actions.push_back(Action::Dial(request));
     }
 
-    /// A re-test dial of `ip` succeeded.
+    /// A re-test dial of `ip` succeeded: the entry ends, unless it became one no dial can
+    /// lift while the dial was in flight (a probe banned the address meanwhile).
     fn retest_passed(&mut self, ip: IpAddr, now: Instant) {
-        let _ = now;
-        self.restore(ip);
+        if self.blacklist.get(ip).is_some_and(|b| b.lifted_by_dial()) {
+            self.restore(ip);
+        } else {
+            self.retest_ended(ip, now);
+        }
     }
 
     /// A re-test of `ip` failed or was cancelled: the next one is due an interval later,
@@ -324,8 +332,10 @@ impl<T> PoolState<T> {
             self.expire(ip, now);
             return;
         }
-        let interval = self.opts.blacklist_check_interval;
-        self.timers.schedule_ip(now + interval, IpTimer::Retest(ip));
+        if self.blacklist.get(ip).is_some_and(|b| b.lifted_by_dial()) {
+            let interval = self.opts.blacklist_check_interval;
+            self.timers.schedule_ip(now + interval, IpTimer::Retest(ip));
+        }
     }
 
     /// Takes `ip` off the dynamic blacklist; returns the host it was last dialed for.

@@ -27,6 +27,7 @@ impl Counters {
     }
 
     /// Connections closed for any reason.
+    #[cfg(test)]
     pub(super) fn closed_total(&self) -> u64 {
         self.closed.iter().sum()
     }

@@ -302,3 +302,65 @@ fn blacklist_entry_expiring_during_its_retest_expires_when_the_retest_ends() {
         assert_eq!(h.next_dial().addr, addr(2), "dialable again");
     }
 }
+
+/// Regression: a re-test of an IP banned by a health probe was a plain dial, and its
+/// success (a handshake, which says nothing about the banned status) lifted the ban.
+#[test]
+fn a_probe_ban_is_not_lifted_by_a_retest_dial() {
+    let mut h = Harness::new(PoolOptions {
+        health_check_interval: Some(Duration::from_secs(30)),
+        blacklist_check_interval: Duration::from_secs(100),
+        blacklist_timeout: Duration::from_secs(1000),
+        ..opts()
+    });
+    h.set_addrs(HOST, &[addr(2)]);
+    let id = h.warm(HOST, 1)[0];
+    h.advance(Duration::from_secs(31));
+    assert_eq!(h.s.take_probes(1), vec![id]);
+    h.s.handle_probe_result(id, ProbeVerdict::Banned, h.now);
+    h.pump();
+    for _ in 0..9 {
+        h.advance(Duration::from_secs(100));
+        while let Some(d) = h.dials.pop_front() {
+            h.dial_ok(&d, 1);
+        }
+        assert_eq!(
+            h.s.blacklisted(addr(2).ip()),
+            Some(BlacklistReason::Banned),
+            "a connecting dial does not lift a probe's ban"
+        );
+    }
+    h.advance(Duration::from_secs(100));
+    assert_eq!(
+        h.s.blacklisted(addr(2).ip()),
+        None,
+        "blacklist_timeout ends it"
+    );
+    assert_eq!(h.s.stats().restored_total, 1);
+}
+
+#[test]
+fn a_validation_ban_is_lifted_only_by_a_retest_that_passes_validation() {
+    let mut h = Harness::new(PoolOptions {
+        blacklist_check_interval: Duration::from_secs(100),
+        blacklist_timeout: Duration::from_secs(10_000),
+        ..opts()
+    });
+    h.set_addrs(HOST, &[addr(2)]);
+    h.waits(HOST);
+    let d = h.next_dial();
+    h.dial_err(&d, DialErrorKind::Banned);
+    assert_eq!(h.s.blacklisted(addr(2).ip()), Some(BlacklistReason::Banned));
+    // The re-test goes through the same (validating) dialer: still banned, it stays.
+    h.advance(Duration::from_secs(100));
+    let retest = h.next_dial();
+    assert_eq!(retest.purpose, DialPurpose::Retest);
+    h.dial_err(&retest, DialErrorKind::Banned);
+    assert_eq!(h.s.blacklisted(addr(2).ip()), Some(BlacklistReason::Banned));
+    // Validation passes: the ban is lifted and the connection admitted.
+    h.advance(Duration::from_secs(100));
+    let retest = h.next_dial();
+    let id = h.dial_ok(&retest, 1).expect("admitted");
+    assert_eq!(h.s.blacklisted(addr(2).ip()), None);
+    assert_eq!(h.ready(HOST), id);
+}
