@@ -224,12 +224,7 @@ impl<T> PoolState<T> {
                 let reason = BlacklistReason::Banned;
                 self.add_to_blacklist(h, d.addr, reason, BanSource::Dial, now);
             }
-            kind if kind.counts_toward_blacklist() => {
-                if self.blacklist.record_failure(ip) >= self.opts.max_retries {
-                    let reason = BlacklistReason::Failures;
-                    self.add_to_blacklist(h, d.addr, reason, BanSource::None, now);
-                }
-            }
+            kind if kind.counts_toward_blacklist() => self.count_failure(h, d.addr, now),
             _ => {}
         }
         let host = self.hosts.get(h);
@@ -253,6 +248,14 @@ impl<T> PoolState<T> {
     }
 
     // ----- the blacklist ---------------------------------------------------------------
+
+    /// Counts a failed dial of `addr`; `max_retries` in a row blacklist it.
+    fn count_failure(&mut self, h: HostId, addr: SocketAddr, now: Instant) {
+        if self.blacklist.record_failure(addr.ip()) >= self.opts.max_retries {
+            let reason = BlacklistReason::Failures;
+            self.add_to_blacklist(h, addr, reason, BanSource::None, now);
+        }
+    }
 
     pub(super) fn add_to_blacklist(
         &mut self,
