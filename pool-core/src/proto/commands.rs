@@ -14,8 +14,8 @@ use crate::types::{CloseReason, Outcome};
 impl<T> PoolState<T> {
     /// Asks for a lease on a connection to `host`.
     ///
-    /// `Ready` is a lease counted now (O(1) in the host's connections); `Wait` queues the
-    /// caller in FIFO order and may start dials (see [`Action::Dial`]).
+    /// `Ready` is a lease counted now (the head of the host's ready index, no scan); `Wait`
+    /// queues the caller in FIFO order and may start dials (see [`Action::Dial`]).
     pub fn checkout(&mut self, host: &str) -> Result<Checkout, Error> {
         if self.closing {
             return Err(Error::Closed);

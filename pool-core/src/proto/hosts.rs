@@ -102,7 +102,7 @@ impl HostEntry {
         self.cursor = Some(addr);
     }
 
-    /// Counts a dial of `addr` in flight (`delta` +1 when it starts, -1 when it ends).
+    /// Counts a dial of `addr` in flight: one more when it `starts`, one less when it ends.
     pub(super) fn count_dial(&mut self, addr: SocketAddr, starts: bool) {
         let step = |n: &mut usize| {
             if starts {
