@@ -48,8 +48,10 @@ impl Phase {
 pub(super) enum Replacement {
     /// Its dial is in flight.
     Dialing,
-    /// The last dial failed (or found no room): the next try is due at this tick.
-    RetryAt(Tick),
+    /// The last dial failed (or found no room): try number `n` is due next, at
+    /// [`Spans::replace_try`](super::timers::Spans::replace_try) (a count, not a time,
+    /// keeps the phase, and so every slab slot, small; past 255 tries expiry comes first).
+    RetryAt(u8),
     /// A replacement connection was made.
     Done,
 }

@@ -355,7 +355,10 @@ impl<T> PoolState<T> {
     pub(super) fn replacement_due(&self, e: &ConnEntry<T>, now: Tick) -> bool {
         match (self.spans.replace, e.phase) {
             (Some(replace), Phase::Live) => e.created.after(replace) <= now,
-            (_, Phase::Retiring(Replacement::RetryAt(at))) => at <= now,
+            (_, Phase::Retiring(Replacement::RetryAt(n))) => self
+                .spans
+                .replace_try(e.created, n)
+                .is_some_and(|at| at <= now),
             _ => false,
         }
     }
@@ -363,7 +366,8 @@ impl<T> PoolState<T> {
     /// Dials a replacement for `id`, which is about to reach `max_lifetime`. It retires
     /// first: its own place under the limits goes to the replacement. When no dial can
     /// be made now (no room under the limits, or the address is blacklisted), the next
-    /// try is due `keep_warm_lead / 4` later; the tries end at expiry.
+    /// try is due at the next multiple of `keep_warm_lead / 4` after the first; the tries
+    /// end at expiry.
     pub(super) fn replace(&mut self, id: ConnId, now: Tick) {
         let Some(e) = self.conns.get(id) else { return };
         let due = matches!(
@@ -403,8 +407,11 @@ impl<T> PoolState<T> {
     }
 
     fn retry_replacement(&mut self, id: ConnId, now: Tick) {
-        let at = now.after(self.spans.replace_retry);
-        self.set_phase(id, Phase::Retiring(Replacement::RetryAt(at)));
+        let Some(created) = self.conns.get(id).map(|e| e.created) else {
+            return;
+        };
+        let next = self.spans.next_replace_try(created, now);
+        self.set_phase(id, Phase::Retiring(Replacement::RetryAt(next)));
         self.arm(id);
     }
 }

@@ -231,7 +231,11 @@ impl<T> PoolState<T> {
         match (spans.replace, e.phase) {
             (_, Phase::Draining(_)) => return None,
             (Some(replace), Phase::Live) => at = at.min(e.created.after(replace)),
-            (_, Phase::Retiring(Replacement::RetryAt(retry))) => at = at.min(retry),
+            (_, Phase::Retiring(Replacement::RetryAt(n))) => {
+                if let Some(retry) = spans.replace_try(e.created, n) {
+                    at = at.min(retry);
+                }
+            }
             _ => {}
         }
         if e.is_unheld() {

@@ -52,6 +52,24 @@ impl Spans {
     }
 }
 
+impl Spans {
+    /// When try `n` of a `keep_warm` replacement is due for a connection made at
+    /// `created`: `n` retry spans after the first (try 0, at the replacement deadline).
+    pub(super) fn replace_try(&self, created: Tick, n: u8) -> Option<Tick> {
+        let first = created.after(self.replace?);
+        Some(first.after(self.replace_retry.saturating_mul(u64::from(n))))
+    }
+
+    /// The first try after `now` (a try failed at `now`).
+    pub(super) fn next_replace_try(&self, created: Tick, now: Tick) -> u8 {
+        let Some(first) = self.replace.map(|r| created.after(r)) else {
+            return u8::MAX;
+        };
+        let tries = now.0.saturating_sub(first.0) / self.replace_retry + 1;
+        u8::try_from(tries).unwrap_or(u8::MAX)
+    }
+}
+
 /// A duration in nanoseconds (saturating).
 pub(super) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
@@ -244,5 +262,29 @@ mod tests {
         let spans = Spans::new(&opts);
         assert_eq!(spans.replace_retry, nanos(Duration::from_secs(10)));
         assert_eq!(spans.replace, Some(nanos(Duration::from_secs(260))));
+        let created = Tick(5);
+        let secs = |s: u64| nanos(Duration::from_secs(s));
+        assert_eq!(
+            spans.replace_try(created, 0),
+            Some(created.after(secs(260)))
+        );
+        let failed_at = created.after(secs(263));
+        let next = spans.next_replace_try(created, failed_at);
+        assert_eq!(next, 1);
+        assert_eq!(
+            spans.replace_try(created, next),
+            Some(created.after(secs(270)))
+        );
+        let on_the_dot = created.after(secs(270));
+        assert_eq!(
+            spans.next_replace_try(created, on_the_dot),
+            2,
+            "strictly later"
+        );
+        let off = Spans::new(&PoolOptions {
+            keep_warm: false,
+            ..opts
+        });
+        assert_eq!(off.replace_try(created, 1), None);
     }
 }
