@@ -10,7 +10,8 @@ use std::io::Write;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use pool_core::{PoolOptions, PoolState};
+use pool_core::PoolOptions;
+use pool_core::proto::PoolState;
 use pool_testkit::alloc::{Counting, live_bytes};
 
 #[global_allocator]

@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
-use pool_core::{PoolOptions, PoolState};
+use pool_core::PoolOptions;
+use pool_core::proto::PoolState;
 
 /// A core holding `n` idle connections over `n / 1000` hosts of 1,000 addresses each.
 fn core_with(n: usize, now: Instant) -> PoolState<()> {

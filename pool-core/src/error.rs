@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::DialError;
+use crate::transport::DialError;
 
 /// Why no connection could be handed out.
 #[derive(Clone, Debug, thiserror::Error)]

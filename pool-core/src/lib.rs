@@ -6,13 +6,18 @@
 //! depends on no TLS, QUIC, HTTP or DNS library.
 //!
 //! ## Design overview
-//! - [`PoolState`] is a sans-IO state machine (the quinn-proto model): it takes time as an
-//!   input, returns decisions as [`Action`]s, and never sleeps, spawns or reads the clock.
-//!   It holds the two maps (address → connections, host → addresses), leases with
-//!   capacity, the limits, the cleanup policies, the blacklist and whitelist.
-//! - [`Pool`] is the async shell on tokio: `get(host)` hands out a [`Lease`] (an RAII guard
-//!   that returns itself on drop, also when unwinding from a panic), dials run as tasks,
-//!   and one driver task sleeps until the state machine's next deadline.
+//! The quinn-proto / quinn split, in one crate:
+//! - [`proto`] is the sans-IO state machine, [`proto::PoolState`]: it takes time as an
+//!   input, returns decisions as [`proto::Action`]s, and never sleeps, spawns or reads the
+//!   clock. It is a coordinator over parts that each own their data and operations: the
+//!   connection slab, the hosts (address → connections, host → addresses, each host's
+//!   ready index), the timers, the blacklist, the dials and waiters, the counters.
+//! - The shell is [`Pool`], the async layer on tokio: `get(host)` hands out a [`Lease`]
+//!   (an RAII guard that returns itself on drop, also when unwinding from a panic), dials
+//!   run as tasks, and one driver task sleeps until the state machine's next deadline.
+//! - The crate root is the user API: the shell, the [`Dialer`] / [`Connection`] traits a
+//!   transport implements, options, stats and errors. The state machine's own types
+//!   (ids, actions, dial requests) are reachable only as `pool_core::proto::…`.
 //! - What this crate does *not* do: network I/O of its own, DNS (see `pool-dns`: it feeds
 //!   [`Pool::set_addrs`]), probing (see `pool-health`: it uses [`Pool::take_probes`]).
 //!
@@ -56,11 +61,12 @@ mod error;
 mod ip_range;
 pub mod metrics;
 mod options;
+pub mod proto;
 mod rotate;
 mod shell;
 mod source;
-mod state;
 mod transport;
+mod types;
 
 pub use error::Error;
 pub use ip_range::{IpRange, IpRangeError};
@@ -68,8 +74,5 @@ pub use options::{OptionsError, PoolOptions};
 pub use rotate::RoundRobin;
 pub use shell::{Lease, Pool, ProbeTicket, WarmLimit, WarmOutcome, WarmProgress, WarmReport};
 pub use source::SourceAddrs;
-pub use state::{
-    Action, AddrChange, BlacklistReason, Checkout, CloseReason, ConnId, ConnInfo, DialId,
-    DialPurpose, DialRequest, Outcome, PoolState, ProbeVerdict, Stats, WaiterId,
-};
 pub use transport::{Connection, DialError, DialErrorKind, Dialer, Target};
+pub use types::{BlacklistReason, CloseReason, ConnInfo, Outcome, ProbeVerdict, Stats};

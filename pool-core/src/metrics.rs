@@ -6,7 +6,8 @@
 
 use metrics::{Counter, Histogram, counter, gauge, histogram};
 
-use crate::{CloseReason, DialErrorKind, Stats};
+use crate::transport::DialErrorKind;
+use crate::types::{CloseReason, Stats};
 
 /// Counter: leases handed out.
 pub const LEASES_TOTAL: &str = "hotpool_leases_total";

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use crate::ProbeVerdict;
+use crate::types::ProbeVerdict;
 
 /// Where a dial goes: the host name the connection is made (and verified) for, and the
 /// address it connects to.
@@ -24,7 +24,10 @@ pub struct Target {
 /// certificate) is the dialer's own and so never mixes within a pool.
 ///
 /// A dialer also runs the "hot connect" validation before returning: a connection it
-/// returns is admitted as is.
+/// returns is admitted as is. A dialer that validates validates *every* dial, the
+/// blacklist re-tests included (it is not told a dial's purpose): the pool lifts a ban
+/// from validation ([`DialErrorKind::Banned`]) when a re-test dial succeeds, so that
+/// success must mean validation passed.
 pub trait Dialer: Send + Sync + 'static {
     /// The connection this dialer makes.
     type Conn: Connection;

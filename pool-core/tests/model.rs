@@ -24,10 +24,8 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use pool_core::{
-    Action, Checkout, CloseReason, ConnId, DialError, DialErrorKind, DialId, Error, Outcome,
-    PoolOptions, PoolState, WaiterId,
-};
+use pool_core::proto::{Action, Checkout, ConnId, DialId, PoolState, WaiterId};
+use pool_core::{CloseReason, DialError, DialErrorKind, Error, Outcome, PoolOptions};
 use proptest::prelude::*;
 use proptest::strategy::Union;
 use proptest_state_machine::{ReferenceStateMachine, StateMachineTest, prop_state_machine};

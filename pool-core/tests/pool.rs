@@ -61,8 +61,12 @@ impl Connection for MemConn {
 
 #[derive(Clone, Copy)]
 enum Behaviour {
-    Accept { capacity: usize },
+    Accept {
+        capacity: usize,
+    },
     Refuse,
+    /// The dialer's validation request answers the banned status.
+    Ban,
 }
 
 #[derive(Clone, Default)]
@@ -106,6 +110,10 @@ impl Dialer for MemDialer {
                     alive: self.alive.clone(),
                 })
             }
+            Some(Behaviour::Ban) => Err(DialError::new(
+                DialErrorKind::Banned,
+                format!("validation of {} answered 403 (banned)", target.addr),
+            )),
             Some(Behaviour::Refuse) | None => Err(DialError::new(
                 DialErrorKind::Connect,
                 format!("connection refused by {}", target.addr),
@@ -255,6 +263,80 @@ async fn failing_address_is_skipped_blacklisted_and_restored_by_retest() {
     let stats = pool.stats();
     assert_eq!((stats.blacklisted, stats.restored_total), (0, 1));
     assert!(pool.connections().iter().any(|c| c.addr == addr(2)));
+    pool.close().await;
+}
+
+/// A ban from the dialer's validation: the re-test goes through the same dialer, so it
+/// validates too, and only a re-test that passes validation lifts the ban.
+#[tokio::test(start_paused = true)]
+async fn retest_of_a_validation_ban_validates_too() {
+    let dialer = MemDialer::accepting(1, &[addr(3)]);
+    dialer.set(addr(2), Behaviour::Ban);
+    let options = PoolOptions {
+        blacklist_check_interval: Duration::from_secs(60),
+        ..options()
+    };
+    let pool = Pool::new(dialer.clone(), options).unwrap();
+    pool.set_addrs(HOST, [addr(2), addr(3)]);
+    let lease = pool.get(HOST).await.expect("served by the other address");
+    assert_eq!(lease.addr(), addr(3));
+    drop(lease);
+    assert_eq!(pool.stats().blacklisted, 1);
+    let dials = dialer.dials.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    assert_eq!(
+        dialer.dials.load(Ordering::SeqCst),
+        dials + 1,
+        "one re-test ran"
+    );
+    assert_eq!(
+        pool.stats().blacklisted,
+        1,
+        "the re-test was validated: still banned"
+    );
+    // Validation passes again: the next re-test lifts the ban.
+    dialer.set(addr(2), Behaviour::Accept { capacity: 1 });
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    let stats = pool.stats();
+    assert_eq!((stats.blacklisted, stats.restored_total), (0, 1));
+    assert!(pool.connections().iter().any(|c| c.addr == addr(2)));
+    pool.close().await;
+}
+
+/// Regression: a ban from a health probe was lifted by the first re-test whose dial
+/// connected, though a dial (here one with no validation at all) cannot re-check it.
+#[tokio::test(start_paused = true)]
+async fn probe_ban_is_not_lifted_by_a_connecting_retest() {
+    let dialer = MemDialer::accepting(1, &[addr(2)]);
+    let options = PoolOptions {
+        health_check_interval: Some(Duration::from_secs(30)),
+        blacklist_check_interval: Duration::from_secs(60),
+        blacklist_timeout: Duration::from_secs(600),
+        ..options()
+    };
+    let pool = Pool::new(dialer, options).unwrap();
+    pool.set_addrs(HOST, [addr(2)]);
+    assert_eq!(pool.warm(HOST).await.ok, 1);
+    tokio::time::timeout(Duration::from_secs(31), pool.probes_due())
+        .await
+        .expect("probes become due");
+    for ticket in pool.take_probes(1) {
+        ticket.report(ProbeVerdict::Banned);
+    }
+    assert_eq!(pool.stats().blacklisted, 1);
+    tokio::time::sleep(Duration::from_secs(540)).await;
+    assert_eq!(
+        pool.stats().blacklisted,
+        1,
+        "nine re-test intervals later: still banned"
+    );
+    tokio::time::sleep(Duration::from_secs(61)).await;
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.blacklisted, stats.restored_total),
+        (0, 1),
+        "blacklist_timeout ends it"
+    );
     pool.close().await;
 }
 

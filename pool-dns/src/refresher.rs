@@ -9,7 +9,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
-use pool_core::{AddrChange, Dialer, Pool};
+use pool_core::proto::AddrChange;
+use pool_core::{Dialer, Pool};
 use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;

@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use pool_core::{ConnId, Dialer, Pool, ProbeTicket, ProbeVerdict, Stats};
+use pool_core::proto::ConnId;
+use pool_core::{Dialer, Pool, ProbeTicket, ProbeVerdict, Stats};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::Instant;

@@ -12,9 +12,10 @@ use tracing::Instrument;
 
 use super::driver::Signals;
 use super::lease::Lease;
-use super::proto::{Action, ConnId, DialId, DialRequest, Outcome, PoolState, WaiterId};
+use super::proto::{Action, ConnId, DialId, DialRequest, PoolState, WaiterId};
 use super::rt::{self, AbortHandle, AtomicUsize, Mutex, MutexGuard};
 use crate::metrics::PoolMetrics;
+use crate::types::Outcome;
 use crate::{Connection, DialError, Dialer, Error, PoolOptions, Target};
 
 /// The sender a waiting `get` receives its lease (or error) on.

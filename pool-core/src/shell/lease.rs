@@ -6,8 +6,9 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use super::inner::{Inner, Shared};
-use super::proto::{ConnId, Outcome, ProbeVerdict};
+use super::proto::ConnId;
 use super::rt;
+use crate::types::{Outcome, ProbeVerdict};
 use crate::{Connection, Dialer};
 
 /// A lease on a pooled connection: dereferences to the connection, and returns it to the

@@ -28,11 +28,12 @@ pub use lease::{Lease, ProbeTicket};
 pub use warm::{WarmLimit, WarmOutcome, WarmProgress, WarmReport};
 
 // The one line naming the state machine's module (`crate::proto` once state.rs is split).
-use crate::state as proto;
+use crate::proto;
 
+use crate::types::{ConnInfo, Stats};
 use crate::{Dialer, Error, OptionsError, PoolOptions};
 use inner::Inner;
-use proto::{AddrChange, Checkout, ConnInfo, Stats};
+use proto::{AddrChange, Checkout};
 
 /// A hot connection pool over any [`Dialer`]. Cheap to clone: clones share one pool.
 ///

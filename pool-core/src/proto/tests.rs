@@ -1,13 +1,19 @@
 //! State-machine tests with a fake clock: every policy, limit and error path, plus
 //! property tests of the invariants over random operation sequences.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 
 use super::*;
-use crate::{DialError, DialErrorKind, IpRange, PoolOptions};
+use crate::ip_range::IpRange;
+use crate::transport::{DialError, DialErrorKind};
+use crate::types::{Outcome, ProbeVerdict};
+
+mod health;
+mod lifetime;
 
 const HOST: &str = "example.test";
 const OTHER: &str = "other.test";
@@ -307,49 +313,6 @@ fn leased_connection_is_not_idle_closed() {
 }
 
 #[test]
-fn expiry_never_cuts_a_lease() {
-    let mut h = Harness::new(PoolOptions {
-        max_lifetime: Duration::from_secs(300),
-        idle_timeout: Duration::from_secs(1000),
-        ..opts()
-    });
-    h.set_addrs(HOST, &[addr(2)]);
-    let id = h.warm(HOST, 2)[0];
-    assert_eq!(h.ready(HOST), id);
-    h.advance(Duration::from_secs(301));
-    assert!(h.closed.is_empty(), "leased: drained, not closed");
-    assert!(!h.s.conn_info(id).unwrap().healthy);
-    assert_eq!(h.s.stats().draining, 1);
-    // A draining connection is not handed out again: the next get dials.
-    h.waits(HOST);
-    assert_eq!(h.dials.len(), 1);
-    h.release(id, Outcome::Success);
-    assert_eq!(h.closed, vec![(1, CloseReason::Expired)]);
-}
-
-#[test]
-fn keep_warm_dials_a_replacement_before_expiry() {
-    let mut h = Harness::new(PoolOptions {
-        keep_warm: true,
-        keep_warm_lead: Duration::from_secs(30),
-        max_lifetime: Duration::from_secs(300),
-        idle_timeout: Duration::from_secs(1000),
-        ..opts()
-    });
-    h.set_addrs(HOST, &[addr(2)]);
-    let old = h.warm(HOST, 1)[0];
-    h.advance(Duration::from_secs(270));
-    let d = h.next_dial();
-    assert_eq!((d.addr, d.purpose), (addr(2), DialPurpose::Replace));
-    assert!(h.closed.is_empty(), "the old one serves until expiry");
-    let new = h.dial_ok(&d, 1).unwrap();
-    h.advance(Duration::from_secs(30));
-    assert_eq!(h.closed, vec![(1, CloseReason::Expired)]);
-    assert!(h.s.conn_info(old).is_none());
-    assert_eq!(h.ready(HOST), new, "the host stayed hot");
-}
-
-#[test]
 fn error_threshold_removes_connection() {
     let mut h = Harness::new(PoolOptions {
         max_errors: 2,
@@ -389,231 +352,6 @@ fn transport_closed_connection_is_removed() {
     h.s.handle_conn_closed(id);
     h.pump();
     assert_eq!(h.closed, vec![(1, CloseReason::Broken)]);
-}
-
-#[test]
-fn probes_take_only_idle_connections_and_failures_remove() {
-    let mut h = Harness::new(PoolOptions {
-        health_check_interval: Some(Duration::from_secs(30)),
-        ..opts()
-    });
-    h.set_addrs(HOST, &[addr(2), addr(3)]);
-    let ids = h.warm(HOST, 1);
-    let leased = h.ready(HOST);
-    h.advance(Duration::from_secs(31));
-    assert_eq!(h.probes_due, 1);
-    let probes = h.s.take_probes(10);
-    h.pump();
-    assert_eq!(probes.len(), 1, "the leased connection is not probed");
-    assert_ne!(probes[0], leased);
-    // While probed it is not handed out: the next get waits.
-    h.waits(HOST);
-    h.s.handle_probe_result(probes[0], ProbeVerdict::Unhealthy, h.now);
-    h.pump();
-    assert!(h.closed.contains(&(
-        ids.iter().position(|i| *i == probes[0]).unwrap() as u32 + 1,
-        CloseReason::Unhealthy
-    )));
-    assert_eq!(h.s.stats().probe_failures, 1);
-}
-
-#[test]
-fn healthy_probe_returns_connection_and_resets_check_time() {
-    let mut h = Harness::new(PoolOptions {
-        health_check_interval: Some(Duration::from_secs(30)),
-        ..opts()
-    });
-    h.set_addrs(HOST, &[addr(2)]);
-    let id = h.warm(HOST, 1)[0];
-    h.advance(Duration::from_secs(31));
-    let probes = h.s.take_probes(10);
-    assert_eq!(probes, vec![id]);
-    h.s.handle_probe_result(id, ProbeVerdict::Healthy, h.now);
-    h.pump();
-    assert_eq!(h.s.conn_info(id).unwrap().last_checked, h.now);
-    assert_eq!(h.ready(HOST), id);
-    h.release(id, Outcome::Unused);
-    h.advance(Duration::from_secs(29));
-    assert!(h.s.take_probes(10).is_empty(), "checked 29s ago: not due");
-}
-
-#[test]
-fn banned_probe_blacklists_the_address() {
-    let mut h = Harness::new(PoolOptions {
-        health_check_interval: Some(Duration::from_secs(30)),
-        ..opts()
-    });
-    h.set_addrs(HOST, &[addr(2)]);
-    let id = h.warm(HOST, 1)[0];
-    h.advance(Duration::from_secs(31));
-    assert_eq!(h.s.take_probes(1), vec![id]);
-    h.s.handle_probe_result(id, ProbeVerdict::Banned, h.now);
-    h.pump();
-    assert_eq!(h.s.blacklisted(addr(2).ip()), Some(BlacklistReason::Banned));
-    assert!(matches!(
-        h.checkout(HOST),
-        Err(Error::NoUsableAddress { .. })
-    ));
-}
-
-#[test]
-fn dns_removal_drains_connections_of_that_address() {
-    let mut h = Harness::new(opts());
-    h.set_addrs(HOST, &[addr(2), addr(3)]);
-    let ids = h.warm(HOST, 1);
-    let leased = h.ready(HOST);
-    let leased_addr = h.s.conn_addr(leased).unwrap();
-    let idle_addr = if leased_addr == addr(2) {
-        addr(3)
-    } else {
-        addr(2)
-    };
-    let change = h.set_addrs(HOST, &[addr(4)]);
-    assert_eq!(change.added, vec![addr(4)]);
-    assert_eq!(change.removed.len(), 2);
-    assert_eq!(h.closed.len(), 1, "the idle one closes now");
-    assert_eq!(h.closed[0].1, CloseReason::AddressRemoved);
-    assert!(!h.s.conns_per_addr().contains_key(&idle_addr));
-    h.release(leased, Outcome::Success);
-    assert_eq!(h.closed.len(), 2, "the leased one closes at release");
-    assert_eq!(ids.len(), 2);
-    h.waits(HOST);
-    assert_eq!(h.next_dial().addr, addr(4));
-}
-
-#[test]
-fn dial_failures_retry_another_ip_then_blacklist() {
-    let mut h = Harness::new(PoolOptions {
-        max_retries: 2,
-        blacklist_check_interval: Duration::from_secs(300),
-        ..opts()
-    });
-    h.set_addrs(HOST, &[addr(2), addr(3)]);
-    let w = h.waits(HOST);
-    let first = h.next_dial();
-    h.dial_err(&first, DialErrorKind::Connect);
-    let second = h.next_dial();
-    assert_ne!(second.addr, first.addr, "the retry goes to another address");
-    h.dial_err(&second, DialErrorKind::Connect);
-    let third = h.next_dial();
-    assert_eq!(third.addr, first.addr);
-    h.dial_err(&third, DialErrorKind::Connect);
-    assert_eq!(
-        h.s.blacklisted(first.addr.ip()),
-        Some(BlacklistReason::Failures)
-    );
-    let fourth = h.next_dial();
-    assert_eq!(fourth.addr, second.addr);
-    let id = h.dial_ok(&fourth, 1).unwrap();
-    assert_eq!(
-        h.grants,
-        vec![(w, id)],
-        "the waiter is served by the good address"
-    );
-    assert_eq!(
-        h.s.blacklisted(second.addr.ip()),
-        None,
-        "success resets the streak"
-    );
-    assert_eq!(h.s.stats().blacklisted_total, 1);
-}
-
-#[test]
-fn retest_restores_a_blacklisted_address() {
-    let mut h = Harness::new(PoolOptions {
-        max_retries: 1,
-        blacklist_check_interval: Duration::from_secs(300),
-        ..opts()
-    });
-    h.set_addrs(HOST, &[addr(2)]);
-    let w = h.waits(HOST);
-    let d = h.next_dial();
-    h.dial_err(&d, DialErrorKind::Connect);
-    assert_eq!(
-        h.fails.len(),
-        1,
-        "no address left: the waiter fails with the dial error"
-    );
-    assert_eq!(h.fails[0].0, w);
-    assert!(matches!(h.fails[0].1, Error::Dial { .. }));
-    assert!(matches!(
-        h.checkout(HOST),
-        Err(Error::NoUsableAddress { .. })
-    ));
-    h.advance(Duration::from_secs(299));
-    assert!(h.dials.is_empty());
-    h.advance(Duration::from_secs(1));
-    let retest = h.next_dial();
-    assert_eq!(retest.purpose, DialPurpose::Retest);
-    h.dial_err(&retest, DialErrorKind::Connect);
-    assert!(h.s.blacklisted(addr(2).ip()).is_some(), "still failing");
-    h.advance(Duration::from_secs(300));
-    let retest = h.next_dial();
-    let id = h.dial_ok(&retest, 1).unwrap();
-    assert!(h.s.blacklisted(addr(2).ip()).is_none());
-    assert_eq!(h.s.stats().restored_total, 1);
-    assert_eq!(h.ready(HOST), id, "the re-test connection is admitted");
-}
-
-#[test]
-fn blacklist_timeout_expires_entries() {
-    let mut h = Harness::new(PoolOptions {
-        max_retries: 1,
-        blacklist_check_interval: Duration::from_secs(1000),
-        blacklist_timeout: Duration::from_secs(600),
-        ..opts()
-    });
-    h.set_addrs(HOST, &[addr(2)]);
-    h.waits(HOST);
-    let d = h.next_dial();
-    h.dial_err(&d, DialErrorKind::Timeout);
-    assert!(h.s.blacklisted(addr(2).ip()).is_some());
-    h.advance(Duration::from_secs(600));
-    assert!(h.s.blacklisted(addr(2).ip()).is_none());
-}
-
-#[test]
-fn banned_validation_blacklists_at_once_and_rejected_does_not() {
-    let mut h = Harness::new(PoolOptions {
-        max_retries: 3,
-        ..opts()
-    });
-    h.set_addrs(HOST, &[addr(2), addr(3)]);
-    h.waits(HOST);
-    let d = h.next_dial();
-    h.dial_err(&d, DialErrorKind::Banned);
-    assert_eq!(h.s.blacklisted(d.addr.ip()), Some(BlacklistReason::Banned));
-    let d2 = h.next_dial();
-    for _ in 0..5 {
-        assert!(h.s.blacklisted(d2.addr.ip()).is_none());
-        h.dial_err(
-            &h.dials.front().cloned().unwrap_or(d2.clone()),
-            DialErrorKind::Rejected,
-        );
-        h.dials.pop_front();
-    }
-    assert!(
-        h.s.blacklisted(d2.addr.ip()).is_none(),
-        "rejected never blacklists"
-    );
-}
-
-#[test]
-fn rejecting_address_fails_waiters_instead_of_dialing_forever() {
-    let mut h = Harness::new(PoolOptions {
-        max_retries: 2,
-        ..opts()
-    });
-    h.set_addrs(HOST, &[addr(2)]);
-    h.waits(HOST);
-    let mut dials = 0;
-    while let Some(d) = h.dials.pop_front() {
-        dials += 1;
-        assert!(dials < 10, "dialing forever");
-        h.dial_err(&d, DialErrorKind::Rejected);
-    }
-    assert_eq!(dials, 2);
-    assert_eq!(h.fails.len(), 1);
 }
 
 #[test]
@@ -921,39 +659,4 @@ proptest! {
         prop_assert_eq!(stats.connections, 0);
         prop_assert_eq!(h.closed.len() as u64, stats.closed_total());
     }
-}
-
-#[test]
-fn local_exhaustion_fails_waiters_without_blaming_the_address() {
-    let mut h = Harness::new(PoolOptions {
-        max_retries: 1,
-        ..opts()
-    });
-    h.set_addrs(HOST, &[addr(2), addr(3)]);
-    let w = h.waits(HOST);
-    let d = h.next_dial();
-    h.dial_err(&d, DialErrorKind::Local);
-    assert!(h.dials.is_empty(), "no redial into the same local limit");
-    assert_eq!(h.fails.len(), 1);
-    assert_eq!(h.fails[0].0, w);
-    assert!(
-        matches!(&h.fails[0].1, Error::Dial { last, .. } if last.kind() == DialErrorKind::Local)
-    );
-    assert_eq!(
-        h.s.blacklisted(d.addr.ip()),
-        None,
-        "the address is not blamed"
-    );
-    // When resources return, the next get dials normally.
-    h.waits(HOST);
-    let d = h.next_dial();
-    assert!(h.dial_ok(&d, 1).is_some());
-}
-
-#[test]
-fn emfile_is_classified_as_local() {
-    let emfile = std::io::Error::from_raw_os_error(24);
-    assert_eq!(DialError::connect(emfile).kind(), DialErrorKind::Local);
-    let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
-    assert_eq!(DialError::connect(refused).kind(), DialErrorKind::Connect);
 }

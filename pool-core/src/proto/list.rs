@@ -2,7 +2,7 @@
 //! back and unlink from anywhere, no allocation. Used for the idle LRU list and for the
 //! per-host ready index (one list per load level).
 
-use super::{ConnEntry, Slot};
+use super::conns::{ConnEntry, Slot};
 
 /// The "no entry" index.
 pub(super) const NIL: u32 = u32::MAX;
@@ -163,5 +163,61 @@ impl ReadyIndex {
     #[cfg(test)]
     pub(super) fn len(&self) -> usize {
         self.levels.iter().map(|l| l.len).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::SocketAddr;
+
+    use super::*;
+    use crate::proto::conns::{ConnEntry, Conns, ready_links};
+    use crate::proto::hosts::HostId;
+    use crate::proto::timers::Tick;
+
+    fn slab(n: u32) -> Conns<u32> {
+        let mut conns = Conns::default();
+        let addr = SocketAddr::from(([127, 0, 0, 1], 443));
+        for tag in 0..n {
+            conns.insert(ConnEntry::new(tag, HostId(0), addr, 1, Tick::default()));
+        }
+        conns
+    }
+
+    #[test]
+    fn unlink_from_the_middle_keeps_the_order() {
+        let mut conns = slab(3);
+        let mut list = List::default();
+        for index in 0..3 {
+            list.push_back(conns.slots_mut(), index, ready_links);
+        }
+        list.unlink(conns.slots_mut(), 1, ready_links);
+        list.unlink(conns.slots_mut(), 1, ready_links); // not linked: no-op
+        assert_eq!((list.head, list.tail, list.len), (0, 2, 2));
+        list.unlink(conns.slots_mut(), 0, ready_links);
+        list.unlink(conns.slots_mut(), 2, ready_links);
+        assert_eq!((list.head, list.tail, list.len), (NIL, NIL, 0));
+    }
+
+    #[test]
+    fn ready_index_gives_the_least_loaded_level_first() {
+        let mut conns = slab(3);
+        let mut ready = ReadyIndex::default();
+        assert_eq!(ready.first(), None);
+        ready.push(conns.slots_mut(), 70, 0, ready_links);
+        ready.push(conns.slots_mut(), 2, 1, ready_links);
+        ready.push(conns.slots_mut(), 2, 2, ready_links);
+        assert_eq!(
+            ready.first(),
+            Some(1),
+            "level 2 before level 70, oldest first"
+        );
+        ready.remove(conns.slots_mut(), 2, 1, ready_links);
+        assert_eq!(ready.first(), Some(2));
+        ready.remove(conns.slots_mut(), 2, 2, ready_links);
+        assert_eq!(ready.first(), Some(0), "a level past the first bitmap word");
+        assert_eq!(ready.len(), 1);
+        ready.remove(conns.slots_mut(), 70, 0, ready_links);
+        assert!(ready.is_empty());
     }
 }

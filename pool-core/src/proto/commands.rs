@@ -1,0 +1,260 @@
+//! The commands of [`PoolState`]: what the shell asks of it on behalf of callers.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use super::conns::{ConnId, Phase, addr_links};
+use super::dials::{DialPurpose, DialRequest, WaiterId};
+use super::hosts::AddrEntry;
+use super::{Action, AddrChange, Checkout, PoolState, clamp_capacity};
+use crate::error::Error;
+use crate::types::{CloseReason, Outcome};
+
+impl<T> PoolState<T> {
+    /// Asks for a lease on a connection to `host`.
+    ///
+    /// `Ready` is a lease counted now (the head of the host's ready index, no scan); `Wait`
+    /// queues the caller in FIFO order and may start dials (see [`Action::Dial`]).
+    pub fn checkout(&mut self, host: &str) -> Result<Checkout, Error> {
+        if self.closing {
+            return Err(Error::Closed);
+        }
+        let Some(h) = self.hosts.lookup(host) else {
+            return Err(Error::NoAddresses { host: host.into() });
+        };
+        let entry = self.hosts.get(h);
+        if entry.waiters.is_empty() {
+            if let Some(index) = entry.ready.first() {
+                let id = self.conns.id_at(index);
+                self.lease(id);
+                return Ok(Checkout::Ready(id));
+            }
+        }
+        if entry.addrs.is_empty() {
+            return Err(Error::NoAddresses {
+                host: entry.name.clone(),
+            });
+        }
+        if entry.usable == 0 && entry.dialing == 0 && self.allowed_addr_count(h) == 0 {
+            return Err(Error::NoUsableAddress {
+                host: entry.name.clone(),
+            });
+        }
+        let waiter = self.waiters.add(h);
+        self.hosts.get_mut(h).waiters.push_back(waiter);
+        self.dial_for_waiters(h);
+        Ok(Checkout::Wait(waiter))
+    }
+
+    /// Gives up waiting (timeout or the caller went away). Returns false when the waiter
+    /// was already served or failed (its grant is in the action queue or delivered).
+    pub fn cancel_waiter(&mut self, waiter: WaiterId) -> bool {
+        let Some(h) = self.waiters.remove(waiter) else {
+            return false;
+        };
+        let queue = &mut self.hosts.get_mut(h).waiters;
+        if let Some(pos) = queue.iter().position(|w| *w == waiter) {
+            queue.remove(pos);
+        }
+        true
+    }
+
+    /// Ends a lease. `capacity` is the connection's current capacity (it may have changed).
+    pub fn release(&mut self, id: ConnId, outcome: Outcome, capacity: usize, now: Instant) {
+        let max_errors = self.opts.max_errors;
+        let t = self.timers.tick(now);
+        let Some(e) = self.conns.get_mut(id) else {
+            return;
+        };
+        if e.leases == 0 {
+            return;
+        }
+        e.leases -= 1;
+        e.last_used = t;
+        e.capacity = clamp_capacity(capacity);
+        let now_idle = e.leases == 0;
+        if outcome != Outcome::Unused {
+            e.request_count += 1;
+        }
+        let host = e.host;
+        let verdict = match outcome {
+            Outcome::Success => {
+                e.last_checked = t;
+                None
+            }
+            Outcome::Error => {
+                e.error_count += 1;
+                (e.error_count > max_errors).then_some(CloseReason::Errors)
+            }
+            Outcome::Broken => Some(CloseReason::Broken),
+            Outcome::Unused => None,
+        };
+        self.conns.leases_out -= 1;
+        if now_idle {
+            self.conns.in_use -= 1;
+        }
+        if let Some(reason) = verdict {
+            self.drain(id, reason);
+        }
+        self.returned(id, host, now_idle);
+    }
+
+    /// Sets the addresses of `host` (from DNS, config, or the user's own source).
+    /// Connections to removed addresses drain; new addresses become dialable.
+    pub fn set_addrs(
+        &mut self,
+        host: &str,
+        addrs: impl IntoIterator<Item = SocketAddr>,
+    ) -> AddrChange {
+        let h = self.hosts.id_or_insert(host);
+        let new: BTreeSet<SocketAddr> = addrs.into_iter().collect();
+        let entry = self.hosts.get_mut(h);
+        let removed: Vec<SocketAddr> = entry
+            .addrs
+            .keys()
+            .filter(|a| !new.contains(a))
+            .copied()
+            .collect();
+        let added: Vec<SocketAddr> = new
+            .iter()
+            .filter(|a| !entry.addrs.contains_key(a))
+            .copied()
+            .collect();
+        let mut orphans = Vec::new();
+        for addr in &removed {
+            let Some(a) = self.hosts.get_mut(h).addrs.remove(addr) else {
+                continue;
+            };
+            // Its connections drain below; they leave the address's list now.
+            orphans.extend(self.conns.detach_list(&a.list, addr_links));
+            if a.list.len > 0 {
+                self.hosts.connected_pairs -= 1;
+            }
+        }
+        for addr in &added {
+            // A dial may still be in flight from before the address was removed.
+            let dialing = self.dials.counted_to(h, *addr);
+            self.hosts.get_mut(h).addrs.insert(
+                *addr,
+                AddrEntry {
+                    dialing,
+                    ..AddrEntry::default()
+                },
+            );
+        }
+        for id in orphans {
+            self.drain(id, CloseReason::AddressRemoved);
+        }
+        if !added.is_empty() || !removed.is_empty() {
+            tracing::debug!(
+                host,
+                added = added.len(),
+                removed = removed.len(),
+                "addresses changed"
+            );
+        }
+        self.refill(h);
+        AddrChange { added, removed }
+    }
+
+    /// Reserves dials for every allowed address of `host` that has no connection yet,
+    /// within the limits (total, per host, per address, and idle: warm connections are idle,
+    /// so no more are dialed than `max_idle_conns` keeps). The caller runs them (with
+    /// bounded concurrency) and reports each with `handle_dial_result`.
+    pub fn plan_warm(&mut self, host: &str) -> Vec<DialRequest> {
+        if self.closing {
+            return Vec::new();
+        }
+        let Some(h) = self.hosts.lookup(host) else {
+            return Vec::new();
+        };
+        let targets: Vec<SocketAddr> = self
+            .hosts
+            .get(h)
+            .addrs
+            .iter()
+            .filter(|(addr, a)| {
+                a.conns == 0 && a.dialing == 0 && self.blacklist.is_allowed(addr.ip())
+            })
+            .map(|(addr, _)| *addr)
+            .collect();
+        let mut planned = Vec::new();
+        for addr in targets {
+            let warm_dials = planned.len();
+            if self.conns.idle_len() + warm_dials >= self.opts.max_idle_conns
+                || !self.room_for_dial(h, addr, false)
+            {
+                break;
+            }
+            planned.push(self.start_dial(h, addr, DialPurpose::Warm, true, None));
+        }
+        planned
+    }
+
+    /// Closes `fraction` (0.0–1.0) of the idle connections, least recently used first.
+    /// Returns how many were closed.
+    pub fn shed(&mut self, fraction: f64) -> usize {
+        let fraction = if fraction.is_nan() {
+            0.0
+        } else {
+            fraction.clamp(0.0, 1.0)
+        };
+        let count = (self.conns.idle_len() as f64 * fraction).ceil() as usize;
+        for _ in 0..count {
+            let Some(id) = self.conns.idle_front() else {
+                break;
+            };
+            self.close_conn(id, CloseReason::Shed);
+        }
+        count
+    }
+
+    /// Starts closing the pool: waiters fail, idle connections close, leased ones close
+    /// at release, dials in flight are closed when they finish.
+    pub fn close(&mut self) {
+        if self.closing {
+            return;
+        }
+        self.closing = true;
+        for waiter in self.waiters.ids() {
+            self.cancel_waiter(waiter);
+            self.actions.push_back(Action::Fail {
+                waiter,
+                error: Error::Closed,
+            });
+        }
+        for id in self.conns.ids() {
+            self.drain(id, CloseReason::PoolClosed);
+        }
+        self.timers.clear();
+        self.probe_due.clear();
+    }
+
+    /// Takes up to `max` connections due for a health probe. Each is held out of checkout
+    /// until [`PoolState::handle_probe_result`]; a leased connection is never returned.
+    pub fn take_probes(&mut self, max: usize) -> Vec<ConnId> {
+        let mut taken = Vec::new();
+        while taken.len() < max {
+            let Some(id) = self.probe_due.pop_front() else {
+                break;
+            };
+            let Some(e) = self.conns.get_mut(id) else {
+                continue;
+            };
+            e.probe_queued = false;
+            if e.leases > 0 || e.probing || matches!(e.phase, Phase::Draining(_)) {
+                self.arm(id); // its probe deadline counts again once it is idle
+                continue;
+            }
+            self.conns.idle_unlink(id);
+            self.unready(id);
+            if let Some(e) = self.conns.get_mut(id) {
+                e.probing = true;
+            }
+            self.conns.probing += 1;
+            taken.push(id);
+        }
+        taken
+    }
+}

@@ -1,0 +1,422 @@
+//! The connection slab: every pooled connection's entry, addressed by a generational
+//! [`ConnId`], the idle list threaded through it (least recently used first), and the
+//! counts that follow each connection's state (open, in use, draining, probing, leases).
+
+use std::net::SocketAddr;
+
+use super::hosts::HostId;
+use super::list::{Links, LinksOf, List, NIL};
+use super::timers::Tick;
+use crate::types::CloseReason;
+
+/// Identifies one pooled connection; stale ids (of closed connections) are never confused
+/// with a new connection in the same slot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId {
+    index: u32,
+    generation: u32,
+}
+
+impl ConnId {
+    /// The slab slot it lives in.
+    pub(super) fn index(self) -> u32 {
+        self.index
+    }
+}
+
+/// Where a connection is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// Usable and counted toward the host and per-address limits.
+    Live,
+    /// Usable, but its `keep_warm` replacement owns its place under the limits (the
+    /// replacement is dialed, dialed already, or due for another try at `Replacement`).
+    Retiring(Replacement),
+    /// Not usable: closes when its last lease (or probe) returns.
+    Draining(CloseReason),
+}
+
+impl Phase {
+    /// Live or retiring: it may serve leases.
+    pub(super) fn is_usable(self) -> bool {
+        !matches!(self, Phase::Draining(_))
+    }
+}
+
+/// The state of a retiring connection's `keep_warm` replacement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Replacement {
+    /// Its dial is in flight.
+    Dialing,
+    /// The last dial failed (or found no room): try number `n` is due next, at
+    /// [`Spans::replace_try`](super::timers::Spans::replace_try) (a count, not a time,
+    /// keeps the phase, and so every slab slot, small; past 255 tries expiry comes first).
+    RetryAt(u8),
+    /// A replacement connection was made.
+    Done,
+}
+
+/// One pooled connection.
+pub(super) struct ConnEntry<T> {
+    pub(super) handle: T,
+    pub(super) host: HostId,
+    pub(super) addr: SocketAddr,
+    pub(super) created: Tick,
+    pub(super) last_used: Tick,
+    pub(super) last_checked: Tick,
+    pub(super) leases: u32,
+    pub(super) capacity: u32,
+    pub(super) phase: Phase,
+    pub(super) probing: bool,
+    pub(super) request_count: u64,
+    pub(super) error_count: u32,
+    /// The load level of the host's ready index it is linked in, while it has spare capacity.
+    pub(super) ready_level: Option<u32>,
+    pub(super) ready_links: Links,
+    /// Links of the pool's idle list (least recently used first).
+    pub(super) idle_links: Links,
+    /// Links of its address's list (`AddrEntry::list`).
+    pub(super) addr_links: Links,
+    /// When its entry in the connection timers fires: never later than its next real
+    /// deadline (it may be earlier; an early firing re-arms it).
+    pub(super) timer_at: Option<Tick>,
+    /// Whether it waits in the probe queue.
+    pub(super) probe_queued: bool,
+}
+
+impl<T> ConnEntry<T> {
+    /// A new live connection with no lease, made at `now`.
+    pub(super) fn new(handle: T, host: HostId, addr: SocketAddr, capacity: u32, now: Tick) -> Self {
+        Self {
+            handle,
+            host,
+            addr,
+            created: now,
+            last_used: now,
+            last_checked: now,
+            leases: 0,
+            capacity,
+            phase: Phase::Live,
+            probing: false,
+            request_count: 0,
+            error_count: 0,
+            ready_level: None,
+            ready_links: Links::default(),
+            idle_links: Links::default(),
+            addr_links: Links::default(),
+            timer_at: None,
+            probe_queued: false,
+        }
+    }
+
+    /// Usable and not held by a probe: it may take a lease.
+    pub(super) fn is_available(&self) -> bool {
+        self.phase.is_usable() && !self.probing
+    }
+
+    /// Nothing holds it (no lease, no probe).
+    pub(super) fn is_unheld(&self) -> bool {
+        self.leases == 0 && !self.probing
+    }
+}
+
+/// One slot of the slab.
+pub(super) struct Slot<T> {
+    pub(super) generation: u32,
+    pub(super) entry: Option<ConnEntry<T>>,
+}
+
+/// The slab of connections and the counts over them.
+pub(super) struct Conns<T> {
+    slots: Vec<Slot<T>>,
+    free: Vec<u32>,
+    /// Idle connections, least recently used first.
+    idle: List,
+    /// Connections in the slab.
+    open: usize,
+    /// Connections draining (closing once their leases return).
+    pub(super) draining: usize,
+    /// Connections held by a health probe.
+    pub(super) probing: usize,
+    /// Connections with at least one lease.
+    pub(super) in_use: usize,
+    /// Leases out over all connections.
+    pub(super) leases_out: u64,
+}
+
+impl<T> Default for Conns<T> {
+    fn default() -> Self {
+        Self {
+            slots: Vec::new(),
+            free: Vec::new(),
+            idle: List::default(),
+            open: 0,
+            draining: 0,
+            probing: 0,
+            in_use: 0,
+            leases_out: 0,
+        }
+    }
+}
+
+impl<T> Conns<T> {
+    /// The entry of a connection still in the slab.
+    pub(super) fn get(&self, id: ConnId) -> Option<&ConnEntry<T>> {
+        let slot = self.slots.get(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        slot.entry.as_ref()
+    }
+
+    /// Mutable access to the entry of a connection still in the slab.
+    pub(super) fn get_mut(&mut self, id: ConnId) -> Option<&mut ConnEntry<T>> {
+        let slot = self.slots.get_mut(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        slot.entry.as_mut()
+    }
+
+    /// The id of the entry in slot `index`.
+    pub(super) fn id_at(&self, index: u32) -> ConnId {
+        ConnId {
+            index,
+            generation: self.slots.get(index as usize).map_or(0, |s| s.generation),
+        }
+    }
+
+    /// The slots, for the intrusive lists threaded through them.
+    pub(super) fn slots_mut(&mut self) -> &mut [Slot<T>] {
+        &mut self.slots
+    }
+
+    /// Every entry with its id.
+    pub(super) fn iter(&self) -> impl Iterator<Item = (ConnId, &ConnEntry<T>)> {
+        self.slots.iter().enumerate().filter_map(|(index, slot)| {
+            let id = ConnId {
+                index: index as u32,
+                generation: slot.generation,
+            };
+            slot.entry.as_ref().map(|e| (id, e))
+        })
+    }
+
+    /// The ids of every connection.
+    pub(super) fn ids(&self) -> Vec<ConnId> {
+        self.iter().map(|(id, _)| id).collect()
+    }
+
+    /// Connections in the slab.
+    pub(super) fn open(&self) -> usize {
+        self.open
+    }
+
+    /// Puts a new entry in a free slot (or a new one).
+    pub(super) fn insert(&mut self, entry: ConnEntry<T>) -> ConnId {
+        self.open += 1;
+        if let Some(index) = self.free.pop() {
+            let slot = &mut self.slots[index as usize];
+            slot.entry = Some(entry);
+            return ConnId {
+                index,
+                generation: slot.generation,
+            };
+        }
+        if self.slots.len() == self.slots.capacity() {
+            // Grow by a quarter, not double: the slab is most of the memory a connection
+            // costs, and amortized O(1) holds for any fixed factor.
+            self.slots.reserve_exact((self.slots.len() / 4).max(16));
+        }
+        self.slots.push(Slot {
+            generation: 0,
+            entry: Some(entry),
+        });
+        ConnId {
+            index: (self.slots.len() - 1) as u32,
+            generation: 0,
+        }
+    }
+
+    /// Takes an entry (already unlinked from every list) out of the slab; its id goes
+    /// stale. Updates the counts its state was part of.
+    pub(super) fn remove(&mut self, id: ConnId) -> Option<ConnEntry<T>> {
+        let slot = self.slots.get_mut(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        let e = slot.entry.take()?;
+        slot.generation = slot.generation.wrapping_add(1);
+        self.free.push(id.index);
+        self.open -= 1;
+        if e.probing {
+            self.probing -= 1;
+        }
+        self.leases_out -= u64::from(e.leases);
+        if e.leases > 0 {
+            self.in_use -= 1;
+        }
+        if let Phase::Draining(_) = e.phase {
+            self.draining -= 1;
+        }
+        Some(e)
+    }
+
+    /// Counts one more lease on `id`.
+    pub(super) fn add_lease(&mut self, id: ConnId) {
+        let Some(e) = self.get_mut(id) else { return };
+        e.leases += 1;
+        if e.leases == 1 {
+            self.in_use += 1;
+        }
+        self.leases_out += 1;
+    }
+
+    /// Idle connections.
+    pub(super) fn idle_len(&self) -> usize {
+        self.idle.len
+    }
+
+    /// Links `id` at the back of the idle list (most recently used).
+    pub(super) fn idle_push(&mut self, id: ConnId) {
+        self.idle.push_back(&mut self.slots, id.index, idle_links);
+    }
+
+    /// Takes `id` off the idle list, if it is on it.
+    pub(super) fn idle_unlink(&mut self, id: ConnId) {
+        self.idle.unlink(&mut self.slots, id.index, idle_links);
+    }
+
+    /// The least recently used idle connection.
+    pub(super) fn idle_front(&self) -> Option<ConnId> {
+        (self.idle.head != NIL).then(|| self.id_at(self.idle.head))
+    }
+
+    /// The least recently used idle connection matching `pred`.
+    pub(super) fn idle_find(&self, pred: impl Fn(&ConnEntry<T>) -> bool) -> Option<ConnId> {
+        let mut cursor = self.idle.head;
+        while let Some(e) = self.entry_at(cursor) {
+            if pred(e) {
+                return Some(self.id_at(cursor));
+            }
+            cursor = e.idle_links.next;
+        }
+        None
+    }
+
+    /// The ids of a list threaded through the slab by `of`, from its head.
+    pub(super) fn list_ids(&self, list: &List, next: impl Fn(&ConnEntry<T>) -> u32) -> Vec<ConnId> {
+        let mut ids = Vec::with_capacity(list.len);
+        let mut cursor = list.head;
+        while let Some(e) = self.entry_at(cursor) {
+            ids.push(self.id_at(cursor));
+            cursor = next(e);
+        }
+        ids
+    }
+
+    /// Unlinks every entry of a list that is being dropped; returns their ids.
+    pub(super) fn detach_list(&mut self, list: &List, of: impl LinksOf<T>) -> Vec<ConnId> {
+        let mut indexes = Vec::with_capacity(list.len);
+        let mut cursor = list.head;
+        while let Some(e) = self
+            .slots
+            .get_mut(cursor as usize)
+            .and_then(|s| s.entry.as_mut())
+        {
+            let links = of(e);
+            let next = links.next;
+            *links = Links::default();
+            indexes.push(cursor);
+            cursor = next;
+        }
+        indexes.into_iter().map(|i| self.id_at(i)).collect()
+    }
+
+    fn entry_at(&self, index: u32) -> Option<&ConnEntry<T>> {
+        self.slots
+            .get(index as usize)
+            .and_then(|s| s.entry.as_ref())
+    }
+}
+
+/// The links of a connection's host ready index.
+pub(super) fn ready_links<T>(entry: &mut ConnEntry<T>) -> &mut Links {
+    &mut entry.ready_links
+}
+
+/// The links of a connection's address list.
+pub(super) fn addr_links<T>(entry: &mut ConnEntry<T>) -> &mut Links {
+    &mut entry.addr_links
+}
+
+/// The links of the idle list.
+pub(super) fn idle_links<T>(entry: &mut ConnEntry<T>) -> &mut Links {
+    &mut entry.idle_links
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(tag: u32) -> ConnEntry<u32> {
+        let addr = SocketAddr::from(([127, 0, 0, 1], 443));
+        ConnEntry::new(tag, HostId(0), addr, 1, Tick::default())
+    }
+
+    #[test]
+    fn a_stale_id_never_reaches_a_reused_slot() {
+        let mut conns = Conns::default();
+        let a = conns.insert(entry(1));
+        assert_eq!(conns.remove(a).map(|e| e.handle), Some(1));
+        let b = conns.insert(entry(2));
+        assert_eq!(a.index(), b.index(), "the slot is reused");
+        assert!(conns.get(a).is_none(), "the old id is stale");
+        assert_eq!(conns.get(b).map(|e| e.handle), Some(2));
+        assert!(conns.remove(a).is_none());
+        assert_eq!((conns.open(), conns.ids()), (1, vec![b]));
+    }
+
+    #[test]
+    fn idle_list_is_least_recently_used_first() {
+        let mut conns = Conns::default();
+        let ids: Vec<_> = (0..3).map(|t| conns.insert(entry(t))).collect();
+        for id in &ids {
+            conns.idle_push(*id);
+        }
+        conns.idle_push(ids[0]); // already linked: no-op
+        assert_eq!(conns.idle_len(), 3);
+        conns.idle_unlink(ids[0]);
+        conns.idle_push(ids[0]);
+        assert_eq!(conns.idle_front(), Some(ids[1]));
+        assert_eq!(conns.idle_find(|e| e.handle == 0), Some(ids[0]));
+        assert_eq!(conns.idle_find(|e| e.handle == 9), None);
+    }
+
+    #[test]
+    fn lease_and_remove_keep_the_counts() {
+        let mut conns = Conns::default();
+        let id = conns.insert(entry(1));
+        conns.add_lease(id);
+        conns.add_lease(id);
+        assert_eq!((conns.in_use, conns.leases_out), (1, 2));
+        conns.remove(id);
+        assert_eq!((conns.in_use, conns.leases_out, conns.open()), (0, 0, 0));
+    }
+
+    #[test]
+    fn detach_list_unlinks_every_member() {
+        let mut conns = Conns::default();
+        let mut list = List::default();
+        let ids: Vec<_> = (0..3).map(|t| conns.insert(entry(t))).collect();
+        for id in &ids {
+            list.push_back(conns.slots_mut(), id.index(), addr_links);
+        }
+        assert_eq!(conns.list_ids(&list, |e| e.addr_links.next), ids);
+        assert_eq!(conns.detach_list(&list, addr_links), ids);
+        assert!(
+            ids.iter()
+                .all(|id| !conns.get(*id).unwrap().addr_links.linked)
+        );
+    }
+}

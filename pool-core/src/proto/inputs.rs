@@ -1,0 +1,166 @@
+//! The inputs of [`PoolState`]: results of what the shell carried out, and time.
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use super::blacklist::BanSource;
+use super::conns::{ConnId, Phase};
+use super::dials::{DialId, DialPurpose};
+use super::timers::{Due, IpTimer, Tick};
+use super::{Action, PoolState};
+use crate::transport::DialError;
+use crate::types::{BlacklistReason, CloseReason, ProbeVerdict};
+
+impl<T> PoolState<T> {
+    /// Reports how a dial ended. On success, returns the id of the admitted connection, or
+    /// `None` when it was not admitted (then an [`Action::Close`] hands the handle back).
+    pub fn handle_dial_result(
+        &mut self,
+        dial: DialId,
+        result: Result<(T, usize), DialError>,
+        now: Instant,
+    ) -> Option<ConnId> {
+        let d = self.dials.finish(dial)?;
+        if d.counted {
+            self.hosts.get_mut(d.host).count_dial(d.addr, false);
+        }
+        match result {
+            Ok((handle, capacity)) => self.dial_succeeded(d, handle, capacity, now),
+            Err(error) => {
+                self.dial_failed(d, error, now);
+                None
+            }
+        }
+    }
+
+    /// A dial that will never report (its task was cancelled or panicked, or it was planned
+    /// and never started): frees its reservation without counting a failure.
+    pub fn cancel_dial(&mut self, dial: DialId, now: Instant) {
+        let Some(d) = self.dials.finish(dial) else {
+            return;
+        };
+        if d.counted {
+            self.hosts.get_mut(d.host).count_dial(d.addr, false);
+        }
+        match d.purpose {
+            DialPurpose::Retest => self.retest_ended(d.addr.ip(), now),
+            DialPurpose::Replace => self.replacement_failed(d.replaces, now),
+            DialPurpose::Checkout | DialPurpose::Warm => {}
+        }
+        self.refill(d.host);
+    }
+
+    /// Reports a health probe's verdict on a connection from [`PoolState::take_probes`].
+    pub fn handle_probe_result(&mut self, id: ConnId, verdict: ProbeVerdict, now: Instant) {
+        let t = self.timers.tick(now);
+        let Some(e) = self.conns.get_mut(id) else {
+            return;
+        };
+        if !e.probing {
+            return;
+        }
+        e.probing = false;
+        let (addr, host) = (e.addr, e.host);
+        if verdict == ProbeVerdict::Healthy {
+            e.last_checked = t;
+        }
+        self.conns.probing -= 1;
+        match verdict {
+            ProbeVerdict::Healthy => self.counters.probed(false),
+            ProbeVerdict::Skipped => {}
+            ProbeVerdict::Unhealthy => {
+                self.counters.probed(true);
+                self.drain(id, CloseReason::Unhealthy);
+            }
+            ProbeVerdict::Banned => {
+                self.counters.probed(true);
+                self.drain(id, CloseReason::Unhealthy);
+                let reason = BlacklistReason::Banned;
+                self.add_to_blacklist(host, addr, reason, BanSource::Probe, now);
+            }
+        }
+        self.returned(id, host, true);
+    }
+
+    /// The transport says this connection is dead (peer closed, GOAWAY, driver ended).
+    pub fn handle_conn_closed(&mut self, id: ConnId) {
+        let Some(host) = self.conns.get(id).map(|e| e.host) else {
+            return;
+        };
+        self.drain(id, CloseReason::Broken);
+        self.refill(host);
+    }
+
+    /// Runs every deadline due at `now`: idle and expiry cleanup, keep-warm replacements,
+    /// probe scheduling, blacklist re-tests and expiry. Costs in proportion to what is due.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let t = self.timers.tick(now);
+        while let Some(due) = self.timers.pop_due(now, t) {
+            match due {
+                Due::Conn(id) => {
+                    if let Some(e) = self.conns.get_mut(id) {
+                        e.timer_at = None;
+                    }
+                    self.fire_conn(id, t);
+                }
+                Due::Ip(timer) => self.fire_ip(timer, now),
+            }
+        }
+    }
+
+    /// A connection's timer fired: runs whichever of its deadlines are due, re-arms it.
+    fn fire_conn(&mut self, id: ConnId, now: Tick) {
+        let spans = self.spans;
+        let Some(e) = self.conns.get(id) else { return };
+        if matches!(e.phase, Phase::Draining(_)) {
+            return;
+        }
+        if e.created.after(spans.lifetime) <= now {
+            self.drain(id, CloseReason::Expired);
+            return;
+        }
+        if self.replacement_due(e, now) {
+            self.replace(id, now);
+        }
+        let Some(e) = self.conns.get(id) else { return };
+        if e.is_unheld() {
+            if e.last_used.after(spans.idle) <= now {
+                self.close_conn(id, CloseReason::Idle);
+                return;
+            }
+            let probe_due = spans
+                .probe
+                .is_some_and(|probe| !e.probe_queued && e.last_checked.after(probe) <= now);
+            if probe_due {
+                if let Some(e) = self.conns.get_mut(id) {
+                    e.probe_queued = true;
+                }
+                self.probe_due.push_back(id);
+                if self.probe_due.len() == 1 {
+                    self.actions.push_back(Action::ProbesDue);
+                }
+            }
+        }
+        self.arm(id);
+    }
+
+    /// A blacklist deadline fired.
+    fn fire_ip(&mut self, timer: IpTimer, now: Instant) {
+        match timer {
+            IpTimer::Retest(ip) => self.retest(ip, now),
+            IpTimer::Unblacklist(ip) => self.expire(ip, now),
+        }
+    }
+
+    /// Ends `ip`'s entry if its `blacklist_timeout` is up and no re-test is in flight (a
+    /// re-test in flight ends it when it finishes, see `retest_ended`).
+    pub(super) fn expire(&mut self, ip: IpAddr, now: Instant) {
+        let timeout = self.opts.blacklist_timeout;
+        let idle = self.blacklist.get(ip).is_some_and(|b| !b.retesting);
+        if idle && self.blacklist.is_expired(ip, timeout, now) {
+            if let Some(h) = self.restore(ip) {
+                self.dial_for_waiters(h);
+            }
+        }
+    }
+}

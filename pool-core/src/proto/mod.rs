@@ -1,0 +1,293 @@
+//! The sans-IO pool: every decision the pool makes, with time as an input and actions as
+//! outputs. It never sleeps, spawns, or reads the clock (the quinn-proto / quinn split: the
+//! async [`Pool`](crate::Pool) shell carries the actions out).
+//!
+//! [`PoolState`] methods come in four kinds:
+//! - getters (`&self`): [`PoolState::stats`], [`PoolState::handle`], [`PoolState::poll_timeout`];
+//! - inputs: [`PoolState::handle_timeout`], [`PoolState::handle_dial_result`],
+//!   [`PoolState::handle_probe_result`], [`PoolState::handle_conn_closed`],
+//!   [`PoolState::release`];
+//! - commands: [`PoolState::checkout`], [`PoolState::set_addrs`], [`PoolState::plan_warm`],
+//!   [`PoolState::shed`], [`PoolState::close`], [`PoolState::cancel_waiter`],
+//!   [`PoolState::cancel_dial`], [`PoolState::take_probes`];
+//! - outputs: [`PoolState::poll_action`] (dial, grant, fail, close, probes due).
+//!
+//! Spurious inputs (a stale connection id, an unknown dial) are no-ops.
+//!
+//! # Parts
+//! `PoolState` is the coordinator; each part owns its data and the operations on it:
+//! - `conns`: the slab of connection entries (a [`ConnId`] carries a generation so a stale
+//!   id never reaches a reused slot) and the idle list threaded through it, least recently
+//!   used first (O(1) to add/remove; used by `max_idle_conns`, eviction and `shed`);
+//! - `hosts` (the *by_host* map): each host's addresses (together the *by_ip* map: address
+//!   → the host's connections to it, a list threaded through the slab) and its ready index:
+//!   one intrusive list per load level, each in least-recently-used order, plus a bitmap of
+//!   non-empty levels (`list`). Checkout takes the head of the lowest level — least
+//!   loaded, then least recently used — in O(1), no scan;
+//! - `timers`: one lazy entry per connection, at a time no later than its next deadline,
+//!   and the blacklist's re-tests and expiries; a tick pops only what is due;
+//! - `blacklist`: static whitelist/blacklist, the dynamic blacklist, failure streaks;
+//! - `dials`: dials in flight and callers waiting;
+//! - `stats`: the counters.
+//!
+//! The coordinator's own code is split by concern: `commands` and `inputs` (the public
+//! methods), `dialing` (limits, dials, their results, blacklisting, re-tests, keep-warm
+//! replacements) and `service` (admission, leases, the ready index and idle list, timers
+//! of a connection, draining and closing).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::Instant;
+
+use crate::error::Error;
+use crate::options::PoolOptions;
+use crate::types::{BlacklistReason, CloseReason, ConnInfo, Stats};
+
+mod blacklist;
+mod commands;
+mod conns;
+mod dialing;
+mod dials;
+mod hosts;
+mod inputs;
+mod list;
+mod service;
+mod stats;
+mod timers;
+
+#[cfg(test)]
+mod invariants;
+#[cfg(test)]
+mod tests;
+
+use blacklist::Blacklist;
+pub use conns::ConnId;
+use conns::Conns;
+pub use dials::{DialId, DialPurpose, DialRequest, WaiterId};
+use dials::{Dials, Waiters};
+use hosts::Hosts;
+use stats::Counters;
+use timers::{Spans, Timers};
+
+/// What the caller of [`PoolState::checkout`] gets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Checkout {
+    /// A lease on this connection, now.
+    Ready(ConnId),
+    /// Wait: a [`Action::Grant`] or [`Action::Fail`] for this waiter will follow.
+    Wait(WaiterId),
+}
+
+/// Something the async shell must carry out. Drain with [`PoolState::poll_action`].
+#[derive(Debug)]
+pub enum Action<T> {
+    /// Dial this; report with `handle_dial_result`.
+    Dial(DialRequest),
+    /// Hand the waiter a lease on this connection (the lease is already counted).
+    Grant {
+        /// The waiter served.
+        waiter: WaiterId,
+        /// The connection leased to it.
+        conn: ConnId,
+    },
+    /// The waiter gets this error.
+    Fail {
+        /// The waiter failed.
+        waiter: WaiterId,
+        /// Why.
+        error: Error,
+    },
+    /// This connection has left the pool: drop (close) its handle.
+    Close {
+        /// The connection closed.
+        conn: ConnId,
+        /// The transport handle, to drop.
+        handle: T,
+        /// Why it was closed.
+        reason: CloseReason,
+    },
+    /// Idle connections are due for a health probe: call [`PoolState::take_probes`].
+    ProbesDue,
+}
+
+/// What [`PoolState::set_addrs`] changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AddrChange {
+    /// Addresses new to the host.
+    pub added: Vec<SocketAddr>,
+    /// Addresses the host no longer has (their connections drain).
+    pub removed: Vec<SocketAddr>,
+}
+
+/// The pool's state machine. `T` is the transport handle the shell keeps per connection.
+pub struct PoolState<T> {
+    opts: PoolOptions,
+    /// The options' per-connection durations in ticks, for the timer arithmetic.
+    spans: Spans,
+    /// The slab of connections and the idle list.
+    conns: Conns<T>,
+    /// Hosts, their addresses and ready indexes.
+    hosts: Hosts,
+    /// Every deadline, and the clock's epoch.
+    timers: Timers,
+    /// Which addresses may be dialed.
+    blacklist: Blacklist,
+    /// Dials in flight.
+    dials: Dials,
+    /// Callers waiting.
+    waiters: Waiters,
+    /// Connections due for a health probe, oldest first.
+    probe_due: VecDeque<ConnId>,
+    /// Decisions for the shell to carry out.
+    actions: VecDeque<Action<T>>,
+    counters: Counters,
+    closing: bool,
+}
+
+impl<T> PoolState<T> {
+    /// A new, empty pool with these options.
+    pub fn new(opts: PoolOptions) -> Self {
+        Self {
+            spans: Spans::new(&opts),
+            blacklist: Blacklist::new(&opts),
+            opts,
+            conns: Conns::default(),
+            hosts: Hosts::default(),
+            timers: Timers::default(),
+            dials: Dials::default(),
+            waiters: Waiters::default(),
+            probe_due: VecDeque::new(),
+            actions: VecDeque::new(),
+            counters: Counters::default(),
+            closing: false,
+        }
+    }
+
+    // ----- getters -------------------------------------------------------------------
+
+    /// The options this pool runs with.
+    pub fn options(&self) -> &PoolOptions {
+        &self.opts
+    }
+
+    /// The transport handle of a connection still in the pool.
+    pub fn handle(&self, id: ConnId) -> Option<&T> {
+        self.conns.get(id).map(|e| &e.handle)
+    }
+
+    /// Mutable access to a connection's transport handle.
+    pub fn handle_mut(&mut self, id: ConnId) -> Option<&mut T> {
+        self.conns.get_mut(id).map(|e| &mut e.handle)
+    }
+
+    /// The address of a connection still in the pool.
+    pub fn conn_addr(&self, id: ConnId) -> Option<SocketAddr> {
+        self.conns.get(id).map(|e| e.addr)
+    }
+
+    /// Details of a connection still in the pool.
+    pub fn conn_info(&self, id: ConnId) -> Option<ConnInfo> {
+        let e = self.conns.get(id)?;
+        Some(ConnInfo {
+            host: self.hosts.get(e.host).name.clone(),
+            addr: e.addr,
+            created: self.timers.instant(e.created),
+            last_used: self.timers.instant(e.last_used),
+            last_checked: self.timers.instant(e.last_checked),
+            leases: e.leases,
+            capacity: e.capacity,
+            request_count: e.request_count,
+            error_count: e.error_count,
+            healthy: e.phase.is_usable(),
+        })
+    }
+
+    /// The ids of every connection in the pool.
+    pub fn conn_ids(&self) -> Vec<ConnId> {
+        self.conns.ids()
+    }
+
+    /// The number of connections per address (all hosts).
+    pub fn conns_per_addr(&self) -> BTreeMap<SocketAddr, usize> {
+        let mut per_addr = BTreeMap::new();
+        for (addr, a) in self.hosts.iter().flat_map(|(_, h)| h.addrs.iter()) {
+            if a.list.len > 0 {
+                *per_addr.entry(*addr).or_default() += a.list.len;
+            }
+        }
+        per_addr
+    }
+
+    /// Whether `ip` may be dialed: inside the whitelist (when set) and on no blacklist.
+    pub fn is_allowed(&self, ip: IpAddr) -> bool {
+        self.blacklist.is_allowed(ip)
+    }
+
+    /// Whether `ip` is on the dynamic blacklist, and why.
+    pub fn blacklisted(&self, ip: IpAddr) -> Option<BlacklistReason> {
+        self.blacklist.reason(ip)
+    }
+
+    /// The addresses currently known for `host`.
+    pub fn addrs(&self, host: &str) -> Vec<SocketAddr> {
+        self.hosts
+            .lookup(host)
+            .map(|h| self.hosts.get(h).addrs.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// Whether the pool is closing.
+    pub fn is_closing(&self) -> bool {
+        self.closing
+    }
+
+    /// Whether nothing is left: no connection open and no dial in flight.
+    pub fn is_empty(&self) -> bool {
+        self.conns.open() == 0 && self.dials.is_empty()
+    }
+
+    /// A snapshot of counts and counters.
+    pub fn stats(&self) -> Stats {
+        let mut stats = Stats {
+            hosts: self.hosts.len(),
+            addresses: self.hosts.addr_count(),
+            connected_addresses: self.hosts.connected_pairs,
+            connections: self.conns.open(),
+            idle: self.conns.idle_len(),
+            in_use: self.conns.in_use,
+            draining: self.conns.draining,
+            probing: self.conns.probing,
+            dialing: self.dials.len(),
+            waiters: self.waiters.len(),
+            leases_out: self.conns.leases_out,
+            blacklisted: self.blacklist.len(),
+            ..Stats::default()
+        };
+        self.counters.fill(&mut stats);
+        stats
+    }
+
+    /// The next time [`PoolState::handle_timeout`] has work, if any.
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.poll_timeout()
+    }
+
+    /// Whether a deadline earlier than every other was added since the last call (the
+    /// shell's timer must then be re-armed); resets the flag.
+    #[must_use]
+    pub fn take_deadline_moved(&mut self) -> bool {
+        self.timers.take_deadline_moved()
+    }
+
+    /// The next action for the shell to carry out.
+    #[must_use]
+    pub fn poll_action(&mut self) -> Option<Action<T>> {
+        self.actions.pop_front()
+    }
+}
+
+/// A connection's capacity as the core counts it: at least 1.
+fn clamp_capacity(capacity: usize) -> u32 {
+    capacity.clamp(1, u32::MAX as usize) as u32
+}

@@ -1,0 +1,218 @@
+//! The user-facing types the pool reports in: how a lease ended, probe verdicts, why a
+//! connection closed or an address was blacklisted, and the stats snapshot. Shared by the
+//! sans-IO core ([`crate::proto`]), the transport traits and the async shell; this module
+//! imports neither of them.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Why a connection was closed; each reason is counted separately.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// Idle longer than `idle_timeout`.
+    Idle,
+    /// Older than `max_lifetime`.
+    Expired,
+    /// A health probe failed.
+    Unhealthy,
+    /// More than `max_errors` errors were reported on it.
+    Errors,
+    /// The user reported it broken, or the transport reported it closed.
+    Broken,
+    /// Its address left the host's DNS answer (or address list).
+    AddressRemoved,
+    /// Its address was blacklisted.
+    Blacklisted,
+    /// `shed(fraction)` under memory or load pressure.
+    Shed,
+    /// More idle connections than `max_idle_conns`.
+    IdleLimit,
+    /// Evicted at `max_connections` to make room for another host.
+    Evicted,
+    /// The pool is closing.
+    PoolClosed,
+    /// A dialed connection that could not be admitted (pool closing, limits, address gone).
+    NotAdmitted,
+}
+
+impl CloseReason {
+    /// Every reason, in a fixed order (for stats tables).
+    pub const ALL: [CloseReason; 12] = [
+        CloseReason::Idle,
+        CloseReason::Expired,
+        CloseReason::Unhealthy,
+        CloseReason::Errors,
+        CloseReason::Broken,
+        CloseReason::AddressRemoved,
+        CloseReason::Blacklisted,
+        CloseReason::Shed,
+        CloseReason::IdleLimit,
+        CloseReason::Evicted,
+        CloseReason::PoolClosed,
+        CloseReason::NotAdmitted,
+    ];
+
+    /// A short, stable label (used in metrics and reports).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CloseReason::Idle => "idle",
+            CloseReason::Expired => "expired",
+            CloseReason::Unhealthy => "unhealthy",
+            CloseReason::Errors => "errors",
+            CloseReason::Broken => "broken",
+            CloseReason::AddressRemoved => "address_removed",
+            CloseReason::Blacklisted => "blacklisted",
+            CloseReason::Shed => "shed",
+            CloseReason::IdleLimit => "idle_limit",
+            CloseReason::Evicted => "evicted",
+            CloseReason::PoolClosed => "pool_closed",
+            CloseReason::NotAdmitted => "not_admitted",
+        }
+    }
+
+    /// The position of the reason in [`CloseReason::ALL`].
+    pub(crate) fn index(self) -> usize {
+        Self::ALL
+            .iter()
+            .position(|r| *r == self)
+            .unwrap_or_default()
+    }
+}
+
+/// How a lease ended, as reported by its holder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The work succeeded; counts as a health check.
+    Success,
+    /// The work failed; counts toward `max_errors`.
+    Error,
+    /// The connection is unusable: it is removed.
+    Broken,
+    /// Nothing to report (no request was made).
+    Unused,
+}
+
+/// The verdict of a health probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProbeVerdict {
+    /// Healthy: back to the idle set.
+    Healthy,
+    /// Failed: the connection is closed.
+    Unhealthy,
+    /// The "banned" status: the connection is closed and its IP blacklisted.
+    Banned,
+    /// The probe did not run (e.g. cancelled): back to the idle set, unchecked.
+    Skipped,
+}
+
+/// Why an address is on the dynamic blacklist.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BlacklistReason {
+    /// `max_retries` consecutive dial failures.
+    Failures,
+    /// Validation or a probe answered with the "banned" status.
+    Banned,
+}
+
+/// A snapshot of the pool's state and counters.
+#[derive(Clone, Debug, Default, PartialEq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Hosts known.
+    pub hosts: usize,
+    /// Addresses known, over all hosts.
+    pub addresses: usize,
+    /// Distinct addresses with at least one open connection.
+    pub connected_addresses: usize,
+    /// Open connections (every state).
+    pub connections: usize,
+    /// Connections with no lease.
+    pub idle: usize,
+    /// Connections with at least one lease.
+    pub in_use: usize,
+    /// Connections closing once their leases return.
+    pub draining: usize,
+    /// Connections being health-probed.
+    pub probing: usize,
+    /// Dials in flight.
+    pub dialing: usize,
+    /// Callers waiting for a connection.
+    pub waiters: usize,
+    /// Leases currently out.
+    pub leases_out: u64,
+    /// Addresses on the dynamic blacklist.
+    pub blacklisted: usize,
+    /// Leases handed out, ever.
+    pub leases_total: u64,
+    /// Dials started, ever.
+    pub dials_total: u64,
+    /// Dials that succeeded.
+    pub dials_ok: u64,
+    /// Dials that failed.
+    pub dial_failures: u64,
+    /// Connections admitted into the pool, ever.
+    pub admitted: u64,
+    /// Connections closed, ever, by reason (in [`CloseReason::ALL`] order).
+    pub closed: Vec<(CloseReason, u64)>,
+    /// Addresses blacklisted, ever.
+    pub blacklisted_total: u64,
+    /// Addresses restored from the blacklist, ever.
+    pub restored_total: u64,
+    /// Health probes completed, ever.
+    pub probes_total: u64,
+    /// Health probes that failed, ever.
+    pub probe_failures: u64,
+}
+
+impl Stats {
+    /// Share of leases served by an existing connection: (leases − dials) / leases.
+    pub fn reuse_rate(&self) -> f64 {
+        if self.leases_total == 0 {
+            return 0.0;
+        }
+        self.leases_total.saturating_sub(self.dials_ok) as f64 / self.leases_total as f64
+    }
+
+    /// Connections closed for `reason`, ever.
+    pub fn closed_for(&self, reason: CloseReason) -> u64 {
+        self.closed
+            .iter()
+            .find(|(r, _)| *r == reason)
+            .map(|(_, n)| *n)
+            .unwrap_or(0)
+    }
+
+    /// Connections closed for any reason, ever.
+    pub fn closed_total(&self) -> u64 {
+        self.closed.iter().map(|(_, n)| n).sum()
+    }
+}
+
+/// Details of one connection, for reports and tests.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnInfo {
+    /// Host it was made (and verified) for.
+    pub host: Arc<str>,
+    /// Address it is connected to.
+    pub addr: SocketAddr,
+    /// When it was admitted.
+    pub created: Instant,
+    /// When its last lease ended (or when it was admitted).
+    pub last_used: Instant,
+    /// When it last passed a probe or a successful lease.
+    pub last_checked: Instant,
+    /// Leases out on it.
+    pub leases: u32,
+    /// Leases it may carry at once.
+    pub capacity: u32,
+    /// Leases that ended, ever.
+    pub request_count: u64,
+    /// Errors reported on it.
+    pub error_count: u32,
+    /// False once it is draining.
+    pub healthy: bool,
+}
