@@ -35,7 +35,7 @@ fn measure(n: usize) -> (f64, f64) {
     });
     core.set_addrs("bench.test", addrs);
     let before = live_bytes();
-    for dial in core.plan_warm("bench.test") {
+    for dial in core.plan_warm("bench.test").dials {
         core.handle_dial_result(dial.id, Ok(((), 1)), now);
     }
     while core.poll_action().is_some() {}

@@ -26,7 +26,7 @@ fn core_with(n: usize, now: Instant) -> PoolState<()> {
             SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 443))
         });
         core.set_addrs(&host, addrs);
-        for dial in core.plan_warm(&host) {
+        for dial in core.plan_warm(&host).dials {
             core.handle_dial_result(dial.id, Ok(((), 1)), now);
         }
     }

@@ -3,6 +3,7 @@
 //! sans-IO core ([`crate::proto`]), the transport traits and the async shell; this module
 //! imports neither of them.
 
+use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
@@ -215,4 +216,43 @@ pub struct ConnInfo {
     pub error_count: u32,
     /// False once it is draining.
     pub healthy: bool,
+}
+
+/// A pool limit that capped a warm-up, with its value. Displays as `key = value`, with the
+/// key named as in the configuration file (`max_conns_per_host = 10`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WarmLimit {
+    /// `max_conns_per_host`: connections (and dials) per host.
+    MaxConnsPerHost(usize),
+    /// `max_connections`: connections (and dials) in the whole pool.
+    MaxConnections(usize),
+    /// `max_idle_conns`: warm connections are idle, and no more are kept than this.
+    MaxIdleConns(usize),
+}
+
+impl WarmLimit {
+    /// The option's name, as in the configuration file.
+    pub fn key(self) -> &'static str {
+        match self {
+            WarmLimit::MaxConnsPerHost(_) => "max_conns_per_host",
+            WarmLimit::MaxConnections(_) => "max_connections",
+            WarmLimit::MaxIdleConns(_) => "max_idle_conns",
+        }
+    }
+
+    /// The option's value.
+    pub fn value(self) -> usize {
+        match self {
+            WarmLimit::MaxConnsPerHost(n)
+            | WarmLimit::MaxConnections(n)
+            | WarmLimit::MaxIdleConns(n) => n,
+        }
+    }
+}
+
+impl fmt::Display for WarmLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} = {}", self.key(), self.value())
+    }
 }

@@ -862,7 +862,7 @@ impl StateMachineTest for PoolMatchesModel {
                 out.cancelled = Some(real.core.cancel_waiter(real.waiters[waiter]));
             }
             Op::Warm { host } => {
-                for request in real.core.plan_warm(HOSTS[host]) {
+                for request in real.core.plan_warm(HOSTS[host]).dials {
                     real.dials.push(request.id);
                     out.planned
                         .push((host_index(&request.host), octet(request.addr)));

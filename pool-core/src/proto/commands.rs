@@ -5,11 +5,11 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::conns::{ConnId, Phase, addr_links};
-use super::dials::{DialPurpose, DialRequest, WaiterId};
+use super::dials::{DialPurpose, WaiterId};
 use super::hosts::AddrEntry;
-use super::{Action, AddrChange, Checkout, PoolState, clamp_capacity};
+use super::{Action, AddrChange, Checkout, PoolState, WarmPlan, clamp_capacity};
 use crate::error::Error;
-use crate::types::{CloseReason, Outcome};
+use crate::types::{CloseReason, Outcome, WarmLimit};
 
 impl<T> PoolState<T> {
     /// Asks for a lease on a connection to `host`.
@@ -161,17 +161,23 @@ impl<T> PoolState<T> {
     /// Reserves dials for every allowed address of `host` that has no connection yet,
     /// within the limits (total, per host, per address, and idle: warm connections are idle,
     /// so no more are dialed than `max_idle_conns` keeps). The caller runs them (with
-    /// bounded concurrency) and reports each with `handle_dial_result`.
-    pub fn plan_warm(&mut self, host: &str) -> Vec<DialRequest> {
+    /// bounded concurrency) and reports each with `handle_dial_result`. The plan also says
+    /// how many addresses are allowed and which limit, if any, stopped it short of them.
+    pub fn plan_warm(&mut self, host: &str) -> WarmPlan {
+        let mut plan = WarmPlan::default();
         if self.closing {
-            return Vec::new();
+            return plan;
         }
         let Some(h) = self.hosts.lookup(host) else {
-            return Vec::new();
+            return plan;
         };
-        let targets: Vec<SocketAddr> = self
-            .hosts
-            .get(h)
+        let entry = self.hosts.get(h);
+        plan.allowed = entry
+            .addrs
+            .keys()
+            .filter(|addr| self.blacklist.is_allowed(addr.ip()))
+            .count();
+        let targets: Vec<SocketAddr> = entry
             .addrs
             .iter()
             .filter(|(addr, a)| {
@@ -179,17 +185,26 @@ impl<T> PoolState<T> {
             })
             .map(|(addr, _)| *addr)
             .collect();
-        let mut planned = Vec::new();
+        let (per_host, per_ip) = (self.opts.max_conns_per_host, self.opts.max_conns_per_ip);
         for addr in targets {
-            let warm_dials = planned.len();
-            if self.conns.idle_len() + warm_dials >= self.opts.max_idle_conns
-                || !self.room_for_dial(h, addr, false)
-            {
+            // The limits in the order they are checked; the first one reached ends the plan.
+            let cap = if self.conns.idle_len() + plan.dials.len() >= self.opts.max_idle_conns {
+                Some(WarmLimit::MaxIdleConns(self.opts.max_idle_conns))
+            } else if !self.hosts.get(h).has_room_at(addr, per_host, per_ip) {
+                Some(WarmLimit::MaxConnsPerHost(per_host))
+            } else if !self.room_for_dial(h, addr, false) {
+                Some(WarmLimit::MaxConnections(self.opts.max_connections))
+            } else {
+                None
+            };
+            if cap.is_some() {
+                plan.capped_by = cap;
                 break;
             }
-            planned.push(self.start_dial(h, addr, DialPurpose::Warm, true, None));
+            let dial = self.start_dial(h, addr, DialPurpose::Warm, true, None);
+            plan.dials.push(dial);
         }
-        planned
+        plan
     }
 
     /// Closes `fraction` (0.0–1.0) of the idle connections, least recently used first.

@@ -41,7 +41,7 @@ use std::time::Instant;
 
 use crate::error::Error;
 use crate::options::PoolOptions;
-use crate::types::{BlacklistReason, CloseReason, ConnInfo, Stats};
+use crate::types::{BlacklistReason, CloseReason, ConnInfo, Stats, WarmLimit};
 
 mod blacklist;
 mod commands;
@@ -108,6 +108,18 @@ pub enum Action<T> {
     },
     /// Idle connections are due for a health probe: call [`PoolState::take_probes`].
     ProbesDue,
+}
+
+/// What [`PoolState::plan_warm`] decided: the dials to run, and how far they cover the host.
+#[derive(Debug, Default)]
+pub struct WarmPlan {
+    /// The dials reserved; run each and report it with `handle_dial_result`.
+    pub dials: Vec<DialRequest>,
+    /// The host's addresses allowed by the whitelist and blacklist.
+    pub allowed: usize,
+    /// The limit that ended the plan before every allowed address had a connection or a
+    /// dial (`None`: nothing was left out, or the rest are being dialed already).
+    pub capped_by: Option<WarmLimit>,
 }
 
 /// What [`PoolState::set_addrs`] changed.

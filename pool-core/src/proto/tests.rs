@@ -122,7 +122,7 @@ impl Harness {
 
     /// Dials `n` connections for `host` through warm-up, all successful.
     fn warm(&mut self, host: &str, capacity: usize) -> Vec<ConnId> {
-        let plan = self.s.plan_warm(host);
+        let plan = self.s.plan_warm(host).dials;
         self.pump();
         plan.iter()
             .map(|d| self.dial_ok(d, capacity).expect("admitted"))
@@ -363,7 +363,7 @@ fn whitelist_and_static_blacklist_exclude_addresses() {
         ..opts()
     });
     h.set_addrs(HOST, &[addr(2), addr(3), addr(9)]);
-    let plan = h.s.plan_warm(HOST);
+    let plan = h.s.plan_warm(HOST).dials;
     let addrs: Vec<_> = plan.iter().map(|d| d.addr).collect();
     assert_eq!(
         addrs,
@@ -404,7 +404,7 @@ fn warm_respects_idle_limit_and_existing_connections() {
     let addrs: Vec<_> = (2..8).map(addr).collect();
     h.set_addrs(HOST, &addrs);
     assert_eq!(h.warm(HOST, 1).len(), 3);
-    assert!(h.s.plan_warm(HOST).is_empty(), "idle budget used up");
+    assert!(h.s.plan_warm(HOST).dials.is_empty(), "idle budget used up");
 }
 
 #[test]
@@ -415,7 +415,7 @@ fn close_fails_waiters_and_drains_leases() {
     let leased = h.ready(HOST);
     let _ = h.ready(HOST);
     let w = h.waits(HOST);
-    let extra = h.s.plan_warm(HOST);
+    let extra = h.s.plan_warm(HOST).dials;
     assert!(extra.is_empty());
     h.s.close();
     h.pump();
@@ -590,7 +590,7 @@ proptest! {
                     }
                 }
                 Op::Warm(i) => {
-                    let plan = h.s.plan_warm(hosts[i as usize % 3]);
+                    let plan = h.s.plan_warm(hosts[i as usize % 3]).dials;
                     h.dials.extend(plan);
                     h.pump();
                 }

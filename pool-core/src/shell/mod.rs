@@ -25,7 +25,7 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 pub use lease::{Lease, ProbeTicket};
-pub use warm::{WarmLimit, WarmOutcome, WarmProgress, WarmReport};
+pub use warm::{WarmOutcome, WarmProgress, WarmReport};
 
 // The one line naming the state machine's module (`crate::proto` once state.rs is split).
 use crate::proto;

@@ -2,16 +2,15 @@
 //! the limits, a bounded number at a time, and report what happened — including which
 //! limit, if any, kept it from covering every address.
 
-use std::collections::BTreeSet;
-use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::Pool;
-use super::inner::{Inner, Pooled};
-use super::proto::{DialRequest, PoolState};
+use super::inner::Inner;
+use super::proto::DialRequest;
 use super::rt::{self, TaskSet};
+use crate::types::WarmLimit;
 use crate::{DialError, Dialer};
 
 impl<D: Dialer> Pool<D> {
@@ -28,25 +27,24 @@ impl<D: Dialer> Pool<D> {
         mut progress: impl FnMut(&WarmProgress),
     ) -> WarmReport {
         let started = rt::now();
-        let (plan, coverage) = {
+        let plan = {
             let mut shared = self.inner.lock();
             let plan = shared.core.plan_warm(host);
-            let coverage = Coverage::of(&shared.core, host, &plan);
             self.inner.after(shared);
-            (plan, coverage)
+            plan
         };
         let mut report = WarmReport {
             host: host.into(),
-            planned: plan.len(),
-            addresses: coverage.allowed,
-            capped_by: coverage.capped_by,
+            planned: plan.dials.len(),
+            addresses: plan.allowed,
+            capped_by: plan.capped_by,
             ..WarmReport::default()
         };
         // Dropping this future part-way must not leak the reservations: planned dials not
         // started yet are cancelled by `pending`'s drop, running ones by their own guard.
         let mut pending = PlannedDials {
             inner: self.inner.clone(),
-            requests: plan.into_iter(),
+            requests: plan.dials.into_iter(),
         };
         let mut running = TaskSet::new();
         let mut done = 0;
@@ -90,58 +88,6 @@ impl<D: Dialer> Pool<D> {
         }
         report.elapsed = rt::elapsed(started);
         report
-    }
-}
-
-/// How much of a host a warm-up plan covers, read right after planning (under the lock).
-struct Coverage {
-    /// Allowed addresses of the host.
-    allowed: usize,
-    /// The limit that left some of them without a connection or a dial.
-    capped_by: Option<WarmLimit>,
-}
-
-impl Coverage {
-    fn of<C>(core: &PoolState<Pooled<C>>, host: &str, plan: &[DialRequest]) -> Self {
-        let allowed: BTreeSet<SocketAddr> = core
-            .addrs(host)
-            .into_iter()
-            .filter(|addr| core.is_allowed(addr.ip()))
-            .collect();
-        let host_conns: Vec<SocketAddr> = core
-            .conn_ids()
-            .into_iter()
-            .filter_map(|id| core.conn_info(id))
-            .filter(|info| &*info.host == host)
-            .map(|info| info.addr)
-            .collect();
-        let covered = host_conns
-            .iter()
-            .chain(plan.iter().map(|request| &request.addr))
-            .filter(|addr| allowed.contains(addr))
-            .collect::<BTreeSet<_>>()
-            .len();
-        let capped_by = if covered < allowed.len() {
-            // The limits `plan_warm` stops at, in the order it checks them. None reached
-            // means the rest are being dialed already (for waiters or keep-warm).
-            let opts = core.options();
-            let stats = core.stats();
-            if stats.idle + plan.len() >= opts.max_idle_conns {
-                Some(WarmLimit::MaxIdleConns(opts.max_idle_conns))
-            } else if host_conns.len() + plan.len() >= opts.max_conns_per_host {
-                Some(WarmLimit::MaxConnsPerHost(opts.max_conns_per_host))
-            } else if stats.connections + stats.dialing >= opts.max_connections {
-                Some(WarmLimit::MaxConnections(opts.max_connections))
-            } else {
-                None
-            }
-        } else {
-            None
-        };
-        Self {
-            allowed: allowed.len(),
-            capped_by,
-        }
     }
 }
 
@@ -209,50 +155,11 @@ pub struct WarmReport {
     pub elapsed: Duration,
 }
 
-/// A pool limit that capped a warm-up, with its value. Displays as `key = value`, with the
-/// key named as in the configuration file (`max_conns_per_host = 10`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum WarmLimit {
-    /// `max_conns_per_host`: connections (and dials) per host.
-    MaxConnsPerHost(usize),
-    /// `max_connections`: connections (and dials) in the whole pool.
-    MaxConnections(usize),
-    /// `max_idle_conns`: warm connections are idle, and no more are kept than this.
-    MaxIdleConns(usize),
-}
-
-impl WarmLimit {
-    /// The option's name, as in the configuration file.
-    pub fn key(self) -> &'static str {
-        match self {
-            WarmLimit::MaxConnsPerHost(_) => "max_conns_per_host",
-            WarmLimit::MaxConnections(_) => "max_connections",
-            WarmLimit::MaxIdleConns(_) => "max_idle_conns",
-        }
-    }
-
-    /// The option's value.
-    pub fn value(self) -> usize {
-        match self {
-            WarmLimit::MaxConnsPerHost(n)
-            | WarmLimit::MaxConnections(n)
-            | WarmLimit::MaxIdleConns(n) => n,
-        }
-    }
-}
-
-impl fmt::Display for WarmLimit {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} = {}", self.key(), self.value())
-    }
-}
-
 #[cfg(all(test, not(hotpool_shuttle)))]
 mod tests {
     use std::net::SocketAddr;
 
-    use super::WarmLimit;
+    use crate::WarmLimit;
     use crate::{Connection, DialError, Dialer, Pool, PoolOptions, Target};
 
     struct Conn;
