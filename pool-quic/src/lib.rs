@@ -126,7 +126,7 @@ impl QuicDialer {
             versions: vec![TlsVersion::Tls13],
             ..TlsProfile::named("quic")
         };
-        let tls = pool_rustls::client_config(&trust, &roots, &tls13, &options.alpn, None)?;
+        let tls = pool_rustls::client_config(trust, &roots, &tls13, &options.alpn, None)?;
         let crypto = QuicClientConfig::try_from(tls).map_err(|e| ConfigError::Option {
             option: "QUIC TLS 1.3 cipher suite",
             source: e.into(),

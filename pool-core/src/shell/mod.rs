@@ -27,7 +27,7 @@ use tokio::sync::oneshot;
 pub use lease::{Lease, ProbeTicket};
 pub use warm::{WarmOutcome, WarmProgress, WarmReport};
 
-// The one line naming the state machine's module (`crate::proto` once state.rs is split).
+// The one line naming the state machine's module.
 use crate::proto;
 
 use crate::types::{ConnInfo, Stats};
