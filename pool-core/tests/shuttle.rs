@@ -38,8 +38,9 @@ use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
+use pool_core::proto::ConnId;
 use pool_core::{
-    ConnId, Connection, DialError, DialErrorKind, Dialer, Error, Lease, Pool, PoolOptions, Target,
+    Connection, DialError, DialErrorKind, Dialer, Error, Lease, Pool, PoolOptions, Target,
 };
 use shuttle::future::{block_on, spawn, yield_now};
 use shuttle::scheduler::{PctScheduler, RandomScheduler};

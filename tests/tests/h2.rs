@@ -521,3 +521,66 @@ async fn source_addresses_rotate_and_insecure_mode_is_explicit() {
     assert!(conn.info().insecure);
     origin.shutdown().await;
 }
+
+/// A ban from validation is only lifted by a re-test that passes validation: a re-test whose
+/// TLS handshake succeeds but whose "hot connect" request still gets the banned status keeps
+/// the address out (issue 12: a re-test must validate too).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_validation_ban_is_lifted_only_by_a_validated_retest() {
+    let ca = Arc::new(TestCa::new().unwrap());
+    let origin = H2Origin::start(H2OriginOptions::new(&ips(&[12]), &["ban.test"], &ca))
+        .await
+        .unwrap();
+    let mut options = h2_options(&ca);
+    options.tls.validation = Some(Validation {
+        path: "/check".into(),
+        ..Validation::default()
+    });
+    let pool = Pool::new(
+        H2Dialer::new(options).unwrap(),
+        PoolOptions {
+            blacklist_check_interval: Duration::from_millis(50),
+            ..pool_options()
+        },
+    )
+    .unwrap();
+    let addr = origin.socket_addrs()[0];
+    pool.set_addrs("ban.test", [addr]);
+    origin.set_status("/check", 403);
+    let report = pool.warm("ban.test").await;
+    assert_eq!((report.failed, report.blacklisted), (1, 1));
+
+    // Re-tests run (each a full TLS handshake and a validation request) and keep failing.
+    let banned_requests = origin.stats().requests;
+    assert!(
+        eventually("three more validation requests", WAIT, || {
+            origin.stats().requests >= banned_requests + 3
+        })
+        .await
+        .is_ok(),
+        "the blacklisted address is re-tested"
+    );
+    assert!(origin.stats().handshakes >= 4, "re-tests complete TLS");
+    assert_eq!(
+        pool.stats().blacklisted,
+        1,
+        "a TLS success alone lifts no ban"
+    );
+    assert_eq!(pool.stats().connections, 0);
+
+    // Validation passes again: the next re-test lifts the ban and admits the connection.
+    origin.set_status("/check", 200);
+    assert!(
+        eventually("the ban lifted", WAIT, || pool.stats().blacklisted == 0)
+            .await
+            .is_ok(),
+        "a validated re-test lifts the ban"
+    );
+    let lease = pool
+        .get("ban.test")
+        .await
+        .expect("the address serves again");
+    drop(lease);
+    pool.close().await;
+    origin.shutdown().await;
+}
