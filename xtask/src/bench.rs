@@ -20,6 +20,8 @@ use std::time::Instant;
 
 use serde_json::Value;
 
+use crate::CargoRun;
+
 /// The heading from which `BENCHMARKS.md` is kept as written by hand.
 const NOTES_HEADING: &str = "## Profiling notes";
 
@@ -173,19 +175,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
 
 /// `cargo <args>` from the workspace root with extra environment variables.
 fn cargo_env(root: &Path, args: &[&str], env: &[(&str, String)]) -> Result<(), String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    eprintln!("xtask: cargo {}", args.join(" "));
-    let status = Command::new(cargo)
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .current_dir(root)
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("`cargo {}` failed ({status})", args.join(" ")))
-    }
+    env.iter()
+        .fold(CargoRun::new(args).dir(root), |run, (k, v)| {
+            run.env(k, v.as_str())
+        })
+        .run()
 }
 
 fn load_average() -> String {

@@ -10,6 +10,8 @@
 use std::path::Path;
 use std::process::Command;
 
+use crate::CargoRun;
+
 const TARGETS: [&str; 2] = ["config_text", "config_env"];
 
 /// Runs the command with its arguments.
@@ -94,16 +96,10 @@ fn has_cargo_fuzz(dir: &Path) -> bool {
 /// Runs `cargo ARGS` in `dir` (plain `cargo`: the `+nightly` selector needs rustup's proxy,
 /// not the stable cargo that runs xtask).
 fn run_in(dir: &Path, args: &[&str]) -> Result<(), String> {
-    eprintln!("xtask: (in fuzz/) cargo {}", args.join(" "));
-    let status = Command::new("cargo")
-        .args(args)
-        .current_dir(dir)
-        .env_remove("CARGO_TARGET_DIR")
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("`cargo {}` failed ({status})", args.join(" ")))
-    }
+    CargoRun::new(args)
+        .program("cargo")
+        .dir(dir)
+        .unset("CARGO_TARGET_DIR")
+        .shown(format!("(in fuzz/) cargo {}", args.join(" ")))
+        .run()
 }

@@ -89,17 +89,87 @@ pub(crate) fn workspace_root() -> Result<std::path::PathBuf, String> {
 
 /// Runs `cargo` with `args` from the workspace root, failing on a non-zero exit.
 pub(crate) fn cargo(args: &[&str]) -> Result<(), String> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let root = workspace_root()?;
-    eprintln!("xtask: cargo {}", args.join(" "));
-    let status = Command::new(cargo)
-        .args(args)
-        .current_dir(&root)
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("`cargo {}` failed ({status})", args.join(" ")))
+    CargoRun::new(args).run()
+}
+
+/// One `cargo` invocation: the one place xtask starts cargo and checks its exit status.
+pub(crate) struct CargoRun<'a> {
+    program: String,
+    args: &'a [&'a str],
+    dir: Option<&'a std::path::Path>,
+    env: Vec<(&'a str, String)>,
+    unset: Vec<&'a str>,
+    shown: Option<String>,
+}
+
+impl<'a> CargoRun<'a> {
+    /// `cargo ARGS` (the cargo running xtask) from the workspace root.
+    pub(crate) fn new(args: &'a [&'a str]) -> Self {
+        Self {
+            program: std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned()),
+            args,
+            dir: None,
+            env: Vec::new(),
+            unset: Vec::new(),
+            shown: None,
+        }
+    }
+
+    /// Runs `program` instead (e.g. plain `cargo`, for rustup's `+nightly` selector).
+    pub(crate) fn program(mut self, program: &str) -> Self {
+        self.program = program.to_owned();
+        self
+    }
+
+    /// Runs in `dir` instead of the workspace root.
+    pub(crate) fn dir(mut self, dir: &'a std::path::Path) -> Self {
+        self.dir = Some(dir);
+        self
+    }
+
+    /// Sets an environment variable.
+    pub(crate) fn env(mut self, key: &'a str, value: impl Into<String>) -> Self {
+        self.env.push((key, value.into()));
+        self
+    }
+
+    /// Removes an environment variable.
+    pub(crate) fn unset(mut self, key: &'a str) -> Self {
+        self.unset.push(key);
+        self
+    }
+
+    /// How the command is shown in the log line and the error (default `cargo ARGS`).
+    pub(crate) fn shown(mut self, shown: String) -> Self {
+        self.shown = Some(shown);
+        self
+    }
+
+    /// Runs it; a non-zero exit is an error naming the command.
+    pub(crate) fn run(self) -> Result<(), String> {
+        let shown = self
+            .shown
+            .unwrap_or_else(|| format!("cargo {}", self.args.join(" ")));
+        let root = match self.dir {
+            Some(dir) => dir.to_path_buf(),
+            None => workspace_root()?,
+        };
+        eprintln!("xtask: {shown}");
+        let mut command = Command::new(&self.program);
+        command.args(self.args).current_dir(&root);
+        for (key, value) in &self.env {
+            command.env(key, value);
+        }
+        for key in &self.unset {
+            command.env_remove(key);
+        }
+        let status = command
+            .status()
+            .map_err(|e| format!("cannot run {}: {e}", self.program))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("`{shown}` failed ({status})"))
+        }
     }
 }

@@ -4,9 +4,7 @@
 //! Clippy runs on that build too: the shuttle half of `pool-core/src/shell/rt.rs` is
 //! compiled nowhere else.
 
-use std::process::Command;
-
-use crate::workspace_root;
+use crate::{CargoRun, workspace_root};
 
 /// The test command this step runs (also in the test file's header).
 const COMMAND: &str = "RUSTFLAGS=\"--cfg hotpool_shuttle\" CARGO_TARGET_DIR=target/shuttle cargo test -p pool-core --test shuttle";
@@ -29,7 +27,6 @@ pub(crate) fn run() -> Result<(), String> {
 /// `target/shuttle`.
 fn shuttle_cargo(args: &[&str]) -> Result<(), String> {
     let root = workspace_root()?;
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
     let mut flags = std::env::var("RUSTFLAGS").unwrap_or_default();
     if !flags.is_empty() {
         flags.push(' ');
@@ -39,19 +36,11 @@ fn shuttle_cargo(args: &[&str]) -> Result<(), String> {
         "RUSTFLAGS=\"{flags}\" CARGO_TARGET_DIR=target/shuttle cargo {}",
         args.join(" ")
     );
-    eprintln!("xtask: {shown}");
-    let status = Command::new(cargo)
-        .args(args)
-        .env("RUSTFLAGS", &flags)
-        .env("CARGO_TARGET_DIR", root.join("target").join("shuttle"))
-        .current_dir(&root)
-        .status()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{shown}` failed ({status}); the test alone: {COMMAND}"
-        ))
-    }
+    let target = root.join("target").join("shuttle");
+    CargoRun::new(args)
+        .env("RUSTFLAGS", flags)
+        .env("CARGO_TARGET_DIR", target.to_string_lossy())
+        .shown(shown)
+        .run()
+        .map_err(|e| format!("{e}; the test alone: {COMMAND}"))
 }
