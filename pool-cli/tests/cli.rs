@@ -646,3 +646,85 @@ async fn demo_over_quic_reports_the_same_figures() {
     assert_eq!(f("handshakes"), 3.0, "{r}");
     assert_eq!(f("hot_handshakes"), 0.0, "{r}");
 }
+
+/// `hotpool get` with curl's options and no config file: `--resolve` / `--connect-to` say
+/// where the host is, `--cacert` whom to trust; `-i` prints the status line and headers,
+/// `-o` writes the body; a certificate from an unknown CA is refused in one line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_with_resolve_connect_to_and_cacert() {
+    let ca = Arc::new(TestCa::new().unwrap());
+    let origin = H2Origin::start(H2OriginOptions::new(
+        &[ip(21), ip(22)],
+        &["get.cli.test"],
+        &ca,
+    ))
+    .await
+    .unwrap();
+    let dir = temp_dir("get");
+    let ca_file = dir.join("ca.pem");
+    ca.write_ca_pem(&ca_file).unwrap();
+    let ca_file = ca_file.to_str().unwrap();
+    let port = origin.port();
+    let url = format!("https://get.cli.test:{port}/hello");
+
+    let resolve = format!("get.cli.test:{port}:127.0.0.21");
+    let out = run(&[
+        "get",
+        &url,
+        "--resolve",
+        &resolve,
+        "--cacert",
+        ca_file,
+        "-i",
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        stderr(&out)
+    );
+    let text = stdout(&out);
+    assert!(text.starts_with("HTTP/2.0 200"), "{text}");
+    assert!(text.ends_with("\n\nhello from hotpool\n"), "{text}");
+    assert_eq!(origin.stats_for(ip(21)).map(|s| s.requests), Some(1));
+
+    // --connect-to: the URL names port 443, the connection goes to 127.0.0.22 at the
+    // origin's port, verified for the URL's host; -o writes the body to a file.
+    let connect_to = format!("get.cli.test:443:127.0.0.22:{port}");
+    let body_file = dir.join("body.txt");
+    let out = run(&[
+        "get",
+        "https://get.cli.test/hello",
+        "--connect-to",
+        &connect_to,
+        "--cacert",
+        ca_file,
+        "-o",
+        body_file.to_str().unwrap(),
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        stderr(&out)
+    );
+    assert_eq!(stdout(&out), "", "the body went to the file");
+    assert_eq!(
+        std::fs::read_to_string(&body_file).unwrap(),
+        "hello from hotpool\n"
+    );
+    assert_eq!(origin.stats_for(ip(22)).map(|s| s.requests), Some(1));
+
+    // Without --cacert the test CA is unknown: refused, one line, exit 1.
+    let out = run(&["get", &url, "--resolve", &resolve]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("UnknownIssuer") || err.contains("certificate"),
+        "{err}"
+    );
+    origin.shutdown().await;
+}

@@ -4,7 +4,9 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::target::{ConnectTo, Resolve, parse_connect_to, parse_resolve};
 
 /// The default metrics port when `--metrics-addr` names only an address.
 pub const DEFAULT_METRICS_PORT: u16 = 9898;
@@ -50,6 +52,8 @@ pub enum Command {
     /// Local TLS/HTTP/2 (or QUIC) origins and a local DNS server on 127.0.0.x, a pool
     /// warmed against them, cold vs hot latency. No network, no setup.
     Demo(DemoArgs),
+    /// One request to URL through the pool; prints the body (`-o FILE`, `-i` for headers).
+    Get(GetArgs),
     /// Resolve HOST, dial every address it has (within the limits), report.
     Warm(WarmArgs),
     /// Send requests to URL through the pool and print a latency histogram and req/s.
@@ -85,14 +89,72 @@ pub struct WarmArgs {
     /// Host to warm, optionally with a port (HOST:PORT). Port and transport default to the
     /// host's [[hosts]] entry, else 443 and h2.
     pub host: String,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// `hotpool get`.
+#[derive(Debug, Args)]
+pub struct GetArgs {
+    /// https://HOST[:PORT]/PATH
+    pub url: String,
+    /// Write the body to FILE instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Print the status line and the response headers before the body.
+    #[arg(short = 'i', long = "include")]
+    pub include: bool,
+    #[command(flatten)]
+    pub target: TargetArgs,
+}
+
+/// The protocol spoken to the origin.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Proto {
+    /// Offer h2 and http/1.1 by ALPN, pool each connection as what the origin chose.
+    Auto,
+    /// HTTP/1.1 over TLS.
+    H1,
+    /// HTTP/2 over TLS.
+    H2,
+    /// HTTP/3 over QUIC.
+    H3,
+}
+
+/// Where and how `get`, `warm` and `bench` connect, with curl's option names. They override
+/// the config file for the command's host.
+#[derive(Debug, Default, Args)]
+pub struct TargetArgs {
+    /// Protocol (default: the host's [[hosts]] transport, else h2).
+    #[arg(long, value_enum, value_name = "PROTO")]
+    pub proto: Option<Proto>,
+    /// HOST:PORT:ADDR[,ADDR...]: use these addresses for HOST at PORT instead of DNS
+    /// (repeatable).
+    #[arg(long, value_name = "HOST:PORT:ADDR", value_parser = parse_resolve)]
+    pub resolve: Vec<Resolve>,
+    /// HOST:PORT:ADDR:PORT2: connect to ADDR at PORT2 for HOST at PORT; the certificate is
+    /// still verified for HOST (repeatable; empty HOST or PORT matches any).
+    #[arg(long = "connect-to", value_name = "HOST:PORT:ADDR:PORT", value_parser = parse_connect_to)]
+    pub connect_to: Vec<ConnectTo>,
+    /// Trust the CA certificates in FILE (PEM) instead of the bundled roots (repeatable).
+    #[arg(long, value_name = "FILE")]
+    pub cacert: Vec<PathBuf>,
+    /// Do not verify the server's certificate (testing only; warned loudly).
+    #[arg(short = 'k', long)]
+    pub insecure: bool,
+    /// Deadline of each request (and of connecting): e.g. 5s, 500ms (default 30s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
 }
 
 /// `hotpool bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// https://HOST[:PORT]/PATH (TLS + HTTP/2; the host's [[hosts]] entry decides the
-    /// transport, "quic" sends over QUIC).
+    /// https://HOST[:PORT]/PATH (TLS + HTTP/2; the host's [[hosts]] entry or --proto
+    /// decides the transport).
     pub url: String,
+    #[command(flatten)]
+    pub target: TargetArgs,
     /// Requests in total.
     #[arg(short = 'n', long = "requests", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     pub requests: u64,

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use pool_config::Transport as TransportKind;
 use pool_core::Dialer;
 use pool_http::HttpConnection;
 use serde::Serialize;
@@ -14,36 +13,9 @@ use crate::args::{BenchArgs, Global};
 use crate::latency::{Latencies, Summary, fmt_us};
 use crate::progress::WarmBar;
 use crate::report::print_json;
-use crate::stack::{self, HostSpec, Stack};
+use crate::stack::{self, HostSpec, Stack, with_dialer};
+use crate::target::{Url, parse_url};
 use crate::{Error, load_config};
-
-/// A parsed `https://host[:port]/path` URL.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Url {
-    /// `host` or `host:port` as written.
-    pub authority: String,
-    /// Path and query, `/` when absent.
-    pub path: String,
-}
-
-/// Parses an `https://` URL (the only scheme: every transport here is TLS-based).
-pub fn parse_url(url: &str) -> Result<Url, Error> {
-    let rest = url
-        .strip_prefix("https://")
-        .ok_or_else(|| Error::new(format!("bench: expected an https:// URL, got {url:?}")))?;
-    let (authority, path) = match rest.find(['/', '?']) {
-        Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_owned()),
-        Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
-        None => (rest, "/".to_owned()),
-    };
-    if authority.is_empty() || authority.contains('@') {
-        return Err(Error::new(format!("bench: no usable host in {url:?}")));
-    }
-    Ok(Url {
-        authority: authority.to_owned(),
-        path,
-    })
-}
 
 /// The `--json` report of `bench`.
 #[derive(Debug, Serialize)]
@@ -71,24 +43,12 @@ struct BenchJson {
 
 /// `hotpool bench URL`.
 pub async fn run(global: &Global, args: &BenchArgs) -> Result<ExitCode, Error> {
-    let cfg = load_config(global)?;
+    let mut cfg = load_config(global)?;
     let url = parse_url(&args.url)?;
-    let host = HostSpec::parse(&url.authority, &cfg)?;
-    match host.transport {
-        TransportKind::H2 => {
-            let dialer = crate::stack::h2_dialer(&cfg, &host)?;
-            bench_with(global, args, &cfg, dialer, &host, &url).await
-        }
-        TransportKind::Quic => {
-            let dialer = crate::stack::quic_dialer(&cfg, &host)?;
-            bench_with(global, args, &cfg, dialer, &host, &url).await
-        }
-        other => Err(Error::new(format!(
-            "bench: transport {:?} of {} is not supported by the CLI (it sends requests over h2 or quic)",
-            other.as_str(),
-            host.name
-        ))),
-    }
+    let host = args.target.apply(&mut cfg, &url.authority)?;
+    with_dialer!(&cfg, &host, |dialer| {
+        bench_with(global, args, &cfg, dialer, &host, &url).await
+    })
 }
 
 async fn bench_with<D: Dialer<Conn: HttpConnection>>(
@@ -243,27 +203,4 @@ fn render(r: &BenchJson) -> String {
         ));
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls() {
-        let u = parse_url("https://a.test:8443/x/y?z=1").unwrap();
-        assert_eq!(
-            (u.authority.as_str(), u.path.as_str()),
-            ("a.test:8443", "/x/y?z=1")
-        );
-        let u = parse_url("https://a.test").unwrap();
-        assert_eq!((u.authority.as_str(), u.path.as_str()), ("a.test", "/"));
-        let u = parse_url("https://[::1]:443?q").unwrap();
-        assert_eq!(
-            (u.authority.as_str(), u.path.as_str()),
-            ("[::1]:443", "/?q")
-        );
-        assert!(parse_url("http://a.test/").is_err());
-        assert!(parse_url("https:///x").is_err());
-    }
 }

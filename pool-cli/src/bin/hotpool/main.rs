@@ -2,7 +2,9 @@
 //!
 //! - `hotpool demo [--quic]`: local origins and a local DNS server on 127.0.0.x, a pool
 //!   warmed against them, cold vs hot latency, reuse, memory per connection;
-//! - `hotpool warm HOST`, `hotpool bench URL -n N -c C`: the pool against real hosts;
+//! - `hotpool get URL`, `hotpool warm HOST`, `hotpool bench URL -n N -c C`: the pool
+//!   against real hosts, with curl's `--resolve`, `--connect-to`, `--cacert`, `--insecure`,
+//!   `--timeout`, `--proto`;
 //! - `hotpool config check FILE`, `hotpool config default`.
 //!
 //! Global options: `--config FILE`, `--metrics-addr ADDR` (Prometheus), `--json`, `-v`.
@@ -13,11 +15,13 @@ mod args;
 mod bench;
 mod config_cmd;
 mod demo;
+mod get;
 mod latency;
 mod metrics;
 mod progress;
 mod report;
 mod stack;
+mod target;
 mod warm;
 
 use std::fmt;
@@ -167,6 +171,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
                     .ok_or_else(|| Error::new("internal: no server runtime"))?;
                 demo::run(&global, &args, handle).await?
             }
+            Command::Get(args) => get::run(&global, &args).await?,
             Command::Warm(args) => warm::run(&global, &args).await?,
             Command::Bench(args) => bench::run(&global, &args).await?,
             Command::Config(_) => ExitCode::SUCCESS,

@@ -87,6 +87,29 @@ pub fn quic_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_quic::QuicDiale
         .map_err(|e| Error::new(format!("QUIC setup: {e}")))
 }
 
+/// Evaluates `$body` with `$dialer` bound to the dialer of `$host`'s transport — one arm per
+/// transport that speaks HTTP — so a command is written once, generic over the dialer.
+macro_rules! with_dialer {
+    ($cfg:expr, $host:expr, |$dialer:ident| $body:expr) => {
+        match $host.transport {
+            pool_config::Transport::H2 => {
+                let $dialer = $crate::stack::h2_dialer($cfg, $host)?;
+                $body
+            }
+            pool_config::Transport::Quic => {
+                let $dialer = $crate::stack::quic_dialer($cfg, $host)?;
+                $body
+            }
+            other => Err($crate::Error::new(format!(
+                "transport {:?} of {} is not supported by the CLI (it sends requests over h2 or quic)",
+                other.as_str(),
+                $host.name
+            ))),
+        }
+    };
+}
+pub(crate) use with_dialer;
+
 /// `GET path`, as the commands send it.
 pub fn get_request(path: &str) -> Result<http::Request<Bytes>, RequestError> {
     Ok(http::Request::get(path).body(Bytes::new())?)

@@ -3,7 +3,6 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use pool_config::Transport as TransportKind;
 use pool_core::Dialer;
 use pool_http::HttpConnection;
 use serde::Serialize;
@@ -11,7 +10,7 @@ use serde::Serialize;
 use crate::args::{Global, WarmArgs};
 use crate::progress::{WarmBar, cap_note};
 use crate::report::{print_json, table};
-use crate::stack::{HostSpec, Stack};
+use crate::stack::{HostSpec, Stack, with_dialer};
 use crate::{Error, load_config};
 
 /// The `--json` report of `warm`.
@@ -52,23 +51,10 @@ struct AddrConns {
 
 /// `hotpool warm HOST`. Exit status 0 when at least one address connected.
 pub async fn run(global: &Global, args: &WarmArgs) -> Result<ExitCode, Error> {
-    let cfg = load_config(global)?;
-    let host = HostSpec::parse(&args.host, &cfg)?;
-    match host.transport {
-        TransportKind::H2 => {
-            let dialer = crate::stack::h2_dialer(&cfg, &host)?;
-            warm_with(global, &cfg, dialer, &host).await
-        }
-        TransportKind::Quic => {
-            let dialer = crate::stack::quic_dialer(&cfg, &host)?;
-            warm_with(global, &cfg, dialer, &host).await
-        }
-        other => Err(Error::new(format!(
-            "warm: transport {:?} of {} is not supported by the CLI (it sends requests over h2 or quic)",
-            other.as_str(),
-            host.name
-        ))),
-    }
+    let mut cfg = load_config(global)?;
+    let host = args.target.apply(&mut cfg, &args.host)?;
+    with_dialer!(&cfg, &host, |dialer| warm_with(global, &cfg, dialer, &host)
+        .await)
 }
 
 async fn warm_with<D: Dialer<Conn: HttpConnection>>(
