@@ -272,8 +272,10 @@ fn reset_mid_request_is_reported_and_retried_only_when_safe() {
             .await
             .unwrap();
         assert_eq!(ok.status(), 200);
+        drop(ok); // the response body holds its lease until it ends or is dropped
         let ok = reset_under(&rig, &pool, get("/reused")).await.unwrap();
         assert_eq!(ok.status(), 200, "the retry succeeds");
+        drop(ok);
         assert_eq!(rig.origin.stats().requests, 4, "one retry");
         assert_eq!(pool.stats().closed_for(CloseReason::Broken), 2);
 
