@@ -56,15 +56,12 @@ where
 {
     type Dialer = D;
 
-    fn request<B>(
-        self,
-        request: Request<B>,
-    ) -> impl Future<Output = Result<Response<Body<D>>, RequestError>> + Send
+    async fn request<B>(self, request: Request<B>) -> Result<Response<Body<D>>, RequestError>
     where
         B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<BoxError>,
     {
-        async move { exchange(self, request, &RequestOptions::default(), None).await }
+        exchange(self, request, &RequestOptions::default(), None).await
     }
 
     fn request_with<B>(
