@@ -634,3 +634,95 @@ async fn only_replayable_bodies_are_retried() {
     assert_eq!(script.log().len(), 3, "a body in memory: one retry");
     pool.close().await;
 }
+
+/// Every request is counted under `hotpool_requests_*` by protocol and result, whatever
+/// the transport (here the fake one).
+#[test]
+fn request_metrics_are_recorded_per_protocol_and_result() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (pool, script) = pool();
+            script.push(&[Step::Status(200), Step::Hang, Step::NotSent]);
+            crate::send(&pool, HOST, req(Method::GET, "/ok"))
+                .await
+                .unwrap();
+            let mut stalled = req(Method::GET, "/stall");
+            stalled
+                .extensions_mut()
+                .insert(crate::Timeout(Duration::from_secs(1)));
+            crate::send(&pool, HOST, stalled).await.unwrap_err();
+            crate::send(&pool, HOST, req(Method::GET, "/retried"))
+                .await
+                .unwrap();
+            pool.close().await;
+        });
+    });
+    let mut counters = std::collections::BTreeMap::new();
+    let mut histograms = std::collections::BTreeMap::new();
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        let key = key.key();
+        let labels: Vec<String> = key
+            .labels()
+            .map(|l| format!("{}={}", l.key(), l.value()))
+            .collect();
+        let name = format!("{}{{{}}}", key.name(), labels.join(","));
+        match value {
+            DebugValue::Counter(n) => {
+                counters.insert(name, n);
+            }
+            DebugValue::Histogram(v) => {
+                histograms.insert(name, v.len());
+            }
+            DebugValue::Gauge(_) => {}
+        }
+    }
+    let count = |name: &str| counters.get(name).copied();
+    assert_eq!(
+        count("hotpool_requests_total{protocol=h2,result=ok}"),
+        Some(2),
+        "{counters:?}"
+    );
+    assert_eq!(
+        count("hotpool_requests_total{protocol=h2,result=timeout}"),
+        Some(1)
+    );
+    assert_eq!(
+        count("hotpool_requests_total{protocol=h2,result=not_sent}"),
+        Some(1)
+    );
+    assert_eq!(
+        count("hotpool_requests_retries_total{protocol=h2}"),
+        Some(1)
+    );
+    assert_eq!(
+        histograms.get("hotpool_requests_headers_seconds{protocol=h2}"),
+        Some(&2)
+    );
+    // Empty bodies end at once: complete; the two failures ended as errors.
+    assert_eq!(
+        histograms.get("hotpool_requests_duration_seconds{protocol=h2,end=complete}"),
+        Some(&2),
+        "{histograms:?}"
+    );
+    assert_eq!(
+        histograms.get("hotpool_requests_duration_seconds{protocol=h2,end=error}"),
+        Some(&2)
+    );
+    for name in crate::metrics::ALL {
+        assert!(
+            counters
+                .keys()
+                .chain(histograms.keys())
+                .any(|k| k.starts_with(name)),
+            "{name} recorded"
+        );
+    }
+}
