@@ -103,6 +103,7 @@ where
         protocol = protocol.as_str(),
         method = %request.method(),
         status = tracing::field::Empty,
+        duration_ms = tracing::field::Empty,
     );
     let record = Record::start(span, protocol);
     let sent = tokio::time::timeout(options.timeout, lease.conn().send(request))

@@ -86,6 +86,7 @@ impl Record {
     /// The request ended (body complete, failed or dropped).
     pub(crate) fn end(&self, end: End<'_>) {
         let elapsed = self.started.elapsed();
+        self.span.record("duration_ms", elapsed.as_secs_f64() * 1e3);
         histogram!(DURATION_SECONDS, "protocol" => self.protocol.as_str(), "end" => end.label())
             .record(elapsed);
         let _entered = self.span.enter();
