@@ -39,6 +39,8 @@ pub(crate) enum End<'a> {
     Failed(&'a RequestError),
     /// The body was dropped before its end.
     Dropped,
+    /// The body was dropped before its end while the thread was panicking.
+    Panicked,
 }
 
 impl End<'_> {
@@ -46,7 +48,7 @@ impl End<'_> {
         match self {
             End::Complete => "complete",
             End::Failed(_) => "error",
-            End::Dropped => "dropped",
+            End::Dropped | End::Panicked => "dropped",
         }
     }
 }

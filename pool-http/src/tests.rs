@@ -726,3 +726,21 @@ fn request_metrics_are_recorded_per_protocol_and_result() {
         );
     }
 }
+
+/// A body dropped while its thread panics counts as an error, as a lease would.
+#[tokio::test]
+async fn a_body_dropped_while_panicking_is_an_error() {
+    let (pool, script) = pool();
+    script.push(&[Step::Body(&["one", "two"], Ending::End)]);
+    let body = crate::send(&pool, HOST, req(Method::GET, "/"))
+        .await
+        .unwrap()
+        .into_body();
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+        let _body = body;
+        panic!("the caller's own bug");
+    }));
+    assert!(unwound.is_err());
+    assert_eq!(outcome(&pool), (1, 0));
+    pool.close().await;
+}
