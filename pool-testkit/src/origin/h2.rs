@@ -102,6 +102,9 @@ pub struct OriginStats {
     pub peers: Vec<SocketAddr>,
     /// Every `accept-language` header value received, in order.
     pub accept_languages: Vec<String>,
+    /// HTTP/2 streams the client reset while the origin was still answering (the
+    /// `/stall`, `/stall-body` and `/bytes/{n}` paths watch for it).
+    pub stream_resets: u64,
 }
 
 impl OriginStats {
@@ -118,6 +121,7 @@ impl OriginStats {
             .max(o.max_concurrent_streams_seen);
         self.peers.extend_from_slice(&o.peers);
         self.accept_languages.extend_from_slice(&o.accept_languages);
+        self.stream_resets += o.stream_resets;
     }
 }
 
@@ -133,6 +137,7 @@ struct Counters {
     max_streams: AtomicU64,
     peers: Mutex<Vec<SocketAddr>>,
     accept_languages: Mutex<Vec<String>>,
+    stream_resets: AtomicU64,
 }
 
 impl Counters {
@@ -148,6 +153,7 @@ impl Counters {
             max_concurrent_streams_seen: self.max_streams.load(Ordering::SeqCst),
             peers: lock(&self.peers).clone(),
             accept_languages: lock(&self.accept_languages).clone(),
+            stream_resets: self.stream_resets.load(Ordering::SeqCst),
         }
     }
 }
@@ -195,6 +201,15 @@ impl Shared {
     fn bump(&self, f: impl FnOnce()) {
         f();
         self.notify.notify_waiters();
+    }
+
+    /// Counts a stream the client reset on `local_ip` (any outcome of watching for it).
+    fn count_reset(&self, local_ip: IpAddr) {
+        self.bump(|| {
+            self.counters(local_ip)
+                .stream_resets
+                .fetch_add(1, Ordering::SeqCst);
+        });
     }
 
     /// Counts a request about to be answered on `local_ip`.
@@ -691,8 +706,78 @@ async fn handle_h2_request(
         .header(SERVED_BY, shared.served_by(local_ip))
         .body(())
         .unwrap_or_default();
+    let knob = Knob::of(parts.uri.path());
+    if let Some(Knob::Stall) = knob {
+        // Headers never sent: wait for the client to give up on the stream.
+        let _ = std::future::poll_fn(|cx| respond.poll_reset(cx)).await;
+        shared.count_reset(local_ip);
+        return Ok(());
+    }
     shared.count_request(local_ip);
     let mut send = respond.send_response(response, false)?;
-    send.send_data(shared.responses.body().clone(), true)?;
+    match knob {
+        Some(Knob::StallBody) => {
+            send.send_data(Bytes::from_static(b"first chunk, then nothing"), false)?;
+            let _ = std::future::poll_fn(|cx| send.poll_reset(cx)).await;
+            shared.count_reset(local_ip);
+        }
+        Some(Knob::Bytes(n)) => {
+            if stream_bytes(&mut send, n).await.is_err() {
+                shared.count_reset(local_ip);
+            }
+        }
+        Some(Knob::Stall) | None => send.send_data(shared.responses.body().clone(), true)?,
+    }
+    Ok(())
+}
+
+/// The HTTP/2 origin's test paths (before any status override):
+/// `/stall` — headers never sent (until the client resets the stream);
+/// `/stall-body` — headers and one chunk, then nothing (until the client resets);
+/// `/bytes/{n}` — `n` bytes streamed in 16 KiB chunks as flow control allows.
+enum Knob {
+    Stall,
+    StallBody,
+    Bytes(u64),
+}
+
+impl Knob {
+    fn of(path: &str) -> Option<Knob> {
+        match path {
+            "/stall" => Some(Knob::Stall),
+            "/stall-body" => Some(Knob::StallBody),
+            _ => path
+                .strip_prefix("/bytes/")
+                .and_then(|n| n.parse().ok())
+                .map(Knob::Bytes),
+        }
+    }
+}
+
+/// Streams `n` bytes on `send` as the client's flow-control window allows; `Err` when the
+/// client reset the stream (stopped reading).
+async fn stream_bytes(send: &mut h2::SendStream<Bytes>, mut n: u64) -> Result<(), h2::Reason> {
+    const CHUNK: u64 = 16 * 1024;
+    let chunk = Bytes::from(vec![b'x'; CHUNK as usize]);
+    while n > 0 {
+        let want = n.min(CHUNK) as usize;
+        send.reserve_capacity(want);
+        let granted = std::future::poll_fn(|cx| {
+            if let std::task::Poll::Ready(reset) = send.poll_reset(cx) {
+                return std::task::Poll::Ready(Err(reset.unwrap_or(h2::Reason::CANCEL)));
+            }
+            send.poll_capacity(cx)
+                .map(|cap| cap.and_then(Result::ok).ok_or(h2::Reason::CANCEL))
+        })
+        .await?;
+        let len = granted.min(want);
+        if len == 0 {
+            continue;
+        }
+        n -= len as u64;
+        if send.send_data(chunk.slice(..len), n == 0).is_err() {
+            return Err(h2::Reason::CANCEL);
+        }
+    }
     Ok(())
 }
