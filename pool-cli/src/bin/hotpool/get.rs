@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use pool_core::Dialer;
 use pool_http::HttpConnection;
+use pool_http::http_body_util::BodyExt;
 use serde::Serialize;
 
 use crate::args::{GetArgs, Global};
@@ -47,28 +48,12 @@ async fn get_with<D: Dialer<Conn: HttpConnection>>(
     host: &HostSpec,
     url: &Url,
 ) -> Result<ExitCode, Error> {
-    let deadline = args.target.deadline();
     let started = Instant::now();
     let stack = Stack::start(cfg, dialer, host).await?;
-    let sent = tokio::time::timeout(deadline, stack::get(&stack.pool, &host.name, &url.path)).await;
+    let result = fetch(global, args, &stack, host, url).await;
     let elapsed = started.elapsed();
     stack.stop().await;
-    let response = match sent {
-        Err(_) => {
-            return Err(Error::new(format!(
-                "get {}: no response within {} (--timeout)",
-                args.url,
-                humantime::format_duration(deadline)
-            )));
-        }
-        Ok(Err(e)) => return Err(Error::new(format!("get {}: {e}", args.url))),
-        Ok(Ok(response)) => response,
-    };
-    let (parts, body) = response.into_parts();
-    if let Some(path) = &args.output {
-        std::fs::write(path, &body)
-            .map_err(|e| Error::new(format!("-o {}: {e}", path.display())))?;
-    }
+    let (parts, body_bytes) = result?;
     if global.json {
         let out = GetJson {
             url: args.url.clone(),
@@ -85,30 +70,62 @@ async fn get_with<D: Dialer<Conn: HttpConnection>>(
                     )
                 })
                 .collect(),
-            body_bytes: body.len(),
+            body_bytes,
             output: args.output.as_ref().map(|p| p.display().to_string()),
             elapsed_ms: elapsed.as_secs_f64() * 1e3,
         };
         print_json(&out)?;
-        return Ok(ExitCode::SUCCESS);
     }
-    let mut stdout = std::io::stdout().lock();
-    let written = (|| -> std::io::Result<()> {
-        if args.include {
-            writeln!(stdout, "{:?} {}", parts.version, parts.status)?;
-            for (name, value) in &parts.headers {
-                stdout.write_all(name.as_str().as_bytes())?;
-                stdout.write_all(b": ")?;
-                stdout.write_all(value.as_bytes())?;
-                stdout.write_all(b"\n")?;
-            }
-            stdout.write_all(b"\n")?;
-        }
-        if args.output.is_none() {
-            stdout.write_all(&body)?;
-        }
-        stdout.flush()
-    })();
-    written.map_err(|e| Error::new(format!("cannot write the response: {e}")))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Sends the request and streams the body to `-o FILE` or stdout (with `--json`, only to
+/// `-o`), chunk by chunk: a large body is never held whole. Deadlines are pool-http's
+/// (`--timeout` / `pool.request_timeout` for the headers, the body-idle timeout between
+/// chunks).
+async fn fetch<D: Dialer<Conn: HttpConnection>>(
+    global: &Global,
+    args: &GetArgs,
+    stack: &Stack<D>,
+    host: &HostSpec,
+    url: &Url,
+) -> Result<(http::response::Parts, usize), Error> {
+    let failed = |e: &dyn std::fmt::Display| Error::new(format!("get {}: {e}", args.url));
+    let request = stack::get_request(&url.path).map_err(|e| failed(&e))?;
+    let response = pool_http::send_with(&stack.pool, &host.name, request, &stack.request)
+        .await
+        .map_err(|e| failed(&e))?;
+    let (parts, mut body) = response.into_parts();
+    let mut sink: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .map_err(|e| Error::new(format!("-o {}: {e}", path.display())))?,
+        )),
+        None if global.json => Box::new(std::io::sink()),
+        None => Box::new(std::io::stdout().lock()),
+    };
+    let write_failed = |e: std::io::Error| Error::new(format!("cannot write the response: {e}"));
+    if args.include && !global.json {
+        let mut head = format!("{:?} {}\n", parts.version, parts.status);
+        for (name, value) in &parts.headers {
+            head.push_str(&format!(
+                "{name}: {}\n",
+                String::from_utf8_lossy(value.as_bytes())
+            ));
+        }
+        head.push('\n');
+        let mut stdout = std::io::stdout().lock();
+        stdout.write_all(head.as_bytes()).map_err(write_failed)?;
+        stdout.flush().map_err(write_failed)?;
+    }
+    let mut written = 0;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| failed(&e))?;
+        if let Ok(data) = frame.into_data() {
+            sink.write_all(&data).map_err(write_failed)?;
+            written += data.len();
+        }
+    }
+    sink.flush().map_err(write_failed)?;
+    Ok((parts, written))
 }

@@ -5,7 +5,6 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use pool_config::{Config, HostConfig};
 
@@ -150,6 +149,9 @@ impl TargetArgs {
             cfg.pool.conn_timeout = cfg.pool.conn_timeout.min(timeout);
             cfg.pool.checkout_timeout = cfg.pool.checkout_timeout.min(timeout);
             cfg.pool.test_timeout = cfg.pool.test_timeout.min(timeout);
+            cfg.pool.request_timeout = timeout;
+            let idle = cfg.pool.body_idle_timeout.filter(|d| !d.is_zero());
+            cfg.pool.body_idle_timeout = Some(idle.map_or(timeout, |d| d.min(timeout)));
         }
         let mut addrs: Option<Vec<IpAddr>> = None;
         let mut dial_port = port;
@@ -200,15 +202,7 @@ impl TargetArgs {
         spec.port = dial_port;
         Ok(spec)
     }
-
-    /// The deadline of one request (or of `get` as a whole): `--timeout`, else the default.
-    pub fn deadline(&self) -> Duration {
-        self.timeout.unwrap_or(DEFAULT_DEADLINE)
-    }
 }
-
-/// How long a request may take when `--timeout` is not given.
-pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(30);
 
 impl Proto {
     /// The config's transport for this protocol.
@@ -236,6 +230,8 @@ impl Proto {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -316,6 +312,8 @@ mod tests {
         assert!(!cfg.tls.use_webpki_roots);
         assert!(cfg.tls.ca_files[0].is_absolute());
         assert_eq!(cfg.pool.conn_timeout, Duration::from_secs(2));
+        assert_eq!(cfg.pool.request_timeout, Duration::from_secs(2));
+        assert_eq!(cfg.pool.body_idle_timeout, Some(Duration::from_secs(2)));
 
         let mut cfg = Config::default();
         let t = target(&["--connect-to", "a.test:443:127.0.0.4:9443", "--proto", "h3"]);
