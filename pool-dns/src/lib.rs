@@ -57,11 +57,13 @@
 #![deny(unused_must_use)]
 #![warn(missing_docs)]
 
+mod family;
 pub mod metrics;
 mod options;
 mod refresher;
 mod resolve;
 
+pub use family::FamilyStatus;
 pub use options::{DnsOptions, DnsProtocol, IpPreference, NameServer};
-pub use refresher::{DnsRefresher, DnsStats, HostSource, HostStatus};
-pub use resolve::{FailureKind, ResolveError, SetupError};
+pub use refresher::{DnsRefresher, DnsStats, FamilyStats, HostSource, HostStatus};
+pub use resolve::{FailureKind, IpFamily, ResolveError, SetupError};

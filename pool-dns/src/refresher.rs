@@ -15,8 +15,9 @@ use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::resolve::{build_resolver, fqdn, resolve};
-use crate::{DnsOptions, FailureKind, ResolveError, SetupError, metrics};
+use crate::family::{self, FamilyStatus};
+use crate::resolve::{Answer, Failure, build_resolver, fqdn, lookup};
+use crate::{DnsOptions, FailureKind, IpFamily, ResolveError, SetupError, metrics};
 
 /// What the refresher needs from a pool, without being generic over its dialer.
 trait AddrSink: Send + Sync + 'static {
@@ -69,22 +70,71 @@ pub enum HostSource {
 pub struct HostStatus {
     /// DNS or static.
     pub source: HostSource,
-    /// The addresses last fed into the pool (the last good answer).
+    /// The addresses last fed into the pool: the union of the families' last good
+    /// answers.
     pub addrs: Vec<SocketAddr>,
-    /// Resolutions finished for this host.
+    /// Lookups finished for this host (one per family resolved).
     pub resolutions: u64,
-    /// Resolutions that failed for this host.
+    /// Lookups that failed (NODATA not counted).
     pub failures: u64,
-    /// Failures since the last success (drives the retry backoff).
+    /// The longest failure streak of a family (NODATA not counted).
     pub consecutive_failures: u32,
-    /// The most recent failure, if the last resolution failed.
+    /// The failure of the first family whose last lookup failed (NODATA not counted).
     pub last_error: Option<ResolveError>,
-    /// When the last good answer arrived.
+    /// When the last good answer of any family arrived.
     pub last_success: Option<Instant>,
-    /// The smallest record TTL of the last good answer.
+    /// The smallest record TTL among the families' current answers.
     pub ttl: Option<Duration>,
-    /// When the host is resolved next (`None` for static hosts and stopped refreshers).
+    /// When the host's addresses are re-checked next: the earliest next lookup of a
+    /// family that has addresses, else of any family (`None` for static hosts).
     pub next_refresh: Option<Instant>,
+    /// Each resolved family's own state (empty for static hosts).
+    pub families: Vec<FamilyStatus>,
+}
+
+impl HostStatus {
+    fn new(source: HostSource, addrs: Vec<SocketAddr>) -> Self {
+        Self {
+            source,
+            addrs,
+            resolutions: 0,
+            failures: 0,
+            consecutive_failures: 0,
+            last_error: None,
+            last_success: None,
+            ttl: None,
+            next_refresh: None,
+            families: Vec::new(),
+        }
+    }
+
+    /// The state of `family`, if it is resolved.
+    pub fn family(&self, family: IpFamily) -> Option<&FamilyStatus> {
+        self.families.iter().find(|f| f.family == family)
+    }
+
+    /// Sets the host-wide summary from the families' states.
+    fn summarize(&mut self, families: &[FamilyStatus]) {
+        self.resolutions = families.iter().map(|f| f.lookups).sum();
+        self.failures = families.iter().map(|f| f.failures).sum();
+        self.consecutive_failures = families
+            .iter()
+            .map(|f| f.consecutive_failures)
+            .max()
+            .unwrap_or(0);
+        self.last_error = families
+            .iter()
+            .find(|f| f.failing())
+            .and_then(|f| f.last_error.clone());
+        self.last_success = families.iter().filter_map(|f| f.last_success).max();
+        let answered = || families.iter().filter(|f| !f.ips.is_empty());
+        self.ttl = answered().filter_map(|f| f.ttl).min();
+        self.next_refresh = answered()
+            .filter_map(|f| f.next_try)
+            .min()
+            .or_else(|| families.iter().filter_map(|f| f.next_try).min());
+        self.families = families.to_vec();
+    }
 }
 
 /// A snapshot of the refresher's counters.
@@ -97,12 +147,16 @@ pub struct DnsStats {
     pub static_hosts: usize,
     /// Resolutions finished, ever.
     pub resolutions: u64,
-    /// Resolutions that produced addresses.
+    /// Lookups answered: with addresses, or NODATA (the name has no records of the
+    /// family).
     pub resolved: u64,
-    /// Resolutions that failed (the last good answer was kept).
+    /// Lookups that failed (the family kept its last good answer).
     pub failures: u64,
-    /// Failures by kind, in [`FailureKind::ALL`] order.
+    /// Failures by kind, in [`FailureKind::ALL`] order without `NoData` (an answer, see
+    /// `nodata`).
     pub failures_by_kind: Vec<(FailureKind, u64)>,
+    /// Lookups answered NODATA.
+    pub nodata: u64,
     /// Answers that changed a host's address set.
     pub changes: u64,
     /// Addresses that appeared.
@@ -111,11 +165,34 @@ pub struct DnsStats {
     pub addrs_removed: u64,
     /// Warm-ups started for new addresses.
     pub warms: u64,
+    /// Per family: lookups, failures, hosts whose family is failing now.
+    pub families: Vec<FamilyStats>,
+}
+
+/// One address family's counters across every host.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct FamilyStats {
+    /// Which family.
+    pub family: Option<IpFamily>,
+    /// Lookups of this family.
+    pub lookups: u64,
+    /// Lookups that failed (NODATA not counted).
+    pub failures: u64,
+    /// Hosts whose last lookup of this family failed (keeping their last good answer).
+    pub failing_hosts: usize,
+    /// Hosts whose family has addresses now.
+    pub answered_hosts: usize,
+    /// Times this family's addresses were removed (confirmed NXDOMAIN, or stale).
+    pub dropped: u64,
 }
 
 impl DnsStats {
-    /// Failures of `kind`, ever.
+    /// Failures of `kind`, ever (for `NoData`: the NODATA answers).
     pub fn failures_of(&self, kind: FailureKind) -> u64 {
+        if kind == FailureKind::NoData {
+            return self.nodata;
+        }
         self.failures_by_kind
             .iter()
             .find(|(k, _)| *k == kind)
@@ -132,6 +209,11 @@ struct Counters {
     added: AtomicU64,
     removed: AtomicU64,
     warms: AtomicU64,
+    nodata: AtomicU64,
+    /// Per family (`IpFamily::ALL` order): lookups, failures, drops.
+    family_lookups: [AtomicU64; 2],
+    family_failures: [AtomicU64; 2],
+    family_dropped: [AtomicU64; 2],
 }
 
 struct HostEntry {
@@ -164,7 +246,14 @@ impl Shared {
 
     /// Feeds `addrs` into the pool under the host lock, so a removed or replaced host is
     /// never resurrected by a late answer. Returns `None` when the answer is stale.
-    fn apply(&self, host: &str, generation: u64, addrs: &[SocketAddr]) -> Option<AddrChange> {
+    /// The host's status is updated from `families` in the same step.
+    fn apply(
+        &self,
+        host: &str,
+        generation: u64,
+        addrs: &[SocketAddr],
+        families: &[FamilyStatus],
+    ) -> Option<AddrChange> {
         let mut hosts = self.hosts();
         let entry = hosts.get_mut(host)?;
         if entry.generation != generation || self.stopped() {
@@ -172,6 +261,7 @@ impl Shared {
         }
         let change = self.sink.set_addrs(host, addrs.to_vec());
         entry.status.addrs = addrs.to_vec();
+        entry.status.summarize(families);
         drop(hosts);
         self.count_change(host, &change);
         Some(change)
@@ -201,11 +291,43 @@ impl Shared {
         }
     }
 
-    fn update_status(&self, host: &str, generation: u64, f: impl FnOnce(&mut HostStatus)) {
-        if let Some(entry) = self.hosts().get_mut(host)
-            && entry.generation == generation
-        {
-            f(&mut entry.status);
+    /// Counts, logs and records the metrics of one family's lookup.
+    fn count_lookup(
+        &self,
+        host: &str,
+        family: IpFamily,
+        result: &Result<Answer, Failure>,
+        elapsed: f64,
+    ) {
+        let c = &self.counters;
+        let i = family as usize;
+        c.resolutions.fetch_add(1, Ordering::Relaxed);
+        c.family_lookups[i].fetch_add(1, Ordering::Relaxed);
+        match result {
+            Ok(answer) => {
+                c.resolved.fetch_add(1, Ordering::Relaxed);
+                metrics::resolved(family, elapsed, None);
+                tracing::debug!(host, family = family.as_str(), ips = ?answer.ips, ttl = ?answer.ttl, "resolved");
+            }
+            Err(Failure { error, .. }) if error.kind == FailureKind::NoData => {
+                // An answer: the name has no records of this family.
+                c.resolved.fetch_add(1, Ordering::Relaxed);
+                c.nodata.fetch_add(1, Ordering::Relaxed);
+                metrics::resolved(family, elapsed, Some(error.kind));
+                tracing::debug!(host, family = family.as_str(), "no records of this family");
+            }
+            Err(Failure { error, .. }) => {
+                c.failures[error.kind.index()].fetch_add(1, Ordering::Relaxed);
+                c.family_failures[i].fetch_add(1, Ordering::Relaxed);
+                metrics::resolved(family, elapsed, Some(error.kind));
+                tracing::warn!(
+                    host,
+                    family = family.as_str(),
+                    kind = error.kind.as_str(),
+                    %error,
+                    "DNS lookup failed; the family keeps its last good answer"
+                );
+            }
         }
     }
 
@@ -304,17 +426,7 @@ impl DnsRefresher {
                 tx,
             ));
             let entry = HostEntry {
-                status: HostStatus {
-                    source: HostSource::Dns { port },
-                    addrs: Vec::new(),
-                    resolutions: 0,
-                    failures: 0,
-                    consecutive_failures: 0,
-                    last_error: None,
-                    last_success: None,
-                    ttl: None,
-                    next_refresh: None,
-                },
+                status: HostStatus::new(HostSource::Dns { port }, Vec::new()),
                 generation,
                 task: Some(task),
                 refresh,
@@ -341,17 +453,7 @@ impl DnsRefresher {
             let mut hosts = self.shared.hosts();
             let generation = self.shared.next_generation.fetch_add(1, Ordering::Relaxed);
             let entry = HostEntry {
-                status: HostStatus {
-                    source: HostSource::Static,
-                    addrs: addrs.clone(),
-                    resolutions: 0,
-                    failures: 0,
-                    consecutive_failures: 0,
-                    last_error: None,
-                    last_success: None,
-                    ttl: None,
-                    next_refresh: None,
-                },
+                status: HostStatus::new(HostSource::Static, addrs.clone()),
                 generation,
                 task: None,
                 refresh: Arc::new(Notify::new()),
@@ -413,19 +515,36 @@ impl DnsRefresher {
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> DnsStats {
+        let c = &self.shared.counters;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let mut families: Vec<FamilyStats> = IpFamily::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, f)| FamilyStats {
+                family: Some(*f),
+                lookups: load(&c.family_lookups[i]),
+                failures: load(&c.family_failures[i]),
+                dropped: load(&c.family_dropped[i]),
+                ..FamilyStats::default()
+            })
+            .collect();
         let (hosts, static_hosts) = {
             let hosts = self.shared.hosts();
+            for state in hosts.values().flat_map(|e| &e.status.families) {
+                let stats = &mut families[state.family as usize];
+                stats.failing_hosts += usize::from(state.failing());
+                stats.answered_hosts += usize::from(!state.ips.is_empty());
+            }
             let statics = hosts
                 .values()
                 .filter(|e| e.status.source == HostSource::Static)
                 .count();
             (hosts.len(), statics)
         };
-        let c = &self.shared.counters;
-        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let failures_by_kind: Vec<(FailureKind, u64)> = FailureKind::ALL
             .iter()
             .zip(&c.failures)
+            .filter(|(k, _)| **k != FailureKind::NoData)
             .map(|(k, n)| (*k, load(n)))
             .collect();
         DnsStats {
@@ -439,6 +558,8 @@ impl DnsRefresher {
             addrs_added: load(&c.added),
             addrs_removed: load(&c.removed),
             warms: load(&c.warms),
+            nodata: load(&c.nodata),
+            families,
         }
     }
 
@@ -486,10 +607,28 @@ impl Drop for DnsRefresher {
 fn stopped_error() -> ResolveError {
     ResolveError {
         kind: FailureKind::Other,
+        family: None,
         message: "the DNS refresher is stopped".into(),
     }
 }
 
+/// Looks `family` up when `due`.
+async fn lookup_if(
+    shared: &Shared,
+    name: &str,
+    family: IpFamily,
+    due: bool,
+) -> Option<(IpFamily, Result<Answer, Failure>, f64)> {
+    if !due {
+        return None;
+    }
+    let started = Instant::now();
+    let result = lookup(&shared.resolver, name, family).await;
+    Some((family, result, started.elapsed().as_secs_f64()))
+}
+
+/// One host's task: looks each family up when its own time comes (both at once on the
+/// first round and on `refresh_now`), feeds the union of their last good answers.
 async fn run_host(
     shared: Arc<Shared>,
     host: Arc<str>,
@@ -499,79 +638,66 @@ async fn run_host(
     first: oneshot::Sender<Result<Vec<SocketAddr>, ResolveError>>,
 ) {
     let name = fqdn(&host);
+    let options = &shared.options;
     let mut stop = shared.stop.subscribe();
     let mut first = Some(first);
-    let mut consecutive: u32 = 0;
+    let mut states: Vec<FamilyStatus> = family::families(options.prefer)
+        .iter()
+        .map(|f| FamilyStatus::new(*f))
+        .collect();
+    let mut forced = true;
     loop {
-        let started = Instant::now();
-        let result = tokio::select! {
+        let now = Instant::now();
+        let due = |f: IpFamily| forced || states.iter().any(|s| s.family == f && s.due(now));
+        let (v4, v6) = (due(IpFamily::V4), due(IpFamily::V6));
+        let results = tokio::select! {
             biased;
             _ = stop.wait_for(|stop| *stop) => return,
-            result = resolve(&shared.resolver, &name, shared.options.prefer) => result,
+            results = async {
+                tokio::join!(
+                    lookup_if(&shared, &name, IpFamily::V4, v4),
+                    lookup_if(&shared, &name, IpFamily::V6, v6),
+                )
+            } => results,
         };
-        let elapsed = started.elapsed().as_secs_f64();
-        let c = &shared.counters;
-        c.resolutions.fetch_add(1, Ordering::Relaxed);
-        let (delay, reply) = match result {
-            Ok(answer) => {
-                consecutive = 0;
-                c.resolved.fetch_add(1, Ordering::Relaxed);
-                metrics::resolved(elapsed, None);
-                let addrs: Vec<SocketAddr> = answer
-                    .ips
-                    .iter()
-                    .map(|ip| SocketAddr::new(*ip, port))
-                    .collect();
-                if shared.apply(&host, generation, &addrs).is_none() {
-                    return; // replaced, removed or stopped meanwhile
-                }
-                let delay = shared.options.refresh_delay(answer.ttl);
-                shared.update_status(&host, generation, |s| {
-                    s.resolutions += 1;
-                    s.consecutive_failures = 0;
-                    s.last_error = None;
-                    s.last_success = Some(Instant::now());
-                    s.ttl = Some(answer.ttl);
-                    s.next_refresh = Some(Instant::now() + delay);
-                });
-                tracing::debug!(%host, addrs = addrs.len(), ttl = ?answer.ttl, next = ?delay, "resolved");
-                (delay, Ok(addrs))
+        forced = false;
+        let now = Instant::now();
+        for (family, result, elapsed) in [results.0, results.1].into_iter().flatten() {
+            let Some(state) = states.iter_mut().find(|s| s.family == family) else {
+                continue;
+            };
+            shared.count_lookup(&host, family, &result, elapsed);
+            let dropped = state.record(result, now, options);
+            if let Some(reason) = dropped.reason() {
+                shared.counters.family_dropped[family as usize].fetch_add(1, Ordering::Relaxed);
+                metrics::dropped(family, reason);
+                tracing::warn!(%host, family = family.as_str(), reason, "family addresses removed");
             }
-            Err(error) => {
-                consecutive = consecutive.saturating_add(1);
-                let index = FailureKind::ALL
-                    .iter()
-                    .position(|k| *k == error.kind)
-                    .unwrap_or(FailureKind::ALL.len() - 1);
-                c.failures[index].fetch_add(1, Ordering::Relaxed);
-                metrics::resolved(elapsed, Some(error.kind));
-                let delay = shared.options.retry_delay(consecutive);
-                tracing::warn!(
-                    %host,
-                    kind = error.kind.as_str(),
-                    consecutive,
-                    retry_in = ?delay,
-                    %error,
-                    "DNS resolution failed; keeping the last good answer"
-                );
-                shared.update_status(&host, generation, |s| {
-                    s.resolutions += 1;
-                    s.failures += 1;
-                    s.consecutive_failures = consecutive;
-                    s.last_error = Some(error.clone());
-                    s.next_refresh = Some(Instant::now() + delay);
-                });
-                (delay, Err(error))
-            }
-        };
+        }
+        let addrs: Vec<SocketAddr> = family::union(&states, options.prefer)
+            .into_iter()
+            .map(|ip| SocketAddr::new(ip, port))
+            .collect();
+        if shared.apply(&host, generation, &addrs, &states).is_none() {
+            return; // replaced, removed or stopped meanwhile
+        }
         if let Some(first) = first.take() {
+            let reply = match family::first_error(&states) {
+                Some(error) if addrs.is_empty() => Err(error),
+                _ => Ok(addrs),
+            };
             let _ = first.send(reply);
         }
+        let next = states
+            .iter()
+            .filter_map(|s| s.next_try)
+            .min()
+            .unwrap_or_else(|| now + options.dns_update_interval);
         tokio::select! {
             biased;
             _ = stop.wait_for(|stop| *stop) => return,
-            () = tokio::time::sleep(delay) => {}
-            () = refresh.notified() => {}
+            () = tokio::time::sleep_until(next) => {}
+            () = refresh.notified() => forced = true,
         }
     }
 }
