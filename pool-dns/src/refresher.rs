@@ -1,12 +1,11 @@
 //! The refresher: one task per resolved host, feeding answers into the pool.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
 use pool_core::proto::AddrChange;
@@ -17,7 +16,11 @@ use tokio::time::Instant;
 
 use crate::family::{self, FamilyStatus};
 use crate::resolve::{Answer, Failure, build_resolver, fqdn, lookup};
-use crate::{DnsOptions, FailureKind, IpFamily, ResolveError, SetupError, metrics};
+use crate::sources::{AddressSource, SourceStatus, run_source};
+use crate::{
+    DnsOptions, DnsStats, FailureKind, FamilyStats, HostSource, HostStatus, IpFamily, ResolveError,
+    SetupError, metrics,
+};
 
 /// What the refresher needs from a pool, without being generic over its dialer.
 trait AddrSink: Send + Sync + 'static {
@@ -52,154 +55,6 @@ impl<D: Dialer> AddrSink for Pool<D> {
     }
 }
 
-/// Where a host's addresses come from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HostSource {
-    /// Resolved with DNS; every address gets this port.
-    Dns {
-        /// The port dialed on every resolved address.
-        port: u16,
-    },
-    /// A static list (pinned in config): never resolved.
-    Static,
-}
-
-/// What the refresher knows about one host.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct HostStatus {
-    /// DNS or static.
-    pub source: HostSource,
-    /// The addresses last fed into the pool: the union of the families' last good
-    /// answers.
-    pub addrs: Vec<SocketAddr>,
-    /// Lookups finished for this host (one per family resolved).
-    pub resolutions: u64,
-    /// Lookups that failed (NODATA not counted).
-    pub failures: u64,
-    /// The longest failure streak of a family (NODATA not counted).
-    pub consecutive_failures: u32,
-    /// The failure of the first family whose last lookup failed (NODATA not counted).
-    pub last_error: Option<ResolveError>,
-    /// When the last good answer of any family arrived.
-    pub last_success: Option<Instant>,
-    /// The smallest record TTL among the families' current answers.
-    pub ttl: Option<Duration>,
-    /// When the host's addresses are re-checked next: the earliest next lookup of a
-    /// family that has addresses, else of any family (`None` for static hosts).
-    pub next_refresh: Option<Instant>,
-    /// Each resolved family's own state (empty for static hosts).
-    pub families: Vec<FamilyStatus>,
-}
-
-impl HostStatus {
-    fn new(source: HostSource, addrs: Vec<SocketAddr>) -> Self {
-        Self {
-            source,
-            addrs,
-            resolutions: 0,
-            failures: 0,
-            consecutive_failures: 0,
-            last_error: None,
-            last_success: None,
-            ttl: None,
-            next_refresh: None,
-            families: Vec::new(),
-        }
-    }
-
-    /// The state of `family`, if it is resolved.
-    pub fn family(&self, family: IpFamily) -> Option<&FamilyStatus> {
-        self.families.iter().find(|f| f.family == family)
-    }
-
-    /// Sets the host-wide summary from the families' states.
-    fn summarize(&mut self, families: &[FamilyStatus]) {
-        self.resolutions = families.iter().map(|f| f.lookups).sum();
-        self.failures = families.iter().map(|f| f.failures).sum();
-        self.consecutive_failures = families
-            .iter()
-            .map(|f| f.consecutive_failures)
-            .max()
-            .unwrap_or(0);
-        self.last_error = families
-            .iter()
-            .find(|f| f.failing())
-            .and_then(|f| f.last_error.clone());
-        self.last_success = families.iter().filter_map(|f| f.last_success).max();
-        let answered = || families.iter().filter(|f| !f.ips.is_empty());
-        self.ttl = answered().filter_map(|f| f.ttl).min();
-        self.next_refresh = answered()
-            .filter_map(|f| f.next_try)
-            .min()
-            .or_else(|| families.iter().filter_map(|f| f.next_try).min());
-        self.families = families.to_vec();
-    }
-}
-
-/// A snapshot of the refresher's counters.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct DnsStats {
-    /// Hosts refreshed (DNS and static).
-    pub hosts: usize,
-    /// Of which static.
-    pub static_hosts: usize,
-    /// Resolutions finished, ever.
-    pub resolutions: u64,
-    /// Lookups answered: with addresses, or NODATA (the name has no records of the
-    /// family).
-    pub resolved: u64,
-    /// Lookups that failed (the family kept its last good answer).
-    pub failures: u64,
-    /// Failures by kind, in [`FailureKind::ALL`] order without `NoData` (an answer, see
-    /// `nodata`).
-    pub failures_by_kind: Vec<(FailureKind, u64)>,
-    /// Lookups answered NODATA.
-    pub nodata: u64,
-    /// Answers that changed a host's address set.
-    pub changes: u64,
-    /// Addresses that appeared.
-    pub addrs_added: u64,
-    /// Addresses that disappeared (their connections drain).
-    pub addrs_removed: u64,
-    /// Warm-ups started for new addresses.
-    pub warms: u64,
-    /// Per family: lookups, failures, hosts whose family is failing now.
-    pub families: Vec<FamilyStats>,
-}
-
-/// One address family's counters across every host.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct FamilyStats {
-    /// Which family.
-    pub family: Option<IpFamily>,
-    /// Lookups of this family.
-    pub lookups: u64,
-    /// Lookups that failed (NODATA not counted).
-    pub failures: u64,
-    /// Hosts whose last lookup of this family failed (keeping their last good answer).
-    pub failing_hosts: usize,
-    /// Hosts whose family has addresses now.
-    pub answered_hosts: usize,
-    /// Times this family's addresses were removed (confirmed NXDOMAIN, or stale).
-    pub dropped: u64,
-}
-
-impl DnsStats {
-    /// Failures of `kind`, ever (for `NoData`: the NODATA answers).
-    pub fn failures_of(&self, kind: FailureKind) -> u64 {
-        if kind == FailureKind::NoData {
-            return self.nodata;
-        }
-        self.failures_by_kind
-            .iter()
-            .find(|(k, _)| *k == kind)
-            .map_or(0, |(_, n)| *n)
-    }
-}
-
 #[derive(Default)]
 struct Counters {
     resolutions: AtomicU64,
@@ -217,21 +72,66 @@ struct Counters {
 }
 
 struct HostEntry {
+    /// The DNS (or static) part; `status.addrs` is that part's set.
     status: HostStatus,
     /// Tells an answer of a replaced or removed host's task from the current one.
     generation: u64,
     task: Option<JoinHandle<()>>,
     refresh: Arc<Notify>,
+    /// The user sources, by name: each keeps its own last good set.
+    sources: BTreeMap<Arc<str>, SourceSlot>,
 }
 
-struct Shared {
+struct SourceSlot {
+    status: SourceStatus,
+    generation: u64,
+    task: JoinHandle<()>,
+}
+
+impl HostEntry {
+    fn new(status: HostStatus, generation: u64, task: Option<JoinHandle<()>>) -> Self {
+        Self {
+            status,
+            generation,
+            task,
+            refresh: Arc::new(Notify::new()),
+            sources: BTreeMap::new(),
+        }
+    }
+
+    /// What the pool is fed: the union of the DNS (or static) set and every source's.
+    fn union(&self) -> Vec<SocketAddr> {
+        let mut addrs: Vec<SocketAddr> = self
+            .status
+            .addrs
+            .iter()
+            .chain(self.sources.values().flat_map(|s| &s.status.addrs))
+            .copied()
+            .collect();
+        addrs.sort();
+        addrs.dedup();
+        addrs
+    }
+
+    /// Stops every task of the entry.
+    fn abort(&self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+        for slot in self.sources.values() {
+            slot.task.abort();
+        }
+    }
+}
+
+pub(crate) struct Shared {
     resolver: TokioResolver,
-    options: DnsOptions,
+    pub(crate) options: DnsOptions,
     sink: Arc<dyn AddrSink>,
     hosts: Mutex<HashMap<Arc<str>, HostEntry>>,
     next_generation: AtomicU64,
     counters: Counters,
-    stop: watch::Sender<bool>,
+    pub(crate) stop: watch::Sender<bool>,
 }
 
 impl Shared {
@@ -259,12 +159,37 @@ impl Shared {
         if entry.generation != generation || self.stopped() {
             return None;
         }
-        let change = self.sink.set_addrs(host, addrs.to_vec());
         entry.status.addrs = addrs.to_vec();
         entry.status.summarize(families);
+        let change = self.sink.set_addrs(host, entry.union());
         drop(hosts);
         self.count_change(host, &change);
         Some(change)
+    }
+
+    /// Feeds a source's new status (its set joins the host's union) under the host lock.
+    /// Returns `false` when the source was removed or replaced.
+    pub(crate) fn apply_source(
+        &self,
+        host: &str,
+        name: &str,
+        generation: u64,
+        status: &SourceStatus,
+    ) -> bool {
+        let mut hosts = self.hosts();
+        let Some(entry) = hosts.get_mut(host) else {
+            return false;
+        };
+        match entry.sources.get_mut(name) {
+            Some(slot) if slot.generation == generation && !self.stopped() => {
+                slot.status = status.clone();
+            }
+            _ => return false,
+        }
+        let change = self.sink.set_addrs(host, entry.union());
+        drop(hosts);
+        self.count_change(host, &change);
+        true
     }
 
     fn count_change(&self, host: &str, change: &AddrChange) {
@@ -425,17 +350,13 @@ impl DnsRefresher {
                 refresh.clone(),
                 tx,
             ));
-            let entry = HostEntry {
-                status: HostStatus::new(HostSource::Dns { port }, Vec::new()),
+            let mut entry = HostEntry::new(
+                HostStatus::new(HostSource::Dns { port }, Vec::new()),
                 generation,
-                task: Some(task),
-                refresh,
-            };
-            if let Some(old) = hosts.insert(name, entry)
-                && let Some(task) = old.task
-            {
-                task.abort();
-            }
+                Some(task),
+            );
+            entry.refresh = refresh;
+            replace(&mut hosts, name, entry);
         }
         self.shared.publish_hosts();
         rx.await.unwrap_or_else(|_| Err(stopped_error()))
@@ -452,35 +373,128 @@ impl DnsRefresher {
         let change = {
             let mut hosts = self.shared.hosts();
             let generation = self.shared.next_generation.fetch_add(1, Ordering::Relaxed);
-            let entry = HostEntry {
-                status: HostStatus::new(HostSource::Static, addrs.clone()),
+            let entry = HostEntry::new(
+                HostStatus::new(HostSource::Static, addrs.clone()),
                 generation,
-                task: None,
-                refresh: Arc::new(Notify::new()),
-            };
-            if let Some(old) = hosts.insert(host.into(), entry)
-                && let Some(task) = old.task
-            {
-                task.abort();
-            }
-            self.shared.sink.set_addrs(host, addrs)
+                None,
+            );
+            let union = replace(&mut hosts, host.into(), entry);
+            self.shared.sink.set_addrs(host, union)
         };
         self.shared.count_change(host, &change);
         self.shared.publish_hosts();
         change
     }
 
+    /// Adds (or replaces) the source `name` of `host`: the refresher pulls it every
+    /// `refresh_interval` and feeds the pool the union of its set, the other sources' and
+    /// the host's DNS (or static) set. A failing pull keeps the source's last good set
+    /// (until `stale_after`) and is retried with backoff. Waits for the first pull and
+    /// returns the source's status after it (`None` when the refresher is stopped).
+    pub async fn add_source<S: AddressSource>(
+        &self,
+        host: &str,
+        name: &str,
+        source: S,
+    ) -> Option<SourceStatus> {
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut hosts = self.shared.hosts();
+            if self.shared.stopped() {
+                return None;
+            }
+            let generation = self.shared.next_generation.fetch_add(1, Ordering::Relaxed);
+            let host: Arc<str> = host.into();
+            let name: Arc<str> = name.into();
+            let task = tokio::spawn(run_source(
+                self.shared.clone(),
+                host.clone(),
+                name.clone(),
+                generation,
+                source,
+                tx,
+            ));
+            let entry = hosts.entry(host).or_insert_with(|| {
+                HostEntry::new(
+                    HostStatus::new(HostSource::User, Vec::new()),
+                    generation,
+                    None,
+                )
+            });
+            let slot = SourceSlot {
+                status: SourceStatus::new(name.clone()),
+                generation,
+                task,
+            };
+            if let Some(old) = entry.sources.insert(name, slot) {
+                old.task.abort();
+            }
+        }
+        self.shared.publish_hosts();
+        rx.await.ok()
+    }
+
+    /// Removes the source `name` of `host`: only the addresses no other source (nor DNS)
+    /// gives leave the pool (their connections drain). A host left with no source and no
+    /// DNS or static registration is forgotten. Returns whether the source was known.
+    pub fn remove_source(&self, host: &str, name: &str) -> bool {
+        let change = {
+            let mut hosts = self.shared.hosts();
+            let Some(entry) = hosts.get_mut(host) else {
+                return false;
+            };
+            let Some(slot) = entry.sources.remove(name) else {
+                return false;
+            };
+            slot.task.abort();
+            let union = entry.union();
+            if entry.status.source == HostSource::User && entry.sources.is_empty() {
+                hosts.remove(host);
+            }
+            self.shared.sink.set_addrs(host, union)
+        };
+        self.shared.count_change(host, &change);
+        self.shared.publish_hosts();
+        true
+    }
+
+    /// Stops resolving `host` (or its static list) but keeps its user sources: only the
+    /// addresses no source gives leave the pool. Returns whether the host had a DNS or
+    /// static registration.
+    pub fn remove_dns(&self, host: &str) -> bool {
+        let change = {
+            let mut hosts = self.shared.hosts();
+            let Some(entry) = hosts.get_mut(host) else {
+                return false;
+            };
+            if entry.status.source == HostSource::User {
+                return false;
+            }
+            if let Some(task) = entry.task.take() {
+                task.abort();
+            }
+            entry.generation = self.shared.next_generation.fetch_add(1, Ordering::Relaxed);
+            entry.status = HostStatus::new(HostSource::User, Vec::new());
+            let union = entry.union();
+            if entry.sources.is_empty() {
+                hosts.remove(host);
+            }
+            self.shared.sink.set_addrs(host, union)
+        };
+        self.shared.count_change(host, &change);
+        self.shared.publish_hosts();
+        true
+    }
+
     /// Stops refreshing `host` and removes its addresses from the pool (its connections
-    /// drain). Returns whether the host was known.
+    /// drain), every source's included. Returns whether the host was known.
     pub fn remove_host(&self, host: &str) -> bool {
         let change = {
             let mut hosts = self.shared.hosts();
             let Some(old) = hosts.remove(host) else {
                 return false;
             };
-            if let Some(task) = old.task {
-                task.abort();
-            }
+            old.abort();
             self.shared.sink.set_addrs(host, Vec::new())
         };
         self.shared.count_change(host, &change);
@@ -510,7 +524,11 @@ impl DnsRefresher {
 
     /// What the refresher knows about `host`.
     pub fn host_status(&self, host: &str) -> Option<HostStatus> {
-        self.shared.hosts().get(host).map(|e| e.status.clone())
+        self.shared.hosts().get(host).map(|e| {
+            let mut status = e.status.clone();
+            status.sources = e.sources.values().map(|s| s.status.clone()).collect();
+            status
+        })
     }
 
     /// A snapshot of the counters.
@@ -577,7 +595,13 @@ impl DnsRefresher {
             .shared
             .hosts()
             .values_mut()
-            .filter_map(|e| e.task.take())
+            .flat_map(|e| {
+                let sources: Vec<JoinHandle<()>> = std::mem::take(&mut e.sources)
+                    .into_values()
+                    .map(|s| s.task)
+                    .collect();
+                e.task.take().into_iter().chain(sources)
+            })
             .collect();
         if let Some(supervisor) = self
             .supervisor
@@ -602,6 +626,24 @@ impl Drop for DnsRefresher {
         // Tasks see the flag at their next wake-up and end on their own.
         self.shared.stop.send_replace(true);
     }
+}
+
+/// Puts `entry` in place of the host's DNS or static registration (stopping its task),
+/// keeping the host's user sources. Returns the host's new union.
+fn replace(
+    hosts: &mut HashMap<Arc<str>, HostEntry>,
+    host: Arc<str>,
+    mut entry: HostEntry,
+) -> Vec<SocketAddr> {
+    if let Some(old) = hosts.remove(&host) {
+        if let Some(task) = &old.task {
+            task.abort();
+        }
+        entry.sources = old.sources;
+    }
+    let union = entry.union();
+    hosts.insert(host, entry);
+    union
 }
 
 fn stopped_error() -> ResolveError {
