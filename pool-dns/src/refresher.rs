@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -654,13 +654,27 @@ fn stopped_error() -> ResolveError {
     }
 }
 
+type Lookup = Option<(IpFamily, Result<Answer, Failure>, f64)>;
+
+/// Waits for the first of the pending lookups to finish: its index and outcome.
+async fn poll_first<F: Future<Output = Lookup>>(
+    pending: &mut [Option<Pin<&mut F>>; 2],
+) -> (usize, Lookup) {
+    std::future::poll_fn(|cx| {
+        for (i, slot) in pending.iter_mut().enumerate() {
+            if let Some(fut) = slot
+                && let std::task::Poll::Ready(out) = fut.as_mut().poll(cx)
+            {
+                return std::task::Poll::Ready((i, out));
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
 /// Looks `family` up when `due`.
-async fn lookup_if(
-    shared: &Shared,
-    name: &str,
-    family: IpFamily,
-    due: bool,
-) -> Option<(IpFamily, Result<Answer, Failure>, f64)> {
+async fn lookup_if(shared: &Shared, name: &str, family: IpFamily, due: bool) -> Lookup {
     if !due {
         return None;
     }
@@ -690,38 +704,45 @@ async fn run_host(
     let mut forced = true;
     loop {
         let now = Instant::now();
-        let due = |f: IpFamily| forced || states.iter().any(|s| s.family == f && s.due(now));
-        let (v4, v6) = (due(IpFamily::V4), due(IpFamily::V6));
-        let results = tokio::select! {
-            biased;
-            _ = stop.wait_for(|stop| *stop) => return,
-            results = async {
-                tokio::join!(
-                    lookup_if(&shared, &name, IpFamily::V4, v4),
-                    lookup_if(&shared, &name, IpFamily::V6, v6),
-                )
-            } => results,
+        let due = |f: IpFamily| {
+            states
+                .iter()
+                .any(|s| s.family == f && (forced || s.due(now)))
         };
+        let v4 = pin!(lookup_if(&shared, &name, IpFamily::V4, due(IpFamily::V4)));
+        let v6 = pin!(lookup_if(&shared, &name, IpFamily::V6, due(IpFamily::V6)));
+        let mut pending = [Some(v4), Some(v6)];
         forced = false;
-        let now = Instant::now();
-        for (family, result, elapsed) in [results.0, results.1].into_iter().flatten() {
+        // Each family's answer is applied as soon as it arrives (RFC 8305: a new host is
+        // warmed from whichever family answers first), the round ends when both are in.
+        let mut addrs = Vec::new();
+        while pending.iter().any(Option::is_some) {
+            let (index, outcome) = tokio::select! {
+                biased;
+                _ = stop.wait_for(|stop| *stop) => return,
+                outcome = poll_first(&mut pending) => outcome,
+            };
+            pending[index] = None;
+            let Some((family, result, elapsed)) = outcome else {
+                continue; // not due
+            };
             let Some(state) = states.iter_mut().find(|s| s.family == family) else {
                 continue;
             };
             shared.count_lookup(&host, family, &result, elapsed);
-            let dropped = state.record(result, now, options);
+            let dropped = state.record(result, Instant::now(), options);
             if let Some(reason) = dropped.reason() {
                 shared.counters.family_dropped[family as usize].fetch_add(1, Ordering::Relaxed);
                 metrics::dropped(family, reason);
                 tracing::warn!(%host, family = family.as_str(), reason, "family addresses removed");
             }
-        }
-        let addrs: Vec<SocketAddr> = family::union(&states, options.prefer)
-            .into_iter()
-            .map(|ip| SocketAddr::new(ip, port))
-            .collect();
-        if shared.apply(&host, generation, &addrs, &states).is_none() {
-            return; // replaced, removed or stopped meanwhile
+            addrs = family::union(&states, options.prefer)
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, port))
+                .collect();
+            if shared.apply(&host, generation, &addrs, &states).is_none() {
+                return; // replaced, removed or stopped meanwhile
+            }
         }
         if let Some(first) = first.take() {
             let reply = match family::first_error(&states) {
@@ -730,6 +751,7 @@ async fn run_host(
             };
             let _ = first.send(reply);
         }
+        let now = Instant::now();
         let next = states
             .iter()
             .filter_map(|s| s.next_try)

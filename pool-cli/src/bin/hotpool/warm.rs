@@ -76,10 +76,10 @@ impl FamilyJson {
 fn report_families(global: &Global, host: &str, families: &[FamilyStatus]) {
     for f in families.iter().filter(|f| f.failing()) {
         if let Some(e) = &f.last_error {
-            let using = if families.iter().any(|o| !o.ips.is_empty()) {
-                "keeping its last good answer and warming what the other family gave"
-            } else {
+            let using = if f.ips.is_empty() {
                 "no address from it"
+            } else {
+                "keeping its last good answer"
             };
             eprintln!(
                 "hotpool: warning: {host}: {} lookup failed: {} ({}); {using}",
