@@ -666,6 +666,8 @@ async fn metrics_endpoint_serves_hotpool_series() {
         "hotpool_connections{state=\"idle\"}",
         "hotpool_reuse_rate",
         "hotpool_dial_seconds",
+        "hotpool_dns_resolutions_total{family=\"ipv4\"}",
+        "hotpool_dns_resolutions_total{family=\"ipv6\"}",
     ] {
         assert!(body.contains(series), "{series} missing from:\n{body}");
     }
