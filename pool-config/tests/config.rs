@@ -453,7 +453,12 @@ fn zero_limits() {
     let e = err("[dns]\nnxdomain_confirmations = 0\n");
     assert_at(&e, 2, "dns.nxdomain_confirmations");
     assert!(e.to_string().ends_with("must not be zero"), "{e}");
-    assert_eq!(load("[dns]\nnxdomain_confirmations = 3\n").dns.nxdomain_confirmations, 3);
+    assert_eq!(
+        load("[dns]\nnxdomain_confirmations = 3\n")
+            .dns
+            .nxdomain_confirmations,
+        3
+    );
     // max_errors = 0 is meaningful: the first error closes the connection.
     assert_eq!(load("[pool]\nmax_errors = 0\n").pool.max_errors, 0);
     let e = err("[health]\nconcurrency = 0\n");
