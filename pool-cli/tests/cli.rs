@@ -300,7 +300,7 @@ async fn warm_dials_every_address_from_the_local_dns_server() {
 async fn warm_succeeds_when_the_dns_server_refuses_aaaa_and_names_the_family() {
     // What a forwarder serving a hosts file does: A answered, AAAA refused.
     let ips = [ip(2), ip(3)];
-    let site = Site::start("refused", "refused.cli.test", &ips).await;
+    let site = Site::start("aaaa-refused", "refused.cli.test", &ips).await;
     site.dns.set_family_mode(DnsFamily::V6, DnsMode::Refused);
     let out = run(&["warm", "refused.cli.test", "--config", site.config()]).await;
     let err = stderr(&out);
