@@ -11,7 +11,7 @@ use std::process::{Output, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pool_testkit::{DnsServer, H2Origin, H2OriginOptions, TestCa};
+use pool_testkit::{DnsFamily, DnsMode, DnsServer, H2Origin, H2OriginOptions, TestCa};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
@@ -293,6 +293,70 @@ async fn warm_dials_every_address_from_the_local_dns_server() {
     for ip in ips {
         assert!(text.contains(&ip.to_string()), "{text}");
     }
+    site.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_succeeds_when_the_dns_server_refuses_aaaa_and_names_the_family() {
+    // What a forwarder serving a hosts file does: A answered, AAAA refused.
+    let ips = [ip(2), ip(3)];
+    let site = Site::start("aaaa-refused", "refused.cli.test", &ips).await;
+    site.dns.set_family_mode(DnsFamily::V6, DnsMode::Refused);
+    let out = run(&["warm", "refused.cli.test", "--config", site.config()]).await;
+    let err = stderr(&out);
+    assert!(out.status.success(), "exit {:?}: {err}", out.status);
+    assert!(
+        err.contains("warmed refused.cli.test: 2/2 connected"),
+        "{err}"
+    );
+    let warnings: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("lookup failed"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{err}");
+    assert!(
+        warnings[0]
+            .starts_with("hotpool: warning: refused.cli.test: ipv6 (AAAA) lookup failed: refused"),
+        "{err}"
+    );
+
+    // -v shows each family's state; --json carries it.
+    let out = run(&[
+        "warm",
+        "refused.cli.test",
+        "--config",
+        site.config(),
+        "--json",
+        "-v",
+    ])
+    .await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("dns refused.cli.test ipv4: 2 addresses, ttl 60s, last error none"),
+        "{err}"
+    );
+    assert!(
+        err.contains("dns refused.cli.test ipv6: 0 addresses, ttl -, last error refused"),
+        "{err}"
+    );
+    let r = json(&out);
+    assert_eq!(r["ok"], 2, "{r}");
+    assert_eq!(r["dns"][0]["family"], "ipv4", "{r}");
+    assert_eq!(r["dns"][0]["addresses"], 2, "{r}");
+    assert_eq!(r["dns"][1]["family"], "ipv6", "{r}");
+    assert_eq!(r["dns"][1]["error_kind"], "refused", "{r}");
+
+    // Both families refused: one error line naming the failure.
+    site.dns.set_mode(DnsMode::Refused);
+    let out = run(&["warm", "refused.cli.test", "--config", site.config()]).await;
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    let last = err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("hotpool: error: cannot resolve refused.cli.test: ipv4 (A): refused"),
+        "{err}"
+    );
     site.stop().await;
 }
 
@@ -602,6 +666,8 @@ async fn metrics_endpoint_serves_hotpool_series() {
         "hotpool_connections{state=\"idle\"}",
         "hotpool_reuse_rate",
         "hotpool_dial_seconds",
+        "hotpool_dns_resolutions_total{family=\"ipv4\"}",
+        "hotpool_dns_resolutions_total{family=\"ipv6\"}",
     ] {
         assert!(body.contains(series), "{series} missing from:\n{body}");
     }

@@ -411,7 +411,8 @@ mod dns {
 
     impl Config {
         /// The `pool-dns` options of this configuration: `[dns]` (`name_servers` with
-        /// `protocol`, `prefer`, `min_ttl`, `timeout` → `query_timeout`) and
+        /// `protocol`, `prefer`, `min_ttl`, `timeout` → `query_timeout`, `stale_after`,
+        /// `nxdomain_confirmations`) and
         /// `pool.dns_update_interval`. Retry and warm-up settings keep pool-dns' defaults.
         #[must_use]
         pub fn dns_options(&self) -> DnsOptions {
@@ -429,6 +430,8 @@ mod dns {
                 dns_update_interval: self.pool.dns_update_interval,
                 min_ttl: self.dns.min_ttl,
                 query_timeout: self.dns.timeout,
+                stale_after: self.dns.stale_after,
+                nxdomain_confirmations: self.dns.nxdomain_confirmations,
                 ..DnsOptions::default()
             }
         }
@@ -445,7 +448,7 @@ mod dns {
             let cfg = Config::from_str_named(
                 "[pool]\ndns_update_interval = 120\n[dns]\nname_servers = [\"127.0.0.1:5300\", \
                  \"127.0.0.2\"]\nprotocol = \"tcp\"\nprefer = \"ipv4\"\nmin_ttl = 0\ntimeout = \
-                 \"2s\"\n",
+                 \"2s\"\nstale_after = \"1h\"\nnxdomain_confirmations = 5\n",
                 "t.toml",
             )
             .unwrap();
@@ -461,6 +464,8 @@ mod dns {
             assert_eq!(d.dns_update_interval, Duration::from_secs(120));
             assert_eq!(d.min_ttl, Duration::ZERO);
             assert_eq!(d.query_timeout, Duration::from_secs(2));
+            assert_eq!(d.stale_after, Duration::from_secs(3600));
+            assert_eq!(d.nxdomain_confirmations, 5);
         }
 
         #[test]

@@ -281,6 +281,18 @@ section! {
         /// Timeout of one DNS query; must not be zero.
         #[serde(serialize_with = "humantime_serde::serialize")]
         timeout: Duration = (default "5"), "one query", check check::nonzero;
+        /// How long an address family (A or AAAA) that keeps failing keeps its last good
+        /// answer and its connections; past it the family's addresses are removed. Must not
+        /// be zero.
+        #[serde(serialize_with = "humantime_serde::serialize")]
+        stale_after: Duration = (default "\"24h\""),
+            "a failing family keeps its last good answer this long",
+            check check::nonzero;
+        /// NXDOMAIN answers in a row before a family's addresses are removed (its connections
+        /// drain). NXDOMAIN is the only answer that removes addresses; must not be zero.
+        nxdomain_confirmations: u32 = (default "2"),
+            "NXDOMAIN answers in a row before a host's addresses are removed (>= 1)",
+            check check::nonzero;
     }
 }
 

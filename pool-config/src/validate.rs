@@ -298,6 +298,12 @@ impl Zero for Duration {
     }
 }
 
+impl Zero for u32 {
+    fn is_zero(&self) -> bool {
+        *self == 0
+    }
+}
+
 impl Zero for u16 {
     fn is_zero(&self) -> bool {
         *self == 0

@@ -306,6 +306,7 @@ const DURATION_KEYS: &[(&str, &str)] = &[
     ("pool", "blacklist_timeout"),
     ("dns", "min_ttl"),
     ("dns", "timeout"),
+    ("dns", "stale_after"),
 ];
 
 fn duration_of(c: &Config, key: &str) -> Duration {
@@ -322,6 +323,7 @@ fn duration_of(c: &Config, key: &str) -> Duration {
         "blacklist_timeout" => c.pool.blacklist_timeout,
         "min_ttl" => c.dns.min_ttl,
         "timeout" => c.dns.timeout,
+        "stale_after" => c.dns.stale_after,
         _ => unreachable!("{key}"),
     }
 }
@@ -448,6 +450,15 @@ fn zero_limits() {
         assert_at(&e, 3, &format!("pool.{key}"));
         assert!(e.to_string().ends_with("must not be zero"), "{e}");
     }
+    let e = err("[dns]\nnxdomain_confirmations = 0\n");
+    assert_at(&e, 2, "dns.nxdomain_confirmations");
+    assert!(e.to_string().ends_with("must not be zero"), "{e}");
+    assert_eq!(
+        load("[dns]\nnxdomain_confirmations = 3\n")
+            .dns
+            .nxdomain_confirmations,
+        3
+    );
     // max_errors = 0 is meaningful: the first error closes the connection.
     assert_eq!(load("[pool]\nmax_errors = 0\n").pool.max_errors, 0);
     let e = err("[health]\nconcurrency = 0\n");

@@ -1,17 +1,27 @@
 //! # pool-dns: keeps a hot pool's host addresses fresh
 //!
-//! A [`DnsRefresher`] resolves every registered host with hickory-resolver (A and/or AAAA,
-//! see [`IpPreference`]) against configured name servers (address, port, UDP or TCP) or the
-//! system's, and feeds each answer into the pool with `Pool::set_addrs` — the pool's one
-//! entry point for addresses:
-//! - new addresses are warmed at once (`Pool::warm`);
-//! - removed addresses drain: idle connections close now, leased ones when released;
-//! - a host is re-resolved when its smallest record TTL runs out or after
-//!   `dns_update_interval`, whichever is sooner, never sooner than `min_ttl`;
-//! - a failure (NXDOMAIN, SERVFAIL, timeout, no records) keeps the last good answer, is
-//!   logged and counted ([`DnsStats`], [`metrics`]), and is retried with exponential
-//!   backoff;
-//! - hosts pinned in config get a static list ([`DnsRefresher::add_static`]), never resolved.
+//! A [`DnsRefresher`] resolves every registered host with hickory-resolver against
+//! configured name servers (address, port, UDP or TCP) or the system's, and feeds the
+//! pool with `Pool::set_addrs` — the pool's one entry point for addresses:
+//! - **per family**: A and AAAA ([`IpFamily`]) are looked up, scheduled (each by its own
+//!   TTL, `min(ttl, dns_update_interval)`, at least `min_ttl`), retried with exponential
+//!   backoff and remembered separately ([`FamilyStatus`]); the host's set is the union of
+//!   the families' last good answers (see [`IpPreference`]);
+//! - **failures keep the last good answer**: REFUSED, SERVFAIL, timeouts, network errors
+//!   and NODATA ([`FailureKind`], typed from hickory's response codes and error variants)
+//!   leave a family's addresses and connections alone until it answers again or its answer
+//!   is older than `stale_after`; a family that never answered contributes nothing;
+//!   **NXDOMAIN** is the only answer that removes addresses, after
+//!   `nxdomain_confirmations` in a row;
+//! - new addresses are warmed at once (`Pool::warm`); removed ones drain (idle
+//!   connections close now, leased ones when released);
+//! - failures are logged and counted per kind and family ([`DnsStats`], [`metrics`]);
+//! - hosts pinned in config get a static list ([`DnsRefresher::add_static`]), never
+//!   resolved;
+//! - more [`AddressSource`]s per host ([`DnsRefresher::add_source`]: a user's "remote IP
+//!   pool", a [`StaticSource`], a second resolver as [`DnsSource`]) are pulled on their own
+//!   schedule; the pool gets the union of every source's last good set, and removing one
+//!   drains only the addresses no other source gives.
 //!
 //! What this crate does *not* do: dial, probe, or decide which addresses are allowed (the
 //! pool's whitelist and blacklist still apply to every address fed in). Names are always
@@ -57,11 +67,17 @@
 #![deny(unused_must_use)]
 #![warn(missing_docs)]
 
+mod family;
 pub mod metrics;
 mod options;
 mod refresher;
 mod resolve;
+mod sources;
+mod status;
 
+pub use family::FamilyStatus;
 pub use options::{DnsOptions, DnsProtocol, IpPreference, NameServer};
-pub use refresher::{DnsRefresher, DnsStats, HostSource, HostStatus};
-pub use resolve::{FailureKind, ResolveError, SetupError};
+pub use refresher::DnsRefresher;
+pub use resolve::{FailureKind, IpFamily, ResolveError, SetupError};
+pub use sources::{AddressSource, DnsSource, SourceError, SourceStatus, StaticSource};
+pub use status::{DnsStats, FamilyStats, HostSource, HostStatus};

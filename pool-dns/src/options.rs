@@ -87,6 +87,12 @@ pub struct DnsOptions {
     pub max_retry_backoff: Duration,
     /// Warm new addresses (`Pool::warm`) as soon as they appear (default true).
     pub warm_new_addrs: bool,
+    /// How long a family that keeps failing keeps its last good answer (default 24 h);
+    /// past it the family's addresses are removed (their connections drain).
+    pub stale_after: Duration,
+    /// NXDOMAIN answers in a row before a family's addresses are removed (default 2; 0
+    /// counts as 1). NXDOMAIN is the only answer that removes addresses.
+    pub nxdomain_confirmations: u32,
 }
 
 impl Default for DnsOptions {
@@ -101,6 +107,8 @@ impl Default for DnsOptions {
             retry_backoff: Duration::from_secs(1),
             max_retry_backoff: Duration::from_secs(60),
             warm_new_addrs: true,
+            stale_after: Duration::from_secs(24 * 3600),
+            nxdomain_confirmations: 2,
         }
     }
 }

@@ -1,12 +1,11 @@
 //! The refresher: one task per resolved host, feeding answers into the pool.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::pin::Pin;
+use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
 
 use hickory_resolver::TokioResolver;
 use pool_core::proto::AddrChange;
@@ -15,8 +14,13 @@ use tokio::sync::{Notify, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::resolve::{build_resolver, fqdn, resolve};
-use crate::{DnsOptions, FailureKind, ResolveError, SetupError, metrics};
+use crate::family::{self, FamilyStatus};
+use crate::resolve::{Answer, Failure, build_resolver, fqdn, lookup};
+use crate::sources::{AddressSource, SourceStatus, run_source};
+use crate::{
+    DnsOptions, DnsStats, FailureKind, FamilyStats, HostSource, HostStatus, IpFamily, ResolveError,
+    SetupError, metrics,
+};
 
 /// What the refresher needs from a pool, without being generic over its dialer.
 trait AddrSink: Send + Sync + 'static {
@@ -51,78 +55,6 @@ impl<D: Dialer> AddrSink for Pool<D> {
     }
 }
 
-/// Where a host's addresses come from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HostSource {
-    /// Resolved with DNS; every address gets this port.
-    Dns {
-        /// The port dialed on every resolved address.
-        port: u16,
-    },
-    /// A static list (pinned in config): never resolved.
-    Static,
-}
-
-/// What the refresher knows about one host.
-#[derive(Clone, Debug)]
-#[non_exhaustive]
-pub struct HostStatus {
-    /// DNS or static.
-    pub source: HostSource,
-    /// The addresses last fed into the pool (the last good answer).
-    pub addrs: Vec<SocketAddr>,
-    /// Resolutions finished for this host.
-    pub resolutions: u64,
-    /// Resolutions that failed for this host.
-    pub failures: u64,
-    /// Failures since the last success (drives the retry backoff).
-    pub consecutive_failures: u32,
-    /// The most recent failure, if the last resolution failed.
-    pub last_error: Option<ResolveError>,
-    /// When the last good answer arrived.
-    pub last_success: Option<Instant>,
-    /// The smallest record TTL of the last good answer.
-    pub ttl: Option<Duration>,
-    /// When the host is resolved next (`None` for static hosts and stopped refreshers).
-    pub next_refresh: Option<Instant>,
-}
-
-/// A snapshot of the refresher's counters.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct DnsStats {
-    /// Hosts refreshed (DNS and static).
-    pub hosts: usize,
-    /// Of which static.
-    pub static_hosts: usize,
-    /// Resolutions finished, ever.
-    pub resolutions: u64,
-    /// Resolutions that produced addresses.
-    pub resolved: u64,
-    /// Resolutions that failed (the last good answer was kept).
-    pub failures: u64,
-    /// Failures by kind, in [`FailureKind::ALL`] order.
-    pub failures_by_kind: Vec<(FailureKind, u64)>,
-    /// Answers that changed a host's address set.
-    pub changes: u64,
-    /// Addresses that appeared.
-    pub addrs_added: u64,
-    /// Addresses that disappeared (their connections drain).
-    pub addrs_removed: u64,
-    /// Warm-ups started for new addresses.
-    pub warms: u64,
-}
-
-impl DnsStats {
-    /// Failures of `kind`, ever.
-    pub fn failures_of(&self, kind: FailureKind) -> u64 {
-        self.failures_by_kind
-            .iter()
-            .find(|(k, _)| *k == kind)
-            .map_or(0, |(_, n)| *n)
-    }
-}
-
 #[derive(Default)]
 struct Counters {
     resolutions: AtomicU64,
@@ -132,24 +64,74 @@ struct Counters {
     added: AtomicU64,
     removed: AtomicU64,
     warms: AtomicU64,
+    nodata: AtomicU64,
+    /// Per family (`IpFamily::ALL` order): lookups, failures, drops.
+    family_lookups: [AtomicU64; 2],
+    family_failures: [AtomicU64; 2],
+    family_dropped: [AtomicU64; 2],
 }
 
 struct HostEntry {
+    /// The DNS (or static) part; `status.addrs` is that part's set.
     status: HostStatus,
     /// Tells an answer of a replaced or removed host's task from the current one.
     generation: u64,
     task: Option<JoinHandle<()>>,
     refresh: Arc<Notify>,
+    /// The user sources, by name: each keeps its own last good set.
+    sources: BTreeMap<Arc<str>, SourceSlot>,
 }
 
-struct Shared {
+struct SourceSlot {
+    status: SourceStatus,
+    generation: u64,
+    task: JoinHandle<()>,
+}
+
+impl HostEntry {
+    fn new(status: HostStatus, generation: u64, task: Option<JoinHandle<()>>) -> Self {
+        Self {
+            status,
+            generation,
+            task,
+            refresh: Arc::new(Notify::new()),
+            sources: BTreeMap::new(),
+        }
+    }
+
+    /// What the pool is fed: the union of the DNS (or static) set and every source's.
+    fn union(&self) -> Vec<SocketAddr> {
+        let mut addrs: Vec<SocketAddr> = self
+            .status
+            .addrs
+            .iter()
+            .chain(self.sources.values().flat_map(|s| &s.status.addrs))
+            .copied()
+            .collect();
+        addrs.sort();
+        addrs.dedup();
+        addrs
+    }
+
+    /// Stops every task of the entry.
+    fn abort(&self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+        for slot in self.sources.values() {
+            slot.task.abort();
+        }
+    }
+}
+
+pub(crate) struct Shared {
     resolver: TokioResolver,
-    options: DnsOptions,
+    pub(crate) options: DnsOptions,
     sink: Arc<dyn AddrSink>,
     hosts: Mutex<HashMap<Arc<str>, HostEntry>>,
     next_generation: AtomicU64,
     counters: Counters,
-    stop: watch::Sender<bool>,
+    pub(crate) stop: watch::Sender<bool>,
 }
 
 impl Shared {
@@ -164,17 +146,50 @@ impl Shared {
 
     /// Feeds `addrs` into the pool under the host lock, so a removed or replaced host is
     /// never resurrected by a late answer. Returns `None` when the answer is stale.
-    fn apply(&self, host: &str, generation: u64, addrs: &[SocketAddr]) -> Option<AddrChange> {
+    /// The host's status is updated from `families` in the same step.
+    fn apply(
+        &self,
+        host: &str,
+        generation: u64,
+        addrs: &[SocketAddr],
+        families: &[FamilyStatus],
+    ) -> Option<AddrChange> {
         let mut hosts = self.hosts();
         let entry = hosts.get_mut(host)?;
         if entry.generation != generation || self.stopped() {
             return None;
         }
-        let change = self.sink.set_addrs(host, addrs.to_vec());
         entry.status.addrs = addrs.to_vec();
+        entry.status.summarize(families);
+        let change = self.sink.set_addrs(host, entry.union());
         drop(hosts);
         self.count_change(host, &change);
         Some(change)
+    }
+
+    /// Feeds a source's new status (its set joins the host's union) under the host lock.
+    /// Returns `false` when the source was removed or replaced.
+    pub(crate) fn apply_source(
+        &self,
+        host: &str,
+        name: &str,
+        generation: u64,
+        status: &SourceStatus,
+    ) -> bool {
+        let mut hosts = self.hosts();
+        let Some(entry) = hosts.get_mut(host) else {
+            return false;
+        };
+        match entry.sources.get_mut(name) {
+            Some(slot) if slot.generation == generation && !self.stopped() => {
+                slot.status = status.clone();
+            }
+            _ => return false,
+        }
+        let change = self.sink.set_addrs(host, entry.union());
+        drop(hosts);
+        self.count_change(host, &change);
+        true
     }
 
     fn count_change(&self, host: &str, change: &AddrChange) {
@@ -201,11 +216,43 @@ impl Shared {
         }
     }
 
-    fn update_status(&self, host: &str, generation: u64, f: impl FnOnce(&mut HostStatus)) {
-        if let Some(entry) = self.hosts().get_mut(host)
-            && entry.generation == generation
-        {
-            f(&mut entry.status);
+    /// Counts, logs and records the metrics of one family's lookup.
+    fn count_lookup(
+        &self,
+        host: &str,
+        family: IpFamily,
+        result: &Result<Answer, Failure>,
+        elapsed: f64,
+    ) {
+        let c = &self.counters;
+        let i = family as usize;
+        c.resolutions.fetch_add(1, Ordering::Relaxed);
+        c.family_lookups[i].fetch_add(1, Ordering::Relaxed);
+        match result {
+            Ok(answer) => {
+                c.resolved.fetch_add(1, Ordering::Relaxed);
+                metrics::resolved(family, elapsed, None);
+                tracing::debug!(host, family = family.as_str(), ips = ?answer.ips, ttl = ?answer.ttl, "resolved");
+            }
+            Err(Failure { error, .. }) if error.kind == FailureKind::NoData => {
+                // An answer: the name has no records of this family.
+                c.resolved.fetch_add(1, Ordering::Relaxed);
+                c.nodata.fetch_add(1, Ordering::Relaxed);
+                metrics::resolved(family, elapsed, Some(error.kind));
+                tracing::debug!(host, family = family.as_str(), "no records of this family");
+            }
+            Err(Failure { error, .. }) => {
+                c.failures[error.kind.index()].fetch_add(1, Ordering::Relaxed);
+                c.family_failures[i].fetch_add(1, Ordering::Relaxed);
+                metrics::resolved(family, elapsed, Some(error.kind));
+                tracing::warn!(
+                    host,
+                    family = family.as_str(),
+                    kind = error.kind.as_str(),
+                    %error,
+                    "DNS lookup failed; the family keeps its last good answer"
+                );
+            }
         }
     }
 
@@ -303,27 +350,13 @@ impl DnsRefresher {
                 refresh.clone(),
                 tx,
             ));
-            let entry = HostEntry {
-                status: HostStatus {
-                    source: HostSource::Dns { port },
-                    addrs: Vec::new(),
-                    resolutions: 0,
-                    failures: 0,
-                    consecutive_failures: 0,
-                    last_error: None,
-                    last_success: None,
-                    ttl: None,
-                    next_refresh: None,
-                },
+            let mut entry = HostEntry::new(
+                HostStatus::new(HostSource::Dns { port }, Vec::new()),
                 generation,
-                task: Some(task),
-                refresh,
-            };
-            if let Some(old) = hosts.insert(name, entry)
-                && let Some(task) = old.task
-            {
-                task.abort();
-            }
+                Some(task),
+            );
+            entry.refresh = refresh;
+            replace(&mut hosts, name, entry);
         }
         self.shared.publish_hosts();
         rx.await.unwrap_or_else(|_| Err(stopped_error()))
@@ -340,45 +373,128 @@ impl DnsRefresher {
         let change = {
             let mut hosts = self.shared.hosts();
             let generation = self.shared.next_generation.fetch_add(1, Ordering::Relaxed);
-            let entry = HostEntry {
-                status: HostStatus {
-                    source: HostSource::Static,
-                    addrs: addrs.clone(),
-                    resolutions: 0,
-                    failures: 0,
-                    consecutive_failures: 0,
-                    last_error: None,
-                    last_success: None,
-                    ttl: None,
-                    next_refresh: None,
-                },
+            let entry = HostEntry::new(
+                HostStatus::new(HostSource::Static, addrs.clone()),
                 generation,
-                task: None,
-                refresh: Arc::new(Notify::new()),
-            };
-            if let Some(old) = hosts.insert(host.into(), entry)
-                && let Some(task) = old.task
-            {
-                task.abort();
-            }
-            self.shared.sink.set_addrs(host, addrs)
+                None,
+            );
+            let union = replace(&mut hosts, host.into(), entry);
+            self.shared.sink.set_addrs(host, union)
         };
         self.shared.count_change(host, &change);
         self.shared.publish_hosts();
         change
     }
 
+    /// Adds (or replaces) the source `name` of `host`: the refresher pulls it every
+    /// `refresh_interval` and feeds the pool the union of its set, the other sources' and
+    /// the host's DNS (or static) set. A failing pull keeps the source's last good set
+    /// (until `stale_after`) and is retried with backoff. Waits for the first pull and
+    /// returns the source's status after it (`None` when the refresher is stopped).
+    pub async fn add_source<S: AddressSource>(
+        &self,
+        host: &str,
+        name: &str,
+        source: S,
+    ) -> Option<SourceStatus> {
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut hosts = self.shared.hosts();
+            if self.shared.stopped() {
+                return None;
+            }
+            let generation = self.shared.next_generation.fetch_add(1, Ordering::Relaxed);
+            let host: Arc<str> = host.into();
+            let name: Arc<str> = name.into();
+            let task = tokio::spawn(run_source(
+                self.shared.clone(),
+                host.clone(),
+                name.clone(),
+                generation,
+                source,
+                tx,
+            ));
+            let entry = hosts.entry(host).or_insert_with(|| {
+                HostEntry::new(
+                    HostStatus::new(HostSource::User, Vec::new()),
+                    generation,
+                    None,
+                )
+            });
+            let slot = SourceSlot {
+                status: SourceStatus::new(name.clone()),
+                generation,
+                task,
+            };
+            if let Some(old) = entry.sources.insert(name, slot) {
+                old.task.abort();
+            }
+        }
+        self.shared.publish_hosts();
+        rx.await.ok()
+    }
+
+    /// Removes the source `name` of `host`: only the addresses no other source (nor DNS)
+    /// gives leave the pool (their connections drain). A host left with no source and no
+    /// DNS or static registration is forgotten. Returns whether the source was known.
+    pub fn remove_source(&self, host: &str, name: &str) -> bool {
+        let change = {
+            let mut hosts = self.shared.hosts();
+            let Some(entry) = hosts.get_mut(host) else {
+                return false;
+            };
+            let Some(slot) = entry.sources.remove(name) else {
+                return false;
+            };
+            slot.task.abort();
+            let union = entry.union();
+            if entry.status.source == HostSource::User && entry.sources.is_empty() {
+                hosts.remove(host);
+            }
+            self.shared.sink.set_addrs(host, union)
+        };
+        self.shared.count_change(host, &change);
+        self.shared.publish_hosts();
+        true
+    }
+
+    /// Stops resolving `host` (or its static list) but keeps its user sources: only the
+    /// addresses no source gives leave the pool. Returns whether the host had a DNS or
+    /// static registration.
+    pub fn remove_dns(&self, host: &str) -> bool {
+        let change = {
+            let mut hosts = self.shared.hosts();
+            let Some(entry) = hosts.get_mut(host) else {
+                return false;
+            };
+            if entry.status.source == HostSource::User {
+                return false;
+            }
+            if let Some(task) = entry.task.take() {
+                task.abort();
+            }
+            entry.generation = self.shared.next_generation.fetch_add(1, Ordering::Relaxed);
+            entry.status = HostStatus::new(HostSource::User, Vec::new());
+            let union = entry.union();
+            if entry.sources.is_empty() {
+                hosts.remove(host);
+            }
+            self.shared.sink.set_addrs(host, union)
+        };
+        self.shared.count_change(host, &change);
+        self.shared.publish_hosts();
+        true
+    }
+
     /// Stops refreshing `host` and removes its addresses from the pool (its connections
-    /// drain). Returns whether the host was known.
+    /// drain), every source's included. Returns whether the host was known.
     pub fn remove_host(&self, host: &str) -> bool {
         let change = {
             let mut hosts = self.shared.hosts();
             let Some(old) = hosts.remove(host) else {
                 return false;
             };
-            if let Some(task) = old.task {
-                task.abort();
-            }
+            old.abort();
             self.shared.sink.set_addrs(host, Vec::new())
         };
         self.shared.count_change(host, &change);
@@ -408,24 +524,45 @@ impl DnsRefresher {
 
     /// What the refresher knows about `host`.
     pub fn host_status(&self, host: &str) -> Option<HostStatus> {
-        self.shared.hosts().get(host).map(|e| e.status.clone())
+        self.shared.hosts().get(host).map(|e| {
+            let mut status = e.status.clone();
+            status.sources = e.sources.values().map(|s| s.status.clone()).collect();
+            status
+        })
     }
 
     /// A snapshot of the counters.
     pub fn stats(&self) -> DnsStats {
+        let c = &self.shared.counters;
+        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let mut families: Vec<FamilyStats> = IpFamily::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, f)| FamilyStats {
+                family: Some(*f),
+                lookups: load(&c.family_lookups[i]),
+                failures: load(&c.family_failures[i]),
+                dropped: load(&c.family_dropped[i]),
+                ..FamilyStats::default()
+            })
+            .collect();
         let (hosts, static_hosts) = {
             let hosts = self.shared.hosts();
+            for state in hosts.values().flat_map(|e| &e.status.families) {
+                let stats = &mut families[state.family as usize];
+                stats.failing_hosts += usize::from(state.failing());
+                stats.answered_hosts += usize::from(!state.ips.is_empty());
+            }
             let statics = hosts
                 .values()
                 .filter(|e| e.status.source == HostSource::Static)
                 .count();
             (hosts.len(), statics)
         };
-        let c = &self.shared.counters;
-        let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let failures_by_kind: Vec<(FailureKind, u64)> = FailureKind::ALL
             .iter()
             .zip(&c.failures)
+            .filter(|(k, _)| **k != FailureKind::NoData)
             .map(|(k, n)| (*k, load(n)))
             .collect();
         DnsStats {
@@ -439,6 +576,8 @@ impl DnsRefresher {
             addrs_added: load(&c.added),
             addrs_removed: load(&c.removed),
             warms: load(&c.warms),
+            nodata: load(&c.nodata),
+            families,
         }
     }
 
@@ -456,7 +595,13 @@ impl DnsRefresher {
             .shared
             .hosts()
             .values_mut()
-            .filter_map(|e| e.task.take())
+            .flat_map(|e| {
+                let sources: Vec<JoinHandle<()>> = std::mem::take(&mut e.sources)
+                    .into_values()
+                    .map(|s| s.task)
+                    .collect();
+                e.task.take().into_iter().chain(sources)
+            })
             .collect();
         if let Some(supervisor) = self
             .supervisor
@@ -483,13 +628,63 @@ impl Drop for DnsRefresher {
     }
 }
 
+/// Puts `entry` in place of the host's DNS or static registration (stopping its task),
+/// keeping the host's user sources. Returns the host's new union.
+fn replace(
+    hosts: &mut HashMap<Arc<str>, HostEntry>,
+    host: Arc<str>,
+    mut entry: HostEntry,
+) -> Vec<SocketAddr> {
+    if let Some(old) = hosts.remove(&host) {
+        if let Some(task) = &old.task {
+            task.abort();
+        }
+        entry.sources = old.sources;
+    }
+    let union = entry.union();
+    hosts.insert(host, entry);
+    union
+}
+
 fn stopped_error() -> ResolveError {
     ResolveError {
         kind: FailureKind::Other,
+        family: None,
         message: "the DNS refresher is stopped".into(),
     }
 }
 
+type Lookup = Option<(IpFamily, Result<Answer, Failure>, f64)>;
+
+/// Waits for the first of the pending lookups to finish: its index and outcome.
+async fn poll_first<F: Future<Output = Lookup>>(
+    pending: &mut [Option<Pin<&mut F>>; 2],
+) -> (usize, Lookup) {
+    std::future::poll_fn(|cx| {
+        for (i, slot) in pending.iter_mut().enumerate() {
+            if let Some(fut) = slot
+                && let std::task::Poll::Ready(out) = fut.as_mut().poll(cx)
+            {
+                return std::task::Poll::Ready((i, out));
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
+/// Looks `family` up when `due`.
+async fn lookup_if(shared: &Shared, name: &str, family: IpFamily, due: bool) -> Lookup {
+    if !due {
+        return None;
+    }
+    let started = Instant::now();
+    let result = lookup(&shared.resolver, name, family).await;
+    Some((family, result, started.elapsed().as_secs_f64()))
+}
+
+/// One host's task: looks each family up when its own time comes (both at once on the
+/// first round and on `refresh_now`), feeds the union of their last good answers.
 async fn run_host(
     shared: Arc<Shared>,
     host: Arc<str>,
@@ -499,79 +694,74 @@ async fn run_host(
     first: oneshot::Sender<Result<Vec<SocketAddr>, ResolveError>>,
 ) {
     let name = fqdn(&host);
+    let options = &shared.options;
     let mut stop = shared.stop.subscribe();
     let mut first = Some(first);
-    let mut consecutive: u32 = 0;
+    let mut states: Vec<FamilyStatus> = family::families(options.prefer)
+        .iter()
+        .map(|f| FamilyStatus::new(*f))
+        .collect();
+    let mut forced = true;
     loop {
-        let started = Instant::now();
-        let result = tokio::select! {
-            biased;
-            _ = stop.wait_for(|stop| *stop) => return,
-            result = resolve(&shared.resolver, &name, shared.options.prefer) => result,
+        let now = Instant::now();
+        let due = |f: IpFamily| {
+            states
+                .iter()
+                .any(|s| s.family == f && (forced || s.due(now)))
         };
-        let elapsed = started.elapsed().as_secs_f64();
-        let c = &shared.counters;
-        c.resolutions.fetch_add(1, Ordering::Relaxed);
-        let (delay, reply) = match result {
-            Ok(answer) => {
-                consecutive = 0;
-                c.resolved.fetch_add(1, Ordering::Relaxed);
-                metrics::resolved(elapsed, None);
-                let addrs: Vec<SocketAddr> = answer
-                    .ips
-                    .iter()
-                    .map(|ip| SocketAddr::new(*ip, port))
-                    .collect();
-                if shared.apply(&host, generation, &addrs).is_none() {
-                    return; // replaced, removed or stopped meanwhile
-                }
-                let delay = shared.options.refresh_delay(answer.ttl);
-                shared.update_status(&host, generation, |s| {
-                    s.resolutions += 1;
-                    s.consecutive_failures = 0;
-                    s.last_error = None;
-                    s.last_success = Some(Instant::now());
-                    s.ttl = Some(answer.ttl);
-                    s.next_refresh = Some(Instant::now() + delay);
-                });
-                tracing::debug!(%host, addrs = addrs.len(), ttl = ?answer.ttl, next = ?delay, "resolved");
-                (delay, Ok(addrs))
+        let v4 = pin!(lookup_if(&shared, &name, IpFamily::V4, due(IpFamily::V4)));
+        let v6 = pin!(lookup_if(&shared, &name, IpFamily::V6, due(IpFamily::V6)));
+        let mut pending = [Some(v4), Some(v6)];
+        forced = false;
+        // Each family's answer is applied as soon as it arrives (RFC 8305: a new host is
+        // warmed from whichever family answers first), the round ends when both are in.
+        let mut addrs = Vec::new();
+        while pending.iter().any(Option::is_some) {
+            let (index, outcome) = tokio::select! {
+                biased;
+                _ = stop.wait_for(|stop| *stop) => return,
+                outcome = poll_first(&mut pending) => outcome,
+            };
+            pending[index] = None;
+            let Some((family, result, elapsed)) = outcome else {
+                continue; // not due
+            };
+            let Some(state) = states.iter_mut().find(|s| s.family == family) else {
+                continue;
+            };
+            shared.count_lookup(&host, family, &result, elapsed);
+            let dropped = state.record(result, Instant::now(), options);
+            if let Some(reason) = dropped.reason() {
+                shared.counters.family_dropped[family as usize].fetch_add(1, Ordering::Relaxed);
+                metrics::dropped(family, reason);
+                tracing::warn!(%host, family = family.as_str(), reason, "family addresses removed");
             }
-            Err(error) => {
-                consecutive = consecutive.saturating_add(1);
-                let index = FailureKind::ALL
-                    .iter()
-                    .position(|k| *k == error.kind)
-                    .unwrap_or(FailureKind::ALL.len() - 1);
-                c.failures[index].fetch_add(1, Ordering::Relaxed);
-                metrics::resolved(elapsed, Some(error.kind));
-                let delay = shared.options.retry_delay(consecutive);
-                tracing::warn!(
-                    %host,
-                    kind = error.kind.as_str(),
-                    consecutive,
-                    retry_in = ?delay,
-                    %error,
-                    "DNS resolution failed; keeping the last good answer"
-                );
-                shared.update_status(&host, generation, |s| {
-                    s.resolutions += 1;
-                    s.failures += 1;
-                    s.consecutive_failures = consecutive;
-                    s.last_error = Some(error.clone());
-                    s.next_refresh = Some(Instant::now() + delay);
-                });
-                (delay, Err(error))
+            addrs = family::union(&states, options.prefer)
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, port))
+                .collect();
+            if shared.apply(&host, generation, &addrs, &states).is_none() {
+                return; // replaced, removed or stopped meanwhile
             }
-        };
+        }
         if let Some(first) = first.take() {
+            let reply = match family::first_error(&states) {
+                Some(error) if addrs.is_empty() => Err(error),
+                _ => Ok(addrs),
+            };
             let _ = first.send(reply);
         }
+        let now = Instant::now();
+        let next = states
+            .iter()
+            .filter_map(|s| s.next_try)
+            .min()
+            .unwrap_or_else(|| now + options.dns_update_interval);
         tokio::select! {
             biased;
             _ = stop.wait_for(|stop| *stop) => return,
-            () = tokio::time::sleep(delay) => {}
-            () = refresh.notified() => {}
+            () = tokio::time::sleep_until(next) => {}
+            () = refresh.notified() => forced = true,
         }
     }
 }

@@ -1,5 +1,6 @@
-//! One resolution of one host: A and/or AAAA lookups, classified into an answer or a
-//! failure kind.
+//! One lookup of one address family of one host, classified from hickory's typed errors
+//! (response codes and error variants, never message text) into an answer or a
+//! [`FailureKind`].
 
 use std::fmt;
 use std::net::IpAddr;
@@ -8,35 +9,89 @@ use std::time::Duration;
 use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_resolver::net::{DnsError, NetError};
+use hickory_resolver::net::{DnsError, NetError, NoRecords};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{RData, RecordType};
 
-use crate::{DnsOptions, DnsProtocol, IpPreference};
+use crate::{DnsOptions, DnsProtocol};
 
-/// Why a resolution did not produce addresses. The last good answer is kept in every case.
+/// An address family: A records (IPv4) or AAAA records (IPv6). Each is resolved,
+/// scheduled and remembered on its own.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum IpFamily {
+    /// A records.
+    V4,
+    /// AAAA records.
+    V6,
+}
+
+impl IpFamily {
+    /// Both families, IPv4 first.
+    pub const ALL: [IpFamily; 2] = [IpFamily::V4, IpFamily::V6];
+
+    /// A short, stable label (`ipv4`, `ipv6`; used in metrics and logs).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IpFamily::V4 => "ipv4",
+            IpFamily::V6 => "ipv6",
+        }
+    }
+
+    /// The record type queried for this family (`A` or `AAAA`).
+    pub fn record_type(self) -> &'static str {
+        match self {
+            IpFamily::V4 => "A",
+            IpFamily::V6 => "AAAA",
+        }
+    }
+
+    fn rr(self) -> RecordType {
+        match self {
+            IpFamily::V4 => RecordType::A,
+            IpFamily::V6 => RecordType::AAAA,
+        }
+    }
+}
+
+impl fmt::Display for IpFamily {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.as_str(), self.record_type())
+    }
+}
+
+/// Why a lookup did not produce addresses. The last good answer is kept in every case;
+/// only [`FailureKind::NxDomain`], confirmed `nxdomain_confirmations` times in a row,
+/// removes a family's addresses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum FailureKind {
     /// The name does not exist (NXDOMAIN).
     NxDomain,
+    /// The name exists but has no records of the family (NOERROR without answers:
+    /// NODATA).
+    NoData,
     /// The server answered SERVFAIL.
     ServFail,
+    /// The server answered REFUSED (e.g. a forwarder with no upstream for the name).
+    Refused,
     /// No answer within the query timeout (every attempt).
     Timeout,
-    /// The name exists but has no address of the wanted families.
-    Empty,
-    /// Anything else: refused, malformed, no connection to any name server.
+    /// No name server could be reached (connection refused or reset, no route, truncated
+    /// answers with no TCP fallback).
+    Network,
+    /// Anything else: another response code, a malformed answer, a stopped refresher.
     Other,
 }
 
 impl FailureKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [FailureKind; 5] = [
+    pub const ALL: [FailureKind; 7] = [
         FailureKind::NxDomain,
+        FailureKind::NoData,
         FailureKind::ServFail,
+        FailureKind::Refused,
         FailureKind::Timeout,
-        FailureKind::Empty,
+        FailureKind::Network,
         FailureKind::Other,
     ];
 
@@ -44,26 +99,38 @@ impl FailureKind {
     pub fn as_str(self) -> &'static str {
         match self {
             FailureKind::NxDomain => "nxdomain",
+            FailureKind::NoData => "nodata",
             FailureKind::ServFail => "servfail",
+            FailureKind::Refused => "refused",
             FailureKind::Timeout => "timeout",
-            FailureKind::Empty => "empty",
+            FailureKind::Network => "network",
             FailureKind::Other => "other",
         }
     }
+
+    /// The index of this kind in [`FailureKind::ALL`].
+    pub(crate) fn index(self) -> usize {
+        Self::ALL.iter().position(|k| *k == self).unwrap_or(0)
+    }
 }
 
-/// A failed resolution: its kind and the resolver's message.
+/// A failed lookup: its kind, the family it was for, and the resolver's message.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResolveError {
     /// What kind of failure.
     pub kind: FailureKind,
+    /// The family whose lookup failed (`None` when no lookup was made).
+    pub family: Option<IpFamily>,
     /// The resolver's description (not API: for logs).
     pub message: String,
 }
 
 impl fmt::Display for ResolveError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.kind.as_str(), self.message)
+        match self.family {
+            Some(family) => write!(f, "{family}: {}: {}", self.kind.as_str(), self.message),
+            None => write!(f, "{}: {}", self.kind.as_str(), self.message),
+        }
     }
 }
 
@@ -81,7 +148,7 @@ impl fmt::Display for SetupError {
 
 impl std::error::Error for SetupError {}
 
-/// The addresses of one successful resolution.
+/// The addresses of one family's successful lookup.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Answer {
     /// Sorted, without duplicates.
@@ -90,12 +157,12 @@ pub(crate) struct Answer {
     pub(crate) ttl: Duration,
 }
 
-/// What one family's lookup gave.
-enum Family {
-    Found(Vec<IpAddr>, Duration),
-    /// NOERROR without records (NODATA).
-    NoData,
-    Failed(ResolveError),
+/// A failed lookup and, for negative answers, how long the server says it holds.
+#[derive(Clone, Debug)]
+pub(crate) struct Failure {
+    pub(crate) error: ResolveError,
+    /// The SOA's negative TTL of an NXDOMAIN or NODATA answer.
+    pub(crate) negative_ttl: Option<Duration>,
 }
 
 pub(crate) fn build_resolver(options: &DnsOptions) -> Result<TokioResolver, SetupError> {
@@ -137,127 +204,146 @@ pub(crate) fn fqdn(host: &str) -> String {
     }
 }
 
-fn classify(error: &NetError) -> FailureKind {
-    if error.is_nx_domain() {
-        return FailureKind::NxDomain;
-    }
+/// The failure kind of a resolver error, from its variant and response code only.
+pub(crate) fn classify(error: &NetError) -> FailureKind {
     match error {
-        NetError::Timeout => FailureKind::Timeout,
-        NetError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => FailureKind::Timeout,
-        NetError::Dns(DnsError::ResponseCode(ResponseCode::ServFail)) => FailureKind::ServFail,
-        _ => {
-            // Name-server pools wrap per-server errors; fall back to the description.
-            let text = format!("{error:?}");
-            if text.contains("ServFail") {
-                FailureKind::ServFail
-            } else if text.contains("Timeout") || text.contains("timed out") {
-                FailureKind::Timeout
-            } else {
-                FailureKind::Other
+        NetError::Dns(DnsError::NoRecordsFound(NoRecords { response_code, .. })) => {
+            match *response_code {
+                ResponseCode::NXDomain => FailureKind::NxDomain,
+                ResponseCode::NoError => FailureKind::NoData,
+                code => code_kind(code),
             }
         }
+        NetError::Dns(DnsError::ResponseCode(code)) => code_kind(*code),
+        NetError::Timeout => FailureKind::Timeout,
+        NetError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => FailureKind::Timeout,
+        NetError::Io(_) | NetError::NoConnections | NetError::Busy | NetError::Truncated => {
+            FailureKind::Network
+        }
+        _ => FailureKind::Other,
     }
 }
 
-async fn lookup_family(resolver: &TokioResolver, name: &str, record_type: RecordType) -> Family {
-    match resolver.lookup(name, record_type).await {
+fn code_kind(code: ResponseCode) -> FailureKind {
+    match code {
+        ResponseCode::ServFail => FailureKind::ServFail,
+        ResponseCode::Refused => FailureKind::Refused,
+        ResponseCode::NXDomain => FailureKind::NxDomain,
+        _ => FailureKind::Other,
+    }
+}
+
+fn negative_ttl(error: &NetError) -> Option<Duration> {
+    match error {
+        NetError::Dns(DnsError::NoRecordsFound(NoRecords { negative_ttl, .. })) => {
+            negative_ttl.map(|s| Duration::from_secs(u64::from(s)))
+        }
+        _ => None,
+    }
+}
+
+/// Looks up one family of `name` (already fully qualified).
+pub(crate) async fn lookup(
+    resolver: &TokioResolver,
+    name: &str,
+    family: IpFamily,
+) -> Result<Answer, Failure> {
+    match resolver.lookup(name, family.rr()).await {
         Ok(lookup) => {
             let mut ttl = None::<u32>;
             let mut ips = Vec::new();
             for record in lookup.answers() {
-                let ip = match &record.data {
-                    RData::A(a) => IpAddr::V4(a.0),
-                    RData::AAAA(a) => IpAddr::V6(a.0),
-                    // CNAMEs on the way count toward the TTL too.
-                    _ => {
-                        ttl = Some(ttl.map_or(record.ttl, |t| t.min(record.ttl)));
-                        continue;
-                    }
-                };
+                // CNAMEs on the way count toward the TTL too.
                 ttl = Some(ttl.map_or(record.ttl, |t| t.min(record.ttl)));
-                ips.push(ip);
+                match (&record.data, family) {
+                    (RData::A(a), IpFamily::V4) => ips.push(IpAddr::V4(a.0)),
+                    (RData::AAAA(a), IpFamily::V6) => ips.push(IpAddr::V6(a.0)),
+                    _ => {}
+                }
             }
             if ips.is_empty() {
-                Family::NoData
-            } else {
-                Family::Found(ips, Duration::from_secs(u64::from(ttl.unwrap_or(0))))
+                return Err(Failure {
+                    error: ResolveError {
+                        kind: FailureKind::NoData,
+                        family: Some(family),
+                        message: format!("{name} has no {} records", family.record_type()),
+                    },
+                    negative_ttl: None,
+                });
             }
+            ips.sort();
+            ips.dedup();
+            Ok(Answer {
+                ips,
+                ttl: Duration::from_secs(u64::from(ttl.unwrap_or(0))),
+            })
         }
-        Err(e) if e.is_no_records_found() && !e.is_nx_domain() => Family::NoData,
-        Err(e) => Family::Failed(ResolveError {
-            kind: classify(&e),
-            message: e.to_string(),
+        Err(e) => Err(Failure {
+            negative_ttl: negative_ttl(&e),
+            error: ResolveError {
+                kind: classify(&e),
+                family: Some(family),
+                message: e.to_string(),
+            },
         }),
     }
 }
 
-fn answer(found: Vec<(Vec<IpAddr>, Duration)>) -> Answer {
-    let ttl = found.iter().map(|(_, t)| *t).min().unwrap_or_default();
-    let mut ips: Vec<IpAddr> = found.into_iter().flat_map(|(ips, _)| ips).collect();
-    ips.sort();
-    ips.dedup();
-    Answer { ips, ttl }
-}
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
 
-fn empty(host: &str) -> ResolveError {
-    ResolveError {
-        kind: FailureKind::Empty,
-        message: format!("{host} has no address records"),
-    }
-}
+    use hickory_resolver::proto::op::Query;
 
-/// Resolves `host` (already fully qualified) by `prefer`.
-pub(crate) async fn resolve(
-    resolver: &TokioResolver,
-    host: &str,
-    prefer: IpPreference,
-) -> Result<Answer, ResolveError> {
-    let (first, second) = match prefer {
-        IpPreference::Ipv4 => (RecordType::A, None),
-        IpPreference::Ipv6 => (RecordType::AAAA, None),
-        IpPreference::PreferIpv4 => (RecordType::A, Some(RecordType::AAAA)),
-        IpPreference::PreferIpv6 => (RecordType::AAAA, Some(RecordType::A)),
-        IpPreference::Both => {
-            let (v4, v6) = tokio::join!(
-                lookup_family(resolver, host, RecordType::A),
-                lookup_family(resolver, host, RecordType::AAAA)
-            );
-            return combine_both(host, v4, v6);
-        }
-    };
-    match lookup_family(resolver, host, first).await {
-        Family::Found(ips, ttl) => return Ok(answer(vec![(ips, ttl)])),
-        Family::Failed(e) if e.kind != FailureKind::NxDomain || second.is_none() => {
-            return Err(e);
-        }
-        Family::Failed(_) | Family::NoData => {}
-    }
-    let Some(second) = second else {
-        return Err(empty(host));
-    };
-    match lookup_family(resolver, host, second).await {
-        Family::Found(ips, ttl) => Ok(answer(vec![(ips, ttl)])),
-        Family::NoData => Err(empty(host)),
-        Family::Failed(e) => Err(e),
-    }
-}
+    use super::*;
 
-/// Both families wanted: any transient failure fails the whole resolution (so a lost
-/// AAAA answer never drains the IPv6 connections); NXDOMAIN next to records of the other
-/// family counts as no data.
-fn combine_both(host: &str, v4: Family, v6: Family) -> Result<Answer, ResolveError> {
-    let mut found = Vec::new();
-    let mut nx = None;
-    for family in [v4, v6] {
-        match family {
-            Family::Found(ips, ttl) => found.push((ips, ttl)),
-            Family::NoData => {}
-            Family::Failed(e) if e.kind == FailureKind::NxDomain => nx = Some(e),
-            Family::Failed(e) => return Err(e),
+    fn no_records(code: ResponseCode) -> NetError {
+        NetError::Dns(DnsError::NoRecordsFound(NoRecords::new(Query::new(), code)))
+    }
+
+    #[test]
+    fn kinds_come_from_codes_and_variants() {
+        let cases = [
+            (no_records(ResponseCode::NXDomain), FailureKind::NxDomain),
+            (no_records(ResponseCode::NoError), FailureKind::NoData),
+            (
+                NetError::Dns(DnsError::ResponseCode(ResponseCode::ServFail)),
+                FailureKind::ServFail,
+            ),
+            (
+                NetError::Dns(DnsError::ResponseCode(ResponseCode::Refused)),
+                FailureKind::Refused,
+            ),
+            (
+                NetError::Dns(DnsError::ResponseCode(ResponseCode::NotImp)),
+                FailureKind::Other,
+            ),
+            (NetError::Timeout, FailureKind::Timeout),
+            (
+                NetError::Io(Arc::new(std::io::ErrorKind::TimedOut.into())),
+                FailureKind::Timeout,
+            ),
+            (
+                NetError::Io(Arc::new(std::io::ErrorKind::ConnectionRefused.into())),
+                FailureKind::Network,
+            ),
+            (NetError::NoConnections, FailureKind::Network),
+            // Text that looks like another kind changes nothing.
+            (NetError::Msg("ServFail Timeout".into()), FailureKind::Other),
+        ];
+        for (error, kind) in cases {
+            assert_eq!(classify(&error), kind, "{error:?}");
         }
     }
-    if !found.is_empty() {
-        return Ok(answer(found));
+
+    #[test]
+    fn every_kind_has_its_own_label_and_index() {
+        for (i, kind) in FailureKind::ALL.iter().enumerate() {
+            assert_eq!(kind.index(), i);
+        }
+        let mut labels: Vec<&str> = FailureKind::ALL.iter().map(|k| k.as_str()).collect();
+        labels.sort();
+        labels.dedup();
+        assert_eq!(labels.len(), FailureKind::ALL.len());
     }
-    Err(nx.unwrap_or_else(|| empty(host)))
 }

@@ -31,34 +31,63 @@ const BIND_ATTEMPTS: usize = 16;
 /// SOA minimum (negative-caching TTL) of the zones, kept short for tests.
 const NEGATIVE_TTL: u32 = 1;
 
-/// How the server answers.
+/// How the server answers (every query, or one address family's queries, see
+/// [`DnsServer::set_family_mode`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DnsMode {
     /// Answers from the zones.
     #[default]
     Normal,
-    /// Answers every query with SERVFAIL.
+    /// Answers with SERVFAIL.
     ServFail,
     /// Receives queries (they are counted) and never answers: resolvers time out.
     Silent,
+    /// Answers with REFUSED (what a forwarder without upstream says about names it has no
+    /// data for).
+    Refused,
+    /// Answers NXDOMAIN (the name does not exist), whatever the zone holds.
+    NxDomain,
+    /// Answers NOERROR without records (NODATA), whatever the zone holds.
+    NoData,
 }
 
 impl DnsMode {
+    const ALL: [DnsMode; 6] = [
+        DnsMode::Normal,
+        DnsMode::ServFail,
+        DnsMode::Silent,
+        DnsMode::Refused,
+        DnsMode::NxDomain,
+        DnsMode::NoData,
+    ];
+
     fn from_u8(v: u8) -> Self {
-        match v {
-            1 => DnsMode::ServFail,
-            2 => DnsMode::Silent,
-            _ => DnsMode::Normal,
-        }
+        Self::ALL.get(usize::from(v)).copied().unwrap_or_default()
     }
 
     fn as_u8(self) -> u8 {
+        Self::ALL.iter().position(|m| *m == self).unwrap_or(0) as u8
+    }
+
+    /// The response code of an error answer, `None` for answering normally or not at all.
+    fn error_code(self) -> Option<ResponseCode> {
         match self {
-            DnsMode::Normal => 0,
-            DnsMode::ServFail => 1,
-            DnsMode::Silent => 2,
+            DnsMode::Normal | DnsMode::Silent => None,
+            DnsMode::ServFail => Some(ResponseCode::ServFail),
+            DnsMode::Refused => Some(ResponseCode::Refused),
+            DnsMode::NxDomain => Some(ResponseCode::NXDomain),
+            DnsMode::NoData => Some(ResponseCode::NoError),
         }
     }
+}
+
+/// An address family's queries: A (IPv4) or AAAA (IPv6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DnsFamily {
+    /// A queries (and every query of another type).
+    V4,
+    /// AAAA queries.
+    V6,
 }
 
 /// Options of a [`DnsServer`].
@@ -81,7 +110,8 @@ impl Default for DnsServerOptions {
 }
 
 struct Shared {
-    mode: AtomicU8,
+    /// The mode of A (and other) queries, then of AAAA queries.
+    modes: [AtomicU8; 2],
     queries: AtomicU64,
     notify: Notify,
 }
@@ -110,25 +140,35 @@ impl RequestHandler for Handler {
     ) -> ResponseInfo {
         self.shared.queries.fetch_add(1, Ordering::SeqCst);
         self.shared.notify.notify_waiters();
-        match DnsMode::from_u8(self.shared.mode.load(Ordering::SeqCst)) {
-            DnsMode::Normal => {
-                self.catalog
-                    .handle_request::<R, T>(request, response_handle)
-                    .await
-            }
-            DnsMode::ServFail => {
-                let response = MessageResponseBuilder::new(&request.queries, None)
-                    .error_msg(&request.metadata, ResponseCode::ServFail);
-                match response_handle.send_response(response).await {
-                    Ok(info) => info,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "sending SERVFAIL failed");
-                        unanswered(request)
-                    }
-                }
-            }
-            DnsMode::Silent => unanswered(request),
+        let family = match request.queries.queries().first() {
+            Some(q) if q.query_type() == RecordType::AAAA => DnsFamily::V6,
+            _ => DnsFamily::V4,
+        };
+        let mode = self.shared.mode(family);
+        if mode == DnsMode::Silent {
+            return unanswered(request);
         }
+        let Some(code) = mode.error_code() else {
+            return self
+                .catalog
+                .handle_request::<R, T>(request, response_handle)
+                .await;
+        };
+        let response =
+            MessageResponseBuilder::new(&request.queries, None).error_msg(&request.metadata, code);
+        match response_handle.send_response(response).await {
+            Ok(info) => info,
+            Err(e) => {
+                tracing::debug!(error = %e, ?code, "sending an error answer failed");
+                unanswered(request)
+            }
+        }
+    }
+}
+
+impl Shared {
+    fn mode(&self, family: DnsFamily) -> DnsMode {
+        DnsMode::from_u8(self.modes[family as usize].load(Ordering::SeqCst))
     }
 }
 
@@ -235,7 +275,7 @@ impl DnsServer {
             zones.push((origin, zone));
         }
         let shared = Arc::new(Shared {
-            mode: AtomicU8::new(DnsMode::Normal.as_u8()),
+            modes: [AtomicU8::new(0), AtomicU8::new(0)],
             queries: AtomicU64::new(0),
             notify: Notify::new(),
         });
@@ -328,14 +368,26 @@ impl DnsServer {
         Ok(())
     }
 
-    /// Switches how the server answers, from the next query on.
+    /// Switches how the server answers every query, from the next query on.
     pub fn set_mode(&self, mode: DnsMode) {
-        self.shared.mode.store(mode.as_u8(), Ordering::SeqCst);
+        self.set_family_mode(DnsFamily::V4, mode);
+        self.set_family_mode(DnsFamily::V6, mode);
     }
 
-    /// The current mode.
+    /// Switches how the server answers one family's queries (A or AAAA), from the next
+    /// query on; the other family's mode is unchanged.
+    pub fn set_family_mode(&self, family: DnsFamily, mode: DnsMode) {
+        self.shared.modes[family as usize].store(mode.as_u8(), Ordering::SeqCst);
+    }
+
+    /// The current mode of A queries (see [`family_mode`](Self::family_mode)).
     pub fn mode(&self) -> DnsMode {
-        DnsMode::from_u8(self.shared.mode.load(Ordering::SeqCst))
+        self.shared.mode(DnsFamily::V4)
+    }
+
+    /// The current mode of one family's queries.
+    pub fn family_mode(&self, family: DnsFamily) -> DnsMode {
+        self.shared.mode(family)
     }
 
     /// Queries received so far (in every mode; UDP and TCP).

@@ -70,7 +70,7 @@ pub use wait::{TimedOut, eventually, wait_for};
 #[cfg(feature = "servers")]
 pub use ca::{IssuedCert, TestCa, client_config_trusting, crypto_provider};
 #[cfg(feature = "servers")]
-pub use dns::{DnsMode, DnsServer, DnsServerOptions};
+pub use dns::{DnsFamily, DnsMode, DnsServer, DnsServerOptions};
 #[cfg(feature = "servers")]
 pub use fault_proxy::{Fault, FaultProxy, ProxyStats};
 #[cfg(feature = "servers")]

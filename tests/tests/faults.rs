@@ -526,6 +526,8 @@ fn dns_options(dns: &DnsServer) -> DnsOptions {
         attempts: 1,
         retry_backoff: Duration::from_millis(50),
         max_retry_backoff: Duration::from_millis(200),
+        // NXDOMAIN is a transient fault in this matrix: never confirmed.
+        nxdomain_confirmations: u32::MAX,
         ..DnsOptions::default()
     }
 }

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use pool_core::Dialer;
+use pool_dns::FamilyStatus;
 use pool_http::HttpConnection;
 use serde::Serialize;
 
@@ -34,6 +35,72 @@ struct WarmJson {
     connections: Vec<AddrConns>,
     /// One line per failed dial.
     failures: Vec<String>,
+    /// Each resolved address family's state (empty for static hosts).
+    dns: Vec<FamilyJson>,
+}
+
+/// One address family's DNS state, as `warm` reports it.
+#[derive(Debug, Serialize)]
+struct FamilyJson {
+    family: &'static str,
+    /// Addresses of the family's last good answer.
+    addresses: usize,
+    ttl_s: Option<u64>,
+    /// The failure kind of the last lookup (`refused`, `servfail`, `timeout`, ...), if it
+    /// gave no addresses.
+    error_kind: Option<&'static str>,
+    error: Option<String>,
+    /// Seconds until the family is looked up again.
+    next_lookup_s: Option<f64>,
+}
+
+impl FamilyJson {
+    fn new(f: &FamilyStatus) -> Self {
+        let now = tokio::time::Instant::now();
+        Self {
+            family: f.family.as_str(),
+            addresses: f.ips.len(),
+            ttl_s: f.ttl.map(|t| t.as_secs()),
+            error_kind: f.last_error.as_ref().map(|e| e.kind.as_str()),
+            error: f.last_error.as_ref().map(|e| e.message.clone()),
+            next_lookup_s: f
+                .next_try
+                .map(|t| t.saturating_duration_since(now).as_secs_f64()),
+        }
+    }
+}
+
+/// One line per family that failed (NODATA is an answer, not a failure), and with `-v`
+/// each family's state.
+fn report_families(global: &Global, host: &str, families: &[FamilyStatus]) {
+    for f in families.iter().filter(|f| f.failing()) {
+        if let Some(e) = &f.last_error {
+            let using = if f.ips.is_empty() {
+                "no address from it"
+            } else {
+                "keeping its last good answer"
+            };
+            eprintln!(
+                "hotpool: warning: {host}: {} lookup failed: {} ({}); {using}",
+                f.family,
+                e.kind.as_str(),
+                e.message
+            );
+        }
+    }
+    if global.verbose > 0 {
+        for f in families.iter().map(FamilyJson::new) {
+            eprintln!(
+                "dns {host} {}: {} addresses, ttl {}, last error {}, next lookup in {}",
+                f.family,
+                f.addresses,
+                f.ttl_s.map_or("-".to_owned(), |t| format!("{t}s")),
+                f.error_kind.unwrap_or("none"),
+                f.next_lookup_s
+                    .map_or("-".to_owned(), |t| format!("{t:.1}s")),
+            );
+        }
+    }
 }
 
 /// A pool limit and its value, as named in the configuration file.
@@ -64,6 +131,12 @@ async fn warm_with<D: Dialer<Conn: HttpConnection>>(
     host: &HostSpec,
 ) -> Result<ExitCode, Error> {
     let stack = Stack::start(cfg, dialer, host).await?;
+    let families = stack
+        .dns
+        .host_status(&host.name)
+        .map(|s| s.families)
+        .unwrap_or_default();
+    report_families(global, &host.name, &families);
     let addresses = stack.pool.addrs(&host.name);
     let mut bar = WarmBar::new(&host.name);
     let report = stack
@@ -101,6 +174,7 @@ async fn warm_with<D: Dialer<Conn: HttpConnection>>(
         elapsed_ms: report.elapsed.as_secs_f64() * 1e3,
         connections: per_addr,
         failures,
+        dns: families.iter().map(FamilyJson::new).collect(),
     };
     if global.json {
         print_json(&out)?;
