@@ -13,6 +13,7 @@
 mod h2;
 mod http1;
 mod quic;
+pub(crate) mod routes;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -60,17 +61,21 @@ impl Responses {
 
     /// Waits the response delay, if one is set.
     pub(crate) async fn delay(&self) {
-        let delay = *lock(&self.delay);
-        if let Some(d) = delay {
+        if let Some(d) = self.current_delay() {
             tokio::time::sleep(d).await;
         }
     }
 
-    /// The status for `path` (query excluded): the override, else 200; an invalid code
-    /// is answered as 500.
-    pub(crate) fn status_for(&self, path: &str) -> http::StatusCode {
-        let code = lock(&self.statuses).get(path).copied().unwrap_or(200);
-        http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
+    /// The delay before every response, if one is set.
+    pub(crate) fn current_delay(&self) -> Option<Duration> {
+        *lock(&self.delay)
+    }
+
+    /// The status override for exactly `path`, if one is set; an invalid code is answered
+    /// as 500.
+    pub(crate) fn status_override(&self, path: &str) -> Option<http::StatusCode> {
+        let code = lock(&self.statuses).get(path).copied()?;
+        Some(http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR))
     }
 
     /// The body of every response.
