@@ -75,5 +75,5 @@ pub use dns::{DnsMode, DnsServer, DnsServerOptions};
 pub use fault_proxy::{Fault, FaultProxy, ProxyStats};
 #[cfg(feature = "servers")]
 pub use origin::{
-    H2Origin, H2OriginOptions, OriginStats, QuicOrigin, QuicOriginOptions, QuicStats,
+    H2Origin, H2OriginOptions, Http1Options, OriginStats, QuicOrigin, QuicOriginOptions, QuicStats,
 };

@@ -15,7 +15,7 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
-use super::http1::serve_http1;
+use super::h1::{Http1Options, serve_http1};
 use super::routes::{self, Reply};
 use super::{Responses, SERVED_BY};
 use crate::ca::TestCa;
@@ -51,6 +51,9 @@ pub struct H2OriginOptions {
     /// The port to listen on (every address). Default 0: a free port, shared by all
     /// addresses. A fixed port lets a test start a server where connections were refused.
     pub port: u16,
+    /// How HTTP/1.1 connections are answered (keep-alive, `Connection: close`, HTTP/1.0,
+    /// chunked).
+    pub http1: Http1Options,
 }
 
 impl Default for H2OriginOptions {
@@ -64,6 +67,7 @@ impl Default for H2OriginOptions {
             delay: None,
             body: Bytes::from_static(b"hello from hotpool\n"),
             port: 0,
+            http1: Http1Options::default(),
         }
     }
 }
@@ -76,6 +80,22 @@ impl H2OriginOptions {
             names: names.iter().map(|s| (*s).to_owned()).collect(),
             ca: Some(Arc::clone(ca)),
             ..Self::default()
+        }
+    }
+
+    /// [`new`](Self::new) with ALPN `http/1.1` only: an HTTP/1.1-only origin.
+    pub fn h1_only(addrs: &[IpAddr], names: &[&str], ca: &Arc<TestCa>) -> Self {
+        Self {
+            alpn: vec![b"http/1.1".to_vec()],
+            ..Self::new(addrs, names, ca)
+        }
+    }
+
+    /// [`new`](Self::new) with ALPN `h2` only: an HTTP/2-only origin.
+    pub fn h2_only(addrs: &[IpAddr], names: &[&str], ca: &Arc<TestCa>) -> Self {
+        Self {
+            alpn: vec![b"h2".to_vec()],
+            ..Self::new(addrs, names, ca)
         }
     }
 }
@@ -174,6 +194,7 @@ pub(super) struct Shared {
     counters: BTreeMap<IpAddr, Counters>,
     pub(super) responses: Responses,
     max_concurrent_streams: Option<u32>,
+    pub(super) http1: Http1Options,
     port: u16,
     conns: Mutex<HashMap<u64, ConnEntry>>,
     next_conn: AtomicU64,
@@ -296,6 +317,7 @@ impl H2Origin {
                 .collect(),
             responses: Responses::new(options.delay, options.body),
             max_concurrent_streams: options.max_concurrent_streams,
+            http1: options.http1,
             port,
             conns: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(0),

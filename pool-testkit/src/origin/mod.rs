@@ -7,11 +7,14 @@
 //! port binding of `net.rs`.
 //!
 //! - [`H2Origin`] (`h2.rs`): TCP + TLS, ALPN `h2` → HTTP/2, `http/1.1` (or no ALPN and no
-//!   HTTP/2 preface) → the HTTP/1.1 loop of `http1.rs`;
+//!   HTTP/2 preface) → hyper's HTTP/1.1 server (`h1.rs`, [`Http1Options`]). ALPN `h2,
+//!   http/1.1` (the default) is the ALPN-mix origin; [`H2OriginOptions::h1_only`] and
+//!   [`H2OriginOptions::h2_only`] offer one protocol;
+//! - `routes.rs`: what every origin answers, per path, whatever the protocol;
 //! - [`QuicOrigin`] (`quic.rs`): quinn, with a private one-request-per-stream test protocol.
 
+mod h1;
 mod h2;
-mod http1;
 mod quic;
 pub(crate) mod routes;
 
@@ -24,6 +27,7 @@ use bytes::Bytes;
 
 use crate::net::lock;
 
+pub use h1::Http1Options;
 pub use h2::{H2Origin, H2OriginOptions, OriginStats};
 pub use quic::{QuicOrigin, QuicOriginOptions, QuicStats};
 
