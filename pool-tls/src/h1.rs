@@ -207,10 +207,14 @@ impl H1Conn {
                 .map_err(|e| RequestError::NotSent(e.into()))?;
             send.send_request(request)
         };
+        // Dropped before the response head arrives (the caller gave up): the answer is
+        // still coming on the wire, so the connection must not be reused.
+        let mut unfinished = CloseOnDrop(Some(&self.closed));
         let response = response.await.map_err(|e| {
             self.mark_closed();
             request_error(e)
         })?;
+        unfinished.0 = None;
         let keep_alive = !close_requested
             && !wants_close(response.headers())
             && (response.version() != Version::HTTP_10
@@ -227,6 +231,17 @@ impl H1Conn {
             closed,
             done: false,
         }))
+    }
+}
+
+/// Marks the connection closed when dropped while armed.
+struct CloseOnDrop<'a>(Option<&'a watch::Sender<bool>>);
+
+impl Drop for CloseOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some(closed) = self.0 {
+            closed.send_replace(true);
+        }
     }
 }
 
