@@ -60,7 +60,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use pool_core::{Connection, DialError, DialErrorKind, Dialer, ProbeVerdict, SourceAddrs, Target};
-use pool_http::{HttpConnection, RequestError};
+use pool_http::http_body_util::BodyExt;
+use pool_http::{BoxError, BufferedBody, HttpConnection, RequestError};
 use pool_rustls::{TlsProfile, TlsVersion};
 use quinn::crypto::rustls::QuicClientConfig;
 use quinn::{Endpoint, EndpointConfig, TransportConfig, VarInt};
@@ -354,15 +355,27 @@ impl QuicConn {
 /// space is that status and the rest as body, any other answer is a 200 with the whole
 /// answer as body. Headers are not carried.
 impl HttpConnection for QuicConn {
-    async fn send(&self, request: Request<Bytes>) -> Result<Response<Bytes>, RequestError> {
+    type ResponseBody = BufferedBody;
+
+    async fn send<B>(&self, request: Request<B>) -> Result<Response<BufferedBody>, RequestError>
+    where
+        B: pool_http::http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let (request, body) = request.into_parts();
+        let body = body
+            .collect()
+            .await
+            .map_err(|e| RequestError::RequestBody(e.into()))?
+            .to_bytes();
         let path = request
-            .uri()
+            .uri
             .path_and_query()
             .map_or("/", http::uri::PathAndQuery::as_str);
-        let mut wire = format!("{} {path}", request.method()).into_bytes();
-        if !request.body().is_empty() {
+        let mut wire = format!("{} {path}", request.method).into_bytes();
+        if !body.is_empty() {
             wire.extend_from_slice(b"\r\n\r\n");
-            wire.extend_from_slice(request.body());
+            wire.extend_from_slice(&body);
         }
         self.requests.fetch_add(1, Ordering::Relaxed);
         let answer = self.exchange(&wire, self.max_response_body).await?;
@@ -374,7 +387,7 @@ impl HttpConnection for QuicConn {
             Some(status) => (status, Bytes::from(answer).slice(4..)),
             None => (StatusCode::OK, Bytes::from(answer)),
         };
-        let mut response = Response::new(body);
+        let mut response = Response::new(BufferedBody::new(body));
         *response.status_mut() = status;
         Ok(response)
     }

@@ -3,15 +3,18 @@
 //! as Envoy's mixed pool does.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{Request, Response};
+use http_body::{Body, Frame, SizeHint};
 use pool_core::{Connection, DialError, Dialer, ProbeVerdict, Target};
-use pool_http::{HttpConnection, Protocol, RequestError};
+use pool_http::{BoxError, HttpConnection, Protocol, RequestError};
 use pool_rustls::ConfigError;
 
-use crate::h1::H1Conn;
-use crate::h2::{H2Conn, H2Dialer};
+use crate::h1::{H1Body, H1Conn};
+use crate::h2::{H2Body, H2Conn, H2Dialer};
 use crate::options::{H2Options, TlsOptions};
 use crate::tls::{AlpnRule, HTTP1_ALPN, TlsCore, TlsInfo, timeout_error};
 
@@ -158,11 +161,17 @@ impl Connection for HttpsConn {
 }
 
 impl HttpConnection for HttpsConn {
-    async fn send(&self, request: Request<Bytes>) -> Result<Response<Bytes>, RequestError> {
-        match self {
-            HttpsConn::H1(c) => c.send(request).await,
-            HttpsConn::H2(c) => c.send(request).await,
-        }
+    type ResponseBody = HttpsBody;
+
+    async fn send<B>(&self, request: Request<B>) -> Result<Response<HttpsBody>, RequestError>
+    where
+        B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<BoxError>,
+    {
+        Ok(match self {
+            HttpsConn::H1(c) => c.send(request).await?.map(HttpsBody::H1),
+            HttpsConn::H2(c) => c.send(request).await?.map(HttpsBody::H2),
+        })
     }
 
     fn requests_sent(&self) -> u64 {
@@ -176,6 +185,44 @@ impl HttpConnection for HttpsConn {
         match self {
             HttpsConn::H1(c) => c.protocol(),
             HttpsConn::H2(c) => c.protocol(),
+        }
+    }
+}
+
+/// The response body of an [`HttpsConn`]: the chosen protocol's.
+#[derive(Debug)]
+pub enum HttpsBody {
+    /// An HTTP/1.1 body.
+    H1(H1Body),
+    /// An HTTP/2 body.
+    H2(H2Body),
+}
+
+impl Body for HttpsBody {
+    type Data = Bytes;
+    type Error = RequestError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, RequestError>>> {
+        match self.get_mut() {
+            HttpsBody::H1(b) => Pin::new(b).poll_frame(cx),
+            HttpsBody::H2(b) => Pin::new(b).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            HttpsBody::H1(b) => b.is_end_stream(),
+            HttpsBody::H2(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            HttpsBody::H1(b) => b.size_hint(),
+            HttpsBody::H2(b) => b.size_hint(),
         }
     }
 }

@@ -6,13 +6,15 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http::{HeaderValue, Request, Response, Version, header};
+use http_body_util::BodyExt;
+use http_body_util::combinators::UnsyncBoxBody;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use pool_core::{Connection, DialError, DialErrorKind, Dialer, Target};
-use pool_http::{HttpConnection, Protocol, RequestError};
+use pool_http::{BoxError, HttpConnection, Protocol, RequestError};
 use pool_rustls::ConfigError;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -22,37 +24,8 @@ use tokio_rustls::client::TlsStream;
 use crate::options::TlsOptions;
 use crate::tls::{AlpnRule, HTTP1_ALPN, TlsCore, TlsInfo, authority, timeout_error};
 
-/// The largest response body the buffered request API collects (the streaming API has no
-/// such cap of its own).
-const MAX_RESPONSE_BODY: usize = 64 << 20;
-
 /// A request body as the connection's hyper handle takes it (one type for every caller).
-pub(crate) struct ReqBody(Option<Bytes>);
-
-impl Body for ReqBody {
-    type Data = Bytes;
-    type Error = std::convert::Infallible;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        Poll::Ready(
-            self.0
-                .take()
-                .filter(|b| !b.is_empty())
-                .map(|b| Ok(Frame::data(b))),
-        )
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.0.as_ref().is_none_or(Bytes::is_empty)
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.0.as_ref().map_or(0, |b| b.len() as u64))
-    }
-}
+type ReqBody = UnsyncBoxBody<Bytes, BoxError>;
 
 /// Dials HTTP/1.1 connections: a TLS connection as [`TlsDialer`](crate::TlsDialer) makes
 /// it, offering `http/1.1` (the ALPN list of [`TlsOptions`]); a server that negotiates
@@ -294,6 +267,14 @@ impl Body for H1Body {
     }
 }
 
+impl std::fmt::Debug for H1Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("H1Body")
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Drop for H1Body {
     fn drop(&mut self) {
         if !self.done && !self.body.is_end_stream() {
@@ -336,23 +317,17 @@ impl Connection for H1Conn {
 }
 
 impl HttpConnection for H1Conn {
-    /// Sends `request` and collects the response body (at most 64 MiB).
-    async fn send(&self, request: Request<Bytes>) -> Result<Response<Bytes>, RequestError> {
-        let request = request.map(|b| ReqBody(Some(b)));
-        let (parts, mut body) = self.send_streaming(request).await?.into_parts();
-        let mut collected = BytesMut::new();
-        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
-        {
-            if let Ok(data) = frame?.into_data() {
-                if collected.len() + data.len() > MAX_RESPONSE_BODY {
-                    return Err(RequestError::BodyTooLarge {
-                        limit: MAX_RESPONSE_BODY,
-                    });
-                }
-                collected.extend_from_slice(&data);
-            }
-        }
-        Ok(Response::from_parts(parts, collected.freeze()))
+    type ResponseBody = H1Body;
+
+    /// Sends `request` (its body streamed by hyper) and resolves with the response head;
+    /// the body streams ([`H1Body`]). The connection is exclusive: one exchange at a time.
+    async fn send<B>(&self, request: Request<B>) -> Result<Response<H1Body>, RequestError>
+    where
+        B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<BoxError>,
+    {
+        self.send_streaming(request.map(|b| b.map_err(Into::into).boxed_unsync()))
+            .await
     }
 
     /// Requests started on this connection, the dial's validation request not counted.

@@ -64,8 +64,8 @@ mod h2;
 mod options;
 mod tls;
 
-pub use crate::h2::{H2Conn, H2Dialer};
-pub use auto::{HttpsConn, HttpsDialer, HttpsOptions};
+pub use crate::h2::{H2Body, H2Conn, H2Dialer};
+pub use auto::{HttpsBody, HttpsConn, HttpsDialer, HttpsOptions};
 pub use h1::{H1Body, H1Conn, H1Dialer};
 pub use options::{H2Options, TlsOptions};
 pub use tls::{TlsConn, TlsDialer, TlsInfo, TlsIo};

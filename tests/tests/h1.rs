@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pool_core::{Connection, Pool, PoolOptions};
-use pool_http::{HttpConnection, HttpLeaseExt, Protocol};
+use pool_http::http_body_util::BodyExt;
+use pool_http::{Empty, HttpConnection, HttpLeaseExt, Protocol, RequestError, RequestOptions};
 use pool_testkit::fds::open_fds;
 use pool_testkit::{H2Origin, H2OriginOptions, Http1Options, TestCa, eventually};
 use pool_tls::{H1Dialer, TlsOptions, Validation};
@@ -52,22 +53,24 @@ fn h1_pool(ca: &TestCa, origin: &H2Origin) -> Pool<H1Dialer> {
     pool
 }
 
-/// One GET through the pool; returns status and body, and whether the connection
-/// reported itself closed afterwards.
+fn req(path: &str) -> http::Request<Empty<Bytes>> {
+    http::Request::get(path).body(Empty::new()).unwrap()
+}
+
+/// One GET through the pool, body read to the end; returns status and body, and whether
+/// the connection reported itself closed afterwards.
 async fn get(pool: &Pool<H1Dialer>, path: &str) -> (u16, Bytes, bool) {
-    let mut lease = pool.get(HOST).await.unwrap();
-    assert_eq!(lease.conn().protocol(), Protocol::Http1);
-    assert_eq!(lease.conn().capacity(), 1, "HTTP/1.1 is exclusive");
-    let req = http::Request::get(path).body(Bytes::new()).unwrap();
-    let resp = tokio::time::timeout(WAIT, lease.request(req))
+    let lease = pool.get(HOST).await.unwrap();
+    let conn = lease.conn_arc();
+    assert_eq!(conn.protocol(), Protocol::Http1);
+    assert_eq!(conn.capacity(), 1, "HTTP/1.1 is exclusive");
+    let resp = tokio::time::timeout(WAIT, lease.request(req(path)))
         .await
         .expect("response in time")
         .expect("response");
-    (
-        resp.status().as_u16(),
-        resp.into_body(),
-        lease.conn().is_closed(),
-    )
+    let status = resp.status().as_u16();
+    let body = resp.into_body().bytes().await.expect("body");
+    (status, body, conn.is_closed())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,14 +167,17 @@ async fn connection_close_from_either_side_is_never_reused() {
     assert_eq!(origin.stats().handshakes, 2);
 
     // The client asks for close.
-    let mut lease = pool.get(HOST).await.unwrap();
-    let req = http::Request::get("/")
+    let lease = pool.get(HOST).await.unwrap();
+    let conn = lease.conn_arc();
+    let close = http::Request::get("/")
         .header(http::header::CONNECTION, "close")
-        .body(Bytes::new())
+        .body(Empty::<Bytes>::new())
         .unwrap();
-    assert_eq!(lease.request(req).await.unwrap().status(), 200);
-    assert!(lease.conn().is_closed());
-    drop(lease);
+    let resp = lease.request(close).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.into_body().bytes().await.unwrap();
+    assert!(conn.is_closed());
+    drop(conn);
     let _ = get(&pool, "/").await;
     assert_eq!(
         origin.stats().handshakes,
@@ -197,21 +203,17 @@ async fn http10_and_chunked_bodies() {
     .await;
     let pool = h1_pool(&ca, &origin);
     for path in ["/", "/bytes/100000"] {
-        let mut lease = pool.get(HOST).await.unwrap();
-        let resp = lease
-            .request(http::Request::get(path).body(Bytes::new()).unwrap())
-            .await
-            .unwrap();
+        let lease = pool.get(HOST).await.unwrap();
+        let conn = lease.conn_arc();
+        let resp = lease.request(req(path)).await.unwrap();
         assert_eq!(resp.version(), http::Version::HTTP_10);
         assert_eq!(resp.status(), 200);
-        assert!(
-            lease.conn().is_closed(),
-            "{path}: HTTP/1.0 is not kept alive"
-        );
+        assert!(conn.is_closed(), "{path}: HTTP/1.0 is not kept alive");
+        let body = resp.into_body().bytes().await.unwrap();
         if path == "/" {
-            assert_eq!(&resp.body()[..], b"hello from hotpool\n");
+            assert_eq!(&body[..], b"hello from hotpool\n");
         } else {
-            assert_eq!(resp.body().len(), 100_000);
+            assert_eq!(body.len(), 100_000);
         }
     }
     assert_eq!(origin.stats().handshakes, 2);
@@ -229,23 +231,16 @@ async fn http10_and_chunked_bodies() {
     )
     .await;
     let pool = h1_pool(&ca, &origin);
-    let mut lease = pool.get(HOST).await.unwrap();
-    let resp = lease
-        .request(
-            http::Request::get("/bytes/200000")
-                .body(Bytes::new())
-                .unwrap(),
-        )
-        .await
-        .unwrap();
+    let lease = pool.get(HOST).await.unwrap();
+    let resp = lease.request(req("/bytes/200000")).await.unwrap();
     assert_eq!(
         resp.headers().get(http::header::TRANSFER_ENCODING).unwrap(),
         "chunked"
     );
     assert!(resp.headers().get(http::header::CONTENT_LENGTH).is_none());
-    assert_eq!(resp.body().len(), 200_000);
-    assert!(resp.body().iter().all(|b| *b == b'x'));
-    drop(lease);
+    let body = resp.into_body().bytes().await.unwrap();
+    assert_eq!(body.len(), 200_000);
+    assert!(body.iter().all(|b| *b == b'x'));
     for _ in 0..3 {
         let (status, body, closed) = get(&pool, "/").await;
         assert_eq!((status, body.len(), closed), (200, 19, false));
@@ -256,28 +251,24 @@ async fn http10_and_chunked_bodies() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_abandoned_half_way_closes_the_connection() {
+async fn a_body_dropped_half_way_closes_the_connection() {
     let ca = Arc::new(TestCa::new().unwrap());
     let origin = start_origin(&ca, 43, Http1Options::default()).await;
     let pool = h1_pool(&ca, &origin);
     let (status, _, _) = get(&pool, "/").await;
     assert_eq!(status, 200);
-    let mut lease = pool.get(HOST).await.unwrap();
+    let lease = pool.get(HOST).await.unwrap();
     let conn = lease.conn_arc();
-    // 200 MB: the origin has counted the request (its head is on the way) long before the
-    // body could be read; the caller gives up then.
-    let req = http::Request::get("/bytes/200000000")
-        .body(Bytes::new())
-        .unwrap();
-    tokio::select! {
-        r = lease.request(req) => panic!("a 200 MB body read in full: {:?}", r.map(|r| r.status())),
-        ok = origin.wait_until(WAIT, |o| o.stats().requests == 2) => assert!(ok),
-    }
+    let resp = lease.request(req("/bytes/200000000")).await.unwrap();
+    let mut body = resp.into_body();
+    let first = body.frame().await.unwrap().unwrap();
+    assert!(first.is_data());
+    assert!(!conn.is_closed(), "open while the body is being read");
+    drop(body);
     assert!(
         conn.is_closed(),
         "a half-read response is never handed to the next user"
     );
-    drop(lease);
     let (status, _, _) = get(&pool, "/").await;
     assert_eq!(status, 200);
     assert_eq!(
@@ -285,13 +276,42 @@ async fn a_request_abandoned_half_way_closes_the_connection() {
         2,
         "the abandoned connection was not reused"
     );
+    drop(conn);
     assert!(
         origin
             .wait_until(WAIT, |o| o.stats().open_connections == 1)
             .await,
         "the abandoned connection is closed at the origin too"
     );
+    pool.close().await;
+    origin.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stall_times_out_and_closes_the_connection() {
+    let ca = Arc::new(TestCa::new().unwrap());
+    let origin = start_origin(&ca, 45, Http1Options::default()).await;
+    let pool = h1_pool(&ca, &origin);
+    let (status, _, _) = get(&pool, "/").await;
+    assert_eq!(status, 200);
+    let lease = pool.get(HOST).await.unwrap();
+    let conn = lease.conn_arc();
+    let options = RequestOptions::default().with_timeout(Duration::from_millis(300));
+    let started = std::time::Instant::now();
+    let err = lease
+        .request_with(req("/stall"), &options)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RequestError::Timeout(_)), "{err}");
+    assert!(started.elapsed() < WAIT);
+    assert!(
+        conn.is_closed(),
+        "HTTP/1.1: the stalled connection is closed"
+    );
     drop(conn);
+    let (status, _, _) = get(&pool, "/").await;
+    assert_eq!(status, 200);
+    assert_eq!(origin.stats().handshakes, 2);
     pool.close().await;
     origin.shutdown().await;
 }
