@@ -65,7 +65,7 @@ pub(crate) enum AlpnRule {
     Require(&'static str),
     /// The dialer speaks these (HTTP/1.1; auto): another one negotiated is `Unsupported`;
     /// none negotiated means HTTP/1.1 (a server without ALPN), accepted when `http/1.1` is
-    /// in the list. Every profile must offer the first.
+    /// in the list. Every profile must offer the last (the fallback, `http/1.1`).
     Speaks(&'static [&'static str]),
 }
 
@@ -104,7 +104,7 @@ impl AlpnRule {
         match self {
             AlpnRule::Offered => None,
             AlpnRule::Require(r) => Some(r),
-            AlpnRule::Speaks(list) => list.first().copied(),
+            AlpnRule::Speaks(list) => list.last().copied(),
         }
     }
 }
