@@ -79,12 +79,20 @@ pub async fn run(global: &Global, args: &BenchArgs) -> Result<ExitCode, Error> {
             let dialer = crate::stack::h2_dialer(&cfg, &host)?;
             bench_with(global, args, &cfg, dialer, &host, &url).await
         }
+        TransportKind::H1 => {
+            let dialer = crate::stack::h1_dialer(&cfg, &host)?;
+            bench_with(global, args, &cfg, dialer, &host, &url).await
+        }
+        TransportKind::Auto => {
+            let dialer = crate::stack::https_dialer(&cfg, &host)?;
+            bench_with(global, args, &cfg, dialer, &host, &url).await
+        }
         TransportKind::Quic => {
             let dialer = crate::stack::quic_dialer(&cfg, &host)?;
             bench_with(global, args, &cfg, dialer, &host, &url).await
         }
         other => Err(Error::new(format!(
-            "bench: transport {:?} of {} is not supported by the CLI (it sends requests over h2 or quic)",
+            "bench: transport {:?} of {} is not supported by the CLI (it sends requests over h1, h2, auto or quic)",
             other.as_str(),
             host.name
         ))),

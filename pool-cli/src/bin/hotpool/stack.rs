@@ -81,6 +81,22 @@ pub fn h2_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_tls::H2Dialer, Er
     pool_tls::H2Dialer::new(options).map_err(|e| Error::new(format!("TLS setup: {e}")))
 }
 
+/// The HTTP/1.1 dialer for `host` from the config (`transport = "h1"`).
+pub fn h1_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_tls::H1Dialer, Error> {
+    let options = cfg
+        .h1_options(host.entry.as_ref())
+        .map_err(|e| Error::new(e.to_string()))?;
+    pool_tls::H1Dialer::new(options).map_err(|e| Error::new(format!("TLS setup: {e}")))
+}
+
+/// The auto-ALPN HTTPS dialer for `host` from the config (`transport = "auto"`).
+pub fn https_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_tls::HttpsDialer, Error> {
+    let options = cfg
+        .https_options(host.entry.as_ref())
+        .map_err(|e| Error::new(e.to_string()))?;
+    pool_tls::HttpsDialer::new(options).map_err(|e| Error::new(format!("TLS setup: {e}")))
+}
+
 /// The QUIC dialer for `host` from the config.
 pub fn quic_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_quic::QuicDialer, Error> {
     pool_quic::QuicDialer::new(cfg.quic_options(host.entry.as_ref()))
