@@ -68,6 +68,18 @@ impl Config {
     }
 }
 
+#[cfg(any(feature = "tls", feature = "quic"))]
+impl Config {
+    /// The request layer's options: `pool.request_timeout` → `timeout`,
+    /// `pool.body_idle_timeout` → `body_idle_timeout` (zero: none).
+    #[must_use]
+    pub fn request_options(&self) -> pool_http::RequestOptions {
+        pool_http::RequestOptions::default()
+            .with_timeout(self.pool.request_timeout)
+            .with_body_idle_timeout(self.pool.body_idle_timeout.filter(|d| !d.is_zero()))
+    }
+}
+
 impl From<&Config> for PoolOptions {
     fn from(cfg: &Config) -> Self {
         cfg.pool_options()
@@ -92,6 +104,27 @@ mod tests {
             Config::default().pool.banned_status,
             pool_http::DEFAULT_BANNED_STATUS
         );
+    }
+
+    /// `pool.request_timeout`'s declared default is the request layer's one default; the
+    /// two request keys are carried over.
+    #[cfg(any(feature = "tls", feature = "quic"))]
+    #[test]
+    fn request_options_from_the_pool_section() {
+        assert_eq!(
+            Config::default().request_options(),
+            pool_http::RequestOptions::default()
+        );
+        let cfg = Config::from_str_named(
+            "[pool]\nrequest_timeout = \"2500ms\"\nbody_idle_timeout = 7\n",
+            "t.toml",
+        )
+        .unwrap();
+        let o = cfg.request_options();
+        assert_eq!(o.timeout, std::time::Duration::from_millis(2500));
+        assert_eq!(o.body_idle_timeout, Some(std::time::Duration::from_secs(7)));
+        let zero = Config::from_str_named("[pool]\nbody_idle_timeout = 0\n", "t.toml").unwrap();
+        assert_eq!(zero.request_options().body_idle_timeout, None);
     }
 
     #[test]

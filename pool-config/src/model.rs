@@ -136,6 +136,16 @@ section! {
         /// A connection with more errors than this is unhealthy and closed; 0 means the first
         /// error closes it.
         max_errors: u32 = (default "10"), "a connection with more errors than this is closed";
+        /// Deadline of a request's response headers, from sending it (pool-http's
+        /// `RequestOptions::timeout`; a request may override it); must not be zero.
+        #[serde(serialize_with = "humantime_serde::serialize")]
+        request_timeout: Duration = (default "30"), "deadline of a request's response headers",
+            check check::nonzero;
+        /// A response body that sends nothing for this long fails with a timeout (pool-http's
+        /// `RequestOptions::body_idle_timeout`). Absent or zero: no limit.
+        #[serde(serialize_with = "humantime_serde::serialize")]
+        body_idle_timeout: Option<Duration> = (optional "\"60s\""),
+            "optional: fail a response body idle this long";
         /// How long `get` waits for a connection when all are busy and limits are reached;
         /// must not be zero.
         #[serde(serialize_with = "humantime_serde::serialize")]

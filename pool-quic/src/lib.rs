@@ -28,7 +28,7 @@
 //! ```no_run
 //! use pool_core::{Pool, PoolOptions};
 //! use bytes::Bytes;
-//! use pool_http::HttpLeaseExt;
+//! use pool_http::{Empty, HttpLeaseExt};
 //! use pool_quic::{QuicDialer, QuicOptions};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -36,10 +36,9 @@
 //! let options = QuicOptions { alpn: vec!["hotpool".into()], ..QuicOptions::default() };
 //! let pool = Pool::new(QuicDialer::new(options)?, PoolOptions::default())?;
 //! pool.set_addrs("quic.example", ["192.0.2.10:4433".parse()?]);
-//! let mut lease = pool.get("quic.example").await?;
-//! let response = lease.request(http::Request::get("/ping").body(Bytes::new())?).await?;
-//! println!("{} {} bytes", response.status(), response.body().len());
-//! drop(lease);
+//! let lease = pool.get("quic.example").await?;
+//! let response = lease.request(http::Request::get("/ping").body(Empty::<Bytes>::new())?).await?;
+//! println!("{} {} bytes", response.status(), response.into_body().bytes().await?.len());
 //! pool.close().await;
 //! # Ok(())
 //! # }

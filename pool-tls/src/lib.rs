@@ -37,7 +37,7 @@
 //! ```no_run
 //! use bytes::Bytes;
 //! use pool_core::{Pool, PoolOptions};
-//! use pool_http::HttpLeaseExt;
+//! use pool_http::{Empty, HttpLeaseExt};
 //! use pool_tls::{H2Dialer, H2Options};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -46,10 +46,11 @@
 //! let pool = Pool::new(dialer, PoolOptions::default())?;
 //! pool.set_addrs("example.com", ["93.184.215.14:443".parse()?]);
 //! pool.warm("example.com").await;
-//! let mut lease = pool.get("example.com").await?;
-//! let response = lease.request(http::Request::new(Bytes::new())).await?;
-//! println!("{} {} bytes", response.status(), response.body().len());
-//! drop(lease);
+//! let lease = pool.get("example.com").await?;
+//! let response = lease.request(http::Request::new(Empty::<Bytes>::new())).await?;
+//! let status = response.status();
+//! let body = response.into_body().bytes().await?; // the lease returns at the body's end
+//! println!("{status} {} bytes", body.len());
 //! pool.close().await;
 //! # Ok(())
 //! # }

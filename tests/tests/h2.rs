@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pool_core::{DialErrorKind, Dialer, Pool, PoolOptions, SourceAddrs, Target, WarmOutcome};
-use pool_http::{HttpLeaseExt, PoolService};
+use pool_http::{Empty, HttpLeaseExt, PoolService};
 use pool_testkit::fds::open_fds;
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa, eventually};
 use pool_tls::{ConfigError, H2Dialer, H2Options, TlsProfile, TlsVersion, Validation};
@@ -85,7 +85,7 @@ async fn warm_reuse_capacity_languages_and_fds() {
         calls.push(tokio::spawn(async move {
             let request = http::Request::builder()
                 .uri(format!("/item/{i}"))
-                .body(Bytes::new())
+                .body(Empty::<Bytes>::new())
                 .unwrap();
             service.call(request).await
         }));
@@ -93,7 +93,8 @@ async fn warm_reuse_capacity_languages_and_fds() {
     for call in calls {
         let response = call.await.unwrap().unwrap();
         assert_eq!(response.status(), 200);
-        assert_eq!(&response.body()[..], b"hello from hotpool\n");
+        let body = response.into_body().bytes().await.unwrap();
+        assert_eq!(&body[..], b"hello from hotpool\n");
     }
 
     let per_addr = origin.per_addr_stats();
@@ -128,14 +129,13 @@ async fn warm_reuse_capacity_languages_and_fds() {
     );
 
     // A lease's request API, with an explicit Accept-Language kept as is.
-    let mut lease = pool.get("a.test").await.unwrap();
+    let lease = pool.get("a.test").await.unwrap();
     let request = http::Request::builder()
         .uri("/mine")
         .header("accept-language", "nl-NL")
-        .body(Bytes::new())
+        .body(Empty::<Bytes>::new())
         .unwrap();
     assert_eq!(lease.request(request).await.unwrap().status(), 200);
-    drop(lease);
     assert!(
         origin
             .stats()
@@ -322,13 +322,13 @@ async fn goaway_close_and_reset_are_noticed_while_idle() {
             pool.stats()
         );
         // The next request dials afresh and succeeds.
-        let mut lease = pool.get("a.test").await.unwrap();
+        let lease = pool.get("a.test").await.unwrap();
         let response = lease
-            .request(http::Request::new(Bytes::new()))
+            .request(http::Request::new(Empty::<Bytes>::new()))
             .await
             .unwrap();
         assert_eq!(response.status(), 200, "{fault}");
-        drop(lease);
+        drop(response);
         assert_eq!(
             origin.stats().handshakes as usize,
             2 * (round + 1) + round + 1

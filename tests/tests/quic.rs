@@ -179,7 +179,7 @@ async fn connection_loss_is_noticed_and_sources_rotate() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_http_request_api_runs_over_quic() {
     use bytes::Bytes;
-    use pool_http::{HttpConnection, HttpLeaseExt, PoolService, Protocol};
+    use pool_http::{Empty, Full, HttpConnection, HttpLeaseExt, PoolService, Protocol};
     use tower_service::Service;
 
     let ca = Arc::new(TestCa::new().unwrap());
@@ -193,30 +193,40 @@ async fn the_http_request_api_runs_over_quic() {
     .unwrap();
     pool.set_addrs("q.test", origin.socket_addrs());
 
-    let mut lease = pool.get("q.test").await.unwrap();
+    let lease = pool.get("q.test").await.unwrap();
     assert_eq!(lease.protocol(), Protocol::QuicStream);
     assert!(!lease.is_reused());
-    let get = |path: &str| http::Request::get(path).body(Bytes::new()).unwrap();
+    let conn = lease.conn_arc();
+    let get = |path: &str| {
+        http::Request::get(path)
+            .body(Empty::<Bytes>::new())
+            .unwrap()
+    };
     let response = lease.request(get("/one?x=1")).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(
-        &response.body()[..],
+        &response.into_body().bytes().await.unwrap()[..],
         b"GET /one?x=1",
         "the origin echoes the request"
     );
+    let lease = pool.get("q.test").await.unwrap();
     assert!(lease.is_reused());
-    assert_eq!(lease.requests_sent(), 1);
-    drop(lease);
+    assert_eq!(conn.requests_sent(), 1);
+    drop((lease, conn));
 
     let post = http::Request::post("/order")
-        .body(Bytes::from_static(b"buy"))
+        .body(Full::new(Bytes::from_static(b"buy")))
         .unwrap();
     let response = pool_http::send(&pool, "q.test", post).await.unwrap();
-    assert_eq!(&response.body()[..], b"POST /order\r\n\r\nbuy");
+    let body = response.into_body().bytes().await.unwrap();
+    assert_eq!(&body[..], b"POST /order\r\n\r\nbuy");
 
     let mut service = PoolService::new(pool.clone(), "q.test");
     let response = service.call(get("/svc")).await.unwrap();
-    assert_eq!(&response.body()[..], b"GET /svc");
+    assert_eq!(
+        &response.into_body().bytes().await.unwrap()[..],
+        b"GET /svc"
+    );
     assert_eq!(pool.stats().dials_ok, 1, "one connection carried all three");
 
     pool.close().await;

@@ -59,6 +59,8 @@ impl Default for Http1Options {
 /// A response body of the origin: a full buffer or a lazily produced stream.
 enum OriginBody {
     Full(Option<Bytes>),
+    /// One chunk, then nothing ever again (`/stall-body`).
+    StallAfter(Option<Bytes>),
     Stream {
         chunks: Box<dyn Iterator<Item = Bytes> + Send>,
         left: u64,
@@ -81,6 +83,10 @@ impl hyper::body::Body for ResponseBody {
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let next = match &mut self.body {
             OriginBody::Full(b) => b.take().filter(|b| !b.is_empty()),
+            OriginBody::StallAfter(b) => match b.take() {
+                Some(first) => Some(first),
+                None => return Poll::Pending,
+            },
             OriginBody::Stream { chunks, left } => {
                 let c = chunks.next();
                 *left -= c.as_ref().map_or(0, |c| c.len() as u64);
@@ -93,6 +99,7 @@ impl hyper::body::Body for ResponseBody {
     fn is_end_stream(&self) -> bool {
         match &self.body {
             OriginBody::Full(b) => b.as_ref().is_none_or(Bytes::is_empty),
+            OriginBody::StallAfter(_) => false,
             OriginBody::Stream { left, .. } => *left == 0,
         }
     }
@@ -103,6 +110,7 @@ impl hyper::body::Body for ResponseBody {
         }
         match &self.body {
             OriginBody::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+            OriginBody::StallAfter(_) => SizeHint::default(),
             OriginBody::Stream { left, .. } => SizeHint::with_exact(*left),
         }
     }
@@ -222,6 +230,11 @@ async fn respond(
                 left: len,
             },
         ),
+        Reply::StallBody {
+            status,
+            headers,
+            first,
+        } => (status, headers, OriginBody::StallAfter(Some(first))),
         Reply::Stall | Reply::Delayed { .. } => std::future::pending().await,
     };
     let mut resp = http::Response::new(ResponseBody {

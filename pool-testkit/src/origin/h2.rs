@@ -123,6 +123,9 @@ pub struct OriginStats {
     pub peers: Vec<SocketAddr>,
     /// Every `accept-language` header value received, in order.
     pub accept_languages: Vec<String>,
+    /// HTTP/2 streams the client reset while the origin was still answering (the
+    /// `/stall`, `/stall-body` and `/bytes/{n}` paths watch for it).
+    pub stream_resets: u64,
 }
 
 impl OriginStats {
@@ -139,6 +142,7 @@ impl OriginStats {
             .max(o.max_concurrent_streams_seen);
         self.peers.extend_from_slice(&o.peers);
         self.accept_languages.extend_from_slice(&o.accept_languages);
+        self.stream_resets += o.stream_resets;
     }
 }
 
@@ -154,6 +158,7 @@ struct Counters {
     max_streams: AtomicU64,
     peers: Mutex<Vec<SocketAddr>>,
     accept_languages: Mutex<Vec<String>>,
+    stream_resets: AtomicU64,
 }
 
 impl Counters {
@@ -169,6 +174,7 @@ impl Counters {
             max_concurrent_streams_seen: self.max_streams.load(Ordering::SeqCst),
             peers: lock(&self.peers).clone(),
             accept_languages: lock(&self.accept_languages).clone(),
+            stream_resets: self.stream_resets.load(Ordering::SeqCst),
         }
     }
 }
@@ -217,6 +223,15 @@ impl Shared {
     fn bump(&self, f: impl FnOnce()) {
         f();
         self.notify.notify_waiters();
+    }
+
+    /// Counts a stream the client reset on `local_ip` (any outcome of watching for it).
+    fn count_reset(&self, local_ip: IpAddr) {
+        self.bump(|| {
+            self.counters(local_ip)
+                .stream_resets
+                .fetch_add(1, Ordering::SeqCst);
+        });
     }
 
     /// Counts a request about to be answered on `local_ip`.
@@ -715,17 +730,23 @@ async fn handle_h2_request(
             status,
             headers,
             body,
-        } => (status, headers, Ok(body)),
+        } => (status, headers, H2Reply::Full(body)),
         Reply::Stream {
             status,
             headers,
             len,
             chunk,
-        } => (status, headers, Err((len, chunk))),
+        } => (status, headers, H2Reply::Stream(len, chunk)),
+        Reply::StallBody {
+            status,
+            headers,
+            first,
+        } => (status, headers, H2Reply::StallBody(first)),
         // Headers never sent: wait until the client resets the stream (or the connection
         // goes away, which drops this task).
         Reply::Stall | Reply::Delayed { .. } => {
             let _ = std::future::poll_fn(|cx| respond.poll_reset(cx)).await;
+            shared.count_reset(local_ip);
             return Ok(());
         }
     };
@@ -737,40 +758,66 @@ async fn handle_h2_request(
     }
     shared.count_request(local_ip);
     match body {
-        Ok(body) => {
+        H2Reply::Full(body) => {
             let mut send = respond.send_response(response, false)?;
             send.send_data(body, true)?;
         }
-        Err((len, chunk)) => {
+        H2Reply::StallBody(first) => {
+            let mut send = respond.send_response(response, false)?;
+            send.send_data(first, false)?;
+            let _ = std::future::poll_fn(|cx| send.poll_reset(cx)).await;
+            shared.count_reset(local_ip);
+        }
+        H2Reply::Stream(len, chunk) => {
             let mut send = respond.send_response(response, len == 0)?;
-            for data in routes::stream_chunks(len, chunk) {
-                send_flow_controlled(&mut send, data).await?;
-            }
-            if len > 0 {
-                send.send_data(Bytes::new(), true)?;
+            if len > 0
+                && stream_chunks(&mut send, routes::stream_chunks(len, chunk))
+                    .await
+                    .is_err()
+            {
+                shared.count_reset(local_ip);
             }
         }
     }
     Ok(())
 }
 
-/// Sends `data` only as the peer's flow-control window allows, so a streamed body is
-/// never queued whole in h2's send buffer.
-async fn send_flow_controlled(
+/// The body of an HTTP/2 answer, from the route's [`Reply`].
+enum H2Reply {
+    Full(Bytes),
+    Stream(u64, usize),
+    StallBody(Bytes),
+}
+
+/// Sends `chunks` on `send` as the client's flow-control window allows (never queued whole
+/// in h2's send buffer), ending the stream with the last; `Err` when the client reset the
+/// stream (stopped reading).
+async fn stream_chunks(
     send: &mut h2::SendStream<Bytes>,
-    mut data: Bytes,
-) -> Result<(), h2::Error> {
-    while !data.is_empty() {
-        send.reserve_capacity(data.len());
-        let granted = match std::future::poll_fn(|cx| send.poll_capacity(cx)).await {
-            Some(n) => n?,
-            None => return Err(h2::Error::from(h2::Reason::CANCEL)),
-        };
-        if granted == 0 {
-            continue;
+    chunks: impl Iterator<Item = Bytes>,
+) -> Result<(), h2::Reason> {
+    let mut chunks = chunks.peekable();
+    while let Some(mut data) = chunks.next() {
+        while !data.is_empty() {
+            send.reserve_capacity(data.len());
+            let granted = std::future::poll_fn(|cx| {
+                if let std::task::Poll::Ready(reset) = send.poll_reset(cx) {
+                    return std::task::Poll::Ready(Err(reset.unwrap_or(h2::Reason::CANCEL)));
+                }
+                send.poll_capacity(cx)
+                    .map(|cap| cap.and_then(Result::ok).ok_or(h2::Reason::CANCEL))
+            })
+            .await?;
+            let len = granted.min(data.len());
+            if len == 0 {
+                continue;
+            }
+            let part = data.split_to(len);
+            let end = data.is_empty() && chunks.peek().is_none();
+            if send.send_data(part, end).is_err() {
+                return Err(h2::Reason::CANCEL);
+            }
         }
-        let part = data.split_to(granted.min(data.len()));
-        send.send_data(part, false)?;
     }
     Ok(())
 }

@@ -123,6 +123,7 @@ async fn bench_with<D: Dialer<Conn: HttpConnection>>(
         let pool = stack.pool.clone();
         let name = host.name.clone();
         let path = url.path.clone();
+        let options = stack.request.clone();
         tasks.spawn(async move {
             let mut lat = Latencies::with_capacity(share as usize);
             let mut statuses: BTreeMap<u16, u64> = BTreeMap::new();
@@ -130,7 +131,7 @@ async fn bench_with<D: Dialer<Conn: HttpConnection>>(
             let mut bytes = 0u64;
             for _ in 0..share {
                 let t = Instant::now();
-                match stack::get(&pool, &name, &path).await {
+                match stack::get(&pool, &name, &path, &options).await {
                     Ok(response) => {
                         lat.record(t.elapsed());
                         *statuses.entry(response.status().as_u16()).or_default() += 1;
