@@ -7,10 +7,10 @@
 //! inject faults at run time:
 //!
 //! - [`TestCa`]: a CA generated at run time that issues server certificates;
-//! - [`origin`]: [`H2Origin`] (TLS with ALPN: HTTP/2 and/or HTTP/1.1 with hyper, see
-//!   [`H2OriginOptions::h1_only`], [`Http1Options`]; every origin answers the same paths)
-//!   and [`QuicOrigin`] (quinn,
-//!   a one-request-per-stream test protocol), each on one port of several IPs;
+//! - the [`origin`] module: [`H2Origin`] (TLS with ALPN: HTTP/2 and/or HTTP/1.1 with
+//!   hyper, see [`H2OriginOptions::h1_only`] and [`Http1Options`]; every origin answers
+//!   the same paths) and [`QuicOrigin`] (quinn, a one-request-per-stream test protocol),
+//!   each on one port of several IPs;
 //! - [`DnsServer`]: an authoritative DNS zone (hickory-server) whose records and failure
 //!   mode change at run time;
 //! - [`FaultProxy`]: a TCP proxy that refuses, stalls, resets or black-holes connections per
