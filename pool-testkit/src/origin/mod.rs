@@ -15,6 +15,7 @@
 
 mod h1;
 mod h2;
+mod h2_request;
 mod quic;
 pub(crate) mod routes;
 
