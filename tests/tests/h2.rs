@@ -340,6 +340,16 @@ async fn goaway_close_and_reset_are_noticed_while_idle() {
                 .await
                 .is_ok()
         );
+        // The origin must have seen the shed connections go too, or the next round's fault
+        // would count them (a race on a loaded machine).
+        assert!(
+            eventually("the origin has no connection open", WAIT, || origin
+                .stats()
+                .open_connections
+                == 0)
+            .await
+            .is_ok()
+        );
     }
     pool.close().await;
     origin.shutdown().await;
