@@ -192,7 +192,7 @@ section! {
             "required; SNI and certificate name", check check::host_name;
         /// Port to connect to; 1–65535.
         port: u16 = (default "443"), "port dialed on every address", check check::nonzero;
-        /// `"tls"`, `"h2"` or `"quic"`.
+        /// `"tls"`, `"h1"`, `"h2"`, `"auto"` or `"quic"`.
         transport: Transport = (default "\"h2\""), Transport::choices();
         /// Static IP addresses. When present (it must then be non-empty) DNS is not used for
         /// this host.
@@ -200,7 +200,9 @@ section! {
         addrs: Option<Vec<IpAddr>> = (optional "[\"192.0.2.10\"]"),
             "static IPs; when present DNS is not used for this host", check check::host_addrs;
         /// ALPN protocols to offer, in order. When absent the transport picks (`h2` for
-        /// `"h2"`). For `transport = "h2"` the list must contain `"h2"`.
+        /// `"h2"`, `http/1.1` for `"h1"`, `h2, http/1.1` for `"auto"`). For
+        /// `transport = "h2"` the list must contain `"h2"`; for `"h1"` and `"auto"`,
+        /// `"http/1.1"`.
         #[serde(skip_serializing_if = "Option::is_none")]
         alpn: Option<Vec<String>> = (optional "[\"h2\"]"),
             "ALPN ids offered; default depends on the transport", check check::alpn_ids;
@@ -225,9 +227,14 @@ names! {
     pub enum Transport {
         /// TLS over TCP, an exclusive stream (`"tls"`).
         Tls = "tls",
+        /// HTTP/1.1 over TLS, exclusive connections (`"h1"`).
+        H1 = "h1",
         /// HTTP/2 over TLS, multiplexed (`"h2"`, the default).
         #[default]
         H2 = "h2",
+        /// HTTPS with the protocol chosen per connection by ALPN: HTTP/2 (multiplexed) or
+        /// HTTP/1.1 (exclusive) (`"auto"`).
+        Auto = "auto",
         /// QUIC, multiplexed (`"quic"`).
         Quic = "quic",
     }

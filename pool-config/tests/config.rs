@@ -680,7 +680,7 @@ transport = "quic"
     assert_at(&e, 3, "hosts[0].transport");
     assert!(
         e.to_string()
-            .contains("expected one of \"tls\", \"h2\", \"quic\", got \"http3\""),
+            .contains("expected one of \"tls\", \"h1\", \"h2\", \"auto\", \"quic\", got \"http3\""),
         "{e}"
     );
 

@@ -10,14 +10,13 @@ use http::HeaderValue;
 use pool_core::{Connection, DialError, DialErrorKind, Dialer, RoundRobin, Target};
 use rustls_pki_types::ServerName;
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use pool_http::Validation;
 use pool_rustls::{BuiltProfile, ConfigError, Rotation, build_profiles, warn_insecure_dial};
 
 use crate::options::TlsOptions;
@@ -54,14 +53,91 @@ fn pick<T>(list: &RoundRobin<T>, mode: Rotation) -> Option<&T> {
     }
 }
 
-/// The connect path shared by [`TlsDialer`] and [`H2Dialer`](crate::H2Dialer).
+/// What a dialer accepts as the negotiated ALPN protocol.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum AlpnRule {
+    /// Whatever was offered ([`TlsDialer`]): when something was offered, the server must
+    /// choose one (none: `Protocol`).
+    Offered,
+    /// Exactly this protocol (HTTP/2): another one negotiated is `Unsupported`, none is
+    /// `Protocol`. Every profile must offer it.
+    Require(&'static str),
+    /// The dialer speaks these (HTTP/1.1; auto): another one negotiated is `Unsupported`;
+    /// none negotiated means HTTP/1.1 (a server without ALPN), accepted when `http/1.1` is
+    /// in the list. Every profile must offer the last (the fallback, `http/1.1`).
+    Speaks(&'static [&'static str]),
+}
+
+/// The ALPN name of HTTP/1.1.
+pub(crate) const HTTP1_ALPN: &str = "http/1.1";
+
+impl AlpnRule {
+    /// The negotiated `got` against this rule and what was `offered`: `None` when fine,
+    /// else the failure's kind.
+    fn check(self, got: Option<&[u8]>, offered: &[Vec<u8>]) -> Option<DialErrorKind> {
+        let fail = |unsupported| {
+            Some(if unsupported {
+                DialErrorKind::Unsupported
+            } else {
+                DialErrorKind::Protocol
+            })
+        };
+        match (self, got) {
+            (AlpnRule::Offered, got) => {
+                (!offered.is_empty() && got.is_none()).then_some(DialErrorKind::Protocol)
+            }
+            (AlpnRule::Require(r), Some(got)) => {
+                (got != r.as_bytes()).then_some(DialErrorKind::Unsupported)
+            }
+            (AlpnRule::Require(_), None) => fail(false),
+            (AlpnRule::Speaks(list), Some(got)) => {
+                (!list.iter().any(|p| p.as_bytes() == got)).then_some(DialErrorKind::Unsupported)
+            }
+            (AlpnRule::Speaks(list), None) => {
+                (!list.contains(&HTTP1_ALPN)).then_some(DialErrorKind::Protocol)
+            }
+        }
+    }
+
+    fn required(self) -> Option<&'static str> {
+        match self {
+            AlpnRule::Offered => None,
+            AlpnRule::Require(r) => Some(r),
+            AlpnRule::Speaks(list) => list.last().copied(),
+        }
+    }
+}
+
+/// A failed TLS handshake as a dial failure: the server's `no_application_protocol` alert
+/// (it speaks none of the offered ALPN protocols) is `Unsupported` (a healthy server, a
+/// configuration mismatch), anything else `Handshake`.
+fn handshake_error(e: io::Error) -> DialError {
+    let no_alpn = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|r| {
+            matches!(
+                r,
+                rustls::Error::AlertReceived(rustls::AlertDescription::NoApplicationProtocol)
+                    | rustls::Error::NoApplicationProtocol
+            )
+        });
+    let kind = if no_alpn {
+        DialErrorKind::Unsupported
+    } else {
+        DialErrorKind::Handshake
+    };
+    DialError::new(kind, e)
+}
+
+/// The connect path shared by every dialer of this crate.
 pub(crate) struct TlsCore {
     pub(crate) opts: TlsOptions,
     profiles: RoundRobin<BuiltProfile>,
     profile_rotation: Rotation,
     languages: RoundRobin<HeaderValue>,
     language_rotation: Rotation,
-    required_alpn: Option<&'static str>,
+    alpn_rule: AlpnRule,
 }
 
 impl TlsCore {
@@ -69,7 +145,19 @@ impl TlsCore {
         opts: TlsOptions,
         required_alpn: Option<&'static str>,
     ) -> Result<Self, ConfigError> {
-        let profiles = build_profiles(&opts.trust, &opts.profiles, &opts.alpn, required_alpn)?;
+        Self::with_rule(
+            opts,
+            required_alpn.map_or(AlpnRule::Offered, AlpnRule::Require),
+        )
+    }
+
+    pub(crate) fn with_rule(opts: TlsOptions, alpn_rule: AlpnRule) -> Result<Self, ConfigError> {
+        let profiles = build_profiles(
+            &opts.trust,
+            &opts.profiles,
+            &opts.alpn,
+            alpn_rule.required(),
+        )?;
         let languages = opts
             .accept_languages
             .iter()
@@ -85,7 +173,7 @@ impl TlsCore {
             profile_rotation: opts.profile_rotation,
             languages: RoundRobin::new(languages),
             language_rotation: opts.accept_language_rotation,
-            required_alpn,
+            alpn_rule,
             opts,
         })
     }
@@ -113,23 +201,20 @@ impl TlsCore {
         let tls = TlsConnector::from(profile.config.clone())
             .connect(server_name, tcp)
             .await
-            .map_err(|e| DialError::new(DialErrorKind::Handshake, e))?;
+            .map_err(handshake_error)?;
         let session = tls.get_ref().1;
         let alpn = session.alpn_protocol().map(<[u8]>::to_vec);
         let offered = &profile.config.alpn_protocols;
-        let alpn_ok = match (self.required_alpn, &alpn) {
-            (Some(required), Some(got)) => got == required.as_bytes(),
-            (Some(_), None) => false,
-            (None, got) => offered.is_empty() || got.is_some(),
-        };
-        if !alpn_ok {
-            let want = self
-                .required_alpn
-                .map_or_else(|| format!("{offered:?}"), |r| format!("`{r}`"));
+        if let Some(kind) = self.alpn_rule.check(alpn.as_deref(), offered) {
             return Err(DialError::new(
-                DialErrorKind::Protocol,
+                kind,
                 format!(
-                    "ALPN mismatch: required {want}, server chose {:?}",
+                    "ALPN mismatch: offered {:?}, accepting {:?}, server chose {:?}",
+                    offered
+                        .iter()
+                        .map(|a| String::from_utf8_lossy(a))
+                        .collect::<Vec<_>>(),
+                    self.alpn_rule,
                     alpn.as_deref().map(String::from_utf8_lossy)
                 ),
             ));
@@ -209,7 +294,7 @@ impl Dialer for TlsDialer {
             .await
             .map_err(|_| timeout_error("connect + TLS handshake", opts.conn_timeout))??;
         if let Some(validation) = &opts.validation {
-            let exchange = validate_http1(
+            let exchange = crate::h1::validate_on_stream(
                 &mut stream,
                 validation,
                 target,
@@ -226,78 +311,6 @@ pub(crate) fn timeout_error(what: &str, limit: std::time::Duration) -> DialError
         DialErrorKind::Timeout,
         format!("{what} did not finish within {limit:?}"),
     )
-}
-
-/// One HTTP/1.1 request/response on a fresh stream; the response must be fully framed
-/// (content-length, or no body) so the stream stays usable. Returns the status.
-async fn validate_http1(
-    stream: &mut TlsStream<TcpStream>,
-    validation: &Validation,
-    target: &Target,
-    language: Option<&HeaderValue>,
-) -> io::Result<u16> {
-    let bad = |m: String| io::Error::new(io::ErrorKind::InvalidData, m);
-    let mut head = format!(
-        "{} {} HTTP/1.1\r\nhost: {}\r\nuser-agent: hotpool\r\n",
-        validation.method,
-        validation.path,
-        authority(&target.host, target.addr.port()),
-    );
-    if let Some(lang) = language.and_then(|l| l.to_str().ok()) {
-        head.push_str(&format!("accept-language: {lang}\r\n"));
-    }
-    let body = validation.body.clone().unwrap_or_default();
-    if validation.body.is_some() {
-        head.push_str(&format!("content-length: {}\r\n", body.len()));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(&body).await?;
-    stream.flush().await?;
-
-    let mut reader = BufReader::new(&mut *stream);
-    let mut line = String::new();
-    (&mut reader).take(8192).read_line(&mut line).await?;
-    let status: u16 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad(format!("bad status line {line:?}")))?;
-    let mut length = None;
-    loop {
-        line.clear();
-        if (&mut reader).take(8192).read_line(&mut line).await? == 0 {
-            return Err(bad("connection closed inside the response head".into()));
-        }
-        let l = line.trim_end();
-        if l.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = l.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = Some(
-                value
-                    .trim()
-                    .parse::<u64>()
-                    .map_err(|_| bad("bad content-length".into()))?,
-            );
-        }
-    }
-    let no_body = validation.method == http::Method::HEAD || matches!(status, 204 | 304);
-    let length = match (no_body, length) {
-        (true, _) => 0,
-        (false, Some(n)) => n,
-        (false, None) => return Err(bad("response body without content-length".into())),
-    };
-    let copied = tokio::io::copy(&mut (&mut reader).take(length), &mut tokio::io::sink()).await?;
-    if copied != length {
-        return Err(bad("connection closed inside the response body".into()));
-    }
-    if !reader.buffer().is_empty() {
-        return Err(bad("unexpected bytes after the response".into()));
-    }
-    Ok(status)
 }
 
 /// `host` or `host:port` (the port only when it is not 443).

@@ -10,6 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use pool_core::{IpRange, Pool, PoolOptions, SourceAddrs};
 use pool_dns::{DnsOptions, DnsRefresher, NameServer};
+use pool_http::Empty;
 use pool_testkit::{DnsFamily, DnsMode, DnsServer, H2Origin, H2OriginOptions, TestCa, wait_for};
 use pool_tls::{H2Dialer, H2Options};
 
@@ -62,10 +63,10 @@ fn dns_options(dns: &DnsServer) -> DnsOptions {
     }
 }
 
-fn get(path: &str) -> http::Request<Bytes> {
+fn get(path: &str) -> http::Request<Empty<Bytes>> {
     http::Request::builder()
         .uri(path)
-        .body(Bytes::new())
+        .body(Empty::new())
         .unwrap()
 }
 

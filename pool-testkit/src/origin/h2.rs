@@ -1,5 +1,5 @@
-//! A TLS + HTTP/2 origin (with a minimal HTTP/1.1 fallback, `http1.rs`) on one port of
-//! several IPs.
+//! A TLS origin on one port of several IPs: HTTP/2 (its requests: `h2_request.rs`) and
+//! HTTP/1.1 (`h1.rs`), by ALPN.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -15,8 +15,9 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
-use super::http1::serve_http1;
-use super::{Responses, SERVED_BY};
+use super::Responses;
+use super::h1::{Http1Options, serve_http1};
+use super::h2_request::handle_h2_request;
 use crate::ca::TestCa;
 use crate::net::{OnDrop, bind_shared_port, lock};
 use crate::wait::until;
@@ -50,6 +51,9 @@ pub struct H2OriginOptions {
     /// The port to listen on (every address). Default 0: a free port, shared by all
     /// addresses. A fixed port lets a test start a server where connections were refused.
     pub port: u16,
+    /// How HTTP/1.1 connections are answered (keep-alive, `Connection: close`, HTTP/1.0,
+    /// chunked).
+    pub http1: Http1Options,
 }
 
 impl Default for H2OriginOptions {
@@ -63,6 +67,7 @@ impl Default for H2OriginOptions {
             delay: None,
             body: Bytes::from_static(b"hello from hotpool\n"),
             port: 0,
+            http1: Http1Options::default(),
         }
     }
 }
@@ -75,6 +80,22 @@ impl H2OriginOptions {
             names: names.iter().map(|s| (*s).to_owned()).collect(),
             ca: Some(Arc::clone(ca)),
             ..Self::default()
+        }
+    }
+
+    /// [`new`](Self::new) with ALPN `http/1.1` only: an HTTP/1.1-only origin.
+    pub fn h1_only(addrs: &[IpAddr], names: &[&str], ca: &Arc<TestCa>) -> Self {
+        Self {
+            alpn: vec![b"http/1.1".to_vec()],
+            ..Self::new(addrs, names, ca)
+        }
+    }
+
+    /// [`new`](Self::new) with ALPN `h2` only: an HTTP/2-only origin.
+    pub fn h2_only(addrs: &[IpAddr], names: &[&str], ca: &Arc<TestCa>) -> Self {
+        Self {
+            alpn: vec![b"h2".to_vec()],
+            ..Self::new(addrs, names, ca)
         }
     }
 }
@@ -179,6 +200,7 @@ pub(super) struct Shared {
     counters: BTreeMap<IpAddr, Counters>,
     pub(super) responses: Responses,
     max_concurrent_streams: Option<u32>,
+    pub(super) http1: Http1Options,
     port: u16,
     conns: Mutex<HashMap<u64, ConnEntry>>,
     next_conn: AtomicU64,
@@ -204,7 +226,7 @@ impl Shared {
     }
 
     /// Counts a stream the client reset on `local_ip` (any outcome of watching for it).
-    fn count_reset(&self, local_ip: IpAddr) {
+    pub(super) fn count_reset(&self, local_ip: IpAddr) {
         self.bump(|| {
             self.counters(local_ip)
                 .stream_resets
@@ -310,6 +332,7 @@ impl H2Origin {
                 .collect(),
             responses: Responses::new(options.delay, options.body),
             max_concurrent_streams: options.max_concurrent_streams,
+            http1: options.http1,
             port,
             conns: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(0),
@@ -682,102 +705,4 @@ async fn serve_h2<S>(
             Some(_) = streams.join_next(), if !streams.is_empty() => {}
         }
     }
-}
-
-async fn handle_h2_request(
-    shared: &Shared,
-    local_ip: IpAddr,
-    req: http::Request<h2::RecvStream>,
-    mut respond: h2::server::SendResponse<Bytes>,
-) -> Result<(), h2::Error> {
-    let (parts, mut body) = req.into_parts();
-    shared.record_languages(
-        local_ip,
-        parts.headers.get_all(http::header::ACCEPT_LANGUAGE),
-    );
-    while let Some(chunk) = body.data().await {
-        let chunk = chunk?;
-        let _ = body.flow_control().release_capacity(chunk.len());
-    }
-    shared.responses.delay().await;
-    let response = http::Response::builder()
-        .status(shared.responses.status_for(parts.uri.path()))
-        .header(http::header::CONTENT_TYPE, "text/plain")
-        .header(SERVED_BY, shared.served_by(local_ip))
-        .body(())
-        .unwrap_or_default();
-    let knob = Knob::of(parts.uri.path());
-    if let Some(Knob::Stall) = knob {
-        // Headers never sent: wait for the client to give up on the stream.
-        let _ = std::future::poll_fn(|cx| respond.poll_reset(cx)).await;
-        shared.count_reset(local_ip);
-        return Ok(());
-    }
-    shared.count_request(local_ip);
-    let mut send = respond.send_response(response, false)?;
-    match knob {
-        Some(Knob::StallBody) => {
-            send.send_data(Bytes::from_static(b"first chunk, then nothing"), false)?;
-            let _ = std::future::poll_fn(|cx| send.poll_reset(cx)).await;
-            shared.count_reset(local_ip);
-        }
-        Some(Knob::Bytes(n)) => {
-            if stream_bytes(&mut send, n).await.is_err() {
-                shared.count_reset(local_ip);
-            }
-        }
-        Some(Knob::Stall) | None => send.send_data(shared.responses.body().clone(), true)?,
-    }
-    Ok(())
-}
-
-/// The HTTP/2 origin's test paths (before any status override):
-/// `/stall` — headers never sent (until the client resets the stream);
-/// `/stall-body` — headers and one chunk, then nothing (until the client resets);
-/// `/bytes/{n}` — `n` bytes streamed in 16 KiB chunks as flow control allows.
-enum Knob {
-    Stall,
-    StallBody,
-    Bytes(u64),
-}
-
-impl Knob {
-    fn of(path: &str) -> Option<Knob> {
-        match path {
-            "/stall" => Some(Knob::Stall),
-            "/stall-body" => Some(Knob::StallBody),
-            _ => path
-                .strip_prefix("/bytes/")
-                .and_then(|n| n.parse().ok())
-                .map(Knob::Bytes),
-        }
-    }
-}
-
-/// Streams `n` bytes on `send` as the client's flow-control window allows; `Err` when the
-/// client reset the stream (stopped reading).
-async fn stream_bytes(send: &mut h2::SendStream<Bytes>, mut n: u64) -> Result<(), h2::Reason> {
-    const CHUNK: u64 = 16 * 1024;
-    let chunk = Bytes::from(vec![b'x'; CHUNK as usize]);
-    while n > 0 {
-        let want = n.min(CHUNK) as usize;
-        send.reserve_capacity(want);
-        let granted = std::future::poll_fn(|cx| {
-            if let std::task::Poll::Ready(reset) = send.poll_reset(cx) {
-                return std::task::Poll::Ready(Err(reset.unwrap_or(h2::Reason::CANCEL)));
-            }
-            send.poll_capacity(cx)
-                .map(|cap| cap.and_then(Result::ok).ok_or(h2::Reason::CANCEL))
-        })
-        .await?;
-        let len = granted.min(want);
-        if len == 0 {
-            continue;
-        }
-        n -= len as u64;
-        if send.send_data(chunk.slice(..len), n == 0).is_err() {
-            return Err(h2::Reason::CANCEL);
-        }
-    }
-    Ok(())
 }

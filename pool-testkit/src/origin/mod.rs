@@ -7,12 +7,17 @@
 //! port binding of `net.rs`.
 //!
 //! - [`H2Origin`] (`h2.rs`): TCP + TLS, ALPN `h2` → HTTP/2, `http/1.1` (or no ALPN and no
-//!   HTTP/2 preface) → the HTTP/1.1 loop of `http1.rs`;
+//!   HTTP/2 preface) → hyper's HTTP/1.1 server (`h1.rs`, [`Http1Options`]). ALPN `h2,
+//!   http/1.1` (the default) is the ALPN-mix origin; [`H2OriginOptions::h1_only`] and
+//!   [`H2OriginOptions::h2_only`] offer one protocol;
+//! - `routes.rs`: what every origin answers, per path, whatever the protocol;
 //! - [`QuicOrigin`] (`quic.rs`): quinn, with a private one-request-per-stream test protocol.
 
+mod h1;
 mod h2;
-mod http1;
+mod h2_request;
 mod quic;
+pub(crate) mod routes;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -23,6 +28,7 @@ use bytes::Bytes;
 
 use crate::net::lock;
 
+pub use h1::Http1Options;
 pub use h2::{H2Origin, H2OriginOptions, OriginStats};
 pub use quic::{QuicOrigin, QuicOriginOptions, QuicStats};
 
@@ -60,17 +66,21 @@ impl Responses {
 
     /// Waits the response delay, if one is set.
     pub(crate) async fn delay(&self) {
-        let delay = *lock(&self.delay);
-        if let Some(d) = delay {
+        if let Some(d) = self.current_delay() {
             tokio::time::sleep(d).await;
         }
     }
 
-    /// The status for `path` (query excluded): the override, else 200; an invalid code
-    /// is answered as 500.
-    pub(crate) fn status_for(&self, path: &str) -> http::StatusCode {
-        let code = lock(&self.statuses).get(path).copied().unwrap_or(200);
-        http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
+    /// The delay before every response, if one is set.
+    pub(crate) fn current_delay(&self) -> Option<Duration> {
+        *lock(&self.delay)
+    }
+
+    /// The status override for exactly `path`, if one is set; an invalid code is answered
+    /// as 500.
+    pub(crate) fn status_override(&self, path: &str) -> Option<http::StatusCode> {
+        let code = lock(&self.statuses).get(path).copied()?;
+        Some(http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR))
     }
 
     /// The body of every response.

@@ -81,6 +81,22 @@ pub fn h2_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_tls::H2Dialer, Er
     pool_tls::H2Dialer::new(options).map_err(|e| Error::new(format!("TLS setup: {e}")))
 }
 
+/// The HTTP/1.1 dialer for `host` from the config (`transport = "h1"`).
+pub fn h1_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_tls::H1Dialer, Error> {
+    let options = cfg
+        .h1_options(host.entry.as_ref())
+        .map_err(|e| Error::new(e.to_string()))?;
+    pool_tls::H1Dialer::new(options).map_err(|e| Error::new(format!("TLS setup: {e}")))
+}
+
+/// The auto-ALPN HTTPS dialer for `host` from the config (`transport = "auto"`).
+pub fn https_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_tls::HttpsDialer, Error> {
+    let options = cfg
+        .https_options(host.entry.as_ref())
+        .map_err(|e| Error::new(e.to_string()))?;
+    pool_tls::HttpsDialer::new(options).map_err(|e| Error::new(format!("TLS setup: {e}")))
+}
+
 /// The QUIC dialer for `host` from the config.
 pub fn quic_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_quic::QuicDialer, Error> {
     pool_quic::QuicDialer::new(cfg.quic_options(host.entry.as_ref()))
@@ -96,12 +112,20 @@ macro_rules! with_dialer {
                 let $dialer = $crate::stack::h2_dialer($cfg, $host)?;
                 $body
             }
+            pool_config::Transport::H1 => {
+                let $dialer = $crate::stack::h1_dialer($cfg, $host)?;
+                $body
+            }
+            pool_config::Transport::Auto => {
+                let $dialer = $crate::stack::https_dialer($cfg, $host)?;
+                $body
+            }
             pool_config::Transport::Quic => {
                 let $dialer = $crate::stack::quic_dialer($cfg, $host)?;
                 $body
             }
             other => Err($crate::Error::new(format!(
-                "transport {:?} of {} is not supported by the CLI (it sends requests over h2 or quic)",
+                "transport {:?} of {} is not supported by the CLI (it sends requests over h1, h2, auto or quic)",
                 other.as_str(),
                 $host.name
             ))),

@@ -194,7 +194,7 @@ impl TargetArgs {
                 entry.addrs = Some(addrs);
             }
             if let Some(proto) = self.proto {
-                entry.transport = proto.transport()?;
+                entry.transport = proto.transport();
                 entry.alpn = None;
             }
         }
@@ -206,24 +206,12 @@ impl TargetArgs {
 
 impl Proto {
     /// The config's transport for this protocol.
-    pub fn transport(self) -> Result<pool_config::Transport, Error> {
+    pub fn transport(self) -> pool_config::Transport {
         match self {
-            Proto::H2 => Ok(pool_config::Transport::H2),
-            Proto::H3 => Ok(pool_config::Transport::Quic),
-            Proto::H1 | Proto::Auto => Err(Error::new(format!(
-                "--proto {}: not available in this build (h2 and h3 are)",
-                self.as_str()
-            ))),
-        }
-    }
-
-    /// The name as given on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Proto::Auto => "auto",
-            Proto::H1 => "h1",
-            Proto::H2 => "h2",
-            Proto::H3 => "h3",
+            Proto::Auto => pool_config::Transport::Auto,
+            Proto::H1 => pool_config::Transport::H1,
+            Proto::H2 => pool_config::Transport::H2,
+            Proto::H3 => pool_config::Transport::Quic,
         }
     }
 }
