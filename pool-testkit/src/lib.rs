@@ -7,8 +7,8 @@
 //! inject faults at run time:
 //!
 //! - [`TestCa`]: a CA generated at run time that issues server certificates;
-//! - [`origin`]: [`H2Origin`] (TLS + HTTP/2, and minimal HTTP/1.1) and [`QuicOrigin`] (quinn,
-//!   a one-request-per-stream test protocol), each on one port of several IPs;
+//! - [`origin`]: [`H2Origin`] (TLS + HTTP/2, and minimal HTTP/1.1) and [`H3Origin`]
+//!   (HTTP/3 over quinn), each on one port of several IPs;
 //! - [`DnsServer`]: an authoritative DNS zone (hickory-server) whose records and failure
 //!   mode change at run time;
 //! - [`FaultProxy`]: a TCP proxy that refuses, stalls, resets or black-holes connections per
@@ -74,6 +74,6 @@ pub use dns::{DnsMode, DnsServer, DnsServerOptions};
 #[cfg(feature = "servers")]
 pub use fault_proxy::{Fault, FaultProxy, ProxyStats};
 #[cfg(feature = "servers")]
-pub use origin::{
-    H2Origin, H2OriginOptions, OriginStats, QuicOrigin, QuicOriginOptions, QuicStats,
-};
+pub use origin::{H2Origin, H2OriginOptions, OriginStats};
+#[cfg(feature = "servers")]
+pub use origin::{H3Origin, H3OriginOptions, H3Stats};

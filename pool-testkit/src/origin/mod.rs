@@ -1,4 +1,4 @@
-//! Local origins, loopback only: TLS + HTTP/2 (with an HTTP/1.1 fallback) and QUIC.
+//! Local origins, loopback only: TLS + HTTP/2 (with an HTTP/1.1 fallback) and HTTP/3.
 //!
 //! Every origin listens on one shared port of several addresses, counts what it sees per
 //! address, answers from one `Responses` (per-path status overrides, a response delay,
@@ -8,11 +8,11 @@
 //!
 //! - [`H2Origin`] (`h2.rs`): TCP + TLS, ALPN `h2` → HTTP/2, `http/1.1` (or no ALPN and no
 //!   HTTP/2 preface) → the HTTP/1.1 loop of `http1.rs`;
-//! - [`QuicOrigin`] (`quic.rs`): quinn, with a private one-request-per-stream test protocol.
+//! - [`H3Origin`] (`h3.rs`): HTTP/3 (the `h3` crate's server) over quinn.
 
 mod h2;
 mod http1;
-mod quic;
+mod h3;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -24,7 +24,7 @@ use bytes::Bytes;
 use crate::net::lock;
 
 pub use h2::{H2Origin, H2OriginOptions, OriginStats};
-pub use quic::{QuicOrigin, QuicOriginOptions, QuicStats};
+pub use self::h3::{H3Origin, H3OriginOptions, H3Stats};
 
 /// What an origin answers, changeable at run time: a status per path (default 200), a delay
 /// before every response, the response body.
@@ -64,6 +64,13 @@ impl Responses {
         if let Some(d) = delay {
             tokio::time::sleep(d).await;
         }
+    }
+
+    /// The status override for `path` (query excluded), if one is set (an invalid code is
+    /// 500).
+    pub(crate) fn overrides(&self, path: &str) -> Option<http::StatusCode> {
+        let code = lock(&self.statuses).get(path).copied()?;
+        Some(http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR))
     }
 
     /// The status for `path` (query excluded): the override, else 200; an invalid code
