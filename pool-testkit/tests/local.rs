@@ -576,3 +576,42 @@ async fn quic_origin_round_trips_streams() {
     origin.shutdown().await;
     client.close(0u32.into(), b"done");
 }
+
+#[tokio::test]
+async fn h2_origin_serves_the_shared_routes() {
+    let ca = Arc::new(TestCa::new().unwrap());
+    let origin = H2Origin::start(H2OriginOptions::new(&[ip(8)], &[HOST], &ca))
+        .await
+        .unwrap();
+    let (mut send, mut conn) = h2_connect(&ca, origin.socket_addrs()[0], None).await;
+    let (status, _, body) = h2_get(&mut send, &mut conn, "/1k", None).await;
+    assert_eq!((status, body.len()), (200, 1024));
+    let (status, _, body) = h2_get(&mut send, &mut conn, "/status/503", None).await;
+    assert_eq!((status, body.len()), (503, 0));
+    // 1 MB streamed: more than h2's default 64 KiB window, so flow control is exercised.
+    let (status, served_by, body) = h2_get(&mut send, &mut conn, "/bytes/1000000", None).await;
+    assert_eq!((status, body.len()), (200, 1_000_000));
+    assert_eq!(served_by, origin.socket_addrs()[0].to_string());
+    assert!(body.iter().all(|b| *b == b'x'));
+    let (status, _, body) = h2_get(&mut send, &mut conn, "/slow/20", None).await;
+    assert_eq!((status, &body[..]), (200, &b"hello from hotpool\n"[..]));
+
+    // /stall: no headers; the connection stays usable for other streams.
+    let mut stalled = send.clone().ready().await.unwrap();
+    let (resp, _) = stalled
+        .send_request(
+            http::Request::get(format!("https://{HOST}/stall"))
+                .body(())
+                .unwrap(),
+            true,
+        )
+        .unwrap();
+    let waited = tokio::select! {
+        r = tokio::time::timeout(Duration::from_millis(200), resp) => r.is_err(),
+        r = &mut conn => panic!("connection ended: {r:?}"),
+    };
+    assert!(waited, "/stall must not send headers");
+    let (status, _, _) = h2_get(&mut send, &mut conn, "/", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(origin.stats().requests, 5);
+}

@@ -16,6 +16,7 @@ use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
 use super::http1::serve_http1;
+use super::routes::{self, Reply};
 use super::{Responses, SERVED_BY};
 use crate::ca::TestCa;
 use crate::net::{OnDrop, bind_shared_port, lock};
@@ -684,15 +685,70 @@ async fn handle_h2_request(
         let chunk = chunk?;
         let _ = body.flow_control().release_capacity(chunk.len());
     }
-    shared.responses.delay().await;
-    let response = http::Response::builder()
-        .status(shared.responses.status_for(parts.uri.path()))
-        .header(http::header::CONTENT_TYPE, "text/plain")
-        .header(SERVED_BY, shared.served_by(local_ip))
-        .body(())
-        .unwrap_or_default();
+    let (status, headers, body) = match routes::reply(&shared.responses, parts.uri.path())
+        .settle()
+        .await
+    {
+        Reply::Full {
+            status,
+            headers,
+            body,
+        } => (status, headers, Ok(body)),
+        Reply::Stream {
+            status,
+            headers,
+            len,
+            chunk,
+        } => (status, headers, Err((len, chunk))),
+        // Headers never sent: wait until the client resets the stream (or the connection
+        // goes away, which drops this task).
+        Reply::Stall | Reply::Delayed { .. } => {
+            let _ = std::future::poll_fn(|cx| respond.poll_reset(cx)).await;
+            return Ok(());
+        }
+    };
+    let mut response = http::Response::new(());
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    if let Ok(v) = http::HeaderValue::from_str(&shared.served_by(local_ip)) {
+        response.headers_mut().insert(SERVED_BY, v);
+    }
     shared.count_request(local_ip);
-    let mut send = respond.send_response(response, false)?;
-    send.send_data(shared.responses.body().clone(), true)?;
+    match body {
+        Ok(body) => {
+            let mut send = respond.send_response(response, false)?;
+            send.send_data(body, true)?;
+        }
+        Err((len, chunk)) => {
+            let mut send = respond.send_response(response, len == 0)?;
+            for data in routes::stream_chunks(len, chunk) {
+                send_flow_controlled(&mut send, data).await?;
+            }
+            if len > 0 {
+                send.send_data(Bytes::new(), true)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Sends `data` only as the peer's flow-control window allows, so a streamed body is
+/// never queued whole in h2's send buffer.
+async fn send_flow_controlled(
+    send: &mut h2::SendStream<Bytes>,
+    mut data: Bytes,
+) -> Result<(), h2::Error> {
+    while !data.is_empty() {
+        send.reserve_capacity(data.len());
+        let granted = match std::future::poll_fn(|cx| send.poll_capacity(cx)).await {
+            Some(n) => n?,
+            None => return Err(h2::Error::from(h2::Reason::CANCEL)),
+        };
+        if granted == 0 {
+            continue;
+        }
+        let part = data.split_to(granted.min(data.len()));
+        send.send_data(part, false)?;
+    }
     Ok(())
 }

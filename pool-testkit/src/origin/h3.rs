@@ -1,5 +1,5 @@
 //! An HTTP/3 origin (the `h3` crate's server over quinn) on one UDP port of several IPs,
-//! answering the origins' shared paths (see [`reply`]).
+//! answering the origins' shared paths (`routes.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use bytes::{Buf, Bytes};
 use h3::server::RequestStream;
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
 use quinn::crypto::rustls::QuicServerConfig;
 use quinn::{Endpoint, VarInt};
 use tokio::sync::{Notify, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
+use super::routes::{self, Reply, stream_chunks};
 use super::{Responses, SERVED_BY, served_by};
 use crate::ca::TestCa;
 use crate::net::{OnDrop, bind_shared_port, lock};
@@ -23,8 +24,6 @@ use crate::wait::until;
 
 /// The largest request body read (the rest is discarded unread: the stream is stopped).
 const MAX_REQUEST_BODY: usize = 1 << 20;
-/// The chunk size of streamed `/bytes/{n}` bodies.
-const CHUNK: usize = 16 * 1024;
 /// How long a QUIC handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The first RTT estimate of server connections (all peers are on loopback).
@@ -157,7 +156,7 @@ impl Shared {
 
 /// A local HTTP/3 origin listening on one UDP port of several addresses.
 ///
-/// Every request is answered by [`reply`] (the paths all origins share: `/`, `/1k`,
+/// Every request is answered by the origins' shared routes (`routes.rs`: `/`, `/1k`,
 /// `/status/{code}`, `/bytes/{n}` streamed, `/slow/{ms}`, `/stall`), a status set per path
 /// with [`set_status`](Self::set_status) overriding it; every response carries an
 /// `x-served-by: IP:PORT` header naming the listening address that served it. The request
@@ -502,47 +501,6 @@ async fn serve_conn(
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, conn.closed()).await;
 }
 
-/// What [`reply`] answers a path with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Reply {
-    /// This status and body.
-    Full(StatusCode, Bytes),
-    /// 200 and `n` bytes, streamed in chunks.
-    Bytes(u64),
-    /// Waits this long, then answers as `/`.
-    Slow(Duration),
-    /// Never sends the response headers.
-    Stall,
-}
-
-/// The paths every origin answers: `/` (and any path without a route: the default body),
-/// `/1k` (1024 bytes), `/status/{code}`, `/bytes/{n}` (streamed), `/slow/{ms}`, `/stall`
-/// (headers never sent).
-// When the shared `routes.rs` lands, this is `routes::reply` (one change).
-pub(crate) fn reply(path: &str, body: &Bytes) -> Reply {
-    let number = |rest: &str| rest.parse::<u64>().ok();
-    if path == "/1k" {
-        return Reply::Full(StatusCode::OK, Bytes::from(vec![b'x'; 1024]));
-    }
-    if path == "/stall" {
-        return Reply::Stall;
-    }
-    if let Some(code) = path.strip_prefix("/status/") {
-        let status = number(code)
-            .and_then(|c| u16::try_from(c).ok())
-            .and_then(|c| StatusCode::from_u16(c).ok())
-            .unwrap_or(StatusCode::BAD_REQUEST);
-        return Reply::Full(status, Bytes::new());
-    }
-    if let Some(n) = path.strip_prefix("/bytes/").and_then(number) {
-        return Reply::Bytes(n);
-    }
-    if let Some(ms) = path.strip_prefix("/slow/").and_then(number) {
-        return Reply::Slow(Duration::from_millis(ms));
-    }
-    Reply::Full(StatusCode::OK, body.clone())
-}
-
 async fn serve_request(
     shared: &Shared,
     counters: &Counters,
@@ -568,30 +526,32 @@ async fn serve_request(
             }
         }
     }
-    shared.responses.delay().await;
-    let path = request.uri().path();
-    let mut route = reply(path, shared.responses.body());
-    if let Reply::Slow(wait) = route {
-        tokio::time::sleep(wait).await;
-        route = Reply::Full(StatusCode::OK, shared.responses.body().clone());
-    }
-    if route == Reply::Stall {
-        // Holds the stream open without an answer until the client gives up.
-        let _ = stream.recv_data().await;
-        std::future::pending::<()>().await;
-    }
-    let overridden = shared.responses.overrides(path);
-    let (status, body, streamed) = match route {
-        Reply::Full(status, body) => (overridden.unwrap_or(status), body, 0),
-        Reply::Bytes(n) => (overridden.unwrap_or(StatusCode::OK), Bytes::new(), n),
-        _ => (overridden.unwrap_or(StatusCode::OK), Bytes::new(), 0),
+    let reply = routes::reply(&shared.responses, request.uri().path()).settle().await;
+    let (status, headers, body, streamed) = match reply {
+        Reply::Full {
+            status,
+            headers,
+            body,
+        } => (status, headers, body, None),
+        Reply::Stream {
+            status,
+            headers,
+            len,
+            chunk,
+        } => (status, headers, Bytes::new(), Some((len, chunk))),
+        Reply::Stall | Reply::Delayed { .. } => {
+            // Holds the stream open without an answer until the client gives up.
+            let _ = stream.recv_data().await;
+            std::future::pending::<()>().await;
+            return;
+        }
     };
-    let response = Response::builder()
-        .status(status)
-        .header(http::header::CONTENT_TYPE, "text/plain")
-        .header(SERVED_BY, served_by(listening))
-        .body(())
-        .unwrap_or_default();
+    let mut response = Response::new(());
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    if let Ok(value) = http::HeaderValue::try_from(served_by(listening)) {
+        response.headers_mut().insert(SERVED_BY, value);
+    }
     shared.bump(|| {
         counters.requests.fetch_add(1, Ordering::SeqCst);
     });
@@ -600,12 +560,10 @@ async fn serve_request(
         if !body.is_empty() {
             stream.send_data(body).await?;
         }
-        let chunk = Bytes::from(vec![b'x'; CHUNK]);
-        let mut left = streamed;
-        while left > 0 {
-            let len = usize::try_from(left).unwrap_or(CHUNK).min(CHUNK);
-            stream.send_data(chunk.slice(..len)).await?;
-            left -= len as u64;
+        if let Some((len, chunk)) = streamed {
+            for data in stream_chunks(len, chunk) {
+                stream.send_data(data).await?;
+            }
         }
         stream.finish().await
     };
@@ -614,29 +572,5 @@ async fn serve_request(
         shared.bump(|| {
             counters.cancelled.fetch_add(1, Ordering::SeqCst);
         });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn routes() {
-        let body = Bytes::from_static(b"hi");
-        assert_eq!(reply("/", &body), Reply::Full(StatusCode::OK, body.clone()));
-        assert_eq!(reply("/other", &body), Reply::Full(StatusCode::OK, body.clone()));
-        match reply("/1k", &body) {
-            Reply::Full(StatusCode::OK, b) => assert_eq!(b.len(), 1024),
-            other => panic!("{other:?}"),
-        }
-        assert_eq!(
-            reply("/status/503", &body),
-            Reply::Full(StatusCode::SERVICE_UNAVAILABLE, Bytes::new())
-        );
-        assert_eq!(reply("/status/x", &body), Reply::Full(StatusCode::BAD_REQUEST, Bytes::new()));
-        assert_eq!(reply("/bytes/10", &body), Reply::Bytes(10));
-        assert_eq!(reply("/slow/5", &body), Reply::Slow(Duration::from_millis(5)));
-        assert_eq!(reply("/stall", &body), Reply::Stall);
     }
 }

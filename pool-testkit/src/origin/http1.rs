@@ -9,8 +9,8 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
 
-use super::SERVED_BY;
 use super::h2::{Cmd, Shared, wait_for_close};
+use super::{SERVED_BY, routes};
 
 /// How long the rest of an HTTP/1.1 request may take once its first byte arrived.
 const HTTP1_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -73,9 +73,22 @@ pub(super) async fn serve_http1<S>(
             Err(_) => return,
         };
         shared.record_languages(local_ip, req.accept_language.iter());
-        shared.responses.delay().await;
-        let status = shared.responses.status_for(&req.path);
-        let body = shared.responses.body();
+        let (status, body) = match routes::reply(&shared.responses, &req.path).settle().await {
+            routes::Reply::Full { status, body, .. } => (status, body),
+            routes::Reply::Stream {
+                status, len, chunk, ..
+            } => (
+                status,
+                routes::stream_chunks(len, chunk)
+                    .flat_map(|b| b.to_vec())
+                    .collect(),
+            ),
+            routes::Reply::Stall | routes::Reply::Delayed { .. } => {
+                let _ = wait_for_close(&mut cmds).await;
+                return;
+            }
+        };
+        let body = &body;
         let mut head = format!(
             "HTTP/1.1 {} {}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\n{SERVED_BY}: {}\r\n",
             status.as_u16(),

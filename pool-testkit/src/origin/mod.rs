@@ -13,6 +13,7 @@
 mod h2;
 mod http1;
 mod h3;
+pub(crate) mod routes;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -58,26 +59,16 @@ impl Responses {
         *lock(&self.delay) = delay;
     }
 
-    /// Waits the response delay, if one is set.
-    pub(crate) async fn delay(&self) {
-        let delay = *lock(&self.delay);
-        if let Some(d) = delay {
-            tokio::time::sleep(d).await;
-        }
+    /// The delay before every response, if one is set.
+    pub(crate) fn current_delay(&self) -> Option<Duration> {
+        *lock(&self.delay)
     }
 
-    /// The status override for `path` (query excluded), if one is set (an invalid code is
-    /// 500).
-    pub(crate) fn overrides(&self, path: &str) -> Option<http::StatusCode> {
+    /// The status override for exactly `path`, if one is set; an invalid code is answered
+    /// as 500.
+    pub(crate) fn status_override(&self, path: &str) -> Option<http::StatusCode> {
         let code = lock(&self.statuses).get(path).copied()?;
         Some(http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR))
-    }
-
-    /// The status for `path` (query excluded): the override, else 200; an invalid code
-    /// is answered as 500.
-    pub(crate) fn status_for(&self, path: &str) -> http::StatusCode {
-        let code = lock(&self.statuses).get(path).copied().unwrap_or(200);
-        http::StatusCode::from_u16(code).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR)
     }
 
     /// The body of every response.
