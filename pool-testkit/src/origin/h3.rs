@@ -458,7 +458,11 @@ async fn serve_conn(
     goaway.mark_unchanged();
     let active = Arc::new(AtomicU64::new(0));
     let mut streams = JoinSet::new();
+    let mut going_away = false;
     loop {
+        if going_away && streams.is_empty() {
+            break;
+        }
         tokio::select! {
             r = h3_conn.accept() => match r {
                 Ok(Some(resolver)) => {
@@ -485,19 +489,21 @@ async fn serve_conn(
                     break;
                 }
             },
-            changed = goaway.changed() => {
-                if changed.is_ok()
-                    && let Err(e) = h3_conn.shutdown(0).await
-                {
-                    tracing::debug!(error = %e, "HTTP/3 GOAWAY failed");
+            changed = goaway.changed(), if !going_away => {
+                if changed.is_ok() {
+                    going_away = true;
+                    if let Err(e) = h3_conn.shutdown(0).await {
+                        tracing::debug!(error = %e, "HTTP/3 GOAWAY failed");
+                    }
                 }
             }
             Some(_) = streams.join_next(), if !streams.is_empty() => {}
         }
     }
-    // Let answered requests finish (a GOAWAY'd connection ends when they are done).
+    // Let answered requests finish (after GOAWAY the connection ends when they are done).
     while streams.join_next().await.is_some() {}
-    // Give the client a moment to read the last frames before the close.
+    // Closing at once would drop unacknowledged response data: give the client (bounded)
+    // time to close first, as it does on GOAWAY.
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, conn.closed()).await;
 }
 
