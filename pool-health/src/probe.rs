@@ -189,11 +189,7 @@ impl RequestProbe {
 
 impl<C: HttpConnection> Probe<C> for RequestProbe {
     async fn probe<'a>(&'a self, conn: &'a C, host: &'a str, addr: SocketAddr) -> ProbeVerdict {
-        let result: Result<u16, RequestError> = async {
-            let request = self.request.request()?;
-            Ok(conn.send(request).await?.status().as_u16())
-        }
-        .await;
+        let result: Result<u16, RequestError> = self.request.exchange(conn).await;
         let verdict = match &result {
             Ok(status) => self.request.classify(*status).into(),
             Err(_) => ProbeVerdict::Unhealthy,
@@ -248,10 +244,16 @@ mod tests {
     }
 
     impl HttpConnection for Fixed {
-        async fn send(
+        type ResponseBody = pool_http::BufferedBody;
+
+        async fn send<B>(
             &self,
-            request: http_types::Request,
-        ) -> Result<http_types::Response, pool_http::RequestError> {
+            request: http_types::Request<B>,
+        ) -> Result<http_types::Response, pool_http::RequestError>
+        where
+            B: pool_http::http_body::Body<Data = bytes::Bytes> + Send + Unpin + 'static,
+            B::Error: Into<pool_http::BoxError>,
+        {
             assert_eq!(request.uri(), "/healthz");
             match self.0.load(std::sync::atomic::Ordering::Relaxed) {
                 0 => Err(pool_http::RequestError::ConnectionLost("reset".into())),
@@ -273,8 +275,8 @@ mod tests {
     }
 
     mod http_types {
-        pub type Request = ::http::Request<bytes::Bytes>;
-        pub type Response = ::http::Response<bytes::Bytes>;
+        pub type Request<B> = ::http::Request<B>;
+        pub type Response = ::http::Response<pool_http::BufferedBody>;
     }
 
     #[tokio::test]

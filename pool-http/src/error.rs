@@ -37,16 +37,21 @@ pub enum RequestError {
     /// connection may carry others.
     #[error("protocol error: {0}")]
     Protocol(#[source] BoxError),
+    /// The request's own body failed while it was read to be sent.
+    #[error("request body failed: {0}")]
+    RequestBody(#[source] BoxError),
     /// The request could not be completed into an absolute URI.
     #[error("invalid request: {0}")]
     InvalidRequest(#[from] http::Error),
-    /// The response body exceeded the transport's limit.
+    /// The response body exceeded a limit (the transport's, [`RequestOptions::max_response_body`](crate::RequestOptions::max_response_body)
+    /// or [`Body::collect`](crate::Body::collect)'s).
     #[error("response body larger than {limit} bytes")]
     BodyTooLarge {
         /// The limit.
         limit: usize,
     },
-    /// No answer within the deadline.
+    /// No response headers within the request's deadline, or a response body idle for
+    /// longer than its body-idle timeout (see [`RequestOptions`](crate::RequestOptions)).
     #[error("no response within {0:?}")]
     Timeout(Duration),
 }
@@ -91,5 +96,22 @@ impl RequestError {
             self,
             RequestError::Timeout(_) | RequestError::Pool(pool_core::Error::Timeout { .. })
         )
+    }
+
+    /// A short name of the kind, for metric labels and reports: `pool`, `not_sent`,
+    /// `refused`, `connection_lost`, `protocol`, `request_body`, `invalid_request`,
+    /// `body_too_large`, `timeout`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RequestError::Pool(_) => "pool",
+            RequestError::NotSent(_) => "not_sent",
+            RequestError::Refused { .. } => "refused",
+            RequestError::ConnectionLost(_) => "connection_lost",
+            RequestError::Protocol(_) => "protocol",
+            RequestError::RequestBody(_) => "request_body",
+            RequestError::InvalidRequest(_) => "invalid_request",
+            RequestError::BodyTooLarge { .. } => "body_too_large",
+            RequestError::Timeout(_) => "timeout",
+        }
     }
 }

@@ -1,24 +1,48 @@
-//! Requests on a lease, with the one outcome-reporting path, and the retry policy.
+//! Requests on a lease — the deadline, the span, the metrics and the outcome of one
+//! exchange — and the retry policy through a pool.
 
 use std::future::Future;
 
 use bytes::Bytes;
 use http::{Request, Response};
 use pool_core::{Dialer, Lease, Pool};
+use tracing::Instrument;
 
-use crate::{HttpConnection, RequestError};
+use crate::body::report;
+use crate::metrics::{End, Record};
+use crate::{Body, BoxError, HttpConnection, Replayable, RequestError, RequestOptions};
 
 /// The request API on a lease of any pool whose connections speak HTTP
 /// ([`HttpConnection`]).
 pub trait HttpLeaseExt {
-    /// Sends `request` on the leased connection ([`HttpConnection::send`]) and reports the
-    /// outcome on the lease: a response → success; a connection error
-    /// ([`RequestError::is_connection_error`]) → broken (the pool removes the connection);
-    /// any other error → error (counts toward `max_errors`). Never retries: see [`send`].
-    fn request(
-        &mut self,
-        request: Request<Bytes>,
-    ) -> impl Future<Output = Result<Response<Bytes>, RequestError>> + Send;
+    /// The pool's dialer.
+    type Dialer: Dialer<Conn: HttpConnection>;
+
+    /// [`request_with`](Self::request_with) under the default [`RequestOptions`] (30 s
+    /// for the headers, no body-idle timeout), overridable by the request's
+    /// [`Timeout`](crate::Timeout) extension.
+    fn request<B>(
+        self,
+        request: Request<B>,
+    ) -> impl Future<Output = Result<Response<Body<Self::Dialer>>, RequestError>> + Send
+    where
+        B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<BoxError>;
+
+    /// Sends `request` on the leased connection ([`HttpConnection::send`]) within
+    /// `options`' deadline and hands the lease to the response's [`Body`], which reports
+    /// the outcome when it ends (see [`Body`]). A request that fails before its headers
+    /// reports at once: a connection error ([`RequestError::is_connection_error`]) →
+    /// broken (the pool removes the connection); any other error, the deadline included →
+    /// error (counts toward `max_errors`; HTTP/1.1: broken). Never retries: see [`send`].
+    fn request_with<B>(
+        self,
+        request: Request<B>,
+        options: &RequestOptions,
+    ) -> impl Future<Output = Result<Response<Body<Self::Dialer>>, RequestError>> + Send
+    where
+        B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<BoxError>;
 
     /// Whether the leased connection has carried a request before (see
     /// [`RequestError::is_retryable`]).
@@ -30,10 +54,29 @@ where
     D: Dialer,
     D::Conn: HttpConnection,
 {
-    async fn request(&mut self, request: Request<Bytes>) -> Result<Response<Bytes>, RequestError> {
-        let result = self.conn().send(request).await;
-        report(self, &result);
-        result
+    type Dialer = D;
+
+    fn request<B>(
+        self,
+        request: Request<B>,
+    ) -> impl Future<Output = Result<Response<Body<D>>, RequestError>> + Send
+    where
+        B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<BoxError>,
+    {
+        async move { exchange(self, request, &RequestOptions::default(), None).await }
+    }
+
+    fn request_with<B>(
+        self,
+        request: Request<B>,
+        options: &RequestOptions,
+    ) -> impl Future<Output = Result<Response<Body<D>>, RequestError>> + Send
+    where
+        B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<BoxError>,
+    {
+        exchange(self, request, options, None)
     }
 
     fn is_reused(&self) -> bool {
@@ -41,51 +84,112 @@ where
     }
 }
 
-/// The one place a request's result becomes the lease's outcome.
-fn report<D: Dialer, T>(lease: &mut Lease<D>, result: &Result<T, RequestError>) {
-    match result {
-        Ok(_) => lease.report_success(),
-        Err(e) if e.is_connection_error() => lease.mark_broken(),
-        Err(_) => lease.report_error(),
+/// One request on one lease: the deadline, the span and metrics, the outcome.
+async fn exchange<D, B>(
+    mut lease: Lease<D>,
+    request: Request<B>,
+    options: &RequestOptions,
+    host: Option<&str>,
+) -> Result<Response<Body<D>>, RequestError>
+where
+    D: Dialer,
+    D::Conn: HttpConnection,
+    B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
+    let options = options.for_request(request.extensions());
+    let protocol = lease.conn().protocol();
+    let span = tracing::debug_span!(
+        "request",
+        host = host.or(request.uri().host()).unwrap_or_default(),
+        addr = %lease.addr(),
+        protocol = protocol.as_str(),
+        method = %request.method(),
+        status = tracing::field::Empty,
+    );
+    let record = Record::start(span, protocol);
+    let sent = tokio::time::timeout(options.timeout, lease.conn().send(request))
+        .instrument(record.span.clone())
+        .await;
+    match sent.unwrap_or(Err(RequestError::Timeout(options.timeout))) {
+        Ok(response) => {
+            record.headers(response.status());
+            let (parts, body) = response.into_parts();
+            Ok(Response::from_parts(
+                parts,
+                Body::new(body, lease, &options, record),
+            ))
+        }
+        Err(error) => {
+            report(&mut lease, protocol, End::Failed(&error));
+            record.failed(&error);
+            Err(error)
+        }
     }
 }
 
-/// A copy of a request, for one retry.
-fn clone_request(request: &Request<Bytes>) -> Request<Bytes> {
-    let mut copy = Request::new(request.body().clone());
+/// [`send_with`] under the default [`RequestOptions`].
+pub async fn send<D, B>(
+    pool: &Pool<D>,
+    host: &str,
+    request: Request<B>,
+) -> Result<Response<Body<D>>, RequestError>
+where
+    D: Dialer,
+    D::Conn: HttpConnection,
+    B: Replayable + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
+    send_with(pool, host, request, &RequestOptions::default()).await
+}
+
+/// Sends `request` to `host` through `pool` — any pool whose connections speak HTTP —
+/// under `options`, retrying once on another connection when that is safe
+/// ([`RequestError::is_retryable`]: the first attempt was certainly not processed — never
+/// sent, refused — or it was an idempotent request whose *reused* connection failed under
+/// it) **and** the body can be sent again ([`Replayable`]: a body in memory; a
+/// [`Streaming`](crate::Streaming) one is never retried). Only the headers stage is
+/// retried: once a response has arrived, its body is the caller's. Outcomes are reported
+/// as [`HttpLeaseExt::request_with`] does.
+pub async fn send_with<D, B>(
+    pool: &Pool<D>,
+    host: &str,
+    request: Request<B>,
+    options: &RequestOptions,
+) -> Result<Response<Body<D>>, RequestError>
+where
+    D: Dialer,
+    D::Conn: HttpConnection,
+    B: Replayable + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
+    let retry = replay(&request);
+    let method = request.method().clone();
+    let lease = pool.get(host).await?;
+    let reused = lease.is_reused();
+    let protocol = lease.conn().protocol();
+    match exchange(lease, request, options, Some(host)).await {
+        Err(e) if e.is_retryable(&method, reused) => {
+            let Some(retry) = retry else {
+                tracing::debug!(error = %e, host, "not retried: the body cannot be replayed");
+                return Err(e);
+            };
+            tracing::debug!(error = %e, host, reused, "retrying once on another connection");
+            Record::retried(protocol);
+            let lease = pool.get(host).await?;
+            exchange(lease, retry, options, Some(host)).await
+        }
+        other => other,
+    }
+}
+
+/// A copy of a request (its body replayed), for one retry.
+fn replay<B: Replayable>(request: &Request<B>) -> Option<Request<B>> {
+    let mut copy = Request::new(request.body().replay()?);
     *copy.method_mut() = request.method().clone();
     *copy.uri_mut() = request.uri().clone();
     *copy.version_mut() = request.version();
     *copy.headers_mut() = request.headers().clone();
-    copy
-}
-
-/// Sends `request` to `host` through `pool` — any pool whose connections speak HTTP —
-/// retrying once on another connection when that is safe
-/// ([`RequestError::is_retryable`]): the first attempt was certainly not processed (never
-/// sent, refused), or it was an idempotent request whose *reused* connection failed under
-/// it. Outcomes are reported on each lease as [`HttpLeaseExt::request`] does.
-pub async fn send<D>(
-    pool: &Pool<D>,
-    host: &str,
-    request: Request<Bytes>,
-) -> Result<Response<Bytes>, RequestError>
-where
-    D: Dialer,
-    D::Conn: HttpConnection,
-{
-    let retry = clone_request(&request);
-    let (first, reused) = {
-        let mut lease = pool.get(host).await?;
-        let reused = lease.is_reused();
-        (lease.request(request).await, reused)
-    };
-    match first {
-        Err(e) if e.is_retryable(retry.method(), reused) => {
-            tracing::debug!(error = %e, host, reused, "retrying once on another connection");
-            let mut lease = pool.get(host).await?;
-            lease.request(retry).await
-        }
-        other => other,
-    }
+    *copy.extensions_mut() = request.extensions().clone();
+    Some(copy)
 }

@@ -3,11 +3,13 @@
 //! One request API over any pooled connection that speaks HTTP, whatever the transport
 //! (HTTP/2 over TLS in `pool-tls`, QUIC in `pool-quic`, or a user's own dialer):
 //!
-//! - [`HttpConnection`]: what a connection implements — send one request, how many it
-//!   has carried, its [`Protocol`];
+//! - [`HttpConnection`]: what a connection implements — send one request (its body
+//!   streamed in, the response body streamed out), how many it has carried, its
+//!   [`Protocol`];
 //! - [`HttpLeaseExt`]: `lease.request(req)` on a [`Lease<D>`](pool_core::Lease) of **any**
-//!   dialer whose connection implements it, reporting the outcome on the lease (response
-//!   → success, connection error → broken, other error → error);
+//!   dialer whose connection implements it, within a deadline ([`RequestOptions`],
+//!   [`Timeout`]); the response's [`Body`] owns the lease and reports the outcome when it
+//!   ends (see [`Body`]);
 //! - [`send`]: a request through a pool with the retry policy — once, on another
 //!   connection, only when safe (never processed; or idempotent on a reused connection
 //!   whose connection failed);
@@ -15,7 +17,9 @@
 //! - [`Validation`] and [`classify`]: the "hot connect" request and its one admit /
 //!   banned / rejected classification (banned by default: [`DEFAULT_BANNED_STATUS`]),
 //!   used by the dialers' validation ([`validate`]) and by HTTP health probes;
-//! - [`RequestError`]: one error type for every protocol.
+//! - [`RequestError`]: one error type for every protocol;
+//! - [`metrics`]: the request metrics, and a tracing span per request (host, addr,
+//!   protocol, method, status), the same for every protocol.
 //!
 //! This crate depends on no transport: `docs/request-layer.md` describes the layer.
 //!
@@ -25,7 +29,8 @@
 //! use bytes::Bytes;
 //! use http::{Request, Response};
 //! use pool_core::{Connection, DialError, Dialer, Pool, PoolOptions, Target};
-//! use pool_http::{HttpConnection, HttpLeaseExt, Protocol, RequestError};
+//! use pool_http::http_body_util::BodyExt;
+//! use pool_http::{BoxError, BufferedBody, Empty, HttpConnection, HttpLeaseExt, Protocol, RequestError};
 //! use std::sync::atomic::{AtomicU64, Ordering};
 //!
 //! /// Answers every request with its own path.
@@ -35,9 +40,14 @@
 //!     fn is_closed(&self) -> bool { false }
 //! }
 //! impl HttpConnection for Echo {
-//!     async fn send(&self, request: Request<Bytes>) -> Result<Response<Bytes>, RequestError> {
+//!     type ResponseBody = BufferedBody;
+//!     async fn send<B>(&self, request: Request<B>) -> Result<Response<BufferedBody>, RequestError>
+//!     where
+//!         B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+//!         B::Error: Into<BoxError>,
+//!     {
 //!         self.0.fetch_add(1, Ordering::Relaxed);
-//!         Ok(Response::new(Bytes::from(request.uri().path().to_owned())))
+//!         Ok(Response::new(BufferedBody::new(request.uri().path().to_owned())))
 //!     }
 //!     fn requests_sent(&self) -> u64 { self.0.load(Ordering::Relaxed) }
 //!     fn protocol(&self) -> Protocol { Protocol::Http2 }
@@ -53,16 +63,19 @@
 //! let pool = Pool::new(EchoDialer, PoolOptions::default())?;
 //! pool.set_addrs("echo.test", ["127.0.0.1:443".parse()?]);
 //!
-//! // On a lease: one request, the outcome reported on the lease.
-//! let mut lease = pool.get("echo.test").await?;
-//! let response = lease.request(Request::get("/hello").body(Bytes::new())?).await?;
-//! assert_eq!(&response.body()[..], b"/hello");
-//! assert!(lease.is_reused());
-//! drop(lease);
+//! // On a lease: one request; the body owns the lease and reports the outcome when it ends.
+//! let lease = pool.get("echo.test").await?;
+//! let response = lease.request(Request::get("/hello").body(Empty::<Bytes>::new())?).await?;
+//! assert_eq!(response.into_body().collect(1024).await?, "/hello");
 //!
-//! // Through the pool, with the retry policy.
-//! let response = pool_http::send(&pool, "echo.test", Request::get("/again").body(Bytes::new())?).await?;
-//! assert_eq!(&response.body()[..], b"/again");
+//! // Through the pool, with the retry policy; the body streams (`http_body::Body`).
+//! let response = pool_http::send(&pool, "echo.test", Request::get("/again").body(Empty::new())?).await?;
+//! let mut body = response.into_body();
+//! while let Some(frame) = body.frame().await {
+//!     if let Ok(chunk) = frame?.into_data() {
+//!         assert_eq!(chunk, "/again");
+//!     }
+//! }
 //! pool.close().await;
 //! # Ok(())
 //! # }
@@ -71,17 +84,32 @@
 #![deny(unused_must_use)]
 #![warn(missing_docs)]
 
+mod body;
 mod connection;
 mod error;
 mod lease;
+pub mod metrics;
+mod options;
+mod request_body;
 mod service;
 mod validation;
 
 #[cfg(test)]
 mod tests;
 
+/// Re-exported: the body trait requests and responses implement.
+pub use http_body;
+/// Re-exported: bodies ([`Full`](http_body_util::Full), [`Empty`](http_body_util::Empty))
+/// and [`BodyExt`](http_body_util::BodyExt).
+pub use http_body_util;
+/// Re-exported from `http-body-util`: the request bodies held in memory.
+pub use http_body_util::{Empty, Full};
+
+pub use body::{Body, DEFAULT_COLLECT_LIMIT};
 pub use connection::{HttpConnection, Protocol};
 pub use error::{BoxError, RequestError};
-pub use lease::{HttpLeaseExt, send};
+pub use lease::{HttpLeaseExt, send, send_with};
+pub use options::{BodyIdleTimeout, DEFAULT_REQUEST_TIMEOUT, RequestOptions, Timeout};
+pub use request_body::{BufferedBody, Replayable, Streaming};
 pub use service::PoolService;
 pub use validation::{DEFAULT_BANNED_STATUS, Validation, Verdict, classify, validate};

@@ -10,7 +10,8 @@ use http::{Method, Request, Response};
 use pool_core::{CloseReason, Connection, DialError, Dialer, Pool, PoolOptions, Target};
 
 use crate::{
-    HttpConnection, HttpLeaseExt, PoolService, Protocol, RequestError, Validation, validate,
+    BufferedBody, Empty, HttpConnection, HttpLeaseExt, PoolService, Protocol, RequestError,
+    Validation, validate,
 };
 
 /// What the next request on any connection gets.
@@ -58,7 +59,13 @@ impl Connection for Fake {
 }
 
 impl HttpConnection for Fake {
-    async fn send(&self, request: Request<Bytes>) -> Result<Response<Bytes>, RequestError> {
+    type ResponseBody = BufferedBody;
+
+    async fn send<B>(&self, request: Request<B>) -> Result<Response<BufferedBody>, RequestError>
+    where
+        B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<crate::BoxError>,
+    {
         self.sent.fetch_add(1, Ordering::Relaxed);
         let step = self.script.steps.lock().unwrap().pop_front();
         self.script
@@ -69,7 +76,7 @@ impl HttpConnection for Fake {
         let boxed = |m: &str| -> crate::BoxError { m.to_owned().into() };
         match step.unwrap_or(Step::Status(200)) {
             Step::Status(s) => {
-                let mut r = Response::new(Bytes::new());
+                let mut r = Response::new(BufferedBody::default());
                 *r.status_mut() = http::StatusCode::from_u16(s).unwrap();
                 Ok(r)
             }
@@ -119,11 +126,11 @@ fn pool() -> (Pool<FakeDialer>, Arc<Script>) {
     (pool, script)
 }
 
-fn req(method: Method, path: &str) -> Request<Bytes> {
+fn req(method: Method, path: &str) -> Request<Empty<Bytes>> {
     Request::builder()
         .method(method)
         .uri(path)
-        .body(Bytes::new())
+        .body(Empty::new())
         .unwrap()
 }
 
@@ -173,7 +180,7 @@ fn error_predicates() {
 async fn lease_request_reports_the_outcome() {
     let (pool, script) = pool();
     script.push(&[Step::Status(503), Step::Stream, Step::Lost]);
-    let mut lease = pool.get(HOST).await.unwrap();
+    let lease = pool.get(HOST).await.unwrap();
     assert!(!lease.is_reused());
     // A response, whatever its status, is a success for the connection.
     assert_eq!(
@@ -184,19 +191,16 @@ async fn lease_request_reports_the_outcome() {
             .status(),
         503
     );
+    let lease = pool.get(HOST).await.unwrap();
     assert!(lease.is_reused());
-    drop(lease);
     // A stream error counts as an error, the connection stays.
-    let mut lease = pool.get(HOST).await.unwrap();
     assert!(lease.request(req(Method::GET, "/b")).await.is_err());
-    drop(lease);
     assert_eq!(pool.stats().connections, 1);
     let errors: u32 = pool.connections().iter().map(|c| c.error_count).sum();
     assert_eq!(errors, 1);
     // A connection error: broken, removed.
-    let mut lease = pool.get(HOST).await.unwrap();
+    let lease = pool.get(HOST).await.unwrap();
     assert!(lease.request(req(Method::GET, "/c")).await.is_err());
-    drop(lease);
     assert_eq!(pool.stats().closed_for(CloseReason::Broken), 1);
     assert_eq!(pool.stats().connections, 0);
     pool.close().await;

@@ -6,10 +6,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderValue, Request};
+use http_body_util::{BodyExt, Full};
 use pool_core::{DialError, DialErrorKind, ProbeVerdict};
 
-use crate::HttpConnection;
 use crate::error::BoxError;
+use crate::{HttpConnection, RequestError};
 
 /// The status that blacklists an address unless configured otherwise (the config's
 /// `pool.banned_status`).
@@ -111,7 +112,7 @@ impl Validation {
     }
 
     /// The request: method, relative path, body, `user-agent: hotpool`.
-    pub fn request(&self) -> Result<Request<Bytes>, http::Error> {
+    pub fn request(&self) -> Result<Request<Full<Bytes>>, http::Error> {
         Request::builder()
             .method(self.method.clone())
             .uri(self.path.as_str())
@@ -119,7 +120,7 @@ impl Validation {
                 http::header::USER_AGENT,
                 HeaderValue::from_static("hotpool"),
             )
-            .body(self.body.clone().unwrap_or_default())
+            .body(Full::new(self.body.clone().unwrap_or_default()))
     }
 
     /// Runs a validation `exchange` (which sends the request and yields the answer's
@@ -143,21 +144,30 @@ impl Validation {
     }
 }
 
+impl Validation {
+    /// Sends this request on `conn` and yields the answer's status, the response body read
+    /// to its end and discarded, so that an HTTP/1.1 connection is left ready for the
+    /// next request. No deadline of its own: [`validate`] and the health checker bound it.
+    pub async fn exchange<C: HttpConnection>(&self, conn: &C) -> Result<u16, RequestError> {
+        let response = conn.send(self.request()?).await?;
+        let status = response.status().as_u16();
+        let mut body = response.into_body();
+        while let Some(frame) = body.frame().await {
+            frame?;
+        }
+        Ok(status)
+    }
+}
+
 /// Sends `validation`'s request on `conn` within `timeout` and classifies the answer
-/// (see [`Validation::check`]). The dialers run it before handing a connection to the
-/// pool.
+/// (see [`Validation::check`], [`Validation::exchange`]). The dialers run it before
+/// handing a connection to the pool.
 pub async fn validate<C: HttpConnection>(
     conn: &C,
     validation: &Validation,
     timeout: Duration,
 ) -> Result<(), DialError> {
-    validation
-        .check(timeout, async {
-            let request = validation.request()?;
-            let response = conn.send(request).await?;
-            Ok::<u16, BoxError>(response.status().as_u16())
-        })
-        .await
+    validation.check(timeout, validation.exchange(conn)).await
 }
 
 #[cfg(test)]
@@ -198,8 +208,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn the_request_carries_method_path_body_and_agent() {
+    #[tokio::test]
+    async fn the_request_carries_method_path_body_and_agent() {
         let v = Validation {
             method: http::Method::POST,
             path: "/check?x=1".into(),
@@ -209,7 +219,10 @@ mod tests {
         let r = v.request().unwrap();
         assert_eq!(r.method(), http::Method::POST);
         assert_eq!(r.uri(), "/check?x=1");
-        assert_eq!(&r.body()[..], b"hot?");
+        assert_eq!(
+            r.body().clone().collect().await.unwrap().to_bytes(),
+            &b"hot?"[..]
+        );
         assert_eq!(r.headers()[http::header::USER_AGENT], "hotpool");
         assert_eq!(v.banned_statuses, [DEFAULT_BANNED_STATUS]);
     }

@@ -179,8 +179,12 @@ impl QuicConn {
         let mut response_body = H3Body::new(rx);
         let mut upload = Upload::new(tx);
         let uploaded = async {
-            while let Some(frame) = body.frame().await {
-                let frame = frame.map_err(|e| RequestError::Protocol(e.into()))?;
+            loop {
+                let frame = match body.frame().await {
+                    None => break,
+                    Some(Ok(frame)) => frame,
+                    Some(Err(e)) => return Err(RequestError::RequestBody(e.into())),
+                };
                 if let (Ok(mut data), Some(stream)) = (frame.into_data(), upload.stream()) {
                     if data.has_remaining() {
                         let data = data.copy_to_bytes(data.remaining());
@@ -211,7 +215,6 @@ impl QuicConn {
         let Ok(request) = probe.request() else {
             return ProbeVerdict::Unhealthy;
         };
-        let request = request.map(http_body_util::Full::new);
         let answered = tokio::time::timeout(self.settings.test_timeout, async {
             let response = self.exchange(request).await?;
             let status = response.status().as_u16();

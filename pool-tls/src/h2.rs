@@ -5,12 +5,18 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use h2::SendStream;
 use h2::client::SendRequest;
 use http::uri::{Authority, Scheme};
 use http::{Request, Response, Uri};
+use http_body::Frame;
+use http_body_util::BodyExt;
 use pool_core::{Connection, DialError, DialErrorKind, Dialer, ProbeVerdict, Target};
-use pool_http::{HttpConnection, Protocol, RequestError};
+use pool_http::{BoxError, HttpConnection, Protocol, RequestError};
 use pool_rustls::ConfigError;
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
@@ -184,11 +190,19 @@ impl Connection for H2Conn {
 }
 
 impl HttpConnection for H2Conn {
-    /// Sends `request` on a new stream and collects the response body.
+    type ResponseBody = H2Body;
+
+    /// Sends `request` on a new stream, its body pumped into the stream as h2's flow
+    /// control allows (by a task that ends with the body, or when the response is
+    /// dropped), and resolves with the response headers; the body streams ([`H2Body`]).
     ///
     /// A relative URI (`/path`) gets scheme `https` and the connection's host as
     /// authority; a request without `accept-language` gets the connection's, if any.
-    async fn send(&self, request: Request<Bytes>) -> Result<Response<Bytes>, RequestError> {
+    async fn send<B>(&self, request: Request<B>) -> Result<Response<H2Body>, RequestError>
+    where
+        B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<BoxError>,
+    {
         let (mut parts, body) = request.into_parts();
         if parts.uri.scheme().is_none() || parts.uri.authority().is_none() {
             let mut uri = parts.uri.into_parts();
@@ -214,26 +228,23 @@ impl HttpConnection for H2Conn {
             .ready()
             .await
             .map_err(|e| RequestError::NotSent(e.into()))?;
-        let end_of_stream = body.is_empty();
-        let (response, mut stream) = send
+        let end_of_stream = body.is_end_stream();
+        let (response, stream) = send
             .send_request(request, end_of_stream)
             .map_err(|e| RequestError::NotSent(e.into()))?;
-        if !end_of_stream {
-            stream.send_data(body, true).map_err(request_error)?;
-        }
-        let (parts, mut body) = response.await.map_err(request_error)?.into_parts();
-        let mut collected = BytesMut::new();
-        while let Some(chunk) = body.data().await {
-            let chunk = chunk.map_err(request_error)?;
-            let _ = body.flow_control().release_capacity(chunk.len());
-            if collected.len() + chunk.len() > self.max_response_body {
-                return Err(RequestError::BodyTooLarge {
-                    limit: self.max_response_body,
-                });
-            }
-            collected.extend_from_slice(&chunk);
-        }
-        Ok(Response::from_parts(parts, collected.freeze()))
+        // Aborted when the exchange is abandoned (this future or the response body
+        // dropped), so the stream's last handle goes and h2 resets it.
+        let pump =
+            (!end_of_stream).then(|| PumpGuard(tokio::spawn(pump(body, stream)).abort_handle()));
+        let (parts, recv) = response.await.map_err(request_error)?.into_parts();
+        let body = H2Body {
+            recv,
+            trailers: false,
+            limit: self.max_response_body,
+            read: 0,
+            _pump: pump,
+        };
+        Ok(Response::from_parts(parts, body))
     }
 
     /// Requests started on this connection, the dial's validation request not counted.
@@ -243,6 +254,123 @@ impl HttpConnection for H2Conn {
 
     fn protocol(&self) -> Protocol {
         Protocol::Http2
+    }
+}
+
+/// Pumps a request body into its h2 stream, a chunk at a time as the peer's flow-control
+/// window allows; a body error resets the stream (`CANCEL`).
+async fn pump<B>(mut body: B, mut stream: SendStream<Bytes>)
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    loop {
+        let next: Option<Result<Frame<Bytes>, BoxError>> =
+            body.frame().await.map(|r| r.map_err(Into::into));
+        let frame = match next {
+            None => break,
+            Some(Ok(frame)) => frame,
+            Some(Err(e)) => {
+                tracing::debug!(error = %e, "request body failed; resetting the stream");
+                stream.send_reset(h2::Reason::CANCEL);
+                return;
+            }
+        };
+        let end = body.is_end_stream();
+        let mut data = match frame.into_data() {
+            Ok(data) => data,
+            Err(frame) => {
+                if let Ok(trailers) = frame.into_trailers() {
+                    let _ = stream.send_trailers(trailers);
+                    return;
+                }
+                continue;
+            }
+        };
+        while !data.is_empty() {
+            stream.reserve_capacity(data.len());
+            let granted = match std::future::poll_fn(|cx| stream.poll_capacity(cx)).await {
+                Some(Ok(n)) => n,
+                // The stream was reset or the connection ended: the response says why.
+                _ => return,
+            };
+            let chunk = data.split_to(granted.min(data.len()));
+            if stream.send_data(chunk, end && data.is_empty()).is_err() {
+                return;
+            }
+        }
+        if end {
+            return;
+        }
+    }
+    let _ = stream.send_data(Bytes::new(), true);
+}
+
+/// Aborts the request-body pump when dropped.
+#[derive(Debug)]
+struct PumpGuard(AbortHandle);
+
+impl Drop for PumpGuard {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The streamed body of an HTTP/2 response ([`H2Conn`]'s
+/// [`HttpConnection::ResponseBody`]): data frames as they arrive, flow-control capacity
+/// released as each is handed out, then the trailers; at most `H2Options::max_response_body`
+/// bytes ([`RequestError::BodyTooLarge`] past it). Dropping it before its end resets the
+/// stream (`CANCEL`) and stops the request body's pump.
+pub struct H2Body {
+    recv: h2::RecvStream,
+    trailers: bool,
+    limit: usize,
+    read: usize,
+    _pump: Option<PumpGuard>,
+}
+
+impl http_body::Body for H2Body {
+    type Data = Bytes;
+    type Error = RequestError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, RequestError>>> {
+        let this = &mut *self;
+        if !this.trailers {
+            match ready!(this.recv.poll_data(cx)) {
+                Some(Ok(data)) => {
+                    let _ = this.recv.flow_control().release_capacity(data.len());
+                    this.read += data.len();
+                    if this.read > this.limit {
+                        return Poll::Ready(Some(Err(RequestError::BodyTooLarge {
+                            limit: this.limit,
+                        })));
+                    }
+                    return Poll::Ready(Some(Ok(Frame::data(data))));
+                }
+                Some(Err(e)) => return Poll::Ready(Some(Err(request_error(e)))),
+                None => this.trailers = true,
+            }
+        }
+        match ready!(this.recv.poll_trailers(cx)) {
+            Ok(Some(trailers)) => Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
+            Ok(None) => Poll::Ready(None),
+            Err(e) => Poll::Ready(Some(Err(request_error(e)))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.recv.is_end_stream()
+    }
+}
+
+impl std::fmt::Debug for H2Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("H2Body")
+            .field("read", &self.read)
+            .finish_non_exhaustive()
     }
 }
 

@@ -62,7 +62,7 @@ mod h2;
 mod options;
 mod tls;
 
-pub use crate::h2::{H2Conn, H2Dialer};
+pub use crate::h2::{H2Body, H2Conn, H2Dialer};
 pub use options::{H2Options, TlsOptions};
 pub use tls::{TlsConn, TlsDialer, TlsInfo, TlsIo};
 
