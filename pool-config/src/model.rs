@@ -182,7 +182,7 @@ section! {
             "required; SNI and certificate name", check check::host_name;
         /// Port to connect to; 1–65535.
         port: u16 = (default "443"), "port dialed on every address", check check::nonzero;
-        /// `"tls"`, `"h2"` or `"quic"`.
+        /// `"tls"`, `"h2"` or `"h3"` (HTTP/3 over QUIC; `"quic"` is read as `"h3"`).
         transport: Transport = (default "\"h2\""), Transport::choices();
         /// Static IP addresses. When present (it must then be non-empty) DNS is not used for
         /// this host.
@@ -218,8 +218,8 @@ names! {
         /// HTTP/2 over TLS, multiplexed (`"h2"`, the default).
         #[default]
         H2 = "h2",
-        /// QUIC, multiplexed (`"quic"`).
-        Quic = "quic",
+        /// HTTP/3 over QUIC, multiplexed (`"h3"`; `"quic"` is an alias).
+        H3 = "h3" | "quic",
     }
 }
 
