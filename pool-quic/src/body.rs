@@ -28,6 +28,9 @@ enum State {
 pub struct H3Body {
     stream: RecvSide,
     state: State,
+    /// A read is in progress: h3-quinn then holds the quinn stream inside its read future
+    /// (and panics on `stop_sending`); dropping that future stops the stream instead.
+    reading: bool,
 }
 
 impl H3Body {
@@ -35,12 +38,16 @@ impl H3Body {
         Self {
             stream,
             state: State::Data,
+            reading: false,
         }
     }
 
-    /// The stream, to read the response headers before the body.
-    pub(crate) fn stream(&mut self) -> &mut RecvSide {
-        &mut self.stream
+    /// Reads the response headers (before the body).
+    pub(crate) async fn recv_response(&mut self) -> Result<http::Response<()>, StreamError> {
+        self.reading = true;
+        let head = self.stream.recv_response().await;
+        self.reading = false;
+        head
     }
 }
 
@@ -53,6 +60,27 @@ impl http_body::Body for H3Body {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, RequestError>>> {
         let this = &mut *self;
+        this.reading = true;
+        let polled = this.poll_next(cx);
+        this.reading = polled.is_pending();
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.state == State::Done
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}
+
+impl H3Body {
+    fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, RequestError>>> {
+        let this = self;
         loop {
             match this.state {
                 State::Done => return Poll::Ready(None),
@@ -81,19 +109,11 @@ impl http_body::Body for H3Body {
             }
         }
     }
-
-    fn is_end_stream(&self) -> bool {
-        self.state == State::Done
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::default()
-    }
 }
 
 impl Drop for H3Body {
     fn drop(&mut self) {
-        if self.state != State::Done {
+        if self.state != State::Done && !self.reading {
             self.stream.stop_sending(Code::H3_REQUEST_CANCELLED);
         }
     }

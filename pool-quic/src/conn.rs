@@ -201,7 +201,7 @@ impl QuicConn {
         .await;
         // The server may answer before it read the whole body (and stop it): its
         // answer wins over the failed upload.
-        let head = match response_body.stream().recv_response().await {
+        let head = match response_body.recv_response().await {
             Ok(head) => head,
             Err(e) => return Err(uploaded.err().unwrap_or_else(|| response_error(e))),
         };

@@ -42,7 +42,7 @@
 //! pool.set_addrs("h3.example", ["192.0.2.10:443".parse()?]);
 //! let request = http::Request::get("/").body(http_body_util::Empty::<bytes::Bytes>::new())?;
 //! let response = pool_http::send(&pool, "h3.example", request).await?;
-//! println!("{} {} bytes", response.status(), response.into_body().bytes(1 << 20).await?.len());
+//! println!("{} {} bytes", response.status(), response.into_body().bytes().await?.len());
 //! pool.close().await;
 //! # Ok(())
 //! # }
