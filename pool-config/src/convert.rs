@@ -68,6 +68,18 @@ impl Config {
     }
 }
 
+#[cfg(any(feature = "tls", feature = "quic"))]
+impl Config {
+    /// The request layer's options: `pool.request_timeout` → `timeout`,
+    /// `pool.body_idle_timeout` → `body_idle_timeout` (zero: none).
+    #[must_use]
+    pub fn request_options(&self) -> pool_http::RequestOptions {
+        pool_http::RequestOptions::default()
+            .with_timeout(self.pool.request_timeout)
+            .with_body_idle_timeout(self.pool.body_idle_timeout.filter(|d| !d.is_zero()))
+    }
+}
+
 impl From<&Config> for PoolOptions {
     fn from(cfg: &Config) -> Self {
         cfg.pool_options()
@@ -92,6 +104,27 @@ mod tests {
             Config::default().pool.banned_status,
             pool_http::DEFAULT_BANNED_STATUS
         );
+    }
+
+    /// `pool.request_timeout`'s declared default is the request layer's one default; the
+    /// two request keys are carried over.
+    #[cfg(any(feature = "tls", feature = "quic"))]
+    #[test]
+    fn request_options_from_the_pool_section() {
+        assert_eq!(
+            Config::default().request_options(),
+            pool_http::RequestOptions::default()
+        );
+        let cfg = Config::from_str_named(
+            "[pool]\nrequest_timeout = \"2500ms\"\nbody_idle_timeout = 7\n",
+            "t.toml",
+        )
+        .unwrap();
+        let o = cfg.request_options();
+        assert_eq!(o.timeout, std::time::Duration::from_millis(2500));
+        assert_eq!(o.body_idle_timeout, Some(std::time::Duration::from_secs(7)));
+        let zero = Config::from_str_named("[pool]\nbody_idle_timeout = 0\n", "t.toml").unwrap();
+        assert_eq!(zero.request_options().body_idle_timeout, None);
     }
 
     #[test]
@@ -195,7 +228,7 @@ fn convert_error(key: &str, reason: String) -> crate::ConfigError {
 
 #[cfg(feature = "tls")]
 mod tls {
-    use pool_tls::{H2Options, Rotation, TlsOptions, TlsProfile, TlsVersion};
+    use pool_tls::{H2Options, HttpsOptions, Rotation, TlsOptions, TlsProfile, TlsVersion};
 
     use super::convert_error;
     use crate::{Config, ConfigError, HostConfig, ProfileRotation};
@@ -294,6 +327,38 @@ mod tls {
             };
             Ok(H2Options { tls, ..defaults })
         }
+
+        /// The `pool-tls` options of an [`H1Dialer`](pool_tls::H1Dialer):
+        /// [`Config::tls_options`] (ALPN `http/1.1`) with the host's `alpn`, if any (the
+        /// loader requires it to contain `http/1.1` for `transport = "h1"`).
+        ///
+        /// # Errors
+        /// As [`Config::tls_options`].
+        pub fn h1_options(&self, host: Option<&HostConfig>) -> Result<TlsOptions, ConfigError> {
+            match host {
+                Some(h) => self.tls_options_for(h),
+                None => self.tls_options(),
+            }
+        }
+
+        /// The `pool-tls` options of an [`HttpsDialer`](pool_tls::HttpsDialer) (auto ALPN):
+        /// [`Config::tls_options`] offering `h2, http/1.1` (or the host's `alpn`, which the
+        /// loader requires to contain `http/1.1` for `transport = "auto"`).
+        ///
+        /// # Errors
+        /// As [`Config::tls_options`].
+        pub fn https_options(
+            &self,
+            host: Option<&HostConfig>,
+        ) -> Result<HttpsOptions, ConfigError> {
+            let defaults = HttpsOptions::default();
+            let mut tls = self.tls_options()?;
+            tls.alpn = match host.and_then(|h| h.alpn.clone()) {
+                Some(alpn) => alpn,
+                None => defaults.tls.alpn.clone(),
+            };
+            Ok(HttpsOptions { tls, ..defaults })
+        }
     }
 
     #[cfg(test)]
@@ -356,6 +421,45 @@ alpn = ["h2", "http/1.1"]
             assert_eq!(h2.tls.alpn, ["h2"]);
             let h2 = cfg.h2_options(Some(&cfg.hosts[0])).unwrap();
             assert_eq!(h2.tls.alpn, ["h2", "http/1.1"]);
+        }
+
+        #[test]
+        fn h1_and_auto_transports_convert_and_check_alpn() {
+            let cfg = Config::from_str_named(
+                "[[hosts]]\nname = \"a.test\"\ntransport = \"h1\"\n\n\
+                 [[hosts]]\nname = \"b.test\"\ntransport = \"auto\"\n\n\
+                 [[hosts]]\nname = \"c.test\"\ntransport = \"auto\"\nalpn = [\"http/1.1\"]\n",
+                "t.toml",
+            )
+            .unwrap();
+            assert_eq!(cfg.hosts[0].transport, crate::Transport::H1);
+            assert_eq!(cfg.hosts[1].transport, crate::Transport::Auto);
+            assert_eq!(
+                cfg.h1_options(Some(&cfg.hosts[0])).unwrap().alpn,
+                ["http/1.1"]
+            );
+            assert_eq!(
+                cfg.https_options(Some(&cfg.hosts[1])).unwrap().tls.alpn,
+                ["h2", "http/1.1"]
+            );
+            assert_eq!(
+                cfg.https_options(Some(&cfg.hosts[2])).unwrap().tls.alpn,
+                ["http/1.1"]
+            );
+            for transport in ["h1", "auto"] {
+                let err = Config::from_str_named(
+                    &format!(
+                        "[[hosts]]\nname = \"a.test\"\ntransport = \"{transport}\"\nalpn = [\"h2\"]\n"
+                    ),
+                    "t.toml",
+                )
+                .unwrap_err()
+                .to_string();
+                assert!(
+                    err.contains("needs \"http/1.1\" in alpn"),
+                    "{transport}: {err}"
+                );
+            }
         }
 
         #[test]

@@ -136,6 +136,16 @@ section! {
         /// A connection with more errors than this is unhealthy and closed; 0 means the first
         /// error closes it.
         max_errors: u32 = (default "10"), "a connection with more errors than this is closed";
+        /// Deadline of a request's response headers, from sending it (pool-http's
+        /// `RequestOptions::timeout`; a request may override it); must not be zero.
+        #[serde(serialize_with = "humantime_serde::serialize")]
+        request_timeout: Duration = (default "30"), "deadline of a request's response headers",
+            check check::nonzero;
+        /// A response body that sends nothing for this long fails with a timeout (pool-http's
+        /// `RequestOptions::body_idle_timeout`). Absent or zero: no limit.
+        #[serde(serialize_with = "humantime_serde::serialize")]
+        body_idle_timeout: Option<Duration> = (optional "\"60s\""),
+            "optional: fail a response body idle this long";
         /// How long `get` waits for a connection when all are busy and limits are reached;
         /// must not be zero.
         #[serde(serialize_with = "humantime_serde::serialize")]
@@ -182,7 +192,8 @@ section! {
             "required; SNI and certificate name", check check::host_name;
         /// Port to connect to; 1–65535.
         port: u16 = (default "443"), "port dialed on every address", check check::nonzero;
-        /// `"tls"`, `"h2"` or `"h3"` (HTTP/3 over QUIC; `"quic"` is read as `"h3"`).
+        /// `"tls"`, `"h1"`, `"h2"`, `"auto"` or `"h3"` (HTTP/3 over QUIC; `"quic"` is read as
+        /// `"h3"`).
         transport: Transport = (default "\"h2\""), Transport::choices();
         /// Static IP addresses. When present (it must then be non-empty) DNS is not used for
         /// this host.
@@ -190,7 +201,9 @@ section! {
         addrs: Option<Vec<IpAddr>> = (optional "[\"192.0.2.10\"]"),
             "static IPs; when present DNS is not used for this host", check check::host_addrs;
         /// ALPN protocols to offer, in order. When absent the transport picks (`h2` for
-        /// `"h2"`). For `transport = "h2"` the list must contain `"h2"`.
+        /// `"h2"`, `http/1.1` for `"h1"`, `h2, http/1.1` for `"auto"`). For
+        /// `transport = "h2"` the list must contain `"h2"`; for `"h1"` and `"auto"`,
+        /// `"http/1.1"`.
         #[serde(skip_serializing_if = "Option::is_none")]
         alpn: Option<Vec<String>> = (optional "[\"h2\"]"),
             "ALPN ids offered; default depends on the transport", check check::alpn_ids;
@@ -215,9 +228,14 @@ names! {
     pub enum Transport {
         /// TLS over TCP, an exclusive stream (`"tls"`).
         Tls = "tls",
+        /// HTTP/1.1 over TLS, exclusive connections (`"h1"`).
+        H1 = "h1",
         /// HTTP/2 over TLS, multiplexed (`"h2"`, the default).
         #[default]
         H2 = "h2",
+        /// HTTPS with the protocol chosen per connection by ALPN: HTTP/2 (multiplexed) or
+        /// HTTP/1.1 (exclusive) (`"auto"`).
+        Auto = "auto",
         /// HTTP/3 over QUIC, multiplexed (`"h3"`; `"quic"` is an alias).
         H3 = "h3" | "quic",
     }

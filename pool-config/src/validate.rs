@@ -234,11 +234,21 @@ pub(crate) fn validate(cfg: &Config) -> Outcome {
     for (i, h) in cfg.hosts.iter().enumerate() {
         let Some(alpn) = &h.alpn else { continue };
         let key = format!("hosts[{i}].alpn");
-        if h.transport == Transport::H2 && !alpn.iter().any(|p| p == "h2") {
+        let needs = match h.transport {
+            Transport::H2 => Some("h2"),
+            Transport::H1 | Transport::Auto => Some("http/1.1"),
+            _ => None,
+        };
+        if let Some(needs) = needs
+            && !alpn.iter().any(|p| p == needs)
+        {
             c.error(
                 &key,
                 ErrorKind::Inconsistent,
-                "transport \"h2\" needs \"h2\" in alpn".to_owned(),
+                format!(
+                    "transport {:?} needs {needs:?} in alpn",
+                    h.transport.as_str()
+                ),
             );
         }
         if alpn.is_empty() {

@@ -669,7 +669,7 @@ transport = "quic"
     assert_at(&e, 3, "hosts[0].transport");
     assert!(
         e.to_string()
-            .contains("expected one of \"tls\", \"h2\", \"h3\", got \"http3\""),
+            .contains("expected one of \"tls\", \"h1\", \"h2\", \"auto\", \"h3\", got \"http3\""),
         "{e}"
     );
 

@@ -86,12 +86,19 @@ pub enum DialErrorKind {
     /// peer's fault, so the IP is not penalised, and callers waiting for the host fail at
     /// once instead of redialing into the same wall.
     Local,
+    /// The peer negotiated a protocol the dialer cannot speak (e.g. ALPN `http/1.1` to an
+    /// HTTP/2-only dialer): the server is healthy, the configuration is wrong. The IP is not
+    /// penalised, and waiters fail at once (redialing meets the same answer).
+    Unsupported,
 }
 
 impl DialErrorKind {
     /// Whether this failure counts toward `max_retries` consecutive failures of an IP.
     pub fn counts_toward_blacklist(self) -> bool {
-        !matches!(self, DialErrorKind::Rejected | DialErrorKind::Local)
+        !matches!(
+            self,
+            DialErrorKind::Rejected | DialErrorKind::Local | DialErrorKind::Unsupported
+        )
     }
 
     /// A short, stable label (used in metrics).
@@ -104,6 +111,7 @@ impl DialErrorKind {
             DialErrorKind::Banned => "banned",
             DialErrorKind::Rejected => "rejected",
             DialErrorKind::Local => "local",
+            DialErrorKind::Unsupported => "unsupported",
         }
     }
 }

@@ -33,7 +33,7 @@ pub const DEFAULT_COLLECT_LIMIT: usize = 64 << 20;
 /// - **dropped before its end** → HTTP/1.1: broken (a half-read response is never handed
 ///   to the next user); HTTP/2 and HTTP/3: the stream is reset by dropping it and the
 ///   connection stays, reported as a success (the connection did its part; the caller
-///   chose to stop).
+///   chose to stop) — as an error when dropped while panicking, like a lease.
 ///
 /// A response whose body is empty ends at once: its lease is returned before the caller
 /// sees the response.
@@ -159,8 +159,11 @@ pub(crate) fn report<D: Dialer>(lease: &mut Lease<D>, protocol: Protocol, end: E
     match end {
         End::Complete => lease.report_success(),
         End::Failed(e) if e.is_connection_error() => lease.mark_broken(),
-        End::Failed(_) | End::Dropped if !protocol.is_multiplexed() => lease.mark_broken(),
-        End::Failed(_) => lease.report_error(),
+        End::Failed(_) | End::Dropped | End::Panicked if !protocol.is_multiplexed() => {
+            lease.mark_broken();
+        }
+        // As a lease dropped while panicking: an error.
+        End::Failed(_) | End::Panicked => lease.report_error(),
         End::Dropped => lease.report_success(),
     }
 }
@@ -233,7 +236,11 @@ where
     D::Conn: HttpConnection,
 {
     fn drop(&mut self) {
-        self.finish(End::Dropped);
+        if std::thread::panicking() {
+            self.finish(End::Panicked);
+        } else {
+            self.finish(End::Dropped);
+        }
     }
 }
 

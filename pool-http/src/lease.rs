@@ -56,15 +56,12 @@ where
 {
     type Dialer = D;
 
-    fn request<B>(
-        self,
-        request: Request<B>,
-    ) -> impl Future<Output = Result<Response<Body<D>>, RequestError>> + Send
+    async fn request<B>(self, request: Request<B>) -> Result<Response<Body<D>>, RequestError>
     where
         B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<BoxError>,
     {
-        async move { exchange(self, request, &RequestOptions::default(), None).await }
+        exchange(self, request, &RequestOptions::default(), None).await
     }
 
     fn request_with<B>(
@@ -106,6 +103,7 @@ where
         protocol = protocol.as_str(),
         method = %request.method(),
         status = tracing::field::Empty,
+        duration_ms = tracing::field::Empty,
     );
     let record = Record::start(span, protocol);
     let sent = tokio::time::timeout(options.timeout, lease.conn().send(request))

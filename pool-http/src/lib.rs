@@ -19,7 +19,7 @@
 //!   used by the dialers' validation ([`validate`]) and by HTTP health probes;
 //! - [`RequestError`]: one error type for every protocol;
 //! - [`metrics`]: the request metrics, and a tracing span per request (host, addr,
-//!   protocol, method, status), the same for every protocol.
+//!   protocol, method, status, duration), the same for every protocol.
 //!
 //! This crate depends on no transport: `docs/request-layer.md` describes the layer.
 //!

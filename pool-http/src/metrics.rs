@@ -39,6 +39,8 @@ pub(crate) enum End<'a> {
     Failed(&'a RequestError),
     /// The body was dropped before its end.
     Dropped,
+    /// The body was dropped before its end while the thread was panicking.
+    Panicked,
 }
 
 impl End<'_> {
@@ -46,7 +48,7 @@ impl End<'_> {
         match self {
             End::Complete => "complete",
             End::Failed(_) => "error",
-            End::Dropped => "dropped",
+            End::Dropped | End::Panicked => "dropped",
         }
     }
 }
@@ -86,6 +88,7 @@ impl Record {
     /// The request ended (body complete, failed or dropped).
     pub(crate) fn end(&self, end: End<'_>) {
         let elapsed = self.started.elapsed();
+        self.span.record("duration_ms", elapsed.as_secs_f64() * 1e3);
         histogram!(DURATION_SECONDS, "protocol" => self.protocol.as_str(), "end" => end.label())
             .record(elapsed);
         let _entered = self.span.enter();

@@ -7,8 +7,10 @@
 //! inject faults at run time:
 //!
 //! - [`TestCa`]: a CA generated at run time that issues server certificates;
-//! - [`origin`]: [`H2Origin`] (TLS + HTTP/2, and minimal HTTP/1.1) and [`H3Origin`]
-//!   (HTTP/3 over quinn), each on one port of several IPs;
+//! - the [`origin`] module: [`H2Origin`] (TLS with ALPN: HTTP/2 and/or HTTP/1.1 with
+//!   hyper, see [`H2OriginOptions::h1_only`] and [`Http1Options`]; every origin answers
+//!   the same paths) and [`H3Origin`] (HTTP/3 over quinn), each on one port of several
+//!   IPs;
 //! - [`DnsServer`]: an authoritative DNS zone (hickory-server) whose records and failure
 //!   mode change at run time;
 //! - [`FaultProxy`]: a TCP proxy that refuses, stalls, resets or black-holes connections per
@@ -74,6 +76,6 @@ pub use dns::{DnsMode, DnsServer, DnsServerOptions};
 #[cfg(feature = "servers")]
 pub use fault_proxy::{Fault, FaultProxy, ProxyStats};
 #[cfg(feature = "servers")]
-pub use origin::{H2Origin, H2OriginOptions, OriginStats};
+pub use origin::{H2Origin, H2OriginOptions, Http1Options, OriginStats};
 #[cfg(feature = "servers")]
 pub use origin::{H3Origin, H3OriginOptions, H3Stats};

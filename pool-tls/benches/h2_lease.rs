@@ -11,7 +11,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use criterion::{Criterion, criterion_group, criterion_main};
 use pool_core::{Pool, PoolOptions};
-use pool_http::HttpLeaseExt;
+use pool_http::{Empty, HttpLeaseExt};
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa};
 use pool_tls::{H2Dialer, H2Options};
 
@@ -89,12 +89,13 @@ fn bench(c: &mut Criterion) {
     group.bench_function("raw_h2", |b| b.to_async(&rt).iter(|| raw_get(raw.clone())));
     group.bench_function("pool_lease", |b| {
         b.to_async(&rt).iter(|| async {
-            let mut lease = pool.get(HOST).await.expect("lease");
+            let lease = pool.get(HOST).await.expect("lease");
             let response = lease
-                .request(http::Request::new(Bytes::new()))
+                .request(http::Request::new(Empty::<Bytes>::new()))
                 .await
                 .expect("request");
-            assert!(!response.body().is_empty());
+            let body = response.into_body().bytes().await.expect("body");
+            assert!(!body.is_empty());
         })
     });
     group.finish();
@@ -113,12 +114,13 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("hot_pool_lease", |b| {
         b.to_async(&rt).iter(|| async {
-            let mut lease = pool.get(HOST).await.expect("lease");
+            let lease = pool.get(HOST).await.expect("lease");
             let response = lease
-                .request(http::Request::new(Bytes::new()))
+                .request(http::Request::new(Empty::<Bytes>::new()))
                 .await
                 .expect("request");
-            assert!(!response.body().is_empty());
+            let body = response.into_body().bytes().await.expect("body");
+            assert!(!body.is_empty());
         })
     });
     group.finish();

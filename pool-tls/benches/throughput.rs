@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::{HOST, OriginProcess};
 use pool_core::{Pool, PoolOptions};
-use pool_http::HttpLeaseExt;
+use pool_http::{Empty, HttpLeaseExt};
 use pool_tls::H2Dialer;
 
 const CONCURRENCY: usize = 64;
@@ -97,12 +97,13 @@ fn main() {
         move || {
             let pool = Arc::clone(&pool);
             async move {
-                let mut lease = pool.get(HOST).await.expect("lease");
+                let lease = pool.get(HOST).await.expect("lease");
                 let response = lease
-                    .request(http::Request::new(Bytes::new()))
+                    .request(http::Request::new(Empty::<Bytes>::new()))
                     .await
                     .expect("request");
-                assert!(!response.body().is_empty());
+                let body = response.into_body().bytes().await.expect("body");
+                assert!(!body.is_empty());
             }
         }
     };

@@ -47,6 +47,16 @@ impl H2Dialer {
 
     async fn connect(&self, target: &Target) -> Result<H2Conn, DialError> {
         let (tls, info) = self.core.connect(target).await?;
+        self.establish(tls, info).await
+    }
+
+    /// The HTTP/2 handshake on an established TLS stream (ALPN `h2` checked), the driver
+    /// spawned, one PING round trip. Used by the auto-ALPN dialer too.
+    pub(crate) async fn establish(
+        &self,
+        tls: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+        info: TlsInfo,
+    ) -> Result<H2Conn, DialError> {
         let (send, mut connection) = h2::client::Builder::new()
             .handshake::<_, Bytes>(tls)
             .await
@@ -95,12 +105,21 @@ impl Dialer for H2Dialer {
         let conn = tokio::time::timeout(opts.conn_timeout, self.connect(target))
             .await
             .map_err(|_| timeout_error("connect + TLS + HTTP/2 handshake", opts.conn_timeout))??;
+        self.validate(&conn).await?;
+        Ok(conn)
+    }
+}
+
+impl H2Dialer {
+    /// The dial's validation request, if configured; not counted in `requests_sent`.
+    pub(crate) async fn validate(&self, conn: &H2Conn) -> Result<(), DialError> {
+        let opts = &self.core.opts;
         if let Some(validation) = &opts.validation {
-            pool_http::validate(&conn, validation, opts.test_timeout).await?;
+            pool_http::validate(conn, validation, opts.test_timeout).await?;
             // The validation request does not make the connection "reused" for callers.
             conn.requests.store(0, Ordering::Relaxed);
         }
-        Ok(conn)
+        Ok(())
     }
 }
 

@@ -1,8 +1,15 @@
-//! # pool-tls: TLS and HTTP/2 transports for hotpool
+//! # pool-tls: TLS, HTTP/1.1, HTTP/2 and auto-ALPN transports for hotpool
 //!
-//! Two [`Dialer`](pool_core::Dialer)s for [`pool_core::Pool`]:
+//! Four [`Dialer`](pool_core::Dialer)s for [`pool_core::Pool`]:
 //!
-//! - [`TlsDialer`] → [`TlsConn`]: an exclusive TLS stream (capacity 1). TCP connect to the
+//! - [`H1Dialer`] → [`H1Conn`]: HTTP/1.1 (hyper `client::conn::http1`), exclusive
+//!   (capacity 1), keep-alive; back to the pool only after the response body was read to
+//!   the end; `Connection: close` and HTTP/1.0 answers close it; probe = still open.
+//! - [`HttpsDialer`] → [`HttpsConn`]: offers `h2, http/1.1` and keeps each connection as
+//!   what the server chose (HTTP/2 shared, HTTP/1.1 exclusive). A negotiated protocol a
+//!   dialer cannot speak is `DialErrorKind::Unsupported` (not counted against the IP).
+//! - [`TlsDialer`] → [`TlsConn`]: an exclusive raw TLS stream (capacity 1), for a protocol
+//!   of the user's own. TCP connect to the
 //!   target IP (TCP_NODELAY, an optional rotated source address), rustls handshake with
 //!   SNI = the host name and the certificate verified for the **host name, never the IP**,
 //!   ALPN as configured (the server choosing none when one was required is a `Protocol`
@@ -16,7 +23,7 @@
 //!   [`pool_http::send`] (with the retry policy) or
 //!   [`PoolService`](pool_http::PoolService) (a `tower_service::Service` for one host).
 //!
-//! Both run the optional "hot connect" [`Validation`] before the pool admits a connection,
+//! All run the optional "hot connect" [`Validation`] before the pool admits a connection,
 //! classified by `pool-http` ([`pool_http::classify`]): 2xx admits it, a banned status
 //! (default 403) fails the dial as `Banned` (the IP is blacklisted at once), anything else
 //! as `Rejected` (closed, no penalty). Trust roots, the insecure verifier, the key log and
@@ -37,7 +44,7 @@
 //! ```no_run
 //! use bytes::Bytes;
 //! use pool_core::{Pool, PoolOptions};
-//! use pool_http::HttpLeaseExt;
+//! use pool_http::{Empty, HttpLeaseExt};
 //! use pool_tls::{H2Dialer, H2Options};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
@@ -46,10 +53,11 @@
 //! let pool = Pool::new(dialer, PoolOptions::default())?;
 //! pool.set_addrs("example.com", ["93.184.215.14:443".parse()?]);
 //! pool.warm("example.com").await;
-//! let mut lease = pool.get("example.com").await?;
-//! let response = lease.request(http::Request::new(Bytes::new())).await?;
-//! println!("{} {} bytes", response.status(), response.body().len());
-//! drop(lease);
+//! let lease = pool.get("example.com").await?;
+//! let response = lease.request(http::Request::new(Empty::<Bytes>::new())).await?;
+//! let status = response.status();
+//! let body = response.into_body().bytes().await?; // the lease returns at the body's end
+//! println!("{status} {} bytes", body.len());
 //! pool.close().await;
 //! # Ok(())
 //! # }
@@ -58,11 +66,15 @@
 #![deny(unused_must_use)]
 #![warn(missing_docs)]
 
+mod auto;
+mod h1;
 mod h2;
 mod options;
 mod tls;
 
 pub use crate::h2::{H2Body, H2Conn, H2Dialer};
+pub use auto::{HttpsBody, HttpsConn, HttpsDialer, HttpsOptions};
+pub use h1::{H1Body, H1Conn, H1Dialer};
 pub use options::{H2Options, TlsOptions};
 pub use tls::{TlsConn, TlsDialer, TlsInfo, TlsIo};
 

@@ -54,14 +54,91 @@ fn pick<T>(list: &RoundRobin<T>, mode: Rotation) -> Option<&T> {
     }
 }
 
-/// The connect path shared by [`TlsDialer`] and [`H2Dialer`](crate::H2Dialer).
+/// What a dialer accepts as the negotiated ALPN protocol.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum AlpnRule {
+    /// Whatever was offered ([`TlsDialer`]): when something was offered, the server must
+    /// choose one (none: `Protocol`).
+    Offered,
+    /// Exactly this protocol (HTTP/2): another one negotiated is `Unsupported`, none is
+    /// `Protocol`. Every profile must offer it.
+    Require(&'static str),
+    /// The dialer speaks these (HTTP/1.1; auto): another one negotiated is `Unsupported`;
+    /// none negotiated means HTTP/1.1 (a server without ALPN), accepted when `http/1.1` is
+    /// in the list. Every profile must offer the last (the fallback, `http/1.1`).
+    Speaks(&'static [&'static str]),
+}
+
+/// The ALPN name of HTTP/1.1.
+pub(crate) const HTTP1_ALPN: &str = "http/1.1";
+
+impl AlpnRule {
+    /// The negotiated `got` against this rule and what was `offered`: `None` when fine,
+    /// else the failure's kind.
+    fn check(self, got: Option<&[u8]>, offered: &[Vec<u8>]) -> Option<DialErrorKind> {
+        let fail = |unsupported| {
+            Some(if unsupported {
+                DialErrorKind::Unsupported
+            } else {
+                DialErrorKind::Protocol
+            })
+        };
+        match (self, got) {
+            (AlpnRule::Offered, got) => {
+                (!offered.is_empty() && got.is_none()).then_some(DialErrorKind::Protocol)
+            }
+            (AlpnRule::Require(r), Some(got)) => {
+                (got != r.as_bytes()).then_some(DialErrorKind::Unsupported)
+            }
+            (AlpnRule::Require(_), None) => fail(false),
+            (AlpnRule::Speaks(list), Some(got)) => {
+                (!list.iter().any(|p| p.as_bytes() == got)).then_some(DialErrorKind::Unsupported)
+            }
+            (AlpnRule::Speaks(list), None) => {
+                (!list.contains(&HTTP1_ALPN)).then_some(DialErrorKind::Protocol)
+            }
+        }
+    }
+
+    fn required(self) -> Option<&'static str> {
+        match self {
+            AlpnRule::Offered => None,
+            AlpnRule::Require(r) => Some(r),
+            AlpnRule::Speaks(list) => list.last().copied(),
+        }
+    }
+}
+
+/// A failed TLS handshake as a dial failure: the server's `no_application_protocol` alert
+/// (it speaks none of the offered ALPN protocols) is `Unsupported` (a healthy server, a
+/// configuration mismatch), anything else `Handshake`.
+fn handshake_error(e: io::Error) -> DialError {
+    let no_alpn = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|r| {
+            matches!(
+                r,
+                rustls::Error::AlertReceived(rustls::AlertDescription::NoApplicationProtocol)
+                    | rustls::Error::NoApplicationProtocol
+            )
+        });
+    let kind = if no_alpn {
+        DialErrorKind::Unsupported
+    } else {
+        DialErrorKind::Handshake
+    };
+    DialError::new(kind, e)
+}
+
+/// The connect path shared by every dialer of this crate.
 pub(crate) struct TlsCore {
     pub(crate) opts: TlsOptions,
     profiles: RoundRobin<BuiltProfile>,
     profile_rotation: Rotation,
     languages: RoundRobin<HeaderValue>,
     language_rotation: Rotation,
-    required_alpn: Option<&'static str>,
+    alpn_rule: AlpnRule,
 }
 
 impl TlsCore {
@@ -69,7 +146,19 @@ impl TlsCore {
         opts: TlsOptions,
         required_alpn: Option<&'static str>,
     ) -> Result<Self, ConfigError> {
-        let profiles = build_profiles(&opts.trust, &opts.profiles, &opts.alpn, required_alpn)?;
+        Self::with_rule(
+            opts,
+            required_alpn.map_or(AlpnRule::Offered, AlpnRule::Require),
+        )
+    }
+
+    pub(crate) fn with_rule(opts: TlsOptions, alpn_rule: AlpnRule) -> Result<Self, ConfigError> {
+        let profiles = build_profiles(
+            &opts.trust,
+            &opts.profiles,
+            &opts.alpn,
+            alpn_rule.required(),
+        )?;
         let languages = opts
             .accept_languages
             .iter()
@@ -85,7 +174,7 @@ impl TlsCore {
             profile_rotation: opts.profile_rotation,
             languages: RoundRobin::new(languages),
             language_rotation: opts.accept_language_rotation,
-            required_alpn,
+            alpn_rule,
             opts,
         })
     }
@@ -113,23 +202,20 @@ impl TlsCore {
         let tls = TlsConnector::from(profile.config.clone())
             .connect(server_name, tcp)
             .await
-            .map_err(|e| DialError::new(DialErrorKind::Handshake, e))?;
+            .map_err(handshake_error)?;
         let session = tls.get_ref().1;
         let alpn = session.alpn_protocol().map(<[u8]>::to_vec);
         let offered = &profile.config.alpn_protocols;
-        let alpn_ok = match (self.required_alpn, &alpn) {
-            (Some(required), Some(got)) => got == required.as_bytes(),
-            (Some(_), None) => false,
-            (None, got) => offered.is_empty() || got.is_some(),
-        };
-        if !alpn_ok {
-            let want = self
-                .required_alpn
-                .map_or_else(|| format!("{offered:?}"), |r| format!("`{r}`"));
+        if let Some(kind) = self.alpn_rule.check(alpn.as_deref(), offered) {
             return Err(DialError::new(
-                DialErrorKind::Protocol,
+                kind,
                 format!(
-                    "ALPN mismatch: required {want}, server chose {:?}",
+                    "ALPN mismatch: offered {:?}, accepting {:?}, server chose {:?}",
+                    offered
+                        .iter()
+                        .map(|a| String::from_utf8_lossy(a))
+                        .collect::<Vec<_>>(),
+                    self.alpn_rule,
                     alpn.as_deref().map(String::from_utf8_lossy)
                 ),
             ));

@@ -27,7 +27,7 @@ use bytes::Bytes;
 use pool_core::{CloseReason, Error, Pool, PoolOptions};
 use pool_dns::{DnsOptions, DnsRefresher, NameServer};
 use pool_health::{HealthChecker, HealthOptions, TransportProbe};
-use pool_http::RequestError;
+use pool_http::{Full, RequestError};
 use pool_testkit::eventually;
 use pool_testkit::fds::open_fds;
 use pool_testkit::{DnsMode, DnsServer, H2Origin, H2OriginOptions, TestCa};
@@ -226,17 +226,21 @@ async fn soak(duration: Duration) -> Result<(), String> {
                     http::Request::builder()
                         .method(http::Method::POST)
                         .uri(format!("/w{w}/{i}"))
-                        .body(Bytes::from(vec![b'x'; 512]))
+                        .body(Full::new(Bytes::from(vec![b'x'; 512])))
                 } else {
                     http::Request::builder()
                         .uri(format!("/w{w}/{i}"))
-                        .body(Bytes::new())
+                        .body(Full::new(Bytes::new()))
                 }
                 .expect("a valid request");
-                match pool_http::send(&pool, HOST, request).await {
-                    Ok(_) => {
-                        tally.ok.fetch_add(1, Ordering::Relaxed);
-                    }
+                let response = pool_http::send(&pool, HOST, request).await;
+                match response.map(|r| r.into_body().bytes()) {
+                    Ok(body) => match body.await {
+                        Ok(_) => {
+                            tally.ok.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => tally.error(&e),
+                    },
                     Err(e) => {
                         tally.error(&e);
                         // Do not spin on a pool that has nothing to give right now.

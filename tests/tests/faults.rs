@@ -19,7 +19,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use pool_core::{CloseReason, DialErrorKind, Error, Pool, PoolOptions, Stats, WarmOutcome};
 use pool_dns::{DnsOptions, DnsRefresher, FailureKind, NameServer};
-use pool_http::{HttpLeaseExt, RequestError};
+use pool_http::{Body, Full, HttpLeaseExt, RequestError};
 use pool_testkit::fds::open_fds;
 use pool_testkit::{DnsMode, DnsServer, H2Origin, H2OriginOptions, TestCa};
 use pool_testkit::{Fault, FaultProxy, wait_for};
@@ -179,10 +179,10 @@ fn assert_consistent(stats: &Stats) {
     );
 }
 
-fn get(path: &str) -> http::Request<Bytes> {
+fn get(path: &str) -> http::Request<Full<Bytes>> {
     http::Request::builder()
         .uri(path)
-        .body(Bytes::new())
+        .body(Full::new(Bytes::new()))
         .unwrap()
 }
 
@@ -212,9 +212,8 @@ fn peer_reset_while_idle_is_noticed_and_replaced() {
         })
         .await;
         assert_eq!(pool.stats().closed_for(CloseReason::Broken), 2);
-        let mut lease = pool.get("a.test").await.unwrap();
+        let lease = pool.get("a.test").await.unwrap();
         assert_eq!(lease.request(get("/after")).await.unwrap().status(), 200);
-        drop(lease);
         let stats = rig.finish(pool).await;
         assert_eq!((stats.dials_ok, stats.dial_failures), (3, 0));
     });
@@ -238,8 +237,8 @@ fn reset_mid_request_is_reported_and_retried_only_when_safe() {
         async fn reset_under(
             rig: &Rig,
             pool: &Pool<H2Dialer>,
-            request: http::Request<Bytes>,
-        ) -> Result<http::Response<Bytes>, RequestError> {
+            request: http::Request<Full<Bytes>>,
+        ) -> Result<http::Response<Body<H2Dialer>>, RequestError> {
             let a = rig.ip(0);
             let answered = rig.origin.stats().requests;
             assert_eq!(rig.proxy.inject(a, Fault::StallResponses), 1);
@@ -273,8 +272,10 @@ fn reset_mid_request_is_reported_and_retried_only_when_safe() {
             .await
             .unwrap();
         assert_eq!(ok.status(), 200);
+        drop(ok); // the response body holds its lease until it ends or is dropped
         let ok = reset_under(&rig, &pool, get("/reused")).await.unwrap();
         assert_eq!(ok.status(), 200, "the retry succeeds");
+        drop(ok);
         assert_eq!(rig.origin.stats().requests, 4, "one retry");
         assert_eq!(pool.stats().closed_for(CloseReason::Broken), 2);
 
@@ -282,7 +283,7 @@ fn reset_mid_request_is_reported_and_retried_only_when_safe() {
         let post = http::Request::builder()
             .method(http::Method::POST)
             .uri("/order")
-            .body(Bytes::from_static(b"buy"))
+            .body(Full::new(Bytes::from_static(b"buy")))
             .unwrap();
         let err = reset_under(&rig, &pool, post).await.unwrap_err();
         assert!(err.is_connection_error(), "{err:?}");
@@ -379,7 +380,7 @@ fn handshake_stall_beyond_conn_timeout_fails_the_dial_as_timeout() {
         assert_eq!(rig.proxy.stats_for(stalled).accepted, 1);
         // Requests go to the healthy address.
         for _ in 0..5 {
-            let mut lease = pool.get("a.test").await.unwrap();
+            let lease = pool.get("a.test").await.unwrap();
             assert_eq!(lease.addr(), rig.addr(1));
             assert_eq!(lease.request(get("/")).await.unwrap().status(), 200);
         }
@@ -453,9 +454,8 @@ fn refused_port_fails_fast_and_recovers_when_it_listens_again() {
             pool.stats().restored_total == 1
         })
         .await;
-        let mut lease = pool.get("a.test").await.unwrap();
+        let lease = pool.get("a.test").await.unwrap();
         assert_eq!(lease.request(get("/")).await.unwrap().status(), 200);
-        drop(lease);
         let stats = rig.finish(pool).await;
         assert!(stats.dial_failures >= 3, "{stats:?}");
         assert_eq!(stats.blacklisted_total, 1);
@@ -501,9 +501,8 @@ fn peer_closing_mid_handshake_fails_the_dial_and_the_next_one_succeeds() {
         pool.set_addrs("a.test", rig.proxy.socket_addrs());
         // The waiting `get` dials again after each failure (fewer than max_retries): the
         // user sees no error, the pool counts two failed dials.
-        let mut lease = pool.get("a.test").await.unwrap();
+        let lease = pool.get("a.test").await.unwrap();
         assert_eq!(lease.request(get("/")).await.unwrap().status(), 200);
-        drop(lease);
         assert_eq!(rig.proxy.stats_for(a).accepted, 3);
         assert_eq!(rig.proxy.stats_for(a).resets, 1);
         assert!(
@@ -869,7 +868,7 @@ fn fd_exhaustion_child() {
         // The fds come back: the very next `get` dials again and the request succeeds.
         drop(hogs);
         let deadline = tokio::time::Instant::now() + DEADLINE;
-        let mut lease = loop {
+        let lease = loop {
             match pool.get("a.test").await {
                 Ok(lease) => break lease,
                 Err(e) => assert!(tokio::time::Instant::now() < deadline, "no recovery: {e}"),
@@ -877,7 +876,6 @@ fn fd_exhaustion_child() {
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         assert_eq!(lease.request(get("/")).await.unwrap().status(), 200);
-        drop(lease);
         pool.close().await;
         let stats = pool.stats();
         assert_consistent(&stats);

@@ -152,7 +152,9 @@ async fn a_leased_connection_is_never_probed() {
 /// The HTTP probe: `GET /health` on the pooled HTTP/2 connection.
 fn http_probe(conn: &H2Conn) -> ProbeFuture<'_, Result<u16, pool_http::RequestError>> {
     Box::pin(async move {
-        let request = http::Request::get("/health").body(Bytes::new()).unwrap();
+        let request = http::Request::get("/health")
+            .body(pool_http::Empty::<Bytes>::new())
+            .unwrap();
         pool_http::HttpConnection::send(conn, request)
             .await
             .map(|r| r.status().as_u16())

@@ -205,9 +205,13 @@ impl<T> PoolState<T> {
             DialPurpose::Replace => self.replacement_failed(d.replaces, now),
             DialPurpose::Checkout | DialPurpose::Warm => {}
         }
-        if error.kind() == DialErrorKind::Local {
-            // Redialing would hit the same local limit, and the address is not to blame:
-            // waiters fail now unless another dial may still serve them.
+        if matches!(
+            error.kind(),
+            DialErrorKind::Local | DialErrorKind::Unsupported
+        ) {
+            // Redialing would hit the same local limit (or the same protocol answer), and
+            // the address is not to blame: waiters fail now unless another dial may still
+            // serve them.
             let host = self.hosts.get(h);
             if host.usable == 0 && host.dialing == 0 && !host.waiters.is_empty() {
                 let error = Error::Dial {

@@ -1,5 +1,5 @@
-//! A TLS + HTTP/2 origin (with a minimal HTTP/1.1 fallback, `http1.rs`) on one port of
-//! several IPs.
+//! A TLS origin on one port of several IPs: HTTP/2 (its requests: `h2_request.rs`) and
+//! HTTP/1.1 (`h1.rs`), by ALPN.
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -15,9 +15,9 @@ use tokio::sync::{Notify, mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tokio_rustls::TlsAcceptor;
 
-use super::http1::serve_http1;
-use super::routes::{self, Reply};
-use super::{Responses, SERVED_BY};
+use super::Responses;
+use super::h1::{Http1Options, serve_http1};
+use super::h2_request::handle_h2_request;
 use crate::ca::TestCa;
 use crate::net::{OnDrop, bind_shared_port, lock};
 use crate::wait::until;
@@ -51,6 +51,9 @@ pub struct H2OriginOptions {
     /// The port to listen on (every address). Default 0: a free port, shared by all
     /// addresses. A fixed port lets a test start a server where connections were refused.
     pub port: u16,
+    /// How HTTP/1.1 connections are answered (keep-alive, `Connection: close`, HTTP/1.0,
+    /// chunked).
+    pub http1: Http1Options,
 }
 
 impl Default for H2OriginOptions {
@@ -64,6 +67,7 @@ impl Default for H2OriginOptions {
             delay: None,
             body: Bytes::from_static(b"hello from hotpool\n"),
             port: 0,
+            http1: Http1Options::default(),
         }
     }
 }
@@ -76,6 +80,22 @@ impl H2OriginOptions {
             names: names.iter().map(|s| (*s).to_owned()).collect(),
             ca: Some(Arc::clone(ca)),
             ..Self::default()
+        }
+    }
+
+    /// [`new`](Self::new) with ALPN `http/1.1` only: an HTTP/1.1-only origin.
+    pub fn h1_only(addrs: &[IpAddr], names: &[&str], ca: &Arc<TestCa>) -> Self {
+        Self {
+            alpn: vec![b"http/1.1".to_vec()],
+            ..Self::new(addrs, names, ca)
+        }
+    }
+
+    /// [`new`](Self::new) with ALPN `h2` only: an HTTP/2-only origin.
+    pub fn h2_only(addrs: &[IpAddr], names: &[&str], ca: &Arc<TestCa>) -> Self {
+        Self {
+            alpn: vec![b"h2".to_vec()],
+            ..Self::new(addrs, names, ca)
         }
     }
 }
@@ -103,6 +123,9 @@ pub struct OriginStats {
     pub peers: Vec<SocketAddr>,
     /// Every `accept-language` header value received, in order.
     pub accept_languages: Vec<String>,
+    /// HTTP/2 streams the client reset while the origin was still answering (the
+    /// `/stall`, `/stall-body` and `/bytes/{n}` paths watch for it).
+    pub stream_resets: u64,
 }
 
 impl OriginStats {
@@ -119,6 +142,7 @@ impl OriginStats {
             .max(o.max_concurrent_streams_seen);
         self.peers.extend_from_slice(&o.peers);
         self.accept_languages.extend_from_slice(&o.accept_languages);
+        self.stream_resets += o.stream_resets;
     }
 }
 
@@ -134,6 +158,7 @@ struct Counters {
     max_streams: AtomicU64,
     peers: Mutex<Vec<SocketAddr>>,
     accept_languages: Mutex<Vec<String>>,
+    stream_resets: AtomicU64,
 }
 
 impl Counters {
@@ -149,6 +174,7 @@ impl Counters {
             max_concurrent_streams_seen: self.max_streams.load(Ordering::SeqCst),
             peers: lock(&self.peers).clone(),
             accept_languages: lock(&self.accept_languages).clone(),
+            stream_resets: self.stream_resets.load(Ordering::SeqCst),
         }
     }
 }
@@ -174,6 +200,7 @@ pub(super) struct Shared {
     counters: BTreeMap<IpAddr, Counters>,
     pub(super) responses: Responses,
     max_concurrent_streams: Option<u32>,
+    pub(super) http1: Http1Options,
     port: u16,
     conns: Mutex<HashMap<u64, ConnEntry>>,
     next_conn: AtomicU64,
@@ -196,6 +223,15 @@ impl Shared {
     fn bump(&self, f: impl FnOnce()) {
         f();
         self.notify.notify_waiters();
+    }
+
+    /// Counts a stream the client reset on `local_ip` (any outcome of watching for it).
+    pub(super) fn count_reset(&self, local_ip: IpAddr) {
+        self.bump(|| {
+            self.counters(local_ip)
+                .stream_resets
+                .fetch_add(1, Ordering::SeqCst);
+        });
     }
 
     /// Counts a request about to be answered on `local_ip`.
@@ -296,6 +332,7 @@ impl H2Origin {
                 .collect(),
             responses: Responses::new(options.delay, options.body),
             max_concurrent_streams: options.max_concurrent_streams,
+            http1: options.http1,
             port,
             conns: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(0),
@@ -668,87 +705,4 @@ async fn serve_h2<S>(
             Some(_) = streams.join_next(), if !streams.is_empty() => {}
         }
     }
-}
-
-async fn handle_h2_request(
-    shared: &Shared,
-    local_ip: IpAddr,
-    req: http::Request<h2::RecvStream>,
-    mut respond: h2::server::SendResponse<Bytes>,
-) -> Result<(), h2::Error> {
-    let (parts, mut body) = req.into_parts();
-    shared.record_languages(
-        local_ip,
-        parts.headers.get_all(http::header::ACCEPT_LANGUAGE),
-    );
-    while let Some(chunk) = body.data().await {
-        let chunk = chunk?;
-        let _ = body.flow_control().release_capacity(chunk.len());
-    }
-    let (status, headers, body) = match routes::reply(&shared.responses, parts.uri.path())
-        .settle()
-        .await
-    {
-        Reply::Full {
-            status,
-            headers,
-            body,
-        } => (status, headers, Ok(body)),
-        Reply::Stream {
-            status,
-            headers,
-            len,
-            chunk,
-        } => (status, headers, Err((len, chunk))),
-        // Headers never sent: wait until the client resets the stream (or the connection
-        // goes away, which drops this task).
-        Reply::Stall | Reply::Delayed { .. } => {
-            let _ = std::future::poll_fn(|cx| respond.poll_reset(cx)).await;
-            return Ok(());
-        }
-    };
-    let mut response = http::Response::new(());
-    *response.status_mut() = status;
-    *response.headers_mut() = headers;
-    if let Ok(v) = http::HeaderValue::from_str(&shared.served_by(local_ip)) {
-        response.headers_mut().insert(SERVED_BY, v);
-    }
-    shared.count_request(local_ip);
-    match body {
-        Ok(body) => {
-            let mut send = respond.send_response(response, false)?;
-            send.send_data(body, true)?;
-        }
-        Err((len, chunk)) => {
-            let mut send = respond.send_response(response, len == 0)?;
-            for data in routes::stream_chunks(len, chunk) {
-                send_flow_controlled(&mut send, data).await?;
-            }
-            if len > 0 {
-                send.send_data(Bytes::new(), true)?;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Sends `data` only as the peer's flow-control window allows, so a streamed body is
-/// never queued whole in h2's send buffer.
-async fn send_flow_controlled(
-    send: &mut h2::SendStream<Bytes>,
-    mut data: Bytes,
-) -> Result<(), h2::Error> {
-    while !data.is_empty() {
-        send.reserve_capacity(data.len());
-        let granted = match std::future::poll_fn(|cx| send.poll_capacity(cx)).await {
-            Some(n) => n?,
-            None => return Err(h2::Error::from(h2::Reason::CANCEL)),
-        };
-        if granted == 0 {
-            continue;
-        }
-        let part = data.split_to(granted.min(data.len()));
-        send.send_data(part, false)?;
-    }
-    Ok(())
 }

@@ -7,11 +7,15 @@
 //! port binding of `net.rs`.
 //!
 //! - [`H2Origin`] (`h2.rs`): TCP + TLS, ALPN `h2` → HTTP/2, `http/1.1` (or no ALPN and no
-//!   HTTP/2 preface) → the HTTP/1.1 loop of `http1.rs`;
+//!   HTTP/2 preface) → hyper's HTTP/1.1 server (`h1.rs`, [`Http1Options`]). ALPN `h2,
+//!   http/1.1` (the default) is the ALPN-mix origin; [`H2OriginOptions::h1_only`] and
+//!   [`H2OriginOptions::h2_only`] offer one protocol;
+//! - `routes.rs`: what every origin answers, per path, whatever the protocol;
 //! - [`H3Origin`] (`h3.rs`): HTTP/3 (the `h3` crate's server) over quinn.
 
+mod h1;
 mod h2;
-mod http1;
+mod h2_request;
 mod h3;
 pub(crate) mod routes;
 
@@ -24,6 +28,7 @@ use bytes::Bytes;
 
 use crate::net::lock;
 
+pub use h1::Http1Options;
 pub use h2::{H2Origin, H2OriginOptions, OriginStats};
 pub use self::h3::{H3Origin, H3OriginOptions, H3Stats};
 

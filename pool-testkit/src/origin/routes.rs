@@ -11,6 +11,7 @@
 //! | `/bytes/{n}` | 200, `n` bytes streamed in [`STREAM_CHUNK`]-byte chunks (never buffered whole) |
 //! | `/slow/{ms}` | the `/` reply after `{ms}` milliseconds |
 //! | `/stall` | nothing: the response headers are never sent |
+//! | `/stall-body` | 200, headers and one chunk, then nothing |
 //! | anything else (`/` included) | 200, the origin's body |
 //!
 //! The origin's response delay ([`Responses::set_delay`]) comes before every reply
@@ -62,6 +63,15 @@ pub(crate) enum Reply {
     },
     /// Never answer: no headers, no body, until the client gives up.
     Stall,
+    /// The headers and a first chunk of the body, then nothing until the client gives up.
+    StallBody {
+        /// The status.
+        status: StatusCode,
+        /// Headers, as for [`Reply::Full`].
+        headers: HeaderMap,
+        /// The one chunk sent.
+        first: Bytes,
+    },
 }
 
 impl Reply {
@@ -163,6 +173,11 @@ fn route(responses: &Responses, path: &str) -> Reply {
             Err(_) => full(StatusCode::BAD_REQUEST, Bytes::new()),
         },
         (Some("stall"), None) => Reply::Stall,
+        (Some("stall-body"), None) => Reply::StallBody {
+            status: StatusCode::OK,
+            headers: text_headers(),
+            first: Bytes::from_static(b"first chunk, then nothing"),
+        },
         _ => full(StatusCode::OK, responses.body().clone()),
     }
 }
@@ -177,7 +192,9 @@ mod tests {
 
     fn status_of(r: &Reply) -> StatusCode {
         match r {
-            Reply::Full { status, .. } | Reply::Stream { status, .. } => *status,
+            Reply::Full { status, .. }
+            | Reply::Stream { status, .. }
+            | Reply::StallBody { status, .. } => *status,
             Reply::Delayed { reply, .. } => status_of(reply),
             Reply::Stall => panic!("a stall has no status"),
         }
@@ -270,6 +287,10 @@ mod tests {
             }
         );
         assert_eq!(reply(&r, "/stall"), Reply::Stall);
+        assert!(matches!(
+            reply(&r, "/stall-body"),
+            Reply::StallBody { status: StatusCode::OK, first, .. } if !first.is_empty()
+        ));
         r.set_delay(Some(Duration::from_millis(5)));
         assert_eq!(
             reply(&r, "/stall"),

@@ -79,12 +79,20 @@ pub async fn run(global: &Global, args: &BenchArgs) -> Result<ExitCode, Error> {
             let dialer = crate::stack::h2_dialer(&cfg, &host)?;
             bench_with(global, args, &cfg, dialer, &host, &url).await
         }
+        TransportKind::H1 => {
+            let dialer = crate::stack::h1_dialer(&cfg, &host)?;
+            bench_with(global, args, &cfg, dialer, &host, &url).await
+        }
+        TransportKind::Auto => {
+            let dialer = crate::stack::https_dialer(&cfg, &host)?;
+            bench_with(global, args, &cfg, dialer, &host, &url).await
+        }
         TransportKind::Quic => {
             let dialer = crate::stack::quic_dialer(&cfg, &host)?;
             bench_with(global, args, &cfg, dialer, &host, &url).await
         }
         other => Err(Error::new(format!(
-            "bench: transport {:?} of {} is not supported by the CLI (it sends requests over h2 or quic)",
+            "bench: transport {:?} of {} is not supported by the CLI (it sends requests over h1, h2, auto or quic)",
             other.as_str(),
             host.name
         ))),
@@ -115,6 +123,7 @@ async fn bench_with<D: Dialer<Conn: HttpConnection>>(
         let pool = stack.pool.clone();
         let name = host.name.clone();
         let path = url.path.clone();
+        let options = stack.request.clone();
         tasks.spawn(async move {
             let mut lat = Latencies::with_capacity(share as usize);
             let mut statuses: BTreeMap<u16, u64> = BTreeMap::new();
@@ -122,7 +131,7 @@ async fn bench_with<D: Dialer<Conn: HttpConnection>>(
             let mut bytes = 0u64;
             for _ in 0..share {
                 let t = Instant::now();
-                match stack::get(&pool, &name, &path).await {
+                match stack::get(&pool, &name, &path, &options).await {
                     Ok(response) => {
                         lat.record(t.elapsed());
                         *statuses.entry(response.status().as_u16()).or_default() += 1;

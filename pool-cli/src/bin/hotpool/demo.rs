@@ -34,7 +34,8 @@ use crate::report::{fmt_bytes, print_json, table, table_aligned};
 use crate::stack::{HostSpec, Stack};
 use crate::{Error, alloc};
 use pool_core::Dialer;
-use pool_http::HttpConnection;
+use pool_http::http_body_util::BodyExt;
+use pool_http::{HttpConnection, RequestError, RequestOptions};
 
 /// The host the demo's DNS server answers.
 pub const DEMO_HOST: &str = "demo.hotpool.test";
@@ -390,7 +391,8 @@ async fn phases<D: Dialer<Conn: HttpConnection>>(
     let after_warm = origin.totals();
 
     // Hot phase.
-    let (mut hot, errors, hot_elapsed) = hot_phase(pool, args.requests, args.concurrency).await;
+    let (mut hot, errors, hot_elapsed) =
+        hot_phase(pool, args.requests, args.concurrency, &stack.request).await;
     let after_hot = origin.totals();
     let per_addr_counts = origin.per_addr();
     let stats = pool.stats();
@@ -411,8 +413,14 @@ async fn phases<D: Dialer<Conn: HttpConnection>>(
             .map_err(|e| Error::new(format!("cold connect to {}: {e}", target.addr)))?;
         let request = crate::stack::get_request(PATH)
             .map_err(|e| Error::new(format!("cold request: {e}")))?;
-        conn.send(request)
+        let timeout = stack.request.timeout;
+        let exchange = async {
+            let response = conn.send(request).await?;
+            response.into_body().collect().await
+        };
+        tokio::time::timeout(timeout, exchange)
             .await
+            .unwrap_or(Err(RequestError::Timeout(timeout)))
             .map_err(|e| Error::new(format!("cold request to {}: {e}", target.addr)))?;
         cold.record(started.elapsed());
         drop(conn);
@@ -477,18 +485,20 @@ async fn hot_phase<D: Dialer<Conn: HttpConnection>>(
     pool: &pool_core::Pool<D>,
     requests: u64,
     concurrency: u64,
+    options: &RequestOptions,
 ) -> (Latencies, u64, Duration) {
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for w in 0..concurrency {
         let share = requests / concurrency + u64::from(w < requests % concurrency);
         let pool = pool.clone();
+        let options = options.clone();
         tasks.spawn(async move {
             let mut lat = Latencies::with_capacity(share as usize);
             let mut errors = 0u64;
             for _ in 0..share {
                 let t = Instant::now();
-                match crate::stack::get(&pool, DEMO_HOST, PATH).await {
+                match crate::stack::get(&pool, DEMO_HOST, PATH, &options).await {
                     Ok(_) => lat.record(t.elapsed()),
                     Err(e) => {
                         errors += 1;

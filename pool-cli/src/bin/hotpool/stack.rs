@@ -8,7 +8,7 @@ use pool_config::{Config, HostConfig, Transport as TransportKind};
 use pool_core::{Dialer, Pool};
 use pool_dns::DnsRefresher;
 use pool_health::{HealthChecker, RequestProbe, TransportProbe};
-use pool_http::{HttpConnection, RequestError, Validation};
+use pool_http::{Empty, HttpConnection, RequestError, RequestOptions, Validation};
 
 use crate::Error;
 
@@ -81,6 +81,22 @@ pub fn h2_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_tls::H2Dialer, Er
     pool_tls::H2Dialer::new(options).map_err(|e| Error::new(format!("TLS setup: {e}")))
 }
 
+/// The HTTP/1.1 dialer for `host` from the config (`transport = "h1"`).
+pub fn h1_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_tls::H1Dialer, Error> {
+    let options = cfg
+        .h1_options(host.entry.as_ref())
+        .map_err(|e| Error::new(e.to_string()))?;
+    pool_tls::H1Dialer::new(options).map_err(|e| Error::new(format!("TLS setup: {e}")))
+}
+
+/// The auto-ALPN HTTPS dialer for `host` from the config (`transport = "auto"`).
+pub fn https_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_tls::HttpsDialer, Error> {
+    let options = cfg
+        .https_options(host.entry.as_ref())
+        .map_err(|e| Error::new(e.to_string()))?;
+    pool_tls::HttpsDialer::new(options).map_err(|e| Error::new(format!("TLS setup: {e}")))
+}
+
 /// The QUIC dialer for `host` from the config.
 pub fn quic_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_quic::QuicDialer, Error> {
     pool_quic::QuicDialer::new(cfg.quic_options(host.entry.as_ref()))
@@ -88,22 +104,26 @@ pub fn quic_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_quic::QuicDiale
 }
 
 /// `GET path`, as the commands send it.
-pub fn get_request(path: &str) -> Result<http::Request<Bytes>, RequestError> {
-    Ok(http::Request::get(path).body(Bytes::new())?)
+pub fn get_request(path: &str) -> Result<http::Request<Empty<Bytes>>, RequestError> {
+    Ok(http::Request::get(path).body(Empty::new())?)
 }
 
 /// `GET path` to `host` through `pool`, over any transport whose connections speak HTTP:
-/// `pool-http`'s [`send`](pool_http::send) (outcome reported on the lease, retried once
-/// when safe).
+/// `pool-http`'s [`send_with`](pool_http::send_with) under `options` (the config's
+/// `request_timeout` / `body_idle_timeout`; outcome reported when the body ends, retried
+/// once when safe), the body read whole (at most [`pool_http::DEFAULT_COLLECT_LIMIT`]).
 pub async fn get<D>(
     pool: &Pool<D>,
     host: &str,
     path: &str,
+    options: &RequestOptions,
 ) -> Result<http::Response<Bytes>, RequestError>
 where
     D: Dialer<Conn: HttpConnection>,
 {
-    pool_http::send(pool, host, get_request(path)?).await
+    let response = pool_http::send_with(pool, host, get_request(path)?, options).await?;
+    let (parts, body) = response.into_parts();
+    Ok(http::Response::from_parts(parts, body.bytes().await?))
 }
 
 /// A running pool and its helpers.
@@ -116,6 +136,9 @@ pub struct Stack<D: Dialer> {
     pub dns: DnsRefresher,
     /// Health checks of idle connections.
     pub health: HealthChecker,
+    /// The deadlines requests are sent under (`pool.request_timeout`,
+    /// `pool.body_idle_timeout`).
+    pub request: RequestOptions,
 }
 
 impl<D: Dialer<Conn: HttpConnection>> Stack<D> {
@@ -148,6 +171,7 @@ impl<D: Dialer<Conn: HttpConnection>> Stack<D> {
             pool,
             dns,
             health,
+            request: cfg.request_options(),
         };
         let static_addrs: Option<Vec<IpAddr>> = match host.name.parse::<IpAddr>() {
             Ok(ip) => Some(vec![ip]),

@@ -59,12 +59,20 @@ pub async fn run(global: &Global, args: &WarmArgs) -> Result<ExitCode, Error> {
             let dialer = crate::stack::h2_dialer(&cfg, &host)?;
             warm_with(global, &cfg, dialer, &host).await
         }
+        TransportKind::H1 => {
+            let dialer = crate::stack::h1_dialer(&cfg, &host)?;
+            warm_with(global, &cfg, dialer, &host).await
+        }
+        TransportKind::Auto => {
+            let dialer = crate::stack::https_dialer(&cfg, &host)?;
+            warm_with(global, &cfg, dialer, &host).await
+        }
         TransportKind::Quic => {
             let dialer = crate::stack::quic_dialer(&cfg, &host)?;
             warm_with(global, &cfg, dialer, &host).await
         }
         other => Err(Error::new(format!(
-            "warm: transport {:?} of {} is not supported by the CLI (it sends requests over h2 or quic)",
+            "warm: transport {:?} of {} is not supported by the CLI (it sends requests over h1, h2, auto or quic)",
             other.as_str(),
             host.name
         ))),

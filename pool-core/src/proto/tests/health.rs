@@ -259,6 +259,32 @@ fn local_exhaustion_fails_waiters_without_blaming_the_address() {
 }
 
 #[test]
+fn unsupported_protocol_fails_waiters_without_blaming_the_address() {
+    let mut h = Harness::new(PoolOptions {
+        max_retries: 1,
+        ..opts()
+    });
+    h.set_addrs(HOST, &[addr(2)]);
+    for round in 0..3 {
+        let w = h.waits(HOST);
+        let d = h.next_dial();
+        h.dial_err(&d, DialErrorKind::Unsupported);
+        assert!(
+            h.dials.is_empty(),
+            "round {round}: no redial into the same answer"
+        );
+        assert_eq!(h.fails.last().map(|f| f.0), Some(w));
+        assert_eq!(
+            h.s.blacklisted(d.addr.ip()),
+            None,
+            "round {round}: not blamed"
+        );
+    }
+    assert!(!DialErrorKind::Unsupported.counts_toward_blacklist());
+    assert_eq!(DialErrorKind::Unsupported.as_str(), "unsupported");
+}
+
+#[test]
 fn emfile_is_classified_as_local() {
     let emfile = std::io::Error::from_raw_os_error(24);
     assert_eq!(DialError::connect(emfile).kind(), DialErrorKind::Local);
