@@ -658,7 +658,10 @@ mod quic {
             let q = cfg.quic_options(None).unwrap();
             assert_eq!(q.test_timeout, Duration::from_secs(3));
             let v = q.validation.unwrap();
-            assert_eq!((v.path.as_str(), v.banned_statuses.as_slice()), ("/hot", &[451][..]));
+            assert_eq!(
+                (v.path.as_str(), v.banned_statuses.as_slice()),
+                ("/hot", &[451][..])
+            );
         }
     }
 }

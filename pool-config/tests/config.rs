@@ -1105,7 +1105,9 @@ fn the_default_file_is_generated_from_the_declarations() {
 
 #[test]
 fn transport_h3_has_the_alias_quic_and_is_written_h3() {
-    let c = load("[[hosts]]\nname = \"a\"\ntransport = \"h3\"\n[[hosts]]\nname = \"b\"\ntransport = \"quic\"\n");
+    let c = load(
+        "[[hosts]]\nname = \"a\"\ntransport = \"h3\"\n[[hosts]]\nname = \"b\"\ntransport = \"quic\"\n",
+    );
     assert_eq!(c.hosts[0].transport, Transport::H3);
     assert_eq!(c.hosts[1].transport, Transport::H3);
     assert_eq!(Transport::H3.as_str(), "h3");

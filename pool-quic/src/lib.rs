@@ -308,4 +308,3 @@ impl Dialer for QuicDialer {
         Ok(conn)
     }
 }
-

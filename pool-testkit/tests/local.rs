@@ -564,7 +564,10 @@ async fn h3_origin_answers_the_shared_routes_over_http3() {
     let port = origin.port();
 
     let (c2, s2, d2) = h3_connect(&client, SocketAddr::new(ip(2), port)).await;
-    assert_eq!(h3_get(&s2, "/").await, (200, b"hello from hotpool\n".to_vec()));
+    assert_eq!(
+        h3_get(&s2, "/").await,
+        (200, b"hello from hotpool\n".to_vec())
+    );
     let (status, body) = h3_get(&s2, "/bytes/100000").await;
     assert_eq!((status, body.len()), (200, 100_000));
     assert!(body.iter().all(|b| *b == b'x'));

@@ -173,11 +173,17 @@ async fn a_stalled_request_times_out_and_counts_as_an_error() {
     let err = pool_http::send_with(&pool, HOST, get("/stall"), &options)
         .await
         .unwrap_err();
-    assert!(matches!(err, RequestError::Timeout(d) if d == deadline), "{err}");
+    assert!(
+        matches!(err, RequestError::Timeout(d) if d == deadline),
+        "{err}"
+    );
     assert!(started.elapsed() < WAIT);
     let conns = pool.connections();
     assert_eq!(conns.len(), 1);
-    assert_eq!(conns[0].error_count, 1, "the timeout counts on the connection");
+    assert_eq!(
+        conns[0].error_count, 1,
+        "the timeout counts on the connection"
+    );
     // The connection is kept (the stream was reset) and serves the next request.
     let r = pool_http::send(&pool, HOST, get("/")).await.unwrap();
     assert_eq!(r.status(), 200);
@@ -196,7 +202,11 @@ async fn validation_admits_or_bans_the_ip() {
     let pool = pool(&ca, &origin, quic.clone());
     let report = pool.warm(HOST).await;
     assert_eq!((report.ok, report.blacklisted), (2, 0));
-    assert_eq!(origin.stats().requests, 2, "one validation request per connection");
+    assert_eq!(
+        origin.stats().requests,
+        2,
+        "one validation request per connection"
+    );
     let lease = pool.get(HOST).await.unwrap();
     assert!(!lease.is_reused(), "validation does not count as a use");
     drop(lease);

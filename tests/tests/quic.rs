@@ -231,7 +231,10 @@ async fn the_http_request_api_runs_over_http3() {
     let response = lease.request(get("/one?x=1")).await.unwrap();
     assert_eq!(response.status(), 200);
     assert_eq!(response.version(), http::Version::HTTP_3);
-    let served_by = response.headers()["x-served-by"].to_str().unwrap().to_owned();
+    let served_by = response.headers()["x-served-by"]
+        .to_str()
+        .unwrap()
+        .to_owned();
     assert_eq!(served_by, origin.socket_addrs()[0].to_string());
     assert_eq!(
         &response.into_body().bytes().await.unwrap()[..],

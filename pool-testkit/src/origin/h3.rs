@@ -397,7 +397,6 @@ async fn accept_loop(
     conns.shutdown().await;
 }
 
-
 /// A server-side request stream over quinn.
 type Stream = RequestStream<h3_quinn::BidiStream<Bytes>, Bytes>;
 
@@ -500,8 +499,11 @@ async fn serve_conn(
             Some(_) = streams.join_next(), if !streams.is_empty() => {}
         }
     }
-    // Let answered requests finish (after GOAWAY the connection ends when they are done).
-    while streams.join_next().await.is_some() {}
+    // Let answered requests finish (after GOAWAY the connection ends when they are done);
+    // stalled ones end with the connection.
+    let finished = async { while streams.join_next().await.is_some() {} };
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, finished).await;
+    streams.shutdown().await;
     // Closing at once would drop unacknowledged response data: give the client (bounded)
     // time to close first, as it does on GOAWAY.
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, conn.closed()).await;
@@ -532,7 +534,10 @@ async fn serve_request(
             }
         }
     }
-    let reply = routes::reply(&shared.responses, request.uri().path()).settle().await;
+    let reply = routes::reply(&shared.responses, request.uri().path())
+        .settle()
+        .await;
+    let mut stall_after = false;
     let (status, headers, body, streamed) = match reply {
         Reply::Full {
             status,
@@ -545,6 +550,14 @@ async fn serve_request(
             len,
             chunk,
         } => (status, headers, Bytes::new(), Some((len, chunk))),
+        Reply::StallBody {
+            status,
+            headers,
+            first,
+        } => {
+            stall_after = true;
+            (status, headers, first, None)
+        }
         Reply::Stall | Reply::Delayed { .. } => {
             // Holds the stream open without an answer until the client gives up.
             let _ = stream.recv_data().await;
@@ -570,6 +583,10 @@ async fn serve_request(
             for data in stream_chunks(len, chunk) {
                 stream.send_data(data).await?;
             }
+        }
+        if stall_after {
+            // The rest of the body never comes, until the client gives up.
+            std::future::pending::<()>().await;
         }
         stream.finish().await
     };

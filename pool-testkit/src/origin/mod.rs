@@ -28,9 +28,9 @@ use bytes::Bytes;
 
 use crate::net::lock;
 
+pub use self::h3::{H3Origin, H3OriginOptions, H3Stats};
 pub use h1::Http1Options;
 pub use h2::{H2Origin, H2OriginOptions, OriginStats};
-pub use self::h3::{H3Origin, H3OriginOptions, H3Stats};
 
 /// What an origin answers, changeable at run time: a status per path (default 200), a delay
 /// before every response, the response body.

@@ -87,12 +87,12 @@ pub async fn run(global: &Global, args: &BenchArgs) -> Result<ExitCode, Error> {
             let dialer = crate::stack::https_dialer(&cfg, &host)?;
             bench_with(global, args, &cfg, dialer, &host, &url).await
         }
-        TransportKind::Quic => {
+        TransportKind::H3 => {
             let dialer = crate::stack::quic_dialer(&cfg, &host)?;
             bench_with(global, args, &cfg, dialer, &host, &url).await
         }
         other => Err(Error::new(format!(
-            "bench: transport {:?} of {} is not supported by the CLI (it sends requests over h1, h2, auto or quic)",
+            "bench: transport {:?} of {} is not supported by the CLI (it sends requests over h1, h2, auto or h3)",
             other.as_str(),
             host.name
         ))),

@@ -1,6 +1,6 @@
 //! `hotpool`: the command line tool of the hotpool connection pool.
 //!
-//! - `hotpool demo [--quic]`: local origins and a local DNS server on 127.0.0.x, a pool
+//! - `hotpool demo [--proto h2|h3]`: local origins and a local DNS server on 127.0.0.x, a pool
 //!   warmed against them, cold vs hot latency, reuse, memory per connection;
 //! - `hotpool warm HOST`, `hotpool bench URL -n N -c C`: the pool against real hosts;
 //! - `hotpool config check FILE`, `hotpool config default`.

@@ -67,12 +67,12 @@ pub async fn run(global: &Global, args: &WarmArgs) -> Result<ExitCode, Error> {
             let dialer = crate::stack::https_dialer(&cfg, &host)?;
             warm_with(global, &cfg, dialer, &host).await
         }
-        TransportKind::Quic => {
+        TransportKind::H3 => {
             let dialer = crate::stack::quic_dialer(&cfg, &host)?;
             warm_with(global, &cfg, dialer, &host).await
         }
         other => Err(Error::new(format!(
-            "warm: transport {:?} of {} is not supported by the CLI (it sends requests over h1, h2, auto or quic)",
+            "warm: transport {:?} of {} is not supported by the CLI (it sends requests over h1, h2, auto or h3)",
             other.as_str(),
             host.name
         ))),
