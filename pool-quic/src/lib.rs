@@ -25,9 +25,9 @@
 //! - validation ("hot connect"): the optional [`Validation`] request through
 //!   [`pool_http::validate`], as on the other transports;
 //! - liveness: QUIC keep-alive PINGs every `keep_alive_interval` and the idle timeout
-//!   close a dead connection on their own; [`Connection::probe`] reports that state and,
+//!   close a dead connection on their own; [`Connection::probe`](pool_core::Connection::probe) reports that state and,
 //!   with [`QuicOptions::probe_request`], sends that request (see `docs/quic-capacity.md`);
-//! - requests: [`QuicConn`] implements `pool-http`'s [`HttpConnection`], so
+//! - requests: [`QuicConn`] implements `pool-http`'s [`HttpConnection`](pool_http::HttpConnection), so
 //!   `lease.request(req)`, [`pool_http::send`] and
 //!   [`PoolService`](pool_http::PoolService) work on a QUIC pool as on an HTTP/2 one.
 //!
