@@ -352,3 +352,53 @@ fn request_error(e: hyper::Error) -> RequestError {
         RequestError::ConnectionLost(e.into())
     }
 }
+
+/// The raw [`TlsDialer`](crate::TlsDialer)'s validation: one HTTP/1.1 exchange (hyper) on
+/// a borrowed fresh stream, which must stay usable afterwards — the answer read to its end,
+/// not closing the connection, nothing after it. Returns the status.
+pub(crate) async fn validate_on_stream(
+    stream: &mut TlsStream<TcpStream>,
+    validation: &pool_http::Validation,
+    target: &Target,
+    language: Option<&HeaderValue>,
+) -> Result<u16, BoxError> {
+    let unusable = |what: &str| -> BoxError {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned()).into()
+    };
+    let mut request = Request::builder()
+        .method(validation.method.clone())
+        .uri(validation.path.as_str())
+        .header(header::HOST, authority(&target.host, target.addr.port()))
+        .header(header::USER_AGENT, "hotpool");
+    if let Some(lang) = language {
+        request = request.header(header::ACCEPT_LANGUAGE, lang.clone());
+    }
+    let body = validation.body.clone().unwrap_or_default();
+    let request = request.body(http_body_util::Full::new(body))?;
+    let (mut send, conn) =
+        hyper::client::conn::http1::handshake(TokioIo::new(&mut *stream)).await?;
+    let mut conn = std::pin::pin!(conn.without_shutdown());
+    let exchange = async {
+        let response = send.send_request(request).await?;
+        let closes = wants_close(response.headers()) || response.version() == Version::HTTP_10;
+        let status = response.status().as_u16();
+        response.into_body().collect().await?;
+        Ok::<_, BoxError>((status, closes))
+    };
+    let (status, closes) = tokio::select! {
+        r = exchange => r?,
+        r = conn.as_mut() => {
+            r?;
+            return Err(unusable("connection ended before the validation answer"));
+        }
+    };
+    if closes {
+        return Err(unusable("the validation answer closes the connection"));
+    }
+    drop(send);
+    let parts = conn.await?;
+    if !parts.read_buf.is_empty() {
+        return Err(unusable("unexpected bytes after the validation answer"));
+    }
+    Ok(status)
+}

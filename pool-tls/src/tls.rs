@@ -10,14 +10,13 @@ use http::HeaderValue;
 use pool_core::{Connection, DialError, DialErrorKind, Dialer, RoundRobin, Target};
 use rustls_pki_types::ServerName;
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use pool_http::Validation;
 use pool_rustls::{BuiltProfile, ConfigError, Rotation, build_profiles, warn_insecure_dial};
 
 use crate::options::TlsOptions;
@@ -295,7 +294,7 @@ impl Dialer for TlsDialer {
             .await
             .map_err(|_| timeout_error("connect + TLS handshake", opts.conn_timeout))??;
         if let Some(validation) = &opts.validation {
-            let exchange = validate_http1(
+            let exchange = crate::h1::validate_on_stream(
                 &mut stream,
                 validation,
                 target,
@@ -312,78 +311,6 @@ pub(crate) fn timeout_error(what: &str, limit: std::time::Duration) -> DialError
         DialErrorKind::Timeout,
         format!("{what} did not finish within {limit:?}"),
     )
-}
-
-/// One HTTP/1.1 request/response on a fresh stream; the response must be fully framed
-/// (content-length, or no body) so the stream stays usable. Returns the status.
-async fn validate_http1(
-    stream: &mut TlsStream<TcpStream>,
-    validation: &Validation,
-    target: &Target,
-    language: Option<&HeaderValue>,
-) -> io::Result<u16> {
-    let bad = |m: String| io::Error::new(io::ErrorKind::InvalidData, m);
-    let mut head = format!(
-        "{} {} HTTP/1.1\r\nhost: {}\r\nuser-agent: hotpool\r\n",
-        validation.method,
-        validation.path,
-        authority(&target.host, target.addr.port()),
-    );
-    if let Some(lang) = language.and_then(|l| l.to_str().ok()) {
-        head.push_str(&format!("accept-language: {lang}\r\n"));
-    }
-    let body = validation.body.clone().unwrap_or_default();
-    if validation.body.is_some() {
-        head.push_str(&format!("content-length: {}\r\n", body.len()));
-    }
-    head.push_str("\r\n");
-    stream.write_all(head.as_bytes()).await?;
-    stream.write_all(&body).await?;
-    stream.flush().await?;
-
-    let mut reader = BufReader::new(&mut *stream);
-    let mut line = String::new();
-    (&mut reader).take(8192).read_line(&mut line).await?;
-    let status: u16 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad(format!("bad status line {line:?}")))?;
-    let mut length = None;
-    loop {
-        line.clear();
-        if (&mut reader).take(8192).read_line(&mut line).await? == 0 {
-            return Err(bad("connection closed inside the response head".into()));
-        }
-        let l = line.trim_end();
-        if l.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = l.split_once(':')
-            && name.eq_ignore_ascii_case("content-length")
-        {
-            length = Some(
-                value
-                    .trim()
-                    .parse::<u64>()
-                    .map_err(|_| bad("bad content-length".into()))?,
-            );
-        }
-    }
-    let no_body = validation.method == http::Method::HEAD || matches!(status, 204 | 304);
-    let length = match (no_body, length) {
-        (true, _) => 0,
-        (false, Some(n)) => n,
-        (false, None) => return Err(bad("response body without content-length".into())),
-    };
-    let copied = tokio::io::copy(&mut (&mut reader).take(length), &mut tokio::io::sink()).await?;
-    if copied != length {
-        return Err(bad("connection closed inside the response body".into()));
-    }
-    if !reader.buffer().is_empty() {
-        return Err(bad("unexpected bytes after the response".into()));
-    }
-    Ok(status)
 }
 
 /// `host` or `host:port` (the port only when it is not 443).

@@ -212,3 +212,54 @@ async fn a_protocol_the_dialer_cannot_speak_never_blacklists() {
     h1_origin.shutdown().await;
     h2_origin.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_validates_in_the_chosen_protocol_and_bans_on_403() {
+    let ca = Arc::new(TestCa::new().unwrap());
+    for (what, opts) in [
+        ("h1", H2OriginOptions::h1_only(&ips(&[57]), &[HOST], &ca)),
+        ("h2", H2OriginOptions::h2_only(&ips(&[58]), &[HOST], &ca)),
+    ] {
+        let origin = H2Origin::start(opts).await.unwrap();
+        let mut options = HttpsOptions::default();
+        trust(&mut options.tls, &ca);
+        options.tls.validation = Some(pool_tls::Validation {
+            path: "/check".into(),
+            ..pool_tls::Validation::default()
+        });
+        let pool = Pool::new(HttpsDialer::new(options).unwrap(), pool_options()).unwrap();
+        pool.set_addrs(HOST, origin.socket_addrs());
+        let report = pool.warm(HOST).await;
+        assert_eq!((report.ok, report.failed), (1, 0), "{what}");
+        {
+            let lease = pool.get(HOST).await.unwrap();
+            assert_eq!(
+                lease.conn().requests_sent(),
+                0,
+                "{what}: validation not counted"
+            );
+        }
+        let validated = if what == "h1" {
+            origin.stats().http1_connections
+        } else {
+            origin.stats().h2_connections
+        };
+        assert_eq!((validated, origin.stats().requests), (1, 1), "{what}");
+        pool.close().await;
+
+        let mut options = HttpsOptions::default();
+        trust(&mut options.tls, &ca);
+        options.tls.validation = Some(pool_tls::Validation {
+            path: "/check".into(),
+            ..pool_tls::Validation::default()
+        });
+        let pool = Pool::new(HttpsDialer::new(options).unwrap(), pool_options()).unwrap();
+        pool.set_addrs(HOST, origin.socket_addrs());
+        origin.set_status("/check", 403);
+        let report = pool.warm(HOST).await;
+        assert_eq!((report.failed, report.blacklisted), (1, 1), "{what}");
+        assert_eq!(pool.stats().blacklisted, 1, "{what}");
+        pool.close().await;
+        origin.shutdown().await;
+    }
+}
