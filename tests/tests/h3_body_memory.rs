@@ -69,6 +69,9 @@ async fn a_10_mb_body_is_read_with_less_than_1_mb_held() {
     pool.close().await;
     let origin = Arc::new(origin);
     let o = origin.clone();
-    servers.spawn(async move { o.shutdown().await }).await.unwrap();
+    servers
+        .spawn(async move { o.shutdown().await })
+        .await
+        .unwrap();
     servers.shutdown_background();
 }
