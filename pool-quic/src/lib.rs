@@ -98,6 +98,10 @@ pub struct QuicOptions {
     /// The most streams (leases) one connection carries, whatever the peer allows.
     /// Default: 256.
     pub max_streams_cap: usize,
+    /// The most response data quinn buffers per stream before the reader takes it (the
+    /// QUIC stream flow-control window): what a slowly read body can hold in memory.
+    /// Default: 1.25 MB (quinn's).
+    pub stream_receive_window: u32,
     /// Bound of the validation request and of a probe request. Default: 15 s.
     pub test_timeout: Duration,
     /// The "hot connect" request sent on every new connection before the pool admits it
@@ -120,6 +124,7 @@ impl Default for QuicOptions {
             keep_alive_interval: Some(Duration::from_secs(10)),
             max_idle_timeout: Duration::from_secs(30),
             max_streams_cap: 256,
+            stream_receive_window: 1_250_000,
             test_timeout: Duration::from_secs(15),
             validation: None,
             probe_request: None,
@@ -173,6 +178,7 @@ impl QuicDialer {
         // control and QPACK streams (and tolerates a few more, e.g. GREASE).
         transport.max_concurrent_bidi_streams(VarInt::from_u32(0));
         transport.max_concurrent_uni_streams(VarInt::from_u32(8));
+        transport.stream_receive_window(VarInt::from_u32(options.stream_receive_window));
         Ok(Self {
             crypto: Arc::new(crypto),
             transport: Arc::new(transport),

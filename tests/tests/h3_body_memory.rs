@@ -39,6 +39,9 @@ async fn a_10_mb_body_is_read_with_less_than_1_mb_held() {
             ..Trust::default()
         },
         conn_timeout: Duration::from_secs(5),
+        // What quinn may buffer for a body read slower than it arrives (a loaded machine):
+        // the bound of the client's memory, whatever the body's size.
+        stream_receive_window: 256 * 1024,
         ..QuicOptions::default()
     };
     let pool = Pool::new(QuicDialer::new(quic).unwrap(), PoolOptions::default()).unwrap();
