@@ -681,10 +681,11 @@ async fn metrics_endpoint_serves_hotpool_series() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn demo_over_quic_reports_the_same_figures() {
+async fn demo_over_http3_reports_the_same_figures() {
     let out = run(&[
         "demo",
-        "--quic",
+        "--proto",
+        "h3",
         "--json",
         "--requests",
         "1000",
@@ -701,7 +702,7 @@ async fn demo_over_quic_reports_the_same_figures() {
         stderr(&out)
     );
     let r = json(&out);
-    assert_eq!(r["transport"], "quic");
+    assert_eq!(r["transport"], "h3");
     let f = |k: &str| {
         r[k].as_f64()
             .unwrap_or_else(|| panic!("{k} not a number: {r}"))
@@ -792,5 +793,72 @@ async fn get_with_resolve_connect_to_and_cacert() {
         err.contains("UnknownIssuer") || err.contains("certificate"),
         "{err}"
     );
+    origin.shutdown().await;
+}
+
+/// `warm` and `bench` over HTTP/3: a `[[hosts]]` entry with `transport = "quic"` (the
+/// alias of `"h3"`) against the local HTTP/3 origin, with static addresses.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_and_bench_over_http3() {
+    use pool_testkit::{H3Origin, H3OriginOptions};
+    let host = "h3.cli.test";
+    let ips = [ip(30), ip(31)];
+    let ca = Arc::new(TestCa::new().unwrap());
+    let origin = H3Origin::start(H3OriginOptions::new(&ips, &[host], &ca))
+        .await
+        .unwrap();
+    let dir = temp_dir("h3");
+    ca.write_ca_pem(dir.join("ca.pem")).unwrap();
+    let config = dir.join("hotpool.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[pool]
+conn_timeout = "5s"
+checkout_timeout = "5s"
+
+[[hosts]]
+name = "{host}"
+port = {port}
+transport = "quic"
+addrs = ["{a}", "{b}"]
+
+[tls]
+ca_files = ["ca.pem"]
+use_webpki_roots = false
+"#,
+            port = origin.port(),
+            a = ips[0],
+            b = ips[1],
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let out = run(&["warm", host, "--config", config, "--json"]).await;
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        stderr(&out)
+    );
+    assert_eq!(json(&out)["ok"], 2, "{}", stdout(&out));
+
+    let url = format!("https://{host}:{}/1k", origin.port());
+    let out = run(&[
+        "bench", &url, "-n", "200", "-c", "4", "--config", config, "--json",
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        stderr(&out)
+    );
+    let r = json(&out);
+    assert_eq!(r["ok"], 200, "{r}");
+    assert_eq!(r["errors"], 0, "{r}");
+    assert_eq!(r["statuses"]["200"], 200, "{r}");
+    assert!(r["reuse_rate"].as_f64().unwrap() >= 0.98, "{r}");
+    assert_eq!(origin.stats().requests, 200);
     origin.shutdown().await;
 }

@@ -193,8 +193,27 @@ impl Config {
     }
 }
 
+/// The `[validation]` request (with `enabled = true`), its banned status being
+/// `pool.banned_status`: the same for the TLS and the QUIC dialers.
+#[cfg(any(feature = "tls", feature = "quic"))]
+impl Config {
+    fn validation(&self) -> Result<Option<pool_http::Validation>, crate::ConfigError> {
+        if !self.validation.enabled {
+            return Ok(None);
+        }
+        let method = http::Method::from_bytes(self.validation.method.as_bytes())
+            .map_err(|e| convert_error("validation.method", e.to_string()))?;
+        Ok(Some(pool_http::Validation {
+            method,
+            path: self.validation.path.clone(),
+            body: self.validation.body.clone().map(bytes::Bytes::from),
+            banned_statuses: vec![self.pool.banned_status],
+        }))
+    }
+}
+
 /// A conversion problem: a value the loader accepted but the target crate cannot use.
-#[cfg(feature = "tls")]
+#[cfg(any(feature = "tls", feature = "quic"))]
 fn convert_error(key: &str, reason: String) -> crate::ConfigError {
     crate::ConfigError(Box::new(crate::error::Report {
         kind: crate::ErrorKind::Value,
@@ -209,9 +228,7 @@ fn convert_error(key: &str, reason: String) -> crate::ConfigError {
 
 #[cfg(feature = "tls")]
 mod tls {
-    use pool_tls::{
-        H2Options, HttpsOptions, Rotation, TlsOptions, TlsProfile, TlsVersion, Validation,
-    };
+    use pool_tls::{H2Options, HttpsOptions, Rotation, TlsOptions, TlsProfile, TlsVersion};
 
     use super::convert_error;
     use crate::{Config, ConfigError, HostConfig, ProfileRotation};
@@ -267,18 +284,7 @@ mod tls {
                     )
                 })?);
             }
-            let validation = if self.validation.enabled {
-                let method = http::Method::from_bytes(self.validation.method.as_bytes())
-                    .map_err(|e| convert_error("validation.method", e.to_string()))?;
-                Some(Validation {
-                    method,
-                    path: self.validation.path.clone(),
-                    body: self.validation.body.clone().map(bytes::Bytes::from),
-                    banned_statuses: vec![self.pool.banned_status],
-                })
-            } else {
-                None
-            };
+            let validation = self.validation()?;
             let defaults = TlsOptions::default();
             Ok(TlsOptions {
                 conn_timeout: self.pool.conn_timeout,
@@ -593,26 +599,33 @@ mod health {
 mod quic {
     use pool_quic::QuicOptions;
 
-    use crate::{Config, HostConfig};
+    use crate::{Config, ConfigError, HostConfig};
 
     impl Config {
-        /// The `pool-quic` options of this configuration: `pool.conn_timeout`, `[tls]`
-        /// trust settings (`ca_files`, `use_webpki_roots`, `insecure_skip_verify`),
-        /// `[source_addrs]`, and the host's `alpn` (pool-quic's default, `h3`, without one).
-        /// TLS profiles and `accept_languages` do not apply to QUIC; keep-alive, idle timeout
-        /// and the stream cap keep pool-quic's defaults.
-        #[must_use]
-        pub fn quic_options(&self, host: Option<&HostConfig>) -> QuicOptions {
+        /// The `pool-quic` (HTTP/3) options of this configuration: `pool.conn_timeout`,
+        /// `pool.test_timeout`, `[tls]` trust settings (`ca_files`, `use_webpki_roots`,
+        /// `insecure_skip_verify`), `[source_addrs]`, `[validation]` (as for
+        /// [`Config::tls_options`]), and the host's `alpn` (pool-quic's default, `h3`,
+        /// without one). TLS profiles and `accept_languages` do not apply to QUIC;
+        /// keep-alive, idle timeout, the stream cap and the probe request keep pool-quic's
+        /// defaults.
+        ///
+        /// # Errors
+        /// A validation method the loader would have rejected (only possible for a `Config`
+        /// changed in code without [`Config::validate`]).
+        pub fn quic_options(&self, host: Option<&HostConfig>) -> Result<QuicOptions, ConfigError> {
             let defaults = QuicOptions::default();
-            QuicOptions {
+            Ok(QuicOptions {
                 conn_timeout: self.pool.conn_timeout,
+                test_timeout: self.pool.test_timeout,
                 alpn: host
                     .and_then(|h| h.alpn.clone())
                     .unwrap_or_else(|| defaults.alpn.clone()),
                 trust: self.trust(),
                 source_addrs: self.source_addrs.source_addrs(),
+                validation: self.validation()?,
                 ..defaults
-            }
+            })
         }
     }
 
@@ -626,17 +639,34 @@ mod quic {
         fn quic_keys_are_carried_over() {
             let cfg = Config::from_str_named(
                 "[pool]\nconn_timeout = 4\n[tls]\nca_files = [\"/ca.pem\"]\n\n[[hosts]]\nname = \
-                 \"q.test\"\ntransport = \"quic\"\nalpn = [\"hotpool\"]\n",
+                 \"q.test\"\ntransport = \"h3\"\nalpn = [\"h3\", \"hotpool\"]\n",
                 "t.toml",
             )
             .unwrap();
-            let q = cfg.quic_options(cfg.hosts.first());
+            let q = cfg.quic_options(cfg.hosts.first()).unwrap();
             assert_eq!(q.conn_timeout, Duration::from_secs(4));
-            assert_eq!(q.alpn, ["hotpool"]);
+            assert_eq!(q.alpn, ["h3", "hotpool"]);
             assert_eq!(q.trust.extra_ca_files.len(), 1);
             assert!(q.trust.webpki_roots);
-            let q = cfg.quic_options(None);
+            assert!(q.validation.is_none());
+            let q = cfg.quic_options(None).unwrap();
             assert_eq!(q.alpn, QuicOptions::default().alpn);
+        }
+
+        #[test]
+        fn quic_gets_the_validation_request_and_test_timeout() {
+            let cfg = Config::from_str_named(
+                "[pool]\ntest_timeout = 3\nbanned_status = 451\n[validation]\nenabled = true\npath = \"/hot\"\n",
+                "t.toml",
+            )
+            .unwrap();
+            let q = cfg.quic_options(None).unwrap();
+            assert_eq!(q.test_timeout, Duration::from_secs(3));
+            let v = q.validation.unwrap();
+            assert_eq!(
+                (v.path.as_str(), v.banned_statuses.as_slice()),
+                ("/hot", &[451][..])
+            );
         }
     }
 }

@@ -293,7 +293,7 @@ macro_rules! names {
     (
         $(#[$meta:meta])*
         pub enum $name:ident {
-            $( $(#[$vmeta:meta])* $variant:ident = $text:literal, )*
+            $( $(#[$vmeta:meta])* $variant:ident = $text:literal $(| $alias:literal)*, )*
         }
     ) => {
         $(#[$meta])*
@@ -303,6 +303,10 @@ macro_rules! names {
 
         impl $name {
             const NAMES: &'static [(&'static str, $name)] = &[$(($text, $name::$variant)),*];
+            /// Other names accepted when reading (`"b" | "old-b"`: read as `"b"`), never
+            /// written.
+            const ALIASES: &'static [(&'static str, $name)] =
+                &[$($(($alias, $name::$variant),)*)*];
 
             /// The name used in the config file.
             #[must_use]
@@ -328,7 +332,7 @@ macro_rules! names {
             type Value = $name;
 
             fn read(seen: crate::read::Seen<'_>) -> Result<$name, crate::read::Issue> {
-                crate::read::choice(seen, Self::NAMES)
+                crate::read::choice(seen, Self::NAMES, Self::ALIASES)
             }
 
             fn env_value(raw: &str) -> toml::de::DeValue<'_> {

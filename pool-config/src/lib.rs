@@ -19,13 +19,13 @@
 //!
 //! [[hosts]]
 //! name = "example.com"
-//! transport = "quic"
+//! transport = "h3"
 //! "#;
 //! let cfg = Config::from_str_named(text, "hotpool.toml")?;
 //! assert_eq!(cfg.pool.max_connections, 200);
 //! assert_eq!(cfg.pool.conn_timeout, Duration::from_secs(90));
 //! assert_eq!(cfg.pool.idle_timeout, Duration::from_secs(90));
-//! assert_eq!(cfg.hosts[0].transport, Transport::Quic);
+//! assert_eq!(cfg.hosts[0].transport, Transport::H3);
 //! assert_eq!(cfg.hosts[0].port, 443);
 //!
 //! // Errors are one line: file, line, column, key, reason.

@@ -192,7 +192,8 @@ section! {
             "required; SNI and certificate name", check check::host_name;
         /// Port to connect to; 1–65535.
         port: u16 = (default "443"), "port dialed on every address", check check::nonzero;
-        /// `"tls"`, `"h1"`, `"h2"`, `"auto"` or `"quic"`.
+        /// `"tls"`, `"h1"`, `"h2"`, `"auto"` or `"h3"` (HTTP/3 over QUIC; `"quic"` is read as
+        /// `"h3"`).
         transport: Transport = (default "\"h2\""), Transport::choices();
         /// Static IP addresses. When present (it must then be non-empty) DNS is not used for
         /// this host.
@@ -235,8 +236,8 @@ names! {
         /// HTTPS with the protocol chosen per connection by ALPN: HTTP/2 (multiplexed) or
         /// HTTP/1.1 (exclusive) (`"auto"`).
         Auto = "auto",
-        /// QUIC, multiplexed (`"quic"`).
-        Quic = "quic",
+        /// HTTP/3 over QUIC, multiplexed (`"h3"`; `"quic"` is an alias).
+        H3 = "h3" | "quic",
     }
 }
 

@@ -407,10 +407,15 @@ impl Read for NameServer {
 }
 
 /// Reads an enum's name (`names` lists each name with its value).
-pub(crate) fn choice<T: Copy>(seen: Seen<'_>, names: &[(&str, T)]) -> Result<T, Issue> {
+pub(crate) fn choice<T: Copy>(
+    seen: Seen<'_>,
+    names: &[(&str, T)],
+    aliases: &[(&str, T)],
+) -> Result<T, Issue> {
     let s = text(seen)?;
     names
         .iter()
+        .chain(aliases)
         .find(|(n, _)| *n == s)
         .map(|(_, t)| *t)
         .ok_or_else(|| {

@@ -660,7 +660,7 @@ transport = "quic"
         c.hosts[0].alpn.as_deref(),
         Some(&["http/1.1".to_owned()][..])
     );
-    assert_eq!(c.hosts[1].transport, Transport::Quic);
+    assert_eq!(c.hosts[1].transport, Transport::H3);
 
     let e = err("[[hosts]]\nname = \"a\"\n[[hosts]]\nname = \"A\"\n");
     assert_at(&e, 4, "hosts[1].name");
@@ -680,7 +680,7 @@ transport = "quic"
     assert_at(&e, 3, "hosts[0].transport");
     assert!(
         e.to_string()
-            .contains("expected one of \"tls\", \"h1\", \"h2\", \"auto\", \"quic\", got \"http3\""),
+            .contains("expected one of \"tls\", \"h1\", \"h2\", \"auto\", \"h3\", got \"http3\""),
         "{e}"
     );
 
@@ -1112,4 +1112,16 @@ fn the_default_file_is_generated_from_the_declarations() {
     }
     // The defaults in it are the defaults of the structs (and so of pool-core's options).
     assert_eq!(load(text).pool_options(), pool_core::PoolOptions::default());
+}
+
+#[test]
+fn transport_h3_has_the_alias_quic_and_is_written_h3() {
+    let c = load(
+        "[[hosts]]\nname = \"a\"\ntransport = \"h3\"\n[[hosts]]\nname = \"b\"\ntransport = \"quic\"\n",
+    );
+    assert_eq!(c.hosts[0].transport, Transport::H3);
+    assert_eq!(c.hosts[1].transport, Transport::H3);
+    assert_eq!(Transport::H3.as_str(), "h3");
+    let e = err("[[hosts]]\nname = \"a\"\ntransport = \"h4\"\n");
+    assert!(e.to_string().contains("\"h3\""), "{e}");
 }

@@ -54,19 +54,15 @@ pub enum Protocol {
     Http2,
     /// HTTP/3 over QUIC.
     Http3,
-    /// One request/response exchange per raw QUIC stream (the private protocol of
-    /// hotpool's QUIC test origin; HTTP/3 replaces it).
-    QuicStream,
 }
 
 impl Protocol {
-    /// A short name for reports and metric labels: `h1`, `h2`, `h3`, `quic`.
+    /// A short name for reports and metric labels: `h1`, `h2`, `h3`.
     pub fn as_str(self) -> &'static str {
         match self {
             Protocol::Http1 => "h1",
             Protocol::Http2 => "h2",
             Protocol::Http3 => "h3",
-            Protocol::QuicStream => "quic",
         }
     }
 

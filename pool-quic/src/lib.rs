@@ -15,29 +15,33 @@
 //! - capacity = the peer's bidirectional stream limit, read from its transport parameters
 //!   (`initial_max_streams_bidi`) during the handshake (quinn does not expose it, so the
 //!   dialer's crypto layer captures it; see `docs/quic-capacity.md`);
-//! - closed = the connection was lost (idle timeout, close, reset): the pool removes it;
+//! - HTTP/3 ([`QuicConn`]): ALPN `h3` is required; h3's client (`h3` + `h3-quinn`) runs on
+//!   the connection, its driver task polled for the connection's life; requests and
+//!   response bodies stream ([`H3Body`]); a body dropped before its end stops that stream
+//!   only, the connection carries on;
+//! - closed = the peer sent GOAWAY (draining: requests in flight finish, the pool dials a
+//!   replacement) or the connection was lost (idle timeout, close, reset): the pool
+//!   removes it;
+//! - validation ("hot connect"): the optional [`Validation`] request through
+//!   [`pool_http::validate`], as on the other transports;
 //! - liveness: QUIC keep-alive PINGs every `keep_alive_interval` and the idle timeout
-//!   close a dead connection on their own; [`Connection::probe`] reports that state;
-//! - requests: [`QuicConn`] implements `pool-http`'s
-//!   [`HttpConnection`] over the private one-exchange-per-stream
-//!   protocol of hotpool's QUIC test origin (see [`QuicConn::exchange`]; HTTP/3 replaces
-//!   it), so `lease.request(req)`, [`pool_http::send`] and
+//!   close a dead connection on their own; [`Connection::probe`](pool_core::Connection::probe) reports that state and,
+//!   with [`QuicOptions::probe_request`], sends that request (see `docs/quic-capacity.md`);
+//! - requests: [`QuicConn`] implements `pool-http`'s [`HttpConnection`](pool_http::HttpConnection), so
+//!   `lease.request(req)`, [`pool_http::send`] and
 //!   [`PoolService`](pool_http::PoolService) work on a QUIC pool as on an HTTP/2 one.
 //!
 //! ## Example
 //! ```no_run
 //! use pool_core::{Pool, PoolOptions};
-//! use bytes::Bytes;
-//! use pool_http::{Empty, HttpLeaseExt};
 //! use pool_quic::{QuicDialer, QuicOptions};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
 //! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let options = QuicOptions { alpn: vec!["hotpool".into()], ..QuicOptions::default() };
-//! let pool = Pool::new(QuicDialer::new(options)?, PoolOptions::default())?;
-//! pool.set_addrs("quic.example", ["192.0.2.10:4433".parse()?]);
-//! let lease = pool.get("quic.example").await?;
-//! let response = lease.request(http::Request::get("/ping").body(Empty::<Bytes>::new())?).await?;
+//! let pool = Pool::new(QuicDialer::new(QuicOptions::default())?, PoolOptions::default())?;
+//! pool.set_addrs("h3.example", ["192.0.2.10:443".parse()?]);
+//! let request = http::Request::get("/").body(http_body_util::Empty::<bytes::Bytes>::new())?;
+//! let response = pool_http::send(&pool, "h3.example", request).await?;
 //! println!("{} {} bytes", response.status(), response.into_body().bytes().await?.len());
 //! pool.close().await;
 //! # Ok(())
@@ -47,34 +51,39 @@
 #![deny(unused_must_use)]
 #![warn(missing_docs)]
 
+mod body;
 mod capture;
+mod conn;
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Request, Response, StatusCode};
-use pool_core::{Connection, DialError, DialErrorKind, Dialer, ProbeVerdict, SourceAddrs, Target};
-use pool_http::http_body_util::BodyExt;
-use pool_http::{BoxError, BufferedBody, HttpConnection, RequestError};
-use pool_rustls::{TlsProfile, TlsVersion};
+use pool_core::{DialError, DialErrorKind, Dialer, SourceAddrs, Target};
+use pool_rustls::{AlpnError, TlsProfile, TlsVersion};
 use quinn::crypto::rustls::QuicClientConfig;
 use quinn::{Endpoint, EndpointConfig, TransportConfig, VarInt};
 use socket2::{Domain, Socket, Type};
 
+pub use body::H3Body;
+pub use conn::{QuicConn, QuicInfo};
+/// Re-exported from `pool-http`: the request of [`QuicOptions::validation`] and
+/// [`QuicOptions::probe_request`].
+pub use pool_http::Validation;
 /// Why a [`QuicDialer`] could not be built: `pool-rustls`'s one error type.
 pub use pool_rustls::{ConfigError, Trust};
+
+/// The ALPN protocol HTTP/3 runs under; [`QuicOptions::alpn`] must offer it.
+pub const ALPN_H3: &str = "h3";
 
 /// Options of a [`QuicDialer`]. Plain fields with defaults, for a config layer to fill.
 #[derive(Clone, Debug)]
 pub struct QuicOptions {
     /// The QUIC handshake must finish within this.
     pub conn_timeout: Duration,
-    /// ALPN protocols offered (QUIC requires one to be agreed). Default: `["h3"]`.
+    /// ALPN protocols offered; must contain `h3`, which the server must choose.
+    /// Default: `["h3"]`.
     pub alpn: Vec<String>,
     /// What the connection trusts: webpki roots, extra CAs, the insecure switch, key log
     /// (see [`Trust`]; shared with the TLS dialers).
@@ -89,8 +98,20 @@ pub struct QuicOptions {
     /// The most streams (leases) one connection carries, whatever the peer allows.
     /// Default: 256.
     pub max_streams_cap: usize,
-    /// The largest answer [`HttpConnection::send`] reads; longer ones fail. Default: 64 MiB.
-    pub max_response_body: usize,
+    /// The most response data quinn buffers per stream before the reader takes it (the
+    /// QUIC stream flow-control window): what a slowly read body can hold in memory.
+    /// Default: 1.25 MB (quinn's).
+    pub stream_receive_window: u32,
+    /// Bound of the validation request and of a probe request. Default: 15 s.
+    pub test_timeout: Duration,
+    /// The "hot connect" request sent on every new connection before the pool admits it
+    /// (see [`Validation`]). Default: none.
+    pub validation: Option<Validation>,
+    /// A request the health probe sends on an idle connection, classified like
+    /// validation (2xx healthy, a banned status banned, else unhealthy). Default: none —
+    /// the probe then only checks that the connection is open and not going away
+    /// (keep-alive PINGs and the idle timeout catch a dead peer).
+    pub probe_request: Option<Validation>,
 }
 
 impl Default for QuicOptions {
@@ -103,12 +124,16 @@ impl Default for QuicOptions {
             keep_alive_interval: Some(Duration::from_secs(10)),
             max_idle_timeout: Duration::from_secs(30),
             max_streams_cap: 256,
-            max_response_body: 64 << 20,
+            stream_receive_window: 1_250_000,
+            test_timeout: Duration::from_secs(15),
+            validation: None,
+            probe_request: None,
         }
     }
 }
 
-/// Dials QUIC connections with quinn (see the crate docs).
+/// Dials HTTP/3 connections: QUIC with quinn, ALPN `h3`, h3's client on top, then the
+/// optional validation request (see the crate docs).
 pub struct QuicDialer {
     crypto: Arc<QuicClientConfig>,
     transport: Arc<TransportConfig>,
@@ -118,8 +143,16 @@ pub struct QuicDialer {
 }
 
 impl QuicDialer {
-    /// A dialer with these options. Fails on unreadable CA files or no trust roots.
+    /// A dialer with these options. Fails on unreadable CA files, no trust roots, or an
+    /// ALPN list without `h3`.
     pub fn new(options: QuicOptions) -> Result<Self, ConfigError> {
+        if !options.alpn.iter().any(|a| a == ALPN_H3) {
+            return Err(ConfigError::Alpn(AlpnError {
+                profile: "quic".to_owned(),
+                required: ALPN_H3.to_owned(),
+                offered: options.alpn.clone(),
+            }));
+        }
         let trust = &options.trust;
         let roots = Arc::new(pool_rustls::root_store(trust)?);
         let tls13 = TlsProfile {
@@ -141,9 +174,11 @@ impl QuicDialer {
                 }
             })?,
         ));
-        // The server never opens streams toward the pool.
+        // The server never opens request streams toward the pool; HTTP/3 needs its
+        // control and QPACK streams (and tolerates a few more, e.g. GREASE).
         transport.max_concurrent_bidi_streams(VarInt::from_u32(0));
-        transport.max_concurrent_uni_streams(VarInt::from_u32(0));
+        transport.max_concurrent_uni_streams(VarInt::from_u32(8));
+        transport.stream_receive_window(VarInt::from_u32(options.stream_receive_window));
         Ok(Self {
             crypto: Arc::new(crypto),
             transport: Arc::new(transport),
@@ -205,32 +240,29 @@ impl QuicDialer {
             .handshake_data()
             .and_then(|d| d.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
             .and_then(|d| d.protocol);
-        let offered = &self.options.alpn;
-        let agreed = alpn
-            .as_deref()
-            .is_some_and(|a| offered.iter().any(|o| o.as_bytes() == a));
-        if !offered.is_empty() && !agreed {
+        if alpn.as_deref() != Some(ALPN_H3.as_bytes()) {
             conn.close(VarInt::from_u32(0), b"ALPN mismatch");
             return Err(DialError::new(
                 DialErrorKind::Protocol,
-                format!("ALPN mismatch: offered {offered:?}, server chose {alpn:?}"),
+                format!(
+                    "ALPN: HTTP/3 needs `h3`, the server chose {:?}",
+                    alpn.as_deref().map(String::from_utf8_lossy)
+                ),
             ));
         }
-        let local_ip = conn.local_ip();
-        Ok(QuicConn {
-            conn,
-            endpoint,
-            info: QuicInfo {
-                host: target.host.clone(),
-                addr: target.addr,
-                local_ip,
-                alpn,
-                peer_max_bidi_streams: peer_bidi.get().copied(),
-            },
+        let info = QuicInfo {
+            host: target.host.clone(),
+            addr: target.addr,
+            local_ip: conn.local_ip(),
+            alpn,
+            peer_max_bidi_streams: peer_bidi.get().copied(),
+        };
+        let settings = conn::ConnSettings {
             max_streams_cap: self.options.max_streams_cap.max(1),
-            max_response_body: self.options.max_response_body,
-            requests: AtomicU64::new(0),
-        })
+            test_timeout: self.options.test_timeout,
+            probe: self.options.probe_request.clone(),
+        };
+        QuicConn::start(conn, endpoint, info, settings).await
     }
 }
 
@@ -266,185 +298,19 @@ impl Dialer for QuicDialer {
 
     async fn dial(&self, target: &Target) -> Result<QuicConn, DialError> {
         let limit = self.options.conn_timeout;
-        tokio::time::timeout(limit, self.connect(target))
+        let conn = tokio::time::timeout(limit, self.connect(target))
             .await
             .map_err(|_| {
                 DialError::new(
                     DialErrorKind::Timeout,
-                    format!("QUIC handshake did not finish within {limit:?}"),
+                    format!("QUIC + HTTP/3 handshake did not finish within {limit:?}"),
                 )
-            })?
-    }
-}
-
-/// What a QUIC connection was made under and negotiated.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct QuicInfo {
-    /// The host name: SNI, and the name the certificate was verified against.
-    pub host: Arc<str>,
-    /// The address connected to.
-    pub addr: SocketAddr,
-    /// The local IP used, when the platform reports it.
-    pub local_ip: Option<IpAddr>,
-    /// The negotiated ALPN protocol.
-    pub alpn: Option<Vec<u8>>,
-    /// The peer's `initial_max_streams_bidi` transport parameter.
-    pub peer_max_bidi_streams: Option<u64>,
-}
-
-/// A pooled QUIC connection, shared by up to [`Connection::capacity`] leases (one
-/// bidirectional stream each).
-pub struct QuicConn {
-    conn: quinn::Connection,
-    /// Keeps the endpoint (and its UDP socket) alive as long as the connection.
-    endpoint: Endpoint,
-    info: QuicInfo,
-    max_streams_cap: usize,
-    max_response_body: usize,
-    /// Requests started on it (see [`HttpConnection::requests_sent`]).
-    requests: AtomicU64,
-}
-
-impl QuicConn {
-    /// What the connection was made under and negotiated.
-    pub fn info(&self) -> &QuicInfo {
-        &self.info
-    }
-
-    /// The quinn connection, for anything beyond the request API.
-    pub fn quinn(&self) -> &quinn::Connection {
-        &self.conn
-    }
-
-    /// One raw exchange on a new bidirectional stream: writes `body`, finishes the stream,
-    /// and reads the answer to its end (at most `max_response` bytes). This is the private
-    /// protocol of hotpool's QUIC test origin, which answers `200 ` followed by the request
-    /// bytes; [`HttpConnection::send`] carries HTTP requests over it.
-    pub async fn exchange(
-        &self,
-        body: &[u8],
-        max_response: usize,
-    ) -> Result<Vec<u8>, RequestError> {
-        let (mut send, mut recv) = self
-            .conn
-            .open_bi()
-            .await
-            .map_err(|e| RequestError::NotSent(e.into()))?;
-        send.write_all(body).await.map_err(|e| match e {
-            quinn::WriteError::ConnectionLost(e) => RequestError::ConnectionLost(e.into()),
-            e => RequestError::Protocol(e.into()),
-        })?;
-        send.finish()
-            .map_err(|e| RequestError::Protocol(e.into()))?;
-        recv.read_to_end(max_response).await.map_err(|e| match e {
-            quinn::ReadToEndError::TooLong => RequestError::BodyTooLarge {
-                limit: max_response,
-            },
-            quinn::ReadToEndError::Read(quinn::ReadError::ConnectionLost(e)) => {
-                RequestError::ConnectionLost(e.into())
-            }
-            e => RequestError::Protocol(e.into()),
-        })
-    }
-}
-
-/// HTTP over the test protocol: the request travels as `METHOD path` (plus `\r\n\r\n`
-/// and the body when there is one); an answer starting with a three-digit status and a
-/// space is that status and the rest as body, any other answer is a 200 with the whole
-/// answer as body. Headers are not carried.
-impl HttpConnection for QuicConn {
-    type ResponseBody = BufferedBody;
-
-    async fn send<B>(&self, request: Request<B>) -> Result<Response<BufferedBody>, RequestError>
-    where
-        B: pool_http::http_body::Body<Data = Bytes> + Send + Unpin + 'static,
-        B::Error: Into<BoxError>,
-    {
-        let (request, body) = request.into_parts();
-        let body = body
-            .collect()
-            .await
-            .map_err(|e| RequestError::RequestBody(e.into()))?
-            .to_bytes();
-        let path = request
-            .uri
-            .path_and_query()
-            .map_or("/", http::uri::PathAndQuery::as_str);
-        let mut wire = format!("{} {path}", request.method).into_bytes();
-        if !body.is_empty() {
-            wire.extend_from_slice(b"\r\n\r\n");
-            wire.extend_from_slice(&body);
+            })??;
+        if let Some(validation) = &self.options.validation {
+            pool_http::validate(&conn, validation, self.options.test_timeout).await?;
+            // The validation request does not make the connection "reused" for callers.
+            conn.reset_requests();
         }
-        self.requests.fetch_add(1, Ordering::Relaxed);
-        let answer = self.exchange(&wire, self.max_response_body).await?;
-        let status = answer
-            .get(..4)
-            .filter(|head| head[3] == b' ')
-            .and_then(|head| StatusCode::from_bytes(&head[..3]).ok());
-        let (status, body) = match status {
-            Some(status) => (status, Bytes::from(answer).slice(4..)),
-            None => (StatusCode::OK, Bytes::from(answer)),
-        };
-        let mut response = Response::new(BufferedBody::new(body));
-        *response.status_mut() = status;
-        Ok(response)
-    }
-
-    fn requests_sent(&self) -> u64 {
-        self.requests.load(Ordering::Relaxed)
-    }
-
-    fn protocol(&self) -> pool_http::Protocol {
-        pool_http::Protocol::QuicStream
-    }
-}
-
-impl Drop for QuicConn {
-    fn drop(&mut self) {
-        self.conn.close(VarInt::from_u32(0), b"pool closed");
-        let _ = &self.endpoint;
-    }
-}
-
-impl std::fmt::Debug for QuicConn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QuicConn")
-            .field("info", &self.info)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Connection for QuicConn {
-    fn capacity(&self) -> usize {
-        let peer = self
-            .info
-            .peer_max_bidi_streams
-            .map_or(self.max_streams_cap, |n| {
-                usize::try_from(n).unwrap_or(usize::MAX)
-            });
-        peer.clamp(1, self.max_streams_cap)
-    }
-
-    fn is_closed(&self) -> bool {
-        self.conn.close_reason().is_some()
-    }
-
-    fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
-        let conn = self.conn.clone();
-        async move {
-            let reason = conn.closed().await;
-            tracing::debug!(%reason, "QUIC connection closed");
-        }
-    }
-
-    async fn probe(&self) -> ProbeVerdict {
-        // quinn has no user PING; keep-alive PINGs and the idle timeout close a dead
-        // connection, which `close_reason` then reports.
-        if self.is_closed() {
-            ProbeVerdict::Unhealthy
-        } else {
-            ProbeVerdict::Healthy
-        }
+        Ok(conn)
     }
 }

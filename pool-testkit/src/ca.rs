@@ -227,7 +227,7 @@ mod tests {
         fn check<T: Send + Sync>() {}
         check::<TestCa>();
         check::<crate::H2Origin>();
-        check::<crate::QuicOrigin>();
+        check::<crate::H3Origin>();
         check::<crate::DnsServer>();
         check::<crate::FaultProxy>();
     }

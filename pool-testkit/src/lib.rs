@@ -9,8 +9,8 @@
 //! - [`TestCa`]: a CA generated at run time that issues server certificates;
 //! - the [`origin`] module: [`H2Origin`] (TLS with ALPN: HTTP/2 and/or HTTP/1.1 with
 //!   hyper, see [`H2OriginOptions::h1_only`] and [`Http1Options`]; every origin answers
-//!   the same paths) and [`QuicOrigin`] (quinn, a one-request-per-stream test protocol),
-//!   each on one port of several IPs;
+//!   the same paths) and [`H3Origin`] (HTTP/3 over quinn), each on one port of several
+//!   IPs;
 //! - [`DnsServer`]: an authoritative DNS zone (hickory-server) whose records and failure
 //!   mode change at run time;
 //! - [`FaultProxy`]: a TCP proxy that refuses, stalls, resets or black-holes connections per
@@ -76,6 +76,6 @@ pub use dns::{DnsFamily, DnsMode, DnsServer, DnsServerOptions};
 #[cfg(feature = "servers")]
 pub use fault_proxy::{Fault, FaultProxy, ProxyStats};
 #[cfg(feature = "servers")]
-pub use origin::{
-    H2Origin, H2OriginOptions, Http1Options, OriginStats, QuicOrigin, QuicOriginOptions, QuicStats,
-};
+pub use origin::{H2Origin, H2OriginOptions, Http1Options, OriginStats};
+#[cfg(feature = "servers")]
+pub use origin::{H3Origin, H3OriginOptions, H3Stats};

@@ -1,4 +1,4 @@
-//! Tests of the local test servers, with real clients (rustls + h2, quinn,
+//! Tests of the local test servers, with real clients (rustls + h2, quinn + h3,
 //! hickory-resolver) over loopback.
 
 use std::io;
@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pool_testkit::{
-    DnsMode, DnsServer, H2Origin, H2OriginOptions, QuicOrigin, QuicOriginOptions, TestCa,
+    DnsMode, DnsServer, H2Origin, H2OriginOptions, H3Origin, H3OriginOptions, TestCa,
 };
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -495,7 +495,7 @@ async fn dns_server_answers_changes_and_fails_on_demand() {
 }
 
 fn quic_client(ca: &TestCa) -> quinn::Endpoint {
-    let mut tls = ca.client_config(&[QuicOrigin::DEFAULT_ALPN]).unwrap();
+    let mut tls = ca.client_config(&[H3Origin::DEFAULT_ALPN]).unwrap();
     tls.enable_early_data = false;
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
     let mut ep = quinn::Endpoint::client(SocketAddr::new(ip(1), 0)).unwrap();
@@ -503,71 +503,124 @@ fn quic_client(ca: &TestCa) -> quinn::Endpoint {
     ep
 }
 
-async fn quic_request(conn: &quinn::Connection, req: &[u8]) -> Vec<u8> {
-    within("QUIC stream", async {
-        let (mut send, mut recv) = conn.open_bi().await.unwrap();
-        send.write_all(req).await.unwrap();
-        send.finish().unwrap();
-        recv.read_to_end(1 << 16).await.unwrap()
+type H3Send = h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>;
+
+/// QUIC + HTTP/3 to `addr`: the quinn connection, h3's request sender, the driver task
+/// (its result: whether the server's GOAWAY was seen before the connection ended).
+async fn h3_connect(
+    client: &quinn::Endpoint,
+    addr: SocketAddr,
+) -> (quinn::Connection, H3Send, tokio::task::JoinHandle<bool>) {
+    use h3::ConnectionState;
+    let conn = within("QUIC connect", client.connect(addr, HOST).unwrap())
+        .await
+        .unwrap();
+    let (mut driver, send) = within(
+        "HTTP/3 setup",
+        h3::client::new(h3_quinn::Connection::new(conn.clone())),
+    )
+    .await
+    .unwrap();
+    let task = tokio::spawn(async move {
+        let mut goaway = false;
+        std::future::poll_fn(|cx| {
+            let polled = driver.poll_close(cx);
+            goaway |= driver.is_closing();
+            polled
+        })
+        .await;
+        goaway
+    });
+    (conn, send, task)
+}
+
+/// `GET path` over HTTP/3: status and the whole body.
+async fn h3_get(send: &H3Send, path: &str) -> (u16, Vec<u8>) {
+    use bytes::Buf;
+    within("HTTP/3 request", async {
+        let mut send = send.clone();
+        let req = http::Request::get(format!("https://{HOST}{path}"))
+            .body(())
+            .unwrap();
+        let mut stream = send.send_request(req).await.unwrap();
+        stream.finish().await.unwrap();
+        let response = stream.recv_response().await.unwrap();
+        let mut body = Vec::new();
+        while let Some(mut chunk) = stream.recv_data().await.unwrap() {
+            body.extend_from_slice(&chunk.copy_to_bytes(chunk.remaining()));
+        }
+        (response.status().as_u16(), body)
     })
     .await
 }
 
 #[tokio::test]
-async fn quic_origin_round_trips_streams() {
+async fn h3_origin_answers_the_shared_routes_over_http3() {
     let ca = Arc::new(TestCa::new().unwrap());
-    let mut opts = QuicOriginOptions::new(&[ip(2), ip(3)], &[HOST], &ca);
+    let mut opts = H3OriginOptions::new(&[ip(2), ip(3)], &[HOST], &ca);
     opts.max_concurrent_bidi_streams = Some(2);
-    let origin = QuicOrigin::start(opts).await.unwrap();
+    let origin = H3Origin::start(opts).await.unwrap();
     let client = quic_client(&ca);
     let port = origin.port();
 
-    let c2 = within(
-        "QUIC connect",
-        client.connect(SocketAddr::new(ip(2), port), HOST).unwrap(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(quic_request(&c2, b"GET /a").await, b"200 GET /a");
-    assert_eq!(quic_request(&c2, b"GET /b").await, b"200 GET /b");
-    let c3 = within(
-        "QUIC connect",
-        client.connect(SocketAddr::new(ip(3), port), HOST).unwrap(),
-    )
-    .await
-    .unwrap();
-    assert_eq!(quic_request(&c3, b"ping").await, b"200 ping");
+    let (c2, s2, d2) = h3_connect(&client, SocketAddr::new(ip(2), port)).await;
+    assert_eq!(
+        h3_get(&s2, "/").await,
+        (200, b"hello from hotpool\n".to_vec())
+    );
+    let (status, body) = h3_get(&s2, "/bytes/100000").await;
+    assert_eq!((status, body.len()), (200, 100_000));
+    assert!(body.iter().all(|b| *b == b'x'));
+    assert_eq!(h3_get(&s2, "/status/503").await.0, 503);
+    origin.set_status("/check", 403);
+    assert_eq!(h3_get(&s2, "/check").await.0, 403);
+    origin.clear_status("/check");
+    assert_eq!(h3_get(&s2, "/check").await.0, 200);
+    let (c3, s3, d3) = h3_connect(&client, SocketAddr::new(ip(3), port)).await;
+    assert_eq!(h3_get(&s3, "/1k").await.1.len(), 1024);
 
     let a = origin.stats_for(ip(2)).unwrap();
-    assert_eq!((a.handshakes, a.streams, a.open_connections), (1, 2, 1));
+    assert_eq!((a.handshakes, a.requests, a.open_connections), (1, 5, 1));
     let b = origin.stats_for(ip(3)).unwrap();
-    assert_eq!((b.handshakes, b.streams, b.open_connections), (1, 1, 1));
+    assert_eq!((b.handshakes, b.requests, b.open_connections), (1, 1, 1));
 
-    // Concurrent streams are capped by the advertised limit.
+    // Concurrent requests are capped by the advertised stream limit.
     origin.set_delay(Some(Duration::from_millis(200)));
     let mut tasks = Vec::new();
-    for i in 0..4 {
-        let c = c2.clone();
-        tasks.push(tokio::spawn(async move {
-            quic_request(&c, format!("req {i}").as_bytes()).await
-        }));
+    for _ in 0..4 {
+        let s = s2.clone();
+        tasks.push(tokio::spawn(async move { h3_get(&s, "/").await }));
     }
     for t in tasks {
-        assert!(t.await.unwrap().starts_with(b"200 req "));
+        assert_eq!(t.await.unwrap().0, 200);
     }
     let a = origin.stats_for(ip(2)).unwrap();
-    assert_eq!(a.streams, 6);
+    assert_eq!(a.requests, 9);
     assert_eq!(a.max_concurrent_streams_seen, 2, "{a:?}");
     origin.set_delay(None);
 
+    // GOAWAY: the client's driver sees it, and the server then closes the idle connection.
+    assert_eq!(origin.goaway_all(), 2);
+    assert!(within("GOAWAY seen", d2).await.unwrap(), "GOAWAY not seen");
+    assert!(
+        origin
+            .wait_until(SOON, |o| o.stats_for(ip(2)).unwrap().open_connections == 0)
+            .await
+    );
+    drop((c2, s2));
+
     // close_all: clients see an application close.
-    assert_eq!(origin.close_all(), 2);
-    let reason = within("QUIC close", c2.closed()).await;
+    let (c4, _s4, _d4) = h3_connect(&client, SocketAddr::new(ip(2), port)).await;
+    // The server counts the handshake when the client's Finished arrives.
+    assert!(origin.wait_until(SOON, |o| o.stats().handshakes == 3).await);
+    assert!(within("GOAWAY seen", d3).await.unwrap());
+    assert_eq!(origin.close_all(), 1);
+    let reason = within("QUIC close", c4.closed()).await;
     assert!(
         matches!(reason, quinn::ConnectionError::ApplicationClosed(_)),
         "{reason:?}"
     );
-    within("QUIC close", c3.closed()).await;
+    drop(c3);
     assert!(
         origin
             .wait_until(SOON, |o| o.stats().open_connections == 0)

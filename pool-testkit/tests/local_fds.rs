@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use pool_testkit::fds::open_fds;
 use pool_testkit::{
-    DnsServer, H2Origin, H2OriginOptions, QuicOrigin, QuicOriginOptions, TestCa, eventually,
+    DnsServer, H2Origin, H2OriginOptions, H3Origin, H3OriginOptions, TestCa, eventually,
 };
 use tokio::net::TcpStream;
 
@@ -54,12 +54,12 @@ async fn shutdown_releases_every_descriptor() {
     assert_eq!(open_fds(), baseline, "h2 origin left descriptors open");
     drop(origin);
 
-    // QUIC origin with a live connection; quinn closes its sockets from its driver task.
-    let quic = QuicOrigin::start(QuicOriginOptions::new(&[lo(2)], &["fd.test"], &ca))
+    // HTTP/3 origin with a live connection; quinn closes its sockets from its driver task.
+    let quic = H3Origin::start(H3OriginOptions::new(&[lo(2)], &["fd.test"], &ca))
         .await
         .unwrap();
     {
-        let tls = ca.client_config(&[QuicOrigin::DEFAULT_ALPN]).unwrap();
+        let tls = ca.client_config(&[H3Origin::DEFAULT_ALPN]).unwrap();
         let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
         let mut client = quinn::Endpoint::client(SocketAddr::new(lo(1), 0)).unwrap();
         client.set_default_client_config(quinn::ClientConfig::new(Arc::new(crypto)));
@@ -75,7 +75,7 @@ async fn shutdown_releases_every_descriptor() {
     }
     drop(quic);
     let now = fds_back_to(baseline).await;
-    assert_eq!(now, baseline, "QUIC origin left descriptors open");
+    assert_eq!(now, baseline, "HTTP/3 origin left descriptors open");
 
     // DNS server with an open TCP connection.
     let dns = DnsServer::start_zone("fd.test").await.unwrap();

@@ -1,14 +1,16 @@
-//! pool-quic against the local quinn origin (`pool_testkit::QuicOrigin`) on 127.0.0.x:
-//! warm-up, reuse, capacity from the peer's stream limit, verification, loss, fds.
+//! pool-quic (HTTP/3) against the local HTTP/3 origin (`pool_testkit::H3Origin`) on
+//! 127.0.0.x: warm-up, reuse, capacity from the peer's stream limit, verification, ALPN,
+//! loss, fds, the request API.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use pool_core::{Connection, DialErrorKind, Dialer, Pool, PoolOptions, SourceAddrs, Target};
+use pool_http::{Empty, HttpLeaseExt};
 use pool_quic::{QuicDialer, QuicOptions, Trust};
 use pool_testkit::fds::open_fds;
-use pool_testkit::{QuicOrigin, QuicOriginOptions, TestCa, eventually};
+use pool_testkit::{H3Origin, H3OriginOptions, TestCa, eventually};
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -18,7 +20,6 @@ fn ips(last: &[u8]) -> Vec<IpAddr> {
 
 fn options(ca: &TestCa) -> QuicOptions {
     QuicOptions {
-        alpn: vec!["hotpool".into()],
         trust: Trust {
             webpki_roots: false,
             extra_ca_certs: vec![ca.ca_cert_der()],
@@ -29,6 +30,11 @@ fn options(ca: &TestCa) -> QuicOptions {
     }
 }
 
+/// `GET path` with an empty body.
+fn get(path: &str) -> http::Request<Empty<bytes::Bytes>> {
+    http::Request::get(path).body(Empty::new()).unwrap()
+}
+
 /// Transport-generic: the same code warms a TLS or a QUIC pool.
 async fn warm_all<D: Dialer>(pool: &Pool<D>, host: &str) -> usize {
     pool.warm(host).await.ok
@@ -37,10 +43,10 @@ async fn warm_all<D: Dialer>(pool: &Pool<D>, host: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn warm_reuse_and_capacity_from_the_peer_stream_limit() {
     let ca = Arc::new(TestCa::new().unwrap());
-    let origin = QuicOrigin::start(QuicOriginOptions {
+    let origin = H3Origin::start(H3OriginOptions {
         max_concurrent_bidi_streams: Some(4),
         delay: Some(Duration::from_millis(50)),
-        ..QuicOriginOptions::new(&ips(&[40, 41, 42]), &["q.test"], &ca)
+        ..H3OriginOptions::new(&ips(&[40, 41, 42]), &["q.test"], &ca)
     })
     .await
     .unwrap();
@@ -61,9 +67,11 @@ async fn warm_reuse_and_capacity_from_the_peer_stream_limit() {
         let pool = pool.clone();
         calls.push(tokio::spawn(async move {
             let lease = pool.get("q.test").await.unwrap();
-            let body = format!("req {i}");
-            let answer = lease.exchange(body.as_bytes(), 1024).await.unwrap();
-            assert_eq!(answer, format!("200 {body}").into_bytes());
+            let path = format!("/req/{i}");
+            let response = lease.request(get(&path)).await.unwrap();
+            assert_eq!(response.status(), 200);
+            let body = response.into_body().bytes().await.unwrap();
+            assert_eq!(&body[..], b"hello from hotpool\n");
         }));
     }
     for call in calls {
@@ -74,7 +82,7 @@ async fn warm_reuse_and_capacity_from_the_peer_stream_limit() {
         assert_eq!(stats.handshakes, 1, "{ip}: one handshake, then reuse");
         assert!(stats.max_concurrent_streams_seen <= 4, "{ip}: {stats:?}");
     }
-    assert_eq!(origin.stats().streams, 20);
+    assert_eq!(origin.stats().requests, 20);
     assert_eq!(origin.stats().max_concurrent_streams_seen, 4);
     assert_eq!(pool.stats().dials_ok, 3);
 
@@ -98,7 +106,7 @@ async fn warm_reuse_and_capacity_from_the_peer_stream_limit() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_certificate_and_wrong_alpn_are_refused() {
     let ca = Arc::new(TestCa::new().unwrap());
-    let origin = QuicOrigin::start(QuicOriginOptions::new(&ips(&[43]), &["other.test"], &ca))
+    let origin = H3Origin::start(H3OriginOptions::new(&ips(&[43]), &["other.test"], &ca))
         .await
         .unwrap();
     let pool = Pool::new(
@@ -123,11 +131,29 @@ async fn wrong_certificate_and_wrong_alpn_are_refused() {
         addr: origin.socket_addrs()[0],
     };
     let conn = dialer.dial(&target).await.unwrap();
-    assert_eq!(conn.info().alpn.as_deref(), Some(&b"hotpool"[..]));
+    assert_eq!(conn.info().alpn.as_deref(), Some(&b"h3"[..]));
     drop(conn);
+    // HTTP/3 requires `h3`: a dialer that does not offer it is refused at once.
     let mut wrong_alpn = options(&ca);
-    wrong_alpn.alpn = vec!["h3".into()];
-    let err = QuicDialer::new(wrong_alpn)
+    wrong_alpn.alpn = vec!["hotpool".into()];
+    assert!(matches!(
+        QuicDialer::new(wrong_alpn),
+        Err(pool_quic::ConfigError::Alpn(_))
+    ));
+    // A server that speaks only another protocol fails the dial.
+    let other = H3Origin::start(H3OriginOptions {
+        alpn: vec![b"hotpool".to_vec()],
+        ..H3OriginOptions::new(&ips(&[46]), &["other.test"], &ca)
+    })
+    .await
+    .unwrap();
+    let mut offers_both = options(&ca);
+    offers_both.alpn = vec!["h3".into(), "hotpool".into()];
+    let target = Target {
+        host: "other.test".into(),
+        addr: other.socket_addrs()[0],
+    };
+    let err = QuicDialer::new(offers_both)
         .unwrap()
         .dial(&target)
         .await
@@ -139,13 +165,15 @@ async fn wrong_certificate_and_wrong_alpn_are_refused() {
         ),
         "{err}"
     );
+    assert!(err.to_string().contains("h3"), "{err}");
+    other.shutdown().await;
     origin.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_loss_is_noticed_and_sources_rotate() {
     let ca = Arc::new(TestCa::new().unwrap());
-    let origin = QuicOrigin::start(QuicOriginOptions::new(&ips(&[44, 45]), &["q.test"], &ca))
+    let origin = H3Origin::start(H3OriginOptions::new(&ips(&[44, 45]), &["q.test"], &ca))
         .await
         .unwrap();
     let mut opts = options(&ca);
@@ -168,22 +196,26 @@ async fn connection_loss_is_noticed_and_sources_rotate() {
     );
     let lease = pool.get("q.test").await.unwrap();
     assert!(!lease.is_closed());
-    assert_eq!(lease.exchange(b"again", 1024).await.unwrap(), b"200 again");
-    drop(lease);
+    let response = lease.request(get("/again")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        &response.into_body().bytes().await.unwrap()[..],
+        b"hello from hotpool\n"
+    );
     pool.close().await;
     origin.shutdown().await;
 }
 
-/// pool-http's request API is the same on a QUIC pool as on an HTTP/2 one: a lease's
-/// `request`, `pool_http::send` and the tower `PoolService`, over the test protocol.
+/// pool-http's request API is the same on an HTTP/3 pool as on an HTTP/2 one: a lease's
+/// `request`, `pool_http::send` and the tower `PoolService`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_http_request_api_runs_over_quic() {
+async fn the_http_request_api_runs_over_http3() {
     use bytes::Bytes;
-    use pool_http::{Empty, Full, HttpConnection, HttpLeaseExt, PoolService, Protocol};
+    use pool_http::{Full, HttpConnection, PoolService, Protocol};
     use tower_service::Service;
 
     let ca = Arc::new(TestCa::new().unwrap());
-    let origin = QuicOrigin::start(QuicOriginOptions::new(&ips(&[45]), &["q.test"], &ca))
+    let origin = H3Origin::start(H3OriginOptions::new(&ips(&[45]), &["q.test"], &ca))
         .await
         .unwrap();
     let pool = Pool::new(
@@ -194,40 +226,38 @@ async fn the_http_request_api_runs_over_quic() {
     pool.set_addrs("q.test", origin.socket_addrs());
 
     let lease = pool.get("q.test").await.unwrap();
-    assert_eq!(lease.protocol(), Protocol::QuicStream);
+    assert_eq!(lease.protocol(), Protocol::Http3);
     assert!(!lease.is_reused());
-    let conn = lease.conn_arc();
-    let get = |path: &str| {
-        http::Request::get(path)
-            .body(Empty::<Bytes>::new())
-            .unwrap()
-    };
     let response = lease.request(get("/one?x=1")).await.unwrap();
     assert_eq!(response.status(), 200);
+    assert_eq!(response.version(), http::Version::HTTP_3);
+    let served_by = response.headers()["x-served-by"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(served_by, origin.socket_addrs()[0].to_string());
     assert_eq!(
         &response.into_body().bytes().await.unwrap()[..],
-        b"GET /one?x=1",
-        "the origin echoes the request"
+        b"hello from hotpool\n"
     );
     let lease = pool.get("q.test").await.unwrap();
     assert!(lease.is_reused());
-    assert_eq!(conn.requests_sent(), 1);
-    drop((lease, conn));
+    assert_eq!(lease.requests_sent(), 1);
+    drop(lease);
 
-    let post = http::Request::post("/order")
+    let post = http::Request::post("/status/201")
         .body(Full::new(Bytes::from_static(b"buy")))
         .unwrap();
     let response = pool_http::send(&pool, "q.test", post).await.unwrap();
-    let body = response.into_body().bytes().await.unwrap();
-    assert_eq!(&body[..], b"POST /order\r\n\r\nbuy");
+    assert_eq!(response.status(), 201);
+    // The body holds the lease until it is read or dropped.
+    assert!(response.into_body().bytes().await.unwrap().is_empty());
 
     let mut service = PoolService::new(pool.clone(), "q.test");
-    let response = service.call(get("/svc")).await.unwrap();
-    assert_eq!(
-        &response.into_body().bytes().await.unwrap()[..],
-        b"GET /svc"
-    );
+    let response = service.call(get("/1k")).await.unwrap();
+    assert_eq!(response.into_body().bytes().await.unwrap().len(), 1024);
     assert_eq!(pool.stats().dials_ok, 1, "one connection carried all three");
+    assert_eq!(origin.stats().requests, 3);
 
     pool.close().await;
     origin.shutdown().await;

@@ -1,4 +1,4 @@
-//! Local origins, loopback only: TLS + HTTP/2 (with an HTTP/1.1 fallback) and QUIC.
+//! Local origins, loopback only: TLS + HTTP/2 (with an HTTP/1.1 fallback) and HTTP/3.
 //!
 //! Every origin listens on one shared port of several addresses, counts what it sees per
 //! address, answers from one `Responses` (per-path status overrides, a response delay,
@@ -11,12 +11,12 @@
 //!   http/1.1` (the default) is the ALPN-mix origin; [`H2OriginOptions::h1_only`] and
 //!   [`H2OriginOptions::h2_only`] offer one protocol;
 //! - `routes.rs`: what every origin answers, per path, whatever the protocol;
-//! - [`QuicOrigin`] (`quic.rs`): quinn, with a private one-request-per-stream test protocol.
+//! - [`H3Origin`] (`h3.rs`): HTTP/3 (the `h3` crate's server) over quinn.
 
 mod h1;
 mod h2;
 mod h2_request;
-mod quic;
+mod h3;
 pub(crate) mod routes;
 
 use std::collections::HashMap;
@@ -28,9 +28,9 @@ use bytes::Bytes;
 
 use crate::net::lock;
 
+pub use self::h3::{H3Origin, H3OriginOptions, H3Stats};
 pub use h1::Http1Options;
 pub use h2::{H2Origin, H2OriginOptions, OriginStats};
-pub use quic::{QuicOrigin, QuicOriginOptions, QuicStats};
 
 /// What an origin answers, changeable at run time: a status per path (default 200), a delay
 /// before every response, the response body.
@@ -62,13 +62,6 @@ impl Responses {
     /// Sets (or with `None` removes) the delay before every response.
     pub(crate) fn set_delay(&self, delay: Option<Duration>) {
         *lock(&self.delay) = delay;
-    }
-
-    /// Waits the response delay, if one is set.
-    pub(crate) async fn delay(&self) {
-        if let Some(d) = self.current_delay() {
-            tokio::time::sleep(d).await;
-        }
     }
 
     /// The delay before every response, if one is set.

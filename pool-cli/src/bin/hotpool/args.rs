@@ -49,7 +49,7 @@ pub struct Global {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Local TLS/HTTP/2 (or QUIC) origins and a local DNS server on 127.0.0.x, a pool
+    /// Local TLS/HTTP/2 (or HTTP/3) origins and a local DNS server on 127.0.0.x, a pool
     /// warmed against them, cold vs hot latency. No network, no setup.
     Demo(DemoArgs),
     /// One request to URL through the pool; prints the body (`-o FILE`, `-i` for headers).
@@ -66,8 +66,12 @@ pub enum Command {
 /// `hotpool demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Use QUIC instead of TLS + HTTP/2.
-    #[arg(long)]
+    /// The protocol of the local origins and the pool: h2 (TLS + HTTP/2) or h3 (HTTP/3
+    /// over QUIC).
+    #[arg(long, value_enum, default_value_t = DemoProto::H2)]
+    pub proto: DemoProto,
+    /// The same as `--proto h3`.
+    #[arg(long, conflicts_with = "proto")]
     pub quic: bool,
     /// Requests sent through the warm pool.
     #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
@@ -81,6 +85,22 @@ pub struct DemoArgs {
     /// Loopback addresses the demo host resolves to (127.0.0.2, 127.0.0.3, ...).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(1..=200))]
     pub addresses: u8,
+}
+
+/// The protocols `hotpool demo` runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DemoProto {
+    /// TLS + HTTP/2.
+    H2,
+    /// HTTP/3 over QUIC.
+    H3,
+}
+
+impl DemoArgs {
+    /// The protocol asked for (`--quic` is `--proto h3`).
+    pub fn proto(&self) -> DemoProto {
+        if self.quic { DemoProto::H3 } else { self.proto }
+    }
 }
 
 /// `hotpool warm`.
@@ -151,7 +171,7 @@ pub struct TargetArgs {
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// https://HOST[:PORT]/PATH (TLS + HTTP/2; the host's [[hosts]] entry or --proto
-    /// decides the transport).
+    /// decides the transport, "h3" sends HTTP/3 over QUIC).
     pub url: String,
     #[command(flatten)]
     pub target: TargetArgs,
@@ -251,6 +271,18 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(cli.global.config.unwrap(), PathBuf::from("x.toml"));
+    }
+
+    #[test]
+    fn demo_proto_h3_and_its_quic_alias() {
+        let demo = |args: &[&str]| match Cli::try_parse_from(args).unwrap().command {
+            Command::Demo(d) => d.proto(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(demo(&["hotpool", "demo"]), DemoProto::H2);
+        assert_eq!(demo(&["hotpool", "demo", "--proto", "h3"]), DemoProto::H3);
+        assert_eq!(demo(&["hotpool", "demo", "--quic"]), DemoProto::H3);
+        assert!(Cli::try_parse_from(["hotpool", "demo", "--quic", "--proto", "h2"]).is_err());
     }
 
     #[test]

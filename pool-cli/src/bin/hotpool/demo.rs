@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use pool_config::Config;
 use pool_core::Target;
-use pool_testkit::{DnsServer, H2Origin, H2OriginOptions, QuicOrigin, QuicOriginOptions, TestCa};
+use pool_testkit::{DnsServer, H2Origin, H2OriginOptions, H3Origin, H3OriginOptions, TestCa};
 use pool_tls::H2Dialer;
 use serde::Serialize;
 use tokio::runtime::Handle;
@@ -69,7 +69,7 @@ timeout = "2s"
 
 [[hosts]]
 name = "demo.hotpool.test"
-transport = "h2"              # --quic switches to "quic"
+transport = "h2"              # --proto h3 (or --quic) switches to "h3"
 "#;
 
 /// What the demo reports (`--json` prints exactly this object).
@@ -160,12 +160,12 @@ impl DemoOrigin for H2Origin {
     }
 }
 
-impl DemoOrigin for QuicOrigin {
+impl DemoOrigin for H3Origin {
     fn totals(&self) -> OriginCounts {
         let s = self.stats();
         OriginCounts {
             handshakes: s.handshakes,
-            requests: s.streams,
+            requests: s.requests,
         }
     }
     fn per_addr(&self) -> BTreeMap<IpAddr, OriginCounts> {
@@ -175,7 +175,7 @@ impl DemoOrigin for QuicOrigin {
                 let s = self.stats_for(*ip)?;
                 let c = OriginCounts {
                     handshakes: s.handshakes,
-                    requests: s.streams,
+                    requests: s.requests,
                 };
                 Some((*ip, c))
             })
@@ -202,7 +202,7 @@ async fn on_servers<T: Send + 'static>(
 }
 
 /// The demo's config: built in, `HOTPOOL_*` overrides, `[pool]` from `--config`.
-fn demo_config(global: &Global, dns: SocketAddr, port: u16, quic: bool) -> Result<Config, Error> {
+fn demo_config(global: &Global, dns: SocketAddr, port: u16, h3: bool) -> Result<Config, Error> {
     let mut cfg =
         Config::from_str_with_vars(DEMO_CONFIG, "<built-in demo config>", std::env::vars())
             .map_err(|e| Error::new(e.to_string()))?;
@@ -213,8 +213,8 @@ fn demo_config(global: &Global, dns: SocketAddr, port: u16, quic: bool) -> Resul
     cfg.dns.name_servers = vec![dns];
     for h in &mut cfg.hosts {
         h.port = port;
-        if quic {
-            h.transport = pool_config::Transport::Quic;
+        if h3 {
+            h.transport = pool_config::Transport::H3;
         }
     }
     cfg.validate().map_err(|e| Error::new(e.to_string()))?;
@@ -234,8 +234,8 @@ pub async fn run(global: &Global, args: &DemoArgs, servers: Handle) -> Result<Ex
     .await?
     .map_err(|e| Error::new(format!("demo DNS server: {e}")))?;
 
-    let report = if args.quic {
-        run_quic(global, args, &servers, &ca, &ips, &dns_server).await
+    let report = if args.proto() == crate::args::DemoProto::H3 {
+        run_h3(global, args, &servers, &ca, &ips, &dns_server).await
     } else {
         let options = H2OriginOptions::new(&ips, &[DEMO_HOST], &ca);
         let origin = on_servers(&servers, async move {
@@ -282,9 +282,9 @@ pub async fn run(global: &Global, args: &DemoArgs, servers: Handle) -> Result<Ex
     })
 }
 
-/// The QUIC variant of the demo: a [`QuicOrigin`] instead of the h2 origin, a
+/// The HTTP/3 variant of the demo: an [`H3Origin`] instead of the h2 origin, a
 /// `QuicDialer`, the same phases.
-async fn run_quic(
+async fn run_h3(
     global: &Global,
     args: &DemoArgs,
     servers: &Handle,
@@ -292,21 +292,18 @@ async fn run_quic(
     ips: &[IpAddr],
     dns_server: &Arc<DnsServer>,
 ) -> Result<DemoReport, Error> {
-    let options = QuicOriginOptions::new(ips, &[DEMO_HOST], ca);
+    let options = H3OriginOptions::new(ips, &[DEMO_HOST], ca);
     let origin = on_servers(servers, async move {
-        QuicOrigin::start(options).await.map(Arc::new)
+        H3Origin::start(options).await.map(Arc::new)
     })
     .await?
-    .map_err(|e| Error::new(format!("demo QUIC origin: {e}")))?;
+    .map_err(|e| Error::new(format!("demo HTTP/3 origin: {e}")))?;
     let result = async {
         set_dns(servers, dns_server, ips).await?;
-        let mut cfg = demo_config(global, dns_server.addr(), origin.port(), true)?;
-        for h in &mut cfg.hosts {
-            h.alpn = Some(vec![
-                String::from_utf8_lossy(QuicOrigin::DEFAULT_ALPN).into_owned(),
-            ]);
-        }
-        let mut quic = cfg.quic_options(cfg.hosts.first());
+        let cfg = demo_config(global, dns_server.addr(), origin.port(), true)?;
+        let mut quic = cfg
+            .quic_options(cfg.hosts.first())
+            .map_err(|e| Error::new(e.to_string()))?;
         quic.trust.extra_ca_certs.push(ca.ca_cert_der());
         quic.trust.webpki_roots = false;
         let dialer =

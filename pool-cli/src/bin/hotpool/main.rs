@@ -1,6 +1,6 @@
 //! `hotpool`: the command line tool of the hotpool connection pool.
 //!
-//! - `hotpool demo [--quic]`: local origins and a local DNS server on 127.0.0.x, a pool
+//! - `hotpool demo [--proto h2|h3]`: local origins and a local DNS server on 127.0.0.x, a pool
 //!   warmed against them, cold vs hot latency, reuse, memory per connection;
 //! - `hotpool get URL`, `hotpool warm HOST`, `hotpool bench URL -n N -c C`: the pool
 //!   against real hosts, with curl's `--resolve`, `--connect-to`, `--cacert`, `--insecure`,

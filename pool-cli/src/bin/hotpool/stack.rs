@@ -97,10 +97,12 @@ pub fn https_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_tls::HttpsDial
     pool_tls::HttpsDialer::new(options).map_err(|e| Error::new(format!("TLS setup: {e}")))
 }
 
-/// The QUIC dialer for `host` from the config.
+/// The HTTP/3 (QUIC) dialer for `host` from the config.
 pub fn quic_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_quic::QuicDialer, Error> {
-    pool_quic::QuicDialer::new(cfg.quic_options(host.entry.as_ref()))
-        .map_err(|e| Error::new(format!("QUIC setup: {e}")))
+    let options = cfg
+        .quic_options(host.entry.as_ref())
+        .map_err(|e| Error::new(e.to_string()))?;
+    pool_quic::QuicDialer::new(options).map_err(|e| Error::new(format!("QUIC setup: {e}")))
 }
 
 /// Evaluates `$body` with `$dialer` bound to the dialer of `$host`'s transport — one arm per
@@ -120,12 +122,12 @@ macro_rules! with_dialer {
                 let $dialer = $crate::stack::https_dialer($cfg, $host)?;
                 $body
             }
-            pool_config::Transport::Quic => {
+            pool_config::Transport::H3 => {
                 let $dialer = $crate::stack::quic_dialer($cfg, $host)?;
                 $body
             }
             other => Err($crate::Error::new(format!(
-                "transport {:?} of {} is not supported by the CLI (it sends requests over h1, h2, auto or quic)",
+                "transport {:?} of {} is not supported by the CLI (it sends requests over h1, h2, auto or h3)",
                 other.as_str(),
                 $host.name
             ))),
@@ -159,7 +161,7 @@ where
 
 /// A running pool and its helpers.
 pub struct Stack<D: Dialer> {
-    /// The transport's name in the config (`h2`, `quic`), for reports.
+    /// The transport's name in the config (`h2`, `h3`, ...), for reports.
     pub transport: &'static str,
     /// The pool.
     pub pool: Pool<D>,
@@ -258,12 +260,12 @@ mod tests {
     #[test]
     fn hosts_entry_fills_port_and_transport() {
         let cfg = Config::from_str_named(
-            "[[hosts]]\nname = \"q.test\"\nport = 8443\ntransport = \"quic\"\n",
+            "[[hosts]]\nname = \"q.test\"\nport = 8443\ntransport = \"h3\"\n",
             "t.toml",
         )
         .unwrap();
         let h = HostSpec::parse("Q.test", &cfg).unwrap();
-        assert_eq!((h.port, h.transport), (8443, TransportKind::Quic));
+        assert_eq!((h.port, h.transport), (8443, TransportKind::H3));
         let h = HostSpec::parse("q.test:9000", &cfg).unwrap();
         assert_eq!(h.port, 9000);
         let h = HostSpec::parse("other.test", &cfg).unwrap();

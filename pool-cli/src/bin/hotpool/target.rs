@@ -211,7 +211,7 @@ impl Proto {
             Proto::Auto => pool_config::Transport::Auto,
             Proto::H1 => pool_config::Transport::H1,
             Proto::H2 => pool_config::Transport::H2,
-            Proto::H3 => pool_config::Transport::Quic,
+            Proto::H3 => pool_config::Transport::H3,
         }
     }
 }
@@ -308,7 +308,7 @@ mod tests {
         let spec = t.apply(&mut cfg, "a.test").unwrap();
         assert_eq!(spec.port, 9443, "dialed at the connect-to port");
         assert_eq!(spec.name, "a.test", "verified for the URL's host");
-        assert_eq!(spec.transport, pool_config::Transport::Quic);
+        assert_eq!(spec.transport, pool_config::Transport::H3);
         assert_eq!(
             spec.entry.unwrap().addrs.unwrap(),
             ["127.0.0.4".parse::<IpAddr>().unwrap()]

@@ -1,6 +1,5 @@
-//! A QUIC origin (quinn) on one UDP port of several IPs, speaking a private test protocol
-//! (one request per bidirectional stream, answered with an echo); HTTP/3 comes as its own
-//! origin.
+//! An HTTP/3 origin (the `h3` crate's server over quinn) on one UDP port of several IPs,
+//! answering the origins' shared paths (`routes.rs`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::io;
@@ -9,19 +8,22 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
+use h3::server::RequestStream;
+use http::{Request, Response};
 use quinn::crypto::rustls::QuicServerConfig;
 use quinn::{Endpoint, VarInt};
 use tokio::sync::{Notify, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
-use super::Responses;
+use super::routes::{self, Reply, stream_chunks};
+use super::{Responses, SERVED_BY, served_by};
 use crate::ca::TestCa;
 use crate::net::{OnDrop, bind_shared_port, lock};
 use crate::wait::until;
 
-/// The largest request a stream may carry.
-const MAX_REQUEST: usize = 64 * 1024;
+/// The largest request body read (the rest is discarded unread: the stream is stopped).
+const MAX_REQUEST_BODY: usize = 1 << 20;
 /// How long a QUIC handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The first RTT estimate of server connections (all peers are on loopback).
@@ -29,37 +31,41 @@ const LOOPBACK_INITIAL_RTT: Duration = Duration::from_millis(10);
 /// How long `shutdown` waits for connections to drain after closing them.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// Options of a [`QuicOrigin`].
+/// Options of a [`H3Origin`].
 #[derive(Debug, Clone)]
-pub struct QuicOriginOptions {
+pub struct H3OriginOptions {
     /// The addresses to listen on, all on one shared UDP port. Default: `[127.0.0.1]`.
     pub addrs: Vec<IpAddr>,
     /// Certificate names (SANs). Default: `["localhost"]`.
     pub names: Vec<String>,
-    /// The issuing CA; `None` generates a fresh one (see [`QuicOrigin::ca`]).
+    /// The issuing CA; `None` generates a fresh one (see [`H3Origin::ca`]).
     pub ca: Option<Arc<TestCa>>,
-    /// ALPN protocols offered. Default: `hotpool`.
+    /// ALPN protocols offered. Default: `h3`.
     pub alpn: Vec<Vec<u8>>,
     /// The peer's bidirectional stream limit (quinn's default, 100, when `None`).
     pub max_concurrent_bidi_streams: Option<u32>,
-    /// Delay before each response (also changeable with [`QuicOrigin::set_delay`]).
+    /// Delay before each response (also changeable with [`H3Origin::set_delay`]).
     pub delay: Option<Duration>,
+    /// The body of `/` and of every path without a route of its own. Default:
+    /// `"hello from hotpool\n"`.
+    pub body: Bytes,
 }
 
-impl Default for QuicOriginOptions {
+impl Default for H3OriginOptions {
     fn default() -> Self {
         Self {
             addrs: vec![IpAddr::V4(Ipv4Addr::LOCALHOST)],
             names: vec!["localhost".to_owned()],
             ca: None,
-            alpn: vec![QuicOrigin::DEFAULT_ALPN.to_vec()],
+            alpn: vec![H3Origin::DEFAULT_ALPN.to_vec()],
             max_concurrent_bidi_streams: None,
             delay: None,
+            body: Bytes::from_static(b"hello from hotpool\n"),
         }
     }
 }
 
-impl QuicOriginOptions {
+impl H3OriginOptions {
     /// Default options listening on `addrs` with a certificate for `names`, issued by `ca`.
     pub fn new(addrs: &[IpAddr], names: &[&str], ca: &Arc<TestCa>) -> Self {
         Self {
@@ -71,29 +77,33 @@ impl QuicOriginOptions {
     }
 }
 
-/// A snapshot of a QUIC origin's counters (for one address, or in total).
+/// A snapshot of an HTTP/3 origin's counters (for one address, or in total).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct QuicStats {
+pub struct H3Stats {
     /// Handshakes completed.
     pub handshakes: u64,
     /// Handshakes that failed or timed out.
     pub handshake_failures: u64,
     /// Connections currently open.
     pub open_connections: u64,
-    /// Streams (requests) answered, counted just before the response is written.
-    pub streams: u64,
+    /// Requests answered, counted just before the response headers are written.
+    pub requests: u64,
+    /// Responses whose body the client stopped (STOP_SENDING) or whose stream it reset
+    /// before the end.
+    pub responses_cancelled: u64,
     /// The highest number of streams in progress at once on any single connection.
     pub max_concurrent_streams_seen: u64,
     /// Client socket addresses of completed handshakes, in order.
     pub peers: Vec<SocketAddr>,
 }
 
-impl QuicStats {
-    fn merge(&mut self, o: &QuicStats) {
+impl H3Stats {
+    fn merge(&mut self, o: &H3Stats) {
         self.handshakes += o.handshakes;
         self.handshake_failures += o.handshake_failures;
         self.open_connections += o.open_connections;
-        self.streams += o.streams;
+        self.requests += o.requests;
+        self.responses_cancelled += o.responses_cancelled;
         self.max_concurrent_streams_seen = self
             .max_concurrent_streams_seen
             .max(o.max_concurrent_streams_seen);
@@ -106,18 +116,20 @@ struct Counters {
     handshakes: AtomicU64,
     handshake_failures: AtomicU64,
     open: AtomicU64,
-    streams: AtomicU64,
+    requests: AtomicU64,
+    cancelled: AtomicU64,
     max_streams: AtomicU64,
     peers: Mutex<Vec<SocketAddr>>,
 }
 
 impl Counters {
-    fn snapshot(&self) -> QuicStats {
-        QuicStats {
+    fn snapshot(&self) -> H3Stats {
+        H3Stats {
             handshakes: self.handshakes.load(Ordering::SeqCst),
             handshake_failures: self.handshake_failures.load(Ordering::SeqCst),
             open_connections: self.open.load(Ordering::SeqCst),
-            streams: self.streams.load(Ordering::SeqCst),
+            requests: self.requests.load(Ordering::SeqCst),
+            responses_cancelled: self.cancelled.load(Ordering::SeqCst),
             max_concurrent_streams_seen: self.max_streams.load(Ordering::SeqCst),
             peers: lock(&self.peers).clone(),
         }
@@ -127,9 +139,11 @@ impl Counters {
 struct Shared {
     notify: Notify,
     counters: BTreeMap<IpAddr, Arc<Counters>>,
-    /// The delay (the echo protocol has no paths and no body of its own).
+    /// Status overrides, the delay and the default body.
     responses: Responses,
     conns: Mutex<HashMap<u64, quinn::Connection>>,
+    /// Bumped by [`H3Origin::goaway_all`]: every connection task sends GOAWAY.
+    goaway: watch::Sender<u64>,
     next_conn: AtomicU64,
 }
 
@@ -140,12 +154,14 @@ impl Shared {
     }
 }
 
-/// A local QUIC origin listening on one UDP port of several addresses.
+/// A local HTTP/3 origin listening on one UDP port of several addresses.
 ///
-/// Protocol: every bidirectional stream the client opens is one request. The server
-/// reads it to the end (at most 64 KiB), answers `200 ` followed by the request bytes
-/// (an echo), and finishes the stream. Unidirectional streams are not allowed.
-pub struct QuicOrigin {
+/// Every request is answered by the origins' shared routes (`routes.rs`: `/`, `/1k`,
+/// `/status/{code}`, `/bytes/{n}` streamed, `/slow/{ms}`, `/stall`), a status set per path
+/// with [`set_status`](Self::set_status) overriding it; every response carries an
+/// `x-served-by: IP:PORT` header naming the listening address that served it. The request
+/// body is read (at most 1 MiB) and discarded.
+pub struct H3Origin {
     shared: Arc<Shared>,
     ca: Arc<TestCa>,
     addrs: Vec<IpAddr>,
@@ -155,21 +171,21 @@ pub struct QuicOrigin {
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
-impl std::fmt::Debug for QuicOrigin {
+impl std::fmt::Debug for H3Origin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QuicOrigin")
+        f.debug_struct("H3Origin")
             .field("addrs", &self.addrs)
             .field("port", &self.port)
             .finish_non_exhaustive()
     }
 }
 
-impl QuicOrigin {
-    /// The default ALPN protocol: `hotpool`.
-    pub const DEFAULT_ALPN: &'static [u8] = b"hotpool";
+impl H3Origin {
+    /// The default ALPN protocol: `h3`.
+    pub const DEFAULT_ALPN: &'static [u8] = b"h3";
 
     /// Starts the origin: one quinn endpoint per address, all on one shared UDP port.
-    pub async fn start(options: QuicOriginOptions) -> io::Result<QuicOrigin> {
+    pub async fn start(options: H3OriginOptions) -> io::Result<H3Origin> {
         let ca = match options.ca {
             Some(ca) => ca,
             None => Arc::new(TestCa::new()?),
@@ -177,10 +193,11 @@ impl QuicOrigin {
         let names: Vec<&str> = options.names.iter().map(String::as_str).collect();
         let tls = ca.server_config(&names, &options.alpn, true)?;
         let crypto = QuicServerConfig::try_from(tls)
-            .map_err(|e| io::Error::other(format!("QUIC server TLS config: {e}")))?;
+            .map_err(|e| io::Error::other(format!("HTTP/3 server TLS config: {e}")))?;
         let mut server_config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
         let mut transport = quinn::TransportConfig::default();
-        transport.max_concurrent_uni_streams(VarInt::from_u32(0));
+        // HTTP/3 needs the peer's control and QPACK streams (3 unidirectional streams).
+        transport.max_concurrent_uni_streams(VarInt::from_u32(8));
         // Loopback: a realistic first RTT estimate keeps the close/drain period (3 PTO)
         // short, so shutdown releases the sockets quickly (quinn assumes 333 ms).
         transport.initial_rtt(LOOPBACK_INITIAL_RTT);
@@ -202,8 +219,9 @@ impl QuicOrigin {
                 .iter()
                 .map(|ip| (*ip, Arc::new(Counters::default())))
                 .collect(),
-            responses: Responses::new(options.delay, Bytes::new()),
+            responses: Responses::new(options.delay, options.body),
             conns: Mutex::new(HashMap::new()),
+            goaway: watch::Sender::new(0),
             next_conn: AtomicU64::new(0),
         });
         let (shutdown_tx, _) = watch::channel(false);
@@ -217,8 +235,8 @@ impl QuicOrigin {
                 shutdown_tx.subscribe(),
             )));
         }
-        tracing::debug!(addrs = ?options.addrs, port, "QUIC origin listening");
-        Ok(QuicOrigin {
+        tracing::debug!(addrs = ?options.addrs, port, "HTTP/3 origin listening");
+        Ok(H3Origin {
             shared,
             ca,
             addrs: options.addrs,
@@ -253,8 +271,8 @@ impl QuicOrigin {
     }
 
     /// Counters summed over all addresses (`max_concurrent_streams_seen` is the maximum).
-    pub fn stats(&self) -> QuicStats {
-        let mut total = QuicStats::default();
+    pub fn stats(&self) -> H3Stats {
+        let mut total = H3Stats::default();
         for c in self.shared.counters.values() {
             total.merge(&c.snapshot());
         }
@@ -262,7 +280,7 @@ impl QuicOrigin {
     }
 
     /// Counters of one listening address.
-    pub fn stats_for(&self, ip: IpAddr) -> Option<QuicStats> {
+    pub fn stats_for(&self, ip: IpAddr) -> Option<H3Stats> {
         self.shared.counters.get(&ip).map(|c| c.snapshot())
     }
 
@@ -275,6 +293,25 @@ impl QuicOrigin {
     /// Sets (or with `None` removes) a delay before every response.
     pub fn set_delay(&self, delay: Option<Duration>) {
         self.shared.responses.set_delay(delay);
+    }
+
+    /// Answers requests for exactly `path` (query string excluded) with `status`, instead
+    /// of the path's route.
+    pub fn set_status(&self, path: &str, status: u16) {
+        self.shared.responses.set_status(path, status);
+    }
+
+    /// Removes a status override set with [`set_status`](Self::set_status).
+    pub fn clear_status(&self, path: &str) {
+        self.shared.responses.clear_status(path);
+    }
+
+    /// Sends an HTTP/3 GOAWAY on every open connection: requests already accepted are
+    /// answered, new ones refused, and the server closes each connection once its requests
+    /// are done. Returns how many connections were open.
+    pub fn goaway_all(&self) -> usize {
+        self.shared.goaway.send_modify(|n| *n += 1);
+        lock(&self.shared.conns).len()
     }
 
     /// Closes every open connection (CONNECTION_CLOSE, application code 0, reason
@@ -301,7 +338,7 @@ impl QuicOrigin {
             if let Err(e) = t.await
                 && e.is_panic()
             {
-                tracing::error!(error = %e, "QUIC origin task panicked");
+                tracing::error!(error = %e, "HTTP/3 origin task panicked");
             }
         }
         lock(&self.shared.conns).clear();
@@ -320,7 +357,7 @@ impl QuicOrigin {
     }
 }
 
-impl Drop for QuicOrigin {
+impl Drop for H3Origin {
     fn drop(&mut self) {
         self.shutdown_tx.send_replace(true);
         for ep in lock(&self.endpoints).iter() {
@@ -338,6 +375,9 @@ async fn accept_loop(
     counters: Arc<Counters>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let listening = endpoint
+        .local_addr()
+        .unwrap_or_else(|_| SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0));
     let mut conns = JoinSet::new();
     loop {
         if *shutdown.borrow_and_update() {
@@ -348,7 +388,7 @@ async fn accept_loop(
                 let Some(incoming) = incoming else { break };
                 let shared = Arc::clone(&shared);
                 let counters = Arc::clone(&counters);
-                conns.spawn(serve_conn(incoming, shared, counters));
+                conns.spawn(serve_conn(incoming, shared, counters, listening));
             }
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
             _ = shutdown.changed() => {}
@@ -357,7 +397,15 @@ async fn accept_loop(
     conns.shutdown().await;
 }
 
-async fn serve_conn(incoming: quinn::Incoming, shared: Arc<Shared>, counters: Arc<Counters>) {
+/// A server-side request stream over quinn.
+type Stream = RequestStream<h3_quinn::BidiStream<Bytes>, Bytes>;
+
+async fn serve_conn(
+    incoming: quinn::Incoming,
+    shared: Arc<Shared>,
+    counters: Arc<Counters>,
+    listening: SocketAddr,
+) {
     let peer = incoming.remote_address();
     let conn = match tokio::time::timeout(HANDSHAKE_TIMEOUT, incoming).await {
         Ok(Ok(c)) => c,
@@ -394,12 +442,29 @@ async fn serve_conn(incoming: quinn::Incoming, shared: Arc<Shared>, counters: Ar
             });
         }))
     };
+    let mut h3_conn: h3::server::Connection<h3_quinn::Connection, Bytes> =
+        match h3::server::builder()
+            .build(h3_quinn::Connection::new(conn.clone()))
+            .await
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!(error = %e, %peer, "HTTP/3 connection setup failed");
+                return;
+            }
+        };
+    let mut goaway = shared.goaway.subscribe();
+    goaway.mark_unchanged();
     let active = Arc::new(AtomicU64::new(0));
     let mut streams = JoinSet::new();
+    let mut going_away = false;
     loop {
+        if going_away && streams.is_empty() {
+            break;
+        }
         tokio::select! {
-            r = conn.accept_bi() => match r {
-                Ok((send, recv)) => {
+            r = h3_conn.accept() => match r {
+                Ok(Some(resolver)) => {
                     let now = active.fetch_add(1, Ordering::SeqCst) + 1;
                     counters.max_streams.fetch_max(now, Ordering::SeqCst);
                     let active = Arc::clone(&active);
@@ -409,43 +474,126 @@ async fn serve_conn(incoming: quinn::Incoming, shared: Arc<Shared>, counters: Ar
                         let _guard = OnDrop(Some(move || {
                             active.fetch_sub(1, Ordering::SeqCst);
                         }));
-                        if let Err(e) = serve_stream(&shared, &counters, send, recv).await {
-                            tracing::debug!(error = %e, "QUIC stream failed");
+                        match resolver.resolve_request().await {
+                            Ok((request, stream)) => {
+                                serve_request(&shared, &counters, listening, request, stream).await;
+                            }
+                            Err(e) => tracing::debug!(error = %e, "HTTP/3 request unreadable"),
                         }
                     });
                 }
+                Ok(None) => break,
                 Err(e) => {
-                    tracing::debug!(error = %e, %peer, "QUIC connection ended");
-                    return;
+                    tracing::debug!(error = %e, %peer, "HTTP/3 connection ended");
+                    break;
                 }
             },
+            changed = goaway.changed(), if !going_away => {
+                if changed.is_ok() {
+                    going_away = true;
+                    if let Err(e) = h3_conn.shutdown(0).await {
+                        tracing::debug!(error = %e, "HTTP/3 GOAWAY failed");
+                    }
+                }
+            }
             Some(_) = streams.join_next(), if !streams.is_empty() => {}
         }
     }
+    // Let answered requests finish (after GOAWAY the connection ends when they are done);
+    // stalled ones end with the connection.
+    let finished = async { while streams.join_next().await.is_some() {} };
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, finished).await;
+    streams.shutdown().await;
+    // Closing at once would drop unacknowledged response data: give the client (bounded)
+    // time to close first, as it does on GOAWAY.
+    let _ = tokio::time::timeout(DRAIN_TIMEOUT, conn.closed()).await;
 }
 
-async fn serve_stream(
+async fn serve_request(
     shared: &Shared,
     counters: &Counters,
-    mut send: quinn::SendStream,
-    mut recv: quinn::RecvStream,
-) -> io::Result<()> {
-    let req = recv
-        .read_to_end(MAX_REQUEST)
-        .await
-        .map_err(|e| io::Error::other(format!("reading request: {e}")))?;
-    shared.responses.delay().await;
-    let mut resp = Vec::with_capacity(req.len() + 4);
-    resp.extend_from_slice(b"200 ");
-    resp.extend_from_slice(&req);
+    listening: SocketAddr,
+    request: Request<()>,
+    mut stream: Stream,
+) {
+    // Read (and discard) the request body.
+    let mut read = 0usize;
+    loop {
+        match stream.recv_data().await {
+            Ok(Some(chunk)) => {
+                read += chunk.remaining();
+                if read > MAX_REQUEST_BODY {
+                    stream.stop_sending(h3::error::Code::H3_REQUEST_CANCELLED);
+                    break;
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                tracing::debug!(error = %e, "HTTP/3 request body failed");
+                return;
+            }
+        }
+    }
+    let reply = routes::reply(&shared.responses, request.uri().path())
+        .settle()
+        .await;
+    let mut stall_after = false;
+    let (status, headers, body, streamed) = match reply {
+        Reply::Full {
+            status,
+            headers,
+            body,
+        } => (status, headers, body, None),
+        Reply::Stream {
+            status,
+            headers,
+            len,
+            chunk,
+        } => (status, headers, Bytes::new(), Some((len, chunk))),
+        Reply::StallBody {
+            status,
+            headers,
+            first,
+        } => {
+            stall_after = true;
+            (status, headers, first, None)
+        }
+        Reply::Stall | Reply::Delayed { .. } => {
+            // Holds the stream open without an answer until the client gives up.
+            let _ = stream.recv_data().await;
+            std::future::pending::<()>().await;
+            return;
+        }
+    };
+    let mut response = Response::new(());
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    if let Ok(value) = http::HeaderValue::try_from(served_by(listening)) {
+        response.headers_mut().insert(SERVED_BY, value);
+    }
     shared.bump(|| {
-        counters.streams.fetch_add(1, Ordering::SeqCst);
+        counters.requests.fetch_add(1, Ordering::SeqCst);
     });
-    send.write_all(&resp)
-        .await
-        .map_err(|e| io::Error::other(format!("writing response: {e}")))?;
-    send.finish()
-        .map_err(|e| io::Error::other(format!("finishing stream: {e}")))?;
-    // Dropping a finished stream is fine: quinn still delivers (and retransmits) its data.
-    Ok(())
+    let sent = async {
+        stream.send_response(response).await?;
+        if !body.is_empty() {
+            stream.send_data(body).await?;
+        }
+        if let Some((len, chunk)) = streamed {
+            for data in stream_chunks(len, chunk) {
+                stream.send_data(data).await?;
+            }
+        }
+        if stall_after {
+            // The rest of the body never comes, until the client gives up.
+            std::future::pending::<()>().await;
+        }
+        stream.finish().await
+    };
+    if let Err(e) = sent.await {
+        tracing::debug!(error = %e, "HTTP/3 response not completed");
+        shared.bump(|| {
+            counters.cancelled.fetch_add(1, Ordering::SeqCst);
+        });
+    }
 }

@@ -1,0 +1,188 @@
+//! The response body of an HTTP/3 request: h3's request stream, receive side, streamed.
+
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use bytes::{Buf, Bytes};
+use h3::error::{Code, StreamError};
+use http_body::{Frame, SizeHint};
+use pool_http::RequestError;
+
+/// The receive side of a request stream.
+pub(crate) type RecvSide = h3::client::RequestStream<h3_quinn::RecvStream, Bytes>;
+/// The send side of a request stream.
+pub(crate) type SendSide = h3::client::RequestStream<h3_quinn::SendStream<Bytes>, Bytes>;
+
+/// Where a body is in its stream.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Data,
+    Trailers,
+    Done,
+}
+
+/// The body of a response received over HTTP/3, read from the request stream as the peer
+/// sends it (`http_body::Body`). Dropping it before its end stops the stream
+/// (`STOP_SENDING` with `H3_REQUEST_CANCELLED`): the peer stops sending this response, the
+/// connection carries on.
+pub struct H3Body {
+    stream: RecvSide,
+    state: State,
+    /// A read is in progress: h3-quinn then holds the quinn stream inside its read future
+    /// (and panics on `stop_sending`); dropping that future stops the stream instead.
+    reading: bool,
+}
+
+impl H3Body {
+    pub(crate) fn new(stream: RecvSide) -> Self {
+        Self {
+            stream,
+            state: State::Data,
+            reading: false,
+        }
+    }
+
+    /// Reads the response headers (before the body).
+    pub(crate) async fn recv_response(&mut self) -> Result<http::Response<()>, StreamError> {
+        self.reading = true;
+        let head = self.stream.recv_response().await;
+        self.reading = false;
+        head
+    }
+}
+
+impl http_body::Body for H3Body {
+    type Data = Bytes;
+    type Error = RequestError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, RequestError>>> {
+        let this = &mut *self;
+        this.reading = true;
+        let polled = this.poll_next(cx);
+        this.reading = polled.is_pending();
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.state == State::Done
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+}
+
+impl H3Body {
+    fn poll_next(
+        &mut self,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, RequestError>>> {
+        let this = self;
+        loop {
+            match this.state {
+                State::Done => return Poll::Ready(None),
+                State::Data => match ready!(this.stream.poll_recv_data(cx)) {
+                    Ok(Some(mut chunk)) => {
+                        let data = chunk.copy_to_bytes(chunk.remaining());
+                        if !data.is_empty() {
+                            return Poll::Ready(Some(Ok(Frame::data(data))));
+                        }
+                    }
+                    Ok(None) => this.state = State::Trailers,
+                    Err(e) => {
+                        this.state = State::Done;
+                        return Poll::Ready(Some(Err(response_error(e))));
+                    }
+                },
+                State::Trailers => {
+                    let trailers = ready!(this.stream.poll_recv_trailers(cx));
+                    this.state = State::Done;
+                    return Poll::Ready(match trailers {
+                        Ok(Some(t)) => Some(Ok(Frame::trailers(t))),
+                        Ok(None) => None,
+                        Err(e) => Some(Err(response_error(e))),
+                    });
+                }
+            }
+        }
+    }
+}
+
+impl Drop for H3Body {
+    fn drop(&mut self) {
+        if self.state != State::Done && !self.reading {
+            self.stream.stop_sending(Code::H3_REQUEST_CANCELLED);
+        }
+    }
+}
+
+impl std::fmt::Debug for H3Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("H3Body")
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The send side of a request while its body is being written: reset
+/// (`H3_REQUEST_CANCELLED`) if dropped before it was finished (a deadline, a failed body).
+pub(crate) struct Upload {
+    stream: Option<SendSide>,
+}
+
+impl Upload {
+    pub(crate) fn new(stream: SendSide) -> Self {
+        Self {
+            stream: Some(stream),
+        }
+    }
+
+    /// The stream, while unfinished.
+    pub(crate) fn stream(&mut self) -> Option<&mut SendSide> {
+        self.stream.as_mut()
+    }
+
+    /// Marks the upload complete (the stream finished): nothing to reset any more.
+    pub(crate) fn done(&mut self) {
+        self.stream = None;
+    }
+}
+
+impl Drop for Upload {
+    fn drop(&mut self) {
+        if let Some(stream) = &mut self.stream {
+            stream.stop_stream(Code::H3_REQUEST_CANCELLED);
+        }
+    }
+}
+
+/// A stream error while the request was being opened (headers not yet sent in full): the
+/// server cannot have processed it.
+pub(crate) fn open_error(e: StreamError) -> RequestError {
+    match e {
+        StreamError::HeaderTooBig { .. } => RequestError::Protocol(e.into()),
+        _ => RequestError::NotSent(e.into()),
+    }
+}
+
+/// A stream error once the request was sent (its body, the response headers, the
+/// response body): the one mapping of h3's errors into [`RequestError`].
+pub(crate) fn response_error(e: StreamError) -> RequestError {
+    match e {
+        StreamError::RemoteTerminate { code } if code == Code::H3_REQUEST_REJECTED => {
+            RequestError::Refused {
+                source: e.into(),
+                connection_closing: false,
+            }
+        }
+        StreamError::RemoteClosing => RequestError::Refused {
+            source: e.into(),
+            connection_closing: true,
+        },
+        StreamError::ConnectionError(_) => RequestError::ConnectionLost(e.into()),
+        _ => RequestError::Protocol(e.into()),
+    }
+}
