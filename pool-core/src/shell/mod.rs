@@ -198,6 +198,10 @@ impl<D: Dialer> Pool<D> {
     /// Closes the pool gracefully: new `get`s fail, waiters fail, idle connections close
     /// now, leased ones when their lease returns; completes when every connection and dial
     /// is gone and the pool has dropped every transport handle it held.
+    ///
+    /// A lease is never cut, so `close` waits for every outstanding [`Lease`] — including
+    /// one held inside a response body (`pool_http::Body` owns its lease until the body
+    /// ends or is dropped). Drop or finish those first, or bound the wait with a timeout.
     pub async fn close(&self) {
         self.inner.closing.send_replace(true);
         {
