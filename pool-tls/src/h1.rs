@@ -309,10 +309,7 @@ impl Connection for H1Conn {
     }
 
     fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
-        let mut rx = self.closed.subscribe();
-        async move {
-            let _ = rx.wait_for(|closed| *closed).await;
-        }
+        crate::tls::when_closed(&self.closed)
     }
 }
 

@@ -399,10 +399,16 @@ impl Connection for TlsConn {
     }
 
     fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
-        let mut rx = self.closed.subscribe();
-        async move {
-            let _ = rx.wait_for(|closed| *closed).await;
-        }
+        crate::tls::when_closed(&self.closed)
+    }
+}
+
+/// Completes once `flag` is set: the [`Connection::closed`] of every pool-tls connection,
+/// whose driver or watcher sets the flag when the connection ends.
+pub(crate) fn when_closed(flag: &watch::Sender<bool>) -> impl Future<Output = ()> + Send + 'static {
+    let mut rx = flag.subscribe();
+    async move {
+        let _ = rx.wait_for(|closed| *closed).await;
     }
 }
 
