@@ -276,7 +276,7 @@ async fn warm_dials_every_address_from_the_local_dns_server() {
             .as_array()
             .unwrap()
             .iter()
-            .all(|c| c["connections"] == 1),
+            .all(|c| c["connections"] == 1 && c["protocols"] == serde_json::json!(["h2"])),
         "{r}"
     );
     // Every address saw exactly one TLS handshake, and the DNS server was asked.
@@ -841,7 +841,11 @@ use_webpki_roots = false
         out.status,
         stderr(&out)
     );
-    assert_eq!(json(&out)["ok"], 2, "{}", stdout(&out));
+    let warmed = json(&out);
+    assert_eq!(warmed["ok"], 2, "{}", stdout(&out));
+    for row in warmed["connections"].as_array().unwrap() {
+        assert_eq!(row["protocols"], serde_json::json!(["h3"]), "{warmed}");
+    }
 
     let url = format!("https://{host}:{}/1k", origin.port());
     let out = run(&[

@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use pool_core::PoolOptions;
-use pool_core::proto::PoolState;
+use pool_core::proto::{Opened, PoolState};
 use pool_testkit::alloc::{Counting, live_bytes};
 
 #[global_allocator]
@@ -36,7 +36,7 @@ fn measure(n: usize) -> (f64, f64) {
     core.set_addrs("bench.test", addrs);
     let before = live_bytes();
     for dial in core.plan_warm("bench.test").dials {
-        core.handle_dial_result(dial.id, Ok(((), 1)), now);
+        core.handle_dial_result(dial.id, Ok(((), Opened::with_capacity(1))), now);
     }
     while core.poll_action().is_some() {}
     assert_eq!(core.stats().connections, n);

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use pool_core::PoolOptions;
-use pool_core::proto::PoolState;
+use pool_core::proto::{Opened, PoolState};
 
 /// A core holding `n` idle connections over `n / 1000` hosts of 1,000 addresses each.
 fn core_with(n: usize, now: Instant) -> PoolState<()> {
@@ -27,7 +27,7 @@ fn core_with(n: usize, now: Instant) -> PoolState<()> {
         });
         core.set_addrs(&host, addrs);
         for dial in core.plan_warm(&host).dials {
-            core.handle_dial_result(dial.id, Ok(((), 1)), now);
+            core.handle_dial_result(dial.id, Ok(((), Opened::with_capacity(1))), now);
         }
     }
     while core.poll_action().is_some() {}

@@ -75,4 +75,6 @@ pub use rotate::RoundRobin;
 pub use shell::{Lease, Pool, ProbeTicket, WarmOutcome, WarmProgress, WarmReport};
 pub use source::SourceAddrs;
 pub use transport::{Connection, DialError, DialErrorKind, Dialer, Target};
-pub use types::{BlacklistReason, CloseReason, ConnInfo, Outcome, ProbeVerdict, Stats, WarmLimit};
+pub use types::{
+    BlacklistReason, CloseReason, ConnInfo, Outcome, ProbeVerdict, Protocol, Stats, WarmLimit,
+};

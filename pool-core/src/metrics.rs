@@ -20,6 +20,8 @@ pub const DIAL_FAILURES_TOTAL: &str = "hotpool_dial_failures_total";
 pub const CLOSED_TOTAL: &str = "hotpool_connections_closed_total";
 /// Gauge, label `state` (`idle`, `in_use`, `draining`, `probing`, `dialing`): connections.
 pub const CONNECTIONS: &str = "hotpool_connections";
+/// Gauge, label `protocol` (`h1`, `h2`, `h3`, `stream`): open connections per protocol.
+pub const CONNECTIONS_BY_PROTOCOL: &str = "hotpool_connections_by_protocol";
 /// Gauge: addresses on the dynamic blacklist.
 pub const BLACKLISTED: &str = "hotpool_blacklisted_addresses";
 /// Gauge: callers waiting for a connection.
@@ -36,12 +38,13 @@ pub const CHECKOUT_WAIT_SECONDS: &str = "hotpool_checkout_wait_seconds";
 pub const DIAL_SECONDS: &str = "hotpool_dial_seconds";
 
 /// Every metric name the pool core records.
-pub const ALL: [&str; 12] = [
+pub const ALL: [&str; 13] = [
     LEASES_TOTAL,
     DIALS_TOTAL,
     DIAL_FAILURES_TOTAL,
     CLOSED_TOTAL,
     CONNECTIONS,
+    CONNECTIONS_BY_PROTOCOL,
     BLACKLISTED,
     WAITERS,
     REUSE_RATE,
@@ -96,6 +99,9 @@ impl PoolMetrics {
             ("dialing", stats.dialing),
         ] {
             gauge!(CONNECTIONS, "state" => state).set(value as f64);
+        }
+        for (protocol, value) in &stats.connections_by_protocol {
+            gauge!(CONNECTIONS_BY_PROTOCOL, "protocol" => protocol.as_str()).set(*value as f64);
         }
         gauge!(BLACKLISTED).set(stats.blacklisted as f64);
         gauge!(WAITERS).set(stats.waiters as f64);

@@ -47,6 +47,13 @@ pub trait Connection: Send + Sync + 'static {
     /// Whether the connection is known to be dead (peer closed, GOAWAY, driver ended).
     fn is_closed(&self) -> bool;
 
+    /// The protocol it speaks (read once, at admission), for [`ConnInfo`](crate::ConnInfo),
+    /// [`Stats`](crate::Stats) and the request layer. The default is
+    /// [`Protocol::Stream`](crate::Protocol::Stream).
+    fn protocol(&self) -> crate::Protocol {
+        crate::Protocol::Stream
+    }
+
     /// Completes when the connection closes on its own; the pool then removes it at once
     /// instead of finding out at checkout. The default never completes.
     fn closed(&self) -> impl Future<Output = ()> + Send + 'static {

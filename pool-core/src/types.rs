@@ -118,6 +118,68 @@ pub enum BlacklistReason {
     Banned,
 }
 
+/// The protocol a pooled connection speaks, as its transport reports it
+/// ([`Connection::protocol`](crate::Connection::protocol)); shown per connection in
+/// [`ConnInfo`] and counted in [`Stats::connections_by_protocol`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// HTTP/1.1 (exclusive connections).
+    Http1,
+    /// HTTP/2.
+    Http2,
+    /// HTTP/3 over QUIC.
+    Http3,
+    /// A byte stream whose protocol the pool does not speak (the raw TLS dialer, a custom
+    /// transport): the default.
+    #[default]
+    Stream,
+}
+
+impl Protocol {
+    /// Every protocol, in the order [`Stats::connections_by_protocol`] lists them.
+    pub const ALL: [Protocol; 4] = [
+        Protocol::Http1,
+        Protocol::Http2,
+        Protocol::Http3,
+        Protocol::Stream,
+    ];
+
+    /// A short name for reports and metric labels: `h1`, `h2`, `h3`, `stream`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Http1 => "h1",
+            Protocol::Http2 => "h2",
+            Protocol::Http3 => "h3",
+            Protocol::Stream => "stream",
+        }
+    }
+
+    /// Whether requests travel in streams of their own, so that abandoning one (a
+    /// deadline, a body dropped half read) resets that stream and leaves the connection
+    /// usable. False for HTTP/1.1 and opaque streams: there an abandoned exchange leaves the
+    /// connection in an unknown state.
+    pub fn is_multiplexed(self) -> bool {
+        matches!(self, Protocol::Http2 | Protocol::Http3)
+    }
+
+    /// Its position in [`Protocol::ALL`].
+    pub(crate) fn index(self) -> usize {
+        match self {
+            Protocol::Http1 => 0,
+            Protocol::Http2 => 1,
+            Protocol::Http3 => 2,
+            Protocol::Stream => 3,
+        }
+    }
+}
+
+impl fmt::Display for Protocol {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A snapshot of the pool's state and counters.
 #[derive(Clone, Debug, Default, PartialEq)]
 #[non_exhaustive]
@@ -138,6 +200,8 @@ pub struct Stats {
     pub draining: usize,
     /// Connections being health-probed.
     pub probing: usize,
+    /// Open connections per protocol, in [`Protocol::ALL`] order.
+    pub connections_by_protocol: Vec<(Protocol, usize)>,
     /// Dials in flight.
     pub dialing: usize,
     /// Callers waiting for a connection.
@@ -186,6 +250,14 @@ impl Stats {
             .unwrap_or(0)
     }
 
+    /// Open connections speaking `protocol`.
+    pub fn connections_of(&self, protocol: Protocol) -> usize {
+        self.connections_by_protocol
+            .iter()
+            .find(|(p, _)| *p == protocol)
+            .map_or(0, |(_, n)| *n)
+    }
+
     /// Connections closed for any reason, ever.
     pub fn closed_total(&self) -> u64 {
         self.closed.iter().map(|(_, n)| n).sum()
@@ -200,6 +272,8 @@ pub struct ConnInfo {
     pub host: Arc<str>,
     /// Address it is connected to.
     pub addr: SocketAddr,
+    /// The protocol it speaks.
+    pub protocol: Protocol,
     /// When it was admitted.
     pub created: Instant,
     /// When its last lease ended (or when it was admitted).

@@ -24,7 +24,7 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use pool_core::proto::{Action, Checkout, ConnId, DialId, PoolState, WaiterId};
+use pool_core::proto::{Action, Checkout, ConnId, DialId, Opened, PoolState, WaiterId};
 use pool_core::{CloseReason, DialError, DialErrorKind, Error, Outcome, PoolOptions};
 use proptest::prelude::*;
 use proptest::strategy::Union;
@@ -842,9 +842,11 @@ impl StateMachineTest for PoolMatchesModel {
             Op::DialOk { dial, cap } => {
                 let handle = real.next_conn;
                 real.next_conn += 1;
-                let admitted =
-                    real.core
-                        .handle_dial_result(real.dials[dial], Ok((handle, cap as usize)), now);
+                let admitted = real.core.handle_dial_result(
+                    real.dials[dial],
+                    Ok((handle, Opened::with_capacity(cap as usize))),
+                    now,
+                );
                 if let Some(id) = admitted {
                     real.conns.insert(handle, id);
                 }
@@ -934,7 +936,7 @@ fn waiter_behind_a_broken_exclusive_connection_gets_a_dial() {
         panic!("a dial for the first waiter")
     };
     let conn = core
-        .handle_dial_result(dial.id, Ok((0, 1)), now)
+        .handle_dial_result(dial.id, Ok((0, Opened::with_capacity(1))), now)
         .expect("admitted");
     assert!(matches!(core.poll_action(), Some(Action::Grant { waiter, .. }) if waiter == first));
     let Ok(Checkout::Wait(_second)) = core.checkout(HOSTS[0]) else {

@@ -234,6 +234,10 @@ mod tests {
     struct Fixed(std::sync::atomic::AtomicU16);
 
     impl Connection for Fixed {
+        fn protocol(&self) -> pool_http::Protocol {
+            pool_http::Protocol::Http2
+        }
+
         fn capacity(&self) -> usize {
             1
         }
@@ -267,10 +271,6 @@ mod tests {
 
         fn requests_sent(&self) -> u64 {
             0
-        }
-
-        fn protocol(&self) -> pool_http::Protocol {
-            pool_http::Protocol::Http2
         }
     }
 

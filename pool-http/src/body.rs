@@ -8,7 +8,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use http_body::{Body as _, Frame, SizeHint};
 use http_body_util::BodyExt;
-use pool_core::{Dialer, Lease};
+use pool_core::{Connection, Dialer, Lease};
 use tokio::time::{Instant, Sleep};
 
 use crate::metrics::{End, Record};

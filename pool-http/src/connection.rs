@@ -39,44 +39,4 @@ pub trait HttpConnection: Connection {
     /// How many requests this connection has carried (started), the dial's validation
     /// request not counted. A connection with at least one is "reused".
     fn requests_sent(&self) -> u64;
-
-    /// The protocol requests travel in.
-    fn protocol(&self) -> Protocol;
-}
-
-/// The protocol of an [`HttpConnection`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum Protocol {
-    /// HTTP/1.1 (exclusive connections).
-    Http1,
-    /// HTTP/2.
-    Http2,
-    /// HTTP/3 over QUIC.
-    Http3,
-}
-
-impl Protocol {
-    /// A short name for reports and metric labels: `h1`, `h2`, `h3`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Protocol::Http1 => "h1",
-            Protocol::Http2 => "h2",
-            Protocol::Http3 => "h3",
-        }
-    }
-
-    /// Whether requests travel in streams of their own, so that abandoning one (a
-    /// deadline, a body dropped half read) resets that stream and leaves the connection
-    /// usable. False for HTTP/1.1: there an abandoned exchange leaves the connection in an
-    /// unknown state, and `pool-http` reports it broken.
-    pub fn is_multiplexed(self) -> bool {
-        !matches!(self, Protocol::Http1)
-    }
-}
-
-impl std::fmt::Display for Protocol {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
 }

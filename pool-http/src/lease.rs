@@ -5,7 +5,7 @@ use std::future::Future;
 
 use bytes::Bytes;
 use http::{Request, Response};
-use pool_core::{Dialer, Lease, Pool};
+use pool_core::{Connection, Dialer, Lease, Pool};
 use tracing::Instrument;
 
 use crate::body::report;

@@ -38,6 +38,7 @@
 //! impl Connection for Echo {
 //!     fn capacity(&self) -> usize { 8 }
 //!     fn is_closed(&self) -> bool { false }
+//!     fn protocol(&self) -> Protocol { Protocol::Http2 }
 //! }
 //! impl HttpConnection for Echo {
 //!     type ResponseBody = BufferedBody;
@@ -50,7 +51,6 @@
 //!         Ok(Response::new(BufferedBody::new(request.uri().path().to_owned())))
 //!     }
 //!     fn requests_sent(&self) -> u64 { self.0.load(Ordering::Relaxed) }
-//!     fn protocol(&self) -> Protocol { Protocol::Http2 }
 //! }
 //! struct EchoDialer;
 //! impl Dialer for EchoDialer {
@@ -106,10 +106,11 @@ pub use http_body_util;
 pub use http_body_util::{Empty, Full};
 
 pub use body::{Body, DEFAULT_COLLECT_LIMIT};
-pub use connection::{HttpConnection, Protocol};
+pub use connection::HttpConnection;
 pub use error::{BoxError, RequestError};
 pub use lease::{HttpLeaseExt, send, send_with};
 pub use options::{BodyIdleTimeout, DEFAULT_REQUEST_TIMEOUT, RequestOptions, Timeout};
+pub use pool_core::Protocol;
 pub use request_body::{BufferedBody, Replayable, Streaming};
 pub use service::PoolService;
 pub use validation::{DEFAULT_BANNED_STATUS, Validation, Verdict, classify, validate};

@@ -109,6 +109,10 @@ struct Fake {
 }
 
 impl Connection for Fake {
+    fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
     fn capacity(&self) -> usize {
         1
     }
@@ -154,10 +158,6 @@ impl HttpConnection for Fake {
 
     fn requests_sent(&self) -> u64 {
         self.sent.load(Ordering::Relaxed)
-    }
-
-    fn protocol(&self) -> Protocol {
-        self.protocol
     }
 }
 

@@ -268,10 +268,6 @@ impl HttpConnection for QuicConn {
     fn requests_sent(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
     }
-
-    fn protocol(&self) -> Protocol {
-        Protocol::Http3
-    }
 }
 
 impl Drop for QuicConn {
@@ -292,6 +288,10 @@ impl std::fmt::Debug for QuicConn {
 }
 
 impl Connection for QuicConn {
+    fn protocol(&self) -> Protocol {
+        Protocol::Http3
+    }
+
     fn capacity(&self) -> usize {
         let cap = self.settings.max_streams_cap;
         let peer = self

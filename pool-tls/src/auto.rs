@@ -124,6 +124,13 @@ impl HttpsConn {
 }
 
 impl Connection for HttpsConn {
+    fn protocol(&self) -> Protocol {
+        match self {
+            HttpsConn::H1(c) => c.protocol(),
+            HttpsConn::H2(c) => c.protocol(),
+        }
+    }
+
     fn capacity(&self) -> usize {
         match self {
             HttpsConn::H1(c) => c.capacity(),
@@ -178,13 +185,6 @@ impl HttpConnection for HttpsConn {
         match self {
             HttpsConn::H1(c) => c.requests_sent(),
             HttpsConn::H2(c) => c.requests_sent(),
-        }
-    }
-
-    fn protocol(&self) -> Protocol {
-        match self {
-            HttpsConn::H1(c) => c.protocol(),
-            HttpsConn::H2(c) => c.protocol(),
         }
     }
 }

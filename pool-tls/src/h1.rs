@@ -300,6 +300,10 @@ impl std::fmt::Debug for H1Conn {
 }
 
 impl Connection for H1Conn {
+    fn protocol(&self) -> Protocol {
+        Protocol::Http1
+    }
+
     fn capacity(&self) -> usize {
         1
     }
@@ -330,10 +334,6 @@ impl HttpConnection for H1Conn {
     /// Requests started on this connection, the dial's validation request not counted.
     fn requests_sent(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
-    }
-
-    fn protocol(&self) -> Protocol {
-        Protocol::Http1
     }
 }
 

@@ -180,6 +180,10 @@ impl std::fmt::Debug for H2Conn {
 }
 
 impl Connection for H2Conn {
+    fn protocol(&self) -> Protocol {
+        Protocol::Http2
+    }
+
     fn capacity(&self) -> usize {
         self.send
             .current_max_send_streams()
@@ -266,10 +270,6 @@ impl HttpConnection for H2Conn {
     /// Requests started on this connection, the dial's validation request not counted.
     fn requests_sent(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
-    }
-
-    fn protocol(&self) -> Protocol {
-        Protocol::Http2
     }
 }
 

@@ -73,8 +73,14 @@ async fn exercise(ca: &TestCa, origin: &H2Origin) -> (Protocol, usize, u64) {
         }
     }
     let handshakes = origin.stats().handshakes;
-    pool.close().await;
     let (protocol, capacity) = seen.unwrap();
+    // The pool's own reports name the protocol of each connection, as the transport chose it.
+    let infos = pool.connections();
+    assert!(!infos.is_empty());
+    assert!(infos.iter().all(|c| c.protocol == protocol), "{infos:?}");
+    let stats = pool.stats();
+    assert_eq!(stats.connections_of(protocol), stats.connections);
+    pool.close().await;
     (protocol, capacity, handshakes)
 }
 

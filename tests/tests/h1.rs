@@ -96,6 +96,8 @@ async fn keep_alive_reuses_one_connection_and_fds_return() {
     assert_eq!((status, body.len()), (503, 0));
     let s = origin.stats();
     assert_eq!((s.handshakes, s.requests, s.http1_connections), (1, 13, 1));
+    // The origin saw 12 requests arrive on a kept-alive connection and never closed one.
+    assert_eq!((s.http1_kept_alive, s.http1_closed), (12, 0));
     let stats = pool.stats();
     assert_eq!((stats.dials_ok, stats.leases_total), (1, 13));
 
@@ -137,11 +139,9 @@ async fn connection_close_from_either_side_is_never_reused() {
                 "{what} #{i}: reported closed after `connection: close`"
             );
         }
-        assert_eq!(
-            origin.stats().handshakes,
-            3,
-            "{what}: one connection per request"
-        );
+        let s = origin.stats();
+        assert_eq!(s.handshakes, 3, "{what}: one connection per request");
+        assert_eq!((s.http1_kept_alive, s.http1_closed), (0, 3), "{what}");
         pool.close().await;
         origin.shutdown().await;
     }
@@ -164,7 +164,9 @@ async fn connection_close_from_either_side_is_never_reused() {
     ]
     .into();
     assert_eq!(closed, [false, true, false]);
-    assert_eq!(origin.stats().handshakes, 2);
+    let s = origin.stats();
+    assert_eq!(s.handshakes, 2);
+    assert_eq!((s.http1_kept_alive, s.http1_closed), (1, 1));
 
     // The client asks for close.
     let lease = pool.get(HOST).await.unwrap();
@@ -179,11 +181,11 @@ async fn connection_close_from_either_side_is_never_reused() {
     assert!(conn.is_closed());
     drop(conn);
     let _ = get(&pool, "/").await;
-    assert_eq!(
-        origin.stats().handshakes,
-        3,
-        "a closed connection is not reused"
-    );
+    let s = origin.stats();
+    assert_eq!(s.handshakes, 3, "a closed connection is not reused");
+    // The request asking for close was the second on its connection (so `close_after 2`
+    // also closed it from the server's side); the last request came on a new connection.
+    assert_eq!((s.http1_kept_alive, s.http1_closed), (2, 2));
     pool.close().await;
     origin.shutdown().await;
 }

@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use super::hosts::HostId;
 use super::list::{Links, LinksOf, List, NIL};
 use super::timers::Tick;
-use crate::types::CloseReason;
+use crate::types::{CloseReason, Protocol};
 
 /// Identifies one pooled connection; stale ids (of closed connections) are never confused
 /// with a new connection in the same slot.
@@ -66,6 +66,7 @@ pub(super) struct ConnEntry<T> {
     pub(super) last_checked: Tick,
     pub(super) leases: u32,
     pub(super) capacity: u32,
+    pub(super) protocol: Protocol,
     pub(super) phase: Phase,
     pub(super) probing: bool,
     pub(super) request_count: u64,
@@ -86,7 +87,14 @@ pub(super) struct ConnEntry<T> {
 
 impl<T> ConnEntry<T> {
     /// A new live connection with no lease, made at `now`.
-    pub(super) fn new(handle: T, host: HostId, addr: SocketAddr, capacity: u32, now: Tick) -> Self {
+    pub(super) fn new(
+        handle: T,
+        host: HostId,
+        addr: SocketAddr,
+        capacity: u32,
+        protocol: Protocol,
+        now: Tick,
+    ) -> Self {
         Self {
             handle,
             host,
@@ -96,6 +104,7 @@ impl<T> ConnEntry<T> {
             last_checked: now,
             leases: 0,
             capacity,
+            protocol,
             phase: Phase::Live,
             probing: false,
             request_count: 0,
@@ -142,6 +151,8 @@ pub(super) struct Conns<T> {
     pub(super) in_use: usize,
     /// Leases out over all connections.
     pub(super) leases_out: u64,
+    /// Connections in the slab per protocol, indexed as [`Protocol::ALL`].
+    by_protocol: [usize; Protocol::ALL.len()],
 }
 
 impl<T> Default for Conns<T> {
@@ -155,6 +166,7 @@ impl<T> Default for Conns<T> {
             probing: 0,
             in_use: 0,
             leases_out: 0,
+            by_protocol: [0; Protocol::ALL.len()],
         }
     }
 }
@@ -212,9 +224,15 @@ impl<T> Conns<T> {
         self.open
     }
 
+    /// Connections in the slab per protocol, in [`Protocol::ALL`] order.
+    pub(super) fn by_protocol(&self) -> Vec<(Protocol, usize)> {
+        Protocol::ALL.into_iter().zip(self.by_protocol).collect()
+    }
+
     /// Puts a new entry in a free slot (or a new one).
     pub(super) fn insert(&mut self, entry: ConnEntry<T>) -> ConnId {
         self.open += 1;
+        self.by_protocol[entry.protocol.index()] += 1;
         if let Some(index) = self.free.pop() {
             let slot = &mut self.slots[index as usize];
             slot.entry = Some(entry);
@@ -249,6 +267,7 @@ impl<T> Conns<T> {
         slot.generation = slot.generation.wrapping_add(1);
         self.free.push(id.index);
         self.open -= 1;
+        self.by_protocol[e.protocol.index()] -= 1;
         if e.probing {
             self.probing -= 1;
         }
@@ -361,7 +380,7 @@ mod tests {
 
     fn entry(tag: u32) -> ConnEntry<u32> {
         let addr = SocketAddr::from(([127, 0, 0, 1], 443));
-        ConnEntry::new(tag, HostId(0), addr, 1, Tick::default())
+        ConnEntry::new(tag, HostId(0), addr, 1, Protocol::Stream, Tick::default())
     }
 
     #[test]
@@ -402,6 +421,30 @@ mod tests {
         assert_eq!((conns.in_use, conns.leases_out), (1, 2));
         conns.remove(id);
         assert_eq!((conns.in_use, conns.leases_out, conns.open()), (0, 0, 0));
+    }
+
+    #[test]
+    fn protocol_counts_follow_insert_and_remove() {
+        let mut conns = Conns::default();
+        let mut h2 = entry(1);
+        h2.protocol = Protocol::Http2;
+        let a = conns.insert(h2);
+        let b = conns.insert(entry(2));
+        let count = |conns: &Conns<u32>, p| {
+            conns
+                .by_protocol()
+                .into_iter()
+                .find(|(q, _)| *q == p)
+                .map(|(_, n)| n)
+        };
+        assert_eq!(count(&conns, Protocol::Http2), Some(1));
+        assert_eq!(count(&conns, Protocol::Stream), Some(1));
+        assert_eq!(count(&conns, Protocol::Http1), Some(0));
+        conns.remove(a);
+        assert_eq!(count(&conns, Protocol::Http2), Some(0));
+        conns.remove(b);
+        assert!(conns.by_protocol().iter().all(|(_, n)| *n == 0));
+        assert_eq!(conns.by_protocol().len(), Protocol::ALL.len());
     }
 
     #[test]

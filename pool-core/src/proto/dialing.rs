@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use super::blacklist::BanSource;
 use super::conns::{ConnEntry, ConnId, Phase, Replacement};
-use super::dials::{DialEntry, DialPurpose, DialRequest};
+use super::dials::{DialEntry, DialPurpose, DialRequest, Opened};
 use super::hosts::HostId;
 use super::timers::{IpTimer, Tick};
 use super::{Action, PoolState, clamp_capacity};
@@ -157,7 +157,7 @@ impl<T> PoolState<T> {
         &mut self,
         d: DialEntry,
         handle: T,
-        capacity: usize,
+        opened: Opened,
         now: Instant,
     ) -> Option<ConnId> {
         let ip = d.addr.ip();
@@ -178,14 +178,14 @@ impl<T> PoolState<T> {
             && known
             && self.blacklist.is_allowed(ip)
             && (d.counted || self.hosts.get(h).has_room_at(d.addr, per_host, per_ip));
-        let id = self.insert_conn(handle, h, d.addr, capacity, now);
+        let id = self.insert_conn(handle, h, d.addr, opened, now);
         if !admissible {
             self.close_conn(id, CloseReason::NotAdmitted);
             self.dial_for_waiters(h);
             return None;
         }
         self.counters.admitted += 1;
-        self.hosts.get_mut(h).last_capacity = clamp_capacity(capacity);
+        self.hosts.get_mut(h).last_capacity = clamp_capacity(opened.capacity);
         self.serve_waiters(h);
         self.trim_idle();
         self.dial_for_waiters(h);

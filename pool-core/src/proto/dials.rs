@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::conns::ConnId;
 use super::hosts::HostId;
+use crate::types::Protocol;
 
 /// Identifies one dial in flight.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -186,5 +187,25 @@ mod tests {
         assert_eq!(waiters.remove(a), Some(HostId(3)));
         assert_eq!(waiters.remove(a), None);
         assert_eq!((waiters.len(), waiters.ids()), (1, vec![b]));
+    }
+}
+
+/// What a successful dial reports about its connection, with
+/// [`PoolState::handle_dial_result`](super::PoolState::handle_dial_result).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Opened {
+    /// How many leases it may carry at once ([`Connection::capacity`](crate::Connection::capacity)).
+    pub capacity: usize,
+    /// The protocol it speaks ([`Connection::protocol`](crate::Connection::protocol)).
+    pub protocol: Protocol,
+}
+
+impl Opened {
+    /// A connection of `capacity` speaking an opaque stream ([`Protocol::Stream`]).
+    pub fn with_capacity(capacity: usize) -> Self {
+        Self {
+            capacity,
+            protocol: Protocol::Stream,
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::blacklist::BanSource;
 use super::conns::{ConnId, Phase};
-use super::dials::{DialId, DialPurpose};
+use super::dials::{DialId, DialPurpose, Opened};
 use super::timers::{Due, IpTimer, Tick};
 use super::{Action, PoolState};
 use crate::transport::DialError;
@@ -17,7 +17,7 @@ impl<T> PoolState<T> {
     pub fn handle_dial_result(
         &mut self,
         dial: DialId,
-        result: Result<(T, usize), DialError>,
+        result: Result<(T, Opened), DialError>,
         now: Instant,
     ) -> Option<ConnId> {
         let d = self.dials.finish(dial)?;
@@ -25,7 +25,7 @@ impl<T> PoolState<T> {
             self.hosts.get_mut(d.host).count_dial(d.addr, false);
         }
         match result {
-            Ok((handle, capacity)) => self.dial_succeeded(d, handle, capacity, now),
+            Ok((handle, opened)) => self.dial_succeeded(d, handle, opened, now),
             Err(error) => {
                 self.dial_failed(d, error, now);
                 None

@@ -174,12 +174,20 @@ mod tests {
     use crate::proto::conns::{ConnEntry, Conns, ready_links};
     use crate::proto::hosts::HostId;
     use crate::proto::timers::Tick;
+    use crate::types::Protocol;
 
     fn slab(n: u32) -> Conns<u32> {
         let mut conns = Conns::default();
         let addr = SocketAddr::from(([127, 0, 0, 1], 443));
         for tag in 0..n {
-            conns.insert(ConnEntry::new(tag, HostId(0), addr, 1, Tick::default()));
+            conns.insert(ConnEntry::new(
+                tag,
+                HostId(0),
+                addr,
+                1,
+                Protocol::Stream,
+                Tick::default(),
+            ));
         }
         conns
     }

@@ -63,7 +63,7 @@ mod tests;
 use blacklist::Blacklist;
 pub use conns::ConnId;
 use conns::Conns;
-pub use dials::{DialId, DialPurpose, DialRequest, WaiterId};
+pub use dials::{DialId, DialPurpose, DialRequest, Opened, WaiterId};
 use dials::{Dials, Waiters};
 use hosts::Hosts;
 use stats::Counters;
@@ -203,6 +203,7 @@ impl<T> PoolState<T> {
         Some(ConnInfo {
             host: self.hosts.get(e.host).name.clone(),
             addr: e.addr,
+            protocol: e.protocol,
             created: self.timers.instant(e.created),
             last_used: self.timers.instant(e.last_used),
             last_checked: self.timers.instant(e.last_checked),
@@ -269,6 +270,7 @@ impl<T> PoolState<T> {
             in_use: self.conns.in_use,
             draining: self.conns.draining,
             probing: self.conns.probing,
+            connections_by_protocol: self.conns.by_protocol(),
             dialing: self.dials.len(),
             waiters: self.waiters.len(),
             leases_out: self.conns.leases_out,

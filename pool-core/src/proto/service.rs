@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::conns::{ConnEntry, ConnId, Phase, Replacement, addr_links, ready_links};
+use super::dials::Opened;
 use super::hosts::HostId;
 use super::timers::Tick;
 use super::{Action, PoolState, clamp_capacity};
@@ -18,11 +19,12 @@ impl<T> PoolState<T> {
         handle: T,
         h: HostId,
         addr: SocketAddr,
-        capacity: usize,
+        opened: Opened,
         now: Instant,
     ) -> ConnId {
         let t = self.timers.tick(now);
-        let entry = ConnEntry::new(handle, h, addr, clamp_capacity(capacity), t);
+        let capacity = clamp_capacity(opened.capacity);
+        let entry = ConnEntry::new(handle, h, addr, capacity, opened.protocol, t);
         let id = self.conns.insert(entry);
         self.counters.inserted += 1;
         let host = self.hosts.get_mut(h);

@@ -105,9 +105,11 @@ impl Harness {
 
     fn dial_ok(&mut self, d: &DialRequest, capacity: usize) -> Option<ConnId> {
         self.next_tag += 1;
-        let id = self
-            .s
-            .handle_dial_result(d.id, Ok((self.next_tag, capacity)), self.now);
+        let id = self.s.handle_dial_result(
+            d.id,
+            Ok((self.next_tag, Opened::with_capacity(capacity))),
+            self.now,
+        );
         self.pump();
         id
     }

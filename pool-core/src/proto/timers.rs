@@ -193,11 +193,19 @@ mod tests {
     use super::*;
     use crate::proto::conns::{ConnEntry, Conns};
     use crate::proto::hosts::HostId;
+    use crate::types::Protocol;
 
     fn conn_id() -> ConnId {
         let mut conns = Conns::default();
         let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 443));
-        conns.insert(ConnEntry::new(0u8, HostId(0), addr, 1, Tick::default()))
+        conns.insert(ConnEntry::new(
+            0u8,
+            HostId(0),
+            addr,
+            1,
+            Protocol::Stream,
+            Tick::default(),
+        ))
     }
 
     #[test]

@@ -12,7 +12,7 @@ use tracing::Instrument;
 
 use super::driver::Signals;
 use super::lease::Lease;
-use super::proto::{Action, ConnId, DialId, DialRequest, PoolState, WaiterId};
+use super::proto::{Action, ConnId, DialId, DialRequest, Opened, PoolState, WaiterId};
 use super::rt::{self, AbortHandle, AtomicUsize, Mutex, MutexGuard};
 use crate::metrics::PoolMetrics;
 use crate::types::Outcome;
@@ -195,12 +195,15 @@ impl<D: Dialer> Inner<D> {
         self.metrics.dials.increment(1);
         let (core_result, outcome) = match result {
             Ok(conn) => {
-                let capacity = conn.capacity();
+                let opened = Opened {
+                    capacity: conn.capacity(),
+                    protocol: conn.protocol(),
+                };
                 let pooled = Pooled {
                     conn: Arc::new(conn),
                     watcher: None,
                 };
-                (Ok((pooled, capacity)), Ok(()))
+                (Ok((pooled, opened)), Ok(()))
             }
             Err(error) => {
                 self.metrics.dial_failed(error.kind());

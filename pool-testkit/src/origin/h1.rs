@@ -249,10 +249,12 @@ async fn respond(
     if opts.http10 {
         *resp.version_mut() = Version::HTTP_10;
     }
-    if opts.http10 || opts.close_after.is_some_and(|n| nth >= n) {
+    let closing = opts.http10 || !opts.keep_alive || opts.close_after.is_some_and(|n| nth >= n);
+    if closing {
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
+    shared.count_http1(local_ip, nth > 1, closing);
     shared.count_request(local_ip);
     resp
 }

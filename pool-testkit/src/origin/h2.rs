@@ -117,6 +117,12 @@ pub struct OriginStats {
     pub http1_connections: u64,
     /// Requests answered (counted just before the response is sent).
     pub requests: u64,
+    /// HTTP/1.1 requests that came on a connection which had already carried one: what
+    /// client keep-alive reuse looks like from the server.
+    pub http1_kept_alive: u64,
+    /// HTTP/1.1 responses after which the origin closed the connection (`connection:
+    /// close` by `close_after`, keep-alive off, or HTTP/1.0).
+    pub http1_closed: u64,
     /// The highest number of requests in progress at once on any single connection.
     pub max_concurrent_streams_seen: u64,
     /// Client (peer) socket addresses, in the order their connections were accepted.
@@ -137,6 +143,8 @@ impl OriginStats {
         self.h2_connections += o.h2_connections;
         self.http1_connections += o.http1_connections;
         self.requests += o.requests;
+        self.http1_kept_alive += o.http1_kept_alive;
+        self.http1_closed += o.http1_closed;
         self.max_concurrent_streams_seen = self
             .max_concurrent_streams_seen
             .max(o.max_concurrent_streams_seen);
@@ -155,6 +163,8 @@ struct Counters {
     h2: AtomicU64,
     http1: AtomicU64,
     requests: AtomicU64,
+    http1_kept_alive: AtomicU64,
+    http1_closed: AtomicU64,
     max_streams: AtomicU64,
     peers: Mutex<Vec<SocketAddr>>,
     accept_languages: Mutex<Vec<String>>,
@@ -171,6 +181,8 @@ impl Counters {
             h2_connections: self.h2.load(Ordering::SeqCst),
             http1_connections: self.http1.load(Ordering::SeqCst),
             requests: self.requests.load(Ordering::SeqCst),
+            http1_kept_alive: self.http1_kept_alive.load(Ordering::SeqCst),
+            http1_closed: self.http1_closed.load(Ordering::SeqCst),
             max_concurrent_streams_seen: self.max_streams.load(Ordering::SeqCst),
             peers: lock(&self.peers).clone(),
             accept_languages: lock(&self.accept_languages).clone(),
@@ -239,6 +251,20 @@ impl Shared {
         let c = self.counters(local_ip);
         self.bump(|| {
             c.requests.fetch_add(1, Ordering::SeqCst);
+        });
+    }
+
+    /// Counts how an HTTP/1.1 exchange on `local_ip` used its connection: `reused` when an
+    /// earlier request came on it, `closing` when the origin closes it after this response.
+    pub(super) fn count_http1(&self, local_ip: IpAddr, reused: bool, closing: bool) {
+        let c = self.counters(local_ip);
+        self.bump(|| {
+            if reused {
+                c.http1_kept_alive.fetch_add(1, Ordering::SeqCst);
+            }
+            if closing {
+                c.http1_closed.fetch_add(1, Ordering::SeqCst);
+            }
         });
     }
 

@@ -114,6 +114,8 @@ struct LimitJson {
 struct AddrConns {
     address: SocketAddr,
     connections: usize,
+    /// The protocols those connections speak (`h1`, `h2`, `h3`, `stream`), each once.
+    protocols: Vec<&'static str>,
 }
 
 /// `hotpool warm HOST`. Exit status 0 when at least one address connected.
@@ -149,11 +151,16 @@ async fn warm_with<D: Dialer<Conn: HttpConnection>>(
         .map(|a| AddrConns {
             address: *a,
             connections: 0,
+            protocols: Vec::new(),
         })
         .collect();
     for c in stack.pool.connections() {
         if let Some(row) = per_addr.iter_mut().find(|r| r.address == c.addr) {
             row.connections += 1;
+            let protocol = c.protocol.as_str();
+            if !row.protocols.contains(&protocol) {
+                row.protocols.push(protocol);
+            }
         }
     }
     stack.stop().await;
@@ -194,9 +201,15 @@ async fn warm_with<D: Dialer<Conn: HttpConnection>>(
         let rows: Vec<Vec<String>> = out
             .connections
             .iter()
-            .map(|r| vec![r.address.to_string(), r.connections.to_string()])
+            .map(|r| {
+                vec![
+                    r.address.to_string(),
+                    r.connections.to_string(),
+                    r.protocols.join(","),
+                ]
+            })
             .collect();
-        print!("{}", table(&["address", "connections"], &rows));
+        print!("{}", table(&["address", "connections", "protocol"], &rows));
         for f in &out.failures {
             println!("  failed {f}");
         }
