@@ -15,8 +15,9 @@
 //! - `raw_h3`: one h3-quinn connection driven directly (no pool): the HTTP/3 floor.
 //!
 //! The origins run in a child process (`common`), so `getrusage(RUSAGE_SELF)` is the
-//! client's CPU alone. Connections opened are the origin's handshake counters, over the
-//! whole run (warm-up and every round). Each round sends `n` requests per client, clients
+//! client's CPU alone. Connections opened, over the whole run (warm-up and every round):
+//! over TLS the origin's handshake counter, read around each client's steps; over QUIC the
+//! client's own count (the pool's dials; the raw connection is one). Each round sends `n` requests per client, clients
 //! alternating round by round; round 0 warms every client and is not kept. Requests/s and
 //! CPU per request are medians over the rounds, p50/p99 over every kept request.
 //!
@@ -225,7 +226,7 @@ struct Variant {
     name: &'static str,
     protocol: &'static str,
     client: Client,
-    /// Handshakes the origin saw for this client (TLS over TCP or QUIC).
+    /// Connections this client opened (see the module's doc).
     opened: u64,
     rps: Vec<f64>,
     cpu_ns: Vec<f64>,
@@ -251,6 +252,15 @@ impl Variant {
 
     fn quic(&self) -> bool {
         matches!(self.client, Client::H3(_) | Client::RawH3(_))
+    }
+
+    /// The QUIC clients' own count of the connections they opened.
+    fn quic_opened(&self) -> u64 {
+        match &self.client {
+            Client::H3(pool) => pool.stats().dials_total,
+            Client::RawH3(_) => 1,
+            _ => 0,
+        }
     }
 
     fn json(&mut self, n: usize, rounds: usize) -> String {
@@ -306,14 +316,11 @@ fn main() {
                    name: &'static str,
                    protocol: &'static str,
                    build: &mut dyn FnMut(&OriginProcess) -> Client| {
-        let before = origin.handshakes();
+        let before = origin.tls_handshakes();
         let mut v = Variant::new(name, protocol, build(origin));
-        let after = origin.handshakes();
-        v.opened = if v.quic() {
-            after.quic - before.quic
-        } else {
-            after.tcp - before.tcp
-        };
+        if !v.quic() {
+            v.opened = origin.tls_handshakes() - before;
+        }
         if matches!(v.client, Client::H2load { .. }) && !h2load {
             v.skipped = Some("h2load not installed");
         }
@@ -366,7 +373,7 @@ fn main() {
             if v.skipped.is_some() {
                 continue;
             }
-            let before = origin.handshakes();
+            let before = origin.tls_handshakes();
             let started = Instant::now();
             let measured = match &v.client {
                 Client::H1(pool) => Some(rt.block_on(pool_round(pool, n))),
@@ -386,12 +393,9 @@ fn main() {
                 Client::H2load { h1 } => h2load_round(*h1, addr, &url, n, &log).map(|r| (r, None)),
                 Client::RawH3(send) => Some((rt.block_on(raw_h3_round(send, &h3_url, n)), None)),
             };
-            let after = origin.handshakes();
-            v.opened += if v.quic() {
-                after.quic - before.quic
-            } else {
-                after.tcp - before.tcp
-            };
+            if !v.quic() {
+                v.opened += origin.tls_handshakes() - before;
+            }
             let Some((round, negotiated)) = measured else {
                 v.skipped = Some("h2load failed (see the bench's stderr)");
                 continue;
@@ -408,6 +412,11 @@ fn main() {
                 v.latencies.extend(round.latencies);
                 v.negotiated = negotiated.or(v.negotiated);
             }
+        }
+    }
+    for v in &mut variants {
+        if v.quic() {
+            v.opened = v.quic_opened();
         }
     }
     let lines: Vec<String> = variants.iter_mut().map(|v| v.json(n, rounds)).collect();

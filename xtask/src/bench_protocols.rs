@@ -103,7 +103,11 @@ pub(super) fn render(out: &mut String, f: &Figures, section: u32) {
          p50/p99 over every request; connections = handshakes the origin saw for the client \
          over the whole run (reuse = 1 − connections / requests). HTTP/1.1 is exclusive, so \
          every HTTP/1.1 client opens about one connection per request in flight (hotpool: \
-         `max_conns_per_ip` = 64); h2load opens its connections anew each round. Ratios: \
+         `max_conns_per_ip` = 64; reqwest may open more when a request finds no idle \
+         connection). reqwest over HTTP/2 learns that the origin speaks HTTP/2 only from the \
+         first handshake's ALPN, so the first burst dials one connection per request. \
+         h2load opens its connections anew each round: its rate runs from its first request \
+         to its last response, its CPU includes the handshakes. Ratios: \
          hotpool's rate / the peer's (> 1: hotpool faster), hotpool's CPU / the peer's (< 1: \
          hotpool cheaper).\n",
         first

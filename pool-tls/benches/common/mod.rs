@@ -3,8 +3,8 @@
 //! (this same bench binary, re-run with `HOTPOOL_BENCH_ORIGIN` set), so the bench
 //! process's CPU time (`getrusage`) and heap (a counting allocator) are the client's only.
 //! The child serves TLS with ALPN `h2, http/1.1` (one port for HTTP/1.1, HTTP/2 and auto)
-//! and, when asked, HTTP/3 on the same addresses; it answers `stats` on its stdin with its
-//! handshake counters, so a bench can count the connections each client opened.
+//! and, when asked, HTTP/3 on the same addresses; it answers `stats` on its stdin with the
+//! TLS handshakes it completed, so a bench can count the connections each client opened.
 //!
 //! Every address is on 127.0.0.0/8; the child exits when its stdin closes, so it never
 //! outlives the bench. Also here: one request loop ([`round`]: `n` requests by
@@ -241,15 +241,6 @@ pub async fn reqwest_get(client: &reqwest::Client, url: &str, version: http::Ver
     assert!(!body.is_empty());
 }
 
-/// Handshakes the origin child completed so far, by transport.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Handshakes {
-    /// TLS over TCP (HTTP/1.1 and HTTP/2).
-    pub tcp: u64,
-    /// QUIC (HTTP/3).
-    pub quic: u64,
-}
-
 /// The local origins for [`HOST`] running in a child process, listening on
 /// [`loopback_ips`]`(n)`: TLS with ALPN `h2, http/1.1` on one shared TCP port and,
 /// when started with [`start_with_h3`](Self::start_with_h3), HTTP/3 on one UDP port.
@@ -324,8 +315,9 @@ impl OriginProcess {
         }
     }
 
-    /// The handshakes the origins completed so far (asks the child).
-    pub fn handshakes(&mut self) -> Handshakes {
+    /// The TLS handshakes the origin completed so far (asks the child, which first waits
+    /// until every connection it accepted has finished its handshake, at most 2 s).
+    pub fn tls_handshakes(&mut self) -> u64 {
         let stdin = self.stdin.as_mut().expect("origin stdin");
         writeln!(stdin, "stats").expect("ask the origin for its counters");
         stdin.flush().expect("ask the origin for its counters");
@@ -335,12 +327,8 @@ impl OriginProcess {
                 .next()
                 .expect("origin process ended")
                 .expect("origin stdout");
-            if let Some(rest) = line.strip_prefix("stats ") {
-                let mut it = rest.split_whitespace().map(|v| v.parse().expect("counter"));
-                return Handshakes {
-                    tcp: it.next().expect("tcp handshakes"),
-                    quic: it.next().expect("quic handshakes"),
-                };
+            if let Some(count) = line.strip_prefix("stats ") {
+                return count.trim().parse().expect("handshake count");
             }
         }
     }
@@ -383,7 +371,7 @@ impl Drop for OriginProcess {
 }
 
 /// In the child (when `HOTPOOL_BENCH_ORIGIN` is set): runs the origins until stdin
-/// closes, answering `stats` lines with the handshake counters, then exits the process.
+/// closes, answering `stats` lines with the TLS handshake count, then exits the process.
 /// In the bench itself: returns at once.
 pub fn origin_main_if_child() {
     let Some(n) = std::env::var_os(ENV_ORIGIN) else {
@@ -418,8 +406,17 @@ pub fn origin_main_if_child() {
     for line in std::io::stdin().lock().lines() {
         let Ok(line) = line else { break };
         if line.trim() == "stats" {
-            let quic = h3.as_ref().map_or(0, |h3| h3.stats().handshakes);
-            let _ = writeln!(out, "stats {} {quic}", origin.stats().handshakes);
+            // A client counts a connection once its side of the handshake is done; the
+            // origin's counter follows when the server's side is.
+            let deadline = Instant::now() + Duration::from_secs(2);
+            let mut stats = origin.stats();
+            while stats.accepted > stats.handshakes + stats.handshake_failures
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(1));
+                stats = origin.stats();
+            }
+            let _ = writeln!(out, "stats {}", stats.handshakes);
             let _ = out.flush();
         }
     }
