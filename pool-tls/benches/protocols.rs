@@ -359,8 +359,10 @@ fn main() {
         Client::Auto(rt.block_on(hot_pool(dialer, addr, 1)))
     });
     add(&mut origin, "hotpool_h3", "h3", &mut |o| {
-        let mut options = QuicOptions::default();
-        options.trust = o.tls_options().trust;
+        let options = QuicOptions {
+            trust: o.tls_options().trust,
+            ..QuicOptions::default()
+        };
         let dialer = QuicDialer::new(options).expect("QUIC dialer");
         Client::H3(rt.block_on(hot_pool(dialer, h3_addr, 1)))
     });
