@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 
 use pool_config::Config;
 use pool_core::Target;
-use pool_testkit::{DnsServer, H2Origin, H2OriginOptions, H3Origin, H3OriginOptions, TestCa};
+use pool_testkit::{DnsServer, H3Origin, H3OriginOptions, TestCa};
 use pool_tls::{H1Dialer, H2Dialer, HttpsDialer};
 use serde::Serialize;
 use tokio::runtime::Handle;
@@ -41,6 +41,11 @@ use crate::progress::WarmBar;
 use crate::report::{fmt_bytes, print_json, table, table_aligned};
 use crate::stack::{HostSpec, Stack};
 use crate::{Error, alloc};
+
+/// The demo's origins as it counts them.
+#[path = "demo_origins.rs"]
+mod origins;
+use origins::{DemoOrigin, TlsOrigins};
 use pool_core::Dialer;
 use pool_http::http_body_util::BodyExt;
 use pool_http::{HttpConnection, RequestError, RequestOptions};
@@ -136,102 +141,6 @@ struct AddressRow {
     handshakes: u64,
 }
 
-/// Counters of a local origin, the same for every transport.
-#[derive(Clone, Copy, Debug, Default)]
-struct OriginCounts {
-    handshakes: u64,
-    requests: u64,
-    /// Connections that spoke HTTP/2, HTTP/1.1, HTTP/3.
-    h2: u64,
-    http1: u64,
-    h3: u64,
-}
-
-impl OriginCounts {
-    fn of_tls(s: &pool_testkit::OriginStats) -> Self {
-        OriginCounts {
-            handshakes: s.handshakes,
-            requests: s.requests,
-            h2: s.h2_connections,
-            http1: s.http1_connections,
-            h3: 0,
-        }
-    }
-
-    fn add(&mut self, o: OriginCounts) {
-        self.handshakes += o.handshakes;
-        self.requests += o.requests;
-        self.h2 += o.h2;
-        self.http1 += o.http1;
-        self.h3 += o.h3;
-    }
-
-    /// Connections by protocol from `base` to `self`, the protocols seen only.
-    fn protocols_since(&self, base: &OriginCounts) -> BTreeMap<&'static str, u64> {
-        [
-            ("h2", self.h2 - base.h2),
-            ("http/1.1", self.http1 - base.http1),
-            ("h3", self.h3 - base.h3),
-        ]
-        .into_iter()
-        .filter(|(_, n)| *n > 0)
-        .collect()
-    }
-}
-
-/// A local origin as the demo sees it.
-trait DemoOrigin: Send + Sync + 'static {
-    fn totals(&self) -> OriginCounts;
-    fn per_addr(&self) -> BTreeMap<IpAddr, OriginCounts>;
-}
-
-/// The TLS origins of one demo run (one, or for `auto` two on the same port).
-struct TlsOrigins(Vec<Arc<H2Origin>>);
-
-impl DemoOrigin for TlsOrigins {
-    fn totals(&self) -> OriginCounts {
-        let mut total = OriginCounts::default();
-        for o in &self.0 {
-            total.add(OriginCounts::of_tls(&o.stats()));
-        }
-        total
-    }
-    fn per_addr(&self) -> BTreeMap<IpAddr, OriginCounts> {
-        self.0
-            .iter()
-            .flat_map(|o| o.per_addr_stats())
-            .map(|(ip, s)| (ip, OriginCounts::of_tls(&s)))
-            .collect()
-    }
-}
-
-impl DemoOrigin for H3Origin {
-    fn totals(&self) -> OriginCounts {
-        let s = self.stats();
-        OriginCounts {
-            handshakes: s.handshakes,
-            requests: s.requests,
-            h3: s.handshakes,
-            ..OriginCounts::default()
-        }
-    }
-    fn per_addr(&self) -> BTreeMap<IpAddr, OriginCounts> {
-        self.addrs()
-            .iter()
-            .filter_map(|ip| {
-                let s = self.stats_for(*ip)?;
-                let c = OriginCounts {
-                    handshakes: s.handshakes,
-                    requests: s.requests,
-                    h3: s.handshakes,
-                    ..OriginCounts::default()
-                };
-                Some((*ip, c))
-            })
-            .collect()
-    }
-}
-
 /// The demo's addresses: 127.0.0.2, 127.0.0.3, ...
 fn demo_ips(n: u8) -> Vec<IpAddr> {
     (0..n)
@@ -240,7 +149,7 @@ fn demo_ips(n: u8) -> Vec<IpAddr> {
 }
 
 /// Runs `fut` on the servers' runtime (so its allocations are not counted as client heap).
-async fn on_servers<T: Send + 'static>(
+pub(crate) async fn on_servers<T: Send + 'static>(
     servers: &Handle,
     fut: impl std::future::Future<Output = T> + Send + 'static,
 ) -> Result<T, Error> {
@@ -323,9 +232,8 @@ pub async fn run(global: &Global, args: &DemoArgs, servers: Handle) -> Result<Ex
     })
 }
 
-/// The TLS variants of the demo (`h2`, `h1`, `auto`): their origins, their dialer, the
-/// same phases. `auto` splits the addresses: the first half (rounded up) speaks
-/// `h2, http/1.1`, the rest HTTP/1.1 only, on the same port.
+/// The TLS variants of the demo (`h2`, `h1`, `auto`): their origins (see
+/// [`origins::start_tls`]), their dialer, the same phases.
 async fn run_tls(
     global: &Global,
     args: &DemoArgs,
@@ -334,47 +242,10 @@ async fn run_tls(
     ips: &[IpAddr],
     dns_server: &Arc<DnsServer>,
 ) -> Result<DemoReport, Error> {
-    let proto = args.proto();
-    let split = match proto {
-        DemoProto::Auto => ips.len().div_ceil(2),
-        _ => ips.len(),
-    };
-    let first = match proto {
-        DemoProto::H1 => H2OriginOptions::h1_only(ips, &[DEMO_HOST], ca),
-        _ => H2OriginOptions::new(&ips[..split], &[DEMO_HOST], ca),
-    };
-    let mut origins = Vec::new();
-    let mut started = start_tls_origin(servers, first).await;
-    if let (Ok(o), true) = (&started, split < ips.len()) {
-        origins.push(o.clone());
-        let rest = H2OriginOptions {
-            port: o.port(),
-            ..H2OriginOptions::h1_only(&ips[split..], &[DEMO_HOST], ca)
-        };
-        started = start_tls_origin(servers, rest).await;
-    }
-    let result = match started {
-        Ok(o) => {
-            origins.push(o);
-            measure_tls(global, args, servers, ca, ips, dns_server, &origins).await
-        }
-        Err(e) => Err(e),
-    };
-    for o in origins {
-        let _ = on_servers(servers, async move { o.shutdown().await }).await;
-    }
+    let origins = origins::start_tls(servers, args.proto(), ca, ips).await?;
+    let result = measure_tls(global, args, servers, ca, ips, dns_server, &origins).await;
+    origins::shutdown(servers, &origins.0).await;
     result
-}
-
-async fn start_tls_origin(
-    servers: &Handle,
-    options: H2OriginOptions,
-) -> Result<Arc<H2Origin>, Error> {
-    on_servers(servers, async move {
-        H2Origin::start(options).await.map(Arc::new)
-    })
-    .await?
-    .map_err(|e| Error::new(format!("demo origin: {e}")))
 }
 
 async fn measure_tls(
@@ -384,10 +255,10 @@ async fn measure_tls(
     ca: &Arc<TestCa>,
     ips: &[IpAddr],
     dns_server: &Arc<DnsServer>,
-    origins: &[Arc<H2Origin>],
+    origins: &Arc<TlsOrigins>,
 ) -> Result<DemoReport, Error> {
     set_dns(servers, dns_server, ips).await?;
-    let cfg = demo_config(global, args, dns_server.addr(), origins[0].port())?;
+    let cfg = demo_config(global, args, dns_server.addr(), origins.port())?;
     let host = cfg.hosts.first();
     let config_error = |e: pool_config::ConfigError| Error::new(e.to_string());
     let tls_error = |e: pool_tls::ConfigError| Error::new(format!("TLS setup: {e}"));
@@ -395,7 +266,7 @@ async fn measure_tls(
         trust.extra_ca_certs.push(ca.ca_cert_der());
         trust.webpki_roots = false;
     };
-    let origin = Arc::new(TlsOrigins(origins.to_vec()));
+    let origin = Arc::clone(origins);
     let (dns, n) = (dns_server.addr(), ips.len());
     match args.proto() {
         DemoProto::H1 => {
