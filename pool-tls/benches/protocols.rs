@@ -58,38 +58,40 @@ async fn hot_pool<D: Dialer>(dialer: D, addr: SocketAddr, per_ip: usize) -> Arc<
     Arc::new(pool)
 }
 
-/// One measured round of `n` GETs through `pool`; the protocol of the last response.
+/// One GET of [`PATH`] through `pool`, the body read to its end; the protocol it went over.
+async fn pool_get<D>(pool: &Pool<D>) -> Protocol
+where
+    D: Dialer<Conn: HttpConnection>,
+{
+    let lease = pool.get(HOST).await.expect("lease");
+    let request = http::Request::get(PATH)
+        .body(Empty::<Bytes>::new())
+        .expect("request");
+    let response = lease.request(request).await.expect("request");
+    assert_eq!(response.status(), 200);
+    let body = response.into_body();
+    let protocol = body.protocol();
+    assert_eq!(body.bytes().await.expect("body").len(), 1024);
+    protocol
+}
+
+/// One measured round of `n` GETs through `pool`; then one more, unmeasured, for the
+/// protocol the pool's connections speak (what auto chose).
 async fn pool_round<D>(pool: &Arc<Pool<D>>, n: usize) -> (Round, Option<Protocol>)
 where
     D: Dialer<Conn: HttpConnection>,
 {
-    let seen = Arc::new(std::sync::Mutex::new(None));
     let send = {
         let pool = Arc::clone(pool);
-        let seen = Arc::clone(&seen);
         move || {
             let pool = Arc::clone(&pool);
-            let seen = Arc::clone(&seen);
             async move {
-                let lease = pool.get(HOST).await.expect("lease");
-                let request = http::Request::get(PATH)
-                    .body(Empty::<Bytes>::new())
-                    .expect("request");
-                let response = lease.request(request).await.expect("request");
-                assert_eq!(response.status(), 200);
-                let body = response.into_body();
-                let protocol = body.protocol();
-                let bytes = body.bytes().await.expect("body");
-                assert_eq!(bytes.len(), 1024);
-                if let Ok(mut s) = seen.try_lock() {
-                    *s = Some(protocol);
-                }
+                pool_get(&pool).await;
             }
         }
     };
     let round = common::round(n, CONCURRENCY, send).await;
-    let protocol = *seen.lock().expect("protocol");
-    (round, protocol)
+    (round, Some(pool_get(pool).await))
 }
 
 /// One raw HTTP/3 connection: quinn endpoint + h3-quinn + h3, its driver on a task.
