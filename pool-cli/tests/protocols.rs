@@ -91,12 +91,12 @@ fn assert_bench_figures(r: &Value, n: u64, version: &str, max_conns: u64) {
     assert!(reuse >= 0.97, "{r}");
 }
 
-/// `bench --proto h1` and `--proto h3` against HTTP/1.1-only and HTTP/3 origins on the same
-/// two addresses, located with `--resolve` and trusted with `--cacert`: each prints its
-/// rate, percentiles and reuse; over HTTP/1.1 a concurrency above the exclusive
-/// connections allowed is named, with the setting to raise.
+/// `bench --proto h1`, `--proto auto` and `--proto h3` against HTTP/1.1-only and HTTP/3
+/// origins on the same two addresses, located with `--resolve` and trusted with
+/// `--cacert`: each prints its rate, percentiles and reuse; over HTTP/1.1 a concurrency
+/// above the exclusive connections allowed is named, with the setting to raise.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bench_over_h1_and_h3_reports_rate_percentiles_and_reuse() {
+async fn bench_over_h1_auto_and_h3_reports_rate_percentiles_and_reuse() {
     let host = "proto.cli.test";
     let ips = [ip(40), ip(41)];
     let ca = Arc::new(TestCa::new().unwrap());
@@ -148,6 +148,16 @@ async fn bench_over_h1_and_h3_reports_rate_percentiles_and_reuse() {
     ] {
         assert!(text.contains(wanted), "{wanted:?} missing:\n{text}");
     }
+
+    // auto against the HTTP/1.1-only origin: ALPN picks HTTP/1.1, and the JSON names the
+    // exclusive cap (1 connection per address by default, 4 requests in flight).
+    let mut auto = args.clone();
+    auto[3] = "auto";
+    let out = run(&[auto.as_slice(), &["--json"]].concat(), &[]).await;
+    let r = json(&out);
+    assert_eq!(r["transport"], "auto", "{r}");
+    assert_bench_figures(&r, 200, "HTTP/1.1", 2);
+    assert_eq!(r["exclusive_cap"], 2, "{r}");
 
     // HTTP/3: one multiplexed connection per address.
     let port = h3.port();
