@@ -100,8 +100,9 @@ pub(super) fn render(out: &mut String, f: &Figures, section: u32) {
          port) in a child process; a 2-thread client runtime; {} rounds of {} requests per \
          client, clients alternating, after one warm-up round. Requests/s and client CPU per \
          request (`getrusage`; for h2load, its own process) are medians over the rounds, \
-         p50/p99 over every request; connections = handshakes the origin saw for the client \
-         over the whole run (reuse = 1 − connections / requests). HTTP/1.1 is exclusive, so \
+         p50/p99 over every request; connections = TLS handshakes the origin saw for the \
+         client over the whole run (QUIC: the client's own count, the pool's dials or the one \
+         raw connection; reuse = 1 − connections / requests). HTTP/1.1 is exclusive, so \
          every HTTP/1.1 client opens about one connection per request in flight (hotpool: \
          `max_conns_per_ip` = 64; reqwest may open more when a request finds no idle \
          connection). reqwest over HTTP/2 learns that the origin speaks HTTP/2 only from the \
