@@ -17,8 +17,6 @@
 mod common;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::{HOST, OriginProcess};
@@ -28,35 +26,6 @@ use pool_tls::H2Dialer;
 
 const CONCURRENCY: usize = 64;
 const ADDRS: usize = 16;
-
-/// Runs `CONCURRENCY` tasks that together send `n` requests with `send`; returns the wall
-/// time and the client CPU time.
-async fn round<F, Fut>(n: usize, send: F) -> (Duration, Duration)
-where
-    F: Fn() -> Fut + Clone + Send + 'static,
-    Fut: Future<Output = ()> + Send,
-{
-    let left = Arc::new(AtomicUsize::new(n));
-    let cpu = common::cpu_time();
-    let start = Instant::now();
-    let mut tasks = Vec::with_capacity(CONCURRENCY);
-    for _ in 0..CONCURRENCY {
-        let left = Arc::clone(&left);
-        let send = send.clone();
-        tasks.push(tokio::spawn(async move {
-            while left
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| v.checked_sub(1))
-                .is_ok()
-            {
-                send().await;
-            }
-        }));
-    }
-    for task in tasks {
-        task.await.expect("request task");
-    }
-    (start.elapsed(), common::cpu_time() - cpu)
-}
 
 async fn hot_pool(origin: &OriginProcess, addrs: usize) -> Arc<Pool<H2Dialer>> {
     let options = PoolOptions {
@@ -85,12 +54,7 @@ fn main() {
 
     let pool = rt.block_on(hot_pool(&origin, ADDRS));
     let pool_1 = rt.block_on(hot_pool(&origin, 1));
-    let client = reqwest::Client::builder()
-        .tls_backend_preconfigured(origin.client_config(&[b"h2"]))
-        .resolve_to_addrs(HOST, &origin.addrs)
-        .no_proxy()
-        .build()
-        .expect("reqwest client");
+    let client = common::reqwest_client(&origin, &origin.addrs, false);
     let url: Arc<str> = format!("https://{HOST}:{}/", origin.addrs[0].port()).into();
 
     let via_pool = |pool: Arc<Pool<H2Dialer>>| {
@@ -113,12 +77,7 @@ fn main() {
         move || {
             let client = client.clone();
             let url = Arc::clone(&url);
-            async move {
-                let response = client.get(&*url).send().await.expect("reqwest send");
-                assert_eq!(response.version(), http::Version::HTTP_2);
-                let body = response.bytes().await.expect("reqwest body");
-                assert!(!body.is_empty());
-            }
+            async move { common::reqwest_get(&client, &url, http::Version::HTTP_2).await }
         }
     };
 
@@ -128,16 +87,18 @@ fn main() {
     // Round 0 warms every client (reqwest dials its connection there) and is not kept.
     for r in 0..=rounds {
         for (i, name) in variants.iter().enumerate() {
-            let (wall, cpu) = rt.block_on(async {
+            let measured = rt.block_on(async {
                 match *name {
-                    "hotpool" => round(n, via_pool(Arc::clone(&pool))).await,
-                    "hotpool_1_addr" => round(n, via_pool(Arc::clone(&pool_1))).await,
-                    _ => round(n, via_reqwest.clone()).await,
+                    "hotpool" => common::round(n, CONCURRENCY, via_pool(Arc::clone(&pool))).await,
+                    "hotpool_1_addr" => {
+                        common::round(n, CONCURRENCY, via_pool(Arc::clone(&pool_1))).await
+                    }
+                    _ => common::round(n, CONCURRENCY, via_reqwest.clone()).await,
                 }
             });
             if r > 0 {
-                rps[i].push(n as f64 / wall.as_secs_f64());
-                cpu_ns[i].push(cpu.as_nanos() as f64 / n as f64);
+                rps[i].push(n as f64 / measured.wall.as_secs_f64());
+                cpu_ns[i].push(measured.cpu.as_nanos() as f64 / n as f64);
             }
         }
     }

@@ -5,7 +5,7 @@
 //!   estimates under `target/hotpool-bench/criterion/<group>/<bench>/new/estimates.json`
 //!   (`CRITERION_HOME` is set to that folder);
 //! - the benches with their own harness (`pool-core`: `bookkeeping`; `pool-tls`:
-//!   `throughput`, `warmup`, `memory`) write JSON lines to `target/hotpool-bench/*.jsonl`
+//!   `throughput`, `warmup`, `memory`, `protocols`) write JSON lines to `target/hotpool-bench/*.jsonl`
 //!   (`HOTPOOL_BENCH_OUT`), and read `HOTPOOL_BENCH_QUICK` for their smaller quick sizes.
 //!
 //! `--quick` uses short criterion warm-up/measurement times and smaller sizes: a smoke
@@ -21,6 +21,10 @@ use std::time::Instant;
 use serde_json::Value;
 
 use crate::CargoRun;
+
+/// The per-protocol bench's peer (`h2load`) and its section of the report.
+#[path = "bench_protocols.rs"]
+mod protocols;
 
 /// The heading from which `BENCHMARKS.md` is kept as written by hand.
 const NOTES_HEADING: &str = "## Profiling notes";
@@ -68,6 +72,11 @@ const TARGETS: &[Target] = &[
         bench: "memory",
         criterion: false,
     },
+    Target {
+        package: "pool-tls",
+        bench: "protocols",
+        criterion: false,
+    },
 ];
 
 /// Runs the command with its arguments (`--quick`, `--no-write`).
@@ -100,6 +109,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
     if quick {
         env.push(("HOTPOOL_BENCH_QUICK", "1".to_owned()));
     }
+    let h2load = protocols::ensure_h2load();
     let load_before = load_average();
     let started = Instant::now();
     let mut build = vec!["bench", "--no-run"];
@@ -160,6 +170,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             run_seconds: ran,
             load_before,
             load_after,
+            h2load,
         },
     );
     if write {
@@ -196,6 +207,8 @@ struct Run {
     run_seconds: f64,
     load_before: String,
     load_after: String,
+    /// The `h2load` the per-protocol bench ran, or why it did not.
+    h2load: String,
 }
 
 /// Every figure the benches left behind.
@@ -390,6 +403,7 @@ fn render(root: &Path, f: &Figures, run: &Run) -> String {
     let _ = writeln!(out, "- date: {}", date());
     let _ = writeln!(out, "- machine: {}", machine());
     let _ = writeln!(out, "- toolchain: {}", command_line("rustc", &["-V"]));
+    let _ = writeln!(out, "- h2load (peer in section 8): {}", run.h2load);
     let _ = writeln!(
         out,
         "- mode: {} (`cargo xtask bench{}`); build {:.0} s, benches {:.0} s",
@@ -703,6 +717,9 @@ fn render(root: &Path, f: &Figures, run: &Run) -> String {
         rows.push(r);
     }
     table(&mut out, &rows);
+
+    // 8. Per protocol.
+    protocols::render(&mut out, f, 8);
 
     // Summary, placed after the header.
     let mut head = String::from("## Targets at a glance\n\n| target | result |\n|---|---|\n");

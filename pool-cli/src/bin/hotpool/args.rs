@@ -49,8 +49,8 @@ pub struct Global {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Local TLS/HTTP/2 (or HTTP/3) origins and a local DNS server on 127.0.0.x, a pool
-    /// warmed against them, cold vs hot latency. No network, no setup.
+    /// Local origins (HTTP/2, HTTP/1.1, auto ALPN or HTTP/3) and a local DNS server on
+    /// 127.0.0.x, a pool warmed against them, cold vs hot latency. No network, no setup.
     Demo(DemoArgs),
     /// One request to URL through the pool; prints the body (`-o FILE`, `-i` for headers).
     Get(GetArgs),
@@ -66,8 +66,8 @@ pub enum Command {
 /// `hotpool demo`.
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// The protocol of the local origins and the pool: h2 (TLS + HTTP/2) or h3 (HTTP/3
-    /// over QUIC).
+    /// The protocol of the local origins and the pool: h2 (TLS + HTTP/2), h1 (HTTP/1.1),
+    /// auto (ALPN h2 or http/1.1, chosen by each origin) or h3 (HTTP/3 over QUIC).
     #[arg(long, value_enum, default_value_t = DemoProto::H2)]
     pub proto: DemoProto,
     /// The same as `--proto h3`.
@@ -90,8 +90,12 @@ pub struct DemoArgs {
 /// The protocols `hotpool demo` runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum DemoProto {
+    /// HTTP/1.1 over TLS (exclusive connections).
+    H1,
     /// TLS + HTTP/2.
     H2,
+    /// ALPN `h2, http/1.1`: half the origins speak both (HTTP/2 chosen), half HTTP/1.1.
+    Auto,
     /// HTTP/3 over QUIC.
     H3,
 }

@@ -1,5 +1,6 @@
 //! `hotpool bench URL -n N -c C`: requests through the pool, a latency histogram and req/s
-//! (like a small h2load).
+//! (like a small h2load), over any protocol (`--proto h1|h2|h3|auto`): requests per second,
+//! latency percentiles, reuse (leases and connections opened).
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -30,15 +31,24 @@ struct BenchJson {
     body_bytes: u64,
     /// Responses by status code.
     statuses: BTreeMap<u16, u64>,
+    /// Responses by HTTP version (`HTTP/1.1`, `HTTP/2.0`, `HTTP/3.0`): what `auto` chose.
+    versions: BTreeMap<String, u64>,
     elapsed_ms: f64,
     requests_per_sec: f64,
     latency: Summary,
     /// Power-of-two buckets: (upper bound in µs, count).
     histogram: Vec<(u64, usize)>,
     reuse_rate: f64,
+    /// Leases handed out and connections dialed by the pool (warm-up included).
+    leases: u64,
+    dials: u64,
     connections: usize,
     addresses: usize,
     warm_ok: usize,
+    /// Set when HTTP/1.1's exclusive connections cap the concurrency (`h1`, `auto`): at
+    /// most this many connections for more requests in flight.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    exclusive_cap: Option<usize>,
 }
 
 /// `hotpool bench URL`.
@@ -79,6 +89,7 @@ async fn bench_with<D: Dialer<Conn: HttpConnection>>(
         tasks.spawn(async move {
             let mut lat = Latencies::with_capacity(share as usize);
             let mut statuses: BTreeMap<u16, u64> = BTreeMap::new();
+            let mut versions: BTreeMap<String, u64> = BTreeMap::new();
             let mut errors = Vec::new();
             let mut bytes = 0u64;
             for _ in 0..share {
@@ -87,25 +98,32 @@ async fn bench_with<D: Dialer<Conn: HttpConnection>>(
                     Ok(response) => {
                         lat.record(t.elapsed());
                         *statuses.entry(response.status().as_u16()).or_default() += 1;
+                        *versions
+                            .entry(format!("{:?}", response.version()))
+                            .or_default() += 1;
                         bytes += response.body().len() as u64;
                     }
                     Err(e) => errors.push(e.to_string()),
                 }
             }
-            (lat, statuses, errors, bytes)
+            (lat, statuses, versions, errors, bytes)
         });
     }
     let mut lat = Latencies::with_capacity(args.requests as usize);
     let mut statuses: BTreeMap<u16, u64> = BTreeMap::new();
+    let mut versions: BTreeMap<String, u64> = BTreeMap::new();
     let mut errors: Vec<String> = Vec::new();
     let mut body_bytes = 0u64;
     while let Some(joined) = tasks.join_next().await {
         match joined {
-            Ok((l, s, e, b)) => {
+            Ok((l, s, v, e, b)) => {
                 lat.merge(l);
                 body_bytes += b;
                 for (k, v) in s {
                     *statuses.entry(k).or_default() += v;
+                }
+                for (k, v) in v {
+                    *versions.entry(k).or_default() += v;
                 }
                 errors.extend(e);
             }
@@ -117,6 +135,12 @@ async fn bench_with<D: Dialer<Conn: HttpConnection>>(
     let connections = stack.pool.connections().len();
     let addresses = stack.pool.addrs(&host.name).len();
     stack.stop().await;
+    // HTTP/1.1 (h1, or what auto chose) carries one request per connection at a time.
+    let cap = cfg.pool.max_conns_per_ip.saturating_mul(addresses);
+    let http1 = versions
+        .keys()
+        .any(|v| v.starts_with("HTTP/1") || v.starts_with("HTTP/0"));
+    let exclusive_cap = (http1 && (cap as u64) < args.concurrency).then_some(cap);
 
     let ok = lat.len() as u64;
     let out = BenchJson {
@@ -128,14 +152,18 @@ async fn bench_with<D: Dialer<Conn: HttpConnection>>(
         errors: errors.len() as u64,
         body_bytes,
         statuses,
+        versions,
         elapsed_ms: elapsed.as_secs_f64() * 1e3,
         requests_per_sec: ok as f64 / elapsed.max(Duration::from_nanos(1)).as_secs_f64(),
         latency: lat.summary(),
         histogram: lat.buckets(),
         reuse_rate: stats.reuse_rate(),
+        leases: stats.leases_total,
+        dials: stats.dials_total,
         connections,
         addresses,
         warm_ok: warm.ok,
+        exclusive_cap,
     };
     if global.json {
         print_json(&out)?;
@@ -178,7 +206,27 @@ fn render(r: &BenchJson) -> String {
         .map(|(s, n)| format!("{s}: {n}"))
         .collect();
     out.push_str(&format!("  status codes   {}\n", statuses.join(", ")));
-    out.push_str(&format!("  reuse rate     {:.4}\n\n", r.reuse_rate));
+    let versions: Vec<String> = r
+        .versions
+        .iter()
+        .map(|(v, n)| format!("{v}: {n}"))
+        .collect();
+    out.push_str(&format!("  protocols      {}\n", versions.join(", ")));
+    out.push_str(&format!(
+        "  reuse rate     {:.4} ({} leases, {} connections opened)\n",
+        r.reuse_rate, r.leases, r.dials
+    ));
+    if let Some(cap) = r.exclusive_cap {
+        out.push_str(&format!(
+            "  note           HTTP/1.1 connections are exclusive: at most {cap} ({} addresses × \
+             pool.max_conns_per_ip) for {} requests in flight; raise it, e.g. \
+             HOTPOOL_POOL__MAX_CONNS_PER_IP={}\n",
+            r.addresses,
+            r.concurrency,
+            r.concurrency.div_ceil(r.addresses.max(1) as u64)
+        ));
+    }
+    out.push('\n');
     out.push_str(&format!(
         "  latency  min {}  p50 {}  p90 {}  p99 {}  max {}  mean {}\n\n",
         fmt_us(l.min_us),

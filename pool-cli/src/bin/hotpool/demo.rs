@@ -1,8 +1,16 @@
-//! `hotpool demo`: no network, no setup. Local origins (TLS + HTTP/2, or QUIC) on several
-//! loopback addresses and a local DNS server answering the demo host with them; a pool built
-//! from a built-in config pointing at that DNS server; warm-up with a progress bar; a few
-//! thousand requests through the pool; cold vs hot latency, reuse, connections per address,
-//! handshakes and memory per connection.
+//! `hotpool demo`: no network, no setup. Local origins on several loopback addresses and a
+//! local DNS server answering the demo host with them; a pool built from a built-in config
+//! pointing at that DNS server; warm-up with a progress bar; a few thousand requests through
+//! the pool; cold vs hot latency, reuse, connections per address and per protocol,
+//! handshakes and memory per connection. `--proto` picks the protocol:
+//!
+//! - `h2` (default): TLS + HTTP/2, one multiplexed connection per address;
+//! - `h1`: HTTP/1.1-only origins (ALPN `http/1.1`), exclusive connections: the built-in
+//!   config allows as many per address as the concurrency needs;
+//! - `auto`: the `HttpsDialer` offering `h2, http/1.1` against half the addresses speaking
+//!   both (HTTP/2 chosen) and half HTTP/1.1 only, on one port: each connection is pooled as
+//!   what its origin chose;
+//! - `h3`: HTTP/3 over QUIC.
 //!
 //! - **cold** = what a client without a pool pays per request: a new connection (TCP connect,
 //!   TLS handshake, HTTP/2 preface; or the QUIC handshake) and one request, then close.
@@ -22,17 +30,22 @@ use std::time::{Duration, Instant};
 
 use pool_config::Config;
 use pool_core::Target;
-use pool_testkit::{DnsServer, H2Origin, H2OriginOptions, H3Origin, H3OriginOptions, TestCa};
-use pool_tls::H2Dialer;
+use pool_testkit::{DnsServer, H3Origin, H3OriginOptions, TestCa};
+use pool_tls::{H1Dialer, H2Dialer, HttpsDialer};
 use serde::Serialize;
 use tokio::runtime::Handle;
 
-use crate::args::{DemoArgs, Global};
+use crate::args::{DemoArgs, DemoProto, Global};
 use crate::latency::{Latencies, fmt_us};
 use crate::progress::WarmBar;
 use crate::report::{fmt_bytes, print_json, table, table_aligned};
 use crate::stack::{HostSpec, Stack};
 use crate::{Error, alloc};
+
+/// The demo's origins as it counts them.
+#[path = "demo_origins.rs"]
+mod origins;
+use origins::{DemoOrigin, TlsOrigins};
 use pool_core::Dialer;
 use pool_http::http_body_util::BodyExt;
 use pool_http::{HttpConnection, RequestError, RequestOptions};
@@ -69,7 +82,7 @@ timeout = "2s"
 
 [[hosts]]
 name = "demo.hotpool.test"
-transport = "h2"              # --proto h3 (or --quic) switches to "h3"
+transport = "h2"              # --proto h1 | auto | h3 (or --quic) switches it
 "#;
 
 /// What the demo reports (`--json` prints exactly this object).
@@ -113,6 +126,9 @@ struct DemoReport {
     cold_handshakes: u64,
     /// Client heap growth per warm connection, in bytes.
     bytes_per_connection: u64,
+    /// Connections the origins saw for the pool (warm-up and hot phase), by the protocol
+    /// they spoke (`h2`, `http/1.1`, `h3`).
+    protocols: BTreeMap<&'static str, u64>,
     per_address: Vec<AddressRow>,
 }
 
@@ -125,64 +141,6 @@ struct AddressRow {
     handshakes: u64,
 }
 
-/// Counters of a local origin, the same for both transports.
-#[derive(Clone, Copy, Debug, Default)]
-struct OriginCounts {
-    handshakes: u64,
-    requests: u64,
-}
-
-/// A local origin as the demo sees it.
-trait DemoOrigin: Send + Sync + 'static {
-    fn totals(&self) -> OriginCounts;
-    fn per_addr(&self) -> BTreeMap<IpAddr, OriginCounts>;
-}
-
-impl DemoOrigin for H2Origin {
-    fn totals(&self) -> OriginCounts {
-        let s = self.stats();
-        OriginCounts {
-            handshakes: s.handshakes,
-            requests: s.requests,
-        }
-    }
-    fn per_addr(&self) -> BTreeMap<IpAddr, OriginCounts> {
-        self.per_addr_stats()
-            .into_iter()
-            .map(|(ip, s)| {
-                let c = OriginCounts {
-                    handshakes: s.handshakes,
-                    requests: s.requests,
-                };
-                (ip, c)
-            })
-            .collect()
-    }
-}
-
-impl DemoOrigin for H3Origin {
-    fn totals(&self) -> OriginCounts {
-        let s = self.stats();
-        OriginCounts {
-            handshakes: s.handshakes,
-            requests: s.requests,
-        }
-    }
-    fn per_addr(&self) -> BTreeMap<IpAddr, OriginCounts> {
-        self.addrs()
-            .iter()
-            .filter_map(|ip| {
-                let s = self.stats_for(*ip)?;
-                let c = OriginCounts {
-                    handshakes: s.handshakes,
-                    requests: s.requests,
-                };
-                Some((*ip, c))
-            })
-            .collect()
-    }
-}
-
 /// The demo's addresses: 127.0.0.2, 127.0.0.3, ...
 fn demo_ips(n: u8) -> Vec<IpAddr> {
     (0..n)
@@ -191,7 +149,7 @@ fn demo_ips(n: u8) -> Vec<IpAddr> {
 }
 
 /// Runs `fut` on the servers' runtime (so its allocations are not counted as client heap).
-async fn on_servers<T: Send + 'static>(
+pub(crate) async fn on_servers<T: Send + 'static>(
     servers: &Handle,
     fut: impl std::future::Future<Output = T> + Send + 'static,
 ) -> Result<T, Error> {
@@ -201,21 +159,41 @@ async fn on_servers<T: Send + 'static>(
         .map_err(|e| Error::new(format!("demo server task failed: {e}")))
 }
 
-/// The demo's config: built in, `HOTPOOL_*` overrides, `[pool]` from `--config`.
-fn demo_config(global: &Global, dns: SocketAddr, port: u16, h3: bool) -> Result<Config, Error> {
+/// The demo's config: built in, `HOTPOOL_*` overrides, `[pool]` from `--config`. Over
+/// HTTP/1.1 (`h1`, `auto`), whose connections are exclusive, the built-in `[pool]` allows
+/// as many connections per address as `--concurrency` spreads onto each (within
+/// `max_conns_per_host`).
+fn demo_config(
+    global: &Global,
+    args: &DemoArgs,
+    dns: SocketAddr,
+    port: u16,
+) -> Result<Config, Error> {
     let mut cfg =
         Config::from_str_with_vars(DEMO_CONFIG, "<built-in demo config>", std::env::vars())
             .map_err(|e| Error::new(e.to_string()))?;
+    let transport = match args.proto() {
+        DemoProto::H1 => pool_config::Transport::H1,
+        DemoProto::H2 => pool_config::Transport::H2,
+        DemoProto::Auto => pool_config::Transport::Auto,
+        DemoProto::H3 => pool_config::Transport::H3,
+    };
     if let Some(path) = &global.config {
         let file = Config::from_file_with_env(path).map_err(|e| Error::new(e.to_string()))?;
         cfg.pool = file.pool;
+    } else if matches!(args.proto(), DemoProto::H1 | DemoProto::Auto) {
+        let addresses = u64::from(args.addresses);
+        let per_host = cfg.pool.max_conns_per_host as u64;
+        let per_ip = args
+            .concurrency
+            .div_ceil(addresses)
+            .min((per_host / addresses).max(1));
+        cfg.pool.max_conns_per_ip = usize::try_from(per_ip).unwrap_or(1);
     }
     cfg.dns.name_servers = vec![dns];
     for h in &mut cfg.hosts {
         h.port = port;
-        if h3 {
-            h.transport = pool_config::Transport::H3;
-        }
+        h.transport = transport;
     }
     cfg.validate().map_err(|e| Error::new(e.to_string()))?;
     Ok(cfg)
@@ -234,38 +212,10 @@ pub async fn run(global: &Global, args: &DemoArgs, servers: Handle) -> Result<Ex
     .await?
     .map_err(|e| Error::new(format!("demo DNS server: {e}")))?;
 
-    let report = if args.proto() == crate::args::DemoProto::H3 {
+    let report = if args.proto() == DemoProto::H3 {
         run_h3(global, args, &servers, &ca, &ips, &dns_server).await
     } else {
-        let options = H2OriginOptions::new(&ips, &[DEMO_HOST], &ca);
-        let origin = on_servers(&servers, async move {
-            H2Origin::start(options).await.map(Arc::new)
-        })
-        .await?
-        .map_err(|e| Error::new(format!("demo origin: {e}")))?;
-        let result = async {
-            set_dns(&servers, &dns_server, &ips).await?;
-            let cfg = demo_config(global, dns_server.addr(), origin.port(), false)?;
-            let mut h2 = cfg
-                .h2_options(cfg.hosts.first())
-                .map_err(|e| Error::new(e.to_string()))?;
-            h2.tls.trust.extra_ca_certs.push(ca.ca_cert_der());
-            h2.tls.trust.webpki_roots = false;
-            let dialer = H2Dialer::new(h2).map_err(|e| Error::new(format!("TLS setup: {e}")))?;
-            measure(
-                args,
-                &cfg,
-                dialer,
-                origin.clone(),
-                dns_server.addr(),
-                ips.len(),
-            )
-            .await
-        }
-        .await;
-        let o = origin.clone();
-        let _ = on_servers(&servers, async move { o.shutdown().await }).await;
-        result
+        run_tls(global, args, &servers, &ca, &ips, &dns_server).await
     };
     let d = dns_server.clone();
     let _ = on_servers(&servers, async move { d.shutdown().await }).await;
@@ -280,6 +230,64 @@ pub async fn run(global: &Global, args: &DemoArgs, servers: Handle) -> Result<Ex
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// The TLS variants of the demo (`h2`, `h1`, `auto`): their origins (see
+/// [`origins::start_tls`]), their dialer, the same phases.
+async fn run_tls(
+    global: &Global,
+    args: &DemoArgs,
+    servers: &Handle,
+    ca: &Arc<TestCa>,
+    ips: &[IpAddr],
+    dns_server: &Arc<DnsServer>,
+) -> Result<DemoReport, Error> {
+    let origins = origins::start_tls(servers, args.proto(), ca, ips).await?;
+    let result = measure_tls(global, args, servers, ca, ips, dns_server, &origins).await;
+    origins::shutdown(servers, &origins.0).await;
+    result
+}
+
+async fn measure_tls(
+    global: &Global,
+    args: &DemoArgs,
+    servers: &Handle,
+    ca: &Arc<TestCa>,
+    ips: &[IpAddr],
+    dns_server: &Arc<DnsServer>,
+    origins: &Arc<TlsOrigins>,
+) -> Result<DemoReport, Error> {
+    set_dns(servers, dns_server, ips).await?;
+    let cfg = demo_config(global, args, dns_server.addr(), origins.port())?;
+    let host = cfg.hosts.first();
+    let config_error = |e: pool_config::ConfigError| Error::new(e.to_string());
+    let tls_error = |e: pool_tls::ConfigError| Error::new(format!("TLS setup: {e}"));
+    let trust_demo_ca = |trust: &mut pool_tls::Trust| {
+        trust.extra_ca_certs.push(ca.ca_cert_der());
+        trust.webpki_roots = false;
+    };
+    let origin = Arc::clone(origins);
+    let (dns, n) = (dns_server.addr(), ips.len());
+    match args.proto() {
+        DemoProto::H1 => {
+            let mut options = cfg.h1_options(host).map_err(config_error)?;
+            trust_demo_ca(&mut options.trust);
+            let dialer = H1Dialer::new(options).map_err(tls_error)?;
+            measure(args, &cfg, dialer, origin, dns, n).await
+        }
+        DemoProto::Auto => {
+            let mut options = cfg.https_options(host).map_err(config_error)?;
+            trust_demo_ca(&mut options.tls.trust);
+            let dialer = HttpsDialer::new(options).map_err(tls_error)?;
+            measure(args, &cfg, dialer, origin, dns, n).await
+        }
+        _ => {
+            let mut options = cfg.h2_options(host).map_err(config_error)?;
+            trust_demo_ca(&mut options.tls.trust);
+            let dialer = H2Dialer::new(options).map_err(tls_error)?;
+            measure(args, &cfg, dialer, origin, dns, n).await
+        }
+    }
 }
 
 /// The HTTP/3 variant of the demo: an [`H3Origin`] instead of the h2 origin, a
@@ -300,7 +308,7 @@ async fn run_h3(
     .map_err(|e| Error::new(format!("demo HTTP/3 origin: {e}")))?;
     let result = async {
         set_dns(servers, dns_server, ips).await?;
-        let cfg = demo_config(global, dns_server.addr(), origin.port(), true)?;
+        let cfg = demo_config(global, args, dns_server.addr(), origin.port())?;
         let mut quic = cfg
             .quic_options(cfg.hosts.first())
             .map_err(|e| Error::new(e.to_string()))?;
@@ -473,6 +481,7 @@ async fn phases<D: Dialer<Conn: HttpConnection>>(
         hot_handshakes: after_hot.handshakes - after_warm.handshakes,
         cold_handshakes: after_cold.handshakes - after_hot.handshakes,
         bytes_per_connection,
+        protocols: after_hot.protocols_since(&base),
         per_address: per_address.into_values().collect(),
     })
 }
@@ -580,7 +589,16 @@ fn render(r: &DemoReport) -> String {
         ),
         (
             "connections",
-            format!("{} open to {} addresses", r.connections, r.addresses),
+            format!(
+                "{} open to {} addresses; by protocol (as each origin chose): {}",
+                r.connections,
+                r.addresses,
+                r.protocols
+                    .iter()
+                    .map(|(p, n)| format!("{n} {p}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
         ),
         (
             "memory/connection",
