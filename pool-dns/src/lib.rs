@@ -72,12 +72,17 @@ pub mod metrics;
 mod options;
 mod refresher;
 mod resolve;
+mod servers;
 mod sources;
 mod status;
 
 pub use family::FamilyStatus;
 pub use options::{DnsOptions, DnsProtocol, IpPreference, NameServer};
+/// What DoT and DoH servers' certificates are checked against ([`DnsOptions::tls`]): the
+/// same type as the TLS and QUIC dialers' trust.
+pub use pool_rustls::Trust;
 pub use refresher::DnsRefresher;
-pub use resolve::{FailureKind, IpFamily, ResolveError, SetupError};
+pub use resolve::{FailureKind, IpFamily, ResolveError};
+pub use servers::SetupError;
 pub use sources::{AddressSource, DnsSource, SourceError, SourceStatus, StaticSource};
 pub use status::{DnsStats, FamilyStats, HostSource, HostStatus};

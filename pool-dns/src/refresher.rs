@@ -15,7 +15,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::family::{self, FamilyStatus};
-use crate::resolve::{Answer, Failure, build_resolver, fqdn, lookup};
+use crate::resolve::{Answer, Failure, fqdn, lookup};
+use crate::servers::build_resolver;
 use crate::sources::{AddressSource, SourceStatus, run_source};
 use crate::{
     DnsOptions, DnsStats, FailureKind, FamilyStats, HostSource, HostStatus, IpFamily, ResolveError,

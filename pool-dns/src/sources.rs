@@ -15,7 +15,8 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::refresher::Shared;
-use crate::resolve::{build_resolver, fqdn, lookup};
+use crate::resolve::{fqdn, lookup};
+use crate::servers::build_resolver;
 use crate::{DnsOptions, IpFamily, SetupError};
 
 /// A source of a host's addresses, pulled by the refresher
