@@ -7,7 +7,6 @@ use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use hickory_resolver::TokioResolver;
 use pool_core::proto::AddrChange;
 use pool_core::{Dialer, Pool};
 use tokio::sync::{Notify, oneshot, watch};
@@ -16,7 +15,7 @@ use tokio::time::Instant;
 
 use crate::family::{self, FamilyStatus};
 use crate::resolve::{Answer, Failure, fqdn, lookup};
-use crate::servers::build_resolver;
+use crate::servers::{DnsResolver, build_resolver};
 use crate::sources::{AddressSource, SourceStatus, run_source};
 use crate::{
     DnsOptions, DnsStats, FailureKind, FamilyStats, HostSource, HostStatus, IpFamily, ResolveError,
@@ -126,7 +125,7 @@ impl HostEntry {
 }
 
 pub(crate) struct Shared {
-    resolver: TokioResolver,
+    resolver: DnsResolver,
     pub(crate) options: DnsOptions,
     sink: Arc<dyn AddrSink>,
     hosts: Mutex<HashMap<Arc<str>, HostEntry>>,

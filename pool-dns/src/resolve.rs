@@ -6,10 +6,11 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use hickory_resolver::TokioResolver;
 use hickory_resolver::net::{DnsError, NetError, NoRecords};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{RData, RecordType};
+
+use crate::servers::DnsResolver;
 
 /// An address family: A records (IPv4) or AAAA records (IPv6). Each is resolved,
 /// scheduled and remembered on its own.
@@ -188,7 +189,7 @@ pub(crate) fn classify(error: &NetError) -> FailureKind {
 
 /// Whether an I/O error carries a rustls error (how tokio-rustls reports a failed
 /// handshake: a bad certificate, a wrong name, an alert from the server).
-fn is_tls(io: &std::io::Error) -> bool {
+pub(crate) fn is_tls(io: &std::io::Error) -> bool {
     io.get_ref()
         .is_some_and(|inner| inner.is::<pool_rustls::rustls::Error>())
 }
@@ -213,11 +214,12 @@ fn negative_ttl(error: &NetError) -> Option<Duration> {
 
 /// Looks up one family of `name` (already fully qualified).
 pub(crate) async fn lookup(
-    resolver: &TokioResolver,
+    resolver: &DnsResolver,
     name: &str,
     family: IpFamily,
 ) -> Result<Answer, Failure> {
-    match resolver.lookup(name, family.rr()).await {
+    let tls_before = resolver.connector.tls_failures().count;
+    match resolver.resolver.lookup(name, family.rr()).await {
         Ok(lookup) => {
             let mut ttl = None::<u32>;
             let mut ips = Vec::new();
@@ -247,14 +249,26 @@ pub(crate) async fn lookup(
                 ttl: Duration::from_secs(u64::from(ttl.unwrap_or(0))),
             })
         }
-        Err(e) => Err(Failure {
-            negative_ttl: negative_ttl(&e),
-            error: ResolveError {
-                kind: classify(&e),
-                family: Some(family),
-                message: e.to_string(),
-            },
-        }),
+        Err(e) => {
+            let mut kind = classify(&e);
+            let mut message = e.to_string();
+            // No server reachable while a TLS handshake failed: the handshake is why.
+            let tls = resolver.connector.tls_failures();
+            if kind == FailureKind::Network && tls.count != tls_before {
+                kind = FailureKind::Tls;
+                if let Some(last) = tls.last {
+                    message = format!("{message}: TLS handshake failed: {last}");
+                }
+            }
+            Err(Failure {
+                negative_ttl: negative_ttl(&e),
+                error: ResolveError {
+                    kind,
+                    family: Some(family),
+                    message,
+                },
+            })
+        }
     }
 }
 

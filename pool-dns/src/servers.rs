@@ -6,13 +6,17 @@
 //! [`DnsOptions::tls`], so DoT and DoH trust exactly what the TLS and QUIC dialers trust,
 //! on the same crypto provider (ring).
 
+use std::future::Future;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
 
-use hickory_resolver::TokioResolver;
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
+
 use hickory_resolver::net::NetError;
 use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::{ConnectionProvider, PoolContext, Resolver};
 use pool_rustls::rustls::pki_types::ServerName;
 use pool_rustls::{TlsProfile, root_store};
 
@@ -54,7 +58,88 @@ pub enum SetupError {
 /// The path of the platform's resolver configuration, for messages.
 const SYSTEM_RESOLV_CONF: &str = "/etc/resolv.conf";
 
-pub(crate) fn build_resolver(options: &DnsOptions) -> Result<TokioResolver, SetupError> {
+/// The resolver of a refresher or source, and what its connections' failures were.
+#[derive(Clone, Debug)]
+pub(crate) struct DnsResolver {
+    pub(crate) resolver: Resolver<Connector>,
+    pub(crate) connector: Connector,
+}
+
+/// tokio's connection provider, remembering the TLS handshakes that failed.
+///
+/// hickory's name-server pool answers a lookup whose every connection failed with "no
+/// connections available", dropping the connections' own errors; this keeps the typed
+/// ones the lookup needs to tell a TLS failure from a network one.
+#[derive(Clone, Default)]
+pub(crate) struct Connector {
+    runtime: TokioRuntimeProvider,
+    tls_failures: Arc<Mutex<TlsFailures>>,
+}
+
+/// Failed TLS handshakes so far, and the last one's description (for logs).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct TlsFailures {
+    pub(crate) count: u64,
+    pub(crate) last: Option<String>,
+}
+
+impl std::fmt::Debug for Connector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connector")
+            .field("tls_failures", &self.tls_failures())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Connector {
+    /// The TLS handshakes that failed so far.
+    pub(crate) fn tls_failures(&self) -> TlsFailures {
+        self.tls_failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+type ConnFuture = Pin<
+    Box<
+        dyn Future<Output = Result<<TokioRuntimeProvider as ConnectionProvider>::Conn, NetError>>
+            + Send,
+    >,
+>;
+
+impl ConnectionProvider for Connector {
+    type Conn = <TokioRuntimeProvider as ConnectionProvider>::Conn;
+    type FutureConn = ConnFuture;
+    type RuntimeProvider = TokioRuntimeProvider;
+
+    fn new_connection(
+        &self,
+        ip: IpAddr,
+        config: &ConnectionConfig,
+        cx: &PoolContext,
+    ) -> Result<ConnFuture, NetError> {
+        let connecting = ConnectionProvider::new_connection(&self.runtime, ip, config, cx)?;
+        let failures = Arc::clone(&self.tls_failures);
+        Ok(Box::pin(async move {
+            let result = connecting.await;
+            if let Err(NetError::Io(io)) = &result
+                && crate::resolve::is_tls(io)
+            {
+                let mut f = failures.lock().unwrap_or_else(PoisonError::into_inner);
+                f.count += 1;
+                f.last = Some(format!("{ip}: {io}"));
+            }
+            result
+        }))
+    }
+
+    fn runtime_provider(&self) -> &TokioRuntimeProvider {
+        &self.runtime
+    }
+}
+
+pub(crate) fn build_resolver(options: &DnsOptions) -> Result<DnsResolver, SetupError> {
     let (config, system_opts) = if options.name_servers.is_empty() {
         let (config, opts) = system_config(options.resolv_conf.as_deref())?;
         (config, Some(opts))
@@ -70,7 +155,8 @@ pub(crate) fn build_resolver(options: &DnsOptions) -> Result<TokioResolver, Setu
         .name_servers
         .iter()
         .any(|ns| ns.protocol.tls_name().is_some());
-    let mut builder = TokioResolver::builder_with_config(config, TokioRuntimeProvider::default());
+    let connector = Connector::default();
+    let mut builder = Resolver::builder_with_config(config, connector.clone());
     if let Some(opts) = system_opts {
         *builder.options_mut() = opts;
     }
@@ -83,7 +169,11 @@ pub(crate) fn build_resolver(options: &DnsOptions) -> Result<TokioResolver, Setu
     opts.cache_size = 0;
     opts.timeout = options.query_timeout;
     opts.attempts = options.attempts.max(1);
-    builder.build().map_err(SetupError::Resolver)
+    let resolver = builder.build().map_err(SetupError::Resolver)?;
+    Ok(DnsResolver {
+        resolver,
+        connector,
+    })
 }
 
 /// hickory's form of one configured name server (one connection type, trusted negative
