@@ -334,7 +334,7 @@ section! {
         /// `protocol`, `tls_name`; see [`DnsServerConfig`]), asked after `name_servers`.
         /// Both empty: the system's resolver configuration.
         servers: Vec<DnsServerConfig> as Vec<Entry<DnsServerConfig>> = (default "[]"),
-            "[[dns.servers]] tables: addr, protocol (udp, tcp, tls, https), tls_name",
+            "or [[dns.servers]] tables instead: addr, protocol (udp|tcp|tls|https), tls_name",
             check check::dns_servers;
         /// The resolv.conf file read when no name server is configured (its `nameserver`
         /// lines, each asked on port 53, and `options`). Absent: the system's
