@@ -291,8 +291,9 @@ impl std::fmt::Debug for DnsRefresher {
 
 impl DnsRefresher {
     /// Starts a refresher feeding `pool` (it keeps a clone). Must be called inside a tokio
-    /// runtime. Fails only when the system's resolver configuration cannot be read (with
-    /// no name servers configured).
+    /// runtime. Fails ([`SetupError`]) when the resolver cannot be built: the system's (or
+    /// the given) resolv.conf is unreadable with no name servers configured, a TLS name is
+    /// invalid, or the DoT/DoH trust roots cannot be loaded.
     pub fn start<D: Dialer>(pool: &Pool<D>, options: DnsOptions) -> Result<Self, SetupError> {
         let resolver = build_resolver(&options)?;
         let shared = Arc::new(Shared {
