@@ -291,9 +291,8 @@ impl std::fmt::Debug for DnsRefresher {
 
 impl DnsRefresher {
     /// Starts a refresher feeding `pool` (it keeps a clone). Must be called inside a tokio
-    /// runtime. Fails ([`SetupError`]) when the resolver cannot be built: the system's (or
-    /// the given) resolv.conf is unreadable with no name servers configured, a TLS name is
-    /// invalid, or the DoT/DoH trust roots cannot be loaded.
+    /// runtime. Fails when the resolver cannot be built ([`SetupError`]: resolv.conf, TLS
+    /// name, DoT/DoH trust roots).
     pub fn start<D: Dialer>(pool: &Pool<D>, options: DnsOptions) -> Result<Self, SetupError> {
         let resolver = build_resolver(&options)?;
         let shared = Arc::new(Shared {
