@@ -20,7 +20,7 @@ use hickory_server::zone_handler::{
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::Notify;
 
-use crate::dns_tls::{self, DnsTlsOptions, TlsAddrs};
+use crate::dns_tls::{self, DnsTlsOptions, TlsListeners};
 use crate::wait::until;
 
 /// Idle timeout of a TCP DNS connection on the server side.
@@ -195,7 +195,7 @@ pub struct DnsServer {
     shared: Arc<Shared>,
     zones: Vec<(Name, Arc<Zone>)>,
     addr: SocketAddr,
-    tls_addrs: Option<TlsAddrs>,
+    tls: Option<TlsListeners>,
     serial: AtomicU32,
     server: tokio::sync::Mutex<Option<Server<Handler>>>,
 }
@@ -312,7 +312,7 @@ impl DnsServer {
             TCP_TIMEOUT,
             TCP_RESPONSE_BUFFER,
         );
-        let tls_addrs = match &options.tls {
+        let tls = match &options.tls {
             Some(tls) => Some(dns_tls::register(&mut server, options.bind, tls)?),
             None => None,
         };
@@ -321,7 +321,7 @@ impl DnsServer {
             shared,
             zones,
             addr,
-            tls_addrs,
+            tls,
             serial: AtomicU32::new(serial),
             server: tokio::sync::Mutex::new(Some(server)),
         })
@@ -343,13 +343,30 @@ impl DnsServer {
 
     /// The DNS-over-TLS address (`None` without [`DnsServerOptions::tls`]).
     pub fn tls_addr(&self) -> Option<SocketAddr> {
-        self.tls_addrs.map(|a| a.tls)
+        self.tls.as_ref().map(|t| t.tls)
     }
 
     /// The DNS-over-HTTPS address (`None` without [`DnsServerOptions::tls`]); the path is
     /// [`DOH_PATH`](crate::DOH_PATH).
     pub fn https_addr(&self) -> Option<SocketAddr> {
-        self.tls_addrs.map(|a| a.https)
+        self.tls.as_ref().map(|t| t.https)
+    }
+
+    /// From the next DoT or DoH handshake on, presents a certificate for `names` instead
+    /// (issued by the same CA): a client expecting another name then fails its handshake.
+    /// Connections already open keep their certificate.
+    ///
+    /// # Errors
+    /// `InvalidInput` without [`DnsServerOptions::tls`]; certificate generation errors.
+    pub fn set_tls_names(&self, names: &[&str]) -> io::Result<()> {
+        let Some(tls) = &self.tls else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the server has no TLS listeners",
+            ));
+        };
+        tls.certs
+            .set_names(&names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
     }
 
     fn zone_for(&self, name: &Name) -> io::Result<&Arc<Zone>> {

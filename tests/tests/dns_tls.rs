@@ -7,10 +7,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pool_core::{Pool, PoolOptions};
-use pool_dns::{DnsOptions, DnsRefresher, FailureKind, NameServer, Trust};
+use pool_core::{CloseReason, Pool, PoolOptions};
+use pool_dns::{DnsOptions, DnsRefresher, FailureKind, IpFamily, NameServer, Trust};
 use pool_testkit::{
-    DnsServer, DnsServerOptions, DnsTlsOptions, H2Origin, H2OriginOptions, TestCa, wait_for,
+    DnsServer, DnsServerOptions, DnsTlsOptions, Fault, FaultProxy, H2Origin, H2OriginOptions,
+    TestCa, wait_for,
 };
 use pool_tls::{H2Dialer, H2Options};
 
@@ -144,4 +145,81 @@ async fn a_wrong_tls_name_or_an_untrusted_ca_is_a_typed_tls_failure() {
     // No query ever got through a failed handshake.
     assert_eq!(dns.queries(), 0);
     dns.shutdown().await;
+}
+
+/// A server whose certificate stops matching `tls_name` while the host is warm: lookups fail
+/// as `Tls`, the addresses and connections stay (only NXDOMAIN removes), and the lookups
+/// after the certificate's return succeed again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_failure_mid_run_keeps_the_addresses_and_recovers() {
+    let ca = Arc::new(TestCa::new().unwrap());
+    let ips = [v4(2), v4(3)];
+    let origin = H2Origin::start(H2OriginOptions::new(&ips, &[HOST], &ca))
+        .await
+        .unwrap();
+    let dns = tls_zone(&ca).await;
+    dns.set_addrs(HOST, &ips, 0).await.unwrap();
+    let (dot, doh) = (dns.tls_addr().unwrap(), dns.https_addr().unwrap());
+    for upstream in [dot, doh] {
+        // A proxy in front of the listener, to cut the resolver's open connection.
+        let proxy = FaultProxy::start(&[v4(1)], upstream).await.unwrap();
+        let front = proxy.socket_addr(v4(1));
+        let server = if upstream == dot {
+            NameServer::tls(front, DNS_NAME)
+        } else {
+            NameServer::https(front, DNS_NAME)
+        };
+        let what = server.protocol.as_str();
+        let pool = pool(&ca);
+        let options = DnsOptions {
+            min_ttl: Duration::from_millis(50),
+            retry_backoff: Duration::from_millis(20),
+            max_retry_backoff: Duration::from_millis(100),
+            ..dns_options(server, trusting(&ca))
+        };
+        let refresher = DnsRefresher::start(&pool, options).unwrap();
+        let want = socks(&ips, origin.port());
+        assert_eq!(refresher.add_host(HOST, origin.port()).await.unwrap(), want);
+        wait_for(&format!("{what}: warm"), DEADLINE, || {
+            pool.connections().len() == ips.len()
+        })
+        .await;
+
+        dns.set_tls_names(&["other.hotpool.test"]).unwrap();
+        proxy.inject_all(Fault::Reset);
+        let v4_error = || {
+            refresher
+                .host_status(HOST)
+                .and_then(|s| s.family(IpFamily::V4).and_then(|f| f.last_error.clone()))
+                .map(|e| e.kind)
+        };
+        wait_for(&format!("{what}: the handshake fails"), DEADLINE, || {
+            v4_error() == Some(FailureKind::Tls)
+        })
+        .await;
+        assert_eq!(
+            pool.addrs(HOST),
+            want,
+            "{what}: the last good answer is kept"
+        );
+        assert_eq!(pool.connections().len(), ips.len(), "{what}");
+        assert_eq!(
+            pool.stats().closed_for(CloseReason::AddressRemoved),
+            0,
+            "{what}"
+        );
+
+        dns.set_tls_names(&[DNS_NAME]).unwrap();
+        wait_for(&format!("{what}: recovers"), DEADLINE, || {
+            v4_error().is_none()
+        })
+        .await;
+        assert_eq!(pool.addrs(HOST), want, "{what}");
+
+        refresher.stop().await;
+        pool.close().await;
+        proxy.shutdown().await;
+    }
+    dns.shutdown().await;
+    origin.shutdown().await;
 }
