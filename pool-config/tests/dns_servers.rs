@@ -254,3 +254,13 @@ fn resolv_conf_is_relative_to_the_file_and_ignored_with_servers() {
     assert_eq!(w[0].key(), Some("dns.resolv_conf"));
     assert_eq!(w[0].line(), Some(3));
 }
+
+#[test]
+fn servers_round_trip_through_toml() {
+    let text = "[dns]\nresolv_conf = \"/tmp/resolv.conf\"\n\n[[dns.servers]]\n\
+                addr = \"127.0.0.1:853\"\nprotocol = \"tls\"\ntls_name = \"dns.test\"\n\n\
+                [[dns.servers]]\naddr = \"[::1]:53\"\nprotocol = \"tcp\"\n";
+    let c = load(text);
+    let written = c.to_toml_string().unwrap();
+    assert_eq!(load(&written), c, "{written}");
+}
