@@ -94,11 +94,12 @@ impl std::fmt::Debug for Connector {
 impl Connector {
     /// The TLS handshakes that failed so far.
     pub(crate) fn tls_failures(&self) -> TlsFailures {
-        self.tls_failures
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        locked(&self.tls_failures).clone()
     }
+}
+
+fn locked(failures: &Mutex<TlsFailures>) -> std::sync::MutexGuard<'_, TlsFailures> {
+    failures.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 type ConnFuture = Pin<
@@ -126,7 +127,7 @@ impl ConnectionProvider for Connector {
             if let Err(NetError::Io(io)) = &result
                 && crate::resolve::is_tls(io)
             {
-                let mut f = failures.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut f = locked(&failures);
                 f.count += 1;
                 f.last = Some(format!("{ip}: {io}"));
             }
