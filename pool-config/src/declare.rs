@@ -89,8 +89,9 @@ macro_rules! section {
         crate::read::literal::<$reader>($lit, $key)
     };
     (@value (optional $ex:literal), $reader:ty, $key:expr) => { None };
+    // A required key starts at its example (never seen: its absence is an error).
     (@value (required $what:literal, $ex:literal), $reader:ty, $key:expr) => {
-        Default::default()
+        crate::read::literal::<$reader>($ex, $key)
     };
     (@doc (default $lit:literal)) => { concat!("Default: `", $lit, "`.") };
     (@doc (optional $ex:literal)) => { concat!("Optional, absent by default (e.g. `", $ex, "`).") };
@@ -426,7 +427,8 @@ mod tests {
                 matches!(set, Some(Some(Ok(())))),
                 "{section}.{key} = {value}"
             );
-            let optional = ["body", "ipv6_prefix", "body_idle_timeout"].contains(&key.as_str());
+            let optional =
+                ["body", "ipv6_prefix", "body_idle_timeout", "resolv_conf"].contains(&key.as_str());
             assert_eq!(cfg == Config::default(), !optional, "{section}.{key}");
         }
         let mut cfg = Config::default();

@@ -59,10 +59,13 @@
 //!   (environment, then file, then default), so the line shown is one the user wrote.
 //! - **CIDRs** are accepted like Go's `net.ParseCIDR`: host bits are masked
 //!   (`10.1.2.3/8` is `10.0.0.0/8`); a bare address is a /32 or /128.
-//! - **Name servers** may omit the port (53).
+//! - **Name servers** in `dns.name_servers` may omit the port (53); `[[dns.servers]]`
+//!   entries write it (`addr = "127.0.0.1:853"`) and need a `tls_name` exactly when their
+//!   `protocol` is `"tls"` or `"https"`.
 //! - **Host names** are unique case-insensitively across `[[hosts]]`, even with different
 //!   ports or transports.
-//! - **`tls.ca_files`** are resolved relative to the config file's directory by
+//! - **`tls.ca_files`** and **`dns.resolv_conf`** are resolved relative to the config
+//!   file's directory by
 //!   [`Config::from_file`]; whether they exist is checked when they are read, not here.
 //! - A **float** duration is fractional seconds (`1.5`); a string of plain digits is seconds.
 //!
@@ -89,9 +92,9 @@ use std::sync::{Arc, LazyLock};
 
 pub use error::{ConfigError, ConfigWarning, ErrorKind};
 pub use model::{
-    Config, DnsConfig, DnsProtocol, HealthConfig, HostConfig, IpListConfig, IpPreference,
-    KNOWN_TLS_PROFILES, MetricsConfig, PoolConfig, ProbeKind, ProfileRotation, SourceAddrsConfig,
-    TlsConfig, Transport, ValidationConfig,
+    Config, DnsConfig, DnsProtocol, DnsServerConfig, HealthConfig, HostConfig, IpListConfig,
+    IpPreference, KNOWN_TLS_PROFILES, MetricsConfig, PoolConfig, ProbeKind, ProfileRotation,
+    SourceAddrsConfig, TlsConfig, Transport, ValidationConfig,
 };
 /// The type of `[whitelist]`/`[blacklist]` entries and of `source_addrs.ipv6_prefix`.
 pub use pool_core::{IpRange, IpRangeError};
@@ -117,8 +120,8 @@ fn first_error(errors: Vec<ConfigError>) -> ConfigError {
 }
 
 impl Config {
-    /// Reads and validates a config file. Relative `tls.ca_files` written in the file are
-    /// resolved against the file's directory.
+    /// Reads and validates a config file. Relative `tls.ca_files` and `dns.resolv_conf`
+    /// written in the file are resolved against the file's directory.
     ///
     /// # Errors
     /// The first problem in file order: unreadable file, TOML syntax, unknown key, wrong type,
@@ -167,6 +170,14 @@ impl Config {
             if f.is_relative() {
                 *f = base.join(&*f);
             }
+        }
+        if matches!(
+            cfg.meta.origins.get("dns.resolv_conf"),
+            Some(model::Origin::File(_))
+        ) && let Some(f) = cfg.dns.resolv_conf.as_mut()
+            && f.is_relative()
+        {
+            *f = base.join(&*f);
         }
         Ok(cfg)
     }

@@ -12,7 +12,7 @@ use serde::Serialize;
 
 use crate::declare::{Section, config, names, section};
 use crate::error::ConfigWarning;
-use crate::read::NameServer;
+use crate::read::{Entry, NameServer};
 use crate::validate as check;
 
 config! {
@@ -251,6 +251,53 @@ names! {
         Udp = "udp",
         /// TCP.
         Tcp = "tcp",
+        /// DNS over TLS (RFC 7858, usually port 853); needs a `tls_name`, so only in
+        /// `[[dns.servers]]`.
+        Tls = "tls",
+        /// DNS over HTTPS (RFC 8484: HTTP/2, `/dns-query`, usually port 443); needs a
+        /// `tls_name`, so only in `[[dns.servers]]`.
+        Https = "https",
+    }
+}
+
+impl DnsProtocol {
+    /// Whether the protocol is encrypted (TLS or HTTPS) and so needs a TLS name.
+    #[must_use]
+    pub fn is_encrypted(self) -> bool {
+        matches!(self, DnsProtocol::Tls | DnsProtocol::Https)
+    }
+}
+
+section! {
+    /// One `[[dns.servers]]` entry: a name server with its own transport.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+    #[non_exhaustive]
+    pub struct DnsServerConfig (raw DnsServerRaw) {
+        /// The server's address, `"ip:port"` (the port is required: 53, 853 for `"tls"`, 443
+        /// for `"https"`, usually; IPv6 as `"[::1]:853"`).
+        addr: SocketAddr = (required "the server's \"ip:port\"", "\"127.0.0.1:853\""),
+            "required; \"ip:port\"", check check::server_addr;
+        /// `"udp"`, `"tcp"`, `"tls"` (DNS over TLS) or `"https"` (DNS over HTTPS).
+        protocol: DnsProtocol = (default "\"udp\""), DnsProtocol::choices();
+        /// The name the server's certificate must be valid for (a DNS name or an IP
+        /// address): required for `"tls"` and `"https"`, refused for `"udp"` and `"tcp"`.
+        /// Certificates are checked against the `[tls]` trust settings (`ca_files`,
+        /// `use_webpki_roots`, `insecure_skip_verify`).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        tls_name: Option<String> = (optional "\"dns.example.com\""),
+            "required for tls and https; the certificate's name";
+    }
+}
+
+impl DnsServerConfig {
+    /// A server at `addr` over `protocol`, without a TLS name.
+    #[must_use]
+    pub fn new(addr: SocketAddr, protocol: DnsProtocol) -> Self {
+        Self {
+            addr,
+            protocol,
+            ..Self::declared()
+        }
     }
 }
 
@@ -279,8 +326,22 @@ section! {
         name_servers: Vec<SocketAddr> as Vec<NameServer> = (default "[]"),
             "\"ip:port\" (port defaults to 53); empty = system resolver",
             check check::name_servers;
-        /// `"udp"` or `"tcp"`.
-        protocol: DnsProtocol = (default "\"udp\""), DnsProtocol::choices();
+        /// `"udp"` or `"tcp"`: the transport of `name_servers` (`"tls"` and `"https"` need a
+        /// TLS name: use `[[dns.servers]]`).
+        protocol: DnsProtocol = (default "\"udp\""), "\"udp\" or \"tcp\" (of name_servers)",
+            check check::plain_dns_protocol;
+        /// Name servers each with its own transport, as `[[dns.servers]]` tables (`addr`,
+        /// `protocol`, `tls_name`; see [`DnsServerConfig`]), asked after `name_servers`.
+        /// Both empty: the system's resolver configuration.
+        servers: Vec<DnsServerConfig> as Vec<Entry<DnsServerConfig>> = (default "[]"),
+            "or [[dns.servers]] tables instead: addr, protocol (udp|tcp|tls|https), tls_name",
+            check check::dns_servers;
+        /// The resolv.conf file read when no name server is configured (its `nameserver`
+        /// lines, each asked on port 53, and `options`). Absent: the system's
+        /// (`/etc/resolv.conf`). A relative path in the file is relative to the file.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        resolv_conf: Option<PathBuf> = (optional "\"/etc/resolv.conf\""),
+            "when no name server is configured; default: the system's";
         /// `"ipv4"`, `"ipv6"` or `"both"`.
         prefer: IpPreference = (default "\"both\""), IpPreference::choices();
         /// Floor applied to record TTLs when scheduling re-resolution; may be zero.
@@ -303,6 +364,11 @@ section! {
             check check::nonzero;
     }
 }
+
+/// The keys of sections that are lists of tables (`[[dns.servers]]`): section, key, and the
+/// entries' keys (for "unknown key" reports).
+pub(crate) const ENTRY_LISTS: &[(&str, &str, &[&str])] =
+    &[("dns", "servers", <DnsServerConfig as Section>::KEYS)];
 
 /// Names accepted in `tls.profiles`.
 ///

@@ -17,8 +17,8 @@ use toml::de::{DeTable, DeValue};
 
 use crate::declare::Section;
 use crate::error::{ErrorKind, Report, line_col};
-use crate::model::{Config, HostConfig, Origin, RawConfig, SECTIONS};
-use crate::read::{Got, Issue, Read, Table, Tables};
+use crate::model::{Config, ENTRY_LISTS, HostConfig, Origin, RawConfig, SECTIONS};
+use crate::read::{Got, Issue, Parts, Read, Table, Tables};
 
 /// Where a section's keys go: the dotted prefix (`pool`, `hosts[1]`) and the table's span.
 pub(crate) struct Place<'a> {
@@ -142,6 +142,9 @@ impl<'t> Reader<'t> {
         let hit = |k: &Spanned<std::borrow::Cow<'_, str>>, v: &Spanned<DeValue<'_>>| {
             k.span() == *span || (v.span().start <= span.start && span.end <= v.span().end)
         };
+        if let Some(done) = self.reject_in_entries(root.get_mut(), &hit, message) {
+            return done;
+        }
         for (name, value) in root.get_mut().iter_mut() {
             let place = name.get_ref().to_string();
             match value.get_mut() {
@@ -202,6 +205,37 @@ impl<'t> Reader<'t> {
         true
     }
 
+    /// Reports and removes the key of a list-of-tables entry (`[[dns.servers]]`) the
+    /// error points at; `None` when it points at none. (The spans of the implicit tables
+    /// around such entries do not cover them, so each entry is searched.)
+    fn reject_in_entries(
+        &mut self,
+        root: &mut DeTable<'_>,
+        hit: &impl Fn(&Spanned<std::borrow::Cow<'_, str>>, &Spanned<DeValue<'_>>) -> bool,
+        message: &str,
+    ) -> Option<bool> {
+        for (section, list, known) in ENTRY_LISTS {
+            let Some(DeValue::Table(table)) = root.get_mut(*section).map(Spanned::get_mut) else {
+                continue;
+            };
+            let Some(DeValue::Array(items)) = table.get_mut(*list).map(Spanned::get_mut) else {
+                continue;
+            };
+            for (i, item) in items.iter_mut().enumerate() {
+                if let DeValue::Table(entry) = item.get_mut()
+                    && let Some(key) = find(entry, hit)
+                {
+                    let place = format!("[[{section}.{list}]]");
+                    let unknown =
+                        |k: &str| (!known.contains(&k)).then(|| unknown_in(k, known, &place));
+                    let prefix = format!("{section}.{list}[{i}].");
+                    return Some(self.drop_key(entry, key, prefix, unknown, message));
+                }
+            }
+        }
+        None
+    }
+
     /// Reports `key` of a section's `table` (at `prefix`) and removes it: an unknown key, or
     /// a known key whose value serde could not represent.
     fn drop_key(
@@ -239,9 +273,9 @@ impl<'t> Reader<'t> {
         match got.value {
             Ok(v) => {
                 *slot = v;
-                for (i, elem) in got.elems.into_iter().enumerate() {
+                for (suffix, part) in got.elems {
                     self.origins
-                        .insert(format!("{dotted}[{i}]"), Origin::File(elem));
+                        .insert(format!("{dotted}{suffix}"), Origin::File(part));
                 }
                 self.origins.insert(dotted, Origin::File(span));
             }
@@ -263,7 +297,7 @@ impl<'t> Reader<'t> {
         match issue.sub {
             Some((sub_span, suffix)) => {
                 self.at_span(
-                    sub_span,
+                    sub_span.unwrap_or(span),
                     Some(format!("{key}{suffix}")),
                     issue.kind,
                     issue.reason,
@@ -288,6 +322,42 @@ impl<'t> Reader<'t> {
                 self.at_span(span, Some(name.to_owned()), ErrorKind::Type, reason);
             }
         }
+    }
+
+    /// Reads one entry of a list of tables (`[[dns.servers]]`) on its own: the entry, or
+    /// its first problem (at the entry's key, as a suffix `.key`), and where its keys were
+    /// written.
+    pub(crate) fn entry<S: Section>(raw: S::Raw) -> (Result<S, Issue>, Parts) {
+        let mut entry = S::declared();
+        let mut reader = Reader::new(None, None, HashMap::new());
+        entry.apply(
+            raw,
+            &Place {
+                prefix: "",
+                span: 0..0,
+            },
+            &mut reader,
+        );
+        let parts = reader
+            .origins
+            .into_iter()
+            .filter_map(|(key, origin)| match origin {
+                Origin::File(span) => Some((key, span)),
+                Origin::Env(_) => None,
+            })
+            .collect();
+        reader.reports.sort_by_key(|(at, _)| *at);
+        let value = match reader.reports.into_iter().next() {
+            None => Ok(entry),
+            Some((at, report)) => {
+                // A missing key is reported at the entry's table.
+                let span = (report.kind != ErrorKind::Missing).then_some(at..at);
+                let mut issue = Issue::new(report.kind, report.reason);
+                issue.sub = Some((span, report.key.unwrap_or_default()));
+                Err(issue)
+            }
+        };
+        (value, parts)
     }
 
     /// Reads the `[[hosts]]` entries into `hosts`.

@@ -20,6 +20,7 @@ use serde::{Serialize, Serializer};
 use toml::Spanned;
 use toml::de::DeValue;
 
+use crate::declare::Section;
 use crate::error::ErrorKind;
 
 /// The key serde's TOML deserializer uses to hand over a datetime as a map.
@@ -30,8 +31,9 @@ const DATETIME_KEY: &str = "$__toml_private_datetime";
 pub(crate) struct Issue {
     pub(crate) kind: ErrorKind,
     pub(crate) reason: String,
-    /// A narrower place than the whole value: an array element's span and its key suffix.
-    pub(crate) sub: Option<(Range<usize>, String)>,
+    /// A narrower place than the whole value: its key suffix (`[2]`, `[0].addr`) and span
+    /// (`None`: the span of the element the suffix names, e.g. the table of a missing key).
+    pub(crate) sub: Option<(Option<Range<usize>>, String)>,
 }
 
 impl Issue {
@@ -92,9 +94,12 @@ fn mismatch(expected: &str, seen: &Seen<'_>) -> Issue {
     )
 }
 
-/// What [`Read::read_array`] returns: the value or its problem, and the element spans; or
-/// the deserializer's own error.
-pub(crate) type ArrayRead<V, E> = Result<(Result<V, Issue>, Vec<Range<usize>>), E>;
+/// Where the parts of a value were written: key suffix (`[0]`, `[0].addr`) → span.
+pub(crate) type Parts = Vec<(String, Range<usize>)>;
+
+/// What [`Read::read_array`] and [`Read::read_map`] return: the value or its problem, and
+/// where its parts were written; or the deserializer's own error.
+pub(crate) type ArrayRead<V, E> = Result<(Result<V, Issue>, Parts), E>;
 
 /// A config value type, or a marker type naming how to read one (see [`NameServer`]).
 pub(crate) trait Read {
@@ -107,6 +112,18 @@ pub(crate) trait Read {
     /// Reads an array; only lists accept one. Returns the element spans too.
     fn read_array<'de, A: SeqAccess<'de>>(_seq: A) -> ArrayRead<Self::Value, A::Error> {
         Ok((Self::read(Seen::Array), Vec::new()))
+    }
+
+    /// Reads a table (or a datetime, which serde hands over as one); only [`Entry`]
+    /// accepts a table.
+    fn read_map<'de, A: MapAccess<'de>>(mut map: A) -> ArrayRead<Self::Value, A::Error> {
+        let first: Option<String> = map.next_key()?;
+        let seen = if first.as_deref() == Some(DATETIME_KEY) {
+            Seen::Datetime
+        } else {
+            Seen::Table
+        };
+        Ok((Self::read(seen), Vec::new()))
     }
 
     /// The TOML value an environment variable's text stands for: by default the text read
@@ -127,10 +144,11 @@ pub(crate) fn text_env(raw: &str) -> DeValue<'_> {
     }
 }
 
-/// One value as read from the file: the typed value or its problem, plus element spans.
+/// One value as read from the file: the typed value or its problem, plus where its parts
+/// (elements, an entry's keys) were written.
 pub(crate) struct Got<R: Read> {
     pub(crate) value: Result<R::Value, Issue>,
-    pub(crate) elems: Vec<Range<usize>>,
+    pub(crate) elems: Parts,
 }
 
 impl<R: Read> Got<R> {
@@ -193,14 +211,9 @@ impl<'de, R: Read> Visitor<'de> for GotVisitor<R> {
         Ok(Got { value, elems })
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Got<R>, A::Error> {
-        let first: Option<String> = map.next_key()?;
-        let seen = if first.as_deref() == Some(DATETIME_KEY) {
-            Seen::Datetime
-        } else {
-            Seen::Table
-        };
-        Ok(Got::of(R::read(seen)))
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Got<R>, A::Error> {
+        let (value, elems) = R::read_map(map)?;
+        Ok(Got { value, elems })
     }
 }
 
@@ -406,6 +419,24 @@ impl Read for NameServer {
     }
 }
 
+/// Reads one table of a list of tables (`[[dns.servers]]`) as a declared section `S`:
+/// each key read and reported as in any section (`dns.servers[0].addr`), unknown keys
+/// refused.
+pub(crate) struct Entry<S>(PhantomData<S>);
+
+impl<S: Section> Read for Entry<S> {
+    type Value = S;
+
+    fn read(seen: Seen<'_>) -> Result<S, Issue> {
+        Err(mismatch("a table", &seen))
+    }
+
+    fn read_map<'de, A: MapAccess<'de>>(map: A) -> ArrayRead<S, A::Error> {
+        let raw = S::Raw::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        Ok(crate::parse::Reader::entry::<S>(raw))
+    }
+}
+
 /// Reads an enum's name (`names` lists each name with its value).
 pub(crate) fn choice<T: Copy>(
     seen: Seen<'_>,
@@ -436,17 +467,26 @@ impl<R: Read> Read for Vec<R> {
         let mut out = Vec::new();
         let mut spans = Vec::new();
         let mut problem = None;
+        let mut index = 0;
         while let Some(item) = seq.next_element::<Spanned<Got<R>>>()? {
             let span = item.span();
-            match item.into_inner().value {
+            let at = format!("[{index}]");
+            index += 1;
+            let got = item.into_inner();
+            match got.value {
                 Ok(v) => out.push(v),
                 Err(mut issue) => {
-                    let at = spans.len();
-                    issue.sub.get_or_insert((span.clone(), format!("[{at}]")));
+                    // The element's own part (an entry's key) within element `at`.
+                    let (sub_span, suffix) = issue.sub.take().unwrap_or((None, String::new()));
+                    issue.sub = Some((
+                        Some(sub_span.unwrap_or(span.clone())),
+                        format!("{at}{suffix}"),
+                    ));
                     problem.get_or_insert(issue);
                 }
             }
-            spans.push(span);
+            spans.extend(got.elems.into_iter().map(|(k, v)| (format!("{at}{k}"), v)));
+            spans.push((at, span));
         }
         Ok((problem.map_or(Ok(out), Err), spans))
     }

@@ -14,7 +14,7 @@ use std::time::Duration;
 use pool_core::{IpRange, OptionsError, PoolOptions};
 
 use crate::error::{ErrorKind, Report, line_col};
-use crate::model::{Config, KNOWN_TLS_PROFILES, Origin, Transport};
+use crate::model::{Config, DnsProtocol, DnsServerConfig, KNOWN_TLS_PROFILES, Origin, Transport};
 
 /// Result of validation: errors and warnings, each with a sort position.
 pub(crate) struct Outcome {
@@ -185,6 +185,14 @@ pub(crate) fn validate(cfg: &Config) -> Outcome {
             dur_secs(p.blacklist_timeout),
             true,
             secs,
+        );
+    }
+
+    let dns = &cfg.dns;
+    if dns.resolv_conf.is_some() && !(dns.name_servers.is_empty() && dns.servers.is_empty()) {
+        c.warn(
+            "dns.resolv_conf",
+            "ignored: name servers are configured (dns.name_servers, [[dns.servers]])".to_owned(),
         );
     }
 
@@ -382,6 +390,64 @@ pub(crate) fn name_servers(c: &mut Checker<'_>, key: &str, servers: &[SocketAddr
                 ErrorKind::Value,
                 format!("port must not be 0, got {ns}"),
             );
+        }
+    }
+}
+
+/// A name server's port is not 0.
+pub(crate) fn server_addr(c: &mut Checker<'_>, key: &str, addr: &SocketAddr) {
+    if addr.port() == 0 {
+        c.error(
+            key,
+            ErrorKind::Value,
+            format!("port must not be 0, got {addr}"),
+        );
+    }
+}
+
+/// `name_servers` have no TLS name: their protocol is UDP or TCP.
+pub(crate) fn plain_dns_protocol(c: &mut Checker<'_>, key: &str, protocol: &DnsProtocol) {
+    if protocol.is_encrypted() {
+        c.error(
+            key,
+            ErrorKind::Value,
+            format!(
+                "{:?} needs a TLS name: list such servers as [[dns.servers]] with addr, \
+                 protocol and tls_name (dns.protocol is \"udp\" or \"tcp\")",
+                protocol.as_str()
+            ),
+        );
+    }
+}
+
+/// Each `[[dns.servers]]` entry's own keys, and its TLS name: required for `tls` and
+/// `https` (a DNS name or an IP address), refused for `udp` and `tcp`.
+pub(crate) fn dns_servers(c: &mut Checker<'_>, key: &str, servers: &[DnsServerConfig]) {
+    use crate::declare::Section as _;
+    for (i, server) in servers.iter().enumerate() {
+        let at = format!("{key}[{i}]");
+        server.check(&at, c);
+        let protocol = server.protocol.as_str();
+        match (&server.tls_name, server.protocol.is_encrypted()) {
+            (None, true) => c.error(
+                &format!("{at}.tls_name"),
+                ErrorKind::Missing,
+                format!(
+                    "missing required key `tls_name` (protocol = {protocol:?}: the name the \
+                     server's certificate must be valid for)"
+                ),
+            ),
+            (Some(_), false) => c.error(
+                &format!("{at}.tls_name"),
+                ErrorKind::Inconsistent,
+                format!("only for protocol = \"tls\" or \"https\", got protocol = {protocol:?}"),
+            ),
+            (Some(name), true) if name.parse::<IpAddr>().is_err() => {
+                if let Some(reason) = host_name_problem(name) {
+                    c.error(&format!("{at}.tls_name"), ErrorKind::Value, reason);
+                }
+            }
+            _ => {}
         }
     }
 }

@@ -1,16 +1,23 @@
 //! # pool-dns: keeps a hot pool's host addresses fresh
 //!
 //! A [`DnsRefresher`] resolves every registered host with hickory-resolver against
-//! configured name servers (address, port, UDP or TCP) or the system's, and feeds the
-//! pool with `Pool::set_addrs` — the pool's one entry point for addresses:
+//! configured name servers ([`NameServer`]: address, port, and UDP, TCP, DNS-over-TLS or
+//! DNS-over-HTTPS — [`DnsProtocol`]) or the system's (`/etc/resolv.conf`, or the file
+//! named by [`DnsOptions::resolv_conf`]), and feeds the pool with `Pool::set_addrs` — the
+//! pool's one entry point for addresses:
+//! - **encrypted resolvers** check the server's certificate against [`DnsOptions::tls`],
+//!   a [`Trust`] built into a rustls config by pool-rustls (the same roots, extra CAs and
+//!   ring provider as the TLS and QUIC dialers); a failed handshake (wrong `tls_name`,
+//!   untrusted CA) is [`FailureKind::Tls`];
 //! - **per family**: A and AAAA ([`IpFamily`]) are looked up, scheduled (each by its own
 //!   TTL, `min(ttl, dns_update_interval)`, at least `min_ttl`), retried with exponential
 //!   backoff and remembered separately ([`FamilyStatus`]); the host's set is the union of
 //!   the families' last good answers (see [`IpPreference`]);
-//! - **failures keep the last good answer**: REFUSED, SERVFAIL, timeouts, network errors
-//!   and NODATA ([`FailureKind`], typed from hickory's response codes and error variants)
-//!   leave a family's addresses and connections alone until it answers again or its answer
-//!   is older than `stale_after`; a family that never answered contributes nothing;
+//! - **failures keep the last good answer**: REFUSED, SERVFAIL, timeouts, network and TLS
+//!   errors and NODATA ([`FailureKind`], typed from hickory's response codes and error
+//!   variants) leave a family's addresses and connections alone until it answers again or
+//!   its answer is older than `stale_after`; a family that never answered contributes
+//!   nothing;
 //!   **NXDOMAIN** is the only answer that removes addresses, after
 //!   `nxdomain_confirmations` in a row;
 //! - new addresses are warmed at once (`Pool::warm`); removed ones drain (idle
@@ -72,12 +79,17 @@ pub mod metrics;
 mod options;
 mod refresher;
 mod resolve;
+mod servers;
 mod sources;
 mod status;
 
 pub use family::FamilyStatus;
 pub use options::{DnsOptions, DnsProtocol, IpPreference, NameServer};
+/// What DoT and DoH servers' certificates are checked against ([`DnsOptions::tls`]): the
+/// same type as the TLS and QUIC dialers' trust.
+pub use pool_rustls::Trust;
 pub use refresher::DnsRefresher;
-pub use resolve::{FailureKind, IpFamily, ResolveError, SetupError};
+pub use resolve::{FailureKind, IpFamily, ResolveError};
+pub use servers::SetupError;
 pub use sources::{AddressSource, DnsSource, SourceError, SourceStatus, StaticSource};
 pub use status::{DnsStats, FamilyStats, HostSource, HostStatus};

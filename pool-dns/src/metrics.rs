@@ -9,7 +9,7 @@ use crate::{FailureKind, IpFamily};
 /// Counter, label `family` (`ipv4`, `ipv6`): lookups finished (successful or not).
 pub const RESOLUTIONS_TOTAL: &str = "hotpool_dns_resolutions_total";
 /// Counter, labels `family` and `kind` (`nxdomain`, `nodata`, `servfail`, `refused`,
-/// `timeout`, `network`, `other`): lookups that gave no addresses.
+/// `timeout`, `network`, `tls`, `other`): lookups that gave no addresses.
 pub const FAILURES_TOTAL: &str = "hotpool_dns_failures_total";
 /// Counter, labels `family` and `reason` (`nxdomain`, `stale`): a family's addresses
 /// removed (their connections drain).

@@ -1,24 +1,64 @@
 //! What shapes the refresher: name servers, address families, timing.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
+use pool_rustls::Trust;
+
 /// The transport used to talk to a name server.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum DnsProtocol {
     /// DNS over UDP (the default).
     #[default]
     Udp,
     /// DNS over TCP.
     Tcp,
+    /// DNS over TLS (RFC 7858; the server usually listens on port 853). The server's
+    /// certificate must be valid for `tls_name` and chain to [`DnsOptions::tls`].
+    Tls {
+        /// The name the server's certificate is checked against (a DNS name or an IP
+        /// address). Not sent as SNI: a DoT server needs none.
+        tls_name: Arc<str>,
+    },
+    /// DNS over HTTPS (RFC 8484: HTTP/2, `POST /dns-query`; usually port 443). The server's
+    /// certificate must be valid for `tls_name` and chain to [`DnsOptions::tls`].
+    Https {
+        /// The name the server's certificate is checked against, also sent as SNI and as
+        /// the request's authority.
+        tls_name: Arc<str>,
+    },
+}
+
+impl DnsProtocol {
+    /// A short, stable label (`udp`, `tcp`, `tls`, `https`; the config file's names).
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            DnsProtocol::Udp => "udp",
+            DnsProtocol::Tcp => "tcp",
+            DnsProtocol::Tls { .. } => "tls",
+            DnsProtocol::Https { .. } => "https",
+        }
+    }
+
+    /// The TLS name of an encrypted transport (`None` for UDP and TCP).
+    pub fn tls_name(&self) -> Option<&str> {
+        match self {
+            DnsProtocol::Udp | DnsProtocol::Tcp => None,
+            DnsProtocol::Tls { tls_name } | DnsProtocol::Https { tls_name } => Some(tls_name),
+        }
+    }
 }
 
 /// One name server: its address (IP and port) and transport.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct NameServer {
-    /// IP address and port (usually 53).
+    /// IP address and port (53 for UDP and TCP, 853 for DNS-over-TLS, 443 for
+    /// DNS-over-HTTPS, usually).
     pub addr: SocketAddr,
-    /// UDP or TCP.
+    /// UDP, TCP, TLS or HTTPS.
     pub protocol: DnsProtocol,
 }
 
@@ -36,6 +76,26 @@ impl NameServer {
         Self {
             addr,
             protocol: DnsProtocol::Tcp,
+        }
+    }
+
+    /// A DNS-over-TLS name server at `addr` whose certificate is valid for `tls_name`.
+    pub fn tls(addr: SocketAddr, tls_name: impl Into<Arc<str>>) -> Self {
+        Self {
+            addr,
+            protocol: DnsProtocol::Tls {
+                tls_name: tls_name.into(),
+            },
+        }
+    }
+
+    /// A DNS-over-HTTPS name server at `addr` whose certificate is valid for `tls_name`.
+    pub fn https(addr: SocketAddr, tls_name: impl Into<Arc<str>>) -> Self {
+        Self {
+            addr,
+            protocol: DnsProtocol::Https {
+                tls_name: tls_name.into(),
+            },
         }
     }
 }
@@ -65,8 +125,19 @@ pub enum IpPreference {
 #[derive(Clone, Debug, PartialEq)]
 pub struct DnsOptions {
     /// The name servers to ask, in order. Empty (the default): the system's configuration
-    /// (`/etc/resolv.conf`).
+    /// (`/etc/resolv.conf`, or [`resolv_conf`](Self::resolv_conf)).
     pub name_servers: Vec<NameServer>,
+    /// The resolv.conf file read when `name_servers` is empty (`nameserver` lines, each
+    /// asked on port 53 over UDP and TCP, and `options`; `search` and `domain` do not
+    /// apply: names are looked up fully qualified). `None` (the default): the platform's
+    /// system configuration (`/etc/resolv.conf` on Unix). Ignored when `name_servers` is
+    /// not empty.
+    pub resolv_conf: Option<PathBuf>,
+    /// What the certificates of DNS-over-TLS and DNS-over-HTTPS servers are checked
+    /// against: the same [`Trust`] as the TLS and QUIC dialers (webpki roots, extra CAs,
+    /// the loudly logged insecure switch, the key log). Unused without an encrypted name
+    /// server. Default: webpki roots.
+    pub tls: Trust,
     /// Which address families to resolve.
     pub prefer: IpPreference,
     /// Re-resolve at least this often, even when the records' TTL is longer
@@ -99,6 +170,8 @@ impl Default for DnsOptions {
     fn default() -> Self {
         Self {
             name_servers: Vec::new(),
+            resolv_conf: None,
+            tls: Trust::default(),
             prefer: IpPreference::Both,
             dns_update_interval: Duration::from_secs(1800),
             min_ttl: Duration::from_secs(5),

@@ -7,7 +7,6 @@ use std::pin::{Pin, pin};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use hickory_resolver::TokioResolver;
 use pool_core::proto::AddrChange;
 use pool_core::{Dialer, Pool};
 use tokio::sync::{Notify, oneshot, watch};
@@ -15,7 +14,8 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::family::{self, FamilyStatus};
-use crate::resolve::{Answer, Failure, build_resolver, fqdn, lookup};
+use crate::resolve::{Answer, Failure, fqdn, lookup};
+use crate::servers::{DnsResolver, build_resolver};
 use crate::sources::{AddressSource, SourceStatus, run_source};
 use crate::{
     DnsOptions, DnsStats, FailureKind, FamilyStats, HostSource, HostStatus, IpFamily, ResolveError,
@@ -125,7 +125,7 @@ impl HostEntry {
 }
 
 pub(crate) struct Shared {
-    resolver: TokioResolver,
+    resolver: DnsResolver,
     pub(crate) options: DnsOptions,
     sink: Arc<dyn AddrSink>,
     hosts: Mutex<HashMap<Arc<str>, HostEntry>>,
@@ -291,8 +291,8 @@ impl std::fmt::Debug for DnsRefresher {
 
 impl DnsRefresher {
     /// Starts a refresher feeding `pool` (it keeps a clone). Must be called inside a tokio
-    /// runtime. Fails only when the system's resolver configuration cannot be read (with
-    /// no name servers configured).
+    /// runtime. Fails when the resolver cannot be built ([`SetupError`]: resolv.conf, TLS
+    /// name, DoT/DoH trust roots).
     pub fn start<D: Dialer>(pool: &Pool<D>, options: DnsOptions) -> Result<Self, SetupError> {
         let resolver = build_resolver(&options)?;
         let shared = Arc::new(Shared {

@@ -6,14 +6,11 @@ use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
 
-use hickory_resolver::TokioResolver;
-use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError, NoRecords};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{RData, RecordType};
 
-use crate::{DnsOptions, DnsProtocol};
+use crate::servers::DnsResolver;
 
 /// An address family: A records (IPv4) or AAAA records (IPv6). Each is resolved,
 /// scheduled and remembered on its own.
@@ -79,19 +76,25 @@ pub enum FailureKind {
     /// No name server could be reached (connection refused or reset, no route, truncated
     /// answers with no TCP fallback).
     Network,
+    /// The TLS handshake with a DNS-over-TLS or DNS-over-HTTPS server failed: its
+    /// certificate is not valid for the configured `tls_name`, does not chain to the
+    /// trusted roots, or the handshake itself failed. Like a network failure it keeps the
+    /// last good answer.
+    Tls,
     /// Anything else: another response code, a malformed answer, a stopped refresher.
     Other,
 }
 
 impl FailureKind {
     /// Every kind, in a fixed order.
-    pub const ALL: [FailureKind; 7] = [
+    pub const ALL: [FailureKind; 8] = [
         FailureKind::NxDomain,
         FailureKind::NoData,
         FailureKind::ServFail,
         FailureKind::Refused,
         FailureKind::Timeout,
         FailureKind::Network,
+        FailureKind::Tls,
         FailureKind::Other,
     ];
 
@@ -104,6 +107,7 @@ impl FailureKind {
             FailureKind::Refused => "refused",
             FailureKind::Timeout => "timeout",
             FailureKind::Network => "network",
+            FailureKind::Tls => "tls",
             FailureKind::Other => "other",
         }
     }
@@ -136,18 +140,6 @@ impl fmt::Display for ResolveError {
 
 impl std::error::Error for ResolveError {}
 
-/// The resolver could not be built (bad system configuration).
-#[derive(Debug)]
-pub struct SetupError(pub(crate) String);
-
-impl fmt::Display for SetupError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cannot set up the DNS resolver: {}", self.0)
-    }
-}
-
-impl std::error::Error for SetupError {}
-
 /// The addresses of one family's successful lookup.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Answer {
@@ -163,36 +155,6 @@ pub(crate) struct Failure {
     pub(crate) error: ResolveError,
     /// The SOA's negative TTL of an NXDOMAIN or NODATA answer.
     pub(crate) negative_ttl: Option<Duration>,
-}
-
-pub(crate) fn build_resolver(options: &DnsOptions) -> Result<TokioResolver, SetupError> {
-    let mut builder = if options.name_servers.is_empty() {
-        TokioResolver::builder_tokio().map_err(|e| SetupError(e.to_string()))?
-    } else {
-        let servers = options
-            .name_servers
-            .iter()
-            .map(|ns| {
-                let mut conn = match ns.protocol {
-                    DnsProtocol::Udp => ConnectionConfig::udp(),
-                    DnsProtocol::Tcp => ConnectionConfig::tcp(),
-                };
-                conn.port = ns.addr.port();
-                NameServerConfig::new(ns.addr.ip(), true, vec![conn])
-            })
-            .collect();
-        TokioResolver::builder_with_config(
-            ResolverConfig::from_parts(None, vec![], servers),
-            TokioRuntimeProvider::default(),
-        )
-    };
-    let opts = builder.options_mut();
-    // The refresher schedules re-resolution from the TTL itself: a cache would only
-    // answer the refresh with the record it is meant to replace.
-    opts.cache_size = 0;
-    opts.timeout = options.query_timeout;
-    opts.attempts = options.attempts.max(1);
-    builder.build().map_err(|e| SetupError(e.to_string()))
 }
 
 /// The fully qualified form of `host` (no search-domain expansion).
@@ -217,11 +179,19 @@ pub(crate) fn classify(error: &NetError) -> FailureKind {
         NetError::Dns(DnsError::ResponseCode(code)) => code_kind(*code),
         NetError::Timeout => FailureKind::Timeout,
         NetError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => FailureKind::Timeout,
+        NetError::Io(io) if is_tls(io) => FailureKind::Tls,
         NetError::Io(_) | NetError::NoConnections | NetError::Busy | NetError::Truncated => {
             FailureKind::Network
         }
         _ => FailureKind::Other,
     }
+}
+
+/// Whether an I/O error carries a rustls error (how tokio-rustls reports a failed
+/// handshake: a bad certificate, a wrong name, an alert from the server).
+pub(crate) fn is_tls(io: &std::io::Error) -> bool {
+    io.get_ref()
+        .is_some_and(|inner| inner.is::<pool_rustls::rustls::Error>())
 }
 
 fn code_kind(code: ResponseCode) -> FailureKind {
@@ -244,11 +214,12 @@ fn negative_ttl(error: &NetError) -> Option<Duration> {
 
 /// Looks up one family of `name` (already fully qualified).
 pub(crate) async fn lookup(
-    resolver: &TokioResolver,
+    resolver: &DnsResolver,
     name: &str,
     family: IpFamily,
 ) -> Result<Answer, Failure> {
-    match resolver.lookup(name, family.rr()).await {
+    let tls_before = resolver.connector.tls_failures().count;
+    match resolver.resolver.lookup(name, family.rr()).await {
         Ok(lookup) => {
             let mut ttl = None::<u32>;
             let mut ips = Vec::new();
@@ -278,14 +249,26 @@ pub(crate) async fn lookup(
                 ttl: Duration::from_secs(u64::from(ttl.unwrap_or(0))),
             })
         }
-        Err(e) => Err(Failure {
-            negative_ttl: negative_ttl(&e),
-            error: ResolveError {
-                kind: classify(&e),
-                family: Some(family),
-                message: e.to_string(),
-            },
-        }),
+        Err(e) => {
+            let mut kind = classify(&e);
+            let mut message = e.to_string();
+            // No server reachable while a TLS handshake failed: the handshake is why.
+            let tls = resolver.connector.tls_failures();
+            if kind == FailureKind::Network && tls.count != tls_before {
+                kind = FailureKind::Tls;
+                if let Some(last) = tls.last {
+                    message = format!("{message}: TLS handshake failed: {last}");
+                }
+            }
+            Err(Failure {
+                negative_ttl: negative_ttl(&e),
+                error: ResolveError {
+                    kind,
+                    family: Some(family),
+                    message,
+                },
+            })
+        }
     }
 }
 
@@ -328,6 +311,22 @@ mod tests {
                 FailureKind::Network,
             ),
             (NetError::NoConnections, FailureKind::Network),
+            (
+                NetError::Io(Arc::new(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    pool_rustls::rustls::Error::InvalidCertificate(
+                        pool_rustls::rustls::CertificateError::NotValidForName,
+                    ),
+                ))),
+                FailureKind::Tls,
+            ),
+            (
+                NetError::Io(Arc::new(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    "certificate",
+                ))),
+                FailureKind::Network,
+            ),
             // Text that looks like another kind changes nothing.
             (NetError::Msg("ServFail Timeout".into()), FailureKind::Other),
         ];

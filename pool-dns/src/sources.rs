@@ -10,12 +10,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hickory_resolver::TokioResolver;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use crate::refresher::Shared;
-use crate::resolve::{build_resolver, fqdn, lookup};
+use crate::resolve::{fqdn, lookup};
+use crate::servers::{DnsResolver, build_resolver};
 use crate::{DnsOptions, IpFamily, SetupError};
 
 /// A source of a host's addresses, pulled by the refresher
@@ -80,7 +80,7 @@ impl AddressSource for StaticSource {
 /// this one is for a second resolver (other name servers) feeding the same host.
 #[derive(Clone, Debug)]
 pub struct DnsSource {
-    resolver: TokioResolver,
+    resolver: DnsResolver,
     port: u16,
     interval: Duration,
 }

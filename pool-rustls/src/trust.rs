@@ -10,7 +10,7 @@ use crate::error::{CaFileError, ConfigError};
 
 /// What a rustls transport trusts, and how it may be observed. The TLS and QUIC dialers'
 /// options carry these fields and hand them over as one value.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Trust {
     /// Trust Mozilla's roots (webpki-roots). Default: true.
     pub webpki_roots: bool,

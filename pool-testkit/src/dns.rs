@@ -20,6 +20,7 @@ use hickory_server::zone_handler::{
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::Notify;
 
+use crate::dns_tls::{self, DnsTlsOptions, TlsListeners};
 use crate::wait::until;
 
 /// Idle timeout of a TCP DNS connection on the server side.
@@ -98,6 +99,13 @@ pub struct DnsServerOptions {
     pub zones: Vec<String>,
     /// The address to listen on (UDP and TCP, one random port). Default: `127.0.0.1`.
     pub bind: IpAddr,
+    /// The UDP and TCP port; 0 (the default) picks a free one. A fixed port is for
+    /// resolvers that cannot be told one (a resolv.conf always means port 53): use it on
+    /// an address of 127/8 no one else uses.
+    pub port: u16,
+    /// Also serve DNS-over-TLS and DNS-over-HTTPS (each on its own random port of `bind`)
+    /// with a certificate of this CA. Default: `None`.
+    pub tls: Option<DnsTlsOptions>,
 }
 
 impl Default for DnsServerOptions {
@@ -105,6 +113,8 @@ impl Default for DnsServerOptions {
         Self {
             zones: vec!["test.".to_owned()],
             bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port: 0,
+            tls: None,
         }
     }
 }
@@ -174,7 +184,8 @@ impl Shared {
 
 type Zone = InMemoryZoneHandler<TokioRuntimeProvider>;
 
-/// A local authoritative DNS server (UDP and TCP on one random port).
+/// A local authoritative DNS server (UDP and TCP on one random port; DNS-over-TLS and
+/// DNS-over-HTTPS too with [`DnsServerOptions::tls`]).
 ///
 /// Records are set per name with [`set_addrs`](Self::set_addrs) (A and AAAA) and take
 /// effect for the next query. A name without records (never set, [`remove`d](Self::remove),
@@ -184,6 +195,7 @@ pub struct DnsServer {
     shared: Arc<Shared>,
     zones: Vec<(Name, Arc<Zone>)>,
     addr: SocketAddr,
+    tls: Option<TlsListeners>,
     serial: AtomicU32,
     server: tokio::sync::Mutex<Option<Server<Handler>>>,
 }
@@ -245,7 +257,14 @@ fn make_zone(origin: &Name, serial: u32) -> io::Result<Zone> {
     Ok(zone)
 }
 
-fn bind_udp_tcp(ip: IpAddr) -> io::Result<(std::net::UdpSocket, std::net::TcpListener)> {
+fn bind_udp_tcp(ip: IpAddr, port: u16) -> io::Result<(std::net::UdpSocket, std::net::TcpListener)> {
+    if port != 0 {
+        let addr = SocketAddr::new(ip, port);
+        return Ok((
+            std::net::UdpSocket::bind(addr)?,
+            std::net::TcpListener::bind(addr)?,
+        ));
+    }
     let mut last = None;
     for _ in 0..BIND_ATTEMPTS {
         let udp = std::net::UdpSocket::bind(SocketAddr::new(ip, 0))?;
@@ -279,7 +298,7 @@ impl DnsServer {
             queries: AtomicU64::new(0),
             notify: Notify::new(),
         });
-        let (udp, tcp) = bind_udp_tcp(options.bind)?;
+        let (udp, tcp) = bind_udp_tcp(options.bind, options.port)?;
         let addr = udp.local_addr()?;
         udp.set_nonblocking(true)?;
         tcp.set_nonblocking(true)?;
@@ -293,11 +312,16 @@ impl DnsServer {
             TCP_TIMEOUT,
             TCP_RESPONSE_BUFFER,
         );
+        let tls = match &options.tls {
+            Some(tls) => Some(dns_tls::register(&mut server, options.bind, tls)?),
+            None => None,
+        };
         tracing::debug!(%addr, zones = ?options.zones, "DNS server listening");
         Ok(DnsServer {
             shared,
             zones,
             addr,
+            tls,
             serial: AtomicU32::new(serial),
             server: tokio::sync::Mutex::new(Some(server)),
         })
@@ -315,6 +339,34 @@ impl DnsServer {
     /// The address (UDP and TCP) the server answers on.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The DNS-over-TLS address (`None` without [`DnsServerOptions::tls`]).
+    pub fn tls_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().map(|t| t.tls)
+    }
+
+    /// The DNS-over-HTTPS address (`None` without [`DnsServerOptions::tls`]); the path is
+    /// [`DOH_PATH`](crate::DOH_PATH).
+    pub fn https_addr(&self) -> Option<SocketAddr> {
+        self.tls.as_ref().map(|t| t.https)
+    }
+
+    /// From the next DoT or DoH handshake on, presents a certificate for `names` instead
+    /// (issued by the same CA): a client expecting another name then fails its handshake.
+    /// Connections already open keep their certificate.
+    ///
+    /// # Errors
+    /// `InvalidInput` without [`DnsServerOptions::tls`]; certificate generation errors.
+    pub fn set_tls_names(&self, names: &[&str]) -> io::Result<()> {
+        let Some(tls) = &self.tls else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the server has no TLS listeners",
+            ));
+        };
+        tls.certs
+            .set_names(&names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
     }
 
     fn zone_for(&self, name: &Name) -> io::Result<&Arc<Zone>> {
@@ -390,7 +442,7 @@ impl DnsServer {
         self.shared.mode(family)
     }
 
-    /// Queries received so far (in every mode; UDP and TCP).
+    /// Queries received so far (in every mode; every transport).
     pub fn queries(&self) -> u64 {
         self.shared.queries.load(Ordering::SeqCst)
     }

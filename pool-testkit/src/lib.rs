@@ -12,7 +12,8 @@
 //!   the same paths) and [`H3Origin`] (HTTP/3 over quinn), each on one port of several
 //!   IPs;
 //! - [`DnsServer`]: an authoritative DNS zone (hickory-server) whose records and failure
-//!   mode change at run time;
+//!   mode change at run time, over UDP and TCP, and over TLS and HTTPS with a
+//!   [`DnsTlsOptions`] certificate;
 //! - [`FaultProxy`]: a TCP proxy that refuses, stalls, resets or black-holes connections per
 //!   address or per connection.
 //!
@@ -61,6 +62,8 @@ mod ca;
 #[cfg(feature = "servers")]
 mod dns;
 #[cfg(feature = "servers")]
+mod dns_tls;
+#[cfg(feature = "servers")]
 pub mod fault_proxy;
 #[cfg(feature = "servers")]
 mod net;
@@ -73,6 +76,8 @@ pub use wait::{TimedOut, eventually, wait_for};
 pub use ca::{IssuedCert, TestCa, client_config_trusting, crypto_provider};
 #[cfg(feature = "servers")]
 pub use dns::{DnsFamily, DnsMode, DnsServer, DnsServerOptions};
+#[cfg(feature = "servers")]
+pub use dns_tls::{DOH_PATH, DnsTlsOptions};
 #[cfg(feature = "servers")]
 pub use fault_proxy::{Fault, FaultProxy, ProxyStats};
 #[cfg(feature = "servers")]
