@@ -183,6 +183,10 @@ pub(crate) fn response_error(e: StreamError) -> RequestError {
             connection_closing: true,
         },
         StreamError::ConnectionError(_) => RequestError::ConnectionLost(e.into()),
+        StreamError::HeaderTooBig { .. } => RequestError::PeerLimit {
+            limit: pool_http::PeerLimit::HeaderList,
+            source: e.into(),
+        },
         _ => RequestError::Protocol(e.into()),
     }
 }
