@@ -70,12 +70,13 @@ fn fill_field(n: usize) -> Vec<u8> {
     out
 }
 
-/// A CONTINUATION/HEADERS payload of 16 fill fields starting at field `from`.
-fn fill_block(from: usize) -> Vec<u8> {
-    (from..from + MAX_FRAME / 1024)
-        .flat_map(fill_field)
-        .collect()
+/// `count` fill fields starting at field `from` (16 fill a frame).
+fn fill_block(from: usize, count: usize) -> Vec<u8> {
+    (from..from + count).flat_map(fill_field).collect()
 }
+
+/// Fill fields per frame.
+const PER_FRAME: usize = MAX_FRAME / 1024;
 
 /// The flow-control windows the client granted: the connection's and the current
 /// stream's.
@@ -216,15 +217,16 @@ async fn answer(
         H2Script::Ok => out.send(ok()).await.map_err(gone)?,
         H2Script::OversizedHeaders(size) => {
             let frames = size.div_ceil(MAX_FRAME).max(1);
+            // The first frame also carries `:status`: one field less.
             let mut first = vec![STATUS_200];
-            first.extend(fill_block(0));
+            first.extend(fill_block(0, PER_FRAME - 1));
             let flags = if frames == 1 { END_HEADERS } else { 0 };
             out.send(frame(HEADERS, flags, stream, &first))
                 .await
                 .map_err(gone)?;
             for i in 1..frames {
                 let flags = if i + 1 == frames { END_HEADERS } else { 0 };
-                let block = fill_block(i * 16);
+                let block = fill_block(i * PER_FRAME, PER_FRAME);
                 out.send(frame(CONTINUATION, flags, stream, &block))
                     .await
                     .map_err(gone)?;
@@ -238,9 +240,14 @@ async fn answer(
                 .await
                 .map_err(gone)?;
             for i in 0.. {
-                out.send(frame(CONTINUATION, 0, stream, &fill_block(i * 16)))
-                    .await
-                    .map_err(gone)?;
+                out.send(frame(
+                    CONTINUATION,
+                    0,
+                    stream,
+                    &fill_block(i * PER_FRAME, PER_FRAME),
+                ))
+                .await
+                .map_err(gone)?;
             }
         }
         H2Script::EndlessBody => {

@@ -96,6 +96,9 @@ impl HostileH3 {
         let mut transport = quinn::TransportConfig::default();
         transport.max_concurrent_uni_streams(VarInt::from_u32(8));
         transport.initial_rtt(Duration::from_millis(10));
+        // What an endless answer can queue in this process: small, so a test's heap
+        // bound measures the client.
+        transport.send_window(256 << 10);
         config.transport_config(Arc::new(transport));
         let endpoint = Endpoint::server(config, SocketAddr::new(ip, 0))?;
         let addr = endpoint.local_addr()?;
