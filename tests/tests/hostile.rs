@@ -7,30 +7,28 @@
 //! host, and, after `close()`, no connection left on either server and the process's open
 //! fds back to the baseline. `docs/hostile-peers.md` lists each case with its limit.
 //!
-//! The tests run one at a time (a process-wide lock, each on its own runtime), because
-//! the fd baseline and the allocator counters are process-wide. Each uses its own
-//! 127.0.N.0/24.
+//! The tests run one at a time (`hostile_rig::run`), because the fd baseline and the
+//! allocator counters are process-wide. Each uses its own 127.0.N.0/24.
 
-use std::future::Future;
-use std::net::IpAddr;
+mod hostile_rig;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use pool_core::{Dialer, Pool, PoolOptions};
-use pool_http::{Empty, HttpConnection, PeerLimit, RequestError, RequestOptions};
+use hostile_rig::{self as rig, DEADLINE, get, ip, pool_options, run};
+use pool_core::{Dialer, Pool};
+use pool_http::{HttpConnection, PeerLimit, RequestError, RequestOptions};
 use pool_quic::{QuicDialer, QuicOptions};
 use pool_testkit::alloc::{self, Counting};
 use pool_testkit::fds::open_fds;
 use pool_testkit::hostile::{H1Script, H2Script, H3Script, HostileH3, HostileTls, TlsScript};
-use pool_testkit::{H2Origin, H2OriginOptions, H3Origin, H3OriginOptions, TestCa, wait_for};
+use pool_testkit::{H2Origin, H2OriginOptions, H3Origin, H3OriginOptions, TestCa};
 use pool_tls::{H1Dialer, H2Dialer, H2Options, TlsOptions};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
-/// Every wait is bounded by this.
-const DEADLINE: Duration = Duration::from_secs(10);
 const EVIL: &str = "evil.test";
 const GOOD: &str = "good.test";
 /// The response header limit every dialer here runs with.
@@ -46,32 +44,11 @@ const HEAP_BOUND: i64 = 4 << 20;
 /// window) come on top; measured at about 5 MB for the 1 MiB body limit.
 const QUIC_HEAP_BOUND: i64 = 8 << 20;
 
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn run(body: impl Future<Output = ()>) {
-    let _serial = SERIAL
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.block_on(body);
-}
-
-fn ip(net: u8, last: u8) -> IpAddr {
-    IpAddr::from([127, 0, net, last])
-}
-
 fn tls_options(ca: &TestCa) -> TlsOptions {
-    let mut options = TlsOptions::default();
-    options.trust.webpki_roots = false;
-    options.trust.extra_ca_certs = vec![ca.ca_cert_der()];
-    options.conn_timeout = Duration::from_secs(5);
-    options.test_timeout = Duration::from_secs(5);
-    options.max_response_header_size = HEADER_LIMIT;
-    options
+    TlsOptions {
+        max_response_header_size: HEADER_LIMIT,
+        ..rig::tls_options(ca)
+    }
 }
 
 fn h2_options(ca: &TestCa) -> H2Options {
@@ -84,23 +61,11 @@ fn h2_options(ca: &TestCa) -> H2Options {
 }
 
 fn quic_options(ca: &TestCa) -> QuicOptions {
-    let mut options = QuicOptions::default();
-    options.trust.webpki_roots = false;
-    options.trust.extra_ca_certs = vec![ca.ca_cert_der()];
-    options.conn_timeout = Duration::from_secs(5);
+    let mut options = rig::quic_options(ca);
     options.max_response_header_size = HEADER_LIMIT;
     // What a stream may buffer unread (quinn's default is 1.25 MB): part of the bound.
     options.stream_receive_window = 256 << 10;
     options
-}
-
-fn pool_options() -> PoolOptions {
-    PoolOptions {
-        health_check_interval: None,
-        keep_warm: false,
-        checkout_timeout: Duration::from_secs(5),
-        ..PoolOptions::default()
-    }
 }
 
 fn request_options() -> RequestOptions {
@@ -108,10 +73,6 @@ fn request_options() -> RequestOptions {
         .with_timeout(REQUEST_TIMEOUT)
         .with_body_idle_timeout(Some(Duration::from_secs(1)))
         .with_max_response_body(Some(BODY_LIMIT))
-}
-
-fn get() -> http::Request<Empty<Bytes>> {
-    http::Request::get("/").body(Empty::new()).unwrap()
 }
 
 /// What one request to the hostile host ended with, how long it took, and the most heap
@@ -148,7 +109,7 @@ where
     alloc::reset_peak();
     let started = Instant::now();
     let result = tokio::time::timeout(DEADLINE, async {
-        let response = pool_http::send_with(pool, host, get(), &request_options()).await?;
+        let response = pool_http::send_with(pool, host, get("/"), &request_options()).await?;
         let status = response.status().as_u16();
         Ok((status, response.into_body().bytes().await?))
     })
@@ -167,7 +128,7 @@ where
 async fn serves_other_hosts_and_leaks_nothing<D>(
     pool: Pool<D>,
     baseline: usize,
-    servers_idle: impl Fn() -> bool,
+    servers_idle: impl FnMut() -> bool,
 ) where
     D: Dialer,
     D::Conn: HttpConnection,
@@ -175,19 +136,7 @@ async fn serves_other_hosts_and_leaks_nothing<D>(
     let good = exchange(&pool, GOOD, i64::MAX).await;
     let (status, _) = good.result.expect("the other host is served");
     assert_eq!(status, 200);
-    tokio::time::timeout(DEADLINE, pool.close())
-        .await
-        .expect("close() finishes");
-    let stats = pool.stats();
-    assert_eq!((stats.connections, stats.leases_out), (0, 0), "{stats:?}");
-    drop(pool);
-    wait_for("the servers' connections close", DEADLINE, servers_idle).await;
-    wait_for(
-        &format!("fds back to the baseline {baseline}"),
-        DEADLINE,
-        || open_fds() <= baseline,
-    )
-    .await;
+    rig::finish(pool, baseline, servers_idle).await;
 }
 
 /// One hostile TLS case: the script on 127.0.`net`.1, a good HTTP/1.1 + HTTP/2 origin on
@@ -480,6 +429,9 @@ fn h3_endless_header_block_ends_at_the_request_deadline() {
     run(h3_case(174, H3Script::EndlessHeaders, |o| {
         eprintln!("h3 endless headers: {} bytes held", o.held);
         let e = o.err();
-        assert!(matches!(e, RequestError::Timeout(d) if d == REQUEST_TIMEOUT), "{e:?}");
+        assert!(
+            matches!(e, RequestError::Timeout(d) if d == REQUEST_TIMEOUT),
+            "{e:?}"
+        );
     }));
 }
