@@ -30,6 +30,10 @@ pub enum H3Script {
     Garbage,
     /// The request stream reset (`H3_INTERNAL_ERROR`) once the request was read.
     ResetStream,
+    /// The first `n` requests of each connection answered like [`Ok`](Self::Ok); on the
+    /// next, once it was read (the server processed it), the whole connection closed
+    /// (`H3_INTERNAL_ERROR`): a connection cut mid-request.
+    CloseConnectionAfter(u64),
 }
 
 /// QUIC variable-length integer (RFC 9000 §16).
@@ -170,6 +174,7 @@ async fn serve(conn: quinn::Connection, script: H3Script, counters: &Counters) -
     let mut hello = vec![0x00];
     hello.extend(frame(0x4, &[]));
     control.write_all(&hello).await.map_err(io::Error::other)?;
+    let mut served = 0;
     loop {
         tokio::select! {
             uni = conn.accept_uni() => {
@@ -184,14 +189,18 @@ async fn serve(conn: quinn::Connection, script: H3Script, counters: &Counters) -
             bi = conn.accept_bi() => {
                 let Ok((send, recv)) = bi else { return Ok(()) };
                 counters.request();
-                tasks.spawn(answer(script.clone(), send, recv));
+                tasks.spawn(answer(script.clone(), served, conn.clone(), send, recv));
+                served += 1;
             }
         }
     }
 }
 
+/// The answer to the `served`-th request (0-based) of `conn`.
 async fn answer(
     script: H3Script,
+    served: u64,
+    conn: quinn::Connection,
     mut send: quinn::SendStream,
     mut recv: quinn::RecvStream,
 ) -> io::Result<()> {
@@ -233,6 +242,13 @@ async fn answer(
         H3Script::Garbage => {
             send.write_all(&frame(0x0, b"xx")).await.map_err(write)?;
             send.write_all(&ok_answer()).await.map_err(write)?;
+        }
+        H3Script::CloseConnectionAfter(n) if served < n => {
+            send.write_all(&ok_answer()).await.map_err(write)?;
+        }
+        H3Script::CloseConnectionAfter(_) => {
+            conn.close(VarInt::from_u32(0x102), b"cut mid-request");
+            return Ok(());
         }
         H3Script::ResetStream => {
             // H3_INTERNAL_ERROR.
