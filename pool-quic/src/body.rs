@@ -9,7 +9,7 @@ use http_body::{Frame, SizeHint};
 use pool_http::RequestError;
 
 /// The receive side of a request stream.
-pub(crate) type RecvSide = h3::client::RequestStream<h3_quinn::RecvStream, Bytes>;
+pub(crate) type RecvSide = h3::client::RequestStream<crate::bounded::Recv, Bytes>;
 /// The send side of a request stream.
 pub(crate) type SendSide = h3::client::RequestStream<h3_quinn::SendStream<Bytes>, Bytes>;
 
@@ -167,6 +167,14 @@ pub(crate) fn response_error(e: StreamError) -> RequestError {
             connection_closing: true,
         },
         StreamError::ConnectionError(_) => RequestError::ConnectionLost(e.into()),
+        StreamError::Undefined(ref source)
+            if crate::bounded::is_frame_too_large(source.as_ref()) =>
+        {
+            RequestError::PeerLimit {
+                limit: pool_http::PeerLimit::HeaderList,
+                source: e.into(),
+            }
+        }
         StreamError::HeaderTooBig { .. } => RequestError::PeerLimit {
             limit: pool_http::PeerLimit::HeaderList,
             source: e.into(),

@@ -66,7 +66,7 @@ pub(crate) struct ConnSettings {
 ///   `test_timeout`.
 pub struct QuicConn {
     conn: quinn::Connection,
-    send: h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>,
+    send: h3::client::SendRequest<crate::bounded::Open, Bytes>,
     state: watch::Sender<State>,
     driver: AbortHandle,
     /// Keeps the endpoint (and its UDP socket) alive as long as the connection.
@@ -91,7 +91,10 @@ impl QuicConn {
             .map_err(|e| DialError::new(DialErrorKind::Handshake, e))?;
         let (mut driver, send) = h3::client::builder()
             .max_field_section_size(settings.max_response_header_size as u64)
-            .build(h3_quinn::Connection::new(conn.clone()))
+            .build(crate::bounded::Conn::new(
+                conn.clone(),
+                settings.max_response_header_size as u64,
+            ))
             .await
             .map_err(|e| DialError::new(DialErrorKind::Protocol, e))?;
         let state = watch::Sender::new(State::Open);

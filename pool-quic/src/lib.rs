@@ -52,6 +52,7 @@
 #![warn(missing_docs)]
 
 mod body;
+mod bounded;
 mod capture;
 mod conn;
 
