@@ -328,11 +328,11 @@ mod tests {
             watch.check(piece).unwrap();
         }
         let mut watch = FrameWatch::new(64);
-        let mut over = frame_head(0x1, 1 << 30);
+        let mut over = frame_head(0x1, 1 << 29);
         over.push(0);
         let (a, b) = over.split_at(2);
         watch.check(a).unwrap();
         let e = watch.check(b).unwrap_err();
-        assert_eq!((e.kind, e.len, e.limit), (1, 1 << 30, 64));
+        assert_eq!((e.kind, e.len, e.limit), (1, 1 << 29, 64));
     }
 }
