@@ -35,8 +35,9 @@ const GOOD: &str = "good.test";
 const HEADER_LIMIT: usize = 16 << 10;
 /// The response body limit of the requests.
 const BODY_LIMIT: usize = 1 << 20;
-/// The request deadline (headers).
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
+/// The request deadline (headers): no case here waits it out; it only bounds a slow
+/// machine's floods.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// What the client (plus the in-process hostile server) may hold while a case lasts, on
 /// TCP (HTTP/1.1, HTTP/2): the 1 MiB body collected plus buffers.
 const HEAP_BOUND: i64 = 4 << 20;
@@ -350,7 +351,7 @@ fn flood_survives(o: Outcome) {
 fn h2_ping_flood_is_absorbed_with_bounded_memory() {
     run(tls_case(
         167,
-        TlsScript::H2(H2Script::PingFlood(50_000)),
+        TlsScript::H2(H2Script::PingFlood(10_000)),
         h2,
         flood_survives,
     ));
@@ -360,7 +361,7 @@ fn h2_ping_flood_is_absorbed_with_bounded_memory() {
 fn h2_settings_flood_is_absorbed_with_bounded_memory() {
     run(tls_case(
         168,
-        TlsScript::H2(H2Script::SettingsFlood(50_000)),
+        TlsScript::H2(H2Script::SettingsFlood(10_000)),
         h2,
         flood_survives,
     ));
