@@ -115,8 +115,9 @@ pub struct QuicOptions {
     pub probe_request: Option<Validation>,
     /// The largest response header list accepted (the decoded list, 32 bytes per field
     /// included; sent as `SETTINGS_MAX_FIELD_SECTION_SIZE`): a larger one fails the
-    /// request with [`RequestError::PeerLimit`](pool_http::RequestError::PeerLimit).
-    /// Default: [`DEFAULT_MAX_RESPONSE_HEADER_SIZE`](pool_http::DEFAULT_MAX_RESPONSE_HEADER_SIZE)
+    /// request with [`RequestError::PeerLimit`](pool_http::RequestError::PeerLimit), and
+    /// so does any frame but DATA on a request stream that announces more than this many
+    /// bytes, before h3 buffers it (h3 buffers such frames whole). Default: [`DEFAULT_MAX_RESPONSE_HEADER_SIZE`](pool_http::DEFAULT_MAX_RESPONSE_HEADER_SIZE)
     /// (the config's `pool.max_response_header_size`).
     pub max_response_header_size: usize,
 }
