@@ -363,12 +363,14 @@ fn request_error(e: hyper::Error) -> RequestError {
 
 /// The raw [`TlsDialer`](crate::TlsDialer)'s validation: one HTTP/1.1 exchange (hyper) on
 /// a borrowed fresh stream, which must stay usable afterwards — the answer read to its end,
-/// not closing the connection, nothing after it. Returns the status.
+/// not closing the connection, nothing after it; the answer's head bounded by
+/// `max_header_size` bytes. Returns the status.
 pub(crate) async fn validate_on_stream(
     stream: &mut TlsStream<TcpStream>,
     validation: &pool_http::Validation,
     target: &Target,
     language: Option<&HeaderValue>,
+    max_header_size: usize,
 ) -> Result<u16, BoxError> {
     let unusable = |what: &str| -> BoxError {
         std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned()).into()
@@ -383,8 +385,10 @@ pub(crate) async fn validate_on_stream(
     }
     let body = validation.body.clone().unwrap_or_default();
     let request = request.body(http_body_util::Full::new(body))?;
-    let (mut send, conn) =
-        hyper::client::conn::http1::handshake(TokioIo::new(&mut *stream)).await?;
+    let (mut send, conn) = hyper::client::conn::http1::Builder::new()
+        .max_header_size(max_header_size)
+        .handshake(TokioIo::new(&mut *stream))
+        .await?;
     let mut conn = std::pin::pin!(conn.without_shutdown());
     let exchange = async {
         let response = send.send_request(request).await?;

@@ -39,7 +39,8 @@ pub struct TlsOptions {
     /// [`H2Dialer`](crate::H2Dialer)). `None`: no check.
     pub validation: Option<Validation>,
     /// The largest response header list accepted, in bytes: HTTP/1.1 the response head
-    /// (status line included; hyper's `max_header_size`, and at most 100 fields), HTTP/2
+    /// (status line included; hyper's `max_header_size`, and at most 100 fields; also the
+    /// raw [`TlsDialer`](crate::TlsDialer)'s validation answer), HTTP/2
     /// the decoded list (32 bytes per field included; sent as
     /// `SETTINGS_MAX_HEADER_LIST_SIZE`). A larger one fails the request with
     /// [`RequestError::PeerLimit`](pool_http::RequestError::PeerLimit) (HTTP/2: when far
