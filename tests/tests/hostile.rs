@@ -24,7 +24,7 @@ use pool_testkit::alloc::{self, Counting};
 use pool_testkit::fds::open_fds;
 use pool_testkit::hostile::{H1Script, H2Script, H3Script, HostileH3, HostileTls, TlsScript};
 use pool_testkit::{H2Origin, H2OriginOptions, H3Origin, H3OriginOptions, TestCa};
-use pool_tls::{H1Dialer, H2Dialer, H2Options, TlsOptions};
+use pool_tls::{H1Dialer, H2Dialer, H2Options, HttpsDialer, HttpsOptions, TlsOptions};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -178,6 +178,16 @@ fn h1(ca: &TestCa) -> H1Dialer {
 
 fn h2(ca: &TestCa) -> H2Dialer {
     H2Dialer::new(h2_options(ca)).unwrap()
+}
+
+/// The auto-ALPN dialer (`h2, http/1.1`): the same limit reaches both protocols.
+fn https(ca: &TestCa) -> HttpsDialer {
+    let mut options = HttpsOptions::default();
+    options.tls = TlsOptions {
+        alpn: options.tls.alpn,
+        ..tls_options(ca)
+    };
+    HttpsDialer::new(options).unwrap()
 }
 
 fn is_peer_limit(e: &RequestError, want: PeerLimit) -> bool {
@@ -434,4 +444,34 @@ fn h3_endless_header_block_is_refused_at_its_frame_header() {
         assert!(is_peer_limit(&e, PeerLimit::HeaderList), "{e:?}");
         assert!(!e.is_retryable(&http::Method::GET, true));
     }));
+}
+
+// ---- auto ALPN: the one option reaches whichever protocol the origin picks ----
+
+#[test]
+fn auto_alpn_bounds_http1_headers() {
+    run(tls_case(
+        181,
+        TlsScript::H1(H1Script::EndlessHeaders),
+        https,
+        |o| {
+            let e = o.err();
+            assert!(is_peer_limit(&e, PeerLimit::HeaderList), "{e:?}");
+        },
+    ));
+}
+
+#[test]
+fn auto_alpn_bounds_http2_headers() {
+    // Without the configured limit, h2 (16 MB by default) would hold far more than the
+    // heap bound before cutting the flood off.
+    run(tls_case(
+        182,
+        TlsScript::H2(H2Script::ContinuationFlood),
+        https,
+        |o| {
+            let e = o.err();
+            assert!(is_peer_limit(&e, PeerLimit::Flood), "{e:?}");
+        },
+    ));
 }
