@@ -127,6 +127,37 @@ mod tests {
         assert_eq!(zero.request_options().body_idle_timeout, None);
     }
 
+    /// `pool.max_response_header_size`: its declared default is pool-http's one default,
+    /// and the one key reaches every transport (HTTP/1.1 + HTTP/2 through `TlsOptions`,
+    /// HTTP/3 through `QuicOptions`).
+    #[cfg(all(feature = "tls", feature = "quic"))]
+    #[test]
+    fn max_response_header_size_reaches_every_transport() {
+        let default = Config::default();
+        assert_eq!(
+            default.pool.max_response_header_size,
+            pool_http::DEFAULT_MAX_RESPONSE_HEADER_SIZE
+        );
+        assert_eq!(
+            default.tls_options().unwrap().max_response_header_size,
+            pool_http::DEFAULT_MAX_RESPONSE_HEADER_SIZE
+        );
+        let cfg =
+            Config::from_str_named("[pool]\nmax_response_header_size = 9000\n", "t.toml").unwrap();
+        assert_eq!(cfg.tls_options().unwrap().max_response_header_size, 9000);
+        assert_eq!(
+            cfg.h2_options(None).unwrap().tls.max_response_header_size,
+            9000
+        );
+        assert_eq!(
+            cfg.quic_options(None).unwrap().max_response_header_size,
+            9000
+        );
+        assert!(
+            Config::from_str_named("[pool]\nmax_response_header_size = 0\n", "t.toml").is_err()
+        );
+    }
+
     #[test]
     fn every_pool_key_is_carried_over() {
         let cfg = Config::from_str_named(
@@ -297,6 +328,7 @@ mod tls {
                 accept_language_rotation: rotation(self.tls.profile_rotation),
                 source_addrs: self.source_addrs.source_addrs(),
                 validation,
+                max_response_header_size: self.pool.max_response_header_size,
             })
         }
 
@@ -680,6 +712,7 @@ mod quic {
                 trust: self.trust(),
                 source_addrs: self.source_addrs.source_addrs(),
                 validation: self.validation()?,
+                max_response_header_size: self.pool.max_response_header_size,
                 ..defaults
             })
         }

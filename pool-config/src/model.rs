@@ -146,6 +146,14 @@ section! {
         #[serde(serialize_with = "humantime_serde::serialize")]
         body_idle_timeout: Option<Duration> = (optional "\"60s\""),
             "optional: fail a response body idle this long";
+        /// The largest response header list accepted, in bytes, on every protocol
+        /// (pool-tls's `TlsOptions` and pool-quic's `QuicOptions`
+        /// `max_response_header_size`: HTTP/1.1 the response head, HTTP/2 and HTTP/3 the
+        /// decoded list); a larger one fails the request with a `peer_limit` error. Must not
+        /// be zero.
+        max_response_header_size: usize = (default "262144"),
+            "largest response header list accepted, bytes (a larger one: peer_limit error)",
+            check check::nonzero;
         /// How long `get` waits for a connection when all are busy and limits are reached;
         /// must not be zero.
         #[serde(serialize_with = "humantime_serde::serialize")]

@@ -5,6 +5,43 @@ use std::time::Duration;
 /// A transport's own error, kept as the source of a [`RequestError`].
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// The default bound of a response's header list, in bytes (256 KiB): the transports'
+/// `max_response_header_size` (HTTP/1.1: the response head, status line included; HTTP/2
+/// and HTTP/3: the decoded header list, 32 bytes per field included). The config key
+/// `pool.max_response_header_size` declares the same default.
+pub const DEFAULT_MAX_RESPONSE_HEADER_SIZE: usize = 256 << 10;
+
+/// Which limit a peer broke ([`RequestError::PeerLimit`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum PeerLimit {
+    /// The response header list (or head) was larger than the transport's
+    /// `max_response_header_size`, or had more fields than the transport takes.
+    HeaderList,
+    /// The peer flooded the connection (HTTP/2 `ENHANCE_YOUR_CALM` raised by this side:
+    /// a CONTINUATION flood, a header list far past the limit, too many resets).
+    Flood,
+}
+
+impl PeerLimit {
+    /// A short name: `header_list` or `flood`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PeerLimit::HeaderList => "header_list",
+            PeerLimit::Flood => "flood",
+        }
+    }
+}
+
+impl std::fmt::Display for PeerLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PeerLimit::HeaderList => "response header size",
+            PeerLimit::Flood => "flood",
+        })
+    }
+}
+
 /// Why a request failed. Transports map their errors into these kinds; the predicates
 /// ([`is_connection_error`](Self::is_connection_error),
 /// [`is_retry_safe`](Self::is_retry_safe), [`is_retryable`](Self::is_retryable),
@@ -49,6 +86,18 @@ pub enum RequestError {
     BodyTooLarge {
         /// The limit.
         limit: usize,
+    },
+    /// The peer broke a limit this side sets on what it accepts (see [`PeerLimit`]): a
+    /// hostile or broken server. Never retried (another connection meets the same
+    /// server); counted as an error on the connection, and under the metric label
+    /// `peer_limit`.
+    #[error("the peer broke the {limit} limit: {source}")]
+    PeerLimit {
+        /// Which limit.
+        limit: PeerLimit,
+        /// The transport's error.
+        #[source]
+        source: BoxError,
     },
     /// No response headers within the request's deadline, or a response body idle for
     /// longer than its body-idle timeout (see [`RequestOptions`](crate::RequestOptions)).
@@ -100,7 +149,7 @@ impl RequestError {
 
     /// A short name of the kind, for metric labels and reports: `pool`, `not_sent`,
     /// `refused`, `connection_lost`, `protocol`, `request_body`, `invalid_request`,
-    /// `body_too_large`, `timeout`.
+    /// `body_too_large`, `peer_limit`, `timeout`.
     pub fn kind(&self) -> &'static str {
         match self {
             RequestError::Pool(_) => "pool",
@@ -111,7 +160,31 @@ impl RequestError {
             RequestError::RequestBody(_) => "request_body",
             RequestError::InvalidRequest(_) => "invalid_request",
             RequestError::BodyTooLarge { .. } => "body_too_large",
+            RequestError::PeerLimit { .. } => "peer_limit",
             RequestError::Timeout(_) => "timeout",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_over_a_limit_is_never_retried_nor_a_connection_error() {
+        let e = RequestError::PeerLimit {
+            limit: PeerLimit::HeaderList,
+            source: "too big".into(),
+        };
+        assert!(!e.is_retryable(&http::Method::GET, true));
+        assert!(!e.is_retry_safe());
+        assert!(!e.is_connection_error());
+        assert!(!e.is_timeout());
+        assert_eq!(e.kind(), "peer_limit");
+        assert_eq!(
+            e.to_string(),
+            "the peer broke the response header size limit: too big"
+        );
+        assert_eq!(PeerLimit::Flood.as_str(), "flood");
     }
 }

@@ -107,7 +107,7 @@ pub use http_body_util::{Empty, Full};
 
 pub use body::{Body, DEFAULT_COLLECT_LIMIT};
 pub use connection::HttpConnection;
-pub use error::{BoxError, RequestError};
+pub use error::{BoxError, DEFAULT_MAX_RESPONSE_HEADER_SIZE, PeerLimit, RequestError};
 pub use lease::{HttpLeaseExt, send, send_with};
 pub use options::{BodyIdleTimeout, DEFAULT_REQUEST_TIMEOUT, RequestOptions, Timeout};
 pub use pool_core::Protocol;

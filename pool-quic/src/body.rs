@@ -9,7 +9,7 @@ use http_body::{Frame, SizeHint};
 use pool_http::RequestError;
 
 /// The receive side of a request stream.
-pub(crate) type RecvSide = h3::client::RequestStream<h3_quinn::RecvStream, Bytes>;
+pub(crate) type RecvSide = h3::client::RequestStream<crate::bounded::Recv, Bytes>;
 /// The send side of a request stream.
 pub(crate) type SendSide = h3::client::RequestStream<h3_quinn::SendStream<Bytes>, Bytes>;
 
@@ -22,15 +22,15 @@ enum State {
 }
 
 /// The body of a response received over HTTP/3, read from the request stream as the peer
-/// sends it (`http_body::Body`). Dropping it before its end stops the stream
-/// (`STOP_SENDING` with `H3_REQUEST_CANCELLED`): the peer stops sending this response, the
-/// connection carries on.
+/// sends it (`http_body::Body`). Dropping it before its end stops the stream: quinn sends
+/// `STOP_SENDING` (error code 0) for a receive stream dropped unfinished, whether h3-quinn
+/// holds it directly or inside a read in flight; the peer stops sending this response, the
+/// connection carries on. (h3-quinn's own `stop_sending` panics while a read is in flight,
+/// and h3 does not tell when one is — its buffered frames can come back `Ready` while the
+/// read is pending — so it is never called.)
 pub struct H3Body {
     stream: RecvSide,
     state: State,
-    /// A read is in progress: h3-quinn then holds the quinn stream inside its read future
-    /// (and panics on `stop_sending`); dropping that future stops the stream instead.
-    reading: bool,
 }
 
 impl H3Body {
@@ -38,16 +38,12 @@ impl H3Body {
         Self {
             stream,
             state: State::Data,
-            reading: false,
         }
     }
 
     /// Reads the response headers (before the body).
     pub(crate) async fn recv_response(&mut self) -> Result<http::Response<()>, StreamError> {
-        self.reading = true;
-        let head = self.stream.recv_response().await;
-        self.reading = false;
-        head
+        self.stream.recv_response().await
     }
 }
 
@@ -59,11 +55,7 @@ impl http_body::Body for H3Body {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, RequestError>>> {
-        let this = &mut *self;
-        this.reading = true;
-        let polled = this.poll_next(cx);
-        this.reading = polled.is_pending();
-        polled
+        self.poll_next(cx)
     }
 
     fn is_end_stream(&self) -> bool {
@@ -107,14 +99,6 @@ impl H3Body {
                     });
                 }
             }
-        }
-    }
-}
-
-impl Drop for H3Body {
-    fn drop(&mut self) {
-        if self.state != State::Done && !self.reading {
-            self.stream.stop_sending(Code::H3_REQUEST_CANCELLED);
         }
     }
 }
@@ -183,6 +167,18 @@ pub(crate) fn response_error(e: StreamError) -> RequestError {
             connection_closing: true,
         },
         StreamError::ConnectionError(_) => RequestError::ConnectionLost(e.into()),
+        StreamError::Undefined(ref source)
+            if crate::bounded::is_frame_too_large(source.as_ref()) =>
+        {
+            RequestError::PeerLimit {
+                limit: pool_http::PeerLimit::HeaderList,
+                source: e.into(),
+            }
+        }
+        StreamError::HeaderTooBig { .. } => RequestError::PeerLimit {
+            limit: pool_http::PeerLimit::HeaderList,
+            source: e.into(),
+        },
         _ => RequestError::Protocol(e.into()),
     }
 }

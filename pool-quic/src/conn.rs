@@ -51,6 +51,7 @@ pub(crate) struct ConnSettings {
     pub(crate) max_streams_cap: usize,
     pub(crate) test_timeout: Duration,
     pub(crate) probe: Option<Validation>,
+    pub(crate) max_response_header_size: usize,
 }
 
 /// A pooled HTTP/3 connection (QUIC, ALPN `h3`), shared by up to
@@ -65,7 +66,7 @@ pub(crate) struct ConnSettings {
 ///   `test_timeout`.
 pub struct QuicConn {
     conn: quinn::Connection,
-    send: h3::client::SendRequest<h3_quinn::OpenStreams, Bytes>,
+    send: h3::client::SendRequest<crate::bounded::Open, Bytes>,
     state: watch::Sender<State>,
     driver: AbortHandle,
     /// Keeps the endpoint (and its UDP socket) alive as long as the connection.
@@ -88,7 +89,12 @@ impl QuicConn {
     ) -> Result<Self, DialError> {
         let authority = Authority::try_from(authority(&info.host, info.addr.port()))
             .map_err(|e| DialError::new(DialErrorKind::Handshake, e))?;
-        let (mut driver, send) = h3::client::new(h3_quinn::Connection::new(conn.clone()))
+        let (mut driver, send) = h3::client::builder()
+            .max_field_section_size(settings.max_response_header_size as u64)
+            .build(crate::bounded::Conn::new(
+                conn.clone(),
+                settings.max_response_header_size as u64,
+            ))
             .await
             .map_err(|e| DialError::new(DialErrorKind::Protocol, e))?;
         let state = watch::Sender::new(State::Open);

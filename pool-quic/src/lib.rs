@@ -52,6 +52,7 @@
 #![warn(missing_docs)]
 
 mod body;
+mod bounded;
 mod capture;
 mod conn;
 
@@ -112,6 +113,13 @@ pub struct QuicOptions {
     /// the probe then only checks that the connection is open and not going away
     /// (keep-alive PINGs and the idle timeout catch a dead peer).
     pub probe_request: Option<Validation>,
+    /// The largest response header list accepted (the decoded list, 32 bytes per field
+    /// included; sent as `SETTINGS_MAX_FIELD_SECTION_SIZE`): a larger one fails the
+    /// request with [`RequestError::PeerLimit`](pool_http::RequestError::PeerLimit), and
+    /// so does any frame but DATA on a request stream that announces more than this many
+    /// bytes, before h3 buffers it (h3 buffers such frames whole). Default: [`DEFAULT_MAX_RESPONSE_HEADER_SIZE`](pool_http::DEFAULT_MAX_RESPONSE_HEADER_SIZE)
+    /// (the config's `pool.max_response_header_size`).
+    pub max_response_header_size: usize,
 }
 
 impl Default for QuicOptions {
@@ -128,6 +136,7 @@ impl Default for QuicOptions {
             test_timeout: Duration::from_secs(15),
             validation: None,
             probe_request: None,
+            max_response_header_size: pool_http::DEFAULT_MAX_RESPONSE_HEADER_SIZE,
         }
     }
 }
@@ -261,6 +270,7 @@ impl QuicDialer {
             max_streams_cap: self.options.max_streams_cap.max(1),
             test_timeout: self.options.test_timeout,
             probe: self.options.probe_request.clone(),
+            max_response_header_size: self.options.max_response_header_size,
         };
         QuicConn::start(conn, endpoint, info, settings).await
     }

@@ -15,7 +15,11 @@
 //!   mode change at run time, over UDP and TCP, and over TLS and HTTPS with a
 //!   [`DnsTlsOptions`] certificate;
 //! - [`FaultProxy`]: a TCP proxy that refuses, stalls, resets or black-holes connections per
-//!   address or per connection.
+//!   address or per connection;
+//! - the [`hostile`] module: origins that complete the handshake and then misbehave with
+//!   hand-written bytes and frames (oversized and endless headers, endless bodies,
+//!   malformed status lines and frames, PING and SETTINGS floods) on HTTP/1.1, HTTP/2 and
+//!   HTTP/3.
 //!
 //! Every server has a `wait_until` that waits (bounded) for a condition on its counters;
 //! [`eventually`] does the same for any condition, so tests never sleep and hope. Besides
@@ -65,6 +69,8 @@ mod dns;
 mod dns_tls;
 #[cfg(feature = "servers")]
 pub mod fault_proxy;
+#[cfg(feature = "servers")]
+pub mod hostile;
 #[cfg(feature = "servers")]
 mod net;
 #[cfg(feature = "servers")]

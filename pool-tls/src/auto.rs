@@ -77,7 +77,9 @@ impl HttpsDialer {
         Ok(if info.alpn.as_deref() == Some(b"h2") {
             HttpsConn::H2(self.h2.establish(tls, info).await?)
         } else {
-            HttpsConn::H1(H1Conn::establish(tls, info).await?)
+            HttpsConn::H1(
+                H1Conn::establish(tls, info, self.core.opts.max_response_header_size).await?,
+            )
         })
     }
 }

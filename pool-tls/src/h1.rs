@@ -65,7 +65,7 @@ impl Dialer for H1Dialer {
         let opts = &self.core.opts;
         let connect = async {
             let (tls, info) = self.core.connect(target).await?;
-            H1Conn::establish(tls, info).await
+            H1Conn::establish(tls, info, opts.max_response_header_size).await
         };
         let conn = tokio::time::timeout(opts.conn_timeout, connect)
             .await
@@ -98,14 +98,19 @@ pub struct H1Conn {
 }
 
 impl H1Conn {
-    /// hyper's handshake on an established TLS stream; spawns the connection task.
+    /// hyper's handshake on an established TLS stream, the response head bounded by
+    /// `max_header_size` bytes ([`TlsOptions::max_response_header_size`]); spawns the
+    /// connection task.
     pub(crate) async fn establish(
         tls: TlsStream<TcpStream>,
         info: TlsInfo,
+        max_header_size: usize,
     ) -> Result<H1Conn, DialError> {
         let host = HeaderValue::from_str(&authority(&info.host, info.addr.port()))
             .map_err(|e| DialError::new(DialErrorKind::Handshake, e))?;
-        let (send, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        let (send, connection) = hyper::client::conn::http1::Builder::new()
+            .max_header_size(max_header_size)
+            .handshake(TokioIo::new(tls))
             .await
             .map_err(|e| DialError::new(DialErrorKind::Protocol, e))?;
         let closed = watch::Sender::new(false);
@@ -337,11 +342,17 @@ impl HttpConnection for H1Conn {
     }
 }
 
-/// A hyper error under a request, as `pool-http`'s kind: never sent (canceled before it
-/// was written), the connection lost (closed, incomplete message, I/O), or a protocol
-/// error (unparsable answer).
+/// A hyper error under a request, as `pool-http`'s kind: a response head over
+/// `max_response_header_size` (or with too many fields) → `PeerLimit`, never sent
+/// (canceled before it was written), the connection lost (closed, incomplete message,
+/// I/O), or a protocol error (unparsable answer).
 fn request_error(e: hyper::Error) -> RequestError {
-    if e.is_canceled() {
+    if e.is_parse_too_large() {
+        RequestError::PeerLimit {
+            limit: pool_http::PeerLimit::HeaderList,
+            source: e.into(),
+        }
+    } else if e.is_canceled() {
         RequestError::NotSent(e.into())
     } else if e.is_parse() || e.is_user() {
         RequestError::Protocol(e.into())
@@ -352,12 +363,14 @@ fn request_error(e: hyper::Error) -> RequestError {
 
 /// The raw [`TlsDialer`](crate::TlsDialer)'s validation: one HTTP/1.1 exchange (hyper) on
 /// a borrowed fresh stream, which must stay usable afterwards — the answer read to its end,
-/// not closing the connection, nothing after it. Returns the status.
+/// not closing the connection, nothing after it; the answer's head bounded by
+/// `max_header_size` bytes. Returns the status.
 pub(crate) async fn validate_on_stream(
     stream: &mut TlsStream<TcpStream>,
     validation: &pool_http::Validation,
     target: &Target,
     language: Option<&HeaderValue>,
+    max_header_size: usize,
 ) -> Result<u16, BoxError> {
     let unusable = |what: &str| -> BoxError {
         std::io::Error::new(std::io::ErrorKind::InvalidData, what.to_owned()).into()
@@ -372,8 +385,10 @@ pub(crate) async fn validate_on_stream(
     }
     let body = validation.body.clone().unwrap_or_default();
     let request = request.body(http_body_util::Full::new(body))?;
-    let (mut send, conn) =
-        hyper::client::conn::http1::handshake(TokioIo::new(&mut *stream)).await?;
+    let (mut send, conn) = hyper::client::conn::http1::Builder::new()
+        .max_header_size(max_header_size)
+        .handshake(TokioIo::new(&mut *stream))
+        .await?;
     let mut conn = std::pin::pin!(conn.without_shutdown());
     let exchange = async {
         let response = send.send_request(request).await?;

@@ -57,7 +57,10 @@ impl H2Dialer {
         tls: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
         info: TlsInfo,
     ) -> Result<H2Conn, DialError> {
+        let max_header_list =
+            u32::try_from(self.core.opts.max_response_header_size).unwrap_or(u32::MAX);
         let (send, mut connection) = h2::client::Builder::new()
+            .max_header_list_size(max_header_list)
             .handshake::<_, Bytes>(tls)
             .await
             .map_err(|e| DialError::new(DialErrorKind::Protocol, e))?;
@@ -390,12 +393,19 @@ impl std::fmt::Debug for H2Body {
     }
 }
 
-/// An h2 error under a request, as `pool-http`'s kind: refused (`REFUSED_STREAM`, or a
+/// An h2 error under a request, as `pool-http`'s kind: this side's `ENHANCE_YOUR_CALM`
+/// (h2 cut off a CONTINUATION flood or a header list far past the limit) → `PeerLimit`;
+/// refused (`REFUSED_STREAM`, or a
 /// GOAWAY that excluded the stream: not processed), connection lost (I/O, GOAWAY), or a
 /// stream error.
 fn request_error(e: h2::Error) -> RequestError {
     let refused = e.reason() == Some(h2::Reason::REFUSED_STREAM);
-    if e.is_go_away() && (e.is_remote() || refused) {
+    if e.reason() == Some(h2::Reason::ENHANCE_YOUR_CALM) && !e.is_remote() {
+        RequestError::PeerLimit {
+            limit: pool_http::PeerLimit::Flood,
+            source: e.into(),
+        }
+    } else if e.is_go_away() && (e.is_remote() || refused) {
         RequestError::Refused {
             source: e.into(),
             connection_closing: true,

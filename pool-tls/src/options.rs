@@ -38,6 +38,16 @@ pub struct TlsOptions {
     /// (HTTP/1.1 on a [`TlsDialer`](crate::TlsDialer), HTTP/2 on an
     /// [`H2Dialer`](crate::H2Dialer)). `None`: no check.
     pub validation: Option<Validation>,
+    /// The largest response header list accepted, in bytes: HTTP/1.1 the response head
+    /// (status line included; hyper's `max_header_size`, and at most 100 fields; also the
+    /// raw [`TlsDialer`](crate::TlsDialer)'s validation answer), HTTP/2
+    /// the decoded list (32 bytes per field included; sent as
+    /// `SETTINGS_MAX_HEADER_LIST_SIZE`). A larger one fails the request with
+    /// [`RequestError::PeerLimit`](pool_http::RequestError::PeerLimit) (HTTP/2: when far
+    /// past the limit; just past it, h2 resets the stream as a `Protocol` error). Default:
+    /// [`DEFAULT_MAX_RESPONSE_HEADER_SIZE`](pool_http::DEFAULT_MAX_RESPONSE_HEADER_SIZE)
+    /// (the config's `pool.max_response_header_size`).
+    pub max_response_header_size: usize,
 }
 
 impl Default for TlsOptions {
@@ -53,6 +63,7 @@ impl Default for TlsOptions {
             accept_language_rotation: Rotation::RoundRobin,
             source_addrs: SourceAddrs::default(),
             validation: None,
+            max_response_header_size: pool_http::DEFAULT_MAX_RESPONSE_HEADER_SIZE,
         }
     }
 }

@@ -299,6 +299,7 @@ impl Dialer for TlsDialer {
                 validation,
                 target,
                 info.accept_language.as_ref(),
+                opts.max_response_header_size,
             );
             validation.check(opts.test_timeout, exchange).await?;
         }
