@@ -359,6 +359,50 @@ async fn non_idempotent_request_is_retried_only_when_not_processed() {
     pool.close().await;
 }
 
+/// Several connections failing at once (a GOAWAY on all of them): a request never
+/// processed is retried until [`crate::MAX_ATTEMPTS`], and what is left says whether a
+/// retry could have saved it.
+#[tokio::test]
+async fn unprocessed_requests_are_retried_up_to_max_attempts() {
+    let (pool, script) = pool();
+    script.push(&[Step::NotSent, Step::Refused]);
+    let (ok, attempts) = crate::send_with_attempts(
+        &pool,
+        HOST,
+        req(Method::POST, "/twice"),
+        &Default::default(),
+    )
+    .await;
+    assert_eq!(ok.unwrap().status(), 200);
+    assert_eq!(attempts.sent, 3);
+    assert_eq!(script.log().len(), 3);
+
+    // Out of attempts: the error reaches the caller, marked as one a retry could save.
+    script.push(&[Step::NotSent, Step::NotSent, Step::NotSent]);
+    let (e, attempts) = crate::send_with_attempts(
+        &pool,
+        HOST,
+        req(Method::GET, "/thrice"),
+        &Default::default(),
+    )
+    .await;
+    let e = e.unwrap_err();
+    assert_eq!(attempts.sent, crate::MAX_ATTEMPTS);
+    assert_eq!(script.log().len(), 6);
+    assert!(attempts.retry_could_have_saved(&e, &Method::GET), "{e:?}");
+
+    // A loss on a fresh connection is the request's own failure, not the policy's.
+    script.push(&[Step::Lost]);
+    let (e, attempts) =
+        crate::send_with_attempts(&pool, HOST, req(Method::GET, "/fresh"), &Default::default())
+            .await;
+    let e = e.unwrap_err();
+    assert_eq!(attempts.sent, 1);
+    assert!(!attempts.last_reused);
+    assert!(!attempts.retry_could_have_saved(&e, &Method::GET), "{e:?}");
+    pool.close().await;
+}
+
 #[tokio::test]
 async fn the_service_sends_through_the_pool() {
     use tower_service::Service;
