@@ -87,9 +87,7 @@ pub(crate) async fn soak(kind: Kind, duration: Duration) -> Result<(), String> {
                 ..H2OriginOptions::h1_only(&[ip(1 + n)], &names, &ca)
             }
         };
-        let origin = H2Origin::start(options)
-            .await
-            .map_err(|e| e.to_string())?;
+        let origin = H2Origin::start(options).await.map_err(|e| e.to_string())?;
         let ips: Vec<IpAddr> = (0..PROXIES).map(|i| ip(10 * (n + 1) + i)).collect();
         let proxy = FaultProxy::start(&ips, origin.socket_addrs()[0])
             .await
@@ -146,9 +144,13 @@ pub(crate) async fn soak(kind: Kind, duration: Duration) -> Result<(), String> {
             run(dialer, exclusive, rig, start, duration).await
         }
         Kind::H2 => {
+            let defaults = H2Options::default();
             let h2 = H2Options {
-                tls,
-                ..H2Options::default()
+                tls: TlsOptions {
+                    alpn: defaults.tls.alpn.clone(),
+                    ..tls
+                },
+                ..defaults
             };
             let dialer = H2Dialer::new(h2).map_err(|e| e.to_string())?;
             run(dialer, options, rig, start, duration).await
@@ -190,7 +192,10 @@ impl TcpRig {
 
 impl Rig for TcpRig {
     fn hosts(&self) -> Vec<(&'static str, u16)> {
-        self.sites.iter().map(|s| (s.host, s.proxy.port())).collect()
+        self.sites
+            .iter()
+            .map(|s| (s.host, s.proxy.port()))
+            .collect()
     }
 
     fn dns(&mut self) -> &mut Dns {
