@@ -20,9 +20,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
         let value = rest.next().ok_or_else(usage)?;
         match flag.as_str() {
             "--secs" => {
-                secs = value.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    format!("--secs wants a positive number of seconds, got `{value}`")
-                })?;
+                secs = value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| {
+                        format!("--secs wants a positive number of seconds, got `{value}`")
+                    })?;
             }
             "--proto" if PROTOS.contains(&value.as_str()) => proto = value.clone(),
             "--proto" => return Err(format!("unknown protocol `{value}`; {}", usage())),
