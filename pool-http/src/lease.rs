@@ -5,7 +5,7 @@ use std::future::Future;
 
 use bytes::Bytes;
 use http::{Request, Response};
-use pool_core::{Dialer, Lease, Pool};
+use pool_core::{Connection, Dialer, Lease, Pool};
 use tracing::Instrument;
 
 use crate::body::report;
@@ -149,6 +149,13 @@ where
 /// an error while the host can still serve it.
 pub const MAX_ATTEMPTS: u32 = 3;
 
+/// How many leases [`send_with`] hands back at most for one request because their
+/// connection was already closed when they arrived — a GOAWAY or a loss the pool's watcher
+/// had not acted on yet (a GOAWAY reaches every connection of a host at once). Such a
+/// connection is reported broken (removed) and costs no attempt; past this bound the
+/// request is sent anyway (and fails as not sent, which the policy retries).
+pub const MAX_SKIPPED: u32 = 16;
+
 /// What [`send_with_attempts`] went through for one request.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -178,7 +185,8 @@ impl Attempts {
 /// not processed — never sent, refused — or it was an idempotent request whose *reused*
 /// connection failed under it), the body can be sent again ([`Replayable`]: a body in
 /// memory; a [`Streaming`](crate::Streaming) one is never retried), and at most
-/// [`MAX_ATTEMPTS`] times in all. Only the headers stage is retried: once a response has
+/// [`MAX_ATTEMPTS`] times in all; a lease whose connection is already closed is replaced
+/// without an attempt (see [`MAX_SKIPPED`]). Only the headers stage is retried: once a response has
 /// arrived, its body is the caller's. Each attempt has the whole `options.timeout`.
 /// Outcomes are reported as [`HttpLeaseExt::request_with`] does.
 pub async fn send_with<D, B>(
@@ -213,11 +221,19 @@ where
     let method = request.method().clone();
     let mut attempts = Attempts::default();
     let mut request = request;
+    let mut skipped = 0;
     loop {
-        let lease = match pool.get(host).await {
+        let mut lease = match pool.get(host).await {
             Ok(lease) => lease,
             Err(e) => return (Err(e.into()), attempts),
         };
+        if lease.conn().is_closed() && skipped < MAX_SKIPPED {
+            // Closed (GOAWAY, lost) before the pool's watcher removed it: sending would be
+            // refused at once. Removed without an attempt.
+            skipped += 1;
+            lease.mark_broken();
+            continue;
+        }
         let retry = if attempts.sent + 1 < MAX_ATTEMPTS {
             replay(&request)
         } else {

@@ -108,7 +108,9 @@ pub use http_body_util::{Empty, Full};
 pub use body::{Body, DEFAULT_COLLECT_LIMIT};
 pub use connection::{HttpConnection, Protocol};
 pub use error::{BoxError, RequestError};
-pub use lease::{Attempts, HttpLeaseExt, MAX_ATTEMPTS, send, send_with, send_with_attempts};
+pub use lease::{
+    Attempts, HttpLeaseExt, MAX_ATTEMPTS, MAX_SKIPPED, send, send_with, send_with_attempts,
+};
 pub use options::{BodyIdleTimeout, DEFAULT_REQUEST_TIMEOUT, RequestOptions, Timeout};
 pub use request_body::{BufferedBody, Replayable, Streaming};
 pub use service::PoolService;

@@ -89,6 +89,8 @@ struct Script {
     dials: AtomicUsize,
     /// New connections speak HTTP/1.1 (else HTTP/2).
     http1: std::sync::atomic::AtomicBool,
+    /// Connections (by number) that report closed.
+    closed: Mutex<Vec<usize>>,
 }
 
 impl Script {
@@ -114,7 +116,7 @@ impl Connection for Fake {
     }
 
     fn is_closed(&self) -> bool {
-        false
+        self.script.closed.lock().unwrap().contains(&self.id)
     }
 }
 
@@ -400,6 +402,30 @@ async fn unprocessed_requests_are_retried_up_to_max_attempts() {
     assert_eq!(attempts.sent, 1);
     assert!(!attempts.last_reused);
     assert!(!attempts.retry_could_have_saved(&e, &Method::GET), "{e:?}");
+    pool.close().await;
+}
+
+/// A lease whose connection closed before the pool noticed (its watcher has not run) is
+/// handed back without sending on it, and costs no attempt.
+#[tokio::test]
+async fn a_connection_closed_before_the_pool_noticed_costs_no_attempt() {
+    let (pool, script) = pool();
+    crate::send(&pool, HOST, req(Method::GET, "/warm"))
+        .await
+        .unwrap();
+    script.closed.lock().unwrap().push(0);
+    let (ok, attempts) =
+        crate::send_with_attempts(&pool, HOST, req(Method::POST, "/next"), &Default::default())
+            .await;
+    assert_eq!(ok.unwrap().status(), 200);
+    assert_eq!(attempts.sent, 1);
+    assert!(!attempts.last_reused);
+    assert_eq!(
+        script.log(),
+        [(0, "/warm".to_owned()), (1, "/next".to_owned())],
+        "never sent on the closed connection"
+    );
+    assert_eq!(pool.stats().closed_for(CloseReason::Broken), 1);
     pool.close().await;
 }
 
