@@ -165,17 +165,24 @@ pub struct Attempts {
     /// Whether the connection of the last exchange had carried a request before (the
     /// `reused` of [`RequestError::is_retryable`]).
     pub last_reused: bool,
+    /// Attempts whose connection was lost under the request when it may have been
+    /// processed (a connection error that is not [`RequestError::is_retry_safe`]).
+    pub connections_lost: u32,
 }
 
 impl Attempts {
-    /// Whether the retry policy would still have retried `error`, the request's final
-    /// error, had it had another attempt: [`RequestError::is_retryable`] for the last
-    /// exchange. True only when [`MAX_ATTEMPTS`] ran out or the body could not be
-    /// replayed ([`Replayable`]): the failure is one a retry could have saved, not one
-    /// the request deserved (every address down, a deadline, a lost non-idempotent
-    /// request, …).
+    /// Whether `error`, the request's final error, is one the retry policy promises to
+    /// save: [`RequestError::is_retryable`] for the last exchange — and, for a lost
+    /// connection, the first one this request lost (the promise is "an idempotent request
+    /// that lost a reused connection *once* is sent again"; one that lost a connection on
+    /// every attempt had its retries). True only when [`MAX_ATTEMPTS`] ran out or the body
+    /// could not be replayed ([`Replayable`]): the failure is one a retry could have
+    /// saved, not one the request met on its own (every address down, a deadline, a lost
+    /// non-idempotent request, connections lost on every attempt, …).
     pub fn retry_could_have_saved(&self, error: &RequestError, method: &http::Method) -> bool {
-        self.sent > 0 && error.is_retryable(method, self.last_reused)
+        self.sent > 0
+            && error.is_retryable(method, self.last_reused)
+            && (error.is_retry_safe() || self.connections_lost <= 1)
     }
 }
 
@@ -246,6 +253,9 @@ where
             Ok(response) => return (Ok(response), attempts),
             Err(e) => e,
         };
+        if error.is_connection_error() && !error.is_retry_safe() {
+            attempts.connections_lost += 1;
+        }
         if !error.is_retryable(&method, attempts.last_reused) {
             return (Err(error), attempts);
         }

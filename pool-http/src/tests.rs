@@ -10,7 +10,8 @@ use http::{Method, Request, Response};
 use pool_core::{CloseReason, Connection, DialError, Dialer, Pool, PoolOptions, Target};
 
 use crate::{
-    Empty, HttpConnection, HttpLeaseExt, PoolService, Protocol, RequestError, Validation, validate,
+    Attempts, Empty, HttpConnection, HttpLeaseExt, PoolService, Protocol, RequestError, Validation,
+    validate,
 };
 
 /// What the next request on any connection gets.
@@ -392,6 +393,17 @@ async fn unprocessed_requests_are_retried_up_to_max_attempts() {
     assert_eq!(attempts.sent, crate::MAX_ATTEMPTS);
     assert_eq!(script.log().len(), 6);
     assert!(attempts.retry_could_have_saved(&e, &Method::GET), "{e:?}");
+
+    // Connections lost under it on every attempt: it had its retries.
+    let lost = |connections_lost| Attempts {
+        sent: crate::MAX_ATTEMPTS,
+        last_reused: true,
+        connections_lost,
+    };
+    let e = RequestError::ConnectionLost("reset".into());
+    assert!(lost(1).retry_could_have_saved(&e, &Method::GET));
+    assert!(!lost(2).retry_could_have_saved(&e, &Method::GET));
+    assert!(lost(2).retry_could_have_saved(&RequestError::NotSent("goaway".into()), &Method::GET));
 
     // A loss on a fresh connection is the request's own failure, not the policy's.
     script.push(&[Step::Lost]);

@@ -140,6 +140,9 @@ fn cause(e: &RequestError, method: &Method, attempts: &Attempts) -> String {
             "non_idempotent_lost_connection".into()
         }
         e if e.is_connection_error() && !attempts.last_reused => "fresh_connection_lost".into(),
+        e if e.is_connection_error() && attempts.connections_lost > 1 => {
+            format!("connection_lost_on_{}_attempts", attempts.connections_lost)
+        }
         e => e.kind().into(),
     }
 }
