@@ -193,8 +193,9 @@ impl Attempts {
 /// connection failed under it), the body can be sent again ([`Replayable`]: a body in
 /// memory; a [`Streaming`](crate::Streaming) one is never retried), and at most
 /// [`MAX_ATTEMPTS`] times in all; a lease whose connection is already closed is replaced
-/// without an attempt (see [`MAX_SKIPPED`]). Only the headers stage is retried: once a response has
-/// arrived, its body is the caller's. Each attempt has the whole `options.timeout`.
+/// without an attempt (see [`MAX_SKIPPED`]). Only the headers stage is retried: once a
+/// response has arrived, its body is the caller's. Each attempt has the whole
+/// `options.timeout`.
 /// Outcomes are reported as [`HttpLeaseExt::request_with`] does.
 pub async fn send_with<D, B>(
     pool: &Pool<D>,
