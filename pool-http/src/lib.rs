@@ -10,9 +10,9 @@
 //!   dialer whose connection implements it, within a deadline ([`RequestOptions`],
 //!   [`Timeout`]); the response's [`Body`] owns the lease and reports the outcome when it
 //!   ends (see [`Body`]);
-//! - [`send`]: a request through a pool with the retry policy — once, on another
-//!   connection, only when safe (never processed; or idempotent on a reused connection
-//!   whose connection failed);
+//! - [`send`]: a request through a pool with the retry policy — on the next connection,
+//!   at most [`MAX_ATTEMPTS`] times, only when safe (never processed; or idempotent on a
+//!   reused connection whose connection failed);
 //! - [`PoolService`]: the `tower_service::Service` for one host of a pool;
 //! - [`Validation`] and [`classify`]: the "hot connect" request and its one admit /
 //!   banned / rejected classification (banned by default: [`DEFAULT_BANNED_STATUS`]),
@@ -108,7 +108,9 @@ pub use http_body_util::{Empty, Full};
 pub use body::{Body, DEFAULT_COLLECT_LIMIT};
 pub use connection::HttpConnection;
 pub use error::{BoxError, DEFAULT_MAX_RESPONSE_HEADER_SIZE, PeerLimit, RequestError};
-pub use lease::{HttpLeaseExt, send, send_with};
+pub use lease::{
+    Attempts, HttpLeaseExt, MAX_ATTEMPTS, MAX_SKIPPED, send, send_with, send_with_attempts,
+};
 pub use options::{BodyIdleTimeout, DEFAULT_REQUEST_TIMEOUT, RequestOptions, Timeout};
 pub use pool_core::Protocol;
 pub use request_body::{BufferedBody, Replayable, Streaming};

@@ -10,7 +10,8 @@ use http::{Method, Request, Response};
 use pool_core::{CloseReason, Connection, DialError, Dialer, Pool, PoolOptions, Target};
 
 use crate::{
-    Empty, HttpConnection, HttpLeaseExt, PoolService, Protocol, RequestError, Validation, validate,
+    Attempts, Empty, HttpConnection, HttpLeaseExt, PoolService, Protocol, RequestError, Validation,
+    validate,
 };
 
 /// What the next request on any connection gets.
@@ -89,6 +90,8 @@ struct Script {
     dials: AtomicUsize,
     /// New connections speak HTTP/1.1 (else HTTP/2).
     http1: std::sync::atomic::AtomicBool,
+    /// Connections (by number) that report closed.
+    closed: Mutex<Vec<usize>>,
 }
 
 impl Script {
@@ -118,7 +121,7 @@ impl Connection for Fake {
     }
 
     fn is_closed(&self) -> bool {
-        false
+        self.script.closed.lock().unwrap().contains(&self.id)
     }
 }
 
@@ -356,6 +359,85 @@ async fn non_idempotent_request_is_retried_only_when_not_processed() {
             .is_err()
     );
     assert_eq!(script.log().len(), before + 1);
+    pool.close().await;
+}
+
+/// Several connections failing at once (a GOAWAY on all of them): a request never
+/// processed is retried until [`crate::MAX_ATTEMPTS`], and what is left says whether a
+/// retry could have saved it.
+#[tokio::test]
+async fn unprocessed_requests_are_retried_up_to_max_attempts() {
+    let (pool, script) = pool();
+    script.push(&[Step::NotSent, Step::Refused]);
+    let (ok, attempts) = crate::send_with_attempts(
+        &pool,
+        HOST,
+        req(Method::POST, "/twice"),
+        &Default::default(),
+    )
+    .await;
+    assert_eq!(ok.unwrap().status(), 200);
+    assert_eq!(attempts.sent, 3);
+    assert_eq!(script.log().len(), 3);
+
+    // Out of attempts: the error reaches the caller, marked as one a retry could save.
+    script.push(&[Step::NotSent, Step::NotSent, Step::NotSent]);
+    let (e, attempts) = crate::send_with_attempts(
+        &pool,
+        HOST,
+        req(Method::GET, "/thrice"),
+        &Default::default(),
+    )
+    .await;
+    let e = e.unwrap_err();
+    assert_eq!(attempts.sent, crate::MAX_ATTEMPTS);
+    assert_eq!(script.log().len(), 6);
+    assert!(attempts.retry_could_have_saved(&e, &Method::GET), "{e:?}");
+
+    // Connections lost under it on every attempt: it had its retries.
+    let lost = |connections_lost| Attempts {
+        sent: crate::MAX_ATTEMPTS,
+        last_reused: true,
+        connections_lost,
+    };
+    let e = RequestError::ConnectionLost("reset".into());
+    assert!(lost(1).retry_could_have_saved(&e, &Method::GET));
+    assert!(!lost(2).retry_could_have_saved(&e, &Method::GET));
+    assert!(lost(2).retry_could_have_saved(&RequestError::NotSent("goaway".into()), &Method::GET));
+
+    // A loss on a fresh connection is the request's own failure, not the policy's.
+    script.push(&[Step::Lost]);
+    let (e, attempts) =
+        crate::send_with_attempts(&pool, HOST, req(Method::GET, "/fresh"), &Default::default())
+            .await;
+    let e = e.unwrap_err();
+    assert_eq!(attempts.sent, 1);
+    assert!(!attempts.last_reused);
+    assert!(!attempts.retry_could_have_saved(&e, &Method::GET), "{e:?}");
+    pool.close().await;
+}
+
+/// A lease whose connection closed before the pool noticed (its watcher has not run) is
+/// handed back without sending on it, and costs no attempt.
+#[tokio::test]
+async fn a_connection_closed_before_the_pool_noticed_costs_no_attempt() {
+    let (pool, script) = pool();
+    crate::send(&pool, HOST, req(Method::GET, "/warm"))
+        .await
+        .unwrap();
+    script.closed.lock().unwrap().push(0);
+    let (ok, attempts) =
+        crate::send_with_attempts(&pool, HOST, req(Method::POST, "/next"), &Default::default())
+            .await;
+    assert_eq!(ok.unwrap().status(), 200);
+    assert_eq!(attempts.sent, 1);
+    assert!(!attempts.last_reused);
+    assert_eq!(
+        script.log(),
+        [(0, "/warm".to_owned()), (1, "/next".to_owned())],
+        "never sent on the closed connection"
+    );
+    assert_eq!(pool.stats().closed_for(CloseReason::Broken), 1);
     pool.close().await;
 }
 

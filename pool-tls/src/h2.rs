@@ -2,6 +2,7 @@
 //! `pool-http`'s request API ([`HttpConnection`]).
 
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -21,6 +22,7 @@ use pool_rustls::ConfigError;
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
+use crate::goaway::{GoAway, Sniff};
 use crate::options::H2Options;
 use crate::tls::{TlsCore, TlsInfo, authority, timeout_error};
 
@@ -59,13 +61,14 @@ impl H2Dialer {
     ) -> Result<H2Conn, DialError> {
         let max_header_list =
             u32::try_from(self.core.opts.max_response_header_size).unwrap_or(u32::MAX);
+        let closed = watch::Sender::new(false);
+        let goaway = GoAway::new(closed.clone());
         let (send, mut connection) = h2::client::Builder::new()
             .max_header_list_size(max_header_list)
-            .handshake::<_, Bytes>(tls)
+            .handshake::<_, Bytes>(Sniff::new(tls, goaway.clone()))
             .await
             .map_err(|e| DialError::new(DialErrorKind::Protocol, e))?;
         let ping = connection.ping_pong();
-        let closed = watch::Sender::new(false);
         let driver_closed = closed.clone();
         let driver = tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -79,6 +82,7 @@ impl H2Dialer {
             send,
             ping: tokio::sync::Mutex::new(ping),
             closed,
+            goaway,
             driver: driver.abort_handle(),
             info,
             authority,
@@ -131,13 +135,16 @@ impl H2Dialer {
 ///
 /// - capacity: the peer's `SETTINGS_MAX_CONCURRENT_STREAMS` as it is now (capped by
 ///   [`H2Options::max_streams_cap`]); the pool re-reads it at every release;
-/// - closed: when the driver ends — the peer closed or reset the socket, or sent GOAWAY
-///   and the last stream finished (h2 closes at once when none is open);
+/// - closed: as soon as the peer sends GOAWAY (the pool drains it: streams in flight
+///   finish, no new one starts), or when the driver ends — the peer closed or reset the
+///   socket;
 /// - probe: an HTTP/2 PING answered within `test_timeout`.
 pub struct H2Conn {
     send: SendRequest<Bytes>,
     ping: tokio::sync::Mutex<Option<h2::PingPong>>,
     closed: watch::Sender<bool>,
+    /// The peer's GOAWAY frames (which also mark the connection closed).
+    goaway: Arc<GoAway>,
     driver: AbortHandle,
     info: TlsInfo,
     authority: Authority,
@@ -245,6 +252,10 @@ impl HttpConnection for H2Conn {
         }
         let request = Request::from_parts(parts, ());
         self.requests.fetch_add(1, Ordering::Relaxed);
+        if self.goaway.received() {
+            // h2 would open the stream, and the peer ignore it.
+            return Err(RequestError::NotSent("the peer sent GOAWAY".into()));
+        }
         let mut send = self
             .send
             .clone()
@@ -259,7 +270,11 @@ impl HttpConnection for H2Conn {
         // dropped), so the stream's last handle goes and h2 resets it.
         let pump =
             (!end_of_stream).then(|| PumpGuard(tokio::spawn(pump(body, stream)).abort_handle()));
-        let (parts, recv) = response.await.map_err(request_error)?.into_parts();
+        let stream_id = u32::from(response.stream_id());
+        let (parts, recv) = response
+            .await
+            .map_err(|e| self.stream_error(e, stream_id))?
+            .into_parts();
         let body = H2Body {
             recv,
             trailers: false,
@@ -390,6 +405,24 @@ impl std::fmt::Debug for H2Body {
         f.debug_struct("H2Body")
             .field("read", &self.read)
             .finish_non_exhaustive()
+    }
+}
+
+impl H2Conn {
+    /// An h2 error before the response headers of stream `id`, as [`request_error`]
+    /// maps it, except that a connection lost after a GOAWAY whose last stream id is
+    /// below `id` is a refusal: the peer never processed the stream (RFC 9113 §6.8), but
+    /// h2 sent it after the GOAWAY and learnt nothing more until the connection ended.
+    fn stream_error(&self, e: h2::Error, id: u32) -> RequestError {
+        match request_error(e) {
+            RequestError::ConnectionLost(source) if self.goaway.excludes(id) => {
+                RequestError::Refused {
+                    source,
+                    connection_closing: true,
+                }
+            }
+            other => other,
+        }
     }
 }
 

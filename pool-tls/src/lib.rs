@@ -67,6 +67,7 @@
 #![warn(missing_docs)]
 
 mod auto;
+mod goaway;
 mod h1;
 mod h2;
 mod options;

@@ -56,7 +56,7 @@ const USAGE: &str = "usage: cargo xtask <command>
   floors check Cargo.lock against security-floors.txt
   layers check that no dependency edge points up (cargo metadata)
   bench  [--quick] run the benchmarks, rewrite BENCHMARKS.md
-  soak   --secs N  bounded mixed load with injected faults
+  soak   [--secs N] [--proto h1|h2|h3|auto|all]  bounded mixed load with injected faults, every protocol
   fuzz   [--secs N] fuzz the config parser (needs cargo-fuzz, nightly)
   deny   cargo-deny: licenses, bans, sources";
 
