@@ -14,7 +14,9 @@
 //! - [`DnsServer`]: an authoritative DNS zone (hickory-server) whose records and failure
 //!   mode change at run time;
 //! - [`FaultProxy`]: a TCP proxy that refuses, stalls, resets or black-holes connections per
-//!   address or per connection.
+//!   address or per connection;
+//! - `RedisServer` (feature `redis`): a real `redis-server` on a free port, stopped and
+//!   restarted at will (the fleet tests).
 //!
 //! Every server has a `wait_until` that waits (bounded) for a condition on its counters;
 //! [`eventually`] does the same for any condition, so tests never sleep and hope. Besides
@@ -66,8 +68,13 @@ pub mod fault_proxy;
 mod net;
 #[cfg(feature = "servers")]
 pub mod origin;
+#[cfg(feature = "redis")]
+mod redis;
 
 pub use wait::{TimedOut, eventually, wait_for};
+
+#[cfg(feature = "redis")]
+pub use redis::{RedisServer, RedisServerError};
 
 #[cfg(feature = "servers")]
 pub use ca::{IssuedCert, TestCa, client_config_trusting, crypto_provider};
