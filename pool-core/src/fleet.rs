@@ -84,6 +84,17 @@ pub enum FleetApplied {
     UnknownHost,
 }
 
+/// What a pool holds of one host and would like to hold: a fleet budget backend claims
+/// `wanted` and hands the pool its share
+/// ([`Pool::set_fleet_cap`](crate::Pool::set_fleet_cap)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FleetDemand {
+    /// Connections open or being dialed.
+    pub held: usize,
+    /// `held` plus the dials its waiting callers need (within `max_conns_per_host`).
+    pub wanted: usize,
+}
+
 /// The port through which a pool shares its blacklist with a fleet. Implemented by a
 /// backend (`pool_redis::RedisFleet`); the pool calls it from its shell, never under its
 /// lock and never on the request path.

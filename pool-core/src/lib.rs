@@ -70,7 +70,7 @@ mod transport;
 mod types;
 
 pub use error::Error;
-pub use fleet::{FleetApplied, FleetBan, FleetEvent, SharedState};
+pub use fleet::{FleetApplied, FleetBan, FleetDemand, FleetEvent, SharedState};
 pub use ip_range::{IpRange, IpRangeError};
 pub use options::{OptionsError, PoolOptions};
 pub use rotate::RoundRobin;

@@ -139,6 +139,10 @@ async fn a_pool_without_a_backend_shares_nothing() {
     assert!(lone.get(HOST).await.is_err());
     assert!(lone.blacklisted(addr(2).ip()).is_some());
     tokio::time::sleep(Duration::from_secs(11)).await;
-    assert_eq!(origin.dials.load(Ordering::SeqCst), 2, "re-tested without a lease");
+    assert_eq!(
+        origin.dials.load(Ordering::SeqCst),
+        2,
+        "re-tested without a lease"
+    );
     assert_eq!(lone.hosts(), vec![HOST.to_string()]);
 }

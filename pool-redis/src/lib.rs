@@ -35,6 +35,7 @@
 //! # Ok(()) }
 //! ```
 
+mod budget;
 mod metrics;
 mod status;
 mod url;
@@ -54,7 +55,7 @@ use tokio::sync::mpsc;
 pub use crate::metrics::{
     APPLIED_TOTAL, DROPPED_TOTAL, ERRORS_TOTAL, FleetStats, PUBLISHED_TOTAL, SYNCS_TOTAL,
 };
-pub use crate::status::{BanEntry, FleetStatus, WorkerEntry, status};
+pub use crate::status::{BanEntry, BudgetEntry, FleetStatus, WorkerEntry, status};
 pub use crate::url::{RedisUrl, UrlError};
 
 /// Everything that can go wrong setting the backend up or reading the fleet's status.
@@ -102,6 +103,13 @@ pub struct FleetConfig {
     pub heartbeat: Duration,
     /// Events waiting to be published at most; more are dropped and counted (default 1024).
     pub queue: usize,
+    /// The fleet-wide budget of connections per host (`None`, the default: no budget).
+    pub max_conns_per_host: Option<usize>,
+    /// How often a worker claims its share of each host's budget (default 100 ms).
+    pub budget_tick: Duration,
+    /// How long a claim lives unless renewed (default 2 s): a crashed worker's share
+    /// returns after this.
+    pub budget_ttl: Duration,
 }
 
 impl FleetConfig {
@@ -118,6 +126,9 @@ impl FleetConfig {
             max_backoff: Duration::from_secs(2),
             heartbeat: Duration::from_secs(2),
             queue: 1024,
+            max_conns_per_host: None,
+            budget_tick: Duration::from_millis(100),
+            budget_ttl: Duration::from_secs(2),
         }
     }
 }
@@ -165,6 +176,19 @@ impl Keys {
 
     pub(crate) fn workers(&self) -> String {
         format!("{}worker:*", self.prefix)
+    }
+
+    /// The budget claims of `host` (hash: worker → connections) and their expiries
+    /// (sorted set: worker → expiry in ms since the epoch, Redis's clock).
+    pub(crate) fn budget(&self, host: &str) -> (String, String) {
+        (
+            format!("{}budget:{host}", self.prefix),
+            format!("{}budget-exp:{host}", self.prefix),
+        )
+    }
+
+    pub(crate) fn budgets(&self) -> String {
+        format!("{}budget:*", self.prefix)
     }
 }
 
@@ -250,10 +274,14 @@ impl RedisFleet {
     }
 
     /// Starts the subscriber of `pool` (applies the fleet's events, re-syncs after every
-    /// reconnect) and its heartbeat; both end when the pool closes.
+    /// reconnect), its heartbeat and, with `max_conns_per_host`, its budget claims; all end
+    /// when the pool closes.
     pub fn attach<D: Dialer>(&self, pool: &Pool<D>) {
         let _detached = tokio::spawn(worker::subscribe(self.conn.clone(), pool.clone()));
         let _detached = tokio::spawn(worker::heartbeat(self.conn.clone(), pool.clone()));
+        if let Some(max) = self.conn.cfg.max_conns_per_host {
+            let _detached = tokio::spawn(budget::run(self.conn.clone(), pool.clone(), max));
+        }
     }
 
     /// This worker's id.

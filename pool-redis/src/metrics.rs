@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::wire::Rejected;
 
-/// Counter, label `op` (`connect`, `subscribe`, `publish`, `sync`, `lease`, `heartbeat`):
+/// Counter, label `op` (`connect`, `subscribe`, `publish`, `sync`, `lease`, `heartbeat`,
+/// `budget`):
 /// Redis calls that failed or ran out of their deadline.
 pub const ERRORS_TOTAL: &str = "hotpool_fleet_errors_total";
 /// Counter, label `reason` (`oversized`, `malformed`, `unknown_host`, `queue_full`):

@@ -24,6 +24,16 @@ pub struct WorkerEntry {
     pub hosts: Vec<String>,
 }
 
+/// One host's fleet budget: what each worker claimed (live claims; expired ones are
+/// removed at the next claim).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BudgetEntry {
+    /// The host.
+    pub host: String,
+    /// Worker → connections held or granted.
+    pub claims: Vec<(String, u64)>,
+}
+
 /// What [`status`] read.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FleetStatus {
@@ -31,6 +41,8 @@ pub struct FleetStatus {
     pub bans: Vec<BanEntry>,
     /// Every worker whose heartbeat is live.
     pub workers: Vec<WorkerEntry>,
+    /// Every host with a fleet budget.
+    pub budgets: Vec<BudgetEntry>,
     /// Keys under the prefix that did not parse (counted, not shown).
     pub malformed: usize,
 }
@@ -61,56 +73,49 @@ pub async fn status(
         .run("connect", client.get_connection_manager())
         .await?;
     let mut out = FleetStatus::default();
-    for (pattern, is_ban) in [(keys.bans(), true), (keys.workers(), false)] {
-        let mut found: Vec<String> = Vec::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let mut scan = redis::cmd("SCAN");
-            scan.arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(256);
-            let (next, batch): (u64, Vec<String>) =
-                within.run("scan", scan.query_async(&mut m)).await?;
-            found.extend(batch);
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
-        found.sort();
-        found.dedup();
-        for key in found {
-            let mut pipe = redis::pipe();
-            pipe.cmd("GET").arg(&key).cmd("PTTL").arg(&key);
-            let (value, pttl): (Option<Vec<u8>>, i64) =
-                within.run("read", pipe.query_async(&mut m)).await?;
-            let Some(value) = value else { continue };
-            if is_ban {
-                match wire::parse(&value) {
-                    Ok(mut message) => {
-                        if let pool_core::FleetEvent::Ban(ban) = &mut message.event {
-                            ban.ttl = Duration::from_millis(u64::try_from(pttl).unwrap_or(0));
-                        }
-                        out.bans.push(BanEntry { message });
-                    }
-                    Err(_) => out.malformed += 1,
+    for key in scan(&within, &mut m, &keys.bans()).await? {
+        let mut pipe = redis::pipe();
+        pipe.cmd("GET").arg(&key).cmd("PTTL").arg(&key);
+        let (value, pttl): (Option<Vec<u8>>, i64) =
+            within.run("read", pipe.query_async(&mut m)).await?;
+        let Some(value) = value else { continue };
+        match wire::parse(&value) {
+            Ok(mut message) => {
+                if let pool_core::FleetEvent::Ban(ban) = &mut message.event {
+                    ban.ttl = Duration::from_millis(u64::try_from(pttl).unwrap_or(0));
                 }
-            } else {
-                let worker = key
-                    .strip_prefix(&keys.worker(""))
-                    .unwrap_or(&key)
-                    .to_string();
-                let text = String::from_utf8_lossy(&value);
-                let hosts = text
-                    .split(' ')
-                    .filter(|h| wire::valid_host(h))
-                    .map(String::from)
-                    .collect();
-                out.workers.push(WorkerEntry { worker, hosts });
+                out.bans.push(BanEntry { message });
             }
+            Err(_) => out.malformed += 1,
         }
+    }
+    let worker_prefix = keys.worker("");
+    for key in scan(&within, &mut m, &keys.workers()).await? {
+        let mut get = redis::cmd("GET");
+        get.arg(&key);
+        let Some(value) = within
+            .run("read", get.query_async::<Option<String>>(&mut m))
+            .await?
+        else {
+            continue;
+        };
+        let worker = key.strip_prefix(&worker_prefix).unwrap_or(&key).to_string();
+        let hosts = value
+            .split(' ')
+            .filter(|h| wire::valid_host(h))
+            .map(String::from)
+            .collect();
+        out.workers.push(WorkerEntry { worker, hosts });
+    }
+    let budget_prefix = keys.budget("").0;
+    for key in scan(&within, &mut m, &keys.budgets()).await? {
+        let mut read = redis::cmd("HGETALL");
+        read.arg(&key);
+        let claims = within
+            .run("read", read.query_async::<Vec<(String, u64)>>(&mut m))
+            .await?;
+        let host = key.strip_prefix(&budget_prefix).unwrap_or(&key).to_string();
+        out.budgets.push(BudgetEntry { host, claims });
     }
     Ok(out)
 }
@@ -130,4 +135,31 @@ impl Within {
             .map_err(|_| FleetError::Timeout { op, after })?
             .map_err(FleetError::from)
     }
+}
+
+/// Every key matching `pattern`, sorted, once each.
+async fn scan(
+    within: &Within,
+    m: &mut ConnectionManager,
+    pattern: &str,
+) -> Result<Vec<String>, FleetError> {
+    let mut found = Vec::new();
+    let mut cursor: u64 = 0;
+    loop {
+        let mut scan = redis::cmd("SCAN");
+        scan.arg(cursor)
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(256);
+        let (next, batch): (u64, Vec<String>) = within.run("scan", scan.query_async(m)).await?;
+        found.extend(batch);
+        if next == 0 {
+            break;
+        }
+        cursor = next;
+    }
+    found.sort();
+    found.dedup();
+    Ok(found)
 }

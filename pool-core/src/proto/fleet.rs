@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use super::PoolState;
 use super::blacklist::BanSource;
-use crate::fleet::{FleetApplied, FleetBan, FleetEvent};
+use crate::fleet::{FleetApplied, FleetBan, FleetDemand, FleetEvent};
 use crate::types::BlacklistReason;
 
 impl<T> PoolState<T> {
@@ -58,5 +58,41 @@ impl<T> PoolState<T> {
         } else {
             FleetApplied::Unchanged
         }
+    }
+
+    /// Sets this pool's share of the fleet's connection budget for `host` (`None`: no
+    /// fleet budget, only the local limits). A larger share serves waiting callers at
+    /// once; a smaller one closes nothing, it only holds back new dials.
+    pub fn set_fleet_cap(&mut self, host: &str, cap: Option<usize>) {
+        let Some(h) = self.hosts.lookup(host) else {
+            return;
+        };
+        let raised = {
+            let entry = self.hosts.get_mut(h);
+            let raised = match (entry.fleet_cap, cap) {
+                (Some(old), Some(new)) => new > old,
+                (Some(_), None) => true,
+                (None, _) => false,
+            };
+            entry.fleet_cap = cap;
+            raised
+        };
+        if raised {
+            self.refill(h);
+        }
+    }
+
+    /// What this pool holds of `host` and would like to (for the fleet's budget).
+    pub fn fleet_demand(&self, host: &str) -> Option<FleetDemand> {
+        let h = self.hosts.lookup(host)?;
+        let entry = self.hosts.get(h);
+        let held = entry.conns + entry.dialing;
+        let capacity = entry.last_capacity.max(1) as usize;
+        let uncovered = entry.waiters.len().saturating_sub(entry.dialing * capacity);
+        let wanted = (held + uncovered.div_ceil(capacity)).min(self.opts.max_conns_per_host);
+        Some(FleetDemand {
+            held,
+            wanted: wanted.max(held),
+        })
     }
 }

@@ -30,7 +30,7 @@ pub use warm::{WarmOutcome, WarmProgress, WarmReport};
 // The one line naming the state machine's module.
 use crate::proto;
 
-use crate::fleet::{FleetApplied, FleetEvent, SharedState};
+use crate::fleet::{FleetApplied, FleetDemand, FleetEvent, SharedState};
 use crate::types::{BlacklistReason, ConnInfo, Stats};
 use crate::{Dialer, Error, OptionsError, PoolOptions};
 use inner::Inner;
@@ -88,6 +88,19 @@ impl<D: Dialer> Pool<D> {
         let applied = shared.core.handle_fleet_event(event, rt::now());
         self.inner.after(shared);
         applied
+    }
+
+    /// Sets this pool's share of the fleet's connection budget for `host` (`None`: local
+    /// limits only); a fleet budget backend calls it.
+    pub fn set_fleet_cap(&self, host: &str, cap: Option<usize>) {
+        let mut shared = self.inner.lock();
+        shared.core.set_fleet_cap(host, cap);
+        self.inner.after(shared);
+    }
+
+    /// What this pool holds of `host` and would like to (`None`: unknown host).
+    pub fn fleet_demand(&self, host: &str) -> Option<FleetDemand> {
+        self.inner.lock().core.fleet_demand(host)
     }
 
     /// Whether `ip` is on the dynamic blacklist, and why.

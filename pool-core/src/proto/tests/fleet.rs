@@ -2,7 +2,7 @@
 //! an applied ban and unban do, the fleet's expiry, unknown hosts.
 
 use super::*;
-use crate::fleet::{FleetApplied, FleetBan, FleetEvent};
+use crate::fleet::{FleetApplied, FleetBan, FleetDemand, FleetEvent};
 
 fn fleet_opts() -> PoolOptions {
     PoolOptions {
@@ -162,4 +162,37 @@ fn events_for_unknown_hosts_are_ignored_and_counted() {
     assert_eq!(h.s.blacklisted(addr(2).ip()), None);
     let stats = h.s.stats();
     assert_eq!((stats.fleet_ignored, stats.fleet_applied), (1, 0));
+}
+
+#[test]
+fn a_fleet_cap_holds_back_dials_and_raising_it_serves_waiters() {
+    let mut h = Harness::new(fleet_opts());
+    h.set_addrs(HOST, &[addr(2), addr(3), addr(4)]);
+    h.s.set_fleet_cap(HOST, Some(1));
+    let first = h.waits(HOST);
+    let second = h.waits(HOST);
+    assert_eq!(h.dials.len(), 1, "a share of one: one dial for two waiters");
+    assert_eq!(
+        h.s.fleet_demand(HOST),
+        Some(FleetDemand { held: 1, wanted: 2 })
+    );
+    let d = h.next_dial();
+    h.dial_ok(&d, 1);
+    assert_eq!(h.grants.len(), 1);
+    assert_eq!(h.grants[0].0, first);
+    h.s.set_fleet_cap(HOST, Some(2));
+    h.pump();
+    let d = h.next_dial();
+    h.dial_ok(&d, 1);
+    assert_eq!(h.grants[1].0, second);
+    assert_eq!(
+        h.s.fleet_demand(HOST),
+        Some(FleetDemand { held: 2, wanted: 2 })
+    );
+    h.s.set_fleet_cap(HOST, Some(0));
+    assert_eq!(h.s.stats().connections, 2, "a smaller share closes nothing");
+    h.s.set_fleet_cap(HOST, None);
+    h.pump();
+    assert!(h.dials.is_empty(), "nobody waits: nothing to dial");
+    assert_eq!(h.s.fleet_demand("other.test"), None);
 }
