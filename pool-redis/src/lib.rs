@@ -110,6 +110,10 @@ pub struct FleetConfig {
     /// How long a claim lives unless renewed (default 2 s): a crashed worker's share
     /// returns after this.
     pub budget_ttl: Duration,
+    /// Share bans and unbans and ask for re-test leases (default true).
+    pub share_blacklist: bool,
+    /// Keep the worker key (its hosts, for `hotpool fleet status`) alive (default true).
+    pub share_stats: bool,
 }
 
 impl FleetConfig {
@@ -129,6 +133,8 @@ impl FleetConfig {
             max_conns_per_host: None,
             budget_tick: Duration::from_millis(100),
             budget_ttl: Duration::from_secs(2),
+            share_blacklist: true,
+            share_stats: true,
         }
     }
 }
@@ -139,15 +145,23 @@ pub(crate) struct Keys {
     prefix: String,
 }
 
+/// Checks a key prefix: 1–64 of `[A-Za-z0-9:._-]` (no glob character, so it is its own
+/// `SCAN` pattern).
+pub fn check_prefix(prefix: &str) -> Result<(), FleetError> {
+    let ok = (1..=64).contains(&prefix.len())
+        && prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'.' | b'_' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(FleetError::Prefix(prefix.into()))
+    }
+}
+
 impl Keys {
     pub(crate) fn new(prefix: &str) -> Result<Self, FleetError> {
-        let ok = (1..=64).contains(&prefix.len())
-            && prefix
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'.' | b'_' | b'-'));
-        if !ok {
-            return Err(FleetError::Prefix(prefix.into()));
-        }
+        check_prefix(prefix)?;
         Ok(Self {
             prefix: prefix.into(),
         })
@@ -277,8 +291,12 @@ impl RedisFleet {
     /// reconnect), its heartbeat and, with `max_conns_per_host`, its budget claims; all end
     /// when the pool closes.
     pub fn attach<D: Dialer>(&self, pool: &Pool<D>) {
+        // The subscriber runs without `share_blacklist` too: it is what reconnects and
+        // re-syncs, and an unshared blacklist publishes nothing to apply.
         let _detached = tokio::spawn(worker::subscribe(self.conn.clone(), pool.clone()));
-        let _detached = tokio::spawn(worker::heartbeat(self.conn.clone(), pool.clone()));
+        if self.conn.cfg.share_stats {
+            let _detached = tokio::spawn(worker::heartbeat(self.conn.clone(), pool.clone()));
+        }
         if let Some(max) = self.conn.cfg.max_conns_per_host {
             let _detached = tokio::spawn(budget::run(self.conn.clone(), pool.clone(), max));
         }
@@ -297,12 +315,18 @@ impl RedisFleet {
 
 impl SharedState for RedisFleet {
     fn publish(&self, event: FleetEvent) {
+        if !self.conn.cfg.share_blacklist {
+            return;
+        }
         if self.queue.try_send(event).is_err() {
             self.conn.counters.queue_full();
         }
     }
 
     fn retest_lease(&self, addr: SocketAddr, interval: Duration) -> FleetFuture<'_, bool> {
+        if !self.conn.cfg.share_blacklist {
+            return Box::pin(std::future::ready(true));
+        }
         Box::pin(worker::retest_lease(&self.conn, addr, interval))
     }
 }
