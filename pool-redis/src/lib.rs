@@ -208,6 +208,10 @@ impl Keys {
 
 /// What the backend's tasks share.
 pub(crate) struct Conn {
+    /// Events queued or being published; `flush` waits for zero.
+    pub(crate) pending: AtomicU64,
+    /// Wakes `flush` (an event done) and `wait_synced` (a load done).
+    pub(crate) progress: tokio::sync::Notify,
     pub(crate) cfg: FleetConfig,
     pub(crate) keys: Keys,
     pub(crate) client: redis::Client,
@@ -277,6 +281,8 @@ impl RedisFleet {
         let (queue, rx) = mpsc::channel(cfg.queue.max(1));
         tracing::info!(url = %cfg.url, prefix = %keys.prefix, worker = %cfg.worker, "fleet: redis backend");
         let conn = Arc::new(Conn {
+            pending: AtomicU64::new(0),
+            progress: tokio::sync::Notify::new(),
             cfg,
             keys,
             client,
@@ -311,6 +317,34 @@ impl RedisFleet {
     pub fn stats(&self) -> FleetStats {
         self.conn.counters.snapshot()
     }
+
+    /// Waits (at most `within`) until the fleet's bans were loaded once; returns whether
+    /// they were. A short-lived process (the CLI) calls it before its first dial.
+    pub async fn wait_synced(&self, within: Duration) -> bool {
+        self.wait(within, || self.stats().syncs > 0).await
+    }
+
+    /// Waits (at most `within`) until every queued event was published (or failed);
+    /// returns whether the queue emptied. A process calls it before it exits.
+    pub async fn flush(&self, within: Duration) -> bool {
+        self.wait(within, || self.conn.pending.load(Ordering::SeqCst) == 0)
+            .await
+    }
+
+    async fn wait(&self, within: Duration, done: impl Fn() -> bool) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let progress = self.conn.progress.notified();
+            tokio::pin!(progress);
+            progress.as_mut().enable();
+            if done() {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, progress).await.is_err() {
+                return done();
+            }
+        }
+    }
 }
 
 impl SharedState for RedisFleet {
@@ -318,7 +352,9 @@ impl SharedState for RedisFleet {
         if !self.conn.cfg.share_blacklist {
             return;
         }
+        self.conn.pending.fetch_add(1, Ordering::SeqCst);
         if self.queue.try_send(event).is_err() {
+            self.conn.pending.fetch_sub(1, Ordering::SeqCst);
             self.conn.counters.queue_full();
         }
     }

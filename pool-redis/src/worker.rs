@@ -4,6 +4,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -18,31 +19,39 @@ use crate::wire::{self, Rejected};
 pub(crate) async fn publish(conn: Arc<Conn>, mut queue: mpsc::Receiver<FleetEvent>) {
     let channel = conn.keys.channel();
     while let Some(event) = queue.recv().await {
-        let Some(message) = wire::encode(&event, &conn.cfg.worker) else {
-            continue; // a host name the wire cannot carry: not shared
-        };
-        let mut pipe = redis::pipe();
-        match &event {
-            FleetEvent::Ban(ban) => {
-                let ttl = ban.ttl.min(wire::MAX_TTL).as_millis().max(1) as u64;
-                let key = conn.keys.ban(&ban.host, ban.addr);
-                pipe.cmd("SET").arg(key).arg(&message).arg("PX").arg(ttl);
-            }
-            FleetEvent::Unban { host, addr } => {
-                pipe.cmd("DEL").arg(conn.keys.ban(host, *addr));
-            }
+        publish_one(&conn, &channel, &event).await;
+        conn.pending.fetch_sub(1, Ordering::SeqCst);
+        conn.progress.notify_waiters();
+    }
+}
+
+/// One event: a ban is `SET key message PX ttl`, an unban `DEL key`; both are followed by
+/// `PUBLISH channel message`, in one pipeline under the call deadline.
+async fn publish_one(conn: &Conn, channel: &str, event: &FleetEvent) {
+    let Some(message) = wire::encode(event, &conn.cfg.worker) else {
+        return; // a host name the wire cannot carry: not shared
+    };
+    let mut pipe = redis::pipe();
+    match event {
+        FleetEvent::Ban(ban) => {
+            let ttl = ban.ttl.min(wire::MAX_TTL).as_millis().max(1) as u64;
+            let key = conn.keys.ban(&ban.host, ban.addr);
+            pipe.cmd("SET").arg(key).arg(&message).arg("PX").arg(ttl);
         }
-        pipe.ignore()
-            .cmd("PUBLISH")
-            .arg(&channel)
-            .arg(&message)
-            .ignore();
-        let sent = conn
-            .call("publish", async |m| pipe.query_async::<()>(m).await)
-            .await;
-        if sent.is_some() {
-            conn.counters.published();
+        FleetEvent::Unban { host, addr } => {
+            pipe.cmd("DEL").arg(conn.keys.ban(host, *addr));
         }
+    }
+    pipe.ignore()
+        .cmd("PUBLISH")
+        .arg(channel)
+        .arg(&message)
+        .ignore();
+    let sent = conn
+        .call("publish", async |m| pipe.query_async::<()>(m).await)
+        .await;
+    if sent.is_some() {
+        conn.counters.published();
     }
 }
 
@@ -198,6 +207,7 @@ async fn sync<D: Dialer>(conn: &Conn, pool: &Pool<D>) -> bool {
         }
         if next == 0 {
             conn.counters.synced();
+            conn.progress.notify_waiters();
             return true;
         }
         cursor = next;

@@ -41,6 +41,8 @@ pub enum RedisServerError {
 /// A running (or stopped) `redis-server`; killed and its directory removed on drop.
 pub struct RedisServer {
     binary: String,
+    /// `--requirepass`, if any.
+    password: Option<String>,
     port: u16,
     dir: PathBuf,
     child: Option<Child>,
@@ -54,8 +56,20 @@ impl RedisServer {
         Self::start_binary(&binary)
     }
 
+    /// [`RedisServer::start`] with a password (`--requirepass`): clients must send it
+    /// (`redis://:PASSWORD@…`; [`RedisServer::ping`] works without it).
+    pub fn start_with_password(password: &str) -> Result<Self, RedisServerError> {
+        let binary =
+            std::env::var("HOTPOOL_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+        Self::start_inner(&binary, Some(password.into()))
+    }
+
     /// [`RedisServer::start`] with this binary.
     pub fn start_binary(binary: &str) -> Result<Self, RedisServerError> {
+        Self::start_inner(binary, None)
+    }
+
+    fn start_inner(binary: &str, password: Option<String>) -> Result<Self, RedisServerError> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
             .local_addr()?
@@ -65,6 +79,7 @@ impl RedisServer {
         std::fs::create_dir_all(&dir)?;
         let mut server = Self {
             binary: binary.into(),
+            password,
             port,
             dir,
             child: None,
@@ -104,7 +119,11 @@ impl RedisServer {
     /// Starts it (again) on the same port, empty, and waits until it answers `PING`.
     pub fn restart(&mut self) -> Result<(), RedisServerError> {
         self.stop();
-        let spawned = Command::new(&self.binary)
+        let mut command = Command::new(&self.binary);
+        if let Some(password) = &self.password {
+            command.args(["--requirepass", password]);
+        }
+        let spawned = command
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1"])
             .args(["--save", ""])
@@ -145,7 +164,8 @@ impl RedisServer {
         })
     }
 
-    /// Whether the server answers `PING` with `+PONG` (one short blocking round trip).
+    /// Whether the server answers `PING` (`+PONG`, or `-NOAUTH` when it has a password;
+    /// one short blocking round trip).
     pub fn ping(&self) -> bool {
         let attempt = || -> io::Result<bool> {
             let mut s = TcpStream::connect_timeout(&self.addr(), Duration::from_millis(200))?;
@@ -153,7 +173,8 @@ impl RedisServer {
             s.write_all(b"PING\r\n")?;
             let mut buf = [0u8; 7];
             s.read_exact(&mut buf)?;
-            Ok(&buf == b"+PONG\r\n")
+            // `-NOAUTH …`: up, and asking for the password.
+            Ok(&buf == b"+PONG\r\n" || buf.starts_with(b"-NOAUTH"))
         };
         attempt().unwrap_or(false)
     }
