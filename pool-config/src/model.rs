@@ -483,7 +483,7 @@ section! {
         /// `"none"` or `"redis"`.
         backend: FleetBackend = (default "\"none\""), FleetBackend::choices();
         /// The backend's URL (`redis://[user:password@]host:port/db`). A password in it is
-        /// never logged nor shown (`hotpool config show` writes `***`).
+        /// never logged nor shown (a serialized config writes it as `***`).
         #[serde(serialize_with = "crate::fleet::hidden_url")]
         url: String = (default "\"redis://127.0.0.1:6379/0\""),
             "its password is never logged", check check::fleet_url;
