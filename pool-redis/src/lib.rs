@@ -304,6 +304,12 @@ impl RedisFleet {
             let _detached = tokio::spawn(worker::heartbeat(self.conn.clone(), pool.clone()));
         }
         if let Some(max) = self.conn.cfg.max_conns_per_host {
+            // No dial of a known host before its first claim answered (a failed claim
+            // lifts this: local limits only). A host added later is unbudgeted until the
+            // next tick.
+            for host in pool.hosts() {
+                pool.set_fleet_cap(&host, Some(0));
+            }
             let _detached = tokio::spawn(budget::run(self.conn.clone(), pool.clone(), max));
         }
     }
