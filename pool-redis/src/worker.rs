@@ -157,11 +157,26 @@ async fn session<D: Dialer>(conn: &Conn, pool: &Pool<D>) -> bool {
         return false;
     }
     tracing::debug!(worker = %conn.cfg.worker, "fleet: subscribed and synced");
-    let mut messages = pubsub.on_message();
-    while let Some(message) = messages.next().await {
-        receive(conn, pool, message.get_payload_bytes(), None, true);
+    // A `PING` every heartbeat on the same connection: a hung (not closed) Redis ends the
+    // session too, after one call deadline.
+    let (mut sink, mut messages) = pubsub.split();
+    let mut ping = tokio::time::interval(conn.cfg.heartbeat.max(Duration::from_millis(10)));
+    ping.tick().await;
+    loop {
+        tokio::select! {
+            message = messages.next() => match message {
+                Some(message) => receive(conn, pool, message.get_payload_bytes(), None, true),
+                None => break, // the connection ended
+            },
+            _ = ping.tick() => {
+                let pong = tokio::time::timeout(deadline, sink.ping::<redis::Value>()).await;
+                if !matches!(pong, Ok(Ok(_))) {
+                    break;
+                }
+            }
+        }
     }
-    conn.counters.error("subscribe"); // the connection ended
+    conn.counters.error("subscribe");
     true
 }
 

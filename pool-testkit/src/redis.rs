@@ -116,6 +116,31 @@ impl RedisServer {
         }
     }
 
+    /// Freezes the server (`SIGSTOP`): connections stay open and nothing answers, as with
+    /// a hung Redis. [`RedisServer::resume`] thaws it.
+    pub fn pause(&self) -> Result<(), RedisServerError> {
+        self.signal("-STOP")
+    }
+
+    /// Thaws a paused server (`SIGCONT`).
+    pub fn resume(&self) -> Result<(), RedisServerError> {
+        self.signal("-CONT")
+    }
+
+    fn signal(&self, signal: &str) -> Result<(), RedisServerError> {
+        let Some(child) = &self.child else {
+            return Ok(());
+        };
+        let status = Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(io::Error::other(format!("kill {signal} failed: {status}")).into())
+        }
+    }
+
     /// Starts it (again) on the same port, empty, and waits until it answers `PING`.
     pub fn restart(&mut self) -> Result<(), RedisServerError> {
         self.stop();

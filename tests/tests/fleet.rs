@@ -1,7 +1,8 @@
 //! The fleet on a real `redis-server` (pool-testkit's `RedisServer`) with real HTTP/1.1
 //! origins on 127.0.0.16x: pools share a ban within 100 ms and a new worker loads it, an
 //! expired ban lifts on both, garbage on the channel changes nothing and is counted, and
-//! killing Redis mid-load loses no request while both pools re-sync when it returns.
+//! killing Redis mid-load loses no request while both pools re-sync when it returns, and a
+//! frozen (`SIGSTOP`) Redis is noticed and re-synced with when it thaws.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -343,5 +344,44 @@ async fn killing_redis_mid_load_loses_no_request_and_both_pools_resync() {
     .unwrap();
     a.close().await;
     b.close().await;
+    origins.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_redis_is_noticed_and_the_pool_resyncs_when_it_thaws() {
+    let redis = RedisServer::start().unwrap();
+    let ca = Arc::new(TestCa::new().unwrap());
+    let origins = Origins::start(&ca, 168, 169).await;
+    let mut cfg = FleetConfig::new(RedisUrl::parse(&redis.url()).unwrap());
+    cfg.prefix = PREFIX.into();
+    cfg.heartbeat = Duration::from_millis(50);
+    cfg.call_timeout = Duration::from_millis(100);
+    let fleet = RedisFleet::start(cfg).unwrap();
+    let pool = Pool::with_shared_state(dialer(&ca), options(), fleet.clone()).unwrap();
+    pool.set_addrs(HOST, [origins.good.socket_addrs()[0]]);
+    fleet.attach(&pool);
+    eventually("synced", WAIT, || fleet.stats().syncs >= 1)
+        .await
+        .unwrap();
+
+    redis.pause().unwrap();
+    // Requests do not wait on the frozen Redis.
+    let started = Instant::now();
+    for _ in 0..20 {
+        assert_eq!(request(&pool).await, 200);
+    }
+    assert!(started.elapsed() < WAIT);
+    eventually("the frozen subscriber is noticed", WAIT, || {
+        fleet.stats().errors > 0
+    })
+    .await
+    .unwrap();
+    redis.resume().unwrap();
+    eventually("re-synced after the thaw", WAIT, || {
+        fleet.stats().syncs >= 2
+    })
+    .await
+    .unwrap();
+    pool.close().await;
     origins.shutdown().await;
 }
