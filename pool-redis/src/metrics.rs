@@ -41,6 +41,9 @@ pub struct FleetStats {
     pub syncs: u64,
     /// Re-test leases refused (another worker holds one).
     pub leases_refused: u64,
+    /// Subscriber connections lost after they were subscribed (closed, or a `PING`
+    /// unanswered in time).
+    pub disconnects: u64,
 }
 
 #[derive(Default)]
@@ -54,6 +57,7 @@ pub(crate) struct Counters {
     published: AtomicU64,
     syncs: AtomicU64,
     leases_refused: AtomicU64,
+    disconnects: AtomicU64,
 }
 
 fn bump(c: &AtomicU64) {
@@ -99,6 +103,11 @@ impl Counters {
         bump(&self.leases_refused);
     }
 
+    pub(crate) fn disconnected(&self) {
+        bump(&self.disconnects);
+        self.error("subscribe");
+    }
+
     pub(crate) fn snapshot(&self) -> FleetStats {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         FleetStats {
@@ -111,6 +120,7 @@ impl Counters {
             published: get(&self.published),
             syncs: get(&self.syncs),
             leases_refused: get(&self.leases_refused),
+            disconnects: get(&self.disconnects),
         }
     }
 }

@@ -176,7 +176,7 @@ async fn session<D: Dialer>(conn: &Conn, pool: &Pool<D>) -> bool {
             }
         }
     }
-    conn.counters.error("subscribe");
+    conn.counters.disconnected();
     true
 }
 
