@@ -427,8 +427,14 @@ mod tests {
                 matches!(set, Some(Some(Ok(())))),
                 "{section}.{key} = {value}"
             );
-            let optional =
-                ["body", "ipv6_prefix", "body_idle_timeout", "resolv_conf"].contains(&key.as_str());
+            let optional = [
+                "body",
+                "ipv6_prefix",
+                "body_idle_timeout",
+                "resolv_conf",
+                "fleet_max_conns_per_host",
+            ]
+            .contains(&key.as_str());
             assert_eq!(cfg == Config::default(), !optional, "{section}.{key}");
         }
         let mut cfg = Config::default();

@@ -81,6 +81,7 @@
 mod convert;
 mod declare;
 mod error;
+mod fleet;
 mod model;
 mod parse;
 mod read;
@@ -92,9 +93,10 @@ use std::sync::{Arc, LazyLock};
 
 pub use error::{ConfigError, ConfigWarning, ErrorKind};
 pub use model::{
-    Config, DnsConfig, DnsProtocol, DnsServerConfig, HealthConfig, HostConfig, IpListConfig,
-    IpPreference, KNOWN_TLS_PROFILES, MetricsConfig, PoolConfig, ProbeKind, ProfileRotation,
-    SourceAddrsConfig, TlsConfig, Transport, ValidationConfig,
+    Config, DnsConfig, DnsProtocol, DnsServerConfig, FleetBackend, FleetConfig, FleetShare,
+    HealthConfig, HostConfig, IpListConfig, IpPreference, KNOWN_TLS_PROFILES, MetricsConfig,
+    PoolConfig, ProbeKind, ProfileRotation, SourceAddrsConfig, TlsConfig, Transport,
+    ValidationConfig,
 };
 /// The type of `[whitelist]`/`[blacklist]` entries and of `source_addrs.ipv6_prefix`.
 pub use pool_core::{IpRange, IpRangeError};

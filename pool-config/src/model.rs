@@ -43,6 +43,8 @@ config! {
         source_addrs: SourceAddrsConfig, "local addresses to bind, rotated per dial";
         /// `[metrics]`: the Prometheus exporter.
         metrics: MetricsConfig, "";
+        /// `[fleet]`: share bans, re-test leases and connection budgets with other workers.
+        fleet: FleetConfig, "share bans, re-tests and budgets with other workers (docs/fleet.md)";
     }
 }
 
@@ -518,6 +520,61 @@ section! {
     }
 }
 
+names! {
+    /// The fleet backend.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+    #[non_exhaustive]
+    pub enum FleetBackend {
+        /// No sharing: a lone pool (`"none"`, the default).
+        #[default]
+        None = "none",
+        /// Redis (`pool-redis`).
+        Redis = "redis",
+    }
+}
+
+names! {
+    /// What a worker shares with the fleet.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+    #[non_exhaustive]
+    pub enum FleetShare {
+        /// Bans and unbans, and re-test leases (`"blacklist"`).
+        #[default]
+        Blacklist = "blacklist",
+        /// The per-host connection budget, with `fleet_max_conns_per_host` (`"budgets"`).
+        Budgets = "budgets",
+        /// The worker's heartbeat and hosts, for `hotpool fleet status` (`"stats"`).
+        Stats = "stats",
+    }
+}
+
+section! {
+    /// `[fleet]`: a fleet of workers sharing what they learn through a backend (see
+    /// `docs/fleet.md`). The default backend `"none"` shares nothing.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+    #[non_exhaustive]
+    pub struct FleetConfig (raw FleetRaw) {
+        /// `"none"` or `"redis"`.
+        backend: FleetBackend = (default "\"none\""), FleetBackend::choices();
+        /// The backend's URL (`redis://[user:password@]host:port/db`). A password in it is
+        /// never logged nor shown (a serialized config writes it as `***`).
+        #[serde(serialize_with = "crate::fleet::hidden_url")]
+        url: String = (default "\"redis://127.0.0.1:6379/0\""),
+            "its password is never logged", check check::fleet_url;
+        /// Prefix of every key and channel: 1-64 of `[A-Za-z0-9:._-]`.
+        prefix: String = (default "\"hotpool:\""), "of every key and channel",
+            check check::fleet_prefix;
+        /// What this worker shares: `"blacklist"`, `"budgets"`, `"stats"`.
+        share: Vec<FleetShare> = (default "[\"blacklist\", \"budgets\", \"stats\"]"),
+            FleetShare::choices();
+        /// The fleet-wide limit of connections per host (with `"budgets"` shared); absent:
+        /// no fleet budget.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        fleet_max_conns_per_host: Option<usize> = (optional "16"),
+            "optional fleet-wide connections per host";
+    }
+}
+
 /// `Default` is each section's declared defaults.
 macro_rules! declared_defaults {
     ($($name:ident),*) => {$(
@@ -537,5 +594,6 @@ declared_defaults!(
     HealthConfig,
     ValidationConfig,
     SourceAddrsConfig,
-    MetricsConfig
+    MetricsConfig,
+    FleetConfig
 );

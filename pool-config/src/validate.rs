@@ -538,6 +538,20 @@ pub(crate) fn host_name(c: &mut Checker<'_>, key: &str, name: &str) {
     }
 }
 
+/// `fleet.url`: a Redis URL (checked by pool-redis itself, with the `fleet` feature).
+pub(crate) fn fleet_url(c: &mut Checker<'_>, key: &str, url: &str) {
+    if let Some(problem) = crate::fleet::url_problem(url) {
+        c.error(key, ErrorKind::Value, problem);
+    }
+}
+
+/// `fleet.prefix`: a key prefix (checked by pool-redis itself, with the `fleet` feature).
+pub(crate) fn fleet_prefix(c: &mut Checker<'_>, key: &str, prefix: &str) {
+    if let Some(problem) = crate::fleet::prefix_problem(prefix) {
+        c.error(key, ErrorKind::Value, problem);
+    }
+}
+
 /// Present means non-empty.
 pub(crate) fn host_addrs(c: &mut Checker<'_>, key: &str, addrs: &Option<Vec<IpAddr>>) {
     if addrs.as_ref().is_some_and(Vec::is_empty) {

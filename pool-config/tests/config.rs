@@ -1102,7 +1102,8 @@ fn the_default_file_is_generated_from_the_declarations() {
             "[health]",
             "[validation]",
             "[source_addrs]",
-            "[metrics]"
+            "[metrics]",
+            "[fleet]"
         ]
     );
     assert!(text.contains("\n# [[hosts]]\n"), "{text}");

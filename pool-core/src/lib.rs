@@ -58,6 +58,7 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod fleet;
 mod ip_range;
 pub mod metrics;
 mod options;
@@ -69,6 +70,7 @@ mod transport;
 mod types;
 
 pub use error::Error;
+pub use fleet::{FleetApplied, FleetBan, FleetDemand, FleetEvent, SharedState};
 pub use ip_range::{IpRange, IpRangeError};
 pub use options::{OptionsError, PoolOptions};
 pub use rotate::RoundRobin;

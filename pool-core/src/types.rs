@@ -230,6 +230,10 @@ pub struct Stats {
     pub probes_total: u64,
     /// Health probes that failed, ever.
     pub probe_failures: u64,
+    /// Fleet events that changed this pool's blacklist, ever (see [`crate::fleet`]).
+    pub fleet_applied: u64,
+    /// Fleet events ignored because this pool does not know their host, ever.
+    pub fleet_ignored: u64,
 }
 
 impl Stats {

@@ -753,6 +753,7 @@ impl Real {
                 }
                 Action::Close { handle, reason, .. } => out.closes.push((handle, reason.as_str())),
                 Action::ProbesDue => panic!("no probes are scheduled in this test"),
+                Action::Publish(_) => panic!("the model shares nothing"),
             }
         }
         out.fails.sort();

@@ -20,6 +20,8 @@
 //!   hand-written bytes and frames (oversized and endless headers, endless bodies,
 //!   malformed status lines and frames, PING and SETTINGS floods) on HTTP/1.1, HTTP/2 and
 //!   HTTP/3.
+//! - `RedisServer` (feature `redis`): a real `redis-server` on a free port, stopped and
+//!   restarted at will (the fleet tests).
 //!
 //! Every server has a `wait_until` that waits (bounded) for a condition on its counters;
 //! [`eventually`] does the same for any condition, so tests never sleep and hope. Besides
@@ -75,8 +77,13 @@ pub mod hostile;
 mod net;
 #[cfg(feature = "servers")]
 pub mod origin;
+#[cfg(feature = "redis")]
+mod redis;
 
 pub use wait::{TimedOut, eventually, wait_for};
+
+#[cfg(feature = "redis")]
+pub use redis::{RedisServer, RedisServerError};
 
 #[cfg(feature = "servers")]
 pub use ca::{IssuedCert, TestCa, client_config_trusting, crypto_provider};

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use super::hosts::HostId;
 use crate::ip_range::IpRange;
@@ -26,7 +26,8 @@ pub(super) enum BanSource {
 
 /// One address on the dynamic blacklist.
 pub(super) struct BlacklistEntry {
-    pub(super) since: Instant,
+    /// When it ends (`blacklist_timeout` after a local ban; a fleet ban's own expiry).
+    pub(super) expires: Instant,
     pub(super) reason: BlacklistReason,
     pub(super) source: BanSource,
     /// The host and address to dial for the re-test.
@@ -96,15 +97,15 @@ impl Blacklist {
         self.fail_streaks.remove(&ip);
     }
 
-    /// Puts `addr`'s IP on the list (dialed for host `h`). Returns true when it is new; an
-    /// existing entry only takes a `Banned` reason (and the stricter source).
+    /// Puts `addr`'s IP on the list (dialed for host `h`) until `expires`. Returns true when
+    /// it is new; an existing entry only takes a `Banned` reason (and the stricter source).
     pub(super) fn insert(
         &mut self,
         h: HostId,
         addr: SocketAddr,
         reason: BlacklistReason,
         source: BanSource,
-        now: Instant,
+        expires: Instant,
     ) -> bool {
         let ip = addr.ip();
         self.fail_streaks.remove(&ip);
@@ -120,7 +121,7 @@ impl Blacklist {
         self.entries.insert(
             ip,
             BlacklistEntry {
-                since: now,
+                expires,
                 reason,
                 source,
                 retest: (h, addr),
@@ -156,17 +157,16 @@ impl Blacklist {
             .is_some()
     }
 
-    /// Whether `ip`'s entry is older than `timeout` at `now`.
-    pub(super) fn is_expired(&self, ip: IpAddr, timeout: Duration, now: Instant) -> bool {
-        self.entries
-            .get(&ip)
-            .is_some_and(|b| b.since + timeout <= now)
+    /// Whether `ip`'s entry has run out at `now`.
+    pub(super) fn is_expired(&self, ip: IpAddr, now: Instant) -> bool {
+        self.entries.get(&ip).is_some_and(|b| b.expires <= now)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     fn addr(last: u8) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, last], 443))
@@ -244,21 +244,21 @@ mod tests {
         b.record_success(ip);
         assert_eq!(b.record_failure(ip), 1, "a success ends the streak");
         let now = Instant::now();
+        let timeout = Duration::from_secs(10);
         b.insert(
             HostId(0),
             addr(2),
             BlacklistReason::Failures,
             BanSource::None,
-            now,
+            now + timeout,
         );
         assert_eq!(b.record_failure(ip), 1, "blacklisting ends the streak");
         assert_eq!(b.start_retest(ip), Some((HostId(0), addr(2))));
         assert_eq!(b.start_retest(ip), None, "one re-test at a time");
         assert!(b.end_retest(ip));
         assert!(b.start_retest(ip).is_some());
-        let timeout = Duration::from_secs(10);
-        assert!(!b.is_expired(ip, timeout, now + Duration::from_secs(9)));
-        assert!(b.is_expired(ip, timeout, now + timeout));
+        assert!(!b.is_expired(ip, now + Duration::from_secs(9)));
+        assert!(b.is_expired(ip, now + timeout));
         assert!(!b.end_retest(addr(7).ip()), "not listed");
     }
 }

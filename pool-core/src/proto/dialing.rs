@@ -12,6 +12,7 @@ use super::hosts::HostId;
 use super::timers::{IpTimer, Tick};
 use super::{Action, PoolState, clamp_capacity};
 use crate::error::Error;
+use crate::fleet::{FleetBan, FleetEvent};
 use crate::transport::{DialError, DialErrorKind};
 use crate::types::{BlacklistReason, CloseReason};
 
@@ -261,6 +262,8 @@ impl<T> PoolState<T> {
         }
     }
 
+    /// Blacklists `addr` for `blacklist_timeout` on the pool's own evidence, and (when the
+    /// pool shares its blacklist) publishes the ban to the fleet.
     pub(super) fn add_to_blacklist(
         &mut self,
         h: HostId,
@@ -269,17 +272,40 @@ impl<T> PoolState<T> {
         source: BanSource,
         now: Instant,
     ) {
+        let ttl = self.opts.blacklist_timeout;
+        if self.ban(h, addr, reason, source, now, now + ttl) && self.sharing {
+            let ban = FleetBan {
+                host: self.hosts.get(h).name.to_string(),
+                addr,
+                reason,
+                retestable: source != BanSource::Probe,
+                ttl,
+            };
+            self.actions
+                .push_back(Action::Publish(FleetEvent::Ban(ban)));
+        }
+    }
+
+    /// Puts `addr`'s IP on the dynamic blacklist until `expires`, with its re-test timer;
+    /// a `Banned` address's connections drain. Returns whether the entry is new.
+    pub(super) fn ban(
+        &mut self,
+        h: HostId,
+        addr: SocketAddr,
+        reason: BlacklistReason,
+        source: BanSource,
+        now: Instant,
+        expires: Instant,
+    ) -> bool {
         let ip = addr.ip();
-        if !self.blacklist.insert(h, addr, reason, source, now) {
-            return;
+        if !self.blacklist.insert(h, addr, reason, source, expires) {
+            return false;
         }
         tracing::warn!(%ip, ?reason, "address blacklisted");
         self.counters.blacklisted += 1;
         let interval = self.opts.blacklist_check_interval;
         self.timers.schedule_ip(now + interval, IpTimer::Retest(ip));
-        let timeout = self.opts.blacklist_timeout;
-        self.timers
-            .schedule_ip(now + timeout, IpTimer::Unblacklist(ip));
+        self.timers.schedule_ip(expires, IpTimer::Unblacklist(ip));
         if reason == BlacklistReason::Banned {
             let mut ids = Vec::new();
             for (h, host) in self.hosts.iter() {
@@ -291,6 +317,7 @@ impl<T> PoolState<T> {
                 self.drain(id, CloseReason::Blacklisted);
             }
         }
+        true
     }
 
     /// The re-test deadline of `ip` fired: dial it once (outside the host and address
@@ -319,7 +346,15 @@ impl<T> PoolState<T> {
     /// lift while the dial was in flight (a probe banned the address meanwhile).
     fn retest_passed(&mut self, ip: IpAddr, now: Instant) {
         if self.blacklist.get(ip).is_some_and(|b| b.lifted_by_dial()) {
+            let Some((h, addr)) = self.blacklist.get(ip).map(|b| b.retest) else {
+                return;
+            };
             self.restore(ip);
+            if self.sharing {
+                let host = self.hosts.get(h).name.to_string();
+                let unban = FleetEvent::Unban { host, addr };
+                self.actions.push_back(Action::Publish(unban));
+            }
         } else {
             self.retest_ended(ip, now);
         }
@@ -332,10 +367,7 @@ impl<T> PoolState<T> {
         if !self.blacklist.end_retest(ip) {
             return;
         }
-        if self
-            .blacklist
-            .is_expired(ip, self.opts.blacklist_timeout, now)
-        {
+        if self.blacklist.is_expired(ip, now) {
             self.expire(ip, now);
             return;
         }

@@ -45,6 +45,8 @@ pub(super) struct HostEntry {
     pub(super) last_capacity: u32,
     /// Failed dials since the last success, to fail waiters instead of dialing forever.
     pub(super) failures_since_success: u32,
+    /// This pool's share of a fleet-wide connection budget (`None`: no fleet budget).
+    pub(super) fleet_cap: Option<usize>,
 }
 
 impl HostEntry {
@@ -60,12 +62,14 @@ impl HostEntry {
             waiters: VecDeque::new(),
             last_capacity: 1,
             failures_since_success: 0,
+            fleet_cap: None,
         }
     }
 
-    /// Whether one more connection fits `max_conns_per_host`.
+    /// Whether one more connection fits `max_conns_per_host` (and the pool's share of a
+    /// fleet budget, when there is one).
     pub(super) fn has_room(&self, per_host: usize) -> bool {
-        self.conns + self.dialing < per_host
+        self.conns + self.dialing < self.fleet_cap.map_or(per_host, |cap| cap.min(per_host))
     }
 
     /// Whether one more connection to `addr` fits both per-host and per-address limits

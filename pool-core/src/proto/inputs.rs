@@ -152,12 +152,12 @@ impl<T> PoolState<T> {
         }
     }
 
-    /// Ends `ip`'s entry if its `blacklist_timeout` is up and no re-test is in flight (a
-    /// re-test in flight ends it when it finishes, see `retest_ended`).
+    /// Ends `ip`'s entry if its expiry (`blacklist_timeout`, or a fleet ban's own) is up
+    /// and no re-test is in flight (a re-test in flight ends it when it finishes, see
+    /// `retest_ended`).
     pub(super) fn expire(&mut self, ip: IpAddr, now: Instant) {
-        let timeout = self.opts.blacklist_timeout;
         let idle = self.blacklist.get(ip).is_some_and(|b| !b.retesting);
-        if idle && self.blacklist.is_expired(ip, timeout, now) {
+        if idle && self.blacklist.is_expired(ip, now) {
             if let Some(h) = self.restore(ip) {
                 self.dial_for_waiters(h);
             }

@@ -6,11 +6,12 @@
 //! - getters (`&self`): [`PoolState::stats`], [`PoolState::handle`], [`PoolState::poll_timeout`];
 //! - inputs: [`PoolState::handle_timeout`], [`PoolState::handle_dial_result`],
 //!   [`PoolState::handle_probe_result`], [`PoolState::handle_conn_closed`],
-//!   [`PoolState::release`];
+//!   [`PoolState::release`], [`PoolState::handle_fleet_event`];
 //! - commands: [`PoolState::checkout`], [`PoolState::set_addrs`], [`PoolState::plan_warm`],
 //!   [`PoolState::shed`], [`PoolState::close`], [`PoolState::cancel_waiter`],
 //!   [`PoolState::cancel_dial`], [`PoolState::take_probes`];
-//! - outputs: [`PoolState::poll_action`] (dial, grant, fail, close, probes due).
+//! - outputs: [`PoolState::poll_action`] (dial, grant, fail, close, probes due, publish to
+//!   the fleet).
 //!
 //! Spurious inputs (a stale connection id, an unknown dial) are no-ops.
 //!
@@ -48,6 +49,7 @@ mod commands;
 mod conns;
 mod dialing;
 mod dials;
+mod fleet;
 mod hosts;
 mod inputs;
 mod list;
@@ -108,6 +110,9 @@ pub enum Action<T> {
     },
     /// Idle connections are due for a health probe: call [`PoolState::take_probes`].
     ProbesDue,
+    /// Publish this to the fleet ([`SharedState::publish`](crate::SharedState::publish));
+    /// only while [`PoolState::share_blacklist`] is on.
+    Publish(crate::fleet::FleetEvent),
 }
 
 /// What [`PoolState::plan_warm`] decided: the dials to run, and how far they cover the host.
@@ -154,6 +159,8 @@ pub struct PoolState<T> {
     actions: VecDeque<Action<T>>,
     counters: Counters,
     closing: bool,
+    /// Whether bans and passing re-tests are published (see `share_blacklist`).
+    sharing: bool,
 }
 
 impl<T> PoolState<T> {
@@ -172,6 +179,7 @@ impl<T> PoolState<T> {
             actions: VecDeque::new(),
             counters: Counters::default(),
             closing: false,
+            sharing: false,
         }
     }
 
@@ -247,6 +255,11 @@ impl<T> PoolState<T> {
             .lookup(host)
             .map(|h| self.hosts.get(h).addrs.keys().copied().collect())
             .unwrap_or_default()
+    }
+
+    /// The names of every host the pool knows.
+    pub fn host_names(&self) -> Vec<String> {
+        self.hosts.iter().map(|(_, h)| h.name.to_string()).collect()
     }
 
     /// Whether the pool is closing.

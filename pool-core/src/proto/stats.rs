@@ -18,6 +18,8 @@ pub(super) struct Counters {
     pub(super) restored: u64,
     pub(super) probes: u64,
     pub(super) probe_failures: u64,
+    pub(super) fleet_applied: u64,
+    pub(super) fleet_ignored: u64,
 }
 
 impl Counters {
@@ -53,6 +55,8 @@ impl Counters {
         stats.restored_total = self.restored;
         stats.probes_total = self.probes;
         stats.probe_failures = self.probe_failures;
+        stats.fleet_applied = self.fleet_applied;
+        stats.fleet_ignored = self.fleet_ignored;
     }
 }
 

@@ -12,6 +12,7 @@ use crate::ip_range::IpRange;
 use crate::transport::{DialError, DialErrorKind};
 use crate::types::{Outcome, ProbeVerdict};
 
+mod fleet;
 mod health;
 mod lifetime;
 
@@ -32,6 +33,7 @@ struct Harness {
     fails: Vec<(WaiterId, Error)>,
     closed: Vec<(u32, CloseReason)>,
     probes_due: usize,
+    published: Vec<crate::fleet::FleetEvent>,
 }
 
 impl Harness {
@@ -45,6 +47,7 @@ impl Harness {
             fails: Vec::new(),
             closed: Vec::new(),
             probes_due: 0,
+            published: Vec::new(),
         }
     }
 
@@ -56,6 +59,7 @@ impl Harness {
                 Action::Fail { waiter, error } => self.fails.push((waiter, error)),
                 Action::Close { handle, reason, .. } => self.closed.push((handle, reason)),
                 Action::ProbesDue => self.probes_due += 1,
+                Action::Publish(event) => self.published.push(event),
             }
         }
         self.s.check_invariants();

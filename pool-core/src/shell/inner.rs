@@ -12,8 +12,9 @@ use tracing::Instrument;
 
 use super::driver::Signals;
 use super::lease::Lease;
-use super::proto::{Action, ConnId, DialId, DialRequest, Opened, PoolState, WaiterId};
+use super::proto::{Action, ConnId, DialId, DialPurpose, DialRequest, Opened, PoolState, WaiterId};
 use super::rt::{self, AbortHandle, AtomicUsize, Mutex, MutexGuard};
+use crate::fleet::{FleetEvent, SharedState};
 use crate::metrics::PoolMetrics;
 use crate::types::Outcome;
 use crate::{Connection, DialError, Dialer, Error, PoolOptions, Target};
@@ -40,6 +41,10 @@ pub(super) struct Inner<D: Dialer> {
     pub(super) checkout_timeout: Duration,
     pub(super) warm_concurrency: usize,
     pub(super) metrics: PoolMetrics,
+    /// The fleet backend, if the pool shares its blacklist (`Pool::with_shared_state`).
+    fleet: Option<Arc<dyn SharedState>>,
+    /// `blacklist_check_interval`: how long a re-test lease of the fleet lasts.
+    retest_interval: Duration,
 }
 
 pub(super) struct Shared<D: Dialer> {
@@ -71,16 +76,25 @@ enum Effect<D: Dialer> {
     /// A grant nobody waits for any more: dropping the lease returns it (outside the lock).
     Return(Lease<D>),
     ProbesDue,
+    Publish(FleetEvent),
 }
 
 impl<D: Dialer> Inner<D> {
-    pub(super) fn new(dialer: D, options: PoolOptions) -> Arc<Self> {
+    pub(super) fn new(
+        dialer: D,
+        options: PoolOptions,
+        fleet: Option<Arc<dyn SharedState>>,
+    ) -> Arc<Self> {
+        let mut core = PoolState::new(options.clone());
+        core.share_blacklist(fleet.is_some());
         Arc::new(Inner {
             dialer,
             checkout_timeout: options.checkout_timeout,
             warm_concurrency: options.warm_concurrency,
+            retest_interval: options.blacklist_check_interval,
+            fleet,
             shared: Mutex::new(Shared {
-                core: PoolState::new(options),
+                core,
                 waiters: HashMap::new(),
             }),
             signals: Arc::new(Signals::new()),
@@ -128,6 +142,7 @@ impl<D: Dialer> Inner<D> {
                     effects.push(Effect::Close(handle));
                 }
                 Action::ProbesDue => effects.push(Effect::ProbesDue),
+                Action::Publish(event) => effects.push(Effect::Publish(event)),
             }
         }
         let wake_driver = shared.core.take_deadline_moved();
@@ -158,6 +173,11 @@ impl<D: Dialer> Inner<D> {
                 Effect::Close(handle) => drop(handle),
                 Effect::Return(lease) => drop(lease),
                 Effect::ProbesDue => self.probes_due.notify_one(),
+                Effect::Publish(event) => {
+                    if let Some(fleet) = &self.fleet {
+                        fleet.publish(event);
+                    }
+                }
             }
         }
         // `_acting` ends here (also when a transport's drop panics), waking `close()`.
@@ -177,6 +197,15 @@ impl<D: Dialer> Inner<D> {
             inner: self.clone(),
             dial: Some(request.id),
         };
+        if request.purpose == DialPurpose::Retest {
+            if let Some(fleet) = &self.fleet {
+                if !fleet.retest_lease(request.addr, self.retest_interval).await {
+                    // Another pool of the fleet re-tests it this interval: the dial is
+                    // cancelled (on drop of `unreported`), the next re-test is due later.
+                    return Ok(());
+                }
+            }
+        }
         let target = Target {
             host: request.host.clone(),
             addr: request.addr,

@@ -18,7 +18,7 @@ mod lease;
 mod rt;
 mod warm;
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::pin;
 use std::sync::Arc;
 
@@ -30,7 +30,8 @@ pub use warm::{WarmOutcome, WarmProgress, WarmReport};
 // The one line naming the state machine's module.
 use crate::proto;
 
-use crate::types::{ConnInfo, Stats};
+use crate::fleet::{FleetApplied, FleetDemand, FleetEvent, SharedState};
+use crate::types::{BlacklistReason, ConnInfo, Stats};
 use crate::{Dialer, Error, OptionsError, PoolOptions};
 use inner::Inner;
 use proto::{AddrChange, Checkout};
@@ -53,10 +54,63 @@ impl<D: Dialer> Clone for Pool<D> {
 impl<D: Dialer> Pool<D> {
     /// A pool dialing with `dialer`. Fails when the options are inconsistent.
     pub fn new(dialer: D, options: PoolOptions) -> Result<Self, OptionsError> {
+        Self::build(dialer, options, None)
+    }
+
+    /// A pool that shares its blacklist with a fleet through `fleet` (see
+    /// [`crate::fleet`]): its bans and passing re-tests are published, its re-tests ask
+    /// the fleet for a lease first. Hand the fleet's events to
+    /// [`Pool::apply_fleet_event`] (a backend's subscriber does).
+    pub fn with_shared_state(
+        dialer: D,
+        options: PoolOptions,
+        fleet: Arc<dyn SharedState>,
+    ) -> Result<Self, OptionsError> {
+        Self::build(dialer, options, Some(fleet))
+    }
+
+    fn build(
+        dialer: D,
+        options: PoolOptions,
+        fleet: Option<Arc<dyn SharedState>>,
+    ) -> Result<Self, OptionsError> {
         options.validate()?;
-        let inner = Inner::new(dialer, options);
+        let inner = Inner::new(dialer, options, fleet);
         driver::start(&inner);
         Ok(Self { inner })
+    }
+
+    /// Applies an event published by another pool of the fleet: a ban of an address of a
+    /// host this pool knows is applied like its own (until the ban's expiry); an unban
+    /// lifts the local entry. Events for unknown hosts are ignored and counted.
+    pub fn apply_fleet_event(&self, event: FleetEvent) -> FleetApplied {
+        let mut shared = self.inner.lock();
+        let applied = shared.core.handle_fleet_event(event, rt::now());
+        self.inner.after(shared);
+        applied
+    }
+
+    /// Sets this pool's share of the fleet's connection budget for `host` (`None`: local
+    /// limits only); a fleet budget backend calls it.
+    pub fn set_fleet_cap(&self, host: &str, cap: Option<usize>) {
+        let mut shared = self.inner.lock();
+        shared.core.set_fleet_cap(host, cap);
+        self.inner.after(shared);
+    }
+
+    /// What this pool holds of `host` and would like to (`None`: unknown host).
+    pub fn fleet_demand(&self, host: &str) -> Option<FleetDemand> {
+        self.inner.lock().core.fleet_demand(host)
+    }
+
+    /// Whether `ip` is on the dynamic blacklist, and why.
+    pub fn blacklisted(&self, ip: IpAddr) -> Option<BlacklistReason> {
+        self.inner.lock().core.blacklisted(ip)
+    }
+
+    /// The hosts this pool knows (has addresses for or was asked for).
+    pub fn hosts(&self) -> Vec<String> {
+        self.inner.lock().core.host_names()
     }
 
     /// The dialer this pool uses.

@@ -61,6 +61,17 @@ pub enum Command {
     /// Check a config file, or print the documented default one.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// The fleet of workers sharing `[fleet]`'s backend (read from Redis).
+    #[command(subcommand)]
+    Fleet(FleetCommand),
+}
+
+/// `hotpool fleet`.
+#[derive(Debug, Subcommand)]
+pub enum FleetCommand {
+    /// The fleet's bans (with the time they have left), budgets and workers per host, as
+    /// `[fleet]` (`--config FILE` or `HOTPOOL_FLEET__*`) names them; `--json` too.
+    Status,
 }
 
 /// `hotpool demo`.

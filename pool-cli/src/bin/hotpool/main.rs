@@ -5,7 +5,8 @@
 //! - `hotpool get URL`, `hotpool warm HOST`, `hotpool bench URL -n N -c C`: the pool
 //!   against real hosts, with curl's `--resolve`, `--connect-to`, `--cacert`, `--insecure`,
 //!   `--timeout`, `--proto`;
-//! - `hotpool config check FILE`, `hotpool config default`.
+//! - `hotpool config check FILE`, `hotpool config default`;
+//! - `hotpool fleet status`: the bans, budgets and workers of the `[fleet]` backend.
 //!
 //! Global options: `--config FILE`, `--metrics-addr ADDR` (Prometheus), `--json`, `-v`.
 //! Errors are one line on stderr and exit status 1 (usage errors: 2).
@@ -15,6 +16,7 @@ mod args;
 mod bench;
 mod config_cmd;
 mod demo;
+mod fleet_cmd;
 mod get;
 mod latency;
 mod metrics;
@@ -32,7 +34,7 @@ use std::time::Duration;
 use clap::Parser;
 use pool_config::Config;
 
-use args::{Cli, Command, ConfigCommand, Global};
+use args::{Cli, Command, ConfigCommand, FleetCommand, Global};
 
 /// Counts live heap bytes for the demo's memory-per-connection figure (see `alloc`).
 #[global_allocator]
@@ -89,6 +91,7 @@ fn init_tracing(verbose: u8) {
         "pool_quic",
         "pool_dns",
         "pool_health",
+        "pool_redis",
     ];
     let level = match verbose {
         0 => None,
@@ -174,6 +177,7 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
             Command::Get(args) => get::run(&global, &args).await?,
             Command::Warm(args) => warm::run(&global, &args).await?,
             Command::Bench(args) => bench::run(&global, &args).await?,
+            Command::Fleet(FleetCommand::Status) => fleet_cmd::status(&global).await?,
             Command::Config(_) => ExitCode::SUCCESS,
         };
         if let (Some(addr), Some(hold)) = (metrics_addr, global.metrics_hold) {

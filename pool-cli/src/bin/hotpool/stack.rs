@@ -2,6 +2,8 @@
 //! checks (pool-health) around a `Pool<D>`.
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use pool_config::{Config, HostConfig, Transport as TransportKind};
@@ -9,6 +11,7 @@ use pool_core::{Dialer, Pool};
 use pool_dns::DnsRefresher;
 use pool_health::{HealthChecker, RequestProbe, TransportProbe};
 use pool_http::{Empty, HttpConnection, RequestError, RequestOptions, Validation};
+use pool_redis::RedisFleet;
 
 use crate::Error;
 
@@ -172,16 +175,35 @@ pub struct Stack<D: Dialer> {
     /// The deadlines requests are sent under (`pool.request_timeout`,
     /// `pool.body_idle_timeout`).
     pub request: RequestOptions,
+    /// The fleet backend, with a `[fleet]` backend.
+    pub fleet: Option<Arc<RedisFleet>>,
 }
+
+/// How long a command waits for the fleet's bans at start and its events at exit.
+const FLEET_WAIT: Duration = Duration::from_secs(1);
 
 impl<D: Dialer<Conn: HttpConnection>> Stack<D> {
     /// Builds the pool with `dialer` and the config's options, starts DNS refresh and health
     /// checks, and registers `host`: a static address list (IP literal or the host's
     /// `addrs`) or DNS resolution (waiting for the first answer). New addresses are not
     /// warmed automatically: the commands warm with a progress bar.
+    ///
+    /// With a `[fleet]` backend the pool shares its blacklist (and budgets) with the fleet;
+    /// the subscriber is attached once the host is registered, so its first load of the
+    /// fleet's bans already knows the host.
     pub async fn start(cfg: &Config, dialer: D, host: &HostSpec) -> Result<Self, Error> {
-        let pool = Pool::new(dialer, cfg.pool_options())
-            .map_err(|e| Error::new(format!("pool options: {e}")))?;
+        let fleet = match cfg.fleet_config() {
+            None => None,
+            Some(Ok(fleet)) => {
+                Some(RedisFleet::start(fleet).map_err(|e| Error::new(format!("fleet: {e}")))?)
+            }
+            Some(Err(e)) => return Err(Error::new(format!("fleet: {e}"))),
+        };
+        let pool = match &fleet {
+            Some(fleet) => Pool::with_shared_state(dialer, cfg.pool_options(), fleet.clone()),
+            None => Pool::new(dialer, cfg.pool_options()),
+        }
+        .map_err(|e| Error::new(format!("pool options: {e}")))?;
         let mut dns_options = cfg.dns_options();
         dns_options.warm_new_addrs = false;
         let dns =
@@ -205,6 +227,7 @@ impl<D: Dialer<Conn: HttpConnection>> Stack<D> {
             dns,
             health,
             request: cfg.request_options(),
+            fleet: None,
         };
         let static_addrs: Option<Vec<IpAddr>> = match host.name.parse::<IpAddr>() {
             Ok(ip) => Some(vec![ip]),
@@ -229,14 +252,27 @@ impl<D: Dialer<Conn: HttpConnection>> Stack<D> {
             stack.stop().await;
             return Err(e);
         }
-        Ok(stack)
+        if let Some(fleet) = &fleet {
+            fleet.attach(&stack.pool);
+            // The fleet's bans before the first dial, bounded: a slow Redis delays the
+            // start by at most this, and an unreachable one does not stop the command.
+            if !fleet.wait_synced(FLEET_WAIT).await {
+                eprintln!("warning: fleet: the fleet's bans were not loaded within {FLEET_WAIT:?}");
+            }
+        }
+        Ok(Self { fleet, ..stack })
     }
 
-    /// Stops the helpers and closes the pool.
+    /// Stops the helpers and closes the pool; the fleet's queue is flushed (bounded).
     pub async fn stop(&self) {
         self.health.stop().await;
         self.dns.stop().await;
         self.pool.close().await;
+        if let Some(fleet) = &self.fleet {
+            if !fleet.flush(FLEET_WAIT).await {
+                eprintln!("warning: fleet: events not published within {FLEET_WAIT:?}");
+            }
+        }
     }
 }
 
