@@ -154,6 +154,12 @@ async fn warm_with<D: Dialer<Conn: HttpConnection>>(
             protocols: Vec::new(),
         })
         .collect();
+    // Addresses on the dynamic blacklist before or during the warm-up (a ban learnt from the
+    // fleet included), so that "nothing to dial" says why.
+    let banned = addresses
+        .iter()
+        .filter(|a| stack.pool.blacklisted(a.ip()).is_some())
+        .count();
     for c in stack.pool.connections() {
         if let Some(row) = per_addr.iter_mut().find(|r| r.address == c.addr) {
             row.connections += 1;
@@ -219,7 +225,13 @@ async fn warm_with<D: Dialer<Conn: HttpConnection>>(
             .failures
             .first()
             .cloned()
-            .unwrap_or_else(|| "no address to dial".to_owned());
+            .unwrap_or_else(|| match (out.addresses.len(), banned) {
+                (0, _) => "no address to dial".to_owned(),
+                (n, b) if b == n => format!("all {n} addresses are blacklisted"),
+                (n, b) => format!(
+                    "none of {n} addresses may be dialed ({b} blacklisted, the rest outside the whitelist or in the static blacklist)"
+                ),
+            });
         return Err(Error::new(format!(
             "warm {}: no connection made ({why})",
             out.host
