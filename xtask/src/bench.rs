@@ -5,7 +5,7 @@
 //!   estimates under `target/hotpool-bench/criterion/<group>/<bench>/new/estimates.json`
 //!   (`CRITERION_HOME` is set to that folder);
 //! - the benches with their own harness (`pool-core`: `bookkeeping`; `pool-tls`:
-//!   `throughput`, `warmup`, `memory`, `protocols`) write JSON lines to `target/hotpool-bench/*.jsonl`
+//!   `throughput`, `warmup`, `memory`, `protocols`; `pool-redis`: `fleet`) write JSON lines to `target/hotpool-bench/*.jsonl`
 //!   (`HOTPOOL_BENCH_OUT`), and read `HOTPOOL_BENCH_QUICK` for their smaller quick sizes.
 //!
 //! `--quick` uses short criterion warm-up/measurement times and smaller sizes: a smoke
@@ -26,6 +26,10 @@ use crate::CargoRun;
 #[path = "bench_protocols.rs"]
 mod protocols;
 
+/// The fleet bench's `redis-server` and its section of the report.
+#[path = "bench_fleet.rs"]
+mod fleet;
+
 /// The heading from which `BENCHMARKS.md` is kept as written by hand.
 const NOTES_HEADING: &str = "## Profiling notes";
 
@@ -35,6 +39,10 @@ struct Target {
     bench: &'static str,
     criterion: bool,
 }
+
+/// The packages of every `cargo bench` run: one feature set for the shared dependencies
+/// (dev-dependencies turn on tokio features), so nothing is rebuilt between benches.
+const PACKAGES: [&str; 3] = ["pool-core", "pool-tls", "pool-redis"];
 
 const TARGETS: &[Target] = &[
     Target {
@@ -77,6 +85,11 @@ const TARGETS: &[Target] = &[
         bench: "protocols",
         criterion: false,
     },
+    Target {
+        package: "pool-redis",
+        bench: "fleet",
+        criterion: false,
+    },
 ];
 
 /// Runs the command with its arguments (`--quick`, `--no-write`).
@@ -110,10 +123,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
         env.push(("HOTPOOL_BENCH_QUICK", "1".to_owned()));
     }
     let h2load = protocols::ensure_h2load();
+    let redis = fleet::ensure_redis();
     let load_before = load_average();
     let started = Instant::now();
     let mut build = vec!["bench", "--no-run"];
-    for package in ["pool-core", "pool-tls"] {
+    for package in PACKAGES {
         build.extend(["-p", package]);
     }
     cargo_env(&root, &build, &env)?;
@@ -133,18 +147,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
     };
     let mut commands = Vec::new();
     for target in TARGETS {
-        // Both packages every time: one feature set for the shared dependencies (pool-core's
-        // dev-dependencies turn on tokio features), so nothing is rebuilt between benches.
         let _ = target.package;
-        let mut args = vec![
-            "bench",
-            "-p",
-            "pool-core",
-            "-p",
-            "pool-tls",
-            "--bench",
-            target.bench,
-        ];
+        let mut args = vec!["bench"];
+        for package in PACKAGES {
+            args.extend(["-p", package]);
+        }
+        args.extend(["--bench", target.bench]);
         if target.criterion {
             args.push("--");
             args.extend(criterion_flags);
@@ -171,6 +179,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             load_before,
             load_after,
             h2load,
+            redis,
         },
     );
     if write {
@@ -209,6 +218,8 @@ struct Run {
     load_after: String,
     /// The `h2load` the per-protocol bench ran, or why it did not.
     h2load: String,
+    /// The `redis-server` the fleet bench ran, or why it did not.
+    redis: String,
 }
 
 /// Every figure the benches left behind.
@@ -404,6 +415,7 @@ fn render(root: &Path, f: &Figures, run: &Run) -> String {
     let _ = writeln!(out, "- machine: {}", machine());
     let _ = writeln!(out, "- toolchain: {}", command_line("rustc", &["-V"]));
     let _ = writeln!(out, "- h2load (peer in section 8): {}", run.h2load);
+    let _ = writeln!(out, "- redis-server (section 9): {}", run.redis);
     let _ = writeln!(
         out,
         "- mode: {} (`cargo xtask bench{}`); build {:.0} s, benches {:.0} s",
@@ -720,6 +732,11 @@ fn render(root: &Path, f: &Figures, run: &Run) -> String {
 
     // 8. Per protocol.
     protocols::render(&mut out, f, 8);
+
+    // 9. Fleet.
+    if let Some(v) = fleet::render(&mut out, f, 9) {
+        summary.push(("fleet: lease cost, sharing on / off".into(), v));
+    }
 
     // Summary, placed after the header.
     let mut head = String::from("## Targets at a glance\n\n| target | result |\n|---|---|\n");

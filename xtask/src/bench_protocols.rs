@@ -23,7 +23,7 @@ fn h2load_version() -> Option<String> {
 }
 
 /// `apt-get ARGS` without questions; whether it succeeded.
-fn apt_get(args: &[&str]) -> bool {
+pub(super) fn apt_get(args: &[&str]) -> bool {
     Command::new("apt-get")
         .args(args)
         .env("DEBIAN_FRONTEND", "noninteractive")
