@@ -21,11 +21,17 @@ pub(crate) struct FrameTooLarge {
     limit: u64,
 }
 
-/// [`h3_quinn::Connection`] whose request streams' receive sides are [`Recv`].
-pub(crate) struct Conn {
-    inner: h3_quinn::Connection,
+/// An h3-quinn connection handle (`T`: [`h3_quinn::Connection`], or its
+/// [`h3_quinn::OpenStreams`]) whose request streams it opens are [`Bidi`].
+pub(crate) struct Watched<T> {
+    inner: T,
     limit: u64,
 }
+
+/// [`h3_quinn::Connection`], its request streams watched.
+pub(crate) type Conn = Watched<h3_quinn::Connection>;
+/// [`h3_quinn::OpenStreams`], opening watched request streams.
+pub(crate) type Open = Watched<h3_quinn::OpenStreams>;
 
 impl Conn {
     pub(crate) fn new(conn: quinn::Connection, limit: u64) -> Self {
@@ -36,13 +42,7 @@ impl Conn {
     }
 }
 
-/// [`h3_quinn::OpenStreams`] opening [`Bidi`] streams.
-pub(crate) struct Open {
-    inner: h3_quinn::OpenStreams,
-    limit: u64,
-}
-
-impl Clone for Open {
+impl<T: Clone> Clone for Watched<T> {
     fn clone(&self) -> Self {
         Self {
             inner: self.inner.clone(),
@@ -51,17 +51,17 @@ impl Clone for Open {
     }
 }
 
-/// A request stream: h3-quinn's, its receive side watched.
-pub(crate) struct Bidi {
-    inner: h3_quinn::BidiStream<Bytes>,
+/// A stream whose receive side is watched (see the module docs): `S` is h3-quinn's
+/// bidirectional stream ([`Bidi`]) or, once split, its receive side ([`Recv`]).
+pub(crate) struct WatchedStream<S> {
+    inner: S,
     watch: FrameWatch,
 }
 
-/// The receive side of a request stream, watched (see the module docs).
-pub(crate) struct Recv {
-    inner: h3_quinn::RecvStream,
-    watch: FrameWatch,
-}
+/// A request stream: h3-quinn's, its receive side watched.
+pub(crate) type Bidi = WatchedStream<h3_quinn::BidiStream<Bytes>>;
+/// The receive side of a request stream, watched.
+pub(crate) type Recv = WatchedStream<h3_quinn::RecvStream>;
 
 /// Where the stream is in its frames: reading a frame header (type and length varints),
 /// or inside a payload.
@@ -172,13 +172,20 @@ impl quic::Connection<Bytes> for Conn {
     }
 }
 
-impl quic::OpenStreams<Bytes> for Conn {
+impl<T> quic::OpenStreams<Bytes> for Watched<T>
+where
+    T: quic::OpenStreams<
+            Bytes,
+            BidiStream = h3_quinn::BidiStream<Bytes>,
+            SendStream = h3_quinn::SendStream<Bytes>,
+        >,
+{
     type BidiStream = Bidi;
     type SendStream = h3_quinn::SendStream<Bytes>;
 
     fn poll_open_bidi(&mut self, cx: &mut Context<'_>) -> Poll<Result<Bidi, StreamErrorIncoming>> {
         let limit = self.limit;
-        quic::OpenStreams::<Bytes>::poll_open_bidi(&mut self.inner, cx).map_ok(|inner| Bidi {
+        self.inner.poll_open_bidi(cx).map_ok(|inner| Bidi {
             inner,
             watch: FrameWatch::new(limit),
         })
@@ -188,35 +195,11 @@ impl quic::OpenStreams<Bytes> for Conn {
         &mut self,
         cx: &mut Context<'_>,
     ) -> Poll<Result<Self::SendStream, StreamErrorIncoming>> {
-        quic::OpenStreams::<Bytes>::poll_open_send(&mut self.inner, cx)
+        self.inner.poll_open_send(cx)
     }
 
     fn close(&mut self, code: h3::error::Code, reason: &[u8]) {
-        quic::OpenStreams::<Bytes>::close(&mut self.inner, code, reason);
-    }
-}
-
-impl quic::OpenStreams<Bytes> for Open {
-    type BidiStream = Bidi;
-    type SendStream = h3_quinn::SendStream<Bytes>;
-
-    fn poll_open_bidi(&mut self, cx: &mut Context<'_>) -> Poll<Result<Bidi, StreamErrorIncoming>> {
-        let limit = self.limit;
-        quic::OpenStreams::<Bytes>::poll_open_bidi(&mut self.inner, cx).map_ok(|inner| Bidi {
-            inner,
-            watch: FrameWatch::new(limit),
-        })
-    }
-
-    fn poll_open_send(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<Self::SendStream, StreamErrorIncoming>> {
-        quic::OpenStreams::<Bytes>::poll_open_send(&mut self.inner, cx)
-    }
-
-    fn close(&mut self, code: h3::error::Code, reason: &[u8]) {
-        quic::OpenStreams::<Bytes>::close(&mut self.inner, code, reason);
+        self.inner.close(code, reason);
     }
 }
 
@@ -242,7 +225,7 @@ impl quic::SendStream<Bytes> for Bidi {
     }
 }
 
-impl quic::RecvStream for Bidi {
+impl<S: quic::RecvStream<Buf = Bytes>> quic::RecvStream for WatchedStream<S> {
     type Buf = Bytes;
 
     fn poll_data(
@@ -275,26 +258,6 @@ impl quic::BidiStream<Bytes> for Bidi {
                 watch: self.watch,
             },
         )
-    }
-}
-
-impl quic::RecvStream for Recv {
-    type Buf = Bytes;
-
-    fn poll_data(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<Option<Bytes>, StreamErrorIncoming>> {
-        let polled = self.inner.poll_data(cx);
-        self.watch.poll(polled)
-    }
-
-    fn stop_sending(&mut self, error_code: u64) {
-        self.inner.stop_sending(error_code);
-    }
-
-    fn recv_id(&self) -> StreamId {
-        self.inner.recv_id()
     }
 }
 

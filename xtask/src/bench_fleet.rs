@@ -5,7 +5,6 @@
 use std::fmt::Write as _;
 use std::process::{Command, Stdio};
 
-use super::protocols::apt_get;
 use super::{Figures, fmt_ns, verdict};
 
 /// The Debian package (and the binary) the fleet bench runs.
@@ -32,26 +31,9 @@ fn redis_version() -> Option<String> {
     )
 }
 
-/// Installs `redis-server` with apt-get when it is missing (once more after `apt-get
-/// update` if the first try fails). Returns the line for the report's header: the version
-/// in use, or why the fleet figures are skipped (the bench then writes a `skipped` line).
+/// `redis-server`'s version, installing the package first when it is missing.
 pub(super) fn ensure_redis() -> String {
-    if let Some(version) = redis_version() {
-        return version;
-    }
-    eprintln!("xtask: redis-server is missing; installing {REDIS_PACKAGE} with apt-get");
-    let install = ["install", "-y", "--no-install-recommends", REDIS_PACKAGE];
-    if !apt_get(&install) {
-        let _ = apt_get(&["update"]);
-        let _ = apt_get(&install);
-    }
-    match redis_version() {
-        Some(version) => format!("{version} (installed by this run: {REDIS_PACKAGE})"),
-        None => {
-            eprintln!("xtask: could not install {REDIS_PACKAGE}; the fleet figures are skipped");
-            format!("not installed (apt-get install {REDIS_PACKAGE} failed): fleet figures skipped")
-        }
-    }
+    super::protocols::ensure_package(REDIS_PACKAGE, redis_version, "fleet figures")
 }
 
 /// The propagation rows in table order: (JSON `scope`, label).

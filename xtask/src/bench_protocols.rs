@@ -23,7 +23,7 @@ fn h2load_version() -> Option<String> {
 }
 
 /// `apt-get ARGS` without questions; whether it succeeded.
-pub(super) fn apt_get(args: &[&str]) -> bool {
+fn apt_get(args: &[&str]) -> bool {
     Command::new("apt-get")
         .args(args)
         .env("DEBIAN_FRONTEND", "noninteractive")
@@ -32,26 +32,35 @@ pub(super) fn apt_get(args: &[&str]) -> bool {
         .is_ok_and(|s| s.success())
 }
 
-/// Installs `h2load` with apt-get when it is missing (once more after `apt-get update`
-/// if the first try fails). Returns the line for the report's header: the version in
-/// use, or why the h2load rows are skipped.
-pub(super) fn ensure_h2load() -> String {
-    if let Some(version) = h2load_version() {
+/// Installs the Debian `package` with apt-get when `version()` finds its program missing
+/// (once more after `apt-get update` if the first try fails). Returns the line for the
+/// report's header: the version in use, or why `skipped` (e.g. "h2load rows") are skipped.
+pub(super) fn ensure_package(
+    package: &str,
+    version: impl Fn() -> Option<String>,
+    skipped: &str,
+) -> String {
+    if let Some(version) = version() {
         return version;
     }
-    eprintln!("xtask: h2load is missing; installing {H2LOAD_PACKAGE} with apt-get");
-    let install = ["install", "-y", "--no-install-recommends", H2LOAD_PACKAGE];
+    eprintln!("xtask: a program is missing; installing {package} with apt-get");
+    let install = ["install", "-y", "--no-install-recommends", package];
     if !apt_get(&install) {
         let _ = apt_get(&["update"]);
         let _ = apt_get(&install);
     }
-    match h2load_version() {
-        Some(version) => format!("{version} (installed by this run: {H2LOAD_PACKAGE})"),
+    match version() {
+        Some(version) => format!("{version} (installed by this run: {package})"),
         None => {
-            eprintln!("xtask: could not install {H2LOAD_PACKAGE}; the h2load rows are skipped");
-            format!("not installed (apt-get install {H2LOAD_PACKAGE} failed): h2load rows skipped")
+            eprintln!("xtask: could not install {package}; the {skipped} are skipped");
+            format!("not installed (apt-get install {package} failed): {skipped} skipped")
         }
     }
+}
+
+/// `h2load`'s version line, installing nghttp2-client first when it is missing.
+pub(super) fn ensure_h2load() -> String {
+    ensure_package(H2LOAD_PACKAGE, h2load_version, "h2load rows")
 }
 
 /// The clients in table order: (JSON `client`, label, the hotpool client it is the peer
