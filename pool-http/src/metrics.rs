@@ -2,7 +2,7 @@
 //! tracing span and its metrics, the same for every protocol.
 
 use http::StatusCode;
-use metrics::{counter, histogram};
+use metrics::{Key, Label, Metadata, counter};
 use tokio::time::Instant;
 
 use crate::{Protocol, RequestError};
@@ -53,6 +53,46 @@ impl End<'_> {
     }
 }
 
+/// The keys of the per-request metrics, one per protocol (in [`Protocol::ALL`]'s order),
+/// built at compile time: recording one hashes nothing, builds no label list and allocates
+/// nothing (the `counter!` macro with a label value that is not a literal allocates a
+/// `Vec` of labels and hashes the key on every call). Failures (rare) keep the macros.
+macro_rules! per_protocol {
+    ($name:expr $(, $k:literal => $v:literal)*) => {
+        [
+            per_protocol!(@one $name, "h1" $(, $k => $v)*),
+            per_protocol!(@one $name, "h2" $(, $k => $v)*),
+            per_protocol!(@one $name, "h3" $(, $k => $v)*),
+            per_protocol!(@one $name, "stream" $(, $k => $v)*),
+        ]
+    };
+    (@one $name:expr, $p:literal $(, $k:literal => $v:literal)*) => {{
+        static LABELS: &[Label] = &[
+            Label::from_static_parts("protocol", $p)
+            $(, Label::from_static_parts($k, $v))*
+        ];
+        Key::from_static_parts($name, LABELS)
+    }};
+}
+
+static OK: [Key; 4] = per_protocol!(REQUESTS_TOTAL, "result" => "ok");
+static HEADERS: [Key; 4] = per_protocol!(HEADERS_SECONDS);
+static COMPLETE: [Key; 4] = per_protocol!(DURATION_SECONDS, "end" => "complete");
+static ERROR: [Key; 4] = per_protocol!(DURATION_SECONDS, "end" => "error");
+static DROPPED: [Key; 4] = per_protocol!(DURATION_SECONDS, "end" => "dropped");
+static METADATA: Metadata<'static> =
+    Metadata::new(module_path!(), metrics::Level::INFO, Some(module_path!()));
+
+/// The position of `protocol` in [`Protocol::ALL`] (the order of the key tables).
+fn slot(protocol: Protocol) -> usize {
+    match protocol {
+        Protocol::Http1 => 0,
+        Protocol::Http2 => 1,
+        Protocol::Http3 => 2,
+        _ => 3,
+    }
+}
+
 /// One request's span and clock.
 #[derive(Debug)]
 pub(crate) struct Record {
@@ -72,10 +112,18 @@ impl Record {
 
     /// The response headers arrived.
     pub(crate) fn headers(&self, status: StatusCode) {
-        let p = self.protocol.as_str();
-        self.span.record("status", status.as_u16());
-        counter!(REQUESTS_TOTAL, "protocol" => p, "result" => "ok").increment(1);
-        histogram!(HEADERS_SECONDS, "protocol" => p).record(self.started.elapsed());
+        let slot = slot(self.protocol);
+        if !self.span.is_disabled() {
+            // A disabled span still looks the field up by name (and, with tracing's `log`
+            // feature, formats it for `log`).
+            self.span.record("status", status.as_u16());
+        }
+        let elapsed = self.started.elapsed();
+        metrics::with_recorder(|r| {
+            r.register_counter(&OK[slot], &METADATA).increment(1);
+            r.register_histogram(&HEADERS[slot], &METADATA)
+                .record(elapsed);
+        });
     }
 
     /// The request failed before its headers.
@@ -88,9 +136,18 @@ impl Record {
     /// The request ended (body complete, failed or dropped).
     pub(crate) fn end(&self, end: End<'_>) {
         let elapsed = self.started.elapsed();
-        self.span.record("duration_ms", elapsed.as_secs_f64() * 1e3);
-        histogram!(DURATION_SECONDS, "protocol" => self.protocol.as_str(), "end" => end.label())
-            .record(elapsed);
+        if !self.span.is_disabled() {
+            self.span.record("duration_ms", elapsed.as_secs_f64() * 1e3);
+        }
+        let keys = match end {
+            End::Complete => &COMPLETE,
+            End::Failed(_) => &ERROR,
+            End::Dropped | End::Panicked => &DROPPED,
+        };
+        metrics::with_recorder(|r| {
+            r.register_histogram(&keys[slot(self.protocol)], &METADATA)
+                .record(elapsed);
+        });
         let _entered = self.span.enter();
         match end {
             End::Failed(error) => {
@@ -102,5 +159,22 @@ impl Record {
 
     pub(crate) fn retried(protocol: Protocol) {
         counter!(RETRIES_TOTAL, "protocol" => protocol.as_str()).increment(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The static key tables follow [`Protocol::ALL`]'s order: each key names its protocol.
+    #[test]
+    fn static_keys_carry_their_protocol() {
+        for protocol in Protocol::ALL {
+            for table in [&OK, &HEADERS, &COMPLETE, &ERROR, &DROPPED] {
+                let key = &table[slot(protocol)];
+                let label = key.labels().find(|l| l.key() == "protocol");
+                assert_eq!(label.map(|l| l.value()), Some(protocol.as_str()), "{key:?}");
+            }
+        }
     }
 }

@@ -163,12 +163,16 @@ impl H1Conn {
             None => self.host.clone(),
         };
         parts.headers.entry(header::HOST).or_insert(host);
-        let path = parts
-            .uri
-            .path_and_query()
-            .map_or("/", http::uri::PathAndQuery::as_str)
-            .to_owned();
-        parts.uri = path.parse::<http::Uri>().map_err(http::Error::from)?;
+        if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
+            // Absolute form → origin form; a URI that is already `/path?query` is sent as
+            // it is (no copy, no second parse).
+            let path = parts
+                .uri
+                .path_and_query()
+                .map_or("/", http::uri::PathAndQuery::as_str)
+                .to_owned();
+            parts.uri = path.parse::<http::Uri>().map_err(http::Error::from)?;
+        }
         parts.version = Version::HTTP_11;
         if let Some(lang) = &self.info.accept_language
             && !parts.headers.contains_key(header::ACCEPT_LANGUAGE)
