@@ -289,7 +289,7 @@ fn split(file: &str, n: usize) {
         per(total)
     );
     let mut sorted: Vec<_> = groups.into_iter().collect();
-    sorted.sort_by(|a, b| b.1.cmp(&a.1));
+    sorted.sort_by_key(|row| std::cmp::Reverse(row.1));
     println!("| group (self cost) | instructions per request | share |");
     println!("|---|---|---|");
     for (name, count) in &sorted {
@@ -308,28 +308,19 @@ fn split(file: &str, n: usize) {
     println!();
     println!("inclusive, per request (entry points of the request path):");
     let wanted = [
-        "pool_core::shell::Pool<D>>::get",
-        "pool_core::shell::inner::Inner<D>>::release",
-        "pool_http::lease::exchange",
-        "pool_http::body::Body<D> as http_body::Body>::poll_frame",
-        "pool_tls::h2::H2Conn as pool_http::connection::HttpConnection>::send",
-        "pool_tls::h1::H1Conn>::send_streaming",
-        "h2::proto::connection::Connection",
-        "hyper::proto::h1::dispatch",
-        "rustls::conn::ConnectionCommon",
-        "tokio::runtime::scheduler::multi_thread::worker::Context::run_task",
-        "tokio::runtime::scheduler::multi_thread::park::Parker::park",
-        "tokio::runtime::io::driver::Driver::turn",
+        "h2::proto::connection::Connection<T,P,B>::poll",
+        "hyper::proto::h1::dispatch::Dispatcher<D,Bs,I,T>::poll_catch",
+        "rustls::conn::ConnectionCore<Data>::process_new_packets",
+        "as pool_http::connection::HttpConnection>::send::{{closure}}",
+        "pool_tls::h1::H1Conn::send_streaming::{{closure}}",
+        "<pool_http::body::Body<D> as http_body::Body>::poll_frame",
+        "pool_http::metrics::Record::headers",
+        "pool_http::metrics::Record::end",
+        "core::ptr::drop_in_place<pool_core::shell::lease::Lease<",
+        "pool_core::proto::commands::<impl pool_core::proto::PoolState<T>>::checkout",
+        "tokio::time::timeout::poll_delay",
         "tokio::runtime::task::waker::wake_by_val",
-        "tokio::runtime::task::waker::wake_by_ref",
-        "tokio::runtime::task::raw::poll",
-        "epoll_wait",
-        "__libc_sendmsg",
-        "__GI___writev",
-        "__libc_write",
-        "__libc_read",
-        "__libc_recv",
-        "syscall",
+        "tokio::runtime::io::driver::Driver::turn",
     ];
     // A function has one row per source file its inlined code came from; its main row (the
     // largest) is its inclusive cost. Recursive entries (tokio's `poll'2`) overlap.
@@ -341,7 +332,7 @@ fn split(file: &str, n: usize) {
         }
     }
     let mut inclusive: Vec<_> = inclusive.into_iter().collect();
-    inclusive.sort_by(|a, b| b.1.cmp(&a.1));
+    inclusive.sort_by_key(|row| std::cmp::Reverse(row.1));
     for (function, count) in inclusive {
         println!("{:>10.0}  {function}", per(count));
     }
