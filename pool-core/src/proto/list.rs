@@ -118,6 +118,23 @@ impl ReadyIndex {
         })
     }
 
+    /// The slab index of the most loaded connection below `limit` leases (the least
+    /// recently used of its level), if any: where [`Placement::Fill`](crate::Placement)
+    /// puts the next lease. O(levels / 64).
+    pub(super) fn fullest_below(&self, limit: usize) -> Option<u32> {
+        let limit = limit.min(self.levels.len());
+        (0..limit.div_ceil(64)).rev().find_map(|word| {
+            let below = limit - word * 64;
+            let mask = if below >= 64 {
+                u64::MAX
+            } else {
+                (1 << below) - 1
+            };
+            let bits = self.nonempty[word] & mask;
+            (bits != 0).then(|| self.levels[word * 64 + 63 - bits.leading_zeros() as usize].head)
+        })
+    }
+
     /// Whether no connection has spare capacity.
     #[cfg(test)]
     pub(super) fn is_empty(&self) -> bool {
@@ -222,6 +239,13 @@ mod tests {
         );
         ready.remove(conns.slots_mut(), 2, 1, ready_links);
         assert_eq!(ready.first(), Some(2));
+        assert_eq!(
+            ready.fullest_below(usize::MAX),
+            Some(0),
+            "level 70 is the fullest"
+        );
+        assert_eq!(ready.fullest_below(70), Some(2), "level 70 is not below 70");
+        assert_eq!(ready.fullest_below(2), None, "nothing below level 2");
         ready.remove(conns.slots_mut(), 2, 2, ready_links);
         assert_eq!(ready.first(), Some(0), "a level past the first bitmap word");
         assert_eq!(ready.len(), 1);

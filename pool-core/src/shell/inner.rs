@@ -87,6 +87,7 @@ impl<D: Dialer> Inner<D> {
     ) -> Arc<Self> {
         let mut core = PoolState::new(options.clone());
         core.share_blacklist(fleet.is_some());
+        core.set_closed_check(|pooled: &Pooled<D::Conn>| pooled.conn.is_closed());
         Arc::new(Inner {
             dialer,
             checkout_timeout: options.checkout_timeout,
