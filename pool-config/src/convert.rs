@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use pool_core::PoolOptions;
+use pool_core::{Placement, PoolOptions};
 
-use crate::{Config, PoolConfig};
+use crate::{Config, PlacementKind, PoolConfig};
 
 /// The longest lead with which `keep_warm` dials a replacement before `max_lifetime` runs
 /// out (pool-core's default lead).
@@ -64,6 +64,12 @@ impl Config {
             warm_concurrency: p.warm_concurrency,
             whitelist: self.whitelist.ips.clone(),
             blacklist: self.blacklist.ips.clone(),
+            placement: match p.placement {
+                PlacementKind::Spread => Placement::Spread,
+                PlacementKind::Fill => Placement::Fill {
+                    streams: p.fill_streams.unwrap_or(usize::MAX),
+                },
+            },
         }
     }
 }
@@ -156,6 +162,37 @@ mod tests {
         assert!(
             Config::from_str_named("[pool]\nmax_response_header_size = 0\n", "t.toml").is_err()
         );
+    }
+
+    #[test]
+    fn placement_and_fill_streams_are_carried_over_and_checked() {
+        let read = |text: &str| Config::from_str_named(text, "t.toml");
+        let placement = |text: &str| read(text).unwrap().pool_options().placement;
+        assert_eq!(placement(""), Placement::Spread);
+        assert_eq!(
+            placement("[pool]\nplacement = \"fill\"\nfill_streams = 4\n"),
+            Placement::Fill { streams: 4 }
+        );
+        assert_eq!(
+            placement("[pool]\nplacement = \"fill\"\n"),
+            Placement::Fill {
+                streams: usize::MAX
+            },
+            "absent: each connection's capacity"
+        );
+        assert_eq!(placement("[pool]\nfill_streams = 4\n"), Placement::Spread);
+        let zero = read("[pool]\nplacement = \"fill\"\nfill_streams = 0\n").unwrap_err();
+        assert_eq!(
+            (zero.line(), zero.key()),
+            (Some(3), Some("pool.fill_streams"))
+        );
+        assert!(zero.to_string().contains("must not be zero"), "{zero}");
+        let unknown = read("[pool]\nplacement = \"pack\"\n").unwrap_err();
+        assert_eq!(
+            (unknown.line(), unknown.key()),
+            (Some(2), Some("pool.placement"))
+        );
+        assert!(unknown.to_string().contains("\"fill\""), "{unknown}");
     }
 
     #[test]
