@@ -211,6 +211,11 @@ impl<T> PoolState<T> {
         self.conns.get_mut(id).map(|e| &mut e.handle)
     }
 
+    /// The transport handle and address of a connection still in the pool (one lookup).
+    pub fn handle_and_addr(&self, id: ConnId) -> Option<(&T, SocketAddr)> {
+        self.conns.get(id).map(|e| (&e.handle, e.addr))
+    }
+
     /// The address of a connection still in the pool.
     pub fn conn_addr(&self, id: ConnId) -> Option<SocketAddr> {
         self.conns.get(id).map(|e| e.addr)
@@ -316,6 +321,12 @@ impl<T> PoolState<T> {
     #[must_use]
     pub fn take_deadline_moved(&mut self) -> bool {
         self.timers.take_deadline_moved()
+    }
+
+    /// Whether an action waits for [`PoolState::poll_action`].
+    #[must_use]
+    pub fn has_actions(&self) -> bool {
+        !self.actions.is_empty()
     }
 
     /// The next action for the shell to carry out.

@@ -63,15 +63,14 @@ impl<T> PoolState<T> {
                     ready.fullest_below(streams).or_else(|| ready.first())
                 }
             };
-            let Some(index) = index else { break None };
-            let id = self.conns.id_at(index);
-            match self.conns.get(id) {
-                Some(e) if (self.is_closed)(&e.handle) => {
-                    self.drain(id, CloseReason::Broken);
-                    removed = true;
-                }
-                _ => break Some(id),
+            let Some((id, e)) = index.and_then(|index| self.conns.entry_at_index(index)) else {
+                break None;
+            };
+            if !(self.is_closed)(&e.handle) {
+                break Some(id);
             }
+            self.drain(id, CloseReason::Broken);
+            removed = true;
         };
         if removed {
             self.refill(h);
