@@ -165,37 +165,6 @@ mod tests {
     }
 
     #[test]
-    fn placement_and_fill_streams_are_carried_over_and_checked() {
-        let read = |text: &str| Config::from_str_named(text, "t.toml");
-        let placement = |text: &str| read(text).unwrap().pool_options().placement;
-        assert_eq!(placement(""), Placement::Spread);
-        assert_eq!(
-            placement("[pool]\nplacement = \"fill\"\nfill_streams = 4\n"),
-            Placement::Fill { streams: 4 }
-        );
-        assert_eq!(
-            placement("[pool]\nplacement = \"fill\"\n"),
-            Placement::Fill {
-                streams: usize::MAX
-            },
-            "absent: each connection's capacity"
-        );
-        assert_eq!(placement("[pool]\nfill_streams = 4\n"), Placement::Spread);
-        let zero = read("[pool]\nplacement = \"fill\"\nfill_streams = 0\n").unwrap_err();
-        assert_eq!(
-            (zero.line(), zero.key()),
-            (Some(3), Some("pool.fill_streams"))
-        );
-        assert!(zero.to_string().contains("must not be zero"), "{zero}");
-        let unknown = read("[pool]\nplacement = \"pack\"\n").unwrap_err();
-        assert_eq!(
-            (unknown.line(), unknown.key()),
-            (Some(2), Some("pool.placement"))
-        );
-        assert!(unknown.to_string().contains("\"fill\""), "{unknown}");
-    }
-
-    #[test]
     fn every_pool_key_is_carried_over() {
         let cfg = Config::from_str_named(
             r#"

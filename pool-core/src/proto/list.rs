@@ -239,17 +239,39 @@ mod tests {
         );
         ready.remove(conns.slots_mut(), 2, 1, ready_links);
         assert_eq!(ready.first(), Some(2));
-        assert_eq!(
-            ready.fullest_below(usize::MAX),
-            Some(0),
-            "level 70 is the fullest"
-        );
-        assert_eq!(ready.fullest_below(70), Some(2), "level 70 is not below 70");
-        assert_eq!(ready.fullest_below(2), None, "nothing below level 2");
         ready.remove(conns.slots_mut(), 2, 2, ready_links);
         assert_eq!(ready.first(), Some(0), "a level past the first bitmap word");
         assert_eq!(ready.len(), 1);
         ready.remove(conns.slots_mut(), 70, 0, ready_links);
         assert!(ready.is_empty());
+    }
+
+    #[test]
+    fn ready_index_finds_the_fullest_level_below_a_limit() {
+        let mut conns = slab(3);
+        let mut ready = ReadyIndex::default();
+        assert_eq!(ready.fullest_below(usize::MAX), None);
+        ready.push(conns.slots_mut(), 70, 0, ready_links);
+        ready.push(conns.slots_mut(), 2, 1, ready_links);
+        ready.push(conns.slots_mut(), 2, 2, ready_links);
+        assert_eq!(
+            ready.fullest_below(usize::MAX),
+            Some(0),
+            "level 70 is the fullest"
+        );
+        assert_eq!(ready.fullest_below(71), Some(0));
+        assert_eq!(
+            ready.fullest_below(70),
+            Some(1),
+            "70 is not below 70: level 2, oldest"
+        );
+        assert_eq!(
+            ready.fullest_below(64),
+            Some(1),
+            "a limit on a word boundary"
+        );
+        assert_eq!(ready.fullest_below(2), None, "nothing below level 2");
+        ready.remove(conns.slots_mut(), 70, 0, ready_links);
+        assert_eq!(ready.fullest_below(usize::MAX), Some(1));
     }
 }
