@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
-use pool_core::PoolOptions;
+use pool_core::{Placement, PoolOptions};
 
-use crate::{Config, PoolConfig};
+use crate::{Config, PlacementKind, PoolConfig};
 
 /// The longest lead with which `keep_warm` dials a replacement before `max_lifetime` runs
 /// out (pool-core's default lead).
@@ -64,6 +64,12 @@ impl Config {
             warm_concurrency: p.warm_concurrency,
             whitelist: self.whitelist.ips.clone(),
             blacklist: self.blacklist.ips.clone(),
+            placement: match p.placement {
+                PlacementKind::Spread => Placement::Spread,
+                PlacementKind::Fill => Placement::Fill {
+                    streams: p.fill_streams.unwrap_or(usize::MAX),
+                },
+            },
         }
     }
 }

@@ -433,6 +433,7 @@ mod tests {
                 "body_idle_timeout",
                 "resolv_conf",
                 "fleet_max_conns_per_host",
+                "fill_streams",
             ]
             .contains(&key.as_str());
             assert_eq!(cfg == Config::default(), !optional, "{section}.{key}");

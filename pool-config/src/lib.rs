@@ -95,7 +95,7 @@ pub use error::{ConfigError, ConfigWarning, ErrorKind};
 pub use model::{
     Config, DnsConfig, DnsProtocol, DnsServerConfig, FleetBackend, FleetConfig, FleetShare,
     HealthConfig, HostConfig, IpListConfig, IpPreference, KNOWN_TLS_PROFILES, MetricsConfig,
-    PoolConfig, ProbeKind, ProfileRotation, SourceAddrsConfig, TlsConfig, Transport,
+    PlacementKind, PoolConfig, ProbeKind, ProfileRotation, SourceAddrsConfig, TlsConfig, Transport,
     ValidationConfig,
 };
 /// The type of `[whitelist]`/`[blacklist]` entries and of `source_addrs.ipv6_prefix`.

@@ -170,6 +170,15 @@ section! {
         keep_warm: bool = (default "true"), "dial a replacement before max_lifetime is reached";
         /// Dials in flight at once while warming a host; at least 1.
         warm_concurrency: usize = (default "64"), "dials in flight while warming a host";
+        /// Which connection with spare capacity a lease goes to: `"spread"` (the least
+        /// loaded) or `"fill"` (fill one connection to `fill_streams` leases before using
+        /// the next). See `docs/lease-fast-lane.md`.
+        placement: PlacementKind = (default "\"spread\""),
+            PlacementKind::choices() + " (fill: one connection to fill_streams, then the next)";
+        /// With `placement = "fill"`: leases a connection takes before the next one is used;
+        /// at least 1. Absent: each connection's capacity. Ignored with `"spread"`.
+        fill_streams: Option<usize> = (optional "16"),
+            "with placement = \"fill\": leases per connection (absent: its capacity)";
         /// HTTP status that marks an IP as banned (blacklisted) — used by both the validation
         /// request (`[validation]`) and HTTP health probes (`[health] probe = "http"`), so it
         /// lives here, in one place; 100–599.
@@ -439,6 +448,19 @@ section! {
         accept_languages: Vec<String> = (default "[]"),
             "Accept-Language values, one per connection; empty = none",
             check check::accept_languages;
+    }
+}
+
+names! {
+    /// `[pool] placement`: which connection with spare capacity a lease goes to.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+    #[non_exhaustive]
+    pub enum PlacementKind {
+        /// The least loaded connection (`"spread"`, default).
+        #[default]
+        Spread = "spread",
+        /// One connection filled to `fill_streams` leases before the next (`"fill"`).
+        Fill = "fill",
     }
 }
 

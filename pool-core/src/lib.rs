@@ -72,7 +72,7 @@ mod types;
 pub use error::Error;
 pub use fleet::{FleetApplied, FleetBan, FleetDemand, FleetEvent, SharedState};
 pub use ip_range::{IpRange, IpRangeError};
-pub use options::{OptionsError, PoolOptions};
+pub use options::{OptionsError, Placement, PoolOptions};
 pub use rotate::RoundRobin;
 pub use shell::{Lease, Pool, ProbeTicket, WarmOutcome, WarmProgress, WarmReport};
 pub use source::SourceAddrs;

@@ -43,6 +43,25 @@ pub struct PoolOptions {
     pub whitelist: Vec<IpRange>,
     /// Addresses inside these ranges are never dialed.
     pub blacklist: Vec<IpRange>,
+    /// Which connection with spare capacity a lease goes to (`[pool] placement`).
+    pub placement: Placement,
+}
+
+/// Which of a host's connections with spare capacity a lease goes to
+/// (`docs/lease-fast-lane.md`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Placement {
+    /// The least loaded connection, then the least recently used (`"spread"`, the default):
+    /// load is spread over every open connection.
+    #[default]
+    Spread,
+    /// The most loaded connection below `streams` leases (`"fill"`): a connection is filled
+    /// to `streams` before the next one is used; once every connection holds `streams`, the
+    /// rest of their capacity is spread. `usize::MAX` fills each to its capacity.
+    Fill {
+        /// Leases a connection takes before the next one is used; at least 1.
+        streams: usize,
+    },
 }
 
 impl Default for PoolOptions {
@@ -65,6 +84,7 @@ impl Default for PoolOptions {
             warm_concurrency: 64,
             whitelist: Vec::new(),
             blacklist: Vec::new(),
+            placement: Placement::Spread,
         }
     }
 }
@@ -107,6 +127,16 @@ fn wide(n: usize) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
 }
 
+impl Placement {
+    /// The `streams` of [`Placement::Fill`], `None` for [`Placement::Spread`].
+    pub fn fill_streams(self) -> Option<usize> {
+        match self {
+            Placement::Fill { streams } => Some(streams),
+            Placement::Spread => None,
+        }
+    }
+}
+
 impl PoolOptions {
     /// Every problem with these options, in a fixed order: limits that are zero, then limits
     /// that do not fit inside each other (`max_idle_conns` and `max_conns_per_host` within
@@ -120,6 +150,10 @@ impl PoolOptions {
             ("max_conns_per_ip", wide(self.max_conns_per_ip)),
             ("max_retries", u64::from(self.max_retries)),
             ("warm_concurrency", wide(self.warm_concurrency)),
+            (
+                "fill_streams",
+                self.placement.fill_streams().map_or(1, wide),
+            ),
         ];
         for (key, value) in at_least_one {
             if value == 0 {

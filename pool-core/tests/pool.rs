@@ -397,6 +397,29 @@ async fn transport_death_removes_the_connection_without_a_request() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_closed_connection_is_never_leased_even_before_its_watcher_runs() {
+    let dialer = MemDialer::accepting(1, &[addr(2), addr(3)]);
+    let pool = Pool::new(dialer, options()).unwrap();
+    pool.set_addrs(HOST, [addr(2), addr(3)]);
+    assert_eq!(pool.warm(HOST).await.ok, 2);
+    let lease = pool.get(HOST).await.unwrap();
+    let other = pool.get(HOST).await.unwrap();
+    let (dead, dead_id) = (lease.conn_arc(), lease.conn_id());
+    drop(lease);
+    drop(other); // `lease`'s connection is now the least recently used: the next choice
+    // No await between the death and the get: the watcher task has not run.
+    dead.kill();
+    let lease = pool.get(HOST).await.unwrap();
+    assert_ne!(lease.conn_id(), dead_id);
+    assert!(!lease.is_closed());
+    let stats = pool.stats();
+    assert_eq!(stats.closed_for(CloseReason::Broken), 1);
+    assert_eq!((stats.connections, stats.leases_total), (1, 3));
+    drop(lease);
+    pool.close().await;
+}
+
+#[tokio::test(start_paused = true)]
 async fn warm_reports_progress_and_summary() {
     let addrs: Vec<_> = (2..12).map(addr).collect();
     let dialer = MemDialer::accepting(1, &addrs[..8]);

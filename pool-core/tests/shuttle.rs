@@ -24,6 +24,9 @@
 //!   `Closed` only once `close()` has started; nothing else;
 //! - no `get` waits forever while leases are returned, and `close()` completes (a lost
 //!   wake-up leaves a task blocked: shuttle reports the deadlock);
+//! - no lease is ever on a connection whose transport was closed before its `get` began
+//!   (`Connection::is_closed()`: the pool checks it at checkout, it does not wait for the
+//!   transport's close notification — the fake transport here never sends one);
 //! - once `close()` returns: no connection, dial, lease or waiter is left, and every
 //!   transport handle is dropped — including those of dials that finished after the close.
 //!   (This found that `close()` could return while a late dial was still dropping its
@@ -56,6 +59,9 @@ fn addr(last: u8) -> SocketAddr {
 struct FakeConn {
     capacity: usize,
     open: Arc<AtomicUsize>,
+    /// Its dial's number: it is closed once `dead_below` passes it.
+    nth: usize,
+    dead_below: Arc<AtomicUsize>,
 }
 
 impl Drop for FakeConn {
@@ -70,7 +76,7 @@ impl Connection for FakeConn {
     }
 
     fn is_closed(&self) -> bool {
-        false
+        self.nth < self.dead_below.load(Ordering::SeqCst)
     }
 }
 
@@ -89,6 +95,8 @@ struct FakeDialer {
     capacity: usize,
     started: AtomicUsize,
     open: Arc<AtomicUsize>,
+    /// Transports of dials numbered below this are closed (set by the killer task).
+    dead_below: Arc<AtomicUsize>,
 }
 
 impl Dialer for FakeDialer {
@@ -104,6 +112,8 @@ impl Dialer for FakeDialer {
         Ok(FakeConn {
             capacity: self.capacity,
             open: self.open.clone(),
+            nth,
+            dead_below: self.dead_below.clone(),
         })
     }
 }
@@ -122,6 +132,8 @@ struct Scenario {
     /// Whether a task starts `warm` (one dial at a time) and drops it after one poll, so
     /// the planned dials not started yet are cancelled.
     dropped_warm: bool,
+    /// Whether a task closes every transport dialed so far while the users run.
+    kill_during_load: bool,
     dials: DialPlan,
 }
 
@@ -133,6 +145,7 @@ const BASE: Scenario = Scenario {
     break_on_return: false,
     close_during_load: false,
     dropped_warm: false,
+    kill_during_load: false,
     dials: DialPlan::AllOk,
 };
 
@@ -146,8 +159,16 @@ struct Observed {
 }
 
 async fn user(pool: Pool<FakeDialer>, scenario: Scenario, seen: Arc<Observed>) {
+    let dead_before = pool.dialer().dead_below.load(Ordering::SeqCst);
     match pool.get(HOST).await {
-        Ok(lease) => hold(lease, scenario, &seen).await,
+        Ok(lease) => {
+            assert!(
+                lease.nth >= dead_before,
+                "leased dial #{} whose transport closed before the get began",
+                lease.nth
+            );
+            hold(lease, scenario, &seen).await
+        }
         Err(Error::Closed) => assert!(
             seen.closing.load(Ordering::SeqCst),
             "get failed with Closed on a pool that is not closing"
@@ -190,6 +211,7 @@ fn run(scenario: Scenario) {
             capacity: scenario.capacity,
             started: AtomicUsize::new(0),
             open: open.clone(),
+            dead_below: Arc::default(),
         };
         let options = PoolOptions {
             max_connections: 8,
@@ -218,6 +240,15 @@ fn run(scenario: Scenario) {
                 yield_now().await;
                 seen.closing.store(true, Ordering::SeqCst);
                 pool.close().await;
+            }));
+        }
+        if scenario.kill_during_load {
+            let pool = pool.clone();
+            tasks.push(spawn(async move {
+                yield_now().await;
+                let dialer = pool.dialer();
+                let dialed = dialer.started.load(Ordering::SeqCst);
+                dialer.dead_below.store(dialed, Ordering::SeqCst);
             }));
         }
         if scenario.dropped_warm {
@@ -324,6 +355,22 @@ fn failed_and_cancelled_dials_neither_hang_nor_leak() {
     });
 }
 
+#[test]
+fn closed_transports_are_never_leased() {
+    explore(Scenario {
+        addrs: 2,
+        users: 4,
+        kill_during_load: true,
+        ..BASE
+    });
+    explore(Scenario {
+        capacity: 2,
+        users: 4,
+        kill_during_load: true,
+        ..BASE
+    });
+}
+
 /// The checker has teeth on the real pool: a lease that is never returned keeps `close()`
 /// waiting forever, and shuttle reports the blocked task as a deadlock.
 #[test]
@@ -339,6 +386,7 @@ fn a_lease_never_returned_is_caught() {
                     capacity: 1,
                     started: AtomicUsize::new(0),
                     open: Arc::new(AtomicUsize::new(0)),
+                    dead_below: Arc::default(),
                 };
                 let pool = Pool::new(dialer, PoolOptions::default()).unwrap();
                 pool.set_addrs(HOST, [addr(1)]);

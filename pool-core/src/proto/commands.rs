@@ -23,14 +23,13 @@ impl<T> PoolState<T> {
         let Some(h) = self.hosts.lookup(host) else {
             return Err(Error::NoAddresses { host: host.into() });
         };
-        let entry = self.hosts.get(h);
-        if entry.waiters.is_empty() {
-            if let Some(index) = entry.ready.first() {
-                let id = self.conns.id_at(index);
+        if self.hosts.get(h).waiters.is_empty() {
+            if let Some(id) = self.take_ready(h) {
                 self.lease(id);
                 return Ok(Checkout::Ready(id));
             }
         }
+        let entry = self.hosts.get(h);
         if entry.addrs.is_empty() {
             return Err(Error::NoAddresses {
                 host: entry.name.clone(),

@@ -198,6 +198,16 @@ impl<T> Conns<T> {
         }
     }
 
+    /// The id and entry in slot `index`, if it holds one.
+    pub(super) fn entry_at_index(&self, index: u32) -> Option<(ConnId, &ConnEntry<T>)> {
+        let slot = self.slots.get(index as usize)?;
+        let id = ConnId {
+            index,
+            generation: slot.generation,
+        };
+        slot.entry.as_ref().map(|e| (id, e))
+    }
+
     /// The slots, for the intrusive lists threaded through them.
     pub(super) fn slots_mut(&mut self) -> &mut [Slot<T>] {
         &mut self.slots

@@ -2,6 +2,7 @@
 //! *by_ip* map), the round-robin dial cursor, the ready index of its connections with spare
 //! capacity, its waiters and its per-host counts.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::ops::Bound;
@@ -145,12 +146,22 @@ pub(super) struct Hosts {
     ids: HashMap<Arc<str>, HostId, BuildHostHasher>,
     /// (host, address) pairs with at least one connection.
     pub(super) connected_pairs: usize,
+    /// The host found by the last lookup: compared first, so a pool serving one host (or a
+    /// run of `get`s for one) skips hashing the name on every lease.
+    recent: Cell<Option<HostId>>,
 }
 
 impl Hosts {
     /// The id of a known host.
     pub(super) fn lookup(&self, name: &str) -> Option<HostId> {
-        self.ids.get(name).copied()
+        if let Some(h) = self.recent.get() {
+            if *self.get(h).name == *name {
+                return Some(h);
+            }
+        }
+        let h = self.ids.get(name).copied()?;
+        self.recent.set(Some(h));
+        Some(h)
     }
 
     /// The id of `name`, adding the host when it is new.
@@ -240,6 +251,20 @@ mod tests {
         assert_eq!(hosts.lookup("c.test"), None);
         assert_eq!(hosts.get(b).name.as_ref(), "b.test");
         assert_eq!(hosts.len(), 2);
+    }
+
+    #[test]
+    fn the_recent_host_is_found_first_and_others_still_by_name() {
+        let mut hosts = Hosts::default();
+        let a = hosts.id_or_insert("a.test");
+        let b = hosts.id_or_insert("b.test");
+        for _ in 0..2 {
+            assert_eq!(hosts.lookup("a.test"), Some(a));
+            assert_eq!(hosts.lookup("a.test"), Some(a), "from the recent entry");
+            assert_eq!(hosts.lookup("b.test"), Some(b));
+            assert_eq!(hosts.lookup("a.tesT"), None, "names compare exactly");
+            assert_eq!(hosts.lookup("b.test"), Some(b));
+        }
     }
 
     #[test]

@@ -118,6 +118,23 @@ impl ReadyIndex {
         })
     }
 
+    /// The slab index of the most loaded connection below `limit` leases (the least
+    /// recently used of its level), if any: where [`Placement::Fill`](crate::Placement)
+    /// puts the next lease. O(levels / 64).
+    pub(super) fn fullest_below(&self, limit: usize) -> Option<u32> {
+        let limit = limit.min(self.levels.len());
+        (0..limit.div_ceil(64)).rev().find_map(|word| {
+            let below = limit - word * 64;
+            let mask = if below >= 64 {
+                u64::MAX
+            } else {
+                (1 << below) - 1
+            };
+            let bits = self.nonempty[word] & mask;
+            (bits != 0).then(|| self.levels[word * 64 + 63 - bits.leading_zeros() as usize].head)
+        })
+    }
+
     /// Whether no connection has spare capacity.
     #[cfg(test)]
     pub(super) fn is_empty(&self) -> bool {
@@ -227,5 +244,34 @@ mod tests {
         assert_eq!(ready.len(), 1);
         ready.remove(conns.slots_mut(), 70, 0, ready_links);
         assert!(ready.is_empty());
+    }
+
+    #[test]
+    fn ready_index_finds_the_fullest_level_below_a_limit() {
+        let mut conns = slab(3);
+        let mut ready = ReadyIndex::default();
+        assert_eq!(ready.fullest_below(usize::MAX), None);
+        ready.push(conns.slots_mut(), 70, 0, ready_links);
+        ready.push(conns.slots_mut(), 2, 1, ready_links);
+        ready.push(conns.slots_mut(), 2, 2, ready_links);
+        assert_eq!(
+            ready.fullest_below(usize::MAX),
+            Some(0),
+            "level 70 is the fullest"
+        );
+        assert_eq!(ready.fullest_below(71), Some(0));
+        assert_eq!(
+            ready.fullest_below(70),
+            Some(1),
+            "70 is not below 70: level 2, oldest"
+        );
+        assert_eq!(
+            ready.fullest_below(64),
+            Some(1),
+            "a limit on a word boundary"
+        );
+        assert_eq!(ready.fullest_below(2), None, "nothing below level 2");
+        ready.remove(conns.slots_mut(), 70, 0, ready_links);
+        assert_eq!(ready.fullest_below(usize::MAX), Some(1));
     }
 }

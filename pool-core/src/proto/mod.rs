@@ -161,6 +161,8 @@ pub struct PoolState<T> {
     closing: bool,
     /// Whether bans and passing re-tests are published (see `share_blacklist`).
     sharing: bool,
+    /// Whether a handle's transport is closed (see [`PoolState::set_closed_check`]).
+    is_closed: fn(&T) -> bool,
 }
 
 impl<T> PoolState<T> {
@@ -180,7 +182,16 @@ impl<T> PoolState<T> {
             counters: Counters::default(),
             closing: false,
             sharing: false,
+            is_closed: |_| false,
         }
+    }
+
+    /// How to tell that a handle's transport has closed (default: never). A connection
+    /// chosen for a lease whose transport is closed is never handed out: it is removed
+    /// (closed as broken, or drained while other leases hold it) and the next is chosen —
+    /// so a lease never waits on the transport's own close notification to skip it.
+    pub fn set_closed_check(&mut self, is_closed: fn(&T) -> bool) {
+        self.is_closed = is_closed;
     }
 
     // ----- getters -------------------------------------------------------------------
@@ -198,6 +209,11 @@ impl<T> PoolState<T> {
     /// Mutable access to a connection's transport handle.
     pub fn handle_mut(&mut self, id: ConnId) -> Option<&mut T> {
         self.conns.get_mut(id).map(|e| &mut e.handle)
+    }
+
+    /// The transport handle and address of a connection still in the pool (one lookup).
+    pub fn handle_and_addr(&self, id: ConnId) -> Option<(&T, SocketAddr)> {
+        self.conns.get(id).map(|e| (&e.handle, e.addr))
     }
 
     /// The address of a connection still in the pool.
@@ -305,6 +321,12 @@ impl<T> PoolState<T> {
     #[must_use]
     pub fn take_deadline_moved(&mut self) -> bool {
         self.timers.take_deadline_moved()
+    }
+
+    /// Whether an action waits for [`PoolState::poll_action`].
+    #[must_use]
+    pub fn has_actions(&self) -> bool {
+        !self.actions.is_empty()
     }
 
     /// The next action for the shell to carry out.

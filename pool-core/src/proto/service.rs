@@ -10,6 +10,7 @@ use super::dials::Opened;
 use super::hosts::HostId;
 use super::timers::Tick;
 use super::{Action, PoolState, clamp_capacity};
+use crate::options::Placement;
 use crate::types::CloseReason;
 
 impl<T> PoolState<T> {
@@ -49,17 +50,46 @@ impl<T> PoolState<T> {
         self.place(id);
     }
 
+    /// The connection of `h` the next lease goes to, by the placement option: a usable one
+    /// with spare capacity whose transport is still open. One whose transport closed is
+    /// taken out of service on the way (broken) and the host refilled for its waiters.
+    pub(super) fn take_ready(&mut self, h: HostId) -> Option<ConnId> {
+        let mut removed = false;
+        let found = loop {
+            let ready = &self.hosts.get(h).ready;
+            let index = match self.opts.placement {
+                Placement::Spread => ready.first(),
+                Placement::Fill { streams } => {
+                    ready.fullest_below(streams).or_else(|| ready.first())
+                }
+            };
+            let Some((id, e)) = index.and_then(|index| self.conns.entry_at_index(index)) else {
+                break None;
+            };
+            if !(self.is_closed)(&e.handle) {
+                break Some(id);
+            }
+            self.drain(id, CloseReason::Broken);
+            removed = true;
+        };
+        if removed {
+            self.refill(h);
+        }
+        found
+    }
+
     /// Hands ready connections of `h` to its waiters, first come first served.
     pub(super) fn serve_waiters(&mut self, h: HostId) {
         loop {
-            let host = self.hosts.get(h);
-            let Some(index) = host.ready.first() else {
+            if self.hosts.get(h).waiters.is_empty() {
+                return;
+            }
+            let Some(id) = self.take_ready(h) else {
                 return;
             };
             let Some(waiter) = self.hosts.get_mut(h).waiters.pop_front() else {
                 return;
             };
-            let id = self.conns.id_at(index);
             self.waiters.remove(waiter);
             self.lease(id);
             self.actions.push_back(Action::Grant { waiter, conn: id });

@@ -87,6 +87,7 @@ impl<D: Dialer> Inner<D> {
     ) -> Arc<Self> {
         let mut core = PoolState::new(options.clone());
         core.share_blacklist(fleet.is_some());
+        core.set_closed_check(|pooled: &Pooled<D::Conn>| pooled.conn.is_closed());
         Arc::new(Inner {
             dialer,
             checkout_timeout: options.checkout_timeout,
@@ -112,13 +113,21 @@ impl<D: Dialer> Inner<D> {
     }
 
     pub(super) fn lease_for(self: &Arc<Self>, shared: &Shared<D>, id: ConnId) -> Option<Lease<D>> {
-        let pooled = shared.core.handle(id)?;
-        let addr = shared.core.conn_addr(id)?;
+        let (pooled, addr) = shared.core.handle_and_addr(id)?;
         Some(Lease::new(self.clone(), id, pooled.conn.clone(), addr))
     }
 
     /// Carries out the core's actions: decided under the lock, performed after it.
     pub(super) fn after(self: &Arc<Self>, mut shared: MutexGuard<'_, Shared<D>>) {
+        if !shared.core.has_actions() && !shared.core.is_closing() {
+            // The common case of a lease and a release: nothing to carry out.
+            let wake_driver = shared.core.take_deadline_moved();
+            drop(shared);
+            if wake_driver {
+                self.signals.wake();
+            }
+            return;
+        }
         let mut effects: Vec<Effect<D>> = Vec::new();
         while let Some(action) = shared.core.poll_action() {
             match action {
@@ -270,8 +279,9 @@ impl<D: Dialer> Inner<D> {
     }
 
     pub(super) fn release(self: &Arc<Self>, id: ConnId, outcome: Outcome, capacity: usize) {
+        let now = rt::now(); // read before the lock: the clock is not the lock's to hold
         let mut shared = self.lock();
-        shared.core.release(id, outcome, capacity, rt::now());
+        shared.core.release(id, outcome, capacity, now);
         self.after(shared);
     }
 
