@@ -53,13 +53,12 @@ impl BoringDialer {
                 "pool-boring: certificate verification is OFF (danger_accept_invalid_certs)"
             );
         }
-        let max_header_list = u32::try_from(options.max_response_header_size).unwrap_or(u32::MAX);
         let profiles = options
             .profiles
             .iter()
             .map(|p| {
                 Ok(Built {
-                    h2: crate::h2::builder(&p.name, &p.h2, max_header_list)?,
+                    h2: crate::h2::builder(&p.name, &p.h2)?,
                     tls: BuiltProfile::build(p.clone(), &options)?,
                 })
             })
@@ -84,6 +83,7 @@ impl BoringDialer {
                 test_timeout: opts.test_timeout,
                 max_streams_cap: opts.max_streams_cap.max(1),
                 max_response_body: opts.max_response_body,
+                max_header_list: opts.max_response_header_size,
             };
             Inner::H2(crate::h2::establish(tls, info, &built.tls, &built.h2, limits).await?)
         } else {

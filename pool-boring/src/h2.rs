@@ -33,11 +33,9 @@ use crate::tls::{BoringStream, BuiltProfile, authority};
 pub(crate) fn builder(
     profile: &str,
     h2: &H2Fingerprint,
-    max_header_list: u32,
 ) -> Result<http2::client::Builder, BoringError> {
     let mut b = http2::client::Builder::new();
     let mut order = SettingsOrder::builder();
-    let mut header_list_set = false;
     for &(id, value) in &h2.settings {
         let setting = match id {
             1 => {
@@ -61,7 +59,6 @@ pub(crate) fn builder(
                 SettingId::MaxFrameSize
             }
             6 => {
-                header_list_set = true;
                 b.max_header_list_size(value);
                 SettingId::MaxHeaderListSize
             }
@@ -82,9 +79,6 @@ pub(crate) fn builder(
             }
         };
         order = order.push(setting);
-    }
-    if !header_list_set {
-        b.max_header_list_size(max_header_list);
     }
     b.settings_order(order.build());
     if h2.window_update > 0 {
@@ -229,6 +223,9 @@ pub(crate) struct Limits {
     pub(crate) test_timeout: Duration,
     pub(crate) max_streams_cap: usize,
     pub(crate) max_response_body: usize,
+    /// `max_response_header_size`: checked on every response head (the SETTINGS carry
+    /// the profile's value, or none, as the browser sends).
+    pub(crate) max_header_list: usize,
 }
 
 /// A pooled HTTP/2 connection of a [`BoringDialer`](crate::BoringDialer): the `http2`
@@ -359,6 +356,21 @@ impl HttpConnection for BoringH2Conn {
             .await
             .map_err(|e| self.stream_error(e, stream_id))?
             .into_parts();
+        let size: usize = parts
+            .headers
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 32)
+            .sum();
+        if size > self.limits.max_header_list {
+            return Err(RequestError::PeerLimit {
+                limit: pool_http::PeerLimit::HeaderList,
+                source: format!(
+                    "response header list of {size} bytes, over {}",
+                    self.limits.max_header_list
+                )
+                .into(),
+            });
+        }
         Ok(Response::from_parts(
             parts,
             BoringH2Body {

@@ -46,10 +46,13 @@ pub struct BoringOptions {
     pub source_addrs: SourceAddrs,
     /// The "hot connect" check run on every new connection before the pool admits it.
     pub validation: Option<Validation>,
-    /// The largest response header list accepted, in bytes (HTTP/1.1: the head; HTTP/2:
-    /// the decoded list). A profile whose SETTINGS carry `MAX_HEADER_LIST_SIZE` (Chrome:
-    /// 262144) sends its own value, the fingerprint being the point; otherwise this is
-    /// enforced. Default: `pool_http::DEFAULT_MAX_RESPONSE_HEADER_SIZE`.
+    /// The largest response header list accepted, in bytes (HTTP/1.1: the head, as hyper's
+    /// `max_header_size`; HTTP/2: the decoded list, 32 bytes per field included, checked on
+    /// each response head). A larger one fails the request with `RequestError::PeerLimit`.
+    /// It is not sent as `SETTINGS_MAX_HEADER_LIST_SIZE`: the SETTINGS frame is the
+    /// profile's (Chrome sends 262144, Firefox and Safari none), the fingerprint being the
+    /// point; `http2` itself refuses a list past the advertised value (or its 16 MiB
+    /// default). Default: `pool_http::DEFAULT_MAX_RESPONSE_HEADER_SIZE`.
     pub max_response_header_size: usize,
     /// The most concurrent streams one HTTP/2 connection carries. Default: 256.
     pub max_streams_cap: usize,
