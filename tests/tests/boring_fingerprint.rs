@@ -113,6 +113,16 @@ fn check(profile: &BrowserProfile, c: &Captured) {
         Some(profile.accept_language.clone()),
         "{name}"
     );
+    // The regular headers go out in the profile's order (Chrome: user-agent before
+    // accept-language; Safari: the other way round).
+    let pos = |list: &[String], n: &str| list.iter().position(|k| k == n);
+    let sent: Vec<String> = h2.headers.iter().map(|(k, _)| k.clone()).collect();
+    let documented = &profile.h2.header_order;
+    assert_eq!(
+        pos(&sent, "user-agent") < pos(&sent, "accept-language"),
+        pos(documented, "user-agent") < pos(documented, "accept-language"),
+        "{name}: header order {sent:?}"
+    );
     let order = extension_order(&c.client_hello).unwrap();
     let no_grease: Vec<u16> = order
         .iter()

@@ -340,6 +340,17 @@ async fn h1_and_auto_modes_and_an_alpn_mismatch() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), DialErrorKind::Unsupported, "{err:?}");
+    // A profile without h2 cannot serve the h2 mode: a build error, typed.
+    let mut h1_only = BrowserProfile::chrome();
+    h1_only.tls.alpn = vec!["http/1.1".into()];
+    let built = BoringDialer::new(BoringOptions {
+        profiles: vec![h1_only],
+        ..options(&ca)
+    });
+    assert!(
+        matches!(built, Err(BoringError::Alpn { alpn: "h2", .. })),
+        "{built:?}"
+    );
     // Auto pools each as what the server chose.
     let auto = with_mode(Mode::Auto);
     let c1 = auto.dial(&target("a.test", h1_addr)).await.unwrap();
