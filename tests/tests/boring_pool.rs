@@ -386,3 +386,41 @@ async fn h1_and_auto_modes_and_an_alpn_mismatch() {
     h1_origin.shutdown().await;
     h2_origin.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_response_head_over_the_limit_is_a_peer_limit_error() {
+    use pool_testkit::hostile::{H2Script, HostileTls, TlsScript};
+    let ca = Arc::new(TestCa::new().unwrap());
+    // 32 KiB of header fields: under Chrome's advertised 262144 and http2's own bound, over
+    // the 8 KiB this dialer accepts (checked on the response head, not sent in SETTINGS).
+    let hostile = HostileTls::start(
+        IpAddr::from([127, 0, 0, 80]),
+        &["a.test"],
+        &ca,
+        TlsScript::H2(H2Script::OversizedHeaders(32 << 10)),
+    )
+    .await
+    .unwrap();
+    let dialer = BoringDialer::new(BoringOptions {
+        max_response_header_size: 8 << 10,
+        ..options(&ca)
+    })
+    .unwrap();
+    let conn = dialer
+        .dial(&target("a.test", hostile.addr()))
+        .await
+        .unwrap();
+    let e = conn.send(get("/")).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            RequestError::PeerLimit {
+                limit: pool_http::PeerLimit::HeaderList,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    drop(conn);
+    hostile.shutdown().await;
+}
