@@ -336,7 +336,11 @@ fn handshake_setup(e: impl Into<BoringError>) -> DialError {
 /// [`BoringError::Certificate`] cause; the server's `no_application_protocol` alert is
 /// `Unsupported` (a healthy server, a configuration mismatch); anything else `Handshake`.
 fn handshake_error(stream: &BoringStream, host: &Arc<str>, e: btls::ssl::Error) -> DialError {
-    if let Err(verify) = stream.ssl().verify_result() {
+    // INVALID_CALL: the handshake failed before any certificate was verified (an alert,
+    // a protocol error): not a certificate verdict.
+    if let Err(verify) = stream.ssl().verify_result()
+        && verify != btls::x509::X509VerifyError::INVALID_CALL
+    {
         return DialError::new(
             DialErrorKind::Handshake,
             BoringError::Certificate {

@@ -340,6 +340,17 @@ async fn h1_and_auto_modes_and_an_alpn_mismatch() {
         .await
         .unwrap_err();
     assert_eq!(err.kind(), DialErrorKind::Unsupported, "{err:?}");
+    // HTTP/1.1 only offered, the server speaks only h2: its no_application_protocol
+    // alert is `Unsupported` too.
+    let h2_only = H2Origin::start(H2OriginOptions::h2_only(&ips(&[81]), &["a.test"], &ca))
+        .await
+        .unwrap();
+    let err = with_mode(Mode::H1)
+        .dial(&target("a.test", h2_only.socket_addrs()[0]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), DialErrorKind::Unsupported, "{err:?}");
+    h2_only.shutdown().await;
     // A profile without h2 cannot serve the h2 mode: a build error, typed.
     let mut h1_only = BrowserProfile::chrome();
     h1_only.tls.alpn = vec!["http/1.1".into()];
