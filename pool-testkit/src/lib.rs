@@ -66,6 +66,8 @@ pub mod wait;
 #[cfg(feature = "servers")]
 mod ca;
 #[cfg(feature = "servers")]
+pub mod capture;
+#[cfg(feature = "servers")]
 mod dns;
 #[cfg(feature = "servers")]
 mod dns_tls;

@@ -42,7 +42,7 @@ struct Target {
 
 /// The packages of every `cargo bench` run: one feature set for the shared dependencies
 /// (dev-dependencies turn on tokio features), so nothing is rebuilt between benches.
-const PACKAGES: [&str; 3] = ["pool-core", "pool-tls", "pool-redis"];
+const PACKAGES: [&str; 4] = ["pool-core", "pool-tls", "pool-redis", "pool-boring"];
 
 const TARGETS: &[Target] = &[
     Target {
@@ -146,7 +146,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
         &["--warm-up-time", "3", "--measurement-time", "8"]
     };
     let mut commands = Vec::new();
-    for target in TARGETS {
+    for target in TARGETS.iter().chain(protocols::engines::TARGETS) {
         let _ = target.package;
         let mut args = vec!["bench"];
         for package in PACKAGES {
@@ -732,11 +732,11 @@ fn render(root: &Path, f: &Figures, run: &Run) -> String {
 
     // 8. Per protocol.
     protocols::render(&mut out, f, 8);
-
-    // 9. Fleet.
+    // 9. Fleet; 10. TLS engines (rustls vs BoringSSL).
     if let Some(v) = fleet::render(&mut out, f, 9) {
         summary.push(("fleet: lease cost, sharing on / off".into(), v));
     }
+    protocols::engines::render(&mut out, f, 10);
 
     // Summary, placed after the header.
     let mut head = String::from("## Targets at a glance\n\n| target | result |\n|---|---|\n");

@@ -7,6 +7,11 @@ use std::process::{Command, Stdio};
 
 use super::{Figures, fmt_ns, fmt_rate};
 
+/// The TLS-engine bench's target and section (rustls vs BoringSSL): declared here because
+/// bench.rs is at the file-size limit.
+#[path = "bench_engines.rs"]
+pub(super) mod engines;
+
 /// The Debian package that has `h2load`.
 const H2LOAD_PACKAGE: &str = "nghttp2-client";
 
