@@ -22,7 +22,7 @@ const NONE: u64 = u64::MAX;
 
 /// What the peer said by GOAWAY, shared by a connection and its [`Sniff`].
 #[derive(Debug)]
-pub(crate) struct GoAway {
+pub struct GoAway {
     /// The lowest last stream id of the GOAWAY frames received, or [`NONE`].
     last_stream_id: AtomicU64,
     /// Set on the first GOAWAY: the connection takes no new request (the pool drains it).
@@ -31,7 +31,7 @@ pub(crate) struct GoAway {
 
 impl GoAway {
     /// A record that marks `closed` when a GOAWAY arrives.
-    pub(crate) fn new(closed: watch::Sender<bool>) -> Arc<Self> {
+    pub fn new(closed: watch::Sender<bool>) -> Arc<Self> {
         Arc::new(Self {
             last_stream_id: AtomicU64::new(NONE),
             closed,
@@ -39,13 +39,13 @@ impl GoAway {
     }
 
     /// Whether the peer sent GOAWAY.
-    pub(crate) fn received(&self) -> bool {
+    pub fn received(&self) -> bool {
         self.last_stream_id.load(Ordering::Acquire) != NONE
     }
 
     /// Whether a GOAWAY excluded the stream `id`: its last stream id is below `id`, so
     /// the peer did not process that stream.
-    pub(crate) fn excludes(&self, id: u32) -> bool {
+    pub fn excludes(&self, id: u32) -> bool {
         let last = self.last_stream_id.load(Ordering::Acquire);
         last != NONE && u64::from(id) > last
     }
@@ -108,7 +108,7 @@ impl Scan {
 
 /// An HTTP/2 connection's I/O with the peer's GOAWAY frames recorded (see the module).
 #[derive(Debug)]
-pub(crate) struct Sniff<T> {
+pub struct Sniff<T> {
     io: T,
     scan: Scan,
     goaway: Arc<GoAway>,
@@ -116,7 +116,7 @@ pub(crate) struct Sniff<T> {
 
 impl<T> Sniff<T> {
     /// `io`, its peer's GOAWAY frames recorded in `goaway`.
-    pub(crate) fn new(io: T, goaway: Arc<GoAway>) -> Self {
+    pub fn new(io: T, goaway: Arc<GoAway>) -> Self {
         Self {
             io,
             scan: Scan::default(),

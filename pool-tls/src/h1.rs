@@ -100,12 +100,16 @@ pub struct H1Conn {
 impl H1Conn {
     /// hyper's handshake on an established TLS stream, the response head bounded by
     /// `max_header_size` bytes ([`TlsOptions::max_response_header_size`]); spawns the
-    /// connection task.
-    pub(crate) async fn establish(
-        tls: TlsStream<TcpStream>,
+    /// connection task. Public for the other TLS engine (`pool-boring`), whose streams are
+    /// BoringSSL's: one HTTP/1.1 connection type for both.
+    pub async fn establish<T>(
+        tls: T,
         info: TlsInfo,
         max_header_size: usize,
-    ) -> Result<H1Conn, DialError> {
+    ) -> Result<H1Conn, DialError>
+    where
+        T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Unpin + 'static,
+    {
         let host = HeaderValue::from_str(&authority(&info.host, info.addr.port()))
             .map_err(|e| DialError::new(DialErrorKind::Handshake, e))?;
         let (send, connection) = hyper::client::conn::http1::Builder::new()

@@ -77,7 +77,11 @@ pub use crate::h2::{H2Body, H2Conn, H2Dialer};
 pub use auto::{HttpsBody, HttpsConn, HttpsDialer, HttpsOptions};
 pub use h1::{H1Body, H1Conn, H1Dialer};
 pub use options::{H2Options, TlsOptions};
-pub use tls::{TlsConn, TlsDialer, TlsInfo, TlsIo};
+pub use tls::{TlsConn, TlsDialer, TlsInfo, TlsIo, connect_tcp};
+
+/// The GOAWAY record of an HTTP/2 connection and the read-side sniffer that fills it; public
+/// for `pool-boring`, whose HTTP/2 client (`http2`, an h2 fork) has the same gap.
+pub use goaway::{GoAway, Sniff};
 
 /// Re-exported from `pool-rustls`, where the rustls plumbing lives, for the users of the
 /// TLS options.

@@ -45,6 +45,36 @@ pub struct TlsInfo {
     pub insecure: bool,
 }
 
+impl TlsInfo {
+    /// A record of a connection made by another TLS engine (`pool-boring`), which reports
+    /// its connections in the same shape. `protocol_version` and `cipher_suite` are the
+    /// IANA code points.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        host: Arc<str>,
+        addr: SocketAddr,
+        local_addr: SocketAddr,
+        profile: Arc<str>,
+        alpn: Option<Vec<u8>>,
+        protocol_version: Option<u16>,
+        cipher_suite: Option<u16>,
+        accept_language: Option<HeaderValue>,
+        insecure: bool,
+    ) -> Self {
+        Self {
+            host,
+            addr,
+            local_addr,
+            profile,
+            alpn,
+            protocol_version: protocol_version.map(rustls::ProtocolVersion::from),
+            cipher_suite: cipher_suite.map(rustls::CipherSuite::from),
+            accept_language,
+            insecure,
+        }
+    }
+}
+
 /// One choice per connection from `list`, in turn or at random.
 fn pick<T>(list: &RoundRobin<T>, mode: Rotation) -> Option<&T> {
     match mode {
@@ -235,8 +265,9 @@ impl TlsCore {
     }
 }
 
-/// A TCP connection to `addr`, bound to the next source address of its family if any.
-pub(crate) async fn connect_tcp(
+/// A TCP connection to `addr` (TCP_NODELAY on), bound to the next source address of its
+/// family if any. Public for `pool-boring`, which dials TCP the same way.
+pub async fn connect_tcp(
     addr: SocketAddr,
     sources: &pool_core::SourceAddrs,
 ) -> io::Result<TcpStream> {

@@ -1,0 +1,225 @@
+//! pool-boring's browser profiles against the capture origin (`pool_testkit::capture`) on
+//! loopback: per profile, JA4_a + JA4_b equal the browser's published values, JA4_c (and
+//! the whole JA4) equals the one computed from the profile's own lists, the HTTP/2 (Akamai)
+//! fingerprint equals the profile's documented string, and the profile's `User-Agent` /
+//! `Accept-Language` are sent; Chrome permutes its extensions per connection (the wire
+//! order differs, the JA4 does not); Firefox and Safari keep their documented order.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use pool_boring::profiles::ExtensionOrder;
+use pool_boring::{BoringDialer, BoringOptions, BrowserProfile, Mode, Trust};
+use pool_core::{Dialer, Target};
+use pool_http::{Empty, HttpConnection};
+use pool_testkit::capture::{CaptureOrigin, Captured, ClientHello, extension_order, ja4_of};
+
+const WAIT: Duration = Duration::from_secs(10);
+const HOST: &str = "fp.test";
+
+fn trust(origin: &CaptureOrigin) -> Trust {
+    Trust {
+        webpki_roots: false,
+        extra_ca_certs: vec![origin.ca().ca_cert_der()],
+        ..Trust::default()
+    }
+}
+
+/// Dials `n` connections with `profile` and sends one GET on each; returns what the
+/// origin recorded.
+async fn capture(profile: BrowserProfile, ip: u8, n: usize) -> (CaptureOrigin, Vec<Captured>) {
+    let origin = CaptureOrigin::start(HOST, IpAddr::from([127, 0, 0, ip]))
+        .await
+        .unwrap();
+    let dialer = BoringDialer::new(BoringOptions {
+        profiles: vec![profile],
+        trust: trust(&origin),
+        conn_timeout: Duration::from_secs(5),
+        ..BoringOptions::default()
+    })
+    .unwrap();
+    let target = Target {
+        host: HOST.into(),
+        addr: origin.addr(),
+    };
+    for _ in 0..n {
+        let conn = dialer.dial(&target).await.unwrap();
+        let response = conn
+            .send(http::Request::new(Empty::<Bytes>::new()))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.into_body().collect().await.unwrap();
+    }
+    let captured = origin.wait_for(n, WAIT).await;
+    assert_eq!(captured.len(), n);
+    (origin, captured)
+}
+
+/// The ClientHello the profile's documented lists describe (what JA4 reads of it).
+fn documented_hello(profile: &BrowserProfile) -> ClientHello {
+    ClientHello {
+        legacy_version: 0x0303,
+        cipher_suites: profile.tls.cipher_suites.clone(),
+        extensions: profile.tls.extensions.clone(),
+        supported_versions: vec![profile.tls.max_version],
+        server_name: Some(HOST.to_owned()),
+        alpn: profile
+            .tls
+            .alpn
+            .iter()
+            .map(|a| a.as_bytes().to_vec())
+            .collect(),
+        signature_algorithms: profile.tls.signature_algorithms.clone(),
+    }
+}
+
+/// The per-profile checks on one captured connection.
+fn check(profile: &BrowserProfile, c: &Captured) {
+    let name = &profile.name;
+    assert!(c.handshake_ok, "{name}: handshake");
+    assert_eq!(c.alpn.as_deref(), Some("h2"), "{name}: ALPN");
+    let ja4 = c.ja4().unwrap();
+    assert_eq!(
+        format!("{}_{}", ja4.a, ja4.b),
+        profile.ja4_ab(),
+        "{name}: JA4_a_b"
+    );
+    let expected = ja4_of(&documented_hello(profile));
+    assert_eq!(ja4.c, expected.c, "{name}: JA4_c from the profile's lists");
+    assert_eq!(ja4.to_string(), expected.to_string(), "{name}: JA4");
+    assert_eq!(ja4.to_string(), profile.ja4, "{name}: the published JA4");
+    assert_eq!(
+        c.akamai_h2().as_deref(),
+        Some(profile.h2.documented),
+        "{name}: HTTP/2 fingerprint"
+    );
+    let h2 = c.h2.as_ref().unwrap();
+    let header = |n: &str| {
+        h2.headers
+            .iter()
+            .find(|(k, _)| k == n)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(
+        header("user-agent"),
+        Some(profile.user_agent.clone()),
+        "{name}"
+    );
+    assert_eq!(
+        header("accept-language"),
+        Some(profile.accept_language.clone()),
+        "{name}"
+    );
+    let order = extension_order(&c.client_hello).unwrap();
+    let no_grease: Vec<u16> = order
+        .iter()
+        .copied()
+        .filter(|e| !pool_testkit::capture::is_grease(*e))
+        .collect();
+    let mut sorted = no_grease.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, profile.tls.extensions, "{name}: the extension set");
+    if let ExtensionOrder::Fixed(fixed) = &profile.tls.extension_order {
+        assert_eq!(&no_grease, fixed, "{name}: the documented fixed order");
+    }
+    assert_eq!(
+        order.len() > no_grease.len(),
+        profile.tls.grease,
+        "{name}: GREASE extensions"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chrome_permutes_extensions_but_keeps_its_ja4() {
+    let profile = BrowserProfile::chrome();
+    let (_origin, captured) = capture(profile.clone(), 60, 2).await;
+    for c in &captured {
+        check(&profile, c);
+    }
+    assert_eq!(captured[0].ja4().unwrap(), captured[1].ja4().unwrap());
+    assert_eq!(
+        captured[0].ja4().unwrap().to_string(),
+        "t13d1516h2_8daaf6152771_d8a2da3f94cd"
+    );
+    let first = extension_order(&captured[0].client_hello).unwrap();
+    let second = extension_order(&captured[1].client_hello).unwrap();
+    let strip = |v: Vec<u16>| -> Vec<u16> {
+        v.into_iter()
+            .filter(|e| !pool_testkit::capture::is_grease(*e))
+            .collect()
+    };
+    // 16 extensions permuted: two equal orders in a row are a 1-in-10^13 event.
+    assert_ne!(
+        strip(first),
+        strip(second),
+        "the wire order changes per connection"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firefox_safari_and_edge_match_their_captures() {
+    for (i, profile) in [
+        BrowserProfile::firefox(),
+        BrowserProfile::safari(),
+        BrowserProfile::edge(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let ip = 61 + u8::try_from(i).unwrap();
+        let (_origin, captured) = capture(profile.clone(), ip, 1).await;
+        check(&profile, &captured[0]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profiles_rotate_per_connection_and_h1_mode_offers_http1_only() {
+    let origin = CaptureOrigin::start(HOST, IpAddr::from([127, 0, 0, 64]))
+        .await
+        .unwrap();
+    let target = Target {
+        host: HOST.into(),
+        addr: origin.addr(),
+    };
+    let dialer = BoringDialer::new(BoringOptions {
+        profiles: vec![BrowserProfile::chrome(), BrowserProfile::firefox()],
+        trust: trust(&origin),
+        ..BoringOptions::default()
+    })
+    .unwrap();
+    let mut names = Vec::new();
+    for _ in 0..4 {
+        names.push(
+            dialer
+                .dial(&target)
+                .await
+                .unwrap()
+                .info()
+                .profile
+                .to_string(),
+        );
+    }
+    assert_eq!(names, ["chrome", "firefox", "chrome", "firefox"]);
+
+    let h1 = BoringDialer::new(BoringOptions {
+        mode: Mode::H1,
+        trust: trust(&origin),
+        ..BoringOptions::default()
+    })
+    .unwrap();
+    let conn = h1.dial(&target).await.unwrap();
+    assert_eq!(conn.info().alpn.as_deref(), Some(&b"http/1.1"[..]));
+    let response = conn
+        .send(http::Request::new(Empty::<Bytes>::new()))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let captured = origin.wait_for(5, WAIT).await;
+    assert_eq!(captured[4].alpn.as_deref(), Some("http/1.1"));
+    let ja4 = captured[4].ja4().unwrap();
+    assert!(ja4.a.ends_with("h1"), "{}", ja4.a);
+    let _unused: Option<SocketAddr> = None;
+}
