@@ -4,7 +4,6 @@
 //! browser's published JA4; without it, `--profile` and `engine = "boring"` are one-line
 //! errors.
 
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 use std::time::Duration;
@@ -13,10 +12,6 @@ use tokio::process::Command;
 
 /// Upper bound of one `hotpool` run (debug build, 2 cores, other tests running).
 const RUN_LIMIT: Duration = Duration::from_secs(120);
-
-fn ip(last: u8) -> IpAddr {
-    IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
-}
 
 /// Runs `hotpool args...` with a clean environment, killing it after [`RUN_LIMIT`].
 async fn run(args: &[&str]) -> Output {
@@ -107,12 +102,18 @@ mod without_boring {
 
 #[cfg(feature = "boring")]
 mod with_boring {
+    use std::net::{IpAddr, Ipv4Addr};
+
     use pool_boring::BrowserProfile;
     use pool_testkit::capture::CaptureOrigin;
 
     use super::*;
 
     const HOST: &str = "profile.cli.test";
+
+    fn ip(last: u8) -> IpAddr {
+        IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
+    }
     const WAIT: Duration = Duration::from_secs(30);
 
     /// A capture origin on `ip` and its CA in a file.
