@@ -220,7 +220,7 @@ ips = ["2001:db8::/32"]
 /// the TLS and the QUIC dialers and the encrypted name servers alike.
 #[cfg(any(feature = "tls", feature = "quic", feature = "dns"))]
 impl Config {
-    fn trust(&self) -> pool_rustls::Trust {
+    pub(crate) fn trust(&self) -> pool_rustls::Trust {
         pool_rustls::Trust {
             webpki_roots: self.tls.use_webpki_roots,
             extra_ca_files: self.tls.ca_files.clone(),
@@ -234,7 +234,7 @@ impl Config {
 /// `pool.banned_status`: the same for the TLS and the QUIC dialers.
 #[cfg(any(feature = "tls", feature = "quic"))]
 impl Config {
-    fn validation(&self) -> Result<Option<pool_http::Validation>, crate::ConfigError> {
+    pub(crate) fn validation(&self) -> Result<Option<pool_http::Validation>, crate::ConfigError> {
         if !self.validation.enabled {
             return Ok(None);
         }
@@ -251,7 +251,7 @@ impl Config {
 
 /// A conversion problem: a value the loader accepted but the target crate cannot use.
 #[cfg(any(feature = "tls", feature = "quic"))]
-fn convert_error(key: &str, reason: String) -> crate::ConfigError {
+pub(crate) fn convert_error(key: &str, reason: String) -> crate::ConfigError {
     crate::ConfigError(Box::new(crate::error::Report {
         kind: crate::ErrorKind::Value,
         file: None,
@@ -264,13 +264,13 @@ fn convert_error(key: &str, reason: String) -> crate::ConfigError {
 }
 
 #[cfg(feature = "tls")]
-mod tls {
+pub(crate) mod tls {
     use pool_tls::{H2Options, HttpsOptions, Rotation, TlsOptions, TlsProfile, TlsVersion};
 
     use super::convert_error;
     use crate::{Config, ConfigError, HostConfig, ProfileRotation};
 
-    fn rotation(r: ProfileRotation) -> Rotation {
+    pub(crate) fn rotation(r: ProfileRotation) -> Rotation {
         match r {
             ProfileRotation::Random => Rotation::Random,
             ProfileRotation::RoundRobin => Rotation::RoundRobin,

@@ -78,6 +78,8 @@
 //! array). `HOTPOOL_*` variables without `__` are ignored (they may belong to the CLI);
 //! `[[hosts]]` cannot be set this way. Errors name the variable.
 
+#[cfg(feature = "boring")]
+mod boring;
 mod convert;
 mod declare;
 mod error;
@@ -94,9 +96,9 @@ use std::sync::{Arc, LazyLock};
 pub use error::{ConfigError, ConfigWarning, ErrorKind};
 pub use model::{
     Config, DnsConfig, DnsProtocol, DnsServerConfig, FleetBackend, FleetConfig, FleetShare,
-    HealthConfig, HostConfig, IpListConfig, IpPreference, KNOWN_TLS_PROFILES, MetricsConfig,
-    PlacementKind, PoolConfig, ProbeKind, ProfileRotation, SourceAddrsConfig, TlsConfig, Transport,
-    ValidationConfig,
+    HealthConfig, HostConfig, IpListConfig, IpPreference, KNOWN_BORING_PROFILES,
+    KNOWN_TLS_PROFILES, MetricsConfig, PlacementKind, PoolConfig, ProbeKind, ProfileRotation,
+    SourceAddrsConfig, TlsConfig, TlsEngine, Transport, ValidationConfig,
 };
 /// The type of `[whitelist]`/`[blacklist]` entries and of `source_addrs.ipv6_prefix`.
 pub use pool_core::{IpRange, IpRangeError};

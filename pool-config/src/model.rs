@@ -410,6 +410,26 @@ pub const KNOWN_TLS_PROFILES: &[&str] = &[
     "tls13-only",
 ];
 
+/// Names accepted in `tls.profiles` with `engine = "boring"`: the browser profiles of
+/// `pool-boring` (`BrowserProfile::by_name`), and `"default"` for its default (Chrome).
+pub const KNOWN_BORING_PROFILES: &[&str] = &["default", "chrome", "firefox", "safari", "edge"];
+
+names! {
+    /// The TLS implementation of the TCP transports (`h2`, `h1`, `auto`; `h3` is always
+    /// rustls inside quinn).
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+    #[non_exhaustive]
+    pub enum TlsEngine {
+        /// rustls (`"rustls"`, default): `profiles` from [`KNOWN_TLS_PROFILES`].
+        #[default]
+        Rustls = "rustls",
+        /// BoringSSL with a browser's exact ClientHello and HTTP/2 preface (`"boring"`,
+        /// only in a build with the `boring` feature): `profiles` from
+        /// [`KNOWN_BORING_PROFILES`].
+        Boring = "boring",
+    }
+}
+
 names! {
     /// How the TLS profile of each new connection is chosen.
     #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -437,9 +457,17 @@ section! {
         /// Skip certificate verification entirely; setting it true is warned.
         insecure_skip_verify: bool = (default "false"), "DANGER: accept any certificate",
             check check::insecure;
-        /// Profiles to rotate over, from [`KNOWN_TLS_PROFILES`]; must not be empty.
+        /// `"rustls"` or `"boring"` (BoringSSL browser profiles; a build with the `boring`
+        /// feature only).
+        engine: TlsEngine = (default "\"rustls\""),
+            TlsEngine::choices() + " (boring: a build with the `boring` feature)",
+            check check::engine;
+        /// Profiles to rotate over, from [`KNOWN_TLS_PROFILES`] (engine rustls) or
+        /// [`KNOWN_BORING_PROFILES`] (engine boring); must not be empty.
         profiles: Vec<String> = (default "[\"default\"]"),
-            crate::declare::either(KNOWN_TLS_PROFILES.iter().map(|p| format!("{p:?}"))),
+            crate::declare::either(KNOWN_TLS_PROFILES.iter().map(|p| format!("{p:?}")))
+                + "; engine boring: "
+                + &crate::declare::either(KNOWN_BORING_PROFILES.iter().map(|p| format!("{p:?}"))),
             check check::profiles;
         /// `"round-robin"` or `"random"`; also how `accept_languages` are picked.
         profile_rotation: ProfileRotation = (default "\"round-robin\""),

@@ -14,7 +14,10 @@ use std::time::Duration;
 use pool_core::{IpRange, OptionsError, PoolOptions};
 
 use crate::error::{ErrorKind, Report, line_col};
-use crate::model::{Config, DnsProtocol, DnsServerConfig, KNOWN_TLS_PROFILES, Origin, Transport};
+use crate::model::{
+    Config, DnsProtocol, DnsServerConfig, KNOWN_BORING_PROFILES, KNOWN_TLS_PROFILES, Origin,
+    TlsEngine, Transport,
+};
 
 /// Result of validation: errors and warnings, each with a sort position.
 pub(crate) struct Outcome {
@@ -452,21 +455,25 @@ pub(crate) fn dns_servers(c: &mut Checker<'_>, key: &str, servers: &[DnsServerCo
     }
 }
 
-/// At least one profile, each known.
+/// At least one profile, each known to the configured `tls.engine`.
 pub(crate) fn profiles(c: &mut Checker<'_>, key: &str, profiles: &[String]) {
+    let (known, what) = match c.cfg.tls.engine {
+        TlsEngine::Boring => (KNOWN_BORING_PROFILES, "browser profile (engine boring)"),
+        _ => (KNOWN_TLS_PROFILES, "TLS profile"),
+    };
     if profiles.is_empty() {
         c.error(
             key,
             ErrorKind::Value,
             format!(
                 "must name at least one profile (known: {})",
-                KNOWN_TLS_PROFILES.join(", ")
+                known.join(", ")
             ),
         );
     }
     for (i, name) in profiles.iter().enumerate() {
-        if !KNOWN_TLS_PROFILES.contains(&name.as_str()) {
-            let hint = match nearest_profile(name) {
+        if !known.contains(&name.as_str()) {
+            let hint = match nearest_profile(known, name) {
                 Some(s) => format!("; did you mean {s:?}?"),
                 None => String::new(),
             };
@@ -474,11 +481,24 @@ pub(crate) fn profiles(c: &mut Checker<'_>, key: &str, profiles: &[String]) {
                 &format!("{key}[{i}]"),
                 ErrorKind::Value,
                 format!(
-                    "unknown TLS profile {name:?} (known: {}){hint}",
-                    KNOWN_TLS_PROFILES.join(", ")
+                    "unknown {what} {name:?} (known: {}){hint}",
+                    known.join(", ")
                 ),
             );
         }
+    }
+}
+
+/// `"boring"` needs a build with the `boring` feature.
+pub(crate) fn engine(c: &mut Checker<'_>, key: &str, engine: &TlsEngine) {
+    if *engine == TlsEngine::Boring && !cfg!(feature = "boring") {
+        c.error(
+            key,
+            ErrorKind::Value,
+            "\"boring\" is not available: built without the boring feature (rebuild with \
+             `--features boring`; BoringSSL needs cmake and libclang)"
+                .to_owned(),
+        );
     }
 }
 
@@ -576,9 +596,9 @@ pub(crate) fn alpn_ids(c: &mut Checker<'_>, key: &str, alpn: &Option<Vec<String>
     }
 }
 
-fn nearest_profile(name: &str) -> Option<&'static str> {
+fn nearest_profile(known: &[&'static str], name: &str) -> Option<&'static str> {
     let lower = name.to_ascii_lowercase();
-    KNOWN_TLS_PROFILES
+    known
         .iter()
         .copied()
         .find(|k| lower.contains(k.trim_end_matches("-like")) || k.starts_with(&lower))

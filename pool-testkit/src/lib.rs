@@ -20,6 +20,9 @@
 //!   hand-written bytes and frames (oversized and endless headers, endless bodies,
 //!   malformed status lines and frames, PING and SETTINGS floods) on HTTP/1.1, HTTP/2 and
 //!   HTTP/3.
+//! - the [`capture`] module: [`capture::CaptureOrigin`] records each client's raw
+//!   ClientHello and HTTP/2 preface; [`capture::ja4`] and [`capture::akamai_h2`] compute
+//!   the fingerprints (see `docs/fingerprints.md`);
 //! - `RedisServer` (feature `redis`): a real `redis-server` on a free port, stopped and
 //!   restarted at will (the fleet tests).
 //!

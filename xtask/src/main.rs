@@ -77,7 +77,34 @@ fn ci() -> Result<(), String> {
 }
 
 fn test() -> Result<(), String> {
-    cargo(&["test", "--workspace"])
+    cargo(&["test", "--workspace"])?;
+    // The `boring` feature of pool-config / pool-cli (`[tls] engine = "boring"`,
+    // `--profile`) is off in the workspace run (where their without-boring tests run); its
+    // own tests, and clippy on that code, once more with it on.
+    let boring = [
+        "-p",
+        "pool-cli",
+        "-p",
+        "pool-config",
+        "--features",
+        "pool-cli/boring",
+    ];
+    cargo(
+        &[
+            &["clippy"][..],
+            &boring,
+            &["--all-targets", "--", "-D", "warnings"],
+        ]
+        .concat(),
+    )?;
+    cargo(
+        &[
+            &["test"][..],
+            &boring,
+            &["--lib", "--test", "profile", "--test", "tls_engine"],
+        ]
+        .concat(),
+    )
 }
 
 pub(crate) fn workspace_root() -> Result<std::path::PathBuf, String> {

@@ -53,6 +53,10 @@ pub struct Captured {
     pub h2: Option<H2Preface>,
     /// Whether the TLS handshake completed.
     pub handshake_ok: bool,
+    /// Whether the record is complete: the handshake failed, or ALPN is not `h2`, or the
+    /// first HTTP/2 request arrived, or the connection ended. Until then the fields above
+    /// may still be filled in.
+    pub complete: bool,
 }
 
 impl Captured {

@@ -23,24 +23,17 @@ use crate::net::lock;
 /// The body of every `200`.
 const BODY: &str = "hello from the capture origin\n";
 
-/// One connection's record and whether it is complete (nothing more will be added).
-#[derive(Debug)]
-struct Entry {
-    captured: Captured,
-    settled: bool,
-}
-
 #[derive(Debug, Default)]
 struct State {
-    entries: Mutex<Vec<Entry>>,
+    entries: Mutex<Vec<Captured>>,
     notify: Notify,
 }
 
 impl State {
     fn update(&self, index: usize, settle: bool, f: impl FnOnce(&mut Captured)) {
         if let Some(e) = lock(&self.entries).get_mut(index) {
-            f(&mut e.captured);
-            e.settled |= settle;
+            f(e);
+            e.complete |= settle;
         }
         self.notify.notify_waiters();
     }
@@ -104,10 +97,7 @@ impl CaptureOrigin {
     /// One record per accepted connection, in accept order (records still being filled
     /// included).
     pub fn captures(&self) -> Vec<Captured> {
-        lock(&self.state.entries)
-            .iter()
-            .map(|e| e.captured.clone())
-            .collect()
+        lock(&self.state.entries).clone()
     }
 
     /// Waits (at most `within`) until `n` connections are recorded completely: the
@@ -120,7 +110,7 @@ impl CaptureOrigin {
             let notified = self.state.notify.notified();
             let settled = lock(&self.state.entries)
                 .iter()
-                .filter(|e| e.settled)
+                .filter(|e| e.complete)
                 .count();
             if settled >= n || tokio::time::timeout_at(deadline, notified).await.is_err() {
                 return self.captures();
@@ -193,15 +183,13 @@ async fn read_client_hello(tcp: &mut TcpStream) -> io::Result<(Vec<u8>, Vec<u8>)
 async fn serve(tcp: TcpStream, peer: SocketAddr, acceptor: TlsAcceptor, state: Arc<State>) {
     let index = {
         let mut entries = lock(&state.entries);
-        entries.push(Entry {
-            captured: Captured {
-                peer,
-                client_hello: Vec::new(),
-                alpn: None,
-                h2: None,
-                handshake_ok: false,
-            },
-            settled: false,
+        entries.push(Captured {
+            peer,
+            client_hello: Vec::new(),
+            alpn: None,
+            h2: None,
+            handshake_ok: false,
+            complete: false,
         });
         entries.len() - 1
     };

@@ -96,6 +96,11 @@ pub struct DemoArgs {
     /// Loopback addresses the demo host resolves to (127.0.0.2, 127.0.0.3, ...).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(1..=200))]
     pub addresses: u8,
+    /// Instead of the latency demo: one request to a local capture origin with the rustls
+    /// engine and one with BoringSSL as BROWSER; prints the JA4 and HTTP/2 fingerprint the
+    /// origin saw for each. Needs a hotpool built with the `boring` feature.
+    #[arg(long, value_enum, value_name = "BROWSER")]
+    pub profile: Option<Browser>,
 }
 
 /// The protocols `hotpool demo` runs.
@@ -180,6 +185,36 @@ pub struct TargetArgs {
     /// Deadline of each request (and of connecting): e.g. 5s, 500ms (default 30s).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
+    /// Dial with BoringSSL as this browser (its ClientHello and HTTP/2 preface): the same
+    /// as `[tls] engine = "boring"`, `profiles = ["BROWSER"]`. Needs a hotpool built with
+    /// the `boring` feature.
+    #[arg(long, value_enum, value_name = "BROWSER")]
+    pub profile: Option<Browser>,
+}
+
+/// A browser profile of the BoringSSL engine (`--profile`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Browser {
+    /// Chrome (current stable).
+    Chrome,
+    /// Firefox.
+    Firefox,
+    /// Safari.
+    Safari,
+    /// Edge.
+    Edge,
+}
+
+impl Browser {
+    /// The profile's name in `[tls] profiles`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Browser::Chrome => "chrome",
+            Browser::Firefox => "firefox",
+            Browser::Safari => "safari",
+            Browser::Edge => "edge",
+        }
+    }
 }
 
 /// `hotpool bench`.

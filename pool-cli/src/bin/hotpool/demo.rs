@@ -45,6 +45,9 @@ use crate::{Error, alloc};
 /// The demo's origins as it counts them.
 #[path = "demo_origins.rs"]
 mod origins;
+/// `--profile`: the two engines' fingerprints side by side.
+#[path = "demo_profile.rs"]
+mod profile;
 use origins::{DemoOrigin, TlsOrigins};
 use pool_core::Dialer;
 use pool_http::http_body_util::BodyExt;
@@ -201,6 +204,9 @@ fn demo_config(
 
 /// `hotpool demo`.
 pub async fn run(global: &Global, args: &DemoArgs, servers: Handle) -> Result<ExitCode, Error> {
+    if let Some(browser) = args.profile {
+        return profile::run(global, browser).await;
+    }
     if args.addresses > 64 {
         return Err(Error::new("--addresses: at most 64"));
     }

@@ -108,11 +108,50 @@ pub fn quic_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_quic::QuicDiale
     pool_quic::QuicDialer::new(options).map_err(|e| Error::new(format!("QUIC setup: {e}")))
 }
 
+/// `--profile BROWSER`: the BoringSSL engine with that one profile (an error in a build
+/// without the `boring` feature).
+pub fn use_profile(cfg: &mut Config, browser: crate::args::Browser) -> Result<(), Error> {
+    if !cfg!(feature = "boring") {
+        return Err(Error::new(format!(
+            "--profile {}: this hotpool is built without the boring feature (build it with \
+             `--features boring`; BoringSSL needs cmake and libclang)",
+            browser.name()
+        )));
+    }
+    cfg.tls.engine = pool_config::TlsEngine::Boring;
+    cfg.tls.profiles = vec![browser.name().to_owned()];
+    Ok(())
+}
+
+/// Whether the TCP transports dial with BoringSSL (`[tls] engine = "boring"`).
+#[cfg(feature = "boring")]
+pub fn uses_boring(cfg: &Config) -> bool {
+    cfg.tls.engine == pool_config::TlsEngine::Boring
+}
+
+/// The BoringSSL dialer for `host` from the config (`[tls] engine = "boring"`; the mode
+/// follows the host's transport).
+#[cfg(feature = "boring")]
+pub fn boring_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_boring::BoringDialer, Error> {
+    let options = cfg
+        .boring_options(host.entry.as_ref())
+        .map_err(|e| Error::new(e.to_string()))?;
+    pool_boring::BoringDialer::new(options).map_err(|e| Error::new(format!("BoringSSL setup: {e}")))
+}
+
 /// Evaluates `$body` with `$dialer` bound to the dialer of `$host`'s transport — one arm per
-/// transport that speaks HTTP — so a command is written once, generic over the dialer.
+/// transport that speaks HTTP, and the BoringSSL dialer for h2, h1 and auto with
+/// `[tls] engine = "boring"` — so a command is written once, generic over the dialer.
 macro_rules! with_dialer {
     ($cfg:expr, $host:expr, |$dialer:ident| $body:expr) => {
         match $host.transport {
+            #[cfg(feature = "boring")]
+            pool_config::Transport::H2 | pool_config::Transport::H1 | pool_config::Transport::Auto
+                if $crate::stack::uses_boring($cfg) =>
+            {
+                let $dialer = $crate::stack::boring_dialer($cfg, $host)?;
+                $body
+            }
             pool_config::Transport::H2 => {
                 let $dialer = $crate::stack::h2_dialer($cfg, $host)?;
                 $body

@@ -1,6 +1,6 @@
 //! Where a command goes, with curl's habits: an `https://` URL, and the command-line options
 //! that override the config file for it (`--proto`, `--resolve`, `--connect-to`, `--cacert`,
-//! `--insecure`, `--timeout`). They are applied to the loaded [`Config`] before the pool is
+//! `--insecure`, `--timeout`, `--profile`). They are applied to the loaded [`Config`] before the pool is
 //! built, so every command sees one configuration.
 
 use std::net::IpAddr;
@@ -144,6 +144,9 @@ impl TargetArgs {
         if self.insecure {
             eprintln!("warning: --insecure: server certificates are NOT verified (testing only)");
             cfg.tls.insecure_skip_verify = true;
+        }
+        if let Some(browser) = self.profile {
+            crate::stack::use_profile(cfg, browser)?;
         }
         if let Some(timeout) = self.timeout {
             cfg.pool.conn_timeout = cfg.pool.conn_timeout.min(timeout);
