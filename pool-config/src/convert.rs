@@ -64,6 +64,10 @@ impl Config {
             warm_concurrency: p.warm_concurrency,
             whitelist: self.whitelist.ips.clone(),
             blacklist: self.blacklist.ips.clone(),
+            memory_limit: p.memory_limit.map(|b| b.0),
+            memory_low_water: p.memory_low_water.map(|b| b.0),
+            shed_fraction: p.shed_fraction.get(),
+            memory_check_interval: p.memory_check_interval,
         }
     }
 }

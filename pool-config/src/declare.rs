@@ -433,6 +433,8 @@ mod tests {
                 "body_idle_timeout",
                 "resolv_conf",
                 "fleet_max_conns_per_host",
+                "memory_limit",
+                "memory_low_water",
             ]
             .contains(&key.as_str());
             assert_eq!(cfg == Config::default(), !optional, "{section}.{key}");

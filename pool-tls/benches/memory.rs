@@ -1,27 +1,41 @@
-//! Memory: client heap bytes per idle pooled TLS + HTTP/2 connection at 1, 100, 1,000 and
-//! 5,000 connections (quick mode: up to 1,000; 10,000 is beyond the open-file hard limit of
-//! the origin process on this machine, see `main`), measured with a counting global
+//! Memory: client heap bytes per idle connection, per protocol, at 1, 100, 1,000 and 5,000
+//! connections (quick mode: up to 1,000; 10,000 is beyond the open-file hard limit of the
+//! origin process on this machine, see `main`), measured with a counting global
 //! allocator. The origin runs in a child process, so only the client's heap is counted.
 //!
 //! Per connection = (heap after warming `n` connections and letting them go idle − heap
-//! before the warm-up) / `n`: the pool's bookkeeping, the rustls connection with its
-//! buffers, the h2 connection state, the spawned driver task and tokio's I/O registration.
-//! The same is measured for a plain TLS connection (`TlsDialer`, HTTP/1.1, with its idle
-//! watcher task) up to 1,000 connections, as a breakdown. After closing the pool the heap
-//! left over is reported too (it should be back near zero).
+//! before the warm-up) / `n`. Transports (the `transport` field of each line):
+//! - `tls_h2`: pooled `H2Dialer` connections — pool entry, rustls connection and buffers,
+//!   h2's codec and stream store, the driver task, the GOAWAY sniffer, tokio's I/O
+//!   registration;
+//! - `h1`: pooled `H1Dialer` connections (hyper's HTTP/1.1 codec and connection task);
+//! - `h3`: pooled `QuicDialer` connections (quinn connection state, h3 client, its driver);
+//! - `tls`: pooled `TlsDialer` connections (TLS stream + idle watcher task), a breakdown;
+//! - `raw_tls`: bare `tokio_rustls` client streams held in a `Vec`, no pool and no task —
+//!   the floor of rustls' state and buffers plus the TCP socket's registration.
+//!
+//! Differences of these are the breakdown in BENCHMARKS.md and `docs/idle-memory.md`.
+//! After closing each pool the heap left over is reported too (near zero: no leak).
 //!
 //! Writes `memory.jsonl` for `cargo xtask bench`.
 mod common;
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::{HOST, OriginProcess};
 use pool_core::{Dialer, Pool, PoolOptions};
+use pool_quic::{QuicDialer, QuicOptions};
 use pool_testkit::alloc::{Counting, live_bytes};
-use pool_tls::{H2Dialer, TlsDialer, TlsOptions};
+use pool_tls::{H1Dialer, H2Dialer, TlsDialer};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
+
+/// How long connections settle into idle before the heap is read (drivers parked,
+/// handshake buffers freed, session tickets stored).
+const SETTLE: Duration = Duration::from_millis(500);
 
 struct Measured {
     per_connection: f64,
@@ -30,13 +44,9 @@ struct Measured {
     warm_seconds: f64,
 }
 
-/// Warms a pool of `dialer` over the first `n` addresses and measures its heap.
-fn measure<D: Dialer>(
-    rt: &tokio::runtime::Runtime,
-    origin: &OriginProcess,
-    dialer: D,
-    n: usize,
-) -> Measured {
+/// Warms a pool of `dialer` over `addrs` and measures its heap.
+fn measure<D: Dialer>(rt: &tokio::runtime::Runtime, addrs: &[SocketAddr], dialer: D) -> Measured {
+    let n = addrs.len();
     let options = PoolOptions {
         max_connections: n,
         max_conns_per_host: n,
@@ -47,16 +57,15 @@ fn measure<D: Dialer>(
     let start = live_bytes();
     let pool = Pool::new(dialer, options).expect("pool");
     let with_pool = live_bytes();
-    pool.set_addrs(HOST, origin.addrs[..n].iter().copied());
+    pool.set_addrs(HOST, addrs.iter().copied());
     let before = live_bytes();
     let report = rt.block_on(pool.warm(HOST));
     assert_eq!(report.ok, n, "every address warmed: {report:?}");
-    // Let every connection settle into idle (drivers parked, handshake buffers freed).
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(SETTLE);
     let after = live_bytes();
     rt.block_on(pool.close());
     drop(pool);
-    std::thread::sleep(Duration::from_millis(500));
+    std::thread::sleep(SETTLE);
     let end = live_bytes();
     Measured {
         per_connection: (after - before) as f64 / n as f64,
@@ -66,9 +75,45 @@ fn measure<D: Dialer>(
     }
 }
 
+/// `n` bare rustls client streams (ALPN `http/1.1`), no pool: the TLS floor.
+fn measure_raw_tls(rt: &tokio::runtime::Runtime, origin: &OriginProcess, n: usize) -> Measured {
+    let config = Arc::new(origin.client_config(&[b"http/1.1"]));
+    let start = live_bytes();
+    let connector = tokio_rustls::TlsConnector::from(config);
+    let before = live_bytes();
+    let started = std::time::Instant::now();
+    let streams = rt.block_on(async {
+        let mut streams = Vec::with_capacity(n);
+        for addr in &origin.addrs[..n] {
+            let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+            tcp.set_nodelay(true).expect("nodelay");
+            let name = rustls_pki_types::ServerName::try_from(HOST).expect("name");
+            streams.push(connector.connect(name, tcp).await.expect("TLS handshake"));
+        }
+        streams
+    });
+    let warm_seconds = started.elapsed().as_secs_f64();
+    std::thread::sleep(SETTLE);
+    // The Vec's own buffer is not a connection's.
+    let after = live_bytes() - (streams.capacity() * size_of_val(&streams[0])) as i64;
+    drop(streams);
+    drop(connector);
+    std::thread::sleep(SETTLE);
+    Measured {
+        per_connection: (after - before) as f64 / n as f64,
+        per_address: 0.0,
+        left_after_close: live_bytes() - start,
+        warm_seconds,
+    }
+}
+
+/// The transports measured, in report order.
+const TRANSPORTS: [&str; 5] = ["tls_h2", "h1", "h3", "tls", "raw_tls"];
+
 fn main() {
     common::origin_main_if_child();
-    // `HOTPOOL_BENCH_MEMORY_SIZES=100,1000` measures only those sizes (for profiling).
+    // `HOTPOOL_BENCH_MEMORY_SIZES=100,1000` measures only those sizes and
+    // `HOTPOOL_BENCH_MEMORY_TRANSPORTS=h1,tls_h2` only those transports (for profiling).
     let sizes: Vec<usize> = match std::env::var("HOTPOOL_BENCH_MEMORY_SIZES") {
         Ok(list) => list
             .split(',')
@@ -84,9 +129,13 @@ fn main() {
         // container's root cannot raise (`setrlimit` → EPERM); past ≈ 5,000 dials fail.
         Err(_) => vec![1, 100, 1_000, 5_000],
     };
+    let transports: Vec<String> = match std::env::var("HOTPOOL_BENCH_MEMORY_TRANSPORTS") {
+        Ok(list) => list.split(',').map(|t| t.trim().to_owned()).collect(),
+        Err(_) => TRANSPORTS.iter().map(|t| (*t).to_owned()).collect(),
+    };
     let max = sizes.iter().copied().max().expect("sizes");
     let nofile = common::raise_nofile(max as u64 + 8_192);
-    let origin = OriginProcess::start(max);
+    let origin = OriginProcess::start_with_h3(max);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -94,33 +143,43 @@ fn main() {
         .expect("runtime");
     // `Pool::new` spawns its driver task on the current runtime.
     let _enter = rt.enter();
-    // One throw-away round so the runtime's and the TLS stack's one-time allocations
-    // (thread-locals, lazily built tables) are not charged to the first size.
-    let _ = measure(
-        &rt,
-        &origin,
-        H2Dialer::new(origin.h2_options()).expect("dialer"),
-        1,
-    );
+    let h2 = || H2Dialer::new(origin.h2_options()).expect("dialer");
+    let quic = || {
+        let options = QuicOptions {
+            trust: origin.tls_options().trust,
+            ..QuicOptions::default()
+        };
+        QuicDialer::new(options).expect("QUIC dialer")
+    };
+    // One throw-away round per stack so the runtime's and the TLS and QUIC stacks'
+    // one-time allocations (thread-locals, lazily built tables, the UDP endpoint) are not
+    // charged to the first size.
+    let _ = measure(&rt, &origin.addrs[..1], h2());
+    let _ = measure(&rt, &origin.h3_addrs[..1], quic());
 
     let mut lines = Vec::new();
     for &n in &sizes {
-        for transport in ["tls_h2", "tls"] {
-            if transport == "tls" && n > 1_000 {
+        for transport in &transports {
+            // The breakdown variants stop at 1,000 (flat beyond 100).
+            if matches!(transport.as_str(), "tls" | "raw_tls") && n > 1_000 {
                 continue;
             }
-            let m = if transport == "tls_h2" {
-                measure(
+            let tcp = &origin.addrs[..n];
+            let m = match transport.as_str() {
+                "tls_h2" => measure(&rt, tcp, h2()),
+                "h1" => measure(
                     &rt,
-                    &origin,
-                    H2Dialer::new(origin.h2_options()).expect("dialer"),
-                    n,
-                )
-            } else {
-                let mut options = TlsOptions::default();
-                options.trust.webpki_roots = false;
-                options.trust.extra_ca_certs = vec![origin.ca_der.clone()];
-                measure(&rt, &origin, TlsDialer::new(options).expect("dialer"), n)
+                    tcp,
+                    H1Dialer::new(origin.tls_options()).expect("dialer"),
+                ),
+                "h3" => measure(&rt, &origin.h3_addrs[..n], quic()),
+                "tls" => measure(
+                    &rt,
+                    tcp,
+                    TlsDialer::new(origin.tls_options()).expect("dialer"),
+                ),
+                "raw_tls" => measure_raw_tls(&rt, &origin, n),
+                other => panic!("unknown transport {other:?} (one of {TRANSPORTS:?})"),
             };
             let line = format!(
                 "{{\"bench\":\"memory\",\"transport\":\"{transport}\",\"connections\":{n},\"bytes_per_connection\":{:.0},\"bytes_per_address\":{:.0},\"bytes_left_after_close\":{},\"warm_seconds\":{:.3},\"nofile\":{nofile}}}",

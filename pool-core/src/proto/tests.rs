@@ -15,6 +15,7 @@ use crate::types::{Outcome, ProbeVerdict};
 mod fleet;
 mod health;
 mod lifetime;
+mod shed;
 
 const HOST: &str = "example.test";
 const OTHER: &str = "other.test";
