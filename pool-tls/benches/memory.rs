@@ -12,7 +12,11 @@
 //! - `h3`: pooled `QuicDialer` connections (quinn connection state, h3 client, its driver);
 //! - `tls`: pooled `TlsDialer` connections (TLS stream + idle watcher task), a breakdown;
 //! - `raw_tls`: bare `tokio_rustls` client streams held in a `Vec`, no pool and no task —
-//!   the floor of rustls' state and buffers plus the TCP socket's registration.
+//!   the floor of rustls' state and buffers plus the TCP socket's registration;
+//! - `raw_h1` / `raw_h2`: the same streams under hyper's HTTP/1.1 client connection / an
+//!   `h2` client connection (handshake, the connection future spawned, the send handle
+//!   kept), no pool: the protocol stack alone. `h1 − raw_h1` and `tls_h2 − raw_h2` are the
+//!   pool's and the transport wrapper's own share.
 //!
 //! Differences of these are the breakdown in BENCHMARKS.md and `docs/idle-memory.md`.
 //! After closing each pool the heap left over is reported too (near zero: no leak).
@@ -63,10 +67,10 @@ fn measure<D: Dialer>(rt: &tokio::runtime::Runtime, addrs: &[SocketAddr], dialer
     assert_eq!(report.ok, n, "every address warmed: {report:?}");
     std::thread::sleep(SETTLE);
     let after = live_bytes();
+    exit_if_profiling();
     rt.block_on(pool.close());
     drop(pool);
-    std::thread::sleep(SETTLE);
-    let end = live_bytes();
+    let end = settled_heap();
     Measured {
         per_connection: (after - before) as f64 / n as f64,
         per_address: (before - with_pool) as f64 / n as f64,
@@ -75,9 +79,64 @@ fn measure<D: Dialer>(rt: &tokio::runtime::Runtime, addrs: &[SocketAddr], dialer
     }
 }
 
-/// `n` bare rustls client streams (ALPN `http/1.1`), no pool: the TLS floor.
-fn measure_raw_tls(rt: &tokio::runtime::Runtime, origin: &OriginProcess, n: usize) -> Measured {
-    let config = Arc::new(origin.client_config(&[b"http/1.1"]));
+/// With `HOTPOOL_BENCH_MEMORY_EXIT` set, ends the process while the first measured
+/// connections are open: under `heaptrack`, everything they hold is then reported as
+/// leaked, by allocation site (how `docs/idle-memory.md`'s breakdown was made).
+fn exit_if_profiling() {
+    if std::env::var_os("HOTPOOL_BENCH_MEMORY_EXIT").is_some() {
+        std::process::exit(0);
+    }
+}
+
+/// The live heap once it stops shrinking: connections closed a moment ago (QUIC ones
+/// drain for a while inside quinn's endpoint) must be gone before the next measurement
+/// starts, or their frees are credited to it. At most 20 s.
+fn settled_heap() -> i64 {
+    std::thread::sleep(SETTLE);
+    let mut last = live_bytes();
+    for _ in 0..100 {
+        std::thread::sleep(Duration::from_millis(200));
+        let now = live_bytes();
+        if (last - now).abs() < 4096 {
+            return now;
+        }
+        last = now;
+    }
+    last
+}
+
+/// What a bare stream is wrapped in for the `raw_*` variants.
+#[derive(Clone, Copy)]
+enum Raw {
+    Tls,
+    H1,
+    H2,
+}
+
+/// Something kept per bare connection: held only to keep it open, dropped to close it.
+#[expect(
+    dead_code,
+    reason = "held, never read: dropping it closes the connection"
+)]
+enum Kept {
+    Tls(Box<tokio_rustls::client::TlsStream<tokio::net::TcpStream>>),
+    H1(hyper::client::conn::http1::SendRequest<http_body_util::Empty<bytes::Bytes>>),
+    H2(h2::client::SendRequest<bytes::Bytes>),
+}
+
+/// `n` bare rustls client streams, no pool: alone (`Raw::Tls`, ALPN `http/1.1`), under
+/// hyper's HTTP/1.1 connection or under an h2 connection (its future spawned).
+fn measure_raw(
+    rt: &tokio::runtime::Runtime,
+    origin: &OriginProcess,
+    n: usize,
+    raw: Raw,
+) -> Measured {
+    let alpn: &[u8] = match raw {
+        Raw::H2 => b"h2",
+        Raw::Tls | Raw::H1 => b"http/1.1",
+    };
+    let config = Arc::new(origin.client_config(&[alpn]));
     let start = live_bytes();
     let connector = tokio_rustls::TlsConnector::from(config);
     let before = live_bytes();
@@ -88,7 +147,23 @@ fn measure_raw_tls(rt: &tokio::runtime::Runtime, origin: &OriginProcess, n: usiz
             let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
             tcp.set_nodelay(true).expect("nodelay");
             let name = rustls_pki_types::ServerName::try_from(HOST).expect("name");
-            streams.push(connector.connect(name, tcp).await.expect("TLS handshake"));
+            let tls = connector.connect(name, tcp).await.expect("TLS handshake");
+            streams.push(match raw {
+                Raw::Tls => Kept::Tls(Box::new(tls)),
+                Raw::H1 => {
+                    let io = hyper_util::rt::TokioIo::new(tls);
+                    let (send, conn) = hyper::client::conn::http1::handshake(io)
+                        .await
+                        .expect("h1 handshake");
+                    tokio::spawn(conn);
+                    Kept::H1(send)
+                }
+                Raw::H2 => {
+                    let (send, conn) = h2::client::handshake(tls).await.expect("h2 handshake");
+                    tokio::spawn(conn);
+                    Kept::H2(send)
+                }
+            });
         }
         streams
     });
@@ -96,19 +171,20 @@ fn measure_raw_tls(rt: &tokio::runtime::Runtime, origin: &OriginProcess, n: usiz
     std::thread::sleep(SETTLE);
     // The Vec's own buffer is not a connection's.
     let after = live_bytes() - (streams.capacity() * size_of_val(&streams[0])) as i64;
+    exit_if_profiling();
     drop(streams);
     drop(connector);
-    std::thread::sleep(SETTLE);
     Measured {
         per_connection: (after - before) as f64 / n as f64,
         per_address: 0.0,
-        left_after_close: live_bytes() - start,
+        left_after_close: settled_heap() - start,
         warm_seconds,
     }
 }
 
 /// The transports measured, in report order.
-const TRANSPORTS: [&str; 5] = ["tls_h2", "h1", "h3", "tls", "raw_tls"];
+/// QUIC last: its connections drain inside quinn's endpoint after the pool closed them.
+const TRANSPORTS: [&str; 7] = ["raw_tls", "tls", "raw_h1", "h1", "raw_h2", "tls_h2", "h3"];
 
 fn main() {
     common::origin_main_if_child();
@@ -154,40 +230,55 @@ fn main() {
     // One throw-away round per stack so the runtime's and the TLS and QUIC stacks'
     // one-time allocations (thread-locals, lazily built tables, the UDP endpoint) are not
     // charged to the first size.
-    let _ = measure(&rt, &origin.addrs[..1], h2());
-    let _ = measure(&rt, &origin.h3_addrs[..1], quic());
+    let profiling = std::env::var_os("HOTPOOL_BENCH_MEMORY_EXIT").is_some();
+    if !profiling {
+        let _ = measure(&rt, &origin.addrs[..1], h2());
+        let _ = measure(&rt, &origin.h3_addrs[..1], quic());
+    }
 
     let mut lines = Vec::new();
-    for &n in &sizes {
-        for transport in &transports {
-            // The breakdown variants stop at 1,000 (flat beyond 100).
-            if matches!(transport.as_str(), "tls" | "raw_tls") && n > 1_000 {
-                continue;
-            }
-            let tcp = &origin.addrs[..n];
-            let m = match transport.as_str() {
-                "tls_h2" => measure(&rt, tcp, h2()),
-                "h1" => measure(
-                    &rt,
-                    tcp,
-                    H1Dialer::new(origin.tls_options()).expect("dialer"),
-                ),
-                "h3" => measure(&rt, &origin.h3_addrs[..n], quic()),
-                "tls" => measure(
-                    &rt,
-                    tcp,
-                    TlsDialer::new(origin.tls_options()).expect("dialer"),
-                ),
-                "raw_tls" => measure_raw_tls(&rt, &origin, n),
-                other => panic!("unknown transport {other:?} (one of {TRANSPORTS:?})"),
-            };
-            let line = format!(
-                "{{\"bench\":\"memory\",\"transport\":\"{transport}\",\"connections\":{n},\"bytes_per_connection\":{:.0},\"bytes_per_address\":{:.0},\"bytes_left_after_close\":{},\"warm_seconds\":{:.3},\"nofile\":{nofile}}}",
-                m.per_connection, m.per_address, m.left_after_close, m.warm_seconds,
-            );
-            println!("{line}");
-            lines.push(line);
+    // Every size of the TCP transports, then every size of QUIC (whose closed connections
+    // linger in quinn's endpoint for a while and would be credited to the next round).
+    let tcp_rounds = sizes.iter().flat_map(|n| {
+        transports
+            .iter()
+            .filter(|t| *t != "h3")
+            .map(move |t| (*n, t))
+    });
+    let quic_rounds = transports
+        .iter()
+        .filter(|t| *t == "h3")
+        .flat_map(|t| sizes.iter().map(move |n| (*n, t)));
+    for (n, transport) in tcp_rounds.chain(quic_rounds) {
+        // The breakdown variants stop at 1,000 (flat beyond 100).
+        if (transport.starts_with("raw_") || transport == "tls") && n > 1_000 {
+            continue;
         }
+        let tcp = &origin.addrs[..n];
+        let m = match transport.as_str() {
+            "tls_h2" => measure(&rt, tcp, h2()),
+            "h1" => measure(
+                &rt,
+                tcp,
+                H1Dialer::new(origin.tls_options()).expect("dialer"),
+            ),
+            "h3" => measure(&rt, &origin.h3_addrs[..n], quic()),
+            "tls" => measure(
+                &rt,
+                tcp,
+                TlsDialer::new(origin.tls_options()).expect("dialer"),
+            ),
+            "raw_tls" => measure_raw(&rt, &origin, n, Raw::Tls),
+            "raw_h1" => measure_raw(&rt, &origin, n, Raw::H1),
+            "raw_h2" => measure_raw(&rt, &origin, n, Raw::H2),
+            other => panic!("unknown transport {other:?} (one of {TRANSPORTS:?})"),
+        };
+        let line = format!(
+            "{{\"bench\":\"memory\",\"transport\":\"{transport}\",\"connections\":{n},\"bytes_per_connection\":{:.0},\"bytes_per_address\":{:.0},\"bytes_left_after_close\":{},\"warm_seconds\":{:.3},\"nofile\":{nofile}}}",
+            m.per_connection, m.per_address, m.left_after_close, m.warm_seconds,
+        );
+        println!("{line}");
+        lines.push(line);
     }
     common::write_jsonl("memory", &lines);
     drop(_enter);
