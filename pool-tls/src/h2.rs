@@ -169,7 +169,7 @@ impl H2Conn {
         };
         let started = Instant::now();
         // Also when the wait is abandoned (a probe's timeout drops this future).
-        let mut ping = ForgetPinger(ping);
+        let ping = ForgetPinger(ping);
         ping.0.ping(h2::Ping::opaque()).await?;
         Ok(started.elapsed())
     }
