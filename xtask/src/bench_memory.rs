@@ -21,7 +21,12 @@ const PROTOCOLS: &[(&str, &str, Option<&str>, Option<f64>)] = &[
 ];
 
 /// Writes section `number` and pushes its summary lines.
-pub(super) fn render(out: &mut String, f: &Figures, number: u32, summary: &mut Vec<(String, String)>) {
+pub(super) fn render(
+    out: &mut String,
+    f: &Figures,
+    number: u32,
+    summary: &mut Vec<(String, String)>,
+) {
     let _ = writeln!(
         out,
         "## {number}. Memory per idle connection (`pool-tls/benches/memory.rs`, \
