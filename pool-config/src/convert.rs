@@ -70,6 +70,10 @@ impl Config {
                     streams: p.fill_streams.unwrap_or(usize::MAX),
                 },
             },
+            memory_limit: p.memory_limit.map(|b| b.0),
+            memory_low_water: p.memory_low_water.map(|b| b.0),
+            shed_fraction: p.shed_fraction.get(),
+            memory_check_interval: p.memory_check_interval,
         }
     }
 }

@@ -434,6 +434,8 @@ mod tests {
                 "resolv_conf",
                 "fleet_max_conns_per_host",
                 "fill_streams",
+                "memory_limit",
+                "memory_low_water",
             ]
             .contains(&key.as_str());
             assert_eq!(cfg == Config::default(), !optional, "{section}.{key}");

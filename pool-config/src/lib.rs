@@ -87,6 +87,7 @@ mod fleet;
 mod model;
 mod parse;
 mod read;
+mod units;
 mod validate;
 
 use std::collections::HashMap;
@@ -102,6 +103,7 @@ pub use model::{
 };
 /// The type of `[whitelist]`/`[blacklist]` entries and of `source_addrs.ipv6_prefix`.
 pub use pool_core::{IpRange, IpRangeError};
+pub use units::{ByteSize, Fraction};
 
 use error::Report;
 

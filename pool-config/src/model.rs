@@ -13,6 +13,7 @@ use serde::Serialize;
 use crate::declare::{Section, config, names, section};
 use crate::error::ConfigWarning;
 use crate::read::{Entry, NameServer};
+use crate::units::{ByteSize, Fraction};
 use crate::validate as check;
 
 config! {
@@ -185,6 +186,24 @@ section! {
         banned_status: u16 = (default "403"), // = pool_http::DEFAULT_BANNED_STATUS (tested)
             "HTTP status that blacklists an IP (validation and HTTP probes)",
             check check::http_status;
+        /// Memory-pressure shedding: above this much resident memory of the process (read
+        /// from the OS every `memory_check_interval`), the pool closes `shed_fraction` of its
+        /// idle connections, oldest first, per reading until memory is below
+        /// `memory_low_water` (`docs/memory-shedding.md`). Bytes, or a string with a unit
+        /// (`"512MiB"`, `"2GiB"`, `"500MB"`). Absent: no shedding.
+        memory_limit: Option<ByteSize> = (optional "\"512MiB\""),
+            "optional: shed idle connections above this resident memory";
+        /// Shedding stops below this much resident memory; absent: 90 % of `memory_limit`.
+        /// At most `memory_limit`.
+        memory_low_water: Option<ByteSize> = (optional "\"460MiB\""),
+            "optional: stop shedding below this (default 90 % of memory_limit)";
+        /// The share of idle connections closed at each reading under pressure, in (0, 1].
+        shed_fraction: Fraction = (default "0.2"),
+            "share of idle connections shed per reading under pressure (0 < f <= 1)";
+        /// How often resident memory is read while `memory_limit` is set; must not be zero.
+        #[serde(serialize_with = "humantime_serde::serialize")]
+        memory_check_interval: Duration = (default "1"),
+            "how often resident memory is read (with memory_limit)", check check::nonzero;
     }
 }
 

@@ -60,6 +60,7 @@
 mod error;
 pub mod fleet;
 mod ip_range;
+pub mod memory;
 pub mod metrics;
 mod options;
 pub mod proto;
@@ -72,6 +73,7 @@ mod types;
 pub use error::Error;
 pub use fleet::{FleetApplied, FleetBan, FleetDemand, FleetEvent, SharedState};
 pub use ip_range::{IpRange, IpRangeError};
+pub use memory::{FixedMemory, MemorySource, ProcessMemory};
 pub use options::{OptionsError, Placement, PoolOptions};
 pub use rotate::RoundRobin;
 pub use shell::{Lease, Pool, ProbeTicket, WarmOutcome, WarmProgress, WarmReport};

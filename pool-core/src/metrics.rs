@@ -32,13 +32,16 @@ pub const REUSE_RATE: &str = "hotpool_reuse_rate";
 pub const PROBES_TOTAL: &str = "hotpool_probes_total";
 /// Counter: health probes that failed.
 pub const PROBE_FAILURES_TOTAL: &str = "hotpool_probe_failures_total";
+/// Counter: connections closed by memory-pressure shedding (`memory_limit`); the same
+/// count as `Stats::memory_shed_total`.
+pub const SHED_TOTAL: &str = "hotpool_shed_total";
 /// Histogram (seconds): how long `get` waited, for calls that had to wait.
 pub const CHECKOUT_WAIT_SECONDS: &str = "hotpool_checkout_wait_seconds";
 /// Histogram (seconds): how long dials took (connect + handshake + validation).
 pub const DIAL_SECONDS: &str = "hotpool_dial_seconds";
 
 /// Every metric name the pool core records.
-pub const ALL: [&str; 13] = [
+pub const ALL: [&str; 14] = [
     LEASES_TOTAL,
     DIALS_TOTAL,
     DIAL_FAILURES_TOTAL,
@@ -50,6 +53,7 @@ pub const ALL: [&str; 13] = [
     REUSE_RATE,
     PROBES_TOTAL,
     PROBE_FAILURES_TOTAL,
+    SHED_TOTAL,
     CHECKOUT_WAIT_SECONDS,
     DIAL_SECONDS,
 ];

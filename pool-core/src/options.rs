@@ -43,6 +43,18 @@ pub struct PoolOptions {
     pub whitelist: Vec<IpRange>,
     /// Addresses inside these ranges are never dialed.
     pub blacklist: Vec<IpRange>,
+    /// Memory-pressure shedding: when the process's resident memory goes above this many
+    /// bytes, the pool sheds idle connections (`None`, the default: never). See
+    /// `docs/memory-shedding.md`.
+    pub memory_limit: Option<u64>,
+    /// Shedding stops once resident memory is back below this many bytes (`None`: 90 % of
+    /// `memory_limit`). At most `memory_limit`.
+    pub memory_low_water: Option<u64>,
+    /// The share of idle connections (oldest first) closed at each reading above the
+    /// limit or, once shedding, above the low-water mark; in (0, 1].
+    pub shed_fraction: f64,
+    /// How often resident memory is read while `memory_limit` is set.
+    pub memory_check_interval: Duration,
     /// Which connection with spare capacity a lease goes to (`[pool] placement`).
     pub placement: Placement,
 }
@@ -85,13 +97,17 @@ impl Default for PoolOptions {
             whitelist: Vec::new(),
             blacklist: Vec::new(),
             placement: Placement::Spread,
+            memory_limit: None,
+            memory_low_water: None,
+            shed_fraction: 0.2,
+            memory_check_interval: Duration::from_secs(1),
         }
     }
 }
 
 /// One problem with a [`PoolOptions`] value. The rules are declared here once; pool-config
 /// renders the same problems with the file, line and key they came from.
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum OptionsError {
     /// A limit that must be at least 1 is 0.
@@ -112,13 +128,23 @@ pub enum OptionsError {
         /// That option's value.
         limit: u64,
     },
+    /// A share that must lie in (0, 1] does not.
+    #[error("{key} must be above 0 and at most 1, got {value}")]
+    Fraction {
+        /// The option's name.
+        key: &'static str,
+        /// Its value.
+        value: f64,
+    },
 }
 
 impl OptionsError {
     /// The option (the `[pool]` key) the problem is reported at.
     pub fn key(&self) -> &'static str {
         match self {
-            OptionsError::Zero { key } | OptionsError::Exceeds { key, .. } => key,
+            OptionsError::Zero { key }
+            | OptionsError::Exceeds { key, .. }
+            | OptionsError::Fraction { key, .. } => key,
         }
     }
 }
@@ -190,7 +216,51 @@ impl PoolOptions {
                 });
             }
         }
+        out.extend(self.shed_problems());
         out
+    }
+
+    /// The memory-shedding options' problems: a zero limit or check interval, a
+    /// `shed_fraction` outside (0, 1], a low-water mark above the limit.
+    fn shed_problems(&self) -> Vec<OptionsError> {
+        let mut out = Vec::new();
+        let Some(limit) = self.memory_limit else {
+            return out;
+        };
+        if limit == 0 {
+            out.push(OptionsError::Zero {
+                key: "memory_limit",
+            });
+        }
+        if self.memory_check_interval.is_zero() {
+            out.push(OptionsError::Zero {
+                key: "memory_check_interval",
+            });
+        }
+        if !(self.shed_fraction > 0.0 && self.shed_fraction <= 1.0) {
+            out.push(OptionsError::Fraction {
+                key: "shed_fraction",
+                value: self.shed_fraction,
+            });
+        }
+        if let Some(low) = self.memory_low_water
+            && low > limit
+        {
+            out.push(OptionsError::Exceeds {
+                key: "memory_low_water",
+                value: low,
+                limit_key: "memory_limit",
+                limit,
+            });
+        }
+        out
+    }
+
+    /// The resident-memory level below which shedding stops: `memory_low_water`, or 90 %
+    /// of `memory_limit`. `None` when shedding is off.
+    pub fn memory_low_water_or_default(&self) -> Option<u64> {
+        let limit = self.memory_limit?;
+        Some(self.memory_low_water.unwrap_or(limit / 10 * 9))
     }
 
     /// Checks that the limits are usable: none is zero and they are consistent. Returns the

@@ -234,6 +234,14 @@ pub struct Stats {
     pub fleet_applied: u64,
     /// Fleet events ignored because this pool does not know their host, ever.
     pub fleet_ignored: u64,
+    /// Connections closed by memory-pressure shedding (`memory_limit`), ever; also in
+    /// `closed` under [`CloseReason::Shed`], with those of explicit `shed` calls.
+    pub memory_shed_total: u64,
+    /// Memory-pressure episodes (resident memory went above `memory_limit`), ever.
+    pub shed_episodes: u64,
+    /// Whether a memory-pressure episode is under way (shedding until resident memory is
+    /// below the low-water mark).
+    pub shedding: bool,
 }
 
 impl Stats {

@@ -168,8 +168,27 @@ impl H2Conn {
             return Err(h2::Error::from(h2::Reason::INTERNAL_ERROR));
         };
         let started = Instant::now();
-        ping.ping(h2::Ping::opaque()).await?;
+        // Also when the wait is abandoned (a probe's timeout drops this future).
+        let ping = ForgetPinger(ping);
+        ping.0.ping(h2::Ping::opaque()).await?;
         Ok(started.elapsed())
+    }
+}
+
+/// Makes h2 forget the task that waited for the last PING's answer, when dropped.
+///
+/// h2 0.4 registers the waiting task's waker on every poll of the answer, the last one
+/// (which finds the answer) included, and keeps it until the next PING. A waker holds its
+/// task's allocation alive, so without this every pooled connection kept the finished
+/// *dial* task (≈ 7.5 KiB: the whole connect + TLS + h2 handshake future) for as long as
+/// it lived (`docs/idle-memory.md`). Polling once more with a no-op waker replaces it; the
+/// answer was consumed, so the poll is `Pending` and changes nothing else.
+struct ForgetPinger<'a>(&'a mut h2::PingPong);
+
+impl Drop for ForgetPinger<'_> {
+    fn drop(&mut self) {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        let _ = self.0.poll_pong(&mut cx);
     }
 }
 

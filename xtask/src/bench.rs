@@ -30,6 +30,10 @@ mod protocols;
 #[path = "bench_fleet.rs"]
 mod fleet;
 
+/// Section 6: memory per idle connection, per protocol, and the pool's bookkeeping.
+#[path = "bench_memory.rs"]
+mod memory;
+
 /// The heading from which `BENCHMARKS.md` is kept as written by hand.
 const NOTES_HEADING: &str = "## Profiling notes";
 
@@ -605,103 +609,7 @@ fn render(root: &Path, f: &Figures, run: &Run) -> String {
     table(&mut out, &rows);
 
     // 6. Memory.
-    out.push_str("## 6. Memory per idle connection (`pool-tls/benches/memory.rs`, `pool-core/benches/bookkeeping.rs`)\n\n");
-    out.push_str(
-        "Client heap measured with a counting global allocator (origin in a child process): \
-         heap after warming n connections and letting them idle, minus heap before, over n — \
-         the pool's entry, rustls' connection and buffers, h2's state, the driver task and \
-         tokio's I/O registration. `TLS only` is a `TlsDialer` connection (HTTP/1.1, idle \
-         watcher task), as a breakdown. Bookkeeping: the sans-IO core alone, transport \
-         handle `()`.\n\n",
-    );
-    let mut rows = Vec::new();
-    let mut worst: Option<f64> = None;
-    for n in [1u64, 100, 1_000, 5_000, 10_000] {
-        let per = |transport: &str| {
-            f.field(
-                "memory",
-                &[
-                    ("transport", Value::from(transport)),
-                    ("connections", Value::from(n)),
-                ],
-                "bytes_per_connection",
-            )
-        };
-        let h2 = per("tls_h2");
-        let tls = per("tls");
-        if h2.is_none() && tls.is_none() {
-            continue;
-        }
-        if let Some(b) = h2 {
-            worst = Some(worst.map_or(b, |w: f64| w.max(b)));
-        }
-        let mut r = Row::new(format!("per idle TLS + h2 connection at {n}"));
-        r.hotpool = fmt_bytes(h2);
-        r.peer = format!("TLS only: {}", fmt_bytes(tls));
-        r.target = "≤ 16 KiB".into();
-        r.verdict = verdict(h2.map(|b| b <= 16.0 * 1024.0));
-        rows.push(r);
-    }
-    let biggest_n = f
-        .lines
-        .get("memory")
-        .and_then(|v| v.iter().filter_map(|l| l["connections"].as_u64()).max());
-    summary.push((
-        format!(
-            "memory per idle TLS + h2 connection (up to {})",
-            biggest_n.map_or("?".into(), |n| n.to_string())
-        ),
-        verdict(worst.map(|b| b <= 16.0 * 1024.0)),
-    ));
-    let mut worst_bk: Option<f64> = None;
-    for n in [1u64, 100, 1_000, 5_000, 10_000] {
-        let filter = [("connections", Value::from(n))];
-        let Some(conn) = f.field("bookkeeping", &filter, "bytes_per_connection") else {
-            continue;
-        };
-        let addr = f.field("bookkeeping", &filter, "bytes_per_address");
-        if n >= 100 {
-            worst_bk = Some(worst_bk.map_or(conn, |w: f64| w.max(conn)));
-        }
-        let mut r = Row::new(format!("pool bookkeeping per connection at {n}"));
-        r.hotpool = format!(
-            "{} (+ {} per address)",
-            fmt_bytes(Some(conn)),
-            fmt_bytes(addr)
-        );
-        if n >= 100 {
-            r.target = "≤ 256 B".into();
-            r.verdict = verdict(Some(conn <= 256.0));
-        } else {
-            r.target = "(fixed costs of an empty pool dominate)".into();
-        }
-        rows.push(r);
-    }
-    summary.push((
-        "bookkeeping per connection (100 … 10,000)".into(),
-        verdict(worst_bk.map(|b| b <= 256.0)),
-    ));
-    table(&mut out, &rows);
-    if let Some(lines) = f.lines.get("memory") {
-        let left: Vec<String> = lines
-            .iter()
-            .filter_map(|l| {
-                Some(format!(
-                    "{} × {}: {}",
-                    l["connections"].as_u64()?,
-                    l["transport"].as_str()?,
-                    fmt_bytes(l["bytes_left_after_close"].as_f64())
-                ))
-            })
-            .collect();
-        let _ = writeln!(
-            out,
-            "Heap left after closing each pool, against the heap before it was built \
-             (leak check: it stays near zero whatever the size; negative values are buffers \
-             of earlier rounds freed meanwhile): {}.\n",
-            left.join(", ")
-        );
-    }
+    memory::render(&mut out, f, 6, &mut summary);
 
     // 7. Scale.
     out.push_str("## 7. Scale: a cleanup tick with nothing due (`pool-core/benches/scale.rs`)\n\n");

@@ -6,7 +6,8 @@
 //! - getters (`&self`): [`PoolState::stats`], [`PoolState::handle`], [`PoolState::poll_timeout`];
 //! - inputs: [`PoolState::handle_timeout`], [`PoolState::handle_dial_result`],
 //!   [`PoolState::handle_probe_result`], [`PoolState::handle_conn_closed`],
-//!   [`PoolState::release`], [`PoolState::handle_fleet_event`];
+//!   [`PoolState::release`], [`PoolState::handle_fleet_event`],
+//!   [`PoolState::handle_memory_reading`];
 //! - commands: [`PoolState::checkout`], [`PoolState::set_addrs`], [`PoolState::plan_warm`],
 //!   [`PoolState::shed`], [`PoolState::close`], [`PoolState::cancel_waiter`],
 //!   [`PoolState::cancel_dial`], [`PoolState::take_probes`];
@@ -54,6 +55,7 @@ mod hosts;
 mod inputs;
 mod list;
 mod service;
+mod shed;
 mod stats;
 mod timers;
 
@@ -68,6 +70,8 @@ use conns::Conns;
 pub use dials::{DialId, DialPurpose, DialRequest, Opened, WaiterId};
 use dials::{Dials, Waiters};
 use hosts::Hosts;
+pub use shed::Pressure;
+use shed::Shedder;
 use stats::Counters;
 use timers::{Spans, Timers};
 
@@ -163,12 +167,15 @@ pub struct PoolState<T> {
     sharing: bool,
     /// Whether a handle's transport is closed (see [`PoolState::set_closed_check`]).
     is_closed: fn(&T) -> bool,
+    /// Memory-pressure shedding (`None`: `memory_limit` not set).
+    shedder: Option<Shedder>,
 }
 
 impl<T> PoolState<T> {
     /// A new, empty pool with these options.
     pub fn new(opts: PoolOptions) -> Self {
         Self {
+            shedder: Shedder::new(&opts),
             spans: Spans::new(&opts),
             blacklist: Blacklist::new(&opts),
             opts,
@@ -307,6 +314,7 @@ impl<T> PoolState<T> {
             ..Stats::default()
         };
         self.counters.fill(&mut stats);
+        stats.shedding = self.is_shedding();
         stats
     }
 

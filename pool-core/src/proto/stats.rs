@@ -20,6 +20,10 @@ pub(super) struct Counters {
     pub(super) probe_failures: u64,
     pub(super) fleet_applied: u64,
     pub(super) fleet_ignored: u64,
+    /// Connections closed by memory-pressure shedding.
+    pub(super) memory_shed: u64,
+    /// Memory-pressure episodes started.
+    pub(super) shed_episodes: u64,
 }
 
 impl Counters {
@@ -57,6 +61,8 @@ impl Counters {
         stats.probe_failures = self.probe_failures;
         stats.fleet_applied = self.fleet_applied;
         stats.fleet_ignored = self.fleet_ignored;
+        stats.memory_shed_total = self.memory_shed;
+        stats.shed_episodes = self.shed_episodes;
     }
 }
 

@@ -16,6 +16,7 @@ mod fleet;
 mod health;
 mod lifetime;
 mod placement;
+mod shed;
 
 const HOST: &str = "example.test";
 const OTHER: &str = "other.test";

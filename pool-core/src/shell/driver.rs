@@ -17,14 +17,15 @@ const GAUGE_REFRESH: Duration = Duration::from_secs(1);
 /// What the driver task shares with the pool without keeping it alive.
 pub(super) struct Signals {
     wake: Notify,
-    stop: AtomicBool,
+    /// Set when the pool is closed (the driver and the memory-pressure task end).
+    pub(super) stopped: AtomicBool,
 }
 
 impl Signals {
     pub(super) fn new() -> Self {
         Self {
             wake: Notify::new(),
-            stop: AtomicBool::new(false),
+            stopped: AtomicBool::new(false),
         }
     }
 
@@ -35,7 +36,7 @@ impl Signals {
 
     /// Ends the driver (the pool is closed).
     pub(super) fn stop(&self) {
-        self.stop.store(true, Ordering::Release);
+        self.stopped.store(true, Ordering::Release);
         self.wake.notify_one();
     }
 }
@@ -47,7 +48,7 @@ pub(super) fn start<D: Dialer>(inner: &Arc<Inner<D>>) {
 
 async fn drive<D: Dialer>(pool: Weak<Inner<D>>, signals: Arc<Signals>) {
     loop {
-        if signals.stop.load(Ordering::Acquire) {
+        if signals.stopped.load(Ordering::Acquire) {
             return;
         }
         let deadline = {

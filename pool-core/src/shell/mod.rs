@@ -9,12 +9,14 @@
 //!   the decide-under-the-lock / act-after-it step every method ends with;
 //! - `lease.rs`: [`Lease`] and [`ProbeTicket`], the guards that return a connection;
 //! - `driver.rs`: the task that runs the state machine's timers;
+//! - `pressure.rs`: the task that reads resident memory for memory-pressure shedding;
 //! - `warm.rs`: [`Pool::warm`] and its report;
 //! - `rt.rs`: the runtime and sync primitives (std/tokio, or shuttle's for model checks).
 
 mod driver;
 mod inner;
 mod lease;
+mod pressure;
 mod rt;
 mod warm;
 
@@ -31,6 +33,7 @@ pub use warm::{WarmOutcome, WarmProgress, WarmReport};
 use crate::proto;
 
 use crate::fleet::{FleetApplied, FleetDemand, FleetEvent, SharedState};
+use crate::memory::{MemorySource, ProcessMemory};
 use crate::types::{BlacklistReason, ConnInfo, Stats};
 use crate::{Dialer, Error, OptionsError, PoolOptions};
 use inner::Inner;
@@ -54,7 +57,18 @@ impl<D: Dialer> Clone for Pool<D> {
 impl<D: Dialer> Pool<D> {
     /// A pool dialing with `dialer`. Fails when the options are inconsistent.
     pub fn new(dialer: D, options: PoolOptions) -> Result<Self, OptionsError> {
-        Self::build(dialer, options, None)
+        Self::build(dialer, options, None, Arc::new(ProcessMemory))
+    }
+
+    /// A pool whose memory-pressure shedding (`memory_limit`) reads resident memory from
+    /// `memory` instead of the OS ([`ProcessMemory`]): a test's injected reading, or an
+    /// application's own figure (e.g. its cgroup's usage).
+    pub fn with_memory_source(
+        dialer: D,
+        options: PoolOptions,
+        memory: Arc<dyn MemorySource>,
+    ) -> Result<Self, OptionsError> {
+        Self::build(dialer, options, None, memory)
     }
 
     /// A pool that shares its blacklist with a fleet through `fleet` (see
@@ -66,17 +80,20 @@ impl<D: Dialer> Pool<D> {
         options: PoolOptions,
         fleet: Arc<dyn SharedState>,
     ) -> Result<Self, OptionsError> {
-        Self::build(dialer, options, Some(fleet))
+        Self::build(dialer, options, Some(fleet), Arc::new(ProcessMemory))
     }
 
     fn build(
         dialer: D,
         options: PoolOptions,
         fleet: Option<Arc<dyn SharedState>>,
+        memory: Arc<dyn MemorySource>,
     ) -> Result<Self, OptionsError> {
         options.validate()?;
+        let check = options.memory_limit.map(|_| options.memory_check_interval);
         let inner = Inner::new(dialer, options, fleet);
         driver::start(&inner);
+        pressure::start(&inner, check, memory);
         Ok(Self { inner })
     }
 

@@ -49,6 +49,10 @@ fn describe() {
     );
     describe_counter!(m::PROBES_TOTAL, "Health probes completed.");
     describe_counter!(m::PROBE_FAILURES_TOTAL, "Health probes that failed.");
+    describe_counter!(
+        m::SHED_TOTAL,
+        "Connections closed by memory-pressure shedding (memory_limit)."
+    );
     describe_histogram!(
         m::CHECKOUT_WAIT_SECONDS,
         metrics::Unit::Seconds,
