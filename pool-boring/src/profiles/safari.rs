@@ -1,11 +1,19 @@
-//! Safari 18 on macOS 15 (Sequoia).
+//! Safari on macOS: the ClientHello of Safari 16–18.0 and the HTTP/2 preface of Safari 18.x.
 //!
-//! Source: the tls.peet.ws capture of Safari 18 (JA4 `t13d2014h2_a09f3c656075_14788d8d241b`:
-//! 20 cipher suites including the legacy 3DES ones, 14 extensions including padding, the
-//! signature algorithm rsa_pss_rsae_sha384 listed twice; Akamai
-//! `2:0;3:100;4:2097152;9:1|10420225|0|m,s,a,p`). Secure Transport / Network.framework:
-//! GREASE, a fixed extension order, zlib certificate compression, no session ticket, no
-//! ALPS, no ECH GREASE, one X25519 key share, TLS 1.0–1.3 offered.
+//! Sources, checked against public data in session 4 (see `docs/boring.md`):
+//! - TLS: the full JA4 `t13d2014h2_a09f3c656075_14788d8d241b` is the published JA4 of Safari
+//!   16.0 (the value listed for uTLS' `HelloSafari_16_0` and seen from
+//!   `com.apple.WebKit.Networking`): 20 cipher suites including the legacy 3DES ones, 14
+//!   extensions including padding, the signature algorithm rsa_pss_rsae_sha384 listed twice.
+//!   JA4_a and JA4_b (`t13d2014h2_a09f3c656075`) are the same for Safari 16 to 26; Safari
+//!   18.4+ moved JA4_c (published: `…_7f0f34a4126d` for 18.4, `…_e42f34c56612` for 18.5),
+//!   which this table does not follow yet.
+//! - HTTP/2: Akamai `2:0;3:100;4:2097152;9:1|10420225|0|m,s,a,p`, the string published for
+//!   Safari 18.5 (older Safari sent `2:0;4:4194304;3:100|10485760|0|m,s,p,a`).
+//!
+//! Secure Transport / Network.framework: GREASE, a fixed extension order, zlib certificate
+//! compression, no session ticket, no ALPS, no ECH GREASE, one X25519 key share, TLS 1.0–1.3
+//! offered.
 
 use super::{
     BrowserProfile, CertCompression, ExtensionOrder, H2Fingerprint, Pseudo, TlsFingerprint, version,
@@ -17,8 +25,8 @@ pub(super) fn profile() -> BrowserProfile {
     extensions.sort_unstable();
     BrowserProfile {
         name: "safari".to_owned(),
-        browser: "Safari 18 (macOS 15)",
-        source: "tls.peet.ws capture of Safari 18 on macOS 15 (JA4 database entry t13d2014h2_a09f3c656075_14788d8d241b)",
+        browser: "Safari (macOS): Safari 16–18.0 ClientHello, Safari 18.5 HTTP/2",
+        source: "published JA4 of Safari 16.0 (t13d2014h2_a09f3c656075_14788d8d241b, uTLS HelloSafari_16_0); Akamai string published for Safari 18.5",
         ja4: "t13d2014h2_a09f3c656075_14788d8d241b",
         tls: TlsFingerprint {
             cipher_suites: vec![
