@@ -3,16 +3,13 @@
 //! server's ALPN choice say.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body::{Body, Frame, SizeHint};
 use pool_core::{Connection, DialError, DialErrorKind, Dialer, ProbeVerdict, RoundRobin, Target};
 use pool_http::{BoxError, HttpConnection, Protocol, RequestError};
-use pool_tls::{H1Body, H1Conn, Rotation, TlsInfo};
+use pool_tls::{H1Conn, HttpsBody, Rotation, TlsInfo};
 
 use crate::error::BoringError;
 use crate::h2::{BoringH2Body, BoringH2Conn, HeaderShape, Limits};
@@ -251,40 +248,6 @@ impl HttpConnection for BoringConn {
     }
 }
 
-/// The response body of a [`BoringConn`]: the chosen protocol's.
-#[derive(Debug)]
-pub enum BoringBody {
-    /// An HTTP/1.1 body.
-    H1(H1Body),
-    /// An HTTP/2 body.
-    H2(BoringH2Body),
-}
-
-impl Body for BoringBody {
-    type Data = Bytes;
-    type Error = RequestError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, RequestError>>> {
-        match self.get_mut() {
-            BoringBody::H1(b) => Pin::new(b).poll_frame(cx),
-            BoringBody::H2(b) => Pin::new(b).poll_frame(cx),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            BoringBody::H1(b) => b.is_end_stream(),
-            BoringBody::H2(b) => b.is_end_stream(),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            BoringBody::H1(b) => b.size_hint(),
-            BoringBody::H2(b) => b.size_hint(),
-        }
-    }
-}
+/// The response body of a [`BoringConn`]: the chosen protocol's (`pool_tls::HttpsBody`
+/// with the `http2` body).
+pub type BoringBody = HttpsBody<BoringH2Body>;

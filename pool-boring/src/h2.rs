@@ -3,17 +3,13 @@
 //! request API. Its shape is `pool_tls::H2Conn`'s; the types are `http2`'s, not `h2`'s.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll, ready};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::uri::{Authority, Scheme};
 use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, Uri, header};
-use http_body::Frame;
-use http_body_util::BodyExt;
 use http2::client::SendRequest;
 use http2::frame::{
     Priorities, Priority, PseudoId, PseudoOrder, SettingId, SettingsOrder, StreamDependency,
@@ -21,11 +17,12 @@ use http2::frame::{
 };
 use pool_core::{Connection, DialError, DialErrorKind, ProbeVerdict};
 use pool_http::{BoxError, HttpConnection, Protocol, RequestError};
-use pool_tls::{GoAway, Sniff, TlsInfo};
+use pool_tls::{GoAway, H2Body, PumpGuard, Sniff, TlsInfo, stream_error};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 use crate::error::BoringError;
+use crate::http2like::{Http2Error, Http2Ping, Http2Recv, Http2Send};
 use crate::profiles::{H2Fingerprint, Pseudo};
 use crate::tls::{BoringStream, BuiltProfile, authority};
 
@@ -201,7 +198,7 @@ pub(crate) async fn establish(
         .map_err(|e| DialError::new(DialErrorKind::Handshake, e))?;
     let conn = BoringH2Conn {
         send,
-        ping: tokio::sync::Mutex::new(ping),
+        ping: tokio::sync::Mutex::new(ping.map(Http2Ping)),
         closed,
         goaway,
         driver: driver.abort_handle(),
@@ -234,7 +231,7 @@ pub(crate) struct Limits {
 /// when the driver ends, probe = an HTTP/2 PING within `test_timeout`.
 pub struct BoringH2Conn {
     send: SendRequest<Bytes>,
-    ping: tokio::sync::Mutex<Option<http2::PingPong>>,
+    ping: tokio::sync::Mutex<Option<Http2Ping>>,
     closed: watch::Sender<bool>,
     goaway: Arc<GoAway>,
     driver: AbortHandle,
@@ -253,13 +250,7 @@ impl BoringH2Conn {
 
     /// Sends an HTTP/2 PING and waits for its answer; returns the round-trip time.
     pub async fn ping(&self) -> Result<Duration, http2::Error> {
-        let mut guard = self.ping.lock().await;
-        let Some(ping) = guard.as_mut() else {
-            return Err(http2::Error::from(http2::Reason::INTERNAL_ERROR));
-        };
-        let started = Instant::now();
-        ping.ping(http2::Ping::opaque()).await?;
-        Ok(started.elapsed())
+        pool_tls::h2_ping(&self.ping).await
     }
 }
 
@@ -294,10 +285,7 @@ impl Connection for BoringH2Conn {
     }
 
     fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
-        let mut rx = self.closed.subscribe();
-        async move {
-            let _ = rx.wait_for(|closed| *closed).await;
-        }
+        pool_tls::when_closed(&self.closed)
     }
 
     async fn probe(&self) -> ProbeVerdict {
@@ -349,12 +337,11 @@ impl HttpConnection for BoringH2Conn {
         let (response, stream) = send
             .send_request(request, end_of_stream)
             .map_err(|e| RequestError::NotSent(e.into()))?;
-        let pump =
-            (!end_of_stream).then(|| PumpGuard(tokio::spawn(pump(body, stream)).abort_handle()));
+        let pump = (!end_of_stream).then(|| PumpGuard::spawn(body, Http2Send(stream)));
         let stream_id = u32::from(response.stream_id());
         let (parts, recv) = response
             .await
-            .map_err(|e| self.stream_error(e, stream_id))?
+            .map_err(|e| stream_error(&self.goaway, Http2Error(e), stream_id))?
             .into_parts();
         let size: usize = parts
             .headers
@@ -373,13 +360,7 @@ impl HttpConnection for BoringH2Conn {
         }
         Ok(Response::from_parts(
             parts,
-            BoringH2Body {
-                recv,
-                trailers: false,
-                limit: self.limits.max_response_body,
-                read: 0,
-                _pump: pump,
-            },
+            BoringH2Body::new(Http2Recv(recv), self.limits.max_response_body, pump),
         ))
     }
 
@@ -388,156 +369,8 @@ impl HttpConnection for BoringH2Conn {
     }
 }
 
-/// Pumps a request body into its stream as the peer's window allows; a body error resets
-/// the stream (`CANCEL`).
-async fn pump<B>(mut body: B, mut stream: http2::SendStream<Bytes>)
-where
-    B: http_body::Body<Data = Bytes> + Unpin,
-    B::Error: Into<BoxError>,
-{
-    loop {
-        let frame = match body.frame().await.map(|r| r.map_err(Into::into)) {
-            None => break,
-            Some(Ok(frame)) => frame,
-            Some(Err::<_, BoxError>(e)) => {
-                tracing::debug!(error = %e, "request body failed; resetting the stream");
-                stream.send_reset(http2::Reason::CANCEL);
-                return;
-            }
-        };
-        let end = body.is_end_stream();
-        let mut data = match frame.into_data() {
-            Ok(data) => data,
-            Err(frame) => {
-                if let Ok(trailers) = frame.into_trailers() {
-                    let _ = stream.send_trailers(trailers);
-                    return;
-                }
-                continue;
-            }
-        };
-        while !data.is_empty() {
-            stream.reserve_capacity(data.len());
-            let granted = match std::future::poll_fn(|cx| stream.poll_capacity(cx)).await {
-                Some(Ok(n)) => n,
-                _ => return,
-            };
-            let chunk = data.split_to(granted.min(data.len()));
-            if stream.send_data(chunk, end && data.is_empty()).is_err() {
-                return;
-            }
-        }
-        if end {
-            return;
-        }
-    }
-    let _ = stream.send_data(Bytes::new(), true);
-}
-
-/// Aborts the request-body pump when dropped.
-#[derive(Debug)]
-struct PumpGuard(AbortHandle);
-
-impl Drop for PumpGuard {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// The streamed body of an HTTP/2 response on a [`BoringH2Conn`]: data as it arrives
-/// (flow-control capacity released as it is handed out), then the trailers; at most
-/// `max_response_body` bytes. Dropping it early resets the stream.
-pub struct BoringH2Body {
-    recv: http2::RecvStream,
-    trailers: bool,
-    limit: usize,
-    read: usize,
-    _pump: Option<PumpGuard>,
-}
-
-impl http_body::Body for BoringH2Body {
-    type Data = Bytes;
-    type Error = RequestError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, RequestError>>> {
-        let this = &mut *self;
-        if !this.trailers {
-            match ready!(this.recv.poll_data(cx)) {
-                Some(Ok(data)) => {
-                    let _ = this.recv.flow_control().release_capacity(data.len());
-                    this.read += data.len();
-                    if this.read > this.limit {
-                        return Poll::Ready(Some(Err(RequestError::BodyTooLarge {
-                            limit: this.limit,
-                        })));
-                    }
-                    return Poll::Ready(Some(Ok(Frame::data(data))));
-                }
-                Some(Err(e)) => return Poll::Ready(Some(Err(request_error(e)))),
-                None => this.trailers = true,
-            }
-        }
-        match ready!(this.recv.poll_trailers(cx)) {
-            Ok(Some(trailers)) => Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
-            Ok(None) => Poll::Ready(None),
-            Err(e) => Poll::Ready(Some(Err(request_error(e)))),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.recv.is_end_stream()
-    }
-}
-
-impl std::fmt::Debug for BoringH2Body {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BoringH2Body")
-            .field("read", &self.read)
-            .finish_non_exhaustive()
-    }
-}
-
-impl BoringH2Conn {
-    /// As [`request_error`], except that a connection lost after a GOAWAY that excluded
-    /// stream `id` is a refusal (RFC 9113 §6.8: not processed).
-    fn stream_error(&self, e: http2::Error, id: u32) -> RequestError {
-        match request_error(e) {
-            RequestError::ConnectionLost(source) if self.goaway.excludes(id) => {
-                RequestError::Refused {
-                    source,
-                    connection_closing: true,
-                }
-            }
-            other => other,
-        }
-    }
-}
-
-/// An `http2` error under a request, as `pool-http`'s kind (the same rules as
-/// `pool_tls::H2Conn`'s for h2's errors).
-fn request_error(e: http2::Error) -> RequestError {
-    let refused = e.reason() == Some(http2::Reason::REFUSED_STREAM);
-    if e.reason() == Some(http2::Reason::ENHANCE_YOUR_CALM) && !e.is_remote() {
-        RequestError::PeerLimit {
-            limit: pool_http::PeerLimit::Flood,
-            source: e.into(),
-        }
-    } else if e.is_go_away() && (e.is_remote() || refused) {
-        RequestError::Refused {
-            source: e.into(),
-            connection_closing: true,
-        }
-    } else if refused {
-        RequestError::Refused {
-            source: e.into(),
-            connection_closing: false,
-        }
-    } else if e.is_io() || e.is_go_away() {
-        RequestError::ConnectionLost(e.into())
-    } else {
-        RequestError::Protocol(e.into())
-    }
-}
+/// The streamed body of an HTTP/2 response on a [`BoringH2Conn`]: `pool_tls::H2Body` over
+/// `http2`'s stream (data as it arrives, flow-control capacity released as it is handed
+/// out, then the trailers; at most `max_response_body` bytes; dropping it early resets the
+/// stream).
+pub type BoringH2Body = H2Body<Http2Recv>;

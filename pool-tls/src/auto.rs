@@ -14,7 +14,8 @@ use pool_http::{BoxError, HttpConnection, Protocol, RequestError};
 use pool_rustls::ConfigError;
 
 use crate::h1::{H1Body, H1Conn};
-use crate::h2::{H2Body, H2Conn, H2Dialer};
+use crate::h2::{H2Conn, H2Dialer};
+use crate::h2like::H2Body;
 use crate::options::{H2Options, TlsOptions};
 use crate::tls::{AlpnRule, HTTP1_ALPN, TlsCore, TlsInfo, timeout_error};
 
@@ -191,16 +192,20 @@ impl HttpConnection for HttpsConn {
     }
 }
 
-/// The response body of an [`HttpsConn`]: the chosen protocol's.
+/// The response body of an [`HttpsConn`]: the chosen protocol's. `B` is the HTTP/2 body:
+/// h2's by default, another crate's for another engine (`pool-boring`'s `BoringBody`).
 #[derive(Debug)]
-pub enum HttpsBody {
+pub enum HttpsBody<B = H2Body> {
     /// An HTTP/1.1 body.
     H1(H1Body),
     /// An HTTP/2 body.
-    H2(H2Body),
+    H2(B),
 }
 
-impl Body for HttpsBody {
+impl<B> Body for HttpsBody<B>
+where
+    B: Body<Data = Bytes, Error = RequestError> + Unpin,
+{
     type Data = Bytes;
     type Error = RequestError;
 

@@ -4,18 +4,12 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
-
-use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use bytes::Bytes;
-use h2::SendStream;
 use h2::client::SendRequest;
 use http::uri::{Authority, Scheme};
 use http::{Request, Response, Uri};
-use http_body::Frame;
-use http_body_util::BodyExt;
 use pool_core::{Connection, DialError, DialErrorKind, Dialer, ProbeVerdict, Target};
 use pool_http::{BoxError, HttpConnection, Protocol, RequestError};
 use pool_rustls::ConfigError;
@@ -23,6 +17,7 @@ use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 use crate::goaway::{GoAway, Sniff};
+use crate::h2like::{H2Body, PumpGuard, stream_error};
 use crate::options::H2Options;
 use crate::tls::{TlsCore, TlsInfo, authority, timeout_error};
 
@@ -163,32 +158,7 @@ impl H2Conn {
 
     /// Sends an HTTP/2 PING and waits for its answer; returns the round-trip time.
     pub async fn ping(&self) -> Result<Duration, h2::Error> {
-        let mut guard = self.ping.lock().await;
-        let Some(ping) = guard.as_mut() else {
-            return Err(h2::Error::from(h2::Reason::INTERNAL_ERROR));
-        };
-        let started = Instant::now();
-        // Also when the wait is abandoned (a probe's timeout drops this future).
-        let ping = ForgetPinger(ping);
-        ping.0.ping(h2::Ping::opaque()).await?;
-        Ok(started.elapsed())
-    }
-}
-
-/// Makes h2 forget the task that waited for the last PING's answer, when dropped.
-///
-/// h2 0.4 registers the waiting task's waker on every poll of the answer, the last one
-/// (which finds the answer) included, and keeps it until the next PING. A waker holds its
-/// task's allocation alive, so without this every pooled connection kept the finished
-/// *dial* task (≈ 7.5 KiB: the whole connect + TLS + h2 handshake future) for as long as
-/// it lived (`docs/idle-memory.md`). Polling once more with a no-op waker replaces it; the
-/// answer was consumed, so the poll is `Pending` and changes nothing else.
-struct ForgetPinger<'a>(&'a mut h2::PingPong);
-
-impl Drop for ForgetPinger<'_> {
-    fn drop(&mut self) {
-        let mut cx = Context::from_waker(std::task::Waker::noop());
-        let _ = self.0.poll_pong(&mut cx);
+        crate::h2like::h2_ping(&self.ping).await
     }
 }
 
@@ -287,189 +257,18 @@ impl HttpConnection for H2Conn {
             .map_err(|e| RequestError::NotSent(e.into()))?;
         // Aborted when the exchange is abandoned (this future or the response body
         // dropped), so the stream's last handle goes and h2 resets it.
-        let pump =
-            (!end_of_stream).then(|| PumpGuard(tokio::spawn(pump(body, stream)).abort_handle()));
+        let pump = (!end_of_stream).then(|| PumpGuard::spawn(body, stream));
         let stream_id = u32::from(response.stream_id());
         let (parts, recv) = response
             .await
-            .map_err(|e| self.stream_error(e, stream_id))?
+            .map_err(|e| stream_error(&self.goaway, e, stream_id))?
             .into_parts();
-        let body = H2Body {
-            recv,
-            trailers: false,
-            limit: self.max_response_body,
-            read: 0,
-            _pump: pump,
-        };
+        let body = H2Body::new(recv, self.max_response_body, pump);
         Ok(Response::from_parts(parts, body))
     }
 
     /// Requests started on this connection, the dial's validation request not counted.
     fn requests_sent(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
-    }
-}
-
-/// Pumps a request body into its h2 stream, a chunk at a time as the peer's flow-control
-/// window allows; a body error resets the stream (`CANCEL`).
-async fn pump<B>(mut body: B, mut stream: SendStream<Bytes>)
-where
-    B: http_body::Body<Data = Bytes> + Unpin,
-    B::Error: Into<BoxError>,
-{
-    loop {
-        let next: Option<Result<Frame<Bytes>, BoxError>> =
-            body.frame().await.map(|r| r.map_err(Into::into));
-        let frame = match next {
-            None => break,
-            Some(Ok(frame)) => frame,
-            Some(Err(e)) => {
-                tracing::debug!(error = %e, "request body failed; resetting the stream");
-                stream.send_reset(h2::Reason::CANCEL);
-                return;
-            }
-        };
-        let end = body.is_end_stream();
-        let mut data = match frame.into_data() {
-            Ok(data) => data,
-            Err(frame) => {
-                if let Ok(trailers) = frame.into_trailers() {
-                    let _ = stream.send_trailers(trailers);
-                    return;
-                }
-                continue;
-            }
-        };
-        while !data.is_empty() {
-            stream.reserve_capacity(data.len());
-            let granted = match std::future::poll_fn(|cx| stream.poll_capacity(cx)).await {
-                Some(Ok(n)) => n,
-                // The stream was reset or the connection ended: the response says why.
-                _ => return,
-            };
-            let chunk = data.split_to(granted.min(data.len()));
-            if stream.send_data(chunk, end && data.is_empty()).is_err() {
-                return;
-            }
-        }
-        if end {
-            return;
-        }
-    }
-    let _ = stream.send_data(Bytes::new(), true);
-}
-
-/// Aborts the request-body pump when dropped.
-#[derive(Debug)]
-struct PumpGuard(AbortHandle);
-
-impl Drop for PumpGuard {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// The streamed body of an HTTP/2 response ([`H2Conn`]'s
-/// [`HttpConnection::ResponseBody`]): data frames as they arrive, flow-control capacity
-/// released as each is handed out, then the trailers; at most `H2Options::max_response_body`
-/// bytes ([`RequestError::BodyTooLarge`] past it). Dropping it before its end resets the
-/// stream (`CANCEL`) and stops the request body's pump.
-pub struct H2Body {
-    recv: h2::RecvStream,
-    trailers: bool,
-    limit: usize,
-    read: usize,
-    _pump: Option<PumpGuard>,
-}
-
-impl http_body::Body for H2Body {
-    type Data = Bytes;
-    type Error = RequestError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, RequestError>>> {
-        let this = &mut *self;
-        if !this.trailers {
-            match ready!(this.recv.poll_data(cx)) {
-                Some(Ok(data)) => {
-                    let _ = this.recv.flow_control().release_capacity(data.len());
-                    this.read += data.len();
-                    if this.read > this.limit {
-                        return Poll::Ready(Some(Err(RequestError::BodyTooLarge {
-                            limit: this.limit,
-                        })));
-                    }
-                    return Poll::Ready(Some(Ok(Frame::data(data))));
-                }
-                Some(Err(e)) => return Poll::Ready(Some(Err(request_error(e)))),
-                None => this.trailers = true,
-            }
-        }
-        match ready!(this.recv.poll_trailers(cx)) {
-            Ok(Some(trailers)) => Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
-            Ok(None) => Poll::Ready(None),
-            Err(e) => Poll::Ready(Some(Err(request_error(e)))),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.recv.is_end_stream()
-    }
-}
-
-impl std::fmt::Debug for H2Body {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("H2Body")
-            .field("read", &self.read)
-            .finish_non_exhaustive()
-    }
-}
-
-impl H2Conn {
-    /// An h2 error before the response headers of stream `id`, as [`request_error`]
-    /// maps it, except that a connection lost after a GOAWAY whose last stream id is
-    /// below `id` is a refusal: the peer never processed the stream (RFC 9113 §6.8), but
-    /// h2 sent it after the GOAWAY and learnt nothing more until the connection ended.
-    fn stream_error(&self, e: h2::Error, id: u32) -> RequestError {
-        match request_error(e) {
-            RequestError::ConnectionLost(source) if self.goaway.excludes(id) => {
-                RequestError::Refused {
-                    source,
-                    connection_closing: true,
-                }
-            }
-            other => other,
-        }
-    }
-}
-
-/// An h2 error under a request, as `pool-http`'s kind: this side's `ENHANCE_YOUR_CALM`
-/// (h2 cut off a CONTINUATION flood or a header list far past the limit) → `PeerLimit`;
-/// refused (`REFUSED_STREAM`, or a
-/// GOAWAY that excluded the stream: not processed), connection lost (I/O, GOAWAY), or a
-/// stream error.
-fn request_error(e: h2::Error) -> RequestError {
-    let refused = e.reason() == Some(h2::Reason::REFUSED_STREAM);
-    if e.reason() == Some(h2::Reason::ENHANCE_YOUR_CALM) && !e.is_remote() {
-        RequestError::PeerLimit {
-            limit: pool_http::PeerLimit::Flood,
-            source: e.into(),
-        }
-    } else if e.is_go_away() && (e.is_remote() || refused) {
-        RequestError::Refused {
-            source: e.into(),
-            connection_closing: true,
-        }
-    } else if refused {
-        RequestError::Refused {
-            source: e.into(),
-            connection_closing: false,
-        }
-    } else if e.is_io() || e.is_go_away() {
-        RequestError::ConnectionLost(e.into())
-    } else {
-        RequestError::Protocol(e.into())
     }
 }
