@@ -8,21 +8,19 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::uri::{Authority, Scheme};
-use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, Uri, header};
-use http2::client::SendRequest;
+use http::uri::Authority;
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, header};
 use http2::frame::{
     Priorities, Priority, PseudoId, PseudoOrder, SettingId, SettingsOrder, StreamDependency,
     StreamId,
 };
 use pool_core::{Connection, DialError, DialErrorKind, ProbeVerdict};
 use pool_http::{BoxError, HttpConnection, Protocol, RequestError};
-use pool_tls::{GoAway, H2Body, PumpGuard, Sniff, TlsInfo, stream_error};
+use pool_tls::{GoAway, H2Body, H2Session, Sniff, TlsInfo, complete_uri};
 use tokio::sync::watch;
-use tokio::task::AbortHandle;
 
 use crate::error::BoringError;
-use crate::http2like::{Http2Error, Http2Ping, Http2Recv, Http2Send};
+use crate::http2like::{Http2Client, Http2Ping, Http2Recv};
 use crate::profiles::{H2Fingerprint, Pseudo};
 use crate::tls::{BoringStream, BuiltProfile, authority};
 
@@ -186,22 +184,11 @@ pub(crate) async fn establish(
         .handshake::<_, Bytes>(Sniff::new(tls, goaway.clone()))
         .await
         .map_err(|e| DialError::new(DialErrorKind::Protocol, e))?;
-    let ping = connection.ping_pong();
-    let driver_closed = closed.clone();
-    let driver = tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %e, "HTTP/2 connection ended with an error");
-        }
-        driver_closed.send_replace(true);
-    });
+    let ping = connection.ping_pong().map(Http2Ping);
     let authority = Authority::try_from(authority(&info.host, info.addr))
         .map_err(|e| DialError::new(DialErrorKind::Handshake, e))?;
     let conn = BoringH2Conn {
-        send,
-        ping: tokio::sync::Mutex::new(ping.map(Http2Ping)),
-        closed,
-        goaway,
-        driver: driver.abort_handle(),
+        session: H2Session::start(Http2Client(send), ping, connection, closed, goaway),
         info,
         authority,
         shape: HeaderShape::of(profile),
@@ -230,11 +217,7 @@ pub(crate) struct Limits {
 /// `SETTINGS_MAX_CONCURRENT_STREAMS` (capped), closed on GOAWAY (the pool drains it) or
 /// when the driver ends, probe = an HTTP/2 PING within `test_timeout`.
 pub struct BoringH2Conn {
-    send: SendRequest<Bytes>,
-    ping: tokio::sync::Mutex<Option<Http2Ping>>,
-    closed: watch::Sender<bool>,
-    goaway: Arc<GoAway>,
-    driver: AbortHandle,
+    session: H2Session<Http2Client, Http2Ping>,
     info: TlsInfo,
     authority: Authority,
     shape: HeaderShape,
@@ -250,13 +233,7 @@ impl BoringH2Conn {
 
     /// Sends an HTTP/2 PING and waits for its answer; returns the round-trip time.
     pub async fn ping(&self) -> Result<Duration, http2::Error> {
-        pool_tls::h2_ping(&self.ping).await
-    }
-}
-
-impl Drop for BoringH2Conn {
-    fn drop(&mut self) {
-        self.driver.abort();
+        self.session.ping().await
     }
 }
 
@@ -264,7 +241,7 @@ impl std::fmt::Debug for BoringH2Conn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BoringH2Conn")
             .field("info", &self.info)
-            .field("closed", &*self.closed.borrow())
+            .field("closed", &self.session.is_closed())
             .finish_non_exhaustive()
     }
 }
@@ -275,27 +252,19 @@ impl Connection for BoringH2Conn {
     }
 
     fn capacity(&self) -> usize {
-        self.send
-            .current_max_send_streams()
-            .clamp(1, self.limits.max_streams_cap)
+        self.session.capacity(self.limits.max_streams_cap)
     }
 
     fn is_closed(&self) -> bool {
-        *self.closed.borrow()
+        self.session.is_closed()
     }
 
     fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
-        pool_tls::when_closed(&self.closed)
+        self.session.closed()
     }
 
     async fn probe(&self) -> ProbeVerdict {
-        if self.is_closed() {
-            return ProbeVerdict::Unhealthy;
-        }
-        match tokio::time::timeout(self.limits.test_timeout, self.ping()).await {
-            Ok(Ok(_)) => ProbeVerdict::Healthy,
-            _ => ProbeVerdict::Unhealthy,
-        }
+        self.session.probe(self.limits.test_timeout).await
     }
 }
 
@@ -312,36 +281,14 @@ impl HttpConnection for BoringH2Conn {
         B::Error: Into<BoxError>,
     {
         let (mut parts, body) = request.into_parts();
-        if parts.uri.scheme().is_none() || parts.uri.authority().is_none() {
-            let mut uri = parts.uri.into_parts();
-            uri.scheme.get_or_insert(Scheme::HTTPS);
-            uri.authority.get_or_insert_with(|| self.authority.clone());
-            if uri.path_and_query.is_none() {
-                uri.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
-            }
-            parts.uri = Uri::from_parts(uri).map_err(http::Error::from)?;
-        }
+        parts.uri = complete_uri(parts.uri, &self.authority)?;
         self.shape.apply(&mut parts.headers, true);
         let request = Request::from_parts(parts, ());
         self.requests.fetch_add(1, Ordering::Relaxed);
-        if self.goaway.received() {
-            return Err(RequestError::NotSent("the peer sent GOAWAY".into()));
-        }
-        let mut send = self
-            .send
-            .clone()
-            .ready()
-            .await
-            .map_err(|e| RequestError::NotSent(e.into()))?;
-        let end_of_stream = body.is_end_stream();
-        let (response, stream) = send
-            .send_request(request, end_of_stream)
-            .map_err(|e| RequestError::NotSent(e.into()))?;
-        let pump = (!end_of_stream).then(|| PumpGuard::spawn(body, Http2Send(stream)));
-        let stream_id = u32::from(response.stream_id());
-        let (parts, recv) = response
-            .await
-            .map_err(|e| stream_error(&self.goaway, Http2Error(e), stream_id))?
+        let (parts, body) = self
+            .session
+            .send(request, body, self.limits.max_response_body)
+            .await?
             .into_parts();
         let size: usize = parts
             .headers
@@ -358,10 +305,7 @@ impl HttpConnection for BoringH2Conn {
                 .into(),
             });
         }
-        Ok(Response::from_parts(
-            parts,
-            BoringH2Body::new(Http2Recv(recv), self.limits.max_response_body, pump),
-        ))
+        Ok(Response::from_parts(parts, body))
     }
 
     fn requests_sent(&self) -> u64 {

@@ -2,28 +2,68 @@
 //! ([`pool_tls::H2LikeRecv`] and the rest): newtypes, as the traits and the types are both
 //! other crates' (`docs/h2like.md`).
 
+use std::future::Future;
 use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
-use http::HeaderMap;
+use http::{HeaderMap, Request, Response};
 use pool_http::BoxError;
-use pool_tls::{H2LikeError, H2LikePing, H2LikeRecv, H2LikeSend};
+use pool_tls::{H2LikeClient, H2LikeError, H2LikePing, H2LikeRecv, H2LikeSend};
+
+/// An `http2` request handle.
+#[derive(Clone)]
+pub(crate) struct Http2Client(pub(crate) http2::client::SendRequest<Bytes>);
 
 /// The receiving half of an `http2` stream: what a [`BoringH2Body`](crate::BoringH2Body)
 /// reads.
 #[derive(Debug)]
-pub struct Http2Recv(pub(crate) http2::RecvStream);
+pub struct Http2Recv(http2::RecvStream);
 
 /// The sending half of an `http2` stream, for the request-body pump.
-pub(crate) struct Http2Send(pub(crate) http2::SendStream<Bytes>);
+pub(crate) struct Http2Send(http2::SendStream<Bytes>);
 
 /// An `http2` PING handle.
 pub(crate) struct Http2Ping(pub(crate) http2::PingPong);
 
+impl H2LikeClient for Http2Client {
+    type Error = Http2Error;
+    type Recv = Http2Recv;
+    type Send = Http2Send;
+
+    fn max_send_streams(&self) -> usize {
+        self.0.current_max_send_streams()
+    }
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Http2Error>> {
+        self.0.poll_ready(cx).map_err(Http2Error)
+    }
+
+    fn send_request(
+        &mut self,
+        request: Request<()>,
+        end_of_stream: bool,
+    ) -> Result<
+        (
+            u32,
+            impl Future<Output = Result<Response<Http2Recv>, Http2Error>> + Send + 'static,
+            Http2Send,
+        ),
+        Http2Error,
+    > {
+        let (response, stream) = self
+            .0
+            .send_request(request, end_of_stream)
+            .map_err(Http2Error)?;
+        let id = u32::from(response.stream_id());
+        let response = async move { response.await.map(|r| r.map(Http2Recv)).map_err(Http2Error) };
+        Ok((id, response, Http2Send(stream)))
+    }
+}
+
 /// An `http2` error as [`Http2Recv`] reports it (the source of a `RequestError` stays the
 /// `http2::Error` itself).
 #[derive(Debug)]
-pub struct Http2Error(pub(crate) http2::Error);
+pub struct Http2Error(http2::Error);
 
 impl H2LikeError for Http2Error {
     fn reason(&self) -> Option<u32> {

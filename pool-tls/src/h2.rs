@@ -2,22 +2,21 @@
 //! `pool-http`'s request API ([`HttpConnection`]).
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
 use h2::client::SendRequest;
-use http::uri::{Authority, Scheme};
-use http::{Request, Response, Uri};
+use http::uri::Authority;
+use http::{Request, Response};
 use pool_core::{Connection, DialError, DialErrorKind, Dialer, ProbeVerdict, Target};
 use pool_http::{BoxError, HttpConnection, Protocol, RequestError};
 use pool_rustls::ConfigError;
 use tokio::sync::watch;
-use tokio::task::AbortHandle;
 
 use crate::goaway::{GoAway, Sniff};
-use crate::h2like::{H2Body, PumpGuard, stream_error};
+use crate::h2like::H2Body;
+use crate::h2session::{H2Session, complete_uri};
 use crate::options::H2Options;
 use crate::tls::{TlsCore, TlsInfo, authority, timeout_error};
 
@@ -64,21 +63,10 @@ impl H2Dialer {
             .await
             .map_err(|e| DialError::new(DialErrorKind::Protocol, e))?;
         let ping = connection.ping_pong();
-        let driver_closed = closed.clone();
-        let driver = tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "HTTP/2 connection ended with an error");
-            }
-            driver_closed.send_replace(true);
-        });
         let authority = Authority::try_from(authority(&info.host, info.addr.port()))
             .map_err(|e| DialError::new(DialErrorKind::Handshake, e))?;
         let conn = H2Conn {
-            send,
-            ping: tokio::sync::Mutex::new(ping),
-            closed,
-            goaway,
-            driver: driver.abort_handle(),
+            session: H2Session::start(send, ping, connection, closed, goaway),
             info,
             authority,
             test_timeout: self.core.opts.test_timeout,
@@ -135,12 +123,9 @@ impl H2Dialer {
 ///   socket;
 /// - probe: an HTTP/2 PING answered within `test_timeout`.
 pub struct H2Conn {
-    send: SendRequest<Bytes>,
-    ping: tokio::sync::Mutex<Option<h2::PingPong>>,
-    closed: watch::Sender<bool>,
-    /// The peer's GOAWAY frames (which also mark the connection closed).
-    goaway: Arc<GoAway>,
-    driver: AbortHandle,
+    /// The request and PING handles, the closed flag, the peer's GOAWAY frames (which also
+    /// mark the connection closed), the driver.
+    session: H2Session<SendRequest<Bytes>, h2::PingPong>,
     info: TlsInfo,
     authority: Authority,
     test_timeout: Duration,
@@ -158,14 +143,7 @@ impl H2Conn {
 
     /// Sends an HTTP/2 PING and waits for its answer; returns the round-trip time.
     pub async fn ping(&self) -> Result<Duration, h2::Error> {
-        crate::h2like::h2_ping(&self.ping).await
-    }
-}
-
-impl Drop for H2Conn {
-    fn drop(&mut self) {
-        // Dropping the driver closes the socket; leases are gone by now.
-        self.driver.abort();
+        self.session.ping().await
     }
 }
 
@@ -173,7 +151,7 @@ impl std::fmt::Debug for H2Conn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("H2Conn")
             .field("info", &self.info)
-            .field("closed", &*self.closed.borrow())
+            .field("closed", &self.session.is_closed())
             .finish_non_exhaustive()
     }
 }
@@ -184,27 +162,19 @@ impl Connection for H2Conn {
     }
 
     fn capacity(&self) -> usize {
-        self.send
-            .current_max_send_streams()
-            .clamp(1, self.max_streams_cap)
+        self.session.capacity(self.max_streams_cap)
     }
 
     fn is_closed(&self) -> bool {
-        *self.closed.borrow()
+        self.session.is_closed()
     }
 
     fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
-        crate::tls::when_closed(&self.closed)
+        self.session.closed()
     }
 
     async fn probe(&self) -> ProbeVerdict {
-        if self.is_closed() {
-            return ProbeVerdict::Unhealthy;
-        }
-        match tokio::time::timeout(self.test_timeout, self.ping()).await {
-            Ok(Ok(_)) => ProbeVerdict::Healthy,
-            _ => ProbeVerdict::Unhealthy,
-        }
+        self.session.probe(self.test_timeout).await
     }
 }
 
@@ -223,15 +193,7 @@ impl HttpConnection for H2Conn {
         B::Error: Into<BoxError>,
     {
         let (mut parts, body) = request.into_parts();
-        if parts.uri.scheme().is_none() || parts.uri.authority().is_none() {
-            let mut uri = parts.uri.into_parts();
-            uri.scheme.get_or_insert(Scheme::HTTPS);
-            uri.authority.get_or_insert_with(|| self.authority.clone());
-            if uri.path_and_query.is_none() {
-                uri.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
-            }
-            parts.uri = Uri::from_parts(uri).map_err(http::Error::from)?;
-        }
+        parts.uri = complete_uri(parts.uri, &self.authority)?;
         if let Some(lang) = &self.info.accept_language
             && !parts.headers.contains_key(http::header::ACCEPT_LANGUAGE)
         {
@@ -239,32 +201,11 @@ impl HttpConnection for H2Conn {
                 .headers
                 .insert(http::header::ACCEPT_LANGUAGE, lang.clone());
         }
-        let request = Request::from_parts(parts, ());
         self.requests.fetch_add(1, Ordering::Relaxed);
-        if self.goaway.received() {
-            // h2 would open the stream, and the peer ignore it.
-            return Err(RequestError::NotSent("the peer sent GOAWAY".into()));
-        }
-        let mut send = self
-            .send
-            .clone()
-            .ready()
+        let request = Request::from_parts(parts, ());
+        self.session
+            .send(request, body, self.max_response_body)
             .await
-            .map_err(|e| RequestError::NotSent(e.into()))?;
-        let end_of_stream = body.is_end_stream();
-        let (response, stream) = send
-            .send_request(request, end_of_stream)
-            .map_err(|e| RequestError::NotSent(e.into()))?;
-        // Aborted when the exchange is abandoned (this future or the response body
-        // dropped), so the stream's last handle goes and h2 resets it.
-        let pump = (!end_of_stream).then(|| PumpGuard::spawn(body, stream));
-        let stream_id = u32::from(response.stream_id());
-        let (parts, recv) = response
-            .await
-            .map_err(|e| stream_error(&self.goaway, e, stream_id))?
-            .into_parts();
-        let body = H2Body::new(recv, self.max_response_body, pump);
-        Ok(Response::from_parts(parts, body))
     }
 
     /// Requests started on this connection, the dial's validation request not counted.

@@ -71,6 +71,7 @@ mod goaway;
 mod h1;
 mod h2;
 mod h2like;
+mod h2session;
 mod options;
 mod tls;
 
@@ -92,6 +93,7 @@ pub use h2like::{
     H2LikeError, H2LikePing, H2LikeRecv, H2LikeSend, PumpGuard, h2_ping, request_error,
     stream_error,
 };
+pub use h2session::{H2LikeClient, H2Session, complete_uri};
 
 /// Re-exported from `pool-rustls`, where the rustls plumbing lives, for the users of the
 /// TLS options.
