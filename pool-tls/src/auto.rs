@@ -108,12 +108,17 @@ impl Dialer for HttpsDialer {
 }
 
 /// A connection of an [`HttpsDialer`]: HTTP/2 or HTTP/1.1, as the server chose by ALPN.
+/// `H` is the HTTP/2 connection: h2's by default, another engine's (`pool-boring`'s) else.
 #[derive(Debug)]
-pub enum HttpsConn {
+#[allow(
+    clippy::large_enum_variant,
+    reason = "clippy sizes the generic H as 0 bytes; both engines' HTTP/2 connections are as large as H1Conn"
+)]
+pub enum HttpsConn<H = H2Conn> {
     /// HTTP/1.1 (exclusive).
     H1(H1Conn),
     /// HTTP/2 (shared by the peer's stream limit).
-    H2(H2Conn),
+    H2(H),
 }
 
 impl HttpsConn {
@@ -126,7 +131,7 @@ impl HttpsConn {
     }
 }
 
-impl Connection for HttpsConn {
+impl<H: Connection> Connection for HttpsConn<H> {
     fn protocol(&self) -> Protocol {
         match self {
             HttpsConn::H1(c) => c.protocol(),
@@ -170,10 +175,13 @@ impl Connection for HttpsConn {
     }
 }
 
-impl HttpConnection for HttpsConn {
-    type ResponseBody = HttpsBody;
+impl<H: HttpConnection> HttpConnection for HttpsConn<H> {
+    type ResponseBody = HttpsBody<H::ResponseBody>;
 
-    async fn send<B>(&self, request: Request<B>) -> Result<Response<HttpsBody>, RequestError>
+    async fn send<B>(
+        &self,
+        request: Request<B>,
+    ) -> Result<Response<HttpsBody<H::ResponseBody>>, RequestError>
     where
         B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<BoxError>,

@@ -384,3 +384,45 @@ impl H2LikePing for h2::PingPong {
         h2::PingPong::poll_pong(self, cx).map_ok(|_| ())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_stream_is_a_refusal_on_an_open_connection() {
+        let e = request_error(h2::Error::from(h2::Reason::REFUSED_STREAM));
+        match e {
+            RequestError::Refused {
+                source,
+                connection_closing,
+            } => {
+                assert!(!connection_closing);
+                // The source is the crate's own error, not a wrapper.
+                assert!(source.downcast_ref::<h2::Error>().is_some());
+            }
+            other => panic!("expected Refused, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn local_enhance_your_calm_is_a_flood() {
+        let e = request_error(h2::Error::from(h2::Reason::ENHANCE_YOUR_CALM));
+        assert!(
+            matches!(
+                e,
+                RequestError::PeerLimit {
+                    limit: pool_http::PeerLimit::Flood,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn other_stream_errors_are_protocol_errors() {
+        let e = request_error(h2::Error::from(h2::Reason::PROTOCOL_ERROR));
+        assert!(matches!(e, RequestError::Protocol(_)), "{e:?}");
+    }
+}

@@ -212,3 +212,30 @@ impl H2LikeClient for h2::client::SendRequest<Bytes> {
         Ok((u32::from(response.stream_id()), response, stream))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host() -> Authority {
+        Authority::from_static("example.com:8443")
+    }
+
+    #[test]
+    fn a_relative_uri_gets_https_and_the_host() {
+        let uri = complete_uri(Uri::from_static("/a?b=1"), &host()).unwrap();
+        assert_eq!(uri, "https://example.com:8443/a?b=1");
+    }
+
+    #[test]
+    fn an_absolute_uri_is_kept() {
+        let uri = complete_uri(Uri::from_static("http://other.test/x"), &host()).unwrap();
+        assert_eq!(uri, "http://other.test/x");
+    }
+
+    #[test]
+    fn an_authority_alone_gets_the_root_path() {
+        let uri = complete_uri(Uri::from_static("other.test:1"), &host()).unwrap();
+        assert_eq!(uri, "https://other.test:1/");
+    }
+}
