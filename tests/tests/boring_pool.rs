@@ -11,12 +11,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pool_boring::{BoringDialer, BoringError, BoringOptions, BrowserProfile, Mode};
-use pool_core::{DialErrorKind, Dialer, Pool, PoolOptions, Protocol, WarmOutcome};
+use pool_core::{DialErrorKind, Dialer, Pool, Protocol};
 use pool_http::{HttpConnection, HttpLeaseExt, RequestError, RequestOptions, Validation};
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa, eventually};
 
 mod common;
-use common::{WAIT, get, ips, pool_options, target, trust, validation_verdicts_through_the_pool};
+use common::{
+    WAIT, get, ips, pool_options, retrying_once, target, trust,
+    validation_verdicts_through_the_pool, warm_failures,
+};
 
 fn options(ca: &TestCa) -> BoringOptions {
     BoringOptions {
@@ -151,23 +154,9 @@ async fn a_wrong_certificate_is_refused_with_a_typed_error() {
         "{err:?}"
     );
     // Through the pool: a failed dial, blacklisted, never silently accepted.
-    let pool = Pool::new(
-        dialer,
-        PoolOptions {
-            max_retries: 1,
-            ..pool_options()
-        },
-    )
-    .unwrap();
+    let pool = retrying_once(dialer);
     pool.set_addrs("a.test", [addr]);
-    let mut kinds = Vec::new();
-    let report = pool
-        .warm_with_progress("a.test", |p| {
-            if let WarmOutcome::Failed(e) = &p.outcome {
-                kinds.push(e.kind());
-            }
-        })
-        .await;
+    let (report, kinds) = warm_failures(&pool, "a.test").await;
     assert_eq!((report.ok, report.failed, report.blacklisted), (0, 1, 1));
     assert_eq!(kinds, [DialErrorKind::Handshake]);
     assert!(pool.get("a.test").await.is_err());

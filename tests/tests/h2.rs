@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use pool_core::{DialErrorKind, Dialer, Pool, PoolOptions, SourceAddrs, WarmOutcome};
+use pool_core::{DialErrorKind, Dialer, Pool, PoolOptions, SourceAddrs};
 use pool_http::{Empty, HttpLeaseExt, PoolService};
 use pool_testkit::fds::open_fds;
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa, eventually};
@@ -15,7 +15,10 @@ use pool_tls::{ConfigError, H2Dialer, H2Options, TlsProfile, TlsVersion, Validat
 use tower_service::Service;
 
 mod common;
-use common::{WAIT, ips, pool_options, target, trust, validation_verdicts_through_the_pool};
+use common::{
+    WAIT, ips, pool_options, retrying_once, target, trust, validation_verdicts_through_the_pool,
+    warm_failures,
+};
 
 fn h2_options(ca: &TestCa) -> H2Options {
     let mut options = H2Options::default();
@@ -154,23 +157,9 @@ async fn wrong_certificate_is_refused_and_counted() {
     let origin = H2Origin::start(H2OriginOptions::new(&ips(&[5]), &["other.test"], &ca))
         .await
         .unwrap();
-    let pool = Pool::new(
-        H2Dialer::new(h2_options(&ca)).unwrap(),
-        PoolOptions {
-            max_retries: 1,
-            ..pool_options()
-        },
-    )
-    .unwrap();
+    let pool = retrying_once(H2Dialer::new(h2_options(&ca)).unwrap());
     pool.set_addrs("a.test", origin.socket_addrs());
-    let mut kinds = Vec::new();
-    let report = pool
-        .warm_with_progress("a.test", |p| {
-            if let WarmOutcome::Failed(e) = &p.outcome {
-                kinds.push(e.kind());
-            }
-        })
-        .await;
+    let (report, kinds) = warm_failures(&pool, "a.test").await;
     assert_eq!((report.ok, report.failed, report.blacklisted), (0, 1, 1));
     assert_eq!(kinds, [DialErrorKind::Handshake]);
     assert_eq!(pool.stats().dial_failures, 1);

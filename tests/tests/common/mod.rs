@@ -7,7 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use bytes::Bytes;
-use pool_core::{Dialer, Pool, PoolOptions, Target};
+use pool_core::{DialErrorKind, Dialer, Pool, PoolOptions, Target, WarmOutcome, WarmReport};
 use pool_http::Empty;
 use pool_testkit::{H2Origin, TestCa};
 use pool_tls::Trust;
@@ -35,6 +35,35 @@ pub fn pool_options() -> PoolOptions {
         checkout_timeout: Duration::from_secs(10),
         ..PoolOptions::default()
     }
+}
+
+/// A pool of `dialer` that retries a dial once (a refused certificate counts as one
+/// failure, never more).
+pub fn retrying_once<D: Dialer>(dialer: D) -> Pool<D> {
+    Pool::new(
+        dialer,
+        PoolOptions {
+            max_retries: 1,
+            ..pool_options()
+        },
+    )
+    .unwrap()
+}
+
+/// Warms `host` and returns the report with the kinds of the dials that failed.
+pub async fn warm_failures<D: Dialer>(
+    pool: &Pool<D>,
+    host: &str,
+) -> (WarmReport, Vec<DialErrorKind>) {
+    let mut kinds = Vec::new();
+    let report = pool
+        .warm_with_progress(host, |p| {
+            if let WarmOutcome::Failed(e) = &p.outcome {
+                kinds.push(e.kind());
+            }
+        })
+        .await;
+    (report, kinds)
 }
 
 /// A dial target.
