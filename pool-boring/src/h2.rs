@@ -1,6 +1,7 @@
 //! HTTP/2 over a BoringSSL stream with the `http2` crate (the h2 fork that orders SETTINGS
 //! and pseudo-headers and sends priorities): [`BoringH2Conn`], which carries `pool-http`'s
-//! request API. Its shape is `pool_tls::H2Conn`'s; the types are `http2`'s, not `h2`'s.
+//! request API. Its core is `pool_tls::H2Session` (the same as `pool_tls::H2Conn`'s) over
+//! `http2`'s types, through the newtypes of `crate::http2like` (`docs/h2like.md`).
 
 use std::future::Future;
 use std::sync::Arc;
