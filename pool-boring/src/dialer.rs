@@ -3,16 +3,13 @@
 //! server's ALPN choice say.
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body::{Body, Frame, SizeHint};
 use pool_core::{Connection, DialError, DialErrorKind, Dialer, ProbeVerdict, RoundRobin, Target};
 use pool_http::{BoxError, HttpConnection, Protocol, RequestError};
-use pool_tls::{H1Body, H1Conn, Rotation, TlsInfo};
+use pool_tls::{H1Conn, HttpsBody, HttpsConn, Rotation, TlsInfo};
 
 use crate::error::BoringError;
 use crate::h2::{BoringH2Body, BoringH2Conn, HeaderShape, Limits};
@@ -85,9 +82,9 @@ impl BoringDialer {
                 max_response_body: opts.max_response_body,
                 max_header_list: opts.max_response_header_size,
             };
-            Inner::H2(crate::h2::establish(tls, info, &built.tls, &built.h2, limits).await?)
+            HttpsConn::H2(crate::h2::establish(tls, info, &built.tls, &built.h2, limits).await?)
         } else {
-            Inner::H1(H1Conn::establish(tls, info, opts.max_response_header_size).await?)
+            HttpsConn::H1(H1Conn::establish(tls, info, opts.max_response_header_size).await?)
         };
         Ok(BoringConn {
             inner,
@@ -131,16 +128,10 @@ impl Dialer for BoringDialer {
             pool_http::validate(&conn, validation, opts.test_timeout).await?;
             // The validation request does not make the connection "reused" for callers.
             conn.validation_requests
-                .store(conn.inner_requests(), Ordering::Relaxed);
+                .store(conn.inner.requests_sent(), Ordering::Relaxed);
         }
         Ok(conn)
     }
-}
-
-#[derive(Debug)]
-enum Inner {
-    H1(H1Conn),
-    H2(BoringH2Conn),
 }
 
 /// A connection of a [`BoringDialer`]: HTTP/2 (shared by the peer's stream limit) or
@@ -149,7 +140,8 @@ enum Inner {
 /// profile's header order.
 #[derive(Debug)]
 pub struct BoringConn {
-    inner: Inner,
+    /// `pool_tls`'s ALPN enum over this engine's HTTP/2 connection.
+    inner: HttpsConn<BoringH2Conn>,
     shape: HeaderShape,
     /// Requests the dial's validation sent (not counted in `requests_sent`).
     validation_requests: AtomicU64,
@@ -160,68 +152,39 @@ impl BoringConn {
     /// `profile`).
     pub fn info(&self) -> &TlsInfo {
         match &self.inner {
-            Inner::H1(c) => c.info(),
-            Inner::H2(c) => c.info(),
+            HttpsConn::H1(c) => c.info(),
+            HttpsConn::H2(c) => c.info(),
         }
     }
 
     /// The HTTP/2 connection, when it is one (its PING, for instance).
     pub fn as_h2(&self) -> Option<&BoringH2Conn> {
         match &self.inner {
-            Inner::H2(c) => Some(c),
-            Inner::H1(_) => None,
-        }
-    }
-
-    fn inner_requests(&self) -> u64 {
-        match &self.inner {
-            Inner::H1(c) => c.requests_sent(),
-            Inner::H2(c) => c.requests_sent(),
+            HttpsConn::H2(c) => Some(c),
+            HttpsConn::H1(_) => None,
         }
     }
 }
 
 impl Connection for BoringConn {
     fn protocol(&self) -> Protocol {
-        match &self.inner {
-            Inner::H1(c) => c.protocol(),
-            Inner::H2(c) => c.protocol(),
-        }
+        self.inner.protocol()
     }
 
     fn capacity(&self) -> usize {
-        match &self.inner {
-            Inner::H1(c) => c.capacity(),
-            Inner::H2(c) => c.capacity(),
-        }
+        self.inner.capacity()
     }
 
     fn is_closed(&self) -> bool {
-        match &self.inner {
-            Inner::H1(c) => c.is_closed(),
-            Inner::H2(c) => c.is_closed(),
-        }
+        self.inner.is_closed()
     }
 
     fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
-        let (h1, h2) = match &self.inner {
-            Inner::H1(c) => (Some(c.closed()), None),
-            Inner::H2(c) => (None, Some(c.closed())),
-        };
-        async move {
-            match (h1, h2) {
-                (Some(f), _) => f.await,
-                (_, Some(f)) => f.await,
-                (None, None) => {}
-            }
-        }
+        self.inner.closed()
     }
 
     async fn probe(&self) -> ProbeVerdict {
-        match &self.inner {
-            Inner::H1(c) => c.probe().await,
-            Inner::H2(c) => c.probe().await,
-        }
+        self.inner.probe().await
     }
 }
 
@@ -233,58 +196,24 @@ impl HttpConnection for BoringConn {
         B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<BoxError>,
     {
-        Ok(match &self.inner {
-            Inner::H1(c) => {
-                let (mut parts, body) = request.into_parts();
-                self.shape.apply(&mut parts.headers, true);
-                c.send(Request::from_parts(parts, body))
-                    .await?
-                    .map(BoringBody::H1)
-            }
-            Inner::H2(c) => c.send(request).await?.map(BoringBody::H2),
-        })
+        let request = if let HttpsConn::H1(_) = &self.inner {
+            // The HTTP/2 connection applies the shape itself (and orders the headers).
+            let (mut parts, body) = request.into_parts();
+            self.shape.apply(&mut parts.headers, true);
+            Request::from_parts(parts, body)
+        } else {
+            request
+        };
+        self.inner.send(request).await
     }
 
     fn requests_sent(&self) -> u64 {
-        self.inner_requests()
+        self.inner
+            .requests_sent()
             .saturating_sub(self.validation_requests.load(Ordering::Relaxed))
     }
 }
 
-/// The response body of a [`BoringConn`]: the chosen protocol's.
-#[derive(Debug)]
-pub enum BoringBody {
-    /// An HTTP/1.1 body.
-    H1(H1Body),
-    /// An HTTP/2 body.
-    H2(BoringH2Body),
-}
-
-impl Body for BoringBody {
-    type Data = Bytes;
-    type Error = RequestError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, RequestError>>> {
-        match self.get_mut() {
-            BoringBody::H1(b) => Pin::new(b).poll_frame(cx),
-            BoringBody::H2(b) => Pin::new(b).poll_frame(cx),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            BoringBody::H1(b) => b.is_end_stream(),
-            BoringBody::H2(b) => b.is_end_stream(),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            BoringBody::H1(b) => b.size_hint(),
-            BoringBody::H2(b) => b.size_hint(),
-        }
-    }
-}
+/// The response body of a [`BoringConn`]: the chosen protocol's (`pool_tls::HttpsBody`
+/// with the `http2` body).
+pub type BoringBody = HttpsBody<BoringH2Body>;

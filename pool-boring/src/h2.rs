@@ -1,31 +1,27 @@
 //! HTTP/2 over a BoringSSL stream with the `http2` crate (the h2 fork that orders SETTINGS
 //! and pseudo-headers and sends priorities): [`BoringH2Conn`], which carries `pool-http`'s
-//! request API. Its shape is `pool_tls::H2Conn`'s; the types are `http2`'s, not `h2`'s.
+//! request API. Its core is `pool_tls::H2Session` (the same as `pool_tls::H2Conn`'s) over
+//! `http2`'s types, through the newtypes of `crate::http2like` (`docs/h2like.md`).
 
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::task::{Context, Poll, ready};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use http::uri::{Authority, Scheme};
-use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, Uri, header};
-use http_body::Frame;
-use http_body_util::BodyExt;
-use http2::client::SendRequest;
+use http::uri::Authority;
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, header};
 use http2::frame::{
     Priorities, Priority, PseudoId, PseudoOrder, SettingId, SettingsOrder, StreamDependency,
     StreamId,
 };
 use pool_core::{Connection, DialError, DialErrorKind, ProbeVerdict};
 use pool_http::{BoxError, HttpConnection, Protocol, RequestError};
-use pool_tls::{GoAway, Sniff, TlsInfo};
+use pool_tls::{GoAway, H2Body, H2Session, Sniff, TlsInfo, complete_uri};
 use tokio::sync::watch;
-use tokio::task::AbortHandle;
 
 use crate::error::BoringError;
+use crate::http2like::{Http2Client, Http2Ping, Http2Recv};
 use crate::profiles::{H2Fingerprint, Pseudo};
 use crate::tls::{BoringStream, BuiltProfile, authority};
 
@@ -189,22 +185,11 @@ pub(crate) async fn establish(
         .handshake::<_, Bytes>(Sniff::new(tls, goaway.clone()))
         .await
         .map_err(|e| DialError::new(DialErrorKind::Protocol, e))?;
-    let ping = connection.ping_pong();
-    let driver_closed = closed.clone();
-    let driver = tokio::spawn(async move {
-        if let Err(e) = connection.await {
-            tracing::debug!(error = %e, "HTTP/2 connection ended with an error");
-        }
-        driver_closed.send_replace(true);
-    });
+    let ping = connection.ping_pong().map(Http2Ping);
     let authority = Authority::try_from(authority(&info.host, info.addr))
         .map_err(|e| DialError::new(DialErrorKind::Handshake, e))?;
     let conn = BoringH2Conn {
-        send,
-        ping: tokio::sync::Mutex::new(ping),
-        closed,
-        goaway,
-        driver: driver.abort_handle(),
+        session: H2Session::start(Http2Client(send), ping, connection, closed, goaway),
         info,
         authority,
         shape: HeaderShape::of(profile),
@@ -233,11 +218,7 @@ pub(crate) struct Limits {
 /// `SETTINGS_MAX_CONCURRENT_STREAMS` (capped), closed on GOAWAY (the pool drains it) or
 /// when the driver ends, probe = an HTTP/2 PING within `test_timeout`.
 pub struct BoringH2Conn {
-    send: SendRequest<Bytes>,
-    ping: tokio::sync::Mutex<Option<http2::PingPong>>,
-    closed: watch::Sender<bool>,
-    goaway: Arc<GoAway>,
-    driver: AbortHandle,
+    session: H2Session<Http2Client, Http2Ping>,
     info: TlsInfo,
     authority: Authority,
     shape: HeaderShape,
@@ -253,19 +234,7 @@ impl BoringH2Conn {
 
     /// Sends an HTTP/2 PING and waits for its answer; returns the round-trip time.
     pub async fn ping(&self) -> Result<Duration, http2::Error> {
-        let mut guard = self.ping.lock().await;
-        let Some(ping) = guard.as_mut() else {
-            return Err(http2::Error::from(http2::Reason::INTERNAL_ERROR));
-        };
-        let started = Instant::now();
-        ping.ping(http2::Ping::opaque()).await?;
-        Ok(started.elapsed())
-    }
-}
-
-impl Drop for BoringH2Conn {
-    fn drop(&mut self) {
-        self.driver.abort();
+        self.session.ping().await
     }
 }
 
@@ -273,7 +242,7 @@ impl std::fmt::Debug for BoringH2Conn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BoringH2Conn")
             .field("info", &self.info)
-            .field("closed", &*self.closed.borrow())
+            .field("closed", &self.session.is_closed())
             .finish_non_exhaustive()
     }
 }
@@ -284,30 +253,19 @@ impl Connection for BoringH2Conn {
     }
 
     fn capacity(&self) -> usize {
-        self.send
-            .current_max_send_streams()
-            .clamp(1, self.limits.max_streams_cap)
+        self.session.capacity(self.limits.max_streams_cap)
     }
 
     fn is_closed(&self) -> bool {
-        *self.closed.borrow()
+        self.session.is_closed()
     }
 
     fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
-        let mut rx = self.closed.subscribe();
-        async move {
-            let _ = rx.wait_for(|closed| *closed).await;
-        }
+        self.session.closed()
     }
 
     async fn probe(&self) -> ProbeVerdict {
-        if self.is_closed() {
-            return ProbeVerdict::Unhealthy;
-        }
-        match tokio::time::timeout(self.limits.test_timeout, self.ping()).await {
-            Ok(Ok(_)) => ProbeVerdict::Healthy,
-            _ => ProbeVerdict::Unhealthy,
-        }
+        self.session.probe(self.limits.test_timeout).await
     }
 }
 
@@ -324,37 +282,14 @@ impl HttpConnection for BoringH2Conn {
         B::Error: Into<BoxError>,
     {
         let (mut parts, body) = request.into_parts();
-        if parts.uri.scheme().is_none() || parts.uri.authority().is_none() {
-            let mut uri = parts.uri.into_parts();
-            uri.scheme.get_or_insert(Scheme::HTTPS);
-            uri.authority.get_or_insert_with(|| self.authority.clone());
-            if uri.path_and_query.is_none() {
-                uri.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
-            }
-            parts.uri = Uri::from_parts(uri).map_err(http::Error::from)?;
-        }
+        parts.uri = complete_uri(parts.uri, &self.authority)?;
         self.shape.apply(&mut parts.headers, true);
         let request = Request::from_parts(parts, ());
         self.requests.fetch_add(1, Ordering::Relaxed);
-        if self.goaway.received() {
-            return Err(RequestError::NotSent("the peer sent GOAWAY".into()));
-        }
-        let mut send = self
-            .send
-            .clone()
-            .ready()
-            .await
-            .map_err(|e| RequestError::NotSent(e.into()))?;
-        let end_of_stream = body.is_end_stream();
-        let (response, stream) = send
-            .send_request(request, end_of_stream)
-            .map_err(|e| RequestError::NotSent(e.into()))?;
-        let pump =
-            (!end_of_stream).then(|| PumpGuard(tokio::spawn(pump(body, stream)).abort_handle()));
-        let stream_id = u32::from(response.stream_id());
-        let (parts, recv) = response
-            .await
-            .map_err(|e| self.stream_error(e, stream_id))?
+        let (parts, body) = self
+            .session
+            .send(request, body, self.limits.max_response_body)
+            .await?
             .into_parts();
         let size: usize = parts
             .headers
@@ -371,16 +306,7 @@ impl HttpConnection for BoringH2Conn {
                 .into(),
             });
         }
-        Ok(Response::from_parts(
-            parts,
-            BoringH2Body {
-                recv,
-                trailers: false,
-                limit: self.limits.max_response_body,
-                read: 0,
-                _pump: pump,
-            },
-        ))
+        Ok(Response::from_parts(parts, body))
     }
 
     fn requests_sent(&self) -> u64 {
@@ -388,156 +314,8 @@ impl HttpConnection for BoringH2Conn {
     }
 }
 
-/// Pumps a request body into its stream as the peer's window allows; a body error resets
-/// the stream (`CANCEL`).
-async fn pump<B>(mut body: B, mut stream: http2::SendStream<Bytes>)
-where
-    B: http_body::Body<Data = Bytes> + Unpin,
-    B::Error: Into<BoxError>,
-{
-    loop {
-        let frame = match body.frame().await.map(|r| r.map_err(Into::into)) {
-            None => break,
-            Some(Ok(frame)) => frame,
-            Some(Err::<_, BoxError>(e)) => {
-                tracing::debug!(error = %e, "request body failed; resetting the stream");
-                stream.send_reset(http2::Reason::CANCEL);
-                return;
-            }
-        };
-        let end = body.is_end_stream();
-        let mut data = match frame.into_data() {
-            Ok(data) => data,
-            Err(frame) => {
-                if let Ok(trailers) = frame.into_trailers() {
-                    let _ = stream.send_trailers(trailers);
-                    return;
-                }
-                continue;
-            }
-        };
-        while !data.is_empty() {
-            stream.reserve_capacity(data.len());
-            let granted = match std::future::poll_fn(|cx| stream.poll_capacity(cx)).await {
-                Some(Ok(n)) => n,
-                _ => return,
-            };
-            let chunk = data.split_to(granted.min(data.len()));
-            if stream.send_data(chunk, end && data.is_empty()).is_err() {
-                return;
-            }
-        }
-        if end {
-            return;
-        }
-    }
-    let _ = stream.send_data(Bytes::new(), true);
-}
-
-/// Aborts the request-body pump when dropped.
-#[derive(Debug)]
-struct PumpGuard(AbortHandle);
-
-impl Drop for PumpGuard {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// The streamed body of an HTTP/2 response on a [`BoringH2Conn`]: data as it arrives
-/// (flow-control capacity released as it is handed out), then the trailers; at most
-/// `max_response_body` bytes. Dropping it early resets the stream.
-pub struct BoringH2Body {
-    recv: http2::RecvStream,
-    trailers: bool,
-    limit: usize,
-    read: usize,
-    _pump: Option<PumpGuard>,
-}
-
-impl http_body::Body for BoringH2Body {
-    type Data = Bytes;
-    type Error = RequestError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, RequestError>>> {
-        let this = &mut *self;
-        if !this.trailers {
-            match ready!(this.recv.poll_data(cx)) {
-                Some(Ok(data)) => {
-                    let _ = this.recv.flow_control().release_capacity(data.len());
-                    this.read += data.len();
-                    if this.read > this.limit {
-                        return Poll::Ready(Some(Err(RequestError::BodyTooLarge {
-                            limit: this.limit,
-                        })));
-                    }
-                    return Poll::Ready(Some(Ok(Frame::data(data))));
-                }
-                Some(Err(e)) => return Poll::Ready(Some(Err(request_error(e)))),
-                None => this.trailers = true,
-            }
-        }
-        match ready!(this.recv.poll_trailers(cx)) {
-            Ok(Some(trailers)) => Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
-            Ok(None) => Poll::Ready(None),
-            Err(e) => Poll::Ready(Some(Err(request_error(e)))),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.recv.is_end_stream()
-    }
-}
-
-impl std::fmt::Debug for BoringH2Body {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BoringH2Body")
-            .field("read", &self.read)
-            .finish_non_exhaustive()
-    }
-}
-
-impl BoringH2Conn {
-    /// As [`request_error`], except that a connection lost after a GOAWAY that excluded
-    /// stream `id` is a refusal (RFC 9113 §6.8: not processed).
-    fn stream_error(&self, e: http2::Error, id: u32) -> RequestError {
-        match request_error(e) {
-            RequestError::ConnectionLost(source) if self.goaway.excludes(id) => {
-                RequestError::Refused {
-                    source,
-                    connection_closing: true,
-                }
-            }
-            other => other,
-        }
-    }
-}
-
-/// An `http2` error under a request, as `pool-http`'s kind (the same rules as
-/// `pool_tls::H2Conn`'s for h2's errors).
-fn request_error(e: http2::Error) -> RequestError {
-    let refused = e.reason() == Some(http2::Reason::REFUSED_STREAM);
-    if e.reason() == Some(http2::Reason::ENHANCE_YOUR_CALM) && !e.is_remote() {
-        RequestError::PeerLimit {
-            limit: pool_http::PeerLimit::Flood,
-            source: e.into(),
-        }
-    } else if e.is_go_away() && (e.is_remote() || refused) {
-        RequestError::Refused {
-            source: e.into(),
-            connection_closing: true,
-        }
-    } else if refused {
-        RequestError::Refused {
-            source: e.into(),
-            connection_closing: false,
-        }
-    } else if e.is_io() || e.is_go_away() {
-        RequestError::ConnectionLost(e.into())
-    } else {
-        RequestError::Protocol(e.into())
-    }
-}
+/// The streamed body of an HTTP/2 response on a [`BoringH2Conn`]: `pool_tls::H2Body` over
+/// `http2`'s stream (data as it arrives, flow-control capacity released as it is handed
+/// out, then the trailers; at most `max_response_body` bytes; dropping it early resets the
+/// stream).
+pub type BoringH2Body = H2Body<Http2Recv>;

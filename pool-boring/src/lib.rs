@@ -49,6 +49,7 @@ mod compress;
 mod dialer;
 mod error;
 mod h2;
+mod http2like;
 mod options;
 pub mod profiles;
 mod tls;
@@ -56,6 +57,7 @@ mod tls;
 pub use dialer::{BoringBody, BoringConn, BoringDialer};
 pub use error::BoringError;
 pub use h2::{BoringH2Body, BoringH2Conn};
+pub use http2like::{Http2Error, Http2Recv};
 pub use options::{BoringOptions, Mode};
 pub use profiles::BrowserProfile;
 

@@ -14,7 +14,8 @@ use pool_http::{BoxError, HttpConnection, Protocol, RequestError};
 use pool_rustls::ConfigError;
 
 use crate::h1::{H1Body, H1Conn};
-use crate::h2::{H2Body, H2Conn, H2Dialer};
+use crate::h2::{H2Conn, H2Dialer};
+use crate::h2like::H2Body;
 use crate::options::{H2Options, TlsOptions};
 use crate::tls::{AlpnRule, HTTP1_ALPN, TlsCore, TlsInfo, timeout_error};
 
@@ -107,12 +108,17 @@ impl Dialer for HttpsDialer {
 }
 
 /// A connection of an [`HttpsDialer`]: HTTP/2 or HTTP/1.1, as the server chose by ALPN.
+/// `H` is the HTTP/2 connection: h2's by default, another engine's (`pool-boring`'s) else.
 #[derive(Debug)]
-pub enum HttpsConn {
+#[allow(
+    clippy::large_enum_variant,
+    reason = "clippy sizes the generic H as 0 bytes; both engines' HTTP/2 connections are as large as H1Conn"
+)]
+pub enum HttpsConn<H = H2Conn> {
     /// HTTP/1.1 (exclusive).
     H1(H1Conn),
     /// HTTP/2 (shared by the peer's stream limit).
-    H2(H2Conn),
+    H2(H),
 }
 
 impl HttpsConn {
@@ -125,7 +131,7 @@ impl HttpsConn {
     }
 }
 
-impl Connection for HttpsConn {
+impl<H: Connection> Connection for HttpsConn<H> {
     fn protocol(&self) -> Protocol {
         match self {
             HttpsConn::H1(c) => c.protocol(),
@@ -169,10 +175,13 @@ impl Connection for HttpsConn {
     }
 }
 
-impl HttpConnection for HttpsConn {
-    type ResponseBody = HttpsBody;
+impl<H: HttpConnection> HttpConnection for HttpsConn<H> {
+    type ResponseBody = HttpsBody<H::ResponseBody>;
 
-    async fn send<B>(&self, request: Request<B>) -> Result<Response<HttpsBody>, RequestError>
+    async fn send<B>(
+        &self,
+        request: Request<B>,
+    ) -> Result<Response<HttpsBody<H::ResponseBody>>, RequestError>
     where
         B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<BoxError>,
@@ -191,16 +200,20 @@ impl HttpConnection for HttpsConn {
     }
 }
 
-/// The response body of an [`HttpsConn`]: the chosen protocol's.
+/// The response body of an [`HttpsConn`]: the chosen protocol's. `B` is the HTTP/2 body:
+/// h2's by default, another crate's for another engine (`pool-boring`'s `BoringBody`).
 #[derive(Debug)]
-pub enum HttpsBody {
+pub enum HttpsBody<B = H2Body> {
     /// An HTTP/1.1 body.
     H1(H1Body),
     /// An HTTP/2 body.
-    H2(H2Body),
+    H2(B),
 }
 
-impl Body for HttpsBody {
+impl<B> Body for HttpsBody<B>
+where
+    B: Body<Data = Bytes, Error = RequestError> + Unpin,
+{
     type Data = Bytes;
     type Error = RequestError;
 

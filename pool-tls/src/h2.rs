@@ -2,27 +2,21 @@
 //! `pool-http`'s request API ([`HttpConnection`]).
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
-
-use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 use bytes::Bytes;
-use h2::SendStream;
 use h2::client::SendRequest;
-use http::uri::{Authority, Scheme};
-use http::{Request, Response, Uri};
-use http_body::Frame;
-use http_body_util::BodyExt;
+use http::uri::Authority;
+use http::{Request, Response};
 use pool_core::{Connection, DialError, DialErrorKind, Dialer, ProbeVerdict, Target};
 use pool_http::{BoxError, HttpConnection, Protocol, RequestError};
 use pool_rustls::ConfigError;
 use tokio::sync::watch;
-use tokio::task::AbortHandle;
 
 use crate::goaway::{GoAway, Sniff};
+use crate::h2like::H2Body;
+use crate::h2session::{H2Session, complete_uri};
 use crate::options::H2Options;
 use crate::tls::{TlsCore, TlsInfo, authority, timeout_error};
 
@@ -69,21 +63,10 @@ impl H2Dialer {
             .await
             .map_err(|e| DialError::new(DialErrorKind::Protocol, e))?;
         let ping = connection.ping_pong();
-        let driver_closed = closed.clone();
-        let driver = tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "HTTP/2 connection ended with an error");
-            }
-            driver_closed.send_replace(true);
-        });
         let authority = Authority::try_from(authority(&info.host, info.addr.port()))
             .map_err(|e| DialError::new(DialErrorKind::Handshake, e))?;
         let conn = H2Conn {
-            send,
-            ping: tokio::sync::Mutex::new(ping),
-            closed,
-            goaway,
-            driver: driver.abort_handle(),
+            session: H2Session::start(send, ping, connection, closed, goaway),
             info,
             authority,
             test_timeout: self.core.opts.test_timeout,
@@ -140,12 +123,9 @@ impl H2Dialer {
 ///   socket;
 /// - probe: an HTTP/2 PING answered within `test_timeout`.
 pub struct H2Conn {
-    send: SendRequest<Bytes>,
-    ping: tokio::sync::Mutex<Option<h2::PingPong>>,
-    closed: watch::Sender<bool>,
-    /// The peer's GOAWAY frames (which also mark the connection closed).
-    goaway: Arc<GoAway>,
-    driver: AbortHandle,
+    /// The request and PING handles, the closed flag, the peer's GOAWAY frames (which also
+    /// mark the connection closed), the driver.
+    session: H2Session<SendRequest<Bytes>, h2::PingPong>,
     info: TlsInfo,
     authority: Authority,
     test_timeout: Duration,
@@ -163,39 +143,7 @@ impl H2Conn {
 
     /// Sends an HTTP/2 PING and waits for its answer; returns the round-trip time.
     pub async fn ping(&self) -> Result<Duration, h2::Error> {
-        let mut guard = self.ping.lock().await;
-        let Some(ping) = guard.as_mut() else {
-            return Err(h2::Error::from(h2::Reason::INTERNAL_ERROR));
-        };
-        let started = Instant::now();
-        // Also when the wait is abandoned (a probe's timeout drops this future).
-        let ping = ForgetPinger(ping);
-        ping.0.ping(h2::Ping::opaque()).await?;
-        Ok(started.elapsed())
-    }
-}
-
-/// Makes h2 forget the task that waited for the last PING's answer, when dropped.
-///
-/// h2 0.4 registers the waiting task's waker on every poll of the answer, the last one
-/// (which finds the answer) included, and keeps it until the next PING. A waker holds its
-/// task's allocation alive, so without this every pooled connection kept the finished
-/// *dial* task (≈ 7.5 KiB: the whole connect + TLS + h2 handshake future) for as long as
-/// it lived (`docs/idle-memory.md`). Polling once more with a no-op waker replaces it; the
-/// answer was consumed, so the poll is `Pending` and changes nothing else.
-struct ForgetPinger<'a>(&'a mut h2::PingPong);
-
-impl Drop for ForgetPinger<'_> {
-    fn drop(&mut self) {
-        let mut cx = Context::from_waker(std::task::Waker::noop());
-        let _ = self.0.poll_pong(&mut cx);
-    }
-}
-
-impl Drop for H2Conn {
-    fn drop(&mut self) {
-        // Dropping the driver closes the socket; leases are gone by now.
-        self.driver.abort();
+        self.session.ping().await
     }
 }
 
@@ -203,7 +151,7 @@ impl std::fmt::Debug for H2Conn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("H2Conn")
             .field("info", &self.info)
-            .field("closed", &*self.closed.borrow())
+            .field("closed", &self.session.is_closed())
             .finish_non_exhaustive()
     }
 }
@@ -214,27 +162,19 @@ impl Connection for H2Conn {
     }
 
     fn capacity(&self) -> usize {
-        self.send
-            .current_max_send_streams()
-            .clamp(1, self.max_streams_cap)
+        self.session.capacity(self.max_streams_cap)
     }
 
     fn is_closed(&self) -> bool {
-        *self.closed.borrow()
+        self.session.is_closed()
     }
 
     fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
-        crate::tls::when_closed(&self.closed)
+        self.session.closed()
     }
 
     async fn probe(&self) -> ProbeVerdict {
-        if self.is_closed() {
-            return ProbeVerdict::Unhealthy;
-        }
-        match tokio::time::timeout(self.test_timeout, self.ping()).await {
-            Ok(Ok(_)) => ProbeVerdict::Healthy,
-            _ => ProbeVerdict::Unhealthy,
-        }
+        self.session.probe(self.test_timeout).await
     }
 }
 
@@ -253,15 +193,7 @@ impl HttpConnection for H2Conn {
         B::Error: Into<BoxError>,
     {
         let (mut parts, body) = request.into_parts();
-        if parts.uri.scheme().is_none() || parts.uri.authority().is_none() {
-            let mut uri = parts.uri.into_parts();
-            uri.scheme.get_or_insert(Scheme::HTTPS);
-            uri.authority.get_or_insert_with(|| self.authority.clone());
-            if uri.path_and_query.is_none() {
-                uri.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
-            }
-            parts.uri = Uri::from_parts(uri).map_err(http::Error::from)?;
-        }
+        parts.uri = complete_uri(parts.uri, &self.authority)?;
         if let Some(lang) = &self.info.accept_language
             && !parts.headers.contains_key(http::header::ACCEPT_LANGUAGE)
         {
@@ -269,207 +201,15 @@ impl HttpConnection for H2Conn {
                 .headers
                 .insert(http::header::ACCEPT_LANGUAGE, lang.clone());
         }
-        let request = Request::from_parts(parts, ());
         self.requests.fetch_add(1, Ordering::Relaxed);
-        if self.goaway.received() {
-            // h2 would open the stream, and the peer ignore it.
-            return Err(RequestError::NotSent("the peer sent GOAWAY".into()));
-        }
-        let mut send = self
-            .send
-            .clone()
-            .ready()
+        let request = Request::from_parts(parts, ());
+        self.session
+            .send(request, body, self.max_response_body)
             .await
-            .map_err(|e| RequestError::NotSent(e.into()))?;
-        let end_of_stream = body.is_end_stream();
-        let (response, stream) = send
-            .send_request(request, end_of_stream)
-            .map_err(|e| RequestError::NotSent(e.into()))?;
-        // Aborted when the exchange is abandoned (this future or the response body
-        // dropped), so the stream's last handle goes and h2 resets it.
-        let pump =
-            (!end_of_stream).then(|| PumpGuard(tokio::spawn(pump(body, stream)).abort_handle()));
-        let stream_id = u32::from(response.stream_id());
-        let (parts, recv) = response
-            .await
-            .map_err(|e| self.stream_error(e, stream_id))?
-            .into_parts();
-        let body = H2Body {
-            recv,
-            trailers: false,
-            limit: self.max_response_body,
-            read: 0,
-            _pump: pump,
-        };
-        Ok(Response::from_parts(parts, body))
     }
 
     /// Requests started on this connection, the dial's validation request not counted.
     fn requests_sent(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
-    }
-}
-
-/// Pumps a request body into its h2 stream, a chunk at a time as the peer's flow-control
-/// window allows; a body error resets the stream (`CANCEL`).
-async fn pump<B>(mut body: B, mut stream: SendStream<Bytes>)
-where
-    B: http_body::Body<Data = Bytes> + Unpin,
-    B::Error: Into<BoxError>,
-{
-    loop {
-        let next: Option<Result<Frame<Bytes>, BoxError>> =
-            body.frame().await.map(|r| r.map_err(Into::into));
-        let frame = match next {
-            None => break,
-            Some(Ok(frame)) => frame,
-            Some(Err(e)) => {
-                tracing::debug!(error = %e, "request body failed; resetting the stream");
-                stream.send_reset(h2::Reason::CANCEL);
-                return;
-            }
-        };
-        let end = body.is_end_stream();
-        let mut data = match frame.into_data() {
-            Ok(data) => data,
-            Err(frame) => {
-                if let Ok(trailers) = frame.into_trailers() {
-                    let _ = stream.send_trailers(trailers);
-                    return;
-                }
-                continue;
-            }
-        };
-        while !data.is_empty() {
-            stream.reserve_capacity(data.len());
-            let granted = match std::future::poll_fn(|cx| stream.poll_capacity(cx)).await {
-                Some(Ok(n)) => n,
-                // The stream was reset or the connection ended: the response says why.
-                _ => return,
-            };
-            let chunk = data.split_to(granted.min(data.len()));
-            if stream.send_data(chunk, end && data.is_empty()).is_err() {
-                return;
-            }
-        }
-        if end {
-            return;
-        }
-    }
-    let _ = stream.send_data(Bytes::new(), true);
-}
-
-/// Aborts the request-body pump when dropped.
-#[derive(Debug)]
-struct PumpGuard(AbortHandle);
-
-impl Drop for PumpGuard {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// The streamed body of an HTTP/2 response ([`H2Conn`]'s
-/// [`HttpConnection::ResponseBody`]): data frames as they arrive, flow-control capacity
-/// released as each is handed out, then the trailers; at most `H2Options::max_response_body`
-/// bytes ([`RequestError::BodyTooLarge`] past it). Dropping it before its end resets the
-/// stream (`CANCEL`) and stops the request body's pump.
-pub struct H2Body {
-    recv: h2::RecvStream,
-    trailers: bool,
-    limit: usize,
-    read: usize,
-    _pump: Option<PumpGuard>,
-}
-
-impl http_body::Body for H2Body {
-    type Data = Bytes;
-    type Error = RequestError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, RequestError>>> {
-        let this = &mut *self;
-        if !this.trailers {
-            match ready!(this.recv.poll_data(cx)) {
-                Some(Ok(data)) => {
-                    let _ = this.recv.flow_control().release_capacity(data.len());
-                    this.read += data.len();
-                    if this.read > this.limit {
-                        return Poll::Ready(Some(Err(RequestError::BodyTooLarge {
-                            limit: this.limit,
-                        })));
-                    }
-                    return Poll::Ready(Some(Ok(Frame::data(data))));
-                }
-                Some(Err(e)) => return Poll::Ready(Some(Err(request_error(e)))),
-                None => this.trailers = true,
-            }
-        }
-        match ready!(this.recv.poll_trailers(cx)) {
-            Ok(Some(trailers)) => Poll::Ready(Some(Ok(Frame::trailers(trailers)))),
-            Ok(None) => Poll::Ready(None),
-            Err(e) => Poll::Ready(Some(Err(request_error(e)))),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.recv.is_end_stream()
-    }
-}
-
-impl std::fmt::Debug for H2Body {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("H2Body")
-            .field("read", &self.read)
-            .finish_non_exhaustive()
-    }
-}
-
-impl H2Conn {
-    /// An h2 error before the response headers of stream `id`, as [`request_error`]
-    /// maps it, except that a connection lost after a GOAWAY whose last stream id is
-    /// below `id` is a refusal: the peer never processed the stream (RFC 9113 §6.8), but
-    /// h2 sent it after the GOAWAY and learnt nothing more until the connection ended.
-    fn stream_error(&self, e: h2::Error, id: u32) -> RequestError {
-        match request_error(e) {
-            RequestError::ConnectionLost(source) if self.goaway.excludes(id) => {
-                RequestError::Refused {
-                    source,
-                    connection_closing: true,
-                }
-            }
-            other => other,
-        }
-    }
-}
-
-/// An h2 error under a request, as `pool-http`'s kind: this side's `ENHANCE_YOUR_CALM`
-/// (h2 cut off a CONTINUATION flood or a header list far past the limit) → `PeerLimit`;
-/// refused (`REFUSED_STREAM`, or a
-/// GOAWAY that excluded the stream: not processed), connection lost (I/O, GOAWAY), or a
-/// stream error.
-fn request_error(e: h2::Error) -> RequestError {
-    let refused = e.reason() == Some(h2::Reason::REFUSED_STREAM);
-    if e.reason() == Some(h2::Reason::ENHANCE_YOUR_CALM) && !e.is_remote() {
-        RequestError::PeerLimit {
-            limit: pool_http::PeerLimit::Flood,
-            source: e.into(),
-        }
-    } else if e.is_go_away() && (e.is_remote() || refused) {
-        RequestError::Refused {
-            source: e.into(),
-            connection_closing: true,
-        }
-    } else if refused {
-        RequestError::Refused {
-            source: e.into(),
-            connection_closing: false,
-        }
-    } else if e.is_io() || e.is_go_away() {
-        RequestError::ConnectionLost(e.into())
-    } else {
-        RequestError::Protocol(e.into())
     }
 }

@@ -70,18 +70,30 @@ mod auto;
 mod goaway;
 mod h1;
 mod h2;
+mod h2like;
+mod h2session;
 mod options;
 mod tls;
 
-pub use crate::h2::{H2Body, H2Conn, H2Dialer};
+pub use crate::h2::{H2Conn, H2Dialer};
+pub use crate::h2like::H2Body;
 pub use auto::{HttpsBody, HttpsConn, HttpsDialer, HttpsOptions};
 pub use h1::{H1Body, H1Conn, H1Dialer};
 pub use options::{H2Options, TlsOptions};
-pub use tls::{TlsConn, TlsDialer, TlsInfo, TlsIo, connect_tcp};
+pub use tls::{TlsConn, TlsDialer, TlsInfo, TlsIo, connect_tcp, when_closed};
 
 /// The GOAWAY record of an HTTP/2 connection and the read-side sniffer that fills it; public
 /// for `pool-boring`, whose HTTP/2 client (`http2`, an h2 fork) has the same gap.
 pub use goaway::{GoAway, Sniff};
+
+/// The HTTP/2 response path over an h2-like crate (the streamed body, the request-body
+/// pump, PING, the error classification); public for `pool-boring`, whose `http2` has
+/// h2's shape but its own types.
+pub use h2like::{
+    H2LikeError, H2LikePing, H2LikeRecv, H2LikeSend, PumpGuard, h2_ping, request_error,
+    stream_error,
+};
+pub use h2session::{H2LikeClient, H2Session, complete_uri};
 
 /// Re-exported from `pool-rustls`, where the rustls plumbing lives, for the users of the
 /// TLS options.

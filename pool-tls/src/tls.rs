@@ -437,7 +437,7 @@ impl Connection for TlsConn {
 
 /// Completes once `flag` is set: the [`Connection::closed`] of every pool-tls connection,
 /// whose driver or watcher sets the flag when the connection ends.
-pub(crate) fn when_closed(flag: &watch::Sender<bool>) -> impl Future<Output = ()> + Send + 'static {
+pub fn when_closed(flag: &watch::Sender<bool>) -> impl Future<Output = ()> + Send + 'static {
     let mut rx = flag.subscribe();
     async move {
         let _ = rx.wait_for(|closed| *closed).await;

@@ -6,54 +6,28 @@
 //! thing swapped.
 
 use std::error::Error as _;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use pool_boring::{BoringDialer, BoringError, BoringOptions, BrowserProfile, Mode, Trust};
-use pool_core::{DialErrorKind, Dialer, Pool, PoolOptions, Protocol, Target, WarmOutcome};
-use pool_http::{Empty, HttpConnection, HttpLeaseExt, RequestError, RequestOptions, Validation};
+use pool_boring::{BoringDialer, BoringError, BoringOptions, BrowserProfile, Mode};
+use pool_core::{DialErrorKind, Dialer, Pool, Protocol};
+use pool_http::{HttpConnection, HttpLeaseExt, RequestError, RequestOptions, Validation};
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa, eventually};
 
-const WAIT: Duration = Duration::from_secs(10);
-
-fn ips(last: &[u8]) -> Vec<IpAddr> {
-    last.iter().map(|n| IpAddr::from([127, 0, 0, *n])).collect()
-}
+mod common;
+use common::{
+    WAIT, get, ips, pool_options, retrying_once, target, trust,
+    validation_verdicts_through_the_pool, warm_failures,
+};
 
 fn options(ca: &TestCa) -> BoringOptions {
     BoringOptions {
-        trust: Trust {
-            webpki_roots: false,
-            extra_ca_certs: vec![ca.ca_cert_der()],
-            ..Trust::default()
-        },
+        trust: trust(ca),
         conn_timeout: Duration::from_secs(5),
         test_timeout: Duration::from_secs(5),
         ..BoringOptions::default()
     }
-}
-
-fn pool_options() -> PoolOptions {
-    PoolOptions {
-        checkout_timeout: Duration::from_secs(10),
-        ..PoolOptions::default()
-    }
-}
-
-fn target(host: &str, addr: SocketAddr) -> Target {
-    Target {
-        host: host.into(),
-        addr,
-    }
-}
-
-fn get(path: &str) -> http::Request<Empty<Bytes>> {
-    http::Request::builder()
-        .uri(path)
-        .body(Empty::new())
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -180,23 +154,9 @@ async fn a_wrong_certificate_is_refused_with_a_typed_error() {
         "{err:?}"
     );
     // Through the pool: a failed dial, blacklisted, never silently accepted.
-    let pool = Pool::new(
-        dialer,
-        PoolOptions {
-            max_retries: 1,
-            ..pool_options()
-        },
-    )
-    .unwrap();
+    let pool = retrying_once(dialer);
     pool.set_addrs("a.test", [addr]);
-    let mut kinds = Vec::new();
-    let report = pool
-        .warm_with_progress("a.test", |p| {
-            if let WarmOutcome::Failed(e) = &p.outcome {
-                kinds.push(e.kind());
-            }
-        })
-        .await;
+    let (report, kinds) = warm_failures(&pool, "a.test").await;
     assert_eq!((report.ok, report.failed, report.blacklisted), (0, 1, 1));
     assert_eq!(kinds, [DialErrorKind::Handshake]);
     assert!(pool.get("a.test").await.is_err());
@@ -261,16 +221,7 @@ async fn validation_admits_bans_on_403_or_rejects() {
     let err = dialer.dial(&target("a.test", addr)).await.unwrap_err();
     assert_eq!(err.kind(), DialErrorKind::Banned);
 
-    let pool = Pool::new(dialer, pool_options()).unwrap();
-    pool.set_addrs("a.test", [addr]);
-    origin.set_status("/check", 500);
-    let report = pool.warm("a.test").await;
-    assert_eq!((report.failed, report.blacklisted), (1, 0));
-    origin.set_status("/check", 403);
-    let report = pool.warm("a.test").await;
-    assert_eq!((report.failed, report.blacklisted), (1, 1));
-    assert_eq!(pool.stats().blacklisted, 1);
-    pool.close().await;
+    validation_verdicts_through_the_pool(dialer, &origin, addr).await;
     origin.shutdown().await;
 }
 

@@ -2,45 +2,30 @@
 //! 127.0.0.x: warm-up, reuse, capacity, verification, identity, ALPN, faults, validation,
 //! profiles, source addresses, the tower Service, and fd accounting.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use pool_core::{DialErrorKind, Dialer, Pool, PoolOptions, SourceAddrs, Target, WarmOutcome};
+use pool_core::{DialErrorKind, Dialer, Pool, PoolOptions, SourceAddrs};
 use pool_http::{Empty, HttpLeaseExt, PoolService};
 use pool_testkit::fds::open_fds;
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa, eventually};
 use pool_tls::{ConfigError, H2Dialer, H2Options, TlsProfile, TlsVersion, Validation};
 use tower_service::Service;
 
-const WAIT: Duration = Duration::from_secs(10);
-
-fn ips(last: &[u8]) -> Vec<IpAddr> {
-    last.iter().map(|n| IpAddr::from([127, 0, 0, *n])).collect()
-}
+mod common;
+use common::{
+    WAIT, ips, pool_options, retrying_once, target, trust, validation_verdicts_through_the_pool,
+    warm_failures,
+};
 
 fn h2_options(ca: &TestCa) -> H2Options {
     let mut options = H2Options::default();
-    options.tls.trust.webpki_roots = false;
-    options.tls.trust.extra_ca_certs = vec![ca.ca_cert_der()];
+    options.tls.trust = trust(ca);
     options.tls.conn_timeout = Duration::from_secs(5);
     options.tls.test_timeout = Duration::from_secs(5);
     options
-}
-
-fn pool_options() -> PoolOptions {
-    PoolOptions {
-        checkout_timeout: Duration::from_secs(10),
-        ..PoolOptions::default()
-    }
-}
-
-fn target(host: &str, addr: SocketAddr) -> Target {
-    Target {
-        host: host.into(),
-        addr,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -172,23 +157,9 @@ async fn wrong_certificate_is_refused_and_counted() {
     let origin = H2Origin::start(H2OriginOptions::new(&ips(&[5]), &["other.test"], &ca))
         .await
         .unwrap();
-    let pool = Pool::new(
-        H2Dialer::new(h2_options(&ca)).unwrap(),
-        PoolOptions {
-            max_retries: 1,
-            ..pool_options()
-        },
-    )
-    .unwrap();
+    let pool = retrying_once(H2Dialer::new(h2_options(&ca)).unwrap());
     pool.set_addrs("a.test", origin.socket_addrs());
-    let mut kinds = Vec::new();
-    let report = pool
-        .warm_with_progress("a.test", |p| {
-            if let WarmOutcome::Failed(e) = &p.outcome {
-                kinds.push(e.kind());
-            }
-        })
-        .await;
+    let (report, kinds) = warm_failures(&pool, "a.test").await;
     assert_eq!((report.ok, report.failed, report.blacklisted), (0, 1, 1));
     assert_eq!(kinds, [DialErrorKind::Handshake]);
     assert_eq!(pool.stats().dial_failures, 1);
@@ -425,16 +396,7 @@ async fn validation_admits_bans_or_rejects() {
     assert_eq!(origin.stats().requests, 3);
 
     // Through the pool: banned blacklists the IP at once, rejected does not.
-    let pool = Pool::new(dialer, pool_options()).unwrap();
-    pool.set_addrs("a.test", [addr]);
-    origin.set_status("/check", 500);
-    let report = pool.warm("a.test").await;
-    assert_eq!((report.failed, report.blacklisted), (1, 0));
-    origin.set_status("/check", 403);
-    let report = pool.warm("a.test").await;
-    assert_eq!((report.failed, report.blacklisted), (1, 1));
-    assert_eq!(pool.stats().blacklisted, 1);
-    pool.close().await;
+    validation_verdicts_through_the_pool(dialer, &origin, addr).await;
     origin.shutdown().await;
 }
 

@@ -13,11 +13,13 @@ use bytes::Bytes;
 use pool_core::{CloseReason, Pool, PoolOptions};
 use pool_http::http_body::{Body as _, Frame};
 use pool_http::http_body_util::BodyExt;
-use pool_http::{Empty, HttpLeaseExt, RequestError, RequestOptions, Streaming, Timeout};
+use pool_http::{HttpLeaseExt, RequestError, RequestOptions, Streaming, Timeout};
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa, eventually};
 use pool_tls::{H2Dialer, H2Options};
 
-const WAIT: Duration = Duration::from_secs(10);
+mod common;
+use common::{WAIT, get, trust};
+
 const HOST: &str = "s.test";
 
 async fn setup(last: u8) -> (H2Origin, Pool<H2Dialer>) {
@@ -27,8 +29,7 @@ async fn setup(last: u8) -> (H2Origin, Pool<H2Dialer>) {
         .await
         .unwrap();
     let mut options = H2Options::default();
-    options.tls.trust.webpki_roots = false;
-    options.tls.trust.extra_ca_certs = vec![ca.ca_cert_der()];
+    options.tls.trust = trust(&ca);
     options.tls.conn_timeout = Duration::from_secs(5);
     let pool_options = PoolOptions {
         checkout_timeout: Duration::from_secs(5),
@@ -39,10 +40,6 @@ async fn setup(last: u8) -> (H2Origin, Pool<H2Dialer>) {
     pool.set_addrs(HOST, origin.socket_addrs());
     assert_eq!(pool.warm(HOST).await.ok, 1);
     (origin, pool)
-}
-
-fn get(path: &str) -> http::Request<Empty<Bytes>> {
-    http::Request::get(path).body(Empty::new()).unwrap()
 }
 
 fn errors(pool: &Pool<H2Dialer>) -> u32 {

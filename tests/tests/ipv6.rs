@@ -7,10 +7,8 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use pool_core::{IpRange, Pool, PoolOptions, SourceAddrs};
 use pool_dns::{DnsOptions, DnsRefresher, NameServer};
-use pool_http::Empty;
 use pool_testkit::{DnsFamily, DnsMode, DnsServer, H2Origin, H2OriginOptions, TestCa, wait_for};
 use pool_tls::{H2Dialer, H2Options};
 
@@ -24,10 +22,12 @@ fn v4(last: u8) -> IpAddr {
     IpAddr::from([127, 0, 0, last])
 }
 
+mod common;
+use common::{get, trust};
+
 fn h2_options(ca: &TestCa) -> H2Options {
     let mut options = H2Options::default();
-    options.tls.trust.webpki_roots = false;
-    options.tls.trust.extra_ca_certs = vec![ca.ca_cert_der()];
+    options.tls.trust = trust(ca);
     options.tls.conn_timeout = Duration::from_secs(5);
     options
 }
@@ -61,13 +61,6 @@ fn dns_options(dns: &DnsServer) -> DnsOptions {
         max_retry_backoff: Duration::from_millis(200),
         ..DnsOptions::default()
     }
-}
-
-fn get(path: &str) -> http::Request<Empty<Bytes>> {
-    http::Request::builder()
-        .uri(path)
-        .body(Empty::new())
-        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

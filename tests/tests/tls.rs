@@ -8,19 +8,17 @@ use std::time::Duration;
 use pool_core::{Connection, DialErrorKind, Dialer, Pool, PoolOptions, Target};
 use pool_testkit::fds::open_fds;
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa, eventually};
-use pool_tls::{TlsDialer, TlsOptions, Trust, Validation};
+use pool_tls::{TlsDialer, TlsOptions, Validation};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const WAIT: Duration = Duration::from_secs(10);
+mod common;
+use common::{WAIT, trust};
+
 const BODY: &[u8] = b"hello from hotpool\n";
 
 fn options(ca: &TestCa) -> TlsOptions {
     TlsOptions {
-        trust: Trust {
-            webpki_roots: false,
-            extra_ca_certs: vec![ca.ca_cert_der()],
-            ..Trust::default()
-        },
+        trust: trust(ca),
         conn_timeout: Duration::from_secs(5),
         test_timeout: Duration::from_secs(5),
         validation: Some(Validation {
