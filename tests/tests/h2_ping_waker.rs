@@ -31,7 +31,7 @@ impl Wake for Counted {
 }
 
 /// Drives `ping` to its end with a counted waker, drops it, and returns how many handles
-/// to the waker are left besides this function's own.
+/// to the waker are left besides this function's own once the driver's wake has finished.
 async fn wakers_left_after<F, T, E>(ping: F) -> usize
 where
     F: Future<Output = Result<T, E>>,
@@ -52,6 +52,15 @@ where
     }
     drop(ping);
     drop(waker);
+    // The HTTP/2 driver, on another worker thread, may still be inside the wake that
+    // answered the PING (it drops its taken waker after `wake` returns): wait, bounded,
+    // for that handle to go. A waker h2 kept stays, and the bound runs out.
+    let _ = pool_testkit::eventually(
+        "the driver's wake to finish",
+        Duration::from_secs(2),
+        || Arc::strong_count(&counted) == 1,
+    )
+    .await;
     Arc::strong_count(&counted) - 1
 }
 
