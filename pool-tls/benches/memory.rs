@@ -250,8 +250,11 @@ fn main() {
         .filter(|t| *t == "h3")
         .flat_map(|t| sizes.iter().map(move |n| (*n, t)));
     for (n, transport) in tcp_rounds.chain(quic_rounds) {
-        // The breakdown variants stop at 1,000 (flat beyond 100).
-        if (transport.starts_with("raw_") || transport == "tls") && n > 1_000 {
+        // The breakdown variants stop at 1,000 (flat beyond 100), and so does HTTP/1.1: its
+        // 5,000 accepted sockets on top of the 5,000 listening ones and the HTTP/2 round's
+        // (closed by the client, some not yet reaped by the origin) reach the origin
+        // process's 20,000 open-file limit, and a few dials fail (seen: 4 of 5,000).
+        if (transport.starts_with("raw_") || transport == "tls" || transport == "h1") && n > 1_000 {
             continue;
         }
         let tcp = &origin.addrs[..n];
