@@ -64,7 +64,17 @@ fn measure<D: Dialer>(rt: &tokio::runtime::Runtime, addrs: &[SocketAddr], dialer
     pool.set_addrs(HOST, addrs.iter().copied());
     let before = live_bytes();
     let report = rt.block_on(pool.warm(HOST));
-    assert_eq!(report.ok, n, "every address warmed: {report:?}");
+    // At 5,000 the origin process is near its 20,000 open-file hard limit (5,000 listening
+    // sockets, the accepted ones, and earlier rounds' closed connections it has not reaped
+    // yet): a few dials may fail there (seen: 4 of 5,000). The figure is per connection
+    // actually open; more than 1 % failed is an error.
+    assert!(
+        report.ok * 100 >= n * 99,
+        "at least 99 % of the addresses warmed: {report:?}"
+    );
+    if report.ok < n {
+        eprintln!("memory: {} of {n} dials failed ({report:?})", n - report.ok);
+    }
     std::thread::sleep(SETTLE);
     let after = live_bytes();
     exit_if_profiling();
@@ -72,7 +82,7 @@ fn measure<D: Dialer>(rt: &tokio::runtime::Runtime, addrs: &[SocketAddr], dialer
     drop(pool);
     let end = settled_heap();
     Measured {
-        per_connection: (after - before) as f64 / n as f64,
+        per_connection: (after - before) as f64 / report.ok as f64,
         per_address: (before - with_pool) as f64 / n as f64,
         left_after_close: end - start,
         warm_seconds: report.elapsed.as_secs_f64(),
