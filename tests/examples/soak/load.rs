@@ -41,6 +41,28 @@ impl Rng {
 }
 
 /// Resident set size of this process in bytes (`VmRSS` of `/proc/self/status`).
+/// The pool options every protocol's soak runs with: short idle and lifetime limits, keep
+/// warm, blacklist re-tests and health checks every second, so the injected faults exercise
+/// the whole lifecycle within seconds.
+pub(crate) fn pool_options() -> PoolOptions {
+    PoolOptions {
+        max_connections: 24,
+        max_conns_per_host: 12,
+        max_idle_conns: 12,
+        max_conns_per_ip: 2,
+        idle_timeout: Duration::from_secs(5),
+        max_lifetime: Duration::from_secs(15),
+        keep_warm: true,
+        keep_warm_lead: Duration::from_secs(2),
+        max_retries: 3,
+        blacklist_check_interval: Duration::from_secs(1),
+        blacklist_timeout: Duration::from_secs(10),
+        health_check_interval: Some(Duration::from_secs(1)),
+        checkout_timeout: Duration::from_secs(2),
+        ..PoolOptions::default()
+    }
+}
+
 pub(crate) fn rss() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()

@@ -8,12 +8,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pool_core::PoolOptions;
 use pool_quic::{QuicDialer, QuicOptions, Trust};
 use pool_testkit::{H3Origin, H3OriginOptions, TestCa};
 
 use crate::dns::Dns;
-use crate::load::{Baseline, Rig, Rng, run};
+use crate::load::{self, Baseline, Rig, Rng, run};
 
 const HOST: &str = "www.soak.test";
 const ZONE: &str = "soak.test";
@@ -56,22 +55,7 @@ pub(crate) async fn soak(duration: Duration) -> Result<(), String> {
         max_idle_timeout: Duration::from_secs(5),
         ..QuicOptions::default()
     };
-    let options = PoolOptions {
-        max_connections: 24,
-        max_conns_per_host: 12,
-        max_idle_conns: 12,
-        max_conns_per_ip: 2,
-        idle_timeout: Duration::from_secs(5),
-        max_lifetime: Duration::from_secs(15),
-        keep_warm: true,
-        keep_warm_lead: Duration::from_secs(2),
-        max_retries: 3,
-        blacklist_check_interval: Duration::from_secs(1),
-        blacklist_timeout: Duration::from_secs(10),
-        health_check_interval: Some(Duration::from_secs(1)),
-        checkout_timeout: Duration::from_secs(2),
-        ..PoolOptions::default()
-    };
+    let options = load::pool_options();
     let dialer = QuicDialer::new(quic).map_err(|e| e.to_string())?;
     run(dialer, options, rig, start, duration).await
 }

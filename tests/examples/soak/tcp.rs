@@ -11,7 +11,7 @@ use pool_testkit::{Fault, FaultProxy, H2Origin, H2OriginOptions, Http1Options, T
 use pool_tls::{H1Dialer, H2Dialer, H2Options, HttpsDialer, HttpsOptions, TlsOptions};
 
 use crate::dns::Dns;
-use crate::load::{Baseline, Rig, Rng, run};
+use crate::load::{self, Baseline, Rig, Rng, run};
 
 const ZONE: &str = "soak.test";
 const PROXIES: u8 = 6;
@@ -114,22 +114,7 @@ pub(crate) async fn soak(kind: Kind, duration: Duration) -> Result<(), String> {
     tls.trust.extra_ca_certs = vec![ca.ca_cert_der()];
     tls.conn_timeout = Duration::from_millis(500);
     tls.test_timeout = Duration::from_millis(500);
-    let options = PoolOptions {
-        max_connections: 24,
-        max_conns_per_host: 12,
-        max_idle_conns: 12,
-        max_conns_per_ip: 2,
-        idle_timeout: Duration::from_secs(5),
-        max_lifetime: Duration::from_secs(15),
-        keep_warm: true,
-        keep_warm_lead: Duration::from_secs(2),
-        max_retries: 3,
-        blacklist_check_interval: Duration::from_secs(1),
-        blacklist_timeout: Duration::from_secs(10),
-        health_check_interval: Some(Duration::from_secs(1)),
-        checkout_timeout: Duration::from_secs(2),
-        ..PoolOptions::default()
-    };
+    let options = load::pool_options();
     // HTTP/1.1 connections are exclusive: room for a connection per worker.
     let exclusive = PoolOptions {
         max_connections: 40,
