@@ -25,6 +25,9 @@ use pool_testkit::{DnsMode, DnsServer, H2Origin, H2OriginOptions, TestCa};
 use pool_testkit::{Fault, FaultProxy, wait_for};
 use pool_tls::{H2Dialer, H2Options};
 
+mod hostile_rig;
+use hostile_rig::assert_consistent;
+
 /// Every wait in these tests is bounded by this.
 const DEADLINE: Duration = Duration::from_secs(10);
 const HOST: &str = "www.faults.test";
@@ -147,36 +150,6 @@ impl Rig {
         self.origin.shutdown().await;
         stats
     }
-}
-
-/// After `close()`: nothing open, nothing waiting, every dial accounted for, every
-/// connection dialed ended closed.
-fn assert_consistent(stats: &Stats) {
-    let open = (
-        stats.connections,
-        stats.idle,
-        stats.in_use,
-        stats.draining,
-        stats.probing,
-        stats.dialing,
-        stats.waiters,
-        stats.leases_out,
-    );
-    assert_eq!(open, (0, 0, 0, 0, 0, 0, 0, 0), "after close: {stats:?}");
-    assert!(
-        stats.dials_total >= stats.dials_ok + stats.dial_failures,
-        "{stats:?}"
-    );
-    assert_eq!(
-        stats.dials_ok,
-        stats.admitted + stats.closed_for(CloseReason::NotAdmitted),
-        "every successful dial was admitted or refused admission: {stats:?}"
-    );
-    assert_eq!(
-        stats.closed_total(),
-        stats.dials_ok,
-        "every connection dialed ended closed: {stats:?}"
-    );
 }
 
 fn get(path: &str) -> http::Request<Full<Bytes>> {

@@ -104,7 +104,8 @@ pub async fn finish<D: Dialer>(
     stats
 }
 
-/// After `close()`: nothing open, nothing waiting, every connection dialed ended closed.
+/// After `close()`: nothing open, nothing waiting, every dial accounted for, every
+/// connection dialed ended closed. Also the closing check of `faults.rs`.
 pub fn assert_consistent(stats: &Stats) {
     let open = (
         stats.connections,
@@ -117,6 +118,10 @@ pub fn assert_consistent(stats: &Stats) {
         stats.leases_out,
     );
     assert_eq!(open, (0, 0, 0, 0, 0, 0, 0, 0), "after close: {stats:?}");
+    assert!(
+        stats.dials_total >= stats.dials_ok + stats.dial_failures,
+        "{stats:?}"
+    );
     assert_eq!(
         stats.dials_ok,
         stats.admitted + stats.closed_for(CloseReason::NotAdmitted),
