@@ -67,6 +67,7 @@ pub mod proto;
 mod rotate;
 mod shell;
 mod source;
+mod sync;
 mod transport;
 mod types;
 

@@ -4,11 +4,12 @@
 //! The reference model keeps plain vectors and scans them: no intrusive lists, no load
 //! levels, no cached counters. It states the observable semantics of lease, release,
 //! dial, warm, address change, shed and close:
-//! - which `get`s are served at once and on which connection (least loaded, then the one
-//!   that reached that load first), which wait, and which fail with what;
+//! - which `get`s are served at once and on which connection (least loaded, then the first
+//!   in the host's member order: admission order, a closed one's place taken by the last),
+//!   which wait, and which fail with what;
 //! - which dials are started, for which address (round robin), within `max_connections`,
 //!   `max_conns_per_host`, `max_conns_per_ip` — evicting another host's least recently
-//!   used idle connection when the total is full;
+//!   used idle connection (by its last return, or creation) when the total is full;
 //! - which waiters are granted which connection (FIFO), and which fail (dial give-up,
 //!   no addresses, close);
 //! - which connections close, and why (broken, error threshold, idle limit, eviction,
@@ -58,12 +59,10 @@ struct MConn {
     cap: u32,
     errors: u32,
     draining: Option<CloseReason>,
-    /// Load level it is ready at (None: full or draining), and when it got there.
-    level: Option<u32>,
-    level_since: u64,
-    /// Whether it is idle, and since when.
+    /// Whether it is idle.
     idle: bool,
-    idle_since: u64,
+    /// The step it was last returned (or made) at: each step is one microsecond.
+    last_used: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -74,6 +73,8 @@ struct MHost {
     waiters: VecDeque<usize>,
     last_cap: u32,
     failures: u32,
+    /// Its connections in the order a lease looks at them.
+    members: Vec<usize>,
 }
 
 #[derive(Clone, Debug)]
@@ -130,7 +131,8 @@ struct Model {
     next_conn: usize,
     next_dial: usize,
     next_waiter: usize,
-    seq: u64,
+    /// Steps taken (the real pool's clock moves one microsecond per step).
+    step: u64,
     closing: bool,
     out: Out,
 }
@@ -172,11 +174,6 @@ enum Op {
 }
 
 impl Model {
-    fn tick(&mut self) -> u64 {
-        self.seq += 1;
-        self.seq
-    }
-
     fn conn(&self, id: usize) -> Option<&MConn> {
         self.conns.iter().find(|c| c.id == id)
     }
@@ -219,16 +216,18 @@ impl Model {
         self.conns
             .iter()
             .filter(|c| c.idle && Some(c.host) != not)
-            .min_by_key(|c| c.idle_since)
+            .min_by_key(|c| c.last_used)
             .map(|c| c.id)
     }
 
-    /// The connection `get(h)` takes: least loaded, then longest at that load.
+    /// The connection `get(h)` takes: least loaded, then the first in member order.
     fn best_ready(&self, h: usize) -> Option<usize> {
-        self.conns
+        self.hosts[h]
+            .members
             .iter()
-            .filter(|c| c.host == h && c.level.is_some())
-            .min_by_key(|c| (c.leases, c.level_since))
+            .filter_map(|id| self.conn(*id))
+            .filter(|c| c.draining.is_none() && c.leases < c.cap)
+            .min_by_key(|c| c.leases)
             .map(|c| c.id)
     }
 
@@ -236,25 +235,16 @@ impl Model {
     fn place(&mut self, id: usize) {
         let Some(i) = self.pos(id) else { return };
         let c = &self.conns[i];
-        let usable = c.draining.is_none();
-        let level = (usable && c.leases < c.cap).then_some(c.leases);
-        let idle = usable && c.leases == 0;
-        let (old_level, old_idle) = (c.level, c.idle);
-        if level != old_level {
-            let t = self.tick();
-            self.conns[i].level = level;
-            self.conns[i].level_since = t;
-        }
-        if idle && !old_idle {
-            let t = self.tick();
-            self.conns[i].idle_since = t;
-        }
-        self.conns[i].idle = idle;
+        self.conns[i].idle = c.draining.is_none() && c.leases == 0;
     }
 
     fn close_conn(&mut self, id: usize, reason: CloseReason) {
         if let Some(i) = self.pos(id) {
-            self.conns.remove(i);
+            let c = self.conns.remove(i);
+            let members = &mut self.hosts[c.host].members;
+            if let Some(p) = members.iter().position(|m| *m == id) {
+                members.swap_remove(p);
+            }
             self.out.closes.push((id, reason.as_str()));
         }
     }
@@ -393,6 +383,7 @@ impl Model {
 
     fn apply(&mut self, op: Op) {
         self.out = Out::default();
+        self.step += 1;
         match op {
             Op::SetAddrs { host: h, mask } => {
                 let new: BTreeSet<u8> =
@@ -438,6 +429,7 @@ impl Model {
                 let h = self.conns[i].host;
                 self.conns[i].leases -= 1;
                 self.conns[i].cap = cap;
+                self.conns[i].last_used = self.step;
                 let verdict = match outcome {
                     Outcome::Error => {
                         self.conns[i].errors += 1;
@@ -479,11 +471,10 @@ impl Model {
                     cap,
                     errors: 0,
                     draining: None,
-                    level: None,
-                    level_since: 0,
                     idle: false,
-                    idle_since: 0,
+                    last_used: self.step,
                 });
+                self.hosts[h].members.push(id);
                 self.place(id);
                 if self.closing || !self.hosts[h].addrs.contains(&d.addr) {
                     self.close_conn(id, CloseReason::NotAdmitted);
@@ -613,6 +604,7 @@ impl ReferenceStateMachine for Reference {
                         waiters: VecDeque::new(),
                         last_cap: 1,
                         failures: 0,
+                        members: Vec::new(),
                     };
                     Model {
                         limits,
@@ -622,7 +614,7 @@ impl ReferenceStateMachine for Reference {
                         next_conn: 0,
                         next_dial: 0,
                         next_waiter: 0,
-                        seq: 0,
+                        step: 0,
                         closing: false,
                         out: Out::default(),
                     }
@@ -816,6 +808,7 @@ impl StateMachineTest for PoolMatchesModel {
 
     fn apply(mut real: Real, model: &Model, op: Op) -> Real {
         let mut out = Out::default();
+        real.now += Duration::from_micros(1);
         let now = real.now;
         match op {
             Op::SetAddrs { host, mask } => {

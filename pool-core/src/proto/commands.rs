@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use super::conns::{ConnId, Phase, addr_links};
 use super::dials::{DialPurpose, WaiterId};
+use super::gauge::Use;
 use super::hosts::AddrEntry;
 use super::{Action, AddrChange, Checkout, PoolState, WarmPlan, clamp_capacity};
 use crate::error::Error;
@@ -14,7 +15,7 @@ use crate::types::{CloseReason, Outcome, WarmLimit};
 impl<T> PoolState<T> {
     /// Asks for a lease on a connection to `host`.
     ///
-    /// `Ready` is a lease counted now (the head of the host's ready index, no scan); `Wait`
+    /// `Ready` is a lease counted now (on the least loaded connection, or by `fill`); `Wait`
     /// queues the caller in FIFO order and may start dials (see [`Action::Dial`]).
     pub fn checkout(&mut self, host: &str) -> Result<Checkout, Error> {
         if self.closing {
@@ -25,7 +26,6 @@ impl<T> PoolState<T> {
         };
         if self.hosts.get(h).waiters.is_empty() {
             if let Some(id) = self.take_ready(h) {
-                self.lease(id);
                 return Ok(Checkout::Ready(id));
             }
         }
@@ -42,6 +42,9 @@ impl<T> PoolState<T> {
         }
         let waiter = self.waiters.add(h);
         self.hosts.get_mut(h).waiters.push_back(waiter);
+        // The re-scan after the waiter is counted: a lease a lane return freed before it
+        // saw the count is found here (see `WaitQueue::push_back`).
+        self.serve_waiters(h);
         self.dial_for_waiters(h);
         Ok(Checkout::Wait(waiter))
     }
@@ -52,10 +55,7 @@ impl<T> PoolState<T> {
         let Some(h) = self.waiters.remove(waiter) else {
             return false;
         };
-        let queue = &mut self.hosts.get_mut(h).waiters;
-        if let Some(pos) = queue.iter().position(|w| *w == waiter) {
-            queue.remove(pos);
-        }
+        self.hosts.get_mut(h).waiters.remove(waiter);
         true
     }
 
@@ -66,37 +66,38 @@ impl<T> PoolState<T> {
         let Some(e) = self.conns.get_mut(id) else {
             return;
         };
-        if e.leases == 0 {
+        let used = match outcome {
+            Outcome::Success => Use::Success,
+            Outcome::Error | Outcome::Broken => Use::Failed,
+            Outcome::Unused => Use::Unused,
+        };
+        if e.gauge
+            .give_back(clamp_capacity(capacity), t.nanos(), used)
+            .is_none()
+        {
             return;
-        }
-        e.leases -= 1;
-        e.last_used = t;
-        e.capacity = clamp_capacity(capacity);
-        let now_idle = e.leases == 0;
-        if outcome != Outcome::Unused {
-            e.request_count += 1;
         }
         let host = e.host;
         let verdict = match outcome {
-            Outcome::Success => {
-                e.last_checked = t;
-                None
-            }
             Outcome::Error => {
                 e.error_count += 1;
                 (e.error_count > max_errors).then_some(CloseReason::Errors)
             }
             Outcome::Broken => Some(CloseReason::Broken),
-            Outcome::Unused => None,
+            Outcome::Success | Outcome::Unused => None,
         };
-        self.conns.leases_out -= 1;
-        if now_idle {
-            self.conns.in_use -= 1;
-        }
         if let Some(reason) = verdict {
             self.drain(id, reason);
         }
-        self.returned(id, host, now_idle);
+        self.returned(id, host);
+    }
+
+    /// A lease of `id` was returned by the shell's fast lane while waiters were counted:
+    /// serves them (the returned lease is free again).
+    pub fn handle_returned(&mut self, id: ConnId) {
+        if let Some(host) = self.conns.get(id).map(|e| e.host) {
+            self.serve_waiters(host);
+        }
     }
 
     /// Sets the addresses of `host` (from DNS, config, or the user's own source).
@@ -185,9 +186,10 @@ impl<T> PoolState<T> {
             .map(|(addr, _)| *addr)
             .collect();
         let (per_host, per_ip) = (self.opts.max_conns_per_host, self.opts.max_conns_per_ip);
+        let idle = self.conns.idle_count();
         for addr in targets {
             // The limits in the order they are checked; the first one reached ends the plan.
-            let cap = if self.conns.idle_len() + plan.dials.len() >= self.opts.max_idle_conns {
+            let cap = if idle + plan.dials.len() >= self.opts.max_idle_conns {
                 Some(WarmLimit::MaxIdleConns(self.opts.max_idle_conns))
             } else if !self.hosts.get(h).has_room_at(addr, per_host, per_ip) {
                 Some(WarmLimit::MaxConnsPerHost(per_host))
@@ -214,14 +216,13 @@ impl<T> PoolState<T> {
         } else {
             fraction.clamp(0.0, 1.0)
         };
-        let count = (self.conns.idle_len() as f64 * fraction).ceil() as usize;
-        for _ in 0..count {
-            let Some(id) = self.conns.idle_front() else {
-                break;
-            };
-            self.close_conn(id, CloseReason::Shed);
+        let idle = self.conns.idle_by_age(|_| true);
+        let count = (idle.len() as f64 * fraction).ceil() as usize;
+        let mut closed = 0;
+        for id in idle.into_iter().take(count) {
+            closed += usize::from(self.close_if_idle(id, CloseReason::Shed));
         }
-        count
+        closed
     }
 
     /// Starts closing the pool: waiters fail, idle connections close, leased ones close
@@ -257,15 +258,13 @@ impl<T> PoolState<T> {
                 continue;
             };
             e.probe_queued = false;
-            if e.leases > 0 || e.probing || matches!(e.phase, Phase::Draining(_)) {
+            let draining = matches!(e.phase, Phase::Draining(_));
+            // Held for the probe only if idle (a racing lane lease makes the CAS fail).
+            if e.probing || draining || !e.gauge.try_probe() {
                 self.arm(id); // its probe deadline counts again once it is idle
                 continue;
             }
-            self.conns.idle_unlink(id);
-            self.unready(id);
-            if let Some(e) = self.conns.get_mut(id) {
-                e.probing = true;
-            }
+            e.probing = true;
             self.conns.probing += 1;
             taken.push(id);
         }

@@ -1,11 +1,15 @@
 //! The connection slab: every pooled connection's entry, addressed by a generational
-//! [`ConnId`], the idle list threaded through it (least recently used first), and the
-//! counts that follow each connection's state (open, in use, draining, probing, leases).
+//! [`ConnId`], and the counts that follow each connection's lifecycle (open, draining,
+//! probing, per protocol). Its leases are counted in its [`Gauge`], which the shell's fast
+//! lane shares: the counts of leases (in use, idle, leases out) are summed from the gauges
+//! when asked for, never kept on the lease path.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 
+use super::gauge::Gauge;
 use super::hosts::HostId;
-use super::list::{Links, LinksOf, List, NIL};
+use super::list::{Links, LinksOf, List};
 use super::timers::Tick;
 use crate::types::{CloseReason, Protocol};
 
@@ -62,20 +66,22 @@ pub(super) struct ConnEntry<T> {
     pub(super) host: HostId,
     pub(super) addr: SocketAddr,
     pub(super) created: Tick,
-    pub(super) last_used: Tick,
-    pub(super) last_checked: Tick,
-    pub(super) leases: u32,
-    pub(super) capacity: u32,
+    /// When a probe last found it healthy (a successful lease counts too: see
+    /// [`ConnEntry::last_checked`]).
+    pub(super) probed: Tick,
+    /// When its timer last found it busy: its idle and probe deadlines count from no
+    /// earlier than this (the lane returns it without telling the core, so the core
+    /// re-checks a busy connection one span later instead).
+    pub(super) busy_seen: Tick,
+    /// Its leases, capacity and use times, shared with the shell's fast lane.
+    pub(super) gauge: Arc<Gauge>,
     pub(super) protocol: Protocol,
     pub(super) phase: Phase,
+    /// Held by a health probe (mirrors the gauge's `PROBING` flag, which only the core sets).
     pub(super) probing: bool,
-    pub(super) request_count: u64,
     pub(super) error_count: u32,
-    /// The load level of the host's ready index it is linked in, while it has spare capacity.
-    pub(super) ready_level: Option<u32>,
-    pub(super) ready_links: Links,
-    /// Links of the pool's idle list (least recently used first).
-    pub(super) idle_links: Links,
+    /// Its index in its host's `members`.
+    pub(super) member_pos: u32,
     /// Links of its address's list (`AddrEntry::list`).
     pub(super) addr_links: Links,
     /// When its entry in the connection timers fires: never later than its next real
@@ -86,12 +92,12 @@ pub(super) struct ConnEntry<T> {
 }
 
 impl<T> ConnEntry<T> {
-    /// A new live connection with no lease, made at `now`.
+    /// A new live connection with no lease, made at `now`, with its gauge.
     pub(super) fn new(
         handle: T,
         host: HostId,
         addr: SocketAddr,
-        capacity: u32,
+        gauge: Arc<Gauge>,
         protocol: Protocol,
         now: Tick,
     ) -> Self {
@@ -100,18 +106,14 @@ impl<T> ConnEntry<T> {
             host,
             addr,
             created: now,
-            last_used: now,
-            last_checked: now,
-            leases: 0,
-            capacity,
+            probed: now,
+            busy_seen: now,
+            gauge,
             protocol,
             phase: Phase::Live,
             probing: false,
-            request_count: 0,
             error_count: 0,
-            ready_level: None,
-            ready_links: Links::default(),
-            idle_links: Links::default(),
+            member_pos: 0,
             addr_links: Links::default(),
             timer_at: None,
             probe_queued: false,
@@ -123,9 +125,19 @@ impl<T> ConnEntry<T> {
         self.phase.is_usable() && !self.probing
     }
 
-    /// Nothing holds it (no lease, no probe).
-    pub(super) fn is_unheld(&self) -> bool {
-        self.leases == 0 && !self.probing
+    /// Usable, not probed and without a lease (a lane lease may take it a moment later).
+    pub(super) fn is_idle(&self) -> bool {
+        self.is_available() && self.gauge.leases() == 0
+    }
+
+    /// When it was last returned (or made).
+    pub(super) fn last_used(&self) -> Tick {
+        Tick::from_nanos(self.gauge.last_used())
+    }
+
+    /// When it was last known healthy: a probe's verdict or a lease that succeeded.
+    pub(super) fn last_checked(&self) -> Tick {
+        self.probed.max(Tick::from_nanos(self.gauge.last_success()))
     }
 }
 
@@ -139,18 +151,12 @@ pub(super) struct Slot<T> {
 pub(super) struct Conns<T> {
     slots: Vec<Slot<T>>,
     free: Vec<u32>,
-    /// Idle connections, least recently used first.
-    idle: List,
     /// Connections in the slab.
     open: usize,
     /// Connections draining (closing once their leases return).
     pub(super) draining: usize,
     /// Connections held by a health probe.
     pub(super) probing: usize,
-    /// Connections with at least one lease.
-    pub(super) in_use: usize,
-    /// Leases out over all connections.
-    pub(super) leases_out: u64,
     /// Connections in the slab per protocol, indexed as [`Protocol::ALL`].
     by_protocol: [usize; Protocol::ALL.len()],
 }
@@ -160,12 +166,9 @@ impl<T> Default for Conns<T> {
         Self {
             slots: Vec::new(),
             free: Vec::new(),
-            idle: List::default(),
             open: 0,
             draining: 0,
             probing: 0,
-            in_use: 0,
-            leases_out: 0,
             by_protocol: [0; Protocol::ALL.len()],
         }
     }
@@ -196,16 +199,6 @@ impl<T> Conns<T> {
             index,
             generation: self.slots.get(index as usize).map_or(0, |s| s.generation),
         }
-    }
-
-    /// The id and entry in slot `index`, if it holds one.
-    pub(super) fn entry_at_index(&self, index: u32) -> Option<(ConnId, &ConnEntry<T>)> {
-        let slot = self.slots.get(index as usize)?;
-        let id = ConnId {
-            index,
-            generation: slot.generation,
-        };
-        slot.entry.as_ref().map(|e| (id, e))
     }
 
     /// The slots, for the intrusive lists threaded through them.
@@ -281,56 +274,28 @@ impl<T> Conns<T> {
         if e.probing {
             self.probing -= 1;
         }
-        self.leases_out -= u64::from(e.leases);
-        if e.leases > 0 {
-            self.in_use -= 1;
-        }
         if let Phase::Draining(_) = e.phase {
             self.draining -= 1;
         }
         Some(e)
     }
 
-    /// Counts one more lease on `id`.
-    pub(super) fn add_lease(&mut self, id: ConnId) {
-        let Some(e) = self.get_mut(id) else { return };
-        e.leases += 1;
-        if e.leases == 1 {
-            self.in_use += 1;
-        }
-        self.leases_out += 1;
+    /// The idle connections (usable, unprobed, no lease) matching `pred`, least recently
+    /// used first. A scan: only memory-pressure shedding, `max_idle_conns` and eviction
+    /// ask, off the lease path.
+    pub(super) fn idle_by_age(&self, pred: impl Fn(&ConnEntry<T>) -> bool) -> Vec<ConnId> {
+        let mut idle: Vec<(Tick, ConnId)> = self
+            .iter()
+            .filter(|(_, e)| e.is_idle() && pred(e))
+            .map(|(id, e)| (e.last_used(), id))
+            .collect();
+        idle.sort_unstable();
+        idle.into_iter().map(|(_, id)| id).collect()
     }
 
-    /// Idle connections.
-    pub(super) fn idle_len(&self) -> usize {
-        self.idle.len
-    }
-
-    /// Links `id` at the back of the idle list (most recently used).
-    pub(super) fn idle_push(&mut self, id: ConnId) {
-        self.idle.push_back(&mut self.slots, id.index, idle_links);
-    }
-
-    /// Takes `id` off the idle list, if it is on it.
-    pub(super) fn idle_unlink(&mut self, id: ConnId) {
-        self.idle.unlink(&mut self.slots, id.index, idle_links);
-    }
-
-    /// The least recently used idle connection.
-    pub(super) fn idle_front(&self) -> Option<ConnId> {
-        (self.idle.head != NIL).then(|| self.id_at(self.idle.head))
-    }
-
-    /// The least recently used idle connection matching `pred`.
-    pub(super) fn idle_find(&self, pred: impl Fn(&ConnEntry<T>) -> bool) -> Option<ConnId> {
-        let mut cursor = self.idle.head;
-        while let Some(e) = self.entry_at(cursor) {
-            if pred(e) {
-                return Some(self.id_at(cursor));
-            }
-            cursor = e.idle_links.next;
-        }
-        None
+    /// Idle connections now (a scan).
+    pub(super) fn idle_count(&self) -> usize {
+        self.iter().filter(|(_, e)| e.is_idle()).count()
     }
 
     /// The ids of a list threaded through the slab by `of`, from its head.
@@ -369,19 +334,9 @@ impl<T> Conns<T> {
     }
 }
 
-/// The links of a connection's host ready index.
-pub(super) fn ready_links<T>(entry: &mut ConnEntry<T>) -> &mut Links {
-    &mut entry.ready_links
-}
-
 /// The links of a connection's address list.
 pub(super) fn addr_links<T>(entry: &mut ConnEntry<T>) -> &mut Links {
     &mut entry.addr_links
-}
-
-/// The links of the idle list.
-pub(super) fn idle_links<T>(entry: &mut ConnEntry<T>) -> &mut Links {
-    &mut entry.idle_links
 }
 
 #[cfg(test)]
@@ -390,7 +345,20 @@ mod tests {
 
     fn entry(tag: u32) -> ConnEntry<u32> {
         let addr = SocketAddr::from(([127, 0, 0, 1], 443));
-        ConnEntry::new(tag, HostId(0), addr, 1, Protocol::Stream, Tick::default())
+        let gauge = Arc::new(Gauge::new(
+            std::time::Instant::now(),
+            1,
+            u64::from(tag),
+            Default::default(),
+        ));
+        ConnEntry::new(
+            tag,
+            HostId(0),
+            addr,
+            gauge,
+            Protocol::Stream,
+            Tick::default(),
+        )
     }
 
     #[test]
@@ -407,30 +375,16 @@ mod tests {
     }
 
     #[test]
-    fn idle_list_is_least_recently_used_first() {
+    fn idle_connections_are_listed_least_recently_used_first() {
         let mut conns = Conns::default();
-        let ids: Vec<_> = (0..3).map(|t| conns.insert(entry(t))).collect();
-        for id in &ids {
-            conns.idle_push(*id);
-        }
-        conns.idle_push(ids[0]); // already linked: no-op
-        assert_eq!(conns.idle_len(), 3);
-        conns.idle_unlink(ids[0]);
-        conns.idle_push(ids[0]);
-        assert_eq!(conns.idle_front(), Some(ids[1]));
-        assert_eq!(conns.idle_find(|e| e.handle == 0), Some(ids[0]));
-        assert_eq!(conns.idle_find(|e| e.handle == 9), None);
-    }
-
-    #[test]
-    fn lease_and_remove_keep_the_counts() {
-        let mut conns = Conns::default();
-        let id = conns.insert(entry(1));
-        conns.add_lease(id);
-        conns.add_lease(id);
-        assert_eq!((conns.in_use, conns.leases_out), (1, 2));
-        conns.remove(id);
-        assert_eq!((conns.in_use, conns.leases_out, conns.open()), (0, 0, 0));
+        let ids: Vec<_> = [3, 1, 2]
+            .into_iter()
+            .map(|t| conns.insert(entry(t)))
+            .collect();
+        assert!(conns.get(ids[2]).unwrap().gauge.try_acquire(u32::MAX));
+        assert_eq!(conns.idle_by_age(|_| true), vec![ids[1], ids[0]]);
+        assert_eq!(conns.idle_by_age(|e| e.handle == 3), vec![ids[0]]);
+        assert_eq!(conns.idle_count(), 2);
     }
 
     #[test]

@@ -31,13 +31,9 @@ impl<T> PoolState<T> {
         if !evict {
             return false;
         }
-        match self.conns.idle_find(|e| e.host != h) {
-            Some(id) => {
-                self.close_conn(id, CloseReason::Evicted);
-                true
-            }
-            None => false,
-        }
+        let idle = self.conns.idle_by_age(|e| e.host != h);
+        idle.into_iter()
+            .any(|id| self.close_if_idle(id, CloseReason::Evicted))
     }
 
     /// The next address of `h` to dial (round robin), within the limits.
@@ -134,7 +130,7 @@ impl<T> PoolState<T> {
     }
 
     fn fail_all_waiters(&mut self, h: HostId, error: Error) {
-        let waiters: Vec<_> = self.hosts.get_mut(h).waiters.drain(..).collect();
+        let waiters = self.hosts.get_mut(h).waiters.take_all();
         for waiter in waiters {
             self.waiters.remove(waiter);
             self.actions.push_back(Action::Fail {

@@ -1,6 +1,6 @@
 //! The hosts (the *by_host* map): each host's name, its known addresses (together the
-//! *by_ip* map), the round-robin dial cursor, the ready index of its connections with spare
-//! capacity, its waiters and its per-host counts.
+//! *by_ip* map), the round-robin dial cursor, its usable connections' lease gauges (where a
+//! lease is chosen), its waiters and its per-host counts.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -8,8 +8,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::ops::Bound;
 use std::sync::Arc;
 
+use super::conns::ConnId;
 use super::dials::WaiterId;
-use super::list::{List, ReadyIndex};
+use super::gauge::Gauge;
+use super::list::List;
+use crate::sync::AtomicUsize;
 
 /// Identifies one host (an index into [`Hosts`]; hosts are never removed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32,8 +35,9 @@ pub(super) struct HostEntry {
     pub(super) addrs: BTreeMap<SocketAddr, AddrEntry>,
     /// Round-robin cursor over `addrs` for the next dial.
     cursor: Option<SocketAddr>,
-    /// Connections with spare capacity, best first: least loaded, then least recently used.
-    pub(super) ready: ReadyIndex,
+    /// Its connections in the slab, with their gauges: where a lease is chosen (in no
+    /// order; a connection knows its position, so it leaves in O(1)).
+    pub(super) members: Vec<Member>,
     /// Live connections (counted toward `max_conns_per_host`).
     pub(super) conns: usize,
     /// Usable connections (Live or Retiring); zero means nothing can serve a waiter.
@@ -41,7 +45,7 @@ pub(super) struct HostEntry {
     /// Counted dials in flight.
     pub(super) dialing: usize,
     /// Callers waiting, first come first served.
-    pub(super) waiters: VecDeque<WaiterId>,
+    pub(super) waiters: WaitQueue,
     /// Capacity of the last connection admitted, to size how many dials a queue needs.
     pub(super) last_capacity: u32,
     /// Failed dials since the last success, to fail waiters instead of dialing forever.
@@ -50,17 +54,93 @@ pub(super) struct HostEntry {
     pub(super) fleet_cap: Option<usize>,
 }
 
+/// One connection of a host, as the lease choice sees it.
+pub(super) struct Member {
+    pub(super) id: ConnId,
+    pub(super) gauge: Arc<Gauge>,
+}
+
+impl super::choice::HasGauge for Member {
+    fn gauge(&self) -> &Gauge {
+        &self.gauge
+    }
+}
+
+/// A host's waiters, first come first served, and their number shared with the shell's
+/// fast lane: a lane return that sees it above zero takes the locked path to serve them
+/// (see [`WaitQueue::push_back`] for why no wake-up is lost).
+#[derive(Default)]
+pub(super) struct WaitQueue {
+    queue: VecDeque<WaiterId>,
+    count: Arc<AtomicUsize>,
+}
+
+impl WaitQueue {
+    /// Queues `waiter`. The count is raised (`SeqCst`) *before* the caller re-scans the
+    /// host's gauges, and a lane return lowers its gauge before it reads the count (also
+    /// `SeqCst`): so either the return sees the waiter and serves it under the lock, or the
+    /// re-scan sees the freed lease.
+    pub(super) fn push_back(&mut self, waiter: WaiterId) {
+        self.queue.push_back(waiter);
+        self.publish();
+    }
+
+    pub(super) fn pop_front(&mut self) -> Option<WaiterId> {
+        let waiter = self.queue.pop_front();
+        self.publish();
+        waiter
+    }
+
+    /// Removes `waiter` if it is queued.
+    pub(super) fn remove(&mut self, waiter: WaiterId) {
+        if let Some(pos) = self.queue.iter().position(|w| *w == waiter) {
+            self.queue.remove(pos);
+            self.publish();
+        }
+    }
+
+    /// Takes every waiter out, in order.
+    pub(super) fn take_all(&mut self) -> Vec<WaiterId> {
+        let all = self.queue.drain(..).collect();
+        self.publish();
+        all
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    pub(super) fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    #[cfg(test)]
+    pub(super) fn iter(&self) -> impl Iterator<Item = &WaiterId> {
+        self.queue.iter()
+    }
+
+    /// The shared count (for the shell's fast lane).
+    pub(super) fn count(&self) -> Arc<AtomicUsize> {
+        self.count.clone()
+    }
+
+    fn publish(&self) {
+        self.count
+            .store(self.queue.len(), std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
 impl HostEntry {
     fn new(name: Arc<str>) -> Self {
         Self {
             name,
             addrs: BTreeMap::new(),
             cursor: None,
-            ready: ReadyIndex::default(),
+            members: Vec::new(),
             conns: 0,
             usable: 0,
             dialing: 0,
-            waiters: VecDeque::new(),
+            waiters: WaitQueue::default(),
             last_capacity: 1,
             failures_since_success: 0,
             fleet_cap: None,

@@ -60,9 +60,10 @@ impl<T> PoolState<T> {
             return;
         }
         e.probing = false;
+        e.gauge.end_probe();
         let (addr, host) = (e.addr, e.host);
         if verdict == ProbeVerdict::Healthy {
-            e.last_checked = t;
+            e.probed = t;
         }
         self.conns.probing -= 1;
         match verdict {
@@ -79,7 +80,7 @@ impl<T> PoolState<T> {
                 self.add_to_blacklist(host, addr, reason, BanSource::Probe, now);
             }
         }
-        self.returned(id, host, true);
+        self.returned(id, host);
     }
 
     /// The transport says this connection is dead (peer closed, GOAWAY, driver ended).
@@ -122,23 +123,34 @@ impl<T> PoolState<T> {
         if self.replacement_due(e, now) {
             self.replace(id, now);
         }
-        let Some(e) = self.conns.get(id) else { return };
-        if e.is_unheld() {
-            if e.last_used.after(spans.idle) <= now {
-                self.close_conn(id, CloseReason::Idle);
-                return;
-            }
-            let probe_due = spans
-                .probe
-                .is_some_and(|probe| !e.probe_queued && e.last_checked.after(probe) <= now);
-            if probe_due {
-                if let Some(e) = self.conns.get_mut(id) {
-                    e.probe_queued = true;
+        let Some(e) = self.conns.get_mut(id) else {
+            return;
+        };
+        if e.last_used().max(e.busy_seen).after(spans.idle) <= now {
+            // Closed only by `0 → RETIRED`, then only if no return stamped a later use in
+            // between (a return stamps its use before its count goes down).
+            if e.is_available() && e.gauge.try_retire_idle() {
+                if e.last_used().after(spans.idle) <= now {
+                    self.close_conn(id, CloseReason::Idle);
+                    return;
                 }
+                e.gauge.unretire();
+            } else {
+                e.busy_seen = now; // busy: looked at again one idle timeout on
+            }
+        }
+        let probe_due = spans.probe.is_some_and(|probe| {
+            !e.probe_queued && e.last_checked().max(e.busy_seen).after(probe) <= now
+        });
+        if probe_due {
+            if e.is_available() && e.gauge.is_unheld() {
+                e.probe_queued = true;
                 self.probe_due.push_back(id);
                 if self.probe_due.len() == 1 {
                     self.actions.push_back(Action::ProbesDue);
                 }
+            } else {
+                e.busy_seen = now;
             }
         }
         self.arm(id);

@@ -11,8 +11,7 @@ impl<T> PoolState<T> {
     /// Checks every structural invariant; panics with a description when one fails.
     pub(crate) fn check_invariants(&self) {
         let o = &self.opts;
-        let (mut open, mut idle, mut in_use, mut draining, mut probing) = (0, 0, 0, 0, 0);
-        let mut leases = 0u64;
+        let (mut open, mut idle, mut draining, mut probing) = (0, 0, 0, 0);
         let hosts = self.hosts.len();
         let mut host_conns = vec![0usize; hosts];
         let mut host_usable = vec![0usize; hosts];
@@ -22,44 +21,38 @@ impl<T> PoolState<T> {
         for (id, e) in self.conns.iter() {
             let hi = e.host.0 as usize;
             open += 1;
-            leases += u64::from(e.leases);
+            let (leases, capacity) = (e.gauge.leases(), e.gauge.capacity());
             assert!(
-                e.leases <= e.capacity,
-                "{id:?}: {} leases > capacity {}",
-                e.leases,
-                e.capacity
+                leases <= capacity,
+                "{id:?}: {leases} leases > capacity {capacity}"
             );
-            let usable = e.is_available();
-            let is_idle = usable && e.leases == 0;
-            assert_eq!(e.idle_links.linked, is_idle, "{id:?}: idle list membership");
-            assert!(
-                !(e.idle_links.linked && e.leases > 0),
-                "{id:?}: both idle and leased"
-            );
-            assert!(!(e.probing && e.leases > 0), "{id:?}: probed while leased");
-            let ready = usable && e.leases < e.capacity;
+            assert!(!(e.probing && leases > 0), "{id:?}: probed while leased");
             assert_eq!(
-                e.ready_level.is_some(),
-                ready,
-                "{id:?}: ready index membership"
+                e.probing,
+                !e.gauge.is_unheld() && leases == 0,
+                "{id:?}: probe flag mirrors the core's"
             );
-            assert_eq!(e.ready_links.linked, ready, "{id:?}: ready links");
-            if let Some(level) = e.ready_level {
-                assert_eq!(level, e.leases, "{id:?}: ready level is its load");
-                ready_per_host[hi] += 1;
-            }
+            let member = self.hosts.get(e.host).members.get(e.member_pos as usize);
+            assert_eq!(member.map(|m| m.id), Some(id), "{id:?}: member position");
             if let Phase::Draining(_) = e.phase {
-                assert!(!e.is_unheld(), "{id:?}: draining with nothing holding it");
+                assert!(
+                    !e.gauge.is_unheld(),
+                    "{id:?}: draining with nothing holding it"
+                );
+                assert!(e.gauge.is_retired(), "{id:?}: draining but leasable");
                 draining += 1;
             } else {
+                assert!(!e.gauge.is_retired(), "{id:?}: usable but retired");
                 host_usable[hi] += 1;
+            }
+            if e.is_available() && leases < capacity {
+                ready_per_host[hi] += 1;
             }
             if e.phase == Phase::Live {
                 host_conns[hi] += 1;
                 *addr_conns.entry((e.host, e.addr)).or_default() += 1;
             }
-            idle += usize::from(is_idle);
-            in_use += usize::from(e.leases > 0);
+            idle += usize::from(e.is_idle());
             probing += usize::from(e.probing);
             if e.addr_links.linked {
                 assert!(
@@ -76,30 +69,15 @@ impl<T> PoolState<T> {
         }
         let c = &self.conns;
         assert_eq!(open, c.open(), "open count");
-        assert_eq!(idle, c.idle_len(), "idle count");
-        assert_eq!(in_use, c.in_use, "in-use count");
+        assert_eq!(idle, c.idle_count(), "idle count");
         assert_eq!(draining, c.draining, "draining count");
         assert_eq!(probing, c.probing, "probing count");
-        assert_eq!(leases, c.leases_out, "leases out");
         let addrs = || self.hosts.iter().flat_map(|(_, h)| h.addrs.values());
         let listed: usize = addrs().map(|a| a.list.len).sum();
         assert_eq!(listed, linked, "address list sizes");
         let pairs = addrs().filter(|a| a.list.len > 0).count();
         assert_eq!(pairs, self.hosts.connected_pairs, "connected pairs");
-        let mut walked = 0;
-        let mut cursor = c.idle_front();
-        while let Some(id) = cursor {
-            walked += 1;
-            assert!(walked <= c.idle_len(), "idle list longer than its count");
-            let next = c.get(id).map_or(u32::MAX, |e| e.idle_links.next);
-            cursor = c.get(c.id_at(next)).map(|_| c.id_at(next));
-        }
-        assert_eq!(walked, c.idle_len(), "idle list length");
-        assert!(
-            c.idle_len() <= o.max_idle_conns,
-            "idle {} > max_idle_conns",
-            c.idle_len()
-        );
+        assert!(idle <= o.max_idle_conns, "idle {idle} > max_idle_conns");
         let mut host_dialing = vec![0usize; hosts];
         let mut addr_dialing: HashMap<(HostId, SocketAddr), usize> = HashMap::new();
         for d in self.dials.iter().filter(|d| d.counted) {
@@ -116,7 +94,8 @@ impl<T> PoolState<T> {
         for (h, host) in self.hosts.iter() {
             let i = h.0 as usize;
             assert_eq!(host.conns, host_conns[i], "host conns");
-            assert_eq!(host.ready.len(), ready_per_host[i], "ready index size");
+            let members: usize = self.conns.iter().filter(|(_, e)| e.host == h).count();
+            assert_eq!(host.members.len(), members, "host members");
             assert_eq!(host.usable, host_usable[i], "host usable");
             assert_eq!(host.dialing, host_dialing[i], "host dialing");
             assert!(
@@ -124,10 +103,17 @@ impl<T> PoolState<T> {
                 "per-host limit"
             );
             assert!(
-                host.waiters.is_empty() || host.ready.is_empty(),
+                host.waiters.is_empty() || ready_per_host[i] == 0,
                 "waiters while ready"
             );
-            for w in &host.waiters {
+            assert_eq!(
+                host.waiters
+                    .count()
+                    .load(std::sync::atomic::Ordering::SeqCst),
+                host.waiters.len(),
+                "the lane's waiter count"
+            );
+            for w in host.waiters.iter() {
                 assert_eq!(self.waiters.host_of(*w), Some(h), "waiter index");
             }
             waiting += host.waiters.len();

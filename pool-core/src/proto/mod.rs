@@ -19,13 +19,14 @@
 //! # Parts
 //! `PoolState` is the coordinator; each part owns its data and the operations on it:
 //! - `conns`: the slab of connection entries (a [`ConnId`] carries a generation so a stale
-//!   id never reaches a reused slot) and the idle list threaded through it, least recently
-//!   used first (O(1) to add/remove; used by `max_idle_conns`, eviction and `shed`);
+//!   id never reaches a reused slot);
+//! - `gauge`: each connection's lease count, capacity and use times in atomics, shared with
+//!   the shell's fast lane, which leases and returns open connections without the pool
+//!   lock; the core owns the lifecycle and changes a gauge only by CAS (see its docs);
 //! - `hosts` (the *by_host* map): each host's addresses (together the *by_ip* map: address
-//!   → the host's connections to it, a list threaded through the slab) and its ready index:
-//!   one intrusive list per load level, each in least-recently-used order, plus a bitmap of
-//!   non-empty levels (`list`). Checkout takes the head of the lowest level — least
-//!   loaded, then least recently used — in O(1), no scan;
+//!   → the host's connections to it, a list threaded through the slab), its members (the
+//!   gauges a locked checkout scans: least loaded first, or `fill`) and its waiters, whose
+//!   count the lane reads;
 //! - `timers`: one lazy entry per connection, at a time no later than its next deadline,
 //!   and the blacklist's re-tests and expiries; a tick pops only what is due;
 //! - `blacklist`: static whitelist/blacklist, the dynamic blacklist, failure streaks;
@@ -34,11 +35,12 @@
 //!
 //! The coordinator's own code is split by concern: `commands` and `inputs` (the public
 //! methods), `dialing` (limits, dials, their results, blacklisting, re-tests, keep-warm
-//! replacements) and `service` (admission, leases, the ready index and idle list, timers
-//! of a connection, draining and closing).
+//! replacements) and `service` (admission, the locked lease choice, waiters, timers of a
+//! connection, draining and closing).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::Error;
@@ -46,11 +48,13 @@ use crate::options::PoolOptions;
 use crate::types::{BlacklistReason, CloseReason, ConnInfo, Stats, WarmLimit};
 
 mod blacklist;
+mod choice;
 mod commands;
 mod conns;
 mod dialing;
 mod dials;
 mod fleet;
+mod gauge;
 mod hosts;
 mod inputs;
 mod list;
@@ -65,10 +69,12 @@ mod invariants;
 mod tests;
 
 use blacklist::Blacklist;
+pub(crate) use choice::{HasGauge, lane as lane_choice};
 pub use conns::ConnId;
 use conns::Conns;
 pub use dials::{DialId, DialPurpose, DialRequest, Opened, WaiterId};
 use dials::{Dials, Waiters};
+pub(crate) use gauge::{Gauge, Use};
 use hosts::Hosts;
 pub use shed::Pressure;
 use shed::Shedder;
@@ -236,11 +242,11 @@ impl<T> PoolState<T> {
             addr: e.addr,
             protocol: e.protocol,
             created: self.timers.instant(e.created),
-            last_used: self.timers.instant(e.last_used),
-            last_checked: self.timers.instant(e.last_checked),
-            leases: e.leases,
-            capacity: e.capacity,
-            request_count: e.request_count,
+            last_used: self.timers.instant(e.last_used()),
+            last_checked: self.timers.instant(e.last_checked()),
+            leases: e.gauge.leases(),
+            capacity: e.gauge.capacity(),
+            request_count: e.gauge.requests(),
             error_count: e.error_count,
             healthy: e.phase.is_usable(),
         })
@@ -295,25 +301,40 @@ impl<T> PoolState<T> {
         self.conns.open() == 0 && self.dials.is_empty()
     }
 
-    /// A snapshot of counts and counters.
+    /// A connection's lease gauge (shared with the shell's fast lane).
+    pub(crate) fn gauge(&self, id: ConnId) -> Option<Arc<Gauge>> {
+        self.conns.get(id).map(|e| e.gauge.clone())
+    }
+
+    /// A snapshot of counts and counters. The lease counts are summed from the gauges:
+    /// O(connections), off the lease path.
     pub fn stats(&self) -> Stats {
+        let (mut idle, mut in_use, mut leases_out, mut leases_total) = (0, 0, 0, 0);
+        for (_, e) in self.conns.iter() {
+            let leases = e.gauge.leases();
+            idle += usize::from(e.is_available() && leases == 0);
+            in_use += usize::from(leases > 0);
+            leases_out += u64::from(leases);
+            leases_total += e.gauge.leases_total();
+        }
         let mut stats = Stats {
             hosts: self.hosts.len(),
             addresses: self.hosts.addr_count(),
             connected_addresses: self.hosts.connected_pairs,
             connections: self.conns.open(),
-            idle: self.conns.idle_len(),
-            in_use: self.conns.in_use,
+            idle,
+            in_use,
             draining: self.conns.draining,
             probing: self.conns.probing,
             connections_by_protocol: self.conns.by_protocol(),
             dialing: self.dials.len(),
             waiters: self.waiters.len(),
-            leases_out: self.conns.leases_out,
+            leases_out,
             blacklisted: self.blacklist.len(),
             ..Stats::default()
         };
         self.counters.fill(&mut stats);
+        stats.leases_total += leases_total;
         stats.shedding = self.is_shedding();
         stats
     }

@@ -1,20 +1,23 @@
-//! The coordinator's connection lifecycle: admission into the slab and the host's address
-//! list, leases and waiters, where a connection is linked (ready index, idle list), its
-//! timer, and draining and closing.
+//! The coordinator's connection lifecycle: admission into the slab, the host's members and
+//! address list, the locked choice of a lease and the waiters, a connection's timer, and
+//! draining and closing.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Instant;
 
-use super::conns::{ConnEntry, ConnId, Phase, Replacement, addr_links, ready_links};
+use super::choice;
+use super::conns::{ConnEntry, ConnId, Phase, Replacement, addr_links};
 use super::dials::Opened;
-use super::hosts::HostId;
+use super::gauge::Gauge;
+use super::hosts::{HostId, Member};
 use super::timers::Tick;
 use super::{Action, PoolState, clamp_capacity};
-use crate::options::Placement;
 use crate::types::CloseReason;
 
 impl<T> PoolState<T> {
-    /// Puts a dialed connection in the slab and its address's list, counted as live.
+    /// Puts a dialed connection in the slab, its host's members and its address's list,
+    /// counted as live.
     pub(super) fn insert_conn(
         &mut self,
         handle: T,
@@ -24,13 +27,18 @@ impl<T> PoolState<T> {
         now: Instant,
     ) -> ConnId {
         let t = self.timers.tick(now);
+        let epoch = self.timers.epoch().unwrap_or(now);
+        let waiting = self.hosts.get(h).waiters.count();
         let capacity = clamp_capacity(opened.capacity);
-        let entry = ConnEntry::new(handle, h, addr, capacity, opened.protocol, t);
+        let gauge = Arc::new(Gauge::new(epoch, capacity, t.nanos(), waiting));
+        let entry = ConnEntry::new(handle, h, addr, gauge.clone(), opened.protocol, t);
         let id = self.conns.insert(entry);
         self.counters.inserted += 1;
         let host = self.hosts.get_mut(h);
         host.usable += 1;
         host.count_conn(addr, true);
+        let pos = host.members.len() as u32;
+        host.members.push(Member { id, gauge });
         if let Some(a) = host.addrs.get_mut(&addr) {
             a.list
                 .push_back(self.conns.slots_mut(), id.index(), addr_links);
@@ -38,39 +46,39 @@ impl<T> PoolState<T> {
                 self.hosts.connected_pairs += 1;
             }
         }
-        self.place(id);
+        if let Some(e) = self.conns.get_mut(id) {
+            e.member_pos = pos;
+        }
         self.arm(id);
         id
     }
 
-    /// Counts a lease on `id` (which must be ready).
-    pub(super) fn lease(&mut self, id: ConnId) {
-        self.conns.add_lease(id);
-        self.counters.leases += 1;
-        self.place(id);
-    }
-
-    /// The connection of `h` the next lease goes to, by the placement option: a usable one
-    /// with spare capacity whose transport is still open. One whose transport closed is
-    /// taken out of service on the way (broken) and the host refilled for its waiters.
+    /// Takes a lease for the next caller of `h`, by the placement option: on a usable
+    /// connection with spare capacity whose transport is still open. One whose transport
+    /// closed is taken out of service on the way (broken) and the host refilled for its
+    /// waiters. A scan of the host's gauges: the shell's fast lane takes the common case
+    /// without the lock, so this runs for the first lease, for waiters and when the lane
+    /// found nothing.
     pub(super) fn take_ready(&mut self, h: HostId) -> Option<ConnId> {
         let mut removed = false;
         let found = loop {
-            let ready = &self.hosts.get(h).ready;
-            let index = match self.opts.placement {
-                Placement::Spread => ready.first(),
-                Placement::Fill { streams } => {
-                    ready.fullest_below(streams).or_else(|| ready.first())
-                }
-            };
-            let Some((id, e)) = index.and_then(|index| self.conns.entry_at_index(index)) else {
+            let members = &self.hosts.get(h).members;
+            let Some((member, limit)) = choice::locked(members, self.opts.placement) else {
                 break None;
             };
-            if !(self.is_closed)(&e.handle) {
+            let (id, gauge) = (member.id, member.gauge.clone());
+            let Some(e) = self.conns.get(id) else {
+                break None;
+            };
+            if (self.is_closed)(&e.handle) {
+                self.drain(id, CloseReason::Broken);
+                removed = true;
+                continue;
+            }
+            if gauge.try_acquire(limit) {
                 break Some(id);
             }
-            self.drain(id, CloseReason::Broken);
-            removed = true;
+            // A lane lease took its last room in the meantime: choose again.
         };
         if removed {
             self.refill(h);
@@ -80,10 +88,7 @@ impl<T> PoolState<T> {
 
     /// Hands ready connections of `h` to its waiters, first come first served.
     pub(super) fn serve_waiters(&mut self, h: HostId) {
-        loop {
-            if self.hosts.get(h).waiters.is_empty() {
-                return;
-            }
+        while !self.hosts.get(h).waiters.is_empty() {
             let Some(id) = self.take_ready(h) else {
                 return;
             };
@@ -91,75 +96,26 @@ impl<T> PoolState<T> {
                 return;
             };
             self.waiters.remove(waiter);
-            self.lease(id);
             self.actions.push_back(Action::Grant { waiter, conn: id });
         }
     }
 
     /// After a lease or probe returned `id` (of host `host`): closes it if it drains and
-    /// nothing holds it any more, else puts it back in service.
-    pub(super) fn returned(&mut self, id: ConnId, host: HostId, now_idle: bool) {
+    /// nothing holds it any more, else serves the host's waiters.
+    pub(super) fn returned(&mut self, id: ConnId, host: HostId) {
         let Some(e) = self.conns.get(id) else {
             self.refill(host);
             return;
         };
         if let Phase::Draining(reason) = e.phase {
-            if e.is_unheld() {
+            if e.gauge.is_unheld() {
                 self.close_conn(id, reason);
             }
             self.refill(host);
             return;
         }
-        self.place(id);
-        if now_idle {
-            self.arm(id);
-        }
         self.serve_waiters(host);
         self.trim_idle();
-    }
-
-    /// Puts a connection in the ready index and idle list it belongs in, given its state.
-    /// A connection whose load level changes goes to the back of its new level, so each
-    /// level stays in least-recently-used order.
-    pub(super) fn place(&mut self, id: ConnId) {
-        let Some(e) = self.conns.get(id) else { return };
-        let usable = e.is_available();
-        let level = (usable && e.leases < e.capacity).then_some(e.leases);
-        let idle = usable && e.leases == 0;
-        let (old_level, in_idle, h) = (e.ready_level, e.idle_links.linked, e.host);
-        if old_level != level {
-            let ready = &mut self.hosts.get_mut(h).ready;
-            if let Some(old) = old_level {
-                ready.remove(self.conns.slots_mut(), old, id.index(), ready_links);
-            }
-            if let Some(new) = level {
-                ready.push(self.conns.slots_mut(), new, id.index(), ready_links);
-            }
-            if let Some(e) = self.conns.get_mut(id) {
-                e.ready_level = level;
-            }
-        }
-        match (idle, in_idle) {
-            (true, false) => self.conns.idle_push(id),
-            (false, true) => self.conns.idle_unlink(id),
-            _ => {}
-        }
-    }
-
-    /// Takes `id` out of its host's ready index.
-    pub(super) fn unready(&mut self, id: ConnId) {
-        let Some(e) = self.conns.get_mut(id) else {
-            return;
-        };
-        let (level, h) = (e.ready_level.take(), e.host);
-        if let Some(level) = level {
-            self.hosts.get_mut(h).ready.remove(
-                self.conns.slots_mut(),
-                level,
-                id.index(),
-                ready_links,
-            );
-        }
     }
 
     /// The connections of host `h` to `addr` (not those draining after it was removed).
@@ -189,7 +145,6 @@ impl<T> PoolState<T> {
             host.usable -= 1;
             self.conns.draining += 1;
         }
-        self.place(id);
     }
 
     /// Takes a connection out of service: closed now when nothing holds it, otherwise
@@ -199,16 +154,33 @@ impl<T> PoolState<T> {
         if matches!(e.phase, Phase::Draining(_)) {
             return;
         }
-        if e.is_unheld() {
+        // Retired first: from here no lane lease can take it, and whoever returns its last
+        // lease takes the locked path, which closes it.
+        if e.gauge.retire() {
             self.close_conn(id, reason);
         } else {
             self.set_phase(id, Phase::Draining(reason));
         }
     }
 
-    /// Removes a connection from the pool now; its handle goes back in an [`Action::Close`].
+    /// Closes `id` if it is idle, by the gauge's `0 → RETIRED` (which a racing lane lease
+    /// makes fail). True if it closed.
+    pub(super) fn close_if_idle(&mut self, id: ConnId, reason: CloseReason) -> bool {
+        let Some(e) = self.conns.get(id) else {
+            return false;
+        };
+        if !e.is_available() || !e.gauge.try_retire_idle() {
+            return false;
+        }
+        self.close_conn(id, reason);
+        true
+    }
+
+    /// Removes a connection (retired, or nothing can lease it) from the pool now; its
+    /// handle goes back in an [`Action::Close`]. Its gauge's totals move to the counters.
     pub(super) fn close_conn(&mut self, id: ConnId, reason: CloseReason) {
-        let Some((h, addr)) = self.conns.get(id).map(|e| (e.host, e.addr)) else {
+        let Some((h, addr, pos)) = self.conns.get(id).map(|e| (e.host, e.addr, e.member_pos))
+        else {
             return;
         };
         if let Some(a) = self.hosts.get_mut(h).addrs.get_mut(&addr) {
@@ -220,11 +192,12 @@ impl<T> PoolState<T> {
             }
         }
         self.disarm(id);
-        self.unready(id);
-        self.conns.idle_unlink(id);
+        self.remove_member(h, pos);
         let Some(e) = self.conns.remove(id) else {
             return;
         };
+        e.gauge.retire();
+        self.counters.leases += e.gauge.leases_total();
         let host = self.hosts.get_mut(e.host);
         match e.phase {
             Phase::Live => {
@@ -243,20 +216,42 @@ impl<T> PoolState<T> {
         });
     }
 
-    /// Closes the least recently used idle connections beyond `max_idle_conns`.
+    /// Takes member `pos` out of host `h`'s members (the last one moves into its place).
+    fn remove_member(&mut self, h: HostId, pos: u32) {
+        let members = &mut self.hosts.get_mut(h).members;
+        let pos = pos as usize;
+        if pos >= members.len() {
+            return;
+        }
+        members.swap_remove(pos);
+        if let Some(moved) = members.get(pos).map(|m| m.id) {
+            if let Some(e) = self.conns.get_mut(moved) {
+                e.member_pos = pos as u32;
+            }
+        }
+    }
+
+    /// Closes the least recently used idle connections beyond `max_idle_conns`. Only a
+    /// pool with more connections than the limit can be over it, so no scan otherwise
+    /// (and the lane returns a lease to idle without the lock only then).
     pub(super) fn trim_idle(&mut self) {
-        while self.conns.idle_len() > self.opts.max_idle_conns {
-            let Some(id) = self.conns.idle_front() else {
-                break;
-            };
-            self.close_conn(id, CloseReason::IdleLimit);
+        let max = self.opts.max_idle_conns;
+        if self.conns.open() <= max {
+            return;
+        }
+        let idle = self.conns.idle_by_age(|_| true);
+        let excess = idle.len().saturating_sub(max);
+        for id in idle.into_iter().take(excess) {
+            self.close_if_idle(id, CloseReason::IdleLimit);
         }
     }
 
     // ----- a connection's timer --------------------------------------------------------
 
-    /// The connection's next deadline: expiry, keep-warm replacement (or its next try), and
-    /// while idle the idle timeout and the next probe. None while draining.
+    /// The connection's next deadline: expiry, keep-warm replacement (or its next try), the
+    /// idle timeout and the next probe (these two from its last use, or from when its timer
+    /// last found it busy: the core is not told when a lane return leaves it idle, so it
+    /// looks again one span later). None while draining.
     fn next_deadline(&self, e: &ConnEntry<T>) -> Option<Tick> {
         let spans = &self.spans;
         let mut at = e.created.after(spans.lifetime);
@@ -270,11 +265,9 @@ impl<T> PoolState<T> {
             }
             _ => {}
         }
-        if e.is_unheld() {
-            at = at.min(e.last_used.after(spans.idle));
-            if let (Some(probe), false) = (spans.probe, e.probe_queued) {
-                at = at.min(e.last_checked.after(probe));
-            }
+        at = at.min(e.last_used().max(e.busy_seen).after(spans.idle));
+        if let (Some(probe), false) = (spans.probe, e.probe_queued) {
+            at = at.min(e.last_checked().max(e.busy_seen).after(probe));
         }
         Some(at)
     }

@@ -103,7 +103,7 @@ impl<T> PoolState<T> {
         match shedder.decide(resident, now) {
             Ok(None) => Pressure::Calm,
             Ok(Some((fraction, started))) => {
-                let idle = self.conns.idle_len();
+                let idle = self.conns.idle_count();
                 let closed = self.shed(fraction);
                 if let Some(shedder) = &mut self.shedder {
                     shedder.count(closed);

@@ -19,6 +19,16 @@ use crate::options::PoolOptions;
 pub(super) struct Tick(u64);
 
 impl Tick {
+    /// The tick `nanos` nanoseconds after the epoch (a gauge's timestamp).
+    pub(super) fn from_nanos(nanos: u64) -> Tick {
+        Tick(nanos)
+    }
+
+    /// Nanoseconds since the epoch.
+    pub(super) fn nanos(self) -> u64 {
+        self.0
+    }
+
     /// `nanos` nanoseconds later.
     pub(super) fn after(self, nanos: u64) -> Tick {
         Tick(self.0.saturating_add(nanos))
@@ -112,6 +122,11 @@ impl Timers {
         Tick(nanos(now.saturating_duration_since(epoch)))
     }
 
+    /// The epoch, once a tick was taken.
+    pub(super) fn epoch(&self) -> Option<Instant> {
+        self.epoch
+    }
+
     /// A tick as an `Instant` (the epoch exists once any tick does).
     pub(super) fn instant(&self, t: Tick) -> Instant {
         let epoch = self
@@ -202,7 +217,12 @@ mod tests {
             0u8,
             HostId(0),
             addr,
-            1,
+            std::sync::Arc::new(crate::proto::gauge::Gauge::new(
+                Instant::now(),
+                1,
+                0,
+                Default::default(),
+            )),
             Protocol::Stream,
             Tick::default(),
         ))

@@ -47,6 +47,9 @@ pub(super) fn start<D: Dialer>(inner: &Arc<Inner<D>>) {
 }
 
 async fn drive<D: Dialer>(pool: Weak<Inner<D>>, signals: Arc<Signals>) {
+    // The gauges are refreshed at most once a `GAUGE_REFRESH`, not on every tick: a stats
+    // snapshot sums every connection's lease gauge (O(connections)).
+    let mut next_publish = rt::now();
     loop {
         if signals.stopped.load(Ordering::Acquire) {
             return;
@@ -67,9 +70,13 @@ async fn drive<D: Dialer>(pool: Weak<Inner<D>>, signals: Arc<Signals>) {
         let span = tracing::trace_span!("hotpool.cleanup");
         let _entered = span.enter();
         let mut shared = inner.lock();
-        shared.core.handle_timeout(rt::now());
-        let stats = shared.core.stats();
+        let now = rt::now();
+        shared.core.handle_timeout(now);
+        let stats = (now >= next_publish).then(|| shared.core.stats());
         inner.after(shared);
-        inner.metrics.publish(&stats);
+        if let Some(stats) = stats {
+            inner.metrics.publish(&stats);
+            next_publish = now + GAUGE_REFRESH;
+        }
     }
 }

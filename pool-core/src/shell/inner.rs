@@ -11,8 +11,11 @@ use tokio::sync::{Notify, oneshot};
 use tracing::Instrument;
 
 use super::driver::Signals;
+use super::lane::{Lane, LaneConn};
 use super::lease::Lease;
-use super::proto::{Action, ConnId, DialId, DialPurpose, DialRequest, Opened, PoolState, WaiterId};
+use super::proto::{
+    Action, ConnId, DialId, DialPurpose, DialRequest, Gauge, Opened, PoolState, Use, WaiterId,
+};
 use super::rt::{self, AbortHandle, AtomicUsize, Mutex, MutexGuard};
 use crate::fleet::{FleetEvent, SharedState};
 use crate::metrics::PoolMetrics;
@@ -25,6 +28,8 @@ pub(super) type Grant<D> = oneshot::Sender<Result<Lease<D>, Error>>;
 pub(super) struct Inner<D: Dialer> {
     pub(super) dialer: D,
     shared: Mutex<Shared<D>>,
+    /// Leases and returns that need no decision of the state machine (see `lane`).
+    pub(super) lane: Lane<D::Conn>,
     pub(super) signals: Arc<Signals>,
     /// Wakes `probes_due()` callers (one permit is stored when nobody waits).
     pub(super) probes_due: Notify,
@@ -56,6 +61,8 @@ pub(super) struct Shared<D: Dialer> {
 /// The handle the core keeps per connection.
 pub(super) struct Pooled<C> {
     pub(super) conn: Arc<C>,
+    /// The host it was dialed for (its lane entry is found by it when it closes).
+    host: Arc<str>,
     /// The task watching `Connection::closed`; aborted when the connection leaves.
     watcher: Option<AbortHandle>,
 }
@@ -90,6 +97,7 @@ impl<D: Dialer> Inner<D> {
         core.set_closed_check(|pooled: &Pooled<D::Conn>| pooled.conn.is_closed());
         Arc::new(Inner {
             dialer,
+            lane: Lane::new(options.max_idle_conns, options.placement),
             checkout_timeout: options.checkout_timeout,
             warm_concurrency: options.warm_concurrency,
             retest_interval: options.blacklist_check_interval,
@@ -114,7 +122,14 @@ impl<D: Dialer> Inner<D> {
 
     pub(super) fn lease_for(self: &Arc<Self>, shared: &Shared<D>, id: ConnId) -> Option<Lease<D>> {
         let (pooled, addr) = shared.core.handle_and_addr(id)?;
-        Some(Lease::new(self.clone(), id, pooled.conn.clone(), addr))
+        let gauge = shared.core.gauge(id)?;
+        Some(Lease::new(
+            self.clone(),
+            id,
+            pooled.conn.clone(),
+            addr,
+            gauge,
+        ))
     }
 
     /// Carries out the core's actions: decided under the lock, performed after it.
@@ -146,7 +161,12 @@ impl<D: Dialer> Inner<D> {
                         effects.push(Effect::Deliver(tx, Err(error)));
                     }
                 }
-                Action::Close { handle, reason, .. } => {
+                Action::Close {
+                    conn,
+                    handle,
+                    reason,
+                } => {
+                    self.lane.remove(&handle.host, conn);
                     self.metrics.closed(reason);
                     effects.push(Effect::Close(handle));
                 }
@@ -239,6 +259,7 @@ impl<D: Dialer> Inner<D> {
                 };
                 let pooled = Pooled {
                     conn: Arc::new(conn),
+                    host: request.host.clone(),
                     watcher: None,
                 };
                 (Ok((pooled, opened)), Ok(()))
@@ -255,6 +276,16 @@ impl<D: Dialer> Inner<D> {
             .handle_dial_result(request.id, core_result, rt::now());
         if let Some(id) = admitted {
             self.watch(&mut shared, id);
+            let conn = shared.core.handle(id).map(|p| p.conn.clone());
+            if let (Some(conn), Some(gauge)) = (conn, shared.core.gauge(id)) {
+                let entry = LaneConn {
+                    id,
+                    addr: request.addr,
+                    conn,
+                    gauge,
+                };
+                self.lane.admit(&request.host, entry);
+            }
         }
         self.after(shared);
         outcome
@@ -278,8 +309,36 @@ impl<D: Dialer> Inner<D> {
         pooled.watcher = Some(task);
     }
 
-    pub(super) fn release(self: &Arc<Self>, id: ConnId, outcome: Outcome, capacity: usize) {
+    /// Returns a lease: by the lane (one CAS on its gauge) when the state machine has
+    /// nothing to decide, else under the lock.
+    pub(super) fn release(
+        self: &Arc<Self>,
+        id: ConnId,
+        gauge: &Gauge,
+        outcome: Outcome,
+        capacity: usize,
+    ) {
         let now = rt::now(); // read before the lock: the clock is not the lock's to hold
+        let used = match outcome {
+            Outcome::Success => Some(Use::Success),
+            Outcome::Unused => Some(Use::Unused),
+            // Errors count toward `max_errors`, broken connections leave: the core decides.
+            Outcome::Error | Outcome::Broken => None,
+        };
+        if let Some(used) = used {
+            let capacity = capacity.min(u32::MAX as usize) as u32;
+            let at = gauge.stamp(now);
+            if gauge.try_return(capacity, at, used, self.lane.may_idle()) {
+                // The count went down before this read (both SeqCst): a waiter counted
+                // after it re-scans and finds the lease; one counted before is served here.
+                if gauge.host_has_waiters() {
+                    let mut shared = self.lock();
+                    shared.core.handle_returned(id);
+                    self.after(shared);
+                }
+                return;
+            }
+        }
         let mut shared = self.lock();
         shared.core.release(id, outcome, capacity, now);
         self.after(shared);

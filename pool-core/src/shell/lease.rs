@@ -6,7 +6,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use super::inner::{Inner, Shared};
-use super::proto::ConnId;
+use super::proto::{ConnId, Gauge};
 use super::rt;
 use crate::types::{Outcome, ProbeVerdict};
 use crate::{Connection, Dialer};
@@ -21,6 +21,7 @@ pub struct Lease<D: Dialer> {
     inner: Arc<Inner<D>>,
     id: ConnId,
     conn: Arc<D::Conn>,
+    gauge: Arc<Gauge>,
     addr: SocketAddr,
     outcome: Option<Outcome>,
 }
@@ -31,11 +32,13 @@ impl<D: Dialer> Lease<D> {
         id: ConnId,
         conn: Arc<D::Conn>,
         addr: SocketAddr,
+        gauge: Arc<Gauge>,
     ) -> Self {
         Self {
             inner,
             id,
             conn,
+            gauge,
             addr,
             outcome: None,
         }
@@ -99,7 +102,8 @@ impl<D: Dialer> Drop for Lease<D> {
             None if std::thread::panicking() => Outcome::Error,
             None => Outcome::Success,
         };
-        self.inner.release(self.id, outcome, self.conn.capacity());
+        let capacity = self.conn.capacity();
+        self.inner.release(self.id, &self.gauge, outcome, capacity);
     }
 }
 

@@ -15,6 +15,7 @@
 
 mod driver;
 mod inner;
+mod lane;
 mod lease;
 mod pressure;
 mod rt;
@@ -139,6 +140,11 @@ impl<D: Dialer> Pool<D> {
     /// (least loaded, then least recently used), else waits for one — dialing within the
     /// limits — for at most `checkout_timeout`.
     pub async fn get(&self, host: &str) -> Result<Lease<D>, Error> {
+        if let Some(taken) = self.inner.lane.try_lease(host) {
+            self.inner.metrics.leases.increment(1);
+            let (id, conn, addr, gauge) = (taken.id, taken.conn, taken.addr, taken.gauge);
+            return Ok(Lease::new(self.inner.clone(), id, conn, addr, gauge));
+        }
         let waiter = {
             let mut shared = self.inner.lock();
             match shared.core.checkout(host) {

@@ -7,7 +7,7 @@
 //!
 //! | primitive | normally | under `hotpool_shuttle` |
 //! |---|---|---|
-//! | [`Mutex`], [`AtomicBool`], [`AtomicUsize`] | `std::sync` | `shuttle::sync` |
+//! | [`Mutex`], [`RwLock`], the atomics (from `crate::sync`) | `std::sync` | `shuttle::sync` |
 //! | [`spawn`], [`TaskSet`] | `tokio::spawn`, `tokio::task::JoinSet` | `shuttle::future::spawn` |
 //! | [`now`] | `tokio::time::Instant::now()` (follows a paused test clock) | a frozen instant |
 //! | [`sleep_until`] | `tokio::time::sleep_until` | done at once if due, else never (time stands still) |
@@ -33,8 +33,6 @@ pub(crate) struct Elapsed;
 mod imp {
     use super::*;
 
-    pub(crate) use std::sync::atomic::{AtomicBool, AtomicUsize};
-    pub(crate) use std::sync::{Mutex, MutexGuard};
     pub(crate) use tokio::task::AbortHandle;
 
     /// Spawns a detached task; the handle aborts it.
@@ -96,8 +94,6 @@ mod imp {
     use shuttle::rand::Rng;
 
     pub(crate) use shuttle::future::AbortHandle;
-    pub(crate) use shuttle::sync::atomic::{AtomicBool, AtomicUsize};
-    pub(crate) use shuttle::sync::{Mutex, MutexGuard};
 
     /// Spawns a task; the handle aborts (in shuttle 0.8: detaches) it. The join handle is
     /// kept alive (leaked) so the task stays attached: shuttle then reports it as a deadlock
@@ -189,6 +185,7 @@ mod imp {
     }
 }
 
+pub(crate) use crate::sync::*;
 pub(crate) use imp::*;
 
 /// The time since `started`, on the shell's clock.

@@ -81,11 +81,13 @@ fn a_closed_transport_is_never_leased() {
     let ids = h.warm(HOST, 1);
     let first = h.ready(HOST);
     h.release(first, Outcome::Success);
-    kill(h.s.handle(ids[1]).copied().unwrap());
-    let other = ids.iter().copied().find(|id| *id != ids[1]).unwrap();
+    // The one a lease would go to next (both idle: the first of the host's members).
+    let dead = h.s.handle(first).copied().unwrap();
+    kill(dead);
+    let other = ids.iter().copied().find(|id| *id != first).unwrap();
     assert_eq!(h.ready(HOST), other, "the closed one is skipped");
-    assert_eq!(h.closed, vec![(2, CloseReason::Broken)]);
-    assert!(h.s.handle(ids[1]).is_none(), "and removed at once");
+    assert_eq!(h.closed, vec![(dead, CloseReason::Broken)]);
+    assert!(h.s.handle(first).is_none(), "and removed at once");
     assert_eq!(h.s.stats().leases_total, 2, "no lease counted on it");
 }
 

@@ -1,0 +1,323 @@
+//! A connection's lease gauge: the one count of its leases, shared by the state machine
+//! (which owns the connection's lifecycle) and the shell's lease fast lane (which leases
+//! and returns it without the pool lock).
+//!
+//! One atomic word holds the leases in flight, the capacity and two flags, so every
+//! decision about the count is one compare-and-swap:
+//!
+//! | bits | meaning |
+//! |---|---|
+//! | 0–31 | leases in flight |
+//! | 32–61 | capacity (clamped to 2³⁰ − 1) |
+//! | 62 | `RETIRED`: draining or closing, never leased again |
+//! | 63 | `PROBING`: held by a health probe, not leasable |
+//!
+//! The lane only ever changes an unflagged word: a lease is `n < capacity → n + 1`, a
+//! return `n → n − 1` (not to zero while the pool is over `max_idle_conns`). Everything
+//! that must see a flag, an error or the last return of a retired connection takes the
+//! locked path, where the state machine acts on it. Closing an idle connection is a CAS
+//! `0 → RETIRED` that a racing lease makes fail; a probe takes `0 → PROBING` the same way.
+//!
+//! Timestamps are nanoseconds since the state machine's epoch (its `Tick`); a return
+//! writes them *before* its count goes down, so whoever sees the count at zero by a CAS
+//! also sees the last use.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::sync::{AtomicU64, AtomicUsize};
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+
+const LEASES: u64 = (1 << 32) - 1;
+const CAP_SHIFT: u32 = 32;
+const CAP_MAX: u64 = (1 << 30) - 1;
+const CAPACITY: u64 = CAP_MAX << CAP_SHIFT;
+const RETIRED: u64 = 1 << 62;
+const PROBING: u64 = 1 << 63;
+const FLAGS: u64 = RETIRED | PROBING;
+
+/// The shared lease count and use times of one pooled connection.
+#[derive(Debug)]
+pub(crate) struct Gauge {
+    state: AtomicU64,
+    last_used: AtomicU64,
+    last_success: AtomicU64,
+    leases_total: AtomicU64,
+    requests: AtomicU64,
+    epoch: Instant,
+    /// Its host's waiter count (see `WaitQueue`): a lane return that sees it above zero
+    /// serves them under the lock.
+    waiting: Arc<AtomicUsize>,
+}
+
+/// How a lease ended, as the gauge counts it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Use {
+    /// Work was done and succeeded: counts a request and a success.
+    Success,
+    /// Work was done and failed: counts a request.
+    Failed,
+    /// No work was done.
+    Unused,
+}
+
+fn leases(state: u64) -> u32 {
+    (state & LEASES) as u32
+}
+
+fn capacity(state: u64) -> u32 {
+    ((state & CAPACITY) >> CAP_SHIFT) as u32
+}
+
+fn with_capacity(state: u64, cap: u32) -> u64 {
+    let cap = u64::from(cap).clamp(1, CAP_MAX);
+    (state & !CAPACITY) | (cap << CAP_SHIFT)
+}
+
+impl Gauge {
+    /// A gauge with no lease, `capacity`, last used at `now` (nanoseconds since `epoch`),
+    /// of a host whose waiters `waiting` counts.
+    pub(crate) fn new(epoch: Instant, capacity: u32, now: u64, waiting: Arc<AtomicUsize>) -> Self {
+        Self {
+            state: AtomicU64::new(with_capacity(0, capacity)),
+            last_used: AtomicU64::new(now),
+            last_success: AtomicU64::new(now),
+            leases_total: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+            epoch,
+            waiting,
+        }
+    }
+
+    /// Whether its host has waiters (read after a lane return lowered the count).
+    pub(crate) fn host_has_waiters(&self) -> bool {
+        self.waiting.load(SeqCst) > 0
+    }
+
+    /// `now` in the gauge's timestamps (nanoseconds since the state machine's epoch).
+    pub(crate) fn stamp(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.epoch).as_nanos() as u64
+    }
+
+    /// Leases in flight.
+    pub(crate) fn leases(&self) -> u32 {
+        leases(self.state.load(SeqCst))
+    }
+
+    /// How many leases it may carry at once.
+    pub(crate) fn capacity(&self) -> u32 {
+        capacity(self.state.load(SeqCst))
+    }
+
+    /// Draining or closing: never leased again.
+    #[cfg(test)]
+    pub(crate) fn is_retired(&self) -> bool {
+        self.state.load(SeqCst) & RETIRED != 0
+    }
+
+    /// Nothing holds it: no lease, no probe.
+    pub(crate) fn is_unheld(&self) -> bool {
+        self.state.load(SeqCst) & (LEASES | PROBING) == 0
+    }
+
+    /// The load a new lease would find, if one may be taken within `limit` leases (and the
+    /// capacity), with no flag set.
+    pub(crate) fn room_below(&self, limit: u32) -> Option<u32> {
+        let state = self.state.load(SeqCst);
+        let n = leases(state);
+        (state & FLAGS == 0 && n < capacity(state).min(limit)).then_some(n)
+    }
+
+    /// Takes a lease if it has room below `limit` and no flag is set.
+    pub(crate) fn try_acquire(&self, limit: u32) -> bool {
+        let mut state = self.state.load(SeqCst);
+        loop {
+            let n = leases(state);
+            if state & FLAGS != 0 || n >= capacity(state).min(limit) {
+                return false;
+            }
+            match self
+                .state
+                .compare_exchange_weak(state, state + 1, SeqCst, SeqCst)
+            {
+                Ok(_) => {
+                    self.leases_total.fetch_add(1, Relaxed);
+                    return true;
+                }
+                Err(now) => state = now,
+            }
+        }
+    }
+
+    fn stamp_use(&self, at: u64, used: Use) {
+        self.last_used.fetch_max(at, SeqCst);
+        if used == Use::Success {
+            self.last_success.fetch_max(at, SeqCst);
+        }
+    }
+
+    /// The lane's return: writes the use and takes the count down, unless a flag is set,
+    /// or it would reach zero and `to_zero` is false. False: nothing changed but the use
+    /// times; the locked path must return it.
+    pub(crate) fn try_return(&self, capacity: u32, at: u64, used: Use, to_zero: bool) -> bool {
+        self.stamp_use(at, used);
+        let mut state = self.state.load(SeqCst);
+        loop {
+            let n = leases(state);
+            if state & FLAGS != 0 || n == 0 || (n == 1 && !to_zero) {
+                return false;
+            }
+            let next = with_capacity(state - 1, capacity);
+            match self
+                .state
+                .compare_exchange_weak(state, next, SeqCst, SeqCst)
+            {
+                Ok(_) => break,
+                Err(now) => state = now,
+            }
+        }
+        if used != Use::Unused {
+            self.requests.fetch_add(1, Relaxed);
+        }
+        true
+    }
+
+    /// The locked path's return (flags kept): the leases left, or `None` if it had none.
+    pub(crate) fn give_back(&self, capacity: u32, at: u64, used: Use) -> Option<u32> {
+        self.stamp_use(at, used);
+        let mut state = self.state.load(SeqCst);
+        loop {
+            if leases(state) == 0 {
+                return None;
+            }
+            let next = with_capacity(state - 1, capacity);
+            match self
+                .state
+                .compare_exchange_weak(state, next, SeqCst, SeqCst)
+            {
+                Ok(_) => break,
+                Err(now) => state = now,
+            }
+        }
+        if used != Use::Unused {
+            self.requests.fetch_add(1, Relaxed);
+        }
+        Some(leases(state) - 1)
+    }
+
+    /// Sets `RETIRED`; true if nothing held it (it may close now).
+    pub(crate) fn retire(&self) -> bool {
+        self.state.fetch_or(RETIRED, SeqCst) & (LEASES | PROBING) == 0
+    }
+
+    /// Retires it only if it is idle (no lease, no flag): the close of an idle connection,
+    /// which a racing lease makes fail.
+    pub(crate) fn try_retire_idle(&self) -> bool {
+        self.try_flag_idle(RETIRED)
+    }
+
+    /// Undoes [`Gauge::try_retire_idle`] (its idle deadline turned out to have moved).
+    pub(crate) fn unretire(&self) {
+        self.state.fetch_and(!RETIRED, SeqCst);
+    }
+
+    /// Holds it for a probe only if it is idle.
+    pub(crate) fn try_probe(&self) -> bool {
+        self.try_flag_idle(PROBING)
+    }
+
+    /// Ends a probe's hold.
+    pub(crate) fn end_probe(&self) {
+        self.state.fetch_and(!PROBING, SeqCst);
+    }
+
+    fn try_flag_idle(&self, flag: u64) -> bool {
+        let state = self.state.load(SeqCst);
+        state & (LEASES | FLAGS) == 0
+            && self
+                .state
+                .compare_exchange(state, state | flag, SeqCst, SeqCst)
+                .is_ok()
+    }
+
+    /// When it was last returned (or made).
+    pub(crate) fn last_used(&self) -> u64 {
+        self.last_used.load(SeqCst)
+    }
+
+    /// When a lease on it last succeeded (or it was made).
+    pub(crate) fn last_success(&self) -> u64 {
+        self.last_success.load(SeqCst)
+    }
+
+    /// Leases ever taken on it.
+    pub(crate) fn leases_total(&self) -> u64 {
+        self.leases_total.load(Relaxed)
+    }
+
+    /// Leases returned that did work.
+    pub(crate) fn requests(&self) -> u64 {
+        self.requests.load(Relaxed)
+    }
+}
+
+#[cfg(all(test, not(hotpool_shuttle)))]
+mod tests {
+    use super::*;
+
+    fn gauge(capacity: u32) -> Gauge {
+        Gauge::new(Instant::now(), capacity, 0, Arc::default())
+    }
+
+    #[test]
+    fn a_lease_needs_room_and_no_flag() {
+        let g = gauge(2);
+        assert!(g.try_acquire(u32::MAX) && g.try_acquire(u32::MAX));
+        assert!(!g.try_acquire(u32::MAX), "full");
+        assert!(g.try_return(2, 5, Use::Success, true));
+        assert!(!g.try_acquire(1), "a limit below the capacity counts");
+        assert!(g.try_acquire(2));
+        assert!(!g.retire(), "held: drains");
+        assert!(g.is_retired());
+        assert!(
+            !g.try_return(2, 6, Use::Success, true),
+            "retired: the locked path"
+        );
+        assert_eq!(g.give_back(2, 6, Use::Success), Some(1));
+        assert_eq!(g.give_back(2, 7, Use::Unused), Some(0));
+        assert_eq!(g.give_back(2, 7, Use::Unused), None, "never below zero");
+        assert!(!g.try_acquire(u32::MAX), "retired");
+        assert_eq!((g.leases_total(), g.requests(), g.last_used()), (3, 2, 7));
+    }
+
+    #[test]
+    fn an_idle_close_or_probe_fails_while_leased() {
+        let g = gauge(1);
+        assert!(g.try_acquire(u32::MAX));
+        assert!(!g.try_retire_idle() && !g.try_probe());
+        assert!(
+            !g.try_return(1, 1, Use::Unused, false),
+            "not to zero: locked path"
+        );
+        assert!(g.try_return(1, 1, Use::Unused, true));
+        assert!(g.try_probe());
+        assert!(!g.try_acquire(u32::MAX) && !g.is_unheld(), "probing");
+        g.end_probe();
+        assert!(g.try_retire_idle());
+        g.unretire();
+        assert!(g.try_acquire(u32::MAX));
+    }
+
+    #[test]
+    fn capacity_follows_returns_and_is_clamped() {
+        let g = gauge(0);
+        assert_eq!(g.capacity(), 1);
+        assert!(g.try_acquire(u32::MAX));
+        assert!(g.try_return(100, 1, Use::Success, true));
+        assert_eq!((g.capacity(), g.leases()), (100, 0));
+        assert_eq!(g.room_below(u32::MAX), Some(0));
+        assert!(g.try_acquire(u32::MAX));
+        assert_eq!(g.give_back(u32::MAX, 2, Use::Failed), Some(0));
+        assert_eq!(g.capacity() as u64, CAP_MAX);
+    }
+}
