@@ -24,6 +24,13 @@
 //!   `Closed` only once `close()` has started; nothing else;
 //! - no `get` waits forever while leases are returned, and `close()` completes (a lost
 //!   wake-up leaves a task blocked: shuttle reports the deadlock);
+//! - the lease fast lane keeps the counts exact: while users hold leases, the pool's
+//!   `leases_out` (summed from the connections' gauges) is at least what the holders count
+//!   (a lease on a connection the pool closed is counted nowhere and fails it), and no
+//!   connection's gauge is above its capacity;
+//! - no lease is ever on a connection drained (its address removed) or shed before its
+//!   `get` began: the lane takes a lease only on an unflagged gauge, the core retires a
+//!   connection before it drains or closes it;
 //! - no lease is ever on a connection whose transport was closed before its `get` began
 //!   (`Connection::is_closed()`: the pool checks it at checkout, it does not wait for the
 //!   transport's close notification — the fake transport here never sends one);
@@ -36,8 +43,8 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::pin::pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -47,6 +54,7 @@ use pool_core::{
 };
 use shuttle::future::{block_on, spawn, yield_now};
 use shuttle::scheduler::{PctScheduler, RandomScheduler};
+use shuttle::sync::Mutex;
 use shuttle::{Config, MaxSteps, Runner};
 
 const HOST: &str = "model.test";
@@ -123,8 +131,9 @@ struct Scenario {
     addrs: u8,
     capacity: usize,
     max_conns_per_ip: usize,
-    /// Callers of `get`; each holds its lease for a moment and returns it.
+    /// Callers of `get`; each holds its lease for a moment and returns it, `rounds` times.
     users: usize,
+    rounds: usize,
     /// Whether users report their connection broken when returning it.
     break_on_return: bool,
     /// Whether a task calls `close()` while the users run.
@@ -134,6 +143,11 @@ struct Scenario {
     dropped_warm: bool,
     /// Whether a task closes every transport dialed so far while the users run.
     kill_during_load: bool,
+    /// Whether a task removes the first address while the users run (its connections
+    /// drain) — the scenario then has a second address to move to.
+    drain_during_load: bool,
+    /// Whether a task sheds every idle connection while the users run.
+    shed_during_load: bool,
     dials: DialPlan,
 }
 
@@ -142,10 +156,13 @@ const BASE: Scenario = Scenario {
     capacity: 1,
     max_conns_per_ip: 1,
     users: 3,
+    rounds: 1,
     break_on_return: false,
     close_during_load: false,
     dropped_warm: false,
     kill_during_load: false,
+    drain_during_load: false,
+    shed_during_load: false,
     dials: DialPlan::AllOk,
 };
 
@@ -156,10 +173,19 @@ struct Observed {
     held: Mutex<HashMap<ConnId, usize>>,
     /// Set just before `close()` is called.
     closing: AtomicBool,
+    /// Set once `set_addrs` removed the first address (`drain_during_load`).
+    drained: AtomicBool,
 }
 
 async fn user(pool: Pool<FakeDialer>, scenario: Scenario, seen: Arc<Observed>) {
+    for _ in 0..scenario.rounds {
+        one_get(&pool, scenario, &seen).await;
+    }
+}
+
+async fn one_get(pool: &Pool<FakeDialer>, scenario: Scenario, seen: &Observed) {
     let dead_before = pool.dialer().dead_below.load(Ordering::SeqCst);
+    let drained_before = seen.drained.load(Ordering::SeqCst);
     match pool.get(HOST).await {
         Ok(lease) => {
             assert!(
@@ -167,7 +193,11 @@ async fn user(pool: Pool<FakeDialer>, scenario: Scenario, seen: Arc<Observed>) {
                 "leased dial #{} whose transport closed before the get began",
                 lease.nth
             );
-            hold(lease, scenario, &seen).await
+            assert!(
+                !(drained_before && lease.addr() == addr(1)),
+                "leased a connection drained before the get began"
+            );
+            hold(pool, lease, scenario, seen).await
         }
         Err(Error::Closed) => assert!(
             seen.closing.load(Ordering::SeqCst),
@@ -181,7 +211,12 @@ async fn user(pool: Pool<FakeDialer>, scenario: Scenario, seen: Arc<Observed>) {
     }
 }
 
-async fn hold(mut lease: Lease<FakeDialer>, scenario: Scenario, seen: &Observed) {
+async fn hold(
+    pool: &Pool<FakeDialer>,
+    mut lease: Lease<FakeDialer>,
+    scenario: Scenario,
+    seen: &Observed,
+) {
     let id = lease.conn_id();
     {
         let mut held = seen.held.lock().unwrap();
@@ -192,6 +227,18 @@ async fn hold(mut lease: Lease<FakeDialer>, scenario: Scenario, seen: &Observed)
             "{id:?} leased {n} times at once, capacity {}",
             scenario.capacity
         );
+        // With the holders' counts fixed (their lock), every held lease is in the gauge of
+        // a connection still in the pool.
+        let holding: usize = held.values().sum();
+        let stats = pool.stats();
+        assert!(
+            stats.leases_out as usize >= holding,
+            "{holding} leases held but the pool counts {}",
+            stats.leases_out
+        );
+        for c in pool.connections() {
+            assert!(c.leases <= c.capacity, "a gauge above its capacity: {c:?}");
+        }
     }
     yield_now().await; // the request
     *seen.held.lock().unwrap().get_mut(&id).unwrap() -= 1;
@@ -249,6 +296,21 @@ fn run(scenario: Scenario) {
                 let dialer = pool.dialer();
                 let dialed = dialer.started.load(Ordering::SeqCst);
                 dialer.dead_below.store(dialed, Ordering::SeqCst);
+            }));
+        }
+        if scenario.drain_during_load {
+            let (pool, seen) = (pool.clone(), seen.clone());
+            tasks.push(spawn(async move {
+                yield_now().await;
+                pool.set_addrs(HOST, [addr(2)]);
+                seen.drained.store(true, Ordering::SeqCst);
+            }));
+        }
+        if scenario.shed_during_load {
+            let pool = pool.clone();
+            tasks.push(spawn(async move {
+                yield_now().await;
+                pool.shed(1.0);
             }));
         }
         if scenario.dropped_warm {
@@ -367,6 +429,33 @@ fn closed_transports_are_never_leased() {
         capacity: 2,
         users: 4,
         kill_during_load: true,
+        ..BASE
+    });
+}
+
+#[test]
+fn the_fast_lane_never_leases_a_drained_or_shed_connection() {
+    explore(Scenario {
+        addrs: 2,
+        capacity: 2,
+        users: 3,
+        rounds: 2,
+        drain_during_load: true,
+        ..BASE
+    });
+    explore(Scenario {
+        addrs: 2,
+        users: 3,
+        rounds: 2,
+        shed_during_load: true,
+        ..BASE
+    });
+    explore(Scenario {
+        capacity: 2,
+        users: 3,
+        rounds: 2,
+        shed_during_load: true,
+        close_during_load: true,
         ..BASE
     });
 }
