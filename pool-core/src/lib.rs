@@ -10,10 +10,12 @@
 //! - [`proto`] is the sans-IO state machine, [`proto::PoolState`]: it takes time as an
 //!   input, returns decisions as [`proto::Action`]s, and never sleeps, spawns or reads the
 //!   clock. It is a coordinator over parts that each own their data and operations: the
-//!   connection slab, the hosts (address → connections, host → addresses, each host's
-//!   ready index), the timers, the blacklist, the dials and waiters, the counters.
+//!   connection slab, the lease gauges (shared with the shell's fast lane), the hosts
+//!   (address → connections, host → addresses and members), the timers, the blacklist,
+//!   the dials and waiters, the counters.
 //! - The shell is [`Pool`], the async layer on tokio: `get(host)` hands out a [`Lease`]
-//!   (an RAII guard that returns itself on drop, also when unwinding from a panic), dials
+//!   (an RAII guard that returns itself on drop, also when unwinding from a panic) — on an
+//!   open connection with room through the fast lane, one CAS and no pool lock — dials
 //!   run as tasks, and one driver task sleeps until the state machine's next deadline.
 //! - The crate root is the user API: the shell, the [`Dialer`] / [`Connection`] traits a
 //!   transport implements, options, stats and errors. The state machine's own types

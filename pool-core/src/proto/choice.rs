@@ -3,14 +3,20 @@
 //! for `spread`: the better of two random connections, as Envoy's and Finagle's
 //! balancers do).
 //!
-//! - `spread`: the least loaded connection with room (locked: the exact minimum; lane:
-//!   the less loaded of two random ones, so near-least-loaded without a scan);
+//! - `spread`: the least loaded connection with room (locked: the exact minimum, the first
+//!   of equals; lane: for up to [`EXACT_UP_TO`] connections the exact minimum too, ties
+//!   broken from a random start so every connection is used and stays warm; above, the
+//!   less loaded of two random ones — near-least-loaded without a scan);
 //! - `fill { streams }`: the first connection, in the host's member order, with fewer than
 //!   `streams` leases, so one connection takes `streams` leases before the next is used;
 //!   when all hold `streams`, the rest of their capacity is spread.
 
 use super::gauge::Gauge;
 use crate::options::Placement;
+
+/// Up to this many connections per host, the lane scans them all (a handful of loads);
+/// above, it takes the better of two random ones.
+pub(crate) const EXACT_UP_TO: usize = 8;
 
 /// Something that has a gauge (a host member of the core, a lane entry of the shell).
 pub(crate) trait HasGauge {
@@ -45,11 +51,21 @@ pub(crate) fn lane<M: HasGauge>(
             return Some(([Some(m), None], limit));
         }
     }
+    if members.len() <= EXACT_UP_TO {
+        let start = (random % members.len().max(1) as u64) as usize;
+        let (tail, head) = members.split_at(start.min(members.len()));
+        let rotated = head.iter().chain(tail);
+        return least_loaded_of(rotated).map(|m| ([Some(m), None], u32::MAX));
+    }
     two_choices(members, random).map(|pair| (pair, u32::MAX))
 }
 
 /// The member with the fewest leases that has room, if any (the first of equals).
 fn least_loaded<M: HasGauge>(members: &[M]) -> Option<&M> {
+    least_loaded_of(members.iter())
+}
+
+fn least_loaded_of<'a, M: HasGauge>(members: impl Iterator<Item = &'a M>) -> Option<&'a M> {
     let mut best: Option<(&M, u32)> = None;
     for m in members {
         if let Some(n) = m.gauge().room_below(u32::MAX) {
@@ -156,23 +172,39 @@ mod tests {
     }
 
     #[test]
+    fn few_connections_are_scanned_from_a_random_start() {
+        let ms = members(&[1, 0, 1, 0], 2);
+        let mut seen = [0; 4];
+        for random in 0..16u64 {
+            let ([a, b], _) = lane(&ms, Placement::Spread, random).unwrap();
+            assert!(b.is_none());
+            seen[pos(&ms, a.unwrap())] += 1;
+        }
+        assert_eq!(seen[0] + seen[2], 0, "always a least loaded one");
+        assert!(
+            seen[1] > 0 && seen[3] > 0,
+            "ties are broken from a random start"
+        );
+    }
+
+    #[test]
     fn two_choices_are_distinct_and_ordered_by_load() {
-        let ms = members(&[3, 0, 4], 4);
+        let mut loads = vec![4; EXACT_UP_TO + 1];
+        loads[0] = 3;
+        loads[1] = 0;
+        let ms = members(&loads, 4);
         for random in 0..64u64 {
             let random = random.wrapping_mul(0x9E37_79B9_7F4A_7C15);
             let ([a, b], _) = lane(&ms, Placement::Spread, random).unwrap();
             let (a, b) = (a.map(|m| pos(&ms, m)), b.map(|m| pos(&ms, m)));
-            assert_ne!(a, Some(2), "the full one is never first");
-            assert_ne!(b, Some(2), "nor second");
+            assert!(a.is_none_or(|a| a < 2), "a full one is never first");
+            assert!(b.is_none_or(|b| b < 2), "nor second");
             if let (Some(a), Some(b)) = (a, b) {
-                assert_ne!(a, b);
                 assert_eq!((a, b), (1, 0), "the less loaded first");
             }
         }
         let one = members(&[1], 1);
-        assert!(matches!(
-            lane(&one, Placement::Spread, 5),
-            Some(([None, None], _))
-        ));
+        let nothing = lane(&one, Placement::Spread, 5);
+        assert!(nothing.is_none_or(|([a, b], _)| a.is_none() && b.is_none()));
     }
 }

@@ -151,9 +151,9 @@ pub struct PoolState<T> {
     opts: PoolOptions,
     /// The options' per-connection durations in ticks, for the timer arithmetic.
     spans: Spans,
-    /// The slab of connections and the idle list.
+    /// The slab of connections.
     conns: Conns<T>,
-    /// Hosts, their addresses and ready indexes.
+    /// Hosts, their addresses, members and waiters.
     hosts: Hosts,
     /// Every deadline, and the clock's epoch.
     timers: Timers,

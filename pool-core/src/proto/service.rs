@@ -114,6 +114,7 @@ impl<T> PoolState<T> {
             self.refill(host);
             return;
         }
+        self.arm(id); // a probe's verdict moved its next probe (a return never moves it earlier)
         self.serve_waiters(host);
         self.trim_idle();
     }

@@ -137,7 +137,7 @@ impl<D: Dialer> Pool<D> {
     }
 
     /// A lease on a connection to `host`: a warm one with spare capacity when there is one
-    /// (least loaded, then least recently used), else waits for one — dialing within the
+    /// (by the `placement` option, without the pool lock when it can: see `shell/lane.rs`), else waits for one — dialing within the
     /// limits — for at most `checkout_timeout`.
     pub async fn get(&self, host: &str) -> Result<Lease<D>, Error> {
         if let Some(taken) = self.inner.lane.try_lease(host) {

@@ -50,6 +50,24 @@ fn healthy_probe_returns_connection_and_resets_check_time() {
 }
 
 #[test]
+fn an_untouched_connection_is_probed_every_interval() {
+    let mut h = Harness::new(PoolOptions {
+        health_check_interval: Some(Duration::from_secs(30)),
+        idle_timeout: Duration::from_secs(3600),
+        ..opts()
+    });
+    h.set_addrs(HOST, &[addr(2)]);
+    let id = h.warm(HOST, 1)[0];
+    for round in 1..=3 {
+        h.advance(Duration::from_secs(31));
+        assert_eq!(h.s.take_probes(10), vec![id], "probe {round} due");
+        h.s.handle_probe_result(id, ProbeVerdict::Healthy, h.now);
+        h.pump();
+    }
+    assert_eq!(h.s.stats().probes_total, 3);
+}
+
+#[test]
 fn banned_probe_blacklists_the_address() {
     let mut h = Harness::new(PoolOptions {
         health_check_interval: Some(Duration::from_secs(30)),
