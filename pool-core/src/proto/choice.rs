@@ -133,7 +133,7 @@ mod tests {
         loads
             .iter()
             .map(|load| {
-                let g = Gauge::new(Instant::now(), capacity, 0, Default::default());
+                let g = Gauge::new(capacity, 0, Default::default());
                 for _ in 0..*load {
                     assert!(g.try_acquire(u32::MAX));
                 }

@@ -345,12 +345,7 @@ mod tests {
 
     fn entry(tag: u32) -> ConnEntry<u32> {
         let addr = SocketAddr::from(([127, 0, 0, 1], 443));
-        let gauge = Arc::new(Gauge::new(
-            std::time::Instant::now(),
-            1,
-            u64::from(tag),
-            Default::default(),
-        ));
+        let gauge = Arc::new(Gauge::new(1, u64::from(tag), Default::default()));
         ConnEntry::new(
             tag,
             HostId(0),

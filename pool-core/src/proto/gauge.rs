@@ -23,7 +23,6 @@
 //! also sees the last use.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use crate::sync::{AtomicU64, AtomicUsize};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
@@ -44,7 +43,6 @@ pub(crate) struct Gauge {
     last_success: AtomicU64,
     leases_total: AtomicU64,
     requests: AtomicU64,
-    epoch: Instant,
     /// Its host's waiter count (see `WaitQueue`): a lane return that sees it above zero
     /// serves them under the lock.
     waiting: Arc<AtomicUsize>,
@@ -75,16 +73,15 @@ fn with_capacity(state: u64, cap: u32) -> u64 {
 }
 
 impl Gauge {
-    /// A gauge with no lease, `capacity`, last used at `now` (nanoseconds since `epoch`),
-    /// of a host whose waiters `waiting` counts.
-    pub(crate) fn new(epoch: Instant, capacity: u32, now: u64, waiting: Arc<AtomicUsize>) -> Self {
+    /// A gauge with no lease, `capacity`, last used at `now` (nanoseconds since the state
+    /// machine's epoch), of a host whose waiters `waiting` counts.
+    pub(crate) fn new(capacity: u32, now: u64, waiting: Arc<AtomicUsize>) -> Self {
         Self {
             state: AtomicU64::new(with_capacity(0, capacity)),
             last_used: AtomicU64::new(now),
             last_success: AtomicU64::new(now),
             leases_total: AtomicU64::new(0),
             requests: AtomicU64::new(0),
-            epoch,
             waiting,
         }
     }
@@ -92,11 +89,6 @@ impl Gauge {
     /// Whether its host has waiters (read after a lane return lowered the count).
     pub(crate) fn host_has_waiters(&self) -> bool {
         self.waiting.load(SeqCst) > 0
-    }
-
-    /// `now` in the gauge's timestamps (nanoseconds since the state machine's epoch).
-    pub(crate) fn stamp(&self, now: Instant) -> u64 {
-        now.saturating_duration_since(self.epoch).as_nanos() as u64
     }
 
     /// Leases in flight.
@@ -266,7 +258,7 @@ mod tests {
     use super::*;
 
     fn gauge(capacity: u32) -> Gauge {
-        Gauge::new(Instant::now(), capacity, 0, Arc::default())
+        Gauge::new(capacity, 0, Arc::default())
     }
 
     #[test]

@@ -120,7 +120,7 @@ mod tests {
                 tag,
                 HostId(0),
                 addr,
-                Arc::new(Gauge::new(Instant::now(), 1, 0, Default::default())),
+                Arc::new(Gauge::new(1, 0, Default::default())),
                 Protocol::Stream,
                 Tick::default(),
             ));

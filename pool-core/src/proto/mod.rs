@@ -301,6 +301,12 @@ impl<T> PoolState<T> {
         self.conns.open() == 0 && self.dials.is_empty()
     }
 
+    /// Fixes the clock's epoch (the first `now` otherwise): the shell's fast lane stamps
+    /// the gauges' use times from it without the lock. Returns the epoch in force.
+    pub(crate) fn set_epoch(&mut self, epoch: Instant) -> Instant {
+        self.timers.set_epoch(epoch)
+    }
+
     /// A connection's lease gauge (shared with the shell's fast lane).
     pub(crate) fn gauge(&self, id: ConnId) -> Option<Arc<Gauge>> {
         self.conns.get(id).map(|e| e.gauge.clone())

@@ -27,10 +27,9 @@ impl<T> PoolState<T> {
         now: Instant,
     ) -> ConnId {
         let t = self.timers.tick(now);
-        let epoch = self.timers.epoch().unwrap_or(now);
         let waiting = self.hosts.get(h).waiters.count();
         let capacity = clamp_capacity(opened.capacity);
-        let gauge = Arc::new(Gauge::new(epoch, capacity, t.nanos(), waiting));
+        let gauge = Arc::new(Gauge::new(capacity, t.nanos(), waiting));
         let entry = ConnEntry::new(handle, h, addr, gauge.clone(), opened.protocol, t);
         let id = self.conns.insert(entry);
         self.counters.inserted += 1;

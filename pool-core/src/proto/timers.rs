@@ -122,9 +122,9 @@ impl Timers {
         Tick(nanos(now.saturating_duration_since(epoch)))
     }
 
-    /// The epoch, once a tick was taken.
-    pub(super) fn epoch(&self) -> Option<Instant> {
-        self.epoch
+    /// Sets the epoch, unless a tick set it already; returns the epoch in force.
+    pub(super) fn set_epoch(&mut self, epoch: Instant) -> Instant {
+        *self.epoch.get_or_insert(epoch)
     }
 
     /// A tick as an `Instant` (the epoch exists once any tick does).
@@ -217,12 +217,7 @@ mod tests {
             0u8,
             HostId(0),
             addr,
-            std::sync::Arc::new(crate::proto::gauge::Gauge::new(
-                Instant::now(),
-                1,
-                0,
-                Default::default(),
-            )),
+            std::sync::Arc::new(crate::proto::gauge::Gauge::new(1, 0, Default::default())),
             Protocol::Stream,
             Tick::default(),
         ))

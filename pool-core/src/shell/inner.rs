@@ -95,9 +95,10 @@ impl<D: Dialer> Inner<D> {
         let mut core = PoolState::new(options.clone());
         core.share_blacklist(fleet.is_some());
         core.set_closed_check(|pooled: &Pooled<D::Conn>| pooled.conn.is_closed());
+        let epoch = core.set_epoch(rt::now());
         Arc::new(Inner {
             dialer,
-            lane: Lane::new(options.max_idle_conns, options.placement),
+            lane: Lane::new(options.max_idle_conns, options.placement, epoch),
             checkout_timeout: options.checkout_timeout,
             warm_concurrency: options.warm_concurrency,
             retest_interval: options.blacklist_check_interval,
@@ -327,7 +328,7 @@ impl<D: Dialer> Inner<D> {
         };
         if let Some(used) = used {
             let capacity = capacity.min(u32::MAX as usize) as u32;
-            let at = gauge.stamp(now);
+            let at = self.lane.stamp(now);
             if gauge.try_return(capacity, at, used, self.lane.may_idle()) {
                 // The count went down before this read (both SeqCst): a waiter counted
                 // after it re-scans and finds the lease; one counted before is served here.

@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError};
+use std::time::Instant;
 
 use super::proto::{ConnId, Gauge, HasGauge, lane_choice};
 use super::rt::{AtomicUsize, RwLock};
@@ -67,11 +68,14 @@ pub(super) struct Lane<C> {
     open: AtomicUsize,
     max_idle_conns: usize,
     placement: Placement,
+    /// The state machine's epoch: gauge timestamps count from it.
+    epoch: Instant,
 }
 
 impl<C: Connection> Lane<C> {
-    pub(super) fn new(max_idle_conns: usize, placement: Placement) -> Self {
+    pub(super) fn new(max_idle_conns: usize, placement: Placement, epoch: Instant) -> Self {
         Self {
+            epoch,
             hosts: RwLock::new(HashMap::new()),
             open: AtomicUsize::new(0),
             max_idle_conns,
@@ -131,6 +135,11 @@ impl<C: Connection> Lane<C> {
             }
         }
         None
+    }
+
+    /// `now` as a gauge timestamp.
+    pub(super) fn stamp(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.epoch).as_nanos() as u64
     }
 
     /// Whether a lane return may leave a connection idle (see `open`).

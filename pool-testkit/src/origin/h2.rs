@@ -17,7 +17,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::Responses;
 use super::h1::{Http1Options, serve_http1};
-use super::h2_request::handle_h2_request;
+use super::h2_request::{ActiveStream, handle_h2_request};
 use crate::ca::TestCa;
 use crate::net::{OnDrop, bind_shared_port, lock};
 use crate::wait::until;
@@ -709,15 +709,12 @@ async fn serve_h2<S>(
             }
             r = conn.accept(), if !is_frozen => match r {
                 Some(Ok((req, respond))) => {
-                    let now = active.fetch_add(1, Ordering::SeqCst) + 1;
+                    let (stream, now) = ActiveStream::new(&active);
                     shared.counters(local_ip).max_streams.fetch_max(now, Ordering::SeqCst);
                     let shared = Arc::clone(&shared);
-                    let active = Arc::clone(&active);
                     streams.spawn(async move {
-                        let _guard = OnDrop(Some(move || {
-                            active.fetch_sub(1, Ordering::SeqCst);
-                        }));
-                        if let Err(e) = handle_h2_request(&shared, local_ip, req, respond).await {
+                        let served = handle_h2_request(&shared, local_ip, req, respond, stream);
+                        if let Err(e) = served.await {
                             tracing::debug!(error = %e, "h2 request failed");
                         }
                     });

@@ -2,6 +2,8 @@
 //! (`routes.rs`) answered in HTTP/2 frames, bodies sent under the client's flow control.
 
 use std::net::IpAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 
@@ -9,11 +11,36 @@ use super::SERVED_BY;
 use super::h2::Shared;
 use super::routes::{self, Reply};
 
+/// One stream counted as active on its connection: released just before its last frame is
+/// queued (the client may open the next stream the moment it reads that frame, before this
+/// task ends), or when the handler ends without one.
+pub(super) struct ActiveStream(Option<Arc<AtomicU64>>);
+
+impl ActiveStream {
+    pub(super) fn new(active: &Arc<AtomicU64>) -> (Self, u64) {
+        let now = active.fetch_add(1, Ordering::SeqCst) + 1;
+        (Self(Some(active.clone())), now)
+    }
+
+    fn end(&mut self) {
+        if let Some(active) = self.0.take() {
+            active.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+impl Drop for ActiveStream {
+    fn drop(&mut self) {
+        self.end();
+    }
+}
+
 pub(super) async fn handle_h2_request(
     shared: &Shared,
     local_ip: IpAddr,
     req: http::Request<h2::RecvStream>,
     mut respond: h2::server::SendResponse<Bytes>,
+    mut active: ActiveStream,
 ) -> Result<(), h2::Error> {
     let (parts, mut body) = req.into_parts();
     shared.record_languages(
@@ -62,6 +89,7 @@ pub(super) async fn handle_h2_request(
     match body {
         H2Reply::Full(body) => {
             let mut send = respond.send_response(response, false)?;
+            active.end();
             send.send_data(body, true)?;
         }
         H2Reply::StallBody(first) => {
@@ -71,9 +99,12 @@ pub(super) async fn handle_h2_request(
             shared.count_reset(local_ip);
         }
         H2Reply::Stream(len, chunk) => {
+            if len == 0 {
+                active.end();
+            }
             let mut send = respond.send_response(response, len == 0)?;
             if len > 0
-                && stream_chunks(&mut send, routes::stream_chunks(len, chunk))
+                && stream_chunks(&mut send, routes::stream_chunks(len, chunk), &mut active)
                     .await
                     .is_err()
             {
@@ -97,6 +128,7 @@ enum H2Reply {
 async fn stream_chunks(
     send: &mut h2::SendStream<Bytes>,
     chunks: impl Iterator<Item = Bytes>,
+    active: &mut ActiveStream,
 ) -> Result<(), h2::Reason> {
     let mut chunks = chunks.peekable();
     while let Some(mut data) = chunks.next() {
@@ -116,6 +148,9 @@ async fn stream_chunks(
             }
             let part = data.split_to(len);
             let end = data.is_empty() && chunks.peek().is_none();
+            if end {
+                active.end();
+            }
             if send.send_data(part, end).is_err() {
                 return Err(h2::Reason::CANCEL);
             }
