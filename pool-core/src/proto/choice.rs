@@ -51,21 +51,31 @@ pub(crate) fn lane<M: HasGauge>(
             return Some(([Some(m), None], limit));
         }
     }
-    if members.len() <= EXACT_UP_TO {
-        let start = (random % members.len().max(1) as u64) as usize;
-        let (tail, head) = members.split_at(start.min(members.len()));
-        let rotated = head.iter().chain(tail);
-        return least_loaded_of(rotated).map(|m| ([Some(m), None], u32::MAX));
+    let n = members.len();
+    if n <= EXACT_UP_TO {
+        // From a random start (multiply-shift, no division), the first idle one at once.
+        let start = ((random >> 32) * n as u64 >> 32) as usize;
+        let mut best: Option<(&M, u32)> = None;
+        for k in 0..n {
+            let i = if start + k >= n {
+                start + k - n
+            } else {
+                start + k
+            };
+            let m = &members[i];
+            match m.gauge().room_below(u32::MAX) {
+                Some(0) => return Some(([Some(m), None], u32::MAX)),
+                Some(load) if best.is_none_or(|(_, b)| load < b) => best = Some((m, load)),
+                _ => {}
+            }
+        }
+        return best.map(|(m, _)| ([Some(m), None], u32::MAX));
     }
     two_choices(members, random).map(|pair| (pair, u32::MAX))
 }
 
 /// The member with the fewest leases that has room, if any (the first of equals).
 fn least_loaded<M: HasGauge>(members: &[M]) -> Option<&M> {
-    least_loaded_of(members.iter())
-}
-
-fn least_loaded_of<'a, M: HasGauge>(members: impl Iterator<Item = &'a M>) -> Option<&'a M> {
     let mut best: Option<(&M, u32)> = None;
     for m in members {
         if let Some(n) = m.gauge().room_below(u32::MAX) {
@@ -117,7 +127,6 @@ fn two_choices<M: HasGauge>(members: &[M], random: u64) -> Option<[Option<&M>; 2
 
 #[cfg(all(test, not(hotpool_shuttle)))]
 mod tests {
-    use std::time::Instant;
 
     use super::*;
 
@@ -176,6 +185,7 @@ mod tests {
         let ms = members(&[1, 0, 1, 0], 2);
         let mut seen = [0; 4];
         for random in 0..16u64 {
+            let random = random.wrapping_mul(0x9E37_79B9_7F4A_7C15);
             let ([a, b], _) = lane(&ms, Placement::Spread, random).unwrap();
             assert!(b.is_none());
             seen[pos(&ms, a.unwrap())] += 1;

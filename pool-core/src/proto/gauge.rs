@@ -34,6 +34,9 @@ const CAPACITY: u64 = CAP_MAX << CAP_SHIFT;
 const RETIRED: u64 = 1 << 62;
 const PROBING: u64 = 1 << 63;
 const FLAGS: u64 = RETIRED | PROBING;
+const UNUSED_SHIFT: u32 = 40;
+const UNUSED_ONE: u64 = 1 << UNUSED_SHIFT;
+const USED: u64 = UNUSED_ONE - 1;
 
 /// The shared lease count and use times of one pooled connection.
 #[derive(Debug)]
@@ -41,8 +44,10 @@ pub(crate) struct Gauge {
     state: AtomicU64,
     last_used: AtomicU64,
     last_success: AtomicU64,
-    leases_total: AtomicU64,
-    requests: AtomicU64,
+    /// Leases returned: those that did work in the low 40 bits, the unused ones above (one
+    /// counter, so a return is one `fetch_add`; the leases ever taken are these plus the
+    /// ones in flight). The unused count wraps after 2²⁴ per connection.
+    returned: AtomicU64,
     /// Its host's waiter count (see `WaitQueue`): a lane return that sees it above zero
     /// serves them under the lock.
     waiting: Arc<AtomicUsize>,
@@ -80,8 +85,7 @@ impl Gauge {
             state: AtomicU64::new(with_capacity(0, capacity)),
             last_used: AtomicU64::new(now),
             last_success: AtomicU64::new(now),
-            leases_total: AtomicU64::new(0),
-            requests: AtomicU64::new(0),
+            returned: AtomicU64::new(0),
             waiting,
         }
     }
@@ -132,20 +136,25 @@ impl Gauge {
                 .state
                 .compare_exchange_weak(state, state + 1, SeqCst, SeqCst)
             {
-                Ok(_) => {
-                    self.leases_total.fetch_add(1, Relaxed);
-                    return true;
-                }
+                Ok(_) => return true,
                 Err(now) => state = now,
             }
         }
     }
 
+    /// Writes a return's use times. Plain stores: they come before the return's CAS on the
+    /// state word (a release), so whoever acquires the count it left also sees them; two
+    /// racing returns may leave the earlier of their times, by nanoseconds.
     fn stamp_use(&self, at: u64, used: Use) {
-        self.last_used.fetch_max(at, SeqCst);
+        self.last_used.store(at, Relaxed);
         if used == Use::Success {
-            self.last_success.fetch_max(at, SeqCst);
+            self.last_success.store(at, Relaxed);
         }
+    }
+
+    fn count_return(&self, used: Use) {
+        let unit = if used == Use::Unused { UNUSED_ONE } else { 1 };
+        self.returned.fetch_add(unit, Relaxed);
     }
 
     /// The lane's return: writes the use and takes the count down, unless a flag is set,
@@ -168,9 +177,7 @@ impl Gauge {
                 Err(now) => state = now,
             }
         }
-        if used != Use::Unused {
-            self.requests.fetch_add(1, Relaxed);
-        }
+        self.count_return(used);
         true
     }
 
@@ -191,9 +198,7 @@ impl Gauge {
                 Err(now) => state = now,
             }
         }
-        if used != Use::Unused {
-            self.requests.fetch_add(1, Relaxed);
-        }
+        self.count_return(used);
         Some(leases(state) - 1)
     }
 
@@ -242,14 +247,15 @@ impl Gauge {
         self.last_success.load(SeqCst)
     }
 
-    /// Leases ever taken on it.
+    /// Leases ever taken on it (returned, and in flight).
     pub(crate) fn leases_total(&self) -> u64 {
-        self.leases_total.load(Relaxed)
+        let returned = self.returned.load(Relaxed);
+        (returned & USED) + (returned >> UNUSED_SHIFT) + u64::from(self.leases())
     }
 
     /// Leases returned that did work.
     pub(crate) fn requests(&self) -> u64 {
-        self.requests.load(Relaxed)
+        self.returned.load(Relaxed) & USED
     }
 }
 

@@ -103,7 +103,6 @@ impl List {
 mod tests {
     use std::net::SocketAddr;
     use std::sync::Arc;
-    use std::time::Instant;
 
     use super::*;
     use crate::proto::conns::{ConnEntry, Conns, addr_links};

@@ -11,11 +11,9 @@ use tokio::sync::{Notify, oneshot};
 use tracing::Instrument;
 
 use super::driver::Signals;
-use super::lane::{Lane, LaneConn};
+use super::lane::{Lane, LaneEntry};
 use super::lease::Lease;
-use super::proto::{
-    Action, ConnId, DialId, DialPurpose, DialRequest, Gauge, Opened, PoolState, Use, WaiterId,
-};
+use super::proto::{Action, ConnId, DialId, DialPurpose, DialRequest, Opened, PoolState, WaiterId};
 use super::rt::{self, AbortHandle, AtomicUsize, Mutex, MutexGuard};
 use crate::fleet::{FleetEvent, SharedState};
 use crate::metrics::PoolMetrics;
@@ -29,7 +27,7 @@ pub(super) struct Inner<D: Dialer> {
     pub(super) dialer: D,
     shared: Mutex<Shared<D>>,
     /// Leases and returns that need no decision of the state machine (see `lane`).
-    pub(super) lane: Lane<D::Conn>,
+    pub(super) lane: Lane<D>,
     pub(super) signals: Arc<Signals>,
     /// Wakes `probes_due()` callers (one permit is stored when nobody waits).
     pub(super) probes_due: Notify,
@@ -53,21 +51,23 @@ pub(super) struct Inner<D: Dialer> {
 }
 
 pub(super) struct Shared<D: Dialer> {
-    pub(super) core: PoolState<Pooled<D::Conn>>,
+    pub(super) core: PoolState<Pooled<D>>,
     /// Callers waiting in `get`, by the id the core gave them.
     pub(super) waiters: HashMap<WaiterId, Grant<D>>,
 }
 
 /// The handle the core keeps per connection.
-pub(super) struct Pooled<C> {
-    pub(super) conn: Arc<C>,
+pub(super) struct Pooled<D: Dialer> {
+    pub(super) conn: Arc<D::Conn>,
     /// The host it was dialed for (its lane entry is found by it when it closes).
     host: Arc<str>,
+    /// What its leases hold (set when the core admits it).
+    pub(super) entry: Option<Arc<LaneEntry<D>>>,
     /// The task watching `Connection::closed`; aborted when the connection leaves.
     watcher: Option<AbortHandle>,
 }
 
-impl<C> Drop for Pooled<C> {
+impl<D: Dialer> Drop for Pooled<D> {
     fn drop(&mut self) {
         if let Some(watcher) = self.watcher.take() {
             watcher.abort();
@@ -79,7 +79,7 @@ impl<C> Drop for Pooled<C> {
 enum Effect<D: Dialer> {
     Deliver(Grant<D>, Result<Lease<D>, Error>),
     Dial(DialRequest),
-    Close(Pooled<D::Conn>),
+    Close(Pooled<D>),
     /// A grant nobody waits for any more: dropping the lease returns it (outside the lock).
     Return(Lease<D>),
     ProbesDue,
@@ -94,7 +94,7 @@ impl<D: Dialer> Inner<D> {
     ) -> Arc<Self> {
         let mut core = PoolState::new(options.clone());
         core.share_blacklist(fleet.is_some());
-        core.set_closed_check(|pooled: &Pooled<D::Conn>| pooled.conn.is_closed());
+        core.set_closed_check(|pooled: &Pooled<D>| pooled.conn.is_closed());
         let epoch = core.set_epoch(rt::now());
         Arc::new(Inner {
             dialer,
@@ -122,15 +122,8 @@ impl<D: Dialer> Inner<D> {
     }
 
     pub(super) fn lease_for(self: &Arc<Self>, shared: &Shared<D>, id: ConnId) -> Option<Lease<D>> {
-        let (pooled, addr) = shared.core.handle_and_addr(id)?;
-        let gauge = shared.core.gauge(id)?;
-        Some(Lease::new(
-            self.clone(),
-            id,
-            pooled.conn.clone(),
-            addr,
-            gauge,
-        ))
+        let entry = shared.core.handle(id)?.entry.clone()?;
+        Some(Lease::new(entry))
     }
 
     /// Carries out the core's actions: decided under the lock, performed after it.
@@ -261,6 +254,7 @@ impl<D: Dialer> Inner<D> {
                 let pooled = Pooled {
                     conn: Arc::new(conn),
                     host: request.host.clone(),
+                    entry: None,
                     watcher: None,
                 };
                 (Ok((pooled, opened)), Ok(()))
@@ -277,15 +271,13 @@ impl<D: Dialer> Inner<D> {
             .handle_dial_result(request.id, core_result, rt::now());
         if let Some(id) = admitted {
             self.watch(&mut shared, id);
-            let conn = shared.core.handle(id).map(|p| p.conn.clone());
-            if let (Some(conn), Some(gauge)) = (conn, shared.core.gauge(id)) {
-                let entry = LaneConn {
-                    id,
-                    addr: request.addr,
-                    conn,
-                    gauge,
-                };
-                self.lane.admit(&request.host, entry);
+            if let Some(gauge) = shared.core.gauge(id) {
+                if let Some(pooled) = shared.core.handle_mut(id) {
+                    let conn = pooled.conn.clone();
+                    let entry = self.lane.entry(&self, id, request.addr, conn, gauge);
+                    pooled.entry = Some(entry.clone());
+                    self.lane.admit(&request.host, entry);
+                }
             }
         }
         self.after(shared);
@@ -310,36 +302,9 @@ impl<D: Dialer> Inner<D> {
         pooled.watcher = Some(task);
     }
 
-    /// Returns a lease: by the lane (one CAS on its gauge) when the state machine has
-    /// nothing to decide, else under the lock.
-    pub(super) fn release(
-        self: &Arc<Self>,
-        id: ConnId,
-        gauge: &Gauge,
-        outcome: Outcome,
-        capacity: usize,
-    ) {
+    /// Returns a lease under the lock (the lane's return could not: see `LaneEntry::release`).
+    pub(super) fn release(self: &Arc<Self>, id: ConnId, outcome: Outcome, capacity: usize) {
         let now = rt::now(); // read before the lock: the clock is not the lock's to hold
-        let used = match outcome {
-            Outcome::Success => Some(Use::Success),
-            Outcome::Unused => Some(Use::Unused),
-            // Errors count toward `max_errors`, broken connections leave: the core decides.
-            Outcome::Error | Outcome::Broken => None,
-        };
-        if let Some(used) = used {
-            let capacity = capacity.min(u32::MAX as usize) as u32;
-            let at = self.lane.stamp(now);
-            if gauge.try_return(capacity, at, used, self.lane.may_idle()) {
-                // The count went down before this read (both SeqCst): a waiter counted
-                // after it re-scans and finds the lease; one counted before is served here.
-                if gauge.host_has_waiters() {
-                    let mut shared = self.lock();
-                    shared.core.handle_returned(id);
-                    self.after(shared);
-                }
-                return;
-            }
-        }
         let mut shared = self.lock();
         shared.core.release(id, outcome, capacity, now);
         self.after(shared);

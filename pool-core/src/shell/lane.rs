@@ -15,35 +15,89 @@ use std::cell::Cell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, PoisonError};
+use std::sync::{Arc, PoisonError, Weak};
 use std::time::Instant;
 
-use super::proto::{ConnId, Gauge, HasGauge, lane_choice};
-use super::rt::{AtomicUsize, RwLock};
-use crate::Connection;
-use crate::options::Placement;
+use foldhash::fast::RandomState;
 
-/// One connection as the lane sees it.
-pub(super) struct LaneConn<C> {
+use super::inner::Inner;
+use super::proto::{ConnId, Gauge, HasGauge, Use, lane_choice};
+use super::rt::{self, AtomicUsize, RwLock};
+use crate::options::Placement;
+use crate::types::Outcome;
+use crate::{Connection, Dialer};
+
+/// One admitted connection as the lane and its leases see it. A lease holds one `Arc` of
+/// it and nothing else (each `Arc` is an atomic add and subtract per lease).
+pub(super) struct LaneEntry<D: Dialer> {
     pub(super) id: ConnId,
     pub(super) addr: SocketAddr,
-    pub(super) conn: Arc<C>,
+    pub(super) conn: Arc<D::Conn>,
     pub(super) gauge: Arc<Gauge>,
+    /// The pool, for the returns the state machine decides (weak: the pool owns its
+    /// entries; a lease outliving every `Pool` handle returns to nothing).
+    pool: Weak<Inner<D>>,
+    /// What a lane return reads of the pool.
+    shared: Arc<LaneShared>,
 }
 
-impl<C> HasGauge for LaneConn<C> {
+impl<D: Dialer> HasGauge for Arc<LaneEntry<D>> {
     fn gauge(&self) -> &Gauge {
         &self.gauge
     }
 }
 
+/// The pool's facts a lane return needs, read without the pool lock.
+struct LaneShared {
+    /// Connections in the pool: a lane return may leave a connection idle only while
+    /// there are no more than `max_idle_conns` (so the idle count cannot pass the limit).
+    open: AtomicUsize,
+    max_idle_conns: usize,
+    /// The state machine's epoch: gauge timestamps count from it.
+    epoch: Instant,
+}
+
+impl<D: Dialer> LaneEntry<D> {
+    /// Returns a lease: by the lane (one CAS on the gauge) when the state machine has
+    /// nothing to decide, else under the pool lock.
+    pub(super) fn release(&self, outcome: Outcome, capacity: usize) {
+        let used = match outcome {
+            Outcome::Success => Some(Use::Success),
+            Outcome::Unused => Some(Use::Unused),
+            // Errors count toward `max_errors`, broken connections leave: the core decides.
+            Outcome::Error | Outcome::Broken => None,
+        };
+        if let Some(used) = used {
+            let shared = &self.shared;
+            let at = rt::now().saturating_duration_since(shared.epoch).as_nanos() as u64;
+            let to_zero = shared.open.load(Ordering::Relaxed) <= shared.max_idle_conns;
+            let capacity = capacity.min(u32::MAX as usize) as u32;
+            if self.gauge.try_return(capacity, at, used, to_zero) {
+                // The count went down before this read (both SeqCst): a waiter counted
+                // after it re-scans and finds the lease; one counted before is served here.
+                if self.gauge.host_has_waiters() {
+                    if let Some(inner) = self.pool.upgrade() {
+                        let mut locked = inner.lock();
+                        locked.core.handle_returned(self.id);
+                        inner.after(locked);
+                    }
+                }
+                return;
+            }
+        }
+        if let Some(inner) = self.pool.upgrade() {
+            inner.release(self.id, outcome, capacity);
+        }
+    }
+}
+
 /// One host's connections, and where each is in the list.
-struct HostLane<C> {
-    conns: Vec<LaneConn<C>>,
+struct HostLane<D: Dialer> {
+    conns: Vec<Arc<LaneEntry<D>>>,
     positions: HashMap<ConnId, usize>,
 }
 
-impl<C> Default for HostLane<C> {
+impl<D: Dialer> Default for HostLane<D> {
     fn default() -> Self {
         Self {
             conns: Vec::new(),
@@ -52,44 +106,54 @@ impl<C> Default for HostLane<C> {
     }
 }
 
-/// A lease the lane took: the connection's id, address, handle and gauge.
-pub(super) struct Taken<C> {
-    pub(super) id: ConnId,
-    pub(super) addr: SocketAddr,
-    pub(super) conn: Arc<C>,
-    pub(super) gauge: Arc<Gauge>,
-}
-
 /// The lane of one pool.
-pub(super) struct Lane<C> {
-    hosts: RwLock<HashMap<Arc<str>, HostLane<C>>>,
-    /// Connections in the pool: a lane return may leave a connection idle only while
-    /// there are no more than `max_idle_conns` (so the idle count cannot pass the limit).
-    open: AtomicUsize,
-    max_idle_conns: usize,
+pub(super) struct Lane<D: Dialer> {
+    /// By host name, hashed with a seeded fast hasher (`foldhash`): names may come from
+    /// crawled pages, so not an unseeded one.
+    hosts: RwLock<HashMap<Arc<str>, HostLane<D>, RandomState>>,
+    shared: Arc<LaneShared>,
     placement: Placement,
-    /// The state machine's epoch: gauge timestamps count from it.
-    epoch: Instant,
 }
 
-impl<C: Connection> Lane<C> {
+impl<D: Dialer> Lane<D> {
     pub(super) fn new(max_idle_conns: usize, placement: Placement, epoch: Instant) -> Self {
         Self {
-            epoch,
-            hosts: RwLock::new(HashMap::new()),
-            open: AtomicUsize::new(0),
-            max_idle_conns,
+            hosts: RwLock::new(HashMap::with_hasher(RandomState::default())),
+            shared: Arc::new(LaneShared {
+                open: AtomicUsize::new(0),
+                max_idle_conns,
+                epoch,
+            }),
             placement,
         }
     }
 
+    /// The entry of a connection the core just admitted (`pool` is its own pool).
+    pub(super) fn entry(
+        &self,
+        pool: &Arc<Inner<D>>,
+        id: ConnId,
+        addr: SocketAddr,
+        conn: Arc<D::Conn>,
+        gauge: Arc<Gauge>,
+    ) -> Arc<LaneEntry<D>> {
+        Arc::new(LaneEntry {
+            id,
+            addr,
+            conn,
+            gauge,
+            pool: Arc::downgrade(pool),
+            shared: self.shared.clone(),
+        })
+    }
+
     /// Adds a connection the core admitted (called under the pool lock).
-    pub(super) fn admit(&self, host: &Arc<str>, entry: LaneConn<C>) {
+    pub(super) fn admit(&self, host: &Arc<str>, entry: Arc<LaneEntry<D>>) {
         let mut hosts = self.hosts.write().unwrap_or_else(PoisonError::into_inner);
         let lane = hosts.entry(host.clone()).or_default();
         lane.positions.insert(entry.id, lane.conns.len());
         lane.conns.push(entry);
-        self.open.fetch_add(1, Ordering::SeqCst);
+        self.shared.open.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Removes a connection the core closed (called under the pool lock; its gauge is
@@ -109,11 +173,11 @@ impl<C: Connection> Lane<C> {
         if lane.conns.is_empty() {
             hosts.remove(host);
         }
-        self.open.fetch_sub(1, Ordering::SeqCst);
+        self.shared.open.fetch_sub(1, Ordering::SeqCst);
     }
 
     /// A lease on an open connection of `host` with room, if the lane can take one.
-    pub(super) fn try_lease(&self, host: &str) -> Option<Taken<C>> {
+    pub(super) fn try_lease(&self, host: &str) -> Option<Arc<LaneEntry<D>>> {
         let hosts = self.hosts.read().ok()?;
         let lane = hosts.get(host)?;
         let first = lane.conns.first()?;
@@ -126,25 +190,10 @@ impl<C: Connection> Lane<C> {
                 return None; // the locked path takes it out of service
             }
             if c.gauge.try_acquire(limit) {
-                return Some(Taken {
-                    id: c.id,
-                    addr: c.addr,
-                    conn: c.conn.clone(),
-                    gauge: c.gauge.clone(),
-                });
+                return Some(c.clone());
             }
         }
         None
-    }
-
-    /// `now` as a gauge timestamp.
-    pub(super) fn stamp(&self, now: Instant) -> u64 {
-        now.saturating_duration_since(self.epoch).as_nanos() as u64
-    }
-
-    /// Whether a lane return may leave a connection idle (see `open`).
-    pub(super) fn may_idle(&self) -> bool {
-        self.open.load(Ordering::Relaxed) <= self.max_idle_conns
     }
 }
 

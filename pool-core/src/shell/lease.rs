@@ -6,7 +6,8 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 use super::inner::{Inner, Shared};
-use super::proto::{ConnId, Gauge};
+use super::lane::LaneEntry;
+use super::proto::ConnId;
 use super::rt;
 use crate::types::{Outcome, ProbeVerdict};
 use crate::{Connection, Dialer};
@@ -18,51 +19,37 @@ use crate::{Connection, Dialer};
 /// default) counts as a health check, an error counts toward `max_errors`, broken removes
 /// it. A lease dropped while panicking counts as an error.
 pub struct Lease<D: Dialer> {
-    inner: Arc<Inner<D>>,
-    id: ConnId,
-    conn: Arc<D::Conn>,
-    gauge: Arc<Gauge>,
-    addr: SocketAddr,
+    entry: Arc<LaneEntry<D>>,
     outcome: Option<Outcome>,
 }
 
 impl<D: Dialer> Lease<D> {
-    pub(super) fn new(
-        inner: Arc<Inner<D>>,
-        id: ConnId,
-        conn: Arc<D::Conn>,
-        addr: SocketAddr,
-        gauge: Arc<Gauge>,
-    ) -> Self {
+    pub(super) fn new(entry: Arc<LaneEntry<D>>) -> Self {
         Self {
-            inner,
-            id,
-            conn,
-            gauge,
-            addr,
+            entry,
             outcome: None,
         }
     }
 
     /// The leased connection.
     pub fn conn(&self) -> &D::Conn {
-        &self.conn
+        &self.entry.conn
     }
 
     /// A shared handle to the leased connection (outliving the lease is allowed, but the
     /// pool may close it once the lease is returned).
     pub fn conn_arc(&self) -> Arc<D::Conn> {
-        self.conn.clone()
+        self.entry.conn.clone()
     }
 
     /// The address the connection is connected to.
     pub fn addr(&self) -> SocketAddr {
-        self.addr
+        self.entry.addr
     }
 
     /// The pool's id of the connection.
     pub fn conn_id(&self) -> ConnId {
-        self.id
+        self.entry.id
     }
 
     /// Reports that the work done on the lease succeeded (the default).
@@ -90,28 +77,27 @@ impl<D: Dialer> Deref for Lease<D> {
     type Target = D::Conn;
 
     fn deref(&self) -> &D::Conn {
-        &self.conn
+        &self.entry.conn
     }
 }
 
 impl<D: Dialer> Drop for Lease<D> {
     fn drop(&mut self) {
         let outcome = match self.outcome {
-            _ if self.conn.is_closed() => Outcome::Broken,
+            _ if self.entry.conn.is_closed() => Outcome::Broken,
             Some(outcome) => outcome,
             None if std::thread::panicking() => Outcome::Error,
             None => Outcome::Success,
         };
-        let capacity = self.conn.capacity();
-        self.inner.release(self.id, &self.gauge, outcome, capacity);
+        self.entry.release(outcome, self.entry.conn.capacity());
     }
 }
 
 impl<D: Dialer> std::fmt::Debug for Lease<D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Lease")
-            .field("conn", &self.id)
-            .field("addr", &self.addr)
+            .field("conn", &self.entry.id)
+            .field("addr", &self.entry.addr)
             .finish()
     }
 }

@@ -140,10 +140,9 @@ impl<D: Dialer> Pool<D> {
     /// (by the `placement` option, without the pool lock when it can: see `shell/lane.rs`), else waits for one — dialing within the
     /// limits — for at most `checkout_timeout`.
     pub async fn get(&self, host: &str) -> Result<Lease<D>, Error> {
-        if let Some(taken) = self.inner.lane.try_lease(host) {
+        if let Some(entry) = self.inner.lane.try_lease(host) {
             self.inner.metrics.leases.increment(1);
-            let (id, conn, addr, gauge) = (taken.id, taken.conn, taken.addr, taken.gauge);
-            return Ok(Lease::new(self.inner.clone(), id, conn, addr, gauge));
+            return Ok(Lease::new(entry));
         }
         let waiter = {
             let mut shared = self.inner.lock();
