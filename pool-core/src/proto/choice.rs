@@ -54,7 +54,7 @@ pub(crate) fn lane<M: HasGauge>(
     let n = members.len();
     if n <= EXACT_UP_TO {
         // From a random start (multiply-shift, no division), the first idle one at once.
-        let start = ((random >> 32) * n as u64 >> 32) as usize;
+        let start = (((random >> 32) * n as u64) >> 32) as usize;
         let mut best: Option<(&M, u32)> = None;
         for k in 0..n {
             let i = if start + k >= n {
