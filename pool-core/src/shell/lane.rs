@@ -69,7 +69,8 @@ impl<D: Dialer> LaneEntry<D> {
         };
         if let Some(used) = used {
             let shared = &self.shared;
-            let at = rt::now().saturating_duration_since(shared.epoch).as_nanos() as u64;
+            let since = rt::now().saturating_duration_since(shared.epoch);
+            let at = since.as_secs() * 1_000_000_000 + u64::from(since.subsec_nanos());
             let to_zero = shared.open.load(Ordering::Relaxed) <= shared.max_idle_conns;
             let capacity = capacity.min(u32::MAX as usize) as u32;
             if self.gauge.try_return(capacity, at, used, to_zero) {

@@ -137,13 +137,19 @@ impl<D: Dialer> Pool<D> {
     }
 
     /// A lease on a connection to `host`: a warm one with spare capacity when there is one
-    /// (by the `placement` option, without the pool lock when it can: see `shell/lane.rs`), else waits for one — dialing within the
-    /// limits — for at most `checkout_timeout`.
+    /// (by the `placement` option; without the pool lock when it can, see `shell/lane.rs`),
+    /// else waits for one — dialing within the limits — for at most `checkout_timeout`.
     pub async fn get(&self, host: &str) -> Result<Lease<D>, Error> {
         if let Some(entry) = self.inner.lane.try_lease(host) {
             self.inner.metrics.leases.increment(1);
             return Ok(Lease::new(entry));
         }
+        // Boxed: the fast path's future stays small (the waiting path is the big one).
+        Box::pin(self.get_locked(host)).await
+    }
+
+    /// `get` when the fast lane found nothing: under the pool lock, maybe waiting.
+    async fn get_locked(&self, host: &str) -> Result<Lease<D>, Error> {
         let waiter = {
             let mut shared = self.inner.lock();
             match shared.core.checkout(host) {
