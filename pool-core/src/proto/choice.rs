@@ -142,7 +142,11 @@ mod tests {
         loads
             .iter()
             .map(|load| {
-                let g = Gauge::new(capacity, 0, Default::default());
+                let g = Gauge::new(
+                    capacity,
+                    0,
+                    std::sync::Arc::new(crate::proto::gauge::HostAtomics::new()),
+                );
                 for _ in 0..*load {
                     assert!(g.try_acquire(u32::MAX));
                 }

@@ -22,6 +22,19 @@ pub struct ConnId {
 }
 
 impl ConnId {
+    /// The id as one number (the fast lane's idle hint).
+    pub(crate) fn to_bits(self) -> u64 {
+        (u64::from(self.index) << 32) | u64::from(self.generation)
+    }
+
+    /// The id [`ConnId::to_bits`] made.
+    pub(crate) fn from_bits(bits: u64) -> Self {
+        Self {
+            index: (bits >> 32) as u32,
+            generation: bits as u32,
+        }
+    }
+
     /// The slab slot it lives in.
     pub(super) fn index(self) -> u32 {
         self.index
@@ -345,7 +358,11 @@ mod tests {
 
     fn entry(tag: u32) -> ConnEntry<u32> {
         let addr = SocketAddr::from(([127, 0, 0, 1], 443));
-        let gauge = Arc::new(Gauge::new(1, u64::from(tag), Default::default()));
+        let gauge = Arc::new(Gauge::new(
+            1,
+            u64::from(tag),
+            Arc::new(crate::proto::gauge::HostAtomics::new()),
+        ));
         ConnEntry::new(
             tag,
             HostId(0),

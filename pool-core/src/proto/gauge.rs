@@ -48,9 +48,30 @@ pub(crate) struct Gauge {
     /// counter, so a return is one `fetch_add`; the leases ever taken are these plus the
     /// ones in flight). The unused count wraps after 2²⁴ per connection.
     returned: AtomicU64,
-    /// Its host's waiter count (see `WaitQueue`): a lane return that sees it above zero
-    /// serves them under the lock.
-    waiting: Arc<AtomicUsize>,
+    /// Its host's shared atomics (waiters, idle hint).
+    host: Arc<HostAtomics>,
+}
+
+/// A host's atomics that the shell's fast lane reads and writes without the pool lock.
+#[derive(Debug, Default)]
+pub(crate) struct HostAtomics {
+    /// Its waiters (see `WaitQueue`): a lane return that sees it above zero serves them
+    /// under the lock; a lane lease steps aside while it is.
+    pub(crate) waiting: AtomicUsize,
+    /// The id (`ConnId::to_bits`) of the connection a lane return last left idle, or
+    /// `u64::MAX`: where the next `spread` lease looks first (an idle connection is a least
+    /// loaded one), so exclusive connections under load are found in O(1). Only a hint:
+    /// the lease's CAS decides.
+    pub(crate) idle_hint: AtomicU64,
+}
+
+impl HostAtomics {
+    pub(crate) fn new() -> Self {
+        Self {
+            waiting: AtomicUsize::new(0),
+            idle_hint: AtomicU64::new(u64::MAX),
+        }
+    }
 }
 
 /// How a lease ended, as the gauge counts it.
@@ -79,20 +100,25 @@ fn with_capacity(state: u64, cap: u32) -> u64 {
 
 impl Gauge {
     /// A gauge with no lease, `capacity`, last used at `now` (nanoseconds since the state
-    /// machine's epoch), of a host whose waiters `waiting` counts.
-    pub(crate) fn new(capacity: u32, now: u64, waiting: Arc<AtomicUsize>) -> Self {
+    /// machine's epoch), of the host whose atomics `host` are.
+    pub(crate) fn new(capacity: u32, now: u64, host: Arc<HostAtomics>) -> Self {
         Self {
             state: AtomicU64::new(with_capacity(0, capacity)),
             last_used: AtomicU64::new(now),
             last_success: AtomicU64::new(now),
             returned: AtomicU64::new(0),
-            waiting,
+            host,
         }
     }
 
     /// Whether its host has waiters (read after a lane return lowered the count).
     pub(crate) fn host_has_waiters(&self) -> bool {
-        self.waiting.load(SeqCst) > 0
+        self.host.waiting.load(SeqCst) > 0
+    }
+
+    /// Its host's atomics.
+    pub(crate) fn host(&self) -> &HostAtomics {
+        &self.host
     }
 
     /// Leases in flight.
@@ -264,7 +290,7 @@ mod tests {
     use super::*;
 
     fn gauge(capacity: u32) -> Gauge {
-        Gauge::new(capacity, 0, Arc::default())
+        Gauge::new(capacity, 0, Arc::new(HostAtomics::new()))
     }
 
     #[test]

@@ -10,9 +10,8 @@ use std::sync::Arc;
 
 use super::conns::ConnId;
 use super::dials::WaiterId;
-use super::gauge::Gauge;
+use super::gauge::{Gauge, HostAtomics};
 use super::list::List;
-use crate::sync::AtomicUsize;
 
 /// Identifies one host (an index into [`Hosts`]; hosts are never removed).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -69,10 +68,18 @@ impl super::choice::HasGauge for Member {
 /// A host's waiters, first come first served, and their number shared with the shell's
 /// fast lane: a lane return that sees it above zero takes the locked path to serve them
 /// (see [`WaitQueue::push_back`] for why no wake-up is lost).
-#[derive(Default)]
 pub(super) struct WaitQueue {
     queue: VecDeque<WaiterId>,
-    count: Arc<AtomicUsize>,
+    atomics: Arc<HostAtomics>,
+}
+
+impl Default for WaitQueue {
+    fn default() -> Self {
+        Self {
+            queue: VecDeque::new(),
+            atomics: Arc::new(HostAtomics::new()),
+        }
+    }
 }
 
 impl WaitQueue {
@@ -119,14 +126,22 @@ impl WaitQueue {
         self.queue.iter()
     }
 
-    /// The shared count (for the shell's fast lane).
-    pub(super) fn count(&self) -> Arc<AtomicUsize> {
-        self.count.clone()
+    /// The host's atomics the shell's fast lane shares (the waiter count among them).
+    pub(super) fn atomics(&self) -> Arc<HostAtomics> {
+        self.atomics.clone()
+    }
+
+    /// The shared count, as the lane reads it.
+    #[cfg(test)]
+    pub(super) fn count(&self) -> usize {
+        self.atomics
+            .waiting
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn publish(&self) {
-        self.count
-            .store(self.queue.len(), std::sync::atomic::Ordering::SeqCst);
+        let waiting = &self.atomics.waiting;
+        waiting.store(self.queue.len(), std::sync::atomic::Ordering::SeqCst);
     }
 }
 

@@ -107,9 +107,7 @@ impl<T> PoolState<T> {
                 "waiters while ready"
             );
             assert_eq!(
-                host.waiters
-                    .count()
-                    .load(std::sync::atomic::Ordering::SeqCst),
+                host.waiters.count(),
                 host.waiters.len(),
                 "the lane's waiter count"
             );

@@ -119,7 +119,11 @@ mod tests {
                 tag,
                 HostId(0),
                 addr,
-                Arc::new(Gauge::new(1, 0, Default::default())),
+                Arc::new(Gauge::new(
+                    1,
+                    0,
+                    Arc::new(crate::proto::gauge::HostAtomics::new()),
+                )),
                 Protocol::Stream,
                 Tick::default(),
             ));

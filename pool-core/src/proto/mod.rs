@@ -74,7 +74,7 @@ pub use conns::ConnId;
 use conns::Conns;
 pub use dials::{DialId, DialPurpose, DialRequest, Opened, WaiterId};
 use dials::{Dials, Waiters};
-pub(crate) use gauge::{Gauge, Use};
+pub(crate) use gauge::{Gauge, HostAtomics, Use};
 use hosts::Hosts;
 pub use shed::Pressure;
 use shed::Shedder;

@@ -27,9 +27,9 @@ impl<T> PoolState<T> {
         now: Instant,
     ) -> ConnId {
         let t = self.timers.tick(now);
-        let waiting = self.hosts.get(h).waiters.count();
+        let atomics = self.hosts.get(h).waiters.atomics();
         let capacity = clamp_capacity(opened.capacity);
-        let gauge = Arc::new(Gauge::new(capacity, t.nanos(), waiting));
+        let gauge = Arc::new(Gauge::new(capacity, t.nanos(), atomics));
         let entry = ConnEntry::new(handle, h, addr, gauge.clone(), opened.protocol, t);
         let id = self.conns.insert(entry);
         self.counters.inserted += 1;
@@ -239,9 +239,12 @@ impl<T> PoolState<T> {
         if self.conns.open() <= max {
             return;
         }
-        let idle = self.conns.idle_by_age(|_| true);
-        let excess = idle.len().saturating_sub(max);
-        for id in idle.into_iter().take(excess) {
+        // Counted first (no allocation, no sort): under load it is rarely over.
+        let excess = self.conns.idle_count().saturating_sub(max);
+        if excess == 0 {
+            return;
+        }
+        for id in self.conns.idle_by_age(|_| true).into_iter().take(excess) {
             self.close_if_idle(id, CloseReason::IdleLimit);
         }
     }

@@ -217,7 +217,11 @@ mod tests {
             0u8,
             HostId(0),
             addr,
-            std::sync::Arc::new(crate::proto::gauge::Gauge::new(1, 0, Default::default())),
+            std::sync::Arc::new(crate::proto::gauge::Gauge::new(
+                1,
+                0,
+                std::sync::Arc::new(crate::proto::gauge::HostAtomics::new()),
+            )),
             Protocol::Stream,
             Tick::default(),
         ))

@@ -21,7 +21,7 @@ use std::time::Instant;
 use foldhash::fast::RandomState;
 
 use super::inner::Inner;
-use super::proto::{ConnId, Gauge, HasGauge, Use, lane_choice};
+use super::proto::{ConnId, Gauge, HasGauge, HostAtomics, Use, lane_choice};
 use super::rt::{self, AtomicUsize, RwLock};
 use crate::options::Placement;
 use crate::types::Outcome;
@@ -74,6 +74,11 @@ impl<D: Dialer> LaneEntry<D> {
             let to_zero = shared.open.load(Ordering::Relaxed) <= shared.max_idle_conns;
             let capacity = capacity.min(u32::MAX as usize) as u32;
             if self.gauge.try_return(capacity, at, used, to_zero) {
+                if self.gauge.leases() == 0 {
+                    // Left idle: the next spread lease looks here first.
+                    let hint = &self.gauge.host().idle_hint;
+                    hint.store(self.id.to_bits(), Ordering::Relaxed);
+                }
                 // The count went down before this read (both SeqCst): a waiter counted
                 // after it re-scans and finds the lease; one counted before is served here.
                 if self.gauge.host_has_waiters() {
@@ -177,6 +182,19 @@ impl<D: Dialer> Lane<D> {
         self.shared.open.fetch_sub(1, Ordering::SeqCst);
     }
 
+    /// A lease on the connection a return last left idle, if it still is (O(1)).
+    fn hinted(&self, lane: &HostLane<D>, host: &HostAtomics) -> Option<Arc<LaneEntry<D>>> {
+        let hint = host.idle_hint.load(Ordering::Relaxed);
+        if hint == u64::MAX {
+            return None;
+        }
+        let c = lane
+            .conns
+            .get(*lane.positions.get(&ConnId::from_bits(hint))?)?;
+        (c.gauge.room_below(1).is_some() && !c.conn.is_closed() && c.gauge.try_acquire(1))
+            .then(|| c.clone())
+    }
+
     /// A lease on an open connection of `host` with room, if the lane can take one.
     pub(super) fn try_lease(&self, host: &str) -> Option<Arc<LaneEntry<D>>> {
         let hosts = self.hosts.read().ok()?;
@@ -184,6 +202,11 @@ impl<D: Dialer> Lane<D> {
         let first = lane.conns.first()?;
         if first.gauge.host_has_waiters() {
             return None; // first come first served: the locked path queues behind them
+        }
+        if self.placement == Placement::Spread {
+            if let Some(c) = self.hinted(lane, first.gauge.host()) {
+                return Some(c);
+            }
         }
         let (candidates, limit) = lane_choice(&lane.conns, self.placement, random())?;
         for c in candidates.into_iter().flatten() {
