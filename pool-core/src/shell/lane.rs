@@ -4,9 +4,10 @@
 //! Per host the lane holds the pool's connections (id, address, handle and the
 //! [`Gauge`] the core shares) behind one read-mostly lock: written only when a connection
 //! is admitted or closed (under the pool lock, from [`Inner`](super::inner::Inner)), read
-//! by every lease. A lease picks by the placement rules of `proto::choice` (for `spread`
-//! the less loaded of two random connections) and takes its lease with one CAS on the
-//! gauge; it goes to the locked path when the host has waiters (they are served first
+//! by every lease. A `spread` lease first tries the connection a return last left idle
+//! (the host's idle hint: exclusive connections under load are found in O(1)), then the
+//! placement rules of `proto::choice` (up to 8 connections scanned, above the less loaded
+//! of two random ones), and takes its lease with one CAS on the gauge; it goes to the locked path when the host has waiters (they are served first
 //! come first served), when the choice found no room, or when the transport is closed.
 //! A return is one CAS too; the gauge sends it to the locked path for everything the
 //! state machine must act on (see `proto::gauge`).

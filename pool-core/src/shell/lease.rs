@@ -18,6 +18,9 @@ use crate::{Connection, Dialer};
 /// The outcome reported decides what the pool does with the connection: success (the
 /// default) counts as a health check, an error counts toward `max_errors`, broken removes
 /// it. A lease dropped while panicking counts as an error.
+///
+/// A lease does not keep the pool alive: with every [`Pool`](crate::Pool) handle dropped,
+/// the leased connection lives on until the lease is dropped, and its return goes nowhere.
 pub struct Lease<D: Dialer> {
     entry: Arc<LaneEntry<D>>,
     outcome: Option<Outcome>,
