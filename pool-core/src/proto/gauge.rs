@@ -187,32 +187,28 @@ impl Gauge {
     /// or it would reach zero and `to_zero` is false. False: nothing changed but the use
     /// times; the locked path must return it.
     pub(crate) fn try_return(&self, capacity: u32, at: u64, used: Use, to_zero: bool) -> bool {
-        self.stamp_use(at, used);
-        let mut state = self.state.load(SeqCst);
-        loop {
-            let n = leases(state);
-            if state & FLAGS != 0 || n == 0 || (n == 1 && !to_zero) {
-                return false;
-            }
-            let next = with_capacity(state - 1, capacity);
-            match self
-                .state
-                .compare_exchange_weak(state, next, SeqCst, SeqCst)
-            {
-                Ok(_) => break,
-                Err(now) => state = now,
-            }
-        }
-        self.count_return(used);
-        true
+        let unflagged = |state: u64| state & FLAGS == 0 && (to_zero || leases(state) > 1);
+        self.take_down(capacity, at, used, unflagged).is_some()
     }
 
     /// The locked path's return (flags kept): the leases left, or `None` if it had none.
     pub(crate) fn give_back(&self, capacity: u32, at: u64, used: Use) -> Option<u32> {
+        self.take_down(capacity, at, used, |_| true)
+    }
+
+    /// One return: the use written, then the count down by one (the capacity updated) if
+    /// it has a lease and `allowed` says yes of the word; the leases left.
+    fn take_down(
+        &self,
+        capacity: u32,
+        at: u64,
+        used: Use,
+        allowed: impl Fn(u64) -> bool,
+    ) -> Option<u32> {
         self.stamp_use(at, used);
         let mut state = self.state.load(SeqCst);
         loop {
-            if leases(state) == 0 {
+            if leases(state) == 0 || !allowed(state) {
                 return None;
             }
             let next = with_capacity(state - 1, capacity);
