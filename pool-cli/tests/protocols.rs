@@ -144,7 +144,9 @@ async fn bench_over_h1_auto_and_h3_reports_rate_percentiles_and_reuse() {
         "p50 ",
         "p99 ",
         "HTTP/1.1 connections are exclusive: at most 2 (2 addresses × pool.max_conns_per_ip) \
-         for 4 requests in flight; raise it, e.g. HOTPOOL_POOL__MAX_CONNS_PER_IP=2",
+         for 4 requests in flight; raise it (and the limits it must fit), e.g. \
+         HOTPOOL_POOL__MAX_CONNS_PER_HOST=4 HOTPOOL_POOL__MAX_CONNS_PER_IP=2 \
+         HOTPOOL_POOL__MAX_IDLE_CONNS=4",
     ] {
         assert!(text.contains(wanted), "{wanted:?} missing:\n{text}");
     }

@@ -610,3 +610,27 @@ async fn a_panicking_dialer_leaks_no_reservation() {
         .await
         .expect("close does not hang");
 }
+
+/// Sequential leases (one at a time, every connection idle) use every connection, so each
+/// stays warm: the lane's choice spreads them (random start up to 8 connections, two random
+/// choices above) instead of reusing the connection returned last.
+#[tokio::test(start_paused = true)]
+async fn sequential_leases_use_every_connection() {
+    for n in [4u8, 10] {
+        let addrs: Vec<_> = (2..2 + n).map(addr).collect();
+        let dialer = MemDialer::accepting(1, &addrs);
+        let pool = Pool::new(dialer, options()).unwrap();
+        pool.set_addrs(HOST, addrs.clone());
+        assert_eq!(pool.warm(HOST).await.ok, usize::from(n));
+        for _ in 0..100 * usize::from(n) {
+            drop(pool.get(HOST).await.unwrap());
+        }
+        let used: Vec<u64> = pool.connections().iter().map(|c| c.request_count).collect();
+        assert_eq!(used.len(), usize::from(n));
+        assert!(
+            used.iter().all(|r| *r >= 20),
+            "{n} connections, leases per connection {used:?}"
+        );
+        pool.close().await;
+    }
+}

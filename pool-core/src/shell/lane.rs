@@ -4,10 +4,11 @@
 //! Per host the lane holds the pool's connections (id, address, handle and the
 //! [`Gauge`] the core shares) behind one read-mostly lock: written only when a connection
 //! is admitted or closed (under the pool lock, from [`Inner`](super::inner::Inner)), read
-//! by every lease. A `spread` lease first tries the connection a return last left idle
-//! (the host's idle hint: exclusive connections under load are found in O(1)), then the
-//! placement rules of `proto::choice` (up to 8 connections scanned, above the less loaded
-//! of two random ones), and takes its lease with one CAS on the gauge; it goes to the locked path when the host has waiters (they are served first
+//! by every lease. A lease picks by the placement rules of `proto::choice` (up to 8
+//! connections scanned from a random start, above the less loaded of two random ones);
+//! when those miss, a `spread` lease tries the connection a return last left idle (the
+//! host's idle hint: exclusive connections under load are found in O(1)); it takes its
+//! lease with one CAS on the gauge; it goes to the locked path when the host has waiters (they are served first
 //! come first served), when the choice found no room, or when the transport is closed.
 //! A return is one CAS too; the gauge sends it to the locked path for everything the
 //! state machine must act on (see `proto::gauge`).
@@ -204,11 +205,6 @@ impl<D: Dialer> Lane<D> {
         if first.gauge.host_has_waiters() {
             return None; // first come first served: the locked path queues behind them
         }
-        if self.placement == Placement::Spread {
-            if let Some(c) = self.hinted(lane, first.gauge.host()) {
-                return Some(c);
-            }
-        }
         let (candidates, limit) = lane_choice(&lane.conns, self.placement, random())?;
         for c in candidates.into_iter().flatten() {
             if c.conn.is_closed() {
@@ -217,6 +213,13 @@ impl<D: Dialer> Lane<D> {
             if c.gauge.try_acquire(limit) {
                 return Some(c.clone());
             }
+        }
+        // The choice missed (two random ones busy among many): the one a return last left
+        // idle, before the locked scan. Not first: with idle ones to spare, the choice
+        // spreads leases over every connection (each stays warm), where the hint would
+        // reuse the most recently returned one.
+        if self.placement == Placement::Spread {
+            return self.hinted(lane, first.gauge.host());
         }
         None
     }

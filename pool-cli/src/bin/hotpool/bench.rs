@@ -219,11 +219,14 @@ fn render(r: &BenchJson) -> String {
     if let Some(cap) = r.exclusive_cap {
         out.push_str(&format!(
             "  note           HTTP/1.1 connections are exclusive: at most {cap} ({} addresses × \
-             pool.max_conns_per_ip) for {} requests in flight; raise it, e.g. \
-             HOTPOOL_POOL__MAX_CONNS_PER_IP={}\n",
+             pool.max_conns_per_ip) for {} requests in flight; raise it (and the limits it \
+             must fit), e.g. HOTPOOL_POOL__MAX_CONNS_PER_HOST={} HOTPOOL_POOL__MAX_CONNS_PER_IP={} \
+             HOTPOOL_POOL__MAX_IDLE_CONNS={}\n",
             r.addresses,
             r.concurrency,
-            r.concurrency.div_ceil(r.addresses.max(1) as u64)
+            r.concurrency,
+            r.concurrency.div_ceil(r.addresses.max(1) as u64),
+            r.concurrency,
         ));
     }
     out.push('\n');
