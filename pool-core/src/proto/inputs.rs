@@ -123,12 +123,24 @@ impl<T> PoolState<T> {
         if self.replacement_due(e, now) {
             self.replace(id, now);
         }
+        let Some(host) = self.conns.get(id).map(|e| e.host) else {
+            return;
+        };
+        let waited_for = !self.hosts.get(host).waiters.is_empty();
         let Some(e) = self.conns.get_mut(id) else {
             return;
         };
         if e.last_used().max(e.busy_seen).after(spans.idle) <= now {
             // Closed only by `0 → RETIRED`, then only if no return stamped a later use in
-            // between (a return stamps its use before its count goes down).
+            // between (a return stamps its use before its count goes down); never while its
+            // host has waiters (a lane return left it idle just as one was queued: it
+            // serves the waiter instead).
+            if waited_for {
+                e.busy_seen = now; // needed: looked at again one idle timeout on
+                self.serve_waiters(host);
+                self.arm(id);
+                return;
+            }
             if e.is_available() && e.gauge.try_retire_idle() {
                 if e.last_used().after(spans.idle) <= now {
                     self.close_conn(id, CloseReason::Idle);

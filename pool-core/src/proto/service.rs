@@ -169,6 +169,13 @@ impl<T> PoolState<T> {
         let Some(e) = self.conns.get(id) else {
             return false;
         };
+        let h = e.host;
+        if !self.hosts.get(h).waiters.is_empty() {
+            // A lane return left it idle just as a waiter was queued: it serves the waiter
+            // (closing it would leave the waiter with nothing to be served by).
+            self.serve_waiters(h);
+            return false;
+        }
         if !e.is_available() || !e.gauge.try_retire_idle() {
             return false;
         }

@@ -13,7 +13,6 @@
 //! A return is one CAS too; the gauge sends it to the locked path for everything the
 //! state machine must act on (see `proto::gauge`).
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
@@ -225,22 +224,7 @@ impl<D: Dialer> Lane<D> {
     }
 }
 
-thread_local! {
-    static RANDOM: Cell<u64> = const { Cell::new(0) };
-}
-
-/// A fast per-thread pseudo-random number (xorshift64*), for the two choices.
+/// A fast pseudo-random number for the lane's choice ([`rt::random`]).
 fn random() -> u64 {
-    RANDOM.with(|state| {
-        let mut x = state.get();
-        if x == 0 {
-            // Seeded from the thread-local's own address: distinct per thread, never 0.
-            x = (state as *const Cell<u64> as u64) | 1;
-        }
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        state.set(x);
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    })
+    rt::random()
 }

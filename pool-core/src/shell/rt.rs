@@ -10,6 +10,7 @@
 //! | [`Mutex`], [`RwLock`], the atomics (from `crate::sync`) | `std::sync` | `shuttle::sync` |
 //! | [`spawn`], [`TaskSet`] | `tokio::spawn`, `tokio::task::JoinSet` | `shuttle::future::spawn` |
 //! | [`now`] | `tokio::time::Instant::now()` (follows a paused test clock) | a frozen instant |
+//! | [`random`] | a per-thread xorshift (the fast lane's choice) | shuttle's seeded rng |
 //! | [`sleep_until`] | `tokio::time::sleep_until` | done at once if due, else never (time stands still) |
 //! | [`timeout`] | `tokio::time::timeout` | fires after 0, 1 or 2 scheduling steps, or never: shuttle's seeded rng chooses |
 //!
@@ -38,6 +39,26 @@ mod imp {
     /// Spawns a detached task; the handle aborts it.
     pub(crate) fn spawn(task: impl Future<Output = ()> + Send + 'static) -> AbortHandle {
         tokio::spawn(task).abort_handle()
+    }
+
+    std::thread_local! {
+        static RANDOM: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    }
+
+    /// A fast per-thread pseudo-random number (xorshift64*), for the lane's choice.
+    pub(crate) fn random() -> u64 {
+        RANDOM.with(|state| {
+            let mut x = state.get();
+            if x == 0 {
+                // Seeded from the thread-local's own address: distinct per thread, never 0.
+                x = (state as *const std::cell::Cell<u64> as u64) | 1;
+            }
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            state.set(x);
+            x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        })
     }
 
     /// The current time (tokio's clock, so a paused test clock applies).
@@ -104,6 +125,11 @@ mod imp {
         let abort = handle.abort_handle();
         std::mem::forget(handle);
         abort
+    }
+
+    /// Shuttle's seeded rng: a failing schedule replays with the same choices.
+    pub(crate) fn random() -> u64 {
+        shuttle::rand::thread_rng().r#gen::<u64>()
     }
 
     /// A frozen instant: time does not advance under the model checker.

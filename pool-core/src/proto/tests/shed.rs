@@ -225,3 +225,24 @@ fn with_the_default_low_water_mark_an_episode_ends_below_90_percent() {
         Pressure::Relieved { closed: 4, .. }
     ));
 }
+
+#[test]
+fn an_idle_connection_a_waiter_needs_is_not_shed_but_granted() {
+    // A lane return (no lock, no state machine step) can leave a connection idle just as a
+    // waiter is queued; shedding it then would leave the waiter with nothing to be served
+    // by (found by the shuttle model: a blocked `get`).
+    let mut h = Harness::new(opts());
+    h.set_addrs(HOST, &[addr(2)]);
+    let id = h.warm(HOST, 1)[0];
+    assert_eq!(h.ready(HOST), id);
+    let w = h.waits(HOST);
+    let gauge = h.s.gauge(id).unwrap();
+    assert!(
+        gauge.try_return(1, 0, crate::proto::Use::Success, true),
+        "the lane's return"
+    );
+    assert_eq!(h.s.shed(1.0), 0, "not shed");
+    h.pump();
+    assert_eq!(h.grants, vec![(w, id)], "granted to the waiter instead");
+    assert!(h.closed.is_empty());
+}
