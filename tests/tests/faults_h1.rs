@@ -124,6 +124,15 @@ fn reset_mid_request_is_reported_and_retried_only_when_safe() {
         ) -> Result<http::Response<Body<H1Dialer>>, RequestError> {
             let a = ip(112, 2);
             let answered = rig.origin.stats().requests;
+            // The pool dropped the connection the last reset broke; the proxy notices when
+            // its relay reads the close, which a loaded machine can delay past our next
+            // request.
+            pool_testkit::wait::wait_for(
+                "the proxy saw the broken connection go",
+                DEADLINE,
+                || rig.proxy.stats_for(a).open == 1,
+            )
+            .await;
             assert_eq!(rig.proxy.inject(a, Fault::StallResponses), 1);
             let call = tokio::spawn({
                 let pool = rig.pool.clone();
