@@ -35,7 +35,7 @@ fn fill_limit(placement: Placement) -> Option<u32> {
 pub(crate) fn locked<M: HasGauge>(members: &[M], placement: Placement) -> Option<(&M, u32)> {
     fill_limit(placement)
         .and_then(|limit| first_fit(members, limit).map(|m| (m, limit)))
-        .or_else(|| least_loaded(members).map(|m| (m, u32::MAX)))
+        .or_else(|| least_loaded(members, 0).map(|m| (m, u32::MAX)))
 }
 
 /// The lane's candidates, best first, and the limit to take a lease under; `random` is a
@@ -53,31 +53,19 @@ pub(crate) fn lane<M: HasGauge>(
     }
     let n = members.len();
     if n <= EXACT_UP_TO {
-        // From a random start (multiply-shift, no division), the first idle one at once.
+        // From a random start (multiply-shift, no division): ties go round every member.
         let start = (((random >> 32) * n as u64) >> 32) as usize;
-        let mut best: Option<(&M, u32)> = None;
-        for k in 0..n {
-            let i = if start + k >= n {
-                start + k - n
-            } else {
-                start + k
-            };
-            let m = &members[i];
-            match m.gauge().room_below(u32::MAX) {
-                Some(0) => return Some(([Some(m), None], u32::MAX)),
-                Some(load) if best.is_none_or(|(_, b)| load < b) => best = Some((m, load)),
-                _ => {}
-            }
-        }
-        return best.map(|(m, _)| ([Some(m), None], u32::MAX));
+        return least_loaded(members, start).map(|m| ([Some(m), None], u32::MAX));
     }
     two_choices(members, random).map(|pair| (pair, u32::MAX))
 }
 
-/// The member with the fewest leases that has room, if any (the first of equals).
-fn least_loaded<M: HasGauge>(members: &[M]) -> Option<&M> {
+/// The member with the fewest leases that has room, if any: the first of equals, looking
+/// from `start` round to it (an idle one ends the scan).
+fn least_loaded<M: HasGauge>(members: &[M], start: usize) -> Option<&M> {
+    let (head, tail) = members.split_at(start.min(members.len()));
     let mut best: Option<(&M, u32)> = None;
-    for m in members {
+    for m in tail.iter().chain(head) {
         if let Some(n) = m.gauge().room_below(u32::MAX) {
             if n == 0 {
                 return Some(m);

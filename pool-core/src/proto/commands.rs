@@ -66,13 +66,8 @@ impl<T> PoolState<T> {
         let Some(e) = self.conns.get_mut(id) else {
             return;
         };
-        let used = match outcome {
-            Outcome::Success => Use::Success,
-            Outcome::Error | Outcome::Broken => Use::Failed,
-            Outcome::Unused => Use::Unused,
-        };
         if e.gauge
-            .give_back(clamp_capacity(capacity), t.nanos(), used)
+            .give_back(clamp_capacity(capacity), t.nanos(), Use::from(outcome))
             .is_none()
         {
             return;
@@ -220,7 +215,7 @@ impl<T> PoolState<T> {
         let count = (idle.len() as f64 * fraction).ceil() as usize;
         let mut closed = 0;
         for id in idle.into_iter().take(count) {
-            closed += usize::from(self.close_if_idle(id, CloseReason::Shed));
+            closed += usize::from(self.close_if_idle(id, CloseReason::Shed, |_| true));
         }
         closed
     }

@@ -33,7 +33,7 @@ impl<T> PoolState<T> {
         }
         let idle = self.conns.idle_by_age(|e| e.host != h);
         idle.into_iter()
-            .any(|id| self.close_if_idle(id, CloseReason::Evicted))
+            .any(|id| self.close_if_idle(id, CloseReason::Evicted, |_| true))
     }
 
     /// The next address of `h` to dial (round robin), within the limits.

@@ -85,6 +85,17 @@ pub(crate) enum Use {
     Unused,
 }
 
+impl From<crate::types::Outcome> for Use {
+    fn from(outcome: crate::types::Outcome) -> Self {
+        use crate::types::Outcome;
+        match outcome {
+            Outcome::Success => Use::Success,
+            Outcome::Error | Outcome::Broken => Use::Failed,
+            Outcome::Unused => Use::Unused,
+        }
+    }
+}
+
 fn leases(state: u64) -> u32 {
     (state & LEASES) as u32
 }

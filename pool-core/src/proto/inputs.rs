@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use super::blacklist::BanSource;
-use super::conns::{ConnId, Phase};
+use super::conns::{ConnEntry, ConnId, Phase};
 use super::dials::{DialId, DialPurpose, Opened};
 use super::timers::{Due, IpTimer, Tick};
 use super::{Action, PoolState};
@@ -123,34 +123,20 @@ impl<T> PoolState<T> {
         if self.replacement_due(e, now) {
             self.replace(id, now);
         }
-        let Some(host) = self.conns.get(id).map(|e| e.host) else {
-            return;
-        };
-        let waited_for = !self.hosts.get(host).waiters.is_empty();
+        let idle_due = |e: &ConnEntry<T>| e.last_used().max(e.busy_seen).after(spans.idle) <= now;
+        if self.conns.get(id).is_some_and(idle_due) {
+            if self.close_if_idle(id, CloseReason::Idle, idle_due) {
+                return;
+            }
+            // Busy, or needed by its host's waiters: looked at again one idle timeout on
+            // (a use that raced the close moved its deadline already).
+            if let Some(e) = self.conns.get_mut(id).filter(|e| idle_due(e)) {
+                e.busy_seen = now;
+            }
+        }
         let Some(e) = self.conns.get_mut(id) else {
             return;
         };
-        if e.last_used().max(e.busy_seen).after(spans.idle) <= now {
-            // Closed only by `0 → RETIRED`, then only if no return stamped a later use in
-            // between (a return stamps its use before its count goes down); never while its
-            // host has waiters (a lane return left it idle just as one was queued: it
-            // serves the waiter instead).
-            if waited_for {
-                e.busy_seen = now; // needed: looked at again one idle timeout on
-                self.serve_waiters(host);
-                self.arm(id);
-                return;
-            }
-            if e.is_available() && e.gauge.try_retire_idle() {
-                if e.last_used().after(spans.idle) <= now {
-                    self.close_conn(id, CloseReason::Idle);
-                    return;
-                }
-                e.gauge.unretire();
-            } else {
-                e.busy_seen = now; // busy: looked at again one idle timeout on
-            }
-        }
         let probe_due = spans.probe.is_some_and(|probe| {
             !e.probe_queued && e.last_checked().max(e.busy_seen).after(probe) <= now
         });

@@ -79,6 +79,7 @@ use hosts::Hosts;
 pub use shed::Pressure;
 use shed::Shedder;
 use stats::Counters;
+pub(crate) use timers::nanos;
 use timers::{Spans, Timers};
 
 /// What the caller of [`PoolState::checkout`] gets.

@@ -163,20 +163,31 @@ impl<T> PoolState<T> {
         }
     }
 
-    /// Closes `id` if it is idle, by the gauge's `0 → RETIRED` (which a racing lane lease
-    /// makes fail). True if it closed.
-    pub(super) fn close_if_idle(&mut self, id: ConnId, reason: CloseReason) -> bool {
+    /// Closes `id` if it is idle: by the gauge's `0 → RETIRED` (which a racing lane lease
+    /// makes fail), and only if `due` still holds of it after that CAS (a return stamps its
+    /// use before its count goes down, so a use that raced the CAS is seen here, and the
+    /// connection is un-retired). Never while its host has waiters: a lane return can leave
+    /// it idle just as a waiter is queued, and closing it would leave the waiter with
+    /// nothing to be served by — it serves them instead. True if it closed.
+    pub(super) fn close_if_idle(
+        &mut self,
+        id: ConnId,
+        reason: CloseReason,
+        due: impl Fn(&ConnEntry<T>) -> bool,
+    ) -> bool {
         let Some(e) = self.conns.get(id) else {
             return false;
         };
         let h = e.host;
         if !self.hosts.get(h).waiters.is_empty() {
-            // A lane return left it idle just as a waiter was queued: it serves the waiter
-            // (closing it would leave the waiter with nothing to be served by).
             self.serve_waiters(h);
             return false;
         }
         if !e.is_available() || !e.gauge.try_retire_idle() {
+            return false;
+        }
+        if !due(e) {
+            e.gauge.unretire();
             return false;
         }
         self.close_conn(id, reason);
@@ -252,7 +263,7 @@ impl<T> PoolState<T> {
             return;
         }
         for id in self.conns.idle_by_age(|_| true).into_iter().take(excess) {
-            self.close_if_idle(id, CloseReason::IdleLimit);
+            self.close_if_idle(id, CloseReason::IdleLimit, |_| true);
         }
     }
 

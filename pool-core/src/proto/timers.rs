@@ -81,8 +81,11 @@ impl Spans {
 }
 
 /// A duration in nanoseconds (saturating).
-pub(super) fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+pub(crate) fn nanos(d: Duration) -> u64 {
+    // No `u128` (`as_nanos`): the fast lane converts on every return.
+    d.as_secs()
+        .saturating_mul(1_000_000_000)
+        .saturating_add(u64::from(d.subsec_nanos()))
 }
 
 /// Blacklist deadlines.

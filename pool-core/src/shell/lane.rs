@@ -8,8 +8,9 @@
 //! connections scanned from a random start, above the less loaded of two random ones);
 //! when those miss, a `spread` lease tries the connection a return last left idle (the
 //! host's idle hint: exclusive connections under load are found in O(1)); it takes its
-//! lease with one CAS on the gauge; it goes to the locked path when the host has waiters (they are served first
-//! come first served), when the choice found no room, or when the transport is closed.
+//! lease with one CAS on the gauge. It goes to the locked path when the host has waiters
+//! (they are served first come first served), when nothing has room, or when the
+//! transport is closed.
 //! A return is one CAS too; the gauge sends it to the locked path for everything the
 //! state machine must act on (see `proto::gauge`).
 
@@ -22,7 +23,7 @@ use std::time::Instant;
 use foldhash::fast::RandomState;
 
 use super::inner::Inner;
-use super::proto::{ConnId, Gauge, HasGauge, HostAtomics, Use, lane_choice};
+use super::proto::{ConnId, Gauge, HasGauge, HostAtomics, Use, lane_choice, nanos};
 use super::rt::{self, AtomicUsize, RwLock};
 use crate::options::Placement;
 use crate::types::Outcome;
@@ -62,16 +63,10 @@ impl<D: Dialer> LaneEntry<D> {
     /// Returns a lease: by the lane (one CAS on the gauge) when the state machine has
     /// nothing to decide, else under the pool lock.
     pub(super) fn release(&self, outcome: Outcome, capacity: usize) {
-        let used = match outcome {
-            Outcome::Success => Some(Use::Success),
-            Outcome::Unused => Some(Use::Unused),
-            // Errors count toward `max_errors`, broken connections leave: the core decides.
-            Outcome::Error | Outcome::Broken => None,
-        };
-        if let Some(used) = used {
-            let shared = &self.shared;
-            let since = rt::now().saturating_duration_since(shared.epoch);
-            let at = since.as_secs() * 1_000_000_000 + u64::from(since.subsec_nanos());
+        // Errors count toward `max_errors`, broken connections leave: the core decides.
+        if matches!(outcome, Outcome::Success | Outcome::Unused) {
+            let (shared, used) = (&self.shared, Use::from(outcome));
+            let at = nanos(rt::now().saturating_duration_since(shared.epoch));
             let to_zero = shared.open.load(Ordering::Relaxed) <= shared.max_idle_conns;
             let capacity = capacity.min(u32::MAX as usize) as u32;
             if self.gauge.try_return(capacity, at, used, to_zero) {
@@ -204,7 +199,7 @@ impl<D: Dialer> Lane<D> {
         if first.gauge.host_has_waiters() {
             return None; // first come first served: the locked path queues behind them
         }
-        let (candidates, limit) = lane_choice(&lane.conns, self.placement, random())?;
+        let (candidates, limit) = lane_choice(&lane.conns, self.placement, rt::random())?;
         for c in candidates.into_iter().flatten() {
             if c.conn.is_closed() {
                 return None; // the locked path takes it out of service
@@ -222,9 +217,4 @@ impl<D: Dialer> Lane<D> {
         }
         None
     }
-}
-
-/// A fast pseudo-random number for the lane's choice ([`rt::random`]).
-fn random() -> u64 {
-    rt::random()
 }
