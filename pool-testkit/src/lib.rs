@@ -23,6 +23,8 @@
 //! - the [`capture`] module: [`capture::CaptureOrigin`] records each client's raw
 //!   ClientHello and HTTP/2 preface; [`capture::ja4`] and [`capture::akamai_h2`] compute
 //!   the fingerprints (see `docs/fingerprints.md`);
+//! - the [`wan`] module: [`WanRelay`] puts a round trip (a delay each way), a bandwidth
+//!   cap and UDP loss in front of any origin, TCP and UDP alike (this kernel has no netem);
 //! - `RedisServer` (feature `redis`): a real `redis-server` on a free port, stopped and
 //!   restarted at will (the fleet tests).
 //!
@@ -84,6 +86,8 @@ mod net;
 pub mod origin;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "servers")]
+pub mod wan;
 
 pub use wait::{TimedOut, eventually, wait_for};
 
@@ -102,3 +106,5 @@ pub use fault_proxy::{Fault, FaultProxy, ProxyStats};
 pub use origin::{H2Origin, H2OriginOptions, Http1Options, OriginStats};
 #[cfg(feature = "servers")]
 pub use origin::{H3Origin, H3OriginOptions, H3Stats};
+#[cfg(feature = "servers")]
+pub use wan::{WanOptions, WanRelay, WanStats};
