@@ -1,7 +1,8 @@
 //! TLS session resumption on both engines against real local servers: a second dial to a
 //! host resumes the first one's session (`TlsInfo::resumed`, and the counters
 //! `hotpool_tls_handshakes_total` / `hotpool_tls_resumed_total` move), through a pool of
-//! the rustls `H2Dialer` (a second address of the host warmed) and the BoringSSL dialer
+//! the rustls `H2Dialer` (a second address of the host warmed; sessions stay with their
+//! profile and dialer) and the BoringSSL dialer
 //! (Chrome profile), whose resumed ClientHello, seen by the capture origin, carries
 //! `pre_shared_key` last and `psk_key_exchange_modes`, as Chrome's does.
 
@@ -19,7 +20,7 @@ use pool_http::{Empty, HttpConnection, HttpLeaseExt};
 use pool_testkit::capture::{CaptureOrigin, extension_order, is_grease};
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa};
 use pool_tls::metrics::{TLS_HANDSHAKES_TOTAL, TLS_RESUMED_TOTAL};
-use pool_tls::{H2Dialer, H2Options};
+use pool_tls::{H2Dialer, H2Options, TlsProfile};
 
 mod common;
 use common::{WAIT, get, ips, pool_options, target, trust};
@@ -85,6 +86,37 @@ async fn rustls_pool_resumes_when_it_warms_a_second_address_of_the_host() {
     );
     drop(lease);
     pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rustls_sessions_stay_with_the_profile_and_the_dialer_they_came_from() {
+    let ca = Arc::new(TestCa::new().unwrap());
+    let origin = H2Origin::start(H2OriginOptions::new(&ips(&[134]), &[HOST], &ca))
+        .await
+        .unwrap();
+    let to = target(HOST, origin.socket_addrs()[0]);
+    let options = || {
+        let mut options = H2Options::default();
+        options.tls.trust = trust(&ca);
+        options.tls.conn_timeout = Duration::from_secs(5);
+        options.tls.profiles = vec![TlsProfile::named("a"), TlsProfile::named("b")];
+        options
+    };
+    let dialer = H2Dialer::new(options()).unwrap();
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let conn = dialer.dial(&to).await.unwrap();
+        let response = conn.send(get("/")).await.unwrap();
+        response.into_body().collect().await.unwrap();
+        seen.push((conn.info().profile.to_string(), conn.info().resumed));
+    }
+    // Profiles rotate a, b, a, b: each resumes only its own earlier session.
+    let expected = [("a", false), ("b", false), ("a", true), ("b", true)];
+    let expected: Vec<(String, bool)> = expected.iter().map(|(p, r)| ((*p).into(), *r)).collect();
+    assert_eq!(seen, expected);
+    // Another dialer (another config, its own store) has nothing to resume.
+    let other = H2Dialer::new(options()).unwrap();
+    assert!(!other.dial(&to).await.unwrap().info().resumed);
 }
 
 /// One GET on `conn`, its body read to the end (so the tickets sent before it are read).
