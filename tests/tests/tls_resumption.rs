@@ -179,6 +179,35 @@ async fn boring_chrome_resumes_with_a_chrome_like_pre_shared_key_hello() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn boring_sessions_stay_with_their_profile() {
+    let origin = CaptureOrigin::start_resuming(HOST, IpAddr::from([127, 0, 0, 135]))
+        .await
+        .unwrap();
+    let dialer = BoringDialer::new(BoringOptions {
+        profiles: vec![BrowserProfile::chrome(), BrowserProfile::firefox()],
+        trust: trust(origin.ca()),
+        conn_timeout: Duration::from_secs(5),
+        ..BoringOptions::default()
+    })
+    .unwrap();
+    let to = target(HOST, origin.addr());
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let conn = dialer.dial(&to).await.unwrap();
+        exchange(&conn).await;
+        seen.push((conn.info().profile.to_string(), conn.info().resumed));
+    }
+    let expected = [
+        ("chrome", false),
+        ("firefox", false),
+        ("chrome", true),
+        ("firefox", true),
+    ];
+    let expected: Vec<(String, bool)> = expected.iter().map(|(p, r)| ((*p).into(), *r)).collect();
+    assert_eq!(seen, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_capture_origin_issues_no_tickets_by_default_so_hellos_stay_first_contact() {
     let origin = CaptureOrigin::start(HOST, IpAddr::from([127, 0, 0, 133]))
         .await
