@@ -15,10 +15,10 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
 use pool_boring::{BoringDialer, BoringOptions, BrowserProfile};
-use pool_core::{Dialer, Pool};
+use pool_core::{Dialer, Pool, PoolOptions};
 use pool_http::{Empty, HttpConnection, HttpLeaseExt};
 use pool_testkit::capture::{CaptureOrigin, extension_order, is_grease};
-use pool_testkit::{H2Origin, H2OriginOptions, TestCa};
+use pool_testkit::{H2Origin, H2OriginOptions, TestCa, eventually};
 use pool_tls::metrics::{TLS_HANDSHAKES_TOTAL, TLS_RESUMED_TOTAL};
 use pool_tls::{H2Dialer, H2Options, TlsProfile};
 
@@ -85,6 +85,49 @@ async fn rustls_pool_resumes_when_it_warms_a_second_address_of_the_host() {
         "the second dial resumed the first's session"
     );
     drop(lease);
+    pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rustls_keep_warm_replacement_resumes() {
+    let ca = Arc::new(TestCa::new().unwrap());
+    let origin = H2Origin::start(H2OriginOptions::new(&ips(&[136]), &[HOST], &ca))
+        .await
+        .unwrap();
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let mut options = H2Options::default();
+    options.tls.trust = trust(&ca);
+    options.tls.conn_timeout = Duration::from_secs(5);
+    let dialer = metrics::with_local_recorder(&recorder, || H2Dialer::new(options)).unwrap();
+    // The replacement is due 1 s after the first connection was made (its tickets are read
+    // long before: they precede the response to the request below).
+    let pool = Pool::new(
+        dialer,
+        PoolOptions {
+            max_lifetime: Duration::from_secs(5),
+            keep_warm: true,
+            keep_warm_lead: Duration::from_secs(4),
+            ..pool_options()
+        },
+    )
+    .unwrap();
+    pool.set_addrs(HOST, origin.socket_addrs());
+    let lease = pool.get(HOST).await.unwrap();
+    assert!(!lease.info().resumed);
+    let body = lease.request(get("/")).await.unwrap().into_body();
+    body.bytes().await.unwrap();
+    let mut total = (0, 0);
+    eventually("the keep_warm replacement is dialed", WAIT, || {
+        let (h, r) = tls_counts(&snapshotter);
+        total = (total.0 + h, total.1 + r);
+        total.0 >= 2
+    })
+    .await
+    .unwrap();
+    // Only the first handshake was full: the replacement (and any replacement of it, due
+    // 1 s later) resumed.
+    assert_eq!(total.1, total.0 - 1, "(handshakes, resumed) = {total:?}");
     pool.close().await;
 }
 
