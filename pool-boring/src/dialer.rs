@@ -9,6 +9,7 @@ use bytes::Bytes;
 use http::{Request, Response};
 use pool_core::{Connection, DialError, DialErrorKind, Dialer, ProbeVerdict, RoundRobin, Target};
 use pool_http::{BoxError, HttpConnection, Protocol, RequestError};
+use pool_tls::metrics::TlsMetrics;
 use pool_tls::{H1Conn, HttpsBody, HttpsConn, Rotation, TlsInfo};
 
 use crate::error::BoringError;
@@ -35,6 +36,8 @@ struct Built {
 pub struct BoringDialer {
     opts: BoringOptions,
     profiles: RoundRobin<Built>,
+    /// Handshakes and resumptions (`pool_tls::metrics`, shared with the rustls dialers).
+    metrics: TlsMetrics,
 }
 
 impl BoringDialer {
@@ -63,6 +66,7 @@ impl BoringDialer {
         Ok(Self {
             profiles: RoundRobin::new(profiles),
             opts: options,
+            metrics: TlsMetrics::new(),
         })
     }
 
@@ -73,7 +77,10 @@ impl BoringDialer {
 
     async fn connect(&self, built: &Built, target: &Target) -> Result<BoringConn, DialError> {
         let opts = &self.opts;
-        let (tls, info) = built.tls.connect(target, opts, opts.mode).await?;
+        let (tls, info) = built
+            .tls
+            .connect(target, opts, opts.mode, &self.metrics)
+            .await?;
         let shape = HeaderShape::of(&built.tls);
         let inner = if info.alpn.as_deref() == Some(b"h2") {
             let limits = Limits {

@@ -14,12 +14,14 @@ use btls::x509::X509;
 use btls::x509::store::X509StoreBuilder;
 use http::HeaderValue;
 use pool_core::{DialError, DialErrorKind, Target};
+use pool_tls::metrics::TlsMetrics;
 use pool_tls::{TlsInfo, Trust};
 use tokio::net::TcpStream;
 
 use crate::error::BoringError;
 use crate::options::{BoringOptions, Mode};
 use crate::profiles::{BrowserProfile, ExtensionOrder};
+use crate::session::SessionCache;
 
 /// The TLS stream of a boring connection.
 pub(crate) type BoringStream = tokio_btls::SslStream<TcpStream>;
@@ -32,6 +34,8 @@ pub(crate) struct BuiltProfile {
     pub(crate) profile: BrowserProfile,
     pub(crate) name: Arc<str>,
     connector: SslConnector,
+    /// The sessions of this profile's connections (one cache per connector).
+    sessions: Arc<SessionCache>,
     key_shares: Vec<KeyShare>,
     pub(crate) user_agent: HeaderValue,
     pub(crate) accept_language: HeaderValue,
@@ -231,6 +235,7 @@ impl BuiltProfile {
             crate::compress::register(&mut b, algorithm)?;
         }
         load_roots(&mut b, &opts.trust, opts.system_roots)?;
+        let sessions = SessionCache::install(&mut b);
         if opts.trust.key_log
             && let Some(path) = std::env::var_os("SSLKEYLOGFILE")
         {
@@ -258,9 +263,12 @@ impl BuiltProfile {
         };
         let user_agent = header(&profile.user_agent)?;
         let accept_language = header(&profile.accept_language)?;
+        let connector = b.build();
+        sessions.bind(connector.context());
         Ok(Self {
             name: Arc::from(name.as_str()),
-            connector: b.build(),
+            connector,
+            sessions,
             key_shares,
             user_agent,
             accept_language,
@@ -269,13 +277,15 @@ impl BuiltProfile {
     }
 
     /// TCP connect, then the TLS handshake for `target.host` (SNI, and the certificate
-    /// verified for that name unless verification is off). No timeout here: the dialer
-    /// bounds the whole dial.
+    /// verified for that name unless verification is off), resuming a session of an
+    /// earlier connection to that name when the profile's cache has one. No timeout here:
+    /// the dialer bounds the whole dial. A completed handshake is counted in `metrics`.
     pub(crate) async fn connect(
         &self,
         target: &Target,
         opts: &BoringOptions,
         mode: Mode,
+        metrics: &TlsMetrics,
     ) -> Result<(BoringStream, TlsInfo), DialError> {
         let insecure = opts.trust.danger_accept_invalid_certs;
         if insecure {
@@ -296,6 +306,8 @@ impl BuiltProfile {
             return Err(handshake_error(&stream, &target.host, e));
         }
         let ssl = stream.ssl();
+        let resumed = ssl.session_reused();
+        metrics.handshake(resumed);
         let alpn = ssl.selected_alpn_protocol().map(<[u8]>::to_vec);
         check_alpn(mode, alpn.as_deref())?;
         let info = TlsInfo::new(
@@ -308,12 +320,14 @@ impl BuiltProfile {
             ssl.current_cipher().map(|c| c.protocol_id()),
             Some(self.accept_language.clone()),
             insecure,
+            resumed,
         );
         Ok((stream, info))
     }
 
-    /// The per-connection `Ssl`: SNI + hostname check, key shares, ALPS, ECH GREASE.
-    fn ssl_for(&self, host: &str, insecure: bool) -> Result<btls::ssl::Ssl, BoringError> {
+    /// The per-connection `Ssl`: SNI + hostname check, key shares, ALPS, ECH GREASE, and
+    /// a stored session for `host` to resume.
+    fn ssl_for(&self, host: &Arc<str>, insecure: bool) -> Result<btls::ssl::Ssl, BoringError> {
         let t = &self.profile.tls;
         let mut config = self.connector.configure()?.verify_hostname(!insecure);
         config.set_client_key_shares(&self.key_shares)?;
@@ -324,7 +338,9 @@ impl BuiltProfile {
             config.set_alps_use_new_codepoint(t.alps_new_codepoint);
         }
         config.set_enable_ech_grease(t.ech_grease);
-        Ok(config.into_ssl(host)?)
+        let mut ssl = config.into_ssl(host)?;
+        self.sessions.resume(&mut ssl, host)?;
+        Ok(ssl)
     }
 }
 

@@ -13,6 +13,9 @@
 //!   file named by `SSLKEYLOGFILE`, for Wireshark;
 //! - [`TlsProfile`] (+ [`TlsVersion`], [`Rotation`]) → a [`rustls::ClientConfig`]
 //!   ([`client_config`], [`build_profiles`]);
+//! - session resumption: every config gets its own [`SessionStore`] (TLS 1.3 tickets
+//!   used once, sized for one host of ~1,600 addresses; see `docs/tls-resumption.md`);
+//!   its bounded single-use [`TicketStore`] is the BoringSSL dialer's too;
 //! - one error type, [`ConfigError`].
 //!
 //! ## Example
@@ -33,12 +36,14 @@
 mod config;
 mod error;
 mod profile;
+pub mod session;
 mod trust;
 mod verifier;
 
 pub use config::{BuiltProfile, build_profiles, client_config, provider};
 pub use error::{AlpnError, CaFileError, ConfigError, ProfileError};
 pub use profile::{Rotation, TlsProfile, TlsVersion};
+pub use session::{SessionStore, TicketStore};
 pub use trust::{Trust, root_store, warn_insecure_dial};
 
 /// The rustls version this crate builds configs for.

@@ -161,7 +161,8 @@ impl TestCa {
     }
 
     /// A rustls server config (ring provider) presenting a certificate for `names` issued
-    /// by this CA, offering `alpn` (empty: no ALPN extension at all). `tls13_only` is for
+    /// by this CA, offering `alpn` (empty: no ALPN extension at all), issuing stateless
+    /// session tickets (2 per TLS 1.3 handshake, rustls' default). `tls13_only` is for
     /// QUIC.
     pub fn server_config(
         &self,
@@ -182,6 +183,10 @@ impl TestCa {
             .with_single_cert(issued.chain, issued.key)
             .map_err(|e| io::Error::other(format!("server certificate: {e}")))?;
         cfg.alpn_protocols = alpn.to_vec();
+        // Stateless session tickets (as most web servers issue them), so any number of
+        // clients can resume, not only the last 256 sessions of a server-side cache.
+        cfg.ticketer = rustls::crypto::ring::Ticketer::new()
+            .map_err(|e| io::Error::other(format!("session ticketer: {e}")))?;
         Ok(cfg)
     }
 }

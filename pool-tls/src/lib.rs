@@ -72,6 +72,7 @@ mod h1;
 mod h2;
 mod h2like;
 mod h2session;
+pub mod metrics;
 mod options;
 mod tls;
 

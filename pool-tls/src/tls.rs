@@ -19,6 +19,7 @@ use tokio_rustls::client::TlsStream;
 
 use pool_rustls::{BuiltProfile, ConfigError, Rotation, build_profiles, warn_insecure_dial};
 
+use crate::metrics::TlsMetrics;
 use crate::options::TlsOptions;
 
 /// What a connection was made under and what it negotiated: its identity for reuse.
@@ -43,12 +44,15 @@ pub struct TlsInfo {
     pub accept_language: Option<HeaderValue>,
     /// Whether certificate verification was off (`danger_accept_invalid_certs`).
     pub insecure: bool,
+    /// Whether the handshake resumed an earlier session (a ticket of an earlier
+    /// connection to the same host name under the same profile) instead of a full one.
+    pub resumed: bool,
 }
 
 impl TlsInfo {
     /// A record of a connection made by another TLS engine (`pool-boring`), which reports
     /// its connections in the same shape. `protocol_version` and `cipher_suite` are the
-    /// IANA code points.
+    /// IANA code points; `resumed` whether the handshake resumed a session.
     #[allow(clippy::too_many_arguments)]
     pub fn new(
         host: Arc<str>,
@@ -60,6 +64,7 @@ impl TlsInfo {
         cipher_suite: Option<u16>,
         accept_language: Option<HeaderValue>,
         insecure: bool,
+        resumed: bool,
     ) -> Self {
         Self {
             host,
@@ -71,6 +76,7 @@ impl TlsInfo {
             cipher_suite: cipher_suite.map(rustls::CipherSuite::from),
             accept_language,
             insecure,
+            resumed,
         }
     }
 }
@@ -168,6 +174,7 @@ pub(crate) struct TlsCore {
     languages: RoundRobin<HeaderValue>,
     language_rotation: Rotation,
     alpn_rule: AlpnRule,
+    metrics: TlsMetrics,
 }
 
 impl TlsCore {
@@ -205,12 +212,14 @@ impl TlsCore {
             language_rotation: opts.accept_language_rotation,
             alpn_rule,
             opts,
+            metrics: TlsMetrics::new(),
         })
     }
 
     /// TCP connect (from a rotated source address, TCP_NODELAY on), then the TLS handshake
-    /// for `target.host` with the next profile; checks the negotiated ALPN. No timeout here:
-    /// callers bound the whole dial with `conn_timeout`.
+    /// for `target.host` with the next profile (resuming a session of the profile's store
+    /// when it has one for the name; counted in [`TlsMetrics`]); checks the negotiated
+    /// ALPN. No timeout here: callers bound the whole dial with `conn_timeout`.
     pub(crate) async fn connect(
         &self,
         target: &Target,
@@ -233,6 +242,8 @@ impl TlsCore {
             .await
             .map_err(handshake_error)?;
         let session = tls.get_ref().1;
+        let resumed = session.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+        self.metrics.handshake(resumed);
         let alpn = session.alpn_protocol().map(<[u8]>::to_vec);
         let offered = &profile.config.alpn_protocols;
         if let Some(kind) = self.alpn_rule.check(alpn.as_deref(), offered) {
@@ -260,6 +271,7 @@ impl TlsCore {
             cipher_suite: session.negotiated_cipher_suite().map(|s| s.suite()),
             accept_language,
             insecure: self.opts.trust.danger_accept_invalid_certs,
+            resumed,
         };
         Ok((tls, info))
     }

@@ -7,7 +7,9 @@
 //!   bytes, then replayed to it), the negotiated ALPN and, for HTTP/2, the client's
 //!   SETTINGS, first WINDOW_UPDATE, PRIORITY frames and first HEADERS block
 //!   ([`H2Preface`]). It answers every request `200` with a small body (`/403` answers
-//!   `403`), over HTTP/2 (`h2::server`) or HTTP/1.1 (hyper).
+//!   `403`), over HTTP/2 (`h2::server`) or HTTP/1.1 (hyper). It issues no session tickets
+//!   (every ClientHello is a first contact's) unless started with
+//!   [`CaptureOrigin::start_resuming`].
 //! - [`ja4`]: the JA4 TLS fingerprint of a ClientHello, written from the FoxIO spec;
 //!   [`extension_order`]: its extension types in wire order, GREASE kept.
 //! - [`akamai_h2`]: the Akamai HTTP/2 fingerprint string of an [`H2Preface`].

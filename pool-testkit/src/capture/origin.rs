@@ -52,14 +52,32 @@ pub struct CaptureOrigin {
 
 impl CaptureOrigin {
     /// Listens on `ip` (a free port) with a certificate for `host` issued by a new
-    /// [`TestCa`] (see [`ca`](Self::ca), [`ca_pem`](Self::ca_pem)).
+    /// [`TestCa`] (see [`ca`](Self::ca), [`ca_pem`](Self::ca_pem)). It issues no session
+    /// tickets and keeps no sessions, so every client's ClientHello is a first contact's
+    /// (what fingerprints describe); [`start_resuming`](Self::start_resuming) issues them.
     pub async fn start(host: &str, ip: IpAddr) -> io::Result<CaptureOrigin> {
         Self::start_with_ca(host, ip, Arc::new(TestCa::new()?)).await
     }
 
     /// As [`start`](Self::start), with a certificate from `ca`.
     pub async fn start_with_ca(host: &str, ip: IpAddr, ca: Arc<TestCa>) -> io::Result<Self> {
-        let config = ca.server_config(&[host], &[b"h2".to_vec(), b"http/1.1".to_vec()], false)?;
+        Self::listen(host, ip, ca, false).await
+    }
+
+    /// As [`start`](Self::start), but the origin issues TLS 1.3 session tickets (two per
+    /// handshake, rustls' default) and resumes sessions, so a client's later
+    /// ClientHellos show how it resumes (`pre_shared_key`).
+    pub async fn start_resuming(host: &str, ip: IpAddr) -> io::Result<CaptureOrigin> {
+        Self::listen(host, ip, Arc::new(TestCa::new()?), true).await
+    }
+
+    async fn listen(host: &str, ip: IpAddr, ca: Arc<TestCa>, resume: bool) -> io::Result<Self> {
+        let mut config =
+            ca.server_config(&[host], &[b"h2".to_vec(), b"http/1.1".to_vec()], false)?;
+        if !resume {
+            config.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
+            config.send_tls13_tickets = 0;
+        }
         let acceptor = TlsAcceptor::from(Arc::new(config));
         let listener = TcpListener::bind(SocketAddr::new(ip, 0)).await?;
         let addr = listener.local_addr()?;
