@@ -43,6 +43,19 @@ pub struct Http1Options {
     /// Send every body with `transfer-encoding: chunked` (no `content-length`). Default:
     /// off (lengths are known for every route, streamed `/bytes/{n}` included).
     pub chunked: bool,
+    /// Answer responses at random points with `connection: close` and close after them,
+    /// as real servers do (a request limit, a reload): seeded, so a run replays. Default:
+    /// `None` (never).
+    pub random_close: Option<RandomClose>,
+}
+
+/// Seeded random `connection: close` on HTTP/1.1 responses ([`Http1Options::random_close`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RandomClose {
+    /// The seed of the draws (one per response, over the whole origin).
+    pub seed: u64,
+    /// One response in `one_in` (on average) closes its connection.
+    pub one_in: u32,
 }
 
 impl Default for Http1Options {
@@ -52,6 +65,7 @@ impl Default for Http1Options {
             close_after: None,
             http10: false,
             chunked: false,
+            random_close: None,
         }
     }
 }
@@ -182,7 +196,10 @@ pub(super) async fn serve_http1<S>(
                 return;
             }
             cmd = cmds.recv() => match cmd {
-                Some(Cmd::GoAway) => conn.as_mut().graceful_shutdown(),
+                Some(Cmd::GoAway) => {
+                    conn.as_mut().graceful_shutdown();
+                    shared.count_http1_reload_close(local_ip);
+                }
                 Some(Cmd::Garbage) => {
                     let written = async {
                         let mut w = SharedIo(Arc::clone(&io));
@@ -249,7 +266,10 @@ async fn respond(
     if opts.http10 {
         *resp.version_mut() = Version::HTTP_10;
     }
-    let closing = opts.http10 || !opts.keep_alive || opts.close_after.is_some_and(|n| nth >= n);
+    let closing = opts.http10
+        || !opts.keep_alive
+        || opts.close_after.is_some_and(|n| nth >= n)
+        || shared.draw_random_close();
     if closing {
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));

@@ -29,7 +29,7 @@ use bytes::Bytes;
 use crate::net::lock;
 
 pub use self::h3::{H3Origin, H3OriginOptions, H3Stats};
-pub use h1::Http1Options;
+pub use h1::{Http1Options, RandomClose};
 pub use h2::{H2Origin, H2OriginOptions, OriginStats};
 
 /// What an origin answers, changeable at run time: a status per path (default 200), a delay
