@@ -647,6 +647,11 @@ async fn serve_request(
             stall_after = true;
             (status, headers, first, None)
         }
+        Reply::Refuse => {
+            stream.stop_sending(h3::error::Code::H3_REQUEST_REJECTED);
+            stream.stop_stream(h3::error::Code::H3_REQUEST_REJECTED);
+            return;
+        }
         Reply::Stall | Reply::Delayed { .. } => {
             // Holds the stream open without an answer until the client gives up.
             let _ = stream.recv_data().await;
