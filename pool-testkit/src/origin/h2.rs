@@ -18,6 +18,7 @@ use tokio_rustls::TlsAcceptor;
 use super::Responses;
 use super::h1::{Http1Options, serve_http1};
 use super::h2_request::{ActiveStream, handle_h2_request};
+use super::h2_stats::{Counters, OriginStats};
 use crate::ca::TestCa;
 use crate::net::{OnDrop, bind_shared_port, lock};
 use crate::wait::until;
@@ -96,120 +97,6 @@ impl H2OriginOptions {
         Self {
             alpn: vec![b"h2".to_vec()],
             ..Self::new(addrs, names, ca)
-        }
-    }
-}
-
-/// A snapshot of an origin's counters (for one listening address, or in total).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OriginStats {
-    /// TCP connections accepted.
-    pub accepted: u64,
-    /// TLS handshakes completed.
-    pub handshakes: u64,
-    /// TLS handshakes that failed or timed out (wrong name, unknown CA, ALPN mismatch…).
-    pub handshake_failures: u64,
-    /// Connections currently open (accepted and not yet closed, handshaking included).
-    pub open_connections: u64,
-    /// Connections that ended up speaking HTTP/2.
-    pub h2_connections: u64,
-    /// Connections that ended up speaking HTTP/1.1.
-    pub http1_connections: u64,
-    /// Requests answered (counted just before the response is sent).
-    pub requests: u64,
-    /// HTTP/1.1 requests that came on a connection which had already carried one: what
-    /// client keep-alive reuse looks like from the server.
-    pub http1_kept_alive: u64,
-    /// HTTP/1.1 responses after which the origin closed the connection (`connection:
-    /// close` by `close_after`, keep-alive off, or HTTP/1.0).
-    pub http1_closed: u64,
-    /// The highest number of requests in progress at once on any single connection.
-    pub max_concurrent_streams_seen: u64,
-    /// Client (peer) socket addresses, in the order their connections were accepted.
-    pub peers: Vec<SocketAddr>,
-    /// Every `accept-language` header value received, in order.
-    pub accept_languages: Vec<String>,
-    /// HTTP/2 streams the client reset while the origin was still answering (the
-    /// `/stall`, `/stall-body` and `/bytes/{n}` paths watch for it).
-    pub stream_resets: u64,
-    /// Graceful GOAWAYs sent (HTTP/2 connections told to drain by [`H2Origin::reload`] or
-    /// [`H2Origin::goaway_all`]).
-    pub goaways_sent: u64,
-    /// HTTP/1.1 connections closed gracefully by a reload (idle ones at once, busy ones
-    /// after their response).
-    pub http1_reload_closes: u64,
-    /// [`H2Origin::reload`]s of the whole origin so far (the same figure for every
-    /// address).
-    pub reloads: u64,
-    /// [`H2Origin::stop_listening`]s of the whole origin so far (the same figure for
-    /// every address).
-    pub restarts: u64,
-}
-
-impl OriginStats {
-    fn merge(&mut self, o: &OriginStats) {
-        self.accepted += o.accepted;
-        self.handshakes += o.handshakes;
-        self.handshake_failures += o.handshake_failures;
-        self.open_connections += o.open_connections;
-        self.h2_connections += o.h2_connections;
-        self.http1_connections += o.http1_connections;
-        self.requests += o.requests;
-        self.http1_kept_alive += o.http1_kept_alive;
-        self.http1_closed += o.http1_closed;
-        self.max_concurrent_streams_seen = self
-            .max_concurrent_streams_seen
-            .max(o.max_concurrent_streams_seen);
-        self.peers.extend_from_slice(&o.peers);
-        self.accept_languages.extend_from_slice(&o.accept_languages);
-        self.stream_resets += o.stream_resets;
-        self.goaways_sent += o.goaways_sent;
-        self.http1_reload_closes += o.http1_reload_closes;
-        // Origin-wide figures: the same in every address's snapshot.
-        self.reloads = o.reloads;
-        self.restarts = o.restarts;
-    }
-}
-
-#[derive(Default)]
-struct Counters {
-    accepted: AtomicU64,
-    handshakes: AtomicU64,
-    handshake_failures: AtomicU64,
-    open: AtomicU64,
-    h2: AtomicU64,
-    http1: AtomicU64,
-    requests: AtomicU64,
-    http1_kept_alive: AtomicU64,
-    http1_closed: AtomicU64,
-    max_streams: AtomicU64,
-    peers: Mutex<Vec<SocketAddr>>,
-    accept_languages: Mutex<Vec<String>>,
-    stream_resets: AtomicU64,
-    goaways_sent: AtomicU64,
-    http1_reload_closes: AtomicU64,
-}
-
-impl Counters {
-    fn snapshot(&self, shared: &Shared) -> OriginStats {
-        OriginStats {
-            accepted: self.accepted.load(Ordering::SeqCst),
-            handshakes: self.handshakes.load(Ordering::SeqCst),
-            handshake_failures: self.handshake_failures.load(Ordering::SeqCst),
-            open_connections: self.open.load(Ordering::SeqCst),
-            h2_connections: self.h2.load(Ordering::SeqCst),
-            http1_connections: self.http1.load(Ordering::SeqCst),
-            requests: self.requests.load(Ordering::SeqCst),
-            http1_kept_alive: self.http1_kept_alive.load(Ordering::SeqCst),
-            http1_closed: self.http1_closed.load(Ordering::SeqCst),
-            max_concurrent_streams_seen: self.max_streams.load(Ordering::SeqCst),
-            peers: lock(&self.peers).clone(),
-            accept_languages: lock(&self.accept_languages).clone(),
-            stream_resets: self.stream_resets.load(Ordering::SeqCst),
-            goaways_sent: self.goaways_sent.load(Ordering::SeqCst),
-            http1_reload_closes: self.http1_reload_closes.load(Ordering::SeqCst),
-            reloads: shared.reloads.load(Ordering::SeqCst),
-            restarts: shared.restarts.load(Ordering::SeqCst),
         }
     }
 }
@@ -475,21 +362,27 @@ impl H2Origin {
         &self.names
     }
 
+    /// One address's counters, with the origin-wide figures.
+    fn snapshot(&self, c: &Counters) -> OriginStats {
+        let shared = &self.shared;
+        c.snapshot(
+            shared.reloads.load(Ordering::SeqCst),
+            shared.restarts.load(Ordering::SeqCst),
+        )
+    }
+
     /// Counters summed over all addresses (`max_concurrent_streams_seen` is the maximum).
     pub fn stats(&self) -> OriginStats {
         let mut total = OriginStats::default();
         for c in self.shared.counters.values() {
-            total.merge(&c.snapshot(&self.shared));
+            total.merge(&self.snapshot(c));
         }
         total
     }
 
     /// Counters of one listening address (`None` if the origin does not listen there).
     pub fn stats_for(&self, ip: IpAddr) -> Option<OriginStats> {
-        self.shared
-            .counters
-            .get(&ip)
-            .map(|c| c.snapshot(&self.shared))
+        self.shared.counters.get(&ip).map(|c| self.snapshot(c))
     }
 
     /// Counters of every listening address.
@@ -497,7 +390,7 @@ impl H2Origin {
         self.shared
             .counters
             .iter()
-            .map(|(ip, c)| (*ip, c.snapshot(&self.shared)))
+            .map(|(ip, c)| (*ip, self.snapshot(c)))
             .collect()
     }
 
