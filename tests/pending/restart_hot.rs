@@ -133,7 +133,7 @@ async fn a_restart_of_every_address_recovers_within_a_second_of_the_return() {
         assert!(get(&pool).await.is_err());
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    origin.resume_listening().unwrap();
+    origin.resume_listening().await.unwrap();
     let back = Instant::now();
     let answered = async {
         while get(&pool).await.is_err() {

@@ -252,6 +252,8 @@ async fn h1_reloads_of_every_address_lose_no_request() {
     let stats = origin.stats();
     assert_eq!(stats.reloads, RELOADS);
     assert!(stats.http1_reload_closes >= RELOADS, "{stats:?}");
+    // The seeded `connection: close` (one response in 50) besides the reloads.
+    assert!(stats.http1_closed > REQUESTS as u64 / 100, "{stats:?}");
     pool.close().await;
     origin.shutdown().await;
 }
@@ -325,5 +327,85 @@ async fn h3_a_server_rejecting_every_request_ends_in_the_typed_error() {
     let pool = Pool::new(QuicDialer::new(quic(&ca)).unwrap(), options()).unwrap();
     pool.set_addrs(HOST, origin.socket_addrs());
     refused_forever(pool).await;
+    origin.shutdown().await;
+}
+
+/// One GET through a new pool (no memory of earlier failures), to its status.
+async fn fresh_get<D>(
+    dialer: D,
+    origin_addrs: Vec<std::net::SocketAddr>,
+) -> Result<u16, RequestError>
+where
+    D: Dialer,
+    D::Conn: HttpConnection,
+{
+    let pool = Pool::new(dialer, options()).unwrap();
+    pool.set_addrs(HOST, origin_addrs);
+    let request = http::Request::get("/")
+        .body(Full::new(Bytes::new()))
+        .unwrap();
+    let options = RequestOptions::default().with_timeout(Duration::from_secs(5));
+    let result = match pool_http::send_with(&pool, HOST, request, &options).await {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            response.into_body().bytes().await.map(|_| status)
+        }
+        Err(e) => Err(e),
+    };
+    pool.close().await;
+    result
+}
+
+/// The testkit's restart: listeners and connections closed (a connect is refused), then
+/// back on the same addresses and port.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_h2_origin_restarts_on_the_same_addresses_and_port() {
+    let ca = Arc::new(TestCa::new().unwrap());
+    let origin = H2Origin::start(H2OriginOptions::h2_only(&addrs(235)[..2], &[HOST], &ca))
+        .await
+        .unwrap();
+    let sockets = origin.socket_addrs();
+    let dialer = || H2Dialer::new(h2(&ca)).unwrap();
+    let pool = Pool::new(dialer(), options()).unwrap();
+    pool.set_addrs(HOST, sockets.clone());
+    pool.warm(HOST).await;
+    assert_eq!(origin.stats().open_connections, 2);
+
+    origin.stop_listening().await;
+    assert_eq!(origin.stats().open_connections, 0);
+    for addr in &sockets {
+        let refused = tokio::net::TcpStream::connect(addr).await.unwrap_err();
+        assert_eq!(
+            refused.kind(),
+            std::io::ErrorKind::ConnectionRefused,
+            "{addr}"
+        );
+    }
+    origin.resume_listening().await.unwrap();
+    assert_eq!(origin.socket_addrs(), sockets);
+    assert_eq!(fresh_get(dialer(), sockets.clone()).await.unwrap(), 200);
+    let stats = origin.stats();
+    assert_eq!(stats.restarts, 1);
+    pool.close().await;
+    origin.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_h3_origin_restarts_on_the_same_addresses_and_port() {
+    let ca = Arc::new(TestCa::new().unwrap());
+    let origin = H3Origin::start(H3OriginOptions::new(&addrs(235)[2..4], &[HOST], &ca))
+        .await
+        .unwrap();
+    let sockets = origin.socket_addrs();
+    let dialer = || QuicDialer::new(quic(&ca)).unwrap();
+    assert_eq!(fresh_get(dialer(), sockets.clone()).await.unwrap(), 200);
+
+    origin.stop_listening().await;
+    assert_eq!(origin.stats().open_connections, 0);
+    origin.resume_listening().await.unwrap();
+    assert_eq!(origin.socket_addrs(), sockets);
+    assert_eq!(fresh_get(dialer(), sockets.clone()).await.unwrap(), 200);
+    assert_eq!(origin.stats().restarts, 1);
+    assert_eq!(origin.stats().handshakes, 2);
     origin.shutdown().await;
 }

@@ -454,7 +454,7 @@ impl H2Origin {
     /// Listens again on the same addresses and port after
     /// [`stop_listening`](Self::stop_listening) (fails if another socket took the port
     /// meanwhile).
-    pub fn resume_listening(&self) -> io::Result<()> {
+    pub async fn resume_listening(&self) -> io::Result<()> {
         let listeners = self
             .addrs
             .iter()
@@ -479,7 +479,7 @@ impl H2Origin {
     pub async fn restart(&self, down: Duration) -> io::Result<()> {
         self.stop_listening().await;
         tokio::time::sleep(down).await;
-        self.resume_listening()
+        self.resume_listening().await
     }
 
     /// Drops every connection (TCP FIN, no GOAWAY, no close_notify). Returns how many.

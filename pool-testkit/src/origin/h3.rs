@@ -30,6 +30,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const LOOPBACK_INITIAL_RTT: Duration = Duration::from_millis(10);
 /// How long `shutdown` waits for connections to drain after closing them.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long `resume_listening` retries a UDP port the last endpoint still holds.
+const REBIND_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Options of a [`H3Origin`].
 #[derive(Debug, Clone)]
@@ -364,13 +366,27 @@ impl H3Origin {
     }
 
     /// Listens again on the same addresses and UDP port after
-    /// [`stop_listening`](Self::stop_listening).
-    pub fn resume_listening(&self) -> io::Result<()> {
-        let endpoints = self
-            .addrs
-            .iter()
-            .map(|ip| Endpoint::server(self.server_config.clone(), SocketAddr::new(*ip, self.port)))
-            .collect::<io::Result<Vec<_>>>()?;
+    /// [`stop_listening`](Self::stop_listening). quinn closes a dropped endpoint's socket a
+    /// moment later (its driver's next poll): a port still in use is retried for at most
+    /// [`REBIND_TIMEOUT`].
+    pub async fn resume_listening(&self) -> io::Result<()> {
+        let mut endpoints = Vec::with_capacity(self.addrs.len());
+        for ip in &self.addrs {
+            let addr = SocketAddr::new(*ip, self.port);
+            let deadline = tokio::time::Instant::now() + REBIND_TIMEOUT;
+            let endpoint = loop {
+                match Endpoint::server(self.server_config.clone(), addr) {
+                    Err(e)
+                        if e.kind() == io::ErrorKind::AddrInUse
+                            && tokio::time::Instant::now() < deadline =>
+                    {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    other => break other?,
+                }
+            };
+            endpoints.push(endpoint);
+        }
         let mut tasks = lock(&self.tasks);
         for (ip, ep) in self.addrs.iter().zip(&endpoints) {
             let counters = self.shared.counters.get(ip).cloned().unwrap_or_default();
@@ -391,7 +407,7 @@ impl H3Origin {
     pub async fn restart(&self, down: Duration) -> io::Result<()> {
         self.stop_listening().await;
         tokio::time::sleep(down).await;
-        self.resume_listening()
+        self.resume_listening().await
     }
 
     /// Closes every open connection (CONNECTION_CLOSE, application code 0, reason
