@@ -199,4 +199,25 @@ mod tests {
         );
         assert_eq!(PeerLimit::Flood.as_str(), "flood");
     }
+
+    #[test]
+    fn refused_too_often_is_final_and_says_how_often() {
+        let e = RequestError::RefusedTooOften {
+            refusals: 32,
+            last: Box::new(RequestError::Refused {
+                source: "refused stream".into(),
+                connection_closing: false,
+            }),
+        };
+        assert!(!e.is_retry_safe());
+        assert!(!e.is_retryable(&http::Method::GET, true));
+        assert!(!e.is_connection_error());
+        assert!(!e.is_timeout());
+        assert_eq!(e.kind(), "refused_too_often");
+        assert_eq!(
+            e.to_string(),
+            "request refused 32 times (the last: request refused by the server: refused stream)"
+        );
+        assert!(std::error::Error::source(&e).is_some());
+    }
 }
