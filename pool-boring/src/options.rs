@@ -56,7 +56,9 @@ pub struct BoringOptions {
     pub max_response_header_size: usize,
     /// The most concurrent streams one HTTP/2 connection carries. Default: 256.
     pub max_streams_cap: usize,
-    /// The largest response body the request API collects. Default: 64 MiB.
+    /// The most bytes one response body streams. Default: no limit (`usize::MAX`), as
+    /// `pool_tls::H2Options::max_response_body`: buffering is bounded by
+    /// `pool_http::Body::collect`'s limit, streams by `RequestOptions::max_response_body`.
     pub max_response_body: usize,
 }
 
@@ -74,7 +76,7 @@ impl Default for BoringOptions {
             validation: None,
             max_response_header_size: pool_http::DEFAULT_MAX_RESPONSE_HEADER_SIZE,
             max_streams_cap: 256,
-            max_response_body: 64 << 20,
+            max_response_body: usize::MAX,
         }
     }
 }

@@ -15,7 +15,9 @@ use crate::metrics::{End, Record};
 use crate::{HttpConnection, Protocol, RequestError, RequestOptions};
 
 /// The limit of [`Body::bytes`] when no [`RequestOptions::max_response_body`] is set:
-/// 64 MiB.
+/// 64 MiB. It bounds *buffering* only: a body read as a stream (frame by frame, e.g. to a
+/// file) has no size limit unless the sender sets
+/// [`RequestOptions::max_response_body`] (the CLI's `get --max-filesize`).
 pub const DEFAULT_COLLECT_LIMIT: usize = 64 << 20;
 
 /// A response body streamed from a pooled connection (implements [`http_body::Body`]).

@@ -66,6 +66,17 @@ pub enum RequestError {
         /// Whether the connection is closing too (GOAWAY) rather than just this stream.
         connection_closing: bool,
     },
+    /// The server refused the request every time it was sent, [`MAX_REFUSALS`](crate::MAX_REFUSALS)
+    /// times in a row (refused or never sent, on a connection that was not draining when
+    /// the pool handed it out): a server that refuses forever. Never retried.
+    #[error("request refused {refusals} times (the last: {last})")]
+    RefusedTooOften {
+        /// How many times it was refused (or not sent).
+        refusals: u32,
+        /// The last refusal.
+        #[source]
+        last: Box<RequestError>,
+    },
     /// The connection failed (reset, EOF, GOAWAY, lost) while the request was in flight:
     /// the server may have processed it.
     #[error("connection lost: {0}")]
@@ -148,13 +159,14 @@ impl RequestError {
     }
 
     /// A short name of the kind, for metric labels and reports: `pool`, `not_sent`,
-    /// `refused`, `connection_lost`, `protocol`, `request_body`, `invalid_request`,
+    /// `refused`, `refused_too_often`, `connection_lost`, `protocol`, `request_body`, `invalid_request`,
     /// `body_too_large`, `peer_limit`, `timeout`.
     pub fn kind(&self) -> &'static str {
         match self {
             RequestError::Pool(_) => "pool",
             RequestError::NotSent(_) => "not_sent",
             RequestError::Refused { .. } => "refused",
+            RequestError::RefusedTooOften { .. } => "refused_too_often",
             RequestError::ConnectionLost(_) => "connection_lost",
             RequestError::Protocol(_) => "protocol",
             RequestError::RequestBody(_) => "request_body",
@@ -186,5 +198,26 @@ mod tests {
             "the peer broke the response header size limit: too big"
         );
         assert_eq!(PeerLimit::Flood.as_str(), "flood");
+    }
+
+    #[test]
+    fn refused_too_often_is_final_and_says_how_often() {
+        let e = RequestError::RefusedTooOften {
+            refusals: 32,
+            last: Box::new(RequestError::Refused {
+                source: "refused stream".into(),
+                connection_closing: false,
+            }),
+        };
+        assert!(!e.is_retry_safe());
+        assert!(!e.is_retryable(&http::Method::GET, true));
+        assert!(!e.is_connection_error());
+        assert!(!e.is_timeout());
+        assert_eq!(e.kind(), "refused_too_often");
+        assert_eq!(
+            e.to_string(),
+            "request refused 32 times (the last: request refused by the server: refused stream)"
+        );
+        assert!(std::error::Error::source(&e).is_some());
     }
 }

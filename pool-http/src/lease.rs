@@ -6,6 +6,7 @@ use std::future::Future;
 use bytes::Bytes;
 use http::{Request, Response};
 use pool_core::{Connection, Dialer, Lease, Pool};
+use tokio::time::Instant;
 use tracing::Instrument;
 
 use crate::body::report;
@@ -61,7 +62,8 @@ where
         B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<BoxError>,
     {
-        exchange(self, request, &RequestOptions::default(), None).await
+        let options = RequestOptions::default().for_request(request.extensions());
+        exchange(self, request, &options, None, None).await
     }
 
     fn request_with<B>(
@@ -73,7 +75,8 @@ where
         B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<BoxError>,
     {
-        exchange(self, request, options, None)
+        let options = options.for_request(request.extensions());
+        async move { exchange(self, request, &options, None, None).await }
     }
 
     fn is_reused(&self) -> bool {
@@ -81,12 +84,17 @@ where
     }
 }
 
-/// One request on one lease: the deadline, the span and metrics, the outcome.
+/// One request on one lease: the deadline, the span and metrics, the outcome. `options`
+/// are the request's own (extensions applied: [`RequestOptions::for_request`]); the
+/// headers must come by `deadline` (default: `options.timeout` from now), and a miss is
+/// reported as [`RequestError::Timeout`] of `options.timeout` — the request's deadline,
+/// whatever part of it earlier attempts used.
 async fn exchange<D, B>(
     mut lease: Lease<D>,
     request: Request<B>,
     options: &RequestOptions,
     host: Option<&str>,
+    deadline: Option<Instant>,
 ) -> Result<Response<Body<D>>, RequestError>
 where
     D: Dialer,
@@ -94,7 +102,7 @@ where
     B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
-    let options = options.for_request(request.extensions());
+    let deadline = deadline.unwrap_or_else(|| Instant::now() + options.timeout);
     let protocol = lease.conn().protocol();
     let span = tracing::debug_span!(
         "request",
@@ -106,7 +114,7 @@ where
         duration_ms = tracing::field::Empty,
     );
     let record = Record::start(span, protocol);
-    let sent = tokio::time::timeout(options.timeout, lease.conn().send(request))
+    let sent = tokio::time::timeout_at(deadline, lease.conn().send(request))
         .instrument(record.span.clone())
         .await;
     match sent.unwrap_or(Err(RequestError::Timeout(options.timeout))) {
@@ -115,7 +123,7 @@ where
             let (parts, body) = response.into_parts();
             Ok(Response::from_parts(
                 parts,
-                Body::new(body, lease, &options, record),
+                Body::new(body, lease, options, record),
             ))
         }
         Err(error) => {
@@ -141,13 +149,28 @@ where
     send_with(pool, host, request, &RequestOptions::default()).await
 }
 
-/// How many times [`send_with`] sends one request at most: the first attempt and up to
-/// two retries, each on the connection the pool hands out next (the failed one is removed
-/// when its connection failed). Several retries matter when several connections fail at
-/// once — a GOAWAY on every connection of a host, an address reset with all its
-/// connections — so that a request that was never processed does not reach its caller as
-/// an error while the host can still serve it.
+/// How many times [`send_with`] sends one request that may have been processed at most:
+/// the first attempt and up to two retries (of an idempotent request whose reused
+/// connection failed under it), each on the connection the pool hands out next (the failed
+/// one is removed). Refusals do not count here: see [`MAX_REFUSALS`].
 pub const MAX_ATTEMPTS: u32 = 3;
+
+/// How many times [`send_with`] sends one request that the server refused — HTTP/2
+/// `REFUSED_STREAM`, a stream above a GOAWAY's last stream id, HTTP/3
+/// `H3_REQUEST_REJECTED` or GOAWAY, a request never sent ([`RequestError::is_retry_safe`])
+/// — before it gives up with [`RequestError::RefusedTooOften`]. A refusal proves the
+/// request was not processed, so it is always sent again and never spends one of the
+/// [`MAX_ATTEMPTS`]; this bound only stops a server that refuses forever.
+///
+/// Why 32: a refused request goes next to a connection that is not draining (the pool
+/// never hands out one that is, and dials when none has room), so in a reload each
+/// connection refuses a request at most once. The worst case met in practice is a host
+/// whose every connection drains at once, a request racing each drain before the pool
+/// sees it: one refusal per connection of the host (10 by default `max_conns_per_host`)
+/// plus a second reload while it retries — far below 32. Past 32 a server is refusing
+/// everything; the waits between refusals (see `refusal_backoff`) keep 32 refusals near
+/// 2.5 s, inside the default 30 s deadline.
+pub const MAX_REFUSALS: u32 = 32;
 
 /// How many leases [`send_with`] hands back at most for one request because their
 /// connection was already closed when they arrived — a GOAWAY or a loss the pool's watcher
@@ -160,7 +183,8 @@ pub const MAX_SKIPPED: u32 = 16;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Attempts {
-    /// Requests sent (exchanges started on a lease); 0 when no lease could be had.
+    /// Requests sent (exchanges started on a lease), refused ones included; 0 when no
+    /// lease could be had.
     pub sent: u32,
     /// Whether the connection of the last exchange had carried a request before (the
     /// `reused` of [`RequestError::is_retryable`]).
@@ -168,34 +192,72 @@ pub struct Attempts {
     /// Attempts whose connection was lost under the request when it may have been
     /// processed (a connection error that is not [`RequestError::is_retry_safe`]).
     pub connections_lost: u32,
+    /// Attempts the server refused or that were never sent
+    /// ([`RequestError::is_retry_safe`]): they spend [`MAX_REFUSALS`], not
+    /// [`MAX_ATTEMPTS`].
+    pub refused: u32,
 }
 
 impl Attempts {
     /// Whether `error`, the request's final error, is one the retry policy promises to
-    /// save: [`RequestError::is_retryable`] for the last exchange — and, for a lost
-    /// connection, the first one this request lost (the promise is "an idempotent request
-    /// that lost a reused connection *once* is sent again"; one that lost a connection on
-    /// every attempt had its retries). True only when [`MAX_ATTEMPTS`] ran out or the body
-    /// could not be replayed ([`Replayable`]): the failure is one a retry could have
-    /// saved, not one the request met on its own (every address down, a deadline, a lost
-    /// non-idempotent request, connections lost on every attempt, …).
+    /// save: a refusal (a refused request is always sent again, so one that reaches its
+    /// caller — its body could not be replayed, or [`MAX_REFUSALS`] ran out — is the
+    /// policy's failure); otherwise [`RequestError::is_retryable`] for the last exchange —
+    /// and, for a lost connection, the first one this request lost (the promise is "an
+    /// idempotent request that lost a reused connection *once* is sent again"; one that
+    /// lost a connection on every attempt had its retries). True only when the bounds ran
+    /// out or the body could not be replayed ([`Replayable`]): the failure is one a retry
+    /// could have saved, not one the request met on its own (every address down, a
+    /// deadline, a lost non-idempotent request, connections lost on every attempt, …).
     pub fn retry_could_have_saved(&self, error: &RequestError, method: &http::Method) -> bool {
+        if matches!(error, RequestError::RefusedTooOften { .. }) {
+            return self.sent > 0;
+        }
         self.sent > 0
             && error.is_retryable(method, self.last_reused)
             && (error.is_retry_safe() || self.connections_lost <= 1)
     }
+
+    /// Attempts that may have been processed: what [`MAX_ATTEMPTS`] bounds.
+    fn maybe_processed(&self) -> u32 {
+        self.sent - self.refused
+    }
+}
+
+/// How long to wait before sending a request again after its `refusals`-th refusal: none
+/// after the first (the next connection is another one, or a fresh one), then 1 ms,
+/// doubling, at most 100 ms — a server that refuses every stream is not hammered, and
+/// [`MAX_REFUSALS`] refusals take about 2.5 s.
+fn refusal_backoff(refusals: u32) -> std::time::Duration {
+    if refusals <= 1 {
+        return std::time::Duration::ZERO;
+    }
+    let ms = 1u64 << (refusals - 2).min(7);
+    std::time::Duration::from_millis(ms.min(100))
 }
 
 /// Sends `request` to `host` through `pool` — any pool whose connections speak HTTP —
-/// under `options`, retrying on the next connection the pool hands out while that is safe
-/// ([`RequestError::is_retryable`], decided for each attempt: the attempt was certainly
-/// not processed — never sent, refused — or it was an idempotent request whose *reused*
-/// connection failed under it), the body can be sent again ([`Replayable`]: a body in
-/// memory; a [`Streaming`](crate::Streaming) one is never retried), and at most
-/// [`MAX_ATTEMPTS`] times in all; a lease whose connection is already closed is replaced
-/// without an attempt (see [`MAX_SKIPPED`]). Only the headers stage is retried: once a
-/// response has arrived, its body is the caller's. Each attempt has the whole
-/// `options.timeout`.
+/// under `options`, sending it again on the next connection the pool hands out while that
+/// is safe and the body can be sent again ([`Replayable`]: a body in memory; a
+/// [`Streaming`](crate::Streaming) one is never retried):
+///
+/// - **refused** (never sent, `REFUSED_STREAM`, above a GOAWAY's last stream id:
+///   [`RequestError::is_retry_safe`]) → always sent again, whatever the method, on a
+///   connection that is not draining (the pool never hands out a draining one and dials
+///   when none has room), after a short wait from the second refusal on; at most
+///   [`MAX_REFUSALS`] times, then [`RequestError::RefusedTooOften`];
+/// - **maybe processed** (an idempotent request whose *reused* connection failed under it:
+///   [`RequestError::is_retryable`]) → sent again at most [`MAX_ATTEMPTS`] times in all;
+/// - anything else → the error.
+///
+/// A lease whose connection is already closed is replaced without an attempt (see
+/// [`MAX_SKIPPED`]). Only the headers stage is retried: once a response has arrived, its
+/// body is the caller's.
+///
+/// **One deadline for the whole request**: `options.timeout` (or the request's
+/// [`Timeout`](crate::Timeout)) bounds every attempt, the waits for a connection and the
+/// waits between refusals together — a refused attempt does not restart it. When it
+/// passes, the error is [`RequestError::Timeout`] of that timeout.
 /// Outcomes are reported as [`HttpLeaseExt::request_with`] does.
 pub async fn send_with<D, B>(
     pool: &Pool<D>,
@@ -227,13 +289,17 @@ where
     B::Error: Into<BoxError>,
 {
     let method = request.method().clone();
+    let options = options.for_request(request.extensions());
+    let deadline = Instant::now() + options.timeout;
+    let timeout = || RequestError::Timeout(options.timeout);
     let mut attempts = Attempts::default();
     let mut request = request;
     let mut skipped = 0;
     loop {
-        let mut lease = match pool.get(host).await {
-            Ok(lease) => lease,
-            Err(e) => return (Err(e.into()), attempts),
+        let mut lease = match tokio::time::timeout_at(deadline, pool.get(host)).await {
+            Ok(Ok(lease)) => lease,
+            Ok(Err(e)) => return (Err(e.into()), attempts),
+            Err(_) => return (Err(timeout()), attempts),
         };
         if lease.conn().is_closed() && skipped < MAX_SKIPPED {
             // Closed (GOAWAY, lost) before the pool's watcher removed it: sending would be
@@ -242,30 +308,41 @@ where
             lease.mark_broken();
             continue;
         }
-        let retry = if attempts.sent + 1 < MAX_ATTEMPTS {
-            replay(&request)
-        } else {
-            None
-        };
+        let retry = replay(&request);
         attempts.sent += 1;
         attempts.last_reused = lease.is_reused();
         let protocol = lease.conn().protocol();
-        let error = match exchange(lease, request, options, Some(host)).await {
+        let sent = exchange(lease, request, &options, Some(host), Some(deadline));
+        let error = match sent.await {
             Ok(response) => return (Ok(response), attempts),
             Err(e) => e,
         };
-        if error.is_connection_error() && !error.is_retry_safe() {
-            attempts.connections_lost += 1;
-        }
-        if !error.is_retryable(&method, attempts.last_reused) {
-            return (Err(error), attempts);
+        if error.is_retry_safe() {
+            attempts.refused += 1;
+            if attempts.refused >= MAX_REFUSALS {
+                let refusals = attempts.refused;
+                let error = RequestError::RefusedTooOften {
+                    refusals,
+                    last: Box::new(error),
+                };
+                return (Err(error), attempts);
+            }
+        } else {
+            if error.is_connection_error() {
+                attempts.connections_lost += 1;
+            }
+            if !error.is_retryable(&method, attempts.last_reused)
+                || attempts.maybe_processed() >= MAX_ATTEMPTS
+            {
+                return (Err(error), attempts);
+            }
         }
         let Some(again) = retry else {
             tracing::debug!(
                 error = %error,
                 host,
                 attempts = attempts.sent,
-                "not retried: no attempt left or the body cannot be replayed"
+                "not retried: the body cannot be replayed"
             );
             return (Err(error), attempts);
         };
@@ -274,9 +351,17 @@ where
             host,
             reused = attempts.last_reused,
             attempt = attempts.sent,
-            "retrying on another connection"
+            refused = attempts.refused,
+            "sending again on another connection"
         );
         Record::retried(protocol);
+        let wait = refusal_backoff(attempts.refused);
+        if error.is_retry_safe() && !wait.is_zero() {
+            if Instant::now() + wait >= deadline {
+                return (Err(timeout()), attempts);
+            }
+            tokio::time::sleep(wait).await;
+        }
         request = again;
     }
 }

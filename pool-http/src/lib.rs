@@ -10,9 +10,10 @@
 //!   dialer whose connection implements it, within a deadline ([`RequestOptions`],
 //!   [`Timeout`]); the response's [`Body`] owns the lease and reports the outcome when it
 //!   ends (see [`Body`]);
-//! - [`send`]: a request through a pool with the retry policy — on the next connection,
-//!   at most [`MAX_ATTEMPTS`] times, only when safe (never processed; or idempotent on a
-//!   reused connection whose connection failed);
+//! - [`send`]: a request through a pool with the retry policy, within one deadline — a
+//!   refused request (never processed) is always sent again on a connection that is not
+//!   draining, at most [`MAX_REFUSALS`] times; an idempotent one whose reused connection
+//!   failed under it, at most [`MAX_ATTEMPTS`] times in all (`docs/refusals.md`);
 //! - [`PoolService`]: the `tower_service::Service` for one host of a pool;
 //! - [`Validation`] and [`classify`]: the "hot connect" request and its one admit /
 //!   banned / rejected classification (banned by default: [`DEFAULT_BANNED_STATUS`]),
@@ -109,7 +110,8 @@ pub use body::{Body, DEFAULT_COLLECT_LIMIT};
 pub use connection::HttpConnection;
 pub use error::{BoxError, DEFAULT_MAX_RESPONSE_HEADER_SIZE, PeerLimit, RequestError};
 pub use lease::{
-    Attempts, HttpLeaseExt, MAX_ATTEMPTS, MAX_SKIPPED, send, send_with, send_with_attempts,
+    Attempts, HttpLeaseExt, MAX_ATTEMPTS, MAX_REFUSALS, MAX_SKIPPED, send, send_with,
+    send_with_attempts,
 };
 pub use options::{BodyIdleTimeout, DEFAULT_REQUEST_TIMEOUT, RequestOptions, Timeout};
 pub use pool_core::Protocol;

@@ -191,14 +191,14 @@ impl H1Conn {
             send.ready()
                 .await
                 .map_err(|e| RequestError::NotSent(e.into()))?;
-            send.send_request(request)
+            send.try_send_request(request)
         };
         // Dropped before the response head arrives (the caller gave up): the answer is
         // still coming on the wire, so the connection must not be reused.
         let mut unfinished = CloseOnDrop(Some(&self.closed));
         let response = response.await.map_err(|e| {
             self.mark_closed();
-            request_error(e)
+            send_error(e)
         })?;
         unfinished.0 = None;
         let keep_alive = !close_requested
@@ -350,18 +350,34 @@ impl HttpConnection for H1Conn {
     }
 }
 
+/// A failed `try_send_request`: hyper hands the request back when it failed before a
+/// byte of it was written — the server closed its keep-alive connection (FIN, TLS
+/// close_notify, a `Connection: close` the pool had not seen) just before this request
+/// was to go out — which is `NotSent`, safe to send again whatever the method. Once
+/// written (even in part), the request may have been processed: [`request_error`]
+/// (hyper's "connection closed before message completed" is then `ConnectionLost`; see
+/// hyper#2136: the race is inherent to HTTP/1.1 keep-alive, only idempotent requests on a
+/// reused connection are retried).
+fn send_error<B>(mut e: hyper::client::conn::TrySendError<B>) -> RequestError {
+    let never_written = e.take_message().is_some();
+    let e = e.into_error();
+    if never_written {
+        RequestError::NotSent(e.into())
+    } else {
+        request_error(e)
+    }
+}
+
 /// A hyper error under a request, as `pool-http`'s kind: a response head over
-/// `max_response_header_size` (or with too many fields) → `PeerLimit`, never sent
-/// (canceled before it was written), the connection lost (closed, incomplete message,
-/// I/O), or a protocol error (unparsable answer).
+/// `max_response_header_size` (or with too many fields) → `PeerLimit`, the connection
+/// lost (closed, incomplete message, canceled after the request was written, I/O), or a
+/// protocol error (unparsable answer). Never sent is told by [`send_error`].
 fn request_error(e: hyper::Error) -> RequestError {
     if e.is_parse_too_large() {
         RequestError::PeerLimit {
             limit: pool_http::PeerLimit::HeaderList,
             source: e.into(),
         }
-    } else if e.is_canceled() {
-        RequestError::NotSent(e.into())
     } else if e.is_parse() || e.is_user() {
         RequestError::Protocol(e.into())
     } else {

@@ -77,8 +77,12 @@ pub struct H2Options {
     /// allows: a peer that sends no `SETTINGS_MAX_CONCURRENT_STREAMS` allows unlimited.
     /// Default: 256.
     pub max_streams_cap: usize,
-    /// The largest response body the request API collects; longer ones fail. Default:
-    /// 64 MiB.
+    /// The most bytes one response body streams; a longer one fails with
+    /// `RequestError::BodyTooLarge`. Default: no limit (`usize::MAX`): a streamed body (a
+    /// download to a file) is not capped by a buffering limit — buffering is bounded where
+    /// it happens, by `pool_http::Body::collect`'s limit (`bytes()`:
+    /// `RequestOptions::max_response_body`, else `pool_http::DEFAULT_COLLECT_LIMIT`, 64
+    /// MiB); a sender caps streams with `RequestOptions::max_response_body`.
     pub max_response_body: usize,
 }
 
@@ -90,7 +94,7 @@ impl Default for H2Options {
                 ..TlsOptions::default()
             },
             max_streams_cap: 256,
-            max_response_body: 64 << 20,
+            max_response_body: usize::MAX,
         }
     }
 }

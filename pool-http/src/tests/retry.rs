@@ -106,25 +106,43 @@ async fn unprocessed_requests_are_retried_up_to_max_attempts() {
     assert_eq!(attempts.sent, 3);
     assert_eq!(script.log().len(), 3);
 
-    // Out of attempts: the error reaches the caller, marked as one a retry could save.
+    // Refusals do not spend the attempts: three in a row, then the answer.
     script.push(&[Step::NotSent, Step::NotSent, Step::NotSent]);
-    let (e, attempts) = crate::send_with_attempts(
+    let (ok, attempts) = crate::send_with_attempts(
         &pool,
         HOST,
         req(Method::GET, "/thrice"),
         &Default::default(),
     )
     .await;
+    assert_eq!(ok.unwrap().status(), 200);
+    assert_eq!((attempts.sent, attempts.refused), (4, 3));
+    assert_eq!(script.log().len(), 7);
+
+    // Out of attempts (maybe processed, on reused connections): the error reaches the
+    // caller, marked as one a retry could save.
+    script.push(&[Step::Lost, Step::Refused, Step::Lost, Step::Lost]);
+    let (e, attempts) =
+        crate::send_with_attempts(&pool, HOST, req(Method::GET, "/lost"), &Default::default())
+            .await;
     let e = e.unwrap_err();
-    assert_eq!(attempts.sent, crate::MAX_ATTEMPTS);
-    assert_eq!(script.log().len(), 6);
-    assert!(attempts.retry_could_have_saved(&e, &Method::GET), "{e:?}");
+    assert!(matches!(e, RequestError::ConnectionLost(_)), "{e:?}");
+    assert_eq!(
+        (attempts.sent, attempts.refused),
+        (crate::MAX_ATTEMPTS + 1, 1)
+    );
+    assert_eq!(attempts.connections_lost, crate::MAX_ATTEMPTS);
+    assert!(
+        !attempts.retry_could_have_saved(&e, &Method::GET),
+        "lost every time"
+    );
 
     // Connections lost under it on every attempt: it had its retries.
     let lost = |connections_lost| Attempts {
         sent: crate::MAX_ATTEMPTS,
         last_reused: true,
         connections_lost,
+        refused: 0,
     };
     let e = RequestError::ConnectionLost("reset".into());
     assert!(lost(1).retry_could_have_saved(&e, &Method::GET));
@@ -164,5 +182,64 @@ async fn a_connection_closed_before_the_pool_noticed_costs_no_attempt() {
         "never sent on the closed connection"
     );
     assert_eq!(pool.stats().closed_for(CloseReason::Broken), 1);
+    pool.close().await;
+}
+
+/// A server that refuses every request (a `REFUSED_STREAM` on each) ends in the typed
+/// error after [`crate::MAX_REFUSALS`] refusals, within the request's deadline; the error
+/// says how often, and counts as one the policy should have saved.
+#[tokio::test(start_paused = true)]
+async fn a_server_refusing_forever_ends_in_refused_too_often_within_the_deadline() {
+    let (pool, script) = pool();
+    script.push(&[Step::Refused; crate::MAX_REFUSALS as usize + 5]);
+    let started = tokio::time::Instant::now();
+    let options = crate::RequestOptions::default().with_timeout(Duration::from_secs(10));
+    let (e, attempts) =
+        crate::send_with_attempts(&pool, HOST, req(Method::POST, "/no"), &options).await;
+    let e = e.unwrap_err();
+    match &e {
+        RequestError::RefusedTooOften { refusals, last } => {
+            assert_eq!(*refusals, crate::MAX_REFUSALS);
+            assert!(matches!(**last, RequestError::Refused { .. }), "{last:?}");
+        }
+        other => panic!("expected RefusedTooOften, got {other:?}"),
+    }
+    assert!(e.to_string().starts_with("request refused 32 times"), "{e}");
+    assert!(!e.is_retryable(&Method::GET, true));
+    assert_eq!(attempts.refused, crate::MAX_REFUSALS);
+    assert_eq!(script.log().len(), crate::MAX_REFUSALS as usize);
+    assert!(attempts.retry_could_have_saved(&e, &Method::POST));
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    assert!(
+        took >= Duration::from_secs(2),
+        "refusals are spaced: {took:?}"
+    );
+    pool.close().await;
+}
+
+/// One deadline for the whole request: refusals and their waits use it up, and the
+/// attempt after them gets what is left, not a fresh timeout.
+#[tokio::test(start_paused = true)]
+async fn refusals_do_not_restart_the_deadline() {
+    let (pool, script) = pool();
+    let mut steps = vec![Step::Refused; 8];
+    steps.push(Step::Hang);
+    script.push(&steps);
+    let started = tokio::time::Instant::now();
+    let timeout = Duration::from_millis(400);
+    let options = crate::RequestOptions::default().with_timeout(timeout);
+    let (e, attempts) =
+        crate::send_with_attempts(&pool, HOST, req(Method::GET, "/slow"), &options).await;
+    let e = e.unwrap_err();
+    assert!(
+        matches!(e, RequestError::Timeout(t) if t == timeout),
+        "{e:?}"
+    );
+    assert_eq!(attempts.refused, 8);
+    // 8 refusals wait 1+2+…+64 = 127 ms; the hanging attempt gets the 273 ms left.
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(127), "{took:?}");
+    assert!(took <= timeout + Duration::from_millis(1), "{took:?}");
     pool.close().await;
 }

@@ -8,7 +8,7 @@ use std::convert::Infallible;
 use std::io;
 use std::net::IpAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
@@ -43,6 +43,19 @@ pub struct Http1Options {
     /// Send every body with `transfer-encoding: chunked` (no `content-length`). Default:
     /// off (lengths are known for every route, streamed `/bytes/{n}` included).
     pub chunked: bool,
+    /// Answer responses at random points with `connection: close` and close after them,
+    /// as real servers do (a request limit, a reload): seeded, so a run replays. Default:
+    /// `None` (never).
+    pub random_close: Option<RandomClose>,
+}
+
+/// Seeded random `connection: close` on HTTP/1.1 responses ([`Http1Options::random_close`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RandomClose {
+    /// The seed of the draws (one per response, over the whole origin).
+    pub seed: u64,
+    /// One response in `one_in` (on average) closes its connection.
+    pub one_in: u32,
 }
 
 impl Default for Http1Options {
@@ -52,6 +65,7 @@ impl Default for Http1Options {
             close_after: None,
             http10: false,
             chunked: false,
+            random_close: None,
         }
     }
 }
@@ -149,7 +163,16 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for SharedIo<S> {
 }
 
 /// Serves HTTP/1.1 on a TLS connection of the [`H2Origin`](super::H2Origin) with hyper,
-/// obeying the origin's commands (GOAWAY → graceful close, close, garbage) meanwhile.
+/// obeying the origin's commands (close, garbage, GOAWAY → a reload's graceful close)
+/// meanwhile.
+///
+/// A reload closes a connection that has served a request as a server's old generation
+/// does: at once when idle (hyper's graceful shutdown; a request the client is writing
+/// just then meets a closed connection — the keep-alive race every HTTP/1.1 client has),
+/// after its response (`connection: close`) when busy. A connection that has not served
+/// any yet answers its first request, with `connection: close`: a reload does not cut a
+/// fresh connection whose first request is on its way (the new generation would have
+/// accepted it).
 pub(super) async fn serve_http1<S>(
     shared: Arc<Shared>,
     io: S,
@@ -161,12 +184,16 @@ pub(super) async fn serve_http1<S>(
     let opts = shared.http1;
     let io = Arc::new(Mutex::new(io));
     let served = Arc::new(AtomicU64::new(0));
+    let reloaded = Arc::new(AtomicBool::new(false));
     let service = {
         let shared = Arc::clone(&shared);
+        let served = Arc::clone(&served);
+        let reloaded = Arc::clone(&reloaded);
         hyper::service::service_fn(move |req: http::Request<Incoming>| {
             let shared = Arc::clone(&shared);
             let nth = served.fetch_add(1, Ordering::SeqCst) + 1;
-            async move { Ok::<_, Infallible>(respond(&shared, local_ip, opts, nth, req).await) }
+            let close = reloaded.load(Ordering::SeqCst);
+            async move { Ok::<_, Infallible>(respond(&shared, local_ip, opts, nth, close, req).await) }
         })
     };
     let mut builder = hyper::server::conn::http1::Builder::new();
@@ -182,7 +209,13 @@ pub(super) async fn serve_http1<S>(
                 return;
             }
             cmd = cmds.recv() => match cmd {
-                Some(Cmd::GoAway) => conn.as_mut().graceful_shutdown(),
+                Some(Cmd::GoAway) => {
+                    reloaded.store(true, Ordering::SeqCst);
+                    if served.load(Ordering::SeqCst) > 0 {
+                        conn.as_mut().graceful_shutdown();
+                    }
+                    shared.count_http1_reload_close(local_ip);
+                }
                 Some(Cmd::Garbage) => {
                     let written = async {
                         let mut w = SharedIo(Arc::clone(&io));
@@ -199,19 +232,22 @@ pub(super) async fn serve_http1<S>(
     }
 }
 
-/// One request: the shared route, framed by `opts`; a `/stall` never returns.
+/// One request: the shared route, framed by `opts` (and closing the connection after it
+/// when `close`); a `/stall` never returns.
 async fn respond(
     shared: &Shared,
     local_ip: IpAddr,
     opts: Http1Options,
     nth: u64,
+    close: bool,
     req: http::Request<Incoming>,
 ) -> http::Response<ResponseBody> {
     shared.record_languages(local_ip, req.headers().get_all(header::ACCEPT_LANGUAGE));
-    let (status, headers, body) = match routes::reply(&shared.responses, req.uri().path())
+    let reply = routes::reply(&shared.responses, req.uri().path())
         .settle()
-        .await
-    {
+        .await;
+    let refused = matches!(reply, Reply::Refuse);
+    let (status, headers, body) = match reply {
         Reply::Full {
             status,
             headers,
@@ -235,6 +271,11 @@ async fn respond(
             headers,
             first,
         } => (status, headers, OriginBody::StallAfter(Some(first))),
+        Reply::Refuse => (
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            http::HeaderMap::new(),
+            OriginBody::Full(None),
+        ),
         Reply::Stall | Reply::Delayed { .. } => std::future::pending().await,
     };
     let mut resp = http::Response::new(ResponseBody {
@@ -249,7 +290,12 @@ async fn respond(
     if opts.http10 {
         *resp.version_mut() = Version::HTTP_10;
     }
-    let closing = opts.http10 || !opts.keep_alive || opts.close_after.is_some_and(|n| nth >= n);
+    let closing = opts.http10
+        || !opts.keep_alive
+        || opts.close_after.is_some_and(|n| nth >= n)
+        || refused
+        || close
+        || shared.draw_random_close();
     if closing {
         resp.headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));

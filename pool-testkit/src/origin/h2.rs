@@ -18,6 +18,7 @@ use tokio_rustls::TlsAcceptor;
 use super::Responses;
 use super::h1::{Http1Options, serve_http1};
 use super::h2_request::{ActiveStream, handle_h2_request};
+use super::h2_stats::{Counters, OriginStats};
 use crate::ca::TestCa;
 use crate::net::{OnDrop, bind_shared_port, lock};
 use crate::wait::until;
@@ -100,97 +101,6 @@ impl H2OriginOptions {
     }
 }
 
-/// A snapshot of an origin's counters (for one listening address, or in total).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OriginStats {
-    /// TCP connections accepted.
-    pub accepted: u64,
-    /// TLS handshakes completed.
-    pub handshakes: u64,
-    /// TLS handshakes that failed or timed out (wrong name, unknown CA, ALPN mismatch…).
-    pub handshake_failures: u64,
-    /// Connections currently open (accepted and not yet closed, handshaking included).
-    pub open_connections: u64,
-    /// Connections that ended up speaking HTTP/2.
-    pub h2_connections: u64,
-    /// Connections that ended up speaking HTTP/1.1.
-    pub http1_connections: u64,
-    /// Requests answered (counted just before the response is sent).
-    pub requests: u64,
-    /// HTTP/1.1 requests that came on a connection which had already carried one: what
-    /// client keep-alive reuse looks like from the server.
-    pub http1_kept_alive: u64,
-    /// HTTP/1.1 responses after which the origin closed the connection (`connection:
-    /// close` by `close_after`, keep-alive off, or HTTP/1.0).
-    pub http1_closed: u64,
-    /// The highest number of requests in progress at once on any single connection.
-    pub max_concurrent_streams_seen: u64,
-    /// Client (peer) socket addresses, in the order their connections were accepted.
-    pub peers: Vec<SocketAddr>,
-    /// Every `accept-language` header value received, in order.
-    pub accept_languages: Vec<String>,
-    /// HTTP/2 streams the client reset while the origin was still answering (the
-    /// `/stall`, `/stall-body` and `/bytes/{n}` paths watch for it).
-    pub stream_resets: u64,
-}
-
-impl OriginStats {
-    fn merge(&mut self, o: &OriginStats) {
-        self.accepted += o.accepted;
-        self.handshakes += o.handshakes;
-        self.handshake_failures += o.handshake_failures;
-        self.open_connections += o.open_connections;
-        self.h2_connections += o.h2_connections;
-        self.http1_connections += o.http1_connections;
-        self.requests += o.requests;
-        self.http1_kept_alive += o.http1_kept_alive;
-        self.http1_closed += o.http1_closed;
-        self.max_concurrent_streams_seen = self
-            .max_concurrent_streams_seen
-            .max(o.max_concurrent_streams_seen);
-        self.peers.extend_from_slice(&o.peers);
-        self.accept_languages.extend_from_slice(&o.accept_languages);
-        self.stream_resets += o.stream_resets;
-    }
-}
-
-#[derive(Default)]
-struct Counters {
-    accepted: AtomicU64,
-    handshakes: AtomicU64,
-    handshake_failures: AtomicU64,
-    open: AtomicU64,
-    h2: AtomicU64,
-    http1: AtomicU64,
-    requests: AtomicU64,
-    http1_kept_alive: AtomicU64,
-    http1_closed: AtomicU64,
-    max_streams: AtomicU64,
-    peers: Mutex<Vec<SocketAddr>>,
-    accept_languages: Mutex<Vec<String>>,
-    stream_resets: AtomicU64,
-}
-
-impl Counters {
-    fn snapshot(&self) -> OriginStats {
-        OriginStats {
-            accepted: self.accepted.load(Ordering::SeqCst),
-            handshakes: self.handshakes.load(Ordering::SeqCst),
-            handshake_failures: self.handshake_failures.load(Ordering::SeqCst),
-            open_connections: self.open.load(Ordering::SeqCst),
-            h2_connections: self.h2.load(Ordering::SeqCst),
-            http1_connections: self.http1.load(Ordering::SeqCst),
-            requests: self.requests.load(Ordering::SeqCst),
-            http1_kept_alive: self.http1_kept_alive.load(Ordering::SeqCst),
-            http1_closed: self.http1_closed.load(Ordering::SeqCst),
-            max_concurrent_streams_seen: self.max_streams.load(Ordering::SeqCst),
-            peers: lock(&self.peers).clone(),
-            accept_languages: lock(&self.accept_languages).clone(),
-            stream_resets: self.stream_resets.load(Ordering::SeqCst),
-        }
-    }
-}
-
 /// What the origin tells an open connection to do.
 #[derive(Debug, Clone, Copy)]
 pub(super) enum Cmd {
@@ -217,6 +127,10 @@ pub(super) struct Shared {
     conns: Mutex<HashMap<u64, ConnEntry>>,
     next_conn: AtomicU64,
     ping_frozen: watch::Sender<bool>,
+    reloads: AtomicU64,
+    restarts: AtomicU64,
+    /// The state of the seeded draws of [`Http1Options::random_close`].
+    close_draws: Mutex<u64>,
 }
 
 impl Shared {
@@ -285,6 +199,37 @@ impl Shared {
         }
     }
 
+    /// Counts a graceful GOAWAY sent on an HTTP/2 connection on `local_ip`.
+    pub(super) fn count_goaway(&self, local_ip: IpAddr) {
+        let c = self.counters(local_ip);
+        self.bump(|| {
+            c.goaways_sent.fetch_add(1, Ordering::SeqCst);
+        });
+    }
+
+    /// Counts an HTTP/1.1 connection on `local_ip` closed gracefully by a reload.
+    pub(super) fn count_http1_reload_close(&self, local_ip: IpAddr) {
+        let c = self.counters(local_ip);
+        self.bump(|| {
+            c.http1_reload_closes.fetch_add(1, Ordering::SeqCst);
+        });
+    }
+
+    /// Whether this HTTP/1.1 response closes its connection by
+    /// [`Http1Options::random_close`]: a seeded draw (splitmix64), one in `one_in`.
+    pub(super) fn draw_random_close(&self) -> bool {
+        let Some(random) = self.http1.random_close else {
+            return false;
+        };
+        let mut state = lock(&self.close_draws);
+        *state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = *state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        z % u64::from(random.one_in.max(1)) == 0
+    }
+
     fn signal_all(&self, cmd: Cmd) -> usize {
         let conns = lock(&self.conns);
         conns.values().filter(|c| c.cmd.send(cmd).is_ok()).count()
@@ -302,6 +247,7 @@ impl Shared {
 /// Dropping the origin aborts its tasks; [`shutdown`](Self::shutdown) also waits for them.
 pub struct H2Origin {
     shared: Arc<Shared>,
+    acceptor: TlsAcceptor,
     ca: Arc<TestCa>,
     names: Vec<String>,
     addrs: Vec<IpAddr>,
@@ -332,19 +278,15 @@ impl H2Origin {
         let tls = ca.server_config(&names, &options.alpn, false)?;
         let acceptor = TlsAcceptor::from(Arc::new(tls));
 
-        let bind = |addr: SocketAddr| {
-            let sock = std::net::TcpListener::bind(addr)
-                .map_err(|e| io::Error::new(e.kind(), format!("bind {addr}: {e}")))?;
-            sock.set_nonblocking(true)?;
-            TcpListener::from_std(sock)
-        };
         let (port, listeners) = if options.port == 0 {
-            bind_shared_port(&options.addrs, bind, |l| l.local_addr().map(|a| a.port()))?
+            bind_shared_port(&options.addrs, bind_listener, |l| {
+                l.local_addr().map(|a| a.port())
+            })?
         } else {
             let listeners = options
                 .addrs
                 .iter()
-                .map(|ip| bind(SocketAddr::new(*ip, options.port)))
+                .map(|ip| bind_listener(SocketAddr::new(*ip, options.port)))
                 .collect::<io::Result<Vec<_>>>()?;
             (options.port, listeners)
         };
@@ -363,6 +305,9 @@ impl H2Origin {
             conns: Mutex::new(HashMap::new()),
             next_conn: AtomicU64::new(0),
             ping_frozen: watch::Sender::new(false),
+            reloads: AtomicU64::new(0),
+            restarts: AtomicU64::new(0),
+            close_draws: Mutex::new(options.http1.random_close.map_or(0, |r| r.seed)),
         });
         let (shutdown_tx, _) = watch::channel(false);
         let tasks = listeners
@@ -379,6 +324,7 @@ impl H2Origin {
         tracing::debug!(addrs = ?options.addrs, port, "h2 origin listening");
         Ok(H2Origin {
             shared,
+            acceptor,
             ca,
             names: options.names,
             addrs: options.addrs,
@@ -416,18 +362,27 @@ impl H2Origin {
         &self.names
     }
 
+    /// One address's counters, with the origin-wide figures.
+    fn snapshot(&self, c: &Counters) -> OriginStats {
+        let shared = &self.shared;
+        c.snapshot(
+            shared.reloads.load(Ordering::SeqCst),
+            shared.restarts.load(Ordering::SeqCst),
+        )
+    }
+
     /// Counters summed over all addresses (`max_concurrent_streams_seen` is the maximum).
     pub fn stats(&self) -> OriginStats {
         let mut total = OriginStats::default();
         for c in self.shared.counters.values() {
-            total.merge(&c.snapshot());
+            total.merge(&self.snapshot(c));
         }
         total
     }
 
     /// Counters of one listening address (`None` if the origin does not listen there).
     pub fn stats_for(&self, ip: IpAddr) -> Option<OriginStats> {
-        self.shared.counters.get(&ip).map(Counters::snapshot)
+        self.shared.counters.get(&ip).map(|c| self.snapshot(c))
     }
 
     /// Counters of every listening address.
@@ -435,7 +390,7 @@ impl H2Origin {
         self.shared
             .counters
             .iter()
-            .map(|(ip, c)| (*ip, c.snapshot()))
+            .map(|(ip, c)| (*ip, self.snapshot(c)))
             .collect()
     }
 
@@ -466,6 +421,65 @@ impl H2Origin {
     /// close_notify. Returns how many connections were signalled.
     pub fn goaway_all(&self) -> usize {
         self.shared.signal_all(Cmd::GoAway)
+    }
+
+    /// A graceful reload of the whole origin, as nginx's or Go's servers do it, on every
+    /// open connection of every address at once: an HTTP/2 connection gets GOAWAY (h2's
+    /// graceful shutdown: GOAWAY with the last stream id, then a second one with the last
+    /// stream it processed once a PING round trip has passed), finishes its in-flight
+    /// streams and closes; an HTTP/1.1 connection closes at once when idle, after its
+    /// response (with `connection: close`) when busy. The listeners stay: new connections
+    /// are accepted at once. Counted in [`OriginStats::reloads`],
+    /// [`OriginStats::goaways_sent`] and [`OriginStats::http1_reload_closes`]. Returns how
+    /// many connections were signalled.
+    pub fn reload(&self) -> usize {
+        self.shared.bump(|| {
+            self.shared.reloads.fetch_add(1, Ordering::SeqCst);
+        });
+        self.shared.signal_all(Cmd::GoAway)
+    }
+
+    /// Stops listening on every address (the listening sockets closed: a connect is
+    /// refused) and closes every connection (TCP FIN, no GOAWAY), as a server that stops;
+    /// waits until all of its tasks ended. [`resume_listening`](Self::resume_listening)
+    /// brings it back on the same addresses and port. Counted in
+    /// [`OriginStats::restarts`].
+    pub async fn stop_listening(&self) {
+        self.shared.restarts.fetch_add(1, Ordering::SeqCst);
+        self.end_tasks().await;
+        // Armed again for the accept loops `resume_listening` starts.
+        self.shutdown_tx.send_replace(false);
+    }
+
+    /// Listens again on the same addresses and port after
+    /// [`stop_listening`](Self::stop_listening) (fails if another socket took the port
+    /// meanwhile).
+    pub async fn resume_listening(&self) -> io::Result<()> {
+        let listeners = self
+            .addrs
+            .iter()
+            .map(|ip| bind_listener(SocketAddr::new(*ip, self.port)))
+            .collect::<io::Result<Vec<_>>>()?;
+        let mut tasks = lock(&self.tasks);
+        for l in listeners {
+            tasks.push(tokio::spawn(accept_loop(
+                l,
+                Arc::clone(&self.shared),
+                self.acceptor.clone(),
+                self.shutdown_tx.subscribe(),
+            )));
+        }
+        tracing::debug!(addrs = ?self.addrs, port = self.port, "h2 origin listening again");
+        self.shared.notify.notify_waiters();
+        Ok(())
+    }
+
+    /// A restart: [`stop_listening`](Self::stop_listening), `down` of silence, then
+    /// [`resume_listening`](Self::resume_listening) on the same addresses and port.
+    pub async fn restart(&self, down: Duration) -> io::Result<()> {
+        self.stop_listening().await;
+        tokio::time::sleep(down).await;
+        self.resume_listening().await
     }
 
     /// Drops every connection (TCP FIN, no GOAWAY, no close_notify). Returns how many.
@@ -506,6 +520,12 @@ impl H2Origin {
     /// Stops listening, closes every connection and waits until all tasks have ended (no
     /// socket of this origin is open afterwards). Calling it again is a no-op.
     pub async fn shutdown(&self) {
+        self.end_tasks().await;
+    }
+
+    /// Ends the accept loops (their listeners closed) and every connection task, and
+    /// waits for them.
+    async fn end_tasks(&self) {
         self.shutdown_tx.send_replace(true);
         let tasks = std::mem::take(&mut *lock(&self.tasks));
         for t in tasks {
@@ -527,6 +547,15 @@ impl Drop for H2Origin {
             t.abort();
         }
     }
+}
+
+/// A listening socket on `addr` (std's bind sets `SO_REUSEADDR`: a restart binds again
+/// while the closed connections of the last run are in TIME_WAIT).
+fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
+    let sock = std::net::TcpListener::bind(addr)
+        .map_err(|e| io::Error::new(e.kind(), format!("bind {addr}: {e}")))?;
+    sock.set_nonblocking(true)?;
+    TcpListener::from_std(sock)
 }
 
 async fn accept_loop(
@@ -698,7 +727,10 @@ async fn serve_h2<S>(
         let is_frozen = *frozen.borrow_and_update();
         tokio::select! {
             cmd = cmds.recv() => match cmd {
-                Some(Cmd::GoAway) => conn.graceful_shutdown(),
+                Some(Cmd::GoAway) => {
+                    conn.graceful_shutdown();
+                    shared.count_goaway(local_ip);
+                }
                 Some(Cmd::Garbage) => {}
                 Some(Cmd::Close) | None => return,
             },

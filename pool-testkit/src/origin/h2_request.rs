@@ -73,6 +73,10 @@ pub(super) async fn handle_h2_request(
         } => (status, headers, H2Reply::StallBody(first)),
         // Headers never sent: wait until the client resets the stream (or the connection
         // goes away, which drops this task).
+        Reply::Refuse => {
+            respond.send_reset(h2::Reason::REFUSED_STREAM);
+            return Ok(());
+        }
         Reply::Stall | Reply::Delayed { .. } => {
             let _ = std::future::poll_fn(|cx| respond.poll_reset(cx)).await;
             shared.count_reset(local_ip);

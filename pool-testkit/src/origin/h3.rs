@@ -30,6 +30,8 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const LOOPBACK_INITIAL_RTT: Duration = Duration::from_millis(10);
 /// How long `shutdown` waits for connections to drain after closing them.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long `resume_listening` retries a UDP port the last endpoint still holds.
+const REBIND_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Options of a [`H3Origin`].
 #[derive(Debug, Clone)]
@@ -95,6 +97,14 @@ pub struct H3Stats {
     pub max_concurrent_streams_seen: u64,
     /// Client socket addresses of completed handshakes, in order.
     pub peers: Vec<SocketAddr>,
+    /// HTTP/3 GOAWAYs sent (connections told to drain by [`H3Origin::reload`] or
+    /// [`H3Origin::goaway_all`]).
+    pub goaways_sent: u64,
+    /// [`H3Origin::reload`]s of the whole origin (the same figure for every address).
+    pub reloads: u64,
+    /// [`H3Origin::stop_listening`]s of the whole origin (the same figure for every
+    /// address).
+    pub restarts: u64,
 }
 
 impl H3Stats {
@@ -108,6 +118,10 @@ impl H3Stats {
             .max_concurrent_streams_seen
             .max(o.max_concurrent_streams_seen);
         self.peers.extend_from_slice(&o.peers);
+        self.goaways_sent += o.goaways_sent;
+        // Origin-wide figures: the same in every address's snapshot.
+        self.reloads = o.reloads;
+        self.restarts = o.restarts;
     }
 }
 
@@ -120,10 +134,11 @@ struct Counters {
     cancelled: AtomicU64,
     max_streams: AtomicU64,
     peers: Mutex<Vec<SocketAddr>>,
+    goaways_sent: AtomicU64,
 }
 
 impl Counters {
-    fn snapshot(&self) -> H3Stats {
+    fn snapshot(&self, shared: &Shared) -> H3Stats {
         H3Stats {
             handshakes: self.handshakes.load(Ordering::SeqCst),
             handshake_failures: self.handshake_failures.load(Ordering::SeqCst),
@@ -132,6 +147,9 @@ impl Counters {
             responses_cancelled: self.cancelled.load(Ordering::SeqCst),
             max_concurrent_streams_seen: self.max_streams.load(Ordering::SeqCst),
             peers: lock(&self.peers).clone(),
+            goaways_sent: self.goaways_sent.load(Ordering::SeqCst),
+            reloads: shared.reloads.load(Ordering::SeqCst),
+            restarts: shared.restarts.load(Ordering::SeqCst),
         }
     }
 }
@@ -145,6 +163,8 @@ struct Shared {
     /// Bumped by [`H3Origin::goaway_all`]: every connection task sends GOAWAY.
     goaway: watch::Sender<u64>,
     next_conn: AtomicU64,
+    reloads: AtomicU64,
+    restarts: AtomicU64,
 }
 
 impl Shared {
@@ -163,6 +183,7 @@ impl Shared {
 /// body is read (at most 1 MiB) and discarded.
 pub struct H3Origin {
     shared: Arc<Shared>,
+    server_config: quinn::ServerConfig,
     ca: Arc<TestCa>,
     addrs: Vec<IpAddr>,
     port: u16,
@@ -223,6 +244,8 @@ impl H3Origin {
             conns: Mutex::new(HashMap::new()),
             goaway: watch::Sender::new(0),
             next_conn: AtomicU64::new(0),
+            reloads: AtomicU64::new(0),
+            restarts: AtomicU64::new(0),
         });
         let (shutdown_tx, _) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -238,6 +261,7 @@ impl H3Origin {
         tracing::debug!(addrs = ?options.addrs, port, "HTTP/3 origin listening");
         Ok(H3Origin {
             shared,
+            server_config,
             ca,
             addrs: options.addrs,
             port,
@@ -274,14 +298,17 @@ impl H3Origin {
     pub fn stats(&self) -> H3Stats {
         let mut total = H3Stats::default();
         for c in self.shared.counters.values() {
-            total.merge(&c.snapshot());
+            total.merge(&c.snapshot(&self.shared));
         }
         total
     }
 
     /// Counters of one listening address.
     pub fn stats_for(&self, ip: IpAddr) -> Option<H3Stats> {
-        self.shared.counters.get(&ip).map(|c| c.snapshot())
+        self.shared
+            .counters
+            .get(&ip)
+            .map(|c| c.snapshot(&self.shared))
     }
 
     /// Waits (at most `timeout`) until `cond(self)` holds; re-checked on every counter
@@ -314,6 +341,75 @@ impl H3Origin {
         lock(&self.shared.conns).len()
     }
 
+    /// A graceful reload of the whole origin on every open connection of every address at
+    /// once: each gets an HTTP/3 GOAWAY (h3's graceful shutdown: requests already
+    /// accepted are answered, streams above them rejected with `H3_REQUEST_REJECTED`),
+    /// then closes once its requests are done. The endpoints stay: new connections are
+    /// accepted at once. Counted in [`H3Stats::reloads`] and [`H3Stats::goaways_sent`].
+    /// Returns how many connections were open.
+    pub fn reload(&self) -> usize {
+        self.shared.bump(|| {
+            self.shared.reloads.fetch_add(1, Ordering::SeqCst);
+        });
+        self.goaway_all()
+    }
+
+    /// Stops listening on every address (every connection closed, the endpoints and their
+    /// UDP sockets gone: a client's Initial goes unanswered) and waits until the tasks
+    /// ended; [`resume_listening`](Self::resume_listening) brings it back on the same
+    /// addresses and port. Counted in [`H3Stats::restarts`].
+    pub async fn stop_listening(&self) {
+        self.shared.restarts.fetch_add(1, Ordering::SeqCst);
+        self.end_tasks(b"restart").await;
+        // Armed again for the accept loops `resume_listening` starts.
+        self.shutdown_tx.send_replace(false);
+    }
+
+    /// Listens again on the same addresses and UDP port after
+    /// [`stop_listening`](Self::stop_listening). quinn closes a dropped endpoint's socket a
+    /// moment later (its driver's next poll): a port still in use is retried for at most
+    /// [`REBIND_TIMEOUT`].
+    pub async fn resume_listening(&self) -> io::Result<()> {
+        let mut endpoints = Vec::with_capacity(self.addrs.len());
+        for ip in &self.addrs {
+            let addr = SocketAddr::new(*ip, self.port);
+            let deadline = tokio::time::Instant::now() + REBIND_TIMEOUT;
+            let endpoint = loop {
+                match Endpoint::server(self.server_config.clone(), addr) {
+                    Err(e)
+                        if e.kind() == io::ErrorKind::AddrInUse
+                            && tokio::time::Instant::now() < deadline =>
+                    {
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                    other => break other?,
+                }
+            };
+            endpoints.push(endpoint);
+        }
+        let mut tasks = lock(&self.tasks);
+        for (ip, ep) in self.addrs.iter().zip(&endpoints) {
+            let counters = self.shared.counters.get(ip).cloned().unwrap_or_default();
+            tasks.push(tokio::spawn(accept_loop(
+                ep.clone(),
+                Arc::clone(&self.shared),
+                counters,
+                self.shutdown_tx.subscribe(),
+            )));
+        }
+        *lock(&self.endpoints) = endpoints;
+        self.shared.notify.notify_waiters();
+        Ok(())
+    }
+
+    /// A restart: [`stop_listening`](Self::stop_listening), `down` of silence, then
+    /// [`resume_listening`](Self::resume_listening) on the same addresses and port.
+    pub async fn restart(&self, down: Duration) -> io::Result<()> {
+        self.stop_listening().await;
+        tokio::time::sleep(down).await;
+        self.resume_listening().await
+    }
+
     /// Closes every open connection (CONNECTION_CLOSE, application code 0, reason
     /// `close_all`). Returns how many.
     pub fn close_all(&self) -> usize {
@@ -328,10 +424,16 @@ impl H3Origin {
     /// connections drained (bounded: 2 s), and drops the endpoints. quinn's endpoint
     /// drivers then close the UDP sockets on their next poll. Calling it again is a no-op.
     pub async fn shutdown(&self) {
+        self.end_tasks(b"shutdown").await;
+    }
+
+    /// Closes every connection and endpoint (with `reason`) and waits for the tasks and
+    /// the drain (see [`shutdown`](Self::shutdown)).
+    async fn end_tasks(&self, reason: &[u8]) {
         self.shutdown_tx.send_replace(true);
         let endpoints = std::mem::take(&mut *lock(&self.endpoints));
         for ep in &endpoints {
-            ep.close(VarInt::from_u32(0), b"shutdown");
+            ep.close(VarInt::from_u32(0), reason);
         }
         let tasks = std::mem::take(&mut *lock(&self.tasks));
         for t in tasks {
@@ -494,6 +596,9 @@ async fn serve_conn(
                     if let Err(e) = h3_conn.shutdown(0).await {
                         tracing::debug!(error = %e, "HTTP/3 GOAWAY failed");
                     }
+                    shared.bump(|| {
+                        counters.goaways_sent.fetch_add(1, Ordering::SeqCst);
+                    });
                 }
             }
             Some(_) = streams.join_next(), if !streams.is_empty() => {}
@@ -557,6 +662,11 @@ async fn serve_request(
         } => {
             stall_after = true;
             (status, headers, first, None)
+        }
+        Reply::Refuse => {
+            stream.stop_sending(h3::error::Code::H3_REQUEST_REJECTED);
+            stream.stop_stream(h3::error::Code::H3_REQUEST_REJECTED);
+            return;
         }
         Reply::Stall | Reply::Delayed { .. } => {
             // Holds the stream open without an answer until the client gives up.

@@ -16,6 +16,7 @@
 mod h1;
 mod h2;
 mod h2_request;
+mod h2_stats;
 mod h3;
 pub(crate) mod routes;
 
@@ -29,8 +30,9 @@ use bytes::Bytes;
 use crate::net::lock;
 
 pub use self::h3::{H3Origin, H3OriginOptions, H3Stats};
-pub use h1::Http1Options;
-pub use h2::{H2Origin, H2OriginOptions, OriginStats};
+pub use h1::{Http1Options, RandomClose};
+pub use h2::{H2Origin, H2OriginOptions};
+pub use h2_stats::OriginStats;
 
 /// What an origin answers, changeable at run time: a status per path (default 200), a delay
 /// before every response, the response body.

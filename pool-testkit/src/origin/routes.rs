@@ -63,6 +63,10 @@ pub(crate) enum Reply {
     },
     /// Never answer: no headers, no body, until the client gives up.
     Stall,
+    /// Refuse the request unprocessed (`/refuse`): HTTP/2 `RST_STREAM(REFUSED_STREAM)`,
+    /// HTTP/3 `H3_REQUEST_REJECTED`; HTTP/1.1, which has no such answer, a 503 with
+    /// `connection: close`.
+    Refuse,
     /// The headers and a first chunk of the body, then nothing until the client gives up.
     StallBody {
         /// The status.
@@ -173,6 +177,7 @@ fn route(responses: &Responses, path: &str) -> Reply {
             Err(_) => full(StatusCode::BAD_REQUEST, Bytes::new()),
         },
         (Some("stall"), None) => Reply::Stall,
+        (Some("refuse"), None) => Reply::Refuse,
         (Some("stall-body"), None) => Reply::StallBody {
             status: StatusCode::OK,
             headers: text_headers(),
@@ -196,7 +201,7 @@ mod tests {
             | Reply::Stream { status, .. }
             | Reply::StallBody { status, .. } => *status,
             Reply::Delayed { reply, .. } => status_of(reply),
-            Reply::Stall => panic!("a stall has no status"),
+            Reply::Stall | Reply::Refuse => panic!("no status: {r:?}"),
         }
     }
 

@@ -98,6 +98,9 @@ pub(crate) struct Tally {
     ok: AtomicU64,
     /// Succeeded after at least one retry.
     saved: AtomicU64,
+    /// Refusals (refused or never sent) that were sent again, in every request
+    /// ([`Attempts::refused`]).
+    refusals: AtomicU64,
     /// Failures a retry could have saved, by cause.
     saveable: Mutex<BTreeMap<String, u64>>,
     /// Failures of their own cause.
@@ -114,6 +117,8 @@ fn bump(map: &Mutex<BTreeMap<String, u64>>, key: String) {
 impl Tally {
     fn ok(&self, attempts: &Attempts) {
         self.ok.fetch_add(1, Ordering::Relaxed);
+        self.refusals
+            .fetch_add(u64::from(attempts.refused), Ordering::Relaxed);
         if attempts.sent > 1 {
             self.saved.fetch_add(1, Ordering::Relaxed);
         }
@@ -356,8 +361,10 @@ where
         elapsed.as_secs_f64(),
         REQUEST_TIMEOUT.as_secs_f64()
     );
+    let refusals = tally.refusals.load(Ordering::Relaxed);
     println!(
-        "requests: {total} ({:.0}/s), ok {ok} ({:.2} %, {saved} of them after a retry), failed {failed}",
+        "requests: {total} ({:.0}/s), ok {ok} ({:.2} %, {saved} of them after a retry; \
+         {refusals} refusals sent again), failed {failed}",
         total as f64 / elapsed.as_secs_f64(),
         100.0 * ok as f64 / total.max(1) as f64
     );

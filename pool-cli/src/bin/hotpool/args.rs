@@ -144,6 +144,12 @@ pub struct GetArgs {
     /// Print the status line and the response headers before the body.
     #[arg(short = 'i', long = "include")]
     pub include: bool,
+    /// The largest body accepted, in bytes (curl's option). A larger `content-length` fails
+    /// before anything is written; a body that grows past it stops there with an error
+    /// (exit status 1), and what was written so far stays (as curl leaves it). Default: no
+    /// limit — the body is streamed, never held whole.
+    #[arg(long = "max-filesize", value_name = "BYTES")]
+    pub max_filesize: Option<u64>,
     #[command(flatten)]
     pub target: TargetArgs,
 }

@@ -80,9 +80,11 @@ async fn get_with<D: Dialer<Conn: HttpConnection>>(
 }
 
 /// Sends the request and streams the body to `-o FILE` or stdout (with `--json`, only to
-/// `-o`), chunk by chunk: a large body is never held whole. Deadlines are pool-http's
-/// (`--timeout` / `pool.request_timeout` for the headers, the body-idle timeout between
-/// chunks).
+/// `-o`), chunk by chunk: a large body is never held whole, and no size limit applies
+/// unless `--max-filesize` sets one (a `content-length` above it fails before anything is
+/// written; a body growing past it fails there, the bytes written so far left in place as
+/// curl does). Deadlines are pool-http's (`--timeout` / `pool.request_timeout` for the
+/// headers, the body-idle timeout between chunks).
 async fn fetch<D: Dialer<Conn: HttpConnection>>(
     global: &Global,
     args: &GetArgs,
@@ -92,10 +94,25 @@ async fn fetch<D: Dialer<Conn: HttpConnection>>(
 ) -> Result<(http::response::Parts, usize), Error> {
     let failed = |e: &dyn std::fmt::Display| Error::new(format!("get {}: {e}", args.url));
     let request = stack::get_request(&url.path).map_err(|e| failed(&e))?;
-    let response = pool_http::send_with(&stack.pool, &host.name, request, &stack.request)
+    let max = args
+        .max_filesize
+        .map(|m| usize::try_from(m).unwrap_or(usize::MAX));
+    let options = stack.request.clone().with_max_response_body(max);
+    let response = pool_http::send_with(&stack.pool, &host.name, request, &options)
         .await
         .map_err(|e| failed(&e))?;
     let (parts, mut body) = response.into_parts();
+    let too_large = |limit: u64| {
+        Error::new(format!(
+            "get {}: the body is larger than --max-filesize {limit} bytes",
+            args.url
+        ))
+    };
+    if let (Some(limit), Some(length)) = (args.max_filesize, content_length(&parts.headers))
+        && length > limit
+    {
+        return Err(too_large(limit));
+    }
     let mut sink: Box<dyn Write> = match &args.output {
         Some(path) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(path)
@@ -120,7 +137,14 @@ async fn fetch<D: Dialer<Conn: HttpConnection>>(
     }
     let mut written = 0;
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| failed(&e))?;
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(pool_http::RequestError::BodyTooLarge { limit }) => {
+                sink.flush().map_err(write_failed)?;
+                return Err(too_large(limit as u64));
+            }
+            Err(e) => return Err(failed(&e)),
+        };
         if let Ok(data) = frame.into_data() {
             sink.write_all(&data).map_err(write_failed)?;
             written += data.len();
@@ -128,4 +152,15 @@ async fn fetch<D: Dialer<Conn: HttpConnection>>(
     }
     sink.flush().map_err(write_failed)?;
     Ok((parts, written))
+}
+
+/// The response's `content-length`, when it has a valid one.
+fn content_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
