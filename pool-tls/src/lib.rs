@@ -67,6 +67,7 @@
 #![warn(missing_docs)]
 
 mod auto;
+mod bdp;
 mod goaway;
 mod h1;
 mod h2;
@@ -79,7 +80,8 @@ pub use crate::h2::{H2Conn, H2Dialer};
 pub use crate::h2like::H2Body;
 pub use auto::{HttpsBody, HttpsConn, HttpsDialer, HttpsOptions};
 pub use h1::{H1Body, H1Conn, H1Dialer};
-pub use options::{H2Options, TlsOptions};
+pub use bdp::ReceiveWindow;
+pub use options::{H2Options, H2Windows, TlsOptions};
 pub use tls::{TlsConn, TlsDialer, TlsInfo, TlsIo, connect_tcp, when_closed};
 
 /// The GOAWAY record of an HTTP/2 connection and the read-side sniffer that fills it; public
@@ -93,7 +95,7 @@ pub use h2like::{
     H2LikeError, H2LikePing, H2LikeRecv, H2LikeSend, PumpGuard, h2_ping, request_error,
     stream_error,
 };
-pub use h2session::{H2LikeClient, H2Session, complete_uri};
+pub use h2session::{H2LikeClient, H2LikeConnection, H2Session, complete_uri};
 
 /// Re-exported from `pool-rustls`, where the rustls plumbing lives, for the users of the
 /// TLS options.
