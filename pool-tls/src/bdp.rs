@@ -76,9 +76,12 @@ impl Estimator {
         self.delay
     }
 
-    /// One sample: `bytes` received during a PING round trip of `rtt`. Returns the new
-    /// window when it grew: to twice `bytes`, at most the cap.
-    pub fn sample(&mut self, bytes: u64, rtt: Duration) -> Option<u32> {
+    /// One sample: `bytes` read over `elapsed` (from the first of them to the answer of a
+    /// PING sent meanwhile, so at least one round trip), that PING's round trip `rtt`.
+    /// The BDP is the bandwidth seen times the smoothed round trip; when it reaches two
+    /// thirds of the window, the window is the bound: it grows to twice the BDP, at most
+    /// the cap. Returns the new window when it grew.
+    pub fn sample(&mut self, bytes: u64, elapsed: Duration, rtt: Duration) -> Option<u32> {
         if self.window >= self.cap {
             self.settle();
             return None;
@@ -89,18 +92,20 @@ impl Estimator {
         } else {
             self.srtt + (rtt - self.srtt) / 8.0
         };
-        let bandwidth = bytes as f64 / self.srtt;
-        // A slower round trip than the best seen says nothing new about the path.
+        let bandwidth = bytes as f64 / elapsed.as_secs_f64().max(rtt);
+        // Slower than the best seen: says nothing new about the path.
         if bandwidth < self.max_bandwidth {
             self.settle();
             return None;
         }
         self.max_bandwidth = bandwidth;
-        if bytes.saturating_mul(3) < u64::from(self.window) * 2 {
+        let bdp = bandwidth * self.srtt;
+        if bdp * 3.0 < f64::from(self.window) * 2.0 {
             self.settle();
             return None;
         }
-        let grown = bytes.saturating_mul(2).min(u64::from(self.cap));
+        // `as` saturates; the cap bounds it anyway.
+        let grown = ((bdp * 2.0) as u64).min(u64::from(self.cap));
         let grown = u32::try_from(grown).unwrap_or(self.cap).max(self.window);
         if grown == self.window {
             self.settle();
@@ -126,6 +131,9 @@ impl Estimator {
 pub struct WindowState {
     /// Response bytes read since the sampler last took them.
     bytes: AtomicU64,
+    /// When the first of them was read: nanoseconds after `epoch`.
+    first_at: AtomicU64,
+    epoch: Instant,
     stream: AtomicU32,
     connection: AtomicU32,
 }
@@ -135,6 +143,8 @@ impl WindowState {
     pub fn new(windows: H2Windows) -> Self {
         Self {
             bytes: AtomicU64::new(0),
+            first_at: AtomicU64::new(0),
+            epoch: Instant::now(),
             stream: AtomicU32::new(windows.stream),
             connection: AtomicU32::new(windows.connection),
         }
@@ -142,11 +152,17 @@ impl WindowState {
 
     /// A response body read `n` bytes.
     pub fn record(&self, n: usize) {
-        self.bytes.fetch_add(n as u64, Ordering::Relaxed);
+        if self.bytes.fetch_add(n as u64, Ordering::Relaxed) == 0 {
+            let nanos = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
+            self.first_at.store(nanos, Ordering::Relaxed);
+        }
     }
 
-    fn take_bytes(&self) -> u64 {
-        self.bytes.swap(0, Ordering::Relaxed)
+    /// The bytes read since the last call, and when the first of them was.
+    fn take(&self) -> (u64, Instant) {
+        let bytes = self.bytes.swap(0, Ordering::Relaxed);
+        let first = self.epoch + Duration::from_nanos(self.first_at.load(Ordering::Relaxed));
+        (bytes, first)
     }
 
     /// The windows in force.
@@ -207,8 +223,10 @@ impl<P: H2LikePing> Sampler<P> {
         }
     }
 
-    /// Sends a BDP PING when response data is flowing and the handle is free; takes its
-    /// answer. Returns the windows to apply when the estimate grew. Call before polling
+    /// Sends a BDP PING when response data is flowing (bytes were read since the last
+    /// answer) and the handle is free; takes its answer, the sample being the bytes read
+    /// from the first after the previous answer until this one (a window-limited flow
+    /// reads one window per round trip, whichever side of the PING it lands on). Returns the windows to apply when the estimate grew. Call before polling
     /// the connection (which flushes the PING and reads the answer, waking this task).
     pub fn poll(&mut self, cx: &mut Context<'_>) -> Option<Grown> {
         if !self.enabled {
@@ -231,10 +249,14 @@ impl<P: H2LikePing> Sampler<P> {
                 None
             }
             Poll::Ready(Ok(())) => {
-                let rtt = sent.elapsed();
+                let now = Instant::now();
+                let rtt = now - *sent;
                 self.outstanding = None;
-                let bytes = self.state.take_bytes();
-                let grown = self.estimator.sample(bytes, rtt);
+                // Bytes since the last answer: those read from the first of them (before
+                // the PING went out) to now, at least this round trip.
+                let (bytes, first) = self.state.take();
+                let elapsed = now.saturating_duration_since(first).max(rtt);
+                let grown = self.estimator.sample(bytes, elapsed, rtt);
                 self.next_at = Instant::now() + self.estimator.delay();
                 grown.map(|window| self.apply(window))
             }
@@ -261,7 +283,6 @@ impl<P: H2LikePing> Sampler<P> {
             self.next_at = Instant::now() + STABLE_DELAY;
             return;
         }
-        self.state.take_bytes();
         self.outstanding = Some((guard, Instant::now()));
     }
 
@@ -294,8 +315,8 @@ mod tests {
     #[test]
     fn a_full_window_per_round_trip_doubles_it() {
         let mut e = Estimator::new(64 * 1024, 16 * MIB);
-        assert_eq!(e.sample(64 * KIB, RTT), Some(128 * 1024));
-        assert_eq!(e.sample(128 * KIB, RTT), Some(256 * 1024));
+        assert_eq!(e.sample(64 * KIB, RTT, RTT), Some(128 * 1024));
+        assert_eq!(e.sample(128 * KIB, RTT, RTT), Some(256 * 1024));
         assert_eq!(e.window(), 256 * 1024);
         assert_eq!(e.delay(), Duration::ZERO, "keeps sampling while it grows");
     }
@@ -303,10 +324,10 @@ mod tests {
     #[test]
     fn two_thirds_of_the_window_is_the_threshold() {
         let mut e = Estimator::new(90 * 1024, 16 * MIB);
-        assert_eq!(e.sample(59 * KIB, RTT), None, "under 2/3: the path is the bound");
+        assert_eq!(e.sample(59 * KIB, RTT, RTT), None, "under 2/3: the path is the bound");
         assert_eq!(e.window(), 90 * 1024);
         let mut e = Estimator::new(90 * 1024, 16 * MIB);
-        assert_eq!(e.sample(60 * KIB, RTT), Some(120 * 1024));
+        assert_eq!(e.sample(60 * KIB, RTT, RTT), Some(120 * 1024));
     }
 
     #[test]
@@ -314,46 +335,46 @@ mod tests {
         let mut e = Estimator::new(4 * MIB, 16 * MIB);
         let mut window = e.window();
         for _ in 0..10 {
-            if let Some(w) = e.sample(u64::from(window), RTT) {
+            if let Some(w) = e.sample(u64::from(window), RTT, RTT) {
                 window = w;
             }
         }
         assert_eq!(window, 16 * MIB);
-        assert_eq!(e.sample(u64::from(window), RTT), None);
+        assert_eq!(e.sample(u64::from(window), RTT, RTT), None);
         assert_eq!(e.window(), 16 * MIB);
     }
 
     #[test]
     fn a_jump_past_the_cap_is_capped() {
         let mut e = Estimator::new(64 * 1024, 16 * MIB);
-        assert_eq!(e.sample(100 * u64::from(MIB), RTT), Some(16 * MIB));
+        assert_eq!(e.sample(100 * u64::from(MIB), RTT, RTT), Some(16 * MIB));
     }
 
     #[test]
     fn a_window_at_or_above_the_cap_never_changes() {
         let mut e = Estimator::new(32 * MIB, 16 * MIB);
-        assert_eq!(e.sample(32 * u64::from(MIB), RTT), None);
+        assert_eq!(e.sample(32 * u64::from(MIB), RTT, RTT), None);
         assert_eq!(e.window(), 32 * MIB);
     }
 
     #[test]
     fn a_slower_round_trip_than_the_best_does_not_grow_it() {
         let mut e = Estimator::new(64 * 1024, 16 * MIB);
-        assert_eq!(e.sample(64 * KIB, RTT), Some(128 * 1024));
+        assert_eq!(e.sample(64 * KIB, RTT, RTT), Some(128 * 1024));
         // The same bytes over a far longer round trip: a lower bandwidth than seen.
-        assert_eq!(e.sample(100 * KIB, Duration::from_secs(5)), None);
+        assert_eq!(e.sample(100 * KIB, Duration::from_secs(5), Duration::from_secs(5)), None);
         assert_eq!(e.window(), 128 * 1024);
     }
 
     #[test]
     fn idle_or_light_traffic_backs_the_samples_off() {
         let mut e = Estimator::new(2 * MIB, 16 * MIB);
-        assert_eq!(e.sample(KIB, RTT), None);
+        assert_eq!(e.sample(KIB, RTT, RTT), None);
         assert_eq!(e.delay(), Duration::ZERO);
-        assert_eq!(e.sample(KIB, RTT), None);
+        assert_eq!(e.sample(KIB, RTT, RTT), None);
         assert_eq!(e.delay(), STABLE_DELAY);
         for _ in 0..20 {
-            e.sample(0, RTT);
+            e.sample(0, RTT, RTT);
         }
         assert_eq!(e.delay(), MAX_DELAY);
         assert_eq!(e.window(), 2 * MIB, "light traffic never grows it");
@@ -362,10 +383,21 @@ mod tests {
     #[test]
     fn the_window_never_shrinks() {
         let mut e = Estimator::new(MIB, 16 * MIB);
-        assert_eq!(e.sample(u64::from(MIB), RTT), Some(2 * MIB));
+        assert_eq!(e.sample(u64::from(MIB), RTT, RTT), Some(2 * MIB));
         for bytes in [0, KIB, 512 * KIB] {
-            e.sample(bytes, Duration::from_millis(10));
+            e.sample(bytes, Duration::from_millis(10), Duration::from_millis(10));
             assert!(e.window() >= 2 * MIB);
         }
+    }
+
+    #[test]
+    fn bytes_over_a_long_interval_are_a_rate_not_a_window() {
+        // 1 MiB over a second at 50 ms: 52 KiB per round trip, under 2/3 of 128 KiB.
+        let mut e = Estimator::new(128 * 1024, 16 * MIB);
+        assert_eq!(e.sample(1024 * KIB, Duration::from_secs(1), RTT), None);
+        // The same MiB within one 100 ms round trip is a BDP of 1 MiB: doubled.
+        let mut e = Estimator::new(128 * 1024, 16 * MIB);
+        let rtt = Duration::from_millis(100);
+        assert_eq!(e.sample(1024 * KIB, rtt, rtt), Some(2 * MIB));
     }
 }
