@@ -344,6 +344,22 @@ pub(crate) fn nonzero<T: Zero>(c: &mut Checker<'_>, key: &str, v: &T) {
     }
 }
 
+/// An HTTP/2 flow-control window: within 65,535 ..= 2^31 - 1 (RFC 9113 §6.9).
+pub(crate) fn h2_window(c: &mut Checker<'_>, key: &str, window: &crate::ByteSize) {
+    const MIN: u64 = 65_535;
+    const MAX: u64 = (1 << 31) - 1;
+    if !(MIN..=MAX).contains(&window.0) {
+        c.error(
+            key,
+            ErrorKind::Value,
+            format!(
+                "must be an HTTP/2 window, {MIN} ..= {MAX} bytes (64KiB - 1 ..= 2GiB - 1), got {}",
+                window.0
+            ),
+        );
+    }
+}
+
 /// An HTTP status code.
 pub(crate) fn http_status(c: &mut Checker<'_>, key: &str, status: &u16) {
     if !(100..=599).contains(status) {
