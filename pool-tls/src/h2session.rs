@@ -184,6 +184,20 @@ impl<C: H2LikeClient, P: H2LikePing + Send> H2Session<C, P> {
         }
     }
 
+    /// Records `window` as the receive windows this session's handshake advertised
+    /// (for a session [`start`](Self::start)ed by a crate whose builder chose them, such
+    /// as a browser profile's), read back by [`receive_window`](Self::receive_window).
+    #[must_use]
+    pub fn with_receive_window(mut self, window: ReceiveWindow) -> Self {
+        self.windows = Some(Arc::new(WindowState::new(crate::H2Windows {
+            stream: window.stream,
+            connection: window.connection,
+            adaptive: false,
+        })));
+        self.adaptive = false;
+        self
+    }
+
     /// The receive windows in force (the advertised ones, or what the adaptive mode grew
     /// them to); `None` for a session started without windows of this side's choosing
     /// ([`start`](Self::start)).
