@@ -260,12 +260,10 @@ impl BoringH2Conn {
     /// The receive windows the profile's preface advertised (fixed for the connection's
     /// life: see `docs/h2-windows.md`).
     pub fn receive_window(&self) -> ReceiveWindow {
-        self.session
-            .receive_window()
-            .unwrap_or(ReceiveWindow {
-                stream: 65_535,
-                connection: 65_535,
-            })
+        self.session.receive_window().unwrap_or(ReceiveWindow {
+            stream: 65_535,
+            connection: 65_535,
+        })
     }
 }
 

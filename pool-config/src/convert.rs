@@ -558,7 +558,10 @@ alpn = ["h2", "http/1.1"]
                 let err = Config::from_str_named(&format!("[h2]\n{key} = {value}\n"), "t.toml")
                     .unwrap_err();
                 assert_eq!(err.key(), Some(format!("h2.{key}").as_str()), "{err}");
-                assert!(err.to_string().contains("must be an HTTP/2 window"), "{err}");
+                assert!(
+                    err.to_string().contains("must be an HTTP/2 window"),
+                    "{err}"
+                );
             }
             // The limits themselves are fine.
             Config::from_str_named(

@@ -210,7 +210,11 @@ pub struct Sampler<P> {
 impl<P: H2LikePing> Sampler<P> {
     /// A sampler on the connection's PING `slot` (shared with probes), recording into
     /// `state`, starting from the `configured` windows.
-    pub fn new(slot: Arc<Mutex<Option<P>>>, state: Arc<WindowState>, configured: H2Windows) -> Self {
+    pub fn new(
+        slot: Arc<Mutex<Option<P>>>,
+        state: Arc<WindowState>,
+        configured: H2Windows,
+    ) -> Self {
         let cap = H2Windows::ADAPTIVE_CAP.max(configured.stream);
         Self {
             slot,
@@ -324,7 +328,11 @@ mod tests {
     #[test]
     fn two_thirds_of_the_window_is_the_threshold() {
         let mut e = Estimator::new(90 * 1024, 16 * MIB);
-        assert_eq!(e.sample(59 * KIB, RTT, RTT), None, "under 2/3: the path is the bound");
+        assert_eq!(
+            e.sample(59 * KIB, RTT, RTT),
+            None,
+            "under 2/3: the path is the bound"
+        );
         assert_eq!(e.window(), 90 * 1024);
         let mut e = Estimator::new(90 * 1024, 16 * MIB);
         assert_eq!(e.sample(60 * KIB, RTT, RTT), Some(120 * 1024));
@@ -362,7 +370,10 @@ mod tests {
         let mut e = Estimator::new(64 * 1024, 16 * MIB);
         assert_eq!(e.sample(64 * KIB, RTT, RTT), Some(128 * 1024));
         // The same bytes over a far longer round trip: a lower bandwidth than seen.
-        assert_eq!(e.sample(100 * KIB, Duration::from_secs(5), Duration::from_secs(5)), None);
+        assert_eq!(
+            e.sample(100 * KIB, Duration::from_secs(5), Duration::from_secs(5)),
+            None
+        );
         assert_eq!(e.window(), 128 * 1024);
     }
 

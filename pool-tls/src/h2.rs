@@ -14,10 +14,10 @@ use pool_http::{BoxError, HttpConnection, Protocol, RequestError};
 use pool_rustls::ConfigError;
 use tokio::sync::watch;
 
+use crate::bdp::ReceiveWindow;
 use crate::goaway::{GoAway, Sniff};
 use crate::h2like::H2Body;
 use crate::h2session::{H2Session, complete_uri};
-use crate::bdp::ReceiveWindow;
 use crate::options::{H2Options, H2Windows};
 use crate::tls::{TlsCore, TlsInfo, authority, timeout_error};
 

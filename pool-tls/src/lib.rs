@@ -79,8 +79,8 @@ mod tls;
 pub use crate::h2::{H2Conn, H2Dialer};
 pub use crate::h2like::H2Body;
 pub use auto::{HttpsBody, HttpsConn, HttpsDialer, HttpsOptions};
-pub use h1::{H1Body, H1Conn, H1Dialer};
 pub use bdp::ReceiveWindow;
+pub use h1::{H1Body, H1Conn, H1Dialer};
 pub use options::{H2Options, H2Windows, TlsOptions};
 pub use tls::{TlsConn, TlsDialer, TlsInfo, TlsIo, connect_tcp, when_closed};
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use pool_core::{Pool, PoolOptions};
+use pool_core::{Connection, Pool, PoolOptions, ProbeVerdict};
 use pool_http::{Empty, HttpLeaseExt};
 use pool_testkit::capture::{CaptureOrigin, Captured};
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa, WanOptions, WanRelay, eventually};
@@ -87,7 +87,11 @@ async fn the_default_windows_are_advertised_in_the_preface() {
     pool.set_addrs(HOST, vec![origin.addr()]);
     get(&pool, "/").await;
     let (stream, update) = advertised(&origin).await;
-    assert_eq!(stream, Some(2 << 20), "SETTINGS_INITIAL_WINDOW_SIZE = 2 MiB");
+    assert_eq!(
+        stream,
+        Some(2 << 20),
+        "SETTINGS_INITIAL_WINDOW_SIZE = 2 MiB"
+    );
     // The connection starts at 65,535: the first WINDOW_UPDATE brings it to 5 MiB.
     assert_eq!(update, Some((5 << 20) - 65_535));
     pool.close().await;
@@ -125,9 +129,12 @@ async fn origin_behind_relay(
     let origin = H2Origin::start(H2OriginOptions::new(&[origin_ip], &[HOST], ca))
         .await
         .unwrap();
-    let relay = WanRelay::start(&[(front_ip, origin.socket_addrs()[0])], WanOptions::rtt(rtt))
-        .await
-        .unwrap();
+    let relay = WanRelay::start(
+        &[(front_ip, origin.socket_addrs()[0])],
+        WanOptions::rtt(rtt),
+    )
+    .await
+    .unwrap();
     (origin, relay)
 }
 
@@ -135,8 +142,7 @@ async fn origin_behind_relay(
 async fn a_body_of_many_minimum_windows_arrives_through_a_relay_with_the_defaults() {
     let ca = Arc::new(TestCa::new().unwrap());
     let front = ip(97);
-    let (_origin, relay) =
-        origin_behind_relay(&ca, ip(96), front, Duration::from_millis(20)).await;
+    let (_origin, relay) = origin_behind_relay(&ca, ip(96), front, Duration::from_millis(20)).await;
     let windows = H2Windows {
         adaptive: false,
         ..H2Windows::default()
@@ -147,8 +153,15 @@ async fn a_body_of_many_minimum_windows_arrives_through_a_relay_with_the_default
     let len = 4usize << 20;
     let body = get(&pool, &format!("/bytes/{len}")).await;
     assert_eq!(body.len(), len);
-    assert!(body.iter().all(|&b| b == body[0]), "the body is the origin's filler");
-    assert!(relay.stats().bytes_down >= len as u64, "{:?}", relay.stats());
+    assert!(
+        body.iter().all(|&b| b == body[0]),
+        "the body is the origin's filler"
+    );
+    assert!(
+        relay.stats().bytes_down >= len as u64,
+        "{:?}",
+        relay.stats()
+    );
     let lease = pool.get(HOST).await.unwrap();
     assert_eq!(
         lease.conn().receive_window(),
@@ -207,12 +220,83 @@ async fn the_adaptive_window_grows_past_its_start_on_a_path_with_a_large_bdp() {
             }
         }
     }
-    assert_eq!(pool.connections().len(), 1, "every download used the one connection");
+    assert_eq!(
+        pool.connections().len(),
+        1,
+        "every download used the one connection"
+    );
     let grown = conn.receive_window();
     assert!(grown.stream > H2Windows::MIN, "{grown:?}");
     assert!(grown.connection > H2Windows::MIN, "{grown:?}");
     assert!(grown.stream <= H2Windows::ADAPTIVE_CAP, "{grown:?}");
-    // The connection still works with its new windows.
-    assert_eq!(get(&pool, &path).await.len(), len);
+    // The connection still works with its new windows, and health probes (PINGs on the
+    // handle the sampler shares) still pass while it samples.
+    let download = get(&pool, &path);
+    let probes = async {
+        for _ in 0..5 {
+            assert_eq!(conn.probe().await, ProbeVerdict::Healthy);
+        }
+    };
+    let (body, ()) = tokio::join!(download, probes);
+    assert_eq!(body.len(), len);
+    pool.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unread_bodies_hold_at_most_the_windows() {
+    let ca = Arc::new(TestCa::new().unwrap());
+    let front = ip(101);
+    let (_origin, relay) =
+        origin_behind_relay(&ca, ip(100), front, Duration::from_millis(10)).await;
+    let windows = H2Windows {
+        stream: 256 << 10,
+        connection: 384 << 10,
+        adaptive: false,
+    };
+    let pool = Pool::new(h2_dialer(&ca, windows), pool_options()).unwrap();
+    pool.set_addrs(HOST, vec![relay.socket_addr(front)]);
+    let conn = pool.get(HOST).await.unwrap().conn_arc();
+    let start = relay.stats().bytes_down;
+    let send = || async {
+        let lease = pool.get(HOST).await.unwrap();
+        let request = http::Request::get("/bytes/8388608")
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        lease.request(request).await.unwrap()
+    };
+    // One 8 MiB body, not read: the origin stops at the stream window.
+    let first = send().await;
+    let down = || relay.stats().bytes_down - start;
+    eventually("one stream window arrives", WAIT, || down() >= 256 << 10)
+        .await
+        .unwrap();
+    // A few PING round trips: anything sent past the window would be here by now.
+    for _ in 0..3 {
+        conn.ping().await.unwrap();
+    }
+    let slack = 32 << 10; // frame, TLS and PING overhead
+    assert!(
+        down() < (256 << 10) + slack,
+        "{} bytes for one unread stream",
+        down()
+    );
+    // A second unread body: together they stop at the connection window.
+    let second = send().await;
+    eventually("the connection window arrives", WAIT, || {
+        down() >= 384 << 10
+    })
+    .await
+    .unwrap();
+    for _ in 0..3 {
+        conn.ping().await.unwrap();
+    }
+    assert!(
+        down() < (384 << 10) + slack,
+        "{} bytes for two unread streams",
+        down()
+    );
+    // Reading them frees the credit: both bodies arrive whole.
+    let (a, b) = tokio::join!(first.into_body().bytes(), second.into_body().bytes());
+    assert_eq!((a.unwrap().len(), b.unwrap().len()), (8 << 20, 8 << 20));
     pool.close().await;
 }
