@@ -41,8 +41,9 @@ const MAX_DELAY: Duration = Duration::from_secs(10);
 pub struct Estimator {
     window: u32,
     cap: u32,
-    /// Smoothed round-trip time, seconds (0 before the first sample).
-    srtt: f64,
+    /// The smallest round trip seen, seconds (0 before the first sample): the path's own
+    /// delay, without the queueing that a PING answer waiting behind data adds.
+    min_rtt: f64,
     /// The highest bandwidth seen, bytes per second.
     max_bandwidth: f64,
     /// Samples in a row that did not grow the window.
@@ -57,7 +58,7 @@ impl Estimator {
         Self {
             window,
             cap,
-            srtt: 0.0,
+            min_rtt: 0.0,
             max_bandwidth: 0.0,
             stable: 0,
             delay: Duration::ZERO,
@@ -70,6 +71,17 @@ impl Estimator {
         self.window
     }
 
+    /// Folds in a round trip measured elsewhere (the dial's PING, a probe's on an idle
+    /// connection: the path's delay without queueing).
+    pub fn observe_rtt(&mut self, rtt: Duration) {
+        let rtt = rtt.as_secs_f64().max(1e-6);
+        self.min_rtt = if self.min_rtt == 0.0 {
+            rtt
+        } else {
+            self.min_rtt.min(rtt)
+        };
+    }
+
     /// How long to wait before the next sample: none while the window grows, then longer
     /// (×4 every two stable samples, up to 10 s) while it holds.
     pub fn delay(&self) -> Duration {
@@ -78,20 +90,20 @@ impl Estimator {
 
     /// One sample: `bytes` read over `elapsed` (from the first of them to the answer of a
     /// PING sent meanwhile, so at least one round trip), that PING's round trip `rtt`.
-    /// The BDP is the bandwidth seen times the smoothed round trip; when it reaches two
-    /// thirds of the window, the window is the bound: it grows to twice the BDP, at most
-    /// the cap. Returns the new window when it grew.
+    /// The BDP is the bandwidth seen times the smallest round trip seen; when it reaches
+    /// two thirds of the window, the window is the bound: it grows to twice the BDP, at
+    /// most the cap. Returns the new window when it grew.
+    ///
+    /// The minimum, not hyper's smoothed RTT: a PING's answer queues behind the data in
+    /// the socket buffers, so on a fast path its round trip is mostly queueing, and a
+    /// smoothed RTT grew loopback windows to 5-7 MiB for nothing (`docs/h2-windows.md`).
     pub fn sample(&mut self, bytes: u64, elapsed: Duration, rtt: Duration) -> Option<u32> {
         if self.window >= self.cap {
             self.settle();
             return None;
         }
+        self.observe_rtt(rtt);
         let rtt = rtt.as_secs_f64().max(1e-6);
-        self.srtt = if self.srtt == 0.0 {
-            rtt
-        } else {
-            self.srtt + (rtt - self.srtt) / 8.0
-        };
         let bandwidth = bytes as f64 / elapsed.as_secs_f64().max(rtt);
         // Slower than the best seen: says nothing new about the path.
         if bandwidth < self.max_bandwidth {
@@ -99,7 +111,7 @@ impl Estimator {
             return None;
         }
         self.max_bandwidth = bandwidth;
-        let bdp = bandwidth * self.srtt;
+        let bdp = bandwidth * self.min_rtt;
         if bdp * 3.0 < f64::from(self.window) * 2.0 {
             self.settle();
             return None;
@@ -133,6 +145,9 @@ pub struct WindowState {
     bytes: AtomicU64,
     /// When the first of them was read: nanoseconds after `epoch`.
     first_at: AtomicU64,
+    /// The smallest PING round trip of the connection's other PINGs (the dial's, probes'),
+    /// nanoseconds; `u64::MAX` before the first.
+    min_rtt: AtomicU64,
     epoch: Instant,
     stream: AtomicU32,
     connection: AtomicU32,
@@ -144,6 +159,7 @@ impl WindowState {
         Self {
             bytes: AtomicU64::new(0),
             first_at: AtomicU64::new(0),
+            min_rtt: AtomicU64::new(u64::MAX),
             epoch: Instant::now(),
             stream: AtomicU32::new(windows.stream),
             connection: AtomicU32::new(windows.connection),
@@ -156,6 +172,17 @@ impl WindowState {
             let nanos = u64::try_from(self.epoch.elapsed().as_nanos()).unwrap_or(u64::MAX);
             self.first_at.store(nanos, Ordering::Relaxed);
         }
+    }
+
+    /// A PING of the connection (not the sampler's) took `rtt`.
+    pub fn observe_rtt(&self, rtt: Duration) {
+        let nanos = u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX);
+        self.min_rtt.fetch_min(nanos, Ordering::Relaxed);
+    }
+
+    fn min_rtt(&self) -> Option<Duration> {
+        let nanos = self.min_rtt.load(Ordering::Relaxed);
+        (nanos != u64::MAX).then(|| Duration::from_nanos(nanos))
     }
 
     /// The bytes read since the last call, and when the first of them was.
@@ -260,6 +287,9 @@ impl<P: H2LikePing> Sampler<P> {
                 // the PING went out) to now, at least this round trip.
                 let (bytes, first) = self.state.take();
                 let elapsed = now.saturating_duration_since(first).max(rtt);
+                if let Some(idle_rtt) = self.state.min_rtt() {
+                    self.estimator.observe_rtt(idle_rtt);
+                }
                 let grown = self.estimator.sample(bytes, elapsed, rtt);
                 self.next_at = Instant::now() + self.estimator.delay();
                 grown.map(|window| self.apply(window))
@@ -399,6 +429,19 @@ mod tests {
             e.sample(bytes, Duration::from_millis(10), Duration::from_millis(10));
             assert!(e.window() >= 2 * MIB);
         }
+    }
+
+    #[test]
+    fn queueing_delay_is_not_path_delay() {
+        // A 100 µs path: the first answer came quickly.
+        let mut e = Estimator::new(64 * 1024, 16 * MIB);
+        let fast = Duration::from_micros(100);
+        assert_eq!(e.sample(KIB, fast, fast), None);
+        // 2 MiB read while a PING answer queued 10 ms behind them: 200 MB/s over a 100 µs
+        // path is a BDP of 20 KiB, not 2 MiB.
+        let queued = Duration::from_millis(10);
+        assert_eq!(e.sample(2048 * KIB, queued, queued), None);
+        assert_eq!(e.window(), 64 * 1024);
     }
 
     #[test]

@@ -205,9 +205,14 @@ impl<C: H2LikeClient, P: H2LikePing + Send> H2Session<C, P> {
         self.windows.as_deref().map(WindowState::windows)
     }
 
-    /// Sends an HTTP/2 PING and waits for its answer; returns the round-trip time.
+    /// Sends an HTTP/2 PING and waits for its answer; returns the round-trip time (also
+    /// the adaptive window's measure of the path's delay: `crate::bdp`).
     pub async fn ping(&self) -> Result<Duration, P::Error> {
-        h2_ping(&self.ping).await
+        let rtt = h2_ping(&self.ping).await?;
+        if let Some(windows) = &self.windows {
+            windows.observe_rtt(rtt);
+        }
+        Ok(rtt)
     }
 
     /// The peer's stream limit as it is now, within `1..=cap`.
