@@ -133,7 +133,9 @@ impl H2Dialer {
 /// - closed: as soon as the peer sends GOAWAY (the pool drains it: streams in flight
 ///   finish, no new one starts), or when the driver ends — the peer closed or reset the
 ///   socket;
-/// - probe: an HTTP/2 PING answered within `test_timeout`.
+/// - probe: an HTTP/2 PING answered within `test_timeout`;
+/// - receive windows: [`H2Options::windows`], grown by the adaptive mode
+///   ([`receive_window`](Self::receive_window) reads them).
 pub struct H2Conn {
     /// The request and PING handles, the closed flag, the peer's GOAWAY frames (which also
     /// mark the connection closed), the driver.

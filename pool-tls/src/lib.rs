@@ -17,7 +17,9 @@
 //!   any unexpected byte closes it, so stale data is never handed out.
 //! - [`H2Dialer`] → [`H2Conn`]: HTTP/2 (h2) over that stream; capacity = the peer's
 //!   `SETTINGS_MAX_CONCURRENT_STREAMS`, closed when the driver ends (GOAWAY, reset, EOF),
-//!   probe = HTTP/2 PING. [`H2Conn`] implements `pool-http`'s
+//!   probe = HTTP/2 PING; receive windows of 2 MiB per stream and 5 MiB per connection,
+//!   grown from a measured bandwidth-delay product ([`H2Windows`],
+//!   [`H2Conn::receive_window`], `docs/h2-windows.md`). [`H2Conn`] implements `pool-http`'s
 //!   [`HttpConnection`](pool_http::HttpConnection), so requests go through `pool-http`:
 //!   `lease.request(req)` ([`HttpLeaseExt`](pool_http::HttpLeaseExt)),
 //!   [`pool_http::send`] (with the retry policy) or
