@@ -201,9 +201,10 @@ impl WindowState {
     }
 }
 
-/// An HTTP/2 connection's receive windows in force: what it advertised at its handshake,
-/// or what the adaptive mode grew them to (read with
-/// [`H2Conn::receive_window`](crate::H2Conn::receive_window)).
+/// An HTTP/2 connection's receive windows: what it advertised at its handshake, or what
+/// the adaptive mode grew them to (read with
+/// [`H2Conn::receive_window`](crate::H2Conn::receive_window)). A grown stream window is
+/// sent as a SETTINGS frame and applies to the peer's sending once the peer ACKs it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ReceiveWindow {
     /// `SETTINGS_INITIAL_WINDOW_SIZE`: each stream's window.

@@ -79,7 +79,8 @@ pub trait H2LikeConnection: Future<Output = Result<(), Self::Error>> + Unpin {
     type Error: std::fmt::Display;
     /// Raises the connection's receive window to `size` (a WINDOW_UPDATE on stream 0).
     fn set_target_window_size(&mut self, size: u32);
-    /// A new `SETTINGS_INITIAL_WINDOW_SIZE` for every stream, open ones included.
+    /// A new `SETTINGS_INITIAL_WINDOW_SIZE` for every stream, open ones included; an error
+    /// (h2: a previous SETTINGS still awaits its ACK) leaves the connection as it was.
     fn set_initial_window_size(&mut self, size: u32) -> Result<(), Self::Error>;
 }
 
@@ -89,6 +90,9 @@ pub trait H2LikeConnection: Future<Output = Result<(), Self::Error>> + Unpin {
 struct AdaptiveDriver<F, P> {
     connection: F,
     sampler: Sampler<P>,
+    /// A stream window not yet applied: h2 refuses a SETTINGS frame while its previous
+    /// one awaits the peer's ACK, so it is tried again at each poll (the ACK wakes it).
+    stream_window: Option<u32>,
 }
 
 impl<F: H2LikeConnection, P: H2LikePing> Future for AdaptiveDriver<F, P> {
@@ -98,7 +102,12 @@ impl<F: H2LikeConnection, P: H2LikePing> Future for AdaptiveDriver<F, P> {
         let this = self.get_mut();
         if let Some(Grown { stream, connection }) = this.sampler.poll(cx) {
             this.connection.set_target_window_size(connection);
-            this.connection.set_initial_window_size(stream)?;
+            this.stream_window = Some(stream);
+        }
+        if let Some(stream) = this.stream_window
+            && this.connection.set_initial_window_size(stream).is_ok()
+        {
+            this.stream_window = None;
         }
         Pin::new(&mut this.connection).poll(cx)
     }
@@ -146,6 +155,7 @@ impl<C: H2LikeClient, P: H2LikePing + Send> H2Session<C, P> {
             let driver = AdaptiveDriver {
                 connection,
                 sampler,
+                stream_window: None,
             };
             Self::spawn(send, ping, driver, closed, goaway, Some(state), true)
         } else {
