@@ -548,6 +548,26 @@ alpn = ["h2", "http/1.1"]
             assert_eq!(cfg.https_options(None).unwrap().h2_windows, windows);
         }
 
+        #[cfg(feature = "boring")]
+        #[test]
+        fn the_boring_engine_is_told_h2_windows_do_not_apply() {
+            let text = "[tls]\nengine = \"boring\"\nprofiles = [\"chrome\"]\n\n\
+                        [h2]\nadaptive_window = false\n";
+            let cfg = Config::from_str_named(text, "t.toml").unwrap();
+            let warned = cfg.warnings().iter().any(|w| {
+                w.to_string()
+                    .contains("[h2] applies to the rustls engine only")
+            });
+            assert!(warned, "{:?}", cfg.warnings());
+            let cfg = Config::from_str_named(
+                &text
+                    .replace("[h2]", "[dns]")
+                    .replace("adaptive_window = false", ""),
+                "t.toml",
+            );
+            assert!(cfg.unwrap().warnings().is_empty());
+        }
+
         #[test]
         fn h2_windows_outside_http2_limits_are_refused() {
             for (key, value) in [

@@ -208,6 +208,16 @@ pub(crate) fn validate(cfg: &Config) -> Outcome {
         );
     }
 
+    // [h2]: the boring engine keeps its browser profile's windows (docs/h2-windows.md).
+    if tls.engine == TlsEngine::Boring && cfg.h2 != crate::H2Config::default() {
+        c.warn(
+            "h2",
+            "engine \"boring\" keeps its browser profile's HTTP/2 windows (part of the \
+             fingerprint): [h2] applies to the rustls engine only"
+                .to_owned(),
+        );
+    }
+
     // [metrics]: a non-loopback address is fine when written explicitly; say so once.
     if cfg.metrics.enabled && !cfg.metrics.listen.ip().is_loopback() {
         c.warn(
