@@ -17,7 +17,7 @@ use http2::frame::{
 };
 use pool_core::{Connection, DialError, DialErrorKind, ProbeVerdict};
 use pool_http::{BoxError, HttpConnection, Protocol, RequestError};
-use pool_tls::{GoAway, H2Body, H2Session, Sniff, TlsInfo, complete_uri};
+use pool_tls::{GoAway, H2Body, H2Session, ReceiveWindow, Sniff, TlsInfo, complete_uri};
 use tokio::sync::watch;
 
 use crate::error::BoringError;
@@ -189,7 +189,8 @@ pub(crate) async fn establish(
     let authority = Authority::try_from(authority(&info.host, info.addr))
         .map_err(|e| DialError::new(DialErrorKind::Handshake, e))?;
     let conn = BoringH2Conn {
-        session: H2Session::start(Http2Client(send), ping, connection, closed, goaway),
+        session: H2Session::start(Http2Client(send), ping, connection, closed, goaway)
+            .with_receive_window(advertised_window(&profile.profile.h2)),
         info,
         authority,
         shape: HeaderShape::of(profile),
@@ -200,6 +201,25 @@ pub(crate) async fn establish(
         .await
         .map_err(|e| DialError::new(DialErrorKind::Protocol, e))?;
     Ok(conn)
+}
+
+/// The receive windows a profile's preface advertises: its
+/// `SETTINGS_INITIAL_WINDOW_SIZE` (65,535 when it sends none) and 65,535 plus its first
+/// WINDOW_UPDATE. They are part of the browser's fingerprint, so `pool_tls::H2Windows`
+/// (the config's `[h2]`) does not change them, and no adaptive mode grows them: no
+/// browser sends a second SETTINGS or grows its windows mid-connection, and Chrome's
+/// 6 MiB / 15 MiB already carry a 20 MB body at 50 ms in a few round trips
+/// (`docs/h2-windows.md`).
+pub(crate) fn advertised_window(h2: &H2Fingerprint) -> ReceiveWindow {
+    let stream = h2
+        .settings
+        .iter()
+        .find(|(id, _)| *id == 4)
+        .map_or(65_535, |(_, v)| *v);
+    ReceiveWindow {
+        stream,
+        connection: h2.window_update.saturating_add(65_535),
+    }
 }
 
 /// The per-connection bounds of an HTTP/2 connection.
@@ -235,6 +255,15 @@ impl BoringH2Conn {
     /// Sends an HTTP/2 PING and waits for its answer; returns the round-trip time.
     pub async fn ping(&self) -> Result<Duration, http2::Error> {
         self.session.ping().await
+    }
+
+    /// The receive windows the profile's preface advertised (fixed for the connection's
+    /// life: see `docs/h2-windows.md`).
+    pub fn receive_window(&self) -> ReceiveWindow {
+        self.session.receive_window().unwrap_or(ReceiveWindow {
+            stream: 65_535,
+            connection: 65_535,
+        })
     }
 }
 
@@ -319,3 +348,25 @@ impl HttpConnection for BoringH2Conn {
 /// out, then the trailers; at most `max_response_body` bytes; dropping it early resets the
 /// stream).
 pub type BoringH2Body = H2Body<Http2Recv>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::BrowserProfile;
+
+    #[test]
+    fn a_profile_advertises_its_browser_windows() {
+        let chrome = advertised_window(&BrowserProfile::chrome().h2);
+        assert_eq!(
+            chrome,
+            ReceiveWindow {
+                stream: 6 << 20,
+                connection: 15 << 20
+            }
+        );
+        for profile in [BrowserProfile::firefox(), BrowserProfile::safari()] {
+            let w = advertised_window(&profile.h2);
+            assert!(w.stream >= 65_535 && w.connection > 65_535, "{w:?}");
+        }
+    }
+}

@@ -24,6 +24,13 @@ pub enum Mode {
 }
 
 /// Options of a [`BoringDialer`](crate::BoringDialer).
+///
+/// HTTP/2 flow-control windows are not an option here: they are the profile's (its
+/// `SETTINGS_INITIAL_WINDOW_SIZE` and first WINDOW_UPDATE, part of the browser's
+/// fingerprint; Chrome: 6 MiB per stream, 15 MiB per connection), fixed for the
+/// connection's life, never grown adaptively. The config's `[h2]` keys apply to the
+/// rustls engine only (`docs/h2-windows.md`);
+/// [`BoringH2Conn::receive_window`](crate::BoringH2Conn::receive_window) reads them back.
 #[derive(Clone, Debug)]
 pub struct BoringOptions {
     /// Browser profiles to rotate through per connection. Empty: Chrome.

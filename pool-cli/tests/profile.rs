@@ -235,7 +235,10 @@ mod with_boring {
                 .unwrap()
                 .starts_with("t13d1011h2_61a7ad8aa9b6")
         );
-        assert_eq!(lines[0]["akamai_h2"], "6:262144|00|0|m,s,a,p");
+        assert_eq!(
+            lines[0]["akamai_h2"],
+            "4:2097152;6:262144|5177345|0|m,s,a,p"
+        );
         assert_eq!(lines[1]["engine"], "boring chrome");
         assert_eq!(lines[1]["ja4"], BrowserProfile::chrome().ja4);
         assert_eq!(lines[1]["ja4"], lines[1]["published_ja4"]);

@@ -269,7 +269,9 @@ pub(crate) fn convert_error(key: &str, reason: String) -> crate::ConfigError {
 
 #[cfg(feature = "tls")]
 pub(crate) mod tls {
-    use pool_tls::{H2Options, HttpsOptions, Rotation, TlsOptions, TlsProfile, TlsVersion};
+    use pool_tls::{
+        H2Options, H2Windows, HttpsOptions, Rotation, TlsOptions, TlsProfile, TlsVersion,
+    };
 
     use super::convert_error;
     use crate::{Config, ConfigError, HostConfig, ProfileRotation};
@@ -367,7 +369,27 @@ pub(crate) mod tls {
                 Some(alpn) => alpn,
                 None => defaults.tls.alpn.clone(),
             };
-            Ok(H2Options { tls, ..defaults })
+            Ok(H2Options {
+                tls,
+                windows: self.h2_windows(),
+                ..defaults
+            })
+        }
+
+        /// `[h2]` as pool-tls' windows: `stream_window`, `connection_window` (clamped into
+        /// HTTP/2's limits, which [`Config::validate`] enforces) and `adaptive_window`.
+        #[must_use]
+        pub fn h2_windows(&self) -> H2Windows {
+            let window = |size: crate::ByteSize| {
+                u32::try_from(size.0)
+                    .unwrap_or(H2Windows::MAX)
+                    .clamp(H2Windows::MIN, H2Windows::MAX)
+            };
+            H2Windows {
+                stream: window(self.h2.stream_window),
+                connection: window(self.h2.connection_window),
+                adaptive: self.h2.adaptive_window,
+            }
         }
 
         /// The `pool-tls` options of an [`H1Dialer`](pool_tls::H1Dialer):
@@ -399,7 +421,11 @@ pub(crate) mod tls {
                 Some(alpn) => alpn,
                 None => defaults.tls.alpn.clone(),
             };
-            Ok(HttpsOptions { tls, ..defaults })
+            Ok(HttpsOptions {
+                tls,
+                h2_windows: self.h2_windows(),
+                ..defaults
+            })
         }
     }
 
@@ -502,6 +528,67 @@ alpn = ["h2", "http/1.1"]
                     "{transport}: {err}"
                 );
             }
+        }
+
+        #[test]
+        fn h2_windows_are_carried_to_both_http2_dialers() {
+            assert_eq!(Config::default().h2_windows(), H2Windows::default());
+            let cfg = Config::from_str_named(
+                "[h2]\nstream_window = \"6MiB\"\nconnection_window = 16777216\n\
+                 adaptive_window = false\n",
+                "t.toml",
+            )
+            .unwrap();
+            let windows = H2Windows {
+                stream: 6 << 20,
+                connection: 16 << 20,
+                adaptive: false,
+            };
+            assert_eq!(cfg.h2_options(None).unwrap().windows, windows);
+            assert_eq!(cfg.https_options(None).unwrap().h2_windows, windows);
+        }
+
+        #[cfg(feature = "boring")]
+        #[test]
+        fn the_boring_engine_is_told_h2_windows_do_not_apply() {
+            let text = "[tls]\nengine = \"boring\"\nprofiles = [\"chrome\"]\n\n\
+                        [h2]\nadaptive_window = false\n";
+            let cfg = Config::from_str_named(text, "t.toml").unwrap();
+            let warned = cfg.warnings().iter().any(|w| {
+                w.to_string()
+                    .contains("[h2] applies to the rustls engine only")
+            });
+            assert!(warned, "{:?}", cfg.warnings());
+            let cfg = Config::from_str_named(
+                &text
+                    .replace("[h2]", "[dns]")
+                    .replace("adaptive_window = false", ""),
+                "t.toml",
+            );
+            assert!(cfg.unwrap().warnings().is_empty());
+        }
+
+        #[test]
+        fn h2_windows_outside_http2_limits_are_refused() {
+            for (key, value) in [
+                ("stream_window", "65534"),
+                ("connection_window", "\"2GiB\""),
+                ("stream_window", "0"),
+            ] {
+                let err = Config::from_str_named(&format!("[h2]\n{key} = {value}\n"), "t.toml")
+                    .unwrap_err();
+                assert_eq!(err.key(), Some(format!("h2.{key}").as_str()), "{err}");
+                assert!(
+                    err.to_string().contains("must be an HTTP/2 window"),
+                    "{err}"
+                );
+            }
+            // The limits themselves are fine.
+            Config::from_str_named(
+                "[h2]\nstream_window = 65535\nconnection_window = 2147483647\n",
+                "t.toml",
+            )
+            .unwrap();
         }
 
         #[test]

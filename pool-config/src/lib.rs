@@ -97,7 +97,7 @@ use std::sync::{Arc, LazyLock};
 pub use error::{ConfigError, ConfigWarning, ErrorKind};
 pub use model::{
     Config, DnsConfig, DnsProtocol, DnsServerConfig, FleetBackend, FleetConfig, FleetShare,
-    HealthConfig, HostConfig, IpListConfig, IpPreference, KNOWN_BORING_PROFILES,
+    H2Config, HealthConfig, HostConfig, IpListConfig, IpPreference, KNOWN_BORING_PROFILES,
     KNOWN_TLS_PROFILES, MetricsConfig, PlacementKind, PoolConfig, ProbeKind, ProfileRotation,
     SourceAddrsConfig, TlsConfig, TlsEngine, Transport, ValidationConfig,
 };

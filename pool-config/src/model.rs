@@ -35,6 +35,8 @@ config! {
         dns: DnsConfig, "";
         /// `[tls]`: certificate verification and TLS profiles.
         tls: TlsConfig, "";
+        /// `[h2]`: HTTP/2 flow-control windows of the rustls dialers.
+        h2: H2Config, "HTTP/2 receive windows, rustls engine (docs/h2-windows.md)";
         /// `[health]`: health probes of idle connections.
         health: HealthConfig, "";
         /// `[validation]`: the "hot connect" check of new connections.
@@ -498,6 +500,30 @@ section! {
     }
 }
 
+section! {
+    /// `[h2]`: this side's HTTP/2 receive flow-control windows, for the rustls dialers
+    /// (`transport = "h2"`, and HTTP/2 connections of `"auto"`). The BoringSSL engine keeps
+    /// its browser profile's windows (they are part of the fingerprint) and ignores these.
+    /// Windows are credit, not buffers: an unread body holds at most `stream_window`, a
+    /// connection's unread bodies at most `connection_window` (`docs/h2-windows.md`).
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+    #[non_exhaustive]
+    pub struct H2Config (raw H2Raw) {
+        /// `SETTINGS_INITIAL_WINDOW_SIZE`: what one stream may receive before its body is
+        /// read. Bytes, or a string with a unit (`"2MiB"`); within 65535 ..= 2147483647.
+        stream_window: ByteSize = (default "\"2MiB\""),
+            "per-stream receive window (65535 ..= 2147483647)", check check::h2_window;
+        /// What all the streams of a connection may receive before their bodies are read
+        /// (the first WINDOW_UPDATE); within 65535 ..= 2147483647.
+        connection_window: ByteSize = (default "\"5MiB\""),
+            "per-connection receive window (65535 ..= 2147483647)", check check::h2_window;
+        /// Grow both windows from a bandwidth-delay product measured with PINGs while
+        /// response data flows, up to 16 MiB (never below the configured values).
+        adaptive_window: bool = (default "true"),
+            "grow the windows from the measured bandwidth-delay product (up to 16MiB)";
+    }
+}
+
 names! {
     /// `[pool] placement`: which connection with spare capacity a lease goes to.
     #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -660,6 +686,7 @@ declared_defaults!(
     IpListConfig,
     DnsConfig,
     TlsConfig,
+    H2Config,
     HealthConfig,
     ValidationConfig,
     SourceAddrsConfig,

@@ -208,6 +208,16 @@ pub(crate) fn validate(cfg: &Config) -> Outcome {
         );
     }
 
+    // [h2]: the boring engine keeps its browser profile's windows (docs/h2-windows.md).
+    if tls.engine == TlsEngine::Boring && cfg.h2 != crate::H2Config::default() {
+        c.warn(
+            "h2",
+            "engine \"boring\" keeps its browser profile's HTTP/2 windows (part of the \
+             fingerprint): [h2] applies to the rustls engine only"
+                .to_owned(),
+        );
+    }
+
     // [metrics]: a non-loopback address is fine when written explicitly; say so once.
     if cfg.metrics.enabled && !cfg.metrics.listen.ip().is_loopback() {
         c.warn(
@@ -341,6 +351,22 @@ impl Zero for usize {
 pub(crate) fn nonzero<T: Zero>(c: &mut Checker<'_>, key: &str, v: &T) {
     if v.is_zero() {
         c.error(key, ErrorKind::Value, "must not be zero".to_owned());
+    }
+}
+
+/// An HTTP/2 flow-control window: within 65,535 ..= 2^31 - 1 (RFC 9113 §6.9).
+pub(crate) fn h2_window(c: &mut Checker<'_>, key: &str, window: &crate::ByteSize) {
+    const MIN: u64 = 65_535;
+    const MAX: u64 = (1 << 31) - 1;
+    if !(MIN..=MAX).contains(&window.0) {
+        c.error(
+            key,
+            ErrorKind::Value,
+            format!(
+                "must be an HTTP/2 window, {MIN} ..= {MAX} bytes (64KiB - 1 ..= 2GiB - 1), got {}",
+                window.0
+            ),
+        );
     }
 }
 

@@ -1099,6 +1099,7 @@ fn the_default_file_is_generated_from_the_declarations() {
             "[blacklist]",
             "[dns]",
             "[tls]",
+            "[h2]",
             "[health]",
             "[validation]",
             "[source_addrs]",

@@ -16,7 +16,7 @@ use pool_rustls::ConfigError;
 use crate::h1::{H1Body, H1Conn};
 use crate::h2::{H2Conn, H2Dialer};
 use crate::h2like::H2Body;
-use crate::options::{H2Options, TlsOptions};
+use crate::options::{H2Options, H2Windows, TlsOptions};
 use crate::tls::{AlpnRule, HTTP1_ALPN, TlsCore, TlsInfo, timeout_error};
 
 /// Options of an [`HttpsDialer`].
@@ -29,6 +29,9 @@ pub struct HttpsOptions {
     /// The cap on concurrent streams of an HTTP/2 connection (see
     /// [`H2Options::max_streams_cap`]). Default: 256.
     pub max_streams_cap: usize,
+    /// The receive windows of an HTTP/2 connection (see [`H2Options::windows`]).
+    /// Default: [`H2Windows::default`].
+    pub h2_windows: H2Windows,
 }
 
 impl Default for HttpsOptions {
@@ -39,6 +42,7 @@ impl Default for HttpsOptions {
                 ..TlsOptions::default()
             },
             max_streams_cap: H2Options::default().max_streams_cap,
+            h2_windows: H2Windows::default(),
         }
     }
 }
@@ -60,6 +64,7 @@ impl HttpsDialer {
                 ..options.tls.clone()
             },
             max_streams_cap: options.max_streams_cap,
+            windows: options.h2_windows,
             ..H2Options::default()
         })?;
         Ok(Self {

@@ -14,10 +14,11 @@ use pool_http::{BoxError, HttpConnection, Protocol, RequestError};
 use pool_rustls::ConfigError;
 use tokio::sync::watch;
 
+use crate::bdp::ReceiveWindow;
 use crate::goaway::{GoAway, Sniff};
 use crate::h2like::H2Body;
 use crate::h2session::{H2Session, complete_uri};
-use crate::options::H2Options;
+use crate::options::{H2Options, H2Windows};
 use crate::tls::{TlsCore, TlsInfo, authority, timeout_error};
 
 /// Dials HTTP/2 connections: a TLS connection as [`TlsDialer`](crate::TlsDialer) makes
@@ -28,6 +29,7 @@ pub struct H2Dialer {
     core: TlsCore,
     max_streams_cap: usize,
     max_response_body: usize,
+    windows: H2Windows,
 }
 
 impl H2Dialer {
@@ -38,6 +40,7 @@ impl H2Dialer {
             core: TlsCore::new(options.tls, Some("h2"))?,
             max_streams_cap: options.max_streams_cap.max(1),
             max_response_body: options.max_response_body,
+            windows: options.windows.clamped(),
         })
     }
 
@@ -59,6 +62,8 @@ impl H2Dialer {
         let goaway = GoAway::new(closed.clone());
         let (send, mut connection) = h2::client::Builder::new()
             .max_header_list_size(max_header_list)
+            .initial_window_size(self.windows.stream)
+            .initial_connection_window_size(self.windows.connection)
             .handshake::<_, Bytes>(Sniff::new(tls, goaway.clone()))
             .await
             .map_err(|e| DialError::new(DialErrorKind::Protocol, e))?;
@@ -66,7 +71,14 @@ impl H2Dialer {
         let authority = Authority::try_from(authority(&info.host, info.addr.port()))
             .map_err(|e| DialError::new(DialErrorKind::Handshake, e))?;
         let conn = H2Conn {
-            session: H2Session::start(send, ping, connection, closed, goaway),
+            session: H2Session::start_with_windows(
+                send,
+                ping,
+                connection,
+                closed,
+                goaway,
+                self.windows,
+            ),
             info,
             authority,
             test_timeout: self.core.opts.test_timeout,
@@ -121,7 +133,9 @@ impl H2Dialer {
 /// - closed: as soon as the peer sends GOAWAY (the pool drains it: streams in flight
 ///   finish, no new one starts), or when the driver ends — the peer closed or reset the
 ///   socket;
-/// - probe: an HTTP/2 PING answered within `test_timeout`.
+/// - probe: an HTTP/2 PING answered within `test_timeout`;
+/// - receive windows: [`H2Options::windows`], grown by the adaptive mode
+///   ([`receive_window`](Self::receive_window) reads them).
 pub struct H2Conn {
     /// The request and PING handles, the closed flag, the peer's GOAWAY frames (which also
     /// mark the connection closed), the driver.
@@ -144,6 +158,16 @@ impl H2Conn {
     /// Sends an HTTP/2 PING and waits for its answer; returns the round-trip time.
     pub async fn ping(&self) -> Result<Duration, h2::Error> {
         self.session.ping().await
+    }
+
+    /// The receive windows in force: those of [`H2Options::windows`] at the handshake,
+    /// grown by the adaptive mode (when on) as the measured bandwidth-delay product
+    /// asks (`docs/h2-windows.md`).
+    pub fn receive_window(&self) -> ReceiveWindow {
+        self.session.receive_window().unwrap_or(ReceiveWindow {
+            stream: H2Windows::MIN,
+            connection: H2Windows::MIN,
+        })
     }
 }
 

@@ -7,6 +7,7 @@
 //! newtypes around `http2`'s (see `docs/h2like.md`).
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
@@ -17,6 +18,7 @@ use http_body_util::BodyExt;
 use pool_http::{BoxError, RequestError};
 use tokio::task::AbortHandle;
 
+use crate::bdp::WindowState;
 use crate::goaway::GoAway;
 
 /// What the response path needs of an h2-like crate's error.
@@ -196,6 +198,8 @@ pub struct H2Body<R = h2::RecvStream> {
     limit: usize,
     read: usize,
     _pump: Option<PumpGuard>,
+    /// The connection's adaptive-window state, told of every byte read (`crate::bdp`).
+    recorder: Option<Arc<WindowState>>,
 }
 
 impl<R> H2Body<R> {
@@ -207,7 +211,14 @@ impl<R> H2Body<R> {
             limit,
             read: 0,
             _pump: pump,
+            recorder: None,
         }
+    }
+
+    /// Tells `recorder` (the connection's adaptive window) of every byte read.
+    pub(crate) fn recording(mut self, recorder: Option<Arc<WindowState>>) -> Self {
+        self.recorder = recorder;
+        self
     }
 }
 
@@ -224,6 +235,9 @@ impl<R: H2LikeRecv + Unpin> http_body::Body for H2Body<R> {
             match ready!(this.recv.poll_data(cx)) {
                 Some(Ok(data)) => {
                     this.recv.release_capacity(data.len());
+                    if let Some(recorder) = &this.recorder {
+                        recorder.record(data.len());
+                    }
                     this.read += data.len();
                     if this.read > this.limit {
                         return Poll::Ready(Some(Err(RequestError::BodyTooLarge {

@@ -4,6 +4,7 @@
 //! `BoringH2Conn` (`http2`). See `docs/h2like.md`.
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -16,6 +17,7 @@ use pool_http::{BoxError, RequestError};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
+use crate::bdp::{Grown, ReceiveWindow, Sampler, WindowState};
 use crate::goaway::GoAway;
 use crate::h2like::{
     H2Body, H2LikeError, H2LikePing, H2LikeRecv, H2LikeSend, PumpGuard, h2_ping, stream_error,
@@ -56,10 +58,59 @@ pub trait H2LikeClient: Clone {
 /// the socket; leases are gone by then).
 pub struct H2Session<C, P> {
     send: C,
-    ping: tokio::sync::Mutex<Option<P>>,
+    /// The one PING handle: shared by probes ([`h2_ping`]) and, with the adaptive
+    /// window, the driver's BDP sampler (`crate::bdp`).
+    ping: Arc<tokio::sync::Mutex<Option<P>>>,
     closed: watch::Sender<bool>,
     goaway: Arc<GoAway>,
     driver: AbortHandle,
+    /// The receive windows in force, when this side chose them
+    /// ([`start_with_windows`](Self::start_with_windows)); bodies record into it when
+    /// adaptive.
+    windows: Option<Arc<WindowState>>,
+    /// Whether response bodies record their bytes (the adaptive window is on).
+    adaptive: bool,
+}
+
+/// What the adaptive window needs of an h2-like crate's connection future: its windows
+/// changed at run time.
+pub trait H2LikeConnection: Future<Output = Result<(), Self::Error>> + Unpin {
+    /// The crate's error.
+    type Error: std::fmt::Display;
+    /// Raises the connection's receive window to `size` (a WINDOW_UPDATE on stream 0).
+    fn set_target_window_size(&mut self, size: u32);
+    /// A new `SETTINGS_INITIAL_WINDOW_SIZE` for every stream, open ones included; an error
+    /// (h2: a previous SETTINGS still awaits its ACK) leaves the connection as it was.
+    fn set_initial_window_size(&mut self, size: u32) -> Result<(), Self::Error>;
+}
+
+/// The driver of a connection with the adaptive window: the BDP sampler polled first (it
+/// may queue a PING or take its answer), the windows grown when it says so, then the
+/// connection (which flushes the PING and reads the answer).
+struct AdaptiveDriver<F, P> {
+    connection: F,
+    sampler: Sampler<P>,
+    /// A stream window not yet applied: h2 refuses a SETTINGS frame while its previous
+    /// one awaits the peer's ACK, so it is tried again at each poll (the ACK wakes it).
+    stream_window: Option<u32>,
+}
+
+impl<F: H2LikeConnection, P: H2LikePing> Future for AdaptiveDriver<F, P> {
+    type Output = Result<(), F::Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.get_mut();
+        if let Some(Grown { stream, connection }) = this.sampler.poll(cx) {
+            this.connection.set_target_window_size(connection);
+            this.stream_window = Some(stream);
+        }
+        if let Some(stream) = this.stream_window
+            && this.connection.set_initial_window_size(stream).is_ok()
+        {
+            this.stream_window = None;
+        }
+        Pin::new(&mut this.connection).poll(cx)
+    }
 }
 
 impl<C: H2LikeClient, P: H2LikePing + Send> H2Session<C, P> {
@@ -77,6 +128,54 @@ impl<C: H2LikeClient, P: H2LikePing + Send> H2Session<C, P> {
         F: Future<Output = Result<(), E>> + Send + 'static,
         E: std::fmt::Display,
     {
+        let ping = Arc::new(tokio::sync::Mutex::new(ping));
+        Self::spawn(send, ping, connection, closed, goaway, None, false)
+    }
+
+    /// [`start`](Self::start) for a connection whose handshake advertised `windows`
+    /// (their values already clamped into HTTP/2's limits): read back by
+    /// [`receive_window`](Self::receive_window), and with `windows.adaptive` grown by a
+    /// BDP sampler in the driver (`crate::bdp`), sharing the PING handle with probes.
+    pub fn start_with_windows<F>(
+        send: C,
+        ping: Option<P>,
+        connection: F,
+        closed: watch::Sender<bool>,
+        goaway: Arc<GoAway>,
+        windows: crate::H2Windows,
+    ) -> Self
+    where
+        F: H2LikeConnection + Send + 'static,
+        P: 'static,
+    {
+        let ping = Arc::new(tokio::sync::Mutex::new(ping));
+        let state = Arc::new(WindowState::new(windows));
+        if windows.adaptive {
+            let sampler = Sampler::new(ping.clone(), state.clone(), windows);
+            let driver = AdaptiveDriver {
+                connection,
+                sampler,
+                stream_window: None,
+            };
+            Self::spawn(send, ping, driver, closed, goaway, Some(state), true)
+        } else {
+            Self::spawn(send, ping, connection, closed, goaway, Some(state), false)
+        }
+    }
+
+    fn spawn<F, E>(
+        send: C,
+        ping: Arc<tokio::sync::Mutex<Option<P>>>,
+        connection: F,
+        closed: watch::Sender<bool>,
+        goaway: Arc<GoAway>,
+        windows: Option<Arc<WindowState>>,
+        adaptive: bool,
+    ) -> Self
+    where
+        F: Future<Output = Result<(), E>> + Send + 'static,
+        E: std::fmt::Display,
+    {
         let driver_closed = closed.clone();
         let driver = tokio::spawn(async move {
             if let Err(e) = connection.await {
@@ -86,16 +185,44 @@ impl<C: H2LikeClient, P: H2LikePing + Send> H2Session<C, P> {
         });
         Self {
             send,
-            ping: tokio::sync::Mutex::new(ping),
+            ping,
             closed,
             goaway,
             driver: driver.abort_handle(),
+            windows,
+            adaptive,
         }
     }
 
-    /// Sends an HTTP/2 PING and waits for its answer; returns the round-trip time.
+    /// Records `window` as the receive windows this session's handshake advertised
+    /// (for a session [`start`](Self::start)ed by a crate whose builder chose them, such
+    /// as a browser profile's), read back by [`receive_window`](Self::receive_window).
+    #[must_use]
+    pub fn with_receive_window(mut self, window: ReceiveWindow) -> Self {
+        self.windows = Some(Arc::new(WindowState::new(crate::H2Windows {
+            stream: window.stream,
+            connection: window.connection,
+            adaptive: false,
+        })));
+        self.adaptive = false;
+        self
+    }
+
+    /// The receive windows in force (the advertised ones, or what the adaptive mode grew
+    /// them to); `None` for a session started without windows of this side's choosing
+    /// ([`start`](Self::start)).
+    pub fn receive_window(&self) -> Option<ReceiveWindow> {
+        self.windows.as_deref().map(WindowState::windows)
+    }
+
+    /// Sends an HTTP/2 PING and waits for its answer; returns the round-trip time (also
+    /// the adaptive window's measure of the path's delay: `crate::bdp`).
     pub async fn ping(&self) -> Result<Duration, P::Error> {
-        h2_ping(&self.ping).await
+        let rtt = h2_ping(&self.ping).await?;
+        if let Some(windows) = &self.windows {
+            windows.observe_rtt(rtt);
+        }
+        Ok(rtt)
     }
 
     /// The peer's stream limit as it is now, within `1..=cap`.
@@ -157,7 +284,9 @@ impl<C: H2LikeClient, P: H2LikePing + Send> H2Session<C, P> {
             .await
             .map_err(|e| stream_error(&self.goaway, e, stream_id))?
             .into_parts();
-        Ok(Response::from_parts(parts, H2Body::new(recv, limit, pump)))
+        let recorder = self.adaptive.then(|| self.windows.clone()).flatten();
+        let body = H2Body::new(recv, limit, pump).recording(recorder);
+        Ok(Response::from_parts(parts, body))
     }
 }
 
@@ -210,6 +339,22 @@ impl H2LikeClient for h2::client::SendRequest<Bytes> {
         let (response, stream) =
             h2::client::SendRequest::send_request(self, request, end_of_stream)?;
         Ok((u32::from(response.stream_id()), response, stream))
+    }
+}
+
+impl<T, B> H2LikeConnection for h2::client::Connection<T, B>
+where
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    B: bytes::Buf,
+{
+    type Error = h2::Error;
+
+    fn set_target_window_size(&mut self, size: u32) {
+        h2::client::Connection::set_target_window_size(self, size);
+    }
+
+    fn set_initial_window_size(&mut self, size: u32) -> Result<(), h2::Error> {
+        h2::client::Connection::set_initial_window_size(self, size)
     }
 }
 

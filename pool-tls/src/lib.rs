@@ -17,7 +17,9 @@
 //!   any unexpected byte closes it, so stale data is never handed out.
 //! - [`H2Dialer`] → [`H2Conn`]: HTTP/2 (h2) over that stream; capacity = the peer's
 //!   `SETTINGS_MAX_CONCURRENT_STREAMS`, closed when the driver ends (GOAWAY, reset, EOF),
-//!   probe = HTTP/2 PING. [`H2Conn`] implements `pool-http`'s
+//!   probe = HTTP/2 PING; receive windows of 2 MiB per stream and 5 MiB per connection,
+//!   grown from a measured bandwidth-delay product ([`H2Windows`],
+//!   [`H2Conn::receive_window`], `docs/h2-windows.md`). [`H2Conn`] implements `pool-http`'s
 //!   [`HttpConnection`](pool_http::HttpConnection), so requests go through `pool-http`:
 //!   `lease.request(req)` ([`HttpLeaseExt`](pool_http::HttpLeaseExt)),
 //!   [`pool_http::send`] (with the retry policy) or
@@ -67,6 +69,7 @@
 #![warn(missing_docs)]
 
 mod auto;
+mod bdp;
 mod goaway;
 mod h1;
 mod h2;
@@ -79,8 +82,9 @@ mod tls;
 pub use crate::h2::{H2Conn, H2Dialer};
 pub use crate::h2like::H2Body;
 pub use auto::{HttpsBody, HttpsConn, HttpsDialer, HttpsOptions};
+pub use bdp::ReceiveWindow;
 pub use h1::{H1Body, H1Conn, H1Dialer};
-pub use options::{H2Options, TlsOptions};
+pub use options::{H2Options, H2Windows, TlsOptions};
 pub use tls::{TlsConn, TlsDialer, TlsInfo, TlsIo, connect_tcp, when_closed};
 
 /// The GOAWAY record of an HTTP/2 connection and the read-side sniffer that fills it; public
@@ -94,7 +98,7 @@ pub use h2like::{
     H2LikeError, H2LikePing, H2LikeRecv, H2LikeSend, PumpGuard, h2_ping, request_error,
     stream_error,
 };
-pub use h2session::{H2LikeClient, H2Session, complete_uri};
+pub use h2session::{H2LikeClient, H2LikeConnection, H2Session, complete_uri};
 
 /// Re-exported from `pool-rustls`, where the rustls plumbing lives, for the users of the
 /// TLS options.

@@ -68,10 +68,11 @@ fn handshaken(captures: Vec<Captured>) -> Vec<Captured> {
 const RUSTLS_JA4: &str = "t13d1011h2_61a7ad8aa9b6_3fcd1a44f3e3";
 const RUSTLS_JA4_RAW_C: &str = "0005,000a,000b,000d,0017,0023,002b,002d,0033_\
                                 0503,0403,0807,0806,0805,0804,0601,0501,0401";
-/// Stock h2 0.4 as pool-tls builds it: one setting (MAX_HEADER_LIST_SIZE = the pool's
-/// 256 KiB response-header limit), no connection WINDOW_UPDATE, no PRIORITY, pseudo-headers
-/// method, scheme, authority, path.
-const STOCK_H2_AKAMAI: &str = "6:262144|00|0|m,s,a,p";
+/// Stock h2 0.4 as pool-tls builds it: two settings (INITIAL_WINDOW_SIZE = 2 MiB, the
+/// default `H2Windows::stream`; MAX_HEADER_LIST_SIZE = the pool's 256 KiB response-header
+/// limit), a connection WINDOW_UPDATE to 5 MiB (`H2Windows::connection`,
+/// `docs/h2-windows.md`), no PRIORITY, pseudo-headers method, scheme, authority, path.
+const STOCK_H2_AKAMAI: &str = "4:2097152;6:262144|5177345|0|m,s,a,p";
 
 #[tokio::test]
 async fn rustls_h2_dialer_shows_rustls_ja4_and_stock_h2_fingerprint() {

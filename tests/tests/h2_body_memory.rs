@@ -33,6 +33,7 @@ async fn a_10_mb_body_is_read_with_less_than_1_mb_held() {
 
     const SIZE: usize = 10_000_000;
     let lease = pool.get("m.test").await.unwrap();
+    let conn = lease.conn_arc();
     let response = lease
         .request(
             http::Request::get(format!("/bytes/{SIZE}"))
@@ -51,8 +52,14 @@ async fn a_10_mb_body_is_read_with_less_than_1_mb_held() {
     let held = alloc::peak_bytes() - before;
     assert_eq!(total, SIZE);
     // The origin runs in this process too, so its buffers are in the count: the bound is
-    // for both sides of the transfer together.
-    assert!(held < 1 << 20, "{held} bytes held while streaming {SIZE}");
+    // for both sides of the transfer together. h2 may buffer up to the stream's receive
+    // window of data that arrived before the body read it (2 MiB by default, more if the
+    // adaptive mode grew it: docs/h2-windows.md); the rest stays under 1 MiB.
+    let window = i64::from(conn.receive_window().stream);
+    assert!(
+        held < window + (1 << 20),
+        "{held} bytes held while streaming {SIZE} (stream window {window})"
+    );
     assert!(held > 0, "the allocator counts");
     pool.close().await;
     origin.shutdown().await;
