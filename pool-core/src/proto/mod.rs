@@ -56,6 +56,7 @@ mod dials;
 mod fleet;
 mod gauge;
 mod hosts;
+mod hot;
 mod inputs;
 mod list;
 mod service;
@@ -124,6 +125,14 @@ pub enum Action<T> {
     /// Publish this to the fleet ([`SharedState::publish`](crate::SharedState::publish));
     /// only while [`PoolState::share_blacklist`] is on.
     Publish(crate::fleet::FleetEvent),
+    /// An address of a hot host is connected again `after` it lost its last connection
+    /// (the time to re-warm: record it, e.g. in `hotpool_rewarm_seconds`).
+    Rewarmed {
+        /// The address re-warmed.
+        addr: SocketAddr,
+        /// From losing its last connection to the new one's admission.
+        after: std::time::Duration,
+    },
 }
 
 /// What [`PoolState::plan_warm`] decided: the dials to run, and how far they cover the host.
@@ -343,6 +352,8 @@ impl<T> PoolState<T> {
         self.counters.fill(&mut stats);
         stats.leases_total += leases_total;
         stats.shedding = self.is_shedding();
+        stats.hot_hosts = self.hot_hosts();
+        stats.hosts_down = self.hosts_down();
         stats
     }
 
