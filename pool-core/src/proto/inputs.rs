@@ -20,6 +20,7 @@ impl<T> PoolState<T> {
         result: Result<(T, Opened), DialError>,
         now: Instant,
     ) -> Option<ConnId> {
+        self.timers.tick(now);
         let d = self.dials.finish(dial)?;
         if d.counted {
             self.hosts.get_mut(d.host).count_dial(d.addr, false);
@@ -36,6 +37,7 @@ impl<T> PoolState<T> {
     /// A dial that will never report (its task was cancelled or panicked, or it was planned
     /// and never started): frees its reservation without counting a failure.
     pub fn cancel_dial(&mut self, dial: DialId, now: Instant) {
+        self.timers.tick(now);
         let Some(d) = self.dials.finish(dial) else {
             return;
         };

@@ -14,6 +14,7 @@ use crate::types::{Outcome, ProbeVerdict};
 
 mod fleet;
 mod health;
+mod hot;
 mod lifetime;
 mod placement;
 mod shed;
