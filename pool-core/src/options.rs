@@ -68,7 +68,7 @@ pub struct PoolOptions {
     /// The longest wait between re-warm dials of an address that keeps failing.
     pub rewarm_backoff_max: Duration,
     /// The share of a host's addresses failing at once (each with failed dials since its
-    /// last success, or blacklisted for failures) at which an address reaching
+    /// last success, or blacklisted for failures) above which an address reaching
     /// `max_retries` is not blacklisted: the host is down (a restart, not a bad IP), and
     /// is re-tested every `outage_retest` … `outage_retest_max` instead. In (0, 1];
     /// `None`: off (every failing address is blacklisted). Hosts with one address are

@@ -221,8 +221,10 @@ impl<T> PoolState<T> {
 
     // ----- host outages ----------------------------------------------------------------
 
-    /// Whether `h` counts as down: `host_outage_threshold` of its addresses (two at least)
-    /// are failing (failed dials since their last success, or blacklisted for failures).
+    /// Whether `h` counts as down: more than `host_outage_threshold` of its addresses (two
+    /// at least) are failing (failed dials since their last success, or blacklisted for
+    /// failures). "More than", as Envoy's panic threshold: one bad address of two is not an
+    /// outage at 0.5.
     pub(super) fn looks_down(&self, h: HostId) -> bool {
         let Some(share) = self.opts.host_outage_threshold else {
             return false;
@@ -241,7 +243,7 @@ impl<T> PoolState<T> {
                     || self.blacklist.reason(ip) == Some(BlacklistReason::Failures)
             })
             .count();
-        failing as f64 >= share * total as f64
+        failing as f64 > share * total as f64
     }
 
     /// `h`'s addresses fail at once: it is down. Its failure bans are lifted (the addresses
