@@ -48,7 +48,10 @@ impl<T> PoolState<T> {
                 host: entry.name.clone(),
             });
         }
-        if let Some(down) = self.host_down(h).filter(|_| !wait_for_host) {
+        // Down, and nothing open to serve the caller: fail fast unless asked to wait (with
+        // connections still open to some addresses, it waits for one of them).
+        let nothing_open = entry.usable == 0;
+        if let Some(down) = self.host_down(h).filter(|_| !wait_for_host && nothing_open) {
             return Err(down);
         }
         let waiter = self.waiters.add(h, wait_for_host);

@@ -239,7 +239,8 @@ impl<T> PoolState<T> {
             _ => {}
         }
         match d.purpose {
-            DialPurpose::Rewarm => self.rewarm_failed(h, d.addr),
+            DialPurpose::Rewarm => self.rewarm_failed(h, d.addr, true),
+            DialPurpose::Warm => self.rewarm_failed(h, d.addr, false),
             DialPurpose::OutageRetest => self.host_retest_failed(h),
             _ => {}
         }

@@ -168,9 +168,10 @@ impl<T> PoolState<T> {
         self.rewarm_addr(h, addr);
     }
 
-    /// A re-warm dial of `addr` failed (or was cancelled): the next try after the backoff.
-    pub(super) fn rewarm_failed(&mut self, h: HostId, addr: SocketAddr) {
-        self.counters.rewarm_failed += 1;
+    /// A re-warm dial of `addr` failed — or a warm-up dial (`rewarm: false`): a hot host
+    /// keeps trying every address — so the next try is due after the backoff.
+    pub(super) fn rewarm_failed(&mut self, h: HostId, addr: SocketAddr, rewarm: bool) {
+        self.counters.rewarm_failed += u64::from(rewarm);
         if let Some(a) = self.hosts.get_mut(h).addrs.get_mut(&addr) {
             a.rewarm.failures = a.rewarm.failures.saturating_add(1);
         }

@@ -379,3 +379,34 @@ fn stay_hot_off_turns_re_warming_off() {
     assert!(h.dials.is_empty());
     assert_eq!(h.s.stats().hot_hosts, 0);
 }
+
+#[test]
+fn during_an_outage_a_connection_still_open_serves_callers_instead_of_host_down() {
+    let (mut h, ids) = warmed(hot_opts());
+    let mut h_ids = ids.clone();
+    let kept = h_ids.pop().unwrap();
+    take_the_host_down(&mut h, &h_ids);
+    assert!(h.s.conn_info(kept).is_some(), "one connection still open");
+    assert_eq!(h.s.stats().hosts_down, 1, "three of four addresses failing");
+    // Leases of the open connection go on.
+    assert_eq!(h.ready(HOST), kept);
+}
+
+#[test]
+fn an_address_whose_warm_up_dial_failed_is_tried_again_after_the_backoff() {
+    let mut h = Harness::new(hot_opts());
+    h.set_addrs(HOST, &all_addrs());
+    let plan = h.s.plan_warm(HOST).dials;
+    h.pump();
+    let (failed, rest) = plan.split_first().unwrap();
+    h.dial_err(failed, DialErrorKind::Connect);
+    for d in rest {
+        h.dial_ok(d, 100).unwrap();
+    }
+    assert!(h.dials.is_empty());
+    h.advance(Duration::from_millis(100));
+    let d = h.next_dial();
+    assert_eq!((d.addr, d.purpose), (failed.addr, DialPurpose::Rewarm));
+    h.dial_ok(&d, 100).unwrap();
+    assert_eq!(h.s.stats().connected_addresses, ADDRS.len());
+}
