@@ -43,7 +43,7 @@ pub enum Error {
     /// The host is down: every address (or `host_outage_threshold` of them) failed at
     /// once, no connection to it is open, and the pool is re-testing it with a short
     /// backoff (`docs/stay-hot.md`). Ask to wait instead with
-    /// [`GetOptions::wait_for_host`](crate::GetOptions::wait_for_host).
+    /// `wait_for_host` of [`GetOptions`](crate::GetOptions).
     #[error("host `{host}` is down: its addresses fail at once; re-testing it")]
     HostDown {
         /// The host asked for.

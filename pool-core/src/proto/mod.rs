@@ -8,7 +8,8 @@
 //!   [`PoolState::handle_probe_result`], [`PoolState::handle_conn_closed`],
 //!   [`PoolState::release`], [`PoolState::handle_fleet_event`],
 //!   [`PoolState::handle_memory_reading`];
-//! - commands: [`PoolState::checkout`], [`PoolState::set_addrs`], [`PoolState::plan_warm`],
+//! - commands: [`PoolState::checkout`] (and [`PoolState::checkout_with`]),
+//!   [`PoolState::set_addrs`], [`PoolState::plan_warm`], [`PoolState::set_hot`],
 //!   [`PoolState::shed`], [`PoolState::close`], [`PoolState::cancel_waiter`],
 //!   [`PoolState::cancel_dial`], [`PoolState::take_probes`];
 //! - outputs: [`PoolState::poll_action`] (dial, grant, fail, close, probes due, publish to
@@ -35,8 +36,9 @@
 //!
 //! The coordinator's own code is split by concern: `commands` and `inputs` (the public
 //! methods), `dialing` (limits, dials, their results, blacklisting, re-tests, keep-warm
-//! replacements) and `service` (admission, the locked lease choice, waiters, timers of a
-//! connection, draining and closing).
+//! replacements), `service` (admission, the locked lease choice, waiters, timers of a
+//! connection, draining and closing) and `hot` (hot hosts' re-warm dials and host outages,
+//! `docs/stay-hot.md`).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};

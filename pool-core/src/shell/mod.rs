@@ -56,7 +56,7 @@ impl GetOptions {
         Self::default()
     }
 
-    /// Sets [`GetOptions::wait_for_host`].
+    /// Sets the `wait_for_host` field.
     #[must_use]
     pub fn wait_for_host(mut self, wait: bool) -> Self {
         self.wait_for_host = wait;
