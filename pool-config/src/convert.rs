@@ -74,6 +74,12 @@ impl Config {
             memory_low_water: p.memory_low_water.map(|b| b.0),
             shed_fraction: p.shed_fraction.get(),
             memory_check_interval: p.memory_check_interval,
+            stay_hot: p.stay_hot,
+            rewarm_backoff: p.rewarm_backoff,
+            rewarm_backoff_max: p.rewarm_backoff_max,
+            host_outage_threshold: p.host_outage.then(|| p.host_outage_threshold.get()),
+            outage_retest: p.outage_retest,
+            outage_retest_max: p.outage_retest_max,
         }
     }
 }

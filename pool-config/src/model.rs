@@ -206,6 +206,41 @@ section! {
         #[serde(serialize_with = "humantime_serde::serialize")]
         memory_check_interval: Duration = (default "1"),
             "how often resident memory is read (with memory_limit)", check check::nonzero;
+        /// Keep warmed hosts (`[[hosts]]`, `hotpool warm`) hot: a connection to every
+        /// allowed address, one lost (GOAWAY, peer closed, broken, expired) replaced in the
+        /// background at once; the idle timeout never closes an address's last connection
+        /// (it is probed instead). See `docs/stay-hot.md`.
+        stay_hot: bool = (default "true"), "warmed hosts keep a connection to every address";
+        /// The wait before re-trying a failed re-warm dial of an address; doubles with each
+        /// failure in a row up to `rewarm_backoff_max`. Must not be zero.
+        #[serde(serialize_with = "humantime_serde::serialize")]
+        rewarm_backoff: Duration = (default "\"100ms\""),
+            "first wait before re-trying a failed re-warm dial (doubles)", check check::nonzero;
+        /// The longest wait between re-warm dials of an address that keeps failing; at
+        /// least `rewarm_backoff`.
+        #[serde(serialize_with = "humantime_serde::serialize")]
+        rewarm_backoff_max: Duration = (default "\"30s\""),
+            "longest wait between re-warm dials of a failing address";
+        /// Host outages: when more than `host_outage_threshold` of a host's addresses fail
+        /// at once, the host is down (a restart), not N bad IPs: no address is blacklisted,
+        /// the host is re-tested every `outage_retest` … `outage_retest_max`, and requests
+        /// fail fast (or wait, when asked). False: every failing address is blacklisted.
+        host_outage: bool = (default "true"),
+            "addresses failing at once: a host outage, not bans";
+        /// An outage is more than this share of a host's addresses failing at once, in
+        /// (0, 1] (Envoy's panic threshold; 1 never triggers).
+        host_outage_threshold: Fraction = (default "0.5"),
+            "an outage: more than this share of a host's addresses failing at once";
+        /// The first re-test of a host in an outage; doubles up to `outage_retest_max`.
+        /// Must not be zero.
+        #[serde(serialize_with = "humantime_serde::serialize")]
+        outage_retest: Duration = (default "\"100ms\""),
+            "first re-test of a host in an outage (doubles)", check check::nonzero;
+        /// The longest wait between re-tests of a host in an outage: at worst how long after
+        /// the origin is back the pool notices. At least `outage_retest`.
+        #[serde(serialize_with = "humantime_serde::serialize")]
+        outage_retest_max: Duration = (default "\"1s\""),
+            "longest wait between re-tests of a host in an outage";
     }
 }
 

@@ -1,7 +1,7 @@
 //! Errors of `Pool::get` and friends.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::transport::DialError;
 
@@ -40,9 +40,25 @@ pub enum Error {
         /// How long the caller waited.
         waited: Duration,
     },
+    /// The host is down: every address (or `host_outage_threshold` of them) failed at
+    /// once, no connection to it is open, and the pool is re-testing it with a short
+    /// backoff (`docs/stay-hot.md`). Ask to wait instead with
+    /// `wait_for_host` of [`GetOptions`](crate::GetOptions).
+    #[error("host `{host}` is down: its addresses fail at once; re-testing it")]
+    HostDown {
+        /// The host asked for.
+        host: Arc<str>,
+        /// When the outage began.
+        since: Instant,
+    },
 }
 
 impl Error {
+    /// Whether the host is in an outage ([`Error::HostDown`]).
+    pub fn is_host_down(&self) -> bool {
+        matches!(self, Error::HostDown { .. })
+    }
+
     /// Whether the caller ran out of time waiting.
     pub fn is_timeout(&self) -> bool {
         matches!(self, Error::Timeout { .. })

@@ -79,7 +79,7 @@ pub use ip_range::{IpRange, IpRangeError};
 pub use memory::{FixedMemory, MemorySource, ProcessMemory};
 pub use options::{OptionsError, Placement, PoolOptions};
 pub use rotate::RoundRobin;
-pub use shell::{Lease, Pool, ProbeTicket, WarmOutcome, WarmProgress, WarmReport};
+pub use shell::{GetOptions, Lease, Pool, ProbeTicket, WarmOutcome, WarmProgress, WarmReport};
 pub use source::SourceAddrs;
 pub use transport::{Connection, DialError, DialErrorKind, Dialer, Target};
 pub use types::{

@@ -40,8 +40,21 @@ pub const CHECKOUT_WAIT_SECONDS: &str = "hotpool_checkout_wait_seconds";
 /// Histogram (seconds): how long dials took (connect + handshake + validation).
 pub const DIAL_SECONDS: &str = "hotpool_dial_seconds";
 
+/// Counter, label `result` (`started`, `ok`, `failed`): re-warm dials of hot hosts'
+/// addresses (`docs/stay-hot.md`).
+pub const REWARM_DIALS_TOTAL: &str = "hotpool_rewarm_dials_total";
+/// Histogram (seconds): time to re-warm, from an address of a hot host losing its last
+/// connection to its next connection's admission.
+pub const REWARM_SECONDS: &str = "hotpool_rewarm_seconds";
+/// Counter: host outages begun (addresses failing at once: re-tested, not banned).
+pub const HOST_OUTAGES_TOTAL: &str = "hotpool_host_outages_total";
+/// Gauge: hosts in an outage now.
+pub const HOSTS_DOWN: &str = "hotpool_hosts_down";
+/// Gauge: hosts kept hot now.
+pub const HOT_HOSTS: &str = "hotpool_hot_hosts";
+
 /// Every metric name the pool core records.
-pub const ALL: [&str; 14] = [
+pub const ALL: [&str; 19] = [
     LEASES_TOTAL,
     DIALS_TOTAL,
     DIAL_FAILURES_TOTAL,
@@ -56,6 +69,11 @@ pub const ALL: [&str; 14] = [
     SHED_TOTAL,
     CHECKOUT_WAIT_SECONDS,
     DIAL_SECONDS,
+    REWARM_DIALS_TOTAL,
+    REWARM_SECONDS,
+    HOST_OUTAGES_TOTAL,
+    HOSTS_DOWN,
+    HOT_HOSTS,
 ];
 
 /// Handles resolved once, so the hot path does no lookups.
@@ -64,10 +82,14 @@ pub(crate) struct PoolMetrics {
     pub(crate) dials: Counter,
     pub(crate) checkout_wait: Histogram,
     pub(crate) dial_seconds: Histogram,
+    pub(crate) rewarm_seconds: Histogram,
     probes: Counter,
     probe_failures: Counter,
     last_probes: std::sync::atomic::AtomicU64,
     last_probe_failures: std::sync::atomic::AtomicU64,
+    /// The core's counters last published, for the counters published as deltas:
+    /// re-warm dials started, ok, failed, and host outages.
+    last_hot: std::sync::Mutex<[u64; 4]>,
 }
 
 impl PoolMetrics {
@@ -77,10 +99,12 @@ impl PoolMetrics {
             dials: counter!(DIALS_TOTAL),
             checkout_wait: histogram!(CHECKOUT_WAIT_SECONDS),
             dial_seconds: histogram!(DIAL_SECONDS),
+            rewarm_seconds: histogram!(REWARM_SECONDS),
             probes: counter!(PROBES_TOTAL),
             probe_failures: counter!(PROBE_FAILURES_TOTAL),
             last_probes: Default::default(),
             last_probe_failures: Default::default(),
+            last_hot: Default::default(),
         }
     }
 
@@ -116,5 +140,25 @@ impl PoolMetrics {
         let before = self.last_probe_failures.swap(stats.probe_failures, Relaxed);
         self.probe_failures
             .increment(stats.probe_failures.saturating_sub(before));
+        gauge!(HOSTS_DOWN).set(stats.hosts_down as f64);
+        gauge!(HOT_HOSTS).set(stats.hot_hosts as f64);
+        let now = [
+            stats.rewarm_dials_total,
+            stats.rewarm_dials_ok,
+            stats.rewarm_dials_failed,
+            stats.host_outages_total,
+        ];
+        let before = {
+            let mut last = self
+                .last_hot
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            std::mem::replace(&mut *last, now)
+        };
+        let delta = |i: usize| now[i].saturating_sub(before[i]);
+        for (i, result) in ["started", "ok", "failed"].into_iter().enumerate() {
+            counter!(REWARM_DIALS_TOTAL, "result" => result).increment(delta(i));
+        }
+        counter!(HOST_OUTAGES_TOTAL).increment(delta(3));
     }
 }

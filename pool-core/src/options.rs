@@ -57,6 +57,29 @@ pub struct PoolOptions {
     pub memory_check_interval: Duration,
     /// Which connection with spare capacity a lease goes to (`[pool] placement`).
     pub placement: Placement,
+    /// Keep warmed hosts hot (`docs/stay-hot.md`): a host warmed by `Pool::warm` keeps a
+    /// connection to every allowed address — one drained (GOAWAY, peer closed, lost,
+    /// broken, expired, unhealthy, errors) is replaced in the background at once, and the
+    /// idle timeout never closes the last connection to an address (it is probed instead).
+    pub stay_hot: bool,
+    /// The wait before re-trying a failed re-warm dial of an address; it doubles with each
+    /// failure in a row, up to `rewarm_backoff_max`.
+    pub rewarm_backoff: Duration,
+    /// The longest wait between re-warm dials of an address that keeps failing.
+    pub rewarm_backoff_max: Duration,
+    /// The share of a host's addresses failing at once (each with failed dials since its
+    /// last success, or blacklisted for failures) above which an address reaching
+    /// `max_retries` is not blacklisted: the host is down (a restart, not a bad IP), and
+    /// is re-tested every `outage_retest` … `outage_retest_max` instead. In (0, 1];
+    /// `None`: off (every failing address is blacklisted). Hosts with one address are
+    /// never in an outage (a bad IP and a down server look the same).
+    pub host_outage_threshold: Option<f64>,
+    /// The first re-test of a host in an outage is this long after it began; each failed
+    /// re-test doubles the wait, up to `outage_retest_max`.
+    pub outage_retest: Duration,
+    /// The longest wait between re-tests of a host in an outage: how long after the
+    /// origin comes back the pool notices at worst.
+    pub outage_retest_max: Duration,
 }
 
 /// Which of a host's connections with spare capacity a lease goes to
@@ -101,6 +124,12 @@ impl Default for PoolOptions {
             memory_low_water: None,
             shed_fraction: 0.2,
             memory_check_interval: Duration::from_secs(1),
+            stay_hot: true,
+            rewarm_backoff: Duration::from_millis(100),
+            rewarm_backoff_max: Duration::from_secs(30),
+            host_outage_threshold: Some(0.5),
+            outage_retest: Duration::from_millis(100),
+            outage_retest_max: Duration::from_secs(1),
         }
     }
 }
@@ -217,6 +246,54 @@ impl PoolOptions {
             }
         }
         out.extend(self.shed_problems());
+        out.extend(self.hot_problems());
+        out
+    }
+
+    /// The stay-hot options' problems: a zero backoff or re-test wait, a maximum below its
+    /// first wait, a `host_outage_threshold` outside (0, 1].
+    fn hot_problems(&self) -> Vec<OptionsError> {
+        let mut out = Vec::new();
+        for (key, value) in [
+            ("rewarm_backoff", self.rewarm_backoff),
+            ("outage_retest", self.outage_retest),
+        ] {
+            if value.is_zero() {
+                out.push(OptionsError::Zero { key });
+            }
+        }
+        let millis = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        for (key, first, max_key, max) in [
+            (
+                "rewarm_backoff",
+                self.rewarm_backoff,
+                "rewarm_backoff_max",
+                self.rewarm_backoff_max,
+            ),
+            (
+                "outage_retest",
+                self.outage_retest,
+                "outage_retest_max",
+                self.outage_retest_max,
+            ),
+        ] {
+            if first > max {
+                out.push(OptionsError::Exceeds {
+                    key,
+                    value: millis(first),
+                    limit_key: max_key,
+                    limit: millis(max),
+                });
+            }
+        }
+        if let Some(share) = self.host_outage_threshold
+            && !(share > 0.0 && share <= 1.0)
+        {
+            out.push(OptionsError::Fraction {
+                key: "host_outage_threshold",
+                value: share,
+            });
+        }
         out
     }
 

@@ -60,6 +60,16 @@ pub trait Connection: Send + Sync + 'static {
         std::future::pending()
     }
 
+    /// Why the connection closed on its own, read once [`Connection::closed`] completed:
+    /// [`CloseReason::GoAway`](crate::CloseReason::GoAway) (the peer sent GOAWAY),
+    /// [`CloseReason::PeerClosed`](crate::CloseReason::PeerClosed) (closed or reset by the
+    /// peer), [`CloseReason::Lost`](crate::CloseReason::Lost) (keep-alive or idle timeout
+    /// of the transport), or the default, [`CloseReason::Broken`](crate::CloseReason::Broken),
+    /// when the transport cannot tell. Counted per cause in `Stats::closed`.
+    fn close_reason(&self) -> crate::CloseReason {
+        crate::CloseReason::Broken
+    }
+
     /// The transport's own health check (an HTTP/2 PING, a QUIC ping), run on an idle
     /// connection by the health checker (`pool-health`), which bounds it with `test_timeout`.
     /// The default only looks at [`Connection::is_closed`].

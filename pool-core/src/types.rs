@@ -36,11 +36,18 @@ pub enum CloseReason {
     PoolClosed,
     /// A dialed connection that could not be admitted (pool closing, limits, address gone).
     NotAdmitted,
+    /// The peer sent GOAWAY (HTTP/2, HTTP/3): it finished its in-flight streams and closed.
+    GoAway,
+    /// The peer closed the connection (TCP FIN or reset, QUIC close) without a GOAWAY.
+    PeerClosed,
+    /// The connection was lost without a word from the peer (keep-alive or idle timeout of
+    /// the transport, unreachable path).
+    Lost,
 }
 
 impl CloseReason {
     /// Every reason, in a fixed order (for stats tables).
-    pub const ALL: [CloseReason; 12] = [
+    pub const ALL: [CloseReason; 15] = [
         CloseReason::Idle,
         CloseReason::Expired,
         CloseReason::Unhealthy,
@@ -53,6 +60,9 @@ impl CloseReason {
         CloseReason::Evicted,
         CloseReason::PoolClosed,
         CloseReason::NotAdmitted,
+        CloseReason::GoAway,
+        CloseReason::PeerClosed,
+        CloseReason::Lost,
     ];
 
     /// A short, stable label (used in metrics and reports).
@@ -70,6 +80,9 @@ impl CloseReason {
             CloseReason::Evicted => "evicted",
             CloseReason::PoolClosed => "pool_closed",
             CloseReason::NotAdmitted => "not_admitted",
+            CloseReason::GoAway => "goaway",
+            CloseReason::PeerClosed => "peer_closed",
+            CloseReason::Lost => "lost",
         }
     }
 
@@ -242,6 +255,23 @@ pub struct Stats {
     /// Whether a memory-pressure episode is under way (shedding until resident memory is
     /// below the low-water mark).
     pub shedding: bool,
+    /// Hosts kept hot (warmed, with `stay_hot`): see `docs/stay-hot.md`.
+    pub hot_hosts: usize,
+    /// Hosts in an outage now (every address, or `host_outage_threshold` of them,
+    /// failing at once; re-tested with a short backoff).
+    pub hosts_down: usize,
+    /// Host outages begun, ever.
+    pub host_outages_total: u64,
+    /// Re-warm dials started, ever: an address of a hot host lost its last connection
+    /// (or its re-warm backoff ended, or its host came back from an outage).
+    pub rewarm_dials_total: u64,
+    /// Re-warm dials that connected, ever.
+    pub rewarm_dials_ok: u64,
+    /// Re-warm dials that failed, ever.
+    pub rewarm_dials_failed: u64,
+    /// Addresses of hot hosts connected again after losing their last connection, ever
+    /// (each also recorded in the `hotpool_rewarm_seconds` histogram).
+    pub rewarmed_total: u64,
 }
 
 impl Stats {

@@ -746,6 +746,7 @@ impl Real {
                 Action::Close { handle, reason, .. } => out.closes.push((handle, reason.as_str())),
                 Action::ProbesDue => panic!("no probes are scheduled in this test"),
                 Action::Publish(_) => panic!("the model shares nothing"),
+                Action::Rewarmed { .. } => panic!("no host is kept hot in the model"),
             }
         }
         out.fails.sort();
@@ -792,6 +793,11 @@ impl StateMachineTest for PoolMatchesModel {
             max_lifetime: Duration::from_secs(7200),
             keep_warm: false,
             health_check_interval: None,
+            // The model states the decisions of never-warmed hosts (replaced on demand) and
+            // per-address bans; keeping warmed hosts hot and host outages are time-driven
+            // policies, tested with the fake clock in `proto/tests/hot.rs`.
+            stay_hot: false,
+            host_outage_threshold: None,
             ..PoolOptions::default()
         };
         options.validate().expect("generated options are valid");

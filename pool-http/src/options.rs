@@ -24,6 +24,10 @@ pub struct RequestOptions {
     /// (a streamed body is unbounded; [`Body::collect`](crate::Body::collect) takes its own
     /// limit).
     pub max_response_body: Option<usize>,
+    /// While the host is down (a host outage in the pool, `docs/stay-hot.md`) and no
+    /// connection to it is open: wait for it to come back, within the request's deadline,
+    /// instead of failing at once with `pool_core::Error::HostDown`. Default: false.
+    pub wait_for_host: bool,
 }
 
 /// The default of [`RequestOptions::timeout`]: 30 s.
@@ -35,6 +39,7 @@ impl Default for RequestOptions {
             timeout: DEFAULT_REQUEST_TIMEOUT,
             body_idle_timeout: None,
             max_response_body: None,
+            wait_for_host: false,
         }
     }
 }
@@ -55,6 +60,12 @@ impl RequestOptions {
     /// These options with a [`max_response_body`](Self::max_response_body).
     pub fn with_max_response_body(mut self, limit: Option<usize>) -> Self {
         self.max_response_body = limit;
+        self
+    }
+
+    /// These options with [`wait_for_host`](Self::wait_for_host).
+    pub fn with_wait_for_host(mut self, wait: bool) -> Self {
+        self.wait_for_host = wait;
         self
     }
 

@@ -92,6 +92,11 @@ impl Blacklist {
         *streak
     }
 
+    /// Failed dials of `ip` in a row (0 after a success).
+    pub(super) fn streak(&self, ip: IpAddr) -> u32 {
+        self.fail_streaks.get(&ip).copied().unwrap_or(0)
+    }
+
     /// A dial of `ip` succeeded: its streak ends.
     pub(super) fn record_success(&mut self, ip: IpAddr) {
         self.fail_streaks.remove(&ip);

@@ -18,6 +18,14 @@ impl<T> PoolState<T> {
     /// `Ready` is a lease counted now (on the least loaded connection, or by `fill`); `Wait`
     /// queues the caller in FIFO order and may start dials (see [`Action::Dial`]).
     pub fn checkout(&mut self, host: &str) -> Result<Checkout, Error> {
+        self.checkout_with(host, false)
+    }
+
+    /// [`PoolState::checkout`], saying what to do while the host is down (a host outage,
+    /// see `docs/stay-hot.md`) and no connection to it is open: with `wait_for_host`, wait
+    /// (until served, or the caller's own deadline); without, fail now with
+    /// [`Error::HostDown`].
+    pub fn checkout_with(&mut self, host: &str, wait_for_host: bool) -> Result<Checkout, Error> {
         if self.closing {
             return Err(Error::Closed);
         }
@@ -40,7 +48,13 @@ impl<T> PoolState<T> {
                 host: entry.name.clone(),
             });
         }
-        let waiter = self.waiters.add(h);
+        // Down, and nothing open to serve the caller: fail fast unless asked to wait (with
+        // connections still open to some addresses, it waits for one of them).
+        let nothing_open = entry.usable == 0;
+        if let Some(down) = self.host_down(h).filter(|_| !wait_for_host && nothing_open) {
+            return Err(down);
+        }
+        let waiter = self.waiters.add(h, wait_for_host);
         self.hosts.get_mut(h).waiters.push_back(waiter);
         // The re-scan after the waiter is counted: a lease a lane return freed before it
         // saw the count is found here (see `WaitQueue::push_back`).
@@ -150,6 +164,9 @@ impl<T> PoolState<T> {
             );
         }
         self.refill(h);
+        if !added.is_empty() {
+            self.rewarm_host(h); // a hot host keeps a connection to every address
+        }
         AddrChange { added, removed }
     }
 
@@ -166,6 +183,7 @@ impl<T> PoolState<T> {
         let Some(h) = self.hosts.lookup(host) else {
             return plan;
         };
+        self.hosts.get_mut(h).hot = true; // kept hot from now on (with `stay_hot`)
         let entry = self.hosts.get(h);
         plan.allowed = entry
             .addrs

@@ -83,8 +83,8 @@ impl<T> PoolState<T> {
     /// Starts as many dials as the host's queue needs (one connection of the last seen
     /// capacity serves that many waiters), within the limits.
     pub(super) fn dial_for_waiters(&mut self, h: HostId) {
-        if self.closing {
-            return;
+        if self.closing || self.hosts.get(h).outage.is_some() {
+            return; // a host that is down is only re-tested (see `hot.rs`)
         }
         loop {
             let host = self.hosts.get(h);
@@ -167,6 +167,12 @@ impl<T> PoolState<T> {
             // now would overshoot the limits (this dial no longer counts as in flight).
             DialPurpose::Retest => self.retest_passed(ip, now),
             DialPurpose::Replace => self.replaced(d.replaces),
+            DialPurpose::Rewarm => self.counters.rewarm_ok += 1,
+            DialPurpose::OutageRetest => {
+                if let Some(o) = self.hosts.get_mut(h).outage.as_mut() {
+                    o.retesting = false;
+                }
+            }
             DialPurpose::Checkout | DialPurpose::Warm => {}
         }
         let known = self.hosts.get(h).addrs.contains_key(&d.addr);
@@ -183,6 +189,9 @@ impl<T> PoolState<T> {
         }
         self.counters.admitted += 1;
         self.hosts.get_mut(h).last_capacity = clamp_capacity(opened.capacity);
+        self.addr_warm(h, d.addr, now);
+        // After the insertion: the re-warm of the other addresses sees this one connected.
+        self.end_outage(h);
         self.serve_waiters(h);
         self.trim_idle();
         self.dial_for_waiters(h);
@@ -201,6 +210,7 @@ impl<T> PoolState<T> {
             }
             DialPurpose::Replace => self.replacement_failed(d.replaces, now),
             DialPurpose::Checkout | DialPurpose::Warm => {}
+            DialPurpose::Rewarm | DialPurpose::OutageRetest => {} // below, after the blacklist
         }
         if matches!(
             error.kind(),
@@ -228,6 +238,16 @@ impl<T> PoolState<T> {
             kind if kind.counts_toward_blacklist() => self.count_failure(h, d.addr, now),
             _ => {}
         }
+        match d.purpose {
+            DialPurpose::Rewarm => self.rewarm_failed(h, d.addr, true),
+            DialPurpose::Warm => self.rewarm_failed(h, d.addr, false),
+            DialPurpose::OutageRetest => self.host_retest_failed(h),
+            _ => {}
+        }
+        if self.hosts.get(h).outage.is_some() {
+            self.fail_impatient_waiters(h);
+            return;
+        }
         let host = self.hosts.get(h);
         if host.waiters.is_empty() {
             return;
@@ -250,9 +270,17 @@ impl<T> PoolState<T> {
 
     // ----- the blacklist ---------------------------------------------------------------
 
-    /// Counts a failed dial of `addr`; `max_retries` in a row blacklist it.
+    /// Counts a failed dial of `addr`; `max_retries` in a row blacklist it — unless
+    /// `host_outage_threshold` of the host's addresses are failing with it: then the host
+    /// is down (an outage: no bans, a short re-test; see `hot.rs`).
     fn count_failure(&mut self, h: HostId, addr: SocketAddr, now: Instant) {
-        if self.blacklist.record_failure(addr.ip()) >= self.opts.max_retries {
+        let streak = self.blacklist.record_failure(addr.ip());
+        if self.hosts.get(h).outage.is_some() || streak < self.opts.max_retries {
+            return;
+        }
+        if self.looks_down(h) {
+            self.start_outage(h, now);
+        } else {
             let reason = BlacklistReason::Failures;
             self.add_to_blacklist(h, addr, reason, BanSource::None, now);
         }

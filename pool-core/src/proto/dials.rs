@@ -1,7 +1,7 @@
 //! Dials in flight and callers waiting: the two tables of requests the shell carries out
 //! for the core, each keyed by an id the core hands out.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -29,6 +29,11 @@ pub enum DialPurpose {
     Replace,
     /// Re-test of a blacklisted address.
     Retest,
+    /// An address of a hot host lost its last connection: the background replacement
+    /// (`stay_hot`, see `docs/stay-hot.md`).
+    Rewarm,
+    /// The re-test of a host in an outage (one address at a time, short backoff).
+    OutageRetest,
 }
 
 /// A dial the pool wants made. Report its outcome with
@@ -111,20 +116,31 @@ impl Dials {
 #[derive(Default)]
 pub(super) struct Waiters {
     map: HashMap<WaiterId, HostId>,
+    /// Waiters that asked to wait through a host outage (`wait_for_host`).
+    patient: HashSet<WaiterId>,
     next: u64,
 }
 
 impl Waiters {
-    /// A new waiter for host `h`.
-    pub(super) fn add(&mut self, h: HostId) -> WaiterId {
+    /// A new waiter for host `h`; a `patient` one waits through a host outage.
+    pub(super) fn add(&mut self, h: HostId, patient: bool) -> WaiterId {
         let id = WaiterId(self.next);
         self.next += 1;
         self.map.insert(id, h);
+        if patient {
+            self.patient.insert(id);
+        }
         id
+    }
+
+    /// Whether the waiter asked to wait through a host outage.
+    pub(super) fn is_patient(&self, id: WaiterId) -> bool {
+        self.patient.contains(&id)
     }
 
     /// Forgets a waiter (served, failed or cancelled); returns its host if it was waiting.
     pub(super) fn remove(&mut self, id: WaiterId) -> Option<HostId> {
+        self.patient.remove(&id);
         self.map.remove(&id)
     }
 
@@ -181,8 +197,9 @@ mod tests {
     #[test]
     fn waiters_know_their_host() {
         let mut waiters = Waiters::default();
-        let a = waiters.add(HostId(3));
-        let b = waiters.add(HostId(4));
+        let a = waiters.add(HostId(3), true);
+        let b = waiters.add(HostId(4), false);
+        assert!(waiters.is_patient(a) && !waiters.is_patient(b));
         assert_eq!(waiters.host_of(b), Some(HostId(4)));
         assert_eq!(waiters.remove(a), Some(HostId(3)));
         assert_eq!(waiters.remove(a), None);

@@ -26,6 +26,30 @@ pub(super) struct AddrEntry {
     pub(super) dialing: usize,
     /// Every connection of this host to this address (a list threaded through the slab).
     pub(super) list: List,
+    /// Re-warm state of a hot host's address (`stay_hot`).
+    pub(super) rewarm: Rewarm,
+}
+
+/// An address of a hot host that lost its last connection, on its way back.
+#[derive(Clone, Copy, Debug, Default)]
+pub(super) struct Rewarm {
+    /// When it lost its last connection (the start of its time to re-warm).
+    pub(super) lost_at: Option<std::time::Instant>,
+    /// Failed re-warm dials in a row (the backoff's exponent).
+    pub(super) failures: u32,
+    /// When its next re-warm try is scheduled, if one is.
+    pub(super) retry_at: Option<std::time::Instant>,
+}
+
+/// A host whose addresses fail at once: not banned one by one, re-tested as a whole.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Outage {
+    /// When it began.
+    pub(super) since: std::time::Instant,
+    /// Failed re-tests so far (the backoff's exponent).
+    pub(super) retests: u32,
+    /// Whether a re-test dial is in flight.
+    pub(super) retesting: bool,
 }
 
 /// One host.
@@ -51,6 +75,10 @@ pub(super) struct HostEntry {
     pub(super) failures_since_success: u32,
     /// This pool's share of a fleet-wide connection budget (`None`: no fleet budget).
     pub(super) fleet_cap: Option<usize>,
+    /// Warmed, so kept hot (with `stay_hot`; see `docs/stay-hot.md`).
+    pub(super) hot: bool,
+    /// The outage it is in, if its addresses fail at once.
+    pub(super) outage: Option<Outage>,
 }
 
 /// One connection of a host, as the lease choice sees it.
@@ -159,6 +187,8 @@ impl HostEntry {
             last_capacity: 1,
             failures_since_success: 0,
             fleet_cap: None,
+            hot: false,
+            outage: None,
         }
     }
 

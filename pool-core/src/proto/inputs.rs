@@ -20,6 +20,7 @@ impl<T> PoolState<T> {
         result: Result<(T, Opened), DialError>,
         now: Instant,
     ) -> Option<ConnId> {
+        self.timers.tick(now);
         let d = self.dials.finish(dial)?;
         if d.counted {
             self.hosts.get_mut(d.host).count_dial(d.addr, false);
@@ -36,6 +37,7 @@ impl<T> PoolState<T> {
     /// A dial that will never report (its task was cancelled or panicked, or it was planned
     /// and never started): frees its reservation without counting a failure.
     pub fn cancel_dial(&mut self, dial: DialId, now: Instant) {
+        self.timers.tick(now);
         let Some(d) = self.dials.finish(dial) else {
             return;
         };
@@ -45,6 +47,8 @@ impl<T> PoolState<T> {
         match d.purpose {
             DialPurpose::Retest => self.retest_ended(d.addr.ip(), now),
             DialPurpose::Replace => self.replacement_failed(d.replaces, now),
+            DialPurpose::Rewarm => self.rewarm_cancelled(d.host, d.addr, now),
+            DialPurpose::OutageRetest => self.host_retest_failed(d.host),
             DialPurpose::Checkout | DialPurpose::Warm => {}
         }
         self.refill(d.host);
@@ -75,7 +79,8 @@ impl<T> PoolState<T> {
             }
             ProbeVerdict::Banned => {
                 self.counters.probed(true);
-                self.drain(id, CloseReason::Unhealthy);
+                // Not re-warmed: the address is banned next (a re-warm dial would race it).
+                self.drain_as(id, CloseReason::Unhealthy, false);
                 let reason = BlacklistReason::Banned;
                 self.add_to_blacklist(host, addr, reason, BanSource::Probe, now);
             }
@@ -83,12 +88,15 @@ impl<T> PoolState<T> {
         self.returned(id, host);
     }
 
-    /// The transport says this connection is dead (peer closed, GOAWAY, driver ended).
-    pub fn handle_conn_closed(&mut self, id: ConnId) {
+    /// The transport says this connection is dead, and why: [`CloseReason::GoAway`],
+    /// [`CloseReason::PeerClosed`], [`CloseReason::Lost`], or [`CloseReason::Broken`] when
+    /// it cannot tell. A hot host's address left without a connection is re-warmed now.
+    pub fn handle_conn_closed(&mut self, id: ConnId, reason: CloseReason, now: Instant) {
+        self.timers.tick(now);
         let Some(host) = self.conns.get(id).map(|e| e.host) else {
             return;
         };
-        self.drain(id, CloseReason::Broken);
+        self.drain(id, reason);
         self.refill(host);
     }
 
@@ -124,7 +132,13 @@ impl<T> PoolState<T> {
             self.replace(id, now);
         }
         let idle_due = |e: &ConnEntry<T>| e.last_used().max(e.busy_seen).after(spans.idle) <= now;
-        if self.conns.get(id).is_some_and(idle_due) {
+        if self.conns.get(id).is_some_and(idle_due) && self.keeps_address_hot(id) {
+            // A hot host's last connection to its address: kept (and probed), not closed;
+            // looked at again one idle timeout on.
+            if let Some(e) = self.conns.get_mut(id) {
+                e.busy_seen = now;
+            }
+        } else if self.conns.get(id).is_some_and(idle_due) {
             if self.close_if_idle(id, CloseReason::Idle, idle_due) {
                 return;
             }
@@ -159,6 +173,8 @@ impl<T> PoolState<T> {
         match timer {
             IpTimer::Retest(ip) => self.retest(ip, now),
             IpTimer::Unblacklist(ip) => self.expire(ip, now),
+            IpTimer::Rewarm(h, addr) => self.fire_rewarm(h, addr),
+            IpTimer::OutageRetest(h) => self.retest_host(h),
         }
     }
 
@@ -170,6 +186,7 @@ impl<T> PoolState<T> {
         if idle && self.blacklist.is_expired(ip, now) {
             if let Some(h) = self.restore(ip) {
                 self.dial_for_waiters(h);
+                self.rewarm_host(h);
             }
         }
     }

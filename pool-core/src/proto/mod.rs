@@ -8,7 +8,8 @@
 //!   [`PoolState::handle_probe_result`], [`PoolState::handle_conn_closed`],
 //!   [`PoolState::release`], [`PoolState::handle_fleet_event`],
 //!   [`PoolState::handle_memory_reading`];
-//! - commands: [`PoolState::checkout`], [`PoolState::set_addrs`], [`PoolState::plan_warm`],
+//! - commands: [`PoolState::checkout`] (and [`PoolState::checkout_with`]),
+//!   [`PoolState::set_addrs`], [`PoolState::plan_warm`], [`PoolState::set_hot`],
 //!   [`PoolState::shed`], [`PoolState::close`], [`PoolState::cancel_waiter`],
 //!   [`PoolState::cancel_dial`], [`PoolState::take_probes`];
 //! - outputs: [`PoolState::poll_action`] (dial, grant, fail, close, probes due, publish to
@@ -35,8 +36,9 @@
 //!
 //! The coordinator's own code is split by concern: `commands` and `inputs` (the public
 //! methods), `dialing` (limits, dials, their results, blacklisting, re-tests, keep-warm
-//! replacements) and `service` (admission, the locked lease choice, waiters, timers of a
-//! connection, draining and closing).
+//! replacements), `service` (admission, the locked lease choice, waiters, timers of a
+//! connection, draining and closing) and `hot` (hot hosts' re-warm dials and host outages,
+//! `docs/stay-hot.md`).
 
 use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -56,6 +58,7 @@ mod dials;
 mod fleet;
 mod gauge;
 mod hosts;
+mod hot;
 mod inputs;
 mod list;
 mod service;
@@ -124,6 +127,14 @@ pub enum Action<T> {
     /// Publish this to the fleet ([`SharedState::publish`](crate::SharedState::publish));
     /// only while [`PoolState::share_blacklist`] is on.
     Publish(crate::fleet::FleetEvent),
+    /// An address of a hot host is connected again `after` it lost its last connection
+    /// (the time to re-warm: record it, e.g. in `hotpool_rewarm_seconds`).
+    Rewarmed {
+        /// The address re-warmed.
+        addr: SocketAddr,
+        /// From losing its last connection to the new one's admission.
+        after: std::time::Duration,
+    },
 }
 
 /// What [`PoolState::plan_warm`] decided: the dials to run, and how far they cover the host.
@@ -343,6 +354,8 @@ impl<T> PoolState<T> {
         self.counters.fill(&mut stats);
         stats.leases_total += leases_total;
         stats.shedding = self.is_shedding();
+        stats.hot_hosts = self.hot_hosts();
+        stats.hosts_down = self.hosts_down();
         stats
     }
 

@@ -149,17 +149,31 @@ impl<T> PoolState<T> {
 
     /// Takes a connection out of service: closed now when nothing holds it, otherwise
     /// marked draining and closed when its last lease or probe returns.
+    ///
+    /// A draining connection no longer counts toward `max_conns_per_host` or
+    /// `max_conns_per_ip`, so when it was its address's last connection of a hot host, the
+    /// re-warm dial starts now (`docs/stay-hot.md`).
     pub(super) fn drain(&mut self, id: ConnId, reason: CloseReason) {
+        self.drain_as(id, reason, true);
+    }
+
+    /// [`PoolState::drain`]; without `rewarm`, the address is not re-warmed (the caller
+    /// is about to ban it).
+    pub(super) fn drain_as(&mut self, id: ConnId, reason: CloseReason, rewarm: bool) {
         let Some(e) = self.conns.get(id) else { return };
         if matches!(e.phase, Phase::Draining(_)) {
             return;
         }
+        let (h, addr) = (e.host, e.addr);
         // Retired first: from here no lane lease can take it, and whoever returns its last
         // lease takes the locked path, which closes it.
         if e.gauge.retire() {
             self.close_conn(id, reason);
         } else {
             self.set_phase(id, Phase::Draining(reason));
+        }
+        if rewarm {
+            self.lost_conn(h, addr, reason);
         }
     }
 

@@ -24,6 +24,13 @@ pub(super) struct Counters {
     pub(super) memory_shed: u64,
     /// Memory-pressure episodes started.
     pub(super) shed_episodes: u64,
+    /// Re-warm dials started, connected, failed; addresses re-warmed.
+    pub(super) rewarm_started: u64,
+    pub(super) rewarm_ok: u64,
+    pub(super) rewarm_failed: u64,
+    pub(super) rewarmed: u64,
+    /// Host outages begun.
+    pub(super) host_outages: u64,
 }
 
 impl Counters {
@@ -63,6 +70,11 @@ impl Counters {
         stats.fleet_ignored = self.fleet_ignored;
         stats.memory_shed_total = self.memory_shed;
         stats.shed_episodes = self.shed_episodes;
+        stats.rewarm_dials_total = self.rewarm_started;
+        stats.rewarm_dials_ok = self.rewarm_ok;
+        stats.rewarm_dials_failed = self.rewarm_failed;
+        stats.rewarmed_total = self.rewarmed;
+        stats.host_outages_total = self.host_outages;
     }
 }
 

@@ -14,6 +14,7 @@ use crate::types::{Outcome, ProbeVerdict};
 
 mod fleet;
 mod health;
+mod hot;
 mod lifetime;
 mod placement;
 mod shed;
@@ -36,6 +37,7 @@ struct Harness {
     closed: Vec<(u32, CloseReason)>,
     probes_due: usize,
     published: Vec<crate::fleet::FleetEvent>,
+    rewarmed: Vec<(SocketAddr, Duration)>,
 }
 
 impl Harness {
@@ -50,6 +52,7 @@ impl Harness {
             closed: Vec::new(),
             probes_due: 0,
             published: Vec::new(),
+            rewarmed: Vec::new(),
         }
     }
 
@@ -62,6 +65,7 @@ impl Harness {
                 Action::Close { handle, reason, .. } => self.closed.push((handle, reason)),
                 Action::ProbesDue => self.probes_due += 1,
                 Action::Publish(event) => self.published.push(event),
+                Action::Rewarmed { addr, after } => self.rewarmed.push((addr, after)),
             }
         }
         self.s.check_invariants();
@@ -292,6 +296,8 @@ fn idle_beyond_max_idle_closes_lru_first() {
 #[test]
 fn idle_timeout_closes_unused_connections_only() {
     let mut h = Harness::new(PoolOptions {
+        // Warmed only to make connections: a hot host's last one per address stays.
+        stay_hot: false,
         idle_timeout: Duration::from_secs(60),
         ..opts()
     });
@@ -357,7 +363,7 @@ fn transport_closed_connection_is_removed() {
     let mut h = Harness::new(opts());
     h.set_addrs(HOST, &[addr(2)]);
     let id = h.warm(HOST, 1)[0];
-    h.s.handle_conn_closed(id);
+    h.s.handle_conn_closed(id, CloseReason::Broken, h.now);
     h.pump();
     assert_eq!(h.closed, vec![(1, CloseReason::Broken)]);
 }
@@ -627,7 +633,7 @@ proptest! {
                 Op::TransportClosed(i) => {
                     let ids = h.s.conn_ids();
                     if let Some(id) = pick(&ids, i) {
-                        h.s.handle_conn_closed(id);
+                        h.s.handle_conn_closed(id, CloseReason::Broken, h.now);
                         h.pump();
                     }
                 }

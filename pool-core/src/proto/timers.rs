@@ -7,10 +7,11 @@
 //! touches the set when the connection's next deadline moved earlier.
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use super::conns::ConnId;
+use super::hosts::HostId;
 use crate::options::PoolOptions;
 
 /// A point in time as nanoseconds since the state's epoch (the first `now` it was given):
@@ -95,6 +96,10 @@ pub(super) enum IpTimer {
     Retest(IpAddr),
     /// The entry's `blacklist_timeout` is up.
     Unblacklist(IpAddr),
+    /// A re-warm try of an address of a hot host is due (its backoff ended).
+    Rewarm(HostId, SocketAddr),
+    /// The next re-test of a host in an outage is due.
+    OutageRetest(HostId),
 }
 
 /// What [`Timers::pop_due`] found due.
@@ -116,13 +121,21 @@ pub(super) struct Timers {
     seq: u64,
     /// Set when a new earliest deadline was added (see `take_deadline_moved`).
     deadline_moved: bool,
+    /// The latest `now` given: the time of an input that carries none (a checkout).
+    latest: Option<Instant>,
 }
 
 impl Timers {
     /// `now` as a tick; the first time sets the epoch.
     pub(super) fn tick(&mut self, now: Instant) -> Tick {
         let epoch = *self.epoch.get_or_insert(now);
+        self.latest = Some(self.latest.map_or(now, |l| l.max(now)));
         Tick(nanos(now.saturating_duration_since(epoch)))
+    }
+
+    /// The latest `now` an input gave (for inputs without one, such as a checkout).
+    pub(super) fn latest(&self) -> Option<Instant> {
+        self.latest.or(self.epoch)
     }
 
     /// Sets the epoch, unless a tick set it already; returns the epoch in force.

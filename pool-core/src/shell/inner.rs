@@ -165,6 +165,9 @@ impl<D: Dialer> Inner<D> {
                     effects.push(Effect::Close(handle));
                 }
                 Action::ProbesDue => effects.push(Effect::ProbesDue),
+                Action::Rewarmed { after, .. } => {
+                    self.metrics.rewarm_seconds.record(after.as_secs_f64());
+                }
                 Action::Publish(event) => effects.push(Effect::Publish(event)),
             }
         }
@@ -290,12 +293,17 @@ impl<D: Dialer> Inner<D> {
             return;
         };
         let closed = pooled.conn.closed();
+        let conn = Arc::downgrade(&pooled.conn);
         let pool = Arc::downgrade(self);
         let task = rt::spawn(async move {
             closed.await;
+            let reason = conn
+                .upgrade()
+                .map_or(crate::CloseReason::Broken, |c| c.close_reason());
             if let Some(inner) = pool.upgrade() {
+                let now = rt::now();
                 let mut shared = inner.lock();
-                shared.core.handle_conn_closed(id);
+                shared.core.handle_conn_closed(id, reason, now);
                 inner.after(shared);
             }
         });

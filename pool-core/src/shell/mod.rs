@@ -40,6 +40,30 @@ use crate::{Dialer, Error, OptionsError, PoolOptions};
 use inner::Inner;
 use proto::{AddrChange, Checkout};
 
+/// Per-call options of [`Pool::get_with`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct GetOptions {
+    /// While the host is down (a host outage, `docs/stay-hot.md`) and no connection to it
+    /// is open: wait for it to come back, up to `checkout_timeout` (bound it further with
+    /// your own deadline), instead of failing at once with [`Error::HostDown`].
+    pub wait_for_host: bool,
+}
+
+impl GetOptions {
+    /// The defaults: fail fast while the host is down.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the `wait_for_host` field.
+    #[must_use]
+    pub fn wait_for_host(mut self, wait: bool) -> Self {
+        self.wait_for_host = wait;
+        self
+    }
+}
+
 /// A hot connection pool over any [`Dialer`]. Cheap to clone: clones share one pool.
 ///
 /// Must be created inside a tokio runtime (it spawns its driver task).
@@ -139,20 +163,29 @@ impl<D: Dialer> Pool<D> {
     /// A lease on a connection to `host`: a warm one with spare capacity when there is one
     /// (by the `placement` option; without the pool lock when it can, see `shell/lane.rs`),
     /// else waits for one — dialing within the limits — for at most `checkout_timeout`.
+    ///
+    /// While the host is down (its addresses fail at once: a host outage) and no
+    /// connection to it is open, fails at once with [`Error::HostDown`]; see
+    /// [`Pool::get_with`] to wait instead.
     pub async fn get(&self, host: &str) -> Result<Lease<D>, Error> {
+        self.get_with(host, GetOptions::default()).await
+    }
+
+    /// [`Pool::get`] with per-call options ([`GetOptions`]).
+    pub async fn get_with(&self, host: &str, options: GetOptions) -> Result<Lease<D>, Error> {
         if let Some(entry) = self.inner.lane.try_lease(host) {
             self.inner.metrics.leases.increment(1);
             return Ok(Lease::new(entry));
         }
         // Boxed: the fast path's future stays small (the waiting path is the big one).
-        Box::pin(self.get_locked(host)).await
+        Box::pin(self.get_locked(host, options)).await
     }
 
     /// `get` when the fast lane found nothing: under the pool lock, maybe waiting.
-    async fn get_locked(&self, host: &str) -> Result<Lease<D>, Error> {
+    async fn get_locked(&self, host: &str, options: GetOptions) -> Result<Lease<D>, Error> {
         let waiter = {
             let mut shared = self.inner.lock();
-            match shared.core.checkout(host) {
+            match shared.core.checkout_with(host, options.wait_for_host) {
                 Ok(Checkout::Ready(id)) => {
                     let lease = self.inner.lease_for(&shared, id);
                     self.inner.after(shared);
@@ -213,6 +246,21 @@ impl<D: Dialer> Pool<D> {
         let change = shared.core.set_addrs(host, addrs);
         self.inner.after(shared);
         change
+    }
+
+    /// Keeps `host` hot (or stops): a hot host keeps a connection to every allowed address,
+    /// replaced in the background when one is lost (`docs/stay-hot.md`). [`Pool::warm`]
+    /// marks a host hot; this is for hosts warmed by other means, or to stop.
+    pub fn set_hot(&self, host: &str, hot: bool) {
+        let mut shared = self.inner.lock();
+        shared.core.set_hot(host, hot);
+        self.inner.after(shared);
+    }
+
+    /// When `host`'s current outage began, if it is down (its addresses fail at once;
+    /// the pool re-tests it with a short backoff).
+    pub fn host_down_since(&self, host: &str) -> Option<std::time::Instant> {
+        self.inner.lock().core.host_down_since(host)
     }
 
     /// The addresses currently known for `host`.

@@ -88,6 +88,8 @@ fn failed_keep_warm_replacement_is_retried_before_expiry() {
 #[test]
 fn keep_warm_replacement_retries_stay_within_the_limits() {
     let mut h = Harness::new(PoolOptions {
+        // The keep_warm tries alone: a hot host would re-warm after expiry (`tests/hot.rs`).
+        stay_hot: false,
         keep_warm: true,
         keep_warm_lead: Duration::from_secs(40),
         max_lifetime: Duration::from_secs(300),
