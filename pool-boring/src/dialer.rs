@@ -190,6 +190,10 @@ impl Connection for BoringConn {
         self.inner.closed()
     }
 
+    fn close_reason(&self) -> pool_core::CloseReason {
+        self.inner.close_reason()
+    }
+
     async fn probe(&self) -> ProbeVerdict {
         self.inner.probe().await
     }

@@ -293,6 +293,10 @@ impl Connection for BoringH2Conn {
         self.session.closed()
     }
 
+    fn close_reason(&self) -> pool_core::CloseReason {
+        self.session.close_reason()
+    }
+
     async fn probe(&self) -> ProbeVerdict {
         self.session.probe(self.limits.test_timeout).await
     }

@@ -295,8 +295,9 @@ where
     let mut attempts = Attempts::default();
     let mut request = request;
     let mut skipped = 0;
+    let get = pool_core::GetOptions::new().wait_for_host(options.wait_for_host);
     loop {
-        let mut lease = match tokio::time::timeout_at(deadline, pool.get(host)).await {
+        let mut lease = match tokio::time::timeout_at(deadline, pool.get_with(host, get)).await {
             Ok(Ok(lease)) => lease,
             Ok(Err(e)) => return (Err(e.into()), attempts),
             Err(_) => return (Err(timeout()), attempts),

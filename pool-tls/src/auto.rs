@@ -172,6 +172,13 @@ impl<H: Connection> Connection for HttpsConn<H> {
         }
     }
 
+    fn close_reason(&self) -> pool_core::CloseReason {
+        match self {
+            HttpsConn::H1(c) => c.close_reason(),
+            HttpsConn::H2(c) => c.close_reason(),
+        }
+    }
+
     async fn probe(&self) -> ProbeVerdict {
         match self {
             HttpsConn::H1(c) => c.probe().await,

@@ -197,6 +197,10 @@ impl Connection for H2Conn {
         self.session.closed()
     }
 
+    fn close_reason(&self) -> pool_core::CloseReason {
+        self.session.close_reason()
+    }
+
     async fn probe(&self) -> ProbeVerdict {
         self.session.probe(self.test_timeout).await
     }

@@ -240,6 +240,16 @@ impl<C: H2LikeClient, P: H2LikePing + Send> H2Session<C, P> {
         crate::tls::when_closed(&self.closed)
     }
 
+    /// Why the connection closed on its own: the peer's GOAWAY, or else the peer closing or
+    /// resetting it (`Connection::close_reason`).
+    pub fn close_reason(&self) -> pool_core::CloseReason {
+        if self.goaway.received() {
+            pool_core::CloseReason::GoAway
+        } else {
+            pool_core::CloseReason::PeerClosed
+        }
+    }
+
     /// Healthy when open and a PING is answered within `timeout`.
     pub async fn probe(&self, timeout: Duration) -> ProbeVerdict {
         if self.is_closed() {

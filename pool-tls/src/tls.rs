@@ -445,6 +445,12 @@ impl Connection for TlsConn {
     fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
         crate::tls::when_closed(&self.closed)
     }
+
+    /// A TLS stream or an HTTP/1.1 connection that ends on its own was closed or reset by
+    /// the peer (this side never closes one without the pool knowing).
+    fn close_reason(&self) -> pool_core::CloseReason {
+        pool_core::CloseReason::PeerClosed
+    }
 }
 
 /// Completes once `flag` is set: the [`Connection::closed`] of every pool-tls connection,

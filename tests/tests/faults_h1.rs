@@ -92,7 +92,7 @@ fn stall_times_out_is_counted_not_retried_and_the_pool_keeps_serving() {
         assert!(!err.is_retryable(&http::Method::GET, true), "{err:?}");
         // HTTP/1.1 cannot abandon one exchange: the connection is closed (the answer may
         // still come), and the pool counts it.
-        hostile_rig::wait_for_closed(pool, CloseReason::Broken, 1).await;
+        hostile_rig::wait_for_failed(pool, 1).await;
         assert_eq!(pool.stats().leases_total, 2, "one lease each: no retry");
 
         // The pool keeps serving, on a new connection.
@@ -165,7 +165,7 @@ fn reset_mid_request_is_reported_and_retried_only_when_safe() {
         assert!(matches!(err, RequestError::ConnectionLost(_)), "{err:?}");
         assert!(!err.is_retryable(&http::Method::GET, false), "{err:?}");
         assert_eq!(rig.origin.stats().requests, 1, "no retry");
-        hostile_rig::wait_for_closed(&rig.pool, CloseReason::Broken, 1).await;
+        hostile_rig::wait_for_failed(&rig.pool, 1).await;
 
         // 2. A reused connection, idempotent GET: retried once, on a replacement.
         let ok = pool_http::send(&rig.pool, HOST, get("/warm-up"))
@@ -181,7 +181,7 @@ fn reset_mid_request_is_reported_and_retried_only_when_safe() {
         // answer closes it).
         ok.into_body().bytes().await.unwrap();
         assert_eq!(rig.origin.stats().requests, 4, "one retry");
-        hostile_rig::wait_for_closed(&rig.pool, CloseReason::Broken, 2).await;
+        hostile_rig::wait_for_failed(&rig.pool, 2).await;
 
         // 3. A reused connection (it carried the retry), POST: reported, not retried.
         let err = reset_under(&rig, req(http::Method::POST, "/order"))
@@ -193,7 +193,7 @@ fn reset_mid_request_is_reported_and_retried_only_when_safe() {
 
         assert_eq!(rig.proxy.stats_for(a).resets, 3);
         let stats = rig.finish().await;
-        assert_eq!(stats.closed_for(CloseReason::Broken), 3);
+        assert_eq!(hostile_rig::failed_closes(&stats), 3);
         assert_eq!(stats.dials_ok, 3, "a replacement dialed after each reset");
         assert_eq!(stats.dial_failures, 0);
     });

@@ -136,7 +136,7 @@ fn a_connection_cut_mid_request_is_retried_only_when_safe() {
         assert!(matches!(err, RequestError::ConnectionLost(_)), "{err:?}");
         assert!(!err.is_retryable(&http::Method::GET, false), "{err:?}");
         assert_eq!(fresh.stats().requests, 1, "no retry");
-        hostile_rig::wait_for_closed(&pool, CloseReason::Broken, 1).await;
+        hostile_rig::wait_for_failed(&pool, 1).await;
         assert_eq!(pool.warm(OTHER).await.ok, 1, "a replacement is dialed");
 
         // 2. A reused connection, idempotent GET: retried once, on a replacement.
@@ -151,7 +151,7 @@ fn a_connection_cut_mid_request_is_retried_only_when_safe() {
             2,
             "the retry went to a replacement"
         );
-        hostile_rig::wait_for_closed(&pool, CloseReason::Broken, 2).await;
+        hostile_rig::wait_for_failed(&pool, 2).await;
 
         // 3. A reused connection (it carried the retry), POST: reported, not retried.
         let post = http::Request::post("/order")
@@ -166,7 +166,7 @@ fn a_connection_cut_mid_request_is_retried_only_when_safe() {
             reused.stats().open == 0 && fresh.stats().open == 0
         })
         .await;
-        assert_eq!(stats.closed_for(CloseReason::Broken), 3);
+        assert_eq!(hostile_rig::failed_closes(&stats), 3);
         assert_eq!(stats.dial_failures, 0);
         reused.shutdown().await;
         fresh.shutdown().await;

@@ -34,6 +34,9 @@ fn pool_options(interval: Duration) -> PoolOptions {
     PoolOptions {
         health_check_interval: Some(interval),
         keep_warm: false,
+        // Probes and thresholds removing connections are the subject; a warmed host's
+        // background re-warming is tests/stay_hot.rs'.
+        stay_hot: false,
         ..PoolOptions::default()
     }
 }

@@ -58,7 +58,12 @@ async fn exclusive_streams_validated_and_watched_while_idle() {
     let baseline = open_fds();
     let pool = Pool::new(
         TlsDialer::new(options(&ca)).unwrap(),
-        PoolOptions::default(),
+        PoolOptions {
+            // What the idle watcher notices is this test's subject; a warmed host's
+            // background re-warming is tests/stay_hot.rs'.
+            stay_hot: false,
+            ..PoolOptions::default()
+        },
     )
     .unwrap();
     pool.set_addrs("a.test", origin.socket_addrs());
