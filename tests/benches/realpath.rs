@@ -34,11 +34,16 @@
 
 #[path = "../../pool-tls/benches/common/mod.rs"]
 mod common;
+/// The child-process peers: h2load and curl.
+#[path = "realpath/peers.rs"]
+mod peers;
+/// The warm-up row: 1,611 addresses behind the relay.
+#[path = "realpath/warm.rs"]
+mod warm;
 
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -358,145 +363,6 @@ struct Variant {
     workloads: &'static [&'static str],
 }
 
-/// Runs `program` to its end or kills it at `deadline`; its stdout, or why not.
-fn run_until(mut command: Command, deadline: Duration) -> Result<String, String> {
-    let program = format!("{:?}", command.get_program());
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .map_err(|e| format!("{program}: {e}"))?;
-    let started = Instant::now();
-    loop {
-        match child.try_wait() {
-            Ok(Some(status)) => {
-                let mut out = String::new();
-                if let Some(mut stdout) = child.stdout.take() {
-                    let _ = std::io::Read::read_to_string(&mut stdout, &mut out);
-                }
-                return if status.success() {
-                    Ok(out)
-                } else {
-                    Err(format!("{program} exited with {status}"))
-                };
-            }
-            Ok(None) if started.elapsed() > deadline => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("{program} killed after {deadline:?}"));
-            }
-            Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-            Err(e) => return Err(format!("{program}: {e}")),
-        }
-    }
-}
-
-/// Whether `program --version` runs.
-fn available(program: &str) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// h2load: `n` GETs of `w.path`; HTTP/2 with one client × `w.concurrency` streams, or
-/// `--h1` with `clients` clients. Rate from its log (first request → last response).
-fn h2load_cell(
-    path: &WanPath,
-    w: &Workload,
-    h1: Option<usize>,
-    n: usize,
-    deadline: Duration,
-) -> Result<Cell, String> {
-    let log = common::out_dir().join("realpath-h2load.log");
-    let _ = std::fs::remove_file(&log);
-    let mut command = Command::new("h2load");
-    command.args(["-n", &n.to_string()]);
-    let clients = match h1 {
-        Some(c) => {
-            let c = c.clamp(1, n);
-            let threads = c.min(2).to_string();
-            command.args(["--h1", "-t", &threads, "-c", &c.to_string(), "-m", "1"]);
-            c
-        }
-        None => {
-            command.args(["-t", "1", "-c", "1", "-m", &w.concurrency.to_string()]);
-            1
-        }
-    };
-    command
-        .arg(format!("--connect-to={}", path.tcp_front()))
-        .arg(format!("--log-file={}", log.display()))
-        .arg(path.url(w.path));
-    run_until(command, deadline)?;
-    let text = std::fs::read_to_string(&log).map_err(|e| format!("h2load log: {e}"))?;
-    let _ = std::fs::remove_file(&log);
-    // Tab-separated: start (µs since the epoch), status, µs until the response ended.
-    let (mut first, mut last) = (u64::MAX, 0u64);
-    let mut result = Cell {
-        connections: Some(clients),
-        ..Cell::default()
-    };
-    for line in text.lines() {
-        let cols: Vec<&str> = line.split('\t').collect();
-        let (Some(start), Some(status), Some(us)) = (cols.first(), cols.get(1), cols.get(2)) else {
-            continue;
-        };
-        let (Ok(start), Ok(us)) = (start.parse::<u64>(), us.parse::<u64>()) else {
-            continue;
-        };
-        if *status != "200" {
-            result.errors += 1;
-            continue;
-        }
-        first = first.min(start);
-        last = last.max(start + us);
-        result.ok += 1;
-        result.latencies.push(Duration::from_micros(us));
-    }
-    result.errors += n.saturating_sub(result.ok + result.errors);
-    result.wall = Duration::from_micros(last.saturating_sub(first).max(1));
-    result.latencies.sort_unstable();
-    Ok(result)
-}
-
-/// curl: one GET of `w.path` over HTTP/2; `wall` = transfer (total − pretransfer).
-fn curl_cell(path: &WanPath, w: &Workload, deadline: Duration) -> Result<Cell, String> {
-    let mut command = Command::new("curl");
-    command
-        .args(["--http2", "-sS", "-o", "/dev/null", "--cacert"])
-        .arg(&path.ca_pem)
-        .arg("--resolve")
-        .arg(format!("{HOST}:{}:{TCP_FRONT}", path.relay.port()))
-        .args(["--max-time", &deadline.as_secs().to_string()])
-        .args([
-            "-w",
-            "%{http_code} %{size_download} %{time_pretransfer} %{time_total}",
-        ])
-        .arg(path.url(w.path));
-    let out = run_until(command, deadline + Duration::from_secs(2))?;
-    let f: Vec<&str> = out.split_whitespace().collect();
-    let parse = |i: usize| f.get(i).and_then(|s| s.parse::<f64>().ok());
-    match (parse(0), parse(1), parse(2), parse(3)) {
-        (Some(code), Some(size), Some(pre), Some(total))
-            if code == 200.0 && size as usize == w.body_len =>
-        {
-            let transfer = Duration::from_secs_f64((total - pre).max(0.0));
-            Ok(Cell {
-                ok: 1,
-                wall: transfer,
-                latencies: vec![transfer],
-                total: Some(Duration::from_secs_f64(total)),
-                connections: Some(1),
-                ..Cell::default()
-            })
-        }
-        _ => Err(format!("curl: unexpected output {out:?}")),
-    }
-}
-
 /// One JSON line for a cell.
 fn cell_json(
     rtt_ms: u64,
@@ -549,7 +415,7 @@ fn main() {
         .enable_all()
         .build()
         .expect("clients' runtime");
-    let (h2load, curl) = (available("h2load"), available("curl"));
+    let (h2load, curl) = (peers::available("h2load"), peers::available("curl"));
     let tcp = path.tcp_front();
     let udp = path.relay.socket_addr(UDP_FRONT);
     let all: &[&str] = &["100k", "20m", "1k"];
@@ -659,6 +525,10 @@ fn main() {
         // What hotpool's HTTP/1.1 pool opened under its defaults in this row.
         let mut h1_conns = 1usize;
         for w in &WORKLOADS {
+            // The requests hotpool's HTTP/1.1 client completed in this cell: h2load `--h1`
+            // sends no more (with as few connections, a fixed count could outlast any
+            // budget at high RTT; its rate does not depend on the count).
+            let mut h1_done = usize::MAX;
             let n = plan.requests(w, rtt_ms);
             let (budget, timeout) = (plan.budget(), plan.request_timeout(w));
             for v in &mut variants {
@@ -676,6 +546,7 @@ fn main() {
                             }));
                         c.connections = Some(open(pool));
                         h1_conns = h1_conns.max(open(pool));
+                        h1_done = c.ok;
                         Ok(c)
                     }
                     Client::H2(pool) => {
@@ -715,12 +586,15 @@ fn main() {
                         )
                     }
                     Client::H2load { .. } if !h2load => Err("h2load not installed".into()),
-                    Client::H2load { h1 } => {
-                        let clients = h1.then_some(h1_conns);
-                        h2load_cell(&path, &w, clients, n, budget + timeout)
+                    Client::H2load { h1: true } => {
+                        let n = n.min(h1_done).max(h1_conns);
+                        peers::h2load_cell(&path, &w, Some(h1_conns), n, budget + timeout)
+                    }
+                    Client::H2load { h1: false } => {
+                        peers::h2load_cell(&path, &w, None, n, budget + timeout)
                     }
                     Client::Curl if !curl => Err("curl not installed".into()),
-                    Client::Curl => curl_cell(&path, &w, timeout),
+                    Client::Curl => peers::curl_cell(&path, &w, timeout),
                 };
                 let line = cell_json(rtt_ms, &w, v, n, measured.as_ref().map_err(String::as_str));
                 eprintln!("realpath: {line} ({:.1} s)", t.elapsed().as_secs_f64());
@@ -745,7 +619,7 @@ fn main() {
     });
     drop(variants);
 
-    lines.push(warm_row(&rt, &path, h2load));
+    lines.push(warm::warm_row(&rt, &path, h2load));
     common::write_jsonl("realpath", &lines);
     drop(rt);
     path.rt.block_on(async {
@@ -754,95 +628,4 @@ fn main() {
         path.h3.shutdown().await;
     });
     let _ = std::fs::remove_file(&path.ca_pem);
-}
-
-/// `n` loopback addresses 127.0.40.1, 127.0.40.2, … (y in 1..=254): the warm-up row's
-/// relay fronts, clear of the origin's and the matrix's addresses.
-fn warm_fronts(n: usize) -> Vec<IpAddr> {
-    (0..n)
-        .map(|i| {
-            let x = u8::try_from(40 + i / 254).expect("at most 54,000 fronts");
-            let y = u8::try_from(1 + i % 254).expect("1..=254");
-            IpAddr::V4(Ipv4Addr::new(127, 0, x, y))
-        })
-        .collect()
-}
-
-/// The warm-up row: a relay with [`WARM_ADDRESSES`] fronts (each to the same origin
-/// address) at [`WARM_RTT_MS`]; `Pool::warm` of a fresh `H2Dialer` pool (default options
-/// but room for every address) over every front, next to `h2load -c 1611 -n 1611` (one
-/// request per client, every client at once) against one front.
-fn warm_row(rt: &tokio::runtime::Runtime, path: &WanPath, h2load: bool) -> String {
-    let fronts = warm_fronts(WARM_ADDRESSES);
-    let upstream = SocketAddr::new(common::loopback_ips(1)[0], path.origin.port());
-    let routes: Vec<(IpAddr, SocketAddr)> = fronts.iter().map(|ip| (*ip, upstream)).collect();
-    let options = WanOptions::rtt(Duration::from_millis(WARM_RTT_MS));
-    let relay = match path.rt.block_on(WanRelay::start(&routes, options)) {
-        Ok(relay) => relay,
-        Err(e) => {
-            return format!(
-                "{{\"bench\":\"realpath\",\"kind\":\"warm\",\"rtt_ms\":{WARM_RTT_MS},\"addresses\":{WARM_ADDRESSES},\"skipped\":\"relay with {WARM_ADDRESSES} fronts: {e}\"}}"
-            );
-        }
-    };
-    let dialer = H2Dialer::new(pool_tls::H2Options {
-        tls: pool_tls::TlsOptions {
-            trust: path.trust(),
-            ..pool_tls::H2Options::default().tls
-        },
-        ..pool_tls::H2Options::default()
-    })
-    .expect("h2 dialer");
-    let pool = Pool::new(
-        dialer,
-        PoolOptions {
-            max_connections: 2 * WARM_ADDRESSES,
-            max_conns_per_host: 2 * WARM_ADDRESSES,
-            max_idle_conns: 2 * WARM_ADDRESSES,
-            ..PoolOptions::default()
-        },
-    )
-    .expect("pool");
-    pool.set_addrs(HOST, relay.socket_addrs());
-    let warm_concurrency = PoolOptions::default().warm_concurrency;
-    let report = rt.block_on(pool.warm(HOST));
-    let hotpool_secs = report.elapsed.as_secs_f64();
-    rt.block_on(pool.close());
-    eprintln!(
-        "realpath: warm {} of {WARM_ADDRESSES} addresses in {hotpool_secs:.2} s",
-        report.ok
-    );
-    let peer = if h2load {
-        let mut command = Command::new("h2load");
-        let n = WARM_ADDRESSES.to_string();
-        command
-            .args(["-n", &n, "-c", &n, "-m", "1", "-t", "2"])
-            .arg(format!("--connect-to={}", relay.socket_addrs()[0]))
-            .arg(format!("https://{HOST}:{}/1k", relay.port()));
-        let t = Instant::now();
-        match run_until(command, Duration::from_secs(120)) {
-            Ok(out) => {
-                let wall = t.elapsed().as_secs_f64();
-                let ok = out
-                    .lines()
-                    .find(|l| l.starts_with("requests:"))
-                    .and_then(|l| l.split(',').find(|f| f.trim().ends_with("succeeded")))
-                    .and_then(|f| {
-                        f.split_whitespace()
-                            .next()
-                            .and_then(|n| n.parse::<u64>().ok())
-                    })
-                    .unwrap_or(0);
-                format!(",\"h2load_seconds\":{wall:.3},\"h2load_succeeded\":{ok}")
-            }
-            Err(e) => format!(",\"h2load_skipped\":{e:?}"),
-        }
-    } else {
-        ",\"h2load_skipped\":\"h2load not installed\"".to_owned()
-    };
-    path.rt.block_on(relay.shutdown());
-    format!(
-        "{{\"bench\":\"realpath\",\"kind\":\"warm\",\"rtt_ms\":{WARM_RTT_MS},\"addresses\":{WARM_ADDRESSES},\"warm_concurrency\":{warm_concurrency},\"warmed\":{},\"failed\":{},\"hotpool_seconds\":{hotpool_secs:.3}{peer}}}",
-        report.ok, report.failed
-    )
 }
