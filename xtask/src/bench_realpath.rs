@@ -198,6 +198,11 @@ fn value(l: Option<&Value>) -> Option<f64> {
     }
 }
 
+/// Whether a cell ran (not skipped) and had errors: a failed or late request.
+fn failed(l: Option<&Value>) -> bool {
+    l.is_some_and(|l| l.get("skipped").is_none() && l["errors"].as_u64().unwrap_or(0) > 0)
+}
+
 /// One target: hotpool's client against a peer on a workload, `higher` when a larger
 /// value is better (rates) and `bound` the ratio hotpool / peer must reach (or stay under).
 struct Goal {
@@ -286,6 +291,7 @@ pub(super) fn render(
             .find(|l| l["rtt_ms"].as_u64() == Some(rtt) && l["workload"] == w && l["client"] == c)
     };
     let mut rtts: Vec<u64> = cells.iter().filter_map(|l| l["rtt_ms"].as_u64()).collect();
+    rtts.sort_unstable();
     rtts.dedup();
     let _ = writeln!(
         out,
@@ -334,26 +340,34 @@ pub(super) fn render(
         for &rtt in rtts.iter().filter(|r| **r >= 10) {
             let hot = value(find(rtt, goal.workload, goal.hot));
             let peer = value(find(rtt, goal.workload, goal.peer));
-            let shown = |v: Option<f64>| match (v, goal.workload) {
+            let shown = |v: Option<f64>, l: Option<&Value>| match (v, goal.workload) {
+                (None, _) if failed(l) => l.map_or_else(String::new, figure),
                 (None, _) => "no figure".to_owned(),
                 (Some(s), "20m") => format!("{s:.2} s"),
                 (Some(r), _) => fmt_rate(Some(r)),
             };
             let ratio = super::ratio(hot, peer);
-            let met = ratio.map(|r| {
-                if goal.higher {
+            let met = match ratio {
+                Some(r) => Some(if goal.higher {
                     r >= goal.bound
                 } else {
                     r <= goal.bound
-                }
-            });
+                }),
+                // hotpool ran and failed (errors, a timeout) where the peer has a figure.
+                None if peer.is_some() && failed(find(rtt, goal.workload, goal.hot)) => Some(false),
+                None => None,
+            };
             all_met = match (all_met, met) {
                 (Some(a), Some(m)) => Some(a && m),
                 _ => None,
             };
             let mut r = Row::new(format!("RTT {rtt} ms: {}", goal.name));
-            r.hotpool = shown(hot);
-            r.peer = format!("{} {}", goal.peer_label, shown(peer));
+            r.hotpool = shown(hot, find(rtt, goal.workload, goal.hot));
+            r.peer = format!(
+                "{} {}",
+                goal.peer_label,
+                shown(peer, find(rtt, goal.workload, goal.peer))
+            );
             r.ratio = fmt_ratio(ratio);
             r.target = format!("{} {}×", if goal.higher { "≥" } else { "≤" }, goal.bound);
             r.verdict = verdict(met);
@@ -432,6 +446,10 @@ mod tests {
             cell(50, "100k", "h2load_h2", 1000.0, 1.0),
             cell(50, "20m", "hotpool_h2", 0.0, 0.5),
             cell(50, "20m", "curl_h2", 0.0, 0.2),
+            cell(10, "20m", "curl_h2", 0.0, 0.2),
+            cell(10, "100k", "hotpool_h2", 990.0, 1.0),
+            cell(10, "100k", "h2load_h2", 1000.0, 1.0),
+            r#"{"kind":"cell","rtt_ms":10,"workload":"20m","client":"hotpool_h2","ok":0,"errors":1,"seconds":30.0}"#.into(),
             r#"{"kind":"warm","rtt_ms":50,"addresses":1611,"warm_concurrency":64,"warmed":1611,"hotpool_seconds":3.0,"h2load_seconds":1.5,"h2load_succeeded":1611}"#.into(),
         ]);
         let mut out = String::new();
@@ -449,6 +467,10 @@ mod tests {
         assert!(
             !out.contains("RTT 0 ms: h2 vs"),
             "RTT 0 has no target: {out}"
+        );
+        assert!(
+            out.contains("| RTT 10 ms: h2, one 20 MB body vs curl | failed, **1 errors** | curl --http2 (transfer) 0.20 s | — | ≤ 1.2× | **missed** |"),
+            "a timeout is a miss: {out}"
         );
         assert!(
             out.contains("| warm 1611 addresses at RTT 50 ms | 3.00 s (1611 connected) |"),

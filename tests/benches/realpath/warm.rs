@@ -50,6 +50,8 @@ pub(crate) fn warm_row(rt: &tokio::runtime::Runtime, path: &WanPath, h2load: boo
         ..pool_tls::H2Options::default()
     })
     .expect("h2 dialer");
+    // The pool's driver task is spawned on the clients' runtime.
+    let _clients = rt.enter();
     let pool = Pool::new(
         dialer,
         PoolOptions {
