@@ -8,6 +8,10 @@
 //!   `throughput`, `warmup`, `memory`, `protocols`; `pool-redis`: `fleet`) write JSON lines to `target/hotpool-bench/*.jsonl`
 //!   (`HOTPOOL_BENCH_OUT`), and read `HOTPOOL_BENCH_QUICK` for their smaller quick sizes.
 //!
+//! - the real-path bench (`hotpool-tests`: `realpath`, see `bench_realpath.rs`) runs in its
+//!   own `cargo bench` invocation; `--only realpath` runs it alone and splices its section
+//!   into the existing report.
+//!
 //! `--quick` uses short criterion warm-up/measurement times and smaller sizes: a smoke
 //! run of under two minutes once built. Everything from the `## Profiling notes` heading
 //! of the existing `BENCHMARKS.md` to its end is written by hand and carried over.
@@ -33,6 +37,10 @@ mod fleet;
 /// Section 6: memory per idle connection, per protocol, and the pool's bookkeeping.
 #[path = "bench_memory.rs"]
 mod memory;
+
+/// Section 11: the real path (every dialer behind a WAN relay); `--only realpath`.
+#[path = "bench_realpath.rs"]
+mod realpath;
 
 /// The heading from which `BENCHMARKS.md` is kept as written by hand.
 const NOTES_HEADING: &str = "## Profiling notes";
@@ -96,22 +104,30 @@ const TARGETS: &[Target] = &[
     },
 ];
 
-/// Runs the command with its arguments (`--quick`, `--no-write`).
+/// Runs the command with its arguments (`--quick`, `--no-write`, `--only realpath`).
 pub fn run(args: &[String]) -> Result<(), String> {
     let mut quick = false;
     let mut write = true;
-    for arg in args {
+    let mut only = None;
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
         match arg.as_str() {
             "--quick" => quick = true,
             "--no-write" => write = false,
+            "--only" => only = args.next().map(String::as_str),
             other => {
                 return Err(format!(
-                    "bench: unknown argument `{other}` (expected --quick, --no-write)"
+                    "bench: unknown argument `{other}` (expected --quick, --no-write, --only realpath)"
                 ));
             }
         }
     }
     let root = crate::workspace_root()?;
+    match only {
+        None => {}
+        Some("realpath") => return realpath::run_only(&root, quick, write),
+        Some(other) => return Err(format!("bench: --only {other}: only `realpath` runs alone")),
+    }
     let out = root.join("target").join("hotpool-bench");
     // Old figures must never be reported as new ones.
     let _ = std::fs::remove_dir_all(&out);
@@ -168,6 +184,12 @@ pub fn run(args: &[String]) -> Result<(), String> {
             t.elapsed().as_secs_f64(),
         ));
     }
+    let t = Instant::now();
+    cargo_env(&root, &realpath::ARGS, &env)?;
+    commands.push((
+        format!("cargo {}", realpath::ARGS.join(" ")),
+        t.elapsed().as_secs_f64(),
+    ));
     let ran = built.elapsed().as_secs_f64();
     let load_after = load_average();
 
@@ -422,6 +444,12 @@ fn render(root: &Path, f: &Figures, run: &Run) -> String {
     let _ = writeln!(out, "- redis-server (section 9): {}", run.redis);
     let _ = writeln!(
         out,
+        "- section {}: {}",
+        realpath::SECTION,
+        realpath::peers()
+    );
+    let _ = writeln!(
+        out,
         "- mode: {} (`cargo xtask bench{}`); build {:.0} s, benches {:.0} s",
         if run.quick { "quick" } else { "full" },
         if run.quick { " --quick" } else { "" },
@@ -645,6 +673,7 @@ fn render(root: &Path, f: &Figures, run: &Run) -> String {
         summary.push(("fleet: lease cost, sharing on / off".into(), v));
     }
     protocols::engines::render(&mut out, f, 10);
+    realpath::render(&mut out, f, realpath::SECTION, &mut summary);
 
     // Summary, placed after the header.
     let mut head = String::from("## Targets at a glance\n\n| target | result |\n|---|---|\n");

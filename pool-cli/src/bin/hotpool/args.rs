@@ -101,6 +101,10 @@ pub struct DemoArgs {
     /// origin saw for each. Needs a hotpool built with the `boring` feature.
     #[arg(long, value_enum, value_name = "BROWSER")]
     pub profile: Option<Browser>,
+    /// Put the local origins behind a WAN relay with this round-trip time (e.g. 50ms): a
+    /// loopback path with a real RTT, where a cold request pays its handshakes' round trips.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub rtt: Option<Duration>,
 }
 
 /// The protocols `hotpool demo` runs.
@@ -196,6 +200,11 @@ pub struct TargetArgs {
     /// the `boring` feature.
     #[arg(long, value_enum, value_name = "BROWSER")]
     pub profile: Option<Browser>,
+    /// Go through a WAN relay on loopback with this round-trip time (e.g. 50ms): relay
+    /// fronts 127.0.77.x forward to the host's addresses (`--resolve`/`--connect-to`, else
+    /// the system resolver), the certificate is still verified for the host.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub rtt: Option<Duration>,
 }
 
 /// A browser profile of the BoringSSL engine (`--profile`).

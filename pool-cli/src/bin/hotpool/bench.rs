@@ -55,7 +55,9 @@ struct BenchJson {
 pub async fn run(global: &Global, args: &BenchArgs) -> Result<ExitCode, Error> {
     let mut cfg = load_config(global)?;
     let url = parse_url(&args.url)?;
-    let host = args.target.apply(&mut cfg, &url.authority)?;
+    let mut host = args.target.apply(&mut cfg, &url.authority)?;
+    // `--rtt`: kept until the command ends (dropping it stops the relay).
+    let _relay = args.target.wan_relay(&mut cfg, &mut host).await?;
     with_dialer!(&cfg, &host, |dialer| {
         bench_with(global, args, &cfg, dialer, &host, &url).await
     })

@@ -12,6 +12,13 @@
 //!   what its origin chose;
 //! - `h3`: HTTP/3 over QUIC.
 //!
+//! `--rtt 50ms` puts the origins behind a [`WanRelay`] (loopback fronts 127.0.0.130 …, one
+//! per origin address, on one port; the DNS server answers with the fronts): every byte and
+//! datagram is delayed by half the RTT each way, so a cold request pays its handshakes'
+//! round trips and a hot one only the request's. The relay terminates TCP, so the TCP
+//! handshake itself is not delayed (TLS, HTTP/2 and QUIC are): on a real path a cold
+//! request over TCP pays one round trip more.
+//!
 //! - **cold** = what a client without a pool pays per request: a new connection (TCP connect,
 //!   TLS handshake, HTTP/2 preface; or the QUIC handshake) and one request, then close.
 //!   Made with the pool's own dialer, so TLS settings (and session resumption) are the same.
@@ -30,7 +37,7 @@ use std::time::{Duration, Instant};
 
 use pool_config::Config;
 use pool_core::Target;
-use pool_testkit::{DnsServer, H3Origin, H3OriginOptions, TestCa};
+use pool_testkit::{DnsServer, H3Origin, H3OriginOptions, TestCa, WanOptions, WanRelay};
 use pool_tls::{H1Dialer, H2Dialer, HttpsDialer};
 use serde::Serialize;
 use tokio::runtime::Handle;
@@ -92,6 +99,9 @@ transport = "h2"              # --proto h1 | auto | h3 (or --quic) switches it
 #[derive(Debug, Serialize)]
 struct DemoReport {
     transport: &'static str,
+    /// `--rtt`: the round trip the WAN relay adds, in milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rtt_ms: Option<f64>,
     host: &'static str,
     port: u16,
     dns_server: SocketAddr,
@@ -149,6 +159,80 @@ fn demo_ips(n: u8) -> Vec<IpAddr> {
     (0..n)
         .map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2 + i)))
         .collect()
+}
+
+/// The first relay front of `--rtt`: 127.0.0.130, 127.0.0.131, … (clear of the origins'
+/// 127.0.0.2 … 127.0.0.65).
+const FIRST_FRONT: u8 = 130;
+
+/// Where the pool dials: the origins themselves, or with `--rtt` a WAN relay's fronts.
+pub(crate) struct DemoPath {
+    relay: Option<Arc<WanRelay>>,
+    rtt: Option<Duration>,
+    /// The addresses the demo host resolves to: the origins', or the relay's fronts.
+    dial_ips: Vec<IpAddr>,
+    /// The port dialed.
+    port: u16,
+    /// Relay front → origin address (empty without a relay).
+    to_origin: BTreeMap<IpAddr, IpAddr>,
+}
+
+impl DemoPath {
+    /// Without `rtt`, the origins at `ips`:`port`; with it, a relay on the servers' runtime
+    /// whose front `i` forwards TCP and UDP to `ips[i]`:`port`.
+    async fn start(
+        servers: &Handle,
+        rtt: Option<Duration>,
+        ips: &[IpAddr],
+        port: u16,
+    ) -> Result<DemoPath, Error> {
+        let Some(rtt) = rtt else {
+            return Ok(DemoPath {
+                relay: None,
+                rtt,
+                dial_ips: ips.to_vec(),
+                port,
+                to_origin: BTreeMap::new(),
+            });
+        };
+        let routes: Vec<(IpAddr, SocketAddr)> = ips
+            .iter()
+            .zip(FIRST_FRONT..)
+            .map(|(ip, last)| {
+                let front = IpAddr::V4(Ipv4Addr::new(127, 0, 0, last));
+                (front, SocketAddr::new(*ip, port))
+            })
+            .collect();
+        let relay = {
+            let routes = routes.clone();
+            on_servers(servers, async move {
+                WanRelay::start(&routes, WanOptions::rtt(rtt))
+                    .await
+                    .map(Arc::new)
+            })
+            .await?
+            .map_err(|e| Error::new(format!("demo WAN relay: {e}")))?
+        };
+        Ok(DemoPath {
+            port: relay.port(),
+            relay: Some(relay),
+            rtt: Some(rtt),
+            dial_ips: routes.iter().map(|(front, _)| *front).collect(),
+            to_origin: routes.iter().map(|(f, up)| (*f, up.ip())).collect(),
+        })
+    }
+
+    /// The origin address behind `ip` (itself without a relay).
+    fn origin_ip(&self, ip: IpAddr) -> IpAddr {
+        self.to_origin.get(&ip).copied().unwrap_or(ip)
+    }
+
+    /// Stops the relay, if any.
+    async fn stop(&self, servers: &Handle) {
+        if let Some(relay) = self.relay.clone() {
+            let _ = on_servers(servers, async move { relay.shutdown().await }).await;
+        }
+    }
 }
 
 /// Runs `fut` on the servers' runtime (so its allocations are not counted as client heap).
@@ -249,7 +333,14 @@ async fn run_tls(
     dns_server: &Arc<DnsServer>,
 ) -> Result<DemoReport, Error> {
     let origins = origins::start_tls(servers, args.proto(), ca, ips).await?;
-    let result = measure_tls(global, args, servers, ca, ips, dns_server, &origins).await;
+    let result = match DemoPath::start(servers, args.rtt, ips, origins.port()).await {
+        Ok(path) => {
+            let result = measure_tls(global, args, servers, ca, &path, dns_server, &origins).await;
+            path.stop(servers).await;
+            result
+        }
+        Err(e) => Err(e),
+    };
     origins::shutdown(servers, &origins.0).await;
     result
 }
@@ -259,12 +350,12 @@ async fn measure_tls(
     args: &DemoArgs,
     servers: &Handle,
     ca: &Arc<TestCa>,
-    ips: &[IpAddr],
+    path: &DemoPath,
     dns_server: &Arc<DnsServer>,
     origins: &Arc<TlsOrigins>,
 ) -> Result<DemoReport, Error> {
-    set_dns(servers, dns_server, ips).await?;
-    let cfg = demo_config(global, args, dns_server.addr(), origins.port())?;
+    set_dns(servers, dns_server, &path.dial_ips).await?;
+    let cfg = demo_config(global, args, dns_server.addr(), path.port)?;
     let host = cfg.hosts.first();
     let config_error = |e: pool_config::ConfigError| Error::new(e.to_string());
     let tls_error = |e: pool_tls::ConfigError| Error::new(format!("TLS setup: {e}"));
@@ -273,25 +364,25 @@ async fn measure_tls(
         trust.webpki_roots = false;
     };
     let origin = Arc::clone(origins);
-    let (dns, n) = (dns_server.addr(), ips.len());
+    let dns = dns_server.addr();
     match args.proto() {
         DemoProto::H1 => {
             let mut options = cfg.h1_options(host).map_err(config_error)?;
             trust_demo_ca(&mut options.trust);
             let dialer = H1Dialer::new(options).map_err(tls_error)?;
-            measure(args, &cfg, dialer, origin, dns, n).await
+            measure(args, &cfg, dialer, origin, dns, path).await
         }
         DemoProto::Auto => {
             let mut options = cfg.https_options(host).map_err(config_error)?;
             trust_demo_ca(&mut options.tls.trust);
             let dialer = HttpsDialer::new(options).map_err(tls_error)?;
-            measure(args, &cfg, dialer, origin, dns, n).await
+            measure(args, &cfg, dialer, origin, dns, path).await
         }
         _ => {
             let mut options = cfg.h2_options(host).map_err(config_error)?;
             trust_demo_ca(&mut options.tls.trust);
             let dialer = H2Dialer::new(options).map_err(tls_error)?;
-            measure(args, &cfg, dialer, origin, dns, n).await
+            measure(args, &cfg, dialer, origin, dns, path).await
         }
     }
 }
@@ -312,9 +403,11 @@ async fn run_h3(
     })
     .await?
     .map_err(|e| Error::new(format!("demo HTTP/3 origin: {e}")))?;
+    let path = DemoPath::start(servers, args.rtt, ips, origin.port()).await;
     let result = async {
-        set_dns(servers, dns_server, ips).await?;
-        let cfg = demo_config(global, args, dns_server.addr(), origin.port())?;
+        let path = path.as_ref().map_err(|e| Error::new(e.to_string()))?;
+        set_dns(servers, dns_server, &path.dial_ips).await?;
+        let cfg = demo_config(global, args, dns_server.addr(), path.port)?;
         let mut quic = cfg
             .quic_options(cfg.hosts.first())
             .map_err(|e| Error::new(e.to_string()))?;
@@ -322,17 +415,12 @@ async fn run_h3(
         quic.trust.webpki_roots = false;
         let dialer =
             pool_quic::QuicDialer::new(quic).map_err(|e| Error::new(format!("QUIC setup: {e}")))?;
-        measure(
-            args,
-            &cfg,
-            dialer,
-            origin.clone(),
-            dns_server.addr(),
-            ips.len(),
-        )
-        .await
+        measure(args, &cfg, dialer, origin.clone(), dns_server.addr(), path).await
     }
     .await;
+    if let Ok(path) = &path {
+        path.stop(servers).await;
+    }
     let o = origin.clone();
     let _ = on_servers(servers, async move { o.shutdown().await }).await;
     result
@@ -356,11 +444,11 @@ async fn measure<D: Dialer<Conn: HttpConnection>>(
     dialer: D,
     origin: Arc<impl DemoOrigin>,
     dns_addr: SocketAddr,
-    addresses: usize,
+    path: &DemoPath,
 ) -> Result<DemoReport, Error> {
     let host = HostSpec::parse(DEMO_HOST, cfg)?;
     let stack = Stack::start(cfg, dialer, &host).await?;
-    let result = phases(args, &stack, origin, dns_addr, addresses, host.port).await;
+    let result = phases(args, &stack, origin, dns_addr, path).await;
     stack.stop().await;
     result
 }
@@ -370,9 +458,9 @@ async fn phases<D: Dialer<Conn: HttpConnection>>(
     stack: &Stack<D>,
     origin: Arc<impl DemoOrigin>,
     dns_addr: SocketAddr,
-    addresses: usize,
-    port: u16,
+    path: &DemoPath,
 ) -> Result<DemoReport, Error> {
+    let (addresses, port) = (path.dial_ips.len(), path.port);
     let pool = &stack.pool;
     let resolved = pool.addrs(DEMO_HOST);
     if resolved.is_empty() {
@@ -452,7 +540,7 @@ async fn phases<D: Dialer<Conn: HttpConnection>>(
         );
     }
     for c in &conns {
-        if let Some(row) = per_address.get_mut(&c.addr.ip()) {
+        if let Some(row) = per_address.get_mut(&path.origin_ip(c.addr.ip())) {
             row.connections += 1;
         }
     }
@@ -461,6 +549,7 @@ async fn phases<D: Dialer<Conn: HttpConnection>>(
     let ratio = |c: u64, h: u64| if h == 0 { 0.0 } else { c as f64 / h as f64 };
     Ok(DemoReport {
         transport: stack.transport,
+        rtt_ms: path.rtt.map(|d| d.as_secs_f64() * 1e3),
         host: DEMO_HOST,
         port,
         dns_server: dns_addr,
@@ -548,6 +637,13 @@ fn render(r: &DemoReport) -> String {
         "\nhotpool demo: {} to {} ({} addresses: {range}, port {}), local DNS {}\n\n",
         r.transport, r.host, r.addresses, r.port, r.dns_server
     );
+    if let Some(rtt) = r.rtt_ms {
+        out.push_str(&format!(
+            "path: RTT {rtt:.0}ms through a WAN relay (fronts 127.0.0.{FIRST_FRONT} …, the \
+             addresses below are the origins behind them): a cold request pays its \
+             handshakes' round trips, a hot one only its own\n\n"
+        ));
+    }
     let what_cold = format!("new connection + 1 request, {} samples", r.cold_samples);
     let what_hot = format!(
         "pooled connection, {} requests, concurrency {}",

@@ -34,7 +34,9 @@ struct GetJson {
 pub async fn run(global: &Global, args: &GetArgs) -> Result<ExitCode, Error> {
     let mut cfg = load_config(global)?;
     let url = parse_url(&args.url)?;
-    let host = args.target.apply(&mut cfg, &url.authority)?;
+    let mut host = args.target.apply(&mut cfg, &url.authority)?;
+    // `--rtt`: kept until the command ends (dropping it stops the relay).
+    let _relay = args.target.wan_relay(&mut cfg, &mut host).await?;
     with_dialer!(&cfg, &host, |dialer| {
         get_with(global, args, &cfg, dialer, &host, &url).await
     })

@@ -1,12 +1,14 @@
 //! Where a command goes, with curl's habits: an `https://` URL, and the command-line options
 //! that override the config file for it (`--proto`, `--resolve`, `--connect-to`, `--cacert`,
-//! `--insecure`, `--timeout`, `--profile`). They are applied to the loaded [`Config`] before the pool is
+//! `--insecure`, `--timeout`, `--profile`), and `--rtt` (a WAN relay on loopback in front of
+//! the host, [`TargetArgs::wan_relay`]). They are applied to the loaded [`Config`] before the pool is
 //! built, so every command sees one configuration.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use pool_config::{Config, HostConfig};
+use pool_testkit::{WanOptions, WanRelay};
 
 use crate::Error;
 use crate::args::{Proto, TargetArgs};
@@ -204,6 +206,80 @@ impl TargetArgs {
         let mut spec = HostSpec::parse(&name, cfg)?;
         spec.port = dial_port;
         Ok(spec)
+    }
+}
+
+/// The most addresses `--rtt` puts behind the relay (one loopback front each).
+const MAX_RELAYED: usize = 254;
+
+/// The relay front for the `i`-th address of the host: 127.0.77.1, 127.0.77.2, …
+fn relay_front(i: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 77, 1 + (i % MAX_RELAYED) as u8))
+}
+
+impl TargetArgs {
+    /// `--rtt`: starts a [`WanRelay`] with that round trip in front of `host`'s addresses
+    /// (its `--resolve`/`--connect-to`/`[[hosts]]` addresses, else the system resolver's,
+    /// at most 254) and points `host` at the relay's loopback fronts (127.0.77.x, one port),
+    /// keeping its name for SNI and certificate checks. The relay runs on the current
+    /// runtime until dropped. `None` without `--rtt`.
+    pub async fn wan_relay(
+        &self,
+        cfg: &mut Config,
+        host: &mut HostSpec,
+    ) -> Result<Option<WanRelay>, Error> {
+        let Some(rtt) = self.rtt else {
+            return Ok(None);
+        };
+        let upstreams: Vec<SocketAddr> = match host.entry.as_ref().and_then(|e| e.addrs.clone()) {
+            Some(ips) => ips
+                .into_iter()
+                .map(|ip| SocketAddr::new(ip, host.port))
+                .collect(),
+            None => tokio::net::lookup_host((host.name.as_str(), host.port))
+                .await
+                .map_err(|e| Error::new(format!("--rtt: cannot resolve {}: {e}", host.name)))?
+                .collect(),
+        };
+        if upstreams.is_empty() {
+            return Err(Error::new(format!("--rtt: {} has no address", host.name)));
+        }
+        let routes: Vec<(IpAddr, SocketAddr)> = upstreams
+            .iter()
+            .take(MAX_RELAYED)
+            .enumerate()
+            .map(|(i, up)| (relay_front(i), *up))
+            .collect();
+        let relay = WanRelay::start(&routes, WanOptions::rtt(rtt))
+            .await
+            .map_err(|e| Error::new(format!("--rtt: cannot start the relay: {e}")))?;
+        let index = match cfg
+            .hosts
+            .iter()
+            .position(|h| h.name.eq_ignore_ascii_case(&host.name))
+        {
+            Some(i) => i,
+            None => {
+                let mut entry = HostConfig::new(host.name.clone());
+                entry.transport = host.transport;
+                cfg.hosts.push(entry);
+                cfg.hosts.len() - 1
+            }
+        };
+        let entry = &mut cfg.hosts[index];
+        entry.port = relay.port();
+        entry.addrs = Some(routes.iter().map(|(front, _)| *front).collect());
+        host.port = relay.port();
+        host.entry = Some(entry.clone());
+        eprintln!(
+            "--rtt {}: {} through a WAN relay on {} (port {}), {} address(es)",
+            humantime::format_duration(rtt),
+            host.name,
+            relay_front(0),
+            relay.port(),
+            routes.len()
+        );
+        Ok(Some(relay))
     }
 }
 

@@ -121,7 +121,9 @@ struct AddrConns {
 /// `hotpool warm HOST`. Exit status 0 when at least one address connected.
 pub async fn run(global: &Global, args: &WarmArgs) -> Result<ExitCode, Error> {
     let mut cfg = load_config(global)?;
-    let host = args.target.apply(&mut cfg, &args.host)?;
+    let mut host = args.target.apply(&mut cfg, &args.host)?;
+    // `--rtt`: kept until the command ends (dropping it stops the relay).
+    let _relay = args.target.wan_relay(&mut cfg, &mut host).await?;
     with_dialer!(&cfg, &host, |dialer| warm_with(global, &cfg, dialer, &host)
         .await)
 }
