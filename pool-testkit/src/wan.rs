@@ -316,20 +316,27 @@ struct InFlight {
 struct Link {
     shared: Arc<Shared>,
     next_free: Instant,
+    /// Nothing departs before this (a TCP connection's handshake, see [`relay_tcp`]).
+    not_before: Instant,
 }
 
 impl Link {
     fn new(shared: Arc<Shared>) -> Self {
+        Self::starting_at(shared, Instant::now())
+    }
+
+    fn starting_at(shared: Arc<Shared>, not_before: Instant) -> Self {
         Self {
             shared,
-            next_free: Instant::now(),
+            next_free: not_before,
+            not_before,
         }
     }
 
     /// When `len` bytes read now arrive on the other side.
     fn due(&mut self, len: usize) -> Instant {
         let options = self.shared.options();
-        let now = Instant::now();
+        let now = Instant::now().max(self.not_before);
         let depart = match options.bandwidth {
             Some(rate) => {
                 let start = self.next_free.max(now);
@@ -340,6 +347,13 @@ impl Link {
             None => now,
         };
         depart + options.one_way_delay
+    }
+}
+
+/// Waits until `due`; no wait (not even a timer tick) when it has passed.
+async fn arrive(due: Instant) {
+    if due > Instant::now() {
+        tokio::time::sleep_until(due).await;
     }
 }
 
@@ -367,7 +381,14 @@ impl Drop for OpenGuard {
 }
 
 /// One TCP connection: dial the upstream within 10 s, then one delayed pipe each way.
+///
+/// The kernel completed the client's TCP handshake on loopback, at once; a real path
+/// takes a round trip for it. So the client's first bytes depart no earlier than one RTT
+/// after the accept, as they would after a SYN / SYN-ACK on the path: a cold connection
+/// pays TCP's round trip, then TLS's. (TCP's own windows and slow start still run on
+/// loopback: only the delay and the cap are the path's.)
 async fn relay_tcp(shared: Arc<Shared>, client: TcpStream, upstream: SocketAddr) {
+    let handshake_done = Instant::now() + shared.options().one_way_delay * 2;
     shared.counters.tcp_open.fetch_add(1, Ordering::Relaxed);
     let _open = OpenGuard(shared.clone());
     let connect = tokio::time::timeout(Duration::from_secs(10), TcpStream::connect(upstream));
@@ -387,9 +408,11 @@ async fn relay_tcp(shared: Arc<Shared>, client: TcpStream, upstream: SocketAddr)
     let (server_rd, server_wr) = server.into_split();
     // Each half ends on its own (end of stream, or a failed write); the sockets close
     // when both have.
+    let up = Link::starting_at(shared.clone(), handshake_done);
+    let down = Link::new(shared.clone());
     let _ = tokio::join!(
-        pipe(shared.clone(), client_rd, server_wr, Direction::Up),
-        pipe(shared, server_rd, client_wr, Direction::Down),
+        pipe(up, client_rd, server_wr, Direction::Up),
+        pipe(down, server_rd, client_wr, Direction::Down),
     );
 }
 
@@ -413,15 +436,15 @@ impl Direction {
 /// writer delivering them then; end of stream is delivered (as a write shutdown) with the
 /// same delay. Returns when the direction is finished or failed.
 async fn pipe(
-    shared: Arc<Shared>,
+    mut link: Link,
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     direction: Direction,
 ) -> io::Result<()> {
     let (tx, mut rx) = mpsc::unbounded_channel::<(InFlight, tokio::sync::OwnedSemaphorePermit)>();
     let budget = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+    let shared = link.shared.clone();
     let reader = async {
-        let mut link = Link::new(shared.clone());
         let mut buf = vec![0u8; CHUNK];
         loop {
             let n = from.read(&mut buf).await.unwrap_or(0);
@@ -440,7 +463,7 @@ async fn pipe(
     };
     let writer = async {
         while let Some((chunk, permit)) = rx.recv().await {
-            tokio::time::sleep_until(chunk.due).await;
+            arrive(chunk.due).await;
             if chunk.data.is_empty() {
                 return to.shutdown().await;
             }
@@ -536,7 +559,7 @@ async fn deliver_up(
     };
     let send = async {
         while let Some(datagram) = delayed_rx.recv().await {
-            tokio::time::sleep_until(datagram.due).await;
+            arrive(datagram.due).await;
             if socket.send(&datagram.data).await.is_ok() {
                 shared.counters.datagrams.fetch_add(1, Ordering::Relaxed);
                 Direction::Up.count(&shared, datagram.data.len());
@@ -580,7 +603,7 @@ async fn relay_down(
     };
     let send = async {
         while let Some(datagram) = rx.recv().await {
-            tokio::time::sleep_until(datagram.due).await;
+            arrive(datagram.due).await;
             if front.send_to(&datagram.data, client).await.is_ok() {
                 shared.counters.datagrams.fetch_add(1, Ordering::Relaxed);
                 Direction::Down.count(&shared, datagram.data.len());
