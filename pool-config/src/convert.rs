@@ -274,6 +274,23 @@ pub(crate) mod tls {
     use super::convert_error;
     use crate::{Config, ConfigError, HostConfig, ProfileRotation};
 
+    impl crate::TcpConfig {
+        /// The socket options of every TCP dial (pool-tls' [`TcpOptions`](pool_tls::TcpOptions),
+        /// also pool-boring's): `keepalive_idle = 0` turns keepalive off, `user_timeout = 0`
+        /// leaves the kernel's default.
+        #[must_use]
+        pub fn tcp_options(&self) -> pool_tls::TcpOptions {
+            pool_tls::TcpOptions {
+                keepalive: (!self.keepalive_idle.is_zero()).then_some(pool_tls::TcpKeepalive {
+                    idle: self.keepalive_idle,
+                    interval: self.keepalive_interval,
+                    retries: self.keepalive_retries,
+                }),
+                user_timeout: (!self.user_timeout.is_zero()).then_some(self.user_timeout),
+            }
+        }
+    }
+
     pub(crate) fn rotation(r: ProfileRotation) -> Rotation {
         match r {
             ProfileRotation::Random => Rotation::Random,
@@ -306,6 +323,7 @@ pub(crate) mod tls {
         ///   `insecure_skip_verify` → `danger_accept_invalid_certs`, `profiles` (by name),
         ///   `profile_rotation` (also used for `accept_languages`);
         /// - `[source_addrs]` → `source_addrs`;
+        /// - `[tcp]` → `tcp` (see [`TcpConfig::tcp_options`](crate::TcpConfig::tcp_options));
         /// - `[validation]` with `enabled = true` → `validation`, its banned status being
         ///   `pool.banned_status`.
         ///
@@ -339,6 +357,7 @@ pub(crate) mod tls {
                 source_addrs: self.source_addrs.source_addrs(),
                 validation,
                 max_response_header_size: self.pool.max_response_header_size,
+                tcp: self.tcp.tcp_options(),
             })
         }
 
@@ -408,6 +427,46 @@ pub(crate) mod tls {
         use std::time::Duration;
 
         use super::*;
+
+        /// `[tcp]` reaches the TLS options (h1, h2, auto share `tls_options`); zeros turn
+        /// keepalive and the user timeout off; the defaults are pool-tls' own.
+        #[test]
+        fn tcp_keys_are_carried_over() {
+            assert_eq!(
+                Config::default().tls_options().unwrap().tcp,
+                pool_tls::TcpOptions::default()
+            );
+            let cfg = Config::from_str_named(
+                "[tcp]\nkeepalive_idle = 30\nkeepalive_interval = 7\nkeepalive_retries = 4\n\
+                 user_timeout = \"45s\"\n",
+                "t.toml",
+            )
+            .unwrap();
+            let tcp = cfg.h2_options(None).unwrap().tls.tcp;
+            assert_eq!(
+                tcp.keepalive,
+                Some(pool_tls::TcpKeepalive {
+                    idle: Duration::from_secs(30),
+                    interval: Duration::from_secs(7),
+                    retries: 4,
+                })
+            );
+            assert_eq!(tcp.user_timeout, Some(Duration::from_secs(45)));
+            let off =
+                Config::from_str_named("[tcp]\nkeepalive_idle = 0\nuser_timeout = 0\n", "t.toml")
+                    .unwrap();
+            assert_eq!(off.tls_options().unwrap().tcp, pool_tls::TcpOptions::off());
+            for bad in [
+                "keepalive_retries = 0",
+                "keepalive_retries = 128",
+                "keepalive_interval = 0",
+            ] {
+                assert!(
+                    Config::from_str_named(&format!("[tcp]\n{bad}\n"), "t.toml").is_err(),
+                    "{bad}"
+                );
+            }
+        }
 
         #[test]
         fn tls_keys_are_carried_over() {

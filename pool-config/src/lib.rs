@@ -99,7 +99,7 @@ pub use model::{
     Config, DnsConfig, DnsProtocol, DnsServerConfig, FleetBackend, FleetConfig, FleetShare,
     HealthConfig, HostConfig, IpListConfig, IpPreference, KNOWN_BORING_PROFILES,
     KNOWN_TLS_PROFILES, MetricsConfig, PlacementKind, PoolConfig, ProbeKind, ProfileRotation,
-    SourceAddrsConfig, TlsConfig, TlsEngine, Transport, ValidationConfig,
+    SourceAddrsConfig, TcpConfig, TlsConfig, TlsEngine, Transport, ValidationConfig,
 };
 /// The type of `[whitelist]`/`[blacklist]` entries and of `source_addrs.ipv6_prefix`.
 pub use pool_core::{IpRange, IpRangeError};

@@ -40,6 +40,8 @@ config! {
         /// `[validation]`: the "hot connect" check of new connections.
         validation: ValidationConfig,
             "the \"hot connect\" check; its banned status is pool.banned_status";
+        /// `[tcp]`: keepalive and `TCP_USER_TIMEOUT` of every TCP dial.
+        tcp: TcpConfig, "keepalive and TCP_USER_TIMEOUT of every TCP dial (docs/tcp-keepalive.md)";
         /// `[source_addrs]`: local addresses dials bind to.
         source_addrs: SourceAddrsConfig, "local addresses to bind, rotated per dial";
         /// `[metrics]`: the Prometheus exporter.
@@ -561,6 +563,34 @@ section! {
 }
 
 section! {
+    /// `[tcp]`: socket options of every TCP dial (h1, h2, auto, tls; rustls and BoringSSL),
+    /// so a silently dropped path is found on an idle connection (`docs/tcp-keepalive.md`).
+    /// Linux counts these in whole seconds (`user_timeout`: milliseconds); a non-zero value
+    /// below 1 s is sent as 1 s.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+    #[non_exhaustive]
+    pub struct TcpConfig (raw TcpRaw) {
+        /// Idle time before the first keepalive probe (`TCP_KEEPIDLE`); 0 turns keepalive
+        /// off (no `SO_KEEPALIVE`).
+        #[serde(serialize_with = "humantime_serde::serialize")]
+        keepalive_idle: Duration = (default "15"), "first keepalive probe after this idle; 0 = off";
+        /// Time between unanswered keepalive probes (`TCP_KEEPINTVL`); must not be zero.
+        #[serde(serialize_with = "humantime_serde::serialize")]
+        keepalive_interval: Duration = (default "5"), "between unanswered probes",
+            check check::nonzero;
+        /// Unanswered probes before the connection is reset (`TCP_KEEPCNT`), unless
+        /// `user_timeout` resets it first; 1-127.
+        keepalive_retries: u32 = (default "3"), "unanswered probes before reset (1-127)",
+            check check::keepalive_retries;
+        /// `TCP_USER_TIMEOUT`: reset the connection once sent data or a keepalive probe has
+        /// gone unacknowledged this long; 0: the kernel's default (about 15 minutes of
+        /// retransmissions).
+        #[serde(serialize_with = "humantime_serde::serialize")]
+        user_timeout: Duration = (default "20"), "reset after this long unacknowledged; 0 = kernel default";
+    }
+}
+
+section! {
     /// `[source_addrs]`: local addresses that dials bind to, rotated per dial and matched to
     /// the target's address family.
     #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -662,6 +692,7 @@ declared_defaults!(
     TlsConfig,
     HealthConfig,
     ValidationConfig,
+    TcpConfig,
     SourceAddrsConfig,
     MetricsConfig,
     FleetConfig

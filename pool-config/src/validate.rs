@@ -344,6 +344,17 @@ pub(crate) fn nonzero<T: Zero>(c: &mut Checker<'_>, key: &str, v: &T) {
     }
 }
 
+/// `tcp.keepalive_retries`: Linux's `TCP_KEEPCNT` takes 1-127.
+pub(crate) fn keepalive_retries(c: &mut Checker<'_>, key: &str, n: &u32) {
+    if !(1..=127).contains(n) {
+        c.error(
+            key,
+            ErrorKind::Value,
+            format!("must be 1-127 (TCP_KEEPCNT), got {n}"),
+        );
+    }
+}
+
 /// An HTTP status code.
 pub(crate) fn http_status(c: &mut Checker<'_>, key: &str, status: &u16) {
     if !(100..=599).contains(status) {
