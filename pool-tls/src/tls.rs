@@ -286,7 +286,7 @@ pub struct TcpOptions {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TcpKeepalive {
     /// Idle time before the first probe (`TCP_KEEPIDLE`, whole seconds, at least 1).
-    /// Default: 15 s (Go's and reqwest's).
+    /// Default: 15 s (Go's `net.Dialer`).
     pub idle: Duration,
     /// Time between unanswered probes (`TCP_KEEPINTVL`, whole seconds, at least 1).
     /// Default: 5 s.
