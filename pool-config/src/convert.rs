@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use pool_core::{Placement, PoolOptions};
 
-use crate::{Config, PlacementKind, PoolConfig};
+use crate::{Config, PlacementKind, PoolConfig, Transport};
 
 /// The longest lead with which `keep_warm` dials a replacement before `max_lifetime` runs
 /// out (pool-core's default lead).
@@ -43,14 +43,25 @@ impl Config {
     /// effect at all: `pool-core` closes idle and expired connections at their own
     /// deadlines instead of on a periodic sweep (see `docs/cleanup-deadlines.md`).
     /// `keep_warm_lead` is derived, see [`PoolConfig::keep_warm_lead`].
+    ///
+    /// `max_conns_per_ip`, when absent, is resolved for the default transport (`h2`: 1);
+    /// a pool of another transport takes [`Config::pool_options_for`].
     #[must_use]
     pub fn pool_options(&self) -> PoolOptions {
+        self.pool_options_for(Transport::default())
+    }
+
+    /// [`Config::pool_options`] for a pool of `transport`: an absent
+    /// `pool.max_conns_per_ip` is that transport's default ([`PoolConfig::conns_per_ip`]:
+    /// 1 for h2 and h3, 6 for h1, auto and tls).
+    #[must_use]
+    pub fn pool_options_for(&self, transport: Transport) -> PoolOptions {
         let p = &self.pool;
         PoolOptions {
             max_connections: p.max_connections,
             max_conns_per_host: p.max_conns_per_host,
             max_idle_conns: p.max_idle_conns,
-            max_conns_per_ip: p.max_conns_per_ip,
+            max_conns_per_ip: p.conns_per_ip(transport),
             idle_timeout: p.idle_timeout,
             max_lifetime: p.max_lifetime,
             keep_warm: p.keep_warm,
@@ -166,6 +177,44 @@ mod tests {
         assert!(
             Config::from_str_named("[pool]\nmax_response_header_size = 0\n", "t.toml").is_err()
         );
+    }
+
+    /// An absent `max_conns_per_ip` resolves per transport: 1 for the multiplexed ones, 6
+    /// where connections may be exclusive HTTP/1.1, capped by `max_conns_per_host`; a value
+    /// written wins for every transport; the resolved options always validate.
+    #[test]
+    fn conns_per_ip_default_depends_on_the_transport() {
+        let per_ip = |cfg: &Config, t| cfg.pool_options_for(t).max_conns_per_ip;
+        let default = Config::default();
+        assert_eq!(default.pool.max_conns_per_ip, None);
+        for (t, want) in [
+            (Transport::H2, 1),
+            (Transport::H3, 1),
+            (Transport::H1, 6),
+            (Transport::Auto, 6),
+            (Transport::Tls, 6),
+        ] {
+            assert_eq!(per_ip(&default, t), want, "{t:?}");
+            assert!(default.pool_options_for(t).validate().is_ok(), "{t:?}");
+        }
+        assert_eq!(
+            default.pool_options(),
+            default.pool_options_for(Transport::H2)
+        );
+
+        let small = Config::from_str_named("[pool]\nmax_conns_per_host = 4\n", "t.toml").unwrap();
+        assert_eq!(per_ip(&small, Transport::H1), 4);
+        assert!(small.pool_options_for(Transport::H1).validate().is_ok());
+        assert_eq!(per_ip(&small, Transport::H2), 1);
+
+        let explicit = Config::from_str_named("[pool]\nmax_conns_per_ip = 3\n", "t.toml").unwrap();
+        for t in [Transport::H1, Transport::H2, Transport::H3, Transport::Auto] {
+            assert_eq!(per_ip(&explicit, t), 3, "{t:?}");
+        }
+        let one = Config::from_str_named("[pool]\nmax_conns_per_ip = 1\n", "t.toml").unwrap();
+        assert_eq!(per_ip(&one, Transport::H1), 1);
+        // An explicit value is still checked against max_conns_per_host.
+        assert!(Config::from_str_named("[pool]\nmax_conns_per_ip = 11\n", "t.toml").is_err());
     }
 
     #[test]

@@ -93,9 +93,15 @@ section! {
         /// at most `max_connections`.
         max_idle_conns: usize = (default "20"),
             "idle connections kept, LRU beyond (1 ..= max_connections)";
-        /// Connections to one IP address (and port); 1 suits a multiplexed transport. At
-        /// least 1, at most `max_conns_per_host`.
-        max_conns_per_ip: usize = (default "1"), "per IP and port (1 ..= max_conns_per_host)";
+        /// Connections to one IP address (and port). At least 1, at most
+        /// `max_conns_per_host`. Absent: it depends on the transport (see
+        /// [`Transport::default_conns_per_ip`]): 1 for a multiplexed one (`h2`, `h3`), 6 for
+        /// one that may carry exclusive HTTP/1.1 connections (`h1`, `auto`, `tls`), as
+        /// browsers open 6 per host; at most `max_conns_per_host`
+        /// ([`PoolConfig::conns_per_ip`]). A value written here applies to every transport.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max_conns_per_ip: Option<usize> = (optional "1"),
+            "optional; absent: 1 for h2/h3, 6 for h1/auto/tls (<= max_conns_per_host)";
         /// TCP connect + handshake timeout; must not be zero.
         #[serde(serialize_with = "humantime_serde::serialize")]
         conn_timeout: Duration = (default "30"), "TCP connect + TLS/QUIC handshake",
@@ -278,6 +284,39 @@ names! {
         Auto = "auto",
         /// HTTP/3 over QUIC, multiplexed (`"h3"`; `"quic"` is an alias).
         H3 = "h3" | "quic",
+    }
+}
+
+impl Transport {
+    /// The connections per IP address a pool of this transport allows when
+    /// `pool.max_conns_per_ip` is absent: 1 for a multiplexed transport (`h2`, `h3`: one
+    /// connection carries every request in flight), [`EXCLUSIVE_CONNS_PER_IP`] for one whose
+    /// connections may be exclusive (`h1`, `tls`, and `auto`, where an origin that picks
+    /// HTTP/1.1 gets exclusive connections: a limit of 1 would serialise it).
+    #[must_use]
+    pub fn default_conns_per_ip(self) -> usize {
+        match self {
+            Transport::H2 | Transport::H3 => 1,
+            Transport::H1 | Transport::Tls | Transport::Auto => EXCLUSIVE_CONNS_PER_IP,
+        }
+    }
+}
+
+/// Connections per IP address by default for exclusive (HTTP/1.1) connections: browsers
+/// open at most 6 per host (Chrome's, Firefox's `network.http.max-persistent-connections-per-server`).
+pub const EXCLUSIVE_CONNS_PER_IP: usize = 6;
+
+impl PoolConfig {
+    /// `max_conns_per_ip` for a pool of `transport`: the value written, else the
+    /// transport's default ([`Transport::default_conns_per_ip`]) capped at
+    /// `max_conns_per_host` (so the default always fits the per-host limit).
+    #[must_use]
+    pub fn conns_per_ip(&self, transport: Transport) -> usize {
+        self.max_conns_per_ip.unwrap_or_else(|| {
+            transport
+                .default_conns_per_ip()
+                .min(self.max_conns_per_host.max(1))
+        })
     }
 }
 
