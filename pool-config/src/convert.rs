@@ -831,6 +831,22 @@ mod quic {
                 source_addrs: self.source_addrs.source_addrs(),
                 validation: self.validation()?,
                 max_response_header_size: self.pool.max_response_header_size,
+                stream_receive_window: u32::try_from(self.h3.stream_receive_window.0).map_err(
+                    |_| {
+                        crate::convert::convert_error(
+                            "h3.stream_receive_window",
+                            "above 4 GiB".into(),
+                        )
+                    },
+                )?,
+                receive_window: self.h3.receive_window.0,
+                send_window: self.h3.send_window.0,
+                initial_rtt: self.h3.initial_rtt,
+                congestion: match self.h3.congestion {
+                    crate::CongestionKind::Cubic => pool_quic::Congestion::Cubic,
+                    crate::CongestionKind::NewReno => pool_quic::Congestion::NewReno,
+                    crate::CongestionKind::Bbr => pool_quic::Congestion::Bbr,
+                },
                 ..defaults
             })
         }
@@ -841,6 +857,48 @@ mod quic {
         use std::time::Duration;
 
         use super::*;
+
+        /// `[h3]` reaches `QuicOptions`; its declared defaults are pool-quic's own.
+        #[test]
+        fn h3_keys_are_carried_over() {
+            let d = Config::default().quic_options(None).unwrap();
+            let want = QuicOptions::default();
+            assert_eq!(
+                (d.stream_receive_window, d.receive_window, d.send_window),
+                (
+                    want.stream_receive_window,
+                    want.receive_window,
+                    want.send_window
+                )
+            );
+            assert_eq!(
+                (d.initial_rtt, d.congestion),
+                (want.initial_rtt, want.congestion)
+            );
+            let cfg = Config::from_str_named(
+                "[h3]\nstream_receive_window = \"2MiB\"\nreceive_window = 8000000\n\
+                 send_window = \"1MB\"\ninitial_rtt = \"250ms\"\ncongestion = \"bbr\"\n",
+                "t.toml",
+            )
+            .unwrap();
+            let q = cfg.quic_options(None).unwrap();
+            assert_eq!(q.stream_receive_window, 2 << 20);
+            assert_eq!((q.receive_window, q.send_window), (8_000_000, 1_000_000));
+            assert_eq!(q.initial_rtt, Duration::from_millis(250));
+            assert_eq!(q.congestion, pool_quic::Congestion::Bbr);
+            for bad in [
+                "stream_receive_window = 0",
+                "stream_receive_window = \"4GiB\"",
+                "receive_window = 0",
+                "initial_rtt = 0",
+                "congestion = \"vegas\"",
+            ] {
+                assert!(
+                    Config::from_str_named(&format!("[h3]\n{bad}\n"), "t.toml").is_err(),
+                    "{bad}"
+                );
+            }
+        }
 
         #[test]
         fn quic_keys_are_carried_over() {

@@ -96,8 +96,8 @@ use std::sync::{Arc, LazyLock};
 
 pub use error::{ConfigError, ConfigWarning, ErrorKind};
 pub use model::{
-    Config, DnsConfig, DnsProtocol, DnsServerConfig, EXCLUSIVE_CONNS_PER_IP, FleetBackend,
-    FleetConfig, FleetShare, HealthConfig, HostConfig, IpListConfig, IpPreference,
+    Config, CongestionKind, DnsConfig, DnsProtocol, DnsServerConfig, EXCLUSIVE_CONNS_PER_IP,
+    FleetBackend, FleetConfig, FleetShare, HealthConfig, HostConfig, IpListConfig, IpPreference,
     KNOWN_BORING_PROFILES, KNOWN_TLS_PROFILES, MetricsConfig, PlacementKind, PoolConfig, ProbeKind,
     ProfileRotation, SourceAddrsConfig, TcpConfig, TlsConfig, TlsEngine, Transport,
     ValidationConfig,

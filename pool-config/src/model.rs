@@ -40,6 +40,8 @@ config! {
         /// `[validation]`: the "hot connect" check of new connections.
         validation: ValidationConfig,
             "the \"hot connect\" check; its banned status is pool.banned_status";
+        /// `[h3]`: QUIC windows, initial RTT and congestion control of HTTP/3 connections.
+        h3: H3Config, "QUIC windows, initial RTT, congestion control (docs/quic-tuning.md)";
         /// `[tcp]`: keepalive and `TCP_USER_TIMEOUT` of every TCP dial.
         tcp: TcpConfig, "keepalive and TCP_USER_TIMEOUT of every TCP dial (docs/tcp-keepalive.md)";
         /// `[source_addrs]`: local addresses dials bind to.
@@ -601,6 +603,51 @@ section! {
     }
 }
 
+names! {
+    /// `[h3] congestion`: the congestion controller of a QUIC connection's sending side.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+    #[non_exhaustive]
+    pub enum CongestionKind {
+        /// CUBIC (`"cubic"`, default).
+        #[default]
+        Cubic = "cubic",
+        /// NewReno (`"newreno"`).
+        NewReno = "newreno",
+        /// BBR (`"bbr"`, quinn's experimental implementation).
+        Bbr = "bbr",
+    }
+}
+
+section! {
+    /// `[h3]`: the QUIC transport of HTTP/3 connections, tuned for real paths (RTT 10-150
+    /// ms): pool-quic's `QuicOptions` windows, initial RTT and congestion controller. The
+    /// values and the measurements behind them: `docs/quic-tuning.md`.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+    #[non_exhaustive]
+    pub struct H3Config (raw H3Raw) {
+        /// Per-stream receive window: one response body moves at most this per round trip,
+        /// and a slowly read body holds at most this in memory; 1 byte to 4 GiB - 1.
+        stream_receive_window: ByteSize = (default "\"6MiB\""),
+            "per stream: one body moves at most this per RTT (quinn: 1.25MB)",
+            check check::quic_stream_window;
+        /// Connection receive window (all streams of a connection): what one connection
+        /// holds at most for slow readers; at least 1 byte.
+        receive_window: ByteSize = (default "\"15MiB\""),
+            "per connection, all streams (quinn: unlimited)", check check::quic_window;
+        /// Request data buffered unacknowledged over all streams; at least 1 byte.
+        send_window: ByteSize = (default "\"10MB\""), "request data in flight (quinn's)",
+            check check::quic_window;
+        /// RTT assumed before the first sample (sets the first handshake retransmission
+        /// timeout); must not be zero.
+        #[serde(serialize_with = "humantime_serde::serialize")]
+        initial_rtt: Duration = (default "\"100ms\""),
+            "RTT assumed before the first sample (quinn: 333ms)", check check::nonzero;
+        /// `"cubic"`, `"newreno"` or `"bbr"`: the controller of what the client sends.
+        congestion: CongestionKind = (default "\"cubic\""),
+            CongestionKind::choices() + " (of what the client sends)";
+    }
+}
+
 section! {
     /// `[tcp]`: socket options of every TCP dial (h1, h2, auto, tls; rustls and BoringSSL),
     /// so a silently dropped path is found on an idle connection (`docs/tcp-keepalive.md`).
@@ -731,6 +778,7 @@ declared_defaults!(
     TlsConfig,
     HealthConfig,
     ValidationConfig,
+    H3Config,
     TcpConfig,
     SourceAddrsConfig,
     MetricsConfig,

@@ -1104,6 +1104,7 @@ fn the_default_file_is_generated_from_the_declarations() {
             "[tls]",
             "[health]",
             "[validation]",
+            "[h3]",
             "[tcp]",
             "[source_addrs]",
             "[metrics]",

@@ -69,13 +69,13 @@ use quinn::{Endpoint, EndpointConfig, TransportConfig, VarInt};
 use socket2::{Domain, Socket, Type};
 
 pub use body::H3Body;
-pub use tuning::Congestion;
 pub use conn::{QuicConn, QuicInfo};
 /// Re-exported from `pool-http`: the request of [`QuicOptions::validation`] and
 /// [`QuicOptions::probe_request`].
 pub use pool_http::Validation;
 /// Why a [`QuicDialer`] could not be built: `pool-rustls`'s one error type.
 pub use pool_rustls::{ConfigError, Trust};
+pub use tuning::Congestion;
 
 /// The ALPN protocol HTTP/3 runs under; [`QuicOptions::alpn`] must offer it.
 pub const ALPN_H3: &str = "h3";
