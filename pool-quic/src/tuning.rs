@@ -69,3 +69,31 @@ pub(crate) fn apply(options: &QuicOptions, transport: &mut TransportConfig) {
         Congestion::Bbr => transport.congestion_controller_factory(Arc::new(BbrConfig::default())),
     };
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::QuicDialer;
+
+    /// Every controller and the extreme windows build a dialer (a window past QUIC's range
+    /// is clamped, not a panic); quinn's defaults differ from the pool's where documented.
+    #[test]
+    fn every_setting_builds_a_dialer() {
+        for congestion in [Congestion::Cubic, Congestion::NewReno, Congestion::Bbr] {
+            let options = QuicOptions {
+                congestion,
+                receive_window: u64::MAX,
+                send_window: u64::MAX,
+                stream_receive_window: u32::MAX,
+                ..QuicOptions::default()
+            };
+            assert!(QuicDialer::new(options).is_ok(), "{congestion:?}");
+        }
+        let pool = QuicOptions::default();
+        let quinn = QuicOptions::default().with_quinn_defaults();
+        assert!(pool.stream_receive_window > quinn.stream_receive_window);
+        assert!(pool.receive_window < quinn.receive_window);
+        assert!(pool.initial_rtt < quinn.initial_rtt);
+        assert!(QuicDialer::new(quinn).is_ok());
+    }
+}
