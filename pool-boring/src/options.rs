@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use pool_core::SourceAddrs;
 use pool_http::Validation;
-use pool_tls::{Rotation, Trust};
+use pool_tls::{Rotation, TcpOptions, Trust};
 
 use crate::profiles::BrowserProfile;
 
@@ -67,6 +67,10 @@ pub struct BoringOptions {
     /// `pool_tls::H2Options::max_response_body`: buffering is bounded by
     /// `pool_http::Body::collect`'s limit, streams by `RequestOptions::max_response_body`.
     pub max_response_body: usize,
+    /// Keepalive and `TCP_USER_TIMEOUT` of the TCP connection (the config's `[tcp]`; the
+    /// same dial as the rustls dialers', `pool_tls::connect_tcp`). Default:
+    /// `TcpOptions::default()`.
+    pub tcp: TcpOptions,
 }
 
 impl Default for BoringOptions {
@@ -84,6 +88,7 @@ impl Default for BoringOptions {
             max_response_header_size: pool_http::DEFAULT_MAX_RESPONSE_HEADER_SIZE,
             max_streams_cap: 256,
             max_response_body: usize::MAX,
+            tcp: TcpOptions::default(),
         }
     }
 }

@@ -295,7 +295,7 @@ impl BuiltProfile {
         let ssl = self
             .ssl_for(&target.host, insecure)
             .map_err(handshake_setup)?;
-        let tcp = pool_tls::connect_tcp(target.addr, &opts.source_addrs)
+        let tcp = pool_tls::connect_tcp(target.addr, &opts.source_addrs, &opts.tcp)
             .await
             .map_err(DialError::connect)?;
         let local_addr = tcp

@@ -132,8 +132,16 @@ async fn bench_over_h1_auto_and_h3_reports_rate_percentiles_and_reuse() {
     assert_eq!(s.handshakes, r["dials"].as_u64().unwrap(), "{s:?} {r}");
     assert!(s.requests >= 200, "{s:?}");
 
-    // The same run at the default one connection per address: the report says why only 2.
-    let out = run(&args, &[]).await;
+    // The same run at the defaults: HTTP/1.1 gets 6 connections per address (capped by
+    // max_conns_per_host 10), so 4 requests in flight are not capped and no note is shown.
+    let out = run(&with_json, &[]).await;
+    let r = json(&out);
+    assert_bench_figures(&r, 200, "HTTP/1.1", 4);
+    assert_eq!(r["max_conns_per_ip"], 6, "{r}");
+    assert!(r.get("exclusive_cap").is_none(), "{r}");
+
+    // An explicit one connection per address still caps it: the report says why only 2.
+    let out = run(&args, &[("HOTPOOL_POOL__MAX_CONNS_PER_IP", "1")]).await;
     let text = String::from_utf8_lossy(&out.stdout);
     for wanted in [
         "over h1: 200 requests, concurrency 4",
@@ -143,21 +151,25 @@ async fn bench_over_h1_auto_and_h3_reports_rate_percentiles_and_reuse() {
         "connections opened)",
         "p50 ",
         "p99 ",
-        "HTTP/1.1 connections are exclusive: at most 2 (2 addresses × pool.max_conns_per_ip) \
-         for 4 requests in flight; raise it (and the limits it must fit), e.g. \
-         HOTPOOL_POOL__MAX_CONNS_PER_HOST=4 HOTPOOL_POOL__MAX_CONNS_PER_IP=2 \
-         HOTPOOL_POOL__MAX_IDLE_CONNS=4",
+        "HTTP/1.1 connections are exclusive: at most 2 (2 addresses × pool.max_conns_per_ip 1, \
+         within pool.max_conns_per_host 10) for 4 requests in flight; raise them (and the \
+         limits they must fit), e.g. HOTPOOL_POOL__MAX_CONNS_PER_HOST=4 \
+         HOTPOOL_POOL__MAX_CONNS_PER_IP=2 HOTPOOL_POOL__MAX_IDLE_CONNS=4",
     ] {
         assert!(text.contains(wanted), "{wanted:?} missing:\n{text}");
     }
 
-    // auto against the HTTP/1.1-only origin: ALPN picks HTTP/1.1, and the JSON names the
-    // exclusive cap (1 connection per address by default, 4 requests in flight).
+    // auto against the HTTP/1.1-only origin: ALPN picks HTTP/1.1; by default auto allows 6
+    // per address too (its connections may be exclusive); with an explicit 1 the JSON names
+    // the exclusive cap (4 requests in flight on 2 connections).
     let mut auto = args.clone();
     auto[3] = "auto";
-    let out = run(&[auto.as_slice(), &["--json"]].concat(), &[]).await;
-    let r = json(&out);
+    let auto_json = [auto.as_slice(), &["--json"]].concat();
+    let r = json(&run(&auto_json, &[]).await);
     assert_eq!(r["transport"], "auto", "{r}");
+    assert_bench_figures(&r, 200, "HTTP/1.1", 4);
+    assert!(r.get("exclusive_cap").is_none(), "{r}");
+    let r = json(&run(&auto_json, &[("HOTPOOL_POOL__MAX_CONNS_PER_IP", "1")]).await);
     assert_bench_figures(&r, 200, "HTTP/1.1", 2);
     assert_eq!(r["exclusive_cap"], 2, "{r}");
 

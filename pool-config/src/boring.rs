@@ -69,6 +69,7 @@ impl Config {
             source_addrs: self.source_addrs.source_addrs(),
             validation: self.validation()?,
             max_response_header_size: self.pool.max_response_header_size,
+            tcp: self.tcp.tcp_options(),
             ..BoringOptions::default()
         })
     }

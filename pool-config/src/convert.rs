@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use pool_core::{Placement, PoolOptions};
 
-use crate::{Config, PlacementKind, PoolConfig};
+use crate::{Config, PlacementKind, PoolConfig, Transport};
 
 /// The longest lead with which `keep_warm` dials a replacement before `max_lifetime` runs
 /// out (pool-core's default lead).
@@ -43,14 +43,25 @@ impl Config {
     /// effect at all: `pool-core` closes idle and expired connections at their own
     /// deadlines instead of on a periodic sweep (see `docs/cleanup-deadlines.md`).
     /// `keep_warm_lead` is derived, see [`PoolConfig::keep_warm_lead`].
+    ///
+    /// `max_conns_per_ip`, when absent, is resolved for the default transport (`h2`: 1);
+    /// a pool of another transport takes [`Config::pool_options_for`].
     #[must_use]
     pub fn pool_options(&self) -> PoolOptions {
+        self.pool_options_for(Transport::default())
+    }
+
+    /// [`Config::pool_options`] for a pool of `transport`: an absent
+    /// `pool.max_conns_per_ip` is that transport's default ([`PoolConfig::conns_per_ip`]:
+    /// 1 for h2 and h3, 6 for h1, auto and tls).
+    #[must_use]
+    pub fn pool_options_for(&self, transport: Transport) -> PoolOptions {
         let p = &self.pool;
         PoolOptions {
             max_connections: p.max_connections,
             max_conns_per_host: p.max_conns_per_host,
             max_idle_conns: p.max_idle_conns,
-            max_conns_per_ip: p.max_conns_per_ip,
+            max_conns_per_ip: p.conns_per_ip(transport),
             idle_timeout: p.idle_timeout,
             max_lifetime: p.max_lifetime,
             keep_warm: p.keep_warm,
@@ -174,6 +185,44 @@ mod tests {
         );
     }
 
+    /// An absent `max_conns_per_ip` resolves per transport: 1 for the multiplexed ones, 6
+    /// where connections may be exclusive HTTP/1.1, capped by `max_conns_per_host`; a value
+    /// written wins for every transport; the resolved options always validate.
+    #[test]
+    fn conns_per_ip_default_depends_on_the_transport() {
+        let per_ip = |cfg: &Config, t| cfg.pool_options_for(t).max_conns_per_ip;
+        let default = Config::default();
+        assert_eq!(default.pool.max_conns_per_ip, None);
+        for (t, want) in [
+            (Transport::H2, 1),
+            (Transport::H3, 1),
+            (Transport::H1, 6),
+            (Transport::Auto, 6),
+            (Transport::Tls, 6),
+        ] {
+            assert_eq!(per_ip(&default, t), want, "{t:?}");
+            assert!(default.pool_options_for(t).validate().is_ok(), "{t:?}");
+        }
+        assert_eq!(
+            default.pool_options(),
+            default.pool_options_for(Transport::H2)
+        );
+
+        let small = Config::from_str_named("[pool]\nmax_conns_per_host = 4\n", "t.toml").unwrap();
+        assert_eq!(per_ip(&small, Transport::H1), 4);
+        assert!(small.pool_options_for(Transport::H1).validate().is_ok());
+        assert_eq!(per_ip(&small, Transport::H2), 1);
+
+        let explicit = Config::from_str_named("[pool]\nmax_conns_per_ip = 3\n", "t.toml").unwrap();
+        for t in [Transport::H1, Transport::H2, Transport::H3, Transport::Auto] {
+            assert_eq!(per_ip(&explicit, t), 3, "{t:?}");
+        }
+        let one = Config::from_str_named("[pool]\nmax_conns_per_ip = 1\n", "t.toml").unwrap();
+        assert_eq!(per_ip(&one, Transport::H1), 1);
+        // An explicit value is still checked against max_conns_per_host.
+        assert!(Config::from_str_named("[pool]\nmax_conns_per_ip = 11\n", "t.toml").is_err());
+    }
+
     #[test]
     fn every_pool_key_is_carried_over() {
         let cfg = Config::from_str_named(
@@ -282,6 +331,23 @@ pub(crate) mod tls {
     use super::convert_error;
     use crate::{Config, ConfigError, HostConfig, ProfileRotation};
 
+    impl crate::TcpConfig {
+        /// The socket options of every TCP dial (pool-tls' [`TcpOptions`](pool_tls::TcpOptions),
+        /// also pool-boring's): `keepalive_idle = 0` turns keepalive off, `user_timeout = 0`
+        /// leaves the kernel's default.
+        #[must_use]
+        pub fn tcp_options(&self) -> pool_tls::TcpOptions {
+            pool_tls::TcpOptions {
+                keepalive: (!self.keepalive_idle.is_zero()).then_some(pool_tls::TcpKeepalive {
+                    idle: self.keepalive_idle,
+                    interval: self.keepalive_interval,
+                    retries: self.keepalive_retries,
+                }),
+                user_timeout: (!self.user_timeout.is_zero()).then_some(self.user_timeout),
+            }
+        }
+    }
+
     pub(crate) fn rotation(r: ProfileRotation) -> Rotation {
         match r {
             ProfileRotation::Random => Rotation::Random,
@@ -314,6 +380,7 @@ pub(crate) mod tls {
         ///   `insecure_skip_verify` → `danger_accept_invalid_certs`, `profiles` (by name),
         ///   `profile_rotation` (also used for `accept_languages`);
         /// - `[source_addrs]` → `source_addrs`;
+        /// - `[tcp]` → `tcp` (see [`TcpConfig::tcp_options`](crate::TcpConfig::tcp_options));
         /// - `[validation]` with `enabled = true` → `validation`, its banned status being
         ///   `pool.banned_status`.
         ///
@@ -347,6 +414,7 @@ pub(crate) mod tls {
                 source_addrs: self.source_addrs.source_addrs(),
                 validation,
                 max_response_header_size: self.pool.max_response_header_size,
+                tcp: self.tcp.tcp_options(),
             })
         }
 
@@ -440,6 +508,46 @@ pub(crate) mod tls {
         use std::time::Duration;
 
         use super::*;
+
+        /// `[tcp]` reaches the TLS options (h1, h2, auto share `tls_options`); zeros turn
+        /// keepalive and the user timeout off; the defaults are pool-tls' own.
+        #[test]
+        fn tcp_keys_are_carried_over() {
+            assert_eq!(
+                Config::default().tls_options().unwrap().tcp,
+                pool_tls::TcpOptions::default()
+            );
+            let cfg = Config::from_str_named(
+                "[tcp]\nkeepalive_idle = 30\nkeepalive_interval = 7\nkeepalive_retries = 4\n\
+                 user_timeout = \"45s\"\n",
+                "t.toml",
+            )
+            .unwrap();
+            let tcp = cfg.h2_options(None).unwrap().tls.tcp;
+            assert_eq!(
+                tcp.keepalive,
+                Some(pool_tls::TcpKeepalive {
+                    idle: Duration::from_secs(30),
+                    interval: Duration::from_secs(7),
+                    retries: 4,
+                })
+            );
+            assert_eq!(tcp.user_timeout, Some(Duration::from_secs(45)));
+            let off =
+                Config::from_str_named("[tcp]\nkeepalive_idle = 0\nuser_timeout = 0\n", "t.toml")
+                    .unwrap();
+            assert_eq!(off.tls_options().unwrap().tcp, pool_tls::TcpOptions::off());
+            for bad in [
+                "keepalive_retries = 0",
+                "keepalive_retries = 128",
+                "keepalive_interval = 0",
+            ] {
+                assert!(
+                    Config::from_str_named(&format!("[tcp]\n{bad}\n"), "t.toml").is_err(),
+                    "{bad}"
+                );
+            }
+        }
 
         #[test]
         fn tls_keys_are_carried_over() {
@@ -816,6 +924,22 @@ mod quic {
                 source_addrs: self.source_addrs.source_addrs(),
                 validation: self.validation()?,
                 max_response_header_size: self.pool.max_response_header_size,
+                stream_receive_window: u32::try_from(self.h3.stream_receive_window.0).map_err(
+                    |_| {
+                        crate::convert::convert_error(
+                            "h3.stream_receive_window",
+                            "above 4 GiB".into(),
+                        )
+                    },
+                )?,
+                receive_window: self.h3.receive_window.0,
+                send_window: self.h3.send_window.0,
+                initial_rtt: self.h3.initial_rtt,
+                congestion: match self.h3.congestion {
+                    crate::CongestionKind::Cubic => pool_quic::Congestion::Cubic,
+                    crate::CongestionKind::NewReno => pool_quic::Congestion::NewReno,
+                    crate::CongestionKind::Bbr => pool_quic::Congestion::Bbr,
+                },
                 ..defaults
             })
         }
@@ -826,6 +950,48 @@ mod quic {
         use std::time::Duration;
 
         use super::*;
+
+        /// `[h3]` reaches `QuicOptions`; its declared defaults are pool-quic's own.
+        #[test]
+        fn h3_keys_are_carried_over() {
+            let d = Config::default().quic_options(None).unwrap();
+            let want = QuicOptions::default();
+            assert_eq!(
+                (d.stream_receive_window, d.receive_window, d.send_window),
+                (
+                    want.stream_receive_window,
+                    want.receive_window,
+                    want.send_window
+                )
+            );
+            assert_eq!(
+                (d.initial_rtt, d.congestion),
+                (want.initial_rtt, want.congestion)
+            );
+            let cfg = Config::from_str_named(
+                "[h3]\nstream_receive_window = \"2MiB\"\nreceive_window = 8000000\n\
+                 send_window = \"1MB\"\ninitial_rtt = \"250ms\"\ncongestion = \"bbr\"\n",
+                "t.toml",
+            )
+            .unwrap();
+            let q = cfg.quic_options(None).unwrap();
+            assert_eq!(q.stream_receive_window, 2 << 20);
+            assert_eq!((q.receive_window, q.send_window), (8_000_000, 1_000_000));
+            assert_eq!(q.initial_rtt, Duration::from_millis(250));
+            assert_eq!(q.congestion, pool_quic::Congestion::Bbr);
+            for bad in [
+                "stream_receive_window = 0",
+                "stream_receive_window = \"4GiB\"",
+                "receive_window = 0",
+                "initial_rtt = 0",
+                "congestion = \"vegas\"",
+            ] {
+                assert!(
+                    Config::from_str_named(&format!("[h3]\n{bad}\n"), "t.toml").is_err(),
+                    "{bad}"
+                );
+            }
+        }
 
         #[test]
         fn quic_keys_are_carried_over() {

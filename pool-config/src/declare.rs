@@ -436,6 +436,7 @@ mod tests {
                 "fill_streams",
                 "memory_limit",
                 "memory_low_water",
+                "max_conns_per_ip",
             ]
             .contains(&key.as_str());
             assert_eq!(cfg == Config::default(), !optional, "{section}.{key}");

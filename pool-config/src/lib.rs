@@ -96,10 +96,11 @@ use std::sync::{Arc, LazyLock};
 
 pub use error::{ConfigError, ConfigWarning, ErrorKind};
 pub use model::{
-    Config, DnsConfig, DnsProtocol, DnsServerConfig, FleetBackend, FleetConfig, FleetShare,
-    H2Config, HealthConfig, HostConfig, IpListConfig, IpPreference, KNOWN_BORING_PROFILES,
-    KNOWN_TLS_PROFILES, MetricsConfig, PlacementKind, PoolConfig, ProbeKind, ProfileRotation,
-    SourceAddrsConfig, TlsConfig, TlsEngine, Transport, ValidationConfig,
+    Config, CongestionKind, DnsConfig, DnsProtocol, DnsServerConfig, EXCLUSIVE_CONNS_PER_IP,
+    FleetBackend, FleetConfig, FleetShare, H2Config, HealthConfig, HostConfig, IpListConfig,
+    IpPreference, KNOWN_BORING_PROFILES, KNOWN_TLS_PROFILES, MetricsConfig, PlacementKind,
+    PoolConfig, ProbeKind, ProfileRotation, SourceAddrsConfig, TcpConfig, TlsConfig, TlsEngine,
+    Transport, ValidationConfig,
 };
 /// The type of `[whitelist]`/`[blacklist]` entries and of `source_addrs.ipv6_prefix`.
 pub use pool_core::{IpRange, IpRangeError};

@@ -42,6 +42,10 @@ config! {
         /// `[validation]`: the "hot connect" check of new connections.
         validation: ValidationConfig,
             "the \"hot connect\" check; its banned status is pool.banned_status";
+        /// `[h3]`: QUIC windows, initial RTT and congestion control of HTTP/3 connections.
+        h3: H3Config, "QUIC windows, initial RTT, congestion control (docs/quic-tuning.md)";
+        /// `[tcp]`: keepalive and `TCP_USER_TIMEOUT` of every TCP dial.
+        tcp: TcpConfig, "keepalive and TCP_USER_TIMEOUT of every TCP dial (docs/tcp-keepalive.md)";
         /// `[source_addrs]`: local addresses dials bind to.
         source_addrs: SourceAddrsConfig, "local addresses to bind, rotated per dial";
         /// `[metrics]`: the Prometheus exporter.
@@ -93,9 +97,15 @@ section! {
         /// at most `max_connections`.
         max_idle_conns: usize = (default "20"),
             "idle connections kept, LRU beyond (1 ..= max_connections)";
-        /// Connections to one IP address (and port); 1 suits a multiplexed transport. At
-        /// least 1, at most `max_conns_per_host`.
-        max_conns_per_ip: usize = (default "1"), "per IP and port (1 ..= max_conns_per_host)";
+        /// Connections to one IP address (and port). At least 1, at most
+        /// `max_conns_per_host`. Absent: it depends on the transport (see
+        /// [`Transport::default_conns_per_ip`]): 1 for a multiplexed one (`h2`, `h3`), 6 for
+        /// one that may carry exclusive HTTP/1.1 connections (`h1`, `auto`, `tls`), as
+        /// browsers open 6 per host; at most `max_conns_per_host`
+        /// ([`PoolConfig::conns_per_ip`]). A value written here applies to every transport.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max_conns_per_ip: Option<usize> = (optional "1"),
+            "optional; absent: 1 for h2/h3, 6 for h1/auto/tls (<= max_conns_per_host)";
         /// TCP connect + handshake timeout; must not be zero.
         #[serde(serialize_with = "humantime_serde::serialize")]
         conn_timeout: Duration = (default "30"), "TCP connect + TLS/QUIC handshake",
@@ -313,6 +323,39 @@ names! {
         Auto = "auto",
         /// HTTP/3 over QUIC, multiplexed (`"h3"`; `"quic"` is an alias).
         H3 = "h3" | "quic",
+    }
+}
+
+impl Transport {
+    /// The connections per IP address a pool of this transport allows when
+    /// `pool.max_conns_per_ip` is absent: 1 for a multiplexed transport (`h2`, `h3`: one
+    /// connection carries every request in flight), [`EXCLUSIVE_CONNS_PER_IP`] for one whose
+    /// connections may be exclusive (`h1`, `tls`, and `auto`, where an origin that picks
+    /// HTTP/1.1 gets exclusive connections: a limit of 1 would serialise it).
+    #[must_use]
+    pub fn default_conns_per_ip(self) -> usize {
+        match self {
+            Transport::H2 | Transport::H3 => 1,
+            Transport::H1 | Transport::Tls | Transport::Auto => EXCLUSIVE_CONNS_PER_IP,
+        }
+    }
+}
+
+/// Connections per IP address by default for exclusive (HTTP/1.1) connections: browsers
+/// open at most 6 per host (Chrome's, Firefox's `network.http.max-persistent-connections-per-server`).
+pub const EXCLUSIVE_CONNS_PER_IP: usize = 6;
+
+impl PoolConfig {
+    /// `max_conns_per_ip` for a pool of `transport`: the value written, else the
+    /// transport's default ([`Transport::default_conns_per_ip`]) capped at
+    /// `max_conns_per_host` (so the default always fits the per-host limit).
+    #[must_use]
+    pub fn conns_per_ip(&self, transport: Transport) -> usize {
+        self.max_conns_per_ip.unwrap_or_else(|| {
+            transport
+                .default_conns_per_ip()
+                .min(self.max_conns_per_host.max(1))
+        })
     }
 }
 
@@ -621,6 +664,79 @@ section! {
     }
 }
 
+names! {
+    /// `[h3] congestion`: the congestion controller of a QUIC connection's sending side.
+    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+    #[non_exhaustive]
+    pub enum CongestionKind {
+        /// CUBIC (`"cubic"`, default).
+        #[default]
+        Cubic = "cubic",
+        /// NewReno (`"newreno"`).
+        NewReno = "newreno",
+        /// BBR (`"bbr"`, quinn's experimental implementation).
+        Bbr = "bbr",
+    }
+}
+
+section! {
+    /// `[h3]`: the QUIC transport of HTTP/3 connections, tuned for real paths (RTT 10-150
+    /// ms): pool-quic's `QuicOptions` windows, initial RTT and congestion controller. The
+    /// values and the measurements behind them: `docs/quic-tuning.md`.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+    #[non_exhaustive]
+    pub struct H3Config (raw H3Raw) {
+        /// Per-stream receive window: one response body moves at most this per round trip,
+        /// and a slowly read body holds at most this in memory; 1 byte to 4 GiB - 1.
+        stream_receive_window: ByteSize = (default "\"6MiB\""),
+            "per stream: one body moves at most this per RTT (quinn: 1.25MB)",
+            check check::quic_stream_window;
+        /// Connection receive window (all streams of a connection): what one connection
+        /// holds at most for slow readers; at least 1 byte.
+        receive_window: ByteSize = (default "\"15MiB\""),
+            "per connection, all streams (quinn: unlimited)", check check::quic_window;
+        /// Request data buffered unacknowledged over all streams; at least 1 byte.
+        send_window: ByteSize = (default "\"10MB\""), "request data in flight (quinn's)",
+            check check::quic_window;
+        /// RTT assumed before the first sample (sets the first handshake retransmission
+        /// timeout); must not be zero.
+        #[serde(serialize_with = "humantime_serde::serialize")]
+        initial_rtt: Duration = (default "\"100ms\""),
+            "RTT assumed before the first sample (quinn: 333ms)", check check::nonzero;
+        /// `"cubic"`, `"newreno"` or `"bbr"`: the controller of what the client sends.
+        congestion: CongestionKind = (default "\"cubic\""),
+            CongestionKind::choices() + " (of what the client sends)";
+    }
+}
+
+section! {
+    /// `[tcp]`: socket options of every TCP dial (h1, h2, auto, tls; rustls and BoringSSL),
+    /// so a silently dropped path is found on an idle connection (`docs/tcp-keepalive.md`).
+    /// Linux counts these in whole seconds (`user_timeout`: milliseconds); a non-zero value
+    /// below 1 s is sent as 1 s.
+    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+    #[non_exhaustive]
+    pub struct TcpConfig (raw TcpRaw) {
+        /// Idle time before the first keepalive probe (`TCP_KEEPIDLE`); 0 turns keepalive
+        /// off (no `SO_KEEPALIVE`).
+        #[serde(serialize_with = "humantime_serde::serialize")]
+        keepalive_idle: Duration = (default "15"), "first keepalive probe after this idle; 0 = off";
+        /// Time between unanswered keepalive probes (`TCP_KEEPINTVL`); must not be zero.
+        #[serde(serialize_with = "humantime_serde::serialize")]
+        keepalive_interval: Duration = (default "5"), "between unanswered probes",
+            check check::nonzero;
+        /// Unanswered probes before the connection is reset (`TCP_KEEPCNT`), unless
+        /// `user_timeout` resets it first; 1-127.
+        keepalive_retries: u32 = (default "3"), "unanswered probes before reset (1-127)",
+            check check::keepalive_retries;
+        /// `TCP_USER_TIMEOUT`: reset the connection once sent data or a keepalive probe has
+        /// gone unacknowledged this long; 0: the kernel's default (about 15 minutes of
+        /// retransmissions).
+        #[serde(serialize_with = "humantime_serde::serialize")]
+        user_timeout: Duration = (default "20"), "reset after this long unacknowledged; 0 = kernel default";
+    }
+}
+
 section! {
     /// `[source_addrs]`: local addresses that dials bind to, rotated per dial and matched to
     /// the target's address family.
@@ -724,6 +840,8 @@ declared_defaults!(
     H2Config,
     HealthConfig,
     ValidationConfig,
+    H3Config,
+    TcpConfig,
     SourceAddrsConfig,
     MetricsConfig,
     FleetConfig

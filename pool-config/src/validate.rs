@@ -370,6 +370,40 @@ pub(crate) fn h2_window(c: &mut Checker<'_>, key: &str, window: &crate::ByteSize
     }
 }
 
+/// A QUIC connection window (`h3.receive_window`, `h3.send_window`): at least 1 byte, at
+/// most QUIC's largest variable-length integer (2^62 - 1).
+pub(crate) fn quic_window(c: &mut Checker<'_>, key: &str, size: &crate::units::ByteSize) {
+    if size.0 == 0 || size.0 >= 1 << 62 {
+        c.error(
+            key,
+            ErrorKind::Value,
+            format!("must be 1 byte to 2^62 - 1 bytes, got {}", size.0),
+        );
+    }
+}
+
+/// `h3.stream_receive_window`: 1 byte to 4 GiB - 1 (pool-quic's `u32`).
+pub(crate) fn quic_stream_window(c: &mut Checker<'_>, key: &str, size: &crate::units::ByteSize) {
+    if size.0 == 0 || size.0 > u64::from(u32::MAX) {
+        c.error(
+            key,
+            ErrorKind::Value,
+            format!("must be 1 byte to 4GiB - 1 byte, got {}", size.0),
+        );
+    }
+}
+
+/// `tcp.keepalive_retries`: Linux's `TCP_KEEPCNT` takes 1-127.
+pub(crate) fn keepalive_retries(c: &mut Checker<'_>, key: &str, n: &u32) {
+    if !(1..=127).contains(n) {
+        c.error(
+            key,
+            ErrorKind::Value,
+            format!("must be 1-127 (TCP_KEEPCNT), got {n}"),
+        );
+    }
+}
+
 /// An HTTP status code.
 pub(crate) fn http_status(c: &mut Checker<'_>, key: &str, status: &u16) {
     if !(100..=599).contains(status) {

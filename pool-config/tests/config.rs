@@ -69,7 +69,10 @@ fn every_default() {
     assert_eq!(p.max_connections, 100);
     assert_eq!(p.max_conns_per_host, 10);
     assert_eq!(p.max_idle_conns, 20);
-    assert_eq!(p.max_conns_per_ip, 1);
+    // Absent: resolved per transport (1 for h2/h3, 6 for h1/auto/tls).
+    assert_eq!(p.max_conns_per_ip, None);
+    assert_eq!(p.conns_per_ip(pool_config::Transport::H2), 1);
+    assert_eq!(p.conns_per_ip(pool_config::Transport::H1), 6);
     assert_eq!(p.conn_timeout, secs(30));
     assert_eq!(p.idle_timeout, secs(60));
     assert_eq!(p.max_lifetime, secs(300));
@@ -1023,7 +1026,7 @@ fn datetimes_and_tables_where_a_value_belongs() {
 fn pool_limits_are_pool_cores_rules() {
     // Every [pool] limit problem pool-core knows is reported by the loader, at its key.
     let mut c = Config::default();
-    c.pool.max_conns_per_ip = 11;
+    c.pool.max_conns_per_ip = Some(11);
     let opts = c.pool_options();
     let problems = opts.problems();
     assert_eq!(problems.len(), 1);
@@ -1102,6 +1105,8 @@ fn the_default_file_is_generated_from_the_declarations() {
             "[h2]",
             "[health]",
             "[validation]",
+            "[h3]",
+            "[tcp]",
             "[source_addrs]",
             "[metrics]",
             "[fleet]"

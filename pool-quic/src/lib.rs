@@ -55,6 +55,7 @@ mod body;
 mod bounded;
 mod capture;
 mod conn;
+mod tuning;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -74,6 +75,7 @@ pub use conn::{QuicConn, QuicInfo};
 pub use pool_http::Validation;
 /// Why a [`QuicDialer`] could not be built: `pool-rustls`'s one error type.
 pub use pool_rustls::{ConfigError, Trust};
+pub use tuning::Congestion;
 
 /// The ALPN protocol HTTP/3 runs under; [`QuicOptions::alpn`] must offer it.
 pub const ALPN_H3: &str = "h3";
@@ -100,9 +102,22 @@ pub struct QuicOptions {
     /// Default: 256.
     pub max_streams_cap: usize,
     /// The most response data quinn buffers per stream before the reader takes it (the
-    /// QUIC stream flow-control window): what a slowly read body can hold in memory.
-    /// Default: 1.25 MB (quinn's).
+    /// QUIC stream flow-control window): one body moves at most this per round trip, and a
+    /// slowly read body holds at most this in memory. Default: 6 MiB (Chrome's; quinn's
+    /// own is 1.25 MB). See `docs/quic-tuning.md`.
     pub stream_receive_window: u32,
+    /// The most unread response data over all streams of one connection (the connection
+    /// flow-control window): what one connection may hold for slow readers. Default:
+    /// 15 MiB (Chrome's; quinn's own is unlimited).
+    pub receive_window: u64,
+    /// The most request data quinn buffers unacknowledged over all streams. Default: 10 MB
+    /// (quinn's).
+    pub send_window: u64,
+    /// The RTT assumed before the first sample (the first handshake retransmission
+    /// timeout is about 3x this). Default: 100 ms (quinn's own is RFC 9002's 333 ms).
+    pub initial_rtt: Duration,
+    /// The congestion controller of the sending side. Default: CUBIC.
+    pub congestion: Congestion,
     /// Bound of the validation request and of a probe request. Default: 15 s.
     pub test_timeout: Duration,
     /// The "hot connect" request sent on every new connection before the pool admits it
@@ -132,7 +147,11 @@ impl Default for QuicOptions {
             keep_alive_interval: Some(Duration::from_secs(10)),
             max_idle_timeout: Duration::from_secs(30),
             max_streams_cap: 256,
-            stream_receive_window: 1_250_000,
+            stream_receive_window: tuning::DEFAULT_STREAM_RECEIVE_WINDOW,
+            receive_window: tuning::DEFAULT_RECEIVE_WINDOW,
+            send_window: tuning::DEFAULT_SEND_WINDOW,
+            initial_rtt: tuning::DEFAULT_INITIAL_RTT,
+            congestion: Congestion::Cubic,
             test_timeout: Duration::from_secs(15),
             validation: None,
             probe_request: None,
@@ -187,7 +206,7 @@ impl QuicDialer {
         // control and QPACK streams (and tolerates a few more, e.g. GREASE).
         transport.max_concurrent_bidi_streams(VarInt::from_u32(0));
         transport.max_concurrent_uni_streams(VarInt::from_u32(8));
-        transport.stream_receive_window(VarInt::from_u32(options.stream_receive_window));
+        tuning::apply(&options, &mut transport);
         Ok(Self {
             crypto: Arc::new(crypto),
             transport: Arc::new(transport),

@@ -85,6 +85,7 @@ pub use auto::{HttpsBody, HttpsConn, HttpsDialer, HttpsOptions};
 pub use bdp::ReceiveWindow;
 pub use h1::{H1Body, H1Conn, H1Dialer};
 pub use options::{H2Options, H2Windows, TlsOptions};
+pub use tls::{TcpKeepalive, TcpOptions};
 pub use tls::{TlsConn, TlsDialer, TlsInfo, TlsIo, connect_tcp, when_closed};
 
 /// The GOAWAY record of an HTTP/2 connection and the read-side sniffer that fills it; public

@@ -6,6 +6,8 @@ use pool_core::SourceAddrs;
 use pool_http::Validation;
 use pool_rustls::{Rotation, TlsProfile, Trust};
 
+use crate::tls::TcpOptions;
+
 /// Options of a [`TlsDialer`](crate::TlsDialer) (and, inside [`H2Options`], of an
 /// [`H2Dialer`](crate::H2Dialer)).
 #[derive(Clone, Debug)]
@@ -48,6 +50,9 @@ pub struct TlsOptions {
     /// [`DEFAULT_MAX_RESPONSE_HEADER_SIZE`](pool_http::DEFAULT_MAX_RESPONSE_HEADER_SIZE)
     /// (the config's `pool.max_response_header_size`).
     pub max_response_header_size: usize,
+    /// Keepalive and `TCP_USER_TIMEOUT` of the TCP connection (the config's `[tcp]`).
+    /// Default: [`TcpOptions::default`].
+    pub tcp: TcpOptions,
 }
 
 impl Default for TlsOptions {
@@ -64,6 +69,7 @@ impl Default for TlsOptions {
             source_addrs: SourceAddrs::default(),
             validation: None,
             max_response_header_size: pool_http::DEFAULT_MAX_RESPONSE_HEADER_SIZE,
+            tcp: TcpOptions::default(),
         }
     }
 }

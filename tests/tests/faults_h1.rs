@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hostile_rig::{DEADLINE, finish, get, ip, pool_options, run, tls_options};
-use pool_core::{CloseReason, Pool, PoolOptions};
+use pool_core::{Pool, PoolOptions};
 use pool_http::{Body, Full, RequestError, RequestOptions};
 use pool_testkit::fds::open_fds;
 use pool_testkit::{Fault, FaultProxy, H2Origin, H2OriginOptions, TestCa};

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hostile_rig::{DEADLINE, finish, get, ip, pool_options, quic_options, run};
-use pool_core::{CloseReason, Pool, PoolOptions};
+use pool_core::{Pool, PoolOptions};
 use pool_http::{Full, RequestError, RequestOptions};
 use pool_quic::QuicDialer;
 use pool_testkit::fds::open_fds;

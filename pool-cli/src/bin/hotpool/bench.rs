@@ -49,6 +49,10 @@ struct BenchJson {
     /// most this many connections for more requests in flight.
     #[serde(skip_serializing_if = "Option::is_none")]
     exclusive_cap: Option<usize>,
+    /// The pool's `max_conns_per_ip` (resolved for the transport when the config has none:
+    /// 1 for h2 and h3, 6 for h1 and auto) and `max_conns_per_host`.
+    max_conns_per_ip: usize,
+    max_conns_per_host: usize,
 }
 
 /// `hotpool bench URL`.
@@ -138,7 +142,14 @@ async fn bench_with<D: Dialer<Conn: HttpConnection>>(
     let addresses = stack.pool.addrs(&host.name).len();
     stack.stop().await;
     // HTTP/1.1 (h1, or what auto chose) carries one request per connection at a time.
-    let cap = cfg.pool.max_conns_per_ip.saturating_mul(addresses);
+    // The limits the pool ran with: per address (resolved for the transport when the
+    // config leaves it out), per host, in total.
+    let limits = &stack.options;
+    let cap = limits
+        .max_conns_per_ip
+        .saturating_mul(addresses)
+        .min(limits.max_conns_per_host)
+        .min(limits.max_connections);
     let http1 = versions
         .keys()
         .any(|v| v.starts_with("HTTP/1") || v.starts_with("HTTP/0"));
@@ -166,6 +177,8 @@ async fn bench_with<D: Dialer<Conn: HttpConnection>>(
         addresses,
         warm_ok: warm.ok,
         exclusive_cap,
+        max_conns_per_ip: limits.max_conns_per_ip,
+        max_conns_per_host: limits.max_conns_per_host,
     };
     if global.json {
         print_json(&out)?;
@@ -221,10 +234,13 @@ fn render(r: &BenchJson) -> String {
     if let Some(cap) = r.exclusive_cap {
         out.push_str(&format!(
             "  note           HTTP/1.1 connections are exclusive: at most {cap} ({} addresses × \
-             pool.max_conns_per_ip) for {} requests in flight; raise it (and the limits it \
-             must fit), e.g. HOTPOOL_POOL__MAX_CONNS_PER_HOST={} HOTPOOL_POOL__MAX_CONNS_PER_IP={} \
+             pool.max_conns_per_ip {}, within pool.max_conns_per_host {}) for {} requests in \
+             flight; raise them (and the limits they must fit), e.g. \
+             HOTPOOL_POOL__MAX_CONNS_PER_HOST={} HOTPOOL_POOL__MAX_CONNS_PER_IP={} \
              HOTPOOL_POOL__MAX_IDLE_CONNS={}\n",
             r.addresses,
+            r.max_conns_per_ip,
+            r.max_conns_per_host,
             r.concurrency,
             r.concurrency,
             r.concurrency.div_ceil(r.addresses.max(1) as u64),

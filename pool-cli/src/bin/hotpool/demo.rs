@@ -275,7 +275,7 @@ fn demo_config(
             .concurrency
             .div_ceil(addresses)
             .min((per_host / addresses).max(1));
-        cfg.pool.max_conns_per_ip = usize::try_from(per_ip).unwrap_or(1);
+        cfg.pool.max_conns_per_ip = Some(usize::try_from(per_ip).unwrap_or(1));
     }
     cfg.dns.name_servers = vec![dns];
     for h in &mut cfg.hosts {

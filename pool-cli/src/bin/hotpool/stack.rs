@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pool_config::{Config, HostConfig, Transport as TransportKind};
-use pool_core::{Dialer, Pool};
+use pool_core::{Dialer, Pool, PoolOptions};
 use pool_dns::DnsRefresher;
 use pool_health::{HealthChecker, RequestProbe, TransportProbe};
 use pool_http::{Empty, HttpConnection, RequestError, RequestOptions, Validation};
@@ -207,6 +207,8 @@ pub struct Stack<D: Dialer> {
     pub transport: &'static str,
     /// The pool.
     pub pool: Pool<D>,
+    /// The options the pool runs with (limits resolved for the transport).
+    pub options: PoolOptions,
     /// DNS refresh feeding the pool.
     pub dns: DnsRefresher,
     /// Health checks of idle connections.
@@ -238,9 +240,12 @@ impl<D: Dialer<Conn: HttpConnection>> Stack<D> {
             }
             Some(Err(e)) => return Err(Error::new(format!("fleet: {e}"))),
         };
+        // An absent `pool.max_conns_per_ip` resolves for this host's transport: 1 for h2
+        // and h3, 6 where connections may be exclusive HTTP/1.1 (h1, auto).
+        let options = cfg.pool_options_for(host.transport);
         let pool = match &fleet {
-            Some(fleet) => Pool::with_shared_state(dialer, cfg.pool_options(), fleet.clone()),
-            None => Pool::new(dialer, cfg.pool_options()),
+            Some(fleet) => Pool::with_shared_state(dialer, options.clone(), fleet.clone()),
+            None => Pool::new(dialer, options.clone()),
         }
         .map_err(|e| Error::new(format!("pool options: {e}")))?;
         let mut dns_options = cfg.dns_options();
@@ -263,6 +268,7 @@ impl<D: Dialer<Conn: HttpConnection>> Stack<D> {
         let stack = Self {
             transport: host.transport.as_str(),
             pool,
+            options,
             dns,
             health,
             request: cfg.request_options(),
