@@ -55,6 +55,7 @@ mod body;
 mod bounded;
 mod capture;
 mod conn;
+mod goaway;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
