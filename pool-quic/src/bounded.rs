@@ -5,12 +5,15 @@
 //! they pass and fails the stream ([`FrameTooLarge`], mapped to
 //! `RequestError::PeerLimit`) as soon as a non-DATA frame announces more than
 //! `max_response_header_size` bytes: nothing of it is buffered. DATA frames are streamed
-//! by h3 and left alone. Everything else is h3-quinn's, unchanged.
+//! by h3 and left alone. The peer's unidirectional streams are watched for its control
+//! stream's GOAWAY id (`crate::goaway`). Everything else is h3-quinn's, unchanged.
 
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use h3::quic::{self, ConnectionErrorIncoming, StreamErrorIncoming, StreamId, WriteBuf};
+
+use crate::goaway::{GoawayId, UniRecv};
 
 /// A request stream's frame (not DATA) announced more than the response header limit.
 #[derive(Debug, thiserror::Error)]
@@ -22,10 +25,13 @@ pub(crate) struct FrameTooLarge {
 }
 
 /// An h3-quinn connection handle (`T`: [`h3_quinn::Connection`], or its
-/// [`h3_quinn::OpenStreams`]) whose request streams it opens are [`Bidi`].
+/// [`h3_quinn::OpenStreams`]) whose request streams it opens are [`Bidi`], and whose
+/// accepted unidirectional streams are [`UniRecv`] (the peer's GOAWAY id read into
+/// `goaway`).
 pub(crate) struct Watched<T> {
     inner: T,
     limit: u64,
+    goaway: GoawayId,
 }
 
 /// [`h3_quinn::Connection`], its request streams watched.
@@ -34,10 +40,13 @@ pub(crate) type Conn = Watched<h3_quinn::Connection>;
 pub(crate) type Open = Watched<h3_quinn::OpenStreams>;
 
 impl Conn {
-    pub(crate) fn new(conn: quinn::Connection, limit: u64) -> Self {
+    /// `limit`: the largest non-DATA frame a response may announce; `goaway`: where the
+    /// peer's GOAWAY id is recorded.
+    pub(crate) fn new(conn: quinn::Connection, limit: u64, goaway: GoawayId) -> Self {
         Self {
             inner: h3_quinn::Connection::new(conn),
             limit,
+            goaway,
         }
     }
 }
@@ -47,6 +56,7 @@ impl<T: Clone> Clone for Watched<T> {
         Self {
             inner: self.inner.clone(),
             limit: self.limit,
+            goaway: self.goaway.clone(),
         }
     }
 }
@@ -67,14 +77,40 @@ pub(crate) type Recv = WatchedStream<h3_quinn::RecvStream>;
 /// or inside a payload.
 struct FrameWatch {
     limit: u64,
-    /// The frame header read so far (two varints: at most 16 bytes).
-    head: Vec<u8>,
+    head: FrameHead,
     /// Payload bytes left of the current frame.
     remaining: u64,
 }
 
+/// A frame header (type and length varints) or a stream type varint, taken a byte at a
+/// time as it passes: at most 16 bytes.
+#[derive(Debug, Default)]
+pub(crate) struct FrameHead {
+    bytes: Vec<u8>,
+}
+
+impl FrameHead {
+    /// Adds `byte`: the frame's type and length once both varints are complete (and
+    /// starts over).
+    pub(crate) fn push(&mut self, byte: u8) -> Option<(u64, u64)> {
+        self.bytes.push(byte);
+        let (kind, k) = varint(&self.bytes)?;
+        let (len, _) = varint(&self.bytes[k..])?;
+        self.bytes.clear();
+        Some((kind, len))
+    }
+
+    /// Adds `byte`: the value once one varint is complete (and starts over).
+    pub(crate) fn push_varint(&mut self, byte: u8) -> Option<u64> {
+        self.bytes.push(byte);
+        let (value, _) = varint(&self.bytes)?;
+        self.bytes.clear();
+        Some(value)
+    }
+}
+
 /// A QUIC varint at the start of `buf`: its value and length, or `None` when incomplete.
-fn varint(buf: &[u8]) -> Option<(u64, usize)> {
+pub(crate) fn varint(buf: &[u8]) -> Option<(u64, usize)> {
     let first = *buf.first()?;
     let len = 1usize << (first >> 6);
     if buf.len() < len {
@@ -91,7 +127,7 @@ impl FrameWatch {
     fn new(limit: u64) -> Self {
         Self {
             limit,
-            head: Vec::with_capacity(16),
+            head: FrameHead::default(),
             remaining: 0,
         }
     }
@@ -105,16 +141,11 @@ impl FrameWatch {
                 chunk = &chunk[n..];
                 continue;
             }
-            // A frame header: taken a byte at a time until both varints are complete.
-            self.head.push(chunk[0]);
+            let byte = chunk[0];
             chunk = &chunk[1..];
-            let Some((kind, k)) = varint(&self.head) else {
+            let Some((kind, len)) = self.head.push(byte) else {
                 continue;
             };
-            let Some((len, _)) = varint(&self.head[k..]) else {
-                continue;
-            };
-            self.head.clear();
             // DATA (0x0) is streamed by h3; every other frame is buffered whole.
             if kind != 0x0 && len > self.limit {
                 return Err(FrameTooLarge {
@@ -143,14 +174,16 @@ impl FrameWatch {
 }
 
 impl quic::Connection<Bytes> for Conn {
-    type RecvStream = h3_quinn::RecvStream;
+    type RecvStream = UniRecv;
     type OpenStreams = Open;
 
     fn poll_accept_recv(
         &mut self,
         cx: &mut Context<'_>,
-    ) -> Poll<Result<Self::RecvStream, ConnectionErrorIncoming>> {
+    ) -> Poll<Result<UniRecv, ConnectionErrorIncoming>> {
+        let goaway = &self.goaway;
         quic::Connection::<Bytes>::poll_accept_recv(&mut self.inner, cx)
+            .map_ok(|inner| UniRecv::new(inner, goaway.clone()))
     }
 
     fn poll_accept_bidi(
@@ -168,6 +201,7 @@ impl quic::Connection<Bytes> for Conn {
         Open {
             inner: quic::Connection::<Bytes>::opener(&self.inner),
             limit: self.limit,
+            goaway: self.goaway.clone(),
         }
     }
 }

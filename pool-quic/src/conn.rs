@@ -18,6 +18,13 @@ use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
 use crate::body::{H3Body, Upload, open_error, response_error};
+use crate::goaway::GoawayId;
+
+/// HTTP/3's "no error" code (RFC 9114 §8.1): the close of a graceful shutdown.
+const H3_NO_ERROR: u64 = 0x100;
+/// How long a request lost in a graceful close waits for the connection's driver to read
+/// the GOAWAY still queued on the control stream (see [`QuicConn::above_goaway`]).
+const GOAWAY_READ_WAIT: Duration = Duration::from_millis(100);
 
 /// What a QUIC connection was made under and negotiated.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -76,6 +83,8 @@ pub struct QuicConn {
     settings: ConnSettings,
     /// Requests started on it (see [`HttpConnection::requests_sent`]).
     requests: AtomicU64,
+    /// The peer's GOAWAY stream id, read off its control stream.
+    goaway: GoawayId,
 }
 
 impl QuicConn {
@@ -89,11 +98,13 @@ impl QuicConn {
     ) -> Result<Self, DialError> {
         let authority = Authority::try_from(authority(&info.host, info.addr.port()))
             .map_err(|e| DialError::new(DialErrorKind::Handshake, e))?;
+        let goaway = GoawayId::new();
         let (mut driver, send) = h3::client::builder()
             .max_field_section_size(settings.max_response_header_size as u64)
             .build(crate::bounded::Conn::new(
                 conn.clone(),
                 settings.max_response_header_size as u64,
+                goaway.clone(),
             ))
             .await
             .map_err(|e| DialError::new(DialErrorKind::Protocol, e))?;
@@ -131,6 +142,7 @@ impl QuicConn {
             authority,
             settings,
             requests: AtomicU64::new(0),
+            goaway,
         })
     }
 
@@ -179,6 +191,7 @@ impl QuicConn {
             .send_request(Request::from_parts(parts, ()))
             .await
             .map_err(open_error)?;
+        let id = stream.id().into_inner();
         let (tx, rx) = stream.split();
         // The receive side is owned by the body from here: dropped (a deadline), it stops
         // the stream.
@@ -209,11 +222,53 @@ impl QuicConn {
         // answer wins over the failed upload.
         let head = match response_body.recv_response().await {
             Ok(head) => head,
-            Err(e) => return Err(uploaded.err().unwrap_or_else(|| response_error(e))),
+            Err(e) => {
+                let e = uploaded.err().unwrap_or_else(|| response_error(e));
+                return Err(self.above_goaway(id, e).await);
+            }
         };
         drop(upload);
         let (parts, ()) = head.into_parts();
         Ok(Response::from_parts(parts, response_body))
+    }
+
+    /// `e`, the error of the request on stream `id` before its response headers, as a
+    /// refusal when the stream was at or above the peer's GOAWAY id (RFC 9114 §5.2: not
+    /// processed, safe to send again whatever the method). h3 reports such a request as a
+    /// lost connection when the server closes after its graceful shutdown (`H3_NO_ERROR`)
+    /// without having rejected the stream.
+    ///
+    /// The GOAWAY is read by the connection's driver task, normally long before the close
+    /// (the server finishes its requests in between). When the close came first as this
+    /// request saw it — a graceful close and no GOAWAY id known yet — it waits (at most
+    /// [`GOAWAY_READ_WAIT`]) for the driver to see the GOAWAY or end; still unknown, the
+    /// request stays `ConnectionLost` (it may have been processed).
+    async fn above_goaway(&self, id: u64, e: RequestError) -> RequestError {
+        let RequestError::ConnectionLost(source) = e else {
+            return e;
+        };
+        let graceful = matches!(
+            self.conn.close_reason(),
+            Some(quinn::ConnectionError::ApplicationClosed(ref close))
+                if close.error_code.into_inner() == H3_NO_ERROR
+        );
+        if graceful && self.goaway.get().is_none() {
+            let mut state = self.state.subscribe();
+            let _ =
+                tokio::time::timeout(GOAWAY_READ_WAIT, state.wait_for(|s| *s != State::Open)).await;
+        }
+        if self.goaway.refuses(id) {
+            tracing::debug!(
+                stream = id,
+                goaway = self.goaway.get(),
+                "HTTP/3 request above the GOAWAY id: refused"
+            );
+            return RequestError::Refused {
+                source,
+                connection_closing: true,
+            };
+        }
+        RequestError::ConnectionLost(source)
     }
 
     /// The configured probe request, classified.
@@ -257,7 +312,8 @@ impl HttpConnection for QuicConn {
     /// relative URI (`/path`) gets scheme `https` and the connection's host as authority.
     ///
     /// Errors: GOAWAY received or the connection gone before the request was sent →
-    /// `NotSent`; the peer rejected the stream (`H3_REQUEST_REJECTED`) → `Refused`; the
+    /// `NotSent`; the peer rejected the stream (`H3_REQUEST_REJECTED`), or the connection
+    /// lost under a stream at or above the peer's GOAWAY id → `Refused`; otherwise the
     /// connection lost under it → `ConnectionLost`; a stream error → `Protocol`.
     fn send<B>(
         &self,

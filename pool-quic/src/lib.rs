@@ -55,6 +55,7 @@ mod body;
 mod bounded;
 mod capture;
 mod conn;
+mod goaway;
 mod tuning;
 
 use std::collections::HashMap;
