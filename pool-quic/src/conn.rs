@@ -367,6 +367,19 @@ impl Connection for QuicConn {
         *self.state.borrow() != State::Open || self.conn.close_reason().is_some()
     }
 
+    /// GOAWAY when the peer sent one (the state went through `GoingAway`, or its id was
+    /// read off the control stream); `Lost` when QUIC's idle timeout ended it (the path
+    /// went silent); else the peer closed or reset it.
+    fn close_reason(&self) -> pool_core::CloseReason {
+        if *self.state.borrow() == State::GoingAway || self.goaway.get().is_some() {
+            return pool_core::CloseReason::GoAway;
+        }
+        match self.conn.close_reason() {
+            Some(quinn::ConnectionError::TimedOut) => pool_core::CloseReason::Lost,
+            _ => pool_core::CloseReason::PeerClosed,
+        }
+    }
+
     fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
         let mut state = self.state.subscribe();
         let conn = self.conn.clone();
