@@ -104,6 +104,7 @@ impl Config {
         pool_http::RequestOptions::default()
             .with_timeout(self.pool.request_timeout)
             .with_body_idle_timeout(self.pool.body_idle_timeout.filter(|d| !d.is_zero()))
+            .with_wait_for_host(self.pool.wait_for_host)
     }
 }
 

@@ -251,6 +251,11 @@ section! {
         #[serde(serialize_with = "humantime_serde::serialize")]
         outage_retest_max: Duration = (default "\"1s\""),
             "longest wait between re-tests of a host in an outage";
+        /// While a host is down (an outage) and no connection to it is open, a request
+        /// waits for it to come back, up to its deadline (`request_timeout`), instead of
+        /// failing at once with "host down". The CLI's `--wait-for-host` sets it.
+        wait_for_host: bool = (default "false"),
+            "requests wait (up to their deadline) for a host that is down";
     }
 }
 

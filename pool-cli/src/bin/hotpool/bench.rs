@@ -44,6 +44,9 @@ struct BenchJson {
     dials: u64,
     connections: usize,
     addresses: usize,
+    /// Addresses with an open connection at the end (a warmed host stays hot: all of them,
+    /// also after the origin drained or restarted).
+    connected_addresses: usize,
     warm_ok: usize,
     /// Set when HTTP/1.1's exclusive connections cap the concurrency (`h1`, `auto`): at
     /// most this many connections for more requests in flight.
@@ -175,6 +178,7 @@ async fn bench_with<D: Dialer<Conn: HttpConnection>>(
         dials: stats.dials_total,
         connections,
         addresses,
+        connected_addresses: stats.connected_addresses,
         warm_ok: warm.ok,
         exclusive_cap,
         max_conns_per_ip: limits.max_conns_per_ip,
@@ -205,8 +209,14 @@ async fn bench_with<D: Dialer<Conn: HttpConnection>>(
 fn render(r: &BenchJson) -> String {
     let l = &r.latency;
     let mut out = format!(
-        "\n{} over {}: {} requests, concurrency {}, {} connections to {} addresses\n\n",
-        r.url, r.transport, r.requests, r.concurrency, r.connections, r.addresses
+        "\n{} over {}: {} requests, concurrency {}, {} connections to {} of {} addresses\n\n",
+        r.url,
+        r.transport,
+        r.requests,
+        r.concurrency,
+        r.connections,
+        r.connected_addresses,
+        r.addresses
     );
     out.push_str(&format!(
         "  finished in {:.2}s, {:.0} req/s, {} ok, {} errors\n",

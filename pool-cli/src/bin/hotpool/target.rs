@@ -150,6 +150,9 @@ impl TargetArgs {
         if let Some(browser) = self.profile {
             crate::stack::use_profile(cfg, browser)?;
         }
+        if self.wait_for_host {
+            cfg.pool.wait_for_host = true;
+        }
         if let Some(timeout) = self.timeout {
             cfg.pool.conn_timeout = cfg.pool.conn_timeout.min(timeout);
             cfg.pool.checkout_timeout = cfg.pool.checkout_timeout.min(timeout);
