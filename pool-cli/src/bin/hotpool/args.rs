@@ -204,7 +204,8 @@ pub struct TargetArgs {
     /// fronts 127.0.77.x forward to the host's addresses (`--resolve`/`--connect-to`, else
     /// the system resolver), the certificate is still verified for the host.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    pub rtt: Option<Duration>,    /// While the host is down (every address failing at once: a restart), wait for it to
+    pub rtt: Option<Duration>,
+    /// While the host is down (every address failing at once: a restart), wait for it to
     /// come back, up to the request's deadline (`--timeout`), instead of failing at once.
     /// The same as `[pool] wait_for_host = true`.
     #[arg(long)]
