@@ -59,9 +59,15 @@
 //! pool.warm("example.test").await;
 //!
 //! healthy.store(false, Ordering::SeqCst); // the peer stops answering
-//! while pool.stats().connections > 0 {
-//!     tokio::time::sleep(Duration::from_millis(10)).await;
-//! }
+//! // The failed probe closes the connection as unhealthy (the warmed host stays hot: the
+//! // pool dials a replacement at once, see pool-core's `docs/stay-hot.md`).
+//! let unhealthy = || pool.stats().closed_for(pool_core::CloseReason::Unhealthy);
+//! let seen = tokio::time::timeout(Duration::from_secs(10), async {
+//!     while unhealthy() == 0 {
+//!         tokio::time::sleep(Duration::from_millis(10)).await;
+//!     }
+//! });
+//! seen.await.expect("the failed probe closes the connection within 10 s");
 //! assert!(checker.stats().failed >= 1);
 //! checker.stop().await;
 //! pool.close().await;
