@@ -355,7 +355,7 @@ where
             refused = attempts.refused,
             "sending again on another connection"
         );
-        Record::retried(protocol);
+        Record::retried(protocol, error.is_retry_safe());
         let wait = refusal_backoff(attempts.refused);
         if error.is_retry_safe() && !wait.is_zero() {
             if Instant::now() + wait >= deadline {

@@ -19,7 +19,9 @@ pub const HEADERS_SECONDS: &str = "hotpool_requests_headers_seconds";
 /// Histogram (seconds), labels `protocol` and `end` (`complete`, `error`, `dropped`): time
 /// from sending a request to the end of its response body.
 pub const DURATION_SECONDS: &str = "hotpool_requests_duration_seconds";
-/// Counter, label `protocol`: retries [`send`](crate::send) made on another connection.
+/// Counter, labels `protocol` and `cause`: requests [`send`](crate::send) sent again on
+/// another connection — `refused` (refused or never sent: certainly not processed, always
+/// resent) or `lost` (an idempotent request whose reused connection failed under it).
 pub const RETRIES_TOTAL: &str = "hotpool_requests_retries_total";
 
 /// Every metric name the request layer records.
@@ -157,8 +159,10 @@ impl Record {
         }
     }
 
-    pub(crate) fn retried(protocol: Protocol) {
-        counter!(RETRIES_TOTAL, "protocol" => protocol.as_str()).increment(1);
+    /// A request sent again: `refused` when the server certainly did not process it.
+    pub(crate) fn retried(protocol: Protocol, refused: bool) {
+        let cause = if refused { "refused" } else { "lost" };
+        counter!(RETRIES_TOTAL, "protocol" => protocol.as_str(), "cause" => cause).increment(1);
     }
 }
 

@@ -619,7 +619,7 @@ fn request_metrics_are_recorded_per_protocol_and_result() {
         Some(1)
     );
     assert_eq!(
-        count("hotpool_requests_retries_total{protocol=h2}"),
+        count("hotpool_requests_retries_total{protocol=h2,cause=refused}"),
         Some(1)
     );
     assert_eq!(

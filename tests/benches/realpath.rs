@@ -23,7 +23,8 @@
 //! Workloads: `100k` (`/bytes/100000`, 64 in flight), `20m` (one `/bytes/20000000`),
 //! `1k` (`/1k`, 64 in flight). Clients: hotpool over `H1Dialer`, `H2Dialer`,
 //! `QuicDialer` and the BoringSSL `BoringDialer` (Chrome profile), each a `Pool` with
-//! **default** `PoolOptions` and the dialer's default options (trusting the test CA), warmed
+//! the **defaults** a config / CLI user gets for its protocol (`Config::pool_options_for`)
+//! and the dialer's default options (trusting the test CA), warmed
 //! once; reqwest over HTTP/2 and HTTP/1.1; `h2load` (one client × 64 streams; `--h1` with
 //! as many clients as hotpool's HTTP/1.1 pool had connections after its cell of the same
 //! row: what its defaults allow); `curl --http2` for the 20 MB body. Each cell sends a fixed
@@ -51,7 +52,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use common::HOST;
 use pool_boring::{BoringDialer, BoringOptions};
-use pool_core::{Dialer, Pool, PoolOptions};
+use pool_config::Transport;
+use pool_core::{Dialer, Pool};
 use pool_http::{Empty, HttpConnection, HttpLeaseExt};
 use pool_quic::{QuicDialer, QuicOptions};
 use pool_testkit::{
@@ -336,9 +338,12 @@ impl WanPath {
     }
 }
 
-/// A warm pool with default options over `addr`.
-async fn hot_pool<D: Dialer>(dialer: D, addr: SocketAddr) -> Arc<Pool<D>> {
-    let pool = Pool::new(dialer, PoolOptions::default()).expect("pool");
+/// A warm pool over `addr` with the defaults a user of `transport` gets from the config
+/// and the CLI (`Config::pool_options_for`: the per-IP limit resolved for the protocol,
+/// 6 exclusive HTTP/1.1 connections, 1 multiplexed one).
+async fn hot_pool<D: Dialer>(dialer: D, addr: SocketAddr, transport: Transport) -> Arc<Pool<D>> {
+    let options = pool_config::Config::default().pool_options_for(transport);
+    let pool = Pool::new(dialer, options).expect("pool");
     pool.set_addrs(HOST, [addr]);
     assert!(pool.warm(HOST).await.ok >= 1, "warm-up through the relay");
     Arc::new(pool)
@@ -433,6 +438,7 @@ fn main() {
                     })
                     .expect("h1 dialer"),
                     tcp,
+                    Transport::H1,
                 )),
             ),
             workloads: all,
@@ -463,6 +469,7 @@ fn main() {
                     })
                     .expect("h2 dialer"),
                     tcp,
+                    Transport::H2,
                 )),
             ),
             workloads: all,
@@ -496,6 +503,7 @@ fn main() {
                     })
                     .expect("boring dialer"),
                     tcp,
+                    Transport::H2,
                 )),
             ),
             workloads: all,
@@ -511,6 +519,7 @@ fn main() {
                     })
                     .expect("QUIC dialer"),
                     udp,
+                    Transport::H3,
                 )),
             ),
             workloads: all,

@@ -1,8 +1,8 @@
 //! The soak over QUIC: HTTP/3 ([`QuicDialer`]) against an [`H3Origin`] listening on five
 //! of the host's six addresses (the sixth is dead: nobody listens there). No TCP proxy
 //! can touch QUIC, so the faults come from the origin: GOAWAY on every connection,
-//! CONNECTION_CLOSE on every connection, a slow origin; and from DNS (answers that
-//! include the dead address).
+//! CONNECTION_CLOSE on every connection, a slow origin, a graceful reload, a restart;
+//! and from DNS (answers that include the dead address).
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -23,6 +23,8 @@ struct QuicRig {
     dns: Dns,
     /// The origin answers without delay again then.
     slow_until: Option<Instant>,
+    /// The origin listens again then (a restart: down until then).
+    down_until: Option<Instant>,
 }
 
 /// Runs the soak over HTTP/3 for `duration`.
@@ -42,6 +44,7 @@ pub(crate) async fn soak(duration: Duration) -> Result<(), String> {
         origin,
         dns,
         slow_until: None,
+        down_until: None,
     };
     let quic = QuicOptions {
         trust: Trust {
@@ -84,6 +87,18 @@ impl Rig for QuicRig {
                 self.slow_until = Some(later);
                 "slow_origin"
             }
+            // A graceful reload: GOAWAY with the last stream id it will answer, in-flight
+            // streams finished, then closed — on every connection at once.
+            4 => {
+                self.origin.reload();
+                "reload"
+            }
+            // A restart: not listening (connections closed) until later.
+            5 if self.down_until.is_none() => {
+                self.origin.stop_listening().await;
+                self.down_until = Some(later);
+                "restart"
+            }
             _ => "none",
         }
     }
@@ -92,6 +107,12 @@ impl Rig for QuicRig {
         if self.slow_until.is_some_and(|at| all || at <= now) {
             self.origin.set_delay(None);
             self.slow_until = None;
+        }
+        if self.down_until.is_some_and(|at| all || at <= now) {
+            if let Err(e) = self.origin.resume_listening().await {
+                eprintln!("soak: the origin could not listen again: {e}");
+            }
+            self.down_until = None;
         }
         self.dns.restore(now, all).await;
     }

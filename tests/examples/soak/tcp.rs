@@ -43,6 +43,8 @@ enum Restore {
     ResetOpen(usize, IpAddr),
     /// The site's origin answers PINGs (HTTP/2) or without delay (HTTP/1.1) again.
     Origin(usize),
+    /// The site's origin listens again (a restart: down in between).
+    Restart(usize),
 }
 
 /// The TCP servers of a run.
@@ -160,7 +162,7 @@ impl TcpRig {
         self.restores.iter().any(|(_, r)| *r == what)
     }
 
-    fn apply(&self, restore: Restore) {
+    async fn apply(&self, restore: Restore) {
         match restore {
             Restore::Fault(site, ip) => self.sites[site].proxy.set_fault(ip, Fault::Pass),
             Restore::ResetOpen(site, ip) => {
@@ -170,6 +172,11 @@ impl TcpRig {
                 let origin = &self.sites[site].origin;
                 origin.set_ping_frozen(false);
                 origin.set_delay(None);
+            }
+            Restore::Restart(site) => {
+                if let Err(e) = self.sites[site].origin.resume_listening().await {
+                    eprintln!("soak: the origin of site {site} could not listen again: {e}");
+                }
             }
         }
     }
@@ -191,10 +198,23 @@ impl Rig for TcpRig {
         let n = rng.below(self.sites.len() as u64) as usize;
         let site = &self.sites[n];
         let target = site.ips[rng.below(u64::from(PROXIES)) as usize];
-        match rng.below(11) {
+        match rng.below(13) {
             0 => {
                 site.proxy.inject(target, Fault::Reset);
                 "reset_open"
+            }
+            // A graceful reload (nginx -s reload): every connection of every address
+            // drains at once (GOAWAY then close; HTTP/1.1: closed when idle).
+            9 => {
+                site.origin.reload();
+                "reload"
+            }
+            // A restart: the origin stops listening (its connections closed) until later,
+            // then listens again on the same address: every address fails at once.
+            10 if !self.busy(Restore::Restart(n)) => {
+                site.origin.stop_listening().await;
+                self.restores.push((later, Restore::Restart(n)));
+                "restart"
             }
             1 => {
                 site.origin.goaway_all();
@@ -242,7 +262,7 @@ impl Rig for TcpRig {
             .partition(|(at, _)| all || *at <= now);
         self.restores = later;
         for (_, restore) in due {
-            self.apply(restore);
+            self.apply(restore).await;
         }
         self.dns.restore(now, all).await;
     }
