@@ -303,16 +303,20 @@ pub(super) fn render(
          127.0.30.2) on a 2-thread servers' runtime; hotpool and reqwest on a 2-thread \
          clients' runtime; h2load and curl as child processes on the same fronts. Each row \
          sets the relay's RTT; clients take turns cell by cell. hotpool: a `Pool` with \
-         **default** `PoolOptions` and each dialer's default options, warmed once and kept \
-         across rows (hot); h2load and curl dial anew, their figures exclude their \
+         the **defaults** a config or CLI user gets for the protocol \
+         (`Config::pool_options_for`: 6 connections per address for HTTP/1.1, 1 for h2 \
+         and h3) and each dialer's default options, warmed once and kept across rows (hot); h2load and curl dial anew, their figures exclude their \
          handshakes (h2load: first request → last response from its log; curl: \
          `time_total − time_pretransfer`, its whole time in brackets). h2load `--h1` uses as \
          many clients as hotpool's HTTP/1.1 pool had connections after its cell of the \
          row (its default limit). Each cell sends a fixed number of requests (fewer at \
          higher RTT), starts none after its time budget; a failed or late request is an \
-         error. Caveat: the relay terminates TCP on loopback, so TCP's own windows see no \
-         delay (only HTTP/2's flow control does), while QUIC's datagrams carry the whole RTT \
-         into quinn's congestion control: a real path's TCP would pay slow start too.\n\n",
+         error. Caveat (`docs/wan-relay.md`): the relay terminates TCP on loopback, so \
+         TCP's own windows and slow start see no delay (HTTP/2's flow control and every \
+         request's round trip do; a new TCP connection pays the path's handshake RTT), \
+         while QUIC's datagrams carry the whole RTT into quinn's congestion control: a \
+         real path's TCP would pay slow start too, so HTTP/1.1 and curl/h1-like single \
+         streams look better here than on a real path.\n\n",
     );
     // The matrix.
     out.push_str("| RTT | workload |");
