@@ -272,6 +272,14 @@ pub struct Stats {
     /// Addresses of hot hosts connected again after losing their last connection, ever
     /// (each also recorded in the `hotpool_rewarm_seconds` histogram).
     pub rewarmed_total: u64,
+    /// Requests sent again after the server refused them (REFUSED_STREAM, above a
+    /// GOAWAY's last stream id, never sent), ever: reported by the request layer
+    /// ([`Pool::count_resend`](crate::Pool::count_resend)); `pool-http`'s
+    /// `hotpool_requests_retries_total{cause="refused"}` counts the same.
+    pub resent_refused_total: u64,
+    /// Idempotent requests sent again after their reused connection failed under them,
+    /// ever (`cause="lost"`).
+    pub resent_lost_total: u64,
 }
 
 impl Stats {

@@ -356,6 +356,7 @@ where
             "sending again on another connection"
         );
         Record::retried(protocol, error.is_retry_safe());
+        pool.count_resend(error.is_retry_safe());
         let wait = refusal_backoff(attempts.refused);
         if error.is_retry_safe() && !wait.is_zero() {
             if Instant::now() + wait >= deadline {

@@ -318,6 +318,14 @@ where
     }
     assert_eq!(attempts.refused, pool_http::MAX_REFUSALS);
     assert!(started.elapsed() < timeout, "{:?}", started.elapsed());
+    // Every refusal but the last was sent again, and the pool's stats count them.
+    let stats = pool.stats();
+    assert_eq!(
+        stats.resent_refused_total,
+        u64::from(pool_http::MAX_REFUSALS - 1),
+        "{stats:?}"
+    );
+    assert_eq!(stats.resent_lost_total, 0);
     pool.close().await;
 }
 

@@ -48,6 +48,10 @@ pub(super) struct Inner<D: Dialer> {
     fleet: Option<Arc<dyn SharedState>>,
     /// `blacklist_check_interval`: how long a re-test lease of the fleet lasts.
     retest_interval: Duration,
+    /// Requests the request layer sent again ([`crate::Pool::count_resend`]): refused
+    /// (certainly not processed) and lost (a reused connection failed under them).
+    pub(super) resent_refused: AtomicUsize,
+    pub(super) resent_lost: AtomicUsize,
 }
 
 pub(super) struct Shared<D: Dialer> {
@@ -111,6 +115,8 @@ impl<D: Dialer> Inner<D> {
             probes_due: Notify::new(),
             emptied: Notify::new(),
             acting: AtomicUsize::new(0),
+            resent_refused: AtomicUsize::new(0),
+            resent_lost: AtomicUsize::new(0),
             closing: tokio::sync::watch::Sender::new(false),
             metrics: PoolMetrics::new(),
         })

@@ -270,9 +270,26 @@ impl<D: Dialer> Pool<D> {
 
     /// A snapshot of the pool's counts and counters (also published as gauges).
     pub fn stats(&self) -> Stats {
-        let stats = self.inner.lock().core.stats();
+        let mut stats = self.inner.lock().core.stats();
+        let resent = |n: &rt::AtomicUsize| n.load(std::sync::atomic::Ordering::Relaxed) as u64;
+        stats.resent_refused_total = resent(&self.inner.resent_refused);
+        stats.resent_lost_total = resent(&self.inner.resent_lost);
         self.inner.metrics.publish(&stats);
         stats
+    }
+
+    /// Counts a request the request layer (`pool-http`'s `send`) sent again on another
+    /// connection of this pool: `refused` when the server certainly did not process it
+    /// (refused, never sent), else after a reused connection failed under it. Reported in
+    /// [`Stats::resent_refused_total`] / [`Stats::resent_lost_total`]; the pool itself
+    /// never resends anything.
+    pub fn count_resend(&self, refused: bool) {
+        let counter = if refused {
+            &self.inner.resent_refused
+        } else {
+            &self.inner.resent_lost
+        };
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Details of every pooled connection.
