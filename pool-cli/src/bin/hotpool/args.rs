@@ -84,15 +84,17 @@ pub struct DemoArgs {
     /// The same as `--proto h3`.
     #[arg(long, conflicts_with = "proto")]
     pub quic: bool,
-    /// Requests sent through the warm pool.
-    #[arg(long, default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..))]
-    pub requests: u64,
+    /// Requests sent through the warm pool (default 5000; 200 with `--rtt`, where each
+    /// takes a round trip).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub requests: Option<u64>,
     /// Requests in flight at once through the warm pool.
     #[arg(short = 'c', long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub concurrency: u64,
-    /// Cold samples: a new connection (connect + handshake) plus one request, each.
-    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..))]
-    pub cold: u64,
+    /// Cold samples: a new connection (connect + handshake) plus one request, each
+    /// (default 200; 20 with `--rtt`).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub cold: Option<u64>,
     /// Loopback addresses the demo host resolves to (127.0.0.2, 127.0.0.3, ...).
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u8).range(1..=200))]
     pub addresses: u8,
@@ -105,6 +107,21 @@ pub struct DemoArgs {
     /// loopback path with a real RTT, where a cold request pays its handshakes' round trips.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub rtt: Option<Duration>,
+}
+
+impl DemoArgs {
+    /// Hot requests to send: `--requests`, else 5000 on loopback and 200 with `--rtt`
+    /// (at concurrency 1 each pays a round trip: 5000 at 50 ms would take 4 minutes).
+    pub fn hot_requests(&self) -> u64 {
+        self.requests
+            .unwrap_or(if self.rtt.is_some() { 200 } else { 5000 })
+    }
+
+    /// Cold samples to take: `--cold`, else 200 on loopback and 20 with `--rtt`.
+    pub fn cold_samples(&self) -> u64 {
+        self.cold
+            .unwrap_or(if self.rtt.is_some() { 20 } else { 200 })
+    }
 }
 
 /// The protocols `hotpool demo` runs.

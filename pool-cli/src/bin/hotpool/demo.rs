@@ -491,15 +491,15 @@ async fn phases<D: Dialer<Conn: HttpConnection>>(
 
     // Hot phase.
     let (mut hot, errors, hot_elapsed) =
-        hot_phase(pool, args.requests, args.concurrency, &stack.request).await;
+        hot_phase(pool, args.hot_requests(), args.concurrency, &stack.request).await;
     let after_hot = origin.totals();
     let per_addr_counts = origin.per_addr();
     let stats = pool.stats();
     let conns = pool.connections();
 
     // Cold phase: a new connection per request, with the pool's dialer.
-    let mut cold = Latencies::with_capacity(args.cold as usize);
-    for i in 0..args.cold as usize {
+    let mut cold = Latencies::with_capacity(args.cold_samples() as usize);
+    for i in 0..args.cold_samples() as usize {
         let target = Target {
             host: Arc::from(DEMO_HOST),
             addr: resolved[i % resolved.len()],
@@ -555,7 +555,7 @@ async fn phases<D: Dialer<Conn: HttpConnection>>(
         dns_server: dns_addr,
         addresses,
         connections: conns.len(),
-        requests: args.requests,
+        requests: args.hot_requests(),
         concurrency: args.concurrency,
         errors,
         reuse_rate: stats.reuse_rate(),
@@ -571,7 +571,7 @@ async fn phases<D: Dialer<Conn: HttpConnection>>(
         hot_max_us: hot_s.max_us,
         speedup_p50: ratio(cold_s.p50_us, hot_s.p50_us),
         speedup_p99: ratio(cold_s.p99_us, hot_s.p99_us),
-        hot_requests_per_sec: args.requests as f64 / hot_elapsed.as_secs_f64().max(1e-9),
+        hot_requests_per_sec: args.hot_requests() as f64 / hot_elapsed.as_secs_f64().max(1e-9),
         handshakes: after_hot.handshakes - base.handshakes,
         hot_handshakes: after_hot.handshakes - after_warm.handshakes,
         cold_handshakes: after_cold.handshakes - after_hot.handshakes,
