@@ -272,6 +272,11 @@ pub struct Stats {
     /// Addresses of hot hosts connected again after losing their last connection, ever
     /// (each also recorded in the `hotpool_rewarm_seconds` histogram).
     pub rewarmed_total: u64,
+    /// Time to re-warm (an address of a hot host losing its last connection → its next
+    /// one admitted), summed over `rewarmed_total`: divide for the mean.
+    pub rewarm_time_total: std::time::Duration,
+    /// The longest time to re-warm, ever.
+    pub rewarm_time_max: std::time::Duration,
     /// Requests sent again after the server refused them (REFUSED_STREAM, above a
     /// GOAWAY's last stream id, never sent), ever: reported by the request layer
     /// ([`Pool::count_resend`](crate::Pool::count_resend)); `pool-http`'s

@@ -199,6 +199,8 @@ impl<T> PoolState<T> {
         if let Some(lost) = a.rewarm.lost_at.take() {
             self.counters.rewarmed += 1;
             let after = now.saturating_duration_since(lost);
+            self.counters.rewarm_time += after;
+            self.counters.rewarm_time_max = self.counters.rewarm_time_max.max(after);
             self.actions.push_back(Action::Rewarmed { addr, after });
         }
     }

@@ -29,6 +29,9 @@ pub(super) struct Counters {
     pub(super) rewarm_ok: u64,
     pub(super) rewarm_failed: u64,
     pub(super) rewarmed: u64,
+    /// Time to re-warm, summed over `rewarmed`, and the longest one.
+    pub(super) rewarm_time: std::time::Duration,
+    pub(super) rewarm_time_max: std::time::Duration,
     /// Host outages begun.
     pub(super) host_outages: u64,
 }
@@ -74,6 +77,8 @@ impl Counters {
         stats.rewarm_dials_ok = self.rewarm_ok;
         stats.rewarm_dials_failed = self.rewarm_failed;
         stats.rewarmed_total = self.rewarmed;
+        stats.rewarm_time_total = self.rewarm_time;
+        stats.rewarm_time_max = self.rewarm_time_max;
         stats.host_outages_total = self.host_outages;
     }
 }
