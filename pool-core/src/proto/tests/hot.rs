@@ -78,7 +78,11 @@ fn a_hot_host_whose_connections_all_drain_gets_one_replacement_per_address_at_on
     );
     let stats = h.s.stats();
     assert_eq!(stats.rewarmed_total, 4);
-    assert_eq!(stats.rewarm_time_total, Duration::from_millis(80), "in stats() too");
+    assert_eq!(
+        stats.rewarm_time_total,
+        Duration::from_millis(80),
+        "in stats() too"
+    );
     assert_eq!(stats.rewarm_time_max, Duration::from_millis(20));
     h.release(busy, Outcome::Success);
     assert_eq!(h.s.stats().closed_for(CloseReason::GoAway), 4);
