@@ -5,14 +5,15 @@
 // struct it fills.
 #![allow(unsafe_code)]
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::sync::Arc;
 use std::time::Duration;
 
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa};
-use tokio::process::Command;
 
 /// Upper bound of one run (debug build, 2 cores, other tests running).
 const RUN_LIMIT: Duration = Duration::from_secs(240);
@@ -36,25 +37,7 @@ fn dir(name: &str) -> PathBuf {
 
 /// Runs `hotpool args...` with a clean environment, killed after [`RUN_LIMIT`].
 async fn run(args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hotpool"));
-    for (key, _) in std::env::vars_os() {
-        let k = key.to_string_lossy();
-        if k.starts_with("HOTPOOL_") || k == "RUST_LOG" {
-            cmd.env_remove(&key);
-        }
-    }
-    let child = cmd
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn hotpool");
-    match tokio::time::timeout(RUN_LIMIT, child.wait_with_output()).await {
-        Ok(out) => out.expect("wait for hotpool"),
-        Err(_) => panic!("hotpool {args:?} did not finish within {RUN_LIMIT:?}"),
-    }
+    common::run_hotpool(args, &[], RUN_LIMIT).await
 }
 
 /// The peak resident set of the children this process has waited for, in KiB (Linux:

@@ -3,15 +3,16 @@
 //! protocol must print (requests/s, latency percentiles, reuse, connections) and what the
 //! origins saw.
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::sync::Arc;
 use std::time::Duration;
 
 use pool_testkit::{H2Origin, H2OriginOptions, H3Origin, H3OriginOptions, TestCa};
 use serde_json::Value;
-use tokio::process::Command;
 
 /// Upper bound of one `hotpool` run (debug build, 2 cores, other tests running).
 const RUN_LIMIT: Duration = Duration::from_secs(120);
@@ -22,26 +23,7 @@ fn ip(last: u8) -> IpAddr {
 
 /// Runs `hotpool args...` with a clean environment plus `env`, killed after [`RUN_LIMIT`].
 async fn run(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hotpool"));
-    for (key, _) in std::env::vars_os() {
-        let k = key.to_string_lossy();
-        if k.starts_with("HOTPOOL_") || k == "RUST_LOG" {
-            cmd.env_remove(&key);
-        }
-    }
-    let child = cmd
-        .envs(env.iter().copied())
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn hotpool");
-    let out = match tokio::time::timeout(RUN_LIMIT, child.wait_with_output()).await {
-        Ok(out) => out.expect("wait for hotpool"),
-        Err(_) => panic!("hotpool {args:?} did not finish within {RUN_LIMIT:?}"),
-    };
+    let out = common::run_hotpool(args, env, RUN_LIMIT).await;
     assert!(
         out.status.success(),
         "hotpool {args:?}: exit {:?}\nstdout: {}\nstderr: {}",

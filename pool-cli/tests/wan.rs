@@ -2,15 +2,16 @@
 //! (`get`) behind a `WanRelay` on loopback. What is asserted are lower bounds the relay
 //! imposes (a request cannot finish before its round trips), never a speed.
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
-use std::process::{Output, Stdio};
+use std::process::Output;
 use std::sync::Arc;
 use std::time::Duration;
 
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa};
 use serde_json::Value;
-use tokio::process::Command;
 
 /// Upper bound of one `hotpool` run (debug build, 2 cores, other tests running).
 const RUN_LIMIT: Duration = Duration::from_secs(120);
@@ -20,25 +21,7 @@ const RTT_MS: u64 = 20;
 
 /// Runs `hotpool args...` with a clean environment, killing it after [`RUN_LIMIT`].
 async fn run(args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hotpool"));
-    for (key, _) in std::env::vars_os() {
-        let k = key.to_string_lossy();
-        if k.starts_with("HOTPOOL_") || k == "RUST_LOG" {
-            cmd.env_remove(&key);
-        }
-    }
-    let child = cmd
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn hotpool");
-    match tokio::time::timeout(RUN_LIMIT, child.wait_with_output()).await {
-        Ok(out) => out.expect("wait for hotpool"),
-        Err(_) => panic!("hotpool {args:?} did not finish within {RUN_LIMIT:?}"),
-    }
+    common::run_hotpool(args, &[], RUN_LIMIT).await
 }
 
 fn text(bytes: &[u8]) -> String {
