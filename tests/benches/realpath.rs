@@ -408,6 +408,27 @@ fn open<D: Dialer>(pool: &Pool<D>) -> usize {
     pool.stats().connections
 }
 
+/// One cell of a hotpool client: `n` GETs of `w` through `pool`, and the connections it
+/// holds afterwards.
+async fn pool_cell<D>(
+    pool: &Arc<Pool<D>>,
+    n: usize,
+    w: Workload,
+    budget: Duration,
+    timeout: Duration,
+) -> Cell
+where
+    D: Dialer<Conn: HttpConnection>,
+{
+    let p = Arc::clone(pool);
+    let mut c = cell(n, w.concurrency, budget, timeout, move || {
+        pool_get(Arc::clone(&p), w)
+    })
+    .await;
+    c.connections = Some(open(pool));
+    c
+}
+
 fn main() {
     let quick = common::quick();
     let plan = Plan::new(quick);
@@ -548,41 +569,21 @@ fn main() {
                 let w = *w;
                 let measured: Result<Cell, String> = match &v.client {
                     Client::H1(pool) => {
-                        let p = Arc::clone(pool);
-                        let mut c =
-                            rt.block_on(cell(n, w.concurrency, budget, timeout, move || {
-                                pool_get(Arc::clone(&p), w)
-                            }));
-                        c.connections = Some(open(pool));
+                        let c = rt.block_on(pool_cell(pool, n, w, budget, timeout));
                         h1_conns = h1_conns.max(open(pool));
                         h1_done = c.ok;
                         Ok(c)
                     }
                     Client::H2(pool) => {
-                        let p = Arc::clone(pool);
-                        let mut c =
-                            rt.block_on(cell(n, w.concurrency, budget, timeout, move || {
-                                pool_get(Arc::clone(&p), w)
-                            }));
-                        c.connections = Some(open(pool));
+                        let c = rt.block_on(pool_cell(pool, n, w, budget, timeout));
                         Ok(c)
                     }
                     Client::Boring(pool) => {
-                        let p = Arc::clone(pool);
-                        let mut c =
-                            rt.block_on(cell(n, w.concurrency, budget, timeout, move || {
-                                pool_get(Arc::clone(&p), w)
-                            }));
-                        c.connections = Some(open(pool));
+                        let c = rt.block_on(pool_cell(pool, n, w, budget, timeout));
                         Ok(c)
                     }
                     Client::H3(pool) => {
-                        let p = Arc::clone(pool);
-                        let mut c =
-                            rt.block_on(cell(n, w.concurrency, budget, timeout, move || {
-                                pool_get(Arc::clone(&p), w)
-                            }));
-                        c.connections = Some(open(pool));
+                        let c = rt.block_on(pool_cell(pool, n, w, budget, timeout));
                         Ok(c)
                     }
                     Client::Reqwest(client) => {
