@@ -104,7 +104,7 @@ mod without_boring {
 mod with_boring {
     use std::net::{IpAddr, Ipv4Addr};
 
-    use pool_boring::BrowserProfile;
+    use pool_dial_boring::BrowserProfile;
     use pool_testkit::capture::CaptureOrigin;
 
     use super::*;

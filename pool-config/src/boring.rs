@@ -1,9 +1,9 @@
-//! `[tls] engine = "boring"`: the conversion into `pool_boring::BoringOptions` (feature
+//! `[tls] engine = "boring"`: the conversion into `pool_dial_boring::BoringOptions` (feature
 //! `boring`). The keys are declared in `model.rs` with the others; the loader checks the
 //! profile names against [`KNOWN_BORING_PROFILES`](crate::KNOWN_BORING_PROFILES), and, in a
 //! build without this feature, refuses `engine = "boring"` itself.
 
-use pool_boring::{BoringOptions, BrowserProfile, Mode};
+use pool_dial_boring::{BoringOptions, BrowserProfile, Mode};
 
 use crate::convert::{convert_error, tls::rotation};
 use crate::{Config, ConfigError, HostConfig, Transport};
@@ -18,7 +18,7 @@ fn browser_profile(name: &str) -> Option<BrowserProfile> {
 }
 
 impl Config {
-    /// The `pool-boring` options of a [`BoringDialer`](pool_boring::BoringDialer) for
+    /// The `pool-dial-boring` options of a [`BoringDialer`](pool_dial_boring::BoringDialer) for
     /// `host` (with engine boring):
     ///
     /// - `tls.profiles` → `profiles` (browser profiles by name), `profile_rotation`;
@@ -79,17 +79,17 @@ impl Config {
 mod tests {
     use std::time::Duration;
 
-    use pool_boring::Rotation;
+    use pool_dial_boring::Rotation;
 
     use super::*;
     use crate::KNOWN_BORING_PROFILES;
 
     #[test]
-    fn every_known_name_is_a_pool_boring_profile() {
+    fn every_known_name_is_a_pool_dial_boring_profile() {
         for name in KNOWN_BORING_PROFILES {
             assert!(browser_profile(name).is_some(), "{name}");
         }
-        // And every pool-boring profile has a name here.
+        // And every pool-dial-boring profile has a name here.
         for name in BrowserProfile::NAMES {
             assert!(KNOWN_BORING_PROFILES.contains(&name), "{name}");
         }

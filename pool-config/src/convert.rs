@@ -325,7 +325,7 @@ pub(crate) fn convert_error(key: &str, reason: String) -> crate::ConfigError {
 
 #[cfg(feature = "tls")]
 pub(crate) mod tls {
-    use pool_tls::{
+    use pool_dial_rustls::{
         H2Options, H2Windows, HttpsOptions, Rotation, TlsOptions, TlsProfile, TlsVersion,
     };
 
@@ -333,17 +333,19 @@ pub(crate) mod tls {
     use crate::{Config, ConfigError, HostConfig, ProfileRotation};
 
     impl crate::TcpConfig {
-        /// The socket options of every TCP dial (pool-tls' [`TcpOptions`](pool_tls::TcpOptions),
-        /// also pool-boring's): `keepalive_idle = 0` turns keepalive off, `user_timeout = 0`
+        /// The socket options of every TCP dial (pool-dial-rustls' [`TcpOptions`](pool_dial_rustls::TcpOptions),
+        /// also pool-dial-boring's): `keepalive_idle = 0` turns keepalive off, `user_timeout = 0`
         /// leaves the kernel's default.
         #[must_use]
-        pub fn tcp_options(&self) -> pool_tls::TcpOptions {
-            pool_tls::TcpOptions {
-                keepalive: (!self.keepalive_idle.is_zero()).then_some(pool_tls::TcpKeepalive {
-                    idle: self.keepalive_idle,
-                    interval: self.keepalive_interval,
-                    retries: self.keepalive_retries,
-                }),
+        pub fn tcp_options(&self) -> pool_dial_rustls::TcpOptions {
+            pool_dial_rustls::TcpOptions {
+                keepalive: (!self.keepalive_idle.is_zero()).then_some(
+                    pool_dial_rustls::TcpKeepalive {
+                        idle: self.keepalive_idle,
+                        interval: self.keepalive_interval,
+                        retries: self.keepalive_retries,
+                    },
+                ),
                 user_timeout: (!self.user_timeout.is_zero()).then_some(self.user_timeout),
             }
         }
@@ -356,7 +358,7 @@ pub(crate) mod tls {
         }
     }
 
-    /// The pool-tls profile behind a `tls.profiles` name (see
+    /// The pool-dial-rustls profile behind a `tls.profiles` name (see
     /// [`KNOWN_TLS_PROFILES`](crate::KNOWN_TLS_PROFILES)).
     fn profile(name: &str) -> Option<TlsProfile> {
         Some(match name {
@@ -373,8 +375,8 @@ pub(crate) mod tls {
     }
 
     impl Config {
-        /// The `pool-tls` options of this configuration (for a
-        /// [`TlsDialer`](pool_tls::TlsDialer); see [`Config::h2_options`] for HTTP/2).
+        /// The `pool-dial-rustls` options of this configuration (for a
+        /// [`TlsDialer`](pool_dial_rustls::TlsDialer); see [`Config::h2_options`] for HTTP/2).
         ///
         /// - `pool.conn_timeout`, `pool.test_timeout` → `conn_timeout`, `test_timeout`;
         /// - `[tls]`: `ca_files` → `extra_ca_files`, `use_webpki_roots` → `webpki_roots`,
@@ -385,7 +387,7 @@ pub(crate) mod tls {
         /// - `[validation]` with `enabled = true` → `validation`, its banned status being
         ///   `pool.banned_status`.
         ///
-        /// ALPN stays pool-tls' default (`http/1.1`); [`Config::tls_options_for`] applies a
+        /// ALPN stays pool-dial-rustls' default (`http/1.1`); [`Config::tls_options_for`] applies a
         /// host's `alpn`.
         ///
         /// # Errors
@@ -431,7 +433,7 @@ pub(crate) mod tls {
             Ok(opts)
         }
 
-        /// The `pool-tls` options of an [`H2Dialer`](pool_tls::H2Dialer):
+        /// The `pool-dial-rustls` options of an [`H2Dialer`](pool_dial_rustls::H2Dialer):
         /// [`Config::tls_options`] with ALPN `h2` (or the host's `alpn`, which the loader
         /// requires to contain `h2` for `transport = "h2"`).
         ///
@@ -451,7 +453,7 @@ pub(crate) mod tls {
             })
         }
 
-        /// `[h2]` as pool-tls' windows: `stream_window`, `connection_window` (clamped into
+        /// `[h2]` as pool-dial-rustls' windows: `stream_window`, `connection_window` (clamped into
         /// HTTP/2's limits, which [`Config::validate`] enforces) and `adaptive_window`.
         #[must_use]
         pub fn h2_windows(&self) -> H2Windows {
@@ -467,7 +469,7 @@ pub(crate) mod tls {
             }
         }
 
-        /// The `pool-tls` options of an [`H1Dialer`](pool_tls::H1Dialer):
+        /// The `pool-dial-rustls` options of an [`H1Dialer`](pool_dial_rustls::H1Dialer):
         /// [`Config::tls_options`] (ALPN `http/1.1`) with the host's `alpn`, if any (the
         /// loader requires it to contain `http/1.1` for `transport = "h1"`).
         ///
@@ -480,7 +482,7 @@ pub(crate) mod tls {
             }
         }
 
-        /// The `pool-tls` options of an [`HttpsDialer`](pool_tls::HttpsDialer) (auto ALPN):
+        /// The `pool-dial-rustls` options of an [`HttpsDialer`](pool_dial_rustls::HttpsDialer) (auto ALPN):
         /// [`Config::tls_options`] offering `h2, http/1.1` (or the host's `alpn`, which the
         /// loader requires to contain `http/1.1` for `transport = "auto"`).
         ///
@@ -511,12 +513,12 @@ pub(crate) mod tls {
         use super::*;
 
         /// `[tcp]` reaches the TLS options (h1, h2, auto share `tls_options`); zeros turn
-        /// keepalive and the user timeout off; the defaults are pool-tls' own.
+        /// keepalive and the user timeout off; the defaults are pool-dial-rustls' own.
         #[test]
         fn tcp_keys_are_carried_over() {
             assert_eq!(
                 Config::default().tls_options().unwrap().tcp,
-                pool_tls::TcpOptions::default()
+                pool_dial_rustls::TcpOptions::default()
             );
             let cfg = Config::from_str_named(
                 "[tcp]\nkeepalive_idle = 30\nkeepalive_interval = 7\nkeepalive_retries = 4\n\
@@ -527,7 +529,7 @@ pub(crate) mod tls {
             let tcp = cfg.h2_options(None).unwrap().tls.tcp;
             assert_eq!(
                 tcp.keepalive,
-                Some(pool_tls::TcpKeepalive {
+                Some(pool_dial_rustls::TcpKeepalive {
                     idle: Duration::from_secs(30),
                     interval: Duration::from_secs(7),
                     retries: 4,
@@ -537,7 +539,10 @@ pub(crate) mod tls {
             let off =
                 Config::from_str_named("[tcp]\nkeepalive_idle = 0\nuser_timeout = 0\n", "t.toml")
                     .unwrap();
-            assert_eq!(off.tls_options().unwrap().tcp, pool_tls::TcpOptions::off());
+            assert_eq!(
+                off.tls_options().unwrap().tcp,
+                pool_dial_rustls::TcpOptions::off()
+            );
             for bad in [
                 "keepalive_retries = 0",
                 "keepalive_retries = 128",

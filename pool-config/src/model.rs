@@ -162,7 +162,7 @@ section! {
         body_idle_timeout: Option<Duration> = (optional "\"60s\""),
             "optional: fail a response body idle this long";
         /// The largest response header list accepted, in bytes, on every protocol
-        /// (pool-tls's `TlsOptions` and pool-quic's `QuicOptions`
+        /// (pool-dial-rustls's `TlsOptions` and pool-dial-quic's `QuicOptions`
         /// `max_response_header_size`: HTTP/1.1 the response head, HTTP/2 and HTTP/3 the
         /// decoded list); a larger one fails the request with a `peer_limit` error. Must not
         /// be zero.
@@ -515,7 +515,7 @@ pub const KNOWN_TLS_PROFILES: &[&str] = &[
 ];
 
 /// Names accepted in `tls.profiles` with `engine = "boring"`: the browser profiles of
-/// `pool-boring` (`BrowserProfile::by_name`), and `"default"` for its default (Chrome).
+/// `pool-dial-boring` (`BrowserProfile::by_name`), and `"default"` for its default (Chrome).
 pub const KNOWN_BORING_PROFILES: &[&str] = &["default", "chrome", "firefox", "safari", "edge"];
 
 names! {
@@ -686,7 +686,7 @@ names! {
 
 section! {
     /// `[h3]`: the QUIC transport of HTTP/3 connections, tuned for real paths (RTT 10-150
-    /// ms): pool-quic's `QuicOptions` windows, initial RTT and congestion controller. The
+    /// ms): pool-dial-quic's `QuicOptions` windows, initial RTT and congestion controller. The
     /// values and the measurements behind them: `docs/quic-tuning.md`.
     #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
     #[non_exhaustive]

@@ -382,7 +382,7 @@ pub(crate) fn quic_window(c: &mut Checker<'_>, key: &str, size: &crate::units::B
     }
 }
 
-/// `h3.stream_receive_window`: 1 byte to 4 GiB - 1 (pool-quic's `u32`).
+/// `h3.stream_receive_window`: 1 byte to 4 GiB - 1 (pool-dial-quic's `u32`).
 pub(crate) fn quic_stream_window(c: &mut Checker<'_>, key: &str, size: &crate::units::ByteSize) {
     if size.0 == 0 || size.0 > u64::from(u32::MAX) {
         c.error(

@@ -2,7 +2,7 @@
 //!
 //! Keeps connections *already open* to every address of a host, so a request takes a warm
 //! connection instead of paying a handshake. Transport-agnostic: TLS, HTTP/2 and QUIC live
-//! in `pool-tls` / `pool-quic`, which implement [`Dialer`] and [`Connection`]; this crate
+//! in `pool-dial-rustls` / `pool-dial-quic`, which implement [`Dialer`] and [`Connection`]; this crate
 //! depends on no TLS, QUIC, HTTP or DNS library.
 //!
 //! ## Design overview

@@ -1,6 +1,6 @@
 //! Rotation over a fixed list, shared by threads: in turn or at random. The one rotation of
 //! the workspace: source addresses here, TLS profiles and `Accept-Language` values in
-//! pool-tls.
+//! pool-dial-rustls.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};

@@ -29,7 +29,7 @@ pub trait Probe<C: Connection>: Send + Sync + 'static {
     ) -> impl Future<Output = ProbeVerdict> + Send + 'a;
 }
 
-/// The transport's own check, [`Connection::probe`]: an HTTP/2 PING for `pool-tls`'s
+/// The transport's own check, [`Connection::probe`]: an HTTP/2 PING for `pool-dial-rustls`'s
 /// `H2Conn`, connection state for QUIC. The default probe.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TransportProbe;

@@ -1,7 +1,7 @@
 //! # pool-http: the request layer of hotpool
 //!
 //! One request API over any pooled connection that speaks HTTP, whatever the transport
-//! (HTTP/2 over TLS in `pool-tls`, QUIC in `pool-quic`, or a user's own dialer):
+//! (HTTP/2 over TLS in `pool-dial-rustls`, QUIC in `pool-dial-quic`, or a user's own dialer):
 //!
 //! - [`HttpConnection`]: what a connection implements — send one request (its body
 //!   streamed in, the response body streamed out), how many it has carried, its

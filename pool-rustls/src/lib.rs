@@ -1,6 +1,6 @@
 //! # pool-rustls: the rustls plumbing of hotpool's dialers
 //!
-//! Everything rustls that the TLS dialers (`pool-tls`) and the QUIC dialer (`pool-quic`)
+//! Everything rustls that the TLS dialers (`pool-dial-rustls`) and the QUIC dialer (`pool-dial-quic`)
 //! share, written once:
 //!
 //! - [`provider`]: the one crypto provider of the workspace, ring (see

@@ -33,7 +33,7 @@
 //!
 //! Writes `realpath.jsonl` (one line per cell, one `warm` line) for `cargo xtask bench`.
 
-#[path = "../../pool-tls/benches/common/mod.rs"]
+#[path = "../../pool-dial-rustls/benches/common/mod.rs"]
 mod common;
 /// The child-process peers: h2load and curl.
 #[path = "realpath/peers.rs"]
@@ -51,16 +51,16 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::HOST;
-use pool_boring::{BoringDialer, BoringOptions};
 use pool_config::Transport;
 use pool_core::{Dialer, Pool};
+use pool_dial_boring::{BoringDialer, BoringOptions};
+use pool_dial_quic::{QuicDialer, QuicOptions};
+use pool_dial_rustls::{H1Dialer, H2Dialer, Trust};
 use pool_http::{Empty, HttpConnection, HttpLeaseExt};
-use pool_quic::{QuicDialer, QuicOptions};
 use pool_testkit::{
     H2Origin, H2OriginOptions, H3Origin, H3OriginOptions, TestCa, WanOptions, WanRelay,
     client_config_trusting,
 };
-use pool_tls::{H1Dialer, H2Dialer, Trust};
 
 /// Requests in flight in the `100k` and `1k` workloads.
 const CONCURRENCY: usize = 64;
@@ -453,9 +453,9 @@ fn main() {
             protocol: "h1",
             client: Client::H1(
                 rt.block_on(hot_pool(
-                    H1Dialer::new(pool_tls::TlsOptions {
+                    H1Dialer::new(pool_dial_rustls::TlsOptions {
                         trust: path.trust(),
-                        ..pool_tls::TlsOptions::default()
+                        ..pool_dial_rustls::TlsOptions::default()
                     })
                     .expect("h1 dialer"),
                     tcp,
@@ -481,12 +481,12 @@ fn main() {
             protocol: "h2",
             client: Client::H2(
                 rt.block_on(hot_pool(
-                    H2Dialer::new(pool_tls::H2Options {
-                        tls: pool_tls::TlsOptions {
+                    H2Dialer::new(pool_dial_rustls::H2Options {
+                        tls: pool_dial_rustls::TlsOptions {
                             trust: path.trust(),
-                            ..pool_tls::H2Options::default().tls
+                            ..pool_dial_rustls::H2Options::default().tls
                         },
-                        ..pool_tls::H2Options::default()
+                        ..pool_dial_rustls::H2Options::default()
                     })
                     .expect("h2 dialer"),
                     tcp,

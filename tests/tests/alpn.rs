@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pool_core::{Connection, DialErrorKind, Dialer, Pool, PoolOptions, Target};
+use pool_dial_rustls::{
+    H1Dialer, H2Dialer, H2Options, HttpsConn, HttpsDialer, HttpsOptions, TlsOptions,
+};
 use pool_http::{Empty, HttpConnection, HttpLeaseExt, Protocol};
 use pool_testkit::fds::open_fds;
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa, eventually};
-use pool_tls::{H1Dialer, H2Dialer, H2Options, HttpsConn, HttpsDialer, HttpsOptions, TlsOptions};
 
 const WAIT: Duration = Duration::from_secs(10);
 const HOST: &str = "alpn.test";
@@ -229,9 +231,9 @@ async fn auto_validates_in_the_chosen_protocol_and_bans_on_403() {
         let origin = H2Origin::start(opts).await.unwrap();
         let mut options = HttpsOptions::default();
         trust(&mut options.tls, &ca);
-        options.tls.validation = Some(pool_tls::Validation {
+        options.tls.validation = Some(pool_dial_rustls::Validation {
             path: "/check".into(),
-            ..pool_tls::Validation::default()
+            ..pool_dial_rustls::Validation::default()
         });
         let pool = Pool::new(HttpsDialer::new(options).unwrap(), pool_options()).unwrap();
         pool.set_addrs(HOST, origin.socket_addrs());
@@ -255,9 +257,9 @@ async fn auto_validates_in_the_chosen_protocol_and_bans_on_403() {
 
         let mut options = HttpsOptions::default();
         trust(&mut options.tls, &ca);
-        options.tls.validation = Some(pool_tls::Validation {
+        options.tls.validation = Some(pool_dial_rustls::Validation {
             path: "/check".into(),
-            ..pool_tls::Validation::default()
+            ..pool_dial_rustls::Validation::default()
         });
         let pool = Pool::new(HttpsDialer::new(options).unwrap(), pool_options()).unwrap();
         pool.set_addrs(HOST, origin.socket_addrs());

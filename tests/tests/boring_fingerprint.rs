@@ -1,4 +1,4 @@
-//! pool-boring's browser profiles against the capture origin (`pool_testkit::capture`) on
+//! pool-dial-boring's browser profiles against the capture origin (`pool_testkit::capture`) on
 //! loopback: per profile, JA4_a + JA4_b equal the browser's published values, JA4_c (and
 //! the whole JA4) equals the one computed from the profile's own lists, the HTTP/2 (Akamai)
 //! fingerprint equals the profile's documented string, and the profile's `User-Agent` /
@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use pool_boring::profiles::ExtensionOrder;
-use pool_boring::{BoringDialer, BoringOptions, BrowserProfile, Mode, Trust};
 use pool_core::{Dialer, Target};
+use pool_dial_boring::profiles::ExtensionOrder;
+use pool_dial_boring::{BoringDialer, BoringOptions, BrowserProfile, Mode, Trust};
 use pool_http::{Empty, HttpConnection};
 use pool_testkit::capture::{CaptureOrigin, Captured, ClientHello, extension_order, ja4_of};
 

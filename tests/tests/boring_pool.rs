@@ -1,8 +1,8 @@
-//! The pool suite on pool-boring's dialer, against the testkit's TLS + HTTP/2 (and
+//! The pool suite on pool-dial-boring's dialer, against the testkit's TLS + HTTP/2 (and
 //! HTTP/1.1) origin on 127.0.0.x: warm every IP, reuse, GOAWAY drains, a wrong or untrusted
 //! certificate refused with a typed error, insecure only when asked, the validation ban on
 //! 403, a stalled response ending as `Timeout` within its deadline, and the h1 / auto modes.
-//! The same flows run on `pool_tls::H2Dialer` in `tests/h2.rs`: the dialer is the only
+//! The same flows run on `pool_dial_rustls::H2Dialer` in `tests/h2.rs`: the dialer is the only
 //! thing swapped.
 
 use std::error::Error as _;
@@ -10,8 +10,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pool_boring::{BoringDialer, BoringError, BoringOptions, BrowserProfile, Mode};
 use pool_core::{CloseReason, DialErrorKind, Dialer, Pool, Protocol};
+use pool_dial_boring::{BoringDialer, BoringError, BoringOptions, BrowserProfile, Mode};
 use pool_http::{HttpConnection, HttpLeaseExt, RequestError, RequestOptions, Validation};
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa, eventually};
 
@@ -41,7 +41,7 @@ async fn warms_every_ip_and_reuses_with_the_profiles_headers() {
     .await
     .unwrap();
     // The CA through a PEM file (the `extra_ca_files` path).
-    let dir = std::env::temp_dir().join(format!("hotpool-boring-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("hotpool-dial-boring-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let ca_file = dir.join("ca.pem");
     ca.write_ca_pem(&ca_file).unwrap();

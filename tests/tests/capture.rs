@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pool_core::{Pool, PoolOptions};
+use pool_dial_rustls::{H1Dialer, H2Dialer, H2Options, TlsOptions};
 use pool_http::{Empty, HttpLeaseExt};
 use pool_testkit::TestCa;
 use pool_testkit::capture::{CaptureOrigin, Captured, extension_order, ja4};
-use pool_tls::{H1Dialer, H2Dialer, H2Options, TlsOptions};
 
 const WAIT: Duration = Duration::from_secs(10);
 const HOST: &str = "capture.test";
@@ -68,7 +68,7 @@ fn handshaken(captures: Vec<Captured>) -> Vec<Captured> {
 const RUSTLS_JA4: &str = "t13d1011h2_61a7ad8aa9b6_3fcd1a44f3e3";
 const RUSTLS_JA4_RAW_C: &str = "0005,000a,000b,000d,0017,0023,002b,002d,0033_\
                                 0503,0403,0807,0806,0805,0804,0601,0501,0401";
-/// Stock h2 0.4 as pool-tls builds it: two settings (INITIAL_WINDOW_SIZE = 2 MiB, the
+/// Stock h2 0.4 as pool-dial-rustls builds it: two settings (INITIAL_WINDOW_SIZE = 2 MiB, the
 /// default `H2Windows::stream`; MAX_HEADER_LIST_SIZE = the pool's 256 KiB response-header
 /// limit), a connection WINDOW_UPDATE to 5 MiB (`H2Windows::connection`,
 /// `docs/h2-windows.md`), no PRIORITY, pseudo-headers method, scheme, authority, path.

@@ -1,14 +1,14 @@
 //! pool-dns end to end: a real hickory-server zone the tests change while the pool runs,
-//! real TLS + HTTP/2 origins on 127.0.0.x, pool-tls's `H2Dialer`.
+//! real TLS + HTTP/2 origins on 127.0.0.x, pool-dial-rustls's `H2Dialer`.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use pool_core::{CloseReason, Pool, PoolOptions};
+use pool_dial_rustls::{H2Dialer, H2Options};
 use pool_dns::{DnsOptions, DnsRefresher, FailureKind, HostSource, IpPreference, NameServer};
 use pool_testkit::{DnsMode, DnsServer, H2Origin, H2OriginOptions, TestCa, wait_for};
-use pool_tls::{H2Dialer, H2Options};
 
 const ZONE: &str = "hotpool.test";
 const HOST: &str = "www.hotpool.test";

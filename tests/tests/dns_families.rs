@@ -1,15 +1,15 @@
 //! Per-family DNS state end to end: a hickory-server zone that answers A and AAAA with
 //! different failures while the test runs, a real TLS + HTTP/2 origin on 127.0.0.x and
-//! `[::1]`, pool-tls's `H2Dialer`.
+//! `[::1]`, pool-dial-rustls's `H2Dialer`.
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use pool_core::{CloseReason, Pool, PoolOptions};
+use pool_dial_rustls::{H2Dialer, H2Options};
 use pool_dns::{DnsOptions, DnsRefresher, FailureKind, HostStatus, IpFamily, NameServer};
 use pool_testkit::{DnsFamily, DnsMode, DnsServer, H2Origin, H2OriginOptions, TestCa, wait_for};
-use pool_tls::{H2Dialer, H2Options};
 
 const ZONE: &str = "hotpool.test";
 const HOST: &str = "dual.hotpool.test";

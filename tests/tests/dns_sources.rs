@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pool_core::{CloseReason, Pool, PoolOptions};
+use pool_dial_rustls::{H2Dialer, H2Options};
 use pool_dns::{AddressSource, DnsOptions, DnsRefresher, NameServer, SourceError, StaticSource};
 use pool_testkit::{DnsServer, H2Origin, H2OriginOptions, TestCa, wait_for};
-use pool_tls::{H2Dialer, H2Options};
 
 const ZONE: &str = "hotpool.test";
 const HOST: &str = "merged.hotpool.test";

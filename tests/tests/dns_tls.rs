@@ -8,12 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pool_core::{CloseReason, Pool, PoolOptions};
+use pool_dial_rustls::{H2Dialer, H2Options};
 use pool_dns::{DnsOptions, DnsRefresher, FailureKind, IpFamily, NameServer, Trust};
 use pool_testkit::{
     DnsServer, DnsServerOptions, DnsTlsOptions, Fault, FaultProxy, H2Origin, H2OriginOptions,
     TestCa, wait_for,
 };
-use pool_tls::{H2Dialer, H2Options};
 
 const ZONE: &str = "hotpool.test";
 const HOST: &str = "www.hotpool.test";

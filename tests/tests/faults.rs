@@ -1,4 +1,4 @@
-//! The fault matrix: the pool (pool-tls's `H2Dialer`) against real local TLS/h2 origins,
+//! The fault matrix: the pool (pool-dial-rustls's `H2Dialer`) against real local TLS/h2 origins,
 //! with [`FaultProxy`] between them on 127.0.x.y, and a real DNS server.
 //!
 //! Every test asserts what the user sees (the error of `get` or of the request, its kind)
@@ -18,12 +18,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pool_core::{CloseReason, DialErrorKind, Error, Pool, PoolOptions, Stats, WarmOutcome};
+use pool_dial_rustls::{H2Dialer, H2Options};
 use pool_dns::{DnsOptions, DnsRefresher, FailureKind, NameServer};
 use pool_http::{Body, Full, HttpLeaseExt, RequestError};
 use pool_testkit::fds::open_fds;
 use pool_testkit::{DnsMode, DnsServer, H2Origin, H2OriginOptions, TestCa};
 use pool_testkit::{Fault, FaultProxy, wait_for};
-use pool_tls::{H2Dialer, H2Options};
 
 mod hostile_rig;
 use hostile_rig::{assert_consistent, failed_closes};

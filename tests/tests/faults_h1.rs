@@ -1,4 +1,4 @@
-//! The fault matrix on HTTP/1.1 (pool-tls's `H1Dialer`): the stall and reset cases of
+//! The fault matrix on HTTP/1.1 (pool-dial-rustls's `H1Dialer`): the stall and reset cases of
 //! `faults.rs` (HTTP/2) against an HTTP/1.1-only testkit origin, with the [`FaultProxy`]
 //! between them on 127.0.x.y.
 //!
@@ -15,10 +15,10 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use hostile_rig::{DEADLINE, finish, get, ip, pool_options, run, tls_options};
 use pool_core::{Pool, PoolOptions};
+use pool_dial_rustls::H1Dialer;
 use pool_http::{Body, Full, RequestError, RequestOptions};
 use pool_testkit::fds::open_fds;
 use pool_testkit::{Fault, FaultProxy, H2Origin, H2OriginOptions, TestCa};
-use pool_tls::H1Dialer;
 
 const HOST: &str = "a.test";
 

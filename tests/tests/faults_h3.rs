@@ -1,4 +1,4 @@
-//! The fault matrix on HTTP/3 (pool-quic's `QuicDialer`): a stalled request against the
+//! The fault matrix on HTTP/3 (pool-dial-quic's `QuicDialer`): a stalled request against the
 //! testkit H3 origin, a stream reset and a connection cut mid-request by the hostile
 //! HTTP/3 server of `pool_testkit::hostile` (QUIC has no TCP proxy to cut it: the origin
 //! does it).
@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use hostile_rig::{DEADLINE, finish, get, ip, pool_options, quic_options, run};
 use pool_core::{Pool, PoolOptions};
+use pool_dial_quic::QuicDialer;
 use pool_http::{Full, RequestError, RequestOptions};
-use pool_quic::QuicDialer;
 use pool_testkit::fds::open_fds;
 use pool_testkit::hostile::{H3Script, HostileH3};
 use pool_testkit::{H3Origin, H3OriginOptions, TestCa};

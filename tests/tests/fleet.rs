@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pool_core::{BlacklistReason, Pool, PoolOptions};
+use pool_dial_rustls::{H1Dialer, TlsOptions, Validation};
 use pool_http::{Empty, HttpLeaseExt};
 use pool_redis::{FleetConfig, RedisFleet, RedisUrl};
 use pool_testkit::{H2Origin, H2OriginOptions, RedisServer, TestCa, eventually};
-use pool_tls::{H1Dialer, TlsOptions, Validation};
 use tokio::time::Instant;
 
 const WAIT: Duration = Duration::from_secs(10);

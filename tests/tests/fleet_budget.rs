@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pool_core::{Pool, PoolOptions};
+use pool_dial_rustls::{H1Dialer, TlsOptions};
 use pool_http::{Empty, HttpLeaseExt};
 use pool_redis::{FleetConfig, RedisFleet, RedisUrl};
 use pool_testkit::{H2Origin, H2OriginOptions, RedisServer, TestCa, eventually};
-use pool_tls::{H1Dialer, TlsOptions};
 use tokio::time::Instant;
 
 const WAIT: Duration = Duration::from_secs(20);

@@ -7,9 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pool_core::{Pool, PoolOptions};
+use pool_dial_rustls::{H1Dialer, TlsOptions, Validation};
 use pool_redis::{FleetConfig, RedisFleet, RedisUrl};
 use pool_testkit::{H2Origin, H2OriginOptions, RedisServer, TestCa, eventually};
-use pool_tls::{H1Dialer, TlsOptions, Validation};
 use tokio::time::Instant;
 
 const WAIT: Duration = Duration::from_secs(20);

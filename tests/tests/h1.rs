@@ -1,4 +1,4 @@
-//! pool-tls's HTTP/1.1 dialer (`H1Dialer`, hyper) against the testkit's HTTP/1.1 origin
+//! pool-dial-rustls's HTTP/1.1 dialer (`H1Dialer`, hyper) against the testkit's HTTP/1.1 origin
 //! (`H2OriginOptions::h1_only`, hyper server) on 127.0.0.x: keep-alive reuse,
 //! `Connection: close` from either side, HTTP/1.0, chunked bodies, a request abandoned
 //! half way, validation bans, fd accounting.
@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pool_core::{Connection, Pool, PoolOptions};
+use pool_dial_rustls::{H1Dialer, TlsOptions, Validation};
 use pool_http::http_body_util::BodyExt;
 use pool_http::{Empty, HttpConnection, HttpLeaseExt, Protocol, RequestError, RequestOptions};
 use pool_testkit::fds::open_fds;
 use pool_testkit::{H2Origin, H2OriginOptions, Http1Options, TestCa, eventually};
-use pool_tls::{H1Dialer, TlsOptions, Validation};
 
 const WAIT: Duration = Duration::from_secs(10);
 const HOST: &str = "h1.test";

@@ -10,9 +10,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use pool_config::{Config, Transport};
 use pool_core::Pool;
+use pool_dial_rustls::{H1Dialer, TlsOptions};
 use pool_http::{Empty, HttpLeaseExt};
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa, eventually};
-use pool_tls::{H1Dialer, TlsOptions};
 use tokio::sync::watch;
 
 const WAIT: Duration = Duration::from_secs(10);

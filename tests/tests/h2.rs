@@ -1,4 +1,4 @@
-//! pool-tls against the local TLS + HTTP/2 origin (`pool_testkit::H2Origin`) on
+//! pool-dial-rustls against the local TLS + HTTP/2 origin (`pool_testkit::H2Origin`) on
 //! 127.0.0.x: warm-up, reuse, capacity, verification, identity, ALPN, faults, validation,
 //! profiles, source addresses, the tower Service, and fd accounting.
 
@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pool_core::{CloseReason, DialErrorKind, Dialer, Pool, PoolOptions, SourceAddrs};
+use pool_dial_rustls::{ConfigError, H2Dialer, H2Options, TlsProfile, TlsVersion, Validation};
 use pool_http::{Empty, HttpLeaseExt, PoolService};
 use pool_testkit::fds::open_fds;
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa, eventually};
-use pool_tls::{ConfigError, H2Dialer, H2Options, TlsProfile, TlsVersion, Validation};
 use tower_service::Service;
 
 mod common;
@@ -446,7 +446,7 @@ async fn profiles_rotate_per_connection() {
 
 /// rustls' enums, as the test compares them.
 mod rustls_names {
-    use pool_tls::rustls::{CipherSuite, ProtocolVersion};
+    use pool_dial_rustls::rustls::{CipherSuite, ProtocolVersion};
     pub const TLS12: ProtocolVersion = ProtocolVersion::TLSv1_2;
     pub const TLS13: ProtocolVersion = ProtocolVersion::TLSv1_3;
     pub const ECDSA_CHACHA: CipherSuite =

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pool_core::{Pool, PoolOptions};
+use pool_dial_rustls::{H2Dialer, H2Options};
 use pool_http::http_body_util::BodyExt;
 use pool_http::{Empty, HttpLeaseExt};
 use pool_testkit::alloc::{self, Counting};
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa};
-use pool_tls::{H2Dialer, H2Options};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;

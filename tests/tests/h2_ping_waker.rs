@@ -1,5 +1,5 @@
-//! The HTTP/2 PING of both engines (`pool_tls::H2Conn` on h2, `pool_boring::BoringH2Conn`
-//! on `http2`, one code path: `pool_tls::h2_ping`) leaves no waker of the task that waited
+//! The HTTP/2 PING of both engines (`pool_dial_rustls::H2Conn` on h2, `pool_dial_boring::BoringH2Conn`
+//! on `http2`, one code path: `pool_dial_rustls::h2_ping`) leaves no waker of the task that waited
 //! for the answer inside the HTTP/2 crate, which would keep that task's allocation alive
 //! for the connection's life (`docs/idle-memory.md`). Against the testkit h2 origin.
 
@@ -8,10 +8,10 @@ use std::sync::Arc;
 use std::task::{Context, Wake, Waker};
 use std::time::Duration;
 
-use pool_boring::{BoringDialer, BoringOptions};
 use pool_core::Dialer;
+use pool_dial_boring::{BoringDialer, BoringOptions};
+use pool_dial_rustls::{H2Dialer, H2Options};
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa};
-use pool_tls::{H2Dialer, H2Options};
 use tokio::sync::Notify;
 
 mod common;

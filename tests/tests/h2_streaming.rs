@@ -1,4 +1,4 @@
-//! The streaming, deadline-bounded request API over real HTTP/2 (`pool_tls::H2Conn`
+//! The streaming, deadline-bounded request API over real HTTP/2 (`pool_dial_rustls::H2Conn`
 //! against the testkit h2 origin on loopback): streamed bodies both ways, a body dropped
 //! half read, the header deadline on a stalled request, the body-idle timeout, the
 //! response-size limit.
@@ -11,11 +11,11 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use pool_core::{CloseReason, Pool, PoolOptions};
+use pool_dial_rustls::{H2Dialer, H2Options};
 use pool_http::http_body::{Body as _, Frame};
 use pool_http::http_body_util::BodyExt;
 use pool_http::{HttpLeaseExt, RequestError, RequestOptions, Streaming, Timeout};
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa, eventually};
-use pool_tls::{H2Dialer, H2Options};
 
 mod common;
 use common::{WAIT, get, trust};

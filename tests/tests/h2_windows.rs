@@ -1,4 +1,4 @@
-//! HTTP/2 receive windows of the rustls dialers (`pool_tls::H2Windows`,
+//! HTTP/2 receive windows of the rustls dialers (`pool_dial_rustls::H2Windows`,
 //! `docs/h2-windows.md`): what the client advertises (seen by the capture origin), bodies
 //! many windows long through a WAN relay, and the adaptive window growing on a path with a
 //! large bandwidth-delay product. Nothing here is timed: the assertions are on bytes and
@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pool_core::{Connection, Pool, PoolOptions, ProbeVerdict};
+use pool_dial_rustls::{
+    H2Dialer, H2Options, H2Windows, HttpsDialer, HttpsOptions, ReceiveWindow, TlsOptions,
+};
 use pool_http::{Empty, HttpLeaseExt};
 use pool_testkit::capture::{CaptureOrigin, Captured};
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa, WanOptions, WanRelay, eventually};
-use pool_tls::{
-    H2Dialer, H2Options, H2Windows, HttpsDialer, HttpsOptions, ReceiveWindow, TlsOptions,
-};
 
 mod common;
 use common::{WAIT, trust};

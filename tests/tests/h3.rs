@@ -9,8 +9,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use pool_core::{Pool, PoolOptions};
+use pool_dial_quic::{QuicDialer, QuicOptions, Trust};
 use pool_http::{Empty, HttpLeaseExt, RequestError, RequestOptions, Validation};
-use pool_quic::{QuicDialer, QuicOptions, Trust};
 use pool_testkit::{H3Origin, H3OriginOptions, TestCa, eventually};
 
 const WAIT: Duration = Duration::from_secs(10);

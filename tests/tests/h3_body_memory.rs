@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pool_core::{Pool, PoolOptions};
+use pool_dial_quic::{QuicDialer, QuicOptions, Trust};
 use pool_http::http_body_util::BodyExt;
 use pool_http::{Empty, HttpLeaseExt};
-use pool_quic::{QuicDialer, QuicOptions, Trust};
 use pool_testkit::alloc::{self, Counting};
 use pool_testkit::{H3Origin, H3OriginOptions, TestCa};
 

@@ -1,5 +1,5 @@
 //! pool-health end to end, and the pool's blacklist re-test: real TLS + HTTP/2 origins on
-//! 127.0.0.x, pool-tls's `H2Dialer` (its probe is an HTTP/2 PING).
+//! 127.0.0.x, pool-dial-rustls's `H2Dialer` (its probe is an HTTP/2 PING).
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pool_core::{CloseReason, Pool, PoolOptions};
+use pool_dial_rustls::{H2Conn, H2Dialer, H2Options};
 use pool_health::{HealthChecker, HealthOptions, HttpProbe, ProbeFuture, TransportProbe};
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa, wait_for};
-use pool_tls::{H2Conn, H2Dialer, H2Options};
 
 const HOST: &str = "www.hotpool.test";
 /// Every wait in these tests is bounded by this.

@@ -18,13 +18,13 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use hostile_rig::{self as rig, DEADLINE, get, ip, pool_options, run};
 use pool_core::{Dialer, Pool};
+use pool_dial_quic::{QuicDialer, QuicOptions};
+use pool_dial_rustls::{H1Dialer, H2Dialer, H2Options, HttpsDialer, HttpsOptions, TlsOptions};
 use pool_http::{HttpConnection, PeerLimit, RequestError, RequestOptions};
-use pool_quic::{QuicDialer, QuicOptions};
 use pool_testkit::alloc::{self, Counting};
 use pool_testkit::fds::open_fds;
 use pool_testkit::hostile::{H1Script, H2Script, H3Script, HostileH3, HostileTls, TlsScript};
 use pool_testkit::{H2Origin, H2OriginOptions, H3Origin, H3OriginOptions, TestCa};
-use pool_tls::{H1Dialer, H2Dialer, H2Options, HttpsDialer, HttpsOptions, TlsOptions};
 
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
@@ -437,7 +437,7 @@ fn h3_garbage_on_the_request_stream_is_a_typed_error() {
 
 #[test]
 fn h3_endless_header_block_is_refused_at_its_frame_header() {
-    // h3 buffers a whole HEADERS frame before decoding it: pool-quic reads the announced
+    // h3 buffers a whole HEADERS frame before decoding it: pool-dial-quic reads the announced
     // length as it passes and fails the stream before buffering any of it.
     run(h3_case(174, H3Script::EndlessHeaders, |o| {
         let e = o.err();

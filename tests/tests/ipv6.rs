@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pool_core::{IpRange, Pool, PoolOptions, SourceAddrs};
+use pool_dial_rustls::{H2Dialer, H2Options};
 use pool_dns::{DnsOptions, DnsRefresher, NameServer};
 use pool_testkit::{DnsFamily, DnsMode, DnsServer, H2Origin, H2OriginOptions, TestCa, wait_for};
-use pool_tls::{H2Dialer, H2Options};
 
 const ZONE: &str = "hotpool.test";
 const HOST: &str = "six.hotpool.test";

@@ -1,4 +1,4 @@
-//! pool-quic (HTTP/3) against the local HTTP/3 origin (`pool_testkit::H3Origin`) on
+//! pool-dial-quic (HTTP/3) against the local HTTP/3 origin (`pool_testkit::H3Origin`) on
 //! 127.0.0.x: warm-up, reuse, capacity from the peer's stream limit, verification, ALPN,
 //! loss, fds, the request API.
 
@@ -9,8 +9,8 @@ use std::time::Duration;
 use pool_core::{
     CloseReason, Connection, DialErrorKind, Dialer, Pool, PoolOptions, SourceAddrs, Target,
 };
+use pool_dial_quic::{QuicDialer, QuicOptions, Trust};
 use pool_http::{Empty, HttpLeaseExt};
-use pool_quic::{QuicDialer, QuicOptions, Trust};
 use pool_testkit::fds::open_fds;
 use pool_testkit::{H3Origin, H3OriginOptions, TestCa, eventually};
 
@@ -140,7 +140,7 @@ async fn wrong_certificate_and_wrong_alpn_are_refused() {
     wrong_alpn.alpn = vec!["hotpool".into()];
     assert!(matches!(
         QuicDialer::new(wrong_alpn),
-        Err(pool_quic::ConfigError::Alpn(_))
+        Err(pool_dial_quic::ConfigError::Alpn(_))
     ));
     // A server that speaks only another protocol fails the dial.
     let other = H3Origin::start(H3OriginOptions {

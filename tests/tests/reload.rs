@@ -13,10 +13,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Method;
 use pool_core::{Dialer, Pool, PoolOptions};
+use pool_dial_quic::{QuicDialer, QuicOptions, Trust};
+use pool_dial_rustls::{H1Dialer, H2Dialer, H2Options, TlsOptions};
 use pool_http::{Full, HttpConnection, RequestError, RequestOptions};
-use pool_quic::{QuicDialer, QuicOptions, Trust};
 use pool_testkit::{H2Origin, H2OriginOptions, H3Origin, H3OriginOptions, TestCa, wait_for};
-use pool_tls::{H1Dialer, H2Dialer, H2Options, TlsOptions};
 
 const HOST: &str = "www.reload.test";
 /// Addresses of the host.
@@ -277,7 +277,7 @@ async fn h3_reloads_of_every_address_lose_no_request() {
     assert!(stats.goaways_sent >= RELOADS, "{stats:?}");
     // The origin answers every request it accepted before it closes (a graceful reload):
     // a request lost in a reload is one it never processed, above its GOAWAY's stream id,
-    // which pool-quic reads off the control stream and makes a refusal, sent again. So no
+    // which pool-dial-quic reads off the control stream and makes a refusal, sent again. So no
     // POST is lost, and every request the origin answered reached the client.
     eprintln!(
         "h3: the origin answered {} requests, the client received {}",

@@ -14,9 +14,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use pool_core::{Pool, PoolOptions};
+use pool_dial_rustls::{H2Dialer, H2Options, TlsOptions};
 use pool_http::{Full, RequestOptions};
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa, eventually};
-use pool_tls::{H2Dialer, H2Options, TlsOptions};
 
 const HOST: &str = "www.restart.test";
 const ADDRS: u8 = 10;

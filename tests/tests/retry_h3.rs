@@ -10,8 +10,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Method;
 use pool_core::{Pool, PoolOptions};
+use pool_dial_quic::{QuicDialer, QuicOptions, Trust};
 use pool_http::{Attempts, Full, HttpConnection, RequestError, RequestOptions};
-use pool_quic::{QuicDialer, QuicOptions, Trust};
 use pool_testkit::{H3Origin, H3OriginOptions, TestCa, wait_for};
 
 const HOST: &str = "h3.retry.test";

@@ -14,9 +14,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Method;
 use pool_core::{Connection, Dialer, Pool, PoolOptions};
+use pool_dial_rustls::{H1Dialer, H2Dialer, H2Options, TlsOptions};
 use pool_http::{Attempts, Full, HttpConnection, HttpLeaseExt, RequestError, RequestOptions};
 use pool_testkit::{Fault, FaultProxy, H2Origin, H2OriginOptions, TestCa, wait_for};
-use pool_tls::{H1Dialer, H2Dialer, H2Options, TlsOptions};
 
 const HOST: &str = "www.retry.test";
 const WAIT: Duration = Duration::from_secs(10);

@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pool_core::{CloseReason, FixedMemory, Pool, PoolOptions};
+use pool_dial_rustls::{H2Dialer, H2Options};
 use pool_http::Empty;
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa, wait_for};
-use pool_tls::{H2Dialer, H2Options};
 
 const MIB: u64 = 1024 * 1024;
 const WAIT: Duration = Duration::from_secs(10);

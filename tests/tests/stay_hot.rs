@@ -1,5 +1,5 @@
 //! Hot hosts stay hot, and a restarting origin is back within a second (issue 24,
-//! `docs/stay-hot.md`): the pool (pool-tls's `H2Dialer`) warmed over a real TLS/HTTP/2
+//! `docs/stay-hot.md`): the pool (pool-dial-rustls's `H2Dialer`) warmed over a real TLS/HTTP/2
 //! origin behind a [`FaultProxy`] on 4 loopback addresses.
 //!
 //! - every connection reset by the server side → the pool connects to every address again
@@ -16,8 +16,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pool_core::{CloseReason, Error, GetOptions, Pool, PoolOptions};
+use pool_dial_rustls::{H2Dialer, H2Options};
 use pool_testkit::{Fault, FaultProxy, H2Origin, H2OriginOptions, TestCa, wait_for};
-use pool_tls::{H2Dialer, H2Options};
 
 const HOST: &str = "www.hot.test";
 const ADDRS: u8 = 4;

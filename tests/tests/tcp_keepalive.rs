@@ -1,5 +1,5 @@
-//! TCP keepalive and `TCP_USER_TIMEOUT` on every TCP dial (`pool_tls::connect_tcp`, which
-//! the rustls dialers and pool-boring call): the options read back from the socket, and the
+//! TCP keepalive and `TCP_USER_TIMEOUT` on every TCP dial (`pool_dial_rustls::connect_tcp`, which
+//! the rustls dialers and pool-dial-boring call): the options read back from the socket, and the
 //! keepalive timer armed on a connection the real dialer made (`docs/tcp-keepalive.md`).
 //!
 //! The socket-level test runs with a paused clock (`start_paused`): a loopback connect
@@ -13,8 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pool_core::{Pool, PoolOptions, SourceAddrs};
+use pool_dial_rustls::{H1Dialer, TcpKeepalive, TcpOptions, TlsOptions};
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa, eventually};
-use pool_tls::{H1Dialer, TcpKeepalive, TcpOptions, TlsOptions};
 use socket2::SockRef;
 
 const HOST: &str = "keepalive.test";
@@ -51,7 +51,7 @@ async fn connect_tcp_sets_keepalive_and_user_timeout() {
     let sources = SourceAddrs::default();
 
     // The defaults.
-    let stream = pool_tls::connect_tcp(addr, &sources, &TcpOptions::default())
+    let stream = pool_dial_rustls::connect_tcp(addr, &sources, &TcpOptions::default())
         .await
         .unwrap();
     assert_eq!(
@@ -75,7 +75,7 @@ async fn connect_tcp_sets_keepalive_and_user_timeout() {
         }),
         user_timeout: Some(Duration::from_millis(12_500)),
     };
-    let stream = pool_tls::connect_tcp(addr, &sources, &custom)
+    let stream = pool_dial_rustls::connect_tcp(addr, &sources, &custom)
         .await
         .unwrap();
     assert_eq!(
@@ -90,7 +90,7 @@ async fn connect_tcp_sets_keepalive_and_user_timeout() {
     );
 
     // Off: no SO_KEEPALIVE, no user timeout.
-    let stream = pool_tls::connect_tcp(addr, &sources, &TcpOptions::off())
+    let stream = pool_dial_rustls::connect_tcp(addr, &sources, &TcpOptions::off())
         .await
         .unwrap();
     let (keepalive, _, _, _, user_timeout) = read_back(&stream);

@@ -1,4 +1,4 @@
-//! pool-tls's exclusive `TlsDialer` against the local origin speaking HTTP/1.1:
+//! pool-dial-rustls's exclusive `TlsDialer` against the local origin speaking HTTP/1.1:
 //! HTTP/1.1 validation, exclusive leases, and the idle watcher (stale bytes, EOF, reset).
 
 use std::net::IpAddr;
@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pool_core::{Connection, DialErrorKind, Dialer, Pool, PoolOptions, Target};
+use pool_dial_rustls::{TlsDialer, TlsOptions, Validation};
 use pool_testkit::fds::open_fds;
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa, eventually};
-use pool_tls::{TlsDialer, TlsOptions, Validation};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 mod common;
@@ -31,7 +31,7 @@ fn options(ca: &TestCa) -> TlsOptions {
 }
 
 /// One HTTP/1.1 request on a leased stream; returns the whole response.
-async fn get(io: &mut pool_tls::TlsIo<'_>, path: &str) -> Vec<u8> {
+async fn get(io: &mut pool_dial_rustls::TlsIo<'_>, path: &str) -> Vec<u8> {
     let request = format!("GET {path} HTTP/1.1\r\nhost: a.test\r\n\r\n");
     io.write_all(request.as_bytes()).await.unwrap();
     io.flush().await.unwrap();

@@ -14,13 +14,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::BodyExt;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-use pool_boring::{BoringDialer, BoringOptions, BrowserProfile};
 use pool_core::{Dialer, Pool, PoolOptions};
+use pool_dial_boring::{BoringDialer, BoringOptions, BrowserProfile};
+use pool_dial_rustls::metrics::{TLS_HANDSHAKES_TOTAL, TLS_RESUMED_TOTAL};
+use pool_dial_rustls::{H2Dialer, H2Options, TlsProfile};
 use pool_http::{Empty, HttpConnection, HttpLeaseExt};
 use pool_testkit::capture::{CaptureOrigin, extension_order, is_grease};
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa, eventually};
-use pool_tls::metrics::{TLS_HANDSHAKES_TOTAL, TLS_RESUMED_TOTAL};
-use pool_tls::{H2Dialer, H2Options, TlsProfile};
 
 mod common;
 use common::{WAIT, get, ips, pool_options, target, trust};
@@ -172,7 +172,7 @@ async fn rustls_sessions_stay_with_the_profile_and_the_dialer_they_came_from() {
 }
 
 /// One GET on `conn`, its body read to the end (so the tickets sent before it are read).
-async fn exchange(conn: &pool_boring::BoringConn) {
+async fn exchange(conn: &pool_dial_boring::BoringConn) {
     let response = conn
         .send(http::Request::new(Empty::<Bytes>::new()))
         .await

@@ -1,10 +1,10 @@
 //! `cargo xtask bench [--quick]`: runs every benchmark of the workspace, collects the
 //! figures and rewrites `BENCHMARKS.md`.
 //!
-//! - criterion benches (`pool-core`: `lease`, `scale`; `pool-tls`: `h2_lease`) leave their
+//! - criterion benches (`pool-core`: `lease`, `scale`; `pool-dial-rustls`: `h2_lease`) leave their
 //!   estimates under `target/hotpool-bench/criterion/<group>/<bench>/new/estimates.json`
 //!   (`CRITERION_HOME` is set to that folder);
-//! - the benches with their own harness (`pool-core`: `bookkeeping`; `pool-tls`:
+//! - the benches with their own harness (`pool-core`: `bookkeeping`; `pool-dial-rustls`:
 //!   `throughput`, `warmup`, `memory`, `protocols`; `pool-redis`: `fleet`) write JSON lines to `target/hotpool-bench/*.jsonl`
 //!   (`HOTPOOL_BENCH_OUT`), and read `HOTPOOL_BENCH_QUICK` for their smaller quick sizes.
 //!
@@ -54,7 +54,12 @@ struct Target {
 
 /// The packages of every `cargo bench` run: one feature set for the shared dependencies
 /// (dev-dependencies turn on tokio features), so nothing is rebuilt between benches.
-const PACKAGES: [&str; 4] = ["pool-core", "pool-tls", "pool-redis", "pool-boring"];
+const PACKAGES: [&str; 4] = [
+    "pool-core",
+    "pool-dial-rustls",
+    "pool-redis",
+    "pool-dial-boring",
+];
 
 const TARGETS: &[Target] = &[
     Target {
@@ -73,27 +78,27 @@ const TARGETS: &[Target] = &[
         criterion: false,
     },
     Target {
-        package: "pool-tls",
+        package: "pool-dial-rustls",
         bench: "h2_lease",
         criterion: true,
     },
     Target {
-        package: "pool-tls",
+        package: "pool-dial-rustls",
         bench: "throughput",
         criterion: false,
     },
     Target {
-        package: "pool-tls",
+        package: "pool-dial-rustls",
         bench: "warmup",
         criterion: false,
     },
     Target {
-        package: "pool-tls",
+        package: "pool-dial-rustls",
         bench: "memory",
         criterion: false,
     },
     Target {
-        package: "pool-tls",
+        package: "pool-dial-rustls",
         bench: "protocols",
         criterion: false,
     },
@@ -520,7 +525,7 @@ fn render(root: &Path, f: &Figures, run: &Run) -> String {
     table(&mut out, &rows);
 
     // 2. Hot request latency.
-    out.push_str("## 2. Hot request latency: pooled h2 lease vs a raw h2 connection (`pool-tls/benches/h2_lease.rs`, group `h2_request`)\n\n");
+    out.push_str("## 2. Hot request latency: pooled h2 lease vs a raw h2 connection (`pool-dial-rustls/benches/h2_lease.rs`, group `h2_request`)\n\n");
     out.push_str(
         "One GET of a 19-byte body against the local rustls + h2 origin on 127.0.0.2 (same \
          process, 2-thread runtime). Raw: an `h2::client::SendRequest` the bench holds. \
@@ -538,7 +543,7 @@ fn render(root: &Path, f: &Figures, run: &Run) -> String {
     table(&mut out, &[r]);
 
     // 3. Throughput.
-    out.push_str("## 3. Hot throughput at 64 concurrent requests vs reqwest (`pool-tls/benches/throughput.rs`)\n\n");
+    out.push_str("## 3. Hot throughput at 64 concurrent requests vs reqwest (`pool-dial-rustls/benches/throughput.rs`)\n\n");
     out.push_str(
         "64 tasks sending requests back to back on a 2-thread client runtime; the origin \
          (rustls + h2, 16 addresses of one host) runs in a child process, so the client's \
@@ -585,7 +590,9 @@ fn render(root: &Path, f: &Figures, run: &Run) -> String {
     table(&mut out, &rows);
 
     // 4. Cold vs hot.
-    out.push_str("## 4. Cold vs hot (`pool-tls/benches/h2_lease.rs`, group `h2_cold_vs_hot`)\n\n");
+    out.push_str(
+        "## 4. Cold vs hot (`pool-dial-rustls/benches/h2_lease.rs`, group `h2_cold_vs_hot`)\n\n",
+    );
     out.push_str(
         "Cold: a new TCP + TLS 1.3 + HTTP/2 connection per request (ECDSA P-256 certificate, \
          X25519), the request, then close — what a client without a pool pays. Hot: the \
@@ -606,7 +613,9 @@ fn render(root: &Path, f: &Figures, run: &Run) -> String {
     table(&mut out, &[r]);
 
     // 5. Warm-up.
-    out.push_str("## 5. Warm-up of 1,611 addresses of one host (`pool-tls/benches/warmup.rs`)\n\n");
+    out.push_str(
+        "## 5. Warm-up of 1,611 addresses of one host (`pool-dial-rustls/benches/warmup.rs`)\n\n",
+    );
     out.push_str(
         "`Pool::warm` dialing TLS + HTTP/2 to 127.0.1.1 … 127.0.7.87 (one origin in a child \
          process listening on all of them), `warm_concurrency` = 64, open-file limit raised \

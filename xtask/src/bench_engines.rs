@@ -1,4 +1,4 @@
-//! The TLS-engine part of `cargo xtask bench`: renders `pool-boring/benches/engines.rs`'s
+//! The TLS-engine part of `cargo xtask bench`: renders `pool-dial-boring/benches/engines.rs`'s
 //! `engines.jsonl` (rustls vs BoringSSL with the Chrome profile, both HTTP/2 on the same
 //! origin) as a section of `BENCHMARKS.md`. Reached through `bench_protocols.rs` (bench.rs
 //! is at the file-size limit).
@@ -9,7 +9,7 @@ use super::super::{Figures, Target, fmt_bytes, fmt_ns, fmt_ratio};
 
 /// The bench this section reads (run after the others).
 pub(in super::super) const TARGETS: &[Target] = &[Target {
-    package: "pool-boring",
+    package: "pool-dial-boring",
     bench: "engines",
     criterion: false,
 }];
@@ -28,12 +28,12 @@ pub(in super::super) fn render(out: &mut String, f: &Figures, section: u32) {
     };
     let _ = writeln!(
         out,
-        "## {section}. TLS engines: rustls vs BoringSSL (`pool-boring/benches/engines.rs`)\n"
+        "## {section}. TLS engines: rustls vs BoringSSL (`pool-dial-boring/benches/engines.rs`)\n"
     );
     let _ = writeln!(
         out,
-        "Both HTTP/2 on the testkit origin in a child process: `pool_tls::H2Dialer` (rustls, \
-         ring) and `pool_boring::BoringDialer` with the Chrome profile (BoringSSL, `http2`). \
+        "Both HTTP/2 on the testkit origin in a child process: `pool_dial_rustls::H2Dialer` (rustls, \
+         ring) and `pool_dial_boring::BoringDialer` with the Chrome profile (BoringSSL, `http2`). \
          Handshake = one dial (TCP + TLS + HTTP/2 handshake + one PING), {} sequential dials, \
          p50/p99. CPU per request = client `getrusage` over a round of {} GETs of `/1k` at {} \
          in flight on one warm connection / requests, median of {} rounds. Memory = client \

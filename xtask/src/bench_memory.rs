@@ -1,5 +1,5 @@
 //! Section 6 of `BENCHMARKS.md`: memory per idle connection, per protocol
-//! (`pool-tls/benches/memory.rs` → `memory.jsonl`), and the pool's own bookkeeping
+//! (`pool-dial-rustls/benches/memory.rs` → `memory.jsonl`), and the pool's own bookkeeping
 //! (`pool-core/benches/bookkeeping.rs` → `bookkeeping.jsonl`).
 
 use std::fmt::Write as _;
@@ -29,7 +29,7 @@ pub(super) fn render(
 ) {
     let _ = writeln!(
         out,
-        "## {number}. Memory per idle connection (`pool-tls/benches/memory.rs`, \
+        "## {number}. Memory per idle connection (`pool-dial-rustls/benches/memory.rs`, \
          `pool-core/benches/bookkeeping.rs`)\n"
     );
     out.push_str(

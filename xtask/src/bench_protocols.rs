@@ -1,5 +1,5 @@
 //! The per-protocol part of `cargo xtask bench`: makes sure `h2load` (Debian package
-//! `nghttp2-client`) is there for `pool-tls/benches/protocols.rs`, and renders that
+//! `nghttp2-client`) is there for `pool-dial-rustls/benches/protocols.rs`, and renders that
 //! bench's `protocols.jsonl` as a section of `BENCHMARKS.md`.
 
 use std::fmt::Write as _;
@@ -105,7 +105,7 @@ pub(super) fn render(out: &mut String, f: &Figures, section: u32) {
     let rounds = first.and_then(|l| l["rounds"].as_u64());
     let _ = writeln!(
         out,
-        "## {section}. Per protocol: hotpool and its peers on the same origin (`pool-tls/benches/protocols.rs`)\n"
+        "## {section}. Per protocol: hotpool and its peers on the same origin (`pool-dial-rustls/benches/protocols.rs`)\n"
     );
     let _ = writeln!(
         out,

@@ -254,13 +254,13 @@ mod tests {
             &[
                 ("pool-core", &[("tokio", "normal"), ("pool-testkit", "dev")]),
                 (
-                    "pool-tls",
+                    "pool-dial-rustls",
                     &[("pool-core", "normal"), ("pool-testkit", "dev")],
                 ),
                 ("pool-testkit", &[("rustls", "normal")]),
                 (
                     "pool-cli",
-                    &[("pool-tls", "normal"), ("pool-testkit", "normal")],
+                    &[("pool-dial-rustls", "normal"), ("pool-testkit", "normal")],
                 ),
             ],
             &[("tokio", &[]), ("rustls", &[])],
@@ -273,10 +273,13 @@ mod tests {
         let m = metadata(
             &[
                 ("pool-core", &[("tokio", "normal"), ("h2", "dev")]),
-                ("pool-tls", &[("pool-core", "normal"), ("pool-cli", "dev")]),
+                (
+                    "pool-dial-rustls",
+                    &[("pool-core", "normal"), ("pool-cli", "dev")],
+                ),
                 ("pool-dns", &[("pool-testkit", "normal")]),
                 ("pool-testkit", &[("pool-core", "dev")]),
-                ("pool-cli", &[("pool-tls", "normal")]),
+                ("pool-cli", &[("pool-dial-rustls", "normal")]),
             ],
             // tokio pulling in hickory would make pool-core reach it.
             &[
@@ -291,7 +294,7 @@ mod tests {
                 "pool-core -> h2 (dev): pool-core never names a TLS, QUIC, HTTP or DNS crate",
                 "pool-dns -> pool-testkit (normal): the test kit is a dev-dependency below pool-cli",
                 "pool-testkit -> pool-core (dev): the test kit depends on no workspace crate",
-                "pool-tls -> pool-cli (dev): nothing may depend on the application",
+                "pool-dial-rustls -> pool-cli (dev): nothing may depend on the application",
                 "pool-core reaches hickory-proto through normal or build dependencies",
             ]
         );

@@ -1,16 +1,16 @@
-//! The HTTP/3 hosts' options → `pool_quic::QuicOptions` (feature `quic`).
+//! The HTTP/3 hosts' options → `pool_dial_quic::QuicOptions` (feature `quic`).
 
-use pool_quic::QuicOptions;
+use pool_dial_quic::QuicOptions;
 
 use crate::{Config, ConfigError, HostConfig};
 
 impl Config {
-    /// The `pool-quic` (HTTP/3) options of this configuration: `pool.conn_timeout`,
+    /// The `pool-dial-quic` (HTTP/3) options of this configuration: `pool.conn_timeout`,
     /// `pool.test_timeout`, `[tls]` trust settings (`ca_files`, `use_webpki_roots`,
     /// `insecure_skip_verify`), `[source_addrs]`, `[validation]` (as for
-    /// [`Config::tls_options`]), and the host's `alpn` (pool-quic's default, `h3`,
+    /// [`Config::tls_options`]), and the host's `alpn` (pool-dial-quic's default, `h3`,
     /// without one). TLS profiles and `accept_languages` do not apply to QUIC;
-    /// keep-alive, idle timeout, the stream cap and the probe request keep pool-quic's
+    /// keep-alive, idle timeout, the stream cap and the probe request keep pool-dial-quic's
     /// defaults.
     ///
     /// # Errors
@@ -35,9 +35,9 @@ impl Config {
             send_window: self.h3.send_window.0,
             initial_rtt: self.h3.initial_rtt,
             congestion: match self.h3.congestion {
-                crate::CongestionKind::Cubic => pool_quic::Congestion::Cubic,
-                crate::CongestionKind::NewReno => pool_quic::Congestion::NewReno,
-                crate::CongestionKind::Bbr => pool_quic::Congestion::Bbr,
+                crate::CongestionKind::Cubic => pool_dial_quic::Congestion::Cubic,
+                crate::CongestionKind::NewReno => pool_dial_quic::Congestion::NewReno,
+                crate::CongestionKind::Bbr => pool_dial_quic::Congestion::Bbr,
             },
             ..defaults
         })
@@ -50,7 +50,7 @@ mod tests {
 
     use super::*;
 
-    /// `[h3]` reaches `QuicOptions`; its declared defaults are pool-quic's own.
+    /// `[h3]` reaches `QuicOptions`; its declared defaults are pool-dial-quic's own.
     #[test]
     fn h3_keys_are_carried_over() {
         let d = Config::default().quic_options(None).unwrap();
@@ -77,7 +77,7 @@ mod tests {
         assert_eq!(q.stream_receive_window, 2 << 20);
         assert_eq!((q.receive_window, q.send_window), (8_000_000, 1_000_000));
         assert_eq!(q.initial_rtt, Duration::from_millis(250));
-        assert_eq!(q.congestion, pool_quic::Congestion::Bbr);
+        assert_eq!(q.congestion, pool_dial_quic::Congestion::Bbr);
         for bad in [
             "stream_receive_window = 0",
             "stream_receive_window = \"4GiB\"",

@@ -6,8 +6,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use pool_core::{Pool, PoolOptions};
+use pool_dial_rustls::H2Dialer;
 use pool_testkit::{WanOptions, WanRelay};
-use pool_tls::H2Dialer;
 
 use super::common::{self, HOST};
 use super::peers::run_until;
@@ -42,12 +42,12 @@ pub(crate) fn warm_row(rt: &tokio::runtime::Runtime, path: &WanPath, h2load: boo
             );
         }
     };
-    let dialer = H2Dialer::new(pool_tls::H2Options {
-        tls: pool_tls::TlsOptions {
+    let dialer = H2Dialer::new(pool_dial_rustls::H2Options {
+        tls: pool_dial_rustls::TlsOptions {
             trust: path.trust(),
-            ..pool_tls::H2Options::default().tls
+            ..pool_dial_rustls::H2Options::default().tls
         },
-        ..pool_tls::H2Options::default()
+        ..pool_dial_rustls::H2Options::default()
     })
     .expect("h2 dialer");
     // The pool's driver task is spawned on the clients' runtime.

@@ -8,7 +8,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pool_quic::{QuicDialer, QuicOptions, Trust};
+use pool_dial_quic::{QuicDialer, QuicOptions, Trust};
 use pool_testkit::{H3Origin, H3OriginOptions, TestCa};
 
 use crate::dns::Dns;

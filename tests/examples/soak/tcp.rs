@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pool_core::PoolOptions;
+use pool_dial_rustls::{H1Dialer, H2Dialer, H2Options, HttpsDialer, HttpsOptions, TlsOptions};
 use pool_testkit::{Fault, FaultProxy, H2Origin, H2OriginOptions, Http1Options, TestCa};
-use pool_tls::{H1Dialer, H2Dialer, H2Options, HttpsDialer, HttpsOptions, TlsOptions};
 
 use crate::dns::Dns;
 use crate::load::{self, Baseline, Rig, Rng, run};

@@ -1,5 +1,5 @@
-//! Setup shared by the end-to-end tests of the TLS + HTTP/2 dialers (pool-tls's rustls
-//! ones and pool-boring's), so each file keeps only what is its own. Each test binary uses
+//! Setup shared by the end-to-end tests of the TLS + HTTP/2 dialers (pool-dial-rustls's rustls
+//! ones and pool-dial-boring's), so each file keeps only what is its own. Each test binary uses
 //! a part of it.
 #![allow(dead_code, reason = "each test binary uses a part of the shared setup")]
 
@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pool_core::{DialErrorKind, Dialer, Pool, PoolOptions, Target, WarmOutcome, WarmReport};
+use pool_dial_rustls::Trust;
 use pool_http::Empty;
 use pool_testkit::{H2Origin, TestCa};
-use pool_tls::Trust;
 
 /// How long a test waits for something to happen.
 pub const WAIT: Duration = Duration::from_secs(10);

@@ -12,12 +12,12 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pool_core::{CloseReason, Dialer, Pool, PoolOptions, Stats};
+use pool_dial_quic::QuicOptions;
+use pool_dial_rustls::TlsOptions;
 use pool_http::Empty;
-use pool_quic::QuicOptions;
 use pool_testkit::TestCa;
 use pool_testkit::fds::open_fds;
 use pool_testkit::wait_for;
-use pool_tls::TlsOptions;
 
 /// Every wait in these tests is bounded by this.
 pub const DEADLINE: Duration = Duration::from_secs(10);

@@ -37,8 +37,8 @@ use std::time::{Duration, Instant};
 
 use pool_config::Config;
 use pool_core::Target;
+use pool_dial_rustls::{H1Dialer, H2Dialer, HttpsDialer};
 use pool_testkit::{DnsServer, H3Origin, H3OriginOptions, TestCa, WanOptions, WanRelay};
-use pool_tls::{H1Dialer, H2Dialer, HttpsDialer};
 use serde::Serialize;
 use tokio::runtime::Handle;
 
@@ -358,8 +358,8 @@ async fn measure_tls(
     let cfg = demo_config(global, args, dns_server.addr(), path.port)?;
     let host = cfg.hosts.first();
     let config_error = |e: pool_config::ConfigError| Error::new(e.to_string());
-    let tls_error = |e: pool_tls::ConfigError| Error::new(format!("TLS setup: {e}"));
-    let trust_demo_ca = |trust: &mut pool_tls::Trust| {
+    let tls_error = |e: pool_dial_rustls::ConfigError| Error::new(format!("TLS setup: {e}"));
+    let trust_demo_ca = |trust: &mut pool_dial_rustls::Trust| {
         trust.extra_ca_certs.push(ca.ca_cert_der());
         trust.webpki_roots = false;
     };
@@ -413,8 +413,8 @@ async fn run_h3(
             .map_err(|e| Error::new(e.to_string()))?;
         quic.trust.extra_ca_certs.push(ca.ca_cert_der());
         quic.trust.webpki_roots = false;
-        let dialer =
-            pool_quic::QuicDialer::new(quic).map_err(|e| Error::new(format!("QUIC setup: {e}")))?;
+        let dialer = pool_dial_quic::QuicDialer::new(quic)
+            .map_err(|e| Error::new(format!("QUIC setup: {e}")))?;
         measure(args, &cfg, dialer, origin.clone(), dns_server.addr(), path).await
     }
     .await;

@@ -99,14 +99,15 @@ pub async fn run(global: &Global, browser: Browser) -> Result<ExitCode, Error> {
     let origin = CaptureOrigin::start(HOST, IP)
         .await
         .map_err(|e| Error::new(format!("capture origin on {IP}: {e}")))?;
-    let mut trust = pool_tls::Trust {
+    let mut trust = pool_dial_rustls::Trust {
         webpki_roots: false,
-        ..pool_tls::Trust::default()
+        ..pool_dial_rustls::Trust::default()
     };
     trust.extra_ca_certs = vec![origin.ca().ca_cert_der()];
-    let mut rustls = pool_tls::H2Options::default();
+    let mut rustls = pool_dial_rustls::H2Options::default();
     rustls.tls.trust = trust.clone();
-    let rustls = pool_tls::H2Dialer::new(rustls).map_err(|e| Error::new(format!("TLS: {e}")))?;
+    let rustls =
+        pool_dial_rustls::H2Dialer::new(rustls).map_err(|e| Error::new(format!("TLS: {e}")))?;
     let (status, captured) = one(rustls, &origin).await?;
     let mut lines = vec![line("rustls".to_owned(), status, &captured, None)];
     lines.push(boring_line(browser, trust, &origin).await?);
@@ -152,16 +153,16 @@ pub async fn run(global: &Global, browser: Browser) -> Result<ExitCode, Error> {
 #[cfg(feature = "boring")]
 async fn boring_line(
     browser: Browser,
-    trust: pool_tls::Trust,
+    trust: pool_dial_rustls::Trust,
     origin: &CaptureOrigin,
 ) -> Result<Seen, Error> {
-    let profile = pool_boring::BrowserProfile::by_name(browser.name())
+    let profile = pool_dial_boring::BrowserProfile::by_name(browser.name())
         .map_err(|e| Error::new(e.to_string()))?;
     let published = profile.ja4;
-    let dialer = pool_boring::BoringDialer::new(pool_boring::BoringOptions {
+    let dialer = pool_dial_boring::BoringDialer::new(pool_dial_boring::BoringOptions {
         profiles: vec![profile],
         trust,
-        ..pool_boring::BoringOptions::default()
+        ..pool_dial_boring::BoringOptions::default()
     })
     .map_err(|e| Error::new(format!("BoringSSL setup: {e}")))?;
     let (status, captured) = one(dialer, origin).await?;
@@ -176,7 +177,7 @@ async fn boring_line(
 #[cfg(not(feature = "boring"))]
 async fn boring_line(
     _browser: Browser,
-    _trust: pool_tls::Trust,
+    _trust: pool_dial_rustls::Trust,
     _origin: &CaptureOrigin,
 ) -> Result<Seen, Error> {
     Err(Error::new("built without the boring feature"))

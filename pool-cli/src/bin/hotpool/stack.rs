@@ -77,35 +77,35 @@ pub fn split_host_port(text: &str) -> Result<(String, Option<u16>), Error> {
 }
 
 /// The HTTP/2 dialer for `host` from the config.
-pub fn h2_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_tls::H2Dialer, Error> {
+pub fn h2_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_dial_rustls::H2Dialer, Error> {
     let options = cfg
         .h2_options(host.entry.as_ref())
         .map_err(|e| Error::new(e.to_string()))?;
-    pool_tls::H2Dialer::new(options).map_err(|e| Error::new(format!("TLS setup: {e}")))
+    pool_dial_rustls::H2Dialer::new(options).map_err(|e| Error::new(format!("TLS setup: {e}")))
 }
 
 /// The HTTP/1.1 dialer for `host` from the config (`transport = "h1"`).
-pub fn h1_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_tls::H1Dialer, Error> {
+pub fn h1_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_dial_rustls::H1Dialer, Error> {
     let options = cfg
         .h1_options(host.entry.as_ref())
         .map_err(|e| Error::new(e.to_string()))?;
-    pool_tls::H1Dialer::new(options).map_err(|e| Error::new(format!("TLS setup: {e}")))
+    pool_dial_rustls::H1Dialer::new(options).map_err(|e| Error::new(format!("TLS setup: {e}")))
 }
 
 /// The auto-ALPN HTTPS dialer for `host` from the config (`transport = "auto"`).
-pub fn https_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_tls::HttpsDialer, Error> {
+pub fn https_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_dial_rustls::HttpsDialer, Error> {
     let options = cfg
         .https_options(host.entry.as_ref())
         .map_err(|e| Error::new(e.to_string()))?;
-    pool_tls::HttpsDialer::new(options).map_err(|e| Error::new(format!("TLS setup: {e}")))
+    pool_dial_rustls::HttpsDialer::new(options).map_err(|e| Error::new(format!("TLS setup: {e}")))
 }
 
 /// The HTTP/3 (QUIC) dialer for `host` from the config.
-pub fn quic_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_quic::QuicDialer, Error> {
+pub fn quic_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_dial_quic::QuicDialer, Error> {
     let options = cfg
         .quic_options(host.entry.as_ref())
         .map_err(|e| Error::new(e.to_string()))?;
-    pool_quic::QuicDialer::new(options).map_err(|e| Error::new(format!("QUIC setup: {e}")))
+    pool_dial_quic::QuicDialer::new(options).map_err(|e| Error::new(format!("QUIC setup: {e}")))
 }
 
 /// `--profile BROWSER`: the BoringSSL engine with that one profile (an error in a build
@@ -132,11 +132,15 @@ pub fn uses_boring(cfg: &Config) -> bool {
 /// The BoringSSL dialer for `host` from the config (`[tls] engine = "boring"`; the mode
 /// follows the host's transport).
 #[cfg(feature = "boring")]
-pub fn boring_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_boring::BoringDialer, Error> {
+pub fn boring_dialer(
+    cfg: &Config,
+    host: &HostSpec,
+) -> Result<pool_dial_boring::BoringDialer, Error> {
     let options = cfg
         .boring_options(host.entry.as_ref())
         .map_err(|e| Error::new(e.to_string()))?;
-    pool_boring::BoringDialer::new(options).map_err(|e| Error::new(format!("BoringSSL setup: {e}")))
+    pool_dial_boring::BoringDialer::new(options)
+        .map_err(|e| Error::new(format!("BoringSSL setup: {e}")))
 }
 
 /// Evaluates `$body` with `$dialer` bound to the dialer of `$host`'s transport — one arm per

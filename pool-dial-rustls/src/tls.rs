@@ -1,0 +1,656 @@
+//! TCP + rustls: the shared connect path, and the exclusive [`TlsDialer`] / [`TlsConn`].
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::HeaderValue;
+use pool_core::{Connection, DialError, DialErrorKind, Dialer, RoundRobin, Target};
+use rustls_pki_types::ServerName;
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::AbortHandle;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+
+use pool_rustls::{BuiltProfile, ConfigError, Rotation, build_profiles, warn_insecure_dial};
+
+use crate::metrics::TlsMetrics;
+use crate::options::TlsOptions;
+
+/// What a connection was made under and what it negotiated: its identity for reuse.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TlsInfo {
+    /// The host name: SNI, and the name the certificate was verified against.
+    pub host: Arc<str>,
+    /// The address connected to.
+    pub addr: SocketAddr,
+    /// The local address the connection was made from.
+    pub local_addr: SocketAddr,
+    /// The TLS profile used.
+    pub profile: Arc<str>,
+    /// The negotiated ALPN protocol.
+    pub alpn: Option<Vec<u8>>,
+    /// The negotiated TLS version.
+    pub protocol_version: Option<rustls::ProtocolVersion>,
+    /// The negotiated cipher suite.
+    pub cipher_suite: Option<rustls::CipherSuite>,
+    /// The connection's `Accept-Language`, if languages are configured.
+    pub accept_language: Option<HeaderValue>,
+    /// Whether certificate verification was off (`danger_accept_invalid_certs`).
+    pub insecure: bool,
+    /// Whether the handshake resumed an earlier session (a ticket of an earlier
+    /// connection to the same host name under the same profile) instead of a full one.
+    pub resumed: bool,
+}
+
+impl TlsInfo {
+    /// A record of a connection made by another TLS engine (`pool-dial-boring`), which reports
+    /// its connections in the same shape. `protocol_version` and `cipher_suite` are the
+    /// IANA code points; `resumed` whether the handshake resumed a session.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        host: Arc<str>,
+        addr: SocketAddr,
+        local_addr: SocketAddr,
+        profile: Arc<str>,
+        alpn: Option<Vec<u8>>,
+        protocol_version: Option<u16>,
+        cipher_suite: Option<u16>,
+        accept_language: Option<HeaderValue>,
+        insecure: bool,
+        resumed: bool,
+    ) -> Self {
+        Self {
+            host,
+            addr,
+            local_addr,
+            profile,
+            alpn,
+            protocol_version: protocol_version.map(rustls::ProtocolVersion::from),
+            cipher_suite: cipher_suite.map(rustls::CipherSuite::from),
+            accept_language,
+            insecure,
+            resumed,
+        }
+    }
+}
+
+/// One choice per connection from `list`, in turn or at random.
+fn pick<T>(list: &RoundRobin<T>, mode: Rotation) -> Option<&T> {
+    match mode {
+        Rotation::RoundRobin => list.next(),
+        Rotation::Random => list.random(),
+    }
+}
+
+/// What a dialer accepts as the negotiated ALPN protocol.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum AlpnRule {
+    /// Whatever was offered ([`TlsDialer`]): when something was offered, the server must
+    /// choose one (none: `Protocol`).
+    Offered,
+    /// Exactly this protocol (HTTP/2): another one negotiated is `Unsupported`, none is
+    /// `Protocol`. Every profile must offer it.
+    Require(&'static str),
+    /// The dialer speaks these (HTTP/1.1; auto): another one negotiated is `Unsupported`;
+    /// none negotiated means HTTP/1.1 (a server without ALPN), accepted when `http/1.1` is
+    /// in the list. Every profile must offer the last (the fallback, `http/1.1`).
+    Speaks(&'static [&'static str]),
+}
+
+/// The ALPN name of HTTP/1.1.
+pub(crate) const HTTP1_ALPN: &str = "http/1.1";
+
+impl AlpnRule {
+    /// The negotiated `got` against this rule and what was `offered`: `None` when fine,
+    /// else the failure's kind.
+    fn check(self, got: Option<&[u8]>, offered: &[Vec<u8>]) -> Option<DialErrorKind> {
+        let fail = |unsupported| {
+            Some(if unsupported {
+                DialErrorKind::Unsupported
+            } else {
+                DialErrorKind::Protocol
+            })
+        };
+        match (self, got) {
+            (AlpnRule::Offered, got) => {
+                (!offered.is_empty() && got.is_none()).then_some(DialErrorKind::Protocol)
+            }
+            (AlpnRule::Require(r), Some(got)) => {
+                (got != r.as_bytes()).then_some(DialErrorKind::Unsupported)
+            }
+            (AlpnRule::Require(_), None) => fail(false),
+            (AlpnRule::Speaks(list), Some(got)) => {
+                (!list.iter().any(|p| p.as_bytes() == got)).then_some(DialErrorKind::Unsupported)
+            }
+            (AlpnRule::Speaks(list), None) => {
+                (!list.contains(&HTTP1_ALPN)).then_some(DialErrorKind::Protocol)
+            }
+        }
+    }
+
+    fn required(self) -> Option<&'static str> {
+        match self {
+            AlpnRule::Offered => None,
+            AlpnRule::Require(r) => Some(r),
+            AlpnRule::Speaks(list) => list.last().copied(),
+        }
+    }
+}
+
+/// A failed TLS handshake as a dial failure: the server's `no_application_protocol` alert
+/// (it speaks none of the offered ALPN protocols) is `Unsupported` (a healthy server, a
+/// configuration mismatch), anything else `Handshake`.
+fn handshake_error(e: io::Error) -> DialError {
+    let no_alpn = e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .is_some_and(|r| {
+            matches!(
+                r,
+                rustls::Error::AlertReceived(rustls::AlertDescription::NoApplicationProtocol)
+                    | rustls::Error::NoApplicationProtocol
+            )
+        });
+    let kind = if no_alpn {
+        DialErrorKind::Unsupported
+    } else {
+        DialErrorKind::Handshake
+    };
+    DialError::new(kind, e)
+}
+
+/// The connect path shared by every dialer of this crate.
+pub(crate) struct TlsCore {
+    pub(crate) opts: TlsOptions,
+    profiles: RoundRobin<BuiltProfile>,
+    profile_rotation: Rotation,
+    languages: RoundRobin<HeaderValue>,
+    language_rotation: Rotation,
+    alpn_rule: AlpnRule,
+    metrics: TlsMetrics,
+}
+
+impl TlsCore {
+    pub(crate) fn new(
+        opts: TlsOptions,
+        required_alpn: Option<&'static str>,
+    ) -> Result<Self, ConfigError> {
+        Self::with_rule(
+            opts,
+            required_alpn.map_or(AlpnRule::Offered, AlpnRule::Require),
+        )
+    }
+
+    pub(crate) fn with_rule(opts: TlsOptions, alpn_rule: AlpnRule) -> Result<Self, ConfigError> {
+        let profiles = build_profiles(
+            &opts.trust,
+            &opts.profiles,
+            &opts.alpn,
+            alpn_rule.required(),
+        )?;
+        let languages = opts
+            .accept_languages
+            .iter()
+            .map(|l| {
+                HeaderValue::from_str(l).map_err(|e| ConfigError::Option {
+                    option: "accept_languages",
+                    source: e.into(),
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            profiles: RoundRobin::new(profiles),
+            profile_rotation: opts.profile_rotation,
+            languages: RoundRobin::new(languages),
+            language_rotation: opts.accept_language_rotation,
+            alpn_rule,
+            opts,
+            metrics: TlsMetrics::new(),
+        })
+    }
+
+    /// TCP connect (from a rotated source address, TCP_NODELAY on), then the TLS handshake
+    /// for `target.host` with the next profile (resuming a session of the profile's store
+    /// when it has one for the name; counted in [`TlsMetrics`]); checks the negotiated
+    /// ALPN. No timeout here: callers bound the whole dial with `conn_timeout`.
+    pub(crate) async fn connect(
+        &self,
+        target: &Target,
+    ) -> Result<(TlsStream<TcpStream>, TlsInfo), DialError> {
+        let profile = pick(&self.profiles, self.profile_rotation)
+            .ok_or_else(|| DialError::new(DialErrorKind::Handshake, "no TLS profile configured"))?;
+        let server_name = ServerName::try_from(target.host.to_string())
+            .map_err(|e| DialError::new(DialErrorKind::Handshake, e))?;
+        if self.opts.trust.danger_accept_invalid_certs {
+            warn_insecure_dial("tls", &target.host, target.addr);
+        }
+        let tcp = connect_tcp(target.addr, &self.opts.source_addrs, &self.opts.tcp)
+            .await
+            .map_err(DialError::connect)?;
+        let local_addr = tcp
+            .local_addr()
+            .map_err(|e| DialError::new(DialErrorKind::Connect, e))?;
+        let tls = TlsConnector::from(profile.config.clone())
+            .connect(server_name, tcp)
+            .await
+            .map_err(handshake_error)?;
+        let session = tls.get_ref().1;
+        let resumed = session.handshake_kind() == Some(rustls::HandshakeKind::Resumed);
+        self.metrics.handshake(resumed);
+        let alpn = session.alpn_protocol().map(<[u8]>::to_vec);
+        let offered = &profile.config.alpn_protocols;
+        if let Some(kind) = self.alpn_rule.check(alpn.as_deref(), offered) {
+            return Err(DialError::new(
+                kind,
+                format!(
+                    "ALPN mismatch: offered {:?}, accepting {:?}, server chose {:?}",
+                    offered
+                        .iter()
+                        .map(|a| String::from_utf8_lossy(a))
+                        .collect::<Vec<_>>(),
+                    self.alpn_rule,
+                    alpn.as_deref().map(String::from_utf8_lossy)
+                ),
+            ));
+        }
+        let accept_language = pick(&self.languages, self.language_rotation).cloned();
+        let info = TlsInfo {
+            host: target.host.clone(),
+            addr: target.addr,
+            local_addr,
+            profile: profile.name.clone(),
+            alpn,
+            protocol_version: session.protocol_version(),
+            cipher_suite: session.negotiated_cipher_suite().map(|s| s.suite()),
+            accept_language,
+            insecure: self.opts.trust.danger_accept_invalid_certs,
+            resumed,
+        };
+        Ok((tls, info))
+    }
+}
+
+/// TCP socket options set on every TCP dial (the rustls dialers' and `pool-dial-boring`'s):
+/// keepalive probes and `TCP_USER_TIMEOUT`, so a silently dropped path (a NAT or firewall
+/// that forgot the flow, a peer that vanished) is found on an idle connection instead of
+/// at the next request's deadline. The defaults and why: `docs/tcp-keepalive.md`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpOptions {
+    /// Keepalive probes (`SO_KEEPALIVE` with `TCP_KEEPIDLE`, `TCP_KEEPINTVL`,
+    /// `TCP_KEEPCNT`); `None`: no keepalive. Default: [`TcpKeepalive::default`].
+    pub keepalive: Option<TcpKeepalive>,
+    /// `TCP_USER_TIMEOUT` (Linux): the connection is reset once sent data (or, on an idle
+    /// connection, a keepalive probe) has gone unacknowledged this long; `None`: the
+    /// kernel's default (retransmissions for ~15 minutes).
+    /// Default: 20 s.
+    pub user_timeout: Option<Duration>,
+}
+
+/// The keepalive part of [`TcpOptions`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpKeepalive {
+    /// Idle time before the first probe (`TCP_KEEPIDLE`, whole seconds, at least 1).
+    /// Default: 15 s (Go's `net.Dialer`).
+    pub idle: Duration,
+    /// Time between unanswered probes (`TCP_KEEPINTVL`, whole seconds, at least 1).
+    /// Default: 5 s.
+    pub interval: Duration,
+    /// Unanswered probes before the connection is reset (`TCP_KEEPCNT`), when no
+    /// `user_timeout` decides first. Default: 3.
+    pub retries: u32,
+}
+
+impl Default for TcpKeepalive {
+    fn default() -> Self {
+        Self {
+            idle: Duration::from_secs(15),
+            interval: Duration::from_secs(5),
+            retries: 3,
+        }
+    }
+}
+
+impl Default for TcpOptions {
+    fn default() -> Self {
+        Self {
+            keepalive: Some(TcpKeepalive::default()),
+            user_timeout: Some(Duration::from_secs(20)),
+        }
+    }
+}
+
+impl TcpOptions {
+    /// No keepalive and the kernel's retransmission timeout: a plain socket.
+    pub fn off() -> Self {
+        Self {
+            keepalive: None,
+            user_timeout: None,
+        }
+    }
+
+    /// Sets these options on `socket` (before connect, so they hold from the SYN on).
+    fn apply(&self, socket: &Socket) -> io::Result<()> {
+        let named = |what: &'static str| {
+            move |e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"))
+        };
+        if let Some(k) = self.keepalive {
+            // Linux counts both in whole seconds and refuses 0.
+            let second = Duration::from_secs(1);
+            let params = socket2::TcpKeepalive::new()
+                .with_time(k.idle.max(second))
+                .with_interval(k.interval.max(second))
+                .with_retries(k.retries);
+            socket.set_keepalive(true).map_err(named("SO_KEEPALIVE"))?;
+            socket
+                .set_tcp_keepalive(&params)
+                .map_err(named("TCP keepalive parameters"))?;
+        }
+        if let Some(t) = self.user_timeout {
+            socket
+                .set_tcp_user_timeout(Some(t))
+                .map_err(named("TCP_USER_TIMEOUT"))?;
+        }
+        Ok(())
+    }
+}
+
+/// A TCP connection to `addr` (TCP_NODELAY on, `tcp`'s keepalive and `TCP_USER_TIMEOUT`),
+/// bound to the next source address of its family if any. Public for `pool-dial-boring`, which
+/// dials TCP the same way; read the options back with `socket2::SockRef::from(&stream)`.
+pub async fn connect_tcp(
+    addr: SocketAddr,
+    sources: &pool_core::SourceAddrs,
+    tcp: &TcpOptions,
+) -> io::Result<TcpStream> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    tcp.apply(&socket)?;
+    if let Some((ip, from_prefix)) = sources.pick(addr.ip()) {
+        if from_prefix {
+            socket.set_freebind_v6(true)?;
+        }
+        let local = SocketAddr::new(ip, 0);
+        socket
+            .bind(&local.into())
+            .map_err(|e| io::Error::new(e.kind(), format!("bind {local}: {e}")))?;
+    }
+    let socket = TcpSocket::from_std_stream(std::net::TcpStream::from(socket));
+    let stream = socket.connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Dials exclusive TLS streams (capacity 1): TCP connect within `conn_timeout`, rustls
+/// handshake with SNI and verification for the host name, ALPN as configured, then the
+/// optional HTTP/1.1 validation request.
+pub struct TlsDialer {
+    core: TlsCore,
+}
+
+impl TlsDialer {
+    /// A dialer with these options. Fails on unreadable CA files, unknown profile
+    /// entries, or no trust roots.
+    pub fn new(options: TlsOptions) -> Result<Self, ConfigError> {
+        Ok(Self {
+            core: TlsCore::new(options, None)?,
+        })
+    }
+
+    /// The options this dialer runs with.
+    pub fn options(&self) -> &TlsOptions {
+        &self.core.opts
+    }
+}
+
+impl std::fmt::Debug for TlsDialer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsDialer").finish_non_exhaustive()
+    }
+}
+
+impl Dialer for TlsDialer {
+    type Conn = TlsConn;
+
+    async fn dial(&self, target: &Target) -> Result<TlsConn, DialError> {
+        let opts = &self.core.opts;
+        let (mut stream, info) = tokio::time::timeout(opts.conn_timeout, self.core.connect(target))
+            .await
+            .map_err(|_| timeout_error("connect + TLS handshake", opts.conn_timeout))??;
+        if let Some(validation) = &opts.validation {
+            let exchange = crate::h1::validate_on_stream(
+                &mut stream,
+                validation,
+                target,
+                info.accept_language.as_ref(),
+                opts.max_response_header_size,
+            );
+            validation.check(opts.test_timeout, exchange).await?;
+        }
+        Ok(TlsConn::new(stream, info))
+    }
+}
+
+pub(crate) fn timeout_error(what: &str, limit: std::time::Duration) -> DialError {
+    DialError::new(
+        DialErrorKind::Timeout,
+        format!("{what} did not finish within {limit:?}"),
+    )
+}
+
+/// `host` or `host:port` (the port only when it is not 443).
+pub(crate) fn authority(host: &str, port: u16) -> String {
+    if port == 443 {
+        host.to_owned()
+    } else {
+        format!("{host}:{port}")
+    }
+}
+
+/// Messages between a [`TlsConn`] and its idle watcher.
+enum Hand {
+    /// Lend the stream to a lease.
+    Take(oneshot::Sender<Box<TlsStream<TcpStream>>>),
+    /// The lease gives it back.
+    Give(Box<TlsStream<TcpStream>>),
+}
+
+/// An exclusive TLS stream in the pool (capacity 1).
+///
+/// While idle, a watcher task holds the stream and reads from it: EOF (the peer closed),
+/// an error (reset) or any byte (stale data nobody asked for) closes the connection, so it
+/// is never handed out with stale data. [`TlsConn::io`] borrows the stream for a lease.
+pub struct TlsConn {
+    info: TlsInfo,
+    hand: mpsc::UnboundedSender<Hand>,
+    closed: watch::Sender<bool>,
+    watcher: AbortHandle,
+}
+
+impl TlsConn {
+    fn new(stream: TlsStream<TcpStream>, info: TlsInfo) -> Self {
+        let (hand, rx) = mpsc::unbounded_channel();
+        let closed = watch::Sender::new(false);
+        let task = tokio::spawn(watch_idle(Box::new(stream), rx, closed.clone()));
+        Self {
+            info,
+            hand,
+            closed,
+            watcher: task.abort_handle(),
+        }
+    }
+
+    /// What the connection was made under and negotiated.
+    pub fn info(&self) -> &TlsInfo {
+        &self.info
+    }
+
+    /// Borrows the stream (only one borrower at a time: the lease). Fails when the
+    /// connection is closed or the stream is already borrowed.
+    pub async fn io(&self) -> io::Result<TlsIo<'_>> {
+        let (tx, rx) = oneshot::channel();
+        let gone = || io::Error::new(io::ErrorKind::NotConnected, "TLS connection closed");
+        self.hand.send(Hand::Take(tx)).map_err(|_| gone())?;
+        let stream = rx.await.map_err(|_| gone())?;
+        Ok(TlsIo {
+            stream: Some(stream),
+            conn: self,
+        })
+    }
+}
+
+impl Drop for TlsConn {
+    fn drop(&mut self) {
+        self.watcher.abort();
+    }
+}
+
+impl std::fmt::Debug for TlsConn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConn")
+            .field("info", &self.info)
+            .field("closed", &*self.closed.borrow())
+            .finish()
+    }
+}
+
+impl Connection for TlsConn {
+    fn capacity(&self) -> usize {
+        1
+    }
+
+    fn is_closed(&self) -> bool {
+        *self.closed.borrow()
+    }
+
+    fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
+        crate::tls::when_closed(&self.closed)
+    }
+
+    /// A TLS stream or an HTTP/1.1 connection that ends on its own was closed or reset by
+    /// the peer (this side never closes one without the pool knowing).
+    fn close_reason(&self) -> pool_core::CloseReason {
+        pool_core::CloseReason::PeerClosed
+    }
+}
+
+/// Completes once `flag` is set: the [`Connection::closed`] of every pool-dial-rustls connection,
+/// whose driver or watcher sets the flag when the connection ends.
+pub fn when_closed(flag: &watch::Sender<bool>) -> impl Future<Output = ()> + Send + 'static {
+    let mut rx = flag.subscribe();
+    async move {
+        let _ = rx.wait_for(|closed| *closed).await;
+    }
+}
+
+/// The idle watcher: holds the stream while idle and reads it; lends it on request.
+async fn watch_idle(
+    mut stream: Box<TlsStream<TcpStream>>,
+    mut hand: mpsc::UnboundedReceiver<Hand>,
+    closed: watch::Sender<bool>,
+) {
+    let mut byte = [0u8; 1];
+    loop {
+        tokio::select! {
+            msg = hand.recv() => match msg {
+                Some(Hand::Take(reply)) => {
+                    if let Err(returned) = reply.send(stream) {
+                        stream = returned;
+                        continue;
+                    }
+                    // Lent: wait for it to come back (or the connection to go away).
+                    loop {
+                        match hand.recv().await {
+                            Some(Hand::Give(back)) => {
+                                stream = back;
+                                break;
+                            }
+                            // Only one lease at a time: a second taker gets nothing.
+                            Some(Hand::Take(_)) => {}
+                            None => return,
+                        }
+                    }
+                }
+                Some(Hand::Give(_)) => {}
+                None => return,
+            },
+            read = stream.read(&mut byte) => {
+                let why = match read {
+                    Ok(0) => "peer closed".to_owned(),
+                    Ok(_) => "unexpected data while idle".to_owned(),
+                    Err(e) => format!("read error while idle: {e}"),
+                };
+                tracing::debug!(reason = %why, "idle TLS connection closed");
+                closed.send_replace(true);
+                return;
+            }
+        }
+    }
+}
+
+/// The stream of a [`TlsConn`], borrowed for a lease. Reads and writes go to the TLS
+/// stream; dropping it hands the stream back to the idle watcher.
+pub struct TlsIo<'a> {
+    stream: Option<Box<TlsStream<TcpStream>>>,
+    conn: &'a TlsConn,
+}
+
+impl TlsIo<'_> {
+    /// The TLS stream itself.
+    pub fn stream(&mut self) -> &mut TlsStream<TcpStream> {
+        self.stream
+            .as_mut()
+            .expect("the stream is present until drop")
+    }
+
+    /// Closes the connection instead of returning the stream (e.g. after a protocol
+    /// error): it is marked closed and the pool removes it.
+    pub fn close(mut self) {
+        self.stream = None;
+        self.conn.closed.send_replace(true);
+    }
+}
+
+impl Drop for TlsIo<'_> {
+    fn drop(&mut self) {
+        if let Some(stream) = self.stream.take() {
+            // The watcher is gone only when the connection is being dropped.
+            let _ = self.conn.hand.send(Hand::Give(stream));
+        }
+    }
+}
+
+impl AsyncRead for TlsIo<'_> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(self.get_mut().stream()).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for TlsIo<'_> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(self.get_mut().stream()).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(self.get_mut().stream()).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(self.get_mut().stream()).poll_shutdown(cx)
+    }
+}
