@@ -1,5 +1,7 @@
-//! Browser profiles as data: one table per browser (`chrome.rs`, `firefox.rs`, `safari.rs`,
-//! `edge.rs`), each naming the browser version and the public capture its values come from.
+//! Browser profiles as data: one file per browser (`chrome.rs`, `firefox.rs`, `safari.rs`,
+//! `edge.rs`), one table per browser version, each naming the capture its values come from.
+//! The bare name (`chrome`, `firefox`, `edge`, `safari`) is the newest table; older ones stay
+//! selectable by version ([`BrowserProfile::VERSIONED`]: `chrome-143`, `firefox-144`, …).
 //!
 //! A profile holds everything a server can fingerprint before the first response: the
 //! ClientHello ([`TlsFingerprint`]: what JA4 hashes and what it does not), the HTTP/2
@@ -91,6 +93,34 @@ pub struct TlsFingerprint {
     pub min_version: u16,
     /// Highest TLS version offered.
     pub max_version: u16,
+}
+
+/// What the browser's ClientHello carries that pool-dial-boring does not send with this table
+/// (BoringSSL as vendored by `btls` 0.5.6 cannot, or the dialer does not set it); all empty
+/// when the table is the browser's whole ClientHello. The first two are JA4 inputs: a table
+/// with either shows [`BrowserProfile::ja4`] on the wire, not [`BrowserProfile::browser_ja4`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NotSent {
+    /// Extensions (code points) the browser adds to [`TlsFingerprint::extensions`].
+    pub extensions: Vec<u16>,
+    /// Signature algorithms the browser offers before [`TlsFingerprint::signature_algorithms`]
+    /// (Chrome 156's ML-DSA `0x0904..=0x0906`, which this BoringSSL refuses as unknown).
+    pub leading_signature_algorithms: Vec<u16>,
+    /// A GREASE value first in the signature algorithms (Chrome 156; this BoringSSL GREASEs
+    /// ciphers, extensions, groups, versions and key shares, never signature algorithms).
+    /// Not a JA4 input.
+    pub signature_algorithm_grease: bool,
+    /// The body of the browser's trust_anchors extension (0xca34: a 2-byte length, then
+    /// 8-bit length-prefixed trust anchor IDs), kept so the dialer can send it once it can
+    /// (`SSL_set1_requested_trust_anchors` takes the list after the length).
+    pub trust_anchors: &'static [u8],
+}
+
+impl NotSent {
+    /// Whether the engine sends the browser's whole ClientHello.
+    pub fn is_empty(&self) -> bool {
+        self == &Self::default()
+    }
 }
 
 /// An HTTP/2 stream priority (RFC 7540 §5.3) as it is on the wire: `weight` is the wire
@@ -191,14 +221,20 @@ impl H2Fingerprint {
 /// A browser profile: what one browser version sends, as data.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BrowserProfile {
-    /// The name it is chosen by (`chrome`, `firefox`, `safari`, `edge`).
+    /// The name it is chosen by (`chrome`, `chrome-156`, `firefox`, `safari`, `edge`, …).
     pub name: String,
     /// The browser and version the values are from, e.g. `Chrome 143 (Windows)`.
     pub browser: &'static str,
-    /// The public capture the values come from.
+    /// The capture the values come from (a public one, or ours: browser version, date).
     pub source: &'static str,
-    /// The browser's published JA4 (`a_b_c`): what a classifier sees.
+    /// The JA4 (`a_b_c`) this table puts on the wire: what a classifier sees of hotpool.
+    /// The browser's own ([`browser_ja4`](Self::browser_ja4)) unless [`not_sent`](Self::not_sent)
+    /// holds a JA4 input; then a real older browser's where one matches (see the table).
     pub ja4: &'static str,
+    /// The browser's JA4 as captured from the browser itself.
+    pub browser_ja4: &'static str,
+    /// What the browser sends that the engine does not (empty for a table sent whole).
+    pub not_sent: NotSent,
     /// The ClientHello.
     pub tls: TlsFingerprint,
     /// The HTTP/2 preface and HEADERS.
@@ -210,14 +246,14 @@ pub struct BrowserProfile {
 }
 
 impl BrowserProfile {
-    /// Chrome (current stable, see `profiles/chrome.rs`).
+    /// Chrome: the newest table, Chrome 156 (see `profiles/chrome.rs`).
     pub fn chrome() -> Self {
-        chrome::profile()
+        chrome::v156().named("chrome")
     }
 
-    /// Firefox (see `profiles/firefox.rs`).
+    /// Firefox: the newest table, Firefox 153 ESR (see `profiles/firefox.rs`).
     pub fn firefox() -> Self {
-        firefox::profile()
+        firefox::v153().named("firefox")
     }
 
     /// Safari (see `profiles/safari.rs`).
@@ -225,27 +261,72 @@ impl BrowserProfile {
         safari::profile()
     }
 
-    /// Edge (Chromium: Chrome's ClientHello and HTTP/2, its own `User-Agent`; see
-    /// `profiles/edge.rs`).
+    /// Edge: the newest table, Edge 156 (Chromium: Chrome 156's ClientHello and HTTP/2,
+    /// its own `User-Agent`; see `profiles/edge.rs`).
     pub fn edge() -> Self {
-        edge::profile()
+        edge::v156().named("edge")
     }
 
-    /// The profile named `name` (case-insensitive): `chrome`, `firefox`, `safari`, `edge`.
+    /// The profile named `name` (case-insensitive): a bare name of [`NAMES`](Self::NAMES)
+    /// (the browser's newest table) or a versioned one of [`VERSIONED`](Self::VERSIONED).
+    /// The profile's [`name`](Self::name) is the name asked for, lower case.
     pub fn by_name(name: &str) -> Result<Self, BoringError> {
-        match name.to_ascii_lowercase().as_str() {
-            "chrome" => Ok(Self::chrome()),
-            "firefox" => Ok(Self::firefox()),
-            "safari" => Ok(Self::safari()),
-            "edge" => Ok(Self::edge()),
-            _ => Err(BoringError::UnknownProfile(name.to_owned())),
-        }
+        let lower = name.to_ascii_lowercase();
+        let profile = match lower.as_str() {
+            "chrome" => Self::chrome(),
+            "firefox" => Self::firefox(),
+            "safari" => Self::safari(),
+            "edge" => Self::edge(),
+            "chrome-143" => chrome::v143(),
+            "chrome-156" => chrome::v156(),
+            "edge-143" => edge::v143(),
+            "edge-156" => edge::v156(),
+            "firefox-144" => firefox::v144(),
+            "firefox-153" => firefox::v153(),
+            _ => return Err(BoringError::UnknownProfile(name.to_owned())),
+        };
+        Ok(profile.named(&lower))
     }
 
-    /// The names [`BrowserProfile::by_name`] knows.
+    /// The bare names [`BrowserProfile::by_name`] knows, each the browser's newest table.
     pub const NAMES: [&'static str; 4] = ["chrome", "firefox", "safari", "edge"];
 
-    /// JA4_a + JA4_b of the published JA4 (`t13d1516h2_8daaf6152771` for Chrome).
+    /// The versioned names [`BrowserProfile::by_name`] knows (`browser-major`), oldest
+    /// first per browser; the bare name is the same table as the newest of these.
+    pub const VERSIONED: [&'static str; 6] = [
+        "chrome-143",
+        "chrome-156",
+        "edge-143",
+        "edge-156",
+        "firefox-144",
+        "firefox-153",
+    ];
+
+    /// This profile chosen by `name`.
+    fn named(mut self, name: &str) -> Self {
+        name.clone_into(&mut self.name);
+        self
+    }
+
+    /// The extensions the browser sends (JA4's input): the table's plus
+    /// [`NotSent::extensions`], sorted.
+    pub fn browser_extensions(&self) -> Vec<u16> {
+        let mut all = self.tls.extensions.clone();
+        all.extend_from_slice(&self.not_sent.extensions);
+        all.sort_unstable();
+        all
+    }
+
+    /// The signature algorithms the browser sends in wire order, GREASE not listed:
+    /// [`NotSent::leading_signature_algorithms`], then the table's.
+    pub fn browser_signature_algorithms(&self) -> Vec<u16> {
+        let mut all = self.not_sent.leading_signature_algorithms.clone();
+        all.extend_from_slice(&self.tls.signature_algorithms);
+        all
+    }
+
+    /// JA4_a + JA4_b of [`ja4`](Self::ja4), the wire's (`t13d1516h2_8daaf6152771` for
+    /// Chrome).
     pub fn ja4_ab(&self) -> &'static str {
         self.ja4.rsplit_once('_').map_or(self.ja4, |(ab, _)| ab)
     }
@@ -257,20 +338,56 @@ mod tests {
 
     #[test]
     fn every_profile_has_its_documented_h2_fingerprint() {
-        for name in BrowserProfile::NAMES {
+        for name in BrowserProfile::NAMES
+            .iter()
+            .chain(&BrowserProfile::VERSIONED)
+        {
             let p = BrowserProfile::by_name(name).unwrap();
             assert_eq!(p.h2.akamai(), p.h2.documented, "{name}");
-            assert_eq!(p.name, name);
+            assert_eq!(&p.name, name);
             assert!(p.tls.key_shares.iter().all(|k| p.tls.groups.contains(k)));
+            assert_eq!(p.not_sent.is_empty(), p.ja4 == p.browser_ja4, "{name}");
         }
-        assert!(matches!(
-            BrowserProfile::by_name("netscape"),
-            Err(BoringError::UnknownProfile(_))
-        ));
+        for bad in ["netscape", "chrome-1", "chrome-", "firefox-999"] {
+            assert!(
+                matches!(
+                    BrowserProfile::by_name(bad),
+                    Err(BoringError::UnknownProfile(n)) if n == bad
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_bare_name_is_the_newest_versioned_table() {
+        for (bare, newest) in [
+            ("chrome", "chrome-156"),
+            ("firefox", "firefox-153"),
+            ("edge", "edge-156"),
+        ] {
+            let bare = BrowserProfile::by_name(bare).unwrap();
+            let newest = BrowserProfile::by_name(newest).unwrap();
+            assert_eq!(bare.clone().named(&newest.name), newest);
+            // The newest of a browser's versioned names, in VERSIONED's order.
+            let last = BrowserProfile::VERSIONED
+                .iter()
+                .rfind(|v| v.starts_with(&format!("{}-", bare.name)))
+                .unwrap();
+            assert_eq!(last, &newest.name);
+        }
+        assert_eq!(
+            BrowserProfile::by_name("Chrome-143").unwrap().name,
+            "chrome-143"
+        );
     }
 
     #[test]
     fn chrome_matches_its_published_ja4_prefix() {
         assert_eq!(BrowserProfile::chrome().ja4_ab(), "t13d1516h2_8daaf6152771");
+        assert_eq!(
+            BrowserProfile::chrome().browser_ja4,
+            "t13d1517h2_8daaf6152771_cb7bf5808d99"
+        );
     }
 }

@@ -16,7 +16,8 @@
 //! offered.
 
 use super::{
-    BrowserProfile, CertCompression, ExtensionOrder, H2Fingerprint, Pseudo, TlsFingerprint, version,
+    BrowserProfile, CertCompression, ExtensionOrder, H2Fingerprint, NotSent, Pseudo,
+    TlsFingerprint, version,
 };
 
 pub(super) fn profile() -> BrowserProfile {
@@ -28,6 +29,8 @@ pub(super) fn profile() -> BrowserProfile {
         browser: "Safari (macOS): Safari 16–18.0 ClientHello, Safari 18.5 HTTP/2",
         source: "published JA4 of Safari 16.0 (t13d2014h2_a09f3c656075_14788d8d241b, uTLS HelloSafari_16_0); Akamai string published for Safari 18.5",
         ja4: "t13d2014h2_a09f3c656075_14788d8d241b",
+        browser_ja4: "t13d2014h2_a09f3c656075_14788d8d241b",
+        not_sent: NotSent::default(),
         tls: TlsFingerprint {
             cipher_suites: vec![
                 0x1301, 0x1302, 0x1303, 0xc02c, 0xc02b, 0xcca9, 0xc030, 0xc02f, 0xcca8, 0xc00a,
