@@ -243,6 +243,32 @@ fn chrome_is_the_chromium_156_capture() {
     assert_eq!(ids, 28);
 }
 
+/// Why `chrome` leaves Chrome 156's ML-DSA schemes out: the BoringSSL `btls` vendors refuses
+/// them when the connector is built (docs/boring.md). When this fails, the engine can send
+/// them: move them from `NotSent` into the Chrome 156 table.
+#[test]
+fn this_boringssl_refuses_chrome_156s_ml_dsa_schemes() {
+    let mut chrome = BrowserProfile::chrome();
+    chrome.tls.signature_algorithms = chrome.browser_signature_algorithms();
+    let refused = BoringDialer::new(BoringOptions {
+        profiles: vec![chrome],
+        trust: Trust {
+            danger_accept_invalid_certs: true,
+            ..Trust::default()
+        },
+        ..BoringOptions::default()
+    });
+    let err = refused.err().expect("ML-DSA signature algorithms accepted");
+    assert!(
+        matches!(err, pool_dial_boring::BoringError::Ssl(_)),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("INVALID_SIGNATURE_ALGORITHM"),
+        "{err}"
+    );
+}
+
 /// `firefox` is Firefox ESR 153, sent whole: its lists rebuild the firefox-esr 153 capture.
 #[test]
 fn firefox_is_the_firefox_esr_153_capture() {
