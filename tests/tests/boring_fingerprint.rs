@@ -258,7 +258,9 @@ fn this_boringssl_refuses_chrome_156s_ml_dsa_schemes() {
         },
         ..BoringOptions::default()
     });
-    let err = refused.err().expect("ML-DSA signature algorithms accepted");
+    let Err(err) = refused else {
+        panic!("ML-DSA signature algorithms accepted");
+    };
     assert!(
         matches!(err, pool_dial_boring::BoringError::Ssl(_)),
         "{err}"
