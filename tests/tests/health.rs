@@ -3,12 +3,13 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use pool_core::{CloseReason, Pool, PoolOptions};
+use pool_core::{CloseReason, Connection, Pool, PoolOptions, ProbeVerdict};
 use pool_dial_rustls::{H2Conn, H2Dialer, H2Options};
-use pool_health::{HealthChecker, HealthOptions, HttpProbe, ProbeFuture, TransportProbe};
+use pool_health::{FnProbe, HealthChecker, HealthOptions, HttpProbe, ProbeFuture, TransportProbe};
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa, wait_for};
 
 const HOST: &str = "www.hotpool.test";
@@ -294,6 +295,66 @@ async fn refused_address_is_blacklisted_then_restored_by_the_retest() {
     assert_eq!(lease.addr(), addr);
     drop(lease);
     assert!(origin.stats().handshakes >= 1);
+
+    checker.stop().await;
+    pool.close().await;
+    origin.shutdown().await;
+}
+
+/// Whether [`panics_once`] has panicked yet.
+static PROBE_PANICKED: AtomicBool = AtomicBool::new(false);
+
+/// A buggy probe: panics the first time it runs, then checks like [`TransportProbe`].
+fn panics_once<'a>(
+    conn: &'a H2Conn,
+    _host: &'a str,
+    _addr: SocketAddr,
+) -> ProbeFuture<'a, ProbeVerdict> {
+    let first = !PROBE_PANICKED.swap(true, Ordering::SeqCst);
+    Box::pin(async move {
+        assert!(!first, "a buggy probe panics");
+        conn.probe().await
+    })
+}
+
+/// The guard around a probe: a probe that panics reports its connection unhealthy (closed,
+/// counted in `panics`), and neither the pool nor the checker is poisoned — the checker
+/// goes on probing, the pool goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_probe_closes_its_connection_and_the_checker_goes_on() {
+    let ca = Arc::new(TestCa::new().unwrap());
+    let origin = origin(&ca, &[9]).await;
+    let pool = Pool::new(dialer(&ca), pool_options(Duration::from_millis(100))).unwrap();
+    let checker = HealthChecker::start(&pool, FnProbe::new(panics_once), health_options());
+    pool.set_addrs(HOST, origin.socket_addrs());
+    assert_eq!(pool.warm(HOST).await.ok, 1);
+
+    wait_for(
+        "the panicking probe's connection is removed",
+        DEADLINE,
+        || pool.stats().closed_for(CloseReason::Unhealthy) == 1,
+    )
+    .await;
+    let stats = checker.stats();
+    assert_eq!(
+        (stats.panics, stats.failed, stats.probes),
+        (1, 1, 1),
+        "{stats:?}"
+    );
+    // Not asserted: `in_flight` goes back to 0. It does not today — the guard in
+    // pool-health/src/checker.rs counts the panic but never decrements `in_flight`
+    // (reported to the integrator; pool-health's src is not this change's).
+    assert!(!checker.is_stopped(), "a panicking probe stops nothing");
+
+    // The checker goes on: a new connection is probed (healthy) and kept; the pool serves.
+    assert_eq!(pool.warm(HOST).await.ok, 1);
+    wait_for("the next probe passes", DEADLINE, || {
+        checker.stats().healthy >= 1
+    })
+    .await;
+    assert_eq!(pool.stats().connections, 1);
+    assert_eq!(checker.stats().panics, 1);
+    drop(pool.get(HOST).await.unwrap());
 
     checker.stop().await;
     pool.close().await;
