@@ -5,77 +5,31 @@
 //! `CARGO_BIN_EXE_hotpool` (the path of the built binary, and cargo building it before the
 //! tests) is only provided to integration tests of the package that defines the binary.
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Output, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
 
+use common::{RUN_LIMIT, hotpool_command, json, run_hotpool, stderr, stdout};
 use pool_testkit::{DnsFamily, DnsMode, DnsServer, H2Origin, H2OriginOptions, TestCa};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::Command;
-
-/// Upper bound of one `hotpool` run (debug build, 2 cores, other tests running).
-const RUN_LIMIT: Duration = Duration::from_secs(120);
 
 fn ip(last: u8) -> IpAddr {
     IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
 }
 
-/// `hotpool` with a clean environment: no `HOTPOOL_*` overrides or `RUST_LOG` from the
-/// caller's shell leak into the run.
-fn hotpool() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hotpool"));
-    for (key, _) in std::env::vars_os() {
-        let k = key.to_string_lossy();
-        if k.starts_with("HOTPOOL_") || k == "RUST_LOG" {
-            cmd.env_remove(&key);
-        }
-    }
-    cmd.stdin(Stdio::null()).kill_on_drop(true);
-    cmd
-}
-
-/// Runs `hotpool args...` to completion, killing it after [`RUN_LIMIT`].
+/// Runs `hotpool args...` to completion with a clean environment, killed after
+/// [`RUN_LIMIT`].
 async fn run(args: &[&str]) -> Output {
-    let child = hotpool()
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn hotpool");
-    match tokio::time::timeout(RUN_LIMIT, child.wait_with_output()).await {
-        Ok(out) => out.expect("wait for hotpool"),
-        Err(_) => panic!("hotpool {args:?} did not finish within {RUN_LIMIT:?}"),
-    }
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
-}
-
-fn json(out: &Output) -> Value {
-    let text = stdout(out);
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not one JSON object ({e}): {text}\nstderr: {}",
-            stderr(out)
-        )
-    })
+    run_hotpool(args, &[], RUN_LIMIT).await
 }
 
 /// A fresh directory for one test's files.
 fn temp_dir(name: &str) -> PathBuf {
-    let dir =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("create temp dir");
-    dir
+    common::temp_dir("cli", name)
 }
 
 /// A local TLS/h2 origin for `host` on `ips` and a DNS server answering `host` with them,
@@ -573,15 +527,12 @@ async fn errors_are_one_line_with_a_non_zero_exit() {
     assert!(stderr(&out).contains("https://"));
 
     // A bad override names the variable.
-    let mut cmd = hotpool();
-    cmd.args(["warm", "x.cli.test"])
-        .env("HOTPOOL_POOL__MAX_CONNECTIONS", "lots")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let out = tokio::time::timeout(RUN_LIMIT, cmd.output())
-        .await
-        .unwrap()
-        .unwrap();
+    let out = run_hotpool(
+        &["warm", "x.cli.test"],
+        &[("HOTPOOL_POOL__MAX_CONNECTIONS", "lots")],
+        RUN_LIMIT,
+    )
+    .await;
     assert_eq!(out.status.code(), Some(1));
     let err = stderr(&out);
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -610,7 +561,7 @@ async fn http_get(addr: SocketAddr, path: &str) -> std::io::Result<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_endpoint_serves_hotpool_series() {
-    let mut child = hotpool()
+    let mut child = hotpool_command()
         .args([
             "demo",
             "--requests",
@@ -717,85 +668,6 @@ async fn demo_over_http3_reports_the_same_figures() {
 /// `hotpool get` with curl's options and no config file: `--resolve` / `--connect-to` say
 /// where the host is, `--cacert` whom to trust; `-i` prints the status line and headers,
 /// `-o` writes the body; a certificate from an unknown CA is refused in one line.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn get_with_resolve_connect_to_and_cacert() {
-    let ca = Arc::new(TestCa::new().unwrap());
-    let origin = H2Origin::start(H2OriginOptions::new(
-        &[ip(21), ip(22)],
-        &["get.cli.test"],
-        &ca,
-    ))
-    .await
-    .unwrap();
-    let dir = temp_dir("get");
-    let ca_file = dir.join("ca.pem");
-    ca.write_ca_pem(&ca_file).unwrap();
-    let ca_file = ca_file.to_str().unwrap();
-    let port = origin.port();
-    let url = format!("https://get.cli.test:{port}/hello");
-
-    let resolve = format!("get.cli.test:{port}:127.0.0.21");
-    let out = run(&[
-        "get",
-        &url,
-        "--resolve",
-        &resolve,
-        "--cacert",
-        ca_file,
-        "-i",
-    ])
-    .await;
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status,
-        stderr(&out)
-    );
-    let text = stdout(&out);
-    assert!(text.starts_with("HTTP/2.0 200"), "{text}");
-    assert!(text.ends_with("\n\nhello from hotpool\n"), "{text}");
-    assert_eq!(origin.stats_for(ip(21)).map(|s| s.requests), Some(1));
-
-    // --connect-to: the URL names port 443, the connection goes to 127.0.0.22 at the
-    // origin's port, verified for the URL's host; -o writes the body to a file.
-    let connect_to = format!("get.cli.test:443:127.0.0.22:{port}");
-    let body_file = dir.join("body.txt");
-    let out = run(&[
-        "get",
-        "https://get.cli.test/hello",
-        "--connect-to",
-        &connect_to,
-        "--cacert",
-        ca_file,
-        "-o",
-        body_file.to_str().unwrap(),
-    ])
-    .await;
-    assert!(
-        out.status.success(),
-        "exit {:?}: {}",
-        out.status,
-        stderr(&out)
-    );
-    assert_eq!(stdout(&out), "", "the body went to the file");
-    assert_eq!(
-        std::fs::read_to_string(&body_file).unwrap(),
-        "hello from hotpool\n"
-    );
-    assert_eq!(origin.stats_for(ip(22)).map(|s| s.requests), Some(1));
-
-    // Without --cacert the test CA is unknown: refused, one line, exit 1.
-    let out = run(&["get", &url, "--resolve", &resolve]).await;
-    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
-    let err = stderr(&out);
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
-    assert!(
-        err.contains("UnknownIssuer") || err.contains("certificate"),
-        "{err}"
-    );
-    origin.shutdown().await;
-}
-
 /// `warm` and `bench` over HTTP/3: a `[[hosts]]` entry with `transport = "quic"` (the
 /// alias of `"h3"`) against the local HTTP/3 origin, with static addresses.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

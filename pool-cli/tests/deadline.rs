@@ -2,18 +2,20 @@
 //! and never answers a request (`/stall`): every request ends at `pool.request_timeout`
 //! and the command stops with an error instead of hanging (issue 13).
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr};
-use std::path::Path;
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::{run_hotpool, stderr};
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa};
-use tokio::process::Command;
 
 /// Upper bound of the run (debug build, 2 cores, other tests running): far below the
 /// default 30 s deadline times the request count, far above the configured one.
 const RUN_LIMIT: Duration = Duration::from_secs(60);
+/// The default `pool.request_timeout`, which the config here overrides with 300 ms.
+const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bench_against_a_stalling_origin_ends_with_timeouts() {
@@ -23,9 +25,7 @@ async fn bench_against_a_stalling_origin_ends_with_timeouts() {
     let origin = H2Origin::start(H2OriginOptions::new(&[ip], &[host], &ca))
         .await
         .unwrap();
-    let dir =
-        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{}-deadline", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::temp_dir("cli", "deadline");
     ca.write_ca_pem(dir.join("ca.pem")).unwrap();
     let config = dir.join("hotpool.toml");
     std::fs::write(
@@ -50,31 +50,25 @@ use_webpki_roots = false
     )
     .unwrap();
     let url = format!("https://{host}:{}/stall", origin.port());
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hotpool"));
-    for (key, _) in std::env::vars_os() {
-        if key.to_string_lossy().starts_with("HOTPOOL_") {
-            cmd.env_remove(&key);
-        }
-    }
-    let child = cmd
-        .args(["bench", &url, "-n", "3", "-c", "1", "--config"])
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let config = config.to_str().unwrap();
     let started = Instant::now();
-    let out = tokio::time::timeout(RUN_LIMIT, child.wait_with_output())
-        .await
-        .expect("bench stops instead of hanging")
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let out = run_hotpool(
+        &["bench", &url, "-n", "3", "-c", "1", "--config", config],
+        &[],
+        RUN_LIMIT,
+    )
+    .await;
+    let took = started.elapsed();
+    let stderr = stderr(&out);
     assert!(!out.status.success(), "{stderr}");
     assert!(stderr.contains("every request failed"), "{stderr}");
     assert!(stderr.contains("no response within 300ms"), "{stderr}");
-    assert!(started.elapsed() < RUN_LIMIT);
+    // The configured 300 ms ended each request: had the default deadline applied instead,
+    // the first request alone would have taken it.
+    assert!(
+        took < DEFAULT_REQUEST_TIMEOUT,
+        "took {took:?}: the default deadline applied, not the configured one"
+    );
     assert_eq!(origin.stats().requests, 0, "nothing was answered");
     assert_eq!(
         origin.stats().handshakes,

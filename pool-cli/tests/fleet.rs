@@ -2,59 +2,27 @@
 //! `redis-server` from pool-testkit, real origins on 127.0.0.172-174 whose validation
 //! answers 403 on the banned one): the first bans the address, `hotpool fleet status
 //! --json` shows the ban, and a second process loads it at start and never dials the
-//! address; a process running a bench applies another process's ban within 100 ms (read
-//! from its Prometheus metrics).
+//! address; a process running a bench applies another process's ban (read from its
+//! Prometheus metrics; how fast is `pool-redis/benches/fleet.rs`'s measure).
+
+mod common;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::{Output, Stdio};
 use std::sync::Arc;
-use std::time::Duration;
 
+use common::{RUN_LIMIT, hotpool_command, json, run_hotpool, stderr, stdout};
 use pool_testkit::{H2Origin, H2OriginOptions, RedisServer, TestCa};
-use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::process::Command;
 use tokio::time::Instant;
 
-const RUN_LIMIT: Duration = Duration::from_secs(120);
 const HOST: &str = "fleet.cli.test";
 
-/// `hotpool` with no `HOTPOOL_*` or `RUST_LOG` of the caller's environment.
-fn hotpool() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hotpool"));
-    for (key, _) in std::env::vars_os() {
-        let k = key.to_string_lossy();
-        if k.starts_with("HOTPOOL_") || k == "RUST_LOG" {
-            cmd.env_remove(&key);
-        }
-    }
-    cmd
-}
-
+/// Runs `hotpool args...` to completion with a clean environment, killed after
+/// [`RUN_LIMIT`].
 async fn run(args: &[&str]) -> Output {
-    let child = hotpool()
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn hotpool");
-    match tokio::time::timeout(RUN_LIMIT, child.wait_with_output()).await {
-        Ok(out) => out.expect("wait for hotpool"),
-        Err(_) => panic!("hotpool {args:?} did not finish within {RUN_LIMIT:?}"),
-    }
-}
-
-fn json(out: &Output) -> Value {
-    let text = String::from_utf8_lossy(&out.stdout);
-    serde_json::from_str(text.trim()).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}): {text}\nstderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    })
+    run_hotpool(args, &[], RUN_LIMIT).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -66,8 +34,7 @@ async fn two_processes_share_a_ban_and_fleet_status_shows_it() {
         .await
         .unwrap();
     origin.set_status("/check", 403);
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("fleet-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::temp_dir("fleet", "share");
     ca.write_ca_pem(dir.join("ca.pem")).unwrap();
     let config = dir.join("hotpool.toml");
     // The URL carries the server's password: it must never be printed.
@@ -110,11 +77,7 @@ prefix = "cli:"
     assert_eq!(origin.stats().accepted, 1);
 
     let status = run(&["fleet", "status", "--config", config, "--json"]).await;
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
+    assert!(status.status.success(), "{}", stderr(&status));
     let s = json(&status);
     let bans = s["bans"].as_array().unwrap();
     assert_eq!(bans.len(), 1, "{s}");
@@ -123,14 +86,10 @@ prefix = "cli:"
     assert_eq!(bans[0]["reason"], "banned");
     assert!(bans[0]["ttl_ms"].as_u64().unwrap() > 0);
     let text = run(&["fleet", "status", "--config", config]).await;
-    let shown = String::from_utf8_lossy(&text.stdout).into_owned();
+    let shown = stdout(&text);
     assert!(shown.contains("bans: 1") && shown.contains(HOST), "{shown}");
     for out in [&first, &status, &text] {
-        let all = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let all = format!("{}{}", stdout(out), stderr(out));
         assert!(!all.contains("s3cret"), "the password was printed: {all}");
     }
 
@@ -199,8 +158,25 @@ fn series(page: &str, name: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
 }
 
+/// Scrapes `metrics` until `done` holds for the page, at most [`RUN_LIMIT`]; the test fails
+/// naming `what` (with the last page) when it never does.
+async fn wait_for_page(metrics: SocketAddr, what: &str, done: impl Fn(&str) -> bool) {
+    let deadline = Instant::now() + RUN_LIMIT;
+    loop {
+        let page = scrape(metrics).await;
+        if done(&page) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what} never happened: {page}");
+        tokio::time::sleep(pool_testkit::wait::POLL_INTERVAL).await;
+    }
+}
+
+/// A process running a bench applies the ban another process published, read from its
+/// metrics. Waited for, not timed: how fast a ban crosses processes is measured by
+/// `pool-redis/benches/fleet.rs` (scope "processes").
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_running_process_applies_another_processes_ban_within_100_ms() {
+async fn a_running_process_applies_another_processes_ban() {
     let redis = RedisServer::start().unwrap();
     let ca = Arc::new(TestCa::new().unwrap());
     let start = |last| {
@@ -209,14 +185,13 @@ async fn a_running_process_applies_another_processes_ban_within_100_ms() {
     };
     let (bad, good) = (start(173).await.unwrap(), start(174).await.unwrap());
     bad.set_status("/check", 403);
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("fleet2-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::temp_dir("fleet", "running");
     ca.write_ca_pem(dir.join("ca.pem")).unwrap();
     let a_config = write_config(&dir, "a.toml", bad.socket_addrs()[0], &redis.url());
     let b_config = write_config(&dir, "b.toml", good.socket_addrs()[0], &redis.url());
 
     // B: a long bench against the good address, its metrics on a local port.
-    let mut b = hotpool()
+    let mut b = hotpool_command()
         .args([
             "bench",
             &format!("https://{HOST}/"),
@@ -226,10 +201,8 @@ async fn a_running_process_applies_another_processes_ban_within_100_ms() {
             "1",
         ])
         .args(["--config", &b_config, "--metrics-addr", "127.0.0.1:0"])
-        .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .kill_on_drop(true)
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(b.stderr.take().unwrap()).lines();
@@ -247,20 +220,11 @@ async fn a_running_process_applies_another_processes_ban_within_100_ms() {
     })
     .await
     .expect("B serves metrics");
-    let deadline = Instant::now() + RUN_LIMIT;
-    loop {
-        let page = scrape(metrics).await;
-        if series(&page, "hotpool_fleet_syncs_total").is_some_and(|n| n >= 1.0)
-            && series(&page, "hotpool_leases_total").is_some_and(|n| n >= 1.0)
-        {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "B never synced and served: {page}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_for_page(metrics, "B synced and served", |page| {
+        series(page, "hotpool_fleet_syncs_total").is_some_and(|n| n >= 1.0)
+            && series(page, "hotpool_leases_total").is_some_and(|n| n >= 1.0)
+    })
+    .await;
     assert_eq!(
         series(&scrape(metrics).await, "hotpool_fleet_applied_total"),
         None
@@ -269,24 +233,10 @@ async fn a_running_process_applies_another_processes_ban_within_100_ms() {
     // A bans the bad address and exits (after publishing); B applies it while it runs.
     let a = run(&["warm", HOST, "--config", &a_config, "--json"]).await;
     assert_eq!(json(&a)["blacklisted"], 1);
-    let a_done = Instant::now();
-    loop {
-        let page = scrape(metrics).await;
-        if series(&page, "hotpool_fleet_applied_total").is_some_and(|n| n >= 1.0) {
-            break;
-        }
-        assert!(
-            a_done.elapsed() < Duration::from_secs(5),
-            "B never applied the ban: {page}"
-        );
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    let took = a_done.elapsed();
-    eprintln!("B applied the ban {took:?} after A exited");
-    assert!(
-        took < Duration::from_millis(100),
-        "B applied A's ban {took:?} after A exited"
-    );
+    wait_for_page(metrics, "B applied A's ban", |page| {
+        series(page, "hotpool_fleet_applied_total").is_some_and(|n| n >= 1.0)
+    })
+    .await;
     assert_eq!(bad.stats().accepted, 1, "only A dialed the bad address");
     b.kill().await.unwrap();
     bad.shutdown().await;

@@ -4,53 +4,22 @@
 //! browser's published JA4; without it, `--profile` and `engine = "boring"` are one-line
 //! errors.
 
-use std::path::{Path, PathBuf};
-use std::process::{Output, Stdio};
-use std::time::Duration;
+mod common;
 
-use tokio::process::Command;
+use std::path::PathBuf;
+use std::process::Output;
 
-/// Upper bound of one `hotpool` run (debug build, 2 cores, other tests running).
-const RUN_LIMIT: Duration = Duration::from_secs(120);
+use common::{RUN_LIMIT, run_hotpool, stderr, stdout};
 
-/// Runs `hotpool args...` with a clean environment, killing it after [`RUN_LIMIT`].
+/// Runs `hotpool args...` to completion with a clean environment, killed after
+/// [`RUN_LIMIT`].
 async fn run(args: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_hotpool"));
-    for (key, _) in std::env::vars_os() {
-        let k = key.to_string_lossy();
-        if k.starts_with("HOTPOOL_") || k == "RUST_LOG" {
-            cmd.env_remove(&key);
-        }
-    }
-    let child = cmd
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn hotpool");
-    match tokio::time::timeout(RUN_LIMIT, child.wait_with_output()).await {
-        Ok(out) => out.expect("wait for hotpool"),
-        Err(_) => panic!("hotpool {args:?} did not finish within {RUN_LIMIT:?}"),
-    }
-}
-
-fn stdout(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn stderr(out: &Output) -> String {
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    run_hotpool(args, &[], RUN_LIMIT).await
 }
 
 /// A fresh directory for one test's files.
 fn temp_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("profile-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+    common::temp_dir("profile", name)
 }
 
 #[cfg(not(feature = "boring"))]
@@ -103,6 +72,7 @@ mod without_boring {
 #[cfg(feature = "boring")]
 mod with_boring {
     use std::net::{IpAddr, Ipv4Addr};
+    use std::time::Duration;
 
     use pool_dial_boring::BrowserProfile;
     use pool_testkit::capture::CaptureOrigin;

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use pool_core::fleet::FleetFuture;
 use pool_core::{
-    BlacklistReason, Connection, DialError, DialErrorKind, Dialer, FleetEvent, Pool, PoolOptions,
-    SharedState, Target,
+    BlacklistReason, Connection, DialError, DialErrorKind, Dialer, Error, FleetEvent, Pool,
+    PoolOptions, SharedState, Target,
 };
 use tokio::time::Instant;
 
@@ -18,6 +18,14 @@ const HOST: &str = "example.test";
 
 fn addr(last: u8) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, last], 443))
+}
+
+/// The kind of the last dial's error, when `error` is a dial failure.
+fn dial_kind(error: &Error) -> Option<DialErrorKind> {
+    match error {
+        Error::Dial { last, .. } => Some(last.kind()),
+        _ => None,
+    }
 }
 
 struct Conn;
@@ -107,7 +115,8 @@ async fn a_ban_and_its_lifting_are_shared_and_one_pool_retests() {
     let origin = Origin::default();
     let (a, b, a_bus, b_bus) = pair(&origin);
     origin.banned.store(true, Ordering::SeqCst);
-    assert!(a.get(HOST).await.is_err());
+    let err = a.get(HOST).await.expect_err("the banned dial fails");
+    assert_eq!(dial_kind(&err), Some(DialErrorKind::Banned), "{err}");
     assert_eq!(a.blacklisted(addr(2).ip()), Some(BlacklistReason::Banned));
     assert_eq!(b.blacklisted(addr(2).ip()), Some(BlacklistReason::Banned));
     assert_eq!(origin.dials.load(Ordering::SeqCst), 1, "b never dialed it");
@@ -136,7 +145,8 @@ async fn a_pool_without_a_backend_shares_nothing() {
     let lone = Pool::new(origin.clone(), opts()).unwrap();
     lone.set_addrs(HOST, [addr(2)]);
     origin.banned.store(true, Ordering::SeqCst);
-    assert!(lone.get(HOST).await.is_err());
+    let err = lone.get(HOST).await.expect_err("the banned dial fails");
+    assert_eq!(dial_kind(&err), Some(DialErrorKind::Banned), "{err}");
     assert!(lone.blacklisted(addr(2).ip()).is_some());
     tokio::time::sleep(Duration::from_secs(11)).await;
     assert_eq!(

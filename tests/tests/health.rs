@@ -3,12 +3,13 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use pool_core::{CloseReason, Pool, PoolOptions};
+use pool_core::{CloseReason, Connection, Pool, PoolOptions, ProbeVerdict};
 use pool_dial_rustls::{H2Conn, H2Dialer, H2Options};
-use pool_health::{HealthChecker, HealthOptions, HttpProbe, ProbeFuture, TransportProbe};
+use pool_health::{FnProbe, HealthChecker, HealthOptions, HttpProbe, ProbeFuture, TransportProbe};
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa, wait_for};
 
 const HOST: &str = "www.hotpool.test";
@@ -57,7 +58,7 @@ async fn origin(ca: &Arc<TestCa>, lasts: &[u8]) -> H2Origin {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn unanswered_pings_and_closed_peers_remove_connections_within_an_interval() {
+async fn unanswered_pings_and_closed_peers_remove_connections_at_their_next_probe() {
     let ca = Arc::new(TestCa::new().unwrap());
     let origin = origin(&ca, &[2, 3]).await;
     let pool = Pool::new(dialer(&ca), pool_options(INTERVAL)).unwrap();
@@ -73,21 +74,30 @@ async fn unanswered_pings_and_closed_peers_remove_connections_within_an_interval
     assert_eq!(pool.stats().connections, 2);
     assert_eq!(checker.stats().failed, 0);
 
-    // The origin stops answering PINGs: both go within one interval (+ the PING timeout).
+    // The origin stops answering PINGs: each connection goes at its next probe, ended by
+    // the PING's own timeout. Counted, not timed: when a probe is due (one interval after
+    // the last check) is the core's, tested on its fake clock
+    // (pool-core/src/proto/tests/health.rs, `an_untouched_connection_is_probed_every_interval`).
+    let before = checker.stats();
     origin.set_ping_frozen(true);
-    let frozen_at = tokio::time::Instant::now();
     wait_for("unresponsive connections are removed", DEADLINE, || {
         pool.stats().connections == 0
     })
     .await;
-    let took = frozen_at.elapsed();
-    assert!(
-        took < INTERVAL + Duration::from_millis(200) + Duration::from_secs(1),
-        "removed after {took:?}"
-    );
     assert_eq!(pool.stats().closed_for(CloseReason::Unhealthy), 2);
     let stats = checker.stats();
     assert_eq!(stats.failed, 2, "{stats:?}");
+    // At most the probes already answered when the PINGs froze passed; the next failed.
+    assert!(
+        stats.healthy - before.healthy <= 2,
+        "{before:?} -> {stats:?}"
+    );
+    assert_eq!(
+        stats.probes - before.probes,
+        stats.healthy - before.healthy + 2
+    );
+    // The PING's 200 ms ended them, not the checker's 1 s `test_timeout`.
+    assert_eq!(stats.timeouts, 0, "{stats:?}");
     assert_eq!(stats.in_flight, 0, "{stats:?}");
 
     // Thawed, the origin sees them closed (a frozen server does not read its sockets).
@@ -204,7 +214,14 @@ async fn error_thresholds_and_the_banned_status() {
     assert_eq!(stats.banned, 1, "{stats:?}");
     assert_eq!(stats.blacklisted, 1, "{stats:?}");
     assert_eq!(stats.blacklisted_total, 1, "{stats:?}");
-    assert!(pool.get(HOST).await.is_err(), "the only IP is blacklisted");
+    let err = pool
+        .get(HOST)
+        .await
+        .expect_err("the only IP is blacklisted");
+    assert!(
+        matches!(err, pool_core::Error::NoUsableAddress { .. }),
+        "{err}"
+    );
     checker.stop().await;
     pool.close().await;
 
@@ -294,6 +311,66 @@ async fn refused_address_is_blacklisted_then_restored_by_the_retest() {
     assert_eq!(lease.addr(), addr);
     drop(lease);
     assert!(origin.stats().handshakes >= 1);
+
+    checker.stop().await;
+    pool.close().await;
+    origin.shutdown().await;
+}
+
+/// Whether [`panics_once`] has panicked yet.
+static PROBE_PANICKED: AtomicBool = AtomicBool::new(false);
+
+/// A buggy probe: panics the first time it runs, then checks like [`TransportProbe`].
+fn panics_once<'a>(
+    conn: &'a H2Conn,
+    _host: &'a str,
+    _addr: SocketAddr,
+) -> ProbeFuture<'a, ProbeVerdict> {
+    let first = !PROBE_PANICKED.swap(true, Ordering::SeqCst);
+    Box::pin(async move {
+        assert!(!first, "a buggy probe panics");
+        conn.probe().await
+    })
+}
+
+/// The guard around a probe: a probe that panics reports its connection unhealthy (closed,
+/// counted in `panics`), and neither the pool nor the checker is poisoned — the checker
+/// goes on probing, the pool goes on serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_probe_closes_its_connection_and_the_checker_goes_on() {
+    let ca = Arc::new(TestCa::new().unwrap());
+    let origin = origin(&ca, &[9]).await;
+    let pool = Pool::new(dialer(&ca), pool_options(Duration::from_millis(100))).unwrap();
+    let checker = HealthChecker::start(&pool, FnProbe::new(panics_once), health_options());
+    pool.set_addrs(HOST, origin.socket_addrs());
+    assert_eq!(pool.warm(HOST).await.ok, 1);
+
+    wait_for(
+        "the panicking probe's connection is removed",
+        DEADLINE,
+        || pool.stats().closed_for(CloseReason::Unhealthy) == 1,
+    )
+    .await;
+    let stats = checker.stats();
+    assert_eq!(
+        (stats.panics, stats.failed, stats.probes),
+        (1, 1, 1),
+        "{stats:?}"
+    );
+    // Not asserted: `in_flight` goes back to 0. It does not today — the guard in
+    // pool-health/src/checker.rs counts the panic but never decrements `in_flight`
+    // (reported to the integrator; pool-health's src is not this change's).
+    assert!(!checker.is_stopped(), "a panicking probe stops nothing");
+
+    // The checker goes on: a new connection is probed (healthy) and kept; the pool serves.
+    assert_eq!(pool.warm(HOST).await.ok, 1);
+    wait_for("the next probe passes", DEADLINE, || {
+        checker.stats().healthy >= 1
+    })
+    .await;
+    assert_eq!(pool.stats().connections, 1);
+    assert_eq!(checker.stats().panics, 1);
+    drop(pool.get(HOST).await.unwrap());
 
     checker.stop().await;
     pool.close().await;

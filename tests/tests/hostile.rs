@@ -88,7 +88,9 @@ struct Outcome {
 
 impl Outcome {
     fn err(self) -> RequestError {
-        assert!(self.elapsed < DEADLINE, "took {:?}", self.elapsed);
+        // Ended by the limit the answer broke, not by waiting out the request deadline
+        // (what a dialer that missed it would do).
+        assert!(self.elapsed < REQUEST_TIMEOUT, "took {:?}", self.elapsed);
         assert!(
             self.held < self.bound,
             "{} bytes held by a hostile exchange",
@@ -351,7 +353,7 @@ fn h2_bad_frame_length_ends_the_connection() {
 /// frame before that answer is written, so memory stays bounded and the connection
 /// survives; the request is answered after the flood.
 fn flood_survives(o: Outcome) {
-    assert!(o.elapsed < DEADLINE);
+    assert!(o.elapsed < REQUEST_TIMEOUT, "took {:?}", o.elapsed);
     assert!(o.held < o.bound, "{} bytes held during a flood", o.held);
     let (status, body) = o.result.expect("the request is answered after the flood");
     assert_eq!((status, &body[..]), (200, &b"ok"[..]));

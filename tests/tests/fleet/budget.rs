@@ -1,40 +1,27 @@
-//! The fleet-wide connection budget (`fleet_max_conns_per_host`) on a real `redis-server`
-//! with a real HTTP/1.1 origin on 127.0.0.17x: two pools that each would open 6
-//! connections hold at most 3 together, lose no request, and a crashed worker's claim
-//! returns by itself when its lease runs out.
+//! The fleet-wide connection budget (`fleet_max_conns_per_host`): two pools that each would
+//! open 6 connections to one origin hold at most 3 together and lose no request, and a
+//! crashed worker's claim returns by itself when its lease runs out.
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
 use pool_core::{Pool, PoolOptions};
-use pool_dial_rustls::{H1Dialer, TlsOptions};
-use pool_http::{Empty, HttpLeaseExt};
-use pool_redis::{FleetConfig, RedisFleet, RedisUrl};
-use pool_testkit::{H2Origin, H2OriginOptions, RedisServer, TestCa, eventually};
-use tokio::time::Instant;
+use pool_dial_rustls::H1Dialer;
+use pool_testkit::{H2Origin, H2OriginOptions, RedisServer, TestCa};
 
-const WAIT: Duration = Duration::from_secs(20);
+use crate::rig::{self, WAIT};
+
 const HOST: &str = "budget.test";
 const FLEET_MAX: usize = 3;
 
-fn dialer(ca: &TestCa) -> H1Dialer {
-    let mut options = TlsOptions::default();
-    options.trust.webpki_roots = false;
-    options.trust.extra_ca_certs = vec![ca.ca_cert_der()];
-    options.conn_timeout = Duration::from_secs(5);
-    H1Dialer::new(options).unwrap()
-}
-
+/// A pool of the budgeted fleet (claims every 20 ms, living 600 ms) for the origin.
 async fn member(redis: &RedisServer, ca: &TestCa, origin: &H2Origin) -> Pool<H1Dialer> {
-    let mut cfg = FleetConfig::new(RedisUrl::parse(&redis.url()).unwrap());
-    cfg.prefix = "budget:".into();
+    let mut cfg = rig::fleet_config(redis, "budget:");
     cfg.max_conns_per_host = Some(FLEET_MAX);
     cfg.budget_tick = Duration::from_millis(20);
     cfg.budget_ttl = Duration::from_millis(600);
-    let fleet = RedisFleet::start(cfg).unwrap();
     let options = PoolOptions {
         max_conns_per_host: 8,
         max_conns_per_ip: 8,
@@ -42,24 +29,14 @@ async fn member(redis: &RedisServer, ca: &TestCa, origin: &H2Origin) -> Pool<H1D
         checkout_timeout: WAIT,
         ..PoolOptions::default()
     };
-    let pool = Pool::with_shared_state(dialer(ca), options, fleet.clone()).unwrap();
-    pool.set_addrs(HOST, origin.socket_addrs());
-    fleet.attach(&pool);
-    eventually("synced", WAIT, || fleet.stats().syncs >= 1)
-        .await
-        .unwrap();
+    let dialer = rig::dialer(ca, false);
+    let (pool, _fleet) = rig::member(cfg, dialer, options, HOST, &origin.socket_addrs()).await;
     pool
 }
 
+/// `GET /slow/30` (answered after 30 ms): holds its connection a while.
 async fn slow_request(pool: &Pool<H1Dialer>) -> u16 {
-    let lease = pool.get(HOST).await.expect("a lease within the budget");
-    let req = http::Request::get("/slow/30")
-        .body(Empty::<Bytes>::new())
-        .unwrap();
-    let resp = lease.request(req).await.expect("a response");
-    let status = resp.status().as_u16();
-    resp.into_body().bytes().await.expect("the body");
-    status
+    rig::request(pool, HOST, "/slow/30").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -125,14 +102,14 @@ async fn a_crashed_workers_share_returns_by_itself() {
     let origin = H2Origin::start(H2OriginOptions::h1_only(&[ip], &[HOST], &ca))
         .await
         .unwrap();
-    // A worker that claimed the whole budget and died: its lease runs 800 ms more.
-    let client = redis::Client::open(redis.url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    // A worker that claimed the whole budget and died: its lease runs 2 s more.
+    let mut conn = rig::redis_conn(&redis).await;
     let (now_s, now_us): (u64, u64) = redis::cmd("TIME").query_async(&mut conn).await.unwrap();
-    let expiry = now_s * 1000 + now_us / 1000 + 800;
+    let expiry = now_s * 1000 + now_us / 1000 + 2000;
+    let claims_key = format!("budget:budget:{HOST}");
     let _: () = redis::pipe()
         .cmd("HSET")
-        .arg(format!("budget:budget:{HOST}"))
+        .arg(&claims_key)
         .arg("ghost")
         .arg(FLEET_MAX)
         .ignore()
@@ -144,23 +121,40 @@ async fn a_crashed_workers_share_returns_by_itself() {
         .query_async(&mut conn)
         .await
         .unwrap();
-    let claimed = Instant::now();
     let pool = member(&redis, &ca, &origin).await;
-    assert_eq!(slow_request(&pool).await, 200);
-    let waited = claimed.elapsed();
-    assert!(
-        waited >= Duration::from_millis(600),
-        "served after {waited:?}: before the dead worker's lease ran out"
-    );
-    let claims: Vec<(String, u64)> = redis::cmd("HGETALL")
-        .arg(format!("budget:budget:{HOST}"))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    assert!(
-        claims.iter().all(|(w, _)| w != "ghost"),
-        "the dead claim is gone: {claims:?}"
-    );
+    let request = tokio::spawn({
+        let pool = pool.clone();
+        async move { slow_request(&pool).await }
+    });
+
+    // While the dead worker's claim is in Redis, nothing is dialed and the request waits.
+    // (Read in that order: a claim still there after the reads was there during them.)
+    let mut seen_waiting = 0;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let (accepted, served) = (origin.stats().accepted, request.is_finished());
+        let ghost: bool = redis::cmd("HEXISTS")
+            .arg(&claims_key)
+            .arg("ghost")
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if !ghost {
+            break;
+        }
+        assert_eq!(accepted, 0, "dialed while the dead worker held the budget");
+        assert!(!served, "served while the dead worker held the budget");
+        seen_waiting += 1;
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the dead claim never expired"
+        );
+        tokio::time::sleep(pool_testkit::wait::POLL_INTERVAL).await;
+    }
+    assert!(seen_waiting > 0, "the request was never seen waiting");
+    // The claim expired by itself: the budget returns and the request is served.
+    assert_eq!(request.await.unwrap(), 200);
+    assert!(origin.stats().accepted >= 1);
     pool.close().await;
     origin.shutdown().await;
 }

@@ -1,0 +1,189 @@
+//! `hotpool get`'s curl-style target options (`--resolve`, `--connect-to`, `--cacert`,
+//! `--insecure`) and the transports the CLI sends requests over: the built binary run as a
+//! user would, against local origins on 127.0.0.21-24, each run bounded in time.
+
+mod common;
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::Output;
+use std::sync::Arc;
+
+use common::{RUN_LIMIT, run_hotpool, stderr, stdout, temp_dir};
+use pool_testkit::{H2Origin, H2OriginOptions, TestCa};
+
+fn ip(last: u8) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
+}
+
+/// Runs `hotpool args...` to completion with a clean environment, killed after
+/// [`RUN_LIMIT`].
+async fn run(args: &[&str]) -> Output {
+    run_hotpool(args, &[], RUN_LIMIT).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_with_resolve_connect_to_and_cacert() {
+    let ca = Arc::new(TestCa::new().unwrap());
+    let origin = H2Origin::start(H2OriginOptions::new(
+        &[ip(21), ip(22)],
+        &["get.cli.test"],
+        &ca,
+    ))
+    .await
+    .unwrap();
+    let dir = temp_dir("target", "get");
+    let ca_file = dir.join("ca.pem");
+    ca.write_ca_pem(&ca_file).unwrap();
+    let ca_file = ca_file.to_str().unwrap();
+    let port = origin.port();
+    let url = format!("https://get.cli.test:{port}/hello");
+
+    let resolve = format!("get.cli.test:{port}:127.0.0.21");
+    let out = run(&[
+        "get",
+        &url,
+        "--resolve",
+        &resolve,
+        "--cacert",
+        ca_file,
+        "-i",
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        stderr(&out)
+    );
+    let text = stdout(&out);
+    assert!(text.starts_with("HTTP/2.0 200"), "{text}");
+    assert!(text.ends_with("\n\nhello from hotpool\n"), "{text}");
+    assert_eq!(origin.stats_for(ip(21)).map(|s| s.requests), Some(1));
+
+    // --connect-to: the URL names port 443, the connection goes to 127.0.0.22 at the
+    // origin's port, verified for the URL's host; -o writes the body to a file.
+    let connect_to = format!("get.cli.test:443:127.0.0.22:{port}");
+    let body_file = dir.join("body.txt");
+    let out = run(&[
+        "get",
+        "https://get.cli.test/hello",
+        "--connect-to",
+        &connect_to,
+        "--cacert",
+        ca_file,
+        "-o",
+        body_file.to_str().unwrap(),
+    ])
+    .await;
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        stderr(&out)
+    );
+    assert_eq!(stdout(&out), "", "the body went to the file");
+    assert_eq!(
+        std::fs::read_to_string(&body_file).unwrap(),
+        "hello from hotpool\n"
+    );
+    assert_eq!(origin.stats_for(ip(22)).map(|s| s.requests), Some(1));
+
+    // Without --cacert the test CA is unknown: refused, one line, exit 1.
+    let out = run(&["get", &url, "--resolve", &resolve]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("UnknownIssuer") || err.contains("certificate"),
+        "{err}"
+    );
+    origin.shutdown().await;
+}
+
+/// `--insecure`: a server whose certificate nothing trusts is accepted, and the command
+/// says so on stderr every time (the documented warning).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insecure_accepts_an_untrusted_certificate_and_warns() {
+    let ca = Arc::new(TestCa::new().unwrap());
+    let origin = H2Origin::start(H2OriginOptions::new(&[ip(23)], &["insecure.cli.test"], &ca))
+        .await
+        .unwrap();
+    let port = origin.port();
+    let url = format!("https://insecure.cli.test:{port}/hello");
+    let resolve = format!("insecure.cli.test:{port}:127.0.0.23");
+    const WARNING: &str =
+        "warning: --insecure: server certificates are NOT verified (testing only)";
+
+    // Without it: the unknown CA is refused, and nothing warns.
+    let out = run(&["get", &url, "--resolve", &resolve]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(!stderr(&out).contains(WARNING), "{}", stderr(&out));
+
+    let out = run(&["get", &url, "--resolve", &resolve, "--insecure"]).await;
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        stderr(&out)
+    );
+    assert_eq!(stdout(&out), "hello from hotpool\n");
+    assert_eq!(
+        stderr(&out).lines().filter(|l| *l == WARNING).count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(origin.stats().requests, 1);
+    origin.shutdown().await;
+}
+
+/// `transport = "tls"` (a raw TLS stream, no HTTP) is a pool transport the CLI's commands
+/// cannot send requests over: `get`, `warm` and `bench` refuse it in one line naming the
+/// transport and the host, before dialing anything.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transport_tls_is_refused_by_the_commands_before_any_dial() {
+    let host = "rawtls.cli.test";
+    let ca = Arc::new(TestCa::new().unwrap());
+    let origin = H2Origin::start(H2OriginOptions::new(&[ip(24)], &[host], &ca))
+        .await
+        .unwrap();
+    let dir = temp_dir("target", "tls");
+    ca.write_ca_pem(dir.join("ca.pem")).unwrap();
+    let config = dir.join("hotpool.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[[hosts]]
+name = "{host}"
+port = {port}
+transport = "tls"
+addrs = ["{ip}"]
+
+[tls]
+ca_files = ["ca.pem"]
+use_webpki_roots = false
+"#,
+            port = origin.port(),
+            ip = ip(24),
+        ),
+    )
+    .unwrap();
+    let config = config.to_str().unwrap();
+    let url = format!("https://{host}:{}/", origin.port());
+    let expected = format!(
+        "transport \"tls\" of {host} is not supported by the CLI (it sends requests over h1, h2, auto or h3)"
+    );
+    for args in [
+        vec!["get", &url],
+        vec!["warm", host],
+        vec!["bench", &url, "-n", "1"],
+    ] {
+        let out = run(&[&args[..], &["--config", config]].concat()).await;
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(&expected), "{args:?}: {err}");
+    }
+    assert_eq!(origin.stats().accepted, 0, "nothing was dialed");
+    origin.shutdown().await;
+}
