@@ -299,7 +299,8 @@ where
     tracing::debug!("health checker stopped");
 }
 
-/// Holds a ticket while its probe runs; a panicking probe reports it unhealthy.
+/// Holds a ticket while its probe runs (counted in `in_flight`); a panicking probe reports
+/// it unhealthy, and a panicking or cancelled one leaves `in_flight` as it found it.
 struct Guard<D: Dialer> {
     ticket: Option<ProbeTicket<D>>,
     shared: Arc<Shared>,
@@ -310,8 +311,10 @@ impl<D: Dialer> Drop for Guard<D> {
         let Some(ticket) = self.ticket.take() else {
             return;
         };
+        let c = &self.shared.counters;
+        c.in_flight.fetch_sub(1, Ordering::Relaxed);
+        metrics::in_flight(-1.0);
         if std::thread::panicking() {
-            let c = &self.shared.counters;
             c.probes.fetch_add(1, Ordering::Relaxed);
             c.failed.fetch_add(1, Ordering::Relaxed);
             c.panics.fetch_add(1, Ordering::Relaxed);

@@ -357,9 +357,7 @@ async fn a_panicking_probe_closes_its_connection_and_the_checker_goes_on() {
         (1, 1, 1),
         "{stats:?}"
     );
-    // Not asserted: `in_flight` goes back to 0. It does not today — the guard in
-    // pool-health/src/checker.rs counts the panic but never decrements `in_flight`
-    // (reported to the integrator; pool-health's src is not this change's).
+    assert_eq!(stats.in_flight, 0, "a panicked probe is no longer in flight: {stats:?}");
     assert!(!checker.is_stopped(), "a panicking probe stops nothing");
 
     // The checker goes on: a new connection is probed (healthy) and kept; the pool serves.
