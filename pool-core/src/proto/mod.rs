@@ -32,7 +32,7 @@
 //!   and the blacklist's re-tests and expiries; a tick pops only what is due;
 //! - `blacklist`: static whitelist/blacklist, the dynamic blacklist, failure streaks;
 //! - `dials`: dials in flight and callers waiting;
-//! - `stats`: the counters.
+//! - `stats`: the counters;
 //! - `ids`: the ids every part names the others' entries by ([`ConnId`], `HostId`,
 //!   [`DialId`], [`WaiterId`]), so no part imports another just to name an entry;
 //! - `list`: the intrusive lists threaded through the slab (generic over the slot).

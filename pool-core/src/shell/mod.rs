@@ -8,7 +8,8 @@
 //! - `inner.rs`: what the pool shares with its tasks (the locked state, the waiters) and
 //!   the decide-under-the-lock / act-after-it step every method ends with;
 //! - `lease.rs`: [`Lease`] and [`ProbeTicket`], the guards that return a connection;
-//! - `driver.rs`: the task that runs the state machine's timers;
+//! - `driver.rs`: the task that runs the state machine's timers (woken through `inner.rs`'s
+//!   `Signals`);
 //! - `pressure.rs`: the task that reads resident memory for memory-pressure shedding;
 //! - `warm.rs`: [`Pool::warm`] and its report;
 //! - `rt.rs`: the runtime and sync primitives (std/tokio, or shuttle's for model checks).
