@@ -11,8 +11,7 @@ use std::time::Duration;
 use tokio::sync::{Notify, oneshot};
 use tracing::Instrument;
 
-use super::lane::{Lane, LaneEntry};
-use super::lease::Lease;
+use super::lane::{Lane, LaneEntry, Lease};
 use super::proto::{Action, ConnId, DialId, DialPurpose, DialRequest, Opened, PoolState, WaiterId};
 use super::rt::{self, AbortHandle, AtomicBool, AtomicUsize, Mutex, MutexGuard};
 use crate::fleet::{FleetEvent, SharedState};
