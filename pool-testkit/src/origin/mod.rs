@@ -11,7 +11,7 @@
 //!   http/1.1` (the default) is the ALPN-mix origin; [`H2OriginOptions::h1_only`] and
 //!   [`H2OriginOptions::h2_only`] offer one protocol;
 //! - `routes.rs`: what every origin answers, per path, whatever the protocol;
-//! - this file: what the origins share — [`Responses`], the `x-served-by` header, and the
+//! - this file: what the origins share — `Responses`, the `x-served-by` header, and the
 //!   state an [`H2Origin`] shares with its connection tasks of either protocol (`Shared`,
 //!   `Cmd`), so `h2.rs`, `h2_request.rs` and `h1.rs` each import it from here;
 //! - [`H3Origin`] (`h3.rs`): HTTP/3 (the `h3` crate's server) over quinn.
