@@ -13,7 +13,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use h3::quic::{self, ConnectionErrorIncoming, StreamErrorIncoming, StreamId, WriteBuf};
 
-use crate::goaway::{GoawayId, UniRecv};
+use crate::goaway::{FrameHead, GoawayId, UniRecv};
 
 /// A request stream's frame (not DATA) announced more than the response header limit.
 #[derive(Debug, thiserror::Error)]
@@ -80,47 +80,6 @@ struct FrameWatch {
     head: FrameHead,
     /// Payload bytes left of the current frame.
     remaining: u64,
-}
-
-/// A frame header (type and length varints) or a stream type varint, taken a byte at a
-/// time as it passes: at most 16 bytes.
-#[derive(Debug, Default)]
-pub(crate) struct FrameHead {
-    bytes: Vec<u8>,
-}
-
-impl FrameHead {
-    /// Adds `byte`: the frame's type and length once both varints are complete (and
-    /// starts over).
-    pub(crate) fn push(&mut self, byte: u8) -> Option<(u64, u64)> {
-        self.bytes.push(byte);
-        let (kind, k) = varint(&self.bytes)?;
-        let (len, _) = varint(&self.bytes[k..])?;
-        self.bytes.clear();
-        Some((kind, len))
-    }
-
-    /// Adds `byte`: the value once one varint is complete (and starts over).
-    pub(crate) fn push_varint(&mut self, byte: u8) -> Option<u64> {
-        self.bytes.push(byte);
-        let (value, _) = varint(&self.bytes)?;
-        self.bytes.clear();
-        Some(value)
-    }
-}
-
-/// A QUIC varint at the start of `buf`: its value and length, or `None` when incomplete.
-pub(crate) fn varint(buf: &[u8]) -> Option<(u64, usize)> {
-    let first = *buf.first()?;
-    let len = 1usize << (first >> 6);
-    if buf.len() < len {
-        return None;
-    }
-    let mut value = u64::from(first & 0x3f);
-    for b in &buf[1..len] {
-        value = (value << 8) | u64::from(*b);
-    }
-    Some((value, len))
 }
 
 impl FrameWatch {

@@ -10,6 +10,9 @@
 //! connection. Other frames' payloads are skipped as they pass, never buffered; other
 //! streams (QPACK, unknown) are left alone after their type. The bytes go to h3
 //! unchanged. (`pool-dial-rustls/src/goaway.rs` does the same for HTTP/2.)
+//!
+//! The frame reading both watches use ([`FrameHead`], [`varint`]) lives here too: the
+//! request streams' size watch (`crate::bounded`) takes it from this file.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,8 +21,6 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use h3::quic::{self, StreamErrorIncoming, StreamId};
 
-use crate::bounded::{FrameHead, varint};
-
 /// The GOAWAY frame's type (RFC 9114 §7.2.6).
 const GOAWAY: u64 = 0x7;
 /// The control stream's type (RFC 9114 §6.2.1).
@@ -27,6 +28,47 @@ const CONTROL_STREAM: u64 = 0x0;
 /// The longest QUIC varint: a GOAWAY payload longer than this is malformed (h3 fails the
 /// connection on it) and not recorded.
 const MAX_VARINT: u64 = 8;
+
+/// A frame header (type and length varints) or a stream type varint, taken a byte at a
+/// time as it passes: at most 16 bytes.
+#[derive(Debug, Default)]
+pub(crate) struct FrameHead {
+    bytes: Vec<u8>,
+}
+
+impl FrameHead {
+    /// Adds `byte`: the frame's type and length once both varints are complete (and
+    /// starts over).
+    pub(crate) fn push(&mut self, byte: u8) -> Option<(u64, u64)> {
+        self.bytes.push(byte);
+        let (kind, k) = varint(&self.bytes)?;
+        let (len, _) = varint(&self.bytes[k..])?;
+        self.bytes.clear();
+        Some((kind, len))
+    }
+
+    /// Adds `byte`: the value once one varint is complete (and starts over).
+    pub(crate) fn push_varint(&mut self, byte: u8) -> Option<u64> {
+        self.bytes.push(byte);
+        let (value, _) = varint(&self.bytes)?;
+        self.bytes.clear();
+        Some(value)
+    }
+}
+
+/// A QUIC varint at the start of `buf`: its value and length, or `None` when incomplete.
+pub(crate) fn varint(buf: &[u8]) -> Option<(u64, usize)> {
+    let first = *buf.first()?;
+    let len = 1usize << (first >> 6);
+    if buf.len() < len {
+        return None;
+    }
+    let mut value = u64::from(first & 0x3f);
+    for b in &buf[1..len] {
+        value = (value << 8) | u64::from(*b);
+    }
+    Some((value, len))
+}
 
 /// The smallest stream id of the GOAWAY frames the peer sent on a connection, shared by
 /// the connection's control-stream watch and its requests.

@@ -16,7 +16,7 @@ use tokio::time::Instant;
 use crate::family::{self, FamilyStatus};
 use crate::resolve::{Answer, Failure, fqdn, lookup};
 use crate::servers::{DnsResolver, build_resolver};
-use crate::sources::{AddressSource, SourceStatus, run_source};
+use crate::sources::{AddressSource, SourceSink, SourceStatus, run_source};
 use crate::{
     DnsOptions, DnsStats, FailureKind, FamilyStats, HostSource, HostStatus, IpFamily, ResolveError,
     SetupError, metrics,
@@ -167,31 +167,6 @@ impl Shared {
         Some(change)
     }
 
-    /// Feeds a source's new status (its set joins the host's union) under the host lock.
-    /// Returns `false` when the source was removed or replaced.
-    pub(crate) fn apply_source(
-        &self,
-        host: &str,
-        name: &str,
-        generation: u64,
-        status: &SourceStatus,
-    ) -> bool {
-        let mut hosts = self.hosts();
-        let Some(entry) = hosts.get_mut(host) else {
-            return false;
-        };
-        match entry.sources.get_mut(name) {
-            Some(slot) if slot.generation == generation && !self.stopped() => {
-                slot.status = status.clone();
-            }
-            _ => return false,
-        }
-        let change = self.sink.set_addrs(host, entry.union());
-        drop(hosts);
-        self.count_change(host, &change);
-        true
-    }
-
     fn count_change(&self, host: &str, change: &AddrChange) {
         if change.added.is_empty() && change.removed.is_empty() {
             return;
@@ -258,6 +233,34 @@ impl Shared {
 
     fn publish_hosts(&self) {
         metrics::hosts(self.hosts().len());
+    }
+}
+
+impl SourceSink for Shared {
+    fn options(&self) -> &DnsOptions {
+        &self.options
+    }
+
+    fn stop_signal(&self) -> watch::Receiver<bool> {
+        self.stop.subscribe()
+    }
+
+    /// Under the host lock: a source's set joins the host's union.
+    fn apply_source(&self, host: &str, name: &str, generation: u64, status: &SourceStatus) -> bool {
+        let mut hosts = self.hosts();
+        let Some(entry) = hosts.get_mut(host) else {
+            return false;
+        };
+        match entry.sources.get_mut(name) {
+            Some(slot) if slot.generation == generation && !self.stopped() => {
+                slot.status = status.clone();
+            }
+            _ => return false,
+        }
+        let change = self.sink.set_addrs(host, entry.union());
+        drop(hosts);
+        self.count_change(host, &change);
+        true
     }
 }
 

@@ -10,7 +10,7 @@ use hickory_resolver::net::{DnsError, NetError, NoRecords};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::{RData, RecordType};
 
-use crate::servers::DnsResolver;
+use crate::servers::{DnsResolver, is_tls};
 
 /// An address family: A records (IPv4) or AAAA records (IPv6). Each is resolved,
 /// scheduled and remembered on its own.
@@ -185,13 +185,6 @@ pub(crate) fn classify(error: &NetError) -> FailureKind {
         }
         _ => FailureKind::Other,
     }
-}
-
-/// Whether an I/O error carries a rustls error (how tokio-rustls reports a failed
-/// handshake: a bad certificate, a wrong name, an alert from the server).
-pub(crate) fn is_tls(io: &std::io::Error) -> bool {
-    io.get_ref()
-        .is_some_and(|inner| inner.is::<pool_rustls::rustls::Error>())
 }
 
 fn code_kind(code: ResponseCode) -> FailureKind {

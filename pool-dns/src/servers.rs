@@ -125,7 +125,7 @@ impl ConnectionProvider for Connector {
         Ok(Box::pin(async move {
             let result = connecting.await;
             if let Err(NetError::Io(io)) = &result
-                && crate::resolve::is_tls(io)
+                && is_tls(io)
             {
                 let mut f = locked(&failures);
                 f.count += 1;
@@ -236,6 +236,13 @@ fn read_resolv_conf(_: &Path) -> Result<(ResolverConfig, ResolverOpts), NetError
     Err(NetError::from(
         "a resolv.conf file is only read on Linux and the BSDs; use name_servers",
     ))
+}
+
+/// Whether an I/O error carries a rustls error (how tokio-rustls reports a failed
+/// handshake: a bad certificate, a wrong name, an alert from the server).
+pub(crate) fn is_tls(io: &std::io::Error) -> bool {
+    io.get_ref()
+        .is_some_and(|inner| inner.is::<pool_rustls::rustls::Error>())
 }
 
 #[cfg(test)]

@@ -10,10 +10,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 use tokio::time::Instant;
 
-use crate::refresher::Shared;
 use crate::resolve::{fqdn, lookup};
 use crate::servers::{DnsResolver, build_resolver};
 use crate::{DnsOptions, IpFamily, SetupError};
@@ -190,16 +189,30 @@ impl SourceStatus {
     }
 }
 
+/// What a source's task needs of the refresher that runs it (the refresher's shared state
+/// implements it): its options, its stop signal, and where each pull's status goes.
+pub(crate) trait SourceSink: Send + Sync + 'static {
+    /// The refresher's options (a failing source's backoff and staleness).
+    fn options(&self) -> &DnsOptions;
+
+    /// Becomes true when the refresher stops.
+    fn stop_signal(&self) -> watch::Receiver<bool>;
+
+    /// Feeds a source's new status to its host (its set joins the host's union). Returns
+    /// `false` when the source was removed or replaced, or the refresher stopped.
+    fn apply_source(&self, host: &str, name: &str, generation: u64, status: &SourceStatus) -> bool;
+}
+
 /// One source of one host: pulls it, feeds its set, sleeps.
 pub(crate) async fn run_source<S: AddressSource>(
-    shared: Arc<Shared>,
+    shared: Arc<impl SourceSink>,
     host: Arc<str>,
     name: Arc<str>,
     generation: u64,
     source: S,
     first: oneshot::Sender<SourceStatus>,
 ) {
-    let mut stop = shared.stop.subscribe();
+    let mut stop = shared.stop_signal();
     let mut first = Some(first);
     let mut status = SourceStatus::new(name.clone());
     loop {
@@ -215,7 +228,7 @@ pub(crate) async fn run_source<S: AddressSource>(
             result,
             source.refresh_interval(),
             Instant::now(),
-            &shared.options,
+            shared.options(),
         );
         if !shared.apply_source(&host, &name, generation, &status) {
             return; // removed, replaced or stopped meanwhile

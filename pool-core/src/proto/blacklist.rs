@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
-use super::hosts::HostId;
+use super::ids::HostId;
 use crate::ip_range::IpRange;
 use crate::options::PoolOptions;
 use crate::types::BlacklistReason;

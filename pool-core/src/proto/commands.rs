@@ -4,10 +4,11 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use super::conns::{ConnId, Phase, addr_links};
-use super::dials::{DialPurpose, WaiterId};
+use super::conns::{Phase, addr_links};
+use super::dials::DialPurpose;
 use super::gauge::Use;
 use super::hosts::AddrEntry;
+use super::ids::{ConnId, WaiterId};
 use super::{Action, AddrChange, Checkout, PoolState, WarmPlan, clamp_capacity};
 use crate::error::Error;
 use crate::types::{CloseReason, Outcome, WarmLimit};

@@ -8,38 +8,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use super::gauge::Gauge;
-use super::hosts::HostId;
+use super::ids::{ConnId, HostId};
 use super::list::{Links, LinksOf, List};
 use super::timers::Tick;
 use crate::types::{CloseReason, Protocol};
-
-/// Identifies one pooled connection; stale ids (of closed connections) are never confused
-/// with a new connection in the same slot.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct ConnId {
-    index: u32,
-    generation: u32,
-}
-
-impl ConnId {
-    /// The id as one number (the fast lane's idle hint).
-    pub(crate) fn to_bits(self) -> u64 {
-        (u64::from(self.index) << 32) | u64::from(self.generation)
-    }
-
-    /// The id [`ConnId::to_bits`] made.
-    pub(crate) fn from_bits(bits: u64) -> Self {
-        Self {
-            index: (bits >> 32) as u32,
-            generation: bits as u32,
-        }
-    }
-
-    /// The slab slot it lives in.
-    pub(super) fn index(self) -> u32 {
-        self.index
-    }
-}
 
 /// Where a connection is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -190,8 +162,8 @@ impl<T> Default for Conns<T> {
 impl<T> Conns<T> {
     /// The entry of a connection still in the slab.
     pub(super) fn get(&self, id: ConnId) -> Option<&ConnEntry<T>> {
-        let slot = self.slots.get(id.index as usize)?;
-        if slot.generation != id.generation {
+        let slot = self.slots.get(id.index() as usize)?;
+        if slot.generation != id.generation() {
             return None;
         }
         slot.entry.as_ref()
@@ -199,8 +171,8 @@ impl<T> Conns<T> {
 
     /// Mutable access to the entry of a connection still in the slab.
     pub(super) fn get_mut(&mut self, id: ConnId) -> Option<&mut ConnEntry<T>> {
-        let slot = self.slots.get_mut(id.index as usize)?;
-        if slot.generation != id.generation {
+        let slot = self.slots.get_mut(id.index() as usize)?;
+        if slot.generation != id.generation() {
             return None;
         }
         slot.entry.as_mut()
@@ -208,10 +180,10 @@ impl<T> Conns<T> {
 
     /// The id of the entry in slot `index`.
     pub(super) fn id_at(&self, index: u32) -> ConnId {
-        ConnId {
+        ConnId::new(
             index,
-            generation: self.slots.get(index as usize).map_or(0, |s| s.generation),
-        }
+            self.slots.get(index as usize).map_or(0, |s| s.generation),
+        )
     }
 
     /// The slots, for the intrusive lists threaded through them.
@@ -222,10 +194,7 @@ impl<T> Conns<T> {
     /// Every entry with its id.
     pub(super) fn iter(&self) -> impl Iterator<Item = (ConnId, &ConnEntry<T>)> {
         self.slots.iter().enumerate().filter_map(|(index, slot)| {
-            let id = ConnId {
-                index: index as u32,
-                generation: slot.generation,
-            };
+            let id = ConnId::new(index as u32, slot.generation);
             slot.entry.as_ref().map(|e| (id, e))
         })
     }
@@ -252,10 +221,7 @@ impl<T> Conns<T> {
         if let Some(index) = self.free.pop() {
             let slot = &mut self.slots[index as usize];
             slot.entry = Some(entry);
-            return ConnId {
-                index,
-                generation: slot.generation,
-            };
+            return ConnId::new(index, slot.generation);
         }
         if self.slots.len() == self.slots.capacity() {
             // Grow by a quarter, not double: the slab is most of the memory a connection
@@ -266,22 +232,19 @@ impl<T> Conns<T> {
             generation: 0,
             entry: Some(entry),
         });
-        ConnId {
-            index: (self.slots.len() - 1) as u32,
-            generation: 0,
-        }
+        ConnId::new((self.slots.len() - 1) as u32, 0)
     }
 
     /// Takes an entry (already unlinked from every list) out of the slab; its id goes
     /// stale. Updates the counts its state was part of.
     pub(super) fn remove(&mut self, id: ConnId) -> Option<ConnEntry<T>> {
-        let slot = self.slots.get_mut(id.index as usize)?;
-        if slot.generation != id.generation {
+        let slot = self.slots.get_mut(id.index() as usize)?;
+        if slot.generation != id.generation() {
             return None;
         }
         let e = slot.entry.take()?;
         slot.generation = slot.generation.wrapping_add(1);
-        self.free.push(id.index);
+        self.free.push(id.index());
         self.open -= 1;
         self.by_protocol[e.protocol.index()] -= 1;
         if e.probing {
@@ -323,15 +286,10 @@ impl<T> Conns<T> {
     }
 
     /// Unlinks every entry of a list that is being dropped; returns their ids.
-    pub(super) fn detach_list(&mut self, list: &List, of: impl LinksOf<T>) -> Vec<ConnId> {
+    pub(super) fn detach_list(&mut self, list: &List, of: impl LinksOf<Slot<T>>) -> Vec<ConnId> {
         let mut indexes = Vec::with_capacity(list.len);
         let mut cursor = list.head;
-        while let Some(e) = self
-            .slots
-            .get_mut(cursor as usize)
-            .and_then(|s| s.entry.as_mut())
-        {
-            let links = of(e);
+        while let Some(links) = self.slots.get_mut(cursor as usize).and_then(of) {
             let next = links.next;
             *links = Links::default();
             indexes.push(cursor);
@@ -347,9 +305,9 @@ impl<T> Conns<T> {
     }
 }
 
-/// The links of a connection's address list.
-pub(super) fn addr_links<T>(entry: &mut ConnEntry<T>) -> &mut Links {
-    &mut entry.addr_links
+/// The links of a connection's address list (`None` for an empty slot).
+pub(super) fn addr_links<T>(slot: &mut Slot<T>) -> Option<&mut Links> {
+    slot.entry.as_mut().map(|e| &mut e.addr_links)
 }
 
 #[cfg(test)]

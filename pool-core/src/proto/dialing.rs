@@ -6,9 +6,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use super::blacklist::BanSource;
-use super::conns::{ConnEntry, ConnId, Phase, Replacement};
+use super::conns::{ConnEntry, Phase, Replacement};
 use super::dials::{DialEntry, DialPurpose, DialRequest, Opened};
-use super::hosts::HostId;
+use super::ids::{ConnId, HostId};
 use super::timers::{IpTimer, Tick};
 use super::{Action, PoolState, clamp_capacity};
 use crate::error::Error;

@@ -5,17 +5,8 @@ use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use super::conns::ConnId;
-use super::hosts::HostId;
+use super::ids::{ConnId, DialId, HostId, WaiterId};
 use crate::types::Protocol;
-
-/// Identifies one dial in flight.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DialId(u64);
-
-/// Identifies one caller waiting for a connection.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct WaiterId(u64);
 
 /// Why a dial was started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -8,14 +8,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::ops::Bound;
 use std::sync::Arc;
 
-use super::conns::ConnId;
-use super::dials::WaiterId;
 use super::gauge::{Gauge, HostAtomics};
+use super::ids::{ConnId, HostId, WaiterId};
 use super::list::List;
-
-/// Identifies one host (an index into [`Hosts`]; hosts are never removed).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub(super) struct HostId(pub(super) u32);
 
 /// One address of one host.
 #[derive(Default)]

@@ -18,9 +18,9 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::conns::ConnId;
 use super::dials::DialPurpose;
-use super::hosts::{HostId, Outage};
+use super::hosts::Outage;
+use super::ids::{ConnId, HostId};
 use super::timers::IpTimer;
 use super::{Action, PoolState};
 use crate::error::Error;

@@ -4,8 +4,9 @@ use std::net::IpAddr;
 use std::time::Instant;
 
 use super::blacklist::BanSource;
-use super::conns::{ConnEntry, ConnId, Phase};
-use super::dials::{DialId, DialPurpose, Opened};
+use super::conns::{ConnEntry, Phase};
+use super::dials::{DialPurpose, Opened};
+use super::ids::{ConnId, DialId};
 use super::timers::{Due, IpTimer, Tick};
 use super::{Action, PoolState};
 use crate::transport::DialError;

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use super::PoolState;
 use super::conns::Phase;
-use super::hosts::HostId;
+use super::ids::HostId;
 
 impl<T> PoolState<T> {
     /// Checks every structural invariant; panics with a description when one fails.

@@ -1,7 +1,6 @@
-//! Intrusive doubly linked lists threaded through the connection slab: O(1) push to the
-//! back and unlink from anywhere, no allocation. Used for each address's connections.
-
-use super::conns::{ConnEntry, Slot};
+//! Intrusive doubly linked lists threaded through a slab (a slice of slots, each of which
+//! may carry [`Links`]): O(1) push to the back and unlink from anywhere, no allocation.
+//! Used for each address's connections, threaded through the connection slab.
 
 /// The "no entry" index.
 pub(super) const NIL: u32 = u32::MAX;
@@ -42,21 +41,19 @@ impl Default for List {
     }
 }
 
-/// Which links of an entry a list uses (a closure, so each list's code is inlined).
-pub(super) trait LinksOf<T>: Fn(&mut ConnEntry<T>) -> &mut Links + Copy {}
+/// Which links of a slot a list uses, `None` for an empty slot (a closure, so each list's
+/// code is inlined).
+pub(super) trait LinksOf<S>: Fn(&mut S) -> Option<&mut Links> + Copy {}
 
-impl<T, F: Fn(&mut ConnEntry<T>) -> &mut Links + Copy> LinksOf<T> for F {}
+impl<S, F: Fn(&mut S) -> Option<&mut Links> + Copy> LinksOf<S> for F {}
 
-fn links<T>(slots: &mut [Slot<T>], index: u32, of: impl LinksOf<T>) -> Option<&mut Links> {
-    slots
-        .get_mut(index as usize)
-        .and_then(|s| s.entry.as_mut())
-        .map(of)
+fn links<S>(slots: &mut [S], index: u32, of: impl LinksOf<S>) -> Option<&mut Links> {
+    slots.get_mut(index as usize).and_then(of)
 }
 
 impl List {
     /// Appends `index` (not yet linked in this list) at the back.
-    pub(super) fn push_back<T>(&mut self, slots: &mut [Slot<T>], index: u32, of: impl LinksOf<T>) {
+    pub(super) fn push_back<S>(&mut self, slots: &mut [S], index: u32, of: impl LinksOf<S>) {
         let tail = self.tail;
         let Some(l) = links(slots, index, of) else {
             return;
@@ -78,7 +75,7 @@ impl List {
     }
 
     /// Removes `index` from the list if it is linked.
-    pub(super) fn unlink<T>(&mut self, slots: &mut [Slot<T>], index: u32, of: impl LinksOf<T>) {
+    pub(super) fn unlink<S>(&mut self, slots: &mut [S], index: u32, of: impl LinksOf<S>) {
         let Some(l) = links(slots, index, of) else {
             return;
         };
@@ -101,48 +98,39 @@ impl List {
 
 #[cfg(test)]
 mod tests {
-    use std::net::SocketAddr;
-    use std::sync::Arc;
-
     use super::*;
-    use crate::proto::conns::{ConnEntry, Conns, addr_links};
-    use crate::proto::gauge::Gauge;
-    use crate::proto::hosts::HostId;
-    use crate::proto::timers::Tick;
-    use crate::types::Protocol;
 
-    fn slab(n: u32) -> Conns<u32> {
-        let mut conns = Conns::default();
-        let addr = SocketAddr::from(([127, 0, 0, 1], 443));
-        for tag in 0..n {
-            conns.insert(ConnEntry::new(
-                tag,
-                HostId(0),
-                addr,
-                Arc::new(Gauge::new(
-                    1,
-                    0,
-                    Arc::new(crate::proto::gauge::HostAtomics::new()),
-                )),
-                Protocol::Stream,
-                Tick::default(),
-            ));
-        }
-        conns
+    /// A slab of bare links (every slot full).
+    fn bare(slot: &mut Links) -> Option<&mut Links> {
+        Some(slot)
     }
 
     #[test]
     fn unlink_from_the_middle_keeps_the_order() {
-        let mut conns = slab(3);
+        let mut slots = vec![Links::default(); 3];
         let mut list = List::default();
         for index in 0..3 {
-            list.push_back(conns.slots_mut(), index, addr_links);
+            list.push_back(&mut slots, index, bare);
         }
-        list.unlink(conns.slots_mut(), 1, addr_links);
-        list.unlink(conns.slots_mut(), 1, addr_links); // not linked: no-op
+        list.unlink(&mut slots, 1, bare);
+        list.unlink(&mut slots, 1, bare); // not linked: no-op
         assert_eq!((list.head, list.tail, list.len), (0, 2, 2));
-        list.unlink(conns.slots_mut(), 0, addr_links);
-        list.unlink(conns.slots_mut(), 2, addr_links);
+        assert_eq!(
+            (slots[0].next, slots[2].prev),
+            (2, 0),
+            "the ends are joined"
+        );
+        list.unlink(&mut slots, 0, bare);
+        list.unlink(&mut slots, 2, bare);
         assert_eq!((list.head, list.tail, list.len), (NIL, NIL, 0));
+    }
+
+    #[test]
+    fn an_empty_slot_is_never_linked() {
+        let mut slots: Vec<Option<Links>> = vec![None, Some(Links::default())];
+        let mut list = List::default();
+        list.push_back(&mut slots, 0, Option::as_mut);
+        list.push_back(&mut slots, 1, Option::as_mut);
+        assert_eq!((list.head, list.tail, list.len), (1, 1, 1));
     }
 }

@@ -32,7 +32,10 @@
 //!   and the blacklist's re-tests and expiries; a tick pops only what is due;
 //! - `blacklist`: static whitelist/blacklist, the dynamic blacklist, failure streaks;
 //! - `dials`: dials in flight and callers waiting;
-//! - `stats`: the counters.
+//! - `stats`: the counters;
+//! - `ids`: the ids every part names the others' entries by ([`ConnId`], `HostId`,
+//!   [`DialId`], [`WaiterId`]), so no part imports another just to name an entry;
+//! - `list`: the intrusive lists threaded through the slab (generic over the slot).
 //!
 //! The coordinator's own code is split by concern: `commands` and `inputs` (the public
 //! methods), `dialing` (limits, dials, their results, blacklisting, re-tests, keep-warm
@@ -59,6 +62,7 @@ mod fleet;
 mod gauge;
 mod hosts;
 mod hot;
+mod ids;
 mod inputs;
 mod list;
 mod service;
@@ -73,12 +77,12 @@ mod tests;
 
 use blacklist::Blacklist;
 pub(crate) use choice::{HasGauge, lane as lane_choice};
-pub use conns::ConnId;
 use conns::Conns;
-pub use dials::{DialId, DialPurpose, DialRequest, Opened, WaiterId};
+pub use dials::{DialPurpose, DialRequest, Opened};
 use dials::{Dials, Waiters};
 pub(crate) use gauge::{Gauge, HostAtomics, Use};
 use hosts::Hosts;
+pub use ids::{ConnId, DialId, WaiterId};
 pub use shed::Pressure;
 use shed::Shedder;
 use stats::Counters;

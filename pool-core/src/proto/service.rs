@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use super::choice;
-use super::conns::{ConnEntry, ConnId, Phase, Replacement, addr_links};
+use super::conns::{ConnEntry, Phase, Replacement, addr_links};
 use super::dials::Opened;
 use super::gauge::Gauge;
-use super::hosts::{HostId, Member};
+use super::hosts::Member;
+use super::ids::{ConnId, HostId};
 use super::timers::Tick;
 use super::{Action, PoolState, clamp_capacity};
 use crate::types::CloseReason;

@@ -10,8 +10,7 @@ use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use super::conns::ConnId;
-use super::hosts::HostId;
+use super::ids::{ConnId, HostId};
 use crate::options::PoolOptions;
 
 /// A point in time as nanoseconds since the state's epoch (the first `now` it was given):
@@ -222,25 +221,9 @@ mod tests {
     use std::net::Ipv4Addr;
 
     use super::*;
-    use crate::proto::conns::{ConnEntry, Conns};
-    use crate::proto::hosts::HostId;
-    use crate::types::Protocol;
 
     fn conn_id() -> ConnId {
-        let mut conns = Conns::default();
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], 443));
-        conns.insert(ConnEntry::new(
-            0u8,
-            HostId(0),
-            addr,
-            std::sync::Arc::new(crate::proto::gauge::Gauge::new(
-                1,
-                0,
-                std::sync::Arc::new(crate::proto::gauge::HostAtomics::new()),
-            )),
-            Protocol::Stream,
-            Tick::default(),
-        ))
+        ConnId::new(0, 0)
     }
 
     #[test]

@@ -5,41 +5,12 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use tokio::sync::Notify;
-
-use super::inner::Inner;
-use super::rt::{self, AtomicBool};
+use super::inner::{Inner, Signals};
+use super::rt;
 use crate::Dialer;
 
 /// How often the driver refreshes the gauges even when nothing is due.
 const GAUGE_REFRESH: Duration = Duration::from_secs(1);
-
-/// What the driver task shares with the pool without keeping it alive.
-pub(super) struct Signals {
-    wake: Notify,
-    /// Set when the pool is closed (the driver and the memory-pressure task end).
-    pub(super) stopped: AtomicBool,
-}
-
-impl Signals {
-    pub(super) fn new() -> Self {
-        Self {
-            wake: Notify::new(),
-            stopped: AtomicBool::new(false),
-        }
-    }
-
-    /// Makes the driver re-read the deadline (it moved).
-    pub(super) fn wake(&self) {
-        self.wake.notify_one();
-    }
-
-    /// Ends the driver (the pool is closed).
-    pub(super) fn stop(&self) {
-        self.stopped.store(true, Ordering::Release);
-        self.wake.notify_one();
-    }
-}
 
 /// Spawns the driver of `inner`.
 pub(super) fn start<D: Dialer>(inner: &Arc<Inner<D>>) {
@@ -63,7 +34,7 @@ async fn drive<D: Dialer>(pool: Weak<Inner<D>>, signals: Arc<Signals>) {
         tokio::select! {
             // Biased: no randomness of tokio's own, so a model-checked run is reproducible.
             biased;
-            () = signals.wake.notified() => {}
+            () = signals.woken() => {}
             () = rt::sleep_until(wake_at) => {}
         }
         let Some(inner) = pool.upgrade() else { return };

@@ -1,6 +1,7 @@
-//! What the pool shares with its tasks, and the one step every operation ends with:
-//! decide under the lock ([`Inner::after`] drains the state machine's actions), act after
-//! releasing it (deliver grants, spawn dials, drop closed handles).
+//! What the pool shares with its tasks (the locked state, the waiters, and the [`Signals`]
+//! its background tasks hold), and the one step every operation ends with: decide under
+//! the lock ([`Inner::after`] drains the state machine's actions), act after releasing it
+//! (deliver grants, spawn dials, drop closed handles).
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
@@ -10,11 +11,9 @@ use std::time::Duration;
 use tokio::sync::{Notify, oneshot};
 use tracing::Instrument;
 
-use super::driver::Signals;
-use super::lane::{Lane, LaneEntry};
-use super::lease::Lease;
+use super::lane::{Lane, LaneEntry, Lease};
 use super::proto::{Action, ConnId, DialId, DialPurpose, DialRequest, Opened, PoolState, WaiterId};
-use super::rt::{self, AbortHandle, AtomicUsize, Mutex, MutexGuard};
+use super::rt::{self, AbortHandle, AtomicBool, AtomicUsize, Mutex, MutexGuard};
 use crate::fleet::{FleetEvent, SharedState};
 use crate::metrics::PoolMetrics;
 use crate::types::Outcome;
@@ -76,6 +75,39 @@ impl<D: Dialer> Drop for Pooled<D> {
         if let Some(watcher) = self.watcher.take() {
             watcher.abort();
         }
+    }
+}
+
+/// What the pool's background tasks (the driver, the memory-pressure task) hold of it: the
+/// driver's wake-up and the stop flag, without keeping the pool alive.
+pub(super) struct Signals {
+    wake: Notify,
+    /// Set when the pool is closed (the driver and the memory-pressure task end).
+    pub(super) stopped: AtomicBool,
+}
+
+impl Signals {
+    pub(super) fn new() -> Self {
+        Self {
+            wake: Notify::new(),
+            stopped: AtomicBool::new(false),
+        }
+    }
+
+    /// Resolves at the next [`Signals::wake`] or [`Signals::stop`] (the driver's wait).
+    pub(super) fn woken(&self) -> tokio::sync::futures::Notified<'_> {
+        self.wake.notified()
+    }
+
+    /// Makes the driver re-read the deadline (it moved).
+    pub(super) fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Ends the driver (the pool is closed).
+    pub(super) fn stop(&self) {
+        self.stopped.store(true, Ordering::Release);
+        self.wake.notify_one();
     }
 }
 

@@ -13,9 +13,14 @@
 //! transport is closed.
 //! A return is one CAS too; the gauge sends it to the locked path for everything the
 //! state machine must act on (see `proto::gauge`).
+//!
+//! Every lease, whether the lane or the locked path took it, is a [`Lease`]: the guard a
+//! caller of `get` holds, one `Arc` of the connection's [`LaneEntry`], whose drop is the
+//! return above.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::ops::Deref;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, PoisonError, Weak};
 use std::time::Instant;
@@ -90,6 +95,99 @@ impl<D: Dialer> LaneEntry<D> {
         if let Some(inner) = self.pool.upgrade() {
             inner.release(self.id, outcome, capacity);
         }
+    }
+}
+
+/// A lease on a pooled connection: dereferences to the connection, and returns it to the
+/// pool when dropped — also when dropped while unwinding from a panic.
+///
+/// The outcome reported decides what the pool does with the connection: success (the
+/// default) counts as a health check, an error counts toward `max_errors`, broken removes
+/// it. A lease dropped while panicking counts as an error.
+///
+/// A lease does not keep the pool alive: with every [`Pool`](crate::Pool) handle dropped,
+/// the leased connection lives on until the lease is dropped, and its return goes nowhere.
+pub struct Lease<D: Dialer> {
+    entry: Arc<LaneEntry<D>>,
+    outcome: Option<Outcome>,
+}
+
+impl<D: Dialer> Lease<D> {
+    pub(super) fn new(entry: Arc<LaneEntry<D>>) -> Self {
+        Self {
+            entry,
+            outcome: None,
+        }
+    }
+
+    /// The leased connection.
+    pub fn conn(&self) -> &D::Conn {
+        &self.entry.conn
+    }
+
+    /// A shared handle to the leased connection (outliving the lease is allowed, but the
+    /// pool may close it once the lease is returned).
+    pub fn conn_arc(&self) -> Arc<D::Conn> {
+        self.entry.conn.clone()
+    }
+
+    /// The address the connection is connected to.
+    pub fn addr(&self) -> SocketAddr {
+        self.entry.addr
+    }
+
+    /// The pool's id of the connection.
+    pub fn conn_id(&self) -> ConnId {
+        self.entry.id
+    }
+
+    /// Reports that the work done on the lease succeeded (the default).
+    pub fn report_success(&mut self) {
+        self.outcome = Some(Outcome::Success);
+    }
+
+    /// Reports that the work failed; counts toward the connection's `max_errors`.
+    pub fn report_error(&mut self) {
+        self.outcome = Some(Outcome::Error);
+    }
+
+    /// Reports that the connection is unusable: the pool removes it.
+    pub fn mark_broken(&mut self) {
+        self.outcome = Some(Outcome::Broken);
+    }
+
+    /// Reports that no work was done on the lease.
+    pub fn report_unused(&mut self) {
+        self.outcome = Some(Outcome::Unused);
+    }
+}
+
+impl<D: Dialer> Deref for Lease<D> {
+    type Target = D::Conn;
+
+    fn deref(&self) -> &D::Conn {
+        &self.entry.conn
+    }
+}
+
+impl<D: Dialer> Drop for Lease<D> {
+    fn drop(&mut self) {
+        let outcome = match self.outcome {
+            _ if self.entry.conn.is_closed() => Outcome::Broken,
+            Some(outcome) => outcome,
+            None if std::thread::panicking() => Outcome::Error,
+            None => Outcome::Success,
+        };
+        self.entry.release(outcome, self.entry.conn.capacity());
+    }
+}
+
+impl<D: Dialer> std::fmt::Debug for Lease<D> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease")
+            .field("conn", &self.entry.id)
+            .field("addr", &self.entry.addr)
+            .finish()
     }
 }
 

@@ -7,8 +7,11 @@
 //! - this file: [`Pool`] and its user-facing methods;
 //! - `inner.rs`: what the pool shares with its tasks (the locked state, the waiters) and
 //!   the decide-under-the-lock / act-after-it step every method ends with;
-//! - `lease.rs`: [`Lease`] and [`ProbeTicket`], the guards that return a connection;
-//! - `driver.rs`: the task that runs the state machine's timers;
+//! - `lane.rs`: the lease fast lane, and [`Lease`], the guard every `get` hands out (its
+//!   drop returns the connection: by the lane, else under the pool lock);
+//! - `probe.rs`: [`ProbeTicket`], the guard the health checker holds;
+//! - `driver.rs`: the task that runs the state machine's timers (woken through `inner.rs`'s
+//!   `Signals`);
 //! - `pressure.rs`: the task that reads resident memory for memory-pressure shedding;
 //! - `warm.rs`: [`Pool::warm`] and its report;
 //! - `rt.rs`: the runtime and sync primitives (std/tokio, or shuttle's for model checks).
@@ -16,8 +19,8 @@
 mod driver;
 mod inner;
 mod lane;
-mod lease;
 mod pressure;
+mod probe;
 mod rt;
 mod warm;
 
@@ -27,7 +30,8 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
-pub use lease::{Lease, ProbeTicket};
+pub use lane::Lease;
+pub use probe::ProbeTicket;
 pub use warm::{WarmOutcome, WarmProgress, WarmReport};
 
 // The one line naming the state machine's module.

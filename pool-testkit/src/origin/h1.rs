@@ -19,9 +19,8 @@ use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::mpsc;
 
-use super::SERVED_BY;
-use super::h2::{Cmd, Shared};
 use super::routes::{self, Reply};
+use super::{Cmd, SERVED_BY, Shared};
 use crate::net::lock;
 
 /// The bytes `send_garbage_all` writes on idle HTTP/1.1 connections: an unsolicited

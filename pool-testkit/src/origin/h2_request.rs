@@ -7,9 +7,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 
-use super::SERVED_BY;
-use super::h2::Shared;
 use super::routes::{self, Reply};
+use super::{SERVED_BY, Shared};
 
 /// One stream counted as active on its connection: released just before its last frame is
 /// queued (the client may open the next stream the moment it reads that frame, before this

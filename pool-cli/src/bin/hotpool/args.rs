@@ -1,12 +1,11 @@
-//! The command line: global options and subcommands (clap derive).
+//! The command line: global options and subcommands (clap derive), and the parsers of
+//! their values.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-
-use crate::target::{ConnectTo, Resolve, parse_connect_to, parse_resolve};
 
 /// The default metrics port when `--metrics-addr` names only an address.
 pub const DEFAULT_METRICS_PORT: u16 = 9898;
@@ -283,6 +282,93 @@ pub enum ConfigCommand {
     Default,
 }
 
+/// `--resolve HOST:PORT:ADDR[,ADDR...]`: HOST at PORT is at these addresses (no DNS).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolve {
+    /// HOST, lowercased.
+    pub host: String,
+    /// PORT.
+    pub port: u16,
+    /// The addresses HOST at PORT is at.
+    pub addrs: Vec<IpAddr>,
+}
+
+/// `--connect-to HOST:PORT:ADDR:PORT2`: connections for HOST at PORT go to ADDR at PORT2
+/// (the certificate is still verified for HOST). An empty HOST or PORT matches any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectTo {
+    /// HOST, lowercased (`None`: any).
+    pub host: Option<String>,
+    /// PORT (`None`: any).
+    pub port: Option<u16>,
+    /// ADDR: where connections go instead.
+    pub addr: IpAddr,
+    /// PORT2: the port dialed at ADDR.
+    pub to_port: u16,
+}
+
+/// An IP literal, IPv6 in brackets or bare.
+fn parse_ip(text: &str, what: &str) -> Result<IpAddr, String> {
+    let bare = text
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(text);
+    bare.parse().map_err(|_| {
+        format!("{what}: {text:?} is not an IP address (host names are not supported here)")
+    })
+}
+
+fn parse_port(text: &str, what: &str) -> Result<u16, String> {
+    match text.parse::<u16>() {
+        Ok(0) | Err(_) => Err(format!("{what}: {text:?} is not a port (1-65535)")),
+        Ok(port) => Ok(port),
+    }
+}
+
+/// Splits `a:b:rest` where `rest` may hold colons (IPv6) — the first two fields never do.
+fn split3(text: &str) -> Option<(&str, &str, &str)> {
+    let (a, rest) = text.split_once(':')?;
+    let (b, rest) = rest.split_once(':')?;
+    Some((a, b, rest))
+}
+
+/// Parses one `--resolve` value.
+pub fn parse_resolve(text: &str) -> Result<Resolve, String> {
+    let what = "--resolve";
+    let (host, port, addrs) = split3(text)
+        .ok_or_else(|| format!("{what}: expected HOST:PORT:ADDR[,ADDR...], got {text:?}"))?;
+    if host.is_empty() {
+        return Err(format!("{what}: no host in {text:?}"));
+    }
+    let addrs = addrs
+        .split(',')
+        .map(|a| parse_ip(a.trim(), what))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Resolve {
+        host: host.to_ascii_lowercase(),
+        port: parse_port(port, what)?,
+        addrs,
+    })
+}
+
+/// Parses one `--connect-to` value.
+pub fn parse_connect_to(text: &str) -> Result<ConnectTo, String> {
+    let what = "--connect-to";
+    let bad = || format!("{what}: expected HOST:PORT:ADDR:PORT, got {text:?}");
+    let (host, port, rest) = split3(text).ok_or_else(bad)?;
+    let (addr, to_port) = rest.rsplit_once(':').ok_or_else(bad)?;
+    Ok(ConnectTo {
+        host: (!host.is_empty()).then(|| host.to_ascii_lowercase()),
+        port: if port.is_empty() {
+            None
+        } else {
+            Some(parse_port(port, what)?)
+        },
+        addr: parse_ip(addr, what)?,
+        to_port: parse_port(to_port, what)?,
+    })
+}
+
 /// `ADDR` of `--metrics-addr`: `IP:PORT`, `IP` or `PORT`.
 pub fn parse_metrics_addr(s: &str) -> Result<SocketAddr, String> {
     if let Ok(addr) = s.parse::<SocketAddr>() {
@@ -370,6 +456,35 @@ mod tests {
         assert_eq!(demo(&["hotpool", "demo", "--proto", "h3"]), DemoProto::H3);
         assert_eq!(demo(&["hotpool", "demo", "--quic"]), DemoProto::H3);
         assert!(Cli::try_parse_from(["hotpool", "demo", "--quic", "--proto", "h2"]).is_err());
+    }
+
+    #[test]
+    fn resolve_forms() {
+        let r = parse_resolve("A.test:8443:127.0.0.2,[::1]").unwrap();
+        assert_eq!(r.host, "a.test");
+        assert_eq!(r.port, 8443);
+        assert_eq!(
+            r.addrs,
+            [
+                "127.0.0.2".parse::<IpAddr>().unwrap(),
+                "::1".parse().unwrap()
+            ]
+        );
+        assert!(parse_resolve("a.test:443").is_err());
+        assert!(parse_resolve("a.test:0:127.0.0.2").is_err());
+        let e = parse_resolve("a.test:443:origin.test").unwrap_err();
+        assert!(e.contains("not an IP address"), "{e}");
+    }
+
+    #[test]
+    fn connect_to_forms() {
+        let c = parse_connect_to("a.test:443:127.0.0.3:8443").unwrap();
+        assert_eq!(c.host.as_deref(), Some("a.test"));
+        assert_eq!((c.port, c.to_port), (Some(443), 8443));
+        let c = parse_connect_to("::[::1]:9000").unwrap();
+        assert_eq!((c.host, c.port), (None, None));
+        assert_eq!(c.addr, "::1".parse::<IpAddr>().unwrap());
+        assert!(parse_connect_to("a.test:443:127.0.0.3").is_err());
     }
 
     #[test]
