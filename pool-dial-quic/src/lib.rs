@@ -6,7 +6,7 @@
 //!
 //! - One client endpoint (UDP socket) per address family, or one per configured local
 //!   source address (rotated per dial, matched to the target's family, see
-//!   [`pool_core::SourceAddrs`]); a QUIC connection per target IP.
+//!   [`pool_dial::SourceAddrs`]); a QUIC connection per target IP.
 //! - SNI = the host name and the certificate verified for it (never the IP), against
 //!   webpki roots plus extra CA files; an explicit, warning-logged option turns
 //!   verification off for testing; the key log is opt-in. All of it is `pool-rustls`'s,
@@ -63,7 +63,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use pool_core::{DialError, DialErrorKind, Dialer, SourceAddrs, Target};
+use pool_core::{DialError, DialErrorKind, Dialer, Target};
+use pool_dial::SourceAddrs;
 use pool_rustls::{AlpnError, TlsProfile, TlsVersion};
 use quinn::crypto::rustls::QuicClientConfig;
 use quinn::{Endpoint, EndpointConfig, TransportConfig, VarInt};
