@@ -64,7 +64,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use pool_core::{DialError, DialErrorKind, Dialer, Target};
-use pool_dial::SourceAddrs;
 use pool_rustls::{AlpnError, TlsProfile, TlsVersion};
 use quinn::crypto::rustls::QuicClientConfig;
 use quinn::{Endpoint, EndpointConfig, TransportConfig, VarInt};
@@ -78,6 +77,10 @@ pub use pool_http::Validation;
 /// Why a [`QuicDialer`] could not be built: `pool-rustls`'s one error type.
 pub use pool_rustls::{ConfigError, Trust};
 pub use tuning::Congestion;
+
+/// Re-exported from `pool-dial`: the type of [`QuicOptions::source_addrs`], shared with the
+/// TCP dialers.
+pub use pool_dial::SourceAddrs;
 
 /// The ALPN protocol HTTP/3 runs under; [`QuicOptions::alpn`] must offer it.
 pub const ALPN_H3: &str = "h3";
