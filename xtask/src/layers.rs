@@ -6,7 +6,12 @@
 //!   build two copies of `pool-core`'s types), and every crate but `pool-cli` has it as a
 //!   dev-dependency only;
 //! - `pool-core` reaches no TLS, QUIC, HTTP or DNS crate through its normal or build
-//!   dependencies, directly or transitively, nor names one as a dev-dependency.
+//!   dependencies, directly or transitively, nor names one as a dev-dependency;
+//! - every workspace crate has a floor ([`FLOORS`]), and no normal or build dependency
+//!   points to a higher floor (the side crates — the test kit, `tests`, `xtask` — stand
+//!   beside the floors);
+//! - `pool-dial-boring` reaches no rustls crate and not h2 through its normal or build
+//!   dependencies: a BoringSSL build compiles one TLS engine and one HTTP/2 crate.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -19,6 +24,35 @@ const TOP: &str = "pool-cli";
 const TESTKIT: &str = "pool-testkit";
 /// The sans-IO core and its async shell.
 const CORE: &str = "pool-core";
+/// The floors of `docs/architecture.md`, ground up: a crate's normal and build
+/// dependencies stand on its floor or below. Crates beside the floors are in [`SIDE`].
+const FLOORS: &[(&str, u8)] = &[
+    ("pool-core", 1),
+    ("pool-http", 2),
+    ("pool-dial", 2),
+    ("pool-rustls", 2),
+    ("pool-dns", 2),
+    ("pool-health", 2),
+    ("pool-dial-rustls", 3),
+    ("pool-dial-boring", 3),
+    ("pool-dial-quic", 3),
+    ("pool-redis", 3),
+    ("pool-config", 4),
+    ("pool-cli", 5),
+];
+/// Workspace crates beside the floors (the rules above say what they may do).
+const SIDE: &[&str] = &[TESTKIT, "hotpool-tests", "xtask"];
+/// The BoringSSL dialer: one TLS engine and one HTTP/2 crate (`http2`) in its build.
+const BORING: &str = "pool-dial-boring";
+/// Crates `BORING` must never reach (exact names).
+const BORING_BANNED: &[&str] = &[
+    "rustls",
+    "tokio-rustls",
+    "webpki-roots",
+    "pool-rustls",
+    "pool-dial-rustls",
+    "h2",
+];
 /// Crates `CORE` must never reach: exact names, and prefixes ending in `-`.
 const CORE_BANNED: &[&str] = &[
     "rustls",
@@ -150,21 +184,66 @@ fn problems(metadata: &Value) -> Result<Vec<String>, String> {
             }
         }
     }
-    for reached in core_reaches(metadata, &names)? {
+    for reached in reaches(metadata, &names, CORE)? {
         if is_core_banned(reached) {
             problems.push(format!(
                 "{CORE} reaches {reached} through normal or build dependencies"
             ));
         }
     }
+    if workspace.contains(BORING) {
+        for reached in reaches(metadata, &names, BORING)? {
+            if BORING_BANNED.contains(&reached) {
+                problems.push(format!(
+                    "{BORING} reaches {reached} through normal or build dependencies"
+                ));
+            }
+        }
+    }
+    problems.extend(floor_problems(&declared, &workspace));
     Ok(problems)
 }
 
-/// The names of every package `CORE` reaches through normal and build edges of the
-/// resolved graph (`CORE` itself excluded).
-fn core_reaches<'a>(
+fn floor(name: &str) -> Option<u8> {
+    FLOORS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+}
+
+/// Workspace crates with no floor, and normal or build edges to a higher floor.
+fn floor_problems(declared: &BTreeMap<&str, Vec<Dep>>, workspace: &BTreeSet<&str>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (&package, deps) in declared {
+        if SIDE.contains(&package) {
+            continue;
+        }
+        let Some(own) = floor(package) else {
+            problems.push(format!(
+                "{package} has no floor: add it to FLOORS in xtask/src/layers.rs"
+            ));
+            continue;
+        };
+        for dep in deps {
+            if dep.kind == "dev" || !workspace.contains(dep.name.as_str()) {
+                continue;
+            }
+            if let Some(theirs) = floor(&dep.name)
+                && theirs > own
+            {
+                problems.push(format!(
+                    "{package} (floor {own}) -> {} (floor {theirs}, {}): a dependency points up",
+                    dep.name, dep.kind
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// The names of every package `from` reaches through normal and build edges of the
+/// resolved graph (`from` itself excluded).
+fn reaches<'a>(
     metadata: &'a Value,
     names: &BTreeMap<&'a str, &'a str>,
+    from: &str,
 ) -> Result<BTreeSet<&'a str>, String> {
     let resolve = metadata
         .get("resolve")
@@ -183,11 +262,11 @@ fn core_reaches<'a>(
         }
         edges.insert(text(node, "id")?, out);
     }
-    let Some(core_id) = names.iter().find(|(_, n)| **n == CORE).map(|(id, _)| *id) else {
-        return Err(format!("cargo metadata: no package {CORE}"));
+    let Some(from_id) = names.iter().find(|(_, n)| **n == from).map(|(id, _)| *id) else {
+        return Err(format!("cargo metadata: no package {from}"));
     };
     let mut seen = BTreeSet::new();
-    let mut todo = vec![core_id];
+    let mut todo = vec![from_id];
     while let Some(id) = todo.pop() {
         for &next in edges.get(id).map(Vec::as_slice).unwrap_or_default() {
             if seen.insert(next) {
@@ -198,7 +277,7 @@ fn core_reaches<'a>(
     Ok(seen
         .into_iter()
         .filter_map(|id| names.get(id).copied())
-        .filter(|n| *n != CORE)
+        .filter(|n| *n != from)
         .collect())
 }
 
@@ -296,6 +375,43 @@ mod tests {
                 "pool-testkit -> pool-core (dev): the test kit depends on no workspace crate",
                 "pool-dial-rustls -> pool-cli (dev): nothing may depend on the application",
                 "pool-core reaches hickory-proto through normal or build dependencies",
+            ]
+        );
+    }
+
+    #[test]
+    fn floors_and_the_boring_build_are_checked() {
+        let m = metadata(
+            &[
+                ("pool-core", &[]),
+                ("pool-http", &[("pool-core", "normal")]),
+                (
+                    "pool-dial",
+                    &[("pool-http", "normal"), ("pool-dial-quic", "normal")],
+                ),
+                (
+                    "pool-dial-quic",
+                    &[("pool-dial", "normal"), ("quinn", "normal")],
+                ),
+                (
+                    "pool-dial-boring",
+                    &[("pool-dial", "normal"), ("pool-dial-rustls", "dev")],
+                ),
+                ("pool-dial-rustls", &[("pool-dial", "normal")]),
+                ("pool-new", &[("pool-core", "normal")]),
+            ],
+            // pool-dial -> pool-dial-quic makes pool-dial-boring reach quinn and rustls; its
+            // dev-dependency on pool-dial-rustls is not in its build.
+            &[("quinn", &["rustls"]), ("rustls", &[])],
+        );
+        let mut problems = problems(&m).unwrap();
+        problems.sort();
+        assert_eq!(
+            problems,
+            vec![
+                "pool-dial (floor 2) -> pool-dial-quic (floor 3, normal): a dependency points up",
+                "pool-dial-boring reaches rustls through normal or build dependencies",
+                "pool-new has no floor: add it to FLOORS in xtask/src/layers.rs",
             ]
         );
     }
