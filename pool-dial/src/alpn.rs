@@ -11,7 +11,8 @@ use http_body::{Body, Frame, SizeHint};
 use pool_core::{Connection, ProbeVerdict};
 use pool_http::{BoxError, HttpConnection, Protocol, RequestError};
 
-use crate::{H1Body, H1Conn, TlsConnection, TlsInfo};
+use crate::h1::{H1Body, H1Conn};
+use crate::info::{TlsConnection, TlsInfo};
 
 /// A connection that is HTTP/2 or HTTP/1.1, as the server chose by ALPN (Envoy's mixed
 /// pool): `pool-dial-rustls`'s `HttpsConn` and the inside of `pool-dial-boring`'s

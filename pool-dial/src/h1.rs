@@ -20,7 +20,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
-use crate::{TlsConnection, TlsInfo, authority};
+use crate::conn::{authority, when_closed};
+use crate::info::{TlsConnection, TlsInfo};
 
 /// A request body as the connection's hyper handle takes it (one type for every caller).
 type ReqBody = UnsyncBoxBody<Bytes, BoxError>;
@@ -280,7 +281,7 @@ impl Connection for H1Conn {
     }
 
     fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
-        crate::when_closed(&self.closed)
+        when_closed(&self.closed)
     }
 
     /// A TLS stream or an HTTP/1.1 connection that ends on its own was closed or reset by

@@ -10,7 +10,9 @@ use bytes::Bytes;
 use http::{HeaderMap, Request, Response};
 use pool_http::BoxError;
 
-use crate::{H2LikeClient, H2LikeConnection, H2LikeError, H2LikePing, H2LikeRecv, H2LikeSend};
+use crate::h2like::{H2LikeError, H2LikeRecv, H2LikeSend};
+use crate::h2session::{H2LikeClient, H2LikeConnection};
+use crate::ping::H2LikePing;
 
 impl H2LikeError for h2::Error {
     fn reason(&self) -> Option<u32> {

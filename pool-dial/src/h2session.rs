@@ -238,7 +238,7 @@ impl<C: H2LikeClient, P: H2LikePing + Send> H2Session<C, P> {
 
     /// Completes once [`is_closed`](Self::is_closed).
     pub fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
-        crate::when_closed(&self.closed)
+        crate::conn::when_closed(&self.closed)
     }
 
     /// Why the connection closed on its own: the peer's GOAWAY, or else the peer closing or

@@ -5,7 +5,7 @@ use std::net::IpAddr;
 
 use pool_core::IpRange;
 
-use crate::RoundRobin;
+use crate::rotate::RoundRobin;
 
 /// Where a dial's local address comes from: a static list (IPv4 and/or IPv6) and/or an
 /// IPv6 prefix to draw random addresses from. Empty (the default) lets the OS choose.

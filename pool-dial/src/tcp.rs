@@ -8,7 +8,7 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::SourceAddrs;
+use crate::source::SourceAddrs;
 
 /// TCP socket options set on every TCP dial (both TLS engines'):
 /// keepalive probes and `TCP_USER_TIMEOUT`, so a silently dropped path (a NAT or firewall
