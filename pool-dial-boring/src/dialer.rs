@@ -30,9 +30,10 @@ struct Built {
 /// mode, the HTTP/2 handshake and one PING (or hyper's HTTP/1.1 handshake), all within
 /// `conn_timeout`; then the optional validation request within `test_timeout`.
 ///
-/// A drop-in for `pool_dial_rustls::H2Dialer` (mode [`Mode::H2`]), `H1Dialer` ([`Mode::H1`]) or
-/// `HttpsDialer` ([`Mode::Auto`]): its connection implements `pool_core::Connection` and
-/// `pool_http::HttpConnection`, so the pool and the request API are the same.
+/// A drop-in for `pool_dial_rustls::H2Dialer` (mode [`Mode::H2`](crate::Mode::H2)),
+/// `H1Dialer` ([`Mode::H1`](crate::Mode::H1)) or `HttpsDialer`
+/// ([`Mode::Auto`](crate::Mode::Auto)): its connection implements `pool_core::Connection`
+/// and `pool_http::HttpConnection`, so the pool and the request API are the same.
 pub struct BoringDialer {
     opts: BoringOptions,
     profiles: RoundRobin<Built>,
@@ -42,7 +43,7 @@ pub struct BoringDialer {
 
 impl BoringDialer {
     /// A dialer with these options. Fails when BoringSSL refuses a profile's values, a
-    /// profile does not offer `h2` in [`Mode::H2`], a CA file is unreadable, or there are
+    /// profile does not offer `h2` in [`Mode::H2`](crate::Mode::H2), a CA file is unreadable, or there are
     /// no trust roots.
     pub fn new(mut options: BoringOptions) -> Result<Self, BoringError> {
         if options.profiles.is_empty() {

@@ -19,7 +19,7 @@ pub trait H2LikePing {
 
 /// Sends an HTTP/2 PING on `slot`'s handle and waits for its answer; returns the
 /// round-trip time. h2 is made to forget the waiting task afterwards, also when the wait
-/// is abandoned (a probe's timeout drops this future): see [`ForgetPinger`].
+/// is abandoned (a probe's timeout drops this future): see `ForgetPinger`.
 pub async fn h2_ping<P: H2LikePing>(
     slot: &tokio::sync::Mutex<Option<P>>,
 ) -> Result<Duration, P::Error> {
