@@ -43,8 +43,8 @@ pub struct BoringDialer {
 
 impl BoringDialer {
     /// A dialer with these options. Fails when BoringSSL refuses a profile's values, a
-    /// profile does not offer `h2` in [`Mode::H2`](crate::Mode::H2), a CA file is unreadable, or there are
-    /// no trust roots.
+    /// profile does not offer `h2` in [`Mode::H2`](crate::Mode::H2), a CA file is
+    /// unreadable, or there are no trust roots.
     pub fn new(mut options: BoringOptions) -> Result<Self, BoringError> {
         if options.profiles.is_empty() {
             options.profiles.push(BrowserProfile::chrome());
