@@ -66,9 +66,7 @@ pub mod memory;
 pub mod metrics;
 mod options;
 pub mod proto;
-mod rotate;
 mod shell;
-mod source;
 mod sync;
 mod transport;
 mod types;
@@ -78,9 +76,7 @@ pub use fleet::{FleetApplied, FleetBan, FleetDemand, FleetEvent, SharedState};
 pub use ip_range::{IpRange, IpRangeError};
 pub use memory::{FixedMemory, MemorySource, ProcessMemory};
 pub use options::{OptionsError, Placement, PoolOptions};
-pub use rotate::RoundRobin;
 pub use shell::{GetOptions, Lease, Pool, ProbeTicket, WarmOutcome, WarmProgress, WarmReport};
-pub use source::SourceAddrs;
 pub use transport::{Connection, DialError, DialErrorKind, Dialer, Target};
 pub use types::{
     BlacklistReason, CloseReason, ConnInfo, Outcome, ProbeVerdict, Protocol, Stats, WarmLimit,

@@ -1,5 +1,5 @@
 //! [`BoringDialer`] and its connection [`BoringConn`]: HTTP/2 ([`BoringH2Conn`], `http2`)
-//! or HTTP/1.1 (`pool_dial_rustls::H1Conn`, hyper) over TCP + BoringSSL, as the mode and the
+//! or HTTP/1.1 (`pool_dial::H1Conn`, hyper) over TCP + BoringSSL, as the mode and the
 //! server's ALPN choice say.
 
 use std::future::Future;
@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use http::{Request, Response};
-use pool_core::{Connection, DialError, DialErrorKind, Dialer, ProbeVerdict, RoundRobin, Target};
-use pool_dial_rustls::metrics::TlsMetrics;
-use pool_dial_rustls::{H1Conn, HttpsBody, HttpsConn, Rotation, TlsInfo};
+use pool_core::{Connection, DialError, DialErrorKind, Dialer, ProbeVerdict, Target};
+use pool_dial::metrics::TlsMetrics;
+use pool_dial::{AlpnBody, AlpnConn, H1Conn, RoundRobin, TlsInfo, dial_timeout};
 use pool_http::{BoxError, HttpConnection, Protocol, RequestError};
 
 use crate::error::BoringError;
@@ -30,20 +30,21 @@ struct Built {
 /// mode, the HTTP/2 handshake and one PING (or hyper's HTTP/1.1 handshake), all within
 /// `conn_timeout`; then the optional validation request within `test_timeout`.
 ///
-/// A drop-in for `pool_dial_rustls::H2Dialer` (mode [`Mode::H2`]), `H1Dialer` ([`Mode::H1`]) or
-/// `HttpsDialer` ([`Mode::Auto`]): its connection implements `pool_core::Connection` and
-/// `pool_http::HttpConnection`, so the pool and the request API are the same.
+/// A drop-in for `pool_dial_rustls::H2Dialer` (mode [`Mode::H2`](crate::Mode::H2)),
+/// `H1Dialer` ([`Mode::H1`](crate::Mode::H1)) or `HttpsDialer`
+/// ([`Mode::Auto`](crate::Mode::Auto)): its connection implements `pool_core::Connection`
+/// and `pool_http::HttpConnection`, so the pool and the request API are the same.
 pub struct BoringDialer {
     opts: BoringOptions,
     profiles: RoundRobin<Built>,
-    /// Handshakes and resumptions (`pool_dial_rustls::metrics`, shared with the rustls dialers).
+    /// Handshakes and resumptions (`pool_dial::metrics`, shared with the rustls dialers).
     metrics: TlsMetrics,
 }
 
 impl BoringDialer {
     /// A dialer with these options. Fails when BoringSSL refuses a profile's values, a
-    /// profile does not offer `h2` in [`Mode::H2`], a CA file is unreadable, or there are
-    /// no trust roots.
+    /// profile does not offer `h2` in [`Mode::H2`](crate::Mode::H2), a CA file is
+    /// unreadable, or there are no trust roots.
     pub fn new(mut options: BoringOptions) -> Result<Self, BoringError> {
         if options.profiles.is_empty() {
             options.profiles.push(BrowserProfile::chrome());
@@ -89,9 +90,9 @@ impl BoringDialer {
                 max_response_body: opts.max_response_body,
                 max_header_list: opts.max_response_header_size,
             };
-            HttpsConn::H2(crate::h2::establish(tls, info, &built.tls, &built.h2, limits).await?)
+            AlpnConn::H2(crate::h2::establish(tls, info, &built.tls, &built.h2, limits).await?)
         } else {
-            HttpsConn::H1(H1Conn::establish(tls, info, opts.max_response_header_size).await?)
+            AlpnConn::H1(H1Conn::establish(tls, info, opts.max_response_header_size).await?)
         };
         Ok(BoringConn {
             inner,
@@ -115,22 +116,13 @@ impl Dialer for BoringDialer {
 
     async fn dial(&self, target: &Target) -> Result<BoringConn, DialError> {
         let opts = &self.opts;
-        let built = match opts.profile_rotation {
-            Rotation::RoundRobin => self.profiles.next(),
-            Rotation::Random => self.profiles.random(),
-        }
-        .ok_or_else(|| DialError::new(DialErrorKind::Handshake, "no profile"))?;
+        let built = opts
+            .profile_rotation
+            .pick(&self.profiles)
+            .ok_or_else(|| DialError::new(DialErrorKind::Handshake, "no profile"))?;
         let conn = tokio::time::timeout(opts.conn_timeout, self.connect(built, target))
             .await
-            .map_err(|_| {
-                DialError::new(
-                    DialErrorKind::Timeout,
-                    format!(
-                        "connect + TLS + HTTP handshake did not finish within {:?}",
-                        opts.conn_timeout
-                    ),
-                )
-            })??;
+            .map_err(|_| dial_timeout("connect + TLS + HTTP handshake", opts.conn_timeout))??;
         if let Some(validation) = &opts.validation {
             pool_http::validate(&conn, validation, opts.test_timeout).await?;
             // The validation request does not make the connection "reused" for callers.
@@ -147,8 +139,8 @@ impl Dialer for BoringDialer {
 /// profile's header order.
 #[derive(Debug)]
 pub struct BoringConn {
-    /// `pool_dial_rustls`'s ALPN enum over this engine's HTTP/2 connection.
-    inner: HttpsConn<BoringH2Conn>,
+    /// `pool_dial`'s ALPN enum over this engine's HTTP/2 connection.
+    inner: AlpnConn<BoringH2Conn>,
     shape: HeaderShape,
     /// Requests the dial's validation sent (not counted in `requests_sent`).
     validation_requests: AtomicU64,
@@ -158,17 +150,14 @@ impl BoringConn {
     /// What the connection was made under and negotiated (the profile's name in
     /// `profile`).
     pub fn info(&self) -> &TlsInfo {
-        match &self.inner {
-            HttpsConn::H1(c) => c.info(),
-            HttpsConn::H2(c) => c.info(),
-        }
+        self.inner.info()
     }
 
     /// The HTTP/2 connection, when it is one (its PING, for instance).
     pub fn as_h2(&self) -> Option<&BoringH2Conn> {
         match &self.inner {
-            HttpsConn::H2(c) => Some(c),
-            HttpsConn::H1(_) => None,
+            AlpnConn::H2(c) => Some(c),
+            AlpnConn::H1(_) => None,
         }
     }
 }
@@ -207,7 +196,7 @@ impl HttpConnection for BoringConn {
         B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<BoxError>,
     {
-        let request = if let HttpsConn::H1(_) = &self.inner {
+        let request = if let AlpnConn::H1(_) = &self.inner {
             // The HTTP/2 connection applies the shape itself (and orders the headers).
             let (mut parts, body) = request.into_parts();
             self.shape.apply(&mut parts.headers, true);
@@ -225,6 +214,6 @@ impl HttpConnection for BoringConn {
     }
 }
 
-/// The response body of a [`BoringConn`]: the chosen protocol's (`pool_dial_rustls::HttpsBody`
+/// The response body of a [`BoringConn`]: the chosen protocol's (`pool_dial::AlpnBody`
 /// with the `http2` body).
-pub type BoringBody = HttpsBody<BoringH2Body>;
+pub type BoringBody = AlpnBody<BoringH2Body>;

@@ -1,6 +1,6 @@
 //! HTTP/2 over a BoringSSL stream with the `http2` crate (the h2 fork that orders SETTINGS
 //! and pseudo-headers and sends priorities): [`BoringH2Conn`], which carries `pool-http`'s
-//! request API. Its core is `pool_dial_rustls::H2Session` (the same as `pool_dial_rustls::H2Conn`'s) over
+//! request API. Its core is `pool_dial::H2Session` (the same as `pool_dial_rustls::H2Conn`'s) over
 //! `http2`'s types, through the newtypes of `crate::http2like` (`docs/h2like.md`).
 
 use std::future::Future;
@@ -16,14 +16,17 @@ use http2::frame::{
     StreamId,
 };
 use pool_core::{Connection, DialError, DialErrorKind, ProbeVerdict};
-use pool_dial_rustls::{GoAway, H2Body, H2Session, ReceiveWindow, Sniff, TlsInfo, complete_uri};
+use pool_dial::{
+    GoAway, H2Body, H2Session, ReceiveWindow, Sniff, TlsConnection, TlsInfo, authority,
+    complete_uri,
+};
 use pool_http::{BoxError, HttpConnection, Protocol, RequestError};
 use tokio::sync::watch;
 
 use crate::error::BoringError;
 use crate::http2like::{Http2Client, Http2Ping, Http2Recv};
 use crate::profiles::{H2Fingerprint, Pseudo};
-use crate::tls::{BoringStream, BuiltProfile, authority};
+use crate::tls::{BoringStream, BuiltProfile};
 
 /// A profile's HTTP/2 fingerprint as an `http2` client builder.
 pub(crate) fn builder(
@@ -186,7 +189,7 @@ pub(crate) async fn establish(
         .await
         .map_err(|e| DialError::new(DialErrorKind::Protocol, e))?;
     let ping = connection.ping_pong().map(Http2Ping);
-    let authority = Authority::try_from(authority(&info.host, info.addr))
+    let authority = Authority::try_from(authority(&info.host, info.addr.port()))
         .map_err(|e| DialError::new(DialErrorKind::Handshake, e))?;
     let conn = BoringH2Conn {
         session: H2Session::start(Http2Client(send), ping, connection, closed, goaway)
@@ -205,7 +208,7 @@ pub(crate) async fn establish(
 
 /// The receive windows a profile's preface advertises: its
 /// `SETTINGS_INITIAL_WINDOW_SIZE` (65,535 when it sends none) and 65,535 plus its first
-/// WINDOW_UPDATE. They are part of the browser's fingerprint, so `pool_dial_rustls::H2Windows`
+/// WINDOW_UPDATE. They are part of the browser's fingerprint, so `pool_dial::H2Windows`
 /// (the config's `[h2]`) does not change them, and no adaptive mode grows them: no
 /// browser sends a second SETTINGS or grows its windows mid-connection, and Chrome's
 /// 6 MiB / 15 MiB already carry a 20 MB body at 50 ms in a few round trips
@@ -302,6 +305,12 @@ impl Connection for BoringH2Conn {
     }
 }
 
+impl TlsConnection for BoringH2Conn {
+    fn info(&self) -> &TlsInfo {
+        &self.info
+    }
+}
+
 impl HttpConnection for BoringH2Conn {
     type ResponseBody = BoringH2Body;
 
@@ -347,7 +356,7 @@ impl HttpConnection for BoringH2Conn {
     }
 }
 
-/// The streamed body of an HTTP/2 response on a [`BoringH2Conn`]: `pool_dial_rustls::H2Body` over
+/// The streamed body of an HTTP/2 response on a [`BoringH2Conn`]: `pool_dial::H2Body` over
 /// `http2`'s stream (data as it arrives, flow-control capacity released as it is handed
 /// out, then the trailers; at most `max_response_body` bytes; dropping it early resets the
 /// stream).

@@ -1,5 +1,5 @@
-//! `http2`'s types in the shape `pool_dial_rustls`'s HTTP/2 response path needs
-//! ([`pool_dial_rustls::H2LikeRecv`] and the rest): newtypes, as the traits and the types are both
+//! `http2`'s types in the shape `pool_dial`'s HTTP/2 response path needs
+//! ([`pool_dial::H2LikeRecv`] and the rest): newtypes, as the traits and the types are both
 //! other crates' (`docs/h2like.md`).
 
 use std::future::Future;
@@ -7,7 +7,7 @@ use std::task::{Context, Poll, ready};
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response};
-use pool_dial_rustls::{H2LikeClient, H2LikeError, H2LikePing, H2LikeRecv, H2LikeSend};
+use pool_dial::{H2LikeClient, H2LikeError, H2LikePing, H2LikeRecv, H2LikeSend};
 use pool_http::BoxError;
 
 /// An `http2` request handle.

@@ -14,7 +14,7 @@
 //! of the ordering). A JA4 classifier sees the browser, not rustls.
 //!
 //! Certificates are verified for the host name (BoringSSL's hostname check) against the
-//! system roots and extra CAs ([`pool_dial_rustls::Trust`], the same options as the rustls path);
+//! system roots and extra CAs ([`pool_dial::Trust`], the same options as the rustls path);
 //! a refused certificate fails the dial with a [`BoringError::Certificate`] cause; turning
 //! verification off is logged loudly at build and at every dial.
 //!
@@ -62,9 +62,9 @@ pub use http2like::{Http2Error, Http2Recv};
 pub use options::{BoringOptions, Mode};
 pub use profiles::BrowserProfile;
 
-/// Re-exported from `pool-dial-rustls`: the trust options, the rotation and the connection record
+/// Re-exported from `pool-dial`: the trust options, the rotation and the connection record
 /// both engines share.
-pub use pool_dial_rustls::{Rotation, TlsInfo, Trust};
+pub use pool_dial::{Rotation, TlsInfo, Trust};
 
 /// The BoringSSL binding this crate uses.
 pub use btls;

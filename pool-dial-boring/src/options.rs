@@ -3,8 +3,7 @@
 
 use std::time::Duration;
 
-use pool_core::SourceAddrs;
-use pool_dial_rustls::{Rotation, TcpOptions, Trust};
+use pool_dial::{Rotation, SourceAddrs, TcpOptions, Trust};
 use pool_http::Validation;
 
 use crate::profiles::BrowserProfile;
@@ -68,7 +67,7 @@ pub struct BoringOptions {
     /// `pool_http::Body::collect`'s limit, streams by `RequestOptions::max_response_body`.
     pub max_response_body: usize,
     /// Keepalive and `TCP_USER_TIMEOUT` of the TCP connection (the config's `[tcp]`; the
-    /// same dial as the rustls dialers', `pool_dial_rustls::connect_tcp`). Default:
+    /// same dial as the rustls dialers', `pool_dial::connect_tcp`). Default:
     /// `TcpOptions::default()`.
     pub tcp: TcpOptions,
 }

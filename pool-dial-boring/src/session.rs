@@ -15,7 +15,7 @@ use btls::ex_data::Index;
 use btls::ssl::{
     Ssl, SslConnectorBuilder, SslContextRef, SslRef, SslSession, SslSessionCacheMode, SslVersion,
 };
-use pool_rustls::session::{MAX_TICKETS, TICKETS_PER_NAME, TicketStore};
+use pool_dial::{MAX_TICKETS, TICKETS_PER_NAME, TicketStore};
 
 /// The `Ssl` extra-data slot holding the host name a connection was made for (what its
 /// sessions are stored under).

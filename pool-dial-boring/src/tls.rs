@@ -2,7 +2,6 @@
 //! per-connection settings BoringSSL only takes on an `Ssl` (key shares, ALPS, ECH GREASE);
 //! the handshake with SNI and the certificate verified for the host name.
 
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -14,8 +13,8 @@ use btls::x509::X509;
 use btls::x509::store::X509StoreBuilder;
 use http::HeaderValue;
 use pool_core::{DialError, DialErrorKind, Target};
-use pool_dial_rustls::metrics::TlsMetrics;
-use pool_dial_rustls::{TlsInfo, Trust};
+use pool_dial::metrics::TlsMetrics;
+use pool_dial::{TlsInfo, Trust, connect_tcp, warn_insecure_dial};
 use tokio::net::TcpStream;
 
 use crate::error::BoringError;
@@ -289,13 +288,12 @@ impl BuiltProfile {
     ) -> Result<(BoringStream, TlsInfo), DialError> {
         let insecure = opts.trust.danger_accept_invalid_certs;
         if insecure {
-            tracing::warn!(transport = "boring", host = %target.host, addr = %target.addr,
-                "dialing WITHOUT certificate verification (danger_accept_invalid_certs)");
+            warn_insecure_dial("boring", &target.host, target.addr);
         }
         let ssl = self
             .ssl_for(&target.host, insecure)
             .map_err(handshake_setup)?;
-        let tcp = pool_dial_rustls::connect_tcp(target.addr, &opts.source_addrs, &opts.tcp)
+        let tcp = connect_tcp(target.addr, &opts.source_addrs, &opts.tcp)
             .await
             .map_err(DialError::connect)?;
         let local_addr = tcp
@@ -391,14 +389,5 @@ fn check_alpn(mode: Mode, got: Option<&[u8]>) -> Result<(), DialError> {
             DialErrorKind::Unsupported,
             "the server chose a protocol this dialer does not speak",
         ),
-    }
-}
-
-/// `host` or `host:port` (the port only when it is not 443).
-pub(crate) fn authority(host: &str, addr: SocketAddr) -> String {
-    if addr.port() == 443 {
-        host.to_owned()
-    } else {
-        format!("{host}:{}", addr.port())
     }
 }

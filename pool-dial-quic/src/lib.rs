@@ -6,7 +6,7 @@
 //!
 //! - One client endpoint (UDP socket) per address family, or one per configured local
 //!   source address (rotated per dial, matched to the target's family, see
-//!   [`pool_core::SourceAddrs`]); a QUIC connection per target IP.
+//!   [`pool_dial::SourceAddrs`]); a QUIC connection per target IP.
 //! - SNI = the host name and the certificate verified for it (never the IP), against
 //!   webpki roots plus extra CA files; an explicit, warning-logged option turns
 //!   verification off for testing; the key log is opt-in. All of it is `pool-rustls`'s,
@@ -63,7 +63,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use pool_core::{DialError, DialErrorKind, Dialer, SourceAddrs, Target};
+use pool_core::{DialError, DialErrorKind, Dialer, Target};
 use pool_rustls::{AlpnError, TlsProfile, TlsVersion};
 use quinn::crypto::rustls::QuicClientConfig;
 use quinn::{Endpoint, EndpointConfig, TransportConfig, VarInt};
@@ -77,6 +77,10 @@ pub use pool_http::Validation;
 /// Why a [`QuicDialer`] could not be built: `pool-rustls`'s one error type.
 pub use pool_rustls::{ConfigError, Trust};
 pub use tuning::Congestion;
+
+/// Re-exported from `pool-dial`: the type of [`QuicOptions::source_addrs`], shared with the
+/// TCP dialers.
+pub use pool_dial::SourceAddrs;
 
 /// The ALPN protocol HTTP/3 runs under; [`QuicOptions::alpn`] must offer it.
 pub const ALPN_H3: &str = "h3";

@@ -2,22 +2,22 @@
 //! what the origin chose — HTTP/2 shared by the peer's stream limit, HTTP/1.1 exclusive —
 //! as Envoy's mixed pool does.
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
-use bytes::Bytes;
-use http::{Request, Response};
-use http_body::{Body, Frame, SizeHint};
-use pool_core::{Connection, DialError, Dialer, ProbeVerdict, Target};
-use pool_http::{BoxError, HttpConnection, Protocol, RequestError};
+use pool_core::{DialError, Dialer, Target};
+use pool_dial::{AlpnBody, AlpnConn, H1Conn, H2Windows, dial_timeout};
 use pool_rustls::ConfigError;
 
-use crate::h1::{H1Body, H1Conn};
+use crate::H2Body;
 use crate::h2::{H2Conn, H2Dialer};
-use crate::h2like::H2Body;
-use crate::options::{H2Options, H2Windows, TlsOptions};
-use crate::tls::{AlpnRule, HTTP1_ALPN, TlsCore, TlsInfo, timeout_error};
+use crate::options::{H2Options, TlsOptions};
+use crate::tls::{AlpnRule, HTTP1_ALPN, TlsCore};
+
+/// A connection of an [`HttpsDialer`]: HTTP/2 ([`H2Conn`]) or HTTP/1.1, as the server chose
+/// by ALPN (`pool-dial`'s [`AlpnConn`], shared with the BoringSSL engine).
+pub type HttpsConn<H = H2Conn> = AlpnConn<H>;
+
+/// The response body of an [`HttpsConn`]: the chosen protocol's (`pool-dial`'s
+/// [`AlpnBody`]).
+pub type HttpsBody<B = H2Body> = AlpnBody<B>;
 
 /// Options of an [`HttpsDialer`].
 #[derive(Clone, Debug)]
@@ -103,153 +103,14 @@ impl Dialer for HttpsDialer {
         let opts = &self.core.opts;
         let conn = tokio::time::timeout(opts.conn_timeout, self.connect(target))
             .await
-            .map_err(|_| timeout_error("connect + TLS + HTTP handshake", opts.conn_timeout))??;
+            .map_err(|_| dial_timeout("connect + TLS + HTTP handshake", opts.conn_timeout))??;
         match &conn {
-            HttpsConn::H1(c) => c.validate(opts).await?,
+            HttpsConn::H1(c) => {
+                c.validate(opts.validation.as_ref(), opts.test_timeout)
+                    .await?
+            }
             HttpsConn::H2(c) => self.h2.validate(c).await?,
         }
         Ok(conn)
-    }
-}
-
-/// A connection of an [`HttpsDialer`]: HTTP/2 or HTTP/1.1, as the server chose by ALPN.
-/// `H` is the HTTP/2 connection: h2's by default, another engine's (`pool-dial-boring`'s) else.
-#[derive(Debug)]
-#[allow(
-    clippy::large_enum_variant,
-    reason = "clippy sizes the generic H as 0 bytes; both engines' HTTP/2 connections are as large as H1Conn"
-)]
-pub enum HttpsConn<H = H2Conn> {
-    /// HTTP/1.1 (exclusive).
-    H1(H1Conn),
-    /// HTTP/2 (shared by the peer's stream limit).
-    H2(H),
-}
-
-impl HttpsConn {
-    /// What the connection was made under and negotiated.
-    pub fn info(&self) -> &TlsInfo {
-        match self {
-            HttpsConn::H1(c) => c.info(),
-            HttpsConn::H2(c) => c.info(),
-        }
-    }
-}
-
-impl<H: Connection> Connection for HttpsConn<H> {
-    fn protocol(&self) -> Protocol {
-        match self {
-            HttpsConn::H1(c) => c.protocol(),
-            HttpsConn::H2(c) => c.protocol(),
-        }
-    }
-
-    fn capacity(&self) -> usize {
-        match self {
-            HttpsConn::H1(c) => c.capacity(),
-            HttpsConn::H2(c) => c.capacity(),
-        }
-    }
-
-    fn is_closed(&self) -> bool {
-        match self {
-            HttpsConn::H1(c) => c.is_closed(),
-            HttpsConn::H2(c) => c.is_closed(),
-        }
-    }
-
-    fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
-        let (h1, h2) = match self {
-            HttpsConn::H1(c) => (Some(c.closed()), None),
-            HttpsConn::H2(c) => (None, Some(c.closed())),
-        };
-        async move {
-            match (h1, h2) {
-                (Some(f), _) => f.await,
-                (_, Some(f)) => f.await,
-                (None, None) => {}
-            }
-        }
-    }
-
-    fn close_reason(&self) -> pool_core::CloseReason {
-        match self {
-            HttpsConn::H1(c) => c.close_reason(),
-            HttpsConn::H2(c) => c.close_reason(),
-        }
-    }
-
-    async fn probe(&self) -> ProbeVerdict {
-        match self {
-            HttpsConn::H1(c) => c.probe().await,
-            HttpsConn::H2(c) => c.probe().await,
-        }
-    }
-}
-
-impl<H: HttpConnection> HttpConnection for HttpsConn<H> {
-    type ResponseBody = HttpsBody<H::ResponseBody>;
-
-    async fn send<B>(
-        &self,
-        request: Request<B>,
-    ) -> Result<Response<HttpsBody<H::ResponseBody>>, RequestError>
-    where
-        B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
-        B::Error: Into<BoxError>,
-    {
-        Ok(match self {
-            HttpsConn::H1(c) => c.send(request).await?.map(HttpsBody::H1),
-            HttpsConn::H2(c) => c.send(request).await?.map(HttpsBody::H2),
-        })
-    }
-
-    fn requests_sent(&self) -> u64 {
-        match self {
-            HttpsConn::H1(c) => c.requests_sent(),
-            HttpsConn::H2(c) => c.requests_sent(),
-        }
-    }
-}
-
-/// The response body of an [`HttpsConn`]: the chosen protocol's. `B` is the HTTP/2 body:
-/// h2's by default, another crate's for another engine (`pool-dial-boring`'s `BoringBody`).
-#[derive(Debug)]
-pub enum HttpsBody<B = H2Body> {
-    /// An HTTP/1.1 body.
-    H1(H1Body),
-    /// An HTTP/2 body.
-    H2(B),
-}
-
-impl<B> Body for HttpsBody<B>
-where
-    B: Body<Data = Bytes, Error = RequestError> + Unpin,
-{
-    type Data = Bytes;
-    type Error = RequestError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, RequestError>>> {
-        match self.get_mut() {
-            HttpsBody::H1(b) => Pin::new(b).poll_frame(cx),
-            HttpsBody::H2(b) => Pin::new(b).poll_frame(cx),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match self {
-            HttpsBody::H1(b) => b.is_end_stream(),
-            HttpsBody::H2(b) => b.is_end_stream(),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match self {
-            HttpsBody::H1(b) => b.size_hint(),
-            HttpsBody::H2(b) => b.size_hint(),
-        }
     }
 }

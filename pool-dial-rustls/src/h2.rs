@@ -14,12 +14,14 @@ use pool_http::{BoxError, HttpConnection, Protocol, RequestError};
 use pool_rustls::ConfigError;
 use tokio::sync::watch;
 
-use crate::bdp::ReceiveWindow;
-use crate::goaway::{GoAway, Sniff};
-use crate::h2like::H2Body;
-use crate::h2session::{H2Session, complete_uri};
-use crate::options::{H2Options, H2Windows};
-use crate::tls::{TlsCore, TlsInfo, authority, timeout_error};
+use pool_dial::{
+    GoAway, H2Session, H2Windows, ReceiveWindow, Sniff, TlsConnection, TlsInfo, authority,
+    complete_uri, dial_timeout,
+};
+
+use crate::H2Body;
+use crate::options::H2Options;
+use crate::tls::TlsCore;
 
 /// Dials HTTP/2 connections: a TLS connection as [`TlsDialer`](crate::TlsDialer) makes
 /// it, with `h2` required by ALPN, then the h2 handshake, the connection driver spawned,
@@ -106,7 +108,7 @@ impl Dialer for H2Dialer {
         let opts = &self.core.opts;
         let conn = tokio::time::timeout(opts.conn_timeout, self.connect(target))
             .await
-            .map_err(|_| timeout_error("connect + TLS + HTTP/2 handshake", opts.conn_timeout))??;
+            .map_err(|_| dial_timeout("connect + TLS + HTTP/2 handshake", opts.conn_timeout))??;
         self.validate(&conn).await?;
         Ok(conn)
     }
@@ -203,6 +205,12 @@ impl Connection for H2Conn {
 
     async fn probe(&self) -> ProbeVerdict {
         self.session.probe(self.test_timeout).await
+    }
+}
+
+impl TlsConnection for H2Conn {
+    fn info(&self) -> &TlsInfo {
+        &self.info
     }
 }
 

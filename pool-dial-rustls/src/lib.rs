@@ -29,7 +29,9 @@
 //! classified by `pool-http` ([`pool_http::classify`]): 2xx admits it, a banned status
 //! (default 403) fails the dial as `Banned` (the IP is blacklisted at once), anything else
 //! as `Rejected` (closed, no penalty). Trust roots, the insecure verifier, the key log and
-//! TLS profiles are `pool-rustls`'s, shared with the QUIC dialer.
+//! TLS profiles are `pool-rustls`'s, shared with the QUIC dialer. What both TLS engines
+//! share — TCP connect, HTTP/1.1 over any stream, the HTTP/2 session, GOAWAY sniffing,
+//! [`TlsInfo`], [`Trust`] — is `pool-dial`'s (`docs/dial-crates.md`).
 //!
 //! ## Identity
 //! The pool keys connections by host and address (IP and port); everything else that is
@@ -69,44 +71,37 @@
 #![warn(missing_docs)]
 
 mod auto;
-mod bdp;
-mod goaway;
 mod h1;
 mod h2;
-mod h2like;
-mod h2session;
-pub mod metrics;
 mod options;
 mod tls;
 
 pub use crate::h2::{H2Conn, H2Dialer};
-pub use crate::h2like::H2Body;
 pub use auto::{HttpsBody, HttpsConn, HttpsDialer, HttpsOptions};
-pub use bdp::ReceiveWindow;
-pub use h1::{H1Body, H1Conn, H1Dialer};
-pub use options::{H2Options, H2Windows, TlsOptions};
-pub use tls::{TcpKeepalive, TcpOptions};
-pub use tls::{TlsConn, TlsDialer, TlsInfo, TlsIo, connect_tcp, when_closed};
+pub use h1::H1Dialer;
+pub use options::{H2Options, TlsOptions};
+pub use tls::{TlsConn, TlsDialer, TlsIo};
 
-/// The GOAWAY record of an HTTP/2 connection and the read-side sniffer that fills it; public
-/// for `pool-dial-boring`, whose HTTP/2 client (`http2`, an h2 fork) has the same gap.
-pub use goaway::{GoAway, Sniff};
+/// The streamed body of an HTTP/2 response: `pool-dial`'s [`pool_dial::H2Body`] over h2's
+/// receiving half, the [`HttpConnection::ResponseBody`](pool_http::HttpConnection::ResponseBody)
+/// of an [`H2Conn`].
+pub type H2Body<R = ::h2::RecvStream> = pool_dial::H2Body<R>;
 
-/// The HTTP/2 response path over an h2-like crate (the streamed body, the request-body
-/// pump, PING, the error classification); public for `pool-dial-boring`, whose `http2` has
-/// h2's shape but its own types.
-pub use h2like::{
-    H2LikeError, H2LikePing, H2LikeRecv, H2LikeSend, PumpGuard, h2_ping, request_error,
-    stream_error,
+/// Re-exported from `pool-dial`, where what both TLS engines share lives (users of the
+/// options and connections of this crate name them here): the HTTP/1.1 connection, the TCP
+/// options and connect, source addresses, the connection record, the HTTP/2 windows, the
+/// handshake counters (`metrics`).
+pub use pool_dial::{
+    CipherSuite, H1Body, H1Conn, H2Windows, ProtocolVersion, ReceiveWindow, SourceAddrs,
+    TcpKeepalive, TcpOptions, TlsConnection, TlsInfo, connect_tcp, metrics, when_closed,
 };
-pub use h2session::{H2LikeClient, H2LikeConnection, H2Session, complete_uri};
 
-/// Re-exported from `pool-rustls`, where the rustls plumbing lives, for the users of the
-/// TLS options.
+/// Re-exported from `pool-rustls` (and `pool-dial`, for `Rotation` and `Trust`), for the
+/// users of the TLS options.
 pub use pool_rustls::{ConfigError, Rotation, TlsProfile, TlsVersion, Trust};
 
 /// Re-exported from `pool-http`: the validation request of [`TlsOptions::validation`].
 pub use pool_http::Validation;
 
-/// The rustls version this crate uses (its types appear in [`TlsInfo`]).
+/// The rustls version this crate uses.
 pub use rustls;

@@ -1,94 +1,29 @@
-//! TCP + rustls: the shared connect path, and the exclusive [`TlsDialer`] / [`TlsConn`].
+//! TCP + rustls: the connect path of this crate's dialers ([`TlsCore`]: `pool-dial`'s TCP
+//! connect, the rustls handshake, the ALPN check), and the exclusive [`TlsDialer`] /
+//! [`TlsConn`].
 
 use std::io;
-use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
 use http::HeaderValue;
-use pool_core::{Connection, DialError, DialErrorKind, Dialer, RoundRobin, Target};
+use pool_core::{Connection, DialError, DialErrorKind, Dialer, Target};
+use pool_dial::metrics::TlsMetrics;
+use pool_dial::{
+    Rotation, RoundRobin, TlsConnection, TlsInfo, connect_tcp, dial_timeout, validate_on_stream,
+    warn_insecure_dial, when_closed,
+};
 use rustls_pki_types::ServerName;
-use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
-use tokio::net::{TcpSocket, TcpStream};
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-use pool_rustls::{BuiltProfile, ConfigError, Rotation, build_profiles, warn_insecure_dial};
+use pool_rustls::{BuiltProfile, ConfigError, build_profiles};
 
-use crate::metrics::TlsMetrics;
 use crate::options::TlsOptions;
-
-/// What a connection was made under and what it negotiated: its identity for reuse.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct TlsInfo {
-    /// The host name: SNI, and the name the certificate was verified against.
-    pub host: Arc<str>,
-    /// The address connected to.
-    pub addr: SocketAddr,
-    /// The local address the connection was made from.
-    pub local_addr: SocketAddr,
-    /// The TLS profile used.
-    pub profile: Arc<str>,
-    /// The negotiated ALPN protocol.
-    pub alpn: Option<Vec<u8>>,
-    /// The negotiated TLS version.
-    pub protocol_version: Option<rustls::ProtocolVersion>,
-    /// The negotiated cipher suite.
-    pub cipher_suite: Option<rustls::CipherSuite>,
-    /// The connection's `Accept-Language`, if languages are configured.
-    pub accept_language: Option<HeaderValue>,
-    /// Whether certificate verification was off (`danger_accept_invalid_certs`).
-    pub insecure: bool,
-    /// Whether the handshake resumed an earlier session (a ticket of an earlier
-    /// connection to the same host name under the same profile) instead of a full one.
-    pub resumed: bool,
-}
-
-impl TlsInfo {
-    /// A record of a connection made by another TLS engine (`pool-dial-boring`), which reports
-    /// its connections in the same shape. `protocol_version` and `cipher_suite` are the
-    /// IANA code points; `resumed` whether the handshake resumed a session.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        host: Arc<str>,
-        addr: SocketAddr,
-        local_addr: SocketAddr,
-        profile: Arc<str>,
-        alpn: Option<Vec<u8>>,
-        protocol_version: Option<u16>,
-        cipher_suite: Option<u16>,
-        accept_language: Option<HeaderValue>,
-        insecure: bool,
-        resumed: bool,
-    ) -> Self {
-        Self {
-            host,
-            addr,
-            local_addr,
-            profile,
-            alpn,
-            protocol_version: protocol_version.map(rustls::ProtocolVersion::from),
-            cipher_suite: cipher_suite.map(rustls::CipherSuite::from),
-            accept_language,
-            insecure,
-            resumed,
-        }
-    }
-}
-
-/// One choice per connection from `list`, in turn or at random.
-fn pick<T>(list: &RoundRobin<T>, mode: Rotation) -> Option<&T> {
-    match mode {
-        Rotation::RoundRobin => list.next(),
-        Rotation::Random => list.random(),
-    }
-}
 
 /// What a dialer accepts as the negotiated ALPN protocol.
 #[derive(Clone, Copy, Debug)]
@@ -225,7 +160,9 @@ impl TlsCore {
         &self,
         target: &Target,
     ) -> Result<(TlsStream<TcpStream>, TlsInfo), DialError> {
-        let profile = pick(&self.profiles, self.profile_rotation)
+        let profile = self
+            .profile_rotation
+            .pick(&self.profiles)
             .ok_or_else(|| DialError::new(DialErrorKind::Handshake, "no TLS profile configured"))?;
         let server_name = ServerName::try_from(target.host.to_string())
             .map_err(|e| DialError::new(DialErrorKind::Handshake, e))?;
@@ -261,131 +198,23 @@ impl TlsCore {
                 ),
             ));
         }
-        let accept_language = pick(&self.languages, self.language_rotation).cloned();
-        let info = TlsInfo {
-            host: target.host.clone(),
-            addr: target.addr,
+        let accept_language = self.language_rotation.pick(&self.languages).cloned();
+        let info = TlsInfo::new(
+            target.host.clone(),
+            target.addr,
             local_addr,
-            profile: profile.name.clone(),
+            profile.name.clone(),
             alpn,
-            protocol_version: session.protocol_version(),
-            cipher_suite: session.negotiated_cipher_suite().map(|s| s.suite()),
+            session.protocol_version().map(u16::from),
+            session
+                .negotiated_cipher_suite()
+                .map(|s| u16::from(s.suite())),
             accept_language,
-            insecure: self.opts.trust.danger_accept_invalid_certs,
+            self.opts.trust.danger_accept_invalid_certs,
             resumed,
-        };
+        );
         Ok((tls, info))
     }
-}
-
-/// TCP socket options set on every TCP dial (the rustls dialers' and `pool-dial-boring`'s):
-/// keepalive probes and `TCP_USER_TIMEOUT`, so a silently dropped path (a NAT or firewall
-/// that forgot the flow, a peer that vanished) is found on an idle connection instead of
-/// at the next request's deadline. The defaults and why: `docs/tcp-keepalive.md`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TcpOptions {
-    /// Keepalive probes (`SO_KEEPALIVE` with `TCP_KEEPIDLE`, `TCP_KEEPINTVL`,
-    /// `TCP_KEEPCNT`); `None`: no keepalive. Default: [`TcpKeepalive::default`].
-    pub keepalive: Option<TcpKeepalive>,
-    /// `TCP_USER_TIMEOUT` (Linux): the connection is reset once sent data (or, on an idle
-    /// connection, a keepalive probe) has gone unacknowledged this long; `None`: the
-    /// kernel's default (retransmissions for ~15 minutes).
-    /// Default: 20 s.
-    pub user_timeout: Option<Duration>,
-}
-
-/// The keepalive part of [`TcpOptions`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TcpKeepalive {
-    /// Idle time before the first probe (`TCP_KEEPIDLE`, whole seconds, at least 1).
-    /// Default: 15 s (Go's `net.Dialer`).
-    pub idle: Duration,
-    /// Time between unanswered probes (`TCP_KEEPINTVL`, whole seconds, at least 1).
-    /// Default: 5 s.
-    pub interval: Duration,
-    /// Unanswered probes before the connection is reset (`TCP_KEEPCNT`), when no
-    /// `user_timeout` decides first. Default: 3.
-    pub retries: u32,
-}
-
-impl Default for TcpKeepalive {
-    fn default() -> Self {
-        Self {
-            idle: Duration::from_secs(15),
-            interval: Duration::from_secs(5),
-            retries: 3,
-        }
-    }
-}
-
-impl Default for TcpOptions {
-    fn default() -> Self {
-        Self {
-            keepalive: Some(TcpKeepalive::default()),
-            user_timeout: Some(Duration::from_secs(20)),
-        }
-    }
-}
-
-impl TcpOptions {
-    /// No keepalive and the kernel's retransmission timeout: a plain socket.
-    pub fn off() -> Self {
-        Self {
-            keepalive: None,
-            user_timeout: None,
-        }
-    }
-
-    /// Sets these options on `socket` (before connect, so they hold from the SYN on).
-    fn apply(&self, socket: &Socket) -> io::Result<()> {
-        let named = |what: &'static str| {
-            move |e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"))
-        };
-        if let Some(k) = self.keepalive {
-            // Linux counts both in whole seconds and refuses 0.
-            let second = Duration::from_secs(1);
-            let params = socket2::TcpKeepalive::new()
-                .with_time(k.idle.max(second))
-                .with_interval(k.interval.max(second))
-                .with_retries(k.retries);
-            socket.set_keepalive(true).map_err(named("SO_KEEPALIVE"))?;
-            socket
-                .set_tcp_keepalive(&params)
-                .map_err(named("TCP keepalive parameters"))?;
-        }
-        if let Some(t) = self.user_timeout {
-            socket
-                .set_tcp_user_timeout(Some(t))
-                .map_err(named("TCP_USER_TIMEOUT"))?;
-        }
-        Ok(())
-    }
-}
-
-/// A TCP connection to `addr` (TCP_NODELAY on, `tcp`'s keepalive and `TCP_USER_TIMEOUT`),
-/// bound to the next source address of its family if any. Public for `pool-dial-boring`, which
-/// dials TCP the same way; read the options back with `socket2::SockRef::from(&stream)`.
-pub async fn connect_tcp(
-    addr: SocketAddr,
-    sources: &pool_core::SourceAddrs,
-    tcp: &TcpOptions,
-) -> io::Result<TcpStream> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_nonblocking(true)?;
-    tcp.apply(&socket)?;
-    if let Some((ip, from_prefix)) = sources.pick(addr.ip()) {
-        if from_prefix {
-            socket.set_freebind_v6(true)?;
-        }
-        let local = SocketAddr::new(ip, 0);
-        socket
-            .bind(&local.into())
-            .map_err(|e| io::Error::new(e.kind(), format!("bind {local}: {e}")))?;
-    }
-    let socket = TcpSocket::from_std_stream(std::net::TcpStream::from(socket));
-    let stream = socket.connect(addr).await?;
-    stream.set_nodelay(true)?;
-    Ok(stream)
 }
 
 /// Dials exclusive TLS streams (capacity 1): TCP connect within `conn_timeout`, rustls
@@ -423,9 +252,9 @@ impl Dialer for TlsDialer {
         let opts = &self.core.opts;
         let (mut stream, info) = tokio::time::timeout(opts.conn_timeout, self.core.connect(target))
             .await
-            .map_err(|_| timeout_error("connect + TLS handshake", opts.conn_timeout))??;
+            .map_err(|_| dial_timeout("connect + TLS handshake", opts.conn_timeout))??;
         if let Some(validation) = &opts.validation {
-            let exchange = crate::h1::validate_on_stream(
+            let exchange = validate_on_stream(
                 &mut stream,
                 validation,
                 target,
@@ -435,22 +264,6 @@ impl Dialer for TlsDialer {
             validation.check(opts.test_timeout, exchange).await?;
         }
         Ok(TlsConn::new(stream, info))
-    }
-}
-
-pub(crate) fn timeout_error(what: &str, limit: std::time::Duration) -> DialError {
-    DialError::new(
-        DialErrorKind::Timeout,
-        format!("{what} did not finish within {limit:?}"),
-    )
-}
-
-/// `host` or `host:port` (the port only when it is not 443).
-pub(crate) fn authority(host: &str, port: u16) -> String {
-    if port == 443 {
-        host.to_owned()
-    } else {
-        format!("{host}:{port}")
     }
 }
 
@@ -521,6 +334,12 @@ impl std::fmt::Debug for TlsConn {
     }
 }
 
+impl TlsConnection for TlsConn {
+    fn info(&self) -> &TlsInfo {
+        &self.info
+    }
+}
+
 impl Connection for TlsConn {
     fn capacity(&self) -> usize {
         1
@@ -531,22 +350,13 @@ impl Connection for TlsConn {
     }
 
     fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
-        crate::tls::when_closed(&self.closed)
+        when_closed(&self.closed)
     }
 
     /// A TLS stream or an HTTP/1.1 connection that ends on its own was closed or reset by
     /// the peer (this side never closes one without the pool knowing).
     fn close_reason(&self) -> pool_core::CloseReason {
         pool_core::CloseReason::PeerClosed
-    }
-}
-
-/// Completes once `flag` is set: the [`Connection::closed`] of every pool-dial-rustls connection,
-/// whose driver or watcher sets the flag when the connection ends.
-pub fn when_closed(flag: &watch::Sender<bool>) -> impl Future<Output = ()> + Send + 'static {
-    let mut rx = flag.subscribe();
-    async move {
-        let _ = rx.wait_for(|closed| *closed).await;
     }
 }
 

@@ -6,10 +6,11 @@ use rustls::client::Resumption;
 use rustls::crypto::CryptoProvider;
 use rustls::{ClientConfig, RootCertStore};
 
+use crate::Trust;
 use crate::error::{AlpnError, ConfigError, ProfileError};
 use crate::profile::TlsProfile;
 use crate::session::SessionStore;
-use crate::trust::{Trust, root_store};
+use crate::trust::root_store;
 use crate::verifier::AcceptAnyCert;
 
 /// The one crypto provider of the workspace, ring (see `docs/crypto-provider.md`).

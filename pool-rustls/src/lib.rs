@@ -5,8 +5,8 @@
 //!
 //! - [`provider`]: the one crypto provider of the workspace, ring (see
 //!   `docs/crypto-provider.md`); every config is built with `builder_with_provider`;
-//! - [`Trust`]: trust roots (webpki-roots, extra CA files and certificates) → a
-//!   [`rustls::RootCertStore`] ([`root_store`]);
+//! - [`root_store`]: `pool-dial`'s [`Trust`] (webpki-roots, extra CA files and
+//!   certificates) → a [`rustls::RootCertStore`];
 //! - the insecure verifier (`danger_accept_invalid_certs`), logged loudly when a config is
 //!   built and by the dialers at every dial ([`warn_insecure_dial`]);
 //! - the key log ([`Trust::key_log`], off by default): session secrets written to the
@@ -15,7 +15,8 @@
 //!   ([`client_config`], [`build_profiles`]);
 //! - session resumption: every config gets its own [`SessionStore`] (TLS 1.3 tickets
 //!   used once, sized for one host of ~1,600 addresses; see `docs/tls-resumption.md`);
-//!   its bounded single-use [`TicketStore`] is the BoringSSL dialer's too;
+//!   its tickets in `pool-dial`'s bounded single-use [`TicketStore`], which the BoringSSL
+//!   dialer uses too;
 //! - one error type, [`ConfigError`].
 //!
 //! ## Example
@@ -42,9 +43,14 @@ mod verifier;
 
 pub use config::{BuiltProfile, build_profiles, client_config, provider};
 pub use error::{AlpnError, CaFileError, ConfigError, ProfileError};
-pub use profile::{Rotation, TlsProfile, TlsVersion};
+pub use profile::{TlsProfile, TlsVersion};
 pub use session::{SessionStore, TicketStore};
-pub use trust::{Trust, root_store, warn_insecure_dial};
+pub use trust::root_store;
+
+/// Re-exported from `pool-dial`, where what both TLS engines share lives: the trust
+/// options (plain data; [`root_store`] loads them for rustls), the per-connection
+/// rotation, the insecure dial's warning.
+pub use pool_dial::{Rotation, Trust, warn_insecure_dial};
 
 /// The rustls version this crate builds configs for.
 pub use rustls;

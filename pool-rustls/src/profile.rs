@@ -1,15 +1,5 @@
 //! TLS profiles: named sets of ClientHello choices rustls lets us vary.
 
-/// How one of several choices (profile, `Accept-Language`) is made per connection.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Rotation {
-    /// In order, wrapping around.
-    #[default]
-    RoundRobin,
-    /// Uniformly at random.
-    Random,
-}
-
 /// A TLS protocol version.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TlsVersion {

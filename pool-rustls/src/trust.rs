@@ -1,43 +1,15 @@
-//! Trust roots: webpki-roots, extra CA files and certificates; the insecure switch.
+//! Trust roots for rustls: `pool-dial`'s [`Trust`] (webpki-roots, extra CA files and
+//! certificates, the insecure switch) loaded into a [`RootCertStore`].
 
 use std::path::PathBuf;
+
+use pool_dial::Trust;
 
 use rustls::RootCertStore;
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 
 use crate::error::{CaFileError, ConfigError};
-
-/// What a rustls transport trusts, and how it may be observed. The TLS and QUIC dialers'
-/// options carry these fields and hand them over as one value.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Trust {
-    /// Trust Mozilla's roots (webpki-roots). Default: true.
-    pub webpki_roots: bool,
-    /// Extra CA certificates to trust, as PEM files (each may hold several).
-    pub extra_ca_files: Vec<PathBuf>,
-    /// Extra CA certificates to trust, already in DER form.
-    pub extra_ca_certs: Vec<CertificateDer<'static>>,
-    /// **Insecure**: accept any server certificate (handshake signatures are still
-    /// checked). Logged as a warning when a config is built. Default: false.
-    pub danger_accept_invalid_certs: bool,
-    /// Write the session secrets to the file named by the `SSLKEYLOGFILE` environment
-    /// variable (NSS key log format, for Wireshark). Nothing is written when the variable
-    /// is unset. Default: false.
-    pub key_log: bool,
-}
-
-impl Default for Trust {
-    fn default() -> Self {
-        Self {
-            webpki_roots: true,
-            extra_ca_files: Vec::new(),
-            extra_ca_certs: Vec::new(),
-            danger_accept_invalid_certs: false,
-            key_log: false,
-        }
-    }
-}
 
 /// The trust roots: webpki-roots and/or the extra CAs. Empty roots are an error unless
 /// verification is off.
@@ -71,12 +43,6 @@ pub fn root_store(trust: &Trust) -> Result<RootCertStore, ConfigError> {
         return Err(ConfigError::NoRoots);
     }
     Ok(roots)
-}
-
-/// Logs, at every dial made without certificate verification, that it is so.
-pub fn warn_insecure_dial(transport: &str, host: &str, addr: std::net::SocketAddr) {
-    tracing::warn!(transport, host, %addr,
-        "dialing WITHOUT certificate verification (danger_accept_invalid_certs)");
 }
 
 #[cfg(test)]

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use pool_core::{CloseReason, DialErrorKind, Dialer, Pool, PoolOptions, SourceAddrs};
-use pool_dial_rustls::{ConfigError, H2Dialer, H2Options, TlsProfile, TlsVersion, Validation};
+use pool_core::{CloseReason, DialErrorKind, Dialer, Pool, PoolOptions};
+use pool_dial_rustls::{
+    ConfigError, H2Dialer, H2Options, SourceAddrs, TlsProfile, TlsVersion, Validation,
+};
 use pool_http::{Empty, HttpLeaseExt, PoolService};
 use pool_testkit::fds::open_fds;
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa, eventually};
@@ -446,7 +448,7 @@ async fn profiles_rotate_per_connection() {
 
 /// rustls' enums, as the test compares them.
 mod rustls_names {
-    use pool_dial_rustls::rustls::{CipherSuite, ProtocolVersion};
+    use pool_dial_rustls::{CipherSuite, ProtocolVersion};
     pub const TLS12: ProtocolVersion = ProtocolVersion::TLSv1_2;
     pub const TLS13: ProtocolVersion = ProtocolVersion::TLSv1_3;
     pub const ECDSA_CHACHA: CipherSuite =

@@ -1,5 +1,5 @@
 //! The HTTP/2 PING of both engines (`pool_dial_rustls::H2Conn` on h2, `pool_dial_boring::BoringH2Conn`
-//! on `http2`, one code path: `pool_dial_rustls::h2_ping`) leaves no waker of the task that waited
+//! on `http2`, one code path: `pool_dial::h2_ping`) leaves no waker of the task that waited
 //! for the answer inside the HTTP/2 crate, which would keep that task's allocation alive
 //! for the connection's life (`docs/idle-memory.md`). Against the testkit h2 origin.
 

@@ -7,8 +7,8 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pool_core::{IpRange, Pool, PoolOptions, SourceAddrs};
-use pool_dial_rustls::{H2Dialer, H2Options};
+use pool_core::{IpRange, Pool, PoolOptions};
+use pool_dial_rustls::{H2Dialer, H2Options, SourceAddrs};
 use pool_dns::{DnsOptions, DnsRefresher, NameServer};
 use pool_testkit::{DnsFamily, DnsMode, DnsServer, H2Origin, H2OriginOptions, TestCa, wait_for};
 

@@ -6,10 +6,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use pool_core::{
-    CloseReason, Connection, DialErrorKind, Dialer, Pool, PoolOptions, SourceAddrs, Target,
-};
-use pool_dial_quic::{QuicDialer, QuicOptions, Trust};
+use pool_core::{CloseReason, Connection, DialErrorKind, Dialer, Pool, PoolOptions, Target};
+use pool_dial_quic::{QuicDialer, QuicOptions, SourceAddrs, Trust};
 use pool_http::{Empty, HttpLeaseExt};
 use pool_testkit::fds::open_fds;
 use pool_testkit::{H3Origin, H3OriginOptions, TestCa, eventually};

@@ -12,8 +12,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use pool_core::{Pool, PoolOptions, SourceAddrs};
-use pool_dial_rustls::{H1Dialer, TcpKeepalive, TcpOptions, TlsOptions};
+use pool_core::{Pool, PoolOptions};
+use pool_dial_rustls::{H1Dialer, SourceAddrs, TcpKeepalive, TcpOptions, TlsOptions};
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa, eventually};
 use socket2::SockRef;
 

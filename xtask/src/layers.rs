@@ -6,7 +6,12 @@
 //!   build two copies of `pool-core`'s types), and every crate but `pool-cli` has it as a
 //!   dev-dependency only;
 //! - `pool-core` reaches no TLS, QUIC, HTTP or DNS crate through its normal or build
-//!   dependencies, directly or transitively, nor names one as a dev-dependency.
+//!   dependencies, directly or transitively, nor names one as a dev-dependency;
+//! - every workspace crate has a floor ([`FLOORS`]), and no normal or build dependency
+//!   points to a higher floor (the side crates — the test kit, `tests`, `xtask` — stand
+//!   beside the floors);
+//! - `pool-dial-boring` reaches no rustls crate and not h2 through its normal or build
+//!   dependencies: a BoringSSL build compiles one TLS engine and one HTTP/2 crate.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -19,6 +24,35 @@ const TOP: &str = "pool-cli";
 const TESTKIT: &str = "pool-testkit";
 /// The sans-IO core and its async shell.
 const CORE: &str = "pool-core";
+/// The floors of `docs/architecture.md`, ground up: a crate's normal and build
+/// dependencies stand on its floor or below. Crates beside the floors are in [`SIDE`].
+const FLOORS: &[(&str, u8)] = &[
+    ("pool-core", 1),
+    ("pool-http", 2),
+    ("pool-dial", 2),
+    ("pool-rustls", 2),
+    ("pool-dns", 2),
+    ("pool-health", 2),
+    ("pool-dial-rustls", 3),
+    ("pool-dial-boring", 3),
+    ("pool-dial-quic", 3),
+    ("pool-redis", 3),
+    ("pool-config", 4),
+    ("pool-cli", 5),
+];
+/// Workspace crates beside the floors (the rules above say what they may do).
+const SIDE: &[&str] = &[TESTKIT, "hotpool-tests", "xtask"];
+/// The BoringSSL dialer: one TLS engine and one HTTP/2 crate (`http2`) in its build.
+const BORING: &str = "pool-dial-boring";
+/// Crates `BORING` must never reach (exact names).
+const BORING_BANNED: &[&str] = &[
+    "rustls",
+    "tokio-rustls",
+    "webpki-roots",
+    "pool-rustls",
+    "pool-dial-rustls",
+    "h2",
+];
 /// Crates `CORE` must never reach: exact names, and prefixes ending in `-`.
 const CORE_BANNED: &[&str] = &[
     "rustls",
@@ -31,10 +65,11 @@ const CORE_BANNED: &[&str] = &[
     "hickory-",
 ];
 
-/// Runs `cargo metadata` for the workspace and checks it.
+/// Runs `cargo metadata` for the workspace (and `cargo tree` for the BoringSSL dialer) and
+/// checks them.
 pub(crate) fn check() -> Result<(), String> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
-    let out = Command::new(cargo)
+    let out = Command::new(&cargo)
         .args(["metadata", "--format-version", "1"])
         .current_dir(crate::workspace_root()?)
         .output()
@@ -48,7 +83,8 @@ pub(crate) fn check() -> Result<(), String> {
     }
     let metadata: Value = serde_json::from_slice(&out.stdout)
         .map_err(|e| format!("cargo metadata printed no JSON: {e}"))?;
-    let problems = problems(&metadata)?;
+    let mut problems = problems(&metadata)?;
+    problems.extend(boring_problems(&boring_build(&cargo)?));
     if problems.is_empty() {
         eprintln!("xtask: layers ok (no upward dependency edge)");
         Ok(())
@@ -59,6 +95,53 @@ pub(crate) fn check() -> Result<(), String> {
             problems.join("\n  ")
         ))
     }
+}
+
+/// The names of the packages in `BORING`'s own build (normal and build edges), from
+/// `cargo tree`: `cargo metadata` resolves features for the whole workspace at once, so
+/// there `pool-dial` has `h2` (turned on by `pool-dial-rustls`) in every crate's graph.
+fn boring_build(cargo: &str) -> Result<Vec<String>, String> {
+    let out = Command::new(cargo)
+        .args([
+            "tree",
+            "-p",
+            BORING,
+            "-e",
+            "normal,build",
+            "--prefix",
+            "none",
+        ])
+        .args(["--format", "{p}"])
+        .current_dir(crate::workspace_root()?)
+        .output()
+        .map_err(|e| format!("cannot run cargo tree: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "cargo tree -p {BORING} failed ({}): {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .map(str::to_owned)
+        .collect())
+}
+
+/// A line per banned crate in `BORING`'s build (`built`: package names).
+fn boring_problems(built: &[String]) -> Vec<String> {
+    let mut banned: Vec<&str> = built
+        .iter()
+        .map(String::as_str)
+        .filter(|name| BORING_BANNED.contains(name))
+        .collect();
+    banned.sort_unstable();
+    banned.dedup();
+    banned
+        .into_iter()
+        .map(|name| format!("{BORING} reaches {name} through normal or build dependencies"))
+        .collect()
 }
 
 /// One dependency as a package's manifest declares it.
@@ -150,21 +233,57 @@ fn problems(metadata: &Value) -> Result<Vec<String>, String> {
             }
         }
     }
-    for reached in core_reaches(metadata, &names)? {
+    for reached in reaches(metadata, &names, CORE)? {
         if is_core_banned(reached) {
             problems.push(format!(
                 "{CORE} reaches {reached} through normal or build dependencies"
             ));
         }
     }
+    problems.extend(floor_problems(&declared, &workspace));
     Ok(problems)
 }
 
-/// The names of every package `CORE` reaches through normal and build edges of the
-/// resolved graph (`CORE` itself excluded).
-fn core_reaches<'a>(
+fn floor(name: &str) -> Option<u8> {
+    FLOORS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+}
+
+/// Workspace crates with no floor, and normal or build edges to a higher floor.
+fn floor_problems(declared: &BTreeMap<&str, Vec<Dep>>, workspace: &BTreeSet<&str>) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (&package, deps) in declared {
+        if SIDE.contains(&package) {
+            continue;
+        }
+        let Some(own) = floor(package) else {
+            problems.push(format!(
+                "{package} has no floor: add it to FLOORS in xtask/src/layers.rs"
+            ));
+            continue;
+        };
+        for dep in deps {
+            if dep.kind == "dev" || !workspace.contains(dep.name.as_str()) {
+                continue;
+            }
+            if let Some(theirs) = floor(&dep.name)
+                && theirs > own
+            {
+                problems.push(format!(
+                    "{package} (floor {own}) -> {} (floor {theirs}, {}): a dependency points up",
+                    dep.name, dep.kind
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// The names of every package `from` reaches through normal and build edges of the
+/// resolved graph (`from` itself excluded).
+fn reaches<'a>(
     metadata: &'a Value,
     names: &BTreeMap<&'a str, &'a str>,
+    from: &str,
 ) -> Result<BTreeSet<&'a str>, String> {
     let resolve = metadata
         .get("resolve")
@@ -183,11 +302,11 @@ fn core_reaches<'a>(
         }
         edges.insert(text(node, "id")?, out);
     }
-    let Some(core_id) = names.iter().find(|(_, n)| **n == CORE).map(|(id, _)| *id) else {
-        return Err(format!("cargo metadata: no package {CORE}"));
+    let Some(from_id) = names.iter().find(|(_, n)| **n == from).map(|(id, _)| *id) else {
+        return Err(format!("cargo metadata: no package {from}"));
     };
     let mut seen = BTreeSet::new();
-    let mut todo = vec![core_id];
+    let mut todo = vec![from_id];
     while let Some(id) = todo.pop() {
         for &next in edges.get(id).map(Vec::as_slice).unwrap_or_default() {
             if seen.insert(next) {
@@ -198,7 +317,7 @@ fn core_reaches<'a>(
     Ok(seen
         .into_iter()
         .filter_map(|id| names.get(id).copied())
-        .filter(|n| *n != CORE)
+        .filter(|n| *n != from)
         .collect())
 }
 
@@ -292,10 +411,62 @@ mod tests {
             problems(&m).unwrap(),
             vec![
                 "pool-core -> h2 (dev): pool-core never names a TLS, QUIC, HTTP or DNS crate",
+                "pool-dial-rustls -> pool-cli (dev): nothing may depend on the application",
                 "pool-dns -> pool-testkit (normal): the test kit is a dev-dependency below pool-cli",
                 "pool-testkit -> pool-core (dev): the test kit depends on no workspace crate",
-                "pool-dial-rustls -> pool-cli (dev): nothing may depend on the application",
                 "pool-core reaches hickory-proto through normal or build dependencies",
+            ]
+        );
+    }
+
+    #[test]
+    fn floors_are_checked() {
+        let m = metadata(
+            &[
+                ("pool-core", &[]),
+                ("pool-http", &[("pool-core", "normal")]),
+                (
+                    "pool-dial",
+                    &[("pool-http", "normal"), ("pool-dial-quic", "normal")],
+                ),
+                ("pool-dial-quic", &[("pool-dial", "normal")]),
+                // A dev-dependency may point anywhere below the application.
+                (
+                    "pool-dial-boring",
+                    &[("pool-dial", "normal"), ("pool-config", "dev")],
+                ),
+                ("pool-config", &[("pool-dial-boring", "normal")]),
+                ("pool-new", &[("pool-core", "normal")]),
+            ],
+            &[],
+        );
+        assert_eq!(
+            problems(&m).unwrap(),
+            vec![
+                "pool-dial (floor 2) -> pool-dial-quic (floor 3, normal): a dependency points up",
+                "pool-new has no floor: add it to FLOORS in xtask/src/layers.rs",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_boring_build_has_no_rustls_and_no_h2() {
+        let built = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>();
+        assert!(
+            boring_problems(&built(&["pool-dial", "btls", "http2", "rustls-pki-types"])).is_empty()
+        );
+        assert_eq!(
+            boring_problems(&built(&[
+                "pool-dial",
+                "h2",
+                "rustls",
+                "h2",
+                "pool-dial-rustls"
+            ])),
+            vec![
+                "pool-dial-boring reaches h2 through normal or build dependencies",
+                "pool-dial-boring reaches pool-dial-rustls through normal or build dependencies",
+                "pool-dial-boring reaches rustls through normal or build dependencies",
             ]
         );
     }

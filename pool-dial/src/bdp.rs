@@ -5,7 +5,7 @@
 //!   PING round trip and that round trip's time, it says when the window grows and to what.
 //! - [`WindowState`] is what a connection's response bodies and its driver share: the
 //!   bytes read since the last sample, and the windows in force (read by
-//!   [`H2Conn::receive_window`](crate::H2Conn::receive_window)).
+//!   [`H2Session::receive_window`](crate::H2Session::receive_window)).
 //! - [`Sampler`] runs in the connection's driver task: it sends the BDP PING on the
 //!   connection's one PING handle (shared with health probes, see below), reads its answer
 //!   and feeds the estimator.
@@ -28,8 +28,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
-use crate::h2like::H2LikePing;
-use crate::options::H2Windows;
+use crate::ping::H2LikePing;
+use crate::windows::{H2Windows, ReceiveWindow};
 
 /// The wait before the next sample once the window looks stable, at first.
 const STABLE_DELAY: Duration = Duration::from_millis(100);
@@ -199,18 +199,6 @@ impl WindowState {
             connection: self.connection.load(Ordering::Relaxed),
         }
     }
-}
-
-/// An HTTP/2 connection's receive windows: what it advertised at its handshake, or what
-/// the adaptive mode grew them to (read with
-/// [`H2Conn::receive_window`](crate::H2Conn::receive_window)). A grown stream window is
-/// sent as a SETTINGS frame and applies to the peer's sending once the peer ACKs it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct ReceiveWindow {
-    /// `SETTINGS_INITIAL_WINDOW_SIZE`: each stream's window.
-    pub stream: u32,
-    /// The connection's window target.
-    pub connection: u32,
 }
 
 /// New windows for the connection to apply.

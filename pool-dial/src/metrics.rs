@@ -1,4 +1,4 @@
-//! The TLS handshake metrics both TLS engines record (rustls here, BoringSSL in
+//! The TLS handshake metrics both TLS engines record (rustls in `pool-dial-rustls`, BoringSSL in
 //! `pool-dial-boring`), through the `metrics` facade like the pool's own (`pool_core::metrics`).
 //!
 //! Handles are resolved when a dialer is built, so install the recorder before building

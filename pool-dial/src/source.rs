@@ -3,7 +3,9 @@
 
 use std::net::IpAddr;
 
-use crate::{IpRange, RoundRobin};
+use pool_core::IpRange;
+
+use crate::rotate::RoundRobin;
 
 /// Where a dial's local address comes from: a static list (IPv4 and/or IPv6) and/or an
 /// IPv6 prefix to draw random addresses from. Empty (the default) lets the OS choose.

@@ -1,6 +1,6 @@
 //! Rotation over a fixed list, shared by threads: in turn or at random. The one rotation of
-//! the workspace: source addresses here, TLS profiles and `Accept-Language` values in
-//! pool-dial-rustls.
+//! the workspace: source addresses ([`SourceAddrs`](crate::SourceAddrs)), and TLS profiles
+//! and `Accept-Language` values in both TLS engines, chosen as their [`Rotation`] says.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// no lock).
 ///
 /// ```
-/// use pool_core::RoundRobin;
+/// use pool_dial::RoundRobin;
 ///
 /// let profiles = RoundRobin::new(vec!["chrome", "firefox"]);
 /// assert_eq!(profiles.next(), Some(&"chrome"));
@@ -96,6 +96,27 @@ impl<T> RoundRobin<T> {
     }
 }
 
+/// How one of several choices (TLS profile, `Accept-Language`) is made per connection.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Rotation {
+    /// In order, wrapping around.
+    #[default]
+    RoundRobin,
+    /// Uniformly at random.
+    Random,
+}
+
+impl Rotation {
+    /// One item of `list` chosen this way ([`RoundRobin::next`] or [`RoundRobin::random`]);
+    /// `None` when the list is empty.
+    pub fn pick<T>(self, list: &RoundRobin<T>) -> Option<&T> {
+        match self {
+            Rotation::RoundRobin => list.next(),
+            Rotation::Random => list.random(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +141,15 @@ mod tests {
         }
         assert_eq!(seen.len(), 4, "{seen:?}");
         assert_ne!(r.random_u64(), r.random_u64());
+    }
+
+    #[test]
+    fn rotation_picks_in_turn_or_at_random() {
+        let r = RoundRobin::new(vec![1, 2]);
+        assert_eq!(Rotation::RoundRobin.pick(&r), Some(&1));
+        assert_eq!(Rotation::RoundRobin.pick(&r), Some(&2));
+        assert!(matches!(Rotation::Random.pick(&r), Some(1 | 2)));
+        assert_eq!(Rotation::default().pick(&RoundRobin::<u8>::default()), None);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The state every HTTP/2 connection of an h2-like crate has, and what it does with it,
 //! written once: [`H2Session`] (the request handle, PING, the closed flag, the GOAWAY
 //! record, the driver task) for `pool_dial_rustls::H2Conn` (h2) and `pool-dial-boring`'s
-//! `BoringH2Conn` (`http2`). See `docs/h2like.md`.
+//! `BoringH2Conn` (`http2`). See `docs/h2like.md`. h2's types implement the traits in
+//! `crate::h2` (feature `h2`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -17,11 +18,11 @@ use pool_http::{BoxError, RequestError};
 use tokio::sync::watch;
 use tokio::task::AbortHandle;
 
-use crate::bdp::{Grown, ReceiveWindow, Sampler, WindowState};
+use crate::bdp::{Grown, Sampler, WindowState};
 use crate::goaway::GoAway;
-use crate::h2like::{
-    H2Body, H2LikeError, H2LikePing, H2LikeRecv, H2LikeSend, PumpGuard, h2_ping, stream_error,
-};
+use crate::h2like::{H2Body, H2LikeError, H2LikeRecv, H2LikeSend, PumpGuard, stream_error};
+use crate::ping::{H2LikePing, h2_ping};
+use crate::windows::{H2Windows, ReceiveWindow};
 
 /// What [`H2Session`] needs of an h2-like crate's request handle (`SendRequest`).
 pub trait H2LikeClient: Clone {
@@ -142,7 +143,7 @@ impl<C: H2LikeClient, P: H2LikePing + Send> H2Session<C, P> {
         connection: F,
         closed: watch::Sender<bool>,
         goaway: Arc<GoAway>,
-        windows: crate::H2Windows,
+        windows: H2Windows,
     ) -> Self
     where
         F: H2LikeConnection + Send + 'static,
@@ -199,7 +200,7 @@ impl<C: H2LikeClient, P: H2LikePing + Send> H2Session<C, P> {
     /// as a browser profile's), read back by [`receive_window`](Self::receive_window).
     #[must_use]
     pub fn with_receive_window(mut self, window: ReceiveWindow) -> Self {
-        self.windows = Some(Arc::new(WindowState::new(crate::H2Windows {
+        self.windows = Some(Arc::new(WindowState::new(H2Windows {
             stream: window.stream,
             connection: window.connection,
             adaptive: false,
@@ -237,7 +238,7 @@ impl<C: H2LikeClient, P: H2LikePing + Send> H2Session<C, P> {
 
     /// Completes once [`is_closed`](Self::is_closed).
     pub fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
-        crate::tls::when_closed(&self.closed)
+        crate::conn::when_closed(&self.closed)
     }
 
     /// Why the connection closed on its own: the peer's GOAWAY, or else the peer closing or
@@ -319,53 +320,6 @@ pub fn complete_uri(uri: Uri, authority: &Authority) -> Result<Uri, RequestError
         uri.path_and_query = Some(http::uri::PathAndQuery::from_static("/"));
     }
     Ok(Uri::from_parts(uri).map_err(http::Error::from)?)
-}
-
-impl H2LikeClient for h2::client::SendRequest<Bytes> {
-    type Error = h2::Error;
-    type Recv = h2::RecvStream;
-    type Send = h2::SendStream<Bytes>;
-
-    fn max_send_streams(&self) -> usize {
-        self.current_max_send_streams()
-    }
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), h2::Error>> {
-        h2::client::SendRequest::poll_ready(self, cx)
-    }
-
-    fn send_request(
-        &mut self,
-        request: Request<()>,
-        end_of_stream: bool,
-    ) -> Result<
-        (
-            u32,
-            impl Future<Output = Result<Response<h2::RecvStream>, h2::Error>> + Send + 'static,
-            h2::SendStream<Bytes>,
-        ),
-        h2::Error,
-    > {
-        let (response, stream) =
-            h2::client::SendRequest::send_request(self, request, end_of_stream)?;
-        Ok((u32::from(response.stream_id()), response, stream))
-    }
-}
-
-impl<T, B> H2LikeConnection for h2::client::Connection<T, B>
-where
-    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-    B: bytes::Buf,
-{
-    type Error = h2::Error;
-
-    fn set_target_window_size(&mut self, size: u32) {
-        h2::client::Connection::set_target_window_size(self, size);
-    }
-
-    fn set_initial_window_size(&mut self, size: u32) -> Result<(), h2::Error> {
-        h2::client::Connection::set_initial_window_size(self, size)
-    }
 }
 
 #[cfg(test)]

@@ -1,15 +1,14 @@
 //! The HTTP/2 response path, written once for `h2` and for any crate with its shape (the
 //! `http2` fork `pool-dial-boring` runs on): the streamed response body [`H2Body`], the
-//! request-body pump ([`PumpGuard::spawn`]), the PING that makes h2 forget its waiter
-//! ([`h2_ping`]) and the classification of h2 errors as `pool-http`'s
-//! ([`request_error`], [`stream_error`]). The traits here are what that path needs of
-//! the crate: `h2`'s types implement them below; `pool-dial-boring` implements them for
-//! newtypes around `http2`'s (see `docs/h2like.md`).
+//! request-body pump ([`PumpGuard::spawn`]) and the classification of h2 errors as
+//! `pool-http`'s ([`request_error`], [`stream_error`]); the PING is in `crate::ping`. The
+//! traits here are what that path needs of the crate: `h2`'s types implement them in
+//! `crate::h2` (feature `h2`); `pool-dial-boring` implements them for newtypes around
+//! `http2`'s (see `docs/h2like.md`).
 
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::HeaderMap;
@@ -64,53 +63,6 @@ pub trait H2LikeSend {
     fn poll_capacity(&mut self, cx: &mut Context<'_>) -> Poll<Option<usize>>;
     /// Sends data, ending the stream if `end`; `false` when the stream took none.
     fn send_data(&mut self, data: Bytes, end: bool) -> bool;
-}
-
-/// What [`h2_ping`] needs of an h2-like crate's PING handle.
-pub trait H2LikePing {
-    /// The crate's error.
-    type Error;
-    /// The error of a connection whose PING handle is gone (`INTERNAL_ERROR`).
-    fn internal_error() -> Self::Error;
-    /// Sends an opaque PING.
-    fn send_ping(&mut self) -> Result<(), Self::Error>;
-    /// The answer to the PING sent.
-    fn poll_pong(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>>;
-}
-
-/// Sends an HTTP/2 PING on `slot`'s handle and waits for its answer; returns the
-/// round-trip time. h2 is made to forget the waiting task afterwards, also when the wait
-/// is abandoned (a probe's timeout drops this future): see [`ForgetPinger`].
-pub async fn h2_ping<P: H2LikePing>(
-    slot: &tokio::sync::Mutex<Option<P>>,
-) -> Result<Duration, P::Error> {
-    let mut guard = slot.lock().await;
-    let Some(ping) = guard.as_mut() else {
-        return Err(P::internal_error());
-    };
-    let started = Instant::now();
-    let ping = ForgetPinger(ping);
-    ping.0.send_ping()?;
-    std::future::poll_fn(|cx| ping.0.poll_pong(cx)).await?;
-    Ok(started.elapsed())
-}
-
-/// Makes h2 forget the task that waited for the last PING's answer, when dropped.
-///
-/// h2 0.4 (and its `http2` fork) registers the waiting task's waker on every poll of the
-/// answer, the last one (which finds the answer) included, and keeps it until the next
-/// PING. A waker holds its task's allocation alive, so without this every pooled
-/// connection kept the finished *dial* task (≈ 7.5 KiB: the whole connect + TLS + h2
-/// handshake future) for as long as it lived (`docs/idle-memory.md`). Polling once more
-/// with a no-op waker replaces it; the answer was consumed, so the poll is `Pending` and
-/// changes nothing else.
-struct ForgetPinger<'a, P: H2LikePing>(&'a mut P);
-
-impl<P: H2LikePing> Drop for ForgetPinger<'_, P> {
-    fn drop(&mut self) {
-        let mut cx = Context::from_waker(std::task::Waker::noop());
-        let _ = self.0.poll_pong(&mut cx);
-    }
 }
 
 /// Aborts the request-body pump when dropped.
@@ -186,13 +138,12 @@ where
     let _ = stream.send_data(Bytes::new(), true);
 }
 
-/// The streamed body of an HTTP/2 response (`R` the receiving half of the stream; h2's by
-/// default, [`H2Conn`](crate::H2Conn)'s
-/// [`HttpConnection::ResponseBody`](pool_http::HttpConnection::ResponseBody)): data frames
+/// The streamed body of an HTTP/2 response (`R` the receiving half of the stream: h2's for
+/// `pool-dial-rustls`'s `H2Conn`, `http2`'s for `pool-dial-boring`): data frames
 /// as they arrive, flow-control capacity released as each is handed out, then the
 /// trailers; at most `limit` bytes ([`RequestError::BodyTooLarge`] past it). Dropping it
 /// before its end resets the stream (`CANCEL`) and stops the request body's pump.
-pub struct H2Body<R = h2::RecvStream> {
+pub struct H2Body<R> {
     recv: R,
     trailers: bool,
     limit: usize,
@@ -270,6 +221,15 @@ impl<R> std::fmt::Debug for H2Body<R> {
     }
 }
 
+/// HTTP/2's `REFUSED_STREAM` error code (RFC 9113 §7): the stream was not processed.
+const REFUSED_STREAM: u32 = 0x7;
+/// HTTP/2's `ENHANCE_YOUR_CALM` error code (RFC 9113 §7): the peer may be generating
+/// excessive load.
+const ENHANCE_YOUR_CALM: u32 = 0xb;
+/// HTTP/2's `PROTOCOL_ERROR` error code (RFC 9113 §7).
+#[cfg(test)]
+const PROTOCOL_ERROR: u32 = 0x1;
+
 /// An h2 error before the response headers of stream `id`, as [`request_error`] maps it,
 /// except that a connection lost after a GOAWAY (recorded in `goaway`) whose last stream
 /// id is below `id` is a refusal: the peer never processed the stream (RFC 9113 §6.8), but
@@ -290,8 +250,8 @@ pub fn stream_error<E: H2LikeError>(goaway: &GoAway, e: E, id: u32) -> RequestEr
 /// connection lost (I/O, GOAWAY), or a stream error.
 pub fn request_error<E: H2LikeError>(e: E) -> RequestError {
     let reason = e.reason();
-    let refused = reason == Some(u32::from(h2::Reason::REFUSED_STREAM));
-    if reason == Some(u32::from(h2::Reason::ENHANCE_YOUR_CALM)) && !e.is_remote() {
+    let refused = reason == Some(REFUSED_STREAM);
+    if reason == Some(ENHANCE_YOUR_CALM) && !e.is_remote() {
         RequestError::PeerLimit {
             limit: pool_http::PeerLimit::Flood,
             source: e.into_source(),
@@ -313,99 +273,53 @@ pub fn request_error<E: H2LikeError>(e: E) -> RequestError {
     }
 }
 
-impl H2LikeError for h2::Error {
-    fn reason(&self) -> Option<u32> {
-        h2::Error::reason(self).map(u32::from)
-    }
-
-    fn is_remote(&self) -> bool {
-        h2::Error::is_remote(self)
-    }
-
-    fn is_go_away(&self) -> bool {
-        h2::Error::is_go_away(self)
-    }
-
-    fn is_io(&self) -> bool {
-        h2::Error::is_io(self)
-    }
-
-    fn into_source(self) -> BoxError {
-        self.into()
-    }
-}
-
-impl H2LikeRecv for h2::RecvStream {
-    type Error = h2::Error;
-
-    fn poll_data(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Bytes, h2::Error>>> {
-        h2::RecvStream::poll_data(self, cx)
-    }
-
-    fn release_capacity(&mut self, n: usize) {
-        let _ = self.flow_control().release_capacity(n);
-    }
-
-    fn poll_trailers(
-        &mut self,
-        cx: &mut Context<'_>,
-    ) -> Poll<Result<Option<HeaderMap>, h2::Error>> {
-        h2::RecvStream::poll_trailers(self, cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        h2::RecvStream::is_end_stream(self)
-    }
-}
-
-impl H2LikeSend for h2::SendStream<Bytes> {
-    fn cancel(&mut self) {
-        self.send_reset(h2::Reason::CANCEL);
-    }
-
-    fn send_trailers(&mut self, trailers: HeaderMap) {
-        let _ = h2::SendStream::send_trailers(self, trailers);
-    }
-
-    fn reserve_capacity(&mut self, n: usize) {
-        h2::SendStream::reserve_capacity(self, n);
-    }
-
-    fn poll_capacity(&mut self, cx: &mut Context<'_>) -> Poll<Option<usize>> {
-        match ready!(h2::SendStream::poll_capacity(self, cx)) {
-            Some(Ok(n)) => Poll::Ready(Some(n)),
-            _ => Poll::Ready(None),
-        }
-    }
-
-    fn send_data(&mut self, data: Bytes, end: bool) -> bool {
-        h2::SendStream::send_data(self, data, end).is_ok()
-    }
-}
-
-impl H2LikePing for h2::PingPong {
-    type Error = h2::Error;
-
-    fn internal_error() -> h2::Error {
-        h2::Error::from(h2::Reason::INTERNAL_ERROR)
-    }
-
-    fn send_ping(&mut self) -> Result<(), h2::Error> {
-        h2::PingPong::send_ping(self, h2::Ping::opaque())
-    }
-
-    fn poll_pong(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), h2::Error>> {
-        h2::PingPong::poll_pong(self, cx).map_ok(|_| ())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// An h2-like error: a code, raised by this side or the peer.
+    #[derive(Debug)]
+    struct Fake {
+        reason: u32,
+        remote: bool,
+    }
+
+    impl std::fmt::Display for Fake {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "h2 error {:#x}", self.reason)
+        }
+    }
+
+    impl std::error::Error for Fake {}
+
+    impl H2LikeError for Fake {
+        fn reason(&self) -> Option<u32> {
+            Some(self.reason)
+        }
+        fn is_remote(&self) -> bool {
+            self.remote
+        }
+        fn is_go_away(&self) -> bool {
+            false
+        }
+        fn is_io(&self) -> bool {
+            false
+        }
+        fn into_source(self) -> BoxError {
+            self.into()
+        }
+    }
+
+    fn local(reason: u32) -> Fake {
+        Fake {
+            reason,
+            remote: false,
+        }
+    }
+
     #[test]
     fn refused_stream_is_a_refusal_on_an_open_connection() {
-        let e = request_error(h2::Error::from(h2::Reason::REFUSED_STREAM));
+        let e = request_error(local(REFUSED_STREAM));
         match e {
             RequestError::Refused {
                 source,
@@ -413,7 +327,7 @@ mod tests {
             } => {
                 assert!(!connection_closing);
                 // The source is the crate's own error, not a wrapper.
-                assert!(source.downcast_ref::<h2::Error>().is_some());
+                assert!(source.downcast_ref::<Fake>().is_some());
             }
             other => panic!("expected Refused, got {other:?}"),
         }
@@ -421,7 +335,7 @@ mod tests {
 
     #[test]
     fn local_enhance_your_calm_is_a_flood() {
-        let e = request_error(h2::Error::from(h2::Reason::ENHANCE_YOUR_CALM));
+        let e = request_error(local(ENHANCE_YOUR_CALM));
         assert!(
             matches!(
                 e,
@@ -432,11 +346,17 @@ mod tests {
             ),
             "{e:?}"
         );
+        // The peer's ENHANCE_YOUR_CALM is its complaint, not a flood of ours to report.
+        let e = request_error(Fake {
+            reason: ENHANCE_YOUR_CALM,
+            remote: true,
+        });
+        assert!(matches!(e, RequestError::Protocol(_)), "{e:?}");
     }
 
     #[test]
     fn other_stream_errors_are_protocol_errors() {
-        let e = request_error(h2::Error::from(h2::Reason::PROTOCOL_ERROR));
+        let e = request_error(local(PROTOCOL_ERROR));
         assert!(matches!(e, RequestError::Protocol(_)), "{e:?}");
     }
 }

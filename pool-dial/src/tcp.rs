@@ -1,0 +1,123 @@
+//! TCP connect: the one TCP dial of every TCP dialer ([`connect_tcp`]) and its socket
+//! options ([`TcpOptions`]: keepalive, `TCP_USER_TIMEOUT`; see `docs/tcp-keepalive.md`).
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use socket2::{Domain, Protocol, Socket, Type};
+use tokio::net::{TcpSocket, TcpStream};
+
+use crate::source::SourceAddrs;
+
+/// TCP socket options set on every TCP dial (both TLS engines'):
+/// keepalive probes and `TCP_USER_TIMEOUT`, so a silently dropped path (a NAT or firewall
+/// that forgot the flow, a peer that vanished) is found on an idle connection instead of
+/// at the next request's deadline. The defaults and why: `docs/tcp-keepalive.md`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpOptions {
+    /// Keepalive probes (`SO_KEEPALIVE` with `TCP_KEEPIDLE`, `TCP_KEEPINTVL`,
+    /// `TCP_KEEPCNT`); `None`: no keepalive. Default: [`TcpKeepalive::default`].
+    pub keepalive: Option<TcpKeepalive>,
+    /// `TCP_USER_TIMEOUT` (Linux): the connection is reset once sent data (or, on an idle
+    /// connection, a keepalive probe) has gone unacknowledged this long; `None`: the
+    /// kernel's default (retransmissions for ~15 minutes).
+    /// Default: 20 s.
+    pub user_timeout: Option<Duration>,
+}
+
+/// The keepalive part of [`TcpOptions`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpKeepalive {
+    /// Idle time before the first probe (`TCP_KEEPIDLE`, whole seconds, at least 1).
+    /// Default: 15 s (Go's `net.Dialer`).
+    pub idle: Duration,
+    /// Time between unanswered probes (`TCP_KEEPINTVL`, whole seconds, at least 1).
+    /// Default: 5 s.
+    pub interval: Duration,
+    /// Unanswered probes before the connection is reset (`TCP_KEEPCNT`), when no
+    /// `user_timeout` decides first. Default: 3.
+    pub retries: u32,
+}
+
+impl Default for TcpKeepalive {
+    fn default() -> Self {
+        Self {
+            idle: Duration::from_secs(15),
+            interval: Duration::from_secs(5),
+            retries: 3,
+        }
+    }
+}
+
+impl Default for TcpOptions {
+    fn default() -> Self {
+        Self {
+            keepalive: Some(TcpKeepalive::default()),
+            user_timeout: Some(Duration::from_secs(20)),
+        }
+    }
+}
+
+impl TcpOptions {
+    /// No keepalive and the kernel's retransmission timeout: a plain socket.
+    pub fn off() -> Self {
+        Self {
+            keepalive: None,
+            user_timeout: None,
+        }
+    }
+
+    /// Sets these options on `socket` (before connect, so they hold from the SYN on).
+    fn apply(&self, socket: &Socket) -> io::Result<()> {
+        let named = |what: &'static str| {
+            move |e: io::Error| io::Error::new(e.kind(), format!("{what}: {e}"))
+        };
+        if let Some(k) = self.keepalive {
+            // Linux counts both in whole seconds and refuses 0.
+            let second = Duration::from_secs(1);
+            let params = socket2::TcpKeepalive::new()
+                .with_time(k.idle.max(second))
+                .with_interval(k.interval.max(second))
+                .with_retries(k.retries);
+            socket.set_keepalive(true).map_err(named("SO_KEEPALIVE"))?;
+            socket
+                .set_tcp_keepalive(&params)
+                .map_err(named("TCP keepalive parameters"))?;
+        }
+        if let Some(t) = self.user_timeout {
+            socket
+                .set_tcp_user_timeout(Some(t))
+                .map_err(named("TCP_USER_TIMEOUT"))?;
+        }
+        Ok(())
+    }
+}
+
+/// A TCP connection to `addr` (TCP_NODELAY on, `tcp`'s keepalive and `TCP_USER_TIMEOUT`),
+/// bound to the next source address of its family if any: the one TCP dial of both TLS
+/// engines, and the place where an egress step (a proxy's CONNECT / SOCKS5 handshake) goes.
+/// Read the options back with `socket2::SockRef::from(&stream)`. No timeout here: callers
+/// bound the whole dial with their `conn_timeout`.
+pub async fn connect_tcp(
+    addr: SocketAddr,
+    sources: &SourceAddrs,
+    tcp: &TcpOptions,
+) -> io::Result<TcpStream> {
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    socket.set_nonblocking(true)?;
+    tcp.apply(&socket)?;
+    if let Some((ip, from_prefix)) = sources.pick(addr.ip()) {
+        if from_prefix {
+            socket.set_freebind_v6(true)?;
+        }
+        let local = SocketAddr::new(ip, 0);
+        socket
+            .bind(&local.into())
+            .map_err(|e| io::Error::new(e.kind(), format!("bind {local}: {e}")))?;
+    }
+    let socket = TcpSocket::from_std_stream(std::net::TcpStream::from(socket));
+    let stream = socket.connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
