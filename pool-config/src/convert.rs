@@ -14,12 +14,12 @@ use crate::{Config, PlacementKind, PoolConfig, Transport};
 const KEEP_WARM_LEAD: Duration = Duration::from_secs(30);
 
 impl crate::SourceAddrsConfig {
-    /// The source addresses of dials (pool-core's [`SourceAddrs`](pool_core::SourceAddrs)):
+    /// The source addresses of dials (pool-dial's [`SourceAddrs`](pool_dial::SourceAddrs)):
     /// `addrs` and `ipv6_prefix` (only an IPv6 prefix, as validation requires).
     #[must_use]
-    pub fn source_addrs(&self) -> pool_core::SourceAddrs {
+    pub fn source_addrs(&self) -> pool_dial::SourceAddrs {
         let prefix = self.ipv6_prefix.filter(pool_core::IpRange::is_ipv6);
-        pool_core::SourceAddrs::new(self.addrs.clone(), prefix)
+        pool_dial::SourceAddrs::new(self.addrs.clone(), prefix)
     }
 }
 
