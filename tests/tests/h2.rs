@@ -1,6 +1,8 @@
 //! pool-dial-rustls against the local TLS + HTTP/2 origin (`pool_testkit::H2Origin`) on
-//! 127.0.0.x: warm-up, reuse, capacity, verification, identity, ALPN, faults, validation,
-//! profiles, source addresses, the tower Service, and fd accounting.
+//! 127.0.0.x: warm-up, reuse, capacity, verification, identity, ALPN, faults, validation
+//! bans lifted only by a validated re-test, profiles, source addresses, the tower Service,
+//! and fd accounting. (The validation verdicts, the same for every dialer, are the
+//! conformance suite's `validation_bans_on_403`.)
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -15,10 +17,7 @@ use pool_testkit::{H2Origin, H2OriginOptions, TestCa, eventually};
 use tower_service::Service;
 
 mod common;
-use common::{
-    WAIT, ips, pool_options, retrying_once, target, trust, validation_verdicts_through_the_pool,
-    warm_failures,
-};
+use common::{WAIT, ips, pool_options, retrying_once, target, trust, warm_failures};
 
 fn h2_options(ca: &TestCa) -> H2Options {
     let mut options = H2Options::default();
@@ -163,7 +162,11 @@ async fn wrong_certificate_is_refused_and_counted() {
     assert_eq!((report.ok, report.failed, report.blacklisted), (0, 1, 1));
     assert_eq!(kinds, [DialErrorKind::Handshake]);
     assert_eq!(pool.stats().dial_failures, 1);
-    assert!(pool.get("a.test").await.is_err(), "never silently accepted");
+    let e = pool.get("a.test").await.unwrap_err();
+    assert!(
+        matches!(e, pool_core::Error::NoUsableAddress { .. }),
+        "never silently accepted: {e:?}"
+    );
     assert!(
         origin
             .wait_until(WAIT, |o| o.stats().handshake_failures >= 1)
@@ -360,35 +363,6 @@ async fn ping_probe_sees_a_frozen_peer() {
         "driver end noticed"
     );
     assert_eq!(conn.probe().await, ProbeVerdict::Unhealthy);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn validation_admits_bans_or_rejects() {
-    let ca = Arc::new(TestCa::new().unwrap());
-    let origin = H2Origin::start(H2OriginOptions::new(&ips(&[11]), &["a.test"], &ca))
-        .await
-        .unwrap();
-    let mut options = h2_options(&ca);
-    options.tls.validation = Some(Validation {
-        method: http::Method::POST,
-        path: "/check".into(),
-        body: Some(Bytes::from_static(b"hot?")),
-        ..Validation::default()
-    });
-    let dialer = H2Dialer::new(options).unwrap();
-    let addr = origin.socket_addrs()[0];
-    assert!(dialer.dial(&target("a.test", addr)).await.is_ok());
-    origin.set_status("/check", 500);
-    let err = dialer.dial(&target("a.test", addr)).await.unwrap_err();
-    assert_eq!(err.kind(), DialErrorKind::Rejected);
-    origin.set_status("/check", 403);
-    let err = dialer.dial(&target("a.test", addr)).await.unwrap_err();
-    assert_eq!(err.kind(), DialErrorKind::Banned);
-    assert_eq!(origin.stats().requests, 3);
-
-    // Through the pool: banned blacklists the IP at once, rejected does not.
-    validation_verdicts_through_the_pool(dialer, &origin, addr).await;
-    origin.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
