@@ -17,7 +17,7 @@ use pool_testkit::{H2Origin, H2OriginOptions, TestCa, eventually};
 use tower_service::Service;
 
 mod common;
-use common::{WAIT, ips, pool_options, retrying_once, target, trust, warm_failures};
+use common::{WAIT, ips, pool_options, target, trust};
 
 fn h2_options(ca: &TestCa) -> H2Options {
     let mut options = H2Options::default();
@@ -146,43 +146,6 @@ async fn warm_reuse_capacity_languages_and_fds() {
         open_fds()
     );
     let _ = std::fs::remove_dir_all(&dir);
-    origin.shutdown().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn wrong_certificate_is_refused_and_counted() {
-    let ca = Arc::new(TestCa::new().unwrap());
-    // The server's certificate is for another name than the host dialed.
-    let origin = H2Origin::start(H2OriginOptions::new(&ips(&[5]), &["other.test"], &ca))
-        .await
-        .unwrap();
-    let pool = retrying_once(H2Dialer::new(h2_options(&ca)).unwrap());
-    pool.set_addrs("a.test", origin.socket_addrs());
-    let (report, kinds) = warm_failures(&pool, "a.test").await;
-    assert_eq!((report.ok, report.failed, report.blacklisted), (0, 1, 1));
-    assert_eq!(kinds, [DialErrorKind::Handshake]);
-    assert_eq!(pool.stats().dial_failures, 1);
-    let e = pool.get("a.test").await.unwrap_err();
-    assert!(
-        matches!(e, pool_core::Error::NoUsableAddress { .. }),
-        "never silently accepted: {e:?}"
-    );
-    assert!(
-        origin
-            .wait_until(WAIT, |o| o.stats().handshake_failures >= 1)
-            .await
-    );
-    assert_eq!(origin.stats().handshakes, 0);
-
-    // A certificate from a CA the dialer does not trust is refused too.
-    let stranger = Arc::new(TestCa::new().unwrap());
-    let dialer = H2Dialer::new(h2_options(&stranger)).unwrap();
-    let err = dialer
-        .dial(&target("other.test", origin.socket_addrs()[0]))
-        .await
-        .unwrap_err();
-    assert_eq!(err.kind(), DialErrorKind::Handshake);
-    pool.close().await;
     origin.shutdown().await;
 }
 

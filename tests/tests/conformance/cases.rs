@@ -7,13 +7,14 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::Method;
 use pool_core::{CloseReason, Connection, DialErrorKind, Dialer, Pool, PoolOptions};
+use pool_dial_rustls::Trust;
 use pool_http::http_body_util::BodyExt;
 use pool_http::{
     Attempts, Full, HttpConnection, HttpLeaseExt, RequestError, RequestOptions, Validation,
 };
-use pool_testkit::{Fault, eventually, wait_for};
+use pool_testkit::{Fault, TestCa, eventually, wait_for};
 
-use crate::common::{WAIT, get, pool_options, target};
+use crate::common::{WAIT, get, pool_options, target, trust};
 use crate::rig::{HOST, Origin, Rig, Site};
 
 /// How much later than its deadline a timed-out request may end: well under the 5 s dial
@@ -29,7 +30,7 @@ fn pool<R: Rig>(
     validation: Option<Validation>,
     options: PoolOptions,
 ) -> Pool<R::Dialer> {
-    let pool = Pool::new(R::dialer(&site.ca, validation), options).unwrap();
+    let pool = Pool::new(R::dialer(site.trust(), validation), options).unwrap();
     pool.set_addrs(HOST, site.pool_addrs());
     pool
 }
@@ -62,10 +63,21 @@ where
 }
 
 /// Warm opens one connection per address, each with the transport's capacity; requests
-/// then reuse them (no handshake after the warm-up).
+/// then reuse them (no handshake after the warm-up). The CA is trusted through a PEM file
+/// (`extra_ca_files`).
 pub async fn warm_then_reuse<R: Rig>(net: u8) {
     let site = Site::start::<R>(net, 2).await;
-    let pool = pool::<R>(&site, None, pool_options());
+    let dir = std::env::temp_dir().join(format!("hotpool-conform-{}-{net}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca_file = dir.join("ca.pem");
+    site.ca.write_ca_pem(&ca_file).unwrap();
+    let trust = Trust {
+        webpki_roots: false,
+        extra_ca_files: vec![ca_file],
+        ..Trust::default()
+    };
+    let pool = Pool::new(R::dialer(trust, None), pool_options()).unwrap();
+    pool.set_addrs(HOST, site.pool_addrs());
     let report = pool.warm(HOST).await;
     assert_eq!((report.planned, report.ok, report.failed), (2, 2, 0));
     for conn in pool.connections() {
@@ -79,6 +91,48 @@ pub async fn warm_then_reuse<R: Rig>(net: u8) {
     assert_eq!((seen.handshakes, seen.requests), (2, 10));
     let stats = pool.stats();
     assert_eq!((stats.dials_ok, stats.leases_total), (2, 10));
+    pool.close().await;
+    site.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A certificate for another name, or from a CA not trusted, fails the dial as `Handshake`;
+/// through the pool the address is blacklisted and never silently used.
+pub async fn a_wrong_certificate_is_a_handshake_failure<R: Rig>(net: u8) {
+    let site = Site::start_for::<R>(net, 1, "other.test").await;
+    let addr = site.origin_addrs()[0];
+    let dialer = R::dialer(site.trust(), None);
+    let Err(e) = dialer.dial(&target(HOST, addr)).await else {
+        panic!("a certificate for another name was accepted")
+    };
+    assert_eq!(e.kind(), DialErrorKind::Handshake, "{e}");
+    let stranger = TestCa::new().unwrap();
+    let untrusting = R::dialer(trust(&stranger), None);
+    let Err(e) = untrusting.dial(&target("other.test", addr)).await else {
+        panic!("a certificate from an untrusted CA was accepted")
+    };
+    assert_eq!(e.kind(), DialErrorKind::Handshake, "{e}");
+    assert_eq!(site.seen().handshakes, 0, "no handshake completed");
+    // The right name and CA: admitted (the failures were the certificate's).
+    let Ok(_conn) = dialer.dial(&target("other.test", addr)).await else {
+        panic!("the right certificate was refused")
+    };
+    let pool = Pool::new(
+        dialer,
+        PoolOptions {
+            max_retries: 1,
+            ..pool_options()
+        },
+    )
+    .unwrap();
+    pool.set_addrs(HOST, [addr]);
+    let report = pool.warm(HOST).await;
+    assert_eq!((report.ok, report.failed, report.blacklisted), (0, 1, 1));
+    let e = pool.get(HOST).await.unwrap_err();
+    assert!(
+        matches!(e, pool_core::Error::NoUsableAddress { .. }),
+        "never silently accepted: {e:?}"
+    );
     pool.close().await;
     site.shutdown().await;
 }
@@ -153,7 +207,7 @@ pub async fn validation_bans_on_403<R: Rig>(net: u8) {
         body: Some(Bytes::from_static(b"hot?")),
         ..Validation::default()
     };
-    let dialer = R::dialer(&site.ca, Some(validation.clone()));
+    let dialer = R::dialer(site.trust(), Some(validation.clone()));
     let addr = site.origin_addrs()[0];
     let conn = dialer.dial(&target(HOST, addr)).await.unwrap();
     assert_eq!(conn.requests_sent(), 0, "validation is not a use");

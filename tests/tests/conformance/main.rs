@@ -13,6 +13,7 @@
 //! | a stall ends as `Timeout` by its deadline | `a_stall_times_out_typed` |
 //! | bounded streaming, `BodyTooLarge` | `bounded_streaming` |
 //! | retry where safe, `ConnectionLost` otherwise | `retried_only_where_safe` |
+//! | a wrong or untrusted certificate is `Handshake`, the IP blacklisted | `a_wrong_certificate_is_a_handshake_failure` |
 //! | after GOAWAY, `NotSent` (multiplexed only) | `goaway_refuses_what_follows` |
 
 mod cases;
@@ -46,6 +47,7 @@ conformance!(
         a_stall_times_out_typed = 3,
         bounded_streaming = 4,
         retried_only_where_safe = 5,
+        a_wrong_certificate_is_a_handshake_failure = 7,
     ]
 );
 
@@ -60,6 +62,7 @@ conformance!(
         a_stall_times_out_typed = 3,
         bounded_streaming = 4,
         retried_only_where_safe = 5,
+        a_wrong_certificate_is_a_handshake_failure = 7,
         goaway_refuses_what_follows = 6,
     ]
 );
@@ -75,6 +78,7 @@ conformance!(
         a_stall_times_out_typed = 3,
         bounded_streaming = 4,
         retried_only_where_safe = 5,
+        a_wrong_certificate_is_a_handshake_failure = 7,
         goaway_refuses_what_follows = 6,
     ]
 );
@@ -90,6 +94,7 @@ conformance!(
         a_stall_times_out_typed = 3,
         bounded_streaming = 4,
         retried_only_where_safe = 5,
+        a_wrong_certificate_is_a_handshake_failure = 7,
         goaway_refuses_what_follows = 6,
     ]
 );
@@ -105,6 +110,7 @@ conformance!(
         a_stall_times_out_typed = 3,
         bounded_streaming = 4,
         retried_only_where_safe = 5,
+        a_wrong_certificate_is_a_handshake_failure = 7,
         goaway_refuses_what_follows = 6,
     ]
 );

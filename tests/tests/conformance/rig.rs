@@ -10,7 +10,9 @@ use std::time::Duration;
 use pool_core::Dialer;
 use pool_dial_boring::{BoringDialer, BoringOptions};
 use pool_dial_quic::{QuicDialer, QuicOptions};
-use pool_dial_rustls::{H1Dialer, H2Dialer, H2Options, HttpsDialer, HttpsOptions, TlsOptions};
+use pool_dial_rustls::{
+    H1Dialer, H2Dialer, H2Options, HttpsDialer, HttpsOptions, TlsOptions, Trust,
+};
 use pool_http::{HttpConnection, Validation};
 use pool_testkit::{FaultProxy, H2Origin, H2OriginOptions, H3Origin, H3OriginOptions, TestCa};
 
@@ -51,16 +53,16 @@ pub trait Rig: 'static {
     /// drain case checks HTTP/1.1 with a close only, and `goaway_refuses_what_follows`
     /// does not run for it.
     const HAS_GOAWAY: bool;
-    /// The dialer, trusting `ca`, validating new connections with `validation`.
-    fn dialer(ca: &TestCa, validation: Option<Validation>) -> Self::Dialer;
+    /// The dialer, trusting `trust`, validating new connections with `validation`.
+    fn dialer(trust: Trust, validation: Option<Validation>) -> Self::Dialer;
 }
 
 /// How long a dial (TCP/TLS/QUIC handshake) and a validation may take.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
 
-fn tls(ca: &TestCa, validation: Option<Validation>) -> TlsOptions {
+fn tls(trust: Trust, validation: Option<Validation>) -> TlsOptions {
     let mut tls = TlsOptions {
-        trust: trust(ca),
+        trust,
         validation,
         ..TlsOptions::default()
     };
@@ -78,8 +80,8 @@ impl Rig for H1 {
     const CAPACITY: u32 = 1;
     const HAS_GOAWAY: bool = false;
     const KEEPS_CONNECTION_AFTER_A_TIMEOUT: bool = false;
-    fn dialer(ca: &TestCa, validation: Option<Validation>) -> H1Dialer {
-        H1Dialer::new(tls(ca, validation)).unwrap()
+    fn dialer(trust: Trust, validation: Option<Validation>) -> H1Dialer {
+        H1Dialer::new(tls(trust, validation)).unwrap()
     }
 }
 
@@ -92,12 +94,12 @@ impl Rig for H2 {
     const CAPACITY: u32 = STREAM_LIMIT;
     const HAS_GOAWAY: bool = true;
     const KEEPS_CONNECTION_AFTER_A_TIMEOUT: bool = true;
-    fn dialer(ca: &TestCa, validation: Option<Validation>) -> H2Dialer {
+    fn dialer(trust: Trust, validation: Option<Validation>) -> H2Dialer {
         let mut options = H2Options::default();
         let alpn = options.tls.alpn.clone();
         options.tls = TlsOptions {
             alpn,
-            ..tls(ca, validation)
+            ..tls(trust, validation)
         };
         H2Dialer::new(options).unwrap()
     }
@@ -112,12 +114,12 @@ impl Rig for Https {
     const CAPACITY: u32 = STREAM_LIMIT;
     const HAS_GOAWAY: bool = true;
     const KEEPS_CONNECTION_AFTER_A_TIMEOUT: bool = true;
-    fn dialer(ca: &TestCa, validation: Option<Validation>) -> HttpsDialer {
+    fn dialer(trust: Trust, validation: Option<Validation>) -> HttpsDialer {
         let mut options = HttpsOptions::default();
         let alpn = options.tls.alpn.clone();
         options.tls = TlsOptions {
             alpn,
-            ..tls(ca, validation)
+            ..tls(trust, validation)
         };
         HttpsDialer::new(options).unwrap()
     }
@@ -132,9 +134,9 @@ impl Rig for Quic {
     const CAPACITY: u32 = STREAM_LIMIT;
     const HAS_GOAWAY: bool = true;
     const KEEPS_CONNECTION_AFTER_A_TIMEOUT: bool = true;
-    fn dialer(ca: &TestCa, validation: Option<Validation>) -> QuicDialer {
+    fn dialer(trust: Trust, validation: Option<Validation>) -> QuicDialer {
         QuicDialer::new(QuicOptions {
-            trust: trust(ca),
+            trust,
             conn_timeout: DIAL_TIMEOUT,
             validation,
             ..QuicOptions::default()
@@ -152,9 +154,9 @@ impl Rig for Boring {
     const CAPACITY: u32 = STREAM_LIMIT;
     const HAS_GOAWAY: bool = true;
     const KEEPS_CONNECTION_AFTER_A_TIMEOUT: bool = true;
-    fn dialer(ca: &TestCa, validation: Option<Validation>) -> BoringDialer {
+    fn dialer(trust: Trust, validation: Option<Validation>) -> BoringDialer {
         BoringDialer::new(BoringOptions {
-            trust: trust(ca),
+            trust,
             conn_timeout: DIAL_TIMEOUT,
             test_timeout: DIAL_TIMEOUT,
             validation,
@@ -203,8 +205,13 @@ fn ip(net: u8, last: u8) -> IpAddr {
 }
 
 impl Site {
-    /// `R`'s origin on `ips` addresses `127.0.net.1..`.
+    /// `R`'s origin on `ips` addresses `127.0.net.1..`, its certificate for [`HOST`].
     pub async fn start<R: Rig>(net: u8, ips: u8) -> Site {
+        Site::start_for::<R>(net, ips, HOST).await
+    }
+
+    /// `R`'s origin on `ips` addresses `127.0.net.1..`, its certificate for `name`.
+    pub async fn start_for<R: Rig>(net: u8, ips: u8, name: &str) -> Site {
         let ca = Arc::new(TestCa::new().unwrap());
         let addrs: Vec<IpAddr> = (1..=ips).map(|i| ip(net, i)).collect();
         let h2 = |options: H2OriginOptions| H2OriginOptions {
@@ -213,19 +220,19 @@ impl Site {
         };
         let origin = match R::ORIGIN {
             OriginKind::Http1 => Origin::Tcp(
-                H2Origin::start(H2OriginOptions::h1_only(&addrs, &[HOST], &ca))
+                H2Origin::start(H2OriginOptions::h1_only(&addrs, &[name], &ca))
                     .await
                     .unwrap(),
             ),
             OriginKind::Http2 => Origin::Tcp(
-                H2Origin::start(h2(H2OriginOptions::new(&addrs, &[HOST], &ca)))
+                H2Origin::start(h2(H2OriginOptions::new(&addrs, &[name], &ca)))
                     .await
                     .unwrap(),
             ),
             OriginKind::Http3 => Origin::Quic(
                 H3Origin::start(H3OriginOptions {
                     max_concurrent_bidi_streams: Some(STREAM_LIMIT),
-                    ..H3OriginOptions::new(&addrs, &[HOST], &ca)
+                    ..H3OriginOptions::new(&addrs, &[name], &ca)
                 })
                 .await
                 .unwrap(),
@@ -289,6 +296,11 @@ impl Site {
                 }
             }
         }
+    }
+
+    /// Trust in the site's CA only.
+    pub fn trust(&self) -> Trust {
+        trust(&self.ca)
     }
 
     /// Answers `path` with `status` from now on.
