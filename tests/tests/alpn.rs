@@ -208,7 +208,11 @@ async fn a_protocol_the_dialer_cannot_speak_never_blacklists() {
     let pool = Pool::new(H2Dialer::new(options).unwrap(), pool_options()).unwrap();
     pool.set_addrs(HOST, h1_origin.socket_addrs());
     for _ in 0..5 {
-        assert!(pool.get(HOST).await.is_err());
+        let e = pool.get(HOST).await.unwrap_err();
+        assert!(
+            matches!(&e, pool_core::Error::Dial { last, .. } if last.kind() == DialErrorKind::Unsupported),
+            "{e:?}"
+        );
         let report = pool.warm(HOST).await;
         assert_eq!((report.ok, report.failed, report.blacklisted), (0, 1, 0));
     }

@@ -1,7 +1,8 @@
-//! pool-dial-rustls's HTTP/1.1 dialer (`H1Dialer`, hyper) against the testkit's HTTP/1.1 origin
-//! (`H2OriginOptions::h1_only`, hyper server) on 127.0.0.x: keep-alive reuse,
-//! `Connection: close` from either side, HTTP/1.0, chunked bodies, a request abandoned
-//! half way, validation bans, fd accounting.
+//! What is HTTP/1.1's own in pool-dial-rustls's `H1Dialer` (hyper) against the testkit's
+//! HTTP/1.1 origin (`H2OriginOptions::h1_only`, hyper server) on 127.0.0.x: keep-alive
+//! reuse, `Connection: close` from either side, HTTP/1.0, chunked bodies, a request
+//! abandoned half way, fd accounting. (The stall timeout and validation bans, the same for
+//! every dialer, are the conformance suite's: `tests/tests/conformance/`.)
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -9,9 +10,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use pool_core::{Connection, Pool, PoolOptions};
-use pool_dial_rustls::{H1Dialer, TlsOptions, Validation};
+use pool_dial_rustls::{H1Dialer, TlsOptions};
 use pool_http::http_body_util::BodyExt;
-use pool_http::{Empty, HttpConnection, HttpLeaseExt, Protocol, RequestError, RequestOptions};
+use pool_http::{Empty, HttpLeaseExt, Protocol};
 use pool_testkit::fds::open_fds;
 use pool_testkit::{H2Origin, H2OriginOptions, Http1Options, TestCa, eventually};
 
@@ -285,80 +286,6 @@ async fn a_body_dropped_half_way_closes_the_connection() {
             .await,
         "the abandoned connection is closed at the origin too"
     );
-    pool.close().await;
-    origin.shutdown().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stall_times_out_and_closes_the_connection() {
-    let ca = Arc::new(TestCa::new().unwrap());
-    let origin = start_origin(&ca, 45, Http1Options::default()).await;
-    let pool = h1_pool(&ca, &origin);
-    let (status, _, _) = get(&pool, "/").await;
-    assert_eq!(status, 200);
-    let lease = pool.get(HOST).await.unwrap();
-    let conn = lease.conn_arc();
-    let options = RequestOptions::default().with_timeout(Duration::from_millis(300));
-    let started = std::time::Instant::now();
-    let err = lease
-        .request_with(req("/stall"), &options)
-        .await
-        .unwrap_err();
-    assert!(matches!(err, RequestError::Timeout(_)), "{err}");
-    assert!(started.elapsed() < WAIT);
-    assert!(
-        conn.is_closed(),
-        "HTTP/1.1: the stalled connection is closed"
-    );
-    drop(conn);
-    let (status, _, _) = get(&pool, "/").await;
-    assert_eq!(status, 200);
-    assert_eq!(origin.stats().handshakes, 2);
-    pool.close().await;
-    origin.shutdown().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn validation_admits_rejects_and_bans() {
-    let ca = Arc::new(TestCa::new().unwrap());
-    let origin = start_origin(&ca, 44, Http1Options::default()).await;
-    let mut options = tls_options(&ca);
-    options.validation = Some(Validation {
-        path: "/check".into(),
-        ..Validation::default()
-    });
-    let pool = Pool::new(H1Dialer::new(options).unwrap(), pool_options()).unwrap();
-    pool.set_addrs(HOST, origin.socket_addrs());
-    let report = pool.warm(HOST).await;
-    assert_eq!((report.ok, report.failed), (1, 0));
-    {
-        let lease = pool.get(HOST).await.unwrap();
-        assert_eq!(
-            lease.conn().requests_sent(),
-            0,
-            "validation does not make it reused"
-        );
-        assert!(!lease.is_reused());
-    }
-    pool.close().await;
-
-    let options = {
-        let mut o = tls_options(&ca);
-        o.validation = Some(Validation {
-            path: "/check".into(),
-            ..Validation::default()
-        });
-        o
-    };
-    let pool = Pool::new(H1Dialer::new(options).unwrap(), pool_options()).unwrap();
-    pool.set_addrs(HOST, origin.socket_addrs());
-    origin.set_status("/check", 500);
-    let report = pool.warm(HOST).await;
-    assert_eq!((report.failed, report.blacklisted), (1, 0));
-    origin.set_status("/check", 403);
-    let report = pool.warm(HOST).await;
-    assert_eq!((report.failed, report.blacklisted), (1, 1));
-    assert_eq!(pool.stats().blacklisted, 1);
     pool.close().await;
     origin.shutdown().await;
 }

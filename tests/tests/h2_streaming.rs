@@ -1,7 +1,8 @@
 //! The streaming, deadline-bounded request API over real HTTP/2 (`pool_dial_rustls::H2Conn`
 //! against the testkit h2 origin on loopback): streamed bodies both ways, a body dropped
-//! half read, the header deadline on a stalled request, the body-idle timeout, the
-//! response-size limit.
+//! half read, the header deadline on a stalled request (per request and through the pool's
+//! `Timeout` extension), the body-idle timeout. (The response-size limit, the same for every
+//! dialer, is the conformance suite's `bounded_streaming`.)
 
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -21,6 +22,10 @@ mod common;
 use common::{WAIT, get, trust};
 
 const HOST: &str = "s.test";
+
+/// How much later than its deadline a timed-out request may end: under the 5 s dial
+/// timeout and the 10 s waits, so a deadline not applied fails the test.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(2);
 
 async fn setup(last: u8) -> (H2Origin, Pool<H2Dialer>) {
     let ca = Arc::new(TestCa::new().unwrap());
@@ -131,7 +136,10 @@ async fn a_stalled_request_times_out_within_its_deadline() {
         matches!(e, RequestError::Timeout(d) if d == deadline),
         "{e:?}"
     );
-    assert!(took >= deadline && took < WAIT, "{took:?}");
+    assert!(
+        took >= deadline && took < deadline + DEADLINE_MARGIN,
+        "{took:?}"
+    );
     assert_eq!(errors(&pool), 1, "the connection's error counted");
     assert!(
         eventually("the stalled stream is reset", WAIT, || origin
@@ -172,7 +180,8 @@ async fn a_stalled_body_ends_with_the_idle_timeout() {
     assert!(first.is_data());
     let e = body.frame().await.unwrap().unwrap_err();
     assert!(matches!(e, RequestError::Timeout(d) if d == idle), "{e:?}");
-    assert!(started.elapsed() >= idle && started.elapsed() < WAIT);
+    let took = started.elapsed();
+    assert!(took >= idle && took < idle + DEADLINE_MARGIN, "{took:?}");
     assert_eq!(errors(&pool), 1);
     assert_eq!(pool.stats().leases_out, 0);
     assert!(
@@ -183,33 +192,6 @@ async fn a_stalled_body_ends_with_the_idle_timeout() {
         .await
         .is_ok()
     );
-    pool.close().await;
-    origin.shutdown().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_response_larger_than_the_limit_fails_typed() {
-    let (origin, pool) = setup(65).await;
-    let options = RequestOptions::default().with_max_response_body(Some(50_000));
-    let body = pool_http::send_with(&pool, HOST, get("/bytes/200000"), &options)
-        .await
-        .unwrap()
-        .into_body();
-    let e = body.bytes().await.unwrap_err();
-    assert!(
-        matches!(e, RequestError::BodyTooLarge { limit: 50_000 }),
-        "{e:?}"
-    );
-    let body = pool_http::send(&pool, HOST, get("/bytes/200000"))
-        .await
-        .unwrap()
-        .into_body();
-    let e = body.collect(1000).await.unwrap_err();
-    assert!(
-        matches!(e, RequestError::BodyTooLarge { limit: 1000 }),
-        "{e:?}"
-    );
-    assert_eq!(errors(&pool), 2);
     pool.close().await;
     origin.shutdown().await;
 }

@@ -121,7 +121,11 @@ async fn wrong_certificate_and_wrong_alpn_are_refused() {
     let report = pool.warm("q.test").await;
     assert_eq!((report.ok, report.failed, report.blacklisted), (0, 1, 1));
     assert_eq!(origin.stats().handshakes, 0);
-    assert!(pool.get("q.test").await.is_err());
+    let e = pool.get("q.test").await.unwrap_err();
+    assert!(
+        matches!(e, pool_core::Error::NoUsableAddress { .. }),
+        "never silently accepted: {e:?}"
+    );
     pool.close().await;
 
     // The right name works on the same address; an ALPN the server lacks does not.
