@@ -10,7 +10,7 @@ use bytes::Bytes;
 use pool_core::{DialErrorKind, Dialer, Pool, PoolOptions, Target, WarmOutcome, WarmReport};
 use pool_dial_rustls::Trust;
 use pool_http::Empty;
-use pool_testkit::{H2Origin, TestCa};
+use pool_testkit::TestCa;
 
 /// How long a test waits for something to happen.
 pub const WAIT: Duration = Duration::from_secs(10);
@@ -82,21 +82,3 @@ pub fn get(path: &str) -> http::Request<Empty<Bytes>> {
         .unwrap()
 }
 
-/// Through a pool of `dialer` (whose validation request is `POST`/`GET /check`): a banned
-/// validation (403) blacklists the IP at once, a rejected one (500) does not.
-pub async fn validation_verdicts_through_the_pool<D: Dialer>(
-    dialer: D,
-    origin: &H2Origin,
-    addr: SocketAddr,
-) {
-    let pool = Pool::new(dialer, pool_options()).unwrap();
-    pool.set_addrs("a.test", [addr]);
-    origin.set_status("/check", 500);
-    let report = pool.warm("a.test").await;
-    assert_eq!((report.failed, report.blacklisted), (1, 0));
-    origin.set_status("/check", 403);
-    let report = pool.warm("a.test").await;
-    assert_eq!((report.failed, report.blacklisted), (1, 1));
-    assert_eq!(pool.stats().blacklisted, 1);
-    pool.close().await;
-}
