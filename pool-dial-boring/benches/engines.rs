@@ -33,7 +33,7 @@ fn boring(origin: &OriginProcess) -> BoringDialer {
     BoringDialer::new(BoringOptions {
         trust: Trust {
             webpki_roots: false,
-            extra_ca_certs: vec![origin.ca_der.clone()],
+            extra_ca_certs: vec![origin.ca_der.to_vec()],
             ..Trust::default()
         },
         ..BoringOptions::default()

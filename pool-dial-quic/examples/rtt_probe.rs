@@ -118,7 +118,7 @@ async fn main() -> Result<(), Error> {
     let base = QuicOptions {
         trust: Trust {
             webpki_roots: false,
-            extra_ca_certs: vec![ca.ca_cert_der()],
+            extra_ca_certs: vec![ca.ca_cert_der().to_vec()],
             ..Trust::default()
         },
         conn_timeout: Duration::from_secs(10),

@@ -74,7 +74,7 @@ fn bench(c: &mut Criterion) {
     let pool = rt.block_on(async {
         let mut options = H2Options::default();
         options.tls.trust.webpki_roots = false;
-        options.tls.trust.extra_ca_certs = vec![ca.ca_cert_der()];
+        options.tls.trust.extra_ca_certs = vec![ca.ca_cert_der().to_vec()];
         let pool = Pool::new(
             H2Dialer::new(options).expect("dialer"),
             PoolOptions::default(),

@@ -4,8 +4,6 @@
 
 use std::path::PathBuf;
 
-use rustls_pki_types::CertificateDer;
-
 /// What a TLS transport trusts, and how it may be observed. The TLS and QUIC dialers'
 /// options carry these fields and hand them over as one value.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -15,8 +13,9 @@ pub struct Trust {
     pub webpki_roots: bool,
     /// Extra CA certificates to trust, as PEM files (each may hold several).
     pub extra_ca_files: Vec<PathBuf>,
-    /// Extra CA certificates to trust, already in DER form.
-    pub extra_ca_certs: Vec<CertificateDer<'static>>,
+    /// Extra CA certificates to trust, already in DER form (plain bytes, so this data type
+    /// ties the BoringSSL build to no rustls crate).
+    pub extra_ca_certs: Vec<Vec<u8>>,
     /// **Insecure**: accept any server certificate (handshake signatures are still
     /// checked). Logged as a warning when a config is built and at every dial
     /// ([`warn_insecure_dial`]). Default: false.

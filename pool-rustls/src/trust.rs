@@ -34,10 +34,12 @@ pub fn root_store(trust: &Trust) -> Result<RootCertStore, ConfigError> {
         }
     }
     for cert in &trust.extra_ca_certs {
-        roots.add(cert.clone()).map_err(|e| ConfigError::CaFile {
-            path: PathBuf::from("<extra_ca_certs>"),
-            source: e.into(),
-        })?;
+        roots
+            .add(CertificateDer::from(cert.clone()))
+            .map_err(|e| ConfigError::CaFile {
+                path: PathBuf::from("<extra_ca_certs>"),
+                source: e.into(),
+            })?;
     }
     if roots.is_empty() && !trust.danger_accept_invalid_certs {
         return Err(ConfigError::NoRoots);

@@ -319,7 +319,7 @@ impl WanPath {
     fn trust(&self) -> Trust {
         Trust {
             webpki_roots: false,
-            extra_ca_certs: vec![self.ca.ca_cert_der()],
+            extra_ca_certs: vec![self.ca.ca_cert_der().to_vec()],
             ..Trust::default()
         }
     }

@@ -24,7 +24,7 @@ fn ips(last: &[u8]) -> Vec<IpAddr> {
 
 fn trust(tls: &mut TlsOptions, ca: &TestCa) {
     tls.trust.webpki_roots = false;
-    tls.trust.extra_ca_certs = vec![ca.ca_cert_der()];
+    tls.trust.extra_ca_certs = vec![ca.ca_cert_der().to_vec()];
     tls.conn_timeout = Duration::from_secs(5);
     tls.test_timeout = Duration::from_secs(5);
 }

@@ -27,7 +27,7 @@ const HOST: &str = "fp.test";
 fn trust(origin: &CaptureOrigin) -> Trust {
     Trust {
         webpki_roots: false,
-        extra_ca_certs: vec![origin.ca().ca_cert_der()],
+        extra_ca_certs: vec![origin.ca().ca_cert_der().to_vec()],
         ..Trust::default()
     }
 }

@@ -26,7 +26,7 @@ fn sock(last: u8, port: u16) -> SocketAddr {
 fn dialer(ca: &TestCa) -> H2Dialer {
     let mut options = H2Options::default();
     options.tls.trust.webpki_roots = false;
-    options.tls.trust.extra_ca_certs = vec![ca.ca_cert_der()];
+    options.tls.trust.extra_ca_certs = vec![ca.ca_cert_der().to_vec()];
     options.tls.conn_timeout = Duration::from_secs(5);
     options.tls.test_timeout = Duration::from_secs(5);
     H2Dialer::new(options).unwrap()

@@ -25,7 +25,7 @@ const V6: IpAddr = IpAddr::V6(Ipv6Addr::LOCALHOST);
 fn pool(ca: &TestCa) -> Pool<H2Dialer> {
     let mut options = H2Options::default();
     options.tls.trust.webpki_roots = false;
-    options.tls.trust.extra_ca_certs = vec![ca.ca_cert_der()];
+    options.tls.trust.extra_ca_certs = vec![ca.ca_cert_der().to_vec()];
     options.tls.conn_timeout = Duration::from_secs(5);
     options.tls.test_timeout = Duration::from_secs(5);
     let pool_options = PoolOptions {

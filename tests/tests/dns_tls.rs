@@ -29,7 +29,7 @@ fn v4(last: u8) -> IpAddr {
 fn trusting(ca: &TestCa) -> Trust {
     Trust {
         webpki_roots: false,
-        extra_ca_certs: vec![ca.ca_cert_der()],
+        extra_ca_certs: vec![ca.ca_cert_der().to_vec()],
         ..Trust::default()
     }
 }

@@ -58,7 +58,7 @@ fn ip(net: u8, last: u8) -> IpAddr {
 fn h2_options(ca: &TestCa, conn_timeout: Duration) -> H2Options {
     let mut options = H2Options::default();
     options.tls.trust.webpki_roots = false;
-    options.tls.trust.extra_ca_certs = vec![ca.ca_cert_der()];
+    options.tls.trust.extra_ca_certs = vec![ca.ca_cert_der().to_vec()];
     options.tls.conn_timeout = conn_timeout;
     options.tls.test_timeout = Duration::from_secs(5);
     options

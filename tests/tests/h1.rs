@@ -26,7 +26,7 @@ fn ips(last: &[u8]) -> Vec<IpAddr> {
 fn tls_options(ca: &TestCa) -> TlsOptions {
     let mut options = TlsOptions::default();
     options.trust.webpki_roots = false;
-    options.trust.extra_ca_certs = vec![ca.ca_cert_der()];
+    options.trust.extra_ca_certs = vec![ca.ca_cert_der().to_vec()];
     options.conn_timeout = Duration::from_secs(5);
     options.test_timeout = Duration::from_secs(5);
     options

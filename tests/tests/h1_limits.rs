@@ -36,7 +36,7 @@ async fn h1_pool_opens_six_connections_per_address_by_default() {
 
     let mut tls = TlsOptions::default();
     tls.trust.webpki_roots = false;
-    tls.trust.extra_ca_certs = vec![ca.ca_cert_der()];
+    tls.trust.extra_ca_certs = vec![ca.ca_cert_der().to_vec()];
     tls.conn_timeout = Duration::from_secs(5);
     let pool = Arc::new(Pool::new(H1Dialer::new(tls).unwrap(), options).unwrap());
     pool.set_addrs(HOST, origin.socket_addrs());

@@ -47,7 +47,7 @@ fn a_10mb_body_streams_with_bounded_memory() {
     client.block_on(async {
         let mut options = TlsOptions::default();
         options.trust.webpki_roots = false;
-        options.trust.extra_ca_certs = vec![ca.ca_cert_der()];
+        options.trust.extra_ca_certs = vec![ca.ca_cert_der().to_vec()];
         options.conn_timeout = Duration::from_secs(5);
         let pool = Pool::new(H1Dialer::new(options).unwrap(), PoolOptions::default()).unwrap();
         pool.set_addrs(HOST, origin.socket_addrs());

@@ -25,7 +25,7 @@ async fn a_10_mb_body_is_read_with_less_than_1_mb_held() {
         .unwrap();
     let mut options = H2Options::default();
     options.tls.trust.webpki_roots = false;
-    options.tls.trust.extra_ca_certs = vec![ca.ca_cert_der()];
+    options.tls.trust.extra_ca_certs = vec![ca.ca_cert_der().to_vec()];
     options.tls.conn_timeout = Duration::from_secs(5);
     let pool = Pool::new(H2Dialer::new(options).unwrap(), PoolOptions::default()).unwrap();
     pool.set_addrs("m.test", origin.socket_addrs());

@@ -25,7 +25,7 @@ fn options(ca: &TestCa) -> QuicOptions {
     QuicOptions {
         trust: Trust {
             webpki_roots: false,
-            extra_ca_certs: vec![ca.ca_cert_der()],
+            extra_ca_certs: vec![ca.ca_cert_der().to_vec()],
             ..Trust::default()
         },
         conn_timeout: Duration::from_secs(5),

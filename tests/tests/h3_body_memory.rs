@@ -35,7 +35,7 @@ async fn a_10_mb_body_is_read_with_less_than_1_mb_held() {
     let quic = QuicOptions {
         trust: Trust {
             webpki_roots: false,
-            extra_ca_certs: vec![ca.ca_cert_der()],
+            extra_ca_certs: vec![ca.ca_cert_der().to_vec()],
             ..Trust::default()
         },
         conn_timeout: Duration::from_secs(5),

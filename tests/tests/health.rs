@@ -24,7 +24,7 @@ fn ip(last: u8) -> IpAddr {
 fn dialer(ca: &TestCa) -> H2Dialer {
     let mut options = H2Options::default();
     options.tls.trust.webpki_roots = false;
-    options.tls.trust.extra_ca_certs = vec![ca.ca_cert_der()];
+    options.tls.trust.extra_ca_certs = vec![ca.ca_cert_der().to_vec()];
     options.tls.conn_timeout = Duration::from_secs(5);
     // Bounds the PING of `H2Conn::probe`.
     options.tls.test_timeout = Duration::from_millis(200);
@@ -357,7 +357,10 @@ async fn a_panicking_probe_closes_its_connection_and_the_checker_goes_on() {
         (1, 1, 1),
         "{stats:?}"
     );
-    assert_eq!(stats.in_flight, 0, "a panicked probe is no longer in flight: {stats:?}");
+    assert_eq!(
+        stats.in_flight, 0,
+        "a panicked probe is no longer in flight: {stats:?}"
+    );
     assert!(!checker.is_stopped(), "a panicking probe stops nothing");
 
     // The checker goes on: a new connection is probed (healthy) and kept; the pool serves.

@@ -38,7 +38,7 @@ fn addrs(net: u8) -> Vec<IpAddr> {
 fn tls(ca: &TestCa) -> TlsOptions {
     let mut tls = TlsOptions::default();
     tls.trust.webpki_roots = false;
-    tls.trust.extra_ca_certs = vec![ca.ca_cert_der()];
+    tls.trust.extra_ca_certs = vec![ca.ca_cert_der().to_vec()];
     tls
 }
 
@@ -57,7 +57,7 @@ fn quic(ca: &TestCa) -> QuicOptions {
     QuicOptions {
         trust: Trust {
             webpki_roots: false,
-            extra_ca_certs: vec![ca.ca_cert_der()],
+            extra_ca_certs: vec![ca.ca_cert_der().to_vec()],
             ..Trust::default()
         },
         conn_timeout: Duration::from_secs(5),

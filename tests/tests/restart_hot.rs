@@ -36,7 +36,7 @@ fn h2(ca: &TestCa) -> H2Options {
         ..TlsOptions::default()
     };
     tls.trust.webpki_roots = false;
-    tls.trust.extra_ca_certs = vec![ca.ca_cert_der()];
+    tls.trust.extra_ca_certs = vec![ca.ca_cert_der().to_vec()];
     H2Options { tls, ..defaults }
 }
 

@@ -28,7 +28,7 @@ fn ip(net: u8, last: u8) -> IpAddr {
 fn tls(ca: &TestCa) -> TlsOptions {
     let mut tls = TlsOptions::default();
     tls.trust.webpki_roots = false;
-    tls.trust.extra_ca_certs = vec![ca.ca_cert_der()];
+    tls.trust.extra_ca_certs = vec![ca.ca_cert_der().to_vec()];
     tls
 }
 

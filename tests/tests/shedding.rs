@@ -26,7 +26,7 @@ async fn idle_connections_are_shed_under_pressure_and_dialed_again_after() {
         .unwrap();
     let mut options = H2Options::default();
     options.tls.trust.webpki_roots = false;
-    options.tls.trust.extra_ca_certs = vec![ca.ca_cert_der()];
+    options.tls.trust.extra_ca_certs = vec![ca.ca_cert_der().to_vec()];
     let memory = FixedMemory::new(10 * MIB);
     let pool = Pool::with_memory_source(
         H2Dialer::new(options).unwrap(),

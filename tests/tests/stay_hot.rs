@@ -49,7 +49,7 @@ impl Rig {
             .unwrap();
         let mut options = H2Options::default();
         options.tls.trust.webpki_roots = false;
-        options.tls.trust.extra_ca_certs = vec![ca.ca_cert_der()];
+        options.tls.trust.extra_ca_certs = vec![ca.ca_cert_der().to_vec()];
         options.tls.conn_timeout = Duration::from_secs(5);
         let dialer = H2Dialer::new(options).unwrap();
         let pool = Pool::new(

@@ -135,7 +135,7 @@ async fn dialed_connections_carry_the_keepalive_timer() {
     for (tcp, want_keepalive) in [(TcpOptions::default(), true), (TcpOptions::off(), false)] {
         let mut options = TlsOptions::default();
         options.trust.webpki_roots = false;
-        options.trust.extra_ca_certs = vec![ca.ca_cert_der()];
+        options.trust.extra_ca_certs = vec![ca.ca_cert_der().to_vec()];
         options.conn_timeout = Duration::from_secs(5);
         options.tcp = tcp;
         let pool = Pool::new(H1Dialer::new(options).unwrap(), PoolOptions::default()).unwrap();

@@ -338,7 +338,7 @@ impl OriginProcess {
     pub fn tls_options(&self) -> pool_dial_rustls::TlsOptions {
         let mut options = pool_dial_rustls::TlsOptions::default();
         options.trust.webpki_roots = false;
-        options.trust.extra_ca_certs = vec![self.ca_der.clone()];
+        options.trust.extra_ca_certs = vec![self.ca_der.to_vec()];
         options
     }
 

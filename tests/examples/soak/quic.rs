@@ -49,7 +49,7 @@ pub(crate) async fn soak(duration: Duration) -> Result<(), String> {
     let quic = QuicOptions {
         trust: Trust {
             webpki_roots: false,
-            extra_ca_certs: vec![ca.ca_cert_der()],
+            extra_ca_certs: vec![ca.ca_cert_der().to_vec()],
             ..Trust::default()
         },
         conn_timeout: Duration::from_millis(500),

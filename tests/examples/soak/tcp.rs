@@ -113,7 +113,7 @@ pub(crate) async fn soak(kind: Kind, duration: Duration) -> Result<(), String> {
 
     let mut tls = TlsOptions::default();
     tls.trust.webpki_roots = false;
-    tls.trust.extra_ca_certs = vec![ca.ca_cert_der()];
+    tls.trust.extra_ca_certs = vec![ca.ca_cert_der().to_vec()];
     tls.conn_timeout = Duration::from_millis(500);
     tls.test_timeout = Duration::from_millis(500);
     let options = load::pool_options();

@@ -24,7 +24,7 @@ pub fn ips(last: &[u8]) -> Vec<IpAddr> {
 pub fn trust(ca: &TestCa) -> Trust {
     Trust {
         webpki_roots: false,
-        extra_ca_certs: vec![ca.ca_cert_der()],
+        extra_ca_certs: vec![ca.ca_cert_der().to_vec()],
         ..Trust::default()
     }
 }
@@ -81,4 +81,3 @@ pub fn get(path: &str) -> http::Request<Empty<Bytes>> {
         .body(Empty::new())
         .unwrap()
 }
-

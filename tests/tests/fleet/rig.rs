@@ -19,7 +19,7 @@ pub const WAIT: Duration = Duration::from_secs(20);
 pub fn dialer(ca: &TestCa, validate: bool) -> H1Dialer {
     let mut options = TlsOptions::default();
     options.trust.webpki_roots = false;
-    options.trust.extra_ca_certs = vec![ca.ca_cert_der()];
+    options.trust.extra_ca_certs = vec![ca.ca_cert_der().to_vec()];
     options.conn_timeout = Duration::from_secs(5);
     options.test_timeout = Duration::from_secs(5);
     if validate {

@@ -50,7 +50,7 @@ pub fn ip(net: u8, last: u8) -> IpAddr {
 pub fn tls_options(ca: &TestCa) -> TlsOptions {
     let mut options = TlsOptions::default();
     options.trust.webpki_roots = false;
-    options.trust.extra_ca_certs = vec![ca.ca_cert_der()];
+    options.trust.extra_ca_certs = vec![ca.ca_cert_der().to_vec()];
     options.conn_timeout = Duration::from_secs(5);
     options.test_timeout = Duration::from_secs(5);
     options
@@ -60,7 +60,7 @@ pub fn tls_options(ca: &TestCa) -> TlsOptions {
 pub fn quic_options(ca: &TestCa) -> QuicOptions {
     let mut options = QuicOptions::default();
     options.trust.webpki_roots = false;
-    options.trust.extra_ca_certs = vec![ca.ca_cert_der()];
+    options.trust.extra_ca_certs = vec![ca.ca_cert_der().to_vec()];
     options.conn_timeout = Duration::from_secs(5);
     options.test_timeout = Duration::from_secs(5);
     options

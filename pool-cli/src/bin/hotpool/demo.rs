@@ -360,7 +360,7 @@ async fn measure_tls(
     let config_error = |e: pool_config::ConfigError| Error::new(e.to_string());
     let tls_error = |e: pool_dial_rustls::ConfigError| Error::new(format!("TLS setup: {e}"));
     let trust_demo_ca = |trust: &mut pool_dial_rustls::Trust| {
-        trust.extra_ca_certs.push(ca.ca_cert_der());
+        trust.extra_ca_certs.push(ca.ca_cert_der().to_vec());
         trust.webpki_roots = false;
     };
     let origin = Arc::clone(origins);
@@ -411,7 +411,7 @@ async fn run_h3(
         let mut quic = cfg
             .quic_options(cfg.hosts.first())
             .map_err(|e| Error::new(e.to_string()))?;
-        quic.trust.extra_ca_certs.push(ca.ca_cert_der());
+        quic.trust.extra_ca_certs.push(ca.ca_cert_der().to_vec());
         quic.trust.webpki_roots = false;
         let dialer = pool_dial_quic::QuicDialer::new(quic)
             .map_err(|e| Error::new(format!("QUIC setup: {e}")))?;

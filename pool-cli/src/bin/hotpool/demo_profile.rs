@@ -103,7 +103,7 @@ pub async fn run(global: &Global, browser: Browser) -> Result<ExitCode, Error> {
         webpki_roots: false,
         ..pool_dial_rustls::Trust::default()
     };
-    trust.extra_ca_certs = vec![origin.ca().ca_cert_der()];
+    trust.extra_ca_certs = vec![origin.ca().ca_cert_der().to_vec()];
     let mut rustls = pool_dial_rustls::H2Options::default();
     rustls.tls.trust = trust.clone();
     let rustls =
