@@ -81,16 +81,13 @@
 #[cfg(feature = "boring")]
 mod boring;
 mod convert;
-mod declare;
 mod error;
 mod fleet;
+mod keys;
 mod model;
-mod parse;
-mod read;
-mod units;
 mod validate;
+mod values;
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, LazyLock};
 
@@ -104,7 +101,7 @@ pub use model::{
 };
 /// The type of `[whitelist]`/`[blacklist]` entries and of `source_addrs.ipv6_prefix`.
 pub use pool_core::{IpRange, IpRangeError};
-pub use units::{ByteSize, Fraction};
+pub use values::{ByteSize, Fraction};
 
 use error::Report;
 
@@ -112,7 +109,7 @@ use error::Report;
 pub const ENV_PREFIX: &str = "HOTPOOL_";
 
 /// The commented default file, generated from the key declarations.
-static DEFAULT_TOML: LazyLock<String> = LazyLock::new(declare::default_file);
+static DEFAULT_TOML: LazyLock<String> = LazyLock::new(keys::default_file);
 
 fn sorted(mut reports: Vec<(usize, Report)>) -> Vec<Report> {
     reports.sort_by_key(|(pos, _)| *pos);
@@ -234,10 +231,10 @@ impl Config {
         let mut cfg = Config::default();
         cfg.meta.file = Some(name.to_owned());
         cfg.meta.text = Some(Arc::from(text));
-        let mut reader = parse::Reader::new(Some(name.to_owned()), Some(text), HashMap::new());
-        reader.read_document(text, &mut cfg);
+        let mut reader = keys::Reader::new(Some(name.to_owned()), Some(text));
+        reader.document(text, &mut cfg);
         for (k, v) in vars {
-            reader.read_env(k.as_ref(), v.as_ref(), &mut cfg);
+            reader.env(k.as_ref(), v.as_ref(), &mut cfg);
         }
         cfg.meta.origins = std::mem::take(&mut reader.origins);
         if !reader.reports.is_empty() {
@@ -278,10 +275,10 @@ impl Config {
         V: AsRef<str>,
     {
         let mut next = self.clone();
-        let origins = std::mem::take(&mut next.meta.origins);
-        let mut reader = parse::Reader::new(None, None, origins);
+        let mut reader = keys::Reader::new(None, None);
+        reader.origins = std::mem::take(&mut next.meta.origins);
         for (k, v) in vars {
-            reader.read_env(k.as_ref(), v.as_ref(), &mut next);
+            reader.env(k.as_ref(), v.as_ref(), &mut next);
         }
         next.meta.origins = std::mem::take(&mut reader.origins);
         if let Some(r) = sorted(reader.reports).into_iter().next() {

@@ -1,57 +1,108 @@
-//! The configuration data model, declared once per key (see `declare.rs` and
-//! `docs/config.md`): each key's type, default, doc, default-file note and check are written
-//! here together, and everything else (the structs, their defaults, the serde structs the
-//! file is read with, the environment setters, `hotpool config default`) comes from that.
+//! The configuration data model, declared once per key with [`section!`]: each key's type,
+//! reader, default, doc, default-file note and check are written here together (see
+//! `docs/config-reader.md`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use pool_core::IpRange;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use crate::declare::{Section, config, names, section};
 use crate::error::ConfigWarning;
-use crate::read::{Entry, NameServer};
-use crate::units::{ByteSize, Fraction};
+use crate::keys::{Section, section};
 use crate::validate as check;
+use crate::values::{ByteSize, Fraction};
 
-config! {
-    /// The whole configuration file.
-    ///
-    /// Build one with [`Config::default`], [`Config::from_file`] or [`Config::from_str_named`]
-    /// and change fields directly; the struct is `#[non_exhaustive]` so new sections can be
-    /// added without breaking callers.
-    #[derive(Clone, Debug, Default, PartialEq, Serialize)]
-    #[non_exhaustive]
-    pub struct Config {
-        /// `[pool]`: limits, timeouts and intervals of the pool itself.
-        pool: PoolConfig, "";
-        /// `[whitelist]`: when non-empty, only these addresses are dialed.
-        whitelist: IpListConfig, "non-empty: dial only these";
-        /// `[blacklist]`: addresses that are never dialed.
-        blacklist: IpListConfig, "never dialed";
-        /// `[dns]`: how host names are resolved.
-        dns: DnsConfig, "";
-        /// `[tls]`: certificate verification and TLS profiles.
-        tls: TlsConfig, "";
-        /// `[h2]`: HTTP/2 flow-control windows of the rustls dialers.
-        h2: H2Config, "HTTP/2 receive windows, rustls engine (docs/h2-windows.md)";
-        /// `[health]`: health probes of idle connections.
-        health: HealthConfig, "";
-        /// `[validation]`: the "hot connect" check of new connections.
-        validation: ValidationConfig,
-            "the \"hot connect\" check; its banned status is pool.banned_status";
-        /// `[h3]`: QUIC windows, initial RTT and congestion control of HTTP/3 connections.
-        h3: H3Config, "QUIC windows, initial RTT, congestion control (docs/quic-tuning.md)";
-        /// `[tcp]`: keepalive and `TCP_USER_TIMEOUT` of every TCP dial.
-        tcp: TcpConfig, "keepalive and TCP_USER_TIMEOUT of every TCP dial (docs/tcp-keepalive.md)";
-        /// `[source_addrs]`: local addresses dials bind to.
-        source_addrs: SourceAddrsConfig, "local addresses to bind, rotated per dial";
-        /// `[metrics]`: the Prometheus exporter.
-        metrics: MetricsConfig, "";
-        /// `[fleet]`: share bans, re-test leases and connection budgets with other workers.
-        fleet: FleetConfig, "share bans, re-tests and budgets with other workers (docs/fleet.md)";
+/// The whole configuration file.
+///
+/// Build one with [`Config::default`], [`Config::from_file`] or [`Config::from_str_named`]
+/// and change fields directly; the struct is `#[non_exhaustive]` so new sections can be
+/// added without breaking callers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Config {
+    /// `[pool]`: limits, timeouts and intervals of the pool itself.
+    pub pool: PoolConfig,
+    /// `[whitelist]`: when non-empty, only these addresses are dialed.
+    pub whitelist: IpListConfig,
+    /// `[blacklist]`: addresses that are never dialed.
+    pub blacklist: IpListConfig,
+    /// `[dns]`: how host names are resolved.
+    pub dns: DnsConfig,
+    /// `[tls]`: certificate verification and TLS profiles.
+    pub tls: TlsConfig,
+    /// `[h2]`: HTTP/2 flow-control windows of the rustls dialers.
+    pub h2: H2Config,
+    /// `[health]`: health probes of idle connections.
+    pub health: HealthConfig,
+    /// `[validation]`: the "hot connect" check of new connections.
+    pub validation: ValidationConfig,
+    /// `[h3]`: QUIC windows, initial RTT and congestion control of HTTP/3 connections.
+    pub h3: H3Config,
+    /// `[tcp]`: keepalive and `TCP_USER_TIMEOUT` of every TCP dial.
+    pub tcp: TcpConfig,
+    /// `[source_addrs]`: local addresses dials bind to.
+    pub source_addrs: SourceAddrsConfig,
+    /// `[metrics]`: the Prometheus exporter.
+    pub metrics: MetricsConfig,
+    /// `[fleet]`: share bans, re-test leases and connection budgets with other workers.
+    pub fleet: FleetConfig,
+    /// `[[hosts]]`: the hosts kept warm.
+    pub hosts: Vec<HostConfig>,
+    /// Where each explicitly set key came from, and the warnings of the last validation.
+    #[serde(skip)]
+    pub(crate) meta: Meta,
+}
+
+impl Config {
+    /// The plain sections in file order, each with its note in the default file.
+    pub(crate) fn sections_with_notes(&self) -> [(&'static str, &'static str, &dyn Section); 13] {
+        [
+            ("pool", "", &self.pool),
+            ("whitelist", "non-empty: dial only these", &self.whitelist),
+            ("blacklist", "never dialed", &self.blacklist),
+            ("dns", "", &self.dns),
+            ("tls", "", &self.tls),
+            ("h2", "HTTP/2 receive windows, rustls engine (docs/h2-windows.md)", &self.h2),
+            ("health", "", &self.health),
+            ("validation", "the \"hot connect\" check; its banned status is pool.banned_status", &self.validation),
+            ("h3", "QUIC windows, initial RTT, congestion control (docs/quic-tuning.md)", &self.h3),
+            ("tcp", "keepalive and TCP_USER_TIMEOUT of every TCP dial (docs/tcp-keepalive.md)", &self.tcp),
+            ("source_addrs", "local addresses to bind, rotated per dial", &self.source_addrs),
+            ("metrics", "", &self.metrics),
+            ("fleet", "share bans, re-tests and budgets with other workers (docs/fleet.md)", &self.fleet),
+        ]
+    }
+
+    /// The plain section called `name`.
+    pub(crate) fn section_mut(&mut self, name: &str) -> Option<&mut dyn Section> {
+        Some(match name {
+            "pool" => &mut self.pool,
+            "whitelist" => &mut self.whitelist,
+            "blacklist" => &mut self.blacklist,
+            "dns" => &mut self.dns,
+            "tls" => &mut self.tls,
+            "h2" => &mut self.h2,
+            "health" => &mut self.health,
+            "validation" => &mut self.validation,
+            "h3" => &mut self.h3,
+            "tcp" => &mut self.tcp,
+            "source_addrs" => &mut self.source_addrs,
+            "metrics" => &mut self.metrics,
+            "fleet" => &mut self.fleet,
+            _ => return None,
+        })
+    }
+
+    /// The plain sections and their keys (for "did you mean").
+    pub(crate) fn sections() -> &'static [(&'static str, &'static [&'static str])] {
+        static SECTIONS: LazyLock<Vec<(&str, &[&str])>> = LazyLock::new(|| {
+            let cfg = Config::default();
+            cfg.sections_with_notes().iter().map(|(name, _, s)| (*name, s.keys())).collect()
+        });
+        &SECTIONS
     }
 }
 
@@ -87,7 +138,7 @@ section! {
     /// `[pool]`: limits, timeouts and intervals. Key names match the original system's.
     #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
     #[non_exhaustive]
-    pub struct PoolConfig (raw PoolRaw) {
+    pub struct PoolConfig {
         /// Total connections across all hosts; at least 1.
         max_connections: usize = (default "100"), "total connections, all hosts (>= 1)";
         /// Connections to one host (over all its IPs); at least 1, at most `max_connections`.
@@ -108,42 +159,42 @@ section! {
             "optional; absent: 1 for h2/h3, 6 for h1/auto/tls (<= max_conns_per_host)";
         /// TCP connect + handshake timeout; must not be zero.
         #[serde(serialize_with = "humantime_serde::serialize")]
-        conn_timeout: Duration = (default "30"), "TCP connect + TLS/QUIC handshake",
+        conn_timeout: Duration as crate::values::duration = (default "30"), "TCP connect + TLS/QUIC handshake",
             check check::nonzero;
         /// A connection with no lease for this long is closed; must not be zero.
         #[serde(serialize_with = "humantime_serde::serialize")]
-        idle_timeout: Duration = (default "60"), "close a connection with no lease for this long",
+        idle_timeout: Duration as crate::values::duration = (default "60"), "close a connection with no lease for this long",
             check check::nonzero;
         /// A connection older than this is drained and replaced; must not be zero.
         /// `idle_timeout > max_lifetime` is allowed (the idle timeout then never fires) but
         /// warned.
         #[serde(serialize_with = "humantime_serde::serialize")]
-        max_lifetime: Duration = (default "300"),
+        max_lifetime: Duration as crate::values::duration = (default "300"),
             "drain and replace a connection older than this", check check::nonzero;
         /// Timeout of the validation request and of health probes; must not be zero.
         #[serde(serialize_with = "humantime_serde::serialize")]
-        test_timeout: Duration = (default "15"), "validation request and health probe timeout",
+        test_timeout: Duration as crate::values::duration = (default "15"), "validation request and health probe timeout",
             check check::nonzero;
         /// How often idle connections are probed; must not be zero.
         #[serde(serialize_with = "humantime_serde::serialize")]
-        health_check_interval: Duration = (default "30"), "probe idle connections this often",
+        health_check_interval: Duration as crate::values::duration = (default "30"), "probe idle connections this often",
             check check::nonzero;
         /// The original system's cleanup sweep period; must not be zero. Accepted for
         /// compatibility but has **no effect**: pool-core closes idle and expired
         /// connections at their own deadlines instead of on a periodic sweep
         /// (`docs/cleanup-deadlines.md`), so [`Config::pool_options`] does not carry it over.
         #[serde(serialize_with = "humantime_serde::serialize")]
-        cleanup_interval: Duration = (default "60"),
+        cleanup_interval: Duration as crate::values::duration = (default "60"),
             "accepted for compatibility; no effect (cleanup runs at each connection's deadline)",
             check check::nonzero;
         /// How often blacklisted IPs are re-tested; must not be zero.
         #[serde(serialize_with = "humantime_serde::serialize")]
-        blacklist_check_interval: Duration = (default "300"), "re-test blacklisted IPs this often",
+        blacklist_check_interval: Duration as crate::values::duration = (default "300"), "re-test blacklisted IPs this often",
             check check::nonzero;
         /// How often host names are re-resolved (a shorter DNS TTL, floored by `dns.min_ttl`,
         /// wins); must not be zero.
         #[serde(serialize_with = "humantime_serde::serialize")]
-        dns_update_interval: Duration = (default "1800"),
+        dns_update_interval: Duration as crate::values::duration = (default "1800"),
             "re-resolve hosts this often (a shorter TTL wins)", check check::nonzero;
         /// Consecutive dial/handshake/validation failures before an IP is blacklisted; at
         /// least 1.
@@ -154,12 +205,12 @@ section! {
         /// Deadline of a request's response headers, from sending it (pool-http's
         /// `RequestOptions::timeout`; a request may override it); must not be zero.
         #[serde(serialize_with = "humantime_serde::serialize")]
-        request_timeout: Duration = (default "30"), "deadline of a request's response headers",
+        request_timeout: Duration as crate::values::duration = (default "30"), "deadline of a request's response headers",
             check check::nonzero;
         /// A response body that sends nothing for this long fails with a timeout (pool-http's
         /// `RequestOptions::body_idle_timeout`). Absent or zero: no limit.
         #[serde(serialize_with = "humantime_serde::serialize")]
-        body_idle_timeout: Option<Duration> = (optional "\"60s\""),
+        body_idle_timeout: Option<Duration> as crate::values::opt_duration = (optional "\"60s\""),
             "optional: fail a response body idle this long";
         /// The largest response header list accepted, in bytes, on every protocol
         /// (pool-dial-rustls's `TlsOptions` and pool-dial-quic's `QuicOptions`
@@ -172,12 +223,12 @@ section! {
         /// How long `get` waits for a connection when all are busy and limits are reached;
         /// must not be zero.
         #[serde(serialize_with = "humantime_serde::serialize")]
-        checkout_timeout: Duration = (default "10"), "how long get() waits when everything is busy",
+        checkout_timeout: Duration as crate::values::duration = (default "10"), "how long get() waits when everything is busy",
             check check::nonzero;
         /// A dynamically blacklisted IP returns after this long even if re-tests keep failing;
         /// must not be zero.
         #[serde(serialize_with = "humantime_serde::serialize")]
-        blacklist_timeout: Duration = (default "3600"),
+        blacklist_timeout: Duration as crate::values::duration = (default "3600"),
             "a blacklisted IP returns after this long at the latest", check check::nonzero;
         /// Dial a replacement before a connection reaches `max_lifetime`.
         keep_warm: bool = (default "true"), "dial a replacement before max_lifetime is reached";
@@ -187,7 +238,7 @@ section! {
         /// loaded) or `"fill"` (fill one connection to `fill_streams` leases before using
         /// the next). See `docs/lease-fast-lane.md`.
         placement: PlacementKind = (default "\"spread\""),
-            PlacementKind::choices() + " (fill: one connection to fill_streams, then the next)";
+            "\"spread\" or \"fill\" (fill: one connection to fill_streams, then the next)";
         /// With `placement = "fill"`: leases a connection takes before the next one is used;
         /// at least 1. Absent: each connection's capacity. Ignored with `"spread"`.
         fill_streams: Option<usize> = (optional "16"),
@@ -214,7 +265,7 @@ section! {
             "share of idle connections shed per reading under pressure (0 < f <= 1)";
         /// How often resident memory is read while `memory_limit` is set; must not be zero.
         #[serde(serialize_with = "humantime_serde::serialize")]
-        memory_check_interval: Duration = (default "1"),
+        memory_check_interval: Duration as crate::values::duration = (default "1"),
             "how often resident memory is read (with memory_limit)", check check::nonzero;
         /// Keep warmed hosts (`[[hosts]]`, `hotpool warm`) hot: a connection to every
         /// allowed address, one lost (GOAWAY, peer closed, broken, expired) replaced in the
@@ -224,12 +275,12 @@ section! {
         /// The wait before re-trying a failed re-warm dial of an address; doubles with each
         /// failure in a row up to `rewarm_backoff_max`. Must not be zero.
         #[serde(serialize_with = "humantime_serde::serialize")]
-        rewarm_backoff: Duration = (default "\"100ms\""),
+        rewarm_backoff: Duration as crate::values::duration = (default "\"100ms\""),
             "first wait before re-trying a failed re-warm dial (doubles)", check check::nonzero;
         /// The longest wait between re-warm dials of an address that keeps failing; at
         /// least `rewarm_backoff`.
         #[serde(serialize_with = "humantime_serde::serialize")]
-        rewarm_backoff_max: Duration = (default "\"30s\""),
+        rewarm_backoff_max: Duration as crate::values::duration = (default "\"30s\""),
             "longest wait between re-warm dials of a failing address";
         /// Host outages: when more than `host_outage_threshold` of a host's addresses fail
         /// at once, the host is down (a restart), not N bad IPs: no address is blacklisted,
@@ -244,12 +295,12 @@ section! {
         /// The first re-test of a host in an outage; doubles up to `outage_retest_max`.
         /// Must not be zero.
         #[serde(serialize_with = "humantime_serde::serialize")]
-        outage_retest: Duration = (default "\"100ms\""),
+        outage_retest: Duration as crate::values::duration = (default "\"100ms\""),
             "first re-test of a host in an outage (doubles)", check check::nonzero;
         /// The longest wait between re-tests of a host in an outage: at worst how long after
         /// the origin is back the pool notices. At least `outage_retest`.
         #[serde(serialize_with = "humantime_serde::serialize")]
-        outage_retest_max: Duration = (default "\"1s\""),
+        outage_retest_max: Duration as crate::values::duration = (default "\"1s\""),
             "longest wait between re-tests of a host in an outage";
         /// While a host is down (an outage) and no connection to it is open, a request
         /// waits for it to come back, up to its deadline (`request_timeout`), instead of
@@ -263,11 +314,11 @@ section! {
     /// `[whitelist]` / `[blacklist]`: a list of IP addresses and CIDR ranges.
     #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
     #[non_exhaustive]
-    pub struct IpListConfig (raw IpListRaw) {
+    pub struct IpListConfig {
         /// Addresses (`"10.0.0.1"`, a /32 or /128) and ranges (`"10.0.0.0/8"`; host bits are
         /// masked, as Go's `net.ParseCIDR` does).
-        #[serde(serialize_with = "crate::read::ranges")]
-        ips: Vec<IpRange> = (default "[]"), "IPs or CIDRs";
+        #[serde(serialize_with = "crate::values::ser_ranges")]
+        ips: Vec<IpRange> as crate::values::ranges = (default "[]"), "IPs or CIDRs";
     }
 }
 
@@ -275,7 +326,7 @@ section! {
     /// One `[[hosts]]` entry.
     #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
     #[non_exhaustive]
-    pub struct HostConfig (raw HostRaw) {
+    pub struct HostConfig {
         /// Host name: SNI, certificate name and DNS name. Unique (case-insensitive) across
         /// `[[hosts]]`.
         name: String = (required "the host name", "\"example.com\""),
@@ -284,7 +335,7 @@ section! {
         port: u16 = (default "443"), "port dialed on every address", check check::nonzero;
         /// `"tls"`, `"h1"`, `"h2"`, `"auto"` or `"h3"` (HTTP/3 over QUIC; `"quic"` is read as
         /// `"h3"`).
-        transport: Transport = (default "\"h2\""), Transport::choices();
+        transport: Transport = (default "\"h2\""), "\"tls\", \"h1\", \"h2\", \"auto\" or \"h3\"";
         /// Static IP addresses. When present (it must then be non-empty) DNS is not used for
         /// this host.
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -306,32 +357,47 @@ impl HostConfig {
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
-            ..Self::declared()
+            ..Self::default()
         }
     }
 }
 
-names! {
-    /// The transport used to reach a host.
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-    #[non_exhaustive]
-    pub enum Transport {
-        /// TLS over TCP, an exclusive stream (`"tls"`).
-        Tls = "tls",
-        /// HTTP/1.1 over TLS, exclusive connections (`"h1"`).
-        H1 = "h1",
-        /// HTTP/2 over TLS, multiplexed (`"h2"`, the default).
-        #[default]
-        H2 = "h2",
-        /// HTTPS with the protocol chosen per connection by ALPN: HTTP/2 (multiplexed) or
-        /// HTTP/1.1 (exclusive) (`"auto"`).
-        Auto = "auto",
-        /// HTTP/3 over QUIC, multiplexed (`"h3"`; `"quic"` is an alias).
-        H3 = "h3" | "quic",
-    }
+/// The transport used to reach a host.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Transport {
+    /// TLS over TCP, an exclusive stream (`"tls"`).
+    #[serde(rename = "tls")]
+    Tls,
+    /// HTTP/1.1 over TLS, exclusive connections (`"h1"`).
+    #[serde(rename = "h1")]
+    H1,
+    /// HTTP/2 over TLS, multiplexed (`"h2"`, the default).
+    #[default]
+    #[serde(rename = "h2")]
+    H2,
+    /// HTTPS with the protocol chosen per connection by ALPN: HTTP/2 (multiplexed) or
+    /// HTTP/1.1 (exclusive) (`"auto"`).
+    #[serde(rename = "auto")]
+    Auto,
+    /// HTTP/3 over QUIC, multiplexed (`"h3"`; `"quic"` is an alias).
+    #[serde(rename = "h3", alias = "quic")]
+    H3,
 }
 
 impl Transport {
+    /// The name used in the config file.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Tls => "tls",
+            Transport::H1 => "h1",
+            Transport::H2 => "h2",
+            Transport::Auto => "auto",
+            Transport::H3 => "h3",
+        }
+    }
+
     /// The connections per IP address a pool of this transport allows when
     /// `pool.max_conns_per_ip` is absent: 1 for a multiplexed transport (`h2`, `h3`: one
     /// connection carries every request in flight), [`EXCLUSIVE_CONNS_PER_IP`] for one whose
@@ -364,26 +430,39 @@ impl PoolConfig {
     }
 }
 
-names! {
-    /// DNS transport protocol.
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-    #[non_exhaustive]
-    pub enum DnsProtocol {
-        /// UDP (default).
-        #[default]
-        Udp = "udp",
-        /// TCP.
-        Tcp = "tcp",
-        /// DNS over TLS (RFC 7858, usually port 853); needs a `tls_name`, so only in
-        /// `[[dns.servers]]`.
-        Tls = "tls",
-        /// DNS over HTTPS (RFC 8484: HTTP/2, `/dns-query`, usually port 443); needs a
-        /// `tls_name`, so only in `[[dns.servers]]`.
-        Https = "https",
-    }
+/// DNS transport protocol.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum DnsProtocol {
+    /// UDP (default).
+    #[default]
+    #[serde(rename = "udp")]
+    Udp,
+    /// TCP.
+    #[serde(rename = "tcp")]
+    Tcp,
+    /// DNS over TLS (RFC 7858, usually port 853); needs a `tls_name`, so only in
+    /// `[[dns.servers]]`.
+    #[serde(rename = "tls")]
+    Tls,
+    /// DNS over HTTPS (RFC 8484: HTTP/2, `/dns-query`, usually port 443); needs a
+    /// `tls_name`, so only in `[[dns.servers]]`.
+    #[serde(rename = "https")]
+    Https,
 }
 
 impl DnsProtocol {
+    /// The name used in the config file.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DnsProtocol::Udp => "udp",
+            DnsProtocol::Tcp => "tcp",
+            DnsProtocol::Tls => "tls",
+            DnsProtocol::Https => "https",
+        }
+    }
+
     /// Whether the protocol is encrypted (TLS or HTTPS) and so needs a TLS name.
     #[must_use]
     pub fn is_encrypted(self) -> bool {
@@ -395,13 +474,13 @@ section! {
     /// One `[[dns.servers]]` entry: a name server with its own transport.
     #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
     #[non_exhaustive]
-    pub struct DnsServerConfig (raw DnsServerRaw) {
+    pub struct DnsServerConfig {
         /// The server's address, `"ip:port"` (the port is required: 53, 853 for `"tls"`, 443
         /// for `"https"`, usually; IPv6 as `"[::1]:853"`).
         addr: SocketAddr = (required "the server's \"ip:port\"", "\"127.0.0.1:853\""),
             "required; \"ip:port\"", check check::server_addr;
         /// `"udp"`, `"tcp"`, `"tls"` (DNS over TLS) or `"https"` (DNS over HTTPS).
-        protocol: DnsProtocol = (default "\"udp\""), DnsProtocol::choices();
+        protocol: DnsProtocol = (default "\"udp\""), "\"udp\", \"tcp\", \"tls\" or \"https\"";
         /// The name the server's certificate must be valid for (a DNS name or an IP
         /// address): required for `"tls"` and `"https"`, refused for `"udp"` and `"tcp"`.
         /// Certificates are checked against the `[tls]` trust settings (`ca_files`,
@@ -419,34 +498,35 @@ impl DnsServerConfig {
         Self {
             addr,
             protocol,
-            ..Self::declared()
+            ..Self::default()
         }
     }
 }
 
-names! {
-    /// Which address families to resolve and dial.
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-    #[non_exhaustive]
-    pub enum IpPreference {
-        /// A records only.
-        Ipv4 = "ipv4",
-        /// AAAA records only.
-        Ipv6 = "ipv6",
-        /// Both A and AAAA (default).
-        #[default]
-        Both = "both",
-    }
+/// Which address families to resolve and dial.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum IpPreference {
+    /// A records only.
+    #[serde(rename = "ipv4")]
+    Ipv4,
+    /// AAAA records only.
+    #[serde(rename = "ipv6")]
+    Ipv6,
+    /// Both A and AAAA (default).
+    #[default]
+    #[serde(rename = "both")]
+    Both,
 }
 
 section! {
     /// `[dns]`: how host names are resolved.
     #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
     #[non_exhaustive]
-    pub struct DnsConfig (raw DnsRaw) {
+    pub struct DnsConfig {
         /// Name servers as `"ip:port"` (a bare IP means port 53; IPv6 as `"[::1]:53"`). Empty:
         /// the system's resolver configuration.
-        name_servers: Vec<SocketAddr> as Vec<NameServer> = (default "[]"),
+        name_servers: Vec<SocketAddr> as crate::values::name_servers = (default "[]"),
             "\"ip:port\" (port defaults to 53); empty = system resolver",
             check check::name_servers;
         /// `"udp"` or `"tcp"`: the transport of `name_servers` (`"tls"` and `"https"` need a
@@ -456,7 +536,7 @@ section! {
         /// Name servers each with its own transport, as `[[dns.servers]]` tables (`addr`,
         /// `protocol`, `tls_name`; see [`DnsServerConfig`]), asked after `name_servers`.
         /// Both empty: the system's resolver configuration.
-        servers: Vec<DnsServerConfig> as Vec<Entry<DnsServerConfig>> = (default "[]"),
+        servers: Vec<DnsServerConfig> as crate::keys::Reader::entries = (default "[]"),
             "or [[dns.servers]] tables instead: addr, protocol (udp|tcp|tls|https), tls_name",
             check check::dns_servers;
         /// The resolv.conf file read when no name server is configured (its `nameserver`
@@ -466,18 +546,18 @@ section! {
         resolv_conf: Option<PathBuf> = (optional "\"/etc/resolv.conf\""),
             "when no name server is configured; default: the system's";
         /// `"ipv4"`, `"ipv6"` or `"both"`.
-        prefer: IpPreference = (default "\"both\""), IpPreference::choices();
+        prefer: IpPreference = (default "\"both\""), "\"ipv4\", \"ipv6\" or \"both\"";
         /// Floor applied to record TTLs when scheduling re-resolution; may be zero.
         #[serde(serialize_with = "humantime_serde::serialize")]
-        min_ttl: Duration = (default "5"), "floor on record TTLs when scheduling re-resolution";
+        min_ttl: Duration as crate::values::duration = (default "5"), "floor on record TTLs when scheduling re-resolution";
         /// Timeout of one DNS query; must not be zero.
         #[serde(serialize_with = "humantime_serde::serialize")]
-        timeout: Duration = (default "5"), "one query", check check::nonzero;
+        timeout: Duration as crate::values::duration = (default "5"), "one query", check check::nonzero;
         /// How long an address family (A or AAAA) that keeps failing keeps its last good
         /// answer and its connections; past it the family's addresses are removed. Must not
         /// be zero.
         #[serde(serialize_with = "humantime_serde::serialize")]
-        stale_after: Duration = (default "\"24h\""),
+        stale_after: Duration as crate::values::duration = (default "\"24h\""),
             "a failing family keeps its last good answer this long",
             check check::nonzero;
         /// NXDOMAIN answers in a row before a family's addresses are removed (its connections
@@ -487,11 +567,6 @@ section! {
             check check::nonzero;
     }
 }
-
-/// The keys of sections that are lists of tables (`[[dns.servers]]`): section, key, and the
-/// entries' keys (for "unknown key" reports).
-pub(crate) const ENTRY_LISTS: &[(&str, &str, &[&str])] =
-    &[("dns", "servers", <DnsServerConfig as Section>::KEYS)];
 
 /// Names accepted in `tls.profiles`.
 ///
@@ -518,40 +593,40 @@ pub const KNOWN_TLS_PROFILES: &[&str] = &[
 /// `pool-dial-boring` (`BrowserProfile::by_name`), and `"default"` for its default (Chrome).
 pub const KNOWN_BORING_PROFILES: &[&str] = &["default", "chrome", "firefox", "safari", "edge"];
 
-names! {
-    /// The TLS implementation of the TCP transports (`h2`, `h1`, `auto`; `h3` is always
-    /// rustls inside quinn).
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-    #[non_exhaustive]
-    pub enum TlsEngine {
-        /// rustls (`"rustls"`, default): `profiles` from [`KNOWN_TLS_PROFILES`].
-        #[default]
-        Rustls = "rustls",
-        /// BoringSSL with a browser's exact ClientHello and HTTP/2 preface (`"boring"`,
-        /// only in a build with the `boring` feature): `profiles` from
-        /// [`KNOWN_BORING_PROFILES`].
-        Boring = "boring",
-    }
+/// The TLS implementation of the TCP transports (`h2`, `h1`, `auto`; `h3` is always
+/// rustls inside quinn).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum TlsEngine {
+    /// rustls (`"rustls"`, default): `profiles` from [`KNOWN_TLS_PROFILES`].
+    #[default]
+    #[serde(rename = "rustls")]
+    Rustls,
+    /// BoringSSL with a browser's exact ClientHello and HTTP/2 preface (`"boring"`,
+    /// only in a build with the `boring` feature): `profiles` from
+    /// [`KNOWN_BORING_PROFILES`].
+    #[serde(rename = "boring")]
+    Boring,
 }
 
-names! {
-    /// How the TLS profile of each new connection is chosen.
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-    #[non_exhaustive]
-    pub enum ProfileRotation {
-        /// In list order, wrapping around (`"round-robin"`, default).
-        #[default]
-        RoundRobin = "round-robin",
-        /// Uniformly at random (`"random"`).
-        Random = "random",
-    }
+/// How the TLS profile of each new connection is chosen.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ProfileRotation {
+    /// In list order, wrapping around (`"round-robin"`, default).
+    #[default]
+    #[serde(rename = "round-robin")]
+    RoundRobin,
+    /// Uniformly at random (`"random"`).
+    #[serde(rename = "random")]
+    Random,
 }
 
 section! {
     /// `[tls]`: certificate verification and profiles.
     #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
     #[non_exhaustive]
-    pub struct TlsConfig (raw TlsRaw) {
+    pub struct TlsConfig {
         /// Extra PEM CA files. Relative paths are resolved against the config file's directory
         /// by [`Config::from_file`]. Existence is checked when the files are read, not here.
         ca_files: Vec<PathBuf> = (default "[]"), "extra PEM CA files (relative to this file)",
@@ -564,18 +639,17 @@ section! {
         /// `"rustls"` or `"boring"` (BoringSSL browser profiles; a build with the `boring`
         /// feature only).
         engine: TlsEngine = (default "\"rustls\""),
-            TlsEngine::choices() + " (boring: a build with the `boring` feature)",
+            "\"rustls\" or \"boring\" (boring: a build with the `boring` feature)",
             check check::engine;
         /// Profiles to rotate over, from [`KNOWN_TLS_PROFILES`] (engine rustls) or
         /// [`KNOWN_BORING_PROFILES`] (engine boring); must not be empty.
         profiles: Vec<String> = (default "[\"default\"]"),
-            crate::declare::either(KNOWN_TLS_PROFILES.iter().map(|p| format!("{p:?}")))
-                + "; engine boring: "
-                + &crate::declare::either(KNOWN_BORING_PROFILES.iter().map(|p| format!("{p:?}"))),
+            "\"default\", \"chrome-like\", \"firefox-like\", \"safari-like\" or \"tls13-only\"; \
+             engine boring: \"default\", \"chrome\", \"firefox\", \"safari\" or \"edge\"",
             check check::profiles;
         /// `"round-robin"` or `"random"`; also how `accept_languages` are picked.
         profile_rotation: ProfileRotation = (default "\"round-robin\""),
-            ProfileRotation::choices() + "; also picks accept_languages";
+            "\"round-robin\" or \"random\"; also picks accept_languages";
         /// `Accept-Language` values, one picked per connection. Empty: no header.
         accept_languages: Vec<String> = (default "[]"),
             "Accept-Language values, one per connection; empty = none",
@@ -591,7 +665,7 @@ section! {
     /// connection's unread bodies at most `connection_window` (`docs/h2-windows.md`).
     #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
     #[non_exhaustive]
-    pub struct H2Config (raw H2Raw) {
+    pub struct H2Config {
         /// `SETTINGS_INITIAL_WINDOW_SIZE`: what one stream may receive before its body is
         /// read. Bytes, or a string with a unit (`"2MiB"`); within 65535 ..= 2147483647.
         stream_window: ByteSize = (default "\"2MiB\""),
@@ -607,30 +681,30 @@ section! {
     }
 }
 
-names! {
-    /// `[pool] placement`: which connection with spare capacity a lease goes to.
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-    #[non_exhaustive]
-    pub enum PlacementKind {
-        /// The least loaded connection (`"spread"`, default).
-        #[default]
-        Spread = "spread",
-        /// One connection filled to `fill_streams` leases before the next (`"fill"`).
-        Fill = "fill",
-    }
+/// `[pool] placement`: which connection with spare capacity a lease goes to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum PlacementKind {
+    /// The least loaded connection (`"spread"`, default).
+    #[default]
+    #[serde(rename = "spread")]
+    Spread,
+    /// One connection filled to `fill_streams` leases before the next (`"fill"`).
+    #[serde(rename = "fill")]
+    Fill,
 }
 
-names! {
-    /// Kind of health probe.
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-    #[non_exhaustive]
-    pub enum ProbeKind {
-        /// Transport-level ping (HTTP/2 PING, QUIC ping) (`"ping"`, default).
-        #[default]
-        Ping = "ping",
-        /// An HTTP request (`method` `path`), classified like the validation request.
-        Http = "http",
-    }
+/// Kind of health probe.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum ProbeKind {
+    /// Transport-level ping (HTTP/2 PING, QUIC ping) (`"ping"`, default).
+    #[default]
+    #[serde(rename = "ping")]
+    Ping,
+    /// An HTTP request (`method` `path`), classified like the validation request.
+    #[serde(rename = "http")]
+    Http,
 }
 
 section! {
@@ -638,9 +712,9 @@ section! {
     /// `pool.test_timeout`).
     #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
     #[non_exhaustive]
-    pub struct HealthConfig (raw HealthRaw) {
+    pub struct HealthConfig {
         /// `"ping"` or `"http"`.
-        probe: ProbeKind = (default "\"ping\""), ProbeKind::choices() + " (ping: HTTP/2 or QUIC PING)";
+        probe: ProbeKind = (default "\"ping\""), "\"ping\" or \"http\" (ping: HTTP/2 or QUIC PING)";
         /// Request path for `probe = "http"`; must start with `/`.
         path: String = (default "\"/\""), "for probe = \"http\"", check check::http_path;
         /// Request method for `probe = "http"`.
@@ -656,7 +730,7 @@ section! {
     /// the IP.
     #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
     #[non_exhaustive]
-    pub struct ValidationConfig (raw ValidationRaw) {
+    pub struct ValidationConfig {
         /// Run the check (otherwise new connections are admitted after the handshake).
         enabled: bool = (default "false"), "run the check before admitting a connection";
         /// Request method.
@@ -669,19 +743,20 @@ section! {
     }
 }
 
-names! {
-    /// `[h3] congestion`: the congestion controller of a QUIC connection's sending side.
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-    #[non_exhaustive]
-    pub enum CongestionKind {
-        /// CUBIC (`"cubic"`, default).
-        #[default]
-        Cubic = "cubic",
-        /// NewReno (`"newreno"`).
-        NewReno = "newreno",
-        /// BBR (`"bbr"`, quinn's experimental implementation).
-        Bbr = "bbr",
-    }
+/// `[h3] congestion`: the congestion controller of a QUIC connection's sending side.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum CongestionKind {
+    /// CUBIC (`"cubic"`, default).
+    #[default]
+    #[serde(rename = "cubic")]
+    Cubic,
+    /// NewReno (`"newreno"`).
+    #[serde(rename = "newreno")]
+    NewReno,
+    /// BBR (`"bbr"`, quinn's experimental implementation).
+    #[serde(rename = "bbr")]
+    Bbr,
 }
 
 section! {
@@ -690,7 +765,7 @@ section! {
     /// values and the measurements behind them: `docs/quic-tuning.md`.
     #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
     #[non_exhaustive]
-    pub struct H3Config (raw H3Raw) {
+    pub struct H3Config {
         /// Per-stream receive window: one response body moves at most this per round trip,
         /// and a slowly read body holds at most this in memory; 1 byte to 4 GiB - 1.
         stream_receive_window: ByteSize = (default "\"6MiB\""),
@@ -706,11 +781,11 @@ section! {
         /// RTT assumed before the first sample (sets the first handshake retransmission
         /// timeout); must not be zero.
         #[serde(serialize_with = "humantime_serde::serialize")]
-        initial_rtt: Duration = (default "\"100ms\""),
+        initial_rtt: Duration as crate::values::duration = (default "\"100ms\""),
             "RTT assumed before the first sample (quinn: 333ms)", check check::nonzero;
         /// `"cubic"`, `"newreno"` or `"bbr"`: the controller of what the client sends.
         congestion: CongestionKind = (default "\"cubic\""),
-            CongestionKind::choices() + " (of what the client sends)";
+            "\"cubic\", \"newreno\" or \"bbr\" (of what the client sends)";
     }
 }
 
@@ -721,14 +796,14 @@ section! {
     /// below 1 s is sent as 1 s.
     #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
     #[non_exhaustive]
-    pub struct TcpConfig (raw TcpRaw) {
+    pub struct TcpConfig {
         /// Idle time before the first keepalive probe (`TCP_KEEPIDLE`); 0 turns keepalive
         /// off (no `SO_KEEPALIVE`).
         #[serde(serialize_with = "humantime_serde::serialize")]
-        keepalive_idle: Duration = (default "15"), "first keepalive probe after this idle; 0 = off";
+        keepalive_idle: Duration as crate::values::duration = (default "15"), "first keepalive probe after this idle; 0 = off";
         /// Time between unanswered keepalive probes (`TCP_KEEPINTVL`); must not be zero.
         #[serde(serialize_with = "humantime_serde::serialize")]
-        keepalive_interval: Duration = (default "5"), "between unanswered probes",
+        keepalive_interval: Duration as crate::values::duration = (default "5"), "between unanswered probes",
             check check::nonzero;
         /// Unanswered probes before the connection is reset (`TCP_KEEPCNT`), unless
         /// `user_timeout` resets it first; 1-127.
@@ -738,7 +813,7 @@ section! {
         /// gone unacknowledged this long; 0: the kernel's default (about 15 minutes of
         /// retransmissions).
         #[serde(serialize_with = "humantime_serde::serialize")]
-        user_timeout: Duration = (default "20"), "reset after this long unacknowledged; 0 = kernel default";
+        user_timeout: Duration as crate::values::duration = (default "20"), "reset after this long unacknowledged; 0 = kernel default";
     }
 }
 
@@ -747,12 +822,12 @@ section! {
     /// the target's address family.
     #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
     #[non_exhaustive]
-    pub struct SourceAddrsConfig (raw SourceAddrsRaw) {
+    pub struct SourceAddrsConfig {
         /// Static local IPv4/IPv6 addresses. Empty: the OS picks.
         addrs: Vec<IpAddr> = (default "[]"), "local IPv4/IPv6 addresses; empty = the OS picks";
         /// An IPv6 prefix (e.g. `"2001:db8::/64"`) to draw source addresses from.
-        #[serde(skip_serializing_if = "Option::is_none", serialize_with = "crate::read::range")]
-        ipv6_prefix: Option<IpRange> = (optional "\"2001:db8::/64\""),
+        #[serde(skip_serializing_if = "Option::is_none", serialize_with = "crate::values::ser_range")]
+        ipv6_prefix: Option<IpRange> as crate::values::opt_range = (optional "\"2001:db8::/64\""),
             "optional IPv6 prefix to draw source addresses from", check check::ipv6_prefix;
     }
 }
@@ -761,7 +836,7 @@ section! {
     /// `[metrics]`: the Prometheus exporter.
     #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
     #[non_exhaustive]
-    pub struct MetricsConfig (raw MetricsRaw) {
+    pub struct MetricsConfig {
         /// Serve metrics.
         enabled: bool = (default "false"), "serve Prometheus metrics";
         /// Listen address, loopback by default; any other address is allowed when written
@@ -771,32 +846,33 @@ section! {
     }
 }
 
-names! {
-    /// The fleet backend.
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-    #[non_exhaustive]
-    pub enum FleetBackend {
-        /// No sharing: a lone pool (`"none"`, the default).
-        #[default]
-        None = "none",
-        /// Redis (`pool-redis`).
-        Redis = "redis",
-    }
+/// The fleet backend.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum FleetBackend {
+    /// No sharing: a lone pool (`"none"`, the default).
+    #[default]
+    #[serde(rename = "none")]
+    None,
+    /// Redis (`pool-redis`).
+    #[serde(rename = "redis")]
+    Redis,
 }
 
-names! {
-    /// What a worker shares with the fleet.
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-    #[non_exhaustive]
-    pub enum FleetShare {
-        /// Bans and unbans, and re-test leases (`"blacklist"`).
-        #[default]
-        Blacklist = "blacklist",
-        /// The per-host connection budget, with `fleet_max_conns_per_host` (`"budgets"`).
-        Budgets = "budgets",
-        /// The worker's heartbeat and hosts, for `hotpool fleet status` (`"stats"`).
-        Stats = "stats",
-    }
+/// What a worker shares with the fleet.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum FleetShare {
+    /// Bans and unbans, and re-test leases (`"blacklist"`).
+    #[default]
+    #[serde(rename = "blacklist")]
+    Blacklist,
+    /// The per-host connection budget, with `fleet_max_conns_per_host` (`"budgets"`).
+    #[serde(rename = "budgets")]
+    Budgets,
+    /// The worker's heartbeat and hosts, for `hotpool fleet status` (`"stats"`).
+    #[serde(rename = "stats")]
+    Stats,
 }
 
 section! {
@@ -804,9 +880,9 @@ section! {
     /// `docs/fleet.md`). The default backend `"none"` shares nothing.
     #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
     #[non_exhaustive]
-    pub struct FleetConfig (raw FleetRaw) {
+    pub struct FleetConfig {
         /// `"none"` or `"redis"`.
-        backend: FleetBackend = (default "\"none\""), FleetBackend::choices();
+        backend: FleetBackend = (default "\"none\""), "\"none\" or \"redis\"";
         /// The backend's URL (`redis://[user:password@]host:port/db`). A password in it is
         /// never logged nor shown (a serialized config writes it as `***`).
         #[serde(serialize_with = "crate::fleet::hidden_url")]
@@ -817,7 +893,7 @@ section! {
             check check::fleet_prefix;
         /// What this worker shares: `"blacklist"`, `"budgets"`, `"stats"`.
         share: Vec<FleetShare> = (default "[\"blacklist\", \"budgets\", \"stats\"]"),
-            FleetShare::choices();
+            "\"blacklist\", \"budgets\" or \"stats\"";
         /// The fleet-wide limit of connections per host (with `"budgets"` shared); absent:
         /// no fleet budget.
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -825,29 +901,3 @@ section! {
             "optional fleet-wide connections per host";
     }
 }
-
-/// `Default` is each section's declared defaults.
-macro_rules! declared_defaults {
-    ($($name:ident),*) => {$(
-        impl Default for $name {
-            fn default() -> Self {
-                Self::declared()
-            }
-        }
-    )*};
-}
-
-declared_defaults!(
-    PoolConfig,
-    IpListConfig,
-    DnsConfig,
-    TlsConfig,
-    H2Config,
-    HealthConfig,
-    ValidationConfig,
-    H3Config,
-    TcpConfig,
-    SourceAddrsConfig,
-    MetricsConfig,
-    FleetConfig
-);

@@ -166,7 +166,12 @@ pub(crate) fn validate(cfg: &Config) -> Outcome {
     };
     // [pool] limits: pool-core's one set of rules.
     pool_limits(&mut c, &cfg.pool_options());
-    cfg.check_keys(&mut c);
+    for (name, _, section) in cfg.sections_with_notes() {
+        section.check(name, &mut c);
+    }
+    for (i, host) in cfg.hosts.iter().enumerate() {
+        crate::keys::Section::check(host, &format!("hosts[{i}]"), &mut c);
+    }
 
     let p = &cfg.pool;
     // Allowed (a connection then simply expires before it can idle out), but likely a slip.
@@ -372,7 +377,7 @@ pub(crate) fn h2_window(c: &mut Checker<'_>, key: &str, window: &crate::ByteSize
 
 /// A QUIC connection window (`h3.receive_window`, `h3.send_window`): at least 1 byte, at
 /// most QUIC's largest variable-length integer (2^62 - 1).
-pub(crate) fn quic_window(c: &mut Checker<'_>, key: &str, size: &crate::units::ByteSize) {
+pub(crate) fn quic_window(c: &mut Checker<'_>, key: &str, size: &crate::ByteSize) {
     if size.0 == 0 || size.0 >= 1 << 62 {
         c.error(
             key,
@@ -383,7 +388,7 @@ pub(crate) fn quic_window(c: &mut Checker<'_>, key: &str, size: &crate::units::B
 }
 
 /// `h3.stream_receive_window`: 1 byte to 4 GiB - 1 (pool-dial-quic's `u32`).
-pub(crate) fn quic_stream_window(c: &mut Checker<'_>, key: &str, size: &crate::units::ByteSize) {
+pub(crate) fn quic_stream_window(c: &mut Checker<'_>, key: &str, size: &crate::ByteSize) {
     if size.0 == 0 || size.0 > u64::from(u32::MAX) {
         c.error(
             key,
@@ -486,7 +491,7 @@ pub(crate) fn plain_dns_protocol(c: &mut Checker<'_>, key: &str, protocol: &DnsP
 /// Each `[[dns.servers]]` entry's own keys, and its TLS name: required for `tls` and
 /// `https` (a DNS name or an IP address), refused for `udp` and `tcp`.
 pub(crate) fn dns_servers(c: &mut Checker<'_>, key: &str, servers: &[DnsServerConfig]) {
-    use crate::declare::Section as _;
+    use crate::keys::Section as _;
     for (i, server) in servers.iter().enumerate() {
         let at = format!("{key}[{i}]");
         server.check(&at, c);
