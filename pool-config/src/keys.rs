@@ -240,9 +240,12 @@ impl<'t> Reader<'t> {
     /// arrays), else as a plain string, else as a comma-separated list; the first that
     /// reads wins, else the problem of the first that is not a type mismatch.
     fn env_value(&mut self, s: &mut dyn Section, key: &str, dotted: &str, raw: &str) {
-        let text = |t: &str| Spanned::new(0..0, DeValue::String(t.to_owned().into()));
-        let list = raw.split(',').map(str::trim).filter(|p| !p.is_empty()).map(text).collect();
-        let tries = DeValue::parse(raw).ok().into_iter().chain([text(raw), Spanned::new(0..0, DeValue::Array(list))]);
+        // Made-up spans, distinct per element, so a problem names its element (`[1]`).
+        let text = |i: usize, t: &str| Spanned::new(i..i + 1, DeValue::String(t.to_owned().into()));
+        let list: Vec<_> = raw.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
+        let list = list.iter().enumerate().map(|(i, p)| text(i + 1, p)).collect::<Vec<_>>();
+        let list = Spanned::new(0..list.len() + 2, DeValue::Array(list.into_iter().collect()));
+        let tries = DeValue::parse(raw).ok().into_iter().chain([text(0, raw), list]);
         let mut problems = Vec::new();
         for v in tries {
             let mut scratch = Reader { env_var: self.env_var.clone(), ..Reader::new(None, None) };

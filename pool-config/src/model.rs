@@ -364,6 +364,7 @@ impl HostConfig {
 
 /// The transport used to reach a host.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String")]
 #[non_exhaustive]
 pub enum Transport {
     /// TLS over TCP, an exclusive stream (`"tls"`).
@@ -381,8 +382,24 @@ pub enum Transport {
     #[serde(rename = "auto")]
     Auto,
     /// HTTP/3 over QUIC, multiplexed (`"h3"`; `"quic"` is an alias).
-    #[serde(rename = "h3", alias = "quic")]
+    #[serde(rename = "h3")]
     H3,
+}
+
+impl TryFrom<String> for Transport {
+    type Error = String;
+
+    /// A transport's name; `"quic"` is read as `"h3"`.
+    fn try_from(name: String) -> Result<Self, String> {
+        Ok(match name.as_str() {
+            "tls" => Transport::Tls,
+            "h1" => Transport::H1,
+            "h2" => Transport::H2,
+            "auto" => Transport::Auto,
+            "h3" | "quic" => Transport::H3,
+            _ => return Err(format!("expected one of \"tls\", \"h1\", \"h2\", \"auto\", \"h3\", got {name:?}")),
+        })
+    }
 }
 
 impl Transport {

@@ -163,14 +163,28 @@ impl<'de> Deserialize<'de> for Fraction {
     }
 }
 
+/// Reads a string with `parse`, its problem kept at the value's span.
+fn parse_str<'de, D: Deserializer<'de>, T>(d: D, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<T, D::Error> {
+    struct V<F>(F);
+    impl<T, F: FnOnce(&str) -> Result<T, String>> Visitor<'_> for V<F> {
+        type Value = T;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string")
+        }
+        fn visit_str<E: de::Error>(self, s: &str) -> Result<T, E> {
+            (self.0)(s).map_err(E::custom)
+        }
+    }
+    d.deserialize_str(V(parse))
+}
+
 /// An address (a /32 or /128) or a CIDR range; host bits are masked (`10.1.2.3/8` is
 /// `10.0.0.0/8`, as Go's `net.ParseCIDR`).
 struct Range(IpRange);
 
 impl<'de> Deserialize<'de> for Range {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        s.trim().parse().map(Range).map_err(de::Error::custom)
+        parse_str(d, |s| s.trim().parse().map(Range).map_err(|e: pool_core::IpRangeError| e.to_string()))
     }
 }
 
@@ -179,16 +193,15 @@ struct NameServer(SocketAddr);
 
 impl<'de> Deserialize<'de> for NameServer {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        let s = s.trim();
-        s.parse()
-            .or_else(|_| s.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
-            .map(NameServer)
-            .map_err(|_| {
-                de::Error::custom(format!(
-                    "not a socket address: {s:?}; expected \"ip:port\" or \"ip\" (IPv6 as \"[::1]:53\")"
-                ))
-            })
+        parse_str(d, |s| {
+            let s = s.trim();
+            s.parse()
+                .or_else(|_| s.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
+                .map(NameServer)
+                .map_err(|_| {
+                    format!("not a socket address: {s:?}; expected \"ip:port\" or \"ip\" (IPv6 as \"[::1]:53\")")
+                })
+        })
     }
 }
 
