@@ -66,46 +66,4 @@ mod redis {
             Some(Ok(cfg))
         }
     }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn fleet_keys_are_carried_over_and_the_password_is_not_shown() {
-            let cfg = Config::from_str_named(
-                "[fleet]\nbackend = \"redis\"\nurl = \"redis://w:s3cret@127.0.0.1:6390/2\"\n\
-                 prefix = \"crawl:\"\nshare = [\"blacklist\", \"budgets\"]\n\
-                 fleet_max_conns_per_host = 12\n",
-                "t.toml",
-            )
-            .unwrap();
-            let f = cfg.fleet_config().unwrap().unwrap();
-            assert_eq!(f.url.expose(), "redis://w:s3cret@127.0.0.1:6390/2");
-            assert_eq!(f.prefix, "crawl:");
-            assert!(f.share_blacklist && !f.share_stats);
-            assert_eq!(f.max_conns_per_host, Some(12));
-            let shown = toml::to_string(&cfg.fleet).unwrap();
-            assert!(!shown.contains("s3cret"), "{shown}");
-            assert!(shown.contains("redis://w:***@127.0.0.1:6390/2"), "{shown}");
-            assert!(
-                Config::default().fleet_config().is_none(),
-                "no backend by default"
-            );
-        }
-
-        #[test]
-        fn bad_urls_and_prefixes_are_reported_at_their_key() {
-            let err = |text: &str| {
-                Config::from_str_named(text, "t.toml")
-                    .unwrap_err()
-                    .to_string()
-            };
-            let url = err("[fleet]\nbackend = \"redis\"\nurl = \"http://u:s3cret@h\"\n");
-            assert!(url.contains("fleet.url") && url.contains("scheme"), "{url}");
-            assert!(!url.contains("s3cret"), "{url}");
-            let prefix = err("[fleet]\nprefix = \"a b\"\n");
-            assert!(prefix.contains("fleet.prefix"), "{prefix}");
-        }
-    }
 }

@@ -47,7 +47,13 @@ pub(crate) struct Reader<'t> {
 
 impl<'t> Reader<'t> {
     pub(crate) fn new(file: Option<String>, text: Option<&'t str>) -> Self {
-        Self { file, text, env_var: None, reports: Vec::new(), origins: HashMap::new() }
+        Self {
+            file,
+            text,
+            env_var: None,
+            reports: Vec::new(),
+            origins: HashMap::new(),
+        }
     }
 
     fn push(&mut self, span: Range<usize>, key: Option<String>, kind: ErrorKind, reason: String) {
@@ -61,7 +67,11 @@ impl<'t> Reader<'t> {
             key,
             reason,
         };
-        let pos = if self.env_var.is_some() { usize::MAX } else { span.start };
+        let pos = if self.env_var.is_some() {
+            usize::MAX
+        } else {
+            span.start
+        };
         self.reports.push((pos, report));
     }
 
@@ -113,20 +123,34 @@ impl<'t> Reader<'t> {
         for (k, v) in table.get_ref().iter() {
             let dotted = format!("{prefix}.{}", k.get_ref());
             if !target.read_key(k.get_ref(), &dotted, v, self) {
-                self.push(k.span(), Some(dotted), ErrorKind::UnknownKey, unknown(k.get_ref()));
+                self.push(
+                    k.span(),
+                    Some(dotted),
+                    ErrorKind::UnknownKey,
+                    unknown(k.get_ref()),
+                );
             }
         }
         for (key, what) in target.required() {
             if !table.get_ref().contains_key(*key) {
                 let reason = format!("missing required key `{key}` ({what})");
-                self.push(table.span(), Some(format!("{prefix}.{key}")), ErrorKind::Missing, reason);
+                self.push(
+                    table.span(),
+                    Some(format!("{prefix}.{key}")),
+                    ErrorKind::Missing,
+                    reason,
+                );
             }
         }
     }
 
     /// Reads a list of tables (`[[hosts]]`, `[[dns.servers]]`), each entry a declared
     /// section; `None` when any entry has a problem.
-    pub(crate) fn entries<S: Section + Default>(&mut self, key: &str, v: &Value<'_>) -> Option<Vec<S>> {
+    pub(crate) fn entries<S: Section + Default>(
+        &mut self,
+        key: &str,
+        v: &Value<'_>,
+    ) -> Option<Vec<S>> {
         let DeValue::Array(items) = v.get_ref() else {
             let reason = format!("expected an array of tables, got {}", describe(v.get_ref()));
             self.push(v.span(), Some(key.to_owned()), ErrorKind::Type, reason);
@@ -144,7 +168,9 @@ impl<'t> Reader<'t> {
             let mut entry = S::default();
             let known = entry.keys();
             let place = format!("[[{}]]", strip_indices(key));
-            self.table(&at, &Spanned::new(item.span(), t), &mut entry, &|k| unknown_in(k, known, &place));
+            self.table(&at, &Spanned::new(item.span(), t), &mut entry, &|k| {
+                unknown_in(k, known, &place)
+            });
             self.origins.insert(at, Origin::File(item.span()));
             out.push(entry);
         }
@@ -189,7 +215,12 @@ impl<'t> Reader<'t> {
                 continue;
             }
             let Some(section) = cfg.section_mut(name) else {
-                self.push(k.span(), Some(name.into()), ErrorKind::UnknownKey, unknown_top(name));
+                self.push(
+                    k.span(),
+                    Some(name.into()),
+                    ErrorKind::UnknownKey,
+                    unknown_top(name),
+                );
                 continue;
             };
             match v.get_ref() {
@@ -208,7 +239,9 @@ impl<'t> Reader<'t> {
     /// Applies one environment variable (others than `HOTPOOL_<SECTION>__<KEY>` are
     /// ignored); section and key are case-insensitive.
     pub(crate) fn env(&mut self, var: &str, raw: &str, cfg: &mut Config) {
-        let Some((section, key)) = var.strip_prefix(crate::ENV_PREFIX).and_then(|r| r.split_once("__"))
+        let Some((section, key)) = var
+            .strip_prefix(crate::ENV_PREFIX)
+            .and_then(|r| r.split_once("__"))
         else {
             return;
         };
@@ -242,16 +275,34 @@ impl<'t> Reader<'t> {
     fn env_value(&mut self, s: &mut dyn Section, key: &str, dotted: &str, raw: &str) {
         // Made-up spans, distinct per element, so a problem names its element (`[1]`).
         let text = |i: usize, t: &str| Spanned::new(i..i + 1, DeValue::String(t.to_owned().into()));
-        let list: Vec<_> = raw.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
-        let list = list.iter().enumerate().map(|(i, p)| text(i + 1, p)).collect::<Vec<_>>();
-        let list = Spanned::new(0..list.len() + 2, DeValue::Array(list.into_iter().collect()));
-        let tries = DeValue::parse(raw).ok().into_iter().chain([text(0, raw), list]);
+        let list: Vec<_> = raw
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .collect();
+        let list = list
+            .iter()
+            .enumerate()
+            .map(|(i, p)| text(i + 1, p))
+            .collect::<Vec<_>>();
+        let list = Spanned::new(
+            0..list.len() + 2,
+            DeValue::Array(list.into_iter().collect()),
+        );
+        let tries = DeValue::parse(raw)
+            .ok()
+            .into_iter()
+            .chain([text(0, raw), list]);
         let mut problems = Vec::new();
         for v in tries {
-            let mut scratch = Reader { env_var: self.env_var.clone(), ..Reader::new(None, None) };
+            let mut scratch = Reader {
+                env_var: self.env_var.clone(),
+                ..Reader::new(None, None)
+            };
             s.read_key(key, dotted, &v, &mut scratch);
             if scratch.reports.is_empty() {
-                self.origins.retain(|k, _| !k.starts_with(&format!("{dotted}[")));
+                self.origins
+                    .retain(|k, _| !k.starts_with(&format!("{dotted}[")));
                 let var = self.env_var.clone().unwrap_or_default();
                 self.origins.insert(dotted.to_owned(), Origin::Env(var));
                 return;
@@ -266,10 +317,19 @@ impl<'t> Reader<'t> {
 
 /// The part of `v` (with its key suffix: `[1]`, `[0].addr`) whose span holds `span`.
 fn part_at<'v, 'a>(v: &'v Value<'a>, span: &Range<usize>) -> (String, &'v Value<'a>) {
-    let inside = |p: &Value<'_>| p.span().start <= span.start && span.end <= p.span().end && p.span() != v.span();
+    let inside = |p: &Value<'_>| {
+        p.span().start <= span.start && span.end <= p.span().end && p.span() != v.span()
+    };
     let found = match v.get_ref() {
-        DeValue::Array(items) => items.iter().enumerate().find(|(_, p)| inside(p)).map(|(i, p)| (format!("[{i}]"), p)),
-        DeValue::Table(t) => t.iter().find(|(_, p)| inside(p)).map(|(k, p)| (format!(".{}", k.get_ref()), p)),
+        DeValue::Array(items) => items
+            .iter()
+            .enumerate()
+            .find(|(_, p)| inside(p))
+            .map(|(i, p)| (format!("[{i}]"), p)),
+        DeValue::Table(t) => t
+            .iter()
+            .find(|(_, p)| inside(p))
+            .map(|(k, p)| (format!(".{}", k.get_ref()), p)),
         _ => None,
     };
     match found {
@@ -304,16 +364,37 @@ fn translate(message: &str, got: &DeValue<'_>) -> (ErrorKind, String) {
             "a sequence" => "an array",
             other => other,
         };
-        return (ErrorKind::Type, format!("expected {nice}, got {}", describe(got)));
+        return (
+            ErrorKind::Type,
+            format!("expected {nice}, got {}", describe(got)),
+        );
     }
-    if let (true, Some(n)) = (integer && message.starts_with("invalid value: "), got.as_integer()) {
+    if let (true, Some(n)) = (
+        integer && message.starts_with("invalid value: "),
+        got.as_integer(),
+    ) {
         let n = n.as_str();
-        let reason = if n.starts_with('-') { format!("must not be negative, got {n}") } else { format!("{n} is too large") };
+        let reason = if n.starts_with('-') {
+            format!("must not be negative, got {n}")
+        } else {
+            format!("{n} is too large")
+        };
         return (ErrorKind::Value, reason);
     }
-    if let Some((name, names)) = message.strip_prefix("unknown variant `").and_then(|r| r.split_once("`, expected ")) {
-        let names: Vec<String> = names.split('`').skip(1).step_by(2).map(|n| format!("{n:?}")).collect();
-        return (ErrorKind::Value, format!("expected one of {}, got {name:?}", names.join(", ")));
+    if let Some((name, names)) = message
+        .strip_prefix("unknown variant `")
+        .and_then(|r| r.split_once("`, expected "))
+    {
+        let names: Vec<String> = names
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .map(|n| format!("{n:?}"))
+            .collect();
+        return (
+            ErrorKind::Value,
+            format!("expected one of {}, got {name:?}", names.join(", ")),
+        );
     }
     (ErrorKind::Value, message.to_owned())
 }
@@ -352,7 +433,10 @@ fn unknown_key(section: &str, key: &str) -> String {
     if let Some((other, _)) = sections.iter().find(|(_, keys)| keys.contains(&key)) {
         return format!("unknown key in [{section}]; `{key}` belongs in [{other}]");
     }
-    let known = sections.iter().find(|(s, _)| *s == section).map_or(&[][..], |(_, k)| *k);
+    let known = sections
+        .iter()
+        .find(|(s, _)| *s == section)
+        .map_or(&[][..], |(_, k)| *k);
     unknown_in(key, known, &format!("[{section}]"))
 }
 
@@ -364,16 +448,24 @@ fn unknown_top(name: &str) -> String {
     let names = sections.iter().map(|(s, _)| *s).chain(["hosts"]);
     match nearest(name, names.clone()) {
         Some(s) => format!("unknown section; did you mean [{s}]?"),
-        None => format!("unknown section; known sections: {}", names.collect::<Vec<_>>().join(", ")),
+        None => format!(
+            "unknown section; known sections: {}",
+            names.collect::<Vec<_>>().join(", ")
+        ),
     }
 }
 
 /// Reads a declared default (TOML text) with the key's reader. A bad declaration is a bug
 /// every test catches.
-pub(crate) fn literal<T>(text: &str, key: &str, read: fn(&mut Reader<'_>, &str, &Value<'_>) -> Option<T>) -> T {
+pub(crate) fn literal<T>(
+    text: &str,
+    key: &str,
+    read: fn(&mut Reader<'_>, &str, &Value<'_>) -> Option<T>,
+) -> T {
     let value = DeValue::parse(text).unwrap_or_else(|e| panic!("default of {key} ({text}): {e}"));
     let mut r = Reader::new(None, None);
-    read(&mut r, key, &value).unwrap_or_else(|| panic!("default of {key} ({text}): {:?}", r.reports))
+    read(&mut r, key, &value)
+        .unwrap_or_else(|| panic!("default of {key} ({text}): {:?}", r.reports))
 }
 
 /// How a key's line in the default file looks.
@@ -433,7 +525,8 @@ pub(crate) fn default_file() -> String {
         out.line(&format!("[{name}]"), note);
         section.write_default(&mut out);
     }
-    out.text.push_str("\n# Hosts kept warm (none by default). One [[hosts]] table per host:\n");
+    out.text
+        .push_str("\n# Hosts kept warm (none by default). One [[hosts]] table per host:\n");
     out.commented = true;
     out.line("[[hosts]]", "");
     crate::HostConfig::default().write_default(&mut out);

@@ -65,14 +65,38 @@ impl Config {
             ("blacklist", "never dialed", &self.blacklist),
             ("dns", "", &self.dns),
             ("tls", "", &self.tls),
-            ("h2", "HTTP/2 receive windows, rustls engine (docs/h2-windows.md)", &self.h2),
+            (
+                "h2",
+                "HTTP/2 receive windows, rustls engine (docs/h2-windows.md)",
+                &self.h2,
+            ),
             ("health", "", &self.health),
-            ("validation", "the \"hot connect\" check; its banned status is pool.banned_status", &self.validation),
-            ("h3", "QUIC windows, initial RTT, congestion control (docs/quic-tuning.md)", &self.h3),
-            ("tcp", "keepalive and TCP_USER_TIMEOUT of every TCP dial (docs/tcp-keepalive.md)", &self.tcp),
-            ("source_addrs", "local addresses to bind, rotated per dial", &self.source_addrs),
+            (
+                "validation",
+                "the \"hot connect\" check; its banned status is pool.banned_status",
+                &self.validation,
+            ),
+            (
+                "h3",
+                "QUIC windows, initial RTT, congestion control (docs/quic-tuning.md)",
+                &self.h3,
+            ),
+            (
+                "tcp",
+                "keepalive and TCP_USER_TIMEOUT of every TCP dial (docs/tcp-keepalive.md)",
+                &self.tcp,
+            ),
+            (
+                "source_addrs",
+                "local addresses to bind, rotated per dial",
+                &self.source_addrs,
+            ),
             ("metrics", "", &self.metrics),
-            ("fleet", "share bans, re-tests and budgets with other workers (docs/fleet.md)", &self.fleet),
+            (
+                "fleet",
+                "share bans, re-tests and budgets with other workers (docs/fleet.md)",
+                &self.fleet,
+            ),
         ]
     }
 
@@ -100,7 +124,10 @@ impl Config {
     pub(crate) fn sections() -> &'static [(&'static str, &'static [&'static str])] {
         static SECTIONS: LazyLock<Vec<(&str, &[&str])>> = LazyLock::new(|| {
             let cfg = Config::default();
-            cfg.sections_with_notes().iter().map(|(name, _, s)| (*name, s.keys())).collect()
+            cfg.sections_with_notes()
+                .iter()
+                .map(|(name, _, s)| (*name, s.keys()))
+                .collect()
         });
         &SECTIONS
     }
@@ -397,7 +424,11 @@ impl TryFrom<String> for Transport {
             "h2" => Transport::H2,
             "auto" => Transport::Auto,
             "h3" | "quic" => Transport::H3,
-            _ => return Err(format!("expected one of \"tls\", \"h1\", \"h2\", \"auto\", \"h3\", got {name:?}")),
+            _ => {
+                return Err(format!(
+                    "expected one of \"tls\", \"h1\", \"h2\", \"auto\", \"h3\", got {name:?}"
+                ));
+            }
         })
     }
 }

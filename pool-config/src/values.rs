@@ -44,7 +44,9 @@ impl<'de> Deserialize<'de> for Secs {
             fn visit_str<E: de::Error>(self, s: &str) -> Result<Secs, E> {
                 let s = s.trim();
                 if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-                    let n = s.parse().map_err(|_| E::custom(format!("duration {s:?} is too large")))?;
+                    let n = s
+                        .parse()
+                        .map_err(|_| E::custom(format!("duration {s:?} is too large")))?;
                     return self.visit_u64(n);
                 }
                 humantime::parse_duration(s)
@@ -164,7 +166,10 @@ impl<'de> Deserialize<'de> for Fraction {
 }
 
 /// Reads a string with `parse`, its problem kept at the value's span.
-fn parse_str<'de, D: Deserializer<'de>, T>(d: D, parse: impl FnOnce(&str) -> Result<T, String>) -> Result<T, D::Error> {
+fn parse_str<'de, D: Deserializer<'de>, T>(
+    d: D,
+    parse: impl FnOnce(&str) -> Result<T, String>,
+) -> Result<T, D::Error> {
     struct V<F>(F);
     impl<T, F: FnOnce(&str) -> Result<T, String>> Visitor<'_> for V<F> {
         type Value = T;
@@ -184,7 +189,12 @@ struct Range(IpRange);
 
 impl<'de> Deserialize<'de> for Range {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        parse_str(d, |s| s.trim().parse().map(Range).map_err(|e: pool_core::IpRangeError| e.to_string()))
+        parse_str(d, |s| {
+            s.trim()
+                .parse()
+                .map(Range)
+                .map_err(|e: pool_core::IpRangeError| e.to_string())
+        })
     }
 }
 
@@ -211,7 +221,11 @@ pub(crate) fn duration(r: &mut Reader<'_>, key: &str, v: &Value<'_>) -> Option<D
     r.read::<Secs>(key, v).map(|s| s.0)
 }
 
-pub(crate) fn opt_duration(r: &mut Reader<'_>, key: &str, v: &Value<'_>) -> Option<Option<Duration>> {
+pub(crate) fn opt_duration(
+    r: &mut Reader<'_>,
+    key: &str,
+    v: &Value<'_>,
+) -> Option<Option<Duration>> {
     duration(r, key, v).map(Some)
 }
 
@@ -224,7 +238,11 @@ pub(crate) fn opt_range(r: &mut Reader<'_>, key: &str, v: &Value<'_>) -> Option<
     r.read::<Range>(key, v).map(|x| Some(x.0))
 }
 
-pub(crate) fn name_servers(r: &mut Reader<'_>, key: &str, v: &Value<'_>) -> Option<Vec<SocketAddr>> {
+pub(crate) fn name_servers(
+    r: &mut Reader<'_>,
+    key: &str,
+    v: &Value<'_>,
+) -> Option<Vec<SocketAddr>> {
     let list = r.read::<Vec<NameServer>>(key, v)?;
     Some(list.into_iter().map(|x| x.0).collect())
 }
