@@ -558,16 +558,17 @@ macro_rules! section {
         pub struct $name:ident {
             $(
                 $(#[$fmeta:meta])*
-                $key:ident: $ty:ty $(as $with:path)? = $default:tt, $note:expr $(, check $check:path)?;
+                $key:ident: $ty:ty $(as $with:path)? = $default:tt, $note:literal $(, check $check:path)?;
             )*
         }
     ) => {
         $(#[$meta])*
         pub struct $name {
             $(
-                $(#[$fmeta])*
+                #[doc = $note]
                 #[doc = ""]
                 #[doc = section!(@doc $default)]
+                $(#[$fmeta])*
                 pub $key: $ty,
             )*
         }
@@ -623,7 +624,7 @@ macro_rules! section {
             }
 
             fn write_default(&self, out: &mut crate::keys::DefaultFile) {
-                $(out.key(stringify!($key), &section!(@example $default), &$note);)*
+                $(out.key(stringify!($key), &section!(@example $default), $note);)*
             }
         }
     };

@@ -111,16 +111,20 @@ pub const ENV_PREFIX: &str = "HOTPOOL_";
 /// The commented default file, generated from the key declarations.
 static DEFAULT_TOML: LazyLock<String> = LazyLock::new(keys::default_file);
 
-fn sorted(mut reports: Vec<(usize, Report)>) -> Vec<Report> {
-    reports.sort_by_key(|(pos, _)| *pos);
-    reports.into_iter().map(|(_, r)| r).collect()
+/// Reports in file order (environment ones last), as errors.
+fn errors(mut found: Vec<(usize, Report)>) -> Vec<ConfigError> {
+    found.sort_by_key(|(pos, _)| *pos);
+    found
+        .into_iter()
+        .map(|(_, r)| ConfigError(Box::new(r)))
+        .collect()
 }
 
-fn first_error(errors: Vec<ConfigError>) -> ConfigError {
+fn first(errors: Vec<ConfigError>) -> ConfigError {
     errors
         .into_iter()
         .next()
-        .unwrap_or_else(|| unreachable!("called with at least one error"))
+        .unwrap_or_else(|| unreachable!("at least one error"))
 }
 
 impl Config {
@@ -162,26 +166,17 @@ impl Config {
         let path = path.as_ref();
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::io(&name, &e))?;
-        let mut cfg = Self::load(&text, &name, vars).map_err(first_error)?;
-        let base = path.parent().unwrap_or_else(|| Path::new(""));
+        let mut cfg = Self::load(&text, &name, vars).map_err(first)?;
         // Paths written in the file are relative to it; paths from the environment are left
         // relative to the working directory.
-        let from_file = matches!(
-            cfg.meta.origins.get("tls.ca_files"),
-            Some(model::Origin::File(_))
-        );
-        for f in cfg.tls.ca_files.iter_mut().filter(|_| from_file) {
+        let base = path.parent().unwrap_or_else(|| Path::new(""));
+        let in_file = |key| matches!(cfg.meta.origins.get(key), Some(model::Origin::File(_)));
+        let (ca_files, resolv_conf) = (in_file("tls.ca_files"), in_file("dns.resolv_conf"));
+        let files = cfg.tls.ca_files.iter_mut().filter(|_| ca_files);
+        for f in files.chain(cfg.dns.resolv_conf.as_mut().filter(|_| resolv_conf)) {
             if f.is_relative() {
                 *f = base.join(&*f);
             }
-        }
-        if matches!(
-            cfg.meta.origins.get("dns.resolv_conf"),
-            Some(model::Origin::File(_))
-        ) && let Some(f) = cfg.dns.resolv_conf.as_mut()
-            && f.is_relative()
-        {
-            *f = base.join(&*f);
         }
         Ok(cfg)
     }
@@ -191,7 +186,7 @@ impl Config {
     /// # Errors
     /// The first problem in text order (see [`Config::from_file`]).
     pub fn from_str_named(text: &str, name: &str) -> Result<Config, ConfigError> {
-        Self::load(text, name, std::iter::empty::<(&str, &str)>()).map_err(first_error)
+        Self::check_str_named(text, name).map_err(first)
     }
 
     /// Like [`Config::from_str_named`], then applies the given `HOTPOOL_*` overrides before
@@ -209,7 +204,7 @@ impl Config {
         K: AsRef<str>,
         V: AsRef<str>,
     {
-        Self::load(text, name, vars).map_err(first_error)
+        Self::load(text, name, vars).map_err(first)
     }
 
     /// Like [`Config::from_str_named`], but returns every problem found (in text order), for
@@ -236,28 +231,23 @@ impl Config {
         for (k, v) in vars {
             reader.env(k.as_ref(), v.as_ref(), &mut cfg);
         }
-        cfg.meta.origins = std::mem::take(&mut reader.origins);
+        cfg.meta.origins = reader.origins;
         if !reader.reports.is_empty() {
-            return Err(sorted(reader.reports)
-                .into_iter()
-                .map(|r| ConfigError(Box::new(r)))
-                .collect());
+            return Err(errors(reader.reports));
         }
         cfg.run_validation()?;
         Ok(cfg)
     }
 
     fn run_validation(&mut self) -> Result<(), Vec<ConfigError>> {
-        let out = validate::validate(self);
-        if !out.errors.is_empty() {
-            return Err(sorted(out.errors)
-                .into_iter()
-                .map(|r| ConfigError(Box::new(r)))
-                .collect());
+        let (errors, mut warnings) = validate::validate(self);
+        if !errors.is_empty() {
+            return Err(crate::errors(errors));
         }
-        self.meta.warnings = sorted(out.warnings)
+        warnings.sort_by_key(|(pos, _)| *pos);
+        self.meta.warnings = warnings
             .into_iter()
-            .map(ConfigWarning)
+            .map(|(_, r)| ConfigWarning(r))
             .collect();
         Ok(())
     }
@@ -280,11 +270,11 @@ impl Config {
         for (k, v) in vars {
             reader.env(k.as_ref(), v.as_ref(), &mut next);
         }
-        next.meta.origins = std::mem::take(&mut reader.origins);
-        if let Some(r) = sorted(reader.reports).into_iter().next() {
-            return Err(ConfigError(Box::new(r)));
+        next.meta.origins = reader.origins;
+        if !reader.reports.is_empty() {
+            return Err(first(errors(reader.reports)));
         }
-        next.run_validation().map_err(first_error)?;
+        next.run_validation().map_err(first)?;
         *self = next;
         Ok(())
     }
@@ -296,7 +286,7 @@ impl Config {
     /// The first broken rule; its location is known for values that came from a file or
     /// the environment.
     pub fn validate(&mut self) -> Result<(), ConfigError> {
-        self.run_validation().map_err(first_error)
+        self.run_validation().map_err(first)
     }
 
     /// Warnings of the last validation (loading, [`Config::apply_env`] or
