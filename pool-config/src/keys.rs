@@ -563,6 +563,8 @@ macro_rules! section {
         }
     ) => {
         $(#[$meta])*
+        #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+        #[non_exhaustive]
         pub struct $name {
             $(
                 #[doc = $note]

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::ConfigWarning;
 use crate::keys::{Section, section};
 use crate::validate as check;
+use crate::values::{duration as dur, opt_duration as opt_dur};
+use humantime_serde::serialize as hms;
 use crate::values::{ByteSize, Fraction};
 
 /// The whole configuration file.
@@ -163,58 +165,43 @@ pub(crate) enum Origin {
 
 section! {
     /// `[pool]`: limits, timeouts and intervals. Key names match the original system's.
-    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-    #[non_exhaustive]
     pub struct PoolConfig {
         max_connections: usize = (default "100"), "total connections, all hosts (>= 1)";
         max_conns_per_host: usize = (default "10"),
             "per host, over all its IPs (1 ..= max_connections)";
         max_idle_conns: usize = (default "20"),
             "idle connections kept, LRU beyond (1 ..= max_connections)";
-        #[serde(skip_serializing_if = "Option::is_none")]
-        max_conns_per_ip: Option<usize> = (optional "1"),
+        #[serde(skip_serializing_if = "Option::is_none")] max_conns_per_ip: Option<usize> = (optional "1"),
             "optional; absent: 1 for h2/h3, 6 for h1/auto/tls (<= max_conns_per_host)";
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        conn_timeout: Duration as crate::values::duration = (default "30"), "TCP connect + TLS/QUIC handshake",
+        #[serde(serialize_with = "hms")] conn_timeout: Duration as dur = (default "30"), "TCP connect + TLS/QUIC handshake",
             check check::nonzero;
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        idle_timeout: Duration as crate::values::duration = (default "60"), "close a connection with no lease for this long",
+        #[serde(serialize_with = "hms")] idle_timeout: Duration as dur = (default "60"), "close a connection with no lease for this long",
             check check::nonzero;
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        max_lifetime: Duration as crate::values::duration = (default "300"),
+        #[serde(serialize_with = "hms")] max_lifetime: Duration as dur = (default "300"),
             "drain and replace a connection older than this", check check::nonzero;
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        test_timeout: Duration as crate::values::duration = (default "15"), "validation request and health probe timeout",
+        #[serde(serialize_with = "hms")] test_timeout: Duration as dur = (default "15"), "validation request and health probe timeout",
             check check::nonzero;
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        health_check_interval: Duration as crate::values::duration = (default "30"), "probe idle connections this often",
+        #[serde(serialize_with = "hms")] health_check_interval: Duration as dur = (default "30"), "probe idle connections this often",
             check check::nonzero;
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        cleanup_interval: Duration as crate::values::duration = (default "60"),
+        #[serde(serialize_with = "hms")] cleanup_interval: Duration as dur = (default "60"),
             "accepted for compatibility; no effect (cleanup runs at each connection's deadline)",
             check check::nonzero;
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        blacklist_check_interval: Duration as crate::values::duration = (default "300"), "re-test blacklisted IPs this often",
+        #[serde(serialize_with = "hms")] blacklist_check_interval: Duration as dur = (default "300"), "re-test blacklisted IPs this often",
             check check::nonzero;
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        dns_update_interval: Duration as crate::values::duration = (default "1800"),
+        #[serde(serialize_with = "hms")] dns_update_interval: Duration as dur = (default "1800"),
             "re-resolve hosts this often (a shorter TTL wins)", check check::nonzero;
         max_retries: u32 = (default "3"), "consecutive failures before an IP is blacklisted (>= 1)";
         max_errors: u32 = (default "10"), "a connection with more errors than this is closed";
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        request_timeout: Duration as crate::values::duration = (default "30"), "deadline of a request's response headers",
+        #[serde(serialize_with = "hms")] request_timeout: Duration as dur = (default "30"), "deadline of a request's response headers",
             check check::nonzero;
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        body_idle_timeout: Option<Duration> as crate::values::opt_duration = (optional "\"60s\""),
+        #[serde(serialize_with = "hms")] body_idle_timeout: Option<Duration> as opt_dur = (optional "\"60s\""),
             "optional: fail a response body idle this long";
         max_response_header_size: usize = (default "262144"),
             "largest response header list accepted, bytes (a larger one: peer_limit error)",
             check check::nonzero;
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        checkout_timeout: Duration as crate::values::duration = (default "10"), "how long get() waits when everything is busy",
+        #[serde(serialize_with = "hms")] checkout_timeout: Duration as dur = (default "10"), "how long get() waits when everything is busy",
             check check::nonzero;
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        blacklist_timeout: Duration as crate::values::duration = (default "3600"),
+        #[serde(serialize_with = "hms")] blacklist_timeout: Duration as dur = (default "3600"),
             "a blacklisted IP returns after this long at the latest", check check::nonzero;
         keep_warm: bool = (default "true"), "dial a replacement before max_lifetime is reached";
         warm_concurrency: usize = (default "64"), "dials in flight while warming a host";
@@ -231,25 +218,20 @@ section! {
             "optional: stop shedding below this (default 90 % of memory_limit)";
         shed_fraction: Fraction = (default "0.2"),
             "share of idle connections shed per reading under pressure (0 < f <= 1)";
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        memory_check_interval: Duration as crate::values::duration = (default "1"),
+        #[serde(serialize_with = "hms")] memory_check_interval: Duration as dur = (default "1"),
             "how often resident memory is read (with memory_limit)", check check::nonzero;
         stay_hot: bool = (default "true"), "warmed hosts keep a connection to every address";
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        rewarm_backoff: Duration as crate::values::duration = (default "\"100ms\""),
+        #[serde(serialize_with = "hms")] rewarm_backoff: Duration as dur = (default "\"100ms\""),
             "first wait before re-trying a failed re-warm dial (doubles)", check check::nonzero;
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        rewarm_backoff_max: Duration as crate::values::duration = (default "\"30s\""),
+        #[serde(serialize_with = "hms")] rewarm_backoff_max: Duration as dur = (default "\"30s\""),
             "longest wait between re-warm dials of a failing address";
         host_outage: bool = (default "true"),
             "addresses failing at once: a host outage, not bans";
         host_outage_threshold: Fraction = (default "0.5"),
             "an outage: more than this share of a host's addresses failing at once";
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        outage_retest: Duration as crate::values::duration = (default "\"100ms\""),
+        #[serde(serialize_with = "hms")] outage_retest: Duration as dur = (default "\"100ms\""),
             "first re-test of a host in an outage (doubles)", check check::nonzero;
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        outage_retest_max: Duration as crate::values::duration = (default "\"1s\""),
+        #[serde(serialize_with = "hms")] outage_retest_max: Duration as dur = (default "\"1s\""),
             "longest wait between re-tests of a host in an outage";
         wait_for_host: bool = (default "false"),
             "requests wait (up to their deadline) for a host that is down";
@@ -258,28 +240,21 @@ section! {
 
 section! {
     /// `[whitelist]` / `[blacklist]`: a list of IP addresses and CIDR ranges.
-    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-    #[non_exhaustive]
     pub struct IpListConfig {
-        #[serde(serialize_with = "crate::values::ser_ranges")]
-        ips: Vec<IpRange> as crate::values::ranges = (default "[]"), "IPs or CIDRs";
+        #[serde(serialize_with = "crate::values::ser_ranges")] ips: Vec<IpRange> as crate::values::ranges = (default "[]"), "IPs or CIDRs";
     }
 }
 
 section! {
     /// One `[[hosts]]` entry.
-    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-    #[non_exhaustive]
     pub struct HostConfig {
         name: String = (required "the host name", "\"example.com\""),
             "required; SNI and certificate name", check check::host_name;
         port: u16 = (default "443"), "port dialed on every address", check check::nonzero;
         transport: Transport = (default "\"h2\""), "\"tls\", \"h1\", \"h2\", \"auto\" or \"h3\"";
-        #[serde(skip_serializing_if = "Option::is_none")]
-        addrs: Option<Vec<IpAddr>> = (optional "[\"192.0.2.10\"]"),
+        #[serde(skip_serializing_if = "Option::is_none")] addrs: Option<Vec<IpAddr>> = (optional "[\"192.0.2.10\"]"),
             "static IPs; when present DNS is not used for this host", check check::host_addrs;
-        #[serde(skip_serializing_if = "Option::is_none")]
-        alpn: Option<Vec<String>> = (optional "[\"h2\"]"),
+        #[serde(skip_serializing_if = "Option::is_none")] alpn: Option<Vec<String>> = (optional "[\"h2\"]"),
             "ALPN ids offered; default depends on the transport", check check::alpn_ids;
     }
 }
@@ -419,14 +394,11 @@ impl DnsProtocol {
 
 section! {
     /// One `[[dns.servers]]` entry: a name server with its own transport.
-    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-    #[non_exhaustive]
     pub struct DnsServerConfig {
         addr: SocketAddr = (required "the server's \"ip:port\"", "\"127.0.0.1:853\""),
             "required; \"ip:port\"", check check::server_addr;
         protocol: DnsProtocol = (default "\"udp\""), "\"udp\", \"tcp\", \"tls\" or \"https\"";
-        #[serde(skip_serializing_if = "Option::is_none")]
-        tls_name: Option<String> = (optional "\"dns.example.com\""),
+        #[serde(skip_serializing_if = "Option::is_none")] tls_name: Option<String> = (optional "\"dns.example.com\""),
             "required for tls and https; the certificate's name";
     }
 }
@@ -459,8 +431,6 @@ pub enum IpPreference {
 
 section! {
     /// `[dns]`: how host names are resolved.
-    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-    #[non_exhaustive]
     pub struct DnsConfig {
         name_servers: Vec<SocketAddr> as crate::values::name_servers = (default "[]"),
             "\"ip:port\" (port defaults to 53); empty = system resolver",
@@ -470,16 +440,12 @@ section! {
         servers: Vec<DnsServerConfig> as crate::keys::Reader::entries = (default "[]"),
             "or [[dns.servers]] tables instead: addr, protocol (udp|tcp|tls|https), tls_name",
             check check::dns_servers;
-        #[serde(skip_serializing_if = "Option::is_none")]
-        resolv_conf: Option<PathBuf> = (optional "\"/etc/resolv.conf\""),
+        #[serde(skip_serializing_if = "Option::is_none")] resolv_conf: Option<PathBuf> = (optional "\"/etc/resolv.conf\""),
             "when no name server is configured; default: the system's";
         prefer: IpPreference = (default "\"both\""), "\"ipv4\", \"ipv6\" or \"both\"";
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        min_ttl: Duration as crate::values::duration = (default "5"), "floor on record TTLs when scheduling re-resolution";
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        timeout: Duration as crate::values::duration = (default "5"), "one query", check check::nonzero;
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        stale_after: Duration as crate::values::duration = (default "\"24h\""),
+        #[serde(serialize_with = "hms")] min_ttl: Duration as dur = (default "5"), "floor on record TTLs when scheduling re-resolution";
+        #[serde(serialize_with = "hms")] timeout: Duration as dur = (default "5"), "one query", check check::nonzero;
+        #[serde(serialize_with = "hms")] stale_after: Duration as dur = (default "\"24h\""),
             "a failing family keeps its last good answer this long",
             check check::nonzero;
         nxdomain_confirmations: u32 = (default "2"),
@@ -542,8 +508,6 @@ pub enum ProfileRotation {
 
 section! {
     /// `[tls]`: certificate verification and profiles.
-    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-    #[non_exhaustive]
     pub struct TlsConfig {
         ca_files: Vec<PathBuf> = (default "[]"), "extra PEM CA files (relative to this file)",
             check check::ca_files;
@@ -571,8 +535,6 @@ section! {
     /// its browser profile's windows (they are part of the fingerprint) and ignores these.
     /// Windows are credit, not buffers: an unread body holds at most `stream_window`, a
     /// connection's unread bodies at most `connection_window` (`docs/h2-windows.md`).
-    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-    #[non_exhaustive]
     pub struct H2Config {
         stream_window: ByteSize = (default "\"2MiB\""),
             "per-stream receive window (65535 ..= 2147483647)", check check::h2_window;
@@ -610,8 +572,6 @@ pub enum ProbeKind {
 section! {
     /// `[health]`: health probes of idle connections (every `pool.health_check_interval`, with
     /// `pool.test_timeout`).
-    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-    #[non_exhaustive]
     pub struct HealthConfig {
         probe: ProbeKind = (default "\"ping\""), "\"ping\" or \"http\" (ping: HTTP/2 or QUIC PING)";
         path: String = (default "\"/\""), "for probe = \"http\"", check check::http_path;
@@ -624,14 +584,11 @@ section! {
     /// `[validation]`: the "hot connect" request a new connection must pass before it is
     /// admitted (with `pool.test_timeout`). A response with `pool.banned_status` blacklists
     /// the IP.
-    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-    #[non_exhaustive]
     pub struct ValidationConfig {
         enabled: bool = (default "false"), "run the check before admitting a connection";
         method: String = (default "\"GET\""), "request method", check check::http_method;
         path: String = (default "\"/\""), "request path", check check::http_path;
-        #[serde(skip_serializing_if = "Option::is_none")]
-        body: Option<String> = (optional "\"\""), "optional request body";
+        #[serde(skip_serializing_if = "Option::is_none")] body: Option<String> = (optional "\"\""), "optional request body";
     }
 }
 
@@ -653,8 +610,6 @@ section! {
     /// `[h3]`: the QUIC transport of HTTP/3 connections, tuned for real paths (RTT 10-150
     /// ms): pool-dial-quic's `QuicOptions` windows, initial RTT and congestion controller. The
     /// values and the measurements behind them: `docs/quic-tuning.md`.
-    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-    #[non_exhaustive]
     pub struct H3Config {
         stream_receive_window: ByteSize = (default "\"6MiB\""),
             "per stream: one body moves at most this per RTT (quinn: 1.25MB)",
@@ -663,8 +618,7 @@ section! {
             "per connection, all streams (quinn: unlimited)", check check::quic_window;
         send_window: ByteSize = (default "\"10MB\""), "request data in flight (quinn's)",
             check check::quic_window;
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        initial_rtt: Duration as crate::values::duration = (default "\"100ms\""),
+        #[serde(serialize_with = "hms")] initial_rtt: Duration as dur = (default "\"100ms\""),
             "RTT assumed before the first sample (quinn: 333ms)", check check::nonzero;
         congestion: CongestionKind = (default "\"cubic\""),
             "\"cubic\", \"newreno\" or \"bbr\" (of what the client sends)";
@@ -676,38 +630,28 @@ section! {
     /// so a silently dropped path is found on an idle connection (`docs/tcp-keepalive.md`).
     /// Linux counts these in whole seconds (`user_timeout`: milliseconds); a non-zero value
     /// below 1 s is sent as 1 s.
-    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-    #[non_exhaustive]
     pub struct TcpConfig {
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        keepalive_idle: Duration as crate::values::duration = (default "15"), "first keepalive probe after this idle; 0 = off";
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        keepalive_interval: Duration as crate::values::duration = (default "5"), "between unanswered probes",
+        #[serde(serialize_with = "hms")] keepalive_idle: Duration as dur = (default "15"), "first keepalive probe after this idle; 0 = off";
+        #[serde(serialize_with = "hms")] keepalive_interval: Duration as dur = (default "5"), "between unanswered probes",
             check check::nonzero;
         keepalive_retries: u32 = (default "3"), "unanswered probes before reset (1-127)",
             check check::keepalive_retries;
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        user_timeout: Duration as crate::values::duration = (default "20"), "reset after this long unacknowledged; 0 = kernel default";
+        #[serde(serialize_with = "hms")] user_timeout: Duration as dur = (default "20"), "reset after this long unacknowledged; 0 = kernel default";
     }
 }
 
 section! {
     /// `[source_addrs]`: local addresses that dials bind to, rotated per dial and matched to
     /// the target's address family.
-    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-    #[non_exhaustive]
     pub struct SourceAddrsConfig {
         addrs: Vec<IpAddr> = (default "[]"), "local IPv4/IPv6 addresses; empty = the OS picks";
-        #[serde(skip_serializing_if = "Option::is_none", serialize_with = "crate::values::ser_range")]
-        ipv6_prefix: Option<IpRange> as crate::values::opt_range = (optional "\"2001:db8::/64\""),
+        #[serde(skip_serializing_if = "Option::is_none", serialize_with = "crate::values::ser_range")] ipv6_prefix: Option<IpRange> as crate::values::opt_range = (optional "\"2001:db8::/64\""),
             "optional IPv6 prefix to draw source addresses from", check check::ipv6_prefix;
     }
 }
 
 section! {
     /// `[metrics]`: the Prometheus exporter.
-    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-    #[non_exhaustive]
     pub struct MetricsConfig {
         enabled: bool = (default "false"), "serve Prometheus metrics";
         listen: SocketAddr = (default "\"127.0.0.1:9898\""),
@@ -744,19 +688,15 @@ pub enum FleetShare {
 section! {
     /// `[fleet]`: a fleet of workers sharing what they learn through a backend (see
     /// `docs/fleet.md`). The default backend `"none"` shares nothing.
-    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-    #[non_exhaustive]
     pub struct FleetConfig {
         backend: FleetBackend = (default "\"none\""), "\"none\" or \"redis\"";
-        #[serde(serialize_with = "crate::fleet::hidden_url")]
-        url: String = (default "\"redis://127.0.0.1:6379/0\""),
+        #[serde(serialize_with = "crate::fleet::hidden_url")] url: String = (default "\"redis://127.0.0.1:6379/0\""),
             "its password is never logged", check check::fleet_url;
         prefix: String = (default "\"hotpool:\""), "of every key and channel",
             check check::fleet_prefix;
         share: Vec<FleetShare> = (default "[\"blacklist\", \"budgets\", \"stats\"]"),
             "\"blacklist\", \"budgets\" or \"stats\"";
-        #[serde(skip_serializing_if = "Option::is_none")]
-        fleet_max_conns_per_host: Option<usize> = (optional "16"),
+        #[serde(skip_serializing_if = "Option::is_none")] fleet_max_conns_per_host: Option<usize> = (optional "16"),
             "optional fleet-wide connections per host";
     }
 }
