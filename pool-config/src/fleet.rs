@@ -2,37 +2,6 @@
 //! and prefix rules (pool-redis's own, with the `fleet` feature: one copy of each rule),
 //! and the conversion into `pool_redis::FleetConfig`.
 
-/// Serializes `fleet.url` without its password: pool-redis's redaction with the `fleet`
-/// feature; without it, a URL with user info (`@`) is written as `***` whole.
-pub(crate) fn hidden_url<S: serde::Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
-    #[cfg(feature = "fleet")]
-    if let Ok(url) = pool_redis::RedisUrl::parse(url) {
-        return s.serialize_str(&url.to_string());
-    }
-    s.serialize_str(if url.contains('@') { "***" } else { url })
-}
-
-/// What is wrong with `url` as the fleet's Redis URL (nothing is checked without the
-/// `fleet` feature: no backend can use it then).
-pub(crate) fn url_problem(url: &str) -> Option<String> {
-    #[cfg(feature = "fleet")]
-    if let Err(e) = pool_redis::RedisUrl::parse(url) {
-        return Some(e.to_string());
-    }
-    let _ = url;
-    None
-}
-
-/// What is wrong with `prefix` as the fleet's key prefix.
-pub(crate) fn prefix_problem(prefix: &str) -> Option<String> {
-    #[cfg(feature = "fleet")]
-    if let Err(e) = pool_redis::check_prefix(prefix) {
-        return Some(e.to_string());
-    }
-    let _ = prefix;
-    None
-}
-
 #[cfg(feature = "fleet")]
 mod redis {
     use pool_redis::RedisUrl;

@@ -12,9 +12,8 @@ use serde::de::DeserializeOwned;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
+use crate::error::ConfigWarning;
 use crate::error::{ErrorKind, Report, line_col};
-use crate::model::{Config, Origin};
-use crate::validate::Checker;
 
 /// A value of the file (or of an environment variable) with its span.
 pub(crate) type Value<'a> = Spanned<DeValue<'a>>;
@@ -38,7 +37,7 @@ pub(crate) struct Reader<'t> {
     file: Option<String>,
     text: Option<&'t str>,
     /// Set while reading an environment variable: problems name it.
-    env_var: Option<String>,
+    pub(crate) env_var: Option<String>,
     /// (sort position, report): file problems sort by offset, environment ones after them.
     pub(crate) reports: Vec<(usize, Report)>,
     /// Dotted key → where its value came from.
@@ -56,7 +55,13 @@ impl<'t> Reader<'t> {
         }
     }
 
-    fn push(&mut self, span: Range<usize>, key: Option<String>, kind: ErrorKind, reason: String) {
+    pub(crate) fn push(
+        &mut self,
+        span: Range<usize>,
+        key: Option<String>,
+        kind: ErrorKind,
+        reason: String,
+    ) {
         let at = self.text.map(|t| line_col(t, span.start));
         let report = Report {
             kind,
@@ -177,142 +182,6 @@ impl<'t> Reader<'t> {
         self.origins.insert(key.to_owned(), Origin::File(v.span()));
         (self.reports.len() == before).then_some(out)
     }
-
-    /// Reads a whole document into `cfg`.
-    pub(crate) fn document(&mut self, text: &str, cfg: &mut Config) {
-        let root = match DeTable::parse(text) {
-            Ok(root) => root,
-            Err(e) => {
-                let span = e.span().unwrap_or(0..0);
-                let mut reason = e.message().trim().to_owned();
-                // toml says "duplicate key" without naming it: quote the source text.
-                if let Some(snippet) = text.get(span.clone()).map(str::trim)
-                    && !snippet.is_empty()
-                    && snippet.len() <= 60
-                    && !snippet.contains('\n')
-                    && !reason.contains(snippet)
-                {
-                    reason = format!("{reason}: `{snippet}`");
-                }
-                self.push(span, None, ErrorKind::Syntax, reason);
-                return;
-            }
-        };
-        for (k, v) in root.get_ref() {
-            let name = k.get_ref().as_ref();
-            if name == "hosts" {
-                if v.get_ref().is_array() {
-                    if let Some(hosts) = self.entries("hosts", v) {
-                        cfg.hosts = hosts;
-                    }
-                } else {
-                    let reason = format!(
-                        "expected an array of tables ([[hosts]]), got {}",
-                        describe(v.get_ref())
-                    );
-                    self.push(v.span(), Some("hosts".into()), ErrorKind::Type, reason);
-                }
-                continue;
-            }
-            let Some(section) = cfg.section_mut(name) else {
-                self.push(
-                    k.span(),
-                    Some(name.into()),
-                    ErrorKind::UnknownKey,
-                    unknown_top(name),
-                );
-                continue;
-            };
-            match v.get_ref() {
-                DeValue::Table(t) => {
-                    let unknown = |key: &str| unknown_key(name, key);
-                    self.table(name, &Spanned::new(v.span(), t), section, &unknown);
-                }
-                other => {
-                    let reason = format!("expected a table [{name}], got {}", describe(other));
-                    self.push(v.span(), Some(name.into()), ErrorKind::Type, reason);
-                }
-            }
-        }
-    }
-
-    /// Applies one environment variable (others than `HOTPOOL_<SECTION>__<KEY>` are
-    /// ignored); section and key are case-insensitive.
-    pub(crate) fn env(&mut self, var: &str, raw: &str, cfg: &mut Config) {
-        let Some((section, key)) = var
-            .strip_prefix(crate::ENV_PREFIX)
-            .and_then(|r| r.split_once("__"))
-        else {
-            return;
-        };
-        let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
-        let dotted = format!("{section}.{key}");
-        self.env_var = Some(var.to_owned());
-        let problem = if section == "hosts" {
-            let reason = "[[hosts]] cannot be set from the environment; use the config file";
-            Some((section.clone(), reason.to_owned()))
-        } else {
-            match cfg.section_mut(&section) {
-                None => Some((section.clone(), unknown_top(&section))),
-                Some(s) if !s.keys().contains(&key.as_str()) => {
-                    Some((dotted.clone(), unknown_key(&section, &key)))
-                }
-                Some(s) => {
-                    self.env_value(s, &key, &dotted, raw);
-                    None
-                }
-            }
-        };
-        if let Some((at, reason)) = problem {
-            self.push(0..0, Some(at), ErrorKind::UnknownKey, reason);
-        }
-        self.env_var = None;
-    }
-
-    /// Sets one key from a variable's text. The text is read as TOML (numbers, booleans,
-    /// arrays), else as a plain string, else as a comma-separated list; the first that
-    /// reads wins, else the problem of the first that is not a type mismatch.
-    fn env_value(&mut self, s: &mut dyn Section, key: &str, dotted: &str, raw: &str) {
-        // Made-up spans, distinct per element, so a problem names its element (`[1]`).
-        let text = |i: usize, t: &str| Spanned::new(i..i + 1, DeValue::String(t.to_owned().into()));
-        let list: Vec<_> = raw
-            .split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .collect();
-        let list = list
-            .iter()
-            .enumerate()
-            .map(|(i, p)| text(i + 1, p))
-            .collect::<Vec<_>>();
-        let list = Spanned::new(
-            0..list.len() + 2,
-            DeValue::Array(list.into_iter().collect()),
-        );
-        let tries = DeValue::parse(raw)
-            .ok()
-            .into_iter()
-            .chain([text(0, raw), list]);
-        let mut problems = Vec::new();
-        for v in tries {
-            let mut scratch = Reader {
-                env_var: self.env_var.clone(),
-                ..Reader::new(None, None)
-            };
-            s.read_key(key, dotted, &v, &mut scratch);
-            if scratch.reports.is_empty() {
-                self.origins
-                    .retain(|k, _| !k.starts_with(&format!("{dotted}[")));
-                let var = self.env_var.clone().unwrap_or_default();
-                self.origins.insert(dotted.to_owned(), Origin::Env(var));
-                return;
-            }
-            problems.push(scratch.reports);
-        }
-        let type_only = |r: &Vec<(usize, Report)>| r.iter().all(|(_, r)| r.kind == ErrorKind::Type);
-        let pick = problems.iter().position(|r| !type_only(r)).unwrap_or(0);
-        self.reports.append(&mut problems[pick]);
-    }
 }
 
 /// The part of `v` (with its key suffix: `[1]`, `[0].addr`) whose span holds `span`.
@@ -342,7 +211,7 @@ fn part_at<'v, 'a>(v: &'v Value<'a>, span: &Range<usize>) -> (String, &'v Value<
 }
 
 /// A TOML value as problems show it: `string "x"`, `integer 5`, `table`, ….
-fn describe(v: &DeValue<'_>) -> String {
+pub(crate) fn describe(v: &DeValue<'_>) -> String {
     match v {
         DeValue::String(s) => format!("string {s:?}"),
         DeValue::Integer(n) => format!("integer {}", n.as_str()),
@@ -405,7 +274,7 @@ fn strip_indices(key: &str) -> String {
 }
 
 /// The known word nearest to `word`, if near enough to be a typo.
-fn nearest<'k>(word: &str, known: impl IntoIterator<Item = &'k str>) -> Option<&'k str> {
+pub(crate) fn nearest<'k>(word: &str, known: impl IntoIterator<Item = &'k str>) -> Option<&'k str> {
     let limit = (word.chars().count() / 3).max(2);
     known
         .into_iter()
@@ -415,43 +284,10 @@ fn nearest<'k>(word: &str, known: impl IntoIterator<Item = &'k str>) -> Option<&
         .map(|(_, k)| k)
 }
 
-fn unknown_in(word: &str, known: &[&str], place: &str) -> String {
+pub(crate) fn unknown_in(word: &str, known: &[&str], place: &str) -> String {
     match nearest(word, known.iter().copied()) {
         Some(s) => format!("unknown key in {place}; did you mean `{s}`?"),
         None => format!("unknown key in {place}; known keys: {}", known.join(", ")),
-    }
-}
-
-fn unknown_key(section: &str, key: &str) -> String {
-    if section == "validation" && key == "banned_status" {
-        return "unknown key in [validation]; `banned_status` is set once, in [pool] \
-                (it applies to validation and to HTTP health probes)"
-            .to_owned();
-    }
-    let sections = Config::sections();
-    // A key that exists in another section is most likely in the wrong place.
-    if let Some((other, _)) = sections.iter().find(|(_, keys)| keys.contains(&key)) {
-        return format!("unknown key in [{section}]; `{key}` belongs in [{other}]");
-    }
-    let known = sections
-        .iter()
-        .find(|(s, _)| *s == section)
-        .map_or(&[][..], |(_, k)| *k);
-    unknown_in(key, known, &format!("[{section}]"))
-}
-
-fn unknown_top(name: &str) -> String {
-    let sections = Config::sections();
-    if let Some((section, _)) = sections.iter().find(|(_, keys)| keys.contains(&name)) {
-        return format!("unknown top-level key; did you mean `{name}` under [{section}]?");
-    }
-    let names = sections.iter().map(|(s, _)| *s).chain(["hosts"]);
-    match nearest(name, names.clone()) {
-        Some(s) => format!("unknown section; did you mean [{s}]?"),
-        None => format!(
-            "unknown section; known sections: {}",
-            names.collect::<Vec<_>>().join(", ")
-        ),
     }
 }
 
@@ -504,33 +340,6 @@ impl DefaultFile {
             Example::Optional(v) => self.line(&format!("# {key} = {v}"), note),
         }
     }
-}
-
-/// The default file: a header, every section at its defaults, a commented `[[hosts]]`.
-pub(crate) fn default_file() -> String {
-    let mut out = DefaultFile {
-        text: String::from(
-            "# hotpool configuration — every key at its default.\n\
-             #\n\
-             # Durations: an integer is seconds (30), a float fractional seconds (1.5); a string\n\
-             # is a duration (\"30s\", \"1m30s\", \"250ms\").\n\
-             # Environment overrides: HOTPOOL_<SECTION>__<KEY>=value, e.g. \
-             HOTPOOL_POOL__MAX_CONNECTIONS=200.\n",
-        ),
-        commented: false,
-    };
-    let cfg = Config::default();
-    for (name, note, section) in cfg.sections_with_notes() {
-        out.text.push('\n');
-        out.line(&format!("[{name}]"), note);
-        section.write_default(&mut out);
-    }
-    out.text
-        .push_str("\n# Hosts kept warm (none by default). One [[hosts]] table per host:\n");
-    out.commented = true;
-    out.line("[[hosts]]", "");
-    crate::HostConfig::default().write_default(&mut out);
-    out.text
 }
 
 /// Declares one section: see `docs/config-reader.md`. Each key reads
@@ -620,7 +429,7 @@ macro_rules! section {
                 &FOUND
             }
 
-            fn check(&self, prefix: &str, c: &mut crate::validate::Checker<'_>) {
+            fn check(&self, prefix: &str, c: &mut crate::keys::Checker<'_>) {
                 $($($check(c, &format!("{prefix}.{}", stringify!($key)), &self.$key);)?)*
                 let _ = (prefix, c);
             }
@@ -633,3 +442,142 @@ macro_rules! section {
 }
 
 pub(crate) use section;
+
+/// Bookkeeping that is not configuration: ignored by `PartialEq`.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Meta {
+    /// Name of the file the config was read from (for error messages).
+    pub(crate) file: Option<String>,
+    /// The file's text, kept to turn byte offsets into line and column numbers.
+    pub(crate) text: Option<std::sync::Arc<str>>,
+    /// Dotted key → where its value came from. Keys absent here have their default.
+    pub(crate) origins: std::collections::HashMap<String, Origin>,
+    /// Warnings of the last validation.
+    pub(crate) warnings: Vec<ConfigWarning>,
+}
+
+impl PartialEq for Meta {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+/// Where a value came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// The config file, at this byte range of its text.
+    File(std::ops::Range<usize>),
+    /// An environment variable with this name.
+    Env(String),
+}
+
+/// Problems found, each with a sort position (its offset in the file).
+pub(crate) type Found = Vec<(usize, Report)>;
+
+/// Runs the checks of one config, collecting errors and warnings at their keys.
+pub(crate) struct Checker<'c> {
+    meta: &'c Meta,
+    pub(crate) errors: Found,
+    pub(crate) warnings: Found,
+}
+
+impl<'c> Checker<'c> {
+    pub(crate) fn new(meta: &'c Meta) -> Self {
+        Self {
+            meta,
+            errors: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
+    /// The origin of `key`, or of its nearest recorded parent (`hosts[0].port` → `hosts[0]`).
+    pub(crate) fn locate(&self, key: &str) -> Option<&Origin> {
+        let mut k = key;
+        loop {
+            if let Some(o) = self.meta.origins.get(k) {
+                return Some(o);
+            }
+            k = &k[..k.rfind(['.', '['])?];
+        }
+    }
+
+    /// How explicitly `key` was set: 2 environment, 1 file, 0 default.
+    fn rank(&self, key: &str) -> u8 {
+        match self.meta.origins.get(key) {
+            Some(Origin::Env(_)) => 2,
+            Some(Origin::File(_)) => 1,
+            None => 0,
+        }
+    }
+
+    fn report(&self, key: &str, kind: ErrorKind, reason: String) -> (usize, Report) {
+        let meta = self.meta;
+        let mut r = Report {
+            kind,
+            file: meta.file.clone(),
+            line: None,
+            column: None,
+            env_var: None,
+            key: Some(key.to_owned()),
+            reason,
+        };
+        let pos = match self.locate(key) {
+            Some(Origin::File(span)) => {
+                if let Some(text) = &meta.text {
+                    let (l, c) = line_col(text, span.start);
+                    (r.line, r.column) = (Some(l), Some(c));
+                }
+                span.start
+            }
+            Some(Origin::Env(var)) => {
+                (r.env_var, r.file) = (Some(var.clone()), None);
+                usize::MAX
+            }
+            None => usize::MAX - 1,
+        };
+        (pos, r)
+    }
+
+    pub(crate) fn error(&mut self, key: &str, kind: ErrorKind, reason: impl Into<String>) {
+        let r = self.report(key, kind, reason.into());
+        self.errors.push(r);
+    }
+
+    pub(crate) fn value(&mut self, key: &str, reason: impl Into<String>) {
+        self.error(key, ErrorKind::Value, reason);
+    }
+
+    pub(crate) fn warn(&mut self, key: &str, reason: impl Into<String>) {
+        let r = self.report(key, ErrorKind::Inconsistent, reason.into());
+        self.warnings.push(r);
+    }
+
+    /// `a <= b`, reported at whichever of the two was set most explicitly (`a` on a tie).
+    pub(crate) fn not_above(
+        &mut self,
+        (a, av): (&str, String),
+        (b, bv): (&str, String),
+        warn: bool,
+    ) {
+        let shown = |key: &str, v: &str| match self.rank(key) {
+            0 => format!("{v}, the default"),
+            _ => v.to_owned(),
+        };
+        let (key, reason) = if self.rank(b) > self.rank(a) {
+            (
+                b,
+                format!("must be at least {a} ({}), got {bv}", shown(a, &av)),
+            )
+        } else {
+            (
+                a,
+                format!("must not exceed {b} ({}), got {av}", shown(b, &bv)),
+            )
+        };
+        if warn {
+            self.warn(key, reason);
+        } else {
+            self.error(key, ErrorKind::Inconsistent, reason);
+        }
+    }
+}

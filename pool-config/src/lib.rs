@@ -80,11 +80,14 @@
 
 #[cfg(feature = "boring")]
 mod boring;
+mod checks;
 mod convert;
 mod error;
 mod fleet;
 mod keys;
+mod load;
 mod model;
+mod names;
 mod validate;
 mod values;
 
@@ -93,11 +96,14 @@ use std::sync::{Arc, LazyLock};
 
 pub use error::{ConfigError, ConfigWarning, ErrorKind};
 pub use model::{
-    Config, CongestionKind, DnsConfig, DnsProtocol, DnsServerConfig, EXCLUSIVE_CONNS_PER_IP,
-    FleetBackend, FleetConfig, FleetShare, H2Config, HealthConfig, HostConfig, IpListConfig,
-    IpPreference, KNOWN_BORING_PROFILES, KNOWN_TLS_PROFILES, MetricsConfig, PlacementKind,
-    PoolConfig, ProbeKind, ProfileRotation, SourceAddrsConfig, TcpConfig, TlsConfig, TlsEngine,
-    Transport, ValidationConfig,
+    Config, DnsConfig, DnsServerConfig, FleetConfig, H2Config, H3Config, HealthConfig, HostConfig,
+    IpListConfig, MetricsConfig, PoolConfig, SourceAddrsConfig, TcpConfig, TlsConfig,
+    ValidationConfig,
+};
+pub use names::{
+    CongestionKind, DnsProtocol, EXCLUSIVE_CONNS_PER_IP, FleetBackend, FleetShare, IpPreference,
+    KNOWN_BORING_PROFILES, KNOWN_TLS_PROFILES, PlacementKind, ProbeKind, ProfileRotation,
+    TlsEngine, Transport,
 };
 /// The type of `[whitelist]`/`[blacklist]` entries and of `source_addrs.ipv6_prefix`.
 pub use pool_core::{IpRange, IpRangeError};
@@ -109,7 +115,7 @@ use error::Report;
 pub const ENV_PREFIX: &str = "HOTPOOL_";
 
 /// The commented default file, generated from the key declarations.
-static DEFAULT_TOML: LazyLock<String> = LazyLock::new(keys::default_file);
+static DEFAULT_TOML: LazyLock<String> = LazyLock::new(load::default_file);
 
 /// Reports in file order (environment ones last), as errors.
 fn errors(mut found: Vec<(usize, Report)>) -> Vec<ConfigError> {
@@ -170,7 +176,7 @@ impl Config {
         // Paths written in the file are relative to it; paths from the environment are left
         // relative to the working directory.
         let base = path.parent().unwrap_or_else(|| Path::new(""));
-        let in_file = |key| matches!(cfg.meta.origins.get(key), Some(model::Origin::File(_)));
+        let in_file = |key| matches!(cfg.meta.origins.get(key), Some(keys::Origin::File(_)));
         let (ca_files, resolv_conf) = (in_file("tls.ca_files"), in_file("dns.resolv_conf"));
         let files = cfg.tls.ca_files.iter_mut().filter(|_| ca_files);
         for f in files.chain(cfg.dns.resolv_conf.as_mut().filter(|_| resolv_conf)) {
@@ -227,9 +233,9 @@ impl Config {
         cfg.meta.file = Some(name.to_owned());
         cfg.meta.text = Some(Arc::from(text));
         let mut reader = keys::Reader::new(Some(name.to_owned()), Some(text));
-        reader.document(text, &mut cfg);
+        load::document(&mut reader, text, &mut cfg);
         for (k, v) in vars {
-            reader.env(k.as_ref(), v.as_ref(), &mut cfg);
+            load::env(&mut reader, k.as_ref(), v.as_ref(), &mut cfg);
         }
         cfg.meta.origins = reader.origins;
         if !reader.reports.is_empty() {
@@ -268,7 +274,7 @@ impl Config {
         let mut reader = keys::Reader::new(None, None);
         reader.origins = std::mem::take(&mut next.meta.origins);
         for (k, v) in vars {
-            reader.env(k.as_ref(), v.as_ref(), &mut next);
+            load::env(&mut reader, k.as_ref(), v.as_ref(), &mut next);
         }
         next.meta.origins = reader.origins;
         if !reader.reports.is_empty() {

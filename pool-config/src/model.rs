@@ -8,14 +8,14 @@ use std::sync::LazyLock;
 use std::time::Duration;
 
 use pool_core::IpRange;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-use crate::error::ConfigWarning;
-use crate::keys::{Section, section};
-use crate::validate as check;
+use crate::checks as check;
+use crate::keys::{Meta, Section, section};
+use crate::names::*;
+use crate::values::{ByteSize, Fraction};
 use crate::values::{duration as dur, opt_duration as opt_dur};
 use humantime_serde::serialize as hms;
-use crate::values::{ByteSize, Fraction};
 
 /// The whole configuration file.
 ///
@@ -135,34 +135,6 @@ impl Config {
     }
 }
 
-/// Bookkeeping that is not configuration: ignored by `PartialEq`.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Meta {
-    /// Name of the file the config was read from (for error messages).
-    pub(crate) file: Option<String>,
-    /// The file's text, kept to turn byte offsets into line and column numbers.
-    pub(crate) text: Option<std::sync::Arc<str>>,
-    /// Dotted key → where its value came from. Keys absent here have their default.
-    pub(crate) origins: std::collections::HashMap<String, Origin>,
-    /// Warnings of the last validation.
-    pub(crate) warnings: Vec<ConfigWarning>,
-}
-
-impl PartialEq for Meta {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-/// Where a value came from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Origin {
-    /// The config file, at this byte range of its text.
-    File(std::ops::Range<usize>),
-    /// An environment variable with this name.
-    Env(String),
-}
-
 section! {
     /// `[pool]`: limits, timeouts and intervals. Key names match the original system's.
     pub struct PoolConfig {
@@ -270,77 +242,6 @@ impl HostConfig {
     }
 }
 
-/// The transport used to reach a host.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String")]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum Transport {
-    /// TLS over TCP, an exclusive stream (`"tls"`).
-    Tls,
-    /// HTTP/1.1 over TLS, exclusive connections (`"h1"`).
-    H1,
-    /// HTTP/2 over TLS, multiplexed (`"h2"`, the default).
-    #[default]
-    H2,
-    /// HTTPS with the protocol chosen per connection by ALPN: HTTP/2 (multiplexed) or
-    /// HTTP/1.1 (exclusive) (`"auto"`).
-    Auto,
-    /// HTTP/3 over QUIC, multiplexed (`"h3"`; `"quic"` is an alias).
-    H3,
-}
-
-impl TryFrom<String> for Transport {
-    type Error = String;
-
-    /// A transport's name; `"quic"` is read as `"h3"`.
-    fn try_from(name: String) -> Result<Self, String> {
-        Ok(match name.as_str() {
-            "tls" => Transport::Tls,
-            "h1" => Transport::H1,
-            "h2" => Transport::H2,
-            "auto" => Transport::Auto,
-            "h3" | "quic" => Transport::H3,
-            _ => {
-                return Err(format!(
-                    "expected one of \"tls\", \"h1\", \"h2\", \"auto\", \"h3\", got {name:?}"
-                ));
-            }
-        })
-    }
-}
-
-impl Transport {
-    /// The name used in the config file.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Transport::Tls => "tls",
-            Transport::H1 => "h1",
-            Transport::H2 => "h2",
-            Transport::Auto => "auto",
-            Transport::H3 => "h3",
-        }
-    }
-
-    /// The connections per IP address a pool of this transport allows when
-    /// `pool.max_conns_per_ip` is absent: 1 for a multiplexed transport (`h2`, `h3`: one
-    /// connection carries every request in flight), [`EXCLUSIVE_CONNS_PER_IP`] for one whose
-    /// connections may be exclusive (`h1`, `tls`, and `auto`, where an origin that picks
-    /// HTTP/1.1 gets exclusive connections: a limit of 1 would serialise it).
-    #[must_use]
-    pub fn default_conns_per_ip(self) -> usize {
-        match self {
-            Transport::H2 | Transport::H3 => 1,
-            Transport::H1 | Transport::Tls | Transport::Auto => EXCLUSIVE_CONNS_PER_IP,
-        }
-    }
-}
-
-/// Connections per IP address by default for exclusive (HTTP/1.1) connections: browsers
-/// open at most 6 per host (Chrome's, Firefox's `network.http.max-persistent-connections-per-server`).
-pub const EXCLUSIVE_CONNS_PER_IP: usize = 6;
-
 impl PoolConfig {
     /// `max_conns_per_ip` for a pool of `transport`: the value written, else the
     /// transport's default ([`Transport::default_conns_per_ip`]) capped at
@@ -352,43 +253,6 @@ impl PoolConfig {
                 .default_conns_per_ip()
                 .min(self.max_conns_per_host.max(1))
         })
-    }
-}
-
-/// DNS transport protocol.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum DnsProtocol {
-    /// UDP (default).
-    #[default]
-    Udp,
-    /// TCP.
-    Tcp,
-    /// DNS over TLS (RFC 7858, usually port 853); needs a `tls_name`, so only in
-    /// `[[dns.servers]]`.
-    Tls,
-    /// DNS over HTTPS (RFC 8484: HTTP/2, `/dns-query`, usually port 443); needs a
-    /// `tls_name`, so only in `[[dns.servers]]`.
-    Https,
-}
-
-impl DnsProtocol {
-    /// The name used in the config file.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DnsProtocol::Udp => "udp",
-            DnsProtocol::Tcp => "tcp",
-            DnsProtocol::Tls => "tls",
-            DnsProtocol::Https => "https",
-        }
-    }
-
-    /// Whether the protocol is encrypted (TLS or HTTPS) and so needs a TLS name.
-    #[must_use]
-    pub fn is_encrypted(self) -> bool {
-        matches!(self, DnsProtocol::Tls | DnsProtocol::Https)
     }
 }
 
@@ -415,20 +279,6 @@ impl DnsServerConfig {
     }
 }
 
-/// Which address families to resolve and dial.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum IpPreference {
-    /// A records only.
-    Ipv4,
-    /// AAAA records only.
-    Ipv6,
-    /// Both A and AAAA (default).
-    #[default]
-    Both,
-}
-
 section! {
     /// `[dns]`: how host names are resolved.
     pub struct DnsConfig {
@@ -438,8 +288,7 @@ section! {
         protocol: DnsProtocol = (default "\"udp\""), "\"udp\" or \"tcp\" (of name_servers)",
             check check::plain_dns_protocol;
         servers: Vec<DnsServerConfig> as crate::keys::Reader::entries = (default "[]"),
-            "or [[dns.servers]] tables instead: addr, protocol (udp|tcp|tls|https), tls_name",
-            check check::dns_servers;
+            "or [[dns.servers]] tables instead: addr, protocol (udp|tcp|tls|https), tls_name";
         #[serde(skip_serializing_if = "Option::is_none")] resolv_conf: Option<PathBuf> = (optional "\"/etc/resolv.conf\""),
             "when no name server is configured; default: the system's";
         prefer: IpPreference = (default "\"both\""), "\"ipv4\", \"ipv6\" or \"both\"";
@@ -452,58 +301,6 @@ section! {
             "NXDOMAIN answers in a row before a host's addresses are removed (>= 1)",
             check check::nonzero;
     }
-}
-
-/// Names accepted in `tls.profiles`.
-///
-/// - `"default"`: rustls defaults (TLS 1.3 and 1.2, rustls' cipher-suite and group order).
-/// - `"chrome-like"`: Chrome's cipher-suite and key-exchange-group order, as far as rustls
-///   supports them.
-/// - `"firefox-like"`: Firefox's cipher-suite and key-exchange-group order, as far as rustls
-///   supports them.
-/// - `"safari-like"`: Safari's cipher-suite and key-exchange-group order, as far as rustls
-///   supports them.
-/// - `"tls13-only"`: TLS 1.3 only.
-///
-/// rustls cannot reproduce a browser's ClientHello byte for byte (extension order, GREASE);
-/// a profile only varies what rustls exposes.
-pub const KNOWN_TLS_PROFILES: &[&str] = &[
-    "default",
-    "chrome-like",
-    "firefox-like",
-    "safari-like",
-    "tls13-only",
-];
-
-/// Names accepted in `tls.profiles` with `engine = "boring"`: the browser profiles of
-/// `pool-dial-boring` (`BrowserProfile::by_name`), and `"default"` for its default (Chrome).
-pub const KNOWN_BORING_PROFILES: &[&str] = &["default", "chrome", "firefox", "safari", "edge"];
-
-/// The TLS implementation of the TCP transports (`h2`, `h1`, `auto`; `h3` is always
-/// rustls inside quinn).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum TlsEngine {
-    /// rustls (`"rustls"`, default): `profiles` from [`KNOWN_TLS_PROFILES`].
-    #[default]
-    Rustls,
-    /// BoringSSL with a browser's exact ClientHello and HTTP/2 preface (`"boring"`,
-    /// only in a build with the `boring` feature): `profiles` from
-    /// [`KNOWN_BORING_PROFILES`].
-    Boring,
-}
-
-/// How the TLS profile of each new connection is chosen.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-#[non_exhaustive]
-pub enum ProfileRotation {
-    /// In list order, wrapping around (`"round-robin"`, default).
-    #[default]
-    RoundRobin,
-    /// Uniformly at random (`"random"`).
-    Random,
 }
 
 section! {
@@ -519,8 +316,7 @@ section! {
             check check::engine;
         profiles: Vec<String> = (default "[\"default\"]"),
             "\"default\", \"chrome-like\", \"firefox-like\", \"safari-like\" or \"tls13-only\"; \
-             engine boring: \"default\", \"chrome\", \"firefox\", \"safari\" or \"edge\"",
-            check check::profiles;
+             engine boring: \"default\", \"chrome\", \"firefox\", \"safari\" or \"edge\"";
         profile_rotation: ProfileRotation = (default "\"round-robin\""),
             "\"round-robin\" or \"random\"; also picks accept_languages";
         accept_languages: Vec<String> = (default "[]"),
@@ -545,30 +341,6 @@ section! {
     }
 }
 
-/// `[pool] placement`: which connection with spare capacity a lease goes to.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum PlacementKind {
-    /// The least loaded connection (`"spread"`, default).
-    #[default]
-    Spread,
-    /// One connection filled to `fill_streams` leases before the next (`"fill"`).
-    Fill,
-}
-
-/// Kind of health probe.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum ProbeKind {
-    /// Transport-level ping (HTTP/2 PING, QUIC ping) (`"ping"`, default).
-    #[default]
-    Ping,
-    /// An HTTP request (`method` `path`), classified like the validation request.
-    Http,
-}
-
 section! {
     /// `[health]`: health probes of idle connections (every `pool.health_check_interval`, with
     /// `pool.test_timeout`).
@@ -590,20 +362,6 @@ section! {
         path: String = (default "\"/\""), "request path", check check::http_path;
         #[serde(skip_serializing_if = "Option::is_none")] body: Option<String> = (optional "\"\""), "optional request body";
     }
-}
-
-/// `[h3] congestion`: the congestion controller of a QUIC connection's sending side.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum CongestionKind {
-    /// CUBIC (`"cubic"`, default).
-    #[default]
-    Cubic,
-    /// NewReno (`"newreno"`).
-    NewReno,
-    /// BBR (`"bbr"`, quinn's experimental implementation).
-    Bbr,
 }
 
 section! {
@@ -659,38 +417,12 @@ section! {
     }
 }
 
-/// The fleet backend.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum FleetBackend {
-    /// No sharing: a lone pool (`"none"`, the default).
-    #[default]
-    None,
-    /// Redis (`pool-redis`).
-    Redis,
-}
-
-/// What a worker shares with the fleet.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-#[non_exhaustive]
-pub enum FleetShare {
-    /// Bans and unbans, and re-test leases (`"blacklist"`).
-    #[default]
-    Blacklist,
-    /// The per-host connection budget, with `fleet_max_conns_per_host` (`"budgets"`).
-    Budgets,
-    /// The worker's heartbeat and hosts, for `hotpool fleet status` (`"stats"`).
-    Stats,
-}
-
 section! {
     /// `[fleet]`: a fleet of workers sharing what they learn through a backend (see
     /// `docs/fleet.md`). The default backend `"none"` shares nothing.
     pub struct FleetConfig {
         backend: FleetBackend = (default "\"none\""), "\"none\" or \"redis\"";
-        #[serde(serialize_with = "crate::fleet::hidden_url")] url: String = (default "\"redis://127.0.0.1:6379/0\""),
+        #[serde(serialize_with = "crate::values::hidden_url")] url: String = (default "\"redis://127.0.0.1:6379/0\""),
             "its password is never logged", check check::fleet_url;
         prefix: String = (default "\"hotpool:\""), "of every key and channel",
             check check::fleet_prefix;

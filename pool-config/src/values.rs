@@ -258,3 +258,13 @@ pub(crate) fn ser_ranges<S: Serializer>(v: &[IpRange], s: S) -> Result<S::Ok, S:
 pub(crate) fn ser_range<S: Serializer>(v: &Option<IpRange>, s: S) -> Result<S::Ok, S::Error> {
     v.map(|r| r.to_string()).serialize(s)
 }
+
+/// Serializes `fleet.url` without its password: pool-redis's redaction with the `fleet`
+/// feature; without it, a URL with user info (`@`) is written as `***` whole.
+pub(crate) fn hidden_url<S: serde::Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
+    #[cfg(feature = "fleet")]
+    if let Ok(url) = pool_redis::RedisUrl::parse(url) {
+        return s.serialize_str(&url.to_string());
+    }
+    s.serialize_str(if url.contains('@') { "***" } else { url })
+}
