@@ -5,7 +5,7 @@
 
 use pool_dial_boring::{BoringOptions, BrowserProfile, Mode};
 
-use crate::convert::{convert_error, tls::rotation};
+use crate::convert::tls::rotation;
 use crate::{Config, ConfigError, HostConfig, Transport};
 
 /// The browser profile behind a `tls.profiles` name with engine boring (`"default"`:
@@ -39,7 +39,7 @@ impl Config {
         let mut profiles = Vec::with_capacity(self.tls.profiles.len());
         for (i, name) in self.tls.profiles.iter().enumerate() {
             profiles.push(browser_profile(name).ok_or_else(|| {
-                convert_error(
+                ConfigError::at_key(
                     &format!("tls.profiles[{i}]"),
                     format!("unknown browser profile {name:?}"),
                 )
@@ -50,7 +50,7 @@ impl Config {
             Transport::H1 => Mode::H1,
             Transport::Auto => Mode::Auto,
             other => {
-                return Err(convert_error(
+                return Err(ConfigError::at_key(
                     "tls.engine",
                     format!(
                         "engine \"boring\" dials h2, h1 or auto, not transport {:?}",

@@ -137,7 +137,7 @@ impl Config {
             return Ok(None);
         }
         let method = http::Method::from_bytes(self.validation.method.as_bytes())
-            .map_err(|e| convert_error("validation.method", e.to_string()))?;
+            .map_err(|e| crate::ConfigError::at_key("validation.method", e.to_string()))?;
         Ok(Some(pool_http::Validation {
             method,
             path: self.validation.path.clone(),
@@ -147,27 +147,12 @@ impl Config {
     }
 }
 
-/// A conversion problem: a value the loader accepted but the target crate cannot use.
-#[cfg(any(feature = "tls", feature = "quic"))]
-pub(crate) fn convert_error(key: &str, reason: String) -> crate::ConfigError {
-    crate::ConfigError(Box::new(crate::error::Report {
-        kind: crate::ErrorKind::Value,
-        file: None,
-        line: None,
-        column: None,
-        env_var: None,
-        key: Some(key.to_owned()),
-        reason,
-    }))
-}
-
 #[cfg(feature = "tls")]
 pub(crate) mod tls {
     use pool_dial_rustls::{
         H2Options, H2Windows, HttpsOptions, Rotation, TlsOptions, TlsProfile, TlsVersion,
     };
 
-    use super::convert_error;
     use crate::{Config, ConfigError, HostConfig, ProfileRotation};
 
     impl crate::TcpConfig {
@@ -235,7 +220,7 @@ pub(crate) mod tls {
             let mut profiles = Vec::with_capacity(self.tls.profiles.len());
             for (i, name) in self.tls.profiles.iter().enumerate() {
                 profiles.push(profile(name).ok_or_else(|| {
-                    convert_error(
+                    ConfigError::at_key(
                         &format!("tls.profiles[{i}]"),
                         format!("unknown TLS profile {name:?}"),
                     )

@@ -45,29 +45,9 @@
 //! # Ok::<(), pool_config::ConfigError>(())
 //! ```
 //!
-//! # Decisions
-//!
-//! - **Errors vs warnings.** Zero limits and intervals, `max_idle_conns > max_connections`,
-//!   `max_conns_per_host > max_connections`, `max_conns_per_ip > max_conns_per_host`, unknown
-//!   keys, unknown TLS profiles, bad addresses and duplicate host names are errors.
-//!   `idle_timeout > max_lifetime` (the idle timeout can then never fire),
-//!   `blacklist_check_interval > blacklist_timeout`, `insecure_skip_verify = true` and an
-//!   enabled metrics listener on a non-loopback address are [warnings](Config::warnings).
-//! - **`banned_status` lives in `[pool]` only**; it applies to the `[validation]` request and
-//!   to HTTP health probes alike. `validation.banned_status` is rejected with a pointer there.
-//! - **Inconsistent pairs** are reported at the key that was set most explicitly
-//!   (environment, then file, then default), so the line shown is one the user wrote.
-//! - **CIDRs** are accepted like Go's `net.ParseCIDR`: host bits are masked
-//!   (`10.1.2.3/8` is `10.0.0.0/8`); a bare address is a /32 or /128.
-//! - **Name servers** in `dns.name_servers` may omit the port (53); `[[dns.servers]]`
-//!   entries write it (`addr = "127.0.0.1:853"`) and need a `tls_name` exactly when their
-//!   `protocol` is `"tls"` or `"https"`.
-//! - **Host names** are unique case-insensitively across `[[hosts]]`, even with different
-//!   ports or transports.
-//! - **`tls.ca_files`** and **`dns.resolv_conf`** are resolved relative to the config
-//!   file's directory by
-//!   [`Config::from_file`]; whether they exist is checked when they are read, not here.
-//! - A **float** duration is fractional seconds (`1.5`); a string of plain digits is seconds.
+//! The rules (errors vs warnings, where an inconsistent pair is reported, CIDRs, name
+//! servers, relative paths) are listed in `docs/config.md`; how a key is declared and read
+//! in `docs/config-reader.md`.
 //!
 //! # Environment overrides
 //!
@@ -253,7 +233,7 @@ impl Config {
         warnings.sort_by_key(|(pos, _)| *pos);
         self.meta.warnings = warnings
             .into_iter()
-            .map(|(_, r)| ConfigWarning(r))
+            .map(|(_, r)| ConfigError(Box::new(r)))
             .collect();
         Ok(())
     }

@@ -29,7 +29,7 @@ impl Config {
             validation: self.validation()?,
             max_response_header_size: self.pool.max_response_header_size,
             stream_receive_window: u32::try_from(self.h3.stream_receive_window.0).map_err(
-                |_| crate::convert::convert_error("h3.stream_receive_window", "above 4 GiB".into()),
+                |_| crate::ConfigError::at_key("h3.stream_receive_window", "above 4 GiB".into()),
             )?,
             receive_window: self.h3.receive_window.0,
             send_window: self.h3.send_window.0,
