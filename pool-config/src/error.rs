@@ -153,6 +153,50 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+impl Report {
+    /// A report at `origin` (none: a default value, located by key only), with its sort
+    /// position: file order, then defaults, then the environment.
+    pub(crate) fn at(
+        file: Option<&String>,
+        text: Option<&str>,
+        origin: Option<&Origin>,
+        key: Option<String>,
+        kind: ErrorKind,
+        reason: String,
+    ) -> (usize, Report) {
+        let mut r = Report {
+            kind,
+            file: file.cloned(),
+            line: None,
+            column: None,
+            env_var: None,
+            key,
+            reason,
+        };
+        let pos = match origin {
+            Some(Origin::File(span)) => {
+                (r.line, r.column) = text.map(|t| line_col(t, span.start)).unzip();
+                span.start
+            }
+            Some(Origin::Env(var)) => {
+                (r.env_var, r.file) = (Some(var.clone()), None);
+                usize::MAX
+            }
+            None => usize::MAX - 1,
+        };
+        (pos, r)
+    }
+}
+
+/// Where a value came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// The config file, at this byte range of its text.
+    File(std::ops::Range<usize>),
+    /// An environment variable with this name.
+    Env(String),
+}
+
 /// Converts a byte offset into a 1-based (line, column in chars).
 pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());

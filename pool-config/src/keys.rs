@@ -12,8 +12,7 @@ use serde::de::DeserializeOwned;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::error::ConfigWarning;
-use crate::error::{ErrorKind, Report, line_col};
+use crate::error::{ConfigWarning, ErrorKind, Origin, Report};
 
 /// A value of the file (or of an environment variable) with its span.
 pub(crate) type Value<'a> = Spanned<DeValue<'a>>;
@@ -25,7 +24,7 @@ pub(crate) trait Section {
     /// Reads `key` (written at `dotted`) into `self`; false for an unknown key.
     fn read_key(&mut self, key: &str, dotted: &str, v: &Value<'_>, r: &mut Reader<'_>) -> bool;
     /// Required keys and what they are: reported when absent.
-    fn required(&self) -> &'static [(&'static str, &'static str)];
+    fn required(&self) -> Vec<(&'static str, &'static str)>;
     /// Runs each key's declared check; `prefix` is `"pool"`, `"hosts[2]"`, ….
     fn check(&self, prefix: &str, c: &mut Checker<'_>);
     /// Writes each key with its default (or example) and note.
@@ -62,22 +61,19 @@ impl<'t> Reader<'t> {
         kind: ErrorKind,
         reason: String,
     ) {
-        let at = self.text.map(|t| line_col(t, span.start));
-        let report = Report {
-            kind,
-            file: self.env_var.is_none().then(|| self.file.clone()).flatten(),
-            line: at.map(|a| a.0),
-            column: at.map(|a| a.1),
-            env_var: self.env_var.clone(),
+        let origin = match &self.env_var {
+            Some(var) => Origin::Env(var.clone()),
+            None => Origin::File(span),
+        };
+        let found = Report::at(
+            self.file.as_ref(),
+            self.text,
+            Some(&origin),
             key,
+            kind,
             reason,
-        };
-        let pos = if self.env_var.is_some() {
-            usize::MAX
-        } else {
-            span.start
-        };
-        self.reports.push((pos, report));
+        );
+        self.reports.push(found);
     }
 
     /// Reads `v` as a `T` through its `Deserialize`; a problem is reported at the part of
@@ -137,7 +133,7 @@ impl<'t> Reader<'t> {
             }
         }
         for (key, what) in target.required() {
-            if !table.get_ref().contains_key(*key) {
+            if !table.get_ref().contains_key(key) {
                 let reason = format!("missing required key `{key}` ({what})");
                 self.push(
                     table.span(),
@@ -304,16 +300,6 @@ pub(crate) fn literal<T>(
         .unwrap_or_else(|| panic!("default of {key} ({text}): {:?}", r.reports))
 }
 
-/// How a key's line in the default file looks.
-pub(crate) enum Example {
-    /// The key at its default.
-    Default(&'static str),
-    /// An optional key: commented out, with an example value.
-    Optional(&'static str),
-    /// A required key, with an example value.
-    Required(&'static str),
-}
-
 /// The text of `hotpool config default`, written section by section.
 pub(crate) struct DefaultFile {
     pub(crate) text: String,
@@ -331,14 +317,14 @@ impl DefaultFile {
         };
     }
 
-    /// A key's line.
-    pub(crate) fn key(&mut self, key: &str, example: &Example, note: &str) {
-        match example {
-            Example::Default(v) | Example::Required(v) => self.line(&format!("{key} = {v}"), note),
-            // Inside a commented-out example every key is an example already.
-            Example::Optional(v) if self.commented => self.line(&format!("{key} = {v}"), note),
-            Example::Optional(v) => self.line(&format!("# {key} = {v}"), note),
-        }
+    /// A key's line; an optional key's is commented out (unless every line already is).
+    pub(crate) fn key(&mut self, key: &str, (value, optional): (&str, bool), note: &str) {
+        let hash = if optional && !self.commented {
+            "# "
+        } else {
+            ""
+        };
+        self.line(&format!("{hash}{key} = {value}"), note);
     }
 }
 
@@ -357,9 +343,9 @@ macro_rules! section {
     (@doc (default $lit:literal)) => { concat!("Default: `", $lit, "`.") };
     (@doc (optional $ex:literal)) => { concat!("Optional, absent by default (e.g. `", $ex, "`).") };
     (@doc (required $what:literal, $ex:literal)) => { concat!("Required (e.g. `", $ex, "`).") };
-    (@example (default $lit:literal)) => { crate::keys::Example::Default($lit) };
-    (@example (optional $ex:literal)) => { crate::keys::Example::Optional($ex) };
-    (@example (required $what:literal, $ex:literal)) => { crate::keys::Example::Required($ex) };
+    (@example (default $lit:literal)) => { ($lit, false) };
+    (@example (optional $ex:literal)) => { ($ex, true) };
+    (@example (required $what:literal, $ex:literal)) => { ($ex, false) };
     (@required $key:ident (required $what:literal, $ex:literal)) => { Some((stringify!($key), $what)) };
     (@required $key:ident $other:tt) => { None };
     (
@@ -422,11 +408,8 @@ macro_rules! section {
                 }
             }
 
-            fn required(&self) -> &'static [(&'static str, &'static str)] {
-                const REQUIRED: &[Option<(&str, &str)>] = &[$(section!(@required $key $default)),*];
-                static FOUND: std::sync::LazyLock<Vec<(&str, &str)>> =
-                    std::sync::LazyLock::new(|| REQUIRED.iter().flatten().copied().collect());
-                &FOUND
+            fn required(&self) -> Vec<(&'static str, &'static str)> {
+                [$(section!(@required $key $default)),*].into_iter().flatten().collect()
             }
 
             fn check(&self, prefix: &str, c: &mut crate::keys::Checker<'_>) {
@@ -435,7 +418,7 @@ macro_rules! section {
             }
 
             fn write_default(&self, out: &mut crate::keys::DefaultFile) {
-                $(out.key(stringify!($key), &section!(@example $default), $note);)*
+                $(out.key(stringify!($key), section!(@example $default), $note);)*
             }
         }
     };
@@ -460,15 +443,6 @@ impl PartialEq for Meta {
     fn eq(&self, _: &Self) -> bool {
         true
     }
-}
-
-/// Where a value came from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Origin {
-    /// The config file, at this byte range of its text.
-    File(std::ops::Range<usize>),
-    /// An environment variable with this name.
-    Env(String),
 }
 
 /// Problems found, each with a sort position (its offset in the file).
@@ -511,31 +485,15 @@ impl<'c> Checker<'c> {
     }
 
     fn report(&self, key: &str, kind: ErrorKind, reason: String) -> (usize, Report) {
-        let meta = self.meta;
-        let mut r = Report {
+        let (file, text) = (self.meta.file.as_ref(), self.meta.text.as_deref());
+        Report::at(
+            file,
+            text,
+            self.locate(key),
+            Some(key.to_owned()),
             kind,
-            file: meta.file.clone(),
-            line: None,
-            column: None,
-            env_var: None,
-            key: Some(key.to_owned()),
             reason,
-        };
-        let pos = match self.locate(key) {
-            Some(Origin::File(span)) => {
-                if let Some(text) = &meta.text {
-                    let (l, c) = line_col(text, span.start);
-                    (r.line, r.column) = (Some(l), Some(c));
-                }
-                span.start
-            }
-            Some(Origin::Env(var)) => {
-                (r.env_var, r.file) = (Some(var.clone()), None);
-                usize::MAX
-            }
-            None => usize::MAX - 1,
-        };
-        (pos, r)
+        )
     }
 
     pub(crate) fn error(&mut self, key: &str, kind: ErrorKind, reason: impl Into<String>) {

@@ -156,7 +156,7 @@ impl Config {
         // Paths written in the file are relative to it; paths from the environment are left
         // relative to the working directory.
         let base = path.parent().unwrap_or_else(|| Path::new(""));
-        let in_file = |key| matches!(cfg.meta.origins.get(key), Some(keys::Origin::File(_)));
+        let in_file = |key| matches!(cfg.meta.origins.get(key), Some(error::Origin::File(_)));
         let (ca_files, resolv_conf) = (in_file("tls.ca_files"), in_file("dns.resolv_conf"));
         let files = cfg.tls.ca_files.iter_mut().filter(|_| ca_files);
         for f in files.chain(cfg.dns.resolv_conf.as_mut().filter(|_| resolv_conf)) {

@@ -4,8 +4,8 @@
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::error::{ErrorKind, Report};
-use crate::keys::{DefaultFile, Origin, Reader, Section, describe, nearest, unknown_in};
+use crate::error::{ErrorKind, Origin, Report};
+use crate::keys::{DefaultFile, Reader, Section, describe, nearest, unknown_in};
 use crate::model::Config;
 
 /// Reads a whole document into `cfg`.

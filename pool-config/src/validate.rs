@@ -12,8 +12,8 @@ use std::time::Duration;
 use pool_core::OptionsError;
 
 use crate::checks::{host_name, host_name_problem};
-use crate::error::{ErrorKind, line_col};
-use crate::keys::{Checker, Found, Origin, Section as _};
+use crate::error::{ErrorKind, Origin, line_col};
+use crate::keys::{Checker, Found, Section as _};
 use crate::model::{Config, DnsServerConfig, H2Config};
 use crate::names::{KNOWN_BORING_PROFILES, KNOWN_TLS_PROFILES, TlsEngine, Transport};
 
