@@ -18,23 +18,13 @@ fn browser_profile(name: &str) -> Option<BrowserProfile> {
 }
 
 impl Config {
-    /// The `pool-dial-boring` options of a [`BoringDialer`](pool_dial_boring::BoringDialer) for
-    /// `host` (with engine boring):
-    ///
-    /// - `tls.profiles` → `profiles` (browser profiles by name), `profile_rotation`;
-    /// - the host's `transport` → `mode` (`h2` → HTTP/2, `h1` → HTTP/1.1, `auto` → ALPN
-    ///   `h2, http/1.1`; no host: HTTP/2);
-    /// - `[tls]` trust keys, `pool.conn_timeout`, `pool.test_timeout`,
-    ///   `pool.max_response_header_size`, `[source_addrs]` and `[validation]` as for
-    ///   [`Config::tls_options`].
-    ///
-    /// The profile's ALPN list is the browser's: a host's `alpn` key is not applied (it
-    /// would change the fingerprint); `accept_languages` neither (each profile sends its
-    /// own `Accept-Language`).
+    /// The `pool-dial-boring` options for `host` (engine boring): browser profiles by name,
+    /// `mode` from the host's transport (`h2`, `h1`, `auto`; none: HTTP/2), and the rest as
+    /// [`Config::tls_options`]. A host's `alpn` and `accept_languages` are not applied
+    /// (they would change the browser's fingerprint).
     ///
     /// # Errors
-    /// A profile name the loader would have rejected, an invalid validation method, or a
-    /// host whose transport is not `h2`, `h1` or `auto`.
+    /// A profile name [`Config::validate`] refuses, or a transport other than those.
     pub fn boring_options(&self, host: Option<&HostConfig>) -> Result<BoringOptions, ConfigError> {
         let mut profiles = Vec::with_capacity(self.tls.profiles.len());
         for (i, name) in self.tls.profiles.iter().enumerate() {

@@ -34,26 +34,16 @@ impl PoolConfig {
 }
 
 impl Config {
-    /// The `pool-core` options of this configuration: the `[pool]` limits, timeouts and
-    /// intervals plus `[whitelist]` and `[blacklist]`.
-    ///
-    /// Not carried over, because `pool-core` does not use them: `conn_timeout` and
-    /// `test_timeout` (the dialers' and the health checker's), `dns_update_interval` (the
-    /// DNS refresher's), `banned_status` (validation), and `cleanup_interval`, which has no
-    /// effect at all: `pool-core` closes idle and expired connections at their own
-    /// deadlines instead of on a periodic sweep (see `docs/cleanup-deadlines.md`).
-    /// `keep_warm_lead` is derived, see [`PoolConfig::keep_warm_lead`].
-    ///
-    /// `max_conns_per_ip`, when absent, is resolved for the default transport (`h2`: 1);
-    /// a pool of another transport takes [`Config::pool_options_for`].
+    /// The `pool-core` options: `[pool]`, `[whitelist]`, `[blacklist]` (an absent
+    /// `max_conns_per_ip` resolved for `h2`). Keys of other crates (`conn_timeout`,
+    /// `dns_update_interval`, …) are not carried; `cleanup_interval` has no effect at all
+    /// (`docs/cleanup-deadlines.md`).
     #[must_use]
     pub fn pool_options(&self) -> PoolOptions {
         self.pool_options_for(Transport::default())
     }
 
-    /// [`Config::pool_options`] for a pool of `transport`: an absent
-    /// `pool.max_conns_per_ip` is that transport's default ([`PoolConfig::conns_per_ip`]:
-    /// 1 for h2 and h3, 6 for h1, auto and tls).
+    /// [`Config::pool_options`] for a pool of `transport` ([`PoolConfig::conns_per_ip`]).
     #[must_use]
     pub fn pool_options_for(&self, transport: Transport) -> PoolOptions {
         let p = &self.pool;
@@ -198,24 +188,13 @@ pub(crate) mod tls {
     }
 
     impl Config {
-        /// The `pool-dial-rustls` options of this configuration (for a
-        /// [`TlsDialer`](pool_dial_rustls::TlsDialer); see [`Config::h2_options`] for HTTP/2).
-        ///
-        /// - `pool.conn_timeout`, `pool.test_timeout` → `conn_timeout`, `test_timeout`;
-        /// - `[tls]`: `ca_files` → `extra_ca_files`, `use_webpki_roots` → `webpki_roots`,
-        ///   `insecure_skip_verify` → `danger_accept_invalid_certs`, `profiles` (by name),
-        ///   `profile_rotation` (also used for `accept_languages`);
-        /// - `[source_addrs]` → `source_addrs`;
-        /// - `[tcp]` → `tcp` (see [`TcpConfig::tcp_options`](crate::TcpConfig::tcp_options));
-        /// - `[validation]` with `enabled = true` → `validation`, its banned status being
-        ///   `pool.banned_status`.
-        ///
-        /// ALPN stays pool-dial-rustls' default (`http/1.1`); [`Config::tls_options_for`] applies a
-        /// host's `alpn`.
+        /// The `pool-dial-rustls` options of a [`TlsDialer`](pool_dial_rustls::TlsDialer):
+        /// `pool.conn_timeout`, `pool.test_timeout`, `[tls]` (trust, profiles, rotation,
+        /// `accept_languages`), `[source_addrs]`, `[tcp]`, `[validation]`. ALPN stays the
+        /// dialer's default; [`Config::tls_options_for`] applies a host's `alpn`.
         ///
         /// # Errors
-        /// A profile name or validation method the loader would have rejected (only possible
-        /// for a `Config` changed in code without [`Config::validate`]).
+        /// A profile name or validation method [`Config::validate`] refuses.
         pub fn tls_options(&self) -> Result<TlsOptions, ConfigError> {
             let mut profiles = Vec::with_capacity(self.tls.profiles.len());
             for (i, name) in self.tls.profiles.iter().enumerate() {
@@ -256,9 +235,8 @@ pub(crate) mod tls {
             Ok(opts)
         }
 
-        /// The `pool-dial-rustls` options of an [`H2Dialer`](pool_dial_rustls::H2Dialer):
-        /// [`Config::tls_options`] with ALPN `h2` (or the host's `alpn`, which the loader
-        /// requires to contain `h2` for `transport = "h2"`).
+        /// The options of an [`H2Dialer`](pool_dial_rustls::H2Dialer): [`Config::tls_options`]
+        /// with ALPN `h2` (or the host's `alpn`) and the `[h2]` windows.
         ///
         /// # Errors
         /// As [`Config::tls_options`].
@@ -276,8 +254,7 @@ pub(crate) mod tls {
             })
         }
 
-        /// `[h2]` as pool-dial-rustls' windows: `stream_window`, `connection_window` (clamped into
-        /// HTTP/2's limits, which [`Config::validate`] enforces) and `adaptive_window`.
+        /// `[h2]` as pool-dial-rustls' windows (clamped into HTTP/2's limits).
         #[must_use]
         pub fn h2_windows(&self) -> H2Windows {
             let window = |size: crate::ByteSize| {
@@ -292,9 +269,8 @@ pub(crate) mod tls {
             }
         }
 
-        /// The `pool-dial-rustls` options of an [`H1Dialer`](pool_dial_rustls::H1Dialer):
-        /// [`Config::tls_options`] (ALPN `http/1.1`) with the host's `alpn`, if any (the
-        /// loader requires it to contain `http/1.1` for `transport = "h1"`).
+        /// The options of an [`H1Dialer`](pool_dial_rustls::H1Dialer): [`Config::tls_options`]
+        /// with the host's `alpn`, if any.
         ///
         /// # Errors
         /// As [`Config::tls_options`].
@@ -305,9 +281,8 @@ pub(crate) mod tls {
             }
         }
 
-        /// The `pool-dial-rustls` options of an [`HttpsDialer`](pool_dial_rustls::HttpsDialer) (auto ALPN):
-        /// [`Config::tls_options`] offering `h2, http/1.1` (or the host's `alpn`, which the
-        /// loader requires to contain `http/1.1` for `transport = "auto"`).
+        /// The options of an [`HttpsDialer`](pool_dial_rustls::HttpsDialer): [`Config::tls_options`]
+        /// offering `h2, http/1.1` (or the host's `alpn`) and the `[h2]` windows.
         ///
         /// # Errors
         /// As [`Config::tls_options`].

@@ -51,12 +51,8 @@
 //!
 //! # Environment overrides
 //!
-//! `HOTPOOL_<SECTION>__<KEY>=value` (double underscore between section and key, case
-//! insensitive), e.g. `HOTPOOL_POOL__MAX_CONNECTIONS=200`, `HOTPOOL_DNS__TIMEOUT=2s`,
-//! `HOTPOOL_WHITELIST__IPS=10.0.0.0/8,192.168.1.1`. Values follow the file's rules: numbers
-//! and booleans as in TOML, strings need no quotes, lists are comma-separated (or a TOML
-//! array). `HOTPOOL_*` variables without `__` are ignored (they may belong to the CLI);
-//! `[[hosts]]` cannot be set this way. Errors name the variable.
+//! `HOTPOOL_<SECTION>__<KEY>=value`, section and key in any case (`docs/config.md`), e.g.
+//! `HOTPOOL_DNS__TIMEOUT=2s`, `HOTPOOL_WHITELIST__IPS=10.0.0.0/8,192.168.1.1`.
 
 #[cfg(feature = "boring")]
 mod boring;
@@ -135,20 +131,14 @@ impl Config {
         Self::from_file_with_vars(path, vars)
     }
 
-    /// Like [`Config::from_file_with_env`], with the variables given instead of read from the
-    /// process.
+    /// Like [`Config::from_file_with_env`], with the variables given.
     ///
     /// # Errors
     /// As [`Config::from_file_with_env`].
-    pub fn from_file_with_vars<I, K, V>(
+    pub fn from_file_with_vars(
         path: impl AsRef<Path>,
-        vars: I,
-    ) -> Result<Config, ConfigError>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: AsRef<str>,
-        V: AsRef<str>,
-    {
+        vars: impl IntoIterator<Item = (impl AsRef<str>, impl AsRef<str>)>,
+    ) -> Result<Config, ConfigError> {
         let path = path.as_ref();
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::io(&name, &e))?;
@@ -180,22 +170,16 @@ impl Config {
     ///
     /// # Errors
     /// The first problem: text first, then overrides.
-    pub fn from_str_with_vars<I, K, V>(
+    pub fn from_str_with_vars(
         text: &str,
         name: &str,
-        vars: I,
-    ) -> Result<Config, ConfigError>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: AsRef<str>,
-        V: AsRef<str>,
-    {
+        vars: impl IntoIterator<Item = (impl AsRef<str>, impl AsRef<str>)>,
+    ) -> Result<Config, ConfigError> {
         Self::load(text, name, vars).map_err(first)
     }
 
-    /// Like [`Config::from_str_named`], but returns every problem found (in text order), for
-    /// `hotpool config check`. Syntax errors stop reading; otherwise all type and value
-    /// problems are reported.
+    /// Like [`Config::from_str_named`], but returns every problem (in text order), for
+    /// `hotpool config check`. Syntax errors stop reading.
     ///
     /// # Errors
     /// All problems found; never an empty list.
@@ -203,12 +187,11 @@ impl Config {
         Self::load(text, name, std::iter::empty::<(&str, &str)>())
     }
 
-    fn load<I, K, V>(text: &str, name: &str, vars: I) -> Result<Config, Vec<ConfigError>>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: AsRef<str>,
-        V: AsRef<str>,
-    {
+    fn load(
+        text: &str,
+        name: &str,
+        vars: impl IntoIterator<Item = (impl AsRef<str>, impl AsRef<str>)>,
+    ) -> Result<Config, Vec<ConfigError>> {
         let mut cfg = Config::default();
         cfg.meta.file = Some(name.to_owned());
         cfg.meta.text = Some(Arc::from(text));
@@ -244,12 +227,10 @@ impl Config {
     /// # Errors
     /// A bad variable (unknown key, wrong type, bad value), naming the variable; or a value
     /// rule the overrides broke.
-    pub fn apply_env<I, K, V>(&mut self, vars: I) -> Result<(), ConfigError>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: AsRef<str>,
-        V: AsRef<str>,
-    {
+    pub fn apply_env(
+        &mut self,
+        vars: impl IntoIterator<Item = (impl AsRef<str>, impl AsRef<str>)>,
+    ) -> Result<(), ConfigError> {
         let mut next = self.clone();
         let mut reader = keys::Reader::new(None, None);
         reader.origins = std::mem::take(&mut next.meta.origins);
@@ -289,8 +270,7 @@ impl Config {
         &DEFAULT_TOML
     }
 
-    /// The effective configuration as TOML (durations as `"1m 30s"`-style strings), which
-    /// loads back to an equal `Config`.
+    /// The effective configuration as TOML, which loads back to an equal `Config`.
     ///
     /// # Errors
     /// Only if serialization fails, which the data model does not allow in practice.

@@ -19,11 +19,8 @@ fn name_server(addr: SocketAddr, protocol: DnsProtocol, tls_name: Option<&str>) 
 }
 
 impl Config {
-    /// The `pool-dns` options of this configuration: `[dns]` (`name_servers` with
-    /// `protocol`, then `[[dns.servers]]`; `resolv_conf`, `prefer`, `min_ttl`,
-    /// `timeout` → `query_timeout`, `stale_after`, `nxdomain_confirmations`),
-    /// `pool.dns_update_interval`, and the `[tls]` trust settings for DNS-over-TLS and
-    /// DNS-over-HTTPS servers. Retry and warm-up settings keep pool-dns' defaults.
+    /// The `pool-dns` options: `[dns]` (`name_servers`, then `[[dns.servers]]`),
+    /// `pool.dns_update_interval`, and the `[tls]` trust for encrypted servers.
     #[must_use]
     pub fn dns_options(&self) -> DnsOptions {
         let plain = self

@@ -5,17 +5,11 @@ use pool_dial_quic::QuicOptions;
 use crate::{Config, ConfigError, HostConfig};
 
 impl Config {
-    /// The `pool-dial-quic` (HTTP/3) options of this configuration: `pool.conn_timeout`,
-    /// `pool.test_timeout`, `[tls]` trust settings (`ca_files`, `use_webpki_roots`,
-    /// `insecure_skip_verify`), `[source_addrs]`, `[validation]` (as for
-    /// [`Config::tls_options`]), and the host's `alpn` (pool-dial-quic's default, `h3`,
-    /// without one). TLS profiles and `accept_languages` do not apply to QUIC;
-    /// keep-alive, idle timeout, the stream cap and the probe request keep pool-dial-quic's
-    /// defaults.
+    /// The `pool-dial-quic` (HTTP/3) options: as [`Config::tls_options`] without profiles
+    /// and languages, plus `[h3]` and the host's `alpn` (default `h3`).
     ///
     /// # Errors
-    /// A validation method the loader would have rejected (only possible for a `Config`
-    /// changed in code without [`Config::validate`]).
+    /// A validation method or window [`Config::validate`] refuses.
     pub fn quic_options(&self, host: Option<&HostConfig>) -> Result<QuicOptions, ConfigError> {
         let defaults = QuicOptions::default();
         Ok(QuicOptions {
