@@ -570,15 +570,16 @@ mod quic {
 mod boring {
     use std::time::Duration;
 
-    use pool_dial_boring::Rotation;
+    use pool_dial_boring::{BrowserProfile, Mode, Rotation};
 
-    use pool_config::KNOWN_BORING_PROFILES;
     use pool_config::*;
 
     #[test]
     fn every_known_name_is_a_pool_dial_boring_profile() {
         for name in KNOWN_BORING_PROFILES {
-            assert!(browser_profile(name).is_some(), "{name}");
+            let text = format!("[tls]\nengine = \"boring\"\nprofiles = [{name:?}]\n");
+            let cfg = Config::from_str_named(&text, "t.toml").unwrap();
+            assert!(cfg.boring_options(None).is_ok(), "{name}");
         }
         // And every pool-dial-boring profile has a name here.
         for name in BrowserProfile::NAMES {
