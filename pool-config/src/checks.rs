@@ -171,18 +171,23 @@ pub(crate) fn host_name(c: &mut Checker<'_>, key: &str, name: &str) {
     }
 }
 
-/// `fleet.url`: a Redis URL (checked by pool-redis itself, with the `fleet` feature).
+/// `fleet.url`: a Redis URL (pool-redis's own rule, with the `fleet` feature; without it
+/// no backend can use the URL, so nothing is checked).
 pub(crate) fn fleet_url(c: &mut Checker<'_>, key: &str, url: &str) {
-    if let Some(problem) = url_problem(url) {
-        c.value(key, problem);
+    #[cfg(feature = "fleet")]
+    if let Err(e) = pool_redis::RedisUrl::parse(url) {
+        c.value(key, e.to_string());
     }
+    let _ = (c, key, url);
 }
 
-/// `fleet.prefix`: a key prefix (checked by pool-redis itself, with the `fleet` feature).
+/// `fleet.prefix`: a key prefix (pool-redis's own rule, with the `fleet` feature).
 pub(crate) fn fleet_prefix(c: &mut Checker<'_>, key: &str, prefix: &str) {
-    if let Some(problem) = prefix_problem(prefix) {
-        c.value(key, problem);
+    #[cfg(feature = "fleet")]
+    if let Err(e) = pool_redis::check_prefix(prefix) {
+        c.value(key, e.to_string());
     }
+    let _ = (c, key, prefix);
 }
 
 /// Present means non-empty.
@@ -235,25 +240,4 @@ pub(crate) fn host_name_problem(name: &str) -> Option<String> {
     } else {
         Some(format!("not a valid host name: {name:?}"))
     }
-}
-
-/// What is wrong with `url` as the fleet's Redis URL (nothing is checked without the
-/// `fleet` feature: no backend can use it then).
-pub(crate) fn url_problem(url: &str) -> Option<String> {
-    #[cfg(feature = "fleet")]
-    if let Err(e) = pool_redis::RedisUrl::parse(url) {
-        return Some(e.to_string());
-    }
-    let _ = url;
-    None
-}
-
-/// What is wrong with `prefix` as the fleet's key prefix.
-pub(crate) fn prefix_problem(prefix: &str) -> Option<String> {
-    #[cfg(feature = "fleet")]
-    if let Err(e) = pool_redis::check_prefix(prefix) {
-        return Some(e.to_string());
-    }
-    let _ = prefix;
-    None
 }

@@ -1,6 +1,5 @@
-//! `[fleet]` beyond its declaration: the URL's output form (never its password), the URL
-//! and prefix rules (pool-redis's own, with the `fleet` feature: one copy of each rule),
-//! and the conversion into `pool_redis::FleetConfig`.
+//! `[fleet]` → `pool_redis::FleetConfig` (feature `fleet`). The URL and prefix rules are
+//! pool-redis's own (`checks.rs`); the URL is written without its password (`values.rs`).
 
 #[cfg(feature = "fleet")]
 mod redis {

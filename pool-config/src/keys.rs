@@ -227,6 +227,7 @@ fn translate(message: &str, got: &DeValue<'_>) -> (ErrorKind, String) {
             _ if integer => "an integer",
             "a boolean" => "a boolean (true or false)",
             "a sequence" => "an array",
+            "f64" => "a number",
             other => other,
         };
         return (

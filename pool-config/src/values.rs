@@ -146,22 +146,9 @@ impl Fraction {
 
 impl<'de> Deserialize<'de> for Fraction {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl Visitor<'_> for V {
-            type Value = Fraction;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a number in (0, 1]")
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Fraction, E> {
-                Fraction::new(v)
-                    .ok_or_else(|| E::custom(format!("must be above 0 and at most 1, got {v}")))
-            }
-            #[expect(clippy::cast_precision_loss, reason = "0 and 1 are what matters")]
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<Fraction, E> {
-                self.visit_f64(v as f64)
-            }
-        }
-        d.deserialize_any(V)
+        let v = f64::deserialize(d)?;
+        Fraction::new(v)
+            .ok_or_else(|| de::Error::custom(format!("must be above 0 and at most 1, got {v}")))
     }
 }
 
