@@ -153,7 +153,8 @@ impl<'t> Reader<'t> {
         v: &Value<'_>,
     ) -> Option<Vec<S>> {
         let DeValue::Array(items) = v.get_ref() else {
-            let reason = format!("expected an array of tables, got {}", describe(v.get_ref()));
+            let got = describe(v.get_ref());
+            let reason = format!("expected an array of tables ([[{key}]]), got {got}");
             self.push(v.span(), Some(key.to_owned()), ErrorKind::Type, reason);
             return None;
         };
@@ -262,7 +263,11 @@ fn translate(message: &str, got: &DeValue<'_>) -> (ErrorKind, String) {
             format!("expected one of {}, got {name:?}", names.join(", ")),
         );
     }
-    (ErrorKind::Value, message.to_owned())
+    // serde's own parse errors ("invalid IP address syntax") do not quote the value.
+    match got.as_str() {
+        Some(text) if !message.contains(text) => (ErrorKind::Value, format!("{message}: {text:?}")),
+        _ => (ErrorKind::Value, message.to_owned()),
+    }
 }
 
 /// `dns.servers[0]` → `dns.servers`.

@@ -31,16 +31,8 @@ pub(crate) fn document(r: &mut Reader<'_>, text: &str, cfg: &mut Config) {
     for (k, v) in root.get_ref() {
         let name = k.get_ref().as_ref();
         if name == "hosts" {
-            if v.get_ref().is_array() {
-                if let Some(hosts) = r.entries("hosts", v) {
-                    cfg.hosts = hosts;
-                }
-            } else {
-                let reason = format!(
-                    "expected an array of tables ([[hosts]]), got {}",
-                    describe(v.get_ref())
-                );
-                r.push(v.span(), Some("hosts".into()), ErrorKind::Type, reason);
+            if let Some(hosts) = r.entries("hosts", v) {
+                cfg.hosts = hosts;
             }
             continue;
         }

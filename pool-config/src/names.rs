@@ -125,19 +125,9 @@ pub enum IpPreference {
     Both,
 }
 
-/// Names accepted in `tls.profiles`.
-///
-/// - `"default"`: rustls defaults (TLS 1.3 and 1.2, rustls' cipher-suite and group order).
-/// - `"chrome-like"`: Chrome's cipher-suite and key-exchange-group order, as far as rustls
-///   supports them.
-/// - `"firefox-like"`: Firefox's cipher-suite and key-exchange-group order, as far as rustls
-///   supports them.
-/// - `"safari-like"`: Safari's cipher-suite and key-exchange-group order, as far as rustls
-///   supports them.
-/// - `"tls13-only"`: TLS 1.3 only.
-///
-/// rustls cannot reproduce a browser's ClientHello byte for byte (extension order, GREASE);
-/// a profile only varies what rustls exposes.
+/// Names accepted in `tls.profiles` (engine rustls): rustls' defaults, the cipher-suite and
+/// group order of Chrome, Firefox or Safari as far as rustls supports them (not a browser's
+/// ClientHello byte for byte: that is engine boring), or TLS 1.3 only.
 pub const KNOWN_TLS_PROFILES: &[&str] = &[
     "default",
     "chrome-like",
