@@ -17,52 +17,56 @@ pub(crate) fn nonzero<T: Default + PartialEq>(c: &mut Checker<'_>, key: &str, v:
     }
 }
 
-/// An HTTP/2 flow-control window: within 65,535 ..= 2^31 - 1 (RFC 9113 §6.9).
-pub(crate) fn h2_window(c: &mut Checker<'_>, key: &str, window: &ByteSize) {
-    const MIN: u64 = 65_535;
-    const MAX: u64 = (1 << 31) - 1;
-    if !(MIN..=MAX).contains(&window.0) {
-        let got = window.0;
-        c.value(key, format!("must be an HTTP/2 window, {MIN} ..= {MAX} bytes (64KiB - 1 ..= 2GiB - 1), got {got}"));
+/// `v` within `range`, else "must be {what}, got {v}".
+fn within<T: PartialOrd + std::fmt::Display>(
+    c: &mut Checker<'_>,
+    key: &str,
+    v: T,
+    range: std::ops::RangeInclusive<T>,
+    what: &str,
+) {
+    if !range.contains(&v) {
+        c.value(key, format!("must be {what}, got {v}"));
     }
 }
 
+/// An HTTP/2 flow-control window: within 65,535 ..= 2^31 - 1 (RFC 9113 §6.9).
+pub(crate) fn h2_window(c: &mut Checker<'_>, key: &str, window: &ByteSize) {
+    let what = "an HTTP/2 window, 65535 ..= 2147483647 bytes (64KiB - 1 ..= 2GiB - 1)";
+    within(c, key, window.0, 65_535..=(1 << 31) - 1, what);
+}
+
 /// A QUIC connection window (`h3.receive_window`, `h3.send_window`): at least 1 byte, at
-/// most QUIC's largest variable-length integer (2^62 - 1).
+/// most QUIC's largest variable-length integer.
 pub(crate) fn quic_window(c: &mut Checker<'_>, key: &str, size: &ByteSize) {
-    if size.0 == 0 || size.0 >= 1 << 62 {
-        c.value(
-            key,
-            format!("must be 1 byte to 2^62 - 1 bytes, got {}", size.0),
-        );
-    }
+    within(
+        c,
+        key,
+        size.0,
+        1..=(1 << 62) - 1,
+        "1 byte to 2^62 - 1 bytes",
+    );
 }
 
 /// `h3.stream_receive_window`: 1 byte to 4 GiB - 1 (pool-dial-quic's `u32`).
 pub(crate) fn quic_stream_window(c: &mut Checker<'_>, key: &str, size: &ByteSize) {
-    if size.0 == 0 || size.0 > u64::from(u32::MAX) {
-        c.value(
-            key,
-            format!("must be 1 byte to 4GiB - 1 byte, got {}", size.0),
-        );
-    }
+    within(
+        c,
+        key,
+        size.0,
+        1..=u32::MAX.into(),
+        "1 byte to 4GiB - 1 byte",
+    );
 }
 
 /// `tcp.keepalive_retries`: Linux's `TCP_KEEPCNT` takes 1-127.
 pub(crate) fn keepalive_retries(c: &mut Checker<'_>, key: &str, n: &u32) {
-    if !(1..=127).contains(n) {
-        c.value(key, format!("must be 1-127 (TCP_KEEPCNT), got {n}"));
-    }
+    within(c, key, *n, 1..=127, "1-127 (TCP_KEEPCNT)");
 }
 
 /// An HTTP status code.
 pub(crate) fn http_status(c: &mut Checker<'_>, key: &str, status: &u16) {
-    if !(100..=599).contains(status) {
-        c.value(
-            key,
-            format!("must be an HTTP status code (100-599), got {status}"),
-        );
-    }
+    within(c, key, *status, 100..=599, "an HTTP status code (100-599)");
 }
 
 /// An absolute request path without spaces.
