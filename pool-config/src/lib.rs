@@ -11,22 +11,10 @@
 //! use pool_config::{Config, Transport};
 //! use std::time::Duration;
 //!
-//! let text = r#"
-//! [pool]
-//! max_connections = 200
-//! conn_timeout = "1m30s"
-//! idle_timeout = 90
-//!
-//! [[hosts]]
-//! name = "example.com"
-//! transport = "h3"
-//! "#;
+//! let text = "[pool]\nconn_timeout = \"1m30s\"\n[[hosts]]\nname = \"example.com\"\ntransport = \"h3\"\n";
 //! let cfg = Config::from_str_named(text, "hotpool.toml")?;
-//! assert_eq!(cfg.pool.max_connections, 200);
 //! assert_eq!(cfg.pool.conn_timeout, Duration::from_secs(90));
-//! assert_eq!(cfg.pool.idle_timeout, Duration::from_secs(90));
-//! assert_eq!(cfg.hosts[0].transport, Transport::H3);
-//! assert_eq!(cfg.hosts[0].port, 443);
+//! assert_eq!((cfg.hosts[0].transport, cfg.hosts[0].port), (Transport::H3, 443));
 //!
 //! // Errors are one line: file, line, column, key, reason.
 //! let err = Config::from_str_named("[pool]\nmax_idle_conns = 200\n", "hotpool.toml")
@@ -36,12 +24,6 @@
 //!     "hotpool.toml:2:18: pool.max_idle_conns: must not exceed pool.max_connections \
 //!      (100, the default), got 200"
 //! );
-//! assert_eq!((err.line(), err.key()), (Some(2), Some("pool.max_idle_conns")));
-//!
-//! // Environment overrides: HOTPOOL_<SECTION>__<KEY>.
-//! let mut cfg = Config::default();
-//! cfg.apply_env([("HOTPOOL_POOL__MAX_CONNECTIONS", "300")])?;
-//! assert_eq!(cfg.pool.max_connections, 300);
 //! # Ok::<(), pool_config::ConfigError>(())
 //! ```
 //!
