@@ -5,7 +5,7 @@
 
 use pool_dial_boring::{BoringOptions, BrowserProfile, Mode};
 
-use crate::convert::{convert_error, tls::rotation};
+use crate::convert::tls::rotation;
 use crate::{Config, ConfigError, HostConfig, Transport};
 
 /// The browser profile behind a `tls.profiles` name with engine boring (`"default"`:
@@ -18,28 +18,18 @@ fn browser_profile(name: &str) -> Option<BrowserProfile> {
 }
 
 impl Config {
-    /// The `pool-dial-boring` options of a [`BoringDialer`](pool_dial_boring::BoringDialer) for
-    /// `host` (with engine boring):
-    ///
-    /// - `tls.profiles` → `profiles` (browser profiles by name), `profile_rotation`;
-    /// - the host's `transport` → `mode` (`h2` → HTTP/2, `h1` → HTTP/1.1, `auto` → ALPN
-    ///   `h2, http/1.1`; no host: HTTP/2);
-    /// - `[tls]` trust keys, `pool.conn_timeout`, `pool.test_timeout`,
-    ///   `pool.max_response_header_size`, `[source_addrs]` and `[validation]` as for
-    ///   [`Config::tls_options`].
-    ///
-    /// The profile's ALPN list is the browser's: a host's `alpn` key is not applied (it
-    /// would change the fingerprint); `accept_languages` neither (each profile sends its
-    /// own `Accept-Language`).
+    /// The `pool-dial-boring` options for `host` (engine boring): browser profiles by name,
+    /// `mode` from the host's transport (`h2`, `h1`, `auto`; none: HTTP/2), and the rest as
+    /// [`Config::tls_options`]. A host's `alpn` and `accept_languages` are not applied
+    /// (they would change the browser's fingerprint).
     ///
     /// # Errors
-    /// A profile name the loader would have rejected, an invalid validation method, or a
-    /// host whose transport is not `h2`, `h1` or `auto`.
+    /// A profile name [`Config::validate`] refuses, or a transport other than those.
     pub fn boring_options(&self, host: Option<&HostConfig>) -> Result<BoringOptions, ConfigError> {
         let mut profiles = Vec::with_capacity(self.tls.profiles.len());
         for (i, name) in self.tls.profiles.iter().enumerate() {
             profiles.push(browser_profile(name).ok_or_else(|| {
-                convert_error(
+                ConfigError::at_key(
                     &format!("tls.profiles[{i}]"),
                     format!("unknown browser profile {name:?}"),
                 )
@@ -50,7 +40,7 @@ impl Config {
             Transport::H1 => Mode::H1,
             Transport::Auto => Mode::Auto,
             other => {
-                return Err(convert_error(
+                return Err(ConfigError::at_key(
                     "tls.engine",
                     format!(
                         "engine \"boring\" dials h2, h1 or auto, not transport {:?}",
@@ -72,71 +62,5 @@ impl Config {
             tcp: self.tcp.tcp_options(),
             ..BoringOptions::default()
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::time::Duration;
-
-    use pool_dial_boring::Rotation;
-
-    use super::*;
-    use crate::KNOWN_BORING_PROFILES;
-
-    #[test]
-    fn every_known_name_is_a_pool_dial_boring_profile() {
-        for name in KNOWN_BORING_PROFILES {
-            assert!(browser_profile(name).is_some(), "{name}");
-        }
-        // And every pool-dial-boring profile has a name here.
-        for name in BrowserProfile::NAMES {
-            assert!(KNOWN_BORING_PROFILES.contains(&name), "{name}");
-        }
-    }
-
-    #[test]
-    fn boring_keys_are_carried_over() {
-        let cfg = Config::from_str_named(
-            r#"
-[pool]
-conn_timeout = 7
-test_timeout = "1500ms"
-
-[tls]
-engine = "boring"
-profiles = ["chrome", "firefox"]
-profile_rotation = "random"
-ca_files = ["/etc/extra-ca.pem"]
-use_webpki_roots = false
-
-[[hosts]]
-name = "a.test"
-transport = "auto"
-
-[[hosts]]
-name = "b.test"
-transport = "h3"
-"#,
-            "boring.toml",
-        )
-        .unwrap();
-        let o = cfg.boring_options(Some(&cfg.hosts[0])).unwrap();
-        let names: Vec<&str> = o.profiles.iter().map(|p| p.name.as_str()).collect();
-        assert_eq!(names, ["chrome", "firefox"]);
-        assert_eq!(o.profile_rotation, Rotation::Random);
-        assert_eq!(o.mode, Mode::Auto);
-        assert_eq!(o.conn_timeout, Duration::from_secs(7));
-        assert_eq!(o.test_timeout, Duration::from_millis(1500));
-        assert!(!o.trust.webpki_roots);
-        assert_eq!(o.trust.extra_ca_files.len(), 1);
-        assert_eq!(cfg.boring_options(None).unwrap().mode, Mode::H2);
-        let err = cfg.boring_options(Some(&cfg.hosts[1])).unwrap_err();
-        assert_eq!(err.key(), Some("tls.engine"));
-        // "default" is Chrome with engine boring.
-        let default = Config::from_str_named("[tls]\nengine = \"boring\"\n", "d.toml").unwrap();
-        let o = default.boring_options(None).unwrap();
-        assert_eq!(o.profiles.len(), 1);
-        assert_eq!(o.profiles[0].name, "chrome");
     }
 }

@@ -67,54 +67,7 @@ impl fmt::Display for Report {
     }
 }
 
-macro_rules! accessors {
-    () => {
-        /// The broad kind of problem.
-        #[must_use]
-        pub fn kind(&self) -> ErrorKind {
-            self.0.kind
-        }
-
-        /// Name of the config file, when the value came from one.
-        #[must_use]
-        pub fn file(&self) -> Option<&str> {
-            self.0.file.as_deref()
-        }
-
-        /// 1-based line in the file, when known.
-        #[must_use]
-        pub fn line(&self) -> Option<usize> {
-            self.0.line
-        }
-
-        /// 1-based column (in characters) in the file, when known.
-        #[must_use]
-        pub fn column(&self) -> Option<usize> {
-            self.0.column
-        }
-
-        /// The environment variable the value came from, for overrides.
-        #[must_use]
-        pub fn env_var(&self) -> Option<&str> {
-            self.0.env_var.as_deref()
-        }
-
-        /// The dotted key (`pool.max_idle_conns`, `hosts[1].name`), when the problem is
-        /// about one.
-        #[must_use]
-        pub fn key(&self) -> Option<&str> {
-            self.0.key.as_deref()
-        }
-
-        /// The reason alone, without location or key.
-        #[must_use]
-        pub fn reason(&self) -> &str {
-            &self.0.reason
-        }
-    };
-}
-
-/// An error loading or validating a config.
+/// An error loading or validating a config (or a [warning](ConfigWarning)).
 ///
 /// Displays as one line: `FILE:LINE:COL: KEY: REASON`, e.g.
 /// `hotpool.toml:3:18: pool.max_idle_conns: must not exceed pool.max_connections (100), got 200`,
@@ -124,19 +77,71 @@ macro_rules! accessors {
 #[non_exhaustive]
 pub struct ConfigError(pub(crate) Box<Report>);
 
-impl ConfigError {
-    accessors!();
+/// Something allowed but probably not meant (e.g. `idle_timeout > max_lifetime`,
+/// `insecure_skip_verify = true`): located and shown like an error.
+pub type ConfigWarning = ConfigError;
 
-    pub(crate) fn io(file: &str, err: &std::io::Error) -> Self {
-        ConfigError(Box::new(Report {
-            kind: ErrorKind::Io,
-            file: Some(file.to_owned()),
+impl ConfigError {
+    /// A problem about `key` with no location (a conversion of a config built in code).
+    pub(crate) fn at_key(key: &str, reason: String) -> Self {
+        let r = Report {
+            kind: ErrorKind::Value,
+            file: None,
             line: None,
             column: None,
             env_var: None,
-            key: None,
-            reason: format!("cannot read: {err}"),
-        }))
+            key: Some(key.to_owned()),
+            reason,
+        };
+        ConfigError(Box::new(r))
+    }
+
+    pub(crate) fn io(file: &str, err: &std::io::Error) -> Self {
+        let mut e = Self::at_key("", format!("cannot read: {err}"));
+        (e.0.kind, e.0.key, e.0.file) = (ErrorKind::Io, None, Some(file.to_owned()));
+        e
+    }
+
+    /// The broad kind of problem.
+    #[must_use]
+    pub fn kind(&self) -> ErrorKind {
+        self.0.kind
+    }
+
+    /// Name of the config file, when the value came from one.
+    #[must_use]
+    pub fn file(&self) -> Option<&str> {
+        self.0.file.as_deref()
+    }
+
+    /// 1-based line in the file, when known.
+    #[must_use]
+    pub fn line(&self) -> Option<usize> {
+        self.0.line
+    }
+
+    /// 1-based column (in characters) in the file, when known.
+    #[must_use]
+    pub fn column(&self) -> Option<usize> {
+        self.0.column
+    }
+
+    /// The environment variable the value came from, for overrides.
+    #[must_use]
+    pub fn env_var(&self) -> Option<&str> {
+        self.0.env_var.as_deref()
+    }
+
+    /// The dotted key (`pool.max_idle_conns`, `hosts[1].name`), when the problem is about one.
+    #[must_use]
+    pub fn key(&self) -> Option<&str> {
+        self.0.key.as_deref()
+    }
+
+    /// The reason alone, without location or key.
+    #[must_use]
+    pub fn reason(&self) -> &str {
+        &self.0.reason
     }
 }
 
@@ -148,19 +153,48 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Something allowed but probably not meant (e.g. `idle_timeout > max_lifetime`,
-/// `insecure_skip_verify = true`). Same accessors and Display as [`ConfigError`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigWarning(pub(crate) Report);
-
-impl ConfigWarning {
-    accessors!();
+impl Report {
+    /// A report at `origin` (none: a default value, located by key only), with its sort
+    /// position: file order, then defaults, then the environment.
+    pub(crate) fn at(
+        file: Option<&String>,
+        text: Option<&str>,
+        origin: Option<&Origin>,
+        key: Option<String>,
+        kind: ErrorKind,
+        reason: String,
+    ) -> (usize, Report) {
+        let mut r = Report {
+            kind,
+            file: file.cloned(),
+            line: None,
+            column: None,
+            env_var: None,
+            key,
+            reason,
+        };
+        let pos = match origin {
+            Some(Origin::File(span)) => {
+                (r.line, r.column) = text.map(|t| line_col(t, span.start)).unzip();
+                span.start
+            }
+            Some(Origin::Env(var)) => {
+                (r.env_var, r.file) = (Some(var.clone()), None);
+                usize::MAX
+            }
+            None => usize::MAX - 1,
+        };
+        (pos, r)
+    }
 }
 
-impl fmt::Display for ConfigWarning {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
+/// Where a value came from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// The config file, at this byte range of its text.
+    File(std::ops::Range<usize>),
+    /// An environment variable with this name.
+    Env(String),
 }
 
 /// Converts a byte offset into a 1-based (line, column in chars).

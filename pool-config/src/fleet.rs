@@ -1,37 +1,5 @@
-//! `[fleet]` beyond its declaration: the URL's output form (never its password), the URL
-//! and prefix rules (pool-redis's own, with the `fleet` feature: one copy of each rule),
-//! and the conversion into `pool_redis::FleetConfig`.
-
-/// Serializes `fleet.url` without its password: pool-redis's redaction with the `fleet`
-/// feature; without it, a URL with user info (`@`) is written as `***` whole.
-pub(crate) fn hidden_url<S: serde::Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
-    #[cfg(feature = "fleet")]
-    if let Ok(url) = pool_redis::RedisUrl::parse(url) {
-        return s.serialize_str(&url.to_string());
-    }
-    s.serialize_str(if url.contains('@') { "***" } else { url })
-}
-
-/// What is wrong with `url` as the fleet's Redis URL (nothing is checked without the
-/// `fleet` feature: no backend can use it then).
-pub(crate) fn url_problem(url: &str) -> Option<String> {
-    #[cfg(feature = "fleet")]
-    if let Err(e) = pool_redis::RedisUrl::parse(url) {
-        return Some(e.to_string());
-    }
-    let _ = url;
-    None
-}
-
-/// What is wrong with `prefix` as the fleet's key prefix.
-pub(crate) fn prefix_problem(prefix: &str) -> Option<String> {
-    #[cfg(feature = "fleet")]
-    if let Err(e) = pool_redis::check_prefix(prefix) {
-        return Some(e.to_string());
-    }
-    let _ = prefix;
-    None
-}
+//! `[fleet]` → `pool_redis::FleetConfig` (feature `fleet`). The URL and prefix rules are
+//! pool-redis's own (`checks.rs`); the URL is written without its password (`values.rs`).
 
 #[cfg(feature = "fleet")]
 mod redis {
@@ -64,48 +32,6 @@ mod redis {
                 .fleet_max_conns_per_host
                 .filter(|_| shares(FleetShare::Budgets));
             Some(Ok(cfg))
-        }
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        #[test]
-        fn fleet_keys_are_carried_over_and_the_password_is_not_shown() {
-            let cfg = Config::from_str_named(
-                "[fleet]\nbackend = \"redis\"\nurl = \"redis://w:s3cret@127.0.0.1:6390/2\"\n\
-                 prefix = \"crawl:\"\nshare = [\"blacklist\", \"budgets\"]\n\
-                 fleet_max_conns_per_host = 12\n",
-                "t.toml",
-            )
-            .unwrap();
-            let f = cfg.fleet_config().unwrap().unwrap();
-            assert_eq!(f.url.expose(), "redis://w:s3cret@127.0.0.1:6390/2");
-            assert_eq!(f.prefix, "crawl:");
-            assert!(f.share_blacklist && !f.share_stats);
-            assert_eq!(f.max_conns_per_host, Some(12));
-            let shown = toml::to_string(&cfg.fleet).unwrap();
-            assert!(!shown.contains("s3cret"), "{shown}");
-            assert!(shown.contains("redis://w:***@127.0.0.1:6390/2"), "{shown}");
-            assert!(
-                Config::default().fleet_config().is_none(),
-                "no backend by default"
-            );
-        }
-
-        #[test]
-        fn bad_urls_and_prefixes_are_reported_at_their_key() {
-            let err = |text: &str| {
-                Config::from_str_named(text, "t.toml")
-                    .unwrap_err()
-                    .to_string()
-            };
-            let url = err("[fleet]\nbackend = \"redis\"\nurl = \"http://u:s3cret@h\"\n");
-            assert!(url.contains("fleet.url") && url.contains("scheme"), "{url}");
-            assert!(!url.contains("s3cret"), "{url}");
-            let prefix = err("[fleet]\nprefix = \"a b\"\n");
-            assert!(prefix.contains("fleet.prefix"), "{prefix}");
         }
     }
 }

@@ -11,22 +11,10 @@
 //! use pool_config::{Config, Transport};
 //! use std::time::Duration;
 //!
-//! let text = r#"
-//! [pool]
-//! max_connections = 200
-//! conn_timeout = "1m30s"
-//! idle_timeout = 90
-//!
-//! [[hosts]]
-//! name = "example.com"
-//! transport = "h3"
-//! "#;
+//! let text = "[pool]\nconn_timeout = \"1m30s\"\n[[hosts]]\nname = \"example.com\"\ntransport = \"h3\"\n";
 //! let cfg = Config::from_str_named(text, "hotpool.toml")?;
-//! assert_eq!(cfg.pool.max_connections, 200);
 //! assert_eq!(cfg.pool.conn_timeout, Duration::from_secs(90));
-//! assert_eq!(cfg.pool.idle_timeout, Duration::from_secs(90));
-//! assert_eq!(cfg.hosts[0].transport, Transport::H3);
-//! assert_eq!(cfg.hosts[0].port, 443);
+//! assert_eq!((cfg.hosts[0].transport, cfg.hosts[0].port), (Transport::H3, 443));
 //!
 //! // Errors are one line: file, line, column, key, reason.
 //! let err = Config::from_str_named("[pool]\nmax_idle_conns = 200\n", "hotpool.toml")
@@ -36,75 +24,48 @@
 //!     "hotpool.toml:2:18: pool.max_idle_conns: must not exceed pool.max_connections \
 //!      (100, the default), got 200"
 //! );
-//! assert_eq!((err.line(), err.key()), (Some(2), Some("pool.max_idle_conns")));
-//!
-//! // Environment overrides: HOTPOOL_<SECTION>__<KEY>.
-//! let mut cfg = Config::default();
-//! cfg.apply_env([("HOTPOOL_POOL__MAX_CONNECTIONS", "300")])?;
-//! assert_eq!(cfg.pool.max_connections, 300);
 //! # Ok::<(), pool_config::ConfigError>(())
 //! ```
 //!
-//! # Decisions
-//!
-//! - **Errors vs warnings.** Zero limits and intervals, `max_idle_conns > max_connections`,
-//!   `max_conns_per_host > max_connections`, `max_conns_per_ip > max_conns_per_host`, unknown
-//!   keys, unknown TLS profiles, bad addresses and duplicate host names are errors.
-//!   `idle_timeout > max_lifetime` (the idle timeout can then never fire),
-//!   `blacklist_check_interval > blacklist_timeout`, `insecure_skip_verify = true` and an
-//!   enabled metrics listener on a non-loopback address are [warnings](Config::warnings).
-//! - **`banned_status` lives in `[pool]` only**; it applies to the `[validation]` request and
-//!   to HTTP health probes alike. `validation.banned_status` is rejected with a pointer there.
-//! - **Inconsistent pairs** are reported at the key that was set most explicitly
-//!   (environment, then file, then default), so the line shown is one the user wrote.
-//! - **CIDRs** are accepted like Go's `net.ParseCIDR`: host bits are masked
-//!   (`10.1.2.3/8` is `10.0.0.0/8`); a bare address is a /32 or /128.
-//! - **Name servers** in `dns.name_servers` may omit the port (53); `[[dns.servers]]`
-//!   entries write it (`addr = "127.0.0.1:853"`) and need a `tls_name` exactly when their
-//!   `protocol` is `"tls"` or `"https"`.
-//! - **Host names** are unique case-insensitively across `[[hosts]]`, even with different
-//!   ports or transports.
-//! - **`tls.ca_files`** and **`dns.resolv_conf`** are resolved relative to the config
-//!   file's directory by
-//!   [`Config::from_file`]; whether they exist is checked when they are read, not here.
-//! - A **float** duration is fractional seconds (`1.5`); a string of plain digits is seconds.
+//! The rules (errors vs warnings, where an inconsistent pair is reported, CIDRs, name
+//! servers, relative paths) are listed in `docs/config.md`; how a key is declared and read
+//! in `docs/config-reader.md`.
 //!
 //! # Environment overrides
 //!
-//! `HOTPOOL_<SECTION>__<KEY>=value` (double underscore between section and key, case
-//! insensitive), e.g. `HOTPOOL_POOL__MAX_CONNECTIONS=200`, `HOTPOOL_DNS__TIMEOUT=2s`,
-//! `HOTPOOL_WHITELIST__IPS=10.0.0.0/8,192.168.1.1`. Values follow the file's rules: numbers
-//! and booleans as in TOML, strings need no quotes, lists are comma-separated (or a TOML
-//! array). `HOTPOOL_*` variables without `__` are ignored (they may belong to the CLI);
-//! `[[hosts]]` cannot be set this way. Errors name the variable.
+//! `HOTPOOL_<SECTION>__<KEY>=value`, section and key in any case (`docs/config.md`), e.g.
+//! `HOTPOOL_DNS__TIMEOUT=2s`, `HOTPOOL_WHITELIST__IPS=10.0.0.0/8,192.168.1.1`.
 
 #[cfg(feature = "boring")]
 mod boring;
+mod checks;
 mod convert;
-mod declare;
 mod error;
 mod fleet;
+mod keys;
+mod load;
 mod model;
-mod parse;
-mod read;
-mod units;
+mod names;
 mod validate;
+mod values;
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, LazyLock};
 
 pub use error::{ConfigError, ConfigWarning, ErrorKind};
 pub use model::{
-    Config, CongestionKind, DnsConfig, DnsProtocol, DnsServerConfig, EXCLUSIVE_CONNS_PER_IP,
-    FleetBackend, FleetConfig, FleetShare, H2Config, HealthConfig, HostConfig, IpListConfig,
-    IpPreference, KNOWN_BORING_PROFILES, KNOWN_TLS_PROFILES, MetricsConfig, PlacementKind,
-    PoolConfig, ProbeKind, ProfileRotation, SourceAddrsConfig, TcpConfig, TlsConfig, TlsEngine,
-    Transport, ValidationConfig,
+    Config, DnsConfig, DnsServerConfig, FleetConfig, H2Config, H3Config, HealthConfig, HostConfig,
+    IpListConfig, MetricsConfig, PoolConfig, SourceAddrsConfig, TcpConfig, TlsConfig,
+    ValidationConfig,
+};
+pub use names::{
+    CongestionKind, DnsProtocol, EXCLUSIVE_CONNS_PER_IP, FleetBackend, FleetShare, IpPreference,
+    KNOWN_BORING_PROFILES, KNOWN_TLS_PROFILES, PlacementKind, ProbeKind, ProfileRotation,
+    TlsEngine, Transport,
 };
 /// The type of `[whitelist]`/`[blacklist]` entries and of `source_addrs.ipv6_prefix`.
 pub use pool_core::{IpRange, IpRangeError};
-pub use units::{ByteSize, Fraction};
+pub use values::{ByteSize, Fraction};
 
 use error::Report;
 
@@ -112,18 +73,22 @@ use error::Report;
 pub const ENV_PREFIX: &str = "HOTPOOL_";
 
 /// The commented default file, generated from the key declarations.
-static DEFAULT_TOML: LazyLock<String> = LazyLock::new(declare::default_file);
+static DEFAULT_TOML: LazyLock<String> = LazyLock::new(load::default_file);
 
-fn sorted(mut reports: Vec<(usize, Report)>) -> Vec<Report> {
-    reports.sort_by_key(|(pos, _)| *pos);
-    reports.into_iter().map(|(_, r)| r).collect()
+/// Reports in file order (environment ones last), as errors.
+fn errors(mut found: Vec<(usize, Report)>) -> Vec<ConfigError> {
+    found.sort_by_key(|(pos, _)| *pos);
+    found
+        .into_iter()
+        .map(|(_, r)| ConfigError(Box::new(r)))
+        .collect()
 }
 
-fn first_error(errors: Vec<ConfigError>) -> ConfigError {
+fn first(errors: Vec<ConfigError>) -> ConfigError {
     errors
         .into_iter()
         .next()
-        .unwrap_or_else(|| unreachable!("called with at least one error"))
+        .unwrap_or_else(|| unreachable!("at least one error"))
 }
 
 impl Config {
@@ -148,43 +113,28 @@ impl Config {
         Self::from_file_with_vars(path, vars)
     }
 
-    /// Like [`Config::from_file_with_env`], with the variables given instead of read from the
-    /// process.
+    /// Like [`Config::from_file_with_env`], with the variables given.
     ///
     /// # Errors
     /// As [`Config::from_file_with_env`].
-    pub fn from_file_with_vars<I, K, V>(
+    pub fn from_file_with_vars(
         path: impl AsRef<Path>,
-        vars: I,
-    ) -> Result<Config, ConfigError>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: AsRef<str>,
-        V: AsRef<str>,
-    {
+        vars: impl IntoIterator<Item = (impl AsRef<str>, impl AsRef<str>)>,
+    ) -> Result<Config, ConfigError> {
         let path = path.as_ref();
         let name = path.display().to_string();
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError::io(&name, &e))?;
-        let mut cfg = Self::load(&text, &name, vars).map_err(first_error)?;
-        let base = path.parent().unwrap_or_else(|| Path::new(""));
+        let mut cfg = Self::load(&text, &name, vars).map_err(first)?;
         // Paths written in the file are relative to it; paths from the environment are left
         // relative to the working directory.
-        let from_file = matches!(
-            cfg.meta.origins.get("tls.ca_files"),
-            Some(model::Origin::File(_))
-        );
-        for f in cfg.tls.ca_files.iter_mut().filter(|_| from_file) {
+        let base = path.parent().unwrap_or_else(|| Path::new(""));
+        let in_file = |key| matches!(cfg.meta.origins.get(key), Some(error::Origin::File(_)));
+        let (ca_files, resolv_conf) = (in_file("tls.ca_files"), in_file("dns.resolv_conf"));
+        let files = cfg.tls.ca_files.iter_mut().filter(|_| ca_files);
+        for f in files.chain(cfg.dns.resolv_conf.as_mut().filter(|_| resolv_conf)) {
             if f.is_relative() {
                 *f = base.join(&*f);
             }
-        }
-        if matches!(
-            cfg.meta.origins.get("dns.resolv_conf"),
-            Some(model::Origin::File(_))
-        ) && let Some(f) = cfg.dns.resolv_conf.as_mut()
-            && f.is_relative()
-        {
-            *f = base.join(&*f);
         }
         Ok(cfg)
     }
@@ -194,7 +144,7 @@ impl Config {
     /// # Errors
     /// The first problem in text order (see [`Config::from_file`]).
     pub fn from_str_named(text: &str, name: &str) -> Result<Config, ConfigError> {
-        Self::load(text, name, std::iter::empty::<(&str, &str)>()).map_err(first_error)
+        Self::check_str_named(text, name).map_err(first)
     }
 
     /// Like [`Config::from_str_named`], then applies the given `HOTPOOL_*` overrides before
@@ -202,22 +152,16 @@ impl Config {
     ///
     /// # Errors
     /// The first problem: text first, then overrides.
-    pub fn from_str_with_vars<I, K, V>(
+    pub fn from_str_with_vars(
         text: &str,
         name: &str,
-        vars: I,
-    ) -> Result<Config, ConfigError>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: AsRef<str>,
-        V: AsRef<str>,
-    {
-        Self::load(text, name, vars).map_err(first_error)
+        vars: impl IntoIterator<Item = (impl AsRef<str>, impl AsRef<str>)>,
+    ) -> Result<Config, ConfigError> {
+        Self::load(text, name, vars).map_err(first)
     }
 
-    /// Like [`Config::from_str_named`], but returns every problem found (in text order), for
-    /// `hotpool config check`. Syntax errors stop reading; otherwise all type and value
-    /// problems are reported.
+    /// Like [`Config::from_str_named`], but returns every problem (in text order), for
+    /// `hotpool config check`. Syntax errors stop reading.
     ///
     /// # Errors
     /// All problems found; never an empty list.
@@ -225,42 +169,36 @@ impl Config {
         Self::load(text, name, std::iter::empty::<(&str, &str)>())
     }
 
-    fn load<I, K, V>(text: &str, name: &str, vars: I) -> Result<Config, Vec<ConfigError>>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: AsRef<str>,
-        V: AsRef<str>,
-    {
+    fn load(
+        text: &str,
+        name: &str,
+        vars: impl IntoIterator<Item = (impl AsRef<str>, impl AsRef<str>)>,
+    ) -> Result<Config, Vec<ConfigError>> {
         let mut cfg = Config::default();
         cfg.meta.file = Some(name.to_owned());
         cfg.meta.text = Some(Arc::from(text));
-        let mut reader = parse::Reader::new(Some(name.to_owned()), Some(text), HashMap::new());
-        reader.read_document(text, &mut cfg);
+        let mut reader = keys::Reader::new(Some(name.to_owned()), Some(text));
+        load::document(&mut reader, text, &mut cfg);
         for (k, v) in vars {
-            reader.read_env(k.as_ref(), v.as_ref(), &mut cfg);
+            load::env(&mut reader, k.as_ref(), v.as_ref(), &mut cfg);
         }
-        cfg.meta.origins = std::mem::take(&mut reader.origins);
+        cfg.meta.origins = reader.origins;
         if !reader.reports.is_empty() {
-            return Err(sorted(reader.reports)
-                .into_iter()
-                .map(|r| ConfigError(Box::new(r)))
-                .collect());
+            return Err(errors(reader.reports));
         }
         cfg.run_validation()?;
         Ok(cfg)
     }
 
     fn run_validation(&mut self) -> Result<(), Vec<ConfigError>> {
-        let out = validate::validate(self);
-        if !out.errors.is_empty() {
-            return Err(sorted(out.errors)
-                .into_iter()
-                .map(|r| ConfigError(Box::new(r)))
-                .collect());
+        let (errors, mut warnings) = validate::validate(self);
+        if !errors.is_empty() {
+            return Err(crate::errors(errors));
         }
-        self.meta.warnings = sorted(out.warnings)
+        warnings.sort_by_key(|(pos, _)| *pos);
+        self.meta.warnings = warnings
             .into_iter()
-            .map(ConfigWarning)
+            .map(|(_, r)| ConfigError(Box::new(r)))
             .collect();
         Ok(())
     }
@@ -271,23 +209,21 @@ impl Config {
     /// # Errors
     /// A bad variable (unknown key, wrong type, bad value), naming the variable; or a value
     /// rule the overrides broke.
-    pub fn apply_env<I, K, V>(&mut self, vars: I) -> Result<(), ConfigError>
-    where
-        I: IntoIterator<Item = (K, V)>,
-        K: AsRef<str>,
-        V: AsRef<str>,
-    {
+    pub fn apply_env(
+        &mut self,
+        vars: impl IntoIterator<Item = (impl AsRef<str>, impl AsRef<str>)>,
+    ) -> Result<(), ConfigError> {
         let mut next = self.clone();
-        let origins = std::mem::take(&mut next.meta.origins);
-        let mut reader = parse::Reader::new(None, None, origins);
+        let mut reader = keys::Reader::new(None, None);
+        reader.origins = std::mem::take(&mut next.meta.origins);
         for (k, v) in vars {
-            reader.read_env(k.as_ref(), v.as_ref(), &mut next);
+            load::env(&mut reader, k.as_ref(), v.as_ref(), &mut next);
         }
-        next.meta.origins = std::mem::take(&mut reader.origins);
-        if let Some(r) = sorted(reader.reports).into_iter().next() {
-            return Err(ConfigError(Box::new(r)));
+        next.meta.origins = reader.origins;
+        if !reader.reports.is_empty() {
+            return Err(first(errors(reader.reports)));
         }
-        next.run_validation().map_err(first_error)?;
+        next.run_validation().map_err(first)?;
         *self = next;
         Ok(())
     }
@@ -299,7 +235,7 @@ impl Config {
     /// The first broken rule; its location is known for values that came from a file or
     /// the environment.
     pub fn validate(&mut self) -> Result<(), ConfigError> {
-        self.run_validation().map_err(first_error)
+        self.run_validation().map_err(first)
     }
 
     /// Warnings of the last validation (loading, [`Config::apply_env`] or
@@ -316,8 +252,7 @@ impl Config {
         &DEFAULT_TOML
     }
 
-    /// The effective configuration as TOML (durations as `"1m 30s"`-style strings), which
-    /// loads back to an equal `Config`.
+    /// The effective configuration as TOML, which loads back to an equal `Config`.
     ///
     /// # Errors
     /// Only if serialization fails, which the data model does not allow in practice.

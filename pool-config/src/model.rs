@@ -1,259 +1,210 @@
-//! The configuration data model, declared once per key (see `declare.rs` and
-//! `docs/config.md`): each key's type, default, doc, default-file note and check are written
-//! here together, and everything else (the structs, their defaults, the serde structs the
-//! file is read with, the environment setters, `hotpool config default`) comes from that.
+//! The configuration data model, declared once per key with [`section!`]: each key's type,
+//! reader, default, doc, default-file note and check are written here together (see
+//! `docs/config-reader.md`).
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use pool_core::IpRange;
 use serde::Serialize;
 
-use crate::declare::{Section, config, names, section};
-use crate::error::ConfigWarning;
-use crate::read::{Entry, NameServer};
-use crate::units::{ByteSize, Fraction};
-use crate::validate as check;
+use crate::checks as check;
+use crate::keys::{Meta, Section, section};
+use crate::names::*;
+use crate::values::{ByteSize, Fraction};
+use crate::values::{duration as dur, opt_duration as opt_dur};
+use humantime_serde::serialize as hms;
 
-config! {
-    /// The whole configuration file.
-    ///
-    /// Build one with [`Config::default`], [`Config::from_file`] or [`Config::from_str_named`]
-    /// and change fields directly; the struct is `#[non_exhaustive]` so new sections can be
-    /// added without breaking callers.
-    #[derive(Clone, Debug, Default, PartialEq, Serialize)]
-    #[non_exhaustive]
-    pub struct Config {
-        /// `[pool]`: limits, timeouts and intervals of the pool itself.
-        pool: PoolConfig, "";
-        /// `[whitelist]`: when non-empty, only these addresses are dialed.
-        whitelist: IpListConfig, "non-empty: dial only these";
-        /// `[blacklist]`: addresses that are never dialed.
-        blacklist: IpListConfig, "never dialed";
-        /// `[dns]`: how host names are resolved.
-        dns: DnsConfig, "";
-        /// `[tls]`: certificate verification and TLS profiles.
-        tls: TlsConfig, "";
-        /// `[h2]`: HTTP/2 flow-control windows of the rustls dialers.
-        h2: H2Config, "HTTP/2 receive windows, rustls engine (docs/h2-windows.md)";
-        /// `[health]`: health probes of idle connections.
-        health: HealthConfig, "";
-        /// `[validation]`: the "hot connect" check of new connections.
-        validation: ValidationConfig,
-            "the \"hot connect\" check; its banned status is pool.banned_status";
-        /// `[h3]`: QUIC windows, initial RTT and congestion control of HTTP/3 connections.
-        h3: H3Config, "QUIC windows, initial RTT, congestion control (docs/quic-tuning.md)";
-        /// `[tcp]`: keepalive and `TCP_USER_TIMEOUT` of every TCP dial.
-        tcp: TcpConfig, "keepalive and TCP_USER_TIMEOUT of every TCP dial (docs/tcp-keepalive.md)";
-        /// `[source_addrs]`: local addresses dials bind to.
-        source_addrs: SourceAddrsConfig, "local addresses to bind, rotated per dial";
-        /// `[metrics]`: the Prometheus exporter.
-        metrics: MetricsConfig, "";
-        /// `[fleet]`: share bans, re-test leases and connection budgets with other workers.
-        fleet: FleetConfig, "share bans, re-tests and budgets with other workers (docs/fleet.md)";
+/// The whole configuration file.
+///
+/// Build one with [`Config::default`], [`Config::from_file`] or [`Config::from_str_named`]
+/// and change fields directly; the struct is `#[non_exhaustive]` so new sections can be
+/// added without breaking callers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[non_exhaustive]
+pub struct Config {
+    /// `[pool]`: limits, timeouts and intervals of the pool itself.
+    pub pool: PoolConfig,
+    /// `[whitelist]`: when non-empty, only these addresses are dialed.
+    pub whitelist: IpListConfig,
+    /// `[blacklist]`: addresses that are never dialed.
+    pub blacklist: IpListConfig,
+    /// `[dns]`: how host names are resolved.
+    pub dns: DnsConfig,
+    /// `[tls]`: certificate verification and TLS profiles.
+    pub tls: TlsConfig,
+    /// `[h2]`: HTTP/2 flow-control windows of the rustls dialers.
+    pub h2: H2Config,
+    /// `[health]`: health probes of idle connections.
+    pub health: HealthConfig,
+    /// `[validation]`: the "hot connect" check of new connections.
+    pub validation: ValidationConfig,
+    /// `[h3]`: QUIC windows, initial RTT and congestion control of HTTP/3 connections.
+    pub h3: H3Config,
+    /// `[tcp]`: keepalive and `TCP_USER_TIMEOUT` of every TCP dial.
+    pub tcp: TcpConfig,
+    /// `[source_addrs]`: local addresses dials bind to.
+    pub source_addrs: SourceAddrsConfig,
+    /// `[metrics]`: the Prometheus exporter.
+    pub metrics: MetricsConfig,
+    /// `[fleet]`: share bans, re-test leases and connection budgets with other workers.
+    pub fleet: FleetConfig,
+    /// `[[hosts]]`: the hosts kept warm.
+    pub hosts: Vec<HostConfig>,
+    /// Where each explicitly set key came from, and the warnings of the last validation.
+    #[serde(skip)]
+    pub(crate) meta: Meta,
+}
+
+impl Config {
+    /// The plain sections in file order, each with its note in the default file.
+    pub(crate) fn sections_with_notes(&self) -> [(&'static str, &'static str, &dyn Section); 13] {
+        [
+            ("pool", "", &self.pool),
+            ("whitelist", "non-empty: dial only these", &self.whitelist),
+            ("blacklist", "never dialed", &self.blacklist),
+            ("dns", "", &self.dns),
+            ("tls", "", &self.tls),
+            (
+                "h2",
+                "HTTP/2 receive windows, rustls engine (docs/h2-windows.md)",
+                &self.h2,
+            ),
+            ("health", "", &self.health),
+            (
+                "validation",
+                "the \"hot connect\" check; its banned status is pool.banned_status",
+                &self.validation,
+            ),
+            (
+                "h3",
+                "QUIC windows, initial RTT, congestion control (docs/quic-tuning.md)",
+                &self.h3,
+            ),
+            (
+                "tcp",
+                "keepalive and TCP_USER_TIMEOUT of every TCP dial (docs/tcp-keepalive.md)",
+                &self.tcp,
+            ),
+            (
+                "source_addrs",
+                "local addresses to bind, rotated per dial",
+                &self.source_addrs,
+            ),
+            ("metrics", "", &self.metrics),
+            (
+                "fleet",
+                "share bans, re-tests and budgets with other workers (docs/fleet.md)",
+                &self.fleet,
+            ),
+        ]
     }
-}
 
-/// Bookkeeping that is not configuration: ignored by `PartialEq`.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Meta {
-    /// Name of the file the config was read from (for error messages).
-    pub(crate) file: Option<String>,
-    /// The file's text, kept to turn byte offsets into line and column numbers.
-    pub(crate) text: Option<std::sync::Arc<str>>,
-    /// Dotted key → where its value came from. Keys absent here have their default.
-    pub(crate) origins: std::collections::HashMap<String, Origin>,
-    /// Warnings of the last validation.
-    pub(crate) warnings: Vec<ConfigWarning>,
-}
-
-impl PartialEq for Meta {
-    fn eq(&self, _: &Self) -> bool {
-        true
+    /// The plain section called `name`.
+    pub(crate) fn section_mut(&mut self, name: &str) -> Option<&mut dyn Section> {
+        Some(match name {
+            "pool" => &mut self.pool,
+            "whitelist" => &mut self.whitelist,
+            "blacklist" => &mut self.blacklist,
+            "dns" => &mut self.dns,
+            "tls" => &mut self.tls,
+            "h2" => &mut self.h2,
+            "health" => &mut self.health,
+            "validation" => &mut self.validation,
+            "h3" => &mut self.h3,
+            "tcp" => &mut self.tcp,
+            "source_addrs" => &mut self.source_addrs,
+            "metrics" => &mut self.metrics,
+            "fleet" => &mut self.fleet,
+            _ => return None,
+        })
     }
-}
 
-/// Where a value came from.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Origin {
-    /// The config file, at this byte range of its text.
-    File(std::ops::Range<usize>),
-    /// An environment variable with this name.
-    Env(String),
+    /// The plain sections and their keys (for "did you mean").
+    pub(crate) fn sections() -> &'static [(&'static str, &'static [&'static str])] {
+        static SECTIONS: LazyLock<Vec<(&str, &[&str])>> = LazyLock::new(|| {
+            let cfg = Config::default();
+            cfg.sections_with_notes()
+                .iter()
+                .map(|(name, _, s)| (*name, s.keys()))
+                .collect()
+        });
+        &SECTIONS
+    }
 }
 
 section! {
     /// `[pool]`: limits, timeouts and intervals. Key names match the original system's.
-    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-    #[non_exhaustive]
-    pub struct PoolConfig (raw PoolRaw) {
-        /// Total connections across all hosts; at least 1.
+    pub struct PoolConfig {
         max_connections: usize = (default "100"), "total connections, all hosts (>= 1)";
-        /// Connections to one host (over all its IPs); at least 1, at most `max_connections`.
         max_conns_per_host: usize = (default "10"),
             "per host, over all its IPs (1 ..= max_connections)";
-        /// Idle connections kept; beyond this the least recently used are closed. At least 1,
-        /// at most `max_connections`.
         max_idle_conns: usize = (default "20"),
             "idle connections kept, LRU beyond (1 ..= max_connections)";
-        /// Connections to one IP address (and port). At least 1, at most
-        /// `max_conns_per_host`. Absent: it depends on the transport (see
-        /// [`Transport::default_conns_per_ip`]): 1 for a multiplexed one (`h2`, `h3`), 6 for
-        /// one that may carry exclusive HTTP/1.1 connections (`h1`, `auto`, `tls`), as
-        /// browsers open 6 per host; at most `max_conns_per_host`
-        /// ([`PoolConfig::conns_per_ip`]). A value written here applies to every transport.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        max_conns_per_ip: Option<usize> = (optional "1"),
+        #[serde(skip_serializing_if = "Option::is_none")] max_conns_per_ip: Option<usize> = (optional "1"),
             "optional; absent: 1 for h2/h3, 6 for h1/auto/tls (<= max_conns_per_host)";
-        /// TCP connect + handshake timeout; must not be zero.
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        conn_timeout: Duration = (default "30"), "TCP connect + TLS/QUIC handshake",
+        #[serde(serialize_with = "hms")] conn_timeout: Duration as dur = (default "30"), "TCP connect + TLS/QUIC handshake",
             check check::nonzero;
-        /// A connection with no lease for this long is closed; must not be zero.
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        idle_timeout: Duration = (default "60"), "close a connection with no lease for this long",
+        #[serde(serialize_with = "hms")] idle_timeout: Duration as dur = (default "60"), "close a connection with no lease for this long",
             check check::nonzero;
-        /// A connection older than this is drained and replaced; must not be zero.
-        /// `idle_timeout > max_lifetime` is allowed (the idle timeout then never fires) but
-        /// warned.
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        max_lifetime: Duration = (default "300"),
+        #[serde(serialize_with = "hms")] max_lifetime: Duration as dur = (default "300"),
             "drain and replace a connection older than this", check check::nonzero;
-        /// Timeout of the validation request and of health probes; must not be zero.
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        test_timeout: Duration = (default "15"), "validation request and health probe timeout",
+        #[serde(serialize_with = "hms")] test_timeout: Duration as dur = (default "15"), "validation request and health probe timeout",
             check check::nonzero;
-        /// How often idle connections are probed; must not be zero.
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        health_check_interval: Duration = (default "30"), "probe idle connections this often",
+        #[serde(serialize_with = "hms")] health_check_interval: Duration as dur = (default "30"), "probe idle connections this often",
             check check::nonzero;
-        /// The original system's cleanup sweep period; must not be zero. Accepted for
-        /// compatibility but has **no effect**: pool-core closes idle and expired
-        /// connections at their own deadlines instead of on a periodic sweep
-        /// (`docs/cleanup-deadlines.md`), so [`Config::pool_options`] does not carry it over.
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        cleanup_interval: Duration = (default "60"),
+        #[serde(serialize_with = "hms")] cleanup_interval: Duration as dur = (default "60"),
             "accepted for compatibility; no effect (cleanup runs at each connection's deadline)",
             check check::nonzero;
-        /// How often blacklisted IPs are re-tested; must not be zero.
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        blacklist_check_interval: Duration = (default "300"), "re-test blacklisted IPs this often",
+        #[serde(serialize_with = "hms")] blacklist_check_interval: Duration as dur = (default "300"), "re-test blacklisted IPs this often",
             check check::nonzero;
-        /// How often host names are re-resolved (a shorter DNS TTL, floored by `dns.min_ttl`,
-        /// wins); must not be zero.
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        dns_update_interval: Duration = (default "1800"),
+        #[serde(serialize_with = "hms")] dns_update_interval: Duration as dur = (default "1800"),
             "re-resolve hosts this often (a shorter TTL wins)", check check::nonzero;
-        /// Consecutive dial/handshake/validation failures before an IP is blacklisted; at
-        /// least 1.
         max_retries: u32 = (default "3"), "consecutive failures before an IP is blacklisted (>= 1)";
-        /// A connection with more errors than this is unhealthy and closed; 0 means the first
-        /// error closes it.
         max_errors: u32 = (default "10"), "a connection with more errors than this is closed";
-        /// Deadline of a request's response headers, from sending it (pool-http's
-        /// `RequestOptions::timeout`; a request may override it); must not be zero.
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        request_timeout: Duration = (default "30"), "deadline of a request's response headers",
+        #[serde(serialize_with = "hms")] request_timeout: Duration as dur = (default "30"), "deadline of a request's response headers",
             check check::nonzero;
-        /// A response body that sends nothing for this long fails with a timeout (pool-http's
-        /// `RequestOptions::body_idle_timeout`). Absent or zero: no limit.
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        body_idle_timeout: Option<Duration> = (optional "\"60s\""),
+        #[serde(serialize_with = "hms")] body_idle_timeout: Option<Duration> as opt_dur = (optional "\"60s\""),
             "optional: fail a response body idle this long";
-        /// The largest response header list accepted, in bytes, on every protocol
-        /// (pool-dial-rustls's `TlsOptions` and pool-dial-quic's `QuicOptions`
-        /// `max_response_header_size`: HTTP/1.1 the response head, HTTP/2 and HTTP/3 the
-        /// decoded list); a larger one fails the request with a `peer_limit` error. Must not
-        /// be zero.
         max_response_header_size: usize = (default "262144"),
             "largest response header list accepted, bytes (a larger one: peer_limit error)",
             check check::nonzero;
-        /// How long `get` waits for a connection when all are busy and limits are reached;
-        /// must not be zero.
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        checkout_timeout: Duration = (default "10"), "how long get() waits when everything is busy",
+        #[serde(serialize_with = "hms")] checkout_timeout: Duration as dur = (default "10"), "how long get() waits when everything is busy",
             check check::nonzero;
-        /// A dynamically blacklisted IP returns after this long even if re-tests keep failing;
-        /// must not be zero.
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        blacklist_timeout: Duration = (default "3600"),
+        #[serde(serialize_with = "hms")] blacklist_timeout: Duration as dur = (default "3600"),
             "a blacklisted IP returns after this long at the latest", check check::nonzero;
-        /// Dial a replacement before a connection reaches `max_lifetime`.
         keep_warm: bool = (default "true"), "dial a replacement before max_lifetime is reached";
-        /// Dials in flight at once while warming a host; at least 1.
         warm_concurrency: usize = (default "64"), "dials in flight while warming a host";
-        /// Which connection with spare capacity a lease goes to: `"spread"` (the least
-        /// loaded) or `"fill"` (fill one connection to `fill_streams` leases before using
-        /// the next). See `docs/lease-fast-lane.md`.
         placement: PlacementKind = (default "\"spread\""),
-            PlacementKind::choices() + " (fill: one connection to fill_streams, then the next)";
-        /// With `placement = "fill"`: leases a connection takes before the next one is used;
-        /// at least 1. Absent: each connection's capacity. Ignored with `"spread"`.
+            "\"spread\" or \"fill\" (fill: one connection to fill_streams, then the next)";
         fill_streams: Option<usize> = (optional "16"),
             "with placement = \"fill\": leases per connection (absent: its capacity)";
-        /// HTTP status that marks an IP as banned (blacklisted) — used by both the validation
-        /// request (`[validation]`) and HTTP health probes (`[health] probe = "http"`), so it
-        /// lives here, in one place; 100–599.
         banned_status: u16 = (default "403"), // = pool_http::DEFAULT_BANNED_STATUS (tested)
             "HTTP status that blacklists an IP (validation and HTTP probes)",
             check check::http_status;
-        /// Memory-pressure shedding: above this much resident memory of the process (read
-        /// from the OS every `memory_check_interval`), the pool closes `shed_fraction` of its
-        /// idle connections, oldest first, per reading until memory is below
-        /// `memory_low_water` (`docs/memory-shedding.md`). Bytes, or a string with a unit
-        /// (`"512MiB"`, `"2GiB"`, `"500MB"`). Absent: no shedding.
         memory_limit: Option<ByteSize> = (optional "\"512MiB\""),
             "optional: shed idle connections above this resident memory";
-        /// Shedding stops below this much resident memory; absent: 90 % of `memory_limit`.
-        /// At most `memory_limit`.
         memory_low_water: Option<ByteSize> = (optional "\"460MiB\""),
             "optional: stop shedding below this (default 90 % of memory_limit)";
-        /// The share of idle connections closed at each reading under pressure, in (0, 1].
         shed_fraction: Fraction = (default "0.2"),
             "share of idle connections shed per reading under pressure (0 < f <= 1)";
-        /// How often resident memory is read while `memory_limit` is set; must not be zero.
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        memory_check_interval: Duration = (default "1"),
+        #[serde(serialize_with = "hms")] memory_check_interval: Duration as dur = (default "1"),
             "how often resident memory is read (with memory_limit)", check check::nonzero;
-        /// Keep warmed hosts (`[[hosts]]`, `hotpool warm`) hot: a connection to every
-        /// allowed address, one lost (GOAWAY, peer closed, broken, expired) replaced in the
-        /// background at once; the idle timeout never closes an address's last connection
-        /// (it is probed instead). See `docs/stay-hot.md`.
         stay_hot: bool = (default "true"), "warmed hosts keep a connection to every address";
-        /// The wait before re-trying a failed re-warm dial of an address; doubles with each
-        /// failure in a row up to `rewarm_backoff_max`. Must not be zero.
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        rewarm_backoff: Duration = (default "\"100ms\""),
+        #[serde(serialize_with = "hms")] rewarm_backoff: Duration as dur = (default "\"100ms\""),
             "first wait before re-trying a failed re-warm dial (doubles)", check check::nonzero;
-        /// The longest wait between re-warm dials of an address that keeps failing; at
-        /// least `rewarm_backoff`.
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        rewarm_backoff_max: Duration = (default "\"30s\""),
+        #[serde(serialize_with = "hms")] rewarm_backoff_max: Duration as dur = (default "\"30s\""),
             "longest wait between re-warm dials of a failing address";
-        /// Host outages: when more than `host_outage_threshold` of a host's addresses fail
-        /// at once, the host is down (a restart), not N bad IPs: no address is blacklisted,
-        /// the host is re-tested every `outage_retest` … `outage_retest_max`, and requests
-        /// fail fast (or wait, when asked). False: every failing address is blacklisted.
         host_outage: bool = (default "true"),
             "addresses failing at once: a host outage, not bans";
-        /// An outage is more than this share of a host's addresses failing at once, in
-        /// (0, 1] (Envoy's panic threshold; 1 never triggers).
         host_outage_threshold: Fraction = (default "0.5"),
             "an outage: more than this share of a host's addresses failing at once";
-        /// The first re-test of a host in an outage; doubles up to `outage_retest_max`.
-        /// Must not be zero.
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        outage_retest: Duration = (default "\"100ms\""),
+        #[serde(serialize_with = "hms")] outage_retest: Duration as dur = (default "\"100ms\""),
             "first re-test of a host in an outage (doubles)", check check::nonzero;
-        /// The longest wait between re-tests of a host in an outage: at worst how long after
-        /// the origin is back the pool notices. At least `outage_retest`.
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        outage_retest_max: Duration = (default "\"1s\""),
+        #[serde(serialize_with = "hms")] outage_retest_max: Duration as dur = (default "\"1s\""),
             "longest wait between re-tests of a host in an outage";
-        /// While a host is down (an outage) and no connection to it is open, a request
-        /// waits for it to come back, up to its deadline (`request_timeout`), instead of
-        /// failing at once with "host down". The CLI's `--wait-for-host` sets it.
         wait_for_host: bool = (default "false"),
             "requests wait (up to their deadline) for a host that is down";
     }
@@ -261,41 +212,21 @@ section! {
 
 section! {
     /// `[whitelist]` / `[blacklist]`: a list of IP addresses and CIDR ranges.
-    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-    #[non_exhaustive]
-    pub struct IpListConfig (raw IpListRaw) {
-        /// Addresses (`"10.0.0.1"`, a /32 or /128) and ranges (`"10.0.0.0/8"`; host bits are
-        /// masked, as Go's `net.ParseCIDR` does).
-        #[serde(serialize_with = "crate::read::ranges")]
-        ips: Vec<IpRange> = (default "[]"), "IPs or CIDRs";
+    pub struct IpListConfig {
+        #[serde(serialize_with = "crate::values::ser_ranges")] ips: Vec<IpRange> as crate::values::ranges = (default "[]"), "IPs or CIDRs";
     }
 }
 
 section! {
     /// One `[[hosts]]` entry.
-    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-    #[non_exhaustive]
-    pub struct HostConfig (raw HostRaw) {
-        /// Host name: SNI, certificate name and DNS name. Unique (case-insensitive) across
-        /// `[[hosts]]`.
+    pub struct HostConfig {
         name: String = (required "the host name", "\"example.com\""),
             "required; SNI and certificate name", check check::host_name;
-        /// Port to connect to; 1–65535.
         port: u16 = (default "443"), "port dialed on every address", check check::nonzero;
-        /// `"tls"`, `"h1"`, `"h2"`, `"auto"` or `"h3"` (HTTP/3 over QUIC; `"quic"` is read as
-        /// `"h3"`).
-        transport: Transport = (default "\"h2\""), Transport::choices();
-        /// Static IP addresses. When present (it must then be non-empty) DNS is not used for
-        /// this host.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        addrs: Option<Vec<IpAddr>> = (optional "[\"192.0.2.10\"]"),
+        transport: Transport = (default "\"h2\""), "\"tls\", \"h1\", \"h2\", \"auto\" or \"h3\"";
+        #[serde(skip_serializing_if = "Option::is_none")] addrs: Option<Vec<IpAddr>> = (optional "[\"192.0.2.10\"]"),
             "static IPs; when present DNS is not used for this host", check check::host_addrs;
-        /// ALPN protocols to offer, in order. When absent the transport picks (`h2` for
-        /// `"h2"`, `http/1.1` for `"h1"`, `h2, http/1.1` for `"auto"`). For
-        /// `transport = "h2"` the list must contain `"h2"`; for `"h1"` and `"auto"`,
-        /// `"http/1.1"`.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        alpn: Option<Vec<String>> = (optional "[\"h2\"]"),
+        #[serde(skip_serializing_if = "Option::is_none")] alpn: Option<Vec<String>> = (optional "[\"h2\"]"),
             "ALPN ids offered; default depends on the transport", check check::alpn_ids;
     }
 }
@@ -306,49 +237,10 @@ impl HostConfig {
     pub fn new(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
-            ..Self::declared()
+            ..Self::default()
         }
     }
 }
-
-names! {
-    /// The transport used to reach a host.
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-    #[non_exhaustive]
-    pub enum Transport {
-        /// TLS over TCP, an exclusive stream (`"tls"`).
-        Tls = "tls",
-        /// HTTP/1.1 over TLS, exclusive connections (`"h1"`).
-        H1 = "h1",
-        /// HTTP/2 over TLS, multiplexed (`"h2"`, the default).
-        #[default]
-        H2 = "h2",
-        /// HTTPS with the protocol chosen per connection by ALPN: HTTP/2 (multiplexed) or
-        /// HTTP/1.1 (exclusive) (`"auto"`).
-        Auto = "auto",
-        /// HTTP/3 over QUIC, multiplexed (`"h3"`; `"quic"` is an alias).
-        H3 = "h3" | "quic",
-    }
-}
-
-impl Transport {
-    /// The connections per IP address a pool of this transport allows when
-    /// `pool.max_conns_per_ip` is absent: 1 for a multiplexed transport (`h2`, `h3`: one
-    /// connection carries every request in flight), [`EXCLUSIVE_CONNS_PER_IP`] for one whose
-    /// connections may be exclusive (`h1`, `tls`, and `auto`, where an origin that picks
-    /// HTTP/1.1 gets exclusive connections: a limit of 1 would serialise it).
-    #[must_use]
-    pub fn default_conns_per_ip(self) -> usize {
-        match self {
-            Transport::H2 | Transport::H3 => 1,
-            Transport::H1 | Transport::Tls | Transport::Auto => EXCLUSIVE_CONNS_PER_IP,
-        }
-    }
-}
-
-/// Connections per IP address by default for exclusive (HTTP/1.1) connections: browsers
-/// open at most 6 per host (Chrome's, Firefox's `network.http.max-persistent-connections-per-server`).
-pub const EXCLUSIVE_CONNS_PER_IP: usize = 6;
 
 impl PoolConfig {
     /// `max_conns_per_ip` for a pool of `transport`: the value written, else the
@@ -364,50 +256,13 @@ impl PoolConfig {
     }
 }
 
-names! {
-    /// DNS transport protocol.
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-    #[non_exhaustive]
-    pub enum DnsProtocol {
-        /// UDP (default).
-        #[default]
-        Udp = "udp",
-        /// TCP.
-        Tcp = "tcp",
-        /// DNS over TLS (RFC 7858, usually port 853); needs a `tls_name`, so only in
-        /// `[[dns.servers]]`.
-        Tls = "tls",
-        /// DNS over HTTPS (RFC 8484: HTTP/2, `/dns-query`, usually port 443); needs a
-        /// `tls_name`, so only in `[[dns.servers]]`.
-        Https = "https",
-    }
-}
-
-impl DnsProtocol {
-    /// Whether the protocol is encrypted (TLS or HTTPS) and so needs a TLS name.
-    #[must_use]
-    pub fn is_encrypted(self) -> bool {
-        matches!(self, DnsProtocol::Tls | DnsProtocol::Https)
-    }
-}
-
 section! {
     /// One `[[dns.servers]]` entry: a name server with its own transport.
-    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-    #[non_exhaustive]
-    pub struct DnsServerConfig (raw DnsServerRaw) {
-        /// The server's address, `"ip:port"` (the port is required: 53, 853 for `"tls"`, 443
-        /// for `"https"`, usually; IPv6 as `"[::1]:853"`).
+    pub struct DnsServerConfig {
         addr: SocketAddr = (required "the server's \"ip:port\"", "\"127.0.0.1:853\""),
             "required; \"ip:port\"", check check::server_addr;
-        /// `"udp"`, `"tcp"`, `"tls"` (DNS over TLS) or `"https"` (DNS over HTTPS).
-        protocol: DnsProtocol = (default "\"udp\""), DnsProtocol::choices();
-        /// The name the server's certificate must be valid for (a DNS name or an IP
-        /// address): required for `"tls"` and `"https"`, refused for `"udp"` and `"tcp"`.
-        /// Certificates are checked against the `[tls]` trust settings (`ca_files`,
-        /// `use_webpki_roots`, `insecure_skip_verify`).
-        #[serde(skip_serializing_if = "Option::is_none")]
-        tls_name: Option<String> = (optional "\"dns.example.com\""),
+        protocol: DnsProtocol = (default "\"udp\""), "\"udp\", \"tcp\", \"tls\" or \"https\"";
+        #[serde(skip_serializing_if = "Option::is_none")] tls_name: Option<String> = (optional "\"dns.example.com\""),
             "required for tls and https; the certificate's name";
     }
 }
@@ -419,164 +274,51 @@ impl DnsServerConfig {
         Self {
             addr,
             protocol,
-            ..Self::declared()
+            ..Self::default()
         }
-    }
-}
-
-names! {
-    /// Which address families to resolve and dial.
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-    #[non_exhaustive]
-    pub enum IpPreference {
-        /// A records only.
-        Ipv4 = "ipv4",
-        /// AAAA records only.
-        Ipv6 = "ipv6",
-        /// Both A and AAAA (default).
-        #[default]
-        Both = "both",
     }
 }
 
 section! {
     /// `[dns]`: how host names are resolved.
-    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-    #[non_exhaustive]
-    pub struct DnsConfig (raw DnsRaw) {
-        /// Name servers as `"ip:port"` (a bare IP means port 53; IPv6 as `"[::1]:53"`). Empty:
-        /// the system's resolver configuration.
-        name_servers: Vec<SocketAddr> as Vec<NameServer> = (default "[]"),
+    pub struct DnsConfig {
+        name_servers: Vec<SocketAddr> as crate::values::name_servers = (default "[]"),
             "\"ip:port\" (port defaults to 53); empty = system resolver",
             check check::name_servers;
-        /// `"udp"` or `"tcp"`: the transport of `name_servers` (`"tls"` and `"https"` need a
-        /// TLS name: use `[[dns.servers]]`).
         protocol: DnsProtocol = (default "\"udp\""), "\"udp\" or \"tcp\" (of name_servers)",
             check check::plain_dns_protocol;
-        /// Name servers each with its own transport, as `[[dns.servers]]` tables (`addr`,
-        /// `protocol`, `tls_name`; see [`DnsServerConfig`]), asked after `name_servers`.
-        /// Both empty: the system's resolver configuration.
-        servers: Vec<DnsServerConfig> as Vec<Entry<DnsServerConfig>> = (default "[]"),
-            "or [[dns.servers]] tables instead: addr, protocol (udp|tcp|tls|https), tls_name",
-            check check::dns_servers;
-        /// The resolv.conf file read when no name server is configured (its `nameserver`
-        /// lines, each asked on port 53, and `options`). Absent: the system's
-        /// (`/etc/resolv.conf`). A relative path in the file is relative to the file.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        resolv_conf: Option<PathBuf> = (optional "\"/etc/resolv.conf\""),
+        servers: Vec<DnsServerConfig> as crate::keys::Reader::entries = (default "[]"),
+            "or [[dns.servers]] tables instead: addr, protocol (udp|tcp|tls|https), tls_name";
+        #[serde(skip_serializing_if = "Option::is_none")] resolv_conf: Option<PathBuf> = (optional "\"/etc/resolv.conf\""),
             "when no name server is configured; default: the system's";
-        /// `"ipv4"`, `"ipv6"` or `"both"`.
-        prefer: IpPreference = (default "\"both\""), IpPreference::choices();
-        /// Floor applied to record TTLs when scheduling re-resolution; may be zero.
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        min_ttl: Duration = (default "5"), "floor on record TTLs when scheduling re-resolution";
-        /// Timeout of one DNS query; must not be zero.
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        timeout: Duration = (default "5"), "one query", check check::nonzero;
-        /// How long an address family (A or AAAA) that keeps failing keeps its last good
-        /// answer and its connections; past it the family's addresses are removed. Must not
-        /// be zero.
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        stale_after: Duration = (default "\"24h\""),
+        prefer: IpPreference = (default "\"both\""), "\"ipv4\", \"ipv6\" or \"both\"";
+        #[serde(serialize_with = "hms")] min_ttl: Duration as dur = (default "5"), "floor on record TTLs when scheduling re-resolution";
+        #[serde(serialize_with = "hms")] timeout: Duration as dur = (default "5"), "one query", check check::nonzero;
+        #[serde(serialize_with = "hms")] stale_after: Duration as dur = (default "\"24h\""),
             "a failing family keeps its last good answer this long",
             check check::nonzero;
-        /// NXDOMAIN answers in a row before a family's addresses are removed (its connections
-        /// drain). NXDOMAIN is the only answer that removes addresses; must not be zero.
         nxdomain_confirmations: u32 = (default "2"),
             "NXDOMAIN answers in a row before a host's addresses are removed (>= 1)",
             check check::nonzero;
     }
 }
 
-/// The keys of sections that are lists of tables (`[[dns.servers]]`): section, key, and the
-/// entries' keys (for "unknown key" reports).
-pub(crate) const ENTRY_LISTS: &[(&str, &str, &[&str])] =
-    &[("dns", "servers", <DnsServerConfig as Section>::KEYS)];
-
-/// Names accepted in `tls.profiles`.
-///
-/// - `"default"`: rustls defaults (TLS 1.3 and 1.2, rustls' cipher-suite and group order).
-/// - `"chrome-like"`: Chrome's cipher-suite and key-exchange-group order, as far as rustls
-///   supports them.
-/// - `"firefox-like"`: Firefox's cipher-suite and key-exchange-group order, as far as rustls
-///   supports them.
-/// - `"safari-like"`: Safari's cipher-suite and key-exchange-group order, as far as rustls
-///   supports them.
-/// - `"tls13-only"`: TLS 1.3 only.
-///
-/// rustls cannot reproduce a browser's ClientHello byte for byte (extension order, GREASE);
-/// a profile only varies what rustls exposes.
-pub const KNOWN_TLS_PROFILES: &[&str] = &[
-    "default",
-    "chrome-like",
-    "firefox-like",
-    "safari-like",
-    "tls13-only",
-];
-
-/// Names accepted in `tls.profiles` with `engine = "boring"`: the browser profiles of
-/// `pool-dial-boring` (`BrowserProfile::by_name`), and `"default"` for its default (Chrome).
-pub const KNOWN_BORING_PROFILES: &[&str] = &["default", "chrome", "firefox", "safari", "edge"];
-
-names! {
-    /// The TLS implementation of the TCP transports (`h2`, `h1`, `auto`; `h3` is always
-    /// rustls inside quinn).
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-    #[non_exhaustive]
-    pub enum TlsEngine {
-        /// rustls (`"rustls"`, default): `profiles` from [`KNOWN_TLS_PROFILES`].
-        #[default]
-        Rustls = "rustls",
-        /// BoringSSL with a browser's exact ClientHello and HTTP/2 preface (`"boring"`,
-        /// only in a build with the `boring` feature): `profiles` from
-        /// [`KNOWN_BORING_PROFILES`].
-        Boring = "boring",
-    }
-}
-
-names! {
-    /// How the TLS profile of each new connection is chosen.
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-    #[non_exhaustive]
-    pub enum ProfileRotation {
-        /// In list order, wrapping around (`"round-robin"`, default).
-        #[default]
-        RoundRobin = "round-robin",
-        /// Uniformly at random (`"random"`).
-        Random = "random",
-    }
-}
-
 section! {
     /// `[tls]`: certificate verification and profiles.
-    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-    #[non_exhaustive]
-    pub struct TlsConfig (raw TlsRaw) {
-        /// Extra PEM CA files. Relative paths are resolved against the config file's directory
-        /// by [`Config::from_file`]. Existence is checked when the files are read, not here.
+    pub struct TlsConfig {
         ca_files: Vec<PathBuf> = (default "[]"), "extra PEM CA files (relative to this file)",
             check check::ca_files;
-        /// Trust the bundled webpki roots (with `false`, `ca_files` must not be empty).
         use_webpki_roots: bool = (default "true"), "trust the bundled Mozilla roots";
-        /// Skip certificate verification entirely; setting it true is warned.
         insecure_skip_verify: bool = (default "false"), "DANGER: accept any certificate",
             check check::insecure;
-        /// `"rustls"` or `"boring"` (BoringSSL browser profiles; a build with the `boring`
-        /// feature only).
         engine: TlsEngine = (default "\"rustls\""),
-            TlsEngine::choices() + " (boring: a build with the `boring` feature)",
+            "\"rustls\" or \"boring\" (boring: a build with the `boring` feature)",
             check check::engine;
-        /// Profiles to rotate over, from [`KNOWN_TLS_PROFILES`] (engine rustls) or
-        /// [`KNOWN_BORING_PROFILES`] (engine boring); must not be empty.
         profiles: Vec<String> = (default "[\"default\"]"),
-            crate::declare::either(KNOWN_TLS_PROFILES.iter().map(|p| format!("{p:?}")))
-                + "; engine boring: "
-                + &crate::declare::either(KNOWN_BORING_PROFILES.iter().map(|p| format!("{p:?}"))),
-            check check::profiles;
-        /// `"round-robin"` or `"random"`; also how `accept_languages` are picked.
+            "\"default\", \"chrome-like\", \"firefox-like\", \"safari-like\" or \"tls13-only\"; \
+             engine boring: \"default\", \"chrome\", \"firefox\", \"safari\" or \"edge\"";
         profile_rotation: ProfileRotation = (default "\"round-robin\""),
-            ProfileRotation::choices() + "; also picks accept_languages";
-        /// `Accept-Language` values, one picked per connection. Empty: no header.
+            "\"round-robin\" or \"random\"; also picks accept_languages";
         accept_languages: Vec<String> = (default "[]"),
             "Accept-Language values, one per connection; empty = none",
             check check::accept_languages;
@@ -589,63 +331,23 @@ section! {
     /// its browser profile's windows (they are part of the fingerprint) and ignores these.
     /// Windows are credit, not buffers: an unread body holds at most `stream_window`, a
     /// connection's unread bodies at most `connection_window` (`docs/h2-windows.md`).
-    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-    #[non_exhaustive]
-    pub struct H2Config (raw H2Raw) {
-        /// `SETTINGS_INITIAL_WINDOW_SIZE`: what one stream may receive before its body is
-        /// read. Bytes, or a string with a unit (`"2MiB"`); within 65535 ..= 2147483647.
+    pub struct H2Config {
         stream_window: ByteSize = (default "\"2MiB\""),
             "per-stream receive window (65535 ..= 2147483647)", check check::h2_window;
-        /// What all the streams of a connection may receive before their bodies are read
-        /// (the first WINDOW_UPDATE); within 65535 ..= 2147483647.
         connection_window: ByteSize = (default "\"5MiB\""),
             "per-connection receive window (65535 ..= 2147483647)", check check::h2_window;
-        /// Grow both windows from a bandwidth-delay product measured with PINGs while
-        /// response data flows, up to 16 MiB (never below the configured values).
         adaptive_window: bool = (default "true"),
             "grow the windows from the measured bandwidth-delay product (up to 16MiB)";
-    }
-}
-
-names! {
-    /// `[pool] placement`: which connection with spare capacity a lease goes to.
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-    #[non_exhaustive]
-    pub enum PlacementKind {
-        /// The least loaded connection (`"spread"`, default).
-        #[default]
-        Spread = "spread",
-        /// One connection filled to `fill_streams` leases before the next (`"fill"`).
-        Fill = "fill",
-    }
-}
-
-names! {
-    /// Kind of health probe.
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-    #[non_exhaustive]
-    pub enum ProbeKind {
-        /// Transport-level ping (HTTP/2 PING, QUIC ping) (`"ping"`, default).
-        #[default]
-        Ping = "ping",
-        /// An HTTP request (`method` `path`), classified like the validation request.
-        Http = "http",
     }
 }
 
 section! {
     /// `[health]`: health probes of idle connections (every `pool.health_check_interval`, with
     /// `pool.test_timeout`).
-    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-    #[non_exhaustive]
-    pub struct HealthConfig (raw HealthRaw) {
-        /// `"ping"` or `"http"`.
-        probe: ProbeKind = (default "\"ping\""), ProbeKind::choices() + " (ping: HTTP/2 or QUIC PING)";
-        /// Request path for `probe = "http"`; must start with `/`.
+    pub struct HealthConfig {
+        probe: ProbeKind = (default "\"ping\""), "\"ping\" or \"http\" (ping: HTTP/2 or QUIC PING)";
         path: String = (default "\"/\""), "for probe = \"http\"", check check::http_path;
-        /// Request method for `probe = "http"`.
         method: String = (default "\"GET\""), "for probe = \"http\"", check check::http_method;
-        /// Probes in flight at once; at least 1.
         concurrency: usize = (default "32"), "probes in flight", check check::nonzero;
     }
 }
@@ -654,33 +356,11 @@ section! {
     /// `[validation]`: the "hot connect" request a new connection must pass before it is
     /// admitted (with `pool.test_timeout`). A response with `pool.banned_status` blacklists
     /// the IP.
-    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-    #[non_exhaustive]
-    pub struct ValidationConfig (raw ValidationRaw) {
-        /// Run the check (otherwise new connections are admitted after the handshake).
+    pub struct ValidationConfig {
         enabled: bool = (default "false"), "run the check before admitting a connection";
-        /// Request method.
         method: String = (default "\"GET\""), "request method", check check::http_method;
-        /// Request path; must start with `/`.
         path: String = (default "\"/\""), "request path", check check::http_path;
-        /// Request body.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        body: Option<String> = (optional "\"\""), "optional request body";
-    }
-}
-
-names! {
-    /// `[h3] congestion`: the congestion controller of a QUIC connection's sending side.
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-    #[non_exhaustive]
-    pub enum CongestionKind {
-        /// CUBIC (`"cubic"`, default).
-        #[default]
-        Cubic = "cubic",
-        /// NewReno (`"newreno"`).
-        NewReno = "newreno",
-        /// BBR (`"bbr"`, quinn's experimental implementation).
-        Bbr = "bbr",
+        #[serde(skip_serializing_if = "Option::is_none")] body: Option<String> = (optional "\"\""), "optional request body";
     }
 }
 
@@ -688,29 +368,18 @@ section! {
     /// `[h3]`: the QUIC transport of HTTP/3 connections, tuned for real paths (RTT 10-150
     /// ms): pool-dial-quic's `QuicOptions` windows, initial RTT and congestion controller. The
     /// values and the measurements behind them: `docs/quic-tuning.md`.
-    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-    #[non_exhaustive]
-    pub struct H3Config (raw H3Raw) {
-        /// Per-stream receive window: one response body moves at most this per round trip,
-        /// and a slowly read body holds at most this in memory; 1 byte to 4 GiB - 1.
+    pub struct H3Config {
         stream_receive_window: ByteSize = (default "\"6MiB\""),
             "per stream: one body moves at most this per RTT (quinn: 1.25MB)",
             check check::quic_stream_window;
-        /// Connection receive window (all streams of a connection): what one connection
-        /// holds at most for slow readers; at least 1 byte.
         receive_window: ByteSize = (default "\"15MiB\""),
             "per connection, all streams (quinn: unlimited)", check check::quic_window;
-        /// Request data buffered unacknowledged over all streams; at least 1 byte.
         send_window: ByteSize = (default "\"10MB\""), "request data in flight (quinn's)",
             check check::quic_window;
-        /// RTT assumed before the first sample (sets the first handshake retransmission
-        /// timeout); must not be zero.
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        initial_rtt: Duration = (default "\"100ms\""),
+        #[serde(serialize_with = "hms")] initial_rtt: Duration as dur = (default "\"100ms\""),
             "RTT assumed before the first sample (quinn: 333ms)", check check::nonzero;
-        /// `"cubic"`, `"newreno"` or `"bbr"`: the controller of what the client sends.
         congestion: CongestionKind = (default "\"cubic\""),
-            CongestionKind::choices() + " (of what the client sends)";
+            "\"cubic\", \"newreno\" or \"bbr\" (of what the client sends)";
     }
 }
 
@@ -719,135 +388,47 @@ section! {
     /// so a silently dropped path is found on an idle connection (`docs/tcp-keepalive.md`).
     /// Linux counts these in whole seconds (`user_timeout`: milliseconds); a non-zero value
     /// below 1 s is sent as 1 s.
-    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-    #[non_exhaustive]
-    pub struct TcpConfig (raw TcpRaw) {
-        /// Idle time before the first keepalive probe (`TCP_KEEPIDLE`); 0 turns keepalive
-        /// off (no `SO_KEEPALIVE`).
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        keepalive_idle: Duration = (default "15"), "first keepalive probe after this idle; 0 = off";
-        /// Time between unanswered keepalive probes (`TCP_KEEPINTVL`); must not be zero.
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        keepalive_interval: Duration = (default "5"), "between unanswered probes",
+    pub struct TcpConfig {
+        #[serde(serialize_with = "hms")] keepalive_idle: Duration as dur = (default "15"), "first keepalive probe after this idle; 0 = off";
+        #[serde(serialize_with = "hms")] keepalive_interval: Duration as dur = (default "5"), "between unanswered probes",
             check check::nonzero;
-        /// Unanswered probes before the connection is reset (`TCP_KEEPCNT`), unless
-        /// `user_timeout` resets it first; 1-127.
         keepalive_retries: u32 = (default "3"), "unanswered probes before reset (1-127)",
             check check::keepalive_retries;
-        /// `TCP_USER_TIMEOUT`: reset the connection once sent data or a keepalive probe has
-        /// gone unacknowledged this long; 0: the kernel's default (about 15 minutes of
-        /// retransmissions).
-        #[serde(serialize_with = "humantime_serde::serialize")]
-        user_timeout: Duration = (default "20"), "reset after this long unacknowledged; 0 = kernel default";
+        #[serde(serialize_with = "hms")] user_timeout: Duration as dur = (default "20"), "reset after this long unacknowledged; 0 = kernel default";
     }
 }
 
 section! {
     /// `[source_addrs]`: local addresses that dials bind to, rotated per dial and matched to
     /// the target's address family.
-    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-    #[non_exhaustive]
-    pub struct SourceAddrsConfig (raw SourceAddrsRaw) {
-        /// Static local IPv4/IPv6 addresses. Empty: the OS picks.
+    pub struct SourceAddrsConfig {
         addrs: Vec<IpAddr> = (default "[]"), "local IPv4/IPv6 addresses; empty = the OS picks";
-        /// An IPv6 prefix (e.g. `"2001:db8::/64"`) to draw source addresses from.
-        #[serde(skip_serializing_if = "Option::is_none", serialize_with = "crate::read::range")]
-        ipv6_prefix: Option<IpRange> = (optional "\"2001:db8::/64\""),
+        #[serde(skip_serializing_if = "Option::is_none", serialize_with = "crate::values::ser_range")] ipv6_prefix: Option<IpRange> as crate::values::opt_range = (optional "\"2001:db8::/64\""),
             "optional IPv6 prefix to draw source addresses from", check check::ipv6_prefix;
     }
 }
 
 section! {
     /// `[metrics]`: the Prometheus exporter.
-    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-    #[non_exhaustive]
-    pub struct MetricsConfig (raw MetricsRaw) {
-        /// Serve metrics.
+    pub struct MetricsConfig {
         enabled: bool = (default "false"), "serve Prometheus metrics";
-        /// Listen address, loopback by default; any other address is allowed when written
-        /// explicitly (a warning notes a non-loopback address).
         listen: SocketAddr = (default "\"127.0.0.1:9898\""),
             "loopback by default; any address if you write it";
-    }
-}
-
-names! {
-    /// The fleet backend.
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-    #[non_exhaustive]
-    pub enum FleetBackend {
-        /// No sharing: a lone pool (`"none"`, the default).
-        #[default]
-        None = "none",
-        /// Redis (`pool-redis`).
-        Redis = "redis",
-    }
-}
-
-names! {
-    /// What a worker shares with the fleet.
-    #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-    #[non_exhaustive]
-    pub enum FleetShare {
-        /// Bans and unbans, and re-test leases (`"blacklist"`).
-        #[default]
-        Blacklist = "blacklist",
-        /// The per-host connection budget, with `fleet_max_conns_per_host` (`"budgets"`).
-        Budgets = "budgets",
-        /// The worker's heartbeat and hosts, for `hotpool fleet status` (`"stats"`).
-        Stats = "stats",
     }
 }
 
 section! {
     /// `[fleet]`: a fleet of workers sharing what they learn through a backend (see
     /// `docs/fleet.md`). The default backend `"none"` shares nothing.
-    #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-    #[non_exhaustive]
-    pub struct FleetConfig (raw FleetRaw) {
-        /// `"none"` or `"redis"`.
-        backend: FleetBackend = (default "\"none\""), FleetBackend::choices();
-        /// The backend's URL (`redis://[user:password@]host:port/db`). A password in it is
-        /// never logged nor shown (a serialized config writes it as `***`).
-        #[serde(serialize_with = "crate::fleet::hidden_url")]
-        url: String = (default "\"redis://127.0.0.1:6379/0\""),
+    pub struct FleetConfig {
+        backend: FleetBackend = (default "\"none\""), "\"none\" or \"redis\"";
+        #[serde(serialize_with = "crate::values::hidden_url")] url: String = (default "\"redis://127.0.0.1:6379/0\""),
             "its password is never logged", check check::fleet_url;
-        /// Prefix of every key and channel: 1-64 of `[A-Za-z0-9:._-]`.
         prefix: String = (default "\"hotpool:\""), "of every key and channel",
             check check::fleet_prefix;
-        /// What this worker shares: `"blacklist"`, `"budgets"`, `"stats"`.
         share: Vec<FleetShare> = (default "[\"blacklist\", \"budgets\", \"stats\"]"),
-            FleetShare::choices();
-        /// The fleet-wide limit of connections per host (with `"budgets"` shared); absent:
-        /// no fleet budget.
-        #[serde(skip_serializing_if = "Option::is_none")]
-        fleet_max_conns_per_host: Option<usize> = (optional "16"),
+            "\"blacklist\", \"budgets\" or \"stats\"";
+        #[serde(skip_serializing_if = "Option::is_none")] fleet_max_conns_per_host: Option<usize> = (optional "16"),
             "optional fleet-wide connections per host";
     }
 }
-
-/// `Default` is each section's declared defaults.
-macro_rules! declared_defaults {
-    ($($name:ident),*) => {$(
-        impl Default for $name {
-            fn default() -> Self {
-                Self::declared()
-            }
-        }
-    )*};
-}
-
-declared_defaults!(
-    PoolConfig,
-    IpListConfig,
-    DnsConfig,
-    TlsConfig,
-    H2Config,
-    HealthConfig,
-    ValidationConfig,
-    H3Config,
-    TcpConfig,
-    SourceAddrsConfig,
-    MetricsConfig,
-    FleetConfig
-);

@@ -18,21 +18,3 @@ impl Config {
         }
     }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn health_keys_are_carried_over() {
-        assert_eq!(Config::default().health_options(), HealthOptions::default());
-        let cfg = Config::from_str_named(
-            "[pool]\ntest_timeout = 3\n[health]\nconcurrency = 4\n",
-            "t.toml",
-        )
-        .unwrap();
-        let h = cfg.health_options();
-        assert_eq!(h.test_timeout, std::time::Duration::from_secs(3));
-        assert_eq!(h.concurrency, 4);
-    }
-}
