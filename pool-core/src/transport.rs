@@ -107,6 +107,10 @@ pub enum DialErrorKind {
     /// HTTP/2-only dialer): the server is healthy, the configuration is wrong. The IP is not
     /// penalised, and waiters fail at once (redialing meets the same answer).
     Unsupported,
+    /// The proxy in front of the address failed: unreachable, timed out, wanted credentials,
+    /// refused the tunnel or answered malformed. The address is not to blame: it is not
+    /// penalised, and waiters fail at once (redialing meets the same proxy).
+    Proxy,
 }
 
 impl DialErrorKind {
@@ -114,7 +118,10 @@ impl DialErrorKind {
     pub fn counts_toward_blacklist(self) -> bool {
         !matches!(
             self,
-            DialErrorKind::Rejected | DialErrorKind::Local | DialErrorKind::Unsupported
+            DialErrorKind::Rejected
+                | DialErrorKind::Local
+                | DialErrorKind::Unsupported
+                | DialErrorKind::Proxy
         )
     }
 
@@ -129,6 +136,7 @@ impl DialErrorKind {
             DialErrorKind::Rejected => "rejected",
             DialErrorKind::Local => "local",
             DialErrorKind::Unsupported => "unsupported",
+            DialErrorKind::Proxy => "proxy",
         }
     }
 }

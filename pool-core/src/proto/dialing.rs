@@ -214,10 +214,10 @@ impl<T> PoolState<T> {
         }
         if matches!(
             error.kind(),
-            DialErrorKind::Local | DialErrorKind::Unsupported
+            DialErrorKind::Local | DialErrorKind::Unsupported | DialErrorKind::Proxy
         ) {
-            // Redialing would hit the same local limit (or the same protocol answer), and
-            // the address is not to blame: waiters fail now unless another dial may still
+            // Redialing would hit the same local limit (or the same protocol answer, or the
+            // same proxy), and the address is not to blame: waiters fail now unless another dial may still
             // serve them.
             let host = self.hosts.get(h);
             if host.usable == 0 && host.dialing == 0 && !host.waiters.is_empty() {
