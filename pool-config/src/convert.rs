@@ -220,6 +220,7 @@ pub(crate) mod tls {
                 validation,
                 max_response_header_size: self.pool.max_response_header_size,
                 tcp: self.tcp.tcp_options(),
+                proxy: None,
             })
         }
 

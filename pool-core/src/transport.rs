@@ -125,6 +125,17 @@ impl DialErrorKind {
         )
     }
 
+    /// The kind of a failed connect (or socket setup): [`DialErrorKind::Local`] when a local
+    /// resource ran out (file descriptors, memory, buffers, local ports), else
+    /// [`DialErrorKind::Connect`].
+    pub fn of_connect(error: &std::io::Error) -> Self {
+        if is_local_exhaustion(error) {
+            DialErrorKind::Local
+        } else {
+            DialErrorKind::Connect
+        }
+    }
+
     /// A short, stable label (used in metrics).
     pub fn as_str(self) -> &'static str {
         match self {
@@ -160,12 +171,7 @@ impl DialError {
     /// A failed connect (or socket setup): [`DialErrorKind::Local`] when a local resource
     /// ran out, [`DialErrorKind::Connect`] otherwise.
     pub fn connect(error: std::io::Error) -> Self {
-        let kind = if is_local_exhaustion(&error) {
-            DialErrorKind::Local
-        } else {
-            DialErrorKind::Connect
-        };
-        Self::new(kind, error)
+        Self::new(DialErrorKind::of_connect(&error), error)
     }
 
     /// What kind of failure this was.

@@ -4,6 +4,7 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::time::Instant;
 
 use bytes::Bytes;
 use http::{Request, Response};
@@ -76,11 +77,16 @@ impl BoringDialer {
         &self.opts
     }
 
-    async fn connect(&self, built: &Built, target: &Target) -> Result<BoringConn, DialError> {
+    async fn connect(
+        &self,
+        built: &Built,
+        target: &Target,
+        deadline: Instant,
+    ) -> Result<BoringConn, DialError> {
         let opts = &self.opts;
         let (tls, info) = built
             .tls
-            .connect(target, opts, opts.mode, &self.metrics)
+            .connect(target, opts, opts.mode, &self.metrics, deadline)
             .await?;
         let shape = HeaderShape::of(&built.tls);
         let inner = if info.alpn.as_deref() == Some(b"h2") {
@@ -120,7 +126,8 @@ impl Dialer for BoringDialer {
             .profile_rotation
             .pick(&self.profiles)
             .ok_or_else(|| DialError::new(DialErrorKind::Handshake, "no profile"))?;
-        let conn = tokio::time::timeout(opts.conn_timeout, self.connect(built, target))
+        let deadline = Instant::now() + opts.conn_timeout;
+        let conn = tokio::time::timeout_at(deadline, self.connect(built, target, deadline))
             .await
             .map_err(|_| dial_timeout("connect + TLS + HTTP handshake", opts.conn_timeout))??;
         if let Some(validation) = &opts.validation {

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use pool_dial::{Rotation, SourceAddrs, TcpOptions, Trust};
+use pool_dial::{Proxy, Rotation, SourceAddrs, TcpOptions, Trust};
 use pool_http::Validation;
 
 use crate::profiles::BrowserProfile;
@@ -70,6 +70,10 @@ pub struct BoringOptions {
     /// same dial as the rustls dialers', `pool_dial::connect_tcp`). Default:
     /// `TcpOptions::default()`.
     pub tcp: TcpOptions,
+    /// The proxy every dial goes through (HTTP CONNECT, SOCKS5, SOCKS4: the same proxy step
+    /// as the rustls dialers', `pool_dial::dial_tcp`), or `None` to dial directly. Part of
+    /// the dialer's identity. Default: `None`.
+    pub proxy: Option<Proxy>,
 }
 
 impl Default for BoringOptions {
@@ -88,6 +92,7 @@ impl Default for BoringOptions {
             max_streams_cap: 256,
             max_response_body: usize::MAX,
             tcp: TcpOptions::default(),
+            proxy: None,
         }
     }
 }

@@ -14,8 +14,9 @@ use btls::x509::store::X509StoreBuilder;
 use http::HeaderValue;
 use pool_core::{DialError, DialErrorKind, Target};
 use pool_dial::metrics::TlsMetrics;
-use pool_dial::{TlsInfo, Trust, connect_tcp, warn_insecure_dial};
+use pool_dial::{TlsInfo, Trust, dial_tcp, warn_insecure_dial};
 use tokio::net::TcpStream;
+use tokio::time::Instant;
 
 use crate::error::BoringError;
 use crate::options::{BoringOptions, Mode};
@@ -285,6 +286,7 @@ impl BuiltProfile {
         opts: &BoringOptions,
         mode: Mode,
         metrics: &TlsMetrics,
+        deadline: Instant,
     ) -> Result<(BoringStream, TlsInfo), DialError> {
         let insecure = opts.trust.danger_accept_invalid_certs;
         if insecure {
@@ -293,9 +295,8 @@ impl BuiltProfile {
         let ssl = self
             .ssl_for(&target.host, insecure)
             .map_err(handshake_setup)?;
-        let tcp = connect_tcp(target.addr, &opts.source_addrs, &opts.tcp)
-            .await
-            .map_err(DialError::connect)?;
+        let proxy = opts.proxy.as_ref();
+        let tcp = dial_tcp(target, proxy, &opts.source_addrs, &opts.tcp, deadline).await?;
         let local_addr = tcp
             .local_addr()
             .map_err(|e| DialError::new(DialErrorKind::Connect, e))?;

@@ -5,6 +5,7 @@
 use pool_core::{DialError, Dialer, Target};
 use pool_dial::{AlpnBody, AlpnConn, H1Conn, H2Windows, dial_timeout};
 use pool_rustls::ConfigError;
+use tokio::time::Instant;
 
 use crate::H2Body;
 use crate::h2::{H2Conn, H2Dialer};
@@ -78,8 +79,8 @@ impl HttpsDialer {
         &self.core.opts
     }
 
-    async fn connect(&self, target: &Target) -> Result<HttpsConn, DialError> {
-        let (tls, info) = self.core.connect(target).await?;
+    async fn connect(&self, target: &Target, deadline: Instant) -> Result<HttpsConn, DialError> {
+        let (tls, info) = self.core.connect(target, deadline).await?;
         Ok(if info.alpn.as_deref() == Some(b"h2") {
             HttpsConn::H2(self.h2.establish(tls, info).await?)
         } else {
@@ -101,7 +102,8 @@ impl Dialer for HttpsDialer {
 
     async fn dial(&self, target: &Target) -> Result<HttpsConn, DialError> {
         let opts = &self.core.opts;
-        let conn = tokio::time::timeout(opts.conn_timeout, self.connect(target))
+        let deadline = Instant::now() + opts.conn_timeout;
+        let conn = tokio::time::timeout_at(deadline, self.connect(target, deadline))
             .await
             .map_err(|_| dial_timeout("connect + TLS + HTTP handshake", opts.conn_timeout))??;
         match &conn {

@@ -4,6 +4,7 @@
 use pool_core::{DialError, Dialer, Target};
 use pool_dial::{H1Conn, dial_timeout};
 use pool_rustls::ConfigError;
+use tokio::time::Instant;
 
 use crate::options::TlsOptions;
 use crate::tls::{AlpnRule, HTTP1_ALPN, TlsCore};
@@ -44,11 +45,12 @@ impl Dialer for H1Dialer {
 
     async fn dial(&self, target: &Target) -> Result<H1Conn, DialError> {
         let opts = &self.core.opts;
+        let deadline = Instant::now() + opts.conn_timeout;
         let connect = async {
-            let (tls, info) = self.core.connect(target).await?;
+            let (tls, info) = self.core.connect(target, deadline).await?;
             H1Conn::establish(tls, info, opts.max_response_header_size).await
         };
-        let conn = tokio::time::timeout(opts.conn_timeout, connect)
+        let conn = tokio::time::timeout_at(deadline, connect)
             .await
             .map_err(|_| dial_timeout("connect + TLS handshake", opts.conn_timeout))??;
         conn.validate(opts.validation.as_ref(), opts.test_timeout)

@@ -4,6 +4,7 @@
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use tokio::time::Instant;
 
 use bytes::Bytes;
 use h2::client::SendRequest;
@@ -46,8 +47,8 @@ impl H2Dialer {
         })
     }
 
-    async fn connect(&self, target: &Target) -> Result<H2Conn, DialError> {
-        let (tls, info) = self.core.connect(target).await?;
+    async fn connect(&self, target: &Target, deadline: Instant) -> Result<H2Conn, DialError> {
+        let (tls, info) = self.core.connect(target, deadline).await?;
         self.establish(tls, info).await
     }
 
@@ -106,7 +107,8 @@ impl Dialer for H2Dialer {
 
     async fn dial(&self, target: &Target) -> Result<H2Conn, DialError> {
         let opts = &self.core.opts;
-        let conn = tokio::time::timeout(opts.conn_timeout, self.connect(target))
+        let deadline = Instant::now() + opts.conn_timeout;
+        let conn = tokio::time::timeout_at(deadline, self.connect(target, deadline))
             .await
             .map_err(|_| dial_timeout("connect + TLS + HTTP/2 handshake", opts.conn_timeout))??;
         self.validate(&conn).await?;

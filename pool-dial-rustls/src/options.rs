@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use pool_dial::{H2Windows, Rotation, SourceAddrs, TcpOptions, Trust};
+use pool_dial::{H2Windows, Proxy, Rotation, SourceAddrs, TcpOptions, Trust};
 use pool_http::Validation;
 use pool_rustls::TlsProfile;
 
@@ -51,6 +51,10 @@ pub struct TlsOptions {
     /// Keepalive and `TCP_USER_TIMEOUT` of the TCP connection (the config's `[tcp]`).
     /// Default: [`TcpOptions::default`].
     pub tcp: TcpOptions,
+    /// The proxy every dial goes through (`pool_dial::proxy`: HTTP CONNECT, SOCKS5,
+    /// SOCKS4), or `None` to dial directly. Part of the dialer's identity: a pool has one
+    /// dialer, so its connections all left through this proxy. Default: `None`.
+    pub proxy: Option<Proxy>,
 }
 
 impl Default for TlsOptions {
@@ -68,6 +72,7 @@ impl Default for TlsOptions {
             validation: None,
             max_response_header_size: pool_http::DEFAULT_MAX_RESPONSE_HEADER_SIZE,
             tcp: TcpOptions::default(),
+            proxy: None,
         }
     }
 }

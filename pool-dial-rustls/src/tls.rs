@@ -10,7 +10,7 @@ use http::HeaderValue;
 use pool_core::{Connection, DialError, DialErrorKind, Dialer, Target};
 use pool_dial::metrics::TlsMetrics;
 use pool_dial::{
-    Rotation, RoundRobin, TlsConnection, TlsInfo, connect_tcp, dial_timeout, validate_on_stream,
+    Rotation, RoundRobin, TlsConnection, TlsInfo, dial_tcp, dial_timeout, validate_on_stream,
     warn_insecure_dial, when_closed,
 };
 use rustls_pki_types::ServerName;
@@ -18,6 +18,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
+use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
@@ -159,6 +160,7 @@ impl TlsCore {
     pub(crate) async fn connect(
         &self,
         target: &Target,
+        deadline: Instant,
     ) -> Result<(TlsStream<TcpStream>, TlsInfo), DialError> {
         let profile = self
             .profile_rotation
@@ -169,9 +171,9 @@ impl TlsCore {
         if self.opts.trust.danger_accept_invalid_certs {
             warn_insecure_dial("tls", &target.host, target.addr);
         }
-        let tcp = connect_tcp(target.addr, &self.opts.source_addrs, &self.opts.tcp)
-            .await
-            .map_err(DialError::connect)?;
+        let opts = &self.opts;
+        let proxy = opts.proxy.as_ref();
+        let tcp = dial_tcp(target, proxy, &opts.source_addrs, &opts.tcp, deadline).await?;
         let local_addr = tcp
             .local_addr()
             .map_err(|e| DialError::new(DialErrorKind::Connect, e))?;
@@ -250,7 +252,9 @@ impl Dialer for TlsDialer {
 
     async fn dial(&self, target: &Target) -> Result<TlsConn, DialError> {
         let opts = &self.core.opts;
-        let (mut stream, info) = tokio::time::timeout(opts.conn_timeout, self.core.connect(target))
+        let deadline = Instant::now() + opts.conn_timeout;
+        let connect = self.core.connect(target, deadline);
+        let (mut stream, info) = tokio::time::timeout_at(deadline, connect)
             .await
             .map_err(|_| dial_timeout("connect + TLS handshake", opts.conn_timeout))??;
         if let Some(validation) = &opts.validation {

@@ -8,6 +8,10 @@ use std::time::Duration;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpSocket, TcpStream};
 
+use pool_core::{DialError, DialErrorKind, Target};
+use tokio::time::Instant;
+
+use crate::proxy::{Proxy, ProxyError, ProxyScheme, open_tunnel};
 use crate::source::SourceAddrs;
 
 /// TCP socket options set on every TCP dial (both TLS engines'):
@@ -120,4 +124,83 @@ pub async fn connect_tcp(
     let stream = socket.connect(addr).await?;
     stream.set_nodelay(true)?;
     Ok(stream)
+}
+
+/// The TCP dial of every TCP dialer: a TCP connection to `target.addr`, directly or through
+/// `proxy` (connect to the proxy, from a rotated source address and with `tcp`'s options,
+/// then ask it for a tunnel: see [`crate::proxy`]). On `Ok` the stream carries the origin's
+/// bytes; the caller's TLS handshake follows for `target.host` as usual.
+///
+/// `deadline` is the dial's (the caller bounds the whole dial by it too): the proxy step
+/// ends by it with its own error, so a proxy that hangs is the proxy's failure
+/// ([`DialErrorKind::Proxy`], the address not penalised), not the address's timeout.
+/// Errors: [`DialError::connect`] for a direct connect; `Proxy` for everything in the
+/// proxy step except local resource exhaustion (`Local`).
+pub async fn dial_tcp(
+    target: &Target,
+    proxy: Option<&Proxy>,
+    sources: &SourceAddrs,
+    tcp: &TcpOptions,
+    deadline: Instant,
+) -> Result<TcpStream, DialError> {
+    let Some(proxy) = proxy else {
+        return connect_tcp(target.addr, sources, tcp)
+            .await
+            .map_err(DialError::connect);
+    };
+    if proxy.scheme() == ProxyScheme::Https {
+        return Err(DialError::new(
+            DialErrorKind::Unsupported,
+            format!("{proxy}: https:// proxies (TLS to the proxy) are not supported yet"),
+        ));
+    }
+    let step = async {
+        let at = proxy_addr(proxy).await?;
+        let mut stream = connect_tcp(at, sources, tcp).await.map_err(|e| {
+            match DialErrorKind::of_connect(&e) {
+                DialErrorKind::Local => DialError::connect(e),
+                _ => proxy_failed(ProxyError::Io {
+                    proxy: proxy.endpoint(),
+                    source: e,
+                }),
+            }
+        })?;
+        open_tunnel(&mut stream, proxy, &target.host, target.addr)
+            .await
+            .map_err(proxy_failed)?;
+        Ok(stream)
+    };
+    match tokio::time::timeout_at(deadline, step).await {
+        Ok(result) => result,
+        Err(_) => Err(proxy_failed(ProxyError::Timeout {
+            proxy: proxy.endpoint(),
+        })),
+    }
+}
+
+/// The proxy's address: its host as an IP literal, else the system resolver's first answer.
+async fn proxy_addr(proxy: &Proxy) -> Result<SocketAddr, DialError> {
+    if let Ok(ip) = proxy.host().parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, proxy.port()));
+    }
+    let resolved = tokio::net::lookup_host((proxy.host(), proxy.port()))
+        .await
+        .map_err(|e| {
+            proxy_failed(ProxyError::Io {
+                proxy: proxy.endpoint(),
+                source: e,
+            })
+        })?
+        .next();
+    resolved.ok_or_else(|| {
+        let none = io::Error::new(io::ErrorKind::NotFound, "the proxy's name has no address");
+        proxy_failed(ProxyError::Io {
+            proxy: proxy.endpoint(),
+            source: none,
+        })
+    })
+}
+
+fn proxy_failed(error: ProxyError) -> DialError {
+    DialError::new(DialErrorKind::Proxy, error)
 }

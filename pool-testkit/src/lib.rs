@@ -84,6 +84,8 @@ pub mod hostile;
 mod net;
 #[cfg(feature = "servers")]
 pub mod origin;
+#[cfg(feature = "servers")]
+pub mod proxies;
 #[cfg(feature = "redis")]
 mod redis;
 #[cfg(feature = "servers")]

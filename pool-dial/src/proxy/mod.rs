@@ -242,6 +242,13 @@ pub enum ProxyError {
         /// Why it cannot be.
         reason: &'static str,
     },
+    /// The proxy step (connect to the proxy and its reply) did not end by the dial's
+    /// deadline: a proxy that accepts and never answers, or answers without end.
+    #[error("proxy {proxy} did not open a tunnel by the dial's deadline")]
+    Timeout {
+        /// The proxy's endpoint.
+        proxy: String,
+    },
     /// Reading from or writing to the proxy failed (including its closing the connection
     /// before the end of its reply).
     #[error("proxy {proxy}: {source}")]

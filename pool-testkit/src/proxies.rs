@@ -1,0 +1,187 @@
+//! Real proxies from Debian's packages, started on loopback for a test: squid (HTTP
+//! CONNECT, Basic auth), tinyproxy (HTTP CONNECT, Basic auth), microsocks (SOCKS5,
+//! username/password) and Dante (SOCKS4/4a/5). Each runs in the foreground in a temporary
+//! directory and is killed when its handle drops. `.ci/run` installs them (`squid`,
+//! `tinyproxy`, `microsocks`, `dante-server`); a missing one is an error naming its package.
+
+use std::io;
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Which proxy server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProxyKind {
+    /// squid: HTTP CONNECT.
+    Squid,
+    /// tinyproxy: HTTP CONNECT.
+    Tinyproxy,
+    /// microsocks: SOCKS5.
+    Microsocks,
+    /// Dante (`danted`): SOCKS4, 4a and 5.
+    Dante,
+}
+
+/// A running proxy server.
+pub struct ProxyServer {
+    kind: ProxyKind,
+    addr: SocketAddr,
+    child: Child,
+    dir: PathBuf,
+}
+
+impl ProxyServer {
+    /// Starts `kind` on 127.0.0.1, requiring `credentials` (user, password) if given
+    /// (Dante: none, it authenticates by system users). Waits (up to 10 s) until it accepts.
+    pub fn start(kind: ProxyKind, credentials: Option<(&str, &str)>) -> io::Result<Self> {
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("an address");
+        let dir = std::env::temp_dir().join(format!(
+            "hotpool-proxy-{kind:?}-{}-{port}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| io::Error::other(format!("{}: {e}", dir.display())))?;
+        // squid and Dante drop privileges when started as root: let them write here.
+        set_mode(&dir, 0o777);
+        let d = dir.display();
+        let mut command = match kind {
+            ProxyKind::Squid => {
+                let mut conf = format!(
+                    "http_port 127.0.0.1:{port}\ncache deny all\naccess_log none\n\
+                     cache_log {d}/cache.log\npid_filename {d}/squid.pid\ncoredump_dir {d}\n\
+                     shutdown_lifetime 0 seconds\n"
+                );
+                if let Some((user, password)) = credentials {
+                    let hash = apr1(password)?;
+                    write(&dir.join("passwd"), &format!("{user}:{hash}\n"))?;
+                    set_mode(&dir.join("passwd"), 0o644);
+                    conf.push_str(&format!(
+                        "auth_param basic program /usr/lib/squid/basic_ncsa_auth {d}/passwd\n\
+                         acl users proxy_auth REQUIRED\nhttp_access allow users\n\
+                         http_access deny all\n"
+                    ));
+                } else {
+                    conf.push_str("http_access allow all\n");
+                }
+                write(&dir.join("squid.conf"), &conf)?;
+                let mut c = Command::new("squid");
+                c.args(["-N", "-f"]).arg(dir.join("squid.conf"));
+                c
+            }
+            ProxyKind::Tinyproxy => {
+                let mut conf = format!(
+                    "Port {port}\nListen 127.0.0.1\nTimeout 30\nMaxClients 64\nAllow 127.0.0.1\n\
+                     LogLevel Critical\nPidFile \"{d}/tinyproxy.pid\"\n"
+                );
+                if let Some((user, password)) = credentials {
+                    conf.push_str(&format!("BasicAuth {user} {password}\n"));
+                }
+                write(&dir.join("tinyproxy.conf"), &conf)?;
+                let mut c = Command::new("tinyproxy");
+                c.args(["-d", "-c"]).arg(dir.join("tinyproxy.conf"));
+                c
+            }
+            ProxyKind::Microsocks => {
+                let mut c = Command::new("microsocks");
+                c.args(["-i", "127.0.0.1", "-p", &port.to_string()]);
+                if let Some((user, password)) = credentials {
+                    c.args(["-u", user, "-P", password]);
+                }
+                c
+            }
+            ProxyKind::Dante => {
+                let conf = format!(
+                    "logoutput: {d}/danted.log\ninternal: 127.0.0.1 port = {port}\n\
+                     external: 127.0.0.1\nclientmethod: none\nsocksmethod: none\n\
+                     user.privileged: root\nuser.unprivileged: nobody\n\
+                     client pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 }}\n\
+                     socks pass {{ from: 127.0.0.0/8 to: 0.0.0.0/0 protocol: tcp }}\n"
+                );
+                write(&dir.join("danted.conf"), &conf)?;
+                let mut c = Command::new("danted");
+                c.arg("-f")
+                    .arg(dir.join("danted.conf"))
+                    .args(["-p"])
+                    .arg(dir.join("danted.pid"));
+                c
+            }
+        };
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                io::Error::other(format!(
+                    "starting {kind:?}: {e} (is its Debian package installed?)"
+                ))
+            })?;
+        let server = Self {
+            kind,
+            addr,
+            child,
+            dir,
+        };
+        server.wait_accepting()?;
+        Ok(server)
+    }
+
+    /// Where it listens.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    fn wait_accepting(&self) -> io::Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok()
+            {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Err(io::Error::other(format!(
+            "{:?} did not accept on {} within 10 s",
+            self.kind, self.addr
+        )))
+    }
+}
+
+impl Drop for ProxyServer {
+    fn drop(&mut self) {
+        // Dante forks children: end them while they are still the parent's.
+        if self.kind == ProxyKind::Dante {
+            let _ = Command::new("pkill")
+                .args(["-P", &self.child.id().to_string()])
+                .status();
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("its address").port()
+}
+
+fn write(path: &std::path::Path, text: &str) -> io::Result<()> {
+    std::fs::write(path, text).map_err(|e| io::Error::other(format!("{}: {e}", path.display())))
+}
+
+fn set_mode(path: &std::path::Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode));
+}
+
+/// An Apache MD5 (`$apr1$`) password hash for squid's `basic_ncsa_auth`, by `openssl passwd`.
+fn apr1(password: &str) -> io::Result<String> {
+    let out = Command::new("openssl")
+        .args(["passwd", "-apr1", password])
+        .output()
+        .map_err(|e| io::Error::other(format!("openssl passwd: {e}")))?;
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}

@@ -1,0 +1,296 @@
+//! Egress through real proxies from Debian's packages (squid, tinyproxy: HTTP CONNECT;
+//! microsocks: SOCKS5; Dante: SOCKS4 and 5), for both TLS engines, and through hostile
+//! proxies written here. The proxy is asked for each address (`CONNECT ip:port`), so every
+//! address stays its own connection; certificates are still checked for the host name; a
+//! proxy's failure is `DialErrorKind::Proxy`, never counted against the origin's address.
+//!
+//! The tests take one lock: the fd check needs no other test's sockets in flight.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pool_core::{DialErrorKind, Dialer, Pool, PoolOptions};
+use pool_dial_boring::{BoringDialer, BoringOptions};
+use pool_dial_rustls::{
+    ConnectBy, Credentials, H1Dialer, H2Dialer, H2Options, Proxy, ProxyScheme, TlsOptions,
+};
+use pool_http::HttpLeaseExt;
+use pool_testkit::fds::open_fds;
+use pool_testkit::proxies::{ProxyKind, ProxyServer};
+use pool_testkit::{H2Origin, H2OriginOptions, TestCa, eventually};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+mod common;
+use common::{WAIT, get, trust};
+
+const HOST: &str = "a.test";
+const DIAL_TIMEOUT: Duration = Duration::from_secs(3);
+
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn origin(ca: &Arc<TestCa>, third: u8) -> H2Origin {
+    let addrs: Vec<IpAddr> = vec![
+        [127, 0, 160 + third, 1].into(),
+        [127, 0, 160 + third, 2].into(),
+    ];
+    H2Origin::start(H2OriginOptions::new(&addrs, &[HOST], ca))
+        .await
+        .unwrap()
+}
+
+fn tls(ca: &TestCa, proxy: Proxy) -> TlsOptions {
+    TlsOptions {
+        trust: trust(ca),
+        conn_timeout: DIAL_TIMEOUT,
+        test_timeout: DIAL_TIMEOUT,
+        proxy: Some(proxy),
+        ..TlsOptions::default()
+    }
+}
+
+fn h2(ca: &TestCa, proxy: Proxy) -> H2Dialer {
+    let mut options = H2Options::default();
+    let alpn = options.tls.alpn.clone();
+    options.tls = TlsOptions {
+        alpn,
+        ..tls(ca, proxy)
+    };
+    H2Dialer::new(options).unwrap()
+}
+
+fn boring(ca: &TestCa, proxy: Proxy) -> BoringDialer {
+    BoringDialer::new(BoringOptions {
+        trust: trust(ca),
+        conn_timeout: DIAL_TIMEOUT,
+        test_timeout: DIAL_TIMEOUT,
+        proxy: Some(proxy),
+        ..BoringOptions::default()
+    })
+    .unwrap()
+}
+
+fn to(server: &ProxyServer, scheme: ProxyScheme) -> Proxy {
+    Proxy::new(scheme, server.addr().ip().to_string(), server.addr().port())
+}
+
+fn pool<D: Dialer>(dialer: D) -> Pool<D> {
+    Pool::new(
+        dialer,
+        PoolOptions {
+            checkout_timeout: WAIT,
+            max_retries: 2,
+            ..PoolOptions::default()
+        },
+    )
+    .unwrap()
+}
+
+/// Warms both addresses of `origin` through the pool's proxy, checks that each address got
+/// its own connection (one handshake each at the origin) and that a request is answered.
+async fn warms_every_address_and_serves<D: Dialer>(pool: &Pool<D>, origin: &H2Origin)
+where
+    D::Conn: pool_http::HttpConnection,
+{
+    pool.set_addrs(HOST, origin.socket_addrs());
+    let report = pool.warm(HOST).await;
+    assert_eq!((report.ok, report.failed), (2, 0), "{report:?}");
+    for ip in origin.addrs() {
+        // The origin counts a handshake once it has read the client's Finished.
+        let one = || {
+            origin
+                .stats_for(*ip)
+                .is_some_and(|s| s.handshakes == 1 && s.accepted == 1)
+        };
+        eventually("each address: its own tunnel and handshake", WAIT, one)
+            .await
+            .unwrap_or_else(|e| panic!("{ip}: {e}: {:?}", origin.stats_for(*ip)));
+    }
+    let lease = pool.get(HOST).await.unwrap();
+    let response = lease.request(get("/")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.into_body().bytes().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_engines_through_http_connect_with_basic_auth() {
+    let _serial = SERIAL.lock().await;
+    let ca = Arc::new(TestCa::new().unwrap());
+    let squid = ProxyServer::start(ProxyKind::Squid, Some(("alice", "wonder land"))).unwrap();
+    let proxy =
+        to(&squid, ProxyScheme::Http).with_credentials(Credentials::new("alice", "wonder land"));
+
+    let rustls_origin = origin(&ca, 0).await;
+    let rustls_pool = pool(h2(&ca, proxy.clone()));
+    warms_every_address_and_serves(&rustls_pool, &rustls_origin).await;
+    rustls_pool.close().await;
+
+    let boring_origin = origin(&ca, 1).await;
+    let boring_pool = pool(boring(&ca, proxy.clone()));
+    warms_every_address_and_serves(&boring_pool, &boring_origin).await;
+    boring_pool.close().await;
+
+    // Without the proxy, dials fail as the proxy's: the traffic went through it.
+    drop(squid);
+    let dialer = h2(&ca, proxy);
+    let err = dialer
+        .dial(&common::target(HOST, rustls_origin.socket_addrs()[0]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), DialErrorKind::Proxy, "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_connect_through_tinyproxy_and_by_name() {
+    let _serial = SERIAL.lock().await;
+    let ca = Arc::new(TestCa::new().unwrap());
+    let tiny = ProxyServer::start(ProxyKind::Tinyproxy, None).unwrap();
+    let origin = origin(&ca, 2).await;
+    let by_ip = pool(H1Dialer::new(tls(&ca, to(&tiny, ProxyScheme::Http))).unwrap());
+    warms_every_address_and_serves(&by_ip, &origin).await;
+    by_ip.close().await;
+
+    // By name: the proxy resolves the name itself (here a literal, as there is no DNS for
+    // a.test), and the certificate is still checked for the host.
+    let by_name = to(&tiny, ProxyScheme::Http).with_connect_by(ConnectBy::Name);
+    let dialer = h2(&ca, by_name);
+    let addr = origin.socket_addrs()[0];
+    let Err(err) = dialer
+        .dial(&common::target(&addr.ip().to_string(), addr))
+        .await
+    else {
+        panic!("the certificate is for a.test, not for the IP");
+    };
+    assert_eq!(err.kind(), DialErrorKind::Handshake, "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_engines_through_socks5_and_socks4() {
+    let _serial = SERIAL.lock().await;
+    let ca = Arc::new(TestCa::new().unwrap());
+    let socks = ProxyServer::start(ProxyKind::Microsocks, Some(("carol", "pw"))).unwrap();
+    let proxy = to(&socks, ProxyScheme::Socks5).with_credentials(Credentials::new("carol", "pw"));
+    let origin_a = origin(&ca, 3).await;
+    let rustls_pool = pool(h2(&ca, proxy.clone()));
+    warms_every_address_and_serves(&rustls_pool, &origin_a).await;
+    rustls_pool.close().await;
+    let origin_b = origin(&ca, 4).await;
+    let boring_pool = pool(boring(&ca, proxy));
+    warms_every_address_and_serves(&boring_pool, &origin_b).await;
+    boring_pool.close().await;
+
+    let dante = ProxyServer::start(ProxyKind::Dante, None).unwrap();
+    let origin_c = origin(&ca, 5).await;
+    let socks4_pool = pool(h2(&ca, to(&dante, ProxyScheme::Socks4)));
+    warms_every_address_and_serves(&socks4_pool, &origin_c).await;
+    socks4_pool.close().await;
+}
+
+/// A proxy written to misbehave: accepts, reads the request, then answers `reply` and stays
+/// open (or never answers, when `reply` is empty).
+async fn hostile_proxy(reply: &'static [u8]) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut socket, _)) = listener.accept().await else {
+                return;
+            };
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                let _ = socket.read(&mut buf).await;
+                if !reply.is_empty() {
+                    let _ = socket.write_all(reply).await;
+                }
+                // Hold the connection until the client gives up.
+                while matches!(socket.read(&mut buf).await, Ok(n) if n > 0) {}
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_proxy_is_the_proxys_fault_typed_in_time_and_leaks_nothing() {
+    let _serial = SERIAL.lock().await;
+    let ca = Arc::new(TestCa::new().unwrap());
+    let origin = origin(&ca, 6).await;
+    let squid = ProxyServer::start(ProxyKind::Squid, Some(("alice", "right"))).unwrap();
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let silent = hostile_proxy(b"").await;
+    let garbage = hostile_proxy(b"SSH-2.0-OpenSSH_9.2\r\n\r\n").await;
+    let endless = hostile_proxy(&[b'x'; 64 * 1024]).await;
+    let bad_socks = hostile_proxy(&[5, 0, 5, 0, 0, 9, 0, 0]).await;
+    let at = |addr: SocketAddr, scheme| Proxy::new(scheme, addr.ip().to_string(), addr.port());
+    let cases: Vec<(&str, Proxy, &str)> = vec![
+        ("unreachable", at(closed, ProxyScheme::Http), "refused"),
+        (
+            "407",
+            to(&squid, ProxyScheme::Http),
+            "requires authentication",
+        ),
+        (
+            "wrong password",
+            to(&squid, ProxyScheme::Http)
+                .with_credentials(Credentials::new("alice", "s3cret-wrong")),
+            "rejected ours",
+        ),
+        ("never answers", at(silent, ProxyScheme::Http), "deadline"),
+        ("not HTTP", at(garbage, ProxyScheme::Http), "status line"),
+        (
+            "a head without end",
+            at(endless, ProxyScheme::Http),
+            "longer than",
+        ),
+        (
+            "unknown SOCKS address type",
+            at(bad_socks, ProxyScheme::Socks5),
+            "unknown address type 9",
+        ),
+    ];
+    let baseline = open_fds();
+    for (what, proxy, says) in cases {
+        let pool = pool(h2(&ca, proxy));
+        pool.set_addrs(HOST, origin.socket_addrs());
+        let started = Instant::now();
+        let (report, kinds) = common::warm_failures(&pool, HOST).await;
+        let took = started.elapsed();
+        assert_eq!(report.ok, 0, "{what}");
+        assert!(
+            kinds.iter().all(|k| *k == DialErrorKind::Proxy),
+            "{what}: {kinds:?}"
+        );
+        assert!(
+            took < DIAL_TIMEOUT + Duration::from_secs(2),
+            "{what}: took {took:?}"
+        );
+        // Dialing again and again never bans the origin's addresses.
+        for _ in 0..2 {
+            let _ = pool.warm(HOST).await;
+        }
+        assert_eq!(
+            pool.stats().blacklisted,
+            0,
+            "{what}: the origin is not to blame"
+        );
+        let err = match pool.get(HOST).await {
+            Ok(_) => panic!("{what}: a lease through a failing proxy"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains(says), "{what}: {err}");
+        assert!(
+            !err.contains("s3cret"),
+            "{what}: a password in an error: {err}"
+        );
+        pool.close().await;
+    }
+    drop(squid);
+    eventually("fds back to the baseline", WAIT, || open_fds() <= baseline)
+        .await
+        .unwrap_or_else(|e| panic!("{e}: {} open, baseline {baseline}", open_fds()));
+}
