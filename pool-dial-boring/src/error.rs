@@ -51,6 +51,9 @@ pub enum BoringError {
         /// Why.
         reason: String,
     },
+    /// The client certificate (mutual TLS) could not be used (never shows the key).
+    #[error("client certificate: {0}")]
+    ClientCert(String),
     /// No trust roots configured and verification not turned off.
     #[error("no trust roots: enable webpki or system roots, add CAs, or turn verification off")]
     NoRoots,

@@ -64,7 +64,7 @@ pub use profiles::BrowserProfile;
 
 /// Re-exported from `pool-dial`: the trust options, the rotation and the connection record
 /// both engines share.
-pub use pool_dial::{Rotation, TlsInfo, Trust};
+pub use pool_dial::{ClientCert, Rotation, TlsInfo, Trust};
 
 /// The BoringSSL binding this crate uses.
 pub use btls;

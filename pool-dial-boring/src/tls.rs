@@ -5,16 +5,18 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
+use btls::error::ErrorStack;
+use btls::pkey::PKey;
 use btls::ssl::{
-    ExtensionType, KeyShare, SslConnector, SslMethod, SslOptions, SslSignatureAlgorithm,
-    SslVerifyMode, SslVersion,
+    ExtensionType, KeyShare, SslConnector, SslContextBuilder, SslMethod, SslOptions,
+    SslSignatureAlgorithm, SslVerifyMode, SslVersion,
 };
 use btls::x509::X509;
 use btls::x509::store::X509StoreBuilder;
 use http::HeaderValue;
 use pool_core::{DialError, DialErrorKind, Target};
 use pool_dial::metrics::TlsMetrics;
-use pool_dial::{TlsInfo, Trust, dial_tcp, warn_insecure_dial};
+use pool_dial::{ClientCert, TlsInfo, Trust, dial_tcp, warn_insecure_dial};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
@@ -126,6 +128,27 @@ fn alpn_for(profile: &BrowserProfile, mode: Mode) -> Result<Vec<String>, BoringE
     }
 }
 
+/// The client certificate (mutual TLS) every connection of this context offers.
+fn use_client_cert(b: &mut SslContextBuilder, cert: &ClientCert) -> Result<(), BoringError> {
+    let bad = |what: &str, e: ErrorStack| BoringError::ClientCert(format!("{what}: {e}"));
+    let mut chain = X509::stack_from_pem(&cert.chain_pem)
+        .map_err(|e| bad("certificate chain", e))?
+        .into_iter();
+    let leaf = chain
+        .next()
+        .ok_or_else(|| BoringError::ClientCert("the chain holds no certificate".into()))?;
+    b.set_certificate(&leaf)
+        .map_err(|e| bad("certificate", e))?;
+    for intermediate in chain {
+        b.add_extra_chain_cert(intermediate)
+            .map_err(|e| bad("chain", e))?;
+    }
+    let key = PKey::private_key_from_pem(&cert.key_pem).map_err(|e| bad("private key", e))?;
+    b.set_private_key(&key).map_err(|e| bad("private key", e))?;
+    b.check_private_key()
+        .map_err(|e| bad("the key does not match the certificate", e))
+}
+
 /// The trust store of `trust` (+ the system's roots), or nothing when verification is off.
 fn load_roots(
     builder: &mut btls::ssl::SslConnectorBuilder,
@@ -235,6 +258,9 @@ impl BuiltProfile {
             crate::compress::register(&mut b, algorithm)?;
         }
         load_roots(&mut b, &opts.trust, opts.system_roots)?;
+        if let Some(cert) = &opts.trust.client_cert {
+            use_client_cert(&mut b, cert)?;
+        }
         let sessions = SessionCache::install(&mut b);
         if opts.trust.key_log
             && let Some(path) = std::env::var_os("SSLKEYLOGFILE")

@@ -92,9 +92,9 @@ pub type H2Body<R = ::h2::RecvStream> = pool_dial::H2Body<R>;
 /// options and connect, source addresses, the connection record, the HTTP/2 windows, the
 /// handshake counters (`metrics`).
 pub use pool_dial::{
-    CipherSuite, ConnectBy, Credentials, H1Body, H1Conn, H2Windows, ProtocolVersion, Proxy,
-    ProxyError, ProxyScheme, ReceiveWindow, SourceAddrs, TcpKeepalive, TcpOptions, TlsConnection,
-    TlsInfo, connect_tcp, metrics, when_closed,
+    CipherSuite, ClientCert, ConnectBy, Credentials, H1Body, H1Conn, H2Windows, ProtocolVersion,
+    Proxy, ProxyError, ProxyScheme, ReceiveWindow, SourceAddrs, TcpKeepalive, TcpOptions,
+    TlsConnection, TlsInfo, connect_tcp, metrics, when_closed,
 };
 
 /// Re-exported from `pool-rustls` (and `pool-dial`, for `Rotation` and `Trust`), for the

@@ -89,5 +89,5 @@ pub use rotate::{Rotation, RoundRobin};
 pub use source::SourceAddrs;
 pub use tcp::{TcpKeepalive, TcpOptions, connect_tcp, dial_tcp};
 pub use tickets::{MAX_TICKETS, TICKETS_PER_NAME, TicketStore};
-pub use trust::{Trust, warn_insecure_dial};
+pub use trust::{ClientCert, Trust, warn_insecure_dial};
 pub use windows::{H2Windows, ReceiveWindow};

@@ -5,6 +5,8 @@ use std::sync::Arc;
 use rustls::client::Resumption;
 use rustls::crypto::CryptoProvider;
 use rustls::{ClientConfig, RootCertStore};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::Trust;
 use crate::error::{AlpnError, ConfigError, ProfileError};
@@ -105,14 +107,14 @@ pub fn client_config(
             "TLS certificate verification is OFF (danger_accept_invalid_certs): any server \
              can impersonate any host; use only for testing"
         );
-        builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider)))
-            .with_no_client_auth()
+        with_client_cert(
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAnyCert(provider))),
+            trust,
+        )?
     } else {
-        builder
-            .with_root_certificates(roots.clone())
-            .with_no_client_auth()
+        with_client_cert(builder.with_root_certificates(roots.clone()), trust)?
     };
     let alpn = if profile.alpn.is_empty() {
         default_alpn
@@ -154,6 +156,29 @@ fn pick<T: Copy>(
                 .ok_or_else(|| w.clone())
         })
         .collect()
+}
+
+/// The last step of a `ClientConfig`: the client certificate of `trust` (mutual TLS), or
+/// none.
+fn with_client_cert(
+    builder: rustls::ConfigBuilder<ClientConfig, rustls::client::WantsClientCert>,
+    trust: &Trust,
+) -> Result<ClientConfig, ConfigError> {
+    let Some(cert) = &trust.client_cert else {
+        return Ok(builder.with_no_client_auth());
+    };
+    let bad = |reason: String| ConfigError::ClientCert(reason);
+    let chain = CertificateDer::pem_slice_iter(&cert.chain_pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| bad(format!("certificate chain: {e}")))?;
+    if chain.is_empty() {
+        return Err(bad("the certificate chain holds no certificate".into()));
+    }
+    let key = PrivateKeyDer::from_pem_slice(&cert.key_pem)
+        .map_err(|e| bad(format!("private key: {e}")))?;
+    builder
+        .with_client_auth_cert(chain, key)
+        .map_err(|e| bad(e.to_string()))
 }
 
 #[cfg(test)]

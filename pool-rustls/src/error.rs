@@ -15,6 +15,10 @@ pub enum ConfigError {
         #[source]
         source: CaFileError,
     },
+    /// The client certificate (mutual TLS) could not be used: a chain or key that does not
+    /// parse, or a key that does not match the certificate. Never shows the key.
+    #[error("client certificate: {0}")]
+    ClientCert(String),
     /// No trust root at all: webpki roots off and no extra CA given (and verification on).
     #[error("no trusted roots: enable webpki_roots or give extra CA files")]
     NoRoots,

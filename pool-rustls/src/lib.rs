@@ -50,7 +50,7 @@ pub use trust::root_store;
 /// Re-exported from `pool-dial`, where what both TLS engines share lives: the trust
 /// options (plain data; [`root_store`] loads them for rustls), the per-connection
 /// rotation, the insecure dial's warning.
-pub use pool_dial::{Rotation, Trust, warn_insecure_dial};
+pub use pool_dial::{ClientCert, Rotation, Trust, warn_insecure_dial};
 
 /// The rustls version this crate builds configs for.
 pub use rustls;

@@ -189,6 +189,44 @@ impl TestCa {
             .map_err(|e| io::Error::other(format!("session ticketer: {e}")))?;
         Ok(cfg)
     }
+
+    /// `config` requiring a client certificate issued by this CA (mutual TLS), same
+    /// certificate, ALPN and tickets.
+    pub fn requiring_client_certs(
+        &self,
+        config: rustls::ServerConfig,
+    ) -> io::Result<rustls::ServerConfig> {
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(self.root_store()),
+            crypto_provider(),
+        )
+        .build()
+        .map_err(|e| io::Error::other(format!("client verifier: {e}")))?;
+        let mut required = rustls::ServerConfig::builder_with_provider(crypto_provider())
+            .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+            .map_err(|e| io::Error::other(format!("server TLS config: {e}")))?
+            .with_client_cert_verifier(verifier)
+            .with_cert_resolver(config.cert_resolver.clone());
+        required.alpn_protocols = config.alpn_protocols.clone();
+        required.ticketer = config.ticketer.clone();
+        Ok(required)
+    }
+
+    /// A client certificate for `name` issued by this CA, as PEM: (chain, key).
+    pub fn client_cert_pem(&self, name: &str) -> io::Result<(String, String)> {
+        let mut params = CertificateParams::new(vec![name.to_owned()])
+            .map_err(|e| rcgen_err(&format!("client certificate name {name:?}"), e))?;
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::NoCa;
+        params.use_authority_key_identifier_extension = true;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let key = KeyPair::generate().map_err(|e| rcgen_err("client key", e))?;
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .map_err(|e| rcgen_err("client certificate", e))?;
+        Ok((cert.pem(), key.serialize_pem()))
+    }
 }
 
 #[cfg(test)]

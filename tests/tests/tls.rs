@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pool_core::{Connection, DialErrorKind, Dialer, Pool, PoolOptions, Target};
-use pool_dial_rustls::{TlsDialer, TlsOptions, Validation};
+use pool_dial_rustls::{TlsDialer, TlsOptions, Trust, Validation};
 use pool_testkit::fds::open_fds;
 use pool_testkit::{H2Origin, H2OriginOptions, TestCa, eventually};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -192,4 +192,100 @@ async fn http1_validation_verdicts_and_alpn_none() {
     assert_eq!(conn.info().alpn, None);
     assert!(!conn.is_closed());
     origin.shutdown().await;
+}
+
+/// Mutual TLS on both engines: an origin that requires a client certificate from its CA
+/// serves dialers that offer one and refuses (a handshake failure) those that do not; a key
+/// that does not match its certificate is refused when the dialer is built, with an error
+/// that never shows the key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_certificates_on_both_engines() {
+    use pool_dial_boring::{BoringDialer, BoringOptions};
+    use pool_dial_rustls::{ClientCert, H2Dialer, H2Options};
+
+    let ca = Arc::new(TestCa::new().unwrap());
+    let addrs: Vec<IpAddr> = vec![[127, 0, 0, 36].into()];
+    let origin = H2Origin::start(H2OriginOptions {
+        require_client_cert: true,
+        ..H2OriginOptions::new(&addrs, &["a.test"], &ca)
+    })
+    .await
+    .unwrap();
+    let addr = origin.socket_addrs()[0];
+    let (chain, key) = ca.client_cert_pem("crawler.test").unwrap();
+    let cert = ClientCert {
+        chain_pem: chain.clone().into_bytes(),
+        key_pem: key.into_bytes(),
+    };
+    let target = Target {
+        host: "a.test".into(),
+        addr,
+    };
+    let rustls = |client_cert: Option<ClientCert>| {
+        let mut options = H2Options::default();
+        options.tls.trust = Trust {
+            client_cert,
+            ..trust(&ca)
+        };
+        options.tls.conn_timeout = Duration::from_secs(5);
+        H2Dialer::new(options)
+    };
+    let boring = |client_cert: Option<ClientCert>| {
+        BoringDialer::new(BoringOptions {
+            trust: Trust {
+                client_cert,
+                ..trust(&ca)
+            },
+            conn_timeout: Duration::from_secs(5),
+            ..BoringOptions::default()
+        })
+    };
+    let served = rustls(Some(cert.clone())).unwrap().dial(&target).await;
+    assert!(
+        served.is_ok(),
+        "rustls with a certificate: {:?}",
+        served.err()
+    );
+    let served = boring(Some(cert.clone())).unwrap().dial(&target).await;
+    assert!(
+        served.is_ok(),
+        "boring with a certificate: {:?}",
+        served.err()
+    );
+    // TLS 1.3 sends the refusal (an alert) after the client's Finished: an engine reads it
+    // at its first read after the handshake, the HTTP/2 preface, so a handshake or a
+    // protocol failure; either way no connection.
+    let refused = [
+        rustls(None).unwrap().dial(&target).await.err(),
+        boring(None).unwrap().dial(&target).await.err(),
+    ];
+    for error in refused {
+        let kind = error.map(|e| e.kind());
+        assert!(
+            matches!(
+                kind,
+                Some(DialErrorKind::Handshake | DialErrorKind::Protocol)
+            ),
+            "{kind:?}"
+        );
+    }
+
+    // Another key than the certificate's: refused at build, the key never shown.
+    let (_, other_key) = ca.client_cert_pem("other.test").unwrap();
+    let mismatched = ClientCert {
+        chain_pem: chain.into_bytes(),
+        key_pem: other_key.clone().into_bytes(),
+    };
+    let secret = other_key.lines().nth(1).unwrap().to_owned();
+    let err = rustls(Some(mismatched.clone())).err().unwrap().to_string();
+    assert!(
+        err.contains("client certificate") && !err.contains(&secret),
+        "{err}"
+    );
+    let err = boring(Some(mismatched.clone())).err().unwrap().to_string();
+    assert!(
+        err.contains("client certificate") && !err.contains(&secret),
+        "{err}"
+    );
+    assert!(!format!("{mismatched:?}").contains(&secret));
 }

@@ -55,6 +55,9 @@ pub struct H2OriginOptions {
     /// How HTTP/1.1 connections are answered (keep-alive, `Connection: close`, HTTP/1.0,
     /// chunked).
     pub http1: Http1Options,
+    /// Mutual TLS: require a client certificate issued by the origin's CA (a handshake
+    /// without one fails). Default: false.
+    pub require_client_cert: bool,
 }
 
 impl Default for H2OriginOptions {
@@ -69,6 +72,7 @@ impl Default for H2OriginOptions {
             body: Bytes::from_static(b"hello from hotpool\n"),
             port: 0,
             http1: Http1Options::default(),
+            require_client_cert: false,
         }
     }
 }
@@ -140,7 +144,10 @@ impl H2Origin {
             None => Arc::new(TestCa::new()?),
         };
         let names: Vec<&str> = options.names.iter().map(String::as_str).collect();
-        let tls = ca.server_config(&names, &options.alpn, false)?;
+        let mut tls = ca.server_config(&names, &options.alpn, false)?;
+        if options.require_client_cert {
+            tls = ca.requiring_client_certs(tls)?;
+        }
         let acceptor = TlsAcceptor::from(Arc::new(tls));
 
         let (port, listeners) = if options.port == 0 {
