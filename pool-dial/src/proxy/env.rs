@@ -33,7 +33,10 @@ pub fn proxy_from_env(
     } else {
         set("http_proxy")
     };
-    match chosen.or_else(|| set("all_proxy")).or_else(|| set("ALL_PROXY")) {
+    match chosen
+        .or_else(|| set("all_proxy"))
+        .or_else(|| set("ALL_PROXY"))
+    {
         Some(url) => Proxy::parse(&url).map(Some),
         None => Ok(None),
     }
@@ -41,28 +44,34 @@ pub fn proxy_from_env(
 
 /// Whether `host` is in a `no_proxy` list.
 fn excluded(list: &str, host: &str) -> bool {
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
     let host = host.trim_end_matches('.');
     let ip: Option<IpAddr> = host.parse().ok();
-    list.split(',').map(str::trim).filter(|e| !e.is_empty()).any(|entry| {
-        if entry == "*" {
-            return true;
-        }
-        let entry = entry.to_ascii_lowercase();
-        if let Some((net, bits)) = entry.split_once('/') {
-            return match (ip, net.parse::<IpAddr>(), bits.parse::<u8>()) {
-                (Some(ip), Ok(net), Ok(bits)) => in_range(ip, net, bits),
-                _ => false,
-            };
-        }
-        let name = strip_port(&entry);
-        if let (Some(ip), Ok(listed)) = (ip, name.parse::<IpAddr>()) {
-            return ip == listed;
-        }
-        let name = name.trim_start_matches('.').trim_end_matches('.');
-        !name.is_empty()
-            && (host == name || host.strip_suffix(name).is_some_and(|s| s.ends_with('.')))
-    })
+    list.split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .any(|entry| {
+            if entry == "*" {
+                return true;
+            }
+            let entry = entry.to_ascii_lowercase();
+            if let Some((net, bits)) = entry.split_once('/') {
+                return match (ip, net.parse::<IpAddr>(), bits.parse::<u8>()) {
+                    (Some(ip), Ok(net), Ok(bits)) => in_range(ip, net, bits),
+                    _ => false,
+                };
+            }
+            let name = strip_port(&entry);
+            if let (Some(ip), Ok(listed)) = (ip, name.parse::<IpAddr>()) {
+                return ip == listed;
+            }
+            let name = name.trim_start_matches('.').trim_end_matches('.');
+            !name.is_empty()
+                && (host == name || host.strip_suffix(name).is_some_and(|s| s.ends_with('.')))
+        })
 }
 
 /// `name:port` or `[v6]:port` without the port.
@@ -96,28 +105,57 @@ mod tests {
     use crate::proxy::ProxyScheme;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let pairs: Vec<(String, String)> =
-            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
-        move |name| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        }
     }
 
     fn endpoint(vars: &[(&str, &str)], https: bool, host: &str) -> Option<String> {
-        proxy_from_env(env(vars), https, host).unwrap().map(|p| p.to_string())
+        proxy_from_env(env(vars), https, host)
+            .unwrap()
+            .map(|p| p.to_string())
     }
 
     #[test]
     fn the_variable_curl_would_pick() {
-        let vars = [("https_proxy", "http://low:1"), ("HTTPS_PROXY", "http://up:2")];
-        assert_eq!(endpoint(&vars, true, "a.test").as_deref(), Some("http://low:1"));
-        assert_eq!(endpoint(&vars[1..], true, "a.test").as_deref(), Some("http://up:2"));
-        assert_eq!(endpoint(&vars, false, "a.test"), None, "https_proxy is not for http://");
-        let vars = [("HTTP_PROXY", "http://cgi:1"), ("ALL_PROXY", "socks5h://all:3")];
+        let vars = [
+            ("https_proxy", "http://low:1"),
+            ("HTTPS_PROXY", "http://up:2"),
+        ];
+        assert_eq!(
+            endpoint(&vars, true, "a.test").as_deref(),
+            Some("http://low:1")
+        );
+        assert_eq!(
+            endpoint(&vars[1..], true, "a.test").as_deref(),
+            Some("http://up:2")
+        );
+        assert_eq!(
+            endpoint(&vars, false, "a.test"),
+            None,
+            "https_proxy is not for http://"
+        );
+        let vars = [
+            ("HTTP_PROXY", "http://cgi:1"),
+            ("ALL_PROXY", "socks5h://all:3"),
+        ];
         assert_eq!(
             endpoint(&vars, false, "a.test").as_deref(),
             Some("socks5h://all:3"),
             "upper-case HTTP_PROXY is ignored, ALL_PROXY applies"
         );
-        assert_eq!(endpoint(&[("https_proxy", "  ")], true, "a.test"), None, "empty is unset");
+        assert_eq!(
+            endpoint(&[("https_proxy", "  ")], true, "a.test"),
+            None,
+            "empty is unset"
+        );
         let p = proxy_from_env(env(&[("ALL_PROXY", "socks5://u:pw@h:9")]), true, "x").unwrap();
         assert_eq!(p.unwrap().scheme(), ProxyScheme::Socks5);
     }
@@ -125,15 +163,26 @@ mod tests {
     #[test]
     fn no_proxy_as_curl_reads_it() {
         let with = |list: &str, host: &str| {
-            endpoint(&[("https_proxy", "http://p:1"), ("no_proxy", list)], true, host).is_none()
+            endpoint(
+                &[("https_proxy", "http://p:1"), ("no_proxy", list)],
+                true,
+                host,
+            )
+            .is_none()
         };
         assert!(with("example.com", "example.com"));
         assert!(with("example.com", "www.example.com"));
         assert!(with(".example.com", "www.example.com"));
         assert!(!with("example.com", "notexample.com"));
-        assert!(with("a.test, example.com:443", "www.example.com"), "ports are ignored");
+        assert!(
+            with("a.test, example.com:443", "www.example.com"),
+            "ports are ignored"
+        );
         assert!(with("*", "anything.test"));
-        assert!(!with("*.example.com", "www.example.com"), "no wildcards but `*` alone");
+        assert!(
+            !with("*.example.com", "www.example.com"),
+            "no wildcards but `*` alone"
+        );
         assert!(with("10.0.0.0/8", "10.1.2.3"));
         assert!(!with("10.0.0.0/8", "11.1.2.3"));
         assert!(with("192.0.2.7", "192.0.2.7"));

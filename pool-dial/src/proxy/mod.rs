@@ -17,6 +17,7 @@
 //! [`ProxyError`]. Waiting is bounded by the caller (the connect deadline covers the proxy
 //! step). Credentials never appear in `Display`, `Debug` or an error.
 
+mod env;
 mod http_connect;
 mod socks;
 mod url;
@@ -27,6 +28,7 @@ use std::sync::Arc;
 
 use tokio::io::{AsyncRead, AsyncWrite};
 
+pub use env::proxy_from_env;
 pub use url::ProxyUrlError;
 
 /// The largest HTTP reply head (status line and headers) a proxy may send to a `CONNECT`.
