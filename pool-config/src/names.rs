@@ -137,8 +137,21 @@ pub const KNOWN_TLS_PROFILES: &[&str] = &[
 ];
 
 /// Names accepted in `tls.profiles` with `engine = "boring"`: the browser profiles of
-/// `pool-dial-boring` (`BrowserProfile::by_name`), and `"default"` for its default (Chrome).
-pub const KNOWN_BORING_PROFILES: &[&str] = &["default", "chrome", "firefox", "safari", "edge"];
+/// `pool-dial-boring` (`BrowserProfile::by_name`: the newest tables, then the versioned
+/// ones of `BrowserProfile::VERSIONED`), and `"default"` for its default (Chrome).
+pub const KNOWN_BORING_PROFILES: &[&str] = &[
+    "default",
+    "chrome",
+    "firefox",
+    "safari",
+    "edge",
+    "chrome-143",
+    "chrome-156",
+    "edge-143",
+    "edge-156",
+    "firefox-144",
+    "firefox-153",
+];
 
 /// The TLS implementation of the TCP transports (`h2`, `h1`, `auto`; `h3` is always
 /// rustls inside quinn).
