@@ -1,7 +1,5 @@
-//! Conversions from the configuration into the option structs of the pool crates.
-//!
-//! Only what the pool crates read is converted; keys that no crate implements (see
-//! [`PoolConfig::cleanup_interval`]) are documented as such.
+//! Conversions from the configuration into the option structs of the pool crates, each
+//! target crate behind its feature. Keys no crate reads are documented as such.
 
 use std::time::Duration;
 
@@ -135,6 +133,22 @@ impl Config {
             banned_statuses: vec![self.pool.banned_status],
         }))
     }
+
+    /// `tls.profiles`, each through `by_name` (`what`: the error's word for a profile).
+    #[cfg(feature = "tls")]
+    pub(crate) fn profiles<P>(
+        &self,
+        by_name: impl Fn(&str) -> Option<P>,
+        what: &str,
+    ) -> Result<Vec<P>, crate::ConfigError> {
+        let named = self.tls.profiles.iter().enumerate().map(|(i, name)| {
+            by_name(name).ok_or_else(|| {
+                let reason = format!("unknown {what} {name:?}");
+                crate::ConfigError::at_key(&format!("tls.profiles[{i}]"), reason)
+            })
+        });
+        named.collect()
+    }
 }
 
 #[cfg(feature = "tls")]
@@ -196,28 +210,18 @@ pub(crate) mod tls {
         /// # Errors
         /// A profile name or validation method [`Config::validate`] refuses.
         pub fn tls_options(&self) -> Result<TlsOptions, ConfigError> {
-            let mut profiles = Vec::with_capacity(self.tls.profiles.len());
-            for (i, name) in self.tls.profiles.iter().enumerate() {
-                profiles.push(profile(name).ok_or_else(|| {
-                    ConfigError::at_key(
-                        &format!("tls.profiles[{i}]"),
-                        format!("unknown TLS profile {name:?}"),
-                    )
-                })?);
-            }
-            let validation = self.validation()?;
-            let defaults = TlsOptions::default();
+            let profiles = self.profiles(profile, "TLS profile")?;
             Ok(TlsOptions {
                 conn_timeout: self.pool.conn_timeout,
                 test_timeout: self.pool.test_timeout,
-                alpn: defaults.alpn,
+                alpn: TlsOptions::default().alpn,
                 trust: self.trust(),
                 profiles,
                 profile_rotation: rotation(self.tls.profile_rotation),
                 accept_languages: self.tls.accept_languages.clone(),
                 accept_language_rotation: rotation(self.tls.profile_rotation),
                 source_addrs: self.source_addrs.source_addrs(),
-                validation,
+                validation: self.validation()?,
                 max_response_header_size: self.pool.max_response_header_size,
                 tcp: self.tcp.tcp_options(),
             })
@@ -228,11 +232,7 @@ pub(crate) mod tls {
         /// # Errors
         /// As [`Config::tls_options`].
         pub fn tls_options_for(&self, host: &HostConfig) -> Result<TlsOptions, ConfigError> {
-            let mut opts = self.tls_options()?;
-            if let Some(alpn) = &host.alpn {
-                opts.alpn = alpn.clone();
-            }
-            Ok(opts)
+            self.tls_with_alpn(Some(host), &TlsOptions::default().alpn)
         }
 
         /// The options of an [`H2Dialer`](pool_dial_rustls::H2Dialer): [`Config::tls_options`]
@@ -242,15 +242,26 @@ pub(crate) mod tls {
         /// As [`Config::tls_options`].
         pub fn h2_options(&self, host: Option<&HostConfig>) -> Result<H2Options, ConfigError> {
             let defaults = H2Options::default();
-            let mut tls = self.tls_options()?;
-            tls.alpn = match host.and_then(|h| h.alpn.clone()) {
-                Some(alpn) => alpn,
-                None => defaults.tls.alpn.clone(),
-            };
+            let tls = self.tls_with_alpn(host, &defaults.tls.alpn)?;
+            let windows = self.h2_windows();
             Ok(H2Options {
                 tls,
-                windows: self.h2_windows(),
+                windows,
                 ..defaults
+            })
+        }
+
+        /// [`Config::tls_options`] offering the host's `alpn`, else `default`.
+        fn tls_with_alpn(
+            &self,
+            host: Option<&HostConfig>,
+            default: &[String],
+        ) -> Result<TlsOptions, ConfigError> {
+            let alpn = host.and_then(|h| h.alpn.clone());
+            let tls = self.tls_options()?;
+            Ok(TlsOptions {
+                alpn: alpn.unwrap_or_else(|| default.to_vec()),
+                ..tls
             })
         }
 
@@ -275,10 +286,7 @@ pub(crate) mod tls {
         /// # Errors
         /// As [`Config::tls_options`].
         pub fn h1_options(&self, host: Option<&HostConfig>) -> Result<TlsOptions, ConfigError> {
-            match host {
-                Some(h) => self.tls_options_for(h),
-                None => self.tls_options(),
-            }
+            self.tls_with_alpn(host, &TlsOptions::default().alpn)
         }
 
         /// The options of an [`HttpsDialer`](pool_dial_rustls::HttpsDialer): [`Config::tls_options`]
@@ -291,25 +299,167 @@ pub(crate) mod tls {
             host: Option<&HostConfig>,
         ) -> Result<HttpsOptions, ConfigError> {
             let defaults = HttpsOptions::default();
-            let mut tls = self.tls_options()?;
-            tls.alpn = match host.and_then(|h| h.alpn.clone()) {
-                Some(alpn) => alpn,
-                None => defaults.tls.alpn.clone(),
-            };
+            let tls = self.tls_with_alpn(host, &defaults.tls.alpn)?;
+            let h2_windows = self.h2_windows();
             Ok(HttpsOptions {
                 tls,
-                h2_windows: self.h2_windows(),
+                h2_windows,
                 ..defaults
             })
         }
     }
 }
 
+/// `[dns]` and `[[dns.servers]]` → `pool_dns::DnsOptions`.
 #[cfg(feature = "dns")]
-mod dns;
+mod dns {
+    use std::net::SocketAddr;
 
+    use pool_dns::{DnsOptions, NameServer};
+
+    use crate::{Config, DnsProtocol, IpPreference};
+
+    /// One name server. An encrypted one without a TLS name (which validation refuses)
+    /// checks the certificate against its IP address.
+    fn name_server(addr: SocketAddr, protocol: DnsProtocol, tls_name: Option<&str>) -> NameServer {
+        let tls_name = || tls_name.map_or_else(|| addr.ip().to_string(), str::to_owned);
+        match protocol {
+            DnsProtocol::Udp => NameServer::udp(addr),
+            DnsProtocol::Tcp => NameServer::tcp(addr),
+            DnsProtocol::Tls => NameServer::tls(addr, tls_name()),
+            DnsProtocol::Https => NameServer::https(addr, tls_name()),
+        }
+    }
+
+    impl Config {
+        /// The `pool-dns` options: `[dns]` (`name_servers`, then `[[dns.servers]]`),
+        /// `pool.dns_update_interval`, and the `[tls]` trust for encrypted servers.
+        #[must_use]
+        pub fn dns_options(&self) -> DnsOptions {
+            let plain = self
+                .dns
+                .name_servers
+                .iter()
+                .map(|addr| name_server(*addr, self.dns.protocol, None));
+            let servers = self
+                .dns
+                .servers
+                .iter()
+                .map(|s| name_server(s.addr, s.protocol, s.tls_name.as_deref()));
+            DnsOptions {
+                name_servers: plain.chain(servers).collect(),
+                resolv_conf: self.dns.resolv_conf.clone(),
+                tls: self.trust(),
+                prefer: match self.dns.prefer {
+                    IpPreference::Ipv4 => pool_dns::IpPreference::Ipv4,
+                    IpPreference::Ipv6 => pool_dns::IpPreference::Ipv6,
+                    IpPreference::Both => pool_dns::IpPreference::Both,
+                },
+                dns_update_interval: self.pool.dns_update_interval,
+                min_ttl: self.dns.min_ttl,
+                query_timeout: self.dns.timeout,
+                stale_after: self.dns.stale_after,
+                nxdomain_confirmations: self.dns.nxdomain_confirmations,
+                ..DnsOptions::default()
+            }
+        }
+    }
+}
+
+/// `[health]` → `pool_health::HealthOptions`.
 #[cfg(feature = "health")]
-mod health;
+impl Config {
+    /// The `pool-health` options of this configuration: `pool.test_timeout` and
+    /// `health.concurrency` (when probes are due is the pool's `health_check_interval`,
+    /// see [`Config::pool_options`]). Which probe runs (`health.probe`, `path`,
+    /// `method`, with `pool.banned_status`) is up to the caller, who owns the transport.
+    #[must_use]
+    pub fn health_options(&self) -> pool_health::HealthOptions {
+        pool_health::HealthOptions {
+            test_timeout: self.pool.test_timeout,
+            concurrency: self.health.concurrency,
+            ..pool_health::HealthOptions::default()
+        }
+    }
+}
 
+/// The HTTP/3 hosts' options → `pool_dial_quic::QuicOptions`.
 #[cfg(feature = "quic")]
-mod quic;
+mod quic {
+    use pool_dial_quic::QuicOptions;
+
+    use crate::{Config, ConfigError, HostConfig};
+
+    impl Config {
+        /// The `pool-dial-quic` (HTTP/3) options: as [`Config::tls_options`] without profiles
+        /// and languages, plus `[h3]` and the host's `alpn` (default `h3`).
+        ///
+        /// # Errors
+        /// A validation method or window [`Config::validate`] refuses.
+        pub fn quic_options(&self, host: Option<&HostConfig>) -> Result<QuicOptions, ConfigError> {
+            let defaults = QuicOptions::default();
+            Ok(QuicOptions {
+                conn_timeout: self.pool.conn_timeout,
+                test_timeout: self.pool.test_timeout,
+                alpn: host
+                    .and_then(|h| h.alpn.clone())
+                    .unwrap_or_else(|| defaults.alpn.clone()),
+                trust: self.trust(),
+                source_addrs: self.source_addrs.source_addrs(),
+                validation: self.validation()?,
+                max_response_header_size: self.pool.max_response_header_size,
+                stream_receive_window: u32::try_from(self.h3.stream_receive_window.0).map_err(
+                    |_| {
+                        crate::ConfigError::at_key("h3.stream_receive_window", "above 4 GiB".into())
+                    },
+                )?,
+                receive_window: self.h3.receive_window.0,
+                send_window: self.h3.send_window.0,
+                initial_rtt: self.h3.initial_rtt,
+                congestion: match self.h3.congestion {
+                    crate::CongestionKind::Cubic => pool_dial_quic::Congestion::Cubic,
+                    crate::CongestionKind::NewReno => pool_dial_quic::Congestion::NewReno,
+                    crate::CongestionKind::Bbr => pool_dial_quic::Congestion::Bbr,
+                },
+                ..defaults
+            })
+        }
+    }
+}
+
+/// `[fleet]` → `pool_redis::FleetConfig`. The URL and prefix rules are pool-redis's own
+/// (`checks.rs`); the URL is written without its password (`values.rs`).
+#[cfg(feature = "fleet")]
+mod redis {
+    use pool_redis::RedisUrl;
+
+    use crate::{Config, FleetBackend, FleetShare};
+
+    impl Config {
+        /// The `pool-redis` configuration of `[fleet]`, `None` when `backend = "none"`
+        /// (`url`, `prefix`; `share` turns the blacklist, the budget — with
+        /// `fleet_max_conns_per_host` — and the heartbeat on or off). A checked config
+        /// always converts.
+        pub fn fleet_config(
+            &self,
+        ) -> Option<Result<pool_redis::FleetConfig, pool_redis::UrlError>> {
+            if self.fleet.backend != FleetBackend::Redis {
+                return None;
+            }
+            let url = match RedisUrl::parse(&self.fleet.url) {
+                Ok(url) => url,
+                Err(e) => return Some(Err(e)),
+            };
+            let shares = |s| self.fleet.share.contains(&s);
+            let mut cfg = pool_redis::FleetConfig::new(url);
+            cfg.prefix = self.fleet.prefix.clone();
+            cfg.share_blacklist = shares(FleetShare::Blacklist);
+            cfg.share_stats = shares(FleetShare::Stats);
+            cfg.max_conns_per_host = self
+                .fleet
+                .fleet_max_conns_per_host
+                .filter(|_| shares(FleetShare::Budgets));
+            Some(Ok(cfg))
+        }
+    }
+}

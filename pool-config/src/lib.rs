@@ -41,7 +41,6 @@ mod boring;
 mod checks;
 mod convert;
 mod error;
-mod fleet;
 mod keys;
 mod load;
 mod model;

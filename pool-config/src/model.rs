@@ -316,7 +316,8 @@ section! {
             check check::engine;
         profiles: Vec<String> = (default "[\"default\"]"),
             "\"default\", \"chrome-like\", \"firefox-like\", \"safari-like\" or \"tls13-only\"; \
-             engine boring: \"default\", \"chrome\", \"firefox\", \"safari\", \"edge\" or a version (\"chrome-143\")";
+             engine boring: \"default\", \"chrome\", \"firefox\", \"safari\", \"edge\" or a version: \
+             \"chrome-143\", \"chrome-156\", \"edge-143\", \"edge-156\", \"firefox-144\", \"firefox-153\"";
         profile_rotation: ProfileRotation = (default "\"round-robin\""),
             "\"round-robin\" or \"random\"; also picks accept_languages";
         accept_languages: Vec<String> = (default "[]"),
