@@ -39,24 +39,12 @@ pub(crate) fn h2_window(c: &mut Checker<'_>, key: &str, window: &ByteSize) {
 /// A QUIC connection window (`h3.receive_window`, `h3.send_window`): at least 1 byte, at
 /// most QUIC's largest variable-length integer.
 pub(crate) fn quic_window(c: &mut Checker<'_>, key: &str, size: &ByteSize) {
-    within(
-        c,
-        key,
-        size.0,
-        1..=(1 << 62) - 1,
-        "1 byte to 2^62 - 1 bytes",
-    );
+    within(c, key, size.0, 1..=(1 << 62) - 1, "1 byte to 2^62 - 1 bytes");
 }
 
 /// `h3.stream_receive_window`: 1 byte to 4 GiB - 1 (pool-dial-quic's `u32`).
 pub(crate) fn quic_stream_window(c: &mut Checker<'_>, key: &str, size: &ByteSize) {
-    within(
-        c,
-        key,
-        size.0,
-        1..=u32::MAX.into(),
-        "1 byte to 4GiB - 1 byte",
-    );
+    within(c, key, size.0, 1..=u32::MAX.into(), "1 byte to 4GiB - 1 byte");
 }
 
 /// `tcp.keepalive_retries`: Linux's `TCP_KEEPCNT` takes 1-127.
@@ -74,10 +62,7 @@ pub(crate) fn http_path(c: &mut Checker<'_>, key: &str, path: &str) {
     if !path.starts_with('/') {
         c.value(key, format!("must start with '/', got {path:?}"));
     } else if path.chars().any(|ch| ch.is_whitespace() || ch.is_control()) {
-        c.value(
-            key,
-            format!("must not contain spaces or control characters, got {path:?}"),
-        );
+        c.value(key, format!("must not contain spaces or control characters, got {path:?}"));
     }
 }
 
@@ -130,11 +115,7 @@ pub(crate) fn engine(c: &mut Checker<'_>, key: &str, engine: &TlsEngine) {
 
 /// No empty paths.
 pub(crate) fn ca_files(c: &mut Checker<'_>, key: &str, files: &[PathBuf]) {
-    for (i, _) in files
-        .iter()
-        .enumerate()
-        .filter(|(_, f)| f.as_os_str().is_empty())
-    {
+    for (i, _) in files.iter().enumerate().filter(|(_, f)| f.as_os_str().is_empty()) {
         c.value(&format!("{key}[{i}]"), "must not be empty");
     }
 }
@@ -142,10 +123,7 @@ pub(crate) fn ca_files(c: &mut Checker<'_>, key: &str, files: &[PathBuf]) {
 /// Allowed, and warned.
 pub(crate) fn insecure(c: &mut Checker<'_>, key: &str, on: &bool) {
     if *on {
-        c.warn(
-            key,
-            "certificate verification is OFF: any server can impersonate every host",
-        );
+        c.warn(key, "certificate verification is OFF: any server can impersonate every host");
     }
 }
 
@@ -197,10 +175,7 @@ pub(crate) fn fleet_prefix(c: &mut Checker<'_>, key: &str, prefix: &str) {
 /// Present means non-empty.
 pub(crate) fn host_addrs(c: &mut Checker<'_>, key: &str, addrs: &Option<Vec<IpAddr>>) {
     if addrs.as_ref().is_some_and(Vec::is_empty) {
-        c.value(
-            key,
-            "must not be empty (leave `addrs` out to resolve the host with DNS)",
-        );
+        c.value(key, "must not be empty (leave `addrs` out to resolve the host with DNS)");
     }
 }
 
@@ -231,16 +206,12 @@ pub(crate) fn host_name_problem(name: &str) -> Option<String> {
     let label_ok = |(i, label): (usize, &str)| {
         (!label.is_empty() || i > 0 && name.ends_with('.'))
             && label.len() <= 63
-            && label
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     };
     if name.len() <= 253 && name.split('.').enumerate().all(label_ok) {
         None
     } else if name.contains(':') {
-        Some(format!(
-            "must be a host name without a port, got {name:?} (use `port`)"
-        ))
+        Some(format!("must be a host name without a port, got {name:?} (use `port`)"))
     } else {
         Some(format!("not a valid host name: {name:?}"))
     }

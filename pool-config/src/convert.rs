@@ -65,9 +65,9 @@ impl Config {
             blacklist: self.blacklist.ips.clone(),
             placement: match p.placement {
                 PlacementKind::Spread => Placement::Spread,
-                PlacementKind::Fill => Placement::Fill {
-                    streams: p.fill_streams.unwrap_or(usize::MAX),
-                },
+                PlacementKind::Fill => {
+                    Placement::Fill { streams: p.fill_streams.unwrap_or(usize::MAX) }
+                }
             },
             memory_limit: p.memory_limit.map(|b| b.0),
             memory_low_water: p.memory_low_water.map(|b| b.0),
@@ -193,10 +193,9 @@ pub(crate) mod tls {
             "chrome-like" => TlsProfile::chrome_like(),
             "firefox-like" => TlsProfile::firefox_like(),
             "safari-like" => TlsProfile::safari_like(),
-            "tls13-only" => TlsProfile {
-                versions: vec![TlsVersion::Tls13],
-                ..TlsProfile::named("tls13-only")
-            },
+            "tls13-only" => {
+                TlsProfile { versions: vec![TlsVersion::Tls13], ..TlsProfile::named("tls13-only") }
+            }
             _ => return None,
         })
     }
@@ -244,11 +243,7 @@ pub(crate) mod tls {
             let defaults = H2Options::default();
             let tls = self.tls_with_alpn(host, &defaults.tls.alpn)?;
             let windows = self.h2_windows();
-            Ok(H2Options {
-                tls,
-                windows,
-                ..defaults
-            })
+            Ok(H2Options { tls, windows, ..defaults })
         }
 
         /// [`Config::tls_options`] offering the host's `alpn`, else `default`.
@@ -259,10 +254,7 @@ pub(crate) mod tls {
         ) -> Result<TlsOptions, ConfigError> {
             let alpn = host.and_then(|h| h.alpn.clone());
             let tls = self.tls_options()?;
-            Ok(TlsOptions {
-                alpn: alpn.unwrap_or_else(|| default.to_vec()),
-                ..tls
-            })
+            Ok(TlsOptions { alpn: alpn.unwrap_or_else(|| default.to_vec()), ..tls })
         }
 
         /// `[h2]` as pool-dial-rustls' windows (clamped into HTTP/2's limits).
@@ -301,11 +293,7 @@ pub(crate) mod tls {
             let defaults = HttpsOptions::default();
             let tls = self.tls_with_alpn(host, &defaults.tls.alpn)?;
             let h2_windows = self.h2_windows();
-            Ok(HttpsOptions {
-                tls,
-                h2_windows,
-                ..defaults
-            })
+            Ok(HttpsOptions { tls, h2_windows, ..defaults })
         }
     }
 }
@@ -401,9 +389,7 @@ mod quic {
             Ok(QuicOptions {
                 conn_timeout: self.pool.conn_timeout,
                 test_timeout: self.pool.test_timeout,
-                alpn: host
-                    .and_then(|h| h.alpn.clone())
-                    .unwrap_or_else(|| defaults.alpn.clone()),
+                alpn: host.and_then(|h| h.alpn.clone()).unwrap_or_else(|| defaults.alpn.clone()),
                 trust: self.trust(),
                 source_addrs: self.source_addrs.source_addrs(),
                 validation: self.validation()?,
@@ -455,10 +441,8 @@ mod redis {
             cfg.prefix = self.fleet.prefix.clone();
             cfg.share_blacklist = shares(FleetShare::Blacklist);
             cfg.share_stats = shares(FleetShare::Stats);
-            cfg.max_conns_per_host = self
-                .fleet
-                .fleet_max_conns_per_host
-                .filter(|_| shares(FleetShare::Budgets));
+            cfg.max_conns_per_host =
+                self.fleet.fleet_max_conns_per_host.filter(|_| shares(FleetShare::Budgets));
             Some(Ok(cfg))
         }
     }

@@ -55,15 +55,8 @@ impl fmt::Display for Report {
             write!(f, "{key}: ")?;
         }
         // One line, whatever the underlying message looked like.
-        let mut first = true;
-        for part in self.reason.lines().map(str::trim).filter(|l| !l.is_empty()) {
-            if !first {
-                f.write_str("; ")?;
-            }
-            f.write_str(part)?;
-            first = false;
-        }
-        Ok(())
+        let parts: Vec<_> = self.reason.lines().map(str::trim).filter(|l| !l.is_empty()).collect();
+        f.write_str(&parts.join("; "))
     }
 }
 
@@ -84,22 +77,13 @@ pub type ConfigWarning = ConfigError;
 impl ConfigError {
     /// A problem about `key` with no location (a conversion of a config built in code).
     pub(crate) fn at_key(key: &str, reason: String) -> Self {
-        let r = Report {
-            kind: ErrorKind::Value,
-            file: None,
-            line: None,
-            column: None,
-            env_var: None,
-            key: Some(key.to_owned()),
-            reason,
-        };
-        ConfigError(Box::new(r))
+        let key = Some(key.to_owned());
+        ConfigError(Box::new(Report { key, reason, ..Report::new(ErrorKind::Value) }))
     }
 
     pub(crate) fn io(file: &str, err: &std::io::Error) -> Self {
-        let mut e = Self::at_key("", format!("cannot read: {err}"));
-        (e.0.kind, e.0.key, e.0.file) = (ErrorKind::Io, None, Some(file.to_owned()));
-        e
+        let (file, reason) = (Some(file.to_owned()), format!("cannot read: {err}"));
+        ConfigError(Box::new(Report { file, reason, ..Report::new(ErrorKind::Io) }))
     }
 
     /// The broad kind of problem.
@@ -154,6 +138,11 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl Report {
+    fn new(kind: ErrorKind) -> Self {
+        let (file, line, column, env_var, key) = (None, None, None, None, None);
+        Report { kind, file, line, column, env_var, key, reason: String::new() }
+    }
+
     /// A report at `origin` (none: a default value, located by key only), with its sort
     /// position: file order, then defaults, then the environment.
     pub(crate) fn at(
@@ -164,15 +153,7 @@ impl Report {
         kind: ErrorKind,
         reason: String,
     ) -> (usize, Report) {
-        let mut r = Report {
-            kind,
-            file: file.cloned(),
-            line: None,
-            column: None,
-            env_var: None,
-            key,
-            reason,
-        };
+        let mut r = Report { file: file.cloned(), key, reason, ..Report::new(kind) };
         let pos = match origin {
             Some(Origin::File(span)) => {
                 (r.line, r.column) = text.map(|t| line_col(t, span.start)).unzip();
@@ -199,8 +180,7 @@ pub(crate) enum Origin {
 
 /// Converts a byte offset into a 1-based (line, column in chars).
 pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let mut offset = offset;
+    let mut offset = offset.min(text.len());
     while !text.is_char_boundary(offset) {
         offset -= 1;
     }

@@ -45,13 +45,7 @@ pub(crate) struct Reader<'t> {
 
 impl<'t> Reader<'t> {
     pub(crate) fn new(file: Option<String>, text: Option<&'t str>) -> Self {
-        Self {
-            file,
-            text,
-            env_var: None,
-            reports: Vec::new(),
-            origins: HashMap::new(),
-        }
+        Self { file, text, env_var: None, reports: Vec::new(), origins: HashMap::new() }
     }
 
     pub(crate) fn push(
@@ -65,14 +59,7 @@ impl<'t> Reader<'t> {
             Some(var) => Origin::Env(var.clone()),
             None => Origin::File(span),
         };
-        let found = Report::at(
-            self.file.as_ref(),
-            self.text,
-            Some(&origin),
-            key,
-            kind,
-            reason,
-        );
+        let found = Report::at(self.file.as_ref(), self.text, Some(&origin), key, kind, reason);
         self.reports.push(found);
     }
 
@@ -124,12 +111,7 @@ impl<'t> Reader<'t> {
         for (k, v) in table.get_ref().iter() {
             let dotted = format!("{prefix}.{}", k.get_ref());
             if !target.read_key(k.get_ref(), &dotted, v, self) {
-                self.push(
-                    k.span(),
-                    Some(dotted),
-                    ErrorKind::UnknownKey,
-                    unknown(k.get_ref()),
-                );
+                self.push(k.span(), Some(dotted), ErrorKind::UnknownKey, unknown(k.get_ref()));
             }
         }
         for (key, what) in target.required() {
@@ -187,15 +169,12 @@ fn part_at<'v, 'a>(v: &'v Value<'a>, span: &Range<usize>) -> (String, &'v Value<
         p.span().start <= span.start && span.end <= p.span().end && p.span() != v.span()
     };
     let found = match v.get_ref() {
-        DeValue::Array(items) => items
-            .iter()
-            .enumerate()
-            .find(|(_, p)| inside(p))
-            .map(|(i, p)| (format!("[{i}]"), p)),
-        DeValue::Table(t) => t
-            .iter()
-            .find(|(_, p)| inside(p))
-            .map(|(k, p)| (format!(".{}", k.get_ref()), p)),
+        DeValue::Array(items) => {
+            items.iter().enumerate().find(|(_, p)| inside(p)).map(|(i, p)| (format!("[{i}]"), p))
+        }
+        DeValue::Table(t) => {
+            t.iter().find(|(_, p)| inside(p)).map(|(k, p)| (format!(".{}", k.get_ref()), p))
+        }
         _ => None,
     };
     match found {
@@ -231,15 +210,9 @@ fn translate(message: &str, got: &DeValue<'_>) -> (ErrorKind, String) {
             "f64" => "a number",
             other => other,
         };
-        return (
-            ErrorKind::Type,
-            format!("expected {nice}, got {}", describe(got)),
-        );
+        return (ErrorKind::Type, format!("expected {nice}, got {}", describe(got)));
     }
-    if let (true, Some(n)) = (
-        integer && message.starts_with("invalid value: "),
-        got.as_integer(),
-    ) {
+    if let (true, Some(n)) = (integer && message.starts_with("invalid value: "), got.as_integer()) {
         let n = n.as_str();
         let reason = if n.starts_with('-') {
             format!("must not be negative, got {n}")
@@ -248,20 +221,12 @@ fn translate(message: &str, got: &DeValue<'_>) -> (ErrorKind, String) {
         };
         return (ErrorKind::Value, reason);
     }
-    if let Some((name, names)) = message
-        .strip_prefix("unknown variant `")
-        .and_then(|r| r.split_once("`, expected "))
+    if let Some((name, names)) =
+        message.strip_prefix("unknown variant `").and_then(|r| r.split_once("`, expected "))
     {
-        let names: Vec<String> = names
-            .split('`')
-            .skip(1)
-            .step_by(2)
-            .map(|n| format!("{n:?}"))
-            .collect();
-        return (
-            ErrorKind::Value,
-            format!("expected one of {}, got {name:?}", names.join(", ")),
-        );
+        let names: Vec<String> =
+            names.split('`').skip(1).step_by(2).map(|n| format!("{n:?}")).collect();
+        return (ErrorKind::Value, format!("expected one of {}, got {name:?}", names.join(", ")));
     }
     // serde's own parse errors ("invalid IP address syntax") do not quote the value.
     match got.as_str() {
@@ -325,11 +290,7 @@ impl DefaultFile {
 
     /// A key's line; an optional key's is commented out (unless every line already is).
     pub(crate) fn key(&mut self, key: &str, (value, optional): (&str, bool), note: &str) {
-        let hash = if optional && !self.commented {
-            "# "
-        } else {
-            ""
-        };
+        let hash = if optional && !self.commented { "# " } else { "" };
         self.line(&format!("{hash}{key} = {value}"), note);
     }
 }
@@ -463,11 +424,7 @@ pub(crate) struct Checker<'c> {
 
 impl<'c> Checker<'c> {
     pub(crate) fn new(meta: &'c Meta) -> Self {
-        Self {
-            meta,
-            errors: Vec::new(),
-            warnings: Vec::new(),
-        }
+        Self { meta, errors: Vec::new(), warnings: Vec::new() }
     }
 
     /// The origin of `key`, or of its nearest recorded parent (`hosts[0].port` → `hosts[0]`).
@@ -492,14 +449,7 @@ impl<'c> Checker<'c> {
 
     fn report(&self, key: &str, kind: ErrorKind, reason: String) -> (usize, Report) {
         let (file, text) = (self.meta.file.as_ref(), self.meta.text.as_deref());
-        Report::at(
-            file,
-            text,
-            self.locate(key),
-            Some(key.to_owned()),
-            kind,
-            reason,
-        )
+        Report::at(file, text, self.locate(key), Some(key.to_owned()), kind, reason)
     }
 
     pub(crate) fn error(&mut self, key: &str, kind: ErrorKind, reason: impl Into<String>) {
@@ -528,15 +478,9 @@ impl<'c> Checker<'c> {
             _ => v.to_owned(),
         };
         let (key, reason) = if self.rank(b) > self.rank(a) {
-            (
-                b,
-                format!("must be at least {a} ({}), got {bv}", shown(a, &av)),
-            )
+            (b, format!("must be at least {a} ({}), got {bv}", shown(a, &av)))
         } else {
-            (
-                a,
-                format!("must not exceed {b} ({}), got {av}", shown(b, &bv)),
-            )
+            (a, format!("must not exceed {b} ({}), got {av}", shown(b, &bv)))
         };
         if warn {
             self.warn(key, reason);

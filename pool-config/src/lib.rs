@@ -77,17 +77,11 @@ static DEFAULT_TOML: LazyLock<String> = LazyLock::new(load::default_file);
 /// Reports in file order (environment ones last), as errors.
 fn errors(mut found: Vec<(usize, Report)>) -> Vec<ConfigError> {
     found.sort_by_key(|(pos, _)| *pos);
-    found
-        .into_iter()
-        .map(|(_, r)| ConfigError(Box::new(r)))
-        .collect()
+    found.into_iter().map(|(_, r)| ConfigError(Box::new(r))).collect()
 }
 
 fn first(errors: Vec<ConfigError>) -> ConfigError {
-    errors
-        .into_iter()
-        .next()
-        .unwrap_or_else(|| unreachable!("at least one error"))
+    errors.into_iter().next().unwrap_or_else(|| unreachable!("at least one error"))
 }
 
 impl Config {
@@ -195,10 +189,7 @@ impl Config {
             return Err(crate::errors(errors));
         }
         warnings.sort_by_key(|(pos, _)| *pos);
-        self.meta.warnings = warnings
-            .into_iter()
-            .map(|(_, r)| ConfigError(Box::new(r)))
-            .collect();
+        self.meta.warnings = warnings.into_iter().map(|(_, r)| ConfigError(Box::new(r))).collect();
         Ok(())
     }
 

@@ -37,12 +37,7 @@ pub(crate) fn document(r: &mut Reader<'_>, text: &str, cfg: &mut Config) {
             continue;
         }
         let Some(section) = cfg.section_mut(name) else {
-            r.push(
-                k.span(),
-                Some(name.into()),
-                ErrorKind::UnknownKey,
-                unknown_top(name),
-            );
+            r.push(k.span(), Some(name.into()), ErrorKind::UnknownKey, unknown_top(name));
             continue;
         };
         match v.get_ref() {
@@ -61,9 +56,7 @@ pub(crate) fn document(r: &mut Reader<'_>, text: &str, cfg: &mut Config) {
 /// Applies one environment variable (others than `HOTPOOL_<SECTION>__<KEY>` are
 /// ignored); section and key are case-insensitive.
 pub(crate) fn env(r: &mut Reader<'_>, var: &str, raw: &str, cfg: &mut Config) {
-    let Some((section, key)) = var
-        .strip_prefix(crate::ENV_PREFIX)
-        .and_then(|r| r.split_once("__"))
+    let Some((section, key)) = var.strip_prefix(crate::ENV_PREFIX).and_then(|r| r.split_once("__"))
     else {
         return;
     };
@@ -97,32 +90,17 @@ pub(crate) fn env(r: &mut Reader<'_>, var: &str, raw: &str, cfg: &mut Config) {
 fn env_value(r: &mut Reader<'_>, s: &mut dyn Section, key: &str, dotted: &str, raw: &str) {
     // Made-up spans, distinct per element, so a problem names its element (`[1]`).
     let text = |i: usize, t: &str| Spanned::new(i..i + 1, DeValue::String(t.to_owned().into()));
-    let list: Vec<_> = raw
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .collect();
-    let list = list
-        .iter()
-        .enumerate()
-        .map(|(i, p)| text(i + 1, p))
-        .collect::<Vec<_>>();
-    let list = Spanned::new(
-        0..list.len() + 2,
-        DeValue::Array(list.into_iter().collect()),
-    );
-    let tries = DeValue::parse(raw)
-        .ok()
-        .into_iter()
-        .chain([text(0, raw), list]);
+    let list: Vec<_> = raw.split(',').map(str::trim).filter(|p| !p.is_empty()).collect();
+    let list = list.iter().enumerate().map(|(i, p)| text(i + 1, p)).collect::<Vec<_>>();
+    let list = Spanned::new(0..list.len() + 2, DeValue::Array(list.into_iter().collect()));
+    let tries = DeValue::parse(raw).ok().into_iter().chain([text(0, raw), list]);
     let mut problems = Vec::new();
     for v in tries {
         let mut scratch = Reader::new(None, None);
         scratch.env_var.clone_from(&r.env_var);
         s.read_key(key, dotted, &v, &mut scratch);
         if scratch.reports.is_empty() {
-            r.origins
-                .retain(|k, _| !k.starts_with(&format!("{dotted}[")));
+            r.origins.retain(|k, _| !k.starts_with(&format!("{dotted}[")));
             let var = r.env_var.clone().unwrap_or_default();
             r.origins.insert(dotted.to_owned(), Origin::Env(var));
             return;
@@ -145,10 +123,7 @@ fn unknown_key(section: &str, key: &str) -> String {
     if let Some((other, _)) = sections.iter().find(|(_, keys)| keys.contains(&key)) {
         return format!("unknown key in [{section}]; `{key}` belongs in [{other}]");
     }
-    let known = sections
-        .iter()
-        .find(|(s, _)| *s == section)
-        .map_or(&[][..], |(_, k)| *k);
+    let known = sections.iter().find(|(s, _)| *s == section).map_or(&[][..], |(_, k)| *k);
     unknown_in(key, known, &format!("[{section}]"))
 }
 
@@ -160,10 +135,9 @@ fn unknown_top(name: &str) -> String {
     let names = sections.iter().map(|(s, _)| *s).chain(["hosts"]);
     match nearest(name, names.clone()) {
         Some(s) => format!("unknown section; did you mean [{s}]?"),
-        None => format!(
-            "unknown section; known sections: {}",
-            names.collect::<Vec<_>>().join(", ")
-        ),
+        None => {
+            format!("unknown section; known sections: {}", names.collect::<Vec<_>>().join(", "))
+        }
     }
 }
 
@@ -186,8 +160,7 @@ pub(crate) fn default_file() -> String {
         out.line(&format!("[{name}]"), note);
         section.write_default(&mut out);
     }
-    out.text
-        .push_str("\n# Hosts kept warm (none by default). One [[hosts]] table per host:\n");
+    out.text.push_str("\n# Hosts kept warm (none by default). One [[hosts]] table per host:\n");
     out.commented = true;
     out.line("[[hosts]]", "");
     crate::model::HostConfig::default().write_default(&mut out);

@@ -17,119 +17,79 @@ use crate::values::{ByteSize, Fraction};
 use crate::values::{duration as dur, opt_duration as opt_dur};
 use humantime_serde::serialize as hms;
 
-/// The whole configuration file.
-///
-/// Build one with [`Config::default`], [`Config::from_file`] or [`Config::from_str_named`]
-/// and change fields directly; the struct is `#[non_exhaustive]` so new sections can be
-/// added without breaking callers.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-#[non_exhaustive]
-pub struct Config {
+/// Declares [`Config`]: each plain section with its doc and its note in the default file,
+/// then `[[hosts]]`; and the lists of plain sections reading and checking walk.
+macro_rules! config {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty, $note:literal;)*) => {
+        /// The whole configuration file.
+        ///
+        /// Build one with [`Config::default`], [`Config::from_file`] or
+        /// [`Config::from_str_named`] and change fields directly; the struct is
+        /// `#[non_exhaustive]` so new sections can be added without breaking callers.
+        #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+        #[non_exhaustive]
+        pub struct Config {
+            $($(#[$doc])* pub $name: $ty,)*
+            /// `[[hosts]]`: the hosts kept warm.
+            pub hosts: Vec<HostConfig>,
+            /// Where each explicitly set key came from, and the warnings of the last validation.
+            #[serde(skip)]
+            pub(crate) meta: Meta,
+        }
+
+        impl Config {
+            /// The plain sections in file order, each with its note in the default file.
+            pub(crate) fn sections_with_notes(&self) -> Vec<(&'static str, &'static str, &dyn Section)> {
+                vec![$((stringify!($name), $note, &self.$name)),*]
+            }
+
+            /// The plain section called `name`.
+            pub(crate) fn section_mut(&mut self, name: &str) -> Option<&mut dyn Section> {
+                match name {
+                    $(stringify!($name) => Some(&mut self.$name),)*
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+config! {
     /// `[pool]`: limits, timeouts and intervals of the pool itself.
-    pub pool: PoolConfig,
+    pool: PoolConfig, "";
     /// `[whitelist]`: when non-empty, only these addresses are dialed.
-    pub whitelist: IpListConfig,
+    whitelist: IpListConfig, "non-empty: dial only these";
     /// `[blacklist]`: addresses that are never dialed.
-    pub blacklist: IpListConfig,
+    blacklist: IpListConfig, "never dialed";
     /// `[dns]`: how host names are resolved.
-    pub dns: DnsConfig,
+    dns: DnsConfig, "";
     /// `[tls]`: certificate verification and TLS profiles.
-    pub tls: TlsConfig,
+    tls: TlsConfig, "";
     /// `[h2]`: HTTP/2 flow-control windows of the rustls dialers.
-    pub h2: H2Config,
+    h2: H2Config, "HTTP/2 receive windows, rustls engine (docs/h2-windows.md)";
     /// `[health]`: health probes of idle connections.
-    pub health: HealthConfig,
+    health: HealthConfig, "";
     /// `[validation]`: the "hot connect" check of new connections.
-    pub validation: ValidationConfig,
+    validation: ValidationConfig, "the \"hot connect\" check; its banned status is pool.banned_status";
     /// `[h3]`: QUIC windows, initial RTT and congestion control of HTTP/3 connections.
-    pub h3: H3Config,
+    h3: H3Config, "QUIC windows, initial RTT, congestion control (docs/quic-tuning.md)";
     /// `[tcp]`: keepalive and `TCP_USER_TIMEOUT` of every TCP dial.
-    pub tcp: TcpConfig,
+    tcp: TcpConfig, "keepalive and TCP_USER_TIMEOUT of every TCP dial (docs/tcp-keepalive.md)";
     /// `[source_addrs]`: local addresses dials bind to.
-    pub source_addrs: SourceAddrsConfig,
+    source_addrs: SourceAddrsConfig, "local addresses to bind, rotated per dial";
     /// `[metrics]`: the Prometheus exporter.
-    pub metrics: MetricsConfig,
+    metrics: MetricsConfig, "";
     /// `[fleet]`: share bans, re-test leases and connection budgets with other workers.
-    pub fleet: FleetConfig,
-    /// `[[hosts]]`: the hosts kept warm.
-    pub hosts: Vec<HostConfig>,
-    /// Where each explicitly set key came from, and the warnings of the last validation.
-    #[serde(skip)]
-    pub(crate) meta: Meta,
+    fleet: FleetConfig, "share bans, re-tests and budgets with other workers (docs/fleet.md)";
 }
 
 impl Config {
-    /// The plain sections in file order, each with its note in the default file.
-    pub(crate) fn sections_with_notes(&self) -> [(&'static str, &'static str, &dyn Section); 13] {
-        [
-            ("pool", "", &self.pool),
-            ("whitelist", "non-empty: dial only these", &self.whitelist),
-            ("blacklist", "never dialed", &self.blacklist),
-            ("dns", "", &self.dns),
-            ("tls", "", &self.tls),
-            (
-                "h2",
-                "HTTP/2 receive windows, rustls engine (docs/h2-windows.md)",
-                &self.h2,
-            ),
-            ("health", "", &self.health),
-            (
-                "validation",
-                "the \"hot connect\" check; its banned status is pool.banned_status",
-                &self.validation,
-            ),
-            (
-                "h3",
-                "QUIC windows, initial RTT, congestion control (docs/quic-tuning.md)",
-                &self.h3,
-            ),
-            (
-                "tcp",
-                "keepalive and TCP_USER_TIMEOUT of every TCP dial (docs/tcp-keepalive.md)",
-                &self.tcp,
-            ),
-            (
-                "source_addrs",
-                "local addresses to bind, rotated per dial",
-                &self.source_addrs,
-            ),
-            ("metrics", "", &self.metrics),
-            (
-                "fleet",
-                "share bans, re-tests and budgets with other workers (docs/fleet.md)",
-                &self.fleet,
-            ),
-        ]
-    }
-
-    /// The plain section called `name`.
-    pub(crate) fn section_mut(&mut self, name: &str) -> Option<&mut dyn Section> {
-        Some(match name {
-            "pool" => &mut self.pool,
-            "whitelist" => &mut self.whitelist,
-            "blacklist" => &mut self.blacklist,
-            "dns" => &mut self.dns,
-            "tls" => &mut self.tls,
-            "h2" => &mut self.h2,
-            "health" => &mut self.health,
-            "validation" => &mut self.validation,
-            "h3" => &mut self.h3,
-            "tcp" => &mut self.tcp,
-            "source_addrs" => &mut self.source_addrs,
-            "metrics" => &mut self.metrics,
-            "fleet" => &mut self.fleet,
-            _ => return None,
-        })
-    }
-
     /// The plain sections and their keys (for "did you mean").
     pub(crate) fn sections() -> &'static [(&'static str, &'static [&'static str])] {
         static SECTIONS: LazyLock<Vec<(&str, &[&str])>> = LazyLock::new(|| {
             let cfg = Config::default();
-            cfg.sections_with_notes()
-                .iter()
-                .map(|(name, _, s)| (*name, s.keys()))
-                .collect()
+            let sections = cfg.sections_with_notes();
+            sections.iter().map(|(name, _, s)| (*name, s.keys())).collect()
         });
         &SECTIONS
     }
@@ -235,10 +195,7 @@ impl HostConfig {
     /// A host with this name and every other field at its default.
     #[must_use]
     pub fn new(name: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            ..Self::default()
-        }
+        Self { name: name.into(), ..Self::default() }
     }
 }
 
@@ -248,11 +205,8 @@ impl PoolConfig {
     /// `max_conns_per_host` (so the default always fits the per-host limit).
     #[must_use]
     pub fn conns_per_ip(&self, transport: Transport) -> usize {
-        self.max_conns_per_ip.unwrap_or_else(|| {
-            transport
-                .default_conns_per_ip()
-                .min(self.max_conns_per_host.max(1))
-        })
+        self.max_conns_per_ip
+            .unwrap_or_else(|| transport.default_conns_per_ip().min(self.max_conns_per_host.max(1)))
     }
 }
 
@@ -271,11 +225,7 @@ impl DnsServerConfig {
     /// A server at `addr` over `protocol`, without a TLS name.
     #[must_use]
     pub fn new(addr: SocketAddr, protocol: DnsProtocol) -> Self {
-        Self {
-            addr,
-            protocol,
-            ..Self::default()
-        }
+        Self { addr, protocol, ..Self::default() }
     }
 }
 

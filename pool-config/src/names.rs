@@ -128,13 +128,8 @@ pub enum IpPreference {
 /// Names accepted in `tls.profiles` (engine rustls): rustls' defaults, the cipher-suite and
 /// group order of Chrome, Firefox or Safari as far as rustls supports them (not a browser's
 /// ClientHello byte for byte: that is engine boring), or TLS 1.3 only.
-pub const KNOWN_TLS_PROFILES: &[&str] = &[
-    "default",
-    "chrome-like",
-    "firefox-like",
-    "safari-like",
-    "tls13-only",
-];
+pub const KNOWN_TLS_PROFILES: &[&str] =
+    &["default", "chrome-like", "firefox-like", "safari-like", "tls13-only"];
 
 /// Names accepted in `tls.profiles` with `engine = "boring"`: the browser profiles of
 /// `pool-dial-boring` (`BrowserProfile::by_name`: the newest tables, then the versioned

@@ -24,12 +24,7 @@ pub(crate) fn validate(cfg: &Config) -> (Found, Found) {
     for problem in cfg.pool_options().problems() {
         match problem {
             OptionsError::Zero { key } => c.value(&format!("pool.{key}"), "must not be zero"),
-            OptionsError::Exceeds {
-                key,
-                value,
-                limit_key,
-                limit,
-            } => c.not_above(
+            OptionsError::Exceeds { key, value, limit_key, limit } => c.not_above(
                 (&format!("pool.{key}"), value.to_string()),
                 (&format!("pool.{limit_key}"), limit.to_string()),
                 false,
@@ -51,12 +46,7 @@ pub(crate) fn validate(cfg: &Config) -> (Found, Found) {
     let secs =
         |d: Duration| humantime::format_duration(Duration::from_secs(d.as_secs())).to_string();
     for (a, av, b, bv) in [
-        (
-            "pool.idle_timeout",
-            p.idle_timeout,
-            "pool.max_lifetime",
-            p.max_lifetime,
-        ),
+        ("pool.idle_timeout", p.idle_timeout, "pool.max_lifetime", p.max_lifetime),
         (
             "pool.blacklist_check_interval",
             p.blacklist_check_interval,
@@ -65,11 +55,7 @@ pub(crate) fn validate(cfg: &Config) -> (Found, Found) {
         ),
     ] {
         if av > bv {
-            c.not_above(
-                (a, secs(av.max(Duration::from_secs(1)))),
-                (b, secs(bv)),
-                true,
-            );
+            c.not_above((a, secs(av.max(Duration::from_secs(1)))), (b, secs(bv)), true);
         }
     }
     let dns = &cfg.dns;
@@ -133,17 +119,11 @@ fn hosts(c: &mut Checker<'_>, cfg: &Config) {
             _ => None,
         };
         if let Some(needs) = needs.filter(|n| !alpn.iter().any(|p| p == n)) {
-            let reason = format!(
-                "transport {:?} needs {needs:?} in alpn",
-                h.transport.as_str()
-            );
+            let reason = format!("transport {:?} needs {needs:?} in alpn", h.transport.as_str());
             c.error(&key, ErrorKind::Inconsistent, reason);
         }
         if alpn.is_empty() {
-            c.value(
-                &key,
-                "must not be empty (leave `alpn` out for the transport's default)",
-            );
+            c.value(&key, "must not be empty (leave `alpn` out for the transport's default)");
         }
     }
 }
@@ -155,30 +135,15 @@ fn profiles(c: &mut Checker<'_>, key: &str, profiles: &[String], engine: TlsEngi
         TlsEngine::Rustls => (KNOWN_TLS_PROFILES, "TLS profile"),
     };
     if profiles.is_empty() {
-        c.value(
-            key,
-            format!(
-                "must name at least one profile (known: {})",
-                known.join(", ")
-            ),
-        );
+        c.value(key, format!("must name at least one profile (known: {})", known.join(", ")));
     }
-    for (i, name) in profiles
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| !known.contains(&n.as_str()))
-    {
+    for (i, name) in profiles.iter().enumerate().filter(|(_, n)| !known.contains(&n.as_str())) {
         let lower = name.to_ascii_lowercase();
         let near = known
             .iter()
             .find(|k| lower.contains(k.trim_end_matches("-like")) || k.starts_with(&lower));
-        let hint = near
-            .map(|s| format!("; did you mean {s:?}?"))
-            .unwrap_or_default();
-        let reason = format!(
-            "unknown {what} {name:?} (known: {}){hint}",
-            known.join(", ")
-        );
+        let hint = near.map(|s| format!("; did you mean {s:?}?")).unwrap_or_default();
+        let reason = format!("unknown {what} {name:?} (known: {}){hint}", known.join(", "));
         c.value(&format!("{key}[{i}]"), reason);
     }
 }

@@ -44,9 +44,8 @@ impl<'de> Deserialize<'de> for Secs {
             fn visit_str<E: de::Error>(self, s: &str) -> Result<Secs, E> {
                 let s = s.trim();
                 if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-                    let n = s
-                        .parse()
-                        .map_err(|_| E::custom(format!("duration {s:?} is too large")))?;
+                    let n =
+                        s.parse().map_err(|_| E::custom(format!("duration {s:?} is too large")))?;
                     return self.visit_u64(n);
                 }
                 humantime::parse_duration(s)
@@ -92,9 +91,7 @@ impl ByteSize {
                 ));
             }
         };
-        n.checked_mul(scale)
-            .map(ByteSize)
-            .ok_or_else(|| format!("size {text:?} is too large"))
+        n.checked_mul(scale).map(ByteSize).ok_or_else(|| format!("size {text:?} is too large"))
     }
 }
 
@@ -177,10 +174,7 @@ struct Range(IpRange);
 impl<'de> Deserialize<'de> for Range {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         parse_str(d, |s| {
-            s.trim()
-                .parse()
-                .map(Range)
-                .map_err(|e: pool_core::IpRangeError| e.to_string())
+            s.trim().parse().map(Range).map_err(|e: pool_core::IpRangeError| e.to_string())
         })
     }
 }
