@@ -5,7 +5,7 @@
 
 use pool_dial_boring::{BoringOptions, BrowserProfile, Mode};
 
-use crate::convert::tls::rotation;
+use crate::convert::rotation;
 use crate::{Config, ConfigError, HostConfig, Transport};
 
 /// The browser profile behind a `tls.profiles` name with engine boring (`"default"`:

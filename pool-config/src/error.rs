@@ -76,6 +76,7 @@ pub type ConfigWarning = ConfigError;
 
 impl ConfigError {
     /// A problem about `key` with no location (a conversion of a config built in code).
+    #[cfg(any(feature = "tls", feature = "quic"))]
     pub(crate) fn at_key(key: &str, reason: String) -> Self {
         let key = Some(key.to_owned());
         ConfigError(Box::new(Report { key, reason, ..Report::new(ErrorKind::Value) }))
