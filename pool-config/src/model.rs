@@ -277,11 +277,7 @@ section! {
 }
 
 section! {
-    /// `[h2]`: this side's HTTP/2 receive flow-control windows, for the rustls dialers
-    /// (`transport = "h2"`, and HTTP/2 connections of `"auto"`). The BoringSSL engine keeps
-    /// its browser profile's windows (they are part of the fingerprint) and ignores these.
-    /// Windows are credit, not buffers: an unread body holds at most `stream_window`, a
-    /// connection's unread bodies at most `connection_window` (`docs/h2-windows.md`).
+    /// `[h2]`: HTTP/2 receive windows of the rustls dialers (not boring's; `docs/config.md`).
     pub struct H2Config {
         stream_window: ByteSize = (default "\"2MiB\""),
             "per-stream receive window (65535 ..= 2147483647)", check check::h2_window;
@@ -293,8 +289,7 @@ section! {
 }
 
 section! {
-    /// `[health]`: health probes of idle connections (every `pool.health_check_interval`, with
-    /// `pool.test_timeout`).
+    /// `[health]`: probes of idle connections (every `pool.health_check_interval`).
     pub struct HealthConfig {
         probe: ProbeKind = (default "\"ping\""), "\"ping\" or \"http\" (ping: HTTP/2 or QUIC PING)";
         path: String = (default "\"/\""), "for probe = \"http\"", check check::http_path;
@@ -304,9 +299,7 @@ section! {
 }
 
 section! {
-    /// `[validation]`: the "hot connect" request a new connection must pass before it is
-    /// admitted (with `pool.test_timeout`). A response with `pool.banned_status` blacklists
-    /// the IP.
+    /// `[validation]`: the "hot connect" request a new connection must pass to be admitted.
     pub struct ValidationConfig {
         enabled: bool = (default "false"), "run the check before admitting a connection";
         method: String = (default "\"GET\""), "request method", check check::http_method;
@@ -316,9 +309,7 @@ section! {
 }
 
 section! {
-    /// `[h3]`: the QUIC transport of HTTP/3 connections, tuned for real paths (RTT 10-150
-    /// ms): pool-dial-quic's `QuicOptions` windows, initial RTT and congestion controller. The
-    /// values and the measurements behind them: `docs/quic-tuning.md`.
+    /// `[h3]`: QUIC windows, initial RTT and congestion control (`docs/quic-tuning.md`).
     pub struct H3Config {
         stream_receive_window: ByteSize = (default "\"6MiB\""),
             "per stream: one body moves at most this per RTT (quinn: 1.25MB)",
@@ -335,10 +326,7 @@ section! {
 }
 
 section! {
-    /// `[tcp]`: socket options of every TCP dial (h1, h2, auto, tls; rustls and BoringSSL),
-    /// so a silently dropped path is found on an idle connection (`docs/tcp-keepalive.md`).
-    /// Linux counts these in whole seconds (`user_timeout`: milliseconds); a non-zero value
-    /// below 1 s is sent as 1 s.
+    /// `[tcp]`: keepalive and `TCP_USER_TIMEOUT` of every TCP dial (`docs/config.md`).
     pub struct TcpConfig {
         #[serde(serialize_with = "hms")] keepalive_idle: Duration as dur = (default "15"), "first keepalive probe after this idle; 0 = off";
         #[serde(serialize_with = "hms")] keepalive_interval: Duration as dur = (default "5"), "between unanswered probes",
@@ -350,8 +338,7 @@ section! {
 }
 
 section! {
-    /// `[source_addrs]`: local addresses that dials bind to, rotated per dial and matched to
-    /// the target's address family.
+    /// `[source_addrs]`: local addresses dials bind to (rotated, matching the family).
     pub struct SourceAddrsConfig {
         addrs: Vec<IpAddr> = (default "[]"), "local IPv4/IPv6 addresses; empty = the OS picks";
         #[serde(skip_serializing_if = "Option::is_none", serialize_with = "crate::values::ser_range")] ipv6_prefix: Option<IpRange> as crate::values::opt_range = (optional "\"2001:db8::/64\""),
@@ -369,8 +356,7 @@ section! {
 }
 
 section! {
-    /// `[fleet]`: a fleet of workers sharing what they learn through a backend (see
-    /// `docs/fleet.md`). The default backend `"none"` shares nothing.
+    /// `[fleet]`: what workers share through a backend (`"none"`: nothing; `docs/fleet.md`).
     pub struct FleetConfig {
         backend: FleetBackend = (default "\"none\""), "\"none\" or \"redis\"";
         #[serde(serialize_with = "crate::values::hidden_url")] url: String = (default "\"redis://127.0.0.1:6379/0\""),
