@@ -453,8 +453,7 @@ impl<'c> Checker<'c> {
     }
 
     pub(crate) fn error(&mut self, key: &str, kind: ErrorKind, reason: impl Into<String>) {
-        let r = self.report(key, kind, reason.into());
-        self.errors.push(r);
+        self.errors.push(self.report(key, kind, reason.into()));
     }
 
     pub(crate) fn value(&mut self, key: &str, reason: impl Into<String>) {
@@ -462,8 +461,7 @@ impl<'c> Checker<'c> {
     }
 
     pub(crate) fn warn(&mut self, key: &str, reason: impl Into<String>) {
-        let r = self.report(key, ErrorKind::Inconsistent, reason.into());
-        self.warnings.push(r);
+        self.warnings.push(self.report(key, ErrorKind::Inconsistent, reason.into()));
     }
 
     /// `a <= b`, reported at whichever of the two was set most explicitly (`a` on a tie).
