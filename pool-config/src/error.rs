@@ -42,14 +42,9 @@ impl fmt::Display for Report {
         if let Some(var) = &self.env_var {
             write!(f, "environment variable {var}: ")?;
         } else if let Some(file) = &self.file {
-            f.write_str(file)?;
-            if let Some(line) = self.line {
-                write!(f, ":{line}")?;
-                if let Some(col) = self.column {
-                    write!(f, ":{col}")?;
-                }
-            }
-            f.write_str(": ")?;
+            let at = |n: Option<usize>| n.map(|n| format!(":{n}")).unwrap_or_default();
+            let column = at(self.column.filter(|_| self.line.is_some()));
+            write!(f, "{file}{}{column}: ", at(self.line))?;
         }
         if let Some(key) = &self.key {
             write!(f, "{key}: ")?;
