@@ -17,6 +17,9 @@ use crate::error::{ConfigWarning, ErrorKind, Origin, Report};
 /// A value of the file (or of an environment variable) with its span.
 pub(crate) type Value<'a> = Spanned<DeValue<'a>>;
 
+/// A key's reader: the value at a dotted key, or `None` with its problems reported.
+pub(crate) type ReadFn<T> = fn(&mut Reader<'_>, &str, &Value<'_>) -> Option<T>;
+
 /// What every declared section can do; implemented by [`section!`].
 pub(crate) trait Section {
     /// The keys, in declaration order.
@@ -260,11 +263,7 @@ pub(crate) fn unknown_in(word: &str, known: &[&str], place: &str) -> String {
 
 /// Reads a declared default (TOML text) with the key's reader. A bad declaration is a bug
 /// every test catches.
-pub(crate) fn literal<T>(
-    text: &str,
-    key: &str,
-    read: fn(&mut Reader<'_>, &str, &Value<'_>) -> Option<T>,
-) -> T {
+pub(crate) fn literal<T>(text: &str, key: &str, read: ReadFn<T>) -> T {
     let value = DeValue::parse(text).unwrap_or_else(|e| panic!("default of {key} ({text}): {e}"));
     let mut r = Reader::new(None, None);
     read(&mut r, key, &value)
@@ -341,8 +340,7 @@ macro_rules! section {
             fn default() -> Self {
                 static DECLARED: std::sync::LazyLock<$name> = std::sync::LazyLock::new(|| $name {
                     $($key: {
-                        let read: fn(&mut crate::keys::Reader<'_>, &str, &crate::keys::Value<'_>) -> Option<$ty> =
-                            section!(@read $($with)?);
+                        let read: crate::keys::ReadFn<$ty> = section!(@read $($with)?);
                         section!(@init $default, concat!(stringify!($name), ".", stringify!($key)), read)
                     },)*
                 });
@@ -364,8 +362,7 @@ macro_rules! section {
             ) -> bool {
                 match key {
                     $(stringify!($key) => {
-                        let read: fn(&mut crate::keys::Reader<'_>, &str, &crate::keys::Value<'_>) -> Option<$ty> =
-                            section!(@read $($with)?);
+                        let read: crate::keys::ReadFn<$ty> = section!(@read $($with)?);
                         if let Some(value) = read(r, dotted, v) {
                             self.$key = value;
                         }
