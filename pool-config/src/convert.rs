@@ -236,20 +236,24 @@ impl Config {
     }
 
     /// [`Config::tls_options`] offering the host's `alpn`, else `default`.
-    fn tls_with_alpn(&self, host: Option<&HostConfig>, default: &[String]) -> TlsResult {
+    fn tls_with_alpn(
+        &self,
+        host: Option<&HostConfig>,
+        default: &[String],
+    ) -> Result<TlsOptions, ConfigError> {
         let alpn = host.and_then(|h| h.alpn.clone());
         Ok(TlsOptions { alpn: alpn.unwrap_or_else(|| default.to_vec()), ..self.tls_options()? })
     }
 
     /// [`Config::tls_options`] with `host`'s `alpn` list, when it has one (errors as
     /// [`Config::tls_options`]).
-    pub fn tls_options_for(&self, host: &HostConfig) -> TlsResult {
+    pub fn tls_options_for(&self, host: &HostConfig) -> Result<TlsOptions, ConfigError> {
         self.tls_with_alpn(Some(host), &TlsOptions::default().alpn)
     }
 
     /// The options of an [`H1Dialer`](pool_dial_rustls::H1Dialer): [`Config::tls_options`]
     /// with the host's `alpn`, if any (errors as [`Config::tls_options`]).
-    pub fn h1_options(&self, host: Option<&HostConfig>) -> TlsResult {
+    pub fn h1_options(&self, host: Option<&HostConfig>) -> Result<TlsOptions, ConfigError> {
         self.tls_with_alpn(host, &TlsOptions::default().alpn)
     }
 
@@ -284,9 +288,6 @@ impl Config {
         }
     }
 }
-
-#[cfg(feature = "tls")]
-type TlsResult = Result<TlsOptions, ConfigError>;
 
 /// One name server. An encrypted one without a TLS name (which validation refuses)
 /// checks the certificate against its IP address.
