@@ -4,7 +4,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use pool_core::IpRange;
@@ -81,18 +80,6 @@ config! {
     metrics: MetricsConfig, "";
     /// `[fleet]`: share bans, re-test leases and connection budgets with other workers.
     fleet: FleetConfig, "share bans, re-tests and budgets with other workers (docs/fleet.md)";
-}
-
-impl Config {
-    /// The plain sections and their keys (for "did you mean").
-    pub(crate) fn sections() -> &'static [(&'static str, &'static [&'static str])] {
-        static SECTIONS: LazyLock<Vec<(&str, &[&str])>> = LazyLock::new(|| {
-            let cfg = Config::default();
-            let sections = cfg.sections_with_notes();
-            sections.iter().map(|(name, _, s)| (*name, s.keys())).collect()
-        });
-        &SECTIONS
-    }
 }
 
 section! {
