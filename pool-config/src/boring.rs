@@ -5,7 +5,7 @@
 
 use pool_dial_boring::{BoringOptions, BrowserProfile, Mode};
 
-use crate::convert::tls::rotation;
+use crate::convert::rotation;
 use crate::{Config, ConfigError, HostConfig, Transport};
 
 /// The browser profile behind a `tls.profiles` name with engine boring (`"default"`:
@@ -26,15 +26,7 @@ impl Config {
     /// # Errors
     /// A profile name [`Config::validate`] refuses, or a transport other than those.
     pub fn boring_options(&self, host: Option<&HostConfig>) -> Result<BoringOptions, ConfigError> {
-        let mut profiles = Vec::with_capacity(self.tls.profiles.len());
-        for (i, name) in self.tls.profiles.iter().enumerate() {
-            profiles.push(browser_profile(name).ok_or_else(|| {
-                ConfigError::at_key(
-                    &format!("tls.profiles[{i}]"),
-                    format!("unknown browser profile {name:?}"),
-                )
-            })?);
-        }
+        let profiles = self.profiles(browser_profile, "browser profile")?;
         let mode = match host.map_or(Transport::H2, |h| h.transport) {
             Transport::H2 => Mode::H2,
             Transport::H1 => Mode::H1,

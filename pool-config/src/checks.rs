@@ -153,10 +153,8 @@ pub(crate) fn insecure(c: &mut Checker<'_>, key: &str, on: &bool) {
 pub(crate) fn accept_languages(c: &mut Checker<'_>, key: &str, langs: &[String]) {
     for (i, lang) in langs.iter().enumerate() {
         if lang.trim().is_empty() || !lang.chars().all(|ch| ch == ' ' || ch.is_ascii_graphic()) {
-            c.value(
-                &format!("{key}[{i}]"),
-                format!("not a valid Accept-Language header value: {lang:?}"),
-            );
+            let reason = format!("not a valid Accept-Language header value: {lang:?}");
+            c.value(&format!("{key}[{i}]"), reason);
         }
     }
 }
@@ -208,10 +206,8 @@ pub(crate) fn host_addrs(c: &mut Checker<'_>, key: &str, addrs: &Option<Vec<IpAd
 pub(crate) fn alpn_ids(c: &mut Checker<'_>, key: &str, alpn: &Option<Vec<String>>) {
     for (j, proto) in alpn.iter().flatten().enumerate() {
         if proto.is_empty() || proto.len() > 255 {
-            c.value(
-                &format!("{key}[{j}]"),
-                format!("an ALPN protocol id must be 1-255 bytes, got {proto:?}"),
-            );
+            let reason = format!("an ALPN protocol id must be 1-255 bytes, got {proto:?}");
+            c.value(&format!("{key}[{j}]"), reason);
         }
     }
 }

@@ -42,28 +42,21 @@ impl fmt::Display for Report {
         if let Some(var) = &self.env_var {
             write!(f, "environment variable {var}: ")?;
         } else if let Some(file) = &self.file {
-            f.write_str(file)?;
-            if let Some(line) = self.line {
-                write!(f, ":{line}")?;
-                if let Some(col) = self.column {
-                    write!(f, ":{col}")?;
-                }
-            }
-            f.write_str(": ")?;
+            let at = |n: Option<usize>| n.map(|n| format!(":{n}")).unwrap_or_default();
+            let column = at(self.column.filter(|_| self.line.is_some()));
+            write!(f, "{file}{}{column}: ", at(self.line))?;
         }
         if let Some(key) = &self.key {
             write!(f, "{key}: ")?;
         }
         // One line, whatever the underlying message looked like.
-        let mut first = true;
-        for part in self.reason.lines().map(str::trim).filter(|l| !l.is_empty()) {
-            if !first {
-                f.write_str("; ")?;
-            }
-            f.write_str(part)?;
-            first = false;
-        }
-        Ok(())
+        let parts: Vec<_> = self
+            .reason
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect();
+        f.write_str(&parts.join("; "))
     }
 }
 
@@ -83,23 +76,23 @@ pub type ConfigWarning = ConfigError;
 
 impl ConfigError {
     /// A problem about `key` with no location (a conversion of a config built in code).
+    #[cfg(any(feature = "tls", feature = "quic"))]
     pub(crate) fn at_key(key: &str, reason: String) -> Self {
-        let r = Report {
-            kind: ErrorKind::Value,
-            file: None,
-            line: None,
-            column: None,
-            env_var: None,
-            key: Some(key.to_owned()),
+        let key = Some(key.to_owned());
+        ConfigError(Box::new(Report {
+            key,
             reason,
-        };
-        ConfigError(Box::new(r))
+            ..Report::new(ErrorKind::Value)
+        }))
     }
 
     pub(crate) fn io(file: &str, err: &std::io::Error) -> Self {
-        let mut e = Self::at_key("", format!("cannot read: {err}"));
-        (e.0.kind, e.0.key, e.0.file) = (ErrorKind::Io, None, Some(file.to_owned()));
-        e
+        let (file, reason) = (Some(file.to_owned()), format!("cannot read: {err}"));
+        ConfigError(Box::new(Report {
+            file,
+            reason,
+            ..Report::new(ErrorKind::Io)
+        }))
     }
 
     /// The broad kind of problem.
@@ -154,6 +147,19 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl Report {
+    fn new(kind: ErrorKind) -> Self {
+        let (file, line, column, env_var, key) = (None, None, None, None, None);
+        Report {
+            kind,
+            file,
+            line,
+            column,
+            env_var,
+            key,
+            reason: String::new(),
+        }
+    }
+
     /// A report at `origin` (none: a default value, located by key only), with its sort
     /// position: file order, then defaults, then the environment.
     pub(crate) fn at(
@@ -165,13 +171,10 @@ impl Report {
         reason: String,
     ) -> (usize, Report) {
         let mut r = Report {
-            kind,
             file: file.cloned(),
-            line: None,
-            column: None,
-            env_var: None,
             key,
             reason,
+            ..Report::new(kind)
         };
         let pos = match origin {
             Some(Origin::File(span)) => {
@@ -199,8 +202,7 @@ pub(crate) enum Origin {
 
 /// Converts a byte offset into a 1-based (line, column in chars).
 pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let mut offset = offset;
+    let mut offset = offset.min(text.len());
     while !text.is_char_boundary(offset) {
         offset -= 1;
     }

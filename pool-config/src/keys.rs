@@ -17,6 +17,9 @@ use crate::error::{ConfigWarning, ErrorKind, Origin, Report};
 /// A value of the file (or of an environment variable) with its span.
 pub(crate) type Value<'a> = Spanned<DeValue<'a>>;
 
+/// A key's reader: the value at a dotted key, or `None` with its problems reported.
+pub(crate) type ReadFn<T> = fn(&mut Reader<'_>, &str, &Value<'_>) -> Option<T>;
+
 /// What every declared section can do; implemented by [`section!`].
 pub(crate) trait Section {
     /// The keys, in declaration order.
@@ -295,11 +298,7 @@ pub(crate) fn unknown_in(word: &str, known: &[&str], place: &str) -> String {
 
 /// Reads a declared default (TOML text) with the key's reader. A bad declaration is a bug
 /// every test catches.
-pub(crate) fn literal<T>(
-    text: &str,
-    key: &str,
-    read: fn(&mut Reader<'_>, &str, &Value<'_>) -> Option<T>,
-) -> T {
+pub(crate) fn literal<T>(text: &str, key: &str, read: ReadFn<T>) -> T {
     let value = DeValue::parse(text).unwrap_or_else(|e| panic!("default of {key} ({text}): {e}"));
     let mut r = Reader::new(None, None);
     read(&mut r, key, &value)
@@ -380,8 +379,7 @@ macro_rules! section {
             fn default() -> Self {
                 static DECLARED: std::sync::LazyLock<$name> = std::sync::LazyLock::new(|| $name {
                     $($key: {
-                        let read: fn(&mut crate::keys::Reader<'_>, &str, &crate::keys::Value<'_>) -> Option<$ty> =
-                            section!(@read $($with)?);
+                        let read: crate::keys::ReadFn<$ty> = section!(@read $($with)?);
                         section!(@init $default, concat!(stringify!($name), ".", stringify!($key)), read)
                     },)*
                 });
@@ -403,8 +401,7 @@ macro_rules! section {
             ) -> bool {
                 match key {
                     $(stringify!($key) => {
-                        let read: fn(&mut crate::keys::Reader<'_>, &str, &crate::keys::Value<'_>) -> Option<$ty> =
-                            section!(@read $($with)?);
+                        let read: crate::keys::ReadFn<$ty> = section!(@read $($with)?);
                         if let Some(value) = read(r, dotted, v) {
                             self.$key = value;
                         }
@@ -503,8 +500,7 @@ impl<'c> Checker<'c> {
     }
 
     pub(crate) fn error(&mut self, key: &str, kind: ErrorKind, reason: impl Into<String>) {
-        let r = self.report(key, kind, reason.into());
-        self.errors.push(r);
+        self.errors.push(self.report(key, kind, reason.into()));
     }
 
     pub(crate) fn value(&mut self, key: &str, reason: impl Into<String>) {
@@ -512,8 +508,8 @@ impl<'c> Checker<'c> {
     }
 
     pub(crate) fn warn(&mut self, key: &str, reason: impl Into<String>) {
-        let r = self.report(key, ErrorKind::Inconsistent, reason.into());
-        self.warnings.push(r);
+        self.warnings
+            .push(self.report(key, ErrorKind::Inconsistent, reason.into()));
     }
 
     /// `a <= b`, reported at whichever of the two was set most explicitly (`a` on a tie).

@@ -28,20 +28,14 @@
 //! ```
 //!
 //! The rules (errors vs warnings, where an inconsistent pair is reported, CIDRs, name
-//! servers, relative paths) are listed in `docs/config.md`; how a key is declared and read
-//! in `docs/config-reader.md`.
-//!
-//! # Environment overrides
-//!
-//! `HOTPOOL_<SECTION>__<KEY>=value`, section and key in any case (`docs/config.md`), e.g.
-//! `HOTPOOL_DNS__TIMEOUT=2s`, `HOTPOOL_WHITELIST__IPS=10.0.0.0/8,192.168.1.1`.
+//! servers, relative paths) and the environment overrides (`HOTPOOL_DNS__TIMEOUT=2s`) are
+//! in `docs/config.md`; how a key is declared and read in `docs/config-reader.md`.
 
 #[cfg(feature = "boring")]
 mod boring;
 mod checks;
 mod convert;
 mod error;
-mod fleet;
 mod keys;
 mod load;
 mod model;
@@ -75,7 +69,7 @@ pub const ENV_PREFIX: &str = "HOTPOOL_";
 /// The commented default file, generated from the key declarations.
 static DEFAULT_TOML: LazyLock<String> = LazyLock::new(load::default_file);
 
-/// Reports in file order (environment ones last), as errors.
+/// Reports in file order (environment ones last), as errors (or warnings).
 fn errors(mut found: Vec<(usize, Report)>) -> Vec<ConfigError> {
     found.sort_by_key(|(pos, _)| *pos);
     found
@@ -103,10 +97,7 @@ impl Config {
     }
 
     /// Like [`Config::from_file`], then applies `HOTPOOL_*` overrides from the process
-    /// environment (see the crate docs) before validating.
-    ///
-    /// # Errors
-    /// As [`Config::from_file`], plus bad overrides (naming the variable).
+    /// environment before validating. Errors: also bad overrides (naming the variable).
     pub fn from_file_with_env(path: impl AsRef<Path>) -> Result<Config, ConfigError> {
         let vars = std::env::vars_os()
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)));
@@ -114,9 +105,6 @@ impl Config {
     }
 
     /// Like [`Config::from_file_with_env`], with the variables given.
-    ///
-    /// # Errors
-    /// As [`Config::from_file_with_env`].
     pub fn from_file_with_vars(
         path: impl AsRef<Path>,
         vars: impl IntoIterator<Item = (impl AsRef<str>, impl AsRef<str>)>,
@@ -140,18 +128,13 @@ impl Config {
     }
 
     /// Parses and validates config text; `name` is used in error messages (a file name).
-    ///
-    /// # Errors
-    /// The first problem in text order (see [`Config::from_file`]).
+    /// Errors: the first problem in text order (see [`Config::from_file`]).
     pub fn from_str_named(text: &str, name: &str) -> Result<Config, ConfigError> {
         Self::check_str_named(text, name).map_err(first)
     }
 
     /// Like [`Config::from_str_named`], then applies the given `HOTPOOL_*` overrides before
-    /// validating.
-    ///
-    /// # Errors
-    /// The first problem: text first, then overrides.
+    /// validating. Errors: the first problem, text first, then overrides.
     pub fn from_str_with_vars(
         text: &str,
         name: &str,
@@ -160,11 +143,8 @@ impl Config {
         Self::load(text, name, vars).map_err(first)
     }
 
-    /// Like [`Config::from_str_named`], but returns every problem (in text order), for
-    /// `hotpool config check`. Syntax errors stop reading.
-    ///
-    /// # Errors
-    /// All problems found; never an empty list.
+    /// Like [`Config::from_str_named`], but returns every problem (in text order, never an
+    /// empty list), for `hotpool config check`. Syntax errors stop reading.
     pub fn check_str_named(text: &str, name: &str) -> Result<Config, Vec<ConfigError>> {
         Self::load(text, name, std::iter::empty::<(&str, &str)>())
     }
@@ -191,15 +171,11 @@ impl Config {
     }
 
     fn run_validation(&mut self) -> Result<(), Vec<ConfigError>> {
-        let (errors, mut warnings) = validate::validate(self);
+        let (errors, warnings) = validate::validate(self);
         if !errors.is_empty() {
             return Err(crate::errors(errors));
         }
-        warnings.sort_by_key(|(pos, _)| *pos);
-        self.meta.warnings = warnings
-            .into_iter()
-            .map(|(_, r)| ConfigError(Box::new(r)))
-            .collect();
+        self.meta.warnings = crate::errors(warnings);
         Ok(())
     }
 
@@ -252,10 +228,8 @@ impl Config {
         &DEFAULT_TOML
     }
 
-    /// The effective configuration as TOML, which loads back to an equal `Config`.
-    ///
-    /// # Errors
-    /// Only if serialization fails, which the data model does not allow in practice.
+    /// The effective configuration as TOML, which loads back to an equal `Config`. Errors
+    /// only if serialization fails, which the data model does not allow in practice.
     pub fn to_toml_string(&self) -> Result<String, toml::ser::Error> {
         toml::to_string_pretty(self)
     }

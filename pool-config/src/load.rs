@@ -134,13 +134,22 @@ fn env_value(r: &mut Reader<'_>, s: &mut dyn Section, key: &str, dotted: &str, r
     r.reports.append(&mut problems[pick]);
 }
 
+/// The plain sections and their keys (for "did you mean").
+fn sections() -> Vec<(&'static str, &'static [&'static str])> {
+    Config::default()
+        .sections_with_notes()
+        .iter()
+        .map(|(name, _, s)| (*name, s.keys()))
+        .collect()
+}
+
 fn unknown_key(section: &str, key: &str) -> String {
     if section == "validation" && key == "banned_status" {
         return "unknown key in [validation]; `banned_status` is set once, in [pool] \
                 (it applies to validation and to HTTP health probes)"
             .to_owned();
     }
-    let sections = Config::sections();
+    let sections = sections();
     // A key that exists in another section is most likely in the wrong place.
     if let Some((other, _)) = sections.iter().find(|(_, keys)| keys.contains(&key)) {
         return format!("unknown key in [{section}]; `{key}` belongs in [{other}]");
@@ -153,17 +162,19 @@ fn unknown_key(section: &str, key: &str) -> String {
 }
 
 fn unknown_top(name: &str) -> String {
-    let sections = Config::sections();
+    let sections = sections();
     if let Some((section, _)) = sections.iter().find(|(_, keys)| keys.contains(&name)) {
         return format!("unknown top-level key; did you mean `{name}` under [{section}]?");
     }
     let names = sections.iter().map(|(s, _)| *s).chain(["hosts"]);
     match nearest(name, names.clone()) {
         Some(s) => format!("unknown section; did you mean [{s}]?"),
-        None => format!(
-            "unknown section; known sections: {}",
-            names.collect::<Vec<_>>().join(", ")
-        ),
+        None => {
+            format!(
+                "unknown section; known sections: {}",
+                names.collect::<Vec<_>>().join(", ")
+            )
+        }
     }
 }
 

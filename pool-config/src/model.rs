@@ -4,7 +4,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::LazyLock;
 use std::time::Duration;
 
 use pool_core::IpRange;
@@ -17,122 +16,70 @@ use crate::values::{ByteSize, Fraction};
 use crate::values::{duration as dur, opt_duration as opt_dur};
 use humantime_serde::serialize as hms;
 
-/// The whole configuration file.
-///
-/// Build one with [`Config::default`], [`Config::from_file`] or [`Config::from_str_named`]
-/// and change fields directly; the struct is `#[non_exhaustive]` so new sections can be
-/// added without breaking callers.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
-#[non_exhaustive]
-pub struct Config {
-    /// `[pool]`: limits, timeouts and intervals of the pool itself.
-    pub pool: PoolConfig,
-    /// `[whitelist]`: when non-empty, only these addresses are dialed.
-    pub whitelist: IpListConfig,
-    /// `[blacklist]`: addresses that are never dialed.
-    pub blacklist: IpListConfig,
-    /// `[dns]`: how host names are resolved.
-    pub dns: DnsConfig,
-    /// `[tls]`: certificate verification and TLS profiles.
-    pub tls: TlsConfig,
-    /// `[h2]`: HTTP/2 flow-control windows of the rustls dialers.
-    pub h2: H2Config,
-    /// `[health]`: health probes of idle connections.
-    pub health: HealthConfig,
-    /// `[validation]`: the "hot connect" check of new connections.
-    pub validation: ValidationConfig,
-    /// `[h3]`: QUIC windows, initial RTT and congestion control of HTTP/3 connections.
-    pub h3: H3Config,
-    /// `[tcp]`: keepalive and `TCP_USER_TIMEOUT` of every TCP dial.
-    pub tcp: TcpConfig,
-    /// `[source_addrs]`: local addresses dials bind to.
-    pub source_addrs: SourceAddrsConfig,
-    /// `[metrics]`: the Prometheus exporter.
-    pub metrics: MetricsConfig,
-    /// `[fleet]`: share bans, re-test leases and connection budgets with other workers.
-    pub fleet: FleetConfig,
-    /// `[[hosts]]`: the hosts kept warm.
-    pub hosts: Vec<HostConfig>,
-    /// Where each explicitly set key came from, and the warnings of the last validation.
-    #[serde(skip)]
-    pub(crate) meta: Meta,
+/// Declares [`Config`]: each plain section with its doc and its note in the default file,
+/// then `[[hosts]]`; and the lists of plain sections reading and checking walk.
+macro_rules! config {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty, $note:literal;)*) => {
+        /// The whole configuration file.
+        ///
+        /// Build one with [`Config::default`], [`Config::from_file`] or
+        /// [`Config::from_str_named`] and change fields directly; the struct is
+        /// `#[non_exhaustive]` so new sections can be added without breaking callers.
+        #[derive(Clone, Debug, Default, PartialEq, Serialize)]
+        #[non_exhaustive]
+        pub struct Config {
+            $($(#[$doc])* pub $name: $ty,)*
+            /// `[[hosts]]`: the hosts kept warm.
+            pub hosts: Vec<HostConfig>,
+            /// Where each explicitly set key came from, and the warnings of the last validation.
+            #[serde(skip)]
+            pub(crate) meta: Meta,
+        }
+
+        impl Config {
+            /// The plain sections in file order, each with its note in the default file.
+            pub(crate) fn sections_with_notes(&self) -> Vec<(&'static str, &'static str, &dyn Section)> {
+                vec![$((stringify!($name), $note, &self.$name)),*]
+            }
+
+            /// The plain section called `name`.
+            pub(crate) fn section_mut(&mut self, name: &str) -> Option<&mut dyn Section> {
+                match name {
+                    $(stringify!($name) => Some(&mut self.$name),)*
+                    _ => None,
+                }
+            }
+        }
+    };
 }
 
-impl Config {
-    /// The plain sections in file order, each with its note in the default file.
-    pub(crate) fn sections_with_notes(&self) -> [(&'static str, &'static str, &dyn Section); 13] {
-        [
-            ("pool", "", &self.pool),
-            ("whitelist", "non-empty: dial only these", &self.whitelist),
-            ("blacklist", "never dialed", &self.blacklist),
-            ("dns", "", &self.dns),
-            ("tls", "", &self.tls),
-            (
-                "h2",
-                "HTTP/2 receive windows, rustls engine (docs/h2-windows.md)",
-                &self.h2,
-            ),
-            ("health", "", &self.health),
-            (
-                "validation",
-                "the \"hot connect\" check; its banned status is pool.banned_status",
-                &self.validation,
-            ),
-            (
-                "h3",
-                "QUIC windows, initial RTT, congestion control (docs/quic-tuning.md)",
-                &self.h3,
-            ),
-            (
-                "tcp",
-                "keepalive and TCP_USER_TIMEOUT of every TCP dial (docs/tcp-keepalive.md)",
-                &self.tcp,
-            ),
-            (
-                "source_addrs",
-                "local addresses to bind, rotated per dial",
-                &self.source_addrs,
-            ),
-            ("metrics", "", &self.metrics),
-            (
-                "fleet",
-                "share bans, re-tests and budgets with other workers (docs/fleet.md)",
-                &self.fleet,
-            ),
-        ]
-    }
-
-    /// The plain section called `name`.
-    pub(crate) fn section_mut(&mut self, name: &str) -> Option<&mut dyn Section> {
-        Some(match name {
-            "pool" => &mut self.pool,
-            "whitelist" => &mut self.whitelist,
-            "blacklist" => &mut self.blacklist,
-            "dns" => &mut self.dns,
-            "tls" => &mut self.tls,
-            "h2" => &mut self.h2,
-            "health" => &mut self.health,
-            "validation" => &mut self.validation,
-            "h3" => &mut self.h3,
-            "tcp" => &mut self.tcp,
-            "source_addrs" => &mut self.source_addrs,
-            "metrics" => &mut self.metrics,
-            "fleet" => &mut self.fleet,
-            _ => return None,
-        })
-    }
-
-    /// The plain sections and their keys (for "did you mean").
-    pub(crate) fn sections() -> &'static [(&'static str, &'static [&'static str])] {
-        static SECTIONS: LazyLock<Vec<(&str, &[&str])>> = LazyLock::new(|| {
-            let cfg = Config::default();
-            cfg.sections_with_notes()
-                .iter()
-                .map(|(name, _, s)| (*name, s.keys()))
-                .collect()
-        });
-        &SECTIONS
-    }
+config! {
+    /// `[pool]`: limits, timeouts and intervals of the pool itself.
+    pool: PoolConfig, "";
+    /// `[whitelist]`: when non-empty, only these addresses are dialed.
+    whitelist: IpListConfig, "non-empty: dial only these";
+    /// `[blacklist]`: addresses that are never dialed.
+    blacklist: IpListConfig, "never dialed";
+    /// `[dns]`: how host names are resolved.
+    dns: DnsConfig, "";
+    /// `[tls]`: certificate verification and TLS profiles.
+    tls: TlsConfig, "";
+    /// `[h2]`: HTTP/2 flow-control windows of the rustls dialers.
+    h2: H2Config, "HTTP/2 receive windows, rustls engine (docs/h2-windows.md)";
+    /// `[health]`: health probes of idle connections.
+    health: HealthConfig, "";
+    /// `[validation]`: the "hot connect" check of new connections.
+    validation: ValidationConfig, "the \"hot connect\" check; its banned status is pool.banned_status";
+    /// `[h3]`: QUIC windows, initial RTT and congestion control of HTTP/3 connections.
+    h3: H3Config, "QUIC windows, initial RTT, congestion control (docs/quic-tuning.md)";
+    /// `[tcp]`: keepalive and `TCP_USER_TIMEOUT` of every TCP dial.
+    tcp: TcpConfig, "keepalive and TCP_USER_TIMEOUT of every TCP dial (docs/tcp-keepalive.md)";
+    /// `[source_addrs]`: local addresses dials bind to.
+    source_addrs: SourceAddrsConfig, "local addresses to bind, rotated per dial";
+    /// `[metrics]`: the Prometheus exporter.
+    metrics: MetricsConfig, "";
+    /// `[fleet]`: share bans, re-test leases and connection budgets with other workers.
+    fleet: FleetConfig, "share bans, re-tests and budgets with other workers (docs/fleet.md)";
 }
 
 section! {
@@ -316,7 +263,8 @@ section! {
             check check::engine;
         profiles: Vec<String> = (default "[\"default\"]"),
             "\"default\", \"chrome-like\", \"firefox-like\", \"safari-like\" or \"tls13-only\"; \
-             engine boring: \"default\", \"chrome\", \"firefox\", \"safari\" or \"edge\"";
+             engine boring: \"default\", \"chrome\", \"firefox\", \"safari\", \"edge\" or a version: \
+             \"chrome-143\", \"chrome-156\", \"edge-143\", \"edge-156\", \"firefox-144\", \"firefox-153\"";
         profile_rotation: ProfileRotation = (default "\"round-robin\""),
             "\"round-robin\" or \"random\"; also picks accept_languages";
         accept_languages: Vec<String> = (default "[]"),
@@ -326,11 +274,7 @@ section! {
 }
 
 section! {
-    /// `[h2]`: this side's HTTP/2 receive flow-control windows, for the rustls dialers
-    /// (`transport = "h2"`, and HTTP/2 connections of `"auto"`). The BoringSSL engine keeps
-    /// its browser profile's windows (they are part of the fingerprint) and ignores these.
-    /// Windows are credit, not buffers: an unread body holds at most `stream_window`, a
-    /// connection's unread bodies at most `connection_window` (`docs/h2-windows.md`).
+    /// `[h2]`: HTTP/2 receive windows of the rustls dialers (not boring's; `docs/config.md`).
     pub struct H2Config {
         stream_window: ByteSize = (default "\"2MiB\""),
             "per-stream receive window (65535 ..= 2147483647)", check check::h2_window;
@@ -342,8 +286,7 @@ section! {
 }
 
 section! {
-    /// `[health]`: health probes of idle connections (every `pool.health_check_interval`, with
-    /// `pool.test_timeout`).
+    /// `[health]`: probes of idle connections (every `pool.health_check_interval`).
     pub struct HealthConfig {
         probe: ProbeKind = (default "\"ping\""), "\"ping\" or \"http\" (ping: HTTP/2 or QUIC PING)";
         path: String = (default "\"/\""), "for probe = \"http\"", check check::http_path;
@@ -353,9 +296,7 @@ section! {
 }
 
 section! {
-    /// `[validation]`: the "hot connect" request a new connection must pass before it is
-    /// admitted (with `pool.test_timeout`). A response with `pool.banned_status` blacklists
-    /// the IP.
+    /// `[validation]`: the "hot connect" request a new connection must pass to be admitted.
     pub struct ValidationConfig {
         enabled: bool = (default "false"), "run the check before admitting a connection";
         method: String = (default "\"GET\""), "request method", check check::http_method;
@@ -365,9 +306,7 @@ section! {
 }
 
 section! {
-    /// `[h3]`: the QUIC transport of HTTP/3 connections, tuned for real paths (RTT 10-150
-    /// ms): pool-dial-quic's `QuicOptions` windows, initial RTT and congestion controller. The
-    /// values and the measurements behind them: `docs/quic-tuning.md`.
+    /// `[h3]`: QUIC windows, initial RTT and congestion control (`docs/quic-tuning.md`).
     pub struct H3Config {
         stream_receive_window: ByteSize = (default "\"6MiB\""),
             "per stream: one body moves at most this per RTT (quinn: 1.25MB)",
@@ -384,10 +323,7 @@ section! {
 }
 
 section! {
-    /// `[tcp]`: socket options of every TCP dial (h1, h2, auto, tls; rustls and BoringSSL),
-    /// so a silently dropped path is found on an idle connection (`docs/tcp-keepalive.md`).
-    /// Linux counts these in whole seconds (`user_timeout`: milliseconds); a non-zero value
-    /// below 1 s is sent as 1 s.
+    /// `[tcp]`: keepalive and `TCP_USER_TIMEOUT` of every TCP dial (`docs/config.md`).
     pub struct TcpConfig {
         #[serde(serialize_with = "hms")] keepalive_idle: Duration as dur = (default "15"), "first keepalive probe after this idle; 0 = off";
         #[serde(serialize_with = "hms")] keepalive_interval: Duration as dur = (default "5"), "between unanswered probes",
@@ -399,8 +335,7 @@ section! {
 }
 
 section! {
-    /// `[source_addrs]`: local addresses that dials bind to, rotated per dial and matched to
-    /// the target's address family.
+    /// `[source_addrs]`: local addresses dials bind to (rotated, matching the family).
     pub struct SourceAddrsConfig {
         addrs: Vec<IpAddr> = (default "[]"), "local IPv4/IPv6 addresses; empty = the OS picks";
         #[serde(skip_serializing_if = "Option::is_none", serialize_with = "crate::values::ser_range")] ipv6_prefix: Option<IpRange> as crate::values::opt_range = (optional "\"2001:db8::/64\""),
@@ -418,8 +353,7 @@ section! {
 }
 
 section! {
-    /// `[fleet]`: a fleet of workers sharing what they learn through a backend (see
-    /// `docs/fleet.md`). The default backend `"none"` shares nothing.
+    /// `[fleet]`: what workers share through a backend (`"none"`: nothing; `docs/fleet.md`).
     pub struct FleetConfig {
         backend: FleetBackend = (default "\"none\""), "\"none\" or \"redis\"";
         #[serde(serialize_with = "crate::values::hidden_url")] url: String = (default "\"redis://127.0.0.1:6379/0\""),

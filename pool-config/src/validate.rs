@@ -1,9 +1,6 @@
-//! Value rules. They run on the final [`Config`] (file + environment, or built in code) and
-//! locate each problem through the origins recorded while reading.
-//!
-//! Three kinds: the `[pool]` limit rules are pool-core's ([`PoolOptions::problems`], rendered
-//! here at the key that was set most explicitly); each key's own check is named in its
-//! declaration (`model.rs`) and written below; rules across keys are in [`validate`].
+//! Value rules, run on the final [`Config`] and located through the origins recorded while
+//! reading: pool-core's `[pool]` limits ([`PoolOptions::problems`], at the key set most
+//! explicitly), each key's own check (`checks.rs`) and the rules across keys, here.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -74,10 +71,8 @@ pub(crate) fn validate(cfg: &Config) -> (Found, Found) {
     }
     let dns = &cfg.dns;
     if dns.resolv_conf.is_some() && !(dns.name_servers.is_empty() && dns.servers.is_empty()) {
-        c.warn(
-            "dns.resolv_conf",
-            "ignored: name servers are configured (dns.name_servers, [[dns.servers]])",
-        );
+        let reason = "ignored: name servers are configured (dns.name_servers, [[dns.servers]])";
+        c.warn("dns.resolv_conf", reason);
     }
     let tls = &cfg.tls;
     if !tls.use_webpki_roots && tls.ca_files.is_empty() && !tls.insecure_skip_verify {
@@ -95,10 +90,8 @@ pub(crate) fn validate(cfg: &Config) -> (Found, Found) {
     // [metrics]: a non-loopback address is fine when written explicitly; say so once.
     if cfg.metrics.enabled && !cfg.metrics.listen.ip().is_loopback() {
         let listen = cfg.metrics.listen;
-        c.warn(
-            "metrics.listen",
-            format!("metrics are served on {listen}, reachable from other machines"),
-        );
+        let reason = format!("metrics are served on {listen}, reachable from other machines");
+        c.warn("metrics.listen", reason);
     }
     hosts(&mut c, cfg);
     (c.errors, c.warnings)

@@ -192,12 +192,11 @@ impl<'de> Deserialize<'de> for NameServer {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         parse_str(d, |s| {
             let s = s.trim();
-            s.parse()
-                .or_else(|_| s.parse::<IpAddr>().map(|ip| SocketAddr::new(ip, 53)))
-                .map(NameServer)
-                .map_err(|_| {
-                    format!("not a socket address: {s:?}; expected \"ip:port\" or \"ip\" (IPv6 as \"[::1]:53\")")
-                })
+            let expected = "expected \"ip:port\" or \"ip\" (IPv6 as \"[::1]:53\")";
+            let with_port = |ip| SocketAddr::new(ip, 53);
+            let addr = s.parse().or_else(|_| s.parse::<IpAddr>().map(with_port));
+            addr.map(NameServer)
+                .map_err(|_| format!("not a socket address: {s:?}; {expected}"))
         })
     }
 }

@@ -588,6 +588,18 @@ mod boring {
     }
 
     #[test]
+    fn versioned_browser_profiles_are_accepted() {
+        for name in BrowserProfile::VERSIONED {
+            assert!(BrowserProfile::by_name(name).is_ok(), "{name}");
+            assert!(KNOWN_BORING_PROFILES.contains(&name), "{name}");
+            let text = format!("[tls]\nengine = \"boring\"\nprofiles = [{name:?}]\n");
+            let cfg = Config::from_str_named(&text, "t.toml").unwrap();
+            let opts = cfg.boring_options(None).unwrap();
+            assert_eq!(opts.profiles[0].name, name);
+        }
+    }
+
+    #[test]
     fn boring_keys_are_carried_over() {
         let cfg = Config::from_str_named(
             r#"
