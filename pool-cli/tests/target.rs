@@ -187,3 +187,65 @@ use_webpki_roots = false
     assert_eq!(origin.stats().accepted, 0, "nothing was dialed");
     origin.shutdown().await;
 }
+
+/// `get -x` through a real squid (HTTP CONNECT with Basic auth from `--proxy-user`): the
+/// request is answered, the certificate still verified for the host; without the password
+/// the proxy refuses (a proxy error naming the proxy, never the password); a proxy URL of an
+/// unknown scheme is refused by the argument parser; HTTP/3 cannot go through a proxy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_through_a_proxy() {
+    use pool_testkit::proxies::{ProxyKind, ProxyServer};
+    let ca = Arc::new(TestCa::new().unwrap());
+    let origin = H2Origin::start(H2OriginOptions::new(&[ip(25)], &["proxied.cli.test"], &ca))
+        .await
+        .unwrap();
+    let squid = ProxyServer::start(ProxyKind::Squid, Some(("alice", "s3cret"))).unwrap();
+    let dir = temp_dir("target", "proxy");
+    let ca_file = dir.join("ca.pem");
+    ca.write_ca_pem(&ca_file).unwrap();
+    let ca_file = ca_file.to_str().unwrap();
+    let port = origin.port();
+    let url = format!("https://proxied.cli.test:{port}/hello");
+    let resolve = format!("proxied.cli.test:{port}:127.0.0.25");
+    let proxy = format!("http://{}", squid.addr());
+    let base = ["get", &url, "--resolve", &resolve, "--cacert", ca_file];
+
+    let out = run(&[&base[..], &["-x", &proxy, "--proxy-user", "alice:s3cret"]].concat()).await;
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        stderr(&out)
+    );
+    assert!(
+        stdout(&out).ends_with("hello from hotpool\n"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(origin.stats_for(ip(25)).map(|s| s.requests), Some(1));
+
+    let out = run(&[&base[..], &["-x", &proxy, "--proxy-user", "alice:wrong"]].concat()).await;
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("requires authentication") && err.contains(&squid.addr().to_string()),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret") && !err.contains("wrong"), "{err}");
+
+    let out = run(&[&base[..], &["-x", "ftp://u:s3cret@127.0.0.1:21"]].concat()).await;
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("unknown proxy scheme") && !err.contains("s3cret"),
+        "{err}"
+    );
+
+    let out = run(&[&base[..], &["-x", &proxy, "--proto", "h3"]].concat()).await;
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("HTTP/3 cannot go through a proxy"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -45,13 +45,14 @@ impl Config {
             profiles,
             profile_rotation: rotation(self.tls.profile_rotation),
             mode,
-            trust: self.trust(),
+            trust: self.trust()?,
             conn_timeout: self.pool.conn_timeout,
             test_timeout: self.pool.test_timeout,
             source_addrs: self.source_addrs.source_addrs(),
             validation: self.validation()?,
             max_response_header_size: self.pool.max_response_header_size,
             tcp: self.tcp.tcp_options(),
+            proxy: self.proxy_for(host)?,
             ..BoringOptions::default()
         })
     }

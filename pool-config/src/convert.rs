@@ -136,16 +136,32 @@ impl Config {
 }
 
 /// The `[tls]` trust settings (`ca_files`, `use_webpki_roots`, `insecure_skip_verify`), for
-/// the TLS and the QUIC dialers and the encrypted name servers alike.
+/// the TLS and the QUIC dialers and the encrypted name servers alike; the dialers' also
+/// carry the client certificate (`client_cert`, `client_key`), the name servers' do not.
 #[cfg(any(feature = "tls", feature = "quic", feature = "dns"))]
 impl Config {
-    pub(crate) fn trust(&self) -> pool_rustls::Trust {
+    pub(crate) fn server_trust(&self) -> pool_rustls::Trust {
         pool_rustls::Trust {
             webpki_roots: self.tls.use_webpki_roots,
             extra_ca_files: self.tls.ca_files.clone(),
             danger_accept_invalid_certs: self.tls.insecure_skip_verify,
             ..pool_rustls::Trust::default()
         }
+    }
+
+    #[cfg(any(feature = "tls", feature = "quic"))]
+    pub(crate) fn trust(&self) -> Result<pool_rustls::Trust, ConfigError> {
+        let client_cert = match (&self.tls.client_cert, &self.tls.client_key) {
+            (Some(cert), Some(key)) => Some(
+                pool_rustls::ClientCert::from_files(cert, key)
+                    .map_err(|e| ConfigError::at_key("tls.client_cert", e.to_string()))?,
+            ),
+            _ => None,
+        };
+        Ok(pool_rustls::Trust {
+            client_cert,
+            ..self.server_trust()
+        })
     }
 }
 
@@ -229,7 +245,7 @@ impl Config {
             conn_timeout: self.pool.conn_timeout,
             test_timeout: self.pool.test_timeout,
             alpn: TlsOptions::default().alpn,
-            trust: self.trust(),
+            trust: self.trust()?,
             profiles: self.profiles(profile, "TLS profile")?,
             profile_rotation: rotation(self.tls.profile_rotation),
             accept_languages: self.tls.accept_languages.clone(),
@@ -238,8 +254,34 @@ impl Config {
             validation: self.validation()?,
             max_response_header_size: self.pool.max_response_header_size,
             tcp: self.tcp.tcp_options(),
-            proxy: None,
+            proxy: self.proxy_for(None)?,
         })
+    }
+
+    /// The proxy of TCP dials to `host`: `[egress] proxies` (with `connect_by`), else, with
+    /// `from_env`, the environment as curl reads it (`pool_dial::proxy_from_env`: `NO_PROXY`
+    /// is matched against the host's name); `None`: direct.
+    ///
+    /// # Errors
+    /// A proxy URL in the environment that does not parse (at the key `egress.from_env`).
+    pub fn proxy_for(
+        &self,
+        host: Option<&HostConfig>,
+    ) -> Result<Option<pool_dial::Proxy>, ConfigError> {
+        let by_name = |p: pool_dial::Proxy| match self.egress.connect_by {
+            crate::ConnectBy::Name => p.with_connect_by(pool_dial::ConnectBy::Name),
+            crate::ConnectBy::Ip => p,
+        };
+        if let Some(first) = self.egress.proxies.first() {
+            return Ok(Some(by_name(first.0.clone())));
+        }
+        if !self.egress.from_env {
+            return Ok(None);
+        }
+        let name = host.map_or("", |h| h.name.as_str());
+        pool_dial::proxy_from_env(|v| std::env::var(v).ok(), true, name)
+            .map(|p| p.map(by_name))
+            .map_err(|e| ConfigError::at_key("egress.from_env", format!("a proxy variable: {e}")))
     }
 
     /// [`Config::tls_options`] offering the host's `alpn`, else `default`.
@@ -251,6 +293,7 @@ impl Config {
         let alpn = host.and_then(|h| h.alpn.clone());
         Ok(TlsOptions {
             alpn: alpn.unwrap_or_else(|| default.to_vec()),
+            proxy: self.proxy_for(host)?,
             ..self.tls_options()?
         })
     }
@@ -338,7 +381,7 @@ impl Config {
         pool_dns::DnsOptions {
             name_servers: dns.name_servers.iter().map(plain).chain(servers).collect(),
             resolv_conf: dns.resolv_conf.clone(),
-            tls: self.trust(),
+            tls: self.server_trust(),
             prefer: match dns.prefer {
                 IpPreference::Ipv4 => pool_dns::IpPreference::Ipv4,
                 IpPreference::Ipv6 => pool_dns::IpPreference::Ipv6,
@@ -392,7 +435,7 @@ impl Config {
             alpn: host
                 .and_then(|h| h.alpn.clone())
                 .unwrap_or_else(|| defaults.alpn.clone()),
-            trust: self.trust(),
+            trust: self.trust()?,
             source_addrs: self.source_addrs.source_addrs(),
             validation: self.validation()?,
             max_response_header_size: self.pool.max_response_header_size,

@@ -429,8 +429,9 @@ macro_rules! section {
 
 pub(crate) use section;
 
-/// Bookkeeping that is not configuration: ignored by `PartialEq`.
-#[derive(Clone, Debug, Default)]
+/// Bookkeeping that is not configuration: ignored by `PartialEq`; its `Debug` leaves out
+/// the file's text (it may hold secrets: proxy credentials, a Redis password).
+#[derive(Clone, Default)]
 pub(crate) struct Meta {
     /// Name of the file the config was read from (for error messages).
     pub(crate) file: Option<String>,
@@ -440,6 +441,20 @@ pub(crate) struct Meta {
     pub(crate) origins: std::collections::HashMap<String, Origin>,
     /// Warnings of the last validation.
     pub(crate) warnings: Vec<ConfigWarning>,
+}
+
+impl std::fmt::Debug for Meta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Meta")
+            .field("file", &self.file)
+            .field(
+                "text",
+                &self.text.as_ref().map(|t| format!("{} bytes", t.len())),
+            )
+            .field("origins", &self.origins.len())
+            .field("warnings", &self.warnings)
+            .finish()
+    }
 }
 
 impl PartialEq for Meta {

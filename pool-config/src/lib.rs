@@ -48,17 +48,18 @@ use std::sync::{Arc, LazyLock};
 
 pub use error::{ConfigError, ConfigWarning, ErrorKind};
 pub use model::{
-    Config, DnsConfig, DnsServerConfig, FleetConfig, H2Config, H3Config, HealthConfig, HostConfig,
-    IpListConfig, MetricsConfig, PoolConfig, SourceAddrsConfig, TcpConfig, TlsConfig,
-    ValidationConfig,
+    Config, DnsConfig, DnsServerConfig, EgressConfig, FleetConfig, H2Config, H3Config,
+    HealthConfig, HostConfig, IpListConfig, MetricsConfig, PoolConfig, SourceAddrsConfig,
+    TcpConfig, TlsConfig, ValidationConfig,
 };
 pub use names::{
-    CongestionKind, DnsProtocol, EXCLUSIVE_CONNS_PER_IP, FleetBackend, FleetShare, IpPreference,
-    KNOWN_BORING_PROFILES, KNOWN_TLS_PROFILES, PlacementKind, ProbeKind, ProfileRotation,
-    TlsEngine, Transport,
+    CongestionKind, ConnectBy, DnsProtocol, EXCLUSIVE_CONNS_PER_IP, FleetBackend, FleetShare,
+    IpPreference, KNOWN_BORING_PROFILES, KNOWN_TLS_PROFILES, PlacementKind, ProbeKind,
+    ProfileRotation, TlsEngine, Transport,
 };
 /// The type of `[whitelist]`/`[blacklist]` entries and of `source_addrs.ipv6_prefix`.
 pub use pool_core::{IpRange, IpRangeError};
+pub use values::ProxyUrl;
 pub use values::{ByteSize, Fraction};
 
 use error::Report;
@@ -86,7 +87,8 @@ fn first(errors: Vec<ConfigError>) -> ConfigError {
 }
 
 impl Config {
-    /// Reads and validates a config file. Relative `tls.ca_files` and `dns.resolv_conf`
+    /// Reads and validates a config file. Relative `tls.ca_files`, `tls.client_cert`,
+    /// `tls.client_key` and `dns.resolv_conf`
     /// written in the file are resolved against the file's directory.
     ///
     /// # Errors
@@ -118,7 +120,10 @@ impl Config {
         let base = path.parent().unwrap_or_else(|| Path::new(""));
         let in_file = |key| matches!(cfg.meta.origins.get(key), Some(error::Origin::File(_)));
         let (ca_files, resolv_conf) = (in_file("tls.ca_files"), in_file("dns.resolv_conf"));
+        let (cert, key) = (in_file("tls.client_cert"), in_file("tls.client_key"));
         let files = cfg.tls.ca_files.iter_mut().filter(|_| ca_files);
+        let files = files.chain(cfg.tls.client_cert.as_mut().filter(|_| cert));
+        let files = files.chain(cfg.tls.client_key.as_mut().filter(|_| key));
         for f in files.chain(cfg.dns.resolv_conf.as_mut().filter(|_| resolv_conf)) {
             if f.is_relative() {
                 *f = base.join(&*f);

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::checks as check;
 use crate::keys::{Meta, Section, section};
 use crate::names::*;
-use crate::values::{ByteSize, Fraction};
+use crate::values::{ByteSize, Fraction, ProxyUrl};
 use crate::values::{duration as dur, opt_duration as opt_dur};
 use humantime_serde::serialize as hms;
 
@@ -76,6 +76,8 @@ config! {
     tcp: TcpConfig, "keepalive and TCP_USER_TIMEOUT of every TCP dial (docs/tcp-keepalive.md)";
     /// `[source_addrs]`: local addresses dials bind to.
     source_addrs: SourceAddrsConfig, "local addresses to bind, rotated per dial";
+    /// `[egress]`: the proxy every TCP dial goes through.
+    egress: EgressConfig, "proxies of TCP dials (docs/egress.md)";
     /// `[metrics]`: the Prometheus exporter.
     metrics: MetricsConfig, "";
     /// `[fleet]`: share bans, re-test leases and connection budgets with other workers.
@@ -270,6 +272,10 @@ section! {
         accept_languages: Vec<String> = (default "[]"),
             "Accept-Language values, one per connection; empty = none",
             check check::accept_languages;
+        #[serde(skip_serializing_if = "Option::is_none")] client_cert: Option<PathBuf> = (optional "\"client.pem\""),
+            "mutual TLS: PEM chain offered to servers that ask (with client_key)";
+        #[serde(skip_serializing_if = "Option::is_none")] client_key: Option<PathBuf> = (optional "\"client.key\""),
+            "its PEM private key (relative to this file)";
     }
 }
 
@@ -331,6 +337,19 @@ section! {
         keepalive_retries: u32 = (default "3"), "unanswered probes before reset (1-127)",
             check check::keepalive_retries;
         #[serde(serialize_with = "hms")] user_timeout: Duration as dur = (default "20"), "reset after this long unacknowledged; 0 = kernel default";
+    }
+}
+
+section! {
+    /// `[egress]`: how TCP dials leave (`docs/egress.md`).
+    pub struct EgressConfig {
+        proxies: Vec<ProxyUrl> = (default "[]"),
+            "proxy URLs: http, socks5, socks5h, socks4, socks4a (one for now); empty: direct",
+            check check::one_proxy;
+        connect_by: ConnectBy = (default "\"ip\""),
+            "ask the proxy for each address (\"ip\") or for the host (\"name\")";
+        from_env: bool = (default "true"),
+            "with no proxies: https_proxy, ALL_PROXY and NO_PROXY, as curl reads them";
     }
 }
 

@@ -85,6 +85,17 @@ impl Transport {
 pub const EXCLUSIVE_CONNS_PER_IP: usize = 6;
 
 names! {
+    /// What a proxy is asked for (`[egress] connect_by`).
+    pub enum ConnectBy {
+        /// The address being dialed: every address its own connection (`"ip"`, default).
+        #[default]
+        Ip = "ip",
+        /// The host name: the proxy resolves it (`"name"`).
+        Name = "name",
+    }
+}
+
+names! {
     /// DNS transport protocol.
     pub enum DnsProtocol {
         /// UDP (default).

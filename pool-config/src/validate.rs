@@ -79,6 +79,13 @@ pub(crate) fn validate(cfg: &Config) -> (Found, Found) {
         let reason = "no trust anchors: use_webpki_roots is false and ca_files is empty";
         c.error("tls.use_webpki_roots", ErrorKind::Inconsistent, reason);
     }
+    if tls.client_cert.is_some() != tls.client_key.is_some() {
+        let (set, unset) = match tls.client_cert {
+            Some(_) => ("tls.client_cert", "tls.client_key"),
+            None => ("tls.client_key", "tls.client_cert"),
+        };
+        c.error(set, ErrorKind::Inconsistent, format!("needs {unset} too"));
+    }
     // [h2]: the boring engine keeps its browser profile's windows (docs/h2-windows.md).
     if tls.engine == TlsEngine::Boring && cfg.h2 != H2Config::default() {
         c.warn(
@@ -115,6 +122,17 @@ fn hosts(c: &mut Checker<'_>, cfg: &Config) {
             };
             let reason = format!("duplicate host name {:?}{first_at}", h.name);
             c.error(&format!("hosts[{i}].name"), ErrorKind::Duplicate, reason);
+        }
+    }
+    for (i, h) in cfg.hosts.iter().enumerate() {
+        if h.transport == Transport::H3 && !cfg.egress.proxies.is_empty() {
+            let reason =
+                "HTTP/3 cannot go through [egress] proxies (they carry TCP): use h2, h1 or auto";
+            c.error(
+                &format!("hosts[{i}].transport"),
+                ErrorKind::Inconsistent,
+                reason,
+            );
         }
     }
     for (i, h) in cfg.hosts.iter().enumerate() {

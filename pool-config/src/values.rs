@@ -254,3 +254,35 @@ pub(crate) fn hidden_url<S: serde::Serializer>(url: &str, s: S) -> Result<S::Ok,
     }
     s.serialize_str(if url.contains('@') { "***" } else { url })
 }
+
+/// A proxy URL of `[egress] proxies`, read with [`pool_dial::Proxy::parse`] (curl's rules)
+/// and written back **without its credentials** (so `hotpool config` output never shows
+/// them). `https://` proxies are refused for now (`docs/egress.md`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProxyUrl(pub pool_dial::Proxy);
+
+impl ProxyUrl {
+    /// Reads a proxy URL (the error never repeats it: it may hold a password).
+    ///
+    /// # Errors
+    /// What [`pool_dial::Proxy::parse`] refuses, and `https://` proxies.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let proxy = pool_dial::Proxy::parse(text).map_err(|e| e.to_string())?;
+        if proxy.scheme() == pool_dial::ProxyScheme::Https {
+            return Err("https:// proxies (TLS to the proxy) are not supported yet".into());
+        }
+        Ok(Self(proxy))
+    }
+}
+
+impl<'de> Deserialize<'de> for ProxyUrl {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::parse(&String::deserialize(d)?).map_err(de::Error::custom)
+    }
+}
+
+impl serde::Serialize for ProxyUrl {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}

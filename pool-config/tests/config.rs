@@ -1108,6 +1108,7 @@ fn the_default_file_is_generated_from_the_declarations() {
             "[h3]",
             "[tcp]",
             "[source_addrs]",
+            "[egress]",
             "[metrics]",
             "[fleet]"
         ]

@@ -226,6 +226,15 @@ pub struct TargetArgs {
     /// The same as `[pool] wait_for_host = true`.
     #[arg(long)]
     pub wait_for_host: bool,
+    /// Go through this proxy (curl's -x): http://, socks5://, socks5h://, socks4:// or
+    /// socks4a://, with an optional USER:PASSWORD@; one for now. Replaces `[egress] proxies`
+    /// and the proxy environment variables. HTTP/3 cannot go through it.
+    /// (Read in `TargetArgs::apply`, not by clap, whose error would repeat the password.)
+    #[arg(short = 'x', long, value_name = "URL")]
+    pub proxy: Option<String>,
+    /// USER:PASSWORD for the proxy (curl's --proxy-user), replacing any in its URL.
+    #[arg(long, value_name = "USER:PASSWORD", requires = "proxy")]
+    pub proxy_user: Option<String>,
 }
 
 /// A browser profile of the BoringSSL engine (`--profile`).

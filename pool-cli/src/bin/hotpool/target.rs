@@ -74,6 +74,21 @@ impl TargetArgs {
         if self.wait_for_host {
             cfg.pool.wait_for_host = true;
         }
+        if let Some(url) = &self.proxy {
+            let url = pool_config::ProxyUrl::parse(url)
+                .map_err(|e| Error::new(format!("--proxy: {e}")))?;
+            let mut proxy = url.0;
+            if let Some(user) = &self.proxy_user {
+                let (name, password) = user.split_once(':').unwrap_or((user, ""));
+                proxy = proxy.with_credentials(pool_dial_rustls::Credentials::new(name, password));
+            }
+            if self.proto == Some(Proto::H3) {
+                return Err(Error::new(
+                    "--proxy: HTTP/3 cannot go through a proxy (it carries TCP); use --proto h2, h1 or auto",
+                ));
+            }
+            cfg.egress.proxies = vec![pool_config::ProxyUrl(proxy)];
+        }
         if let Some(timeout) = self.timeout {
             cfg.pool.conn_timeout = cfg.pool.conn_timeout.min(timeout);
             cfg.pool.checkout_timeout = cfg.pool.checkout_timeout.min(timeout);
