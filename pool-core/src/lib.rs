@@ -76,6 +76,8 @@ pub use fleet::{FleetApplied, FleetBan, FleetDemand, FleetEvent, SharedState};
 pub use ip_range::{IpRange, IpRangeError};
 pub use memory::{FixedMemory, MemorySource, ProcessMemory};
 pub use options::{OptionsError, Placement, PoolOptions};
+#[cfg(not(hotpool_shuttle))]
+pub use shell::{EgressLease, EgressRotation, EgressSet, EgressState};
 pub use shell::{GetOptions, Lease, Pool, ProbeTicket, WarmOutcome, WarmProgress, WarmReport};
 pub use transport::{Connection, DialError, DialErrorKind, Dialer, Target};
 pub use types::{

@@ -26,6 +26,13 @@ pub const CONNECTIONS_BY_PROTOCOL: &str = "hotpool_connections_by_protocol";
 pub const BLACKLISTED: &str = "hotpool_blacklisted_addresses";
 /// Gauge: callers waiting for a connection.
 pub const WAITERS: &str = "hotpool_waiters";
+/// Counter, label `egress`: leases handed out by an `EgressSet` through that egress.
+pub const EGRESS_LEASES_TOTAL: &str = "hotpool_egress_leases_total";
+/// Counter, label `egress`: times an egress was benched (its proxy failed).
+pub const EGRESS_BENCHED_TOTAL: &str = "hotpool_egress_benched_total";
+/// Gauge, labels `egress` and `what` (`connections`, `blacklisted`, `dials`,
+/// `dial_failures`): an egress's pool, as of `EgressSet::record_metrics`.
+pub const EGRESS: &str = "hotpool_egress";
 /// Gauge: (leases − dials) / leases since the pool started.
 pub const REUSE_RATE: &str = "hotpool_reuse_rate";
 /// Counter: health probes completed.

@@ -294,3 +294,112 @@ async fn a_failing_proxy_is_the_proxys_fault_typed_in_time_and_leaks_nothing() {
         .await
         .unwrap_or_else(|e| panic!("{e}: {} open, baseline {baseline}", open_fds()));
 }
+
+/// An `EgressSet` of three proxies, one of them dead: every address is warmed through the
+/// two live ones, requests alternate between them, the dead one is benched (not the
+/// origin's addresses), and a per-request override reaches a named egress.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_egress_set_spreads_requests_and_benches_a_dead_proxy() {
+    use pool_core::{EgressRotation, EgressSet};
+    let _serial = SERIAL.lock().await;
+    let ca = Arc::new(TestCa::new().unwrap());
+    let origin = origin(&ca, 7).await;
+    let squid = ProxyServer::start(ProxyKind::Squid, None).unwrap();
+    let socks = ProxyServer::start(ProxyKind::Microsocks, None).unwrap();
+    let dead = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let proxies = [
+        to(&squid, ProxyScheme::Http),
+        to(&socks, ProxyScheme::Socks5),
+        Proxy::new(ProxyScheme::Http, "127.0.0.1", dead.port()),
+    ];
+    let set = EgressSet::new(
+        proxies
+            .iter()
+            .map(|p| (p.endpoint(), pool(h2(&ca, p.clone())))),
+        EgressRotation::RoundRobin,
+    );
+    set.set_addrs(HOST, origin.socket_addrs());
+    let reports = set.warm(HOST).await;
+    let ok: Vec<usize> = reports.iter().map(|(_, r)| r.ok).collect();
+    assert_eq!(ok, [2, 2, 0], "{reports:?}");
+
+    let mut used = std::collections::HashMap::<String, usize>::new();
+    for _ in 0..6 {
+        let got = set.get(HOST).await.expect("served through a live egress");
+        *used.entry(got.egress.to_string()).or_default() += 1;
+    }
+    assert_eq!(used.get(&squid.addr().to_string()), Some(&3), "{used:?}");
+    assert_eq!(used.get(&socks.addr().to_string()), Some(&3), "{used:?}");
+    let states = set.egresses();
+    let dead_state = states
+        .iter()
+        .find(|s| s.label.ends_with(&dead.port().to_string()))
+        .unwrap();
+    assert!(
+        dead_state.benched_until.is_some() && dead_state.benched_total >= 1,
+        "{dead_state:?}"
+    );
+    assert!(
+        states.iter().all(|s| s.stats.blacklisted == 0),
+        "no origin address is to blame"
+    );
+
+    let via = set.get_via(HOST, &socks.addr().to_string()).await.unwrap();
+    assert_eq!(&*via.egress, socks.addr().to_string());
+    drop(via);
+    set.close().await;
+}
+
+/// A validation ban (403) through one egress bans the address for that egress only: the
+/// same address stays usable through another.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ban_through_one_egress_leaves_the_address_to_the_others() {
+    use pool_core::{EgressRotation, EgressSet, Error};
+    use pool_http::Validation;
+    let _serial = SERIAL.lock().await;
+    let ca = Arc::new(TestCa::new().unwrap());
+    let origin = origin(&ca, 8).await;
+    let squid = ProxyServer::start(ProxyKind::Squid, None).unwrap();
+    let socks = ProxyServer::start(ProxyKind::Microsocks, None).unwrap();
+    let validated = |proxy: Proxy| {
+        let mut options = H2Options::default();
+        let alpn = options.tls.alpn.clone();
+        options.tls = TlsOptions {
+            alpn,
+            validation: Some(Validation {
+                path: "/check".into(),
+                ..Validation::default()
+            }),
+            ..tls(&ca, proxy)
+        };
+        pool(H2Dialer::new(options).unwrap())
+    };
+    let (a, b) = (squid.addr().to_string(), socks.addr().to_string());
+    let set = EgressSet::new(
+        [
+            (a.clone(), validated(to(&squid, ProxyScheme::Http))),
+            (b.clone(), validated(to(&socks, ProxyScheme::Socks5))),
+        ],
+        EgressRotation::Sticky,
+    );
+    set.set_addrs(HOST, origin.socket_addrs());
+    origin.set_status("/check", 403);
+    let report = set.pool(&a).unwrap().warm(HOST).await;
+    assert_eq!(report.blacklisted, 2, "{report:?}");
+    origin.set_status("/check", 200);
+    let report = set.pool(&b).unwrap().warm(HOST).await;
+    assert_eq!(
+        report.ok, 2,
+        "the other egress may still use both addresses: {report:?}"
+    );
+    let err = set.get_via(HOST, &a).await.err().expect("banned through a");
+    assert!(matches!(err, Error::NoUsableAddress { .. }), "{err}");
+    let got = set.get_via(HOST, &b).await.unwrap();
+    assert_eq!(&*got.egress, b);
+    drop(got);
+    set.close().await;
+}

@@ -17,6 +17,8 @@
 //! - `rt.rs`: the runtime and sync primitives (std/tokio, or shuttle's for model checks).
 
 mod driver;
+#[cfg(not(hotpool_shuttle))]
+mod egress;
 mod inner;
 mod lane;
 mod pressure;
@@ -30,6 +32,8 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
+#[cfg(not(hotpool_shuttle))]
+pub use egress::{EgressLease, EgressRotation, EgressSet, EgressState};
 pub use lane::Lease;
 pub use probe::ProbeTicket;
 pub use warm::{WarmOutcome, WarmProgress, WarmReport};
