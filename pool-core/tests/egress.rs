@@ -16,6 +16,9 @@ use pool_core::{
 
 const HOST: &str = "example.test";
 
+/// A recorded metric: name, labels, value (as `Debug`).
+type Recorded = (String, Vec<(String, String)>, String);
+
 struct Conn;
 
 impl Connection for Conn {
@@ -119,7 +122,7 @@ async fn a_failing_egress_is_benched_doubling_and_tried_again_after() {
     assert_eq!(bench(&set).0, None);
 
     set.record_metrics();
-    let values: Vec<(String, Vec<(String, String)>, String)> = snapshotter
+    let values: Vec<Recorded> = snapshotter
         .snapshot()
         .into_vec()
         .into_iter()
