@@ -3,6 +3,8 @@
 //! usable egresses only; the counters per egress are recorded. (The same over real proxies:
 //! `tests/tests/proxy.rs`.)
 
+#![cfg(not(hotpool_shuttle))]
+
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
