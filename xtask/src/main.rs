@@ -102,7 +102,15 @@ fn test() -> Result<(), String> {
         &[
             &["test"][..],
             &boring,
-            &["--lib", "--test", "profile", "--test", "tls_engine"],
+            &[
+                "--lib",
+                "--test",
+                "profile",
+                "--test",
+                "tls_engine",
+                "--test",
+                "conversions",
+            ],
         ]
         .concat(),
     )
