@@ -403,3 +403,31 @@ async fn a_ban_through_one_egress_leaves_the_address_to_the_others() {
     drop(got);
     set.close().await;
 }
+
+/// `auto` (ALPN picks h2 or http/1.1 per connection) through each kind of proxy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_through_each_kind_of_proxy() {
+    use pool_dial_rustls::{HttpsDialer, HttpsOptions};
+    let _serial = SERIAL.lock().await;
+    let ca = Arc::new(TestCa::new().unwrap());
+    let squid = ProxyServer::start(ProxyKind::Squid, None).unwrap();
+    let socks = ProxyServer::start(ProxyKind::Microsocks, None).unwrap();
+    let dante = ProxyServer::start(ProxyKind::Dante, None).unwrap();
+    let proxies = [
+        to(&squid, ProxyScheme::Http),
+        to(&socks, ProxyScheme::Socks5),
+        to(&dante, ProxyScheme::Socks4),
+    ];
+    for (third, proxy) in (9..).zip(proxies) {
+        let origin = origin(&ca, third).await;
+        let mut options = HttpsOptions::default();
+        let alpn = options.tls.alpn.clone();
+        options.tls = TlsOptions {
+            alpn,
+            ..tls(&ca, proxy)
+        };
+        let auto = pool(HttpsDialer::new(options).unwrap());
+        warms_every_address_and_serves(&auto, &origin).await;
+        auto.close().await;
+    }
+}
