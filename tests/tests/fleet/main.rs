@@ -16,6 +16,7 @@
 
 mod bans;
 mod budget;
+mod egress;
 mod leases;
 mod outage;
 mod publish;
