@@ -98,7 +98,8 @@ impl BoringDialer {
             };
             AlpnConn::H2(crate::h2::establish(tls, info, &built.tls, &built.h2, limits).await?)
         } else {
-            AlpnConn::H1(H1Conn::establish(tls, info, opts.max_response_header_size).await?)
+            let max = opts.max_response_header_size;
+            AlpnConn::H1(H1Conn::establish_with(tls, info, max, true).await?)
         };
         Ok(BoringConn {
             inner,

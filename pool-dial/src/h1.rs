@@ -44,6 +44,8 @@ pub struct H1Conn {
     driver: AbortHandle,
     info: TlsInfo,
     host: HeaderValue,
+    /// Browser-like header writing ([`H1Conn::establish_with`]): title case, `Host` first.
+    browser_like: bool,
     /// Requests started on it (see [`HttpConnection::requests_sent`]).
     requests: AtomicU64,
 }
@@ -60,9 +62,26 @@ impl H1Conn {
     where
         T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
     {
+        Self::establish_with(tls, info, max_header_size, false).await
+    }
+
+    /// [`H1Conn::establish`], writing header names in title case (`Host`, `User-Agent`,
+    /// `Accept-Language`) and `Host` first, as browsers do on HTTP/1.1, when `title_case`
+    /// (the BoringSSL path: its requests look like the browser's). Browsers send Chrome's `sec-ch-ua*` in
+    /// lower case, which hyper's title case cannot (`docs/egress.md`).
+    pub async fn establish_with<T>(
+        tls: T,
+        info: TlsInfo,
+        max_header_size: usize,
+        title_case: bool,
+    ) -> Result<H1Conn, DialError>
+    where
+        T: AsyncRead + AsyncWrite + Send + Unpin + 'static,
+    {
         let host = HeaderValue::from_str(&authority(&info.host, info.addr.port()))
             .map_err(|e| DialError::new(DialErrorKind::Handshake, e))?;
         let (send, connection) = hyper::client::conn::http1::Builder::new()
+            .title_case_headers(title_case)
             .max_header_size(max_header_size)
             .handshake(TokioIo::new(tls))
             .await
@@ -81,6 +100,7 @@ impl H1Conn {
             driver: driver.abort_handle(),
             info,
             host,
+            browser_like: title_case,
             requests: AtomicU64::new(0),
         })
     }
@@ -121,7 +141,15 @@ impl H1Conn {
             Some(a) => HeaderValue::from_str(a.as_str()).map_err(http::Error::from)?,
             None => self.host.clone(),
         };
-        parts.headers.entry(header::HOST).or_insert(host);
+        if self.browser_like && !parts.headers.contains_key(header::HOST) {
+            // First, as browsers send it (hyper writes the map's order).
+            let mut headers = http::HeaderMap::with_capacity(parts.headers.len() + 1);
+            headers.insert(header::HOST, host);
+            headers.extend(std::mem::take(&mut parts.headers));
+            parts.headers = headers;
+        } else {
+            parts.headers.entry(header::HOST).or_insert(host);
+        }
         if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
             // Absolute form → origin form; a URI that is already `/path?query` is sent as
             // it is (no copy, no second parse).

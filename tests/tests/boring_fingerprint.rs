@@ -361,3 +361,67 @@ async fn profiles_rotate_per_connection_and_h1_mode_offers_http1_only() {
     assert!(ja4.a.ends_with("h1"), "{}", ja4.a);
     let _unused: Option<SocketAddr> = None;
 }
+
+/// HTTP/1.1 on the BoringSSL path writes header names as browsers do (`Host`,
+/// `User-Agent`), where the stock rustls path writes hyper's lower case.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http1_header_names_in_the_browsers_case() {
+    let origin = CaptureOrigin::start(HOST, IpAddr::from([127, 0, 0, 79]))
+        .await
+        .unwrap();
+    let target = Target {
+        host: HOST.into(),
+        addr: origin.addr(),
+    };
+    let boring = BoringDialer::new(BoringOptions {
+        profiles: vec![BrowserProfile::firefox()],
+        mode: Mode::H1,
+        trust: trust(&origin),
+        conn_timeout: Duration::from_secs(5),
+        ..BoringOptions::default()
+    })
+    .unwrap();
+    let conn = boring.dial(&target).await.unwrap();
+    let response = conn
+        .send(http::Request::new(Empty::<Bytes>::new()))
+        .await
+        .unwrap();
+    response.into_body().collect().await.unwrap();
+    let rustls = pool_dial_rustls::TlsOptions {
+        trust: trust(&origin),
+        ..pool_dial_rustls::TlsOptions::default()
+    };
+    let stock = pool_dial_rustls::H1Dialer::new(rustls).unwrap();
+    let conn = stock.dial(&target).await.unwrap();
+    let response = conn
+        .send(http::Request::new(Empty::<Bytes>::new()))
+        .await
+        .unwrap();
+    response.into_body().collect().await.unwrap();
+
+    let captured = origin.wait_for(2, WAIT).await;
+    let heads: Vec<&str> = captured
+        .iter()
+        .filter_map(|c| c.h1_head.as_deref())
+        .collect();
+    assert_eq!(heads.len(), 2, "{captured:?}");
+    let browser = heads
+        .iter()
+        .find(|h| h.contains("Firefox"))
+        .expect("the boring request");
+    let port = origin.addr().port();
+    assert!(
+        browser.starts_with(&format!("GET / HTTP/1.1\r\nHost: fp.test:{port}\r\n")),
+        "{browser}"
+    );
+    assert!(browser.contains("\r\nUser-Agent: Mozilla/5.0"), "{browser}");
+    assert!(!browser.contains("\r\nuser-agent:"), "{browser}");
+    let plain = heads
+        .iter()
+        .find(|h| !h.contains("Firefox"))
+        .expect("the rustls request");
+    assert!(
+        plain.contains(&format!("\r\nhost: fp.test:{port}\r\n")),
+        "hyper's own case: {plain}"
+    );
+}

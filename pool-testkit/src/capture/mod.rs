@@ -53,10 +53,13 @@ pub struct Captured {
     /// The HTTP/2 preface up to the first request (ALPN `h2` and a complete first
     /// header block only).
     pub h2: Option<H2Preface>,
+    /// The first HTTP/1.1 request head as sent, bytes for bytes (header names in the
+    /// client's case), up to its blank line (ALPN `http/1.1` or none).
+    pub h1_head: Option<String>,
     /// Whether the TLS handshake completed.
     pub handshake_ok: bool,
-    /// Whether the record is complete: the handshake failed, or ALPN is not `h2`, or the
-    /// first HTTP/2 request arrived, or the connection ended. Until then the fields above
+    /// Whether the record is complete: the handshake failed, or the first request (HTTP/2
+    /// or HTTP/1.1) arrived, or the connection ended. Until then the fields above
     /// may still be filled in.
     pub complete: bool,
 }

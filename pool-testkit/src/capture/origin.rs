@@ -206,6 +206,7 @@ async fn serve(tcp: TcpStream, peer: SocketAddr, acceptor: TlsAcceptor, state: A
             client_hello: Vec::new(),
             alpn: None,
             h2: None,
+            h1_head: None,
             handshake_ok: false,
             complete: false,
         });
@@ -240,14 +241,14 @@ async fn serve_conn(
         .alpn_protocol()
         .map(|p| String::from_utf8_lossy(p).into_owned());
     let h2 = alpn.as_deref() == Some("h2");
-    state.update(index, !h2, |c| {
+    state.update(index, false, |c| {
         c.handshake_ok = true;
         c.alpn = alpn;
     });
     if h2 {
         serve_h2(tls, index, state).await
     } else {
-        serve_h1(tls).await
+        serve_h1(tls, index, state).await
     }
 }
 
@@ -291,18 +292,34 @@ where
     Ok(())
 }
 
-async fn serve_h1<S>(tls: S) -> io::Result<()>
+async fn serve_h1<S>(tls: S, index: usize, state: &Arc<State>) -> io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = hyper::service::service_fn(|request: http::Request<hyper::body::Incoming>| {
-        let response = http::Response::builder()
-            .status(status_for(request.uri().path()))
-            .body(BODY.to_owned());
-        async move { Ok::<_, Infallible>(response.unwrap_or_default()) }
-    });
+    let recorded = Arc::new(Mutex::new(Vec::new()));
+    let stream = Recording {
+        inner: tls,
+        recorded: Arc::clone(&recorded),
+    };
+    let state = Arc::clone(state);
+    let service =
+        hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+            {
+                let bytes = lock(&recorded);
+                if let Some(end) = bytes.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&bytes[..end + 4]).into_owned();
+                    state.update(index, true, |c| {
+                        c.h1_head.get_or_insert(head);
+                    });
+                }
+            }
+            let response = http::Response::builder()
+                .status(status_for(request.uri().path()))
+                .body(BODY.to_owned());
+            async move { Ok::<_, Infallible>(response.unwrap_or_default()) }
+        });
     hyper::server::conn::http1::Builder::new()
-        .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
         .await
         .map_err(io::Error::other)
 }
