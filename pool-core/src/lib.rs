@@ -78,7 +78,9 @@ pub use memory::{FixedMemory, MemorySource, ProcessMemory};
 pub use options::{OptionsError, Placement, PoolOptions};
 #[cfg(not(hotpool_shuttle))]
 pub use shell::{EgressLease, EgressRotation, EgressSet, EgressState};
-pub use shell::{GetOptions, Lease, Pool, ProbeTicket, WarmOutcome, WarmProgress, WarmReport};
+pub use shell::{
+    GetOptions, Lease, LeaseSource, Pool, ProbeTicket, WarmOutcome, WarmProgress, WarmReport,
+};
 pub use transport::{Connection, DialError, DialErrorKind, Dialer, Target};
 pub use types::{
     BlacklistReason, CloseReason, ConnInfo, Outcome, ProbeVerdict, Protocol, Stats, WarmLimit,

@@ -5,7 +5,7 @@ use std::future::Future;
 
 use bytes::Bytes;
 use http::{Request, Response};
-use pool_core::{Connection, Dialer, Lease, Pool};
+use pool_core::{Connection, Dialer, Lease, LeaseSource};
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -135,14 +135,14 @@ where
 }
 
 /// [`send_with`] under the default [`RequestOptions`].
-pub async fn send<D, B>(
-    pool: &Pool<D>,
+pub async fn send<S, B>(
+    pool: &S,
     host: &str,
     request: Request<B>,
-) -> Result<Response<Body<D>>, RequestError>
+) -> Result<Response<Body<S::Dialer>>, RequestError>
 where
-    D: Dialer,
-    D::Conn: HttpConnection,
+    S: LeaseSource,
+    <S::Dialer as Dialer>::Conn: HttpConnection,
     B: Replayable + Send + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
@@ -259,15 +259,15 @@ fn refusal_backoff(refusals: u32) -> std::time::Duration {
 /// waits between refusals together — a refused attempt does not restart it. When it
 /// passes, the error is [`RequestError::Timeout`] of that timeout.
 /// Outcomes are reported as [`HttpLeaseExt::request_with`] does.
-pub async fn send_with<D, B>(
-    pool: &Pool<D>,
+pub async fn send_with<S, B>(
+    pool: &S,
     host: &str,
     request: Request<B>,
     options: &RequestOptions,
-) -> Result<Response<Body<D>>, RequestError>
+) -> Result<Response<Body<S::Dialer>>, RequestError>
 where
-    D: Dialer,
-    D::Conn: HttpConnection,
+    S: LeaseSource,
+    <S::Dialer as Dialer>::Conn: HttpConnection,
     B: Replayable + Send + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
@@ -276,15 +276,15 @@ where
 
 /// [`send_with`], also returning what it went through ([`Attempts`]), so that a caller can
 /// tell a failure a retry could have saved from one the request deserved.
-pub async fn send_with_attempts<D, B>(
-    pool: &Pool<D>,
+pub async fn send_with_attempts<S, B>(
+    pool: &S,
     host: &str,
     request: Request<B>,
     options: &RequestOptions,
-) -> (Result<Response<Body<D>>, RequestError>, Attempts)
+) -> (Result<Response<Body<S::Dialer>>, RequestError>, Attempts)
 where
-    D: Dialer,
-    D::Conn: HttpConnection,
+    S: LeaseSource,
+    <S::Dialer as Dialer>::Conn: HttpConnection,
     B: Replayable + Send + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
@@ -297,7 +297,7 @@ where
     let mut skipped = 0;
     let get = pool_core::GetOptions::new().wait_for_host(options.wait_for_host);
     loop {
-        let mut lease = match tokio::time::timeout_at(deadline, pool.get_with(host, get)).await {
+        let mut lease = match tokio::time::timeout_at(deadline, pool.lease(host, get)).await {
             Ok(Ok(lease)) => lease,
             Ok(Err(e)) => return (Err(e.into()), attempts),
             Err(_) => return (Err(timeout()), attempts),

@@ -431,3 +431,73 @@ async fn auto_through_each_kind_of_proxy() {
         auto.close().await;
     }
 }
+
+/// Load through an `EgressSet` of two proxies; one is killed mid-run. Its connections die,
+/// the requests on them are sent again (`pool_http::send` over the set), its pool fails as
+/// the proxy's and is benched, and traffic moves to the other: no request is lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_proxy_killed_mid_run_loses_no_request() {
+    use pool_core::{EgressRotation, EgressSet};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    const WORKERS: usize = 4;
+    const EACH: usize = 60;
+    let _serial = SERIAL.lock().await;
+    let ca = Arc::new(TestCa::new().unwrap());
+    let origin = origin(&ca, 12).await;
+    let squid = ProxyServer::start(ProxyKind::Squid, None).unwrap();
+    let socks = ProxyServer::start(ProxyKind::Microsocks, None).unwrap();
+    let killed = squid.addr().to_string();
+    let set = Arc::new(EgressSet::new(
+        [
+            (killed.clone(), pool(h2(&ca, to(&squid, ProxyScheme::Http)))),
+            (
+                socks.addr().to_string(),
+                pool(h2(&ca, to(&socks, ProxyScheme::Socks5))),
+            ),
+        ],
+        EgressRotation::RoundRobin,
+    ));
+    set.set_addrs(HOST, origin.socket_addrs());
+    let ok: Vec<usize> = set.warm(HOST).await.iter().map(|(_, r)| r.ok).collect();
+    assert_eq!(ok, [2, 2]);
+
+    let done = Arc::new(AtomicUsize::new(0));
+    let workers: Vec<_> = (0..WORKERS)
+        .map(|_| {
+            let (set, done) = (Arc::clone(&set), Arc::clone(&done));
+            tokio::spawn(async move {
+                let mut failed = Vec::new();
+                for _ in 0..EACH {
+                    match pool_http::send(&set, HOST, get("/")).await {
+                        Ok(response) => {
+                            assert_eq!(response.status(), 200);
+                            response.into_body().bytes().await.unwrap();
+                        }
+                        Err(e) => failed.push(e.to_string()),
+                    }
+                    done.fetch_add(1, Ordering::SeqCst);
+                }
+                failed
+            })
+        })
+        .collect();
+    eventually("a third of the requests done", WAIT, || {
+        done.load(Ordering::SeqCst) >= WORKERS * EACH / 3
+    })
+    .await
+    .unwrap();
+    drop(squid);
+    let mut failed = Vec::new();
+    for worker in workers {
+        failed.extend(worker.await.unwrap());
+    }
+    assert!(failed.is_empty(), "lost: {failed:?}");
+    let states = set.egresses();
+    let dead = states.iter().find(|s| *s.label == killed).unwrap();
+    assert!(dead.benched_total >= 1, "{dead:?}");
+    assert!(
+        states.iter().all(|s| s.stats.blacklisted == 0),
+        "no origin address is to blame"
+    );
+    set.close().await;
+}

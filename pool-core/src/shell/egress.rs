@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use crate::shell::{Lease, Pool, WarmReport};
+use crate::shell::{GetOptions, Lease, LeaseSource, Pool, WarmReport};
 use crate::{DialErrorKind, Dialer, Error, Stats};
 
 /// How an [`EgressSet`] picks the egress of a request.
@@ -145,9 +145,17 @@ impl<D: Dialer> EgressSet<D> {
     /// # Errors
     /// The pool's errors; when every egress failed as its own fault, the last one's.
     pub async fn get(&self, host: &str) -> Result<EgressLease<D>, Error> {
+        self.get_with(host, GetOptions::default()).await
+    }
+
+    /// [`EgressSet::get`] with per-call options ([`GetOptions`]).
+    ///
+    /// # Errors
+    /// As [`EgressSet::get`].
+    pub async fn get_with(&self, host: &str, options: GetOptions) -> Result<EgressLease<D>, Error> {
         let mut last = None;
         for i in self.order(host) {
-            match self.try_member(i, host).await {
+            match self.try_member(i, host, options).await {
                 Ok(lease) => return Ok(lease),
                 Err(e) if is_egress_fault(&e) => last = Some(e),
                 Err(e) => return Err(e),
@@ -163,7 +171,7 @@ impl<D: Dialer> EgressSet<D> {
     /// The pool's errors; [`Error::NoAddresses`] for an unknown label.
     pub async fn get_via(&self, host: &str, label: &str) -> Result<EgressLease<D>, Error> {
         match self.members.iter().position(|m| &*m.label == label) {
-            Some(i) => self.try_member(i, host).await,
+            Some(i) => self.try_member(i, host, GetOptions::default()).await,
             None => Err(Error::NoAddresses {
                 host: format!("{host} (no egress {label:?})").into(),
             }),
@@ -249,9 +257,14 @@ impl<D: Dialer> EgressSet<D> {
         rotated.chain(benched).collect()
     }
 
-    async fn try_member(&self, i: usize, host: &str) -> Result<EgressLease<D>, Error> {
+    async fn try_member(
+        &self,
+        i: usize,
+        host: &str,
+        options: GetOptions,
+    ) -> Result<EgressLease<D>, Error> {
         let m = &self.members[i];
-        match m.pool.get(host).await {
+        match m.pool.get_with(host, options).await {
             Ok(lease) => {
                 m.unbench();
                 metrics::counter!(crate::metrics::EGRESS_LEASES_TOTAL, "egress" => m.label.to_string())
@@ -298,4 +311,21 @@ impl<D: Dialer> Member<D> {
 /// Whether `error` is the egress's fault (its proxy failed), not the host's.
 fn is_egress_fault(error: &Error) -> bool {
     matches!(error, Error::Dial { last, .. } if last.kind() == DialErrorKind::Proxy)
+}
+
+/// `pool-http`'s `send` through an `EgressSet`: a request whose connection was lost is sent
+/// again through the egress the policy picks then (a dead proxy's pool fails as the
+/// proxy's and is benched, so the retry leaves through another).
+impl<D: Dialer> LeaseSource for EgressSet<D> {
+    type Dialer = D;
+
+    async fn lease(&self, host: &str, options: GetOptions) -> Result<Lease<D>, Error> {
+        self.get_with(host, options).await.map(|got| got.lease)
+    }
+
+    /// Counted on the first egress's pool (the set has one count of resends; the egress a
+    /// resent request had used is gone with its lease).
+    fn count_resend(&self, refused: bool) {
+        self.members[0].pool.count_resend(refused);
+    }
 }

@@ -376,3 +376,54 @@ impl<D: Dialer> Pool<D> {
         self.inner.metrics.publish(&self.stats());
     }
 }
+
+/// Where a request layer (`pool-http`'s `send`) takes its leases: one [`Pool`], or an
+/// [`EgressSet`](crate::EgressSet) picking a pool per request, so a retry can leave
+/// through another egress.
+pub trait LeaseSource: Send + Sync {
+    /// The dialer of the pools leased from.
+    type Dialer: Dialer;
+
+    /// A lease for `host` ([`Pool::get_with`]).
+    fn lease(
+        &self,
+        host: &str,
+        options: GetOptions,
+    ) -> impl std::future::Future<Output = Result<Lease<Self::Dialer>, Error>> + Send;
+
+    /// Counts a request sent again by the request layer ([`Pool::count_resend`]).
+    fn count_resend(&self, refused: bool);
+}
+
+impl<D: Dialer> LeaseSource for Pool<D> {
+    type Dialer = D;
+
+    fn lease(
+        &self,
+        host: &str,
+        options: GetOptions,
+    ) -> impl std::future::Future<Output = Result<Lease<D>, Error>> + Send {
+        self.get_with(host, options)
+    }
+
+    fn count_resend(&self, refused: bool) {
+        Pool::count_resend(self, refused);
+    }
+}
+
+/// A shared source (`Arc<Pool<D>>`, `Arc<EgressSet<D>>`) leases as the source itself.
+impl<S: LeaseSource> LeaseSource for std::sync::Arc<S> {
+    type Dialer = S::Dialer;
+
+    fn lease(
+        &self,
+        host: &str,
+        options: GetOptions,
+    ) -> impl std::future::Future<Output = Result<Lease<S::Dialer>, Error>> + Send {
+        (**self).lease(host, options)
+    }
+
+    fn count_resend(&self, refused: bool) {
+        (**self).count_resend(refused);
+    }
+}
