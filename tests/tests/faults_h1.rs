@@ -198,6 +198,12 @@ fn reset_mid_request_is_reported_and_retried_only_when_safe() {
         assert_eq!(rig.origin.stats().requests, 5, "no retry of a POST");
 
         assert_eq!(rig.proxy.stats_for(a).resets, 3);
+        // The third reset's replacement dial runs in the background (stay hot): waited
+        // for, not raced by close().
+        pool_testkit::wait_for("the replacement after each reset", DEADLINE, || {
+            rig.pool.stats().dials_ok >= 3
+        })
+        .await;
         let stats = rig.finish().await;
         assert_eq!(hostile_rig::failed_closes(&stats), 3);
         assert_eq!(stats.dials_ok, 3, "a replacement dialed after each reset");
