@@ -68,7 +68,12 @@ async fn a_10_mb_body_is_read_with_less_than_1_mb_held() {
     let held = alloc::peak_bytes() - before;
     assert_eq!(total, SIZE);
     assert!(held < 1 << 20, "{held} bytes held while streaming {SIZE}");
-    assert!(held > 0, "the allocator counts");
+    // The bound is not met by an allocator that counts nothing: this one counts. (`held`
+    // itself may be 0: when the most ever held was at the read's start.)
+    assert!(
+        alloc::peak_bytes() >= before && before > 0,
+        "the allocator counts"
+    );
     pool.close().await;
     let origin = Arc::new(origin);
     let o = origin.clone();
