@@ -8,12 +8,13 @@
 //! the policy for a while (1 s, doubling up to 60 s), then tried again by the next request
 //! that picks it, like a blacklisted address is re-tested. See `docs/egress.md`.
 
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, Hasher, RandomState};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
+
+use metrics::Counter;
 
 use tokio::time::Instant;
 
@@ -43,19 +44,28 @@ pub struct EgressSet<D: Dialer> {
     rotation: EgressRotation,
     turn: AtomicUsize,
     hasher: RandomState,
+    /// The time benches are counted from (`Bench::until`).
+    epoch: Instant,
 }
 
 struct Member<D: Dialer> {
     label: Arc<str>,
     pool: Pool<D>,
-    bench: Mutex<Bench>,
+    bench: Bench,
+    /// `hotpool_egress_leases_total` / `hotpool_egress_benched_total` for this egress,
+    /// resolved once (a lease does not look its counter up).
+    leases: Counter,
+    benched: Counter,
 }
 
+/// An egress's bench, in atomics: the policy reads it on every request, a lease through a
+/// healthy egress writes nothing.
 #[derive(Default)]
 struct Bench {
-    until: Option<Instant>,
-    failures_in_a_row: u32,
-    benched_total: u64,
+    /// Benched until the set's epoch plus this many nanoseconds; 0: not benched.
+    until: AtomicU64,
+    failures_in_a_row: AtomicU32,
+    total: AtomicU64,
 }
 
 /// One egress as [`EgressSet::egresses`] reports it.
@@ -80,7 +90,8 @@ pub struct EgressLease<D: Dialer> {
 }
 
 impl<D: Dialer> EgressSet<D> {
-    /// A set of `(label, pool)` members, each pool dialing through its egress.
+    /// A set of `(label, pool)` members, each pool dialing through its egress. Its counters
+    /// are resolved here, as a pool's are: install a metrics recorder before.
     ///
     /// # Panics
     /// With no member.
@@ -90,10 +101,16 @@ impl<D: Dialer> EgressSet<D> {
     ) -> Self {
         let members: Vec<Member<D>> = members
             .into_iter()
-            .map(|(label, pool)| Member {
-                label: label.into(),
-                pool,
-                bench: Mutex::new(Bench::default()),
+            .map(|(label, pool)| {
+                let label: Arc<str> = label.into();
+                let egress = label.to_string();
+                Member {
+                    leases: metrics::counter!(crate::metrics::EGRESS_LEASES_TOTAL, "egress" => egress.clone()),
+                    benched: metrics::counter!(crate::metrics::EGRESS_BENCHED_TOTAL, "egress" => egress),
+                    label,
+                    pool,
+                    bench: Bench::default(),
+                }
             })
             .collect();
         assert!(
@@ -105,6 +122,7 @@ impl<D: Dialer> EgressSet<D> {
             rotation,
             turn: AtomicUsize::new(0),
             hasher: RandomState::new(),
+            epoch: Instant::now(),
         }
     }
 
@@ -183,14 +201,11 @@ impl<D: Dialer> EgressSet<D> {
         let now = Instant::now();
         self.members
             .iter()
-            .map(|m| {
-                let bench = m.bench.lock().unwrap_or_else(|p| p.into_inner());
-                EgressState {
-                    label: m.label.clone(),
-                    benched_until: bench.until.filter(|u| *u > now),
-                    benched_total: bench.benched_total,
-                    stats: m.pool.stats(),
-                }
+            .map(|m| EgressState {
+                label: m.label.clone(),
+                benched_until: m.bench.until(self.epoch, now),
+                benched_total: m.bench.total.load(Ordering::Relaxed),
+                stats: m.pool.stats(),
             })
             .collect()
     }
@@ -235,26 +250,31 @@ impl<D: Dialer> EgressSet<D> {
     /// after them, as a last resort.
     fn order(&self, host: &str) -> Vec<usize> {
         let now = Instant::now();
-        let (usable, benched): (Vec<usize>, Vec<usize>) =
-            (0..self.members.len()).partition(|&i| self.members[i].benched_at(now).is_none());
-        let Some(n) = std::num::NonZeroUsize::new(usable.len()) else {
-            return benched;
-        };
+        let all = 0..self.members.len();
+        let benched = |i: &usize| self.members[*i].bench.until(self.epoch, now).is_some();
+        let mut order: Vec<usize> = all.clone().filter(|i| !benched(i)).collect();
+        let usable = order.len();
+        order.extend(all.filter(benched));
+        if usable == 0 {
+            return order;
+        }
         let start = match self.rotation {
-            EgressRotation::RoundRobin => self.turn.fetch_add(1, Ordering::Relaxed) % n,
+            EgressRotation::RoundRobin => self.turn.fetch_add(1, Ordering::Relaxed) % usable,
             EgressRotation::Random => {
                 let turn = self.turn.fetch_add(1, Ordering::Relaxed);
-                (self.hasher.hash_one(turn) % n.get() as u64) as usize
+                (self.hasher.hash_one(turn) % usable as u64) as usize
             }
             // The host's own member while usable, else the next usable one after it.
             EgressRotation::Sticky => {
-                let home =
-                    self.hasher.hash_one(host.to_ascii_lowercase()) as usize % self.members.len();
-                usable.iter().position(|&i| i >= home).unwrap_or(0)
+                let mut name = self.hasher.build_hasher();
+                host.bytes()
+                    .for_each(|b| name.write_u8(b.to_ascii_lowercase()));
+                let home = (name.finish() % self.members.len() as u64) as usize;
+                order[..usable].iter().position(|&i| i >= home).unwrap_or(0)
             }
         };
-        let rotated = usable.iter().cycle().skip(start).take(n.get()).copied();
-        rotated.chain(benched).collect()
+        order[..usable].rotate_left(start);
+        order
     }
 
     async fn try_member(
@@ -266,9 +286,8 @@ impl<D: Dialer> EgressSet<D> {
         let m = &self.members[i];
         match m.pool.get_with(host, options).await {
             Ok(lease) => {
-                m.unbench();
-                metrics::counter!(crate::metrics::EGRESS_LEASES_TOTAL, "egress" => m.label.to_string())
-                    .increment(1);
+                m.bench.clear();
+                m.leases.increment(1);
                 Ok(EgressLease {
                     lease,
                     egress: m.label.clone(),
@@ -276,9 +295,8 @@ impl<D: Dialer> EgressSet<D> {
             }
             Err(e) => {
                 if is_egress_fault(&e) {
-                    m.bench(Instant::now());
-                    metrics::counter!(crate::metrics::EGRESS_BENCHED_TOTAL, "egress" => m.label.to_string())
-                        .increment(1);
+                    m.bench.start(self.epoch, Instant::now());
+                    m.benched.increment(1);
                     tracing::warn!(egress = %m.label, error = %e, "egress benched");
                 }
                 Err(e)
@@ -287,24 +305,36 @@ impl<D: Dialer> EgressSet<D> {
     }
 }
 
-impl<D: Dialer> Member<D> {
-    fn benched_at(&self, now: Instant) -> Option<Instant> {
-        let bench = self.bench.lock().unwrap_or_else(|p| p.into_inner());
-        bench.until.filter(|u| *u > now)
+impl Bench {
+    /// When the bench ends, if it has not yet at `now`.
+    fn until(&self, epoch: Instant, now: Instant) -> Option<Instant> {
+        match self.until.load(Ordering::Relaxed) {
+            0 => None,
+            nanos => Some(epoch + Duration::from_nanos(nanos)).filter(|u| *u > now),
+        }
     }
 
-    fn bench(&self, now: Instant) {
-        let mut b = self.bench.lock().unwrap_or_else(|p| p.into_inner());
-        let doubled = BENCH_FIRST.saturating_mul(1 << b.failures_in_a_row.min(16));
-        b.until = Some(now + doubled.min(BENCH_MAX));
-        b.failures_in_a_row += 1;
-        b.benched_total += 1;
+    /// Benched from `now`: 1 s, doubled for each failure in a row before, up to 60 s.
+    fn start(&self, epoch: Instant, now: Instant) {
+        let before = self.failures_in_a_row.fetch_add(1, Ordering::Relaxed);
+        let length = BENCH_FIRST
+            .saturating_mul(1 << before.min(16))
+            .min(BENCH_MAX);
+        let end = (now + length).duration_since(epoch).as_nanos();
+        self.until.store(
+            u64::try_from(end).unwrap_or(u64::MAX).max(1),
+            Ordering::Relaxed,
+        );
+        self.total.fetch_add(1, Ordering::Relaxed);
     }
 
-    fn unbench(&self) {
-        let mut b = self.bench.lock().unwrap_or_else(|p| p.into_inner());
-        b.until = None;
-        b.failures_in_a_row = 0;
+    /// A lease went through: no bench, the streak ends (nothing is written when there was
+    /// none: a healthy egress's leases only read).
+    fn clear(&self) {
+        if self.failures_in_a_row.load(Ordering::Relaxed) != 0 {
+            self.failures_in_a_row.store(0, Ordering::Relaxed);
+            self.until.store(0, Ordering::Relaxed);
+        }
     }
 }
 
