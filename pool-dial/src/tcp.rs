@@ -159,10 +159,7 @@ pub async fn dial_tcp(
         let mut stream = connect_tcp(at, sources, tcp).await.map_err(|e| {
             match DialErrorKind::of_connect(&e) {
                 DialErrorKind::Local => DialError::connect(e),
-                _ => proxy_failed(ProxyError::Io {
-                    proxy: proxy.endpoint(),
-                    source: e,
-                }),
+                _ => proxy_failed(ProxyError::io(proxy, e)),
             }
         })?;
         open_tunnel(&mut stream, proxy, &target.host, target.addr)
@@ -185,19 +182,11 @@ async fn proxy_addr(proxy: &Proxy) -> Result<SocketAddr, DialError> {
     }
     let resolved = tokio::net::lookup_host((proxy.host(), proxy.port()))
         .await
-        .map_err(|e| {
-            proxy_failed(ProxyError::Io {
-                proxy: proxy.endpoint(),
-                source: e,
-            })
-        })?
+        .map_err(|e| proxy_failed(ProxyError::io(proxy, e)))?
         .next();
     resolved.ok_or_else(|| {
         let none = io::Error::new(io::ErrorKind::NotFound, "the proxy's name has no address");
-        proxy_failed(ProxyError::Io {
-            proxy: proxy.endpoint(),
-            source: none,
-        })
+        proxy_failed(ProxyError::io(proxy, none))
     })
 }
 

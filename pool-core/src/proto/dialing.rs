@@ -217,8 +217,8 @@ impl<T> PoolState<T> {
             DialErrorKind::Local | DialErrorKind::Unsupported | DialErrorKind::Proxy
         ) {
             // Redialing would hit the same local limit (or the same protocol answer, or the
-            // same proxy), and the address is not to blame: waiters fail now unless another dial may still
-            // serve them.
+            // same proxy), and the address is not to blame: waiters fail now unless another
+            // dial may still serve them.
             let host = self.hosts.get(h);
             if host.usable == 0 && host.dialing == 0 && !host.waiters.is_empty() {
                 let error = Error::Dial {

@@ -292,7 +292,8 @@ fn target_text(proxy: &Proxy, host: &str, addr: SocketAddr) -> String {
 }
 
 impl ProxyError {
-    fn io(proxy: &Proxy, source: std::io::Error) -> Self {
+    /// An I/O failure talking to `proxy`.
+    pub(crate) fn io(proxy: &Proxy, source: std::io::Error) -> Self {
         Self::Io {
             proxy: proxy.endpoint(),
             source,
