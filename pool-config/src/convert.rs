@@ -241,10 +241,21 @@ impl Config {
     /// A profile name or validation method [`Config::validate`] refuses; the same for every
     /// option builder below, which all start from these options.
     pub fn tls_options(&self) -> Result<TlsOptions, ConfigError> {
+        self.tls_with_alpn(None, &TlsOptions::default().alpn)
+    }
+
+    /// [`Config::tls_options`] for `host` (its proxy: [`Config::proxy_for`]) offering the
+    /// host's `alpn`, else `default`.
+    fn tls_with_alpn(
+        &self,
+        host: Option<&HostConfig>,
+        default: &[String],
+    ) -> Result<TlsOptions, ConfigError> {
+        let alpn = host.and_then(|h| h.alpn.clone());
         Ok(TlsOptions {
             conn_timeout: self.pool.conn_timeout,
             test_timeout: self.pool.test_timeout,
-            alpn: TlsOptions::default().alpn,
+            alpn: alpn.unwrap_or_else(|| default.to_vec()),
             trust: self.trust()?,
             profiles: self.profiles(profile, "TLS profile")?,
             profile_rotation: rotation(self.tls.profile_rotation),
@@ -254,7 +265,7 @@ impl Config {
             validation: self.validation()?,
             max_response_header_size: self.pool.max_response_header_size,
             tcp: self.tcp.tcp_options(),
-            proxy: self.proxy_for(None)?,
+            proxy: self.proxy_for(host)?,
         })
     }
 
@@ -282,20 +293,6 @@ impl Config {
         pool_dial::proxy_from_env(|v| std::env::var(v).ok(), true, name)
             .map(|p| p.map(by_name))
             .map_err(|e| ConfigError::at_key("egress.from_env", format!("a proxy variable: {e}")))
-    }
-
-    /// [`Config::tls_options`] offering the host's `alpn`, else `default`.
-    fn tls_with_alpn(
-        &self,
-        host: Option<&HostConfig>,
-        default: &[String],
-    ) -> Result<TlsOptions, ConfigError> {
-        let alpn = host.and_then(|h| h.alpn.clone());
-        Ok(TlsOptions {
-            alpn: alpn.unwrap_or_else(|| default.to_vec()),
-            proxy: self.proxy_for(host)?,
-            ..self.tls_options()?
-        })
     }
 
     /// [`Config::tls_options`] with `host`'s `alpn` list, when it has one (errors as
