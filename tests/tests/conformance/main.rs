@@ -22,95 +22,43 @@ mod common;
 mod rig;
 
 /// One `#[tokio::test]` per case for a rig, each on its own `127.0.net.0/24`
-/// (`net` = the rig's base + the case's index).
+/// (`net` = the rig's base + the case's index). Every rig runs every case; a multiplexed
+/// one (`goaway`) also `goaway_refuses_what_follows` (HTTP/1.1 has no GOAWAY).
 macro_rules! conformance {
-    ($module:ident, $rig:ty, $base:literal, [$($case:ident = $index:literal),+ $(,)?]) => {
+    (@cases $rig:ty, $base:literal, [$($case:ident = $index:literal),+ $(,)?]) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                crate::cases::$case::<$rig>($base + $index).await;
+            }
+        )+
+    };
+    (@every $rig:ty, $base:literal) => {
+        conformance!(@cases $rig, $base, [
+            warm_then_reuse = 0,
+            drains_on_goaway_and_close = 1,
+            validation_bans_on_403 = 2,
+            a_stall_times_out_typed = 3,
+            bounded_streaming = 4,
+            retried_only_where_safe = 5,
+            a_wrong_certificate_is_a_handshake_failure = 7,
+        ]);
+    };
+    ($module:ident, $rig:ty, $base:literal) => {
         mod $module {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    crate::cases::$case::<$rig>($base + $index).await;
-                }
-            )+
+            conformance!(@every $rig, $base);
+        }
+    };
+    ($module:ident, $rig:ty, $base:literal, goaway) => {
+        mod $module {
+            conformance!(@every $rig, $base);
+            conformance!(@cases $rig, $base, [goaway_refuses_what_follows = 6]);
         }
     };
 }
 
-conformance!(
-    h1,
-    crate::rig::H1,
-    100,
-    [
-        warm_then_reuse = 0,
-        drains_on_goaway_and_close = 1,
-        validation_bans_on_403 = 2,
-        a_stall_times_out_typed = 3,
-        bounded_streaming = 4,
-        retried_only_where_safe = 5,
-        a_wrong_certificate_is_a_handshake_failure = 7,
-    ]
-);
-
-conformance!(
-    h2,
-    crate::rig::H2,
-    110,
-    [
-        warm_then_reuse = 0,
-        drains_on_goaway_and_close = 1,
-        validation_bans_on_403 = 2,
-        a_stall_times_out_typed = 3,
-        bounded_streaming = 4,
-        retried_only_where_safe = 5,
-        a_wrong_certificate_is_a_handshake_failure = 7,
-        goaway_refuses_what_follows = 6,
-    ]
-);
-
-conformance!(
-    https,
-    crate::rig::Https,
-    120,
-    [
-        warm_then_reuse = 0,
-        drains_on_goaway_and_close = 1,
-        validation_bans_on_403 = 2,
-        a_stall_times_out_typed = 3,
-        bounded_streaming = 4,
-        retried_only_where_safe = 5,
-        a_wrong_certificate_is_a_handshake_failure = 7,
-        goaway_refuses_what_follows = 6,
-    ]
-);
-
-conformance!(
-    quic,
-    crate::rig::Quic,
-    130,
-    [
-        warm_then_reuse = 0,
-        drains_on_goaway_and_close = 1,
-        validation_bans_on_403 = 2,
-        a_stall_times_out_typed = 3,
-        bounded_streaming = 4,
-        retried_only_where_safe = 5,
-        a_wrong_certificate_is_a_handshake_failure = 7,
-        goaway_refuses_what_follows = 6,
-    ]
-);
-
-conformance!(
-    boring,
-    crate::rig::Boring,
-    140,
-    [
-        warm_then_reuse = 0,
-        drains_on_goaway_and_close = 1,
-        validation_bans_on_403 = 2,
-        a_stall_times_out_typed = 3,
-        bounded_streaming = 4,
-        retried_only_where_safe = 5,
-        a_wrong_certificate_is_a_handshake_failure = 7,
-        goaway_refuses_what_follows = 6,
-    ]
-);
+conformance!(h1, crate::rig::H1, 100);
+conformance!(h2, crate::rig::H2, 110, goaway);
+conformance!(https, crate::rig::Https, 120, goaway);
+conformance!(quic, crate::rig::Quic, 130, goaway);
+conformance!(boring, crate::rig::Boring, 140, goaway);
