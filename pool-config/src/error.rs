@@ -75,9 +75,10 @@ pub struct ConfigError(pub(crate) Box<Report>);
 pub type ConfigWarning = ConfigError;
 
 impl ConfigError {
-    /// A problem about `key` with no location (a conversion of a config built in code).
-    #[cfg(any(feature = "tls", feature = "quic"))]
-    pub(crate) fn at_key(key: &str, reason: String) -> Self {
+    /// A problem about `key` with no location (found when the config is converted into a
+    /// crate's options, e.g. by the `hotpool` crate).
+    #[must_use]
+    pub fn at_key(key: &str, reason: String) -> Self {
         let key = Some(key.to_owned());
         ConfigError(Box::new(Report {
             key,

@@ -31,10 +31,7 @@
 //! servers, relative paths) and the environment overrides (`HOTPOOL_DNS__TIMEOUT=2s`) are
 //! in `docs/config.md`; how a key is declared and read in `docs/config-reader.md`.
 
-#[cfg(feature = "boring")]
-mod boring;
 mod checks;
-mod convert;
 mod error;
 mod keys;
 mod load;

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
-use pool_core::IpRange;
+use pool_core::{IpRange, Placement, PoolOptions};
 use serde::Serialize;
 
 use crate::checks as check;
@@ -202,6 +202,65 @@ impl PoolConfig {
                 .default_conns_per_ip()
                 .min(self.max_conns_per_host.max(1))
         })
+    }
+}
+
+/// The longest lead with which `keep_warm` dials a replacement before `max_lifetime` runs
+/// out (pool-core's default lead).
+const KEEP_WARM_LEAD: Duration = Duration::from_secs(30);
+
+impl Config {
+    /// The `pool-core` options: `[pool]`, `[whitelist]`, `[blacklist]` (an absent
+    /// `max_conns_per_ip` resolved for `h2`). Keys of other crates (`conn_timeout`,
+    /// `dns_update_interval`, …) are not carried; `cleanup_interval` has no effect at all
+    /// (`docs/cleanup-deadlines.md`).
+    #[must_use]
+    pub fn pool_options(&self) -> PoolOptions {
+        self.pool_options_for(Transport::default())
+    }
+
+    /// [`Config::pool_options`] for a pool of `transport`
+    /// ([`PoolConfig::conns_per_ip`]).
+    #[must_use]
+    pub fn pool_options_for(&self, transport: Transport) -> PoolOptions {
+        let p = &self.pool;
+        PoolOptions {
+            max_connections: p.max_connections,
+            max_conns_per_host: p.max_conns_per_host,
+            max_idle_conns: p.max_idle_conns,
+            max_conns_per_ip: p.conns_per_ip(transport),
+            idle_timeout: p.idle_timeout,
+            max_lifetime: p.max_lifetime,
+            keep_warm: p.keep_warm,
+            // A quarter of a short `max_lifetime`, so short lifetimes still get a
+            // replacement before expiry without replacing connections as soon as made.
+            keep_warm_lead: KEEP_WARM_LEAD.min(p.max_lifetime / 4),
+            max_errors: p.max_errors,
+            max_retries: p.max_retries,
+            blacklist_check_interval: p.blacklist_check_interval,
+            blacklist_timeout: p.blacklist_timeout,
+            health_check_interval: Some(p.health_check_interval),
+            checkout_timeout: p.checkout_timeout,
+            warm_concurrency: p.warm_concurrency,
+            whitelist: self.whitelist.ips.clone(),
+            blacklist: self.blacklist.ips.clone(),
+            placement: match p.placement {
+                PlacementKind::Spread => Placement::Spread,
+                PlacementKind::Fill => Placement::Fill {
+                    streams: p.fill_streams.unwrap_or(usize::MAX),
+                },
+            },
+            memory_limit: p.memory_limit.map(|b| b.0),
+            memory_low_water: p.memory_low_water.map(|b| b.0),
+            shed_fraction: p.shed_fraction.get(),
+            memory_check_interval: p.memory_check_interval,
+            stay_hot: p.stay_hot,
+            rewarm_backoff: p.rewarm_backoff,
+            rewarm_backoff_max: p.rewarm_backoff_max,
+            host_outage_threshold: p.host_outage.then(|| p.host_outage_threshold.get()),
+            outage_retest: p.outage_retest,
+            outage_retest_max: p.outage_retest_max,
+        }
     }
 }
 

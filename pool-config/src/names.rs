@@ -3,13 +3,13 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Declares a choice written by name: the enum (serde's derive, `#[non_exhaustive]`, the
-/// `#[default]` variant its [`Default`]) and `as_str`, the name the file writes.
+/// Declares a choice written by name: the enum (serde's derive, the `#[default]` variant
+/// its [`Default`]) and `as_str`, the name the file writes. Exhaustive on purpose: a new
+/// name must be handled where the `hotpool` crate converts it, not fall into a `_` arm.
 macro_rules! names {
     ($(#[$m:meta])* pub enum $name:ident { $($(#[$vm:meta])* $variant:ident = $text:literal,)* }) => {
         #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
         $(#[$m])*
-        #[non_exhaustive]
         pub enum $name {
             $($(#[$vm])* #[serde(rename = $text)] $variant,)*
         }

@@ -136,36 +136,3 @@ fn fractions_are_above_zero_and_at_most_one() {
         assert!(Fraction::new(bad).is_none(), "{bad}");
     }
 }
-
-#[test]
-fn shedding_keys_reach_the_pool_options_and_are_checked() {
-    let off = Config::default().pool_options();
-    assert_eq!((off.memory_limit, off.shed_fraction), (None, 0.2));
-    let text = "[pool]\nmemory_limit = \"512MiB\"\nshed_fraction = 0.5\nmemory_check_interval = \"250ms\"\n";
-    let o = Config::from_str_named(text, "t.toml")
-        .unwrap()
-        .pool_options();
-    assert_eq!(o.memory_limit, Some(512 << 20));
-    assert_eq!(o.memory_low_water_or_default(), Some((512 << 20) / 10 * 9));
-    assert_eq!(o.shed_fraction, 0.5);
-    assert_eq!(
-        o.memory_check_interval,
-        std::time::Duration::from_millis(250)
-    );
-    let bad = [
-        (
-            "memory_limit = 1000\nmemory_low_water = 2000\n",
-            "pool.memory_low_water",
-        ),
-        ("shed_fraction = 0\n", "pool.shed_fraction"),
-        ("memory_limit = \"12 parsecs\"\n", "pool.memory_limit"),
-        ("memory_check_interval = 0\n", "pool.memory_check_interval"),
-    ];
-    for (body, key) in bad {
-        let err = Config::from_str_named(&format!("[pool]\n{body}"), "t.toml")
-            .expect_err(body)
-            .to_string();
-        assert!(err.contains(key), "{body}: {err}");
-        assert!(err.contains("t.toml:"), "{body}: {err}");
-    }
-}

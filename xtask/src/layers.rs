@@ -38,7 +38,8 @@ const FLOORS: &[(&str, u8)] = &[
     ("pool-dial-quic", 3),
     ("pool-redis", 3),
     ("pool-config", 4),
-    ("pool-cli", 5),
+    ("hotpool", 5),
+    ("pool-cli", 6),
 ];
 /// Workspace crates beside the floors (the rules above say what they may do).
 const SIDE: &[&str] = &[TESTKIT, "hotpool-tests", "xtask"];

@@ -79,7 +79,7 @@ fn ci() -> Result<(), String> {
 
 fn test() -> Result<(), String> {
     cargo(&["test", "--workspace"])?;
-    // The `boring` feature of pool-config / pool-cli (`[tls] engine = "boring"`,
+    // The `boring` feature of pool-config / hotpool / pool-cli (`[tls] engine = "boring"`,
     // `--profile`) is off in the workspace run (where their without-boring tests run); its
     // own tests, and clippy on that code, once more with it on.
     let boring = [
@@ -87,6 +87,8 @@ fn test() -> Result<(), String> {
         "pool-cli",
         "-p",
         "pool-config",
+        "-p",
+        "hotpool",
         "--features",
         "pool-cli/boring",
     ];

@@ -29,6 +29,7 @@
 //!   HTTP/2 (or QUIC) state, its driver task and its share of the pool's bookkeeping. Kernel
 //!   socket buffers are not heap and are not counted.
 
+use hotpool::ConfigOptions;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;

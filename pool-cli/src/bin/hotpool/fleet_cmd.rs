@@ -2,6 +2,7 @@
 //! has left, each host's budget claims, the live workers and the hosts they pool — as a
 //! table, or with `--json` as one object.
 
+use hotpool::ConfigOptions;
 use std::process::ExitCode;
 use std::time::Duration;
 

@@ -1,6 +1,7 @@
 //! A pool with its helpers, built from a [`Config`]: DNS refresh (pool-dns) and health
 //! checks (pool-health) around a `Pool<D>`.
 
+use hotpool::ConfigOptions;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;

@@ -4,6 +4,7 @@
 mod pool_options {
     use std::time::Duration;
 
+    use hotpool::ConfigOptions;
     use pool_config::*;
     use pool_core::PoolOptions;
 
@@ -25,7 +26,6 @@ mod pool_options {
 
     /// `pool.request_timeout`'s declared default is the request layer's one default; the
     /// two request keys are carried over.
-    #[cfg(any(feature = "tls", feature = "quic"))]
     #[test]
     fn request_options_from_the_pool_section() {
         assert_eq!(
@@ -47,7 +47,7 @@ mod pool_options {
     /// `pool.max_response_header_size`: its declared default is pool-http's one default,
     /// and the one key reaches every transport (HTTP/1.1 + HTTP/2 through `TlsOptions`,
     /// HTTP/3 through `QuicOptions`).
-    #[cfg(all(feature = "tls", feature = "quic"))]
+    #[cfg(feature = "h3")]
     #[test]
     fn max_response_header_size_reaches_every_transport() {
         let default = Config::default();
@@ -165,10 +165,10 @@ ips = ["2001:db8::/32"]
     }
 }
 
-#[cfg(feature = "tls")]
 mod tls {
     use std::time::Duration;
 
+    use hotpool::ConfigOptions;
     use pool_config::*;
     use pool_dial_rustls::{H2Windows, Rotation, TlsVersion};
 
@@ -391,10 +391,10 @@ alpn = ["h2", "http/1.1"]
     }
 }
 
-#[cfg(feature = "dns")]
 mod dns {
     use std::time::Duration;
 
+    use hotpool::ConfigOptions;
     use pool_config::*;
     use pool_dns::{DnsOptions, NameServer};
 
@@ -463,8 +463,8 @@ mod dns {
     }
 }
 
-#[cfg(feature = "health")]
 mod health {
+    use hotpool::ConfigOptions;
     use pool_config::*;
     use pool_health::HealthOptions;
 
@@ -482,10 +482,11 @@ mod health {
     }
 }
 
-#[cfg(feature = "quic")]
+#[cfg(feature = "h3")]
 mod quic {
     use std::time::Duration;
 
+    use hotpool::ConfigOptions;
     use pool_config::*;
     use pool_dial_quic::QuicOptions;
 
@@ -572,6 +573,7 @@ mod boring {
 
     use pool_dial_boring::{BrowserProfile, Mode, Rotation};
 
+    use hotpool::ConfigOptions;
     use pool_config::*;
 
     #[test]
@@ -645,8 +647,9 @@ transport = "h3"
     }
 }
 
-#[cfg(feature = "fleet")]
+#[cfg(feature = "redis")]
 mod fleet {
+    use hotpool::ConfigOptions;
     use pool_config::*;
 
     #[test]
@@ -663,7 +666,7 @@ mod fleet {
         assert_eq!(f.prefix, "crawl:");
         assert!(f.share_blacklist && !f.share_stats);
         assert_eq!(f.max_conns_per_host, Some(12));
-        let shown = toml::to_string(&cfg.fleet).unwrap();
+        let shown = cfg.to_toml_string().unwrap();
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("redis://w:***@127.0.0.1:6390/2"), "{shown}");
         assert!(

@@ -5,6 +5,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
+use hotpool::ConfigOptions;
 use pool_config::Config;
 use pool_dns::{AddressSource, DnsSource};
 use pool_testkit::{DnsServer, DnsServerOptions, DnsTlsOptions, TestCa};
