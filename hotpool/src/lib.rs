@@ -1,13 +1,49 @@
 //! # hotpool: hot connection pools, one dependency
 //!
-//! The crate a user adds. It builds the pool crates' options from a configuration
-//! ([`ConfigOptions`], the keys of `hotpool.toml` read by [`pool_config`]).
+//! The crate a user adds. [`Client`] sends requests to any `https://` URL over hot pools:
+//! each host's pool is started on first use (resolved by DNS and refreshed, health-checked,
+//! new addresses warmed in the background), connections are kept open to every address of
+//! the host, and every request is sent with the pool's retry policy within a deadline.
+//!
+//! ```no_run
+//! # async fn run() -> Result<(), hotpool::Error> {
+//! let client = hotpool::Client::from_config("hotpool.toml")?; // or Client::new()
+//! let response = client.get("https://example.com/").send().await?;
+//! println!("{}", response.status());
+//! let body = response.into_body().bytes().await.map_err(|e| hotpool::Error::Request {
+//!     url: "https://example.com/".into(),
+//!     source: e,
+//! })?;
+//! # let _ = body; Ok(()) }
+//! ```
+//!
+//! Underneath are the per-transport crates (`pool-core`, `pool-http`, the dialers): the
+//! pieces are re-exported for a user who needs one ([`HostStack`] runs one host's pool;
+//! [`ConfigOptions`] builds each crate's options from a [`Config`]).
+//!
+//! Features: `h3` (default: HTTP/3 over QUIC), `redis` (the fleet backend), `boring`
+//! (BoringSSL browser profiles; builds BoringSSL from source).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod body;
+mod client;
+mod error;
 mod options;
 #[cfg(feature = "boring")]
 mod options_boring;
+pub mod stack;
 
+pub use body::Body;
+pub use client::{Client, ClientBuilder, RequestBuilder};
+pub use error::Error;
 pub use options::ConfigOptions;
-pub use pool_config::{Config, ConfigError};
+pub use pool_config::{Config, ConfigError, Transport};
+pub use pool_http::{Protocol, RequestError};
+pub use stack::HostStack;
+
+/// A response: status, headers and a streamed [`Body`].
+pub type Response = http::Response<Body>;
+
+/// Re-exported: `http`'s request, response, header and status types.
+pub use http;

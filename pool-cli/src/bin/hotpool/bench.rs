@@ -78,7 +78,7 @@ async fn bench_with<D: Dialer<Conn: HttpConnection>>(
     host: &HostSpec,
     url: &Url,
 ) -> Result<ExitCode, Error> {
-    let stack = Stack::start(cfg, dialer, host).await?;
+    let stack = Stack::start(cfg, dialer, host, false).await?;
     let mut bar = WarmBar::new(&host.name);
     let warm = stack
         .pool

@@ -51,7 +51,7 @@ async fn get_with<D: Dialer<Conn: HttpConnection>>(
     url: &Url,
 ) -> Result<ExitCode, Error> {
     let started = Instant::now();
-    let stack = Stack::start(cfg, dialer, host).await?;
+    let stack = Stack::start(cfg, dialer, host, false).await?;
     let result = fetch(global, args, &stack, host, url).await;
     let elapsed = started.elapsed();
     stack.stop().await;

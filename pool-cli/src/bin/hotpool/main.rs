@@ -51,6 +51,12 @@ impl Error {
     }
 }
 
+impl From<hotpool::Error> for Error {
+    fn from(e: hotpool::Error) -> Self {
+        Self(e.to_string())
+    }
+}
+
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // One line, whatever the cause looked like.

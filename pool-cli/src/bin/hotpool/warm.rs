@@ -134,7 +134,7 @@ async fn warm_with<D: Dialer<Conn: HttpConnection>>(
     dialer: D,
     host: &HostSpec,
 ) -> Result<ExitCode, Error> {
-    let stack = Stack::start(cfg, dialer, host).await?;
+    let stack = Stack::start(cfg, dialer, host, false).await?;
     let families = stack
         .dns
         .host_status(&host.name)

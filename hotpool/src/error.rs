@@ -1,0 +1,74 @@
+//! The client's one error type.
+
+use pool_config::ConfigError;
+use pool_http::RequestError;
+
+/// What can go wrong between a URL and its response. Every variant names the URL or host
+/// it concerns; none holds a credential.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The URL cannot be requested: relative, no scheme, a scheme other than `http` or
+    /// `https`, no host, a bad port.
+    #[error("{url}: {reason}")]
+    Url {
+        /// The URL as given.
+        url: String,
+        /// Why it cannot be requested.
+        reason: String,
+    },
+    /// The configuration (a file, or one changed in code) is refused.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A host's pool could not be set up (TLS or QUIC setup, pool options, fleet).
+    #[error("{host}: {reason}")]
+    Setup {
+        /// The host.
+        host: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The host name does not resolve (or the resolver did not answer in time).
+    #[error("cannot resolve {host}: {reason}")]
+    Resolve {
+        /// The host.
+        host: String,
+        /// The resolver's answer.
+        reason: String,
+    },
+    /// The request failed (connect, timeout, protocol, refused): the request layer's
+    /// typed error.
+    #[error("{url}: {source}")]
+    Request {
+        /// The URL requested.
+        url: String,
+        /// The request layer's error.
+        #[source]
+        source: RequestError,
+    },
+}
+
+impl Error {
+    pub(crate) fn url(url: &str, reason: impl Into<String>) -> Self {
+        Error::Url {
+            url: url.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn setup(host: &str, reason: impl std::fmt::Display) -> Self {
+        Error::Setup {
+            host: host.to_owned(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// The request layer's error, when the request itself failed.
+    #[must_use]
+    pub fn request_error(&self) -> Option<&RequestError> {
+        match self {
+            Error::Request { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
