@@ -44,7 +44,7 @@ where
         Box::pin(async move {
             let stack = &self.stack;
             let response =
-                pool_http::send_with(&stack.pool, &self.host, request, &stack.request).await?;
+                pool_http::send_with(&stack.pools, &self.host, request, &stack.request).await?;
             Ok(response.map(Body::new))
         })
     }
@@ -214,14 +214,14 @@ impl Client {
                 Transport::H2 | Transport::H1 | Transport::Auto
             )
         {
-            return running(cfg, stack::boring_dialer(cfg, &spec)?, &spec).await;
+            return running(cfg, stack::boring_dialers(cfg, &spec)?, &spec).await;
         }
         match spec.transport {
-            Transport::H2 => running(cfg, stack::h2_dialer(cfg, &spec)?, &spec).await,
-            Transport::H1 => running(cfg, stack::h1_dialer(cfg, &spec)?, &spec).await,
-            Transport::Auto => running(cfg, stack::https_dialer(cfg, &spec)?, &spec).await,
+            Transport::H2 => running(cfg, stack::h2_dialers(cfg, &spec)?, &spec).await,
+            Transport::H1 => running(cfg, stack::h1_dialers(cfg, &spec)?, &spec).await,
+            Transport::Auto => running(cfg, stack::https_dialers(cfg, &spec)?, &spec).await,
             #[cfg(feature = "h3")]
-            Transport::H3 => running(cfg, stack::quic_dialer(cfg, &spec)?, &spec).await,
+            Transport::H3 => running(cfg, stack::quic_dialers(cfg, &spec)?, &spec).await,
             #[cfg(not(feature = "h3"))]
             Transport::H3 => Err(Error::setup(
                 &spec.name,
@@ -253,11 +253,15 @@ impl Client {
 }
 
 /// Starts `spec`'s stack with `dialer`, new addresses warmed in the background.
-async fn running<D>(cfg: &Config, dialer: D, spec: &HostSpec) -> Result<Arc<dyn HostPool>, Error>
+async fn running<D>(
+    cfg: &Config,
+    dialers: stack::Dialers<D>,
+    spec: &HostSpec,
+) -> Result<Arc<dyn HostPool>, Error>
 where
     D: Dialer<Conn: HttpConnection> + 'static,
 {
-    let stack = HostStack::start(cfg, dialer, spec, true).await?;
+    let stack = HostStack::start(cfg, dialers, spec, true).await?;
     Ok(Arc::new(Running {
         host: spec.name.clone(),
         stack,

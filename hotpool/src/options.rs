@@ -49,31 +49,53 @@ pub trait ConfigOptions {
         tls_with_alpn(self.config(), Some(host), &TlsOptions::default().alpn)
     }
 
-    /// The proxy of TCP dials to `host`: `[egress] proxies` (with `connect_by`), else, with
-    /// `from_env`, the environment as curl reads it (`pool_dial::proxy_from_env`: `NO_PROXY`
-    /// is matched against the host's name); `None`: direct.
+    /// The proxies of TCP dials to `host`, each an egress with its own pool (empty:
+    /// direct): the host's own `proxies` when it has the key (`[]`: direct), else
+    /// `[egress] proxies`, else, with `from_env`, the environment as curl reads it
+    /// (`pool_dial::proxy_from_env`: `NO_PROXY` is matched against the host's name); each
+    /// with `[egress] connect_by`.
     ///
     /// # Errors
     /// A proxy URL in the environment that does not parse (at the key `egress.from_env`).
-    fn proxy_for(
-        &self,
-        host: Option<&HostConfig>,
-    ) -> Result<Option<pool_dial::Proxy>, ConfigError> {
+    fn proxies_for(&self, host: Option<&HostConfig>) -> Result<Vec<pool_dial::Proxy>, ConfigError> {
         let egress = &self.config().egress;
         let by_name = |p: pool_dial::Proxy| match egress.connect_by {
             pool_config::ConnectBy::Name => p.with_connect_by(pool_dial::ConnectBy::Name),
             pool_config::ConnectBy::Ip => p,
         };
-        if let Some(first) = egress.proxies.first() {
-            return Ok(Some(by_name(first.0.clone())));
+        let own = host.and_then(|h| h.proxies.as_ref());
+        let listed = own.unwrap_or(&egress.proxies);
+        if own.is_some() || !listed.is_empty() {
+            return Ok(listed.iter().map(|p| by_name(p.0.clone())).collect());
         }
         if !egress.from_env {
-            return Ok(None);
+            return Ok(Vec::new());
         }
         let name = host.map_or("", |h| h.name.as_str());
         pool_dial::proxy_from_env(|v| std::env::var(v).ok(), true, name)
-            .map(|p| p.map(by_name))
+            .map(|p| p.into_iter().map(by_name).collect())
             .map_err(|e| ConfigError::at_key("egress.from_env", format!("a proxy variable: {e}")))
+    }
+
+    /// The first of [`ConfigOptions::proxies_for`]: the proxy of a single dialer (the
+    /// option builders below); [`HostStack`](crate::HostStack) makes one pool per proxy.
+    ///
+    /// # Errors
+    /// As [`ConfigOptions::proxies_for`].
+    fn proxy_for(
+        &self,
+        host: Option<&HostConfig>,
+    ) -> Result<Option<pool_dial::Proxy>, ConfigError> {
+        Ok(self.proxies_for(host)?.into_iter().next())
+    }
+
+    /// `[egress] rotation`: how a request picks its proxy.
+    fn egress_rotation(&self) -> pool_core::EgressRotation {
+        match self.config().egress.rotation {
+            pool_config::EgressRotation::RoundRobin => pool_core::EgressRotation::RoundRobin,
+            pool_config::EgressRotation::Random => pool_core::EgressRotation::Random,
+            pool_config::EgressRotation::Sticky => pool_core::EgressRotation::Sticky,
+        }
     }
 
     /// The options of an [`H1Dialer`](pool_dial_rustls::H1Dialer): the TLS options with the

@@ -3,13 +3,12 @@
 //! each host on first use, and what the `hotpool` CLI's commands run on.
 
 use std::net::{IpAddr, SocketAddr};
-#[cfg(feature = "redis")]
 use std::sync::Arc;
 #[cfg(feature = "redis")]
 use std::time::Duration;
 
 use pool_config::{Config, HostConfig, Transport};
-use pool_core::{Dialer, Pool, PoolOptions};
+use pool_core::{Dialer, EgressSet, GetOptions, Lease, LeaseSource, Pool, PoolOptions};
 use pool_dns::DnsRefresher;
 use pool_health::{HealthChecker, RequestProbe, TransportProbe};
 use pool_http::{HttpConnection, RequestOptions, Validation};
@@ -90,42 +89,118 @@ pub fn split_host_port(text: &str) -> Result<(String, Option<u16>), Error> {
     }
 }
 
-/// The HTTP/2 dialer for `host` from the config.
+/// One dialer per egress of a host, labelled by its proxy (`scheme://host:port`, never
+/// its credentials) or `direct`: [`HostStack::start`] makes a pool of each.
+pub type Dialers<D> = Vec<(String, D)>;
+
+/// A dialer of `options` for each of `host`'s proxies ([`ConfigOptions::proxies_for`]), or
+/// one direct dialer; `set_proxy` puts a proxy into the options, `build` makes the dialer.
+fn per_egress<O: Clone, D, E: std::fmt::Display>(
+    cfg: &Config,
+    host: &HostSpec,
+    options: O,
+    set_proxy: impl Fn(&mut O, Option<pool_dial::Proxy>),
+    build: impl Fn(O) -> Result<D, E>,
+    what: &str,
+) -> Result<Dialers<D>, Error> {
+    // A host without an entry is still matched against NO_PROXY by its name.
+    let entry = host
+        .entry
+        .clone()
+        .unwrap_or_else(|| HostConfig::new(&host.name));
+    let proxies = cfg.proxies_for(Some(&entry))?;
+    let egresses: Vec<(String, Option<pool_dial::Proxy>)> = if proxies.is_empty() {
+        vec![("direct".to_owned(), None)]
+    } else {
+        let label = |p: &pool_dial::Proxy| format!("{}://{}", p.scheme().as_str(), p.endpoint());
+        proxies.into_iter().map(|p| (label(&p), Some(p))).collect()
+    };
+    egresses
+        .into_iter()
+        .map(|(label, proxy)| {
+            let mut options = options.clone();
+            set_proxy(&mut options, proxy);
+            let dialer = build(options)
+                .map_err(|e| Error::setup(&host.name, format!("{what} setup: {e}")))?;
+            Ok((label, dialer))
+        })
+        .collect()
+}
+
+/// The HTTP/2 dialers for `host` from the config (one per egress).
 ///
 /// # Errors
 /// The options do not convert, or TLS setup fails ([`Error::Config`], [`Error::Setup`]).
-pub fn h2_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_dial_rustls::H2Dialer, Error> {
+pub fn h2_dialers(
+    cfg: &Config,
+    host: &HostSpec,
+) -> Result<Dialers<pool_dial_rustls::H2Dialer>, Error> {
     let options = cfg.h2_options(host.entry.as_ref())?;
-    pool_dial_rustls::H2Dialer::new(options).map_err(|e| Error::setup(&host.name, tls_setup(e)))
+    let set = |o: &mut pool_dial_rustls::H2Options, p| o.tls.proxy = p;
+    per_egress(
+        cfg,
+        host,
+        options,
+        set,
+        pool_dial_rustls::H2Dialer::new,
+        "TLS",
+    )
 }
 
-/// The HTTP/1.1 dialer for `host` from the config (`transport = "h1"`).
+/// The HTTP/1.1 dialers for `host` from the config (`transport = "h1"`).
 ///
 /// # Errors
-/// As [`h2_dialer`].
-pub fn h1_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_dial_rustls::H1Dialer, Error> {
+/// As [`h2_dialers`].
+pub fn h1_dialers(
+    cfg: &Config,
+    host: &HostSpec,
+) -> Result<Dialers<pool_dial_rustls::H1Dialer>, Error> {
     let options = cfg.h1_options(host.entry.as_ref())?;
-    pool_dial_rustls::H1Dialer::new(options).map_err(|e| Error::setup(&host.name, tls_setup(e)))
+    let set = |o: &mut pool_dial_rustls::TlsOptions, p| o.proxy = p;
+    per_egress(
+        cfg,
+        host,
+        options,
+        set,
+        pool_dial_rustls::H1Dialer::new,
+        "TLS",
+    )
 }
 
-/// The auto-ALPN HTTPS dialer for `host` from the config (`transport = "auto"`).
+/// The auto-ALPN HTTPS dialers for `host` from the config (`transport = "auto"`).
 ///
 /// # Errors
-/// As [`h2_dialer`].
-pub fn https_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_dial_rustls::HttpsDialer, Error> {
+/// As [`h2_dialers`].
+pub fn https_dialers(
+    cfg: &Config,
+    host: &HostSpec,
+) -> Result<Dialers<pool_dial_rustls::HttpsDialer>, Error> {
     let options = cfg.https_options(host.entry.as_ref())?;
-    pool_dial_rustls::HttpsDialer::new(options).map_err(|e| Error::setup(&host.name, tls_setup(e)))
+    let set = |o: &mut pool_dial_rustls::HttpsOptions, p| o.tls.proxy = p;
+    per_egress(
+        cfg,
+        host,
+        options,
+        set,
+        pool_dial_rustls::HttpsDialer::new,
+        "TLS",
+    )
 }
 
-/// The HTTP/3 (QUIC) dialer for `host` from the config.
+/// The HTTP/3 (QUIC) dialer for `host` from the config (HTTP/3 never goes through a
+/// proxy: the config refuses one for an h3 host).
 ///
 /// # Errors
-/// As [`h2_dialer`].
+/// As [`h2_dialers`].
 #[cfg(feature = "h3")]
-pub fn quic_dialer(cfg: &Config, host: &HostSpec) -> Result<pool_dial_quic::QuicDialer, Error> {
+pub fn quic_dialers(
+    cfg: &Config,
+    host: &HostSpec,
+) -> Result<Dialers<pool_dial_quic::QuicDialer>, Error> {
     let options = cfg.quic_options(host.entry.as_ref())?;
-    pool_dial_quic::QuicDialer::new(options)
-        .map_err(|e| Error::setup(&host.name, format!("QUIC setup: {e}")))
+    let dialer = pool_dial_quic::QuicDialer::new(options)
+        .map_err(|e| Error::setup(&host.name, format!("QUIC setup: {e}")))?;
+    Ok(vec![("direct".to_owned(), dialer)])
 }
 
 /// Whether the TCP transports dial with BoringSSL (`[tls] engine = "boring"`).
@@ -135,43 +210,87 @@ pub fn uses_boring(cfg: &Config) -> bool {
     cfg.tls.engine == pool_config::TlsEngine::Boring
 }
 
-/// The BoringSSL dialer for `host` from the config (`[tls] engine = "boring"`; the mode
+/// The BoringSSL dialers for `host` from the config (`[tls] engine = "boring"`; the mode
 /// follows the host's transport).
 ///
 /// # Errors
-/// As [`h2_dialer`].
+/// As [`h2_dialers`].
 #[cfg(feature = "boring")]
-pub fn boring_dialer(
+pub fn boring_dialers(
     cfg: &Config,
     host: &HostSpec,
-) -> Result<pool_dial_boring::BoringDialer, Error> {
+) -> Result<Dialers<pool_dial_boring::BoringDialer>, Error> {
     let options = cfg.boring_options(host.entry.as_ref())?;
-    pool_dial_boring::BoringDialer::new(options)
-        .map_err(|e| Error::setup(&host.name, format!("BoringSSL setup: {e}")))
+    let set = |o: &mut pool_dial_boring::BoringOptions, p| o.proxy = p;
+    per_egress(
+        cfg,
+        host,
+        options,
+        set,
+        pool_dial_boring::BoringDialer::new,
+        "BoringSSL",
+    )
 }
 
-fn tls_setup(e: impl std::fmt::Display) -> String {
-    format!("TLS setup: {e}")
+/// Where a host's requests take their leases: its one pool, or, with several proxies,
+/// the [`EgressSet`] of one pool per proxy (`[egress] rotation` picks per request). Cheap
+/// to clone; a `pool_http::send` source.
+pub enum Pools<D: Dialer> {
+    /// One egress (direct, or one proxy).
+    One(Pool<D>),
+    /// Several proxies, each its own pool.
+    Egresses(Arc<EgressSet<D>>),
 }
 
-/// A running pool and its helpers, for one host.
+impl<D: Dialer> Clone for Pools<D> {
+    fn clone(&self) -> Self {
+        match self {
+            Pools::One(pool) => Pools::One(pool.clone()),
+            Pools::Egresses(set) => Pools::Egresses(set.clone()),
+        }
+    }
+}
+
+impl<D: Dialer> LeaseSource for Pools<D> {
+    type Dialer = D;
+
+    async fn lease(&self, host: &str, options: GetOptions) -> Result<Lease<D>, pool_core::Error> {
+        match self {
+            Pools::One(pool) => pool.lease(host, options).await,
+            Pools::Egresses(set) => set.lease(host, options).await,
+        }
+    }
+
+    fn count_resend(&self, refused: bool) {
+        match self {
+            Pools::One(pool) => LeaseSource::count_resend(pool, refused),
+            Pools::Egresses(set) => set.count_resend(refused),
+        }
+    }
+}
+
+/// A running host: its pools (one per egress) and their helpers.
 pub struct HostStack<D: Dialer> {
     /// The transport's name in the config (`h2`, `h3`, ...), for reports.
     pub transport: &'static str,
-    /// The pool.
+    /// The pool of the first egress (the only one unless the host has several proxies).
     pub pool: Pool<D>,
-    /// The options the pool runs with (limits resolved for the transport).
+    /// Where requests take their leases (every egress).
+    pub pools: Pools<D>,
+    /// Each egress's label and pool, in the config's order.
+    pub egresses: Vec<(String, Pool<D>)>,
+    /// The options the pools run with (limits resolved for the transport).
     pub options: PoolOptions,
-    /// DNS refresh feeding the pool.
+    /// DNS refresh feeding every pool.
     pub dns: DnsRefresher,
-    /// Health checks of idle connections.
-    pub health: HealthChecker,
+    /// Health checks of idle connections, one per pool.
+    health: Vec<HealthChecker>,
     /// The deadlines requests are sent under (`pool.request_timeout`,
     /// `pool.body_idle_timeout`).
     pub request: RequestOptions,
-    /// The fleet backend, with a `[fleet]` backend.
+    /// The fleet backend of each egress's pool, with a `[fleet]` backend.
     #[cfg(feature = "redis")]
-    pub fleet: Option<Arc<pool_redis::RedisFleet>>,
+    fleets: Vec<Arc<pool_redis::RedisFleet>>,
 }
 
 /// How long a start waits for the fleet's bans, and a stop for its events.
@@ -179,73 +298,110 @@ pub struct HostStack<D: Dialer> {
 const FLEET_WAIT: Duration = Duration::from_secs(1);
 
 impl<D: Dialer<Conn: HttpConnection>> HostStack<D> {
-    /// Builds the pool with `dialer` and the config's options, starts DNS refresh and
-    /// health checks, and registers `host`: a static address list (IP literal or the host's
-    /// `addrs`) or DNS resolution (waiting for the first answer). New addresses are warmed
-    /// by the DNS refresh when `warm` (the client), not when the caller warms them itself
-    /// (the CLI's commands, with a progress bar).
+    /// Builds a pool per egress (`dialers`: [`h2_dialers`] and the like) with the config's
+    /// options, starts DNS refresh (feeding every pool) and health checks, and registers
+    /// `host`: a static address list (IP literal or the host's `addrs`) or DNS resolution
+    /// (waiting for the first answer). New addresses are warmed by the DNS refresh when
+    /// `warm` (the client), not when the caller warms them itself (the CLI's commands,
+    /// with a progress bar).
     ///
-    /// With a `[fleet]` backend the pool shares its blacklist (and budgets) with the fleet;
-    /// the subscriber is attached once the host is registered, so its first load of the
+    /// With a `[fleet]` backend the pools share their blacklist (and budgets) with the
+    /// fleet (one fleet connection, bans keyed by egress: `docs/egress.md`); the
+    /// subscriber is attached once the host is registered, so its first load of the
     /// fleet's bans already knows the host.
     ///
     /// # Errors
     /// Pool options, fleet or DNS setup refused ([`Error::Setup`]); the host does not
     /// resolve ([`Error::Resolve`]).
+    ///
+    /// # Panics
+    /// With no dialer.
     pub async fn start(
         cfg: &Config,
-        dialer: D,
+        dialers: Dialers<D>,
         host: &HostSpec,
         warm: bool,
     ) -> Result<Self, Error> {
+        assert!(!dialers.is_empty(), "a host needs a dialer");
         #[cfg(feature = "redis")]
         let fleet = match cfg.fleet_config() {
             None => None,
-            Some(Ok(fleet)) => Some(
-                pool_redis::RedisFleet::start(fleet)
-                    .map_err(|e| Error::setup(&host.name, format!("fleet: {e}")))?,
-            ),
+            Some(Ok(fleet)) => Some(fleet),
             Some(Err(e)) => return Err(Error::setup(&host.name, format!("fleet: {e}"))),
         };
+        #[cfg(feature = "redis")]
+        let mut fleets = Vec::new();
         // An absent `pool.max_conns_per_ip` resolves for this host's transport: 1 for h2
         // and h3, 6 where connections may be exclusive HTTP/1.1 (h1, auto).
         let options = cfg.pool_options_for(host.transport);
         let setup =
             |e: pool_core::OptionsError| Error::setup(&host.name, format!("pool options: {e}"));
-        #[cfg(feature = "redis")]
-        let pool = match &fleet {
-            Some(fleet) => Pool::with_shared_state(dialer, options.clone(), fleet.clone()),
-            None => Pool::new(dialer, options.clone()),
+        let several = dialers.len() > 1;
+        let mut egresses = Vec::with_capacity(dialers.len());
+        for (label, dialer) in dialers {
+            #[cfg(feature = "redis")]
+            let pool = match &fleet {
+                Some(fleet) => {
+                    let mut fleet = fleet.clone();
+                    if several {
+                        // Each egress's bans under its own keys (`docs/egress.md`).
+                        let safe = label.replace("://", "_").replace([':', '[', ']'], "_");
+                        fleet.prefix = format!("{}egress:{safe}:", fleet.prefix);
+                    }
+                    let fleet = pool_redis::RedisFleet::start(fleet)
+                        .map_err(|e| Error::setup(&host.name, format!("fleet: {e}")))?;
+                    fleets.push(fleet.clone());
+                    Pool::with_shared_state(dialer, options.clone(), fleet)
+                }
+                None => Pool::new(dialer, options.clone()),
+            }
+            .map_err(setup)?;
+            #[cfg(not(feature = "redis"))]
+            let pool = Pool::new(dialer, options.clone()).map_err(setup)?;
+            egresses.push((label, pool));
         }
-        .map_err(setup)?;
-        #[cfg(not(feature = "redis"))]
-        let pool = Pool::new(dialer, options.clone()).map_err(setup)?;
+        let pools: Vec<Pool<D>> = egresses.iter().map(|(_, p)| p.clone()).collect();
         let mut dns_options = cfg.dns_options();
         dns_options.warm_new_addrs = warm;
-        let dns = DnsRefresher::start(&pool, dns_options)
+        let dns = DnsRefresher::start_for_pools(&pools, dns_options)
             .map_err(|e| Error::setup(&host.name, format!("DNS: {e}")))?;
-        let health = if cfg.health.probe == pool_config::ProbeKind::Http {
-            let method = http::Method::from_bytes(cfg.health.method.as_bytes())
-                .map_err(|e| Error::setup(&host.name, format!("health.method: {e}")))?;
-            let probe = RequestProbe::new(Validation {
-                method,
-                path: cfg.health.path.clone(),
-                body: None,
-                banned_statuses: vec![cfg.pool.banned_status],
+        let mut health = Vec::with_capacity(pools.len());
+        for pool in &pools {
+            health.push(if cfg.health.probe == pool_config::ProbeKind::Http {
+                let method = http::Method::from_bytes(cfg.health.method.as_bytes())
+                    .map_err(|e| Error::setup(&host.name, format!("health.method: {e}")))?;
+                let probe = RequestProbe::new(Validation {
+                    method,
+                    path: cfg.health.path.clone(),
+                    body: None,
+                    banned_statuses: vec![cfg.pool.banned_status],
+                });
+                HealthChecker::start(pool, probe, cfg.health_options())
+            } else {
+                HealthChecker::start(pool, TransportProbe, cfg.health_options())
             });
-            HealthChecker::start(&pool, probe, cfg.health_options())
+        }
+        let requests = if several {
+            Pools::Egresses(Arc::new(EgressSet::new(
+                egresses
+                    .iter()
+                    .map(|(label, pool)| (label.as_str(), pool.clone())),
+                cfg.egress_rotation(),
+            )))
         } else {
-            HealthChecker::start(&pool, TransportProbe, cfg.health_options())
+            Pools::One(pools[0].clone())
         };
         let stack = Self {
             transport: host.transport.as_str(),
-            pool,
+            pool: pools[0].clone(),
+            pools: requests,
+            egresses,
             options,
             dns,
             health,
             request: cfg.request_options(),
             #[cfg(feature = "redis")]
-            fleet: None,
+            fleets,
         };
         let static_addrs: Option<Vec<IpAddr>> = match host.name.parse::<IpAddr>() {
             Ok(ip) => Some(vec![ip]),
@@ -272,30 +428,58 @@ impl<D: Dialer<Conn: HttpConnection>> HostStack<D> {
             return Err(e);
         }
         #[cfg(feature = "redis")]
-        if let Some(fleet) = &fleet {
-            fleet.attach(&stack.pool);
+        for (fleet, (_, pool)) in stack.fleets.iter().zip(&stack.egresses) {
+            fleet.attach(pool);
             // The fleet's bans before the first dial, bounded: a slow Redis delays the
             // start by at most this, and an unreachable one does not stop it.
             if !fleet.wait_synced(FLEET_WAIT).await {
                 tracing::warn!(wait = ?FLEET_WAIT, "fleet: the fleet's bans were not loaded in time");
             }
         }
-        #[cfg(feature = "redis")]
-        return Ok(Self { fleet, ..stack });
-        #[cfg(not(feature = "redis"))]
         Ok(stack)
     }
 
-    /// Stops the helpers and closes the pool; the fleet's queue is flushed (bounded).
+    /// Warms `host` through every egress, one after the other, `progress` told of each
+    /// egress's dials; the reports summed (addresses counted once per egress).
+    pub async fn warm_with_progress(
+        &self,
+        host: &str,
+        mut progress: impl FnMut(&pool_core::WarmProgress),
+    ) -> pool_core::WarmReport {
+        let mut total: Option<pool_core::WarmReport> = None;
+        for (_, pool) in &self.egresses {
+            let r = pool.warm_with_progress(host, &mut progress).await;
+            total = Some(match total {
+                None => r,
+                Some(mut t) => {
+                    t.planned += r.planned;
+                    t.addresses += r.addresses;
+                    t.capped_by = t.capped_by.or(r.capped_by);
+                    t.ok += r.ok;
+                    t.failed += r.failed;
+                    t.blacklisted += r.blacklisted;
+                    t.elapsed += r.elapsed;
+                    t
+                }
+            });
+        }
+        total.expect("at least one egress")
+    }
+
+    /// Stops the helpers and closes the pools; the fleet's queue is flushed (bounded).
     pub async fn stop(&self) {
-        self.health.stop().await;
+        for health in &self.health {
+            health.stop().await;
+        }
         self.dns.stop().await;
-        self.pool.close().await;
+        for (_, pool) in &self.egresses {
+            pool.close().await;
+        }
         #[cfg(feature = "redis")]
-        if let Some(fleet) = &self.fleet
-            && !fleet.flush(FLEET_WAIT).await
-        {
-            tracing::warn!(wait = ?FLEET_WAIT, "fleet: events not published in time");
+        for fleet in &self.fleets {
+            if !fleet.flush(FLEET_WAIT).await {
+                tracing::warn!(wait = ?FLEET_WAIT, "fleet: events not published in time");
+            }
         }
     }
 }

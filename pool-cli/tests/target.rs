@@ -249,3 +249,48 @@ async fn get_through_a_proxy() {
         stderr(&out)
     );
 }
+
+/// `-x` repeated: one pool per proxy, `warm` dials the host through each of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_through_two_proxies() {
+    use pool_testkit::proxies::{ProxyKind, ProxyServer};
+    let ca = Arc::new(TestCa::new().unwrap());
+    let origin = H2Origin::start(H2OriginOptions::new(&[ip(26)], &["two.cli.test"], &ca))
+        .await
+        .unwrap();
+    let squid = ProxyServer::start(ProxyKind::Squid, None).unwrap();
+    let socks = ProxyServer::start(ProxyKind::Microsocks, None).unwrap();
+    let dir = temp_dir("target", "two-proxies");
+    let ca_file = dir.join("ca.pem");
+    ca.write_ca_pem(&ca_file).unwrap();
+    let port = origin.port();
+    let resolve = format!("two.cli.test:{port}:127.0.0.26");
+    let (http, socks5) = (
+        format!("http://{}", squid.addr()),
+        format!("socks5://{}", socks.addr()),
+    );
+    let host = format!("two.cli.test:{port}");
+    let args = [
+        "warm",
+        &host,
+        "--resolve",
+        &resolve,
+        "--cacert",
+        ca_file.to_str().unwrap(),
+        "-x",
+        &http,
+        "-x",
+        &socks5,
+        "--proxy-rotation",
+        "sticky",
+    ];
+    let out = run(&args).await;
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        stderr(&out)
+    );
+    // One address, reached through each proxy: two connections at the origin.
+    assert_eq!(origin.stats().accepted, 2, "{}", stderr(&out));
+}

@@ -8,7 +8,7 @@ use pool_core::IpRange;
 
 use crate::keys::Checker;
 use crate::names::{DnsProtocol, TlsEngine};
-use crate::values::{ByteSize, ProxyUrl};
+use crate::values::ByteSize;
 
 /// Must not be zero (a zero duration, count or port).
 pub(crate) fn nonzero<T: Default + PartialEq>(c: &mut Checker<'_>, key: &str, v: &T) {
@@ -239,13 +239,5 @@ pub(crate) fn host_name_problem(name: &str) -> Option<String> {
         ))
     } else {
         Some(format!("not a valid host name: {name:?}"))
-    }
-}
-
-/// One proxy for now: rotation over several is not built yet (`docs/egress.md`).
-pub(crate) fn one_proxy(c: &mut Checker<'_>, key: &str, proxies: &[ProxyUrl]) {
-    if proxies.len() > 1 {
-        let reason = "one proxy for now (rotation over several is not built yet)";
-        c.value(&format!("{key}[1]"), reason);
     }
 }

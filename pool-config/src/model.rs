@@ -177,6 +177,8 @@ section! {
             "static IPs; when present DNS is not used for this host", check check::host_addrs;
         #[serde(skip_serializing_if = "Option::is_none")] alpn: Option<Vec<String>> = (optional "[\"h2\"]"),
             "ALPN ids offered; default depends on the transport", check check::alpn_ids;
+        #[serde(skip_serializing_if = "Option::is_none")] proxies: Option<Vec<ProxyUrl>> = (optional "[]"),
+            "this host's proxies instead of [egress] proxies ([] = direct)";
     }
 }
 
@@ -403,8 +405,9 @@ section! {
     /// `[egress]`: how TCP dials leave (`docs/egress.md`).
     pub struct EgressConfig {
         proxies: Vec<ProxyUrl> = (default "[]"),
-            "proxy URLs: http, socks5, socks5h, socks4, socks4a (one for now); empty: direct",
-            check check::one_proxy;
+            "proxy URLs (http, socks5, socks5h, socks4, socks4a), one pool each; empty: direct";
+        rotation: EgressRotation = (default "\"round-robin\""),
+            "which proxy a request leaves by: \"round-robin\", \"random\", \"sticky\" (per host)";
         connect_by: ConnectBy = (default "\"ip\""),
             "ask the proxy for each address (\"ip\") or for the host (\"name\")";
         from_env: bool = (default "true"),

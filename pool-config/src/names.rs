@@ -96,6 +96,20 @@ names! {
 }
 
 names! {
+    /// `[egress] rotation`: which proxy a request leaves by.
+    pub enum EgressRotation {
+        /// Each request the next proxy, in turn (`"round-robin"`, default).
+        #[default]
+        #[serde(alias = "round_robin")]
+        RoundRobin = "round-robin",
+        /// Each request a proxy at random (`"random"`).
+        Random = "random",
+        /// Each host always the same proxy while it is usable (`"sticky"`).
+        Sticky = "sticky",
+    }
+}
+
+names! {
     /// DNS transport protocol.
     pub enum DnsProtocol {
         /// UDP (default).

@@ -125,9 +125,9 @@ fn hosts(c: &mut Checker<'_>, cfg: &Config) {
         }
     }
     for (i, h) in cfg.hosts.iter().enumerate() {
-        if h.transport == Transport::H3 && !cfg.egress.proxies.is_empty() {
-            let reason =
-                "HTTP/3 cannot go through [egress] proxies (they carry TCP): use h2, h1 or auto";
+        let proxies = h.proxies.as_ref().unwrap_or(&cfg.egress.proxies);
+        if h.transport == Transport::H3 && !proxies.is_empty() {
+            let reason = "HTTP/3 cannot go through proxies (they carry TCP): use h2, h1 or auto";
             c.error(
                 &format!("hosts[{i}].transport"),
                 ErrorKind::Inconsistent,

@@ -36,9 +36,6 @@ fn bad_proxies_are_errors_at_their_line() {
     let e = load("[egress]\nproxies = [\"https://proxy.test:443\"]\n").unwrap_err();
     assert!(e.to_string().contains("not supported yet"), "{e}");
 
-    let e = load("[egress]\nproxies = [\"http://a:1\", \"http://b:2\"]\n").unwrap_err();
-    assert_eq!(e.key(), Some("egress.proxies[1]"), "{e}");
-
     let e = load("[egress]\nconnect_by = \"dns\"\n").unwrap_err();
     assert!(e.to_string().contains("\"ip\""), "{e}");
 }
@@ -61,4 +58,35 @@ fn a_client_certificate_needs_both_files() {
     let e = load("[tls]\nclient_cert = \"c.pem\"\n").unwrap_err();
     assert_eq!(e.key(), Some("tls.client_cert"), "{e}");
     assert!(e.to_string().contains("needs tls.client_key"), "{e}");
+}
+
+#[test]
+fn several_proxies_a_rotation_and_a_hosts_own_list() {
+    let text = "[egress]\nproxies = [\"http://a:1\", \"socks5://b:2\"]\nrotation = \"sticky\"\n\n\
+                [[hosts]]\nname = \"direct.test\"\nproxies = []\n\n\
+                [[hosts]]\nname = \"own.test\"\nproxies = [\"socks5://c:3\"]\n";
+    let c = load(text).unwrap();
+    assert_eq!(c.egress.proxies.len(), 2);
+    assert_eq!(c.egress.rotation, pool_config::EgressRotation::Sticky);
+    assert_eq!(c.hosts[0].proxies.as_deref().map(<[_]>::len), Some(0));
+    assert_eq!(c.hosts[1].proxies.as_ref().unwrap()[0].0.port(), 3);
+    assert_eq!(
+        load("[egress]\nrotation = \"round_robin\"\n")
+            .unwrap()
+            .egress
+            .rotation,
+        pool_config::EgressRotation::RoundRobin
+    );
+    let e = load("[egress]\nrotation = \"fastest\"\n").unwrap_err();
+    assert_eq!(
+        (e.line(), e.key()),
+        (Some(2), Some("egress.rotation")),
+        "{e}"
+    );
+
+    // HTTP/3 with the host's own proxies is refused too; its own `[]` lets it be HTTP/3.
+    let h3 = "[[hosts]]\nname = \"a.test\"\ntransport = \"h3\"\nproxies = [\"http://a:1\"]\n";
+    assert_eq!(load(h3).unwrap_err().key(), Some("hosts[0].transport"));
+    let h3_direct = "[egress]\nproxies = [\"http://a:1\"]\n[[hosts]]\nname = \"a.test\"\ntransport = \"h3\"\nproxies = []\n";
+    assert!(load(h3_direct).is_ok());
 }

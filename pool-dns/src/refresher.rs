@@ -22,36 +22,47 @@ use crate::{
     SetupError, metrics,
 };
 
-/// What the refresher needs from a pool, without being generic over its dialer.
+/// What the refresher needs from its pools, without being generic over their dialer.
 trait AddrSink: Send + Sync + 'static {
     fn set_addrs(&self, host: &str, addrs: Vec<SocketAddr>) -> AddrChange;
     fn spawn_warm(&self, host: &str);
     fn closed(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>>;
 }
 
-impl<D: Dialer> AddrSink for Pool<D> {
+/// The pools fed with the same answers: one, or one per egress of the hosts (each pool
+/// dialing through its own proxy). The first pool's change is the one reported.
+struct Pools<D: Dialer>(Vec<Pool<D>>);
+
+impl<D: Dialer> AddrSink for Pools<D> {
     fn set_addrs(&self, host: &str, addrs: Vec<SocketAddr>) -> AddrChange {
-        Pool::set_addrs(self, host, addrs)
+        let (first, rest) = self.0.split_first().expect("at least one pool");
+        for pool in rest {
+            pool.set_addrs(host, addrs.iter().copied());
+        }
+        first.set_addrs(host, addrs)
     }
 
     fn spawn_warm(&self, host: &str) {
         // Detached on purpose: a warm-up dropped half way would abandon its dials, so it
         // always runs to the end (each dial is bounded by the dialer's own timeout).
-        let pool = self.clone();
-        let host = host.to_owned();
-        tokio::spawn(async move {
-            let report = pool.warm(&host).await;
-            tracing::debug!(
-                host,
-                ok = report.ok,
-                failed = report.failed,
-                "warmed new addresses"
-            );
-        });
+        for pool in &self.0 {
+            let pool = pool.clone();
+            let host = host.to_owned();
+            tokio::spawn(async move {
+                let report = pool.warm(&host).await;
+                tracing::debug!(
+                    host,
+                    ok = report.ok,
+                    failed = report.failed,
+                    "warmed new addresses"
+                );
+            });
+        }
     }
 
+    /// The refresher stops when the first pool closes (they are closed together).
     fn closed(&self) -> Pin<Box<dyn Future<Output = ()> + Send + '_>> {
-        Box::pin(Pool::closed(self))
+        Box::pin(self.0[0].closed())
     }
 }
 
@@ -297,11 +308,25 @@ impl DnsRefresher {
     /// runtime. Fails when the resolver cannot be built ([`SetupError`]: resolv.conf, TLS
     /// name, DoT/DoH trust roots).
     pub fn start<D: Dialer>(pool: &Pool<D>, options: DnsOptions) -> Result<Self, SetupError> {
+        Self::start_for_pools(std::slice::from_ref(pool), options)
+    }
+
+    /// [`DnsRefresher::start`] feeding the same answers to several pools of the same hosts
+    /// (one per egress: `pool_core::EgressSet`'s members); new addresses are warmed in
+    /// each. It stops when the first pool closes.
+    ///
+    /// # Panics
+    /// With no pool.
+    pub fn start_for_pools<D: Dialer>(
+        pools: &[Pool<D>],
+        options: DnsOptions,
+    ) -> Result<Self, SetupError> {
+        assert!(!pools.is_empty(), "a DNS refresher needs a pool to feed");
         let resolver = build_resolver(&options)?;
         let shared = Arc::new(Shared {
             resolver,
             options,
-            sink: Arc::new(pool.clone()),
+            sink: Arc::new(Pools(pools.to_vec())),
             hosts: Mutex::new(HashMap::new()),
             next_generation: AtomicU64::new(0),
             counters: Counters::default(),

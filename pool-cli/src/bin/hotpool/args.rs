@@ -227,14 +227,30 @@ pub struct TargetArgs {
     #[arg(long)]
     pub wait_for_host: bool,
     /// Go through this proxy (curl's -x): http://, socks5://, socks5h://, socks4:// or
-    /// socks4a://, with an optional USER:PASSWORD@; one for now. Replaces `[egress] proxies`
-    /// and the proxy environment variables. HTTP/3 cannot go through it.
+    /// socks4a://, with an optional USER:PASSWORD@. Repeat it for several proxies, each
+    /// its own pool, a request's proxy picked by --proxy-rotation. Replaces `[egress]
+    /// proxies` and the proxy environment variables. HTTP/3 cannot go through it.
     /// (Read in `TargetArgs::apply`, not by clap, whose error would repeat the password.)
     #[arg(short = 'x', long, value_name = "URL")]
-    pub proxy: Option<String>,
-    /// USER:PASSWORD for the proxy (curl's --proxy-user), replacing any in its URL.
+    pub proxy: Vec<String>,
+    /// With several --proxy: round-robin (default), random, or sticky (a host always
+    /// leaves by the same proxy while it is usable). The same as `[egress] rotation`.
+    #[arg(long, value_name = "POLICY", requires = "proxy")]
+    pub proxy_rotation: Option<ProxyRotation>,
+    /// USER:PASSWORD for the proxies (curl's --proxy-user), replacing any in their URLs.
     #[arg(long, value_name = "USER:PASSWORD", requires = "proxy")]
     pub proxy_user: Option<String>,
+}
+
+/// `--proxy-rotation`: how a request picks its proxy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ProxyRotation {
+    /// Each request the next proxy, in turn.
+    RoundRobin,
+    /// Each request a proxy at random.
+    Random,
+    /// Each host always the same proxy while it is usable.
+    Sticky,
 }
 
 /// A browser profile of the BoringSSL engine (`--profile`).

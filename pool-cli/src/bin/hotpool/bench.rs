@@ -74,14 +74,13 @@ async fn bench_with<D: Dialer<Conn: HttpConnection>>(
     global: &Global,
     args: &BenchArgs,
     cfg: &pool_config::Config,
-    dialer: D,
+    dialer: hotpool::stack::Dialers<D>,
     host: &HostSpec,
     url: &Url,
 ) -> Result<ExitCode, Error> {
     let stack = Stack::start(cfg, dialer, host, false).await?;
     let mut bar = WarmBar::new(&host.name);
     let warm = stack
-        .pool
         .warm_with_progress(&host.name, |p| bar.update(p))
         .await;
     bar.finish(&warm);
@@ -91,7 +90,7 @@ async fn bench_with<D: Dialer<Conn: HttpConnection>>(
     for w in 0..args.concurrency {
         let share =
             args.requests / args.concurrency + u64::from(w < args.requests % args.concurrency);
-        let pool = stack.pool.clone();
+        let pool = stack.pools.clone();
         let name = host.name.clone();
         let path = url.path.clone();
         let options = stack.request.clone();
@@ -141,7 +140,11 @@ async fn bench_with<D: Dialer<Conn: HttpConnection>>(
     }
     let elapsed = started.elapsed();
     let stats = stack.pool.stats();
-    let connections = stack.pool.connections().len();
+    let connections = stack
+        .egresses
+        .iter()
+        .map(|(_, p)| p.connections().len())
+        .sum::<usize>();
     let addresses = stack.pool.addrs(&host.name).len();
     stack.stop().await;
     // HTTP/1.1 (h1, or what auto chose) carries one request per connection at a time.

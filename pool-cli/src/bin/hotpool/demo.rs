@@ -448,7 +448,7 @@ async fn measure<D: Dialer<Conn: HttpConnection>>(
     path: &DemoPath,
 ) -> Result<DemoReport, Error> {
     let host = HostSpec::parse(DEMO_HOST, cfg)?;
-    let stack = Stack::start(cfg, dialer, &host, false).await?;
+    let stack = Stack::start(cfg, vec![("direct".to_owned(), dialer)], &host, false).await?;
     let result = phases(args, &stack, origin, dns_addr, path).await;
     stack.stop().await;
     result

@@ -46,7 +46,7 @@ async fn get_with<D: Dialer<Conn: HttpConnection>>(
     global: &Global,
     args: &GetArgs,
     cfg: &pool_config::Config,
-    dialer: D,
+    dialer: hotpool::stack::Dialers<D>,
     host: &HostSpec,
     url: &Url,
 ) -> Result<ExitCode, Error> {
@@ -100,7 +100,7 @@ async fn fetch<D: Dialer<Conn: HttpConnection>>(
         .max_filesize
         .map(|m| usize::try_from(m).unwrap_or(usize::MAX));
     let options = stack.request.clone().with_max_response_body(max);
-    let response = pool_http::send_with(&stack.pool, &host.name, request, &options)
+    let response = pool_http::send_with(&stack.pools, &host.name, request, &options)
         .await
         .map_err(|e| failed(&e))?;
     let (parts, mut body) = response.into_parts();

@@ -5,7 +5,7 @@
 
 use bytes::Bytes;
 use pool_config::Config;
-use pool_core::{Dialer, Pool};
+use pool_core::{Dialer, LeaseSource};
 use pool_http::{Empty, HttpConnection, RequestError, RequestOptions};
 
 pub use hotpool::stack::{HostSpec, split_host_port};
@@ -41,23 +41,23 @@ macro_rules! with_dialer {
             pool_config::Transport::H2 | pool_config::Transport::H1 | pool_config::Transport::Auto
                 if hotpool::stack::uses_boring($cfg) =>
             {
-                let $dialer = hotpool::stack::boring_dialer($cfg, $host).map_err($crate::Error::from)?;
+                let $dialer = hotpool::stack::boring_dialers($cfg, $host).map_err($crate::Error::from)?;
                 $body
             }
             pool_config::Transport::H2 => {
-                let $dialer = hotpool::stack::h2_dialer($cfg, $host).map_err($crate::Error::from)?;
+                let $dialer = hotpool::stack::h2_dialers($cfg, $host).map_err($crate::Error::from)?;
                 $body
             }
             pool_config::Transport::H1 => {
-                let $dialer = hotpool::stack::h1_dialer($cfg, $host).map_err($crate::Error::from)?;
+                let $dialer = hotpool::stack::h1_dialers($cfg, $host).map_err($crate::Error::from)?;
                 $body
             }
             pool_config::Transport::Auto => {
-                let $dialer = hotpool::stack::https_dialer($cfg, $host).map_err($crate::Error::from)?;
+                let $dialer = hotpool::stack::https_dialers($cfg, $host).map_err($crate::Error::from)?;
                 $body
             }
             pool_config::Transport::H3 => {
-                let $dialer = hotpool::stack::quic_dialer($cfg, $host).map_err($crate::Error::from)?;
+                let $dialer = hotpool::stack::quic_dialers($cfg, $host).map_err($crate::Error::from)?;
                 $body
             }
             other => Err($crate::Error::new(format!(
@@ -79,14 +79,14 @@ pub fn get_request(path: &str) -> Result<http::Request<Empty<Bytes>>, RequestErr
 /// `pool-http`'s [`send_with`](pool_http::send_with) under `options` (the config's
 /// `request_timeout` / `body_idle_timeout`; outcome reported when the body ends, retried
 /// once when safe), the body read whole (at most [`pool_http::DEFAULT_COLLECT_LIMIT`]).
-pub async fn get<D>(
-    pool: &Pool<D>,
+pub async fn get<S>(
+    pool: &S,
     host: &str,
     path: &str,
     options: &RequestOptions,
 ) -> Result<http::Response<Bytes>, RequestError>
 where
-    D: Dialer<Conn: HttpConnection>,
+    S: LeaseSource<Dialer: Dialer<Conn: HttpConnection>>,
 {
     let response = pool_http::send_with(pool, host, get_request(path)?, options).await?;
     let (parts, body) = response.into_parts();

@@ -12,7 +12,7 @@ use pool_config::{Config, HostConfig};
 use pool_testkit::{WanOptions, WanRelay};
 
 use crate::Error;
-use crate::args::{Proto, TargetArgs};
+use crate::args::{Proto, ProxyRotation, TargetArgs};
 use crate::stack::{HostSpec, split_host_port};
 
 /// A parsed `https://host[:port]/path` URL.
@@ -74,20 +74,36 @@ impl TargetArgs {
         if self.wait_for_host {
             cfg.pool.wait_for_host = true;
         }
-        if let Some(url) = &self.proxy {
-            let url = pool_config::ProxyUrl::parse(url)
-                .map_err(|e| Error::new(format!("--proxy: {e}")))?;
-            let mut proxy = url.0;
-            if let Some(user) = &self.proxy_user {
-                let (name, password) = user.split_once(':').unwrap_or((user, ""));
-                proxy = proxy.with_credentials(pool_dial_rustls::Credentials::new(name, password));
-            }
+        if !self.proxy.is_empty() {
             if self.proto == Some(Proto::H3) {
                 return Err(Error::new(
                     "--proxy: HTTP/3 cannot go through a proxy (it carries TCP); use --proto h2, h1 or auto",
                 ));
             }
-            cfg.egress.proxies = vec![pool_config::ProxyUrl(proxy)];
+            let mut proxies = Vec::with_capacity(self.proxy.len());
+            for url in &self.proxy {
+                let url = pool_config::ProxyUrl::parse(url)
+                    .map_err(|e| Error::new(format!("--proxy: {e}")))?;
+                let mut proxy = url.0;
+                if let Some(user) = &self.proxy_user {
+                    let (name, password) = user.split_once(':').unwrap_or((user, ""));
+                    proxy =
+                        proxy.with_credentials(pool_dial_rustls::Credentials::new(name, password));
+                }
+                proxies.push(pool_config::ProxyUrl(proxy));
+            }
+            cfg.egress.proxies = proxies;
+            if let Some(rotation) = self.proxy_rotation {
+                cfg.egress.rotation = match rotation {
+                    ProxyRotation::RoundRobin => pool_config::EgressRotation::RoundRobin,
+                    ProxyRotation::Random => pool_config::EgressRotation::Random,
+                    ProxyRotation::Sticky => pool_config::EgressRotation::Sticky,
+                };
+            }
+            // A host's own proxies would win over the command line's: the command line wins.
+            for h in &mut cfg.hosts {
+                h.proxies = None;
+            }
         }
         if let Some(timeout) = self.timeout {
             cfg.pool.conn_timeout = cfg.pool.conn_timeout.min(timeout);

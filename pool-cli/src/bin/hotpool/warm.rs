@@ -131,7 +131,7 @@ pub async fn run(global: &Global, args: &WarmArgs) -> Result<ExitCode, Error> {
 async fn warm_with<D: Dialer<Conn: HttpConnection>>(
     global: &Global,
     cfg: &pool_config::Config,
-    dialer: D,
+    dialer: hotpool::stack::Dialers<D>,
     host: &HostSpec,
 ) -> Result<ExitCode, Error> {
     let stack = Stack::start(cfg, dialer, host, false).await?;
@@ -144,7 +144,6 @@ async fn warm_with<D: Dialer<Conn: HttpConnection>>(
     let addresses = stack.pool.addrs(&host.name);
     let mut bar = WarmBar::new(&host.name);
     let report = stack
-        .pool
         .warm_with_progress(&host.name, |p| bar.update(p))
         .await;
     let failures = bar.finish(&report);
@@ -162,7 +161,11 @@ async fn warm_with<D: Dialer<Conn: HttpConnection>>(
         .iter()
         .filter(|a| stack.pool.blacklisted(a.ip()).is_some())
         .count();
-    for c in stack.pool.connections() {
+    for c in stack
+        .egresses
+        .iter()
+        .flat_map(|(_, pool)| pool.connections())
+    {
         if let Some(row) = per_addr.iter_mut().find(|r| r.address == c.addr) {
             row.connections += 1;
             let protocol = c.protocol.as_str();
