@@ -85,7 +85,8 @@ pub use h2session::{H2LikeClient, H2LikeConnection, H2Session, complete_uri};
 pub use info::{CipherSuite, ProtocolVersion, TlsConnection, TlsInfo};
 pub use ping::{H2LikePing, h2_ping};
 pub use proxy::{
-    ConnectBy, Credentials, Proxy, ProxyError, ProxyScheme, ProxyUrlError, proxy_from_env,
+    ConnectBy, Credentials, EgressStream, Proxy, ProxyError, ProxyScheme, ProxyTls, ProxyUrlError,
+    proxy_from_env,
 };
 pub use rotate::{Rotation, RoundRobin};
 pub use source::SourceAddrs;

@@ -11,7 +11,7 @@ use tokio::net::{TcpSocket, TcpStream};
 use pool_core::{DialError, DialErrorKind, Target};
 use tokio::time::Instant;
 
-use crate::proxy::{Proxy, ProxyError, ProxyScheme, open_tunnel};
+use crate::proxy::{EgressStream, Proxy, ProxyError, ProxyScheme, ProxyTls, open_tunnel};
 use crate::source::SourceAddrs;
 
 /// TCP socket options set on every TCP dial (both TLS engines'):
@@ -127,45 +127,55 @@ pub async fn connect_tcp(
 }
 
 /// The TCP dial of every TCP dialer: a TCP connection to `target.addr`, directly or through
-/// `proxy` (connect to the proxy, from a rotated source address and with `tcp`'s options,
+/// `proxy` (connect to the proxy, from a rotated source address and with `tcp`'s options;
+/// for an `https://` proxy, the TLS handshake with it by `proxy_tls`, the dialer's engine;
 /// then ask it for a tunnel: see [`crate::proxy`]). On `Ok` the stream carries the origin's
-/// bytes; the caller's TLS handshake follows for `target.host` as usual.
+/// bytes; the caller's TLS handshake follows for `target.host` as usual (for an `https://`
+/// proxy, inside the proxy's TLS).
 ///
 /// `deadline` is the dial's (the caller bounds the whole dial by it too): the proxy step
-/// ends by it with its own error, so a proxy that hangs is the proxy's failure
-/// ([`DialErrorKind::Proxy`], the address not penalised), not the address's timeout.
-/// Errors: [`DialError::connect`] for a direct connect; `Proxy` for everything in the
-/// proxy step except local resource exhaustion (`Local`).
-pub async fn dial_tcp(
+/// (TCP, the proxy's TLS, its reply) ends by it with its own error, so a proxy that hangs is
+/// the proxy's failure ([`DialErrorKind::Proxy`], the address not penalised), not the
+/// address's timeout. Errors: [`DialError::connect`] for a direct connect; `Proxy` for
+/// everything in the proxy step except local resource exhaustion (`Local`).
+pub async fn dial_tcp<T: ProxyTls>(
     target: &Target,
     proxy: Option<&Proxy>,
+    proxy_tls: &T,
     sources: &SourceAddrs,
     tcp: &TcpOptions,
     deadline: Instant,
-) -> Result<TcpStream, DialError> {
+) -> Result<EgressStream<T::Stream>, DialError> {
     let Some(proxy) = proxy else {
-        return connect_tcp(target.addr, sources, tcp)
+        let stream = connect_tcp(target.addr, sources, tcp)
             .await
-            .map_err(DialError::connect);
+            .map_err(DialError::connect)?;
+        return EgressStream::tcp(stream).map_err(DialError::connect);
     };
-    if proxy.scheme() == ProxyScheme::Https {
-        return Err(DialError::new(
-            DialErrorKind::Unsupported,
-            format!("{proxy}: https:// proxies (TLS to the proxy) are not supported yet"),
-        ));
-    }
     let step = async {
         let at = proxy_addr(proxy).await?;
-        let mut stream = connect_tcp(at, sources, tcp).await.map_err(|e| {
-            match DialErrorKind::of_connect(&e) {
-                DialErrorKind::Local => DialError::connect(e),
-                _ => proxy_failed(ProxyError::io(proxy, e)),
-            }
+        let connected = connect_tcp(at, sources, tcp).await.and_then(|stream| {
+            let local = stream.local_addr()?;
+            Ok((stream, local))
+        });
+        let (mut stream, local) = connected.map_err(|e| match DialErrorKind::of_connect(&e) {
+            DialErrorKind::Local => DialError::connect(e),
+            _ => proxy_failed(ProxyError::io(proxy, e)),
         })?;
+        if proxy.scheme() == ProxyScheme::Https {
+            let mut tls = proxy_tls
+                .handshake(proxy, stream)
+                .await
+                .map_err(proxy_failed)?;
+            open_tunnel(&mut tls, proxy, &target.host, target.addr)
+                .await
+                .map_err(proxy_failed)?;
+            return Ok(EgressStream::proxy_tls(tls, local));
+        }
         open_tunnel(&mut stream, proxy, &target.host, target.addr)
             .await
             .map_err(proxy_failed)?;
-        Ok(stream)
+        EgressStream::tcp(stream).map_err(|e| proxy_failed(ProxyError::io(proxy, e)))
     };
     match tokio::time::timeout_at(deadline, step).await {
         Ok(result) => result,

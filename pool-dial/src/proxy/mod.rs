@@ -20,6 +20,7 @@
 mod env;
 mod http_connect;
 mod socks;
+mod tls;
 mod url;
 
 use std::fmt;
@@ -29,6 +30,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use env::proxy_from_env;
+pub use tls::{EgressStream, ProxyTls};
 pub use url::ProxyUrlError;
 
 /// The largest HTTP reply head (status line and headers) a proxy may send to a `CONNECT`.
@@ -251,6 +253,16 @@ pub enum ProxyError {
         /// The proxy's endpoint.
         proxy: String,
     },
+    /// The TLS handshake with an `https://` proxy failed: its certificate not trusted or
+    /// not for the proxy's host, the handshake refused or cut short.
+    #[error("proxy {proxy}: TLS handshake with the proxy failed: {source}")]
+    Tls {
+        /// The proxy's endpoint.
+        proxy: String,
+        /// The TLS engine's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// Reading from or writing to the proxy failed (including its closing the connection
     /// before the end of its reply).
     #[error("proxy {proxy}: {source}")]
@@ -297,6 +309,14 @@ impl ProxyError {
         Self::Io {
             proxy: proxy.endpoint(),
             source,
+        }
+    }
+
+    /// The TLS handshake with `proxy` failed (for the engines' [`ProxyTls`]).
+    pub fn tls(proxy: &Proxy, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Tls {
+            proxy: proxy.endpoint(),
+            source: source.into(),
         }
     }
 
