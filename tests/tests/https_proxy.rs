@@ -165,36 +165,37 @@ async fn both_engines_through_an_https_proxy_with_basic_auth() {
     let o = origin(&ca, 5).await;
     let addr = o.socket_addrs()[0];
     let other = common::target("not-a.test", addr);
-    let err = h2(trust(&ca), proxy.clone())
-        .dial(&other)
-        .await
-        .err()
-        .expect("the certificate is for a.test");
+    let Err(err) = h2(trust(&ca), proxy.clone()).dial(&other).await else {
+        panic!("the certificate is for a.test");
+    };
     assert_eq!(err.kind(), DialErrorKind::Handshake, "{err}");
-    let err = boring(trust(&ca), proxy.clone(), Mode::H2)
+    let Err(err) = boring(trust(&ca), proxy.clone(), Mode::H2)
         .dial(&other)
         .await
-        .err()
-        .expect("the certificate is for a.test");
+    else {
+        panic!("the certificate is for a.test");
+    };
     assert_eq!(err.kind(), DialErrorKind::Handshake, "{err}");
 
     // Without the credentials, squid (behind the TLS) asks for them.
     let anonymous = https_at(server.addr());
-    let err = h2(trust(&ca), anonymous)
+    let Err(err) = h2(trust(&ca), anonymous)
         .dial(&common::target(HOST, addr))
         .await
-        .err()
-        .expect("squid requires credentials");
+    else {
+        panic!("squid requires credentials");
+    };
     assert_eq!(err.kind(), DialErrorKind::Proxy, "{err}");
     assert!(err.to_string().contains("requires authentication"), "{err}");
 
     // Without the proxy, dials fail as the proxy's: the traffic went through it.
     drop(server);
-    let err = h2(trust(&ca), proxy)
+    let Err(err) = h2(trust(&ca), proxy)
         .dial(&common::target(HOST, addr))
         .await
-        .err()
-        .expect("no proxy any more");
+    else {
+        panic!("no proxy any more");
+    };
     assert_eq!(err.kind(), DialErrorKind::Proxy, "{err}");
 }
 
