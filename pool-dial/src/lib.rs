@@ -6,8 +6,9 @@
 //! in it (see `docs/dial-crates.md`):
 //!
 //! - **TCP connect**: [`connect_tcp`] (TCP_NODELAY, keepalive and `TCP_USER_TIMEOUT` from
-//!   [`TcpOptions`], a local address from [`SourceAddrs`]): the one TCP dial, and the
-//!   place where an egress step (a proxy) goes;
+//!   [`TcpOptions`], a local address from [`SourceAddrs`]) and [`dial_tcp`] (the same,
+//!   through a proxy when there is one: [`proxy`]; for an `https://` proxy, inside the
+//!   engine's TLS to it, [`ProxyTls`], the stream handed back an [`EgressStream`]);
 //! - **rotation**: [`RoundRobin`] and [`Rotation`] (TLS profiles, `Accept-Language`
 //!   values, source addresses);
 //! - **TLS, as data**: [`Trust`] (each engine loads it into its own store), [`TlsInfo`]
