@@ -3,7 +3,8 @@
 //! proxy for a tunnel to the address being dialed. What comes back is a byte stream to the
 //! origin, on which the dialer then runs its TLS handshake for the **host name** as usual.
 //!
-//! - `http://` and `https://` proxies: HTTP `CONNECT` ([`http_connect`]), Basic auth;
+//! - `http://` and `https://` proxies: HTTP `CONNECT` (`http_connect.rs`), Basic auth; for
+//!   `https://`, inside the TLS to the proxy that the dialer's engine supplies ([`ProxyTls`]);
 //! - `socks5://` (RFC 1928, username/password of RFC 1929), `socks5h://` (the same, naming
 //!   the host instead of its address: [`ConnectBy::Name`]);
 //! - `socks4://` (an IPv4 address) and `socks4a://` (the host name).
