@@ -265,13 +265,13 @@ impl ProxyUrl {
     /// Reads a proxy URL (the error never repeats it: it may hold a password).
     ///
     /// # Errors
-    /// What [`pool_dial::Proxy::parse`] refuses, and `https://` proxies.
+    /// What [`pool_dial::Proxy::parse`] refuses. Every scheme it reads is accepted,
+    /// `https://` included (TLS to the proxy, verified for the proxy's host with the
+    /// dialer's trust: `docs/egress.md`).
     pub fn parse(text: &str) -> Result<Self, String> {
-        let proxy = pool_dial::Proxy::parse(text).map_err(|e| e.to_string())?;
-        if proxy.scheme() == pool_dial::ProxyScheme::Https {
-            return Err("https:// proxies (TLS to the proxy) are not supported yet".into());
-        }
-        Ok(Self(proxy))
+        pool_dial::Proxy::parse(text)
+            .map(Self)
+            .map_err(|e| e.to_string())
     }
 }
 

@@ -22,6 +22,17 @@ fn a_proxy_url_is_read_and_its_credentials_never_written_back() {
 }
 
 #[test]
+fn an_https_proxy_is_read_with_its_default_port() {
+    let c = load("[egress]\nproxies = [\"https://bob:s3cret@proxy.test\"]\n").unwrap();
+    let proxy = &c.egress.proxies[0].0;
+    assert_eq!(proxy.scheme(), pool_dial::ProxyScheme::Https);
+    assert_eq!(proxy.endpoint(), "proxy.test:443");
+    let out = c.to_toml_string().unwrap();
+    assert!(out.contains("https://proxy.test:443"), "{out}");
+    assert!(!out.contains("s3cret"), "{out}");
+}
+
+#[test]
 fn bad_proxies_are_errors_at_their_line() {
     let e = load("[egress]\n\nproxies = [\"ftp://u:s3cret@h:1\"]\n").unwrap_err();
     let msg = e.to_string();
@@ -33,8 +44,6 @@ fn bad_proxies_are_errors_at_their_line() {
     assert!(msg.contains("unknown proxy scheme \"ftp\""), "{msg}");
     assert!(!msg.contains("s3cret"), "{msg}");
 
-    let e = load("[egress]\nproxies = [\"https://proxy.test:443\"]\n").unwrap_err();
-    assert!(e.to_string().contains("not supported yet"), "{e}");
 
     let e = load("[egress]\nconnect_by = \"dns\"\n").unwrap_err();
     assert!(e.to_string().contains("\"ip\""), "{e}");

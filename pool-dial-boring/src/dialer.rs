@@ -17,6 +17,7 @@ use crate::error::BoringError;
 use crate::h2::{BoringH2Body, BoringH2Conn, HeaderShape, Limits};
 use crate::options::BoringOptions;
 use crate::profiles::BrowserProfile;
+use crate::proxy_tls::BoringProxyTls;
 use crate::tls::BuiltProfile;
 
 /// One profile, built: its TLS connector and its HTTP/2 client settings.
@@ -40,6 +41,8 @@ pub struct BoringDialer {
     profiles: RoundRobin<Built>,
     /// Handshakes and resumptions (`pool_dial::metrics`, shared with the rustls dialers).
     metrics: TlsMetrics,
+    /// The TLS handshake with an `https://` proxy (inert for other proxies and none).
+    proxy_tls: BoringProxyTls,
 }
 
 impl BoringDialer {
@@ -67,6 +70,7 @@ impl BoringDialer {
             .collect::<Result<Vec<_>, BoringError>>()?;
         Ok(Self {
             profiles: RoundRobin::new(profiles),
+            proxy_tls: BoringProxyTls::new(&options)?,
             opts: options,
             metrics: TlsMetrics::new(),
         })
@@ -86,7 +90,14 @@ impl BoringDialer {
         let opts = &self.opts;
         let (tls, info) = built
             .tls
-            .connect(target, opts, opts.mode, &self.metrics, deadline)
+            .connect(
+                target,
+                opts,
+                &self.proxy_tls,
+                opts.mode,
+                &self.metrics,
+                deadline,
+            )
             .await?;
         let shape = HeaderShape::of(&built.tls);
         let inner = if info.alpn.as_deref() == Some(b"h2") {

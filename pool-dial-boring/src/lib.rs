@@ -52,6 +52,7 @@ mod h2;
 mod http2like;
 mod options;
 pub mod profiles;
+mod proxy_tls;
 mod session;
 mod tls;
 

@@ -70,9 +70,12 @@ pub struct BoringOptions {
     /// same dial as the rustls dialers', `pool_dial::connect_tcp`). Default:
     /// `TcpOptions::default()`.
     pub tcp: TcpOptions,
-    /// The proxy every dial goes through (HTTP CONNECT, SOCKS5, SOCKS4: the same proxy step
-    /// as the rustls dialers', `pool_dial::dial_tcp`), or `None` to dial directly. Part of
-    /// the dialer's identity. Default: `None`.
+    /// The proxy every dial goes through (HTTP CONNECT, over TLS for an `https://` proxy,
+    /// SOCKS5, SOCKS4: the same proxy step as the rustls dialers', `pool_dial::dial_tcp`),
+    /// or `None` to dial directly. An `https://` proxy's certificate is verified for the
+    /// proxy's host with `trust`'s roots (and `system_roots`), never skipped by
+    /// `trust.danger_accept_invalid_certs` (`docs/egress.md`). Part of the dialer's
+    /// identity. Default: `None`.
     pub proxy: Option<Proxy>,
 }
 

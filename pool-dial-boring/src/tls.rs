@@ -16,17 +16,18 @@ use btls::x509::store::X509StoreBuilder;
 use http::HeaderValue;
 use pool_core::{DialError, DialErrorKind, Target};
 use pool_dial::metrics::TlsMetrics;
-use pool_dial::{ClientCert, TlsInfo, Trust, dial_tcp, warn_insecure_dial};
-use tokio::net::TcpStream;
+use pool_dial::{ClientCert, EgressStream, TlsInfo, Trust, dial_tcp, warn_insecure_dial};
 use tokio::time::Instant;
 
 use crate::error::BoringError;
 use crate::options::{BoringOptions, Mode};
 use crate::profiles::{BrowserProfile, ExtensionOrder};
+use crate::proxy_tls::{BoringProxyTls, ProxyTlsStream};
 use crate::session::SessionCache;
 
-/// The TLS stream of a boring connection.
-pub(crate) type BoringStream = tokio_btls::SslStream<TcpStream>;
+/// The TLS stream of a boring connection: over the TCP connection, or over the tunnel
+/// inside TLS to an `https://` proxy.
+pub(crate) type BoringStream = tokio_btls::SslStream<EgressStream<ProxyTlsStream>>;
 
 /// The ALPN name of HTTP/1.1.
 const HTTP1: &str = "http/1.1";
@@ -150,7 +151,7 @@ fn use_client_cert(b: &mut SslContextBuilder, cert: &ClientCert) -> Result<(), B
 }
 
 /// The trust store of `trust` (+ the system's roots), or nothing when verification is off.
-fn load_roots(
+pub(crate) fn load_roots(
     builder: &mut btls::ssl::SslConnectorBuilder,
     trust: &Trust,
     system_roots: bool,
@@ -302,7 +303,8 @@ impl BuiltProfile {
         })
     }
 
-    /// TCP connect, then the TLS handshake for `target.host` (SNI, and the certificate
+    /// TCP connect (through the proxy if any: for an `https://` one, inside TLS to it by
+    /// `proxy_tls`), then the TLS handshake for `target.host` (SNI, and the certificate
     /// verified for that name unless verification is off), resuming a session of an
     /// earlier connection to that name when the profile's cache has one. No timeout here:
     /// the dialer bounds the whole dial. A completed handshake is counted in `metrics`.
@@ -310,6 +312,7 @@ impl BuiltProfile {
         &self,
         target: &Target,
         opts: &BoringOptions,
+        proxy_tls: &BoringProxyTls,
         mode: Mode,
         metrics: &TlsMetrics,
         deadline: Instant,
@@ -322,10 +325,16 @@ impl BuiltProfile {
             .ssl_for(&target.host, insecure)
             .map_err(handshake_setup)?;
         let proxy = opts.proxy.as_ref();
-        let tcp = dial_tcp(target, proxy, &opts.source_addrs, &opts.tcp, deadline).await?;
-        let local_addr = tcp
-            .local_addr()
-            .map_err(|e| DialError::new(DialErrorKind::Connect, e))?;
+        let tcp = dial_tcp(
+            target,
+            proxy,
+            proxy_tls,
+            &opts.source_addrs,
+            &opts.tcp,
+            deadline,
+        )
+        .await?;
+        let local_addr = tcp.local_addr();
         let mut stream = tokio_btls::SslStream::new(ssl, tcp).map_err(handshake_setup)?;
         if let Err(e) = Pin::new(&mut stream).connect().await {
             return Err(handshake_error(&stream, &target.host, e));

@@ -56,7 +56,7 @@ impl H2Dialer {
     /// spawned, one PING round trip. Used by the auto-ALPN dialer too.
     pub(crate) async fn establish(
         &self,
-        tls: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
+        tls: crate::DialedTls,
         info: TlsInfo,
     ) -> Result<H2Conn, DialError> {
         let max_header_list =

@@ -74,12 +74,14 @@ mod auto;
 mod h1;
 mod h2;
 mod options;
+mod proxy_tls;
 mod tls;
 
 pub use crate::h2::{H2Conn, H2Dialer};
 pub use auto::{HttpsBody, HttpsConn, HttpsDialer, HttpsOptions};
 pub use h1::H1Dialer;
 pub use options::{H2Options, TlsOptions};
+pub use proxy_tls::{DialedTls, ProxyTlsStream};
 pub use tls::{TlsConn, TlsDialer, TlsIo};
 
 /// The streamed body of an HTTP/2 response: `pool-dial`'s [`pool_dial::H2Body`] over h2's
@@ -92,9 +94,9 @@ pub type H2Body<R = ::h2::RecvStream> = pool_dial::H2Body<R>;
 /// options and connect, source addresses, the connection record, the HTTP/2 windows, the
 /// handshake counters (`metrics`).
 pub use pool_dial::{
-    CipherSuite, ClientCert, ConnectBy, Credentials, H1Body, H1Conn, H2Windows, ProtocolVersion,
-    Proxy, ProxyError, ProxyScheme, ReceiveWindow, SourceAddrs, TcpKeepalive, TcpOptions,
-    TlsConnection, TlsInfo, connect_tcp, metrics, when_closed,
+    CipherSuite, ClientCert, ConnectBy, Credentials, EgressStream, H1Body, H1Conn, H2Windows,
+    ProtocolVersion, Proxy, ProxyError, ProxyScheme, ReceiveWindow, SourceAddrs, TcpKeepalive,
+    TcpOptions, TlsConnection, TlsInfo, connect_tcp, metrics, when_closed,
 };
 
 /// Re-exported from `pool-rustls` (and `pool-dial`, for `Rotation` and `Trust`), for the

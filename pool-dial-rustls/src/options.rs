@@ -51,9 +51,12 @@ pub struct TlsOptions {
     /// Keepalive and `TCP_USER_TIMEOUT` of the TCP connection (the config's `[tcp]`).
     /// Default: [`TcpOptions::default`].
     pub tcp: TcpOptions,
-    /// The proxy every dial goes through (`pool_dial::proxy`: HTTP CONNECT, SOCKS5,
-    /// SOCKS4), or `None` to dial directly. Part of the dialer's identity: a pool has one
-    /// dialer, so its connections all left through this proxy. Default: `None`.
+    /// The proxy every dial goes through (`pool_dial::proxy`: HTTP CONNECT, over TLS for
+    /// an `https://` proxy, SOCKS5, SOCKS4), or `None` to dial directly. An `https://`
+    /// proxy's certificate is verified for the proxy's host with `trust`'s roots and extra
+    /// CAs, never skipped by `trust.danger_accept_invalid_certs` (`docs/egress.md`). Part of
+    /// the dialer's identity: a pool has one dialer, so its connections all left through
+    /// this proxy. Default: `None`.
     pub proxy: Option<Proxy>,
 }
 

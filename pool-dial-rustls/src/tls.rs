@@ -15,16 +15,15 @@ use pool_dial::{
 };
 use rustls_pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::AbortHandle;
 use tokio::time::Instant;
 use tokio_rustls::TlsConnector;
-use tokio_rustls::client::TlsStream;
 
 use pool_rustls::{BuiltProfile, ConfigError, build_profiles};
 
 use crate::options::TlsOptions;
+use crate::proxy_tls::{DialedTls, RustlsProxyTls};
 
 /// What a dialer accepts as the negotiated ALPN protocol.
 #[derive(Clone, Copy, Debug)]
@@ -112,6 +111,8 @@ pub(crate) struct TlsCore {
     language_rotation: Rotation,
     alpn_rule: AlpnRule,
     metrics: TlsMetrics,
+    /// The TLS handshake with an `https://` proxy (inert for other proxies and none).
+    proxy_tls: RustlsProxyTls,
 }
 
 impl TlsCore {
@@ -148,12 +149,14 @@ impl TlsCore {
             languages: RoundRobin::new(languages),
             language_rotation: opts.accept_language_rotation,
             alpn_rule,
+            proxy_tls: RustlsProxyTls::new(&opts)?,
             opts,
             metrics: TlsMetrics::new(),
         })
     }
 
-    /// TCP connect (from a rotated source address, TCP_NODELAY on), then the TLS handshake
+    /// TCP connect (from a rotated source address, TCP_NODELAY on; through the proxy if
+    /// any, for an `https://` one inside TLS to it), then the TLS handshake
     /// for `target.host` with the next profile (resuming a session of the profile's store
     /// when it has one for the name; counted in [`TlsMetrics`]); checks the negotiated
     /// ALPN. No timeout here: callers bound the whole dial with `conn_timeout`.
@@ -161,7 +164,7 @@ impl TlsCore {
         &self,
         target: &Target,
         deadline: Instant,
-    ) -> Result<(TlsStream<TcpStream>, TlsInfo), DialError> {
+    ) -> Result<(DialedTls, TlsInfo), DialError> {
         let profile = self
             .profile_rotation
             .pick(&self.profiles)
@@ -173,10 +176,16 @@ impl TlsCore {
         }
         let opts = &self.opts;
         let proxy = opts.proxy.as_ref();
-        let tcp = dial_tcp(target, proxy, &opts.source_addrs, &opts.tcp, deadline).await?;
-        let local_addr = tcp
-            .local_addr()
-            .map_err(|e| DialError::new(DialErrorKind::Connect, e))?;
+        let tcp = dial_tcp(
+            target,
+            proxy,
+            &self.proxy_tls,
+            &opts.source_addrs,
+            &opts.tcp,
+            deadline,
+        )
+        .await?;
+        let local_addr = tcp.local_addr();
         let tls = TlsConnector::from(profile.config.clone())
             .connect(server_name, tcp)
             .await
@@ -274,9 +283,9 @@ impl Dialer for TlsDialer {
 /// Messages between a [`TlsConn`] and its idle watcher.
 enum Hand {
     /// Lend the stream to a lease.
-    Take(oneshot::Sender<Box<TlsStream<TcpStream>>>),
+    Take(oneshot::Sender<Box<DialedTls>>),
     /// The lease gives it back.
-    Give(Box<TlsStream<TcpStream>>),
+    Give(Box<DialedTls>),
 }
 
 /// An exclusive TLS stream in the pool (capacity 1).
@@ -292,7 +301,7 @@ pub struct TlsConn {
 }
 
 impl TlsConn {
-    fn new(stream: TlsStream<TcpStream>, info: TlsInfo) -> Self {
+    fn new(stream: DialedTls, info: TlsInfo) -> Self {
         let (hand, rx) = mpsc::unbounded_channel();
         let closed = watch::Sender::new(false);
         let task = tokio::spawn(watch_idle(Box::new(stream), rx, closed.clone()));
@@ -366,7 +375,7 @@ impl Connection for TlsConn {
 
 /// The idle watcher: holds the stream while idle and reads it; lends it on request.
 async fn watch_idle(
-    mut stream: Box<TlsStream<TcpStream>>,
+    mut stream: Box<DialedTls>,
     mut hand: mpsc::UnboundedReceiver<Hand>,
     closed: watch::Sender<bool>,
 ) {
@@ -412,13 +421,13 @@ async fn watch_idle(
 /// The stream of a [`TlsConn`], borrowed for a lease. Reads and writes go to the TLS
 /// stream; dropping it hands the stream back to the idle watcher.
 pub struct TlsIo<'a> {
-    stream: Option<Box<TlsStream<TcpStream>>>,
+    stream: Option<Box<DialedTls>>,
     conn: &'a TlsConn,
 }
 
 impl TlsIo<'_> {
     /// The TLS stream itself.
-    pub fn stream(&mut self) -> &mut TlsStream<TcpStream> {
+    pub fn stream(&mut self) -> &mut DialedTls {
         self.stream
             .as_mut()
             .expect("the stream is present until drop")

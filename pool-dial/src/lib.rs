@@ -6,8 +6,9 @@
 //! in it (see `docs/dial-crates.md`):
 //!
 //! - **TCP connect**: [`connect_tcp`] (TCP_NODELAY, keepalive and `TCP_USER_TIMEOUT` from
-//!   [`TcpOptions`], a local address from [`SourceAddrs`]): the one TCP dial, and the
-//!   place where an egress step (a proxy) goes;
+//!   [`TcpOptions`], a local address from [`SourceAddrs`]) and [`dial_tcp`] (the same,
+//!   through a proxy when there is one: [`proxy`]; for an `https://` proxy, inside the
+//!   engine's TLS to it, [`ProxyTls`], the stream handed back an [`EgressStream`]);
 //! - **rotation**: [`RoundRobin`] and [`Rotation`] (TLS profiles, `Accept-Language`
 //!   values, source addresses);
 //! - **TLS, as data**: [`Trust`] (each engine loads it into its own store), [`TlsInfo`]
@@ -85,7 +86,8 @@ pub use h2session::{H2LikeClient, H2LikeConnection, H2Session, complete_uri};
 pub use info::{CipherSuite, ProtocolVersion, TlsConnection, TlsInfo};
 pub use ping::{H2LikePing, h2_ping};
 pub use proxy::{
-    ConnectBy, Credentials, Proxy, ProxyError, ProxyScheme, ProxyUrlError, proxy_from_env,
+    ConnectBy, Credentials, EgressStream, Proxy, ProxyError, ProxyScheme, ProxyTls, ProxyUrlError,
+    proxy_from_env,
 };
 pub use rotate::{Rotation, RoundRobin};
 pub use source::SourceAddrs;

@@ -102,6 +102,21 @@ impl TestCa {
     /// Issues a server certificate for `names` (DNS names; strings that parse as IP
     /// addresses become IP SANs). Returns the chain (leaf, CA) and the leaf's key.
     pub fn issue(&self, names: &[&str]) -> io::Result<IssuedCert> {
+        let (cert, key) = self.server_leaf(names)?;
+        Ok(IssuedCert {
+            chain: vec![cert.der().clone(), self.issuer.der().clone()],
+            key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+        })
+    }
+
+    /// [`TestCa::issue`] as PEM, for servers that read files (stunnel): (the chain, leaf
+    /// then CA; the leaf's key, PKCS#8).
+    pub fn issue_pem(&self, names: &[&str]) -> io::Result<(String, String)> {
+        let (cert, key) = self.server_leaf(names)?;
+        Ok((cert.pem() + &self.issuer.pem(), key.serialize_pem()))
+    }
+
+    fn server_leaf(&self, names: &[&str]) -> io::Result<(rcgen::Certificate, KeyPair)> {
         let sans: Vec<String> = names.iter().map(|s| (*s).to_owned()).collect();
         let mut params = CertificateParams::new(sans)
             .map_err(|e| rcgen_err(&format!("certificate names {names:?}"), e))?;
@@ -122,10 +137,7 @@ impl TestCa {
         let cert = params
             .signed_by(&key, &self.issuer)
             .map_err(|e| rcgen_err("leaf certificate", e))?;
-        Ok(IssuedCert {
-            chain: vec![cert.der().clone(), self.issuer.der().clone()],
-            key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-        })
+        Ok((cert, key))
     }
 
     /// The CA certificate, PEM encoded.

@@ -1,14 +1,23 @@
 //! Real proxies from Debian's packages, started on loopback for a test: squid (HTTP
 //! CONNECT, Basic auth), tinyproxy (HTTP CONNECT, Basic auth), microsocks (SOCKS5,
-//! username/password) and Dante (SOCKS4/4a/5). Each runs in the foreground in a temporary
+//! username/password) and Dante (SOCKS4/4a/5); and an `https://` proxy: stunnel
+//! (`stunnel4`) terminating TLS with a [`TestCa`] certificate in front of squid or
+//! tinyproxy ([`ProxyServer::https`]). Each runs in the foreground in a temporary
 //! directory and is killed when its handle drops. `.ci/run` installs them (`squid`,
-//! `tinyproxy`, `microsocks`, `dante-server`); a missing one is an error naming its package.
+//! `tinyproxy`, `microsocks`, `dante-server`, `stunnel4`); a missing one is an error naming
+//! its package.
+//!
+//! Why stunnel rather than squid's own `https_port`: Debian's squid is built with GnuTLS
+//! (`--with-gnutls`, not OpenSSL), whose `https_port` support squid documents as limited;
+//! stunnel is the TLS front end that works the same in front of either CONNECT proxy.
 
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::TestCa;
 
 /// Which proxy server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,6 +38,9 @@ pub struct ProxyServer {
     addr: SocketAddr,
     child: Child,
     dir: PathBuf,
+    /// For an `https://` proxy ([`ProxyServer::https`]), `child` is stunnel and this the
+    /// CONNECT proxy behind it (dropped after stunnel).
+    behind: Option<Box<ProxyServer>>,
 }
 
 impl ProxyServer {
@@ -123,6 +135,64 @@ impl ProxyServer {
             addr,
             child,
             dir,
+            behind: None,
+        };
+        server.wait_accepting()?;
+        Ok(server)
+    }
+
+    /// An `https://` proxy: `kind` (squid or tinyproxy, requiring `credentials` if given)
+    /// behind stunnel, which listens on 127.0.0.1 and terminates TLS with a certificate
+    /// `ca` issues for `names` (an IP literal becomes an IP SAN: `["127.0.0.1"]` for a
+    /// proxy URL naming the address). Waits (up to 10 s each) until both accept.
+    pub fn https(
+        kind: ProxyKind,
+        credentials: Option<(&str, &str)>,
+        ca: &TestCa,
+        names: &[&str],
+    ) -> io::Result<Self> {
+        if !matches!(kind, ProxyKind::Squid | ProxyKind::Tinyproxy) {
+            return Err(io::Error::other(format!(
+                "an https:// proxy is an HTTP CONNECT proxy behind TLS: {kind:?} is not one"
+            )));
+        }
+        let behind = Self::start(kind, credentials)?;
+        let port = free_port();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("an address");
+        let dir = std::env::temp_dir().join(format!(
+            "hotpool-proxy-stunnel-{}-{port}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| io::Error::other(format!("{}: {e}", dir.display())))?;
+        let (chain, key) = ca.issue_pem(names)?;
+        write(&dir.join("proxy.pem"), &chain)?;
+        write(&dir.join("proxy.key"), &key)?;
+        let d = dir.display();
+        let conf = format!(
+            "foreground = yes\npid =\noutput = {d}/stunnel.log\n\n[https-proxy]\n\
+             accept = 127.0.0.1:{port}\nconnect = {}\ncert = {d}/proxy.pem\n\
+             key = {d}/proxy.key\n",
+            behind.addr()
+        );
+        write(&dir.join("stunnel.conf"), &conf)?;
+        let child = Command::new("stunnel4")
+            .arg(dir.join("stunnel.conf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| {
+                io::Error::other(format!(
+                    "starting stunnel4: {e} (is the stunnel4 package installed?)"
+                ))
+            })?;
+        let server = Self {
+            kind,
+            addr,
+            child,
+            dir,
+            behind: Some(Box::new(behind)),
         };
         server.wait_accepting()?;
         Ok(server)
@@ -135,6 +205,11 @@ impl ProxyServer {
 
     fn wait_accepting(&self) -> io::Result<()> {
         let deadline = Instant::now() + Duration::from_secs(10);
+        let what = if self.behind.is_some() {
+            format!("stunnel in front of {:?}", self.kind)
+        } else {
+            format!("{:?}", self.kind)
+        };
         while Instant::now() < deadline {
             if std::net::TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok()
             {
@@ -143,8 +218,8 @@ impl ProxyServer {
             std::thread::sleep(Duration::from_millis(20));
         }
         Err(io::Error::other(format!(
-            "{:?} did not accept on {} within 10 s",
-            self.kind, self.addr
+            "{what} did not accept on {} within 10 s",
+            self.addr
         )))
     }
 }
@@ -152,7 +227,7 @@ impl ProxyServer {
 impl Drop for ProxyServer {
     fn drop(&mut self) {
         // Dante forks children: end them while they are still the parent's.
-        if self.kind == ProxyKind::Dante {
+        if self.kind == ProxyKind::Dante && self.behind.is_none() {
             let _ = Command::new("pkill")
                 .args(["-P", &self.child.id().to_string()])
                 .status();

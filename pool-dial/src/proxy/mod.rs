@@ -3,7 +3,8 @@
 //! proxy for a tunnel to the address being dialed. What comes back is a byte stream to the
 //! origin, on which the dialer then runs its TLS handshake for the **host name** as usual.
 //!
-//! - `http://` and `https://` proxies: HTTP `CONNECT` ([`http_connect`]), Basic auth;
+//! - `http://` and `https://` proxies: HTTP `CONNECT` (`http_connect.rs`), Basic auth; for
+//!   `https://`, inside the TLS to the proxy that the dialer's engine supplies ([`ProxyTls`]);
 //! - `socks5://` (RFC 1928, username/password of RFC 1929), `socks5h://` (the same, naming
 //!   the host instead of its address: [`ConnectBy::Name`]);
 //! - `socks4://` (an IPv4 address) and `socks4a://` (the host name).
@@ -20,6 +21,7 @@
 mod env;
 mod http_connect;
 mod socks;
+mod tls;
 mod url;
 
 use std::fmt;
@@ -29,6 +31,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use env::proxy_from_env;
+pub use tls::{EgressStream, ProxyTls};
 pub use url::ProxyUrlError;
 
 /// The largest HTTP reply head (status line and headers) a proxy may send to a `CONNECT`.
@@ -251,6 +254,16 @@ pub enum ProxyError {
         /// The proxy's endpoint.
         proxy: String,
     },
+    /// The TLS handshake with an `https://` proxy failed: its certificate not trusted or
+    /// not for the proxy's host, the handshake refused or cut short.
+    #[error("proxy {proxy}: TLS handshake with the proxy failed: {source}")]
+    Tls {
+        /// The proxy's endpoint.
+        proxy: String,
+        /// The TLS engine's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// Reading from or writing to the proxy failed (including its closing the connection
     /// before the end of its reply).
     #[error("proxy {proxy}: {source}")]
@@ -297,6 +310,14 @@ impl ProxyError {
         Self::Io {
             proxy: proxy.endpoint(),
             source,
+        }
+    }
+
+    /// The TLS handshake with `proxy` failed (for the engines' [`ProxyTls`]).
+    pub fn tls(proxy: &Proxy, source: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Tls {
+            proxy: proxy.endpoint(),
+            source: source.into(),
         }
     }
 

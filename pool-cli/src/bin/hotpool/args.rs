@@ -226,10 +226,12 @@ pub struct TargetArgs {
     /// The same as `[pool] wait_for_host = true`.
     #[arg(long)]
     pub wait_for_host: bool,
-    /// Go through this proxy (curl's -x): http://, socks5://, socks5h://, socks4:// or
-    /// socks4a://, with an optional USER:PASSWORD@. Repeat it for several proxies, each
-    /// its own pool, a request's proxy picked by --proxy-rotation. Replaces `[egress]
-    /// proxies` and the proxy environment variables. HTTP/3 cannot go through it.
+    /// Go through this proxy (curl's -x): http://, https:// (TLS to the proxy, verified for
+    /// its name with the same roots as the origin; --insecure does not apply to it),
+    /// socks5://, socks5h://, socks4:// or socks4a://, with an optional USER:PASSWORD@.
+    /// Repeat it for several proxies, each its own pool, a request's proxy picked by
+    /// --proxy-rotation. Replaces `[egress] proxies` and the proxy environment variables.
+    /// HTTP/3 cannot go through it.
     /// (Read in `TargetArgs::apply`, not by clap, whose error would repeat the password.)
     #[arg(short = 'x', long, value_name = "URL")]
     pub proxy: Vec<String>,
