@@ -24,8 +24,13 @@ type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// One host's running pool, whatever its dialer.
 trait HostPool: Send + Sync {
-    /// Sends `request` (its URI: path and query) with the pool's retry policy.
-    fn send(&self, request: Request<Full<Bytes>>) -> BoxFuture<'_, Result<Response, RequestError>>;
+    /// Sends `request` (its URI: path and query) with the pool's retry policy, through the
+    /// egress labelled `via` if given (`None` when the host has no such egress).
+    fn send<'a>(
+        &'a self,
+        request: Request<Full<Bytes>>,
+        via: Option<&'a str>,
+    ) -> Option<BoxFuture<'a, Result<Response, RequestError>>>;
     /// Stops the host's helpers and closes its pool.
     fn stop(&self) -> BoxFuture<'_, ()>;
 }
@@ -40,12 +45,25 @@ impl<D> HostPool for Running<D>
 where
     D: Dialer<Conn: HttpConnection> + 'static,
 {
-    fn send(&self, request: Request<Full<Bytes>>) -> BoxFuture<'_, Result<Response, RequestError>> {
-        Box::pin(async move {
-            let stack = &self.stack;
-            let response =
-                pool_http::send_with(&stack.pools, &self.host, request, &stack.request).await?;
-            Ok(response.map(Body::new))
+    fn send<'a>(
+        &'a self,
+        request: Request<Full<Bytes>>,
+        via: Option<&'a str>,
+    ) -> Option<BoxFuture<'a, Result<Response, RequestError>>> {
+        let stack = &self.stack;
+        let (host, options) = (&self.host, &stack.request);
+        Some(match via {
+            None => Box::pin(async move {
+                let response = pool_http::send_with(&stack.pools, host, request, options).await?;
+                Ok(response.map(Body::new))
+            }),
+            Some(label) => {
+                let (_, pool) = stack.egresses.iter().find(|(l, _)| l == label)?;
+                Box::pin(async move {
+                    let response = pool_http::send_with(pool, host, request, options).await?;
+                    Ok(response.map(Body::new))
+                })
+            }
         })
     }
 
@@ -158,6 +176,7 @@ impl Client {
             url: url.to_owned(),
             request: Request::builder().method(method),
             body: Bytes::new(),
+            via: None,
         }
     }
 
@@ -167,13 +186,26 @@ impl Client {
     /// A URL that cannot be requested, a host that cannot be set up or resolved, or the
     /// request layer's error.
     pub async fn request<B: Into<Bytes>>(&self, request: Request<B>) -> Result<Response, Error> {
+        self.send(request, None).await
+    }
+
+    /// [`Client::request`] through the egress labelled `via` (`None`: the rotation picks).
+    async fn send<B: Into<Bytes>>(
+        &self,
+        request: Request<B>,
+        via: Option<&str>,
+    ) -> Result<Response, Error> {
         let url = request.uri().to_string();
         let (mut parts, body) = request.into_parts();
         let (key, path) = target(&parts.uri, &url)?;
         parts.uri = path;
         let pool = self.host(&key, &url).await?;
         let request = Request::from_parts(parts, Full::new(body.into()));
-        pool.send(request)
+        let Some(sending) = pool.send(request, via) else {
+            let egress = via.unwrap_or_default().to_owned();
+            return Err(Error::Egress { url, egress });
+        };
+        sending
             .await
             .map_err(|source| Error::Request { url, source })
     }
@@ -234,7 +266,9 @@ impl Client {
         }
     }
 
-    /// Closes every host's pool (their helpers stopped, the fleet's queue flushed).
+    /// Closes every host's pool (their helpers stopped, the fleet's queue flushed). A
+    /// response still held keeps its connection: the close waits for it at most
+    /// [`CLOSE_WAIT`](crate::stack::CLOSE_WAIT) per pool.
     pub async fn close(&self) {
         let slots: Vec<HostSlot> = {
             let mut hosts = self
@@ -357,9 +391,18 @@ pub struct RequestBuilder {
     url: String,
     request: http::request::Builder,
     body: Bytes,
+    via: Option<String>,
 }
 
 impl RequestBuilder {
+    /// Sends the request through this egress of its host (a proxy's label,
+    /// `scheme://host:port`, as in [`HostStack::egresses`](crate::HostStack::egresses)),
+    /// whatever `[egress] rotation` would pick: the per-request override.
+    pub fn egress(mut self, label: impl Into<String>) -> Self {
+        self.via = Some(label.into());
+        self
+    }
+
     /// Adds a header.
     pub fn header<K, V>(mut self, name: K, value: V) -> Self
     where
@@ -396,6 +439,6 @@ impl RequestBuilder {
             .uri(uri)
             .body(self.body)
             .map_err(|e| Error::url(&self.url, e.to_string()))?;
-        self.client.request(request).await
+        self.client.send(request, self.via.as_deref()).await
     }
 }

@@ -36,6 +36,15 @@ pub enum Error {
         /// The resolver's answer.
         reason: String,
     },
+    /// The request named an egress its host does not have ([`RequestBuilder::egress`]
+    /// (crate::RequestBuilder::egress)).
+    #[error("{url}: no egress {egress:?} for this host")]
+    Egress {
+        /// The URL requested.
+        url: String,
+        /// The egress asked for.
+        egress: String,
+    },
     /// The request failed (connect, timeout, protocol, refused): the request layer's
     /// typed error.
     #[error("{url}: {source}")]

@@ -4,7 +4,6 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-#[cfg(feature = "redis")]
 use std::time::Duration;
 
 use pool_config::{Config, HostConfig, Transport};
@@ -293,6 +292,9 @@ pub struct HostStack<D: Dialer> {
     fleets: Vec<Arc<pool_redis::RedisFleet>>,
 }
 
+/// How long [`HostStack::stop`] waits for responses still held (each owns its lease).
+pub const CLOSE_WAIT: Duration = Duration::from_secs(5);
+
 /// How long a start waits for the fleet's bans, and a stop for its events.
 #[cfg(feature = "redis")]
 const FLEET_WAIT: Duration = Duration::from_secs(1);
@@ -466,14 +468,24 @@ impl<D: Dialer<Conn: HttpConnection>> HostStack<D> {
         total.expect("at least one egress")
     }
 
-    /// Stops the helpers and closes the pools; the fleet's queue is flushed (bounded).
+    /// Stops the helpers and closes the pools; the fleet's queue is flushed (bounded). A
+    /// response whose body is still held keeps its connection: the close waits for it at
+    /// most [`CLOSE_WAIT`], then returns (that connection closes when the body is dropped).
     pub async fn stop(&self) {
         for health in &self.health {
             health.stop().await;
         }
         self.dns.stop().await;
-        for (_, pool) in &self.egresses {
-            pool.close().await;
+        for (label, pool) in &self.egresses {
+            // A response still held owns its lease, and a lease is never cut: wait for it
+            // a bounded time, then leave (its connection closes when it is dropped).
+            if tokio::time::timeout(CLOSE_WAIT, pool.close())
+                .await
+                .is_err()
+            {
+                let leased = pool.stats().leases_out;
+                tracing::warn!(egress = %label, leased, wait = ?CLOSE_WAIT, "pool closed with responses still held");
+            }
         }
         #[cfg(feature = "redis")]
         for fleet in &self.fleets {

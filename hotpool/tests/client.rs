@@ -210,3 +210,18 @@ async fn a_config_the_checks_refuse_is_a_config_error_at_its_line() {
     };
     assert_eq!((e.line(), e.key()), (Some(2), Some("pool.max_idle_conns")));
 }
+
+/// A response still held owns its connection's lease; closing the client waits for it a
+/// bounded time (`hotpool::stack::CLOSE_WAIT`) and returns, never hangs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn close_returns_while_a_response_is_held() {
+    let s = sites("held").await;
+    let client = Client::from_config(&s.config).unwrap();
+    let url = format!("https://h2.hotpool.test:{}/", s.h2.port());
+    let held = client.get(&url).send().await.unwrap();
+    let bound = hotpool::stack::CLOSE_WAIT + Duration::from_secs(10);
+    tokio::time::timeout(bound, client.close())
+        .await
+        .expect("close returns with a response held");
+    drop(held);
+}

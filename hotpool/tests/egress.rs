@@ -152,3 +152,42 @@ async fn the_client_goes_through_the_configured_proxies() {
     assert_eq!(rig.origin.stats().accepted, 2);
     client.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_can_name_its_egress() {
+    let rig = rig("via").await;
+    let client = Client::builder()
+        .config(rig.config("round-robin", ""))
+        .build()
+        .unwrap();
+    let url = format!("https://{HOST}:{}/", rig.origin.port());
+    let (squid, socks) = (
+        format!("http://{}", rig.squid.addr()),
+        format!("socks5://{}", rig.socks.addr()),
+    );
+    let status = client
+        .get(&url)
+        .egress(&socks)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 200);
+    // With squid gone, every request named for SOCKS still gets through it, and one named
+    // for squid fails as the proxy's fault (not moved to another egress).
+    drop(rig.squid);
+    for _ in 0..3 {
+        let response = client.get(&url).egress(&socks).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    let err = client.get(&url).egress(&squid).send().await.unwrap_err();
+    assert!(matches!(err, hotpool::Error::Request { .. }), "{err:?}");
+    let err = client
+        .get(&url)
+        .egress("http://nowhere:1")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(matches!(err, hotpool::Error::Egress { .. }), "{err:?}");
+    client.close().await;
+}

@@ -44,7 +44,6 @@ fn bad_proxies_are_errors_at_their_line() {
     assert!(msg.contains("unknown proxy scheme \"ftp\""), "{msg}");
     assert!(!msg.contains("s3cret"), "{msg}");
 
-
     let e = load("[egress]\nconnect_by = \"dns\"\n").unwrap_err();
     assert!(e.to_string().contains("\"ip\""), "{e}");
 }
