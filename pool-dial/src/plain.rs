@@ -239,7 +239,7 @@ type H2Side = H1Conn;
 ///
 /// Requests: a relative URI (`/path`) goes to the connection's host — HTTP/1.1 gets a
 /// `host` header (`host`, or `host:port` when the port is not 80), HTTP/2 the `http`
-/// scheme and that authority.
+/// scheme and that authority (a `host` header the caller set wins in both).
 #[derive(Debug)]
 pub struct PlainConn {
     inner: AlpnConn<H2Side>,
@@ -308,17 +308,22 @@ impl HttpConnection for PlainConn {
         B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<BoxError>,
     {
-        let (mut parts, body) = request.into_parts();
-        if parts.uri.authority().is_none() {
-            // HTTP/1.1 takes it as is (the URI stays in origin form); h2c builds
-            // `:authority` from it (`h2c::H2cConn::send`).
-            parts
-                .headers
-                .entry(header::HOST)
-                .or_insert_with(|| self.host.clone());
-        }
-        let request = Request::from_parts(parts, body);
-        Ok(self.inner.send(request).await?.map(PlainBody))
+        let body = match &self.inner {
+            AlpnConn::H1(c) => {
+                let (mut parts, body) = request.into_parts();
+                if parts.uri.authority().is_none() {
+                    // The URI stays in origin form (no rewrite in `H1Conn`).
+                    parts
+                        .headers
+                        .entry(header::HOST)
+                        .or_insert_with(|| self.host.clone());
+                }
+                let request = Request::from_parts(parts, body);
+                c.send(request).await?.map(AlpnBody::H1)
+            }
+            AlpnConn::H2(c) => c.send(request).await?.map(AlpnBody::H2),
+        };
+        Ok(body.map(PlainBody))
     }
 
     fn requests_sent(&self) -> u64 {
@@ -459,8 +464,9 @@ mod h2c {
             Ok(())
         }
 
-        /// A relative URI completed with scheme `http`, the `host` header's authority
-        /// (else the connection's), path `/` when it has none; an absolute one kept.
+        /// A relative URI completed with scheme `http`, the authority of the request's
+        /// `host` header if it has one (removed: HTTP/2 names it in `:authority`), else
+        /// the connection's, path `/` when it has none; an absolute one kept.
         fn complete(&self, parts: &mut http::request::Parts) -> Result<(), RequestError> {
             if parts.uri.scheme().is_some() {
                 return Ok(());

@@ -529,6 +529,13 @@ fn nginx_over_http1_and_h2c() {
         assert_eq!((status, &body[..]), (200, &big[..]));
         let (status, _, _) = send(&h1, "/missing").await;
         assert_eq!(status, 404);
+        // The request as nginx read it: origin form, `Host` naming the port (not 80).
+        let port = nginx.http1_port();
+        let (_, whoami, _) = send(&h1, "/whoami?a=1").await;
+        assert_eq!(
+            whoami,
+            format!("HTTP/1.1 {HOST}:{port}|{HOST} /whoami?a=1\n").as_bytes()
+        );
         assert_eq!(h1.stats().dials_ok, 2, "keep-alive");
         h1.close().await;
 
@@ -554,6 +561,21 @@ fn nginx_over_http1_and_h2c() {
             assert_eq!(&body[..], &big[..]);
         }
         assert_eq!(h2.stats().dials_ok, 2);
+        // `:authority` from the connection's host and port (nginx shows it as `Host`).
+        let port = nginx.h2c_port();
+        let (_, whoami, _) = send(&h2, "/whoami").await;
+        assert_eq!(
+            whoami,
+            format!("HTTP/2.0 {HOST}:{port}|{HOST} /whoami\n").as_bytes()
+        );
+        // A `host` header of the caller's names the authority instead.
+        let named = http::Request::get("/whoami")
+            .header(http::header::HOST, "other.test:81")
+            .body(Empty::<Bytes>::new())
+            .unwrap();
+        let response = pool_http::send(&h2, HOST, named).await.unwrap();
+        let whoami = response.into_body().bytes().await.unwrap();
+        assert_eq!(whoami, &b"HTTP/2.0 other.test:81|other.test /whoami\n"[..]);
         h2.close().await;
 
         // h2c to nginx's HTTP/1.1 port: nginx answers the preface with an HTTP/1.1 error, the

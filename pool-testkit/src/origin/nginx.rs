@@ -11,6 +11,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// `/whoami`'s location: the request as nginx read it (protocol, host with port, URI).
+const WHOAMI: &str = "    location = /whoami {\n      return 200 \"$server_protocol $http_host|$host $request_uri\\n\";\n    }\n";
+
 /// A running nginx.
 pub struct NginxServer {
     addrs: Vec<IpAddr>,
@@ -32,7 +35,9 @@ impl std::fmt::Debug for NginxServer {
 
 impl NginxServer {
     /// Starts nginx on `addrs` serving `files` (path under the root, without the leading
-    /// `/`; contents): HTTP/1.1 on [`http1_port`](Self::http1_port) (keep-alive, up to
+    /// `/`; contents) and `/whoami` (the request as nginx read it: `HTTP/1.1
+    /// host:port|host /whoami`, the `Host` header — on HTTP/2 nginx's copy of
+    /// `:authority` — before the bar, the host name after it): HTTP/1.1 on [`http1_port`](Self::http1_port) (keep-alive, up to
     /// 1,000 requests a connection), h2c with prior knowledge on
     /// [`h2c_port`](Self::h2c_port). Waits (up to 10 s) until it accepts.
     pub fn start(addrs: &[IpAddr], files: &[(&str, &[u8])]) -> io::Result<Self> {
@@ -63,8 +68,8 @@ impl NginxServer {
              client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
              fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n\
              scgi_temp_path {d}/scgi;\n  keepalive_requests 1000;\n\
-             server {{\n{}    root {d}/html;\n  }}\n\
-             server {{\n{}    root {d}/html;\n  }}\n}}\n",
+             server {{\n{}    root {d}/html;\n{WHOAMI}  }}\n\
+             server {{\n{}    root {d}/html;\n{WHOAMI}  }}\n}}\n",
             listen(http1_port, ""),
             listen(h2c_port, " http2"),
         );
