@@ -395,16 +395,43 @@ mod h2c {
     use crate::goaway::{GoAway, Sniff};
     use crate::h2session::H2Session;
 
+    /// How an HTTP/1.x answer begins: a server that answers the HTTP/2 preface with it
+    /// does not speak h2c.
+    const HTTP1_HEAD: &[u8] = b"HTTP/";
+
     /// h2's handshake on the TCP stream (the preface sent at once), the driver spawned,
     /// one PING round trip (so the peer's SETTINGS, sent before its PING ack, are known
     /// when the pool reads the capacity) — as the TLS HTTP/2 dialer does after ALPN.
-    /// A server that answers the preface with anything but HTTP/2 fails as `Protocol`.
+    /// A server that answers the preface in HTTP/1.x (nginx's 400) does not speak h2c:
+    /// `Unsupported` (a healthy server, a configuration mismatch: the address is not
+    /// penalised); any other failure (a closed socket, bad frames) is `Protocol`.
     pub(super) async fn establish_h2c(
         tcp: TcpStream,
         info: TlsInfo,
         opts: &PlainOptions,
     ) -> Result<H2cConn, DialError> {
-        let protocol = |e: h2::Error| DialError::new(DialErrorKind::Protocol, e);
+        let head = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let tcp = Opening {
+            io: tcp,
+            seen: 0,
+            head: head.clone(),
+        };
+        let protocol = |e: h2::Error| {
+            let head = head
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if head.starts_with(HTTP1_HEAD) {
+                DialError::new(
+                    DialErrorKind::Unsupported,
+                    format!(
+                        "the server answered the HTTP/2 preface in HTTP/1.x: it does not \
+                         speak h2c (HTTP/2 with prior knowledge) ({e})"
+                    ),
+                )
+            } else {
+                DialError::new(DialErrorKind::Protocol, e)
+            }
+        };
         let max_header_list = u32::try_from(opts.max_response_header_size).unwrap_or(u32::MAX);
         let windows = opts.h2_windows;
         let closed = tokio::sync::watch::Sender::new(false);
@@ -430,6 +457,70 @@ mod h2c {
         };
         conn.session.ping().await.map_err(protocol)?;
         Ok(conn)
+    }
+
+    /// The TCP stream, keeping the first bytes the server sends (up to [`HTTP1_HEAD`]'s
+    /// length) for `establish_h2c`'s verdict; after them, a pass-through.
+    struct Opening {
+        io: TcpStream,
+        seen: usize,
+        head: Arc<std::sync::Mutex<Vec<u8>>>,
+    }
+
+    impl tokio::io::AsyncRead for Opening {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &mut tokio::io::ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            let this = &mut *self;
+            let before = buf.filled().len();
+            let polled = Pin::new(&mut this.io).poll_read(cx, buf);
+            if this.seen < HTTP1_HEAD.len() && matches!(polled, Poll::Ready(Ok(()))) {
+                let read = &buf.filled()[before..];
+                let take = read.len().min(HTTP1_HEAD.len() - this.seen);
+                let mut head = this
+                    .head
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                head.extend_from_slice(&read[..take]);
+                this.seen += take;
+            }
+            polled
+        }
+    }
+
+    impl tokio::io::AsyncWrite for Opening {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<std::io::Result<usize>> {
+            Pin::new(&mut self.io).poll_write(cx, buf)
+        }
+
+        fn poll_write_vectored(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            bufs: &[std::io::IoSlice<'_>],
+        ) -> Poll<std::io::Result<usize>> {
+            Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+        }
+
+        fn is_write_vectored(&self) -> bool {
+            self.io.is_write_vectored()
+        }
+
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.io).poll_flush(cx)
+        }
+
+        fn poll_shutdown(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            Pin::new(&mut self.io).poll_shutdown(cx)
+        }
     }
 
     /// An h2c connection: the h2 request handle and its driver ([`H2Session`]) over a

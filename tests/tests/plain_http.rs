@@ -4,7 +4,7 @@
 //! plain origin (`H2OriginOptions::plain`), Debian's nginx (a server this project did not
 //! write) and through a real proxy (squid, CONNECT). The failures are typed and bounded: a
 //! refused port, a server that accepts and never answers, an h2c dial to an HTTP/1.1-only
-//! server; no descriptor is left behind.
+//! server (`Unsupported`); no descriptor is left behind.
 //!
 //! Each test runs alone on its own runtime (`run`): the fd checks need no other test's
 //! sockets in flight.
@@ -579,7 +579,7 @@ fn nginx_over_http1_and_h2c() {
         h2.close().await;
 
         // h2c to nginx's HTTP/1.1 port: nginx answers the preface with an HTTP/1.1 error, the
-        // dial fails as `Protocol` (the configuration is wrong, not the address).
+        // dial fails as `Unsupported` (the configuration is wrong, not the address).
         let target = Target {
             host: HOST.into(),
             addr: nginx.socket_addrs(nginx.http1_port())[0],
@@ -588,7 +588,36 @@ fn nginx_over_http1_and_h2c() {
             .await
             .expect("within the deadline")
             .unwrap_err();
+        assert_eq!(e.kind(), DialErrorKind::Unsupported, "{e}");
+        assert!(e.to_string().contains("does not speak h2c"), "{e}");
+        fds_back_to(baseline).await;
+    });
+}
+
+#[test]
+fn h2c_to_a_server_that_hangs_up_is_a_protocol_failure() {
+    run(async {
+        let baseline = open_fds();
+        // Accepts, then closes every connection at once (what an HTTP/1.1-only Caddy does
+        // with the preface): no HTTP/1.x answer to go by, so `Protocol`.
+        let listener = TcpListener::bind((ip(12), 0)).await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                drop(stream);
+            }
+        });
+        let target = Target {
+            host: HOST.into(),
+            addr,
+        };
+        let e = tokio::time::timeout(WAIT, PlainDialer::new(h2c()).unwrap().dial(&target))
+            .await
+            .expect("within the deadline")
+            .unwrap_err();
         assert_eq!(e.kind(), DialErrorKind::Protocol, "{e}");
+        server.abort();
+        let _ = server.await;
         fds_back_to(baseline).await;
     });
 }
