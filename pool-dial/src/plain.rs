@@ -179,10 +179,11 @@ impl PlainDialer {
             false,
             false,
         );
-        let host = HeaderValue::from_str(&plain_authority(&info.host, info.addr.port()))
+        let authority = plain_authority(&info.host, info.addr.port());
+        let host = HeaderValue::from_str(&authority)
             .map_err(|e| DialError::new(DialErrorKind::Protocol, e))?;
         let inner = if opts.h2_prior_knowledge {
-            AlpnConn::H2(establish_h2c(tcp, info, opts).await?)
+            AlpnConn::H2(establish_h2c(tcp, info, authority, opts).await?)
         } else {
             AlpnConn::H1(H1Conn::establish(tcp, info, opts.max_response_header_size).await?)
         };
@@ -372,6 +373,7 @@ use h2c::establish_h2c;
 async fn establish_h2c(
     _tcp: TcpStream,
     _info: TlsInfo,
+    _authority: String,
     _opts: &PlainOptions,
 ) -> Result<H2Side, DialError> {
     // `PlainDialer::new` refuses h2c without the feature.
@@ -399,7 +401,8 @@ mod h2c {
     /// does not speak h2c.
     const HTTP1_HEAD: &[u8] = b"HTTP/";
 
-    /// h2's handshake on the TCP stream (the preface sent at once), the driver spawned,
+    /// h2's handshake on the TCP stream (the preface sent at once; `authority` the one of
+    /// relative requests), the driver spawned,
     /// one PING round trip (so the peer's SETTINGS, sent before its PING ack, are known
     /// when the pool reads the capacity) — as the TLS HTTP/2 dialer does after ALPN.
     /// A server that answers the preface in HTTP/1.x (nginx's 400) does not speak h2c:
@@ -408,6 +411,7 @@ mod h2c {
     pub(super) async fn establish_h2c(
         tcp: TcpStream,
         info: TlsInfo,
+        authority: String,
         opts: &PlainOptions,
     ) -> Result<H2cConn, DialError> {
         let head = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -444,7 +448,7 @@ mod h2c {
             .await
             .map_err(protocol)?;
         let ping = connection.ping_pong();
-        let authority = Authority::try_from(plain_authority(&info.host, info.addr.port()))
+        let authority = Authority::try_from(authority)
             .map_err(|e| DialError::new(DialErrorKind::Protocol, e))?;
         let conn = H2cConn {
             session: H2Session::start_with_windows(send, ping, connection, closed, goaway, windows),
