@@ -621,3 +621,55 @@ fn h2c_to_a_server_that_hangs_up_is_a_protocol_failure() {
         fds_back_to(baseline).await;
     });
 }
+
+#[test]
+fn the_origins_commands_reach_a_fresh_connection_before_its_first_byte() {
+    run(async {
+        let origin = H2Origin::start(H2OriginOptions::plain(&[ip(13)]))
+            .await
+            .unwrap();
+        let pool = pool(options(), origin.socket_addrs());
+        // A warmed HTTP/1.1 connection has sent nothing yet: the origin has not told its
+        // protocol. A reload still reaches it: it is closed once its first request is
+        // answered (by `connection: close`, or by the graceful shutdown right after).
+        assert_eq!(pool.warm(HOST).await.ok, 1);
+        assert!(origin.wait_until(WAIT, |o| o.stats().accepted == 1).await);
+        assert_eq!(origin.reload(), 1);
+        let c = conn(&pool).await;
+        let (status, body, _) = send(&pool, "/").await;
+        assert_eq!((status, &body[..]), (200, BODY));
+        eventually("closed by the reload", WAIT, || {
+            pool_core::Connection::is_closed(&*c)
+        })
+        .await
+        .unwrap();
+        drop(c);
+        assert_eq!(origin.stats().http1_reload_closes, 1);
+        pool.close().await;
+
+        // And a close at once, on a fresh pool's fresh connection.
+        assert!(
+            origin
+                .wait_until(WAIT, |o| o.stats().open_connections == 0)
+                .await
+        );
+        let pool = self::pool(options(), origin.socket_addrs());
+        assert_eq!(pool.warm(HOST).await.ok, 1);
+        assert!(
+            origin
+                .wait_until(WAIT, |o| o.stats().open_connections == 1)
+                .await
+        );
+        let c = conn(&pool).await;
+        assert_eq!(origin.close_all(), 1);
+        // Well before the origin's 10 s wait for a first byte runs out.
+        let soon = Duration::from_secs(5);
+        eventually("the idle connection sees the close", soon, || {
+            pool_core::Connection::is_closed(&*c)
+        })
+        .await
+        .unwrap();
+        pool.close().await;
+        origin.shutdown().await;
+    });
+}

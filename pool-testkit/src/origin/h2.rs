@@ -558,7 +558,7 @@ async fn serve_protocol<S>(
     mut io: BufReader<S>,
     alpn: Option<Vec<u8>>,
     local_ip: IpAddr,
-    cmds: mpsc::UnboundedReceiver<Cmd>,
+    mut cmds: mpsc::UnboundedReceiver<Cmd>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -575,7 +575,24 @@ async fn serve_protocol<S>(
                     !buf.is_empty() && (buf.starts_with(H2_PREFACE) || H2_PREFACE.starts_with(buf)),
                 )
             });
-            matches!(sniff.await, Ok(Ok(true)))
+            let mut sniff = std::pin::pin!(sniff);
+            // The origin's commands meanwhile (a client may keep a fresh connection idle
+            // before its first byte): a close at once, the others once the protocol is
+            // known.
+            let mut early = Vec::new();
+            let sniffed = loop {
+                tokio::select! {
+                    r = &mut sniff => break matches!(r, Ok(Ok(true))),
+                    cmd = cmds.recv() => match cmd {
+                        Some(Cmd::Close) | None => return,
+                        Some(other) => early.push(other),
+                    },
+                }
+            };
+            if !early.is_empty() {
+                cmds = prepend(early, cmds);
+            }
+            sniffed
         }
     };
     if is_h2 {
@@ -589,6 +606,26 @@ async fn serve_protocol<S>(
         });
         serve_http1(shared, io, local_ip, cmds).await;
     }
+}
+
+/// `first`, then whatever `rest` yields (forwarded by a task that ends with `rest`: when
+/// the origin forgets the connection).
+fn prepend(
+    first: Vec<Cmd>,
+    mut rest: mpsc::UnboundedReceiver<Cmd>,
+) -> mpsc::UnboundedReceiver<Cmd> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    for cmd in first {
+        let _ = tx.send(cmd);
+    }
+    tokio::spawn(async move {
+        while let Some(cmd) = rest.recv().await {
+            if tx.send(cmd).is_err() {
+                return;
+            }
+        }
+    });
+    rx
 }
 
 /// Resolves on `Close` (or when the origin forgets the connection); ignores the rest.
