@@ -673,3 +673,36 @@ fn the_origins_commands_reach_a_fresh_connection_before_its_first_byte() {
         origin.shutdown().await;
     });
 }
+
+#[test]
+fn validation_admits_bans_and_rejects_on_both_protocols() {
+    run(async {
+        let origin = H2Origin::start(H2OriginOptions::plain(&[ip(14)]))
+            .await
+            .unwrap();
+        let target = Target {
+            host: HOST.into(),
+            addr: origin.socket_addrs()[0],
+        };
+        for base in [options(), h2c()] {
+            let h2 = base.h2_prior_knowledge;
+            let dialer = PlainDialer::new(PlainOptions {
+                validation: Some(pool_http::Validation::get("/check", 403)),
+                ..base
+            })
+            .unwrap();
+            let c = dialer.dial(&target).await.expect("admitted");
+            // The validation request is not the caller's.
+            assert_eq!(pool_http::HttpConnection::requests_sent(&c), 0, "h2c: {h2}");
+            for (status, kind) in [(403, DialErrorKind::Banned), (500, DialErrorKind::Rejected)] {
+                origin.set_status("/check", status);
+                let e = dialer.dial(&target).await.unwrap_err();
+                assert_eq!(e.kind(), kind, "h2c: {h2}: {e}");
+            }
+            origin.clear_status("/check");
+        }
+        let s = origin.stats();
+        assert_eq!((s.http1_connections, s.h2_connections), (3, 3));
+        origin.shutdown().await;
+    });
+}
