@@ -172,16 +172,24 @@ fn keep_alive_carries_sequential_requests_on_one_connection() {
         let origin = H2Origin::start(H2OriginOptions::plain(&[ip(4)]))
             .await
             .unwrap();
-        let pool = pool(options(), origin.socket_addrs());
+        // From a source address of ours (the dial is `dial_tcp`'s).
+        let source = ip(15);
+        let options = PlainOptions {
+            source_addrs: pool_dial::SourceAddrs::new(vec![source], None),
+            ..options()
+        };
+        let pool = pool(options, origin.socket_addrs());
         for i in 0..6 {
             let (status, body, _) = send(&pool, "/1k").await;
             assert_eq!((status, body.len()), (200, 1024), "#{i}");
         }
         let c = conn(&pool).await;
         assert_eq!(pool_http::HttpConnection::requests_sent(&*c), 6);
+        assert_eq!(c.info().local_addr.ip(), source);
         drop(c);
         let s = origin.stats();
         assert_eq!((s.accepted, s.requests), (1, 6));
+        assert_eq!(s.peers.iter().map(|p| p.ip()).collect::<Vec<_>>(), [source]);
         assert_eq!((s.http1_kept_alive, s.http1_closed), (5, 0));
         assert_eq!(pool.stats().dials_ok, 1);
         pool.close().await;
