@@ -1,6 +1,7 @@
 //! `http://` origins through pool-dial's `PlainDialer`: HTTP/1.1 over plain TCP (warm-up on
-//! several addresses, keep-alive reuse, `Connection: close` from either side) and HTTP/2
-//! with prior knowledge (h2c: several streams on one connection), against the testkit's
+//! several addresses, keep-alive reuse from a source address, `Connection: close` from
+//! either side, validation) and HTTP/2 with prior knowledge (h2c: several streams on one
+//! connection, validation), against the testkit's
 //! plain origin (`H2OriginOptions::plain`), Debian's nginx (a server this project did not
 //! write) and through a real proxy (squid, CONNECT). The failures are typed and bounded: a
 //! refused port, a server that accepts and never answers, an h2c dial to an HTTP/1.1-only
