@@ -22,7 +22,9 @@
 //!   receive windows ([`H2Windows`], [`ReceiveWindow`]) and their adaptive growth from a
 //!   measured bandwidth-delay product; GOAWAY sniffing ([`Sniff`], [`GoAway`]). With the
 //!   feature `h2`, `h2`'s client types implement the traits;
-//! - **auto ALPN**: [`AlpnConn`] / [`AlpnBody`], HTTP/2 or HTTP/1.1 as the server chose.
+//! - **auto ALPN**: [`AlpnConn`] / [`AlpnBody`], HTTP/2 or HTTP/1.1 as the server chose;
+//! - **`http://`**: [`PlainDialer`] → [`PlainConn`], HTTP/1.1 over plain TCP, or HTTP/2
+//!   with prior knowledge (h2c, feature `h2`) — no TLS (`docs/plain-http.md`).
 //!
 //! ## Example
 //! A TCP dial from a rotated source address, and HTTP/1.1 over it (plain text here; the
@@ -67,6 +69,7 @@ mod h2session;
 mod info;
 pub mod metrics;
 mod ping;
+mod plain;
 pub mod proxy;
 mod rotate;
 mod source;
@@ -85,6 +88,9 @@ pub use h2like::{
 pub use h2session::{H2LikeClient, H2LikeConnection, H2Session, complete_uri};
 pub use info::{CipherSuite, ProtocolVersion, TlsConnection, TlsInfo};
 pub use ping::{H2LikePing, h2_ping};
+pub use plain::{
+    PLAIN_PROFILE, PlainBody, PlainConn, PlainDialer, PlainOptions, PlainOptionsError,
+};
 pub use proxy::{
     ConnectBy, Credentials, EgressStream, Proxy, ProxyError, ProxyScheme, ProxyTls, ProxyUrlError,
     proxy_from_env,

@@ -58,6 +58,12 @@ pub struct H2OriginOptions {
     /// Mutual TLS: require a client certificate issued by the origin's CA (a handshake
     /// without one fails). Default: false.
     pub require_client_cert: bool,
+    /// No TLS: an `http://` origin on plain TCP, serving HTTP/1.1, or HTTP/2 to a client
+    /// that opens with the HTTP/2 preface (h2c with prior knowledge, RFC 9113 §3.3) —
+    /// told apart by sniffing, as a TLS connection without ALPN is. The same routes,
+    /// counters and commands (no TLS `handshakes`: `accepted` counts connections).
+    /// Default: false.
+    pub plain: bool,
 }
 
 impl Default for H2OriginOptions {
@@ -73,6 +79,7 @@ impl Default for H2OriginOptions {
             port: 0,
             http1: Http1Options::default(),
             require_client_cert: false,
+            plain: false,
         }
     }
 }
@@ -96,6 +103,16 @@ impl H2OriginOptions {
         }
     }
 
+    /// An `http://` origin (no TLS, [`plain`](Self::plain)) listening on `addrs`: HTTP/1.1,
+    /// and h2c for clients that open with the HTTP/2 preface.
+    pub fn plain(addrs: &[IpAddr]) -> Self {
+        Self {
+            addrs: addrs.to_vec(),
+            plain: true,
+            ..Self::default()
+        }
+    }
+
     /// [`new`](Self::new) with ALPN `h2` only: an HTTP/2-only origin.
     pub fn h2_only(addrs: &[IpAddr], names: &[&str], ca: &Arc<TestCa>) -> Self {
         Self {
@@ -116,7 +133,8 @@ impl H2OriginOptions {
 /// Dropping the origin aborts its tasks; [`shutdown`](Self::shutdown) also waits for them.
 pub struct H2Origin {
     shared: Arc<Shared>,
-    acceptor: TlsAcceptor,
+    /// `None`: a plain (`http://`) origin.
+    acceptor: Option<TlsAcceptor>,
     ca: Arc<TestCa>,
     names: Vec<String>,
     addrs: Vec<IpAddr>,
@@ -148,7 +166,7 @@ impl H2Origin {
         if options.require_client_cert {
             tls = ca.requiring_client_certs(tls)?;
         }
-        let acceptor = TlsAcceptor::from(Arc::new(tls));
+        let acceptor = (!options.plain).then(|| TlsAcceptor::from(Arc::new(tls)));
 
         let (port, listeners) = if options.port == 0 {
             bind_shared_port(&options.addrs, bind_listener, |l| {
@@ -433,7 +451,7 @@ fn bind_listener(addr: SocketAddr) -> io::Result<TcpListener> {
 async fn accept_loop(
     listener: TcpListener,
     shared: Arc<Shared>,
-    acceptor: TlsAcceptor,
+    acceptor: Option<TlsAcceptor>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut conns = JoinSet::new();
@@ -498,9 +516,13 @@ async fn serve_conn(
     shared: Arc<Shared>,
     tcp: TcpStream,
     local_ip: IpAddr,
-    acceptor: TlsAcceptor,
+    acceptor: Option<TlsAcceptor>,
     mut cmds: mpsc::UnboundedReceiver<Cmd>,
 ) {
+    let Some(acceptor) = acceptor else {
+        // A plain origin: HTTP/1.1 or h2c, told apart by the preface.
+        return serve_protocol(shared, BufReader::new(tcp), None, local_ip, cmds).await;
+    };
     let counters = shared.counters(local_ip);
     let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp));
     let tls = tokio::select! {
@@ -526,7 +548,21 @@ async fn serve_conn(
     shared.bump(|| {
         counters.handshakes.fetch_add(1, Ordering::SeqCst);
     });
-    let mut io = BufReader::new(tls);
+    serve_protocol(shared, BufReader::new(tls), alpn, local_ip, cmds).await;
+}
+
+/// Serves HTTP/2 or HTTP/1.1 on an established connection (TLS, or plain TCP): as `alpn`
+/// chose, else by sniffing for the HTTP/2 connection preface (prior knowledge).
+async fn serve_protocol<S>(
+    shared: Arc<Shared>,
+    mut io: BufReader<S>,
+    alpn: Option<Vec<u8>>,
+    local_ip: IpAddr,
+    mut cmds: mpsc::UnboundedReceiver<Cmd>,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let counters = shared.counters(local_ip);
     let is_h2 = match alpn.as_deref() {
         Some(b"h2") => true,
         Some(_) => false,
@@ -539,7 +575,24 @@ async fn serve_conn(
                     !buf.is_empty() && (buf.starts_with(H2_PREFACE) || H2_PREFACE.starts_with(buf)),
                 )
             });
-            matches!(sniff.await, Ok(Ok(true)))
+            let mut sniff = std::pin::pin!(sniff);
+            // The origin's commands meanwhile (a client may keep a fresh connection idle
+            // before its first byte): a close at once, the others once the protocol is
+            // known.
+            let mut early = Vec::new();
+            let sniffed = loop {
+                tokio::select! {
+                    r = &mut sniff => break matches!(r, Ok(Ok(true))),
+                    cmd = cmds.recv() => match cmd {
+                        Some(Cmd::Close) | None => return,
+                        Some(other) => early.push(other),
+                    },
+                }
+            };
+            if !early.is_empty() {
+                cmds = prepend(early, cmds);
+            }
+            sniffed
         }
     };
     if is_h2 {
@@ -553,6 +606,26 @@ async fn serve_conn(
         });
         serve_http1(shared, io, local_ip, cmds).await;
     }
+}
+
+/// `first`, then whatever `rest` yields (forwarded by a task that ends with `rest`: when
+/// the origin forgets the connection).
+fn prepend(
+    first: Vec<Cmd>,
+    mut rest: mpsc::UnboundedReceiver<Cmd>,
+) -> mpsc::UnboundedReceiver<Cmd> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    for cmd in first {
+        let _ = tx.send(cmd);
+    }
+    tokio::spawn(async move {
+        while let Some(cmd) = rest.recv().await {
+            if tx.send(cmd).is_err() {
+                return;
+            }
+        }
+    });
+    rx
 }
 
 /// Resolves on `Close` (or when the origin forgets the connection); ignores the rest.

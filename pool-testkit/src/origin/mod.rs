@@ -14,13 +14,18 @@
 //! - this file: what the origins share — `Responses`, the `x-served-by` header, and the
 //!   state an [`H2Origin`] shares with its connection tasks of either protocol (`Shared`,
 //!   `Cmd`), so `h2.rs`, `h2_request.rs` and `h1.rs` each import it from here;
-//! - [`H3Origin`] (`h3.rs`): HTTP/3 (the `h3` crate's server) over quinn.
+//! - [`H3Origin`] (`h3.rs`): HTTP/3 (the `h3` crate's server) over quinn;
+//! - [`H2OriginOptions::plain`]: the same origin without TLS (`http://`: HTTP/1.1, and h2c
+//!   by the preface);
+//! - [`NginxServer`] (`nginx.rs`): Debian's nginx serving files over `http://` (HTTP/1.1
+//!   and h2c), a server this project did not write.
 
 mod h1;
 mod h2;
 mod h2_request;
 mod h2_stats;
 mod h3;
+mod nginx;
 pub(crate) mod routes;
 
 use std::collections::{BTreeMap, HashMap};
@@ -39,6 +44,7 @@ pub use self::h3::{H3Origin, H3OriginOptions, H3Stats};
 pub use h1::{Http1Options, RandomClose};
 pub use h2::{H2Origin, H2OriginOptions};
 pub use h2_stats::OriginStats;
+pub use nginx::NginxServer;
 
 /// What an origin answers, changeable at run time: a status per path (default 200), a delay
 /// before every response, the response body.
