@@ -8,7 +8,9 @@
 //! of this process is the client's CPU alone. Routes:
 //! - `direct`: the dialer connects to the origin;
 //! - `squid`: HTTP `CONNECT 127.0.1.1:port` through squid, with Basic auth;
-//! - `microsocks`: SOCKS5 with username/password through microsocks.
+//! - `microsocks`: SOCKS5 with username/password through microsocks;
+//! - `dante`: SOCKS5 without authentication through Dante (`danted`; the testkit runs it
+//!   without a password), a second SOCKS5 server: microsocks sets no `TCP_NODELAY`.
 //!
 //! # The cells (loopback)
 //! - `h2_64`: a warm `Pool<H2Dialer>` (one connection, as a user's h2 default), 64 requests
@@ -25,8 +27,7 @@
 //!
 //! # The WAN rows
 //! A `WanRelay` at RTT 50 ms with the proxy on its **far side** (client → relay → proxy →
-//! origin, the proxy next to the origin): one front per route (origin, squid,
-//! microsocks). Measured: a dial's time and a warm h2 request's latency, sequentially. The
+//! origin, the proxy next to the origin): one front per route (origin, then each proxy). Measured: a dial's time and a warm h2 request's latency, sequentially. The
 //! relay runs in this process, so these rows carry no CPU figure.
 //!
 //! Writes `proxy.jsonl` for `cargo xtask bench` (`--only proxy` runs this bench alone).
@@ -104,6 +105,8 @@ struct Route {
     /// The proxy program, `None` for the direct route.
     server: Option<ProxyServer>,
     scheme: ProxyScheme,
+    /// Whether the proxy asks for [`USER`] and [`PASSWORD`].
+    login: bool,
     /// Why the route could not run (its proxy did not start).
     skipped: Option<String>,
 }
@@ -114,12 +117,14 @@ impl Route {
             name: "direct",
             server: None,
             scheme: ProxyScheme::Http,
+            login: false,
             skipped: None,
         }
     }
 
-    fn through(name: &'static str, kind: ProxyKind, scheme: ProxyScheme) -> Self {
-        let (server, skipped) = match ProxyServer::start(kind, Some((USER, PASSWORD))) {
+    fn through(name: &'static str, kind: ProxyKind, scheme: ProxyScheme, login: bool) -> Self {
+        let credentials = login.then_some((USER, PASSWORD));
+        let (server, skipped) = match ProxyServer::start(kind, credentials) {
             Ok(server) => (Some(server), None),
             Err(e) => (None, Some(e.to_string())),
         };
@@ -127,6 +132,7 @@ impl Route {
             name,
             server,
             scheme,
+            login,
             skipped,
         }
     }
@@ -135,10 +141,12 @@ impl Route {
     /// address, or a relay front in front of it).
     fn proxy(&self, at: Option<SocketAddr>) -> Option<Proxy> {
         let addr = at.or_else(|| self.server.as_ref().map(ProxyServer::addr))?;
-        Some(
-            Proxy::new(self.scheme, addr.ip().to_string(), addr.port())
-                .with_credentials(Credentials::new(USER, PASSWORD)),
-        )
+        let proxy = Proxy::new(self.scheme, addr.ip().to_string(), addr.port());
+        Some(if self.login {
+            proxy.with_credentials(Credentials::new(USER, PASSWORD))
+        } else {
+            proxy
+        })
     }
 }
 
@@ -451,8 +459,14 @@ fn main() {
     let origin = OriginProcess::start(1);
     let routes = [
         Route::direct(),
-        Route::through("squid", ProxyKind::Squid, ProxyScheme::Http),
-        Route::through("microsocks", ProxyKind::Microsocks, ProxyScheme::Socks5),
+        Route::through("squid", ProxyKind::Squid, ProxyScheme::Http, true),
+        Route::through(
+            "microsocks",
+            ProxyKind::Microsocks,
+            ProxyScheme::Socks5,
+            true,
+        ),
+        Route::through("dante", ProxyKind::Dante, ProxyScheme::Socks5, false),
     ];
     for route in &routes {
         if let Some(why) = &route.skipped {
