@@ -22,6 +22,9 @@
 //!   connect (to the proxy, then the proxy step) + TLS 1.3 (resumed with the ticket of the
 //!   previous dial, as a re-dial is) + the HTTP/2 handshake.
 //!
+//! Besides rate, latency and CPU, each cell records the client's context switches per
+//! request (`/proc/self/task/*/status`): how often its threads slept and woke.
+//!
 //! Each round runs every cell for every route, routes innermost, so each comparison is
 //! between neighbours in time on a shared machine; the figures are medians over rounds.
 //!
@@ -226,10 +229,31 @@ struct Clients {
     dialer: H2Dialer,
 }
 
+/// Context switches (voluntary and not) of every thread of this process so far, from
+/// `/proc/self/task/*/status`: how often the client's threads slept and woke.
+fn context_switches() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("status")).ok())
+        .flat_map(|status| {
+            status
+                .lines()
+                .filter(|l| l.contains("ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
+}
+
 /// Figures of one round of one cell.
 struct Sample {
     per_sec: f64,
     cpu_ns: f64,
+    /// The client's context switches per request (or dial).
+    switches: f64,
     p50_us: f64,
     p99_us: f64,
     errors: usize,
@@ -242,6 +266,7 @@ where
 {
     let errors = Arc::new(AtomicUsize::new(0));
     let (p, e) = (Arc::clone(pool), Arc::clone(&errors));
+    let switches = context_switches();
     let mut round = common::round(n, concurrency, move || {
         let (p, e) = (Arc::clone(&p), Arc::clone(&e));
         async move {
@@ -253,10 +278,12 @@ where
         }
     })
     .await;
+    let switches = context_switches() - switches;
     round.latencies.sort_unstable();
     Sample {
         per_sec: n as f64 / round.wall.as_secs_f64().max(1e-9),
         cpu_ns: round.cpu.as_nanos() as f64 / n as f64,
+        switches: switches as f64 / n as f64,
         p50_us: common::quantile_us(&round.latencies, 0.5),
         p99_us: common::quantile_us(&round.latencies, 0.99),
         errors: errors.load(Ordering::Relaxed),
@@ -266,6 +293,7 @@ where
 /// `n` dials of `target` one after another, each connection dropped once made.
 async fn dial_round(dialer: &H2Dialer, target: &Target, n: usize) -> Sample {
     let cpu = common::cpu_time();
+    let switches = context_switches();
     let start = Instant::now();
     let mut times = Vec::with_capacity(n);
     let mut errors = 0;
@@ -287,10 +315,12 @@ async fn dial_round(dialer: &H2Dialer, target: &Target, n: usize) -> Sample {
     }
     let wall = start.elapsed();
     let cpu = common::cpu_time() - cpu;
+    let switches = context_switches() - switches;
     times.sort_unstable();
     Sample {
         per_sec: n as f64 / wall.as_secs_f64().max(1e-9),
         cpu_ns: cpu.as_nanos() as f64 / n as f64,
+        switches: switches as f64 / n as f64,
         p50_us: common::quantile_us(&times, 0.5),
         p99_us: common::quantile_us(&times, 0.99),
         errors,
@@ -303,10 +333,11 @@ fn cell_json(cell: &str, route: &str, concurrency: usize, samples: &[Sample]) ->
         |f: fn(&Sample) -> f64| common::median(&mut samples.iter().map(f).collect::<Vec<_>>());
     let errors: usize = samples.iter().map(|s| s.errors).sum();
     format!(
-        "{{\"bench\":\"proxy\",\"kind\":\"cell\",\"cell\":\"{cell}\",\"route\":\"{route}\",\"concurrency\":{concurrency},\"rounds\":{},\"per_sec\":{:.1},\"cpu_ns\":{:.0},\"p50_us\":{:.1},\"p99_us\":{:.1},\"errors\":{errors}}}",
+        "{{\"bench\":\"proxy\",\"kind\":\"cell\",\"cell\":\"{cell}\",\"route\":\"{route}\",\"concurrency\":{concurrency},\"rounds\":{},\"per_sec\":{:.1},\"cpu_ns\":{:.0},\"switches\":{:.2},\"p50_us\":{:.1},\"p99_us\":{:.1},\"errors\":{errors}}}",
         samples.len(),
         med(|s| s.per_sec),
         med(|s| s.cpu_ns),
+        med(|s| s.switches),
         med(|s| s.p50_us),
         med(|s| s.p99_us),
     )

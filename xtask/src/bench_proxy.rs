@@ -65,6 +65,8 @@ enum Measure {
     Cpu,
     /// Median latency of a request (or dial).
     P50,
+    /// The client's context switches per request (or dial).
+    Switches,
 }
 
 /// The loopback rows: (cell, measure, label).
@@ -78,6 +80,11 @@ const ROWS: &[(&str, Measure, &str)] = &[
         "h2_64",
         Measure::Cpu,
         "h2, 64 streams: client CPU per request",
+    ),
+    (
+        "h2_64",
+        Measure::Switches,
+        "h2, 64 streams: client context switches per request",
     ),
     (
         "h2_1",
@@ -100,6 +107,11 @@ const ROWS: &[(&str, Measure, &str)] = &[
         "h1, 6 connections: client CPU per request",
     ),
     (
+        "h1_6",
+        Measure::Switches,
+        "h1, 6 connections: client context switches per request",
+    ),
+    (
         "dial",
         Measure::P50,
         "dial (TCP + proxy step + TLS 1.3 + h2): median time",
@@ -118,6 +130,7 @@ fn value(cell: Option<&Value>, measure: Measure) -> Option<f64> {
         Measure::Rate => cell["per_sec"].as_f64(),
         Measure::Cpu => cell["cpu_ns"].as_f64(),
         Measure::P50 => cell["p50_us"].as_f64().map(|us| us * 1e3),
+        Measure::Switches => cell["switches"].as_f64(),
     }
 }
 
@@ -133,6 +146,9 @@ fn shown(cell: Option<&Value>, measure: Measure) -> String {
         }
         Some(_) => match measure {
             Measure::Rate => fmt_rate(value(cell, measure)),
+            Measure::Switches => {
+                value(cell, measure).map_or("no figure".into(), |v| format!("{v:.2}"))
+            }
             _ => fmt_ns(value(cell, measure)),
         },
     }
@@ -161,12 +177,13 @@ pub(super) fn render(
     );
     out.push_str(
         "One origin (the testkit's rustls + HTTP/2 origin, ALPN `h2, http/1.1`, on \
-         127.0.1.1) in a child process; Debian's squid (HTTP `CONNECT ip:port`, Basic auth) \
+         127.0.1.1) in a child process; Debian's squid (HTTP `CONNECT ip:port`, Basic auth), \
          microsocks (SOCKS5, username/password) and Dante (SOCKS5, no login) in theirs, on \
          127.0.0.1; the client on a \
          2-thread runtime in the bench process, so the CPU figures \
          (`getrusage(RUSAGE_SELF)`) are the client's alone — the proxy's own CPU is not in \
-         them. The same dialers (`H2Dialer`, `H1Dialer`, rustls) with `TlsOptions::proxy` \
+         them; nor in the client's context switches per request (its threads' \
+         `ctxt_switches` in `/proc/self/task/*/status`: how often they slept and woke). The same dialers (`H2Dialer`, `H1Dialer`, rustls) with `TlsOptions::proxy` \
          set or not; pools warmed before measuring (one h2 connection, six h1 ones). A dial \
          is `H2Dialer::dial` back to back, each connection dropped at once (TLS resumed \
          with the previous dial's ticket, as a re-dial is). Routes take turns cell by cell \
@@ -383,7 +400,7 @@ mod tests {
 
     fn cell(cell: &str, route: &str, per_sec: f64, cpu_ns: f64, p50_us: f64) -> String {
         format!(
-            r#"{{"kind":"cell","cell":"{cell}","route":"{route}","rounds":5,"per_sec":{per_sec},"cpu_ns":{cpu_ns},"p50_us":{p50_us},"p99_us":1,"errors":0}}"#
+            r#"{{"kind":"cell","cell":"{cell}","route":"{route}","rounds":5,"per_sec":{per_sec},"cpu_ns":{cpu_ns},"switches":1.5,"p50_us":{p50_us},"p99_us":1,"errors":0}}"#
         )
     }
 
@@ -429,6 +446,12 @@ mod tests {
         );
         assert!(
             out.contains("| warm h2 request | 50.50 ms | 51.00 ms | +0.0 |"),
+            "{out}"
+        );
+        assert!(
+            out.contains(
+                "| h2, 64 streams: client context switches per request | 1.50 | 1.50 | 1.00× |"
+            ),
             "{out}"
         );
         assert!(out.contains("50 % of direct's h2 rate"), "{out}");
