@@ -90,7 +90,7 @@ impl Plan {
             }
         } else {
             Plan {
-                rounds: 5,
+                rounds: 7,
                 h2_64: 16_000,
                 h2_1: 2_000,
                 h1_6: 5_000,
