@@ -192,7 +192,10 @@ pub(super) fn render(
     let _ = write!(
         out,
         "figures are medians over {rounds} rounds. Ratios are the route's figure / direct's \
-         (rate < 1: slower; CPU and time > 1: costlier).\n\n"
+         (rate < 1: slower; CPU and time > 1: costlier). \
+         On this shared 2-core machine the loopback rates through a proxy moved by up to a \
+         quarter from one run to the next (client, origin and proxy share the cores); the \
+         round trips of the WAN rows are the stable figures.\n\n"
     );
     // The loopback table.
     out.push_str("| loopback |");
