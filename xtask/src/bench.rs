@@ -8,9 +8,10 @@
 //!   `throughput`, `warmup`, `memory`, `protocols`; `pool-redis`: `fleet`) write JSON lines to `target/hotpool-bench/*.jsonl`
 //!   (`HOTPOOL_BENCH_OUT`), and read `HOTPOOL_BENCH_QUICK` for their smaller quick sizes.
 //!
-//! - the real-path bench (`hotpool-tests`: `realpath`, see `bench_realpath.rs`) runs in its
-//!   own `cargo bench` invocation; `--only realpath` runs it alone and splices its section
-//!   into the existing report.
+//! - the real-path bench (`hotpool-tests`: `realpath`, see `bench_realpath.rs`) and the
+//!   proxies bench (`hotpool-tests`: `proxy`, see `bench_proxy.rs`) run in their own
+//!   `cargo bench` invocations; `--only realpath` or `--only proxy` runs one alone and
+//!   splices its section into the existing report (`bench_splice.rs`).
 //!
 //! `--quick` uses short criterion warm-up/measurement times and smaller sizes: a smoke
 //! run of under two minutes once built. Everything from the `## Profiling notes` heading
@@ -41,6 +42,14 @@ mod memory;
 /// Section 11: the real path (every dialer behind a WAN relay); `--only realpath`.
 #[path = "bench_realpath.rs"]
 mod realpath;
+
+/// Section 12: requests and dials through proxies vs direct; `--only proxy`.
+#[path = "bench_proxy.rs"]
+mod proxy;
+
+/// `--only NAME`: one section re-run alone and spliced into the report.
+#[path = "bench_splice.rs"]
+mod splice;
 
 /// The heading from which `BENCHMARKS.md` is kept as written by hand.
 const NOTES_HEADING: &str = "## Profiling notes";
@@ -109,7 +118,7 @@ const TARGETS: &[Target] = &[
     },
 ];
 
-/// Runs the command with its arguments (`--quick`, `--no-write`, `--only realpath`).
+/// Runs the command with its arguments (`--quick`, `--no-write`, `--only realpath|proxy`).
 pub fn run(args: &[String]) -> Result<(), String> {
     let mut quick = false;
     let mut write = true;
@@ -122,7 +131,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "--only" => only = args.next().map(String::as_str),
             other => {
                 return Err(format!(
-                    "bench: unknown argument `{other}` (expected --quick, --no-write, --only realpath)"
+                    "bench: unknown argument `{other}` (expected --quick, --no-write, --only realpath|proxy)"
                 ));
             }
         }
@@ -130,8 +139,16 @@ pub fn run(args: &[String]) -> Result<(), String> {
     let root = crate::workspace_root()?;
     match only {
         None => {}
-        Some("realpath") => return realpath::run_only(&root, quick, write),
-        Some(other) => return Err(format!("bench: --only {other}: only `realpath` runs alone")),
+        Some("realpath") => {
+            let _ = protocols::ensure_h2load();
+            return splice::run_only(&root, quick, write, &realpath::ALONE);
+        }
+        Some("proxy") => return splice::run_only(&root, quick, write, &proxy::ALONE),
+        Some(other) => {
+            return Err(format!(
+                "bench: --only {other}: only `realpath` and `proxy` run alone"
+            ));
+        }
     }
     let out = root.join("target").join("hotpool-bench");
     // Old figures must never be reported as new ones.
@@ -189,12 +206,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
             t.elapsed().as_secs_f64(),
         ));
     }
-    let t = Instant::now();
-    cargo_env(&root, &realpath::ARGS, &env)?;
-    commands.push((
-        format!("cargo {}", realpath::ARGS.join(" ")),
-        t.elapsed().as_secs_f64(),
-    ));
+    for args in [&realpath::ARGS, &proxy::ARGS] {
+        let t = Instant::now();
+        cargo_env(&root, args, &env)?;
+        commands.push((
+            format!("cargo {}", args.join(" ")),
+            t.elapsed().as_secs_f64(),
+        ));
+    }
     let ran = built.elapsed().as_secs_f64();
     let load_after = load_average();
 
@@ -453,6 +472,7 @@ fn render(root: &Path, f: &Figures, run: &Run) -> String {
         realpath::SECTION,
         realpath::peers()
     );
+    let _ = writeln!(out, "- section {}: {}", proxy::SECTION, proxy::versions());
     let _ = writeln!(
         out,
         "- mode: {} (`cargo xtask bench{}`); build {:.0} s, benches {:.0} s",
@@ -683,6 +703,7 @@ fn render(root: &Path, f: &Figures, run: &Run) -> String {
     }
     protocols::engines::render(&mut out, f, 10);
     realpath::render(&mut out, f, realpath::SECTION, &mut summary);
+    proxy::render(&mut out, f, proxy::SECTION, &mut summary);
 
     // Summary, placed after the header.
     let mut head = String::from("## Targets at a glance\n\n| target | result |\n|---|---|\n");

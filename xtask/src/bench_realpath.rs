@@ -4,20 +4,13 @@
 //! at every RTT ≥ 10 ms.
 //!
 //! `cargo xtask bench --only realpath [--quick] [--no-write]` runs this bench alone and
-//! **splices** its section into the existing `BENCHMARKS.md`: the section (from its
-//! heading to the next `## ` heading) and the `real path` rows of "Targets at a glance" are
-//! replaced, a line under "Machine and run" says when and how the section was re-run, and
-//! every other figure stays as the last full run wrote it. Its figures go to
-//! `target/hotpool-bench-realpath/`, so the full run's `target/hotpool-bench/` is left
-//! alone. (Splicing rather than re-rendering from kept JSON lines: it works in a fresh
-//! clone, where no earlier run's files exist.)
+//! splices its section into the existing `BENCHMARKS.md` (`bench_splice.rs`).
 
 use std::fmt::Write as _;
-use std::path::Path;
-use std::time::Instant;
 
 use serde_json::Value;
 
+use super::splice::Alone;
 use super::{Figures, Row, fmt_rate, fmt_ratio, table, verdict};
 
 /// The section's number and heading prefix.
@@ -25,6 +18,18 @@ pub(super) const SECTION: u32 = 11;
 const HEADING: &str = "## 11. Real path";
 /// The prefix of this section's rows in "Targets at a glance".
 const SUMMARY_PREFIX: &str = "real path";
+
+/// `--only realpath`: this section re-run alone and spliced in.
+pub(super) const ALONE: Alone = Alone {
+    name: "realpath",
+    section: SECTION,
+    heading: HEADING,
+    label: "real path",
+    summary_prefix: Some(SUMMARY_PREFIX),
+    args: &ARGS,
+    render,
+    versions: peers,
+};
 
 /// `cargo bench -p hotpool-tests --bench realpath`: its own invocation (the tests crate's
 /// features differ from the other benches' set; cargo keeps both builds).
@@ -35,105 +40,6 @@ pub(super) fn peers() -> String {
     let curl = super::command_line("curl", &["--version"]);
     let curl = curl.lines().next().unwrap_or("unknown").to_owned();
     format!("curl: {curl}; h2load as above")
-}
-
-/// `--only realpath`: runs the bench alone and splices its section into `BENCHMARKS.md`.
-pub(super) fn run_only(root: &Path, quick: bool, write: bool) -> Result<(), String> {
-    let out = root.join("target").join("hotpool-bench-realpath");
-    let _ = std::fs::remove_dir_all(&out);
-    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    let mut env: Vec<(&str, String)> = vec![("HOTPOOL_BENCH_OUT", out.display().to_string())];
-    if quick {
-        env.push(("HOTPOOL_BENCH_QUICK", "1".to_owned()));
-    }
-    let _ = super::protocols::ensure_h2load();
-    let started = Instant::now();
-    super::cargo_env(root, &ARGS, &env)?;
-    let secs = started.elapsed().as_secs_f64();
-    let figures = Figures::load(&out)?;
-    let mut section = String::new();
-    let mut summary = Vec::new();
-    render(&mut section, &figures, SECTION, &mut summary);
-    if section.is_empty() {
-        return Err(format!(
-            "the realpath bench left no figures in {}",
-            out.display()
-        ));
-    }
-    let path = root.join("BENCHMARKS.md");
-    let previous = std::fs::read_to_string(&path).unwrap_or_default();
-    let note = format!(
-        "- section {SECTION} (real path) re-run alone on {} with `cargo xtask bench --only realpath{}` ({secs:.0} s, build included; load average after: {}); {}",
-        super::date(),
-        if quick { " --quick" } else { "" },
-        super::load_average(),
-        peers(),
-    );
-    let report = splice(&previous, &section, &summary, &note);
-    if write {
-        std::fs::write(&path, report)
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-        eprintln!("xtask: spliced section {SECTION} into {}", path.display());
-    } else {
-        println!("{section}");
-    }
-    Ok(())
-}
-
-/// `previous` with this section, its summary rows and the header note replaced (or added:
-/// the section before the profiling notes, the rows at the end of the summary table, the
-/// note at the end of "Machine and run").
-fn splice(previous: &str, section: &str, summary: &[(String, String)], note: &str) -> String {
-    let mut text = previous.to_owned();
-    // The section.
-    match text.find(HEADING) {
-        Some(at) => {
-            let end = text[at + HEADING.len()..]
-                .find("\n## ")
-                .map_or(text.len(), |i| at + HEADING.len() + i + 1);
-            text.replace_range(at..end, section);
-        }
-        None => {
-            let at = text.find(super::NOTES_HEADING).unwrap_or(text.len());
-            text.insert_str(at, section);
-        }
-    }
-    // The summary rows: the old ones out, the new ones at the end of the table.
-    let mut lines: Vec<String> = text.lines().map(str::to_owned).collect();
-    lines.retain(|l| !l.starts_with(&format!("| {SUMMARY_PREFIX}")));
-    lines.retain(|l| !l.starts_with(&format!("- section {SECTION} (real path) re-run")));
-    let table_end = lines
-        .iter()
-        .position(|l| l == "## Targets at a glance")
-        .and_then(|h| {
-            lines[h..]
-                .iter()
-                .position(|l| l.starts_with('|'))
-                .map(|first| h + first)
-        })
-        .map(|first| {
-            first
-                + lines[first..]
-                    .iter()
-                    .take_while(|l| l.starts_with('|'))
-                    .count()
-        });
-    if let Some(end) = table_end {
-        for (i, (name, v)) in summary.iter().enumerate() {
-            lines.insert(end + i, format!("| {name} | {v} |"));
-        }
-    }
-    // The note, at the end of "Machine and run" (before its blank line).
-    if let Some(h) = lines.iter().position(|l| l == "## Machine and run") {
-        let end = lines[h + 2..]
-            .iter()
-            .position(String::is_empty)
-            .map_or(lines.len(), |i| h + 2 + i);
-        lines.insert(end, note.to_owned());
-    }
-    let mut joined = lines.join("\n");
-    joined.push('\n');
-    joined
 }
 
 /// The clients in column order: (JSON `client`, column label).
@@ -483,51 +389,5 @@ mod tests {
         assert_eq!(summary[0].1, "**met**");
         assert_eq!(summary[1].1, "**missed**");
         assert_eq!(summary[2].1, "no figure");
-    }
-
-    #[test]
-    fn splice_replaces_the_section_and_its_summary_rows_only() {
-        let previous = "# Benchmarks\n\n## Machine and run\n\n- date: x\n\n## Targets at a glance\n\n| target | result |\n|---|---|\n| a | **met** |\n| real path: old | **missed** |\n\n## 10. Engines\n\nten\n\n## 11. Real path: old\n\nold figures\n\n## Profiling notes\n\nnotes\n";
-        let summary = vec![("real path: h2".to_owned(), "**met**".to_owned())];
-        let text = splice(
-            previous,
-            "## 11. Real path: new\n\nnew figures\n\n",
-            &summary,
-            "- section 11 (real path) re-run alone",
-        );
-        assert!(
-            text.contains("- date: x\n- section 11 (real path) re-run alone\n\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("| a | **met** |\n| real path: h2 | **met** |\n\n"),
-            "{text}"
-        );
-        assert!(!text.contains("old"), "{text}");
-        assert!(
-            text.contains(
-                "ten\n\n## 11. Real path: new\n\nnew figures\n\n## Profiling notes\n\nnotes\n"
-            ),
-            "{text}"
-        );
-        // Spliced again: one note, one set of rows.
-        let again = splice(
-            &text,
-            "## 11. Real path: new\n\nnew figures\n\n",
-            &summary,
-            "- section 11 (real path) re-run alone",
-        );
-        assert_eq!(again, text);
-        // No section yet: it goes before the profiling notes.
-        let fresh = splice(
-            "# B\n\n## Profiling notes\n\nn\n",
-            "## 11. Real path\n\nx\n\n",
-            &[],
-            "- n",
-        );
-        assert!(
-            fresh.contains("## 11. Real path\n\nx\n\n## Profiling notes"),
-            "{fresh}"
-        );
     }
 }
