@@ -18,6 +18,9 @@
 //! - [`Validation`] and [`classify`]: the "hot connect" request and its one admit /
 //!   banned / rejected classification (banned by default: [`DEFAULT_BANNED_STATUS`]),
 //!   used by the dialers' validation ([`validate`]) and by HTTP health probes;
+//! - [`decode_response`]: response decompression (gzip, deflate, br, zstd) as the body
+//!   streams, bounded by [`DecodeLimits`] (a decompression bomb is
+//!   [`RequestError::Decode`]), and [`DEFAULT_ACCEPT_ENCODING`];
 //! - [`RequestError`]: one error type for every protocol;
 //! - [`metrics`]: the request metrics, and a tracing span per request (host, addr,
 //!   protocol, method, status, duration), the same for every protocol.
@@ -87,6 +90,7 @@
 
 mod body;
 mod connection;
+mod decode;
 mod error;
 mod lease;
 pub mod metrics;
@@ -108,6 +112,10 @@ pub use http_body_util::{Empty, Full};
 
 pub use body::{Body, DEFAULT_COLLECT_LIMIT};
 pub use connection::HttpConnection;
+pub use decode::{
+    DECODE_CHUNK, DEFAULT_ACCEPT_ENCODING, DecodeError, DecodeLimits, Decoded, Encoding,
+    MAX_CODINGS, ZSTD_MAX_WINDOW, decode_response,
+};
 pub use error::{BoxError, DEFAULT_MAX_RESPONSE_HEADER_SIZE, PeerLimit, RequestError};
 pub use lease::{
     Attempts, HttpLeaseExt, MAX_ATTEMPTS, MAX_REFUSALS, MAX_SKIPPED, send, send_with,
