@@ -16,6 +16,7 @@
 //!   `Cmd`), so `h2.rs`, `h2_request.rs` and `h1.rs` each import it from here;
 //! - [`H3Origin`] (`h3.rs`): HTTP/3 (the `h3` crate's server) over quinn.
 
+mod encoded;
 mod h1;
 mod h2;
 mod h2_request;
@@ -36,6 +37,7 @@ use crate::net::lock;
 use h2_stats::Counters;
 
 pub use self::h3::{H3Origin, H3OriginOptions, H3Stats};
+pub use encoded::{BOMB_DECODED_SIZE, CODINGS, MAX_ENCODED_CONTENT, bomb, encode, encoded_content};
 pub use h1::{Http1Options, RandomClose};
 pub use h2::{H2Origin, H2OriginOptions};
 pub use h2_stats::OriginStats;
