@@ -115,6 +115,11 @@ pub enum RequestError {
     /// decompression bomb). Never retried.
     #[error("response body not decoded: {0}")]
     Decode(#[from] crate::DecodeError),
+    /// A redirect could not be followed: too many, a missing or malformed `Location`, a
+    /// body that cannot be sent again (see [`RedirectError`](crate::RedirectError)).
+    /// Never retried.
+    #[error("redirect not followed: {0}")]
+    Redirect(#[from] crate::RedirectError),
     /// No response headers within the request's deadline, or a response body idle for
     /// longer than its body-idle timeout (see [`RequestOptions`](crate::RequestOptions)).
     #[error("no response within {0:?}")]
@@ -165,7 +170,7 @@ impl RequestError {
 
     /// A short name of the kind, for metric labels and reports: `pool`, `not_sent`,
     /// `refused`, `refused_too_often`, `connection_lost`, `protocol`, `request_body`, `invalid_request`,
-    /// `body_too_large`, `peer_limit`, `decode`, `timeout`.
+    /// `body_too_large`, `peer_limit`, `decode`, `redirect`, `timeout`.
     pub fn kind(&self) -> &'static str {
         match self {
             RequestError::Pool(_) => "pool",
@@ -179,6 +184,7 @@ impl RequestError {
             RequestError::BodyTooLarge { .. } => "body_too_large",
             RequestError::PeerLimit { .. } => "peer_limit",
             RequestError::Decode(_) => "decode",
+            RequestError::Redirect(_) => "redirect",
             RequestError::Timeout(_) => "timeout",
         }
     }

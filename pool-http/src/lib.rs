@@ -21,6 +21,8 @@
 //! - [`decode_response`]: response decompression (gzip, deflate, br, zstd) as the body
 //!   streams, bounded by [`DecodeLimits`] (a decompression bomb is
 //!   [`RequestError::Decode`]), and [`DEFAULT_ACCEPT_ENCODING`];
+//! - [`Redirects`] under a [`RedirectPolicy`]: the redirect rules, sans-IO (what to send
+//!   next for a 3xx, or a typed [`RedirectError`]);
 //! - [`RequestError`]: one error type for every protocol;
 //! - [`metrics`]: the request metrics, and a tracing span per request (host, addr,
 //!   protocol, method, status, duration), the same for every protocol.
@@ -95,6 +97,7 @@ mod error;
 mod lease;
 pub mod metrics;
 mod options;
+mod redirect;
 mod request_body;
 mod service;
 mod validation;
@@ -123,6 +126,10 @@ pub use lease::{
 };
 pub use options::{BodyIdleTimeout, DEFAULT_REQUEST_TIMEOUT, RequestOptions, Timeout};
 pub use pool_core::Protocol;
+pub use redirect::{
+    DEFAULT_MAX_REDIRECTS, NextBody, NextRequest, RedirectAction, RedirectError, RedirectPolicy,
+    Redirects, SentBody, SentRequest, is_redirect,
+};
 pub use request_body::{BufferedBody, Replayable, Streaming};
 pub use service::PoolService;
 pub use validation::{DEFAULT_BANNED_STATUS, Validation, Verdict, classify, validate};
