@@ -525,3 +525,9 @@ fn names_and_the_error_kind() {
         "response body not decoded: decoded body larger than 10 bytes"
     );
 }
+
+#[test]
+fn a_decoded_body_is_send_when_its_inner_body_is() {
+    fn send<T: Send>() {}
+    send::<Decoded<Frames>>();
+}
