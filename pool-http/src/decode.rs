@@ -364,11 +364,55 @@ enum Pull {
     End,
 }
 
+/// A stage's unconsumed input: the last frame as it came (no copy), or, once a decoder
+/// needed more than that frame held (a zstd block, a gzip trailer split across frames),
+/// a buffer the next frames are appended to — amortised, so a peer sending one-byte
+/// frames costs no re-copying. At most one of the two holds bytes.
+#[derive(Default)]
+struct Input {
+    frame: Bytes,
+    joined: BytesMut,
+}
+
+impl Input {
+    fn bytes(&self) -> &[u8] {
+        if self.joined.is_empty() {
+            &self.frame
+        } else {
+            &self.joined
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.frame.len() + self.joined.len()
+    }
+
+    fn advance(&mut self, n: usize) {
+        if self.joined.is_empty() {
+            self.frame.advance(n);
+        } else {
+            self.joined.advance(n);
+        }
+    }
+
+    fn push(&mut self, data: Bytes) {
+        if !self.joined.is_empty() {
+            self.joined.extend_from_slice(&data);
+        } else if self.frame.is_empty() {
+            self.frame = data;
+        } else {
+            self.joined.extend_from_slice(&self.frame);
+            self.joined.extend_from_slice(&data);
+            self.frame = Bytes::new();
+        }
+    }
+}
+
 /// One coding's decoder with its unconsumed input.
 struct Stage {
     codec: Box<dyn Codec>,
     encoding: Encoding,
-    pending: Bytes,
+    pending: Input,
     /// Where the next output goes: split off as a chunk is produced, renewed when short.
     out: BytesMut,
     received: u64,
@@ -380,7 +424,7 @@ impl Stage {
         Self {
             codec: codec::codec(encoding),
             encoding,
-            pending: Bytes::new(),
+            pending: Input::default(),
             out: BytesMut::new(),
             received: 0,
             input_ended: false,
@@ -389,14 +433,7 @@ impl Stage {
 
     fn feed(&mut self, data: Bytes) {
         self.received += data.len() as u64;
-        if self.pending.is_empty() {
-            self.pending = data;
-        } else {
-            let mut joined = BytesMut::with_capacity(self.pending.len() + data.len());
-            joined.extend_from_slice(&self.pending);
-            joined.extend_from_slice(&data);
-            self.pending = joined.freeze();
-        }
+        self.pending.push(data);
     }
 
     /// The next decoded chunk of this stage.
@@ -405,7 +442,7 @@ impl Stage {
             if self.out.len() < DECODE_CHUNK / 4 {
                 self.out = BytesMut::zeroed(DECODE_CHUNK);
             }
-            let step = self.codec.decode(&self.pending, &mut self.out)?;
+            let step = self.codec.decode(self.pending.bytes(), &mut self.out)?;
             self.pending.advance(step.consumed);
             if step.written > 0 {
                 return Ok(Pull::Data(self.out.split_to(step.written).freeze()));
@@ -423,7 +460,7 @@ impl Stage {
                 return Ok(Pull::NeedInput);
             }
             // An empty body (`Content-Encoding` on nothing) is tolerated, as browsers do.
-            if self.received == 0 || (self.pending.is_empty() && self.codec.at_end()) {
+            if self.received == 0 || (self.pending.len() == 0 && self.codec.at_end()) {
                 return Ok(Pull::End);
             }
             return Err(DecodeError::Truncated {

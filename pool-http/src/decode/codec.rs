@@ -37,7 +37,7 @@ pub(super) trait Codec: Send {
 /// The decoder of `encoding`.
 pub(super) fn codec(encoding: Encoding) -> Box<dyn Codec> {
     match encoding {
-        Encoding::Gzip => Box::new(Gzip::Header),
+        Encoding::Gzip => Box::new(Gzip::Header(GzipHeader::Fixed)),
         Encoding::Deflate => Box::new(Deflate(None)),
         Encoding::Brotli => Box::new(Brotli::new()),
         Encoding::Zstd => Box::new(Zstd::new()),
@@ -127,8 +127,8 @@ impl Codec for Deflate {
 /// browsers do), each a header, a raw deflate stream, and a CRC-32 + length trailer that
 /// is checked.
 enum Gzip {
-    /// Before a member's header.
-    Header,
+    /// In a member's header (parsed as it arrives: a long name costs no re-scan).
+    Header(GzipHeader),
     /// In a member's deflate stream.
     Body { flate: Box<Flate>, crc: Crc },
     /// After a member's deflate stream: its 8-byte trailer is next.
@@ -137,98 +137,183 @@ enum Gzip {
     MemberEnd,
 }
 
-/// The length of the gzip header at the start of `b`, `None` while it is incomplete.
-fn gzip_header_len(b: &[u8]) -> Result<Option<usize>, DecodeError> {
-    const FHCRC: u8 = 2;
-    const FEXTRA: u8 = 4;
-    const FNAME: u8 = 8;
-    const FCOMMENT: u8 = 16;
-    let check = |i: usize, ok: &dyn Fn(u8) -> bool, what: &str| match b.get(i) {
-        Some(&v) if !ok(v) => Err(corrupt(Encoding::Gzip, what)),
-        _ => Ok(()),
-    };
-    check(0, &|v| v == 0x1f, "not a gzip header")?;
-    check(1, &|v| v == 0x8b, "not a gzip header")?;
-    check(2, &|v| v == 8, "gzip compression method is not deflate")?;
-    check(3, &|v| v & 0xe0 == 0, "reserved gzip header flags set")?;
-    if b.len() < 10 {
-        return Ok(None);
-    }
-    let flags = b[3];
-    let mut pos = 10;
-    if flags & FEXTRA != 0 {
-        let Some(len) = b.get(pos..pos + 2) else {
-            return Ok(None);
-        };
-        pos += 2 + usize::from(u16::from_le_bytes([len[0], len[1]]));
-    }
-    for flag in [FNAME, FCOMMENT] {
-        if flags & flag != 0 {
-            match b
-                .get(pos..)
-                .and_then(|rest| rest.iter().position(|&c| c == 0))
-            {
-                Some(nul) => pos += nul + 1,
-                None => return Ok(None),
-            }
+/// Where a gzip header's parse is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GzipHeader {
+    /// The 10 fixed bytes.
+    Fixed,
+    /// The 2-byte length of the extra field.
+    ExtraLen { flags: u8 },
+    /// Skipping the extra field: bytes left.
+    Extra { flags: u8, left: usize },
+    /// Skipping the file name, up to its NUL.
+    Name { flags: u8 },
+    /// Skipping the comment, up to its NUL.
+    Comment { flags: u8 },
+    /// The 2-byte header CRC.
+    HeaderCrc,
+}
+
+const FHCRC: u8 = 2;
+const FEXTRA: u8 = 4;
+const FNAME: u8 = 8;
+const FCOMMENT: u8 = 16;
+
+impl GzipHeader {
+    /// The part after the extra field, by the flags.
+    fn after_extra(flags: u8) -> Option<GzipHeader> {
+        if flags & FNAME != 0 {
+            Some(GzipHeader::Name { flags })
+        } else {
+            GzipHeader::after_name(flags)
         }
     }
-    if flags & FHCRC != 0 {
-        pos += 2;
+
+    fn after_name(flags: u8) -> Option<GzipHeader> {
+        if flags & FCOMMENT != 0 {
+            Some(GzipHeader::Comment { flags })
+        } else {
+            GzipHeader::after_comment(flags)
+        }
     }
-    Ok((b.len() >= pos).then_some(pos))
+
+    fn after_comment(flags: u8) -> Option<GzipHeader> {
+        (flags & FHCRC != 0).then_some(GzipHeader::HeaderCrc)
+    }
+
+    /// Parses from the front of `input`: the bytes consumed and the next part (`None`:
+    /// the header is complete). Consuming nothing means more contiguous input is needed.
+    fn parse(self, input: &[u8]) -> Result<(usize, Option<GzipHeader>), DecodeError> {
+        let fixed = |n: usize| input.get(..n);
+        Ok(match self {
+            GzipHeader::Fixed => {
+                let check = |i: usize, ok: bool, what: &str| match input.get(i) {
+                    Some(_) if !ok => Err(corrupt(Encoding::Gzip, what)),
+                    _ => Ok(()),
+                };
+                check(0, input.first() == Some(&0x1f), "not a gzip header")?;
+                check(1, input.get(1) == Some(&0x8b), "not a gzip header")?;
+                check(
+                    2,
+                    input.get(2) == Some(&8),
+                    "compression method is not deflate",
+                )?;
+                check(
+                    3,
+                    input.get(3).is_some_and(|f| f & 0xe0 == 0),
+                    "reserved flags set",
+                )?;
+                let Some(header) = fixed(10) else {
+                    return Ok((0, Some(self)));
+                };
+                let flags = header[3];
+                let next = if flags & FEXTRA != 0 {
+                    Some(GzipHeader::ExtraLen { flags })
+                } else {
+                    GzipHeader::after_extra(flags)
+                };
+                (10, next)
+            }
+            GzipHeader::ExtraLen { flags } => match fixed(2) {
+                Some(len) => {
+                    let left = usize::from(u16::from_le_bytes([len[0], len[1]]));
+                    (2, Some(GzipHeader::Extra { flags, left }))
+                }
+                None => (0, Some(self)),
+            },
+            GzipHeader::Extra { flags, left } => {
+                let n = left.min(input.len());
+                if n == left {
+                    (n, GzipHeader::after_extra(flags))
+                } else {
+                    (
+                        n,
+                        Some(GzipHeader::Extra {
+                            flags,
+                            left: left - n,
+                        }),
+                    )
+                }
+            }
+            GzipHeader::Name { flags } | GzipHeader::Comment { flags } => {
+                match input.iter().position(|&b| b == 0) {
+                    Some(nul) if self == (GzipHeader::Name { flags }) => {
+                        (nul + 1, GzipHeader::after_name(flags))
+                    }
+                    Some(nul) => (nul + 1, GzipHeader::after_comment(flags)),
+                    None => (input.len(), Some(self)),
+                }
+            }
+            GzipHeader::HeaderCrc => match fixed(2) {
+                Some(_) => (2, None),
+                None => (0, Some(self)),
+            },
+        })
+    }
 }
 
 impl Codec for Gzip {
     fn decode(&mut self, input: &[u8], out: &mut [u8]) -> Result<Step, DecodeError> {
-        match self {
-            Gzip::Header | Gzip::MemberEnd => {
-                if input.is_empty() {
-                    return Ok(Step::default());
+        // Through as many parts as the input allows; back with the first output (or when
+        // stuck: `consumed` then says whether anything moved).
+        let mut consumed = 0;
+        loop {
+            let rest = &input[consumed..];
+            match self {
+                Gzip::MemberEnd => match rest.first() {
+                    None => break,
+                    Some(&0x1f) => *self = Gzip::Header(GzipHeader::Fixed),
+                    Some(_) => {
+                        return Err(corrupt(Encoding::Gzip, "data after the end of the stream"));
+                    }
+                },
+                Gzip::Header(part) => {
+                    let (n, next) = part.parse(rest)?;
+                    consumed += n;
+                    match next {
+                        None => {
+                            *self = Gzip::Body {
+                                flate: Box::new(Flate::new(false, Encoding::Gzip)),
+                                crc: Crc::new(),
+                            }
+                        }
+                        Some(next) if n == 0 && next == *part => break,
+                        Some(next) => *part = next,
+                    }
                 }
-                if matches!(self, Gzip::MemberEnd) && input[0] != 0x1f {
-                    return Err(corrupt(Encoding::Gzip, "data after the end of the stream"));
+                Gzip::Body { flate, crc } => {
+                    let step = flate.decode(rest, out)?;
+                    crc.update(&out[..step.written]);
+                    if flate.ended {
+                        let crc = std::mem::take(crc);
+                        *self = Gzip::Trailer { crc };
+                    }
+                    return Ok(Step {
+                        consumed: consumed + step.consumed,
+                        written: step.written,
+                    });
                 }
-                let Some(len) = gzip_header_len(input)? else {
-                    return Ok(Step::default());
-                };
-                *self = Gzip::Body {
-                    flate: Box::new(Flate::new(false, Encoding::Gzip)),
-                    crc: Crc::new(),
-                };
-                Ok(Step {
-                    consumed: len,
-                    written: 0,
-                })
-            }
-            Gzip::Body { flate, crc } => {
-                let step = flate.decode(input, out)?;
-                crc.update(&out[..step.written]);
-                if flate.ended {
-                    let crc = std::mem::take(crc);
-                    *self = Gzip::Trailer { crc };
+                Gzip::Trailer { crc } => {
+                    let Some(trailer) = rest.get(..8) else {
+                        break;
+                    };
+                    let sum = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
+                    let len = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
+                    if sum != crc.sum() {
+                        return Err(corrupt(Encoding::Gzip, "CRC-32 mismatch"));
+                    }
+                    if len != crc.amount() {
+                        return Err(corrupt(Encoding::Gzip, "length mismatch"));
+                    }
+                    consumed += 8;
+                    *self = Gzip::MemberEnd;
                 }
-                Ok(step)
-            }
-            Gzip::Trailer { crc } => {
-                let Some(trailer) = input.get(..8) else {
-                    return Ok(Step::default());
-                };
-                let sum = u32::from_le_bytes([trailer[0], trailer[1], trailer[2], trailer[3]]);
-                let len = u32::from_le_bytes([trailer[4], trailer[5], trailer[6], trailer[7]]);
-                if sum != crc.sum() {
-                    return Err(corrupt(Encoding::Gzip, "CRC-32 mismatch"));
-                }
-                if len != crc.amount() {
-                    return Err(corrupt(Encoding::Gzip, "length mismatch"));
-                }
-                *self = Gzip::MemberEnd;
-                Ok(Step {
-                    consumed: 8,
-                    written: 0,
-                })
             }
         }
+        Ok(Step {
+            consumed,
+            written: 0,
+        })
     }
 
     fn at_end(&self) -> bool {

@@ -206,6 +206,40 @@ async fn deflate_is_zlib_or_raw_and_gzip_may_have_several_members() {
 }
 
 #[tokio::test]
+async fn every_gzip_header_field_is_skipped_even_one_byte_at_a_time() {
+    let data = content(10_000);
+    // FEXTRA (empty), FNAME (100 KiB long), FCOMMENT, FHCRC; one-byte frames (the
+    // header is parsed as it comes, never re-scanned).
+    let mut gz = vec![0x1f, 0x8b, 8, 4 | 8 | 16 | 2, 0, 0, 0, 0, 0, 0xff, 0, 0];
+    gz.extend(std::iter::repeat_n(b'n', 100 << 10));
+    gz.push(0);
+    gz.extend_from_slice(b"a comment\0");
+    gz.extend_from_slice(&[0xAB, 0xCD]);
+    gz.extend(raw_deflate(&data));
+    let mut crc = flate2::Crc::new();
+    crc.update(&data);
+    gz.extend_from_slice(&crc.sum().to_le_bytes());
+    gz.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    let decoded = decode(
+        &[Encoding::Gzip],
+        Frames::split(&gz, 1),
+        DecodeLimits::default(),
+    )
+    .await;
+    assert_eq!(decoded.unwrap(), data);
+    // A header that is not gzip's: corrupt at once.
+    let e = decode_error(
+        decode(
+            &[Encoding::Gzip],
+            Frames::split(b"\x1f\x8b\x07", 1),
+            DecodeLimits::default(),
+        )
+        .await,
+    );
+    assert!(matches!(e, DecodeError::Corrupt { .. }), "{e}");
+}
+
+#[tokio::test]
 async fn zstd_frames_follow_each_other_and_skippable_frames_are_skipped() {
     let data = content(200_000);
     let mut stream = vec![0x50, 0x2A, 0x4D, 0x18, 3, 0, 0, 0, 9, 9, 9];
