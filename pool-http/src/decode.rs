@@ -24,6 +24,27 @@
 //! the decoders' windows (deflate 32 KiB, brotli ≤ 16 MiB by RFC 7932, zstd ≤ 8 MiB,
 //! enforced: RFC 9659) — never the body. Corrupt or truncated data is a typed error
 //! too. See `docs/decompression.md`.
+//!
+//! ```
+//! use std::io::Write as _;
+//! use http_body_util::BodyExt as _;
+//! use pool_http::{DecodeLimits, Full, decode_response};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+//! gzip.write_all(b"hello, decoded")?;
+//! let response = http::Response::builder()
+//!     .header("content-encoding", "gzip")
+//!     .body(Full::new(bytes::Bytes::from(gzip.finish()?)))?;
+//!
+//! let response = decode_response(response, DecodeLimits::default());
+//! assert!(response.headers().get("content-encoding").is_none());
+//! let body = response.into_body().collect().await?.to_bytes();
+//! assert_eq!(body, "hello, decoded");
+//! # Ok(())
+//! # }
+//! ```
 
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};

@@ -25,6 +25,26 @@
 //!   as browsers allow ~20 and curl 50): one more is [`RedirectError::TooMany`].
 //!
 //! See `docs/redirects.md`.
+//!
+//! ```
+//! use http::{HeaderMap, Method, StatusCode, Uri};
+//! use pool_http::{NextBody, RedirectAction, RedirectPolicy, Redirects, SentBody, SentRequest};
+//!
+//! let mut chain = Redirects::new(RedirectPolicy::default());
+//! let uri: Uri = "https://a.test/form".parse().unwrap();
+//! let mut headers = HeaderMap::new();
+//! headers.insert("authorization", "Bearer t".parse().unwrap());
+//! let sent = SentRequest { method: &Method::POST, uri: &uri, headers: &headers, body: SentBody::Replayable };
+//! let mut answer = HeaderMap::new();
+//! answer.insert("location", "https://b.test/done".parse().unwrap());
+//!
+//! let RedirectAction::Follow(next) = chain.next(sent, StatusCode::SEE_OTHER, &answer).unwrap() else {
+//!     unreachable!("a 303 with a location is followed");
+//! };
+//! assert_eq!((next.method, next.body), (Method::GET, NextBody::Empty));
+//! assert_eq!(next.uri, "https://b.test/done");
+//! assert!(next.headers.get("authorization").is_none(), "another origin");
+//! ```
 
 use http::{HeaderMap, Method, StatusCode, Uri, header};
 
