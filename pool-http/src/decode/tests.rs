@@ -565,3 +565,65 @@ fn a_decoded_body_is_send_when_its_inner_body_is() {
     fn send<T: Send>() {}
     send::<Decoded<Frames>>();
 }
+
+/// Decodes at once: every frame of a [`Frames`] body is ready, so no runtime is needed.
+fn decode_now(codings: &[Encoding], body: Frames) -> Result<Vec<u8>, RequestError> {
+    use http_body::Body as _;
+    let mut body = Decoded::new(body, codings, DecodeLimits::UNLIMITED);
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    let mut out = Vec::new();
+    loop {
+        match Pin::new(&mut body).poll_frame(&mut cx) {
+            Poll::Ready(Some(frame)) => out.extend_from_slice(&frame?.into_data().unwrap()),
+            Poll::Ready(None) => return Ok(out),
+            Poll::Pending => panic!("the frames are all ready"),
+        }
+    }
+}
+
+/// `bytes` cut at these lengths (cycled), the last piece whatever is left.
+fn cut(bytes: &[u8], lengths: &[usize]) -> Frames {
+    let mut pieces = Vec::new();
+    let mut at = 0;
+    for len in lengths.iter().cycle() {
+        if at >= bytes.len() {
+            break;
+        }
+        let end = bytes.len().min(at + len);
+        pieces.push(bytes[at..end].to_vec());
+        at = end;
+    }
+    Frames::data(pieces)
+}
+
+mod props {
+    use proptest::prelude::*;
+
+    use super::{ALL, content, cut, decode_now, encode};
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// Whatever the data, the coding (one, or two stacked) and where the frames are
+        /// cut, the decoded body is the data.
+        #[test]
+        fn any_data_cut_anywhere_decodes_back(
+            data in prop_oneof![
+                proptest::collection::vec(any::<u8>(), 0..4000),
+                (0usize..60_000).prop_map(content),
+            ],
+            lengths in proptest::collection::vec(1usize..3000, 1..8),
+            first in 0usize..4,
+            second in proptest::option::of(0usize..4),
+        ) {
+            let mut codings = vec![ALL[first]];
+            let mut encoded = encode(ALL[first], &data);
+            if let Some(second) = second {
+                codings.push(ALL[second]);
+                encoded = encode(ALL[second], &encoded);
+            }
+            let decoded = decode_now(&codings, cut(&encoded, &lengths));
+            prop_assert_eq!(decoded.map_err(|e| TestCaseError::fail(e.to_string()))?, data);
+        }
+    }
+}
