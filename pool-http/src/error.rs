@@ -110,6 +110,16 @@ pub enum RequestError {
         #[source]
         source: BoxError,
     },
+    /// The response body could not be decoded from its `Content-Encoding`: corrupt,
+    /// truncated, or over a [`DecodeLimits`](crate::DecodeLimits) bound (a
+    /// decompression bomb). Never retried.
+    #[error("response body not decoded: {0}")]
+    Decode(#[from] crate::DecodeError),
+    /// A redirect could not be followed: too many, a missing or malformed `Location`, a
+    /// body that cannot be sent again (see [`RedirectError`](crate::RedirectError)).
+    /// Never retried.
+    #[error("redirect not followed: {0}")]
+    Redirect(#[from] crate::RedirectError),
     /// No response headers within the request's deadline, or a response body idle for
     /// longer than its body-idle timeout (see [`RequestOptions`](crate::RequestOptions)).
     #[error("no response within {0:?}")]
@@ -160,7 +170,7 @@ impl RequestError {
 
     /// A short name of the kind, for metric labels and reports: `pool`, `not_sent`,
     /// `refused`, `refused_too_often`, `connection_lost`, `protocol`, `request_body`, `invalid_request`,
-    /// `body_too_large`, `peer_limit`, `timeout`.
+    /// `body_too_large`, `peer_limit`, `decode`, `redirect`, `timeout`.
     pub fn kind(&self) -> &'static str {
         match self {
             RequestError::Pool(_) => "pool",
@@ -173,8 +183,19 @@ impl RequestError {
             RequestError::InvalidRequest(_) => "invalid_request",
             RequestError::BodyTooLarge { .. } => "body_too_large",
             RequestError::PeerLimit { .. } => "peer_limit",
+            RequestError::Decode(_) => "decode",
+            RequestError::Redirect(_) => "redirect",
             RequestError::Timeout(_) => "timeout",
         }
+    }
+}
+
+/// A body that cannot fail (`Full`, `Empty`) has `Infallible` errors: they convert, so
+/// such a body can stand where a body with [`RequestError`]s is expected (e.g. in
+/// [`Decoded`](crate::Decoded)).
+impl From<std::convert::Infallible> for RequestError {
+    fn from(never: std::convert::Infallible) -> Self {
+        match never {}
     }
 }
 

@@ -18,6 +18,11 @@
 //! - [`Validation`] and [`classify`]: the "hot connect" request and its one admit /
 //!   banned / rejected classification (banned by default: [`DEFAULT_BANNED_STATUS`]),
 //!   used by the dialers' validation ([`validate`]) and by HTTP health probes;
+//! - [`decode_response`]: response decompression (gzip, deflate, br, zstd) as the body
+//!   streams, bounded by [`DecodeLimits`] (a decompression bomb is
+//!   [`RequestError::Decode`]), and [`DEFAULT_ACCEPT_ENCODING`];
+//! - [`Redirects`] under a [`RedirectPolicy`]: the redirect rules, sans-IO (what to send
+//!   next for a 3xx, or a typed [`RedirectError`]);
 //! - [`RequestError`]: one error type for every protocol;
 //! - [`metrics`]: the request metrics, and a tracing span per request (host, addr,
 //!   protocol, method, status, duration), the same for every protocol.
@@ -87,10 +92,12 @@
 
 mod body;
 mod connection;
+mod decode;
 mod error;
 mod lease;
 pub mod metrics;
 mod options;
+mod redirect;
 mod request_body;
 mod service;
 mod validation;
@@ -108,6 +115,10 @@ pub use http_body_util::{Empty, Full};
 
 pub use body::{Body, DEFAULT_COLLECT_LIMIT};
 pub use connection::HttpConnection;
+pub use decode::{
+    DECODE_CHUNK, DEFAULT_ACCEPT_ENCODING, DecodeError, DecodeLimits, Decoded, Encoding,
+    MAX_CODINGS, ZSTD_MAX_WINDOW, decode_response,
+};
 pub use error::{BoxError, DEFAULT_MAX_RESPONSE_HEADER_SIZE, PeerLimit, RequestError};
 pub use lease::{
     Attempts, HttpLeaseExt, MAX_ATTEMPTS, MAX_REFUSALS, MAX_SKIPPED, send, send_with,
@@ -115,6 +126,10 @@ pub use lease::{
 };
 pub use options::{BodyIdleTimeout, DEFAULT_REQUEST_TIMEOUT, RequestOptions, Timeout};
 pub use pool_core::Protocol;
+pub use redirect::{
+    DEFAULT_MAX_REDIRECTS, NextBody, NextRequest, RedirectAction, RedirectError, RedirectPolicy,
+    Redirects, SentBody, SentRequest, is_redirect,
+};
 pub use request_body::{BufferedBody, Replayable, Streaming};
 pub use service::PoolService;
 pub use validation::{DEFAULT_BANNED_STATUS, Validation, Verdict, classify, validate};

@@ -242,9 +242,16 @@ async fn respond(
     req: http::Request<Incoming>,
 ) -> http::Response<ResponseBody> {
     shared.record_languages(local_ip, req.headers().get_all(header::ACCEPT_LANGUAGE));
-    let reply = routes::reply(&shared.responses, req.uri().path())
-        .settle()
-        .await;
+    let reply = routes::answer(
+        &shared.responses,
+        routes::Asked {
+            method: req.method(),
+            uri: req.uri(),
+            headers: req.headers(),
+        },
+    )
+    .settle()
+    .await;
     let refused = matches!(reply, Reply::Refuse);
     let (status, headers, body) = match reply {
         Reply::Full {

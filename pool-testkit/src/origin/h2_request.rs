@@ -50,9 +50,16 @@ pub(super) async fn handle_h2_request(
         let chunk = chunk?;
         let _ = body.flow_control().release_capacity(chunk.len());
     }
-    let (status, headers, body) = match routes::reply(&shared.responses, parts.uri.path())
-        .settle()
-        .await
+    let (status, headers, body) = match routes::answer(
+        &shared.responses,
+        routes::Asked {
+            method: &parts.method,
+            uri: &parts.uri,
+            headers: &parts.headers,
+        },
+    )
+    .settle()
+    .await
     {
         Reply::Full {
             status,

@@ -639,9 +639,16 @@ async fn serve_request(
             }
         }
     }
-    let reply = routes::reply(&shared.responses, request.uri().path())
-        .settle()
-        .await;
+    let reply = routes::answer(
+        &shared.responses,
+        routes::Asked {
+            method: request.method(),
+            uri: request.uri(),
+            headers: request.headers(),
+        },
+    )
+    .settle()
+    .await;
     let mut stall_after = false;
     let (status, headers, body, streamed) = match reply {
         Reply::Full {

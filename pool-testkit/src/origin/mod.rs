@@ -20,6 +20,7 @@
 //! - [`NginxServer`] (`nginx.rs`): Debian's nginx serving files over `http://` (HTTP/1.1
 //!   and h2c), a server this project did not write.
 
+mod encoded;
 mod h1;
 mod h2;
 mod h2_request;
@@ -41,6 +42,7 @@ use crate::net::lock;
 use h2_stats::Counters;
 
 pub use self::h3::{H3Origin, H3OriginOptions, H3Stats};
+pub use encoded::{BOMB_DECODED_SIZE, CODINGS, MAX_ENCODED_CONTENT, bomb, encode, encoded_content};
 pub use h1::{Http1Options, RandomClose};
 pub use h2::{H2Origin, H2OriginOptions};
 pub use h2_stats::OriginStats;

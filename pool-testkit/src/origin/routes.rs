@@ -12,6 +12,11 @@
 //! | `/slow/{ms}` | the `/` reply after `{ms}` milliseconds |
 //! | `/stall` | nothing: the response headers are never sent |
 //! | `/stall-body` | 200, headers and one chunk, then nothing |
+//! | `/encoded/{coding}/{n}` | 200, the first `n` bytes of [`encoded_content`](super::encoded_content) encoded in `{coding}` (`gzip`, `deflate`, `deflate-raw`, `br`, `zstd`: [`CODINGS`](super::CODINGS)) with its `content-encoding`; 400 for an unknown coding or `n` over [`MAX_ENCODED_CONTENT`](super::MAX_ENCODED_CONTENT) |
+//! | `/bomb/{coding}` | 200, a small body in `{coding}` that decodes to [`BOMB_DECODED_SIZE`](super::BOMB_DECODED_SIZE) (1 GiB) of zeros |
+//! | `/echo` | 200, `text/plain`: `{METHOD} {path?query}`, then each request header as `name: value`, sorted, one a line |
+//! | `/redirect/{status}/{n}` | `n` > 0: `{status}` (a 3xx) with `location: /redirect/{status}/{n-1}` (the query kept); `n` = 0: the `/echo` reply; 400 for a status that is not a redirection |
+//! | `/redirect-to?status={s}&url={url}` | `{s}` (default 302) with `location: {url}` — `url` comes last, the rest of the query, percent-decoded (`%26` for `&`) |
 //! | anything else (`/` included) | 200, the origin's body |
 //!
 //! The origin's response delay ([`Responses::set_delay`]) comes before every reply
@@ -20,9 +25,20 @@
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 
-use super::Responses;
+use super::{Responses, encoded};
+
+/// What the routes read of a request.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Asked<'a> {
+    /// The method.
+    pub(crate) method: &'a Method,
+    /// The request target (path and query are read).
+    pub(crate) uri: &'a Uri,
+    /// The request headers.
+    pub(crate) headers: &'a HeaderMap,
+}
 
 /// The chunk size of a streamed `/bytes/{n}` body.
 pub(crate) const STREAM_CHUNK: usize = 16 * 1024;
@@ -125,10 +141,23 @@ fn full(status: StatusCode, body: Bytes) -> Reply {
     }
 }
 
-/// What the origin answers for `path` (the request target without its query string).
-pub(crate) fn reply(responses: &Responses, path: &str) -> Reply {
-    let path = path.split('?').next().unwrap_or("/");
-    let route = route(responses, path);
+/// What the origin answers for a `GET` of `target` (path and query) with no headers.
+#[cfg(test)]
+pub(crate) fn reply(responses: &Responses, target: &str) -> Reply {
+    let uri: Uri = target.parse().expect("a request target");
+    answer(
+        responses,
+        Asked {
+            method: &Method::GET,
+            uri: &uri,
+            headers: &HeaderMap::new(),
+        },
+    )
+}
+
+/// What the origin answers to `asked`.
+pub(crate) fn answer(responses: &Responses, asked: Asked<'_>) -> Reply {
+    let route = route(responses, asked);
     match responses.current_delay() {
         Some(delay) => Reply::Delayed {
             delay,
@@ -138,7 +167,8 @@ pub(crate) fn reply(responses: &Responses, path: &str) -> Reply {
     }
 }
 
-fn route(responses: &Responses, path: &str) -> Reply {
+fn route(responses: &Responses, asked: Asked<'_>) -> Reply {
+    let path = asked.uri.path();
     if let Some(status) = responses.status_override(path) {
         return full(status, responses.body().clone());
     }
@@ -183,8 +213,143 @@ fn route(responses: &Responses, path: &str) -> Reply {
             headers: text_headers(),
             first: Bytes::from_static(b"first chunk, then nothing"),
         },
+        (Some("encoded"), Some(rest)) => encoded_reply(rest),
+        (Some("bomb"), Some(coding)) => {
+            match (encoded::bomb(coding), encoded::content_encoding(coding)) {
+                (Some(body), Some(encoding)) => Reply::Full {
+                    status: StatusCode::OK,
+                    headers: encoded_headers("application/octet-stream", encoding),
+                    body,
+                },
+                _ => full(StatusCode::BAD_REQUEST, Bytes::new()),
+            }
+        }
+        (Some("echo"), None) => echo(asked),
+        (Some("redirect"), Some(rest)) => redirect(asked, rest),
+        (Some("redirect-to"), None) => redirect_to(asked.uri.query().unwrap_or("")),
         _ => full(StatusCode::OK, responses.body().clone()),
     }
+}
+
+fn encoded_headers(content_type: &'static str, encoding: &'static str) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::CONTENT_ENCODING, HeaderValue::from_static(encoding));
+    h
+}
+
+/// `/encoded/{coding}/{n}`.
+fn encoded_reply(rest: &str) -> Reply {
+    let Some((coding, n)) = rest.split_once('/') else {
+        return full(StatusCode::BAD_REQUEST, Bytes::new());
+    };
+    let n = n
+        .parse::<usize>()
+        .ok()
+        .filter(|&n| n <= encoded::MAX_ENCODED_CONTENT);
+    match (n, encoded::content_encoding(coding)) {
+        (Some(n), Some(encoding)) => match encoded::encode(coding, &encoded::encoded_content(n)) {
+            Some(body) => Reply::Full {
+                status: StatusCode::OK,
+                headers: encoded_headers("text/plain", encoding),
+                body: Bytes::from(body),
+            },
+            None => full(StatusCode::BAD_REQUEST, Bytes::new()),
+        },
+        _ => full(StatusCode::BAD_REQUEST, Bytes::new()),
+    }
+}
+
+/// `/echo`: the method, the target, the headers.
+fn echo(asked: Asked<'_>) -> Reply {
+    let target = asked.uri.path_and_query().map_or("/", |p| p.as_str());
+    let mut lines: Vec<String> = asked
+        .headers
+        .iter()
+        .map(|(name, value)| format!("{name}: {}", String::from_utf8_lossy(value.as_bytes())))
+        .collect();
+    lines.sort();
+    let mut body = format!("{} {target}\n", asked.method);
+    for line in lines {
+        body.push_str(&line);
+        body.push('\n');
+    }
+    full(StatusCode::OK, Bytes::from(body))
+}
+
+fn redirect_status(code: &str) -> Option<StatusCode> {
+    code.parse::<u16>()
+        .ok()
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .filter(StatusCode::is_redirection)
+}
+
+fn redirect_reply(status: StatusCode, location: &str) -> Reply {
+    let mut headers = text_headers();
+    match HeaderValue::from_str(location) {
+        Ok(value) => {
+            headers.insert(header::LOCATION, value);
+            Reply::Full {
+                status,
+                headers,
+                body: Bytes::new(),
+            }
+        }
+        Err(_) => full(StatusCode::BAD_REQUEST, Bytes::new()),
+    }
+}
+
+/// `/redirect/{status}/{n}`.
+fn redirect(asked: Asked<'_>, rest: &str) -> Reply {
+    let parsed = rest
+        .split_once('/')
+        .and_then(|(code, n)| Some((redirect_status(code)?, n.parse::<u32>().ok()?)));
+    let Some((status, n)) = parsed else {
+        return full(StatusCode::BAD_REQUEST, Bytes::new());
+    };
+    if n == 0 {
+        return echo(asked);
+    }
+    let query = asked
+        .uri
+        .query()
+        .map(|q| format!("?{q}"))
+        .unwrap_or_default();
+    redirect_reply(
+        status,
+        &format!("/redirect/{}/{}{query}", status.as_u16(), n - 1),
+    )
+}
+
+/// `/redirect-to?status={s}&url={url}`.
+fn redirect_to(query: &str) -> Reply {
+    let (params, url) = match query.find("url=") {
+        Some(at) if at == 0 || query[..at].ends_with('&') => (&query[..at], &query[at + 4..]),
+        _ => return full(StatusCode::BAD_REQUEST, Bytes::new()),
+    };
+    let status = params
+        .split('&')
+        .find_map(|p| p.strip_prefix("status="))
+        .map_or(Some(StatusCode::FOUND), redirect_status);
+    match (status, percent_decode(url)) {
+        (Some(status), Some(url)) => redirect_reply(status, &url),
+        _ => full(StatusCode::BAD_REQUEST, Bytes::new()),
+    }
+}
+
+/// `%XX` escapes decoded (`None` when one is malformed or the result is not UTF-8).
+fn percent_decode(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let hex = [bytes.next()?, bytes.next()?];
+            out.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+        } else {
+            out.push(b);
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 #[cfg(test)]
@@ -303,6 +468,130 @@ mod tests {
                 delay: Duration::from_millis(5),
                 reply: Box::new(Reply::Stall),
             }
+        );
+    }
+
+    fn location(r: &Reply) -> Option<&str> {
+        match r {
+            Reply::Full { headers, .. } => headers.get(header::LOCATION)?.to_str().ok(),
+            _ => None,
+        }
+    }
+
+    fn body_of(r: &Reply) -> &[u8] {
+        match r {
+            Reply::Full { body, .. } => body,
+            other => panic!("not a full reply: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn encoded_bodies_carry_their_coding_and_decode_to_the_content() {
+        for (coding, encoding) in encoded::CODINGS {
+            let r = reply(&responses(), &format!("/encoded/{coding}/5000"));
+            let Reply::Full {
+                status,
+                headers,
+                body,
+            } = &r
+            else {
+                panic!("{r:?}");
+            };
+            assert_eq!(*status, StatusCode::OK);
+            assert_eq!(headers[header::CONTENT_ENCODING], encoding);
+            assert_eq!(
+                **body,
+                encoded::encode(coding, &encoded::encoded_content(5000)).unwrap()[..]
+            );
+            assert_eq!(
+                headers[header::CONTENT_ENCODING],
+                match reply(&responses(), &format!("/bomb/{coding}")) {
+                    Reply::Full { headers, .. } => headers[header::CONTENT_ENCODING].clone(),
+                    other => panic!("{other:?}"),
+                }
+            );
+        }
+        for bad in [
+            "/encoded/lzma/10",
+            "/encoded/gzip/x",
+            "/encoded/gzip",
+            "/bomb/lzma",
+        ] {
+            assert_eq!(
+                status_of(&reply(&responses(), bad)),
+                StatusCode::BAD_REQUEST,
+                "{bad}"
+            );
+        }
+        let too_big = format!("/encoded/gzip/{}", encoded::MAX_ENCODED_CONTENT + 1);
+        assert_eq!(
+            status_of(&reply(&responses(), &too_big)),
+            StatusCode::BAD_REQUEST
+        );
+    }
+
+    #[test]
+    fn redirect_chains_count_down_to_the_echo() {
+        let r = responses();
+        let first = reply(&r, "/redirect/301/2?keep=1");
+        assert_eq!(status_of(&first), StatusCode::MOVED_PERMANENTLY);
+        assert_eq!(location(&first), Some("/redirect/301/1?keep=1"));
+        let second = reply(&r, "/redirect/301/1?keep=1");
+        assert_eq!(location(&second), Some("/redirect/301/0?keep=1"));
+        let last = reply(&r, "/redirect/301/0?keep=1");
+        assert_eq!(status_of(&last), StatusCode::OK);
+        assert_eq!(body_of(&last), b"GET /redirect/301/0?keep=1\n");
+        for status in [302, 303, 307, 308] {
+            let r = reply(&r, &format!("/redirect/{status}/1"));
+            assert_eq!(status_of(&r).as_u16(), status);
+            assert_eq!(location(&r), Some(&*format!("/redirect/{status}/0")));
+        }
+        for bad in [
+            "/redirect/200/1",
+            "/redirect/302/x",
+            "/redirect/302",
+            "/redirect/abc/1",
+        ] {
+            assert_eq!(status_of(&reply(&r, bad)), StatusCode::BAD_REQUEST, "{bad}");
+        }
+    }
+
+    #[test]
+    fn redirect_to_answers_the_url_given() {
+        let r = responses();
+        let to = reply(&r, "/redirect-to?url=https://b.test:8443/echo?x=1%26y=2");
+        assert_eq!(status_of(&to), StatusCode::FOUND);
+        assert_eq!(location(&to), Some("https://b.test:8443/echo?x=1&y=2"));
+        let to = reply(&r, "/redirect-to?status=307&url=http://127.0.0.3:8080/");
+        assert_eq!(status_of(&to), StatusCode::TEMPORARY_REDIRECT);
+        assert_eq!(location(&to), Some("http://127.0.0.3:8080/"));
+        for bad in [
+            "/redirect-to",
+            "/redirect-to?status=200&url=/x",
+            "/redirect-to?url=%zz",
+            "/redirect-to?url=a%0Ab",
+        ] {
+            assert_eq!(status_of(&reply(&r, bad)), StatusCode::BAD_REQUEST, "{bad}");
+        }
+    }
+
+    #[test]
+    fn echo_names_the_method_target_and_headers() {
+        let uri: Uri = "/echo?q=1".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, HeaderValue::from_static("a=1"));
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer t"));
+        let r = answer(
+            &responses(),
+            Asked {
+                method: &Method::POST,
+                uri: &uri,
+                headers: &headers,
+            },
+        );
+        assert_eq!(
+            body_of(&r),
+            b"POST /echo?q=1\nauthorization: Bearer t\ncookie: a=1\n"
         );
     }
 

@@ -170,6 +170,12 @@ pub struct GetArgs {
     /// limit — the body is streamed, never held whole.
     #[arg(long = "max-filesize", value_name = "BYTES")]
     pub max_filesize: Option<u64>,
+    /// Print the body as the server sent it: not decoded from its `Content-Encoding`
+    /// (gzip, deflate, br, zstd). By default the body is decoded, within a 100:1 ratio
+    /// after its first MiB (a decompression bomb is an error) and `--max-filesize` for the
+    /// decoded size. `Accept-Encoding` is sent either way.
+    #[arg(long = "raw")]
+    pub raw: bool,
     #[command(flatten)]
     pub target: TargetArgs,
 }

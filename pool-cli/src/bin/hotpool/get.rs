@@ -1,5 +1,6 @@
 //! `hotpool get URL`: one request through the pool, like `curl`: the body on stdout (or
-//! `-o FILE`), `-i` for the status line and headers, `--json` for a report.
+//! `-o FILE`), `-i` for the status line and headers, `--json` for a report. It sends
+//! `Accept-Encoding: gzip, deflate, br, zstd` and decodes the body (`--raw`: as sent).
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -23,8 +24,12 @@ struct GetJson {
     transport: &'static str,
     status: u16,
     version: String,
+    /// The response headers as received (`content-encoding` included).
     headers: Vec<(String, String)>,
+    /// The body's bytes as written (decoded unless `--raw`).
     body_bytes: usize,
+    /// Whether the body was decoded from its `content-encoding`.
+    decoded: bool,
     /// Where the body went (`-o`), if anywhere.
     output: Option<String>,
     elapsed_ms: f64,
@@ -55,7 +60,7 @@ async fn get_with<D: Dialer<Conn: HttpConnection>>(
     let result = fetch(global, args, &stack, host, url).await;
     let elapsed = started.elapsed();
     stack.stop().await;
-    let (parts, body_bytes) = result?;
+    let (parts, body_bytes, decoded) = result?;
     if global.json {
         let out = GetJson {
             url: args.url.clone(),
@@ -73,6 +78,7 @@ async fn get_with<D: Dialer<Conn: HttpConnection>>(
                 })
                 .collect(),
             body_bytes,
+            decoded,
             output: args.output.as_ref().map(|p| p.display().to_string()),
             elapsed_ms: elapsed.as_secs_f64() * 1e3,
         };
@@ -84,18 +90,27 @@ async fn get_with<D: Dialer<Conn: HttpConnection>>(
 /// Sends the request and streams the body to `-o FILE` or stdout (with `--json`, only to
 /// `-o`), chunk by chunk: a large body is never held whole, and no size limit applies
 /// unless `--max-filesize` sets one (a `content-length` above it fails before anything is
-/// written; a body growing past it fails there, the bytes written so far left in place as
-/// curl does). Deadlines are pool-http's (`--timeout` / `pool.request_timeout` for the
-/// headers, the body-idle timeout between chunks).
+/// written; a body growing past it — as sent, or decoded — fails there, the bytes written
+/// so far left in place as curl does). Deadlines are pool-http's (`--timeout` /
+/// `pool.request_timeout` for the headers, the body-idle timeout between chunks). The
+/// body is decoded from its `content-encoding` unless `--raw` (`pool_http::decode_response`,
+/// default bounds plus `--max-filesize`); `-i` and `--json` show the headers as received.
+/// Returns the head as received, the bytes written, and whether they were decoded.
 async fn fetch<D: Dialer<Conn: HttpConnection>>(
     global: &Global,
     args: &GetArgs,
     stack: &Stack<D>,
     host: &HostSpec,
     url: &Url,
-) -> Result<(http::response::Parts, usize), Error> {
+) -> Result<(http::response::Parts, usize, bool), Error> {
     let failed = |e: &dyn std::fmt::Display| Error::new(format!("get {}: {e}", args.url));
-    let request = stack::get_request(&url.path).map_err(|e| failed(&e))?;
+    let mut request = stack::get_request(&url.path).map_err(|e| failed(&e))?;
+    // Browser profiles carry no Accept-Encoding value of their own: Chrome, Edge and
+    // Firefox send this same one (Safari omits zstd).
+    request.headers_mut().insert(
+        http::header::ACCEPT_ENCODING,
+        http::HeaderValue::from_static(pool_http::DEFAULT_ACCEPT_ENCODING),
+    );
     let max = args
         .max_filesize
         .map(|m| usize::try_from(m).unwrap_or(usize::MAX));
@@ -103,7 +118,20 @@ async fn fetch<D: Dialer<Conn: HttpConnection>>(
     let response = pool_http::send_with(&stack.pools, &host.name, request, &options)
         .await
         .map_err(|e| failed(&e))?;
-    let (parts, mut body) = response.into_parts();
+    let received = response.headers().clone();
+    let response = if args.raw {
+        let (parts, body) = response.into_parts();
+        http::Response::from_parts(parts, pool_http::Decoded::pass(body))
+    } else {
+        let limits = pool_http::DecodeLimits {
+            max_decoded: args.max_filesize,
+            ..pool_http::DecodeLimits::default()
+        };
+        pool_http::decode_response(response, limits)
+    };
+    let (mut parts, mut body) = response.into_parts();
+    let decoded = body.is_decoding();
+    parts.headers = received;
     let too_large = |limit: u64| {
         Error::new(format!(
             "get {}: the body is larger than --max-filesize {limit} bytes",
@@ -145,6 +173,10 @@ async fn fetch<D: Dialer<Conn: HttpConnection>>(
                 sink.flush().map_err(write_failed)?;
                 return Err(too_large(limit as u64));
             }
+            Err(pool_http::RequestError::Decode(pool_http::DecodeError::TooLarge { limit })) => {
+                sink.flush().map_err(write_failed)?;
+                return Err(too_large(limit));
+            }
             Err(e) => return Err(failed(&e)),
         };
         if let Ok(data) = frame.into_data() {
@@ -153,7 +185,7 @@ async fn fetch<D: Dialer<Conn: HttpConnection>>(
         }
     }
     sink.flush().map_err(write_failed)?;
-    Ok((parts, written))
+    Ok((parts, written, decoded))
 }
 
 /// The response's `content-length`, when it has a valid one.
