@@ -21,6 +21,13 @@ impl Body {
     where
         D: Dialer<Conn: HttpConnection> + 'static,
     {
+        Self::boxed(body)
+    }
+
+    /// Any body of the request layer's error type (a decoded one).
+    pub(crate) fn boxed(
+        body: impl http_body::Body<Data = Bytes, Error = RequestError> + Send + 'static,
+    ) -> Self {
         Self {
             inner: Box::pin(body),
         }

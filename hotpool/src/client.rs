@@ -8,17 +8,18 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderName, HeaderValue, Method, Request, Uri};
+use http::{Method, Request, Uri};
 use pool_config::{Config, Transport};
 use pool_core::Dialer;
-use pool_http::{Full, HttpConnection, RequestError};
+use pool_http::{DecodeLimits, Full, HttpConnection, RedirectPolicy, RequestError};
 use tokio::sync::OnceCell;
 
+use crate::request::{Choices, RequestBuilder};
 use crate::stack::{self, HostSpec, HostStack};
 use crate::{Body, Error, Response};
 
 /// What a URL without a scheme is told.
-const NOT_ABSOLUTE: &str = "not an absolute URL (https://host/path)";
+pub(crate) const NOT_ABSOLUTE: &str = "not an absolute URL (https://host/path or http://…)";
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -75,6 +76,8 @@ where
 /// Which pool a URL goes to: one per (scheme, host, port).
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct HostKey {
+    /// `https` (true) or `http`.
+    tls: bool,
     host: String,
     port: u16,
 }
@@ -83,11 +86,15 @@ struct HostKey {
 /// requests wait for the same start; a failed start is tried again by the next request).
 type HostSlot = Arc<OnceCell<Arc<dyn HostPool>>>;
 
-struct Inner {
+pub(crate) struct Inner {
     config: Config,
     /// The transport of hosts without a `[[hosts]]` entry.
     transport: Transport,
     hosts: Mutex<HashMap<HostKey, HostSlot>>,
+    /// Which redirects are followed.
+    pub(crate) redirects: RedirectPolicy,
+    /// How response bodies are decoded (`None`: not at all, no `Accept-Encoding` sent).
+    pub(crate) decode: Option<DecodeLimits>,
 }
 
 /// An HTTP client over hot pools: one pool per host, started on first use (resolved by
@@ -107,7 +114,7 @@ struct Inner {
 /// ```
 #[derive(Clone)]
 pub struct Client {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl std::fmt::Debug for Client {
@@ -139,6 +146,8 @@ impl Client {
         ClientBuilder {
             config: Config::default(),
             transport: Transport::Auto,
+            redirects: RedirectPolicy::default(),
+            decode: Some(DecodeLimits::default()),
         }
     }
 
@@ -176,23 +185,26 @@ impl Client {
             url: url.to_owned(),
             request: Request::builder().method(method),
             body: Bytes::new(),
-            via: None,
+            choices: Choices::default(),
         }
     }
 
-    /// Sends `request` (its URI absolute: `https://host[:port]/path`).
+    /// Sends `request` (its URI absolute: `https://host[:port]/path` or `http://…`):
+    /// redirects followed and the body decoded as the client is configured.
     ///
     /// # Errors
     /// A URL that cannot be requested, a host that cannot be set up or resolved, or the
-    /// request layer's error.
+    /// request layer's error (a redirect or decoding problem included).
     pub async fn request<B: Into<Bytes>>(&self, request: Request<B>) -> Result<Response, Error> {
-        self.send(request, None).await
+        let (parts, body) = request.into_parts();
+        let request = Request::from_parts(parts, body.into());
+        self.send(request, &Choices::default()).await
     }
 
-    /// [`Client::request`] through the egress labelled `via` (`None`: the rotation picks).
-    async fn send<B: Into<Bytes>>(
+    /// One request on the pool of its URL's host (through the egress `via`, if given).
+    pub(crate) async fn send_once(
         &self,
-        request: Request<B>,
+        request: Request<Bytes>,
         via: Option<&str>,
     ) -> Result<Response, Error> {
         let url = request.uri().to_string();
@@ -200,7 +212,7 @@ impl Client {
         let (key, path) = target(&parts.uri, &url)?;
         parts.uri = path;
         let pool = self.host(&key, &url).await?;
-        let request = Request::from_parts(parts, Full::new(body.into()));
+        let request = Request::from_parts(parts, Full::new(body));
         let Some(sending) = pool.send(request, via) else {
             let egress = via.unwrap_or_default().to_owned();
             return Err(Error::Egress { url, egress });
@@ -238,6 +250,10 @@ impl Client {
         let mut spec = HostSpec::new(key.host.clone(), Some(key.port), cfg);
         if spec.entry.is_none() {
             spec.transport = self.inner.transport;
+        }
+        if !key.tls {
+            // `http://`: HTTP/1.1 over TCP, or h2c for a `[[hosts]]` entry with `h2`.
+            return running(cfg, stack::plain_dialers(cfg, &spec)?, &spec).await;
         }
         #[cfg(feature = "boring")]
         if stack::uses_boring(cfg)
@@ -304,14 +320,9 @@ where
 
 /// The pool a URL goes to and the URI sent on it (path and query).
 fn target(uri: &Uri, url: &str) -> Result<(HostKey, Uri), Error> {
-    let port = match uri.scheme_str() {
-        Some("https") => 443,
-        Some("http") => {
-            return Err(Error::url(
-                url,
-                "http:// is not supported yet (https:// only)",
-            ));
-        }
+    let (tls, port) = match uri.scheme_str() {
+        Some("https") => (true, 443),
+        Some("http") => (false, 80),
         Some(other) => return Err(Error::url(url, format!("unsupported scheme {other:?}"))),
         None => return Err(Error::url(url, NOT_ABSOLUTE)),
     };
@@ -324,6 +335,7 @@ fn target(uri: &Uri, url: &str) -> Result<(HostKey, Uri), Error> {
         return Err(Error::url(url, "no host"));
     }
     let key = HostKey {
+        tls,
         host: host.to_ascii_lowercase(),
         port: authority.port_u16().unwrap_or(port),
     };
@@ -338,6 +350,8 @@ fn target(uri: &Uri, url: &str) -> Result<(HostKey, Uri), Error> {
 pub struct ClientBuilder {
     config: Config,
     transport: Transport,
+    redirects: RedirectPolicy,
+    decode: Option<DecodeLimits>,
 }
 
 impl ClientBuilder {
@@ -367,6 +381,28 @@ impl ClientBuilder {
         self
     }
 
+    /// Which redirects are followed: by default up to 10 (`RedirectPolicy::default()`),
+    /// `RedirectPolicy::NONE` returns every 3xx as it is (`docs/redirects.md`).
+    pub fn redirects(mut self, policy: RedirectPolicy) -> Self {
+        self.redirects = policy;
+        self
+    }
+
+    /// Response bodies decoded (gzip, deflate, br, zstd) within `limits`, and
+    /// `Accept-Encoding: gzip, deflate, br, zstd` sent unless a request sets its own
+    /// (the default, with `DecodeLimits::default()`: at most 100:1 after 1 MiB;
+    /// `docs/decompression.md`).
+    pub fn decode(mut self, limits: DecodeLimits) -> Self {
+        self.decode = Some(limits);
+        self
+    }
+
+    /// Bodies returned as sent, no `Accept-Encoding` added.
+    pub fn no_decode(mut self) -> Self {
+        self.decode = None;
+        self
+    }
+
     /// The client.
     ///
     /// # Errors
@@ -378,67 +414,9 @@ impl ClientBuilder {
                 config: self.config,
                 transport: self.transport,
                 hosts: Mutex::new(HashMap::new()),
+                redirects: self.redirects,
+                decode: self.decode,
             }),
         })
-    }
-}
-
-/// A request being built: [`Client::get`], [`Client::post`], [`Client::request_builder`].
-#[derive(Debug)]
-#[must_use]
-pub struct RequestBuilder {
-    client: Client,
-    url: String,
-    request: http::request::Builder,
-    body: Bytes,
-    via: Option<String>,
-}
-
-impl RequestBuilder {
-    /// Sends the request through this egress of its host (a proxy's label,
-    /// `scheme://host:port`, as in [`HostStack::egresses`](crate::HostStack::egresses)),
-    /// whatever `[egress] rotation` would pick: the per-request override.
-    pub fn egress(mut self, label: impl Into<String>) -> Self {
-        self.via = Some(label.into());
-        self
-    }
-
-    /// Adds a header.
-    pub fn header<K, V>(mut self, name: K, value: V) -> Self
-    where
-        HeaderName: TryFrom<K>,
-        <HeaderName as TryFrom<K>>::Error: Into<http::Error>,
-        HeaderValue: TryFrom<V>,
-        <HeaderValue as TryFrom<V>>::Error: Into<http::Error>,
-    {
-        self.request = self.request.header(name, value);
-        self
-    }
-
-    /// The request body (sent again as is when the request is retried).
-    pub fn body(mut self, body: impl Into<Bytes>) -> Self {
-        self.body = body.into();
-        self
-    }
-
-    /// Sends the request.
-    ///
-    /// # Errors
-    /// As [`Client::request`]; a header that does not parse is an [`Error::Url`] naming
-    /// the URL.
-    pub async fn send(self) -> Result<Response, Error> {
-        if !self.url.contains("://") {
-            return Err(Error::url(&self.url, NOT_ABSOLUTE));
-        }
-        let uri: Uri = self
-            .url
-            .parse()
-            .map_err(|e| Error::url(&self.url, format!("not a URL: {e}")))?;
-        let request = self
-            .request
-            .uri(uri)
-            .body(self.body)
-            .map_err(|e| Error::url(&self.url, e.to_string()))?;
-        self.client.send(request, self.via.as_deref()).await
     }
 }

@@ -32,14 +32,16 @@ mod error;
 mod options;
 #[cfg(feature = "boring")]
 mod options_boring;
+mod request;
 pub mod stack;
 
 pub use body::Body;
-pub use client::{Client, ClientBuilder, RequestBuilder};
+pub use client::{Client, ClientBuilder};
 pub use error::Error;
 pub use options::ConfigOptions;
 pub use pool_config::{Config, ConfigError, Transport};
-pub use pool_http::{Protocol, RequestError};
+pub use pool_http::{DecodeLimits, Protocol, RedirectPolicy, RequestError};
+pub use request::{RequestBuilder, ResponseUrl};
 pub use stack::HostStack;
 
 /// A response: status, headers and a streamed [`Body`].

@@ -152,6 +152,31 @@ pub trait ConfigOptions {
         }
     }
 
+    /// The options of the plain `http://` dialer ([`PlainDialer`](pool_dial::PlainDialer)):
+    /// as [`ConfigOptions::tls_options`] without TLS; HTTP/2 with prior knowledge (h2c)
+    /// when the host's transport is `h2`, else HTTP/1.1; the `[h2]` windows for h2c.
+    ///
+    /// # Errors
+    /// As [`ConfigOptions::tls_options`].
+    fn plain_options(
+        &self,
+        host: Option<&HostConfig>,
+    ) -> Result<pool_dial::PlainOptions, ConfigError> {
+        let cfg = self.config();
+        Ok(pool_dial::PlainOptions {
+            conn_timeout: cfg.pool.conn_timeout,
+            test_timeout: cfg.pool.test_timeout,
+            source_addrs: source_addrs(cfg),
+            tcp: tcp_options(cfg),
+            proxy: self.proxy_for(host)?,
+            validation: validation(cfg)?,
+            max_response_header_size: cfg.pool.max_response_header_size,
+            h2_prior_knowledge: host.is_some_and(|h| h.transport == pool_config::Transport::H2),
+            h2_windows: self.h2_windows(),
+            ..pool_dial::PlainOptions::default()
+        })
+    }
+
     /// The `pool-dns` options: `[dns]` (`name_servers`, then `[[dns.servers]]`),
     /// `pool.dns_update_interval`, and the `[tls]` trust for encrypted servers.
     fn dns_options(&self) -> pool_dns::DnsOptions {

@@ -186,6 +186,27 @@ pub fn https_dialers(
     )
 }
 
+/// The plain `http://` dialers for `host` from the config (one per egress): HTTP/1.1, or
+/// h2c with prior knowledge when the host's transport is `h2`.
+///
+/// # Errors
+/// As [`h2_dialers`].
+pub fn plain_dialers(
+    cfg: &Config,
+    host: &HostSpec,
+) -> Result<Dialers<pool_dial::PlainDialer>, Error> {
+    let options = cfg.plain_options(host.entry.as_ref())?;
+    let set = |o: &mut pool_dial::PlainOptions, p| o.proxy = p;
+    per_egress(
+        cfg,
+        host,
+        options,
+        set,
+        pool_dial::PlainDialer::new,
+        "http://",
+    )
+}
+
 /// The HTTP/3 (QUIC) dialer for `host` from the config (HTTP/3 never goes through a
 /// proxy: the config refuses one for an h3 host).
 ///

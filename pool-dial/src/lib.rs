@@ -92,8 +92,8 @@ pub use plain::{
     PLAIN_PROFILE, PlainBody, PlainConn, PlainDialer, PlainOptions, PlainOptionsError,
 };
 pub use proxy::{
-    ConnectBy, Credentials, EgressStream, Proxy, ProxyError, ProxyScheme, ProxyTls, ProxyUrlError,
-    proxy_from_env,
+    ConnectBy, Credentials, EgressStream, NoProxyTls, Proxy, ProxyError, ProxyScheme, ProxyTls,
+    ProxyUrlError, proxy_from_env,
 };
 pub use rotate::{Rotation, RoundRobin};
 pub use source::SourceAddrs;

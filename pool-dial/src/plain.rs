@@ -38,6 +38,7 @@ use crate::alpn::{AlpnBody, AlpnConn};
 use crate::conn::dial_timeout;
 use crate::h1::H1Conn;
 use crate::info::{TlsConnection, TlsInfo};
+use crate::proxy::NoProxyTls;
 use crate::proxy::Proxy;
 use crate::source::SourceAddrs;
 use crate::tcp::{TcpOptions, dial_tcp};
@@ -156,14 +157,22 @@ impl PlainDialer {
     /// The TCP dial and the protocol's handshake (no deadline here: `dial` bounds it).
     async fn connect(&self, target: &Target, deadline: Instant) -> Result<PlainConn, DialError> {
         let opts = &self.opts;
-        let tcp = dial_tcp(
+        let stream = dial_tcp(
             target,
             opts.proxy.as_ref(),
+            &NoProxyTls,
             &opts.source_addrs,
             &opts.tcp,
             deadline,
         )
         .await?;
+        // No proxy TLS here (`NoProxyTls` refuses it): the stream is the TCP connection.
+        let tcp = stream.into_tcp().ok_or_else(|| {
+            DialError::new(
+                DialErrorKind::Unsupported,
+                "a TLS stream to a proxy without TLS",
+            )
+        })?;
         let local_addr = tcp
             .local_addr()
             .map_err(|e| DialError::new(DialErrorKind::Connect, e))?;

@@ -31,7 +31,7 @@ use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
 
 pub use env::proxy_from_env;
-pub use tls::{EgressStream, ProxyTls};
+pub use tls::{EgressStream, NoProxyTls, ProxyTls};
 pub use url::ProxyUrlError;
 
 /// The largest HTTP reply head (status line and headers) a proxy may send to a `CONNECT`.

@@ -40,6 +40,23 @@ pub trait ProxyTls: Send + Sync {
     ) -> impl Future<Output = Result<Self::Stream, ProxyError>> + Send;
 }
 
+/// No TLS engine (the plain `http://` dialer): an `https://` proxy is refused with
+/// [`ProxyError::Unsupported`], within the dial, and counted as the proxy's fault.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoProxyTls;
+
+impl ProxyTls for NoProxyTls {
+    type Stream = TcpStream;
+
+    async fn handshake(&self, proxy: &Proxy, _tcp: TcpStream) -> Result<TcpStream, ProxyError> {
+        Err(ProxyError::Unsupported {
+            proxy: proxy.endpoint(),
+            target: String::new(),
+            reason: "an https:// proxy needs a TLS engine: this dialer (http://) has none",
+        })
+    }
+}
+
 /// What a TCP dial ([`dial_tcp`](crate::dial_tcp)) hands back: the byte stream to the
 /// origin, on which the dialer runs its TLS handshake. Either the TCP connection itself
 /// (a direct dial, or a tunnel through an `http://` or SOCKS proxy), or the TLS stream `S`
@@ -84,6 +101,15 @@ impl<S> EgressStream<S> {
     /// an `https://` proxy).
     pub fn as_tcp(&self) -> Option<&TcpStream> {
         match &self.io {
+            Io::Tcp(tcp) => Some(tcp),
+            Io::ProxyTls(_) => None,
+        }
+    }
+
+    /// The TCP connection, when the origin's bytes run on it directly (`None` inside TLS to
+    /// an `https://` proxy).
+    pub fn into_tcp(self) -> Option<TcpStream> {
+        match self.io {
             Io::Tcp(tcp) => Some(tcp),
             Io::ProxyTls(_) => None,
         }
