@@ -33,6 +33,7 @@ mod options;
 #[cfg(feature = "boring")]
 mod options_boring;
 mod request;
+mod service;
 pub mod stack;
 
 pub use body::Body;

@@ -221,3 +221,27 @@ async fn http_urls_go_over_plain_tcp() {
     assert_eq!(origin.stats().accepted, 1);
     client.close().await;
 }
+
+/// The client is a `tower::Service` over `http::Request<Bytes>`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_is_a_tower_service() {
+    use tower_service::Service as _;
+    let rig = rig("service").await;
+    let mut client = rig.client();
+    std::future::poll_fn(|cx| client.poll_ready(cx))
+        .await
+        .unwrap();
+    let request = http::Request::get(rig.a("/echo"))
+        .body(bytes::Bytes::new())
+        .unwrap();
+    let response = client.call(request).await.unwrap();
+    assert!(
+        response
+            .into_body()
+            .text()
+            .await
+            .unwrap()
+            .starts_with("GET /echo")
+    );
+    client.close().await;
+}
