@@ -313,6 +313,9 @@ pub struct HostStack<D: Dialer> {
     fleets: Vec<Arc<pool_redis::RedisFleet>>,
 }
 
+/// How often a host with several egresses records their gauges (`hotpool_egress`).
+const EGRESS_METRICS_EVERY: Duration = Duration::from_secs(5);
+
 /// How long [`HostStack::stop`] waits for responses still held (each owns its lease).
 pub const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
@@ -405,12 +408,28 @@ impl<D: Dialer<Conn: HttpConnection>> HostStack<D> {
             });
         }
         let requests = if several {
-            Pools::Egresses(Arc::new(EgressSet::new(
+            let set = Arc::new(EgressSet::new(
                 egresses
                     .iter()
                     .map(|(label, pool)| (label.as_str(), pool.clone())),
                 cfg.egress_rotation(),
-            )))
+            ));
+            // The per-egress gauges (connections, dials, failures, bans; labelled by the
+            // proxy's endpoint, never its credentials), until the pools close.
+            let (weak, closed) = (Arc::downgrade(&set), pools[0].clone());
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(EGRESS_METRICS_EVERY);
+                loop {
+                    tokio::select! {
+                        _ = every.tick() => match weak.upgrade() {
+                            Some(set) => set.record_metrics(),
+                            None => break,
+                        },
+                        () = closed.closed() => break,
+                    }
+                }
+            });
+            Pools::Egresses(set)
         } else {
             Pools::One(pools[0].clone())
         };
