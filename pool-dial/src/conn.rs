@@ -27,10 +27,21 @@ pub fn dial_timeout(what: &str, limit: Duration) -> DialError {
 }
 
 /// `host` or `host:port` (the port only when it is not 443): the `host` header and the
-/// `:authority` of a request that names none.
+/// `:authority` of an `https` request that names none.
 pub fn authority(host: &str, port: u16) -> String {
-    if port == 443 {
+    authority_for(host, port, 443)
+}
+
+/// `host` or `host:port`, the port only when it is not the scheme's `default_port`; an
+/// IPv6 literal in brackets (`[::1]:8443`).
+pub fn authority_for(host: &str, port: u16, default_port: u16) -> String {
+    let host = if host.contains(':') && !host.starts_with('[') {
+        format!("[{host}]")
+    } else {
         host.to_owned()
+    };
+    if port == default_port {
+        host
     } else {
         format!("{host}:{port}")
     }

@@ -64,6 +64,8 @@ mod goaway;
 mod h1;
 #[cfg(feature = "h2")]
 mod h2;
+#[cfg(feature = "h2")]
+mod h2conn;
 mod h2like;
 mod h2session;
 mod info;
@@ -79,9 +81,11 @@ mod trust;
 mod windows;
 
 pub use alpn::{AlpnBody, AlpnConn};
-pub use conn::{authority, dial_timeout, when_closed};
+pub use conn::{authority, authority_for, dial_timeout, when_closed};
 pub use goaway::{GoAway, Sniff};
 pub use h1::{H1Body, H1Conn, validate_on_stream};
+#[cfg(feature = "h2")]
+pub use h2conn::{H2Conn, H2ConnSettings};
 pub use h2like::{
     H2Body, H2LikeError, H2LikeRecv, H2LikeSend, PumpGuard, request_error, stream_error,
 };

@@ -192,7 +192,7 @@ impl PlainDialer {
         let host = HeaderValue::from_str(&authority)
             .map_err(|e| DialError::new(DialErrorKind::Protocol, e))?;
         let inner = if opts.h2_prior_knowledge {
-            AlpnConn::H2(establish_h2c(tcp, info, authority, opts).await?)
+            AlpnConn::H2(establish_h2c(tcp, info, opts).await?)
         } else {
             AlpnConn::H1(H1Conn::establish(tcp, info, opts.max_response_header_size).await?)
         };
@@ -237,7 +237,7 @@ impl Dialer for PlainDialer {
 
 /// The connection in the HTTP/2 slot of [`PlainConn`]: h2c with the feature `h2`.
 #[cfg(feature = "h2")]
-type H2Side = h2c::H2cConn;
+type H2Side = crate::H2Conn;
 /// Without the feature `h2` the HTTP/2 slot is never filled ([`PlainDialer::new`] refuses
 /// h2c); any HTTP connection type stands in, so the public types stay the same.
 #[cfg(not(feature = "h2"))]
@@ -368,11 +368,7 @@ impl Body for PlainBody {
 /// `host`, or `host:port` when the port is not HTTP's 80: the `host` header and
 /// `:authority` of a request on a plain connection that names none.
 fn plain_authority(host: &str, port: u16) -> String {
-    if port == 80 {
-        host.to_owned()
-    } else {
-        format!("{host}:{port}")
-    }
+    crate::authority_for(host, port, 80)
 }
 
 #[cfg(feature = "h2")]
@@ -382,7 +378,6 @@ use h2c::establish_h2c;
 async fn establish_h2c(
     _tcp: TcpStream,
     _info: TlsInfo,
-    _authority: String,
     _opts: &PlainOptions,
 ) -> Result<H2Side, DialError> {
     // `PlainDialer::new` refuses h2c without the feature.
@@ -397,32 +392,24 @@ mod h2c {
     //! HTTP/2 with prior knowledge over the TCP stream (h2 client, the shared
     //! [`H2Session`]).
 
-    use std::sync::atomic::{AtomicU64, Ordering};
-
-    use h2::client::SendRequest;
-    use http::uri::{Authority, PathAndQuery, Scheme};
+    use http::uri::Scheme;
 
     use super::*;
-    use crate::goaway::{GoAway, Sniff};
-    use crate::h2session::H2Session;
 
     /// How an HTTP/1.x answer begins: a server that answers the HTTP/2 preface with it
     /// does not speak h2c.
     const HTTP1_HEAD: &[u8] = b"HTTP/";
 
-    /// h2's handshake on the TCP stream (the preface sent at once; `authority` the one of
-    /// relative requests), the driver spawned,
-    /// one PING round trip (so the peer's SETTINGS, sent before its PING ack, are known
-    /// when the pool reads the capacity) — as the TLS HTTP/2 dialer does after ALPN.
+    /// [`H2Conn::establish`](crate::H2Conn::establish) on the TCP stream (scheme `http`),
+    /// as the TLS HTTP/2 dialer does after ALPN.
     /// A server that answers the preface in HTTP/1.x (nginx's 400) does not speak h2c:
     /// `Unsupported` (a healthy server, a configuration mismatch: the address is not
     /// penalised); any other failure (a closed socket, bad frames) is `Protocol`.
     pub(super) async fn establish_h2c(
         tcp: TcpStream,
         info: TlsInfo,
-        authority: String,
         opts: &PlainOptions,
-    ) -> Result<H2cConn, DialError> {
+    ) -> Result<crate::H2Conn, DialError> {
         let head = Arc::new(std::sync::Mutex::new(Vec::new()));
         let tcp = Opening {
             io: tcp,
@@ -445,31 +432,15 @@ mod h2c {
                 DialError::new(DialErrorKind::Protocol, e)
             }
         };
-        let max_header_list = u32::try_from(opts.max_response_header_size).unwrap_or(u32::MAX);
-        let windows = opts.h2_windows;
-        let closed = tokio::sync::watch::Sender::new(false);
-        let goaway = GoAway::new(closed.clone());
-        let (send, mut connection) = h2::client::Builder::new()
-            .max_header_list_size(max_header_list)
-            .initial_window_size(windows.stream)
-            .initial_connection_window_size(windows.connection)
-            .handshake::<_, Bytes>(Sniff::new(tcp, goaway.clone()))
-            .await
-            .map_err(protocol)?;
-        let ping = connection.ping_pong();
-        let authority = Authority::try_from(authority)
-            .map_err(|e| DialError::new(DialErrorKind::Protocol, e))?;
-        let conn = H2cConn {
-            session: H2Session::start_with_windows(send, ping, connection, closed, goaway, windows),
-            info,
-            authority,
+        let settings = crate::H2ConnSettings {
+            scheme: Scheme::HTTP,
+            max_response_header_size: opts.max_response_header_size,
+            windows: opts.h2_windows,
             test_timeout: opts.test_timeout,
             max_streams_cap: opts.max_streams_cap,
             max_response_body: opts.max_response_body,
-            requests: AtomicU64::new(0),
         };
-        conn.session.ping().await.map_err(protocol)?;
-        Ok(conn)
+        crate::H2Conn::establish(tcp, info, &settings, protocol).await
     }
 
     /// The TCP stream, keeping the first bytes the server sends (up to [`HTTP1_HEAD`]'s
@@ -533,125 +504,6 @@ mod h2c {
             cx: &mut Context<'_>,
         ) -> Poll<std::io::Result<()>> {
             Pin::new(&mut self.io).poll_shutdown(cx)
-        }
-    }
-
-    /// An h2c connection: the h2 request handle and its driver ([`H2Session`]) over a
-    /// plain TCP stream; relative URIs get the `http` scheme.
-    pub(crate) struct H2cConn {
-        session: H2Session<SendRequest<Bytes>, h2::PingPong>,
-        info: TlsInfo,
-        authority: Authority,
-        test_timeout: Duration,
-        max_streams_cap: usize,
-        max_response_body: usize,
-        /// Requests started on it, the validation request not counted.
-        requests: AtomicU64,
-    }
-
-    impl H2cConn {
-        pub(super) fn receive_window(&self) -> ReceiveWindow {
-            self.session.receive_window().unwrap_or(ReceiveWindow {
-                stream: H2Windows::MIN,
-                connection: H2Windows::MIN,
-            })
-        }
-
-        /// The dial's validation request; not counted in `requests_sent`.
-        pub(super) async fn validate(
-            &self,
-            validation: &Validation,
-            timeout: Duration,
-        ) -> Result<(), DialError> {
-            pool_http::validate(self, validation, timeout).await?;
-            self.requests.store(0, Ordering::Relaxed);
-            Ok(())
-        }
-
-        /// A relative URI completed with scheme `http`, the authority of the request's
-        /// `host` header if it has one (removed: HTTP/2 names it in `:authority`), else
-        /// the connection's, path `/` when it has none; an absolute one kept.
-        fn complete(&self, parts: &mut http::request::Parts) -> Result<(), RequestError> {
-            if parts.uri.scheme().is_some() {
-                return Ok(());
-            }
-            let authority = match parts.headers.remove(header::HOST) {
-                Some(host) => Authority::try_from(host.as_bytes()).map_err(http::Error::from)?,
-                None => self.authority.clone(),
-            };
-            let mut uri = std::mem::take(&mut parts.uri).into_parts();
-            uri.scheme = Some(Scheme::HTTP);
-            uri.authority.get_or_insert(authority);
-            uri.path_and_query
-                .get_or_insert(PathAndQuery::from_static("/"));
-            parts.uri = http::Uri::from_parts(uri).map_err(http::Error::from)?;
-            Ok(())
-        }
-    }
-
-    impl std::fmt::Debug for H2cConn {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.debug_struct("H2cConn")
-                .field("info", &self.info)
-                .field("closed", &self.session.is_closed())
-                .finish_non_exhaustive()
-        }
-    }
-
-    impl TlsConnection for H2cConn {
-        fn info(&self) -> &TlsInfo {
-            &self.info
-        }
-    }
-
-    impl Connection for H2cConn {
-        fn protocol(&self) -> Protocol {
-            Protocol::Http2
-        }
-
-        fn capacity(&self) -> usize {
-            self.session.capacity(self.max_streams_cap)
-        }
-
-        fn is_closed(&self) -> bool {
-            self.session.is_closed()
-        }
-
-        fn closed(&self) -> impl Future<Output = ()> + Send + 'static {
-            self.session.closed()
-        }
-
-        fn close_reason(&self) -> pool_core::CloseReason {
-            self.session.close_reason()
-        }
-
-        async fn probe(&self) -> ProbeVerdict {
-            self.session.probe(self.test_timeout).await
-        }
-    }
-
-    impl HttpConnection for H2cConn {
-        type ResponseBody = crate::h2like::H2Body<h2::RecvStream>;
-
-        async fn send<B>(
-            &self,
-            request: Request<B>,
-        ) -> Result<Response<Self::ResponseBody>, RequestError>
-        where
-            B: http_body::Body<Data = Bytes> + Send + Unpin + 'static,
-            B::Error: Into<BoxError>,
-        {
-            let (mut parts, body) = request.into_parts();
-            self.complete(&mut parts)?;
-            self.requests.fetch_add(1, Ordering::Relaxed);
-            let request = Request::from_parts(parts, ());
-            self.session
-                .send(request, body, self.max_response_body)
-                .await
-        }
-
-        fn requests_sent(&self) -> u64 {
-            self.requests.load(Ordering::Relaxed)
         }
     }
 }
