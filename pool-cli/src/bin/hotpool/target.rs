@@ -1,5 +1,5 @@
-//! Where a command goes, with curl's habits: an `https://` URL, and the command-line options
-//! that override the config file for it (`--proto`, `--resolve`, `--connect-to`, `--cacert`,
+//! Where a command goes, with curl's habits: an `https://` URL (`get`: or `http://`), and
+//! the command-line options that override the config file for it (`--proto`, `--resolve`, `--connect-to`, `--cacert`,
 //! `--insecure`, `--timeout`, `--profile`), and `--rtt` (a WAN relay on loopback in front of
 //! the host, [`TargetArgs::wan_relay`]). They are applied to the loaded [`Config`] before the pool is
 //! built, so every command sees one configuration. (The options are declared and their
@@ -15,20 +15,40 @@ use crate::Error;
 use crate::args::{Proto, ProxyRotation, TargetArgs};
 use crate::stack::{HostSpec, split_host_port};
 
-/// A parsed `https://host[:port]/path` URL.
+/// A parsed `https://host[:port]/path` (or, for `get`, `http://…`) URL.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Url {
+    /// `https` (true) or `http`.
+    pub tls: bool,
     /// `host` or `host:port` as written.
     pub authority: String,
     /// Path and query, `/` when absent.
     pub path: String,
 }
 
-/// Parses an `https://` URL (the only scheme: every transport here is TLS-based).
+/// Parses an `https://` URL (the commands other than `get` speak TLS-based transports only).
 pub fn parse_url(url: &str) -> Result<Url, Error> {
     let rest = url
         .strip_prefix("https://")
         .ok_or_else(|| Error::new(format!("expected an https:// URL, got {url:?}")))?;
+    split_url(url, rest, true)
+}
+
+/// Parses an `https://` or `http://` URL (`get`: plain HTTP/1.1, or h2c, for `http://`).
+pub fn parse_http_url(url: &str) -> Result<Url, Error> {
+    if let Some(rest) = url.strip_prefix("https://") {
+        split_url(url, rest, true)
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        split_url(url, rest, false)
+    } else {
+        Err(Error::new(format!(
+            "expected an https:// or http:// URL, got {url:?}"
+        )))
+    }
+}
+
+/// `rest` (what follows the scheme of `url`) split into authority and path.
+fn split_url(url: &str, rest: &str, tls: bool) -> Result<Url, Error> {
     let (authority, path) = match rest.find(['/', '?']) {
         Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_owned()),
         Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
@@ -38,6 +58,7 @@ pub fn parse_url(url: &str) -> Result<Url, Error> {
         return Err(Error::new(format!("no usable host in {url:?}")));
     }
     Ok(Url {
+        tls,
         authority: authority.to_owned(),
         path,
     })
@@ -272,6 +293,13 @@ mod tests {
         );
         assert!(parse_url("http://a.test/").is_err());
         assert!(parse_url("https:///x").is_err());
+        // `get`'s: http:// too.
+        let u = parse_http_url("http://a.test:8080/x").unwrap();
+        assert!(!u.tls);
+        assert_eq!((u.authority.as_str(), u.path.as_str()), ("a.test:8080", "/x"));
+        assert!(parse_http_url("https://a.test").unwrap().tls);
+        assert!(parse_http_url("ftp://a.test/").is_err());
+        assert!(parse_http_url("http:///x").is_err());
     }
 
     fn target(args: &[&str]) -> TargetArgs {
