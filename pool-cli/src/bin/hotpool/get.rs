@@ -25,8 +25,8 @@ struct GetJson {
     url: String,
     /// The URL that answered: `url` unless `-L` followed redirects.
     final_url: String,
-    /// The transport of the URL's host (`--proto`, its `[[hosts]]` entry, else h2;
-    /// `http://`: h1, or h2 for h2c).
+    /// The transport of the URL's host (`--proto`, its `[[hosts]]` entry, else auto;
+    /// `http://`: HTTP/1.1 over TCP, h2c for h2).
     transport: &'static str,
     status: u16,
     version: String,
@@ -51,20 +51,14 @@ struct Target {
 }
 
 impl Target {
-    /// `uri` as shown to the user: the URL asked for when it is the one sent, else `uri`
-    /// with the dialed authority put back as the user wrote it.
+    /// `uri` as shown to the user: the URL asked for when it is the one sent, else as the
+    /// client requested it (a `--connect-to` or `--rtt` port included: what the server was
+    /// asked for, and what its relative redirects resolve against).
     fn shown(&self, uri: &Uri) -> String {
         if uri == &self.sent {
-            return self.asked.clone();
-        }
-        let same_origin = uri.scheme() == self.sent.scheme() && uri.authority() == self.sent.authority();
-        match (same_origin, parse_http_url(&self.asked)) {
-            (true, Ok(asked)) => {
-                let scheme = uri.scheme_str().unwrap_or("https");
-                let path = uri.path_and_query().map_or("/", |p| p.as_str());
-                format!("{scheme}://{}{path}", asked.authority)
-            }
-            _ => uri.to_string(),
+            self.asked.clone()
+        } else {
+            uri.to_string()
         }
     }
 
@@ -104,13 +98,28 @@ pub async fn run(global: &Global, args: &GetArgs) -> Result<ExitCode, Error> {
         None if !url.tls => format!("{}:80", url.authority),
         _ => url.authority.clone(),
     };
-    let mut host = args.target.apply(&mut cfg, &authority)?;
-    if !url.tls && !configured && args.target.proto.is_none() {
-        // An entry made by the options above is HTTP/1.1 over TCP, not h2c.
-        if let Some(entry) = cfg.hosts.iter_mut().find(|h| h.name == host.name) {
-            entry.transport = Transport::H1;
+    // Hosts without `--proto` or a `[[hosts]]` entry: auto, as the client's default (ALPN
+    // h2 or http/1.1 over TLS; HTTP/1.1 over TCP for `http://`, where an `h2` entry
+    // would mean h2c).
+    let default = args.target.proto.map_or(Transport::Auto, Proto::transport);
+    let mut host = if args.location {
+        args.target.apply_following(&mut cfg, &authority, default)?
+    } else {
+        args.target.apply(&mut cfg, &authority)?
+    };
+    if !configured && args.target.proto.is_none() {
+        // An entry the options above made has the config's default transport (h2).
+        if let Some(entry) = cfg
+            .hosts
+            .iter_mut()
+            .find(|h| h.name.eq_ignore_ascii_case(&host.name))
+        {
+            entry.transport = Transport::Auto;
         }
-        host.transport = Transport::H1;
+        host.transport = Transport::Auto;
+        if let Some(entry) = &mut host.entry {
+            entry.transport = Transport::Auto;
+        }
     }
     if !matches!(
         host.transport,
@@ -133,11 +142,9 @@ pub async fn run(global: &Global, args: &GetArgs) -> Result<ExitCode, Error> {
     } else {
         RedirectPolicy::NONE
     };
-    // Hosts a redirect leads to: `--proto`, else the CLI's default (h2).
-    let others = args.target.proto.map_or(Transport::H2, Proto::transport);
     let client = Client::builder()
         .config(cfg)
-        .transport(others)
+        .transport(default)
         .redirects(redirects)
         // Decoded here, to show the headers as received and whether it decoded.
         .no_decode()

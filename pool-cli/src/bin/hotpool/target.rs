@@ -69,6 +69,28 @@ impl TargetArgs {
     /// and returns where the command goes. `--resolve` and `--connect-to` entries that do
     /// not match the target are reported on stderr and ignored, as curl does.
     pub fn apply(&self, cfg: &mut Config, authority: &str) -> Result<HostSpec, Error> {
+        self.apply_to(cfg, authority, None)
+    }
+
+    /// [`apply`](Self::apply) for a command that follows redirects (`get -L`): the
+    /// `--resolve` entries of other hosts are kept for the hosts the redirects lead to (as
+    /// curl applies them to every host of a transfer), each a `[[hosts]]` entry with those
+    /// addresses, at that port, over `others` (`--proto`, else `auto`).
+    pub fn apply_following(
+        &self,
+        cfg: &mut Config,
+        authority: &str,
+        others: pool_config::Transport,
+    ) -> Result<HostSpec, Error> {
+        self.apply_to(cfg, authority, Some(others))
+    }
+
+    fn apply_to(
+        &self,
+        cfg: &mut Config,
+        authority: &str,
+        others: Option<pool_config::Transport>,
+    ) -> Result<HostSpec, Error> {
         let (name, port) = split_host_port(authority)?;
         let key = name.to_ascii_lowercase();
         let port = port
@@ -139,6 +161,12 @@ impl TargetArgs {
         for r in &self.resolve {
             if r.host == key && r.port == port {
                 addrs = Some(r.addrs.clone());
+            } else if let Some(transport) = others
+                && r.host != key
+            {
+                let entry = host_entry(cfg, &r.host, transport);
+                entry.port = r.port;
+                entry.addrs = Some(r.addrs.clone());
             } else {
                 eprintln!(
                     "warning: --resolve {}:{} does not match {name}:{port}; ignored",
@@ -158,18 +186,7 @@ impl TargetArgs {
         }
         let needs_entry = addrs.is_some() || self.proto.is_some() || dial_port != port;
         if needs_entry {
-            let index = match cfg
-                .hosts
-                .iter()
-                .position(|h| h.name.eq_ignore_ascii_case(&name))
-            {
-                Some(i) => i,
-                None => {
-                    cfg.hosts.push(HostConfig::new(name.clone()));
-                    cfg.hosts.len() - 1
-                }
-            };
-            let entry = &mut cfg.hosts[index];
+            let entry = host_entry(cfg, &name, pool_config::Transport::default());
             entry.port = dial_port;
             if let Some(addrs) = addrs {
                 entry.addrs = Some(addrs);
@@ -183,6 +200,28 @@ impl TargetArgs {
         spec.port = dial_port;
         Ok(spec)
     }
+}
+
+/// `name`'s `[[hosts]]` entry, added (with `transport`) when it has none.
+fn host_entry<'a>(
+    cfg: &'a mut Config,
+    name: &str,
+    transport: pool_config::Transport,
+) -> &'a mut HostConfig {
+    let index = match cfg
+        .hosts
+        .iter()
+        .position(|h| h.name.eq_ignore_ascii_case(name))
+    {
+        Some(i) => i,
+        None => {
+            let mut entry = HostConfig::new(name.to_owned());
+            entry.transport = transport;
+            cfg.hosts.push(entry);
+            cfg.hosts.len() - 1
+        }
+    };
+    &mut cfg.hosts[index]
 }
 
 /// The most addresses `--rtt` puts behind the relay (one loopback front each).
@@ -296,7 +335,10 @@ mod tests {
         // `get`'s: http:// too.
         let u = parse_http_url("http://a.test:8080/x").unwrap();
         assert!(!u.tls);
-        assert_eq!((u.authority.as_str(), u.path.as_str()), ("a.test:8080", "/x"));
+        assert_eq!(
+            (u.authority.as_str(), u.path.as_str()),
+            ("a.test:8080", "/x")
+        );
         assert!(parse_http_url("https://a.test").unwrap().tls);
         assert!(parse_http_url("ftp://a.test/").is_err());
         assert!(parse_http_url("http:///x").is_err());
