@@ -157,7 +157,8 @@ pub struct WarmArgs {
 #[derive(Debug, Args)]
 pub struct GetArgs {
     /// https://HOST[:PORT]/PATH, or http://HOST[:PORT]/PATH (plain HTTP/1.1 over TCP; h2c
-    /// with prior knowledge with `--proto h2`).
+    /// with prior knowledge with `--proto h2`). A host without `--proto` or a `[[hosts]]`
+    /// entry is reached over `auto` (ALPN h2 or http/1.1), as the hotpool client does.
     pub url: String,
     /// Follow redirects (curl's -L): 301, 302, 303, 307 and 308, to any host and scheme, up
     /// to --max-redirs; a 303 becomes a GET, `Authorization` and `Cookie` are dropped when

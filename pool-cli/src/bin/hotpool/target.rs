@@ -389,6 +389,26 @@ mod tests {
             ["127.0.0.4".parse::<IpAddr>().unwrap()]
         );
 
+        // Following redirects: another host's --resolve becomes its entry.
+        let mut cfg = Config::default();
+        let t = target(&[
+            "--resolve",
+            "a.test:443:127.0.0.2",
+            "--resolve",
+            "b.test:8443:127.0.0.3",
+        ]);
+        let auto = pool_config::Transport::Auto;
+        t.apply_following(&mut cfg, "a.test", auto).unwrap();
+        let b = cfg.hosts.iter().find(|h| h.name == "b.test").unwrap();
+        assert_eq!((b.port, b.transport), (8443, auto));
+        assert_eq!(
+            b.addrs.clone().unwrap(),
+            ["127.0.0.3".parse::<IpAddr>().unwrap()]
+        );
+        let mut cfg = Config::default();
+        t.apply(&mut cfg, "a.test").unwrap();
+        assert!(cfg.hosts.iter().all(|h| h.name != "b.test"), "ignored");
+
         let mut cfg = Config::default();
         let spec = target(&[]).apply(&mut cfg, "b.test").unwrap();
         assert!(
