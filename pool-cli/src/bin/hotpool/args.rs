@@ -162,12 +162,17 @@ pub struct GetArgs {
     pub url: String,
     /// Follow redirects (curl's -L): 301, 302, 303, 307 and 308, to any host and scheme, up
     /// to --max-redirs; a 303 becomes a GET, `Authorization` and `Cookie` are dropped when
-    /// the origin changes. Without it a 3xx is printed as received (curl's default).
+    /// the origin changes; `--resolve` entries for the hosts it leads to apply there. Without
+    /// it a 3xx is printed as received (curl's default); `-i` shows the last response only.
     #[arg(short = 'L', long = "location")]
     pub location: bool,
     /// The most redirects -L follows (default 10, as the hotpool client; curl's is 50); one
     /// more is an error naming the URL. No effect without -L.
-    #[arg(long = "max-redirs", value_name = "N", default_value_t = pool_http::DEFAULT_MAX_REDIRECTS)]
+    #[arg(
+        long = "max-redirs",
+        value_name = "N",
+        default_value_t = pool_http::DEFAULT_MAX_REDIRECTS
+    )]
     pub max_redirs: usize,
     /// Write the body to FILE instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]

@@ -1,9 +1,10 @@
 //! Where a command goes, with curl's habits: an `https://` URL (`get`: or `http://`), and
-//! the command-line options that override the config file for it (`--proto`, `--resolve`, `--connect-to`, `--cacert`,
-//! `--insecure`, `--timeout`, `--profile`), and `--rtt` (a WAN relay on loopback in front of
-//! the host, [`TargetArgs::wan_relay`]). They are applied to the loaded [`Config`] before the pool is
-//! built, so every command sees one configuration. (The options are declared and their
-//! values parsed with the rest of the command line, in `args.rs`.)
+//! the command-line options that override the config file for it (`--proto`, `--resolve`,
+//! `--connect-to`, `--cacert`, `--insecure`, `--timeout`, `--profile`), and `--rtt` (a WAN
+//! relay on loopback in front of the host, [`TargetArgs::wan_relay`]). They are applied to
+//! the loaded [`Config`] before the pool is built, so every command sees one configuration.
+//! (The options are declared and their values parsed with the rest of the command line, in
+//! `args.rs`.)
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
