@@ -156,8 +156,24 @@ pub struct WarmArgs {
 /// `hotpool get`.
 #[derive(Debug, Args)]
 pub struct GetArgs {
-    /// https://HOST[:PORT]/PATH
+    /// https://HOST[:PORT]/PATH, or http://HOST[:PORT]/PATH (plain HTTP/1.1 over TCP; h2c
+    /// with prior knowledge with `--proto h2`). A host without `--proto` or a `[[hosts]]`
+    /// entry is reached over `auto` (ALPN h2 or http/1.1), as the hotpool client does.
     pub url: String,
+    /// Follow redirects (curl's -L): 301, 302, 303, 307 and 308, to any host and scheme, up
+    /// to --max-redirs; a 303 becomes a GET, `Authorization` and `Cookie` are dropped when
+    /// the origin changes; `--resolve` entries for the hosts it leads to apply there. Without
+    /// it a 3xx is printed as received (curl's default); `-i` shows the last response only.
+    #[arg(short = 'L', long = "location")]
+    pub location: bool,
+    /// The most redirects -L follows (default 10, as the hotpool client; curl's is 50); one
+    /// more is an error naming the URL. No effect without -L.
+    #[arg(
+        long = "max-redirs",
+        value_name = "N",
+        default_value_t = pool_http::DEFAULT_MAX_REDIRECTS
+    )]
+    pub max_redirs: usize,
     /// Write the body to FILE instead of stdout.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,

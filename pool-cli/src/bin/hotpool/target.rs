@@ -1,9 +1,10 @@
-//! Where a command goes, with curl's habits: an `https://` URL, and the command-line options
-//! that override the config file for it (`--proto`, `--resolve`, `--connect-to`, `--cacert`,
-//! `--insecure`, `--timeout`, `--profile`), and `--rtt` (a WAN relay on loopback in front of
-//! the host, [`TargetArgs::wan_relay`]). They are applied to the loaded [`Config`] before the pool is
-//! built, so every command sees one configuration. (The options are declared and their
-//! values parsed with the rest of the command line, in `args.rs`.)
+//! Where a command goes, with curl's habits: an `https://` URL (`get`: or `http://`), and
+//! the command-line options that override the config file for it (`--proto`, `--resolve`,
+//! `--connect-to`, `--cacert`, `--insecure`, `--timeout`, `--profile`), and `--rtt` (a WAN
+//! relay on loopback in front of the host, [`TargetArgs::wan_relay`]). They are applied to
+//! the loaded [`Config`] before the pool is built, so every command sees one configuration.
+//! (The options are declared and their values parsed with the rest of the command line, in
+//! `args.rs`.)
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
@@ -15,20 +16,40 @@ use crate::Error;
 use crate::args::{Proto, ProxyRotation, TargetArgs};
 use crate::stack::{HostSpec, split_host_port};
 
-/// A parsed `https://host[:port]/path` URL.
+/// A parsed `https://host[:port]/path` (or, for `get`, `http://…`) URL.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Url {
+    /// `https` (true) or `http`.
+    pub tls: bool,
     /// `host` or `host:port` as written.
     pub authority: String,
     /// Path and query, `/` when absent.
     pub path: String,
 }
 
-/// Parses an `https://` URL (the only scheme: every transport here is TLS-based).
+/// Parses an `https://` URL (the commands other than `get` speak TLS-based transports only).
 pub fn parse_url(url: &str) -> Result<Url, Error> {
     let rest = url
         .strip_prefix("https://")
         .ok_or_else(|| Error::new(format!("expected an https:// URL, got {url:?}")))?;
+    split_url(url, rest, true)
+}
+
+/// Parses an `https://` or `http://` URL (`get`: plain HTTP/1.1, or h2c, for `http://`).
+pub fn parse_http_url(url: &str) -> Result<Url, Error> {
+    if let Some(rest) = url.strip_prefix("https://") {
+        split_url(url, rest, true)
+    } else if let Some(rest) = url.strip_prefix("http://") {
+        split_url(url, rest, false)
+    } else {
+        Err(Error::new(format!(
+            "expected an https:// or http:// URL, got {url:?}"
+        )))
+    }
+}
+
+/// `rest` (what follows the scheme of `url`) split into authority and path.
+fn split_url(url: &str, rest: &str, tls: bool) -> Result<Url, Error> {
     let (authority, path) = match rest.find(['/', '?']) {
         Some(i) if rest.as_bytes()[i] == b'/' => (&rest[..i], rest[i..].to_owned()),
         Some(i) => (&rest[..i], format!("/{}", &rest[i..])),
@@ -38,6 +59,7 @@ pub fn parse_url(url: &str) -> Result<Url, Error> {
         return Err(Error::new(format!("no usable host in {url:?}")));
     }
     Ok(Url {
+        tls,
         authority: authority.to_owned(),
         path,
     })
@@ -48,6 +70,28 @@ impl TargetArgs {
     /// and returns where the command goes. `--resolve` and `--connect-to` entries that do
     /// not match the target are reported on stderr and ignored, as curl does.
     pub fn apply(&self, cfg: &mut Config, authority: &str) -> Result<HostSpec, Error> {
+        self.apply_to(cfg, authority, None)
+    }
+
+    /// [`apply`](Self::apply) for a command that follows redirects (`get -L`): the
+    /// `--resolve` entries of other hosts are kept for the hosts the redirects lead to (as
+    /// curl applies them to every host of a transfer), each a `[[hosts]]` entry with those
+    /// addresses, at that port, over `others` (`--proto`, else `auto`).
+    pub fn apply_following(
+        &self,
+        cfg: &mut Config,
+        authority: &str,
+        others: pool_config::Transport,
+    ) -> Result<HostSpec, Error> {
+        self.apply_to(cfg, authority, Some(others))
+    }
+
+    fn apply_to(
+        &self,
+        cfg: &mut Config,
+        authority: &str,
+        others: Option<pool_config::Transport>,
+    ) -> Result<HostSpec, Error> {
         let (name, port) = split_host_port(authority)?;
         let key = name.to_ascii_lowercase();
         let port = port
@@ -118,6 +162,12 @@ impl TargetArgs {
         for r in &self.resolve {
             if r.host == key && r.port == port {
                 addrs = Some(r.addrs.clone());
+            } else if let Some(transport) = others
+                && r.host != key
+            {
+                let entry = host_entry(cfg, &r.host, transport);
+                entry.port = r.port;
+                entry.addrs = Some(r.addrs.clone());
             } else {
                 eprintln!(
                     "warning: --resolve {}:{} does not match {name}:{port}; ignored",
@@ -137,18 +187,7 @@ impl TargetArgs {
         }
         let needs_entry = addrs.is_some() || self.proto.is_some() || dial_port != port;
         if needs_entry {
-            let index = match cfg
-                .hosts
-                .iter()
-                .position(|h| h.name.eq_ignore_ascii_case(&name))
-            {
-                Some(i) => i,
-                None => {
-                    cfg.hosts.push(HostConfig::new(name.clone()));
-                    cfg.hosts.len() - 1
-                }
-            };
-            let entry = &mut cfg.hosts[index];
+            let entry = host_entry(cfg, &name, pool_config::Transport::default());
             entry.port = dial_port;
             if let Some(addrs) = addrs {
                 entry.addrs = Some(addrs);
@@ -162,6 +201,28 @@ impl TargetArgs {
         spec.port = dial_port;
         Ok(spec)
     }
+}
+
+/// `name`'s `[[hosts]]` entry, added (with `transport`) when it has none.
+fn host_entry<'a>(
+    cfg: &'a mut Config,
+    name: &str,
+    transport: pool_config::Transport,
+) -> &'a mut HostConfig {
+    let index = match cfg
+        .hosts
+        .iter()
+        .position(|h| h.name.eq_ignore_ascii_case(name))
+    {
+        Some(i) => i,
+        None => {
+            let mut entry = HostConfig::new(name.to_owned());
+            entry.transport = transport;
+            cfg.hosts.push(entry);
+            cfg.hosts.len() - 1
+        }
+    };
+    &mut cfg.hosts[index]
 }
 
 /// The most addresses `--rtt` puts behind the relay (one loopback front each).
@@ -272,6 +333,16 @@ mod tests {
         );
         assert!(parse_url("http://a.test/").is_err());
         assert!(parse_url("https:///x").is_err());
+        // `get`'s: http:// too.
+        let u = parse_http_url("http://a.test:8080/x").unwrap();
+        assert!(!u.tls);
+        assert_eq!(
+            (u.authority.as_str(), u.path.as_str()),
+            ("a.test:8080", "/x")
+        );
+        assert!(parse_http_url("https://a.test").unwrap().tls);
+        assert!(parse_http_url("ftp://a.test/").is_err());
+        assert!(parse_http_url("http:///x").is_err());
     }
 
     fn target(args: &[&str]) -> TargetArgs {
@@ -318,6 +389,26 @@ mod tests {
             spec.entry.unwrap().addrs.unwrap(),
             ["127.0.0.4".parse::<IpAddr>().unwrap()]
         );
+
+        // Following redirects: another host's --resolve becomes its entry.
+        let mut cfg = Config::default();
+        let t = target(&[
+            "--resolve",
+            "a.test:443:127.0.0.2",
+            "--resolve",
+            "b.test:8443:127.0.0.3",
+        ]);
+        let auto = pool_config::Transport::Auto;
+        t.apply_following(&mut cfg, "a.test", auto).unwrap();
+        let b = cfg.hosts.iter().find(|h| h.name == "b.test").unwrap();
+        assert_eq!((b.port, b.transport), (8443, auto));
+        assert_eq!(
+            b.addrs.clone().unwrap(),
+            ["127.0.0.3".parse::<IpAddr>().unwrap()]
+        );
+        let mut cfg = Config::default();
+        t.apply(&mut cfg, "a.test").unwrap();
+        assert!(cfg.hosts.iter().all(|h| h.name != "b.test"), "ignored");
 
         let mut cfg = Config::default();
         let spec = target(&[]).apply(&mut cfg, "b.test").unwrap();
