@@ -18,10 +18,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let dir = std::env::temp_dir().join(format!("hotpool-example-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     ca.write_ca_pem(dir.join("ca.pem"))?;
-    let config = format!(
-        "[tls]\nca_files = [\"ca.pem\"]\nuse_webpki_roots = false\n\n\
-         [[hosts]]\nname = \"example.test\"\ntransport = \"auto\"\naddrs = [\"127.0.0.2\", \"127.0.0.3\"]\n"
-    );
+    let config = "[tls]\nca_files = [\"ca.pem\"]\nuse_webpki_roots = false\n\n\
+         [[hosts]]\nname = \"example.test\"\ntransport = \"auto\"\naddrs = [\"127.0.0.2\", \"127.0.0.3\"]\n";
     std::fs::write(dir.join("hotpool.toml"), config)?;
 
     let client = Client::builder()
