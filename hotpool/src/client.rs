@@ -259,13 +259,16 @@ impl Client {
         if stack::uses_boring(cfg)
             && matches!(
                 spec.transport,
-                Transport::H2 | Transport::H1 | Transport::Auto
+                Transport::H2 | Transport::H2c | Transport::H1 | Transport::Auto
             )
         {
             return running(cfg, stack::boring_dialers(cfg, &spec)?, &spec).await;
         }
         match spec.transport {
-            Transport::H2 => running(cfg, stack::h2_dialers(cfg, &spec)?, &spec).await,
+            // `h2c` names HTTP/2 for `http://` URLs; over TLS it is `h2`.
+            Transport::H2 | Transport::H2c => {
+                running(cfg, stack::h2_dialers(cfg, &spec)?, &spec).await
+            }
             Transport::H1 => running(cfg, stack::h1_dialers(cfg, &spec)?, &spec).await,
             Transport::Auto => running(cfg, stack::https_dialers(cfg, &spec)?, &spec).await,
             #[cfg(feature = "h3")]

@@ -45,6 +45,11 @@ pub enum Error {
         /// The egress asked for.
         egress: String,
     },
+    /// Reading a response body failed (the stream broke or stalled, a bound was passed,
+    /// decoding failed): the request layer's error, so `?` works on
+    /// [`Body`](crate::Body)'s methods.
+    #[error("reading the response body: {0}")]
+    Body(#[from] RequestError),
     /// The request failed (connect, timeout, protocol, refused): the request layer's
     /// typed error.
     #[error("{url}: {source}")]
@@ -76,7 +81,7 @@ impl Error {
     #[must_use]
     pub fn request_error(&self) -> Option<&RequestError> {
         match self {
-            Error::Request { source, .. } => Some(source),
+            Error::Request { source, .. } | Error::Body(source) => Some(source),
             _ => None,
         }
     }

@@ -10,10 +10,7 @@
 //! let client = hotpool::Client::from_config("hotpool.toml")?; // or Client::new()
 //! let response = client.get("https://example.com/").send().await?;
 //! println!("{}", response.status());
-//! let body = response.into_body().bytes().await.map_err(|e| hotpool::Error::Request {
-//!     url: "https://example.com/".into(),
-//!     source: e,
-//! })?;
+//! let body = response.into_body().bytes().await?;
 //! # let _ = body; Ok(()) }
 //! ```
 //!

@@ -153,8 +153,8 @@ pub trait ConfigOptions {
     }
 
     /// The options of the plain `http://` dialer ([`PlainDialer`](pool_dial::PlainDialer)):
-    /// as [`ConfigOptions::tls_options`] without TLS; HTTP/2 with prior knowledge (h2c)
-    /// when the host's transport is `h2`, else HTTP/1.1; the `[h2]` windows for h2c.
+    /// as [`ConfigOptions::tls_options`] without TLS; HTTP/2 with prior knowledge when the
+    /// host's transport is `h2c`, else HTTP/1.1; the `[h2]` windows for h2c.
     ///
     /// # Errors
     /// As [`ConfigOptions::tls_options`].
@@ -171,7 +171,7 @@ pub trait ConfigOptions {
             proxy: self.proxy_for(host)?,
             validation: validation(cfg)?,
             max_response_header_size: cfg.pool.max_response_header_size,
-            h2_prior_knowledge: host.is_some_and(|h| h.transport == pool_config::Transport::H2),
+            h2_prior_knowledge: host.is_some_and(|h| h.transport == pool_config::Transport::H2c),
             h2_windows: self.h2_windows(),
             ..pool_dial::PlainOptions::default()
         })

@@ -25,7 +25,7 @@ pub(crate) fn boring_options(
     host: Option<&HostConfig>,
 ) -> Result<BoringOptions, ConfigError> {
     let mode = match host.map_or(Transport::H2, |h| h.transport) {
-        Transport::H2 => Mode::H2,
+        Transport::H2 | Transport::H2c => Mode::H2,
         Transport::H1 => Mode::H1,
         Transport::Auto => Mode::Auto,
         other => {

@@ -182,7 +182,7 @@ async fn http_urls_go_over_plain_tcp_and_redirect_to_https() {
     assert!(out.status.success(), "{}", stderr(&out));
     let report = json(&out);
     assert_eq!(report["version"], "HTTP/2.0", "{report}");
-    assert_eq!(report["transport"], "h2", "{report}");
+    assert_eq!(report["transport"], "h2c", "{report}");
     assert_eq!(plain.stats().requests, 2);
     // HTTP/3 over an http:// URL is refused before anything is dialed.
     let out = run(&["get", &url, "--resolve", &resolve, "--proto", "h3"]).await;

@@ -172,7 +172,7 @@ section! {
         name: String = (required "the host name", "\"example.com\""),
             "required; SNI and certificate name", check check::host_name;
         port: u16 = (default "443"), "port dialed on every address", check check::nonzero;
-        transport: Transport = (default "\"h2\""), "\"tls\", \"h1\", \"h2\", \"auto\" or \"h3\"";
+        transport: Transport = (default "\"h2\""), "\"tls\", \"h1\", \"h2\", \"auto\", \"h3\" or \"h2c\" (http://)";
         #[serde(skip_serializing_if = "Option::is_none")] addrs: Option<Vec<IpAddr>> = (optional "[\"192.0.2.10\"]"),
             "static IPs; when present DNS is not used for this host", check check::host_addrs;
         #[serde(skip_serializing_if = "Option::is_none")] alpn: Option<Vec<String>> = (optional "[\"h2\"]"),

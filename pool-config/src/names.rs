@@ -42,6 +42,9 @@ names! {
         Auto = "auto",
         /// HTTP/3 over QUIC, multiplexed (`"h3"`; `"quic"` is an alias).
         H3 = "h3",
+        /// HTTP/2 with prior knowledge over plain TCP, for `http://` URLs (`"h2c"`; an
+        /// `http://` URL is HTTP/1.1 with every other transport); on `https://`, `h2`.
+        H2c = "h2c",
     }
 }
 
@@ -56,9 +59,10 @@ impl TryFrom<String> for Transport {
             Transport::H2,
             Transport::Auto,
             Transport::H3,
+            Transport::H2c,
         ];
         let wanted = if name == "quic" { "h3" } else { &name };
-        let list = "\"tls\", \"h1\", \"h2\", \"auto\", \"h3\"";
+        let list = "\"tls\", \"h1\", \"h2\", \"auto\", \"h3\", \"h2c\"";
         all.into_iter()
             .find(|t| t.as_str() == wanted)
             .ok_or(format!("expected one of {list}, got {name:?}"))
@@ -67,14 +71,14 @@ impl TryFrom<String> for Transport {
 
 impl Transport {
     /// The connections per IP address a pool of this transport allows when
-    /// `pool.max_conns_per_ip` is absent: 1 for a multiplexed transport (`h2`, `h3`: one
+    /// `pool.max_conns_per_ip` is absent: 1 for a multiplexed transport (`h2`, `h3`, `h2c`: one
     /// connection carries every request in flight), [`EXCLUSIVE_CONNS_PER_IP`] for one whose
     /// connections may be exclusive (`h1`, `tls`, and `auto`, where an origin that picks
     /// HTTP/1.1 gets exclusive connections: a limit of 1 would serialise it).
     #[must_use]
     pub fn default_conns_per_ip(self) -> usize {
         match self {
-            Transport::H2 | Transport::H3 => 1,
+            Transport::H2 | Transport::H3 | Transport::H2c => 1,
             Transport::H1 | Transport::Tls | Transport::Auto => EXCLUSIVE_CONNS_PER_IP,
         }
     }

@@ -139,7 +139,7 @@ fn hosts(c: &mut Checker<'_>, cfg: &Config) {
         let Some(alpn) = &h.alpn else { continue };
         let key = format!("hosts[{i}].alpn");
         let needs = match h.transport {
-            Transport::H2 => Some("h2"),
+            Transport::H2 | Transport::H2c => Some("h2"),
             Transport::H1 | Transport::Auto => Some("http/1.1"),
             _ => None,
         };

@@ -632,8 +632,9 @@ transport = "quic"
     let e = err("[[hosts]]\nname = \"a\"\ntransport = \"http3\"\n");
     assert_at(&e, 3, "hosts[0].transport");
     assert!(
-        e.to_string()
-            .contains("expected one of \"tls\", \"h1\", \"h2\", \"auto\", \"h3\", got \"http3\""),
+        e.to_string().contains(
+            "expected one of \"tls\", \"h1\", \"h2\", \"auto\", \"h3\", \"h2c\", got \"http3\""
+        ),
         "{e}"
     );
 

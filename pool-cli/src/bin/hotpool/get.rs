@@ -99,8 +99,8 @@ pub async fn run(global: &Global, args: &GetArgs) -> Result<ExitCode, Error> {
         _ => url.authority.clone(),
     };
     // Hosts without `--proto` or a `[[hosts]]` entry: auto, as the client's default (ALPN
-    // h2 or http/1.1 over TLS; HTTP/1.1 over TCP for `http://`, where an `h2` entry
-    // would mean h2c).
+    // h2 or http/1.1 over TLS; HTTP/1.1 over TCP for `http://`, h2c only with
+    // `--proto h2` or an `h2c` entry).
     let default = args.target.proto.map_or(Transport::Auto, Proto::transport);
     let mut host = if args.location {
         args.target.apply_following(&mut cfg, &authority, default)?
@@ -121,9 +121,18 @@ pub async fn run(global: &Global, args: &GetArgs) -> Result<ExitCode, Error> {
             entry.transport = Transport::Auto;
         }
     }
+    if !url.tls && args.target.proto == Some(Proto::H2) {
+        // `--proto h2` on an `http://` URL: HTTP/2 with prior knowledge (h2c).
+        host.transport = Transport::H2c;
+        for entry in cfg.hosts.iter_mut().chain(host.entry.as_mut()) {
+            if entry.name.eq_ignore_ascii_case(&host.name) {
+                entry.transport = Transport::H2c;
+            }
+        }
+    }
     if !matches!(
         host.transport,
-        Transport::H1 | Transport::H2 | Transport::Auto | Transport::H3
+        Transport::H1 | Transport::H2 | Transport::Auto | Transport::H3 | Transport::H2c
     ) {
         return Err(Error::new(format!(
             "transport {:?} of {} is not supported by the CLI (it sends requests over h1, h2, auto or h3)",

@@ -38,13 +38,14 @@ macro_rules! with_dialer {
     ($cfg:expr, $host:expr, |$dialer:ident| $body:expr) => {
         match $host.transport {
             #[cfg(feature = "boring")]
-            pool_config::Transport::H2 | pool_config::Transport::H1 | pool_config::Transport::Auto
+            pool_config::Transport::H2 | pool_config::Transport::H2c | pool_config::Transport::H1 | pool_config::Transport::Auto
                 if hotpool::stack::uses_boring($cfg) =>
             {
                 let $dialer = hotpool::stack::boring_dialers($cfg, $host).map_err($crate::Error::from)?;
                 $body
             }
-            pool_config::Transport::H2 => {
+            // `h2c` is HTTP/2 over TLS on an https:// URL.
+            pool_config::Transport::H2 | pool_config::Transport::H2c => {
                 let $dialer = hotpool::stack::h2_dialers($cfg, $host).map_err($crate::Error::from)?;
                 $body
             }
