@@ -39,7 +39,7 @@ pub use error::Error;
 pub use options::ConfigOptions;
 pub use pool_config::{Config, ConfigError, Transport};
 pub use pool_http::{DecodeLimits, Protocol, RedirectPolicy, RequestError};
-pub use request::{RequestBuilder, ResponseUrl};
+pub use request::{DecodedFrom, RequestBuilder, ResponseUrl};
 pub use stack::HostStack;
 
 /// A response: status, headers and a streamed [`Body`].

@@ -3,7 +3,7 @@
 //! (`pool_http::decode_response`, `docs/decompression.md`).
 
 use bytes::Bytes;
-use http::header::ACCEPT_ENCODING;
+use http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_LENGTH};
 use http::{HeaderName, HeaderValue, Method, Request, Uri};
 use pool_http::{
     DEFAULT_ACCEPT_ENCODING, NextBody, RedirectAction, Redirects, RequestError, SentBody,
@@ -20,6 +20,16 @@ const REDIRECT_BODY_LIMIT: usize = 64 << 10;
 /// The URL a response came from, after the redirects followed: in its extensions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResponseUrl(pub Uri);
+
+/// In a decoded response's extensions: the `Content-Encoding` (and `Content-Length`, if
+/// any) it arrived with, which decoding removed from its headers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DecodedFrom {
+    /// The `Content-Encoding` as received (`gzip`, `br`, `gzip, br`…).
+    pub content_encoding: HeaderValue,
+    /// The `Content-Length` as received: the encoded size.
+    pub content_length: Option<HeaderValue>,
+}
 
 /// What one request asks beyond the client's settings.
 #[derive(Clone, Debug, Default)]
@@ -100,7 +110,19 @@ fn finish(
 ) -> Response {
     let mut response = match decode {
         Some(limits) if method != Method::HEAD => {
-            pool_http::decode_response(response, limits).map(Body::boxed)
+            let received = |name| response.headers().get(name).cloned();
+            let (encoding, length) = (received(CONTENT_ENCODING), received(CONTENT_LENGTH));
+            let mut decoded = pool_http::decode_response(response, limits).map(Body::boxed);
+            // Decoded when the header went away (an unknown coding passes through).
+            if let Some(content_encoding) = encoding
+                && !decoded.headers().contains_key(CONTENT_ENCODING)
+            {
+                decoded.extensions_mut().insert(DecodedFrom {
+                    content_encoding,
+                    content_length: length,
+                });
+            }
+            decoded
         }
         _ => response,
     };
