@@ -4,7 +4,8 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -13,10 +14,12 @@ use pool_config::{Config, Transport};
 use pool_core::Dialer;
 use pool_http::{DecodeLimits, Full, HttpConnection, RedirectPolicy, RequestError};
 use tokio::sync::OnceCell;
+use tokio::time::Instant;
 
+use crate::altsvc::{AltSvcCache, AltSvcStats, AltSvcStatus, Origin, Route};
 use crate::request::{Choices, RequestBuilder};
 use crate::stack::{self, HostSpec, HostStack};
-use crate::{Body, Error, Response};
+use crate::{Body, ConfigOptions, Error, Response};
 
 /// What a URL without a scheme is told.
 pub(crate) const NOT_ABSOLUTE: &str = "not an absolute URL (https://host/path or http://…)";
@@ -34,12 +37,22 @@ trait HostPool: Send + Sync {
     ) -> Option<BoxFuture<'a, Result<Response, RequestError>>>;
     /// Stops the host's helpers and closes its pool.
     fn stop(&self) -> BoxFuture<'_, ()>;
+    /// Dials the host's addresses; whether a connection is open after.
+    fn warm(&self) -> BoxFuture<'_, bool>;
+    /// Whether a lease is out (a request or a response body in flight).
+    fn busy(&self) -> bool;
+    /// The transport's name (`auto`, `h2`, `h1`, `h3`).
+    fn transport(&self) -> &'static str;
+    /// Whether the host's requests may move to HTTP/3 learned from Alt-Svc.
+    fn alt_svc(&self) -> bool;
 }
 
 /// A [`HostStack`] and the host name its requests go to.
 struct Running<D: Dialer> {
     host: String,
     stack: HostStack<D>,
+    /// Whether Alt-Svc may move the host's requests to HTTP/3 ([`alt_svc_applies`]).
+    alt_svc: bool,
 }
 
 impl<D> HostPool for Running<D>
@@ -71,30 +84,89 @@ where
     fn stop(&self) -> BoxFuture<'_, ()> {
         Box::pin(self.stack.stop())
     }
+
+    fn warm(&self) -> BoxFuture<'_, bool> {
+        Box::pin(async move {
+            let report = self.stack.warm_with_progress(&self.host, |_| {}).await;
+            report.ok > 0 || self.stack.pool.stats().connections > 0
+        })
+    }
+
+    fn busy(&self) -> bool {
+        self.stack.egresses.iter().any(|(_, p)| {
+            let stats = p.stats();
+            stats.leases_out > 0 || stats.waiters > 0
+        })
+    }
+
+    fn transport(&self) -> &'static str {
+        self.stack.transport
+    }
+
+    fn alt_svc(&self) -> bool {
+        self.alt_svc
+    }
 }
 
-/// Which pool a URL goes to: one per (scheme, host, port).
+/// Which pool a URL goes to: one per (scheme, host, port), and one per HTTP/3
+/// alternative learned from Alt-Svc.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 struct HostKey {
     /// `https` (true) or `http`.
     tls: bool,
     host: String,
     port: u16,
+    /// An HTTP/3 stack learned from Alt-Svc (`port`: the alternative's) for the origin on
+    /// this port.
+    alt_of: Option<u16>,
 }
 
 /// A host's pool, started once by the first request that needs it (concurrent first
-/// requests wait for the same start; a failed start is tried again by the next request).
-type HostSlot = Arc<OnceCell<Arc<dyn HostPool>>>;
+/// requests wait for the same start; a failed start is tried again by the next request),
+/// and when a request last took it (for [`ClientBuilder::idle_host_timeout`]).
+struct HostSlot {
+    pool: OnceCell<Arc<dyn HostPool>>,
+    last_used: Mutex<Instant>,
+}
+
+/// How long a host's pool is kept without a request, by default.
+pub const DEFAULT_IDLE_HOST_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 pub(crate) struct Inner {
     config: Config,
     /// The transport of hosts without a `[[hosts]]` entry.
     transport: Transport,
-    hosts: Mutex<HashMap<HostKey, HostSlot>>,
+    hosts: Mutex<HashMap<HostKey, Arc<HostSlot>>>,
+    /// Whether `auto` hosts move to HTTP/3 learned from Alt-Svc.
+    alt_svc_enabled: bool,
+    /// What each origin's Alt-Svc said, and whether its HTTP/3 works.
+    alt_svc: AltSvcCache,
+    /// A host's pool unused this long is stopped (by the sweeper).
+    idle_host_timeout: Duration,
+    /// Whether the idle-host sweeper runs.
+    sweeper: AtomicBool,
     /// Which redirects are followed.
     pub(crate) redirects: RedirectPolicy,
     /// How response bodies are decoded (`None`: not at all, no `Accept-Encoding` sent).
     pub(crate) decode: Option<DecodeLimits>,
+}
+
+/// One running host of a [`Client`] ([`Client::hosts`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HostInfo {
+    /// `https` or `http`.
+    pub scheme: &'static str,
+    /// The host name.
+    pub host: String,
+    /// The port dialed.
+    pub port: u16,
+    /// The transport (`auto`, `h2`, `h1`, `h3`).
+    pub transport: &'static str,
+    /// For an HTTP/3 stack learned from Alt-Svc: the origin's port (its requests were
+    /// sent to `https://host:origin_port`).
+    pub alt_svc_for: Option<u16>,
+    /// How long since a request last took it.
+    pub idle: Duration,
 }
 
 /// An HTTP client over hot pools: one pool per host, started on first use (resolved by
@@ -119,12 +191,7 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let hosts = self
-            .inner
-            .hosts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len();
+        let hosts = self.inner.lock_hosts().len();
         f.debug_struct("Client")
             .field("transport", &self.inner.transport)
             .field("hosts", &hosts)
@@ -148,6 +215,8 @@ impl Client {
             transport: Transport::Auto,
             redirects: RedirectPolicy::default(),
             decode: Some(DecodeLimits::default()),
+            alt_svc: true,
+            idle_host_timeout: DEFAULT_IDLE_HOST_TIMEOUT,
         }
     }
 
@@ -201,7 +270,8 @@ impl Client {
         self.send(request, &Choices::default()).await
     }
 
-    /// One request on the pool of its URL's host (through the egress `via`, if given).
+    /// One request on the pool of its URL's host (through the egress `via`, if given):
+    /// over HTTP/3 when the origin's Alt-Svc moved it there (`docs/alt-svc.md`).
     pub(crate) async fn send_once(
         &self,
         request: Request<Bytes>,
@@ -211,37 +281,158 @@ impl Client {
         let (mut parts, body) = request.into_parts();
         let (key, path) = target(&parts.uri, &url)?;
         parts.uri = path;
+        let request = Request::from_parts(parts, body);
         let pool = self.host(&key, &url).await?;
-        let request = Request::from_parts(parts, Full::new(body));
-        let Some(sending) = pool.send(request, via) else {
-            let egress = via.unwrap_or_default().to_owned();
-            return Err(Error::Egress { url, egress });
+        if via.is_some() || !pool.alt_svc() || !self.inner.alt_svc_enabled {
+            return send_on(&*pool, request, via, url).await;
+        }
+        let origin: Origin = (key.host.clone(), key.port);
+        let cache = &self.inner.alt_svc;
+        let request = match cache.route(&origin, now()) {
+            Route::H3 { port } => match self.send_h3(&origin, port, &request, &url).await {
+                Ok(response) => {
+                    self.learn(&origin, &response, &url);
+                    return Ok(response);
+                }
+                // Nothing was sent over HTTP/3: the request goes over TCP.
+                Err(e) if nothing_sent(&e) => {
+                    tracing::info!(url, error = %e, "HTTP/3 failed as a transport: back to TCP");
+                    cache.mark_broken(&origin, now());
+                    self.drop_host(&alt_key(&origin, port));
+                    request
+                }
+                Err(e) => return Err(e),
+            },
+            Route::Tcp { start } => {
+                if let Some(port) = start {
+                    self.start_h3(origin.clone(), port, url.clone());
+                }
+                request
+            }
         };
-        sending
-            .await
-            .map_err(|source| Error::Request { url, source })
+        let response = send_on(&*pool, request, None, url.clone()).await?;
+        self.learn(&origin, &response, &url);
+        Ok(response)
+    }
+
+    /// `request` over the origin's HTTP/3 stack on `port`.
+    async fn send_h3(
+        &self,
+        origin: &Origin,
+        port: u16,
+        request: &Request<Bytes>,
+        url: &str,
+    ) -> Result<Response, Error> {
+        let h3 = self.host(&alt_key(origin, port), url).await?;
+        send_on(&*h3, copy(request), None, url.to_owned()).await
+    }
+
+    /// Reads a response's `alt-svc` fields; a new HTTP/3 alternative is started in the
+    /// background.
+    fn learn(&self, origin: &Origin, response: &Response, url: &str) {
+        if let Some(port) = self.inner.alt_svc.learn(origin, response.headers(), now()) {
+            self.start_h3(origin.clone(), port, url.to_owned());
+        }
+    }
+
+    /// Starts and warms `origin`'s HTTP/3 stack on `port` in the background; new
+    /// requests move to it once a connection is open, or HTTP/3 is marked broken.
+    fn start_h3(&self, origin: Origin, port: u16, url: String) {
+        let client = self.clone();
+        tokio::spawn(async move {
+            let key = alt_key(&origin, port);
+            let ok = match client.host(&key, &url).await {
+                Ok(h3) => h3.warm().await,
+                Err(e) => {
+                    tracing::info!(url, error = %e, "HTTP/3 from Alt-Svc did not start");
+                    false
+                }
+            };
+            if !ok {
+                client.drop_host(&key);
+            }
+            client.inner.alt_svc.started(&origin, port, ok, now());
+        });
+    }
+
+    /// Removes `key`'s pool and stops it in the background.
+    fn drop_host(&self, key: &HostKey) {
+        let slot = self.inner.lock_hosts().remove(key);
+        if let Some(pool) = slot.and_then(|s| s.pool.get().cloned()) {
+            tokio::spawn(async move { pool.stop().await });
+        }
     }
 
     /// The running pool of `key`, started on first use.
     async fn host(&self, key: &HostKey, url: &str) -> Result<Arc<dyn HostPool>, Error> {
         let slot = {
-            let mut hosts = self
-                .inner
-                .hosts
+            let mut hosts = self.inner.lock_hosts();
+            let slot = hosts.entry(key.clone()).or_insert_with(|| {
+                Arc::new(HostSlot {
+                    pool: OnceCell::new(),
+                    last_used: Mutex::new(Instant::now()),
+                })
+            });
+            *slot
+                .last_used
                 .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            hosts.entry(key.clone()).or_default().clone()
+                .unwrap_or_else(PoisonError::into_inner) = Instant::now();
+            slot.clone()
         };
+        if !self.inner.sweeper.swap(true, Ordering::Relaxed) {
+            tokio::spawn(sweep(Arc::downgrade(&self.inner)));
+        }
         let start = || self.start(key);
         // The start (DNS answer, fleet sync) is bounded by the request deadline too.
         let limit = self.inner.config.pool.request_timeout;
-        match tokio::time::timeout(limit, slot.get_or_try_init(start)).await {
+        match tokio::time::timeout(limit, slot.pool.get_or_try_init(start)).await {
             Ok(pool) => pool.cloned(),
             Err(_) => Err(Error::Request {
                 url: url.to_owned(),
                 source: RequestError::Timeout(limit),
             }),
         }
+    }
+
+    /// The running hosts: transport, and for how long each was not used.
+    pub fn hosts(&self) -> Vec<HostInfo> {
+        let now = Instant::now();
+        let hosts = self.inner.lock_hosts();
+        let mut out: Vec<HostInfo> = hosts
+            .iter()
+            .filter_map(|(key, slot)| {
+                let pool = slot.pool.get()?;
+                let last = *slot
+                    .last_used
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                Some(HostInfo {
+                    scheme: if key.tls { "https" } else { "http" },
+                    host: key.host.clone(),
+                    port: key.port,
+                    transport: pool.transport(),
+                    alt_svc_for: key.alt_of,
+                    idle: now.saturating_duration_since(last),
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.host, a.port).cmp(&(&b.host, b.port)));
+        out
+    }
+
+    /// What the Alt-Svc step knows of `https://host:port` (`None`: nothing): the HTTP/3
+    /// alternative, whether new requests use it, whether it is marked broken.
+    #[must_use]
+    pub fn alt_svc(&self, host: &str, port: u16) -> Option<AltSvcStatus> {
+        let origin = (host.to_ascii_lowercase(), port);
+        self.inner.alt_svc.status(&origin, now())
+    }
+
+    /// What the Alt-Svc step did: alternatives learned and cleared, malformed values
+    /// ignored, HTTP/3 marked broken.
+    #[must_use]
+    pub fn alt_svc_stats(&self) -> AltSvcStats {
+        self.inner.alt_svc.stats()
     }
 
     /// Starts the pool of `key`: its `[[hosts]]` entry or the client's transport.
@@ -251,9 +442,19 @@ impl Client {
         if spec.entry.is_none() {
             spec.transport = self.inner.transport;
         }
+        #[cfg(feature = "h3")]
+        if key.alt_of.is_some() {
+            // The origin's HTTP/3 alternative: same name (SNI, certificate, DNS), its port.
+            spec.transport = Transport::H3;
+            if let Some(entry) = &mut spec.entry {
+                (entry.port, entry.transport, entry.alpn) = (key.port, Transport::H3, None);
+            }
+            return running(cfg, stack::quic_dialers(cfg, &spec)?, &spec, false).await;
+        }
+        let alt_svc = key.tls && alt_svc_applies(cfg, &spec)?;
         if !key.tls {
             // `http://`: HTTP/1.1 over TCP, or h2c for a `[[hosts]]` entry with `h2`.
-            return running(cfg, stack::plain_dialers(cfg, &spec)?, &spec).await;
+            return running(cfg, stack::plain_dialers(cfg, &spec)?, &spec, false).await;
         }
         #[cfg(feature = "boring")]
         if stack::uses_boring(cfg)
@@ -262,14 +463,17 @@ impl Client {
                 Transport::H2 | Transport::H1 | Transport::Auto
             )
         {
-            return running(cfg, stack::boring_dialers(cfg, &spec)?, &spec).await;
+            return running(cfg, stack::boring_dialers(cfg, &spec)?, &spec, false).await;
         }
         match spec.transport {
-            Transport::H2 => running(cfg, stack::h2_dialers(cfg, &spec)?, &spec).await,
-            Transport::H1 => running(cfg, stack::h1_dialers(cfg, &spec)?, &spec).await,
-            Transport::Auto => running(cfg, stack::https_dialers(cfg, &spec)?, &spec).await,
+            Transport::H2 => running(cfg, stack::h2_dialers(cfg, &spec)?, &spec, false).await,
+            Transport::H1 => running(cfg, stack::h1_dialers(cfg, &spec)?, &spec, false).await,
+            Transport::Auto => {
+                let dialers = stack::https_dialers(cfg, &spec)?;
+                running(cfg, dialers, &spec, alt_svc).await
+            }
             #[cfg(feature = "h3")]
-            Transport::H3 => running(cfg, stack::quic_dialers(cfg, &spec)?, &spec).await,
+            Transport::H3 => running(cfg, stack::quic_dialers(cfg, &spec)?, &spec, false).await,
             #[cfg(not(feature = "h3"))]
             Transport::H3 => Err(Error::setup(
                 &spec.name,
@@ -286,27 +490,25 @@ impl Client {
     /// response still held keeps its connection: the close waits for it at most
     /// [`CLOSE_WAIT`](crate::stack::CLOSE_WAIT) per pool.
     pub async fn close(&self) {
-        let slots: Vec<HostSlot> = {
-            let mut hosts = self
-                .inner
-                .hosts
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+        let slots: Vec<Arc<HostSlot>> = {
+            let mut hosts = self.inner.lock_hosts();
             hosts.drain().map(|(_, slot)| slot).collect()
         };
         for slot in slots {
-            if let Some(pool) = slot.get() {
+            if let Some(pool) = slot.pool.get() {
                 pool.stop().await;
             }
         }
     }
 }
 
-/// Starts `spec`'s stack with `dialer`, new addresses warmed in the background.
+/// Starts `spec`'s stack with `dialer`, new addresses warmed in the background;
+/// `alt_svc`: whether Alt-Svc may move its requests to HTTP/3.
 async fn running<D>(
     cfg: &Config,
     dialers: stack::Dialers<D>,
     spec: &HostSpec,
+    alt_svc: bool,
 ) -> Result<Arc<dyn HostPool>, Error>
 where
     D: Dialer<Conn: HttpConnection> + 'static,
@@ -315,7 +517,134 @@ where
     Ok(Arc::new(Running {
         host: spec.name.clone(),
         stack,
+        alt_svc,
     }))
+}
+
+/// Whether Alt-Svc may move `spec`'s requests to HTTP/3: its transport is `auto` (the
+/// client's default, or its `[[hosts]]` entry's), it has no proxy (QUIC does not go
+/// through one), and the TLS engine is rustls (a BoringSSL browser profile would show a
+/// different fingerprint over QUIC). Built without the `h3` feature: never.
+fn alt_svc_applies(cfg: &Config, spec: &HostSpec) -> Result<bool, Error> {
+    if !cfg!(feature = "h3") || spec.transport != Transport::Auto {
+        return Ok(false);
+    }
+    #[cfg(feature = "boring")]
+    if stack::uses_boring(cfg) {
+        return Ok(false);
+    }
+    let entry = spec
+        .entry
+        .clone()
+        .unwrap_or_else(|| pool_config::HostConfig::new(&spec.name));
+    Ok(cfg.proxies_for(Some(&entry))?.is_empty())
+}
+
+/// The pool key of `origin`'s HTTP/3 alternative on `port`.
+fn alt_key(origin: &Origin, port: u16) -> HostKey {
+    HostKey {
+        tls: true,
+        host: origin.0.clone(),
+        port,
+        alt_of: Some(origin.1),
+    }
+}
+
+/// The clock of the Alt-Svc cache (tokio's, so a paused runtime moves it).
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+/// Whether a failed request never reached the server over its transport: no connection
+/// could be had (dial failed or timed out, host down), or the pool could not start.
+/// Such a request is sent again over TCP, and HTTP/3 is marked broken.
+fn nothing_sent(e: &Error) -> bool {
+    match e {
+        Error::Setup { .. } | Error::Resolve { .. } => true,
+        Error::Request { source, .. } => matches!(
+            source,
+            RequestError::Pool(_) | RequestError::NotSent(_) | RequestError::RefusedTooOften { .. }
+        ),
+        _ => false,
+    }
+}
+
+/// A copy of `request` (its body is shared bytes).
+fn copy(request: &Request<Bytes>) -> Request<Bytes> {
+    let mut out = Request::new(request.body().clone());
+    *out.method_mut() = request.method().clone();
+    *out.uri_mut() = request.uri().clone();
+    *out.version_mut() = request.version();
+    *out.headers_mut() = request.headers().clone();
+    *out.extensions_mut() = request.extensions().clone();
+    out
+}
+
+/// `request` on `pool` (through the egress `via`), its errors naming `url`.
+async fn send_on(
+    pool: &dyn HostPool,
+    request: Request<Bytes>,
+    via: Option<&str>,
+    url: String,
+) -> Result<Response, Error> {
+    let request = request.map(Full::new);
+    let Some(sending) = pool.send(request, via) else {
+        let egress = via.unwrap_or_default().to_owned();
+        return Err(Error::Egress { url, egress });
+    };
+    sending
+        .await
+        .map_err(|source| Error::Request { url, source })
+}
+
+impl Inner {
+    fn lock_hosts(&self) -> std::sync::MutexGuard<'_, HashMap<HostKey, Arc<HostSlot>>> {
+        self.hosts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The idle-host sweeper of a client, started with its first host: every quarter of
+/// `idle_host_timeout` (at least 10 ms), the hosts unused that long and with nothing in
+/// flight are removed and stopped (the next request starts them again). Ends when the
+/// client is dropped.
+async fn sweep(inner: Weak<Inner>) {
+    let period = match inner.upgrade() {
+        Some(inner) => (inner.idle_host_timeout / 4).max(Duration::from_millis(10)),
+        None => return,
+    };
+    loop {
+        tokio::time::sleep(period).await;
+        let Some(inner) = inner.upgrade() else { return };
+        let now = Instant::now();
+        let idle: Vec<(HostKey, Arc<dyn HostPool>)> = {
+            let mut hosts = inner.lock_hosts();
+            let due: Vec<HostKey> = hosts
+                .iter()
+                .filter(|(_, slot)| {
+                    let last = *slot
+                        .last_used
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner);
+                    now.saturating_duration_since(last) >= inner.idle_host_timeout
+                        && slot.pool.get().is_some_and(|p| !p.busy())
+                })
+                .map(|(key, _)| key.clone())
+                .collect();
+            due.into_iter()
+                .filter_map(|key| {
+                    let pool = hosts.remove(&key)?.pool.get()?.clone();
+                    Some((key, pool))
+                })
+                .collect()
+        };
+        for (key, pool) in idle {
+            tracing::debug!(host = %key.host, port = key.port, "host idle: its pool stops");
+            if let Some(origin_port) = key.alt_of {
+                inner.alt_svc.forget_h3(&(key.host.clone(), origin_port));
+            }
+            pool.stop().await;
+        }
+    }
 }
 
 /// The pool a URL goes to and the URI sent on it (path and query).
@@ -338,6 +667,7 @@ fn target(uri: &Uri, url: &str) -> Result<(HostKey, Uri), Error> {
         tls,
         host: host.to_ascii_lowercase(),
         port: authority.port_u16().unwrap_or(port),
+        alt_of: None,
     };
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     let path = path.parse().map_err(|e| Error::url(url, format!("{e}")))?;
@@ -352,9 +682,25 @@ pub struct ClientBuilder {
     transport: Transport,
     redirects: RedirectPolicy,
     decode: Option<DecodeLimits>,
+    alt_svc: bool,
+    idle_host_timeout: Duration,
 }
 
 impl ClientBuilder {
+    /// Whether `auto` hosts move to HTTP/3 when their responses advertise it with
+    /// `Alt-Svc` (default true; `docs/alt-svc.md`).
+    pub fn alt_svc(mut self, enabled: bool) -> Self {
+        self.alt_svc = enabled;
+        self
+    }
+
+    /// How long a host's pool is kept without a request before it is stopped (default
+    /// [`DEFAULT_IDLE_HOST_TIMEOUT`], 10 minutes); the next request starts it again.
+    pub fn idle_host_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_host_timeout = timeout;
+        self
+    }
+
     /// Every setting of a [`Config`] (e.g. one read with [`Config::from_file`]).
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
@@ -414,6 +760,10 @@ impl ClientBuilder {
                 config: self.config,
                 transport: self.transport,
                 hosts: Mutex::new(HashMap::new()),
+                alt_svc_enabled: self.alt_svc,
+                alt_svc: AltSvcCache::default(),
+                idle_host_timeout: self.idle_host_timeout,
+                sweeper: AtomicBool::new(false),
                 redirects: self.redirects,
                 decode: self.decode,
             }),

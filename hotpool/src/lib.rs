@@ -26,6 +26,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod altsvc;
 mod body;
 mod client;
 mod error;
@@ -35,8 +36,9 @@ mod options_boring;
 mod request;
 pub mod stack;
 
+pub use altsvc::{AltSvcStats, AltSvcStatus};
 pub use body::Body;
-pub use client::{Client, ClientBuilder};
+pub use client::{Client, ClientBuilder, DEFAULT_IDLE_HOST_TIMEOUT, HostInfo};
 pub use error::Error;
 pub use options::ConfigOptions;
 pub use pool_config::{Config, ConfigError, Transport};
