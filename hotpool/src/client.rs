@@ -178,7 +178,7 @@ pub struct HostInfo {
 /// ALPN picks HTTP/2 or HTTP/1.1).
 ///
 /// ```no_run
-/// # async fn run() -> Result<(), hotpool::Error> {
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let client = hotpool::Client::new()?;
 /// let response = client.get("https://example.com/").send().await?;
 /// println!("{} {}", response.status(), response.into_body().text().await?);
