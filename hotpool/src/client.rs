@@ -1,9 +1,7 @@
 //! [`Client`]: requests to any `https://` URL, each host's pool started on first use.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::path::Path;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
@@ -11,126 +9,19 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Method, Request, Uri};
 use pool_config::{Config, Transport};
-use pool_core::Dialer;
-use pool_http::{DecodeLimits, Full, HttpConnection, RedirectPolicy, RequestError};
-use tokio::sync::OnceCell;
+use pool_http::{DecodeLimits, RedirectPolicy, RequestError};
 use tokio::time::Instant;
 
 use crate::altsvc::{AltSvcCache, AltSvcStats, AltSvcStatus, Origin, Route};
+use crate::hosts::{
+    self, DEFAULT_IDLE_HOST_TIMEOUT, HostInfo, HostKey, HostPool, HostSlot, copy, running, send_on,
+};
 use crate::request::{Choices, RequestBuilder};
-use crate::stack::{self, HostSpec, HostStack};
-use crate::{Body, ConfigOptions, Error, Response};
+use crate::stack::{self, HostSpec};
+use crate::{ConfigOptions, Error, Response};
 
 /// What a URL without a scheme is told.
 pub(crate) const NOT_ABSOLUTE: &str = "not an absolute URL (https://host/path or http://…)";
-
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// One host's running pool, whatever its dialer.
-trait HostPool: Send + Sync {
-    /// Sends `request` (its URI: path and query) with the pool's retry policy, through the
-    /// egress labelled `via` if given (`None` when the host has no such egress).
-    fn send<'a>(
-        &'a self,
-        request: Request<Full<Bytes>>,
-        via: Option<&'a str>,
-    ) -> Option<BoxFuture<'a, Result<Response, RequestError>>>;
-    /// Stops the host's helpers and closes its pool.
-    fn stop(&self) -> BoxFuture<'_, ()>;
-    /// Dials the host's addresses; whether a connection is open after.
-    fn warm(&self) -> BoxFuture<'_, bool>;
-    /// Whether a lease is out (a request or a response body in flight).
-    fn busy(&self) -> bool;
-    /// The transport's name (`auto`, `h2`, `h1`, `h3`).
-    fn transport(&self) -> &'static str;
-    /// Whether the host's requests may move to HTTP/3 learned from Alt-Svc.
-    fn alt_svc(&self) -> bool;
-}
-
-/// A [`HostStack`] and the host name its requests go to.
-struct Running<D: Dialer> {
-    host: String,
-    stack: HostStack<D>,
-    /// Whether Alt-Svc may move the host's requests to HTTP/3 ([`alt_svc_applies`]).
-    alt_svc: bool,
-}
-
-impl<D> HostPool for Running<D>
-where
-    D: Dialer<Conn: HttpConnection> + 'static,
-{
-    fn send<'a>(
-        &'a self,
-        request: Request<Full<Bytes>>,
-        via: Option<&'a str>,
-    ) -> Option<BoxFuture<'a, Result<Response, RequestError>>> {
-        let stack = &self.stack;
-        let (host, options) = (&self.host, &stack.request);
-        Some(match via {
-            None => Box::pin(async move {
-                let response = pool_http::send_with(&stack.pools, host, request, options).await?;
-                Ok(response.map(Body::new))
-            }),
-            Some(label) => {
-                let (_, pool) = stack.egresses.iter().find(|(l, _)| l == label)?;
-                Box::pin(async move {
-                    let response = pool_http::send_with(pool, host, request, options).await?;
-                    Ok(response.map(Body::new))
-                })
-            }
-        })
-    }
-
-    fn stop(&self) -> BoxFuture<'_, ()> {
-        Box::pin(self.stack.stop())
-    }
-
-    fn warm(&self) -> BoxFuture<'_, bool> {
-        Box::pin(async move {
-            let report = self.stack.warm_with_progress(&self.host, |_| {}).await;
-            report.ok > 0 || self.stack.pool.stats().connections > 0
-        })
-    }
-
-    fn busy(&self) -> bool {
-        self.stack.egresses.iter().any(|(_, p)| {
-            let stats = p.stats();
-            stats.leases_out > 0 || stats.waiters > 0
-        })
-    }
-
-    fn transport(&self) -> &'static str {
-        self.stack.transport
-    }
-
-    fn alt_svc(&self) -> bool {
-        self.alt_svc
-    }
-}
-
-/// Which pool a URL goes to: one per (scheme, host, port), and one per HTTP/3
-/// alternative learned from Alt-Svc.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct HostKey {
-    /// `https` (true) or `http`.
-    tls: bool,
-    host: String,
-    port: u16,
-    /// An HTTP/3 stack learned from Alt-Svc (`port`: the alternative's) for the origin on
-    /// this port.
-    alt_of: Option<u16>,
-}
-
-/// A host's pool, started once by the first request that needs it (concurrent first
-/// requests wait for the same start; a failed start is tried again by the next request),
-/// and when a request last took it (for [`ClientBuilder::idle_host_timeout`]).
-struct HostSlot {
-    pool: OnceCell<Arc<dyn HostPool>>,
-    last_used: Mutex<Instant>,
-}
-
-/// How long a host's pool is kept without a request, by default.
-pub const DEFAULT_IDLE_HOST_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
 pub(crate) struct Inner {
     config: Config,
@@ -149,24 +40,6 @@ pub(crate) struct Inner {
     pub(crate) redirects: RedirectPolicy,
     /// How response bodies are decoded (`None`: not at all, no `Accept-Encoding` sent).
     pub(crate) decode: Option<DecodeLimits>,
-}
-
-/// One running host of a [`Client`] ([`Client::hosts`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HostInfo {
-    /// `https` or `http`.
-    pub scheme: &'static str,
-    /// The host name.
-    pub host: String,
-    /// The port dialed.
-    pub port: u16,
-    /// The transport (`auto`, `h2`, `h1`, `h3`).
-    pub transport: &'static str,
-    /// For an HTTP/3 stack learned from Alt-Svc: the origin's port (its requests were
-    /// sent to `https://host:origin_port`).
-    pub alt_svc_for: Option<u16>,
-    /// How long since a request last took it.
-    pub idle: Duration,
 }
 
 /// An HTTP client over hot pools: one pool per host, started on first use (resolved by
@@ -367,16 +240,8 @@ impl Client {
     async fn host(&self, key: &HostKey, url: &str) -> Result<Arc<dyn HostPool>, Error> {
         let slot = {
             let mut hosts = self.inner.lock_hosts();
-            let slot = hosts.entry(key.clone()).or_insert_with(|| {
-                Arc::new(HostSlot {
-                    pool: OnceCell::new(),
-                    last_used: Mutex::new(Instant::now()),
-                })
-            });
-            *slot
-                .last_used
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = Instant::now();
+            let slot = hosts.entry(key.clone()).or_default();
+            slot.touch();
             slot.clone()
         };
         if !self.inner.sweeper.swap(true, Ordering::Relaxed) {
@@ -396,28 +261,7 @@ impl Client {
 
     /// The running hosts: transport, and for how long each was not used.
     pub fn hosts(&self) -> Vec<HostInfo> {
-        let now = Instant::now();
-        let hosts = self.inner.lock_hosts();
-        let mut out: Vec<HostInfo> = hosts
-            .iter()
-            .filter_map(|(key, slot)| {
-                let pool = slot.pool.get()?;
-                let last = *slot
-                    .last_used
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                Some(HostInfo {
-                    scheme: if key.tls { "https" } else { "http" },
-                    host: key.host.clone(),
-                    port: key.port,
-                    transport: pool.transport(),
-                    alt_svc_for: key.alt_of,
-                    idle: now.saturating_duration_since(last),
-                })
-            })
-            .collect();
-        out.sort_by(|a, b| (&a.host, a.port).cmp(&(&b.host, b.port)));
-        out
+        hosts::infos(&self.inner.lock_hosts())
     }
 
     /// What the Alt-Svc step knows of `https://host:port` (`None`: nothing): the HTTP/3
@@ -502,25 +346,6 @@ impl Client {
     }
 }
 
-/// Starts `spec`'s stack with `dialer`, new addresses warmed in the background;
-/// `alt_svc`: whether Alt-Svc may move its requests to HTTP/3.
-async fn running<D>(
-    cfg: &Config,
-    dialers: stack::Dialers<D>,
-    spec: &HostSpec,
-    alt_svc: bool,
-) -> Result<Arc<dyn HostPool>, Error>
-where
-    D: Dialer<Conn: HttpConnection> + 'static,
-{
-    let stack = HostStack::start(cfg, dialers, spec, true).await?;
-    Ok(Arc::new(Running {
-        host: spec.name.clone(),
-        stack,
-        alt_svc,
-    }))
-}
-
 /// Whether Alt-Svc may move `spec`'s requests to HTTP/3: its transport is `auto` (the
 /// client's default, or its `[[hosts]]` entry's), it has no proxy (QUIC does not go
 /// through one), and the TLS engine is rustls (a BoringSSL browser profile would show a
@@ -569,34 +394,6 @@ fn nothing_sent(e: &Error) -> bool {
     }
 }
 
-/// A copy of `request` (its body is shared bytes).
-fn copy(request: &Request<Bytes>) -> Request<Bytes> {
-    let mut out = Request::new(request.body().clone());
-    *out.method_mut() = request.method().clone();
-    *out.uri_mut() = request.uri().clone();
-    *out.version_mut() = request.version();
-    *out.headers_mut() = request.headers().clone();
-    *out.extensions_mut() = request.extensions().clone();
-    out
-}
-
-/// `request` on `pool` (through the egress `via`), its errors naming `url`.
-async fn send_on(
-    pool: &dyn HostPool,
-    request: Request<Bytes>,
-    via: Option<&str>,
-    url: String,
-) -> Result<Response, Error> {
-    let request = request.map(Full::new);
-    let Some(sending) = pool.send(request, via) else {
-        let egress = via.unwrap_or_default().to_owned();
-        return Err(Error::Egress { url, egress });
-    };
-    sending
-        .await
-        .map_err(|source| Error::Request { url, source })
-}
-
 impl Inner {
     fn lock_hosts(&self) -> std::sync::MutexGuard<'_, HashMap<HostKey, Arc<HostSlot>>> {
         self.hosts.lock().unwrap_or_else(PoisonError::into_inner)
@@ -615,28 +412,7 @@ async fn sweep(inner: Weak<Inner>) {
     loop {
         tokio::time::sleep(period).await;
         let Some(inner) = inner.upgrade() else { return };
-        let now = Instant::now();
-        let idle: Vec<(HostKey, Arc<dyn HostPool>)> = {
-            let mut hosts = inner.lock_hosts();
-            let due: Vec<HostKey> = hosts
-                .iter()
-                .filter(|(_, slot)| {
-                    let last = *slot
-                        .last_used
-                        .lock()
-                        .unwrap_or_else(PoisonError::into_inner);
-                    now.saturating_duration_since(last) >= inner.idle_host_timeout
-                        && slot.pool.get().is_some_and(|p| !p.busy())
-                })
-                .map(|(key, _)| key.clone())
-                .collect();
-            due.into_iter()
-                .filter_map(|key| {
-                    let pool = hosts.remove(&key)?.pool.get()?.clone();
-                    Some((key, pool))
-                })
-                .collect()
-        };
+        let idle = hosts::take_idle(&mut inner.lock_hosts(), inner.idle_host_timeout);
         for (key, pool) in idle {
             tracing::debug!(host = %key.host, port = key.port, "host idle: its pool stops");
             if let Some(origin_port) = key.alt_of {

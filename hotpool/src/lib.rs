@@ -30,6 +30,7 @@ mod altsvc;
 mod body;
 mod client;
 mod error;
+mod hosts;
 mod options;
 #[cfg(feature = "boring")]
 mod options_boring;
@@ -38,8 +39,9 @@ pub mod stack;
 
 pub use altsvc::{AltSvcStats, AltSvcStatus};
 pub use body::Body;
-pub use client::{Client, ClientBuilder, DEFAULT_IDLE_HOST_TIMEOUT, HostInfo};
+pub use client::{Client, ClientBuilder};
 pub use error::Error;
+pub use hosts::{DEFAULT_IDLE_HOST_TIMEOUT, HostInfo};
 pub use options::ConfigOptions;
 pub use pool_config::{Config, ConfigError, Transport};
 pub use pool_http::{DecodeLimits, Protocol, RedirectPolicy, RequestError};
