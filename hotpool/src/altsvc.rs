@@ -302,6 +302,18 @@ impl AltSvcCache {
         let parsed = joined
             .map_err(|_| Malformed("not visible ASCII"))
             .and_then(|values| parse(&values.join(",")));
+        self.apply(origin, parsed, now)
+    }
+
+    /// Applies a parsed `Alt-Svc` value of `origin` (or another source of alternatives:
+    /// a DNS HTTPS record would come in here, `docs/alt-svc.md`). Returns the port to
+    /// start HTTP/3 on, as [`learn`](Self::learn).
+    pub(crate) fn apply(
+        &self,
+        origin: &Origin,
+        parsed: Result<AltSvc, Malformed>,
+        now: Instant,
+    ) -> Option<u16> {
         let alternatives = match parsed {
             Err(e) => {
                 self.malformed.fetch_add(1, Ordering::Relaxed);

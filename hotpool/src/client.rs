@@ -168,13 +168,13 @@ impl Client {
                     return Ok(response);
                 }
                 // Nothing was sent over HTTP/3: the request goes over TCP.
-                Err(e) if nothing_sent(&e) => {
+                Err((e, true)) => {
                     tracing::info!(url, error = %e, "HTTP/3 failed as a transport: back to TCP");
                     cache.mark_broken(&origin, now());
                     self.drop_host(&alt_key(&origin, port));
                     request
                 }
-                Err(e) => return Err(e),
+                Err((e, false)) => return Err(e),
             },
             Route::Tcp { start } => {
                 if let Some(port) = start {
@@ -188,16 +188,26 @@ impl Client {
         Ok(response)
     }
 
-    /// `request` over the origin's HTTP/3 stack on `port`.
+    /// `request` over the origin's HTTP/3 stack on `port`; an error says whether nothing
+    /// was sent (the stack could not start again after an idle stop, or no connection
+    /// could be had: [`nothing_sent`]).
     async fn send_h3(
         &self,
         origin: &Origin,
         port: u16,
         request: &Request<Bytes>,
         url: &str,
-    ) -> Result<Response, Error> {
-        let h3 = self.host(&alt_key(origin, port), url).await?;
-        send_on(&*h3, copy(request), None, url.to_owned()).await
+    ) -> Result<Response, (Error, bool)> {
+        let h3 = self
+            .host(&alt_key(origin, port), url)
+            .await
+            .map_err(|e| (e, true))?;
+        send_on(&*h3, copy(request), None, url.to_owned())
+            .await
+            .map_err(|e| {
+                let unsent = nothing_sent(&e);
+                (e, unsent)
+            })
     }
 
     /// Reads a response's `alt-svc` fields; a new HTTP/3 alternative is started in the
@@ -380,12 +390,11 @@ fn now() -> std::time::Instant {
     Instant::now().into_std()
 }
 
-/// Whether a failed request never reached the server over its transport: no connection
-/// could be had (dial failed or timed out, host down), or the pool could not start.
-/// Such a request is sent again over TCP, and HTTP/3 is marked broken.
+/// Whether a failed HTTP/3 request never reached the server: no connection could be had
+/// (dial failed or timed out, host down), or it was refused unprocessed every time. Such
+/// a request is sent again over TCP, and HTTP/3 is marked broken.
 fn nothing_sent(e: &Error) -> bool {
     match e {
-        Error::Setup { .. } | Error::Resolve { .. } => true,
         Error::Request { source, .. } => matches!(
             source,
             RequestError::Pool(_) | RequestError::NotSent(_) | RequestError::RefusedTooOften { .. }
