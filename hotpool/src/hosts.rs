@@ -32,7 +32,7 @@ pub(crate) trait HostPool: Send + Sync {
     ) -> Option<BoxFuture<'a, Result<Response, RequestError>>>;
     /// Stops the host's helpers and closes its pool.
     fn stop(&self) -> BoxFuture<'_, ()>;
-    /// Dials the host's addresses; whether a connection is open after.
+    /// Dials the host's addresses; whether a connection could be had after.
     fn warm(&self) -> BoxFuture<'_, bool>;
     /// Whether a lease is out (a request or a response body in flight).
     fn busy(&self) -> bool;
@@ -82,8 +82,10 @@ where
 
     fn warm(&self) -> BoxFuture<'_, bool> {
         Box::pin(async move {
-            let report = self.stack.warm_with_progress(&self.host, |_| {}).await;
-            report.ok > 0 || self.stack.pool.stats().connections > 0
+            self.stack.warm_with_progress(&self.host, |_| {}).await;
+            // A lease (dropped at once) proves a connection: it waits for a dial the DNS
+            // refresh's warming may have in flight (`checkout_timeout` at most).
+            self.stack.pool.get(&self.host).await.is_ok()
         })
     }
 

@@ -101,12 +101,21 @@ async fn alt_svc_moves_later_requests_to_http3_and_falls_back_when_udp_goes_sile
     let status = client.alt_svc(&format!("a.{ZONE}"), origin_port).unwrap();
     assert_eq!(status.port, Some(site.h3.port()));
     // HTTP/3 is started and warmed in the background; then new requests move.
-    pool_testkit::wait_for("HTTP/3 in use", WAIT, || {
+    let r = pool_testkit::eventually("HTTP/3 in use", WAIT, || {
         client
             .alt_svc(&format!("a.{ZONE}"), origin_port)
             .is_some_and(|s| s.in_use)
     })
     .await;
+    if let Err(e) = r {
+        let status = client.alt_svc(&format!("a.{ZONE}"), origin_port);
+        let stats = client.alt_svc_stats();
+        panic!(
+            "{e}: {status:?} {stats:?} {:?} {:?}",
+            client.hosts(),
+            site.h3.stats()
+        );
+    }
     for _ in 0..3 {
         assert_eq!(version_of(&client, &url).await, Version::HTTP_3);
     }
