@@ -98,6 +98,12 @@ async fn alt_svc_moves_later_requests_to_http3_and_falls_back_when_udp_goes_sile
 
     // The first request goes over TCP (h2 by ALPN) and teaches the client the alternative.
     assert_eq!(version_of(&client, &url).await, Version::HTTP_2);
+    // A request in flight over TCP while HTTP/3 starts is not moved: it ends over TCP.
+    let slow = format!("https://a.{ZONE}:{origin_port}/slow/300");
+    let in_flight = tokio::spawn({
+        let client = client.clone();
+        async move { version_of(&client, &slow).await }
+    });
     let status = client.alt_svc(&format!("a.{ZONE}"), origin_port).unwrap();
     assert_eq!(status.port, Some(site.h3.port()));
     // HTTP/3 is started and warmed in the background; then new requests move.
@@ -119,6 +125,7 @@ async fn alt_svc_moves_later_requests_to_http3_and_falls_back_when_udp_goes_sile
     for _ in 0..3 {
         assert_eq!(version_of(&client, &url).await, Version::HTTP_3);
     }
+    assert_eq!(in_flight.await.unwrap(), Version::HTTP_2);
     assert!(site.h3.stats().requests >= 3);
     let hosts = client.hosts();
     assert!(
