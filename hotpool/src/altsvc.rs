@@ -420,14 +420,20 @@ impl AltSvcCache {
 
     /// HTTP/3 of `origin` failed as a transport: new requests go over TCP for
     /// [`BROKEN_FIRST`], doubling with each failure in a row up to [`BROKEN_MAX`].
+    /// Requests that failed together (one outage) count once: a mark still running is
+    /// kept as it is.
     pub(crate) fn mark_broken(&self, origin: &Origin, now: Instant) {
-        self.broken.fetch_add(1, Ordering::Relaxed);
         let mut origins = self.lock();
         let state = origins.entry(origin.clone()).or_insert(OriginState {
             alternative: None,
             h3: H3State::Idle,
             broken: None,
         });
+        state.h3 = H3State::Idle;
+        if state.broken.is_some_and(|b| b.until > now) {
+            return;
+        }
+        self.broken.fetch_add(1, Ordering::Relaxed);
         let backoff = state
             .broken
             .map_or(BROKEN_FIRST, |b| (b.backoff * 2).min(BROKEN_MAX));
@@ -436,7 +442,6 @@ impl AltSvcCache {
             until: now + backoff,
             backoff,
         });
-        state.h3 = H3State::Idle;
     }
 
     /// The origin's HTTP/3 stack was stopped (idle): the next request starts it again.
@@ -684,9 +689,15 @@ mod tests {
         let cache = AltSvcCache::default();
         let t0 = Instant::now();
         let o = origin();
+        let mut now = t0;
         for _ in 0..20 {
-            cache.mark_broken(&o, t0);
+            cache.mark_broken(&o, now);
+            // Failing again while marked (requests of one outage) counts once.
+            cache.mark_broken(&o, now);
+            now += cache.status(&o, now).unwrap().broken_for.unwrap();
         }
-        assert_eq!(cache.status(&o, t0).unwrap().broken_for, Some(BROKEN_MAX));
+        cache.mark_broken(&o, now);
+        assert_eq!(cache.status(&o, now).unwrap().broken_for, Some(BROKEN_MAX));
+        assert_eq!(cache.stats().broken, 21);
     }
 }
