@@ -421,12 +421,19 @@ async fn sweep(inner: Weak<Inner>) {
     loop {
         tokio::time::sleep(period).await;
         let Some(inner) = inner.upgrade() else { return };
-        let idle = hosts::take_idle(&mut inner.lock_hosts(), inner.idle_host_timeout);
+        let idle = {
+            let mut hosts = inner.lock_hosts();
+            let idle = hosts::take_idle(&mut hosts, inner.idle_host_timeout);
+            // Under the table's lock: no request sees the stack gone but still "ready".
+            for (key, _) in &idle {
+                if let Some(origin_port) = key.alt_of {
+                    inner.alt_svc.forget_h3(&(key.host.clone(), origin_port));
+                }
+            }
+            idle
+        };
         for (key, pool) in idle {
             tracing::debug!(host = %key.host, port = key.port, "host idle: its pool stops");
-            if let Some(origin_port) = key.alt_of {
-                inner.alt_svc.forget_h3(&(key.host.clone(), origin_port));
-            }
             pool.stop().await;
         }
     }

@@ -134,3 +134,50 @@ async fn hosts_in_use_are_kept() {
     assert_eq!(site.stats().open_connections, first);
     client.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_http3_stack_from_alt_svc_is_stopped_and_started_again() {
+    use pool_testkit::origin::{H3Origin, H3OriginOptions};
+
+    let ca = Arc::new(TestCa::new().unwrap());
+    let tcp = origin("127.0.0.54", &ca).await;
+    let addrs: [IpAddr; 1] = ["127.0.0.54".parse().unwrap()];
+    let h3 = H3Origin::start(H3OriginOptions::new(&addrs, &["127.0.0.54"], &ca))
+        .await
+        .unwrap();
+    let client = client(&ca_file(&ca, "h3"), Duration::from_millis(300));
+    let url = format!(
+        "https://127.0.0.54:{}/response-headers?alt-svc=h3%3D%22%3A{}%22",
+        tcp.port(),
+        h3.port()
+    );
+    let in_use = || {
+        client
+            .alt_svc("127.0.0.54", tcp.port())
+            .is_some_and(|s| s.in_use)
+    };
+    let version = |response: hotpool::Response| response.version();
+
+    let first = client.get(&url).send().await.unwrap();
+    assert_eq!(version(first), http::Version::HTTP_2);
+    pool_testkit::wait_for("HTTP/3 in use", WAIT, in_use).await;
+    let response = client.get(&url).send().await.unwrap();
+    assert_eq!(version(response), http::Version::HTTP_3);
+    assert_eq!(client.hosts().len(), 2, "{:?}", client.hosts());
+
+    // Both stacks idle: stopped, and the origin's HTTP/3 no longer counted as started.
+    pool_testkit::wait_for("both stacks removed", WAIT, || client.hosts().is_empty()).await;
+    assert!(!in_use());
+    assert!(
+        h3.wait_until(WAIT, |o| o.stats().open_connections == 0)
+            .await
+    );
+    // The next request goes over TCP and starts HTTP/3 again in the background.
+    let response = client.get(&url).send().await.unwrap();
+    assert_eq!(version(response), http::Version::HTTP_2);
+    pool_testkit::wait_for("HTTP/3 in use again", WAIT, in_use).await;
+    let response = client.get(&url).send().await.unwrap();
+    assert_eq!(version(response), http::Version::HTTP_3);
+    assert!(h3.stats().handshakes >= 2);
+    client.close().await;
+}
