@@ -1,96 +1,41 @@
 //! [`Client`]: requests to any `https://` URL, each host's pool started on first use.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::path::Path;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Method, Request, Uri};
 use pool_config::{Config, Transport};
-use pool_core::Dialer;
-use pool_http::{DecodeLimits, Full, HttpConnection, RedirectPolicy, RequestError};
-use tokio::sync::OnceCell;
+use pool_http::{DecodeLimits, RedirectPolicy, RequestError};
+use tokio::time::Instant;
 
+use crate::altsvc::{AltSvcCache, AltSvcStats, AltSvcStatus, Origin, Route};
+use crate::hosts::{
+    self, DEFAULT_IDLE_HOST_TIMEOUT, HostInfo, HostKey, HostPool, HostSlot, copy, running, send_on,
+};
 use crate::request::{Choices, RequestBuilder};
-use crate::stack::{self, HostSpec, HostStack};
-use crate::{Body, Error, Response};
+use crate::stack::{self, HostSpec};
+use crate::{ConfigOptions, Error, Response};
 
 /// What a URL without a scheme is told.
 pub(crate) const NOT_ABSOLUTE: &str = "not an absolute URL (https://host/path or http://…)";
-
-type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
-
-/// One host's running pool, whatever its dialer.
-trait HostPool: Send + Sync {
-    /// Sends `request` (its URI: path and query) with the pool's retry policy, through the
-    /// egress labelled `via` if given (`None` when the host has no such egress).
-    fn send<'a>(
-        &'a self,
-        request: Request<Full<Bytes>>,
-        via: Option<&'a str>,
-    ) -> Option<BoxFuture<'a, Result<Response, RequestError>>>;
-    /// Stops the host's helpers and closes its pool.
-    fn stop(&self) -> BoxFuture<'_, ()>;
-}
-
-/// A [`HostStack`] and the host name its requests go to.
-struct Running<D: Dialer> {
-    host: String,
-    stack: HostStack<D>,
-}
-
-impl<D> HostPool for Running<D>
-where
-    D: Dialer<Conn: HttpConnection> + 'static,
-{
-    fn send<'a>(
-        &'a self,
-        request: Request<Full<Bytes>>,
-        via: Option<&'a str>,
-    ) -> Option<BoxFuture<'a, Result<Response, RequestError>>> {
-        let stack = &self.stack;
-        let (host, options) = (&self.host, &stack.request);
-        Some(match via {
-            None => Box::pin(async move {
-                let response = pool_http::send_with(&stack.pools, host, request, options).await?;
-                Ok(response.map(Body::new))
-            }),
-            Some(label) => {
-                let (_, pool) = stack.egresses.iter().find(|(l, _)| l == label)?;
-                Box::pin(async move {
-                    let response = pool_http::send_with(pool, host, request, options).await?;
-                    Ok(response.map(Body::new))
-                })
-            }
-        })
-    }
-
-    fn stop(&self) -> BoxFuture<'_, ()> {
-        Box::pin(self.stack.stop())
-    }
-}
-
-/// Which pool a URL goes to: one per (scheme, host, port).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-struct HostKey {
-    /// `https` (true) or `http`.
-    tls: bool,
-    host: String,
-    port: u16,
-}
-
-/// A host's pool, started once by the first request that needs it (concurrent first
-/// requests wait for the same start; a failed start is tried again by the next request).
-type HostSlot = Arc<OnceCell<Arc<dyn HostPool>>>;
 
 pub(crate) struct Inner {
     config: Config,
     /// The transport of hosts without a `[[hosts]]` entry.
     transport: Transport,
-    hosts: Mutex<HashMap<HostKey, HostSlot>>,
+    hosts: Mutex<HashMap<HostKey, Arc<HostSlot>>>,
+    /// Whether `auto` hosts move to HTTP/3 learned from Alt-Svc.
+    alt_svc_enabled: bool,
+    /// What each origin's Alt-Svc said, and whether its HTTP/3 works.
+    alt_svc: AltSvcCache,
+    /// A host's pool unused this long is stopped (by the sweeper).
+    idle_host_timeout: Duration,
+    /// Whether the idle-host sweeper runs.
+    sweeper: AtomicBool,
     /// Which redirects are followed.
     pub(crate) redirects: RedirectPolicy,
     /// How response bodies are decoded (`None`: not at all, no `Accept-Encoding` sent).
@@ -106,7 +51,7 @@ pub(crate) struct Inner {
 /// ALPN picks HTTP/2 or HTTP/1.1).
 ///
 /// ```no_run
-/// # async fn run() -> Result<(), hotpool::Error> {
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 /// let client = hotpool::Client::new()?;
 /// let response = client.get("https://example.com/").send().await?;
 /// println!("{} {}", response.status(), response.into_body().text().await?);
@@ -119,12 +64,7 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let hosts = self
-            .inner
-            .hosts
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len();
+        let hosts = self.inner.lock_hosts().len();
         f.debug_struct("Client")
             .field("transport", &self.inner.transport)
             .field("hosts", &hosts)
@@ -148,6 +88,8 @@ impl Client {
             transport: Transport::Auto,
             redirects: RedirectPolicy::default(),
             decode: Some(DecodeLimits::default()),
+            alt_svc: true,
+            idle_host_timeout: DEFAULT_IDLE_HOST_TIMEOUT,
         }
     }
 
@@ -201,7 +143,8 @@ impl Client {
         self.send(request, &Choices::default()).await
     }
 
-    /// One request on the pool of its URL's host (through the egress `via`, if given).
+    /// One request on the pool of its URL's host (through the egress `via`, if given):
+    /// over HTTP/3 when the origin's Alt-Svc moved it there (`docs/alt-svc.md`).
     pub(crate) async fn send_once(
         &self,
         request: Request<Bytes>,
@@ -211,37 +154,139 @@ impl Client {
         let (mut parts, body) = request.into_parts();
         let (key, path) = target(&parts.uri, &url)?;
         parts.uri = path;
+        let request = Request::from_parts(parts, body);
         let pool = self.host(&key, &url).await?;
-        let request = Request::from_parts(parts, Full::new(body));
-        let Some(sending) = pool.send(request, via) else {
-            let egress = via.unwrap_or_default().to_owned();
-            return Err(Error::Egress { url, egress });
+        if via.is_some() || !pool.alt_svc() || !self.inner.alt_svc_enabled {
+            return send_on(&*pool, request, via, url).await;
+        }
+        let origin: Origin = (key.host.clone(), key.port);
+        let cache = &self.inner.alt_svc;
+        let request = match cache.route(&origin, now()) {
+            Route::H3 { port } => match self.send_h3(&origin, port, &request, &url).await {
+                Ok(response) => {
+                    self.learn(&origin, &response, &url);
+                    return Ok(response);
+                }
+                // Nothing was sent over HTTP/3: the request goes over TCP.
+                Err((e, true)) => {
+                    tracing::info!(url, error = %e, "HTTP/3 failed as a transport: back to TCP");
+                    cache.mark_broken(&origin, now());
+                    self.drop_host(&alt_key(&origin, port));
+                    request
+                }
+                Err((e, false)) => return Err(e),
+            },
+            Route::Tcp { start } => {
+                if let Some(port) = start {
+                    self.start_h3(origin.clone(), port, url.clone());
+                }
+                request
+            }
         };
-        sending
+        let response = send_on(&*pool, request, None, url.clone()).await?;
+        self.learn(&origin, &response, &url);
+        Ok(response)
+    }
+
+    /// `request` over the origin's HTTP/3 stack on `port`; an error says whether nothing
+    /// was sent (the stack could not start again after an idle stop, or no connection
+    /// could be had: [`nothing_sent`]).
+    async fn send_h3(
+        &self,
+        origin: &Origin,
+        port: u16,
+        request: &Request<Bytes>,
+        url: &str,
+    ) -> Result<Response, (Error, bool)> {
+        let h3 = self
+            .host(&alt_key(origin, port), url)
             .await
-            .map_err(|source| Error::Request { url, source })
+            .map_err(|e| (e, true))?;
+        send_on(&*h3, copy(request), None, url.to_owned())
+            .await
+            .map_err(|e| {
+                let unsent = nothing_sent(&e);
+                (e, unsent)
+            })
+    }
+
+    /// Reads a response's `alt-svc` fields; a new HTTP/3 alternative is started in the
+    /// background.
+    fn learn(&self, origin: &Origin, response: &Response, url: &str) {
+        if let Some(port) = self.inner.alt_svc.learn(origin, response.headers(), now()) {
+            self.start_h3(origin.clone(), port, url.to_owned());
+        }
+    }
+
+    /// Starts and warms `origin`'s HTTP/3 stack on `port` in the background; new
+    /// requests move to it once a connection is open, or HTTP/3 is marked broken.
+    fn start_h3(&self, origin: Origin, port: u16, url: String) {
+        let client = self.clone();
+        tokio::spawn(async move {
+            let key = alt_key(&origin, port);
+            let ok = match client.host(&key, &url).await {
+                Ok(h3) => h3.warm().await,
+                Err(e) => {
+                    tracing::info!(url, error = %e, "HTTP/3 from Alt-Svc did not start");
+                    false
+                }
+            };
+            if !ok {
+                client.drop_host(&key);
+            }
+            client.inner.alt_svc.started(&origin, port, ok, now());
+        });
+    }
+
+    /// Removes `key`'s pool and stops it in the background.
+    fn drop_host(&self, key: &HostKey) {
+        let slot = self.inner.lock_hosts().remove(key);
+        if let Some(pool) = slot.and_then(|s| s.pool.get().cloned()) {
+            tokio::spawn(async move { pool.stop().await });
+        }
     }
 
     /// The running pool of `key`, started on first use.
     async fn host(&self, key: &HostKey, url: &str) -> Result<Arc<dyn HostPool>, Error> {
         let slot = {
-            let mut hosts = self
-                .inner
-                .hosts
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            hosts.entry(key.clone()).or_default().clone()
+            let mut hosts = self.inner.lock_hosts();
+            let slot = hosts.entry(key.clone()).or_default();
+            slot.touch();
+            slot.clone()
         };
+        if !self.inner.sweeper.swap(true, Ordering::Relaxed) {
+            tokio::spawn(sweep(Arc::downgrade(&self.inner)));
+        }
         let start = || self.start(key);
         // The start (DNS answer, fleet sync) is bounded by the request deadline too.
         let limit = self.inner.config.pool.request_timeout;
-        match tokio::time::timeout(limit, slot.get_or_try_init(start)).await {
+        match tokio::time::timeout(limit, slot.pool.get_or_try_init(start)).await {
             Ok(pool) => pool.cloned(),
             Err(_) => Err(Error::Request {
                 url: url.to_owned(),
                 source: RequestError::Timeout(limit),
             }),
         }
+    }
+
+    /// The running hosts: transport, and for how long each was not used.
+    pub fn hosts(&self) -> Vec<HostInfo> {
+        hosts::infos(&self.inner.lock_hosts())
+    }
+
+    /// What the Alt-Svc step knows of `https://host:port` (`None`: nothing): the HTTP/3
+    /// alternative, whether new requests use it, whether it is marked broken.
+    #[must_use]
+    pub fn alt_svc(&self, host: &str, port: u16) -> Option<AltSvcStatus> {
+        let origin = (host.to_ascii_lowercase(), port);
+        self.inner.alt_svc.status(&origin, now())
+    }
+
+    /// What the Alt-Svc step did: alternatives learned and cleared, malformed values
+    /// ignored, HTTP/3 marked broken.
+    #[must_use]
+    pub fn alt_svc_stats(&self) -> AltSvcStats {
+        self.inner.alt_svc.stats()
     }
 
     /// Starts the pool of `key`: its `[[hosts]]` entry or the client's transport.
@@ -251,9 +296,19 @@ impl Client {
         if spec.entry.is_none() {
             spec.transport = self.inner.transport;
         }
+        #[cfg(feature = "h3")]
+        if key.alt_of.is_some() {
+            // The origin's HTTP/3 alternative: same name (SNI, certificate, DNS), its port.
+            spec.transport = Transport::H3;
+            if let Some(entry) = &mut spec.entry {
+                (entry.port, entry.transport, entry.alpn) = (key.port, Transport::H3, None);
+            }
+            return running(cfg, stack::quic_dialers(cfg, &spec)?, &spec, false).await;
+        }
+        let alt_svc = key.tls && alt_svc_applies(cfg, &spec)?;
         if !key.tls {
             // `http://`: HTTP/1.1 over TCP, or h2c for a `[[hosts]]` entry with `h2`.
-            return running(cfg, stack::plain_dialers(cfg, &spec)?, &spec).await;
+            return running(cfg, stack::plain_dialers(cfg, &spec)?, &spec, false).await;
         }
         #[cfg(feature = "boring")]
         if stack::uses_boring(cfg)
@@ -262,17 +317,20 @@ impl Client {
                 Transport::H2 | Transport::H2c | Transport::H1 | Transport::Auto
             )
         {
-            return running(cfg, stack::boring_dialers(cfg, &spec)?, &spec).await;
+            return running(cfg, stack::boring_dialers(cfg, &spec)?, &spec, false).await;
         }
         match spec.transport {
             // `h2c` names HTTP/2 for `http://` URLs; over TLS it is `h2`.
             Transport::H2 | Transport::H2c => {
-                running(cfg, stack::h2_dialers(cfg, &spec)?, &spec).await
+                running(cfg, stack::h2_dialers(cfg, &spec)?, &spec, false).await
             }
-            Transport::H1 => running(cfg, stack::h1_dialers(cfg, &spec)?, &spec).await,
-            Transport::Auto => running(cfg, stack::https_dialers(cfg, &spec)?, &spec).await,
+            Transport::H1 => running(cfg, stack::h1_dialers(cfg, &spec)?, &spec, false).await,
+            Transport::Auto => {
+                let dialers = stack::https_dialers(cfg, &spec)?;
+                running(cfg, dialers, &spec, alt_svc).await
+            }
             #[cfg(feature = "h3")]
-            Transport::H3 => running(cfg, stack::quic_dialers(cfg, &spec)?, &spec).await,
+            Transport::H3 => running(cfg, stack::quic_dialers(cfg, &spec)?, &spec, false).await,
             #[cfg(not(feature = "h3"))]
             Transport::H3 => Err(Error::setup(
                 &spec.name,
@@ -289,36 +347,99 @@ impl Client {
     /// response still held keeps its connection: the close waits for it at most
     /// [`CLOSE_WAIT`](crate::stack::CLOSE_WAIT) per pool.
     pub async fn close(&self) {
-        let slots: Vec<HostSlot> = {
-            let mut hosts = self
-                .inner
-                .hosts
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+        let slots: Vec<Arc<HostSlot>> = {
+            let mut hosts = self.inner.lock_hosts();
             hosts.drain().map(|(_, slot)| slot).collect()
         };
         for slot in slots {
-            if let Some(pool) = slot.get() {
+            if let Some(pool) = slot.pool.get() {
                 pool.stop().await;
             }
         }
     }
 }
 
-/// Starts `spec`'s stack with `dialer`, new addresses warmed in the background.
-async fn running<D>(
-    cfg: &Config,
-    dialers: stack::Dialers<D>,
-    spec: &HostSpec,
-) -> Result<Arc<dyn HostPool>, Error>
-where
-    D: Dialer<Conn: HttpConnection> + 'static,
-{
-    let stack = HostStack::start(cfg, dialers, spec, true).await?;
-    Ok(Arc::new(Running {
-        host: spec.name.clone(),
-        stack,
-    }))
+/// Whether Alt-Svc may move `spec`'s requests to HTTP/3: its transport is `auto` (the
+/// client's default, or its `[[hosts]]` entry's), it has no proxy (QUIC does not go
+/// through one), and the TLS engine is rustls (a BoringSSL browser profile would show a
+/// different fingerprint over QUIC). Built without the `h3` feature: never.
+fn alt_svc_applies(cfg: &Config, spec: &HostSpec) -> Result<bool, Error> {
+    if !cfg!(feature = "h3") || spec.transport != Transport::Auto {
+        return Ok(false);
+    }
+    #[cfg(feature = "boring")]
+    if stack::uses_boring(cfg) {
+        return Ok(false);
+    }
+    let entry = spec
+        .entry
+        .clone()
+        .unwrap_or_else(|| pool_config::HostConfig::new(&spec.name));
+    Ok(cfg.proxies_for(Some(&entry))?.is_empty())
+}
+
+/// The pool key of `origin`'s HTTP/3 alternative on `port`.
+fn alt_key(origin: &Origin, port: u16) -> HostKey {
+    HostKey {
+        tls: true,
+        host: origin.0.clone(),
+        port,
+        alt_of: Some(origin.1),
+    }
+}
+
+/// The clock of the Alt-Svc cache (tokio's, so a paused runtime moves it).
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+/// Whether a failed HTTP/3 request never reached the server: no connection could be had
+/// (dial failed or timed out, host down), or it was refused unprocessed every time. Such
+/// a request is sent again over TCP, and HTTP/3 is marked broken.
+fn nothing_sent(e: &Error) -> bool {
+    match e {
+        Error::Request { source, .. } => matches!(
+            source,
+            RequestError::Pool(_) | RequestError::NotSent(_) | RequestError::RefusedTooOften { .. }
+        ),
+        _ => false,
+    }
+}
+
+impl Inner {
+    fn lock_hosts(&self) -> std::sync::MutexGuard<'_, HashMap<HostKey, Arc<HostSlot>>> {
+        self.hosts.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The idle-host sweeper of a client, started with its first host: every quarter of
+/// `idle_host_timeout` (at least 10 ms), the hosts unused that long and with nothing in
+/// flight are removed and stopped (the next request starts them again). Ends when the
+/// client is dropped.
+async fn sweep(inner: Weak<Inner>) {
+    let period = match inner.upgrade() {
+        Some(inner) => (inner.idle_host_timeout / 4).max(Duration::from_millis(10)),
+        None => return,
+    };
+    loop {
+        tokio::time::sleep(period).await;
+        let Some(inner) = inner.upgrade() else { return };
+        let idle = {
+            let mut hosts = inner.lock_hosts();
+            let idle = hosts::take_idle(&mut hosts, inner.idle_host_timeout);
+            // Under the table's lock: no request sees the stack gone but still "ready".
+            for (key, _) in &idle {
+                if let Some(origin_port) = key.alt_of {
+                    inner.alt_svc.forget_h3(&(key.host.clone(), origin_port));
+                }
+            }
+            idle
+        };
+        for (key, pool) in idle {
+            tracing::debug!(host = %key.host, port = key.port, "host idle: its pool stops");
+            pool.stop().await;
+        }
+    }
 }
 
 /// The pool a URL goes to and the URI sent on it (path and query).
@@ -341,6 +462,7 @@ fn target(uri: &Uri, url: &str) -> Result<(HostKey, Uri), Error> {
         tls,
         host: host.to_ascii_lowercase(),
         port: authority.port_u16().unwrap_or(port),
+        alt_of: None,
     };
     let path = uri.path_and_query().map_or("/", |p| p.as_str());
     let path = path.parse().map_err(|e| Error::url(url, format!("{e}")))?;
@@ -355,9 +477,25 @@ pub struct ClientBuilder {
     transport: Transport,
     redirects: RedirectPolicy,
     decode: Option<DecodeLimits>,
+    alt_svc: bool,
+    idle_host_timeout: Duration,
 }
 
 impl ClientBuilder {
+    /// Whether `auto` hosts move to HTTP/3 when their responses advertise it with
+    /// `Alt-Svc` (default true; `docs/alt-svc.md`).
+    pub fn alt_svc(mut self, enabled: bool) -> Self {
+        self.alt_svc = enabled;
+        self
+    }
+
+    /// How long a host's pool is kept without a request before it is stopped (default
+    /// [`DEFAULT_IDLE_HOST_TIMEOUT`], 10 minutes); the next request starts it again.
+    pub fn idle_host_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_host_timeout = timeout;
+        self
+    }
+
     /// Every setting of a [`Config`] (e.g. one read with [`Config::from_file`]).
     pub fn config(mut self, config: Config) -> Self {
         self.config = config;
@@ -417,6 +555,10 @@ impl ClientBuilder {
                 config: self.config,
                 transport: self.transport,
                 hosts: Mutex::new(HashMap::new()),
+                alt_svc_enabled: self.alt_svc,
+                alt_svc: AltSvcCache::default(),
+                idle_host_timeout: self.idle_host_timeout,
+                sweeper: AtomicBool::new(false),
                 redirects: self.redirects,
                 decode: self.decode,
             }),

@@ -23,9 +23,11 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod altsvc;
 mod body;
 mod client;
 mod error;
+mod hosts;
 mod options;
 #[cfg(feature = "boring")]
 mod options_boring;
@@ -33,9 +35,11 @@ mod request;
 mod service;
 pub mod stack;
 
+pub use altsvc::{AltSvcStats, AltSvcStatus};
 pub use body::Body;
 pub use client::{Client, ClientBuilder};
 pub use error::Error;
+pub use hosts::{DEFAULT_IDLE_HOST_TIMEOUT, HostInfo};
 pub use options::ConfigOptions;
 pub use pool_config::{Config, ConfigError, Transport};
 pub use pool_http::{DecodeLimits, Protocol, RedirectPolicy, RequestError};

@@ -17,6 +17,7 @@
 //! | `/echo` | 200, `text/plain`: `{METHOD} {path?query}`, then each request header as `name: value`, sorted, one a line |
 //! | `/redirect/{status}/{n}` | `n` > 0: `{status}` (a 3xx) with `location: /redirect/{status}/{n-1}` (the query kept); `n` = 0: the `/echo` reply; 400 for a status that is not a redirection |
 //! | `/redirect-to?status={s}&url={url}` | `{s}` (default 302) with `location: {url}` — `url` comes last, the rest of the query, percent-decoded (`%26` for `&`) |
+//! | `/response-headers?{name}={value}&…` | 200, the origin's body, with each `name: value` (percent-decoded) as a response header (e.g. `alt-svc`); 400 for a name or value that is not a header |
 //! | anything else (`/` included) | 200, the origin's body |
 //!
 //! The origin's response delay ([`Responses::set_delay`]) comes before every reply
@@ -227,6 +228,9 @@ fn route(responses: &Responses, asked: Asked<'_>) -> Reply {
         (Some("echo"), None) => echo(asked),
         (Some("redirect"), Some(rest)) => redirect(asked, rest),
         (Some("redirect-to"), None) => redirect_to(asked.uri.query().unwrap_or("")),
+        (Some("response-headers"), None) => {
+            response_headers(asked.uri.query().unwrap_or(""), responses.body())
+        }
         _ => full(StatusCode::OK, responses.body().clone()),
     }
 }
@@ -334,6 +338,31 @@ fn redirect_to(query: &str) -> Reply {
     match (status, percent_decode(url)) {
         (Some(status), Some(url)) => redirect_reply(status, &url),
         _ => full(StatusCode::BAD_REQUEST, Bytes::new()),
+    }
+}
+
+/// `/response-headers?{name}={value}&…`: the origin's body with those headers.
+fn response_headers(query: &str, body: &Bytes) -> Reply {
+    let mut headers = text_headers();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+        let parsed = percent_decode(name)
+            .zip(percent_decode(value))
+            .and_then(|(n, v)| {
+                let name = http::HeaderName::from_bytes(n.as_bytes()).ok()?;
+                Some((name, HeaderValue::from_str(&v).ok()?))
+            });
+        match parsed {
+            Some((name, value)) => {
+                headers.append(name, value);
+            }
+            None => return full(StatusCode::BAD_REQUEST, Bytes::new()),
+        }
+    }
+    Reply::Full {
+        status: StatusCode::OK,
+        headers,
+        body: body.clone(),
     }
 }
 
@@ -526,6 +555,31 @@ mod tests {
         let too_big = format!("/encoded/gzip/{}", encoded::MAX_ENCODED_CONTENT + 1);
         assert_eq!(
             status_of(&reply(&responses(), &too_big)),
+            StatusCode::BAD_REQUEST
+        );
+    }
+
+    #[test]
+    fn response_headers_are_added_percent_decoded() {
+        let r = reply(
+            &responses(),
+            "/response-headers?alt-svc=h3%3D%22%3A8443%22%3B%20ma%3D60&x-a=1&x-a=2",
+        );
+        let Reply::Full {
+            status,
+            headers,
+            body,
+        } = r
+        else {
+            panic!("a full reply");
+        };
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(headers["alt-svc"], "h3=\":8443\"; ma=60");
+        let xa: Vec<_> = headers.get_all("x-a").iter().collect();
+        assert_eq!(xa, ["1", "2"]);
+        assert_eq!(&body[..], b"body");
+        assert_eq!(
+            status_of(&reply(&responses(), "/response-headers?bad%20name=1")),
             StatusCode::BAD_REQUEST
         );
     }

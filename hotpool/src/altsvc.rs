@@ -1,0 +1,703 @@
+//! HTTP/3 learned from `Alt-Svc` (RFC 7838): the header's parser and the per-origin
+//! cache that decides whether a request of an origin goes over HTTP/3 or TCP.
+//!
+//! Sans-IO: every decision takes `now`, so the cache is tested with a fake clock. The
+//! [`Client`](crate::Client) feeds it each `https://` response's `alt-svc` fields
+//! ([`AltSvcCache::learn`]), asks it where a request goes ([`AltSvcCache::route`]),
+//! and reports the HTTP/3 start and its transport failures ([`AltSvcCache::started`],
+//! [`AltSvcCache::mark_broken`]). What was chosen and why: `docs/alt-svc.md`.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+use http::HeaderMap;
+use http::header::ALT_SVC;
+
+/// An alternative's lifetime when it gives no `ma` (RFC 7838 §3.1: 24 hours).
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(24 * 3600);
+/// The longest lifetime kept, whatever `ma` says (7 days).
+pub const MAX_AGE_CAP: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long HTTP/3 is first left alone after a transport failure (Chrome: 5 minutes).
+pub const BROKEN_FIRST: Duration = Duration::from_secs(5 * 60);
+/// The longest it is left alone after failures in a row (doubling from [`BROKEN_FIRST`]).
+pub const BROKEN_MAX: Duration = Duration::from_secs(48 * 3600);
+
+/// One alternative of an `Alt-Svc` field value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Alternative {
+    /// The ALPN protocol id, percent-decoded (`h3`).
+    pub protocol: String,
+    /// The alternative host; `None` (the usual `":443"`) is the origin's own host.
+    pub host: Option<String>,
+    /// The alternative port.
+    pub port: u16,
+    /// `ma`: how long it may be used, in seconds (`None`: 24 hours).
+    pub max_age: Option<u64>,
+}
+
+/// A parsed `Alt-Svc` field value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AltSvc {
+    /// `clear`: forget every alternative of the origin.
+    Clear,
+    /// The alternatives, in the server's order of preference.
+    Alternatives(Vec<Alternative>),
+}
+
+/// Why an `Alt-Svc` value was ignored.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("malformed alt-svc: {0}")]
+pub struct Malformed(&'static str);
+
+/// Parses one `Alt-Svc` field value (several fields are joined with `,` first).
+///
+/// # Errors
+/// A value that is not RFC 7838 syntax ([`Malformed`]).
+pub fn parse(value: &str) -> Result<AltSvc, Malformed> {
+    if value.trim().eq_ignore_ascii_case("clear") {
+        return Ok(AltSvc::Clear);
+    }
+    let mut p = Parser {
+        s: value.as_bytes(),
+        at: 0,
+    };
+    let mut out = Vec::new();
+    loop {
+        p.ows();
+        if p.eat(b',') {
+            continue; // empty list elements are allowed (RFC 9110 §5.6.1)
+        }
+        if p.done() {
+            break;
+        }
+        out.push(p.alternative()?);
+        p.ows();
+        if !p.done() && !p.eat(b',') {
+            return Err(Malformed("expected `,` between alternatives"));
+        }
+    }
+    if out.is_empty() {
+        return Err(Malformed("no alternative"));
+    }
+    Ok(AltSvc::Alternatives(out))
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    at: usize,
+}
+
+impl Parser<'_> {
+    fn done(&self) -> bool {
+        self.at >= self.s.len()
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.at).copied()
+    }
+
+    fn eat(&mut self, b: u8) -> bool {
+        let hit = self.peek() == Some(b);
+        self.at += usize::from(hit);
+        hit
+    }
+
+    fn ows(&mut self) {
+        while matches!(self.peek(), Some(b' ' | b'\t')) {
+            self.at += 1;
+        }
+    }
+
+    /// An RFC 9110 token.
+    fn token(&mut self) -> Result<&str, Malformed> {
+        let start = self.at;
+        while self
+            .peek()
+            .is_some_and(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+        {
+            self.at += 1;
+        }
+        if start == self.at {
+            return Err(Malformed("expected a token"));
+        }
+        std::str::from_utf8(&self.s[start..self.at]).map_err(|_| Malformed("not UTF-8"))
+    }
+
+    /// A quoted string, escapes removed.
+    fn quoted(&mut self) -> Result<String, Malformed> {
+        if !self.eat(b'"') {
+            return Err(Malformed("expected a quoted string"));
+        }
+        let mut out = Vec::new();
+        loop {
+            match self.peek() {
+                None => return Err(Malformed("unterminated quoted string")),
+                Some(b'"') => {
+                    self.at += 1;
+                    break;
+                }
+                Some(b'\\') => {
+                    self.at += 1;
+                    out.push(self.peek().ok_or(Malformed("dangling escape"))?);
+                    self.at += 1;
+                }
+                Some(b) => {
+                    out.push(b);
+                    self.at += 1;
+                }
+            }
+        }
+        String::from_utf8(out).map_err(|_| Malformed("not UTF-8"))
+    }
+
+    /// `protocol-id "=" alt-authority *( OWS ";" OWS parameter )`.
+    fn alternative(&mut self) -> Result<Alternative, Malformed> {
+        let protocol = percent_decode(self.token()?).ok_or(Malformed("bad protocol id"))?;
+        if !self.eat(b'=') {
+            return Err(Malformed("expected `=` after the protocol id"));
+        }
+        let authority = self.quoted()?;
+        let (host, port) = authority
+            .rsplit_once(':')
+            .ok_or(Malformed("authority without a port"))?;
+        let port: u16 = port.parse().map_err(|_| Malformed("bad port"))?;
+        if port == 0 {
+            return Err(Malformed("port 0"));
+        }
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        let mut alt = Alternative {
+            protocol,
+            host: (!host.is_empty()).then(|| host.to_ascii_lowercase()),
+            port,
+            max_age: None,
+        };
+        loop {
+            self.ows();
+            if !self.eat(b';') {
+                return Ok(alt);
+            }
+            self.ows();
+            let name = self.token()?.to_ascii_lowercase();
+            if !self.eat(b'=') {
+                return Err(Malformed("parameter without a value"));
+            }
+            let value = if self.peek() == Some(b'"') {
+                self.quoted()?
+            } else {
+                self.token()?.to_owned()
+            };
+            if name == "ma" {
+                let seconds = value.parse().map_err(|_| Malformed("bad ma"))?;
+                alt.max_age = Some(seconds);
+            }
+        }
+    }
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut bytes = s.bytes();
+    while let Some(b) = bytes.next() {
+        if b == b'%' {
+            let hex = [bytes.next()?, bytes.next()?];
+            out.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+        } else {
+            out.push(b);
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// An origin: an `https://` host and port.
+pub(crate) type Origin = (String, u16);
+
+/// Where a request of an origin goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Route {
+    /// Over TCP; `start`: the caller starts HTTP/3 on that port in the background, then
+    /// reports with [`AltSvcCache::started`].
+    Tcp { start: Option<u16> },
+    /// Over HTTP/3 on this port (its stack started and warm).
+    H3 { port: u16 },
+}
+
+/// Where the origin's HTTP/3 stack is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum H3State {
+    /// Not started (or forgotten).
+    Idle,
+    /// Being started on this port.
+    Starting(u16),
+    /// Started and warm on this port.
+    Ready(u16),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Broken {
+    until: Instant,
+    backoff: Duration,
+}
+
+#[derive(Clone, Debug)]
+struct OriginState {
+    /// The HTTP/3 alternative on the origin's host: port and expiry.
+    alternative: Option<(u16, Instant)>,
+    h3: H3State,
+    broken: Option<Broken>,
+}
+
+/// What an origin's HTTP/3 looks like now ([`Client::alt_svc`](crate::Client::alt_svc)).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AltSvcStatus {
+    /// The HTTP/3 alternative's port, while its `ma` lasts.
+    pub port: Option<u16>,
+    /// How long the alternative is still valid.
+    pub expires_in: Option<Duration>,
+    /// Whether new requests of the origin go over HTTP/3.
+    pub in_use: bool,
+    /// How long HTTP/3 is still left alone after a transport failure.
+    pub broken_for: Option<Duration>,
+}
+
+/// Counters of what the Alt-Svc step did ([`Client::alt_svc_stats`](crate::Client::alt_svc_stats)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AltSvcStats {
+    /// `alt-svc` values that gave an HTTP/3 alternative.
+    pub learned: u64,
+    /// `clear` values (or a list without HTTP/3) that removed one.
+    pub cleared: u64,
+    /// Malformed values, ignored.
+    pub malformed: u64,
+    /// HTTP/3 alternatives on another host, not used (`docs/alt-svc.md`).
+    pub other_host: u64,
+    /// Times HTTP/3 was marked broken (its start or a request failed as a transport).
+    pub broken: u64,
+}
+
+/// The Alt-Svc state of every origin of a client.
+#[derive(Debug, Default)]
+pub(crate) struct AltSvcCache {
+    origins: Mutex<HashMap<Origin, OriginState>>,
+    learned: AtomicU64,
+    cleared: AtomicU64,
+    malformed: AtomicU64,
+    other_host: AtomicU64,
+    broken: AtomicU64,
+}
+
+impl AltSvcCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Origin, OriginState>> {
+        self.origins.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reads the `alt-svc` fields of a response of `origin`. A response without any
+    /// changes nothing; a malformed value is counted and ignored. Returns the port to
+    /// start HTTP/3 on, when a new alternative needs a start.
+    pub(crate) fn learn(&self, origin: &Origin, headers: &HeaderMap, now: Instant) -> Option<u16> {
+        let mut fields = headers.get_all(ALT_SVC).iter().peekable();
+        fields.peek()?;
+        let joined: Result<Vec<&str>, _> = fields.map(|v| v.to_str()).collect();
+        let parsed = joined
+            .map_err(|_| Malformed("not visible ASCII"))
+            .and_then(|values| parse(&values.join(",")));
+        self.apply(origin, parsed, now)
+    }
+
+    /// Applies a parsed `Alt-Svc` value of `origin` (or another source of alternatives:
+    /// a DNS HTTPS record would come in here, `docs/alt-svc.md`). Returns the port to
+    /// start HTTP/3 on, as [`learn`](Self::learn).
+    pub(crate) fn apply(
+        &self,
+        origin: &Origin,
+        parsed: Result<AltSvc, Malformed>,
+        now: Instant,
+    ) -> Option<u16> {
+        let alternatives = match parsed {
+            Err(e) => {
+                self.malformed.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(host = %origin.0, port = origin.1, error = %e, "alt-svc ignored");
+                return None;
+            }
+            Ok(AltSvc::Clear) => Vec::new(),
+            Ok(AltSvc::Alternatives(alternatives)) => alternatives,
+        };
+        let mut h3 = alternatives.iter().filter(|a| a.protocol == "h3");
+        let chosen = h3
+            .clone()
+            .find(|a| a.host.as_deref().is_none_or(|h| h == origin.0));
+        if chosen.is_none() && h3.next().is_some() {
+            self.other_host.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut origins = self.lock();
+        let Some(alt) = chosen else {
+            if let Some(state) = origins.get_mut(origin) {
+                if state.alternative.take().is_some() {
+                    self.cleared.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            return None;
+        };
+        let max_age = alt
+            .max_age
+            .map_or(DEFAULT_MAX_AGE, Duration::from_secs)
+            .min(MAX_AGE_CAP);
+        if max_age.is_zero() {
+            if let Some(state) = origins.get_mut(origin) {
+                state.alternative = None;
+            }
+            return None;
+        }
+        let state = origins.entry(origin.clone()).or_insert(OriginState {
+            alternative: None,
+            h3: H3State::Idle,
+            broken: None,
+        });
+        if state.alternative.is_none_or(|(port, _)| port != alt.port) {
+            self.learned.fetch_add(1, Ordering::Relaxed);
+        }
+        state.alternative = Some((alt.port, now + max_age));
+        Self::start_if_due(state, now)
+    }
+
+    /// The port to start HTTP/3 on, if the alternative is valid, not broken and not
+    /// started on that port (the state moves to `Starting`).
+    fn start_if_due(state: &mut OriginState, now: Instant) -> Option<u16> {
+        let (port, expires) = state.alternative?;
+        if expires <= now || state.broken.is_some_and(|b| b.until > now) {
+            return None;
+        }
+        match state.h3 {
+            H3State::Starting(p) | H3State::Ready(p) if p == port => None,
+            _ => {
+                state.h3 = H3State::Starting(port);
+                Some(port)
+            }
+        }
+    }
+
+    /// Where a new request of `origin` goes.
+    pub(crate) fn route(&self, origin: &Origin, now: Instant) -> Route {
+        let mut origins = self.lock();
+        let Some(state) = origins.get_mut(origin) else {
+            return Route::Tcp { start: None };
+        };
+        if state.alternative.is_some_and(|(_, expires)| expires <= now) {
+            state.alternative = None;
+        }
+        let Some((port, _)) = state.alternative else {
+            if state.broken.is_none() {
+                origins.remove(origin);
+            }
+            return Route::Tcp { start: None };
+        };
+        if state.broken.is_some_and(|b| b.until > now) {
+            return Route::Tcp { start: None };
+        }
+        match state.h3 {
+            H3State::Ready(p) if p == port => Route::H3 { port },
+            _ => Route::Tcp {
+                start: Self::start_if_due(state, now),
+            },
+        }
+    }
+
+    /// The HTTP/3 start on `port` ended: warm (`ok`), or failed as a transport
+    /// (then HTTP/3 is marked broken).
+    pub(crate) fn started(&self, origin: &Origin, port: u16, ok: bool, now: Instant) {
+        if !ok {
+            self.mark_broken(origin, now);
+            return;
+        }
+        if let Some(state) = self.lock().get_mut(origin) {
+            if state.h3 == H3State::Starting(port) {
+                state.h3 = H3State::Ready(port);
+                state.broken = None;
+            }
+        }
+    }
+
+    /// HTTP/3 of `origin` failed as a transport: new requests go over TCP for
+    /// [`BROKEN_FIRST`], doubling with each failure in a row up to [`BROKEN_MAX`].
+    /// Requests that failed together (one outage) count once: a mark still running is
+    /// kept as it is.
+    pub(crate) fn mark_broken(&self, origin: &Origin, now: Instant) {
+        let mut origins = self.lock();
+        let state = origins.entry(origin.clone()).or_insert(OriginState {
+            alternative: None,
+            h3: H3State::Idle,
+            broken: None,
+        });
+        state.h3 = H3State::Idle;
+        if state.broken.is_some_and(|b| b.until > now) {
+            return;
+        }
+        self.broken.fetch_add(1, Ordering::Relaxed);
+        let backoff = state
+            .broken
+            .map_or(BROKEN_FIRST, |b| (b.backoff * 2).min(BROKEN_MAX));
+        tracing::info!(host = %origin.0, port = origin.1, ?backoff, "HTTP/3 broken: requests go over TCP");
+        state.broken = Some(Broken {
+            until: now + backoff,
+            backoff,
+        });
+    }
+
+    /// The origin's HTTP/3 stack was stopped (idle): the next request starts it again.
+    pub(crate) fn forget_h3(&self, origin: &Origin) {
+        if let Some(state) = self.lock().get_mut(origin) {
+            state.h3 = H3State::Idle;
+        }
+    }
+
+    /// What `origin`'s HTTP/3 looks like now (`None`: nothing known).
+    pub(crate) fn status(&self, origin: &Origin, now: Instant) -> Option<AltSvcStatus> {
+        let origins = self.lock();
+        let state = origins.get(origin)?;
+        let alternative = state.alternative.filter(|(_, e)| *e > now);
+        let broken_for = state
+            .broken
+            .filter(|b| b.until > now)
+            .map(|b| b.until - now);
+        Some(AltSvcStatus {
+            port: alternative.map(|(p, _)| p),
+            expires_in: alternative.map(|(_, e)| e - now),
+            in_use: broken_for.is_none()
+                && alternative.is_some_and(|(p, _)| state.h3 == H3State::Ready(p)),
+            broken_for,
+        })
+    }
+
+    /// The counters.
+    pub(crate) fn stats(&self) -> AltSvcStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        AltSvcStats {
+            learned: get(&self.learned),
+            cleared: get(&self.cleared),
+            malformed: get(&self.malformed),
+            other_host: get(&self.other_host),
+            broken: get(&self.broken),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn alt(protocol: &str, host: Option<&str>, port: u16, max_age: Option<u64>) -> Alternative {
+        Alternative {
+            protocol: protocol.to_owned(),
+            host: host.map(str::to_owned),
+            port,
+            max_age,
+        }
+    }
+
+    #[test]
+    fn parses_rfc_7838_forms() {
+        assert_eq!(
+            parse(r#"h3=":443"; ma=86400"#),
+            Ok(AltSvc::Alternatives(vec![alt(
+                "h3",
+                None,
+                443,
+                Some(86400)
+            )]))
+        );
+        assert_eq!(
+            parse(r#"h3-29=":8443", h3=":443";ma=60;persist=1 , h2="alt.example:443""#),
+            Ok(AltSvc::Alternatives(vec![
+                alt("h3-29", None, 8443, None),
+                alt("h3", None, 443, Some(60)),
+                alt("h2", Some("alt.example"), 443, None),
+            ]))
+        );
+        assert_eq!(parse(" Clear "), Ok(AltSvc::Clear));
+        assert_eq!(
+            parse(r#"w%3D%3D=":1""#),
+            Ok(AltSvc::Alternatives(vec![alt("w==", None, 1, None)]))
+        );
+        assert_eq!(
+            parse(r#"h3="[::1]:443"; ma="30""#),
+            Ok(AltSvc::Alternatives(vec![alt(
+                "h3",
+                Some("::1"),
+                443,
+                Some(30)
+            )]))
+        );
+        assert_eq!(
+            parse(r#"h3="a\"b:443""#),
+            Ok(AltSvc::Alternatives(vec![alt(
+                "h3",
+                Some("a\"b"),
+                443,
+                None
+            )]))
+        );
+    }
+
+    #[test]
+    fn refuses_malformed_values() {
+        for bad in [
+            "",
+            "h3",
+            "h3=:443",
+            r#"h3=":443"#,
+            r#"h3="443""#,
+            r#"h3=":0""#,
+            r#"h3=":99999""#,
+            r#"h3=":443"; ma"#,
+            r#"h3=":443"; ma=soon"#,
+            r#"h3=":443" h2=":443""#,
+            r#"h3=":443";"#,
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?} parsed");
+        }
+    }
+
+    fn headers(values: &[&str]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for v in values {
+            h.append(ALT_SVC, HeaderValue::from_str(v).unwrap());
+        }
+        h
+    }
+
+    fn origin() -> Origin {
+        ("a.test".to_owned(), 443)
+    }
+
+    #[test]
+    fn learned_alternative_is_started_once_then_used_until_ma_runs_out() {
+        let cache = AltSvcCache::default();
+        let t0 = Instant::now();
+        let o = origin();
+        assert_eq!(cache.route(&o, t0), Route::Tcp { start: None });
+        let h = headers(&[r#"h2=":443", h3=":8443"; ma=60"#]);
+        assert_eq!(cache.learn(&o, &h, t0), Some(8443));
+        // Already starting: neither a second header nor a request starts it again.
+        assert_eq!(cache.learn(&o, &h, t0), None);
+        assert_eq!(cache.route(&o, t0), Route::Tcp { start: None });
+        cache.started(&o, 8443, true, t0);
+        assert_eq!(cache.route(&o, t0), Route::H3 { port: 8443 });
+        let status = cache.status(&o, t0 + Duration::from_secs(10)).unwrap();
+        assert_eq!(status.port, Some(8443));
+        assert_eq!(status.expires_in, Some(Duration::from_secs(50)));
+        assert!(status.in_use);
+        assert_eq!(
+            cache.route(&o, t0 + Duration::from_secs(59)),
+            Route::H3 { port: 8443 }
+        );
+        assert_eq!(
+            cache.route(&o, t0 + Duration::from_secs(60)),
+            Route::Tcp { start: None }
+        );
+        assert_eq!(cache.status(&o, t0 + Duration::from_secs(61)), None);
+        assert_eq!(cache.stats().learned, 1);
+    }
+
+    #[test]
+    fn default_and_capped_max_age() {
+        let cache = AltSvcCache::default();
+        let t0 = Instant::now();
+        let o = origin();
+        cache.learn(&o, &headers(&[r#"h3=":443""#]), t0);
+        let status = cache.status(&o, t0).unwrap();
+        assert_eq!(status.expires_in, Some(DEFAULT_MAX_AGE));
+        cache.learn(&o, &headers(&[r#"h3=":443"; ma=99999999"#]), t0);
+        assert_eq!(cache.status(&o, t0).unwrap().expires_in, Some(MAX_AGE_CAP));
+        cache.learn(&o, &headers(&[r#"h3=":443"; ma=0"#]), t0);
+        assert_eq!(cache.status(&o, t0).unwrap().port, None);
+    }
+
+    #[test]
+    fn clear_and_a_list_without_h3_remove_the_alternative() {
+        let cache = AltSvcCache::default();
+        let t0 = Instant::now();
+        let o = origin();
+        for replacement in ["clear", r#"h2=":443""#] {
+            assert_eq!(cache.learn(&o, &headers(&[r#"h3=":443""#]), t0), Some(443));
+            cache.started(&o, 443, true, t0);
+            assert_eq!(cache.route(&o, t0), Route::H3 { port: 443 });
+            assert_eq!(cache.learn(&o, &headers(&[replacement]), t0), None);
+            assert_eq!(cache.route(&o, t0), Route::Tcp { start: None });
+        }
+        assert_eq!(cache.stats().cleared, 2);
+    }
+
+    #[test]
+    fn malformed_values_and_other_hosts_are_ignored_and_counted() {
+        let cache = AltSvcCache::default();
+        let t0 = Instant::now();
+        let o = origin();
+        assert_eq!(cache.learn(&o, &headers(&[r#"h3=":443""#]), t0), Some(443));
+        cache.started(&o, 443, true, t0);
+        // A malformed value changes nothing (the alternative stays).
+        assert_eq!(cache.learn(&o, &headers(&[r#"h3=":443"#]), t0), None);
+        assert_eq!(cache.route(&o, t0), Route::H3 { port: 443 });
+        // Another host's h3 only: not used (the list replaces the old one).
+        let other = headers(&[r#"h3="b.test:443""#]);
+        assert_eq!(cache.learn(&o, &other, t0), None);
+        assert_eq!(cache.route(&o, t0), Route::Tcp { start: None });
+        // Our own host named explicitly is used; fields are joined.
+        let both = headers(&[r#"h3="b.test:443""#, r#"h3="A.test:8443""#]);
+        assert_eq!(cache.learn(&o, &both, t0), Some(8443));
+        let stats = cache.stats();
+        assert_eq!((stats.malformed, stats.other_host), (1, 1));
+    }
+
+    #[test]
+    fn broken_h3_backs_off_doubling_then_is_tried_again() {
+        let cache = AltSvcCache::default();
+        let t0 = Instant::now();
+        let o = origin();
+        let h = headers(&[r#"h3=":443"; ma=864000"#]);
+        assert_eq!(cache.learn(&o, &h, t0), Some(443));
+        cache.started(&o, 443, false, t0);
+        assert_eq!(cache.status(&o, t0).unwrap().broken_for, Some(BROKEN_FIRST));
+        // Broken: no start, whatever the headers say.
+        assert_eq!(cache.learn(&o, &h, t0), None);
+        assert_eq!(
+            cache.route(&o, t0 + BROKEN_FIRST - Duration::from_secs(1)),
+            Route::Tcp { start: None }
+        );
+        // Then tried again; a second failure doubles the wait.
+        let t1 = t0 + BROKEN_FIRST;
+        assert_eq!(cache.route(&o, t1), Route::Tcp { start: Some(443) });
+        cache.started(&o, 443, false, t1);
+        assert_eq!(
+            cache.status(&o, t1).unwrap().broken_for,
+            Some(BROKEN_FIRST * 2)
+        );
+        // A success clears it; a failure of a request afterwards starts at 5 min again.
+        let t2 = t1 + BROKEN_FIRST * 2;
+        assert_eq!(cache.route(&o, t2), Route::Tcp { start: Some(443) });
+        cache.started(&o, 443, true, t2);
+        assert_eq!(cache.route(&o, t2), Route::H3 { port: 443 });
+        cache.mark_broken(&o, t2);
+        assert_eq!(cache.route(&o, t2), Route::Tcp { start: None });
+        assert_eq!(cache.status(&o, t2).unwrap().broken_for, Some(BROKEN_FIRST));
+        assert_eq!(cache.stats().broken, 3);
+    }
+
+    #[test]
+    fn backoff_is_capped() {
+        let cache = AltSvcCache::default();
+        let t0 = Instant::now();
+        let o = origin();
+        let mut now = t0;
+        for _ in 0..20 {
+            cache.mark_broken(&o, now);
+            // Failing again while marked (requests of one outage) counts once.
+            cache.mark_broken(&o, now);
+            now += cache.status(&o, now).unwrap().broken_for.unwrap();
+        }
+        cache.mark_broken(&o, now);
+        assert_eq!(cache.status(&o, now).unwrap().broken_for, Some(BROKEN_MAX));
+        assert_eq!(cache.stats().broken, 21);
+    }
+}
