@@ -361,15 +361,17 @@ impl HostRate {
 
     /// Whether a request asking at `now`, which must go by `deadline` (if any), may go now,
     /// must wait for its reserved slot, or fails now because its slot is past its deadline.
-    pub fn decide(&mut self, now: Instant, deadline: Option<Instant>) -> Result<Decision, RateError> {
+    pub fn decide(
+        &mut self,
+        now: Instant,
+        deadline: Option<Instant>,
+    ) -> Result<Decision, RateError> {
         let slot = self.gcra.map_or(now, |g| g.slot(now));
         if let Some(deadline) = deadline
             && slot > deadline
         {
             self.stats.refused += 1;
-            return Err(RateError::WouldPassDeadline {
-                wait: slot - now,
-            });
+            return Err(RateError::WouldPassDeadline { wait: slot - now });
         }
         if let Some(gcra) = &mut self.gcra {
             gcra.take(slot);

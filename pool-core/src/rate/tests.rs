@@ -67,9 +67,15 @@ fn a_rate_spaces_requests_evenly_and_waiters_keep_their_order() {
     let stats = rate.stats();
     assert_eq!(stats.granted, 11);
     assert_eq!(stats.waits, 10);
-    assert_eq!(stats.waited, (1..10).map(|i| MS * 10 * i).sum::<Duration>() + MS * 95);
+    assert_eq!(
+        stats.waited,
+        (1..10).map(|i| MS * 10 * i).sum::<Duration>() + MS * 95
+    );
     // After a quiet second the host is idle again: at once.
-    assert_eq!(rate.decide(now + Duration::from_secs(2), None), Ok(Decision::Ready));
+    assert_eq!(
+        rate.decide(now + Duration::from_secs(2), None),
+        Ok(Decision::Ready)
+    );
 }
 
 #[test]
@@ -224,7 +230,10 @@ fn retry_after_pauses_the_host_capped() {
         Ok(Decision::WaitUntil(resume + MS * 200))
     );
     // A deadline before the pause ends fails at once.
-    assert!(rate.decide(now, Some(now + Duration::from_secs(1))).is_err());
+    assert!(
+        rate.decide(now, Some(now + Duration::from_secs(1)))
+            .is_err()
+    );
 
     // An hour is capped at 120 s.
     let mut rate = HostRate::new(Some(limit("10/s")), Some(Adaptation::default()));
