@@ -17,6 +17,7 @@
 //! | `/echo` | 200, `text/plain`: `{METHOD} {path?query}`, then each request header as `name: value`, sorted, one a line |
 //! | `/redirect/{status}/{n}` | `n` > 0: `{status}` (a 3xx) with `location: /redirect/{status}/{n-1}` (the query kept); `n` = 0: the `/echo` reply; 400 for a status that is not a redirection |
 //! | `/redirect-to?status={s}&url={url}` | `{s}` (default 302) with `location: {url}` — `url` comes last, the rest of the query, percent-decoded (`%26` for `&`) |
+//! | `/limited…` with a rate limit set (`H2Origin::set_rate_limit`) | above the rate: its status (429) with its `Retry-After` if any; else the route as usual |
 //! | anything else (`/` included) | 200, the origin's body |
 //!
 //! The origin's response delay ([`Responses::set_delay`]) comes before every reply
@@ -169,6 +170,17 @@ pub(crate) fn answer(responses: &Responses, asked: Asked<'_>) -> Reply {
 
 fn route(responses: &Responses, asked: Asked<'_>) -> Reply {
     let path = asked.uri.path();
+    if let Some((status, retry_after)) = responses.limiter.check(path) {
+        let mut headers = text_headers();
+        if let Some(after) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(after));
+        }
+        return Reply::Full {
+            status,
+            headers,
+            body: Bytes::from_static(b"slow down\n"),
+        };
+    }
     if let Some(status) = responses.status_override(path) {
         return full(status, responses.body().clone());
     }
