@@ -267,3 +267,39 @@ fn retry_after_pauses_even_an_unconfigured_fixed_host() {
         Ok(Decision::WaitUntil(now + Duration::from_secs(2)))
     );
 }
+
+proptest::proptest! {
+    /// Whatever the arrival pattern, granted slots come in the order requests asked, and no
+    /// window of the rate's period holds more than `burst + requests` of them.
+    #[test]
+    fn slots_keep_order_and_never_exceed_the_rate(
+        gaps in proptest::collection::vec(0u64..30, 1..300),
+        requests in 1u32..50,
+        burst in 1u32..8,
+    ) {
+        let start = Instant::now();
+        let per = Duration::from_millis(100);
+        let mut rate = HostRate::new(Some(RateLimit::new(requests, per).unwrap().with_burst(burst)), None);
+        let mut now = start;
+        let mut slots = Vec::new();
+        for gap in gaps {
+            now += MS * u32::try_from(gap).unwrap();
+            let slot = match rate.decide(now, None).unwrap() {
+                Decision::Ready => now,
+                Decision::WaitUntil(t) => t,
+            };
+            proptest::prop_assert!(slot >= now);
+            if let Some(&last) = slots.last() {
+                proptest::prop_assert!(slot >= last, "served out of order");
+            }
+            slots.push(slot);
+        }
+        for (i, &from) in slots.iter().enumerate() {
+            let within = slots[i..].iter().take_while(|&&s| s < from + per).count();
+            proptest::prop_assert!(
+                within as u32 <= burst + requests,
+                "{within} in one period (rate {requests}/100ms, burst {burst})"
+            );
+        }
+    }
+}
