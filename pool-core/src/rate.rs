@@ -465,17 +465,18 @@ impl HostRate {
         }
     }
 
-    /// Nothing is granted before `now + after` (capped); pacing resumes from there.
+    /// Nothing is granted before `now + after` (capped at [`Adaptation::max_pause`], the
+    /// default one for a fixed rate); pacing resumes from there.
     fn pause(&mut self, now: Instant, after: Duration) {
-        let cap = self.adaptation.map_or(after, |a| a.max_pause);
+        let cap = self.adaptation.unwrap_or_default().max_pause;
         let until = now + after.min(cap);
-        let gcra = self.gcra.get_or_insert_with(|| {
-            // A fixed, unconfigured host: pace at the observed rate after the pause.
-            Gcra::new(self.observed.rate(now).max(1.0), 1)
-        });
-        if gcra.tat.is_none() || self.current == 0.0 {
-            self.current = 1.0 / gcra.interval.as_secs_f64();
+        if self.gcra.is_none() {
+            // A fixed, unconfigured host: paced at the rate it was sent after the pause.
+            let observed = self.observed.rate(now).max(1.0);
+            self.gcra = Some(Gcra::new(observed, 1));
+            self.current = observed;
         }
+        let Some(gcra) = &mut self.gcra else { return };
         let resume = until + gcra.tolerance();
         gcra.tat = Some(gcra.tat.map_or(resume, |tat| tat.max(resume)));
         self.stats.pauses += 1;

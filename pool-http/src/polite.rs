@@ -296,7 +296,8 @@ where
             }
             return Ok(response);
         }
-        let after = retry_after(response.headers(), SystemTime::now());
+        let after = retry_after(response.headers(), SystemTime::now())
+            .map(|after| after.min(polite.retry.max_retry_after));
         polite.throttled.fetch_add(1, Ordering::Relaxed);
         counter!(THROTTLED_TOTAL, "status" => status.as_str().to_owned()).increment(1);
         if let Some(rates) = &polite.rates {
