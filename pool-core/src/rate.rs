@@ -201,6 +201,37 @@ impl Default for Adaptation {
     }
 }
 
+impl Adaptation {
+    /// These settings with a throttle multiplying the rate by `decrease` (kept in
+    /// `0.01..=0.99`).
+    #[must_use]
+    pub fn with_decrease(mut self, decrease: f64) -> Self {
+        self.decrease = decrease.clamp(0.01, 0.99);
+        self
+    }
+
+    /// These settings growing by `increase` requests/s per second of successes.
+    #[must_use]
+    pub fn with_increase(mut self, increase: f64) -> Self {
+        self.increase = increase.max(0.0);
+        self
+    }
+
+    /// These settings never adapting below `floor` requests/s.
+    #[must_use]
+    pub fn with_floor(mut self, floor: f64) -> Self {
+        self.floor = floor.max(1e-3);
+        self
+    }
+
+    /// These settings pausing at most `max_pause` for a `Retry-After`.
+    #[must_use]
+    pub fn with_max_pause(mut self, max_pause: Duration) -> Self {
+        self.max_pause = max_pause;
+        self
+    }
+}
+
 /// What a response said about the host's load ([`HostRate::on_response`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Feedback {

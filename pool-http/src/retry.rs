@@ -68,6 +68,35 @@ impl StatusRetry {
         }
     }
 
+    /// These options throttling on `statuses` instead.
+    #[must_use]
+    pub fn with_statuses(mut self, statuses: impl IntoIterator<Item = StatusCode>) -> Self {
+        self.statuses = statuses.into_iter().collect();
+        self
+    }
+
+    /// These options with `max_attempts` attempts in all (at least 1).
+    #[must_use]
+    pub fn with_max_attempts(mut self, max_attempts: u32) -> Self {
+        self.max_attempts = max_attempts.max(1);
+        self
+    }
+
+    /// These options with a budget of `ratio` of requests plus `min_per_sec` retries/s.
+    #[must_use]
+    pub fn with_budget(mut self, ratio: f64, min_per_sec: u32) -> Self {
+        self.budget_ratio = ratio;
+        self.budget_min_per_sec = min_per_sec;
+        self
+    }
+
+    /// These options with the jitter seeded by `seed` (reproducible backoffs).
+    #[must_use]
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
     /// Whether `status` throttles (is one of [`statuses`](Self::statuses)).
     pub fn is_throttle(&self, status: StatusCode) -> bool {
         self.statuses.contains(&status)
