@@ -66,6 +66,7 @@ pub mod memory;
 pub mod metrics;
 mod options;
 pub mod proto;
+pub mod rate;
 mod shell;
 mod sync;
 mod transport;
@@ -76,6 +77,9 @@ pub use fleet::{FleetApplied, FleetBan, FleetDemand, FleetEvent, SharedState};
 pub use ip_range::{IpRange, IpRangeError};
 pub use memory::{FixedMemory, MemorySource, ProcessMemory};
 pub use options::{OptionsError, Placement, PoolOptions};
+pub use rate::{
+    Adaptation, Decision, Feedback, HostRate, RateError, RateLimit, RateLimitError, RateStats,
+};
 #[cfg(not(hotpool_shuttle))]
 pub use shell::{EgressLease, EgressRotation, EgressSet, EgressState};
 pub use shell::{

@@ -124,6 +124,11 @@ pub enum RequestError {
     /// longer than its body-idle timeout (see [`RequestOptions`](crate::RequestOptions)).
     #[error("no response within {0:?}")]
     Timeout(Duration),
+    /// The host's request rate (`pool_core::RateLimit`, adapted on 429/503, paused by a
+    /// `Retry-After`) had no slot for the request before its deadline: it failed at once
+    /// instead of waiting in vain. Never sent; never retried.
+    #[error("request not sent: {0}")]
+    RateLimited(#[from] pool_core::RateError),
 }
 
 impl RequestError {
@@ -164,13 +169,15 @@ impl RequestError {
     pub fn is_timeout(&self) -> bool {
         matches!(
             self,
-            RequestError::Timeout(_) | RequestError::Pool(pool_core::Error::Timeout { .. })
+            RequestError::Timeout(_)
+                | RequestError::RateLimited(_)
+                | RequestError::Pool(pool_core::Error::Timeout { .. })
         )
     }
 
     /// A short name of the kind, for metric labels and reports: `pool`, `not_sent`,
     /// `refused`, `refused_too_often`, `connection_lost`, `protocol`, `request_body`, `invalid_request`,
-    /// `body_too_large`, `peer_limit`, `decode`, `redirect`, `timeout`.
+    /// `body_too_large`, `peer_limit`, `decode`, `redirect`, `timeout`, `rate_limited`.
     pub fn kind(&self) -> &'static str {
         match self {
             RequestError::Pool(_) => "pool",
@@ -186,6 +193,7 @@ impl RequestError {
             RequestError::Decode(_) => "decode",
             RequestError::Redirect(_) => "redirect",
             RequestError::Timeout(_) => "timeout",
+            RequestError::RateLimited(_) => "rate_limited",
         }
     }
 }

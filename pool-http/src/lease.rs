@@ -196,6 +196,8 @@ pub struct Attempts {
     /// ([`RequestError::is_retry_safe`]): they spend [`MAX_REFUSALS`], not
     /// [`MAX_ATTEMPTS`].
     pub refused: u32,
+    /// The address of the connection the last exchange went to (`None`: no lease).
+    pub last_addr: Option<std::net::SocketAddr>,
 }
 
 impl Attempts {
@@ -288,16 +290,38 @@ where
     B: Replayable + Send + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
-    let method = request.method().clone();
     let options = options.for_request(request.extensions());
     let deadline = Instant::now() + options.timeout;
+    send_until(pool, host, request, &options, deadline, None).await
+}
+
+/// The retry loop of [`send_with_attempts`] with the request's options resolved
+/// (`for_request`) and its deadline fixed by the caller, preferring a connection to
+/// another address than `avoid` for the first exchange (see [`lease_avoiding`]): the seam
+/// the status-aware retries (`polite.rs`) send each attempt through.
+pub(crate) async fn send_until<S, B>(
+    pool: &S,
+    host: &str,
+    request: Request<B>,
+    options: &RequestOptions,
+    deadline: Instant,
+    mut avoid: Option<std::net::SocketAddr>,
+) -> (Result<Response<Body<S::Dialer>>, RequestError>, Attempts)
+where
+    S: LeaseSource,
+    <S::Dialer as Dialer>::Conn: HttpConnection,
+    B: Replayable + Send + Unpin + 'static,
+    B::Error: Into<BoxError>,
+{
+    let method = request.method().clone();
     let timeout = || RequestError::Timeout(options.timeout);
     let mut attempts = Attempts::default();
     let mut request = request;
     let mut skipped = 0;
     let get = pool_core::GetOptions::new().wait_for_host(options.wait_for_host);
     loop {
-        let mut lease = match tokio::time::timeout_at(deadline, pool.lease(host, get)).await {
+        let leased = lease_avoiding(pool, host, get, avoid.take());
+        let mut lease = match tokio::time::timeout_at(deadline, leased).await {
             Ok(Ok(lease)) => lease,
             Ok(Err(e)) => return (Err(e.into()), attempts),
             Err(_) => return (Err(timeout()), attempts),
@@ -312,8 +336,9 @@ where
         let retry = replay(&request);
         attempts.sent += 1;
         attempts.last_reused = lease.is_reused();
+        attempts.last_addr = Some(lease.addr());
         let protocol = lease.conn().protocol();
-        let sent = exchange(lease, request, &options, Some(host), Some(deadline));
+        let sent = exchange(lease, request, options, Some(host), Some(deadline));
         let error = match sent.await {
             Ok(response) => return (Ok(response), attempts),
             Err(e) => e,
@@ -368,8 +393,41 @@ where
     }
 }
 
+/// How long [`lease_avoiding`] waits for its second lease.
+const AVOID_WAIT: std::time::Duration = std::time::Duration::from_millis(20);
+
+/// A lease for `host`, on a connection to another address than `avoid` where the pool has
+/// one: when the first lease is to `avoid`, a second is taken (holding the first, so the
+/// pool's least-loaded choice moves on) and the one to another address kept. At most one
+/// extra lease, and only one the pool hands out within [`AVOID_WAIT`] (never a wait for a
+/// connection while holding one): where the host has one address, or none free, `avoid`
+/// it is.
+async fn lease_avoiding<S: LeaseSource>(
+    pool: &S,
+    host: &str,
+    get: pool_core::GetOptions,
+    avoid: Option<std::net::SocketAddr>,
+) -> Result<Lease<S::Dialer>, pool_core::Error> {
+    let first = pool.lease(host, get).await?;
+    if avoid != Some(first.addr()) {
+        return Ok(first);
+    }
+    match tokio::time::timeout(AVOID_WAIT, pool.lease(host, get)).await {
+        Ok(Ok(second)) if Some(second.addr()) != avoid => {
+            let mut first = first;
+            first.report_unused();
+            Ok(second)
+        }
+        Ok(Ok(mut second)) => {
+            second.report_unused();
+            Ok(first)
+        }
+        Ok(Err(_)) | Err(_) => Ok(first),
+    }
+}
+
 /// A copy of a request (its body replayed), for a retry.
-fn replay<B: Replayable>(request: &Request<B>) -> Option<Request<B>> {
+pub(crate) fn replay<B: Replayable>(request: &Request<B>) -> Option<Request<B>> {
     let mut copy = Request::new(request.body().replay()?);
     *copy.method_mut() = request.method().clone();
     *copy.uri_mut() = request.uri().clone();

@@ -14,6 +14,10 @@
 //!   refused request (never processed) is always sent again on a connection that is not
 //!   draining, at most [`MAX_REFUSALS`] times; an idempotent one whose reused connection
 //!   failed under it, at most [`MAX_ATTEMPTS`] times in all (`docs/refusals.md`);
+//! - [`send_polite`]: [`send_with`] made polite ([`Polite`]): each host's request rate
+//!   awaited first ([`HostRates`] over `pool_core::RateLimit`), adapted on 429/503 (AIMD,
+//!   `Retry-After`), throttled idempotent requests sent again after a jittered backoff
+//!   within a [`RetryBudget`] ([`StatusRetry`]; `docs/rate-limits.md`);
 //! - [`PoolService`]: the `tower_service::Service` for one host of a pool;
 //! - [`Validation`] and [`classify`]: the "hot connect" request and its one admit /
 //!   banned / rejected classification (banned by default: [`DEFAULT_BANNED_STATUS`]),
@@ -97,8 +101,10 @@ mod error;
 mod lease;
 pub mod metrics;
 mod options;
+pub mod polite;
 mod redirect;
 mod request_body;
+mod retry;
 mod service;
 mod validation;
 
@@ -125,11 +131,13 @@ pub use lease::{
     send_with_attempts,
 };
 pub use options::{BodyIdleTimeout, DEFAULT_REQUEST_TIMEOUT, RequestOptions, Timeout};
+pub use polite::{HostRates, Polite, PoliteStats, send_polite};
 pub use pool_core::Protocol;
 pub use redirect::{
     DEFAULT_MAX_REDIRECTS, NextBody, NextRequest, RedirectAction, RedirectError, RedirectPolicy,
     Redirects, SentBody, SentRequest, is_redirect,
 };
 pub use request_body::{BufferedBody, Replayable, Streaming};
+pub use retry::{BUDGET_WINDOW, RetryBudget, StatusRetry, retry_after};
 pub use service::PoolService;
 pub use validation::{DEFAULT_BANNED_STATUS, Validation, Verdict, classify, validate};

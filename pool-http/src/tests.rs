@@ -15,6 +15,7 @@ use crate::{
     validate,
 };
 
+mod polite;
 mod retry;
 
 /// What the next request on any connection gets.
@@ -29,6 +30,8 @@ enum Step {
     Body(&'static [&'static str], Ending),
     /// The response never comes.
     Hang,
+    /// This status with this `Retry-After` (if any): a throttle (`tests/polite.rs`).
+    Throttle(u16, Option<&'static str>),
 }
 
 /// How a [`FakeBody`] ends after its chunks.
@@ -95,6 +98,8 @@ struct Script {
     http1: std::sync::atomic::AtomicBool,
     /// Connections (by number) that report closed.
     closed: Mutex<Vec<usize>>,
+    /// The address each request went to, in order.
+    sent_to: Mutex<Vec<std::net::SocketAddr>>,
 }
 
 impl Script {
@@ -109,6 +114,7 @@ impl Script {
 
 struct Fake {
     id: usize,
+    addr: std::net::SocketAddr,
     script: Arc<Script>,
     sent: AtomicU64,
     protocol: Protocol,
@@ -143,11 +149,21 @@ impl HttpConnection for Fake {
             .lock()
             .unwrap()
             .push((self.id, request.uri().path().to_owned()));
+        self.script.sent_to.lock().unwrap().push(self.addr);
         let boxed = |m: &str| -> crate::BoxError { m.to_owned().into() };
         match step.unwrap_or(Step::Status(200)) {
             Step::Status(s) => {
                 let mut r = Response::new(FakeBody::new(&[], Ending::End));
                 *r.status_mut() = http::StatusCode::from_u16(s).unwrap();
+                Ok(r)
+            }
+            Step::Throttle(s, after) => {
+                let mut r = Response::new(FakeBody::new(&["slow down"], Ending::End));
+                *r.status_mut() = http::StatusCode::from_u16(s).unwrap();
+                if let Some(after) = after {
+                    r.headers_mut()
+                        .insert(http::header::RETRY_AFTER, after.parse().unwrap());
+                }
                 Ok(r)
             }
             Step::Body(chunks, ending) => Ok(Response::new(FakeBody::new(chunks, ending))),
@@ -172,9 +188,10 @@ struct FakeDialer(Arc<Script>);
 impl Dialer for FakeDialer {
     type Conn = Fake;
 
-    async fn dial(&self, _: &Target) -> Result<Fake, DialError> {
+    async fn dial(&self, target: &Target) -> Result<Fake, DialError> {
         Ok(Fake {
             id: self.0.dials.fetch_add(1, Ordering::Relaxed),
+            addr: target.addr,
             script: self.0.clone(),
             sent: AtomicU64::new(0),
             protocol: if self.0.http1.load(Ordering::Relaxed) {

@@ -105,7 +105,10 @@ pub use dns_tls::{DOH_PATH, DnsTlsOptions};
 #[cfg(feature = "servers")]
 pub use fault_proxy::{Fault, FaultProxy, ProxyStats};
 #[cfg(feature = "servers")]
-pub use origin::{H2Origin, H2OriginOptions, Http1Options, OriginStats, RandomClose};
+pub use origin::{
+    H2Origin, H2OriginOptions, Http1Options, LIMITED_PREFIX, OriginRateLimit, OriginStats,
+    RandomClose, RateLimitCounts,
+};
 #[cfg(feature = "servers")]
 pub use origin::{H3Origin, H3OriginOptions, H3Stats};
 #[cfg(feature = "servers")]

@@ -143,6 +143,7 @@ async fn unprocessed_requests_are_retried_up_to_max_attempts() {
         last_reused: true,
         connections_lost,
         refused: 0,
+        ..Attempts::default()
     };
     let e = RequestError::ConnectionLost("reset".into());
     assert!(lost(1).retry_could_have_saved(&e, &Method::GET));

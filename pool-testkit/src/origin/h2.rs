@@ -306,6 +306,18 @@ impl H2Origin {
         self.shared.responses.set_delay(delay);
     }
 
+    /// Enforces `limit` (or with `None` none) on paths under `/limited`
+    /// ([`LIMITED_PREFIX`](super::LIMITED_PREFIX)), as a web server's rate limit: above the
+    /// rate, its status (429) and `Retry-After`.
+    pub fn set_rate_limit(&self, limit: Option<super::OriginRateLimit>) {
+        self.shared.responses.limiter.set(limit);
+    }
+
+    /// What the rate limit did: requests passed and refused.
+    pub fn rate_limit_counts(&self) -> super::RateLimitCounts {
+        self.shared.responses.limiter.counts()
+    }
+
     /// Sends a graceful GOAWAY on every open HTTP/2 connection (in-flight streams finish,
     /// then the connection closes); idle HTTP/1.1 connections are closed with a TLS
     /// close_notify. Returns how many connections were signalled.

@@ -26,6 +26,7 @@ mod h2;
 mod h2_request;
 mod h2_stats;
 mod h3;
+mod limit;
 mod nginx;
 pub(crate) mod routes;
 
@@ -46,6 +47,7 @@ pub use encoded::{BOMB_DECODED_SIZE, CODINGS, MAX_ENCODED_CONTENT, bomb, encode,
 pub use h1::{Http1Options, RandomClose};
 pub use h2::{H2Origin, H2OriginOptions};
 pub use h2_stats::OriginStats;
+pub use limit::{LIMITED_PREFIX, OriginRateLimit, RateLimitCounts};
 pub use nginx::NginxServer;
 
 /// What an origin answers, changeable at run time: a status per path (default 200), a delay
@@ -54,6 +56,8 @@ pub(crate) struct Responses {
     statuses: Mutex<HashMap<String, u16>>,
     delay: Mutex<Option<Duration>>,
     body: Bytes,
+    /// The rate limit on paths under `/limited` (`limit.rs`).
+    pub(crate) limiter: limit::Limiter,
 }
 
 impl Responses {
@@ -62,6 +66,7 @@ impl Responses {
             statuses: Mutex::new(HashMap::new()),
             delay: Mutex::new(delay),
             body,
+            limiter: limit::Limiter::default(),
         }
     }
 

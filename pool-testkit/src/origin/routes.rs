@@ -18,6 +18,7 @@
 //! | `/redirect/{status}/{n}` | `n` > 0: `{status}` (a 3xx) with `location: /redirect/{status}/{n-1}` (the query kept); `n` = 0: the `/echo` reply; 400 for a status that is not a redirection |
 //! | `/redirect-to?status={s}&url={url}` | `{s}` (default 302) with `location: {url}` — `url` comes last, the rest of the query, percent-decoded (`%26` for `&`) |
 //! | `/response-headers?{name}={value}&…` | 200, the origin's body, with each `name: value` (percent-decoded) as a response header (e.g. `alt-svc`); 400 for a name or value that is not a header |
+//! | `/limited…` with a rate limit set (`H2Origin::set_rate_limit`) | above the rate: its status (429) with its `Retry-After` if any; else the route as usual |
 //! | anything else (`/` included) | 200, the origin's body |
 //!
 //! The origin's response delay ([`Responses::set_delay`]) comes before every reply
@@ -170,6 +171,17 @@ pub(crate) fn answer(responses: &Responses, asked: Asked<'_>) -> Reply {
 
 fn route(responses: &Responses, asked: Asked<'_>) -> Reply {
     let path = asked.uri.path();
+    if let Some((status, retry_after)) = responses.limiter.check(path) {
+        let mut headers = text_headers();
+        if let Some(after) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(after));
+        }
+        return Reply::Full {
+            status,
+            headers,
+            body: Bytes::from_static(b"slow down\n"),
+        };
+    }
     if let Some(status) = responses.status_override(path) {
         return full(status, responses.body().clone());
     }
