@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{Method, Request, Uri};
 use pool_config::{Config, Transport};
-use pool_http::{DecodeLimits, RedirectPolicy, RequestError};
+use pool_http::{DecodeLimits, Polite, RedirectPolicy, RequestError};
 use tokio::time::Instant;
 
 use crate::altsvc::{AltSvcCache, AltSvcStats, AltSvcStatus, Origin, Route};
@@ -40,6 +40,8 @@ pub(crate) struct Inner {
     pub(crate) redirects: RedirectPolicy,
     /// How response bodies are decoded (`None`: not at all, no `Accept-Encoding` sent).
     pub(crate) decode: Option<DecodeLimits>,
+    /// Per-host pacing, adaptation to 429/503 and their retries (`docs/rate-limits.md`).
+    pub(crate) polite: Arc<Polite>,
 }
 
 /// An HTTP client over hot pools: one pool per host, started on first use (resolved by
@@ -90,6 +92,7 @@ impl Client {
             decode: Some(DecodeLimits::default()),
             alt_svc: true,
             idle_host_timeout: DEFAULT_IDLE_HOST_TIMEOUT,
+            polite: None,
         }
     }
 
@@ -303,12 +306,26 @@ impl Client {
             if let Some(entry) = &mut spec.entry {
                 (entry.port, entry.transport, entry.alpn) = (key.port, Transport::H3, None);
             }
-            return running(cfg, stack::quic_dialers(cfg, &spec)?, &spec, false).await;
+            return running(
+                cfg,
+                stack::quic_dialers(cfg, &spec)?,
+                &spec,
+                false,
+                &self.inner.polite,
+            )
+            .await;
         }
         let alt_svc = key.tls && alt_svc_applies(cfg, &spec)?;
         if !key.tls {
             // `http://`: HTTP/1.1 over TCP, or h2c for a `[[hosts]]` entry with `h2`.
-            return running(cfg, stack::plain_dialers(cfg, &spec)?, &spec, false).await;
+            return running(
+                cfg,
+                stack::plain_dialers(cfg, &spec)?,
+                &spec,
+                false,
+                &self.inner.polite,
+            )
+            .await;
         }
         #[cfg(feature = "boring")]
         if stack::uses_boring(cfg)
@@ -317,20 +334,52 @@ impl Client {
                 Transport::H2 | Transport::H2c | Transport::H1 | Transport::Auto
             )
         {
-            return running(cfg, stack::boring_dialers(cfg, &spec)?, &spec, false).await;
+            return running(
+                cfg,
+                stack::boring_dialers(cfg, &spec)?,
+                &spec,
+                false,
+                &self.inner.polite,
+            )
+            .await;
         }
         match spec.transport {
             // `h2c` names HTTP/2 for `http://` URLs; over TLS it is `h2`.
             Transport::H2 | Transport::H2c => {
-                running(cfg, stack::h2_dialers(cfg, &spec)?, &spec, false).await
+                running(
+                    cfg,
+                    stack::h2_dialers(cfg, &spec)?,
+                    &spec,
+                    false,
+                    &self.inner.polite,
+                )
+                .await
             }
-            Transport::H1 => running(cfg, stack::h1_dialers(cfg, &spec)?, &spec, false).await,
+            Transport::H1 => {
+                running(
+                    cfg,
+                    stack::h1_dialers(cfg, &spec)?,
+                    &spec,
+                    false,
+                    &self.inner.polite,
+                )
+                .await
+            }
             Transport::Auto => {
                 let dialers = stack::https_dialers(cfg, &spec)?;
-                running(cfg, dialers, &spec, alt_svc).await
+                running(cfg, dialers, &spec, alt_svc, &self.inner.polite).await
             }
             #[cfg(feature = "h3")]
-            Transport::H3 => running(cfg, stack::quic_dialers(cfg, &spec)?, &spec, false).await,
+            Transport::H3 => {
+                running(
+                    cfg,
+                    stack::quic_dialers(cfg, &spec)?,
+                    &spec,
+                    false,
+                    &self.inner.polite,
+                )
+                .await
+            }
             #[cfg(not(feature = "h3"))]
             Transport::H3 => Err(Error::setup(
                 &spec.name,
@@ -479,9 +528,18 @@ pub struct ClientBuilder {
     decode: Option<DecodeLimits>,
     alt_svc: bool,
     idle_host_timeout: Duration,
+    polite: Option<Polite>,
 }
 
 impl ClientBuilder {
+    /// Pacing, adaptation and status retries of its own, instead of the config's
+    /// (`pool.rate_limit`, `[[hosts]] rate_limit`, `pool.adaptive_rate`,
+    /// `pool.status_retries`; `docs/rate-limits.md`).
+    pub fn polite(mut self, polite: Polite) -> Self {
+        self.polite = Some(polite);
+        self
+    }
+
     /// Whether `auto` hosts move to HTTP/3 when their responses advertise it with
     /// `Alt-Svc` (default true; `docs/alt-svc.md`).
     pub fn alt_svc(mut self, enabled: bool) -> Self {
@@ -552,7 +610,6 @@ impl ClientBuilder {
         self.config.validate()?;
         Ok(Client {
             inner: Arc::new(Inner {
-                config: self.config,
                 transport: self.transport,
                 hosts: Mutex::new(HashMap::new()),
                 alt_svc_enabled: self.alt_svc,
@@ -561,6 +618,8 @@ impl ClientBuilder {
                 sweeper: AtomicBool::new(false),
                 redirects: self.redirects,
                 decode: self.decode,
+                polite: Arc::new(self.polite.unwrap_or_else(|| self.config.polite())),
+                config: self.config,
             }),
         })
     }

@@ -48,6 +48,8 @@ pub(crate) struct Running<D: Dialer> {
     pub(crate) stack: HostStack<D>,
     /// Whether Alt-Svc may move the host's requests to HTTP/3 (`alt_svc_applies` in `client.rs`).
     pub(crate) alt_svc: bool,
+    /// The client's pacing, adaptation and status retries.
+    pub(crate) polite: Arc<pool_http::Polite>,
 }
 
 impl<D> HostPool for Running<D>
@@ -60,16 +62,18 @@ where
         via: Option<&'a str>,
     ) -> Option<BoxFuture<'a, Result<Response, RequestError>>> {
         let stack = &self.stack;
-        let (host, options) = (&self.host, &stack.request);
+        let (host, options, polite) = (&self.host, &stack.request, &*self.polite);
         Some(match via {
             None => Box::pin(async move {
-                let response = pool_http::send_with(&stack.pools, host, request, options).await?;
+                let response =
+                    pool_http::send_polite(&stack.pools, polite, host, request, options).await?;
                 Ok(response.map(Body::new))
             }),
             Some(label) => {
                 let (_, pool) = stack.egresses.iter().find(|(l, _)| l == label)?;
                 Box::pin(async move {
-                    let response = pool_http::send_with(pool, host, request, options).await?;
+                    let response =
+                        pool_http::send_polite(pool, polite, host, request, options).await?;
                     Ok(response.map(Body::new))
                 })
             }
@@ -154,6 +158,7 @@ pub(crate) async fn running<D>(
     dialers: stack::Dialers<D>,
     spec: &HostSpec,
     alt_svc: bool,
+    polite: &Arc<pool_http::Polite>,
 ) -> Result<Arc<dyn HostPool>, Error>
 where
     D: Dialer<Conn: HttpConnection> + 'static,
@@ -163,6 +168,7 @@ where
         host: spec.name.clone(),
         stack,
         alt_svc,
+        polite: polite.clone(),
     }))
 }
 

@@ -42,7 +42,10 @@ pub use error::Error;
 pub use hosts::{DEFAULT_IDLE_HOST_TIMEOUT, HostInfo};
 pub use options::ConfigOptions;
 pub use pool_config::{Config, ConfigError, Transport};
-pub use pool_http::{DecodeLimits, Protocol, RedirectPolicy, RequestError};
+pub use pool_core::RateLimit;
+pub use pool_http::{
+    DecodeLimits, HostRates, Polite, Protocol, RedirectPolicy, RequestError, StatusRetry,
+};
 pub use request::{DecodedFrom, RequestBuilder, ResponseUrl};
 pub use stack::HostStack;
 

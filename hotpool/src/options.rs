@@ -177,6 +177,34 @@ pub trait ConfigOptions {
         })
     }
 
+    /// The request layer's politeness (`docs/rate-limits.md`): `pool.rate_limit` for every
+    /// host without its own `[[hosts]] rate_limit`, adapted on 429/503 when
+    /// `pool.adaptive_rate`, throttled idempotent requests sent again when
+    /// `pool.status_retries`.
+    fn polite(&self) -> pool_http::Polite {
+        let cfg = self.config();
+        let adaptation = cfg.pool.adaptive_rate.then(pool_core::Adaptation::default);
+        let default = cfg.pool.rate_limit.map(|r| r.0);
+        let own = cfg
+            .hosts
+            .iter()
+            .filter_map(|h| Some((&h.name, h.rate_limit?.0)));
+        let paced = default.is_some() || adaptation.is_some() || own.clone().next().is_some();
+        let rates = paced.then(|| {
+            let rates = pool_http::HostRates::new(default, adaptation);
+            for (host, rate) in own {
+                rates.set_host(host, Some(rate));
+            }
+            std::sync::Arc::new(rates)
+        });
+        let retry = if cfg.pool.status_retries {
+            pool_http::StatusRetry::default()
+        } else {
+            pool_http::StatusRetry::off()
+        };
+        pool_http::Polite::new(rates, retry)
+    }
+
     /// The `pool-dns` options: `[dns]` (`name_servers`, then `[[dns.servers]]`),
     /// `pool.dns_update_interval`, and the `[tls]` trust for encrypted servers.
     fn dns_options(&self) -> pool_dns::DnsOptions {

@@ -294,3 +294,41 @@ async fn warm_through_two_proxies() {
     // One address, reached through each proxy: two connections at the origin.
     assert_eq!(origin.stats().accepted, 2, "{}", stderr(&out));
 }
+
+/// `--rate`: `bench` paces its requests under an origin's limit (none refused); without
+/// it the same bench meets the limit (the origin refuses some, adaptation then slows it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_with_a_rate_stays_under_the_origins_limit() {
+    use pool_testkit::origin::OriginRateLimit;
+    let ca = Arc::new(TestCa::new().unwrap());
+    let origin = H2Origin::start(H2OriginOptions::new(&[ip(27)], &["rate.cli.test"], &ca))
+        .await
+        .unwrap();
+    origin.set_rate_limit(Some(OriginRateLimit::new(50.0)));
+    let dir = temp_dir("target", "rate");
+    let ca_file = dir.join("ca.pem");
+    ca.write_ca_pem(&ca_file).unwrap();
+    let port = origin.port();
+    let url = format!("https://rate.cli.test:{port}/limited/x");
+    let resolve = format!("rate.cli.test:{port}:127.0.0.27");
+    let base = [
+        "bench",
+        &url,
+        "--resolve",
+        &resolve,
+        "--cacert",
+        ca_file.to_str().unwrap(),
+    ];
+    let out = run(&[&base[..], &["-n", "40", "-c", "8", "--rate", "40/s"]].concat()).await;
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("200: 40") || stderr(&out).contains("200: 40"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(origin.rate_limit_counts().refused, 0);
+
+    let out = run(&[&base[..], &["-n", "10", "--rate", "0/s"]].concat()).await;
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--rate \"0/s\""), "{}", stderr(&out));
+}

@@ -56,8 +56,8 @@ pub use names::{
 };
 /// The type of `[whitelist]`/`[blacklist]` entries and of `source_addrs.ipv6_prefix`.
 pub use pool_core::{IpRange, IpRangeError};
-pub use values::ProxyUrl;
 pub use values::{ByteSize, Fraction};
+pub use values::{ProxyUrl, Rate};
 
 use error::Report;
 

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::checks as check;
 use crate::keys::{Meta, Section, section};
 use crate::names::*;
-use crate::values::{ByteSize, Fraction, ProxyUrl};
+use crate::values::{ByteSize, Fraction, ProxyUrl, Rate};
 use crate::values::{duration as dur, opt_duration as opt_dur};
 use humantime_serde::serialize as hms;
 
@@ -148,6 +148,12 @@ section! {
             "longest wait between re-warm dials of a failing address";
         host_outage: bool = (default "true"),
             "addresses failing at once: a host outage, not bans";
+        #[serde(skip_serializing_if = "Option::is_none")] rate_limit: Option<Rate> = (optional "\"150/s\""),
+            "optional: requests per second (/m, /h) to each host without its own rate";
+        adaptive_rate: bool = (default "true"),
+            "429/503 slow a host down (AIMD, Retry-After), successes speed it back up";
+        status_retries: bool = (default "true"),
+            "idempotent requests answered 429/503 are sent again (backoff, retry budget)";
         host_outage_threshold: Fraction = (default "0.5"),
             "an outage: more than this share of a host's addresses failing at once";
         #[serde(serialize_with = "hms")] outage_retest: Duration as dur = (default "\"100ms\""),
@@ -179,6 +185,8 @@ section! {
             "ALPN ids offered; default depends on the transport", check check::alpn_ids;
         #[serde(skip_serializing_if = "Option::is_none")] proxies: Option<Vec<ProxyUrl>> = (optional "[]"),
             "this host's proxies instead of [egress] proxies ([] = direct)";
+        #[serde(skip_serializing_if = "Option::is_none")] rate_limit: Option<Rate> = (optional "\"150/s\""),
+            "this host's request rate instead of pool.rate_limit";
     }
 }
 

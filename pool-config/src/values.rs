@@ -286,3 +286,23 @@ impl serde::Serialize for ProxyUrl {
         s.collect_str(&self.0)
     }
 }
+
+/// A request rate (`"150/s"`, `"600/m"`, `"60/h"`): pool-core's
+/// [`RateLimit`](pool_core::RateLimit), read with its `FromStr` and written back as text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rate(pub pool_core::RateLimit);
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse()
+            .map(Self)
+            .map_err(|e| de::Error::custom(format!("{e}: {text:?}")))
+    }
+}
+
+impl serde::Serialize for Rate {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&self.0)
+    }
+}

@@ -257,6 +257,11 @@ pub struct TargetArgs {
     /// (Read in `TargetArgs::apply`, not by clap, whose error would repeat the password.)
     #[arg(short = 'x', long, value_name = "URL")]
     pub proxy: Vec<String>,
+    /// Requests per second (or /m, /h) to the host, e.g. 150/s: paced, and adapted on
+    /// 429/503 (the same as `[pool] rate_limit`; without it the pace adapts from the first
+    /// 429).
+    #[arg(long, value_name = "RATE")]
+    pub rate: Option<String>,
     /// With several --proxy: round-robin (default), random, or sticky (a host always
     /// leaves by the same proxy while it is usable). The same as `[egress] rotation`.
     #[arg(long, value_name = "POLICY", requires = "proxy")]

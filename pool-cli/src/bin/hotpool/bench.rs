@@ -2,6 +2,7 @@
 //! (like a small h2load), over any protocol (`--proto h1|h2|h3|auto`): requests per second,
 //! latency percentiles, reuse (leases and connections opened).
 
+use hotpool::ConfigOptions;
 use std::collections::BTreeMap;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -85,12 +86,14 @@ async fn bench_with<D: Dialer<Conn: HttpConnection>>(
         .await;
     bar.finish(&warm);
 
+    // `--rate`, `[[hosts]] rate_limit`, adaptation to 429/503 and their retries.
+    let polite = std::sync::Arc::new(cfg.polite());
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for w in 0..args.concurrency {
         let share =
             args.requests / args.concurrency + u64::from(w < args.requests % args.concurrency);
-        let pool = stack.pools.clone();
+        let (pool, polite) = (stack.pools.clone(), polite.clone());
         let name = host.name.clone();
         let path = url.path.clone();
         let options = stack.request.clone();
@@ -102,7 +105,7 @@ async fn bench_with<D: Dialer<Conn: HttpConnection>>(
             let mut bytes = 0u64;
             for _ in 0..share {
                 let t = Instant::now();
-                match stack::get(&pool, &name, &path, &options).await {
+                match stack::get(&pool, &polite, &name, &path, &options).await {
                     Ok(response) => {
                         lat.record(t.elapsed());
                         *statuses.entry(response.status().as_u16()).or_default() += 1;

@@ -595,12 +595,14 @@ async fn hot_phase<D: Dialer<Conn: HttpConnection>>(
         let share = requests / concurrency + u64::from(w < requests % concurrency);
         let pool = pool.clone();
         let options = options.clone();
+        // The demo's origins set no limit: no pacing, no status retries.
+        let direct = pool_http::Polite::new(None, pool_http::StatusRetry::off());
         tasks.spawn(async move {
             let mut lat = Latencies::with_capacity(share as usize);
             let mut errors = 0u64;
             for _ in 0..share {
                 let t = Instant::now();
-                match crate::stack::get(&pool, DEMO_HOST, PATH, &options).await {
+                match crate::stack::get(&pool, &direct, DEMO_HOST, PATH, &options).await {
                     Ok(_) => lat.record(t.elapsed()),
                     Err(e) => {
                         errors += 1;

@@ -77,11 +77,12 @@ pub fn get_request(path: &str) -> Result<http::Request<Empty<Bytes>>, RequestErr
 }
 
 /// `GET path` to `host` through `pool`, over any transport whose connections speak HTTP:
-/// `pool-http`'s [`send_with`](pool_http::send_with) under `options` (the config's
-/// `request_timeout` / `body_idle_timeout`; outcome reported when the body ends, retried
+/// `pool-http`'s [`send_polite`](pool_http::send_polite) under `options` (the config's
+/// `request_timeout` / `body_idle_timeout`; paced and retried as `polite` says, retried
 /// once when safe), the body read whole (at most [`pool_http::DEFAULT_COLLECT_LIMIT`]).
 pub async fn get<S>(
     pool: &S,
+    polite: &pool_http::Polite,
     host: &str,
     path: &str,
     options: &RequestOptions,
@@ -89,7 +90,8 @@ pub async fn get<S>(
 where
     S: LeaseSource<Dialer: Dialer<Conn: HttpConnection>>,
 {
-    let response = pool_http::send_with(pool, host, get_request(path)?, options).await?;
+    let request = get_request(path)?;
+    let response = pool_http::send_polite(pool, polite, host, request, options).await?;
     let (parts, body) = response.into_parts();
     Ok(http::Response::from_parts(parts, body.bytes().await?))
 }

@@ -118,6 +118,16 @@ impl TargetArgs {
         if self.wait_for_host {
             cfg.pool.wait_for_host = true;
         }
+        if let Some(rate) = &self.rate {
+            let rate = rate
+                .parse()
+                .map_err(|e| Error::new(format!("--rate {rate:?}: {e}")))?;
+            cfg.pool.rate_limit = Some(pool_config::Rate(rate));
+            // A host's own rate would win over the command line's: the command line wins.
+            for h in &mut cfg.hosts {
+                h.rate_limit = None;
+            }
+        }
         if !self.proxy.is_empty() {
             if self.proto == Some(Proto::H3) {
                 return Err(Error::new(
