@@ -76,7 +76,6 @@ async fn with_no_rate_429s_are_met_by_adaptation_and_retries() {
         burst: 10,
         ..OriginRateLimit::new(100.0)
     }));
-    let client = Client::builder().config(config.clone()).build().unwrap();
     // Politeness off first: the 429s come back as they are.
     let mut rude = config.clone();
     rude.pool.adaptive_rate = false;
