@@ -37,6 +37,7 @@ fn every_default_line_is_a_key_its_variable_sets() {
         "max_conns_per_ip",
         "client_cert",
         "client_key",
+        "rate_limit",
     ];
     // Keys that need another one set with them.
     let partner = |key: &str| match key {
