@@ -13,15 +13,13 @@ use pool_http::{DecodeLimits, Polite, RedirectPolicy, RequestError};
 use tokio::time::Instant;
 
 use crate::altsvc::{AltSvcCache, AltSvcStats, AltSvcStatus, Origin, Route};
+use crate::error::NOT_ABSOLUTE;
 use crate::hosts::{
     self, DEFAULT_IDLE_HOST_TIMEOUT, HostInfo, HostKey, HostPool, HostSlot, copy, running, send_on,
 };
 use crate::request::{Choices, RequestBuilder};
 use crate::stack::{self, HostSpec};
 use crate::{ConfigOptions, Error, Response};
-
-/// What a URL without a scheme is told.
-pub(crate) const NOT_ABSOLUTE: &str = "not an absolute URL (https://host/path or http://…)";
 
 pub(crate) struct Inner {
     config: Config,

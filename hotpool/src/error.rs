@@ -3,6 +3,9 @@
 use pool_config::ConfigError;
 use pool_http::RequestError;
 
+/// What a URL without a scheme is told.
+pub(crate) const NOT_ABSOLUTE: &str = "not an absolute URL (https://host/path or http://…)";
+
 /// What can go wrong between a URL and its response. Every variant names the URL or host
 /// it concerns; none holds a credential.
 #[derive(Debug, thiserror::Error)]

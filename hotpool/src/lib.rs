@@ -29,8 +29,6 @@ mod client;
 mod error;
 mod hosts;
 mod options;
-#[cfg(feature = "boring")]
-mod options_boring;
 mod request;
 mod service;
 pub mod stack;

@@ -10,7 +10,7 @@ use pool_http::{
     SentRequest,
 };
 
-use crate::client::NOT_ABSOLUTE;
+use crate::error::NOT_ABSOLUTE;
 use crate::{Body, Client, Error, Response};
 
 /// The largest redirect body read to keep its connection (a larger one is dropped: on

@@ -53,6 +53,7 @@ mod http2like;
 mod options;
 pub mod profiles;
 mod proxy_tls;
+mod roots;
 mod session;
 mod tls;
 

@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 
 use crate::error::BoringError;
 use crate::options::BoringOptions;
-use crate::tls::load_roots;
+use crate::roots::load_roots;
 
 /// The TLS stream to an `https://` proxy.
 pub(crate) type ProxyTlsStream = tokio_btls::SslStream<TcpStream>;
