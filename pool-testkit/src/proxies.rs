@@ -19,6 +19,10 @@ use std::time::{Duration, Instant};
 
 use crate::TestCa;
 
+/// How long a proxy may take to start accepting: squid starting beside four others on a
+/// loaded 2-core machine (a test binary's tests run at once) took more than 10 s.
+pub const START_WAIT: Duration = Duration::from_secs(30);
+
 /// Which proxy server.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ProxyKind {
@@ -45,7 +49,7 @@ pub struct ProxyServer {
 
 impl ProxyServer {
     /// Starts `kind` on 127.0.0.1, requiring `credentials` (user, password) if given
-    /// (Dante: none, it authenticates by system users). Waits (up to 10 s) until it accepts.
+    /// (Dante: none, it authenticates by system users). Waits (up to [`START_WAIT`]) until it accepts.
     pub fn start(kind: ProxyKind, credentials: Option<(&str, &str)>) -> io::Result<Self> {
         let port = free_port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("an address");
@@ -144,7 +148,7 @@ impl ProxyServer {
     /// An `https://` proxy: `kind` (squid or tinyproxy, requiring `credentials` if given)
     /// behind stunnel, which listens on 127.0.0.1 and terminates TLS with a certificate
     /// `ca` issues for `names` (an IP literal becomes an IP SAN: `["127.0.0.1"]` for a
-    /// proxy URL naming the address). Waits (up to 10 s each) until both accept.
+    /// proxy URL naming the address). Waits (up to [`START_WAIT`] each) until both accept.
     pub fn https(
         kind: ProxyKind,
         credentials: Option<(&str, &str)>,
@@ -204,7 +208,7 @@ impl ProxyServer {
     }
 
     fn wait_accepting(&self) -> io::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + START_WAIT;
         let what = if self.behind.is_some() {
             format!("stunnel in front of {:?}", self.kind)
         } else {
@@ -218,7 +222,7 @@ impl ProxyServer {
             std::thread::sleep(Duration::from_millis(20));
         }
         Err(io::Error::other(format!(
-            "{what} did not accept on {} within 10 s",
+            "{what} did not accept on {} within {START_WAIT:?}",
             self.addr
         )))
     }
