@@ -85,6 +85,8 @@ mod net;
 #[cfg(feature = "servers")]
 pub mod origin;
 #[cfg(feature = "servers")]
+mod process;
+#[cfg(feature = "servers")]
 pub mod proxies;
 #[cfg(feature = "redis")]
 mod redis;

@@ -14,10 +14,11 @@
 use std::io;
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
+use std::time::Duration;
 
 use crate::TestCa;
+use crate::process::{spawn_quiet, wait_accepting};
 
 /// How long a proxy may take to start accepting: squid starting beside four others on a
 /// loaded 2-core machine (a test binary's tests run at once) took more than 10 s.
@@ -34,6 +35,18 @@ pub enum ProxyKind {
     Microsocks,
     /// Dante (`danted`): SOCKS4, 4a and 5.
     Dante,
+}
+
+impl ProxyKind {
+    /// The Debian package that ships it.
+    fn package(self) -> &'static str {
+        match self {
+            ProxyKind::Squid => "squid",
+            ProxyKind::Tinyproxy => "tinyproxy",
+            ProxyKind::Microsocks => "microsocks",
+            ProxyKind::Dante => "dante-server",
+        }
+    }
 }
 
 /// A running proxy server.
@@ -124,16 +137,7 @@ impl ProxyServer {
                 c
             }
         };
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| {
-                io::Error::other(format!(
-                    "starting {kind:?}: {e} (is its Debian package installed?)"
-                ))
-            })?;
+        let child = spawn_quiet(&mut command, &format!("{kind:?}"), kind.package())?;
         let server = Self {
             kind,
             addr,
@@ -180,17 +184,9 @@ impl ProxyServer {
             behind.addr()
         );
         write(&dir.join("stunnel.conf"), &conf)?;
-        let child = Command::new("stunnel4")
-            .arg(dir.join("stunnel.conf"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| {
-                io::Error::other(format!(
-                    "starting stunnel4: {e} (is the stunnel4 package installed?)"
-                ))
-            })?;
+        let mut stunnel = Command::new("stunnel4");
+        stunnel.arg(dir.join("stunnel.conf"));
+        let child = spawn_quiet(&mut stunnel, "stunnel4", "stunnel4")?;
         let server = Self {
             kind,
             addr,
@@ -208,19 +204,15 @@ impl ProxyServer {
     }
 
     fn wait_accepting(&self) -> io::Result<()> {
-        let deadline = Instant::now() + START_WAIT;
+        // Not watching the child: Dante forks.
+        if wait_accepting(&[self.addr], START_WAIT, None).is_ok() {
+            return Ok(());
+        }
         let what = if self.behind.is_some() {
             format!("stunnel in front of {:?}", self.kind)
         } else {
             format!("{:?}", self.kind)
         };
-        while Instant::now() < deadline {
-            if std::net::TcpStream::connect_timeout(&self.addr, Duration::from_millis(200)).is_ok()
-            {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
         Err(io::Error::other(format!(
             "{what} did not accept on {} within {START_WAIT:?}",
             self.addr

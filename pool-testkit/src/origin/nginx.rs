@@ -8,8 +8,10 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Child, Command};
+use std::time::Duration;
+
+use crate::process::{NotAccepting, spawn_quiet, wait_accepting};
 
 /// `/whoami`'s location: the request as nginx read it (protocol, host with port, URI).
 const WHOAMI: &str = "    location = /whoami {\n      return 200 \"$server_protocol $http_host|$host $request_uri\\n\";\n    }\n";
@@ -75,22 +77,15 @@ impl NginxServer {
         );
         let conf_file = dir.join("nginx.conf");
         std::fs::write(&conf_file, conf).map_err(|e| named(&conf_file, e))?;
-        let child = Command::new(nginx_binary())
+        let mut command = Command::new(nginx_binary());
+        command
             .arg("-p")
             .arg(&dir)
             .arg("-e")
             .arg(dir.join("error.log"))
             .arg("-c")
-            .arg(&conf_file)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .map_err(|e| {
-                io::Error::other(format!(
-                    "starting nginx: {e} (is the Debian package `nginx` installed?)"
-                ))
-            })?;
+            .arg(&conf_file);
+        let child = spawn_quiet(&mut command, "nginx", "nginx")?;
         let mut server = Self {
             addrs: addrs.to_vec(),
             http1_port,
@@ -126,28 +121,19 @@ impl NginxServer {
     }
 
     fn wait_accepting(&mut self) -> io::Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(10);
         let ports = [self.http1_port, self.h2c_port];
-        while Instant::now() < deadline {
-            if let Ok(Some(status)) = self.child.try_wait() {
+        let addrs: Vec<SocketAddr> = ports.iter().flat_map(|p| self.socket_addrs(*p)).collect();
+        match wait_accepting(&addrs, Duration::from_secs(10), Some(&mut self.child)) {
+            Ok(()) => Ok(()),
+            Err(NotAccepting::Exited(status)) => {
                 let log = std::fs::read_to_string(self.dir.join("error.log")).unwrap_or_default();
-                return Err(io::Error::other(format!("nginx exited ({status}): {log}")));
+                Err(io::Error::other(format!("nginx exited ({status}): {log}")))
             }
-            let accepting = self.addrs.iter().all(|ip| {
-                ports.iter().all(|port| {
-                    let at = SocketAddr::new(*ip, *port);
-                    std::net::TcpStream::connect_timeout(&at, Duration::from_millis(200)).is_ok()
-                })
-            });
-            if accepting {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(20));
+            Err(NotAccepting::TimedOut) => Err(io::Error::other(format!(
+                "nginx did not accept on {:?} ports {ports:?} within 10 s",
+                self.addrs
+            ))),
         }
-        Err(io::Error::other(format!(
-            "nginx did not accept on {:?} ports {ports:?} within 10 s",
-            self.addrs
-        )))
     }
 }
 
