@@ -258,6 +258,10 @@ impl Client {
         if !self.inner.sweeper.swap(true, Ordering::Relaxed) {
             tokio::spawn(sweep(Arc::downgrade(&self.inner)));
         }
+        // A started host: no timer on the request's path.
+        if let Some(pool) = slot.pool.get() {
+            return Ok(pool.clone());
+        }
         let start = || self.start(key);
         // The start (DNS answer, fleet sync) is bounded by the request deadline too.
         let limit = self.inner.config.pool.request_timeout;
