@@ -203,32 +203,24 @@ impl<'de> Deserialize<'de> for NameServer {
 
 // The `with` readers of `model.rs`: a value read through one of the types above.
 
-pub(crate) fn duration(r: &mut Reader<'_>, key: &str, v: &Value<'_>) -> Option<Duration> {
+pub(crate) fn duration(r: &mut Reader, key: &str, v: &Value<'_>) -> Option<Duration> {
     r.read::<Secs>(key, v).map(|s| s.0)
 }
 
-pub(crate) fn opt_duration(
-    r: &mut Reader<'_>,
-    key: &str,
-    v: &Value<'_>,
-) -> Option<Option<Duration>> {
+pub(crate) fn opt_duration(r: &mut Reader, key: &str, v: &Value<'_>) -> Option<Option<Duration>> {
     duration(r, key, v).map(Some)
 }
 
-pub(crate) fn ranges(r: &mut Reader<'_>, key: &str, v: &Value<'_>) -> Option<Vec<IpRange>> {
+pub(crate) fn ranges(r: &mut Reader, key: &str, v: &Value<'_>) -> Option<Vec<IpRange>> {
     let list = r.read::<Vec<Range>>(key, v)?;
     Some(list.into_iter().map(|x| x.0).collect())
 }
 
-pub(crate) fn opt_range(r: &mut Reader<'_>, key: &str, v: &Value<'_>) -> Option<Option<IpRange>> {
+pub(crate) fn opt_range(r: &mut Reader, key: &str, v: &Value<'_>) -> Option<Option<IpRange>> {
     r.read::<Range>(key, v).map(|x| Some(x.0))
 }
 
-pub(crate) fn name_servers(
-    r: &mut Reader<'_>,
-    key: &str,
-    v: &Value<'_>,
-) -> Option<Vec<SocketAddr>> {
+pub(crate) fn name_servers(r: &mut Reader, key: &str, v: &Value<'_>) -> Option<Vec<SocketAddr>> {
     let list = r.read::<Vec<NameServer>>(key, v)?;
     Some(list.into_iter().map(|x| x.0).collect())
 }
