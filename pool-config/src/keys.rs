@@ -422,7 +422,7 @@ pub(crate) use section;
 
 /// Bookkeeping that is not configuration: ignored by `PartialEq`; its `Debug` leaves out
 /// the file's text (it may hold secrets: proxy credentials, a Redis password).
-#[derive(Clone, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Meta {
     /// The file the config was read from, to locate problems.
     pub(crate) source: Source,
@@ -430,17 +430,6 @@ pub(crate) struct Meta {
     pub(crate) origins: std::collections::HashMap<String, Origin>,
     /// Warnings of the last validation.
     pub(crate) warnings: Vec<ConfigWarning>,
-}
-
-impl std::fmt::Debug for Meta {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Meta")
-            .field("file", &self.source.file)
-            .field("text", &self.source.text.as_ref().map(|t| t.len()))
-            .field("origins", &self.origins.len())
-            .field("warnings", &self.warnings)
-            .finish()
-    }
 }
 
 impl PartialEq for Meta {
