@@ -5,7 +5,9 @@
 //! [`Client`](crate::Client) feeds it each `https://` response's `alt-svc` fields
 //! ([`AltSvcCache::learn`]), asks it where a request goes ([`AltSvcCache::route`]),
 //! and reports the HTTP/3 start and its transport failures ([`AltSvcCache::started`],
-//! [`AltSvcCache::mark_broken`]). What was chosen and why: `docs/alt-svc.md`.
+//! [`AltSvcCache::mark_broken`]). A DNS HTTPS record (RFC 9460) of the origin enters the
+//! same state ([`AltSvcCache::apply_dns`]), so both sources share one fallback and one
+//! broken-h3 backoff. What was chosen and why: `docs/alt-svc.md`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -274,6 +276,9 @@ pub struct AltSvcStats {
     pub other_host: u64,
     /// Times HTTP/3 was marked broken (its start or a request failed as a transport).
     pub broken: u64,
+    /// Times a DNS HTTPS record moved an origin to HTTP/3 from its first request
+    /// (`docs/alt-svc.md`).
+    pub from_dns: u64,
 }
 
 /// The Alt-Svc state of every origin of a client.
@@ -285,6 +290,7 @@ pub(crate) struct AltSvcCache {
     malformed: AtomicU64,
     other_host: AtomicU64,
     broken: AtomicU64,
+    from_dns: AtomicU64,
 }
 
 impl AltSvcCache {
@@ -305,9 +311,9 @@ impl AltSvcCache {
         self.apply(origin, parsed, now)
     }
 
-    /// Applies a parsed `Alt-Svc` value of `origin` (or another source of alternatives:
-    /// a DNS HTTPS record would come in here, `docs/alt-svc.md`). Returns the port to
-    /// start HTTP/3 on, as [`learn`](Self::learn).
+    /// Applies a parsed `Alt-Svc` value of `origin` (or the alternative of a DNS HTTPS
+    /// record: [`apply_dns`](Self::apply_dns)). Returns the port to start HTTP/3 on, as
+    /// [`learn`](Self::learn).
     pub(crate) fn apply(
         &self,
         origin: &Origin,
@@ -359,6 +365,53 @@ impl AltSvcCache {
         }
         state.alternative = Some((alt.port, now + max_age));
         Self::start_if_due(state, now)
+    }
+
+    /// Applies the DNS HTTPS records of `origin`, read when its host started: when their
+    /// preferred service on the origin's own host offers `h3`, that alternative (the
+    /// record's `port`, else the origin's; `ma` = the records' TTL) enters the cache as an
+    /// `Alt-Svc` value would, and new requests go over HTTP/3 **at once** (the first one
+    /// starts the HTTP/3 stack; a failure before anything was sent goes over TCP and marks
+    /// HTTP/3 broken, as for an alternative learned from `Alt-Svc`). Records without `h3`
+    /// (or only on another host, counted in [`AltSvcStats::other_host`]) change nothing.
+    /// Returns the port HTTP/3 is used on, `None` when nothing changed (no `h3`, a TTL of
+    /// 0, or HTTP/3 marked broken).
+    pub(crate) fn apply_dns(
+        &self,
+        origin: &Origin,
+        records: &pool_dns::HttpsRecords,
+        now: Instant,
+    ) -> Option<u16> {
+        let Some(service) = records.on_origin(&origin.0, "h3") else {
+            if records.services.iter().any(|s| s.offers("h3")) {
+                self.other_host.fetch_add(1, Ordering::Relaxed);
+            }
+            return None;
+        };
+        let port = service.port.unwrap_or(origin.1);
+        if port == 0 {
+            return None;
+        }
+        let alternative = Alternative {
+            protocol: "h3".to_owned(),
+            host: None,
+            port,
+            max_age: Some(records.ttl.as_secs()),
+        };
+        // The one path every alternative takes (max age, counters); a start it would ask
+        // for is not needed: the alternative is used directly.
+        let _ = self.apply(origin, Ok(AltSvc::Alternatives(vec![alternative])), now);
+        let mut origins = self.lock();
+        let state = origins.get_mut(origin)?;
+        if state.alternative.is_none_or(|(p, _)| p != port)
+            || state.broken.is_some_and(|b| b.until > now)
+        {
+            state.h3 = H3State::Idle;
+            return None;
+        }
+        state.h3 = H3State::Ready(port);
+        self.from_dns.fetch_add(1, Ordering::Relaxed);
+        Some(port)
     }
 
     /// The port to start HTTP/3 on, if the alternative is valid, not broken and not
@@ -478,6 +531,7 @@ impl AltSvcCache {
             malformed: get(&self.malformed),
             other_host: get(&self.other_host),
             broken: get(&self.broken),
+            from_dns: get(&self.from_dns),
         }
     }
 }
@@ -699,5 +753,90 @@ mod tests {
         cache.mark_broken(&o, now);
         assert_eq!(cache.status(&o, now).unwrap().broken_for, Some(BROKEN_MAX));
         assert_eq!(cache.stats().broken, 21);
+    }
+
+    fn records(services: &[(&str, Option<&str>, Option<u16>)], ttl: u64) -> pool_dns::HttpsRecords {
+        pool_dns::HttpsRecords {
+            name: "a.test.".to_owned(),
+            alias: None,
+            services: services
+                .iter()
+                .enumerate()
+                .map(|(i, (alpn, target, port))| pool_dns::HttpsService {
+                    priority: u16::try_from(i + 1).unwrap(),
+                    target: target.map(str::to_owned),
+                    alpn: alpn.split(',').map(str::to_owned).collect(),
+                    no_default_alpn: false,
+                    port: *port,
+                    ipv4_hints: Vec::new(),
+                    ipv6_hints: Vec::new(),
+                })
+                .collect(),
+            ttl: Duration::from_secs(ttl),
+        }
+    }
+
+    #[test]
+    fn a_dns_record_with_h3_is_used_at_once_and_shares_the_broken_backoff() {
+        let cache = AltSvcCache::default();
+        let t0 = Instant::now();
+        let o = origin();
+        // On the record's port, at once (no background start), for the record's TTL.
+        let r = records(&[("h3,h2", None, Some(8443))], 3600);
+        assert_eq!(cache.apply_dns(&o, &r, t0), Some(8443));
+        assert_eq!(cache.route(&o, t0), Route::H3 { port: 8443 });
+        let status = cache.status(&o, t0).unwrap();
+        assert!(status.in_use);
+        assert_eq!(status.expires_in, Some(Duration::from_secs(3600)));
+        assert_eq!((cache.stats().from_dns, cache.stats().learned), (1, 1));
+        // A transport failure: the same backoff as an Alt-Svc alternative, and a record
+        // read again meanwhile (the host restarted) does not undo it.
+        cache.mark_broken(&o, t0);
+        assert_eq!(cache.route(&o, t0), Route::Tcp { start: None });
+        assert_eq!(cache.apply_dns(&o, &r, t0), None);
+        assert_eq!(cache.route(&o, t0), Route::Tcp { start: None });
+        // When the backoff ends, HTTP/3 is tried again in the background first.
+        let t1 = t0 + BROKEN_FIRST;
+        assert_eq!(cache.route(&o, t1), Route::Tcp { start: Some(8443) });
+        assert_eq!(
+            cache.route(&o, t0 + Duration::from_secs(3601)),
+            Route::Tcp { start: None }
+        );
+    }
+
+    #[test]
+    fn dns_records_without_h3_on_the_origin_change_nothing() {
+        let cache = AltSvcCache::default();
+        let t0 = Instant::now();
+        let o = origin();
+        assert_eq!(
+            cache.apply_dns(&o, &records(&[("h2", None, None)], 60), t0),
+            None
+        );
+        assert_eq!(cache.status(&o, t0), None);
+        // h3 only on another host: not used, counted like an Alt-Svc one.
+        let other = records(&[("h3", Some("cdn.b.test"), None)], 60);
+        assert_eq!(cache.apply_dns(&o, &other, t0), None);
+        assert_eq!(cache.stats().other_host, 1);
+        // The origin's own name as the target, no port: the origin's port.
+        let own = records(&[("h3", Some("a.test"), None)], 60);
+        assert_eq!(cache.apply_dns(&o, &own, t0), Some(443));
+        // A TTL of 0 removes the alternative (like `ma=0`).
+        assert_eq!(
+            cache.apply_dns(&o, &records(&[("h3", None, None)], 0), t0),
+            None
+        );
+        assert_eq!(cache.route(&o, t0), Route::Tcp { start: None });
+        // An Alt-Svc alternative already in use is kept when the record has no h3.
+        assert_eq!(
+            cache.learn(&o, &headers(&[r#"h3=":8443""#]), t0),
+            Some(8443)
+        );
+        cache.started(&o, 8443, true, t0);
+        assert_eq!(
+            cache.apply_dns(&o, &records(&[("h2", None, None)], 60), t0),
+            None
+        );
+        assert_eq!(cache.route(&o, t0), Route::H3 { port: 8443 });
     }
 }

@@ -369,7 +369,11 @@ impl Client {
             }
             Transport::Auto => {
                 let dialers = stack::https_dialers(cfg, &spec)?;
-                running(cfg, dialers, &spec, alt_svc, &self.inner.polite).await
+                let start = running(cfg, dialers, &spec, alt_svc, &self.inner.polite);
+                // With the A/AAAA answers, the HTTPS records: `h3` moves the origin to
+                // HTTP/3 from its first request (`docs/alt-svc.md`).
+                let cache = (alt_svc && self.inner.alt_svc_enabled).then_some(&self.inner.alt_svc);
+                crate::https_records::start_with_records(cfg, &spec, cache, start).await
             }
             #[cfg(feature = "h3")]
             Transport::H3 => {

@@ -22,7 +22,6 @@ pub const DEFAULT_ALPN: &str = "http/1.1";
 
 /// One ServiceMode HTTPS record: an endpoint of the origin and what it offers.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct HttpsService {
     /// SvcPriority (1 and up; a smaller one is preferred).
     pub priority: u16,
@@ -53,7 +52,6 @@ impl HttpsService {
 
 /// The HTTPS records of an origin.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub struct HttpsRecords {
     /// The name queried (`host.` for port 443, `_PORT._https.host.` otherwise).
     pub name: String,
