@@ -244,8 +244,11 @@ struct Broken {
 
 #[derive(Clone, Debug)]
 struct OriginState {
-    /// The HTTP/3 alternative on the origin's host: port and expiry.
+    /// The HTTP/3 alternative: port and expiry.
     alternative: Option<(u16, Instant)>,
+    /// The alternative's host when it names another than the origin's (its addresses are
+    /// dialed, the origin's name verified: `docs/alt-svc.md`).
+    alt_host: Option<String>,
     h3: H3State,
     broken: Option<Broken>,
 }
@@ -255,6 +258,9 @@ struct OriginState {
 pub struct AltSvcStatus {
     /// The HTTP/3 alternative's port, while its `ma` lasts.
     pub port: Option<u16>,
+    /// The alternative's host when it names another than the origin's (`None`: the
+    /// origin's own).
+    pub host: Option<String>,
     /// How long the alternative is still valid.
     pub expires_in: Option<Duration>,
     /// Whether new requests of the origin go over HTTP/3.
@@ -272,7 +278,8 @@ pub struct AltSvcStats {
     pub cleared: u64,
     /// Malformed values, ignored.
     pub malformed: u64,
-    /// HTTP/3 alternatives on another host, not used (`docs/alt-svc.md`).
+    /// HTTP/3 alternatives naming another host, used with the origin's identity (its
+    /// addresses dialed, the origin's name verified: `docs/alt-svc.md`).
     pub other_host: u64,
     /// Times HTTP/3 was marked broken (its start or a request failed as a transport).
     pub broken: u64,
@@ -329,11 +336,13 @@ impl AltSvcCache {
             Ok(AltSvc::Clear) => Vec::new(),
             Ok(AltSvc::Alternatives(alternatives)) => alternatives,
         };
-        let mut h3 = alternatives.iter().filter(|a| a.protocol == "h3");
-        let chosen = h3
-            .clone()
-            .find(|a| a.host.as_deref().is_none_or(|h| h == origin.0));
-        if chosen.is_none() && h3.next().is_some() {
+        // The first HTTP/3 alternative, in the server's order of preference; naming the
+        // origin's own host is the same as naming none.
+        let chosen = alternatives.iter().find(|a| a.protocol == "h3");
+        let alt_host = chosen
+            .and_then(|a| a.host.clone())
+            .filter(|h| *h != origin.0);
+        if alt_host.is_some() {
             self.other_host.fetch_add(1, Ordering::Relaxed);
         }
         let mut origins = self.lock();
@@ -357,44 +366,42 @@ impl AltSvcCache {
         }
         let state = origins.entry(origin.clone()).or_insert(OriginState {
             alternative: None,
+            alt_host: None,
             h3: H3State::Idle,
             broken: None,
         });
-        if state.alternative.is_none_or(|(port, _)| port != alt.port) {
+        if state.alternative.is_none_or(|(port, _)| port != alt.port) || state.alt_host != alt_host
+        {
             self.learned.fetch_add(1, Ordering::Relaxed);
         }
         state.alternative = Some((alt.port, now + max_age));
+        state.alt_host = alt_host;
         Self::start_if_due(state, now)
     }
 
     /// Applies the DNS HTTPS records of `origin`, read when its host started: when their
-    /// preferred service on the origin's own host offers `h3`, that alternative (the
+    /// preferred service offering `h3` (on the origin's host, or on its TargetName: another
+    /// host, dialed with the origin's identity as an `Alt-Svc` one), that alternative (the
     /// record's `port`, else the origin's; `ma` = the records' TTL) enters the cache as an
     /// `Alt-Svc` value would, and new requests go over HTTP/3 **at once** (the first one
     /// starts the HTTP/3 stack; a failure before anything was sent goes over TCP and marks
     /// HTTP/3 broken, as for an alternative learned from `Alt-Svc`). Records without `h3`
-    /// (or only on another host, counted in [`AltSvcStats::other_host`]) change nothing.
-    /// Returns the port HTTP/3 is used on, `None` when nothing changed (no `h3`, a TTL of
-    /// 0, or HTTP/3 marked broken).
+    /// change nothing. Returns the port HTTP/3 is used on, `None` when nothing changed
+    /// (no `h3`, a TTL of 0, or HTTP/3 marked broken).
     pub(crate) fn apply_dns(
         &self,
         origin: &Origin,
         records: &pool_dns::HttpsRecords,
         now: Instant,
     ) -> Option<u16> {
-        let Some(service) = records.on_origin(&origin.0, "h3") else {
-            if records.services.iter().any(|s| s.offers("h3")) {
-                self.other_host.fetch_add(1, Ordering::Relaxed);
-            }
-            return None;
-        };
+        let service = records.services.iter().find(|s| s.offers("h3"))?;
         let port = service.port.unwrap_or(origin.1);
         if port == 0 {
             return None;
         }
         let alternative = Alternative {
             protocol: "h3".to_owned(),
-            host: None,
+            host: service.target.clone(),
             port,
             max_age: Some(records.ttl.as_secs()),
         };
@@ -479,6 +486,7 @@ impl AltSvcCache {
         let mut origins = self.lock();
         let state = origins.entry(origin.clone()).or_insert(OriginState {
             alternative: None,
+            alt_host: None,
             h3: H3State::Idle,
             broken: None,
         });
@@ -495,6 +503,13 @@ impl AltSvcCache {
             until: now + backoff,
             backoff,
         });
+    }
+
+    /// The host of `origin`'s alternative when it names another than the origin's: the
+    /// name whose addresses its HTTP/3 stack dials (`None`: the origin's own).
+    #[cfg(any(feature = "h3", test))]
+    pub(crate) fn alternative_host(&self, origin: &Origin) -> Option<String> {
+        self.lock().get(origin)?.alt_host.clone()
     }
 
     /// The origin's HTTP/3 stack was stopped (idle): the next request starts it again.
@@ -515,6 +530,7 @@ impl AltSvcCache {
             .map(|b| b.until - now);
         Some(AltSvcStatus {
             port: alternative.map(|(p, _)| p),
+            host: alternative.and(state.alt_host.clone()),
             expires_in: alternative.map(|(_, e)| e - now),
             in_use: broken_for.is_none()
                 && alternative.is_some_and(|(p, _)| state.h3 == H3State::Ready(p)),
@@ -684,7 +700,7 @@ mod tests {
     }
 
     #[test]
-    fn malformed_values_and_other_hosts_are_ignored_and_counted() {
+    fn malformed_values_are_ignored_and_other_hosts_are_used_and_counted() {
         let cache = AltSvcCache::default();
         let t0 = Instant::now();
         let o = origin();
@@ -693,15 +709,24 @@ mod tests {
         // A malformed value changes nothing (the alternative stays).
         assert_eq!(cache.learn(&o, &headers(&[r#"h3=":443"#]), t0), None);
         assert_eq!(cache.route(&o, t0), Route::H3 { port: 443 });
-        // Another host's h3 only: not used (the list replaces the old one).
-        let other = headers(&[r#"h3="b.test:443""#]);
-        assert_eq!(cache.learn(&o, &other, t0), None);
-        assert_eq!(cache.route(&o, t0), Route::Tcp { start: None });
-        // Our own host named explicitly is used; fields are joined.
-        let both = headers(&[r#"h3="b.test:443""#, r#"h3="A.test:8443""#]);
-        assert_eq!(cache.learn(&o, &both, t0), Some(8443));
+        // Another host's h3: used (its addresses, the origin's identity), counted.
+        let other = headers(&[r#"h3="b.test:8443""#]);
+        assert_eq!(cache.learn(&o, &other, t0), Some(8443));
+        assert_eq!(cache.alternative_host(&o).as_deref(), Some("b.test"));
+        assert_eq!(
+            cache.status(&o, t0).unwrap().host.as_deref(),
+            Some("b.test")
+        );
+        // The first h3 alternative wins; our own host named explicitly is the origin's;
+        // fields are joined.
+        let both = headers(&[r#"h3="A.test:9443""#, r#"h3="b.test:443""#]);
+        assert_eq!(cache.learn(&o, &both, t0), Some(9443));
+        assert_eq!(cache.alternative_host(&o), None);
         let stats = cache.stats();
-        assert_eq!((stats.malformed, stats.other_host), (1, 1));
+        assert_eq!(
+            (stats.malformed, stats.other_host, stats.learned),
+            (1, 1, 3)
+        );
     }
 
     #[test]
@@ -805,7 +830,7 @@ mod tests {
     }
 
     #[test]
-    fn dns_records_without_h3_on_the_origin_change_nothing() {
+    fn dns_records_without_h3_change_nothing_and_a_target_host_is_used() {
         let cache = AltSvcCache::default();
         let t0 = Instant::now();
         let o = origin();
@@ -814,9 +839,10 @@ mod tests {
             None
         );
         assert_eq!(cache.status(&o, t0), None);
-        // h3 only on another host: not used, counted like an Alt-Svc one.
-        let other = records(&[("h3", Some("cdn.b.test"), None)], 60);
-        assert_eq!(cache.apply_dns(&o, &other, t0), None);
+        // h3 on another host (the record's TargetName): used like an Alt-Svc one.
+        let other = records(&[("h2", None, None), ("h3", Some("cdn.b.test"), None)], 60);
+        assert_eq!(cache.apply_dns(&o, &other, t0), Some(443));
+        assert_eq!(cache.alternative_host(&o).as_deref(), Some("cdn.b.test"));
         assert_eq!(cache.stats().other_host, 1);
         // The origin's own name as the target, no port: the origin's port.
         let own = records(&[("h3", Some("a.test"), None)], 60);

@@ -23,6 +23,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "h3")]
+mod alt_host;
 mod altsvc;
 mod body;
 mod client;
