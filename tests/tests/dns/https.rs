@@ -120,3 +120,40 @@ async fn a_refresher_looks_up_https_records_on_its_own_resolver_and_aliases_are_
     pool.close().await;
     dns.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dns_source_resolving_another_name_feeds_the_host_its_addresses() {
+    // An alternative service on another host: the origin's pool dials its addresses.
+    let dns = DnsServer::start_zone(ZONE).await.unwrap();
+    let origin = format!("origin.{ZONE}");
+    let alt = format!("alt.{ZONE}");
+    dns.set_addrs(&origin, &["127.0.0.2".parse().unwrap()], 60)
+        .await
+        .unwrap();
+    dns.set_addrs(&alt, &["127.0.0.3".parse().unwrap()], 60)
+        .await
+        .unwrap();
+    let pool = Pool::new(
+        H2Dialer::new(H2Options::default()).unwrap(),
+        PoolOptions::default(),
+    )
+    .unwrap();
+    let opts = DnsOptions {
+        warm_new_addrs: false,
+        ..options(&dns)
+    };
+    let refresher = DnsRefresher::start(&pool, opts.clone()).unwrap();
+    let source = pool_dns::DnsSource::new(&opts, 8443)
+        .unwrap()
+        .resolving(alt.as_str());
+    let status = refresher
+        .add_source(&origin, "alt-svc", source)
+        .await
+        .unwrap();
+    let expected: std::net::SocketAddr = "127.0.0.3:8443".parse().unwrap();
+    assert_eq!(status.addrs, [expected]);
+    assert_eq!(pool.addrs(&origin), [expected]);
+    refresher.stop().await;
+    pool.close().await;
+    dns.shutdown().await;
+}
