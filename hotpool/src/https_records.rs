@@ -27,15 +27,16 @@ pub const HTTPS_RECORD_GRACE: Duration = Duration::from_millis(100);
 /// Runs `start` (the TCP start of `spec`'s host, which waits for its A/AAAA answers) and,
 /// when `cache` is given, the lookup of the origin's HTTPS records at the same time; once
 /// `start` has ended, waits for the records at most [`HTTPS_RECORD_GRACE`] more and feeds
-/// them to `cache` ([`AltSvcCache::apply_dns`]). A host with pinned addresses (an IP
-/// literal, or `[[hosts]] addrs`) is never looked up in DNS, HTTPS records included.
-/// Every failure (no record, SERVFAIL, timeout, no resolver) leaves the origin as it was.
-pub(crate) async fn start_with_records<T>(
+/// them to `cache` ([`AltSvcCache::apply_dns`]) if the start succeeded. A host with
+/// pinned addresses (an IP literal, or `[[hosts]] addrs`) is never looked up in DNS,
+/// HTTPS records included. Every failure (no record, SERVFAIL, timeout, no resolver)
+/// leaves the origin as it was.
+pub(crate) async fn start_with_records<T, E>(
     cfg: &Config,
     spec: &HostSpec,
     cache: Option<&AltSvcCache>,
-    start: impl Future<Output = T>,
-) -> T {
+    start: impl Future<Output = Result<T, E>>,
+) -> Result<T, E> {
     let pinned = spec.name.parse::<IpAddr>().is_ok()
         || spec.entry.as_ref().is_some_and(|e| e.addrs.is_some());
     let Some(cache) = cache.filter(|_| !pinned) else {
@@ -60,6 +61,8 @@ pub(crate) async fn start_with_records<T>(
             }
         }
     };
+    // A start that failed: the records are not used (the next request starts again).
+    let started = started?;
     let answer = match records {
         Some(answer) => answer,
         None => tokio::time::timeout(HTTPS_RECORD_GRACE, lookup)
@@ -81,5 +84,5 @@ pub(crate) async fn start_with_records<T>(
             tracing::debug!(host = %origin.0, port = origin.1, %reason, "no HTTPS record used");
         }
     }
-    started
+    Ok(started)
 }
