@@ -302,9 +302,13 @@ impl Client {
             spec.transport = self.inner.transport;
         }
         #[cfg(feature = "h3")]
-        if key.alt_of.is_some() {
-            // The origin's HTTP/3 alternative: same name (SNI, certificate, DNS), its port.
+        if let Some(origin_port) = key.alt_of {
+            // The origin's HTTP/3 alternative: same name (SNI, certificate, DNS), its port;
+            // on another host, that host's addresses (`alt_host.rs`).
             spec.transport = Transport::H3;
+            let origin = (key.host.clone(), origin_port);
+            let cache = &self.inner.alt_svc;
+            crate::alt_host::pin_alternative_addrs(cfg, cache, &origin, &mut spec).await?;
             if let Some(entry) = &mut spec.entry {
                 (entry.port, entry.transport, entry.alpn) = (key.port, Transport::H3, None);
             }
@@ -369,7 +373,11 @@ impl Client {
             }
             Transport::Auto => {
                 let dialers = stack::https_dialers(cfg, &spec)?;
-                running(cfg, dialers, &spec, alt_svc, &self.inner.polite).await
+                let start = running(cfg, dialers, &spec, alt_svc, &self.inner.polite);
+                // With the A/AAAA answers, the HTTPS records: `h3` moves the origin to
+                // HTTP/3 from its first request (`docs/alt-svc.md`).
+                let cache = (alt_svc && self.inner.alt_svc_enabled).then_some(&self.inner.alt_svc);
+                crate::https_records::start_with_records(cfg, &spec, cache, start).await
             }
             #[cfg(feature = "h3")]
             Transport::H3 => {

@@ -23,11 +23,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(feature = "h3")]
+mod alt_host;
 mod altsvc;
 mod body;
 mod client;
 mod error;
 mod hosts;
+mod https_records;
 mod options;
 mod request;
 mod service;
@@ -38,6 +41,7 @@ pub use body::Body;
 pub use client::{Client, ClientBuilder};
 pub use error::Error;
 pub use hosts::{DEFAULT_IDLE_HOST_TIMEOUT, HostInfo};
+pub use https_records::HTTPS_RECORD_GRACE;
 pub use options::ConfigOptions;
 pub use pool_config::{Config, ConfigError, Transport};
 pub use pool_core::RateLimit;
