@@ -269,9 +269,14 @@ impl Redis {
                 // The sentinels' URL's user, password and database serve for the master.
                 let redis_info = infos[0].redis_settings().clone();
                 let db = redis_info.db();
-                let node = SentinelNodeConnectionInfo::default().set_redis_connection_info(redis_info);
-                let sentinels =
-                    SentinelClient::build(infos, master.clone(), Some(node), SentinelServerType::Master)?;
+                let node =
+                    SentinelNodeConnectionInfo::default().set_redis_connection_info(redis_info);
+                let sentinels = SentinelClient::build(
+                    infos,
+                    master.clone(),
+                    Some(node),
+                    SentinelServerType::Master,
+                )?;
                 let master = std::sync::Arc::new(SentinelMaster {
                     sentinels: tokio::sync::Mutex::new(sentinels),
                     current: Mutex::new(None),
@@ -365,7 +370,9 @@ fn masters_of(slots: &Value) -> Vec<(String, u16)> {
         return masters;
     };
     for range in ranges {
-        let Value::Array(fields) = range else { continue };
+        let Value::Array(fields) = range else {
+            continue;
+        };
         let Some(Value::Array(master)) = fields.get(2) else {
             continue;
         };
@@ -406,7 +413,12 @@ mod tests {
             Value::Array(fields)
         };
         let slots = Value::Array(vec![
-            range(0, 5460, node("127.0.0.1", 7000), Some(node("127.0.0.1", 7100))),
+            range(
+                0,
+                5460,
+                node("127.0.0.1", 7000),
+                Some(node("127.0.0.1", 7100)),
+            ),
             range(5461, 10922, node("127.0.0.1", 7001), None),
             range(10923, 12000, node("127.0.0.1", 7002), None),
             range(12001, 16383, node("127.0.0.1", 7002), None),

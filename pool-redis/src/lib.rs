@@ -58,10 +58,10 @@ use tokio::sync::mpsc;
 
 pub(crate) use crate::conn::{CommandConn, KeyNode, Redis};
 
+pub use crate::conn::FleetMode;
 pub use crate::metrics::{
     APPLIED_TOTAL, DROPPED_TOTAL, ERRORS_TOTAL, FleetStats, PUBLISHED_TOTAL, SYNCS_TOTAL,
 };
-pub use crate::conn::FleetMode;
 pub use crate::status::{BanEntry, BudgetEntry, FleetStatus, WorkerEntry, status, status_of};
 pub use crate::url::{RedisUrl, UrlError};
 

@@ -35,7 +35,9 @@ impl RedisUrl {
             return Err(err("no host"));
         }
         if split_list(url).nth(1).is_some() {
-            return Err(err("one URL expected, got a list (`mode = \"cluster\"` or \"sentinel\" takes several)"));
+            return Err(err(
+                "one URL expected, got a list (`mode = \"cluster\"` or \"sentinel\" takes several)",
+            ));
         }
         Ok(Self(url.to_string()))
     }
@@ -75,7 +77,12 @@ fn split_list(text: &str) -> impl Iterator<Item = &str> {
             starts.push(i + 1);
         }
     }
-    let ends: Vec<usize> = starts.iter().skip(1).map(|s| s - 1).chain([text.len()]).collect();
+    let ends: Vec<usize> = starts
+        .iter()
+        .skip(1)
+        .map(|s| s - 1)
+        .chain([text.len()])
+        .collect();
     starts
         .into_iter()
         .zip(ends)

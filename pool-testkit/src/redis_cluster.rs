@@ -86,7 +86,11 @@ impl RedisCluster {
     /// The node holding `key`'s slot (its hash tag's, if it has one): asked of node 0
     /// (`CLUSTER KEYSLOT`), mapped with the ranges [`RedisCluster::start`] assigned.
     pub fn node_of(&self, key: &str) -> Result<usize, RedisServerError> {
-        let live = self.nodes.iter().find(|n| n.is_running()).expect("a live node");
+        let live = self
+            .nodes
+            .iter()
+            .find(|n| n.is_running())
+            .expect("a live node");
         let slot: u32 = command(live.addr(), &["CLUSTER", "KEYSLOT", key])?
             .parse()
             .map_err(|_| io::Error::other("CLUSTER KEYSLOT: not a number"))?;
@@ -297,7 +301,10 @@ mod tests {
     #[test]
     fn a_killed_master_is_replaced_by_its_replica() {
         let mut deployment = RedisSentinel::start("fleet").expect("sentinel watching");
-        assert_eq!(deployment.master_addr().unwrap(), deployment.master().addr());
+        assert_eq!(
+            deployment.master_addr().unwrap(),
+            deployment.master().addr()
+        );
         deployment.kill_master().expect("failed over");
         assert_eq!(
             deployment.master_addr().unwrap(),
