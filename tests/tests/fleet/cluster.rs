@@ -215,3 +215,51 @@ async fn a_killed_node_never_blocks_a_request_is_counted_and_is_loaded_when_it_r
     bad.shutdown().await;
     good.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_subscriber_moves_to_another_node_when_its_node_dies() {
+    let mut cluster = tokio::task::block_in_place(RedisCluster::start).unwrap();
+    let ca = Arc::new(TestCa::new().unwrap());
+    let (bad, good) = origins(&ca, 189, 190).await;
+    let addrs = [bad.socket_addrs()[0], good.socket_addrs()[0]];
+    // b reads the channel on a node that does not hold the host's keys, and loses it.
+    let keys_at = cluster.node_of(&format!("{{{HOST}}}")).unwrap();
+    let lost = (keys_at + 1) % 3;
+    let seeds = [lost, keys_at, (keys_at + 2) % 3];
+    let (a, _a_fleet) = member(
+        cluster_config(&cluster, &[keys_at], false),
+        &ca,
+        &addrs[1..],
+    )
+    .await;
+    let (b, b_fleet) = member(cluster_config(&cluster, &seeds, false), &ca, &addrs[1..]).await;
+    cluster.kill(lost);
+    eventually("b's subscriber notices its node is gone", WAIT, || {
+        b_fleet.stats().disconnects >= 1
+    })
+    .await
+    .unwrap();
+
+    // b subscribed on another node: a's ban (stored on the live node of the host) reaches it.
+    a.set_addrs(HOST, addrs);
+    a.warm(HOST).await;
+    eventually("b applies a's ban after moving", WAIT, || {
+        a.blacklisted(addrs[0].ip()).is_some() && b.blacklisted(addrs[0].ip()).is_some()
+    })
+    .await
+    .unwrap();
+    // Its load after the move was partial (a master is down); it completes on its return.
+    assert_eq!(b_fleet.stats().syncs, 1, "{:?}", b_fleet.stats());
+    tokio::task::block_in_place(|| cluster.restart(lost)).unwrap();
+    eventually("b loads every master once the node is back", WAIT, || {
+        b_fleet.stats().syncs >= 2
+    })
+    .await
+    .unwrap();
+    assert_eq!(rig::request(&b, HOST, "/").await, 200);
+    assert_eq!(bad.stats().accepted, 1, "only a dialed the bad address");
+    a.close().await;
+    b.close().await;
+    bad.shutdown().await;
+    good.shutdown().await;
+}
