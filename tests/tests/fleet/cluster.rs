@@ -21,9 +21,15 @@ const PREFIX: &str = "cluster:";
 
 /// A bad origin (validation answers 403) and a good one for [`HOST`].
 async fn origins(ca: &Arc<TestCa>, bad: u8, good: u8) -> (H2Origin, H2Origin) {
+    origins_for(ca, HOST, bad, good).await
+}
+
+/// A bad origin (validation answers 403) on 127.0.0.`bad` and a good one on
+/// 127.0.0.`good` for `host`.
+pub async fn origins_for(ca: &Arc<TestCa>, host: &str, bad: u8, good: u8) -> (H2Origin, H2Origin) {
     let start = |last: u8| {
         let ip = IpAddr::from([127, 0, 0, last]);
-        H2Origin::start(H2OriginOptions::h1_only(&[ip], &[HOST], ca))
+        H2Origin::start(H2OriginOptions::h1_only(&[ip], &[host], ca))
     };
     let (bad, good) = (start(bad).await.unwrap(), start(good).await.unwrap());
     bad.set_status("/check", 403);
