@@ -424,3 +424,45 @@ impl SharedState for RedisFleet {
         Box::pin(worker::retest_lease(&self.conn, addr, interval))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hosts_keys_share_its_hash_tag() {
+        let keys = Keys::new("fleet:").unwrap();
+        let addr: SocketAddr = "192.0.2.7:443".parse().unwrap();
+        assert_eq!(
+            keys.ban("example.com", addr),
+            "fleet:ban:{example.com}:192.0.2.7:443"
+        );
+        let (claims, expiry) = keys.budget("example.com");
+        assert_eq!(claims, "fleet:budget:{example.com}");
+        assert_eq!(expiry, "fleet:budget-exp:{example.com}");
+        assert_eq!(keys.budget_host(&claims), Some("example.com"));
+        assert_eq!(keys.budget_host("fleet:budget:example.com"), None);
+        assert_eq!(keys.budget_host(&expiry), None);
+        // The prefix holds no brace (it is checked), so the host's is the key's hash tag.
+        assert!(Keys::new("a{b}:").is_err());
+    }
+
+    #[test]
+    fn configs_name_their_servers_and_mode() {
+        let url = |s: &str| RedisUrl::parse(s).unwrap();
+        let single = FleetConfig::new(url("redis://a:1"));
+        assert_eq!(
+            (single.mode.clone(), single.nodes().count()),
+            (FleetMode::Single, 1)
+        );
+        let cluster = FleetConfig::cluster(vec![url("redis://a:1"), url("redis://b:2")]);
+        let nodes: Vec<&str> = cluster.nodes().map(RedisUrl::expose).collect();
+        assert_eq!(nodes, ["redis://a:1", "redis://b:2"]);
+        assert_eq!(cluster.mode, FleetMode::Cluster);
+        let sentinel = FleetConfig::sentinel(vec![url("redis://s:26379")], "crawl");
+        let master = FleetMode::Sentinel {
+            master: "crawl".into(),
+        };
+        assert_eq!((sentinel.mode, sentinel.more_nodes.len()), (master, 0));
+    }
+}

@@ -114,6 +114,18 @@ async fn a_ban_reaches_the_other_pool_and_a_new_worker_on_a_three_node_cluster()
     for fleet in [&a_fleet, &b_fleet, &c_fleet] {
         assert_eq!(fleet.stats().errors, 0, "{:?}", fleet.stats());
     }
+    // `hotpool fleet status` reads every master: the ban, the workers, c's budget claim.
+    let status = pool_redis::status_of(&cluster_config(&cluster, &[2, 0, 1], false), WAIT)
+        .await
+        .unwrap();
+    assert_eq!(status.bans.len(), 1, "{status:?}");
+    let workers: Vec<&str> = status.workers.iter().map(|w| w.worker.as_str()).collect();
+    for fleet in [&a_fleet, &b_fleet] {
+        assert!(workers.contains(&fleet.worker()), "{status:?}");
+    }
+    assert_eq!(status.budgets.len(), 1, "{status:?}");
+    assert_eq!(status.budgets[0].host, HOST);
+    assert_eq!(status.malformed, 0);
     for pool in [a, b, c] {
         pool.close().await;
     }
