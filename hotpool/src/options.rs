@@ -289,7 +289,7 @@ pub trait ConfigOptions {
     /// (`mode`, `url` — one server, or comma-separated seed nodes or sentinels —,
     /// `sentinel_master`, `prefix`; `share` turns the blacklist, the budget — with
     /// `fleet_max_conns_per_host` — and the heartbeat on or off). A checked config
-    /// converts, unless `mode = "single"` has several URLs.
+    /// always converts (a list of URLs with `mode = "single"` is refused by the check).
     #[cfg(feature = "redis")]
     fn fleet_config(&self) -> Option<Result<pool_redis::FleetConfig, pool_redis::UrlError>> {
         use pool_config::{FleetBackend, FleetModeKind, FleetShare};
