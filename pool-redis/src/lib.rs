@@ -212,9 +212,17 @@ impl Keys {
         })
     }
 
-    /// `{prefix}ban:{<host>}:<ip:port>`: the braces are the host's hash tag.
+    /// `{prefix}{kind}:{<host>}`: a key of `host`'s. The braces are literal: the host is
+    /// the key's Redis Cluster hash tag, so every key made here for one host lives in one
+    /// slot, and a script may touch several of them in cluster mode. (Every per-host key
+    /// of the backend is made here.)
+    pub(crate) fn of_host(&self, kind: &str, host: &str) -> String {
+        format!("{}{kind}:{{{host}}}", self.prefix)
+    }
+
+    /// `{prefix}ban:{<host>}:<ip:port>`.
     pub(crate) fn ban(&self, host: &str, addr: SocketAddr) -> String {
-        format!("{}ban:{{{host}}}:{addr}", self.prefix)
+        format!("{}:{addr}", self.of_host("ban", host))
     }
 
     /// The `SCAN` pattern of every ban (the prefix holds no glob character).
@@ -242,10 +250,7 @@ impl Keys {
     /// (sorted set: worker → expiry in ms since the epoch, Redis's clock); both tagged
     /// with the host, so one script may touch both in cluster mode.
     pub(crate) fn budget(&self, host: &str) -> (String, String) {
-        (
-            format!("{}budget:{{{host}}}", self.prefix),
-            format!("{}budget-exp:{{{host}}}", self.prefix),
-        )
+        (self.of_host("budget", host), self.of_host("budget-exp", host))
     }
 
     /// The host of a budget claims key (`{prefix}budget:{<host>}`).
