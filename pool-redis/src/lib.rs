@@ -250,7 +250,10 @@ impl Keys {
     /// (sorted set: worker → expiry in ms since the epoch, Redis's clock); both tagged
     /// with the host, so one script may touch both in cluster mode.
     pub(crate) fn budget(&self, host: &str) -> (String, String) {
-        (self.of_host("budget", host), self.of_host("budget-exp", host))
+        (
+            self.of_host("budget", host),
+            self.of_host("budget-exp", host),
+        )
     }
 
     /// The host of a budget claims key (`{prefix}budget:{<host>}`).
