@@ -279,19 +279,33 @@ pub trait ConfigOptions {
     }
 
     /// The `pool-redis` configuration of `[fleet]`, `None` when `backend = "none"`
-    /// (`url`, `prefix`; `share` turns the blacklist, the budget — with
+    /// (`mode`, `url` — one server, or comma-separated seed nodes or sentinels —,
+    /// `sentinel_master`, `prefix`; `share` turns the blacklist, the budget — with
     /// `fleet_max_conns_per_host` — and the heartbeat on or off). A checked config
-    /// always converts.
+    /// always converts (a list of URLs with `mode = "single"` is refused by the check).
     #[cfg(feature = "redis")]
     fn fleet_config(&self) -> Option<Result<pool_redis::FleetConfig, pool_redis::UrlError>> {
-        use pool_config::{FleetBackend, FleetShare};
+        use pool_config::{FleetBackend, FleetModeKind, FleetShare};
         let fleet = &self.config().fleet;
         if fleet.backend != FleetBackend::Redis {
             return None;
         }
         let shares = |s| fleet.share.contains(&s);
-        Some(pool_redis::RedisUrl::parse(&fleet.url).map(|url| {
-            let mut cfg = pool_redis::FleetConfig::new(url);
+        let urls = match fleet.mode {
+            // One URL, refused if it is a list (`RedisUrl::parse` says why).
+            FleetModeKind::Single => pool_redis::RedisUrl::parse(&fleet.url).map(|u| vec![u]),
+            FleetModeKind::Cluster | FleetModeKind::Sentinel => {
+                pool_redis::RedisUrl::parse_list(&fleet.url)
+            }
+        };
+        Some(urls.map(|urls| {
+            let mut cfg = match fleet.mode {
+                FleetModeKind::Single => pool_redis::FleetConfig::new(urls[0].clone()),
+                FleetModeKind::Cluster => pool_redis::FleetConfig::cluster(urls),
+                FleetModeKind::Sentinel => {
+                    pool_redis::FleetConfig::sentinel(urls, &fleet.sentinel_master)
+                }
+            };
             cfg.prefix = fleet.prefix.clone();
             cfg.share_blacklist = shares(FleetShare::Blacklist);
             cfg.share_stats = shares(FleetShare::Stats);

@@ -165,11 +165,11 @@ pub(crate) fn host_name(c: &mut Checker<'_>, key: &str, name: &str) {
     }
 }
 
-/// `fleet.url`: a Redis URL (pool-redis's own rule, with the `fleet` feature; without it
-/// no backend can use the URL, so nothing is checked).
+/// `fleet.url`: a Redis URL, or several comma-separated (pool-redis's own rule, with the
+/// `fleet` feature; without it no backend can use the URL, so nothing is checked).
 pub(crate) fn fleet_url(c: &mut Checker<'_>, key: &str, url: &str) {
     #[cfg(feature = "fleet")]
-    if let Err(e) = pool_redis::RedisUrl::parse(url) {
+    if let Err(e) = pool_redis::RedisUrl::parse_list(url) {
         c.value(key, e.to_string());
     }
     let _ = (c, key, url);

@@ -51,8 +51,8 @@ pub use model::{
 };
 pub use names::{
     CongestionKind, ConnectBy, DnsProtocol, EXCLUSIVE_CONNS_PER_IP, EgressRotation, FleetBackend,
-    FleetShare, IpPreference, KNOWN_BORING_PROFILES, KNOWN_TLS_PROFILES, PlacementKind, ProbeKind,
-    ProfileRotation, TlsEngine, Transport,
+    FleetModeKind, FleetShare, IpPreference, KNOWN_BORING_PROFILES, KNOWN_TLS_PROFILES,
+    PlacementKind, ProbeKind, ProfileRotation, TlsEngine, Transport,
 };
 /// The type of `[whitelist]`/`[blacklist]` entries and of `source_addrs.ipv6_prefix`.
 pub use pool_core::{IpRange, IpRangeError};

@@ -433,8 +433,11 @@ section! {
     /// `[fleet]`: what workers share through a backend (`"none"`: nothing; `docs/fleet.md`).
     pub struct FleetConfig {
         backend: FleetBackend = (default "\"none\""), "\"none\" or \"redis\"";
+        mode: FleetModeKind = (default "\"single\""), "\"single\", \"cluster\" or \"sentinel\"";
         #[serde(serialize_with = "crate::values::hidden_url")] url: String = (default "\"redis://127.0.0.1:6379/0\""),
-            "its password is never logged", check check::fleet_url;
+            "its password is never logged; cluster: seed nodes, sentinel: sentinels, comma-separated",
+            check check::fleet_url;
+        sentinel_master: String = (default "\"mymaster\""), "the master's name (mode \"sentinel\")";
         prefix: String = (default "\"hotpool:\""), "of every key and channel",
             check check::fleet_prefix;
         share: Vec<FleetShare> = (default "[\"blacklist\", \"budgets\", \"stats\"]"),

@@ -224,6 +224,20 @@ names! {
 }
 
 names! {
+    /// `[fleet] mode`: the Redis deployment.
+    pub enum FleetModeKind {
+        /// One server, `url` (`"single"`, the default).
+        #[default]
+        Single = "single",
+        /// Redis Cluster: `url` lists seed nodes, comma-separated (`"cluster"`).
+        Cluster = "cluster",
+        /// Redis Sentinel: `url` lists sentinels, comma-separated; the master is
+        /// `sentinel_master` (`"sentinel"`).
+        Sentinel = "sentinel",
+    }
+}
+
+names! {
     /// What a worker shares with the fleet.
     pub enum FleetShare {
         /// Bans and unbans, and re-test leases (`"blacklist"`).

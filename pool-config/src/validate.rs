@@ -12,7 +12,9 @@ use crate::checks::{host_name, host_name_problem};
 use crate::error::{ErrorKind, Origin, line_col};
 use crate::keys::{Checker, Found, Section as _};
 use crate::model::{Config, DnsServerConfig, H2Config};
-use crate::names::{KNOWN_BORING_PROFILES, KNOWN_TLS_PROFILES, TlsEngine, Transport};
+use crate::names::{
+    FleetModeKind, KNOWN_BORING_PROFILES, KNOWN_TLS_PROFILES, TlsEngine, Transport,
+};
 
 /// Checks every value rule: errors and warnings, in file order.
 pub(crate) fn validate(cfg: &Config) -> (Found, Found) {
@@ -99,6 +101,15 @@ pub(crate) fn validate(cfg: &Config) -> (Found, Found) {
         let listen = cfg.metrics.listen;
         let reason = format!("metrics are served on {listen}, reachable from other machines");
         c.warn("metrics.listen", reason);
+    }
+    // [fleet]: a list of servers (a comma before `redis://`) needs a mode that takes one.
+    let listed = cfg.fleet.url.split(',').skip(1).any(|u| {
+        let u = u.trim_start();
+        u.starts_with("redis://") || u.starts_with("rediss://")
+    });
+    if listed && cfg.fleet.mode == FleetModeKind::Single {
+        let reason = "lists several servers: set fleet.mode = \"cluster\" or \"sentinel\"";
+        c.error("fleet.url", ErrorKind::Inconsistent, reason);
     }
     hosts(&mut c, cfg);
     (c.errors, c.warnings)

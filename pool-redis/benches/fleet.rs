@@ -4,7 +4,10 @@
 //!   one ban at a time; the child polls `blacklisted` (with a yield) and writes one line on
 //!   its stdout when the ban is applied; the parent times publish → that line: "ban
 //!   applied + 1 pipe hop", p50 / p99 / max;
-//! - the same propagation between two pools in one process (no pipe hop);
+//! - the same propagation between two pools in one process (no pipe hop), on one server and
+//!   on a three-master Redis Cluster (pool-testkit's `RedisCluster`; the two pools read the
+//!   channel on different nodes, so each ban crosses the cluster bus; JSON scope
+//!   `cluster`);
 //! - the request path with sharing on vs off: `get` + drop of a warm lease, ns per lease,
 //!   for a pool without a backend and one with a `RedisFleet` attached (nothing on that
 //!   path touches Redis, so the two should be within noise).
@@ -26,7 +29,7 @@ use pool_core::{
     SharedState, Target,
 };
 use pool_redis::{FleetConfig, RedisFleet, RedisUrl};
-use pool_testkit::RedisServer;
+use pool_testkit::{RedisCluster, RedisServer};
 
 const HOST: &str = "bench.test";
 /// Set in the child: the Redis URL to attach pool B to.
@@ -78,8 +81,14 @@ fn quick() -> bool {
     std::env::var_os("HOTPOOL_BENCH_QUICK").is_some_and(|v| v != "0" && !v.is_empty())
 }
 
+/// A pool of the fleet at `url` (one server, or a comma-separated list of cluster nodes).
 async fn member(url: &str, prefix: &str) -> (Pool<Mem>, Arc<RedisFleet>) {
-    let mut cfg = FleetConfig::new(RedisUrl::parse(url).unwrap());
+    let urls = RedisUrl::parse_list(url).unwrap();
+    let mut cfg = if urls.len() > 1 {
+        FleetConfig::cluster(urls)
+    } else {
+        FleetConfig::new(urls[0].clone())
+    };
     cfg.prefix = prefix.into();
     let fleet = RedisFleet::start(cfg).unwrap();
     let pool = Pool::with_shared_state(Mem, PoolOptions::default(), fleet.clone()).unwrap();
@@ -163,6 +172,19 @@ async fn across_processes(url: &str, bans: u32) -> Vec<Duration> {
     took
 }
 
+/// Publish → applied, per ban, from `a` to `b` (one process).
+async fn in_process(a: &RedisFleet, b: &Pool<Mem>, bans: u32) -> Vec<Duration> {
+    let mut took = Vec::new();
+    for n in 0..bans {
+        let ip = addr(100 + n);
+        let started = Instant::now();
+        a.publish(ban(ip));
+        applied(b, ip, started, n).await;
+        took.push(started.elapsed());
+    }
+    took
+}
+
 /// `get` + drop of a warm lease, ns per lease.
 async fn lease_ns(pool: &Pool<Mem>, n: u32) -> f64 {
     drop(pool.get(HOST).await.unwrap()); // warm
@@ -232,15 +254,7 @@ fn main() {
 
         let (_a, a_fleet) = member(&url, PREFIX_LOCAL).await;
         let (b, _b_fleet) = member(&url, PREFIX_LOCAL).await;
-        let mut took = Vec::new();
-        for n in 0..bans {
-            let ip = addr(100 + n);
-            let started = Instant::now();
-            a_fleet.publish(ban(ip));
-            applied(&b, ip, started, n).await;
-            took.push(started.elapsed());
-        }
-        let local = summary(took);
+        let local = summary(in_process(&a_fleet, &b, bans).await);
         println!(
             "ban propagation ({bans} bans, two pools, one process): p50 {:?}  p99 {:?}  max {:?}",
             Duration::from_nanos(local[0] as u64),
@@ -248,6 +262,24 @@ fn main() {
             Duration::from_nanos(local[2] as u64),
         );
         jsonl.push(propagation_line("process", bans, local));
+
+        match tokio::task::block_in_place(RedisCluster::start) {
+            Ok(cluster) => {
+                let urls = cluster.urls();
+                let (first, second) = (urls.join(","), [&urls[2], &urls[0], &urls[1]].map(String::as_str).join(","));
+                let (_ca, ca_fleet) = member(&first, PREFIX_LOCAL).await;
+                let (cb, _cb_fleet) = member(&second, PREFIX_LOCAL).await;
+                let on_cluster = summary(in_process(&ca_fleet, &cb, bans).await);
+                println!(
+                    "ban propagation ({bans} bans, two pools, one process, Redis Cluster of 3, subscribers on two nodes): p50 {:?}  p99 {:?}  max {:?}",
+                    Duration::from_nanos(on_cluster[0] as u64),
+                    Duration::from_nanos(on_cluster[1] as u64),
+                    Duration::from_nanos(on_cluster[2] as u64),
+                );
+                jsonl.push(propagation_line("cluster", bans, on_cluster));
+            }
+            Err(e) => eprintln!("cluster propagation skipped: {e}"),
+        }
 
         let lone = Pool::new(Mem, PoolOptions::default()).unwrap();
         lone.set_addrs(HOST, [addr(1)]);

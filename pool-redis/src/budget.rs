@@ -59,7 +59,7 @@ pub(crate) async fn run<D: Dialer>(conn: Arc<Conn>, pool: Pool<D>, max: usize) {
                 continue;
             }
             let (claims, expiry) = conn.keys.budget(&host);
-            let claim = async |m: &mut redis::aio::ConnectionManager| {
+            let claim = async |m: &mut crate::CommandConn| {
                 script
                     .key(&claims)
                     .key(&expiry)

@@ -4,14 +4,18 @@
 //! (processes, machines) publishes its bans and passing re-tests, applies the others'
 //! within milliseconds, and re-tests a banned address only when it holds the lease.
 //!
-//! - **Bans** are keys with a TTL, `{prefix}ban:{host}:{ip:port}` (the value is the ban
-//!   message, see [`wire`]), so expiry needs no coordinator, plus one pub/sub channel,
+//! - **Bans** are keys with a TTL, `{prefix}ban:{<host>}:{ip:port}` (the value is the ban
+//!   message, see [`wire`]; the host in braces is a Redis Cluster hash tag: every key of a
+//!   host lives in one slot), so expiry needs no coordinator, plus one pub/sub channel,
 //!   `{prefix}events`, that carries every ban and unban at once. A worker that starts or
-//!   reconnects loads the current set (`SCAN` of the prefix) before it reads the channel.
+//!   reconnects loads the current set (`SCAN` of the prefix, on every master in cluster
+//!   mode) before it reads the channel.
 //! - **Re-test leases**: `SET {prefix}retest:{ip:port} {worker} NX PX {interval}`: one
 //!   worker per interval dials a banned address.
 //! - **Workers**: `{prefix}worker:{id}` holds the hosts a worker pools, with a TTL renewed
 //!   by a heartbeat (what `hotpool fleet status` shows).
+//! - **Deployments** ([`FleetMode`]): one server, Redis Cluster (seed nodes) or Sentinel
+//!   (sentinels and the master's name), on redis-rs's own cluster and sentinel clients.
 //!
 //! Redis down or slow never blocks a request or a dial: publishing only queues (a full queue
 //! drops and counts), every Redis call has a deadline, a lease that cannot be had in time
@@ -36,6 +40,7 @@
 //! ```
 
 mod budget;
+mod conn;
 mod metrics;
 mod status;
 mod url;
@@ -49,13 +54,15 @@ use std::time::Duration;
 
 use pool_core::fleet::FleetFuture;
 use pool_core::{Dialer, FleetEvent, Pool, SharedState};
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use tokio::sync::mpsc;
 
+pub(crate) use crate::conn::{CommandConn, KeyNode, Redis};
+
+pub use crate::conn::FleetMode;
 pub use crate::metrics::{
     APPLIED_TOTAL, DROPPED_TOTAL, ERRORS_TOTAL, FleetStats, PUBLISHED_TOTAL, SYNCS_TOTAL,
 };
-pub use crate::status::{BanEntry, BudgetEntry, FleetStatus, WorkerEntry, status};
+pub use crate::status::{BanEntry, BudgetEntry, FleetStatus, WorkerEntry, status, status_of};
 pub use crate::url::{RedisUrl, UrlError};
 
 /// Everything that can go wrong setting the backend up or reading the fleet's status.
@@ -87,8 +94,13 @@ pub enum FleetError {
 /// How the backend reaches Redis and names things there.
 #[derive(Clone, Debug)]
 pub struct FleetConfig {
-    /// The server.
+    /// The server (single mode), the first seed node (cluster) or the first sentinel
+    /// (sentinel).
     pub url: RedisUrl,
+    /// More seed nodes (cluster) or sentinels (sentinel); none in single mode.
+    pub more_nodes: Vec<RedisUrl>,
+    /// The deployment (default [`FleetMode::Single`]).
+    pub mode: FleetMode,
     /// Prefix of every key and of the channel (default `hotpool:`).
     pub prefix: String,
     /// This worker's id, unique in the fleet (default: `w{pid}-{n}`).
@@ -117,12 +129,45 @@ pub struct FleetConfig {
 }
 
 impl FleetConfig {
-    /// The defaults for `url`.
+    /// The defaults for Redis Cluster with these seed nodes (at least one).
+    ///
+    /// # Panics
+    /// With no seed node.
+    pub fn cluster(seeds: Vec<RedisUrl>) -> Self {
+        let mut seeds = seeds.into_iter();
+        let mut cfg = Self::new(seeds.next().expect("a seed node"));
+        cfg.more_nodes = seeds.collect();
+        cfg.mode = FleetMode::Cluster;
+        cfg
+    }
+
+    /// The defaults for Redis Sentinel: these sentinels (at least one), watching the
+    /// master named `master`. The sentinels' URL's user, password and database serve for
+    /// the master too.
+    ///
+    /// # Panics
+    /// With no sentinel.
+    pub fn sentinel(sentinels: Vec<RedisUrl>, master: &str) -> Self {
+        let mut cfg = Self::cluster(sentinels);
+        cfg.mode = FleetMode::Sentinel {
+            master: master.into(),
+        };
+        cfg
+    }
+
+    /// `url`, then `more_nodes`.
+    pub fn nodes(&self) -> impl Iterator<Item = &RedisUrl> {
+        std::iter::once(&self.url).chain(&self.more_nodes)
+    }
+
+    /// The defaults for one server at `url`.
     pub fn new(url: RedisUrl) -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         Self {
             url,
+            more_nodes: Vec::new(),
+            mode: FleetMode::Single,
             prefix: "hotpool:".into(),
             worker: format!("w{}-{n}", std::process::id()),
             call_timeout: Duration::from_millis(250),
@@ -167,8 +212,17 @@ impl Keys {
         })
     }
 
+    /// `{prefix}{kind}:{<host>}`: a key of `host`'s. The braces are literal: the host is
+    /// the key's Redis Cluster hash tag, so every key made here for one host lives in one
+    /// slot, and a script may touch several of them in cluster mode. (Every per-host key
+    /// of the backend is made here.)
+    pub(crate) fn of_host(&self, kind: &str, host: &str) -> String {
+        format!("{}{kind}:{{{host}}}", self.prefix)
+    }
+
+    /// `{prefix}ban:{<host>}:<ip:port>`.
     pub(crate) fn ban(&self, host: &str, addr: SocketAddr) -> String {
-        format!("{}ban:{host}:{addr}", self.prefix)
+        format!("{}:{addr}", self.of_host("ban", host))
     }
 
     /// The `SCAN` pattern of every ban (the prefix holds no glob character).
@@ -193,12 +247,19 @@ impl Keys {
     }
 
     /// The budget claims of `host` (hash: worker → connections) and their expiries
-    /// (sorted set: worker → expiry in ms since the epoch, Redis's clock).
+    /// (sorted set: worker → expiry in ms since the epoch, Redis's clock); both tagged
+    /// with the host, so one script may touch both in cluster mode.
     pub(crate) fn budget(&self, host: &str) -> (String, String) {
         (
-            format!("{}budget:{host}", self.prefix),
-            format!("{}budget-exp:{host}", self.prefix),
+            self.of_host("budget", host),
+            self.of_host("budget-exp", host),
         )
+    }
+
+    /// The host of a budget claims key (`{prefix}budget:{<host>}`).
+    pub(crate) fn budget_host<'k>(&self, key: &'k str) -> Option<&'k str> {
+        let tagged = key.strip_prefix(&self.prefix)?.strip_prefix("budget:")?;
+        tagged.strip_prefix('{')?.strip_suffix('}')
     }
 
     pub(crate) fn budgets(&self) -> String {
@@ -214,20 +275,29 @@ pub(crate) struct Conn {
     pub(crate) progress: tokio::sync::Notify,
     pub(crate) cfg: FleetConfig,
     pub(crate) keys: Keys,
-    pub(crate) client: redis::Client,
-    /// Commands (reconnects by itself); the subscriber has its own pub/sub connection.
-    pub(crate) manager: ConnectionManager,
+    /// Commands (reconnect by themselves), the key nodes, the subscriber's server.
+    pub(crate) redis: Redis,
     pub(crate) counters: metrics::Counters,
 }
 
 impl Conn {
-    /// Runs `call` on the manager within the call deadline; a failure is counted under `op`.
+    /// Runs `call` on the command connection within the call deadline; a failure is
+    /// counted under `op`. (How any part of the backend talks to Redis, in every mode.)
     pub(crate) async fn call<T, F>(&self, op: &'static str, call: F) -> Option<T>
     where
-        F: AsyncFnOnce(&mut ConnectionManager) -> redis::RedisResult<T>,
+        F: AsyncFnOnce(&mut CommandConn) -> redis::RedisResult<T>,
     {
-        let mut manager = self.manager.clone();
-        match tokio::time::timeout(self.cfg.call_timeout, call(&mut manager)).await {
+        let mut conn = self.redis.commands.clone();
+        self.within(op, call(&mut conn)).await
+    }
+
+    /// Awaits `call` within the call deadline; a failure is counted under `op`.
+    pub(crate) async fn within<T>(
+        &self,
+        op: &'static str,
+        call: impl Future<Output = redis::RedisResult<T>>,
+    ) -> Option<T> {
+        match tokio::time::timeout(self.cfg.call_timeout, call).await {
             Ok(Ok(value)) => Some(value),
             Ok(Err(error)) => {
                 tracing::debug!(op, %error, "fleet: redis call failed");
@@ -268,25 +338,15 @@ impl RedisFleet {
         if !wire::valid_worker(&cfg.worker) {
             return Err(FleetError::Worker(cfg.worker));
         }
-        let client = redis::Client::open(cfg.url.expose())?;
-        let manager = ConnectionManager::new_lazy_with_config(
-            client.clone(),
-            ConnectionManagerConfig::new()
-                .set_connection_timeout(Some(cfg.call_timeout))
-                .set_response_timeout(Some(cfg.call_timeout))
-                .set_number_of_retries(1)
-                .set_min_delay(cfg.min_backoff)
-                .set_max_delay(cfg.max_backoff),
-        )?;
+        let redis = Redis::open(&cfg)?;
         let (queue, rx) = mpsc::channel(cfg.queue.max(1));
-        tracing::info!(url = %cfg.url, prefix = %keys.prefix, worker = %cfg.worker, "fleet: redis backend");
+        tracing::info!(url = %cfg.url, mode = ?cfg.mode, prefix = %keys.prefix, worker = %cfg.worker, "fleet: redis backend");
         let conn = Arc::new(Conn {
             pending: AtomicU64::new(0),
             progress: tokio::sync::Notify::new(),
             cfg,
             keys,
-            client,
-            manager,
+            redis,
             counters: metrics::Counters::default(),
         });
         let _detached = tokio::spawn(worker::publish(conn.clone(), rx));
@@ -370,5 +430,47 @@ impl SharedState for RedisFleet {
             return Box::pin(std::future::ready(true));
         }
         Box::pin(worker::retest_lease(&self.conn, addr, interval))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hosts_keys_share_its_hash_tag() {
+        let keys = Keys::new("fleet:").unwrap();
+        let addr: SocketAddr = "192.0.2.7:443".parse().unwrap();
+        assert_eq!(
+            keys.ban("example.com", addr),
+            "fleet:ban:{example.com}:192.0.2.7:443"
+        );
+        let (claims, expiry) = keys.budget("example.com");
+        assert_eq!(claims, "fleet:budget:{example.com}");
+        assert_eq!(expiry, "fleet:budget-exp:{example.com}");
+        assert_eq!(keys.budget_host(&claims), Some("example.com"));
+        assert_eq!(keys.budget_host("fleet:budget:example.com"), None);
+        assert_eq!(keys.budget_host(&expiry), None);
+        // The prefix holds no brace (it is checked), so the host's is the key's hash tag.
+        assert!(Keys::new("a{b}:").is_err());
+    }
+
+    #[test]
+    fn configs_name_their_servers_and_mode() {
+        let url = |s: &str| RedisUrl::parse(s).unwrap();
+        let single = FleetConfig::new(url("redis://a:1"));
+        assert_eq!(
+            (single.mode.clone(), single.nodes().count()),
+            (FleetMode::Single, 1)
+        );
+        let cluster = FleetConfig::cluster(vec![url("redis://a:1"), url("redis://b:2")]);
+        let nodes: Vec<&str> = cluster.nodes().map(RedisUrl::expose).collect();
+        assert_eq!(nodes, ["redis://a:1", "redis://b:2"]);
+        assert_eq!(cluster.mode, FleetMode::Cluster);
+        let sentinel = FleetConfig::sentinel(vec![url("redis://s:26379")], "crawl");
+        let master = FleetMode::Sentinel {
+            master: "crawl".into(),
+        };
+        assert_eq!((sentinel.mode, sentinel.more_nodes.len()), (master, 0));
     }
 }

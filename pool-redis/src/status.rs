@@ -3,10 +3,8 @@
 
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
-
 use crate::wire::{self, Message};
-use crate::{FleetError, Keys, RedisUrl};
+use crate::{CommandConn, FleetConfig, FleetError, KeyNode, Keys, Redis, RedisUrl};
 
 /// One ban of the fleet.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -60,20 +58,30 @@ impl FleetStatus {
     }
 }
 
-/// Reads the fleet's bans and workers under `prefix`, each call within `timeout`.
+/// Reads the fleet's bans and workers under `prefix` on one server (single mode), each
+/// call within `timeout`. [`status_of`] reads any deployment.
 pub async fn status(
     url: &RedisUrl,
     prefix: &str,
     timeout: Duration,
 ) -> Result<FleetStatus, FleetError> {
-    let keys = Keys::new(prefix)?;
-    let client = redis::Client::open(url.expose())?;
+    let mut cfg = FleetConfig::new(url.clone());
+    cfg.prefix = prefix.into();
+    status_of(&cfg, timeout).await
+}
+
+/// Reads the fleet's bans and workers of `cfg` (its mode, servers and prefix), each call
+/// within `timeout` (in cluster mode every master must answer).
+pub async fn status_of(cfg: &FleetConfig, timeout: Duration) -> Result<FleetStatus, FleetError> {
+    let keys = Keys::new(&cfg.prefix)?;
+    let mut cfg = cfg.clone();
+    cfg.call_timeout = timeout;
+    let redis = Redis::open(&cfg)?;
     let within = Within(timeout);
-    let mut m: ConnectionManager = within
-        .run("connect", client.get_connection_manager())
-        .await?;
+    let nodes = within.run("connect", redis.key_nodes()).await?;
+    let mut m: CommandConn = redis.commands.clone();
     let mut out = FleetStatus::default();
-    for key in scan(&within, &mut m, &keys.bans()).await? {
+    for key in scan(&within, &nodes, &keys.bans()).await? {
         let mut pipe = redis::pipe();
         pipe.cmd("GET").arg(&key).cmd("PTTL").arg(&key);
         let (value, pttl): (Option<Vec<u8>>, i64) =
@@ -90,7 +98,7 @@ pub async fn status(
         }
     }
     let worker_prefix = keys.worker("");
-    for key in scan(&within, &mut m, &keys.workers()).await? {
+    for key in scan(&within, &nodes, &keys.workers()).await? {
         let mut get = redis::cmd("GET");
         get.arg(&key);
         let Some(value) = within
@@ -107,14 +115,17 @@ pub async fn status(
             .collect();
         out.workers.push(WorkerEntry { worker, hosts });
     }
-    let budget_prefix = keys.budget("").0;
-    for key in scan(&within, &mut m, &keys.budgets()).await? {
+    for key in scan(&within, &nodes, &keys.budgets()).await? {
         let mut read = redis::cmd("HGETALL");
         read.arg(&key);
         let claims = within
             .run("read", read.query_async::<Vec<(String, u64)>>(&mut m))
             .await?;
-        let host = key.strip_prefix(&budget_prefix).unwrap_or(&key).to_string();
+        let Some(host) = keys.budget_host(&key) else {
+            out.malformed += 1;
+            continue;
+        };
+        let host = host.to_string();
         out.budgets.push(BudgetEntry { host, claims });
     }
     Ok(out)
@@ -137,27 +148,31 @@ impl Within {
     }
 }
 
-/// Every key matching `pattern`, sorted, once each.
+/// Every key matching `pattern` on every node, sorted, once each.
 async fn scan(
     within: &Within,
-    m: &mut ConnectionManager,
+    nodes: &[KeyNode],
     pattern: &str,
 ) -> Result<Vec<String>, FleetError> {
     let mut found = Vec::new();
-    let mut cursor: u64 = 0;
-    loop {
-        let mut scan = redis::cmd("SCAN");
-        scan.arg(cursor)
-            .arg("MATCH")
-            .arg(pattern)
-            .arg("COUNT")
-            .arg(256);
-        let (next, batch): (u64, Vec<String>) = within.run("scan", scan.query_async(m)).await?;
-        found.extend(batch);
-        if next == 0 {
-            break;
+    for node in nodes {
+        let mut node = node.clone();
+        let mut cursor: u64 = 0;
+        loop {
+            let mut scan = redis::cmd("SCAN");
+            scan.arg(cursor)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(256);
+            let (next, batch): (u64, Vec<String>) =
+                within.run("scan", scan.query_async(&mut node)).await?;
+            found.extend(batch);
+            if next == 0 {
+                break;
+            }
+            cursor = next;
         }
-        cursor = next;
     }
     found.sort();
     found.dedup();

@@ -34,7 +34,20 @@ impl RedisUrl {
         if host.is_empty() || host.starts_with(':') {
             return Err(err("no host"));
         }
+        if split_list(url).nth(1).is_some() {
+            return Err(err(
+                "one URL expected, got a list (`mode = \"cluster\"` or \"sentinel\" takes several)",
+            ));
+        }
         Ok(Self(url.to_string()))
+    }
+
+    /// A list of URLs separated by commas (`redis://a:7000,redis://b:7000`: the seed nodes
+    /// of a cluster, or the sentinels), each checked as [`RedisUrl::parse`]. A comma
+    /// starts a new URL only where `redis://` or `rediss://` follows it (spaces around it
+    /// are allowed), so a password holding a comma stays whole.
+    pub fn parse_list(text: &str) -> Result<Vec<Self>, UrlError> {
+        split_list(text).map(Self::parse).collect()
     }
 
     /// The URL itself, password included: for the Redis client only.
@@ -55,8 +68,36 @@ impl fmt::Debug for RedisUrl {
     }
 }
 
-/// `url` with the password of its user info (and a password-only user info) as `***`.
+/// The URLs of a comma-separated list (see [`RedisUrl::parse_list`]).
+fn split_list(text: &str) -> impl Iterator<Item = &str> {
+    let mut starts = vec![0];
+    for (i, _) in text.match_indices(',') {
+        let next = text[i + 1..].trim_start();
+        if next.starts_with("redis://") || next.starts_with("rediss://") {
+            starts.push(i + 1);
+        }
+    }
+    let ends: Vec<usize> = starts
+        .iter()
+        .skip(1)
+        .map(|s| s - 1)
+        .chain([text.len()])
+        .collect();
+    starts
+        .into_iter()
+        .zip(ends)
+        .map(move |(start, end)| text[start..end].trim())
+}
+
+/// `url` with the password of its user info (and a password-only user info) as `***`; in
+/// a list, of each URL.
 fn redact(url: &str) -> String {
+    let mut parts = split_list(url);
+    let first = parts.next().unwrap_or_default();
+    parts.fold(redact_one(first), |out, next| out + "," + &redact_one(next))
+}
+
+fn redact_one(url: &str) -> String {
     let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
         return "<not a URL>".into();
     };
@@ -93,6 +134,28 @@ mod tests {
         assert_eq!(bare.to_string(), "redis://***@h");
         let plain = RedisUrl::parse("redis://127.0.0.1:6379").unwrap();
         assert_eq!(plain.to_string(), "redis://127.0.0.1:6379");
+    }
+
+    #[test]
+    fn lists_are_split_before_each_scheme_and_redacted_each() {
+        let list = "redis://:a@127.0.0.1:7000, redis://127.0.0.1:7001,rediss://u:b,c@h:7002/0";
+        let urls = RedisUrl::parse_list(list).unwrap();
+        let exposed: Vec<&str> = urls.iter().map(RedisUrl::expose).collect();
+        assert_eq!(
+            exposed,
+            [
+                "redis://:a@127.0.0.1:7000",
+                "redis://127.0.0.1:7001",
+                "rediss://u:b,c@h:7002/0"
+            ]
+        );
+        assert_eq!(
+            redact(list),
+            "redis://:***@127.0.0.1:7000,redis://127.0.0.1:7001,rediss://u:***@h:7002/0"
+        );
+        assert_eq!(RedisUrl::parse_list("redis://h").unwrap().len(), 1);
+        let err = RedisUrl::parse("redis://:s3cret@a:1,redis://b:2").unwrap_err();
+        assert!(err.to_string().contains("list") && !err.to_string().contains("s3cret"));
     }
 
     #[test]

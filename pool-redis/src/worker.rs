@@ -11,8 +11,8 @@ use futures_util::StreamExt;
 use pool_core::{Dialer, FleetApplied, FleetEvent, Pool};
 use tokio::sync::mpsc;
 
-use crate::Conn;
 use crate::wire::{self, Rejected};
+use crate::{CommandConn, Conn, FleetMode, KeyNode};
 
 /// Publishes queued events until the backend is dropped. A ban is its key (with the ban's
 /// TTL) plus a message on the channel; an unban deletes the key and says so.
@@ -26,30 +26,39 @@ pub(crate) async fn publish(conn: Arc<Conn>, mut queue: mpsc::Receiver<FleetEven
 }
 
 /// One event: a ban is `SET key message PX ttl`, an unban `DEL key`; both are followed by
-/// `PUBLISH channel message`, in one pipeline under the call deadline.
+/// `PUBLISH channel message`, in one pipeline under the call deadline. In cluster mode the
+/// two go separately (the key to its slot's master, the message to any node), so a lost
+/// master costs the key, not the message: the live workers still hear it.
 async fn publish_one(conn: &Conn, channel: &str, event: &FleetEvent) {
     let Some(message) = wire::encode(event, &conn.cfg.worker) else {
         return; // a host name the wire cannot carry: not shared
     };
-    let mut pipe = redis::pipe();
+    let mut store = redis::pipe();
     match event {
         FleetEvent::Ban(ban) => {
             let ttl = ban.ttl.min(wire::MAX_TTL).as_millis().max(1) as u64;
             let key = conn.keys.ban(&ban.host, ban.addr);
-            pipe.cmd("SET").arg(key).arg(&message).arg("PX").arg(ttl);
+            store.cmd("SET").arg(key).arg(&message).arg("PX").arg(ttl);
         }
         FleetEvent::Unban { host, addr } => {
-            pipe.cmd("DEL").arg(conn.keys.ban(host, *addr));
+            store.cmd("DEL").arg(conn.keys.ban(host, *addr));
         }
     }
-    pipe.ignore()
-        .cmd("PUBLISH")
-        .arg(channel)
-        .arg(&message)
-        .ignore();
-    let sent = conn
-        .call("publish", async |m| pipe.query_async::<()>(m).await)
-        .await;
+    store.ignore();
+    let mut tell = redis::pipe();
+    tell.cmd("PUBLISH").arg(channel).arg(&message).ignore();
+    let sent = if conn.cfg.mode == FleetMode::Cluster {
+        let (stored, told) = tokio::join!(
+            conn.call("publish", async |m| store.query_async::<()>(m).await),
+            conn.call("publish", async |m| tell.query_async::<()>(m).await),
+        );
+        stored.and(told)
+    } else {
+        store.add_command(tell.cmd_iter().next().expect("PUBLISH").clone());
+        store.ignore();
+        conn.call("publish", async |m| store.query_async::<()>(m).await)
+            .await
+    };
     if sent.is_some() {
         conn.counters.published();
     }
@@ -62,7 +71,7 @@ pub(crate) async fn retest_lease(conn: &Conn, addr: SocketAddr, interval: Durati
         .unwrap_or(u64::MAX)
         .max(1);
     let worker = &conn.cfg.worker;
-    let set = async |m: &mut redis::aio::ConnectionManager| {
+    let set = async |m: &mut CommandConn| {
         redis::cmd("SET")
             .arg(&key)
             .arg(worker)
@@ -136,10 +145,11 @@ pub(crate) async fn subscribe<D: Dialer>(conn: Arc<Conn>, pool: Pool<D>) {
 /// One subscriber connection's life; returns whether it got as far as reading the channel.
 async fn session<D: Dialer>(conn: &Conn, pool: &Pool<D>) -> bool {
     let deadline = conn.cfg.call_timeout;
-    let mut pubsub = match tokio::time::timeout(deadline, conn.client.get_async_pubsub()).await {
+    let (mut pubsub, at) = match tokio::time::timeout(deadline, conn.redis.pubsub()).await {
         Ok(Ok(pubsub)) => pubsub,
         _ => {
             conn.counters.error("connect");
+            conn.redis.subscriber_lost();
             return false;
         }
     };
@@ -149,16 +159,20 @@ async fn session<D: Dialer>(conn: &Conn, pool: &Pool<D>) -> bool {
         Ok(Ok(()))
     ) {
         conn.counters.error("subscribe");
+        conn.redis.subscriber_lost();
         return false;
     }
     // Subscribed first, loaded second: a ban published in between is seen (twice, which
     // is harmless), none is missed.
-    if !sync(conn, pool).await {
-        return false;
-    }
-    tracing::debug!(worker = %conn.cfg.worker, "fleet: subscribed and synced");
+    let mut synced = match sync(conn, pool).await {
+        Synced::All => true,
+        Synced::Partly => false,
+        Synced::Not => return false,
+    };
+    tracing::debug!(worker = %conn.cfg.worker, ?at, "fleet: subscribed and synced");
     // A `PING` every heartbeat on the same connection: a hung (not closed) Redis ends the
-    // session too, after one call deadline.
+    // session too, after one call deadline. The same tick loads again what a lost cluster
+    // node kept from the last load, and in sentinel mode leaves a master no longer named.
     let (mut sink, mut messages) = pubsub.split();
     let mut ping = tokio::time::interval(conn.cfg.heartbeat.max(Duration::from_millis(10)));
     ping.tick().await;
@@ -173,29 +187,70 @@ async fn session<D: Dialer>(conn: &Conn, pool: &Pool<D>) -> bool {
                 if !matches!(pong, Ok(Ok(_))) {
                     break;
                 }
+                let current = conn.within("subscribe", conn.redis.still_current(&at)).await;
+                if current == Some(false) {
+                    tracing::info!(worker = %conn.cfg.worker, "fleet: the master moved");
+                    break;
+                }
+                if !synced {
+                    synced = matches!(sync(conn, pool).await, Synced::All);
+                }
             }
         }
     }
     conn.counters.disconnected();
+    conn.redis.subscriber_lost();
     true
 }
 
-/// Loads every ban under the prefix (`SCAN`, then each key's value and remaining TTL).
-async fn sync<D: Dialer>(conn: &Conn, pool: &Pool<D>) -> bool {
+/// How far a full load got.
+enum Synced {
+    /// Every server's bans were loaded.
+    All,
+    /// Some servers (cluster masters) did not answer: loaded again until they do.
+    Partly,
+    /// Nothing could be listed.
+    Not,
+}
+
+/// Loads every ban under the prefix from every server holding keys; counts a load when
+/// every server answered. (In single and sentinel mode there is one server: `Partly`
+/// never happens.)
+async fn sync<D: Dialer>(conn: &Conn, pool: &Pool<D>) -> Synced {
+    let Some(nodes) = conn.within("sync", conn.redis.key_nodes()).await else {
+        return Synced::Not;
+    };
+    let mut loaded = 0;
+    for node in &nodes {
+        if sync_node(conn, pool, node.clone()).await {
+            loaded += 1;
+        }
+    }
+    if loaded < nodes.len() {
+        return if loaded == 0 && nodes.len() == 1 {
+            Synced::Not
+        } else {
+            Synced::Partly
+        };
+    }
+    conn.counters.synced();
+    conn.progress.notify_waiters();
+    Synced::All
+}
+
+/// Loads the bans one server holds (`SCAN`, then each key's value and remaining TTL).
+async fn sync_node<D: Dialer>(conn: &Conn, pool: &Pool<D>, mut node: KeyNode) -> bool {
     let pattern = conn.keys.bans();
     let mut cursor: u64 = 0;
     loop {
-        let scan = async |m: &mut redis::aio::ConnectionManager| {
-            redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg(&pattern)
-                .arg("COUNT")
-                .arg(256)
-                .query_async::<(u64, Vec<String>)>(m)
-                .await
-        };
-        let Some((next, keys)) = conn.call("sync", scan).await else {
+        let mut scan = redis::cmd("SCAN");
+        scan.arg(cursor)
+            .arg("MATCH")
+            .arg(&pattern)
+            .arg("COUNT")
+            .arg(256);
+        let scan = scan.query_async::<(u64, Vec<String>)>(&mut node);
+        let Some((next, keys)) = conn.within("sync", scan).await else {
             return false;
         };
         if !keys.is_empty() {
@@ -203,10 +258,8 @@ async fn sync<D: Dialer>(conn: &Conn, pool: &Pool<D>) -> bool {
             for key in &keys {
                 pipe.cmd("GET").arg(key).cmd("PTTL").arg(key);
             }
-            let read = async |m: &mut redis::aio::ConnectionManager| {
-                pipe.query_async::<Vec<(Option<Vec<u8>>, i64)>>(m).await
-            };
-            let Some(values) = conn.call("sync", read).await else {
+            let read = pipe.query_async::<Vec<(Option<Vec<u8>>, i64)>>(&mut node);
+            let Some(values) = conn.within("sync", read).await else {
                 return false;
             };
             for (key, (value, pttl)) in keys.iter().zip(values) {
@@ -221,8 +274,6 @@ async fn sync<D: Dialer>(conn: &Conn, pool: &Pool<D>) -> bool {
             }
         }
         if next == 0 {
-            conn.counters.synced();
-            conn.progress.notify_waiters();
             return true;
         }
         cursor = next;

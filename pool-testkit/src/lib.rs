@@ -26,7 +26,9 @@
 //! - the [`wan`] module: [`WanRelay`] puts a round trip (a delay each way), a bandwidth
 //!   cap and UDP loss in front of any origin, TCP and UDP alike (this kernel has no netem);
 //! - `RedisServer` (feature `redis`): a real `redis-server` on a free port, stopped and
-//!   restarted at will (the fleet tests).
+//!   restarted at will (the fleet tests); `RedisCluster` (three masters) and
+//!   `RedisSentinel` (master, replica, sentinel) of the same binary, a node killed and
+//!   restarted, a master failed over.
 //!
 //! Every server has a `wait_until` that waits (bounded) for a condition on its counters;
 //! [`eventually`] does the same for any condition, so tests never sleep and hope. Besides
@@ -90,6 +92,8 @@ mod process;
 pub mod proxies;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "redis")]
+mod redis_cluster;
 #[cfg(feature = "servers")]
 pub mod wan;
 
@@ -97,6 +101,8 @@ pub use wait::{TimedOut, eventually, wait_for};
 
 #[cfg(feature = "redis")]
 pub use redis::{RedisServer, RedisServerError};
+#[cfg(feature = "redis")]
+pub use redis_cluster::{RedisCluster, RedisSentinel, command as redis_command};
 
 #[cfg(feature = "servers")]
 pub use ca::{IssuedCert, TestCa, client_config_trusting, crypto_provider};

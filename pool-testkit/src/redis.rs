@@ -28,6 +28,12 @@ pub enum RedisServerError {
     /// Starting it, or its directory, failed.
     #[error("redis-server: {0}")]
     Io(#[from] io::Error),
+    /// A deployment of several servers (cluster, sentinel) did not settle in time.
+    #[error("the redis deployment did not settle within {within:?}")]
+    NotSettled {
+        /// How long was waited.
+        within: Duration,
+    },
     /// It did not answer `PING` in time (or exited).
     #[error("redis-server on port {port} did not become ready within {within:?}")]
     NotReady {
@@ -44,24 +50,36 @@ pub struct RedisServer {
     /// `--requirepass`, if any.
     password: Option<String>,
     port: u16,
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
+    /// A config file in `dir` given first (a sentinel's: it rewrites it), if any.
+    pub(crate) conf: Option<String>,
+    /// More arguments (cluster or sentinel mode, a replica's `--replicaof`).
+    pub(crate) args: Vec<String>,
     child: Option<Child>,
+}
+
+/// The `redis-server` binary: `$HOTPOOL_REDIS_SERVER` or `redis-server` on `PATH`.
+pub(crate) fn binary() -> String {
+    std::env::var("HOTPOOL_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into())
+}
+
+/// A free TCP port of 127.0.0.1 (free when asked).
+pub(crate) fn free_port() -> io::Result<u16> {
+    Ok(TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
+        .local_addr()?
+        .port())
 }
 
 impl RedisServer {
     /// Starts a server on a free port of 127.0.0.1 and waits until it answers `PING`.
     pub fn start() -> Result<Self, RedisServerError> {
-        let binary =
-            std::env::var("HOTPOOL_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
-        Self::start_binary(&binary)
+        Self::start_binary(&binary())
     }
 
     /// [`RedisServer::start`] with a password (`--requirepass`): clients must send it
     /// (`redis://:PASSWORD@…`; [`RedisServer::ping`] works without it).
     pub fn start_with_password(password: &str) -> Result<Self, RedisServerError> {
-        let binary =
-            std::env::var("HOTPOOL_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
-        Self::start_inner(&binary, Some(password.into()))
+        Self::start_inner(&binary(), Some(password.into()))
     }
 
     /// [`RedisServer::start`] with this binary.
@@ -70,22 +88,31 @@ impl RedisServer {
     }
 
     fn start_inner(binary: &str, password: Option<String>) -> Result<Self, RedisServerError> {
+        let mut server = Self::stopped(binary, password)?;
+        server.restart()?;
+        Ok(server)
+    }
+
+    /// A server not started yet, on a free port, with its (empty) directory: the caller
+    /// sets `conf` and `args`, then [`RedisServer::restart`]s it.
+    pub(crate) fn stopped(
+        binary: &str,
+        password: Option<String>,
+    ) -> Result<Self, RedisServerError> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?
-            .local_addr()?
-            .port();
+        let port = free_port()?;
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
         let dir = std::env::temp_dir().join(format!("hotpool-redis-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
-        let mut server = Self {
+        Ok(Self {
             binary: binary.into(),
             password,
             port,
             dir,
+            conf: None,
+            args: Vec::new(),
             child: None,
-        };
-        server.restart()?;
-        Ok(server)
+        })
     }
 
     /// The server's port (the same across restarts).
@@ -141,10 +168,14 @@ impl RedisServer {
         }
     }
 
-    /// Starts it (again) on the same port, empty, and waits until it answers `PING`.
+    /// Starts it (again) on the same port, empty (a cluster node keeps its `nodes.conf`,
+    /// so it rejoins), and waits until it answers `PING`.
     pub fn restart(&mut self) -> Result<(), RedisServerError> {
         self.stop();
         let mut command = Command::new(&self.binary);
+        if let Some(conf) = &self.conf {
+            command.arg(self.dir.join(conf));
+        }
         if let Some(password) = &self.password {
             command.args(["--requirepass", password]);
         }
@@ -155,6 +186,7 @@ impl RedisServer {
             .args(["--appendonly", "no"])
             .arg("--dir")
             .arg(&self.dir)
+            .args(&self.args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -142,7 +142,7 @@ async fn an_expired_ban_lifts_on_both_pools_and_in_redis() {
     .await
     .unwrap();
     let mut conn = rig::redis_conn(&redis).await;
-    let key = format!("{PREFIX}ban:{HOST}:{}", origins.bad.socket_addrs()[0]);
+    let key = format!("{PREFIX}ban:{{{HOST}}}:{}", origins.bad.socket_addrs()[0]);
     let ttl: i64 = redis::cmd("PTTL")
         .arg(&key)
         .query_async(&mut conn)

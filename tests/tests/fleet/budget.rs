@@ -106,7 +106,7 @@ async fn a_crashed_workers_share_returns_by_itself() {
     let mut conn = rig::redis_conn(&redis).await;
     let (now_s, now_us): (u64, u64) = redis::cmd("TIME").query_async(&mut conn).await.unwrap();
     let expiry = now_s * 1000 + now_us / 1000 + 2000;
-    let claims_key = format!("budget:budget:{HOST}");
+    let claims_key = format!("budget:budget:{{{HOST}}}");
     let _: () = redis::pipe()
         .cmd("HSET")
         .arg(&claims_key)
@@ -114,7 +114,7 @@ async fn a_crashed_workers_share_returns_by_itself() {
         .arg(FLEET_MAX)
         .ignore()
         .cmd("ZADD")
-        .arg(format!("budget:budget-exp:{HOST}"))
+        .arg(format!("budget:budget-exp:{{{HOST}}}"))
         .arg(expiry)
         .arg("ghost")
         .ignore()

@@ -7,7 +7,11 @@
 //! - [`budget`]: the fleet-wide connection budget caps two pools together, and a crashed
 //!   worker's share returns by itself;
 //! - [`leases`]: one re-test of a banned address per interval across three pools;
-//! - [`publish`]: the bounded publish queue drops (and counts) what does not fit.
+//! - [`publish`]: the bounded publish queue drops (and counts) what does not fit;
+//! - [`cluster`]: the same on a three-master Redis Cluster, and a killed node (fail open,
+//!   counted, loaded again when it returns);
+//! - [`sentinel`]: on Redis Sentinel, through a master failover;
+//! - [`processes`]: two processes (the test re-executes itself as worker B) on a cluster.
 //!
 //! How fast a ban propagates is measured, not asserted: `pool-redis/benches/fleet.rs`.
 //! The fleet in the sans-IO core is `pool-core/src/proto/tests/fleet.rs`; the pool's runtime
@@ -16,8 +20,11 @@
 
 mod bans;
 mod budget;
+mod cluster;
 mod egress;
 mod leases;
 mod outage;
+mod processes;
 mod publish;
 mod rig;
+mod sentinel;

@@ -62,7 +62,7 @@ async fn a_full_publish_queue_drops_and_counts_what_does_not_fit() {
         .unwrap();
     keys.sort();
     let expected: Vec<String> = (0..QUEUE)
-        .map(|n| format!("{PREFIX}ban:publish.test:127.0.0.176:{}", 1000 + n))
+        .map(|n| format!("{PREFIX}ban:{{publish.test}}:127.0.0.176:{}", 1000 + n))
         .collect();
     assert_eq!(keys, expected, "the first {QUEUE} bans, in Redis");
 }
