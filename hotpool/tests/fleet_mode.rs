@@ -85,3 +85,16 @@ fn a_list_needs_a_mode_that_takes_one_and_bad_urls_are_reported() {
         .to_string();
     assert!(mode.contains("fleet.mode"), "{mode}");
 }
+
+#[test]
+fn a_written_url_list_shows_each_server_without_its_password() {
+    let cfg = config(
+        "mode = \"cluster\"\nurl = \"redis://:pw1@10.0.0.1:7000,redis://u:pw2@10.0.0.2:7000\"\n",
+    );
+    let text = cfg.to_toml_string().unwrap();
+    assert!(!text.contains("pw1") && !text.contains("pw2"), "{text}");
+    assert!(
+        text.contains("10.0.0.1:7000") && text.contains("10.0.0.2:7000"),
+        "{text}"
+    );
+}

@@ -12,9 +12,7 @@ use crate::checks::{host_name, host_name_problem};
 use crate::error::{ErrorKind, Origin, line_col};
 use crate::keys::{Checker, Found, Section as _};
 use crate::model::{Config, DnsServerConfig, H2Config};
-use crate::names::{
-    FleetModeKind, KNOWN_BORING_PROFILES, KNOWN_TLS_PROFILES, TlsEngine, Transport,
-};
+use crate::names::{KNOWN_BORING_PROFILES, KNOWN_TLS_PROFILES, TlsEngine, Transport};
 
 /// Checks every value rule: errors and warnings, in file order.
 pub(crate) fn validate(cfg: &Config) -> (Found, Found) {
@@ -102,12 +100,11 @@ pub(crate) fn validate(cfg: &Config) -> (Found, Found) {
         let reason = format!("metrics are served on {listen}, reachable from other machines");
         c.warn("metrics.listen", reason);
     }
-    // [fleet]: a list of servers (a comma before `redis://`) needs a mode that takes one.
-    let listed = cfg.fleet.url.split(',').skip(1).any(|u| {
-        let u = u.trim_start();
-        u.starts_with("redis://") || u.starts_with("rediss://")
-    });
-    if listed && cfg.fleet.mode == FleetModeKind::Single {
+    // [fleet]: several servers (pool-redis's list rule) need a mode that takes a list.
+    #[cfg(feature = "fleet")]
+    if cfg.fleet.mode == crate::names::FleetModeKind::Single
+        && pool_redis::RedisUrl::parse_list(&cfg.fleet.url).is_ok_and(|l| l.len() > 1)
+    {
         let reason = "lists several servers: set fleet.mode = \"cluster\" or \"sentinel\"";
         c.error("fleet.url", ErrorKind::Inconsistent, reason);
     }

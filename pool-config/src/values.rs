@@ -202,12 +202,19 @@ pub(crate) fn name_servers(r: &mut Reader, key: &str, v: &Value<'_>) -> Option<V
 
 // Output forms serde does not know.
 
-/// Serializes `fleet.url` without its password: pool-redis's redaction with the `fleet`
-/// feature; without it, a URL with user info (`@`) is written as `***` whole.
+/// Serializes `fleet.url` (one URL or a comma-separated list) without passwords:
+/// pool-redis's redaction with the `fleet` feature; without it, a URL with user info
+/// (`@`) is written as `***` whole.
 pub(crate) fn hidden_url<S: serde::Serializer>(url: &str, s: S) -> Result<S::Ok, S::Error> {
     #[cfg(feature = "fleet")]
-    if let Ok(url) = pool_redis::RedisUrl::parse(url) {
-        return s.serialize_str(&url.to_string());
+    if let Ok(urls) = pool_redis::RedisUrl::parse_list(url) {
+        return s.collect_str(
+            &urls
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(","),
+        );
     }
     s.serialize_str(if url.contains('@') { "***" } else { url })
 }
