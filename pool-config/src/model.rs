@@ -202,16 +202,19 @@ impl HostConfig {
 }
 
 impl PoolConfig {
-    /// `max_conns_per_ip` for a pool of `transport`: the value written, else the
-    /// transport's default ([`Transport::default_conns_per_ip`]) capped at
-    /// `max_conns_per_host` (so the default always fits the per-host limit).
+    /// `max_conns_per_ip` for a pool of `transport`: the value written, else 1 for a
+    /// multiplexed transport (`h2`, `h3`, `h2c`: one connection carries every request in
+    /// flight) and [`EXCLUSIVE_CONNS_PER_IP`] for one whose connections may be exclusive
+    /// (`h1`, `tls`, and `auto`, where an origin that picks HTTP/1.1 gets exclusive
+    /// connections: 1 would serialise it), capped at `max_conns_per_host`.
     #[must_use]
     pub fn conns_per_ip(&self, transport: Transport) -> usize {
-        self.max_conns_per_ip.unwrap_or_else(|| {
-            transport
-                .default_conns_per_ip()
-                .min(self.max_conns_per_host.max(1))
-        })
+        let default = match transport {
+            Transport::H2 | Transport::H3 | Transport::H2c => 1,
+            Transport::H1 | Transport::Tls | Transport::Auto => EXCLUSIVE_CONNS_PER_IP,
+        };
+        self.max_conns_per_ip
+            .unwrap_or(default.min(self.max_conns_per_host.max(1)))
     }
 }
 

@@ -78,21 +78,6 @@ impl TryFrom<String> for Transport {
     }
 }
 
-impl Transport {
-    /// The connections per IP address a pool of this transport allows when
-    /// `pool.max_conns_per_ip` is absent: 1 for a multiplexed transport (`h2`, `h3`, `h2c`: one
-    /// connection carries every request in flight), [`EXCLUSIVE_CONNS_PER_IP`] for one whose
-    /// connections may be exclusive (`h1`, `tls`, and `auto`, where an origin that picks
-    /// HTTP/1.1 gets exclusive connections: a limit of 1 would serialise it).
-    #[must_use]
-    pub fn default_conns_per_ip(self) -> usize {
-        match self {
-            Transport::H2 | Transport::H3 | Transport::H2c => 1,
-            Transport::H1 | Transport::Tls | Transport::Auto => EXCLUSIVE_CONNS_PER_IP,
-        }
-    }
-}
-
 /// Connections per IP address by default for exclusive (HTTP/1.1) connections: browsers
 /// open at most 6 per host (Chrome's, Firefox's `network.http.max-persistent-connections-per-server`).
 pub const EXCLUSIVE_CONNS_PER_IP: usize = 6;

@@ -116,16 +116,11 @@ pub(crate) fn validate(cfg: &Config) -> (Found, Found) {
 fn hosts(c: &mut Checker<'_>, cfg: &Config) {
     let mut seen: HashMap<String, usize> = HashMap::new();
     for (i, h) in cfg.hosts.iter().enumerate() {
-        if host_name_problem(&h.name).is_some() {
-            continue;
-        }
-        // The first one stays the reference for later duplicates.
+        // The first of a name stays the reference for later duplicates.
         let first = *seen.entry(h.name.to_ascii_lowercase()).or_insert(i);
-        if first != i {
-            let first_at = match (
-                c.locate(&format!("hosts[{first}].name")),
-                &cfg.meta.source.text,
-            ) {
+        if first != i && host_name_problem(&h.name).is_none() {
+            let at = c.locate(&format!("hosts[{first}].name"));
+            let first_at = match (at, &cfg.meta.source.text) {
                 (Some(Origin::File(span)), Some(t)) => {
                     format!(" (first at line {})", line_col(t, span.start).0)
                 }
@@ -134,19 +129,11 @@ fn hosts(c: &mut Checker<'_>, cfg: &Config) {
             let reason = format!("duplicate host name {:?}{first_at}", h.name);
             c.error(&format!("hosts[{i}].name"), ErrorKind::Duplicate, reason);
         }
-    }
-    for (i, h) in cfg.hosts.iter().enumerate() {
-        let proxies = h.proxies.as_ref().unwrap_or(&cfg.egress.proxies);
-        if h.transport == Transport::H3 && !proxies.is_empty() {
+        let (key, proxies) = (format!("hosts[{i}].transport"), h.proxies.as_ref());
+        if h.transport == Transport::H3 && !proxies.unwrap_or(&cfg.egress.proxies).is_empty() {
             let reason = "HTTP/3 cannot go through proxies (they carry TCP): use h2, h1 or auto";
-            c.error(
-                &format!("hosts[{i}].transport"),
-                ErrorKind::Inconsistent,
-                reason,
-            );
+            c.error(&key, ErrorKind::Inconsistent, reason);
         }
-    }
-    for (i, h) in cfg.hosts.iter().enumerate() {
         let Some(alpn) = &h.alpn else { continue };
         let key = format!("hosts[{i}].alpn");
         let needs = match h.transport {
@@ -155,17 +142,13 @@ fn hosts(c: &mut Checker<'_>, cfg: &Config) {
             _ => None,
         };
         if let Some(needs) = needs.filter(|n| !alpn.iter().any(|p| p == n)) {
-            let reason = format!(
-                "transport {:?} needs {needs:?} in alpn",
-                h.transport.as_str()
-            );
+            let transport = h.transport.as_str();
+            let reason = format!("transport {transport:?} needs {needs:?} in alpn");
             c.error(&key, ErrorKind::Inconsistent, reason);
         }
         if alpn.is_empty() {
-            c.value(
-                &key,
-                "must not be empty (leave `alpn` out for the transport's default)",
-            );
+            let reason = "must not be empty (leave `alpn` out for the transport's default)";
+            c.value(&key, reason);
         }
     }
 }
