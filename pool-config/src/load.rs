@@ -97,20 +97,10 @@ pub(crate) fn env(r: &mut Reader, var: &str, raw: &str, cfg: &mut Config) {
 fn env_value(r: &mut Reader, s: &mut dyn Section, key: &str, dotted: &str, raw: &str) {
     // Made-up spans, distinct per element, so a problem names its element (`[1]`).
     let text = |i: usize, t: &str| Spanned::new(i..i + 1, DeValue::String(t.to_owned().into()));
-    let list: Vec<_> = raw
-        .split(',')
-        .map(str::trim)
-        .filter(|p| !p.is_empty())
-        .collect();
-    let list = list
-        .iter()
-        .enumerate()
-        .map(|(i, p)| text(i + 1, p))
-        .collect::<Vec<_>>();
-    let list = Spanned::new(
-        0..list.len() + 2,
-        DeValue::Array(list.into_iter().collect()),
-    );
+    let parts = raw.split(',').map(str::trim).filter(|p| !p.is_empty());
+    let items: Vec<_> = parts.enumerate().map(|(i, p)| text(i + 1, p)).collect();
+    let end = items.len() + 2;
+    let list = Spanned::new(0..end, DeValue::Array(items.into_iter().collect()));
     let tries = DeValue::parse(raw)
         .ok()
         .into_iter()
