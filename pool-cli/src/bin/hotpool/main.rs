@@ -14,6 +14,7 @@
 mod alloc;
 mod args;
 mod bench;
+mod client;
 mod config_cmd;
 mod demo;
 mod fleet_cmd;
@@ -22,7 +23,6 @@ mod latency;
 mod metrics;
 mod progress;
 mod report;
-mod stack;
 mod target;
 mod warm;
 
