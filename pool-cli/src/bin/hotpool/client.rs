@@ -12,7 +12,24 @@ use crate::Error;
 /// command warms with a progress bar), redirects returned as they are and bodies as sent
 /// (like h2load: what the origin answered is what is measured).
 pub fn for_host(cfg: Config, host: &HostSpec) -> Result<Client, Error> {
+    check_transport(host)?;
     Ok(builder(cfg, host).build()?)
+}
+
+/// Refuses, before any dial, a host whose transport carries no HTTP (`tls`).
+pub fn check_transport(host: &HostSpec) -> Result<(), Error> {
+    use pool_config::Transport;
+    if matches!(
+        host.transport,
+        Transport::H1 | Transport::H2 | Transport::Auto | Transport::H3 | Transport::H2c
+    ) {
+        return Ok(());
+    }
+    Err(Error::new(format!(
+        "transport {:?} of {} is not supported by the CLI (it sends requests over h1, h2, auto or h3)",
+        host.transport.as_str(),
+        host.name
+    )))
 }
 
 /// [`for_host`]'s builder, for a command that sets more.

@@ -130,16 +130,7 @@ pub async fn run(global: &Global, args: &GetArgs) -> Result<ExitCode, Error> {
             }
         }
     }
-    if !matches!(
-        host.transport,
-        Transport::H1 | Transport::H2 | Transport::Auto | Transport::H3 | Transport::H2c
-    ) {
-        return Err(Error::new(format!(
-            "transport {:?} of {} is not supported by the CLI (it sends requests over h1, h2, auto or h3)",
-            host.transport.as_str(),
-            host.name
-        )));
-    }
+    crate::client::check_transport(&host)?;
     // `--rtt`: kept until the command ends (dropping it stops the relay).
     let _relay = args.target.wan_relay(&mut cfg, &mut host).await?;
     let target = Target {
