@@ -437,11 +437,11 @@ async fn measure(
     let client = crate::client::builder(cfg, &host)
         .polite(hotpool::Polite::new(None, hotpool::StatusRetry::off()))
         .build()?;
+    let origin_url = crate::client::origin_url(&host, true);
     let result = async {
-        let handle = client
-            .host_handle(&crate::client::origin_url(&host, true))
-            .await?;
-        phases(args, &client, &handle, origin, dns_addr, path).await
+        let handle = client.host_handle(&origin_url).await?;
+        let url = format!("{origin_url}{PATH}");
+        phases(args, &client, &handle, &url, origin, dns_addr, path).await
     }
     .await;
     client.close().await;
@@ -452,6 +452,7 @@ async fn phases(
     args: &DemoArgs,
     client: &Client,
     handle: &HostHandle,
+    url: &str,
     origin: Arc<impl DemoOrigin>,
     dns_addr: SocketAddr,
     path: &DemoPath,
@@ -461,10 +462,6 @@ async fn phases(
     if resolved.is_empty() {
         return Err(Error::new(format!("{DEMO_HOST} resolved to no address")));
     }
-    let url = format!(
-        "{}{PATH}",
-        crate::client::origin_url(&HostSpec::parse(DEMO_HOST, client.config())?, true)
-    );
     let timeout = client.config().pool.request_timeout;
 
     // Warm-up, measuring the client heap it adds.
@@ -491,7 +488,7 @@ async fn phases(
 
     // Hot phase.
     let (mut hot, errors, hot_elapsed) =
-        hot_phase(client, &url, args.hot_requests(), args.concurrency).await;
+        hot_phase(client, url, args.hot_requests(), args.concurrency).await;
     let after_hot = origin.totals();
     let per_addr_counts = origin.per_addr();
     let stats = handle.stats();
