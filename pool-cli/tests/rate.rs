@@ -92,6 +92,9 @@ async fn bench_with_a_rate_reports_the_waits_and_stays_under_the_origin_limit() 
         (mean * waits as f64 - total).abs() < 1e-6 * total.max(1.0),
         "{p}"
     );
+    // The p99 of the waits lies between their mean and their total.
+    let p99 = p["wait_p99_ms"].as_f64().unwrap();
+    assert!(p99 >= mean * 0.999 && p99 <= total * 1.001, "{p}");
     assert_eq!(count(&p["rate_limited"]), 0, "{p}");
     assert_eq!(count(&p["throttled"]), 0, "{p}");
     assert_eq!(count(&p["retried"]), 0, "{p}");
@@ -106,6 +109,7 @@ async fn bench_with_a_rate_reports_the_waits_and_stays_under_the_origin_limit() 
         .unwrap_or_else(|| panic!("no rate line in:\n{text}"));
     assert!(line.contains("20.0/s configured"), "{line}");
     assert!(line.contains("0 refused past their deadline"), "{line}");
+    assert!(line.contains(", p99 "), "{line}");
     assert!(
         !text.contains("throttled "),
         "nothing was throttled:\n{text}"
@@ -141,6 +145,19 @@ async fn bench_without_a_rate_counts_the_throttles_and_retries_the_origin_sent()
     // Each throttling answer was either sent again or returned as the final answer.
     let final_429 = count(&r["statuses"]["429"]);
     assert_eq!(throttled, count(&p["retried"]) + final_429, "{r}");
+    // By status and by reason: all 429s, as the origin answers.
+    assert_eq!(
+        p["throttled_by_status"],
+        serde_json::json!({ "429": throttled }),
+        "{p}"
+    );
+    let retried = count(&p["retried"]);
+    let by_reason = if retried == 0 {
+        serde_json::json!({})
+    } else {
+        serde_json::json!({ "429": retried })
+    };
+    assert_eq!(p["retried_by_reason"], by_reason, "{p}");
     assert!(count(&p["budget_exhausted"]) <= final_429, "{p}");
     // No rate was configured: the throttles cut the host's rate.
     assert!(p["configured_per_sec"].is_null(), "{p}");

@@ -85,13 +85,19 @@ struct PoliteJson {
     wait_total_ms: f64,
     /// Their mean wait.
     wait_mean_ms: f64,
+    /// The 99th percentile of their waits (none: no request waited).
+    wait_p99_ms: Option<f64>,
     /// Requests refused at once because their slot was past their deadline.
     rate_limited: u64,
     /// Throttling answers received (429, 503, …: `pool.status_retries`), retried ones
     /// included.
     throttled: u64,
+    /// Of those, by status.
+    throttled_by_status: BTreeMap<String, u64>,
     /// Throttled requests sent again after a backoff.
     retried: u64,
+    /// Of those, by the status that caused the retry.
+    retried_by_reason: BTreeMap<String, u64>,
     /// Throttled requests returned as they were because the retry budget was spent.
     budget_exhausted: u64,
     /// Cuts of the rate the throttles caused, and pauses for a `Retry-After`.
@@ -122,6 +128,12 @@ impl PoliteJson {
             out.rate_limited = rate.refused;
             out.rate_cuts = rate.cuts;
             out.rate_pauses = rate.pauses;
+        }
+        // The breakdowns: what the request layer recorded, by label (`tally.rs`).
+        if let Some(tally) = crate::tally::get() {
+            out.throttled_by_status = tally.by_label(pool_http::polite::THROTTLED_TOTAL);
+            out.retried_by_reason = tally.by_label(pool_http::polite::STATUS_RETRIES_TOTAL);
+            out.wait_p99_ms = tally.wait_quantile(0.99).map(|d| d.as_secs_f64() * 1e3);
         }
         out
     }
@@ -367,21 +379,37 @@ fn render_polite(p: &PoliteJson) -> String {
     if p.configured_per_sec.is_some() || p.waits > 0 || p.rate_limited > 0 {
         out.push_str(&format!(
             "  rate           {} configured, {} at the end; {} requests waited {:.1}ms in all \
-             (mean {:.2}ms), {} refused past their deadline\n",
+             (mean {:.2}ms, p99 {:.2}ms), {} refused past their deadline\n",
             per_sec(p.configured_per_sec),
             per_sec(p.current_per_sec),
             p.waits,
             p.wait_total_ms,
             p.wait_mean_ms,
+            p.wait_p99_ms.unwrap_or(0.0),
             p.rate_limited,
         ));
     }
     if p.throttled > 0 || p.retried > 0 || p.budget_exhausted > 0 {
         out.push_str(&format!(
-            "  throttled      {} answers (429/503), {} sent again, {} not (retry budget spent); \
+            "  throttled      {} answers ({}), {} sent again ({}), {} not (retry budget spent); \
              rate cut {} times, paused {} times for Retry-After\n",
-            p.throttled, p.retried, p.budget_exhausted, p.rate_cuts, p.rate_pauses,
+            p.throttled,
+            by_label(&p.throttled_by_status),
+            p.retried,
+            by_label(&p.retried_by_reason),
+            p.budget_exhausted,
+            p.rate_cuts,
+            p.rate_pauses,
         ));
     }
     out
+}
+
+/// `429: 12, 503: 1` (`-` when empty).
+fn by_label(counts: &BTreeMap<String, u64>) -> String {
+    if counts.is_empty() {
+        return "-".to_owned();
+    }
+    let parts: Vec<String> = counts.iter().map(|(k, n)| format!("{k}: {n}")).collect();
+    parts.join(", ")
 }
