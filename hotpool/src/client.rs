@@ -40,6 +40,8 @@ pub(crate) struct Inner {
     pub(crate) decode: Option<DecodeLimits>,
     /// Per-host pacing, adaptation to 429/503 and their retries (`docs/rate-limits.md`).
     pub(crate) polite: Arc<Polite>,
+    /// Whether a host's addresses are dialed in the background when it starts.
+    warm_on_first_use: bool,
 }
 
 /// An HTTP client over hot pools: one pool per host, started on first use (resolved by
@@ -91,6 +93,7 @@ impl Client {
             alt_svc: true,
             idle_host_timeout: DEFAULT_IDLE_HOST_TIMEOUT,
             polite: None,
+            warm_on_first_use: true,
         }
     }
 
@@ -248,7 +251,7 @@ impl Client {
     }
 
     /// The running pool of `key`, started on first use.
-    async fn host(&self, key: &HostKey, url: &str) -> Result<Arc<dyn HostPool>, Error> {
+    pub(crate) async fn host(&self, key: &HostKey, url: &str) -> Result<Arc<dyn HostPool>, Error> {
         let slot = {
             let mut hosts = self.inner.lock_hosts();
             let slot = hosts.entry(key.clone()).or_default();
@@ -298,6 +301,7 @@ impl Client {
     async fn start(&self, key: &HostKey) -> Result<Arc<dyn HostPool>, Error> {
         let cfg = &self.inner.config;
         let mut spec = HostSpec::new(key.host.clone(), Some(key.port), cfg);
+        spec.warm = self.inner.warm_on_first_use;
         if spec.entry.is_none() {
             spec.transport = self.inner.transport;
         }
@@ -502,7 +506,7 @@ async fn sweep(inner: Weak<Inner>) {
 }
 
 /// The pool a URL goes to and the URI sent on it (path and query).
-fn target(uri: &Uri, url: &str) -> Result<(HostKey, Uri), Error> {
+pub(crate) fn target(uri: &Uri, url: &str) -> Result<(HostKey, Uri), Error> {
     let (tls, port) = match uri.scheme_str() {
         Some("https") => (true, 443),
         Some("http") => (false, 80),
@@ -539,6 +543,7 @@ pub struct ClientBuilder {
     alt_svc: bool,
     idle_host_timeout: Duration,
     polite: Option<Polite>,
+    warm_on_first_use: bool,
 }
 
 impl ClientBuilder {
@@ -547,6 +552,14 @@ impl ClientBuilder {
     /// `pool.status_retries`; `docs/rate-limits.md`).
     pub fn polite(mut self, polite: Polite) -> Self {
         self.polite = Some(polite);
+        self
+    }
+
+    /// Whether a host's addresses are all dialed in the background when its first request
+    /// starts it (default true). Off, a host dials only what its requests need, or what
+    /// [`HostHandle::warm_with_progress`](crate::HostHandle::warm_with_progress) dials.
+    pub fn warm_on_first_use(mut self, warm: bool) -> Self {
+        self.warm_on_first_use = warm;
         self
     }
 
@@ -629,6 +642,7 @@ impl ClientBuilder {
                 redirects: self.redirects,
                 decode: self.decode,
                 polite: Arc::new(self.polite.unwrap_or_else(|| self.config.polite())),
+                warm_on_first_use: self.warm_on_first_use,
                 config: self.config,
             }),
         })

@@ -22,7 +22,7 @@ use crate::{Body, Error, Response};
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// One host's running pool, whatever its dialer.
-pub(crate) trait HostPool: Send + Sync {
+pub(crate) trait HostPool: crate::inspect::Inspect {
     /// Sends `request` (its URI: path and query) with the pool's retry policy, through the
     /// egress labelled `via` if given (`None` when the host has no such egress).
     fn send<'a>(
@@ -163,7 +163,7 @@ pub(crate) async fn running<D>(
 where
     D: Dialer<Conn: HttpConnection> + 'static,
 {
-    let stack = HostStack::start(cfg, dialers, spec, true).await?;
+    let stack = HostStack::start(cfg, dialers, spec, spec.warm).await?;
     Ok(Arc::new(Running {
         host: spec.name.clone(),
         stack,

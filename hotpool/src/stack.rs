@@ -25,6 +25,9 @@ pub struct HostSpec {
     pub transport: Transport,
     /// The `[[hosts]]` entry, if any.
     pub entry: Option<HostConfig>,
+    /// Whether a [`Client`](crate::Client) starting the host dials its addresses in the
+    /// background (default true; [`ClientBuilder::warm_on_first_use`](crate::ClientBuilder::warm_on_first_use)).
+    pub warm: bool,
 }
 
 impl HostSpec {
@@ -53,6 +56,7 @@ impl HostSpec {
             port,
             transport,
             entry,
+            warm: true,
         }
     }
 }

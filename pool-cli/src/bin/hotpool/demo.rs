@@ -29,16 +29,16 @@
 //!   HTTP/2 (or QUIC) state, its driver task and its share of the pool's bookkeeping. Kernel
 //!   socket buffers are not heap and are not counted.
 
-use hotpool::ConfigOptions;
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use hotpool::stack::HostSpec;
+use hotpool::{Client, HostHandle};
 use pool_config::Config;
-use pool_core::Target;
-use pool_dial_rustls::{H1Dialer, H2Dialer, HttpsDialer};
 use pool_testkit::{DnsServer, H3Origin, H3OriginOptions, TestCa, WanOptions, WanRelay};
 use serde::Serialize;
 use tokio::runtime::Handle;
@@ -47,7 +47,6 @@ use crate::args::{DemoArgs, DemoProto, Global};
 use crate::latency::{Latencies, fmt_us};
 use crate::progress::WarmBar;
 use crate::report::{fmt_bytes, print_json, table, table_aligned};
-use crate::stack::{HostSpec, Stack};
 use crate::{Error, alloc};
 
 /// The demo's origins as it counts them.
@@ -57,9 +56,6 @@ mod origins;
 #[path = "demo_profile.rs"]
 mod profile;
 use origins::{DemoOrigin, TlsOrigins};
-use pool_core::Dialer;
-use pool_http::http_body_util::BodyExt;
-use pool_http::{HttpConnection, RequestError, RequestOptions};
 
 /// The host the demo's DNS server answers.
 pub const DEMO_HOST: &str = "demo.hotpool.test";
@@ -357,35 +353,7 @@ async fn measure_tls(
 ) -> Result<DemoReport, Error> {
     set_dns(servers, dns_server, &path.dial_ips).await?;
     let cfg = demo_config(global, args, dns_server.addr(), path.port)?;
-    let host = cfg.hosts.first();
-    let config_error = |e: pool_config::ConfigError| Error::new(e.to_string());
-    let tls_error = |e: pool_dial_rustls::ConfigError| Error::new(format!("TLS setup: {e}"));
-    let trust_demo_ca = |trust: &mut pool_dial_rustls::Trust| {
-        trust.extra_ca_certs.push(ca.ca_cert_der().to_vec());
-        trust.webpki_roots = false;
-    };
-    let origin = Arc::clone(origins);
-    let dns = dns_server.addr();
-    match args.proto() {
-        DemoProto::H1 => {
-            let mut options = cfg.h1_options(host).map_err(config_error)?;
-            trust_demo_ca(&mut options.trust);
-            let dialer = H1Dialer::new(options).map_err(tls_error)?;
-            measure(args, &cfg, dialer, origin, dns, path).await
-        }
-        DemoProto::Auto => {
-            let mut options = cfg.https_options(host).map_err(config_error)?;
-            trust_demo_ca(&mut options.tls.trust);
-            let dialer = HttpsDialer::new(options).map_err(tls_error)?;
-            measure(args, &cfg, dialer, origin, dns, path).await
-        }
-        _ => {
-            let mut options = cfg.h2_options(host).map_err(config_error)?;
-            trust_demo_ca(&mut options.tls.trust);
-            let dialer = H2Dialer::new(options).map_err(tls_error)?;
-            measure(args, &cfg, dialer, origin, dns, path).await
-        }
-    }
+    measure(args, cfg, ca, Arc::clone(origins), dns_server.addr(), path).await
 }
 
 /// The HTTP/3 variant of the demo: an [`H3Origin`] instead of the h2 origin, a
@@ -409,14 +377,7 @@ async fn run_h3(
         let path = path.as_ref().map_err(|e| Error::new(e.to_string()))?;
         set_dns(servers, dns_server, &path.dial_ips).await?;
         let cfg = demo_config(global, args, dns_server.addr(), path.port)?;
-        let mut quic = cfg
-            .quic_options(cfg.hosts.first())
-            .map_err(|e| Error::new(e.to_string()))?;
-        quic.trust.extra_ca_certs.push(ca.ca_cert_der().to_vec());
-        quic.trust.webpki_roots = false;
-        let dialer = pool_dial_quic::QuicDialer::new(quic)
-            .map_err(|e| Error::new(format!("QUIC setup: {e}")))?;
-        measure(args, &cfg, dialer, origin.clone(), dns_server.addr(), path).await
+        measure(args, cfg, ca, origin.clone(), dns_server.addr(), path).await
     }
     .await;
     if let Ok(path) = &path {
@@ -438,42 +399,77 @@ async fn set_dns(servers: &Handle, dns: &Arc<DnsServer>, ips: &[IpAddr]) -> Resu
     .map_err(|e| Error::new(format!("demo DNS records: {e}")))
 }
 
-/// Warm-up, hot phase, cold phase, over any transport.
-async fn measure<D: Dialer<Conn: HttpConnection>>(
+/// The demo's CA certificate as a PEM file, for the client's `tls.ca_files`; removed
+/// when dropped.
+struct CaFile(std::path::PathBuf);
+
+impl CaFile {
+    fn write(ca: &TestCa) -> Result<Self, Error> {
+        let path = std::env::temp_dir().join(format!("hotpool-demo-ca-{}.pem", std::process::id()));
+        ca.write_ca_pem(&path)
+            .map_err(|e| Error::new(format!("demo CA file {}: {e}", path.display())))?;
+        Ok(Self(path))
+    }
+}
+
+impl Drop for CaFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Warm-up, hot phase, cold phase, over any transport: a [`Client`] trusting only the
+/// demo's CA (no webpki roots), the demo host's pool inspected through its
+/// [`HostHandle`].
+async fn measure(
     args: &DemoArgs,
-    cfg: &Config,
-    dialer: D,
+    mut cfg: Config,
+    ca: &TestCa,
     origin: Arc<impl DemoOrigin>,
     dns_addr: SocketAddr,
     path: &DemoPath,
 ) -> Result<DemoReport, Error> {
-    let host = HostSpec::parse(DEMO_HOST, cfg)?;
-    let stack = Stack::start(cfg, vec![("direct".to_owned(), dialer)], &host, false).await?;
-    let result = phases(args, &stack, origin, dns_addr, path).await;
-    stack.stop().await;
+    let ca_file = CaFile::write(ca)?;
+    cfg.tls.ca_files = vec![ca_file.0.clone()];
+    cfg.tls.use_webpki_roots = false;
+    let host = HostSpec::parse(DEMO_HOST, &cfg)?;
+    // The demo's origins set no limit: no pacing, no status retries.
+    let client = crate::client::builder(cfg, &host)
+        .polite(hotpool::Polite::new(None, hotpool::StatusRetry::off()))
+        .build()?;
+    let origin_url = crate::client::origin_url(&host, true);
+    let result = async {
+        let handle = client.host_handle(&origin_url).await?;
+        let url = format!("{origin_url}{PATH}");
+        phases(args, &client, &handle, &url, origin, dns_addr, path).await
+    }
+    .await;
+    client.close().await;
     result
 }
 
-async fn phases<D: Dialer<Conn: HttpConnection>>(
+async fn phases(
     args: &DemoArgs,
-    stack: &Stack<D>,
+    client: &Client,
+    handle: &HostHandle,
+    url: &str,
     origin: Arc<impl DemoOrigin>,
     dns_addr: SocketAddr,
     path: &DemoPath,
 ) -> Result<DemoReport, Error> {
     let (addresses, port) = (path.dial_ips.len(), path.port);
-    let pool = &stack.pool;
-    let resolved = pool.addrs(DEMO_HOST);
+    let resolved = handle.addrs();
     if resolved.is_empty() {
         return Err(Error::new(format!("{DEMO_HOST} resolved to no address")));
     }
+    let timeout = client.config().pool.request_timeout;
 
     // Warm-up, measuring the client heap it adds.
     let base = origin.totals();
     let base_per_addr = origin.per_addr();
     let heap_before = alloc::live_bytes();
     let mut bar = WarmBar::new(DEMO_HOST);
-    let warm = pool.warm_with_progress(DEMO_HOST, |p| bar.update(p)).await;
+    let warm = handle.warm_with_progress(|p| bar.update(p)).await;
     // Let the connections' driver tasks settle before measuring.
     tokio::time::sleep(Duration::from_millis(50)).await;
     let heap_after = alloc::live_bytes();
@@ -492,38 +488,25 @@ async fn phases<D: Dialer<Conn: HttpConnection>>(
 
     // Hot phase.
     let (mut hot, errors, hot_elapsed) =
-        hot_phase(pool, args.hot_requests(), args.concurrency, &stack.request).await;
+        hot_phase(client, url, args.hot_requests(), args.concurrency).await;
     let after_hot = origin.totals();
     let per_addr_counts = origin.per_addr();
-    let stats = pool.stats();
-    let conns = pool.connections();
+    let stats = handle.stats();
+    let conns = handle.connections();
 
     // Cold phase: a new connection per request, with the pool's dialer.
     let mut cold = Latencies::with_capacity(args.cold_samples() as usize);
     for i in 0..args.cold_samples() as usize {
-        let target = Target {
-            host: Arc::from(DEMO_HOST),
-            addr: resolved[i % resolved.len()],
-        };
-        let started = Instant::now();
-        let conn = pool
-            .dialer()
-            .dial(&target)
-            .await
-            .map_err(|e| Error::new(format!("cold connect to {}: {e}", target.addr)))?;
-        let request = crate::stack::get_request(PATH)
+        let addr = resolved[i % resolved.len()];
+        let request = hotpool::http::Request::get(PATH)
+            .body(Bytes::new())
             .map_err(|e| Error::new(format!("cold request: {e}")))?;
-        let timeout = stack.request.timeout;
-        let exchange = async {
-            let response = conn.send(request).await?;
-            response.into_body().collect().await
-        };
-        tokio::time::timeout(timeout, exchange)
+        let started = Instant::now();
+        handle
+            .send_fresh(addr, request, timeout)
             .await
-            .unwrap_or(Err(RequestError::Timeout(timeout)))
-            .map_err(|e| Error::new(format!("cold request to {}: {e}", target.addr)))?;
+            .map_err(|e| Error::new(format!("cold request to {addr}: {e}")))?;
         cold.record(started.elapsed());
-        drop(conn);
     }
     let after_cold = origin.totals();
 
@@ -549,7 +532,7 @@ async fn phases<D: Dialer<Conn: HttpConnection>>(
     let hot_s = hot.summary();
     let ratio = |c: u64, h: u64| if h == 0 { 0.0 } else { c as f64 / h as f64 };
     Ok(DemoReport {
-        transport: stack.transport,
+        transport: handle.transport(),
         rtt_ms: path.rtt.map(|d| d.as_secs_f64() * 1e3),
         host: DEMO_HOST,
         port,
@@ -582,28 +565,30 @@ async fn phases<D: Dialer<Conn: HttpConnection>>(
     })
 }
 
-/// `requests` requests through the pool, `concurrency` at a time.
-async fn hot_phase<D: Dialer<Conn: HttpConnection>>(
-    pool: &pool_core::Pool<D>,
+/// `requests` requests of `url` through the client, `concurrency` at a time.
+async fn hot_phase(
+    client: &Client,
+    url: &str,
     requests: u64,
     concurrency: u64,
-    options: &RequestOptions,
 ) -> (Latencies, u64, Duration) {
     let started = Instant::now();
     let mut tasks = tokio::task::JoinSet::new();
     for w in 0..concurrency {
         let share = requests / concurrency + u64::from(w < requests % concurrency);
-        let pool = pool.clone();
-        let options = options.clone();
-        // The demo's origins set no limit: no pacing, no status retries.
-        let direct = pool_http::Polite::new(None, pool_http::StatusRetry::off());
+        let (client, url) = (client.clone(), url.to_owned());
         tasks.spawn(async move {
             let mut lat = Latencies::with_capacity(share as usize);
             let mut errors = 0u64;
             for _ in 0..share {
                 let t = Instant::now();
-                match crate::stack::get(&pool, &direct, DEMO_HOST, PATH, &options).await {
-                    Ok(_) => lat.record(t.elapsed()),
+                let sent = async {
+                    let response = client.get(&url).send().await?;
+                    response.into_body().bytes().await?;
+                    Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+                };
+                match sent.await {
+                    Ok(()) => lat.record(t.elapsed()),
                     Err(e) => {
                         errors += 1;
                         tracing::debug!(error = %e, "demo request failed");

@@ -95,7 +95,7 @@ fn line(engine: String, status: u16, c: &Captured, published: Option<&'static st
 /// `hotpool demo --profile BROWSER`.
 pub async fn run(global: &Global, browser: Browser) -> Result<ExitCode, Error> {
     // The same refusal as `--profile` on the other commands, in a build without boring.
-    crate::stack::use_profile(&mut pool_config::Config::default(), browser)?;
+    crate::client::use_profile(&mut pool_config::Config::default(), browser)?;
     let origin = CaptureOrigin::start(HOST, IP)
         .await
         .map_err(|e| Error::new(format!("capture origin on {IP}: {e}")))?;

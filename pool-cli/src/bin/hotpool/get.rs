@@ -15,9 +15,9 @@ use serde::Serialize;
 
 use crate::args::{GetArgs, Global, Proto};
 use crate::report::print_json;
-use crate::stack::{HostSpec, split_host_port};
 use crate::target::{Url, parse_http_url};
 use crate::{Error, load_config};
+use hotpool::stack::{HostSpec, split_host_port};
 
 /// The `--json` report of `get`.
 #[derive(Debug, Serialize)]
@@ -130,16 +130,7 @@ pub async fn run(global: &Global, args: &GetArgs) -> Result<ExitCode, Error> {
             }
         }
     }
-    if !matches!(
-        host.transport,
-        Transport::H1 | Transport::H2 | Transport::Auto | Transport::H3 | Transport::H2c
-    ) {
-        return Err(Error::new(format!(
-            "transport {:?} of {} is not supported by the CLI (it sends requests over h1, h2, auto or h3)",
-            host.transport.as_str(),
-            host.name
-        )));
-    }
+    crate::client::check_transport(&host)?;
     // `--rtt`: kept until the command ends (dropping it stops the relay).
     let _relay = args.target.wan_relay(&mut cfg, &mut host).await?;
     let target = Target {
@@ -193,13 +184,7 @@ pub async fn run(global: &Global, args: &GetArgs) -> Result<ExitCode, Error> {
 
 /// The URL the client is given: `url` at the port `host` is dialed at.
 fn sent_uri(url: &Url, host: &HostSpec) -> Result<Uri, Error> {
-    let scheme = if url.tls { "https" } else { "http" };
-    let name = if host.name.contains(':') {
-        format!("[{}]", host.name)
-    } else {
-        host.name.clone()
-    };
-    let text = format!("{scheme}://{name}:{}{}", host.port, url.path);
+    let text = format!("{}{}", crate::client::origin_url(host, url.tls), url.path);
     text.parse()
         .map_err(|e| Error::new(format!("{}: not a URL: {e}", url.authority)))
 }

@@ -14,6 +14,7 @@
 mod alloc;
 mod args;
 mod bench;
+mod client;
 mod config_cmd;
 mod demo;
 mod fleet_cmd;
@@ -22,7 +23,7 @@ mod latency;
 mod metrics;
 mod progress;
 mod report;
-mod stack;
+mod tally;
 mod target;
 mod warm;
 
@@ -199,8 +200,8 @@ fn run(cli: Cli) -> Result<ExitCode, Error> {
     result
 }
 
-/// Starts the Prometheus exporter when `--metrics-addr` is given, or `[metrics] enabled`
-/// in the config file.
+/// Installs the metrics recorders: the tally `bench` reports from, and the Prometheus
+/// exporter when `--metrics-addr` is given, or `[metrics] enabled` in the config file.
 fn start_metrics(global: &Global) -> Result<Option<SocketAddr>, Error> {
     let addr = match global.metrics_addr {
         Some(addr) => Some(addr),
@@ -210,10 +211,11 @@ fn start_metrics(global: &Global) -> Result<Option<SocketAddr>, Error> {
         }
         None => None,
     };
-    let Some(addr) = addr else { return Ok(None) };
     let served = metrics::install(addr)?;
-    eprintln!("metrics: serving http://{served}/metrics");
-    Ok(Some(served))
+    if let Some(served) = served {
+        eprintln!("metrics: serving http://{served}/metrics");
+    }
+    Ok(served)
 }
 
 /// [`load_config`] without printing warnings (they are printed when the command loads it).

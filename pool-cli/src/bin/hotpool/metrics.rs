@@ -1,18 +1,29 @@
-//! The Prometheus exporter (metrics-exporter-prometheus) behind `--metrics-addr`.
+//! The process's `metrics` recorders: the Prometheus exporter (metrics-exporter-prometheus)
+//! behind `--metrics-addr`, and always the tally of the polite metrics (`tally.rs`).
 
 use std::net::{SocketAddr, TcpListener};
 
 use metrics_exporter_prometheus::PrometheusBuilder;
+use metrics_util::layers::FanoutBuilder;
 
 use crate::Error;
+use crate::tally::Tally;
 
-/// Installs the Prometheus recorder as the global `metrics` recorder and serves it over
-/// HTTP on `addr` (any path answers). Port 0 is replaced by a free port first, because the
-/// exporter cannot report the port it bound. Returns the address served.
+/// Installs the process's `metrics` recorder: the [`Tally`] of the polite metrics (for
+/// `bench`'s report), and with `prometheus` the Prometheus recorder too, served over HTTP
+/// on that address (any path answers). Port 0 is replaced by a free port first, because
+/// the exporter cannot report the port it bound. Returns the address served.
 ///
 /// Must run inside the tokio runtime the commands use, and before any pool is built
 /// (pool-core resolves its metric handles when a pool is created).
-pub fn install(addr: SocketAddr) -> Result<SocketAddr, Error> {
+pub fn install(prometheus: Option<SocketAddr>) -> Result<Option<SocketAddr>, Error> {
+    let Some(tally) = Tally::new_global() else {
+        return Err(Error::new("internal: metrics installed twice"));
+    };
+    let Some(addr) = prometheus else {
+        metrics::set_global_recorder(tally).map_err(|e| Error::new(format!("metrics: {e}")))?;
+        return Ok(None);
+    };
     let addr = if addr.port() == 0 {
         let probe = TcpListener::bind(addr)
             .map_err(|e| Error::new(format!("metrics: cannot bind {addr}: {e}")))?;
@@ -24,12 +35,22 @@ pub fn install(addr: SocketAddr) -> Result<SocketAddr, Error> {
     } else {
         addr
     };
-    PrometheusBuilder::new()
+    let (recorder, exporter) = PrometheusBuilder::new()
         .with_http_listener(addr)
-        .install()
+        .build()
         .map_err(|e| Error::new(format!("metrics: cannot serve on {addr}: {e}")))?;
+    tokio::spawn(async move {
+        if let Err(e) = exporter.await {
+            tracing::warn!(error = ?e, "metrics: the exporter stopped");
+        }
+    });
+    let both = FanoutBuilder::default()
+        .add_recorder(recorder)
+        .add_recorder(tally)
+        .build();
+    metrics::set_global_recorder(both).map_err(|e| Error::new(format!("metrics: {e}")))?;
     describe();
-    Ok(addr)
+    Ok(Some(addr))
 }
 
 /// HELP texts of the pool's metrics.

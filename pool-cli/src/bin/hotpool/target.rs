@@ -14,7 +14,7 @@ use pool_testkit::{WanOptions, WanRelay};
 
 use crate::Error;
 use crate::args::{Proto, ProxyRotation, TargetArgs};
-use crate::stack::{HostSpec, split_host_port};
+use hotpool::stack::{HostSpec, split_host_port};
 
 /// A parsed `https://host[:port]/path` (or, for `get`, `http://…`) URL.
 #[derive(Debug, PartialEq, Eq)]
@@ -113,7 +113,7 @@ impl TargetArgs {
             cfg.tls.insecure_skip_verify = true;
         }
         if let Some(browser) = self.profile {
-            crate::stack::use_profile(cfg, browser)?;
+            crate::client::use_profile(cfg, browser)?;
         }
         if self.wait_for_host {
             cfg.pool.wait_for_host = true;

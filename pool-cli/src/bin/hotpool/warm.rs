@@ -3,16 +3,14 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use pool_core::Dialer;
 use pool_dns::FamilyStatus;
-use pool_http::HttpConnection;
 use serde::Serialize;
 
 use crate::args::{Global, WarmArgs};
 use crate::progress::{WarmBar, cap_note};
 use crate::report::{print_json, table};
-use crate::stack::{HostSpec, Stack, with_dialer};
 use crate::{Error, load_config};
+use hotpool::stack::HostSpec;
 
 /// The `--json` report of `warm`.
 #[derive(Debug, Serialize)]
@@ -124,28 +122,25 @@ pub async fn run(global: &Global, args: &WarmArgs) -> Result<ExitCode, Error> {
     let mut host = args.target.apply(&mut cfg, &args.host)?;
     // `--rtt`: kept until the command ends (dropping it stops the relay).
     let _relay = args.target.wan_relay(&mut cfg, &mut host).await?;
-    with_dialer!(&cfg, &host, |dialer| warm_with(global, &cfg, dialer, &host)
-        .await)
+    let client = crate::client::for_host(cfg, &host)?;
+    let result = warm_with(global, &client, &host).await;
+    client.close().await;
+    result
 }
 
-async fn warm_with<D: Dialer<Conn: HttpConnection>>(
+async fn warm_with(
     global: &Global,
-    cfg: &pool_config::Config,
-    dialer: hotpool::stack::Dialers<D>,
+    client: &hotpool::Client,
     host: &HostSpec,
 ) -> Result<ExitCode, Error> {
-    let stack = Stack::start(cfg, dialer, host, false).await?;
-    let families = stack
-        .dns
-        .host_status(&host.name)
-        .map(|s| s.families)
-        .unwrap_or_default();
+    let handle = client
+        .host_handle(&crate::client::origin_url(host, true))
+        .await?;
+    let families = handle.dns_families();
     report_families(global, &host.name, &families);
-    let addresses = stack.pool.addrs(&host.name);
+    let addresses = handle.addrs();
     let mut bar = WarmBar::new(&host.name);
-    let report = stack
-        .warm_with_progress(&host.name, |p| bar.update(p))
-        .await;
+    let report = handle.warm_with_progress(|p| bar.update(p)).await;
     let failures = bar.finish(&report);
     let mut per_addr: Vec<AddrConns> = addresses
         .iter()
@@ -159,13 +154,9 @@ async fn warm_with<D: Dialer<Conn: HttpConnection>>(
     // fleet included), so that "nothing to dial" says why.
     let banned = addresses
         .iter()
-        .filter(|a| stack.pool.blacklisted(a.ip()).is_some())
+        .filter(|a| handle.blacklisted(a.ip()))
         .count();
-    for c in stack
-        .egresses
-        .iter()
-        .flat_map(|(_, pool)| pool.connections())
-    {
+    for c in handle.connections() {
         if let Some(row) = per_addr.iter_mut().find(|r| r.address == c.addr) {
             row.connections += 1;
             let protocol = c.protocol.as_str();
@@ -174,11 +165,10 @@ async fn warm_with<D: Dialer<Conn: HttpConnection>>(
             }
         }
     }
-    stack.stop().await;
     let out = WarmJson {
         host: host.name.clone(),
         port: host.port,
-        transport: stack.transport,
+        transport: handle.transport(),
         addresses,
         planned: report.planned,
         allowed_addresses: report.addresses,

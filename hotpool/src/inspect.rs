@@ -1,0 +1,282 @@
+//! Looking into a [`Client`]'s running hosts: [`Client::host_handle`] starts (or finds) a
+//! host's pool and returns a [`HostHandle`] showing its addresses, DNS state, pool
+//! statistics and connections, warming it with per-address progress, and timing a
+//! request on a fresh connection; [`Client::polite`] shows the pacing, throttles and
+//! status retries. What the `hotpool` CLI's `warm`, `bench` and `demo` report.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt as _, Full};
+use pool_core::{ConnInfo, Dialer, PoolOptions, Stats, Target, WarmProgress, WarmReport};
+use pool_dns::FamilyStatus;
+use pool_http::{HttpConnection, Polite, RequestError};
+
+use crate::hosts::{BoxFuture, HostPool, Running};
+use crate::{Client, Error};
+
+/// What a host's running pool shows, whatever its dialer (a supertrait of the client's
+/// `HostPool`).
+pub(crate) trait Inspect: Send + Sync {
+    /// The addresses the host resolved to (or its static list).
+    fn addrs(&self) -> Vec<SocketAddr>;
+    /// Each resolved address family's DNS state (empty for static hosts).
+    fn dns_families(&self) -> Vec<FamilyStatus>;
+    /// The statistics of each egress's pool, labelled (`direct`, or the proxy).
+    fn egress_stats(&self) -> Vec<(String, Stats)>;
+    /// The open connections of every egress.
+    fn connections(&self) -> Vec<ConnInfo>;
+    /// Whether `ip` is on the dynamic blacklist of the first egress's pool.
+    fn blacklisted(&self, ip: IpAddr) -> bool;
+    /// The options the pools run with.
+    fn options(&self) -> &PoolOptions;
+    /// Dials every address without a connection, through every egress, `progress` told
+    /// of each dial.
+    fn warm_with_progress<'a>(
+        &'a self,
+        progress: &'a mut (dyn FnMut(&WarmProgress) + Send),
+    ) -> BoxFuture<'a, WarmReport>;
+    /// `request` on a new connection to `addr`, made with the pool's dialer and closed
+    /// after the body was read: what a client without a pool pays.
+    fn send_fresh(
+        &self,
+        addr: SocketAddr,
+        request: Request<Full<Bytes>>,
+        limit: Duration,
+    ) -> BoxFuture<'_, Result<Response<Bytes>, RequestError>>;
+}
+
+impl<D> Inspect for Running<D>
+where
+    D: Dialer<Conn: HttpConnection> + 'static,
+{
+    fn addrs(&self) -> Vec<SocketAddr> {
+        self.stack.pool.addrs(&self.host)
+    }
+
+    fn dns_families(&self) -> Vec<FamilyStatus> {
+        self.stack
+            .dns
+            .host_status(&self.host)
+            .map(|s| s.families)
+            .unwrap_or_default()
+    }
+
+    fn egress_stats(&self) -> Vec<(String, Stats)> {
+        let egresses = &self.stack.egresses;
+        egresses
+            .iter()
+            .map(|(l, p)| (l.clone(), p.stats()))
+            .collect()
+    }
+
+    fn connections(&self) -> Vec<ConnInfo> {
+        let egresses = &self.stack.egresses;
+        egresses.iter().flat_map(|(_, p)| p.connections()).collect()
+    }
+
+    fn blacklisted(&self, ip: IpAddr) -> bool {
+        self.stack.pool.blacklisted(ip).is_some()
+    }
+
+    fn options(&self) -> &PoolOptions {
+        &self.stack.options
+    }
+
+    fn warm_with_progress<'a>(
+        &'a self,
+        progress: &'a mut (dyn FnMut(&WarmProgress) + Send),
+    ) -> BoxFuture<'a, WarmReport> {
+        Box::pin(self.stack.warm_with_progress(&self.host, progress))
+    }
+
+    fn send_fresh(
+        &self,
+        addr: SocketAddr,
+        request: Request<Full<Bytes>>,
+        limit: Duration,
+    ) -> BoxFuture<'_, Result<Response<Bytes>, RequestError>> {
+        let target = Target {
+            host: Arc::from(self.host.as_str()),
+            addr,
+        };
+        Box::pin(async move {
+            let exchange = async {
+                let dialed = self.stack.pool.dialer().dial(&target).await;
+                let conn = dialed.map_err(|last| pool_core::Error::Dial {
+                    host: target.host.clone(),
+                    last,
+                })?;
+                let (parts, body) = conn.send(request).await?.into_parts();
+                let body = body.collect().await?.to_bytes();
+                // The connection closes here, after its one request.
+                drop(conn);
+                Ok(Response::from_parts(parts, body))
+            };
+            tokio::time::timeout(limit, exchange)
+                .await
+                .unwrap_or(Err(RequestError::Timeout(limit)))
+        })
+    }
+}
+
+/// One running host of a [`Client`] ([`Client::host_handle`]): its pool's state, a
+/// warm-up with progress, a request on a fresh connection. Cheap to clone; it keeps the
+/// host's pool alive but does not keep the host from being stopped when idle (or by
+/// [`Client::close`]).
+#[derive(Clone)]
+pub struct HostHandle {
+    pool: Arc<dyn HostPool>,
+    host: String,
+    port: u16,
+}
+
+impl std::fmt::Debug for HostHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HostHandle")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("transport", &self.pool.transport())
+            .finish_non_exhaustive()
+    }
+}
+
+impl HostHandle {
+    /// The host name.
+    #[must_use]
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The port dialed.
+    #[must_use]
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The transport (`auto`, `h2`, `h1`, `h3`).
+    #[must_use]
+    pub fn transport(&self) -> &'static str {
+        self.pool.transport()
+    }
+
+    /// The addresses the host resolved to (or its static list).
+    #[must_use]
+    pub fn addrs(&self) -> Vec<SocketAddr> {
+        self.pool.addrs()
+    }
+
+    /// Each resolved address family's DNS state (empty for a host with static addresses).
+    #[must_use]
+    pub fn dns_families(&self) -> Vec<FamilyStatus> {
+        self.pool.dns_families()
+    }
+
+    /// The pool's statistics (leases, dials, connections, bans); with several proxies,
+    /// the first egress's ([`HostHandle::egress_stats`] has each).
+    #[must_use]
+    pub fn stats(&self) -> Stats {
+        self.pool
+            .egress_stats()
+            .into_iter()
+            .next()
+            .map(|(_, stats)| stats)
+            .unwrap_or_default()
+    }
+
+    /// Each egress's label (`direct`, or the proxy's `scheme://host:port`) and statistics.
+    #[must_use]
+    pub fn egress_stats(&self) -> Vec<(String, Stats)> {
+        self.pool.egress_stats()
+    }
+
+    /// The open connections, through every egress.
+    #[must_use]
+    pub fn connections(&self) -> Vec<ConnInfo> {
+        self.pool.connections()
+    }
+
+    /// Whether `ip` is on the dynamic blacklist (a ban learnt from the fleet included).
+    #[must_use]
+    pub fn blacklisted(&self, ip: IpAddr) -> bool {
+        self.pool.blacklisted(ip)
+    }
+
+    /// The options the pool runs with (limits resolved for the transport).
+    #[must_use]
+    pub fn options(&self) -> &PoolOptions {
+        self.pool.options()
+    }
+
+    /// Dials every allowed address without a connection (within the limits), through
+    /// every egress, calling `progress` after each dial; the reports summed.
+    pub async fn warm_with_progress(
+        &self,
+        mut progress: impl FnMut(&WarmProgress) + Send,
+    ) -> WarmReport {
+        self.pool.warm_with_progress(&mut progress).await
+    }
+
+    /// Warms the host ([`HostHandle::warm_with_progress`]) within `limit`.
+    ///
+    /// # Errors
+    /// The warm-up did not finish in time ([`RequestError::Timeout`], naming the host).
+    pub async fn wait_warm(&self, limit: Duration) -> Result<WarmReport, Error> {
+        tokio::time::timeout(limit, self.warm_with_progress(|_| {}))
+            .await
+            .map_err(|_| Error::Request {
+                url: self.host.clone(),
+                source: RequestError::Timeout(limit),
+            })
+    }
+
+    /// `request` (its URI: path and query) on a new connection to `addr` made with the
+    /// pool's dialer (same TLS settings, session resumption included), the body read
+    /// whole, the connection closed: a request as a client without a pool sends it. Not
+    /// counted in the pool's statistics.
+    ///
+    /// # Errors
+    /// The dial or the request failed, or took longer than `limit`.
+    pub async fn send_fresh(
+        &self,
+        addr: SocketAddr,
+        request: Request<Bytes>,
+        limit: Duration,
+    ) -> Result<Response<Bytes>, RequestError> {
+        self.pool
+            .send_fresh(addr, request.map(Full::new), limit)
+            .await
+    }
+}
+
+impl Client {
+    /// The running host of `url` (`https://host[:port]`, `http://…`; a path is ignored),
+    /// started if it is not yet (resolved, its helpers running; its addresses dialed in
+    /// the background unless [`ClientBuilder::warm_on_first_use`](crate::ClientBuilder::warm_on_first_use)
+    /// is off).
+    ///
+    /// # Errors
+    /// A URL that cannot be requested, or a host that cannot be set up or resolved.
+    pub async fn host_handle(&self, url: &str) -> Result<HostHandle, Error> {
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|e| Error::url(url, format!("not a URL: {e}")))?;
+        let (key, _) = crate::client::target(&uri, url)?;
+        let pool = self.host(&key, url).await?;
+        Ok(HostHandle {
+            pool,
+            host: key.host,
+            port: key.port,
+        })
+    }
+
+    /// The client's pacing, adaptation and status retries, with their counters
+    /// ([`Polite::stats`]; each host's rate and waits: `polite().rates()`).
+    #[must_use]
+    pub fn polite(&self) -> &Polite {
+        &self.inner.polite
+    }
+}
