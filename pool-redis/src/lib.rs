@@ -37,6 +37,7 @@
 
 mod budget;
 mod metrics;
+mod rate;
 mod status;
 mod url;
 pub mod wire;
@@ -55,6 +56,7 @@ use tokio::sync::mpsc;
 pub use crate::metrics::{
     APPLIED_TOTAL, DROPPED_TOTAL, ERRORS_TOTAL, FleetStats, PUBLISHED_TOTAL, SYNCS_TOTAL,
 };
+pub use crate::rate::{MEMBER_TTL, RedisRates};
 pub use crate::status::{BanEntry, BudgetEntry, FleetStatus, WorkerEntry, status};
 pub use crate::url::{RedisUrl, UrlError};
 
