@@ -14,125 +14,24 @@
 //! seam in `pool-http/src/polite/tests.rs`; the accuracy figure is in `BENCHMARKS.md`
 //! (`cargo xtask bench --only fleetrate`).
 
-use std::net::IpAddr;
+mod rig;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::Request;
-use pool_core::{FleetTokens, Pool, PoolOptions, RateLimit};
-use pool_dial_rustls::{H2Dialer, H2Options, Trust};
-use pool_http::{Empty, HostRates, Polite, RequestOptions, StatusRetry, send_polite};
-use pool_redis::{FleetConfig, RedisRates, RedisUrl};
-use pool_testkit::{H2Origin, H2OriginOptions, RedisServer, TestCa, eventually};
+use pool_core::{FleetTokens, RateLimit};
+use pool_redis::RedisRates;
+use pool_testkit::{RedisServer, TestCa, eventually};
 use tokio::time::Instant;
 
-const HOST: &str = "fleetrate.test";
-const PREFIX: &str = "fleetrate-test:";
+use crate::rig::{HOST, PREFIX, Worker, fleet_config, load, origin, origin_rate};
+
 /// Every wait for an event is bounded by this.
 const WAIT: Duration = Duration::from_secs(20);
 /// The fleet's rate, and how many workers share it.
 const RATE: &str = "150/s";
 const WORKERS: usize = 4;
-/// Requests each worker keeps in flight: far more demand than the rate.
-const CONCURRENCY: usize = 8;
-
-async fn origin(ca: &Arc<TestCa>) -> H2Origin {
-    let ips = [
-        IpAddr::from([127, 0, 0, 151]),
-        IpAddr::from([127, 0, 0, 152]),
-    ];
-    H2Origin::start(H2OriginOptions::new(&ips, &[HOST], ca))
-        .await
-        .unwrap()
-}
-
-fn fleet_config(redis: &RedisServer, worker: &str) -> FleetConfig {
-    let mut cfg = FleetConfig::new(RedisUrl::parse(&redis.url()).unwrap());
-    cfg.prefix = PREFIX.into();
-    cfg.worker = worker.into();
-    cfg
-}
-
-/// One worker of the fleet: its own pool of the origin and its own fleet rate client.
-struct Worker {
-    pool: Arc<Pool<H2Dialer>>,
-    polite: Arc<Polite>,
-    rates: Arc<HostRates>,
-}
-
-async fn worker(origin: &H2Origin, ca: &TestCa, redis: &RedisServer, i: usize) -> Worker {
-    let mut options = H2Options::default();
-    options.tls.trust = Trust {
-        webpki_roots: false,
-        extra_ca_certs: vec![ca.ca_cert_der().to_vec()],
-        ..Trust::default()
-    };
-    options.tls.conn_timeout = Duration::from_secs(5);
-    let pool = Pool::new(H2Dialer::new(options).unwrap(), PoolOptions::default()).unwrap();
-    pool.set_addrs(HOST, origin.socket_addrs());
-    pool.warm(HOST).await;
-    let tokens = RedisRates::new(&fleet_config(redis, &format!("rate-w{i}"))).unwrap();
-    let rates = Arc::new(HostRates::new(None, None).with_fleet(tokens));
-    rates.set_fleet_host(HOST, Some(RATE.parse().unwrap()));
-    let polite = Arc::new(Polite::new(Some(rates.clone()), StatusRetry::off()));
-    Worker {
-        pool: Arc::new(pool),
-        polite,
-        rates,
-    }
-}
-
-/// Requests from every worker, `CONCURRENCY` at a time each, until `done`; the ones that
-/// did not end in a 200 are counted in `failed`.
-fn load(
-    workers: &[Worker],
-    done: &Arc<AtomicBool>,
-    failed: &Arc<AtomicU64>,
-) -> Vec<tokio::task::JoinHandle<()>> {
-    let mut tasks = Vec::new();
-    for w in workers {
-        for _ in 0..CONCURRENCY {
-            let (pool, polite, done, failed) = (
-                w.pool.clone(),
-                w.polite.clone(),
-                done.clone(),
-                failed.clone(),
-            );
-            tasks.push(tokio::spawn(async move {
-                let options = RequestOptions::default();
-                while !done.load(Ordering::SeqCst) {
-                    let request = Request::get(format!("https://{HOST}/item"))
-                        .body(Empty::<Bytes>::new())
-                        .unwrap();
-                    match send_polite(&*pool, &polite, HOST, request, &options).await {
-                        Ok(response) if response.status() == 200 => {
-                            let _ = response.into_body().collect(1 << 16).await;
-                        }
-                        Ok(response) => {
-                            eprintln!("answered {}", response.status());
-                            failed.fetch_add(1, Ordering::SeqCst);
-                        }
-                        Err(e) => {
-                            eprintln!("failed: {e}");
-                            failed.fetch_add(1, Ordering::SeqCst);
-                        }
-                    }
-                }
-            }));
-        }
-    }
-    tasks
-}
-
-/// The rate the origin answered over `window`, requests/s.
-async fn origin_rate(origin: &H2Origin, window: Duration) -> f64 {
-    let (before, start) = (origin.stats().requests, Instant::now());
-    tokio::time::sleep(window).await;
-    let (after, elapsed) = (origin.stats().requests, start.elapsed());
-    (after - before) as f64 / elapsed.as_secs_f64()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_workers_hold_the_fleet_rate_and_go_on_at_their_share_when_redis_is_killed() {
@@ -141,14 +40,14 @@ async fn four_workers_hold_the_fleet_rate_and_go_on_at_their_share_when_redis_is
     let origin = origin(&ca).await;
     let mut workers = Vec::new();
     for i in 0..WORKERS {
-        workers.push(worker(&origin, &ca, &redis, i).await);
+        workers.push(Worker::start(&origin, &ca, &redis.url(), i, RATE.parse().unwrap()).await);
     }
     let (done, failed) = (
         Arc::new(AtomicBool::new(false)),
         Arc::new(AtomicU64::new(0)),
     );
     let tasks = load(&workers, &done, &failed);
-    let stats = |w: &Worker| w.rates.fleet_stats(HOST).unwrap();
+    let stats = Worker::stats;
     eventually("every worker leases and knows the four", WAIT, || {
         workers
             .iter()
@@ -157,7 +56,7 @@ async fn four_workers_hold_the_fleet_rate_and_go_on_at_their_share_when_redis_is
     .await
     .unwrap();
 
-    let rate = origin_rate(&origin, Duration::from_secs(5)).await;
+    let (_, rate) = origin_rate(&origin, Duration::from_secs(5)).await;
     let leases: u64 = workers.iter().map(|w| stats(w).leases).sum();
     let granted: u64 = workers.iter().map(|w| stats(w).granted).sum();
     eprintln!(
@@ -179,7 +78,7 @@ async fn four_workers_hold_the_fleet_rate_and_go_on_at_their_share_when_redis_is
     })
     .await
     .unwrap();
-    let on_share = origin_rate(&origin, Duration::from_secs(3)).await;
+    let (_, on_share) = origin_rate(&origin, Duration::from_secs(3)).await;
     eprintln!("Redis killed: the origin saw {on_share:.1}/s, each worker on {RATE} / {WORKERS}");
     done.store(true, Ordering::SeqCst);
     for task in tasks {
@@ -206,8 +105,8 @@ async fn four_workers_hold_the_fleet_rate_and_go_on_at_their_share_when_redis_is
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leases_of_two_workers_take_consecutive_slots_under_keys_tagged_with_the_host() {
     let redis = RedisServer::start().unwrap();
-    let a = RedisRates::new(&fleet_config(&redis, "lease-a")).unwrap();
-    let b = RedisRates::new(&fleet_config(&redis, "lease-b")).unwrap();
+    let a = RedisRates::new(&fleet_config(&redis.url(), "lease-a")).unwrap();
+    let b = RedisRates::new(&fleet_config(&redis.url(), "lease-b")).unwrap();
     let limit: RateLimit = "100/s".parse().unwrap();
     let first = a.lease(HOST, limit, 10).await.unwrap();
     let started = Instant::now();
