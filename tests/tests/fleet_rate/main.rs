@@ -108,19 +108,20 @@ async fn leases_of_two_workers_take_consecutive_slots_under_keys_tagged_with_the
     let a = RedisRates::new(&fleet_config(&redis.url(), "lease-a")).unwrap();
     let b = RedisRates::new(&fleet_config(&redis.url(), "lease-b")).unwrap();
     let limit: RateLimit = "100/s".parse().unwrap();
-    let first = a.lease(HOST, limit, 10).await.unwrap();
     let started = Instant::now();
+    let first = a.lease(HOST, limit, 10).await.unwrap();
     let second = b.lease(HOST, limit, 10).await.unwrap();
-    let between = started.elapsed();
+    let both = started.elapsed();
     assert_eq!((first.granted, second.granted), (10, 10));
     assert_eq!(first.interval, Duration::from_millis(10));
-    assert!(first.first_in < Duration::from_millis(5), "{first:?}");
-    // b's first slot is the 11th of the fleet: 100 ms after a's first.
+    assert_eq!(first.first_in, Duration::ZERO, "a fresh fleet: at once");
+    // b's first slot is the fleet's 11th, 100 ms after a's first; b asked at most `both`
+    // later (Redis's clock between the two scripts; 1 ms for rounding).
     let expected = Duration::from_millis(100);
     assert!(
-        second.first_in + between + first.first_in >= expected - Duration::from_millis(2)
-            && second.first_in <= expected,
-        "{second:?} after {between:?}"
+        second.first_in <= expected
+            && second.first_in + both + Duration::from_millis(1) >= expected,
+        "{second:?}, both leases within {both:?}"
     );
     assert_eq!(second.workers, 2, "both workers registered");
     let mut conn = redis::Client::open(redis.url())
@@ -161,5 +162,7 @@ async fn a_fleet_rate_in_the_config_leases_from_the_fleet_backend() {
     rates.acquire(HOST, deadline).await.unwrap();
     let stats = rates.fleet_stats(HOST).unwrap();
     assert_eq!(stats.configured, 150.0);
-    assert_eq!((stats.leases, stats.granted), (1, 1), "{stats:?}");
+    // The one slot leased and spent (the next batch may already be leased behind it).
+    assert_eq!(stats.granted, 1, "{stats:?}");
+    assert!(stats.leases >= 1 && stats.failures == 0, "{stats:?}");
 }
