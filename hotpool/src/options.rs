@@ -173,7 +173,9 @@ pub trait ConfigOptions {
     /// The request layer's politeness (`docs/rate-limits.md`): `pool.rate_limit` for every
     /// host without its own `[[hosts]] rate_limit`, adapted on 429/503 when
     /// `pool.adaptive_rate`, throttled idempotent requests sent again when
-    /// `pool.status_retries`.
+    /// `pool.status_retries`. A host's `fleet_rate_limit` holds for the whole `[fleet]`
+    /// (tokens leased from Redis, `pool_redis::RedisRates`); without a fleet backend it
+    /// is not enforced (a warning says so).
     fn polite(&self) -> pool_http::Polite {
         let cfg = self.config();
         let adaptation = cfg.pool.adaptive_rate.then(pool_core::Adaptation::default);
@@ -182,11 +184,29 @@ pub trait ConfigOptions {
             .hosts
             .iter()
             .filter_map(|h| Some((&h.name, h.rate_limit?.0)));
-        let paced = default.is_some() || adaptation.is_some() || own.clone().next().is_some();
+        let fleet_own = cfg
+            .hosts
+            .iter()
+            .filter_map(|h| Some((&h.name, h.fleet_rate_limit?.0)));
+        let paced = default.is_some()
+            || adaptation.is_some()
+            || own.clone().next().is_some()
+            || fleet_own.clone().next().is_some();
         let rates = paced.then(|| {
-            let rates = pool_http::HostRates::new(default, adaptation);
+            let mut rates = pool_http::HostRates::new(default, adaptation);
+            if fleet_own.clone().next().is_some() {
+                match self.fleet_rates() {
+                    Some(tokens) => rates = rates.with_fleet(tokens),
+                    None => tracing::warn!(
+                        "[[hosts]] fleet_rate_limit needs a [fleet] backend: not enforced"
+                    ),
+                }
+            }
             for (host, rate) in own {
                 rates.set_host(host, Some(rate));
+            }
+            for (host, rate) in fleet_own {
+                rates.set_fleet_host(host, Some(rate));
             }
             std::sync::Arc::new(rates)
         });
@@ -276,6 +296,21 @@ pub trait ConfigOptions {
             },
             ..defaults
         })
+    }
+
+    /// The fleet-wide rates' backend (`[[hosts]] fleet_rate_limit`): `[fleet]`'s Redis,
+    /// under its prefix; `None` without one (or without the `redis` feature).
+    fn fleet_rates(&self) -> Option<std::sync::Arc<dyn pool_core::FleetTokens>> {
+        #[cfg(feature = "redis")]
+        match self
+            .fleet_config()?
+            .map(|cfg| pool_redis::RedisRates::new(&cfg))
+        {
+            Ok(Ok(rates)) => return Some(rates),
+            Ok(Err(e)) => tracing::warn!("fleet rates: {e}"),
+            Err(e) => tracing::warn!("fleet rates: {e}"),
+        }
+        None
     }
 
     /// The `pool-redis` configuration of `[fleet]`, `None` when `backend = "none"`

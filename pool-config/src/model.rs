@@ -187,6 +187,8 @@ section! {
             "this host's proxies instead of [egress] proxies ([] = direct)";
         #[serde(skip_serializing_if = "Option::is_none")] rate_limit: Option<Rate> = (optional "\"150/s\""),
             "this host's request rate instead of pool.rate_limit";
+        #[serde(skip_serializing_if = "Option::is_none")] fleet_rate_limit: Option<Rate> = (optional "\"150/s\""),
+            "request rate of every worker of the [fleet] together";
     }
 }
 

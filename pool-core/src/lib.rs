@@ -78,7 +78,9 @@ pub use ip_range::{IpRange, IpRangeError};
 pub use memory::{FixedMemory, MemorySource, ProcessMemory};
 pub use options::{OptionsError, Placement, PoolOptions};
 pub use rate::{
-    Adaptation, Decision, Feedback, HostRate, RateError, RateLimit, RateLimitError, RateStats,
+    Adaptation, Decision, Feedback, FleetAccount, FleetRateSettings, FleetRateStats, FleetStep,
+    FleetTokens, FleetTokensError, HostRate, RateError, RateLimit, RateLimitError, RateStats,
+    TokenGrant,
 };
 #[cfg(not(hotpool_shuttle))]
 pub use shell::{EgressLease, EgressRotation, EgressSet, EgressState};

@@ -26,8 +26,14 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+mod fleet;
 #[cfg(test)]
 mod tests;
+
+pub use fleet::{
+    FleetAccount, FleetRateSettings, FleetRateStats, FleetStep, FleetTokens, FleetTokensError,
+    TokenGrant,
+};
 
 /// A request rate: `requests` per `per`, with bursts of up to `burst` requests back to back
 /// (default 1: evenly spaced). Parsed from `"150/s"`, `"600/m"`, `"5/h"` (also `sec`,
@@ -310,8 +316,9 @@ fn interval_of(per_sec: f64) -> Duration {
 }
 
 /// Requests counted over the last one or two seconds, for the rate a host with no
-/// configured rate was actually sent (where adaptation starts from).
-#[derive(Clone, Copy, Debug)]
+/// configured rate was actually sent (where adaptation starts from), or a worker's recent
+/// grants of a fleet rate (its batch size).
+#[derive(Clone, Copy, Debug, Default)]
 struct Observed {
     start: Option<Instant>,
     current: u64,

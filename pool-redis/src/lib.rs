@@ -42,6 +42,7 @@
 mod budget;
 mod conn;
 mod metrics;
+mod rate;
 mod status;
 mod url;
 pub mod wire;
@@ -62,6 +63,7 @@ pub use crate::conn::FleetMode;
 pub use crate::metrics::{
     APPLIED_TOTAL, DROPPED_TOTAL, ERRORS_TOTAL, FleetStats, PUBLISHED_TOTAL, SYNCS_TOTAL,
 };
+pub use crate::rate::{MEMBER_TTL, RedisRates};
 pub use crate::status::{BanEntry, BudgetEntry, FleetStatus, WorkerEntry, status, status_of};
 pub use crate::url::{RedisUrl, UrlError};
 

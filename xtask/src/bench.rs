@@ -10,8 +10,10 @@
 //!
 //! - the real-path bench (`hotpool-tests`: `realpath`, see `bench_realpath.rs`) and the
 //!   proxies bench (`hotpool-tests`: `proxy`, see `bench_proxy.rs`) run in their own
-//!   `cargo bench` invocations; `--only realpath` or `--only proxy` runs one alone and
-//!   splices its section into the existing report (`bench_splice.rs`).
+//!   `cargo bench` invocations, as does the fleet rate bench (`hotpool-tests`:
+//!   `fleet_rate`, see `bench_fleet_rate.rs`); `--only realpath`, `--only proxy` or
+//!   `--only fleetrate` runs one alone and splices its section into the existing report
+//!   (`bench_splice.rs`).
 //!
 //! `--quick` uses short criterion warm-up/measurement times and smaller sizes: a smoke
 //! run of under two minutes once built. Everything from the `## Profiling notes` heading
@@ -46,6 +48,10 @@ mod realpath;
 /// Section 12: requests and dials through proxies vs direct; `--only proxy`.
 #[path = "bench_proxy.rs"]
 mod proxy;
+
+/// Section 13: fleet rate accuracy with four workers; `--only fleetrate`.
+#[path = "bench_fleet_rate.rs"]
+mod fleet_rate;
 
 /// `--only NAME`: one section re-run alone and spliced into the report.
 #[path = "bench_splice.rs"]
@@ -118,7 +124,7 @@ const TARGETS: &[Target] = &[
     },
 ];
 
-/// Runs the command with its arguments (`--quick`, `--no-write`, `--only realpath|proxy`).
+/// Runs the command with its arguments (`--quick`, `--no-write`, `--only realpath|proxy|fleetrate`).
 pub fn run(args: &[String]) -> Result<(), String> {
     let mut quick = false;
     let mut write = true;
@@ -131,7 +137,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "--only" => only = args.next().map(String::as_str),
             other => {
                 return Err(format!(
-                    "bench: unknown argument `{other}` (expected --quick, --no-write, --only realpath|proxy)"
+                    "bench: unknown argument `{other}` (expected --quick, --no-write, --only realpath|proxy|fleetrate)"
                 ));
             }
         }
@@ -144,9 +150,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
             return splice::run_only(&root, quick, write, &realpath::ALONE);
         }
         Some("proxy") => return splice::run_only(&root, quick, write, &proxy::ALONE),
+        Some("fleetrate") => {
+            let _ = fleet::ensure_redis();
+            return splice::run_only(&root, quick, write, &fleet_rate::ALONE);
+        }
         Some(other) => {
             return Err(format!(
-                "bench: --only {other}: only `realpath` and `proxy` run alone"
+                "bench: --only {other}: only `realpath`, `proxy` and `fleetrate` run alone"
             ));
         }
     }
@@ -206,7 +216,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             t.elapsed().as_secs_f64(),
         ));
     }
-    for args in [&realpath::ARGS, &proxy::ARGS] {
+    for args in [&realpath::ARGS, &proxy::ARGS, &fleet_rate::ARGS] {
         let t = Instant::now();
         cargo_env(&root, args, &env)?;
         commands.push((
@@ -704,6 +714,7 @@ fn render(root: &Path, f: &Figures, run: &Run) -> String {
     protocols::engines::render(&mut out, f, 10);
     realpath::render(&mut out, f, realpath::SECTION, &mut summary);
     proxy::render(&mut out, f, proxy::SECTION, &mut summary);
+    fleet_rate::render(&mut out, f, fleet_rate::SECTION, &mut summary);
 
     // Summary, placed after the header.
     let mut head = String::from("## Targets at a glance\n\n| target | result |\n|---|---|\n");

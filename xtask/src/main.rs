@@ -6,8 +6,9 @@
 //! - `cargo xtask test`: the workspace tests only (`cargo test --workspace`).
 //! - `cargo xtask floors`: checks `Cargo.lock` against `security-floors.txt`.
 //! - `cargo xtask layers`: no dependency edge points up the floors (`cargo metadata`).
-//! - `cargo xtask bench [--quick] [--only realpath|proxy]`: runs the benchmarks and rewrites
-//!   `BENCHMARKS.md` (`--only realpath`, `--only proxy`: that section alone, spliced in).
+//! - `cargo xtask bench [--quick] [--only realpath|proxy|fleetrate]`: runs the benchmarks and
+//!   rewrites `BENCHMARKS.md` (`--only realpath`, `--only proxy`, `--only fleetrate`: that
+//!   section alone, spliced in).
 //! - `cargo xtask soak --secs N`: bounded mixed load with injected faults (not in CI).
 //! - `cargo xtask fuzz [--secs N]`: the config-parser fuzz targets (not in CI).
 //! - `cargo xtask deny`: cargo-deny (licenses, bans, sources).
@@ -56,7 +57,7 @@ const USAGE: &str = "usage: cargo xtask <command>
   shuttle  clippy + the model check of the real pool (--cfg hotpool_shuttle, target/shuttle)
   floors check Cargo.lock against security-floors.txt
   layers check that no dependency edge points up (cargo metadata)
-  bench  [--quick] [--only realpath|proxy] run the benchmarks, rewrite BENCHMARKS.md
+  bench  [--quick] [--only realpath|proxy|fleetrate] run the benchmarks, rewrite BENCHMARKS.md
   soak   [--secs N] [--proto h1|h2|h3|auto|all]  bounded mixed load with injected faults, every protocol
   fuzz   [--secs N] fuzz the config parser (needs cargo-fuzz, nightly)
   deny   cargo-deny: licenses, bans, sources";
