@@ -15,7 +15,8 @@ use tokio::time::Instant;
 use crate::altsvc::{AltSvcCache, AltSvcStats, AltSvcStatus, Origin, Route};
 use crate::error::NOT_ABSOLUTE;
 use crate::hosts::{
-    self, DEFAULT_IDLE_HOST_TIMEOUT, HostInfo, HostKey, HostPool, HostSlot, copy, running, send_on,
+    self, DEFAULT_IDLE_HOST_TIMEOUT, HostInfo, HostKey, HostPool, HostSlot, StartWith, WarmPolicy,
+    copy, running, send_on,
 };
 use crate::request::{Choices, RequestBuilder};
 use crate::stack::{self, HostSpec};
@@ -34,6 +35,8 @@ pub(crate) struct Inner {
     idle_host_timeout: Duration,
     /// Whether the idle-host sweeper runs.
     sweeper: AtomicBool,
+    /// How hosts' addresses are dialed when they start.
+    warm: WarmPolicy,
     /// Which redirects are followed.
     pub(crate) redirects: RedirectPolicy,
     /// How response bodies are decoded (`None`: not at all, no `Accept-Encoding` sent).
@@ -91,6 +94,7 @@ impl Client {
             alt_svc: true,
             idle_host_timeout: DEFAULT_IDLE_HOST_TIMEOUT,
             polite: None,
+            warm: WarmPolicy::AllAddresses,
         }
     }
 
@@ -226,7 +230,7 @@ impl Client {
         tokio::spawn(async move {
             let key = alt_key(&origin, port);
             let ok = match client.host(&key, &url).await {
-                Ok(h3) => h3.warm().await,
+                Ok(h3) => h3.warm(client.inner.warm == WarmPolicy::AllAddresses).await,
                 Err(e) => {
                     tracing::info!(url, error = %e, "HTTP/3 from Alt-Svc did not start");
                     false
@@ -297,6 +301,13 @@ impl Client {
     /// Starts the pool of `key`: its `[[hosts]]` entry or the client's transport.
     async fn start(&self, key: &HostKey) -> Result<Arc<dyn HostPool>, Error> {
         let cfg = &self.inner.config;
+        let with = StartWith {
+            cfg,
+            polite: &self.inner.polite,
+            warm: self.inner.warm,
+        };
+        // The URL's port wins over the entry's (`docs/client.md`); the entry's other
+        // settings apply on every port of its host.
         let mut spec = HostSpec::new(key.host.clone(), Some(key.port), cfg);
         if spec.entry.is_none() {
             spec.transport = self.inner.transport;
@@ -308,26 +319,12 @@ impl Client {
             if let Some(entry) = &mut spec.entry {
                 (entry.port, entry.transport, entry.alpn) = (key.port, Transport::H3, None);
             }
-            return running(
-                cfg,
-                stack::quic_dialers(cfg, &spec)?,
-                &spec,
-                false,
-                &self.inner.polite,
-            )
-            .await;
+            return running(&with, stack::quic_dialers(cfg, &spec)?, &spec, false).await;
         }
         let alt_svc = key.tls && alt_svc_applies(cfg, &spec)?;
         if !key.tls {
             // `http://`: HTTP/1.1 over TCP, or h2c for a `[[hosts]]` entry with `h2`.
-            return running(
-                cfg,
-                stack::plain_dialers(cfg, &spec)?,
-                &spec,
-                false,
-                &self.inner.polite,
-            )
-            .await;
+            return running(&with, stack::plain_dialers(cfg, &spec)?, &spec, false).await;
         }
         #[cfg(feature = "boring")]
         if stack::uses_boring(cfg)
@@ -336,52 +333,19 @@ impl Client {
                 Transport::H2 | Transport::H2c | Transport::H1 | Transport::Auto
             )
         {
-            return running(
-                cfg,
-                stack::boring_dialers(cfg, &spec)?,
-                &spec,
-                false,
-                &self.inner.polite,
-            )
-            .await;
+            return running(&with, stack::boring_dialers(cfg, &spec)?, &spec, false).await;
         }
         match spec.transport {
             // `h2c` names HTTP/2 for `http://` URLs; over TLS it is `h2`.
             Transport::H2 | Transport::H2c => {
-                running(
-                    cfg,
-                    stack::h2_dialers(cfg, &spec)?,
-                    &spec,
-                    false,
-                    &self.inner.polite,
-                )
-                .await
+                running(&with, stack::h2_dialers(cfg, &spec)?, &spec, false).await
             }
-            Transport::H1 => {
-                running(
-                    cfg,
-                    stack::h1_dialers(cfg, &spec)?,
-                    &spec,
-                    false,
-                    &self.inner.polite,
-                )
-                .await
-            }
+            Transport::H1 => running(&with, stack::h1_dialers(cfg, &spec)?, &spec, false).await,
             Transport::Auto => {
-                let dialers = stack::https_dialers(cfg, &spec)?;
-                running(cfg, dialers, &spec, alt_svc, &self.inner.polite).await
+                running(&with, stack::https_dialers(cfg, &spec)?, &spec, alt_svc).await
             }
             #[cfg(feature = "h3")]
-            Transport::H3 => {
-                running(
-                    cfg,
-                    stack::quic_dialers(cfg, &spec)?,
-                    &spec,
-                    false,
-                    &self.inner.polite,
-                )
-                .await
-            }
+            Transport::H3 => running(&with, stack::quic_dialers(cfg, &spec)?, &spec, false).await,
             #[cfg(not(feature = "h3"))]
             Transport::H3 => Err(Error::setup(
                 &spec.name,
@@ -391,6 +355,42 @@ impl Client {
                 &spec.name,
                 "transport \"tls\" carries no HTTP: use h2, h1, auto or h3",
             )),
+        }
+    }
+
+    /// Starts every `[[hosts]]` entry in the background (`https://name:port`, or
+    /// `http://` for an `h2c` entry) and warms it; a failure is logged, and the host's
+    /// first request tries again. Needs a tokio runtime: built outside one, the entries
+    /// start on first use.
+    fn warm_configured_hosts(&self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            if !self.inner.config.hosts.is_empty() {
+                tracing::debug!("client built outside a tokio runtime: [[hosts]] start on first use");
+            }
+            return;
+        };
+        for entry in &self.inner.config.hosts {
+            let key = HostKey {
+                tls: entry.transport != Transport::H2c,
+                host: entry.name.to_ascii_lowercase(),
+                port: entry.port,
+                alt_of: None,
+            };
+            let scheme = if key.tls { "https" } else { "http" };
+            let url = format!("{scheme}://{}:{}/", entry.name, entry.port);
+            let client = self.clone();
+            runtime.spawn(async move {
+                match client.host(&key, &url).await {
+                    Ok(pool) => {
+                        if !pool.warm(true).await {
+                            tracing::info!(url, "[[hosts]] entry started, no connection yet");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::info!(url, error = %e, "[[hosts]] entry did not start: tried again on first use");
+                    }
+                }
+            });
         }
     }
 
@@ -531,6 +531,7 @@ pub struct ClientBuilder {
     alt_svc: bool,
     idle_host_timeout: Duration,
     polite: Option<Polite>,
+    warm: WarmPolicy,
 }
 
 impl ClientBuilder {
@@ -553,6 +554,15 @@ impl ClientBuilder {
     /// [`DEFAULT_IDLE_HOST_TIMEOUT`], 10 minutes); the next request starts it again.
     pub fn idle_host_timeout(mut self, timeout: Duration) -> Self {
         self.idle_host_timeout = timeout;
+        self
+    }
+
+    /// How a host's addresses are dialed when it starts: every one in the background
+    /// ([`WarmPolicy::AllAddresses`], the default; configured `[[hosts]]` warmed when the
+    /// client is built), or only what a request needs ([`WarmPolicy::OnDemand`]: one-shot
+    /// use, nothing dialed in the background).
+    pub fn warm(mut self, policy: WarmPolicy) -> Self {
+        self.warm = policy;
         self
     }
 
@@ -604,13 +614,15 @@ impl ClientBuilder {
         self
     }
 
-    /// The client.
+    /// The client. With [`WarmPolicy::AllAddresses`] (the default) and a tokio runtime,
+    /// every `[[hosts]]` entry starts and warms in the background now (a failure is
+    /// logged and tried again on the host's first request; it never fails the build).
     ///
     /// # Errors
     /// A configuration changed in code that its checks refuse ([`Error::Config`]).
     pub fn build(mut self) -> Result<Client, Error> {
         self.config.validate()?;
-        Ok(Client {
+        let client = Client {
             inner: Arc::new(Inner {
                 transport: self.transport,
                 hosts: Mutex::new(HashMap::new()),
@@ -621,8 +633,13 @@ impl ClientBuilder {
                 redirects: self.redirects,
                 decode: self.decode,
                 polite: Arc::new(self.polite.unwrap_or_else(|| self.config.polite())),
+                warm: self.warm,
                 config: self.config,
             }),
-        })
+        };
+        if client.inner.warm == WarmPolicy::AllAddresses {
+            client.warm_configured_hosts();
+        }
+        Ok(client)
     }
 }

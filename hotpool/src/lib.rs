@@ -37,7 +37,7 @@ pub use altsvc::{AltSvcStats, AltSvcStatus};
 pub use body::Body;
 pub use client::{Client, ClientBuilder};
 pub use error::Error;
-pub use hosts::{DEFAULT_IDLE_HOST_TIMEOUT, HostInfo};
+pub use hosts::{DEFAULT_IDLE_HOST_TIMEOUT, HostInfo, WarmPolicy};
 pub use options::ConfigOptions;
 pub use pool_config::{Config, ConfigError, Transport};
 pub use pool_core::RateLimit;
