@@ -37,6 +37,9 @@ pub(crate) struct Inner {
     sweeper: AtomicBool,
     /// How hosts' addresses are dialed when they start.
     warm: WarmPolicy,
+    /// The cookie jar, when the client keeps cookies.
+    #[cfg(feature = "cookies")]
+    pub(crate) cookies: Option<crate::cookies::Jar>,
     /// Which redirects are followed.
     pub(crate) redirects: RedirectPolicy,
     /// How response bodies are decoded (`None`: not at all, no `Accept-Encoding` sent).
@@ -95,6 +98,8 @@ impl Client {
             idle_host_timeout: DEFAULT_IDLE_HOST_TIMEOUT,
             polite: None,
             warm: WarmPolicy::AllAddresses,
+            #[cfg(feature = "cookies")]
+            cookies: false,
         }
     }
 
@@ -278,6 +283,16 @@ impl Client {
         }
     }
 
+    /// The `Cookie` field the client would send to `url` now (`None`: no cookie matches,
+    /// the client keeps no cookies, or `url` is not an absolute URL).
+    #[cfg(feature = "cookies")]
+    #[must_use]
+    pub fn cookies_for(&self, url: &str) -> Option<http::HeaderValue> {
+        let jar = self.inner.cookies.as_ref()?;
+        let uri: Uri = url.parse().ok()?;
+        jar.header_for(&crate::cookies::to_url(&uri)?)
+    }
+
     /// The running hosts: transport, and for how long each was not used.
     pub fn hosts(&self) -> Vec<HostInfo> {
         hosts::infos(&self.inner.lock_hosts())
@@ -365,7 +380,9 @@ impl Client {
     fn warm_configured_hosts(&self) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             if !self.inner.config.hosts.is_empty() {
-                tracing::debug!("client built outside a tokio runtime: [[hosts]] start on first use");
+                tracing::debug!(
+                    "client built outside a tokio runtime: [[hosts]] start on first use"
+                );
             }
             return;
         };
@@ -532,6 +549,8 @@ pub struct ClientBuilder {
     idle_host_timeout: Duration,
     polite: Option<Polite>,
     warm: WarmPolicy,
+    #[cfg(feature = "cookies")]
+    cookies: bool,
 }
 
 impl ClientBuilder {
@@ -563,6 +582,17 @@ impl ClientBuilder {
     /// use, nothing dialed in the background).
     pub fn warm(mut self, policy: WarmPolicy) -> Self {
         self.warm = policy;
+        self
+    }
+
+    /// Whether the client keeps cookies (default false; feature `cookies`): every
+    /// response's `Set-Cookie` stored by RFC 6265's rules, and the matching cookies sent
+    /// as one `Cookie` field on later requests and redirect hops, unless a request sets
+    /// its own. With a browser profile (`[tls] engine = "boring"`) the field takes the
+    /// profile's place in the header order, like every other header.
+    #[cfg(feature = "cookies")]
+    pub fn cookie_store(mut self, enabled: bool) -> Self {
+        self.cookies = enabled;
         self
     }
 
@@ -634,6 +664,8 @@ impl ClientBuilder {
                 decode: self.decode,
                 polite: Arc::new(self.polite.unwrap_or_else(|| self.config.polite())),
                 warm: self.warm,
+                #[cfg(feature = "cookies")]
+                cookies: self.cookies.then(crate::cookies::Jar::default),
                 config: self.config,
             }),
         };

@@ -26,6 +26,8 @@
 mod altsvc;
 mod body;
 mod client;
+#[cfg(feature = "cookies")]
+mod cookies;
 mod error;
 mod hosts;
 mod options;

@@ -127,7 +127,11 @@ async fn a_client_reaches_h1_h2_and_h3_hosts_with_no_per_host_setup() {
         version_of(&client, &format!("{three}/")).await,
         Version::HTTP_3
     );
-    assert_eq!(h3.stats().requests, before + 1, "served by the HTTP/3 origin");
+    assert_eq!(
+        h3.stats().requests,
+        before + 1,
+        "served by the HTTP/3 origin"
+    );
     // The other hosts stay where they were.
     assert_eq!(version_of(&client, &one).await, Version::HTTP_11);
     assert_eq!(version_of(&client, &two).await, Version::HTTP_2);
@@ -173,7 +177,11 @@ async fn configured_hosts_are_warm_before_their_first_request() {
     // The first request finds a connection: no new handshake.
     let url = format!("https://{name}:{}/", origin.port());
     assert_eq!(version_of(&client, &url).await, Version::HTTP_2);
-    assert_eq!(origin.stats().handshakes, warmed, "the first request dialed");
+    assert_eq!(
+        origin.stats().handshakes,
+        warmed,
+        "the first request dialed"
+    );
 
     // The unresolved entry starts on its first request once DNS has it.
     base.dns.set_addrs(&late, &addrs, 60).await.unwrap();
