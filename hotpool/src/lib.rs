@@ -18,8 +18,11 @@
 //! pieces are re-exported for a user who needs one ([`HostStack`] runs one host's pool;
 //! [`ConfigOptions`] builds each crate's options from a [`Config`]).
 //!
-//! Features: `h3` (default: HTTP/3 over QUIC), `redis` (the fleet backend), `boring`
-//! (BoringSSL browser profiles; builds BoringSSL from source).
+//! Features: `h3` (default: HTTP/3 over QUIC), `dns` (default: hickory resolution with
+//! the config's name servers, DoT and DoH; without it the system's resolver), `health`
+//! (default: health checks of idle connections), `cookies` (a cookie jar per client),
+//! `redis` (the fleet backend), `boring` (BoringSSL browser profiles; builds BoringSSL
+//! from source).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -31,6 +34,7 @@ mod cookies;
 mod error;
 mod hosts;
 mod options;
+mod parts;
 mod request;
 mod service;
 pub mod stack;
@@ -41,6 +45,8 @@ pub use client::{Client, ClientBuilder};
 pub use error::Error;
 pub use hosts::{DEFAULT_IDLE_HOST_TIMEOUT, HostInfo, WarmPolicy};
 pub use options::ConfigOptions;
+#[cfg(not(feature = "dns"))]
+pub use parts::{ResolveError as SystemResolveError, SystemResolver};
 pub use pool_config::{Config, ConfigError, Transport};
 pub use pool_core::RateLimit;
 pub use pool_http::{

@@ -6,10 +6,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(not(all(feature = "dns", feature = "health")))]
+use crate::parts::PartOptions;
+use crate::parts::{DnsRefresher, HealthChecker, RequestProbe, TransportProbe};
 use pool_config::{Config, HostConfig, Transport};
 use pool_core::{Dialer, EgressSet, GetOptions, Lease, LeaseSource, Pool, PoolOptions};
-use pool_dns::DnsRefresher;
-use pool_health::{HealthChecker, RequestProbe, TransportProbe};
 use pool_http::{HttpConnection, RequestOptions, Validation};
 
 use crate::{ConfigOptions, Error};
