@@ -374,7 +374,7 @@ impl Client {
     }
 
     /// Starts every `[[hosts]]` entry in the background (`https://name:port`, or
-    /// `http://` for an `h2c` entry) and warms it; a failure is logged, and the host's
+    /// `http://` for an `h2c` entry), which warms its addresses; a failure is logged, and the host's
     /// first request tries again. Needs a tokio runtime: built outside one, the entries
     /// start on first use.
     fn warm_configured_hosts(&self) {
@@ -396,16 +396,11 @@ impl Client {
             let scheme = if key.tls { "https" } else { "http" };
             let url = format!("{scheme}://{}:{}/", entry.name, entry.port);
             let client = self.clone();
+            // The start warms every address (the DNS refresh's warming of new addresses):
+            // a second warm-up here would race it and dial some twice.
             runtime.spawn(async move {
-                match client.host(&key, &url).await {
-                    Ok(pool) => {
-                        if !pool.warm(true).await {
-                            tracing::info!(url, "[[hosts]] entry started, no connection yet");
-                        }
-                    }
-                    Err(e) => {
-                        tracing::info!(url, error = %e, "[[hosts]] entry did not start: tried again on first use");
-                    }
+                if let Err(e) = client.host(&key, &url).await {
+                    tracing::info!(url, error = %e, "[[hosts]] entry did not start: tried again on first use");
                 }
             });
         }
