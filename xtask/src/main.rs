@@ -80,7 +80,9 @@ fn ci() -> Result<(), String> {
 
 /// The `hotpool` crate's optional parts, which the workspace run builds with its default
 /// features only: built without `dns` or `health` (`cargo check`, the library alone), and
-/// the tests of the `cookies` feature and of the system resolver (`dns` off).
+/// the tests of the `cookies` feature (with `boring`, as BoringSSL is built for the boring
+/// step anyway: the jar's field in a browser profile's order) and of the system resolver
+/// (`dns` off).
 fn hotpool_features() -> Result<(), String> {
     for features in ["", "dns", "health", "h3,cookies"] {
         cargo(&[
@@ -97,10 +99,12 @@ fn hotpool_features() -> Result<(), String> {
         "-p",
         "hotpool",
         "--features",
-        "cookies",
+        "cookies,boring",
         "--lib",
         "--test",
         "cookies",
+        "--test",
+        "cookies_profile",
     ])?;
     cargo(&[
         "test",
