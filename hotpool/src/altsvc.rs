@@ -5,7 +5,9 @@
 //! [`Client`](crate::Client) feeds it each `https://` response's `alt-svc` fields
 //! ([`AltSvcCache::learn`]), asks it where a request goes ([`AltSvcCache::route`]),
 //! and reports the HTTP/3 start and its transport failures ([`AltSvcCache::started`],
-//! [`AltSvcCache::mark_broken`]). What was chosen and why: `docs/alt-svc.md`.
+//! [`AltSvcCache::mark_broken`]). A DNS HTTPS record (RFC 9460) of the origin enters the
+//! same state ([`AltSvcCache::apply_dns`]), so both sources share one fallback and one
+//! broken-h3 backoff. What was chosen and why: `docs/alt-svc.md`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -242,8 +244,11 @@ struct Broken {
 
 #[derive(Clone, Debug)]
 struct OriginState {
-    /// The HTTP/3 alternative on the origin's host: port and expiry.
+    /// The HTTP/3 alternative: port and expiry.
     alternative: Option<(u16, Instant)>,
+    /// The alternative's host when it names another than the origin's (its addresses are
+    /// dialed, the origin's name verified: `docs/alt-svc.md`).
+    alt_host: Option<String>,
     h3: H3State,
     broken: Option<Broken>,
 }
@@ -253,6 +258,9 @@ struct OriginState {
 pub struct AltSvcStatus {
     /// The HTTP/3 alternative's port, while its `ma` lasts.
     pub port: Option<u16>,
+    /// The alternative's host when it names another than the origin's (`None`: the
+    /// origin's own).
+    pub host: Option<String>,
     /// How long the alternative is still valid.
     pub expires_in: Option<Duration>,
     /// Whether new requests of the origin go over HTTP/3.
@@ -270,10 +278,14 @@ pub struct AltSvcStats {
     pub cleared: u64,
     /// Malformed values, ignored.
     pub malformed: u64,
-    /// HTTP/3 alternatives on another host, not used (`docs/alt-svc.md`).
+    /// HTTP/3 alternatives naming another host, used with the origin's identity (its
+    /// addresses dialed, the origin's name verified: `docs/alt-svc.md`).
     pub other_host: u64,
     /// Times HTTP/3 was marked broken (its start or a request failed as a transport).
     pub broken: u64,
+    /// Times a DNS HTTPS record moved an origin to HTTP/3 from its first request
+    /// (`docs/alt-svc.md`).
+    pub from_dns: u64,
 }
 
 /// The Alt-Svc state of every origin of a client.
@@ -285,6 +297,7 @@ pub(crate) struct AltSvcCache {
     malformed: AtomicU64,
     other_host: AtomicU64,
     broken: AtomicU64,
+    from_dns: AtomicU64,
 }
 
 impl AltSvcCache {
@@ -305,9 +318,9 @@ impl AltSvcCache {
         self.apply(origin, parsed, now)
     }
 
-    /// Applies a parsed `Alt-Svc` value of `origin` (or another source of alternatives:
-    /// a DNS HTTPS record would come in here, `docs/alt-svc.md`). Returns the port to
-    /// start HTTP/3 on, as [`learn`](Self::learn).
+    /// Applies a parsed `Alt-Svc` value of `origin` (or the alternative of a DNS HTTPS
+    /// record: [`apply_dns`](Self::apply_dns)). Returns the port to start HTTP/3 on, as
+    /// [`learn`](Self::learn).
     pub(crate) fn apply(
         &self,
         origin: &Origin,
@@ -323,11 +336,13 @@ impl AltSvcCache {
             Ok(AltSvc::Clear) => Vec::new(),
             Ok(AltSvc::Alternatives(alternatives)) => alternatives,
         };
-        let mut h3 = alternatives.iter().filter(|a| a.protocol == "h3");
-        let chosen = h3
-            .clone()
-            .find(|a| a.host.as_deref().is_none_or(|h| h == origin.0));
-        if chosen.is_none() && h3.next().is_some() {
+        // The first HTTP/3 alternative, in the server's order of preference; naming the
+        // origin's own host is the same as naming none.
+        let chosen = alternatives.iter().find(|a| a.protocol == "h3");
+        let alt_host = chosen
+            .and_then(|a| a.host.clone())
+            .filter(|h| *h != origin.0);
+        if alt_host.is_some() {
             self.other_host.fetch_add(1, Ordering::Relaxed);
         }
         let mut origins = self.lock();
@@ -351,14 +366,60 @@ impl AltSvcCache {
         }
         let state = origins.entry(origin.clone()).or_insert(OriginState {
             alternative: None,
+            alt_host: None,
             h3: H3State::Idle,
             broken: None,
         });
-        if state.alternative.is_none_or(|(port, _)| port != alt.port) {
+        if state.alternative.is_none_or(|(port, _)| port != alt.port) || state.alt_host != alt_host
+        {
             self.learned.fetch_add(1, Ordering::Relaxed);
         }
         state.alternative = Some((alt.port, now + max_age));
+        state.alt_host = alt_host;
         Self::start_if_due(state, now)
+    }
+
+    /// Applies the DNS HTTPS records of `origin`, read when its host started: when their
+    /// preferred service offering `h3` (on the origin's host, or on its TargetName: another
+    /// host, dialed with the origin's identity as an `Alt-Svc` one), that alternative (the
+    /// record's `port`, else the origin's; `ma` = the records' TTL) enters the cache as an
+    /// `Alt-Svc` value would, and new requests go over HTTP/3 **at once** (the first one
+    /// starts the HTTP/3 stack; a failure before anything was sent goes over TCP and marks
+    /// HTTP/3 broken, as for an alternative learned from `Alt-Svc`). Records without `h3`
+    /// change nothing. Returns the port HTTP/3 is used on, `None` when nothing changed
+    /// (no `h3`, a TTL of 0, or HTTP/3 marked broken).
+    #[cfg(feature = "dns")]
+    pub(crate) fn apply_dns(
+        &self,
+        origin: &Origin,
+        records: &pool_dns::HttpsRecords,
+        now: Instant,
+    ) -> Option<u16> {
+        let service = records.services.iter().find(|s| s.offers("h3"))?;
+        let port = service.port.unwrap_or(origin.1);
+        if port == 0 {
+            return None;
+        }
+        let alternative = Alternative {
+            protocol: "h3".to_owned(),
+            host: service.target.clone(),
+            port,
+            max_age: Some(records.ttl.as_secs()),
+        };
+        // The one path every alternative takes (max age, counters); a start it would ask
+        // for is not needed: the alternative is used directly.
+        let _ = self.apply(origin, Ok(AltSvc::Alternatives(vec![alternative])), now);
+        let mut origins = self.lock();
+        let state = origins.get_mut(origin)?;
+        if state.alternative.is_none_or(|(p, _)| p != port)
+            || state.broken.is_some_and(|b| b.until > now)
+        {
+            state.h3 = H3State::Idle;
+            return None;
+        }
+        state.h3 = H3State::Ready(port);
+        self.from_dns.fetch_add(1, Ordering::Relaxed);
+        Some(port)
     }
 
     /// The port to start HTTP/3 on, if the alternative is valid, not broken and not
@@ -426,6 +487,7 @@ impl AltSvcCache {
         let mut origins = self.lock();
         let state = origins.entry(origin.clone()).or_insert(OriginState {
             alternative: None,
+            alt_host: None,
             h3: H3State::Idle,
             broken: None,
         });
@@ -442,6 +504,14 @@ impl AltSvcCache {
             until: now + backoff,
             backoff,
         });
+    }
+
+    /// The host of `origin`'s alternative when it names another than the origin's: the
+    /// name whose addresses its HTTP/3 stack dials (`None`: the origin's own).
+    #[cfg(any(feature = "h3", test))]
+    #[cfg_attr(not(feature = "h3"), allow(dead_code))]
+    pub(crate) fn alternative_host(&self, origin: &Origin) -> Option<String> {
+        self.lock().get(origin)?.alt_host.clone()
     }
 
     /// The origin's HTTP/3 stack was stopped (idle): the next request starts it again.
@@ -462,6 +532,7 @@ impl AltSvcCache {
             .map(|b| b.until - now);
         Some(AltSvcStatus {
             port: alternative.map(|(p, _)| p),
+            host: alternative.and(state.alt_host.clone()),
             expires_in: alternative.map(|(_, e)| e - now),
             in_use: broken_for.is_none()
                 && alternative.is_some_and(|(p, _)| state.h3 == H3State::Ready(p)),
@@ -478,226 +549,10 @@ impl AltSvcCache {
             malformed: get(&self.malformed),
             other_host: get(&self.other_host),
             broken: get(&self.broken),
+            from_dns: get(&self.from_dns),
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use http::HeaderValue;
-
-    fn alt(protocol: &str, host: Option<&str>, port: u16, max_age: Option<u64>) -> Alternative {
-        Alternative {
-            protocol: protocol.to_owned(),
-            host: host.map(str::to_owned),
-            port,
-            max_age,
-        }
-    }
-
-    #[test]
-    fn parses_rfc_7838_forms() {
-        assert_eq!(
-            parse(r#"h3=":443"; ma=86400"#),
-            Ok(AltSvc::Alternatives(vec![alt(
-                "h3",
-                None,
-                443,
-                Some(86400)
-            )]))
-        );
-        assert_eq!(
-            parse(r#"h3-29=":8443", h3=":443";ma=60;persist=1 , h2="alt.example:443""#),
-            Ok(AltSvc::Alternatives(vec![
-                alt("h3-29", None, 8443, None),
-                alt("h3", None, 443, Some(60)),
-                alt("h2", Some("alt.example"), 443, None),
-            ]))
-        );
-        assert_eq!(parse(" Clear "), Ok(AltSvc::Clear));
-        assert_eq!(
-            parse(r#"w%3D%3D=":1""#),
-            Ok(AltSvc::Alternatives(vec![alt("w==", None, 1, None)]))
-        );
-        assert_eq!(
-            parse(r#"h3="[::1]:443"; ma="30""#),
-            Ok(AltSvc::Alternatives(vec![alt(
-                "h3",
-                Some("::1"),
-                443,
-                Some(30)
-            )]))
-        );
-        assert_eq!(
-            parse(r#"h3="a\"b:443""#),
-            Ok(AltSvc::Alternatives(vec![alt(
-                "h3",
-                Some("a\"b"),
-                443,
-                None
-            )]))
-        );
-    }
-
-    #[test]
-    fn refuses_malformed_values() {
-        for bad in [
-            "",
-            "h3",
-            "h3=:443",
-            r#"h3=":443"#,
-            r#"h3="443""#,
-            r#"h3=":0""#,
-            r#"h3=":99999""#,
-            r#"h3=":443"; ma"#,
-            r#"h3=":443"; ma=soon"#,
-            r#"h3=":443" h2=":443""#,
-            r#"h3=":443";"#,
-        ] {
-            assert!(parse(bad).is_err(), "{bad:?} parsed");
-        }
-    }
-
-    fn headers(values: &[&str]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for v in values {
-            h.append(ALT_SVC, HeaderValue::from_str(v).unwrap());
-        }
-        h
-    }
-
-    fn origin() -> Origin {
-        ("a.test".to_owned(), 443)
-    }
-
-    #[test]
-    fn learned_alternative_is_started_once_then_used_until_ma_runs_out() {
-        let cache = AltSvcCache::default();
-        let t0 = Instant::now();
-        let o = origin();
-        assert_eq!(cache.route(&o, t0), Route::Tcp { start: None });
-        let h = headers(&[r#"h2=":443", h3=":8443"; ma=60"#]);
-        assert_eq!(cache.learn(&o, &h, t0), Some(8443));
-        // Already starting: neither a second header nor a request starts it again.
-        assert_eq!(cache.learn(&o, &h, t0), None);
-        assert_eq!(cache.route(&o, t0), Route::Tcp { start: None });
-        cache.started(&o, 8443, true, t0);
-        assert_eq!(cache.route(&o, t0), Route::H3 { port: 8443 });
-        let status = cache.status(&o, t0 + Duration::from_secs(10)).unwrap();
-        assert_eq!(status.port, Some(8443));
-        assert_eq!(status.expires_in, Some(Duration::from_secs(50)));
-        assert!(status.in_use);
-        assert_eq!(
-            cache.route(&o, t0 + Duration::from_secs(59)),
-            Route::H3 { port: 8443 }
-        );
-        assert_eq!(
-            cache.route(&o, t0 + Duration::from_secs(60)),
-            Route::Tcp { start: None }
-        );
-        assert_eq!(cache.status(&o, t0 + Duration::from_secs(61)), None);
-        assert_eq!(cache.stats().learned, 1);
-    }
-
-    #[test]
-    fn default_and_capped_max_age() {
-        let cache = AltSvcCache::default();
-        let t0 = Instant::now();
-        let o = origin();
-        cache.learn(&o, &headers(&[r#"h3=":443""#]), t0);
-        let status = cache.status(&o, t0).unwrap();
-        assert_eq!(status.expires_in, Some(DEFAULT_MAX_AGE));
-        cache.learn(&o, &headers(&[r#"h3=":443"; ma=99999999"#]), t0);
-        assert_eq!(cache.status(&o, t0).unwrap().expires_in, Some(MAX_AGE_CAP));
-        cache.learn(&o, &headers(&[r#"h3=":443"; ma=0"#]), t0);
-        assert_eq!(cache.status(&o, t0).unwrap().port, None);
-    }
-
-    #[test]
-    fn clear_and_a_list_without_h3_remove_the_alternative() {
-        let cache = AltSvcCache::default();
-        let t0 = Instant::now();
-        let o = origin();
-        for replacement in ["clear", r#"h2=":443""#] {
-            assert_eq!(cache.learn(&o, &headers(&[r#"h3=":443""#]), t0), Some(443));
-            cache.started(&o, 443, true, t0);
-            assert_eq!(cache.route(&o, t0), Route::H3 { port: 443 });
-            assert_eq!(cache.learn(&o, &headers(&[replacement]), t0), None);
-            assert_eq!(cache.route(&o, t0), Route::Tcp { start: None });
-        }
-        assert_eq!(cache.stats().cleared, 2);
-    }
-
-    #[test]
-    fn malformed_values_and_other_hosts_are_ignored_and_counted() {
-        let cache = AltSvcCache::default();
-        let t0 = Instant::now();
-        let o = origin();
-        assert_eq!(cache.learn(&o, &headers(&[r#"h3=":443""#]), t0), Some(443));
-        cache.started(&o, 443, true, t0);
-        // A malformed value changes nothing (the alternative stays).
-        assert_eq!(cache.learn(&o, &headers(&[r#"h3=":443"#]), t0), None);
-        assert_eq!(cache.route(&o, t0), Route::H3 { port: 443 });
-        // Another host's h3 only: not used (the list replaces the old one).
-        let other = headers(&[r#"h3="b.test:443""#]);
-        assert_eq!(cache.learn(&o, &other, t0), None);
-        assert_eq!(cache.route(&o, t0), Route::Tcp { start: None });
-        // Our own host named explicitly is used; fields are joined.
-        let both = headers(&[r#"h3="b.test:443""#, r#"h3="A.test:8443""#]);
-        assert_eq!(cache.learn(&o, &both, t0), Some(8443));
-        let stats = cache.stats();
-        assert_eq!((stats.malformed, stats.other_host), (1, 1));
-    }
-
-    #[test]
-    fn broken_h3_backs_off_doubling_then_is_tried_again() {
-        let cache = AltSvcCache::default();
-        let t0 = Instant::now();
-        let o = origin();
-        let h = headers(&[r#"h3=":443"; ma=864000"#]);
-        assert_eq!(cache.learn(&o, &h, t0), Some(443));
-        cache.started(&o, 443, false, t0);
-        assert_eq!(cache.status(&o, t0).unwrap().broken_for, Some(BROKEN_FIRST));
-        // Broken: no start, whatever the headers say.
-        assert_eq!(cache.learn(&o, &h, t0), None);
-        assert_eq!(
-            cache.route(&o, t0 + BROKEN_FIRST - Duration::from_secs(1)),
-            Route::Tcp { start: None }
-        );
-        // Then tried again; a second failure doubles the wait.
-        let t1 = t0 + BROKEN_FIRST;
-        assert_eq!(cache.route(&o, t1), Route::Tcp { start: Some(443) });
-        cache.started(&o, 443, false, t1);
-        assert_eq!(
-            cache.status(&o, t1).unwrap().broken_for,
-            Some(BROKEN_FIRST * 2)
-        );
-        // A success clears it; a failure of a request afterwards starts at 5 min again.
-        let t2 = t1 + BROKEN_FIRST * 2;
-        assert_eq!(cache.route(&o, t2), Route::Tcp { start: Some(443) });
-        cache.started(&o, 443, true, t2);
-        assert_eq!(cache.route(&o, t2), Route::H3 { port: 443 });
-        cache.mark_broken(&o, t2);
-        assert_eq!(cache.route(&o, t2), Route::Tcp { start: None });
-        assert_eq!(cache.status(&o, t2).unwrap().broken_for, Some(BROKEN_FIRST));
-        assert_eq!(cache.stats().broken, 3);
-    }
-
-    #[test]
-    fn backoff_is_capped() {
-        let cache = AltSvcCache::default();
-        let t0 = Instant::now();
-        let o = origin();
-        let mut now = t0;
-        for _ in 0..20 {
-            cache.mark_broken(&o, now);
-            // Failing again while marked (requests of one outage) counts once.
-            cache.mark_broken(&o, now);
-            now += cache.status(&o, now).unwrap().broken_for.unwrap();
-        }
-        cache.mark_broken(&o, now);
-        assert_eq!(cache.status(&o, now).unwrap().broken_for, Some(BROKEN_MAX));
-        assert_eq!(cache.stats().broken, 21);
-    }
-}
+#[cfg(all(test, feature = "dns"))]
+mod tests;

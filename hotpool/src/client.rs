@@ -328,9 +328,25 @@ impl Client {
             spec.transport = self.inner.transport;
         }
         #[cfg(feature = "h3")]
-        if key.alt_of.is_some() {
-            // The origin's HTTP/3 alternative: same name (SNI, certificate, DNS), its port.
+        if let Some(origin_port) = key.alt_of {
+            // The origin's HTTP/3 alternative: same name (SNI, certificate, DNS), its port;
+            // on another host, that host's addresses (`alt_host.rs`).
             spec.transport = Transport::H3;
+            let origin = (key.host.clone(), origin_port);
+            let cache = &self.inner.alt_svc;
+            #[cfg(feature = "dns")]
+            crate::alt_host::pin_alternative_addrs(cfg, cache, &origin, &mut spec).await?;
+            // Without pool-dns the alternative host is not resolved: its start fails, so
+            // the request goes over TCP and HTTP/3 is marked broken.
+            #[cfg(not(feature = "dns"))]
+            if let Some(alt) = cache.alternative_host(&origin) {
+                return Err(Error::setup(
+                    &spec.name,
+                    format!(
+                        "HTTP/3 alternative on another host ({alt}): built without the dns feature"
+                    ),
+                ));
+            }
             if let Some(entry) = &mut spec.entry {
                 (entry.port, entry.transport, entry.alpn) = (key.port, Transport::H3, None);
             }
@@ -357,7 +373,16 @@ impl Client {
             }
             Transport::H1 => running(&with, stack::h1_dialers(cfg, &spec)?, &spec, false).await,
             Transport::Auto => {
-                running(&with, stack::https_dialers(cfg, &spec)?, &spec, alt_svc).await
+                let start = running(&with, stack::https_dialers(cfg, &spec)?, &spec, alt_svc);
+                // With the A/AAAA answers, the HTTPS records: `h3` moves the origin to
+                // HTTP/3 from its first request (`docs/alt-svc.md`; pool-dns: `dns` feature).
+                #[cfg(feature = "dns")]
+                let start = {
+                    let cache =
+                        (alt_svc && self.inner.alt_svc_enabled).then_some(&self.inner.alt_svc);
+                    crate::https_records::start_with_records(cfg, &spec, cache, start)
+                };
+                start.await
             }
             #[cfg(feature = "h3")]
             Transport::H3 => running(&with, stack::quic_dialers(cfg, &spec)?, &spec, false).await,

@@ -26,6 +26,8 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[cfg(all(feature = "h3", feature = "dns"))]
+mod alt_host;
 mod altsvc;
 mod body;
 mod client;
@@ -33,6 +35,8 @@ mod client;
 mod cookies;
 mod error;
 mod hosts;
+#[cfg(feature = "dns")]
+mod https_records;
 mod options;
 mod parts;
 mod request;
@@ -44,6 +48,8 @@ pub use body::Body;
 pub use client::{Client, ClientBuilder};
 pub use error::Error;
 pub use hosts::{DEFAULT_IDLE_HOST_TIMEOUT, HostInfo, WarmPolicy};
+#[cfg(feature = "dns")]
+pub use https_records::HTTPS_RECORD_GRACE;
 pub use options::ConfigOptions;
 #[cfg(not(feature = "dns"))]
 pub use parts::{ResolveError as SystemResolveError, SystemResolver};

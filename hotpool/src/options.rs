@@ -6,7 +6,7 @@
 #[cfg(feature = "dns")]
 use std::net::SocketAddr;
 
-use pool_config::{Config, ConfigError, HostConfig, ProfileRotation};
+use pool_config::{Config, ConfigError, HostConfig};
 #[cfg(feature = "dns")]
 use pool_config::{DnsProtocol, IpPreference};
 use pool_dial_rustls::{H2Options, H2Windows, HttpsOptions, TlsOptions, TlsProfile};
@@ -63,10 +63,7 @@ pub trait ConfigOptions {
     /// A proxy URL in the environment that does not parse (at the key `egress.from_env`).
     fn proxies_for(&self, host: Option<&HostConfig>) -> Result<Vec<pool_dial::Proxy>, ConfigError> {
         let egress = &self.config().egress;
-        let by_name = |p: pool_dial::Proxy| match egress.connect_by {
-            pool_config::ConnectBy::Name => p.with_connect_by(pool_dial::ConnectBy::Name),
-            pool_config::ConnectBy::Ip => p,
-        };
+        let by_name = |p: pool_dial::Proxy| p.with_connect_by(egress.connect_by);
         let own = host.and_then(|h| h.proxies.as_ref());
         let listed = own.unwrap_or(&egress.proxies);
         if own.is_some() || !listed.is_empty() {
@@ -95,11 +92,7 @@ pub trait ConfigOptions {
 
     /// `[egress] rotation`: how a request picks its proxy.
     fn egress_rotation(&self) -> pool_core::EgressRotation {
-        match self.config().egress.rotation {
-            pool_config::EgressRotation::RoundRobin => pool_core::EgressRotation::RoundRobin,
-            pool_config::EgressRotation::Random => pool_core::EgressRotation::Random,
-            pool_config::EgressRotation::Sticky => pool_core::EgressRotation::Sticky,
-        }
+        self.config().egress.rotation
     }
 
     /// The options of an [`H1Dialer`](pool_dial_rustls::H1Dialer): the TLS options with the
@@ -380,14 +373,6 @@ pub(crate) fn trust(cfg: &Config) -> Result<pool_dial::Trust, ConfigError> {
     })
 }
 
-/// `tls.profile_rotation` as the dialers' rotation.
-pub(crate) fn rotation(r: ProfileRotation) -> pool_dial::Rotation {
-    match r {
-        ProfileRotation::Random => pool_dial::Rotation::Random,
-        ProfileRotation::RoundRobin => pool_dial::Rotation::RoundRobin,
-    }
-}
-
 /// The source addresses of dials: `addrs` and `ipv6_prefix` (only an IPv6 prefix, as
 /// validation requires).
 pub(crate) fn source_addrs(cfg: &Config) -> pool_dial::SourceAddrs {
@@ -457,9 +442,9 @@ fn tls_with_alpn(
         alpn: alpn.unwrap_or_else(|| default.to_vec()),
         trust: trust(cfg)?,
         profiles: profiles(cfg, profile, "TLS profile")?,
-        profile_rotation: rotation(cfg.tls.profile_rotation),
+        profile_rotation: cfg.tls.profile_rotation,
         accept_languages: cfg.tls.accept_languages.clone(),
-        accept_language_rotation: rotation(cfg.tls.profile_rotation),
+        accept_language_rotation: cfg.tls.profile_rotation,
         source_addrs: source_addrs(cfg),
         validation: validation(cfg)?,
         max_response_header_size: cfg.pool.max_response_header_size,
@@ -489,7 +474,7 @@ mod boring {
     use pool_config::{Config, ConfigError, HostConfig, Transport};
     use pool_dial_boring::{BoringOptions, BrowserProfile, Mode};
 
-    use super::{ConfigOptions, profiles, rotation, source_addrs, tcp_options, trust, validation};
+    use super::{ConfigOptions, profiles, source_addrs, tcp_options, trust, validation};
 
     /// The browser profile behind a `tls.profiles` name with engine boring (`"default"`:
     /// Chrome, the engine's default).
@@ -519,7 +504,7 @@ mod boring {
         };
         Ok(BoringOptions {
             profiles: profiles(cfg, browser_profile, "browser profile")?,
-            profile_rotation: rotation(cfg.tls.profile_rotation),
+            profile_rotation: cfg.tls.profile_rotation,
             mode,
             trust: trust(cfg)?,
             conn_timeout: cfg.pool.conn_timeout,

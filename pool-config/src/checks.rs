@@ -1,7 +1,9 @@
 //! Each key's own rule, named by `check` in its declaration (`model.rs`):
 //! `fn(&mut Checker, dotted_key, &value)`. Rules across keys are in `validate.rs`.
 
+use std::fmt::Display;
 use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 
 use pool_core::IpRange;
@@ -18,14 +20,14 @@ pub(crate) fn nonzero<T: Default + PartialEq>(c: &mut Checker<'_>, key: &str, v:
 }
 
 /// `v` within `range`, else "must be {what}, got {v}".
-fn within<T: PartialOrd + std::fmt::Display>(
+fn within<T: PartialOrd + Display>(
     c: &mut Checker<'_>,
     key: &str,
     v: T,
-    range: std::ops::RangeInclusive<T>,
+    ok: RangeInclusive<T>,
     what: &str,
 ) {
-    if !range.contains(&v) {
+    if !ok.contains(&v) {
         c.value(key, format!("must be {what}, got {v}"));
     }
 }
@@ -39,24 +41,14 @@ pub(crate) fn h2_window(c: &mut Checker<'_>, key: &str, window: &ByteSize) {
 /// A QUIC connection window (`h3.receive_window`, `h3.send_window`): at least 1 byte, at
 /// most QUIC's largest variable-length integer.
 pub(crate) fn quic_window(c: &mut Checker<'_>, key: &str, size: &ByteSize) {
-    within(
-        c,
-        key,
-        size.0,
-        1..=(1 << 62) - 1,
-        "1 byte to 2^62 - 1 bytes",
-    );
+    let (max, what) = ((1 << 62) - 1, "1 byte to 2^62 - 1 bytes");
+    within(c, key, size.0, 1..=max, what);
 }
 
 /// `h3.stream_receive_window`: 1 byte to 4 GiB - 1 (pool-dial-quic's `u32`).
 pub(crate) fn quic_stream_window(c: &mut Checker<'_>, key: &str, size: &ByteSize) {
-    within(
-        c,
-        key,
-        size.0,
-        1..=u32::MAX.into(),
-        "1 byte to 4GiB - 1 byte",
-    );
+    let what = "1 byte to 4GiB - 1 byte";
+    within(c, key, size.0, 1..=u32::MAX.into(), what);
 }
 
 /// `tcp.keepalive_retries`: Linux's `TCP_KEEPCNT` takes 1-127.

@@ -79,21 +79,17 @@ impl ConfigError {
     /// crate's options, e.g. by the `hotpool` crate).
     #[must_use]
     pub fn at_key(key: &str, reason: String) -> Self {
-        let key = Some(key.to_owned());
-        ConfigError(Box::new(Report {
-            key,
-            reason,
-            ..Report::new(ErrorKind::Value)
-        }))
+        let at_key = Source::default().report(None, Some(key.to_owned()), ErrorKind::Value, reason);
+        ConfigError(Box::new(at_key.1))
     }
 
     pub(crate) fn io(file: &str, err: &std::io::Error) -> Self {
-        let (file, reason) = (Some(file.to_owned()), format!("cannot read: {err}"));
-        ConfigError(Box::new(Report {
-            file,
-            reason,
-            ..Report::new(ErrorKind::Io)
-        }))
+        let source = Source {
+            file: Some(file.to_owned()),
+            text: None,
+        };
+        let reason = format!("cannot read: {err}");
+        ConfigError(Box::new(source.report(None, None, ErrorKind::Io, reason).1))
     }
 
     /// The broad kind of problem.
@@ -147,39 +143,41 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-impl Report {
-    fn new(kind: ErrorKind) -> Self {
-        let (file, line, column, env_var, key) = (None, None, None, None, None);
-        Report {
-            kind,
-            file,
-            line,
-            column,
-            env_var,
-            key,
-            reason: String::new(),
-        }
-    }
+/// The text being read and its name: turns an [`Origin`] into a located [`Report`].
+#[derive(Clone, Default)]
+pub(crate) struct Source {
+    /// The file's name (for messages).
+    pub(crate) file: Option<String>,
+    /// The file's text, to turn byte offsets into line and column numbers.
+    pub(crate) text: Option<std::sync::Arc<str>>,
+}
 
+impl Source {
     /// A report at `origin` (none: a default value, located by key only), with its sort
     /// position: file order, then defaults, then the environment.
-    pub(crate) fn at(
-        file: Option<&String>,
-        text: Option<&str>,
-        origin: Option<&Origin>,
+    pub(crate) fn report(
+        &self,
+        at: Option<&Origin>,
         key: Option<String>,
         kind: ErrorKind,
         reason: String,
     ) -> (usize, Report) {
         let mut r = Report {
-            file: file.cloned(),
+            kind,
+            file: self.file.clone(),
+            line: None,
+            column: None,
+            env_var: None,
             key,
             reason,
-            ..Report::new(kind)
         };
-        let pos = match origin {
+        let pos = match at {
             Some(Origin::File(span)) => {
-                (r.line, r.column) = text.map(|t| line_col(t, span.start)).unzip();
+                (r.line, r.column) = self
+                    .text
+                    .as_deref()
+                    .map(|t| line_col(t, span.start))
+                    .unzip();
                 span.start
             }
             Some(Origin::Env(var)) => {
@@ -189,6 +187,13 @@ impl Report {
             None => usize::MAX - 1,
         };
         (pos, r)
+    }
+}
+
+impl fmt::Debug for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let bytes = self.text.as_ref().map(|t| t.len());
+        write!(f, "Source({:?}, {bytes:?} bytes)", self.file)
     }
 }
 

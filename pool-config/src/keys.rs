@@ -12,20 +12,20 @@ use serde::de::DeserializeOwned;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::error::{ConfigWarning, ErrorKind, Origin, Report};
+use crate::error::{ConfigWarning, ErrorKind, Origin, Report, Source};
 
 /// A value of the file (or of an environment variable) with its span.
 pub(crate) type Value<'a> = Spanned<DeValue<'a>>;
 
 /// A key's reader: the value at a dotted key, or `None` with its problems reported.
-pub(crate) type ReadFn<T> = fn(&mut Reader<'_>, &str, &Value<'_>) -> Option<T>;
+pub(crate) type ReadFn<T> = fn(&mut Reader, &str, &Value<'_>) -> Option<T>;
 
 /// What every declared section can do; implemented by [`section!`].
 pub(crate) trait Section {
     /// The keys, in declaration order.
     fn keys(&self) -> &'static [&'static str];
     /// Reads `key` (written at `dotted`) into `self`; false for an unknown key.
-    fn read_key(&mut self, key: &str, dotted: &str, v: &Value<'_>, r: &mut Reader<'_>) -> bool;
+    fn read_key(&mut self, key: &str, dotted: &str, v: &Value<'_>, r: &mut Reader) -> bool;
     /// Required keys and what they are: reported when absent.
     fn required(&self) -> Vec<(&'static str, &'static str)>;
     /// Runs each key's declared check; `prefix` is `"pool"`, `"hosts[2]"`, ….
@@ -35,9 +35,8 @@ pub(crate) trait Section {
 }
 
 /// Collects problems and origins while reading one source (the file, or one variable).
-pub(crate) struct Reader<'t> {
-    file: Option<String>,
-    text: Option<&'t str>,
+pub(crate) struct Reader {
+    source: Source,
     /// Set while reading an environment variable: problems name it.
     pub(crate) env_var: Option<String>,
     /// (sort position, report): file problems sort by offset, environment ones after them.
@@ -46,11 +45,10 @@ pub(crate) struct Reader<'t> {
     pub(crate) origins: HashMap<String, Origin>,
 }
 
-impl<'t> Reader<'t> {
-    pub(crate) fn new(file: Option<String>, text: Option<&'t str>) -> Self {
+impl Reader {
+    pub(crate) fn new(source: Source) -> Self {
         Self {
-            file,
-            text,
+            source,
             env_var: None,
             reports: Vec::new(),
             origins: HashMap::new(),
@@ -68,14 +66,7 @@ impl<'t> Reader<'t> {
             Some(var) => Origin::Env(var.clone()),
             None => Origin::File(span),
         };
-        let found = Report::at(
-            self.file.as_ref(),
-            self.text,
-            Some(&origin),
-            key,
-            kind,
-            reason,
-        );
+        let found = self.source.report(Some(&origin), key, kind, reason);
         self.reports.push(found);
     }
 
@@ -300,7 +291,7 @@ pub(crate) fn unknown_in(word: &str, known: &[&str], place: &str) -> String {
 /// every test catches.
 pub(crate) fn literal<T>(text: &str, key: &str, read: ReadFn<T>) -> T {
     let value = DeValue::parse(text).unwrap_or_else(|e| panic!("default of {key} ({text}): {e}"));
-    let mut r = Reader::new(None, None);
+    let mut r = Reader::new(Source::default());
     read(&mut r, key, &value)
         .unwrap_or_else(|| panic!("default of {key} ({text}): {:?}", r.reports))
 }
@@ -397,7 +388,7 @@ macro_rules! section {
                 key: &str,
                 dotted: &str,
                 v: &crate::keys::Value<'_>,
-                r: &mut crate::keys::Reader<'_>,
+                r: &mut crate::keys::Reader,
             ) -> bool {
                 match key {
                     $(stringify!($key) => {
@@ -431,30 +422,14 @@ pub(crate) use section;
 
 /// Bookkeeping that is not configuration: ignored by `PartialEq`; its `Debug` leaves out
 /// the file's text (it may hold secrets: proxy credentials, a Redis password).
-#[derive(Clone, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct Meta {
-    /// Name of the file the config was read from (for error messages).
-    pub(crate) file: Option<String>,
-    /// The file's text, kept to turn byte offsets into line and column numbers.
-    pub(crate) text: Option<std::sync::Arc<str>>,
+    /// The file the config was read from, to locate problems.
+    pub(crate) source: Source,
     /// Dotted key → where its value came from. Keys absent here have their default.
     pub(crate) origins: std::collections::HashMap<String, Origin>,
     /// Warnings of the last validation.
     pub(crate) warnings: Vec<ConfigWarning>,
-}
-
-impl std::fmt::Debug for Meta {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Meta")
-            .field("file", &self.file)
-            .field(
-                "text",
-                &self.text.as_ref().map(|t| format!("{} bytes", t.len())),
-            )
-            .field("origins", &self.origins.len())
-            .field("warnings", &self.warnings)
-            .finish()
-    }
 }
 
 impl PartialEq for Meta {
@@ -503,15 +478,10 @@ impl<'c> Checker<'c> {
     }
 
     fn report(&self, key: &str, kind: ErrorKind, reason: String) -> (usize, Report) {
-        let (file, text) = (self.meta.file.as_ref(), self.meta.text.as_deref());
-        Report::at(
-            file,
-            text,
-            self.locate(key),
-            Some(key.to_owned()),
-            kind,
-            reason,
-        )
+        let key_owned = Some(key.to_owned());
+        self.meta
+            .source
+            .report(self.locate(key), key_owned, kind, reason)
     }
 
     pub(crate) fn error(&mut self, key: &str, kind: ErrorKind, reason: impl Into<String>) {

@@ -59,7 +59,7 @@ pub use pool_core::{IpRange, IpRangeError};
 pub use values::{ByteSize, Fraction};
 pub use values::{ProxyUrl, Rate};
 
-use error::Report;
+use error::{Report, Source};
 
 /// Prefix of environment variables read by [`Config::apply_env`].
 pub const ENV_PREFIX: &str = "HOTPOOL_";
@@ -157,9 +157,12 @@ impl Config {
         vars: impl IntoIterator<Item = (impl AsRef<str>, impl AsRef<str>)>,
     ) -> Result<Config, Vec<ConfigError>> {
         let mut cfg = Config::default();
-        cfg.meta.file = Some(name.to_owned());
-        cfg.meta.text = Some(Arc::from(text));
-        let mut reader = keys::Reader::new(Some(name.to_owned()), Some(text));
+        let source = Source {
+            file: Some(name.to_owned()),
+            text: Some(Arc::from(text)),
+        };
+        cfg.meta.source = source.clone();
+        let mut reader = keys::Reader::new(source);
         load::document(&mut reader, text, &mut cfg);
         for (k, v) in vars {
             load::env(&mut reader, k.as_ref(), v.as_ref(), &mut cfg);
@@ -192,7 +195,7 @@ impl Config {
         vars: impl IntoIterator<Item = (impl AsRef<str>, impl AsRef<str>)>,
     ) -> Result<(), ConfigError> {
         let mut next = self.clone();
-        let mut reader = keys::Reader::new(None, None);
+        let mut reader = keys::Reader::new(error::Source::default());
         reader.origins = std::mem::take(&mut next.meta.origins);
         for (k, v) in vars {
             load::env(&mut reader, k.as_ref(), v.as_ref(), &mut next);

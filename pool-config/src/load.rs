@@ -4,12 +4,12 @@
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::error::{ErrorKind, Origin, Report};
+use crate::error::{ErrorKind, Origin, Report, Source};
 use crate::keys::{DefaultFile, Reader, Section, describe, nearest, unknown_in};
 use crate::model::Config;
 
 /// Reads a whole document into `cfg`.
-pub(crate) fn document(r: &mut Reader<'_>, text: &str, cfg: &mut Config) {
+pub(crate) fn document(r: &mut Reader, text: &str, cfg: &mut Config) {
     let root = match DeTable::parse(text) {
         Ok(root) => root,
         Err(e) => {
@@ -60,7 +60,7 @@ pub(crate) fn document(r: &mut Reader<'_>, text: &str, cfg: &mut Config) {
 
 /// Applies one environment variable (others than `HOTPOOL_<SECTION>__<KEY>` are
 /// ignored); section and key are case-insensitive.
-pub(crate) fn env(r: &mut Reader<'_>, var: &str, raw: &str, cfg: &mut Config) {
+pub(crate) fn env(r: &mut Reader, var: &str, raw: &str, cfg: &mut Config) {
     let Some((section, key)) = var
         .strip_prefix(crate::ENV_PREFIX)
         .and_then(|r| r.split_once("__"))
@@ -94,7 +94,7 @@ pub(crate) fn env(r: &mut Reader<'_>, var: &str, raw: &str, cfg: &mut Config) {
 /// Sets one key from a variable's text. The text is read as TOML (numbers, booleans,
 /// arrays), else as a plain string, else as a comma-separated list; the first that
 /// reads wins, else the problem of the first that is not a type mismatch.
-fn env_value(r: &mut Reader<'_>, s: &mut dyn Section, key: &str, dotted: &str, raw: &str) {
+fn env_value(r: &mut Reader, s: &mut dyn Section, key: &str, dotted: &str, raw: &str) {
     // Made-up spans, distinct per element, so a problem names its element (`[1]`).
     let text = |i: usize, t: &str| Spanned::new(i..i + 1, DeValue::String(t.to_owned().into()));
     let list: Vec<_> = raw
@@ -117,7 +117,7 @@ fn env_value(r: &mut Reader<'_>, s: &mut dyn Section, key: &str, dotted: &str, r
         .chain([text(0, raw), list]);
     let mut problems = Vec::new();
     for v in tries {
-        let mut scratch = Reader::new(None, None);
+        let mut scratch = Reader::new(Source::default());
         scratch.env_var.clone_from(&r.env_var);
         s.read_key(key, dotted, &v, &mut scratch);
         if scratch.reports.is_empty() {

@@ -168,7 +168,7 @@ section! {
 section! {
     /// `[whitelist]` / `[blacklist]`: a list of IP addresses and CIDR ranges.
     pub struct IpListConfig {
-        #[serde(serialize_with = "crate::values::ser_ranges")] ips: Vec<IpRange> as crate::values::ranges = (default "[]"), "IPs or CIDRs";
+        ips: Vec<IpRange> = (default "[]"), "IPs or CIDRs (host bits masked: 10.1.2.3/8 is 10.0.0.0/8)";
     }
 }
 
@@ -282,18 +282,6 @@ section! {
         protocol: DnsProtocol = (default "\"udp\""), "\"udp\", \"tcp\", \"tls\" or \"https\"";
         #[serde(skip_serializing_if = "Option::is_none")] tls_name: Option<String> = (optional "\"dns.example.com\""),
             "required for tls and https; the certificate's name";
-    }
-}
-
-impl DnsServerConfig {
-    /// A server at `addr` over `protocol`, without a TLS name.
-    #[must_use]
-    pub fn new(addr: SocketAddr, protocol: DnsProtocol) -> Self {
-        Self {
-            addr,
-            protocol,
-            ..Self::default()
-        }
     }
 }
 
@@ -427,7 +415,7 @@ section! {
     /// `[source_addrs]`: local addresses dials bind to (rotated, matching the family).
     pub struct SourceAddrsConfig {
         addrs: Vec<IpAddr> = (default "[]"), "local IPv4/IPv6 addresses; empty = the OS picks";
-        #[serde(skip_serializing_if = "Option::is_none", serialize_with = "crate::values::ser_range")] ipv6_prefix: Option<IpRange> as crate::values::opt_range = (optional "\"2001:db8::/64\""),
+        #[serde(skip_serializing_if = "Option::is_none")] ipv6_prefix: Option<IpRange> = (optional "\"2001:db8::/64\""),
             "optional IPv6 prefix to draw source addresses from", check check::ipv6_prefix;
     }
 }

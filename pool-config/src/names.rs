@@ -3,6 +3,15 @@
 
 use serde::{Deserialize, Serialize};
 
+/// `[egress] rotation`: which proxy a request leaves by (`"round-robin"`, `"random"`,
+/// `"sticky"`): pool-core's own choice, read by name.
+pub use pool_core::EgressRotation;
+/// `[egress] connect_by`: what a proxy is asked for (`"ip"`, `"name"`): pool-dial's own.
+pub use pool_dial::ConnectBy;
+/// `[tls] profile_rotation`: how each new connection's profile is picked (`"round-robin"`,
+/// `"random"`): pool-dial's own.
+pub use pool_dial::Rotation as ProfileRotation;
+
 /// Declares a choice written by name: the enum (serde's derive, the `#[default]` variant
 /// its [`Default`]) and `as_str`, the name the file writes. Exhaustive on purpose: a new
 /// name must be handled where the `hotpool` crate converts it, not fall into a `_` arm.
@@ -89,31 +98,6 @@ impl Transport {
 pub const EXCLUSIVE_CONNS_PER_IP: usize = 6;
 
 names! {
-    /// What a proxy is asked for (`[egress] connect_by`).
-    pub enum ConnectBy {
-        /// The address being dialed: every address its own connection (`"ip"`, default).
-        #[default]
-        Ip = "ip",
-        /// The host name: the proxy resolves it (`"name"`).
-        Name = "name",
-    }
-}
-
-names! {
-    /// `[egress] rotation`: which proxy a request leaves by.
-    pub enum EgressRotation {
-        /// Each request the next proxy, in turn (`"round-robin"`, default).
-        #[default]
-        #[serde(alias = "round_robin")]
-        RoundRobin = "round-robin",
-        /// Each request a proxy at random (`"random"`).
-        Random = "random",
-        /// Each host always the same proxy while it is usable (`"sticky"`).
-        Sticky = "sticky",
-    }
-}
-
-names! {
     /// DNS transport protocol.
     pub enum DnsProtocol {
         /// UDP (default).
@@ -190,17 +174,6 @@ names! {
         /// only in a build with the `boring` feature): `profiles` from
         /// [`KNOWN_BORING_PROFILES`].
         Boring = "boring",
-    }
-}
-
-names! {
-    /// How the TLS profile of each new connection is chosen.
-    pub enum ProfileRotation {
-        /// In list order, wrapping around (`"round-robin"`, default).
-        #[default]
-        RoundRobin = "round-robin",
-        /// Uniformly at random (`"random"`).
-        Random = "random",
     }
 }
 

@@ -114,7 +114,10 @@ fn hosts(c: &mut Checker<'_>, cfg: &Config) {
         // The first one stays the reference for later duplicates.
         let first = *seen.entry(h.name.to_ascii_lowercase()).or_insert(i);
         if first != i {
-            let first_at = match (c.locate(&format!("hosts[{first}].name")), &cfg.meta.text) {
+            let first_at = match (
+                c.locate(&format!("hosts[{first}].name")),
+                &cfg.meta.source.text,
+            ) {
                 (Some(Origin::File(span)), Some(t)) => {
                     format!(" (first at line {})", line_col(t, span.start).0)
                 }

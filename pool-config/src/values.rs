@@ -1,14 +1,13 @@
 //! Value types with their own file form, each an ordinary `Deserialize`: Go-compatible
-//! durations ([`Secs`]), byte sizes ([`ByteSize`]), shares ([`Fraction`]), IP ranges and
-//! name servers; plus the one-line `with` readers the declarations in `model.rs` name.
+//! durations ([`Secs`]), byte sizes ([`ByteSize`]), shares ([`Fraction`]) and name servers
+//! (IP ranges read themselves: pool-core's `IpRange`); plus the `with` readers of `model.rs`.
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use pool_core::IpRange;
+use serde::Serialize;
 use serde::de::{self, Deserialize, Deserializer, Visitor};
-use serde::{Serialize, Serializer};
 
 use crate::keys::{Reader, Value};
 
@@ -170,21 +169,6 @@ fn parse_str<'de, D: Deserializer<'de>, T>(
     d.deserialize_str(V(parse))
 }
 
-/// An address (a /32 or /128) or a CIDR range; host bits are masked (`10.1.2.3/8` is
-/// `10.0.0.0/8`, as Go's `net.ParseCIDR`).
-struct Range(IpRange);
-
-impl<'de> Deserialize<'de> for Range {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        parse_str(d, |s| {
-            s.trim()
-                .parse()
-                .map(Range)
-                .map_err(|e: pool_core::IpRangeError| e.to_string())
-        })
-    }
-}
-
 /// A name server: `"ip:port"` or a bare `"ip"` (port 53).
 struct NameServer(SocketAddr);
 
@@ -203,47 +187,20 @@ impl<'de> Deserialize<'de> for NameServer {
 
 // The `with` readers of `model.rs`: a value read through one of the types above.
 
-pub(crate) fn duration(r: &mut Reader<'_>, key: &str, v: &Value<'_>) -> Option<Duration> {
+pub(crate) fn duration(r: &mut Reader, key: &str, v: &Value<'_>) -> Option<Duration> {
     r.read::<Secs>(key, v).map(|s| s.0)
 }
 
-pub(crate) fn opt_duration(
-    r: &mut Reader<'_>,
-    key: &str,
-    v: &Value<'_>,
-) -> Option<Option<Duration>> {
+pub(crate) fn opt_duration(r: &mut Reader, key: &str, v: &Value<'_>) -> Option<Option<Duration>> {
     duration(r, key, v).map(Some)
 }
 
-pub(crate) fn ranges(r: &mut Reader<'_>, key: &str, v: &Value<'_>) -> Option<Vec<IpRange>> {
-    let list = r.read::<Vec<Range>>(key, v)?;
-    Some(list.into_iter().map(|x| x.0).collect())
-}
-
-pub(crate) fn opt_range(r: &mut Reader<'_>, key: &str, v: &Value<'_>) -> Option<Option<IpRange>> {
-    r.read::<Range>(key, v).map(|x| Some(x.0))
-}
-
-pub(crate) fn name_servers(
-    r: &mut Reader<'_>,
-    key: &str,
-    v: &Value<'_>,
-) -> Option<Vec<SocketAddr>> {
+pub(crate) fn name_servers(r: &mut Reader, key: &str, v: &Value<'_>) -> Option<Vec<SocketAddr>> {
     let list = r.read::<Vec<NameServer>>(key, v)?;
     Some(list.into_iter().map(|x| x.0).collect())
 }
 
 // Output forms serde does not know.
-
-/// Serializes a list of ranges as strings (`"10.0.0.0/8"`, a bare address for one).
-pub(crate) fn ser_ranges<S: Serializer>(v: &[IpRange], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_seq(v.iter().map(ToString::to_string))
-}
-
-/// Serializes an optional range as a string.
-pub(crate) fn ser_range<S: Serializer>(v: &Option<IpRange>, s: S) -> Result<S::Ok, S::Error> {
-    v.map(|r| r.to_string()).serialize(s)
-}
 
 /// Serializes `fleet.url` without its password: pool-redis's redaction with the `fleet`
 /// feature; without it, a URL with user info (`@`) is written as `***` whole.

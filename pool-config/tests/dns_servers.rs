@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use pool_config::{Config, ConfigError, DnsProtocol, DnsServerConfig, ErrorKind};
+use pool_config::{Config, ConfigError, DnsProtocol, ErrorKind};
 
 const NAME: &str = "hotpool.toml";
 
@@ -72,8 +72,8 @@ addr = "127.0.0.2:53"
         (addr("[::1]:443"), DnsProtocol::Https, Some("::1"))
     );
     assert_eq!(
-        s[2],
-        DnsServerConfig::new(addr("127.0.0.2:53"), DnsProtocol::Udp)
+        (s[2].addr, s[2].protocol, &s[2].tls_name),
+        (addr("127.0.0.2:53"), DnsProtocol::Udp, &None)
     );
     // The rest of [dns] still reads around the entries.
     assert_eq!(c.dns.prefer, pool_config::IpPreference::Ipv4);

@@ -148,6 +148,34 @@ impl FromStr for IpRange {
     }
 }
 
+/// Read and written as its text (`"10.0.0.0/8"`, a bare address for a single one), as a
+/// config file writes it (feature `serde`).
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for IpRange {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // The text is parsed inside the visitor, so a reader that tracks where each value
+        // was written (toml) places the error at this one.
+        struct Text;
+        impl serde::de::Visitor<'_> for Text {
+            type Value = IpRange;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<IpRange, E> {
+                text.parse().map_err(E::custom)
+            }
+        }
+        d.deserialize_str(Text)
+    }
+}
+
+#[cfg(feature = "serde")]
+impl serde::Serialize for IpRange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
 impl fmt::Display for IpRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.prefix_len == max_prefix(self.network) {

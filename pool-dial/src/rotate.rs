@@ -96,8 +96,11 @@ impl<T> RoundRobin<T> {
     }
 }
 
-/// How one of several choices (TLS profile, `Accept-Language`) is made per connection.
+/// How one of several choices (TLS profile, `Accept-Language`) is made per connection
+/// (`[tls] profile_rotation` in a config file: `"round-robin"`, `"random"`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
 pub enum Rotation {
     /// In order, wrapping around.
     #[default]

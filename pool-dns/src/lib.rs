@@ -28,7 +28,10 @@
 //! - more [`AddressSource`]s per host ([`DnsRefresher::add_source`]: a user's "remote IP
 //!   pool", a [`StaticSource`], a second resolver as [`DnsSource`]) are pulled on their own
 //!   schedule; the pool gets the union of every source's last good set, and removing one
-//!   drains only the addresses no other source gives.
+//!   drains only the addresses no other source gives;
+//! - **HTTPS records** (RFC 9460, type 65: `alpn`, `port`, address hints) of an origin,
+//!   on a refresher's resolver ([`DnsRefresher::lookup_https`]) or one of their own
+//!   ([`HttpsLookup`]), with the same deadline and typed errors ([`HttpsRecords`]).
 //!
 //! What this crate does *not* do: dial, probe, or decide which addresses are allowed (the
 //! pool's whitelist and blacklist still apply to every address fed in). Names are always
@@ -75,6 +78,7 @@
 #![warn(missing_docs)]
 
 mod family;
+mod https;
 pub mod metrics;
 mod options;
 mod refresher;
@@ -84,6 +88,7 @@ mod sources;
 mod status;
 
 pub use family::FamilyStatus;
+pub use https::{DEFAULT_ALPN, HttpsLookup, HttpsRecords, HttpsService, https_query_name};
 pub use options::{DnsOptions, DnsProtocol, IpPreference, NameServer};
 /// What DoT and DoH servers' certificates are checked against ([`DnsOptions::tls`]): the
 /// same type as the TLS and QUIC dialers' trust.

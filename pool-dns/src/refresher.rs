@@ -356,6 +356,12 @@ impl DnsRefresher {
         &self.shared.options
     }
 
+    /// The resolver the hosts are looked up with, and its options (for
+    /// [`DnsRefresher::lookup_https`]).
+    pub(crate) fn resolver(&self) -> (&DnsResolver, &DnsOptions) {
+        (&self.shared.resolver, &self.shared.options)
+    }
+
     /// Starts resolving `host` (port `port` on every address) and keeps it fresh. Waits for
     /// the first resolution and returns the addresses it fed into the pool, or its error
     /// (the host stays registered and is retried with backoff). Adding a host again

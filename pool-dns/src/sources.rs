@@ -82,6 +82,8 @@ pub struct DnsSource {
     resolver: DnsResolver,
     port: u16,
     interval: Duration,
+    /// The name looked up instead of the host fed ([`DnsSource::resolving`]).
+    name: Option<Arc<str>>,
 }
 
 impl DnsSource {
@@ -92,13 +94,24 @@ impl DnsSource {
             resolver: build_resolver(options)?,
             port,
             interval: options.dns_update_interval,
+            name: None,
         })
+    }
+
+    /// Looks up `name` instead of the host it feeds: the host's pool dials `name`'s
+    /// addresses while its connections keep the host's identity (SNI, certificate,
+    /// authority) — an RFC 7838 alternative service on another host, whose addresses
+    /// serve the origin.
+    #[must_use]
+    pub fn resolving(mut self, name: impl Into<Arc<str>>) -> Self {
+        self.name = Some(name.into());
+        self
     }
 }
 
 impl AddressSource for DnsSource {
     async fn addrs(&self, host: &str) -> Result<Vec<SocketAddr>, SourceError> {
-        let name = fqdn(host);
+        let name = fqdn(self.name.as_deref().unwrap_or(host));
         let (v4, v6) = tokio::join!(
             lookup(&self.resolver, &name, IpFamily::V4),
             lookup(&self.resolver, &name, IpFamily::V6)

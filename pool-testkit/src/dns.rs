@@ -85,7 +85,8 @@ impl DnsMode {
 /// An address family's queries: A (IPv4) or AAAA (IPv6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DnsFamily {
-    /// A queries (and every query of another type).
+    /// A queries (and every query of another type than AAAA and HTTPS: HTTPS queries
+    /// have their own mode, [`DnsServer::set_https_mode`]).
     V4,
     /// AAAA queries.
     V6,
@@ -120,8 +121,9 @@ impl Default for DnsServerOptions {
 }
 
 struct Shared {
-    /// The mode of A (and other) queries, then of AAAA queries.
-    modes: [AtomicU8; 2],
+    /// The mode of A (and other) queries, then of AAAA queries, then of HTTPS (type 65)
+    /// queries.
+    modes: [AtomicU8; 3],
     queries: AtomicU64,
     notify: Notify,
 }
@@ -150,11 +152,11 @@ impl RequestHandler for Handler {
     ) -> ResponseInfo {
         self.shared.queries.fetch_add(1, Ordering::SeqCst);
         self.shared.notify.notify_waiters();
-        let family = match request.queries.queries().first() {
-            Some(q) if q.query_type() == RecordType::AAAA => DnsFamily::V6,
-            _ => DnsFamily::V4,
+        let mode = match request.queries.queries().first().map(|q| q.query_type()) {
+            Some(RecordType::AAAA) => self.shared.mode(DnsFamily::V6),
+            Some(RecordType::HTTPS) => self.shared.https_mode(),
+            _ => self.shared.mode(DnsFamily::V4),
         };
-        let mode = self.shared.mode(family);
         if mode == DnsMode::Silent {
             return unanswered(request);
         }
@@ -180,7 +182,14 @@ impl Shared {
     fn mode(&self, family: DnsFamily) -> DnsMode {
         DnsMode::from_u8(self.modes[family as usize].load(Ordering::SeqCst))
     }
+
+    fn https_mode(&self) -> DnsMode {
+        DnsMode::from_u8(self.modes[HTTPS_MODE].load(Ordering::SeqCst))
+    }
 }
+
+/// The index of HTTPS queries' mode in [`Shared::modes`] (after A and AAAA).
+const HTTPS_MODE: usize = 2;
 
 type Zone = InMemoryZoneHandler<TokioRuntimeProvider>;
 
@@ -190,7 +199,8 @@ type Zone = InMemoryZoneHandler<TokioRuntimeProvider>;
 /// Records are set per name with [`set_addrs`](Self::set_addrs) (A and AAAA) and take
 /// effect for the next query. A name without records (never set, [`remove`d](Self::remove),
 /// or set to an empty list) is answered with **NXDOMAIN**; a name that has only A records
-/// answers an AAAA query with NOERROR and no answer (NODATA), and vice versa.
+/// answers an AAAA query with NOERROR and no answer (NODATA), and vice versa. HTTPS
+/// records (RFC 9460) are set with [`set_https`](Self::set_https).
 pub struct DnsServer {
     shared: Arc<Shared>,
     zones: Vec<(Name, Arc<Zone>)>,
@@ -294,7 +304,7 @@ impl DnsServer {
             zones.push((origin, zone));
         }
         let shared = Arc::new(Shared {
-            modes: [AtomicU8::new(0), AtomicU8::new(0)],
+            modes: [AtomicU8::new(0), AtomicU8::new(0), AtomicU8::new(0)],
             queries: AtomicU64::new(0),
             notify: Notify::new(),
         });
@@ -411,6 +421,39 @@ impl DnsServer {
         Ok(())
     }
 
+    /// Replaces the HTTPS records (RFC 9460, type 65) of `name` with `records`, each in
+    /// the zone-file presentation form `SvcPriority TargetName SvcParams`, e.g.
+    /// `"1 . alpn=h3,h2 port=8443 ipv4hint=127.0.0.2"` (ServiceMode, `.`: the owner name)
+    /// or `"0 other.example.test."` (AliasMode), with the given TTL. An empty list removes
+    /// them. For an origin on a port other than 443 the owner name is
+    /// `_PORT._https.HOST` (RFC 9460 §9.1).
+    ///
+    /// # Errors
+    /// `InvalidInput` for a record that does not parse, or a name outside the zones.
+    pub async fn set_https(&self, name: &str, records: &[&str], ttl_secs: u32) -> io::Result<()> {
+        let name = parse_name(name)?;
+        let zone = self.zone_for(&name)?;
+        let serial = self.serial.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut set = RecordSet::new(name.clone(), RecordType::HTTPS, serial);
+        for text in records {
+            let rdata = RData::try_from_str(RecordType::HTTPS, text).map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("bad HTTPS record {text:?}: {e}"),
+                )
+            })?;
+            set.insert(Record::from_rdata(name.clone(), ttl_secs, rdata), serial);
+        }
+        let key = RrKey::new(LowerName::new(&name), RecordType::HTTPS);
+        let mut zone_records = zone.records_mut().await;
+        if set.is_empty() {
+            zone_records.remove(&key);
+        } else {
+            zone_records.insert(key, Arc::new(set));
+        }
+        Ok(())
+    }
+
     /// Removes every record of `name`: queries for it then get NXDOMAIN.
     pub async fn remove(&self, name: &str) -> io::Result<()> {
         let name = parse_name(name)?;
@@ -424,12 +467,25 @@ impl DnsServer {
     pub fn set_mode(&self, mode: DnsMode) {
         self.set_family_mode(DnsFamily::V4, mode);
         self.set_family_mode(DnsFamily::V6, mode);
+        self.set_https_mode(mode);
     }
 
     /// Switches how the server answers one family's queries (A or AAAA), from the next
-    /// query on; the other family's mode is unchanged.
+    /// query on; the other family's mode (and HTTPS queries') is unchanged.
     pub fn set_family_mode(&self, family: DnsFamily, mode: DnsMode) {
         self.shared.modes[family as usize].store(mode.as_u8(), Ordering::SeqCst);
+    }
+
+    /// Switches how the server answers HTTPS (type 65) queries, from the next query on;
+    /// A and AAAA queries are unchanged (by default HTTPS queries follow
+    /// [`DnsMode::Normal`] whatever the families' modes).
+    pub fn set_https_mode(&self, mode: DnsMode) {
+        self.shared.modes[HTTPS_MODE].store(mode.as_u8(), Ordering::SeqCst);
+    }
+
+    /// The current mode of HTTPS queries.
+    pub fn https_mode(&self) -> DnsMode {
+        self.shared.https_mode()
     }
 
     /// The current mode of A queries (see [`family_mode`](Self::family_mode)).

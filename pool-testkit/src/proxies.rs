@@ -18,7 +18,7 @@ use std::process::{Child, Command};
 use std::time::Duration;
 
 use crate::TestCa;
-use crate::process::{spawn_quiet, wait_accepting};
+use crate::process::{NotAccepting, spawn_quiet, wait_accepting};
 
 /// How long a proxy may take to start accepting: squid starting beside four others on a
 /// loaded 2-core machine (a test binary's tests run at once) took more than 10 s.
@@ -64,6 +64,20 @@ impl ProxyServer {
     /// Starts `kind` on 127.0.0.1, requiring `credentials` (user, password) if given
     /// (Dante: none, it authenticates by system users). Waits (up to [`START_WAIT`]) until it accepts.
     pub fn start(kind: ProxyKind, credentials: Option<(&str, &str)>) -> io::Result<Self> {
+        // A proxy that exits before accepting lost its port to another process between
+        // `free_port` and its bind: start it again on another (a few times at most).
+        let mut attempts = 3;
+        loop {
+            attempts -= 1;
+            match Self::start_once(kind, credentials) {
+                Err(Exited(why)) if attempts > 0 => eprintln!("{why}; starting it again"),
+                Err(Exited(why) | Failed(why)) => return Err(why),
+                Ok(server) => return Ok(server),
+            }
+        }
+    }
+
+    fn start_once(kind: ProxyKind, credentials: Option<(&str, &str)>) -> Result<Self, StartError> {
         let port = free_port();
         let addr: SocketAddr = format!("127.0.0.1:{port}").parse().expect("an address");
         let dir = std::env::temp_dir().join(format!(
@@ -96,7 +110,10 @@ impl ProxyServer {
                 }
                 write(&dir.join("squid.conf"), &conf)?;
                 let mut c = Command::new("squid");
-                c.args(["-N", "-f"]).arg(dir.join("squid.conf"));
+                // Its own service name: squids share shared-memory segments by name
+                // (`/dev/shm/squid-cf__*.shm`), and one stopping removes another's.
+                c.args(["-N", "-n", &squid_service(port), "-f"])
+                    .arg(dir.join("squid.conf"));
                 c
             }
             ProxyKind::Tinyproxy => {
@@ -138,15 +155,22 @@ impl ProxyServer {
             }
         };
         let child = spawn_quiet(&mut command, &format!("{kind:?}"), kind.package())?;
-        let server = Self {
+        let mut server = Self {
             kind,
             addr,
             child,
             dir,
             behind: None,
         };
-        server.wait_accepting()?;
-        Ok(server)
+        // Dante forks to the background: its exit says nothing.
+        let watch = kind != ProxyKind::Dante;
+        match wait_accepting(&[addr], START_WAIT, watch.then_some(&mut server.child)) {
+            Ok(()) => Ok(server),
+            Err(NotAccepting::Exited(status)) => Err(Exited(io::Error::other(format!(
+                "{kind:?} exited ({status}) before accepting on {addr}"
+            )))),
+            Err(NotAccepting::TimedOut) => Err(Failed(server.not_accepting())),
+        }
     }
 
     /// An `https://` proxy: `kind` (squid or tinyproxy, requiring `credentials` if given)
@@ -187,7 +211,7 @@ impl ProxyServer {
         let mut stunnel = Command::new("stunnel4");
         stunnel.arg(dir.join("stunnel.conf"));
         let child = spawn_quiet(&mut stunnel, "stunnel4", "stunnel4")?;
-        let server = Self {
+        let mut server = Self {
             kind,
             addr,
             child,
@@ -203,20 +227,23 @@ impl ProxyServer {
         self.addr
     }
 
-    fn wait_accepting(&self) -> io::Result<()> {
-        // Not watching the child: Dante forks.
-        if wait_accepting(&[self.addr], START_WAIT, None).is_ok() {
-            return Ok(());
+    fn wait_accepting(&mut self) -> io::Result<()> {
+        match wait_accepting(&[self.addr], START_WAIT, Some(&mut self.child)) {
+            Ok(()) => Ok(()),
+            Err(_) => Err(self.not_accepting()),
         }
+    }
+
+    fn not_accepting(&self) -> io::Error {
         let what = if self.behind.is_some() {
             format!("stunnel in front of {:?}", self.kind)
         } else {
             format!("{:?}", self.kind)
         };
-        Err(io::Error::other(format!(
+        io::Error::other(format!(
             "{what} did not accept on {} within {START_WAIT:?}",
             self.addr
-        )))
+        ))
     }
 }
 
@@ -231,7 +258,38 @@ impl Drop for ProxyServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
+        if self.kind == ProxyKind::Squid && self.behind.is_none() {
+            // Killed, squid leaves its shared-memory segments behind.
+            let prefix = format!("{}-", squid_service(self.addr.port()));
+            for entry in std::fs::read_dir("/dev/shm")
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                    let _ = std::fs::remove_file(entry.path());
+                }
+            }
+        }
     }
+}
+
+/// Why one start failed: [`Exited`] is worth another port, [`Failed`] is not.
+enum StartError {
+    Exited(io::Error),
+    Failed(io::Error),
+}
+use StartError::{Exited, Failed};
+
+impl From<io::Error> for StartError {
+    fn from(e: io::Error) -> Self {
+        Failed(e)
+    }
+}
+
+/// The squid service name of the proxy on `port` (names its shared-memory segments).
+fn squid_service(port: u16) -> String {
+    format!("hotpool{port}")
 }
 
 fn free_port() -> u16 {

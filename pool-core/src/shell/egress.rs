@@ -21,11 +21,15 @@ use tokio::time::Instant;
 use crate::shell::{GetOptions, Lease, LeaseSource, Pool, WarmReport};
 use crate::{DialErrorKind, Dialer, Error, Stats};
 
-/// How an [`EgressSet`] picks the egress of a request.
+/// How an [`EgressSet`] picks the egress of a request (`[egress] rotation` in a config
+/// file: `"round-robin"`, `"random"`, `"sticky"`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "kebab-case"))]
 pub enum EgressRotation {
     /// Each request the next egress, in turn (default).
     #[default]
+    #[cfg_attr(feature = "serde", serde(alias = "round_robin"))]
     RoundRobin,
     /// Each request an egress at random.
     Random,

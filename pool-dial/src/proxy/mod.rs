@@ -63,8 +63,11 @@ impl ProxyScheme {
     }
 }
 
-/// What the proxy is asked to connect to.
+/// What the proxy is asked to connect to (`[egress] connect_by` in a config file: `"ip"`,
+/// `"name"`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "lowercase"))]
 pub enum ConnectBy {
     /// The IP address being dialed (default): one hot connection per address of the host.
     #[default]

@@ -4,6 +4,7 @@
 
 mod encrypted;
 mod families;
+mod https;
 mod refresh;
 mod resolv_conf;
 mod sources;
