@@ -399,9 +399,9 @@ impl Client {
     }
 
     /// Starts every `[[hosts]]` entry in the background (`https://name:port`, or
-    /// `http://` for an `h2c` entry), which warms its addresses; a failure is logged, and the host's
-    /// first request tries again. Needs a tokio runtime: built outside one, the entries
-    /// start on first use.
+    /// `http://` for an `h2c` entry), which warms its addresses; a failure is logged, and
+    /// the host's first request tries again. Needs a tokio runtime: built outside one, the
+    /// entries start on first use.
     fn warm_configured_hosts(&self) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             if !self.inner.config.hosts.is_empty() {
