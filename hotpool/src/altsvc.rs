@@ -388,6 +388,7 @@ impl AltSvcCache {
     /// HTTP/3 broken, as for an alternative learned from `Alt-Svc`). Records without `h3`
     /// change nothing. Returns the port HTTP/3 is used on, `None` when nothing changed
     /// (no `h3`, a TTL of 0, or HTTP/3 marked broken).
+    #[cfg(feature = "dns")]
     pub(crate) fn apply_dns(
         &self,
         origin: &Origin,
@@ -508,6 +509,7 @@ impl AltSvcCache {
     /// The host of `origin`'s alternative when it names another than the origin's: the
     /// name whose addresses its HTTP/3 stack dials (`None`: the origin's own).
     #[cfg(any(feature = "h3", test))]
+    #[cfg_attr(not(feature = "h3"), allow(dead_code))]
     pub(crate) fn alternative_host(&self, origin: &Origin) -> Option<String> {
         self.lock().get(origin)?.alt_host.clone()
     }
@@ -552,5 +554,5 @@ impl AltSvcCache {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "dns"))]
 mod tests;

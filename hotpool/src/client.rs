@@ -15,7 +15,8 @@ use tokio::time::Instant;
 use crate::altsvc::{AltSvcCache, AltSvcStats, AltSvcStatus, Origin, Route};
 use crate::error::NOT_ABSOLUTE;
 use crate::hosts::{
-    self, DEFAULT_IDLE_HOST_TIMEOUT, HostInfo, HostKey, HostPool, HostSlot, copy, running, send_on,
+    self, DEFAULT_IDLE_HOST_TIMEOUT, HostInfo, HostKey, HostPool, HostSlot, StartWith, WarmPolicy,
+    copy, running, send_on,
 };
 use crate::request::{Choices, RequestBuilder};
 use crate::stack::{self, HostSpec};
@@ -34,14 +35,17 @@ pub(crate) struct Inner {
     idle_host_timeout: Duration,
     /// Whether the idle-host sweeper runs.
     sweeper: AtomicBool,
+    /// How hosts' addresses are dialed when they start.
+    warm: WarmPolicy,
+    /// The cookie jar, when the client keeps cookies.
+    #[cfg(feature = "cookies")]
+    pub(crate) cookies: Option<crate::cookies::Jar>,
     /// Which redirects are followed.
     pub(crate) redirects: RedirectPolicy,
     /// How response bodies are decoded (`None`: not at all, no `Accept-Encoding` sent).
     pub(crate) decode: Option<DecodeLimits>,
     /// Per-host pacing, adaptation to 429/503 and their retries (`docs/rate-limits.md`).
     pub(crate) polite: Arc<Polite>,
-    /// Whether a host's addresses are dialed in the background when it starts.
-    warm_on_first_use: bool,
 }
 
 /// An HTTP client over hot pools: one pool per host, started on first use (resolved by
@@ -93,7 +97,9 @@ impl Client {
             alt_svc: true,
             idle_host_timeout: DEFAULT_IDLE_HOST_TIMEOUT,
             polite: None,
-            warm_on_first_use: true,
+            warm: WarmPolicy::AllAddresses,
+            #[cfg(feature = "cookies")]
+            cookies: false,
         }
     }
 
@@ -229,7 +235,7 @@ impl Client {
         tokio::spawn(async move {
             let key = alt_key(&origin, port);
             let ok = match client.host(&key, &url).await {
-                Ok(h3) => h3.warm().await,
+                Ok(h3) => h3.warm(client.inner.warm == WarmPolicy::AllAddresses).await,
                 Err(e) => {
                     tracing::info!(url, error = %e, "HTTP/3 from Alt-Svc did not start");
                     false
@@ -277,6 +283,16 @@ impl Client {
         }
     }
 
+    /// The `Cookie` field the client would send to `url` now (`None`: no cookie matches,
+    /// the client keeps no cookies, or `url` is not an absolute URL).
+    #[cfg(feature = "cookies")]
+    #[must_use]
+    pub fn cookies_for(&self, url: &str) -> Option<http::HeaderValue> {
+        let jar = self.inner.cookies.as_ref()?;
+        let uri: Uri = url.parse().ok()?;
+        jar.header_for(&crate::cookies::to_url(&uri)?)
+    }
+
     /// The running hosts: transport, and for how long each was not used.
     pub fn hosts(&self) -> Vec<HostInfo> {
         hosts::infos(&self.inner.lock_hosts())
@@ -300,8 +316,14 @@ impl Client {
     /// Starts the pool of `key`: its `[[hosts]]` entry or the client's transport.
     async fn start(&self, key: &HostKey) -> Result<Arc<dyn HostPool>, Error> {
         let cfg = &self.inner.config;
+        let with = StartWith {
+            cfg,
+            polite: &self.inner.polite,
+            warm: self.inner.warm,
+        };
+        // The URL's port wins over the entry's (`docs/client.md`); the entry's other
+        // settings apply on every port of its host.
         let mut spec = HostSpec::new(key.host.clone(), Some(key.port), cfg);
-        spec.warm = self.inner.warm_on_first_use;
         if spec.entry.is_none() {
             spec.transport = self.inner.transport;
         }
@@ -312,30 +334,28 @@ impl Client {
             spec.transport = Transport::H3;
             let origin = (key.host.clone(), origin_port);
             let cache = &self.inner.alt_svc;
+            #[cfg(feature = "dns")]
             crate::alt_host::pin_alternative_addrs(cfg, cache, &origin, &mut spec).await?;
+            // Without pool-dns the alternative host is not resolved: its start fails, so
+            // the request goes over TCP and HTTP/3 is marked broken.
+            #[cfg(not(feature = "dns"))]
+            if let Some(alt) = cache.alternative_host(&origin) {
+                return Err(Error::setup(
+                    &spec.name,
+                    format!(
+                        "HTTP/3 alternative on another host ({alt}): built without the dns feature"
+                    ),
+                ));
+            }
             if let Some(entry) = &mut spec.entry {
                 (entry.port, entry.transport, entry.alpn) = (key.port, Transport::H3, None);
             }
-            return running(
-                cfg,
-                stack::quic_dialers(cfg, &spec)?,
-                &spec,
-                false,
-                &self.inner.polite,
-            )
-            .await;
+            return running(&with, stack::quic_dialers(cfg, &spec)?, &spec, false).await;
         }
         let alt_svc = key.tls && alt_svc_applies(cfg, &spec)?;
         if !key.tls {
             // `http://`: HTTP/1.1 over TCP, or h2c for a `[[hosts]]` entry with `h2`.
-            return running(
-                cfg,
-                stack::plain_dialers(cfg, &spec)?,
-                &spec,
-                false,
-                &self.inner.polite,
-            )
-            .await;
+            return running(&with, stack::plain_dialers(cfg, &spec)?, &spec, false).await;
         }
         #[cfg(feature = "boring")]
         if stack::uses_boring(cfg)
@@ -344,56 +364,28 @@ impl Client {
                 Transport::H2 | Transport::H2c | Transport::H1 | Transport::Auto
             )
         {
-            return running(
-                cfg,
-                stack::boring_dialers(cfg, &spec)?,
-                &spec,
-                false,
-                &self.inner.polite,
-            )
-            .await;
+            return running(&with, stack::boring_dialers(cfg, &spec)?, &spec, false).await;
         }
         match spec.transport {
             // `h2c` names HTTP/2 for `http://` URLs; over TLS it is `h2`.
             Transport::H2 | Transport::H2c => {
-                running(
-                    cfg,
-                    stack::h2_dialers(cfg, &spec)?,
-                    &spec,
-                    false,
-                    &self.inner.polite,
-                )
-                .await
+                running(&with, stack::h2_dialers(cfg, &spec)?, &spec, false).await
             }
-            Transport::H1 => {
-                running(
-                    cfg,
-                    stack::h1_dialers(cfg, &spec)?,
-                    &spec,
-                    false,
-                    &self.inner.polite,
-                )
-                .await
-            }
+            Transport::H1 => running(&with, stack::h1_dialers(cfg, &spec)?, &spec, false).await,
             Transport::Auto => {
-                let dialers = stack::https_dialers(cfg, &spec)?;
-                let start = running(cfg, dialers, &spec, alt_svc, &self.inner.polite);
+                let start = running(&with, stack::https_dialers(cfg, &spec)?, &spec, alt_svc);
                 // With the A/AAAA answers, the HTTPS records: `h3` moves the origin to
-                // HTTP/3 from its first request (`docs/alt-svc.md`).
-                let cache = (alt_svc && self.inner.alt_svc_enabled).then_some(&self.inner.alt_svc);
-                crate::https_records::start_with_records(cfg, &spec, cache, start).await
+                // HTTP/3 from its first request (`docs/alt-svc.md`; pool-dns: `dns` feature).
+                #[cfg(feature = "dns")]
+                let start = {
+                    let cache =
+                        (alt_svc && self.inner.alt_svc_enabled).then_some(&self.inner.alt_svc);
+                    crate::https_records::start_with_records(cfg, &spec, cache, start)
+                };
+                start.await
             }
             #[cfg(feature = "h3")]
-            Transport::H3 => {
-                running(
-                    cfg,
-                    stack::quic_dialers(cfg, &spec)?,
-                    &spec,
-                    false,
-                    &self.inner.polite,
-                )
-                .await
-            }
+            Transport::H3 => running(&with, stack::quic_dialers(cfg, &spec)?, &spec, false).await,
             #[cfg(not(feature = "h3"))]
             Transport::H3 => Err(Error::setup(
                 &spec.name,
@@ -403,6 +395,39 @@ impl Client {
                 &spec.name,
                 "transport \"tls\" carries no HTTP: use h2, h1, auto or h3",
             )),
+        }
+    }
+
+    /// Starts every `[[hosts]]` entry in the background (`https://name:port`, or
+    /// `http://` for an `h2c` entry), which warms its addresses; a failure is logged, and
+    /// the host's first request tries again. Needs a tokio runtime: built outside one, the
+    /// entries start on first use.
+    fn warm_configured_hosts(&self) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            if !self.inner.config.hosts.is_empty() {
+                tracing::debug!(
+                    "client built outside a tokio runtime: [[hosts]] start on first use"
+                );
+            }
+            return;
+        };
+        for entry in &self.inner.config.hosts {
+            let key = HostKey {
+                tls: entry.transport != Transport::H2c,
+                host: entry.name.to_ascii_lowercase(),
+                port: entry.port,
+                alt_of: None,
+            };
+            let scheme = if key.tls { "https" } else { "http" };
+            let url = format!("{scheme}://{}:{}/", entry.name, entry.port);
+            let client = self.clone();
+            // The start warms every address (the DNS refresh's warming of new addresses):
+            // a second warm-up here would race it and dial some twice.
+            runtime.spawn(async move {
+                if let Err(e) = client.host(&key, &url).await {
+                    tracing::info!(url, error = %e, "[[hosts]] entry did not start: tried again on first use");
+                }
+            });
         }
     }
 
@@ -543,7 +568,9 @@ pub struct ClientBuilder {
     alt_svc: bool,
     idle_host_timeout: Duration,
     polite: Option<Polite>,
-    warm_on_first_use: bool,
+    warm: WarmPolicy,
+    #[cfg(feature = "cookies")]
+    cookies: bool,
 }
 
 impl ClientBuilder {
@@ -552,14 +579,6 @@ impl ClientBuilder {
     /// `pool.status_retries`; `docs/rate-limits.md`).
     pub fn polite(mut self, polite: Polite) -> Self {
         self.polite = Some(polite);
-        self
-    }
-
-    /// Whether a host's addresses are all dialed in the background when its first request
-    /// starts it (default true). Off, a host dials only what its requests need, or what
-    /// [`HostHandle::warm_with_progress`](crate::HostHandle::warm_with_progress) dials.
-    pub fn warm_on_first_use(mut self, warm: bool) -> Self {
-        self.warm_on_first_use = warm;
         self
     }
 
@@ -574,6 +593,26 @@ impl ClientBuilder {
     /// [`DEFAULT_IDLE_HOST_TIMEOUT`], 10 minutes); the next request starts it again.
     pub fn idle_host_timeout(mut self, timeout: Duration) -> Self {
         self.idle_host_timeout = timeout;
+        self
+    }
+
+    /// How a host's addresses are dialed when it starts: every one in the background
+    /// ([`WarmPolicy::AllAddresses`], the default; configured `[[hosts]]` warmed when the
+    /// client is built), or only what a request needs ([`WarmPolicy::OnDemand`]: one-shot
+    /// use, nothing dialed in the background).
+    pub fn warm(mut self, policy: WarmPolicy) -> Self {
+        self.warm = policy;
+        self
+    }
+
+    /// Whether the client keeps cookies (default false; feature `cookies`): every
+    /// response's `Set-Cookie` stored by RFC 6265's rules, and the matching cookies sent
+    /// as one `Cookie` field on later requests and redirect hops, unless a request sets
+    /// its own. With a browser profile (`[tls] engine = "boring"`) the field takes the
+    /// profile's place in the header order, like every other header.
+    #[cfg(feature = "cookies")]
+    pub fn cookie_store(mut self, enabled: bool) -> Self {
+        self.cookies = enabled;
         self
     }
 
@@ -625,13 +664,15 @@ impl ClientBuilder {
         self
     }
 
-    /// The client.
+    /// The client. With [`WarmPolicy::AllAddresses`] (the default) and a tokio runtime,
+    /// every `[[hosts]]` entry starts and warms in the background now (a failure is
+    /// logged and tried again on the host's first request; it never fails the build).
     ///
     /// # Errors
     /// A configuration changed in code that its checks refuse ([`Error::Config`]).
     pub fn build(mut self) -> Result<Client, Error> {
         self.config.validate()?;
-        Ok(Client {
+        let client = Client {
             inner: Arc::new(Inner {
                 transport: self.transport,
                 hosts: Mutex::new(HashMap::new()),
@@ -642,9 +683,15 @@ impl ClientBuilder {
                 redirects: self.redirects,
                 decode: self.decode,
                 polite: Arc::new(self.polite.unwrap_or_else(|| self.config.polite())),
-                warm_on_first_use: self.warm_on_first_use,
+                warm: self.warm,
+                #[cfg(feature = "cookies")]
+                cookies: self.cookies.then(crate::cookies::Jar::default),
                 config: self.config,
             }),
-        })
+        };
+        if client.inner.warm == WarmPolicy::AllAddresses {
+            client.warm_configured_hosts();
+        }
+        Ok(client)
     }
 }

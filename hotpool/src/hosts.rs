@@ -32,8 +32,9 @@ pub(crate) trait HostPool: crate::inspect::Inspect {
     ) -> Option<BoxFuture<'a, Result<Response, RequestError>>>;
     /// Stops the host's helpers and closes its pool.
     fn stop(&self) -> BoxFuture<'_, ()>;
-    /// Dials the host's addresses; whether a connection could be had after.
-    fn warm(&self) -> BoxFuture<'_, bool>;
+    /// Dials the host's addresses (every one with `all`, else one connection at most);
+    /// whether a connection could be had after.
+    fn warm(&self, all: bool) -> BoxFuture<'_, bool>;
     /// Whether a lease is out (a request or a response body in flight).
     fn busy(&self) -> bool;
     /// The transport's name (`auto`, `h2`, `h1`, `h3`).
@@ -84,9 +85,11 @@ where
         Box::pin(self.stack.stop())
     }
 
-    fn warm(&self) -> BoxFuture<'_, bool> {
+    fn warm(&self, all: bool) -> BoxFuture<'_, bool> {
         Box::pin(async move {
-            self.stack.warm_with_progress(&self.host, |_| {}).await;
+            if all {
+                self.stack.warm_with_progress(&self.host, |_| {}).await;
+            }
             // A lease (dropped at once) proves a connection: it waits for a dial the DNS
             // refresh's warming may have in flight (`checkout_timeout` at most).
             self.stack.pool.get(&self.host).await.is_ok()
@@ -130,6 +133,21 @@ pub(crate) struct HostSlot {
     pub(crate) last_used: Mutex<Instant>,
 }
 
+/// How a host's addresses are dialed when the host starts ([`ClientBuilder::warm`](crate::ClientBuilder::warm)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WarmPolicy {
+    /// Every address the host resolves to gets a connection in the background as soon as
+    /// the host starts (and new ones as DNS gives them), and the configured `[[hosts]]` are
+    /// started and warmed when the client is built: later requests find hot connections.
+    #[default]
+    AllAddresses,
+    /// One-shot use: a host's first request dials only the connection it needs; nothing is
+    /// dialed in the background (no warming of other addresses, of new DNS answers, of an
+    /// HTTP/3 alternative beyond its first connection, nor of `[[hosts]]` at build time).
+    OnDemand,
+}
+
 /// How long a host's pool is kept without a request, by default.
 pub const DEFAULT_IDLE_HOST_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 
@@ -151,24 +169,32 @@ pub struct HostInfo {
     pub idle: Duration,
 }
 
-/// Starts `spec`'s stack with `dialer`, new addresses warmed in the background;
-/// `alt_svc`: whether Alt-Svc may move its requests to HTTP/3.
+/// What every host's start shares: the config, pacing and warming policy.
+pub(crate) struct StartWith<'a> {
+    pub(crate) cfg: &'a Config,
+    pub(crate) polite: &'a Arc<pool_http::Polite>,
+    pub(crate) warm: WarmPolicy,
+}
+
+/// Starts `spec`'s stack with `dialers`, new addresses warmed in the background unless
+/// the policy is [`WarmPolicy::OnDemand`]; `alt_svc`: whether Alt-Svc may move its
+/// requests to HTTP/3.
 pub(crate) async fn running<D>(
-    cfg: &Config,
+    with: &StartWith<'_>,
     dialers: stack::Dialers<D>,
     spec: &HostSpec,
     alt_svc: bool,
-    polite: &Arc<pool_http::Polite>,
 ) -> Result<Arc<dyn HostPool>, Error>
 where
     D: Dialer<Conn: HttpConnection> + 'static,
 {
-    let stack = HostStack::start(cfg, dialers, spec, spec.warm).await?;
+    let warm = with.warm == WarmPolicy::AllAddresses;
+    let stack = HostStack::start(with.cfg, dialers, spec, warm).await?;
     Ok(Arc::new(Running {
         host: spec.name.clone(),
         stack,
         alt_svc,
-        polite: polite.clone(),
+        polite: with.polite.clone(),
     }))
 }
 

@@ -255,8 +255,8 @@ impl HostHandle {
 impl Client {
     /// The running host of `url` (`https://host[:port]`, `http://…`; a path is ignored),
     /// started if it is not yet (resolved, its helpers running; its addresses dialed in
-    /// the background unless [`ClientBuilder::warm_on_first_use`](crate::ClientBuilder::warm_on_first_use)
-    /// is off).
+    /// the background unless the client's [`WarmPolicy`](crate::WarmPolicy) is
+    /// `OnDemand`).
     ///
     /// # Errors
     /// A URL that cannot be requested, or a host that cannot be set up or resolved.

@@ -18,21 +18,28 @@
 //! pieces are re-exported for a user who needs one ([`HostStack`] runs one host's pool;
 //! [`ConfigOptions`] builds each crate's options from a [`Config`]).
 //!
-//! Features: `h3` (default: HTTP/3 over QUIC), `redis` (the fleet backend), `boring`
-//! (BoringSSL browser profiles; builds BoringSSL from source).
+//! Features: `h3` (default: HTTP/3 over QUIC), `dns` (default: hickory resolution with
+//! the config's name servers, DoT and DoH; without it the system's resolver), `health`
+//! (default: health checks of idle connections), `cookies` (a cookie jar per client),
+//! `redis` (the fleet backend), `boring` (BoringSSL browser profiles; builds BoringSSL
+//! from source).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-#[cfg(feature = "h3")]
+#[cfg(all(feature = "h3", feature = "dns"))]
 mod alt_host;
 mod altsvc;
 mod body;
 mod client;
+#[cfg(feature = "cookies")]
+mod cookies;
 mod error;
 mod hosts;
+#[cfg(feature = "dns")]
 mod https_records;
 mod inspect;
 mod options;
+mod parts;
 mod request;
 mod service;
 pub mod stack;
@@ -41,10 +48,13 @@ pub use altsvc::{AltSvcStats, AltSvcStatus};
 pub use body::Body;
 pub use client::{Client, ClientBuilder};
 pub use error::Error;
-pub use hosts::{DEFAULT_IDLE_HOST_TIMEOUT, HostInfo};
+pub use hosts::{DEFAULT_IDLE_HOST_TIMEOUT, HostInfo, WarmPolicy};
+#[cfg(feature = "dns")]
 pub use https_records::HTTPS_RECORD_GRACE;
 pub use inspect::HostHandle;
 pub use options::ConfigOptions;
+#[cfg(not(feature = "dns"))]
+pub use parts::{ResolveError as SystemResolveError, SystemResolver};
 pub use pool_config::{Config, ConfigError, Transport};
 pub use pool_core::RateLimit;
 pub use pool_http::{

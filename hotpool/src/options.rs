@@ -3,10 +3,14 @@
 //! pool-config reads and checks the file; this module is where its keys meet the crates
 //! that use them (`docs/config-reader.md`). Keys no crate reads are documented as such.
 
+#[cfg(feature = "dns")]
 use std::net::SocketAddr;
 
-use pool_config::{Config, ConfigError, DnsProtocol, HostConfig, IpPreference};
+use pool_config::{Config, ConfigError, HostConfig};
+#[cfg(feature = "dns")]
+use pool_config::{DnsProtocol, IpPreference};
 use pool_dial_rustls::{H2Options, H2Windows, HttpsOptions, TlsOptions, TlsProfile};
+#[cfg(feature = "dns")]
 use pool_dns::NameServer;
 
 /// The options of each pool crate, built from a [`Config`] (implemented for `Config`
@@ -220,6 +224,7 @@ pub trait ConfigOptions {
 
     /// The `pool-dns` options: `[dns]` (`name_servers`, then `[[dns.servers]]`),
     /// `pool.dns_update_interval`, and the `[tls]` trust for encrypted servers.
+    #[cfg(feature = "dns")]
     fn dns_options(&self) -> pool_dns::DnsOptions {
         let cfg = self.config();
         let dns = &cfg.dns;
@@ -250,6 +255,7 @@ pub trait ConfigOptions {
     /// are due is the pool's `health_check_interval`). Which probe runs (`health.probe`,
     /// `path`, `method`, with `pool.banned_status`) is up to the caller, who owns the
     /// transport.
+    #[cfg(feature = "health")]
     fn health_options(&self) -> pool_health::HealthOptions {
         let cfg = self.config();
         pool_health::HealthOptions {
@@ -498,6 +504,7 @@ fn tls_with_alpn(
 
 /// One name server. An encrypted one without a TLS name (which validation refuses)
 /// checks the certificate against its IP address.
+#[cfg(feature = "dns")]
 fn name_server(addr: SocketAddr, protocol: DnsProtocol, tls_name: Option<&str>) -> NameServer {
     let tls_name = || tls_name.map_or_else(|| addr.ip().to_string(), str::to_owned);
     match protocol {

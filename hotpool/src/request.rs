@@ -69,7 +69,16 @@ impl Client {
             if let Some(ext) = extensions.take() {
                 *request.extensions_mut() = ext;
             }
+            // Each hop asks the jar for its own URL's cookies (not carried from the last).
+            #[cfg(feature = "cookies")]
+            if let Some(jar) = &self.inner.cookies {
+                jar.add_to(&uri, request.headers_mut());
+            }
             let response = self.send_once(request, choices.via.as_deref()).await?;
+            #[cfg(feature = "cookies")]
+            if let Some(jar) = &self.inner.cookies {
+                jar.store(&uri, response.headers());
+            }
             let sent = SentRequest {
                 method: &method,
                 uri: &uri,

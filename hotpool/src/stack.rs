@@ -6,10 +6,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(not(all(feature = "dns", feature = "health")))]
+use crate::parts::PartOptions;
+use crate::parts::{DnsRefresher, HealthChecker, RequestProbe, TransportProbe};
 use pool_config::{Config, HostConfig, Transport};
 use pool_core::{Dialer, EgressSet, GetOptions, Lease, LeaseSource, Pool, PoolOptions};
-use pool_dns::DnsRefresher;
-use pool_health::{HealthChecker, RequestProbe, TransportProbe};
 use pool_http::{HttpConnection, RequestOptions, Validation};
 
 use crate::{ConfigOptions, Error};
@@ -25,9 +26,6 @@ pub struct HostSpec {
     pub transport: Transport,
     /// The `[[hosts]]` entry, if any.
     pub entry: Option<HostConfig>,
-    /// Whether a [`Client`](crate::Client) starting the host dials its addresses in the
-    /// background (default true; [`ClientBuilder::warm_on_first_use`](crate::ClientBuilder::warm_on_first_use)).
-    pub warm: bool,
 }
 
 impl HostSpec {
@@ -56,7 +54,6 @@ impl HostSpec {
             port,
             transport,
             entry,
-            warm: true,
         }
     }
 }

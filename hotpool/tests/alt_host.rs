@@ -7,6 +7,8 @@
 //! named in the testkit's DNS zone: a request served over HTTP/3 can only have reached the
 //! alternative's address.
 
+#![cfg(feature = "dns")]
+
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;

@@ -391,6 +391,7 @@ alpn = ["h2", "http/1.1"]
     }
 }
 
+#[cfg(feature = "dns")]
 mod dns {
     use std::time::Duration;
 
@@ -463,6 +464,7 @@ mod dns {
     }
 }
 
+#[cfg(feature = "health")]
 mod health {
     use hotpool::ConfigOptions;
     use pool_config::*;

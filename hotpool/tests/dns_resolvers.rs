@@ -2,6 +2,8 @@
 //! resolves through the testkit zone over DNS-over-TLS and DNS-over-HTTPS, trusting the
 //! test CA through `tls.ca_files` exactly as the dialers would.
 
+#![cfg(feature = "dns")]
+
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 

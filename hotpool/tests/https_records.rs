@@ -4,6 +4,8 @@
 //! host without a record, or whose HTTPS answer never comes, is served over TCP as before.
 //! Every server is real and local: the testkit's DNS zone, h2 and h3 origins.
 
+#![cfg(feature = "dns")]
+
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;

@@ -36,7 +36,7 @@ async fn a_handle_warms_with_progress_and_shows_the_pool() {
     );
     let client = Client::builder()
         .config(Config::from_str_named(&text, "inspect.toml").unwrap())
-        .warm_on_first_use(false)
+        .warm(hotpool::WarmPolicy::OnDemand)
         .build()
         .unwrap();
     let origin_url = format!("https://{HOST}:{}", origin.port());

@@ -52,7 +52,7 @@ fn main() -> ExitCode {
 
 const USAGE: &str = "usage: cargo xtask <command>
   ci     cargo fmt --check, cargo clippy --all-targets -D warnings, cargo test --workspace,
-         then the shuttle model check
+         hotpool without dns / health and with cookies, then the shuttle model check
   test   cargo test --workspace
   shuttle  clippy + the model check of the real pool (--cfg hotpool_shuttle, target/shuttle)
   floors check Cargo.lock against security-floors.txt
@@ -74,8 +74,49 @@ fn ci() -> Result<(), String> {
         "-D",
         "warnings",
     ])?;
+    hotpool_features()?;
     test()?;
     shuttle::run()
+}
+
+/// The `hotpool` crate's optional parts, which the workspace run builds with its default
+/// features only: built without `dns` or `health` (`cargo check`, the library alone), and
+/// the tests of the `cookies` feature (with `boring`, as BoringSSL is built for the boring
+/// step anyway: the jar's field in a browser profile's order) and of the system resolver
+/// (`dns` off).
+fn hotpool_features() -> Result<(), String> {
+    for features in ["", "dns", "health", "h3,cookies"] {
+        cargo(&[
+            "check",
+            "-p",
+            "hotpool",
+            "--no-default-features",
+            "--features",
+            features,
+        ])?;
+    }
+    cargo(&[
+        "test",
+        "-p",
+        "hotpool",
+        "--features",
+        "cookies,boring",
+        "--lib",
+        "--test",
+        "cookies",
+        "--test",
+        "cookies_profile",
+    ])?;
+    cargo(&[
+        "test",
+        "-p",
+        "hotpool",
+        "--no-default-features",
+        "--features",
+        "h3",
+        "--test",
+        "system_resolver",
+    ])
 }
 
 fn test() -> Result<(), String> {

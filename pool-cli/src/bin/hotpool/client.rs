@@ -37,7 +37,7 @@ pub fn builder(cfg: Config, host: &HostSpec) -> ClientBuilder {
     Client::builder()
         .config(cfg)
         .transport(host.transport)
-        .warm_on_first_use(false)
+        .warm(hotpool::WarmPolicy::OnDemand)
         .redirects(hotpool::RedirectPolicy::NONE)
         .no_decode()
 }
