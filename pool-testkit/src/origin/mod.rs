@@ -48,7 +48,9 @@ pub use h1::{Http1Options, RandomClose};
 pub use h2::{H2Origin, H2OriginOptions};
 pub use h2_stats::OriginStats;
 pub use limit::{LIMITED_PREFIX, OriginRateLimit, RateLimitCounts};
-pub use nginx::NginxServer;
+pub use nginx::{
+    NGINX_BUSY_PREFIX, NGINX_LIMITED_PREFIX, NginxOptions, NginxRateLimit, NginxServer,
+};
 
 /// What an origin answers, changeable at run time: a status per path (default 200), a delay
 /// before every response, the response body.
