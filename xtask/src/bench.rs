@@ -47,6 +47,11 @@ mod realpath;
 #[path = "bench_proxy.rs"]
 mod proxy;
 
+/// Sections 13–16: rate limiter cost, adaptation time, client overhead, decompression;
+/// `--only rate|adapt|client|decode`.
+#[path = "bench_polite.rs"]
+mod polite;
+
 /// `--only NAME`: one section re-run alone and spliced into the report.
 #[path = "bench_splice.rs"]
 mod splice;
@@ -118,7 +123,8 @@ const TARGETS: &[Target] = &[
     },
 ];
 
-/// Runs the command with its arguments (`--quick`, `--no-write`, `--only realpath|proxy`).
+/// Runs the command with its arguments (`--quick`, `--no-write`, `--only NAME`: `realpath`,
+/// `proxy`, `rate`, `adapt`, `client`, `decode`).
 pub fn run(args: &[String]) -> Result<(), String> {
     let mut quick = false;
     let mut write = true;
@@ -131,7 +137,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "--only" => only = args.next().map(String::as_str),
             other => {
                 return Err(format!(
-                    "bench: unknown argument `{other}` (expected --quick, --no-write, --only realpath|proxy)"
+                    "bench: unknown argument `{other}` (expected --quick, --no-write, --only realpath|proxy|rate|adapt|client|decode)"
                 ));
             }
         }
@@ -144,10 +150,13 @@ pub fn run(args: &[String]) -> Result<(), String> {
             return splice::run_only(&root, quick, write, &realpath::ALONE);
         }
         Some("proxy") => return splice::run_only(&root, quick, write, &proxy::ALONE),
-        Some(other) => {
-            return Err(format!(
-                "bench: --only {other}: only `realpath` and `proxy` run alone"
-            ));
+        Some(name) => {
+            return match polite::ALL.iter().find(|a| a.name == name) {
+                Some(alone) => splice::run_only(&root, quick, write, alone),
+                None => Err(format!(
+                    "bench: --only {name}: only realpath, proxy, rate, adapt, client and decode run alone"
+                )),
+            };
         }
     }
     let out = root.join("target").join("hotpool-bench");
@@ -206,7 +215,11 @@ pub fn run(args: &[String]) -> Result<(), String> {
             t.elapsed().as_secs_f64(),
         ));
     }
-    for args in [&realpath::ARGS, &proxy::ARGS] {
+    let alone_args = polite::ALL.iter().map(|a| a.args);
+    for args in [&realpath::ARGS[..], &proxy::ARGS[..]]
+        .into_iter()
+        .chain(alone_args)
+    {
         let t = Instant::now();
         cargo_env(&root, args, &env)?;
         commands.push((
@@ -704,6 +717,9 @@ fn render(root: &Path, f: &Figures, run: &Run) -> String {
     protocols::engines::render(&mut out, f, 10);
     realpath::render(&mut out, f, realpath::SECTION, &mut summary);
     proxy::render(&mut out, f, proxy::SECTION, &mut summary);
+    for alone in &polite::ALL {
+        (alone.render)(&mut out, f, alone.section, &mut summary);
+    }
 
     // Summary, placed after the header.
     let mut head = String::from("## Targets at a glance\n\n| target | result |\n|---|---|\n");
