@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use hotpool::{Client, Config, HostRates, Polite, StatusRetry};
 use pool_core::Adaptation;
 use pool_testkit::TestCa;
-use pool_testkit::origin::{H2Origin, H2OriginOptions, OriginRateLimit};
+use pool_testkit::origin::{H2Origin, H2OriginOptions, OriginRateLimit, RateLimitCounts};
 
 const HOST: &str = "adapt.bench.test";
 const LIMIT: f64 = 200.0;
@@ -63,6 +63,8 @@ async fn round(origin: &H2Origin, config: &Config) -> Round {
         .await;
     let _ = warm.expect("warm-up").into_body().bytes().await;
 
+    // The origin's counts run on across rounds: this round's are the differences.
+    let base = origin.rate_limit_counts();
     let start = Instant::now();
     let stop = Arc::new(AtomicBool::new(false));
     let workers: Vec<_> = (0..WORKERS)
@@ -82,14 +84,24 @@ async fn round(origin: &H2Origin, config: &Config) -> Round {
         tokio::time::sleep(Duration::from_millis(5)).await;
         let current = rates.stats(HOST).and_then(|s| s.current);
         if met.is_none() && current.is_some_and(|r| r <= LIMIT) {
-            met = Some((start.elapsed(), origin.rate_limit_counts().refused));
+            met = Some((
+                start.elapsed(),
+                origin.rate_limit_counts().refused - base.refused,
+            ));
         }
         if at_second.is_none() && start.elapsed() >= RUN - Duration::from_secs(1) {
-            at_second = Some((start.elapsed(), origin.rate_limit_counts().passed));
+            at_second = Some((
+                start.elapsed(),
+                origin.rate_limit_counts().passed - base.passed,
+            ));
         }
     }
-    let counts = origin.rate_limit_counts();
+    let now = origin.rate_limit_counts();
     let end = start.elapsed();
+    let counts = RateLimitCounts {
+        passed: now.passed - base.passed,
+        refused: now.refused - base.refused,
+    };
     stop.store(true, Ordering::Relaxed);
     for w in workers {
         let _ = w.await;

@@ -188,16 +188,29 @@ fn render_adapt(out: &mut String, f: &Figures, section: u32, summary: &mut Vec<(
         count("refused"),
         count("passed")
     );
+    let share = num("served_last_second").map(|r| r / limit);
     let _ = writeln!(
         out,
-        "| rate served over the run's last second | {}/s (limit {limit:.0}/s) |",
-        count("served_last_second")
+        "| rate served over the run's last second | {}/s: {} of the limit ({limit:.0}/s) |",
+        count("served_last_second"),
+        share.map_or("—".into(), |s| format!("{:.0} %", s * 100.0)),
     );
     let _ = writeln!(
         out,
         "| adapted rate at the end | {}/s |\n",
         count("final_rate")
     );
+    if share.is_some_and(|s| s < 0.8) {
+        let _ = writeln!(
+            out,
+            "Below the limit, not at it: the first throttle starts pacing at half the rate \
+             sent over the last 1–2 s (at least 100 ms of it), and the adaptation then grows \
+             by 5 requests/s per second (`Adaptation::default()`), so after the cut the host \
+             is crawled at {} of what it allows for a while (at +5/s per second, tens of \
+             seconds to climb back). Polite, but slow to use the room it has.\n",
+            share.map_or("—".into(), |s| format!("{:.0} %", s * 100.0)),
+        );
+    }
     let ok = met.map(|ms| ms <= 500.0 && met_rounds == rounds);
     let _ = writeln!(
         out,
