@@ -49,7 +49,12 @@ mod realpath;
 #[path = "bench_proxy.rs"]
 mod proxy;
 
-/// Section 13: fleet rate accuracy with four workers; `--only fleetrate`.
+/// Sections 13–16: rate limiter cost, adaptation time, client overhead, decompression;
+/// `--only rate|adapt|client|decode`.
+#[path = "bench_polite.rs"]
+mod polite;
+
+/// Section 17: fleet rate accuracy with four workers; `--only fleetrate`.
 #[path = "bench_fleet_rate.rs"]
 mod fleet_rate;
 
@@ -124,7 +129,8 @@ const TARGETS: &[Target] = &[
     },
 ];
 
-/// Runs the command with its arguments (`--quick`, `--no-write`, `--only realpath|proxy|fleetrate`).
+/// Runs the command with its arguments (`--quick`, `--no-write`, `--only NAME`: `realpath`,
+/// `proxy`, `rate`, `adapt`, `client`, `decode`, `fleetrate`).
 pub fn run(args: &[String]) -> Result<(), String> {
     let mut quick = false;
     let mut write = true;
@@ -137,7 +143,7 @@ pub fn run(args: &[String]) -> Result<(), String> {
             "--only" => only = args.next().map(String::as_str),
             other => {
                 return Err(format!(
-                    "bench: unknown argument `{other}` (expected --quick, --no-write, --only realpath|proxy|fleetrate)"
+                    "bench: unknown argument `{other}` (expected --quick, --no-write, --only realpath|proxy|rate|adapt|client|decode|fleetrate)"
                 ));
             }
         }
@@ -150,14 +156,17 @@ pub fn run(args: &[String]) -> Result<(), String> {
             return splice::run_only(&root, quick, write, &realpath::ALONE);
         }
         Some("proxy") => return splice::run_only(&root, quick, write, &proxy::ALONE),
-        Some("fleetrate") => {
-            let _ = fleet::ensure_redis();
-            return splice::run_only(&root, quick, write, &fleet_rate::ALONE);
-        }
-        Some(other) => {
-            return Err(format!(
-                "bench: --only {other}: only `realpath`, `proxy` and `fleetrate` run alone"
-            ));
+        Some(name) => {
+            if name == fleet_rate::ALONE.name {
+                let _ = fleet::ensure_redis();
+            }
+            let mut sections = polite::ALL.iter().chain([&fleet_rate::ALONE]);
+            return match sections.find(|a| a.name == name) {
+                Some(alone) => splice::run_only(&root, quick, write, alone),
+                None => Err(format!(
+                    "bench: --only {name}: only realpath, proxy, rate, adapt, client, decode and fleetrate run alone"
+                )),
+            };
         }
     }
     let out = root.join("target").join("hotpool-bench");
@@ -216,7 +225,14 @@ pub fn run(args: &[String]) -> Result<(), String> {
             t.elapsed().as_secs_f64(),
         ));
     }
-    for args in [&realpath::ARGS, &proxy::ARGS, &fleet_rate::ARGS] {
+    let alone_args = polite::ALL
+        .iter()
+        .chain([&fleet_rate::ALONE])
+        .map(|a| a.args);
+    for args in [&realpath::ARGS[..], &proxy::ARGS[..]]
+        .into_iter()
+        .chain(alone_args)
+    {
         let t = Instant::now();
         cargo_env(&root, args, &env)?;
         commands.push((
@@ -714,7 +730,9 @@ fn render(root: &Path, f: &Figures, run: &Run) -> String {
     protocols::engines::render(&mut out, f, 10);
     realpath::render(&mut out, f, realpath::SECTION, &mut summary);
     proxy::render(&mut out, f, proxy::SECTION, &mut summary);
-    fleet_rate::render(&mut out, f, fleet_rate::SECTION, &mut summary);
+    for alone in polite::ALL.iter().chain([&fleet_rate::ALONE]) {
+        (alone.render)(&mut out, f, alone.section, &mut summary);
+    }
 
     // Summary, placed after the header.
     let mut head = String::from("## Targets at a glance\n\n| target | result |\n|---|---|\n");

@@ -1,4 +1,4 @@
-//! Section 13 of `BENCHMARKS.md`: fleet rate accuracy with four workers
+//! Section 17 of `BENCHMARKS.md`: fleet rate accuracy with four workers
 //! (`tests/benches/fleet_rate.rs`), run with the full report or alone with
 //! `cargo xtask bench --only fleetrate` (spliced in, `bench_splice.rs`).
 
@@ -7,8 +7,8 @@ use std::fmt::Write as _;
 use super::splice::Alone;
 use super::{Figures, verdict};
 
-pub(super) const SECTION: u32 = 13;
-const HEADING: &str = "## 13. Fleet rate";
+pub(super) const SECTION: u32 = 17;
+const HEADING: &str = "## 17. Fleet rate";
 /// The prefix of this section's rows in "Targets at a glance".
 const SUMMARY_PREFIX: &str = "fleet rate accuracy";
 /// The target: the fleet's rate within this share of the configured one.

@@ -1,6 +1,6 @@
 //! `cargo xtask bench --only NAME`: one section of `BENCHMARKS.md` re-run alone and
 //! **spliced** into the existing report, for every section that can run alone (the real
-//! path, the proxies). The section (from its heading to the next `## ` heading) and its
+//! path, the proxies, and sections 13–16 of `bench_polite.rs`). The section (from its heading to the next `## ` heading) and its
 //! rows of "Targets at a glance" are replaced, a line under "Machine and run" says when and
 //! how the section was re-run, and every other figure stays as the last full run wrote it.
 //! The section's figures go to `target/hotpool-bench-NAME/`, so the full run's
@@ -48,7 +48,14 @@ pub(super) fn run_only(root: &Path, quick: bool, write: bool, alone: &Alone) -> 
         .join(format!("hotpool-bench-{}", alone.name));
     let _ = std::fs::remove_dir_all(&out);
     std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
-    let mut env: Vec<(&str, String)> = vec![("HOTPOOL_BENCH_OUT", out.display().to_string())];
+    // Criterion's estimates too (the sections of `bench_polite.rs` are criterion benches).
+    let mut env: Vec<(&str, String)> = vec![
+        ("HOTPOOL_BENCH_OUT", out.display().to_string()),
+        (
+            "CRITERION_HOME",
+            out.join("criterion").display().to_string(),
+        ),
+    ];
     if quick {
         env.push(("HOTPOOL_BENCH_QUICK", "1".to_owned()));
     }

@@ -18,8 +18,12 @@
 //! - [`H2OriginOptions::plain`]: the same origin without TLS (`http://`: HTTP/1.1, and h2c
 //!   by the preface);
 //! - [`NginxServer`] (`nginx.rs`): Debian's nginx serving files over `http://` (HTTP/1.1
-//!   and h2c), a server this project did not write.
+//!   and h2c), a server this project did not write; with gzip and `limit_req` rate limits
+//!   ([`NginxOptions`]);
+//! - [`CaddyServer`] (`caddy.rs`): Debian's Caddy over HTTPS with the test CA's
+//!   certificate: HTTP/2 and HTTP/3 advertised by `Alt-Svc`, zstd and gzip bodies.
 
+mod caddy;
 mod encoded;
 mod h1;
 mod h2;
@@ -43,12 +47,15 @@ use crate::net::lock;
 use h2_stats::Counters;
 
 pub use self::h3::{H3Origin, H3OriginOptions, H3Stats};
+pub use caddy::CaddyServer;
 pub use encoded::{BOMB_DECODED_SIZE, CODINGS, MAX_ENCODED_CONTENT, bomb, encode, encoded_content};
 pub use h1::{Http1Options, RandomClose};
 pub use h2::{H2Origin, H2OriginOptions};
 pub use h2_stats::OriginStats;
 pub use limit::{LIMITED_PREFIX, OriginRateLimit, RateLimitCounts};
-pub use nginx::NginxServer;
+pub use nginx::{
+    NGINX_BUSY_PREFIX, NGINX_LIMITED_PREFIX, NginxOptions, NginxRateLimit, NginxServer,
+};
 
 /// What an origin answers, changeable at run time: a status per path (default 200), a delay
 /// before every response, the response body.

@@ -4,7 +4,12 @@
 //! foreground (`daemon off`, one process) in a temporary directory and is killed when its
 //! handle drops. `.ci/run` installs the `nginx` package; a missing binary is an error
 //! naming it.
+//!
+//! With [`NginxOptions`] it also compresses (`gzip on`) and limits request rates the way a
+//! site does (`limit_req`: 429 above the rate, or 503 with `Retry-After`); its access log
+//! tells what it answered ([`NginxServer::statuses`]).
 
+use std::collections::BTreeMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -15,6 +20,36 @@ use crate::process::{NotAccepting, spawn_quiet, wait_accepting};
 
 /// `/whoami`'s location: the request as nginx read it (protocol, host with port, URI).
 const WHOAMI: &str = "    location = /whoami {\n      return 200 \"$server_protocol $http_host|$host $request_uri\\n\";\n    }\n";
+
+/// The rate-limited path prefix: requests under it are limited by
+/// [`NginxOptions::rate_limit`] and answered `429 Too Many Requests` above the rate.
+pub const NGINX_LIMITED_PREFIX: &str = "/limited/";
+
+/// The second rate-limited prefix: the same limit (its own count), answered `503 Service
+/// Unavailable` with `Retry-After: 1` above the rate.
+pub const NGINX_BUSY_PREFIX: &str = "/busy/";
+
+/// What an nginx does besides serving its files (all off by default).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NginxOptions {
+    /// `gzip on` for every content type, for bodies of 256 bytes or more, on HTTP/1.1 and
+    /// HTTP/2 alike (nginx compresses when the request's `Accept-Encoding` names gzip).
+    pub gzip: bool,
+    /// A request rate (nginx's `limit_req`, keyed by the client's address) on the files
+    /// under [`NGINX_LIMITED_PREFIX`] (429 above it) and, counted apart, under
+    /// [`NGINX_BUSY_PREFIX`] (503 with `Retry-After: 1`).
+    pub rate_limit: Option<NginxRateLimit>,
+}
+
+/// nginx's `limit_req` settings: `rate=Nr/s`, `burst=B nodelay` (up to `burst` requests
+/// over the rate are answered at once; more are refused).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NginxRateLimit {
+    /// Requests per second (nginx counts in milliseconds: one every `1000 / per_second` ms).
+    pub per_second: u32,
+    /// Requests beyond the rate answered anyway (0: none).
+    pub burst: u32,
+}
 
 /// A running nginx.
 pub struct NginxServer {
@@ -43,6 +78,17 @@ impl NginxServer {
     /// 1,000 requests a connection), h2c with prior knowledge on
     /// [`h2c_port`](Self::h2c_port). Waits (up to 10 s) until it accepts.
     pub fn start(addrs: &[IpAddr], files: &[(&str, &[u8])]) -> io::Result<Self> {
+        Self::start_with(addrs, files, NginxOptions::default())
+    }
+
+    /// [`start`](Self::start) with gzip and rate limits as `options` say. The
+    /// rate-limited files are the caller's: put them under `limited/` and `busy/` in
+    /// `files`.
+    pub fn start_with(
+        addrs: &[IpAddr],
+        files: &[(&str, &[u8])],
+        options: NginxOptions,
+    ) -> io::Result<Self> {
         let (http1_port, h2c_port) = (free_port()?, free_port()?);
         let dir =
             std::env::temp_dir().join(format!("hotpool-nginx-{}-{http1_port}", std::process::id()));
@@ -62,16 +108,18 @@ impl NginxServer {
                 .collect()
         };
         let d = dir.display();
+        let (http_extra, locations) = extras(&options);
         let conf = format!(
             "daemon off;\nmaster_process off;\nworker_processes 1;\n\
              error_log {d}/error.log warn;\npid {d}/nginx.pid;\n\
              events {{ worker_connections 256; }}\n\
-             http {{\n  access_log off;\n  default_type application/octet-stream;\n\
+             http {{\n  log_format statuses '$status $uri';\n\
+             access_log {d}/access.log statuses;\n  default_type application/octet-stream;\n\
              client_body_temp_path {d}/body;\n  proxy_temp_path {d}/proxy;\n\
              fastcgi_temp_path {d}/fastcgi;\n  uwsgi_temp_path {d}/uwsgi;\n\
-             scgi_temp_path {d}/scgi;\n  keepalive_requests 1000;\n\
-             server {{\n{}    root {d}/html;\n{WHOAMI}  }}\n\
-             server {{\n{}    root {d}/html;\n{WHOAMI}  }}\n}}\n",
+             scgi_temp_path {d}/scgi;\n  keepalive_requests 1000;\n{http_extra}\
+             server {{\n{}    root {d}/html;\n{WHOAMI}{locations}  }}\n\
+             server {{\n{}    root {d}/html;\n{WHOAMI}{locations}  }}\n}}\n",
             listen(http1_port, ""),
             listen(h2c_port, " http2"),
         );
@@ -120,6 +168,24 @@ impl NginxServer {
             .collect()
     }
 
+    /// How many requests nginx answered with each status, of those whose path starts
+    /// with `prefix` (from its access log, written as each request ends: a response the
+    /// client has just read may be logged a moment later).
+    pub fn statuses(&self, prefix: &str) -> io::Result<BTreeMap<u16, usize>> {
+        let file = self.dir.join("access.log");
+        let log = std::fs::read_to_string(&file).map_err(|e| named(&file, e))?;
+        let mut counts = BTreeMap::new();
+        for line in log.lines() {
+            let Some((status, uri)) = line.split_once(' ') else {
+                continue;
+            };
+            if let (Ok(status), true) = (status.parse::<u16>(), uri.starts_with(prefix)) {
+                *counts.entry(status).or_insert(0) += 1;
+            }
+        }
+        Ok(counts)
+    }
+
     fn wait_accepting(&mut self) -> io::Result<()> {
         let ports = [self.http1_port, self.h2c_port];
         let addrs: Vec<SocketAddr> = ports.iter().flat_map(|p| self.socket_addrs(*p)).collect();
@@ -143,6 +209,39 @@ impl Drop for NginxServer {
         let _ = self.child.wait();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// The `http` block's lines and each server's `location`s for `options`.
+fn extras(options: &NginxOptions) -> (String, String) {
+    let mut http = String::new();
+    let mut locations = String::new();
+    if options.gzip {
+        http.push_str(
+            "  gzip on;\n  gzip_types *;\n  gzip_min_length 256;\n  gzip_http_version 1.1;\n",
+        );
+    }
+    if let Some(NginxRateLimit { per_second, burst }) = options.rate_limit {
+        // `limit_req` acts before the content phase: the locations serve files (a
+        // `return` would answer before the limit is looked at).
+        for (zone, prefix, status, extra) in [
+            ("limited", NGINX_LIMITED_PREFIX, 429, ""),
+            (
+                "busy",
+                NGINX_BUSY_PREFIX,
+                503,
+                "      add_header Retry-After 1 always;\n",
+            ),
+        ] {
+            http.push_str(&format!(
+                "  limit_req_zone $binary_remote_addr zone={zone}:1m rate={per_second}r/s;\n"
+            ));
+            locations.push_str(&format!(
+                "    location {prefix} {{\n      limit_req zone={zone} burst={burst} nodelay;\n      \
+                 limit_req_status {status};\n{extra}    }}\n"
+            ));
+        }
+    }
+    (http, locations)
 }
 
 /// `nginx` on the `PATH`, else Debian's `/usr/sbin/nginx` (not on a user's `PATH`).
