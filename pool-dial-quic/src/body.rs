@@ -31,13 +31,20 @@ enum State {
 pub struct H3Body {
     stream: RecvSide,
     state: State,
+    /// `None`s in a row from `poll_recv_data` (see [`END_CONFIRMATIONS`]).
+    nones: u8,
 }
+
+/// `None`s in a row taken as the end of the body: more than a sender plausibly writes
+/// empty DATA frames in a row (each one answers `None` once; the end answers it every time).
+const END_CONFIRMATIONS: u8 = 16;
 
 impl H3Body {
     pub(crate) fn new(stream: RecvSide) -> Self {
         Self {
             stream,
             state: State::Data,
+            nones: 0,
         }
     }
 
@@ -78,12 +85,23 @@ impl H3Body {
                 State::Done => return Poll::Ready(None),
                 State::Data => match ready!(this.stream.poll_recv_data(cx)) {
                     Ok(Some(mut chunk)) => {
+                        this.nones = 0;
                         let data = chunk.copy_to_bytes(chunk.remaining());
                         if !data.is_empty() {
                             return Poll::Ready(Some(Ok(Frame::data(data))));
                         }
                     }
-                    Ok(None) => this.state = State::Trailers,
+                    // h3 answers `None` both at the end of the body and for an empty
+                    // DATA frame (legal: RFC 9114 §7.2.1). Asking for trailers after an
+                    // empty frame that more DATA follows is a connection error, so the end
+                    // is taken as sure only when polling again keeps answering `None`
+                    // (at the end it does at once, reading nothing).
+                    Ok(None) => {
+                        this.nones += 1;
+                        if this.nones >= END_CONFIRMATIONS {
+                            this.state = State::Trailers;
+                        }
+                    }
                     Err(e) => {
                         this.state = State::Done;
                         return Poll::Ready(Some(Err(response_error(e))));

@@ -117,3 +117,32 @@ async fn the_probe_request_checks_the_origin() {
     drop(conn);
     origin.shutdown().await;
 }
+
+/// Empty DATA frames (legal, RFC 9114 §7.2.1: a Go server's encoder sends one when a flush
+/// writes nothing; Caddy's gzip did, before its 8-byte trailer) neither end the body early
+/// nor cost the connection: h3 answers `None` for them as at the end of a body.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_data_frames_neither_end_the_body_nor_lose_the_connection() {
+    let ca = Arc::new(TestCa::new().unwrap());
+    let origin = H3Origin::start(H3OriginOptions {
+        empty_data_frames: true,
+        ..H3OriginOptions::new(&ips(&[64]), &[HOST], &ca)
+    })
+    .await
+    .unwrap();
+    let pool = pool(&ca, &origin, options(&ca));
+    for path in ["/", "/bytes/100000", "/1k"] {
+        let response = pool_http::send(&pool, HOST, get(path)).await.unwrap();
+        let body = response.into_body().bytes().await.unwrap();
+        let want = match path {
+            "/" => b"hello from hotpool\n".len(),
+            "/bytes/100000" => 100_000,
+            _ => 1024,
+        };
+        assert_eq!(body.len(), want, "{path}");
+    }
+    // One connection carried all three.
+    assert_eq!((pool.stats().dials_ok, origin.stats().handshakes), (1, 1));
+    pool.close().await;
+    origin.shutdown().await;
+}

@@ -51,6 +51,9 @@ pub struct H3OriginOptions {
     /// The body of `/` and of every path without a route of its own. Default:
     /// `"hello from hotpool\n"`.
     pub body: Bytes,
+    /// Send empty DATA frames around every body (legal, RFC 9114 §7.2.1; a Go server's
+    /// encoder sends one when a flush writes nothing). Default: off.
+    pub empty_data_frames: bool,
 }
 
 impl Default for H3OriginOptions {
@@ -63,6 +66,7 @@ impl Default for H3OriginOptions {
             max_concurrent_bidi_streams: None,
             delay: None,
             body: Bytes::from_static(b"hello from hotpool\n"),
+            empty_data_frames: false,
         }
     }
 }
@@ -165,6 +169,8 @@ struct Shared {
     next_conn: AtomicU64,
     reloads: AtomicU64,
     restarts: AtomicU64,
+    /// [`H3OriginOptions::empty_data_frames`].
+    empty_data_frames: bool,
 }
 
 impl Shared {
@@ -246,6 +252,7 @@ impl H3Origin {
             next_conn: AtomicU64::new(0),
             reloads: AtomicU64::new(0),
             restarts: AtomicU64::new(0),
+            empty_data_frames: options.empty_data_frames,
         });
         let (shutdown_tx, _) = watch::channel(false);
         let mut tasks = Vec::new();
@@ -693,13 +700,24 @@ async fn serve_request(
     });
     let sent = async {
         stream.send_response(response).await?;
+        let empty = if shared.empty_data_frames { 1 } else { 0 };
+        for _ in 0..empty {
+            stream.send_data(Bytes::new()).await?;
+        }
         if !body.is_empty() {
             stream.send_data(body).await?;
         }
         if let Some((len, chunk)) = streamed {
             for data in stream_chunks(len, chunk) {
                 stream.send_data(data).await?;
+                for _ in 0..empty {
+                    stream.send_data(Bytes::new()).await?;
+                }
             }
+        }
+        // Two in a row before the end, as an encoder closing with nothing left may.
+        for _ in 0..2 * empty {
+            stream.send_data(Bytes::new()).await?;
         }
         if stall_after {
             // The rest of the body never comes, until the client gives up.
