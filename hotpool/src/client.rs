@@ -212,7 +212,9 @@ impl Client {
             .host(&alt_key(origin, port), url)
             .await
             .map_err(|e| (e, true))?;
-        send_on(&*h3, copy(request), None, url.to_owned())
+        let mut request = copy(request);
+        *request.uri_mut() = origin_uri(origin, request.uri()).map_err(|e| (e, false))?;
+        send_on(&*h3, request, None, url.to_owned())
             .await
             .map_err(|e| {
                 let unsent = nothing_sent(&e);
@@ -474,6 +476,28 @@ fn alt_key(origin: &Origin, port: u16) -> HostKey {
         port,
         alt_of: Some(origin.1),
     }
+}
+
+/// The absolute URI of `path` (a path and query) at `origin`: what a request sent over an
+/// HTTP/3 alternative carries, so that its `:authority` is the origin's host and port, not
+/// the alternative's (RFC 7838 §2: the alternative serves the origin's resources under the
+/// origin's authority). A relative URI would be completed by the QUIC connection with the
+/// port it dialed. Port 443 is left out, as the origin's own URL would.
+fn origin_uri(origin: &Origin, path: &Uri) -> Result<Uri, Error> {
+    let (host, port) = (origin.0.as_str(), origin.1);
+    let host = if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_owned()
+    };
+    let authority = if port == 443 {
+        host
+    } else {
+        format!("{host}:{port}")
+    };
+    let path = path.path_and_query().map_or("/", |p| p.as_str());
+    let text = format!("https://{authority}{path}");
+    text.parse().map_err(|e| Error::url(&text, format!("{e}")))
 }
 
 /// The clock of the Alt-Svc cache (tokio's, so a paused runtime moves it).

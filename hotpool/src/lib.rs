@@ -18,6 +18,9 @@
 //! pieces are re-exported for a user who needs one ([`HostStack`] runs one host's pool;
 //! [`ConfigOptions`] builds each crate's options from a [`Config`]).
 //!
+//! Examples (`cargo run -p hotpool --example NAME`, on local origins): `client`,
+//! `decompression`, `redirects`, `alt_svc`, `proxies`.
+//!
 //! Features: `h3` (default: HTTP/3 over QUIC), `dns` (default: hickory resolution with
 //! the config's name servers, DoT and DoH; without it the system's resolver), `health`
 //! (default: health checks of idle connections), `cookies` (a cookie jar per client),

@@ -356,8 +356,7 @@ impl DnsRefresher {
         &self.shared.options
     }
 
-    /// The resolver the hosts are looked up with, and its options (for
-    /// [`DnsRefresher::lookup_https`]).
+    /// The hosts' resolver and its options (for [`DnsRefresher::lookup_https`]).
     pub(crate) fn resolver(&self) -> (&DnsResolver, &DnsOptions) {
         (&self.shared.resolver, &self.shared.options)
     }
