@@ -115,6 +115,7 @@ pub(crate) fn builder(
 pub(crate) struct HeaderShape {
     user_agent: HeaderValue,
     accept_language: HeaderValue,
+    accept_encoding: HeaderValue,
     order: Arc<[HeaderName]>,
 }
 
@@ -130,11 +131,13 @@ impl HeaderShape {
         Self {
             user_agent: profile.user_agent.clone(),
             accept_language: profile.accept_language.clone(),
+            accept_encoding: profile.accept_encoding.clone(),
             order,
         }
     }
 
-    /// `User-Agent` and `Accept-Language` added when missing; then (HTTP/2) the headers
+    /// `User-Agent` and `Accept-Language` added when missing, the client's default
+    /// `Accept-Encoding` replaced by the browser's; then (HTTP/2) the headers
     /// put in the browser's order: the named ones first, in order, the rest after.
     pub(crate) fn apply(&self, headers: &mut HeaderMap, reorder: bool) {
         if !headers.contains_key(header::USER_AGENT) {
@@ -142,6 +145,15 @@ impl HeaderShape {
         }
         if !headers.contains_key(header::ACCEPT_LANGUAGE) {
             headers.insert(header::ACCEPT_LANGUAGE, self.accept_language.clone());
+        }
+        // The client's default offer (`hotpool::Client` decoding) becomes the browser's own;
+        // a caller's own value, or none (a caller that does not decode), is left alone.
+        if headers
+            .get(header::ACCEPT_ENCODING)
+            .map(HeaderValue::as_bytes)
+            == Some(pool_http::DEFAULT_ACCEPT_ENCODING.as_bytes())
+        {
+            headers.insert(header::ACCEPT_ENCODING, self.accept_encoding.clone());
         }
         if !reorder {
             return;

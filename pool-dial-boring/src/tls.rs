@@ -42,6 +42,7 @@ pub(crate) struct BuiltProfile {
     key_shares: Vec<KeyShare>,
     pub(crate) user_agent: HeaderValue,
     pub(crate) accept_language: HeaderValue,
+    pub(crate) accept_encoding: HeaderValue,
 }
 
 fn cipher_name(profile: &str, id: u16) -> Result<&'static str, BoringError> {
@@ -244,6 +245,7 @@ impl BuiltProfile {
         };
         let user_agent = header(&profile.user_agent)?;
         let accept_language = header(&profile.accept_language)?;
+        let accept_encoding = header(&profile.accept_encoding)?;
         let connector = b.build();
         sessions.bind(connector.context());
         Ok(Self {
@@ -253,6 +255,7 @@ impl BuiltProfile {
             key_shares,
             user_agent,
             accept_language,
+            accept_encoding,
             profile,
         })
     }

@@ -158,6 +158,7 @@ pub(super) fn v143() -> BrowserProfile {
         h2: h2(),
         user_agent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/143.0.0.0 Safari/537.36".to_owned(),
         accept_language: "en-US,en;q=0.9".to_owned(),
+        accept_encoding: "gzip, deflate, br, zstd".to_owned(),
     }
 }
 
@@ -175,5 +176,6 @@ pub(super) fn v156() -> BrowserProfile {
         h2: h2(),
         user_agent: "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/156.0.0.0 Safari/537.36".to_owned(),
         accept_language: "en-US,en;q=0.9".to_owned(),
+        accept_encoding: "gzip, deflate, br, zstd".to_owned(),
     }
 }

@@ -144,5 +144,6 @@ fn common(cipher_suites: Vec<u16>) -> BrowserProfile {
         },
         user_agent: String::new(),
         accept_language: "en-US,en;q=0.5".to_owned(),
+        accept_encoding: "gzip, deflate, br, zstd".to_owned(),
     }
 }

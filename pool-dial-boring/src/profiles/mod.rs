@@ -243,6 +243,10 @@ pub struct BrowserProfile {
     pub user_agent: String,
     /// `Accept-Language`, added to each request that sets none.
     pub accept_language: String,
+    /// `Accept-Encoding`: the codings the browser offers, sent instead of the client's
+    /// default offer (`pool_http::DEFAULT_ACCEPT_ENCODING`, which `hotpool::Client` adds
+    /// when it decodes; it decodes every coding a profile offers).
+    pub accept_encoding: String,
 }
 
 impl BrowserProfile {

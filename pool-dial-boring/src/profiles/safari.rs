@@ -85,5 +85,6 @@ pub(super) fn profile() -> BrowserProfile {
         },
         user_agent: "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.0 Safari/605.1.15".to_owned(),
         accept_language: "en-US,en;q=0.9".to_owned(),
+        accept_encoding: "gzip, deflate, br".to_owned(),
     }
 }
