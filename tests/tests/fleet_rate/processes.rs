@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use pool_redis::{FleetConfig, RedisUrl};
-use pool_testkit::{RedisCluster, RedisSentinel, TestCa, eventually};
+use pool_testkit::{RedisCluster, RedisSentinel, TestCa, eventually, redis_command};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{ChildStdin, ChildStdout, Command};
 
@@ -64,6 +64,11 @@ fn fleet_of(deployment: &str, worker: &str) -> FleetConfig {
     cfg.prefix = PREFIX.into();
     cfg.worker = worker.into();
     cfg
+}
+
+/// The key of the host's next free slot, as docs/rate-limits.md names it.
+fn rate_key() -> String {
+    format!("{PREFIX}rate:{{{HOST}}}")
 }
 
 /// [`PER_PROCESS`] workers named `{side}{i}` of the fleet on `deployment`.
@@ -264,6 +269,12 @@ async fn two_processes_hold_the_fleet_rate_on_a_cluster_through_a_killed_node() 
     tokio::task::block_in_place(|| cluster.restart(dead)).unwrap();
     leasing("the parent's workers lease again", &workers).await;
     assert_eq!(child.ask("leasing").await, "leasing");
+    let back = cluster.node(dead).addr();
+    assert_eq!(
+        redis_command(back, &["EXISTS", &rate_key()]).unwrap(),
+        "1",
+        "the fleet's next slot is kept on the returned node again"
+    );
     assert_fleet_rate(&origin, "the node back").await;
 
     let (child_failed, child_on_share) = child.stop().await;
@@ -307,6 +318,12 @@ async fn two_processes_hold_the_fleet_rate_on_sentinel_through_a_master_failover
     tokio::task::block_in_place(|| redis.kill_master()).unwrap();
     leasing("the parent's workers lease from the new master", &workers).await;
     assert_eq!(child.ask("leasing").await, "leasing");
+    let promoted = redis.replica().addr();
+    assert_eq!(
+        redis_command(promoted, &["EXISTS", &rate_key()]).unwrap(),
+        "1",
+        "the fleet's next slot is on the promoted master"
+    );
     assert_fleet_rate(&origin, "after the failover").await;
 
     let (child_failed, _) = child.stop().await;
