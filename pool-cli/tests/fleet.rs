@@ -3,7 +3,9 @@
 //! answers 403 on the banned one): the first bans the address, `hotpool fleet status
 //! --json` shows the ban, and a second process loads it at start and never dials the
 //! address; a process running a bench applies another process's ban (read from its
-//! Prometheus metrics; how fast is `pool-redis/benches/fleet.rs`'s measure).
+//! Prometheus metrics; how fast is `pool-redis/benches/fleet.rs`'s measure); and on a
+//! three-master Redis Cluster (`[fleet] mode = "cluster"`), `fleet status` reads the ban
+//! from the master holding the host's slot, not the first seed.
 
 mod common;
 
@@ -13,7 +15,7 @@ use std::process::{Output, Stdio};
 use std::sync::Arc;
 
 use common::{RUN_LIMIT, hotpool_command, json, run_hotpool, stderr, stdout};
-use pool_testkit::{H2Origin, H2OriginOptions, RedisServer, TestCa};
+use pool_testkit::{H2Origin, H2OriginOptions, RedisCluster, RedisServer, TestCa};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::time::Instant;
 
@@ -241,4 +243,52 @@ async fn a_running_process_applies_another_processes_ban() {
     b.kill().await.unwrap();
     bad.shutdown().await;
     good.shutdown().await;
+}
+
+/// `fleet status` in cluster mode: the ban `warm` stored lives on the master of the host's
+/// slot, which is not the first seed listed; the status scans every master and reads it
+/// there, naming the mode and every seed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fleet_status_reads_every_master_of_a_cluster() {
+    let cluster = tokio::task::block_in_place(RedisCluster::start).unwrap();
+    let owner = cluster.node_of(&format!("{{{HOST}}}")).unwrap();
+    // The seeds listed with the host's node last.
+    let urls = cluster.urls();
+    let mut seeds: Vec<&str> = (0..3)
+        .filter(|&i| i != owner)
+        .map(|i| urls[i].as_str())
+        .collect();
+    seeds.push(&urls[owner]);
+    let ca = Arc::new(TestCa::new().unwrap());
+    let ip = IpAddr::V4(Ipv4Addr::new(127, 0, 0, 175));
+    let origin = H2Origin::start(H2OriginOptions::new(&[ip], &[HOST], &ca))
+        .await
+        .unwrap();
+    origin.set_status("/check", 403);
+    let dir = common::temp_dir("fleet", "cluster");
+    ca.write_ca_pem(dir.join("ca.pem")).unwrap();
+    let config = write_config(
+        &dir,
+        "cluster.toml",
+        origin.socket_addrs()[0],
+        &seeds.join(","),
+    );
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("[fleet]\n", "[fleet]\nmode = \"cluster\"\n");
+    std::fs::write(&config, text).unwrap();
+
+    let warm = run(&["warm", HOST, "--config", &config, "--json"]).await;
+    assert_eq!(json(&warm)["blacklisted"], 1, "{}", stderr(&warm));
+    let status = run(&["fleet", "status", "--config", &config, "--json"]).await;
+    assert!(status.status.success(), "{}", stderr(&status));
+    let s = json(&status);
+    assert_eq!(s["mode"], "cluster", "{s}");
+    assert_eq!(s["url"], seeds.join(","), "every seed named");
+    let bans = s["bans"].as_array().unwrap();
+    assert_eq!(bans.len(), 1, "{s}");
+    assert_eq!(bans[0]["host"], HOST);
+    assert_eq!(bans[0]["addr"], origin.socket_addrs()[0].to_string());
+    assert_eq!(s["malformed"], 0);
+    origin.shutdown().await;
 }

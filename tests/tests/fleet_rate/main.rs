@@ -8,12 +8,16 @@
 //! - the lease script: consecutive leases of two workers get consecutive slots, under keys
 //!   tagged with the host;
 //! - the config: `[[hosts]] fleet_rate_limit` with a `[fleet]` backend makes a client's
-//!   politeness lease from Redis.
+//!   politeness lease from Redis;
+//! - [`processes`]: two OS processes of two workers each on a three-master Redis Cluster
+//!   (the host's node killed and restarted mid-run) and on Sentinel (a master failover
+//!   mid-run): the fleet rate holds before and after, no request fails.
 //!
 //! The sans-IO account is tested on a fake clock in `pool-core/src/rate/fleet/tests.rs`, the
 //! seam in `pool-http/src/polite/tests.rs`; the accuracy figure is in `BENCHMARKS.md`
 //! (`cargo xtask bench --only fleetrate`).
 
+mod processes;
 mod rig;
 
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! `RedisRates`, as separate processes would have), their load, and the rate the origin
 //! saw.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -26,10 +26,12 @@ pub const CONCURRENCY: usize = 8;
 
 /// An HTTP/2 origin for [`HOST`] on 127.0.0.151 and .152.
 pub async fn origin(ca: &Arc<TestCa>) -> H2Origin {
-    let ips = [
-        IpAddr::from([127, 0, 0, 151]),
-        IpAddr::from([127, 0, 0, 152]),
-    ];
+    origin_on(ca, 151, 152).await
+}
+
+/// An HTTP/2 origin for [`HOST`] on 127.0.0.`a` and 127.0.0.`b`.
+pub async fn origin_on(ca: &Arc<TestCa>, a: u8, b: u8) -> H2Origin {
+    let ips = [IpAddr::from([127, 0, 0, a]), IpAddr::from([127, 0, 0, b])];
     H2Origin::start(H2OriginOptions::new(&ips, &[HOST], ca))
         .await
         .unwrap()
@@ -62,17 +64,30 @@ impl Worker {
         i: usize,
         rate: RateLimit,
     ) -> Self {
+        let fleet = fleet_config(redis_url, &format!("rate-w{i}"));
+        Self::join(&origin.socket_addrs(), &ca.ca_cert_der(), &fleet, rate).await
+    }
+
+    /// A worker of the fleet `fleet` (any mode; its worker id unique) loading [`HOST`] at
+    /// `addrs`, trusting the CA certificate `ca_der`, [`HOST`]'s fleet rate `rate`; warmed.
+    /// What a worker in another process starts from.
+    pub async fn join(
+        addrs: &[SocketAddr],
+        ca_der: &[u8],
+        fleet: &FleetConfig,
+        rate: RateLimit,
+    ) -> Self {
         let mut options = H2Options::default();
         options.tls.trust = Trust {
             webpki_roots: false,
-            extra_ca_certs: vec![ca.ca_cert_der().to_vec()],
+            extra_ca_certs: vec![ca_der.to_vec()],
             ..Trust::default()
         };
         options.tls.conn_timeout = Duration::from_secs(5);
         let pool = Pool::new(H2Dialer::new(options).unwrap(), PoolOptions::default()).unwrap();
-        pool.set_addrs(HOST, origin.socket_addrs());
+        pool.set_addrs(HOST, addrs.iter().copied());
         pool.warm(HOST).await;
-        let tokens = RedisRates::new(&fleet_config(redis_url, &format!("rate-w{i}"))).unwrap();
+        let tokens = RedisRates::new(fleet).unwrap();
         let rates = Arc::new(HostRates::new(None, None).with_fleet(tokens));
         rates.set_fleet_host(HOST, Some(rate));
         let polite = Arc::new(Polite::new(Some(rates.clone()), StatusRetry::off()));

@@ -1,6 +1,7 @@
 //! `hotpool fleet status`: what the `[fleet]` backend holds — every ban with the time it
 //! has left, each host's budget claims, the live workers and the hosts they pool — as a
-//! table, or with `--json` as one object.
+//! table, or with `--json` as one object. Read in the backend's `[fleet] mode`: one
+//! server, every master of a Redis Cluster, or the master the sentinels name.
 
 use hotpool::ConfigOptions;
 use std::process::ExitCode;
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use pool_config::FleetBackend;
 use pool_core::{BlacklistReason, FleetEvent};
-use pool_redis::FleetStatus;
+use pool_redis::{FleetConfig, FleetMode, FleetStatus};
 use serde::Serialize;
 
 use crate::{Error, load_config};
@@ -35,7 +36,10 @@ struct BudgetJson {
 
 #[derive(Debug, Serialize)]
 struct StatusJson {
+    /// The server, or the seed nodes or sentinels, comma-separated.
     url: String,
+    /// `single`, `cluster` or `sentinel`.
+    mode: &'static str,
     prefix: String,
     bans: Vec<BanJson>,
     budgets: Vec<BudgetJson>,
@@ -52,7 +56,8 @@ fn reason(reason: BlacklistReason, retestable: bool) -> &'static str {
     }
 }
 
-fn to_json(status: &FleetStatus, url: String, prefix: String, max: Option<usize>) -> StatusJson {
+fn to_json(status: &FleetStatus, fleet: &FleetConfig) -> StatusJson {
+    let max = fleet.max_conns_per_host;
     let bans = status
         .bans
         .iter()
@@ -78,8 +83,19 @@ fn to_json(status: &FleetStatus, url: String, prefix: String, max: Option<usize>
         })
         .collect();
     StatusJson {
-        url,
-        prefix,
+        // Every server of the deployment, passwords redacted: the one server, the seed
+        // nodes or the sentinels.
+        url: fleet
+            .nodes()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        mode: match fleet.mode {
+            FleetMode::Single => "single",
+            FleetMode::Cluster => "cluster",
+            FleetMode::Sentinel { .. } => "sentinel",
+        },
+        prefix: fleet.prefix.clone(),
         bans,
         budgets,
         workers: status
@@ -105,22 +121,20 @@ pub async fn status(global: &crate::args::Global) -> Result<ExitCode, Error> {
         Some(Err(e)) => return Err(Error::new(e.to_string())),
         None => return Err(Error::new("no fleet backend")),
     };
-    let status = pool_redis::status(&fleet.url, &fleet.prefix, CALL_TIMEOUT)
+    let status = pool_redis::status_of(&fleet, CALL_TIMEOUT)
         .await
         .map_err(|e| Error::new(format!("fleet at {}: {e}", fleet.url)))?;
-    let report = to_json(
-        &status,
-        fleet.url.to_string(),
-        fleet.prefix.clone(),
-        fleet.max_conns_per_host,
-    );
+    let report = to_json(&status, &fleet);
     if global.json {
         let text =
             serde_json::to_string_pretty(&report).map_err(|e| Error::new(format!("json: {e}")))?;
         println!("{text}");
         return Ok(ExitCode::SUCCESS);
     }
-    println!("fleet {} (prefix {:?})", report.url, report.prefix);
+    println!(
+        "fleet {} ({}, prefix {:?})",
+        report.url, report.mode, report.prefix
+    );
     println!("bans: {}", report.bans.len());
     for b in &report.bans {
         let left = Duration::from_millis(u64::try_from(b.ttl_ms).unwrap_or(u64::MAX));
