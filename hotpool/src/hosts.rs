@@ -4,14 +4,18 @@
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::Request;
+use http_body_util::BodyExt as _;
 use pool_config::Config;
-use pool_core::Dialer;
+use pool_core::{ConnInfo, Dialer, PoolOptions, Stats, Target, WarmProgress, WarmReport};
+#[cfg(feature = "dns")]
+use pool_dns::FamilyStatus;
 use pool_http::{Full, HttpConnection, RequestError};
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
@@ -22,7 +26,7 @@ use crate::{Body, Error, Response};
 pub(crate) type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// One host's running pool, whatever its dialer.
-pub(crate) trait HostPool: crate::inspect::Inspect {
+pub(crate) trait HostPool: Inspect {
     /// Sends `request` (its URI: path and query) with the pool's retry policy, through the
     /// egress labelled `via` if given (`None` when the host has no such egress).
     fn send<'a>(
@@ -295,4 +299,111 @@ pub(crate) fn take_idle(
             Some((key, pool))
         })
         .collect()
+}
+
+/// What a host's running pool shows, whatever its dialer (a supertrait of the client's
+/// `HostPool`).
+pub(crate) trait Inspect: Send + Sync {
+    /// The addresses the host resolved to (or its static list).
+    fn addrs(&self) -> Vec<SocketAddr>;
+    #[cfg(feature = "dns")]
+    /// Each resolved address family's DNS state (empty for static hosts).
+    fn dns_families(&self) -> Vec<FamilyStatus>;
+    /// The statistics of each egress's pool, labelled (`direct`, or the proxy).
+    fn egress_stats(&self) -> Vec<(String, Stats)>;
+    /// The open connections of every egress.
+    fn connections(&self) -> Vec<ConnInfo>;
+    /// Whether `ip` is on the dynamic blacklist of the first egress's pool.
+    fn blacklisted(&self, ip: IpAddr) -> bool;
+    /// The options the pools run with.
+    fn options(&self) -> &PoolOptions;
+    /// Dials every address without a connection, through every egress, `progress` told
+    /// of each dial.
+    fn warm_with_progress<'a>(
+        &'a self,
+        progress: &'a mut (dyn FnMut(&WarmProgress) + Send),
+    ) -> BoxFuture<'a, WarmReport>;
+    /// `request` on a new connection to `addr`, made with the pool's dialer and closed
+    /// after the body was read: what a client without a pool pays.
+    fn send_fresh(
+        &self,
+        addr: SocketAddr,
+        request: Request<Full<Bytes>>,
+        limit: Duration,
+    ) -> BoxFuture<'_, Result<http::Response<Bytes>, RequestError>>;
+}
+
+impl<D> Inspect for Running<D>
+where
+    D: Dialer<Conn: HttpConnection> + 'static,
+{
+    fn addrs(&self) -> Vec<SocketAddr> {
+        self.stack.pool.addrs(&self.host)
+    }
+
+    #[cfg(feature = "dns")]
+    fn dns_families(&self) -> Vec<FamilyStatus> {
+        self.stack
+            .dns
+            .host_status(&self.host)
+            .map(|s| s.families)
+            .unwrap_or_default()
+    }
+
+    fn egress_stats(&self) -> Vec<(String, Stats)> {
+        let egresses = &self.stack.egresses;
+        egresses
+            .iter()
+            .map(|(l, p)| (l.clone(), p.stats()))
+            .collect()
+    }
+
+    fn connections(&self) -> Vec<ConnInfo> {
+        let egresses = &self.stack.egresses;
+        egresses.iter().flat_map(|(_, p)| p.connections()).collect()
+    }
+
+    fn blacklisted(&self, ip: IpAddr) -> bool {
+        self.stack.pool.blacklisted(ip).is_some()
+    }
+
+    fn options(&self) -> &PoolOptions {
+        &self.stack.options
+    }
+
+    fn warm_with_progress<'a>(
+        &'a self,
+        progress: &'a mut (dyn FnMut(&WarmProgress) + Send),
+    ) -> BoxFuture<'a, WarmReport> {
+        Box::pin(self.stack.warm_with_progress(&self.host, progress))
+    }
+
+    fn send_fresh(
+        &self,
+        addr: SocketAddr,
+        request: Request<Full<Bytes>>,
+        limit: Duration,
+    ) -> BoxFuture<'_, Result<http::Response<Bytes>, RequestError>> {
+        let target = Target {
+            host: Arc::from(self.host.as_str()),
+            addr,
+        };
+        Box::pin(async move {
+            let exchange = async {
+                let dialed = self.stack.pool.dialer().dial(&target).await;
+                let conn = dialed.map_err(|last| pool_core::Error::Dial {
+                    host: target.host.clone(),
+                    last,
+                })?;
+                let (parts, body) = conn.send(request).await?.into_parts();
+                let body = body.collect().await?.to_bytes();
+                // The connection closes here, after its one request.
+                drop(conn);
+                Ok(http::Response::from_parts(parts, body))
+            };
+            tokio::time::timeout(limit, exchange)
+                .await
+                .unwrap_or(Err(RequestError::Timeout(limit)))
+        })
+    }
 }

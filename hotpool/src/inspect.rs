@@ -10,118 +10,14 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body_util::{BodyExt as _, Full};
-use pool_core::{ConnInfo, Dialer, PoolOptions, Stats, Target, WarmProgress, WarmReport};
+use http_body_util::Full;
+use pool_core::{ConnInfo, PoolOptions, Stats, WarmProgress, WarmReport};
+#[cfg(feature = "dns")]
 use pool_dns::FamilyStatus;
-use pool_http::{HttpConnection, Polite, RequestError};
+use pool_http::{Polite, RequestError};
 
-use crate::hosts::{BoxFuture, HostPool, Running};
+use crate::hosts::HostPool;
 use crate::{Client, Error};
-
-/// What a host's running pool shows, whatever its dialer (a supertrait of the client's
-/// `HostPool`).
-pub(crate) trait Inspect: Send + Sync {
-    /// The addresses the host resolved to (or its static list).
-    fn addrs(&self) -> Vec<SocketAddr>;
-    /// Each resolved address family's DNS state (empty for static hosts).
-    fn dns_families(&self) -> Vec<FamilyStatus>;
-    /// The statistics of each egress's pool, labelled (`direct`, or the proxy).
-    fn egress_stats(&self) -> Vec<(String, Stats)>;
-    /// The open connections of every egress.
-    fn connections(&self) -> Vec<ConnInfo>;
-    /// Whether `ip` is on the dynamic blacklist of the first egress's pool.
-    fn blacklisted(&self, ip: IpAddr) -> bool;
-    /// The options the pools run with.
-    fn options(&self) -> &PoolOptions;
-    /// Dials every address without a connection, through every egress, `progress` told
-    /// of each dial.
-    fn warm_with_progress<'a>(
-        &'a self,
-        progress: &'a mut (dyn FnMut(&WarmProgress) + Send),
-    ) -> BoxFuture<'a, WarmReport>;
-    /// `request` on a new connection to `addr`, made with the pool's dialer and closed
-    /// after the body was read: what a client without a pool pays.
-    fn send_fresh(
-        &self,
-        addr: SocketAddr,
-        request: Request<Full<Bytes>>,
-        limit: Duration,
-    ) -> BoxFuture<'_, Result<Response<Bytes>, RequestError>>;
-}
-
-impl<D> Inspect for Running<D>
-where
-    D: Dialer<Conn: HttpConnection> + 'static,
-{
-    fn addrs(&self) -> Vec<SocketAddr> {
-        self.stack.pool.addrs(&self.host)
-    }
-
-    fn dns_families(&self) -> Vec<FamilyStatus> {
-        self.stack
-            .dns
-            .host_status(&self.host)
-            .map(|s| s.families)
-            .unwrap_or_default()
-    }
-
-    fn egress_stats(&self) -> Vec<(String, Stats)> {
-        let egresses = &self.stack.egresses;
-        egresses
-            .iter()
-            .map(|(l, p)| (l.clone(), p.stats()))
-            .collect()
-    }
-
-    fn connections(&self) -> Vec<ConnInfo> {
-        let egresses = &self.stack.egresses;
-        egresses.iter().flat_map(|(_, p)| p.connections()).collect()
-    }
-
-    fn blacklisted(&self, ip: IpAddr) -> bool {
-        self.stack.pool.blacklisted(ip).is_some()
-    }
-
-    fn options(&self) -> &PoolOptions {
-        &self.stack.options
-    }
-
-    fn warm_with_progress<'a>(
-        &'a self,
-        progress: &'a mut (dyn FnMut(&WarmProgress) + Send),
-    ) -> BoxFuture<'a, WarmReport> {
-        Box::pin(self.stack.warm_with_progress(&self.host, progress))
-    }
-
-    fn send_fresh(
-        &self,
-        addr: SocketAddr,
-        request: Request<Full<Bytes>>,
-        limit: Duration,
-    ) -> BoxFuture<'_, Result<Response<Bytes>, RequestError>> {
-        let target = Target {
-            host: Arc::from(self.host.as_str()),
-            addr,
-        };
-        Box::pin(async move {
-            let exchange = async {
-                let dialed = self.stack.pool.dialer().dial(&target).await;
-                let conn = dialed.map_err(|last| pool_core::Error::Dial {
-                    host: target.host.clone(),
-                    last,
-                })?;
-                let (parts, body) = conn.send(request).await?.into_parts();
-                let body = body.collect().await?.to_bytes();
-                // The connection closes here, after its one request.
-                drop(conn);
-                Ok(Response::from_parts(parts, body))
-            };
-            tokio::time::timeout(limit, exchange)
-                .await
-                .unwrap_or(Err(RequestError::Timeout(limit)))
-        })
-    }
-}
 
 /// One running host of a [`Client`] ([`Client::host_handle`]): its pool's state, a
 /// warm-up with progress, a request on a fresh connection. Cheap to clone; it keeps the
@@ -171,6 +67,7 @@ impl HostHandle {
 
     /// Each resolved address family's DNS state (empty for a host with static addresses).
     #[must_use]
+    #[cfg(feature = "dns")]
     pub fn dns_families(&self) -> Vec<FamilyStatus> {
         self.pool.dns_families()
     }
