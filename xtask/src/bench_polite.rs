@@ -129,7 +129,7 @@ fn render_rate(out: &mut String, f: &Figures, section: u32, summary: &mut Vec<(S
     let _ = writeln!(
         out,
         "| **added by the limiter per request** | **{}** ({} of the bare get + release) |\n",
-        added.map_or("no figure".into(), |a| format!("{a:+.0} ns")),
+        added.map_or("no figure".into(), signed_time),
         ratio(with, none).map_or("—".into(), |r| format!("{:.2}×", r)),
     );
     summary.push((
@@ -250,7 +250,7 @@ fn render_client(out: &mut String, f: &Figures, section: u32, summary: &mut Vec<
     let _ = writeln!(
         out,
         "| **added by the client per request** | **{}** ({}) |\n",
-        added.map_or("no figure".into(), |a| format!("{a:+.0} ns")),
+        added.map_or("no figure".into(), signed_time),
         ratio(client, pool).map_or("—".into(), |r| format!("{r:.2}× the bare pool's")),
     );
     summary.push((
@@ -304,6 +304,12 @@ fn render_decode(out: &mut String, f: &Figures, section: u32, summary: &mut Vec<
             verdict(None)
         },
     ));
+}
+
+/// A time difference with its sign, in the unit [`fmt_ns`] picks (`+132 ns`, `+17.50 µs`).
+fn signed_time(ns: f64) -> String {
+    let sign = if ns < 0.0 { "-" } else { "+" };
+    format!("{sign}{}", fmt_ns(Some(ns.abs())))
 }
 
 #[cfg(test)]
