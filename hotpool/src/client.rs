@@ -484,17 +484,7 @@ fn alt_key(origin: &Origin, port: u16) -> HostKey {
 /// origin's authority). A relative URI would be completed by the QUIC connection with the
 /// port it dialed. Port 443 is left out, as the origin's own URL would.
 fn origin_uri(origin: &Origin, path: &Uri) -> Result<Uri, Error> {
-    let (host, port) = (origin.0.as_str(), origin.1);
-    let host = if host.contains(':') {
-        format!("[{host}]")
-    } else {
-        host.to_owned()
-    };
-    let authority = if port == 443 {
-        host
-    } else {
-        format!("{host}:{port}")
-    };
+    let authority = pool_dial::authority(&origin.0, origin.1);
     let path = path.path_and_query().map_or("/", |p| p.as_str());
     let text = format!("https://{authority}{path}");
     text.parse().map_err(|e| Error::url(&text, format!("{e}")))
